@@ -1,0 +1,28 @@
+"""Who is asking, in which account, with which permits (computed once per request)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from app.access.roles import ROLE_RANK, Permit, Role
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    user_id: int
+    account_id: int
+    staff_id: int
+    role: Role
+    permits: frozenset[Permit]
+    token_id: int | None = None
+    shared_staff_ids: frozenset[int] = field(default_factory=frozenset)
+
+    def can(self, permit: Permit) -> bool:
+        return permit in self.permits
+
+    def outranks(self, role: Role) -> bool:
+        return ROLE_RANK[self.role] > ROLE_RANK[role]
+
+    def may_assign(self, role: Role) -> bool:
+        """Nobody hands out a role above their own, and OWNER is never handed out."""
+        return role != Role.OWNER and ROLE_RANK[role] <= ROLE_RANK[self.role]

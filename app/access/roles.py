@@ -1,0 +1,65 @@
+"""Roles and permits. Roles are data: what each may do is the ROLE_PERMITS table."""
+
+from __future__ import annotations
+
+import enum
+
+
+class Role(enum.StrEnum):
+    VIEWER = "VIEWER"
+    EDITOR = "EDITOR"
+    ADMINISTRATOR = "ADMINISTRATOR"
+    OWNER = "OWNER"
+
+
+class Permit(enum.StrEnum):
+    VIEW_STAFF = "VIEW_STAFF"
+    """Basic profile of everyone; details of unrestricted records and those shared with one."""
+    VIEW_RESTRICTED_STAFF = "VIEW_RESTRICTED_STAFF"
+    """Details of every record, restricted or not."""
+    EDIT_STAFF = "EDIT_STAFF"
+    """Edit basic and detailed fields of unrestricted records and those shared with one."""
+    EDIT_RESTRICTED_STAFF = "EDIT_RESTRICTED_STAFF"
+    """Edit every record; share restricted records."""
+    ADD_STAFF = "ADD_STAFF"
+    INVITE_USERS = "INVITE_USERS"
+    VIEW_PERSONAL_DATA = "VIEW_PERSONAL_DATA"
+    """Email, phones, address, SSN, salary and personal custom fields."""
+    MANAGE_STAFF = "MANAGE_STAFF"
+    """Disable, enable, delete, change roles below one's own, grant permits."""
+    MANAGE_ACCOUNT = "MANAGE_ACCOUNT"
+    """Custom fields, staff statuses, account settings, join links, projects, exports."""
+    IMPERSONATE = "IMPERSONATE"
+    MANAGE_BILLING = "MANAGE_BILLING"
+    """Change the plan and seats, transfer ownership."""
+
+
+ROLE_RANK: dict[Role, int] = {
+    Role.VIEWER: 0,
+    Role.EDITOR: 1,
+    Role.ADMINISTRATOR: 2,
+    Role.OWNER: 3,
+}
+
+_ADMIN = frozenset(Permit) - {Permit.MANAGE_BILLING}
+
+ROLE_PERMITS: dict[Role, frozenset[Permit]] = {
+    Role.VIEWER: frozenset({Permit.VIEW_STAFF}),
+    Role.EDITOR: frozenset({Permit.VIEW_STAFF, Permit.EDIT_STAFF, Permit.ADD_STAFF}),
+    Role.ADMINISTRATOR: _ADMIN,
+    Role.OWNER: frozenset(Permit),
+}
+
+# Permits an administrator may grant to one member on top of their role.
+GRANTABLE_PERMITS: frozenset[Permit] = frozenset({Permit.VIEW_PERSONAL_DATA})
+
+ROLE_DESCRIPTIONS: dict[Role, str] = {
+    Role.VIEWER: "Sees the basic profile of everyone and the details of unrestricted people "
+    "or those shared with them; changes nothing.",
+    Role.EDITOR: "Everything a viewer may, plus adding people and editing unrestricted people "
+    "or those shared with them.",
+    Role.ADMINISTRATOR: "Unrestricted access to people and personal data; customises the "
+    "account, invites, manages members below their role.",
+    Role.OWNER: "An administrator who also controls the plan, seats and ownership. "
+    "Exactly one per account.",
+}

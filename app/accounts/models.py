@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db.base import Base, UTCDateTime, utcnow
+
+
+class Account(Base):
+    """A tenant: its staff, custom fields and seats belong to it and to nothing else."""
+
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(63), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    plan: Mapped[str] = mapped_column(String(32), default="FREE")
+    seat_limit: Mapped[int] = mapped_column(Integer, default=5)
+    everyone_can_invite: Mapped[bool] = mapped_column(Boolean, default=False)
+    invitation_expiry_days: Mapped[int] = mapped_column(Integer, default=7)
+    staff_seq: Mapped[int] = mapped_column(Integer, default=0)
+    """Last staff sid handed out in this account (sids are per account)."""
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

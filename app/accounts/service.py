@@ -1,0 +1,107 @@
+"""Accounts: creation with an owner, the seat ledger, the per-account staff sid sequence."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.access import Role
+from app.accounts.errors import SlugTaken
+from app.accounts.models import Account
+from app.accounts.queries import active_member_count
+from app.errors import DomainError
+from app.identity.models import User
+from app.staff.models import AccountStatus, Staff
+from app.validation import clean_text, name_key
+
+_SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,61}[a-z0-9])$")
+DEFAULT_SEAT_LIMIT = 5
+
+
+@dataclass(frozen=True)
+class Seats:
+    limit: int
+    used: int
+    reserved: int
+
+    @property
+    def available(self) -> int:
+        return max(0, self.limit - self.used - self.reserved)
+
+
+def slugify(name: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", name_key(name)).strip("-")[:40].strip("-")
+    return slug if len(slug) >= 3 else f"account-{slug}".strip("-")
+
+
+async def next_staff_sid(session: AsyncSession, account_id: int) -> int:
+    """Atomically take the next per-account sid (an UPDATE ... RETURNING, race-free)."""
+    result = await session.execute(
+        update(Account)
+        .where(Account.id == account_id)
+        .values(staff_seq=Account.staff_seq + 1)
+        .returning(Account.staff_seq)
+    )
+    return result.scalar_one()
+
+
+async def create_account(
+    session: AsyncSession,
+    *,
+    name: str,
+    owner: User,
+    slug: str | None = None,
+    seat_limit: int = DEFAULT_SEAT_LIMIT,
+    owner_first_name: str | None = None,
+    owner_last_name: str | None = None,
+) -> tuple[Account, Staff]:
+    name = clean_text(name, "name", max_length=200, required=True, label="Account name")
+    if slug is not None:
+        slug = slug.strip().casefold()
+        if not _SLUG.match(slug) or slug.isdigit():
+            raise DomainError(
+                "A slug is 3-63 lowercase letters, digits and dashes, not all digits.",
+                field=["slug"],
+            )
+        if await session.scalar(select(Account.id).where(Account.slug == slug)):
+            raise SlugTaken()
+    else:
+        base = slugify(name)
+        slug = base
+        while await session.scalar(select(Account.id).where(Account.slug == slug)):
+            slug = f"{base}-{secrets.token_hex(3)}"
+    if seat_limit < 1:
+        raise DomainError("An account needs at least one seat.", field=["seats"])
+    account = Account(
+        name=name,
+        slug=slug,
+        seat_limit=seat_limit,
+        plan="CUSTOM" if seat_limit != DEFAULT_SEAT_LIMIT else "FREE",
+    )
+    session.add(account)
+    await session.flush()
+    first = owner_first_name or owner.first_name or owner.email.split("@")[0]
+    last = owner_last_name or owner.last_name or "Owner"
+    staff = Staff(
+        account_id=account.id,
+        sid=await next_staff_sid(session, account.id),
+        user_id=owner.id,
+        role=Role.OWNER,
+        account_status=AccountStatus.ACTIVE,
+        first_name=first,
+        last_name=last,
+        last_name_key=name_key(last),
+        email=owner.email,
+    )
+    session.add(staff)
+    await session.flush()
+    return account, staff
+
+
+async def seats(session: AsyncSession, account: Account) -> Seats:
+    used = await session.scalar(active_member_count(account.id))
+    return Seats(limit=account.seat_limit, used=used or 0, reserved=0)

@@ -1,0 +1,124 @@
+"""The ``roster`` command line (``python -m app`` is the same)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+
+import typer
+
+from app.settings import Settings
+
+cli = typer.Typer(
+    help="Roster: a multi-tenant GraphQL API for an organisation's people.", no_args_is_help=True
+)
+account_cli = typer.Typer(help="Manage accounts.", no_args_is_help=True)
+keys_cli = typer.Typer(help="Manage field-encryption keys.", no_args_is_help=True)
+cli.add_typer(account_cli, name="account")
+cli.add_typer(keys_cli, name="keys")
+
+
+def _settings() -> Settings:
+    settings = Settings()
+    try:
+        settings.check_production_ready()
+    except RuntimeError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    return settings
+
+
+@cli.command()
+def migrate() -> None:
+    """Migrate the database to the newest schema."""
+    from app.db.migrate import upgrade_to_head
+
+    upgrade_to_head(_settings().database_url)
+    typer.echo("database is at the newest migration")
+
+
+@cli.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Interface to bind."),
+    port: int = typer.Option(8000, help="Port to listen on."),
+    demo: bool = typer.Option(False, help="Seed a demo account and print how to log in."),
+) -> None:
+    """Migrate to head, then serve the API with uvicorn."""
+    import uvicorn
+
+    from app.db.migrate import upgrade_to_head
+
+    settings = _settings()
+    upgrade_to_head(settings.database_url)
+    if demo:
+        from app.demo import seed_demo
+
+        typer.echo(asyncio.run(seed_demo(settings)))
+    typer.echo(f"Roster on http://{host}:{port}/graphql")
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        log_level="info",
+        access_log=False,
+    )
+
+
+@cli.command("export-schema")
+def export_schema() -> None:
+    """Print the GraphQL schema (SDL)."""
+    from app.graphql.schema import export_sdl
+
+    sys.stdout.write(export_sdl())
+
+
+@account_cli.command("create")
+def account_create(
+    name: str = typer.Option(..., help="Account name."),
+    owner_email: str = typer.Option(..., help="Owner's login email."),
+    owner_password: str = typer.Option(..., help="Owner's password (10+ characters)."),
+    slug: str | None = typer.Option(None, help="Slug (X-Auth-Realm); derived from the name."),
+    seats: int = typer.Option(5, help="Seat limit."),
+) -> None:
+    """Create an account with its owner; prints one JSON object."""
+    from app.accounts.admin import create_account_with_owner
+    from app.errors import DomainError
+
+    try:
+        result = asyncio.run(
+            create_account_with_owner(
+                _settings(),
+                name=name,
+                email=owner_email,
+                password=owner_password,
+                slug=slug,
+                seats=seats,
+            )
+        )
+    except DomainError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(json.dumps(result))
+
+
+@keys_cli.command("rotate")
+def keys_rotate() -> None:
+    """Re-encrypt every encrypted field under the first key of ROSTER_ENCRYPTION_KEYS."""
+    from app.staff.keys import rotate_keys
+
+    count = asyncio.run(rotate_keys(_settings()))
+    typer.echo(json.dumps({"reencrypted_rows": count}))
+
+
+@keys_cli.command("generate")
+def keys_generate(kid: str = typer.Option("k1", help="Key id.")) -> None:
+    """Print a new random key entry for ROSTER_ENCRYPTION_KEYS."""
+    from app.security.crypto import Keyring
+
+    typer.echo(f"{kid}:{Keyring.generate_key()}")
+
+
+def main() -> None:
+    cli()

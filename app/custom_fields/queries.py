@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from sqlalchemy import Select, select
+
+from app.custom_fields.models import CustomField, CustomFieldValue
+
+
+def fields_of(account_id: int, *, include_archived: bool) -> Select:
+    stmt = select(CustomField).where(CustomField.account_id == account_id)
+    if not include_archived:
+        stmt = stmt.where(CustomField.archived_at.is_(None))
+    return stmt.order_by(CustomField.id)
+
+
+def values_of(account_id: int, staff_ids: list[int]) -> Select:
+    """Values of active fields for some staff (archived fields' values stay but are hidden)."""
+    return (
+        select(CustomFieldValue, CustomField)
+        .join(CustomField, CustomField.id == CustomFieldValue.field_id)
+        .where(
+            CustomFieldValue.account_id == account_id,
+            CustomFieldValue.staff_id.in_(staff_ids),
+            CustomField.archived_at.is_(None),
+        )
+        .order_by(CustomFieldValue.staff_id, CustomField.id)
+    )

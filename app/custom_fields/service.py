@@ -1,0 +1,352 @@
+"""Custom field definitions per account, and typed values on staff records."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal, InvalidOperation
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.access import Actor, Permit
+from app.custom_fields.errors import FieldArchived, FieldNameTaken
+from app.custom_fields.models import CustomField, CustomFieldType, CustomFieldValue
+from app.custom_fields.queries import fields_of, values_of
+from app.db.base import utcnow
+from app.errors import AccessDenied, DomainError, ErrorCode, Forbidden, NotFound, ValidationFailed
+from app.staff import access
+from app.staff.models import Staff
+from app.staff.service import get_staff
+from app.validation import clean_text, name_key
+
+MAX_FIELDS = 100
+MAX_OPTIONS = 100
+MAX_OPTION_LENGTH = 100
+MAX_VALUE_LENGTH = 2000
+MAX_VALUES_PER_CALL = MAX_FIELDS
+_TRUE = {"true", "1", "yes", "y", "on"}
+_FALSE = {"false", "0", "no", "n", "off"}
+
+
+@dataclass(frozen=True, slots=True)
+class FieldValue:
+    field: CustomField
+    value: str
+    staff_id: int
+
+
+def _require_admin(actor: Actor) -> None:
+    if not actor.can(Permit.MANAGE_ACCOUNT):
+        raise AccessDenied("Only administrators manage custom fields.")
+
+
+def _clean_options(field_type: CustomFieldType, options: list[str] | None) -> list[str]:
+    if field_type != CustomFieldType.CHOICE:
+        if options:
+            raise DomainError("Only CHOICE fields have options.", field=["options"])
+        return []
+    cleaned: list[str] = []
+    seen: set[str] = set()
+    for index, option in enumerate(options or []):
+        text = clean_text(
+            option,
+            f"options.{index}",
+            max_length=MAX_OPTION_LENGTH,
+            required=True,
+            label="An option",
+        )
+        if name_key(text) in seen:
+            raise DomainError(f"Option {text!r} appears twice.", field=["options", str(index)])
+        seen.add(name_key(text))
+        cleaned.append(text)
+    if not cleaned:
+        raise DomainError("A CHOICE field needs at least one option.", field=["options"])
+    if len(cleaned) > MAX_OPTIONS:
+        raise DomainError(
+            f"At most {MAX_OPTIONS} options.", field=["options"], code=ErrorCode.LIMIT_REACHED
+        )
+    return cleaned
+
+
+async def _check_name(session, actor: Actor, name: str | None, exclude_id=None) -> str:
+    name = clean_text(name, "name", max_length=100, required=True, label="Field name")
+    clash = select(CustomField.id).where(
+        CustomField.account_id == actor.account_id, CustomField.name_key == name_key(name)
+    )
+    if exclude_id is not None:
+        clash = clash.where(CustomField.id != exclude_id)
+    if await session.scalar(clash):
+        raise FieldNameTaken()
+    return name
+
+
+async def list_fields(
+    session: AsyncSession, actor: Actor, *, include_archived: bool = False
+) -> list[CustomField]:
+    return list(
+        await session.scalars(fields_of(actor.account_id, include_archived=include_archived))
+    )
+
+
+async def get_field(session: AsyncSession, actor: Actor, field_id: int, path="id") -> CustomField:
+    field = await session.get(CustomField, field_id)
+    if field is None or field.account_id != actor.account_id:
+        raise NotFound("Custom field", field=[path])
+    return field
+
+
+async def create_field(
+    session: AsyncSession,
+    actor: Actor,
+    *,
+    name: str,
+    type: CustomFieldType,
+    options: list[str] | None = None,
+    personal: bool = False,
+    description: str | None = None,
+) -> CustomField:
+    _require_admin(actor)
+    name = await _check_name(session, actor, name)
+    options = _clean_options(type, options)
+    description = clean_text(description, "description", max_length=500)
+    active = await session.scalar(
+        select(func.count())
+        .select_from(CustomField)
+        .where(CustomField.account_id == actor.account_id, CustomField.archived_at.is_(None))
+    )
+    if active >= MAX_FIELDS:
+        raise DomainError(
+            f"An account has at most {MAX_FIELDS} active custom fields.",
+            code=ErrorCode.LIMIT_REACHED,
+        )
+    field = CustomField(
+        account_id=actor.account_id,
+        name=name,
+        name_key=name_key(name),
+        type=type,
+        options=options,
+        personal=personal,
+        description=description,
+        created_at=utcnow(),
+    )
+    session.add(field)
+    await session.flush()
+    return field
+
+
+async def update_field(
+    session: AsyncSession, actor: Actor, field_id: int, changes: dict
+) -> CustomField:
+    """Rename, change options, description or the personal flag. The type is fixed."""
+    _require_admin(actor)
+    field = await get_field(session, actor, field_id)
+    if field.archived_at is not None:
+        raise FieldArchived(["id"])
+    if "name" in changes:
+        field.name = await _check_name(session, actor, changes["name"], exclude_id=field.id)
+        field.name_key = name_key(field.name)
+    if "options" in changes:
+        options = _clean_options(field.type, changes["options"])
+        removed = {name_key(o) for o in field.options} - {name_key(o) for o in options}
+        if removed:
+            in_use = await session.scalars(
+                select(CustomFieldValue.value).where(CustomFieldValue.field_id == field.id)
+            )
+            used = sorted({v for v in in_use if name_key(v) in removed})
+            if used:
+                raise DomainError(
+                    f"Options still in use cannot be removed: {', '.join(used)}.",
+                    field=["options"],
+                )
+        field.options = options
+    if "personal" in changes and changes["personal"] is not None:
+        field.personal = bool(changes["personal"])
+    if "description" in changes:
+        field.description = clean_text(changes["description"], "description", max_length=500)
+    await session.flush()
+    return field
+
+
+async def archive_field(session: AsyncSession, actor: Actor, field_id: int) -> CustomField:
+    """Archive instead of delete: values are kept, hidden, and no longer writable."""
+    _require_admin(actor)
+    field = await get_field(session, actor, field_id)
+    if field.archived_at is None:
+        field.archived_at = utcnow()
+        await session.flush()
+    return field
+
+
+def normalise(field: CustomField, raw: str, path: list[str]) -> str:
+    """Validate a value against the field's type and return its canonical text."""
+    text = raw.strip()
+    if len(text) > MAX_VALUE_LENGTH:
+        raise DomainError(
+            f"A value is at most {MAX_VALUE_LENGTH} characters.",
+            field=path,
+            code=ErrorCode.TOO_LONG,
+        )
+    match field.type:
+        case CustomFieldType.TEXT:
+            return text
+        case CustomFieldType.NUMBER:
+            try:
+                number = Decimal(text)
+            except InvalidOperation:
+                number = None
+            if number is None or not number.is_finite() or abs(number) >= Decimal("1e15"):
+                raise DomainError(f"{field.name} must be a number.", field=path)
+            canonical = format(number.normalize(), "f")
+            return canonical if canonical != "-0" else "0"
+        case CustomFieldType.DATE:
+            try:
+                return date.fromisoformat(text).isoformat()
+            except ValueError:
+                raise DomainError(
+                    f"{field.name} must be a date (YYYY-MM-DD).", field=path
+                ) from None
+        case CustomFieldType.BOOLEAN:
+            if text.casefold() in _TRUE:
+                return "true"
+            if text.casefold() in _FALSE:
+                return "false"
+            raise DomainError(f"{field.name} must be true or false.", field=path)
+        case CustomFieldType.CHOICE:
+            for option in field.options:
+                if name_key(option) == name_key(text):
+                    return option
+            raise DomainError(
+                f"{field.name} must be one of: {', '.join(field.options)}.", field=path
+            )
+    raise DomainError("Unknown field type.", field=path)  # pragma: no cover
+
+
+def can_see_value(actor: Actor, staff: Staff, field: CustomField) -> bool:
+    if not access.can_see_details(actor, staff.id, staff.restricted):
+        return False
+    return not field.personal or access.can_see_personal(actor, staff.id)
+
+
+async def set_values(
+    session: AsyncSession, actor: Actor, staff_id: int, values: list[tuple[int, str | None]]
+) -> Staff:
+    """Set several values at once; every bad value gets its own error and nothing is written."""
+    staff = await get_staff(session, actor, staff_id, field="staffId")
+    if len(values) > MAX_VALUES_PER_CALL:
+        raise DomainError(f"At most {MAX_VALUES_PER_CALL} values at once.", field=["values"])
+    editable = access.can_edit(actor, staff.id, staff.restricted)
+    is_self = staff.id == actor.staff_id
+    if not editable and not is_self:
+        raise ValidationFailed(
+            [Forbidden("You may not edit this staff member.", field=["staffId"])]
+        )
+    ids = [field_id for field_id, _ in values]
+    fields = {
+        f.id: f
+        for f in await session.scalars(
+            select(CustomField).where(
+                CustomField.account_id == actor.account_id, CustomField.id.in_(ids)
+            )
+        )
+    }
+    errors: list[DomainError] = []
+    planned: dict[int, str | None] = {}
+    for index, (field_id, raw) in enumerate(values):
+        path = ["values", str(index)]
+        field = fields.get(field_id)
+        if field is None:
+            errors.append(NotFound("Custom field", field=[*path, "fieldId"]))
+            continue
+        if field.archived_at is not None:
+            errors.append(FieldArchived([*path, "fieldId"]))
+            continue
+        if field.personal and not (is_self or (editable and actor.can(Permit.VIEW_PERSONAL_DATA))):
+            errors.append(Forbidden("This field is personal data.", field=[*path, "value"]))
+            continue
+        if not field.personal and not editable:
+            errors.append(Forbidden("You may not edit this field.", field=[*path, "value"]))
+            continue
+        if field_id in planned:
+            errors.append(DomainError("The same field appears twice.", field=[*path, "fieldId"]))
+            continue
+        try:
+            planned[field_id] = (
+                None if raw is None or not raw.strip() else normalise(field, raw, [*path, "value"])
+            )
+        except DomainError as exc:
+            errors.append(exc)
+    if errors:
+        raise ValidationFailed(errors)
+    existing = {
+        v.field_id: v
+        for v in await session.scalars(
+            select(CustomFieldValue).where(
+                CustomFieldValue.staff_id == staff.id, CustomFieldValue.field_id.in_(list(planned))
+            )
+        )
+    }
+    now = utcnow()
+    for field_id, value in planned.items():
+        row = existing.get(field_id)
+        if value is None:
+            if row is not None:
+                await session.delete(row)
+        elif row is None:
+            session.add(
+                CustomFieldValue(
+                    staff_id=staff.id,
+                    field_id=field_id,
+                    account_id=actor.account_id,
+                    value=value,
+                    modified_at=now,
+                )
+            )
+        else:
+            row.value = value
+            row.modified_at = now
+    staff.modified_at = now
+    await session.flush()
+    return staff
+
+
+async def values_for_staff(
+    session: AsyncSession, account_id: int, staff_ids: list[int]
+) -> dict[int, list[FieldValue]]:
+    result: dict[int, list[FieldValue]] = {sid: [] for sid in staff_ids}
+    for value, field in (await session.execute(values_of(account_id, staff_ids))).all():
+        result[value.staff_id].append(
+            FieldValue(field=field, value=value.value, staff_id=value.staff_id)
+        )
+    return result
+
+
+async def values_by_names(
+    session: AsyncSession, actor: Actor, names: list[str] | None
+) -> list[FieldValue]:
+    """The UDFListByName call: values of the named fields (all when none) across staff.
+
+    Only values the actor may see are returned: details of the record, and the permit for
+    personal fields.
+    """
+    stmt = (
+        select(CustomFieldValue, CustomField, Staff.restricted)
+        .join(CustomField, CustomField.id == CustomFieldValue.field_id)
+        .join(Staff, Staff.id == CustomFieldValue.staff_id)
+        .where(CustomFieldValue.account_id == actor.account_id, CustomField.archived_at.is_(None))
+        .order_by(CustomField.id, Staff.last_name_key, Staff.id)
+    )
+    if names:
+        stmt = stmt.where(CustomField.name_key.in_([name_key(n) for n in names[:MAX_FIELDS]]))
+    out: list[FieldValue] = []
+    for value, field, restricted in (await session.execute(stmt)).all():
+        if not access.can_see_details(actor, value.staff_id, restricted):
+            continue
+        if field.personal and not access.can_see_personal(actor, value.staff_id):
+            continue
+        out.append(FieldValue(field=field, value=value.value, staff_id=value.staff_id))
+    return out
+
+
+async def delete_values_of_staff(session: AsyncSession, staff_id: int) -> None:
+    await session.execute(delete(CustomFieldValue).where(CustomFieldValue.staff_id == staff_id))

@@ -1,0 +1,4 @@
+from app.db.base import Base
+from app.db.engine import Database
+
+__all__ = ["Base", "Database"]

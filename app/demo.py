@@ -1,0 +1,207 @@
+"""``roster serve --demo``: an account with sample staff, a manager tree and custom fields."""
+
+from __future__ import annotations
+
+import random
+
+from sqlalchemy import select
+
+from app.access import Role
+from app.accounts.models import Account
+from app.accounts.service import create_account
+from app.custom_fields import service as custom_fields
+from app.custom_fields.models import CustomFieldType
+from app.db.engine import Database
+from app.identity import service as identity
+from app.identity.models import TokenKind
+from app.identity.service import Principal
+from app.security.passwords import PasswordService
+from app.settings import Settings
+from app.staff import service as staff_service
+from app.staff.models import AccountStatus, Staff
+
+DEMO_SLUG = "demo"
+DEMO_PASSWORD = "demo-password-2024"
+DEMO_LOGINS = {
+    "owner@demo.example": Role.OWNER,
+    "admin@demo.example": Role.ADMINISTRATOR,
+    "editor@demo.example": Role.EDITOR,
+    "viewer@demo.example": Role.VIEWER,
+}
+FIRST = [
+    "Ada",
+    "Grace",
+    "Alan",
+    "Edsger",
+    "Barbara",
+    "Donald",
+    "Frances",
+    "Ken",
+    "Margaret",
+    "Dennis",
+    "Radia",
+    "Linus",
+    "Katherine",
+    "John",
+    "Hedy",
+    "Tim",
+    "Sophie",
+    "Guido",
+    "Anita",
+    "Bjarne",
+    "Carol",
+    "Niklaus",
+    "Shafi",
+    "Leslie",
+    "Jean",
+    "Vint",
+]
+LAST = [
+    "Lovelace",
+    "Hopper",
+    "Turing",
+    "Dijkstra",
+    "Liskov",
+    "Knuth",
+    "Allen",
+    "Thompson",
+    "Hamilton",
+    "Ritchie",
+    "Perlman",
+    "Torvalds",
+    "Johnson",
+    "McCarthy",
+    "Lamarr",
+    "Berners-Lee",
+    "Wilson",
+    "van Rossum",
+    "Borg",
+    "Stroustrup",
+    "Shaw",
+    "Wirth",
+    "Goldwasser",
+    "Lamport",
+    "Sammet",
+    "Cerf",
+]
+TITLES = ["Engineer", "Senior Engineer", "Designer", "Product Manager", "Analyst", "Consultant"]
+ZONES = ["Europe/London", "America/New_York", "Europe/Berlin", "Asia/Tokyo", "America/Chicago"]
+
+
+def _howto(settings: Settings) -> str:
+    lines = [
+        f"Demo account ready: realm 'demo'. Log in with any of these (password {DEMO_PASSWORD!r}):",
+        *(f"  {email:<22} {role.value}" for email, role in DEMO_LOGINS.items()),
+        '  mutation { login(input: {email: "admin@demo.example", password: '
+        f'"{DEMO_PASSWORD}"}}) {{ token }} }}',
+        "Then send 'Authorization: Bearer <token>' and 'X-Auth-Realm: demo'.",
+    ]
+    return "\n".join(lines)
+
+
+async def seed_demo(settings: Settings) -> str:
+    """Idempotent: an existing demo account is left as it is."""
+    db = Database(settings.database_url)
+    passwords = PasswordService.from_settings(settings)
+    rng = random.Random(7)
+    try:
+        async with db.session(write=True) as session:
+            if await session.scalar(select(Account.id).where(Account.slug == DEMO_SLUG)):
+                return _howto(settings)
+            users = {}
+            for email in DEMO_LOGINS:
+                users[email] = await identity.get_user_by_email(session, email) or (
+                    await identity.create_user(
+                        session, passwords, email=email, password=DEMO_PASSWORD, verified=True
+                    )
+                )
+            owner = users["owner@demo.example"]
+            account, owner_staff = await create_account(
+                session,
+                name="Acme Demo",
+                owner=owner,
+                slug=DEMO_SLUG,
+                seat_limit=25,
+                owner_first_name="Olivia",
+                owner_last_name="Owner",
+            )
+            actor = await identity.build_actor(
+                session, Principal(owner.id, 0, TokenKind.SESSION, None), account, owner_staff
+            )
+            keyring = settings.keyring
+            on_leave = await staff_service.create_status(session, actor, "On leave")
+            await staff_service.create_status(session, actor, "Terminated")
+            shirt = await custom_fields.create_field(
+                session,
+                actor,
+                name="T-shirt size",
+                type=CustomFieldType.CHOICE,
+                options=["S", "M", "L", "XL"],
+            )
+            cert = await custom_fields.create_field(
+                session, actor, name="Certification", type=CustomFieldType.TEXT
+            )
+            contact = await custom_fields.create_field(
+                session,
+                actor,
+                name="Emergency contact",
+                type=CustomFieldType.TEXT,
+                personal=True,
+            )
+            logins = {
+                "admin@demo.example": ("Adam", "Admin", Role.ADMINISTRATOR),
+                "editor@demo.example": ("Edith", "Editor", Role.EDITOR),
+                "viewer@demo.example": ("Victor", "Viewer", Role.VIEWER),
+            }
+            managers: list[Staff] = [owner_staff]
+            for index in range(30):
+                if index < 3:
+                    email = list(logins)[index]
+                    first, last, role = logins[email]
+                else:
+                    first, last, role = FIRST[index % 26], LAST[(index * 7) % 26], Role.VIEWER
+                    email = f"{first}.{last}{index}".lower().replace(" ", "") + "@demo.example"
+                data = {
+                    "first_name": first,
+                    "last_name": last,
+                    "email": email,
+                    "role": role,
+                    "title": rng.choice(TITLES),
+                    "company": "Acme",
+                    "manager_id": rng.choice(managers).id,
+                    "phone_cell": f"+1 555 01{index:02d}",
+                    "address": {
+                        "street": f"{index + 1} Main Street",
+                        "city": "Springfield",
+                        "country": "US",
+                    },
+                    "home_timezone": rng.choice(ZONES),
+                    "rate1": 100 + 5 * index,
+                    "ssn": f"123-45-{6000 + index}",
+                    "salary": 60000 + 1000 * index,
+                    "restricted": index % 9 == 8,
+                }
+                if index == 5:
+                    data["status_id"] = on_leave.id
+                staff = await staff_service.create_staff(session, actor, keyring, data)
+                if index < 3:
+                    staff.user_id = users[email].id
+                    staff.account_status = AccountStatus.ACTIVE
+                if index < 8:
+                    managers.append(staff)
+                await custom_fields.set_values(
+                    session,
+                    actor,
+                    staff.id,
+                    [
+                        (shirt.id, rng.choice(["S", "M", "L", "XL"])),
+                        (cert.id, rng.choice(["PMP", "AWS", None])),
+                        (contact.id, f"Call {rng.choice(FIRST)} at +1 555 0199"),
+                    ],
+                )
+            await session.flush()
+            await session.commit()
+        return _howto(settings)
+    finally:
+        await db.dispose()
+        passwords.shutdown()

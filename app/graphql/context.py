@@ -1,0 +1,116 @@
+"""Per-request context: settings, services, one lazily opened session, the actor."""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
+
+from app.access import Actor
+from app.errors import AccessDenied, Unauthenticated
+from app.graphql.errors import forbidden, unauthenticated
+from app.identity import service as identity
+from app.identity.service import Principal
+
+if TYPE_CHECKING:
+    from app.main import Services
+
+
+def credentials(request: Request) -> tuple[str | None, str | None]:
+    """The bearer token (Authorization: Bearer, or BigTime's X-Auth-Token) and realm."""
+    token = request.headers.get("x-auth-token")
+    auth = request.headers.get("authorization")
+    if auth:
+        scheme, _, value = auth.partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            token = value.strip()
+    return token, request.headers.get("x-auth-realm") or None
+
+
+@dataclass
+class Context:
+    request: Request
+    services: Services
+    request_id: str
+    token: str | None = None
+    realm: str | None = None
+    write: bool = False
+    _session: AsyncSession | None = None
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _auth: tuple[Principal | None, Actor | None, Exception | None] | None = None
+    loaders: dict = field(default_factory=dict)
+    failed: bool = False
+
+    @property
+    def settings(self):
+        return self.services.settings
+
+    def session(self) -> AsyncSession:
+        """Resolvers use this only while holding the lock (see ``db``)."""
+        if self._session is None:
+            self._session = self.services.db.session(write=self.write)
+        return self._session
+
+    async def close(self, *, commit: bool) -> None:
+        if self._session is None:
+            return
+        try:
+            if commit:
+                await self._session.commit()
+            else:
+                await self._session.rollback()
+        finally:
+            await self._session.close()
+            self._session = None
+
+    async def _authenticate(self) -> tuple[Principal | None, Actor | None, Exception | None]:
+        if self._auth is None:
+            if not self.token:
+                self._auth = (None, None, Unauthenticated())
+            else:
+                try:
+                    principal, _ = await identity.authenticate(self.session(), self.token)
+                    actor = await identity.actor_for(self.session(), principal, self.realm)
+                    self._auth = (principal, actor, None)
+                except Unauthenticated as exc:
+                    self._auth = (None, None, exc)
+        return self._auth
+
+    @asynccontextmanager
+    async def db(self):
+        """Exclusive use of the request's session (sibling resolvers run concurrently)."""
+        async with self._lock:
+            yield self.session()
+
+    @asynccontextmanager
+    async def as_principal(self):
+        async with self._lock:
+            principal, _, error = await self._authenticate()
+            if error is not None:
+                raise unauthenticated()
+            yield self.session(), principal
+
+    @asynccontextmanager
+    async def as_actor(self):
+        """Session and actor of the current account, or a top-level error."""
+        async with self._lock:
+            _, actor, error = await self._authenticate()
+            if error is not None:
+                raise unauthenticated()
+            if actor is None:
+                raise forbidden(
+                    "You belong to several accounts: choose one with the X-Auth-Realm header."
+                )
+            try:
+                yield self.session(), actor
+            except AccessDenied as exc:
+                raise forbidden(str(exc) or "You may not perform this operation.") from None
+
+    async def optional_actor(self) -> Actor | None:
+        async with self._lock:
+            _, actor, _ = await self._authenticate()
+            return actor

@@ -1,0 +1,27 @@
+"""GraphQL enums, mapped from the domain's Python enums."""
+
+import strawberry
+
+from app.access import Permit as DomainPermit
+from app.access import Role as DomainRole
+from app.custom_fields.models import CustomFieldType as DomainFieldType
+from app.staff.models import AccountStatus as DomainAccountStatus
+from app.staff.models import StaffKind as DomainStaffKind
+from app.staff.queries import SortDirection as DomainSortDirection
+from app.staff.queries import StaffSortKey as DomainStaffSortKey
+
+Role = strawberry.enum(DomainRole, name="Role", description="Access level within an account.")
+Permit = strawberry.enum(DomainPermit, name="Permit", description="A single capability.")
+StaffKind = strawberry.enum(DomainStaffKind, name="StaffKind", description="Kind of person.")
+AccountStatus = strawberry.enum(
+    DomainAccountStatus,
+    name="AccountStatus",
+    description="Where a staff member stands with their login to this account.",
+)
+CustomFieldType = strawberry.enum(
+    DomainFieldType, name="CustomFieldType", description="Type a custom field's values take."
+)
+StaffSortKey = strawberry.enum(
+    DomainStaffSortKey, name="StaffSortKey", description="Orderings of the staff directory."
+)
+SortDirection = strawberry.enum(DomainSortDirection, name="SortDirection", description="Order.")

@@ -1,0 +1,73 @@
+"""The request's unit of work and error policy, as one schema extension.
+
+- Mutations get a writing session (``BEGIN IMMEDIATE`` on SQLite), queries a reading one.
+- One commit point: after execution, a mutation commits unless something unexpected failed.
+- Expected top-level errors keep their ``extensions.code``; GraphQL validation errors get
+  BAD_USER_INPUT; anything else is masked as "Unexpected error" with the request id, and
+  logged in full with that id.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from graphql import GraphQLError
+from strawberry.types.graphql import OperationType
+from strawberry.extensions import SchemaExtension
+
+log = logging.getLogger("roster.graphql")
+
+EXPECTED_CODES = {"UNAUTHENTICATED", "FORBIDDEN", "BAD_USER_INPUT", "RATE_LIMITED"}
+
+
+def _is_unexpected(error: GraphQLError) -> bool:
+    if (error.extensions or {}).get("code") in EXPECTED_CODES:
+        return False
+    original = error.original_error
+    return original is not None and not isinstance(original, GraphQLError)
+
+
+class RequestLifecycle(SchemaExtension):
+    def on_execute(self):
+        ctx = self.execution_context.context
+        ctx.write = self.execution_context.operation_type == OperationType.MUTATION
+        yield
+
+    async def on_operation(self):
+        yield
+        ctx = self.execution_context.context
+        result = self.execution_context.result
+        errors = list(getattr(result, "errors", None) or [])
+        unexpected = [e for e in errors if _is_unexpected(e)]
+        try:
+            await ctx.close(commit=ctx.write and not unexpected)
+        except Exception as exc:  # a failed commit is an unexpected error of the request
+            unexpected.append(GraphQLError("commit failed", original_error=exc))
+            errors.append(unexpected[-1])
+            if result is not None and getattr(result, "data", None):
+                result.data = None
+        if not errors or result is None:
+            return
+        processed = []
+        for error in errors:
+            if error in unexpected:
+                log.error(
+                    "unexpected error request_id=%s path=%s",
+                    ctx.request_id,
+                    error.path,
+                    exc_info=error.original_error,
+                )
+                processed.append(
+                    GraphQLError(
+                        "Unexpected error.",
+                        nodes=error.nodes,
+                        path=error.path,
+                        extensions={"code": "INTERNAL_SERVER_ERROR", "requestId": ctx.request_id},
+                    )
+                )
+            elif not (error.extensions or {}).get("code"):
+                error.extensions = {**(error.extensions or {}), "code": "BAD_USER_INPUT"}
+                processed.append(error)
+            else:
+                processed.append(error)
+        result.errors = processed

@@ -1,0 +1,34 @@
+"""Opaque Relay global ids: base64url of ``Type:pk``."""
+
+from __future__ import annotations
+
+import base64
+
+
+def encode_id(type_name: str, pk: int) -> str:
+    return base64.urlsafe_b64encode(f"{type_name}:{pk}".encode()).decode().rstrip("=")
+
+
+def decode_any(global_id: str) -> tuple[str, int] | None:
+    try:
+        raw = base64.urlsafe_b64decode(global_id + "=" * (-len(global_id) % 4)).decode()
+        type_name, _, pk = raw.partition(":")
+        if not type_name or not pk.isdigit() or len(pk) > 18:
+            return None
+        return type_name, int(pk)
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def decode_id(global_id: str | None, type_name: str) -> int | None:
+    """The primary key of a global id of ``type_name``; 0 (never a row) if it is malformed.
+
+    Returning 0 instead of raising lets a bad id flow into the same "not found" answer as
+    a missing row or a row of another account.
+    """
+    if global_id is None:
+        return None
+    decoded = decode_any(global_id)
+    if decoded is None or decoded[0] != type_name:
+        return 0
+    return decoded[1]

@@ -1,0 +1,60 @@
+"""Per-request DataLoaders: one statement per batch, whatever the page size."""
+
+from __future__ import annotations
+
+from strawberry.dataloader import DataLoader
+
+from app.custom_fields import service as custom_fields
+from app.graphql.context import Context
+from app.staff import service as staff_service
+
+
+def _loader(ctx: Context, name: str, batch):
+    loader = ctx.loaders.get(name)
+    if loader is None:
+        loader = ctx.loaders[name] = DataLoader(load_fn=batch)
+    return loader
+
+
+def staff_by_id(ctx: Context, account_id: int) -> DataLoader:
+    async def batch(ids):
+        async with ctx.db() as session:
+            found = await staff_service.get_many(session, account_id, list(ids))
+        return [found.get(i) for i in ids]
+
+    return _loader(ctx, "staff_by_id", batch)
+
+
+def custom_values(ctx: Context, account_id: int) -> DataLoader:
+    async def batch(ids):
+        async with ctx.db() as session:
+            found = await custom_fields.values_for_staff(session, account_id, list(ids))
+        return [found.get(i, []) for i in ids]
+
+    return _loader(ctx, "custom_values", batch)
+
+
+def granted_permits(ctx: Context) -> DataLoader:
+    async def batch(ids):
+        async with ctx.db() as session:
+            found = await staff_service.granted_permits(session, list(ids))
+        return [found.get(i, set()) for i in ids]
+
+    return _loader(ctx, "granted_permits", batch)
+
+
+def shared_with(ctx: Context, actor) -> DataLoader:
+    async def batch(ids):
+        async with ctx.db() as session:
+            found = await staff_service.shared_with(session, actor, list(ids))
+        return [found.get(i, []) for i in ids]
+
+    return _loader(ctx, "shared_with", batch)
+
+
+async def statuses(ctx: Context, account_id: int) -> dict:
+    """All of the account's statuses, loaded once per request."""
+    if "statuses" not in ctx.loaders:
+        async with ctx.db() as session:
+            ctx.loaders["statuses"] = await staff_service.statuses_by_id(session, account_id)
+    return ctx.loaders["statuses"]

@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+import strawberry
+from strawberry.types import Info
+
+from app.custom_fields import service as custom_fields
+from app.graphql.enums import CustomFieldType
+from app.graphql.ids import decode_id
+from app.graphql.mutations.base import Payload, attempt, provided
+from app.graphql.types.custom_fields import CustomField
+
+UNSET = strawberry.UNSET
+
+
+@strawberry.input(description="A new custom field definition.")
+class CustomFieldCreateInput:
+    name: str = strawberry.field(description="Name, unique in the account case-insensitively.")
+    type: CustomFieldType = strawberry.field(description="Type of the values.")
+    options: list[str] | None = strawberry.field(default=None, description="CHOICE options.")
+    personal: bool = strawberry.field(default=False, description="Personal data.")
+    description: str | None = strawberry.field(default=None, description="What it is for.")
+
+
+@strawberry.input(description="Changes to a custom field (its type cannot change).")
+class CustomFieldUpdateInput:
+    id: strawberry.ID = strawberry.field(description="The field.")
+    name: str | None = strawberry.field(default=UNSET, description="New name.")
+    options: list[str] | None = strawberry.field(default=UNSET, description="New options.")
+    personal: bool | None = strawberry.field(default=UNSET, description="Personal data.")
+    description: str | None = strawberry.field(default=UNSET, description="Description.")
+
+
+@strawberry.input(description="The field to archive.")
+class CustomFieldArchiveInput:
+    id: strawberry.ID = strawberry.field(description="The field.")
+
+
+@strawberry.type(description="The field, or userErrors.")
+class CustomFieldPayload(Payload):
+    custom_field: CustomField | None = strawberry.field(description="The field after the change.")
+
+
+def _payload(row, errors) -> CustomFieldPayload:
+    return CustomFieldPayload(
+        custom_field=CustomField(_row=row) if row else None, user_errors=errors
+    )
+
+
+@strawberry.type
+class CustomFieldMutations:
+    @strawberry.mutation(description="Define a custom field (administrators).")
+    async def custom_field_create(
+        self, info: Info, input: CustomFieldCreateInput
+    ) -> CustomFieldPayload:
+        async with info.context.as_actor() as (session, actor):
+            row, errors = await attempt(
+                session,
+                lambda: custom_fields.create_field(
+                    session,
+                    actor,
+                    name=input.name,
+                    type=input.type,
+                    options=input.options,
+                    personal=input.personal,
+                    description=input.description,
+                ),
+            )
+        return _payload(row, errors)
+
+    @strawberry.mutation(
+        description="Rename a field, change its options, description or "
+        "personal flag (administrators)."
+    )
+    async def custom_field_update(
+        self, info: Info, input: CustomFieldUpdateInput
+    ) -> CustomFieldPayload:
+        changes = provided(input)
+        field_id = decode_id(changes.pop("id"), "CustomField")
+        async with info.context.as_actor() as (session, actor):
+            row, errors = await attempt(
+                session, lambda: custom_fields.update_field(session, actor, field_id, changes)
+            )
+        return _payload(row, errors)
+
+    @strawberry.mutation(
+        description="Archive a field: values are kept but hidden (administrators)."
+    )
+    async def custom_field_archive(
+        self, info: Info, input: CustomFieldArchiveInput
+    ) -> CustomFieldPayload:
+        async with info.context.as_actor() as (session, actor):
+            row, errors = await attempt(
+                session,
+                lambda: custom_fields.archive_field(
+                    session, actor, decode_id(input.id, "CustomField")
+                ),
+            )
+        return _payload(row, errors)

@@ -1,0 +1,248 @@
+from __future__ import annotations
+
+from datetime import date
+
+import strawberry
+from strawberry.types import Info
+
+from app.custom_fields import service as custom_fields
+from app.graphql.enums import Permit, Role, StaffKind
+from app.graphql.ids import decode_id
+from app.graphql.mutations.base import Payload, attempt, provided
+from app.graphql.types.staff import Staff, StaffStatus
+from app.staff import service as staff_service
+
+UNSET = strawberry.UNSET
+
+
+@strawberry.input(description="Parts of an address to set; omitted parts are left as they are.")
+class AddressInput:
+    street: str | None = strawberry.field(default=UNSET, description="Street address.")
+    city: str | None = strawberry.field(default=UNSET, description="City.")
+    state: str | None = strawberry.field(default=UNSET, description="State or province.")
+    zip: str | None = strawberry.field(default=UNSET, description="Postal code.")
+    country: str | None = strawberry.field(default=UNSET, description="Country.")
+
+
+@strawberry.input(
+    description="Fields of a staff record. Omitted fields are left unchanged; null clears a field."
+)
+class StaffFieldsInput:
+    first_name: str | None = strawberry.field(default=UNSET, description="Given name.")
+    last_name: str | None = strawberry.field(default=UNSET, description="Family name.")
+    title: str | None = strawberry.field(default=UNSET, description="Business title.")
+    company: str | None = strawberry.field(default=UNSET, description="Company.")
+    manager_id: strawberry.ID | None = strawberry.field(default=UNSET, description="Manager.")
+    notes: str | None = strawberry.field(default=UNSET, description="Notes.")
+    is_inactive: bool | None = strawberry.field(default=UNSET, description="Inactive.")
+    restricted: bool | None = strawberry.field(
+        default=UNSET, description="Restrict details to administrators and those shared with."
+    )
+    kind: StaffKind | None = strawberry.field(default=UNSET, description="Kind of person.")
+    email: str | None = strawberry.field(default=UNSET, description="Email (personal).")
+    phone_cell: str | None = strawberry.field(default=UNSET, description="Cell (personal).")
+    phone_work: str | None = strawberry.field(default=UNSET, description="Work (personal).")
+    phone_home: str | None = strawberry.field(default=UNSET, description="Home (personal).")
+    address: AddressInput | None = strawberry.field(
+        default=UNSET, description="Address (personal)."
+    )
+    ssn: str | None = strawberry.field(default=UNSET, description="SSN (personal, encrypted).")
+    salary: float | None = strawberry.field(
+        default=UNSET, description="Salary (personal, encrypted)."
+    )
+    status_id: strawberry.ID | None = strawberry.field(default=UNSET, description="Staff status.")
+    start_date: date | None = strawberry.field(
+        default=UNSET, description="Start date (default today)."
+    )
+    term_date: date | None = strawberry.field(default=UNSET, description="Termination date.")
+    capacity: float | None = strawberry.field(default=UNSET, description="Hours per month (160).")
+    cost_factor: float | None = strawberry.field(default=UNSET, description="Cost factor.")
+    hour_rate_type: int | None = strawberry.field(default=UNSET, description="Hour rate type.")
+    rate1: float | None = strawberry.field(default=UNSET, description="Billing rate 1.")
+    rate2: float | None = strawberry.field(default=UNSET, description="Billing rate 2.")
+    rate3: float | None = strawberry.field(default=UNSET, description="Billing rate 3.")
+    rate4: float | None = strawberry.field(default=UNSET, description="Billing rate 4.")
+    rate5: float | None = strawberry.field(default=UNSET, description="Billing rate 5.")
+    home_timezone: str | None = strawberry.field(default=UNSET, description="IANA time zone.")
+
+
+def staff_changes(fields: StaffFieldsInput) -> dict:
+    changes = provided(fields)
+    if "manager_id" in changes:
+        changes["manager_id"] = decode_id(changes["manager_id"], "Staff")
+    if "status_id" in changes:
+        changes["status_id"] = decode_id(changes["status_id"], "StaffStatus")
+    if changes.get("address") is not None:
+        changes["address"] = provided(changes["address"])
+    return changes
+
+
+@strawberry.input(description="A new staff record (ADD: no login, no invitation).")
+class StaffCreateInput(StaffFieldsInput):
+    role: Role | None = strawberry.field(
+        default=UNSET, description="Role the person will have once they log in (VIEWER)."
+    )
+
+
+@strawberry.input(description="Changes to a staff record.")
+class StaffUpdateInput(StaffFieldsInput):
+    id: strawberry.ID = strawberry.field(description="The staff member.")
+
+
+@strawberry.type(description="The staff record, or userErrors.")
+class StaffPayload(Payload):
+    staff: Staff | None = strawberry.field(description="The record after the change.")
+
+
+@strawberry.input(description="Share or unshare a restricted record with a member.")
+class StaffShareInput:
+    staff_id: strawberry.ID = strawberry.field(description="The restricted record.")
+    shared_with_id: strawberry.ID = strawberry.field(description="The member who may see it.")
+
+
+@strawberry.input(description="Grant or revoke a permit for one member.")
+class StaffPermitInput:
+    staff_id: strawberry.ID = strawberry.field(description="The member.")
+    permit: Permit = strawberry.field(description="The permit (VIEW_PERSONAL_DATA).")
+
+
+@strawberry.input(description="One custom field value; null or blank clears it.")
+class CustomFieldValueInput:
+    field_id: strawberry.ID = strawberry.field(description="The custom field.")
+    value: str | None = strawberry.field(description="The value as text.")
+
+
+@strawberry.input(description="Set several custom field values at once (all or nothing).")
+class StaffCustomFieldsSetInput:
+    staff_id: strawberry.ID = strawberry.field(description="The staff member.")
+    values: list[CustomFieldValueInput] = strawberry.field(description="Values to set.")
+
+
+@strawberry.input(description="A new staff status.")
+class StaffStatusCreateInput:
+    name: str = strawberry.field(description="Name, unique in the account.")
+
+
+@strawberry.input(description="Rename or archive a staff status.")
+class StaffStatusUpdateInput:
+    id: strawberry.ID = strawberry.field(description="The status.")
+    name: str | None = strawberry.field(default=None, description="New name.")
+    archived: bool | None = strawberry.field(default=None, description="Archive or restore.")
+
+
+@strawberry.type(description="The status, or userErrors.")
+class StaffStatusPayload(Payload):
+    status: StaffStatus | None = strawberry.field(description="The status after the change.")
+
+
+def _staff_payload(actor, row, errors) -> StaffPayload:
+    return StaffPayload(staff=Staff.build(row, actor) if row else None, user_errors=errors)
+
+
+@strawberry.type
+class StaffMutations:
+    @strawberry.mutation(description="Add a staff record without a login (needs ADD_STAFF).")
+    async def staff_create(self, info: Info, input: StaffCreateInput) -> StaffPayload:
+        keyring = info.context.settings.keyring
+        async with info.context.as_actor() as (session, actor):
+            row, errors = await attempt(
+                session,
+                lambda: staff_service.create_staff(session, actor, keyring, staff_changes(input)),
+            )
+        return _staff_payload(actor, row, errors)
+
+    @strawberry.mutation(
+        description="Change a staff record; fields one may not write are "
+        "FORBIDDEN userErrors and nothing is changed."
+    )
+    async def staff_update(self, info: Info, input: StaffUpdateInput) -> StaffPayload:
+        keyring = info.context.settings.keyring
+        changes = staff_changes(input)
+        staff_id = decode_id(changes.pop("id"), "Staff")
+        async with info.context.as_actor() as (session, actor):
+            row, errors = await attempt(
+                session,
+                lambda: staff_service.update_staff(session, actor, keyring, staff_id, changes),
+            )
+        return _staff_payload(actor, row, errors)
+
+    async def _share(self, info: Info, input: StaffShareInput, share: bool) -> StaffPayload:
+        async with info.context.as_actor() as (session, actor):
+            row, errors = await attempt(
+                session,
+                lambda: staff_service.share_staff(
+                    session,
+                    actor,
+                    decode_id(input.staff_id, "Staff"),
+                    decode_id(input.shared_with_id, "Staff"),
+                    share=share,
+                ),
+            )
+        return _staff_payload(actor, row, errors)
+
+    @strawberry.mutation(description="Let a member see a restricted record (administrators).")
+    async def staff_share(self, info: Info, input: StaffShareInput) -> StaffPayload:
+        return await StaffMutations._share(self, info, input, True)
+
+    @strawberry.mutation(description="Stop sharing a restricted record (administrators).")
+    async def staff_unshare(self, info: Info, input: StaffShareInput) -> StaffPayload:
+        return await StaffMutations._share(self, info, input, False)
+
+    async def _permit(self, info: Info, input: StaffPermitInput, grant: bool) -> StaffPayload:
+        async with info.context.as_actor() as (session, actor):
+            row, errors = await attempt(
+                session,
+                lambda: staff_service.set_permit(
+                    session, actor, decode_id(input.staff_id, "Staff"), input.permit, grant=grant
+                ),
+            )
+        return _staff_payload(actor, row, errors)
+
+    @strawberry.mutation(description="Grant a permit (VIEW_PERSONAL_DATA) to a member.")
+    async def staff_permit_grant(self, info: Info, input: StaffPermitInput) -> StaffPayload:
+        return await StaffMutations._permit(self, info, input, True)
+
+    @strawberry.mutation(description="Revoke a granted permit.")
+    async def staff_permit_revoke(self, info: Info, input: StaffPermitInput) -> StaffPayload:
+        return await StaffMutations._permit(self, info, input, False)
+
+    @strawberry.mutation(description="Set custom field values of a staff member, all or nothing.")
+    async def staff_custom_fields_set(
+        self, info: Info, input: StaffCustomFieldsSetInput
+    ) -> StaffPayload:
+        values = [(decode_id(v.field_id, "CustomField"), v.value) for v in input.values]
+        async with info.context.as_actor() as (session, actor):
+            row, errors = await attempt(
+                session,
+                lambda: custom_fields.set_values(
+                    session, actor, decode_id(input.staff_id, "Staff"), values
+                ),
+            )
+        return _staff_payload(actor, row, errors)
+
+    @strawberry.mutation(description="Add a staff status to the picklist (administrators).")
+    async def staff_status_create(
+        self, info: Info, input: StaffStatusCreateInput
+    ) -> StaffStatusPayload:
+        async with info.context.as_actor() as (session, actor):
+            row, errors = await attempt(
+                session, lambda: staff_service.create_status(session, actor, input.name)
+            )
+        return StaffStatusPayload(status=StaffStatus(_row=row) if row else None, user_errors=errors)
+
+    @strawberry.mutation(description="Rename, archive or restore a staff status (administrators).")
+    async def staff_status_update(
+        self, info: Info, input: StaffStatusUpdateInput
+    ) -> StaffStatusPayload:
+        async with info.context.as_actor() as (session, actor):
+            row, errors = await attempt(
+                session,
+                lambda: staff_service.update_status(
+                    session,
+                    actor,
+                    decode_id(input.id, "StaffStatus"),
+                    name=input.name,
+                    archived=input.archived,
+                ),
+            )
+        return StaffStatusPayload(status=StaffStatus(_row=row) if row else None, user_errors=errors)

@@ -1,0 +1,252 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+import strawberry
+from strawberry.types import Info
+
+from app.access import ROLE_PERMITS
+from app.access import Role as DomainRole
+from app.access.roles import ROLE_DESCRIPTIONS
+from app.accounts.models import Account as AccountRow
+from app.custom_fields import service as custom_fields
+from app.errors import DomainError
+from app.graphql import loaders
+from app.graphql.enums import AccountStatus, Permit, Role, SortDirection, StaffKind, StaffSortKey
+from app.graphql.errors import bad_input
+from app.graphql.ids import decode_any, decode_id
+from app.graphql.types.account import Account, ApiToken, MemberAccount, RoleInfo, User
+from app.graphql.types.common import Node, PageInfo
+from app.graphql.types.custom_fields import CustomField
+from app.graphql.types.staff import Staff, StaffConnection, StaffEdge, StaffStatus
+from app.identity import service as identity
+from app.identity.models import User as UserRow
+from app.staff import service as staff_service
+from app.staff.queries import StaffFilter, StaffQuery
+
+
+@strawberry.input(description="Narrow the staff directory.")
+class StaffFilterInput:
+    roles: list[Role] | None = strawberry.field(default=None, description="Any of these roles.")
+    kinds: list[StaffKind] | None = strawberry.field(
+        default=None, description="Any of these kinds."
+    )
+    account_statuses: list[AccountStatus] | None = strawberry.field(
+        default=None, description="Any of these statuses (overrides includeDisabled)."
+    )
+    company: str | None = strawberry.field(default=None, description="Company, any case.")
+    manager_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Direct reports of this manager."
+    )
+    include_disabled: bool = strawberry.field(default=False, description="Show disabled staff.")
+    include_inactive: bool = strawberry.field(default=False, description="Show inactive staff.")
+
+
+@strawberry.input(description="Ordering of the staff directory.")
+class StaffSortInput:
+    key: StaffSortKey = strawberry.field(
+        default=StaffSortKey.LAST_NAME,
+        description="Sort key (EMAIL needs the ViewPersonalData permit).",
+    )
+    direction: SortDirection = strawberry.field(default=SortDirection.ASC, description="Order.")
+
+
+@strawberry.type(description="The authenticated user and where they stand.")
+class Viewer:
+    user: User = strawberry.field(description="The user.")
+    accounts: list[MemberAccount] = strawberry.field(description="Accounts and roles.")
+    account: Account | None = strawberry.field(description="The current account, if chosen.")
+    role: Role | None = strawberry.field(description="Role in the current account.")
+    permits: list[Permit] = strawberry.field(description="Permits in the current account.")
+    staff: Staff | None = strawberry.field(description="Own staff record in the current account.")
+    api_tokens: list[ApiToken] = strawberry.field(description="Live API tokens for this account.")
+
+
+@strawberry.type(description="A custom field value with the staff member it belongs to.")
+class StaffCustomFieldValue:
+    staff: Staff = strawberry.field(description="The staff member.")
+    field: CustomField = strawberry.field(description="The field.")
+    value: str = strawberry.field(description="Canonical text value.")
+
+
+@strawberry.type(description="Values to choose from.")
+class Picklists:
+    roles: list[RoleInfo] = strawberry.field(description="Roles, with what each may do.")
+    staff_statuses: list[StaffStatus] = strawberry.field(description="Account-defined statuses.")
+    time_zones: list[str] = strawberry.field(description="IANA time zone names.")
+    staff_kinds: list[StaffKind] = strawberry.field(description="Kinds of people.")
+
+
+NODE_TYPES = {"Staff", "Account", "CustomField", "StaffStatus", "User"}
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="The authenticated user, their accounts, role and permits.")
+    async def viewer(self, info: Info) -> Viewer:
+        ctx = info.context
+        async with ctx.as_principal() as (session, principal):
+            user = await session.get(UserRow, principal.user_id)
+            memberships = await identity.memberships_of(session, principal.user_id)
+            _, actor, _ = await ctx._authenticate()
+            account = staff = None
+            tokens = []
+            if actor is not None:
+                account = await session.get(AccountRow, actor.account_id)
+                own = await staff_service.get_many(session, actor.account_id, [actor.staff_id])
+                staff = Staff.build(own[actor.staff_id], actor)
+                tokens = await identity.list_api_tokens(session, actor)
+        return Viewer(
+            user=User(_row=user),
+            accounts=[MemberAccount.of(m) for m in memberships],
+            account=Account(_row=account) if account else None,
+            role=actor.role if actor else None,
+            permits=sorted(actor.permits) if actor else [],
+            staff=staff,
+            api_tokens=[ApiToken(_row=t) for t in tokens],
+        )
+
+    @strawberry.field(description="The current account.")
+    async def account(self, info: Info) -> Account:
+        async with info.context.as_actor() as (session, actor):
+            return Account(_row=await session.get(AccountRow, actor.account_id))
+
+    @strawberry.field(description="The staff directory: keyset-paginated, searchable, sortable.")
+    async def staff(
+        self,
+        info: Info,
+        first: Annotated[int, strawberry.argument(description="Page size, 0 to 100.")] = 50,
+        after: Annotated[
+            str | None, strawberry.argument(description="endCursor of the previous page.")
+        ] = None,
+        search: Annotated[
+            str | None,
+            strawberry.argument(
+                description="Words matched in names, title, company (and email with the permit)."
+            ),
+        ] = None,
+        sort: Annotated[StaffSortInput | None, strawberry.argument(description="Order.")] = None,
+        filter: Annotated[
+            StaffFilterInput | None, strawberry.argument(description="Filters.")
+        ] = None,
+    ) -> StaffConnection:
+        f = filter or StaffFilterInput()
+        s = sort or StaffSortInput()
+        query = StaffQuery(
+            first=first,
+            after=after,
+            search=search.strip() if search and search.strip() else None,
+            sort=s.key,
+            direction=s.direction,
+            filter=StaffFilter(
+                roles=f.roles,
+                kinds=f.kinds,
+                account_statuses=f.account_statuses,
+                company=f.company,
+                manager_id=decode_id(f.manager_id, "Staff"),
+                include_disabled=f.include_disabled,
+                include_inactive=f.include_inactive,
+            ),
+        )
+        ctx = info.context
+        async with ctx.as_actor() as (session, actor):
+            try:
+                page = await staff_service.list_staff(session, actor, query)
+            except DomainError as exc:
+                raise bad_input(exc.message) from None
+
+        async def count() -> int:
+            async with ctx.db() as session:
+                return await staff_service.count_staff(session, actor, query)
+
+        return StaffConnection(
+            edges=[
+                StaffEdge(cursor=c, node=Staff.build(r, actor))
+                for r, c in zip(page.rows, page.cursors, strict=True)
+            ],
+            page_info=PageInfo(
+                has_next_page=page.has_next,
+                has_previous_page=page.has_previous,
+                start_cursor=page.cursors[0] if page.cursors else None,
+                end_cursor=page.cursors[-1] if page.cursors else None,
+            ),
+            _count=count,
+        )
+
+    @strawberry.field(description="Fetch any object of the current account by global id.")
+    async def node(self, info: Info, id: strawberry.ID) -> Node | None:
+        decoded = decode_any(id)
+        if decoded is None or decoded[0] not in NODE_TYPES:
+            return None
+        type_name, pk = decoded
+        async with info.context.as_actor() as (session, actor):
+            if type_name == "Staff":
+                row = (await staff_service.get_many(session, actor.account_id, [pk])).get(pk)
+                return Staff.build(row, actor) if row else None
+            if type_name == "Account":
+                return (
+                    Account(_row=await session.get(AccountRow, pk))
+                    if pk == actor.account_id
+                    else None
+                )
+            if type_name == "CustomField":
+                try:
+                    return CustomField(_row=await custom_fields.get_field(session, actor, pk))
+                except DomainError:
+                    return None
+            if type_name == "StaffStatus":
+                found = (await staff_service.statuses_by_id(session, actor.account_id)).get(pk)
+                return StaffStatus(_row=found) if found else None
+            if type_name == "User":
+                return User(_row=await session.get(UserRow, pk)) if pk == actor.user_id else None
+        return None
+
+    @strawberry.field(description="Custom field definitions of the account.")
+    async def custom_fields(self, info: Info, include_archived: bool = False) -> list[CustomField]:
+        async with info.context.as_actor() as (session, actor):
+            rows = await custom_fields.list_fields(
+                session, actor, include_archived=include_archived
+            )
+        return [CustomField(_row=r) for r in rows]
+
+    @strawberry.field(
+        description="Values of the named custom fields across the account's staff "
+        "(all fields when no names); only values the viewer may see."
+    )
+    async def custom_field_values(
+        self, info: Info, names: list[str] | None = None
+    ) -> list[StaffCustomFieldValue]:
+        ctx = info.context
+        async with ctx.as_actor() as (session, actor):
+            values = await custom_fields.values_by_names(session, actor, names)
+        staff_rows = await loaders.staff_by_id(ctx, actor.account_id).load_many(
+            list(dict.fromkeys(v.staff_id for v in values))
+        )
+        by_id = {r.id: r for r in staff_rows if r is not None}
+        return [
+            StaffCustomFieldValue(
+                staff=Staff.build(by_id[v.staff_id], actor),
+                field=CustomField(_row=v.field),
+                value=v.value,
+            )
+            for v in values
+        ]
+
+    @strawberry.field(description="Roles (with descriptions), staff statuses, time zones, kinds.")
+    async def picklists(self, info: Info) -> Picklists:
+        async with info.context.as_actor() as (session, actor):
+            statuses = await staff_service.list_statuses(session, actor.account_id)
+        return Picklists(
+            roles=[
+                RoleInfo(
+                    value=r,
+                    name=r.value.title(),
+                    description=ROLE_DESCRIPTIONS[r],
+                    permits=sorted(ROLE_PERMITS[r]),
+                )
+                for r in DomainRole
+            ],
+            staff_statuses=[StaffStatus(_row=s) for s in statuses],
+            time_zones=staff_service.sorted_time_zones(),
+            staff_kinds=list(StaffKind),
+        )

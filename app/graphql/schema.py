@@ -1,0 +1,40 @@
+"""The schema: queries, mutations and the extensions that run every request."""
+
+from __future__ import annotations
+
+import strawberry
+from graphql.validation import NoSchemaIntrospectionCustomRule
+from strawberry.extensions import AddValidationRules
+from strawberry.tools import merge_types
+
+from app.graphql.extensions import RequestLifecycle
+from app.graphql.mutations.custom_fields import CustomFieldMutations
+from app.graphql.mutations.identity import IdentityMutations
+from app.graphql.mutations.staff import StaffMutations
+from app.graphql.queries import Query
+from app.graphql.types.account import Account, User
+from app.graphql.types.custom_fields import CustomField
+from app.graphql.types.staff import Staff, StaffStatus
+
+Mutation = merge_types("Mutation", (IdentityMutations, StaffMutations, CustomFieldMutations))
+
+
+class RosterSchema(strawberry.Schema):
+    def process_errors(self, errors, execution_context=None) -> None:
+        """Errors are logged (with the request id) by RequestLifecycle instead."""
+
+
+def build_schema(*, production: bool = False) -> strawberry.Schema:
+    extensions: list = [RequestLifecycle]
+    if production:
+        extensions.append(AddValidationRules([NoSchemaIntrospectionCustomRule]))
+    return RosterSchema(
+        query=Query,
+        mutation=Mutation,
+        types=[Staff, Account, CustomField, StaffStatus, User],
+        extensions=extensions,
+    )
+
+
+def export_sdl() -> str:
+    return build_schema().as_str() + "\n"

@@ -1,0 +1,153 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+from strawberry.types import Info
+
+from app.accounts import service as accounts
+from app.accounts.models import Account as AccountRow
+from app.graphql.enums import Permit, Role
+from app.graphql.ids import encode_id
+from app.graphql.types.common import Node
+
+
+@strawberry.type(description="The seat ledger of an account.")
+class Seats:
+    limit: int = strawberry.field(description="Seats the plan allows.")
+    used: int = strawberry.field(description="Active members.")
+    reserved: int = strawberry.field(description="Pending invitations holding a seat.")
+    available: int = strawberry.field(description="Seats free for new members or invitations.")
+
+
+@strawberry.type(description="Settings an administrator controls.")
+class AccountSettings:
+    everyone_can_invite: bool = strawberry.field(
+        description="Any member may invite viewers and editors."
+    )
+    invitation_expiry_days: int = strawberry.field(description="Default invitation lifetime.")
+
+
+@strawberry.type(description="A tenant: an organisation with its staff, fields and plan.")
+class Account(Node):
+    _row: strawberry.Private[AccountRow]
+
+    @strawberry.field(description="Global id.")
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(encode_id("Account", self._row.id))
+
+    @strawberry.field(description="Display name.")
+    def name(self) -> str:
+        return self._row.name
+
+    @strawberry.field(description="Slug, usable as X-Auth-Realm.")
+    def slug(self) -> str:
+        return self._row.slug
+
+    @strawberry.field(description="Numeric id, also usable as X-Auth-Realm.")
+    def realm_id(self) -> int:
+        return self._row.id
+
+    @strawberry.field(description="Plan name.")
+    def plan(self) -> str:
+        return self._row.plan
+
+    @strawberry.field(description="Settings.")
+    def settings(self) -> AccountSettings:
+        return AccountSettings(
+            everyone_can_invite=self._row.everyone_can_invite,
+            invitation_expiry_days=self._row.invitation_expiry_days,
+        )
+
+    @strawberry.field(description="Seat usage.")
+    async def seats(self, info: Info) -> Seats:
+        async with info.context.db() as session:
+            ledger = await accounts.seats(session, self._row)
+        return Seats(
+            limit=ledger.limit,
+            used=ledger.used,
+            reserved=ledger.reserved,
+            available=ledger.available,
+        )
+
+    @strawberry.field(description="When the account was created.")
+    def created_at(self) -> datetime:
+        return self._row.created_at
+
+
+@strawberry.type(description="An account the user belongs to, with their role in it.")
+class MemberAccount:
+    id: strawberry.ID = strawberry.field(description="Global id of the account.")
+    realm_id: int = strawberry.field(description="Numeric id (X-Auth-Realm).")
+    slug: str = strawberry.field(description="Slug (X-Auth-Realm).")
+    name: str = strawberry.field(description="Display name.")
+    role: Role = strawberry.field(description="The user's role there.")
+
+    @classmethod
+    def of(cls, membership) -> MemberAccount:
+        a = membership.account
+        return cls(
+            id=strawberry.ID(encode_id("Account", a.id)),
+            realm_id=a.id,
+            slug=a.slug,
+            name=a.name,
+            role=membership.staff.role,
+        )
+
+
+@strawberry.type(description="A login identity.")
+class User(Node):
+    _row: strawberry.Private[object]
+
+    @strawberry.field(description="Global id.")
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(encode_id("User", self._row.id))
+
+    @strawberry.field(description="Login email (normalised).")
+    def email(self) -> str:
+        return self._row.email
+
+    @strawberry.field(description="Given name.")
+    def first_name(self) -> str | None:
+        return self._row.first_name
+
+    @strawberry.field(description="Family name.")
+    def last_name(self) -> str | None:
+        return self._row.last_name
+
+    @strawberry.field(description="Whether the email address is verified.")
+    def email_verified(self) -> bool:
+        return self._row.email_verified_at is not None
+
+
+@strawberry.type(description="An API token for integrations (the secret is shown only once).")
+class ApiToken(Node):
+    _row: strawberry.Private[object]
+
+    @strawberry.field(description="Global id.")
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(encode_id("ApiToken", self._row.id))
+
+    @strawberry.field(description="Label.")
+    def name(self) -> str | None:
+        return self._row.name
+
+    @strawberry.field(description="Created at.")
+    def created_at(self) -> datetime:
+        return self._row.created_at
+
+    @strawberry.field(description="Expires at.")
+    def expires_at(self) -> datetime:
+        return self._row.expires_at
+
+    @strawberry.field(description="Revoked at, if revoked.")
+    def revoked_at(self) -> datetime | None:
+        return self._row.revoked_at
+
+
+@strawberry.type(description="A role and what it means.")
+class RoleInfo:
+    value: Role = strawberry.field(description="The role.")
+    name: str = strawberry.field(description="Display name.")
+    description: str = strawberry.field(description="What holders may do.")
+    permits: list[Permit] = strawberry.field(description="Permits the role carries.")

@@ -1,0 +1,262 @@
+"""Users, login, session and API tokens, and turning a presented token into an Actor."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import Integer, String, cast, null, select, union_all
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.access import ROLE_PERMITS, Actor, Permit
+from app.accounts.models import Account
+from app.db.base import utcnow
+from app.errors import DomainError, NotFound, Unauthenticated
+from app.identity.errors import EmailTaken, InvalidCredentials, WeakPassword
+from app.identity.models import AuthToken, TokenKind, User
+from app.identity.queries import active_memberships, live_token
+from app.security.passwords import PasswordService, password_problem
+from app.security.tokens import new_token, token_digest
+from app.staff.models import Staff, StaffPermitGrant, StaffShare
+from app.validation import clean_email, clean_text
+
+SESSION_PREFIX = "rs"
+API_PREFIX = "ra"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """An authenticated user, before an account is chosen."""
+
+    user_id: int
+    token_id: int
+    token_kind: TokenKind
+    token_account_id: int | None
+
+
+@dataclass(frozen=True)
+class Membership:
+    account: Account
+    staff: Staff
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    token: str
+    user: User
+    memberships: list[Membership]
+
+
+async def get_user_by_email(session: AsyncSession, email: str) -> User | None:
+    normalized = clean_email(email, required=False)
+    if normalized is None:
+        return None
+    return await session.scalar(select(User).where(User.email == normalized))
+
+
+async def create_user(
+    session: AsyncSession,
+    passwords: PasswordService,
+    *,
+    email: str,
+    password: str | None,
+    first_name: str | None = None,
+    last_name: str | None = None,
+    verified: bool = False,
+) -> User:
+    email = clean_email(email, required=True)
+    if password is not None and (problem := password_problem(password, email)):
+        raise WeakPassword(problem)
+    if await session.scalar(select(User.id).where(User.email == email)):
+        raise EmailTaken()
+    user = User(
+        email=email,
+        password_hash=await passwords.hash(password) if password is not None else None,
+        first_name=clean_text(first_name, "firstName", max_length=100),
+        last_name=clean_text(last_name, "lastName", max_length=100),
+        email_verified_at=utcnow() if verified else None,
+    )
+    session.add(user)
+    await session.flush()
+    return user
+
+
+async def issue_token(
+    session: AsyncSession,
+    user: User,
+    *,
+    kind: TokenKind,
+    ttl: timedelta,
+    account_id: int | None = None,
+    name: str | None = None,
+) -> tuple[str, AuthToken]:
+    token = new_token(SESSION_PREFIX if kind == TokenKind.SESSION else API_PREFIX)
+    row = AuthToken(
+        user_id=user.id,
+        account_id=account_id,
+        kind=kind,
+        digest=token_digest(token),
+        name=name,
+        expires_at=utcnow() + ttl,
+    )
+    session.add(row)
+    await session.flush()
+    return token, row
+
+
+async def memberships_of(session: AsyncSession, user_id: int) -> list[Membership]:
+    rows = await session.execute(active_memberships(user_id))
+    return [Membership(account=a, staff=s) for s, a in rows.all()]
+
+
+async def login(
+    session: AsyncSession,
+    passwords: PasswordService,
+    *,
+    email: str,
+    password: str,
+    session_ttl: timedelta,
+) -> LoginResult:
+    """Verify and open a session. Unknown emails still pay for one argon2 verification."""
+    user = await get_user_by_email(session, email) if len(email) <= 320 else None
+    ok = await passwords.verify(user.password_hash if user else None, password[:1024])
+    if not ok or user is None:
+        raise InvalidCredentials()
+    if passwords.needs_rehash(user.password_hash):
+        user.password_hash = await passwords.hash(password)
+    token, _ = await issue_token(session, user, kind=TokenKind.SESSION, ttl=session_ttl)
+    return LoginResult(token=token, user=user, memberships=await memberships_of(session, user.id))
+
+
+async def revoke_token(session: AsyncSession, token_id: int) -> None:
+    token = await session.get(AuthToken, token_id)
+    if token is not None and token.revoked_at is None:
+        token.revoked_at = utcnow()
+        await session.flush()
+
+
+async def create_api_token(
+    session: AsyncSession,
+    actor: Actor,
+    *,
+    name: str,
+    expires_in_days: int | None,
+    default_days: int,
+    max_days: int,
+) -> tuple[str, AuthToken]:
+    name = clean_text(name, "name", max_length=100, required=True, label="Token name")
+    days = default_days if expires_in_days is None else expires_in_days
+    if not 1 <= days <= max_days:
+        raise DomainError(f"A token lasts 1 to {max_days} days.", field=["expiresInDays"])
+    user = await session.get(User, actor.user_id)
+    return await issue_token(
+        session,
+        user,
+        kind=TokenKind.API,
+        ttl=timedelta(days=days),
+        account_id=actor.account_id,
+        name=name,
+    )
+
+
+async def list_api_tokens(session: AsyncSession, actor: Actor) -> list[AuthToken]:
+    result = await session.scalars(
+        select(AuthToken)
+        .where(
+            AuthToken.user_id == actor.user_id,
+            AuthToken.account_id == actor.account_id,
+            AuthToken.kind == TokenKind.API,
+            AuthToken.revoked_at.is_(None),
+            AuthToken.expires_at > utcnow(),
+        )
+        .order_by(AuthToken.id)
+    )
+    return list(result)
+
+
+async def revoke_api_token(session: AsyncSession, actor: Actor, token_id: int) -> AuthToken:
+    token = await session.get(AuthToken, token_id)
+    if (
+        token is None
+        or token.kind != TokenKind.API
+        or token.user_id != actor.user_id
+        or token.account_id != actor.account_id
+    ):
+        raise NotFound("API token", field=["id"])
+    if token.revoked_at is None:
+        token.revoked_at = utcnow()
+        await session.flush()
+    return token
+
+
+async def authenticate(session: AsyncSession, token: str) -> tuple[Principal, User]:
+    """The principal behind a live token; anything else is Unauthenticated."""
+    if not token or len(token) > 200:
+        raise Unauthenticated()
+    row = (await session.execute(live_token(token_digest(token), utcnow()))).first()
+    if row is None:
+        raise Unauthenticated()
+    auth, user = row
+    return Principal(user.id, auth.id, auth.kind, auth.account_id), user
+
+
+async def actor_for(session: AsyncSession, principal: Principal, realm: str | None) -> Actor | None:
+    """The actor in the chosen account.
+
+    A realm the user is not an active member of raises Unauthenticated, exactly like an
+    unknown realm. With no realm, a user with a single account acts in it; otherwise None.
+    """
+    memberships = await memberships_of(session, principal.user_id)
+    if principal.token_account_id is not None:
+        memberships = [m for m in memberships if m.account.id == principal.token_account_id]
+    if realm:
+        key = realm.strip()
+        chosen = [
+            m for m in memberships if m.account.slug == key.casefold() or str(m.account.id) == key
+        ]
+        if not chosen:
+            raise Unauthenticated()
+    elif len(memberships) == 1 or principal.token_account_id is not None:
+        chosen = memberships
+        if not chosen:
+            raise Unauthenticated()
+    else:
+        return None
+    membership = chosen[0]
+    return await build_actor(session, principal, membership.account, membership.staff)
+
+
+async def build_actor(
+    session: AsyncSession, principal: Principal, account: Account, staff: Staff
+) -> Actor:
+    """Permits = role table + per-member grants (+ INVITE_USERS when everyone may invite)."""
+    rows = await session.execute(
+        union_all(
+            select(
+                cast(StaffPermitGrant.permit, String(32)).label("permit"),
+                cast(null(), Integer).label("shared_staff_id"),
+            ).where(StaffPermitGrant.staff_id == staff.id),
+            select(cast(null(), String(32)), StaffShare.staff_id).where(
+                StaffShare.shared_with_id == staff.id
+            ),
+        )
+    )
+    grants: set[Permit] = set()
+    shared: set[int] = set()
+    for permit, shared_staff_id in rows.all():
+        if shared_staff_id is not None:
+            shared.add(shared_staff_id)
+        else:
+            grants.add(Permit(permit))
+    permits = set(ROLE_PERMITS[staff.role]) | grants
+    if account.everyone_can_invite:
+        permits.add(Permit.INVITE_USERS)
+    return Actor(
+        user_id=principal.user_id,
+        account_id=account.id,
+        staff_id=staff.id,
+        role=staff.role,
+        permits=frozenset(permits),
+        token_id=principal.token_id,
+        shared_staff_ids=frozenset(shared),
+    )

@@ -1,0 +1,138 @@
+"""The ASGI application: routes, lifespan, middleware."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+from strawberry.asgi import GraphQL
+
+from app.db.engine import Database
+from app.db.migrate import current_revision, head_revision
+from app.graphql.context import Context, credentials
+from app.graphql.schema import build_schema
+from app.security.passwords import PasswordService
+from app.settings import Settings
+
+log = logging.getLogger("roster")
+
+
+@dataclass
+class Services:
+    """Process-wide collaborators, built once per app."""
+
+    settings: Settings
+    db: Database
+    passwords: PasswordService
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Services:
+        return cls(
+            settings=settings,
+            db=Database(settings.database_url, echo=settings.database_echo),
+            passwords=PasswordService.from_settings(settings),
+        )
+
+    async def close(self) -> None:
+        await self.db.dispose()
+        self.passwords.shutdown()
+
+
+class RequestIdMiddleware:
+    """Gives every request a fresh id (errors and logs cite it) and returns it as a header."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        request_id = uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+
+        async def send_with_id(message):
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+class RosterGraphQL(GraphQL):
+    def __init__(self, services: Services, **kwargs):
+        super().__init__(build_schema(production=services.settings.is_production), **kwargs)
+        self.services = services
+
+    async def get_context(self, request, response) -> Context:
+        token, realm = credentials(request)
+        return Context(
+            request=request,
+            services=self.services,
+            request_id=request.state.request_id,
+            token=token,
+            realm=realm,
+        )
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> Starlette:
+    settings = settings or Settings()
+    settings.check_production_ready()
+    services = services or Services.from_settings(settings)
+
+    async def healthz(request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> JSONResponse:
+        try:
+            async with services.db.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+                revision = await conn.run_sync(current_revision)
+        except Exception:
+            log.exception("readiness check failed")
+            return JSONResponse({"status": "unavailable", "database": "unreachable"}, 503)
+        if revision != head_revision():
+            return JSONResponse({"status": "unavailable", "migrations": "behind"}, 503)
+        return JSONResponse({"status": "ok", "database": "ok", "migrations": revision})
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        try:
+            yield
+        finally:
+            await services.close()
+
+    graphql = RosterGraphQL(
+        services,
+        graphql_ide=None if settings.is_production else "graphiql",
+        allow_queries_via_get=not settings.is_production,
+    )
+    middleware = [Middleware(RequestIdMiddleware)]
+    if settings.cors_origins:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=settings.cors_origins,
+                allow_methods=["GET", "POST"],
+                allow_headers=["authorization", "content-type", "x-auth-token", "x-auth-realm"],
+            )
+        )
+    app = Starlette(
+        routes=[
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+        ],
+        middleware=middleware,
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    return app

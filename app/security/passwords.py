@@ -1,0 +1,73 @@
+"""argon2id hashing, run in a bounded thread pool so it never blocks the event loop.
+
+The pool is bounded so that a flood of logins queues for CPU instead of starving every
+other request of threads; the argon2 C code releases the GIL while it works.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+MIN_PASSWORD_LENGTH = 10
+MAX_PASSWORD_LENGTH = 256
+
+
+class PasswordService:
+    def __init__(self, *, time_cost: int, memory_cost: int, parallelism: int, workers: int):
+        self._hasher = PasswordHasher(
+            time_cost=time_cost, memory_cost=memory_cost, parallelism=parallelism
+        )
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="argon2")
+        # A real hash of a random string: unknown emails are verified against it so a
+        # login takes the same time whether or not the account exists.
+        self._dummy_hash = self._hasher.hash("roster-timing-equaliser-" + str(id(self)))
+
+    @classmethod
+    def from_settings(cls, settings) -> PasswordService:
+        return cls(
+            time_cost=settings.argon2_time_cost,
+            memory_cost=settings.argon2_memory_cost,
+            parallelism=settings.argon2_parallelism,
+            workers=settings.password_hash_workers,
+        )
+
+    async def _run(self, fn, *args):
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, fn, *args)
+
+    async def hash(self, password: str) -> str:
+        return await self._run(self._hasher.hash, password)
+
+    def _verify_sync(self, stored: str | None, password: str) -> bool:
+        try:
+            return self._hasher.verify(stored or self._dummy_hash, password) and stored is not None
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return False
+
+    async def verify(self, stored: str | None, password: str) -> bool:
+        """Check a password; with no stored hash it still spends the same time and fails."""
+        return await self._run(self._verify_sync, stored, password)
+
+    def needs_rehash(self, stored: str) -> bool:
+        try:
+            return self._hasher.check_needs_rehash(stored)
+        except InvalidHashError:
+            return True
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def password_problem(password: str, email: str | None = None) -> str | None:
+    """Return why a new password is unacceptable, or None."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return f"Password must be at least {MIN_PASSWORD_LENGTH} characters."
+    if len(password) > MAX_PASSWORD_LENGTH:
+        return f"Password must be at most {MAX_PASSWORD_LENGTH} characters."
+    if email and password.strip().casefold() == email.strip().casefold():
+        return "Password must not be the email address."
+    return None

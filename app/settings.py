@@ -1,0 +1,90 @@
+"""Configuration, read from the environment with the ``ROSTER_`` prefix."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from functools import cached_property
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET_KEY = "dev-insecure-secret-key-change-me"
+# A development-only key set: "key id:base64 key". Production refuses it.
+DEV_ENCRYPTION_KEYS = (
+    "dev:"
+    + base64.urlsafe_b64encode(
+        hashlib.sha256(b"roster-development-encryption-key").digest()
+    ).decode()
+)
+
+
+class InsecureSettingsError(RuntimeError):
+    """Raised when production is asked to start with missing or development secrets."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ROSTER_", extra="ignore")
+
+    env: Literal["development", "production"] = "development"
+    database_url: str = "sqlite+aiosqlite:///./roster.db"
+    database_echo: bool = False
+    secret_key: str = DEV_SECRET_KEY
+    encryption_keys: str = Field(
+        DEV_ENCRYPTION_KEYS,
+        description="Comma-separated 'kid:base64key' pairs of 32-byte AES keys; the first encrypts.",
+    )
+    public_url: str = "http://127.0.0.1:8000"
+    cors_origins: list[str] = []
+
+    session_ttl_hours: int = 24 * 14
+    api_token_max_days: int = 365
+    api_token_default_days: int = 90
+
+    # argon2id parameters (RFC 9106 second recommendation by default)
+    argon2_time_cost: int = 3
+    argon2_memory_cost: int = 64 * 1024
+    argon2_parallelism: int = 1
+    password_hash_workers: int = 2
+
+    email_backend: Literal["console", "file", "smtp", "memory"] = "console"
+    email_from: str = "Roster <no-reply@roster.localhost>"
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+
+    @field_validator("public_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @cached_property
+    def keyring(self):
+        from app.security.crypto import Keyring
+
+        return Keyring.parse(self.encryption_keys)
+
+    def check_production_ready(self) -> None:
+        """Refuse to run in production with development or weak secrets."""
+        if not self.is_production:
+            return
+        problems = []
+        if not self.secret_key or self.secret_key == DEV_SECRET_KEY or len(self.secret_key) < 32:
+            problems.append("ROSTER_SECRET_KEY must be set to a random value of 32+ characters")
+        if not self.encryption_keys or self.encryption_keys == DEV_ENCRYPTION_KEYS:
+            problems.append("ROSTER_ENCRYPTION_KEYS must be set (kid:base64 32-byte key)")
+        elif any(kid == "dev" for kid in self.keyring.keys):
+            problems.append("ROSTER_ENCRYPTION_KEYS must not contain the development key")
+        if problems:
+            raise InsecureSettingsError("; ".join(problems))

@@ -1,0 +1,18 @@
+from app.errors import DomainError, ErrorCode
+
+
+class StaffEmailTaken(DomainError):
+    code = ErrorCode.TAKEN
+
+    def __init__(self, field: str = "email"):
+        super().__init__("Another staff member of this account has this email.", field=[field])
+
+
+class ManagerCycle(DomainError):
+    code = ErrorCode.MANAGER_CYCLE
+
+    def __init__(self):
+        super().__init__(
+            "A staff member cannot report to themselves, directly or indirectly.",
+            field=["managerId"],
+        )

@@ -1,0 +1,164 @@
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Date,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.access.roles import Permit, Role
+from app.db.base import Base, UTCDateTime, utcnow
+
+
+class StaffKind(enum.StrEnum):
+    EMPLOYEE = "EMPLOYEE"
+    CONTRACTOR = "CONTRACTOR"
+    CUSTOMER = "CUSTOMER"
+    VENDOR = "VENDOR"
+
+
+class AccountStatus(enum.StrEnum):
+    NOT_INVITED = "NOT_INVITED"
+    INVITED = "INVITED"
+    INVITE_EXPIRED = "INVITE_EXPIRED"
+    ACTIVE = "ACTIVE"
+    DISABLED = "DISABLED"
+
+
+def _enum(cls, length: int = 16):
+    return Enum(cls, native_enum=False, length=length, validate_strings=True)
+
+
+Money = Numeric(14, 2, asdecimal=False)
+
+
+class Staff(Base):
+    """A person in an account: the membership (role, user) plus their HR record."""
+
+    __tablename__ = "staff"
+    __table_args__ = (
+        UniqueConstraint("account_id", "sid"),
+        UniqueConstraint("account_id", "email"),
+        UniqueConstraint("account_id", "user_id"),
+        Index(
+            "uq_staff_one_owner_per_account",
+            "account_id",
+            unique=True,
+            sqlite_where=text("role = 'OWNER'"),
+            postgresql_where=text("role = 'OWNER'"),
+        ),
+        Index("ix_staff_account_last_name", "account_id", "last_name_key", "id"),
+        CheckConstraint("capacity >= 0", name="capacity_non_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    sid: Mapped[int] = mapped_column(Integer)
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None, index=True
+    )
+    role: Mapped[Role] = mapped_column(_enum(Role), default=Role.VIEWER)
+    kind: Mapped[StaffKind] = mapped_column(_enum(StaffKind), default=StaffKind.EMPLOYEE)
+    account_status: Mapped[AccountStatus] = mapped_column(
+        _enum(AccountStatus), default=AccountStatus.NOT_INVITED
+    )
+
+    first_name: Mapped[str] = mapped_column(String(100))
+    last_name: Mapped[str] = mapped_column(String(100))
+    last_name_key: Mapped[str] = mapped_column(String(100))
+    """Casefolded last name, for sorting and keyset paging on an index."""
+    title: Mapped[str | None] = mapped_column(String(200), default=None)
+    company: Mapped[str | None] = mapped_column(String(200), default=None)
+    manager_id: Mapped[int | None] = mapped_column(
+        ForeignKey("staff.id", ondelete="SET NULL"), default=None, index=True
+    )
+    notes: Mapped[str | None] = mapped_column(Text, default=None)
+    is_inactive: Mapped[bool] = mapped_column(Boolean, default=False)
+    restricted: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    # personal data
+    email: Mapped[str | None] = mapped_column(String(254), default=None)
+    phone_cell: Mapped[str | None] = mapped_column(String(40), default=None)
+    phone_work: Mapped[str | None] = mapped_column(String(40), default=None)
+    phone_home: Mapped[str | None] = mapped_column(String(40), default=None)
+    address_street: Mapped[str | None] = mapped_column(String(500), default=None)
+    address_city: Mapped[str | None] = mapped_column(String(100), default=None)
+    address_state: Mapped[str | None] = mapped_column(String(100), default=None)
+    address_zip: Mapped[str | None] = mapped_column(String(20), default=None)
+    address_country: Mapped[str | None] = mapped_column(String(100), default=None)
+    ssn_encrypted: Mapped[str | None] = mapped_column(Text, default=None)
+    salary_encrypted: Mapped[str | None] = mapped_column(Text, default=None)
+
+    # detailed
+    status_id: Mapped[int | None] = mapped_column(
+        ForeignKey("staff_statuses.id", ondelete="SET NULL"), default=None
+    )
+    start_date: Mapped[date | None] = mapped_column(Date, default=None)
+    term_date: Mapped[date | None] = mapped_column(Date, default=None)
+    capacity: Mapped[float] = mapped_column(Money, default=160)
+    cost_factor: Mapped[float | None] = mapped_column(Money, default=None)
+    hour_rate_type: Mapped[int | None] = mapped_column(Integer, default=None)
+    rate1: Mapped[float | None] = mapped_column(Money, default=None)
+    rate2: Mapped[float | None] = mapped_column(Money, default=None)
+    rate3: Mapped[float | None] = mapped_column(Money, default=None)
+    rate4: Mapped[float | None] = mapped_column(Money, default=None)
+    rate5: Mapped[float | None] = mapped_column(Money, default=None)
+    home_timezone: Mapped[str | None] = mapped_column(String(64), default=None)
+
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    modified_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class StaffStatus(Base):
+    """Account-defined reasons behind a staffer's state (on leave, terminated, ...)."""
+
+    __tablename__ = "staff_statuses"
+    __table_args__ = (UniqueConstraint("account_id", "name_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100))
+    name_key: Mapped[str] = mapped_column(String(100))
+    archived: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class StaffShare(Base):
+    """A restricted staff record shared with another member of the same account."""
+
+    __tablename__ = "staff_shares"
+
+    staff_id: Mapped[int] = mapped_column(
+        ForeignKey("staff.id", ondelete="CASCADE"), primary_key=True
+    )
+    shared_with_id: Mapped[int] = mapped_column(
+        ForeignKey("staff.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class StaffPermitGrant(Base):
+    """A permit given to one member on top of their role (e.g. VIEW_PERSONAL_DATA)."""
+
+    __tablename__ = "staff_permit_grants"
+
+    staff_id: Mapped[int] = mapped_column(
+        ForeignKey("staff.id", ondelete="CASCADE"), primary_key=True
+    )
+    permit: Mapped[Permit] = mapped_column(_enum(Permit, 32), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

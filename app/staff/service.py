@@ -1,0 +1,482 @@
+"""Staff records: create, update, read, share, permits, statuses and the directory."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+from functools import lru_cache
+from zoneinfo import available_timezones
+
+from sqlalchemy import delete, literal, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.access import GRANTABLE_PERMITS, Actor, Permit, Role
+from app.accounts.service import next_staff_sid
+from app.db.base import utcnow
+from app.errors import AccessDenied, DomainError, ErrorCode, Forbidden, NotFound, ValidationFailed
+from app.security.crypto import Keyring
+from app.staff import access
+from app.staff.errors import ManagerCycle, StaffEmailTaken
+from app.staff.models import Staff, StaffKind, StaffPermitGrant, StaffShare, StaffStatus
+from app.staff.queries import (
+    StaffQuery,
+    count_select,
+    encode_cursor,
+    page_select,
+    staff_in_account,
+    validate,
+)
+from app.validation import clean_email, clean_text, name_key
+
+MAX_RATE = 1_000_000_000
+MAX_CAPACITY = 744  # hours in a 31-day month
+MAX_STATUSES = 100
+_PHONE = re.compile(r"^[0-9+()\-.\s/xX#*]{3,40}$|^(?:ext\.?\s*)?[0-9+()\-.\s]{3,40}$")
+_SSN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 \-]{2,31}$")
+ADDRESS_PARTS = {"street": 500, "city": 100, "state": 100, "zip": 20, "country": 100}
+ENCRYPTED_COLUMNS = {"ssn": "ssn_encrypted", "salary": "salary_encrypted"}
+
+
+@lru_cache(maxsize=1)
+def time_zones() -> frozenset[str]:
+    return frozenset(tz for tz in available_timezones() if "/" in tz or tz == "UTC")
+
+
+def sorted_time_zones() -> list[str]:
+    return sorted(time_zones())
+
+
+# --- encryption of SSN and salary -----------------------------------------------------
+
+
+def associated_data(account_id: int, column: str, sid: int) -> str:
+    """Binds a ciphertext to its account, column and row."""
+    return f"roster:staff.{column}:{account_id}:{sid}"
+
+
+def read_secret(keyring: Keyring, staff: Staff, field: str) -> str | None:
+    stored = getattr(staff, ENCRYPTED_COLUMNS[field])
+    if stored is None:
+        return None
+    return keyring.decrypt(stored, associated_data(staff.account_id, field, staff.sid))
+
+
+def write_secret(keyring: Keyring, staff: Staff, field: str, value: str | None) -> None:
+    encrypted = (
+        None
+        if value is None
+        else keyring.encrypt(value, associated_data(staff.account_id, field, staff.sid))
+    )
+    setattr(staff, ENCRYPTED_COLUMNS[field], encrypted)
+
+
+# --- reading ---------------------------------------------------------------------------
+
+
+async def get_staff(session: AsyncSession, actor: Actor, staff_id: int, field="id") -> Staff:
+    staff = await session.scalar(staff_in_account(actor, staff_id))
+    if staff is None:
+        raise NotFound("Staff member", field=[field])
+    return staff
+
+
+@dataclass
+class StaffPage:
+    rows: list[Staff]
+    cursors: list[str]
+    has_next: bool
+    has_previous: bool
+
+
+async def list_staff(session: AsyncSession, actor: Actor, query: StaffQuery) -> StaffPage:
+    validate(actor, query)
+    rows = list((await session.scalars(page_select(actor, query))).all())
+    has_next = len(rows) > query.first
+    rows = rows[: query.first]
+    return StaffPage(
+        rows=rows,
+        cursors=[encode_cursor(query, r) for r in rows],
+        has_next=has_next,
+        has_previous=query.after is not None,
+    )
+
+
+async def count_staff(session: AsyncSession, actor: Actor, query: StaffQuery) -> int:
+    return await session.scalar(count_select(actor, query)) or 0
+
+
+async def get_many(session: AsyncSession, account_id: int, ids: list[int]) -> dict[int, Staff]:
+    rows = await session.scalars(
+        select(Staff).where(Staff.account_id == account_id, Staff.id.in_(ids))
+    )
+    return {s.id: s for s in rows}
+
+
+# --- validation of input values --------------------------------------------------------
+
+
+def _number(name: str, value, *, maximum: float = MAX_RATE) -> float | None:
+    if value is None:
+        return None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise DomainError("Must be a finite number.", field=[name])
+    if value < 0:
+        raise DomainError("Must not be negative.", field=[name])
+    if value > maximum:
+        raise DomainError(f"Must be at most {maximum:g}.", field=[name])
+    return round(float(value), 2)
+
+
+def _phone(name: str, value: str | None) -> str | None:
+    value = clean_text(value, name, max_length=40)
+    if value is not None and not _PHONE.match(value):
+        raise DomainError("Enter a valid phone number.", field=[name])
+    return value
+
+
+def _clean_value(field: str, value, account_id: int):
+    """Validate and normalise one input value (async checks happen in _check_references)."""
+    match field:
+        case "first_name":
+            return clean_text(value, "firstName", max_length=100, required=True, label="First name")
+        case "last_name":
+            return clean_text(value, "lastName", max_length=100, required=True, label="Last name")
+        case "title" | "company":
+            return clean_text(value, _camel(field), max_length=200)
+        case "notes":
+            return clean_text(value, "notes", max_length=10_000, multiline=True)
+        case "email":
+            return clean_email(value, "email")
+        case "phone_cell" | "phone_work" | "phone_home":
+            return _phone(_camel(field), value)
+        case "address":
+            if value is None:
+                return {part: None for part in ADDRESS_PARTS}
+            return {
+                part: clean_text(
+                    value.get(part), f"address.{part}", max_length=limit, multiline=part == "street"
+                )
+                for part, limit in ADDRESS_PARTS.items()
+                if part in value
+            }
+        case "ssn":
+            ssn = clean_text(value, "ssn", max_length=32)
+            if ssn is not None and not _SSN.match(ssn):
+                raise DomainError("Enter a valid SSN or national id.", field=["ssn"])
+            return ssn
+        case "salary":
+            return _number("salary", value)
+        case "capacity":
+            if value is None:
+                raise DomainError(
+                    "Capacity is required.", field=["capacity"], code=ErrorCode.REQUIRED
+                )
+            return _number("capacity", value, maximum=MAX_CAPACITY)
+        case "cost_factor" | "rate1" | "rate2" | "rate3" | "rate4" | "rate5":
+            return _number(_camel(field), value)
+        case "hour_rate_type":
+            if value is not None and not 0 <= value <= 1000:
+                raise DomainError("Must be between 0 and 1000.", field=["hourRateType"])
+            return value
+        case "home_timezone":
+            tz = clean_text(value, "homeTimezone", max_length=64)
+            if tz is not None and tz not in time_zones():
+                raise DomainError("Unknown IANA time zone.", field=["homeTimezone"])
+            return tz
+        case "is_inactive" | "restricted":
+            if value is None:
+                raise DomainError("Must be true or false.", field=[_camel(field)])
+            return bool(value)
+        case "kind":
+            if value is None:
+                raise DomainError("Kind is required.", field=["kind"], code=ErrorCode.REQUIRED)
+            return StaffKind(value)
+        case "role":
+            return Role(value) if value is not None else Role.VIEWER
+        case _:
+            return value
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(p.title() for p in rest)
+
+
+def _clean_all(changes: dict, account_id: int) -> dict:
+    cleaned: dict = {}
+    errors: list[DomainError] = []
+    for field, value in changes.items():
+        try:
+            cleaned[field] = _clean_value(field, value, account_id)
+        except DomainError as exc:
+            errors.append(exc)
+    if errors:
+        raise ValidationFailed(errors)
+    return cleaned
+
+
+async def _manager_creates_cycle(session: AsyncSession, staff_id: int, manager_id: int) -> bool:
+    """Walk up from the proposed manager with a recursive CTE; reaching staff_id is a cycle."""
+    chain = (
+        select(
+            Staff.id.label("id"), Staff.manager_id.label("manager_id"), literal(0).label("depth")
+        )
+        .where(Staff.id == manager_id)
+        .cte("chain", recursive=True)
+    )
+    chain = chain.union_all(
+        select(Staff.id, Staff.manager_id, chain.c.depth + 1)
+        .join(chain, Staff.id == chain.c.manager_id)
+        .where(chain.c.depth < 10_000)
+    )
+    found = await session.scalar(select(chain.c.id).where(chain.c.id == staff_id).limit(1))
+    return found is not None
+
+
+async def _check_references(
+    session: AsyncSession, actor: Actor, staff: Staff | None, values: dict
+) -> None:
+    errors: list[DomainError] = []
+    if values.get("manager_id") is not None:
+        manager = await session.scalar(staff_in_account(actor, values["manager_id"]))
+        if manager is None:
+            errors.append(NotFound("Manager", field=["managerId"]))
+        elif staff is not None and (
+            manager.id == staff.id or await _manager_creates_cycle(session, staff.id, manager.id)
+        ):
+            errors.append(ManagerCycle())
+    if values.get("status_id") is not None:
+        status = await session.get(StaffStatus, values["status_id"])
+        if status is None or status.account_id != actor.account_id:
+            errors.append(NotFound("Staff status", field=["statusId"]))
+        elif status.archived:
+            errors.append(
+                DomainError("That status is archived.", field=["statusId"], code=ErrorCode.ARCHIVED)
+            )
+    if values.get("email") is not None:
+        clash = select(Staff.id).where(
+            Staff.account_id == actor.account_id, Staff.email == values["email"]
+        )
+        if staff is not None:
+            clash = clash.where(Staff.id != staff.id)
+        if await session.scalar(clash):
+            errors.append(StaffEmailTaken())
+    start = values.get("start_date", staff.start_date if staff else None)
+    term = values.get("term_date", staff.term_date if staff else None)
+    if start and term and term < start:
+        errors.append(DomainError("Term date cannot be before start date.", field=["termDate"]))
+    if errors:
+        raise ValidationFailed(errors)
+
+
+def _apply(keyring: Keyring, staff: Staff, values: dict) -> None:
+    for field, value in values.items():
+        if field in ENCRYPTED_COLUMNS:
+            write_secret(keyring, staff, field, None if value is None else str(value))
+        elif field == "address":
+            for part, part_value in value.items():
+                setattr(staff, f"address_{part}", part_value)
+        else:
+            setattr(staff, field, value)
+        if field == "last_name":
+            staff.last_name_key = name_key(value)
+    staff.modified_at = utcnow()
+
+
+def _check_write_access(actor: Actor, staff_id: int, restricted: bool, fields) -> None:
+    denials = [
+        Forbidden(reason, field=[_camel(field)])
+        for field in fields
+        if (reason := access.write_denial(actor, staff_id, restricted, field)) is not None
+    ]
+    if denials:
+        raise ValidationFailed(denials)
+
+
+# --- writing ---------------------------------------------------------------------------
+
+
+async def create_staff(session: AsyncSession, actor: Actor, keyring: Keyring, data: dict) -> Staff:
+    """ADD: a staff record without a login. Fields the actor may not write are FORBIDDEN."""
+    if not actor.can(Permit.ADD_STAFF):
+        raise AccessDenied("You may not add staff.")
+    data = {"capacity": 160, "kind": StaffKind.EMPLOYEE, **data}
+    data.setdefault("first_name", None)
+    data.setdefault("last_name", None)
+    denials: list[DomainError] = []
+    for field in data:
+        if field in access.PERSONAL_FIELDS | access.SECRET_FIELDS and data[field] is not None:
+            if not actor.can(Permit.VIEW_PERSONAL_DATA):
+                denials.append(
+                    Forbidden(
+                        "Setting personal data needs the ViewPersonalData permit.",
+                        field=[_camel(field)],
+                    )
+                )
+    role = data.get("role") or Role.VIEWER
+    if not actor.may_assign(Role(role)):
+        denials.append(Forbidden("You may not give a role above your own.", field=["role"]))
+    if denials:
+        raise ValidationFailed(denials)
+    values = _clean_all(data, actor.account_id)
+    values.setdefault("start_date", date.today())
+    await _check_references(session, actor, None, values)
+    staff = Staff(
+        account_id=actor.account_id,
+        sid=await next_staff_sid(session, actor.account_id),
+        first_name=values["first_name"],
+        last_name=values["last_name"],
+        last_name_key=name_key(values["last_name"]),
+        created_at=utcnow(),
+    )
+    _apply(keyring, staff, values)
+    session.add(staff)
+    await session.flush()
+    if staff.restricted and not actor.can(Permit.VIEW_RESTRICTED_STAFF):
+        # Whoever adds a restricted record keeps sight of it.
+        session.add(
+            StaffShare(
+                staff_id=staff.id, shared_with_id=actor.staff_id, account_id=actor.account_id
+            )
+        )
+        await session.flush()
+    return staff
+
+
+async def update_staff(
+    session: AsyncSession, actor: Actor, keyring: Keyring, staff_id: int, changes: dict
+) -> Staff:
+    staff = await get_staff(session, actor, staff_id)
+    _check_write_access(actor, staff.id, staff.restricted, changes)
+    values = _clean_all(changes, actor.account_id)
+    await _check_references(session, actor, staff, values)
+    _apply(keyring, staff, values)
+    await session.flush()
+    return staff
+
+
+async def share_staff(
+    session: AsyncSession, actor: Actor, staff_id: int, with_staff_id: int, *, share: bool
+) -> Staff:
+    if not actor.can(Permit.EDIT_RESTRICTED_STAFF):
+        raise AccessDenied("Only administrators share restricted records.")
+    staff = await get_staff(session, actor, staff_id, field="staffId")
+    other = await get_staff(session, actor, with_staff_id, field="sharedWithId")
+    if other.id == staff.id:
+        raise DomainError("A record is always visible to its own person.", field=["sharedWithId"])
+    existing = await session.get(StaffShare, (staff.id, other.id))
+    if share and existing is None:
+        session.add(
+            StaffShare(staff_id=staff.id, shared_with_id=other.id, account_id=actor.account_id)
+        )
+    elif not share and existing is not None:
+        await session.delete(existing)
+    await session.flush()
+    return staff
+
+
+async def shared_with(
+    session: AsyncSession, actor: Actor, staff_ids: list[int]
+) -> dict[int, list[int]]:
+    rows = await session.execute(
+        select(StaffShare.staff_id, StaffShare.shared_with_id).where(
+            StaffShare.account_id == actor.account_id, StaffShare.staff_id.in_(staff_ids)
+        )
+    )
+    result: dict[int, list[int]] = {}
+    for staff_id, other in rows.all():
+        result.setdefault(staff_id, []).append(other)
+    return result
+
+
+async def set_permit(
+    session: AsyncSession, actor: Actor, staff_id: int, permit: Permit, *, grant: bool
+) -> Staff:
+    if not actor.can(Permit.MANAGE_STAFF):
+        raise AccessDenied("Only administrators grant permits.")
+    staff = await get_staff(session, actor, staff_id, field="staffId")
+    if permit not in GRANTABLE_PERMITS:
+        raise DomainError("That permit comes with a role and cannot be granted.", field=["permit"])
+    existing = await session.get(StaffPermitGrant, (staff.id, permit))
+    if grant and existing is None:
+        session.add(StaffPermitGrant(staff_id=staff.id, permit=permit, account_id=actor.account_id))
+    elif not grant and existing is not None:
+        await session.delete(existing)
+    await session.flush()
+    return staff
+
+
+async def granted_permits(session: AsyncSession, staff_ids: list[int]) -> dict[int, set[Permit]]:
+    rows = await session.execute(
+        select(StaffPermitGrant.staff_id, StaffPermitGrant.permit).where(
+            StaffPermitGrant.staff_id.in_(staff_ids)
+        )
+    )
+    result: dict[int, set[Permit]] = {}
+    for staff_id, permit in rows.all():
+        result.setdefault(staff_id, set()).add(Permit(permit))
+    return result
+
+
+# --- staff statuses (an account-defined picklist) --------------------------------------
+
+
+async def list_statuses(
+    session: AsyncSession, account_id: int, *, include_archived: bool = True
+) -> list[StaffStatus]:
+    stmt = select(StaffStatus).where(StaffStatus.account_id == account_id)
+    if not include_archived:
+        stmt = stmt.where(StaffStatus.archived.is_(False))
+    return list(await session.scalars(stmt.order_by(StaffStatus.name_key, StaffStatus.id)))
+
+
+async def _status_name(session: AsyncSession, actor: Actor, name, exclude_id=None) -> str:
+    name = clean_text(name, "name", max_length=100, required=True, label="Status name")
+    clash = select(StaffStatus.id).where(
+        StaffStatus.account_id == actor.account_id, StaffStatus.name_key == name_key(name)
+    )
+    if exclude_id is not None:
+        clash = clash.where(StaffStatus.id != exclude_id)
+    if await session.scalar(clash):
+        raise DomainError("A status with this name exists.", field=["name"], code=ErrorCode.TAKEN)
+    return name
+
+
+async def create_status(session: AsyncSession, actor: Actor, name: str) -> StaffStatus:
+    if not actor.can(Permit.MANAGE_ACCOUNT):
+        raise AccessDenied("Only administrators manage staff statuses.")
+    name = await _status_name(session, actor, name)
+    if len(await list_statuses(session, actor.account_id)) >= MAX_STATUSES:
+        raise DomainError(
+            f"An account has at most {MAX_STATUSES} statuses.", code=ErrorCode.LIMIT_REACHED
+        )
+    status = StaffStatus(account_id=actor.account_id, name=name, name_key=name_key(name))
+    session.add(status)
+    await session.flush()
+    return status
+
+
+async def update_status(
+    session: AsyncSession, actor: Actor, status_id: int, *, name=None, archived=None
+) -> StaffStatus:
+    if not actor.can(Permit.MANAGE_ACCOUNT):
+        raise AccessDenied("Only administrators manage staff statuses.")
+    status = await session.get(StaffStatus, status_id)
+    if status is None or status.account_id != actor.account_id:
+        raise NotFound("Staff status", field=["id"])
+    if name is not None:
+        status.name = await _status_name(session, actor, name, exclude_id=status.id)
+        status.name_key = name_key(status.name)
+    if archived is not None:
+        status.archived = archived
+    await session.flush()
+    return status
+
+
+async def statuses_by_id(session: AsyncSession, account_id: int) -> dict[int, StaffStatus]:
+    return {s.id: s for s in await list_statuses(session, account_id)}
+
+
+async def remove_shares_of(session: AsyncSession, staff_id: int) -> None:
+    await session.execute(delete(StaffShare).where(StaffShare.staff_id == staff_id))

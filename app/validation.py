@@ -1,0 +1,61 @@
+"""Small input checks shared by the domains. Each raises a DomainError naming its field."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from app.errors import DomainError, ErrorCode
+
+_EMAIL = re.compile(
+    r"^[^@\s\x00-\x1f]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+)
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def normalize_email(value: str) -> str:
+    """Trimmed, NFKC and casefolded: ``Ann@Example.com`` and `` ann@example.com`` are one."""
+    return unicodedata.normalize("NFKC", value).strip().casefold()
+
+
+def clean_email(value: str | None, field: str = "email", *, required: bool = False) -> str | None:
+    if value is None or not value.strip():
+        if required:
+            raise DomainError("Email is required.", field=[field], code=ErrorCode.REQUIRED)
+        return None
+    email = normalize_email(value)
+    if len(email) > 254 or not _EMAIL.match(email):
+        raise DomainError("Enter a valid email address.", field=[field])
+    return email
+
+
+def clean_text(
+    value: str | None,
+    field: str,
+    *,
+    max_length: int,
+    required: bool = False,
+    label: str | None = None,
+    multiline: bool = False,
+) -> str | None:
+    """Trim; empty becomes None (or REQUIRED); refuse control characters and long values."""
+    label = label or field
+    if value is None or not value.strip():
+        if required:
+            raise DomainError(f"{label} is required.", field=[field], code=ErrorCode.REQUIRED)
+        return None
+    text = value.strip()
+    if len(text) > max_length:
+        raise DomainError(
+            f"{label} must be at most {max_length} characters.",
+            field=[field],
+            code=ErrorCode.TOO_LONG,
+        )
+    check = text.replace("\n", "").replace("\r", "").replace("\t", "") if multiline else text
+    if _CONTROL.search(check) or (not multiline and ("\n" in text or "\r" in text)):
+        raise DomainError(f"{label} contains characters that are not allowed.", field=[field])
+    return text
+
+
+def name_key(value: str) -> str:
+    return unicodedata.normalize("NFKC", value).strip().casefold()
