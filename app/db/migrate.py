@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from alembic import command
@@ -20,8 +22,15 @@ def alembic_config(url: str) -> Config:
 
 
 def upgrade_to_head(url: str) -> None:
-    """Synchronous: call it outside a running event loop (or in a thread)."""
-    command.upgrade(alembic_config(url), "head")
+    """Migrate to head. Alembic's async env runs its own event loop, so from inside a
+    running loop the work is handed to a helper thread."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        command.upgrade(alembic_config(url), "head")
+        return
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(command.upgrade, alembic_config(url), "head").result()
 
 
 def head_revision() -> str:

@@ -1,0 +1,125 @@
+"""Test harness: every test gets a fresh database, on SQLite and (when
+ROSTER_TEST_DATABASE_URL is set) on PostgreSQL too.
+
+SQLite: the migrated schema is built once, then copied into each test's own file.
+PostgreSQL: migrated once per run, then every table is truncated before each test.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from app.db.base import Base, import_all_models
+from app.db.migrate import upgrade_to_head
+from app.main import Services, create_app
+from app.settings import Settings
+from tests.factories import Api
+
+PG_URL = os.environ.get("ROSTER_TEST_DATABASE_URL")
+BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
+import_all_models()
+
+
+def pytest_generate_tests(metafunc):
+    if "backend" in metafunc.fixturenames:
+        metafunc.parametrize("backend", BACKENDS, scope="session")
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "roster.db"
+    upgrade_to_head(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+async def _reset_postgres(url: str) -> None:
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("DROP SCHEMA public CASCADE"))
+            await conn.execute(text("CREATE SCHEMA public"))
+    finally:
+        await engine.dispose()
+
+
+_pg_ready = False
+
+
+async def postgres_migrated() -> str:
+    global _pg_ready
+    if not _pg_ready:
+        await _reset_postgres(PG_URL)
+        upgrade_to_head(PG_URL)
+        _pg_ready = True
+    return PG_URL
+
+
+async def truncate_all(url: str) -> None:
+    engine = create_async_engine(url)
+    tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+async def database_url(backend, request, tmp_path) -> str:
+    if backend == "sqlite":
+        template = request.getfixturevalue("sqlite_template")
+        path = tmp_path / "roster.db"
+        shutil.copy(template, path)
+        return f"sqlite+aiosqlite:///{path}"
+    url = await postgres_migrated()
+    await truncate_all(url)
+    return url
+
+
+def make_settings(database_url: str, **overrides) -> Settings:
+    values = dict(
+        database_url=database_url,
+        env="development",
+        argon2_time_cost=1,
+        argon2_memory_cost=1024,
+        email_backend="memory",
+        public_url="http://roster.test",
+    )
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+def settings(database_url) -> Settings:
+    return make_settings(database_url)
+
+
+@pytest.fixture
+async def services(settings):
+    services = Services.from_settings(settings)
+    yield services
+    await services.close()
+
+
+@pytest.fixture
+async def app(settings, services):
+    return create_app(settings, services=services)
+
+
+@pytest.fixture
+async def client(app):
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://roster.test") as client:
+        yield client
+
+
+@pytest.fixture
+def api(client) -> Api:
+    return Api(client)

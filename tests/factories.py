@@ -1,0 +1,168 @@
+"""Small async factories and a GraphQL client helper. Each test builds the rows it needs."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import event
+
+from app.access import Role
+from app.accounts.models import Account
+from app.accounts.service import create_account, next_staff_sid
+from app.identity import service as identity
+from app.identity.models import TokenKind, User
+from app.staff.models import AccountStatus, Staff
+from app.validation import name_key
+
+PASSWORD = "correct horse battery"
+_counter = itertools.count(1)
+
+
+@dataclass
+class Member:
+    """A user with a login in an account: their staff id (global), token and realm."""
+
+    user_id: int
+    staff_pk: int
+    staff_id: str
+    email: str
+    token: str
+    realm: str
+    role: Role
+
+    @property
+    def auth(self) -> dict:
+        return {"token": self.token, "realm": self.realm}
+
+
+@dataclass
+class Tenant:
+    account_id: int
+    slug: str
+    owner: Member
+
+
+def gid(type_name: str, pk: int) -> str:
+    from app.graphql.ids import encode_id
+
+    return encode_id(type_name, pk)
+
+
+async def make_user(services, email: str | None = None, password: str = PASSWORD) -> User:
+    email = email or f"user{next(_counter)}@example.com"
+    async with services.db.session(write=True) as session:
+        user = await identity.create_user(
+            session, services.passwords, email=email, password=password, verified=True
+        )
+        await session.commit()
+        return user
+
+
+async def _token(session, user: User) -> str:
+    token, _ = await identity.issue_token(
+        session, user, kind=TokenKind.SESSION, ttl=timedelta(hours=1)
+    )
+    return token
+
+
+async def make_tenant(services, name: str | None = None, *, seats: int = 50) -> Tenant:
+    n = next(_counter)
+    name = name or f"Tenant {n}"
+    user = await make_user(services, f"owner{n}@example.com")
+    async with services.db.session(write=True) as session:
+        user = await session.get(User, user.id)
+        account, staff = await create_account(
+            session, name=name, owner=user, slug=f"tenant-{n}", seat_limit=seats
+        )
+        token = await _token(session, user)
+        await session.commit()
+    owner = Member(user.id, staff.id, gid("Staff", staff.id), user.email, token, account.slug,
+                   Role.OWNER)
+    return Tenant(account.id, account.slug, owner)
+
+
+async def make_member(
+    services, tenant: Tenant, role: Role = Role.VIEWER, *, email: str | None = None, **fields
+) -> Member:
+    """An ACTIVE member with a login and a session token."""
+    user = await make_user(services, email)
+    async with services.db.session(write=True) as session:
+        account = await session.get(Account, tenant.account_id)
+        last = fields.pop("last_name", f"Member{next(_counter)}")
+        staff = Staff(
+            account_id=account.id,
+            sid=await next_staff_sid(session, account.id),
+            user_id=user.id,
+            role=role,
+            account_status=AccountStatus.ACTIVE,
+            first_name=fields.pop("first_name", role.value.title()),
+            last_name=last,
+            last_name_key=name_key(last),
+            email=user.email,
+            **fields,
+        )
+        session.add(staff)
+        await session.flush()
+        token = await _token(session, await session.get(User, user.id))
+        await session.commit()
+    return Member(user.id, staff.id, gid("Staff", staff.id), user.email, token, account.slug, role)
+
+
+class Api:
+    """POSTs GraphQL to the app under test."""
+
+    def __init__(self, client):
+        self.client = client
+
+    async def raw(self, query: str, variables: dict | None = None, *, token=None, realm=None,
+                  headers: dict | None = None):
+        h = dict(headers or {})
+        if token:
+            h["Authorization"] = f"Bearer {token}"
+        if realm:
+            h["X-Auth-Realm"] = realm
+        return await self.client.post(
+            "/graphql", json={"query": query, "variables": variables or {}}, headers=h
+        )
+
+    async def __call__(self, query: str, variables: dict | None = None, *, as_: Member | None = None,
+                       token=None, realm=None) -> dict:
+        if as_ is not None:
+            token, realm = as_.token, as_.realm
+        response = await self.raw(query, variables, token=token, realm=realm)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    async def data(self, query: str, variables: dict | None = None, **kw) -> dict:
+        body = await self(query, variables, **kw)
+        assert not body.get("errors"), body["errors"]
+        return body["data"]
+
+
+def error_codes(body: dict) -> list[str]:
+    return [e.get("extensions", {}).get("code") for e in body.get("errors") or []]
+
+
+class StatementCounter:
+    """Counts SQL statements sent through an engine while active."""
+
+    def __init__(self, engine):
+        self.engine = engine.sync_engine
+        self.statements: list[str] = []
+
+    def _on_execute(self, conn, cursor, statement, *args):
+        if not statement.lstrip().upper().startswith(("BEGIN", "SAVEPOINT", "RELEASE", "PRAGMA")):
+            self.statements.append(statement)
+
+    def __enter__(self):
+        event.listen(self.engine, "before_cursor_execute", self._on_execute)
+        return self
+
+    def __exit__(self, *exc):
+        event.remove(self.engine, "before_cursor_execute", self._on_execute)
+
+    @property
+    def count(self) -> int:
+        return len(self.statements)
