@@ -166,3 +166,38 @@ class StatementCounter:
     @property
     def count(self) -> int:
         return len(self.statements)
+
+
+async def add_membership(services, tenant: Tenant, user_id: int, role: Role = Role.VIEWER,
+                         **fields) -> Member:
+    """Give an existing user an ACTIVE staff record (and a fresh session token) in ``tenant``."""
+    async with services.db.session(write=True) as session:
+        user = await session.get(User, user_id)
+        last = fields.pop("last_name", f"Member{next(_counter)}")
+        staff = Staff(
+            account_id=tenant.account_id,
+            sid=await next_staff_sid(session, tenant.account_id),
+            user_id=user.id,
+            role=role,
+            account_status=AccountStatus.ACTIVE,
+            first_name=fields.pop("first_name", role.value.title()),
+            last_name=last,
+            last_name_key=name_key(last),
+            email=user.email,
+            **fields,
+        )
+        session.add(staff)
+        await session.flush()
+        token = await _token(session, user)
+        await session.commit()
+    return Member(user.id, staff.id, gid("Staff", staff.id), user.email, token, tenant.slug, role)
+
+
+async def update_row(services, model, pk, **values) -> None:
+    """Change columns of one row directly in the database (behind the API's back)."""
+    async with services.db.session(write=True) as session:
+        row = await session.get(model, pk)
+        assert row is not None, f"{model.__name__} {pk} not found"
+        for name, value in values.items():
+            setattr(row, name, value)
+        await session.commit()

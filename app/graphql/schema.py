@@ -27,7 +27,7 @@ class RosterSchema(strawberry.Schema):
 def build_schema(*, production: bool = False) -> strawberry.Schema:
     extensions: list = [RequestLifecycle]
     if production:
-        extensions.append(AddValidationRules([NoSchemaIntrospectionCustomRule]))
+        extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))
     return RosterSchema(
         query=Query,
         mutation=Mutation,

@@ -1,0 +1,59 @@
+import httpx
+import pytest
+
+from app.main import create_app
+from app.security.crypto import Keyring
+from app.settings import InsecureSettingsError
+from tests.conftest import make_settings
+
+PRODUCTION_SECRETS = dict(
+    env="production",
+    secret_key="x" * 48,
+    encryption_keys=f"prod1:{Keyring.generate_key()}",
+)
+
+
+async def test_health_and_readiness(client):
+    assert (await client.get("/healthz")).json() == {"status": "ok"}
+    ready = await client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["migrations"] == "0001"
+
+
+async def test_readiness_fails_when_database_is_not_migrated(tmp_path):
+    app = create_app(make_settings(f"sqlite+aiosqlite:///{tmp_path}/empty.db"))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        response = await c.get("/readyz")
+    assert response.status_code == 503
+    await app.state.services.close()
+
+
+async def test_graphiql_in_development(client):
+    page = await client.get("/graphql", headers={"accept": "text/html"})
+    assert page.status_code == 200 and "graphiql" in page.text.lower()
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"env": "production"},
+        {**PRODUCTION_SECRETS, "secret_key": "short"},
+        {**PRODUCTION_SECRETS, "encryption_keys": make_settings("sqlite://").encryption_keys},
+    ],
+)
+def test_production_refuses_default_or_missing_secrets(overrides):
+    with pytest.raises(InsecureSettingsError):
+        create_app(make_settings("sqlite+aiosqlite:///unused.db", **overrides))
+
+
+async def test_production_has_no_graphiql_get_queries_or_introspection(database_url):
+    app = create_app(make_settings(database_url, **PRODUCTION_SECRETS))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        page = await c.get("/graphql", headers={"accept": "text/html"})
+        assert "graphiql" not in page.text.lower()
+        get_query = await c.get("/graphql", params={"query": "{ __typename }"})
+        assert get_query.status_code >= 400
+        body = (await c.post("/graphql", json={"query": "{ __schema { types { name } } }"})).json()
+        assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+        assert "data" not in body or not body["data"]
+    await app.state.services.close()
