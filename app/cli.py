@@ -16,7 +16,9 @@ cli = typer.Typer(
 account_cli = typer.Typer(help="Manage accounts.", no_args_is_help=True)
 keys_cli = typer.Typer(help="Manage field-encryption keys.", no_args_is_help=True)
 cli.add_typer(account_cli, name="account")
+email_cli = typer.Typer(help="Outgoing email.", no_args_is_help=True)
 cli.add_typer(keys_cli, name="keys")
+cli.add_typer(email_cli, name="email")
 
 
 def _settings() -> Settings:
@@ -118,6 +120,28 @@ def keys_generate(kid: str = typer.Option("k1", help="Key id.")) -> None:
     from app.security.crypto import Keyring
 
     typer.echo(f"{kid}:{Keyring.generate_key()}")
+
+
+@email_cli.command("relay")
+def email_relay(
+    once: bool = typer.Option(False, help="Send what is due now, then exit."),
+) -> None:
+    """Relay queued email (the server also does this in the background)."""
+    from app.background import run_background
+    from app.main import Services
+
+    async def run() -> None:
+        services = Services.from_settings(_settings())
+        try:
+            if once:
+                typer.echo(json.dumps({"sent": await services.relay.run_once()}))
+                return
+            stop = asyncio.Event()
+            await run_background(services, stop, services.settings.email_relay_poll_seconds)
+        finally:
+            await services.close()
+
+    asyncio.run(run())
 
 
 def main() -> None:

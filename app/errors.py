@@ -18,6 +18,18 @@ class ErrorCode(enum.StrEnum):
     LIMIT_REACHED = "LIMIT_REACHED"
     ARCHIVED = "ARCHIVED"
     WEAK_PASSWORD = "WEAK_PASSWORD"
+    SEAT_LIMIT_REACHED = "SEAT_LIMIT_REACHED"
+    INVALID_TOKEN = "INVALID_TOKEN"
+    TOKEN_USED = "TOKEN_USED"
+    TOKEN_EXPIRED = "TOKEN_EXPIRED"
+    INVITATION_REVOKED = "INVITATION_REVOKED"
+    ALREADY_MEMBER = "ALREADY_MEMBER"
+    ALREADY_INVITED = "ALREADY_INVITED"
+    EMAIL_NOT_VERIFIED = "EMAIL_NOT_VERIFIED"
+    LOGIN_REQUIRED = "LOGIN_REQUIRED"
+    DOMAIN_NOT_ALLOWED = "DOMAIN_NOT_ALLOWED"
+    LINK_DISABLED = "LINK_DISABLED"
+    INVALID_STATE = "INVALID_STATE"
 
 
 class DomainError(Exception):
@@ -55,6 +67,15 @@ class ValidationFailed(DomainError):
     def __init__(self, errors: list[DomainError]):
         super().__init__("; ".join(e.message for e in errors))
         self.errors = errors
+
+
+class RateLimited(Exception):
+    """Too many attempts; try again after ``retry_after`` seconds (a top-level error)."""
+
+    def __init__(self, retry_after: int, message: str = "Too many attempts; try again later."):
+        super().__init__(message)
+        self.retry_after = max(1, int(retry_after))
+        self.message = message
 
 
 class Unauthenticated(Exception):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import uuid
@@ -16,8 +17,11 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from strawberry.asgi import GraphQL
 
+from app.background import run_background
 from app.db.engine import Database
 from app.db.migrate import current_revision, head_revision
+from app.email.relay import Relay
+from app.email.senders import Sender, sender_for
 from app.graphql.context import Context, credentials
 from app.graphql.schema import build_schema
 from app.security.passwords import PasswordService
@@ -33,13 +37,24 @@ class Services:
     settings: Settings
     db: Database
     passwords: PasswordService
+    sender: Sender
+    relay: Relay
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Services:
+        db = Database(settings.database_url, echo=settings.database_echo)
+        sender = sender_for(settings)
         return cls(
             settings=settings,
-            db=Database(settings.database_url, echo=settings.database_echo),
+            db=db,
             passwords=PasswordService.from_settings(settings),
+            sender=sender,
+            relay=Relay(
+                db,
+                sender,
+                max_attempts=settings.email_max_attempts,
+                backoff_seconds=settings.email_backoff_seconds,
+            ),
         )
 
     async def close(self) -> None:
@@ -105,9 +120,21 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
+        stop = asyncio.Event()
+        workers = []
+        if settings.email_relay_enabled:
+            workers.append(
+                asyncio.create_task(
+                    run_background(services, stop, settings.email_relay_poll_seconds)
+                )
+            )
         try:
             yield
         finally:
+            stop.set()
+            for worker in workers:
+                with contextlib.suppress(Exception):
+                    await worker
             await services.close()
 
     graphql = RosterGraphQL(

@@ -33,7 +33,7 @@ class Settings(BaseSettings):
     secret_key: str = DEV_SECRET_KEY
     encryption_keys: str = Field(
         DEV_ENCRYPTION_KEYS,
-        description="Comma-separated 'kid:base64key' pairs of 32-byte AES keys; the first encrypts.",
+        description="Comma-separated kid:base64key pairs (32-byte AES keys); the first encrypts.",
     )
     public_url: str = "http://127.0.0.1:8000"
     cors_origins: list[str] = []
@@ -55,6 +55,20 @@ class Settings(BaseSettings):
     smtp_username: str | None = None
     smtp_password: str | None = None
     smtp_starttls: bool = False
+    smtp_timeout_seconds: float = 30
+    email_file_dir: str = "./outbox"
+    email_max_attempts: int = 6
+    email_backoff_seconds: float = 30
+    email_relay_enabled: bool = True
+    email_relay_poll_seconds: float = 2.0
+    redirect_origins: list[str] = []
+    """Origins a frontend may name in ``redirectUrl`` (links in emails then point there)."""
+
+    invitation_resend_cooldown_seconds: int = 60
+    password_reset_cooldown_seconds: int = 60
+    password_reset_ttl_minutes: int = 60
+    email_verification_ttl_hours: int = 48
+    welcome_link_ttl_hours: int = 72
 
     @field_validator("public_url")
     @classmethod

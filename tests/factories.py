@@ -127,8 +127,10 @@ class Api:
             "/graphql", json={"query": query, "variables": variables or {}}, headers=h
         )
 
-    async def __call__(self, query: str, variables: dict | None = None, *, as_: Member | None = None,
-                       token=None, realm=None) -> dict:
+    async def __call__(
+        self, query: str, variables: dict | None = None, *, as_: Member | None = None,
+        token=None, realm=None,
+    ) -> dict:
         if as_ is not None:
             token, realm = as_.token, as_.realm
         response = await self.raw(query, variables, token=token, realm=realm)
@@ -201,3 +203,160 @@ async def update_row(services, model, pk, **values) -> None:
         for name, value in values.items():
             setattr(row, name, value)
         await session.commit()
+
+
+async def make_staff(services, tenant: Tenant, **fields) -> Staff:
+    """A staff record without a login, written straight to the database."""
+    return (await make_staff_many(services, tenant, [fields]))[0]
+
+
+async def make_staff_many(services, tenant: Tenant, rows: list[dict]) -> list[Staff]:
+    """Several staff records (no logins) in one transaction, in the order given."""
+    created = []
+    async with services.db.session(write=True) as session:
+        for fields in rows:
+            fields = dict(fields)
+            last = fields.pop("last_name", f"Staff{next(_counter)}")
+            staff = Staff(
+                account_id=tenant.account_id,
+                sid=await next_staff_sid(session, tenant.account_id),
+                first_name=fields.pop("first_name", "Sam"),
+                last_name=last,
+                last_name_key=name_key(last),
+                **fields,
+            )
+            session.add(staff)
+            await session.flush()
+            created.append(staff)
+        await session.commit()
+    return created
+
+
+async def set_staff_columns(services, staff_id: int, **values) -> None:
+    """Change columns of a staff row behind the API's back (e.g. account_status)."""
+    from sqlalchemy import update
+
+    async with services.db.session(write=True) as session:
+        await session.execute(update(Staff).where(Staff.id == staff_id).values(**values))
+        await session.commit()
+
+
+# --- role x operation matrices (tests/graphql/test_*_access.py, test_personal_data.py) ---
+
+# The rows of every access matrix: the four roles, plus a viewer and an editor holding the
+# VIEW_PERSONAL_DATA grant ("+PD").
+ROLE_KEYS = ("VIEWER", "VIEWER+PD", "EDITOR", "EDITOR+PD", "ADMINISTRATOR", "OWNER")
+# Outcomes of a mutation: done; refused as a whole (top-level FORBIDDEN); or a field the
+# actor may not write (userError FORBIDDEN, nothing written).
+OK, DENIED, REFUSED = "OK", "DENIED", "REFUSED"
+
+PERMIT_GRANT = """mutation($id: ID!) {
+  staffPermitGrant(input: {staffId: $id, permit: VIEW_PERSONAL_DATA}) { userErrors { code } }
+}"""
+
+
+async def member_as(api: Api, services, tenant: Tenant, key: str, **fields) -> Member:
+    """The member a matrix row acts as. OWNER is the tenant's owner; "+PD" members get the
+    VIEW_PERSONAL_DATA grant from the owner through staffPermitGrant."""
+    if key == "OWNER":
+        return tenant.owner
+    role, _, extra = key.partition("+")
+    member = await make_member(services, tenant, Role(role), **fields)
+    if extra == "PD":
+        data = await api.data(PERMIT_GRANT, {"id": member.staff_id}, as_=tenant.owner)
+        assert data["staffPermitGrant"]["userErrors"] == []
+    return member
+
+
+def outcome(body: dict, field: str) -> str:
+    """OK, DENIED or REFUSED for the mutation ``field`` (any other error fails the test)."""
+    codes = error_codes(body)
+    if codes:
+        assert codes == ["FORBIDDEN"], body
+        assert (body.get("data") or {}).get(field) is None, body
+        return DENIED
+    errors = body["data"][field]["userErrors"]
+    if errors:
+        assert {e["code"] for e in errors} == {"FORBIDDEN"}, errors
+        return REFUSED
+    return OK
+
+
+async def set_staff_secrets(services, staff_id: int, *, ssn=None, salary=None) -> None:
+    """Store SSN and salary encrypted, as the service would."""
+    from app.staff.service import write_secret
+
+    keyring = services.settings.keyring
+    async with services.db.session(write=True) as session:
+        staff = await session.get(Staff, staff_id)
+        if ssn is not None:
+            write_secret(keyring, staff, "ssn", ssn)
+        if salary is not None:
+            write_secret(keyring, staff, "salary", str(salary))
+        await session.commit()
+
+
+async def make_custom_field(
+    services, tenant: Tenant, name: str, *, type: str = "TEXT", personal: bool = False,
+    options: list[str] | None = None,
+):
+    """A custom field definition, written straight to the database."""
+    from app.custom_fields.models import CustomField, CustomFieldType
+
+    async with services.db.session(write=True) as session:
+        field = CustomField(
+            account_id=tenant.account_id,
+            name=name,
+            name_key=name_key(name),
+            type=CustomFieldType(type),
+            options=options or [],
+            personal=personal,
+        )
+        session.add(field)
+        await session.commit()
+    return field
+
+
+async def set_custom_value(services, tenant: Tenant, staff_id: int, field_id: int, value: str):
+    from app.custom_fields.models import CustomFieldValue
+
+    async with services.db.session(write=True) as session:
+        session.add(
+            CustomFieldValue(
+                staff_id=staff_id, field_id=field_id, account_id=tenant.account_id, value=value
+            )
+        )
+        await session.commit()
+
+
+async def make_status(services, tenant: Tenant, name: str):
+    """A staff status of the account's picklist."""
+    from app.staff.models import StaffStatus
+
+    async with services.db.session(write=True) as session:
+        status = StaffStatus(account_id=tenant.account_id, name=name, name_key=name_key(name))
+        session.add(status)
+        await session.commit()
+    return status
+
+
+async def share_staff_with(services, tenant: Tenant, staff_id: int, with_staff_id: int) -> None:
+    """Share a restricted record with a member, straight in the database."""
+    from app.staff.models import StaffShare
+
+    async with services.db.session(write=True) as session:
+        session.add(
+            StaffShare(staff_id=staff_id, shared_with_id=with_staff_id, account_id=tenant.account_id)
+        )
+        await session.commit()
+
+
+def role_matrix(table: dict[str, tuple]) -> list:
+    """pytest params (case, role key, expected) from a table with one column per ROLE_KEYS."""
+    import pytest
+
+    return [
+        pytest.param(case, key, expected, id=f"{case}-{key}")
+        for case, row in table.items()
+        for key, expected in zip(ROLE_KEYS, row, strict=True)
+    ]

@@ -1,6 +1,7 @@
 import httpx
 import pytest
 
+from app.db.migrate import head_revision
 from app.main import create_app
 from app.security.crypto import Keyring
 from app.settings import InsecureSettingsError
@@ -17,7 +18,7 @@ async def test_health_and_readiness(client):
     assert (await client.get("/healthz")).json() == {"status": "ok"}
     ready = await client.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json()["migrations"] == "0001"
+    assert ready.json()["migrations"] == head_revision()
 
 
 async def test_readiness_fails_when_database_is_not_migrated(tmp_path):

@@ -6,3 +6,16 @@ class SlugTaken(DomainError):
 
     def __init__(self):
         super().__init__("That account slug is taken.", field=["slug"])
+
+
+class SeatLimitReached(DomainError):
+    code = ErrorCode.SEAT_LIMIT_REACHED
+
+    def __init__(self, ledger=None):
+        detail = (
+            f" ({ledger.used} used, {ledger.reserved} reserved of {ledger.limit})" if ledger else ""
+        )
+        super().__init__(
+            "No seat is free" + detail + ": upgrade the plan, remove members or revoke "
+            "pending invitations."
+        )

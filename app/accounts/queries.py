@@ -18,3 +18,14 @@ def active_member_count(account_id: int) -> Select:
     return select(func.count()).where(
         Staff.account_id == account_id, Staff.account_status == AccountStatus.ACTIVE
     )
+
+
+def pending_invitation_count(account_id: int, now) -> Select:
+    """Invitations that still hold a seat: pending and not yet expired."""
+    from app.invitations.models import Invitation, InvitationStatus
+
+    return select(func.count()).where(
+        Invitation.account_id == account_id,
+        Invitation.status == InvitationStatus.PENDING,
+        Invitation.expires_at > now,
+    )

@@ -10,9 +10,10 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access import Role
-from app.accounts.errors import SlugTaken
+from app.accounts.errors import SeatLimitReached, SlugTaken
 from app.accounts.models import Account
-from app.accounts.queries import active_member_count
+from app.accounts.queries import active_member_count, pending_invitation_count
+from app.db.base import utcnow
 from app.errors import DomainError
 from app.identity.models import User
 from app.staff.models import AccountStatus, Staff
@@ -104,4 +105,28 @@ async def create_account(
 
 async def seats(session: AsyncSession, account: Account) -> Seats:
     used = await session.scalar(active_member_count(account.id))
-    return Seats(limit=account.seat_limit, used=used or 0, reserved=0)
+    reserved = await session.scalar(pending_invitation_count(account.id, utcnow()))
+    return Seats(limit=account.seat_limit, used=used or 0, reserved=reserved or 0)
+
+
+async def lock_account(session: AsyncSession, account_id: int) -> Account:
+    """Serialise seat-consuming changes of one account.
+
+    PostgreSQL: a row lock on the account (SELECT ... FOR UPDATE) held to commit.
+    SQLite: writing requests already hold the database write lock (BEGIN IMMEDIATE).
+    """
+    return await session.scalar(
+        select(Account)
+        .where(Account.id == account_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+
+
+async def reserve_seats(session: AsyncSession, account_id: int, count: int = 1) -> Seats:
+    """Check, under the account lock, that ``count`` more seats are free."""
+    account = await lock_account(session, account_id)
+    ledger = await seats(session, account)
+    if ledger.available < count:
+        raise SeatLimitReached(ledger)
+    return ledger

@@ -49,5 +49,7 @@ def import_all_models() -> None:
     """Import every domain's models so Base.metadata is complete (for Alembic and tests)."""
     import app.accounts.models  # noqa: F401
     import app.custom_fields.models  # noqa: F401
+    import app.email.models  # noqa: F401
     import app.identity.models  # noqa: F401
+    import app.invitations.models  # noqa: F401
     import app.staff.models  # noqa: F401

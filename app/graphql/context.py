@@ -110,6 +110,15 @@ class Context:
             except AccessDenied as exc:
                 raise forbidden(str(exc) or "You may not perform this operation.") from None
 
+    @asynccontextmanager
+    async def as_anyone(self):
+        """Session and, if a valid token came with the request, its principal (else None)."""
+        async with self._lock:
+            principal = None
+            if self.token:
+                principal, _, _ = await self._authenticate()
+            yield self.session(), principal
+
     async def optional_actor(self) -> Actor | None:
         async with self._lock:
             _, actor, _ = await self._authenticate()

@@ -25,3 +25,17 @@ StaffSortKey = strawberry.enum(
     DomainStaffSortKey, name="StaffSortKey", description="Orderings of the staff directory."
 )
 SortDirection = strawberry.enum(DomainSortDirection, name="SortDirection", description="Order.")
+
+from app.invitations.join_links import JoinOutcome as DomainJoinOutcome  # noqa: E402
+from app.invitations.models import InvitationStatus as DomainInvitationStatus  # noqa: E402
+from app.invitations.models import JoinRequestStatus as DomainJoinRequestStatus  # noqa: E402
+
+InvitationStatus = strawberry.enum(
+    DomainInvitationStatus, name="InvitationStatus", description="State of an invitation."
+)
+JoinRequestStatus = strawberry.enum(
+    DomainJoinRequestStatus, name="JoinRequestStatus", description="State of a join request."
+)
+JoinOutcome = strawberry.enum(
+    DomainJoinOutcome, name="JoinOutcome", description="What happened when someone joined."
+)

@@ -47,3 +47,9 @@ def forbidden(message: str = "You may not perform this operation.") -> GraphQLEr
 
 def bad_input(message: str) -> GraphQLError:
     return top_level("BAD_USER_INPUT", message)
+
+
+def rate_limited(exc) -> GraphQLError:
+    return GraphQLError(
+        exc.message, extensions={"code": "RATE_LIMITED", "retryAfter": exc.retry_after}
+    )

@@ -12,8 +12,8 @@ from __future__ import annotations
 import logging
 
 from graphql import GraphQLError
-from strawberry.types.graphql import OperationType
 from strawberry.extensions import SchemaExtension
+from strawberry.types.graphql import OperationType
 
 log = logging.getLogger("roster.graphql")
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import base64
 
+MAX_PK = 2**31 - 1
+"""Primary keys are INTEGER columns; a larger number is no row (and PostgreSQL refuses it)."""
+
 
 def encode_id(type_name: str, pk: int) -> str:
     return base64.urlsafe_b64encode(f"{type_name}:{pk}".encode()).decode().rstrip("=")
@@ -13,7 +16,7 @@ def decode_any(global_id: str) -> tuple[str, int] | None:
     try:
         raw = base64.urlsafe_b64decode(global_id + "=" * (-len(global_id) % 4)).decode()
         type_name, _, pk = raw.partition(":")
-        if not type_name or not pk.isdigit() or len(pk) > 18:
+        if not type_name or not pk.isdigit() or len(pk) > 10 or int(pk) > MAX_PK:
             return None
         return type_name, int(pk)
     except (ValueError, UnicodeDecodeError):

@@ -56,5 +56,7 @@ async def statuses(ctx: Context, account_id: int) -> dict:
     """All of the account's statuses, loaded once per request."""
     if "statuses" not in ctx.loaders:
         async with ctx.db() as session:
-            ctx.loaders["statuses"] = await staff_service.statuses_by_id(session, account_id)
+            # Sibling resolvers queue on the lock; only the first one loads.
+            if "statuses" not in ctx.loaders:
+                ctx.loaders["statuses"] = await staff_service.statuses_by_id(session, account_id)
     return ctx.loaders["statuses"]

@@ -12,15 +12,34 @@ from app.accounts.models import Account as AccountRow
 from app.custom_fields import service as custom_fields
 from app.errors import DomainError
 from app.graphql import loaders
-from app.graphql.enums import AccountStatus, Permit, Role, SortDirection, StaffKind, StaffSortKey
+from app.graphql.enums import (
+    AccountStatus,
+    InvitationStatus,
+    JoinRequestStatus,
+    Permit,
+    Role,
+    SortDirection,
+    StaffKind,
+    StaffSortKey,
+)
 from app.graphql.errors import bad_input
-from app.graphql.ids import decode_any, decode_id
+from app.graphql.ids import decode_any, decode_id, encode_id
 from app.graphql.types.account import Account, ApiToken, MemberAccount, RoleInfo, User
 from app.graphql.types.common import Node, PageInfo
 from app.graphql.types.custom_fields import CustomField
+from app.graphql.types.invitations import (
+    Invitation,
+    InvitationConnection,
+    InvitationEdge,
+    InvitationPreview,
+    JoinLink,
+    JoinRequest,
+)
 from app.graphql.types.staff import Staff, StaffConnection, StaffEdge, StaffStatus
 from app.identity import service as identity
 from app.identity.models import User as UserRow
+from app.invitations import join_links as join_links_service
+from app.invitations import service as invitations_service
 from app.staff import service as staff_service
 from app.staff.queries import StaffFilter, StaffQuery
 
@@ -231,6 +250,71 @@ class Query:
             )
             for v in values
         ]
+
+    @strawberry.field(description="Invitations, newest first (for those who may invite).")
+    async def invitations(
+        self,
+        info: Info,
+        first: Annotated[int, strawberry.argument(description="Page size, 0 to 100.")] = 50,
+        after: Annotated[str | None, strawberry.argument(description="endCursor.")] = None,
+        status: Annotated[
+            InvitationStatus | None, strawberry.argument(description="Only this status.")
+        ] = None,
+    ) -> InvitationConnection:
+        after_id = decode_id(after, "Invitation") if after else None
+        async with info.context.as_actor() as (session, actor):
+            try:
+                rows, has_next = await invitations_service.list_invitations(
+                    session, actor, first=first, after=after_id, status=status
+                )
+            except DomainError as exc:
+                raise bad_input(exc.message) from None
+        edges = [
+            InvitationEdge(
+                cursor=encode_id("Invitation", r.id), node=Invitation(_row=r, _actor=actor)
+            )
+            for r in rows
+        ]
+        return InvitationConnection(
+            edges=edges,
+            page_info=PageInfo(
+                has_next_page=has_next,
+                has_previous_page=after is not None,
+                start_cursor=edges[0].cursor if edges else None,
+                end_cursor=edges[-1].cursor if edges else None,
+            ),
+        )
+
+    @strawberry.field(
+        description="What an invitation link offers (public): account, inviter, "
+        "role, status and expiry; null for an unknown token."
+    )
+    async def invitation_preview(self, info: Info, token: str) -> InvitationPreview | None:
+        async with info.context.db() as session:
+            found = await invitations_service.preview(session, token)
+        if found is None:
+            return None
+        return InvitationPreview(
+            account_name=found.account_name,
+            inviter_name=found.inviter_name,
+            role=found.role,
+            status=found.status,
+            expires_at=found.expires_at,
+        )
+
+    @strawberry.field(description="The account's join links (administrators).")
+    async def join_links(self, info: Info) -> list[JoinLink]:
+        async with info.context.as_actor() as (session, actor):
+            rows = await join_links_service.list_links(session, actor)
+        return [JoinLink(_row=r) for r in rows]
+
+    @strawberry.field(description="Join requests waiting for (or past) a decision.")
+    async def join_requests(
+        self, info: Info, status: JoinRequestStatus | None = None
+    ) -> list[JoinRequest]:
+        async with info.context.as_actor() as (session, actor):
+            rows = await join_links_service.list_requests(session, actor, status)
+        return [JoinRequest(_row=r, _email=email) for r, email in rows]
 
     @strawberry.field(description="Roles (with descriptions), staff statuses, time zones, kinds.")
     async def picklists(self, info: Info) -> Picklists:

@@ -10,13 +10,25 @@ from strawberry.tools import merge_types
 from app.graphql.extensions import RequestLifecycle
 from app.graphql.mutations.custom_fields import CustomFieldMutations
 from app.graphql.mutations.identity import IdentityMutations
+from app.graphql.mutations.invitations import InvitationMutations
+from app.graphql.mutations.onboarding import OnboardingMutations
 from app.graphql.mutations.staff import StaffMutations
 from app.graphql.queries import Query
 from app.graphql.types.account import Account, User
 from app.graphql.types.custom_fields import CustomField
+from app.graphql.types.invitations import Invitation, JoinLink, JoinRequest
 from app.graphql.types.staff import Staff, StaffStatus
 
-Mutation = merge_types("Mutation", (IdentityMutations, StaffMutations, CustomFieldMutations))
+Mutation = merge_types(
+    "Mutation",
+    (
+        IdentityMutations,
+        OnboardingMutations,
+        StaffMutations,
+        InvitationMutations,
+        CustomFieldMutations,
+    ),
+)
 
 
 class RosterSchema(strawberry.Schema):
@@ -31,7 +43,7 @@ def build_schema(*, production: bool = False) -> strawberry.Schema:
     return RosterSchema(
         query=Query,
         mutation=Mutation,
-        types=[Staff, Account, CustomField, StaffStatus, User],
+        types=[Staff, Account, CustomField, StaffStatus, User, Invitation, JoinLink, JoinRequest],
         extensions=extensions,
     )
 

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.access import ROLE_PERMITS, Actor, Permit
 from app.accounts.models import Account
 from app.db.base import utcnow
-from app.errors import DomainError, NotFound, Unauthenticated
+from app.errors import DomainError, ErrorCode, NotFound, Unauthenticated
 from app.identity.errors import EmailTaken, InvalidCredentials, WeakPassword
 from app.identity.models import AuthToken, TokenKind, User
 from app.identity.queries import active_memberships, live_token
@@ -122,6 +122,11 @@ async def login(
     ok = await passwords.verify(user.password_hash if user else None, password[:1024])
     if not ok or user is None:
         raise InvalidCredentials()
+    if user.email_verified_at is None:
+        raise DomainError(
+            "Confirm your email address first: we sent you a link.",
+            code=ErrorCode.EMAIL_NOT_VERIFIED,
+        )
     if passwords.needs_rehash(user.password_hash):
         user.password_hash = await passwords.hash(password)
     token, _ = await issue_token(session, user, kind=TokenKind.SESSION, ttl=session_ttl)

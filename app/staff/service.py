@@ -203,16 +203,15 @@ def _camel(name: str) -> str:
     return head + "".join(p.title() for p in rest)
 
 
-def _clean_all(changes: dict, account_id: int) -> dict:
+def _clean_all(changes: dict, account_id: int, problems: list[DomainError]) -> dict:
+    """The values that are valid; problems with the others are appended to ``problems``
+    (and raised by _check_references together with its own, so a client sees them all)."""
     cleaned: dict = {}
-    errors: list[DomainError] = []
     for field, value in changes.items():
         try:
             cleaned[field] = _clean_value(field, value, account_id)
         except DomainError as exc:
-            errors.append(exc)
-    if errors:
-        raise ValidationFailed(errors)
+            problems.append(exc)
     return cleaned
 
 
@@ -235,9 +234,9 @@ async def _manager_creates_cycle(session: AsyncSession, staff_id: int, manager_i
 
 
 async def _check_references(
-    session: AsyncSession, actor: Actor, staff: Staff | None, values: dict
+    session: AsyncSession, actor: Actor, staff: Staff | None, values: dict, problems=()
 ) -> None:
-    errors: list[DomainError] = []
+    errors: list[DomainError] = list(problems)
     if values.get("manager_id") is not None:
         manager = await session.scalar(staff_in_account(actor, values["manager_id"]))
         if manager is None:
@@ -319,9 +318,10 @@ async def create_staff(session: AsyncSession, actor: Actor, keyring: Keyring, da
         denials.append(Forbidden("You may not give a role above your own.", field=["role"]))
     if denials:
         raise ValidationFailed(denials)
-    values = _clean_all(data, actor.account_id)
+    problems: list[DomainError] = []
+    values = _clean_all(data, actor.account_id, problems)
     values.setdefault("start_date", date.today())
-    await _check_references(session, actor, None, values)
+    await _check_references(session, actor, None, values, problems)
     staff = Staff(
         account_id=actor.account_id,
         sid=await next_staff_sid(session, actor.account_id),
@@ -349,8 +349,9 @@ async def update_staff(
 ) -> Staff:
     staff = await get_staff(session, actor, staff_id)
     _check_write_access(actor, staff.id, staff.restricted, changes)
-    values = _clean_all(changes, actor.account_id)
-    await _check_references(session, actor, staff, values)
+    problems: list[DomainError] = []
+    values = _clean_all(changes, actor.account_id, problems)
+    await _check_references(session, actor, staff, values, problems)
     _apply(keyring, staff, values)
     await session.flush()
     return staff

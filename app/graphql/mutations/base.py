@@ -9,8 +9,8 @@ from typing import TypeVar
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.errors import DomainError
-from app.graphql.errors import UserError, user_errors
+from app.errors import DomainError, RateLimited
+from app.graphql.errors import UserError, rate_limited, user_errors
 
 T = TypeVar("T")
 
@@ -24,6 +24,8 @@ async def attempt(
             return await action(), []
     except DomainError as exc:
         return None, user_errors(exc)
+    except RateLimited as exc:
+        raise rate_limited(exc) from None
 
 
 def provided(obj, rename: dict[str, str] | None = None) -> dict:

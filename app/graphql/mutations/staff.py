@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 from datetime import date
 
 import strawberry
@@ -77,10 +78,27 @@ def staff_changes(fields: StaffFieldsInput) -> dict:
     return changes
 
 
-@strawberry.input(description="A new staff record (ADD: no login, no invitation).")
+@strawberry.input(description="Options of the invitation email sent by ADD+INVITE.")
+class StaffInviteOptionsInput:
+    message: str | None = strawberry.field(default=None, description="Personal message.")
+    subject: str | None = strawberry.field(default=None, description="Subject line override.")
+    bcc_sender: bool = strawberry.field(default=False, description="BCC yourself.")
+    expires_in_days: int | None = strawberry.field(default=None, description="1 to 30.")
+    redirect_url: str | None = strawberry.field(
+        default=None, description="Frontend page for the link (allow-listed origins)."
+    )
+
+
+@strawberry.input(description="A new staff record: ADD (no login), or ADD+INVITE with invite.")
 class StaffCreateInput(StaffFieldsInput):
     role: Role | None = strawberry.field(
         default=UNSET, description="Role the person will have once they log in (VIEWER)."
+    )
+    invite: bool = strawberry.field(
+        default=False, description="Also email an invitation (needs an email and a free seat)."
+    )
+    invitation: StaffInviteOptionsInput | None = strawberry.field(
+        default=None, description="Options of the invitation email."
     )
 
 
@@ -149,6 +167,9 @@ class StaffMutations:
                 session,
                 lambda: staff_service.create_staff(session, actor, keyring, staff_changes(input)),
             )
+        if row is not None and row.restricted:
+            # The creator was just given a share of their restricted record: show it to them.
+            actor = dataclasses.replace(actor, shared_staff_ids=actor.shared_staff_ids | {row.id})
         return _staff_payload(actor, row, errors)
 
     @strawberry.mutation(

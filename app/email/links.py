@@ -1,0 +1,40 @@
+"""Links in emails: always built from ROSTER_PUBLIC_URL, or from an allow-listed redirectUrl."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode, urlsplit
+
+from app.errors import DomainError
+
+
+def origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def check_redirect(settings, redirect_url: str | None, field: str = "redirectUrl") -> str | None:
+    """A frontend may ask for links to point at itself, if its origin is allow-listed."""
+    if redirect_url is None or not redirect_url.strip():
+        return None
+    url = redirect_url.strip()
+    parts = urlsplit(url)
+    allowed = {o.rstrip("/").lower() for o in settings.redirect_origins}
+    if (
+        len(url) > 500
+        or parts.scheme not in ("https", "http")
+        or parts.fragment
+        or origin_of(url) not in allowed
+    ):
+        raise DomainError("This redirect URL is not allowed.", field=[field])
+    return url
+
+
+def build_link(settings, path: str, token: str, redirect_url: str | None = None) -> str:
+    if redirect_url:
+        sep = "&" if "?" in redirect_url else "?"
+        return f"{redirect_url}{sep}{urlencode({'token': token})}"
+    return f"{settings.public_url}{path}?{urlencode({'token': token})}"
+
+
+def join_link(settings, token: str) -> str:
+    return f"{settings.public_url}/join/{token}"

@@ -1,0 +1,109 @@
+"""Where email goes: SMTP, the console (development), files, or memory (tests)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from pathlib import Path
+
+import aiosmtplib
+
+from app.email.models import OutboxMessage
+
+
+def build_message(message: OutboxMessage, sender: str) -> EmailMessage:
+    """A multipart/alternative message. BCC recipients get it without a Bcc header."""
+    email = EmailMessage()
+    email["From"] = sender
+    email["To"] = ", ".join(message.to_addrs)
+    email["Subject"] = message.subject
+    email["Date"] = formatdate(localtime=False)
+    # A stable id per outbox row lets receivers drop a duplicate after a crash mid-send.
+    email["Message-ID"] = make_msgid(idstring=f"roster-outbox-{message.id}", domain="roster")
+    email["X-Roster-Template"] = message.template
+    email.set_content(message.text_body)
+    email.add_alternative(message.html_body, subtype="html")
+    return email
+
+
+def recipients(message: OutboxMessage) -> list[str]:
+    return list(message.to_addrs) + list(message.bcc_addrs or [])
+
+
+class Sender:
+    async def send(self, message: OutboxMessage) -> None:
+        raise NotImplementedError
+
+
+class SmtpSender(Sender):
+    def __init__(self, settings):
+        self.settings = settings
+
+    async def send(self, message: OutboxMessage) -> None:
+        s = self.settings
+        await aiosmtplib.send(
+            build_message(message, s.email_from),
+            recipients=recipients(message),
+            hostname=s.smtp_host,
+            port=s.smtp_port,
+            username=s.smtp_username,
+            password=s.smtp_password,
+            start_tls=s.smtp_starttls,
+            timeout=s.smtp_timeout_seconds,
+        )
+
+
+class ConsoleSender(Sender):
+    """Development: prints each message with its links, ready to click."""
+
+    def __init__(self, settings, stream=None):
+        self.settings = settings
+        self.stream = stream or sys.stdout
+
+    async def send(self, message: OutboxMessage) -> None:
+        line = "-" * 72
+        self.stream.write(
+            f"{line}\nTo: {', '.join(recipients(message))}\nSubject: {message.subject}\n\n"
+            f"{message.text_body}\n{line}\n"
+        )
+        self.stream.flush()
+
+
+class FileSender(Sender):
+    """Writes each message as an .eml file into ROSTER_EMAIL_FILE_DIR."""
+
+    def __init__(self, settings):
+        self.settings = settings
+        self.directory = Path(settings.email_file_dir)
+
+    async def send(self, message: OutboxMessage) -> None:
+        data = bytes(build_message(message, self.settings.email_from))
+        path = self.directory / f"{message.id:08d}-{message.template}.eml"
+
+        def write() -> None:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+
+        await asyncio.to_thread(write)
+
+
+class MemorySender(Sender):
+    """Tests: keeps what was sent, in this process."""
+
+    def __init__(self, settings=None):
+        self.settings = settings
+        self.sent: list[EmailMessage] = []
+
+    async def send(self, message: OutboxMessage) -> None:
+        self.sent.append(build_message(message, "roster@test"))
+
+
+def sender_for(settings) -> Sender:
+    return {
+        "smtp": SmtpSender,
+        "console": ConsoleSender,
+        "file": FileSender,
+        "memory": MemorySender,
+    }[settings.email_backend](settings)

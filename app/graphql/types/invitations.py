@@ -1,0 +1,170 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+from strawberry.types import Info
+
+from app.db.base import utcnow
+from app.graphql import loaders
+from app.graphql.enums import InvitationStatus, JoinRequestStatus, Role
+from app.graphql.ids import encode_id
+from app.graphql.types.common import Node, PageInfo
+from app.graphql.types.staff import Staff
+from app.invitations.queries import effective_status
+
+
+@strawberry.type(description="An emailed invitation to join the account.")
+class Invitation(Node):
+    _row: strawberry.Private[object]
+    _actor: strawberry.Private[object]
+
+    @strawberry.field(description="Global id.")
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(encode_id("Invitation", self._row.id))
+
+    @strawberry.field(description="Invited email (normalised).")
+    def email(self) -> str:
+        return self._row.email
+
+    @strawberry.field(description="Role the person gets on accepting.")
+    def role(self) -> Role:
+        return self._row.role
+
+    @strawberry.field(description="PENDING, ACCEPTED, REVOKED or EXPIRED.")
+    def status(self) -> InvitationStatus:
+        return effective_status(self._row, utcnow())
+
+    @strawberry.field(description="How many times the invitation was sent.")
+    def sent_count(self) -> int:
+        return self._row.sent_count
+
+    @strawberry.field(description="When it was last sent.")
+    def last_sent_at(self) -> datetime:
+        return self._row.last_sent_at
+
+    @strawberry.field(description="When the link stops working.")
+    def expires_at(self) -> datetime:
+        return self._row.expires_at
+
+    @strawberry.field(description="When it was created.")
+    def created_at(self) -> datetime:
+        return self._row.created_at
+
+    @strawberry.field(description="When it was accepted.")
+    def accepted_at(self) -> datetime | None:
+        return self._row.accepted_at
+
+    @strawberry.field(description="Personal message included in the email.")
+    def message(self) -> str | None:
+        return self._row.message
+
+    @strawberry.field(description="Who invited.")
+    async def inviter(self, info: Info) -> Staff | None:
+        if self._row.inviter_staff_id is None:
+            return None
+        row = await loaders.staff_by_id(info.context, self._actor.account_id).load(
+            self._row.inviter_staff_id
+        )
+        return Staff.build(row, self._actor) if row else None
+
+    @strawberry.field(description="The staff record the invitation is for.")
+    async def staff(self, info: Info) -> Staff | None:
+        if self._row.staff_id is None:
+            return None
+        row = await loaders.staff_by_id(info.context, self._actor.account_id).load(
+            self._row.staff_id
+        )
+        return Staff.build(row, self._actor) if row else None
+
+
+@strawberry.type(description="An edge in the invitation connection.")
+class InvitationEdge:
+    cursor: str = strawberry.field(description="Opaque cursor.")
+    node: Invitation = strawberry.field(description="The invitation.")
+
+
+@strawberry.type(description="A page of invitations, newest first.")
+class InvitationConnection:
+    edges: list[InvitationEdge] = strawberry.field(description="This page.")
+    page_info: PageInfo = strawberry.field(description="Pagination state.")
+
+
+@strawberry.type(description="What the holder of an invitation link may see before accepting.")
+class InvitationPreview:
+    account_name: str = strawberry.field(description="The account's name.")
+    inviter_name: str | None = strawberry.field(description="Who invited.")
+    role: Role = strawberry.field(description="The role offered.")
+    status: InvitationStatus = strawberry.field(description="Whether it can still be accepted.")
+    expires_at: datetime = strawberry.field(description="When the link stops working.")
+
+
+@strawberry.type(description="A shareable link into the account.")
+class JoinLink(Node):
+    _row: strawberry.Private[object]
+
+    @strawberry.field(description="Global id.")
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(encode_id("JoinLink", self._row.id))
+
+    @strawberry.field(description="Role of those who join.")
+    def role(self) -> Role:
+        return self._row.role
+
+    @strawberry.field(description="When the link stops working (null: never).")
+    def expires_at(self) -> datetime | None:
+        return self._row.expires_at
+
+    @strawberry.field(description="Uses allowed (null: unlimited).")
+    def max_uses(self) -> int | None:
+        return self._row.max_uses
+
+    @strawberry.field(description="Times used.")
+    def uses(self) -> int:
+        return self._row.uses
+
+    @strawberry.field(description="Only addresses at these domains may join (empty: any).")
+    def allowed_domains(self) -> list[str]:
+        return list(self._row.allowed_domains or [])
+
+    @strawberry.field(description="Joins wait for an administrator's approval.")
+    def requires_approval(self) -> bool:
+        return self._row.requires_approval
+
+    @strawberry.field(description="Turned off.")
+    def disabled(self) -> bool:
+        return self._row.disabled_at is not None
+
+
+@strawberry.type(description="Someone waiting for approval to join through a join link.")
+class JoinRequest(Node):
+    _row: strawberry.Private[object]
+    _email: strawberry.Private[str]
+
+    @strawberry.field(description="Global id.")
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(encode_id("JoinRequest", self._row.id))
+
+    @strawberry.field(description="Their email.")
+    def email(self) -> str:
+        return self._email
+
+    @strawberry.field(description="Given name.")
+    def first_name(self) -> str:
+        return self._row.first_name
+
+    @strawberry.field(description="Family name.")
+    def last_name(self) -> str:
+        return self._row.last_name
+
+    @strawberry.field(description="Role they would get.")
+    def role(self) -> Role:
+        return self._row.role
+
+    @strawberry.field(description="PENDING, APPROVED or REJECTED.")
+    def status(self) -> JoinRequestStatus:
+        return self._row.status
+
+    @strawberry.field(description="When they asked.")
+    def created_at(self) -> datetime:
+        return self._row.created_at

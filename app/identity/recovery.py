@@ -1,0 +1,179 @@
+"""Password reset by emailed link, password change, and the emails that go with them."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.access import Actor, Permit
+from app.db.base import utcnow
+from app.email.links import build_link, check_redirect
+from app.email.outbox import enqueue
+from app.errors import AccessDenied, DomainError, ErrorCode
+from app.identity import user_tokens
+from app.identity.errors import InvalidCredentials, WeakPassword
+from app.identity.models import AuthToken, TokenKind, User, UserToken, UserTokenPurpose
+from app.identity.service import get_user_by_email, issue_token
+from app.security.passwords import PasswordService, password_problem
+from app.staff import access
+
+
+def _when(dt) -> str:
+    return dt.strftime("%Y-%m-%d %H:%M UTC")
+
+
+async def send_reset_link(
+    session: AsyncSession,
+    settings,
+    user: User,
+    *,
+    redirect_url: str | None = None,
+    account_id: int | None = None,
+) -> bool:
+    """Email a reset link unless one was sent within the cooldown. Returns whether sent."""
+    latest = await session.scalar(
+        select(UserToken.created_at)
+        .where(UserToken.user_id == user.id, UserToken.purpose == UserTokenPurpose.PASSWORD_RESET)
+        .order_by(UserToken.created_at.desc())
+        .limit(1)
+    )
+    cooldown = timedelta(seconds=settings.password_reset_cooldown_seconds)
+    if latest is not None and utcnow() - latest < cooldown:
+        return False
+    ttl = timedelta(minutes=settings.password_reset_ttl_minutes)
+    token, row = await user_tokens.issue(session, user.id, UserTokenPurpose.PASSWORD_RESET, ttl)
+    await enqueue(
+        session,
+        template="password_reset",
+        to=user.email,
+        account_id=account_id,
+        context={
+            "email": user.email,
+            "expires": _when(row.expires_at),
+            "link": build_link(settings, "/password/reset", token, redirect_url),
+        },
+    )
+    return True
+
+
+async def request_reset(
+    session: AsyncSession,
+    passwords: PasswordService,
+    settings,
+    email: str,
+    redirect_url: str | None = None,
+) -> None:
+    """Same answer, whether or not the email belongs to anyone."""
+    redirect_url = check_redirect(settings, redirect_url)
+    user = await get_user_by_email(session, email) if len(email or "") <= 320 else None
+    if user is not None:
+        await send_reset_link(session, settings, user, redirect_url=redirect_url)
+
+
+async def _set_password(
+    session: AsyncSession,
+    passwords: PasswordService,
+    settings,
+    user: User,
+    new_password: str,
+    *,
+    keep_token_id: int | None,
+) -> None:
+    user.password_hash = await passwords.hash(new_password)
+    now = utcnow()
+    revoke = (
+        update(AuthToken)
+        .where(
+            AuthToken.user_id == user.id,
+            AuthToken.kind == TokenKind.SESSION,
+            AuthToken.revoked_at.is_(None),
+        )
+        .values(revoked_at=now)
+    )
+    if keep_token_id is not None:
+        revoke = revoke.where(AuthToken.id != keep_token_id)
+    await session.execute(revoke)
+    await user_tokens.invalidate(session, user.id, UserTokenPurpose.PASSWORD_RESET)
+    await enqueue(
+        session,
+        template="password_changed",
+        to=user.email,
+        context={
+            "email": user.email,
+            "when": _when(now),
+            "link": f"{settings.public_url}/password/forgot",
+        },
+    )
+
+
+async def reset_password(
+    session: AsyncSession, passwords: PasswordService, settings, token: str, new_password: str
+) -> tuple[str, User]:
+    """Use a reset (or welcome set-password) link once; every session of the user ends.
+
+    Returns a fresh session token. The link proves the mailbox, so the email is verified.
+    """
+    row = await user_tokens.consume(
+        session, token, {UserTokenPurpose.PASSWORD_RESET, UserTokenPurpose.SET_PASSWORD}
+    )
+    user = await session.get(User, row.user_id)
+    if problem := password_problem(new_password, user.email):
+        raise WeakPassword(problem, field="newPassword")
+    await _set_password(session, passwords, settings, user, new_password, keep_token_id=None)
+    if user.email_verified_at is None:
+        user.email_verified_at = utcnow()
+    session_token, _ = await issue_token(
+        session, user, kind=TokenKind.SESSION, ttl=timedelta(hours=settings.session_ttl_hours)
+    )
+    return session_token, user
+
+
+async def change_password(
+    session: AsyncSession,
+    passwords: PasswordService,
+    settings,
+    *,
+    user_id: int,
+    token_id: int,
+    current_password: str,
+    new_password: str,
+) -> User:
+    """Needs the current password; other sessions end, this one stays."""
+    user = await session.get(User, user_id)
+    if not await passwords.verify(user.password_hash, current_password[:1024]):
+        raise DomainError(
+            "The current password is incorrect.",
+            field=["currentPassword"],
+            code=ErrorCode.INVALID_CREDENTIALS,
+        )
+    if problem := password_problem(new_password, user.email):
+        raise WeakPassword(problem, field="newPassword")
+    await _set_password(session, passwords, settings, user, new_password, keep_token_id=token_id)
+    return user
+
+
+async def admin_send_reset(session: AsyncSession, settings, actor: Actor, staff) -> bool:
+    """An administrator sends a member a reset link (never sees or sets the password)."""
+    if not actor.can(Permit.MANAGE_STAFF):
+        raise AccessDenied("Only administrators send password resets.")
+    if not access.can_manage(actor, staff.id, staff.role):
+        raise DomainError(
+            "You may not reset this member's password.", field=["staffId"], code=ErrorCode.FORBIDDEN
+        )
+    if staff.user_id is None:
+        raise DomainError(
+            "This staff member has no login yet.", field=["staffId"], code=ErrorCode.INVALID_STATE
+        )
+    user = await session.get(User, staff.user_id)
+    return await send_reset_link(session, settings, user, account_id=actor.account_id)
+
+
+__all__ = [
+    "InvalidCredentials",
+    "admin_send_reset",
+    "change_password",
+    "request_reset",
+    "reset_password",
+]

@@ -1,0 +1,119 @@
+"""Self sign-up (a user and a new account they own) and email verification."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.accounts.service import create_account
+from app.db.base import utcnow
+from app.email.links import build_link
+from app.email.outbox import enqueue
+from app.identity import user_tokens
+from app.identity.errors import WeakPassword
+from app.identity.models import TokenKind, User, UserToken, UserTokenPurpose
+from app.identity.service import create_user, get_user_by_email, issue_token
+from app.security.passwords import PasswordService, password_problem
+from app.validation import clean_email, clean_text
+
+SIGNUP_SEATS = 5
+
+
+async def send_verification(session: AsyncSession, settings, user: User) -> bool:
+    latest = await session.scalar(
+        select(UserToken.created_at)
+        .where(
+            UserToken.user_id == user.id, UserToken.purpose == UserTokenPurpose.EMAIL_VERIFICATION
+        )
+        .order_by(UserToken.created_at.desc())
+        .limit(1)
+    )
+    if latest is not None and utcnow() - latest < timedelta(
+        seconds=settings.password_reset_cooldown_seconds
+    ):
+        return False
+    await user_tokens.invalidate(session, user.id, UserTokenPurpose.EMAIL_VERIFICATION)
+    token, row = await user_tokens.issue(
+        session,
+        user.id,
+        UserTokenPurpose.EMAIL_VERIFICATION,
+        timedelta(hours=settings.email_verification_ttl_hours),
+    )
+    await enqueue(
+        session,
+        template="email_verification",
+        to=user.email,
+        context={
+            "email": user.email,
+            "expires": row.expires_at.strftime("%Y-%m-%d %H:%M UTC"),
+            "link": build_link(settings, "/email/verify", token),
+        },
+    )
+    return True
+
+
+async def signup(
+    session: AsyncSession,
+    passwords: PasswordService,
+    settings,
+    *,
+    email: str,
+    password: str,
+    first_name: str,
+    last_name: str,
+    account_name: str,
+    account_slug: str | None = None,
+) -> None:
+    """Creates an unverified user and their account, and emails a verification link.
+
+    An email that already has a user gets the same answer; that person is emailed a
+    note instead, so sign-up cannot be used to learn who has an account.
+    """
+    normalized = clean_email(email, required=True)
+    if problem := password_problem(password, normalized):
+        raise WeakPassword(problem)
+    first = clean_text(first_name, "firstName", max_length=100, required=True, label="First name")
+    last = clean_text(last_name, "lastName", max_length=100, required=True, label="Last name")
+    existing = await get_user_by_email(session, normalized)
+    if existing is not None:
+        await passwords.hash(password)  # same work as the other branch
+        await enqueue(
+            session,
+            template="account_exists",
+            to=existing.email,
+            context={"email": existing.email, "link": f"{settings.public_url}/password/forgot"},
+        )
+        return
+    user = await create_user(
+        session, passwords, email=normalized, password=password, first_name=first, last_name=last
+    )
+    await create_account(
+        session,
+        name=account_name,
+        owner=user,
+        slug=account_slug,
+        seat_limit=SIGNUP_SEATS,
+        owner_first_name=first,
+        owner_last_name=last,
+    )
+    await send_verification(session, settings, user)
+
+
+async def verify_email(session: AsyncSession, settings, token: str) -> tuple[str, User]:
+    row = await user_tokens.consume(session, token, {UserTokenPurpose.EMAIL_VERIFICATION})
+    user = await session.get(User, row.user_id)
+    if user.email_verified_at is None:
+        user.email_verified_at = utcnow()
+    session_token, _ = await issue_token(
+        session, user, kind=TokenKind.SESSION, ttl=timedelta(hours=settings.session_ttl_hours)
+    )
+    return session_token, user
+
+
+async def resend_verification(session: AsyncSession, settings, email: str) -> None:
+    """Same answer whether or not the email exists or is already verified."""
+    user = await get_user_by_email(session, email) if len(email or "") <= 320 else None
+    if user is not None and user.email_verified_at is None:
+        await send_verification(session, settings, user)

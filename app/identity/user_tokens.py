@@ -1,0 +1,64 @@
+"""Single-use emailed tokens: issue, and consume exactly once (race-free)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.base import utcnow
+from app.errors import DomainError, ErrorCode
+from app.identity.models import UserToken, UserTokenPurpose
+from app.security.tokens import new_token, token_digest
+
+
+async def issue(
+    session: AsyncSession, user_id: int, purpose: UserTokenPurpose, ttl: timedelta
+) -> tuple[str, UserToken]:
+    token = new_token("rt")
+    row = UserToken(
+        user_id=user_id, purpose=purpose, digest=token_digest(token), expires_at=utcnow() + ttl
+    )
+    session.add(row)
+    await session.flush()
+    return token, row
+
+
+async def consume(
+    session: AsyncSession, token: str, purposes: set[UserTokenPurpose], field: str = "token"
+) -> UserToken:
+    """Mark the token used; a wrong, used or expired token is a typed error.
+
+    The conditional UPDATE makes the use exactly-once even under concurrent requests.
+    """
+    row = (
+        await session.scalar(select(UserToken).where(UserToken.digest == token_digest(token or "")))
+        if token and len(token) < 200
+        else None
+    )
+    if row is None or row.purpose not in purposes:
+        raise DomainError("This link is not valid.", field=[field], code=ErrorCode.INVALID_TOKEN)
+    if row.used_at is not None:
+        raise DomainError("This link was already used.", field=[field], code=ErrorCode.TOKEN_USED)
+    now = utcnow()
+    if row.expires_at <= now:
+        raise DomainError("This link has expired.", field=[field], code=ErrorCode.TOKEN_EXPIRED)
+    result = await session.execute(
+        update(UserToken)
+        .where(UserToken.id == row.id, UserToken.used_at.is_(None))
+        .values(used_at=now)
+    )
+    if result.rowcount != 1:
+        raise DomainError("This link was already used.", field=[field], code=ErrorCode.TOKEN_USED)
+    return row
+
+
+async def invalidate(session: AsyncSession, user_id: int, purpose: UserTokenPurpose) -> None:
+    await session.execute(
+        update(UserToken)
+        .where(
+            UserToken.user_id == user_id, UserToken.purpose == purpose, UserToken.used_at.is_(None)
+        )
+        .values(used_at=utcnow())
+    )

@@ -1,0 +1,56 @@
+from app.errors import DomainError, ErrorCode
+
+
+class AlreadyMember(DomainError):
+    code = ErrorCode.ALREADY_MEMBER
+
+    def __init__(self, field: str = "email"):
+        super().__init__("This person is already a member of the account.", field=[field])
+
+
+class AlreadyInvited(DomainError):
+    code = ErrorCode.ALREADY_INVITED
+
+    def __init__(self, field: str = "email"):
+        super().__init__(
+            "This person already has a pending invitation; resend it instead.", field=[field]
+        )
+
+
+class InvalidToken(DomainError):
+    code = ErrorCode.INVALID_TOKEN
+
+    def __init__(self):
+        super().__init__("This link is not valid.", field=["token"])
+
+
+class TokenUsed(DomainError):
+    code = ErrorCode.TOKEN_USED
+
+    def __init__(self):
+        super().__init__("This invitation was already accepted.", field=["token"])
+
+
+class TokenExpired(DomainError):
+    code = ErrorCode.TOKEN_EXPIRED
+
+    def __init__(self, what: str = "invitation"):
+        super().__init__(f"This {what} has expired; ask for a new one.", field=["token"])
+
+
+class InvitationRevoked(DomainError):
+    code = ErrorCode.INVITATION_REVOKED
+
+    def __init__(self):
+        super().__init__("This invitation was withdrawn.", field=["token"])
+
+
+class LoginRequired(DomainError):
+    code = ErrorCode.LOGIN_REQUIRED
+
+    def __init__(self):
+        super().__init__(
+            "This email already has a Roster login: sign in as that user (or give its "
+            "password) to join.",
+            field=["password"],
+        )

@@ -1,0 +1,330 @@
+"""Join links ("quick registration"): a shareable link into an account, and join requests."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.access import Actor, Permit, Role
+from app.accounts.models import Account
+from app.accounts.service import reserve_seats
+from app.db.base import utcnow
+from app.email.links import join_link
+from app.email.outbox import enqueue
+from app.errors import AccessDenied, DomainError, ErrorCode, Forbidden, NotFound, ValidationFailed
+from app.identity.errors import WeakPassword
+from app.identity.models import User
+from app.identity.service import Principal, create_user, get_user_by_email
+from app.identity.signup import send_verification
+from app.invitations.errors import AlreadyMember, InvalidToken, LoginRequired, TokenExpired
+from app.invitations.membership import activate, member_of
+from app.invitations.models import JoinLink, JoinRequest, JoinRequestStatus
+from app.invitations.service import role_name
+from app.security.passwords import PasswordService, password_problem
+from app.security.tokens import new_token, token_digest
+from app.staff.models import AccountStatus, Staff
+from app.validation import clean_email, clean_text
+
+MAX_DOMAINS = 20
+
+
+class JoinOutcome(enum.StrEnum):
+    JOINED = "JOINED"
+    PENDING_APPROVAL = "PENDING_APPROVAL"
+
+
+def _require_admin(actor: Actor) -> None:
+    if not actor.can(Permit.MANAGE_ACCOUNT):
+        raise AccessDenied("Only administrators manage join links.")
+
+
+def _domains(values: list[str] | None) -> list[str]:
+    out = []
+    for index, raw in enumerate(values or []):
+        domain = raw.strip().lstrip("@").casefold()
+        if not domain or "." not in domain or len(domain) > 253 or " " in domain:
+            raise DomainError("Not a valid email domain.", field=["allowedDomains", str(index)])
+        out.append(domain)
+    if len(out) > MAX_DOMAINS:
+        raise DomainError(f"At most {MAX_DOMAINS} domains.", field=["allowedDomains"])
+    return sorted(set(out))
+
+
+async def create_link(
+    session: AsyncSession,
+    actor: Actor,
+    *,
+    role: Role = Role.VIEWER,
+    expires_in_days: int | None = None,
+    max_uses: int | None = None,
+    allowed_domains: list[str] | None = None,
+    requires_approval: bool = False,
+) -> tuple[str, JoinLink]:
+    _require_admin(actor)
+    errors: list[DomainError] = []
+    if role == Role.OWNER or not actor.may_assign(role):
+        errors.append(Forbidden("You may not hand out this role.", field=["role"]))
+    if expires_in_days is not None and not 1 <= expires_in_days <= 365:
+        errors.append(DomainError("A link lasts 1 to 365 days.", field=["expiresInDays"]))
+    if max_uses is not None and not 1 <= max_uses <= 10_000:
+        errors.append(DomainError("Max uses is 1 to 10000.", field=["maxUses"]))
+    try:
+        domains = _domains(allowed_domains)
+    except DomainError as exc:
+        errors.append(exc)
+    if errors:
+        raise ValidationFailed(errors)
+    token = new_token("rj")
+    link = JoinLink(
+        account_id=actor.account_id,
+        token_digest=token_digest(token),
+        role=role,
+        expires_at=utcnow() + timedelta(days=expires_in_days) if expires_in_days else None,
+        max_uses=max_uses,
+        allowed_domains=domains,
+        requires_approval=requires_approval,
+        created_by_staff_id=actor.staff_id,
+        created_at=utcnow(),
+    )
+    session.add(link)
+    await session.flush()
+    return token, link
+
+
+async def _get_link(session: AsyncSession, actor: Actor, link_id: int) -> JoinLink:
+    link = await session.get(JoinLink, link_id)
+    if link is None or link.account_id != actor.account_id:
+        raise NotFound("Join link", field=["id"])
+    return link
+
+
+async def rotate_link(session: AsyncSession, actor: Actor, link_id: int) -> tuple[str, JoinLink]:
+    """A new secret: the old link stops working."""
+    _require_admin(actor)
+    link = await _get_link(session, actor, link_id)
+    token = new_token("rj")
+    link.token_digest = token_digest(token)
+    await session.flush()
+    return token, link
+
+
+async def disable_link(session: AsyncSession, actor: Actor, link_id: int) -> JoinLink:
+    _require_admin(actor)
+    link = await _get_link(session, actor, link_id)
+    if link.disabled_at is None:
+        link.disabled_at = utcnow()
+        await session.flush()
+    return link
+
+
+async def list_links(session: AsyncSession, actor: Actor) -> list[JoinLink]:
+    _require_admin(actor)
+    return list(
+        await session.scalars(
+            select(JoinLink).where(JoinLink.account_id == actor.account_id).order_by(JoinLink.id)
+        )
+    )
+
+
+def url_for(settings, token: str) -> str:
+    return join_link(settings, token)
+
+
+async def _usable_link(session: AsyncSession, token: str) -> JoinLink:
+    link = (
+        await session.scalar(select(JoinLink).where(JoinLink.token_digest == token_digest(token)))
+        if token and len(token) < 200
+        else None
+    )
+    if link is None:
+        raise InvalidToken()
+    if link.disabled_at is not None:
+        raise DomainError(
+            "This join link was turned off.", field=["token"], code=ErrorCode.LINK_DISABLED
+        )
+    if link.expires_at is not None and link.expires_at <= utcnow():
+        raise TokenExpired("join link")
+    if link.max_uses is not None and link.uses >= link.max_uses:
+        raise DomainError(
+            "This join link has been used up.", field=["token"], code=ErrorCode.LIMIT_REACHED
+        )
+    return link
+
+
+@dataclass
+class JoinResult:
+    outcome: JoinOutcome
+    account: Account
+    email_verification_required: bool
+
+
+async def join(
+    session: AsyncSession,
+    passwords: PasswordService,
+    settings,
+    *,
+    token: str,
+    email: str,
+    password: str | None,
+    first_name: str,
+    last_name: str,
+    principal: Principal | None,
+) -> JoinResult:
+    link = await _usable_link(session, token)
+    email = clean_email(email, required=True)
+    if link.allowed_domains and email.rsplit("@", 1)[1] not in link.allowed_domains:
+        raise DomainError(
+            "This link is only for addresses at " + ", ".join(link.allowed_domains) + ".",
+            field=["email"],
+            code=ErrorCode.DOMAIN_NOT_ALLOWED,
+        )
+    first = clean_text(first_name, "firstName", max_length=100, required=True, label="First name")
+    last = clean_text(last_name, "lastName", max_length=100, required=True, label="Last name")
+    user = await get_user_by_email(session, email)
+    if user is not None:
+        signed_in = principal is not None and principal.user_id == user.id
+        if not signed_in and not (
+            password and await passwords.verify(user.password_hash, password[:1024])
+        ):
+            raise LoginRequired()
+        if await member_of(session, link.account_id, user.id):
+            raise AlreadyMember()
+        pending = await session.scalar(
+            select(JoinRequest.id).where(
+                JoinRequest.account_id == link.account_id,
+                JoinRequest.user_id == user.id,
+                JoinRequest.status == JoinRequestStatus.PENDING,
+            )
+        )
+        if pending:
+            raise DomainError(
+                "You already asked to join; an administrator will decide.",
+                field=["email"],
+                code=ErrorCode.INVALID_STATE,
+            )
+    else:
+        if not password:
+            raise DomainError("Choose a password.", field=["password"], code=ErrorCode.REQUIRED)
+        if problem := password_problem(password, email):
+            raise WeakPassword(problem)
+    account = await session.get(Account, link.account_id)
+    if not link.requires_approval:
+        await reserve_seats(session, link.account_id)
+    used = await session.execute(
+        update(JoinLink)
+        .where(
+            JoinLink.id == link.id,
+            or_(JoinLink.max_uses.is_(None), JoinLink.uses < JoinLink.max_uses),
+        )
+        .values(uses=JoinLink.uses + 1)
+        .execution_options(synchronize_session=False)
+    )
+    if used.rowcount != 1:
+        raise DomainError(
+            "This join link has been used up.", field=["token"], code=ErrorCode.LIMIT_REACHED
+        )
+    verify = False
+    if user is None:
+        user = await create_user(
+            session, passwords, email=email, password=password, first_name=first, last_name=last
+        )
+        await send_verification(session, settings, user)
+        verify = True
+    if link.requires_approval:
+        session.add(
+            JoinRequest(
+                account_id=link.account_id,
+                join_link_id=link.id,
+                user_id=user.id,
+                role=link.role,
+                first_name=first,
+                last_name=last,
+                created_at=utcnow(),
+            )
+        )
+        await session.flush()
+        await _notify_admins(session, account, link.role, f"{first} {last}", email)
+        return JoinResult(JoinOutcome.PENDING_APPROVAL, account, verify)
+    await activate(
+        session,
+        account_id=link.account_id,
+        user=user,
+        role=link.role,
+        first_name=first,
+        last_name=last,
+    )
+    return JoinResult(JoinOutcome.JOINED, account, verify)
+
+
+async def _notify_admins(session, account: Account, role: Role, person: str, email: str) -> None:
+    admins = await session.scalars(
+        select(Staff.email).where(
+            Staff.account_id == account.id,
+            Staff.account_status == AccountStatus.ACTIVE,
+            Staff.role.in_([Role.ADMINISTRATOR, Role.OWNER]),
+            Staff.email.is_not(None),
+        )
+    )
+    for admin_email in admins:
+        await enqueue(
+            session,
+            template="join_request",
+            to=admin_email,
+            account_id=account.id,
+            context={
+                "person": person,
+                "email": email,
+                "account": account.name,
+                "role_name": role_name(role),
+            },
+        )
+
+
+async def list_requests(session: AsyncSession, actor: Actor, status: JoinRequestStatus | None):
+    if not actor.can(Permit.MANAGE_STAFF):
+        raise AccessDenied("Only administrators see join requests.")
+    stmt = (
+        select(JoinRequest, User.email)
+        .join(User, User.id == JoinRequest.user_id)
+        .where(JoinRequest.account_id == actor.account_id)
+    )
+    if status is not None:
+        stmt = stmt.where(JoinRequest.status == status)
+    return list((await session.execute(stmt.order_by(JoinRequest.id))).all())
+
+
+async def decide(
+    session: AsyncSession, actor: Actor, request_id: int, *, approve: bool
+) -> tuple[JoinRequest, Staff | None]:
+    if not actor.can(Permit.MANAGE_STAFF):
+        raise AccessDenied("Only administrators decide join requests.")
+    request = await session.get(JoinRequest, request_id)
+    if request is None or request.account_id != actor.account_id:
+        raise NotFound("Join request", field=["id"])
+    if request.status != JoinRequestStatus.PENDING:
+        raise DomainError(
+            f"This request was already {request.status.value.lower()}.",
+            field=["id"],
+            code=ErrorCode.INVALID_STATE,
+        )
+    staff = None
+    if approve:
+        await reserve_seats(session, actor.account_id)
+        user = await session.get(User, request.user_id)
+        staff = await activate(
+            session,
+            account_id=actor.account_id,
+            user=user,
+            role=request.role,
+            first_name=request.first_name,
+            last_name=request.last_name,
+        )
+    request.status = JoinRequestStatus.APPROVED if approve else JoinRequestStatus.REJECTED
+    request.decided_by_staff_id = actor.staff_id
+    request.decided_at = utcnow()
+    await session.flush()
+    return request, staff

@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import JSON, Boolean, Enum, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.access import Role
+from app.db.base import Base, UTCDateTime, utcnow
+
+
+class InvitationStatus(enum.StrEnum):
+    PENDING = "PENDING"
+    ACCEPTED = "ACCEPTED"
+    REVOKED = "REVOKED"
+    EXPIRED = "EXPIRED"
+
+
+def _enum(cls, length=16):
+    return Enum(cls, native_enum=False, length=length)
+
+
+class Invitation(Base):
+    """An emailed invitation to join an account with a role; it holds a seat while pending.
+
+    Only the SHA-256 digest of the token is stored. A PENDING invitation past its
+    ``expires_at`` counts as EXPIRED everywhere (the sweeper also records it).
+    """
+
+    __tablename__ = "invitations"
+    __table_args__ = (Index("ix_invitations_account_status", "account_id", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    staff_id: Mapped[int | None] = mapped_column(
+        ForeignKey("staff.id", ondelete="SET NULL"), default=None, index=True
+    )
+    email: Mapped[str] = mapped_column(String(254))
+    role: Mapped[Role] = mapped_column(_enum(Role))
+    inviter_staff_id: Mapped[int | None] = mapped_column(
+        ForeignKey("staff.id", ondelete="SET NULL"), default=None
+    )
+    message: Mapped[str | None] = mapped_column(Text, default=None)
+    subject: Mapped[str | None] = mapped_column(String(200), default=None)
+    bcc_inviter: Mapped[bool] = mapped_column(Boolean, default=False)
+    redirect_url: Mapped[str | None] = mapped_column(String(500), default=None)
+    token_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    status: Mapped[InvitationStatus] = mapped_column(
+        _enum(InvitationStatus), default=InvitationStatus.PENDING
+    )
+    expiry_days: Mapped[int] = mapped_column(Integer, default=7)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent_count: Mapped[int] = mapped_column(Integer, default=1)
+    last_sent_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    accepted_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class JoinLink(Base):
+    """A shareable "quick registration" link into an account."""
+
+    __tablename__ = "join_links"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    token_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[Role] = mapped_column(_enum(Role), default=Role.VIEWER)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    max_uses: Mapped[int | None] = mapped_column(Integer, default=None)
+    uses: Mapped[int] = mapped_column(Integer, default=0)
+    allowed_domains: Mapped[list[str]] = mapped_column(JSON, default=list)
+    requires_approval: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_by_staff_id: Mapped[int | None] = mapped_column(
+        ForeignKey("staff.id", ondelete="SET NULL"), default=None
+    )
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class JoinRequestStatus(enum.StrEnum):
+    PENDING = "PENDING"
+    APPROVED = "APPROVED"
+    REJECTED = "REJECTED"
+
+
+class JoinRequest(Base):
+    """Someone who used a join link that needs an administrator's approval."""
+
+    __tablename__ = "join_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    join_link_id: Mapped[int | None] = mapped_column(
+        ForeignKey("join_links.id", ondelete="SET NULL"), default=None
+    )
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    role: Mapped[Role] = mapped_column(_enum(Role))
+    first_name: Mapped[str] = mapped_column(String(100))
+    last_name: Mapped[str] = mapped_column(String(100))
+    status: Mapped[JoinRequestStatus] = mapped_column(
+        _enum(JoinRequestStatus), default=JoinRequestStatus.PENDING
+    )
+    decided_by_staff_id: Mapped[int | None] = mapped_column(
+        ForeignKey("staff.id", ondelete="SET NULL"), default=None
+    )
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

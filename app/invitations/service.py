@@ -1,0 +1,613 @@
+"""Invitations: create (one or a batch), resend, revoke, accept, preview, list, expire."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import and_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.access import Actor, Permit, Role
+from app.accounts.models import Account
+from app.accounts.service import next_staff_sid, reserve_seats
+from app.db.base import utcnow
+from app.email.links import build_link, check_redirect
+from app.email.outbox import enqueue
+from app.errors import (
+    AccessDenied,
+    DomainError,
+    ErrorCode,
+    Forbidden,
+    NotFound,
+    RateLimited,
+    ValidationFailed,
+)
+from app.identity.errors import WeakPassword
+from app.identity.models import TokenKind, User
+from app.identity.service import Principal, create_user, get_user_by_email, issue_token
+from app.invitations.errors import (
+    AlreadyInvited,
+    AlreadyMember,
+    InvalidToken,
+    InvitationRevoked,
+    LoginRequired,
+    TokenExpired,
+    TokenUsed,
+)
+from app.invitations.membership import activate, member_of
+from app.invitations.models import Invitation, InvitationStatus
+from app.invitations.queries import effective_status, effective_status_is
+from app.security.passwords import PasswordService, password_problem
+from app.security.tokens import new_token, token_digest
+from app.staff.models import AccountStatus, Staff
+from app.validation import clean_email, clean_text, name_key
+
+MAX_BULK = 500
+MAX_MESSAGE = 2000
+MAX_EXPIRY_DAYS = 30
+
+
+@dataclass(frozen=True)
+class InvitationRequest:
+    email: str | None
+    role: Role = Role.VIEWER
+    first_name: str | None = None
+    last_name: str | None = None
+    message: str | None = None
+    subject: str | None = None
+    bcc_sender: bool = False
+    expires_in_days: int | None = None
+    staff_id: int | None = None
+    redirect_url: str | None = None
+
+
+def role_name(role: Role) -> str:
+    return {
+        "VIEWER": "a viewer",
+        "EDITOR": "an editor",
+        "ADMINISTRATOR": "an administrator",
+        "OWNER": "the owner",
+    }[role.value]
+
+
+def require_inviter(actor: Actor) -> None:
+    if not actor.can(Permit.INVITE_USERS):
+        raise AccessDenied("You may not invite people to this account.")
+
+
+def _check_role(actor: Actor, role: Role) -> None:
+    if role == Role.OWNER:
+        raise Forbidden("Nobody is invited as owner; transfer ownership instead.", field=["role"])
+    if not actor.may_assign(role):
+        raise Forbidden("You may not invite someone above your own role.", field=["role"])
+
+
+async def _pending_for_staff(session: AsyncSession, staff_id: int, now) -> Invitation | None:
+    return await session.scalar(
+        select(Invitation).where(
+            Invitation.staff_id == staff_id, effective_status_is(InvitationStatus.PENDING, now)
+        )
+    )
+
+
+async def _target_staff(
+    session: AsyncSession, actor: Actor, request: InvitationRequest, email: str
+) -> Staff | None:
+    """The staff record the invitation is for: given, or found by email, or None (new)."""
+    now = utcnow()
+    if request.staff_id is not None:
+        staff = await session.scalar(
+            select(Staff).where(Staff.id == request.staff_id, Staff.account_id == actor.account_id)
+        )
+        if staff is None:
+            raise NotFound("Staff member", field=["staffId"])
+        if staff.email not in (None, email) and await session.scalar(
+            select(Staff.id).where(
+                Staff.account_id == actor.account_id, Staff.email == email, Staff.id != staff.id
+            )
+        ):
+            raise DomainError(
+                "Another staff member has this email.", field=["email"], code=ErrorCode.TAKEN
+            )
+    else:
+        staff = await session.scalar(
+            select(Staff).where(Staff.account_id == actor.account_id, Staff.email == email)
+        )
+    if staff is None:
+        member = await session.scalar(
+            select(Staff.id)
+            .join(User, User.id == Staff.user_id)
+            .where(Staff.account_id == actor.account_id, User.email == email)
+        )
+        if member is not None:
+            raise AlreadyMember()
+        return None
+    field = "staffId" if request.staff_id is not None else "email"
+    if staff.user_id is not None or staff.account_status in (
+        AccountStatus.ACTIVE,
+        AccountStatus.DISABLED,
+    ):
+        raise AlreadyMember(field)
+    if await _pending_for_staff(session, staff.id, now):
+        raise AlreadyInvited(field)
+    return staff
+
+
+def _clean_request(actor: Actor, account: Account, request: InvitationRequest, settings):
+    errors: list[DomainError] = []
+    values = {}
+    for key, fn in (
+        ("email", lambda: clean_email(request.email, required=True)),
+        (
+            "message",
+            lambda: clean_text(request.message, "message", max_length=MAX_MESSAGE, multiline=True),
+        ),
+        ("subject", lambda: clean_text(request.subject, "subject", max_length=200)),
+        ("first_name", lambda: clean_text(request.first_name, "firstName", max_length=100)),
+        ("last_name", lambda: clean_text(request.last_name, "lastName", max_length=100)),
+        ("redirect_url", lambda: check_redirect(settings, request.redirect_url)),
+        ("role", lambda: _check_role(actor, request.role)),
+    ):
+        try:
+            values[key] = fn()
+        except DomainError as exc:
+            errors.append(exc)
+    days = request.expires_in_days or account.invitation_expiry_days
+    if not 1 <= days <= MAX_EXPIRY_DAYS:
+        errors.append(
+            DomainError(
+                f"An invitation lasts 1 to {MAX_EXPIRY_DAYS} days.", field=["expiresInDays"]
+            )
+        )
+    values["days"] = days
+    if errors:
+        raise ValidationFailed(errors)
+    return values
+
+
+async def _send(
+    session: AsyncSession,
+    settings,
+    invitation: Invitation,
+    token: str,
+    *,
+    template: str,
+    account: Account,
+    inviter: Staff | None,
+    first_name: str | None,
+) -> None:
+    inviter_name = f"{inviter.first_name} {inviter.last_name}".strip() if inviter else "Roster"
+    bcc = [inviter.email] if invitation.bcc_inviter and inviter and inviter.email else []
+    await enqueue(
+        session,
+        template=template,
+        to=invitation.email,
+        account_id=invitation.account_id,
+        subject=invitation.subject,
+        bcc=bcc,
+        context={
+            "inviter": inviter_name,
+            "account": account.name,
+            "role_name": role_name(invitation.role),
+            "message": invitation.message,
+            "first_name": first_name,
+            "expires": invitation.expires_at.strftime("%Y-%m-%d %H:%M UTC"),
+            "link": build_link(settings, "/invitations/accept", token, invitation.redirect_url),
+        },
+    )
+
+
+async def create_invitation(
+    session: AsyncSession, actor: Actor, settings, request: InvitationRequest
+) -> Invitation:
+    require_inviter(actor)
+    account = await session.get(Account, actor.account_id)
+    v = _clean_request(actor, account, request, settings)
+    email = v["email"]
+    staff = await _target_staff(session, actor, request, email)
+    await reserve_seats(session, actor.account_id)
+    now = utcnow()
+    first = v["first_name"] or (staff.first_name if staff else None)
+    if staff is None:
+        last = v["last_name"] or ""
+        staff = Staff(
+            account_id=actor.account_id,
+            sid=await next_staff_sid(session, actor.account_id),
+            first_name=first or email.split("@")[0],
+            last_name=last,
+            last_name_key=name_key(last),
+            email=email,
+            start_date=now.date(),
+            created_at=now,
+        )
+        session.add(staff)
+    staff.email = email
+    staff.role = request.role
+    staff.account_status = AccountStatus.INVITED
+    staff.modified_at = now
+    await session.flush()
+    token = new_token("ri")
+    invitation = Invitation(
+        account_id=actor.account_id,
+        staff_id=staff.id,
+        email=email,
+        role=request.role,
+        inviter_staff_id=actor.staff_id,
+        message=v["message"],
+        subject=v["subject"],
+        bcc_inviter=request.bcc_sender,
+        redirect_url=v["redirect_url"],
+        token_digest=token_digest(token),
+        expiry_days=v["days"],
+        expires_at=now + timedelta(days=v["days"]),
+        sent_count=1,
+        last_sent_at=now,
+        created_at=now,
+    )
+    session.add(invitation)
+    await session.flush()
+    inviter = await session.get(Staff, actor.staff_id)
+    await _send(
+        session,
+        settings,
+        invitation,
+        token,
+        template="invitation",
+        account=account,
+        inviter=inviter,
+        first_name=v["first_name"],
+    )
+    return invitation
+
+
+@dataclass
+class BulkRow:
+    email: str
+    invitation: Invitation | None
+    errors: list[DomainError]
+
+
+async def create_many(
+    session: AsyncSession, actor: Actor, settings, requests: list[InvitationRequest]
+) -> list[BulkRow]:
+    """One result per row; valid rows succeed even when others fail (a savepoint each)."""
+    require_inviter(actor)
+    if len(requests) > MAX_BULK:
+        raise ValidationFailed(
+            [
+                DomainError(
+                    f"At most {MAX_BULK} invitations at once.",
+                    field=["rows"],
+                    code=ErrorCode.LIMIT_REACHED,
+                )
+            ]
+        )
+    seen: dict[str, int] = {}
+    results: list[BulkRow] = []
+    for index, request in enumerate(requests):
+        raw = request.email or ""
+        try:
+            email = clean_email(raw, required=True)
+        except DomainError as exc:
+            results.append(BulkRow(raw.strip(), None, [exc]))
+            continue
+        if email in seen:
+            results.append(
+                BulkRow(
+                    email,
+                    None,
+                    [
+                        DomainError(
+                            f"Duplicate of row {seen[email] + 1} in this batch.",
+                            field=["email"],
+                            code=ErrorCode.TAKEN,
+                        )
+                    ],
+                )
+            )
+            continue
+        seen[email] = index
+        try:
+            async with session.begin_nested():
+                invitation = await create_invitation(
+                    session,
+                    actor,
+                    settings,
+                    InvitationRequest(**{**request.__dict__, "email": email}),
+                )
+            results.append(BulkRow(email, invitation, []))
+        except ValidationFailed as exc:
+            results.append(BulkRow(email, None, list(exc.errors)))
+        except DomainError as exc:
+            results.append(BulkRow(email, None, [exc]))
+    return results
+
+
+async def _get(session: AsyncSession, actor: Actor, invitation_id: int) -> Invitation:
+    invitation = await session.get(Invitation, invitation_id)
+    if invitation is None or invitation.account_id != actor.account_id:
+        raise NotFound("Invitation", field=["id"])
+    return invitation
+
+
+async def resend(session: AsyncSession, actor: Actor, settings, invitation_id: int) -> Invitation:
+    """New token (the old link stops working), new expiry; also revives expired ones."""
+    require_inviter(actor)
+    invitation = await _get(session, actor, invitation_id)
+    now = utcnow()
+    status = effective_status(invitation, now)
+    if status in (InvitationStatus.ACCEPTED, InvitationStatus.REVOKED):
+        raise DomainError(
+            f"This invitation is {status.value.lower()}.",
+            field=["id"],
+            code=ErrorCode.INVALID_STATE,
+        )
+    if not actor.may_assign(invitation.role):
+        raise Forbidden("You may not invite someone above your own role.", field=["id"])
+    wait = (
+        settings.invitation_resend_cooldown_seconds
+        - (now - invitation.last_sent_at).total_seconds()
+    )
+    if wait > 0:
+        raise RateLimited(wait, "This invitation was just sent; wait before resending.")
+    if status == InvitationStatus.EXPIRED:
+        await reserve_seats(session, actor.account_id)
+    token = new_token("ri")
+    invitation.token_digest = token_digest(token)
+    invitation.status = InvitationStatus.PENDING
+    invitation.expires_at = now + timedelta(days=invitation.expiry_days)
+    invitation.sent_count += 1
+    invitation.last_sent_at = now
+    if invitation.staff_id is not None:
+        staff = await session.get(Staff, invitation.staff_id)
+        if staff is not None and staff.account_status in (
+            AccountStatus.INVITE_EXPIRED,
+            AccountStatus.NOT_INVITED,
+        ):
+            staff.account_status = AccountStatus.INVITED
+    await session.flush()
+    account = await session.get(Account, actor.account_id)
+    inviter = await session.get(Staff, actor.staff_id)
+    await _send(
+        session,
+        settings,
+        invitation,
+        token,
+        template="invitation_resent",
+        account=account,
+        inviter=inviter,
+        first_name=None,
+    )
+    return invitation
+
+
+async def revoke(session: AsyncSession, actor: Actor, invitation_id: int) -> Invitation:
+    """The link stops working at once and the seat is free. Races with accept: one wins."""
+    require_inviter(actor)
+    invitation = await _get(session, actor, invitation_id)
+    now = utcnow()
+    result = await session.execute(
+        update(Invitation)
+        .where(
+            Invitation.id == invitation.id,
+            Invitation.status.in_([InvitationStatus.PENDING, InvitationStatus.EXPIRED]),
+        )
+        .values(status=InvitationStatus.REVOKED, revoked_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        await session.refresh(invitation)
+        raise DomainError(
+            f"This invitation is {invitation.status.value.lower()}.",
+            field=["id"],
+            code=ErrorCode.INVALID_STATE,
+        )
+    await session.refresh(invitation)
+    if invitation.staff_id is not None:
+        staff = await session.get(Staff, invitation.staff_id)
+        if staff is not None and staff.account_status in (
+            AccountStatus.INVITED,
+            AccountStatus.INVITE_EXPIRED,
+        ):
+            staff.account_status = AccountStatus.NOT_INVITED
+            staff.modified_at = now
+    await session.flush()
+    return invitation
+
+
+async def by_token(session: AsyncSession, token: str | None) -> Invitation | None:
+    if not token or len(token) > 200:
+        return None
+    return await session.scalar(
+        select(Invitation).where(Invitation.token_digest == token_digest(token))
+    )
+
+
+def _check_usable(invitation: Invitation | None, now) -> Invitation:
+    if invitation is None:
+        raise InvalidToken()
+    status = effective_status(invitation, now)
+    if status == InvitationStatus.ACCEPTED:
+        raise TokenUsed()
+    if status == InvitationStatus.REVOKED:
+        raise InvitationRevoked()
+    if status == InvitationStatus.EXPIRED:
+        raise TokenExpired()
+    return invitation
+
+
+@dataclass
+class Accepted:
+    token: str
+    account: Account
+    staff: Staff
+    user: User
+
+
+async def accept(
+    session: AsyncSession,
+    passwords: PasswordService,
+    settings,
+    *,
+    token: str,
+    password: str | None,
+    first_name: str | None,
+    last_name: str | None,
+    principal: Principal | None,
+) -> Accepted:
+    """Atomic: exactly one of several concurrent accepts of one token succeeds."""
+    now = utcnow()
+    invitation = _check_usable(await by_token(session, token), now)
+    user = await get_user_by_email(session, invitation.email)
+    first = clean_text(first_name, "firstName", max_length=100)
+    last = clean_text(last_name, "lastName", max_length=100)
+    if user is not None:
+        signed_in = principal is not None and principal.user_id == user.id
+        if not signed_in and not (
+            password and await passwords.verify(user.password_hash, password[:1024])
+        ):
+            raise LoginRequired()
+        if await member_of(session, invitation.account_id, user.id):
+            raise AlreadyMember("token")
+    else:
+        if not password:
+            raise DomainError("Choose a password.", field=["password"], code=ErrorCode.REQUIRED)
+        if problem := password_problem(password, invitation.email):
+            raise WeakPassword(problem)
+        staff = await session.get(Staff, invitation.staff_id) if invitation.staff_id else None
+        first = first or (staff.first_name if staff else None)
+        last = last or (staff.last_name if staff and staff.last_name else None)
+        if not first or not last:
+            raise ValidationFailed(
+                [
+                    DomainError(
+                        "First and last name are required.", field=[f], code=ErrorCode.REQUIRED
+                    )
+                    for f, v in (("firstName", first), ("lastName", last))
+                    if not v
+                ]
+            )
+    claimed = await session.execute(
+        update(Invitation)
+        .where(
+            and_(
+                Invitation.id == invitation.id,
+                Invitation.status == InvitationStatus.PENDING,
+                Invitation.expires_at > now,
+            )
+        )
+        .values(status=InvitationStatus.ACCEPTED, accepted_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:
+        await session.refresh(invitation)
+        _check_usable(invitation, now)
+        raise TokenUsed()
+    if user is None:
+        # The token arrived by email, so using it proves the address.
+        user = await create_user(
+            session,
+            passwords,
+            email=invitation.email,
+            password=password,
+            first_name=first,
+            last_name=last,
+            verified=True,
+        )
+    elif user.email_verified_at is None:
+        user.email_verified_at = now
+    staff = await session.get(Staff, invitation.staff_id) if invitation.staff_id else None
+    staff = await activate(
+        session,
+        account_id=invitation.account_id,
+        user=user,
+        role=invitation.role,
+        first_name=first,
+        last_name=last,
+        staff=staff,
+    )
+    await session.execute(
+        update(Invitation)
+        .where(Invitation.id == invitation.id)
+        .values(accepted_user_id=user.id, staff_id=staff.id)
+        .execution_options(synchronize_session=False)
+    )
+    session_token, _ = await issue_token(
+        session, user, kind=TokenKind.SESSION, ttl=timedelta(hours=settings.session_ttl_hours)
+    )
+    account = await session.get(Account, invitation.account_id)
+    return Accepted(token=session_token, account=account, staff=staff, user=user)
+
+
+@dataclass
+class Preview:
+    account_name: str
+    inviter_name: str | None
+    role: Role
+    status: InvitationStatus
+    expires_at: object
+
+
+async def preview(session: AsyncSession, token: str) -> Preview | None:
+    invitation = await by_token(session, token)
+    if invitation is None:
+        return None
+    account = await session.get(Account, invitation.account_id)
+    inviter = (
+        await session.get(Staff, invitation.inviter_staff_id)
+        if invitation.inviter_staff_id
+        else None
+    )
+    return Preview(
+        account_name=account.name,
+        inviter_name=f"{inviter.first_name} {inviter.last_name}".strip() if inviter else None,
+        role=invitation.role,
+        status=effective_status(invitation, utcnow()),
+        expires_at=invitation.expires_at,
+    )
+
+
+async def list_invitations(
+    session: AsyncSession,
+    actor: Actor,
+    *,
+    first: int,
+    after: int | None,
+    status: InvitationStatus | None,
+) -> tuple[list[Invitation], bool]:
+    """Newest first, keyset by id."""
+    require_inviter(actor)
+    if not 0 <= first <= 100:
+        raise DomainError("first must be between 0 and 100.", field=["first"])
+    stmt = select(Invitation).where(Invitation.account_id == actor.account_id)
+    if status is not None:
+        stmt = stmt.where(effective_status_is(status, utcnow()))
+    if after is not None:
+        stmt = stmt.where(Invitation.id < after)
+    rows = list(await session.scalars(stmt.order_by(Invitation.id.desc()).limit(first + 1)))
+    return rows[:first], len(rows) > first
+
+
+async def sweep_expired(session: AsyncSession) -> int:
+    """Record lapsed invitations as EXPIRED and their staff as INVITE_EXPIRED."""
+    now = utcnow()
+    lapsed = list(
+        await session.scalars(
+            select(Invitation)
+            .where(Invitation.status == InvitationStatus.PENDING, Invitation.expires_at <= now)
+            .limit(1000)
+        )
+    )
+    for invitation in lapsed:
+        invitation.status = InvitationStatus.EXPIRED
+    staff_ids = [i.staff_id for i in lapsed if i.staff_id is not None]
+    if staff_ids:
+        await session.execute(
+            update(Staff)
+            .where(Staff.id.in_(staff_ids), Staff.account_status == AccountStatus.INVITED)
+            .values(account_status=AccountStatus.INVITE_EXPIRED)
+            .execution_options(synchronize_session=False)
+        )
+    await session.flush()
+    return len(lapsed)

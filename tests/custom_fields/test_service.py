@@ -1,0 +1,356 @@
+"""Custom field definitions and typed values, through the GraphQL API as an administrator."""
+
+import pytest
+from sqlalchemy import func, select
+
+from app.custom_fields.models import CustomField, CustomFieldType, CustomFieldValue
+from app.validation import name_key
+from tests.factories import error_codes, gid, make_staff, make_tenant
+
+FIELD = "id name type options personal archived"
+ERRORS = "userErrors { field code message }"
+CREATE = f"""mutation($input: CustomFieldCreateInput!) {{
+  customFieldCreate(input: $input) {{ customField {{ {FIELD} }} {ERRORS} }}
+}}"""
+UPDATE = f"""mutation($input: CustomFieldUpdateInput!) {{
+  customFieldUpdate(input: $input) {{ customField {{ {FIELD} }} {ERRORS} }}
+}}"""
+ARCHIVE = f"""mutation($id: ID!) {{
+  customFieldArchive(input: {{id: $id}}) {{ customField {{ {FIELD} }} userErrors {{ field code }} }}
+}}"""
+FIELDS = f"""query($all: Boolean!) {{ customFields(includeArchived: $all) {{ {FIELD} }} }}"""
+SET = """mutation($staffId: ID!, $values: [CustomFieldValueInput!]!) {
+  staffCustomFieldsSet(input: {staffId: $staffId, values: $values}) {
+    staff { customFields { field { name } value } }
+    userErrors { field code message }
+  }
+}"""
+STAFF_VALUES = """query($id: ID!) {
+  node(id: $id) { ... on Staff { customFields { field { name } value } } }
+}"""
+VALUES = """query($names: [String!]) {
+  customFieldValues(names: $names) { staff { lastName } field { name } value }
+}"""
+
+
+async def create_field(api, member, name, type="TEXT", **more) -> dict:
+    data = await api.data(CREATE, {"input": {"name": name, "type": type, **more}}, as_=member)
+    return data["customFieldCreate"]
+
+
+async def field_id(api, member, name, type="TEXT", **more) -> str:
+    payload = await create_field(api, member, name, type, **more)
+    assert payload["userErrors"] == [], payload
+    return payload["customField"]["id"]
+
+
+async def update_field(api, member, id, **changes) -> dict:
+    data = await api.data(UPDATE, {"input": {"id": id, **changes}}, as_=member)
+    return data["customFieldUpdate"]
+
+
+async def set_values(api, member, staff_pk: int, values: list[tuple[str, str | None]]) -> dict:
+    variables = {
+        "staffId": gid("Staff", staff_pk),
+        "values": [{"fieldId": f, "value": v} for f, v in values],
+    }
+    return (await api.data(SET, variables, as_=member))["staffCustomFieldsSet"]
+
+
+async def staff_values(api, member, staff_pk: int) -> dict[str, str]:
+    data = await api.data(STAFF_VALUES, {"id": gid("Staff", staff_pk)}, as_=member)
+    return {v["field"]["name"]: v["value"] for v in data["node"]["customFields"]}
+
+
+def codes(payload: dict) -> list[tuple[str, str]]:
+    return [(".".join(e["field"][1:]), e["code"]) for e in payload["userErrors"]]
+
+
+# --- definitions -----------------------------------------------------------------------
+
+
+async def test_field_names_are_unique_case_insensitively(api, services):
+    tenant = await make_tenant(services)
+    owner = tenant.owner
+    await field_id(api, owner, "Shirt Size")
+    again = await create_field(api, owner, "  shirt SIZE ")
+    assert codes(again) == [("name", "TAKEN")]
+    other = await field_id(api, owner, "Team")
+    renamed = await update_field(api, owner, other, name="SHIRT size")
+    assert codes(renamed) == [("name", "TAKEN")]
+    own_case = await update_field(api, owner, other, name="TEAM")
+    assert own_case["userErrors"] == []
+    assert own_case["customField"]["name"] == "TEAM"
+    names = [f["name"] for f in (await api.data(FIELDS, {"all": True}, as_=owner))["customFields"]]
+    assert sorted(names) == ["Shirt Size", "TEAM"]
+
+
+async def test_same_field_name_in_another_account_is_fine(api, services):
+    tenant = await make_tenant(services)
+    other = await make_tenant(services)
+    await field_id(api, tenant.owner, "Shirt Size")
+    assert (await create_field(api, other.owner, "Shirt Size"))["userErrors"] == []
+
+
+async def test_choice_needs_options_and_only_choice_has_them(api, services):
+    tenant = await make_tenant(services)
+    owner = tenant.owner
+    assert codes(await create_field(api, owner, "Size", "CHOICE")) == [("options", "INVALID")]
+    empty = await create_field(api, owner, "Size", "CHOICE", options=[])
+    assert codes(empty) == [("options", "INVALID")]
+    text = await create_field(api, owner, "Notes", "TEXT", options=["a"])
+    assert codes(text) == [("options", "INVALID")]
+    twice = await create_field(api, owner, "Size", "CHOICE", options=["S", " s "])
+    assert codes(twice) == [("options.1", "INVALID")]
+    good = await create_field(api, owner, "Size", "CHOICE", options=[" S ", "M", "L"])
+    assert good["userErrors"] == []
+    assert good["customField"]["options"] == ["S", "M", "L"]
+    fields = (await api.data(FIELDS, {"all": True}, as_=owner))["customFields"]
+    assert [f["name"] for f in fields] == ["Size"]
+
+
+async def _insert_fields(services, tenant, count: int) -> None:
+    async with services.db.session(write=True) as session:
+        session.add_all(
+            CustomField(
+                account_id=tenant.account_id,
+                name=f"Field {i}",
+                name_key=name_key(f"Field {i}"),
+                type=CustomFieldType.TEXT,
+                options=[],
+            )
+            for i in range(count)
+        )
+        await session.commit()
+
+
+async def test_at_most_100_active_fields(api, services):
+    tenant = await make_tenant(services)
+    owner = tenant.owner
+    await _insert_fields(services, tenant, 99)
+    hundredth = await field_id(api, owner, "Hundredth")
+    over = await create_field(api, owner, "One too many")
+    assert [e["code"] for e in over["userErrors"]] == ["LIMIT_REACHED"]
+    # Archived fields do not count against the limit.
+    assert (await api.data(ARCHIVE, {"id": hundredth}, as_=owner))["customFieldArchive"][
+        "userErrors"
+    ] == []
+    assert (await create_field(api, owner, "One too many"))["userErrors"] == []
+
+
+async def test_archived_field_keeps_values_hidden_and_refuses_writes(api, services):
+    tenant = await make_tenant(services)
+    owner = tenant.owner
+    staff = await make_staff(services, tenant, last_name="Lee")
+    shirt = await field_id(api, owner, "Shirt")
+    team = await field_id(api, owner, "Team")
+    assert (await set_values(api, owner, staff.id, [(shirt, "XL"), (team, "Blue")]))[
+        "userErrors"
+    ] == []
+
+    archived = (await api.data(ARCHIVE, {"id": shirt}, as_=owner))["customFieldArchive"]
+    assert archived["customField"]["archived"] is True
+    assert await staff_values(api, owner, staff.id) == {"Team": "Blue"}
+    values = (await api.data(VALUES, {}, as_=owner))["customFieldValues"]
+    assert [v["field"]["name"] for v in values] == ["Team"]
+    assert (await api.data(VALUES, {"names": ["Shirt"]}, as_=owner))["customFieldValues"] == []
+    active = (await api.data(FIELDS, {"all": False}, as_=owner))["customFields"]
+    assert [f["name"] for f in active] == ["Team"]
+    every = (await api.data(FIELDS, {"all": True}, as_=owner))["customFields"]
+    assert {f["name"]: f["archived"] for f in every} == {"Shirt": True, "Team": False}
+
+    refused = await set_values(api, owner, staff.id, [(shirt, "S"), (team, "Red")])
+    assert codes(refused) == [("values.0.fieldId", "ARCHIVED")]
+    assert await staff_values(api, owner, staff.id) == {"Team": "Blue"}
+    assert codes(await update_field(api, owner, shirt, name="Shirt size")) == [("id", "ARCHIVED")]
+
+    # The value is kept, only hidden.
+    async with services.db.session() as session:
+        kept = await session.scalar(
+            select(CustomFieldValue.value)
+            .where(CustomFieldValue.staff_id == staff.id)
+            .join(CustomField)
+            .where(CustomField.name == "Shirt")
+        )
+    assert kept == "XL"
+
+
+async def test_field_type_cannot_change(api, services):
+    tenant = await make_tenant(services)
+    number = await field_id(api, tenant.owner, "Age", "NUMBER")
+    body = await api(UPDATE, {"input": {"id": number, "type": "TEXT"}}, as_=tenant.owner)
+    assert error_codes(body) == ["BAD_USER_INPUT"]
+    fields = (await api.data(FIELDS, {"all": True}, as_=tenant.owner))["customFields"]
+    assert fields[0]["type"] == "NUMBER"
+    options = await update_field(api, tenant.owner, number, options=["1", "2"])
+    assert codes(options) == [("options", "INVALID")]
+
+
+async def test_options_in_use_cannot_be_removed(api, services):
+    tenant = await make_tenant(services)
+    owner = tenant.owner
+    staff = await make_staff(services, tenant)
+    size = await field_id(api, owner, "Size", "CHOICE", options=["S", "M", "L"])
+    assert (await set_values(api, owner, staff.id, [(size, "m")]))["userErrors"] == []
+
+    refused = await update_field(api, owner, size, options=["S", "L"])
+    assert codes(refused) == [("options", "INVALID")]
+    assert "M" in refused["userErrors"][0]["message"]
+    fields = (await api.data(FIELDS, {"all": True}, as_=owner))["customFields"]
+    assert fields[0]["options"] == ["S", "M", "L"]
+
+    unused = await update_field(api, owner, size, options=["S", "M", "XL"])
+    assert unused["userErrors"] == []
+    assert unused["customField"]["options"] == ["S", "M", "XL"]
+
+
+async def test_only_administrators_define_fields(api, services):
+    from app.access import Role
+    from tests.factories import make_member
+
+    tenant = await make_tenant(services)
+    editor = await make_member(services, tenant, Role.EDITOR)
+    body = await api(CREATE, {"input": {"name": "X", "type": "TEXT"}}, as_=editor)
+    assert error_codes(body) == ["FORBIDDEN"]
+
+
+# --- values ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "type, options, raw, stored",
+    [
+        ("TEXT", None, "  hello world ", "hello world"),
+        ("TEXT", None, "x" * 2000, "x" * 2000),
+        ("NUMBER", None, "1.50", "1.5"),
+        ("NUMBER", None, " 42 ", "42"),
+        ("NUMBER", None, "-0.0", "0"),
+        ("NUMBER", None, "1e3", "1000"),
+        ("NUMBER", None, "0.000", "0"),
+        ("NUMBER", None, "-12.340", "-12.34"),
+        ("DATE", None, "2024-02-29", "2024-02-29"),
+        ("BOOLEAN", None, "Yes", "true"),
+        ("BOOLEAN", None, "no", "false"),
+        ("BOOLEAN", None, "TRUE", "true"),
+        ("BOOLEAN", None, "false", "false"),
+        ("CHOICE", ["Small", "Medium"], "medium", "Medium"),
+        ("CHOICE", ["Small", "Medium"], "  SMALL ", "Small"),
+    ],
+)
+async def test_values_are_stored_in_canonical_form(api, services, type, options, raw, stored):
+    tenant = await make_tenant(services)
+    staff = await make_staff(services, tenant)
+    more = {"options": options} if options else {}
+    field = await field_id(api, tenant.owner, "Value", type, **more)
+    payload = await set_values(api, tenant.owner, staff.id, [(field, raw)])
+    assert payload["userErrors"] == []
+    assert payload["staff"]["customFields"] == [{"field": {"name": "Value"}, "value": stored}]
+    assert await staff_values(api, tenant.owner, staff.id) == {"Value": stored}
+
+
+@pytest.mark.parametrize(
+    "type, options, raw, code",
+    [
+        ("TEXT", None, "x" * 2001, "TOO_LONG"),
+        ("NUMBER", None, "abc", "INVALID"),
+        ("NUMBER", None, "1,5", "INVALID"),
+        ("NUMBER", None, "NaN", "INVALID"),
+        ("NUMBER", None, "Infinity", "INVALID"),
+        ("DATE", None, "2023-02-29", "INVALID"),
+        ("DATE", None, "29/02/2024", "INVALID"),
+        ("BOOLEAN", None, "maybe", "INVALID"),
+        ("CHOICE", ["Small", "Medium"], "Large", "INVALID"),
+    ],
+)
+async def test_bad_values_are_refused(api, services, type, options, raw, code):
+    tenant = await make_tenant(services)
+    staff = await make_staff(services, tenant)
+    more = {"options": options} if options else {}
+    field = await field_id(api, tenant.owner, "Value", type, **more)
+    payload = await set_values(api, tenant.owner, staff.id, [(field, raw)])
+    assert codes(payload) == [("values.0.value", code)]
+    assert await staff_values(api, tenant.owner, staff.id) == {}
+
+
+async def test_one_error_per_bad_value_and_nothing_written(api, services):
+    tenant = await make_tenant(services)
+    owner = tenant.owner
+    staff = await make_staff(services, tenant)
+    text = await field_id(api, owner, "Text")
+    number = await field_id(api, owner, "Number", "NUMBER")
+    day = await field_id(api, owner, "Day", "DATE")
+    flag = await field_id(api, owner, "Flag", "BOOLEAN")
+    assert (await set_values(api, owner, staff.id, [(text, "before")]))["userErrors"] == []
+
+    payload = await set_values(
+        api,
+        owner,
+        staff.id,
+        [(text, "after"), (number, "ten"), (day, "2024-13-01"), (flag, "yes"), (flag, "no")],
+    )
+    assert codes(payload) == [
+        ("values.1.value", "INVALID"),
+        ("values.2.value", "INVALID"),
+        ("values.4.fieldId", "INVALID"),
+    ]
+    assert payload["staff"] is None
+    assert await staff_values(api, owner, staff.id) == {"Text": "before"}
+
+    unknown = await set_values(api, owner, staff.id, [(gid("CustomField", 999_999), "x")])
+    assert codes(unknown) == [("values.0.fieldId", "NOT_FOUND")]
+
+
+async def test_field_of_another_account_is_not_found(api, services):
+    tenant = await make_tenant(services)
+    other = await make_tenant(services)
+    staff = await make_staff(services, tenant)
+    foreign = await field_id(api, other.owner, "Theirs")
+    payload = await set_values(api, tenant.owner, staff.id, [(foreign, "x")])
+    assert codes(payload) == [("values.0.fieldId", "NOT_FOUND")]
+
+
+@pytest.mark.parametrize("empty", [None, "", "   "])
+async def test_null_or_blank_clears_a_value(api, services, empty):
+    tenant = await make_tenant(services)
+    owner = tenant.owner
+    staff = await make_staff(services, tenant)
+    text = await field_id(api, owner, "Text")
+    number = await field_id(api, owner, "Number", "NUMBER")
+    await set_values(api, owner, staff.id, [(text, "keep"), (number, "7")])
+    payload = await set_values(api, owner, staff.id, [(number, empty)])
+    assert payload["userErrors"] == []
+    assert await staff_values(api, owner, staff.id) == {"Text": "keep"}
+    async with services.db.session() as session:
+        rows = await session.scalar(select(func.count()).select_from(CustomFieldValue))
+    assert rows == 1
+    # Clearing a value that is not set is fine too.
+    assert (await set_values(api, owner, staff.id, [(number, empty)]))["userErrors"] == []
+
+
+async def test_values_by_field_names(api, services):
+    tenant = await make_tenant(services)
+    owner = tenant.owner
+    ann = await make_staff(services, tenant, last_name="Ann")
+    bob = await make_staff(services, tenant, last_name="Bob")
+    shirt = await field_id(api, owner, "Shirt")
+    team = await field_id(api, owner, "Team")
+    await field_id(api, owner, "Unused")
+    await set_values(api, owner, ann.id, [(shirt, "M"), (team, "Red")])
+    await set_values(api, owner, bob.id, [(shirt, "L")])
+
+    def triples(data):
+        return sorted(
+            (v["field"]["name"], v["staff"]["lastName"], v["value"])
+            for v in data["customFieldValues"]
+        )
+
+    named = await api.data(VALUES, {"names": ["shirt"]}, as_=owner)
+    assert triples(named) == [("Shirt", "Ann", "M"), ("Shirt", "Bob", "L")]
+    both = await api.data(VALUES, {"names": ["SHIRT", " team "]}, as_=owner)
+    assert triples(both) == [("Shirt", "Ann", "M"), ("Shirt", "Bob", "L"), ("Team", "Ann", "Red")]
+    every = await api.data(VALUES, {}, as_=owner)
+    assert triples(every) == triples(both)
+    unknown = await api.data(VALUES, {"names": ["No such field"]}, as_=owner)
+    assert unknown["customFieldValues"] == []
+    mixed = await api.data(VALUES, {"names": ["No such field", "Team"]}, as_=owner)
+    assert triples(mixed) == [("Team", "Ann", "Red")]

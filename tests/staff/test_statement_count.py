@@ -1,0 +1,99 @@
+"""A page of the staff directory costs a constant, small number of SQL statements."""
+
+from datetime import date
+
+from app.custom_fields.models import CustomField, CustomFieldType, CustomFieldValue
+from app.staff.models import StaffStatus
+from app.validation import name_key
+from tests.factories import StatementCounter, make_staff_many, make_tenant
+
+PAGE = """
+query($first: Int!) {
+  staff(first: $first) {
+    edges {
+      cursor
+      node {
+        id sid firstName lastName fullName title company notes isInactive restricted role
+        kind accountStatus hasLogin createdAt modifiedAt email phoneCell startDate capacity
+        rate1 homeTimezone salary ssn viewerCanEdit viewerCanSeePersonalData
+        manager { fullName }
+        status { name }
+        customFields { field { name } value }
+      }
+    }
+    pageInfo { hasNextPage endCursor }
+  }
+}"""
+
+
+async def _populate(services, tenant, count: int) -> None:
+    async with services.db.session(write=True) as session:
+        statuses = [
+            StaffStatus(account_id=tenant.account_id, name=n, name_key=name_key(n))
+            for n in ("On leave", "Part time")
+        ]
+        fields = [
+            CustomField(
+                account_id=tenant.account_id,
+                name=n,
+                name_key=name_key(n),
+                type=CustomFieldType.TEXT,
+                options=[],
+            )
+            for n in ("Shirt", "Team", "Desk")
+        ]
+        session.add_all(statuses + fields)
+        await session.commit()
+    managers = await make_staff_many(
+        services, tenant, [dict(last_name=f"Manager{i}", title="Lead") for i in range(3)]
+    )
+    rows = await make_staff_many(
+        services,
+        tenant,
+        [
+            dict(
+                first_name=f"Person{i}",
+                last_name=f"Member{i:03d}",
+                title="Engineer",
+                company="Acme",
+                email=f"person{i}@example.com",
+                phone_cell="+1 555 0100",
+                start_date=date(2024, 1, 1),
+                rate1=100,
+                home_timezone="Europe/Berlin",
+                manager_id=managers[i % 3].id,
+                status_id=statuses[i % 2].id,
+            )
+            for i in range(count)
+        ],
+    )
+    async with services.db.session(write=True) as session:
+        session.add_all(
+            CustomFieldValue(
+                staff_id=row.id, field_id=field.id, account_id=tenant.account_id, value="x"
+            )
+            for row in rows
+            for field in fields
+        )
+        await session.commit()
+
+
+async def _statements(api, services, member, first: int) -> int:
+    with StatementCounter(services.db.engine) as counter:
+        data = await api.data(PAGE, {"first": first}, as_=member)
+    edges = data["staff"]["edges"]
+    assert len(edges) == first
+    node = next(e["node"] for e in edges if e["node"]["lastName"].startswith("Member"))
+    assert node["manager"]["fullName"].startswith("Sam Manager")
+    assert node["status"]["name"] in ("On leave", "Part time")
+    assert sorted(v["field"]["name"] for v in node["customFields"]) == ["Desk", "Shirt", "Team"]
+    return counter.count
+
+
+async def test_page_cost_does_not_grow_with_page_size(api, services):
+    tenant = await make_tenant(services)
+    await _populate(services, tenant, 110)
+    small = await _statements(api, services, tenant.owner, 10)
+    large = await _statements(api, services, tenant.owner, 100)
+    assert small == large
+    assert large <= 8
