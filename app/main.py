@@ -26,6 +26,7 @@ from app.graphql.context import Context, credentials
 from app.graphql.schema import build_schema
 from app.security.passwords import PasswordService
 from app.settings import Settings
+from app.web.pages import routes as page_routes
 
 log = logging.getLogger("roster")
 
@@ -157,6 +158,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            *page_routes(services),
         ],
         middleware=middleware,
         lifespan=lifespan,

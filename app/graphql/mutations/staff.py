@@ -11,6 +11,8 @@ from app.graphql.enums import Permit, Role, StaffKind
 from app.graphql.ids import decode_id
 from app.graphql.mutations.base import Payload, attempt, provided
 from app.graphql.types.staff import Staff, StaffStatus
+from app.invitations import service as invitations
+from app.invitations.service import InvitationRequest
 from app.staff import service as staff_service
 
 UNSET = strawberry.UNSET
@@ -161,12 +163,34 @@ def _staff_payload(actor, row, errors) -> StaffPayload:
 class StaffMutations:
     @strawberry.mutation(description="Add a staff record without a login (needs ADD_STAFF).")
     async def staff_create(self, info: Info, input: StaffCreateInput) -> StaffPayload:
-        keyring = info.context.settings.keyring
+        settings = info.context.settings
+        data = staff_changes(input)
+        data.pop("invite", None)
+        options = data.pop("invitation", None) or StaffInviteOptionsInput()
+
+        async def create():
+            staff = await staff_service.create_staff(session, actor, settings.keyring, data)
+            if input.invite:
+                await invitations.create_invitation(
+                    session,
+                    actor,
+                    settings,
+                    InvitationRequest(
+                        email=staff.email,
+                        role=staff.role,
+                        staff_id=staff.id,
+                        message=options.message,
+                        subject=options.subject,
+                        bcc_sender=options.bcc_sender,
+                        expires_in_days=options.expires_in_days,
+                        redirect_url=options.redirect_url,
+                    ),
+                )
+                await session.refresh(staff)
+            return staff
+
         async with info.context.as_actor() as (session, actor):
-            row, errors = await attempt(
-                session,
-                lambda: staff_service.create_staff(session, actor, keyring, staff_changes(input)),
-            )
+            row, errors = await attempt(session, create)
         if row is not None and row.restricted:
             # The creator was just given a share of their restricted record: show it to them.
             actor = dataclasses.replace(actor, shared_staff_ids=actor.shared_staff_ids | {row.id})

@@ -1,0 +1,291 @@
+"""Small server-rendered pages behind the links in Roster's emails.
+
+They are adapters like the GraphQL layer: each form post calls one domain service in
+one transaction. A frontend can take these flows over by passing ``redirectUrl``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+from starlette.routing import Route
+
+from app.email.links import origin_of
+from app.errors import DomainError, RateLimited, ValidationFailed
+from app.identity import recovery, signup
+from app.invitations import join_links
+from app.invitations import service as invitations
+from app.invitations.models import InvitationStatus
+from app.web.security import csrf_ok, csrf_token, security_headers, set_csrf_cookie
+
+TEMPLATES = Path(__file__).parent / "templates"
+MAX_FORM_BYTES = 16 * 1024
+
+
+@lru_cache(maxsize=1)
+def _env() -> Environment:
+    return Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
+
+
+def _messages(exc: DomainError) -> list[str]:
+    return [e.message for e in exc.errors] if isinstance(exc, ValidationFailed) else [exc.message]
+
+
+class Pages:
+    def __init__(self, services):
+        self.services = services
+        self.settings = services.settings
+        self.origin = origin_of(self.settings.public_url)
+
+    def render(self, request: Request, template: str, status: int = 200, **context):
+        token = csrf_token(request)
+        html = _env().get_template(template).render(csrf=token, errors=[], form={}, **context)
+        response = HTMLResponse(html, status_code=status)
+        set_csrf_cookie(response, token, secure=self.settings.public_url.startswith("https"))
+        return security_headers(response)
+
+    def message(
+        self, request: Request, title: str, message: str, *, ok: bool, hint=None, status: int = 200
+    ):
+        return self.render(
+            request,
+            "message.html",
+            status=status,
+            title=title,
+            message=message,
+            kind="success" if ok else "error",
+            hint=hint,
+        )
+
+    async def form(self, request: Request) -> dict | None:
+        """The posted form, or None when it fails the CSRF check or is too large."""
+        if int(request.headers.get("content-length") or 0) > MAX_FORM_BYTES:
+            return None
+        form = await request.form()
+        data = {k: v for k, v in form.items() if isinstance(v, str)}
+        if not csrf_ok(request, data.get("csrf"), self.origin):
+            return None
+        return data
+
+    def forbidden(self, request: Request):
+        return self.message(
+            request,
+            "Please try again",
+            "This form expired or was not sent from this page. Reload and retry.",
+            ok=False,
+            status=403,
+        )
+
+    async def run(self, action):
+        """One transaction per form post: commit on success, roll back on any error."""
+        async with self.services.db.session(write=True) as session:
+            try:
+                result = await action(session)
+            except BaseException:
+                await session.rollback()
+                raise
+            await session.commit()
+            return result
+
+    # --- invitation ---------------------------------------------------------------------
+
+    async def accept(self, request: Request):
+        token = request.query_params.get("token", "")
+        if request.method == "POST":
+            data = await self.form(request)
+            if data is None:
+                return self.forbidden(request)
+            token = data.get("token", "")
+            try:
+                result = await self.run(
+                    lambda s: invitations.accept(
+                        s,
+                        self.services.passwords,
+                        self.settings,
+                        token=token,
+                        password=data.get("password") or None,
+                        first_name=data.get("first_name"),
+                        last_name=data.get("last_name"),
+                        principal=None,
+                    )
+                )
+            except DomainError as exc:
+                return await self._accept_form(request, token, _messages(exc), data)
+            return self.message(
+                request,
+                "Welcome aboard",
+                f"You joined {result.account.name}. Sign in with {result.user.email}.",
+                ok=True,
+            )
+        return await self._accept_form(request, token, [], {})
+
+    async def _accept_form(self, request, token: str, errors: list[str], form: dict):
+        async with self.services.db.session() as session:
+            preview = await invitations.preview(session, token)
+        if preview is None:
+            return self.message(
+                request,
+                "Invitation not found",
+                "This invitation link is not valid.",
+                ok=False,
+                status=404,
+            )
+        if preview.status != InvitationStatus.PENDING:
+            text = {
+                InvitationStatus.ACCEPTED: "This invitation was already accepted.",
+                InvitationStatus.REVOKED: "This invitation was withdrawn.",
+                InvitationStatus.EXPIRED: "This invitation has expired; ask for a new one.",
+            }[preview.status]
+            return self.message(request, "Invitation unavailable", text, ok=False, status=410)
+        return self.render(
+            request,
+            "accept.html",
+            title="Join " + preview.account_name,
+            token=token,
+            preview=preview,
+            errors=errors,
+            form=form,
+            role_name=invitations.role_name(preview.role),
+        )
+
+    # --- password reset / first password --------------------------------------------------
+
+    async def reset(self, request: Request):
+        if request.method == "GET":
+            return self.render(
+                request,
+                "reset.html",
+                title="Choose a password",
+                token=request.query_params.get("token", ""),
+            )
+        data = await self.form(request)
+        if data is None:
+            return self.forbidden(request)
+        token = data.get("token", "")
+        if data.get("password") != data.get("confirm"):
+            return self.render(
+                request,
+                "reset.html",
+                title="Choose a password",
+                token=token,
+                errors=["The two passwords differ."],
+            )
+        try:
+            _, user = await self.run(
+                lambda s: recovery.reset_password(
+                    s, self.services.passwords, self.settings, token, data.get("password", "")
+                )
+            )
+        except DomainError as exc:
+            return self.render(
+                request, "reset.html", title="Choose a password", token=token, errors=_messages(exc)
+            )
+        return self.message(
+            request, "Password set", f"Your password is set. Sign in with {user.email}.", ok=True
+        )
+
+    async def forgot(self, request: Request):
+        if request.method == "GET":
+            return self.render(request, "forgot.html", title="Forgot your password?")
+        data = await self.form(request)
+        if data is None:
+            return self.forbidden(request)
+        try:
+            await self.run(
+                lambda s: recovery.request_reset(
+                    s, self.services.passwords, self.settings, data.get("email", "")
+                )
+            )
+        except (DomainError, RateLimited):
+            pass  # the same answer, whatever happened
+        return self.message(
+            request,
+            "Check your email",
+            "If that address has a Roster login, a reset link is on its way.",
+            ok=True,
+        )
+
+    # --- email verification ---------------------------------------------------------------
+
+    async def verify(self, request: Request):
+        """GET only shows a button: link scanners that prefetch must not use the token."""
+        if request.method == "GET":
+            return self.render(
+                request,
+                "verify.html",
+                title="Confirm your email",
+                token=request.query_params.get("token", ""),
+            )
+        data = await self.form(request)
+        if data is None:
+            return self.forbidden(request)
+        try:
+            _, user = await self.run(
+                lambda s: signup.verify_email(s, self.settings, data.get("token", ""))
+            )
+        except DomainError as exc:
+            return self.message(
+                request, "Could not confirm", " ".join(_messages(exc)), ok=False, status=400
+            )
+        return self.message(
+            request, "Email confirmed", f"{user.email} is confirmed. You can sign in now.", ok=True
+        )
+
+    # --- join link ------------------------------------------------------------------------
+
+    async def join(self, request: Request):
+        token = request.path_params["token"]
+        if request.method == "GET":
+            return self.render(request, "join.html", title="Join on Roster", token=token)
+        data = await self.form(request)
+        if data is None:
+            return self.forbidden(request)
+        try:
+            result = await self.run(
+                lambda s: join_links.join(
+                    s,
+                    self.services.passwords,
+                    self.settings,
+                    token=token,
+                    email=data.get("email", ""),
+                    password=data.get("password") or None,
+                    first_name=data.get("first_name", ""),
+                    last_name=data.get("last_name", ""),
+                    principal=None,
+                )
+            )
+        except DomainError as exc:
+            return self.render(
+                request,
+                "join.html",
+                title="Join on Roster",
+                token=token,
+                errors=_messages(exc),
+                form=data,
+            )
+        if result.outcome == join_links.JoinOutcome.PENDING_APPROVAL:
+            text = f"Your request to join {result.account.name} waits for an administrator."
+        else:
+            text = f"You joined {result.account.name}."
+        hint = (
+            "Confirm your email with the link we sent before signing in."
+            if result.email_verification_required
+            else None
+        )
+        return self.message(request, "Thanks", text, ok=True, hint=hint)
+
+
+def routes(services) -> list[Route]:
+    pages = Pages(services)
+    both = ["GET", "POST"]
+    return [
+        Route("/invitations/accept", pages.accept, methods=both),
+        Route("/password/reset", pages.reset, methods=both),
+        Route("/password/forgot", pages.forgot, methods=both),
+        Route("/email/verify", pages.verify, methods=both),
+        Route("/join/{token}", pages.join, methods=both),
+    ]
