@@ -345,9 +345,10 @@ async def share_staff_with(services, tenant: Tenant, staff_id: int, with_staff_i
     from app.staff.models import StaffShare
 
     async with services.db.session(write=True) as session:
-        session.add(
-            StaffShare(staff_id=staff_id, shared_with_id=with_staff_id, account_id=tenant.account_id)
+        share = StaffShare(
+            staff_id=staff_id, shared_with_id=with_staff_id, account_id=tenant.account_id
         )
+        session.add(share)
         await session.commit()
 
 
@@ -360,3 +361,102 @@ def role_matrix(table: dict[str, tuple]) -> list:
         for case, row in table.items()
         for key, expected in zip(ROLE_KEYS, row, strict=True)
     ]
+
+
+# --- email helpers (tests/invitations, tests/identity) ---
+
+
+async def take_mail(services) -> list:
+    """Run the relay until nothing is due; hand over (and forget) what was sent since last call."""
+    while await services.relay.run_once():
+        pass
+    sent = list(services.sender.sent)
+    services.sender.sent.clear()
+    return sent
+
+
+def mail_text(message) -> str:
+    return message.get_body(("plain",)).get_content()
+
+
+def mail_token(message) -> str:
+    """The token of the (first) emailed link in a message."""
+    import re
+
+    found = re.search(r"token=([\w.~-]+)", mail_text(message))
+    assert found, mail_text(message)
+    return found.group(1)
+
+
+async def outbox_bcc(services) -> dict[str, list[str]]:
+    """Subject -> BCC addresses of every queued message (BCC never shows in the headers)."""
+    from sqlalchemy import select
+
+    from app.email.models import OutboxMessage
+
+    async with services.db.session() as session:
+        rows = await session.scalars(select(OutboxMessage).order_by(OutboxMessage.id))
+        return {r.subject: list(r.bcc_addrs or []) for r in rows}
+
+
+# --- email over a real SMTP server (tests/email, tests/web) ---
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class SmtpSink:
+    """A real SMTP server on loopback (aiosmtpd) that keeps every envelope it accepts.
+
+    ``stop()`` takes it down (connections are refused); ``start()`` brings it back on the
+    same port.
+    """
+
+    def __init__(self, port: int | None = None):
+        self.port = port or free_port()
+        self.envelopes: list = []
+        self._controller = None
+
+    async def handle_DATA(self, server, session, envelope):
+        self.envelopes.append(envelope)
+        return "250 Message accepted for delivery"
+
+    def start(self) -> SmtpSink:
+        from aiosmtpd.controller import Controller
+
+        if self._controller is None:
+            self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
+            self._controller.start()
+        return self
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+    @property
+    def messages(self) -> list:
+        """The accepted messages, parsed (``email.message.EmailMessage``)."""
+        import email
+        import email.policy
+
+        return [
+            email.message_from_bytes(e.original_content or e.content, policy=email.policy.default)
+            for e in self.envelopes
+        ]
+
+    async def wait_for(self, count: int, timeout: float = 10.0) -> list:
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while len(self.envelopes) < count:
+            assert loop.time() < deadline, f"{len(self.envelopes)} of {count} emails arrived"
+            await asyncio.sleep(0.05)
+        return self.messages

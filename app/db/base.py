@@ -48,6 +48,7 @@ class Base(DeclarativeBase):
 def import_all_models() -> None:
     """Import every domain's models so Base.metadata is complete (for Alembic and tests)."""
     import app.accounts.models  # noqa: F401
+    import app.audit.models  # noqa: F401
     import app.custom_fields.models  # noqa: F401
     import app.email.models  # noqa: F401
     import app.identity.models  # noqa: F401

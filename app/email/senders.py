@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import formatdate
 from pathlib import Path
 
 import aiosmtplib
@@ -21,7 +21,9 @@ def build_message(message: OutboxMessage, sender: str) -> EmailMessage:
     email["Subject"] = message.subject
     email["Date"] = formatdate(localtime=False)
     # A stable id per outbox row lets receivers drop a duplicate after a crash mid-send.
-    email["Message-ID"] = make_msgid(idstring=f"roster-outbox-{message.id}", domain="roster")
+    # (make_msgid adds the time and a random number, so it would differ on every attempt.)
+    stamp = message.created_at.strftime("%Y%m%d%H%M%S%f") if message.created_at else "0"
+    email["Message-ID"] = f"<roster-outbox-{message.id}.{stamp}@roster>"
     email["X-Roster-Template"] = message.template
     email.set_content(message.text_body)
     email.add_alternative(message.html_body, subtype="html")

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 
 from app.access import Actor
+from app.audit.service import Who
 from app.errors import AccessDenied, Unauthenticated
 from app.graphql.errors import forbidden, unauthenticated
 from app.identity import service as identity
@@ -54,6 +55,28 @@ class Context:
         if self._session is None:
             self._session = self.services.db.session(write=self.write)
         return self._session
+
+    @property
+    def has_session(self) -> bool:
+        return self._session is not None
+
+    @property
+    def client_address(self) -> str | None:
+        client = self.request.client
+        return client.host if client else None
+
+    def audit_who(self, collected: list[dict]) -> Who:
+        principal, actor, _ = self._auth or (None, None, None)
+        if actor is not None:
+            return Who(user_id=actor.user_id, staff_id=actor.staff_id,
+                       account_id=actor.account_id,
+                       impersonator_user_id=getattr(actor, "impersonator_user_id", None))
+        user_id = principal.user_id if principal else None
+        if user_id is None:
+            for change in collected:
+                if change["table"] == "auth_tokens" and change["op"] == "insert":
+                    user_id = change["fields"].get("user_id", [None, None])[1]
+        return Who(user_id=user_id, staff_id=None, account_id=None)
 
     async def close(self, *, commit: bool) -> None:
         if self._session is None:

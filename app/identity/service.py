@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import Integer, String, cast, null, select, union_all
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access import ROLE_PERMITS, Actor, Permit
@@ -76,8 +77,12 @@ async def create_user(
         last_name=clean_text(last_name, "lastName", max_length=100),
         email_verified_at=utcnow() if verified else None,
     )
-    session.add(user)
-    await session.flush()
+    try:
+        async with session.begin_nested():  # flushes what was pending before, then the user
+            session.add(user)
+            await session.flush()
+    except IntegrityError:  # a concurrent request created this email first
+        raise EmailTaken() from None
     return user
 
 

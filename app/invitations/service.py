@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access import Actor, Permit, Role
 from app.accounts.models import Account
+from app.audit import changes
 from app.accounts.service import next_staff_sid, reserve_seats
 from app.db.base import utcnow
 from app.email.links import build_link, check_redirect
@@ -153,7 +154,11 @@ def _clean_request(actor: Actor, account: Account, request: InvitationRequest, s
             values[key] = fn()
         except DomainError as exc:
             errors.append(exc)
-    days = request.expires_in_days or account.invitation_expiry_days
+    days = (
+        account.invitation_expiry_days
+        if request.expires_in_days is None
+        else request.expires_in_days
+    )
     if not 1 <= days <= MAX_EXPIRY_DAYS:
         errors.append(
             DomainError(
@@ -308,6 +313,7 @@ async def create_many(
             )
             continue
         seen[email] = index
+        position = changes.mark(session)
         try:
             async with session.begin_nested():
                 invitation = await create_invitation(
@@ -318,8 +324,10 @@ async def create_many(
                 )
             results.append(BulkRow(email, invitation, []))
         except ValidationFailed as exc:
+            changes.rollback_to(session, position)
             results.append(BulkRow(email, None, list(exc.errors)))
         except DomainError as exc:
+            changes.rollback_to(session, position)
             results.append(BulkRow(email, None, [exc]))
     return results
 
@@ -403,7 +411,12 @@ async def revoke(session: AsyncSession, actor: Actor, invitation_id: int) -> Inv
             field=["id"],
             code=ErrorCode.INVALID_STATE,
         )
+    previous = invitation.status
     await session.refresh(invitation)
+    changes.note(
+        session, "invitations", invitation.id, invitation.account_id,
+        {"status": (previous, InvitationStatus.REVOKED)},
+    )
     if invitation.staff_id is not None:
         staff = await session.get(Staff, invitation.staff_id)
         if staff is not None and staff.account_status in (
@@ -504,6 +517,8 @@ async def accept(
         await session.refresh(invitation)
         _check_usable(invitation, now)
         raise TokenUsed()
+    changes.note(session, "invitations", invitation.id, invitation.account_id,
+                 {"status": (InvitationStatus.PENDING, InvitationStatus.ACCEPTED)})
     if user is None:
         # The token arrived by email, so using it proves the address.
         user = await create_user(

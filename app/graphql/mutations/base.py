@@ -7,8 +7,12 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import strawberry
+from strawberry.extensions import FieldExtension
+from strawberry.types import Info
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.audit import changes
+from app.audit import service as audit
 from app.errors import DomainError, RateLimited
 from app.graphql.errors import UserError, rate_limited, user_errors
 
@@ -19,13 +23,19 @@ async def attempt(
     session: AsyncSession, action: Callable[[], Awaitable[T]]
 ) -> tuple[T | None, list[UserError]]:
     """Run one mutation's work in a savepoint: on a domain error nothing of it remains."""
+    position = changes.mark(session)
     try:
         async with session.begin_nested():
             return await action(), []
     except DomainError as exc:
+        changes.rollback_to(session, position)
         return None, user_errors(exc)
     except RateLimited as exc:
+        changes.rollback_to(session, position)
         raise rate_limited(exc) from None
+    except BaseException:
+        changes.rollback_to(session, position)
+        raise
 
 
 def provided(obj, rename: dict[str, str] | None = None) -> dict:
@@ -45,3 +55,31 @@ class Payload:
     user_errors: list[UserError] = strawberry.field(
         description="Expected problems; when not empty, nothing was changed."
     )
+
+
+class Audited(FieldExtension):
+    """Writes one audit entry for a mutation that changed state, in its transaction."""
+
+    async def resolve_async(self, next_, source, info: Info, **kwargs):
+        ctx = info.context
+        try:
+            result = await next_(source, info, **kwargs)
+        except BaseException:
+            if ctx.has_session:
+                changes.forget(ctx.session())
+            raise
+        if ctx.has_session:
+            async with ctx.db() as session:
+                collected = changes.take(session)
+                if collected:
+                    await audit.record(
+                        session, action=info.python_name, who=ctx.audit_who(collected),
+                        changes=collected, request_id=ctx.request_id,
+                        client_address=ctx.client_address,
+                    )
+        return result
+
+
+def mutation(*, description: str):
+    """A root mutation field: described, and audited."""
+    return strawberry.mutation(description=description, extensions=[Audited()])

@@ -6,7 +6,7 @@ from strawberry.types import Info
 from app.custom_fields import service as custom_fields
 from app.graphql.enums import CustomFieldType
 from app.graphql.ids import decode_id
-from app.graphql.mutations.base import Payload, attempt, provided
+from app.graphql.mutations.base import Payload, attempt, mutation, provided
 from app.graphql.types.custom_fields import CustomField
 
 UNSET = strawberry.UNSET
@@ -48,7 +48,7 @@ def _payload(row, errors) -> CustomFieldPayload:
 
 @strawberry.type
 class CustomFieldMutations:
-    @strawberry.mutation(description="Define a custom field (administrators).")
+    @mutation(description="Define a custom field (administrators).")
     async def custom_field_create(
         self, info: Info, input: CustomFieldCreateInput
     ) -> CustomFieldPayload:
@@ -67,7 +67,7 @@ class CustomFieldMutations:
             )
         return _payload(row, errors)
 
-    @strawberry.mutation(
+    @mutation(
         description="Rename a field, change its options, description or "
         "personal flag (administrators)."
     )
@@ -82,7 +82,7 @@ class CustomFieldMutations:
             )
         return _payload(row, errors)
 
-    @strawberry.mutation(
+    @mutation(
         description="Archive a field: values are kept but hidden (administrators)."
     )
     async def custom_field_archive(

@@ -6,7 +6,7 @@ import strawberry
 from strawberry.types import Info
 
 from app.graphql.ids import decode_id
-from app.graphql.mutations.base import Payload, attempt
+from app.graphql.mutations.base import Payload, attempt, mutation
 from app.graphql.types.account import ApiToken, MemberAccount, User
 from app.identity import service as identity
 
@@ -55,7 +55,7 @@ class ApiTokenRevokePayload(Payload):
 
 @strawberry.type
 class IdentityMutations:
-    @strawberry.mutation(description="Log in with email and password; returns a session token.")
+    @mutation(description="Log in with email and password; returns a session token.")
     async def login(self, info: Info, input: LoginInput) -> LoginPayload:
         ctx = info.context
         ttl = timedelta(hours=ctx.settings.session_ttl_hours)
@@ -79,13 +79,13 @@ class IdentityMutations:
             user_errors=[],
         )
 
-    @strawberry.mutation(description="End the current session (the token stops working).")
+    @mutation(description="End the current session (the token stops working).")
     async def logout(self, info: Info) -> LogoutPayload:
         async with info.context.as_principal() as (session, principal):
             await identity.revoke_token(session, principal.token_id)
         return LogoutPayload(ok=True, user_errors=[])
 
-    @strawberry.mutation(description="Create an API token bound to the current account.")
+    @mutation(description="Create an API token bound to the current account.")
     async def api_token_create(
         self, info: Info, input: ApiTokenCreateInput
     ) -> ApiTokenCreatePayload:
@@ -107,7 +107,7 @@ class IdentityMutations:
         token, row = result
         return ApiTokenCreatePayload(token=token, api_token=ApiToken(_row=row), user_errors=[])
 
-    @strawberry.mutation(description="Revoke one of your API tokens; it stops working at once.")
+    @mutation(description="Revoke one of your API tokens; it stops working at once.")
     async def api_token_revoke(
         self, info: Info, input: ApiTokenRevokeInput
     ) -> ApiTokenRevokePayload:

@@ -6,7 +6,7 @@ from strawberry.types import Info
 from app.graphql.enums import JoinOutcome, Role
 from app.graphql.errors import UserError, user_errors
 from app.graphql.ids import decode_id
-from app.graphql.mutations.base import Payload, attempt
+from app.graphql.mutations.base import Payload, attempt, mutation
 from app.graphql.mutations.staff import StaffFieldsInput, staff_changes
 from app.graphql.types.account import Account
 from app.graphql.types.invitations import Invitation, JoinLink, JoinRequest
@@ -179,7 +179,7 @@ def _invitation(row, actor) -> Invitation | None:
 
 @strawberry.type
 class InvitationMutations:
-    @strawberry.mutation(description="Invite someone by email (reserves a seat).")
+    @mutation(description="Invite someone by email (reserves a seat).")
     async def invitation_create(
         self, info: Info, input: InvitationCreateInput
     ) -> InvitationPayload:
@@ -191,7 +191,7 @@ class InvitationMutations:
             )
         return InvitationPayload(invitation=_invitation(row, actor), user_errors=errors)
 
-    @strawberry.mutation(description="Invite up to 500 people; one result per row.")
+    @mutation(description="Invite up to 500 people; one result per row.")
     async def invitation_bulk_create(
         self, info: Info, input: InvitationBulkCreateInput
     ) -> InvitationBulkCreatePayload:
@@ -217,7 +217,7 @@ class InvitationMutations:
             user_errors=errors,
         )
 
-    @strawberry.mutation(description="Send again with a new link and expiry (cooldown applies).")
+    @mutation(description="Send again with a new link and expiry (cooldown applies).")
     async def invitation_resend(self, info: Info, input: InvitationIdInput) -> InvitationPayload:
         settings = info.context.settings
         async with info.context.as_actor() as (session, actor):
@@ -229,7 +229,7 @@ class InvitationMutations:
             )
         return InvitationPayload(invitation=_invitation(row, actor), user_errors=errors)
 
-    @strawberry.mutation(description="Withdraw an invitation: the link stops working at once.")
+    @mutation(description="Withdraw an invitation: the link stops working at once.")
     async def invitation_revoke(self, info: Info, input: InvitationIdInput) -> InvitationPayload:
         async with info.context.as_actor() as (session, actor):
             row, errors = await attempt(
@@ -238,7 +238,7 @@ class InvitationMutations:
             )
         return InvitationPayload(invitation=_invitation(row, actor), user_errors=errors)
 
-    @strawberry.mutation(description="Accept an invitation (public); signs you in.")
+    @mutation(description="Accept an invitation (public); signs you in.")
     async def invitation_accept(
         self, info: Info, input: InvitationAcceptInput
     ) -> InvitationAcceptPayload:
@@ -273,7 +273,7 @@ class InvitationMutations:
             user_errors=[],
         )
 
-    @strawberry.mutation(description="Create a shareable join link (administrators).")
+    @mutation(description="Create a shareable join link (administrators).")
     async def join_link_create(self, info: Info, input: JoinLinkCreateInput) -> JoinLinkPayload:
         settings = info.context.settings
         async with info.context.as_actor() as (session, actor):
@@ -296,7 +296,7 @@ class InvitationMutations:
             join_link=JoinLink(_row=row), url=join_links.url_for(settings, token), user_errors=[]
         )
 
-    @strawberry.mutation(description="Give a join link a new URL; the old one stops working.")
+    @mutation(description="Give a join link a new URL; the old one stops working.")
     async def join_link_rotate(self, info: Info, input: InvitationIdInput) -> JoinLinkPayload:
         settings = info.context.settings
         async with info.context.as_actor() as (session, actor):
@@ -311,7 +311,7 @@ class InvitationMutations:
             join_link=JoinLink(_row=row), url=join_links.url_for(settings, token), user_errors=[]
         )
 
-    @strawberry.mutation(description="Turn a join link off.")
+    @mutation(description="Turn a join link off.")
     async def join_link_disable(self, info: Info, input: InvitationIdInput) -> JoinLinkPayload:
         async with info.context.as_actor() as (session, actor):
             row, errors = await attempt(
@@ -322,7 +322,7 @@ class InvitationMutations:
             join_link=JoinLink(_row=row) if row else None, url=None, user_errors=errors
         )
 
-    @strawberry.mutation(description="Join an account through a join link (public).")
+    @mutation(description="Join an account through a join link (public).")
     async def join_link_join(self, info: Info, input: JoinLinkJoinInput) -> JoinLinkJoinPayload:
         ctx = info.context
         async with ctx.as_anyone() as (session, principal):
@@ -376,19 +376,19 @@ class InvitationMutations:
             user_errors=[],
         )
 
-    @strawberry.mutation(description="Let a join request in (needs a free seat).")
+    @mutation(description="Let a join request in (needs a free seat).")
     async def join_request_approve(
         self, info: Info, input: JoinRequestIdInput
     ) -> JoinRequestPayload:
         return await InvitationMutations._decide(self, info, input, True)
 
-    @strawberry.mutation(description="Turn a join request down.")
+    @mutation(description="Turn a join request down.")
     async def join_request_reject(
         self, info: Info, input: JoinRequestIdInput
     ) -> JoinRequestPayload:
         return await InvitationMutations._decide(self, info, input, False)
 
-    @strawberry.mutation(
+    @mutation(
         description="Register a member directly: ACTIVE at once; the welcome "
         "email holds a one-time set-password link."
     )

@@ -4,7 +4,7 @@ import strawberry
 from strawberry.types import Info
 
 from app.graphql.ids import decode_id
-from app.graphql.mutations.base import Payload, attempt
+from app.graphql.mutations.base import Payload, attempt, mutation
 from app.graphql.types.account import User
 from app.identity import recovery, signup
 from app.staff import service as staff_service
@@ -74,7 +74,7 @@ class StaffPasswordResetSendInput:
 
 @strawberry.type
 class OnboardingMutations:
-    @strawberry.mutation(
+    @mutation(
         description="Sign up: a login and a new account you own. Sign-in needs "
         "the emailed confirmation first."
     )
@@ -97,7 +97,7 @@ class OnboardingMutations:
             )
         return SignupPayload(ok=not errors, user_errors=errors)
 
-    @strawberry.mutation(description="Confirm an email address with the emailed token.")
+    @mutation(description="Confirm an email address with the emailed token.")
     async def email_verify(self, info: Info, input: TokenInput) -> EmailVerifyPayload:
         ctx = info.context
         async with ctx.db() as session:
@@ -108,7 +108,7 @@ class OnboardingMutations:
             return EmailVerifyPayload(token=None, user=None, user_errors=errors)
         return EmailVerifyPayload(token=result[0], user=User(_row=result[1]), user_errors=[])
 
-    @strawberry.mutation(description="Send the confirmation email again (same answer always).")
+    @mutation(description="Send the confirmation email again (same answer always).")
     async def email_verification_resend(self, info: Info, input: EmailInput) -> OkPayload:
         ctx = info.context
         async with ctx.db() as session:
@@ -117,7 +117,7 @@ class OnboardingMutations:
             )
         return OkPayload(ok=not errors, user_errors=errors)
 
-    @strawberry.mutation(
+    @mutation(
         description="Email a password reset link (same answer whether or not the email is known)."
     )
     async def password_reset_request(self, info: Info, input: EmailInput) -> OkPayload:
@@ -131,7 +131,7 @@ class OnboardingMutations:
             )
         return OkPayload(ok=not errors, user_errors=errors)
 
-    @strawberry.mutation(
+    @mutation(
         description="Set a new password with a reset link (single use); every "
         "session of the user ends."
     )
@@ -148,7 +148,7 @@ class OnboardingMutations:
             return PasswordResetPayload(token=None, user=None, user_errors=errors)
         return PasswordResetPayload(token=result[0], user=User(_row=result[1]), user_errors=[])
 
-    @strawberry.mutation(
+    @mutation(
         description="Change your password (needs the current one); your other sessions end."
     )
     async def password_change(self, info: Info, input: PasswordChangeInput) -> OkPayload:
@@ -168,7 +168,7 @@ class OnboardingMutations:
             )
         return OkPayload(ok=not errors, user_errors=errors)
 
-    @strawberry.mutation(description="Email a member a password reset link (administrators).")
+    @mutation(description="Email a member a password reset link (administrators).")
     async def staff_password_reset_send(
         self, info: Info, input: StaffPasswordResetSendInput
     ) -> OkPayload:

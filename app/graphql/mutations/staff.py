@@ -9,7 +9,7 @@ from strawberry.types import Info
 from app.custom_fields import service as custom_fields
 from app.graphql.enums import Permit, Role, StaffKind
 from app.graphql.ids import decode_id
-from app.graphql.mutations.base import Payload, attempt, provided
+from app.graphql.mutations.base import Payload, attempt, mutation, provided
 from app.graphql.types.staff import Staff, StaffStatus
 from app.invitations import service as invitations
 from app.invitations.service import InvitationRequest
@@ -161,7 +161,7 @@ def _staff_payload(actor, row, errors) -> StaffPayload:
 
 @strawberry.type
 class StaffMutations:
-    @strawberry.mutation(description="Add a staff record without a login (needs ADD_STAFF).")
+    @mutation(description="Add a staff record without a login (needs ADD_STAFF).")
     async def staff_create(self, info: Info, input: StaffCreateInput) -> StaffPayload:
         settings = info.context.settings
         data = staff_changes(input)
@@ -196,7 +196,7 @@ class StaffMutations:
             actor = dataclasses.replace(actor, shared_staff_ids=actor.shared_staff_ids | {row.id})
         return _staff_payload(actor, row, errors)
 
-    @strawberry.mutation(
+    @mutation(
         description="Change a staff record; fields one may not write are "
         "FORBIDDEN userErrors and nothing is changed."
     )
@@ -225,11 +225,11 @@ class StaffMutations:
             )
         return _staff_payload(actor, row, errors)
 
-    @strawberry.mutation(description="Let a member see a restricted record (administrators).")
+    @mutation(description="Let a member see a restricted record (administrators).")
     async def staff_share(self, info: Info, input: StaffShareInput) -> StaffPayload:
         return await StaffMutations._share(self, info, input, True)
 
-    @strawberry.mutation(description="Stop sharing a restricted record (administrators).")
+    @mutation(description="Stop sharing a restricted record (administrators).")
     async def staff_unshare(self, info: Info, input: StaffShareInput) -> StaffPayload:
         return await StaffMutations._share(self, info, input, False)
 
@@ -243,15 +243,15 @@ class StaffMutations:
             )
         return _staff_payload(actor, row, errors)
 
-    @strawberry.mutation(description="Grant a permit (VIEW_PERSONAL_DATA) to a member.")
+    @mutation(description="Grant a permit (VIEW_PERSONAL_DATA) to a member.")
     async def staff_permit_grant(self, info: Info, input: StaffPermitInput) -> StaffPayload:
         return await StaffMutations._permit(self, info, input, True)
 
-    @strawberry.mutation(description="Revoke a granted permit.")
+    @mutation(description="Revoke a granted permit.")
     async def staff_permit_revoke(self, info: Info, input: StaffPermitInput) -> StaffPayload:
         return await StaffMutations._permit(self, info, input, False)
 
-    @strawberry.mutation(description="Set custom field values of a staff member, all or nothing.")
+    @mutation(description="Set custom field values of a staff member, all or nothing.")
     async def staff_custom_fields_set(
         self, info: Info, input: StaffCustomFieldsSetInput
     ) -> StaffPayload:
@@ -265,7 +265,7 @@ class StaffMutations:
             )
         return _staff_payload(actor, row, errors)
 
-    @strawberry.mutation(description="Add a staff status to the picklist (administrators).")
+    @mutation(description="Add a staff status to the picklist (administrators).")
     async def staff_status_create(
         self, info: Info, input: StaffStatusCreateInput
     ) -> StaffStatusPayload:
@@ -275,7 +275,7 @@ class StaffMutations:
             )
         return StaffStatusPayload(status=StaffStatus(_row=row) if row else None, user_errors=errors)
 
-    @strawberry.mutation(description="Rename, archive or restore a staff status (administrators).")
+    @mutation(description="Rename, archive or restore a staff status (administrators).")
     async def staff_status_update(
         self, info: Info, input: StaffStatusUpdateInput
     ) -> StaffStatusPayload:

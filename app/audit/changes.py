@@ -1,0 +1,129 @@
+"""Collects what a unit of work changed, from the ORM's own attribute history.
+
+A listener on every flush records inserts, updates and deletes of audited models into
+``session.info``; the audit service turns them into one entry per mutation. Capturing at
+the ORM level means a new mutation is audited without anyone remembering to call a
+function, and the diff is what was really written.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+
+from sqlalchemy import event, inspect
+from sqlalchemy.orm import Session
+
+CHANGES_KEY = "roster_audit_changes"
+REDACTED = "[redacted]"
+
+# Never copied into the log: secrets, and personal data (the log is read by administrators
+# without regard to the ViewPersonalData permit).
+SECRET_COLUMNS = frozenset({
+    "password_hash", "digest", "token_digest", "ssn_encrypted", "salary_encrypted",
+    "email", "phone_cell", "phone_work", "phone_home", "address_street", "address_city",
+    "address_state", "address_zip", "address_country", "value", "message",
+})
+IGNORED_COLUMNS = frozenset({"modified_at", "last_name_key", "name_key", "staff_seq",
+                             "last_used_at"})
+NOT_AUDITED = frozenset({"email_outbox", "audit_entries"})
+
+
+def _plain(value):
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+def _changes_of(obj, op: str) -> dict | None:
+    state = inspect(obj)
+    table = obj.__table__.name
+    if table in NOT_AUDITED:
+        return None
+    fields = {}
+    for attr in state.mapper.column_attrs:
+        key = attr.key
+        if key in IGNORED_COLUMNS:
+            continue
+        hist = state.attrs[key].history
+        if op == "update":
+            if not hist.has_changes():
+                continue
+            before = hist.deleted[0] if hist.deleted else None
+            after = hist.added[0] if hist.added else None
+        elif op == "insert":
+            before, after = None, state.attrs[key].value
+            if after is None:
+                continue
+        else:
+            before, after = state.attrs[key].value, None
+        if key in SECRET_COLUMNS:
+            fields[key] = [REDACTED if before is not None else None,
+                           REDACTED if after is not None else None]
+        else:
+            fields[key] = [_plain(before), _plain(after)]
+    if op == "update" and not fields:
+        return None
+    key = [_plain(v) for v in state.mapper.primary_key_from_instance(obj)]
+    return {
+        "table": table,
+        "id": key[0] if len(key) == 1 else None,
+        "key": key,
+        "op": op,
+        "account_id": getattr(obj, "account_id", None),
+        "fields": fields,
+    }
+
+
+def _after_flush(session: Session, _context) -> None:
+    bucket = session.info.setdefault(CHANGES_KEY, [])
+    for op, objs in (("insert", session.new), ("update", session.dirty),
+                     ("delete", session.deleted)):
+        for obj in objs:
+            if hasattr(obj, "__table__"):
+                change = _changes_of(obj, op)
+                if change is not None:
+                    bucket.append(change)
+
+
+def install() -> None:
+    if not event.contains(Session, "after_flush", _after_flush):
+        event.listen(Session, "after_flush", _after_flush)
+
+
+def take(session) -> list[dict]:
+    """The changes collected so far (and forget them)."""
+    return session.sync_session.info.pop(CHANGES_KEY, [])
+
+
+def forget(session) -> None:
+    session.sync_session.info.pop(CHANGES_KEY, None)
+
+
+def note(session, table: str, row_id: int, account_id: int | None, fields: dict) -> None:
+    """Record a change made by a bulk UPDATE (which bypasses the flush listener)."""
+    session.sync_session.info.setdefault(CHANGES_KEY, []).append({
+        "table": table, "id": row_id, "key": [row_id], "op": "update",
+        "account_id": account_id,
+        "fields": {k: [_plain(v[0]), _plain(v[1])] for k, v in fields.items()},
+    })
+
+
+def mark(session) -> int:
+    """A position to roll the collected changes back to (see ``rollback_to``)."""
+    return len(session.sync_session.info.get(CHANGES_KEY, []))
+
+
+def rollback_to(session, position: int) -> None:
+    """Forget changes collected after ``position``: their savepoint was rolled back."""
+    bucket = session.sync_session.info.get(CHANGES_KEY)
+    if bucket is not None:
+        del bucket[position:]
+
+
+install()

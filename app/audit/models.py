@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db.base import Base, UTCDateTime, utcnow
+
+
+class AuditEntry(Base):
+    """Append-only: who did what to which record, with a redacted before/after diff.
+
+    Rows are only ever inserted (the service has no update or delete path), and an
+    account's deletion is the only thing that removes its entries.
+    """
+
+    __tablename__ = "audit_entries"
+    __table_args__ = (Index("ix_audit_account_id", "account_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int | None] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), default=None
+    )
+    actor_user_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    actor_staff_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    actor_name: Mapped[str | None] = mapped_column(String(300), default=None)
+    impersonator_user_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    action: Mapped[str] = mapped_column(String(64))
+    target_type: Mapped[str | None] = mapped_column(String(64), default=None)
+    target_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    diff: Mapped[list] = mapped_column(JSON, default=list)
+    request_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    client_address: Mapped[str | None] = mapped_column(String(64), default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
