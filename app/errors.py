@@ -30,6 +30,7 @@ class ErrorCode(enum.StrEnum):
     DOMAIN_NOT_ALLOWED = "DOMAIN_NOT_ALLOWED"
     LINK_DISABLED = "LINK_DISABLED"
     INVALID_STATE = "INVALID_STATE"
+    PLAN_TOO_SMALL = "PLAN_TOO_SMALL"
 
 
 class DomainError(Exception):

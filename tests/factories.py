@@ -451,11 +451,12 @@ class SmtpSink:
             for e in self.envelopes
         ]
 
-    async def wait_for(self, count: int, timeout: float = 10.0) -> list:
+    async def wait_for(self, count: int, seconds: float = 10.0) -> list:
+        """The messages, once ``count`` have arrived (fails after ``seconds``)."""
         import asyncio
 
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        deadline = loop.time() + seconds
         while len(self.envelopes) < count:
             assert loop.time() < deadline, f"{len(self.envelopes)} of {count} emails arrived"
             await asyncio.sleep(0.05)

@@ -16,6 +16,12 @@ class Actor:
     permits: frozenset[Permit]
     token_id: int | None = None
     shared_staff_ids: frozenset[int] = field(default_factory=frozenset)
+    impersonator_user_id: int | None = None
+    """Set while an administrator acts as this member (see identity.impersonation)."""
+
+    @property
+    def impersonated(self) -> bool:
+        return self.impersonator_user_id is not None
 
     def can(self, permit: Permit) -> bool:
         return permit in self.permits

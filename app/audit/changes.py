@@ -20,13 +20,29 @@ REDACTED = "[redacted]"
 
 # Never copied into the log: secrets, and personal data (the log is read by administrators
 # without regard to the ViewPersonalData permit).
-SECRET_COLUMNS = frozenset({
-    "password_hash", "digest", "token_digest", "ssn_encrypted", "salary_encrypted",
-    "email", "phone_cell", "phone_work", "phone_home", "address_street", "address_city",
-    "address_state", "address_zip", "address_country", "value", "message",
-})
-IGNORED_COLUMNS = frozenset({"modified_at", "last_name_key", "name_key", "staff_seq",
-                             "last_used_at"})
+SECRET_COLUMNS = frozenset(
+    {
+        "password_hash",
+        "digest",
+        "token_digest",
+        "ssn_encrypted",
+        "salary_encrypted",
+        "email",
+        "phone_cell",
+        "phone_work",
+        "phone_home",
+        "address_street",
+        "address_city",
+        "address_state",
+        "address_zip",
+        "address_country",
+        "value",
+        "message",
+    }
+)
+IGNORED_COLUMNS = frozenset(
+    {"modified_at", "last_name_key", "name_key", "staff_seq", "last_used_at"}
+)
 NOT_AUDITED = frozenset({"email_outbox", "audit_entries"})
 
 
@@ -63,8 +79,10 @@ def _changes_of(obj, op: str) -> dict | None:
         else:
             before, after = state.attrs[key].value, None
         if key in SECRET_COLUMNS:
-            fields[key] = [REDACTED if before is not None else None,
-                           REDACTED if after is not None else None]
+            fields[key] = [
+                REDACTED if before is not None else None,
+                REDACTED if after is not None else None,
+            ]
         else:
             fields[key] = [_plain(before), _plain(after)]
     if op == "update" and not fields:
@@ -82,8 +100,11 @@ def _changes_of(obj, op: str) -> dict | None:
 
 def _after_flush(session: Session, _context) -> None:
     bucket = session.info.setdefault(CHANGES_KEY, [])
-    for op, objs in (("insert", session.new), ("update", session.dirty),
-                     ("delete", session.deleted)):
+    for op, objs in (
+        ("insert", session.new),
+        ("update", session.dirty),
+        ("delete", session.deleted),
+    ):
         for obj in objs:
             if hasattr(obj, "__table__"):
                 change = _changes_of(obj, op)
@@ -107,11 +128,16 @@ def forget(session) -> None:
 
 def note(session, table: str, row_id: int, account_id: int | None, fields: dict) -> None:
     """Record a change made by a bulk UPDATE (which bypasses the flush listener)."""
-    session.sync_session.info.setdefault(CHANGES_KEY, []).append({
-        "table": table, "id": row_id, "key": [row_id], "op": "update",
-        "account_id": account_id,
-        "fields": {k: [_plain(v[0]), _plain(v[1])] for k, v in fields.items()},
-    })
+    session.sync_session.info.setdefault(CHANGES_KEY, []).append(
+        {
+            "table": table,
+            "id": row_id,
+            "key": [row_id],
+            "op": "update",
+            "account_id": account_id,
+            "fields": {k: [_plain(v[0]), _plain(v[1])] for k, v in fields.items()},
+        }
+    )
 
 
 def mark(session) -> int:

@@ -14,15 +14,34 @@ from app.errors import AccessDenied, DomainError
 
 # Which changed row an entry is "about", most specific first.
 TARGET_PRIORITY = [
-    "staff", "invitations", "join_requests", "join_links", "custom_fields", "staff_statuses",
-    "projects", "project_members", "accounts", "users", "auth_tokens", "user_tokens",
+    "staff",
+    "invitations",
+    "join_requests",
+    "join_links",
+    "custom_fields",
+    "staff_statuses",
+    "projects",
+    "project_members",
+    "accounts",
+    "users",
+    "auth_tokens",
+    "user_tokens",
 ]
 TYPE_NAMES = {
-    "staff": "Staff", "invitations": "Invitation", "join_requests": "JoinRequest",
-    "join_links": "JoinLink", "custom_fields": "CustomField", "staff_statuses": "StaffStatus",
-    "projects": "Project", "project_members": "ProjectMember", "accounts": "Account",
-    "users": "User", "auth_tokens": "ApiToken", "user_tokens": "UserToken",
-    "staff_shares": "StaffShare", "staff_permit_grants": "StaffPermitGrant",
+    "staff": "Staff",
+    "invitations": "Invitation",
+    "join_requests": "JoinRequest",
+    "join_links": "JoinLink",
+    "custom_fields": "CustomField",
+    "staff_statuses": "StaffStatus",
+    "projects": "Project",
+    "project_members": "ProjectMember",
+    "accounts": "Account",
+    "users": "User",
+    "auth_tokens": "ApiToken",
+    "user_tokens": "UserToken",
+    "staff_shares": "StaffShare",
+    "staff_permit_grants": "StaffPermitGrant",
     "custom_field_values": "CustomFieldValue",
 }
 
@@ -56,8 +75,13 @@ def _account_of(changes: list[dict]) -> int | None:
 
 
 async def record(
-    session: AsyncSession, *, action: str, who: Who, changes: list[dict],
-    request_id: str | None, client_address: str | None,
+    session: AsyncSession,
+    *,
+    action: str,
+    who: Who,
+    changes: list[dict],
+    request_id: str | None,
+    client_address: str | None,
 ) -> AuditEntry:
     target_type, target_id = _target(changes)
     entry = AuditEntry(

@@ -68,9 +68,12 @@ class Context:
     def audit_who(self, collected: list[dict]) -> Who:
         principal, actor, _ = self._auth or (None, None, None)
         if actor is not None:
-            return Who(user_id=actor.user_id, staff_id=actor.staff_id,
-                       account_id=actor.account_id,
-                       impersonator_user_id=getattr(actor, "impersonator_user_id", None))
+            return Who(
+                user_id=actor.user_id,
+                staff_id=actor.staff_id,
+                account_id=actor.account_id,
+                impersonator_user_id=getattr(actor, "impersonator_user_id", None),
+            )
         user_id = principal.user_id if principal else None
         if user_id is None:
             for change in collected:
@@ -141,6 +144,13 @@ class Context:
             if self.token:
                 principal, _, _ = await self._authenticate()
             yield self.session(), principal
+
+    async def impersonating(self) -> bool:
+        async with self._lock:
+            principal = None
+            if self.token:
+                principal, _, _ = await self._authenticate()
+            return principal is not None and principal.impersonator_user_id is not None
 
     async def optional_actor(self) -> Actor | None:
         async with self._lock:

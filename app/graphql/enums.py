@@ -39,3 +39,9 @@ JoinRequestStatus = strawberry.enum(
 JoinOutcome = strawberry.enum(
     DomainJoinOutcome, name="JoinOutcome", description="What happened when someone joined."
 )
+
+from app.accounts.plans import Plan as DomainPlan  # noqa: E402
+
+Plan = strawberry.enum(
+    DomainPlan, name="Plan", description="Plans: FREE 5 seats, TEAM 25, BUSINESS 100, CUSTOM any."
+)

@@ -25,6 +25,13 @@ from app.graphql.enums import (
 from app.graphql.errors import bad_input
 from app.graphql.ids import decode_any, decode_id, encode_id
 from app.graphql.types.account import Account, ApiToken, MemberAccount, RoleInfo, User
+from app.audit import service as audit_service
+from app.graphql.types.audit import (
+    AuditEntry,
+    AuditEntryConnection,
+    AuditEntryEdge,
+    AuditLogFilter,
+)
 from app.graphql.types.common import Node, PageInfo
 from app.graphql.types.custom_fields import CustomField
 from app.graphql.types.invitations import (
@@ -79,6 +86,9 @@ class Viewer:
     permits: list[Permit] = strawberry.field(description="Permits in the current account.")
     staff: Staff | None = strawberry.field(description="Own staff record in the current account.")
     api_tokens: list[ApiToken] = strawberry.field(description="Live API tokens for this account.")
+    impersonator: User | None = strawberry.field(
+        description="The administrator acting as this user, when impersonating."
+    )
 
 
 @strawberry.type(description="A custom field value with the staff member it belongs to.")
@@ -106,7 +116,11 @@ class Query:
         ctx = info.context
         async with ctx.as_principal() as (session, principal):
             user = await session.get(UserRow, principal.user_id)
-            memberships = await identity.memberships_of(session, principal.user_id)
+            memberships = [
+                m
+                for m in await identity.memberships_of(session, principal.user_id)
+                if principal.token_account_id in (None, m.account.id)
+            ]
             _, actor, _ = await ctx._authenticate()
             account = staff = None
             tokens = []
@@ -115,6 +129,11 @@ class Query:
                 own = await staff_service.get_many(session, actor.account_id, [actor.staff_id])
                 staff = Staff.build(own[actor.staff_id], actor)
                 tokens = await identity.list_api_tokens(session, actor)
+            impersonator = (
+                await session.get(UserRow, principal.impersonator_user_id)
+                if principal.impersonator_user_id
+                else None
+            )
         return Viewer(
             user=User(_row=user),
             accounts=[MemberAccount.of(m) for m in memberships],
@@ -123,6 +142,7 @@ class Query:
             permits=sorted(actor.permits) if actor else [],
             staff=staff,
             api_tokens=[ApiToken(_row=t) for t in tokens],
+            impersonator=User(_row=impersonator) if impersonator else None,
         )
 
     @strawberry.field(description="The current account.")
@@ -315,6 +335,51 @@ class Query:
         async with info.context.as_actor() as (session, actor):
             rows = await join_links_service.list_requests(session, actor, status)
         return [JoinRequest(_row=r, _email=email) for r, email in rows]
+
+    @strawberry.field(description="The account's audit log, newest first (administrators).")
+    async def audit_log(
+        self,
+        info: Info,
+        first: Annotated[int, strawberry.argument(description="Page size, 0 to 100.")] = 50,
+        after: Annotated[str | None, strawberry.argument(description="endCursor.")] = None,
+        filter: Annotated[
+            AuditLogFilter | None, strawberry.argument(description="Filters.")
+        ] = None,
+    ) -> AuditEntryConnection:
+        f = filter or AuditLogFilter()
+        target = decode_any(f.target_id) if f.target_id else None
+        criteria = audit_service.AuditFilter(
+            actor_staff_id=decode_id(f.actor_staff_id, "Staff"),
+            action=f.action,
+            target_type=target[0] if target else None,
+            target_id=target[1] if target else (0 if f.target_id else None),
+            since=f.since,
+            until=f.until,
+        )
+        async with info.context.as_actor() as (session, actor):
+            try:
+                rows, has_next = await audit_service.list_entries(
+                    session,
+                    actor,
+                    first=first,
+                    after=decode_id(after, "AuditEntry") if after else None,
+                    f=criteria,
+                )
+            except DomainError as exc:
+                raise bad_input(exc.message) from None
+        edges = [
+            AuditEntryEdge(cursor=encode_id("AuditEntry", r.id), node=AuditEntry(_row=r))
+            for r in rows
+        ]
+        return AuditEntryConnection(
+            edges=edges,
+            page_info=PageInfo(
+                has_next_page=has_next,
+                has_previous_page=after is not None,
+                start_cursor=edges[0].cursor if edges else None,
+                end_cursor=edges[-1].cursor if edges else None,
+            ),
+        )
 
     @strawberry.field(description="Roles (with descriptions), staff statuses, time zones, kinds.")
     async def picklists(self, info: Info) -> Picklists:

@@ -8,6 +8,7 @@ from strawberry.extensions import AddValidationRules
 from strawberry.tools import merge_types
 
 from app.graphql.extensions import RequestLifecycle
+from app.graphql.mutations.admin import AdminMutations
 from app.graphql.mutations.custom_fields import CustomFieldMutations
 from app.graphql.mutations.identity import IdentityMutations
 from app.graphql.mutations.invitations import InvitationMutations
@@ -23,6 +24,7 @@ Mutation = merge_types(
     "Mutation",
     (
         IdentityMutations,
+        AdminMutations,
         OnboardingMutations,
         StaffMutations,
         InvitationMutations,

@@ -27,6 +27,7 @@ class User(Base):
 class TokenKind(enum.StrEnum):
     SESSION = "SESSION"
     API = "API"
+    IMPERSONATION = "IMPERSONATION"
 
 
 class AuthToken(Base):
@@ -47,6 +48,11 @@ class AuthToken(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    impersonator_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), default=None
+    )
+    """Set on IMPERSONATION tokens: who acts as ``user_id`` (in ``account_id`` only)."""
+    reason: Mapped[str | None] = mapped_column(String(500), default=None)
 
 
 class UserTokenPurpose(enum.StrEnum):

@@ -33,6 +33,7 @@ class Principal:
     token_id: int
     token_kind: TokenKind
     token_account_id: int | None
+    impersonator_user_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -207,7 +208,7 @@ async def authenticate(session: AsyncSession, token: str) -> tuple[Principal, Us
     if row is None:
         raise Unauthenticated()
     auth, user = row
-    return Principal(user.id, auth.id, auth.kind, auth.account_id), user
+    return Principal(user.id, auth.id, auth.kind, auth.account_id, auth.impersonator_user_id), user
 
 
 async def actor_for(session: AsyncSession, principal: Principal, realm: str | None) -> Actor | None:
@@ -269,4 +270,5 @@ async def build_actor(
         permits=frozenset(permits),
         token_id=principal.token_id,
         shared_staff_ids=frozenset(shared),
+        impersonator_user_id=principal.impersonator_user_id,
     )

@@ -12,7 +12,7 @@ from app.db.base import utcnow
 from app.email.links import build_link
 from app.email.outbox import enqueue
 from app.identity import user_tokens
-from app.identity.errors import WeakPassword
+from app.identity.errors import EmailTaken, WeakPassword
 from app.identity.models import TokenKind, User, UserToken, UserTokenPurpose
 from app.identity.service import create_user, get_user_by_email, issue_token
 from app.security.passwords import PasswordService, password_problem
@@ -86,9 +86,23 @@ async def signup(
             context={"email": existing.email, "link": f"{settings.public_url}/password/forgot"},
         )
         return
-    user = await create_user(
-        session, passwords, email=normalized, password=password, first_name=first, last_name=last
-    )
+    try:
+        user = await create_user(
+            session,
+            passwords,
+            email=normalized,
+            password=password,
+            first_name=first,
+            last_name=last,
+        )
+    except EmailTaken:  # a concurrent sign-up of this address won: answer as for an existing one
+        await enqueue(
+            session,
+            template="account_exists",
+            to=normalized,
+            context={"email": normalized, "link": f"{settings.public_url}/password/forgot"},
+        )
+        return
     await create_account(
         session,
         name=account_name,

@@ -10,8 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access import Actor, Permit, Role
 from app.accounts.models import Account
+from app.accounts.service import lock_account, next_staff_sid, reserve_seats
 from app.audit import changes
-from app.accounts.service import next_staff_sid, reserve_seats
 from app.db.base import utcnow
 from app.email.links import build_link, check_redirect
 from app.email.outbox import enqueue
@@ -210,6 +210,8 @@ async def create_invitation(
     account = await session.get(Account, actor.account_id)
     v = _clean_request(actor, account, request, settings)
     email = v["email"]
+    # Lock first: the duplicate checks below must see a concurrent invitation of this email.
+    await lock_account(session, actor.account_id)
     staff = await _target_staff(session, actor, request, email)
     await reserve_seats(session, actor.account_id)
     now = utcnow()
@@ -343,6 +345,9 @@ async def resend(session: AsyncSession, actor: Actor, settings, invitation_id: i
     """New token (the old link stops working), new expiry; also revives expired ones."""
     require_inviter(actor)
     invitation = await _get(session, actor, invitation_id)
+    # Row lock (PostgreSQL): concurrent resends see each other's last_sent_at, and a
+    # resend never revives an invitation accepted or revoked meanwhile.
+    await session.refresh(invitation, with_for_update=True)
     now = utcnow()
     status = effective_status(invitation, now)
     if status in (InvitationStatus.ACCEPTED, InvitationStatus.REVOKED):
@@ -394,6 +399,8 @@ async def revoke(session: AsyncSession, actor: Actor, invitation_id: int) -> Inv
     """The link stops working at once and the seat is free. Races with accept: one wins."""
     require_inviter(actor)
     invitation = await _get(session, actor, invitation_id)
+    if not actor.may_assign(invitation.role):
+        raise Forbidden("You may not revoke an invitation above your own role.", field=["id"])
     now = utcnow()
     result = await session.execute(
         update(Invitation)
@@ -414,7 +421,10 @@ async def revoke(session: AsyncSession, actor: Actor, invitation_id: int) -> Inv
     previous = invitation.status
     await session.refresh(invitation)
     changes.note(
-        session, "invitations", invitation.id, invitation.account_id,
+        session,
+        "invitations",
+        invitation.id,
+        invitation.account_id,
         {"status": (previous, InvitationStatus.REVOKED)},
     )
     if invitation.staff_id is not None:
@@ -506,6 +516,7 @@ async def accept(
         .where(
             and_(
                 Invitation.id == invitation.id,
+                Invitation.token_digest == token_digest(token),  # not rotated by a resend
                 Invitation.status == InvitationStatus.PENDING,
                 Invitation.expires_at > now,
             )
@@ -516,9 +527,16 @@ async def accept(
     if claimed.rowcount != 1:
         await session.refresh(invitation)
         _check_usable(invitation, now)
+        if invitation.token_digest != token_digest(token):
+            raise InvalidToken()
         raise TokenUsed()
-    changes.note(session, "invitations", invitation.id, invitation.account_id,
-                 {"status": (InvitationStatus.PENDING, InvitationStatus.ACCEPTED)})
+    changes.note(
+        session,
+        "invitations",
+        invitation.id,
+        invitation.account_id,
+        {"status": (InvitationStatus.PENDING, InvitationStatus.ACCEPTED)},
+    )
     if user is None:
         # The token arrived by email, so using it proves the address.
         user = await create_user(

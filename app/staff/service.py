@@ -348,6 +348,10 @@ async def update_staff(
     session: AsyncSession, actor: Actor, keyring: Keyring, staff_id: int, changes: dict
 ) -> Staff:
     staff = await get_staff(session, actor, staff_id)
+    if actor.impersonated and "email" in changes:
+        raise ValidationFailed(
+            [Forbidden("Emails cannot change while impersonating.", field=["email"])]
+        )
     _check_write_access(actor, staff.id, staff.restricted, changes)
     problems: list[DomainError] = []
     values = _clean_all(changes, actor.account_id, problems)

@@ -43,7 +43,11 @@ class Pages:
 
     def render(self, request: Request, template: str, status: int = 200, **context):
         token = csrf_token(request)
-        html = _env().get_template(template).render(csrf=token, errors=[], form={}, **context)
+        html = (
+            _env()
+            .get_template(template)
+            .render({"csrf": token, "errors": [], "form": {}, **context})
+        )
         response = HTMLResponse(html, status_code=status)
         set_csrf_cookie(response, token, secure=self.settings.public_url.startswith("https"))
         return security_headers(response)

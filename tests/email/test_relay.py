@@ -156,8 +156,14 @@ async def test_bulk_invitation_queues_email_only_for_the_rows_that_succeed(api, 
     data = await api.data(
         """mutation($rows: [InvitationCreateInput!]!) {
              invitationBulkCreate(input: {rows: $rows}) { userErrors { code } } }""",
-        {"rows": [{"email": "ok1@example.com"}, {"email": "not an email"},
-                  {"email": "ok1@example.com"}, {"email": "ok2@example.com"}]},
+        {
+            "rows": [
+                {"email": "ok1@example.com"},
+                {"email": "not an email"},
+                {"email": "ok1@example.com"},
+                {"email": "ok2@example.com"},
+            ]
+        },
         as_=tenant.owner,
     )
     assert data["invitationBulkCreate"]["userErrors"] == []
@@ -384,16 +390,31 @@ LINK = f"{PUBLIC_URL}/some/page?token=abc123"
 EVIL = '<script>alert("x")</script> & more'
 CONTEXTS = {
     "invitation": dict(
-        inviter="Ann Boss", account="Acme", role_name="an editor", message=EVIL,
-        first_name="Zoe", expires="2030-01-01 00:00 UTC", link=LINK,
+        inviter="Ann Boss",
+        account="Acme",
+        role_name="an editor",
+        message=EVIL,
+        first_name="Zoe",
+        expires="2030-01-01 00:00 UTC",
+        link=LINK,
     ),
     "invitation_resent": dict(
-        inviter="Ann Boss", account="Acme", role_name="a viewer", message=EVIL,
-        first_name=None, expires="2030-01-01 00:00 UTC", link=LINK,
+        inviter="Ann Boss",
+        account="Acme",
+        role_name="a viewer",
+        message=EVIL,
+        first_name=None,
+        expires="2030-01-01 00:00 UTC",
+        link=LINK,
     ),
     "welcome": dict(
-        inviter="Ann Boss", account="Acme", role_name="a viewer", message=EVIL,
-        first_name="Zoe", expires="2030-01-01 00:00 UTC", link=LINK,
+        inviter="Ann Boss",
+        account="Acme",
+        role_name="a viewer",
+        message=EVIL,
+        first_name="Zoe",
+        expires="2030-01-01 00:00 UTC",
+        link=LINK,
     ),
     "email_verification": dict(email="zoe@example.com", expires="2030-01-01", link=LINK),
     "password_reset": dict(email="zoe@example.com", expires="2030-01-01", link=LINK),

@@ -97,11 +97,12 @@ async def tokens_sent(services, to: str) -> list[str]:
     """Tokens of every link emailed to ``to`` so far, oldest first."""
     while await services.relay.run_once():
         pass
-    return [
-        re.search(r"token=([\w-]+)", m.get_body(("plain",)).get_content()).group(1)
+    found = (
+        re.search(r"token=([\w-]+)", m.get_body(("plain",)).get_content())
         for m in services.sender.sent
         if m["To"] == to
-    ]
+    )
+    return [match.group(1) for match in found if match]
 
 
 async def users_with_email(services, email: str) -> int:
@@ -319,6 +320,53 @@ async def test_concurrent_resends_send_once_and_only_the_newest_link_works(api, 
     assert [e["code"] for e in old["userErrors"]] == ["INVALID_TOKEN"]
     new = payload(await accept_call(api, tokens[-1]), "invitationAccept")
     assert new["userErrors"] == [] and new["staff"]["accountStatus"] == "ACTIVE"
+
+
+async def test_resend_racing_accept_of_the_old_link_never_both_win(api, services):
+    """Resend rotates the token: either the old link was used first (and resend is refused),
+    or the link was rotated first (and the old link no longer works)."""
+    tenant = await make_tenant(services, seats=20)
+    emails = [f"rotate{i}@example.com" for i in range(8)]
+    ids = {email: await invite(api, tenant, email) for email in emails}
+    tokens = {email: (await tokens_sent(services, email))[0] for email in emails}
+    for email in emails:
+        await update_row(
+            services,
+            Invitation,
+            decode_id(ids[email], "Invitation"),
+            last_sent_at=utcnow() - timedelta(hours=1),
+        )
+
+    calls, labels = [], []
+    for n, email in enumerate(emails):
+        pair = [
+            (("resend", email), api(RESEND, {"id": ids[email]}, as_=tenant.owner)),
+            (("accept", email), accept_call(api, tokens[email])),
+        ]
+        for label, call in pair if n % 2 else reversed(pair):
+            labels.append(label)
+            calls.append(call)
+    results = dict(zip(labels, await at_once(*calls), strict=True))
+
+    listed = await invitations(api, tenant)
+    for email in emails:
+        resent = payload(results["resend", email], "invitationResend")
+        took = payload(results["accept", email], "invitationAccept")
+        [staff] = await staff_rows(services, tenant.account_id, email)
+        if listed[email]["status"] == "ACCEPTED":
+            assert took["userErrors"] == [], email
+            assert [e["code"] for e in resent["userErrors"]] == ["INVALID_STATE"], email
+            assert listed[email]["sentCount"] == 1
+            assert staff.account_status == "ACTIVE"
+        else:
+            assert listed[email]["status"] == "PENDING"
+            assert resent["userErrors"] == [] and resent["invitation"]["sentCount"] == 2
+            assert [e["code"] for e in took["userErrors"]] == ["INVALID_TOKEN"], email
+            assert staff.account_status == "INVITED" and staff.user_id is None
+            assert await users_with_email(services, email) == 0
+            # The resent link is the one that works now.
+            newest = (await tokens_sent(services, email))[-1]
+            assert payload(await accept_call(api, newest), "invitationAccept")["userErrors"] == []
 
 
 # --- 5. join links ---------------------------------------------------------------------------

@@ -305,9 +305,7 @@ async def test_invite_with_staff_id_of_another_account_is_not_found(api, service
     tenant = await make_tenant(services)
     other = await make_tenant(services)
     foreign = await make_staff(services, other, email="far@example.com")
-    payload = await invite(
-        api, tenant.owner, "far@example.com", staffId=gid("Staff", foreign.id)
-    )
+    payload = await invite(api, tenant.owner, "far@example.com", staffId=gid("Staff", foreign.id))
     assert await codes_of(payload) == [(["input", "staffId"], "NOT_FOUND")]
     assert (await staff_of(api, other, gid("Staff", foreign.id)))["accountStatus"] == (
         "NOT_INVITED"
@@ -346,8 +344,9 @@ async def test_bulk_normalises_reports_per_row_and_keeps_valid_rows(api, service
         "PENDING@example.com",
         "bo@example.com",
     ]
-    data = await api.data(BULK, {"rows": [{"email": e, "role": "EDITOR"} for e in rows]},
-                          as_=tenant.owner)
+    data = await api.data(
+        BULK, {"rows": [{"email": e, "role": "EDITOR"} for e in rows]}, as_=tenant.owner
+    )
     payload = data["invitationBulkCreate"]
     assert payload["userErrors"] == []
     assert payload["createdCount"] == 2
@@ -427,7 +426,10 @@ async def test_resend_rotates_token_resets_expiry_and_counts(api, services):
     old_token = await last_token(services)
     await backdate_sending(services, invitation["id"])
     await update_row(
-        services, Invitation, pk(invitation["id"]), expires_at=datetime.now(UTC) + timedelta(hours=1)
+        services,
+        Invitation,
+        pk(invitation["id"]),
+        expires_at=datetime.now(UTC) + timedelta(hours=1),
     )
 
     data = await api.data(RESEND, {"id": invitation["id"]}, as_=tenant.owner)
@@ -519,9 +521,9 @@ async def test_accepted_and_revoked_invitations_cannot_be_resent(api, services):
     assert (await accept_new(api, await last_token(services)))["userErrors"] == []
     revoked = await invite_ok(api, tenant.owner, "r@example.com")
     await take_mail(services)
-    assert (await api.data(REVOKE, {"id": revoked["id"]}, as_=tenant.owner))[
-        "invitationRevoke"
-    ]["userErrors"] == []
+    assert (await api.data(REVOKE, {"id": revoked["id"]}, as_=tenant.owner))["invitationRevoke"][
+        "userErrors"
+    ] == []
     for invitation in (accepted, revoked):
         await backdate_sending(services, invitation["id"])
         data = await api.data(RESEND, {"id": invitation["id"]}, as_=tenant.owner)
@@ -593,6 +595,20 @@ async def test_everyone_can_invite_resends_only_up_to_own_role(api, services):
     above = await api.data(RESEND, {"id": admin["id"]}, as_=editor)
     assert await codes_of(above["invitationResend"]) == [(["input", "id"], "FORBIDDEN")]
     assert [m["To"] for m in await take_mail(services)] == ["mine@example.com"]
+
+
+async def test_everyone_can_invite_revokes_only_up_to_own_role(api, services):
+    tenant = await make_tenant(services)
+    editor = await make_member(services, tenant, Role.EDITOR)
+    await update_row(services, Account, tenant.account_id, everyone_can_invite=True)
+    viewer_invite = await invite_ok(api, tenant.owner, "v@example.com", role="VIEWER")
+    admin_invite = await invite_ok(api, tenant.owner, "boss@example.com", role="ADMINISTRATOR")
+    above = await api.data(REVOKE, {"id": admin_invite["id"]}, as_=editor)
+    assert await codes_of(above["invitationRevoke"]) == [(["input", "id"], "FORBIDDEN")]
+    ok = await api.data(REVOKE, {"id": viewer_invite["id"]}, as_=editor)
+    assert ok["invitationRevoke"]["invitation"]["status"] == "REVOKED"
+    statuses = {i["email"]: i["status"] for i in await listed(api, tenant.owner)}
+    assert statuses == {"v@example.com": "REVOKED", "boss@example.com": "PENDING"}
 
 
 async def test_invitation_ids_of_another_account_are_not_found(api, services):
@@ -683,8 +699,9 @@ async def test_existing_user_must_log_in_or_give_their_password(api, services):
     joined = await accept(api, token, password="correct horse battery")
     assert joined["userErrors"] == []
     assert joined["staff"]["role"] == "EDITOR" and joined["account"]["slug"] == tenant.slug
-    viewer = await api.data("{ viewer { user { id } accounts { slug role } } }",
-                            token=joined["token"])
+    viewer = await api.data(
+        "{ viewer { user { id } accounts { slug role } } }", token=joined["token"]
+    )
     assert viewer["viewer"]["user"]["id"] == gid("User", user.id)
     assert viewer["viewer"]["accounts"] == [{"slug": tenant.slug, "role": "EDITOR"}]
     # Their password is unchanged.
@@ -719,8 +736,9 @@ async def test_accepting_is_seat_neutral_and_expiring_frees_a_seat(api, services
 
 async def test_preview_shows_only_what_the_link_offers(api, services):
     tenant = await make_tenant(services, "Acme Widgets")
-    admin = await make_member(services, tenant, Role.ADMINISTRATOR, first_name="Ada",
-                              last_name="Admin")
+    admin = await make_member(
+        services, tenant, Role.ADMINISTRATOR, first_name="Ada", last_name="Admin"
+    )
     invitation = await invite_ok(api, admin, "p@example.com", role="EDITOR", message="secret")
     token = await last_token(services)
 
@@ -752,9 +770,10 @@ async def test_preview_shows_only_what_the_link_offers(api, services):
 
 async def test_list_shows_fields_paginates_and_filters_by_status(api, services):
     tenant = await make_tenant(services)
-    admin = await make_member(services, tenant, Role.ADMINISTRATOR, first_name="Ada",
-                              last_name="Admin")
-    a = await invite_ok(api, admin, "a@example.com", role="EDITOR")
+    admin = await make_member(
+        services, tenant, Role.ADMINISTRATOR, first_name="Ada", last_name="Admin"
+    )
+    await invite_ok(api, admin, "a@example.com", role="EDITOR")
     token_a = await last_token(services)
     b = await invite_ok(api, tenant.owner, "b@example.com")
     c = await invite_ok(api, tenant.owner, "c@example.com")

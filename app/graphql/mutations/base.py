@@ -7,14 +7,14 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.extensions import FieldExtension
 from strawberry.types import Info
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import changes
 from app.audit import service as audit
 from app.errors import DomainError, RateLimited
-from app.graphql.errors import UserError, rate_limited, user_errors
+from app.graphql.errors import UserError, forbidden, rate_limited, user_errors
 
 T = TypeVar("T")
 
@@ -58,10 +58,20 @@ class Payload:
 
 
 class Audited(FieldExtension):
-    """Writes one audit entry for a mutation that changed state, in its transaction."""
+    """Writes one audit entry for a mutation that changed state, in its transaction.
+
+    With ``forbid_impersonation`` the mutation is refused (top-level FORBIDDEN) to
+    anyone acting through an impersonation token.
+    """
+
+    def __init__(self, forbid_impersonation: bool = False):
+        super().__init__()
+        self.forbid_impersonation = forbid_impersonation
 
     async def resolve_async(self, next_, source, info: Info, **kwargs):
         ctx = info.context
+        if self.forbid_impersonation and await ctx.impersonating():
+            raise forbidden("Not allowed while logged in as another member.")
         try:
             result = await next_(source, info, **kwargs)
         except BaseException:
@@ -73,13 +83,19 @@ class Audited(FieldExtension):
                 collected = changes.take(session)
                 if collected:
                     await audit.record(
-                        session, action=info.python_name, who=ctx.audit_who(collected),
-                        changes=collected, request_id=ctx.request_id,
+                        session,
+                        action=info.python_name,
+                        who=ctx.audit_who(collected),
+                        changes=collected,
+                        request_id=ctx.request_id,
                         client_address=ctx.client_address,
                     )
         return result
 
 
-def mutation(*, description: str):
-    """A root mutation field: described, and audited."""
-    return strawberry.mutation(description=description, extensions=[Audited()])
+def mutation(*, description: str, while_impersonating: bool = True):
+    """A root mutation field: described, audited, and maybe barred while impersonating."""
+    return strawberry.mutation(
+        description=description,
+        extensions=[Audited(forbid_impersonation=not while_impersonating)],
+    )

@@ -82,9 +82,7 @@ class CustomFieldMutations:
             )
         return _payload(row, errors)
 
-    @mutation(
-        description="Archive a field: values are kept but hidden (administrators)."
-    )
+    @mutation(description="Archive a field: values are kept but hidden (administrators).")
     async def custom_field_archive(
         self, info: Info, input: CustomFieldArchiveInput
     ) -> CustomFieldPayload:

@@ -85,7 +85,9 @@ class IdentityMutations:
             await identity.revoke_token(session, principal.token_id)
         return LogoutPayload(ok=True, user_errors=[])
 
-    @mutation(description="Create an API token bound to the current account.")
+    @mutation(
+        description="Create an API token bound to the current account.", while_impersonating=False
+    )
     async def api_token_create(
         self, info: Info, input: ApiTokenCreateInput
     ) -> ApiTokenCreatePayload:

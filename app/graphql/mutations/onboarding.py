@@ -149,7 +149,8 @@ class OnboardingMutations:
         return PasswordResetPayload(token=result[0], user=User(_row=result[1]), user_errors=[])
 
     @mutation(
-        description="Change your password (needs the current one); your other sessions end."
+        description="Change your password (needs the current one); your other sessions end.",
+        while_impersonating=False,
     )
     async def password_change(self, info: Info, input: PasswordChangeInput) -> OkPayload:
         ctx = info.context

@@ -1,0 +1,121 @@
+"""What the owner and administrators change about the account itself."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.access import Actor, Permit, Role
+from app.accounts.models import Account
+from app.accounts.plans import MAX_CUSTOM_SEATS, PLAN_SEATS, Plan
+from app.accounts.service import lock_account, seats
+from app.errors import AccessDenied, DomainError, ErrorCode, NotFound, ValidationFailed
+from app.identity.errors import InvalidCredentials
+from app.identity.models import User
+from app.security.passwords import PasswordService
+from app.staff.models import AccountStatus, Staff
+from app.validation import clean_text
+
+
+def _require(actor: Actor, permit: Permit, message: str) -> None:
+    if not actor.can(permit) or (permit == Permit.MANAGE_BILLING and actor.impersonated):
+        raise AccessDenied(message)
+
+
+async def update_account(session: AsyncSession, actor: Actor, changes: dict) -> Account:
+    _require(actor, Permit.MANAGE_ACCOUNT, "Only administrators change account settings.")
+    account = await session.get(Account, actor.account_id)
+    errors: list[DomainError] = []
+    if "name" in changes:
+        try:
+            account.name = clean_text(
+                changes["name"], "name", max_length=200, required=True, label="Account name"
+            )
+        except DomainError as exc:
+            errors.append(exc)
+    if changes.get("everyone_can_invite") is not None:
+        account.everyone_can_invite = bool(changes["everyone_can_invite"])
+    if changes.get("invitation_expiry_days") is not None:
+        days = changes["invitation_expiry_days"]
+        if not 1 <= days <= 30:
+            errors.append(
+                DomainError("Invitations last 1 to 30 days.", field=["invitationExpiryDays"])
+            )
+        else:
+            account.invitation_expiry_days = days
+    if errors:
+        raise ValidationFailed(errors)
+    await session.flush()
+    return account
+
+
+async def change_plan(
+    session: AsyncSession, actor: Actor, plan: Plan, seat_limit: int | None
+) -> Account:
+    """A downgrade below current use is refused, saying how many seats must be freed."""
+    _require(actor, Permit.MANAGE_BILLING, "Only the owner changes the plan.")
+    if plan == Plan.CUSTOM:
+        if seat_limit is None or not 1 <= seat_limit <= MAX_CUSTOM_SEATS:
+            raise DomainError(
+                f"A custom plan needs 1 to {MAX_CUSTOM_SEATS} seats.", field=["seatLimit"]
+            )
+        limit = seat_limit
+    else:
+        if seat_limit is not None:
+            raise DomainError("Only a CUSTOM plan takes a seat limit.", field=["seatLimit"])
+        limit = PLAN_SEATS[plan]
+    account = await lock_account(session, actor.account_id)
+    ledger = await seats(session, account)
+    in_use = ledger.used + ledger.reserved
+    if limit < in_use:
+        raise DomainError(
+            f"{plan.value} allows {limit} seats but {in_use} are in use "
+            f"({ledger.used} members, {ledger.reserved} pending invitations): free "
+            f"{in_use - limit} seat(s) first.",
+            field=["plan"],
+            code=ErrorCode.PLAN_TOO_SMALL,
+        )
+    account.plan = plan.value
+    account.seat_limit = limit
+    await session.flush()
+    return account
+
+
+async def transfer_ownership(
+    session: AsyncSession,
+    passwords: PasswordService,
+    actor: Actor,
+    staff_id: int,
+    password: str,
+) -> tuple[Staff, Staff]:
+    """To an active administrator, confirmed with the owner's password. The old owner
+    becomes an administrator; the account always has exactly one owner."""
+    _require(actor, Permit.MANAGE_BILLING, "Only the owner transfers ownership.")
+    if actor.role != Role.OWNER:
+        raise AccessDenied("Only the owner transfers ownership.")
+    user = await session.get(User, actor.user_id)
+    if not await passwords.verify(user.password_hash, (password or "")[:1024]):
+        raise InvalidCredentials()
+    target = await session.scalar(
+        select(Staff).where(Staff.id == staff_id, Staff.account_id == actor.account_id)
+    )
+    if target is None:
+        raise NotFound("Staff member", field=["staffId"])
+    if (
+        target.id == actor.staff_id
+        or target.role != Role.ADMINISTRATOR
+        or target.account_status != AccountStatus.ACTIVE
+        or target.user_id is None
+    ):
+        raise DomainError(
+            "Ownership goes to an active administrator.",
+            field=["staffId"],
+            code=ErrorCode.INVALID_STATE,
+        )
+    await lock_account(session, actor.account_id)
+    owner = await session.get(Staff, actor.staff_id)
+    owner.role = Role.ADMINISTRATOR
+    await session.flush()  # the one-owner index: demote before promoting
+    target.role = Role.OWNER
+    await session.flush()
+    return owner, target

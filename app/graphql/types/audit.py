@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+from strawberry.scalars import JSON
+
+from app.graphql.ids import encode_id
+from app.graphql.types.common import Node, PageInfo
+
+
+@strawberry.type(description="One change in the account, as it happened.")
+class AuditEntry(Node):
+    _row: strawberry.Private[object]
+
+    @strawberry.field(description="Global id.")
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(encode_id("AuditEntry", self._row.id))
+
+    @strawberry.field(description="The mutation, e.g. staffUpdate.")
+    def action(self) -> str:
+        return self._row.action
+
+    @strawberry.field(description="Staff id of who did it (null for public actions).")
+    def actor_staff_id(self) -> strawberry.ID | None:
+        sid = self._row.actor_staff_id
+        return strawberry.ID(encode_id("Staff", sid)) if sid else None
+
+    @strawberry.field(description="User id of who did it.")
+    def actor_user_id(self) -> strawberry.ID | None:
+        uid = self._row.actor_user_id
+        return strawberry.ID(encode_id("User", uid)) if uid else None
+
+    @strawberry.field(description="User id of the administrator impersonating the actor.")
+    def impersonator_user_id(self) -> strawberry.ID | None:
+        uid = self._row.impersonator_user_id
+        return strawberry.ID(encode_id("User", uid)) if uid else None
+
+    @strawberry.field(description="Type of the main record changed.")
+    def target_type(self) -> str | None:
+        return self._row.target_type
+
+    @strawberry.field(description="Global id of the main record changed.")
+    def target_id(self) -> strawberry.ID | None:
+        if self._row.target_type is None or self._row.target_id is None:
+            return None
+        return strawberry.ID(encode_id(self._row.target_type, self._row.target_id))
+
+    @strawberry.field(
+        description="Rows changed: table, op, fields {column: [before, after]}; "
+        "secrets and personal data are redacted."
+    )
+    def diff(self) -> JSON:
+        return self._row.diff
+
+    @strawberry.field(description="Request id (matches X-Request-Id and the server log).")
+    def request_id(self) -> str | None:
+        return self._row.request_id
+
+    @strawberry.field(description="Client address.")
+    def client_address(self) -> str | None:
+        return self._row.client_address
+
+    @strawberry.field(description="When.")
+    def created_at(self) -> datetime:
+        return self._row.created_at
+
+
+@strawberry.type(description="An edge in the audit log.")
+class AuditEntryEdge:
+    cursor: str = strawberry.field(description="Opaque cursor.")
+    node: AuditEntry = strawberry.field(description="The entry.")
+
+
+@strawberry.type(description="A page of the audit log, newest first.")
+class AuditEntryConnection:
+    edges: list[AuditEntryEdge] = strawberry.field(description="This page.")
+    page_info: PageInfo = strawberry.field(description="Pagination state.")
+
+
+@strawberry.input(description="Narrow the audit log.")
+class AuditLogFilter:
+    actor_staff_id: strawberry.ID | None = strawberry.field(default=None, description="Who.")
+    action: str | None = strawberry.field(default=None, description="Mutation name.")
+    target_id: strawberry.ID | None = strawberry.field(default=None, description="What.")
+    since: datetime | None = strawberry.field(default=None, description="From (inclusive).")
+    until: datetime | None = strawberry.field(default=None, description="To (exclusive).")

@@ -1,0 +1,126 @@
+"""Administering members: disable, enable, delete, change roles."""
+
+from __future__ import annotations
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.access import Actor, Permit, Role
+from app.accounts.service import reserve_seats
+from app.audit import changes
+from app.db.base import utcnow
+from app.errors import AccessDenied, DomainError, ErrorCode, Forbidden
+from app.invitations.models import Invitation, InvitationStatus
+from app.staff import access
+from app.staff.models import AccountStatus, Staff
+from app.staff.service import get_staff
+
+
+def _require_manager(actor: Actor) -> None:
+    if not actor.can(Permit.MANAGE_STAFF):
+        raise AccessDenied("Only administrators manage members.")
+
+
+async def _managed(session: AsyncSession, actor: Actor, staff_id: int) -> Staff:
+    staff = await get_staff(session, actor, staff_id, field="staffId")
+    if staff.id == actor.staff_id:
+        raise Forbidden("You cannot do this to yourself.", field=["staffId"])
+    if not access.can_manage(actor, staff.id, staff.role):
+        raise Forbidden("You may only manage members below your own role.", field=["staffId"])
+    return staff
+
+
+async def _revoke_pending(session: AsyncSession, staff: Staff) -> None:
+    pending = list(
+        await session.scalars(
+            select(Invitation).where(
+                Invitation.staff_id == staff.id,
+                Invitation.status.in_([InvitationStatus.PENDING, InvitationStatus.EXPIRED]),
+            )
+        )
+    )
+    now = utcnow()
+    for invitation in pending:
+        invitation.status = InvitationStatus.REVOKED
+        invitation.revoked_at = now
+
+
+async def disable(session: AsyncSession, actor: Actor, staff_id: int) -> Staff:
+    """The person can no longer use this account; data is kept; the seat is freed."""
+    _require_manager(actor)
+    staff = await _managed(session, actor, staff_id)
+    if staff.account_status == AccountStatus.DISABLED:
+        raise DomainError("Already disabled.", field=["staffId"], code=ErrorCode.INVALID_STATE)
+    await _revoke_pending(session, staff)
+    staff.account_status = AccountStatus.DISABLED
+    staff.modified_at = utcnow()
+    await session.flush()
+    return staff
+
+
+async def enable(session: AsyncSession, actor: Actor, staff_id: int) -> Staff:
+    """A login comes back ACTIVE (needs a free seat); a record without one, NOT_INVITED."""
+    _require_manager(actor)
+    staff = await _managed(session, actor, staff_id)
+    if staff.account_status != AccountStatus.DISABLED:
+        raise DomainError(
+            "This member is not disabled.", field=["staffId"], code=ErrorCode.INVALID_STATE
+        )
+    if staff.user_id is not None:
+        await reserve_seats(session, actor.account_id)
+        staff.account_status = AccountStatus.ACTIVE
+    else:
+        staff.account_status = AccountStatus.NOT_INVITED
+    staff.modified_at = utcnow()
+    await session.flush()
+    return staff
+
+
+async def delete(session: AsyncSession, actor: Actor, staff_id: int) -> Staff:
+    """For records made in error: record and membership go, manager links are cleared,
+    pending invitations revoked. The audit entry keeps what was there."""
+    _require_manager(actor)
+    if actor.impersonated:
+        raise AccessDenied("Nobody deletes staff while impersonating.")
+    staff = await _managed(session, actor, staff_id)
+    await _revoke_pending(session, staff)
+    await session.execute(
+        update(Staff)
+        .where(Staff.account_id == actor.account_id, Staff.manager_id == staff.id)
+        .values(manager_id=None)
+        .execution_options(synchronize_session=False)
+    )
+    await session.execute(
+        update(Invitation)
+        .where(Invitation.staff_id == staff.id)
+        .values(staff_id=None)
+        .execution_options(synchronize_session=False)
+    )
+    await session.delete(staff)
+    await session.flush()
+    return staff
+
+
+async def change_role(session: AsyncSession, actor: Actor, staff_id: int, role: Role) -> Staff:
+    """Only downwards of one's own role; nobody touches the owner's role (transfer instead)."""
+    _require_manager(actor)
+    if actor.impersonated:
+        raise AccessDenied("Nobody changes roles while impersonating.")
+    staff = await _managed(session, actor, staff_id)
+    if role == Role.OWNER:
+        raise Forbidden("Transfer ownership to make someone the owner.", field=["role"])
+    if not actor.may_assign(role):
+        raise Forbidden("You may not give a role above your own.", field=["role"])
+    if staff.role != role:
+        before = staff.role
+        staff.role = role
+        staff.modified_at = utcnow()
+        await session.execute(
+            update(Invitation)
+            .where(Invitation.staff_id == staff.id, Invitation.status == InvitationStatus.PENDING)
+            .values(role=role)
+            .execution_options(synchronize_session=False)
+        )
+        changes.note(session, "staff", staff.id, staff.account_id, {"role": (before, role)})
+    await session.flush()
+    return staff

@@ -1,0 +1,464 @@
+"""Join links ("quick registration") and join requests, through GraphQL."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from app.access import Role
+from app.graphql.ids import decode_id
+from app.invitations.models import JoinLink
+from tests.factories import (
+    add_membership,
+    error_codes,
+    mail_token,
+    make_member,
+    make_tenant,
+    make_user,
+    take_mail,
+    update_row,
+)
+
+CREATE = """mutation($input: JoinLinkCreateInput!) {
+  joinLinkCreate(input: $input) {
+    joinLink { id role expiresAt maxUses uses allowedDomains requiresApproval disabled }
+    url
+    userErrors { field code }
+  }
+}"""
+ROTATE = """mutation($id: ID!) {
+  joinLinkRotate(input: {id: $id}) { joinLink { id } url userErrors { field code } }
+}"""
+DISABLE = """mutation($id: ID!) {
+  joinLinkDisable(input: {id: $id}) { joinLink { id disabled } userErrors { field code } }
+}"""
+JOIN = """mutation($input: JoinLinkJoinInput!) {
+  joinLinkJoin(input: $input) {
+    outcome accountName emailVerificationRequired userErrors { field code }
+  }
+}"""
+LINKS = "{ joinLinks { id uses disabled allowedDomains } }"
+REQUESTS = """query($status: JoinRequestStatus) {
+  joinRequests(status: $status) { id email firstName lastName role status }
+}"""
+APPROVE = """mutation($id: ID!) {
+  joinRequestApprove(input: {id: $id}) {
+    joinRequest { status } staff { accountStatus role hasLogin } userErrors { field code }
+  }
+}"""
+REJECT = """mutation($id: ID!) {
+  joinRequestReject(input: {id: $id}) {
+    joinRequest { status } staff { accountStatus } userErrors { field code }
+  }
+}"""
+LOGIN = """mutation($email: String!, $password: String!) {
+  login(input: {email: $email, password: $password}) {
+    token accounts { slug role } userErrors { code }
+  }
+}"""
+VERIFY = "mutation($t: String!) { emailVerify(input: {token: $t}) { token userErrors { code } } }"
+SEATS = "{ account { seats { limit used reserved available } } }"
+MEMBERS = """{ staff(first: 100, filter: {accountStatuses: [ACTIVE]}) {
+  edges { node { email role } } } }"""
+PASSWORD = "a good long password"
+
+
+def token_of(url: str) -> str:
+    return url.rsplit("/", 1)[1]
+
+
+async def create(api, member, **fields) -> dict:
+    return (await api.data(CREATE, {"input": fields}, as_=member))["joinLinkCreate"]
+
+
+async def create_ok(api, member, **fields) -> tuple[str, dict]:
+    payload = await create(api, member, **fields)
+    assert payload["userErrors"] == [], payload
+    return token_of(payload["url"]), payload["joinLink"]
+
+
+async def join(api, token, email, password=PASSWORD, auth=None, **names) -> dict:
+    variables = {
+        "input": {
+            "token": token,
+            "email": email,
+            "password": password,
+            "firstName": names.get("firstName", "Jo"),
+            "lastName": names.get("lastName", "Joiner"),
+        }
+    }
+    return (await api.data(JOIN, variables, token=auth))["joinLinkJoin"]
+
+
+def codes(payload) -> list[tuple]:
+    return [(tuple(e["field"] or ()), e["code"]) for e in payload["userErrors"]]
+
+
+async def login(api, email, password=PASSWORD) -> dict:
+    return (await api.data(LOGIN, {"email": email, "password": password}))["login"]
+
+
+async def members(api, tenant) -> dict[str, str]:
+    data = await api.data(MEMBERS, as_=tenant.owner)
+    return {e["node"]["email"]: e["node"]["role"] for e in data["staff"]["edges"]}
+
+
+async def seats(api, tenant) -> dict:
+    return (await api.data(SEATS, as_=tenant.owner))["account"]["seats"]
+
+
+# --- joinLinkCreate ---
+
+
+@pytest.mark.parametrize("role", [Role.VIEWER, Role.EDITOR])
+async def test_only_administrators_create_join_links(api, services, role):
+    tenant = await make_tenant(services)
+    member = await make_member(services, tenant, role)
+    body = await api(CREATE, {"input": {}}, as_=member)
+    assert error_codes(body) == ["FORBIDDEN"]
+    assert (await api.data(LINKS, as_=tenant.owner))["joinLinks"] == []
+    assert error_codes(await api(LINKS, as_=member)) == ["FORBIDDEN"]
+
+
+async def test_administrator_creates_a_link_with_a_url(api, services):
+    tenant = await make_tenant(services)
+    admin = await make_member(services, tenant, Role.ADMINISTRATOR)
+    payload = await create(
+        api,
+        admin,
+        role="EDITOR",
+        expiresInDays=10,
+        maxUses=5,
+        allowedDomains=[" @Example.ORG", "example.net"],
+        requiresApproval=True,
+    )
+    assert payload["userErrors"] == []
+    assert payload["url"].startswith("http://roster.test/join/")
+    assert len(token_of(payload["url"])) > 30
+    link = payload["joinLink"]
+    assert link["role"] == "EDITOR" and link["maxUses"] == 5 and link["uses"] == 0
+    assert link["allowedDomains"] == ["example.net", "example.org"]
+    assert link["requiresApproval"] is True and link["disabled"] is False
+    left = datetime.fromisoformat(link["expiresAt"]) - datetime.now(UTC)
+    assert timedelta(days=10) - timedelta(minutes=1) < left < timedelta(days=10, minutes=1)
+    listed = (await api.data(LINKS, as_=tenant.owner))["joinLinks"]
+    assert [x["id"] for x in listed] == [link["id"]]
+
+    admin_link = await create(api, admin, role="ADMINISTRATOR")
+    assert admin_link["userErrors"] == []
+
+
+@pytest.mark.parametrize("who", ["ADMINISTRATOR", "OWNER"])
+async def test_no_join_link_hands_out_a_role_above_own_or_owner(api, services, who):
+    tenant = await make_tenant(services)
+    member = tenant.owner if who == "OWNER" else await make_member(services, tenant, Role(who))
+    payload = await create(api, member, role="OWNER")
+    assert codes(payload) == [(("input", "role"), "FORBIDDEN")]
+    assert payload["url"] is None
+    assert (await api.data(LINKS, as_=tenant.owner))["joinLinks"] == []
+
+
+@pytest.mark.parametrize(
+    "fields, field",
+    [
+        ({"expiresInDays": 0}, "expiresInDays"),
+        ({"expiresInDays": 366}, "expiresInDays"),
+        ({"maxUses": 0}, "maxUses"),
+        ({"allowedDomains": ["not a domain"]}, "allowedDomains"),
+    ],
+)
+async def test_join_link_options_are_validated(api, services, fields, field):
+    tenant = await make_tenant(services)
+    payload = await create(api, tenant.owner, **fields)
+    assert [(e["field"][1], e["code"]) for e in payload["userErrors"]] == [(field, "INVALID")]
+    assert (await api.data(LINKS, as_=tenant.owner))["joinLinks"] == []
+
+
+# --- joinLinkJoin ---
+
+
+async def test_new_user_joins_and_must_verify_email_before_login(api, services):
+    tenant = await make_tenant(services, "Join Co")
+    token, _ = await create_ok(api, tenant.owner, role="EDITOR")
+    before = await seats(api, tenant)
+    result = await join(api, token, " Jo@Example.com ")
+    assert result == {
+        "outcome": "JOINED",
+        "accountName": "Join Co",
+        "emailVerificationRequired": True,
+        "userErrors": [],
+    }
+    assert (await members(api, tenant))["jo@example.com"] == "EDITOR"
+    after = await seats(api, tenant)
+    assert after["used"] == before["used"] + 1
+    assert after["available"] == before["available"] - 1
+
+    refused = await login(api, "jo@example.com")
+    assert [e["code"] for e in refused["userErrors"]] == ["EMAIL_NOT_VERIFIED"]
+    assert refused["token"] is None
+    [message] = await take_mail(services)
+    assert message["To"] == "jo@example.com"
+    assert "/email/verify?token=" in message.get_body(("plain",)).get_content()
+    verified = await api.data(VERIFY, {"t": mail_token(message)})
+    assert verified["emailVerify"]["userErrors"] == []
+    ok = await login(api, "jo@example.com")
+    assert ok["userErrors"] == []
+    assert ok["accounts"] == [{"slug": tenant.slug, "role": "EDITOR"}]
+    links = (await api.data(LINKS, as_=tenant.owner))["joinLinks"]
+    assert links[0]["uses"] == 1
+
+
+async def test_new_user_needs_names_and_a_good_password(api, services):
+    tenant = await make_tenant(services)
+    token, _ = await create_ok(api, tenant.owner)
+    missing = await join(api, token, "jo@example.com", password=None)
+    assert codes(missing) == [(("input", "password"), "REQUIRED")]
+    weak = await join(api, token, "jo@example.com", password="short")
+    assert codes(weak) == [(("input", "password"), "WEAK_PASSWORD")]
+    same = await join(api, token, "jo@example.com", password="JO@example.com")
+    assert codes(same) == [(("input", "password"), "WEAK_PASSWORD")]
+    nameless = await join(api, token, "jo@example.com", lastName=" ")
+    assert codes(nameless) == [(("input", "lastName"), "REQUIRED")]
+    bad_email = await join(api, token, "nope")
+    assert codes(bad_email) == [(("input", "email"), "INVALID")]
+    assert "jo@example.com" not in await members(api, tenant)
+    assert (await api.data(LINKS, as_=tenant.owner))["joinLinks"][0]["uses"] == 0
+    assert await take_mail(services) == []
+
+
+async def test_allowed_domains(api, services):
+    tenant = await make_tenant(services)
+    token, _ = await create_ok(api, tenant.owner, allowedDomains=["example.org"])
+    refused = await join(api, token, "jo@example.com")
+    assert codes(refused) == [(("input", "email"), "DOMAIN_NOT_ALLOWED")]
+    sub = await join(api, token, "jo@mail.example.org")
+    assert codes(sub) == [(("input", "email"), "DOMAIN_NOT_ALLOWED")]
+    ok = await join(api, token, "Jo@EXAMPLE.org")
+    assert ok["outcome"] == "JOINED"
+    assert set(await members(api, tenant)) >= {"jo@example.org"}
+    assert "jo@example.com" not in await members(api, tenant)
+
+
+async def test_max_uses(api, services):
+    tenant = await make_tenant(services)
+    token, _ = await create_ok(api, tenant.owner, maxUses=2)
+    assert (await join(api, token, "a@example.com"))["outcome"] == "JOINED"
+    assert (await join(api, token, "b@example.com"))["outcome"] == "JOINED"
+    third = await join(api, token, "c@example.com")
+    assert codes(third) == [(("input", "token"), "LIMIT_REACHED")]
+    assert "c@example.com" not in await members(api, tenant)
+    assert (await api.data(LINKS, as_=tenant.owner))["joinLinks"][0]["uses"] == 2
+
+
+async def test_expired_link(api, services):
+    tenant = await make_tenant(services)
+    token, link = await create_ok(api, tenant.owner, expiresInDays=1)
+    await update_row(
+        services,
+        JoinLink,
+        decode_id(link["id"], "JoinLink"),
+        expires_at=datetime.now(UTC) - timedelta(seconds=1),
+    )
+    expired = await join(api, token, "late@example.com")
+    assert codes(expired) == [(("input", "token"), "TOKEN_EXPIRED")]
+    assert "late@example.com" not in await members(api, tenant)
+
+
+async def test_unknown_token_is_invalid(api, services):
+    await make_tenant(services)
+    result = await join(api, "rj_not-a-link", "jo@example.com")
+    assert codes(result) == [(("input", "token"), "INVALID_TOKEN")]
+
+
+async def test_rotate_retires_the_old_url(api, services):
+    tenant = await make_tenant(services)
+    old, link = await create_ok(api, tenant.owner)
+    data = await api.data(ROTATE, {"id": link["id"]}, as_=tenant.owner)
+    rotated = data["joinLinkRotate"]
+    assert rotated["userErrors"] == [] and rotated["joinLink"]["id"] == link["id"]
+    new = token_of(rotated["url"])
+    assert new != old
+    stale = await join(api, old, "a@example.com")
+    assert codes(stale) == [(("input", "token"), "INVALID_TOKEN")]
+    assert (await join(api, new, "a@example.com"))["outcome"] == "JOINED"
+
+
+async def test_disable_turns_the_link_off(api, services):
+    tenant = await make_tenant(services)
+    token, link = await create_ok(api, tenant.owner)
+    data = await api.data(DISABLE, {"id": link["id"]}, as_=tenant.owner)
+    assert data["joinLinkDisable"] == {
+        "joinLink": {"id": link["id"], "disabled": True},
+        "userErrors": [],
+    }
+    result = await join(api, token, "a@example.com")
+    assert codes(result) == [(("input", "token"), "LINK_DISABLED")]
+    # Rotating does not bring a disabled link back.
+    rotated = await api.data(ROTATE, {"id": link["id"]}, as_=tenant.owner)
+    again = await join(api, token_of(rotated["joinLinkRotate"]["url"]), "a@example.com")
+    assert codes(again) == [(("input", "token"), "LINK_DISABLED")]
+
+
+async def test_rotate_and_disable_need_an_administrator_of_the_same_account(api, services):
+    tenant = await make_tenant(services)
+    other = await make_tenant(services)
+    editor = await make_member(services, tenant, Role.EDITOR)
+    token, link = await create_ok(api, tenant.owner)
+    for mutation in (ROTATE, DISABLE):
+        assert error_codes(await api(mutation, {"id": link["id"]}, as_=editor)) == ["FORBIDDEN"]
+    for mutation, field in ((ROTATE, "joinLinkRotate"), (DISABLE, "joinLinkDisable")):
+        data = await api.data(mutation, {"id": link["id"]}, as_=other.owner)
+        assert codes(data[field]) == [(("input", "id"), "NOT_FOUND")]
+    assert (await join(api, token, "a@example.com"))["outcome"] == "JOINED"
+
+
+async def test_join_needs_a_free_seat(api, services):
+    tenant = await make_tenant(services, seats=1)
+    token, _ = await create_ok(api, tenant.owner)
+    result = await join(api, token, "a@example.com")
+    assert [e["code"] for e in result["userErrors"]] == ["SEAT_LIMIT_REACHED"]
+    assert result["outcome"] is None
+    assert list(await members(api, tenant)) == [tenant.owner.email]
+    assert (await api.data(LINKS, as_=tenant.owner))["joinLinks"][0]["uses"] == 0
+    # No login was created either.
+    assert [e["code"] for e in (await login(api, "a@example.com"))["userErrors"]] == [
+        "INVALID_CREDENTIALS"
+    ]
+    assert await take_mail(services) == []
+
+
+async def test_existing_user_must_be_signed_in_or_give_their_password(api, services):
+    tenant = await make_tenant(services)
+    token, _ = await create_ok(api, tenant.owner, role="EDITOR")
+    user = await make_user(services, "known@example.com")
+    elsewhere = await add_membership(services, await make_tenant(services), user.id)
+
+    anonymous = await join(api, token, "Known@Example.com", password=None)
+    assert codes(anonymous) == [(("input", "password"), "LOGIN_REQUIRED")]
+    wrong = await join(api, token, "known@example.com", password="a wrong password")
+    assert codes(wrong) == [(("input", "password"), "LOGIN_REQUIRED")]
+    stranger = await make_member(services, tenant, Role.VIEWER)
+    as_other = await join(api, token, "known@example.com", password=None, auth=stranger.token)
+    assert codes(as_other) == [(("input", "password"), "LOGIN_REQUIRED")]
+    assert "known@example.com" not in await members(api, tenant)
+
+    joined = await join(api, token, "known@example.com", password=None, auth=elsewhere.token)
+    assert joined["outcome"] == "JOINED"
+    assert joined["emailVerificationRequired"] is False
+    accounts = await api.data("{ viewer { accounts { slug role } } }", token=elsewhere.token)
+    assert {(a["slug"], a["role"]) for a in accounts["viewer"]["accounts"]} == {
+        (elsewhere.realm, "VIEWER"),
+        (tenant.slug, "EDITOR"),
+    }
+    again = await join(api, token, "known@example.com", password=None, auth=elsewhere.token)
+    assert codes(again) == [(("input", "email"), "ALREADY_MEMBER")]
+
+    other = await make_user(services, "other@example.com")
+    with_password = await join(api, token, "other@example.com", password="correct horse battery")
+    assert with_password["outcome"] == "JOINED"
+    assert (await members(api, tenant))[other.email] == "EDITOR"
+    # Nobody was sent a verification email: both were verified already.
+    assert await take_mail(services) == []
+
+
+# --- requiresApproval and join requests ---
+
+
+async def test_approval_flow(api, services):
+    tenant = await make_tenant(services, "Gatekeepers")
+    admin = await make_member(services, tenant, Role.ADMINISTRATOR)
+    viewer = await make_member(services, tenant, Role.VIEWER)
+    token, _ = await create_ok(api, tenant.owner, role="EDITOR", requiresApproval=True)
+    before = await seats(api, tenant)
+
+    result = await join(api, token, "wait@example.com", firstName="Wai", lastName="Ting")
+    assert result["outcome"] == "PENDING_APPROVAL"
+    assert result["emailVerificationRequired"] is True
+    assert await seats(api, tenant) == before
+    assert "wait@example.com" not in await members(api, tenant)
+
+    mail = await take_mail(services)
+    notes = [m for m in mail if m["X-Roster-Template"] == "join_request"]
+    assert sorted(m["To"] for m in notes) == sorted([tenant.owner.email, admin.email])
+    assert notes[0]["Subject"] == "Wai Ting asks to join Gatekeepers on Roster"
+    assert "wait@example.com" in notes[0].get_body(("plain",)).get_content()
+    [verification] = [m for m in mail if m["X-Roster-Template"] == "email_verification"]
+
+    assert error_codes(await api(REQUESTS, as_=viewer)) == ["FORBIDDEN"]
+    [request] = (await api.data(REQUESTS, {"status": "PENDING"}, as_=admin))["joinRequests"]
+    assert {k: v for k, v in request.items() if k != "id"} == {
+        "email": "wait@example.com",
+        "firstName": "Wai",
+        "lastName": "Ting",
+        "role": "EDITOR",
+        "status": "PENDING",
+    }
+    twice = await join(api, token, "wait@example.com", password=PASSWORD)
+    assert codes(twice) == [(("input", "email"), "INVALID_STATE")]
+
+    assert error_codes(await api(APPROVE, {"id": request["id"]}, as_=viewer)) == ["FORBIDDEN"]
+    approved = (await api.data(APPROVE, {"id": request["id"]}, as_=admin))["joinRequestApprove"]
+    assert approved["userErrors"] == []
+    assert approved["joinRequest"]["status"] == "APPROVED"
+    assert approved["staff"] == {"accountStatus": "ACTIVE", "role": "EDITOR", "hasLogin": True}
+    assert (await members(api, tenant))["wait@example.com"] == "EDITOR"
+    assert (await seats(api, tenant))["used"] == before["used"] + 1
+    assert (await api.data(REQUESTS, {"status": "PENDING"}, as_=admin))["joinRequests"] == []
+
+    for mutation, field in ((APPROVE, "joinRequestApprove"), (REJECT, "joinRequestReject")):
+        data = await api.data(mutation, {"id": request["id"]}, as_=admin)
+        assert codes(data[field]) == [(("input", "id"), "INVALID_STATE")]
+
+    await api.data(VERIFY, {"t": mail_token(verification)})
+    assert (await login(api, "wait@example.com"))["accounts"] == [
+        {"slug": tenant.slug, "role": "EDITOR"}
+    ]
+
+
+async def test_rejected_request_leaves_no_member(api, services):
+    tenant = await make_tenant(services)
+    token, _ = await create_ok(api, tenant.owner, requiresApproval=True)
+    await join(api, token, "no@example.com")
+    [request] = (await api.data(REQUESTS, as_=tenant.owner))["joinRequests"]
+    rejected = (await api.data(REJECT, {"id": request["id"]}, as_=tenant.owner))[
+        "joinRequestReject"
+    ]
+    assert rejected["userErrors"] == []
+    assert rejected["joinRequest"]["status"] == "REJECTED" and rejected["staff"] is None
+    assert "no@example.com" not in await members(api, tenant)
+    for mutation, field in ((REJECT, "joinRequestReject"), (APPROVE, "joinRequestApprove")):
+        data = await api.data(mutation, {"id": request["id"]}, as_=tenant.owner)
+        assert codes(data[field]) == [(("input", "id"), "INVALID_STATE")]
+    assert "no@example.com" not in await members(api, tenant)
+    statuses = [r["status"] for r in (await api.data(REQUESTS, as_=tenant.owner))["joinRequests"]]
+    assert statuses == ["REJECTED"]
+
+
+async def test_approving_needs_a_free_seat(api, services):
+    tenant = await make_tenant(services, seats=2)
+    token, _ = await create_ok(api, tenant.owner, requiresApproval=True)
+    await join(api, token, "one@example.com")
+    await join(api, token, "two@example.com")
+    first, second = (await api.data(REQUESTS, as_=tenant.owner))["joinRequests"]
+    ok = await api.data(APPROVE, {"id": first["id"]}, as_=tenant.owner)
+    assert ok["joinRequestApprove"]["userErrors"] == []
+    full = await api.data(APPROVE, {"id": second["id"]}, as_=tenant.owner)
+    assert [e["code"] for e in full["joinRequestApprove"]["userErrors"]] == ["SEAT_LIMIT_REACHED"]
+    statuses = {
+        r["email"]: r["status"]
+        for r in (await api.data(REQUESTS, as_=tenant.owner))["joinRequests"]
+    }
+    assert statuses == {"one@example.com": "APPROVED", "two@example.com": "PENDING"}
+
+
+async def test_join_request_of_another_account_is_not_found(api, services):
+    a = await make_tenant(services)
+    b = await make_tenant(services)
+    token, _ = await create_ok(api, b.owner, requiresApproval=True)
+    await join(api, token, "x@example.com")
+    [request] = (await api.data(REQUESTS, as_=b.owner))["joinRequests"]
+    assert (await api.data(REQUESTS, as_=a.owner))["joinRequests"] == []
+    data = await api.data(APPROVE, {"id": request["id"]}, as_=a.owner)
+    assert codes(data["joinRequestApprove"]) == [(("input", "id"), "NOT_FOUND")]
+    assert "x@example.com" not in await members(api, a)
+    [still] = (await api.data(REQUESTS, as_=b.owner))["joinRequests"]
+    assert still["status"] == "PENDING"

@@ -1,0 +1,359 @@
+"""The server-rendered pages behind the links in emails, driven with httpx like a browser:
+the CSRF cookie set by the GET comes back with the form post."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from app.db.base import utcnow
+from app.invitations.models import Invitation
+from app.staff.models import AccountStatus, Staff
+from tests.factories import (
+    PASSWORD,
+    error_codes,
+    mail_token,
+    make_member,
+    make_tenant,
+    take_mail,
+    update_row,
+)
+
+INVITE = """mutation($input: InvitationCreateInput!) {
+  invitationCreate(input: $input) { invitation { id } userErrors { code } }
+}"""
+PREVIEW = "query($t: String!) { invitationPreview(token: $t) { status } }"
+LOGIN = """mutation($e: String!, $p: String!) {
+  login(input: {email: $e, password: $p}) { token accounts { slug role } userErrors { code } }
+}"""
+NEW_PASSWORD = "a brand new passphrase"
+
+
+def csrf_of(html: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert found, html
+    return found.group(1)
+
+
+def result_text(html: str) -> str:
+    found = re.search(r'id="result">([^<]*)<', html)
+    assert found, html
+    return found.group(1)
+
+
+async def invitation_token(api, services, tenant, email="joiner@example.com", **fields):
+    data = await api.data(INVITE, {"input": {"email": email, **fields}}, as_=tenant.owner)
+    assert data["invitationCreate"]["userErrors"] == []
+    [message] = await take_mail(services)
+    return mail_token(message), data["invitationCreate"]["invitation"]["id"]
+
+
+async def status_of(api, token: str) -> str:
+    return (await api.data(PREVIEW, {"t": token}))["invitationPreview"]["status"]
+
+
+async def open_accept(client, token: str):
+    page = await client.get("/invitations/accept", params={"token": token})
+    assert page.status_code == 200, page.text
+    return page, csrf_of(page.text)
+
+
+def accept_form(token: str, csrf: str, **extra) -> dict:
+    return {
+        "csrf": csrf,
+        "token": token,
+        "first_name": "Jo",
+        "last_name": "Iner",
+        "password": NEW_PASSWORD,
+        **extra,
+    }
+
+
+# --- accepting an invitation ----------------------------------------------------------------
+
+
+async def test_accept_page_shows_the_account_and_a_form(api, client, services):
+    tenant = await make_tenant(services, "Blue Widgets")
+    token, _ = await invitation_token(api, services, tenant, role="EDITOR")
+    page, csrf = await open_accept(client, token)
+    assert "Blue Widgets" in page.text and "an editor" in page.text
+    assert '<form method="post" action="/invitations/accept">' in page.text
+    assert f'name="token" value="{token}"' in page.text
+    for field in ("first_name", "last_name", "password"):
+        assert f'name="{field}"' in page.text
+    assert client.cookies.get("roster_csrf") == csrf
+    assert (
+        "HttpOnly" in page.headers["set-cookie"] and "SameSite=strict" in page.headers["set-cookie"]
+    )
+
+
+async def test_accept_post_without_csrf_or_from_another_origin_is_refused(api, client, services):
+    tenant = await make_tenant(services)
+    token, _ = await invitation_token(api, services, tenant)
+    _, csrf = await open_accept(client, token)
+
+    no_field = accept_form(token, csrf)
+    del no_field["csrf"]
+    wrong_field = accept_form(token, "x" * 43)
+    foreign = await client.post(
+        "/invitations/accept",
+        data=accept_form(token, csrf),
+        headers={"Origin": "https://evil.example"},
+    )
+    responses = [
+        foreign,
+        await client.post("/invitations/accept", data=no_field),
+        await client.post("/invitations/accept", data=wrong_field),
+    ]
+    client.cookies.clear()
+    responses.append(await client.post("/invitations/accept", data=accept_form(token, csrf)))
+    for response in responses:
+        assert response.status_code == 403
+        assert "Please try again" in response.text
+        assert "Welcome aboard" not in response.text
+    assert await status_of(api, token) == "PENDING"
+    login = await api.data(LOGIN, {"e": "joiner@example.com", "p": NEW_PASSWORD})
+    assert login["login"]["token"] is None
+
+
+async def test_accept_with_the_form_joins_the_account(api, client, services):
+    tenant = await make_tenant(services, "Green Gadgets")
+    token, _ = await invitation_token(api, services, tenant, role="EDITOR")
+    _, csrf = await open_accept(client, token)
+    done = await client.post(
+        "/invitations/accept",
+        data=accept_form(token, csrf),
+        headers={"Origin": "http://roster.test"},
+    )
+    assert done.status_code == 200, done.text
+    assert "Welcome aboard" in done.text
+    assert result_text(done.text) == ("You joined Green Gadgets. Sign in with joiner@example.com.")
+    assert await status_of(api, token) == "ACCEPTED"
+    login = await api.data(LOGIN, {"e": "joiner@example.com", "p": NEW_PASSWORD})
+    assert login["login"]["accounts"] == [{"slug": tenant.slug, "role": "EDITOR"}]
+
+
+async def test_accept_with_a_weak_password_shows_the_form_again(api, client, services):
+    tenant = await make_tenant(services)
+    token, _ = await invitation_token(api, services, tenant)
+    _, csrf = await open_accept(client, token)
+    weak = accept_form(token, csrf, password="short")
+    again = await client.post("/invitations/accept", data=weak)
+    assert again.status_code == 200
+    assert 'role="alert"' in again.text
+    assert 'value="Jo"' in again.text and 'value="Iner"' in again.text
+    assert await status_of(api, token) == "PENDING"
+
+
+async def test_unusable_invitation_links_show_a_clear_error(api, client, services):
+    tenant = await make_tenant(services)
+    used, _ = await invitation_token(api, services, tenant, "used@example.com")
+    revoked, revoked_id = await invitation_token(api, services, tenant, "revoked@example.com")
+    expired, expired_id = await invitation_token(api, services, tenant, "expired@example.com")
+
+    _, csrf = await open_accept(client, used)
+    assert (
+        "Welcome aboard"
+        in (await client.post("/invitations/accept", data=accept_form(used, csrf))).text
+    )
+    body = await api.data(
+        "mutation($id: ID!) { invitationRevoke(input: {id: $id}) { userErrors { code } } }",
+        {"id": revoked_id},
+        as_=tenant.owner,
+    )
+    assert body["invitationRevoke"]["userErrors"] == []
+    async with services.db.session() as session:
+        expired_pk = await session.scalar(
+            select(Invitation.id).where(Invitation.email == "expired@example.com")
+        )
+    await update_row(services, Invitation, expired_pk, expires_at=utcnow() - timedelta(minutes=1))
+
+    cases = {
+        "ri_not-a-real-token": (404, "This invitation link is not valid."),
+        "": (404, "This invitation link is not valid."),
+        used: (410, "This invitation was already accepted."),
+        revoked: (410, "This invitation was withdrawn."),
+        expired: (410, "This invitation has expired; ask for a new one."),
+    }
+    for token, (status, text) in cases.items():
+        page = await client.get("/invitations/accept", params={"token": token})
+        assert page.status_code == status, (token, page.text)
+        assert result_text(page.text) == text
+        assert "<form" not in page.text
+    # Posting to a dead link gives the same page, and changes nothing.
+    csrf = client.cookies.get("roster_csrf")
+    post = await client.post("/invitations/accept", data=accept_form(revoked, csrf))
+    assert post.status_code == 410 and "withdrawn" in post.text
+    assert await status_of(api, revoked) == "REVOKED"
+
+
+async def test_every_page_sends_the_security_headers(api, client, services):
+    tenant = await make_tenant(services)
+    token, _ = await invitation_token(api, services, tenant)
+    responses = [
+        await client.get("/invitations/accept", params={"token": token}),
+        await client.get("/invitations/accept", params={"token": "nope"}),
+        await client.get("/password/reset", params={"token": "x"}),
+        await client.get("/password/forgot"),
+        await client.get("/email/verify", params={"token": "x"}),
+        await client.get("/join/whatever"),
+        await client.post("/password/forgot", data={"email": "a@example.com"}),  # 403
+        await client.post(
+            "/email/verify",
+            data={"token": "x", "csrf": csrf_of((await client.get("/password/forgot")).text)},
+        ),  # 400
+    ]
+    assert {r.status_code for r in responses} == {200, 400, 403, 404}
+    for response in responses:
+        csp = response.headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in csp and "default-src 'none'" in csp
+        assert response.headers["x-frame-options"] == "DENY"
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["referrer-policy"] == "no-referrer"
+        assert response.headers["content-type"].startswith("text/html")
+
+
+# --- password reset -------------------------------------------------------------------------
+
+
+async def test_password_reset_page_sets_the_password_and_ends_old_sessions(api, client, services):
+    tenant = await make_tenant(services)
+    member = await make_member(services, tenant)
+    assert (await api.data("{ viewer { user { email } } }", as_=member))["viewer"]
+    body = await api.data(
+        "mutation($e: String!) { passwordResetRequest(input: {email: $e}) { ok } }",
+        {"e": member.email.upper()},
+    )
+    assert body["passwordResetRequest"]["ok"]
+    [message] = await take_mail(services)
+    assert message["To"] == member.email
+    token = mail_token(message)
+
+    page = await client.get("/password/reset", params={"token": token})
+    assert page.status_code == 200 and f'name="token" value="{token}"' in page.text
+    csrf = csrf_of(page.text)
+    differ = await client.post(
+        "/password/reset",
+        data={"csrf": csrf, "token": token, "password": NEW_PASSWORD, "confirm": "something else"},
+    )
+    assert "The two passwords differ." in differ.text
+    done = await client.post(
+        "/password/reset",
+        data={"csrf": csrf, "token": token, "password": NEW_PASSWORD, "confirm": NEW_PASSWORD},
+        # What browsers send from a page under "Referrer-Policy: no-referrer".
+        headers={"Origin": "null"},
+    )
+    assert done.status_code == 200, done.text
+    assert result_text(done.text) == f"Your password is set. Sign in with {member.email}."
+
+    old_session = await api("{ viewer { user { email } } }", as_=member)
+    assert error_codes(old_session) == ["UNAUTHENTICATED"]
+    old = await api.data(LOGIN, {"e": member.email, "p": PASSWORD})
+    assert old["login"]["userErrors"][0]["code"] == "INVALID_CREDENTIALS"
+    new = await api.data(LOGIN, {"e": member.email, "p": NEW_PASSWORD})
+    assert new["login"]["userErrors"] == [] and new["login"]["token"]
+    [changed] = await take_mail(services)
+    assert changed["Subject"] == "Your Roster password was changed"
+
+    again = await client.post(
+        "/password/reset",
+        data={
+            "csrf": csrf,
+            "token": token,
+            "password": "another passphrase",
+            "confirm": "another passphrase",
+        },
+    )
+    assert 'role="alert"' in again.text and "Password set" not in again.text
+    assert (await api.data(LOGIN, {"e": member.email, "p": NEW_PASSWORD}))["login"]["token"]
+
+
+async def test_forgot_password_gives_the_same_page_whether_or_not_the_email_exists(
+    client, services
+):
+    tenant = await make_tenant(services)
+    member = await make_member(services, tenant)
+    csrf = csrf_of((await client.get("/password/forgot")).text)
+    known = await client.post("/password/forgot", data={"csrf": csrf, "email": member.email})
+    unknown = await client.post(
+        "/password/forgot", data={"csrf": csrf, "email": "nobody@example.com"}
+    )
+    assert known.status_code == unknown.status_code == 200
+    assert known.text == unknown.text
+    assert "If that address has a Roster login" in known.text
+    [message] = await take_mail(services)
+    assert message["To"] == member.email and "/password/reset?token=" in str(message)
+
+
+# --- email verification ---------------------------------------------------------------------
+
+
+async def test_verify_page_get_does_not_use_the_token_post_does(api, client, services):
+    body = await api.data(
+        """mutation { signup(input: {email: "fresh@example.com", password: "a very good password",
+             firstName: "Fay", lastName: "Fresh", accountName: "Fresh Co"}) { ok } }"""
+    )
+    assert body["signup"]["ok"]
+    [message] = await take_mail(services)
+    token = mail_token(message)
+    login = {"e": "fresh@example.com", "p": "a very good password"}
+
+    for _ in range(2):  # a link scanner fetching the page twice
+        page = await client.get("/email/verify", params={"token": token})
+        assert page.status_code == 200 and f'name="token" value="{token}"' in page.text
+    still = await api.data(LOGIN, login)
+    assert still["login"]["userErrors"][0]["code"] == "EMAIL_NOT_VERIFIED"
+
+    csrf = csrf_of(page.text)
+    done = await client.post("/email/verify", data={"csrf": csrf, "token": token})
+    assert done.status_code == 200
+    assert result_text(done.text) == "fresh@example.com is confirmed. You can sign in now."
+    assert (await api.data(LOGIN, login))["login"]["accounts"][0]["role"] == "OWNER"
+    again = await client.post("/email/verify", data={"csrf": csrf, "token": token})
+    assert again.status_code == 400 and "Could not confirm" in again.text
+
+
+# --- join links -----------------------------------------------------------------------------
+
+
+async def test_join_link_page_adds_the_person(api, client, services):
+    tenant = await make_tenant(services, "Join Co")
+    created = await api.data(
+        "mutation { joinLinkCreate(input: {role: VIEWER}) { url userErrors { code } } }",
+        as_=tenant.owner,
+    )
+    url = created["joinLinkCreate"]["url"]
+    assert url.startswith("http://roster.test/join/")
+    path = url.removeprefix("http://roster.test")
+
+    page = await client.get(path)
+    assert page.status_code == 200 and f'action="{path}"' in page.text
+    form = {
+        "csrf": csrf_of(page.text),
+        "email": "walkin@example.com",
+        "first_name": "Walk",
+        "last_name": "In",
+        "password": NEW_PASSWORD,
+    }
+    refused = await client.post(path, data=form, headers={"Origin": "https://evil.example"})
+    assert refused.status_code == 403
+    done = await client.post(path, data=form)
+    assert done.status_code == 200, done.text
+    assert result_text(done.text) == "You joined Join Co."
+    assert "Confirm your email" in done.text
+    async with services.db.session() as session:
+        staff = await session.scalar(
+            select(Staff).where(
+                Staff.account_id == tenant.account_id, Staff.email == "walkin@example.com"
+            )
+        )
+    assert staff is not None and staff.account_status == AccountStatus.ACTIVE
+    assert staff.first_name == "Walk" and staff.user_id is not None
+    [verification] = await take_mail(services)
+    assert verification["To"] == "walkin@example.com"
+    assert "/email/verify?token=" in verification.get_body(("plain",)).get_content()
+
+    twice = await client.post(path, data=form)
+    assert 'role="alert"' in twice.text and "You joined" not in twice.text
