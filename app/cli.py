@@ -105,6 +105,21 @@ def account_create(
     typer.echo(json.dumps(result))
 
 
+@account_cli.command("export")
+def account_export(
+    slug: str = typer.Option(..., help="Account slug or numeric id."),
+    output: str = typer.Option("-", help="File to write (default: standard output)."),
+) -> None:
+    """Write a full JSON backup of an account (as GET /export/account.json does)."""
+    from app.accounts.backup import export_account_to
+
+    try:
+        asyncio.run(export_account_to(_settings(), slug, output))
+    except LookupError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
 @keys_cli.command("rotate")
 def keys_rotate() -> None:
     """Re-encrypt every encrypted field under the first key of ROSTER_ENCRYPTION_KEYS."""

@@ -26,6 +26,7 @@ from app.graphql.context import Context, credentials
 from app.graphql.schema import build_schema
 from app.security.passwords import PasswordService
 from app.settings import Settings
+from app.web.exports import routes as export_routes
 from app.web.pages import routes as page_routes
 
 log = logging.getLogger("roster")
@@ -159,6 +160,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             *page_routes(services),
+            *export_routes(services),
         ],
         middleware=middleware,
         lifespan=lifespan,

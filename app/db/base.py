@@ -53,4 +53,5 @@ def import_all_models() -> None:
     import app.email.models  # noqa: F401
     import app.identity.models  # noqa: F401
     import app.invitations.models  # noqa: F401
+    import app.projects.models  # noqa: F401
     import app.staff.models  # noqa: F401

@@ -52,6 +52,9 @@ class Database:
     """One engine, and session factories for read-only and writing units of work."""
 
     def __init__(self, url: str, *, echo: bool = False):
+        from app.db.base import import_all_models
+
+        import_all_models()  # foreign keys across domains need every table known
         self.url = url
         self.engine = create_engine(url, echo=echo)
         self._read = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)

@@ -60,3 +60,37 @@ async def statuses(ctx: Context, account_id: int) -> dict:
             if "statuses" not in ctx.loaders:
                 ctx.loaders["statuses"] = await staff_service.statuses_by_id(session, account_id)
     return ctx.loaders["statuses"]
+
+
+def project_members(ctx: Context, account_id: int) -> DataLoader:
+    from app.projects import service as projects
+
+    async def batch(ids):
+        async with ctx.db() as session:
+            found = await projects.members_of(session, account_id, list(ids))
+        return [found.get(i, []) for i in ids]
+
+    return _loader(ctx, "project_members", batch)
+
+
+def staff_projects(ctx: Context, account_id: int) -> DataLoader:
+    from app.projects import service as projects
+
+    async def batch(ids):
+        async with ctx.db() as session:
+            found = await projects.projects_of(session, account_id, list(ids))
+        return [found.get(i, []) for i in ids]
+
+    return _loader(ctx, "staff_projects", batch)
+
+
+async def team_roles(ctx: Context, account_id: int) -> dict:
+    """All of the account's project team roles, loaded once per request."""
+    from app.projects import service as projects
+
+    if "team_roles" not in ctx.loaders:
+        async with ctx.db() as session:
+            if "team_roles" not in ctx.loaders:
+                rows = await projects.team_roles(session, account_id)
+                ctx.loaders["team_roles"] = {r.id: r for r in rows}
+    return ctx.loaders["team_roles"]

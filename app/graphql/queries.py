@@ -9,6 +9,7 @@ from app.access import ROLE_PERMITS
 from app.access import Role as DomainRole
 from app.access.roles import ROLE_DESCRIPTIONS
 from app.accounts.models import Account as AccountRow
+from app.audit import service as audit_service
 from app.custom_fields import service as custom_fields
 from app.errors import DomainError
 from app.graphql import loaders
@@ -25,7 +26,6 @@ from app.graphql.enums import (
 from app.graphql.errors import bad_input
 from app.graphql.ids import decode_any, decode_id, encode_id
 from app.graphql.types.account import Account, ApiToken, MemberAccount, RoleInfo, User
-from app.audit import service as audit_service
 from app.graphql.types.audit import (
     AuditEntry,
     AuditEntryConnection,
@@ -42,11 +42,13 @@ from app.graphql.types.invitations import (
     JoinLink,
     JoinRequest,
 )
+from app.graphql.types.projects import Project, ProjectTeamRole
 from app.graphql.types.staff import Staff, StaffConnection, StaffEdge, StaffStatus
 from app.identity import service as identity
 from app.identity.models import User as UserRow
 from app.invitations import join_links as join_links_service
 from app.invitations import service as invitations_service
+from app.projects import service as projects_service
 from app.staff import service as staff_service
 from app.staff.queries import StaffFilter, StaffQuery
 
@@ -104,6 +106,9 @@ class Picklists:
     staff_statuses: list[StaffStatus] = strawberry.field(description="Account-defined statuses.")
     time_zones: list[str] = strawberry.field(description="IANA time zone names.")
     staff_kinds: list[StaffKind] = strawberry.field(description="Kinds of people.")
+    project_team_roles: list[ProjectTeamRole] = strawberry.field(
+        description="Account-defined project team roles."
+    )
 
 
 NODE_TYPES = {"Staff", "Account", "CustomField", "StaffStatus", "User"}
@@ -381,10 +386,17 @@ class Query:
             ),
         )
 
+    @strawberry.field(description="The account's projects.")
+    async def projects(self, info: Info) -> list[Project]:
+        async with info.context.as_actor() as (session, actor):
+            rows = await projects_service.list_projects(session, actor)
+        return [Project(_row=r, _actor=actor) for r in rows]
+
     @strawberry.field(description="Roles (with descriptions), staff statuses, time zones, kinds.")
     async def picklists(self, info: Info) -> Picklists:
         async with info.context.as_actor() as (session, actor):
             statuses = await staff_service.list_statuses(session, actor.account_id)
+            team_roles = await projects_service.team_roles(session, actor.account_id)
         return Picklists(
             roles=[
                 RoleInfo(
@@ -398,4 +410,5 @@ class Query:
             staff_statuses=[StaffStatus(_row=s) for s in statuses],
             time_zones=staff_service.sorted_time_zones(),
             staff_kinds=list(StaffKind),
+            project_team_roles=[ProjectTeamRole(_row=r) for r in team_roles],
         )

@@ -13,6 +13,7 @@ from app.graphql.mutations.custom_fields import CustomFieldMutations
 from app.graphql.mutations.identity import IdentityMutations
 from app.graphql.mutations.invitations import InvitationMutations
 from app.graphql.mutations.onboarding import OnboardingMutations
+from app.graphql.mutations.projects import ProjectMutations
 from app.graphql.mutations.staff import StaffMutations
 from app.graphql.queries import Query
 from app.graphql.types.account import Account, User
@@ -29,6 +30,7 @@ Mutation = merge_types(
         StaffMutations,
         InvitationMutations,
         CustomFieldMutations,
+        ProjectMutations,
     ),
 )
 

@@ -10,7 +10,17 @@ from __future__ import annotations
 from app.access import ROLE_RANK, Actor, Permit, Role
 
 BASIC_FIELDS = frozenset(
-    {"first_name", "last_name", "title", "company", "manager_id", "notes", "is_inactive", "kind"}
+    {
+        "first_name",
+        "last_name",
+        "title",
+        "company",
+        "manager_id",
+        "notes",
+        "is_inactive",
+        "kind",
+        "default_project_role_id",
+    }
 )
 DETAILED_FIELDS = frozenset(
     {

@@ -117,6 +117,9 @@ class Staff(Base):
     rate4: Mapped[float | None] = mapped_column(Money, default=None)
     rate5: Mapped[float | None] = mapped_column(Money, default=None)
     home_timezone: Mapped[str | None] = mapped_column(String(64), default=None)
+    default_project_role_id: Mapped[int | None] = mapped_column(
+        ForeignKey("project_team_roles.id", ondelete="SET NULL"), default=None
+    )
 
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     modified_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -245,6 +245,18 @@ async def _check_references(
             manager.id == staff.id or await _manager_creates_cycle(session, staff.id, manager.id)
         ):
             errors.append(ManagerCycle())
+    if values.get("default_project_role_id") is not None:
+        from app.projects.service import get_team_role
+
+        try:
+            await get_team_role(
+                session,
+                actor.account_id,
+                values["default_project_role_id"],
+                "defaultProjectRoleId",
+            )
+        except DomainError as exc:
+            errors.append(exc)
     if values.get("status_id") is not None:
         status = await session.get(StaffStatus, values["status_id"])
         if status is None or status.account_id != actor.account_id:

@@ -13,6 +13,7 @@ from app.graphql.mutations.base import Payload, attempt, mutation, provided
 from app.graphql.types.staff import Staff, StaffStatus
 from app.invitations import service as invitations
 from app.invitations.service import InvitationRequest
+from app.projects import service as projects
 from app.staff import service as staff_service
 
 UNSET = strawberry.UNSET
@@ -67,6 +68,9 @@ class StaffFieldsInput:
     rate4: float | None = strawberry.field(default=UNSET, description="Billing rate 4.")
     rate5: float | None = strawberry.field(default=UNSET, description="Billing rate 5.")
     home_timezone: str | None = strawberry.field(default=UNSET, description="IANA time zone.")
+    default_project_role_id: strawberry.ID | None = strawberry.field(
+        default=UNSET, description="Default project team role."
+    )
 
 
 def staff_changes(fields: StaffFieldsInput) -> dict:
@@ -75,6 +79,10 @@ def staff_changes(fields: StaffFieldsInput) -> dict:
         changes["manager_id"] = decode_id(changes["manager_id"], "Staff")
     if "status_id" in changes:
         changes["status_id"] = decode_id(changes["status_id"], "StaffStatus")
+    if "default_project_role_id" in changes:
+        changes["default_project_role_id"] = decode_id(
+            changes["default_project_role_id"], "ProjectTeamRole"
+        )
     if changes.get("address") is not None:
         changes["address"] = provided(changes["address"])
     return changes
@@ -101,6 +109,9 @@ class StaffCreateInput(StaffFieldsInput):
     )
     invitation: StaffInviteOptionsInput | None = strawberry.field(
         default=None, description="Options of the invitation email."
+    )
+    project_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None, description="Add the person to these projects (administrators)."
     )
 
 
@@ -167,9 +178,11 @@ class StaffMutations:
         data = staff_changes(input)
         data.pop("invite", None)
         options = data.pop("invitation", None) or StaffInviteOptionsInput()
+        project_ids = [decode_id(p, "Project") for p in data.pop("project_ids", None) or []]
 
         async def create():
             staff = await staff_service.create_staff(session, actor, settings.keyring, data)
+            await projects.add_to_projects(session, actor, staff, project_ids)
             if input.invite:
                 await invitations.create_invitation(
                     session,

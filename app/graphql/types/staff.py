@@ -5,6 +5,7 @@ actor's permits (set lookups), never by per-field queries."""
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 from strawberry.types import Info
@@ -20,6 +21,9 @@ from app.graphql.types.custom_fields import CustomField, CustomFieldValue
 from app.staff import access
 from app.staff.models import Staff as StaffRow
 from app.staff.service import read_secret
+
+if TYPE_CHECKING:
+    from app.graphql.types.projects import ProjectTeamRole, StaffProject
 
 
 @strawberry.type(description="A postal address (personal data).")
@@ -145,6 +149,34 @@ class Staff(Node):
             self._row.manager_id
         )
         return Staff.build(row, self._actor) if row is not None else None
+
+    @strawberry.field(description="Default role on projects (a project team role).")
+    async def default_project_role(
+        self, info: Info
+    ) -> Annotated[ProjectTeamRole, strawberry.lazy("app.graphql.types.projects")] | None:
+        from app.graphql.types.projects import ProjectTeamRole
+
+        if self._row.default_project_role_id is None:
+            return None
+        roles = await loaders.team_roles(info.context, self._actor.account_id)
+        found = roles.get(self._row.default_project_role_id)
+        return ProjectTeamRole(_row=found) if found else None
+
+    @strawberry.field(description="Projects this person is on, with their team role.")
+    async def projects(
+        self, info: Info
+    ) -> list[Annotated[StaffProject, strawberry.lazy("app.graphql.types.projects")]]:
+        from app.graphql.types.projects import Project, StaffProject
+
+        rows = await loaders.staff_projects(info.context, self._actor.account_id).load(self._row.id)
+        return [
+            StaffProject(
+                project=Project(_row=project, _actor=self._actor),
+                _team_role_id=member.team_role_id,
+                _account_id=self._actor.account_id,
+            )
+            for member, project in rows
+        ]
 
     # --- what the viewer may do --------------------------------------------------------
 

@@ -1,0 +1,115 @@
+from __future__ import annotations
+
+import strawberry
+from strawberry.types import Info
+
+from app.graphql.ids import decode_id
+from app.graphql.mutations.base import Payload, attempt, mutation
+from app.graphql.types.projects import Project, ProjectTeamRole
+from app.projects import service as projects
+
+
+@strawberry.input(description="A new project (administrators are added automatically).")
+class ProjectCreateInput:
+    name: str = strawberry.field(description="Name, unique in the account.")
+    description: str | None = strawberry.field(default=None, description="Description.")
+    member_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None, description="Staff to add at creation."
+    )
+
+
+@strawberry.type(description="The project, or userErrors.")
+class ProjectPayload(Payload):
+    project: Project | None = strawberry.field(description="The project after the change.")
+
+
+@strawberry.input(description="Add a staff member to a project.")
+class ProjectMemberAddInput:
+    project_id: strawberry.ID = strawberry.field(description="The project.")
+    staff_id: strawberry.ID = strawberry.field(description="The staff member.")
+    team_role_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Their role (default: their default project role)."
+    )
+
+
+@strawberry.input(description="Remove a staff member from a project.")
+class ProjectMemberRemoveInput:
+    project_id: strawberry.ID = strawberry.field(description="The project.")
+    staff_id: strawberry.ID = strawberry.field(description="The staff member.")
+
+
+@strawberry.input(description="A new project team role.")
+class ProjectTeamRoleCreateInput:
+    name: str = strawberry.field(description="Name, unique in the account.")
+
+
+@strawberry.type(description="The team role, or userErrors.")
+class ProjectTeamRolePayload(Payload):
+    team_role: ProjectTeamRole | None = strawberry.field(description="The role.")
+
+
+@strawberry.type
+class ProjectMutations:
+    @mutation(description="Create a project (administrators).")
+    async def project_create(self, info: Info, input: ProjectCreateInput) -> ProjectPayload:
+        async with info.context.as_actor() as (session, actor):
+            row, errors = await attempt(
+                session,
+                lambda: projects.create_project(
+                    session,
+                    actor,
+                    name=input.name,
+                    description=input.description,
+                    member_ids=[decode_id(m, "Staff") for m in input.member_ids or []],
+                ),
+            )
+        return ProjectPayload(
+            project=Project(_row=row, _actor=actor) if row else None, user_errors=errors
+        )
+
+    @mutation(description="Add a staff member to a project (administrators).")
+    async def project_member_add(self, info: Info, input: ProjectMemberAddInput) -> ProjectPayload:
+        async with info.context.as_actor() as (session, actor):
+            row, errors = await attempt(
+                session,
+                lambda: projects.add_member(
+                    session,
+                    actor,
+                    decode_id(input.project_id, "Project"),
+                    decode_id(input.staff_id, "Staff"),
+                    decode_id(input.team_role_id, "ProjectTeamRole"),
+                ),
+            )
+        return ProjectPayload(
+            project=Project(_row=row, _actor=actor) if row else None, user_errors=errors
+        )
+
+    @mutation(description="Remove a staff member from a project (administrators).")
+    async def project_member_remove(
+        self, info: Info, input: ProjectMemberRemoveInput
+    ) -> ProjectPayload:
+        async with info.context.as_actor() as (session, actor):
+            row, errors = await attempt(
+                session,
+                lambda: projects.remove_member(
+                    session,
+                    actor,
+                    decode_id(input.project_id, "Project"),
+                    decode_id(input.staff_id, "Staff"),
+                ),
+            )
+        return ProjectPayload(
+            project=Project(_row=row, _actor=actor) if row else None, user_errors=errors
+        )
+
+    @mutation(description="Add a project team role to the picklist (administrators).")
+    async def project_team_role_create(
+        self, info: Info, input: ProjectTeamRoleCreateInput
+    ) -> ProjectTeamRolePayload:
+        async with info.context.as_actor() as (session, actor):
+            row, errors = await attempt(
+                session, lambda: projects.create_team_role(session, actor, input.name)
+            )
+        return ProjectTeamRolePayload(
+            team_role=ProjectTeamRole(_row=row) if row else None, user_errors=errors
+        )

@@ -1,0 +1,86 @@
+"""GET /export/staff.csv and /export/account.json, authenticated like the GraphQL API."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from app.access import Permit
+from app.accounts.backup import account_json
+from app.errors import Unauthenticated
+from app.graphql.context import credentials
+from app.identity import service as identity
+from app.staff.export import staff_csv
+
+
+def _error(status: int, code: str, message: str) -> Response:
+    return JSONResponse(
+        {"errors": [{"message": message, "extensions": {"code": code}}]}, status_code=status
+    )
+
+
+def routes(services) -> list[Route]:
+    async def actor_and_session(request: Request):
+        token, realm = credentials(request)
+        session = services.db.session()
+        try:
+            if not token:
+                raise Unauthenticated()
+            principal, _ = await identity.authenticate(session, token)
+            actor = await identity.actor_for(session, principal, realm)
+        except Unauthenticated:
+            await session.close()
+            return None, None, _error(401, "UNAUTHENTICATED", "Authentication required.")
+        if actor is None:
+            await session.close()
+            return None, None, _error(403, "FORBIDDEN", "Choose an account with X-Auth-Realm.")
+        return actor, session, None
+
+    def stream(session, chunks, media_type: str, filename: str) -> StreamingResponse:
+        async def body():
+            try:
+                async for chunk in chunks:
+                    yield chunk
+            finally:
+                await session.close()
+
+        return StreamingResponse(
+            body(),
+            media_type=media_type,
+            headers={
+                "Content-Disposition": f'attachment; filename="{filename}"',
+                "Cache-Control": "no-store",
+                "X-Content-Type-Options": "nosniff",
+            },
+        )
+
+    async def staff_export(request: Request) -> Response:
+        actor, session, error = await actor_and_session(request)
+        if error:
+            return error
+        return stream(
+            session,
+            staff_csv(session, actor, services.settings.keyring),
+            "text/csv; charset=utf-8",
+            "staff.csv",
+        )
+
+    async def account_export(request: Request) -> Response:
+        actor, session, error = await actor_and_session(request)
+        if error:
+            return error
+        if not actor.can(Permit.MANAGE_ACCOUNT):
+            await session.close()
+            return _error(403, "FORBIDDEN", "Only administrators take a backup.")
+        return stream(
+            session,
+            account_json(session, actor, services.settings.keyring),
+            "application/json",
+            "account.json",
+        )
+
+    return [
+        Route("/export/staff.csv", staff_export, methods=["GET"]),
+        Route("/export/account.json", account_export, methods=["GET"]),
+    ]
