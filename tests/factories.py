@@ -461,3 +461,43 @@ class SmtpSink:
             assert loop.time() < deadline, f"{len(self.envelopes)} of {count} emails arrived"
             await asyncio.sleep(0.05)
         return self.messages
+
+
+# --- administration (tests/staff/test_membership.py, tests/identity/test_impersonation.py) ---
+
+
+async def get_row(services, model, pk):
+    """One row as the database holds it now (None when it is gone)."""
+    async with services.db.session() as session:
+        return await session.get(model, pk)
+
+
+async def make_api_token(services, tenant: Tenant, member: Member) -> str:
+    """An API token of ``member`` bound to ``tenant`` (as apiTokenCreate would make)."""
+    async with services.db.session(write=True) as session:
+        user = await session.get(User, member.user_id)
+        token, _ = await identity.issue_token(
+            session,
+            user,
+            kind=TokenKind.API,
+            ttl=timedelta(days=30),
+            account_id=tenant.account_id,
+            name="integration",
+        )
+        await session.commit()
+    return token
+
+
+async def set_token_columns(services, token: str, **values) -> None:
+    """Change columns of the token row behind ``token`` (e.g. expires_at) in the database."""
+    from sqlalchemy import update
+
+    from app.identity.models import AuthToken
+    from app.security.tokens import token_digest
+
+    async with services.db.session(write=True) as session:
+        result = await session.execute(
+            update(AuthToken).where(AuthToken.digest == token_digest(token)).values(**values)
+        )
+        assert result.rowcount == 1, "no such token"
+        await session.commit()

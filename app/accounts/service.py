@@ -7,6 +7,7 @@ import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access import Role
@@ -61,6 +62,7 @@ async def create_account(
     owner_last_name: str | None = None,
 ) -> tuple[Account, Staff]:
     name = clean_text(name, "name", max_length=200, required=True, label="Account name")
+    chosen = slug is not None
     if slug is not None:
         slug = slug.strip().casefold()
         if not _SLUG.match(slug) or slug.isdigit():
@@ -77,14 +79,22 @@ async def create_account(
             slug = f"{base}-{secrets.token_hex(3)}"
     if seat_limit < 1:
         raise DomainError("An account needs at least one seat.", field=["seats"])
-    account = Account(
-        name=name,
-        slug=slug,
-        seat_limit=seat_limit,
-        plan="CUSTOM" if seat_limit != DEFAULT_SEAT_LIMIT else "FREE",
-    )
-    session.add(account)
-    await session.flush()
+    for tries_left in range(4, -1, -1):
+        account = Account(
+            name=name,
+            slug=slug,
+            seat_limit=seat_limit,
+            plan="CUSTOM" if seat_limit != DEFAULT_SEAT_LIMIT else "FREE",
+        )
+        try:
+            async with session.begin_nested():
+                session.add(account)
+                await session.flush()
+            break
+        except IntegrityError:  # a concurrent request took this slug after our check
+            if chosen or not tries_left:
+                raise SlugTaken() from None
+            slug = f"{base}-{secrets.token_hex(3)}"
     first = owner_first_name or owner.first_name or owner.email.split("@")[0]
     last = owner_last_name or owner.last_name or "Owner"
     staff = Staff(

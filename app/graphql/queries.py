@@ -111,7 +111,37 @@ class Picklists:
     )
 
 
-NODE_TYPES = {"Staff", "Account", "CustomField", "StaffStatus", "User"}
+NODE_TYPES = {
+    "Staff",
+    "Account",
+    "CustomField",
+    "StaffStatus",
+    "User",
+    "Invitation",
+    "Project",
+    "ApiToken",
+}
+
+
+async def _account_node(session, actor, type_name: str, pk: int):
+    """Invitation, Project and ApiToken nodes: visible only within the actor's account
+    (and, for invitations, to those who may invite; for tokens, to their owner)."""
+    from app.access import Permit as DomainPermit
+    from app.identity.models import AuthToken, TokenKind
+    from app.invitations.models import Invitation as InvitationRow
+    from app.projects.models import Project as ProjectRow
+
+    model = {"Invitation": InvitationRow, "Project": ProjectRow, "ApiToken": AuthToken}[type_name]
+    row = await session.get(model, pk)
+    if row is None or row.account_id != actor.account_id:
+        return None
+    if type_name == "Invitation":
+        return Invitation(_row=row, _actor=actor) if actor.can(DomainPermit.INVITE_USERS) else None
+    if type_name == "Project":
+        return Project(_row=row, _actor=actor)
+    if row.kind == TokenKind.API and row.user_id == actor.user_id:
+        return ApiToken(_row=row)
+    return None
 
 
 @strawberry.type
@@ -243,6 +273,7 @@ class Query:
                 return StaffStatus(_row=found) if found else None
             if type_name == "User":
                 return User(_row=await session.get(UserRow, pk)) if pk == actor.user_id else None
+            return await _account_node(session, actor, type_name, pk)
         return None
 
     @strawberry.field(description="Custom field definitions of the account.")

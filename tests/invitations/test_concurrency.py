@@ -14,6 +14,7 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from app.access import Role
+from app.accounts.models import Account
 from app.db.base import utcnow
 from app.graphql.ids import decode_id
 from app.identity.models import User
@@ -545,3 +546,41 @@ async def test_two_spellings_joining_at_once_make_one_user(api, services):
     assert set(counts) <= {"TAKEN", "ALREADY_MEMBER", "LOGIN_REQUIRED"}, counts
     assert await users_with_email(services, "ann@example.com") == 1
     assert len(await staff_rows(services, tenant.account_id, "ann@example.com")) == 1
+
+
+def signup_call(api, email: str, account_name: str, slug: str | None = None):
+    fields = {
+        "email": email,
+        "password": "a very good password",
+        "firstName": "Fay",
+        "lastName": "Founder",
+        "accountName": account_name,
+        "accountSlug": slug,
+    }
+    return api(SIGNUP, {"input": fields})
+
+
+async def accounts_named(services, name: str) -> list[Account]:
+    async with services.db.session() as session:
+        return list(await session.scalars(select(Account).where(Account.name == name)))
+
+
+async def test_concurrent_signups_with_one_account_name_all_get_an_account(api, services):
+    emails = [f"founder{i}@example.com" for i in range(4)]
+
+    bodies = await at_once(*(signup_call(api, e, "Same Name Co") for e in emails))
+
+    assert outcomes(bodies, "signup") == {"OK": 4}
+    accounts = await accounts_named(services, "Same Name Co")
+    assert len({a.slug for a in accounts}) == 4
+    assert sum([await users_with_email(services, e) for e in emails]) == 4
+
+
+async def test_concurrent_signups_asking_for_one_slug_give_it_to_one(api, services):
+    emails = [f"slugger{i}@example.com" for i in range(4)]
+
+    bodies = await at_once(*(signup_call(api, e, "Slug Co", "wanted-slug") for e in emails))
+
+    assert outcomes(bodies, "signup") == {"OK": 1, "TAKEN": 3}
+    assert [a.slug for a in await accounts_named(services, "Slug Co")] == ["wanted-slug"]
+    assert sum([await users_with_email(services, e) for e in emails]) == 1
