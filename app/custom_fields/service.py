@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access import Actor, Permit
@@ -346,7 +346,3 @@ async def values_by_names(
             continue
         out.append(FieldValue(field=field, value=value.value, staff_id=value.staff_id))
     return out
-
-
-async def delete_values_of_staff(session: AsyncSession, staff_id: int) -> None:
-    await session.execute(delete(CustomFieldValue).where(CustomFieldValue.staff_id == staff_id))

@@ -66,6 +66,7 @@ class Relay:
                     .where(
                         OutboxMessage.id == message_id,
                         OutboxMessage.status == OutboxStatus.PENDING,
+                        OutboxMessage.next_attempt_at <= now,
                         or_(OutboxMessage.locked_until.is_(None), OutboxMessage.locked_until < now),
                     )
                     .values(locked_until=now + LEASE)

@@ -13,7 +13,7 @@ from app.email.links import build_link, check_redirect
 from app.email.outbox import enqueue
 from app.errors import AccessDenied, DomainError, ErrorCode
 from app.identity import user_tokens
-from app.identity.errors import InvalidCredentials, WeakPassword
+from app.identity.errors import WeakPassword
 from app.identity.models import AuthToken, TokenKind, User, UserToken, UserTokenPurpose
 from app.identity.service import get_user_by_email, issue_token
 from app.security.passwords import PasswordService, password_problem
@@ -168,12 +168,3 @@ async def admin_send_reset(session: AsyncSession, settings, actor: Actor, staff)
         )
     user = await session.get(User, staff.user_id)
     return await send_reset_link(session, settings, user, account_id=actor.account_id)
-
-
-__all__ = [
-    "InvalidCredentials",
-    "admin_send_reset",
-    "change_password",
-    "request_reset",
-    "reset_password",
-]

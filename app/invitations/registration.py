@@ -14,7 +14,7 @@ from app.accounts.models import Account
 from app.accounts.service import reserve_seats
 from app.email.links import build_link, check_redirect
 from app.email.outbox import enqueue
-from app.errors import AccessDenied, DomainError, ErrorCode, ValidationFailed
+from app.errors import AccessDenied, DomainError, ValidationFailed
 from app.identity import user_tokens
 from app.identity.models import UserTokenPurpose
 from app.identity.service import create_user, get_user_by_email
@@ -112,6 +112,3 @@ async def register(
             },
         )
     return staff
-
-
-__all__ = ["register", "ErrorCode"]

@@ -8,7 +8,7 @@ from datetime import date
 from functools import lru_cache
 from zoneinfo import available_timezones
 
-from sqlalchemy import delete, literal, select
+from sqlalchemy import literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access import GRANTABLE_PERMITS, Actor, Permit, Role
@@ -493,7 +493,3 @@ async def update_status(
 
 async def statuses_by_id(session: AsyncSession, account_id: int) -> dict[int, StaffStatus]:
     return {s.id: s for s in await list_statuses(session, account_id)}
-
-
-async def remove_shares_of(session: AsyncSession, staff_id: int) -> None:
-    await session.execute(delete(StaffShare).where(StaffShare.staff_id == staff_id))

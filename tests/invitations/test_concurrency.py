@@ -20,7 +20,7 @@ from app.graphql.ids import decode_id
 from app.identity.models import User
 from app.invitations.models import Invitation, JoinLink
 from app.staff.models import Staff
-from tests.factories import PASSWORD, error_codes, make_member, make_tenant, update_row
+from tests.factories import error_codes, make_member, make_tenant, update_row
 
 NEW_PASSWORD = "a good long password"
 
