@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -40,6 +41,7 @@ TYPE_NAMES = {
     "users": "User",
     "auth_tokens": "ApiToken",
     "user_tokens": "UserToken",
+    "project_team_roles": "ProjectTeamRole",
     "staff_shares": "StaffShare",
     "staff_permit_grants": "StaffPermitGrant",
     "custom_field_values": "CustomFieldValue",
@@ -57,11 +59,29 @@ class Who:
     impersonator_user_id: int | None = None
 
 
-def _target(changes: list[dict]) -> tuple[str | None, int | None]:
-    for table in TARGET_PRIORITY:
+# Rows without an id of their own (link rows) are about what they link.
+LINK_COLUMNS = [("project_id", "Project"), ("staff_id", "Staff")]
+
+
+def _snake(type_name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", type_name).lower()
+
+
+def _target(changes: list[dict], action: str = "") -> tuple[str | None, int | None]:
+    # the record the mutation is named after (staffStatusCreate -> StaffStatus), if it changed
+    named = sorted(
+        (t for t, name in TYPE_NAMES.items() if action.startswith(_snake(name) + "_")),
+        key=lambda t: -len(TYPE_NAMES[t]),
+    )
+    for table in named + TARGET_PRIORITY:
         for change in changes:
             if change["table"] == table and change["id"] is not None:
                 return TYPE_NAMES.get(table, table), change["id"]
+    for column, type_name in LINK_COLUMNS:
+        for change in changes:
+            before, after = change["fields"].get(column, [None, None])
+            if after or before:
+                return type_name, after or before
     return None, None
 
 
@@ -82,8 +102,10 @@ async def record(
     changes: list[dict],
     request_id: str | None,
     client_address: str | None,
+    target: tuple[str, int] | None = None,
 ) -> AuditEntry:
-    target_type, target_id = _target(changes)
+    """``target``: the record the client named (its input id), else found in ``changes``."""
+    target_type, target_id = target or _target(changes, action)
     entry = AuditEntry(
         account_id=who.account_id or _account_of(changes),
         actor_user_id=who.user_id,

@@ -14,6 +14,7 @@ from strawberry.types import Info
 from app.audit import changes
 from app.audit import service as audit
 from app.errors import DomainError, RateLimited
+from app.graphql.ids import decode_any
 from app.graphql.errors import UserError, forbidden, rate_limited, user_errors
 
 T = TypeVar("T")
@@ -89,8 +90,18 @@ class Audited(FieldExtension):
                         changes=collected,
                         request_id=ctx.request_id,
                         client_address=ctx.client_address,
+                        target=named_target(kwargs.get("input")),
                     )
         return result
+
+
+def named_target(data) -> tuple[str, int] | None:
+    """The record a mutation's input names (``id``, else ``projectId``, else ``staffId``)."""
+    for attr in ("id", "project_id", "staff_id"):
+        value = getattr(data, attr, None)
+        if isinstance(value, str) and (decoded := decode_any(value)) is not None:
+            return decoded
+    return None
 
 
 def mutation(*, description: str, while_impersonating: bool = True):

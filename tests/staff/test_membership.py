@@ -1,0 +1,646 @@
+"""Administering members and the account: disable, enable, delete, role changes, ownership,
+plans and account settings.
+
+The matrices have one row per role acting (VIEWER, EDITOR, ADMINISTRATOR, OWNER) and one column
+per target (a member of each role, and oneself). Outcomes: OK = done; DENIED = the whole
+operation is refused (top-level FORBIDDEN); REFUSED = a userError FORBIDDEN, nothing changed.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from app.access import Role
+from app.staff.models import AccountStatus, Staff
+from tests.factories import (
+    DENIED,
+    OK,
+    PASSWORD,
+    REFUSED,
+    add_membership,
+    error_codes,
+    get_row,
+    gid,
+    make_api_token,
+    make_member,
+    make_staff,
+    make_tenant,
+    mail_token,
+    outcome,
+    set_staff_columns,
+    take_mail,
+)
+
+ACTORS = ("VIEWER", "EDITOR", "ADMINISTRATOR", "OWNER")
+TARGETS = ("VIEWER", "EDITOR", "ADMINISTRATOR", "OWNER", "SELF")
+
+# Who may disable / enable / delete / change the role of whom. For the owner, the OWNER
+# column is themselves too.
+# fmt: off
+MANAGE = {
+    #                   VIEWER   EDITOR   ADMIN    OWNER    SELF
+    "VIEWER":          (DENIED,  DENIED,  DENIED,  DENIED,  DENIED),
+    "EDITOR":          (DENIED,  DENIED,  DENIED,  DENIED,  DENIED),
+    "ADMINISTRATOR":   (OK,      OK,      REFUSED, REFUSED, REFUSED),
+    "OWNER":           (OK,      OK,      OK,      REFUSED, REFUSED),
+}
+# fmt: on
+
+PAYLOAD = "userErrors { field code message }"
+DISABLE = f"""mutation($id: ID!) {{
+  staffDisable(input: {{staffId: $id}}) {{ staff {{ id accountStatus }} {PAYLOAD} }}
+}}"""
+ENABLE = DISABLE.replace("staffDisable", "staffEnable")
+DELETE = f"""mutation($id: ID!) {{
+  staffDelete(input: {{staffId: $id}}) {{ deletedStaffId {PAYLOAD} }}
+}}"""
+ROLE_CHANGE = f"""mutation($id: ID!, $role: Role!) {{
+  staffRoleChange(input: {{staffId: $id, role: $role}}) {{ staff {{ id role }} {PAYLOAD} }}
+}}"""
+TRANSFER = f"""mutation($id: ID!, $password: String!) {{
+  accountOwnershipTransfer(input: {{staffId: $id, password: $password}}) {{
+    previousOwner {{ id role }} owner {{ id role }} {PAYLOAD}
+  }}
+}}"""
+PLAN = f"""mutation($plan: Plan!, $seats: Int) {{
+  accountPlanChange(input: {{plan: $plan, seatLimit: $seats}}) {{
+    account {{ plan seats {{ limit used reserved available }} }} {PAYLOAD}
+  }}
+}}"""
+ACCOUNT_UPDATE = f"""mutation($input: AccountUpdateInput!) {{
+  accountUpdate(input: $input) {{
+    account {{ name settings {{ everyoneCanInvite invitationExpiryDays }} }} {PAYLOAD}
+  }}
+}}"""
+INVITE = f"""mutation($email: String!) {{
+  invitationCreate(input: {{email: $email}}) {{ invitation {{ id expiresAt }} {PAYLOAD} }}
+}}"""
+ACCOUNT = "{ account { name plan settings { everyoneCanInvite invitationExpiryDays } "
+ACCOUNT += "seats { limit used reserved available } } }"
+SEATS = "{ account { seats { limit used reserved available } } }"
+VIEWER = "{ viewer { role account { slug } accounts { slug } staff { id } } }"
+NODE = """query($id: ID!) { node(id: $id) { ... on Staff {
+  id lastName role accountStatus manager { id } } } }"""
+LIST = """query($filter: StaffFilterInput) {
+  staff(filter: $filter) { totalCount nodes { id accountStatus } } }"""
+
+
+async def actor_and_target(services, tenant, actor_key: str, target_key: str):
+    """The acting member and the member acted on (a new one, the owner, or oneself)."""
+    actor = (
+        tenant.owner
+        if actor_key == "OWNER"
+        else await make_member(services, tenant, Role(actor_key))
+    )
+    if target_key == "SELF":
+        target = actor
+    elif target_key == "OWNER":
+        target = tenant.owner
+    else:
+        target = await make_member(services, tenant, Role(target_key))
+    return actor, target
+
+
+async def seats(api, member) -> dict:
+    return (await api.data(SEATS, as_=member))["account"]["seats"]
+
+
+def payload_errors(data: dict, field: str) -> list[dict]:
+    return data[field]["userErrors"]
+
+
+def matrix(table: dict) -> list:
+    return [
+        pytest.param(actor, target, expected, id=f"{actor}-on-{target}")
+        for actor, row in table.items()
+        for target, expected in zip(TARGETS, row, strict=True)
+    ]
+
+
+# --- the role x operation matrix -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("actor_key", "target_key", "expected"), matrix(MANAGE))
+async def test_disable_matrix(api, services, actor_key, target_key, expected):
+    tenant = await make_tenant(services)
+    actor, target = await actor_and_target(services, tenant, actor_key, target_key)
+    body = await api(DISABLE, {"id": target.staff_id}, as_=actor)
+    assert outcome(body, "staffDisable") == expected
+    row = await get_row(services, Staff, target.staff_pk)
+    if expected == OK:
+        assert body["data"]["staffDisable"]["staff"]["accountStatus"] == "DISABLED"
+        assert row.account_status == AccountStatus.DISABLED
+    else:
+        assert row.account_status == AccountStatus.ACTIVE
+        # the person still gets in
+        assert (await api.data(VIEWER, as_=target))["viewer"]["staff"]["id"] == target.staff_id
+
+
+@pytest.mark.parametrize(("actor_key", "target_key", "expected"), matrix(MANAGE))
+async def test_enable_matrix(api, services, actor_key, target_key, expected):
+    tenant = await make_tenant(services)
+    actor, target = await actor_and_target(services, tenant, actor_key, target_key)
+    if target is not actor:  # one who is disabled cannot ask for anything
+        await set_staff_columns(services, target.staff_pk, account_status=AccountStatus.DISABLED)
+    body = await api(ENABLE, {"id": target.staff_id}, as_=actor)
+    assert outcome(body, "staffEnable") == expected
+    row = await get_row(services, Staff, target.staff_pk)
+    if expected == OK:
+        assert row.account_status == AccountStatus.ACTIVE
+        assert (await api.data(VIEWER, as_=target))["viewer"]["role"] == target_key
+    elif target is not actor:
+        assert row.account_status == AccountStatus.DISABLED
+
+
+@pytest.mark.parametrize(("actor_key", "target_key", "expected"), matrix(MANAGE))
+async def test_delete_matrix(api, services, actor_key, target_key, expected):
+    tenant = await make_tenant(services)
+    actor, target = await actor_and_target(services, tenant, actor_key, target_key)
+    body = await api(DELETE, {"id": target.staff_id}, as_=actor)
+    assert outcome(body, "staffDelete") == expected
+    row = await get_row(services, Staff, target.staff_pk)
+    if expected == OK:
+        assert body["data"]["staffDelete"]["deletedStaffId"] == target.staff_id
+        assert row is None
+    else:
+        assert row is not None and row.role == Role(target_key if target_key != "SELF" else
+                                                     actor_key)
+
+
+@pytest.mark.parametrize(("actor_key", "target_key", "expected"), matrix(MANAGE))
+async def test_role_change_matrix(api, services, actor_key, target_key, expected):
+    tenant = await make_tenant(services)
+    actor, target = await actor_and_target(services, tenant, actor_key, target_key)
+    # downwards for everyone (a viewer can only go up, to a role below every manager's)
+    new_role = "EDITOR" if target.role == Role.VIEWER else "VIEWER"
+    body = await api(ROLE_CHANGE, {"id": target.staff_id, "role": new_role}, as_=actor)
+    assert outcome(body, "staffRoleChange") == expected
+    row = await get_row(services, Staff, target.staff_pk)
+    if expected == OK:
+        assert body["data"]["staffRoleChange"]["staff"]["role"] == new_role
+        assert row.role == Role(new_role)
+        # read fresh on the target's very next request
+        assert (await api.data(VIEWER, as_=target))["viewer"]["role"] == new_role
+    else:
+        assert row.role == target.role
+        assert (await api.data(VIEWER, as_=target))["viewer"]["role"] == target.role.value
+
+
+# --- role changes: how far up ----------------------------------------------------------------
+
+# fmt: off
+PROMOTIONS = [
+    # actor,          target,     new role,        outcome
+    ("OWNER",         "VIEWER",   "ADMINISTRATOR", OK),
+    ("ADMINISTRATOR", "EDITOR",   "ADMINISTRATOR", OK),  # not above one's own
+    ("ADMINISTRATOR", "VIEWER",   "OWNER",         REFUSED),
+    ("OWNER",         "ADMINISTRATOR", "OWNER",    REFUSED),  # transfer ownership instead
+    ("ADMINISTRATOR", "ADMINISTRATOR", "VIEWER",   REFUSED),  # other administrators: no
+]
+# fmt: on
+
+
+@pytest.mark.parametrize(("actor_key", "target_key", "new_role", "expected"), PROMOTIONS)
+async def test_role_change_never_above_own_role_nor_to_owner(
+    api, services, actor_key, target_key, new_role, expected
+):
+    tenant = await make_tenant(services)
+    actor, target = await actor_and_target(services, tenant, actor_key, target_key)
+    body = await api(ROLE_CHANGE, {"id": target.staff_id, "role": new_role}, as_=actor)
+    assert outcome(body, "staffRoleChange") == expected
+    role = (await api.data(VIEWER, as_=target))["viewer"]["role"]
+    assert role == (new_role if expected == OK else target_key)
+    owners = await api.data(LIST, {"filter": {"roles": ["OWNER"]}}, as_=tenant.owner)
+    assert [n["id"] for n in owners["staff"]["nodes"]] == [tenant.owner.staff_id]
+
+
+async def test_promoted_member_gets_the_new_permits_on_the_next_request(api, services):
+    tenant = await make_tenant(services)
+    member = await make_member(services, tenant, Role.VIEWER)
+    victim = await make_member(services, tenant, Role.VIEWER)
+    before = await api(DISABLE, {"id": victim.staff_id}, as_=member)
+    assert error_codes(before) == ["FORBIDDEN"]
+    await api.data(ROLE_CHANGE, {"id": member.staff_id, "role": "ADMINISTRATOR"},
+                   as_=tenant.owner)
+    after = await api.data(DISABLE, {"id": victim.staff_id}, as_=member)
+    assert payload_errors(after, "staffDisable") == []
+    await api.data(ROLE_CHANGE, {"id": member.staff_id, "role": "VIEWER"}, as_=tenant.owner)
+    again = await api(ENABLE, {"id": victim.staff_id}, as_=member)
+    assert error_codes(again) == ["FORBIDDEN"]
+
+
+# --- disable / enable --------------------------------------------------------------------------
+
+
+async def test_disabled_member_tokens_stop_at_once_other_account_unaffected(api, services):
+    a = await make_tenant(services, "Alpha")
+    b = await make_tenant(services, "Beta")
+    person = await make_member(services, a, Role.EDITOR)
+    in_b = await add_membership(services, b, person.user_id, Role.VIEWER)
+    api_token = await make_api_token(services, a, person)
+    # before: session token (realm A) and API token both work in A
+    assert (await api.data(VIEWER, as_=person))["viewer"]["role"] == "EDITOR"
+    assert (await api.data(VIEWER, token=api_token))["viewer"]["account"]["slug"] == a.slug
+
+    done = await api.data(DISABLE, {"id": person.staff_id}, as_=a.owner)
+    assert payload_errors(done, "staffDisable") == []
+
+    for token, realm in [(person.token, a.slug), (api_token, None), (api_token, a.slug)]:
+        body = await api("{ staff { totalCount } }", token=token, realm=realm)
+        assert error_codes(body) == ["UNAUTHENTICATED"], (token, realm)
+        assert body["data"] is None
+    # same session token, other account: unaffected
+    data = await api.data(VIEWER, token=person.token, realm=b.slug)
+    assert data["viewer"]["role"] == "VIEWER"
+    assert data["viewer"]["staff"]["id"] == in_b.staff_id
+    assert [x["slug"] for x in data["viewer"]["accounts"]] == [b.slug]
+    assert (await api.data("{ staff { totalCount } }", as_=in_b))["staff"]["totalCount"] == 2
+
+
+async def test_disabled_member_keeps_data_and_is_hidden_from_the_list(api, services):
+    tenant = await make_tenant(services)
+    person = await make_member(services, tenant, Role.VIEWER, last_name="Quill")
+    other = await make_member(services, tenant, Role.EDITOR)
+    await api.data(DISABLE, {"id": person.staff_id}, as_=tenant.owner)
+
+    for who in (tenant.owner, other):
+        listed = await api.data(LIST, as_=who)
+        ids = {n["id"] for n in listed["staff"]["nodes"]}
+        assert ids == {tenant.owner.staff_id, other.staff_id}
+        assert listed["staff"]["totalCount"] == 2
+    included = await api.data(LIST, {"filter": {"includeDisabled": True}}, as_=tenant.owner)
+    statuses = {n["id"]: n["accountStatus"] for n in included["staff"]["nodes"]}
+    assert statuses[person.staff_id] == "DISABLED"
+    assert included["staff"]["totalCount"] == 3
+    only = await api.data(LIST, {"filter": {"accountStatuses": ["DISABLED"]}}, as_=tenant.owner)
+    assert [n["id"] for n in only["staff"]["nodes"]] == [person.staff_id]
+    # the record itself is kept as it was
+    node = (await api.data(NODE, {"id": person.staff_id}, as_=tenant.owner))["node"]
+    assert node["lastName"] == "Quill" and node["role"] == "VIEWER"
+
+
+async def test_disable_frees_a_seat_and_enable_needs_one(api, services):
+    tenant = await make_tenant(services, seats=3)
+    person = await make_member(services, tenant, Role.VIEWER)
+    await make_member(services, tenant, Role.VIEWER)
+    assert await seats(api, tenant.owner) == {"limit": 3, "used": 3, "reserved": 0,
+                                              "available": 0}
+    await api.data(DISABLE, {"id": person.staff_id}, as_=tenant.owner)
+    assert await seats(api, tenant.owner) == {"limit": 3, "used": 2, "reserved": 0,
+                                              "available": 1}
+    invited = await api.data(INVITE, {"email": "newcomer@example.com"}, as_=tenant.owner)
+    assert payload_errors(invited, "invitationCreate") == []
+
+    full = await api.data(ENABLE, {"id": person.staff_id}, as_=tenant.owner)
+    [error] = payload_errors(full, "staffEnable")
+    assert error["code"] == "SEAT_LIMIT_REACHED"
+    assert (await get_row(services, Staff, person.staff_pk)).account_status == (
+        AccountStatus.DISABLED
+    )
+    assert error_codes(await api(VIEWER, as_=person)) == ["UNAUTHENTICATED"]
+
+    await api.data(
+        "mutation($id: ID!) { invitationRevoke(input: {id: $id}) { userErrors { code } } }",
+        {"id": invited["invitationCreate"]["invitation"]["id"]},
+        as_=tenant.owner,
+    )
+    enabled = await api.data(ENABLE, {"id": person.staff_id}, as_=tenant.owner)
+    assert payload_errors(enabled, "staffEnable") == []
+    assert enabled["staffEnable"]["staff"]["accountStatus"] == "ACTIVE"
+    assert await seats(api, tenant.owner) == {"limit": 3, "used": 3, "reserved": 0,
+                                              "available": 0}
+    assert (await api.data(VIEWER, as_=person))["viewer"]["role"] == "VIEWER"
+
+
+async def test_disable_twice_or_enable_an_active_member_is_invalid_state(api, services):
+    tenant = await make_tenant(services)
+    person = await make_member(services, tenant, Role.VIEWER)
+    active = await api.data(ENABLE, {"id": person.staff_id}, as_=tenant.owner)
+    assert [e["code"] for e in payload_errors(active, "staffEnable")] == ["INVALID_STATE"]
+    await api.data(DISABLE, {"id": person.staff_id}, as_=tenant.owner)
+    twice = await api.data(DISABLE, {"id": person.staff_id}, as_=tenant.owner)
+    assert [e["code"] for e in payload_errors(twice, "staffDisable")] == ["INVALID_STATE"]
+
+
+# --- delete ------------------------------------------------------------------------------------
+
+
+async def test_delete_removes_record_membership_and_manager_links(api, services):
+    tenant = await make_tenant(services)
+    boss = await make_member(services, tenant, Role.EDITOR, last_name="Boss")
+    report = await make_member(services, tenant, Role.VIEWER, manager_id=boss.staff_pk)
+    record = await make_staff(services, tenant, manager_id=boss.staff_pk)
+    before = await seats(api, tenant.owner)
+
+    done = await api.data(DELETE, {"id": boss.staff_id}, as_=tenant.owner)
+    assert done["staffDelete"] == {"deletedStaffId": boss.staff_id, "userErrors": []}
+
+    assert (await api.data(NODE, {"id": boss.staff_id}, as_=tenant.owner))["node"] is None
+    listed = await api.data(LIST, {"filter": {"includeDisabled": True}}, as_=tenant.owner)
+    assert boss.staff_id not in {n["id"] for n in listed["staff"]["nodes"]}
+    for pk in (report.staff_pk, record.id):
+        node = (await api.data(NODE, {"id": gid("Staff", pk)}, as_=tenant.owner))["node"]
+        assert node["manager"] is None
+    # the membership is gone: their token no longer opens this account
+    assert error_codes(await api(VIEWER, as_=boss)) == ["UNAUTHENTICATED"]
+    assert (await seats(api, tenant.owner))["used"] == before["used"] - 1
+    # deleting again: it is not there any more
+    again = await api.data(DELETE, {"id": boss.staff_id}, as_=tenant.owner)
+    assert [e["code"] for e in payload_errors(again, "staffDelete")] == ["NOT_FOUND"]
+    # the audit log keeps what happened
+    log = await api.data(
+        "{ auditLog(first: 1) { edges { node { targetType targetId actorUserId } } } }",
+        as_=tenant.owner,
+    )
+    [entry] = [e["node"] for e in log["auditLog"]["edges"]]
+    assert entry["targetType"] == "Staff" and entry["targetId"] == boss.staff_id
+
+
+async def test_delete_revokes_pending_invitations(api, services):
+    tenant = await make_tenant(services)
+    created = await api.data(
+        """mutation { staffCreate(input: {firstName: "Ann", lastName: "Lee",
+             email: "ann@example.com", invite: true}) {
+             staff { id accountStatus } userErrors { code } } }""",
+        as_=tenant.owner,
+    )
+    staff = created["staffCreate"]["staff"]
+    assert staff["accountStatus"] == "INVITED"
+    [message] = await take_mail(services)
+    token = mail_token(message)
+    assert (await seats(api, tenant.owner))["reserved"] == 1
+
+    done = await api.data(DELETE, {"id": staff["id"]}, as_=tenant.owner)
+    assert payload_errors(done, "staffDelete") == []
+    assert (await seats(api, tenant.owner))["reserved"] == 0
+
+    accepted = await api.data(
+        """mutation($t: String!) { invitationAccept(input: {token: $t,
+             password: "a good long password", firstName: "Ann", lastName: "Lee"}) {
+             token userErrors { code } } }""",
+        {"t": token},
+    )
+    assert accepted["invitationAccept"]["token"] is None
+    [error] = accepted["invitationAccept"]["userErrors"]
+    assert error["code"] in {"INVITATION_REVOKED", "INVALID_TOKEN"}
+    pending = await api.data(
+        "{ invitations(status: PENDING) { edges { node { id } } } }", as_=tenant.owner
+    )
+    assert pending["invitations"]["edges"] == []
+
+
+# --- ownership -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("actor_key", "expected"),
+    [("VIEWER", DENIED), ("EDITOR", DENIED), ("ADMINISTRATOR", DENIED), ("OWNER", OK)],
+)
+async def test_ownership_transfer_matrix(api, services, actor_key, expected):
+    tenant = await make_tenant(services)
+    heir = await make_member(services, tenant, Role.ADMINISTRATOR)
+    actor = (
+        tenant.owner
+        if actor_key == "OWNER"
+        else await make_member(services, tenant, Role(actor_key))
+    )
+    body = await api(TRANSFER, {"id": heir.staff_id, "password": PASSWORD}, as_=actor)
+    assert outcome(body, "accountOwnershipTransfer") == expected
+    owners = await api.data(LIST, {"filter": {"roles": ["OWNER"]}}, as_=tenant.owner)
+    expected_owner = heir if expected == OK else tenant.owner
+    assert [n["id"] for n in owners["staff"]["nodes"]] == [expected_owner.staff_id]
+
+
+async def test_ownership_transfer_old_owner_becomes_administrator(api, services):
+    tenant = await make_tenant(services)
+    heir = await make_member(services, tenant, Role.ADMINISTRATOR)
+    old = tenant.owner
+    done = await api.data(TRANSFER, {"id": heir.staff_id, "password": PASSWORD}, as_=old)
+    result = done["accountOwnershipTransfer"]
+    assert result["userErrors"] == []
+    assert result["previousOwner"] == {"id": old.staff_id, "role": "ADMINISTRATOR"}
+    assert result["owner"] == {"id": heir.staff_id, "role": "OWNER"}
+
+    assert (await api.data(VIEWER, as_=old))["viewer"]["role"] == "ADMINISTRATOR"
+    assert (await api.data(VIEWER, as_=heir))["viewer"]["role"] == "OWNER"
+    owners = await api.data(LIST, {"filter": {"roles": ["OWNER"]}}, as_=heir)
+    assert owners["staff"]["totalCount"] == 1
+    # what only the owner may do has moved with it
+    assert error_codes(await api(PLAN, {"plan": "TEAM"}, as_=old)) == ["FORBIDDEN"]
+    again = await api(TRANSFER, {"id": heir.staff_id, "password": PASSWORD}, as_=old)
+    assert error_codes(again) == ["FORBIDDEN"]
+    assert payload_errors(await api.data(PLAN, {"plan": "TEAM"}, as_=heir),
+                          "accountPlanChange") == []
+    # the new owner may now manage the old one, who is an administrator below them
+    demoted = await api.data(ROLE_CHANGE, {"id": old.staff_id, "role": "EDITOR"}, as_=heir)
+    assert payload_errors(demoted, "staffRoleChange") == []
+
+
+async def test_ownership_transfer_needs_the_owners_password(api, services):
+    tenant = await make_tenant(services)
+    heir = await make_member(services, tenant, Role.ADMINISTRATOR)
+    for password in ("not my password", "", PASSWORD.upper()):
+        body = await api.data(TRANSFER, {"id": heir.staff_id, "password": password},
+                              as_=tenant.owner)
+        result = body["accountOwnershipTransfer"]
+        assert [e["code"] for e in result["userErrors"]] == ["INVALID_CREDENTIALS"]
+        assert result["owner"] is None
+    assert (await api.data(VIEWER, as_=tenant.owner))["viewer"]["role"] == "OWNER"
+    assert (await api.data(VIEWER, as_=heir))["viewer"]["role"] == "ADMINISTRATOR"
+
+
+@pytest.mark.parametrize("target", ["EDITOR", "VIEWER", "DISABLED_ADMIN", "NO_LOGIN", "SELF"])
+async def test_ownership_goes_only_to_an_active_administrator(api, services, target):
+    tenant = await make_tenant(services)
+    if target == "SELF":
+        staff_id = tenant.owner.staff_id
+    elif target == "NO_LOGIN":
+        record = await make_staff(services, tenant, role=Role.ADMINISTRATOR)
+        staff_id = gid("Staff", record.id)
+    else:
+        role = Role.ADMINISTRATOR if target == "DISABLED_ADMIN" else Role(target)
+        member = await make_member(services, tenant, role)
+        staff_id = member.staff_id
+        if target == "DISABLED_ADMIN":
+            await api.data(DISABLE, {"id": staff_id}, as_=tenant.owner)
+    body = await api.data(TRANSFER, {"id": staff_id, "password": PASSWORD}, as_=tenant.owner)
+    [error] = body["accountOwnershipTransfer"]["userErrors"]
+    assert error["code"] == "INVALID_STATE"
+    assert error["field"] == ["input", "staffId"]
+    owners = await api.data(LIST, {"filter": {"roles": ["OWNER"]}}, as_=tenant.owner)
+    assert [n["id"] for n in owners["staff"]["nodes"]] == [tenant.owner.staff_id]
+
+
+# --- plans -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("actor_key", "expected"),
+    [("VIEWER", DENIED), ("EDITOR", DENIED), ("ADMINISTRATOR", DENIED), ("OWNER", OK)],
+)
+async def test_plan_change_matrix(api, services, actor_key, expected):
+    tenant = await make_tenant(services, seats=50)
+    actor = (
+        tenant.owner
+        if actor_key == "OWNER"
+        else await make_member(services, tenant, Role(actor_key))
+    )
+    body = await api(PLAN, {"plan": "TEAM"}, as_=actor)
+    assert outcome(body, "accountPlanChange") == expected
+    limit = (await seats(api, tenant.owner))["limit"]
+    assert limit == (25 if expected == OK else 50)
+
+
+@pytest.mark.parametrize(
+    ("plan", "seat_limit", "limit"),
+    [("FREE", None, 5), ("TEAM", None, 25), ("BUSINESS", None, 100), ("CUSTOM", 42, 42),
+     ("CUSTOM", 1, 1)],
+)
+async def test_plan_sets_the_seat_limit(api, services, plan, seat_limit, limit):
+    tenant = await make_tenant(services, seats=50)
+    data = await api.data(PLAN, {"plan": plan, "seats": seat_limit}, as_=tenant.owner)
+    result = data["accountPlanChange"]
+    assert result["userErrors"] == []
+    assert result["account"]["plan"] == plan
+    assert result["account"]["seats"]["limit"] == limit
+    account = (await api.data(ACCOUNT, as_=tenant.owner))["account"]
+    assert account["plan"] == plan
+    assert account["seats"] == {"limit": limit, "used": 1, "reserved": 0,
+                                "available": limit - 1}
+
+
+@pytest.mark.parametrize(
+    ("plan", "seat_limit"),
+    [("CUSTOM", None), ("CUSTOM", 0), ("CUSTOM", -3), ("TEAM", 30), ("FREE", 5)],
+)
+async def test_plan_seat_limit_only_for_custom(api, services, plan, seat_limit):
+    tenant = await make_tenant(services, seats=50)
+    data = await api.data(PLAN, {"plan": plan, "seats": seat_limit}, as_=tenant.owner)
+    result = data["accountPlanChange"]
+    assert result["account"] is None
+    [error] = result["userErrors"]
+    assert error["code"] == "INVALID" and error["field"] == ["input", "seatLimit"]
+    assert (await seats(api, tenant.owner))["limit"] == 50
+
+
+async def test_plan_downgrade_below_use_says_how_many_seats_to_free(api, services):
+    tenant = await make_tenant(services, seats=50)
+    members = [await make_member(services, tenant, Role.VIEWER) for _ in range(5)]
+    invited = await api.data(INVITE, {"email": "pending@example.com"}, as_=tenant.owner)
+    assert payload_errors(invited, "invitationCreate") == []
+    assert await seats(api, tenant.owner) == {"limit": 50, "used": 6, "reserved": 1,
+                                              "available": 43}
+
+    data = await api.data(PLAN, {"plan": "FREE"}, as_=tenant.owner)
+    result = data["accountPlanChange"]
+    assert result["account"] is None
+    [error] = result["userErrors"]
+    assert error["code"] == "PLAN_TOO_SMALL"
+    # 6 members + 1 pending invitation on a 5-seat plan: 2 seats must go
+    assert re.search(r"\b2\b", error["message"]), error["message"]
+    custom = await api.data(PLAN, {"plan": "CUSTOM", "seats": 6}, as_=tenant.owner)
+    [error] = custom["accountPlanChange"]["userErrors"]
+    assert error["code"] == "PLAN_TOO_SMALL"
+    assert re.search(r"\b1\b", error["message"]), error["message"]
+    account = (await api.data(ACCOUNT, as_=tenant.owner))["account"]
+    assert account["seats"]["limit"] == 50
+
+    # free two seats: exactly full is fine
+    for member in members[:2]:
+        await api.data(DISABLE, {"id": member.staff_id}, as_=tenant.owner)
+    data = await api.data(PLAN, {"plan": "FREE"}, as_=tenant.owner)
+    assert data["accountPlanChange"]["userErrors"] == []
+    assert data["accountPlanChange"]["account"]["seats"] == {
+        "limit": 5, "used": 4, "reserved": 1, "available": 0,
+    }
+    full = await api.data(INVITE, {"email": "another@example.com"}, as_=tenant.owner)
+    assert [e["code"] for e in payload_errors(full, "invitationCreate")] == [
+        "SEAT_LIMIT_REACHED"
+    ]
+
+
+# --- account settings --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("actor_key", "expected"),
+    [("VIEWER", DENIED), ("EDITOR", DENIED), ("ADMINISTRATOR", OK), ("OWNER", OK)],
+)
+async def test_account_update_matrix(api, services, actor_key, expected):
+    tenant = await make_tenant(services, "Old Name")
+    actor = (
+        tenant.owner
+        if actor_key == "OWNER"
+        else await make_member(services, tenant, Role(actor_key))
+    )
+    body = await api(
+        ACCOUNT_UPDATE,
+        {"input": {"name": "  New Name ", "everyoneCanInvite": True, "invitationExpiryDays": 14}},
+        as_=actor,
+    )
+    assert outcome(body, "accountUpdate") == expected
+    account = (await api.data(ACCOUNT, as_=tenant.owner))["account"]
+    if expected == OK:
+        assert account["name"] == "New Name"
+        assert account["settings"] == {"everyoneCanInvite": True, "invitationExpiryDays": 14}
+    else:
+        assert account["name"] == "Old Name"
+        assert account["settings"]["everyoneCanInvite"] is False
+
+
+@pytest.mark.parametrize(("days", "ok"), [(0, False), (1, True), (30, True), (31, False),
+                                          (-1, False)])
+async def test_invitation_expiry_days_between_1_and_30(api, services, days, ok):
+    tenant = await make_tenant(services)
+    before = (await api.data(ACCOUNT, as_=tenant.owner))["account"]["settings"]
+    data = await api.data(ACCOUNT_UPDATE, {"input": {"invitationExpiryDays": days}},
+                          as_=tenant.owner)
+    errors = data["accountUpdate"]["userErrors"]
+    settings = (await api.data(ACCOUNT, as_=tenant.owner))["account"]["settings"]
+    if ok:
+        assert errors == []
+        assert settings["invitationExpiryDays"] == days
+        # new invitations use it
+        invited = await api.data(INVITE, {"email": "soon@example.com"}, as_=tenant.owner)
+        expires = datetime.fromisoformat(
+            invited["invitationCreate"]["invitation"]["expiresAt"].replace("Z", "+00:00")
+        )
+        expected = datetime.now(UTC) + timedelta(days=days)
+        assert abs(expires - expected) < timedelta(minutes=5)
+    else:
+        assert [(e["code"], e["field"]) for e in errors] == [
+            ("INVALID", ["input", "invitationExpiryDays"])
+        ]
+        assert settings == before
+
+
+async def test_account_update_refuses_an_empty_name_and_changes_nothing(api, services):
+    tenant = await make_tenant(services, "Keep Me")
+    data = await api.data(
+        ACCOUNT_UPDATE,
+        {"input": {"name": "   ", "everyoneCanInvite": True, "invitationExpiryDays": 40}},
+        as_=tenant.owner,
+    )
+    codes = {tuple(e["field"]): e["code"] for e in data["accountUpdate"]["userErrors"]}
+    assert codes == {("input", "name"): "REQUIRED", ("input", "invitationExpiryDays"): "INVALID"}
+    account = (await api.data(ACCOUNT, as_=tenant.owner))["account"]
+    assert account["name"] == "Keep Me"
+    assert account["settings"]["everyoneCanInvite"] is False
+
+
+async def test_everyone_can_invite_lets_a_viewer_invite(api, services):
+    tenant = await make_tenant(services)
+    viewer = await make_member(services, tenant, Role.VIEWER)
+    assert error_codes(await api(INVITE, {"email": "a@example.com"}, as_=viewer)) == [
+        "FORBIDDEN"
+    ]
+    await api.data(ACCOUNT_UPDATE, {"input": {"everyoneCanInvite": True}}, as_=tenant.owner)
+    invited = await api.data(INVITE, {"email": "a@example.com"}, as_=viewer)
+    assert payload_errors(invited, "invitationCreate") == []
+    await api.data(ACCOUNT_UPDATE, {"input": {"everyoneCanInvite": False}}, as_=tenant.owner)
+    assert error_codes(await api(INVITE, {"email": "b@example.com"}, as_=viewer)) == [
+        "FORBIDDEN"
+    ]
