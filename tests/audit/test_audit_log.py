@@ -16,9 +16,8 @@ import pytest
 from sqlalchemy import func, select
 
 from app.access import Role
-from app.accounts.models import Account
 from app.audit.models import AuditEntry
-from app.graphql.ids import decode_any, encode_id
+from app.graphql.ids import decode_any
 from app.identity.models import AuthToken, User
 from app.security.tokens import token_digest
 from app.staff.models import AccountStatus, Staff
@@ -36,7 +35,6 @@ from tests.factories import (
     make_staff,
     make_status,
     make_tenant,
-    make_user,
     set_custom_value,
     set_staff_columns,
     set_staff_secrets,

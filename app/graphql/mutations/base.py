@@ -14,8 +14,8 @@ from strawberry.types import Info
 from app.audit import changes
 from app.audit import service as audit
 from app.errors import DomainError, RateLimited
-from app.graphql.ids import decode_any
 from app.graphql.errors import UserError, forbidden, rate_limited, user_errors
+from app.graphql.ids import decode_any
 
 T = TypeVar("T")
 
