@@ -501,3 +501,33 @@ async def set_token_columns(services, token: str, **values) -> None:
         )
         assert result.rowcount == 1, "no such token"
         await session.commit()
+
+
+async def insert_staff_rows(services, tenant: Tenant, rows: list[dict]) -> list[int]:
+    """Many staff records (no logins) in one bulk INSERT, fast; returns their sids in order.
+
+    Each dict holds Staff columns (``first_name`` and ``last_name`` at least); every dict
+    must have the same keys.
+    """
+    from sqlalchemy import insert, update
+
+    async with services.db.session(write=True) as session:
+        last = await session.scalar(
+            update(Account)
+            .where(Account.id == tenant.account_id)
+            .values(staff_seq=Account.staff_seq + len(rows))
+            .returning(Account.staff_seq)
+        )
+        first_sid = last - len(rows) + 1
+        values = [
+            {
+                "account_id": tenant.account_id,
+                "sid": first_sid + i,
+                "last_name_key": name_key(row["last_name"]),
+                **row,
+            }
+            for i, row in enumerate(rows)
+        ]
+        await session.execute(insert(Staff), values)
+        await session.commit()
+    return [first_sid + i for i in range(len(rows))]

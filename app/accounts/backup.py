@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import orjson
-from sqlalchemy import literal, select, tuple_
+from sqlalchemy import inspect, literal, select, tuple_
 
 from app.access import Actor, Permit
 from app.accounts.models import Account
@@ -55,15 +55,21 @@ def _row(obj, *, personal: bool) -> dict:
 
 async def _section(session, name: str, stmt, convert, first: bool) -> AsyncIterator[bytes]:
     yield (b"" if first else b",") + orjson.dumps(name) + b":["
-    last_id, count = 0, 0
-    model = stmt.column_descriptions[0]["entity"]
+    count, position = 0, None
+    mapper = inspect(stmt.column_descriptions[0]["entity"])
+    key = list(mapper.primary_key)  # keyset over the primary key (project members: two columns)
     while True:
-        rows = list(
-            await session.scalars(stmt.where(model.id > last_id).order_by(model.id).limit(BATCH))
-        )
+        page = stmt
+        if position is not None:
+            page = page.where(
+                tuple_(*key) > tuple_(*map(literal, position))
+                if len(key) > 1
+                else key[0] > position[0]
+            )
+        rows = list(await session.scalars(page.order_by(*key).limit(BATCH)))
         if not rows:
             break
-        last_id = rows[-1].id
+        position = mapper.identity_key_from_instance(rows[-1])[1]
         chunk = b",".join(orjson.dumps(convert(r), default=str) for r in rows)
         yield (b"," if count else b"") + chunk
         count += len(rows)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -63,17 +62,29 @@ class Who:
 LINK_COLUMNS = [("project_id", "Project"), ("staff_id", "Staff")]
 
 
-def _snake(type_name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", type_name).lower()
+def _named(action: str) -> list[str]:
+    """Tables of the record a mutation is named after (staffStatusCreate -> staff_statuses)."""
+    return sorted(
+        (
+            t
+            for t, name in TYPE_NAMES.items()
+            if action.startswith(name[0].lower() + name[1:])
+            and action[len(name) : len(name) + 1].isupper()
+        ),
+        key=lambda t: -len(TYPE_NAMES[t]),
+    )
+
+
+def _created(changes: list[dict], action: str) -> tuple[str, int] | None:
+    for table in _named(action):
+        for change in changes:
+            if change["table"] == table and change["op"] == "insert" and change["id"]:
+                return TYPE_NAMES[table], change["id"]
+    return None
 
 
 def _target(changes: list[dict], action: str = "") -> tuple[str | None, int | None]:
-    # the record the mutation is named after (staffStatusCreate -> StaffStatus), if it changed
-    named = sorted(
-        (t for t, name in TYPE_NAMES.items() if action.startswith(_snake(name) + "_")),
-        key=lambda t: -len(TYPE_NAMES[t]),
-    )
-    for table in named + TARGET_PRIORITY:
+    for table in _named(action) + TARGET_PRIORITY:
         for change in changes:
             if change["table"] == table and change["id"] is not None:
                 return TYPE_NAMES.get(table, table), change["id"]
@@ -104,8 +115,9 @@ async def record(
     client_address: str | None,
     target: tuple[str, int] | None = None,
 ) -> AuditEntry:
-    """``target``: the record the client named (its input id), else found in ``changes``."""
-    target_type, target_id = target or _target(changes, action)
+    """The target is the record created, else the one the client named (``target``, from
+    its input), else the most specific one changed."""
+    target_type, target_id = _created(changes, action) or target or _target(changes, action)
     entry = AuditEntry(
         account_id=who.account_id or _account_of(changes),
         actor_user_id=who.user_id,

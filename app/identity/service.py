@@ -9,7 +9,7 @@ from sqlalchemy import Integer, String, cast, null, select, union_all
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.access import ROLE_PERMITS, Actor, Permit
+from app.access import ROLE_PERMITS, ROLE_RANK, Actor, Permit
 from app.accounts.models import Account
 from app.db.base import utcnow
 from app.errors import DomainError, ErrorCode, NotFound, Unauthenticated
@@ -18,7 +18,7 @@ from app.identity.models import AuthToken, TokenKind, User
 from app.identity.queries import active_memberships, live_token
 from app.security.passwords import PasswordService, password_problem
 from app.security.tokens import new_token, token_digest
-from app.staff.models import Staff, StaffPermitGrant, StaffShare
+from app.staff.models import AccountStatus, Staff, StaffPermitGrant, StaffShare
 from app.validation import clean_email, clean_text
 
 SESSION_PREFIX = "rs"
@@ -234,7 +234,27 @@ async def actor_for(session: AsyncSession, principal: Principal, realm: str | No
     else:
         return None
     membership = chosen[0]
+    if principal.impersonator_user_id is not None:
+        await _check_impersonator(session, principal.impersonator_user_id, membership)
     return await build_actor(session, principal, membership.account, membership.staff)
+
+
+async def _check_impersonator(session: AsyncSession, user_id: int, target: Membership) -> None:
+    """An impersonation token works only while its administrator could still start it: an
+    active member of that account with IMPERSONATE who outranks the target."""
+    impersonator = await session.scalar(
+        select(Staff).where(
+            Staff.account_id == target.account.id,
+            Staff.user_id == user_id,
+            Staff.account_status == AccountStatus.ACTIVE,
+        )
+    )
+    if (
+        impersonator is None
+        or Permit.IMPERSONATE not in ROLE_PERMITS[impersonator.role]
+        or ROLE_RANK[impersonator.role] <= ROLE_RANK[target.staff.role]
+    ):
+        raise Unauthenticated()
 
 
 async def build_actor(

@@ -166,8 +166,9 @@ async def test_delete_matrix(api, services, actor_key, target_key, expected):
         assert body["data"]["staffDelete"]["deletedStaffId"] == target.staff_id
         assert row is None
     else:
-        assert row is not None and row.role == Role(target_key if target_key != "SELF" else
-                                                     actor_key)
+        assert row is not None and row.role == Role(
+            target_key if target_key != "SELF" else actor_key
+        )
 
 
 @pytest.mark.parametrize(("actor_key", "target_key", "expected"), matrix(MANAGE))
@@ -223,8 +224,7 @@ async def test_promoted_member_gets_the_new_permits_on_the_next_request(api, ser
     victim = await make_member(services, tenant, Role.VIEWER)
     before = await api(DISABLE, {"id": victim.staff_id}, as_=member)
     assert error_codes(before) == ["FORBIDDEN"]
-    await api.data(ROLE_CHANGE, {"id": member.staff_id, "role": "ADMINISTRATOR"},
-                   as_=tenant.owner)
+    await api.data(ROLE_CHANGE, {"id": member.staff_id, "role": "ADMINISTRATOR"}, as_=tenant.owner)
     after = await api.data(DISABLE, {"id": victim.staff_id}, as_=member)
     assert payload_errors(after, "staffDisable") == []
     await api.data(ROLE_CHANGE, {"id": member.staff_id, "role": "VIEWER"}, as_=tenant.owner)
@@ -286,11 +286,9 @@ async def test_disable_frees_a_seat_and_enable_needs_one(api, services):
     tenant = await make_tenant(services, seats=3)
     person = await make_member(services, tenant, Role.VIEWER)
     await make_member(services, tenant, Role.VIEWER)
-    assert await seats(api, tenant.owner) == {"limit": 3, "used": 3, "reserved": 0,
-                                              "available": 0}
+    assert await seats(api, tenant.owner) == {"limit": 3, "used": 3, "reserved": 0, "available": 0}
     await api.data(DISABLE, {"id": person.staff_id}, as_=tenant.owner)
-    assert await seats(api, tenant.owner) == {"limit": 3, "used": 2, "reserved": 0,
-                                              "available": 1}
+    assert await seats(api, tenant.owner) == {"limit": 3, "used": 2, "reserved": 0, "available": 1}
     invited = await api.data(INVITE, {"email": "newcomer@example.com"}, as_=tenant.owner)
     assert payload_errors(invited, "invitationCreate") == []
 
@@ -310,8 +308,7 @@ async def test_disable_frees_a_seat_and_enable_needs_one(api, services):
     enabled = await api.data(ENABLE, {"id": person.staff_id}, as_=tenant.owner)
     assert payload_errors(enabled, "staffEnable") == []
     assert enabled["staffEnable"]["staff"]["accountStatus"] == "ACTIVE"
-    assert await seats(api, tenant.owner) == {"limit": 3, "used": 3, "reserved": 0,
-                                              "available": 0}
+    assert await seats(api, tenant.owner) == {"limit": 3, "used": 3, "reserved": 0, "available": 0}
     assert (await api.data(VIEWER, as_=person))["viewer"]["role"] == "VIEWER"
 
 
@@ -432,8 +429,9 @@ async def test_ownership_transfer_old_owner_becomes_administrator(api, services)
     assert error_codes(await api(PLAN, {"plan": "TEAM"}, as_=old)) == ["FORBIDDEN"]
     again = await api(TRANSFER, {"id": heir.staff_id, "password": PASSWORD}, as_=old)
     assert error_codes(again) == ["FORBIDDEN"]
-    assert payload_errors(await api.data(PLAN, {"plan": "TEAM"}, as_=heir),
-                          "accountPlanChange") == []
+    assert (
+        payload_errors(await api.data(PLAN, {"plan": "TEAM"}, as_=heir), "accountPlanChange") == []
+    )
     # the new owner may now manage the old one, who is an administrator below them
     demoted = await api.data(ROLE_CHANGE, {"id": old.staff_id, "role": "EDITOR"}, as_=heir)
     assert payload_errors(demoted, "staffRoleChange") == []
@@ -443,8 +441,9 @@ async def test_ownership_transfer_needs_the_owners_password(api, services):
     tenant = await make_tenant(services)
     heir = await make_member(services, tenant, Role.ADMINISTRATOR)
     for password in ("not my password", "", PASSWORD.upper()):
-        body = await api.data(TRANSFER, {"id": heir.staff_id, "password": password},
-                              as_=tenant.owner)
+        body = await api.data(
+            TRANSFER, {"id": heir.staff_id, "password": password}, as_=tenant.owner
+        )
         result = body["accountOwnershipTransfer"]
         assert [e["code"] for e in result["userErrors"]] == ["INVALID_CREDENTIALS"]
         assert result["owner"] is None
@@ -496,8 +495,13 @@ async def test_plan_change_matrix(api, services, actor_key, expected):
 
 @pytest.mark.parametrize(
     ("plan", "seat_limit", "limit"),
-    [("FREE", None, 5), ("TEAM", None, 25), ("BUSINESS", None, 100), ("CUSTOM", 42, 42),
-     ("CUSTOM", 1, 1)],
+    [
+        ("FREE", None, 5),
+        ("TEAM", None, 25),
+        ("BUSINESS", None, 100),
+        ("CUSTOM", 42, 42),
+        ("CUSTOM", 1, 1),
+    ],
 )
 async def test_plan_sets_the_seat_limit(api, services, plan, seat_limit, limit):
     tenant = await make_tenant(services, seats=50)
@@ -508,8 +512,7 @@ async def test_plan_sets_the_seat_limit(api, services, plan, seat_limit, limit):
     assert result["account"]["seats"]["limit"] == limit
     account = (await api.data(ACCOUNT, as_=tenant.owner))["account"]
     assert account["plan"] == plan
-    assert account["seats"] == {"limit": limit, "used": 1, "reserved": 0,
-                                "available": limit - 1}
+    assert account["seats"] == {"limit": limit, "used": 1, "reserved": 0, "available": limit - 1}
 
 
 @pytest.mark.parametrize(
@@ -531,8 +534,12 @@ async def test_plan_downgrade_below_use_says_how_many_seats_to_free(api, service
     members = [await make_member(services, tenant, Role.VIEWER) for _ in range(5)]
     invited = await api.data(INVITE, {"email": "pending@example.com"}, as_=tenant.owner)
     assert payload_errors(invited, "invitationCreate") == []
-    assert await seats(api, tenant.owner) == {"limit": 50, "used": 6, "reserved": 1,
-                                              "available": 43}
+    assert await seats(api, tenant.owner) == {
+        "limit": 50,
+        "used": 6,
+        "reserved": 1,
+        "available": 43,
+    }
 
     data = await api.data(PLAN, {"plan": "FREE"}, as_=tenant.owner)
     result = data["accountPlanChange"]
@@ -554,12 +561,13 @@ async def test_plan_downgrade_below_use_says_how_many_seats_to_free(api, service
     data = await api.data(PLAN, {"plan": "FREE"}, as_=tenant.owner)
     assert data["accountPlanChange"]["userErrors"] == []
     assert data["accountPlanChange"]["account"]["seats"] == {
-        "limit": 5, "used": 4, "reserved": 1, "available": 0,
+        "limit": 5,
+        "used": 4,
+        "reserved": 1,
+        "available": 0,
     }
     full = await api.data(INVITE, {"email": "another@example.com"}, as_=tenant.owner)
-    assert [e["code"] for e in payload_errors(full, "invitationCreate")] == [
-        "SEAT_LIMIT_REACHED"
-    ]
+    assert [e["code"] for e in payload_errors(full, "invitationCreate")] == ["SEAT_LIMIT_REACHED"]
 
 
 # --- account settings --------------------------------------------------------------------------
@@ -591,13 +599,15 @@ async def test_account_update_matrix(api, services, actor_key, expected):
         assert account["settings"]["everyoneCanInvite"] is False
 
 
-@pytest.mark.parametrize(("days", "ok"), [(0, False), (1, True), (30, True), (31, False),
-                                          (-1, False)])
+@pytest.mark.parametrize(
+    ("days", "ok"), [(0, False), (1, True), (30, True), (31, False), (-1, False)]
+)
 async def test_invitation_expiry_days_between_1_and_30(api, services, days, ok):
     tenant = await make_tenant(services)
     before = (await api.data(ACCOUNT, as_=tenant.owner))["account"]["settings"]
-    data = await api.data(ACCOUNT_UPDATE, {"input": {"invitationExpiryDays": days}},
-                          as_=tenant.owner)
+    data = await api.data(
+        ACCOUNT_UPDATE, {"input": {"invitationExpiryDays": days}}, as_=tenant.owner
+    )
     errors = data["accountUpdate"]["userErrors"]
     settings = (await api.data(ACCOUNT, as_=tenant.owner))["account"]["settings"]
     if ok:
@@ -634,13 +644,9 @@ async def test_account_update_refuses_an_empty_name_and_changes_nothing(api, ser
 async def test_everyone_can_invite_lets_a_viewer_invite(api, services):
     tenant = await make_tenant(services)
     viewer = await make_member(services, tenant, Role.VIEWER)
-    assert error_codes(await api(INVITE, {"email": "a@example.com"}, as_=viewer)) == [
-        "FORBIDDEN"
-    ]
+    assert error_codes(await api(INVITE, {"email": "a@example.com"}, as_=viewer)) == ["FORBIDDEN"]
     await api.data(ACCOUNT_UPDATE, {"input": {"everyoneCanInvite": True}}, as_=tenant.owner)
     invited = await api.data(INVITE, {"email": "a@example.com"}, as_=viewer)
     assert payload_errors(invited, "invitationCreate") == []
     await api.data(ACCOUNT_UPDATE, {"input": {"everyoneCanInvite": False}}, as_=tenant.owner)
-    assert error_codes(await api(INVITE, {"email": "b@example.com"}, as_=viewer)) == [
-        "FORBIDDEN"
-    ]
+    assert error_codes(await api(INVITE, {"email": "b@example.com"}, as_=viewer)) == ["FORBIDDEN"]

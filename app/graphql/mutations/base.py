@@ -85,7 +85,7 @@ class Audited(FieldExtension):
                 if collected:
                     await audit.record(
                         session,
-                        action=info.python_name,
+                        action=info.field_name,
                         who=ctx.audit_who(collected),
                         changes=collected,
                         request_id=ctx.request_id,

@@ -238,7 +238,7 @@ class InvitationMutations:
             )
         return InvitationPayload(invitation=_invitation(row, actor), user_errors=errors)
 
-    @mutation(description="Accept an invitation (public); signs you in.")
+    @mutation(description="Accept an invitation (public); signs you in.", while_impersonating=False)
     async def invitation_accept(
         self, info: Info, input: InvitationAcceptInput
     ) -> InvitationAcceptPayload:
@@ -322,7 +322,9 @@ class InvitationMutations:
             join_link=JoinLink(_row=row) if row else None, url=None, user_errors=errors
         )
 
-    @mutation(description="Join an account through a join link (public).")
+    @mutation(
+        description="Join an account through a join link (public).", while_impersonating=False
+    )
     async def join_link_join(self, info: Info, input: JoinLinkJoinInput) -> JoinLinkJoinPayload:
         ctx = info.context
         async with ctx.as_anyone() as (session, principal):

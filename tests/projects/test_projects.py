@@ -1,0 +1,441 @@
+"""Projects, their members and the account's project team roles, through GraphQL."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.access import Role
+from app.staff.models import AccountStatus
+from tests.factories import (
+    DENIED,
+    OK,
+    error_codes,
+    gid,
+    make_member,
+    make_staff,
+    make_tenant,
+    member_as,
+    outcome,
+    role_matrix,
+    set_staff_columns,
+)
+
+PROJECT_FIELDS = """id name description
+  members { staff { id fullName } teamRole { name } }"""
+CREATE = f"""mutation($input: ProjectCreateInput!) {{
+  projectCreate(input: $input) {{ project {{ {PROJECT_FIELDS} }} userErrors {{ field code }} }}
+}}"""
+ADD = f"""mutation($input: ProjectMemberAddInput!) {{
+  projectMemberAdd(input: $input) {{ project {{ {PROJECT_FIELDS} }} userErrors {{ field code }} }}
+}}"""
+REMOVE = f"""mutation($input: ProjectMemberRemoveInput!) {{
+  projectMemberRemove(input: $input) {{
+    project {{ {PROJECT_FIELDS} }} userErrors {{ field code }}
+  }}
+}}"""
+ROLE_CREATE = """mutation($name: String!) {
+  projectTeamRoleCreate(input: {name: $name}) { teamRole { id name archived } userErrors { field code } }
+}"""
+PROJECTS = f"{{ projects {{ {PROJECT_FIELDS} }} }}"
+TEAM_ROLES = "{ picklists { projectTeamRoles { id name } } }"
+STAFF_PROJECTS = """query($id: ID!) {
+  node(id: $id) { ... on Staff { fullName projects { project { name } teamRole { name } } } }
+}"""
+STAFF_CREATE = """mutation($input: StaffCreateInput!) {
+  staffCreate(input: $input) {
+    staff { id fullName projects { project { name } teamRole { name } } }
+    userErrors { field code }
+  }
+}"""
+STAFF_UPDATE = """mutation($input: StaffUpdateInput!) {
+  staffUpdate(input: $input) { staff { defaultProjectRole { name } } userErrors { field code } }
+}"""
+
+
+async def create(api, member, name="Apollo", **fields) -> dict:
+    data = await api.data(CREATE, {"input": {"name": name, **fields}}, as_=member)
+    return data["projectCreate"]
+
+
+async def create_ok(api, member, name="Apollo", **fields) -> dict:
+    payload = await create(api, member, name, **fields)
+    assert payload["userErrors"] == [], payload
+    return payload["project"]
+
+
+async def team_role(api, member, name) -> str:
+    data = await api.data(ROLE_CREATE, {"name": name}, as_=member)
+    assert data["projectTeamRoleCreate"]["userErrors"] == []
+    return data["projectTeamRoleCreate"]["teamRole"]["id"]
+
+
+async def add(api, member, project_id, staff_id, team_role_id=None) -> dict:
+    variables = {"input": {"projectId": project_id, "staffId": staff_id}}
+    if team_role_id is not None:
+        variables["input"]["teamRoleId"] = team_role_id
+    return (await api.data(ADD, variables, as_=member))["projectMemberAdd"]
+
+
+def members(project: dict) -> dict[str, str | None]:
+    """fullName -> team role name."""
+    return {m["staff"]["fullName"]: (m["teamRole"] or {}).get("name") for m in project["members"]}
+
+
+def codes(payload: dict) -> list[tuple]:
+    return [(tuple(e["field"] or ()), e["code"]) for e in payload["userErrors"]]
+
+
+async def projects(api, member) -> dict[str, dict]:
+    return {p["name"]: p for p in (await api.data(PROJECTS, as_=member))["projects"]}
+
+
+# --- projectCreate ---
+
+
+async def test_create_adds_administrators_the_owner_and_the_chosen_members(api, services):
+    tenant = await make_tenant(services)
+    admin = await make_member(services, tenant, Role.ADMINISTRATOR, first_name="Ada",
+                              last_name="Admin")  # fmt: skip
+    gone = await make_member(services, tenant, Role.ADMINISTRATOR, first_name="Gil",
+                             last_name="Gone")  # fmt: skip
+    await set_staff_columns(services, gone.staff_pk, account_status=AccountStatus.DISABLED)
+    await make_member(services, tenant, Role.EDITOR, first_name="Ed", last_name="Editor")
+    viewer = await make_member(services, tenant, Role.VIEWER, first_name="Vi", last_name="Viewer")
+    plain = await make_staff(services, tenant, first_name="Pat", last_name="Plain")
+
+    project = await create_ok(
+        api,
+        admin,
+        " Apollo ",
+        description="Moon",
+        memberIds=[viewer.staff_id, gid("Staff", plain.id)],
+    )
+    assert project["name"] == "Apollo" and project["description"] == "Moon"
+    owner_name = next(
+        m["staff"]["fullName"]
+        for m in project["members"]
+        if m["staff"]["id"] == tenant.owner.staff_id
+    )
+    assert set(members(project)) == {owner_name, "Ada Admin", "Vi Viewer", "Pat Plain"}
+    listed = await projects(api, viewer)
+    assert set(members(listed["Apollo"])) == set(members(project))
+
+
+async def test_project_names_are_unique_per_account_case_insensitively(api, services):
+    tenant = await make_tenant(services)
+    other = await make_tenant(services)
+    await create_ok(api, tenant.owner, "Apollo")
+    taken = await create(api, tenant.owner, "  APOLLO ")
+    assert (
+        codes(taken)
+        == [
+            (
+                (
+                    "input",
+                    "name",
+                ),
+                "TAKEN",
+            )
+        ]
+        and taken["project"] is None
+    )
+    blank = await create(api, tenant.owner, "   ")
+    assert [c[0] for c in codes(blank)] == [("input", "name")]
+    await create_ok(api, other.owner, "apollo")  # another account may use it
+    assert list(await projects(api, tenant.owner)) == ["Apollo"]
+
+
+async def test_create_with_an_unknown_or_foreign_member_creates_nothing(api, services):
+    tenant = await make_tenant(services)
+    other = await make_tenant(services)
+    payload = await create(api, tenant.owner, memberIds=[other.owner.staff_id, gid("Staff", 99999)])
+    assert codes(payload) == [
+        (("input", "memberIds", "0"), "NOT_FOUND"),
+        (("input", "memberIds", "1"), "NOT_FOUND"),
+    ]
+    assert await projects(api, tenant.owner) == {}
+
+
+# --- members and team roles ---
+
+
+async def test_team_roles_picklist(api, services):
+    tenant = await make_tenant(services)
+    other = await make_tenant(services)
+    await team_role(api, tenant.owner, "Reviewer")
+    await team_role(api, tenant.owner, "Lead")
+    again = await api.data(ROLE_CREATE, {"name": " lead "}, as_=tenant.owner)
+    assert codes(again["projectTeamRoleCreate"]) == [
+        (
+            (
+                "input",
+                "name",
+            ),
+            "TAKEN",
+        )
+    ]
+    await team_role(api, other.owner, "Other account role")
+    viewer = await make_member(services, tenant, Role.VIEWER)
+    data = await api.data(TEAM_ROLES, as_=viewer)
+    assert [r["name"] for r in data["picklists"]["projectTeamRoles"]] == ["Lead", "Reviewer"]
+
+
+async def test_member_add_with_a_role_or_the_staff_default_role(api, services):
+    tenant = await make_tenant(services)
+    lead = await team_role(api, tenant.owner, "Lead")
+    dev = await team_role(api, tenant.owner, "Developer")
+    project = await create_ok(api, tenant.owner)
+    anna = await make_staff(services, tenant, first_name="Anna", last_name="Lead")
+    bob = await make_staff(services, tenant, first_name="Bob", last_name="Default")
+    cy = await make_staff(services, tenant, first_name="Cy", last_name="None")
+    updated = await api.data(
+        STAFF_UPDATE,
+        {"input": {"id": gid("Staff", bob.id), "defaultProjectRoleId": dev}},
+        as_=tenant.owner,
+    )
+    assert updated["staffUpdate"]["staff"]["defaultProjectRole"] == {"name": "Developer"}
+
+    payload = await add(api, tenant.owner, project["id"], gid("Staff", anna.id), lead)
+    assert payload["userErrors"] == []
+    assert members(payload["project"])["Anna Lead"] == "Lead"
+    await add(api, tenant.owner, project["id"], gid("Staff", bob.id))
+    await add(api, tenant.owner, project["id"], gid("Staff", cy.id))
+    again = await add(api, tenant.owner, project["id"], gid("Staff", cy.id))
+    assert again["userErrors"] == []
+
+    listed = (await projects(api, tenant.owner))["Apollo"]
+    names = [m["staff"]["fullName"] for m in listed["members"]]
+    assert names.count("Cy None") == 1
+    got = members(listed)
+    assert got["Anna Lead"] == "Lead"
+    assert got["Bob Default"] == "Developer"
+    assert got["Cy None"] is None
+
+    mine = await api.data(STAFF_PROJECTS, {"id": gid("Staff", bob.id)}, as_=tenant.owner)
+    assert mine["node"]["projects"] == [
+        {"project": {"name": "Apollo"}, "teamRole": {"name": "Developer"}}
+    ]
+
+
+async def test_member_remove(api, services):
+    tenant = await make_tenant(services)
+    project = await create_ok(api, tenant.owner)
+    staff = await make_staff(services, tenant, first_name="Rem", last_name="Oved")
+    staff_id = gid("Staff", staff.id)
+    await add(api, tenant.owner, project["id"], staff_id)
+    variables = {"input": {"projectId": project["id"], "staffId": staff_id}}
+    removed = (await api.data(REMOVE, variables, as_=tenant.owner))["projectMemberRemove"]
+    assert removed["userErrors"] == []
+    assert "Rem Oved" not in members(removed["project"])
+    assert "Rem Oved" not in members((await projects(api, tenant.owner))["Apollo"])
+    mine = await api.data(STAFF_PROJECTS, {"id": staff_id}, as_=tenant.owner)
+    assert mine["node"]["projects"] == []
+
+    again = (await api.data(REMOVE, variables, as_=tenant.owner))["projectMemberRemove"]
+    assert codes(again) == [
+        (
+            (
+                "input",
+                "staffId",
+            ),
+            "NOT_FOUND",
+        )
+    ]
+
+
+async def test_staff_projects_lists_each_project_with_the_role(api, services):
+    tenant = await make_tenant(services)
+    lead = await team_role(api, tenant.owner, "Lead")
+    apollo = await create_ok(api, tenant.owner, "Apollo")
+    await create_ok(api, tenant.owner, "Zeta")
+    gemini = await create_ok(api, tenant.owner, "Gemini")
+    member = await make_member(services, tenant, Role.VIEWER)
+    await add(api, tenant.owner, apollo["id"], member.staff_id, lead)
+    await add(api, tenant.owner, gemini["id"], member.staff_id)
+    # the member reads their own projects
+    data = await api.data(STAFF_PROJECTS, {"id": member.staff_id}, as_=member)
+    assert data["node"]["projects"] == [
+        {"project": {"name": "Apollo"}, "teamRole": {"name": "Lead"}},
+        {"project": {"name": "Gemini"}, "teamRole": None},
+    ]
+    # the owner was added to all three automatically
+    owner = await api.data(STAFF_PROJECTS, {"id": tenant.owner.staff_id}, as_=member)
+    assert [p["project"]["name"] for p in owner["node"]["projects"]] == [
+        "Apollo",
+        "Gemini",
+        "Zeta",
+    ]
+
+
+async def test_staff_create_with_project_ids(api, services):
+    tenant = await make_tenant(services)
+    apollo = await create_ok(api, tenant.owner, "Apollo")
+    gemini = await create_ok(api, tenant.owner, "Gemini")
+    await create_ok(api, tenant.owner, "Zeta")
+    data = await api.data(
+        STAFF_CREATE,
+        {
+            "input": {
+                "firstName": "Nia",
+                "lastName": "New",
+                "projectIds": [apollo["id"], gemini["id"]],
+            }
+        },
+        as_=tenant.owner,
+    )
+    payload = data["staffCreate"]
+    assert payload["userErrors"] == []
+    assert [p["project"]["name"] for p in payload["staff"]["projects"]] == ["Apollo", "Gemini"]
+    listed = await projects(api, tenant.owner)
+    assert "Nia New" in members(listed["Apollo"]) and "Nia New" in members(listed["Gemini"])
+    assert "Nia New" not in members(listed["Zeta"])
+
+
+async def test_staff_create_with_project_ids_needs_the_right_to_manage_projects(api, services):
+    tenant = await make_tenant(services)
+    editor = await make_member(services, tenant, Role.EDITOR)
+    apollo = await create_ok(api, tenant.owner, "Apollo")
+    body = await api(
+        STAFF_CREATE,
+        {"input": {"firstName": "Ed", "lastName": "Added", "projectIds": [apollo["id"]]}},
+        as_=editor,
+    )
+    assert error_codes(body) == ["FORBIDDEN"]
+    names = await api.data("{ staff(first: 100) { edges { node { lastName } } } }", as_=editor)
+    assert "Added" not in {e["node"]["lastName"] for e in names["staff"]["edges"]}
+    # without projects the editor may add staff
+    ok = await api.data(STAFF_CREATE, {"input": {"firstName": "Ed", "lastName": "Added"}},
+                        as_=editor)  # fmt: skip
+    assert ok["staffCreate"]["userErrors"] == []
+
+
+# --- other accounts' ids are "not found" ---
+
+
+async def test_cross_account_ids_are_not_found(api, services):
+    mine = await make_tenant(services)
+    theirs = await make_tenant(services)
+    my_project = await create_ok(api, mine.owner, "Mine")
+    their_project = await create_ok(api, theirs.owner, "Theirs")
+    their_role = await team_role(api, theirs.owner, "Their role")
+    their_staff = theirs.owner.staff_id
+    my_staff = (await make_member(services, mine, Role.VIEWER)).staff_id
+
+    payload = await add(api, mine.owner, their_project["id"], my_staff)
+    assert codes(payload) == [
+        (
+            (
+                "input",
+                "projectId",
+            ),
+            "NOT_FOUND",
+        )
+    ]
+    payload = await add(api, mine.owner, my_project["id"], their_staff)
+    assert codes(payload) == [
+        (
+            (
+                "input",
+                "staffId",
+            ),
+            "NOT_FOUND",
+        )
+    ]
+    payload = await add(api, mine.owner, my_project["id"], my_staff, their_role)
+    assert codes(payload) == [
+        (
+            (
+                "input",
+                "teamRoleId",
+            ),
+            "NOT_FOUND",
+        )
+    ]
+
+    variables = {"input": {"projectId": their_project["id"], "staffId": their_staff}}
+    removed = (await api.data(REMOVE, variables, as_=mine.owner))["projectMemberRemove"]
+    assert codes(removed) == [
+        (
+            (
+                "input",
+                "projectId",
+            ),
+            "NOT_FOUND",
+        )
+    ]
+
+    created = await api.data(
+        STAFF_CREATE,
+        {"input": {"firstName": "A", "lastName": "B", "projectIds": [their_project["id"]]}},
+        as_=mine.owner,
+    )
+    assert [e["code"] for e in created["staffCreate"]["userErrors"]] == ["NOT_FOUND"]
+    updated = await api.data(
+        STAFF_UPDATE,
+        {"input": {"id": my_staff, "defaultProjectRoleId": their_role}},
+        as_=mine.owner,
+    )
+    assert codes(updated["staffUpdate"]) == [
+        (
+            (
+                "input",
+                "defaultProjectRoleId",
+            ),
+            "NOT_FOUND",
+        )
+    ]
+
+    node = await api.data(
+        "query($id: ID!) { node(id: $id) { id } }", {"id": their_project["id"]}, as_=mine.owner
+    )
+    assert node["node"] is None
+    assert list(await projects(api, mine.owner)) == ["Mine"]
+    # nothing of theirs changed
+    theirs_now = (await projects(api, theirs.owner))["Theirs"]
+    assert [m["staff"]["id"] for m in theirs_now["members"]] == [their_staff]
+
+
+# --- who may manage projects ---
+
+MATRIX = {
+    # VIEWER, VIEWER+PD, EDITOR, EDITOR+PD, ADMINISTRATOR, OWNER
+    "projectCreate": (DENIED, DENIED, DENIED, DENIED, OK, OK),
+    "projectMemberAdd": (DENIED, DENIED, DENIED, DENIED, OK, OK),
+    "projectMemberRemove": (DENIED, DENIED, DENIED, DENIED, OK, OK),
+    "projectTeamRoleCreate": (DENIED, DENIED, DENIED, DENIED, OK, OK),
+}
+
+
+@pytest.mark.parametrize(("operation", "key", "expected"), role_matrix(MATRIX))
+async def test_who_manages_projects(api, services, operation, key, expected):
+    tenant = await make_tenant(services)
+    actor = await member_as(api, services, tenant, key)
+    project = await create_ok(api, tenant.owner, "Apollo")
+    staff = await make_member(services, tenant, Role.VIEWER)
+    if operation == "projectMemberRemove":
+        await add(api, tenant.owner, project["id"], staff.staff_id)
+    query, variables = {
+        "projectCreate": (CREATE, {"input": {"name": "Gemini"}}),
+        "projectMemberAdd": (
+            ADD,
+            {"input": {"projectId": project["id"], "staffId": staff.staff_id}},
+        ),
+        "projectMemberRemove": (
+            REMOVE,
+            {"input": {"projectId": project["id"], "staffId": staff.staff_id}},
+        ),
+        "projectTeamRoleCreate": (ROLE_CREATE, {"name": "Lead"}),
+    }[operation]
+    body = await api(query, variables, as_=actor)
+    assert outcome(body, operation) == expected
+
+    after = await projects(api, tenant.owner)
+    on_project = staff.staff_id in {m["staff"]["id"] for m in after["Apollo"]["members"]}
+    roles = await api.data(TEAM_ROLES, as_=tenant.owner)
+    happened = {
+        "projectCreate": "Gemini" in after,
+        "projectMemberAdd": on_project,
+        "projectMemberRemove": not on_project,
+        "projectTeamRoleCreate": bool(roles["picklists"]["projectTeamRoles"]),
+    }[operation]
+    assert happened == (expected == OK)
