@@ -43,6 +43,28 @@ async def update_account(session: AsyncSession, actor: Actor, changes: dict) -> 
             )
         else:
             account.invitation_expiry_days = days
+    if changes.get("join_link_role") is not None:
+        role = Role(changes["join_link_role"])
+        if role == Role.OWNER or not actor.may_assign(role):
+            errors.append(
+                DomainError(
+                    "Join links cannot hand out this role.",
+                    field=["joinLinkRole"],
+                    code=ErrorCode.FORBIDDEN,
+                )
+            )
+        else:
+            account.join_link_role = role.value
+    if "join_link_expiry_days" in changes:
+        days = changes["join_link_expiry_days"]
+        if days is not None and not 1 <= days <= 365:
+            errors.append(
+                DomainError("Join links last 1 to 365 days.", field=["joinLinkExpiryDays"])
+            )
+        else:
+            account.join_link_expiry_days = days
+    if changes.get("join_link_requires_approval") is not None:
+        account.join_link_requires_approval = bool(changes["join_link_requires_approval"])
     if errors:
         raise ValidationFailed(errors)
     await session.flush()

@@ -20,6 +20,10 @@ class Account(Base):
     seat_limit: Mapped[int] = mapped_column(Integer, default=5)
     everyone_can_invite: Mapped[bool] = mapped_column(Boolean, default=False)
     invitation_expiry_days: Mapped[int] = mapped_column(Integer, default=7)
+    join_link_role: Mapped[str] = mapped_column(String(16), default="VIEWER")
+    """Defaults for new join links."""
+    join_link_expiry_days: Mapped[int | None] = mapped_column(Integer, default=None)
+    join_link_requires_approval: Mapped[bool] = mapped_column(Boolean, default=False)
     staff_seq: Mapped[int] = mapped_column(Integer, default=0)
     """Last staff sid handed out in this account (sids are per account)."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -58,13 +58,20 @@ async def create_link(
     session: AsyncSession,
     actor: Actor,
     *,
-    role: Role = Role.VIEWER,
+    role: Role | None = None,
     expires_in_days: int | None = None,
     max_uses: int | None = None,
     allowed_domains: list[str] | None = None,
-    requires_approval: bool = False,
+    requires_approval: bool | None = None,
 ) -> tuple[str, JoinLink]:
+    """Omitted role, expiry and approval come from the account's join-link defaults."""
     _require_admin(actor)
+    account = await session.get(Account, actor.account_id)
+    role = role if role is not None else Role(account.join_link_role)
+    if expires_in_days is None:
+        expires_in_days = account.join_link_expiry_days
+    if requires_approval is None:
+        requires_approval = account.join_link_requires_approval
     errors: list[DomainError] = []
     if role == Role.OWNER or not actor.may_assign(role):
         errors.append(Forbidden("You may not hand out this role.", field=["role"]))

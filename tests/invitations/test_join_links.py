@@ -462,3 +462,39 @@ async def test_join_request_of_another_account_is_not_found(api, services):
     assert "x@example.com" not in await members(api, a)
     [still] = (await api.data(REQUESTS, as_=b.owner))["joinRequests"]
     assert still["status"] == "PENDING"
+
+
+async def test_join_links_take_the_accounts_defaults_unless_told_otherwise(api, services):
+    from tests.factories import make_tenant as _make_tenant
+
+    tenant = await _make_tenant(services)
+    updated = await api.data(
+        """mutation { accountUpdate(input: {joinLinkRole: EDITOR, joinLinkExpiryDays: 3,
+             joinLinkRequiresApproval: true}) {
+             account { settings { joinLinkRole joinLinkExpiryDays joinLinkRequiresApproval } }
+             userErrors { code } } }""",
+        as_=tenant.owner,
+    )
+    assert updated["accountUpdate"]["account"]["settings"] == {
+        "joinLinkRole": "EDITOR", "joinLinkExpiryDays": 3, "joinLinkRequiresApproval": True,
+    }
+    made = await api.data(
+        "mutation { joinLinkCreate(input: {}) { joinLink { role expiresAt requiresApproval } } }",
+        as_=tenant.owner,
+    )
+    link = made["joinLinkCreate"]["joinLink"]
+    assert link["role"] == "EDITOR" and link["requiresApproval"] is True
+    assert link["expiresAt"] is not None
+    explicit = await api.data(
+        "mutation { joinLinkCreate(input: {role: VIEWER, requiresApproval: false}) {"
+        " joinLink { role requiresApproval } } }",
+        as_=tenant.owner,
+    )
+    assert explicit["joinLinkCreate"]["joinLink"] == {"role": "VIEWER", "requiresApproval": False}
+    owner_role = await api.data(
+        "mutation { accountUpdate(input: {joinLinkRole: OWNER}) { userErrors { code field } } }",
+        as_=tenant.owner,
+    )
+    assert owner_role["accountUpdate"]["userErrors"] == [
+        {"code": "FORBIDDEN", "field": ["input", "joinLinkRole"]}
+    ]

@@ -45,6 +45,15 @@ class AccountUpdateInput:
     invitation_expiry_days: int | None = strawberry.field(
         default=UNSET, description="Default invitation lifetime, 1 to 30 days."
     )
+    join_link_role: Role | None = strawberry.field(
+        default=UNSET, description="Default role of new join links."
+    )
+    join_link_expiry_days: int | None = strawberry.field(
+        default=UNSET, description="Default lifetime of new join links (null: never expire)."
+    )
+    join_link_requires_approval: bool | None = strawberry.field(
+        default=UNSET, description="New join links need an administrator's approval by default."
+    )
 
 
 @strawberry.type(description="The account after the change, or userErrors.")

@@ -108,14 +108,19 @@ class InvitationAcceptPayload(Payload):
 
 @strawberry.input(description="A new join link.")
 class JoinLinkCreateInput:
-    role: Role = strawberry.field(default=Role.VIEWER, description="Role of those who join.")
-    expires_in_days: int | None = strawberry.field(default=None, description="1 to 365.")
+    role: Role | None = strawberry.field(
+        default=None, description="Role of those who join (default: the account's setting)."
+    )
+    expires_in_days: int | None = strawberry.field(
+        default=None, description="1 to 365 (default: the account's setting, else never)."
+    )
     max_uses: int | None = strawberry.field(default=None, description="Uses allowed.")
     allowed_domains: list[str] | None = strawberry.field(
         default=None, description="Only these email domains may join."
     )
-    requires_approval: bool = strawberry.field(
-        default=False, description="Joins wait for an administrator's approval."
+    requires_approval: bool | None = strawberry.field(
+        default=None,
+        description="Joins wait for an administrator's approval (default: the account's setting).",
     )
 
 

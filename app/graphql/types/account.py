@@ -26,6 +26,13 @@ class AccountSettings:
         description="Any member may invite viewers and editors."
     )
     invitation_expiry_days: int = strawberry.field(description="Default invitation lifetime.")
+    join_link_role: Role = strawberry.field(description="Default role of new join links.")
+    join_link_expiry_days: int | None = strawberry.field(
+        description="Default lifetime of new join links in days (null: never)."
+    )
+    join_link_requires_approval: bool = strawberry.field(
+        description="New join links need approval by default."
+    )
 
 
 @strawberry.type(description="A tenant: an organisation with its staff, fields and plan.")
@@ -57,6 +64,9 @@ class Account(Node):
         return AccountSettings(
             everyone_can_invite=self._row.everyone_can_invite,
             invitation_expiry_days=self._row.invitation_expiry_days,
+            join_link_role=Role(self._row.join_link_role),
+            join_link_expiry_days=self._row.join_link_expiry_days,
+            join_link_requires_approval=self._row.join_link_requires_approval,
         )
 
     @strawberry.field(description="Seat usage.")
