@@ -384,7 +384,7 @@ def check_backup(backup: dict, tenant, plain, secret, invitation_token: str) -> 
     [invitation] = backup["invitations"]
     assert invitation["email"] == "invitee@example.com"
     assert [p["name"] for p in backup["projects"]] == ["Apollo"]
-    assert {e["action"] for e in backup["auditLog"]} >= {"invitation_create", "project_create"}
+    assert {e["action"] for e in backup["auditLog"]} >= {"invitationCreate", "projectCreate"}
     assert "token_digest" not in invitation and "digest" not in invitation
     assert not {"ssn_encrypted", "salary_encrypted"} & set(staff["Plain"])
     raw = json.dumps(backup)
