@@ -51,7 +51,10 @@ def serve(
 
     from app.db.migrate import upgrade_to_head
 
+    from app.log import configure
+
     settings = _settings()
+    configure(settings)
     upgrade_to_head(settings.database_url)
     if demo:
         from app.demo import seed_demo
@@ -65,6 +68,7 @@ def serve(
         port=port,
         log_level="info",
         access_log=False,
+        log_config=None,  # keep the handlers configured above (JSON in production)
     )
 
 

@@ -8,6 +8,8 @@ import logging
 import uuid
 from dataclasses import dataclass
 
+import orjson
+from graphql import GraphQLError
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -16,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 from strawberry.asgi import GraphQL
+from strawberry.types import ExecutionResult
 
 from app.background import run_background
 from app.db.engine import Database
@@ -23,6 +26,7 @@ from app.db.migrate import current_revision, head_revision
 from app.email.relay import Relay
 from app.email.senders import Sender, sender_for
 from app.graphql.context import Context, credentials
+from app.graphql.limits import QueryLimits
 from app.graphql.schema import build_schema
 from app.security.passwords import PasswordService
 from app.settings import Settings
@@ -84,10 +88,105 @@ class RequestIdMiddleware:
         await self.app(scope, receive, send_with_id)
 
 
+class BodyLimitMiddleware:
+    """Refuses request bodies over ``max_bytes`` (declared or streamed) with 413."""
+
+    def __init__(self, app, max_bytes: int):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            return await self._refuse(send)
+        received = 0
+
+        async def counting_receive():
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise BodyTooLarge()
+            return message
+
+        try:
+            await self.app(scope, counting_receive, send)
+        except BodyTooLarge:
+            await self._refuse(send)
+
+    async def _refuse(self, send):
+        body = orjson.dumps(
+            {
+                "errors": [
+                    {
+                        "message": "The request body is too large.",
+                        "extensions": {"code": "BAD_USER_INPUT"},
+                    }
+                ]
+            }
+        )
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
 class RosterGraphQL(GraphQL):
     def __init__(self, services: Services, **kwargs):
-        super().__init__(build_schema(production=services.settings.is_production), **kwargs)
+        s = services.settings
+        schema = build_schema(
+            production=s.is_production,
+            limits=QueryLimits(
+                max_depth=s.max_query_depth,
+                max_aliases=s.max_query_aliases,
+                max_cost=s.max_query_cost,
+            ),
+            max_tokens=s.max_query_tokens,
+        )
+        super().__init__(schema, **kwargs)
         self.services = services
+
+    def encode_json(self, data: object) -> bytes:
+        return orjson.dumps(data)
+
+    async def execute_operation(
+        self, request, request_adapter, request_data, context, root_value, sub_response
+    ):
+        """Every operation gets a time limit; past it the work is cancelled and rolled back."""
+        try:
+            async with asyncio.timeout(self.services.settings.request_timeout_seconds):
+                return await super().execute_operation(
+                    request, request_adapter, request_data, context, root_value, sub_response
+                )
+        except TimeoutError:
+            await context.close(commit=False)
+            log.error("request timed out request_id=%s", context.request_id)
+            return ExecutionResult(
+                data=None,
+                errors=[
+                    GraphQLError(
+                        "The request took too long.",
+                        extensions={
+                            "code": "INTERNAL_SERVER_ERROR",
+                            "requestId": context.request_id,
+                        },
+                    )
+                ],
+            )
 
     async def get_context(self, request, response) -> Context:
         token, realm = credentials(request)
@@ -144,7 +243,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         graphql_ide=None if settings.is_production else "graphiql",
         allow_queries_via_get=not settings.is_production,
     )
-    middleware = [Middleware(RequestIdMiddleware)]
+    middleware = [
+        Middleware(RequestIdMiddleware),
+        Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
+    ]
     if settings.cors_origins:
         middleware.append(
             Middleware(

@@ -64,6 +64,14 @@ class Settings(BaseSettings):
     redirect_origins: list[str] = []
     """Origins a frontend may name in ``redirectUrl`` (links in emails then point there)."""
 
+    request_timeout_seconds: float = 30
+    max_body_bytes: int = 256 * 1024
+    max_query_depth: int = 12
+    max_query_aliases: int = 30
+    max_query_cost: int = 25_000
+    max_query_tokens: int = 3000
+    log_format: Literal["text", "json"] = "text"
+
     invitation_resend_cooldown_seconds: int = 60
     password_reset_cooldown_seconds: int = 60
     password_reset_ttl_minutes: int = 60

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
@@ -18,6 +19,14 @@ from strawberry.types.graphql import OperationType
 log = logging.getLogger("roster.graphql")
 
 EXPECTED_CODES = {"UNAUTHENTICATED", "FORBIDDEN", "BAD_USER_INPUT", "RATE_LIMITED"}
+
+
+_SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
+
+
+def without_suggestions(message: str) -> str:
+    """Production never hints at names the client did not send ("Did you mean ...?")."""
+    return _SUGGESTION.sub("", message).strip()
 
 
 def _is_unexpected(error: GraphQLError) -> bool:
@@ -67,6 +76,8 @@ class RequestLifecycle(SchemaExtension):
                 )
             elif not (error.extensions or {}).get("code"):
                 error.extensions = {**(error.extensions or {}), "code": "BAD_USER_INPUT"}
+                if ctx.services.settings.is_production:
+                    error.message = without_suggestions(error.message)
                 processed.append(error)
             else:
                 processed.append(error)

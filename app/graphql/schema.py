@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import strawberry
 from graphql.validation import NoSchemaIntrospectionCustomRule
-from strawberry.extensions import AddValidationRules
+from strawberry.extensions import AddValidationRules, MaxTokensLimiter
 from strawberry.tools import merge_types
 
 from app.graphql.extensions import RequestLifecycle
+from app.graphql.limits import QueryLimits, make_rule
 from app.graphql.mutations.admin import AdminMutations
 from app.graphql.mutations.custom_fields import CustomFieldMutations
 from app.graphql.mutations.identity import IdentityMutations
@@ -40,10 +41,17 @@ class RosterSchema(strawberry.Schema):
         """Errors are logged (with the request id) by RequestLifecycle instead."""
 
 
-def build_schema(*, production: bool = False) -> strawberry.Schema:
-    extensions: list = [RequestLifecycle]
+def build_schema(
+    *, production: bool = False, limits: QueryLimits | None = None, max_tokens: int = 3000
+) -> strawberry.Schema:
+    rules = [make_rule(limits or QueryLimits())]
     if production:
-        extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))
+        rules.append(NoSchemaIntrospectionCustomRule)
+    extensions: list = [
+        RequestLifecycle,
+        lambda: MaxTokensLimiter(max_token_count=max_tokens),
+        lambda: AddValidationRules(rules),
+    ]
     return RosterSchema(
         query=Query,
         mutation=Mutation,
