@@ -50,7 +50,6 @@ def serve(
     import uvicorn
 
     from app.db.migrate import upgrade_to_head
-
     from app.log import configure
 
     settings = _settings()

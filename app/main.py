@@ -29,6 +29,7 @@ from app.graphql.context import Context, credentials
 from app.graphql.limits import QueryLimits
 from app.graphql.schema import build_schema
 from app.security.passwords import PasswordService
+from app.security.rate_limits import RateLimiter
 from app.settings import Settings
 from app.web.exports import routes as export_routes
 from app.web.pages import routes as page_routes
@@ -45,6 +46,7 @@ class Services:
     passwords: PasswordService
     sender: Sender
     relay: Relay
+    limiter: RateLimiter
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Services:
@@ -55,6 +57,7 @@ class Services:
             db=db,
             passwords=PasswordService.from_settings(settings),
             sender=sender,
+            limiter=RateLimiter(settings.secret_key),
             relay=Relay(
                 db,
                 sender,

@@ -43,7 +43,7 @@ SECRET_COLUMNS = frozenset(
 IGNORED_COLUMNS = frozenset(
     {"modified_at", "last_name_key", "name_key", "staff_seq", "last_used_at"}
 )
-NOT_AUDITED = frozenset({"email_outbox", "audit_entries"})
+NOT_AUDITED = frozenset({"email_outbox", "audit_entries", "rate_limit_buckets"})
 
 
 def _plain(value):

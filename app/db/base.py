@@ -54,4 +54,5 @@ def import_all_models() -> None:
     import app.identity.models  # noqa: F401
     import app.invitations.models  # noqa: F401
     import app.projects.models  # noqa: F401
+    import app.security.models  # noqa: F401
     import app.staff.models  # noqa: F401

@@ -21,9 +21,20 @@ T = TypeVar("T")
 
 
 async def attempt(
-    session: AsyncSession, action: Callable[[], Awaitable[T]]
+    session: AsyncSession,
+    action: Callable[[], Awaitable[T]],
+    before: Callable[[], Awaitable[None]] | None = None,
 ) -> tuple[T | None, list[UserError]]:
-    """Run one mutation's work in a savepoint: on a domain error nothing of it remains."""
+    """Run one mutation's work in a savepoint: on a domain error nothing of it remains.
+
+    ``before`` runs first, outside the savepoint: rate-limit hits recorded there stay
+    counted even when the operation itself fails.
+    """
+    if before is not None:
+        try:
+            await before()
+        except RateLimited as exc:
+            raise rate_limited(exc) from None
     position = changes.mark(session)
     try:
         async with session.begin_nested():

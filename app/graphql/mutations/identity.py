@@ -9,6 +9,7 @@ from app.graphql.ids import decode_id
 from app.graphql.mutations.base import Payload, attempt, mutation
 from app.graphql.types.account import ApiToken, MemberAccount, User
 from app.identity import service as identity
+from app.validation import normalize_email
 
 
 @strawberry.input(description="Credentials.")
@@ -59,17 +60,26 @@ class IdentityMutations:
     async def login(self, info: Info, input: LoginInput) -> LoginPayload:
         ctx = info.context
         ttl = timedelta(hours=ctx.settings.session_ttl_hours)
-        async with ctx.db() as session:
-            result, errors = await attempt(
+        limiter = ctx.services.limiter
+        email_key = normalize_email(input.email)[:320]
+
+        async def limits():
+            await limiter.hit(session, "login_address", ctx.client_address)
+            await limiter.hit(session, "login_email", email_key)
+
+        async def log_in():
+            result = await identity.login(
                 session,
-                lambda: identity.login(
-                    session,
-                    ctx.services.passwords,
-                    email=input.email,
-                    password=input.password,
-                    session_ttl=ttl,
-                ),
+                ctx.services.passwords,
+                email=input.email,
+                password=input.password,
+                session_ttl=ttl,
             )
+            await limiter.reset(session, "login_email", email_key)
+            return result
+
+        async with ctx.db() as session:
+            result, errors = await attempt(session, log_in, before=limits)
         if errors:
             return LoginPayload(token=None, user=None, accounts=[], user_errors=errors)
         return LoginPayload(

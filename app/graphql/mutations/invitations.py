@@ -192,7 +192,12 @@ class InvitationMutations:
         async with info.context.as_actor() as (session, actor):
             row, errors = await attempt(
                 session,
-                lambda: invitations.create_invitation(session, actor, settings, to_request(input)),
+                before=lambda: info.context.services.limiter.hit(
+                    session, "invitations_account", actor.account_id, 1
+                ),
+                action=lambda: invitations.create_invitation(
+                    session, actor, settings, to_request(input)
+                ),
             )
         return InvitationPayload(invitation=_invitation(row, actor), user_errors=errors)
 
@@ -204,7 +209,10 @@ class InvitationMutations:
         async with info.context.as_actor() as (session, actor):
             rows, errors = await attempt(
                 session,
-                lambda: invitations.create_many(
+                before=lambda: info.context.services.limiter.hit(
+                    session, "invitations_account", actor.account_id, len(input.rows)
+                ),
+                action=lambda: invitations.create_many(
                     session, actor, settings, [to_request(r) for r in input.rows]
                 ),
             )
@@ -228,7 +236,10 @@ class InvitationMutations:
         async with info.context.as_actor() as (session, actor):
             row, errors = await attempt(
                 session,
-                lambda: invitations.resend(
+                before=lambda: info.context.services.limiter.hit(
+                    session, "invitations_account", actor.account_id, 1
+                ),
+                action=lambda: invitations.resend(
                     session, actor, settings, decode_id(input.id, "Invitation")
                 ),
             )
@@ -335,7 +346,10 @@ class InvitationMutations:
         async with ctx.as_anyone() as (session, principal):
             result, errors = await attempt(
                 session,
-                lambda: join_links.join(
+                before=lambda: ctx.services.limiter.hit(
+                    session, "join_address", ctx.client_address
+                ),
+                action=lambda: join_links.join(
                     session,
                     ctx.services.passwords,
                     ctx.settings,

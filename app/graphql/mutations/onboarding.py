@@ -83,7 +83,10 @@ class OnboardingMutations:
         async with ctx.db() as session:
             _, errors = await attempt(
                 session,
-                lambda: signup.signup(
+                before=lambda: ctx.services.limiter.hit(
+                    session, "signup_address", ctx.client_address
+                ),
+                action=lambda: signup.signup(
                     session,
                     ctx.services.passwords,
                     ctx.settings,
@@ -113,7 +116,11 @@ class OnboardingMutations:
         ctx = info.context
         async with ctx.db() as session:
             _, errors = await attempt(
-                session, lambda: signup.resend_verification(session, ctx.settings, input.email)
+                session,
+                before=lambda: ctx.services.limiter.hit(
+                    session, "verification_address", ctx.client_address
+                ),
+                action=lambda: signup.resend_verification(session, ctx.settings, input.email),
             )
         return OkPayload(ok=not errors, user_errors=errors)
 
@@ -125,7 +132,10 @@ class OnboardingMutations:
         async with ctx.db() as session:
             _, errors = await attempt(
                 session,
-                lambda: recovery.request_reset(
+                before=lambda: ctx.services.limiter.hit(
+                    session, "password_reset_address", ctx.client_address
+                ),
+                action=lambda: recovery.request_reset(
                     session, ctx.services.passwords, ctx.settings, input.email, input.redirect_url
                 ),
             )

@@ -202,8 +202,14 @@ class StaffMutations:
                 await session.refresh(staff)
             return staff
 
+        async def limits():
+            if input.invite:
+                await info.context.services.limiter.hit(
+                    session, "invitations_account", actor.account_id
+                )
+
         async with info.context.as_actor() as (session, actor):
-            row, errors = await attempt(session, create)
+            row, errors = await attempt(session, create, before=limits)
         if row is not None and row.restricted:
             # The creator was just given a share of their restricted record: show it to them.
             actor = dataclasses.replace(actor, shared_staff_ids=actor.shared_staff_ids | {row.id})
