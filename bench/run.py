@@ -105,8 +105,18 @@ def start(name: str, argv: list[str], env: dict, port: int, log_dir: Path) -> Se
 def uvicorn(name: str, target: str, env: dict, log_dir: Path) -> Server:
     port = free_port()
     argv = [
-        sys.executable, "-m", "uvicorn", target, "--factory", "--host", "127.0.0.1",
-        "--port", str(port), "--log-level", "warning", "--no-access-log",
+        sys.executable,
+        "-m",
+        "uvicorn",
+        target,
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        "--no-access-log",
     ]
     return start(name, argv, env, port, log_dir)
 
@@ -123,7 +133,9 @@ def postgraphile_cli() -> Path | None:
     print("installing postgraphile@4 with npm into bench/node ...")
     done = subprocess.run(
         ["npm", "install", "--no-audit", "--no-fund", "--loglevel=error", "postgraphile@4"],
-        cwd=NODE_DIR, timeout=600, check=False,
+        cwd=NODE_DIR,
+        timeout=600,
+        check=False,
     )
     if done.returncode != 0 or not cli.exists():
         print("note: npm install postgraphile@4 failed, PostGraphile skipped")
@@ -245,18 +257,34 @@ class Run:
 
 
 def wrk_command(
-    server_url: str, body: dict, token: str, realm: str, duration: float, connections: int,
+    server_url: str,
+    body: dict,
+    token: str,
+    realm: str,
+    duration: float,
+    connections: int,
     work: Path,
 ) -> tuple[list[str], dict]:
     body_file = work / f"body-{abs(hash(orjson.dumps(body)))}.json"
     body_file.write_bytes(orjson.dumps(body))
     argv = [
-        "wrk", "-t1", f"-c{connections}", f"-d{int(round(duration))}s",
-        "--timeout", "10s", "--latency",
-        "-s", str(BENCH / "post.lua"), server_url,
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{int(round(duration))}s",
+        "--timeout",
+        "10s",
+        "--latency",
+        "-s",
+        str(BENCH / "post.lua"),
+        server_url,
     ]
-    env = {**os.environ, "BENCH_BODY_FILE": str(body_file), "BENCH_TOKEN": token,
-           "BENCH_REALM": realm}
+    env = {
+        **os.environ,
+        "BENCH_BODY_FILE": str(body_file),
+        "BENCH_TOKEN": token,
+        "BENCH_REALM": realm,
+    }
     return argv, env
 
 
@@ -339,14 +367,10 @@ def check_postgraphile(server: Server, account, first: int) -> bool:
 
 
 def bench_database(kind: str, args, work: Path, rows: list[dict], extras: list[str]) -> None:
-    url = (
-        f"sqlite+aiosqlite:///{work / 'bench.db'}" if kind == "sqlite" else POSTGRES_URL
-    )
+    url = f"sqlite+aiosqlite:///{work / 'bench.db'}" if kind == "sqlite" else POSTGRES_URL
     print(f"\n== {kind}: seeding {args.sizes} staff ...", flush=True)
     accounts = seed(url, args.sizes)
-    statements = {
-        a.size: asyncio.run(_roster_statements(url, a, args.pages)) for a in accounts
-    }
+    statements = {a.size: asyncio.run(_roster_statements(url, a, args.pages)) for a in accounts}
     env = {
         "ROSTER_DATABASE_URL": url,
         "ROSTER_EMAIL_RELAY_ENABLED": "false",
@@ -366,8 +390,17 @@ def bench_database(kind: str, args, work: Path, rows: list[dict], extras: list[s
             pg = start(
                 "postgraphile",
                 [
-                    "node", str(cli), "-c", url.replace("+asyncpg", ""), "-s", "public",
-                    "-n", "127.0.0.1", "-p", str(port), "--disable-query-log",
+                    "node",
+                    str(cli),
+                    "-c",
+                    url.replace("+asyncpg", ""),
+                    "-s",
+                    "public",
+                    "-n",
+                    "127.0.0.1",
+                    "-p",
+                    str(port),
+                    "--disable-query-log",
                     "--disable-default-mutations",
                 ],
                 {"NODE_ENV": "production"},
@@ -401,9 +434,7 @@ def bench_database(kind: str, args, work: Path, rows: list[dict], extras: list[s
                     "postgraphile": "1 (by design)",
                 }
                 for s in contenders:
-                    s.token, s.realm = (
-                        ("", "") if s is pg else (account.admin_token, account.slug)
-                    )
+                    s.token, s.realm = ("", "") if s is pg else (account.admin_token, account.slug)
                 runs: dict[str, list[Run]] = {s.name: [] for s in contenders}
                 for r in range(args.rounds):
                     order = contenders[r % len(contenders) :] + contenders[: r % len(contenders)]

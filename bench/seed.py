@@ -85,14 +85,20 @@ async def _seed_account(db: Database, passwords: PasswordService, size: int) -> 
     slug = f"bench-{size}"
     async with db.session(write=True) as session:
         owner = await identity.create_user(
-            session, passwords, email=f"owner-{size}@bench.example", password=PASSWORD,
+            session,
+            passwords,
+            email=f"owner-{size}@bench.example",
+            password=PASSWORD,
             verified=True,
         )
         account, _ = await create_account(
             session, name=f"Bench {size}", owner=owner, slug=slug, seat_limit=size + 10
         )
         admin_user = await identity.create_user(
-            session, passwords, email=f"admin-{size}@bench.example", password=PASSWORD,
+            session,
+            passwords,
+            email=f"admin-{size}@bench.example",
+            password=PASSWORD,
             verified=True,
         )
         session.add(
@@ -117,8 +123,11 @@ async def _seed_account(db: Database, passwords: PasswordService, size: int) -> 
         )
         fields = [
             CustomField(
-                account_id=account.id, name=n, name_key=name_key(n),
-                type=CustomFieldType.TEXT, options=[],
+                account_id=account.id,
+                name=n,
+                name_key=name_key(n),
+                type=CustomFieldType.TEXT,
+                options=[],
             )
             for n in FIELD_NAMES
         ]

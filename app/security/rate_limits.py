@@ -82,19 +82,19 @@ class RateLimiter:
             RateLimitBucket.count, RateLimitBucket.window_start, RateLimitBucket.blocked_until
         )
         count, window_start, blocked_until = (await session.execute(stmt)).one()
+        if count > limit.max:
+            if limit.backoff is None:
+                raise RateLimited(_seconds(window_start + limit.window - now))
+            # every attempt while over the limit doubles the lock-out
+            lock = min(MAX_BACKOFF, limit.backoff * 2 ** min(count - limit.max - 1, 20))
+            await session.execute(
+                update(RateLimitBucket)
+                .where(RateLimitBucket.key == key)
+                .values(blocked_until=now + lock)
+            )
+            raise RateLimited(_seconds(lock))
         if blocked_until is not None and blocked_until > now:
             raise RateLimited(_seconds(blocked_until - now))
-        if count <= limit.max:
-            return
-        if limit.backoff is None:
-            raise RateLimited(_seconds(window_start + limit.window - now))
-        lock = min(MAX_BACKOFF, limit.backoff * 2 ** min(count - limit.max - 1, 20))
-        await session.execute(
-            update(RateLimitBucket)
-            .where(RateLimitBucket.key == key)
-            .values(blocked_until=now + lock)
-        )
-        raise RateLimited(_seconds(lock))
 
     async def reset(self, session: AsyncSession, name: str, subject: str | int) -> None:
         await session.execute(

@@ -1,0 +1,119 @@
+"""Rate limits live in the database: they count every root field, survive failed
+attempts, grow back-off for logins, and hold across server processes."""
+
+from datetime import timedelta
+
+from app.main import Services
+from app.security.rate_limits import Limit
+from tests.factories import PASSWORD, Api, error_codes, make_member, make_tenant
+
+LOGIN = 'login(input: {email: "%s", password: "%s"}) { token userErrors { code } }'
+
+
+def aliased_logins(email: str, password: str, count: int) -> str:
+    fields = " ".join(f"a{i}: " + LOGIN % (email, password) for i in range(count))
+    return "mutation { " + fields + " }"
+
+
+def retry_afters(body: dict) -> list[int]:
+    return [e["extensions"]["retryAfter"] for e in body.get("errors") or []
+            if e["extensions"]["code"] == "RATE_LIMITED"]
+
+
+async def test_every_aliased_login_counts_as_an_attempt(api, services):
+    services.limiter.limits["login_email"] = Limit(3, timedelta(minutes=15),
+                                                   backoff=timedelta(seconds=30))
+    tenant = await make_tenant(services)
+    member = await make_member(services, tenant)
+    body = await api(aliased_logins(member.email, "wrong password!", 15))
+    # three attempts were allowed, the fourth alias is refused and execution stops there
+    assert error_codes(body) == ["RATE_LIMITED"]
+    assert body["errors"][0]["path"] == ["a3"]
+    # even the right password is refused while locked out
+    body = await api(aliased_logins(member.email, PASSWORD, 1))
+    assert error_codes(body) == ["RATE_LIMITED"]
+
+
+async def test_login_back_off_grows_and_a_lockout_never_blocks_password_reset(api, services):
+    services.limiter.limits["login_email"] = Limit(2, timedelta(minutes=15),
+                                                   backoff=timedelta(seconds=30))
+    tenant = await make_tenant(services)
+    member = await make_member(services, tenant)
+    waits = []
+    for _ in range(2):
+        await api(aliased_logins(member.email, "wrong password!", 1))
+    for _ in range(3):
+        body = await api(aliased_logins(member.email, "wrong password!", 1))
+        waits += retry_afters(body)
+    assert waits[0] >= 30 and waits[1] > waits[0] and waits[2] > waits[1]
+    reset = await api.data('mutation { passwordResetRequest(input: {email: "%s"}) '
+                           "{ ok userErrors { code } } }" % member.email)
+    assert reset["passwordResetRequest"]["ok"] is True
+
+
+async def test_successful_login_resets_the_email_counter(api, services):
+    services.limiter.limits["login_email"] = Limit(3, timedelta(minutes=15),
+                                                   backoff=timedelta(seconds=30))
+    tenant = await make_tenant(services)
+    member = await make_member(services, tenant)
+    for _ in range(2):
+        await api(aliased_logins(member.email, "wrong password!", 1))
+    ok = await api.data(aliased_logins(member.email, PASSWORD, 1))
+    assert ok["a0"]["token"]
+    for _ in range(3):
+        body = await api(aliased_logins(member.email, "wrong password!", 1))
+        assert error_codes(body) == []
+
+
+async def test_limits_hold_across_server_processes(api, services, settings):
+    """Two app instances (as two workers would be) share one count in the database."""
+    import httpx
+
+    from app.main import create_app
+
+    services.limiter.limits["signup_address"] = Limit(3, timedelta(hours=1))
+    other_services = Services.from_settings(settings)
+    other_services.limiter.limits["signup_address"] = Limit(3, timedelta(hours=1))
+    other = create_app(settings, services=other_services)
+    signup = ('mutation { signup(input: {email: "p%d@example.com", password: "a long password",'
+              ' firstName: "P", lastName: "Q", accountName: "P%d"}) { ok } }')
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=other),
+                                     base_url="http://roster.test") as client:
+            second = Api(client)
+            assert error_codes(await api(signup % (1, 1))) == []
+            assert error_codes(await second(signup % (2, 2))) == []
+            assert error_codes(await api(signup % (3, 3))) == []
+            body = await second(signup % (4, 4))
+            assert error_codes(body) == ["RATE_LIMITED"]
+            assert retry_afters(body)[0] > 3000
+    finally:
+        await other_services.close()
+
+
+async def test_password_reset_join_and_verification_are_limited_per_address(api, services):
+    for name in ("password_reset_address", "join_address", "verification_address"):
+        services.limiter.limits[name] = Limit(2, timedelta(hours=1))
+    reset = 'mutation { passwordResetRequest(input: {email: "x%d@example.com"}) { ok } }'
+    verify = 'mutation { emailVerificationResend(input: {email: "x%d@example.com"}) { ok } }'
+    join = ('mutation { joinLinkJoin(input: {token: "nope%d", email: "j@example.com", '
+            'firstName: "J", lastName: "K", password: "a long password"}) '
+            "{ outcome userErrors { code } } }")
+    for template in (reset, verify, join):
+        codes = [error_codes(await api(template % i)) for i in range(3)]
+        assert codes == [[], [], ["RATE_LIMITED"]], template
+
+
+async def test_invitation_sends_are_limited_per_account_per_day(api, services):
+    services.limiter.limits["invitations_account"] = Limit(3, timedelta(days=1))
+    tenant = await make_tenant(services)
+    other = await make_tenant(services)
+    bulk = await api("""mutation { invitationBulkCreate(input: {rows: [
+        {email: "a@example.com"}, {email: "b@example.com"}]}) { createdCount } }""",
+                     as_=tenant.owner)
+    assert bulk["data"]["invitationBulkCreate"]["createdCount"] == 2
+    one = 'mutation { invitationCreate(input: {email: "%s"}) { invitation { id } } }'
+    assert error_codes(await api(one % "c@example.com", as_=tenant.owner)) == []
+    assert error_codes(await api(one % "d@example.com", as_=tenant.owner)) == ["RATE_LIMITED"]
+    # another account has its own allowance
+    assert error_codes(await api(one % "d@example.com", as_=other.owner)) == []
