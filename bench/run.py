@@ -292,8 +292,8 @@ def parse_wrk(output: str) -> tuple[int, float, float, float, int]:
     requests, seconds = re.search(r"(\d+) requests in ([\d.]+)(\w+),", output).groups()[:2]
     unit = re.search(r"requests in [\d.]+(\w+),", output).group(1)
     seconds = _ms(f"{seconds}{unit}") / 1000
-    p50 = _ms(m.group(1)) if (m := re.search(r"50%\s+(\S+)", output)) else float("nan")
-    p99 = _ms(m.group(1)) if (m := re.search(r"99%\s+(\S+)", output)) else float("nan")
+    p50 = _ms(m.group(1)) if (m := re.search(r"^\s+50%\s+(\S+)", output, re.M)) else float("nan")
+    p99 = _ms(m.group(1)) if (m := re.search(r"^\s+99%\s+(\S+)", output, re.M)) else float("nan")
     errors = 0
     for pattern in (r"Non-2xx or 3xx responses: (\d+)", r"Socket errors: .*?timeout (\d+)"):
         if m := re.search(pattern, output):

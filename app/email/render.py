@@ -19,6 +19,7 @@ SUBJECTS = {
     "password_changed": "Your Roster password was changed",
     "join_request": "{person} asks to join {account} on Roster",
     "account_exists": "You already have a Roster account",
+    "join_existing": "Sign in to join {account} on Roster",
 }
 
 

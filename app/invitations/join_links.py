@@ -20,7 +20,7 @@ from app.identity.errors import WeakPassword
 from app.identity.models import User
 from app.identity.service import Principal, create_user, get_user_by_email
 from app.identity.signup import send_verification
-from app.invitations.errors import AlreadyMember, InvalidToken, LoginRequired, TokenExpired
+from app.invitations.errors import AlreadyMember, InvalidToken, TokenExpired
 from app.invitations.membership import activate, member_of
 from app.invitations.models import JoinLink, JoinRequest, JoinRequestStatus
 from app.invitations.service import role_name
@@ -197,7 +197,7 @@ async def join(
         if not signed_in and not (
             password and await passwords.verify(user.password_hash, password[:1024])
         ):
-            raise LoginRequired()
+            return await _decoy(session, settings, link, user, password)
         if await member_of(session, link.account_id, user.id):
             raise AlreadyMember()
         pending = await session.scalar(
@@ -265,6 +265,32 @@ async def join(
         last_name=last,
     )
     return JoinResult(JoinOutcome.JOINED, account, verify)
+
+
+async def _decoy(session, settings, link: JoinLink, user: User, password: str | None):
+    """An address that already has a login, without its password: answer exactly as for a
+    new person (so the link cannot tell who has an account) and email the owner of the
+    address how to join instead. Nothing else changes."""
+    if not password:
+        raise DomainError("Choose a password.", field=["password"], code=ErrorCode.REQUIRED)
+    if problem := password_problem(password, user.email):
+        raise WeakPassword(problem)
+    account = await session.get(Account, link.account_id)
+    if not link.requires_approval:
+        await reserve_seats(session, link.account_id)
+    await enqueue(
+        session,
+        template="join_existing",
+        to=user.email,
+        account_id=account.id,
+        context={
+            "email": user.email,
+            "account": account.name,
+            "link": f"{settings.public_url}/password/forgot",
+        },
+    )
+    outcome = JoinOutcome.PENDING_APPROVAL if link.requires_approval else JoinOutcome.JOINED
+    return JoinResult(outcome, account, True)
 
 
 async def _notify_admins(session, account: Account, role: Role, person: str, email: str) -> None:

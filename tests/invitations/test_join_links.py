@@ -333,13 +333,22 @@ async def test_existing_user_must_be_signed_in_or_give_their_password(api, servi
     elsewhere = await add_membership(services, await make_tenant(services), user.id)
 
     anonymous = await join(api, token, "Known@Example.com", password=None)
-    assert codes(anonymous) == [(("input", "password"), "LOGIN_REQUIRED")]
+    assert codes(anonymous) == [(("input", "password"), "REQUIRED")]
+    # A wrong password, or another person's session, gets the answer a newcomer would get
+    # (so the link does not reveal who has a login), but nothing joins; the owner of the
+    # address is told how to join instead.
+    newcomer = await join(api, token, "brand.new@example.com", password="a fine password")
     wrong = await join(api, token, "known@example.com", password="a wrong password")
-    assert codes(wrong) == [(("input", "password"), "LOGIN_REQUIRED")]
+    assert wrong == newcomer
     stranger = await make_member(services, tenant, Role.VIEWER)
-    as_other = await join(api, token, "known@example.com", password=None, auth=stranger.token)
-    assert codes(as_other) == [(("input", "password"), "LOGIN_REQUIRED")]
+    as_other = await join(
+        api, token, "known@example.com", password="another password", auth=stranger.token
+    )
+    assert as_other == newcomer
     assert "known@example.com" not in await members(api, tenant)
+    mail = await take_mail(services)
+    told = [m for m in mail if m["To"] == "known@example.com"]
+    assert len(told) == 2 and all("Sign in to join" in m["Subject"] for m in told)
 
     joined = await join(api, token, "known@example.com", password=None, auth=elsewhere.token)
     assert joined["outcome"] == "JOINED"
@@ -356,7 +365,7 @@ async def test_existing_user_must_be_signed_in_or_give_their_password(api, servi
     with_password = await join(api, token, "other@example.com", password="correct horse battery")
     assert with_password["outcome"] == "JOINED"
     assert (await members(api, tenant))[other.email] == "EDITOR"
-    # Nobody was sent a verification email: both were verified already.
+    # Nobody else was sent a verification email: both were verified already.
     assert await take_mail(services) == []
 
 
