@@ -292,8 +292,9 @@ def parse_wrk(output: str) -> tuple[int, float, float, float, int]:
     requests, seconds = re.search(r"(\d+) requests in ([\d.]+)(\w+),", output).groups()[:2]
     unit = re.search(r"requests in [\d.]+(\w+),", output).group(1)
     seconds = _ms(f"{seconds}{unit}") / 1000
-    p50 = _ms(m.group(1)) if (m := re.search(r"^\s+50%\s+(\S+)", output, re.M)) else float("nan")
-    p99 = _ms(m.group(1)) if (m := re.search(r"^\s+99%\s+(\S+)", output, re.M)) else float("nan")
+    percentiles = dict(re.findall(r"^\s+(\d+)%\s+(\S+)$", output, re.M))  # Latency Distribution
+    p50 = _ms(percentiles.get("50", ""))
+    p99 = _ms(percentiles.get("99", ""))
     errors = 0
     for pattern in (r"Non-2xx or 3xx responses: (\d+)", r"Socket errors: .*?timeout (\d+)"):
         if m := re.search(pattern, output):

@@ -149,7 +149,7 @@ async def _seed_account(db: Database, passwords: PasswordService, size: int) -> 
                 )
             ).all()
         )
-        managers = ids[: max(2, size // 10)]
+        managers = ids[::10]  # spread over the alphabet: every page has managed staff
         await session.execute(
             update(Staff),
             [
