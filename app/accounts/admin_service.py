@@ -118,8 +118,13 @@ async def transfer_ownership(
     user = await session.get(User, actor.user_id)
     if not await passwords.verify(user.password_hash, (password or "")[:1024]):
         raise InvalidCredentials()
+    from app.staff.membership import lock_members
+
+    await lock_members(session, actor)  # before reading the target: it may be changing
     target = await session.scalar(
-        select(Staff).where(Staff.id == staff_id, Staff.account_id == actor.account_id)
+        select(Staff)
+        .where(Staff.id == staff_id, Staff.account_id == actor.account_id)
+        .execution_options(populate_existing=True)
     )
     if target is None:
         raise NotFound("Staff member", field=["staffId"])
@@ -134,7 +139,6 @@ async def transfer_ownership(
             field=["staffId"],
             code=ErrorCode.INVALID_STATE,
         )
-    await lock_account(session, actor.account_id)
     owner = await session.get(Staff, actor.staff_id)
     owner.role = Role.ADMINISTRATOR
     await session.flush()  # the one-owner index: demote before promoting

@@ -6,7 +6,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access import Actor, Permit, Role
-from app.accounts.service import reserve_seats
+from app.accounts.service import lock_account, reserve_seats
 from app.audit import changes
 from app.db.base import utcnow
 from app.errors import AccessDenied, DomainError, ErrorCode, Forbidden
@@ -21,7 +21,21 @@ def _require_manager(actor: Actor) -> None:
         raise AccessDenied("Only administrators manage members.")
 
 
+async def lock_members(session: AsyncSession, actor: Actor) -> None:
+    """Serialise role, status and ownership changes of one account (PostgreSQL: the account
+    row lock, taken before any staff row is touched, so these never deadlock), and re-read
+    the actor's own role under it: a request that began before its actor was demoted or
+    disabled (e.g. by a concurrent ownership transfer) must not act with the old role."""
+    await lock_account(session, actor.account_id)
+    me = await session.scalar(
+        select(Staff).where(Staff.id == actor.staff_id).execution_options(populate_existing=True)
+    )
+    if me is None or me.role != actor.role or me.account_status != AccountStatus.ACTIVE:
+        raise AccessDenied("Your role in this account has just changed; try again.")
+
+
 async def _managed(session: AsyncSession, actor: Actor, staff_id: int) -> Staff:
+    await lock_members(session, actor)
     staff = await get_staff(session, actor, staff_id, field="staffId")
     if staff.id == actor.staff_id:
         raise Forbidden("You cannot do this to yourself.", field=["staffId"])
