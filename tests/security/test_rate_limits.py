@@ -16,13 +16,17 @@ def aliased_logins(email: str, password: str, count: int) -> str:
 
 
 def retry_afters(body: dict) -> list[int]:
-    return [e["extensions"]["retryAfter"] for e in body.get("errors") or []
-            if e["extensions"]["code"] == "RATE_LIMITED"]
+    return [
+        e["extensions"]["retryAfter"]
+        for e in body.get("errors") or []
+        if e["extensions"]["code"] == "RATE_LIMITED"
+    ]
 
 
 async def test_every_aliased_login_counts_as_an_attempt(api, services):
-    services.limiter.limits["login_email"] = Limit(3, timedelta(minutes=15),
-                                                   backoff=timedelta(seconds=30))
+    services.limiter.limits["login_email"] = Limit(
+        3, timedelta(minutes=15), backoff=timedelta(seconds=30)
+    )
     tenant = await make_tenant(services)
     member = await make_member(services, tenant)
     body = await api(aliased_logins(member.email, "wrong password!", 15))
@@ -35,8 +39,9 @@ async def test_every_aliased_login_counts_as_an_attempt(api, services):
 
 
 async def test_login_back_off_grows_and_a_lockout_never_blocks_password_reset(api, services):
-    services.limiter.limits["login_email"] = Limit(2, timedelta(minutes=15),
-                                                   backoff=timedelta(seconds=30))
+    services.limiter.limits["login_email"] = Limit(
+        2, timedelta(minutes=15), backoff=timedelta(seconds=30)
+    )
     tenant = await make_tenant(services)
     member = await make_member(services, tenant)
     waits = []
@@ -46,14 +51,18 @@ async def test_login_back_off_grows_and_a_lockout_never_blocks_password_reset(ap
         body = await api(aliased_logins(member.email, "wrong password!", 1))
         waits += retry_afters(body)
     assert waits[0] >= 30 and waits[1] > waits[0] and waits[2] > waits[1]
-    reset = await api.data('mutation { passwordResetRequest(input: {email: "%s"}) '
-                           "{ ok userErrors { code } } }" % member.email)
+    reset = await api.data(
+        "mutation($e: String!) { passwordResetRequest(input: {email: $e}) "
+        "{ ok userErrors { code } } }",
+        {"e": member.email},
+    )
     assert reset["passwordResetRequest"]["ok"] is True
 
 
 async def test_successful_login_resets_the_email_counter(api, services):
-    services.limiter.limits["login_email"] = Limit(3, timedelta(minutes=15),
-                                                   backoff=timedelta(seconds=30))
+    services.limiter.limits["login_email"] = Limit(
+        3, timedelta(minutes=15), backoff=timedelta(seconds=30)
+    )
     tenant = await make_tenant(services)
     member = await make_member(services, tenant)
     for _ in range(2):
@@ -75,11 +84,14 @@ async def test_limits_hold_across_server_processes(api, services, settings):
     other_services = Services.from_settings(settings)
     other_services.limiter.limits["signup_address"] = Limit(3, timedelta(hours=1))
     other = create_app(settings, services=other_services)
-    signup = ('mutation { signup(input: {email: "p%d@example.com", password: "a long password",'
-              ' firstName: "P", lastName: "Q", accountName: "P%d"}) { ok } }')
+    signup = (
+        'mutation { signup(input: {email: "p%d@example.com", password: "a long password",'
+        ' firstName: "P", lastName: "Q", accountName: "P%d"}) { ok } }'
+    )
     try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=other),
-                                     base_url="http://roster.test") as client:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=other), base_url="http://roster.test"
+        ) as client:
             second = Api(client)
             assert error_codes(await api(signup % (1, 1))) == []
             assert error_codes(await second(signup % (2, 2))) == []
@@ -96,9 +108,11 @@ async def test_password_reset_join_and_verification_are_limited_per_address(api,
         services.limiter.limits[name] = Limit(2, timedelta(hours=1))
     reset = 'mutation { passwordResetRequest(input: {email: "x%d@example.com"}) { ok } }'
     verify = 'mutation { emailVerificationResend(input: {email: "x%d@example.com"}) { ok } }'
-    join = ('mutation { joinLinkJoin(input: {token: "nope%d", email: "j@example.com", '
-            'firstName: "J", lastName: "K", password: "a long password"}) '
-            "{ outcome userErrors { code } } }")
+    join = (
+        'mutation { joinLinkJoin(input: {token: "nope%d", email: "j@example.com", '
+        'firstName: "J", lastName: "K", password: "a long password"}) '
+        "{ outcome userErrors { code } } }"
+    )
     for template in (reset, verify, join):
         codes = [error_codes(await api(template % i)) for i in range(3)]
         assert codes == [[], [], ["RATE_LIMITED"]], template
@@ -108,9 +122,11 @@ async def test_invitation_sends_are_limited_per_account_per_day(api, services):
     services.limiter.limits["invitations_account"] = Limit(3, timedelta(days=1))
     tenant = await make_tenant(services)
     other = await make_tenant(services)
-    bulk = await api("""mutation { invitationBulkCreate(input: {rows: [
+    bulk = await api(
+        """mutation { invitationBulkCreate(input: {rows: [
         {email: "a@example.com"}, {email: "b@example.com"}]}) { createdCount } }""",
-                     as_=tenant.owner)
+        as_=tenant.owner,
+    )
     assert bulk["data"]["invitationBulkCreate"]["createdCount"] == 2
     one = 'mutation { invitationCreate(input: {email: "%s"}) { invitation { id } } }'
     assert error_codes(await api(one % "c@example.com", as_=tenant.owner)) == []
