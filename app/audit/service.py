@@ -157,6 +157,8 @@ async def list_entries(
     stmt = select(AuditEntry).where(AuditEntry.account_id == actor.account_id)
     if f.actor_staff_id is not None:
         stmt = stmt.where(AuditEntry.actor_staff_id == f.actor_staff_id)
+    if f.action and "\x00" in f.action:  # PostgreSQL refuses NUL as a parameter
+        raise DomainError("action contains characters that are not allowed.", field=["action"])
     if f.action:
         stmt = stmt.where(AuditEntry.action == f.action)
     if f.target_type:

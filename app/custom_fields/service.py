@@ -337,7 +337,9 @@ async def values_by_names(
         .order_by(CustomField.id, Staff.last_name_key, Staff.id)
     )
     if names:
-        stmt = stmt.where(CustomField.name_key.in_([name_key(n) for n in names[:MAX_FIELDS]]))
+        # A name with NUL names no field (PostgreSQL would refuse it as a parameter).
+        keys = [name_key(n) for n in names[:MAX_FIELDS] if "\x00" not in n]
+        stmt = stmt.where(CustomField.name_key.in_(keys))
     out: list[FieldValue] = []
     for value, field, restricted in (await session.execute(stmt)).all():
         if not access.can_see_details(actor, value.staff_id, restricted):

@@ -16,7 +16,7 @@ def decode_any(global_id: str) -> tuple[str, int] | None:
     try:
         raw = base64.urlsafe_b64decode(global_id + "=" * (-len(global_id) % 4)).decode()
         type_name, _, pk = raw.partition(":")
-        if not type_name or not pk.isdigit() or len(pk) > 10 or int(pk) > MAX_PK:
+        if not type_name.isidentifier() or not pk.isdigit() or len(pk) > 10 or int(pk) > MAX_PK:
             return None
         return type_name, int(pk)
     except (ValueError, UnicodeDecodeError):

@@ -28,7 +28,7 @@ from graphql import (
 DEFAULT_PAGE = 50
 MAX_PAGE = 100
 LIST_FACTOR = 10
-PAGED_FIELDS = {"staff", "invitations", "auditLog"}
+PAGED_FIELDS = {"staff", "invitations", "auditLog"}  # connections on Query
 LIST_FIELDS = {
     "customFields",
     "customFieldValues",
@@ -113,7 +113,7 @@ def make_rule(limits: QueryLimits):
                     tally.cost += multiplier
                     name = selection.name.value
                     factor = 1
-                    if name in PAGED_FIELDS:
+                    if name in PAGED_FIELDS and depth == 1:  # root connections only
                         factor = max(1, _page_size(selection))
                     elif name in LIST_FIELDS:
                         factor = LIST_FACTOR if name not in ("edges", "nodes") else 1

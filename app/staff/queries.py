@@ -148,6 +148,10 @@ def validate(actor: Actor, query: StaffQuery) -> None:
         raise InvalidQuery(
             f"search must be at most {MAX_SEARCH_LENGTH} characters.", field=["search"]
         )
+    # NUL never occurs in stored text, and PostgreSQL refuses it as a parameter.
+    for name, value in (("search", query.search), ("company", query.filter.company)):
+        if value and "\x00" in value:
+            raise InvalidQuery(f"{name} contains characters that are not allowed.", field=[name])
 
 
 def page_select(actor: Actor, query: StaffQuery) -> Select:
