@@ -61,85 +61,86 @@ class Staff(Node):
 
     @classmethod
     def build(cls, row: StaffRow, actor: Actor) -> Staff:
+        """Scalars are plain data fields (resolved on strawberry's fast path); hidden
+        ones are set to None here, once, from the actor's permits."""
         details = access.can_see_details(actor, row.id, row.restricted)
+        personal = access.can_see_personal(actor, row.id)
+
+        def _detail(value):
+            return value if details else None
+
+        def _private(value):
+            return value if personal else None
+
         return cls(
             _row=row,
             _actor=actor,
             _details=details,
-            _personal=access.can_see_personal(actor, row.id),
+            _personal=personal,
+            id=strawberry.ID(encode_id("Staff", row.id)),
+            sid=row.sid,
+            first_name=row.first_name,
+            last_name=row.last_name,
+            full_name=f"{row.first_name} {row.last_name}",
+            title=row.title,
+            company=row.company,
+            notes=row.notes,
+            is_inactive=row.is_inactive,
+            restricted=row.restricted,
+            role=row.role,
+            kind=row.kind,
+            account_status=row.account_status,
+            has_login=row.user_id is not None,
+            created_at=row.created_at,
+            modified_at=row.modified_at,
+            viewer_can_see_details=details,
+            viewer_can_edit=access.can_edit(actor, row.id, row.restricted),
+            viewer_can_delete=access.can_manage(actor, row.id, DomainRole(row.role)),
+            email=_private(row.email),
+            phone_cell=_private(row.phone_cell),
+            phone_work=_private(row.phone_work),
+            phone_home=_private(row.phone_home),
+            start_date=_detail(row.start_date),
+            term_date=_detail(row.term_date),
+            capacity=_detail(row.capacity),
+            cost_factor=_detail(row.cost_factor),
+            hour_rate_type=_detail(row.hour_rate_type),
+            rate1=_detail(row.rate1),
+            rate2=_detail(row.rate2),
+            rate3=_detail(row.rate3),
+            rate4=_detail(row.rate4),
+            rate5=_detail(row.rate5),
+            home_timezone=_detail(row.home_timezone),
         )
-
-    def _detail(self, value):
-        return value if self._details else None
-
-    def _private(self, value):
-        return value if self._personal else None
 
     # --- basic profile ---------------------------------------------------------------
 
-    @strawberry.field(description="Global id.")
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(encode_id("Staff", self._row.id))
-
-    @strawberry.field(description="Number of the record within its account.")
-    def sid(self) -> int:
-        return self._row.sid
-
-    @strawberry.field(description="Given name.")
-    def first_name(self) -> str:
-        return self._row.first_name
-
-    @strawberry.field(description="Family name.")
-    def last_name(self) -> str:
-        return self._row.last_name
-
-    @strawberry.field(description="First and last name.")
-    def full_name(self) -> str:
-        return f"{self._row.first_name} {self._row.last_name}"
-
-    @strawberry.field(description="Business title or position.")
-    def title(self) -> str | None:
-        return self._row.title
-
-    @strawberry.field(description="Company the person belongs to (for contractors, vendors).")
-    def company(self) -> str | None:
-        return self._row.company
-
-    @strawberry.field(description="Free-form notes.")
-    def notes(self) -> str | None:
-        return self._row.notes
-
-    @strawberry.field(description="Inactive staff are hidden from the list unless asked for.")
-    def is_inactive(self) -> bool:
-        return self._row.is_inactive
-
-    @strawberry.field(description="Details visible only to administrators and those shared with.")
-    def restricted(self) -> bool:
-        return self._row.restricted
-
-    @strawberry.field(description="Access role in the account.")
-    def role(self) -> Role:
-        return self._row.role
-
-    @strawberry.field(description="Employee, contractor, customer or vendor.")
-    def kind(self) -> StaffKind:
-        return self._row.kind
-
-    @strawberry.field(description="Invitation and login state in this account.")
-    def account_status(self) -> AccountStatus:
-        return self._row.account_status
-
-    @strawberry.field(description="Whether a user login is attached to this record.")
-    def has_login(self) -> bool:
-        return self._row.user_id is not None
-
-    @strawberry.field(description="When the record was created (UTC).")
-    def created_at(self) -> datetime:
-        return self._row.created_at
-
-    @strawberry.field(description="When the record last changed (UTC).")
-    def modified_at(self) -> datetime:
-        return self._row.modified_at
+    id: strawberry.ID = strawberry.field(description="Global id.")
+    sid: int = strawberry.field(description="Number of the record within its account.")
+    first_name: str = strawberry.field(description="Given name.")
+    last_name: str = strawberry.field(description="Family name.")
+    full_name: str = strawberry.field(description="First and last name.")
+    title: str | None = strawberry.field(description="Business title or position.")
+    company: str | None = strawberry.field(
+        description="Company the person belongs to (for contractors, vendors)."
+    )
+    notes: str | None = strawberry.field(description="Free-form notes.")
+    is_inactive: bool = strawberry.field(
+        description="Inactive staff are hidden from the list unless asked for."
+    )
+    restricted: bool = strawberry.field(
+        description="Details visible only to administrators and those shared with."
+    )
+    role: Role = strawberry.field(description="Access role in the account.")
+    kind: StaffKind = strawberry.field(description="Employee, contractor, customer or vendor.")
+    account_status: AccountStatus = strawberry.field(
+        description="Invitation and login state in this account."
+    )
+    has_login: bool = strawberry.field(
+        description="Whether a user login is attached to this record."
+    )
+    created_at: datetime = strawberry.field(description="When the record was created (UTC).")
+    modified_at: datetime = strawberry.field(description="When the record last changed (UTC).")
 
     @strawberry.field(description="The person's manager, in the same account.")
     async def manager(self, info: Info) -> Staff | None:
@@ -180,9 +181,9 @@ class Staff(Node):
 
     # --- what the viewer may do --------------------------------------------------------
 
-    @strawberry.field(description="The viewer sees this record's detailed fields.")
-    def viewer_can_see_details(self) -> bool:
-        return self._details
+    viewer_can_see_details: bool = strawberry.field(
+        description="The viewer sees this record's detailed fields."
+    )
 
     @strawberry.field(
         description="The viewer sees this record's personal data; false means "
@@ -191,31 +192,18 @@ class Staff(Node):
     def viewer_can_see_personal_data(self) -> bool:
         return self._personal
 
-    @strawberry.field(description="The viewer may edit this record's basic and detailed fields.")
-    def viewer_can_edit(self) -> bool:
-        return access.can_edit(self._actor, self._row.id, self._row.restricted)
-
-    @strawberry.field(description="The viewer may disable or delete this staff member.")
-    def viewer_can_delete(self) -> bool:
-        return access.can_manage(self._actor, self._row.id, DomainRole(self._row.role))
-
+    viewer_can_edit: bool = strawberry.field(
+        description="The viewer may edit this record's basic and detailed fields."
+    )
+    viewer_can_delete: bool = strawberry.field(
+        description="The viewer may disable or delete this staff member."
+    )
     # --- personal data -----------------------------------------------------------------
 
-    @strawberry.field(description="Primary email (personal data).")
-    def email(self) -> str | None:
-        return self._private(self._row.email)
-
-    @strawberry.field(description="Cell phone (personal data).")
-    def phone_cell(self) -> str | None:
-        return self._private(self._row.phone_cell)
-
-    @strawberry.field(description="Work phone (personal data).")
-    def phone_work(self) -> str | None:
-        return self._private(self._row.phone_work)
-
-    @strawberry.field(description="Home phone (personal data).")
-    def phone_home(self) -> str | None:
-        return self._private(self._row.phone_home)
+    email: str | None = strawberry.field(description="Primary email (personal data).")
+    phone_cell: str | None = strawberry.field(description="Cell phone (personal data).")
+    phone_work: str | None = strawberry.field(description="Work phone (personal data).")
+    phone_home: str | None = strawberry.field(description="Home phone (personal data).")
 
     @strawberry.field(description="Postal address (personal data).")
     def address(self) -> Address | None:
@@ -254,49 +242,23 @@ class Staff(Node):
         )
         return StaffStatus(_row=found) if found else None
 
-    @strawberry.field(description="Start date (detailed).")
-    def start_date(self) -> date | None:
-        return self._detail(self._row.start_date)
-
-    @strawberry.field(description="Termination date, not before the start date (detailed).")
-    def term_date(self) -> date | None:
-        return self._detail(self._row.term_date)
-
-    @strawberry.field(description="Available hours in a typical month (detailed).")
-    def capacity(self) -> float | None:
-        return self._detail(self._row.capacity)
-
-    @strawberry.field(description="Cost factor (detailed).")
-    def cost_factor(self) -> float | None:
-        return self._detail(self._row.cost_factor)
-
-    @strawberry.field(description="Hour rate type (detailed).")
-    def hour_rate_type(self) -> int | None:
-        return self._detail(self._row.hour_rate_type)
-
-    @strawberry.field(description="Billing rate 1 (detailed).")
-    def rate1(self) -> float | None:
-        return self._detail(self._row.rate1)
-
-    @strawberry.field(description="Billing rate 2 (detailed).")
-    def rate2(self) -> float | None:
-        return self._detail(self._row.rate2)
-
-    @strawberry.field(description="Billing rate 3 (detailed).")
-    def rate3(self) -> float | None:
-        return self._detail(self._row.rate3)
-
-    @strawberry.field(description="Billing rate 4 (detailed).")
-    def rate4(self) -> float | None:
-        return self._detail(self._row.rate4)
-
-    @strawberry.field(description="Billing rate 5 (detailed).")
-    def rate5(self) -> float | None:
-        return self._detail(self._row.rate5)
-
-    @strawberry.field(description="Home time zone, an IANA name (detailed).")
-    def home_timezone(self) -> str | None:
-        return self._detail(self._row.home_timezone)
+    start_date: date | None = strawberry.field(description="Start date (detailed).")
+    term_date: date | None = strawberry.field(
+        description="Termination date, not before the start date (detailed)."
+    )
+    capacity: float | None = strawberry.field(
+        description="Available hours in a typical month (detailed)."
+    )
+    cost_factor: float | None = strawberry.field(description="Cost factor (detailed).")
+    hour_rate_type: int | None = strawberry.field(description="Hour rate type (detailed).")
+    rate1: float | None = strawberry.field(description="Billing rate 1 (detailed).")
+    rate2: float | None = strawberry.field(description="Billing rate 2 (detailed).")
+    rate3: float | None = strawberry.field(description="Billing rate 3 (detailed).")
+    rate4: float | None = strawberry.field(description="Billing rate 4 (detailed).")
+    rate5: float | None = strawberry.field(description="Billing rate 5 (detailed).")
+    home_timezone: str | None = strawberry.field(
+        description="Home time zone, an IANA name (detailed)."
+    )
 
     @strawberry.field(
         description="Custom field values (detailed; personal fields need the "
