@@ -162,6 +162,19 @@ class RosterGraphQL(GraphQL):
         )
         super().__init__(schema, **kwargs)
         self.services = services
+        self.hot_paths_enabled = s.hot_paths
+
+    async def _hot(self, request_data, context) -> ExecutionResult | None:
+        """The compiled answer to a hot document, or None (see app.graphql.hot)."""
+        if isinstance(request_data, list) or request_data.protocol != "http":
+            return None
+        if not isinstance(request_data.query, str):
+            return None
+        hot = self.schema.hot_paths
+        plan = hot.plan_for(request_data.query, request_data.operation_name)
+        if plan is None:
+            return None
+        return await hot.execute(plan, request_data.variables, context)
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
@@ -172,6 +185,10 @@ class RosterGraphQL(GraphQL):
         """Every operation gets a time limit; past it the work is cancelled and rolled back."""
         try:
             async with asyncio.timeout(self.services.settings.request_timeout_seconds):
+                if self.hot_paths_enabled and request_adapter.method == "POST":
+                    result = await self._hot(request_data, context)
+                    if result is not None:
+                        return result
                 return await super().execute_operation(
                     request, request_adapter, request_data, context, root_value, sub_response
                 )
@@ -271,4 +288,5 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         lifespan=lifespan,
     )
     app.state.services = services
+    app.state.graphql = graphql
     return app

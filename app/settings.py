@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     max_query_aliases: int = 30
     max_query_cost: int = 25_000
     max_query_tokens: int = 3000
+    # Answer the staff list's hot documents with compiled plans (app.graphql.hot); off,
+    # graphql-core answers everything. Responses are the same either way.
+    hot_paths: bool = True
     log_format: Literal["text", "json"] = "text"
 
     invitation_resend_cooldown_seconds: int = 60

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.db.base import Base, import_all_models
@@ -22,7 +22,18 @@ from app.main import Services, create_app
 from app.settings import Settings
 from tests.factories import Api
 
-PG_URL = os.environ.get("ROSTER_TEST_DATABASE_URL")
+
+def _worker_database(url: str | None) -> str | None:
+    """Under pytest-xdist each worker gets its own PostgreSQL database (``test_gw0``...),
+    created on first use next to the one configured."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not url or not worker:
+        return url
+    return str(make_url(url).set(database=f"{make_url(url).database}_{worker}"))
+
+
+BASE_PG_URL = os.environ.get("ROSTER_TEST_DATABASE_URL")
+PG_URL = _worker_database(BASE_PG_URL)
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 import_all_models()
 
@@ -39,7 +50,23 @@ def sqlite_template(tmp_path_factory) -> Path:
     return path
 
 
+async def _create_database(url: str) -> None:
+    name = make_url(url).database
+    engine = create_async_engine(BASE_PG_URL, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            exists = await conn.scalar(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+            )
+            if not exists:
+                await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        await engine.dispose()
+
+
 async def _reset_postgres(url: str) -> None:
+    if url != BASE_PG_URL:
+        await _create_database(url)
     engine = create_async_engine(url)
     try:
         async with engine.begin() as conn:

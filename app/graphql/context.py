@@ -99,8 +99,9 @@ class Context:
                 self._auth = (None, None, Unauthenticated())
             else:
                 try:
-                    principal, _ = await identity.authenticate(self.session(), self.token)
-                    actor = await identity.actor_for(self.session(), principal, self.realm)
+                    principal, actor = await identity.authenticate_actor(
+                        self.session(), self.token, self.realm
+                    )
                     self._auth = (principal, actor, None)
                 except Unauthenticated as exc:
                     self._auth = (None, None, exc)

@@ -43,14 +43,14 @@ from app.graphql.types.invitations import (
     JoinRequest,
 )
 from app.graphql.types.projects import Project, ProjectTeamRole
-from app.graphql.types.staff import Staff, StaffConnection, StaffEdge, StaffStatus
+from app.graphql.types.staff import Staff, StaffConnection, StaffStatus, staff_connection
 from app.identity import service as identity
 from app.identity.models import User as UserRow
 from app.invitations import join_links as join_links_service
 from app.invitations import service as invitations_service
 from app.projects import service as projects_service
 from app.staff import service as staff_service
-from app.staff.queries import StaffFilter, StaffQuery
+from app.staff.queries import StaffFilter, StaffQuery, clean_search
 
 
 @strawberry.input(description="Narrow the staff directory.")
@@ -209,7 +209,7 @@ class Query:
         query = StaffQuery(
             first=first,
             after=after,
-            search=search.strip() if search and search.strip() else None,
+            search=clean_search(search),
             sort=s.key,
             direction=s.direction,
             filter=StaffFilter(
@@ -228,24 +228,13 @@ class Query:
                 page = await staff_service.list_staff(session, actor, query)
             except DomainError as exc:
                 raise bad_input(exc.message) from None
+        loaders.staff_by_id(ctx, actor.account_id).prime_many(page.managers)
 
         async def count() -> int:
             async with ctx.db() as session:
                 return await staff_service.count_staff(session, actor, query)
 
-        return StaffConnection(
-            edges=[
-                StaffEdge(cursor=c, node=Staff.build(r, actor))
-                for r, c in zip(page.rows, page.cursors, strict=True)
-            ],
-            page_info=PageInfo(
-                has_next_page=page.has_next,
-                has_previous_page=page.has_previous,
-                start_cursor=page.cursors[0] if page.cursors else None,
-                end_cursor=page.cursors[-1] if page.cursors else None,
-            ),
-            _count=count,
-        )
+        return staff_connection(page, actor, count)
 
     @strawberry.field(description="Fetch any object of the current account by global id.")
     async def node(self, info: Info, id: strawberry.ID) -> Node | None:

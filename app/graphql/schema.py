@@ -8,6 +8,7 @@ from strawberry.extensions import AddValidationRules, MaxTokensLimiter
 from strawberry.tools import merge_types
 
 from app.graphql.extensions import RequestLifecycle
+from app.graphql.hot import HotPaths
 from app.graphql.limits import QueryLimits, make_rule
 from app.graphql.mutations.admin import AdminMutations
 from app.graphql.mutations.custom_fields import CustomFieldMutations
@@ -37,6 +38,8 @@ Mutation = merge_types(
 
 
 class RosterSchema(strawberry.Schema):
+    hot_paths: HotPaths  # compiled plans answering the hot documents (see app.graphql.hot)
+
     def process_errors(self, errors, execution_context=None) -> None:
         """Errors are logged (with the request id) by RequestLifecycle instead."""
 
@@ -52,12 +55,14 @@ def build_schema(
         lambda: MaxTokensLimiter(max_token_count=max_tokens),
         lambda: AddValidationRules(rules),
     ]
-    return RosterSchema(
+    schema = RosterSchema(
         query=Query,
         mutation=Mutation,
         types=[Staff, Account, CustomField, StaffStatus, User, Invitation, JoinLink, JoinRequest],
         extensions=extensions,
     )
+    schema.hot_paths = HotPaths(schema._schema, rules, max_tokens)
+    return schema
 
 
 def export_sdl() -> str:

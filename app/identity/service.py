@@ -15,7 +15,7 @@ from app.db.base import utcnow
 from app.errors import DomainError, ErrorCode, NotFound, Unauthenticated
 from app.identity.errors import EmailTaken, InvalidCredentials, WeakPassword
 from app.identity.models import AuthToken, TokenKind, User
-from app.identity.queries import active_memberships, live_token
+from app.identity.queries import active_memberships, live_token, live_token_with_memberships
 from app.security.passwords import PasswordService, password_problem
 from app.security.tokens import new_token, token_digest
 from app.staff.models import AccountStatus, Staff, StaffPermitGrant, StaffShare
@@ -218,6 +218,30 @@ async def actor_for(session: AsyncSession, principal: Principal, realm: str | No
     unknown realm. With no realm, a user with a single account acts in it; otherwise None.
     """
     memberships = await memberships_of(session, principal.user_id)
+    return await _actor_among(session, principal, memberships, realm)
+
+
+async def authenticate_actor(
+    session: AsyncSession, token: str, realm: str | None
+) -> tuple[Principal, Actor | None]:
+    """``authenticate`` then ``actor_for`` in two statements instead of three: the token
+    and the memberships come back together (requests pay for this on every call)."""
+    if not token or len(token) > 200:
+        raise Unauthenticated()
+    rows = (await session.execute(live_token_with_memberships(token_digest(token), utcnow()))).all()
+    if not rows:
+        raise Unauthenticated()
+    auth = rows[0][0]
+    principal = Principal(
+        auth.user_id, auth.id, auth.kind, auth.account_id, auth.impersonator_user_id
+    )
+    memberships = [Membership(account=a, staff=s) for _, s, a in rows if s is not None]
+    return principal, await _actor_among(session, principal, memberships, realm)
+
+
+async def _actor_among(
+    session: AsyncSession, principal: Principal, memberships: list[Membership], realm: str | None
+) -> Actor | None:
     if principal.token_account_id is not None:
         memberships = [m for m in memberships if m.account.id == principal.token_account_id]
     if realm:

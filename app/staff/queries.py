@@ -9,6 +9,7 @@ from datetime import datetime
 
 import orjson
 from sqlalchemy import ColumnElement, Select, and_, func, literal, or_, select, tuple_
+from sqlalchemy.orm import aliased
 
 from app.access import Actor, Permit, Role
 from app.errors import DomainError
@@ -54,6 +55,11 @@ class StaffQuery:
     sort: StaffSortKey = StaffSortKey.LAST_NAME
     direction: SortDirection = SortDirection.ASC
     filter: StaffFilter = field(default_factory=StaffFilter)
+
+
+def clean_search(search: str | None) -> str | None:
+    """Blank searches are no search."""
+    return search.strip() if search and search.strip() else None
 
 
 class InvalidQuery(DomainError):
@@ -155,7 +161,8 @@ def validate(actor: Actor, query: StaffQuery) -> None:
 
 
 def page_select(actor: Actor, query: StaffQuery) -> Select:
-    """One page plus one row (to know whether another page follows)."""
+    """One page plus one row (to know whether another page follows), each row with its
+    manager in the same account (or None), so a page never needs a second trip for them."""
     expr = sort_expression(query.sort)
     conditions = directory_filter(actor, query)
     position = decode_cursor(query)
@@ -166,7 +173,17 @@ def page_select(actor: Actor, query: StaffQuery) -> Select:
         mark = tuple_(literal(value, expr.type), literal(last_id, Staff.id.type))
         conditions.append(key > mark if ascending else key < mark)
     order = (expr.asc(), Staff.id.asc()) if ascending else (expr.desc(), Staff.id.desc())
-    return select(Staff).where(and_(*conditions)).order_by(*order).limit(query.first + 1)
+    manager = aliased(Staff, name="manager")
+    return (
+        select(Staff, manager)
+        .outerjoin(
+            manager,
+            and_(manager.id == Staff.manager_id, manager.account_id == Staff.account_id),
+        )
+        .where(and_(*conditions))
+        .order_by(*order)
+        .limit(query.first + 1)
+    )
 
 
 def count_select(actor: Actor, query: StaffQuery) -> Select:

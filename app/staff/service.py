@@ -87,18 +87,21 @@ class StaffPage:
     cursors: list[str]
     has_next: bool
     has_previous: bool
+    managers: dict[int, Staff]  # the rows' managers, by id
 
 
 async def list_staff(session: AsyncSession, actor: Actor, query: StaffQuery) -> StaffPage:
     validate(actor, query)
-    rows = list((await session.scalars(page_select(actor, query))).all())
-    has_next = len(rows) > query.first
-    rows = rows[: query.first]
+    pairs = (await session.execute(page_select(actor, query))).all()
+    has_next = len(pairs) > query.first
+    pairs = pairs[: query.first]
+    rows = [row for row, _ in pairs]
     return StaffPage(
         rows=rows,
         cursors=[encode_cursor(query, r) for r in rows],
         has_next=has_next,
         has_previous=query.after is not None,
+        managers={m.id: m for _, m in pairs if m is not None},
     )
 
 

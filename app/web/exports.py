@@ -27,8 +27,7 @@ def routes(services) -> list[Route]:
         try:
             if not token:
                 raise Unauthenticated()
-            principal, _ = await identity.authenticate(session, token)
-            actor = await identity.actor_for(session, principal, realm)
+            _, actor = await identity.authenticate_actor(session, token, realm)
         except Unauthenticated:
             await session.close()
             return None, None, _error(401, "UNAUTHENTICATED", "Authentication required.")

@@ -20,7 +20,7 @@ from app.graphql.types.common import Node, PageInfo
 from app.graphql.types.custom_fields import CustomField, CustomFieldValue
 from app.staff import access
 from app.staff.models import Staff as StaffRow
-from app.staff.service import read_secret
+from app.staff.service import StaffPage, read_secret
 
 if TYPE_CHECKING:
     from app.graphql.types.projects import ProjectTeamRole, StaffProject
@@ -149,6 +149,10 @@ class Staff(Node):
         row = await loaders.staff_by_id(info.context, self._actor.account_id).load(
             self._row.manager_id
         )
+        return self._related(row)
+
+    def _related(self, row: StaffRow | None) -> Staff | None:
+        """Another record (the manager), as this record's viewer sees it."""
         return Staff.build(row, self._actor) if row is not None else None
 
     @strawberry.field(description="Default role on projects (a project team role).")
@@ -270,6 +274,10 @@ class Staff(Node):
         values = await loaders.custom_values(info.context, self._actor.account_id).load(
             self._row.id
         )
+        return self._visible_values(values)
+
+    def _visible_values(self, values) -> list[CustomFieldValue]:
+        """This record's custom field values the viewer may see (details already checked)."""
         return [
             CustomFieldValue(field=CustomField(_row=v.field), value=v.value)
             for v in values
@@ -318,3 +326,20 @@ class StaffConnection:
     @strawberry.field(description="The nodes of this page, without edges.")
     def nodes(self) -> list[Staff]:
         return [e.node for e in self.edges]
+
+
+def staff_connection(page: StaffPage, actor: Actor, count) -> StaffConnection:
+    """A fetched page as the viewer sees it; ``count`` is awaited only if totalCount is asked."""
+    return StaffConnection(
+        edges=[
+            StaffEdge(cursor=c, node=Staff.build(r, actor))
+            for r, c in zip(page.rows, page.cursors, strict=True)
+        ],
+        page_info=PageInfo(
+            has_next_page=page.has_next,
+            has_previous_page=page.has_previous,
+            start_cursor=page.cursors[0] if page.cursors else None,
+            end_cursor=page.cursors[-1] if page.cursors else None,
+        ),
+        _count=count,
+    )

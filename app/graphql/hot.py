@@ -1,0 +1,323 @@
+"""A compiled path for the hot document: a page of the staff directory.
+
+graphql-core completes every field of every row through its general machinery: an
+``Info`` object, a resolver call, type checks and a result map per field, several
+microseconds each. A 100-row page asks for a few thousand fields, so the executor, not
+the database, is what a staff list costs. For the documents clients send most (``staff``
+with scalar fields, the manager, the custom fields and the page info) Roster compiles the
+validated document once into a plan: for each selected field, a getter and the GraphQL
+type's own ``serialize``. The plan runs on what the ``staff`` resolver would have used:
+the same service call, the same ``Staff.build`` visibility rules, the same helpers for the
+manager and the custom fields, prefetched in two statements for the whole page.
+
+A plan answers only when it can answer exactly as graphql-core would. Anything else
+returns None and the request runs the ordinary way: a document the plan does not cover,
+variables that do not coerce, an authentication or input error, a null in a non-null
+field, any exception. ``tests/graphql/test_hot.py`` holds the two paths to the same
+responses over a corpus of documents, errors and roles.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from operator import attrgetter
+from typing import Any
+
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    GraphQLError,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLSchema,
+    OperationDefinitionNode,
+    OperationType,
+    SelectionSetNode,
+    Undefined,
+    parse,
+    specified_rules,
+    validate,
+)
+from graphql.execution.values import get_argument_values, get_variable_values
+from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
+from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
+from strawberry.types import ExecutionResult
+
+from app.custom_fields import service as custom_fields
+from app.graphql.types.staff import staff_connection
+from app.staff import service as staff_service
+from app.staff.queries import StaffQuery, clean_search
+
+log = logging.getLogger("roster.graphql.hot")
+
+ROOT_FIELD = "staff"
+ROOT_ARGUMENTS = {"first", "after", "search"}
+MAX_PLANS = 256
+
+
+class Fallback(Exception):
+    """This request is graphql-core's to answer."""
+
+
+class NotCovered(Exception):
+    """This document is not one a plan covers."""
+
+
+@dataclass
+class Prefetch:
+    """What a plan needs beyond the page: which related rows, and once loaded, the rows."""
+
+    managers: bool = False
+    custom_values: bool = False
+    manager_rows: dict = field(default_factory=dict)
+    values: dict = field(default_factory=dict)
+
+
+Getter = Callable[[Any, Prefetch], Any]
+Complete = Callable[[Any, Prefetch], Any]
+
+
+def _manager(staff, fetched: Prefetch):
+    manager_id = staff._row.manager_id
+    return None if manager_id is None else staff._related(fetched.manager_rows.get(manager_id))
+
+
+def _custom_fields(staff, fetched: Prefetch):
+    if not staff._details:
+        return None
+    return staff._visible_values(fetched.values.get(staff._row.id, ()))
+
+
+# Resolvers that load related rows: the plan prefetches them for the whole page, then
+# calls the same helpers the resolvers use. Only rows of the page itself have them here.
+PREFETCHED: dict[tuple[str, str], tuple[str, Getter]] = {
+    ("Staff", "manager"): ("managers", _manager),
+    ("Staff", "customFields"): ("custom_values", _custom_fields),
+}
+
+
+@dataclass(frozen=True)
+class Plan:
+    operation: OperationDefinitionNode
+    root: FieldNode
+    complete: Complete
+    prefetch: Prefetch  # flags only; each run fills a copy
+
+
+class _Compiler:
+    def __init__(self, schema: GraphQLSchema):
+        self.schema = schema
+        self.prefetch = Prefetch()
+
+    def selection(
+        self, type_: GraphQLObjectType, selection_set: SelectionSetNode, *, page_rows: bool
+    ) -> Complete:
+        entries: list[tuple[str, Getter, Complete]] = []
+        seen: set[str] = set()
+        for node in selection_set.selections:
+            if not isinstance(node, FieldNode) or node.directives:
+                raise NotCovered("fragments and directives")
+            key = node.alias.value if node.alias else node.name.value
+            if key in seen:
+                raise NotCovered("a response key selected twice")
+            seen.add(key)
+            entries.append(self.field(type_, node, key, page_rows=page_rows))
+
+        def complete(obj, fetched: Prefetch) -> dict:
+            return {key: done(get(obj, fetched), fetched) for key, get, done in entries}
+
+        return complete
+
+    def field(self, type_: GraphQLObjectType, node: FieldNode, key: str, *, page_rows: bool):
+        name = node.name.value
+        if name == "__typename":
+            type_name = type_.name
+            return key, lambda obj, fetched: type_name, lambda value, fetched: value
+        if node.arguments:
+            raise NotCovered("field arguments")
+        definition = type_.fields[name]
+        special = PREFETCHED.get((type_.name, name))
+        if special is not None:
+            if not page_rows:
+                raise NotCovered("related rows of related rows")
+            flag, get = special
+            setattr(self.prefetch, flag, True)
+        else:
+            get = self.getter(definition)
+        nested_page_rows = page_rows and (type_.name, name) in PAGE_ROW_FIELDS
+        complete = self.completion(definition.type, node, page_rows=nested_page_rows)
+        return key, get, complete
+
+    def getter(self, definition) -> Getter:
+        strawberry_field = definition.extensions.get("strawberry-definition")
+        if strawberry_field is None or strawberry_field.extensions:
+            raise NotCovered("not a plain strawberry field")
+        if getattr(strawberry_field, "permission_classes", None):
+            raise NotCovered("permission classes")
+        resolver = strawberry_field.base_resolver
+        if resolver is None:
+            attribute = attrgetter(strawberry_field.python_name)
+            return lambda obj, fetched: attribute(obj)
+        takes_more_than_self = any(
+            parameter is not None and getattr(reserved, "name", None) != "self"
+            for reserved, parameter in resolver.reserved_parameters.items()
+        )
+        if resolver.is_async or resolver.arguments or takes_more_than_self:
+            raise NotCovered("a resolver that loads or takes more than self")
+        method = resolver.wrapped_func
+        return lambda obj, fetched: method(obj)
+
+    def completion(self, type_, node: FieldNode, *, page_rows: bool) -> Complete:
+        if isinstance(type_, GraphQLNonNull):
+            inner = self.completion(type_.of_type, node, page_rows=page_rows)
+
+            def non_null(value, fetched):
+                if value is None:
+                    raise Fallback("null in a non-null field")
+                return inner(value, fetched)
+
+            return non_null
+        if isinstance(type_, GraphQLList):
+            item = self.completion(type_.of_type, node, page_rows=page_rows)
+
+            def listed(value, fetched):
+                return None if value is None else [item(v, fetched) for v in value]
+
+            return listed
+        if isinstance(type_, GraphQLObjectType):
+            if node.selection_set is None:
+                raise NotCovered("an object without a selection")
+            inner = self.selection(type_, node.selection_set, page_rows=page_rows)
+            return lambda value, fetched: None if value is None else inner(value, fetched)
+        if node.selection_set is not None or not hasattr(type_, "serialize"):
+            raise NotCovered("abstract types")
+        serialize = type_.serialize
+
+        def leaf(value, fetched):
+            if value is None:
+                return None
+            result = serialize(value)
+            if result is None or result is Undefined:
+                raise Fallback("a value the scalar cannot serialize")
+            return result
+
+        return leaf
+
+
+# The fields whose objects are rows of the page (their related rows are prefetched).
+PAGE_ROW_FIELDS = {
+    ("Query", "staff"),
+    ("StaffConnection", "edges"),
+    ("StaffConnection", "nodes"),
+    ("StaffEdge", "node"),
+}
+
+
+class HotPaths:
+    """Plans for hot documents, compiled once per (document, operation name)."""
+
+    def __init__(self, schema: GraphQLSchema, rules: list, max_tokens: int):
+        self.schema = schema
+        # The rules strawberry validates with: graphql-core's, ours, then its own two.
+        self.rules = [*specified_rules, *rules, MaybeNullValidationRule, OneOfInputValidationRule]
+        self.max_tokens = max_tokens
+        self.plans: OrderedDict[tuple[str, str | None], Plan | None] = OrderedDict()
+        self.answered = 0  # requests the plans answered (the tests check they are used)
+
+    def plan_for(self, query: str, operation_name: str | None) -> Plan | None:
+        key = (query, operation_name)
+        if key in self.plans:
+            self.plans.move_to_end(key)
+            return self.plans[key]
+        try:
+            plan = self._compile(query, operation_name)
+        except Exception:  # a plan is an optimisation: never fail a request over one
+            log.exception("could not compile a plan; graphql-core answers this document")
+            plan = None
+        self.plans[key] = plan
+        if len(self.plans) > MAX_PLANS:
+            self.plans.popitem(last=False)
+        return plan
+
+    def _compile(self, query: str, operation_name: str | None) -> Plan | None:
+        try:
+            document: DocumentNode = parse(query, max_tokens=self.max_tokens)
+        except GraphQLError:
+            return None
+        if validate(self.schema, document, self.rules):
+            return None
+        if len(document.definitions) != 1:
+            return None
+        operation = document.definitions[0]
+        if (
+            not isinstance(operation, OperationDefinitionNode)
+            or operation.operation != OperationType.QUERY
+            or operation.directives
+            or (operation_name is not None and operation.name is None)
+            or (operation_name is not None and operation.name.value != operation_name)
+        ):
+            return None
+        selections = operation.selection_set.selections
+        if len(selections) != 1:
+            return None
+        root = selections[0]
+        if (
+            not isinstance(root, FieldNode)
+            or root.name.value != ROOT_FIELD
+            or root.directives
+            or {a.name.value for a in root.arguments or ()} - ROOT_ARGUMENTS
+            or root.selection_set is None
+        ):
+            return None
+        compiler = _Compiler(self.schema)
+        connection_type = self.schema.query_type.fields[ROOT_FIELD].type.of_type
+        try:
+            complete = compiler.selection(connection_type, root.selection_set, page_rows=True)
+        except NotCovered:
+            return None
+        return Plan(operation=operation, root=root, complete=complete, prefetch=compiler.prefetch)
+
+    async def execute(self, plan: Plan, variables: dict | None, ctx) -> ExecutionResult | None:
+        """The response, or None when graphql-core must answer (nothing is kept)."""
+        if variables is not None and not isinstance(variables, dict):
+            return None
+        coerced = get_variable_values(
+            self.schema, plan.operation.variable_definitions or (), variables or {}
+        )
+        if isinstance(coerced, list):  # variables that do not coerce: graphql-core says why
+            return None
+        root_field = self.schema.query_type.fields[ROOT_FIELD]
+        try:
+            arguments = get_argument_values(root_field, plan.root, coerced)
+            data = await self._run(plan, arguments, ctx)
+        except Exception as exc:
+            if not isinstance(exc, Fallback | GraphQLError):
+                log.debug("hot path handed back request_id=%s", ctx.request_id, exc_info=exc)
+            await ctx.close(commit=False)
+            ctx.loaders.clear()
+            return None
+        await ctx.close(commit=False)
+        self.answered += 1
+        return ExecutionResult(data=data, errors=None)
+
+    async def _run(self, plan: Plan, arguments: dict, ctx) -> dict:
+        query = StaffQuery(
+            first=arguments.get("first", 50),
+            after=arguments.get("after"),
+            search=clean_search(arguments.get("search")),
+        )
+        fetched = Prefetch(managers=plan.prefetch.managers)
+        async with ctx.as_actor() as (session, actor):
+            page = await staff_service.list_staff(session, actor, query)
+            if plan.prefetch.custom_values and page.rows:
+                fetched.values = await custom_fields.values_for_staff(
+                    session, actor.account_id, [r.id for r in page.rows]
+                )
+        fetched.manager_rows = page.managers
+        connection = staff_connection(page, actor, count=None)
+        key = plan.root.alias.value if plan.root.alias else plan.root.name.value
+        return {key: plan.complete(connection, fetched)}

@@ -1,0 +1,322 @@
+"""The compiled staff-list path answers exactly as graphql-core does.
+
+Every case sends the same request to two apps on the same database: one with the hot
+paths (the default) and one with ``hot_paths=False``, where graphql-core answers
+everything. Bodies must be equal byte for byte once parsed, for every role, for errors,
+and for documents the plans do not cover (which must be handed back, not answered).
+"""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from app.access import Role
+from app.main import Services, create_app
+from bench.queries import PAGE_QUERY
+from tests.conftest import make_settings
+from tests.factories import (
+    ROLE_KEYS,
+    StatementCounter,
+    make_custom_field,
+    make_member,
+    make_staff_many,
+    make_tenant,
+    member_as,
+    set_custom_value,
+    set_staff_columns,
+    share_staff_with,
+)
+
+WIDE_QUERY = """query Wide($first: Int = 50, $after: String, $search: String) {
+  staff(first: $first, after: $after, search: $search) {
+    __typename
+    nodes {
+      __typename id sid firstName lastName fullName title company notes isInactive restricted
+      role kind accountStatus hasLogin createdAt modifiedAt email phoneCell phoneWork phoneHome
+      startDate termDate capacity costFactor hourRateType rate1 rate2 rate3 rate4 rate5
+      homeTimezone viewerCanSeeDetails viewerCanSeePersonalData viewerCanEdit viewerCanDelete
+      address { street city state zip country __typename }
+      boss: manager {
+        id fullName email startDate rate1 viewerCanSeeDetails viewerCanSeePersonalData
+        address { city }
+      }
+      customFields { value field { __typename id name type options personal description archived archivedAt createdAt } }
+    }
+    pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+  }
+}"""
+
+SMALL_PAGE = """query Small($first: Int!, $after: String) {
+  list: staff(first: $first, after: $after) {
+    edges { cursor node { firstName manager { lastName } } }
+    pageInfo { hasNextPage endCursor }
+  }
+}"""
+
+# Documents the plans cover, with the variables to send.
+COVERED = [
+    pytest.param(PAGE_QUERY, {"first": 50}, id="bench-page"),
+    pytest.param(PAGE_QUERY, {"first": 0}, id="bench-empty-page"),
+    pytest.param(WIDE_QUERY, {}, id="wide-defaults"),
+    pytest.param(WIDE_QUERY, {"search": "  "}, id="wide-blank-search"),
+    pytest.param(WIDE_QUERY, {"search": "manag"}, id="wide-search"),
+    pytest.param(SMALL_PAGE, {"first": 3}, id="small-page"),
+    pytest.param("{ staff(first: 2) { nodes { id } } }", None, id="literal-arguments"),
+    pytest.param('{ staff(search: "nobody-matches") { nodes { id } } }', None, id="no-rows"),
+]
+
+# Requests the plans must hand back to graphql-core: errors, or documents they do not cover.
+HANDED_BACK = [
+    pytest.param(PAGE_QUERY, {"first": 101}, id="first-too-large"),
+    pytest.param(PAGE_QUERY, {"first": -1}, id="first-negative"),
+    pytest.param(PAGE_QUERY, {"first": None}, id="first-null"),
+    pytest.param(PAGE_QUERY, {"first": "ten"}, id="first-wrong-type"),
+    pytest.param(PAGE_QUERY, {}, id="first-missing"),
+    pytest.param(SMALL_PAGE, {"first": 2, "after": "not-a-cursor"}, id="bad-cursor"),
+    pytest.param(WIDE_QUERY, {"search": "x" * 101}, id="search-too-long"),
+    pytest.param(WIDE_QUERY, {"search": "a\x00b"}, id="search-nul"),
+    pytest.param("{ staff { nodes { id nope } } }", None, id="unknown-field"),
+    pytest.param("{ staff { totalCount nodes { id } } }", None, id="total-count"),
+    pytest.param("{ staff { nodes { ...F } } } fragment F on Staff { id }", None, id="fragment"),
+    pytest.param("{ staff { nodes { id @include(if: true) } } }", None, id="directive"),
+    pytest.param("{ staff(sort: {key: FIRST_NAME}) { nodes { id } } }", None, id="sort"),
+    pytest.param("{ staff { nodes { ssn salary } } }", None, id="secrets"),
+    pytest.param("{ staff { nodes { status { name } permits } } }", None, id="other-resolvers"),
+    pytest.param("{ staff { nodes { manager { manager { id } } } } }", None, id="manager-chain"),
+    pytest.param("{ staff { nodes { id id } } }", None, id="repeated-key"),
+    pytest.param("{ a: staff { nodes { id } } b: staff { nodes { id } } }", None, id="two-roots"),
+    pytest.param("{ viewer { role } }", None, id="other-root"),
+    pytest.param("query { staff { nodes { id } } }\nquery B { viewer { role } }", None,
+                 id="two-operations"),
+]
+
+
+@pytest.fixture
+async def cold_services(database_url):
+    """The same database served with the hot paths off: graphql-core answers everything."""
+    services = Services.from_settings(make_settings(database_url, hot_paths=False))
+    yield services
+    await services.close()
+
+
+@pytest.fixture
+async def cold_client(cold_services):
+    app = create_app(cold_services.settings, services=cold_services)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://roster.test"
+    ) as client:
+        yield client
+
+
+async def _directory(services, api):
+    """An account with managers, restricted and shared records, inactive and disabled staff
+    and custom fields (one personal), plus one member of each role."""
+    tenant = await make_tenant(services)
+    members = {key: await member_as(api, services, tenant, key) for key in ROLE_KEYS}
+    boss, deputy = await make_staff_many(
+        services,
+        tenant,
+        [
+            dict(first_name="Bea", last_name="Manager", email="bea@example.com",
+                 address_city="Leeds", start_date=None, rate1=120.5),
+            dict(first_name="Dee", last_name="Deputy", restricted=True, email="dee@example.com"),
+        ],
+    )
+    rows = await make_staff_many(
+        services,
+        tenant,
+        [
+            dict(first_name=f"P{i}", last_name=f"Person{i:02d}", manager_id=boss.id
+                 if i % 3 else deputy.id, title="Engineer" if i % 2 else None,
+                 email=f"p{i}@example.com", phone_cell="+44 1" if i % 2 else None,
+                 restricted=i % 4 == 0, capacity=140 + i, rate1=99.5, rate2=10,
+                 address_street="1 Road", address_city="York", home_timezone="Europe/London")
+            for i in range(12)
+        ],
+    )
+    await set_staff_columns(services, rows[5].id, is_inactive=True)
+    await set_staff_columns(services, rows[6].id, account_status="DISABLED")
+    await share_staff_with(services, tenant, rows[4].id, members["VIEWER"].staff_pk)
+    team = await make_custom_field(services, tenant, "Team")
+    badge = await make_custom_field(services, tenant, "Badge", personal=True)
+    level = await make_custom_field(services, tenant, "Level", type="CHOICE",
+                                    options=["Junior", "Senior"])
+    for i, row in enumerate(rows):
+        await set_custom_value(services, tenant, row.id, team.id, f"Team {i % 2}")
+        if i % 2:
+            await set_custom_value(services, tenant, row.id, badge.id, f"B-{i}")
+        if i % 3 == 0:
+            await set_custom_value(services, tenant, row.id, level.id, "Senior")
+    other = await make_tenant(services)
+    await make_staff_many(services, other, [dict(first_name="Oz", last_name="Elsewhere")])
+    return tenant, members, other
+
+
+async def _both(client, cold_client, query, variables, headers):
+    body = {"query": query, "variables": variables}
+    hot = await client.post("/graphql", json=body, headers=headers)
+    cold = await cold_client.post("/graphql", json=body, headers=headers)
+    assert hot.status_code == cold.status_code
+    return hot.json(), cold.json()
+
+
+def _headers(member) -> dict:
+    return {"Authorization": f"Bearer {member.token}", "X-Auth-Realm": member.realm}
+
+
+def _answered(app) -> int:
+    return app.state.graphql.schema.hot_paths.answered
+
+
+@pytest.mark.parametrize(("query", "variables"), COVERED)
+async def test_covered_documents_answer_as_graphql_core_for_every_role(
+    app, services, api, client, cold_client, query, variables
+):
+    _, members, _ = await _directory(services, api)
+    for key, member in members.items():
+        before = _answered(app)
+        hot, cold = await _both(client, cold_client, query, variables, _headers(member))
+        assert hot == cold, key
+        assert "errors" not in hot, hot
+        assert _answered(app) == before + 1, f"{key}: the plan did not answer"
+
+
+async def test_pages_walked_with_cursors_match_for_every_role(
+    app, services, api, client, cold_client
+):
+    _, members, _ = await _directory(services, api)
+    for key, member in members.items():
+        after, pages = None, 0
+        while True:
+            hot, cold = await _both(
+                client, cold_client, SMALL_PAGE, {"first": 4, "after": after}, _headers(member)
+            )
+            assert hot == cold, (key, pages)
+            page = hot["data"]["list"]
+            pages += 1
+            if not page["pageInfo"]["hasNextPage"]:
+                break
+            after = page["pageInfo"]["endCursor"]
+        assert pages >= 4, key  # 16 rows listed (disabled and inactive ones are not)
+
+
+async def test_what_the_plan_shows_depends_on_the_viewer(app, services, api, client):
+    """Sanity of the corpus: the roles see different things, so equality above means
+    the plan applied each viewer's rules, not that every answer was alike."""
+    _, members, _ = await _directory(services, api)
+    seen = {}
+    for key in ("VIEWER", "VIEWER+PD", "ADMINISTRATOR"):
+        response = await client.post(
+            "/graphql", json={"query": WIDE_QUERY, "variables": {}},
+            headers=_headers(members[key]),
+        )
+        seen[key] = response.json()["data"]["staff"]["nodes"]
+    restricted = [n for n in seen["VIEWER"] if n["restricted"] and n["lastName"] != "Person04"]
+    assert restricted and all(n["rate1"] is None and n["customFields"] is None for n in restricted)
+    others = [n for n in seen["VIEWER"] if n["id"] != members["VIEWER"].staff_id]
+    assert others and all(n["email"] is None for n in others)  # their own is shown
+    assert any(n["email"] for n in seen["VIEWER+PD"])
+    badges = {v["field"]["name"] for n in seen["ADMINISTRATOR"] for v in n["customFields"] or []}
+    assert "Badge" in badges
+    viewer_badges = {v["field"]["name"] for n in seen["VIEWER"] for v in n["customFields"] or []}
+    assert "Badge" not in viewer_badges and "Team" in viewer_badges
+
+
+@pytest.mark.parametrize(("query", "variables"), HANDED_BACK)
+async def test_errors_and_uncovered_documents_are_handed_back(
+    app, services, api, client, cold_client, query, variables
+):
+    tenant, members, _ = await _directory(services, api)
+    before = _answered(app)
+    for key in ("VIEWER", "OWNER"):
+        hot, cold = await _both(client, cold_client, query, variables, _headers(members[key]))
+        assert hot == cold, key
+    assert _answered(app) == before
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        pytest.param({}, id="no-token"),
+        pytest.param({"Authorization": "Bearer rs_not-a-token"}, id="unknown-token"),
+        pytest.param("wrong-realm", id="other-accounts-realm"),
+        pytest.param("no-realm", id="two-accounts-no-realm"),
+    ],
+)
+async def test_authentication_failures_are_handed_back(
+    app, services, api, client, cold_client, headers
+):
+    tenant, members, other = await _directory(services, api)
+    if headers == "wrong-realm":
+        headers = {**_headers(members["OWNER"]), "X-Auth-Realm": other.slug}
+    elif headers == "no-realm":
+        from tests.factories import add_membership
+
+        both = await add_membership(services, other, members["EDITOR"].user_id, Role.VIEWER)
+        headers = {"Authorization": f"Bearer {both.token}"}
+    before = _answered(app)
+    hot, cold = await _both(client, cold_client, PAGE_QUERY, {"first": 5}, headers)
+    assert hot == cold
+    assert hot["errors"][0]["extensions"]["code"] in {"UNAUTHENTICATED", "FORBIDDEN"}
+    assert _answered(app) == before
+
+
+async def test_another_account_sees_only_its_own_rows(app, services, api, client, cold_client):
+    tenant, members, other = await _directory(services, api)
+    hot, cold = await _both(client, cold_client, WIDE_QUERY, {}, _headers(other.owner))
+    assert hot == cold
+    names = {n["lastName"] for n in hot["data"]["staff"]["nodes"]}
+    assert "Elsewhere" in names and not any(n.startswith("Person") for n in names)
+
+
+async def test_operation_name_must_match(app, services, api, client, cold_client):
+    _, members, _ = await _directory(services, api)
+    headers = _headers(members["OWNER"])
+    for name in ("Page", "Other"):
+        body = {"query": PAGE_QUERY, "variables": {"first": 2}, "operationName": name}
+        hot = await client.post("/graphql", json=body, headers=headers)
+        cold = await cold_client.post("/graphql", json=body, headers=headers)
+        assert (hot.status_code, hot.text) == (cold.status_code, cold.text), name
+    assert hot.status_code == 400 and "Other" in hot.text
+
+
+async def test_a_page_takes_four_statements_whatever_its_size(app, services, api, client):
+    """Token with memberships, grants, the page with its managers, its custom values."""
+    tenant, members, _ = await _directory(services, api)
+    counts = []
+    for first in (2, 10, 50):
+        with StatementCounter(services.db.engine) as counter:
+            response = await client.post(
+                "/graphql", json={"query": PAGE_QUERY, "variables": {"first": first}},
+                headers=_headers(members["ADMINISTRATOR"]),
+            )
+        assert "errors" not in response.json()
+        counts.append(counter.count)
+    assert counts == [4, 4, 4], counts
+
+
+async def test_the_ordinary_path_also_prefetches_managers(
+    services, api, cold_services, cold_client
+):
+    tenant, members, _ = await _directory(services, api)
+    with StatementCounter(cold_services.db.engine) as counter:
+        response = await cold_client.post(
+            "/graphql", json={"query": PAGE_QUERY, "variables": {"first": 50}},
+            headers=_headers(members["ADMINISTRATOR"]),
+        )
+    assert "errors" not in response.json()
+    assert counter.count == 4, counter.statements
+
+
+async def test_a_new_member_of_the_page_is_seen_at_once(services, api, client):
+    """Plans are compiled per document, never cached per data: a row added between two
+    identical requests is in the second answer."""
+    tenant, members, _ = await _directory(services, api)
+    headers = _headers(members["OWNER"])
+    body = {"query": PAGE_QUERY, "variables": {"first": 100}}
+    first = (await client.post("/graphql", json=body, headers=headers)).json()
+    await make_member(services, tenant, Role.VIEWER, last_name="Aardvark")
+    second = (await client.post("/graphql", json=body, headers=headers)).json()
+    names = [e["node"]["lastName"] for e in second["data"]["staff"]["edges"]]
+    assert len(names) == len(first["data"]["staff"]["edges"]) + 1 and names[0] == "Aardvark"
