@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 from functools import cached_property
 from typing import Literal
 
@@ -46,7 +47,8 @@ class Settings(BaseSettings):
     argon2_time_cost: int = 3
     argon2_memory_cost: int = 64 * 1024
     argon2_parallelism: int = 1
-    password_hash_workers: int = 2
+    # Threads hashing passwords; by default one CPU is always left to serving requests.
+    password_hash_workers: int = Field(default_factory=lambda: max(1, (os.cpu_count() or 2) - 1))
 
     email_backend: Literal["console", "file", "smtp", "memory"] = "console"
     email_from: str = "Roster <no-reply@roster.localhost>"

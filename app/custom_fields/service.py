@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.access import Actor, Permit
 from app.custom_fields.errors import FieldArchived, FieldNameTaken
 from app.custom_fields.models import CustomField, CustomFieldType, CustomFieldValue
-from app.custom_fields.queries import fields_of, values_of
+from app.custom_fields.queries import FIELD_RECORDS, VALUE_RECORDS, fields_of, values_of
 from app.db.base import utcnow
 from app.errors import AccessDenied, DomainError, ErrorCode, Forbidden, NotFound, ValidationFailed
 from app.staff import access
@@ -311,10 +311,20 @@ async def set_values(
 
 
 async def values_for_staff(
-    session: AsyncSession, account_id: int, staff_ids: list[int]
+    session: AsyncSession, account_id: int, staff_ids: list[int], *, plain: bool = False
 ) -> dict[int, list[FieldValue]]:
+    """Each staff member's values of active fields; ``plain`` fields are plain rows."""
     result: dict[int, list[FieldValue]] = {sid: [] for sid in staff_ids}
-    for value, field in (await session.execute(values_of(account_id, staff_ids))).all():
+    rows = (await session.execute(values_of(account_id, staff_ids, plain=plain))).all()
+    if plain:
+        cut, fields = len(VALUE_RECORDS), {}
+        pairs = []
+        for row in rows:
+            field = FIELD_RECORDS.take(row, cut)
+            pairs.append((VALUE_RECORDS.take(row), fields.setdefault(field.id, field)))
+    else:
+        pairs = rows
+    for value, field in pairs:
         result[value.staff_id].append(
             FieldValue(field=field, value=value.value, staff_id=value.staff_id)
         )

@@ -312,10 +312,10 @@ class HotPaths:
         )
         fetched = Prefetch(managers=plan.prefetch.managers)
         async with ctx.as_actor() as (session, actor):
-            page = await staff_service.list_staff(session, actor, query)
+            page = await staff_service.list_staff(session, actor, query, plain=True)
             if plan.prefetch.custom_values and page.rows:
                 fetched.values = await custom_fields.values_for_staff(
-                    session, actor.account_id, [r.id for r in page.rows]
+                    session, actor.account_id, [r.id for r in page.rows], plain=True
                 )
         fetched.manager_rows = page.managers
         connection = staff_connection(page, actor, count=None)

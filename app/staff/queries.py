@@ -12,6 +12,7 @@ from sqlalchemy import ColumnElement, Select, and_, func, literal, or_, select, 
 from sqlalchemy.orm import aliased
 
 from app.access import Actor, Permit, Role
+from app.db.base import Records
 from app.errors import DomainError
 from app.staff.models import AccountStatus, Staff, StaffKind
 
@@ -160,9 +161,16 @@ def validate(actor: Actor, query: StaffQuery) -> None:
             raise InvalidQuery(f"{name} contains characters that are not allowed.", field=[name])
 
 
-def page_select(actor: Actor, query: StaffQuery) -> Select:
+_MANAGER = aliased(Staff, name="manager")
+STAFF_RECORDS = Records(Staff, "staff")
+MANAGER_RECORDS = Records(_MANAGER, "manager")
+
+
+def page_select(actor: Actor, query: StaffQuery, *, plain: bool = False) -> Select:
     """One page plus one row (to know whether another page follows), each row with its
-    manager in the same account (or None), so a page never needs a second trip for them."""
+    manager in the same account (or None), so a page never needs a second trip for them.
+    ``plain`` selects their columns (``STAFF_RECORDS`` then ``MANAGER_RECORDS``), not
+    entities."""
     expr = sort_expression(query.sort)
     conditions = directory_filter(actor, query)
     position = decode_cursor(query)
@@ -173,9 +181,10 @@ def page_select(actor: Actor, query: StaffQuery) -> Select:
         mark = tuple_(literal(value, expr.type), literal(last_id, Staff.id.type))
         conditions.append(key > mark if ascending else key < mark)
     order = (expr.asc(), Staff.id.asc()) if ascending else (expr.desc(), Staff.id.desc())
-    manager = aliased(Staff, name="manager")
+    manager = _MANAGER
+    selected = (*STAFF_RECORDS.columns, *MANAGER_RECORDS.columns) if plain else (Staff, manager)
     return (
-        select(Staff, manager)
+        select(*selected)
         .outerjoin(
             manager,
             and_(manager.id == Staff.manager_id, manager.account_id == Staff.account_id),

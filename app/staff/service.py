@@ -20,6 +20,8 @@ from app.staff import access
 from app.staff.errors import ManagerCycle, StaffEmailTaken
 from app.staff.models import Staff, StaffKind, StaffPermitGrant, StaffShare, StaffStatus
 from app.staff.queries import (
+    MANAGER_RECORDS,
+    STAFF_RECORDS,
     StaffQuery,
     count_select,
     encode_cursor,
@@ -90,9 +92,18 @@ class StaffPage:
     managers: dict[int, Staff]  # the rows' managers, by id
 
 
-async def list_staff(session: AsyncSession, actor: Actor, query: StaffQuery) -> StaffPage:
+async def list_staff(
+    session: AsyncSession, actor: Actor, query: StaffQuery, *, plain: bool = False
+) -> StaffPage:
+    """A page of the directory. ``plain`` rows read like entities but are not ORM objects
+    (no lazy loads, no writes): for answers built straight from the rows."""
     validate(actor, query)
-    pairs = (await session.execute(page_select(actor, query))).all()
+    result = (await session.execute(page_select(actor, query, plain=plain))).all()
+    if plain:
+        cut = len(STAFF_RECORDS)
+        pairs = [(STAFF_RECORDS.take(r), MANAGER_RECORDS.take(r, cut)) for r in result]
+    else:
+        pairs = result
     has_next = len(pairs) > query.first
     pairs = pairs[: query.first]
     rows = [row for row, _ in pairs]

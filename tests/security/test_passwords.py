@@ -109,6 +109,28 @@ async def test_thread_pool_is_bounded(make_service, argon2_threads):
     assert len(set(argon2_threads)) <= 2
 
 
+async def test_hashing_threads_yield_the_cpu_to_requests(make_service):
+    """The argon2 threads run 10 steps nicer than the thread serving requests (Linux keeps
+    a niceness per thread), so a login flood gets only the CPU that requests leave."""
+    import os
+
+    service = make_service(workers=2)
+    await asyncio.gather(*(service.hash(f"{PASSWORD} {i}") for i in range(4)))
+    own = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    hashing = [t.native_id for t in service._pool._threads]
+    assert hashing
+    for tid in hashing:
+        assert os.getpriority(os.PRIO_PROCESS, tid) == min(19, own + 10)
+
+
+def test_one_cpu_is_left_to_requests_by_default():
+    import os
+
+    from app.settings import Settings
+
+    assert Settings().password_hash_workers == max(1, (os.cpu_count() or 2) - 1)
+
+
 async def test_event_loop_stays_responsive_while_hashing(make_service):
     service = make_service(time_cost=3, memory_cost=64 * 1024)
     started = time.perf_counter()
