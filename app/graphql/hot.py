@@ -172,40 +172,49 @@ class _Compiler:
         return lambda obj, fetched: method(obj)
 
     def completion(self, type_, node: FieldNode, *, page_rows: bool) -> Complete:
-        if isinstance(type_, GraphQLNonNull):
-            inner = self.completion(type_.of_type, node, page_rows=page_rows)
-
-            def non_null(value, fetched):
-                if value is None:
-                    raise Fallback("null in a non-null field")
-                return inner(value, fetched)
-
-            return non_null
+        non_null = isinstance(type_, GraphQLNonNull)
+        if non_null:
+            type_ = type_.of_type
         if isinstance(type_, GraphQLList):
             item = self.completion(type_.of_type, node, page_rows=page_rows)
 
-            def listed(value, fetched):
-                return None if value is None else [item(v, fetched) for v in value]
+            def done(value, fetched):
+                return [item(v, fetched) for v in value]
 
-            return listed
-        if isinstance(type_, GraphQLObjectType):
+        elif isinstance(type_, GraphQLObjectType):
             if node.selection_set is None:
                 raise NotCovered("an object without a selection")
-            inner = self.selection(type_, node.selection_set, page_rows=page_rows)
-            return lambda value, fetched: None if value is None else inner(value, fetched)
-        if node.selection_set is not None or not hasattr(type_, "serialize"):
+            done = self.selection(type_, node.selection_set, page_rows=page_rows)
+        elif node.selection_set is None and hasattr(type_, "serialize"):
+            done = _leaf(type_)
+        else:
             raise NotCovered("abstract types")
-        serialize = type_.serialize
+        if non_null:
 
-        def leaf(value, fetched):
-            if value is None:
-                return None
-            result = serialize(value)
-            if result is None or result is Undefined:
-                raise Fallback("a value the scalar cannot serialize")
-            return result
+            def required(value, fetched):
+                if value is None:
+                    raise Fallback("null in a non-null field")
+                return done(value, fetched)
 
-        return leaf
+            return required
+        return lambda value, fetched: None if value is None else done(value, fetched)
+
+
+def _leaf(type_) -> Complete:
+    """The scalar or enum's own serialize; text and booleans of the exact Python type are
+    what serialize would return them as, so they skip the call."""
+    serialize = type_.serialize
+    unchanged = {"String": str, "ID": str, "Boolean": bool}.get(type_.name)
+
+    def leaf(value, fetched):
+        if type(value) is unchanged:
+            return value
+        result = serialize(value)
+        if result is None or result is Undefined:
+            raise Fallback("a value the scalar cannot serialize")
+        return result
+
+    return leaf
 
 
 # The fields whose objects are rows of the page (their related rows are prefetched).
