@@ -115,18 +115,35 @@ async def memberships_of(session: AsyncSession, user_id: int) -> list[Membership
     return [Membership(account=a, staff=s) for s, a in rows.all()]
 
 
-async def login(
+async def login_candidate(session: AsyncSession, email: str) -> User | None:
+    """The user an email logs in as, if any (the first step of a login)."""
+    return await get_user_by_email(session, email) if len(email) <= 320 else None
+
+
+async def password_matches(passwords: PasswordService, user: User | None, password: str) -> bool:
+    """Unknown emails still pay for one argon2 verification. Call it with no transaction
+    open: on SQLite a writing transaction holds the database's write lock, and no other
+    write should wait for hashing."""
+    stored = user.password_hash if user else None
+    return await passwords.verify(stored, password[:1024]) and user is not None
+
+
+async def complete_login(
     session: AsyncSession,
     passwords: PasswordService,
     *,
-    email: str,
+    user_id: int | None,
+    checked_hash: str | None,
+    matched: bool,
     password: str,
     session_ttl: timedelta,
 ) -> LoginResult:
-    """Verify and open a session. Unknown emails still pay for one argon2 verification."""
-    user = await get_user_by_email(session, email) if len(email) <= 320 else None
-    ok = await passwords.verify(user.password_hash if user else None, password[:1024])
-    if not ok or user is None:
+    """Open a session after ``password_matches``; the user's hash must still be the one
+    checked (a password changed meanwhile wins)."""
+    user = None
+    if matched and user_id is not None:
+        user = await session.get(User, user_id, populate_existing=True)
+    if user is None or user.password_hash != checked_hash:
         raise InvalidCredentials()
     if user.email_verified_at is None:
         raise DomainError(

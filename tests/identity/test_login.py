@@ -45,3 +45,63 @@ async def test_logout_revokes_token_immediately(api, services):
     assert (await api.data("mutation { logout { ok } }", as_=member))["logout"]["ok"]
     body = await api(VIEWER, as_=member)
     assert error_codes(body) == ["UNAUTHENTICATED"]
+
+
+# --- hashing holds no lock --------------------------------------------------------------
+
+RENAME = """mutation($id: ID!) {
+  staffUpdate(input: {id: $id, title: "Renamed"}) { staff { title } userErrors { code } }
+}"""
+
+
+async def _hold_verification(services, monkeypatch):
+    """Make the next password checks wait until released; returns (started, release)."""
+    import asyncio
+
+    started, release = asyncio.Event(), asyncio.Event()
+    original = services.passwords.verify
+
+    async def held(stored, password):
+        started.set()
+        await release.wait()
+        return await original(stored, password)
+
+    monkeypatch.setattr(services.passwords, "verify", held)
+    return started, release
+
+
+async def test_other_writes_go_on_while_a_login_hashes(api, services, monkeypatch):
+    """The login's rate-limit hits are committed before argon2 runs, so no transaction (on
+    SQLite: the database's write lock) waits for the hash."""
+    import asyncio
+
+    tenant = await make_tenant(services)
+    member = await make_member(services, tenant, Role.EDITOR)
+    started, release = await _hold_verification(services, monkeypatch)
+    login = asyncio.create_task(api(LOGIN, {"email": member.email, "password": PASSWORD}))
+    await asyncio.wait_for(started.wait(), 10)
+    renamed = await asyncio.wait_for(api(RENAME, {"id": member.staff_id}, as_=tenant.owner), 5)
+    assert renamed["data"]["staffUpdate"]["staff"]["title"] == "Renamed"
+    assert not login.done()
+    release.set()
+    body = await login
+    assert body["data"]["login"]["token"] and body["data"]["login"]["userErrors"] == []
+
+
+async def test_a_password_changed_while_hashing_wins(api, services, monkeypatch):
+    from app.identity.models import User
+    from tests.factories import update_row
+
+    tenant = await make_tenant(services)
+    member = await make_member(services, tenant)
+    started, release = await _hold_verification(services, monkeypatch)
+    import asyncio
+
+    login = asyncio.create_task(api(LOGIN, {"email": member.email, "password": PASSWORD}))
+    await asyncio.wait_for(started.wait(), 10)
+    new_hash = await services.passwords.hash("a different password 1")
+    await update_row(services, User, member.user_id, password_hash=new_hash)
+    release.set()
+    body = await login
+    assert body["data"]["login"]["token"] is None
+    assert body["data"]["login"]["userErrors"][0]["code"] == "INVALID_CREDENTIALS"

@@ -5,6 +5,8 @@ from datetime import timedelta
 import strawberry
 from strawberry.types import Info
 
+from app.errors import RateLimited
+from app.graphql.errors import rate_limited
 from app.graphql.ids import decode_id
 from app.graphql.mutations.base import Payload, attempt, mutation
 from app.graphql.types.account import ApiToken, MemberAccount, User
@@ -63,15 +65,27 @@ class IdentityMutations:
         limiter = ctx.services.limiter
         email_key = normalize_email(input.email)[:320]
 
-        async def limits():
-            await limiter.hit(session, "login_address", ctx.client_address)
-            await limiter.hit(session, "login_email", email_key)
+        passwords = ctx.services.passwords
+        async with ctx.db() as session:
+            try:
+                await limiter.hit(session, "login_address", ctx.client_address)
+                await limiter.hit(session, "login_email", email_key)
+            except RateLimited as exc:
+                raise rate_limited(exc) from None
+            user = await identity.login_candidate(session, input.email)
+            checked_hash = user.password_hash if user else None
+            # The hits stay counted, and no transaction (on SQLite, the write lock) is held
+            # while argon2 runs.
+            await session.commit()
+        matched = await identity.password_matches(passwords, user, input.password)
 
         async def log_in():
-            result = await identity.login(
+            result = await identity.complete_login(
                 session,
-                ctx.services.passwords,
-                email=input.email,
+                passwords,
+                user_id=user.id if user else None,
+                checked_hash=checked_hash,
+                matched=matched,
                 password=input.password,
                 session_ttl=ttl,
             )
@@ -79,7 +93,7 @@ class IdentityMutations:
             return result
 
         async with ctx.db() as session:
-            result, errors = await attempt(session, log_in, before=limits)
+            result, errors = await attempt(session, log_in)
         if errors:
             return LoginPayload(token=None, user=None, accounts=[], user_errors=errors)
         return LoginPayload(
