@@ -5,7 +5,7 @@ from sqlalchemy import Select, select
 from app.custom_fields.models import CustomField, CustomFieldValue
 from app.db.base import Records
 
-VALUE_RECORDS = Records(CustomFieldValue, "value")
+VALUE_RECORDS = Records(CustomFieldValue, "value", ("staff_id", "field_id", "value"))
 FIELD_RECORDS = Records(CustomField, "field")
 
 

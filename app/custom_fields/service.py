@@ -315,7 +315,11 @@ async def values_for_staff(
 ) -> dict[int, list[FieldValue]]:
     """Each staff member's values of active fields; ``plain`` fields are plain rows."""
     result: dict[int, list[FieldValue]] = {sid: [] for sid in staff_ids}
-    rows = (await session.execute(values_of(account_id, staff_ids, plain=plain))).all()
+    stmt = values_of(account_id, staff_ids, plain=plain)
+    if plain:  # plain columns need no ORM: run them on the session's connection
+        rows = (await (await session.connection()).execute(stmt)).all()
+    else:
+        rows = (await session.execute(stmt)).all()
     if plain:
         cut, fields = len(VALUE_RECORDS), {}
         pairs = []

@@ -69,19 +69,21 @@ class Records:
     the request; several entities fit in one row side by side (``take`` cuts its own).
     """
 
-    def __init__(self, entity, name: str):
-        keys = tuple(inspect(entity).mapper.column_attrs.keys())
+    def __init__(self, entity, name: str, keys: tuple[str, ...] | None = None):
+        mapper = inspect(entity).mapper
+        keys = keys or tuple(mapper.column_attrs.keys())
         self.columns = [getattr(entity, key).label(f"{name}__{key}") for key in keys]
         self._make = namedtuple(f"{name.title()}Record", keys)._make
         self._width = len(keys)
+        primary = [c.key for c in mapper.primary_key if c.key in keys]
+        self._primary = keys.index(primary[0]) if primary else 0
 
     def take(self, row, start: int = 0):
-        """The record in ``row`` from column ``start`` on (None when they are all NULL, as
-        an outer join leaves them; every mapped entity has a non-null primary key)."""
-        values = row[start : start + self._width]
-        if all(v is None for v in values):
+        """The record in ``row`` from column ``start`` on, or None where an outer join
+        found nothing (its primary key, or first column, is NULL)."""
+        if row[start + self._primary] is None:
             return None
-        return self._make(values)
+        return self._make(row[start : start + self._width])
 
     def __len__(self) -> int:
         return self._width

@@ -3,6 +3,7 @@ from __future__ import annotations
 from sqlalchemy import Select, and_, select
 
 from app.accounts.models import Account
+from app.db.base import Records
 from app.identity.models import AuthToken, User
 from app.staff.models import AccountStatus, Staff
 
@@ -29,12 +30,21 @@ def active_memberships(user_id: int) -> Select:
     )
 
 
+# What authenticating a request reads, as plain records (see app.db.base.Records).
+TOKEN_RECORDS = Records(
+    AuthToken, "token", ("id", "user_id", "kind", "account_id", "impersonator_user_id")
+)
+MEMBER_RECORDS = Records(Staff, "member", ("id", "account_id", "role"))
+ACCOUNT_RECORDS = Records(Account, "account", ("id", "slug", "name", "everyone_can_invite"))
+
+
 def live_token_with_memberships(digest: str, now) -> Select:
     """A live token and its user's active memberships, in one statement: one row per
-    membership (ordered like ``active_memberships``), or one row with no membership."""
+    membership (ordered like ``active_memberships``), or one row with no membership.
+    Columns: ``TOKEN_RECORDS``, ``MEMBER_RECORDS``, ``ACCOUNT_RECORDS``."""
     member = and_(Staff.user_id == AuthToken.user_id, Staff.account_status == AccountStatus.ACTIVE)
     return (
-        select(AuthToken, Staff, Account)
+        select(*TOKEN_RECORDS.columns, *MEMBER_RECORDS.columns, *ACCOUNT_RECORDS.columns)
         .join(User, User.id == AuthToken.user_id)
         .outerjoin(Staff, member)
         .outerjoin(Account, Account.id == Staff.account_id)

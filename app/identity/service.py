@@ -15,7 +15,14 @@ from app.db.base import utcnow
 from app.errors import DomainError, ErrorCode, NotFound, Unauthenticated
 from app.identity.errors import EmailTaken, InvalidCredentials, WeakPassword
 from app.identity.models import AuthToken, TokenKind, User
-from app.identity.queries import active_memberships, live_token, live_token_with_memberships
+from app.identity.queries import (
+    ACCOUNT_RECORDS,
+    MEMBER_RECORDS,
+    TOKEN_RECORDS,
+    active_memberships,
+    live_token,
+    live_token_with_memberships,
+)
 from app.security.passwords import PasswordService, password_problem
 from app.security.tokens import new_token, token_digest
 from app.staff.models import AccountStatus, Staff, StaffPermitGrant, StaffShare
@@ -245,14 +252,20 @@ async def authenticate_actor(
     and the memberships come back together (requests pay for this on every call)."""
     if not token or len(token) > 200:
         raise Unauthenticated()
-    rows = (await session.execute(live_token_with_memberships(token_digest(token), utcnow()))).all()
+    stmt = live_token_with_memberships(token_digest(token), utcnow())
+    rows = (await (await session.connection()).execute(stmt)).all()
     if not rows:
         raise Unauthenticated()
-    auth = rows[0][0]
+    auth = TOKEN_RECORDS.take(rows[0])
     principal = Principal(
         auth.user_id, auth.id, auth.kind, auth.account_id, auth.impersonator_user_id
     )
-    memberships = [Membership(account=a, staff=s) for _, s, a in rows if s is not None]
+    member_at, account_at = len(TOKEN_RECORDS), len(TOKEN_RECORDS) + len(MEMBER_RECORDS)
+    memberships = [
+        Membership(account=ACCOUNT_RECORDS.take(r, account_at), staff=staff)
+        for r in rows
+        if (staff := MEMBER_RECORDS.take(r, member_at)) is not None
+    ]
     return principal, await _actor_among(session, principal, memberships, realm)
 
 
@@ -302,7 +315,8 @@ async def build_actor(
     session: AsyncSession, principal: Principal, account: Account, staff: Staff
 ) -> Actor:
     """Permits = role table + per-member grants (+ INVITE_USERS when everyone may invite)."""
-    rows = await session.execute(
+    connection = await session.connection()  # plain columns: no ORM needed
+    rows = await connection.execute(
         union_all(
             select(
                 cast(StaffPermitGrant.permit, String(32)).label("permit"),

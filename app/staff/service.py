@@ -98,7 +98,11 @@ async def list_staff(
     """A page of the directory. ``plain`` rows read like entities but are not ORM objects
     (no lazy loads, no writes): for answers built straight from the rows."""
     validate(actor, query)
-    result = (await session.execute(page_select(actor, query, plain=plain))).all()
+    stmt = page_select(actor, query, plain=plain)
+    if plain:  # plain columns need no ORM: run them on the session's connection
+        result = (await (await session.connection()).execute(stmt)).all()
+    else:
+        result = (await session.execute(stmt)).all()
     if plain:
         cut = len(STAFF_RECORDS)
         pairs = [(STAFF_RECORDS.take(r), MANAGER_RECORDS.take(r, cut)) for r in result]
