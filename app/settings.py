@@ -21,6 +21,14 @@ DEV_ENCRYPTION_KEYS = (
 )
 
 
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity, where the platform tells it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
 class InsecureSettingsError(RuntimeError):
     """Raised when production is asked to start with missing or development secrets."""
 
@@ -48,7 +56,7 @@ class Settings(BaseSettings):
     argon2_memory_cost: int = 64 * 1024
     argon2_parallelism: int = 1
     # Threads hashing passwords; by default one CPU is always left to serving requests.
-    password_hash_workers: int = Field(default_factory=lambda: max(1, (os.cpu_count() or 2) - 1))
+    password_hash_workers: int = Field(default_factory=lambda: max(1, usable_cpus() - 1))
 
     email_backend: Literal["console", "file", "smtp", "memory"] = "console"
     email_from: str = "Roster <no-reply@roster.localhost>"

@@ -128,7 +128,7 @@ def test_one_cpu_is_left_to_requests_by_default():
 
     from app.settings import Settings
 
-    assert Settings().password_hash_workers == max(1, (os.cpu_count() or 2) - 1)
+    assert Settings().password_hash_workers == max(1, len(os.sched_getaffinity(0)) - 1)
 
 
 async def test_event_loop_stays_responsive_while_hashing(make_service):
