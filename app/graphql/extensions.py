@@ -9,10 +9,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 import re
 
-from graphql import GraphQLError
+from graphql import DocumentNode, GraphQLError, parse
 from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
@@ -34,6 +36,22 @@ def _is_unexpected(error: GraphQLError) -> bool:
         return False
     original = error.original_error
     return original is not None and not isinstance(original, GraphQLError)
+
+
+@functools.lru_cache(maxsize=256)
+def _parse(query: str, **options) -> DocumentNode:
+    return parse(query, **options)
+
+
+class DocumentCache(SchemaExtension):
+    """Parses each distinct document once (bounded LRU; the token limit is part of the
+    key). A document that does not parse is left to strawberry, which reports it."""
+
+    def on_parse(self):
+        ctx = self.execution_context
+        with contextlib.suppress(GraphQLError):
+            ctx.graphql_document = _parse(ctx.query, **ctx.parse_options)
+        yield
 
 
 class RequestLifecycle(SchemaExtension):

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import strawberry
 from graphql.validation import NoSchemaIntrospectionCustomRule
-from strawberry.extensions import AddValidationRules, MaxTokensLimiter
+from strawberry.extensions import (
+    AddValidationRules,
+    MaxTokensLimiter,
+    ValidationCache,
+)
 from strawberry.tools import merge_types
 
-from app.graphql.extensions import RequestLifecycle
+from app.graphql.extensions import DocumentCache, RequestLifecycle
 from app.graphql.hot import HotPaths
 from app.graphql.limits import QueryLimits, make_rule
 from app.graphql.mutations.admin import AdminMutations
@@ -22,6 +26,8 @@ from app.graphql.types.account import Account, User
 from app.graphql.types.custom_fields import CustomField
 from app.graphql.types.invitations import Invitation, JoinLink, JoinRequest
 from app.graphql.types.staff import Staff, StaffStatus
+
+DOCUMENT_CACHE_SIZE = 256
 
 Mutation = merge_types(
     "Mutation",
@@ -54,6 +60,9 @@ def build_schema(
         RequestLifecycle,
         lambda: MaxTokensLimiter(max_token_count=max_tokens),
         lambda: AddValidationRules(rules),
+        # Clients repeat a handful of documents: parse and validate each once (bounded).
+        DocumentCache,
+        lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
     ]
     schema = RosterSchema(
         query=Query,

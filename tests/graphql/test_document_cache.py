@@ -1,0 +1,36 @@
+"""Repeated documents are parsed and validated once; broken ones are still reported."""
+
+from __future__ import annotations
+
+from app.graphql import extensions
+from tests.factories import error_codes, make_tenant
+
+VIEWER = "{ viewer { role } }"
+
+
+async def test_a_repeated_document_is_parsed_once(api, services):
+    tenant = await make_tenant(services)
+    query = VIEWER + f" # {tenant.slug}"  # a document no other test sends
+    before = extensions._parse.cache_info()
+    first = await api.data(query, as_=tenant.owner)
+    second = await api.data(query, as_=tenant.owner)
+    after = extensions._parse.cache_info()
+    assert first == second == {"viewer": {"role": "OWNER"}}
+    assert after.misses == before.misses + 1
+    assert after.hits >= before.hits + 1
+
+
+async def test_a_document_that_does_not_parse_is_reported_every_time(api, services):
+    tenant = await make_tenant(services)
+    for _ in range(2):
+        body = await api("{ viewer { role }", as_=tenant.owner)
+        assert error_codes(body) == ["BAD_USER_INPUT"]
+        assert "Syntax Error" in body["errors"][0]["message"]
+
+
+async def test_an_invalid_document_is_reported_every_time(api, services):
+    tenant = await make_tenant(services)
+    for _ in range(2):
+        body = await api("{ viewer { nope } }", as_=tenant.owner)
+        assert error_codes(body) == ["BAD_USER_INPUT"]
+        assert "nope" in body["errors"][0]["message"]
