@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-from sqlalchemy import Select, and_, select
+from sqlalchemy import Select, String, and_, cast, func, select
 
 from app.accounts.models import Account
 from app.db.base import Records
 from app.identity.models import AuthToken, User
-from app.staff.models import AccountStatus, Staff
+from app.staff.models import AccountStatus, Staff, StaffPermitGrant, StaffShare
 
 
 def live_token(digest: str, now) -> Select:
@@ -41,10 +41,28 @@ ACCOUNT_RECORDS = Records(Account, "account", ("id", "slug", "name", "everyone_c
 def live_token_with_memberships(digest: str, now) -> Select:
     """A live token and its user's active memberships, in one statement: one row per
     membership (ordered like ``active_memberships``), or one row with no membership.
-    Columns: ``TOKEN_RECORDS``, ``MEMBER_RECORDS``, ``ACCOUNT_RECORDS``."""
+    Columns: ``TOKEN_RECORDS``, ``MEMBER_RECORDS``, ``ACCOUNT_RECORDS``, then the member's
+    granted permits and the ids of the records shared with them, each comma-separated (so
+    an actor is built without another statement)."""
     member = and_(Staff.user_id == AuthToken.user_id, Staff.account_status == AccountStatus.ACTIVE)
+    grants = (
+        select(func.aggregate_strings(cast(StaffPermitGrant.permit, String(32)), ","))
+        .where(StaffPermitGrant.staff_id == Staff.id)
+        .scalar_subquery()
+    )
+    shared = (
+        select(func.aggregate_strings(cast(StaffShare.staff_id, String(20)), ","))
+        .where(StaffShare.shared_with_id == Staff.id)
+        .scalar_subquery()
+    )
     return (
-        select(*TOKEN_RECORDS.columns, *MEMBER_RECORDS.columns, *ACCOUNT_RECORDS.columns)
+        select(
+            *TOKEN_RECORDS.columns,
+            *MEMBER_RECORDS.columns,
+            *ACCOUNT_RECORDS.columns,
+            grants.label("member__grants"),
+            shared.label("member__shared"),
+        )
         .join(User, User.id == AuthToken.user_id)
         .outerjoin(Staff, member)
         .outerjoin(Account, Account.id == Staff.account_id)

@@ -260,18 +260,32 @@ async def authenticate_actor(
     principal = Principal(
         auth.user_id, auth.id, auth.kind, auth.account_id, auth.impersonator_user_id
     )
-    member_at, account_at = len(TOKEN_RECORDS), len(TOKEN_RECORDS) + len(MEMBER_RECORDS)
-    memberships = [
-        Membership(account=ACCOUNT_RECORDS.take(r, account_at), staff=staff)
-        for r in rows
-        if (staff := MEMBER_RECORDS.take(r, member_at)) is not None
-    ]
-    return principal, await _actor_among(session, principal, memberships, realm)
+    member_at = len(TOKEN_RECORDS)
+    account_at = member_at + len(MEMBER_RECORDS)
+    lists_at = account_at + len(ACCOUNT_RECORDS)
+    memberships, access = [], {}
+    for r in rows:
+        staff = MEMBER_RECORDS.take(r, member_at)
+        if staff is None:
+            continue
+        memberships.append(Membership(account=ACCOUNT_RECORDS.take(r, account_at), staff=staff))
+        grants, shared = r[lists_at], r[lists_at + 1]
+        access[staff.id] = (
+            {Permit(p) for p in grants.split(",")} if grants else set(),
+            {int(i) for i in shared.split(",")} if shared else set(),
+        )
+    return principal, await _actor_among(session, principal, memberships, realm, access)
 
 
 async def _actor_among(
-    session: AsyncSession, principal: Principal, memberships: list[Membership], realm: str | None
+    session: AsyncSession,
+    principal: Principal,
+    memberships: list[Membership],
+    realm: str | None,
+    access: dict[int, tuple[set[Permit], set[int]]] | None = None,
 ) -> Actor | None:
+    """The actor in the membership the realm (or the token) chooses; ``access`` holds each
+    member's grants and shares when they were read already."""
     if principal.token_account_id is not None:
         memberships = [m for m in memberships if m.account.id == principal.token_account_id]
     if realm:
@@ -290,6 +304,9 @@ async def _actor_among(
     membership = chosen[0]
     if principal.impersonator_user_id is not None:
         await _check_impersonator(session, principal.impersonator_user_id, membership)
+    if access is not None and membership.staff.id in access:
+        grants, shared = access[membership.staff.id]
+        return _actor(principal, membership.account, membership.staff, grants, shared)
     return await build_actor(session, principal, membership.account, membership.staff)
 
 
@@ -334,6 +351,10 @@ async def build_actor(
             shared.add(shared_staff_id)
         else:
             grants.add(Permit(permit))
+    return _actor(principal, account, staff, grants, shared)
+
+
+def _actor(principal: Principal, account, staff, grants: set[Permit], shared: set[int]) -> Actor:
     permits = set(ROLE_PERMITS[staff.role]) | grants
     if account.everyone_can_invite:
         permits.add(Permit.INVITE_USERS)

@@ -281,8 +281,9 @@ async def test_operation_name_must_match(app, services, api, client, cold_client
     assert hot.status_code == 400 and "Other" in hot.text
 
 
-async def test_a_page_takes_four_statements_whatever_its_size(app, services, api, client):
-    """Token with memberships, grants, the page with its managers, its custom values."""
+async def test_a_page_takes_three_statements_whatever_its_size(app, services, api, client):
+    """The token with memberships, grants and shares; the page with its managers; its
+    custom values."""
     tenant, members, _ = await _directory(services, api)
     counts = []
     for first in (2, 10, 50):
@@ -293,7 +294,7 @@ async def test_a_page_takes_four_statements_whatever_its_size(app, services, api
             )
         assert "errors" not in response.json()
         counts.append(counter.count)
-    assert counts == [4, 4, 4], counts
+    assert counts == [3, 3, 3], counts
 
 
 async def test_the_ordinary_path_also_prefetches_managers(
@@ -306,7 +307,7 @@ async def test_the_ordinary_path_also_prefetches_managers(
             headers=_headers(members["ADMINISTRATOR"]),
         )
     assert "errors" not in response.json()
-    assert counter.count == 4, counter.statements
+    assert counter.count == 3, counter.statements
 
 
 async def test_a_new_member_of_the_page_is_seen_at_once(services, api, client):
