@@ -3,7 +3,7 @@ import logging
 import pytest
 
 from app.access import Role
-from app.graphql.mutations import staff as staff_mutations
+from app.staff import service as staff_service
 from tests.factories import error_codes, make_member, make_tenant
 
 CREATE = """mutation($input: StaffCreateInput!) {
@@ -16,13 +16,13 @@ async def test_unexpected_error_is_masked_with_request_id_and_logged(
     api, services, monkeypatch, caplog
 ):
     tenant = await make_tenant(services)
-    real_create = staff_mutations.staff_service.create_staff
+    real_create = staff_service.create_staff
 
     async def create_then_explode(*args, **kwargs):
         await real_create(*args, **kwargs)
         raise RuntimeError("database password is hunter2")
 
-    monkeypatch.setattr(staff_mutations.staff_service, "create_staff", create_then_explode)
+    monkeypatch.setattr(staff_service, "create_staff", create_then_explode)
     caplog.set_level(logging.ERROR, logger="roster.graphql")
     response = await api.raw(
         CREATE, {"input": {"firstName": "A", "lastName": "B"}}, **tenant.owner.auth

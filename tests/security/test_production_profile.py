@@ -19,10 +19,10 @@ import httpx
 import orjson
 import pytest
 
-from app.graphql.mutations import staff as staff_mutations
 from app.log import JsonFormatter, configure
 from app.main import Services, create_app
 from app.security.crypto import Keyring
+from app.staff import service as staff_service
 from tests.conftest import make_settings
 from tests.factories import Api, Member, error_codes, make_tenant
 from tests.security.live import live_server
@@ -405,14 +405,14 @@ async def test_chunked_body_without_content_length_is_refused(database_url):
 
 async def test_a_request_past_the_time_limit_is_cut_off_and_writes_nothing(production, monkeypatch):
     prod = await production(request_timeout_seconds=0.3)
-    real_create = staff_mutations.staff_service.create_staff
+    real_create = staff_service.create_staff
 
     async def create_then_stall(*args, **kwargs):
         staff = await real_create(*args, **kwargs)
         await asyncio.sleep(30)
         return staff
 
-    monkeypatch.setattr(staff_mutations.staff_service, "create_staff", create_then_stall)
+    monkeypatch.setattr(staff_service, "create_staff", create_then_stall)
     response = await prod.post(CREATE)
     body = response.json()
     assert body["data"] is None
@@ -530,13 +530,13 @@ async def test_unexpected_errors_are_masked_and_logged_as_json_with_the_request_
     handlers, level = root.handlers[:], root.level
     monkeypatch.setattr(sys, "stderr", stream)
     configure(prod.settings)  # what `roster serve` does: JSON lines on stderr
-    real_create = staff_mutations.staff_service.create_staff
+    real_create = staff_service.create_staff
 
     async def create_then_fail(*args, **kwargs):
         await real_create(*args, **kwargs)
         raise ValueError("connection to db-primary.internal:5432 lost, password=hunter2")
 
-    monkeypatch.setattr(staff_mutations.staff_service, "create_staff", create_then_fail)
+    monkeypatch.setattr(staff_service, "create_staff", create_then_fail)
     try:
         assert isinstance(root.handlers[0].formatter, JsonFormatter)
         response = await prod.post(CREATE)

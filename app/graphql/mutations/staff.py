@@ -11,9 +11,8 @@ from app.graphql.enums import Permit, Role, StaffKind
 from app.graphql.ids import decode_id
 from app.graphql.mutations.base import Payload, attempt, mutation, provided
 from app.graphql.types.staff import Staff, StaffStatus
-from app.invitations import service as invitations
+from app.invitations.add_staff import add_staff
 from app.invitations.service import InvitationRequest
-from app.projects import service as projects
 from app.staff import service as staff_service
 
 UNSET = strawberry.UNSET
@@ -180,27 +179,21 @@ class StaffMutations:
         options = data.pop("invitation", None) or StaffInviteOptionsInput()
         project_ids = [decode_id(p, "Project") for p in data.pop("project_ids", None) or []]
 
-        async def create():
-            staff = await staff_service.create_staff(session, actor, settings.keyring, data)
-            await projects.add_to_projects(session, actor, staff, project_ids)
-            if input.invite:
-                await invitations.create_invitation(
-                    session,
-                    actor,
-                    settings,
-                    InvitationRequest(
-                        email=staff.email,
-                        role=staff.role,
-                        staff_id=staff.id,
-                        message=options.message,
-                        subject=options.subject,
-                        bcc_sender=options.bcc_sender,
-                        expires_in_days=options.expires_in_days,
-                        redirect_url=options.redirect_url,
-                    ),
-                )
-                await session.refresh(staff)
-            return staff
+        invite = (
+            InvitationRequest(
+                email=None,
+                message=options.message,
+                subject=options.subject,
+                bcc_sender=options.bcc_sender,
+                expires_in_days=options.expires_in_days,
+                redirect_url=options.redirect_url,
+            )
+            if input.invite
+            else None
+        )
+
+        def create():
+            return add_staff(session, actor, settings, data, project_ids=project_ids, invite=invite)
 
         async def limits():
             if input.invite:

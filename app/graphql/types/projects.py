@@ -30,6 +30,16 @@ class ProjectTeamRole(Node):
         return self._row.archived
 
 
+async def team_role_of(info: Info, account_id: int, role_id: int | None):
+    """The project team role with this id, from the roles loaded once per request."""
+    from app.graphql import loaders
+
+    if role_id is None:
+        return None
+    found = (await loaders.team_roles(info.context, account_id)).get(role_id)
+    return ProjectTeamRole(_row=found) if found else None
+
+
 @strawberry.type(description="A project of the account.")
 class Project(Node):
     _row: strawberry.Private[object]
@@ -79,13 +89,7 @@ class ProjectMember:
 
     @strawberry.field(description="Their role on this project.")
     async def team_role(self, info: Info) -> ProjectTeamRole | None:
-        from app.graphql import loaders
-
-        if self._team_role_id is None:
-            return None
-        roles = await loaders.team_roles(info.context, self._account_id)
-        found = roles.get(self._team_role_id)
-        return ProjectTeamRole(_row=found) if found else None
+        return await team_role_of(info, self._account_id, self._team_role_id)
 
 
 @strawberry.type(description="A project a staff member is on, with their role there.")
@@ -96,10 +100,4 @@ class StaffProject:
 
     @strawberry.field(description="Their role on this project.")
     async def team_role(self, info: Info) -> ProjectTeamRole | None:
-        from app.graphql import loaders
-
-        if self._team_role_id is None:
-            return None
-        roles = await loaders.team_roles(info.context, self._account_id)
-        found = roles.get(self._team_role_id)
-        return ProjectTeamRole(_row=found) if found else None
+        return await team_role_of(info, self._account_id, self._team_role_id)
