@@ -12,7 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.access import Actor, Permit
 from app.custom_fields.errors import FieldArchived, FieldNameTaken
 from app.custom_fields.models import CustomField, CustomFieldType, CustomFieldValue
-from app.custom_fields.queries import FIELD_RECORDS, VALUE_RECORDS, fields_of, values_of
+from app.custom_fields.queries import (
+    FIELD_RECORDS,
+    FIELDS_THEN_VALUES,
+    VALUE_RECORDS,
+    fields_of,
+    values_of,
+)
 from app.db.base import utcnow
 from app.errors import AccessDenied, DomainError, ErrorCode, Forbidden, NotFound, ValidationFailed
 from app.staff import access
@@ -313,22 +319,27 @@ async def set_values(
 async def values_for_staff(
     session: AsyncSession, account_id: int, staff_ids: list[int], *, plain: bool = False
 ) -> dict[int, list[FieldValue]]:
-    """Each staff member's values of active fields; ``plain`` fields are plain rows."""
+    """Each staff member's values of active fields. ``plain`` fields are plain records,
+    read with one row per field rather than one per value."""
     result: dict[int, list[FieldValue]] = {sid: [] for sid in staff_ids}
-    stmt = values_of(account_id, staff_ids, plain=plain)
-    if plain:  # plain columns need no ORM: run them on the session's connection
-        rows = (await (await session.connection()).execute(stmt)).all()
-    else:
-        rows = (await session.execute(stmt)).all()
     if plain:
-        cut, fields = len(VALUE_RECORDS), {}
-        pairs = []
+        connection = await session.connection()
+        params = {"account_id": account_id, "staff_ids": staff_ids}
+        rows = (await connection.execute(FIELDS_THEN_VALUES, params)).all()
+        fields_at, fields = 1 + len(VALUE_RECORDS), {}
         for row in rows:
-            field = FIELD_RECORDS.take(row, cut)
-            pairs.append((VALUE_RECORDS.take(row), fields.setdefault(field.id, field)))
-    else:
-        pairs = rows
-    for value, field in pairs:
+            if row[0] == 0:
+                field = FIELD_RECORDS.take(row, fields_at)
+                fields[field.id] = field
+            else:
+                value = VALUE_RECORDS.take(row, 1)
+                result[value.staff_id].append(
+                    FieldValue(
+                        field=fields[value.field_id], value=value.value, staff_id=value.staff_id
+                    )
+                )
+        return result
+    for value, field in (await session.execute(values_of(account_id, staff_ids))).all():
         result[value.staff_id].append(
             FieldValue(field=field, value=value.value, staff_id=value.staff_id)
         )

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from sqlalchemy import Select, String, and_, cast, func, select
+from sqlalchemy import Select, String, and_, bindparam, cast, func, select
 
 from app.accounts.models import Account
 from app.db.base import Records
@@ -38,7 +38,7 @@ MEMBER_RECORDS = Records(Staff, "member", ("id", "account_id", "role"))
 ACCOUNT_RECORDS = Records(Account, "account", ("id", "slug", "name", "everyone_can_invite"))
 
 
-def live_token_with_memberships(digest: str, now) -> Select:
+def _live_token_with_memberships() -> Select:
     """A live token and its user's active memberships, in one statement: one row per
     membership (ordered like ``active_memberships``), or one row with no membership.
     Columns: ``TOKEN_RECORDS``, ``MEMBER_RECORDS``, ``ACCOUNT_RECORDS``, then the member's
@@ -67,9 +67,13 @@ def live_token_with_memberships(digest: str, now) -> Select:
         .outerjoin(Staff, member)
         .outerjoin(Account, Account.id == Staff.account_id)
         .where(
-            AuthToken.digest == digest,
+            AuthToken.digest == bindparam("digest"),
             AuthToken.revoked_at.is_(None),
-            AuthToken.expires_at > now,
+            AuthToken.expires_at > bindparam("now"),
         )
         .order_by(Account.name, Account.id)
     )
+
+
+# Every authenticated request runs this: built once, with parameters ``digest`` and ``now``.
+LIVE_TOKEN_WITH_MEMBERSHIPS = _live_token_with_memberships()

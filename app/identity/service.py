@@ -17,11 +17,11 @@ from app.identity.errors import EmailTaken, InvalidCredentials, WeakPassword
 from app.identity.models import AuthToken, TokenKind, User
 from app.identity.queries import (
     ACCOUNT_RECORDS,
+    LIVE_TOKEN_WITH_MEMBERSHIPS,
     MEMBER_RECORDS,
     TOKEN_RECORDS,
     active_memberships,
     live_token,
-    live_token_with_memberships,
 )
 from app.security.passwords import PasswordService, password_problem
 from app.security.tokens import new_token, token_digest
@@ -252,8 +252,9 @@ async def authenticate_actor(
     and the memberships come back together (requests pay for this on every call)."""
     if not token or len(token) > 200:
         raise Unauthenticated()
-    stmt = live_token_with_memberships(token_digest(token), utcnow())
-    rows = (await (await session.connection()).execute(stmt)).all()
+    params = {"digest": token_digest(token), "now": utcnow()}
+    connection = await session.connection()
+    rows = (await connection.execute(LIVE_TOKEN_WITH_MEMBERSHIPS, params)).all()
     if not rows:
         raise Unauthenticated()
     auth = TOKEN_RECORDS.take(rows[0])
