@@ -23,7 +23,6 @@ import logging
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from operator import attrgetter
 from typing import Any
 
 from graphql import (
@@ -116,7 +115,7 @@ class _Compiler:
     def selection(
         self, type_: GraphQLObjectType, selection_set: SelectionSetNode, *, page_rows: bool
     ) -> Complete:
-        entries: list[tuple[str, Getter, Complete]] = []
+        entries: list[_Entry] = []
         seen: set[str] = set()
         for node in selection_set.selections:
             if not isinstance(node, FieldNode) or node.directives:
@@ -126,33 +125,41 @@ class _Compiler:
                 raise NotCovered("a response key selected twice")
             seen.add(key)
             entries.append(self.field(type_, node, key, page_rows=page_rows))
+        return _generate(type_.name, entries)
 
-        def complete(obj, fetched: Prefetch) -> dict:
-            return {key: done(get(obj, fetched), fetched) for key, get, done in entries}
-
-        return complete
-
-    def field(self, type_: GraphQLObjectType, node: FieldNode, key: str, *, page_rows: bool):
+    def field(
+        self, type_: GraphQLObjectType, node: FieldNode, key: str, *, page_rows: bool
+    ) -> _Entry:
         name = node.name.value
         if name == "__typename":
-            type_name = type_.name
-            return key, lambda obj, fetched: type_name, lambda value, fetched: value
+            return _Entry(key, constant=type_.name)
         if node.arguments:
             raise NotCovered("field arguments")
         definition = type_.fields[name]
         special = PREFETCHED.get((type_.name, name))
+        attribute = None
         if special is not None:
             if not page_rows:
                 raise NotCovered("related rows of related rows")
             flag, get = special
             setattr(self.prefetch, flag, True)
         else:
-            get = self.getter(definition)
+            attribute, get = self.getter(definition)
         nested_page_rows = page_rows and (type_.name, name) in PAGE_ROW_FIELDS
         complete = self.completion(definition.type, node, page_rows=nested_page_rows)
-        return key, get, complete
+        nullable = not isinstance(definition.type, GraphQLNonNull)
+        leaf = definition.type if nullable else definition.type.of_type
+        return _Entry(
+            key,
+            attribute=attribute,
+            get=get,
+            complete=complete,
+            unchanged=UNCHANGED.get(getattr(leaf, "name", None)),
+            nullable=nullable,
+        )
 
-    def getter(self, definition) -> Getter:
+    def getter(self, definition) -> tuple[str | None, Getter | None]:
+        """The attribute a plain field reads, or a getter calling its resolver."""
         strawberry_field = definition.extensions.get("strawberry-definition")
         if strawberry_field is None or strawberry_field.extensions:
             raise NotCovered("not a plain strawberry field")
@@ -160,8 +167,9 @@ class _Compiler:
             raise NotCovered("permission classes")
         resolver = strawberry_field.base_resolver
         if resolver is None:
-            attribute = attrgetter(strawberry_field.python_name)
-            return lambda obj, fetched: attribute(obj)
+            if not strawberry_field.python_name.isidentifier():
+                raise NotCovered("an attribute that is not an identifier")
+            return strawberry_field.python_name, None
         takes_more_than_self = any(
             parameter is not None and getattr(reserved, "name", None) != "self"
             for reserved, parameter in resolver.reserved_parameters.items()
@@ -169,7 +177,7 @@ class _Compiler:
         if resolver.is_async or resolver.arguments or takes_more_than_self:
             raise NotCovered("a resolver that loads or takes more than self")
         method = resolver.wrapped_func
-        return lambda obj, fetched: method(obj)
+        return None, lambda obj, fetched: method(obj)
 
     def completion(self, type_, node: FieldNode, *, page_rows: bool) -> Complete:
         non_null = isinstance(type_, GraphQLNonNull)
@@ -204,7 +212,7 @@ def _leaf(type_) -> Complete:
     """The scalar or enum's own serialize; text and booleans of the exact Python type are
     what serialize would return them as, so they skip the call."""
     serialize = type_.serialize
-    unchanged = {"String": str, "ID": str, "Boolean": bool}.get(type_.name)
+    unchanged = UNCHANGED.get(type_.name)
 
     def leaf(value, fetched):
         if type(value) is unchanged:
@@ -215,6 +223,58 @@ def _leaf(type_) -> Complete:
         return result
 
     return leaf
+
+
+# Scalars whose serialize returns a value of this exact Python type unchanged.
+UNCHANGED = {"String": str, "ID": str, "Boolean": bool}
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """One selected field: where its value comes from and how it completes."""
+
+    key: str
+    constant: str | None = None  # __typename
+    attribute: str | None = None  # a plain field's attribute, read inline
+    get: Getter | None = None  # otherwise: resolver helpers and prefetched relations
+    complete: Complete | None = None
+    unchanged: type | None = None  # values of exactly this type complete as themselves
+    nullable: bool = True
+
+
+def _generate(type_name: str, entries: list[_Entry]) -> Complete:
+    """One function per selection that builds the response object in a single dict
+    display: plain attributes are read inline and text or booleans pass through without
+    a call, which is most of what a page's completion costs.
+
+    Like dataclasses' generated __init__, it is compiled from source. Only names a parser
+    or a Python class already accepted go into it (response keys as ``repr`` literals,
+    attributes checked with ``isidentifier``); every value is passed in by name.
+    """
+    namespace: dict[str, Any] = {}
+    lines = ["def complete(obj, fetched):"]
+    items = []
+    for i, e in enumerate(entries):
+        if e.constant is not None:
+            items.append(f"{e.key!r}: {e.constant!r}")
+            continue
+        if e.attribute is not None:
+            lines.append(f"    v{i} = obj.{e.attribute}")
+        else:
+            namespace[f"g{i}"] = e.get
+            lines.append(f"    v{i} = g{i}(obj, fetched)")
+        namespace[f"c{i}"] = e.complete
+        if e.unchanged is None:
+            items.append(f"{e.key!r}: c{i}(v{i}, fetched)")
+            continue
+        namespace[f"t{i}"] = e.unchanged
+        passes = f"type(v{i}) is t{i}"
+        if e.nullable:
+            passes = f"v{i} is None or {passes}"
+        items.append(f"{e.key!r}: v{i} if {passes} else c{i}(v{i}, fetched)")
+    lines.append("    return {" + ", ".join(items) + "}")
+    exec(compile("\n".join(lines), f"<hot plan: {type_name}>", "exec"), namespace)
+    return namespace["complete"]
 
 
 # The fields whose objects are rows of the page (their related rows are prefetched).
