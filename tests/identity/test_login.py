@@ -105,3 +105,13 @@ async def test_a_password_changed_while_hashing_wins(api, services, monkeypatch)
     body = await login
     assert body["data"]["login"]["token"] is None
     assert body["data"]["login"]["userErrors"][0]["code"] == "INVALID_CREDENTIALS"
+
+
+async def test_a_malformed_email_is_a_field_error(api, services):
+    body = await api(LOGIN, {"email": "not an email", "password": PASSWORD})
+    assert "errors" not in body, body
+    payload = body["data"]["login"]
+    assert payload["token"] is None
+    assert payload["userErrors"] == [
+        {"code": "INVALID", "message": "Enter a valid email address.", "field": ["input", "email"]}
+    ]

@@ -5,8 +5,6 @@ from datetime import timedelta
 import strawberry
 from strawberry.types import Info
 
-from app.errors import RateLimited
-from app.graphql.errors import rate_limited
 from app.graphql.ids import decode_id
 from app.graphql.mutations.base import Payload, attempt, mutation
 from app.graphql.types.account import ApiToken, MemberAccount, User
@@ -66,17 +64,21 @@ class IdentityMutations:
         email_key = normalize_email(input.email)[:320]
 
         passwords = ctx.services.passwords
+
+        async def limits():
+            await limiter.hit(session, "login_address", ctx.client_address)
+            await limiter.hit(session, "login_email", email_key)
+
         async with ctx.db() as session:
-            try:
-                await limiter.hit(session, "login_address", ctx.client_address)
-                await limiter.hit(session, "login_email", email_key)
-            except RateLimited as exc:
-                raise rate_limited(exc) from None
-            user = await identity.login_candidate(session, input.email)
+            user, errors = await attempt(
+                session, lambda: identity.login_candidate(session, input.email), before=limits
+            )
             checked_hash = user.password_hash if user else None
             # The hits stay counted, and no transaction (on SQLite, the write lock) is held
             # while argon2 runs.
             await session.commit()
+        if errors:  # not an email address at all
+            return LoginPayload(token=None, user=None, accounts=[], user_errors=errors)
         matched = await identity.password_matches(passwords, user, input.password)
 
         async def log_in():
