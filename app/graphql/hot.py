@@ -20,6 +20,7 @@ responses over a corpus of documents, errors and roles.
 from __future__ import annotations
 
 import logging
+import math
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -154,7 +155,7 @@ class _Compiler:
             attribute=attribute,
             get=get,
             complete=complete,
-            unchanged=UNCHANGED.get(getattr(leaf, "name", None)),
+            passes=PASSES.get(getattr(leaf, "name", None)),
             nullable=nullable,
         )
 
@@ -227,6 +228,15 @@ def _leaf(type_) -> Complete:
 
 # Scalars whose serialize returns a value of this exact Python type unchanged.
 UNCHANGED = {"String": str, "ID": str, "Boolean": bool}
+# The same, as inline conditions on a value ``{v}``: graphql-core's serialize returns it
+# as it is exactly when the condition holds (32-bit ints, finite floats).
+PASSES = {
+    "String": "type({v}) is str",
+    "ID": "type({v}) is str",
+    "Boolean": "type({v}) is bool",
+    "Int": "type({v}) is int and -2147483648 <= {v} <= 2147483647",
+    "Float": "type({v}) is float and isfinite({v})",
+}
 
 
 @dataclass(frozen=True)
@@ -238,20 +248,20 @@ class _Entry:
     attribute: str | None = None  # a plain field's attribute, read inline
     get: Getter | None = None  # otherwise: resolver helpers and prefetched relations
     complete: Complete | None = None
-    unchanged: type | None = None  # values of exactly this type complete as themselves
+    passes: str | None = None  # PASSES condition under which a value completes as itself
     nullable: bool = True
 
 
 def _generate(type_name: str, entries: list[_Entry]) -> Complete:
     """One function per selection that builds the response object in a single dict
-    display: plain attributes are read inline and text or booleans pass through without
-    a call, which is most of what a page's completion costs.
+    display: plain attributes are read inline and text, booleans and in-range numbers pass
+    through without a call, which is most of what a page's completion costs.
 
     Like dataclasses' generated __init__, it is compiled from source. Only names a parser
     or a Python class already accepted go into it (response keys as ``repr`` literals,
     attributes checked with ``isidentifier``); every value is passed in by name.
     """
-    namespace: dict[str, Any] = {}
+    namespace: dict[str, Any] = {"isfinite": math.isfinite}
     lines = ["def complete(obj, fetched):"]
     items = []
     for i, e in enumerate(entries):
@@ -264,11 +274,10 @@ def _generate(type_name: str, entries: list[_Entry]) -> Complete:
             namespace[f"g{i}"] = e.get
             lines.append(f"    v{i} = g{i}(obj, fetched)")
         namespace[f"c{i}"] = e.complete
-        if e.unchanged is None:
+        if e.passes is None:
             items.append(f"{e.key!r}: c{i}(v{i}, fetched)")
             continue
-        namespace[f"t{i}"] = e.unchanged
-        passes = f"type(v{i}) is t{i}"
+        passes = e.passes.format(v=f"v{i}")
         if e.nullable:
             passes = f"v{i} is None or {passes}"
         items.append(f"{e.key!r}: v{i} if {passes} else c{i}(v{i}, fetched)")
