@@ -86,6 +86,10 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
 
     invitation_resend_cooldown_seconds: int = 60
+    # A request refused for its rate limit is answered after this delay, once its
+    # transaction has ended: a client flooding one operation then waits instead of taking
+    # the CPU that other requests need.
+    rate_limited_delay_seconds: float = 1.0
     password_reset_cooldown_seconds: int = 60
     password_reset_ttl_minutes: int = 60
     email_verification_ttl_hours: int = 48

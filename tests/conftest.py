@@ -118,6 +118,7 @@ def make_settings(database_url: str, **overrides) -> Settings:
         argon2_memory_cost=1024,
         email_backend="memory",
         public_url="http://roster.test",
+        rate_limited_delay_seconds=0,
     )
     values.update(overrides)
     return Settings(**values)

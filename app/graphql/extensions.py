@@ -2,6 +2,7 @@
 
 - Mutations get a writing session (``BEGIN IMMEDIATE`` on SQLite), queries a reading one.
 - One commit point: after execution, a mutation commits unless something unexpected failed.
+- A request refused by a rate limit is answered after ``RATE_LIMITED_DELAY_SECONDS``.
 - Expected top-level errors keep their ``extensions.code``; GraphQL validation errors get
   BAD_USER_INPUT; anything else is masked as "Unexpected error" with the request id, and
   logged in full with that id.
@@ -9,6 +10,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import logging
@@ -75,6 +77,11 @@ class RequestLifecycle(SchemaExtension):
                 result.data = None
         if not errors or result is None:
             return
+        limited = any((e.extensions or {}).get("code") == "RATE_LIMITED" for e in errors)
+        if limited and ctx.services.settings.rate_limited_delay_seconds > 0:
+            # The hits are committed and the connection is back in the pool: waiting here
+            # holds nothing but this client's request.
+            await asyncio.sleep(ctx.services.settings.rate_limited_delay_seconds)
         processed = []
         for error in errors:
             if error in unexpected:

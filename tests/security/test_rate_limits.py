@@ -133,3 +133,48 @@ async def test_invitation_sends_are_limited_per_account_per_day(api, services):
     assert error_codes(await api(one % "d@example.com", as_=tenant.owner)) == ["RATE_LIMITED"]
     # another account has its own allowance
     assert error_codes(await api(one % "d@example.com", as_=other.owner)) == []
+
+
+async def test_a_refused_request_waits_without_holding_anything(database_url):
+    """With RATE_LIMITED_DELAY_SECONDS, a refused login is answered only after the delay;
+    its hit is already committed and other requests, writes included, go on meanwhile."""
+    import asyncio
+    import time
+
+    import httpx
+
+    from app.main import create_app
+    from tests.conftest import make_settings
+
+    services = Services.from_settings(make_settings(database_url, rate_limited_delay_seconds=0.6))
+    app = create_app(services.settings, services=services)
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://roster.test"
+        ) as client:
+            api = Api(client)
+            services.limiter.limits["login_email"] = Limit(
+                1, timedelta(minutes=15), backoff=timedelta(seconds=30)
+            )
+            tenant = await make_tenant(services)
+            member = await make_member(services, tenant)
+            await api(aliased_logins(member.email, "wrong password!", 1))  # the one allowed
+
+            started = time.perf_counter()
+            refused = asyncio.create_task(api(aliased_logins(member.email, PASSWORD, 1)))
+            await asyncio.sleep(0.15)
+            rename = await api(
+                'mutation($id: ID!) { staffUpdate(input: {id: $id, title: "T"}) '
+                "{ userErrors { code } } }",
+                {"id": member.staff_id},
+                as_=tenant.owner,
+            )
+            assert rename["data"]["staffUpdate"]["userErrors"] == []
+            assert not refused.done(), "the refusal came before its delay"
+            body = await refused
+            assert error_codes(body) == ["RATE_LIMITED"]
+            assert time.perf_counter() - started >= 0.6
+            again = await api(aliased_logins(member.email, PASSWORD, 1))  # the hit counted
+            assert error_codes(again) == ["RATE_LIMITED"]
+    finally:
+        await services.close()
