@@ -166,7 +166,7 @@ class RosterGraphQL(GraphQL):
 
     async def _hot(self, request_data, context) -> ExecutionResult | None:
         """The compiled answer to a hot document, or None (see app.graphql.hot)."""
-        if isinstance(request_data, list) or request_data.protocol != "http":
+        if isinstance(request_data, list) or getattr(request_data, "protocol", "http") != "http":
             return None
         if not isinstance(request_data.query, str):
             return None
