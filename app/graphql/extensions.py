@@ -40,19 +40,41 @@ def _is_unexpected(error: GraphQLError) -> bool:
     return original is not None and not isinstance(original, GraphQLError)
 
 
-@functools.lru_cache(maxsize=256)
+# Documents are cached only up to this many characters: client documents are a few KB,
+# and a cache of 256 large documents would be a way to fill the server's memory.
+MAX_CACHED_DOCUMENT = 16 * 1024
+CACHED_DOCUMENTS = 256
+
+
+@functools.lru_cache(maxsize=CACHED_DOCUMENTS)
 def _parse(query: str, **options) -> DocumentNode:
     return parse(query, **options)
 
 
+@functools.lru_cache(maxsize=CACHED_DOCUMENTS)
+def _validate(schema, document: DocumentNode, rules: tuple) -> list[GraphQLError]:
+    from strawberry.schema.schema import validate_document
+
+    return validate_document(schema, document, rules)
+
+
 class DocumentCache(SchemaExtension):
-    """Parses each distinct document once (bounded LRU; the token limit is part of the
-    key). A document that does not parse is left to strawberry, which reports it."""
+    """Parses and validates each distinct document once (bounded LRUs; the token limit and
+    the rules are part of the keys). Documents over ``MAX_CACHED_DOCUMENT`` characters, and
+    documents that do not parse, are left to strawberry as they are."""
 
     def on_parse(self):
         ctx = self.execution_context
-        with contextlib.suppress(GraphQLError):
-            ctx.graphql_document = _parse(ctx.query, **ctx.parse_options)
+        if len(ctx.query or "") <= MAX_CACHED_DOCUMENT:
+            with contextlib.suppress(GraphQLError):
+                ctx.graphql_document = _parse(ctx.query, **ctx.parse_options)
+        yield
+
+    def on_validate(self):
+        ctx = self.execution_context
+        if len(ctx.query or "") <= MAX_CACHED_DOCUMENT and ctx.graphql_document is not None:
+            rules = tuple(ctx.validation_rules)
+            ctx.pre_execution_errors = _validate(ctx.schema._schema, ctx.graphql_document, rules)
         yield
 
 

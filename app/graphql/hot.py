@@ -48,6 +48,7 @@ from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 from strawberry.types import ExecutionResult
 
 from app.custom_fields import service as custom_fields
+from app.graphql.extensions import MAX_CACHED_DOCUMENT
 from app.graphql.types.staff import staff_connection
 from app.staff import service as staff_service
 from app.staff.queries import StaffQuery, clean_search
@@ -307,8 +308,8 @@ class HotPaths:
         self.answered = 0  # requests the plans answered (the tests check they are used)
 
     def plan_for(self, query: str, operation_name: str | None) -> Plan | None:
-        if ROOT_FIELD not in query:  # cannot be a staff page: skip parsing it twice
-            return None
+        if ROOT_FIELD not in query or len(query) > MAX_CACHED_DOCUMENT:
+            return None  # not a staff page, or too large to keep: graphql-core answers
         key = (query, operation_name)
         if key in self.plans:
             self.plans.move_to_end(key)

@@ -7,7 +7,6 @@ from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import (
     AddValidationRules,
     MaxTokensLimiter,
-    ValidationCache,
 )
 from strawberry.tools import merge_types
 
@@ -26,8 +25,6 @@ from app.graphql.types.account import Account, User
 from app.graphql.types.custom_fields import CustomField
 from app.graphql.types.invitations import Invitation, JoinLink, JoinRequest
 from app.graphql.types.staff import Staff, StaffStatus
-
-DOCUMENT_CACHE_SIZE = 256
 
 Mutation = merge_types(
     "Mutation",
@@ -62,7 +59,6 @@ def build_schema(
         lambda: AddValidationRules(rules),
         # Clients repeat a handful of documents: parse and validate each once (bounded).
         DocumentCache,
-        lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
     ]
     schema = RosterSchema(
         query=Query,

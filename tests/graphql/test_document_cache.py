@@ -34,3 +34,24 @@ async def test_an_invalid_document_is_reported_every_time(api, services):
         body = await api("{ viewer { nope } }", as_=tenant.owner)
         assert error_codes(body) == ["BAD_USER_INPUT"]
         assert "nope" in body["errors"][0]["message"]
+
+
+async def test_large_documents_are_answered_but_not_kept(api, services):
+    tenant = await make_tenant(services)
+    padding = "#" + "x" * (extensions.MAX_CACHED_DOCUMENT + 10) + "\n"
+    query = padding + VIEWER
+    before = extensions._parse.cache_info()
+    for _ in range(2):
+        assert await api.data(query, as_=tenant.owner) == {"viewer": {"role": "OWNER"}}
+    after = extensions._parse.cache_info()
+    assert (after.hits, after.misses) == (before.hits, before.misses)
+
+
+async def test_a_repeated_document_is_validated_once(api, services):
+    tenant = await make_tenant(services)
+    query = VIEWER + f" # validated {tenant.slug}"
+    before = extensions._validate.cache_info()
+    await api.data(query, as_=tenant.owner)
+    await api.data(query, as_=tenant.owner)
+    after = extensions._validate.cache_info()
+    assert after.misses == before.misses + 1 and after.hits >= before.hits + 1
