@@ -8,18 +8,6 @@ from app.identity.models import AuthToken, User
 from app.staff.models import AccountStatus, Staff, StaffPermitGrant, StaffShare
 
 
-def live_token(digest: str, now) -> Select:
-    return (
-        select(AuthToken, User)
-        .join(User, User.id == AuthToken.user_id)
-        .where(
-            AuthToken.digest == digest,
-            AuthToken.revoked_at.is_(None),
-            AuthToken.expires_at > now,
-        )
-    )
-
-
 def active_memberships(user_id: int) -> Select:
     """The accounts a user may act in: only ACTIVE staff records count."""
     return (

@@ -21,7 +21,6 @@ from app.identity.queries import (
     MEMBER_RECORDS,
     TOKEN_RECORDS,
     active_memberships,
-    live_token,
 )
 from app.security.passwords import PasswordService, password_problem
 from app.security.tokens import new_token, token_digest
@@ -224,32 +223,16 @@ async def revoke_api_token(session: AsyncSession, actor: Actor, token_id: int) -
     return token
 
 
-async def authenticate(session: AsyncSession, token: str) -> tuple[Principal, User]:
-    """The principal behind a live token; anything else is Unauthenticated."""
-    if not token or len(token) > 200:
-        raise Unauthenticated()
-    row = (await session.execute(live_token(token_digest(token), utcnow()))).first()
-    if row is None:
-        raise Unauthenticated()
-    auth, user = row
-    return Principal(user.id, auth.id, auth.kind, auth.account_id, auth.impersonator_user_id), user
-
-
-async def actor_for(session: AsyncSession, principal: Principal, realm: str | None) -> Actor | None:
-    """The actor in the chosen account.
-
-    A realm the user is not an active member of raises Unauthenticated, exactly like an
-    unknown realm. With no realm, a user with a single account acts in it; otherwise None.
-    """
-    memberships = await memberships_of(session, principal.user_id)
-    return await _actor_among(session, principal, memberships, realm)
-
-
 async def authenticate_actor(
     session: AsyncSession, token: str, realm: str | None
 ) -> tuple[Principal, Actor | None]:
-    """``authenticate`` then ``actor_for`` in two statements instead of three: the token
-    and the memberships come back together (requests pay for this on every call)."""
+    """The principal behind a live token and its actor in the chosen account, from one
+    statement (every request pays for it). Anything but a live token is Unauthenticated.
+
+    A realm the user is not an active member of raises Unauthenticated, exactly like an
+    unknown realm. With no realm, a user with a single account acts in it; otherwise the
+    actor is None.
+    """
     if not token or len(token) > 200:
         raise Unauthenticated()
     params = {"digest": token_digest(token), "now": utcnow()}
@@ -283,10 +266,10 @@ async def _actor_among(
     principal: Principal,
     memberships: list[Membership],
     realm: str | None,
-    access: dict[int, tuple[set[Permit], set[int]]] | None = None,
+    access: dict[int, tuple[set[Permit], set[int]]],
 ) -> Actor | None:
     """The actor in the membership the realm (or the token) chooses; ``access`` holds each
-    member's grants and shares when they were read already."""
+    member's grants and shares."""
     if principal.token_account_id is not None:
         memberships = [m for m in memberships if m.account.id == principal.token_account_id]
     if realm:
@@ -305,10 +288,8 @@ async def _actor_among(
     membership = chosen[0]
     if principal.impersonator_user_id is not None:
         await _check_impersonator(session, principal.impersonator_user_id, membership)
-    if access is not None and membership.staff.id in access:
-        grants, shared = access[membership.staff.id]
-        return _actor(principal, membership.account, membership.staff, grants, shared)
-    return await build_actor(session, principal, membership.account, membership.staff)
+    grants, shared = access[membership.staff.id]
+    return _actor(principal, membership.account, membership.staff, grants, shared)
 
 
 async def _check_impersonator(session: AsyncSession, user_id: int, target: Membership) -> None:
