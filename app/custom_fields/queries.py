@@ -16,20 +16,6 @@ def fields_of(account_id: int, *, include_archived: bool) -> Select:
     return stmt.order_by(CustomField.id)
 
 
-def values_of(account_id: int, staff_ids: list[int]) -> Select:
-    """Values of active fields for some staff (archived fields' values stay but are hidden)."""
-    return (
-        select(CustomFieldValue, CustomField)
-        .join(CustomField, CustomField.id == CustomFieldValue.field_id)
-        .where(
-            CustomFieldValue.account_id == account_id,
-            CustomFieldValue.staff_id.in_(staff_ids),
-            CustomField.archived_at.is_(None),
-        )
-        .order_by(CustomFieldValue.staff_id, CustomField.id)
-    )
-
-
 def _fields_then_values() -> CompoundSelect:
     value_nulls = [null().label(c.name) for c in VALUE_RECORDS.columns]
     field_nulls = [null().label(c.name) for c in FIELD_RECORDS.columns]
@@ -51,7 +37,8 @@ def _fields_then_values() -> CompoundSelect:
 
 
 FIELDS_THEN_VALUES = _fields_then_values()
-"""``values_of`` as plain columns, each field's definition read once: first a row per
-active field (``FIELD_RECORDS`` after the value columns, which are NULL), then a row per
-value (``VALUE_RECORDS``, field columns NULL). Parameters: ``account_id``, ``staff_ids``.
-Built once: it has too many columns to rebuild per request."""
+"""Values of active fields for some staff (archived fields' values stay but are hidden),
+each field's definition read once: first a row per active field (``FIELD_RECORDS`` after
+the value columns, which are NULL), then a row per value (``VALUE_RECORDS``, field columns
+NULL). Parameters: ``account_id``, ``staff_ids``. Built once: it has too many columns to
+rebuild per request."""

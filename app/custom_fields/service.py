@@ -17,7 +17,6 @@ from app.custom_fields.queries import (
     FIELDS_THEN_VALUES,
     VALUE_RECORDS,
     fields_of,
-    values_of,
 )
 from app.db.base import utcnow
 from app.errors import AccessDenied, DomainError, ErrorCode, Forbidden, NotFound, ValidationFailed
@@ -37,7 +36,7 @@ _FALSE = {"false", "0", "no", "n", "off"}
 
 @dataclass(frozen=True, slots=True)
 class FieldValue:
-    field: CustomField
+    field: CustomField  # read-only: a FIELD_RECORDS record from values_for_staff
     value: str
     staff_id: int
 
@@ -317,32 +316,23 @@ async def set_values(
 
 
 async def values_for_staff(
-    session: AsyncSession, account_id: int, staff_ids: list[int], *, plain: bool = False
+    session: AsyncSession, account_id: int, staff_ids: list[int]
 ) -> dict[int, list[FieldValue]]:
-    """Each staff member's values of active fields. ``plain`` fields are plain records,
-    read with one row per field rather than one per value."""
+    """Each staff member's values of active fields; the fields are read-only records
+    (``FIELD_RECORDS``), one per field, shared by its values."""
     result: dict[int, list[FieldValue]] = {sid: [] for sid in staff_ids}
-    if plain:
-        connection = await session.connection()
-        params = {"account_id": account_id, "staff_ids": staff_ids}
-        rows = (await connection.execute(FIELDS_THEN_VALUES, params)).all()
-        fields_at, fields = 1 + len(VALUE_RECORDS), {}
-        for row in rows:
-            if row[0] == 0:
-                field = FIELD_RECORDS.take(row, fields_at)
-                fields[field.id] = field
-            else:
-                value = VALUE_RECORDS.take(row, 1)
-                result[value.staff_id].append(
-                    FieldValue(
-                        field=fields[value.field_id], value=value.value, staff_id=value.staff_id
-                    )
-                )
-        return result
-    for value, field in (await session.execute(values_of(account_id, staff_ids))).all():
-        result[value.staff_id].append(
-            FieldValue(field=field, value=value.value, staff_id=value.staff_id)
-        )
+    connection = await session.connection()  # plain columns: no ORM needed
+    params = {"account_id": account_id, "staff_ids": staff_ids}
+    fields_at, fields = 1 + len(VALUE_RECORDS), {}
+    for row in (await connection.execute(FIELDS_THEN_VALUES, params)).all():
+        if row[0] == 0:
+            field = FIELD_RECORDS.take(row, fields_at)
+            fields[field.id] = field
+        else:
+            value = VALUE_RECORDS.take(row, 1)
+            result[value.staff_id].append(
+                FieldValue(field=fields[value.field_id], value=value.value, staff_id=value.staff_id)
+            )
     return result
 
 

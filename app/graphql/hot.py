@@ -393,10 +393,10 @@ class HotPaths:
         )
         fetched = Prefetch(managers=plan.prefetch.managers)
         async with ctx.as_actor() as (session, actor):
-            page = await staff_service.list_staff(session, actor, query, plain=True)
+            page = await staff_service.list_staff(session, actor, query)
             if plan.prefetch.custom_values and page.rows:
                 fetched.values = await custom_fields.values_for_staff(
-                    session, actor.account_id, [r.id for r in page.rows], plain=True
+                    session, actor.account_id, [r.id for r in page.rows]
                 )
         fetched.manager_rows = page.managers
         connection = staff_connection(page, actor, count=None)

@@ -166,11 +166,10 @@ STAFF_RECORDS = Records(Staff, "staff")
 MANAGER_RECORDS = Records(_MANAGER, "manager")
 
 
-def page_select(actor: Actor, query: StaffQuery, *, plain: bool = False) -> Select:
+def page_select(actor: Actor, query: StaffQuery) -> Select:
     """One page plus one row (to know whether another page follows), each row with its
-    manager in the same account (or None), so a page never needs a second trip for them.
-    ``plain`` selects their columns (``STAFF_RECORDS`` then ``MANAGER_RECORDS``), not
-    entities."""
+    manager in the same account (or NULLs), so a page never needs a second trip for them.
+    Columns: ``STAFF_RECORDS`` then ``MANAGER_RECORDS``."""
     expr = sort_expression(query.sort)
     conditions = directory_filter(actor, query)
     position = decode_cursor(query)
@@ -181,20 +180,13 @@ def page_select(actor: Actor, query: StaffQuery, *, plain: bool = False) -> Sele
         mark = tuple_(literal(value, expr.type), literal(last_id, Staff.id.type))
         conditions.append(key > mark if ascending else key < mark)
     order = (expr.asc(), Staff.id.asc()) if ascending else (expr.desc(), Staff.id.desc())
-    base = _PAGE_OF_RECORDS if plain else _PAGE_OF_ENTITIES
-    return base.where(and_(*conditions)).order_by(*order).limit(query.first + 1)
-
-
-def _with_managers(*selected) -> Select:
-    manager = _MANAGER
-    return select(*selected).outerjoin(
-        manager, and_(manager.id == Staff.manager_id, manager.account_id == Staff.account_id)
-    )
+    return _PAGE.where(and_(*conditions)).order_by(*order).limit(query.first + 1)
 
 
 # Built once: a select of ninety labelled columns costs more to build than to run.
-_PAGE_OF_ENTITIES = _with_managers(Staff, _MANAGER)
-_PAGE_OF_RECORDS = _with_managers(*STAFF_RECORDS.columns, *MANAGER_RECORDS.columns)
+_PAGE = select(*STAFF_RECORDS.columns, *MANAGER_RECORDS.columns).outerjoin(
+    _MANAGER, and_(_MANAGER.id == Staff.manager_id, _MANAGER.account_id == Staff.account_id)
+)
 
 
 def count_select(actor: Actor, query: StaffQuery) -> Select:

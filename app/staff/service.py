@@ -85,38 +85,31 @@ async def get_staff(session: AsyncSession, actor: Actor, staff_id: int, field="i
 
 @dataclass
 class StaffPage:
-    rows: list[Staff]
+    """A page of the directory as read-only records (``STAFF_RECORDS``): they read like
+    ``Staff`` rows but carry no ORM state, nothing to lazy-load and nothing to write."""
+
+    rows: list
     cursors: list[str]
     has_next: bool
     has_previous: bool
-    managers: dict[int, Staff]  # the rows' managers, by id
+    managers: dict[int, object]  # the rows' managers, by id
 
 
-async def list_staff(
-    session: AsyncSession, actor: Actor, query: StaffQuery, *, plain: bool = False
-) -> StaffPage:
-    """A page of the directory. ``plain`` rows read like entities but are not ORM objects
-    (no lazy loads, no writes): for answers built straight from the rows."""
+async def list_staff(session: AsyncSession, actor: Actor, query: StaffQuery) -> StaffPage:
     validate(actor, query)
-    stmt = page_select(actor, query, plain=plain)
-    if plain:  # plain columns need no ORM: run them on the session's connection
-        result = (await (await session.connection()).execute(stmt)).all()
-    else:
-        result = (await session.execute(stmt)).all()
-    if plain:
-        cut = len(STAFF_RECORDS)
-        pairs = [(STAFF_RECORDS.take(r), MANAGER_RECORDS.take(r, cut)) for r in result]
-    else:
-        pairs = result
-    has_next = len(pairs) > query.first
-    pairs = pairs[: query.first]
-    rows = [row for row, _ in pairs]
+    connection = await session.connection()  # plain columns: no ORM needed
+    result = (await connection.execute(page_select(actor, query))).all()
+    has_next = len(result) > query.first
+    result = result[: query.first]
+    cut = len(STAFF_RECORDS)
+    rows = [STAFF_RECORDS.take(r) for r in result]
+    managers = (MANAGER_RECORDS.take(r, cut) for r in result)
     return StaffPage(
         rows=rows,
         cursors=[encode_cursor(query, r) for r in rows],
         has_next=has_next,
         has_previous=query.after is not None,
-        managers={m.id: m for _, m in pairs if m is not None},
+        managers={m.id: m for m in managers if m is not None},
     )
 
 
