@@ -162,7 +162,6 @@ class RosterGraphQL(GraphQL):
         )
         super().__init__(schema, **kwargs)
         self.services = services
-        self.hot_paths_enabled = s.hot_paths
 
     async def _hot(self, request_data, context) -> ExecutionResult | None:
         """The compiled answer to a hot document, or None (see app.graphql.hot)."""
@@ -185,7 +184,7 @@ class RosterGraphQL(GraphQL):
         """Every operation gets a time limit; past it the work is cancelled and rolled back."""
         try:
             async with asyncio.timeout(self.services.settings.request_timeout_seconds):
-                if self.hot_paths_enabled and request_adapter.method == "POST":
+                if self.services.settings.hot_paths and request_adapter.method == "POST":
                     result = await self._hot(request_data, context)
                     if result is not None:
                         return result

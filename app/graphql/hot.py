@@ -5,10 +5,11 @@ graphql-core completes every field of every row through its general machinery: a
 microseconds each. A 100-row page asks for a few thousand fields, so the executor, not
 the database, is what a staff list costs. For the documents clients send most (``staff``
 with scalar fields, the manager, the custom fields and the page info) Roster compiles the
-validated document once into a plan: for each selected field, a getter and the GraphQL
-type's own ``serialize``. The plan runs on what the ``staff`` resolver would have used:
-the same service call, the same ``Staff.build`` visibility rules, the same helpers for the
-manager and the custom fields, prefetched in two statements for the whole page.
+validated document once into a plan: one generated function per selection, reading each
+field and completing it as the GraphQL type's own ``serialize`` would. The plan runs on
+what the ``staff`` resolver would have used: the same service call, the same
+``Staff.build`` visibility rules, the same helpers for the manager (joined to the page) and
+the custom fields (one statement for the whole page).
 
 A plan answers only when it can answer exactly as graphql-core would. Anything else
 returns None and the request runs the ordinary way: a document the plan does not cover,
@@ -70,10 +71,8 @@ class NotCovered(Exception):
 
 @dataclass
 class Prefetch:
-    """What a plan needs beyond the page: which related rows, and once loaded, the rows."""
+    """The page's related rows: managers (joined to the page) and custom values."""
 
-    managers: bool = False
-    custom_values: bool = False
     manager_rows: dict = field(default_factory=dict)
     values: dict = field(default_factory=dict)
 
@@ -95,9 +94,10 @@ def _custom_fields(staff, fetched: Prefetch):
 
 # Resolvers that load related rows: the plan prefetches them for the whole page, then
 # calls the same helpers the resolvers use. Only rows of the page itself have them here.
-PREFETCHED: dict[tuple[str, str], tuple[str, Getter]] = {
-    ("Staff", "manager"): ("managers", _manager),
-    ("Staff", "customFields"): ("custom_values", _custom_fields),
+# The flag says whether the custom values must be read (managers come with the page).
+PREFETCHED: dict[tuple[str, str], tuple[Getter, bool]] = {
+    ("Staff", "manager"): (_manager, False),
+    ("Staff", "customFields"): (_custom_fields, True),
 }
 
 
@@ -106,13 +106,12 @@ class Plan:
     operation: OperationDefinitionNode
     root: FieldNode
     complete: Complete
-    prefetch: Prefetch  # flags only; each run fills a copy
+    needs_values: bool  # some row's customFields are selected
 
 
 class _Compiler:
-    def __init__(self, schema: GraphQLSchema):
-        self.schema = schema
-        self.prefetch = Prefetch()
+    def __init__(self):
+        self.needs_values = False
 
     def selection(
         self, type_: GraphQLObjectType, selection_set: SelectionSetNode, *, page_rows: bool
@@ -143,8 +142,8 @@ class _Compiler:
         if special is not None:
             if not page_rows:
                 raise NotCovered("related rows of related rows")
-            flag, get = special
-            setattr(self.prefetch, flag, True)
+            get, needs_values = special
+            self.needs_values |= needs_values
         else:
             attribute, get = self.getter(definition)
         nested_page_rows = page_rows and (type_.name, name) in PAGE_ROW_FIELDS
@@ -354,13 +353,13 @@ class HotPaths:
             or root.selection_set is None
         ):
             return None
-        compiler = _Compiler(self.schema)
+        compiler = _Compiler()
         connection_type = self.schema.query_type.fields[ROOT_FIELD].type.of_type
         try:
             complete = compiler.selection(connection_type, root.selection_set, page_rows=True)
         except NotCovered:
             return None
-        return Plan(operation=operation, root=root, complete=complete, prefetch=compiler.prefetch)
+        return Plan(operation, root, complete, needs_values=compiler.needs_values)
 
     async def execute(self, plan: Plan, variables: dict | None, ctx) -> ExecutionResult | None:
         """The response, or None when graphql-core must answer (nothing is kept)."""
@@ -391,14 +390,14 @@ class HotPaths:
             after=arguments.get("after"),
             search=clean_search(arguments.get("search")),
         )
-        fetched = Prefetch(managers=plan.prefetch.managers)
+        values = {}
         async with ctx.as_actor() as (session, actor):
             page = await staff_service.list_staff(session, actor, query)
-            if plan.prefetch.custom_values and page.rows:
-                fetched.values = await custom_fields.values_for_staff(
+            if plan.needs_values and page.rows:
+                values = await custom_fields.values_for_staff(
                     session, actor.account_id, [r.id for r in page.rows]
                 )
-        fetched.manager_rows = page.managers
+        fetched = Prefetch(manager_rows=page.managers, values=values)
         connection = staff_connection(page, actor, count=None)
         key = plan.root.alias.value if plan.root.alias else plan.root.name.value
         return {key: plan.complete(connection, fetched)}
