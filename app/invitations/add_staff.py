@@ -3,6 +3,8 @@ unit of work (BigTime's staff list flow)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access import Actor
@@ -25,9 +27,7 @@ async def add_staff(
     staff = await staff_service.create_staff(session, actor, settings.keyring, data)
     await add_to_projects(session, actor, staff, project_ids)
     if invite is not None:
-        request = InvitationRequest(
-            **{**invite.__dict__, "email": staff.email, "role": staff.role, "staff_id": staff.id}
-        )
+        request = replace(invite, email=staff.email, role=staff.role, staff_id=staff.id)
         await create_invitation(session, actor, settings, request)
         await session.refresh(staff)
     return staff

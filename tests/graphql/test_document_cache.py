@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from app.graphql import extensions
 from tests.factories import error_codes, make_tenant
 
@@ -20,20 +22,17 @@ async def test_a_repeated_document_is_parsed_once(api, services):
     assert after.hits >= before.hits + 1
 
 
-async def test_a_document_that_does_not_parse_is_reported_every_time(api, services):
+@pytest.mark.parametrize(
+    ("query", "said"),
+    [("{ viewer { role }", "Syntax Error"), ("{ viewer { nope } }", "nope")],
+    ids=["does-not-parse", "invalid"],
+)
+async def test_a_broken_document_is_reported_every_time(api, services, query, said):
     tenant = await make_tenant(services)
     for _ in range(2):
-        body = await api("{ viewer { role }", as_=tenant.owner)
+        body = await api(query, as_=tenant.owner)
         assert error_codes(body) == ["BAD_USER_INPUT"]
-        assert "Syntax Error" in body["errors"][0]["message"]
-
-
-async def test_an_invalid_document_is_reported_every_time(api, services):
-    tenant = await make_tenant(services)
-    for _ in range(2):
-        body = await api("{ viewer { nope } }", as_=tenant.owner)
-        assert error_codes(body) == ["BAD_USER_INPUT"]
-        assert "nope" in body["errors"][0]["message"]
+        assert said in body["errors"][0]["message"]
 
 
 async def test_large_documents_are_answered_but_not_kept(api, services):
