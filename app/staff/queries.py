@@ -6,9 +6,21 @@ import base64
 import enum
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 
 import orjson
-from sqlalchemy import ColumnElement, Select, and_, func, literal, or_, select, tuple_
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    String,
+    and_,
+    bindparam,
+    func,
+    or_,
+    select,
+    tuple_,
+)
 from sqlalchemy.orm import aliased
 
 from app.access import Actor, Permit, Role
@@ -117,32 +129,89 @@ def _like_pattern(term: str) -> str:
     return f"%{escaped.casefold()}%"
 
 
-def directory_filter(actor: Actor, query: StaffQuery) -> list[ColumnElement]:
+MAX_SEARCH_WORDS = 8
+
+
+@dataclass(frozen=True)
+class FilterShape:
+    """What decides the SQL of a directory filter; its values are bound at execution.
+
+    Statements are built once per shape and reused: SQLAlchemy memoises a statement's
+    cache key on the statement object, and computing it afresh for a select of ninety
+    labelled columns costs more than running the query.
+    """
+
+    statuses: bool
+    include_disabled: bool
+    include_inactive: bool
+    roles: bool
+    kinds: bool
+    company: bool
+    manager: bool
+    words: int
+    email_searchable: bool
+
+
+def _words(query: StaffQuery) -> list[str]:
+    return query.search.split()[:MAX_SEARCH_WORDS] if query.search else []
+
+
+def filter_shape(actor: Actor, query: StaffQuery) -> FilterShape:
     f = query.filter
-    conditions: list[ColumnElement] = [Staff.account_id == actor.account_id]
+    return FilterShape(
+        statuses=bool(f.account_statuses),
+        include_disabled=f.include_disabled,
+        include_inactive=f.include_inactive,
+        roles=bool(f.roles),
+        kinds=bool(f.kinds),
+        company=f.company is not None,
+        manager=f.manager_id is not None,
+        words=len(_words(query)),
+        email_searchable=Permit.VIEW_PERSONAL_DATA in actor.permits,
+    )
+
+
+def filter_params(actor: Actor, query: StaffQuery) -> dict:
+    """The values ``directory_filter`` binds for this query."""
+    f = query.filter
+    params: dict = {"account_id": actor.account_id}
     if f.account_statuses:
-        conditions.append(Staff.account_status.in_(f.account_statuses))
-    elif not f.include_disabled:
-        conditions.append(Staff.account_status != AccountStatus.DISABLED)
-    if not f.include_inactive:
-        conditions.append(Staff.is_inactive.is_(False))
+        params["statuses"] = list(f.account_statuses)
     if f.roles:
-        conditions.append(Staff.role.in_(f.roles))
+        params["roles"] = list(f.roles)
     if f.kinds:
-        conditions.append(Staff.kind.in_(f.kinds))
+        params["kinds"] = list(f.kinds)
     if f.company is not None:
-        conditions.append(func.lower(Staff.company) == f.company.strip().casefold())
+        params["company"] = f.company.strip().casefold()
     if f.manager_id is not None:
-        conditions.append(Staff.manager_id == f.manager_id)
-    if query.search:
-        searchable = [Staff.first_name, Staff.last_name, Staff.title, Staff.company]
-        if Permit.VIEW_PERSONAL_DATA in actor.permits:
-            searchable.append(Staff.email)
-        for word in query.search.split()[:8]:
-            pattern = _like_pattern(word)
-            conditions.append(
-                or_(*(func.lower(col).like(pattern, escape="\\") for col in searchable))
-            )
+        params["manager_id"] = f.manager_id
+    for i, word in enumerate(_words(query)):
+        params[f"word{i}"] = _like_pattern(word)
+    return params
+
+
+def directory_filter(shape: FilterShape) -> list[ColumnElement]:
+    conditions: list[ColumnElement] = [Staff.account_id == bindparam("account_id")]
+    if shape.statuses:
+        conditions.append(Staff.account_status.in_(bindparam("statuses", expanding=True)))
+    elif not shape.include_disabled:
+        conditions.append(Staff.account_status != AccountStatus.DISABLED)
+    if not shape.include_inactive:
+        conditions.append(Staff.is_inactive.is_(False))
+    if shape.roles:
+        conditions.append(Staff.role.in_(bindparam("roles", expanding=True)))
+    if shape.kinds:
+        conditions.append(Staff.kind.in_(bindparam("kinds", expanding=True)))
+    if shape.company:
+        conditions.append(func.lower(Staff.company) == bindparam("company"))
+    if shape.manager:
+        conditions.append(Staff.manager_id == bindparam("manager_id"))
+    searchable = [Staff.first_name, Staff.last_name, Staff.title, Staff.company]
+    if shape.email_searchable:
+        searchable.append(Staff.email)
+    for i in range(shape.words):
+        pattern = bindparam(f"word{i}", type_=String)
+        conditions.append(or_(*(func.lower(col).like(pattern, escape="\\") for col in searchable)))
     return conditions
 
 
@@ -161,36 +230,53 @@ def validate(actor: Actor, query: StaffQuery) -> None:
             raise InvalidQuery(f"{name} contains characters that are not allowed.", field=[name])
 
 
+def page_select(actor: Actor, query: StaffQuery) -> tuple[Select, dict]:
+    """One page plus one row (to know whether another page follows), each row with its
+    manager in the same account (or NULLs), so a page never needs a second trip for them.
+    Columns: ``STAFF_RECORDS`` then ``MANAGER_RECORDS``. Returns the statement (shared by
+    every query of the same shape) and the values to execute it with."""
+    position = decode_cursor(query)
+    params = filter_params(actor, query)
+    params["limit"] = query.first + 1
+    if position is not None:
+        params["after_value"], params["after_id"] = position
+    shape = filter_shape(actor, query)
+    return _page_statement(shape, query.sort, query.direction, position is not None), params
+
+
+@lru_cache(maxsize=256)
+def _page_statement(
+    shape: FilterShape, sort: StaffSortKey, direction: SortDirection, after: bool
+) -> Select:
+    expr = sort_expression(sort)
+    conditions = directory_filter(shape)
+    ascending = direction == SortDirection.ASC
+    if after:
+        key = tuple_(expr, Staff.id)
+        mark = tuple_(
+            bindparam("after_value", type_=expr.type), bindparam("after_id", type_=Integer)
+        )
+        conditions.append(key > mark if ascending else key < mark)
+    order = (expr.asc(), Staff.id.asc()) if ascending else (expr.desc(), Staff.id.desc())
+    limit = bindparam("limit", type_=Integer)
+    return _PAGE.where(and_(*conditions)).order_by(*order).limit(limit)
+
+
 _MANAGER = aliased(Staff, name="manager")
 STAFF_RECORDS = Records(Staff, "staff")
 MANAGER_RECORDS = Records(_MANAGER, "manager")
-
-
-def page_select(actor: Actor, query: StaffQuery) -> Select:
-    """One page plus one row (to know whether another page follows), each row with its
-    manager in the same account (or NULLs), so a page never needs a second trip for them.
-    Columns: ``STAFF_RECORDS`` then ``MANAGER_RECORDS``."""
-    expr = sort_expression(query.sort)
-    conditions = directory_filter(actor, query)
-    position = decode_cursor(query)
-    ascending = query.direction == SortDirection.ASC
-    if position is not None:
-        value, last_id = position
-        key = tuple_(expr, Staff.id)
-        mark = tuple_(literal(value, expr.type), literal(last_id, Staff.id.type))
-        conditions.append(key > mark if ascending else key < mark)
-    order = (expr.asc(), Staff.id.asc()) if ascending else (expr.desc(), Staff.id.desc())
-    return _PAGE.where(and_(*conditions)).order_by(*order).limit(query.first + 1)
-
-
-# Built once: a select of ninety labelled columns costs more to build than to run.
 _PAGE = select(*STAFF_RECORDS.columns, *MANAGER_RECORDS.columns).outerjoin(
     _MANAGER, and_(_MANAGER.id == Staff.manager_id, _MANAGER.account_id == Staff.account_id)
 )
 
 
-def count_select(actor: Actor, query: StaffQuery) -> Select:
-    return select(func.count()).select_from(Staff).where(and_(*directory_filter(actor, query)))
+def count_select(actor: Actor, query: StaffQuery) -> tuple[Select, dict]:
+    return _count_statement(filter_shape(actor, query)), filter_params(actor, query)
+
+
+@lru_cache(maxsize=256)
+def _count_statement(shape: FilterShape) -> Select:
+    return select(func.count()).select_from(Staff).where(and_(*directory_filter(shape)))
 
 
 def staff_in_account(actor: Actor, staff_id: int) -> Select:

@@ -98,7 +98,8 @@ class StaffPage:
 async def list_staff(session: AsyncSession, actor: Actor, query: StaffQuery) -> StaffPage:
     validate(actor, query)
     connection = await session.connection()  # plain columns: no ORM needed
-    result = (await connection.execute(page_select(actor, query))).all()
+    statement, params = page_select(actor, query)
+    result = (await connection.execute(statement, params)).all()
     has_next = len(result) > query.first
     result = result[: query.first]
     cut = len(STAFF_RECORDS)
@@ -114,7 +115,8 @@ async def list_staff(session: AsyncSession, actor: Actor, query: StaffQuery) -> 
 
 
 async def count_staff(session: AsyncSession, actor: Actor, query: StaffQuery) -> int:
-    return await session.scalar(count_select(actor, query)) or 0
+    statement, params = count_select(actor, query)
+    return await session.scalar(statement, params) or 0
 
 
 async def get_many(session: AsyncSession, account_id: int, ids: list[int]) -> dict[int, Staff]:
