@@ -30,6 +30,7 @@ from typing import Any
 from graphql import (
     DocumentNode,
     FieldNode,
+    GraphQLEnumType,
     GraphQLError,
     GraphQLList,
     GraphQLNonNull,
@@ -75,6 +76,7 @@ class Prefetch:
 
     manager_rows: dict = field(default_factory=dict)
     values: dict = field(default_factory=dict)
+    managers: dict = field(default_factory=dict)  # built once per manager (one viewer)
 
 
 Getter = Callable[[Any, Prefetch], Any]
@@ -83,7 +85,13 @@ Complete = Callable[[Any, Prefetch], Any]
 
 def _manager(staff, fetched: Prefetch):
     manager_id = staff._row.manager_id
-    return None if manager_id is None else staff._related(fetched.manager_rows.get(manager_id))
+    if manager_id is None:
+        return None
+    try:
+        return fetched.managers[manager_id]
+    except KeyError:
+        built = fetched.managers[manager_id] = staff._related(fetched.manager_rows.get(manager_id))
+        return built
 
 
 def _custom_fields(staff, fetched: Prefetch):
@@ -147,16 +155,15 @@ class _Compiler:
         else:
             attribute, get = self.getter(definition)
         nested_page_rows = page_rows and (type_.name, name) in PAGE_ROW_FIELDS
-        complete = self.completion(definition.type, node, page_rows=nested_page_rows)
-        nullable = not isinstance(definition.type, GraphQLNonNull)
-        leaf = definition.type if nullable else definition.type.of_type
+        complete, non_null = self.completion(definition.type, node, page_rows=nested_page_rows)
+        leaf = definition.type.of_type if non_null else definition.type
         return _Entry(
             key,
             attribute=attribute,
             get=get,
             complete=complete,
             passes=PASSES.get(getattr(leaf, "name", None)),
-            nullable=nullable,
+            nullable=not non_null,
         )
 
     def getter(self, definition) -> tuple[str | None, Getter | None]:
@@ -180,38 +187,44 @@ class _Compiler:
         method = resolver.wrapped_func
         return None, lambda obj, fetched: method(obj)
 
-    def completion(self, type_, node: FieldNode, *, page_rows: bool) -> Complete:
+    def completion(self, type_, node: FieldNode, *, page_rows: bool) -> tuple[Complete, bool]:
+        """How a value of ``type_`` completes when it is not null, and whether the type
+        is non-null (null checks are the caller's, inline in the generated code)."""
         non_null = isinstance(type_, GraphQLNonNull)
         if non_null:
             type_ = type_.of_type
         if isinstance(type_, GraphQLList):
-            item = self.completion(type_.of_type, node, page_rows=page_rows)
+            item, item_non_null = self.completion(type_.of_type, node, page_rows=page_rows)
+            if item_non_null:
 
-            def done(value, fetched):
-                return [item(v, fetched) for v in value]
+                def done(value, fetched):
+                    return [_null() if v is None else item(v, fetched) for v in value]
+
+            else:
+
+                def done(value, fetched):
+                    return [None if v is None else item(v, fetched) for v in value]
 
         elif isinstance(type_, GraphQLObjectType):
             if node.selection_set is None:
                 raise NotCovered("an object without a selection")
             done = self.selection(type_, node.selection_set, page_rows=page_rows)
+        elif node.selection_set is None and isinstance(type_, GraphQLEnumType):
+            done = _enum(type_)
         elif node.selection_set is None and hasattr(type_, "serialize"):
             done = _leaf(type_)
         else:
             raise NotCovered("abstract types")
-        if non_null:
+        return done, non_null
 
-            def required(value, fetched):
-                if value is None:
-                    raise Fallback("null in a non-null field")
-                return done(value, fetched)
 
-            return required
-        return lambda value, fetched: None if value is None else done(value, fetched)
+def _null():
+    raise Fallback("null in a non-null field")
 
 
 def _leaf(type_) -> Complete:
-    """The scalar or enum's own serialize; text and booleans of the exact Python type are
-    what serialize would return them as, so they skip the call."""
+    """The scalar's own serialize; text and booleans of the exact Python type are what
+    serialize would return them as, so they skip the call."""
     serialize = type_.serialize
     unchanged = UNCHANGED.get(type_.name)
 
@@ -224,6 +237,33 @@ def _leaf(type_) -> Complete:
         return result
 
     return leaf
+
+
+def _enum(type_: GraphQLEnumType) -> Complete:
+    """The enum's own serialize, remembered per (Python type, value): an enum has a few
+    values, and serialize is a pure function of them."""
+    serialize = type_.serialize
+    known: dict = {}
+
+    def enum(value, fetched):
+        key = (type(value), value)
+        try:
+            return known[key]
+        except KeyError:
+            pass
+        except TypeError:  # unhashable: never remembered
+            return serialize(value)
+        result = serialize(value)
+        if result is None or result is Undefined:
+            raise Fallback("a value the enum cannot serialize")
+        if len(known) < MAX_REMEMBERED_ENUM_VALUES:
+            known[key] = result
+        return result
+
+    return enum
+
+
+MAX_REMEMBERED_ENUM_VALUES = 64
 
 
 # Scalars whose serialize returns a value of this exact Python type unchanged.
@@ -247,7 +287,7 @@ class _Entry:
     constant: str | None = None  # __typename
     attribute: str | None = None  # a plain field's attribute, read inline
     get: Getter | None = None  # otherwise: resolver helpers and prefetched relations
-    complete: Complete | None = None
+    complete: Complete | None = None  # completes a value that is not null
     passes: str | None = None  # PASSES condition under which a value completes as itself
     nullable: bool = True
 
@@ -261,7 +301,7 @@ def _generate(type_name: str, entries: list[_Entry]) -> Complete:
     or a Python class already accepted go into it (response keys as ``repr`` literals,
     attributes checked with ``isidentifier``); every value is passed in by name.
     """
-    namespace: dict[str, Any] = {"isfinite": math.isfinite}
+    namespace: dict[str, Any] = {"isfinite": math.isfinite, "null": _null}
     lines = ["def complete(obj, fetched):"]
     items = []
     for i, e in enumerate(entries):
@@ -274,13 +314,12 @@ def _generate(type_name: str, entries: list[_Entry]) -> Complete:
             namespace[f"g{i}"] = e.get
             lines.append(f"    v{i} = g{i}(obj, fetched)")
         namespace[f"c{i}"] = e.complete
-        if e.passes is None:
-            items.append(f"{e.key!r}: c{i}(v{i}, fetched)")
-            continue
-        passes = e.passes.format(v=f"v{i}")
-        if e.nullable:
-            passes = f"v{i} is None or {passes}"
-        items.append(f"{e.key!r}: v{i} if {passes} else c{i}(v{i}, fetched)")
+        v = f"v{i}"
+        done = f"c{i}({v}, fetched)"
+        if e.passes is not None:
+            done = f"({v} if {e.passes.format(v=v)} else {done})"
+        null = "None" if e.nullable else "null()"
+        items.append(f"{e.key!r}: {null} if {v} is None else {done}")
     lines.append("    return {" + ", ".join(items) + "}")
     exec(compile("\n".join(lines), f"<hot plan: {type_name}>", "exec"), namespace)
     return namespace["complete"]
