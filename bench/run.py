@@ -195,16 +195,26 @@ class StatementCounter:
         if not statement.lstrip().upper().startswith(("BEGIN", "SAVEPOINT", "RELEASE", "PRAGMA")):
             self.count += 1
 
+    def _on_prepared(self, engine, statement: str) -> None:
+        if engine is self.engine:
+            self.count += 1
+
     def __enter__(self):
         from sqlalchemy import event
 
+        from app.db import prepared
+
         event.listen(self.engine, "before_cursor_execute", self._on_execute)
+        prepared.sent.append(self._on_prepared)
         return self
 
     def __exit__(self, *exc):
         from sqlalchemy import event
 
+        from app.db import prepared
+
         event.remove(self.engine, "before_cursor_execute", self._on_execute)
+        prepared.sent.remove(self._on_prepared)
 
 
 async def _roster_statements(url: str, account: BenchAccount, pages: list[int]) -> dict:

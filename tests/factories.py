@@ -11,6 +11,7 @@ from sqlalchemy import event
 from app.access import Role
 from app.accounts.models import Account
 from app.accounts.service import create_account, next_staff_sid
+from app.db import prepared
 from app.identity import service as identity
 from app.identity.models import TokenKind, User
 from app.staff.models import AccountStatus, Staff
@@ -148,7 +149,8 @@ def error_codes(body: dict) -> list[str]:
 
 
 class StatementCounter:
-    """Counts SQL statements sent through an engine while active."""
+    """Counts SQL statements sent through an engine while active, including prepared
+    reads sent straight to the driver (``app.db.prepared``)."""
 
     def __init__(self, engine):
         self.engine = engine.sync_engine
@@ -158,12 +160,18 @@ class StatementCounter:
         if not statement.lstrip().upper().startswith(("BEGIN", "SAVEPOINT", "RELEASE", "PRAGMA")):
             self.statements.append(statement)
 
+    def _on_prepared(self, engine, statement: str) -> None:
+        if engine is self.engine:
+            self.statements.append(statement)
+
     def __enter__(self):
         event.listen(self.engine, "before_cursor_execute", self._on_execute)
+        prepared.sent.append(self._on_prepared)
         return self
 
     def __exit__(self, *exc):
         event.remove(self.engine, "before_cursor_execute", self._on_execute)
+        prepared.sent.remove(self._on_prepared)
 
     @property
     def count(self) -> int:

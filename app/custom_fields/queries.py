@@ -4,6 +4,7 @@ from sqlalchemy import CompoundSelect, Select, bindparam, literal, null, select,
 
 from app.custom_fields.models import CustomField, CustomFieldValue
 from app.db.base import Records
+from app.db.prepared import Prepared
 
 VALUE_RECORDS = Records(CustomFieldValue, "value", ("staff_id", "field_id", "value"))
 FIELD_RECORDS = Records(CustomField, "field")
@@ -36,7 +37,7 @@ def _fields_then_values() -> CompoundSelect:
     return union_all(fields, values).order_by(*order)
 
 
-FIELDS_THEN_VALUES = _fields_then_values()
+FIELDS_THEN_VALUES = Prepared(_fields_then_values())
 """Values of active fields for some staff (archived fields' values stay but are hidden),
 each field's definition read once: first a row per active field (``FIELD_RECORDS`` after
 the value columns, which are NULL), then a row per value (``VALUE_RECORDS``, field columns

@@ -324,7 +324,7 @@ async def values_for_staff(
     connection = await session.connection()  # plain columns: no ORM needed
     params = {"account_id": account_id, "staff_ids": staff_ids}
     fields_at, fields = 1 + len(VALUE_RECORDS), {}
-    for row in (await connection.execute(FIELDS_THEN_VALUES, params)).all():
+    for row in await FIELDS_THEN_VALUES.all(connection, params):
         if row[0] == 0:
             field = FIELD_RECORDS.take(row, fields_at)
             fields[field.id] = field

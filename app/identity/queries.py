@@ -4,6 +4,7 @@ from sqlalchemy import Select, String, and_, bindparam, cast, func, select
 
 from app.accounts.models import Account
 from app.db.base import Records
+from app.db.prepared import Prepared
 from app.identity.models import AuthToken, User
 from app.staff.models import AccountStatus, Staff, StaffPermitGrant, StaffShare
 
@@ -64,4 +65,4 @@ def _live_token_with_memberships() -> Select:
 
 
 # Every authenticated request runs this: built once, with parameters ``digest`` and ``now``.
-LIVE_TOKEN_WITH_MEMBERSHIPS = _live_token_with_memberships()
+LIVE_TOKEN_WITH_MEMBERSHIPS = Prepared(_live_token_with_memberships())

@@ -237,7 +237,7 @@ async def authenticate_actor(
         raise Unauthenticated()
     params = {"digest": token_digest(token), "now": utcnow()}
     connection = await session.connection()
-    rows = (await connection.execute(LIVE_TOKEN_WITH_MEMBERSHIPS, params)).all()
+    rows = await LIVE_TOKEN_WITH_MEMBERSHIPS.all(connection, params)
     if not rows:
         raise Unauthenticated()
     auth = TOKEN_RECORDS.take(rows[0])

@@ -25,6 +25,7 @@ from sqlalchemy.orm import aliased
 
 from app.access import Actor, Permit, Role
 from app.db.base import Records
+from app.db.prepared import Prepared
 from app.errors import DomainError
 from app.staff.models import AccountStatus, Staff, StaffKind
 
@@ -230,7 +231,7 @@ def validate(actor: Actor, query: StaffQuery) -> None:
             raise InvalidQuery(f"{name} contains characters that are not allowed.", field=[name])
 
 
-def page_select(actor: Actor, query: StaffQuery) -> tuple[Select, dict]:
+def page_select(actor: Actor, query: StaffQuery) -> tuple[Prepared, dict]:
     """One page plus one row (to know whether another page follows), each row with its
     manager in the same account (or NULLs), so a page never needs a second trip for them.
     Columns: ``STAFF_RECORDS`` then ``MANAGER_RECORDS``. Returns the statement (shared by
@@ -247,7 +248,7 @@ def page_select(actor: Actor, query: StaffQuery) -> tuple[Select, dict]:
 @lru_cache(maxsize=256)
 def _page_statement(
     shape: FilterShape, sort: StaffSortKey, direction: SortDirection, after: bool
-) -> Select:
+) -> Prepared:
     expr = sort_expression(sort)
     conditions = directory_filter(shape)
     ascending = direction == SortDirection.ASC
@@ -259,7 +260,7 @@ def _page_statement(
         conditions.append(key > mark if ascending else key < mark)
     order = (expr.asc(), Staff.id.asc()) if ascending else (expr.desc(), Staff.id.desc())
     limit = bindparam("limit", type_=Integer)
-    return _PAGE.where(and_(*conditions)).order_by(*order).limit(limit)
+    return Prepared(_PAGE.where(and_(*conditions)).order_by(*order).limit(limit))
 
 
 _MANAGER = aliased(Staff, name="manager")

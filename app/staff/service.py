@@ -99,7 +99,7 @@ async def list_staff(session: AsyncSession, actor: Actor, query: StaffQuery) -> 
     validate(actor, query)
     connection = await session.connection()  # plain columns: no ORM needed
     statement, params = page_select(actor, query)
-    result = (await connection.execute(statement, params)).all()
+    result = await statement.all(connection, params)
     has_next = len(result) > query.first
     result = result[: query.first]
     cut = len(STAFF_RECORDS)

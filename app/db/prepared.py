@@ -1,0 +1,103 @@
+"""Read-only statements run straight on the driver's connection.
+
+Every request runs a few statements (the token; on a directory page, the page and its
+custom values). For those, SQLAlchemy's per-execution machinery (execution context,
+greenlet hop, cursor adapter, row objects) costs about as much as the query itself. A
+``Prepared`` statement is compiled by SQLAlchemy once per dialect and run on the session
+connection's driver connection (asyncpg or aiosqlite). Parameters go through the bind
+processors of SQLAlchemy's expanded state, results through the column types' own result
+processors, so the rows hold the values ``Connection.execute`` would have returned, as
+plain tuples.
+
+Transactions: on SQLite the session's ``BEGIN`` is issued when it takes its connection
+(see engine.py), so a prepared read runs inside it. asyncpg's adapter begins lazily, at
+SQLAlchemy's first statement; a prepared read before that runs as its own statement, which
+under PostgreSQL's READ COMMITTED sees exactly what it would have seen inside the
+transaction. Only reads belong here: nothing written through the driver would be seen by
+the session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql import CompoundSelect, Select
+from sqlalchemy.sql.compiler import SQLCompiler
+
+# Called with the (sync) engine and the SQL of each prepared statement as it is sent.
+# SQLAlchemy's engine events do not see these statements; whoever counts statements (the
+# tests, the benchmark) listens here as well.
+sent: list[Callable[[Engine, str], None]] = []
+
+
+class Prepared:
+    """One read-only statement, compiled once per dialect; ``all`` returns its rows."""
+
+    def __init__(self, statement: Select | CompoundSelect):
+        self.statement = statement
+        self._compiled: dict[str, tuple[SQLCompiler, dict]] = {}
+        self._processors: dict[str, list] = {}
+
+    def _compile(self, dialect: Dialect) -> tuple[SQLCompiler, dict]:
+        """The compiled statement and its parameters' bind processors, by name."""
+        compiled = self.statement.compile(dialect=dialect)
+        binds = {}
+        for name, bind in compiled.binds.items():
+            process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            if process is not None:
+                binds[name] = process
+        return compiled, binds
+
+    async def all(self, connection: AsyncConnection, params: dict[str, Any]) -> list:
+        """The rows, as lists of column values in the statement's column order."""
+        dialect = connection.dialect
+        found = self._compiled.get(dialect.name)
+        if found is None:
+            found = self._compiled[dialect.name] = self._compile(dialect)
+        compiled, binds = found
+        state = compiled.construct_expanded_state(params)
+        expanded, values = state.processors, state.parameters
+        args = []
+        for name in state.positiontup:
+            value = values[name]
+            process = binds.get(name) or expanded.get(name)
+            args.append(value if process is None else process(value))
+        driver = (await connection.get_raw_connection()).driver_connection
+        for listener in sent:
+            listener(connection.sync_engine, state.statement)
+        if dialect.name == "postgresql":
+            rows = await driver.fetch(state.statement, *args)
+        else:
+            rows = await driver.execute_fetchall(state.statement, tuple(args))
+        processors = self._processors.get(dialect.name)
+        if processors is None:
+            processors = self._processors[dialect.name] = await self._result_processors(
+                dialect, driver, state.statement
+            )
+        out = []
+        for row in rows:
+            row = list(row)
+            for i, process in processors:
+                row[i] = process(row[i])
+            out.append(row)
+        return out
+
+    async def _result_processors(self, dialect: Dialect, driver, sql: str) -> list:
+        """(column index, processor) for the columns whose type converts the driver's
+        value. PostgreSQL's processors depend on the column's type oid, which asyncpg's
+        prepared statement describes; SQLite's do not."""
+        if dialect.name == "postgresql":
+            coltypes = [a.type.oid for a in (await driver.prepare(sql)).get_attributes()]
+        else:
+            coltypes = [None] * len(self.statement.selected_columns)
+        processors = []
+        for i, (column, coltype) in enumerate(
+            zip(self.statement.selected_columns, coltypes, strict=True)
+        ):
+            process = column.type.dialect_impl(dialect).result_processor(dialect, coltype)
+            if process is not None:
+                processors.append((i, process))
+        return processors

@@ -1,0 +1,135 @@
+"""Prepared reads return exactly what SQLAlchemy's execute returns, in the session's
+transaction, and are counted like every other statement."""
+
+from datetime import UTC, date, datetime, timedelta
+
+from sqlalchemy import bindparam, select
+
+from app.db.prepared import Prepared
+from app.staff.models import AccountStatus, Staff, StaffKind
+from tests.factories import StatementCounter, make_staff_many, make_tenant
+
+ALL_COLUMNS = select(Staff).where(Staff.account_id == bindparam("account_id")).order_by(Staff.id)
+
+
+def _typed(rows) -> list[list[tuple[type, object]]]:
+    """Values with their exact Python types: 1 == True == 1.0, but a client would notice."""
+    return [[(type(v), v) for v in row] for row in rows]
+
+
+async def _same_as_execute(session, statement, params) -> list:
+    connection = await session.connection()
+    expected = [tuple(r) for r in (await connection.execute(statement, params)).all()]
+    got = await Prepared(statement).all(connection, dict(params))
+    assert _typed(got) == _typed(expected)
+    return got
+
+
+async def _varied_staff(services, tenant):
+    return await make_staff_many(
+        services,
+        tenant,
+        [
+            dict(
+                last_name="Typed",
+                title="Lead",
+                email="typed@example.com",
+                start_date=date(2024, 2, 29),
+                term_date=date(2025, 1, 31),
+                capacity=37.5,
+                rate1=120.25,
+                kind=StaffKind.CONTRACTOR,
+                is_inactive=True,
+                restricted=True,
+                notes="multi\nline ✓",
+            ),
+            dict(last_name="Sparse"),  # NULLs in every optional column
+        ],
+    )
+
+
+async def test_rows_and_their_types_match_execute(services):
+    tenant = await make_tenant(services)
+    await _varied_staff(services, tenant)
+    staff_columns = [c for c in Staff.__table__.columns]
+    statement = select(*staff_columns).where(Staff.account_id == bindparam("account_id"))
+    async with services.db.session() as session:
+        rows = await _same_as_execute(
+            session, statement.order_by(Staff.id), {"account_id": tenant.account_id}
+        )
+    assert len(rows) == 3  # the owner and the two records
+    by_name = {r[[c.key for c in staff_columns].index("last_name")]: r for r in rows}
+    typed = dict(zip([c.key for c in staff_columns], by_name["Typed"], strict=True))
+    assert typed["kind"] is StaffKind.CONTRACTOR
+    assert typed["is_inactive"] is True
+    assert typed["start_date"] == date(2024, 2, 29)
+    assert typed["created_at"].tzinfo is not None
+
+
+async def test_bound_values_go_through_the_column_types(services):
+    """Enums, timezone-aware datetimes and expanded lists of any length are bound as
+    SQLAlchemy binds them (SQLite stores datetimes as text in its own format)."""
+    tenant = await make_tenant(services)
+    await _varied_staff(services, tenant)
+    statement = (
+        select(Staff.id, Staff.last_name, Staff.kind, Staff.created_at)
+        .where(
+            Staff.account_id == bindparam("account_id"),
+            Staff.kind.in_(bindparam("kinds", expanding=True)),
+            Staff.account_status != bindparam("status", type_=Staff.account_status.type),
+            Staff.created_at > bindparam("since", type_=Staff.created_at.type),
+        )
+        .order_by(Staff.id)
+    )
+    since = datetime.now(UTC) - timedelta(hours=1)
+    async with services.db.session() as session:
+        for kinds, found in (
+            ([], 0),
+            ([StaffKind.CONTRACTOR], 1),
+            ([StaffKind.CONTRACTOR, StaffKind.EMPLOYEE], 3),
+        ):
+            params = {
+                "account_id": tenant.account_id,
+                "kinds": kinds,
+                "status": AccountStatus.DISABLED,
+                "since": since,
+            }
+            assert len(await _same_as_execute(session, statement, params)) == found
+        later = {**params, "since": datetime.now(UTC) + timedelta(hours=1)}
+        assert await _same_as_execute(session, statement, later) == []
+
+
+async def test_reads_see_the_sessions_own_uncommitted_writes(services):
+    """A prepared read runs on the session's connection, in its transaction."""
+    tenant = await make_tenant(services)
+    async with services.db.session(write=True) as session:
+        session.add(
+            Staff(
+                account_id=tenant.account_id,
+                sid=999,
+                first_name="Not",
+                last_name="Committed",
+                last_name_key="committed",
+            )
+        )
+        await session.flush()
+        connection = await session.connection()
+        rows = await Prepared(ALL_COLUMNS).all(connection, {"account_id": tenant.account_id})
+        assert any("Committed" in r for r in rows)
+        await session.rollback()
+    async with services.db.session() as session:
+        connection = await session.connection()
+        rows = await Prepared(ALL_COLUMNS).all(connection, {"account_id": tenant.account_id})
+        assert not any("Committed" in r for r in rows)
+
+
+async def test_prepared_statements_are_counted(services):
+    tenant = await make_tenant(services)
+    prepared = Prepared(ALL_COLUMNS)
+    async with services.db.session() as session:
+        connection = await session.connection()
+        with StatementCounter(services.db.engine) as counter:
+            await prepared.all(connection, {"account_id": tenant.account_id})
+            await prepared.all(connection, {"account_id": tenant.account_id})
+    assert counter.count == 2
+    assert all(s.lstrip().upper().startswith("SELECT") for s in counter.statements)
