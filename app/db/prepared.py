@@ -20,6 +20,7 @@ the session.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.engine import Dialect, Engine
@@ -33,49 +34,100 @@ from sqlalchemy.sql.compiler import SQLCompiler
 sent: list[Callable[[Engine, str], None]] = []
 
 
+MAX_FORMS = 128
+
+
+@dataclass(frozen=True)
+class _Form:
+    """The statement as sent on one dialect for one length of each expanding list (an
+    ``IN`` of n ids has n placeholders): its SQL, and for each placeholder where its value
+    comes from and the bind processor it goes through."""
+
+    sql: str
+    slots: tuple[tuple[str | None, int | None, Any, Callable | None], ...]
+    # (parameter name or None for a constant, index in its list or None, constant, processor)
+
+    def arguments(self, params: dict[str, Any]) -> list:
+        args = []
+        for name, index, constant, process in self.slots:
+            if name is None:
+                value = constant
+            elif index is None:
+                value = params[name]
+            else:
+                value = params[name][index]
+            args.append(value if process is None else process(value))
+        return args
+
+
 class Prepared:
     """One read-only statement, compiled once per dialect; ``all`` returns its rows."""
 
     def __init__(self, statement: Select | CompoundSelect):
         self.statement = statement
-        self._compiled: dict[str, tuple[SQLCompiler, dict]] = {}
+        self._compiled: dict[str, tuple[SQLCompiler, dict, list[str]]] = {}
+        self._forms: dict[tuple, _Form] = {}
         self._processors: dict[str, list] = {}
 
-    def _compile(self, dialect: Dialect) -> tuple[SQLCompiler, dict]:
-        """The compiled statement and its parameters' bind processors, by name."""
+    def _compile(self, dialect: Dialect) -> tuple[SQLCompiler, dict, list[str]]:
+        """The compiled statement, its parameters' bind processors by name, and the names
+        of its expanding parameters."""
         compiled = self.statement.compile(dialect=dialect)
-        binds = {}
+        binds, expanding = {}, []
         for name, bind in compiled.binds.items():
             process = bind.type.dialect_impl(dialect).bind_processor(dialect)
             if process is not None:
                 binds[name] = process
-        return compiled, binds
+            if bind.expanding:
+                expanding.append(name)
+        return compiled, binds, expanding
+
+    def _form(self, dialect: Dialect, params: dict[str, Any]) -> _Form:
+        found = self._compiled.get(dialect.name)
+        if found is None:
+            found = self._compiled[dialect.name] = self._compile(dialect)
+        compiled, binds, expanding = found
+        key = (dialect.name, *(len(params[name]) for name in expanding))
+        form = self._forms.get(key)
+        if form is None:
+            # SQLAlchemy renders the expanded statement; later calls with lists of the
+            # same lengths reuse it (rendering it costs more than the query's own work).
+            state = compiled.construct_expanded_state(params)
+            item_of = {
+                expanded_name: (name, index)
+                for name, names in state.parameter_expansion.items()
+                for index, expanded_name in enumerate(names)
+            }
+            slots = []
+            for name in state.positiontup:
+                process = binds.get(name) or state.processors.get(name)
+                if name in item_of:
+                    slots.append((*item_of[name], None, process))
+                elif name in params:
+                    slots.append((name, None, None, process))
+                else:  # a value written into the statement itself
+                    slots.append((None, None, state.parameters[name], process))
+            if len(self._forms) >= MAX_FORMS:  # lists of ever new lengths: forget the oldest
+                del self._forms[next(iter(self._forms))]
+            form = self._forms[key] = _Form(state.statement, tuple(slots))
+        return form
 
     async def all(self, connection: AsyncConnection, params: dict[str, Any]) -> list:
         """The rows, as lists of column values in the statement's column order."""
         dialect = connection.dialect
-        found = self._compiled.get(dialect.name)
-        if found is None:
-            found = self._compiled[dialect.name] = self._compile(dialect)
-        compiled, binds = found
-        state = compiled.construct_expanded_state(params)
-        expanded, values = state.processors, state.parameters
-        args = []
-        for name in state.positiontup:
-            value = values[name]
-            process = binds.get(name) or expanded.get(name)
-            args.append(value if process is None else process(value))
+        form = self._form(dialect, params)
+        args = form.arguments(params)
         driver = (await connection.get_raw_connection()).driver_connection
         for listener in sent:
-            listener(connection.sync_engine, state.statement)
+            listener(connection.sync_engine, form.sql)
         if dialect.name == "postgresql":
-            rows = await driver.fetch(state.statement, *args)
+            rows = await driver.fetch(form.sql, *args)
         else:
-            rows = await driver.execute_fetchall(state.statement, tuple(args))
+            rows = await driver.execute_fetchall(form.sql, tuple(args))
         processors = self._processors.get(dialect.name)
         if processors is None:
             processors = self._processors[dialect.name] = await self._result_processors(
-                dialect, driver, state.statement
+                dialect, driver, form.sql
             )
         out = []
         for row in rows:

@@ -91,15 +91,18 @@ def sort_expression(key: StaffSortKey) -> ColumnElement:
     }[key]
 
 
+_SORT_VALUES = {
+    StaffSortKey.LAST_NAME: lambda s: s.last_name_key,
+    StaffSortKey.FIRST_NAME: lambda s: s.first_name.lower(),
+    StaffSortKey.TITLE: lambda s: (s.title or "").lower(),
+    StaffSortKey.COMPANY: lambda s: (s.company or "").lower(),
+    StaffSortKey.CREATED_AT: lambda s: s.created_at.isoformat(),
+    StaffSortKey.EMAIL: lambda s: s.email or "",
+}
+
+
 def sort_value(staff: Staff, key: StaffSortKey):
-    return {
-        StaffSortKey.LAST_NAME: lambda s: s.last_name_key,
-        StaffSortKey.FIRST_NAME: lambda s: s.first_name.lower(),
-        StaffSortKey.TITLE: lambda s: (s.title or "").lower(),
-        StaffSortKey.COMPANY: lambda s: (s.company or "").lower(),
-        StaffSortKey.CREATED_AT: lambda s: s.created_at.isoformat(),
-        StaffSortKey.EMAIL: lambda s: s.email or "",
-    }[key](staff)
+    return _SORT_VALUES[key](staff)
 
 
 def encode_cursor(query: StaffQuery, staff: Staff) -> str:
@@ -177,11 +180,11 @@ def filter_params(actor: Actor, query: StaffQuery) -> dict:
     f = query.filter
     params: dict = {"account_id": actor.account_id}
     if f.account_statuses:
-        params["statuses"] = list(f.account_statuses)
+        params["statuses"] = list(dict.fromkeys(f.account_statuses))
     if f.roles:
-        params["roles"] = list(f.roles)
+        params["roles"] = list(dict.fromkeys(f.roles))
     if f.kinds:
-        params["kinds"] = list(f.kinds)
+        params["kinds"] = list(dict.fromkeys(f.kinds))
     if f.company is not None:
         params["company"] = f.company.strip().casefold()
     if f.manager_id is not None:

@@ -5,6 +5,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import bindparam, select
 
+from app.db import prepared
 from app.db.prepared import Prepared
 from app.staff.models import AccountStatus, Staff, StaffKind
 from tests.factories import StatementCounter, make_staff_many, make_tenant
@@ -87,6 +88,7 @@ async def test_bound_values_go_through_the_column_types(services):
             ([], 0),
             ([StaffKind.CONTRACTOR], 1),
             ([StaffKind.CONTRACTOR, StaffKind.EMPLOYEE], 3),
+            ([StaffKind.EMPLOYEE], 2),  # a length seen before: its rendered form is reused
         ):
             params = {
                 "account_id": tenant.account_id,
@@ -133,3 +135,19 @@ async def test_prepared_statements_are_counted(services):
             await prepared.all(connection, {"account_id": tenant.account_id})
     assert counter.count == 2
     assert all(s.lstrip().upper().startswith("SELECT") for s in counter.statements)
+
+
+async def test_lists_of_ever_new_lengths_keep_a_bounded_cache(services, monkeypatch):
+    monkeypatch.setattr(prepared, "MAX_FORMS", 3)
+    tenant = await make_tenant(services)
+    staff = await make_staff_many(services, tenant, [{} for _ in range(6)])
+    statement = Prepared(
+        select(Staff.id).where(Staff.id.in_(bindparam("ids", expanding=True))).order_by(Staff.id)
+    )
+    async with services.db.session() as session:
+        connection = await session.connection()
+        for n in (1, 2, 3, 4, 5, 6, 2, 1):
+            ids = [s.id for s in staff[:n]]
+            rows = await statement.all(connection, {"ids": ids})
+            assert [r[0] for r in rows] == ids
+            assert len(statement._forms) <= 3
