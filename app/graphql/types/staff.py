@@ -65,13 +65,6 @@ class Staff(Node):
         ones are set to None here, once, from the actor's permits."""
         details = access.can_see_details(actor, row.id, row.restricted)
         personal = access.can_see_personal(actor, row.id)
-
-        def _detail(value):
-            return value if details else None
-
-        def _private(value):
-            return value if personal else None
-
         return cls(
             _row=row,
             _actor=actor,
@@ -96,21 +89,21 @@ class Staff(Node):
             viewer_can_see_details=details,
             viewer_can_edit=access.can_edit(actor, row.id, row.restricted),
             viewer_can_delete=access.can_manage(actor, row.id, DomainRole(row.role)),
-            email=_private(row.email),
-            phone_cell=_private(row.phone_cell),
-            phone_work=_private(row.phone_work),
-            phone_home=_private(row.phone_home),
-            start_date=_detail(row.start_date),
-            term_date=_detail(row.term_date),
-            capacity=_detail(row.capacity),
-            cost_factor=_detail(row.cost_factor),
-            hour_rate_type=_detail(row.hour_rate_type),
-            rate1=_detail(row.rate1),
-            rate2=_detail(row.rate2),
-            rate3=_detail(row.rate3),
-            rate4=_detail(row.rate4),
-            rate5=_detail(row.rate5),
-            home_timezone=_detail(row.home_timezone),
+            email=row.email if personal else None,
+            phone_cell=row.phone_cell if personal else None,
+            phone_work=row.phone_work if personal else None,
+            phone_home=row.phone_home if personal else None,
+            start_date=row.start_date if details else None,
+            term_date=row.term_date if details else None,
+            capacity=row.capacity if details else None,
+            cost_factor=row.cost_factor if details else None,
+            hour_rate_type=row.hour_rate_type if details else None,
+            rate1=row.rate1 if details else None,
+            rate2=row.rate2 if details else None,
+            rate3=row.rate3 if details else None,
+            rate4=row.rate4 if details else None,
+            rate5=row.rate5 if details else None,
+            home_timezone=row.home_timezone if details else None,
         )
 
     # --- basic profile ---------------------------------------------------------------
