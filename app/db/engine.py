@@ -40,6 +40,9 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
     else:
+        # Pre-ping costs three round trips a checkout on asyncpg (about 0.2 ms of CPU) and
+        # is what finds a connection that broke under a prepared read (app.db.prepared)
+        # or a database restart, before a request uses it.
         kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
     engine = create_async_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":

@@ -5,9 +5,14 @@ custom values). For those, SQLAlchemy's per-execution machinery (execution conte
 greenlet hop, cursor adapter, row objects) costs about as much as the query itself. A
 ``Prepared`` statement is compiled by SQLAlchemy once per dialect and run on the session
 connection's driver connection (asyncpg or aiosqlite). Parameters go through the bind
-processors of SQLAlchemy's expanded state, results through the column types' own result
+processors SQLAlchemy would apply, results through the column types' own result
 processors, so the rows hold the values ``Connection.execute`` would have returned, as
-plain tuples.
+plain lists (``tests/db/test_prepared.py`` compares them, types included).
+
+Errors are the driver's own (``asyncpg.PostgresError``, ``sqlite3.Error``), not
+SQLAlchemy's wrappers; nothing here catches them, so a request fails as it would on any
+unexpected error. A connection that broke under a prepared read goes back to the pool
+unnoticed; the pool's pre-ping (engine.py) finds it before anyone uses it again.
 
 Transactions: on SQLite the session's ``BEGIN`` is issued when it takes its connection
 (see engine.py), so a prepared read runs inside it. asyncpg's adapter begins lazily, at
