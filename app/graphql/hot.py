@@ -250,13 +250,13 @@ def _enum(type_: GraphQLEnumType) -> Complete:
         try:
             return known[key]
         except KeyError:
-            pass
+            remember = len(known) < MAX_REMEMBERED_ENUM_VALUES
         except TypeError:  # unhashable: never remembered
-            return serialize(value)
+            remember = False
         result = serialize(value)
         if result is None or result is Undefined:
             raise Fallback("a value the enum cannot serialize")
-        if len(known) < MAX_REMEMBERED_ENUM_VALUES:
+        if remember:
             known[key] = result
         return result
 
