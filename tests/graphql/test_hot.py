@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from graphql import GraphQLError
 
 from app.access import Role
+from app.graphql.hot import Fallback, _enum
+from app.graphql.schema import build_schema
 from app.main import Services, create_app
 from bench.queries import PAGE_QUERY
 from tests.conftest import make_settings
@@ -321,3 +324,17 @@ async def test_a_new_member_of_the_page_is_seen_at_once(services, api, client):
     second = (await client.post("/graphql", json=body, headers=headers)).json()
     names = [e["node"]["lastName"] for e in second["data"]["staff"]["edges"]]
     assert len(names) == len(first["data"]["staff"]["edges"]) + 1 and names[0] == "Aardvark"
+
+
+def test_enum_values_complete_as_serialize_says_and_bad_ones_are_handed_back():
+    """Enum completion remembers serialize's answers; it must give the same ones, and a
+    value serialize refuses is never answered by the plan."""
+    role = build_schema()._schema.type_map["Role"]
+    complete = _enum(role)
+    for _ in range(2):  # the second round answers from what the first remembered
+        for value in (*Role, "VIEWER"):
+            assert complete(value, None) == role.serialize(value)
+    for bad in ("NOT_A_ROLE", ["VIEWER"]):  # unknown, and unhashable
+        for _ in range(2):  # a refusal is never remembered as an answer
+            with pytest.raises((Fallback, GraphQLError), match="cannot represent"):
+                complete(bad, None)
