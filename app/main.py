@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import uuid
 from dataclasses import dataclass
@@ -248,9 +249,16 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
                     run_background(services, stop, settings.email_relay_poll_seconds)
                 )
             )
+        # What is alive once the app has started (the schema, mappers, compiled statements)
+        # lives as long as the server. Frozen, it is out of the cyclic collector's sight, so
+        # a full collection walks only what requests made: under load, the staff page's p99
+        # went from 62 to 16-19 ms with p50 unchanged (wrk, 4 connections, PostgreSQL).
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
+            gc.unfreeze()
             stop.set()
             for worker in workers:
                 with contextlib.suppress(Exception):
