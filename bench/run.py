@@ -28,6 +28,7 @@ from pathlib import Path
 
 import orjson
 
+from app.db.statements import StatementCounter
 from bench import floor
 from bench.queries import LOGIN_MUTATION, PAGE_QUERY, POSTGRAPHILE_QUERY
 from bench.seed import PASSWORD, BenchAccount, seed
@@ -182,39 +183,6 @@ def postgraphile_body(first: int, account_id: int) -> dict:
         "variables": {"first": first, "accountId": account_id},
         "operationName": "Page",
     }
-
-
-class StatementCounter:
-    """Counts statements sent through an engine (as tests.factories.StatementCounter)."""
-
-    def __init__(self, engine):
-        self.engine = engine.sync_engine
-        self.count = 0
-
-    def _on_execute(self, conn, cursor, statement, *args):
-        if not statement.lstrip().upper().startswith(("BEGIN", "SAVEPOINT", "RELEASE", "PRAGMA")):
-            self.count += 1
-
-    def _on_prepared(self, engine, statement: str) -> None:
-        if engine is self.engine:
-            self.count += 1
-
-    def __enter__(self):
-        from sqlalchemy import event
-
-        from app.db import prepared
-
-        event.listen(self.engine, "before_cursor_execute", self._on_execute)
-        prepared.sent.append(self._on_prepared)
-        return self
-
-    def __exit__(self, *exc):
-        from sqlalchemy import event
-
-        from app.db import prepared
-
-        event.remove(self.engine, "before_cursor_execute", self._on_execute)
-        prepared.sent.remove(self._on_prepared)
 
 
 async def _roster_statements(url: str, account: BenchAccount, pages: list[int]) -> dict:

@@ -6,12 +6,9 @@ import itertools
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import event
-
 from app.access import Role
 from app.accounts.models import Account
 from app.accounts.service import create_account, next_staff_sid
-from app.db import prepared
 from app.identity import service as identity
 from app.identity.models import TokenKind, User
 from app.staff.models import AccountStatus, Staff
@@ -146,36 +143,6 @@ class Api:
 
 def error_codes(body: dict) -> list[str]:
     return [e.get("extensions", {}).get("code") for e in body.get("errors") or []]
-
-
-class StatementCounter:
-    """Counts SQL statements sent through an engine while active, including prepared
-    reads sent straight to the driver (``app.db.prepared``)."""
-
-    def __init__(self, engine):
-        self.engine = engine.sync_engine
-        self.statements: list[str] = []
-
-    def _on_execute(self, conn, cursor, statement, *args):
-        if not statement.lstrip().upper().startswith(("BEGIN", "SAVEPOINT", "RELEASE", "PRAGMA")):
-            self.statements.append(statement)
-
-    def _on_prepared(self, engine, statement: str) -> None:
-        if engine is self.engine:
-            self.statements.append(statement)
-
-    def __enter__(self):
-        event.listen(self.engine, "before_cursor_execute", self._on_execute)
-        prepared.sent.append(self._on_prepared)
-        return self
-
-    def __exit__(self, *exc):
-        event.remove(self.engine, "before_cursor_execute", self._on_execute)
-        prepared.sent.remove(self._on_prepared)
-
-    @property
-    def count(self) -> int:
-        return len(self.statements)
 
 
 async def add_membership(services, tenant: Tenant, user_id: int, role: Role = Role.VIEWER,

@@ -7,8 +7,9 @@ from sqlalchemy import bindparam, select
 
 from app.db import prepared
 from app.db.prepared import Prepared
+from app.db.statements import StatementCounter
 from app.staff.models import AccountStatus, Staff, StaffKind
-from tests.factories import StatementCounter, make_staff_many, make_tenant
+from tests.factories import make_staff_many, make_tenant
 
 ALL_COLUMNS = select(Staff).where(Staff.account_id == bindparam("account_id")).order_by(Staff.id)
 

@@ -13,6 +13,7 @@ import pytest
 from graphql import GraphQLError
 
 from app.access import Role
+from app.db.statements import StatementCounter
 from app.graphql.hot import Fallback, _enum
 from app.graphql.schema import build_schema
 from app.main import Services, create_app
@@ -20,7 +21,6 @@ from bench.queries import PAGE_QUERY
 from tests.conftest import make_settings
 from tests.factories import (
     ROLE_KEYS,
-    StatementCounter,
     make_custom_field,
     make_member,
     make_staff_many,

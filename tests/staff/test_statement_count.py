@@ -3,9 +3,10 @@
 from datetime import date
 
 from app.custom_fields.models import CustomField, CustomFieldType, CustomFieldValue
+from app.db.statements import StatementCounter
 from app.staff.models import StaffStatus
 from app.validation import name_key
-from tests.factories import StatementCounter, make_staff_many, make_tenant
+from tests.factories import make_staff_many, make_tenant
 
 PAGE = """
 query($first: Int!) {
