@@ -28,18 +28,25 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.pool import Pool
 from sqlalchemy.sql import CompoundSelect, Select
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.sqltypes import TupleType
 
-# Called with the (sync) engine and the SQL of each prepared statement as it is sent.
+# Called with the engine's pool and the SQL of each prepared statement as it is sent (the
+# pool, because an engine with execution options is another object on the same pool).
 # SQLAlchemy's engine events do not see these statements; whoever counts statements (the
 # tests, the benchmark) listens here as well.
-sent: list[Callable[[Engine, str], None]] = []
+sent: list[Callable[[Pool, str], None]] = []
 
 
-MAX_FORMS = 128
+MAX_FORMS = 32  # rendered forms kept per statement and dialect
+
+
+class UnsupportedStatement(ValueError):
+    """A statement whose SQL text would change with its parameter values."""
 
 
 @dataclass(frozen=True)
@@ -76,10 +83,14 @@ class Prepared:
 
     def _compile(self, dialect: Dialect) -> tuple[SQLCompiler, dict, list[str]]:
         """The compiled statement, its parameters' bind processors by name, and the names
-        of its expanding parameters."""
+        of its expanding parameters (``IN`` lists)."""
         compiled = self.statement.compile(dialect=dialect)
         binds, expanding = {}, []
         for name, bind in compiled.binds.items():
+            if bind.literal_execute:  # its value would be written into the cached SQL text
+                raise UnsupportedStatement(f"{name}: literal_execute parameters")
+            if bind.expanding and isinstance(bind.type, TupleType):
+                raise UnsupportedStatement(f"{name}: IN lists of tuples")
             process = bind.type.dialect_impl(dialect).bind_processor(dialect)
             if process is not None:
                 binds[name] = process
@@ -92,7 +103,8 @@ class Prepared:
         if found is None:
             found = self._compiled[dialect.name] = self._compile(dialect)
         compiled, binds, expanding = found
-        key = (dialect.name, *(len(params[name]) for name in expanding))
+        # An IN list given in the statement itself (not a parameter) has a fixed length.
+        key = (dialect.name, *(len(params[n]) if n in params else None for n in expanding))
         form = self._forms.get(key)
         if form is None:
             # SQLAlchemy renders the expanded statement; later calls with lists of the
@@ -106,7 +118,7 @@ class Prepared:
             slots = []
             for name in state.positiontup:
                 process = binds.get(name) or state.processors.get(name)
-                if name in item_of:
+                if name in item_of and item_of[name][0] in params:
                     slots.append((*item_of[name], None, process))
                 elif name in params:
                     slots.append((name, None, None, process))
@@ -124,7 +136,7 @@ class Prepared:
         args = form.arguments(params)
         driver = (await connection.get_raw_connection()).driver_connection
         for listener in sent:
-            listener(connection.sync_engine, form.sql)
+            listener(connection.sync_engine.pool, form.sql)
         if dialect.name == "postgresql":
             rows = await driver.fetch(form.sql, *args)
         else:

@@ -24,8 +24,8 @@ class StatementCounter:
         if not statement.lstrip().upper().startswith(NOT_COUNTED):
             self.statements.append(statement)
 
-    def _on_prepared(self, engine, statement: str) -> None:
-        if engine is self.engine:
+    def _on_prepared(self, pool, statement: str) -> None:
+        if pool is self.engine.pool:  # write sessions use the engine with options: same pool
             self.statements.append(statement)
 
     def __enter__(self) -> StatementCounter:

@@ -248,7 +248,7 @@ def page_select(actor: Actor, query: StaffQuery) -> tuple[Prepared, dict]:
     return _page_statement(shape, query.sort, query.direction, position is not None), params
 
 
-@lru_cache(maxsize=256)
+@lru_cache(maxsize=64)
 def _page_statement(
     shape: FilterShape, sort: StaffSortKey, direction: SortDirection, after: bool
 ) -> Prepared:

@@ -3,7 +3,8 @@ transaction, and are counted like every other statement."""
 
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import bindparam, select
+import pytest
+from sqlalchemy import bindparam, select, tuple_
 
 from app.db import prepared
 from app.db.prepared import Prepared
@@ -152,3 +153,40 @@ async def test_lists_of_ever_new_lengths_keep_a_bounded_cache(services, monkeypa
             rows = await statement.all(connection, {"ids": ids})
             assert [r[0] for r in rows] == ids
             assert len(statement._forms) <= 3
+
+
+async def test_lists_written_in_the_statement_are_constants(services):
+    tenant = await make_tenant(services)
+    staff = await make_staff_many(services, tenant, [{} for _ in range(3)])
+    fixed = [staff[0].id, staff[2].id]
+    statement = select(Staff.id).where(Staff.id.in_(fixed)).order_by(Staff.id)
+    async with services.db.session() as session:
+        assert [r[0] for r in await _same_as_execute(session, statement, {})] == fixed
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        pytest.param(lambda: Staff.id < bindparam("n", literal_execute=True), id="literal"),
+        pytest.param(
+            lambda: tuple_(Staff.account_id, Staff.id).in_(bindparam("pairs", expanding=True)),
+            id="tuples",
+        ),
+    ],
+)
+async def test_statements_whose_text_follows_their_values_are_refused(services, where):
+    """A cached form would keep the first call's values in its SQL text."""
+    prepared_statement = Prepared(select(Staff.id).where(where()))
+    async with services.db.session() as session:
+        connection = await session.connection()
+        with pytest.raises(prepared.UnsupportedStatement):
+            await prepared_statement.all(connection, {"n": 1, "pairs": [(1, 1)]})
+
+
+async def test_prepared_reads_in_a_writing_session_are_counted(services):
+    tenant = await make_tenant(services)
+    async with services.db.session(write=True) as session:
+        connection = await session.connection()
+        with StatementCounter(services.db.engine) as counter:
+            await Prepared(ALL_COLUMNS).all(connection, {"account_id": tenant.account_id})
+    assert counter.count == 1
