@@ -18,8 +18,13 @@ Transactions: on SQLite the session's ``BEGIN`` is issued when it takes its conn
 (see engine.py), so a prepared read runs inside it. asyncpg's adapter begins lazily, at
 SQLAlchemy's first statement; a prepared read before that runs as its own statement, which
 under PostgreSQL's READ COMMITTED sees exactly what it would have seen inside the
-transaction. Only reads belong here: nothing written through the driver would be seen by
-the session.
+transaction. (Roster sets no isolation level; a server configured for REPEATABLE READ by
+default would give such reads a snapshot each instead of one for the request.) Only reads
+belong here: nothing written through the driver would be seen by the session.
+
+Not supported, and refused: statements whose SQL text changes with their values
+(``literal_execute`` parameters, ``IN`` lists of tuples). SQLAlchemy's echo
+(``DATABASE_ECHO``) and engine events do not see prepared reads; ``sent`` below does.
 """
 
 from __future__ import annotations
