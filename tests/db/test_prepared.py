@@ -190,3 +190,17 @@ async def test_prepared_reads_in_a_writing_session_are_counted(services):
         with StatementCounter(services.db.engine) as counter:
             await Prepared(ALL_COLUMNS).all(connection, {"account_id": tenant.account_id})
     assert counter.count == 1
+
+
+async def test_a_datetime_bound_to_the_stored_instant_finds_its_row(services):
+    """SQLite stores datetimes as text in SQLAlchemy's own format: a bound datetime must
+    be written the same way, or the row created at that instant compares as earlier."""
+    tenant = await make_tenant(services)
+    [row] = await make_staff_many(services, tenant, [dict(last_name="Instant")])
+    statement = select(Staff.id).where(
+        Staff.account_id == bindparam("account_id"),
+        Staff.created_at >= bindparam("at", type_=Staff.created_at.type),
+    )
+    params = {"account_id": tenant.account_id, "at": row.created_at}
+    async with services.db.session() as session:
+        assert row.id in [r[0] for r in await _same_as_execute(session, statement, params)]
