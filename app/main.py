@@ -58,7 +58,7 @@ class Services:
             db=db,
             passwords=PasswordService.from_settings(settings),
             sender=sender,
-            limiter=RateLimiter(settings.secret_key),
+            limiter=RateLimiter(settings.secret_key, settings.rate_limits),
             relay=Relay(
                 db,
                 sender,

@@ -90,10 +90,25 @@ class Settings(BaseSettings):
     # transaction has ended: a client flooding one operation then waits instead of taking
     # the CPU that other requests need.
     rate_limited_delay_seconds: float = 1.0
+    # Raise (or lower) a rate limit's ceiling by name, e.g. {"login_address": 500} for many
+    # users behind one address; windows and back-off stay (app.security.rate_limits).
+    rate_limits: dict[str, int] = {}
     password_reset_cooldown_seconds: int = 60
     password_reset_ttl_minutes: int = 60
     email_verification_ttl_hours: int = 48
     welcome_link_ttl_hours: int = 72
+
+    @field_validator("rate_limits")
+    @classmethod
+    def _known_limits(cls, value: dict[str, int]) -> dict[str, int]:
+        from app.security.rate_limits import LIMITS
+
+        unknown = sorted(set(value) - set(LIMITS))
+        if unknown:
+            raise ValueError(f"unknown rate limits {unknown}; known: {sorted(LIMITS)}")
+        if any(ceiling < 1 for ceiling in value.values()):
+            raise ValueError("a rate limit's ceiling must be at least 1")
+        return value
 
     @field_validator("public_url")
     @classmethod

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from sqlalchemy import case, delete, literal, update
@@ -53,9 +53,13 @@ def _insert(dialect: str):
 
 
 class RateLimiter:
-    def __init__(self, secret: str, limits: dict[str, Limit] | None = None):
+    def __init__(self, secret: str, ceilings: dict[str, int] | None = None):
+        """``ceilings`` replaces the maximum of limits by name (settings.rate_limits)."""
         self.secret = secret
-        self.limits = {**LIMITS, **(limits or {})}
+        self.limits = {
+            name: replace(limit, max=(ceilings or {}).get(name, limit.max))
+            for name, limit in LIMITS.items()
+        }
 
     async def hit(
         self, session: AsyncSession, name: str, subject: str | int | None, cost: int = 1

@@ -1,10 +1,17 @@
 """Rate limits live in the database: they count every root field, survive failed
 attempts, grow back-off for logins, and hold across server processes."""
 
+import asyncio
+import time
 from datetime import timedelta
 
-from app.main import Services
+import httpx
+import pytest
+from pydantic import ValidationError
+
+from app.main import Services, create_app
 from app.security.rate_limits import Limit
+from tests.conftest import make_settings
 from tests.factories import PASSWORD, Api, error_codes, make_member, make_tenant
 
 LOGIN = 'login(input: {email: "%s", password: "%s"}) { token userErrors { code } }'
@@ -76,10 +83,6 @@ async def test_successful_login_resets_the_email_counter(api, services):
 
 async def test_limits_hold_across_server_processes(api, services, settings):
     """Two app instances (as two workers would be) share one count in the database."""
-    import httpx
-
-    from app.main import create_app
-
     services.limiter.limits["signup_address"] = Limit(3, timedelta(hours=1))
     other_services = Services.from_settings(settings)
     other_services.limiter.limits["signup_address"] = Limit(3, timedelta(hours=1))
@@ -138,14 +141,6 @@ async def test_invitation_sends_are_limited_per_account_per_day(api, services):
 async def test_a_refused_request_waits_without_holding_anything(database_url):
     """With RATE_LIMITED_DELAY_SECONDS, a refused login is answered only after the delay;
     its hit is already committed and other requests, writes included, go on meanwhile."""
-    import asyncio
-    import time
-
-    import httpx
-
-    from app.main import create_app
-    from tests.conftest import make_settings
-
     services = Services.from_settings(make_settings(database_url, rate_limited_delay_seconds=0.6))
     app = create_app(services.settings, services=services)
     try:
@@ -178,3 +173,27 @@ async def test_a_refused_request_waits_without_holding_anything(database_url):
             assert error_codes(again) == ["RATE_LIMITED"]
     finally:
         await services.close()
+
+
+async def test_an_operator_can_raise_or_lower_a_ceiling(database_url, monkeypatch):
+    """ROSTER_RATE_LIMITS (JSON) replaces ceilings by name; windows and back-off stay."""
+    monkeypatch.setenv("ROSTER_RATE_LIMITS", '{"password_reset_address": 2}')
+    settings = make_settings(database_url)
+    assert settings.rate_limits == {"password_reset_address": 2}
+    reset = 'mutation { passwordResetRequest(input: {email: "x%d@example.com"}) { ok } }'
+    app = create_app(settings)
+    limits = app.state.services.limiter.limits
+    assert limits["password_reset_address"].max == 2
+    assert limits["password_reset_address"].window == timedelta(hours=1)
+    assert limits["login_address"].max == 50  # the others keep their defaults
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://roster.test"
+        ) as client:
+            codes = [error_codes(await Api(client)(reset % i)) for i in range(3)]
+        assert codes == [[], [], ["RATE_LIMITED"]]
+    finally:
+        await app.state.services.close()
+    for bad in ({"login_adress": 5}, {"login_address": 0}):
+        with pytest.raises(ValidationError):
+            make_settings(database_url, rate_limits=bad)
