@@ -13,7 +13,7 @@ import hmac
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
-from sqlalchemy import case, delete, literal, update
+from sqlalchemy import Integer, bindparam, case, delete, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -48,8 +48,37 @@ def _key(secret: str, name: str, subject: str) -> str:
     return f"{name}:{digest.hexdigest()[:40]}"
 
 
-def _insert(dialect: str):
-    return (postgresql if dialect == "postgresql" else sqlite).insert(RateLimitBucket)
+def _upsert(dialect: str):
+    """Count a hit in the subject's window (a new window when the old one is stale).
+    Built once per dialect; bound values: ``bucket`` (the key), ``now``, ``cost`` and
+    ``stale_before``."""
+    insert = (postgresql if dialect == "postgresql" else sqlite).insert(RateLimitBucket)
+    now = bindparam("now", type_=UTCDateTime())
+    cost = bindparam("cost", type_=Integer())
+    stale = RateLimitBucket.window_start <= bindparam("stale_before", type_=UTCDateTime())
+    return (
+        insert.values(key=bindparam("bucket"), window_start=now, count=cost, blocked_until=None)
+        .on_conflict_do_update(
+            index_elements=[RateLimitBucket.key],
+            set_={
+                "count": case((stale, cost), else_=RateLimitBucket.count + cost),
+                "window_start": case((stale, now), else_=RateLimitBucket.window_start),
+            },
+        )
+        .returning(
+            RateLimitBucket.count, RateLimitBucket.window_start, RateLimitBucket.blocked_until
+        )
+    )
+
+
+# Every login runs these: built once (a fresh statement costs more to key than to run).
+_UPSERTS = {name: _upsert(name) for name in ("postgresql", "sqlite")}
+_BLOCK = (
+    update(RateLimitBucket)
+    .where(RateLimitBucket.key == bindparam("bucket"))
+    .values(blocked_until=bindparam("until", type_=UTCDateTime()))
+)
+_RESET = delete(RateLimitBucket).where(RateLimitBucket.key == bindparam("bucket"))
 
 
 class RateLimiter:
@@ -70,42 +99,21 @@ class RateLimiter:
         limit = self.limits[name]
         key = _key(self.secret, name, str(subject))
         now = utcnow()
-        stale = RateLimitBucket.window_start <= literal(now - limit.window, UTCDateTime())
-        stmt = _insert(session.bind.dialect.name).values(
-            key=key, window_start=now, count=cost, blocked_until=None
-        )
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[RateLimitBucket.key],
-            set_={
-                "count": case((stale, cost), else_=RateLimitBucket.count + cost),
-                "window_start": case(
-                    (stale, literal(now, UTCDateTime())), else_=RateLimitBucket.window_start
-                ),
-            },
-        ).returning(
-            RateLimitBucket.count, RateLimitBucket.window_start, RateLimitBucket.blocked_until
-        )
-        count, window_start, blocked_until = (await session.execute(stmt)).one()
+        params = {"bucket": key, "now": now, "cost": cost, "stale_before": now - limit.window}
+        upsert = _UPSERTS[session.bind.dialect.name]
+        count, window_start, blocked_until = (await session.execute(upsert, params)).one()
         if count > limit.max:
             if limit.backoff is None:
                 raise RateLimited(_seconds(window_start + limit.window - now))
             # every attempt while over the limit doubles the lock-out
             lock = min(MAX_BACKOFF, limit.backoff * 2 ** min(count - limit.max - 1, 20))
-            await session.execute(
-                update(RateLimitBucket)
-                .where(RateLimitBucket.key == key)
-                .values(blocked_until=now + lock)
-            )
+            await session.execute(_BLOCK, {"bucket": key, "until": now + lock})
             raise RateLimited(_seconds(lock))
         if blocked_until is not None and blocked_until > now:
             raise RateLimited(_seconds(blocked_until - now))
 
     async def reset(self, session: AsyncSession, name: str, subject: str | int) -> None:
-        await session.execute(
-            delete(RateLimitBucket).where(
-                RateLimitBucket.key == _key(self.secret, name, str(subject))
-            )
-        )
+        await session.execute(_RESET, {"bucket": _key(self.secret, name, str(subject))})
 
 
 def _seconds(delta: timedelta) -> int:
