@@ -270,7 +270,8 @@ def parse_wrk(output: str) -> tuple[int, float, float, float, int]:
     requests, seconds = re.search(r"(\d+) requests in ([\d.]+)(\w+),", output).groups()[:2]
     unit = re.search(r"requests in [\d.]+(\w+),", output).group(1)
     seconds = _ms(f"{seconds}{unit}") / 1000
-    percentiles = dict(re.findall(r"^\s+(\d+)%\s+(\S+)$", output, re.M))  # Latency Distribution
+    # Latency Distribution; wrk pads some values (seconds) with a trailing space
+    percentiles = dict(re.findall(r"^\s+(\d+)%\s+(\S+)\s*$", output, re.M))
     p50 = _ms(percentiles.get("50", ""))
     p99 = _ms(percentiles.get("99", ""))
     errors = 0

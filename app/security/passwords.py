@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import os
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from argon2 import PasswordHasher
@@ -30,14 +31,51 @@ def _yield_to_requests() -> None:
         os.setpriority(os.PRIO_PROCESS, tid, min(19, current + HASHING_NICENESS))
 
 
+class Pacer:
+    """Spaces one thread's back-to-back hashes so that hashing keeps to a share (``duty``)
+    of that thread's time: after a hash of t seconds, the next one may start only
+    t × (1/duty − 1) later. A hash after a quiet spell starts at once; only a flood waits.
+
+    Lower CPU priority alone does not keep a flood from slowing requests: a request's
+    round trips through the server, the database and the client leave the CPU idle for
+    moments, the hashing thread fills every one of them, and each hop then waits for it."""
+
+    def __init__(self, duty: float, clock=time.monotonic, sleep=time.sleep):
+        if not 0 < duty <= 1:
+            raise ValueError("duty must be in (0, 1]")
+        self.rest_per_second = 1 / duty - 1
+        self.clock, self.sleep = clock, sleep
+        self._local = threading.local()
+
+    def run(self, fn, *args):
+        wait = getattr(self._local, "not_before", 0.0) - self.clock()
+        if wait > 0:
+            self.sleep(wait)
+        started = self.clock()
+        try:
+            return fn(*args)
+        finally:
+            ended = self.clock()
+            self._local.not_before = ended + (ended - started) * self.rest_per_second
+
+
 class PasswordService:
-    def __init__(self, *, time_cost: int, memory_cost: int, parallelism: int, workers: int):
+    def __init__(
+        self,
+        *,
+        time_cost: int,
+        memory_cost: int,
+        parallelism: int,
+        workers: int,
+        duty: float = 1.0,
+    ):
         self._hasher = PasswordHasher(
             time_cost=time_cost, memory_cost=memory_cost, parallelism=parallelism
         )
         self._pool = ThreadPoolExecutor(
             max_workers=workers, thread_name_prefix="argon2", initializer=_yield_to_requests
         )
+        self._pacer = Pacer(duty)
         # A real hash of a random string: unknown emails are verified against it so a
         # login takes the same time whether or not the account exists.
         self._dummy_hash = self._hasher.hash("roster-timing-equaliser-" + str(id(self)))
@@ -49,11 +87,12 @@ class PasswordService:
             memory_cost=settings.argon2_memory_cost,
             parallelism=settings.argon2_parallelism,
             workers=settings.password_hash_workers,
+            duty=settings.password_hash_duty,
         )
 
     async def _run(self, fn, *args):
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, fn, *args)
+        return await loop.run_in_executor(self._pool, self._pacer.run, fn, *args)
 
     async def hash(self, password: str) -> str:
         return await self._run(self._hasher.hash, password)

@@ -9,12 +9,13 @@ import time
 
 import pytest
 from argon2 import PasswordHasher
+from pydantic import ValidationError
 from sqlalchemy import func, select
 
 from app.identity import service as identity
 from app.identity.errors import WeakPassword
 from app.identity.models import User
-from app.security.passwords import PasswordService, password_problem
+from app.security.passwords import Pacer, PasswordService, password_problem
 from tests.conftest import make_settings
 from tests.factories import PASSWORD, make_member, make_tenant
 
@@ -231,3 +232,86 @@ async def test_create_user_refuses_weak_password_and_stores_nothing(services, pa
     async with services.db.session() as session:
         count = await session.scalar(select(func.count()).select_from(User))
     assert count == 0
+
+
+class FakeTime:
+    """A clock that only moves when something sleeps or works."""
+
+    def __init__(self):
+        self.now = 1000.0
+        self.slept: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+    def work(self, seconds: float):
+        def hash_taking_time():
+            self.now += seconds
+            return "done"
+
+        return hash_taking_time
+
+
+def test_a_flood_of_hashes_is_spaced_to_the_duty_but_a_lone_hash_never_waits():
+    fake = FakeTime()
+    pacer = Pacer(0.5, clock=fake.clock, sleep=fake.sleep)
+    assert pacer.run(fake.work(0.2)) == "done"
+    assert fake.slept == []  # the first hash starts at once
+    pacer.run(fake.work(0.2))  # back to back: waits as long as the last hash took
+    assert fake.slept == [pytest.approx(0.2)]
+    fake.now += 5  # a quiet spell
+    pacer.run(fake.work(0.1))
+    assert fake.slept == [pytest.approx(0.2)]  # no wait after it
+    quarter = Pacer(0.25, clock=fake.clock, sleep=fake.sleep)
+    quarter.run(fake.work(0.1))
+    quarter.run(fake.work(0.1))
+    assert fake.slept[-1] == pytest.approx(0.3)  # three times the hash: a quarter of the time
+
+
+def test_a_failing_hash_still_counts_and_full_duty_never_waits():
+    fake = FakeTime()
+    pacer = Pacer(0.5, clock=fake.clock, sleep=fake.sleep)
+
+    def failing():
+        fake.now += 0.2
+        raise ValueError("bad hash")
+
+    with pytest.raises(ValueError):
+        pacer.run(failing)
+    pacer.run(fake.work(0.1))
+    assert fake.slept == [pytest.approx(0.2)]
+    unpaced = Pacer(1.0, clock=fake.clock, sleep=fake.sleep)
+    for _ in range(3):
+        unpaced.run(fake.work(0.2))
+    assert fake.slept == [pytest.approx(0.2)]
+
+
+def test_each_hashing_thread_is_paced_on_its_own():
+    fake = FakeTime()
+    pacer = Pacer(0.5, clock=fake.clock, sleep=fake.sleep)
+    pacer.run(fake.work(0.2))
+    other = threading.Thread(target=pacer.run, args=(fake.work(0.2),))
+    other.start()
+    other.join()
+    assert fake.slept == []  # the other thread had not hashed before
+
+
+@pytest.mark.parametrize("duty", [0, -0.5, 1.5])
+def test_a_duty_outside_zero_to_one_is_refused(duty, database_url):
+    with pytest.raises(ValueError):
+        Pacer(duty)
+    with pytest.raises(ValidationError):
+        make_settings(database_url, password_hash_duty=duty)
+
+
+async def test_the_service_paces_its_threads_with_the_configured_duty(database_url):
+    service = PasswordService.from_settings(make_settings(database_url, password_hash_duty=0.25))
+    try:
+        assert service._pacer.rest_per_second == pytest.approx(3)
+        assert await service.verify(await service.hash(PASSWORD), PASSWORD)
+    finally:
+        service.shutdown()
