@@ -52,10 +52,12 @@ def _parse(query: str, **options) -> DocumentNode:
 
 
 @functools.lru_cache(maxsize=CACHED_DOCUMENTS)
-def _validate(schema, document: DocumentNode, rules: tuple) -> list[GraphQLError]:
+def _validate(schema, query: str, options: tuple, rules: tuple) -> list[GraphQLError]:
+    """Keyed by the document's text, whose hash Python keeps, not by its syntax tree,
+    which would be hashed node by node on every request."""
     from strawberry.schema.schema import validate_document
 
-    return validate_document(schema, document, rules)
+    return validate_document(schema, _parse(query, **dict(options)), rules)
 
 
 class DocumentCache(SchemaExtension):
@@ -73,8 +75,9 @@ class DocumentCache(SchemaExtension):
     def on_validate(self):
         ctx = self.execution_context
         if len(ctx.query or "") <= MAX_CACHED_DOCUMENT and ctx.graphql_document is not None:
+            options = tuple(sorted(ctx.parse_options.items()))
             rules = tuple(ctx.validation_rules)
-            ctx.pre_execution_errors = _validate(ctx.schema._schema, ctx.graphql_document, rules)
+            ctx.pre_execution_errors = _validate(ctx.schema._schema, ctx.query, options, rules)
         yield
 
 
