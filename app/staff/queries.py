@@ -156,42 +156,36 @@ class FilterShape:
     email_searchable: bool
 
 
-def _words(query: StaffQuery) -> list[str]:
-    return query.search.split()[:MAX_SEARCH_WORDS] if query.search else []
-
-
-def filter_shape(actor: Actor, query: StaffQuery) -> FilterShape:
+def filter_of(actor: Actor, query: StaffQuery) -> tuple[FilterShape, dict]:
+    """The shape of this query's directory filter, and the values it binds."""
     f = query.filter
-    return FilterShape(
-        statuses=bool(f.account_statuses),
-        include_disabled=f.include_disabled,
-        include_inactive=f.include_inactive,
-        roles=bool(f.roles),
-        kinds=bool(f.kinds),
-        company=f.company is not None,
-        manager=f.manager_id is not None,
-        words=len(_words(query)),
-        email_searchable=Permit.VIEW_PERSONAL_DATA in actor.permits,
-    )
-
-
-def filter_params(actor: Actor, query: StaffQuery) -> dict:
-    """The values ``directory_filter`` binds for this query."""
-    f = query.filter
+    words = query.search.split()[:MAX_SEARCH_WORDS] if query.search else []
     params: dict = {"account_id": actor.account_id}
-    if f.account_statuses:
-        params["statuses"] = list(dict.fromkeys(f.account_statuses))
-    if f.roles:
-        params["roles"] = list(dict.fromkeys(f.roles))
-    if f.kinds:
-        params["kinds"] = list(dict.fromkeys(f.kinds))
+    for name, values in (
+        ("statuses", f.account_statuses),
+        ("roles", f.roles),
+        ("kinds", f.kinds),
+    ):
+        if values:
+            params[name] = list(dict.fromkeys(values))
     if f.company is not None:
         params["company"] = f.company.strip().casefold()
     if f.manager_id is not None:
         params["manager_id"] = f.manager_id
-    for i, word in enumerate(_words(query)):
+    for i, word in enumerate(words):
         params[f"word{i}"] = _like_pattern(word)
-    return params
+    shape = FilterShape(
+        statuses="statuses" in params,
+        include_disabled=f.include_disabled,
+        include_inactive=f.include_inactive,
+        roles="roles" in params,
+        kinds="kinds" in params,
+        company="company" in params,
+        manager="manager_id" in params,
+        words=len(words),
+        email_searchable=Permit.VIEW_PERSONAL_DATA in actor.permits,
+    )
+    return shape, params
 
 
 def directory_filter(shape: FilterShape) -> list[ColumnElement]:
@@ -240,11 +234,10 @@ def page_select(actor: Actor, query: StaffQuery) -> tuple[Prepared, dict]:
     Columns: ``STAFF_RECORDS`` then ``MANAGER_RECORDS``. Returns the statement (shared by
     every query of the same shape) and the values to execute it with."""
     position = decode_cursor(query)
-    params = filter_params(actor, query)
+    shape, params = filter_of(actor, query)
     params["limit"] = query.first + 1
     if position is not None:
         params["after_value"], params["after_id"] = position
-    shape = filter_shape(actor, query)
     return _page_statement(shape, query.sort, query.direction, position is not None), params
 
 
@@ -275,7 +268,8 @@ _PAGE = select(*STAFF_RECORDS.columns, *MANAGER_RECORDS.columns).outerjoin(
 
 
 def count_select(actor: Actor, query: StaffQuery) -> tuple[Select, dict]:
-    return _count_statement(filter_shape(actor, query)), filter_params(actor, query)
+    shape, params = filter_of(actor, query)
+    return _count_statement(shape), params
 
 
 @lru_cache(maxsize=256)
