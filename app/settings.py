@@ -58,7 +58,7 @@ class Settings(BaseSettings):
     # Threads hashing passwords; by default one CPU is always left to serving requests.
     password_hash_workers: int = Field(default_factory=lambda: max(1, usable_cpus() - 1))
     # Share of each hashing thread's time that back-to-back hashes may use (a login flood
-    # is spaced out; a lone login never waits). See app.security.passwords.Pacer.
+    # is spaced out; a login after a quiet spell starts at once). See app.security.passwords.Pacer.
     password_hash_duty: float = Field(0.5, gt=0, le=1)
 
     email_backend: Literal["console", "file", "smtp", "memory"] = "console"
