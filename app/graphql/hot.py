@@ -51,7 +51,15 @@ from strawberry.types import ExecutionResult
 
 from app.custom_fields import service as custom_fields
 from app.graphql.extensions import MAX_CACHED_DOCUMENT
-from app.graphql.types.staff import staff_connection
+from app.graphql.types.custom_fields import CustomField
+from app.graphql.types.staff import (
+    COLUMNS,
+    DERIVED,
+    SeenStaff,
+    Shown,
+    staff_connection,
+    visible_values,
+)
 from app.staff import service as staff_service
 from app.staff.queries import StaffQuery, clean_search
 
@@ -77,36 +85,61 @@ class Prefetch:
     manager_rows: dict = field(default_factory=dict)
     values: dict = field(default_factory=dict)
     managers: dict = field(default_factory=dict)  # built once per manager (one viewer)
+    fields: dict = field(default_factory=dict)  # custom fields, built once each
 
 
 Getter = Callable[[Any, Prefetch], Any]
 Complete = Callable[[Any, Prefetch], Any]
 
 
-def _manager(staff, fetched: Prefetch):
-    manager_id = staff._row.manager_id
+def _manager(seen: SeenStaff, fetched: Prefetch):
+    manager_id = seen._row.manager_id
     if manager_id is None:
         return None
     try:
         return fetched.managers[manager_id]
     except KeyError:
-        built = fetched.managers[manager_id] = staff._related(fetched.manager_rows.get(manager_id))
+        row = fetched.manager_rows.get(manager_id)
+        built = fetched.managers[manager_id] = None if row is None else SeenStaff(row, seen._actor)
         return built
 
 
-def _custom_fields(staff, fetched: Prefetch):
-    if not staff._details:
+def _custom_fields(seen: SeenStaff, fetched: Prefetch):
+    """The visible values themselves (FieldValue): CustomFieldValue's two fields, ``field``
+    and ``value``, are attributes of the same names there."""
+    if not seen._details:
         return None
-    return staff._visible_values(fetched.values.get(staff._row.id, ()))
+    return visible_values(seen, fetched.values.get(seen._row.id, ()))
+
+
+def _field(value, fetched: Prefetch):
+    """A value's field as the resolvers see it, built once per field: a page's values
+    share a few fields."""
+    record = value.field
+    try:
+        return fetched.fields[record.id]
+    except KeyError:
+        built = fetched.fields[record.id] = CustomField(_row=record)
+        return built
 
 
 # Resolvers that load related rows: the plan prefetches them for the whole page, then
-# calls the same helpers the resolvers use. Only rows of the page itself have them here.
-# The flag says whether the custom values must be read (managers come with the page).
-PREFETCHED: dict[tuple[str, str], tuple[Getter, bool]] = {
-    ("Staff", "manager"): (_manager, False),
-    ("Staff", "customFields"): (_custom_fields, True),
+# calls the same helpers the resolvers use. The plan's staff objects are SeenStaff (see
+# RECORD_TYPES). The flags: whether only rows of the page itself have them here, and
+# whether the custom values must be read (managers come with the page).
+PREFETCHED: dict[tuple[str, str], tuple[Getter, bool, bool]] = {
+    ("Staff", "manager"): (_manager, True, False),
+    ("Staff", "customFields"): (_custom_fields, True, True),
+    ("CustomFieldValue", "field"): (_field, False, False),
 }
+
+
+# Types the plan completes from a record as its viewer sees it (a SeenStaff) rather than
+# from a built object: the columns are read inline, shown or hidden as ``COLUMNS`` says,
+# and ``DERIVED`` computes the rest, exactly as Staff.build does; only the selected
+# fields are read. Fields with resolvers are called with the SeenStaff as ``self``.
+RECORD_TYPES = {"Staff": (COLUMNS, DERIVED)}
+SHOWN_IF = {Shown.ALWAYS: None, Shown.WITH_DETAILS: "details", Shown.WITH_PERSONAL_DATA: "personal"}
 
 
 @dataclass(frozen=True)
@@ -134,7 +167,7 @@ class _Compiler:
                 raise NotCovered("a response key selected twice")
             seen.add(key)
             entries.append(self.field(type_, node, key, page_rows=page_rows))
-        return _generate(type_.name, entries)
+        return _generate(type_.name, entries, record=type_.name in RECORD_TYPES)
 
     def field(
         self, type_: GraphQLObjectType, node: FieldNode, key: str, *, page_rows: bool
@@ -148,12 +181,12 @@ class _Compiler:
         special = PREFETCHED.get((type_.name, name))
         attribute = None
         if special is not None:
-            if not page_rows:
+            get, page_rows_only, needs_values = special
+            if page_rows_only and not page_rows:
                 raise NotCovered("related rows of related rows")
-            get, needs_values = special
             self.needs_values |= needs_values
         else:
-            attribute, get = self.getter(definition)
+            attribute, get = self.getter(definition, RECORD_TYPES.get(type_.name))
         nested_page_rows = page_rows and (type_.name, name) in PAGE_ROW_FIELDS
         complete, non_null = self.completion(definition.type, node, page_rows=nested_page_rows)
         leaf = definition.type.of_type if non_null else definition.type
@@ -166,18 +199,31 @@ class _Compiler:
             nullable=not non_null,
         )
 
-    def getter(self, definition) -> tuple[str | None, Getter | None]:
-        """The attribute a plain field reads, or a getter calling its resolver."""
+    def getter(self, definition, record=None) -> tuple[str | None, Getter | None]:
+        """What a field reads: an expression inline (an attribute of the object, or for a
+        record type a column as its viewer sees it), or a getter (a derived value, a
+        resolver)."""
         strawberry_field = definition.extensions.get("strawberry-definition")
         if strawberry_field is None or strawberry_field.extensions:
             raise NotCovered("not a plain strawberry field")
         if getattr(strawberry_field, "permission_classes", None):
             raise NotCovered("permission classes")
         resolver = strawberry_field.base_resolver
+        name = strawberry_field.python_name
+        if resolver is None and not name.isidentifier():
+            raise NotCovered("an attribute that is not an identifier")
+        if resolver is None and record is not None:
+            columns, derived = record
+            if name in columns:
+                condition = SHOWN_IF[columns[name]]
+                read = f"row.{name}"
+                return (read if condition is None else f"({read} if {condition} else None)"), None
+            if name in derived:
+                derive = derived[name]
+                return None, lambda obj, fetched: derive(obj)
+            raise NotCovered("a field of a record type that is neither a column nor derived")
         if resolver is None:
-            if not strawberry_field.python_name.isidentifier():
-                raise NotCovered("an attribute that is not an identifier")
-            return strawberry_field.python_name, None
+            return f"obj.{name}", None
         takes_more_than_self = any(
             parameter is not None and getattr(reserved, "name", None) != "self"
             for reserved, parameter in resolver.reserved_parameters.items()
@@ -285,14 +331,14 @@ class _Entry:
 
     key: str
     constant: str | None = None  # __typename
-    attribute: str | None = None  # a plain field's attribute, read inline
+    attribute: str | None = None  # an expression read inline (over ``obj``, or ``row``)
     get: Getter | None = None  # otherwise: resolver helpers and prefetched relations
     complete: Complete | None = None  # completes a value that is not null
     passes: str | None = None  # PASSES condition under which a value completes as itself
     nullable: bool = True
 
 
-def _generate(type_name: str, entries: list[_Entry]) -> Complete:
+def _generate(type_name: str, entries: list[_Entry], *, record: bool = False) -> Complete:
     """One function per selection that builds the response object in a single dict
     display: plain attributes are read inline and text, booleans and in-range numbers pass
     through without a call, which is most of what a page's completion costs.
@@ -303,13 +349,19 @@ def _generate(type_name: str, entries: list[_Entry]) -> Complete:
     """
     namespace: dict[str, Any] = {"isfinite": math.isfinite, "null": _null}
     lines = ["def complete(obj, fetched):"]
+    if record:  # obj is a SeenStaff: its columns are read as its viewer sees them
+        lines += [
+            "    row = obj._row",
+            "    details = obj._details",
+            "    personal = obj._personal",
+        ]
     items = []
     for i, e in enumerate(entries):
         if e.constant is not None:
             items.append(f"{e.key!r}: {e.constant!r}")
             continue
         if e.attribute is not None:
-            lines.append(f"    v{i} = obj.{e.attribute}")
+            lines.append(f"    v{i} = {e.attribute}")
         else:
             namespace[f"g{i}"] = e.get
             lines.append(f"    v{i} = g{i}(obj, fetched)")
@@ -437,6 +489,6 @@ class HotPaths:
                     session, actor.account_id, [r.id for r in page.rows]
                 )
         fetched = Prefetch(manager_rows=page.managers, values=values)
-        connection = staff_connection(page, actor, count=None)
+        connection = staff_connection(page, actor, count=None, node=SeenStaff)
         key = plan.root.alias.value if plan.root.alias else plan.root.name.value
         return {key: plan.complete(connection, fetched)}

@@ -4,6 +4,9 @@ actor's permits (set lookups), never by per-field queries."""
 
 from __future__ import annotations
 
+import enum
+import operator
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Annotated
 
@@ -12,6 +15,7 @@ from strawberry.types import Info
 
 from app.access import Actor, Permit
 from app.access import Role as DomainRole
+from app.custom_fields.service import FieldValue
 from app.graphql import loaders
 from app.graphql.enums import AccountStatus, Role, StaffKind
 from app.graphql.enums import Permit as PermitEnum
@@ -52,6 +56,77 @@ class StaffStatus(Node):
         return self._row.archived
 
 
+class Shown(enum.Enum):
+    """Who sees a column of a staff record."""
+
+    ALWAYS = "always"  # everyone who sees the record
+    WITH_DETAILS = "details"  # viewers of its details (restricted records)
+    WITH_PERSONAL_DATA = "personal"  # the person and holders of ViewPersonalData
+
+
+# The record's columns Staff shows as they are (each is the Staff field of the same name),
+# and who sees each. Staff.build and the hot plan (app.graphql.hot) both read them here.
+COLUMNS: dict[str, Shown] = {
+    **dict.fromkeys(
+        ("sid", "first_name", "last_name", "title", "company", "notes", "is_inactive"),
+        Shown.ALWAYS,
+    ),
+    **dict.fromkeys(
+        ("restricted", "role", "kind", "account_status", "created_at", "modified_at"),
+        Shown.ALWAYS,
+    ),
+    **dict.fromkeys(("email", "phone_cell", "phone_work", "phone_home"), Shown.WITH_PERSONAL_DATA),
+    **dict.fromkeys(
+        ("start_date", "term_date", "capacity", "cost_factor", "hour_rate_type", "home_timezone"),
+        Shown.WITH_DETAILS,
+    ),
+    **dict.fromkeys(("rate1", "rate2", "rate3", "rate4", "rate5"), Shown.WITH_DETAILS),
+}
+
+
+class SeenStaff:
+    """A staff record as one viewer sees it: the record, the viewer, and whether they see
+    its details and its personal data (decided once, from the viewer's permits).
+
+    Staff is built from one. The hot plan completes one directly, reading only the
+    fields a document selects; the resolvers below only use these four attributes, so the
+    plan calls them with a SeenStaff as ``self``.
+    """
+
+    __slots__ = ("_row", "_actor", "_details", "_personal")
+
+    def __init__(self, row: StaffRow, actor: Actor):
+        self._row = row
+        self._actor = actor
+        self._details = access.can_see_details(actor, row.id, row.restricted)
+        self._personal = access.can_see_personal(actor, row.id)
+
+
+# Staff's data fields computed from a SeenStaff rather than read from a column.
+DERIVED: dict[str, Callable[[SeenStaff], object]] = {
+    "id": lambda seen: strawberry.ID(encode_id("Staff", seen._row.id)),
+    "full_name": lambda seen: f"{seen._row.first_name} {seen._row.last_name}",
+    "has_login": lambda seen: seen._row.user_id is not None,
+    "viewer_can_see_details": lambda seen: seen._details,
+    "viewer_can_edit": lambda seen: access.can_edit(
+        seen._actor, seen._row.id, seen._row.restricted
+    ),
+    "viewer_can_delete": lambda seen: access.can_manage(
+        seen._actor, seen._row.id, DomainRole(seen._row.role)
+    ),
+}
+
+
+def visible_values(seen: SeenStaff | Staff, values: list[FieldValue]) -> list[FieldValue]:
+    """A record's custom field values its viewer may see, once its details are shown:
+    values of personal fields only with its personal data."""
+    return [v for v in values if not v.field.personal or seen._personal]
+
+
+_COLUMN_NAMES = tuple(COLUMNS)
+_read_columns = operator.attrgetter(*_COLUMN_NAMES)
+
+
 @strawberry.type(description="A person in the account: membership and HR record.")
 class Staff(Node):
     _row: strawberry.Private[StaffRow]
@@ -62,48 +137,21 @@ class Staff(Node):
     @classmethod
     def build(cls, row: StaffRow, actor: Actor) -> Staff:
         """Scalars are plain data fields (resolved on strawberry's fast path); hidden
-        ones are set to None here, once, from the actor's permits."""
-        details = access.can_see_details(actor, row.id, row.restricted)
-        personal = access.can_see_personal(actor, row.id)
+        ones are set to None here, once, from the viewer's permits (``COLUMNS``)."""
+        seen = SeenStaff(row, actor)
+        shown = {
+            Shown.ALWAYS: True,
+            Shown.WITH_DETAILS: seen._details,
+            Shown.WITH_PERSONAL_DATA: seen._personal,
+        }
+        fields = {
+            name: value if shown[COLUMNS[name]] else None
+            for name, value in zip(_COLUMN_NAMES, _read_columns(row), strict=True)
+        }
+        for name, derive in DERIVED.items():
+            fields[name] = derive(seen)
         return cls(
-            _row=row,
-            _actor=actor,
-            _details=details,
-            _personal=personal,
-            id=strawberry.ID(encode_id("Staff", row.id)),
-            sid=row.sid,
-            first_name=row.first_name,
-            last_name=row.last_name,
-            full_name=f"{row.first_name} {row.last_name}",
-            title=row.title,
-            company=row.company,
-            notes=row.notes,
-            is_inactive=row.is_inactive,
-            restricted=row.restricted,
-            role=row.role,
-            kind=row.kind,
-            account_status=row.account_status,
-            has_login=row.user_id is not None,
-            created_at=row.created_at,
-            modified_at=row.modified_at,
-            viewer_can_see_details=details,
-            viewer_can_edit=access.can_edit(actor, row.id, row.restricted),
-            viewer_can_delete=access.can_manage(actor, row.id, DomainRole(row.role)),
-            email=row.email if personal else None,
-            phone_cell=row.phone_cell if personal else None,
-            phone_work=row.phone_work if personal else None,
-            phone_home=row.phone_home if personal else None,
-            start_date=row.start_date if details else None,
-            term_date=row.term_date if details else None,
-            capacity=row.capacity if details else None,
-            cost_factor=row.cost_factor if details else None,
-            hour_rate_type=row.hour_rate_type if details else None,
-            rate1=row.rate1 if details else None,
-            rate2=row.rate2 if details else None,
-            rate3=row.rate3 if details else None,
-            rate4=row.rate4 if details else None,
-            rate5=row.rate5 if details else None,
-            home_timezone=row.home_timezone if details else None,
+            _row=row, _actor=actor, _details=seen._details, _personal=seen._personal, **fields
         )
 
     # --- basic profile ---------------------------------------------------------------
@@ -267,14 +315,9 @@ class Staff(Node):
         values = await loaders.custom_values(info.context, self._actor.account_id).load(
             self._row.id
         )
-        return self._visible_values(values)
-
-    def _visible_values(self, values) -> list[CustomFieldValue]:
-        """This record's custom field values the viewer may see (details already checked)."""
         return [
             CustomFieldValue(field=CustomField(_row=v.field), value=v.value)
-            for v in values
-            if not v.field.personal or self._personal
+            for v in visible_values(self, values)
         ]
 
     # --- administration ----------------------------------------------------------------
@@ -321,11 +364,12 @@ class StaffConnection:
         return [e.node for e in self.edges]
 
 
-def staff_connection(page: StaffPage, actor: Actor, count) -> StaffConnection:
-    """A fetched page as the viewer sees it; ``count`` is awaited only if totalCount is asked."""
+def staff_connection(page: StaffPage, actor: Actor, count, node=Staff.build) -> StaffConnection:
+    """A fetched page as the viewer sees it; ``count`` is awaited only if totalCount is
+    asked. ``node`` makes each node from (record, viewer); the hot plan's are SeenStaff."""
     return StaffConnection(
         edges=[
-            StaffEdge(cursor=c, node=Staff.build(r, actor))
+            StaffEdge(cursor=c, node=node(r, actor))
             for r, c in zip(page.rows, page.cursors, strict=True)
         ],
         page_info=PageInfo(
