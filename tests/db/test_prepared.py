@@ -4,7 +4,7 @@ transaction, and are counted like every other statement."""
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from sqlalchemy import bindparam, select, tuple_
+from sqlalchemy import String, TypeDecorator, bindparam, literal, null, select, tuple_
 
 from app.db import prepared
 from app.db.prepared import Prepared
@@ -67,6 +67,39 @@ async def test_rows_and_their_types_match_execute(services):
     assert typed["is_inactive"] is True
     assert typed["start_date"] == date(2024, 2, 29)
     assert typed["created_at"].tzinfo is not None
+
+
+class NullAsWord(TypeDecorator):
+    """A type that reads NULL as a value (none of Roster's do; SQLAlchemy allows it)."""
+
+    impl = String
+    cache_ok = True
+
+    def process_result_value(self, value, dialect):
+        return "nothing" if value is None else value.upper()
+
+
+async def test_nulls_skip_only_processors_that_keep_them(services):
+    """Processors are not called for NULLs when they would return None anyway; one that
+    reads NULL as something is still called for them."""
+    tenant = await make_tenant(services)
+    await _varied_staff(services, tenant)
+    statement = (
+        select(
+            Staff.last_name,
+            Staff.kind,
+            Staff.term_date,  # NULL in the sparse record
+            null().cast(NullAsWord()).label("always_null"),
+            literal("word", NullAsWord()).label("never_null"),
+        )
+        .where(Staff.account_id == bindparam("account_id"))
+        .order_by(Staff.id)
+    )
+    async with services.db.session() as session:
+        rows = await _same_as_execute(session, statement, {"account_id": tenant.account_id})
+    assert [r[3:] for r in rows] == [["nothing", "WORD"]] * 3
+    sparse = next(r for r in rows if r[0] == "Sparse")
+    assert sparse[1] is StaffKind.EMPLOYEE and sparse[2] is None
 
 
 async def test_bound_values_go_through_the_column_types(services):
