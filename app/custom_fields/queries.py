@@ -6,6 +6,7 @@ from app.custom_fields.models import CustomField, CustomFieldValue
 from app.db.base import Records
 from app.db.prepared import Prepared
 
+# values_for_staff unpacks these three columns in this order.
 VALUE_RECORDS = Records(CustomFieldValue, "value", ("staff_id", "field_id", "value"))
 FIELD_RECORDS = Records(CustomField, "field")
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from typing import NamedTuple
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,8 +34,9 @@ _TRUE = {"true", "1", "yes", "y", "on"}
 _FALSE = {"false", "0", "no", "n", "off"}
 
 
-@dataclass(frozen=True, slots=True)
-class FieldValue:
+class FieldValue(NamedTuple):
+    """One staff member's value of one field (a tuple: a page reads a few hundred)."""
+
     field: CustomField  # read-only: a FIELD_RECORDS record from values_for_staff
     value: str
     staff_id: int
@@ -328,11 +329,9 @@ async def values_for_staff(
         if row[0] == 0:
             field = FIELD_RECORDS.take(row, fields_at)
             fields[field.id] = field
-        else:
-            value = VALUE_RECORDS.take(row, 1)
-            result[value.staff_id].append(
-                FieldValue(field=fields[value.field_id], value=value.value, staff_id=value.staff_id)
-            )
+        else:  # VALUE_RECORDS' columns, read in place: no record per value
+            staff_id, field_id, value = row[1:fields_at]
+            result[staff_id].append(FieldValue(fields[field_id], value, staff_id))
     return result
 
 
