@@ -179,30 +179,31 @@ class _Compiler:
             raise NotCovered("field arguments")
         definition = type_.fields[name]
         special = PREFETCHED.get((type_.name, name))
-        attribute = None
+        attribute = read = get = None
         if special is not None:
             get, page_rows_only, needs_values = special
             if page_rows_only and not page_rows:
                 raise NotCovered("related rows of related rows")
             self.needs_values |= needs_values
         else:
-            attribute, get = self.getter(definition, RECORD_TYPES.get(type_.name))
+            attribute, read = self.getter(definition, RECORD_TYPES.get(type_.name))
         nested_page_rows = page_rows and (type_.name, name) in PAGE_ROW_FIELDS
         complete, non_null = self.completion(definition.type, node, page_rows=nested_page_rows)
         leaf = definition.type.of_type if non_null else definition.type
         return _Entry(
             key,
             attribute=attribute,
+            read=read,
             get=get,
             complete=complete,
             passes=PASSES.get(getattr(leaf, "name", None)),
             nullable=not non_null,
         )
 
-    def getter(self, definition, record=None) -> tuple[str | None, Getter | None]:
+    def getter(self, definition, record=None) -> tuple[str | None, Callable | None]:
         """What a field reads: an expression inline (an attribute of the object, or for a
-        record type a column as its viewer sees it), or a getter (a derived value, a
-        resolver)."""
+        record type a column as its viewer sees it), or a function of the object (a
+        derived value, a resolver taking only ``self``)."""
         strawberry_field = definition.extensions.get("strawberry-definition")
         if strawberry_field is None or strawberry_field.extensions:
             raise NotCovered("not a plain strawberry field")
@@ -216,11 +217,12 @@ class _Compiler:
             columns, derived = record
             if name in columns:
                 condition = SHOWN_IF[columns[name]]
-                read = f"row.{name}"
-                return (read if condition is None else f"({read} if {condition} else None)"), None
+                column = f"row.{name}"
+                return (
+                    column if condition is None else f"({column} if {condition} else None)"
+                ), None
             if name in derived:
-                derive = derived[name]
-                return None, lambda obj, fetched: derive(obj)
+                return None, derived[name]
             raise NotCovered("a field of a record type that is neither a column nor derived")
         if resolver is None:
             return f"obj.{name}", None
@@ -230,8 +232,7 @@ class _Compiler:
         )
         if resolver.is_async or resolver.arguments or takes_more_than_self:
             raise NotCovered("a resolver that loads or takes more than self")
-        method = resolver.wrapped_func
-        return None, lambda obj, fetched: method(obj)
+        return None, resolver.wrapped_func
 
     def completion(self, type_, node: FieldNode, *, page_rows: bool) -> tuple[Complete, bool]:
         """How a value of ``type_`` completes when it is not null, and whether the type
@@ -332,7 +333,8 @@ class _Entry:
     key: str
     constant: str | None = None  # __typename
     attribute: str | None = None  # an expression read inline (over ``obj``, or ``row``)
-    get: Getter | None = None  # otherwise: resolver helpers and prefetched relations
+    read: Callable | None = None  # or a function of the object (derived values, resolvers)
+    get: Getter | None = None  # or of the object and the page's prefetched relations
     complete: Complete | None = None  # completes a value that is not null
     passes: str | None = None  # PASSES condition under which a value completes as itself
     nullable: bool = True
@@ -362,6 +364,9 @@ def _generate(type_name: str, entries: list[_Entry], *, record: bool = False) ->
             continue
         if e.attribute is not None:
             lines.append(f"    v{i} = {e.attribute}")
+        elif e.read is not None:
+            namespace[f"r{i}"] = e.read
+            lines.append(f"    v{i} = r{i}(obj)")
         else:
             namespace[f"g{i}"] = e.get
             lines.append(f"    v{i} = g{i}(obj, fetched)")
