@@ -55,13 +55,14 @@ from app.graphql.types.custom_fields import CustomField
 from app.graphql.types.staff import (
     COLUMNS,
     DERIVED,
+    READS,
     SeenStaff,
     Shown,
     staff_connection,
     visible_values,
 )
 from app.staff import service as staff_service
-from app.staff.queries import StaffQuery, clean_search
+from app.staff.queries import PageColumns, StaffQuery, clean_search
 
 log = logging.getLogger("roster.graphql.hot")
 
@@ -139,6 +140,8 @@ PREFETCHED: dict[tuple[str, str], tuple[Getter, bool, bool]] = {
 # and ``DERIVED`` computes the rest, exactly as Staff.build does; only the selected
 # fields are read. Fields with resolvers are called with the SeenStaff as ``self``.
 RECORD_TYPES = {"Staff": (COLUMNS, DERIVED)}
+# What each of a record type's fields reads of the record (see READS).
+RECORD_READS = {"Staff": (COLUMNS, READS)}
 SHOWN_IF = {Shown.ALWAYS: None, Shown.WITH_DETAILS: "details", Shown.WITH_PERSONAL_DATA: "personal"}
 
 
@@ -148,11 +151,14 @@ class Plan:
     root: FieldNode
     complete: Complete
     needs_values: bool  # some row's customFields are selected
+    columns: PageColumns  # what the page reads of its rows and their managers
 
 
 class _Compiler:
     def __init__(self):
         self.needs_values = False
+        # Columns the selections of records read: of page rows (True), of managers (False).
+        self.reads: dict[bool, set[str] | None] = {True: set(), False: set()}
 
     def selection(
         self, type_: GraphQLObjectType, selection_set: SelectionSetNode, *, page_rows: bool
@@ -178,6 +184,8 @@ class _Compiler:
         if node.arguments:
             raise NotCovered("field arguments")
         definition = type_.fields[name]
+        if type_.name in RECORD_READS:
+            self.record_reads(type_.name, definition, page_rows)
         special = PREFETCHED.get((type_.name, name))
         attribute = read = get = None
         if special is not None:
@@ -199,6 +207,24 @@ class _Compiler:
             passes=PASSES.get(getattr(leaf, "name", None)),
             nullable=not non_null,
         )
+
+    def record_reads(self, type_name: str, definition, page_rows: bool) -> None:
+        """Notes the columns a record type's field reads (all, when it does not say)."""
+        columns, reads = RECORD_READS[type_name]
+        name = definition.extensions["strawberry-definition"].python_name
+        wanted = self.reads[page_rows]
+        if wanted is None:
+            return
+        if name in columns:
+            wanted.add(name)
+        elif name in reads:
+            wanted.update(reads[name])
+        else:
+            self.reads[page_rows] = None
+
+    def columns(self) -> PageColumns:
+        wanted = {rows: None if r is None else frozenset(r) for rows, r in self.reads.items()}
+        return PageColumns(staff=wanted[True], manager=wanted[False])
 
     def getter(self, definition, record=None) -> tuple[str | None, Callable | None]:
         """What a field reads: an expression inline (an attribute of the object, or for a
@@ -455,7 +481,13 @@ class HotPaths:
             complete = compiler.selection(connection_type, root.selection_set, page_rows=True)
         except NotCovered:
             return None
-        return Plan(operation, root, complete, needs_values=compiler.needs_values)
+        return Plan(
+            operation,
+            root,
+            complete,
+            needs_values=compiler.needs_values,
+            columns=compiler.columns(),
+        )
 
     async def execute(self, plan: Plan, variables: dict | None, ctx) -> ExecutionResult | None:
         """The response, or None when graphql-core must answer (nothing is kept)."""
@@ -488,7 +520,7 @@ class HotPaths:
         )
         values = {}
         async with ctx.as_actor() as (session, actor):
-            page = await staff_service.list_staff(session, actor, query)
+            page = await staff_service.list_staff(session, actor, query, plan.columns)
             if plan.needs_values and page.rows:
                 values = await custom_fields.values_for_staff(
                     session, actor.account_id, [r.id for r in page.rows]

@@ -7,6 +7,7 @@ import enum
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
+from typing import NamedTuple
 
 import orjson
 from sqlalchemy import (
@@ -17,6 +18,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     func,
+    inspect,
     or_,
     select,
     tuple_,
@@ -228,23 +230,55 @@ def validate(actor: Actor, query: StaffQuery) -> None:
             raise InvalidQuery(f"{name} contains characters that are not allowed.", field=[name])
 
 
-def page_select(actor: Actor, query: StaffQuery) -> tuple[Prepared, dict]:
+@dataclass(frozen=True)
+class PageColumns:
+    """The columns a page reads of each row and of its manager: all of them (None), or
+    those named, with ``ROW_KEYS`` and ``MANAGER_KEYS``. Rows read with fewer columns are
+    records without the others: only a reader that knows what it reads (the hot plan)
+    asks for fewer."""
+
+    staff: frozenset[str] | None = None
+    manager: frozenset[str] | None = None
+
+
+ALL_COLUMNS = PageColumns()
+# Always read of a row: what decides who sees it (id, restricted), its manager's key and
+# every sort's value (for its cursor); of a manager: what decides who sees it.
+MANAGER_KEYS = frozenset({"id", "restricted"})
+ROW_KEYS = MANAGER_KEYS | {"manager_id", "last_name_key", "first_name", "title", "company"}
+ROW_KEYS |= {"created_at", "email"}
+
+
+class PageStatement(NamedTuple):
+    prepared: Prepared
+    staff: Records  # the row's columns, first
+    manager: Records  # then its manager's (NULLs when it has none)
+
+
+def page_select(
+    actor: Actor, query: StaffQuery, columns: PageColumns = ALL_COLUMNS
+) -> tuple[PageStatement, dict]:
     """One page plus one row (to know whether another page follows), each row with its
     manager in the same account (or NULLs), so a page never needs a second trip for them.
-    Columns: ``STAFF_RECORDS`` then ``MANAGER_RECORDS``. Returns the statement (shared by
-    every query of the same shape) and the values to execute it with."""
+    Returns the statement (shared by every query of the same shape) and the values to
+    execute it with."""
     position = decode_cursor(query)
     shape, params = filter_of(actor, query)
     params["limit"] = query.first + 1
     if position is not None:
         params["after_value"], params["after_id"] = position
-    return _page_statement(shape, query.sort, query.direction, position is not None), params
+    statement = _page_statement(shape, query.sort, query.direction, position is not None, columns)
+    return statement, params
 
 
 @lru_cache(maxsize=64)
 def _page_statement(
-    shape: FilterShape, sort: StaffSortKey, direction: SortDirection, after: bool
-) -> Prepared:
+    shape: FilterShape,
+    sort: StaffSortKey,
+    direction: SortDirection,
+    after: bool,
+    columns: PageColumns,
+) -> PageStatement:
     expr = sort_expression(sort)
     conditions = directory_filter(shape)
     ascending = direction == SortDirection.ASC
@@ -256,15 +290,32 @@ def _page_statement(
         conditions.append(key > mark if ascending else key < mark)
     order = (expr.asc(), Staff.id.asc()) if ascending else (expr.desc(), Staff.id.desc())
     limit = bindparam("limit", type_=Integer)
-    return Prepared(_PAGE.where(and_(*conditions)).order_by(*order).limit(limit))
+    staff, manager, page = _page_columns(columns)
+    prepared = Prepared(page.where(and_(*conditions)).order_by(*order).limit(limit))
+    return PageStatement(prepared, staff, manager)
 
 
 _MANAGER = aliased(Staff, name="manager")
-STAFF_RECORDS = Records(Staff, "staff")
-MANAGER_RECORDS = Records(_MANAGER, "manager")
-_PAGE = select(*STAFF_RECORDS.columns, *MANAGER_RECORDS.columns).outerjoin(
-    _MANAGER, and_(_MANAGER.id == Staff.manager_id, _MANAGER.account_id == Staff.account_id)
-)
+_STAFF_KEYS = tuple(inspect(Staff).column_attrs.keys())
+
+
+def _keys(wanted: frozenset[str] | None, always: frozenset[str]) -> tuple[str, ...]:
+    if wanted is None:
+        return _STAFF_KEYS
+    unknown = wanted - set(_STAFF_KEYS)
+    if unknown:
+        raise ValueError(f"not columns of staff: {sorted(unknown)}")
+    return tuple(k for k in _STAFF_KEYS if k in wanted or k in always)
+
+
+@lru_cache(maxsize=16)
+def _page_columns(columns: PageColumns) -> tuple[Records, Records, Select]:
+    staff = Records(Staff, "staff", _keys(columns.staff, ROW_KEYS))
+    manager = Records(_MANAGER, "manager", _keys(columns.manager, MANAGER_KEYS))
+    page = select(*staff.columns, *manager.columns).outerjoin(
+        _MANAGER, and_(_MANAGER.id == Staff.manager_id, _MANAGER.account_id == Staff.account_id)
+    )
+    return staff, manager, page
 
 
 def count_select(actor: Actor, query: StaffQuery) -> tuple[Select, dict]:

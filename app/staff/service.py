@@ -20,8 +20,8 @@ from app.staff import access
 from app.staff.errors import ManagerCycle, StaffEmailTaken
 from app.staff.models import Staff, StaffKind, StaffPermitGrant, StaffShare, StaffStatus
 from app.staff.queries import (
-    MANAGER_RECORDS,
-    STAFF_RECORDS,
+    ALL_COLUMNS,
+    PageColumns,
     StaffQuery,
     count_select,
     encode_cursor,
@@ -85,8 +85,9 @@ async def get_staff(session: AsyncSession, actor: Actor, staff_id: int, field="i
 
 @dataclass
 class StaffPage:
-    """A page of the directory as read-only records (``STAFF_RECORDS``): they read like
-    ``Staff`` rows but carry no ORM state, nothing to lazy-load and nothing to write."""
+    """A page of the directory as read-only records (``app.db.base.Records``): they read
+    like ``Staff`` rows but carry no ORM state, nothing to lazy-load and nothing to write.
+    They hold the columns asked for (all by default)."""
 
     rows: list
     cursors: list[str]
@@ -95,16 +96,22 @@ class StaffPage:
     managers: dict[int, object]  # the rows' managers, by id
 
 
-async def list_staff(session: AsyncSession, actor: Actor, query: StaffQuery) -> StaffPage:
+async def list_staff(
+    session: AsyncSession, actor: Actor, query: StaffQuery, columns: PageColumns = ALL_COLUMNS
+) -> StaffPage:
     validate(actor, query)
     connection = await session.connection()  # plain columns: no ORM needed
-    statement, params = page_select(actor, query)
-    result = await statement.all(connection, params)
+    statement, params = page_select(actor, query, columns)
+    result = await statement.prepared.all(connection, params)
     has_next = len(result) > query.first
     result = result[: query.first]
-    cut = len(STAFF_RECORDS)
-    rows = [STAFF_RECORDS.take(r) for r in result]
-    managers = (MANAGER_RECORDS.take(r, cut) for r in result)
+    take_staff, take_manager, cut = (
+        statement.staff.take,
+        statement.manager.take,
+        len(statement.staff),
+    )
+    rows = [take_staff(r) for r in result]
+    managers = (take_manager(r, cut) for r in result)
     return StaffPage(
         rows=rows,
         cursors=[encode_cursor(query, r) for r in rows],

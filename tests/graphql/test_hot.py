@@ -16,7 +16,9 @@ from app.access import Role
 from app.db.statements import StatementCounter
 from app.graphql.hot import Fallback, _enum
 from app.graphql.schema import build_schema
+from app.graphql.types import staff as staff_types
 from app.main import Services, create_app
+from app.staff.queries import PageColumns
 from bench.queries import PAGE_QUERY
 from tests.conftest import make_settings
 from tests.factories import (
@@ -338,3 +340,33 @@ def test_enum_values_complete_as_serialize_says_and_bad_ones_are_handed_back():
         for _ in range(2):  # a refusal is never remembered as an answer
             with pytest.raises((Fallback, GraphQLError), match="cannot represent"):
                 complete(bad, None)
+
+
+def _plan(query: str):
+    return build_schema().hot_paths.plan_for(query, None)
+
+
+def test_a_plan_reads_only_the_columns_its_document_selects():
+    """The page's rows and managers are read with the columns their selected fields read
+    (and what deciding visibility and cursors needs): no secrets, no address unless asked."""
+    columns = _plan(PAGE_QUERY).columns
+    assert {"first_name", "email", "rate1", "user_id", "manager_id"} <= columns.staff
+    assert not {"ssn_encrypted", "salary_encrypted", "address_city", "phone_home"} & (
+        columns.staff
+    )
+    assert columns.manager == {"first_name", "last_name"}
+    wide = _plan(WIDE_QUERY).columns
+    assert {"address_city", "phone_home", "term_date"} <= wide.staff
+    assert {"email", "start_date", "address_city"} <= wide.manager
+    assert not {"ssn_encrypted", "salary_encrypted"} & (wide.staff | wide.manager)
+
+
+async def test_a_field_that_does_not_say_what_it_reads_reads_every_column(
+    app, services, api, client, cold_client, monkeypatch
+):
+    monkeypatch.delitem(staff_types.READS, "address")
+    assert _plan(WIDE_QUERY).columns == PageColumns(staff=None, manager=None)
+    _, members, _ = await _directory(services, api)
+    before = _answered(app)
+    hot, cold = await _both(client, cold_client, WIDE_QUERY, {}, _headers(members["OWNER"]))
+    assert hot == cold and _answered(app) == before + 1

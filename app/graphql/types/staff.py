@@ -123,6 +123,24 @@ def visible_values(seen: SeenStaff | Staff, values: list[FieldValue]) -> list[Fi
     return [v for v in values if not v.field.personal or seen._personal]
 
 
+# The columns each of Staff's other fields reads, by field (COLUMNS' fields read their own
+# column; a page always reads what SeenStaff and cursors need, see
+# ``app.staff.queries.ROW_KEYS``). The hot plan
+# reads only the columns its document's fields read; a field missing here makes it read
+# them all.
+READS: dict[str, tuple[str, ...]] = {
+    "id": (),
+    "full_name": ("first_name", "last_name"),
+    "has_login": ("user_id",),
+    "viewer_can_see_details": (),
+    "viewer_can_edit": (),
+    "viewer_can_delete": ("role",),
+    "viewer_can_see_personal_data": (),
+    "address": tuple(f"address_{part}" for part in ("street", "city", "state", "zip", "country")),
+    "manager": ("manager_id",),
+    "custom_fields": (),
+}
+
 _COLUMN_NAMES = tuple(COLUMNS)
 _read_columns = operator.attrgetter(*_COLUMN_NAMES)
 

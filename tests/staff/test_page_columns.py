@@ -1,0 +1,97 @@
+"""A directory page read with fewer columns holds those (and what visibility and cursors
+need), and pages exactly as one read with every column."""
+
+import pytest
+
+from app.access import ROLE_PERMITS, Actor, Role
+from app.staff import service
+from app.staff.queries import (
+    ALL_COLUMNS,
+    MANAGER_KEYS,
+    ROW_KEYS,
+    PageColumns,
+    SortDirection,
+    StaffQuery,
+    StaffSortKey,
+)
+from tests.factories import make_staff_many, make_tenant
+
+NARROW = PageColumns(staff=frozenset({"notes"}), manager=frozenset({"last_name"}))
+
+
+def _owner(tenant) -> Actor:
+    return Actor(
+        user_id=tenant.owner.user_id,
+        account_id=tenant.account_id,
+        staff_id=tenant.owner.staff_pk,
+        role=Role.OWNER,
+        permits=ROLE_PERMITS[Role.OWNER],
+    )
+
+
+async def _directory(services):
+    tenant = await make_tenant(services)
+    boss, *_ = await make_staff_many(
+        services, tenant, [dict(first_name="Bea", last_name="Boss", notes="runs it")]
+    )
+    await make_staff_many(
+        services,
+        tenant,
+        [
+            dict(first_name=f"P{i}", last_name=f"Person{i % 3}", manager_id=boss.id, notes=str(i))
+            for i in range(7)
+        ],
+    )
+    return tenant
+
+
+async def _walk(services, actor, query: StaffQuery, columns: PageColumns) -> list:
+    pages, after = [], None
+    while True:
+        async with services.db.session() as session:
+            page = await service.list_staff(
+                session, actor, StaffQuery(**{**query.__dict__, "after": after}), columns
+            )
+        pages.append(page)
+        if not page.has_next:
+            return pages
+        after = page.cursors[-1]
+
+
+async def test_narrow_records_hold_what_was_asked_and_the_keys(services):
+    tenant = await _directory(services)
+    async with services.db.session() as session:
+        page = await service.list_staff(session, _owner(tenant), StaffQuery(first=3), NARROW)
+    row = page.rows[0]
+    assert set(row._fields) == ROW_KEYS | {"notes"}
+    manager = next(iter(page.managers.values()))
+    assert set(manager._fields) == MANAGER_KEYS | {"last_name"}
+    assert manager.last_name == "Boss"
+    with pytest.raises(AttributeError):
+        row.ssn_encrypted  # noqa: B018
+
+
+@pytest.mark.parametrize("sort", list(StaffSortKey))
+@pytest.mark.parametrize("direction", list(SortDirection))
+async def test_narrow_pages_walk_as_full_ones(services, sort, direction):
+    tenant = await _directory(services)
+    query = StaffQuery(first=3, sort=sort, direction=direction)
+    full = await _walk(services, _owner(tenant), query, ALL_COLUMNS)
+    narrow = await _walk(services, _owner(tenant), query, NARROW)
+    assert [p.cursors for p in narrow] == [p.cursors for p in full]
+    assert [[(r.id, r.notes) for r in p.rows] for p in narrow] == [
+        [(r.id, r.notes) for r in p.rows] for p in full
+    ]
+    assert [sorted(p.managers) for p in narrow] == [sorted(p.managers) for p in full]
+
+
+async def test_columns_that_are_not_the_tables_are_refused(services):
+    tenant = await make_tenant(services)
+    async with services.db.session() as session:
+        with pytest.raises(ValueError, match="not columns of staff"):
+            await service.list_staff(
+                session,
+                _owner(tenant),
+                StaffQuery(),
+                PageColumns(staff=frozenset({"password"})),
+            )
