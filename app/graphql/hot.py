@@ -7,9 +7,14 @@ the database, is what a staff list costs. For the documents clients send most (`
 with scalar fields, the manager, the custom fields and the page info) Roster compiles the
 validated document once into a plan: one generated function per selection, reading each
 field and completing it as the GraphQL type's own ``serialize`` would. The plan runs on
-what the ``staff`` resolver would have used: the same service call, the same
-``Staff.build`` visibility rules, the same helpers for the manager (joined to the page) and
-the custom fields (one statement for the whole page).
+what the ``staff`` resolver would have used: the same service call, the same visibility
+rules, the same helpers for the manager (joined to the page) and the custom fields (one
+statement for the whole page).
+
+Staff records are completed as their viewer sees them (``SeenStaff``), without building a
+``Staff`` object: the tables ``Staff.build`` itself is made from (``COLUMNS``: who sees
+each column; ``DERIVED``: the computed fields) say how each selected field reads, and
+``READS`` says which columns each reads, so the page's statement selects only those.
 
 A plan answers only when it can answer exactly as graphql-core would. Anything else
 returns None and the request runs the ordinary way: a document the plan does not cover,
