@@ -85,7 +85,7 @@ class Prepared:
         self.statement = statement
         self._compiled: dict[str, tuple[SQLCompiler, dict, list[str]]] = {}
         self._forms: dict[tuple, _Form] = {}
-        self._processors: dict[str, tuple[list, list]] = {}
+        self._converters: dict[str, Callable[[list], list]] = {}
 
     def _compile(self, dialect: Dialect) -> tuple[SQLCompiler, dict, list[str]]:
         """The compiled statement, its parameters' bind processors by name, and the names
@@ -147,46 +147,44 @@ class Prepared:
             rows = await driver.fetch(form.sql, *args)
         else:
             rows = await driver.execute_fetchall(form.sql, tuple(args))
-        processors = self._processors.get(dialect.name)
-        if processors is None:
-            processors = self._processors[dialect.name] = await self._result_processors(
+        convert = self._converters.get(dialect.name)
+        if convert is None:
+            convert = self._converters[dialect.name] = await self._converter(
                 dialect, driver, form.sql
             )
-        keeps_null, other = processors
-        out = []
-        for row in rows:
-            row = list(row)
-            for i, process in keeps_null:
-                value = row[i]
-                if value is not None:
-                    row[i] = process(value)
-            for i, process in other:
-                row[i] = process(row[i])
-            out.append(row)
-        return out
+        return convert(rows)
 
-    async def _result_processors(self, dialect: Dialect, driver, sql: str) -> tuple[list, list]:
-        """(column index, processor) for the columns whose type converts the driver's
-        value: those that leave NULL as it is, then the others. PostgreSQL's processors
-        depend on the column's type oid, which asyncpg's prepared statement describes;
-        SQLite's do not.
+    async def _converter(self, dialect: Dialect, driver, sql: str) -> Callable[[list], list]:
+        """A function making the driver's rows into lists of values, each through the
+        result processor of its column's type where it has one.
 
-        Why two lists: NULLs are common (optional columns, an outer join that found
-        nothing, the other half of a UNION) and nearly every processor returns None for
-        None, so those are not called for NULLs at all; that was more than half of a staff
-        page's processor calls. Any that does not is called for every value."""
+        PostgreSQL's processors depend on the column's type oid, which asyncpg's prepared
+        statement describes; SQLite's do not. Processors that return None for None are
+        not called for NULLs at all: NULLs are common (optional columns, an outer join that
+        found nothing, the other half of a UNION) and they were more than half of a staff
+        page's processor calls. Like dataclasses' generated ``__init__``, the function is
+        compiled from source: one list display per row instead of a loop over its
+        processors. Only column positions and generated names go into the source."""
+        columns = self.statement.selected_columns
         if dialect.name == "postgresql":
             coltypes = [a.type.oid for a in (await driver.prepare(sql)).get_attributes()]
         else:
-            coltypes = [None] * len(self.statement.selected_columns)
-        keeps_null, other = [], []
-        for i, (column, coltype) in enumerate(
-            zip(self.statement.selected_columns, coltypes, strict=True)
-        ):
+            coltypes = [None] * len(columns)
+        namespace: dict[str, Any] = {}
+        items = []
+        for i, (column, coltype) in enumerate(zip(columns, coltypes, strict=True)):
             process = column.type.dialect_impl(dialect).result_processor(dialect, coltype)
-            if process is not None:
-                (keeps_null if _keeps_null(process) else other).append((i, process))
-        return keeps_null, other
+            if process is None:
+                items.append(f"r[{i}]")
+                continue
+            namespace[f"p{i}"] = process
+            if _keeps_null(process):
+                items.append(f"(None if (v{i} := r[{i}]) is None else p{i}(v{i}))")
+            else:
+                items.append(f"p{i}(r[{i}])")
+        source = "def convert(rows):\n    return [[" + ", ".join(items) + "] for r in rows]"
+        exec(compile(source, "<prepared rows>", "exec"), namespace)
+        return namespace["convert"]
 
 
 def _keeps_null(process) -> bool:
