@@ -31,7 +31,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from graphql import (
     DocumentNode,
@@ -142,13 +142,19 @@ PREFETCHED: dict[tuple[str, str], tuple[Getter, bool, bool]] = {
 }
 
 
-# Types the plan completes from a record as its viewer sees it (a SeenStaff) rather than
-# from a built object: the columns are read inline, shown or hidden as ``COLUMNS`` says,
-# and ``DERIVED`` computes the rest, exactly as Staff.build does; only the selected
-# fields are read. Fields with resolvers are called with the SeenStaff as ``self``.
-RECORD_TYPES = {"Staff": (COLUMNS, DERIVED)}
-# What each of a record type's fields reads of the record (see READS).
-RECORD_READS = {"Staff": (COLUMNS, READS)}
+class RecordType(NamedTuple):
+    """A type the plan completes from a record as its viewer sees it (a SeenStaff) rather
+    than from a built object: the columns are read inline, shown or hidden as ``columns``
+    says, and ``derived`` computes the rest, exactly as Staff.build does; only the
+    selected fields are read, and the page selects only the columns they read. Fields with
+    resolvers are called with the SeenStaff as ``self``."""
+
+    columns: dict  # field: who sees the column of its name (COLUMNS)
+    derived: dict  # field: its value, computed from the SeenStaff (DERIVED)
+    reads: dict  # field: the columns it reads, for the others (READS)
+
+
+RECORD_TYPES = {"Staff": RecordType(COLUMNS, DERIVED, READS)}
 SHOWN_IF = {Shown.ALWAYS: None, Shown.WITH_DETAILS: "details", Shown.WITH_PERSONAL_DATA: "personal"}
 
 
@@ -191,8 +197,8 @@ class _Compiler:
         if node.arguments:
             raise NotCovered("field arguments")
         definition = type_.fields[name]
-        if type_.name in RECORD_READS:
-            self.record_reads(type_.name, definition, page_rows)
+        if type_.name in RECORD_TYPES:
+            self.record_reads(RECORD_TYPES[type_.name], definition, page_rows)
         special = PREFETCHED.get((type_.name, name))
         attribute = read = get = None
         if special is not None:
@@ -215,17 +221,16 @@ class _Compiler:
             nullable=not non_null,
         )
 
-    def record_reads(self, type_name: str, definition, page_rows: bool) -> None:
+    def record_reads(self, record: RecordType, definition, page_rows: bool) -> None:
         """Notes the columns a record type's field reads (all, when it does not say)."""
-        columns, reads = RECORD_READS[type_name]
         name = definition.extensions["strawberry-definition"].python_name
         wanted = self.reads[page_rows]
         if wanted is None:
             return
-        if name in columns:
+        if name in record.columns:
             wanted.add(name)
-        elif name in reads:
-            wanted.update(reads[name])
+        elif name in record.reads:
+            wanted.update(record.reads[name])
         else:
             self.reads[page_rows] = None
 
@@ -233,7 +238,9 @@ class _Compiler:
         wanted = {rows: None if r is None else frozenset(r) for rows, r in self.reads.items()}
         return PageColumns(staff=wanted[True], manager=wanted[False])
 
-    def getter(self, definition, record=None) -> tuple[str | None, Callable | None]:
+    def getter(
+        self, definition, record: RecordType | None = None
+    ) -> tuple[str | None, Callable | None]:
         """What a field reads: an expression inline (an attribute of the object, or for a
         record type a column as its viewer sees it), or a function of the object (a
         derived value, a resolver taking only ``self``)."""
@@ -247,15 +254,14 @@ class _Compiler:
         if resolver is None and not name.isidentifier():
             raise NotCovered("an attribute that is not an identifier")
         if resolver is None and record is not None:
-            columns, derived = record
-            if name in columns:
-                condition = SHOWN_IF[columns[name]]
+            if name in record.columns:
+                condition = SHOWN_IF[record.columns[name]]
                 column = f"row.{name}"
                 return (
                     column if condition is None else f"({column} if {condition} else None)"
                 ), None
-            if name in derived:
-                return None, derived[name]
+            if name in record.derived:
+                return None, record.derived[name]
             raise NotCovered("a field of a record type that is neither a column nor derived")
         if resolver is None:
             return f"obj.{name}", None

@@ -123,11 +123,10 @@ def visible_values(seen: SeenStaff | Staff, values: list[FieldValue]) -> list[Fi
     return [v for v in values if not v.field.personal or seen._personal]
 
 
-# The columns each of Staff's other fields reads, by field (COLUMNS' fields read their own
-# column; a page always reads what SeenStaff and cursors need, see
-# ``app.staff.queries.ROW_KEYS``). The hot plan
-# reads only the columns its document's fields read; a field missing here makes it read
-# them all.
+# The columns each of Staff's other fields reads (COLUMNS' fields read their own column;
+# a page always reads what SeenStaff and cursors need: ``app.staff.queries.ROW_KEYS``).
+# The hot plan reads only the columns its document's fields read; a field missing here
+# makes it read them all.
 READS: dict[str, tuple[str, ...]] = {
     "id": (),
     "full_name": ("first_name", "last_name"),
