@@ -51,7 +51,11 @@ class Services:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Services:
-        db = Database(settings.database_url, echo=settings.database_echo)
+        db = Database(
+            settings.database_url,
+            echo=settings.database_echo,
+            pre_ping=settings.database_pre_ping,
+        )
         sender = sender_for(settings)
         return cls(
             settings=settings,

@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     env: Literal["development", "production"] = "development"
     database_url: str = "sqlite+aiosqlite:///./roster.db"
     database_echo: bool = False
+    # Ask PostgreSQL whether a pooled connection is alive before each use (three round
+    # trips) instead of checking locally whether it closed (app.db.engine).
+    database_pre_ping: bool = False
     secret_key: str = DEV_SECRET_KEY
     encryption_keys: str = Field(
         DEV_ENCRYPTION_KEYS,

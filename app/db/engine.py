@@ -37,32 +37,35 @@ def _sqlite_begin(conn) -> None:
 
 
 def _refuse_closed(dbapi_connection, _record, _proxy) -> None:
-    """Replaces a pooled PostgreSQL connection the server has closed before a request
-    uses it.
+    """Replaces a pooled asyncpg connection the server has closed before a request uses
+    it.
 
     When the server goes away (a restart, ``pg_terminate_backend``, an idle timeout) it
     closes the socket, the event loop reads the end of the stream and asyncpg marks the
     connection closed: that is a local check, with no round trip. SQLAlchemy's
-    ``pool_pre_ping`` would find the same connections by asking the server, at three round
-    trips a checkout on asyncpg (BEGIN, an empty statement, ROLLBACK; about 0.2 ms of CPU
-    a request). A connection that breaks under a prepared read (``app.db.prepared``, which
-    bypasses SQLAlchemy's error handling) is found here too, on its next checkout.
+    ``pool_pre_ping`` asks the server instead, at three round trips a checkout on asyncpg
+    (BEGIN, an empty statement, ROLLBACK; about 0.2 ms of CPU a request), and also finds
+    breaks that show only when something is sent: a failover that moved the address, a
+    proxy or NAT that dropped the connection without closing it. Deployments behind such
+    a network set ``DATABASE_PRE_PING``. A connection that breaks under a prepared read
+    (``app.db.prepared``, which bypasses SQLAlchemy's error handling) is found here too,
+    on its next checkout, once asyncpg has seen it close.
     """
     if dbapi_connection.driver_connection.is_closed():
         raise DisconnectionError("the server closed this connection")
 
 
-def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
+def create_engine(url: str, *, echo: bool = False, pre_ping: bool = False) -> AsyncEngine:
     kwargs: dict = {"echo": echo}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
     else:
-        kwargs.update(pool_size=10, max_overflow=10)
+        kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=pre_ping)
     engine = create_async_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
-    else:
+    elif engine.dialect.driver == "asyncpg" and not pre_ping:
         event.listen(engine.sync_engine, "checkout", _refuse_closed)
     return engine
 
@@ -70,12 +73,12 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
 class Database:
     """One engine, and session factories for read-only and writing units of work."""
 
-    def __init__(self, url: str, *, echo: bool = False):
+    def __init__(self, url: str, *, echo: bool = False, pre_ping: bool = False):
         from app.db.base import import_all_models
 
         import_all_models()  # foreign keys across domains need every table known
         self.url = url
-        self.engine = create_engine(url, echo=echo)
+        self.engine = create_engine(url, echo=echo, pre_ping=pre_ping)
         self._read = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
         self._write = async_sessionmaker(
             self.engine.execution_options(roster_write=True),

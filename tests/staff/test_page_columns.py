@@ -2,9 +2,12 @@
 need), and pages exactly as one read with every column."""
 
 import pytest
+from sqlalchemy import inspect
 
 from app.access import ROLE_PERMITS, Actor, Role
+from app.graphql.types import staff as staff_types
 from app.staff import service
+from app.staff.models import Staff
 from app.staff.queries import (
     ALL_COLUMNS,
     MANAGER_KEYS,
@@ -95,3 +98,12 @@ async def test_columns_that_are_not_the_tables_are_refused(services):
                 StaffQuery(),
                 PageColumns(staff=frozenset({"password"})),
             )
+
+
+def test_the_tables_name_only_columns_of_staff():
+    """The tables the hot plan narrows a page with name real columns (a typo would only
+    show as a refused page at request time)."""
+    columns = set(inspect(Staff).column_attrs.keys())
+    assert set(staff_types.COLUMNS) <= columns
+    assert {c for reads in staff_types.READS.values() for c in reads} <= columns
+    assert ROW_KEYS <= columns and MANAGER_KEYS <= columns
