@@ -12,8 +12,8 @@ plain lists (``tests/db/test_prepared.py`` compares them, types included).
 Errors are the driver's own (``asyncpg.PostgresError``, ``sqlite3.Error``), not
 SQLAlchemy's wrappers; nothing here catches them, so a request fails as it would on any
 unexpected error. A connection that broke under a prepared read goes back to the pool
-unnoticed; the pool's checkout check (engine.py) finds it closed and replaces it before
-anyone uses it again.
+unnoticed; once asyncpg has seen it close, the pool's checkout check (engine.py) replaces
+it before anyone uses it again.
 
 Transactions: on SQLite the session's ``BEGIN`` is issued when it takes its connection
 (see engine.py), so a prepared read runs inside it. asyncpg's adapter begins lazily, at

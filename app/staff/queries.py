@@ -230,23 +230,31 @@ def validate(actor: Actor, query: StaffQuery) -> None:
             raise InvalidQuery(f"{name} contains characters that are not allowed.", field=[name])
 
 
-@dataclass(frozen=True)
-class PageColumns:
-    """The columns a page reads of each row and of its manager: all of them (None), or
-    those named, with ``ROW_KEYS`` and ``MANAGER_KEYS``. Rows read with fewer columns are
-    records without the others: only a reader that knows what it reads (the hot plan)
-    asks for fewer."""
-
-    staff: frozenset[str] | None = None
-    manager: frozenset[str] | None = None
-
-
-ALL_COLUMNS = PageColumns()
 # Always read of a row: what decides who sees it (id, restricted), its manager's key and
 # every sort's value (for its cursor); of a manager: what decides who sees it.
 MANAGER_KEYS = frozenset({"id", "restricted"})
 ROW_KEYS = MANAGER_KEYS | {"manager_id", "last_name_key", "first_name", "title", "company"}
 ROW_KEYS |= {"created_at", "email"}
+
+
+@dataclass(frozen=True)
+class PageColumns:
+    """The columns a page reads of each row and of its manager: all of them (None), or
+    those named, with ``ROW_KEYS`` and ``MANAGER_KEYS`` added (so pages that read the same
+    columns share one statement). Rows read with fewer columns are records without the
+    others: only a reader that knows what it reads (the hot plan) asks for fewer."""
+
+    staff: frozenset[str] | None = None
+    manager: frozenset[str] | None = None
+
+    def __post_init__(self):
+        for name, keys in (("staff", ROW_KEYS), ("manager", MANAGER_KEYS)):
+            wanted = getattr(self, name)
+            if wanted is not None:
+                object.__setattr__(self, name, frozenset(wanted) | keys)
+
+
+ALL_COLUMNS = PageColumns()
 
 
 class PageStatement(NamedTuple):
@@ -271,7 +279,8 @@ def page_select(
     return statement, params
 
 
-@lru_cache(maxsize=64)
+# Bounded: a shape is a handful of flags, and each hot plan reads one set of columns.
+@lru_cache(maxsize=128)
 def _page_statement(
     shape: FilterShape,
     sort: StaffSortKey,
@@ -299,19 +308,19 @@ _MANAGER = aliased(Staff, name="manager")
 _STAFF_KEYS = tuple(inspect(Staff).column_attrs.keys())
 
 
-def _keys(wanted: frozenset[str] | None, always: frozenset[str]) -> tuple[str, ...]:
+def _keys(wanted: frozenset[str] | None) -> tuple[str, ...]:
     if wanted is None:
         return _STAFF_KEYS
     unknown = wanted - set(_STAFF_KEYS)
     if unknown:
         raise ValueError(f"not columns of staff: {sorted(unknown)}")
-    return tuple(k for k in _STAFF_KEYS if k in wanted or k in always)
+    return tuple(k for k in _STAFF_KEYS if k in wanted)
 
 
-@lru_cache(maxsize=16)
+@lru_cache(maxsize=32)
 def _page_columns(columns: PageColumns) -> tuple[Records, Records, Select]:
-    staff = Records(Staff, "staff", _keys(columns.staff, ROW_KEYS))
-    manager = Records(_MANAGER, "manager", _keys(columns.manager, MANAGER_KEYS))
+    staff = Records(Staff, "staff", _keys(columns.staff))
+    manager = Records(_MANAGER, "manager", _keys(columns.manager))
     page = select(*staff.columns, *manager.columns).outerjoin(
         _MANAGER, and_(_MANAGER.id == Staff.manager_id, _MANAGER.account_id == Staff.account_id)
     )

@@ -354,7 +354,7 @@ def test_a_plan_reads_only_the_columns_its_document_selects():
     assert not {"ssn_encrypted", "salary_encrypted", "address_city", "phone_home"} & (
         columns.staff
     )
-    assert columns.manager == {"first_name", "last_name"}
+    assert columns.manager == {"id", "restricted", "first_name", "last_name"}
     wide = _plan(WIDE_QUERY).columns
     assert {"address_city", "phone_home", "term_date"} <= wide.staff
     assert {"email", "start_date", "address_city"} <= wide.manager
@@ -370,3 +370,20 @@ async def test_a_field_that_does_not_say_what_it_reads_reads_every_column(
     before = _answered(app)
     hot, cold = await _both(client, cold_client, WIDE_QUERY, {}, _headers(members["OWNER"]))
     assert hot == cold and _answered(app) == before + 1
+
+
+async def test_a_plan_that_fails_unexpectedly_is_answered_by_graphql_core_and_logged(
+    app, services, api, client, cold_client, monkeypatch, caplog
+):
+    """A wrong READS entry (a column the field reads but the page does not) cannot show
+    wrong data: the plan fails, graphql-core answers, and the failure is logged as the bug
+    it is."""
+    monkeypatch.setitem(staff_types.READS, "has_login", ())
+    _, members, _ = await _directory(services, api)
+    before = _answered(app)
+    with caplog.at_level("WARNING", logger="roster.graphql.hot"):
+        hot, cold = await _both(client, cold_client, WIDE_QUERY, {}, _headers(members["OWNER"]))
+    assert hot == cold and "errors" not in hot
+    assert _answered(app) == before
+    assert any("hot path handed back" in r.message for r in caplog.records)
+    assert any(isinstance(r.exc_info[1], AttributeError) for r in caplog.records if r.exc_info)

@@ -16,6 +16,7 @@ from app.staff.queries import (
     SortDirection,
     StaffQuery,
     StaffSortKey,
+    page_select,
 )
 from tests.factories import make_staff_many, make_tenant
 
@@ -107,3 +108,13 @@ def test_the_tables_name_only_columns_of_staff():
     assert set(staff_types.COLUMNS) <= columns
     assert {c for reads in staff_types.READS.values() for c in reads} <= columns
     assert ROW_KEYS <= columns and MANAGER_KEYS <= columns
+
+
+def test_pages_reading_the_same_columns_share_a_statement(services):
+    """What every page reads anyway does not make another statement."""
+    actor = Actor(user_id=1, account_id=1, staff_id=1, role=Role.OWNER, permits=frozenset())
+    one = PageColumns(staff=frozenset({"notes"}), manager=frozenset())
+    other = PageColumns(staff=frozenset({"notes", "id", "email"}), manager=frozenset({"id"}))
+    assert one == other
+    assert page_select(actor, StaffQuery(), one)[0] is page_select(actor, StaffQuery(), other)[0]
+    assert page_select(actor, StaffQuery(), one)[0] is not page_select(actor, StaffQuery())[0]

@@ -89,8 +89,9 @@ class SeenStaff:
     its details and its personal data (decided once, from the viewer's permits).
 
     Staff is built from one. The hot plan completes one directly, reading only the
-    fields a document selects; the resolvers below only use these four attributes, so the
-    plan calls them with a SeenStaff as ``self``.
+    fields a document selects; the resolvers it calls (those taking only ``self``, such
+    as ``address``) use only these four attributes, so it calls them with a SeenStaff as
+    ``self``.
     """
 
     __slots__ = ("_row", "_actor", "_details", "_personal")
