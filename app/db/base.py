@@ -17,6 +17,9 @@ NAMING_CONVENTION = {
 }
 
 
+TIMESTAMPTZ_OID = 1184
+
+
 class UTCDateTime(TypeDecorator):
     """Timezone-aware UTC datetimes on every database (SQLite stores no zone)."""
 
@@ -36,6 +39,14 @@ class UTCDateTime(TypeDecorator):
         if value is not None and value.tzinfo is None:
             value = value.replace(tzinfo=UTC)
         return value
+
+    def result_processor(self, dialect, coltype):
+        """No processing where the driver already returns aware datetimes: PostgreSQL's
+        ``timestamptz`` columns (type oid 1184). Every page reads a few per row, and the
+        call did nothing for them."""
+        if dialect.name == "postgresql" and coltype == TIMESTAMPTZ_OID:
+            return self.impl_instance.result_processor(dialect, coltype)
+        return super().result_processor(dialect, coltype)
 
 
 def utcnow() -> datetime:

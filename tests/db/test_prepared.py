@@ -4,9 +4,20 @@ transaction, and are counted like every other statement."""
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from sqlalchemy import String, TypeDecorator, bindparam, literal, null, select, tuple_
+from sqlalchemy import (
+    String,
+    TypeDecorator,
+    bindparam,
+    literal,
+    literal_column,
+    null,
+    select,
+    tuple_,
+)
+from sqlalchemy.exc import PendingRollbackError
 
 from app.db import prepared
+from app.db.base import UTCDateTime
 from app.db.prepared import Prepared
 from app.db.statements import StatementCounter
 from app.staff.models import AccountStatus, Staff, StaffKind
@@ -102,6 +113,21 @@ async def test_nulls_skip_only_processors_that_keep_them(services):
     assert sparse[1] is StaffKind.EMPLOYEE and sparse[2] is None
 
 
+async def test_postgresql_timestamps_with_and_without_zone_read_as_utc(services, backend):
+    """timestamptz values arrive aware and are left as they are; a timestamp without zone
+    still gets UTC attached."""
+    if backend != "postgresql":
+        pytest.skip("PostgreSQL's column types")
+    statement = select(
+        literal_column("TIMESTAMP '2024-01-01 10:00'", UTCDateTime()).label("naive"),
+        literal_column("TIMESTAMPTZ '2024-01-01 10:00+02'", UTCDateTime()).label("aware"),
+    )
+    async with services.db.session() as session:
+        rows = await _same_as_execute(session, statement, {})
+    assert rows == [[datetime(2024, 1, 1, 10, tzinfo=UTC), datetime(2024, 1, 1, 8, tzinfo=UTC)]]
+    assert all(v.utcoffset() == timedelta(0) for v in rows[0])
+
+
 async def test_bound_values_go_through_the_column_types(services):
     """Enums, timezone-aware datetimes and expanded lists of any length are bound as
     SQLAlchemy binds them (SQLite stores datetimes as text in its own format)."""
@@ -158,6 +184,23 @@ async def test_reads_see_the_sessions_own_uncommitted_writes(services):
         connection = await session.connection()
         rows = await Prepared(ALL_COLUMNS).all(connection, {"account_id": tenant.account_id})
         assert not any("Committed" in r for r in rows)
+
+
+async def test_an_invalidated_connection_is_reconnected_as_sqlalchemy_would(services):
+    """A connection SQLAlchemy has invalidated (say, after a disconnect) is not read
+    from; outside a transaction SQLAlchemy reconnects it, inside one it refuses."""
+    tenant = await make_tenant(services)
+    params = {"account_id": tenant.account_id}
+    async with services.db.engine.connect() as connection:
+        before = await Prepared(ALL_COLUMNS).all(connection, params)
+        await connection.invalidate()
+        assert connection.invalidated
+        assert await Prepared(ALL_COLUMNS).all(connection, params) == before
+    async with services.db.session() as session:
+        connection = await session.connection()
+        await connection.invalidate()
+        with pytest.raises(PendingRollbackError):
+            await Prepared(ALL_COLUMNS).all(connection, params)
 
 
 async def test_prepared_statements_are_counted(services):
