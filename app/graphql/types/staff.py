@@ -143,6 +143,11 @@ READS: dict[str, tuple[str, ...]] = {
 
 _COLUMN_NAMES = tuple(COLUMNS)
 _read_columns = operator.attrgetter(*_COLUMN_NAMES)
+# The columns a viewer without details (or personal data) sees as null.
+_HIDDEN_WITHOUT = {
+    shown: dict.fromkeys(name for name, s in COLUMNS.items() if s is shown)
+    for shown in (Shown.WITH_DETAILS, Shown.WITH_PERSONAL_DATA)
+}
 
 
 @strawberry.type(description="A person in the account: membership and HR record.")
@@ -157,15 +162,11 @@ class Staff(Node):
         """Scalars are plain data fields (resolved on strawberry's fast path); hidden
         ones are set to None here, once, from the viewer's permits (``COLUMNS``)."""
         seen = SeenStaff(row, actor)
-        shown = {
-            Shown.ALWAYS: True,
-            Shown.WITH_DETAILS: seen._details,
-            Shown.WITH_PERSONAL_DATA: seen._personal,
-        }
-        fields = {
-            name: value if shown[COLUMNS[name]] else None
-            for name, value in zip(_COLUMN_NAMES, _read_columns(row), strict=True)
-        }
+        fields = dict(zip(_COLUMN_NAMES, _read_columns(row), strict=True))
+        if not seen._details:
+            fields.update(_HIDDEN_WITHOUT[Shown.WITH_DETAILS])
+        if not seen._personal:
+            fields.update(_HIDDEN_WITHOUT[Shown.WITH_PERSONAL_DATA])
         for name, derive in DERIVED.items():
             fields[name] = derive(seen)
         return cls(
