@@ -87,9 +87,9 @@ class Context:
         try:
             if commit:
                 await self._session.commit()
-            else:
-                await self._session.rollback()
         finally:
+            # Closing rolls back what was not committed: one pass through SQLAlchemy's
+            # transaction machinery instead of a rollback and then a close.
             await self._session.close()
             self._session = None
 
