@@ -234,6 +234,12 @@ def can_see_value(actor: Actor, staff: Staff, field: CustomField) -> bool:
     return not field.personal or access.can_see_personal(actor, staff.id)
 
 
+def shown_values(values: list[FieldValue], *, personal: bool) -> list[FieldValue]:
+    """``can_see_value`` for the values of one record whose details the viewer sees:
+    values of personal fields only if ``personal`` (they see its personal data)."""
+    return [v for v in values if personal or not v.field.personal]
+
+
 async def set_values(
     session: AsyncSession, actor: Actor, staff_id: int, values: list[tuple[int, str | None]]
 ) -> Staff:

@@ -57,6 +57,7 @@ from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 from strawberry.types import ExecutionResult
 
 from app.custom_fields import service as custom_fields
+from app.custom_fields.service import shown_values
 from app.errors import DomainError, RateLimited
 from app.graphql.extensions import MAX_CACHED_DOCUMENT
 from app.graphql.types.custom_fields import CustomField
@@ -65,11 +66,10 @@ from app.graphql.types.staff import (
     DERIVED,
     READS,
     SeenStaff,
-    Shown,
     staff_connection,
-    visible_values,
 )
 from app.staff import service as staff_service
+from app.staff.access import Shown
 from app.staff.queries import PageColumns, StaffQuery, clean_search
 
 log = logging.getLogger("roster.graphql.hot")
@@ -122,7 +122,7 @@ def _custom_fields(seen: SeenStaff, fetched: Prefetch):
     and ``value``, are attributes of the same names there."""
     if not seen._details:
         return None
-    return visible_values(seen, fetched.values.get(seen._row.id, ()))
+    return shown_values(fetched.values.get(seen._row.id, ()), personal=seen._personal)
 
 
 def _field(value, fetched: Prefetch):
@@ -138,7 +138,7 @@ def _field(value, fetched: Prefetch):
 
 # Fields whose resolvers load related rows: the plan prefetches them for the whole page
 # and applies the same visibility (the manager as the same viewer sees it; the custom
-# values ``visible_values`` lets through). The plan's staff objects are SeenStaff (see
+# values ``shown_values`` lets through). The plan's staff objects are SeenStaff (see
 # RECORD_TYPES). The flags: whether only rows of the page itself have them here, and
 # whether the custom values must be read (managers come with the page).
 PREFETCHED: dict[tuple[str, str], tuple[Getter, bool, bool]] = {

@@ -7,6 +7,8 @@ or with VIEW_PERSONAL_DATA; SSN, salary and personal custom fields also need the
 
 from __future__ import annotations
 
+import enum
+
 from app.access import ROLE_RANK, Actor, Permit, Role
 
 BASIC_FIELDS = frozenset(
@@ -41,6 +43,23 @@ DETAILED_FIELDS = frozenset(
 PERSONAL_FIELDS = frozenset({"email", "phone_cell", "phone_work", "phone_home", "address"})
 SECRET_FIELDS = frozenset({"ssn", "salary"})
 ADMIN_FIELDS = frozenset({"restricted"})
+
+
+class Shown(enum.Enum):
+    """Who sees a field of a staff record."""
+
+    ALWAYS = "always"  # everyone who sees the record
+    WITH_DETAILS = "details"  # viewers of its details (restricted records)
+    WITH_PERSONAL_DATA = "personal"  # the person and holders of ViewPersonalData
+
+
+def shown(field: str) -> Shown:
+    """Who sees ``field`` (SSN and salary need both: see ``SECRET_FIELDS``)."""
+    if field in PERSONAL_FIELDS:
+        return Shown.WITH_PERSONAL_DATA
+    if field in DETAILED_FIELDS:
+        return Shown.WITH_DETAILS
+    return Shown.ALWAYS
 
 
 def can_see_details(actor: Actor, staff_id: int, restricted: bool) -> bool:

@@ -105,13 +105,9 @@ async def list_staff(
     result = await statement.prepared.all(connection, params)
     has_next = len(result) > query.first
     result = result[: query.first]
-    take_staff, take_manager, cut = (
-        statement.staff.take,
-        statement.manager.take,
-        len(statement.staff),
-    )
-    rows = [take_staff(r) for r in result]
-    managers = (take_manager(r, cut) for r in result)
+    cut = len(statement.staff)  # the manager's columns follow the row's
+    rows = [statement.staff.take(r) for r in result]
+    managers = (statement.manager.take(r, cut) for r in result)
     return StaffPage(
         rows=rows,
         cursors=[encode_cursor(query, r) for r in rows],

@@ -4,7 +4,6 @@ actor's permits (set lookups), never by per-field queries."""
 
 from __future__ import annotations
 
-import enum
 import operator
 from collections.abc import Callable
 from datetime import date, datetime
@@ -15,7 +14,7 @@ from strawberry.types import Info
 
 from app.access import Actor, Permit
 from app.access import Role as DomainRole
-from app.custom_fields.service import FieldValue
+from app.custom_fields.service import shown_values
 from app.graphql import loaders
 from app.graphql.enums import AccountStatus, Role, StaffKind
 from app.graphql.enums import Permit as PermitEnum
@@ -23,6 +22,7 @@ from app.graphql.ids import encode_id
 from app.graphql.types.common import Node, PageInfo
 from app.graphql.types.custom_fields import CustomField, CustomFieldValue
 from app.staff import access
+from app.staff.access import Shown
 from app.staff.models import Staff as StaffRow
 from app.staff.service import StaffPage, read_secret
 
@@ -56,31 +56,18 @@ class StaffStatus(Node):
         return self._row.archived
 
 
-class Shown(enum.Enum):
-    """Who sees a column of a staff record."""
-
-    ALWAYS = "always"  # everyone who sees the record
-    WITH_DETAILS = "details"  # viewers of its details (restricted records)
-    WITH_PERSONAL_DATA = "personal"  # the person and holders of ViewPersonalData
-
-
 # The record's columns Staff shows as they are (each is the Staff field of the same name),
-# and who sees each. Staff.build and the hot plan (app.graphql.hot) both read them here.
+# and who sees each (the domain's rule, ``app.staff.access``). Staff.build and the hot plan
+# (app.graphql.hot) both read them here.
 COLUMNS: dict[str, Shown] = {
-    **dict.fromkeys(
-        ("sid", "first_name", "last_name", "title", "company", "notes", "is_inactive"),
-        Shown.ALWAYS,
-    ),
-    **dict.fromkeys(
-        ("restricted", "role", "kind", "account_status", "created_at", "modified_at"),
-        Shown.ALWAYS,
-    ),
-    **dict.fromkeys(("email", "phone_cell", "phone_work", "phone_home"), Shown.WITH_PERSONAL_DATA),
-    **dict.fromkeys(
-        ("start_date", "term_date", "capacity", "cost_factor", "hour_rate_type", "home_timezone"),
-        Shown.WITH_DETAILS,
-    ),
-    **dict.fromkeys(("rate1", "rate2", "rate3", "rate4", "rate5"), Shown.WITH_DETAILS),
+    name: access.shown(name)
+    for name in (
+        *("sid", "first_name", "last_name", "title", "company", "notes", "is_inactive"),
+        *("restricted", "role", "kind", "account_status", "created_at", "modified_at"),
+        *("email", "phone_cell", "phone_work", "phone_home"),
+        *("start_date", "term_date", "capacity", "cost_factor", "hour_rate_type"),
+        *("rate1", "rate2", "rate3", "rate4", "rate5", "home_timezone"),
+    )
 }
 
 
@@ -116,12 +103,6 @@ DERIVED: dict[str, Callable[[SeenStaff], object]] = {
         seen._actor, seen._row.id, DomainRole(seen._row.role)
     ),
 }
-
-
-def visible_values(seen: SeenStaff | Staff, values: list[FieldValue]) -> list[FieldValue]:
-    """A record's custom field values its viewer may see, once its details are shown:
-    values of personal fields only with its personal data."""
-    return [v for v in values if not v.field.personal or seen._personal]
 
 
 # The columns each of Staff's other fields reads (COLUMNS' fields read their own column;
@@ -336,7 +317,7 @@ class Staff(Node):
         )
         return [
             CustomFieldValue(field=CustomField(_row=v.field), value=v.value)
-            for v in visible_values(self, values)
+            for v in shown_values(values, personal=self._personal)
         ]
 
     # --- administration ----------------------------------------------------------------
