@@ -66,6 +66,7 @@ class Services:
             relay=Relay(
                 db,
                 sender,
+                keyring=settings.keyring,
                 max_attempts=settings.email_max_attempts,
                 backoff_seconds=settings.email_backoff_seconds,
             ),

@@ -29,11 +29,18 @@ def check_redirect(settings, redirect_url: str | None, field: str = "redirectUrl
     return url
 
 
-def build_link(settings, path: str, token: str, redirect_url: str | None = None) -> str:
+class SecretLink(str):
+    """A link carrying a single-use token (it signs someone in, sets a password or accepts an
+    invitation). The outbox refuses to copy a message holding one to anyone but its owner."""
+
+    __slots__ = ()
+
+
+def build_link(settings, path: str, token: str, redirect_url: str | None = None) -> SecretLink:
     if redirect_url:
         sep = "&" if "?" in redirect_url else "?"
-        return f"{redirect_url}{sep}{urlencode({'token': token})}"
-    return f"{settings.public_url}{path}?{urlencode({'token': token})}"
+        return SecretLink(f"{redirect_url}{sep}{urlencode({'token': token})}")
+    return SecretLink(f"{settings.public_url}{path}?{urlencode({'token': token})}")
 
 
 def join_link(settings, token: str) -> str:

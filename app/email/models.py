@@ -20,6 +20,13 @@ class OutboxMessage(Base):
 
     The relay claims due rows with a lease (``locked_until``), so several server
     processes can relay from one database without sending a message twice.
+
+    What the message says (subject, text and HTML parts: links with live tokens, personal
+    messages) is kept only in ``sealed``, encrypted with the field-encryption keys and bound
+    to this row and its recipients (``app.email.outbox``), and only until the message is
+    sent or fails for good; then it is wiped and the row keeps its metadata. ``subject``,
+    ``text_body`` and ``html_body`` are plaintext only in rows queued before migration 0008
+    (null otherwise) and are wiped the same way.
     """
 
     __tablename__ = "email_outbox"
@@ -32,9 +39,10 @@ class OutboxMessage(Base):
     template: Mapped[str] = mapped_column(String(64))
     to_addrs: Mapped[list[str]] = mapped_column(JSON)
     bcc_addrs: Mapped[list[str]] = mapped_column(JSON, default=list)
-    subject: Mapped[str] = mapped_column(String(300))
-    text_body: Mapped[str] = mapped_column(Text)
-    html_body: Mapped[str] = mapped_column(Text)
+    sealed: Mapped[str | None] = mapped_column(Text, default=None)
+    subject: Mapped[str | None] = mapped_column(String(300), default=None)
+    text_body: Mapped[str | None] = mapped_column(Text, default=None)
+    html_body: Mapped[str | None] = mapped_column(Text, default=None)
     status: Mapped[OutboxStatus] = mapped_column(
         Enum(OutboxStatus, native_enum=False, length=16), default=OutboxStatus.PENDING
     )

@@ -5,6 +5,9 @@ conditional UPDATE, so concurrent relays (several server processes) never take t
 row. A message is marked SENT right after the server accepts it; a failure schedules the
 next attempt at ``base * 2**attempts`` seconds (capped), and after ``max_attempts`` the
 message is FAILED. A crash mid-send leaves the lease to expire and the message is retried.
+
+Bodies are stored sealed (``app.email.outbox``): the relay opens each one just before
+sending, and wipes it once the message is SENT or FAILED, keeping the row's metadata.
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ from sqlalchemy import or_, select, update
 
 from app.db.base import utcnow
 from app.email.models import OutboxMessage, OutboxStatus
+from app.email.outbox import open_message, wipe
 from app.email.senders import Sender
+from app.security.crypto import Keyring
 
 log = logging.getLogger("roster.email")
 
@@ -31,12 +36,14 @@ class Relay:
         db,
         sender: Sender,
         *,
+        keyring: Keyring,
         max_attempts: int = 6,
         backoff_seconds: float = 30,
         batch: int = 20,
     ):
         self.db = db
         self.sender = sender
+        self.keyring = keyring
         self.max_attempts = max_attempts
         self.backoff_seconds = backoff_seconds
         self.batch = batch
@@ -93,11 +100,13 @@ class Relay:
                 message.status = OutboxStatus.SENT
                 message.sent_at = utcnow()
                 message.last_error = None
+                wipe(message)
             else:
                 message.attempts += 1
                 message.last_error = f"{type(error).__name__}: {error}"[:500]
                 if message.attempts >= self.max_attempts:
                     message.status = OutboxStatus.FAILED
+                    wipe(message)
                     log.error("email %s failed for good: %s", message_id, message.last_error)
                 else:
                     message.next_attempt_at = utcnow() + self.backoff(message.attempts)
@@ -114,7 +123,7 @@ class Relay:
         sent = 0
         for message in await self._claim():
             try:
-                await self.sender.send(message)
+                await self.sender.send(open_message(self.keyring, message))
             except Exception as exc:  # any failure of the mail server is retried
                 await self._finish(message.id, exc)
             else:

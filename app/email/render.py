@@ -20,7 +20,16 @@ SUBJECTS = {
     "join_request": "{person} asks to join {account} on Roster",
     "account_exists": "You already have a Roster account",
     "join_existing": "Sign in to join {account} on Roster",
+    "invitation_copy": "Copy: you invited {email} to {account} on Roster",
+    "welcome_copy": "Copy: you added {email} to {account} on Roster",
 }
+
+# Messages meant for their addressee alone: they carry (or may carry) a link that accepts an
+# invitation, sets a password or signs in. The outbox never copies them to anyone else; a
+# sender who asked for a copy gets a separate notice (the *_copy templates) instead.
+PRIVATE_TEMPLATES = frozenset(
+    {"invitation", "invitation_resent", "welcome", "email_verification", "password_reset"}
+)
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import aiosmtplib
 
-from app.email.models import OutboxMessage
+from app.email.outbox import Outgoing
 
 
-def build_message(message: OutboxMessage, sender: str) -> EmailMessage:
+def build_message(message: Outgoing, sender: str) -> EmailMessage:
     """A multipart/alternative message. BCC recipients get it without a Bcc header."""
     email = EmailMessage()
     email["From"] = sender
@@ -30,12 +30,12 @@ def build_message(message: OutboxMessage, sender: str) -> EmailMessage:
     return email
 
 
-def recipients(message: OutboxMessage) -> list[str]:
+def recipients(message: Outgoing) -> list[str]:
     return list(message.to_addrs) + list(message.bcc_addrs or [])
 
 
 class Sender:
-    async def send(self, message: OutboxMessage) -> None:
+    async def send(self, message: Outgoing) -> None:
         raise NotImplementedError
 
 
@@ -43,7 +43,7 @@ class SmtpSender(Sender):
     def __init__(self, settings):
         self.settings = settings
 
-    async def send(self, message: OutboxMessage) -> None:
+    async def send(self, message: Outgoing) -> None:
         s = self.settings
         await aiosmtplib.send(
             build_message(message, s.email_from),
@@ -64,7 +64,7 @@ class ConsoleSender(Sender):
         self.settings = settings
         self.stream = stream or sys.stdout
 
-    async def send(self, message: OutboxMessage) -> None:
+    async def send(self, message: Outgoing) -> None:
         line = "-" * 72
         self.stream.write(
             f"{line}\nTo: {', '.join(recipients(message))}\nSubject: {message.subject}\n\n"
@@ -80,7 +80,7 @@ class FileSender(Sender):
         self.settings = settings
         self.directory = Path(settings.email_file_dir)
 
-    async def send(self, message: OutboxMessage) -> None:
+    async def send(self, message: Outgoing) -> None:
         data = bytes(build_message(message, self.settings.email_from))
         path = self.directory / f"{message.id:08d}-{message.template}.eml"
 
@@ -98,7 +98,7 @@ class MemorySender(Sender):
         self.settings = settings
         self.sent: list[EmailMessage] = []
 
-    async def send(self, message: OutboxMessage) -> None:
+    async def send(self, message: Outgoing) -> None:
         self.sent.append(build_message(message, "roster@test"))
 
 

@@ -46,6 +46,7 @@ async def send_reset_link(
     token, row = await user_tokens.issue(session, user.id, UserTokenPurpose.PASSWORD_RESET, ttl)
     await enqueue(
         session,
+        settings.keyring,
         template="password_reset",
         to=user.email,
         account_id=account_id,
@@ -98,6 +99,7 @@ async def _set_password(
     await user_tokens.invalidate(session, user.id, UserTokenPurpose.PASSWORD_RESET)
     await enqueue(
         session,
+        settings.keyring,
         template="password_changed",
         to=user.email,
         context={

@@ -43,6 +43,7 @@ async def send_verification(session: AsyncSession, settings, user: User) -> bool
     )
     await enqueue(
         session,
+        settings.keyring,
         template="email_verification",
         to=user.email,
         context={
@@ -81,6 +82,7 @@ async def signup(
         await passwords.hash(password)  # same work as the other branch
         await enqueue(
             session,
+            settings.keyring,
             template="account_exists",
             to=existing.email,
             context={"email": existing.email, "link": f"{settings.public_url}/password/forgot"},
@@ -98,6 +100,7 @@ async def signup(
     except EmailTaken:  # a concurrent sign-up of this address won: answer as for an existing one
         await enqueue(
             session,
+            settings.keyring,
             template="account_exists",
             to=normalized,
             context={"email": normalized, "link": f"{settings.public_url}/password/forgot"},

@@ -254,7 +254,7 @@ async def join(
             )
         )
         await session.flush()
-        await _notify_admins(session, account, link.role, f"{first} {last}", email)
+        await _notify_admins(session, settings, account, link.role, f"{first} {last}", email)
         return JoinResult(JoinOutcome.PENDING_APPROVAL, account, verify)
     await activate(
         session,
@@ -280,6 +280,7 @@ async def _decoy(session, settings, link: JoinLink, user: User, password: str | 
         await reserve_seats(session, link.account_id)
     await enqueue(
         session,
+        settings.keyring,
         template="join_existing",
         to=user.email,
         account_id=account.id,
@@ -293,7 +294,9 @@ async def _decoy(session, settings, link: JoinLink, user: User, password: str | 
     return JoinResult(outcome, account, True)
 
 
-async def _notify_admins(session, account: Account, role: Role, person: str, email: str) -> None:
+async def _notify_admins(
+    session, settings, account: Account, role: Role, person: str, email: str
+) -> None:
     admins = await session.scalars(
         select(Staff.email).where(
             Staff.account_id == account.id,
@@ -305,6 +308,7 @@ async def _notify_admins(session, account: Account, role: Role, person: str, ema
     for admin_email in admins:
         await enqueue(
             session,
+            settings.keyring,
             template="join_request",
             to=admin_email,
             account_id=account.id,

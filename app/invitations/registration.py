@@ -94,13 +94,15 @@ async def register(
             expires = row.expires_at.strftime("%Y-%m-%d %H:%M UTC")
         account = await session.get(Account, actor.account_id)
         inviter = await session.get(Staff, actor.staff_id)
+        # The welcome (with its set-password link) goes to the person alone; a sender who
+        # asked for a copy gets a separate notice without the link.
         await enqueue(
             session,
+            settings.keyring,
             template="welcome",
             to=email,
             account_id=actor.account_id,
             subject=subject,
-            bcc=[inviter.email] if bcc_sender and inviter.email else [],
             context={
                 "first_name": staff.first_name,
                 "account": account.name,
@@ -111,4 +113,19 @@ async def register(
                 "expires": expires,
             },
         )
+        if bcc_sender and inviter.email:
+            await enqueue(
+                session,
+                settings.keyring,
+                template="welcome_copy",
+                to=inviter.email,
+                account_id=actor.account_id,
+                context={
+                    "email": email,
+                    "account": account.name,
+                    "role_name": role_name(role),
+                    "message": message,
+                    "link_sent": link is not None,
+                },
+            )
     return staff

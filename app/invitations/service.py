@@ -182,25 +182,43 @@ async def _send(
     inviter: Staff | None,
     first_name: str | None,
 ) -> None:
+    """The invitation goes to the invitee alone (its link accepts it); a sender who asked
+    for a copy gets a separate notice without the link."""
     inviter_name = f"{inviter.first_name} {inviter.last_name}".strip() if inviter else "Roster"
-    bcc = [inviter.email] if invitation.bcc_inviter and inviter and inviter.email else []
+    expires = invitation.expires_at.strftime("%Y-%m-%d %H:%M UTC")
     await enqueue(
         session,
+        settings.keyring,
         template=template,
         to=invitation.email,
         account_id=invitation.account_id,
         subject=invitation.subject,
-        bcc=bcc,
         context={
             "inviter": inviter_name,
             "account": account.name,
             "role_name": role_name(invitation.role),
             "message": invitation.message,
             "first_name": first_name,
-            "expires": invitation.expires_at.strftime("%Y-%m-%d %H:%M UTC"),
+            "expires": expires,
             "link": build_link(settings, "/invitations/accept", token, invitation.redirect_url),
         },
     )
+    if invitation.bcc_inviter and inviter is not None and inviter.email:
+        await enqueue(
+            session,
+            settings.keyring,
+            template="invitation_copy",
+            to=inviter.email,
+            account_id=invitation.account_id,
+            context={
+                "email": invitation.email,
+                "account": account.name,
+                "role_name": role_name(invitation.role),
+                "message": invitation.message,
+                "expires": expires,
+                "reminder": template == "invitation_resent",
+            },
+        )
 
 
 async def create_invitation(

@@ -1,10 +1,11 @@
-"""Key rotation: re-encrypt SSN and salary under the keyring's primary key."""
+"""Key rotation: re-encrypt SSN, salary and pending outbox messages under the primary key."""
 
 from __future__ import annotations
 
 from sqlalchemy import or_, select
 
 from app.db.engine import Database
+from app.email.outbox import reseal_pending
 from app.settings import Settings
 from app.staff.models import Staff
 from app.staff.service import ENCRYPTED_COLUMNS, read_secret, write_secret
@@ -41,6 +42,12 @@ async def rotate_keys(settings: Settings) -> int:
                         write_secret(keyring, staff, field, read_secret(keyring, staff, field))
                 changed += len(rows)
                 last_id = rows[-1].id
+                await session.commit()
+        last_id = 0
+        while last_id is not None:  # email not sent yet (sent email keeps no content)
+            async with db.session(write=True) as session:
+                count, last_id = await reseal_pending(session, keyring, last_id, BATCH)
+                changed += count
                 await session.commit()
     finally:
         await db.dispose()

@@ -171,16 +171,20 @@ async def test_bulk_invitation_queues_email_only_for_the_rows_that_succeed(api, 
     assert recipients(smtp) == ["ok1@example.com", "ok2@example.com"]
 
 
-async def test_bcc_sender_is_an_envelope_recipient_but_not_in_the_headers(api, services, smtp):
+async def test_bcc_sender_gets_a_separate_copy_without_the_link(api, services, smtp):
     tenant = await make_tenant(services)
     await invite(api, tenant.owner, "guest@example.com", bccSender=True)
-    assert await services.relay.run_once() == 1
-    [envelope] = smtp.envelopes
-    assert sorted(envelope.rcpt_tos) == sorted(["guest@example.com", tenant.owner.email])
-    [message] = smtp.messages
-    headers = "\n".join(f"{k}: {v}" for k, v in message.items())
-    assert "Bcc" not in message and tenant.owner.email not in headers
-    assert message["To"] == "guest@example.com"
+    assert await services.relay.run_once() == 2
+    assert sorted(tuple(e.rcpt_tos) for e in smtp.envelopes) == sorted(
+        [("guest@example.com",), (tenant.owner.email,)]
+    )
+    invitation, copy = sorted(smtp.messages, key=lambda m: m["To"] != "guest@example.com")
+    assert invitation["To"] == "guest@example.com" and "Bcc" not in invitation
+    assert tenant.owner.email not in invitation.as_string()
+    assert "token=" in link_in(invitation)
+    assert copy["To"] == tenant.owner.email
+    assert copy["Subject"].startswith("Copy: you invited guest@example.com to ")
+    assert "token=" not in copy.as_string() and "/invitations/accept" not in copy.as_string()
 
 
 # --- the mail server is down -------------------------------------------------------------
@@ -375,6 +379,7 @@ async def test_outbox_row_exists_only_if_the_transaction_commits(services):
     async with services.db.session(write=True) as session:
         await enqueue(
             session,
+            services.settings.keyring,
             template="password_changed",
             to="x@example.com",
             context={"email": "x@example.com", "when": "now", "link": f"{PUBLIC_URL}/x"},
