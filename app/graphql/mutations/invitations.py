@@ -22,7 +22,10 @@ UNSET = strawberry.UNSET
 class EmailOptionsInput:
     subject: str | None = strawberry.field(default=None, description="Subject line override.")
     message: str | None = strawberry.field(default=None, description="Personal message.")
-    bcc_sender: bool = strawberry.field(default=False, description="BCC the sender.")
+    bcc_sender: bool = strawberry.field(
+        default=False,
+        description="Email the sender a copy (without the link, which goes to its owner alone).",
+    )
 
 
 @strawberry.input(description="Invite someone by email.")
@@ -33,7 +36,10 @@ class InvitationCreateInput:
     last_name: str | None = strawberry.field(default=None, description="Family name.")
     message: str | None = strawberry.field(default=None, description="Personal message.")
     subject: str | None = strawberry.field(default=None, description="Subject line override.")
-    bcc_sender: bool = strawberry.field(default=False, description="BCC yourself.")
+    bcc_sender: bool = strawberry.field(
+        default=False,
+        description="Email yourself a copy (without the link, which goes to its owner alone).",
+    )
     expires_in_days: int | None = strawberry.field(
         default=None, description="1 to 30 (default: the account's setting)."
     )

@@ -91,7 +91,10 @@ def staff_changes(fields: StaffFieldsInput) -> dict:
 class StaffInviteOptionsInput:
     message: str | None = strawberry.field(default=None, description="Personal message.")
     subject: str | None = strawberry.field(default=None, description="Subject line override.")
-    bcc_sender: bool = strawberry.field(default=False, description="BCC yourself.")
+    bcc_sender: bool = strawberry.field(
+        default=False,
+        description="Email yourself a copy (without the link, which goes to its owner alone).",
+    )
     expires_in_days: int | None = strawberry.field(default=None, description="1 to 30.")
     redirect_url: str | None = strawberry.field(
         default=None, description="Frontend page for the link (allow-listed origins)."
