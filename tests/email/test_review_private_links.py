@@ -209,3 +209,31 @@ async def test_enqueue_refuses_to_copy_a_private_message(services, template):
                 bcc=["boss@example.com"],
             )
         await session.rollback()
+
+
+@pytest.mark.parametrize(
+    ("template", "extra", "subject"),
+    [
+        ("invitation_copy", {"expires": "2030-01-01", "reminder": False}, "Copy: you invited"),
+        ("invitation_copy", {"expires": "2030-01-01", "reminder": True}, "Copy: you invited"),
+        ("welcome_copy", {"link_sent": True}, "Copy: you added"),
+        ("welcome_copy", {"link_sent": False}, "Copy: you added"),
+    ],
+)
+def test_copy_templates_render_both_parts_and_escape_the_message(template, extra, subject):
+    from app.email.render import render
+
+    evil = '<script>alert("x")</script>'
+    context = {
+        "email": "zoe@example.com",
+        "account": "Acme",
+        "role_name": "a viewer",
+        "message": evil,
+        **extra,
+    }
+    rendered = render(template, context)
+    assert rendered.subject == f"{subject} zoe@example.com to Acme on Roster"
+    assert rendered.html.lstrip().startswith("<!doctype html>")
+    assert "zoe@example.com" in rendered.text and "Acme" in rendered.text
+    assert evil in rendered.text and "<script>" not in rendered.html
+    assert "href" not in rendered.html and "http" not in rendered.text
