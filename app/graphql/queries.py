@@ -125,8 +125,8 @@ NODE_TYPES = {
 
 async def _account_node(session, actor, type_name: str, pk: int):
     """Invitation, Project and ApiToken nodes: visible only within the actor's account
-    (and, for invitations, to those who may invite; for tokens, to their owner)."""
-    from app.access import Permit as DomainPermit
+    (and, for invitations, to those who may see them: see
+    ``invitations.service.can_see_invitation``; for tokens, to their owner)."""
     from app.identity.models import AuthToken, TokenKind
     from app.invitations.models import Invitation as InvitationRow
     from app.projects.models import Project as ProjectRow
@@ -136,7 +136,8 @@ async def _account_node(session, actor, type_name: str, pk: int):
     if row is None or row.account_id != actor.account_id:
         return None
     if type_name == "Invitation":
-        return Invitation(_row=row, _actor=actor) if actor.can(DomainPermit.INVITE_USERS) else None
+        visible = invitations_service.can_see_invitation(actor, row)
+        return Invitation(_row=row, _actor=actor) if visible else None
     if type_name == "Project":
         return Project(_row=row, _actor=actor)
     if row.kind == TokenKind.API and row.user_id == actor.user_id:
@@ -296,7 +297,10 @@ class Query:
             for v in values
         ]
 
-    @strawberry.field(description="Invitations, newest first (for those who may invite).")
+    @strawberry.field(
+        description="Invitations, newest first (for those who may invite; inviters who do "
+        "not administer see only those they sent)."
+    )
     async def invitations(
         self,
         info: Info,

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.access import Actor
+from app.access import Actor, Permit
 from app.invitations.service import InvitationRequest, create_invitation
 from app.projects.service import add_to_projects
 from app.staff import service as staff_service
@@ -27,6 +27,9 @@ async def add_staff(
     staff = await staff_service.create_staff(session, actor, settings.keyring, data)
     await add_to_projects(session, actor, staff, project_ids)
     if invite is not None:
+        if staff.restricted and not actor.can(Permit.VIEW_RESTRICTED_STAFF):
+            # create_staff just shared the new restricted record with its creator.
+            actor = replace(actor, shared_staff_ids=actor.shared_staff_ids | {staff.id})
         request = replace(invite, email=staff.email, role=staff.role, staff_id=staff.id)
         await create_invitation(session, actor, settings, request)
         await session.refresh(staff)

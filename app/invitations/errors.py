@@ -54,3 +54,17 @@ class LoginRequired(DomainError):
             "password) to join.",
             field=["password"],
         )
+
+
+class NotInvitable(DomainError):
+    """The one answer an inviter without the ViewPersonalData permit gets for an address
+    that already belongs to someone in the account (member, invited, or a record they may
+    not take over): which of these it is would tell them who has which email."""
+
+    code = ErrorCode.FORBIDDEN
+
+    def __init__(self, field: str = "email"):
+        super().__init__(
+            "You cannot invite this address; ask an administrator to invite this person.",
+            field=[field],
+        )

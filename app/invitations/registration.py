@@ -1,6 +1,9 @@
 """Direct registration: an administrator adds an ACTIVE member with a login at once.
 
-The welcome email carries a one-time set-password link, never a password.
+The welcome email carries a one-time set-password link, never a password. An address
+that already has a Roster login is not enrolled: that person joins another account only
+by accepting an invitation, so for them registration is an invitation (record INVITED,
+a seat reserved, the invitation email with its accept link).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from app.identity.models import UserTokenPurpose
 from app.identity.service import create_user, get_user_by_email
 from app.invitations.errors import AlreadyMember
 from app.invitations.membership import activate, member_of
-from app.invitations.service import role_name
+from app.invitations.service import InvitationRequest, create_invitation, role_name
 from app.security.passwords import PasswordService
 from app.staff import service as staff_service
 from app.staff.models import Staff
@@ -64,6 +67,25 @@ async def register(
     staff = await staff_service.create_staff(
         session, actor, settings.keyring, {**data, "email": email, "role": role}
     )
+    if user is not None:
+        # Their consent is accepting the invitation; nothing joins them before that.
+        await create_invitation(
+            session,
+            actor,
+            settings,
+            InvitationRequest(
+                email=email,
+                role=role,
+                first_name=staff.first_name,
+                message=message,
+                subject=subject,
+                bcc_sender=bcc_sender,
+                staff_id=staff.id,
+                redirect_url=redirect_url,
+            ),
+        )
+        await session.refresh(staff)
+        return staff
     new_user = user is None
     if new_user:
         user = await create_user(

@@ -33,6 +33,7 @@ from app.invitations.errors import (
     InvalidToken,
     InvitationRevoked,
     LoginRequired,
+    NotInvitable,
     TokenExpired,
     TokenUsed,
 )
@@ -41,6 +42,7 @@ from app.invitations.models import Invitation, InvitationStatus
 from app.invitations.queries import effective_status, effective_status_is
 from app.security.passwords import PasswordService, password_problem
 from app.security.tokens import new_token, token_digest
+from app.staff import access
 from app.staff.models import AccountStatus, Staff
 from app.validation import clean_email, clean_text, name_key
 
@@ -92,17 +94,59 @@ async def _pending_for_staff(session: AsyncSession, staff_id: int, now) -> Invit
     )
 
 
+def administers_invitations(actor: Actor) -> bool:
+    """Administrators see and act on every invitation of the account; other inviters
+    (``everyoneCanInvite``) only on those they sent."""
+    return actor.can(Permit.MANAGE_STAFF)
+
+
+def can_see_invitation(actor: Actor, invitation: Invitation) -> bool:
+    return (
+        invitation.account_id == actor.account_id
+        and actor.can(Permit.INVITE_USERS)
+        and (administers_invitations(actor) or invitation.inviter_staff_id == actor.staff_id)
+    )
+
+
+def shows_personal(actor: Actor, invitation: Invitation) -> bool:
+    """The invitee's email and the personal message are personal data, shown as the
+    directory shows a record's email: to the person, or with ViewPersonalData."""
+    if invitation.staff_id is not None:
+        return access.can_see_personal(actor, invitation.staff_id)
+    return actor.can(Permit.VIEW_PERSONAL_DATA)
+
+
+def _takeover_denial(actor: Actor, staff: Staff) -> str | None:
+    """Inviting an existing record edits it (its email, role and state), and whoever
+    accepts reads it as its own person: it needs the right to edit the record and to
+    write its email, whether or not the email changes."""
+    if not access.can_edit(actor, staff.id, staff.restricted):
+        return "You may not edit this staff member."
+    return access.write_denial(actor, staff.id, staff.restricted, "email")
+
+
 async def _target_staff(
     session: AsyncSession, actor: Actor, request: InvitationRequest, email: str
 ) -> Staff | None:
-    """The staff record the invitation is for: given, or found by email, or None (new)."""
+    """The staff record the invitation is for: given, or found by email, or None (new).
+
+    Inviters without the ViewPersonalData permit get one answer (``NotInvitable``) for
+    every address already in the account, whatever the reason, so that inviting cannot
+    tell them whose email is whose.
+    """
     now = utcnow()
+    precise = actor.can(Permit.VIEW_PERSONAL_DATA)
     if request.staff_id is not None:
         staff = await session.scalar(
             select(Staff).where(Staff.id == request.staff_id, Staff.account_id == actor.account_id)
         )
         if staff is None:
             raise NotFound("Staff member", field=["staffId"])
+        # Before anything about the record's state or email is answered.
+        if (reason := _takeover_denial(actor, staff)) is not None:
+            raise Forbidden(reason, field=["staffId"])
+        if actor.impersonated and staff.email != email:
+            raise Forbidden("Emails cannot change while impersonating.", field=["email"])
         if staff.email not in (None, email) and await session.scalar(
             select(Staff.id).where(
                 Staff.account_id == actor.account_id, Staff.email == email, Staff.id != staff.id
@@ -122,16 +166,19 @@ async def _target_staff(
             .where(Staff.account_id == actor.account_id, User.email == email)
         )
         if member is not None:
-            raise AlreadyMember()
+            raise AlreadyMember() if precise else NotInvitable()
         return None
     field = "staffId" if request.staff_id is not None else "email"
     if staff.user_id is not None or staff.account_status in (
         AccountStatus.ACTIVE,
         AccountStatus.DISABLED,
     ):
-        raise AlreadyMember(field)
+        raise AlreadyMember(field) if precise else NotInvitable(field)
     if await _pending_for_staff(session, staff.id, now):
-        raise AlreadyInvited(field)
+        raise AlreadyInvited(field) if precise else NotInvitable(field)
+    if request.staff_id is None and (reason := _takeover_denial(actor, staff)) is not None:
+        # Found by its email: the inviter may not take this record over.
+        raise Forbidden(reason, field=["email"]) if precise else NotInvitable()
     return staff
 
 
@@ -230,6 +277,9 @@ async def create_invitation(
     email = v["email"]
     # Lock first: the duplicate checks below must see a concurrent invitation of this email.
     await lock_account(session, actor.account_id)
+    if not actor.can(Permit.VIEW_PERSONAL_DATA):
+        # A full account answers alike for every address (see ``_target_staff``).
+        await reserve_seats(session, actor.account_id)
     staff = await _target_staff(session, actor, request, email)
     await reserve_seats(session, actor.account_id)
     now = utcnow()
@@ -353,8 +403,10 @@ async def create_many(
 
 
 async def _get(session: AsyncSession, actor: Actor, invitation_id: int) -> Invitation:
+    """Another account's invitation, or (for inviters who do not administer) another
+    inviter's, is not found."""
     invitation = await session.get(Invitation, invitation_id)
-    if invitation is None or invitation.account_id != actor.account_id:
+    if invitation is None or not can_see_invitation(actor, invitation):
         raise NotFound("Invitation", field=["id"])
     return invitation
 
@@ -627,11 +679,13 @@ async def list_invitations(
     after: int | None,
     status: InvitationStatus | None,
 ) -> tuple[list[Invitation], bool]:
-    """Newest first, keyset by id."""
+    """Newest first, keyset by id; an inviter who does not administer sees only their own."""
     require_inviter(actor)
     if not 0 <= first <= 100:
         raise DomainError("first must be between 0 and 100.", field=["first"])
     stmt = select(Invitation).where(Invitation.account_id == actor.account_id)
+    if not administers_invitations(actor):
+        stmt = stmt.where(Invitation.inviter_staff_id == actor.staff_id)
     if status is not None:
         stmt = stmt.where(effective_status_is(status, utcnow()))
     if after is not None:

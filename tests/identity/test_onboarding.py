@@ -232,34 +232,54 @@ async def test_register_needs_a_free_seat(api, services):
     assert await login_codes(api, "b@example.com", NEW_PASSWORD) == ["INVALID_CREDENTIALS"]
 
 
-async def test_register_links_an_existing_user_without_a_set_password_link(api, services):
+async def test_register_invites_an_existing_user_instead_of_enrolling_them(api, services):
     here = await make_tenant(services, "Here Inc")
     there = await make_tenant(services)
     person = await make_member(services, there, Role.VIEWER)
     payload = await register(api, here.owner, email=person.email, role="EDITOR")
     assert payload["userErrors"] == []
-    assert payload["staff"]["hasLogin"] and payload["staff"]["accountStatus"] == "ACTIVE"
+    assert payload["staff"]["accountStatus"] == "INVITED"
+    assert payload["staff"]["hasLogin"] is False
+    seats = (await api.data(SEATS, as_=here.owner))["account"]["seats"]
+    assert seats["used"] == 1 and seats["reserved"] == 1
 
-    [welcome] = await take_mail(services)
-    assert welcome["To"] == person.email
-    assert "token=" not in mail_text(welcome)
-    assert "existing Roster password" in mail_text(welcome)
+    # Nothing joined them: their login and sessions see only the account they chose.
     ok = await login(api, person.email, OLD_PASSWORD)
-    assert ok["userErrors"] == []
+    assert [a["slug"] for a in ok["accounts"]] == [there.slug]
+    assert await is_signed_in(api, person.token)
+
+    [invitation] = await take_mail(services)
+    assert invitation["To"] == person.email
+    assert template(invitation) == "invitation"
+    assert "/invitations/accept?token=" in mail_text(invitation)
+    assert "/password/reset" not in mail_text(invitation)
+    accepted = await api.data(
+        """mutation($t: String!) { invitationAccept(input: {token: $t}) {
+             account { slug } staff { role accountStatus } userErrors { code } } }""",
+        {"t": mail_token(invitation)},
+        token=person.token,
+    )
+    assert accepted["invitationAccept"] == {
+        "account": {"slug": here.slug},
+        "staff": {"role": "EDITOR", "accountStatus": "ACTIVE"},
+        "userErrors": [],
+    }
+    ok = await login(api, person.email, OLD_PASSWORD)
     assert {(a["slug"], a["role"]) for a in ok["accounts"]} == {
         (there.slug, "VIEWER"),
         (here.slug, "EDITOR"),
     }
-    # Their sessions keep working: nothing about their login changed.
-    assert await is_signed_in(api, person.token)
 
 
-async def test_register_existing_user_without_welcome_sends_nothing(api, services):
+async def test_register_existing_user_is_invited_even_without_welcome(api, services):
     here = await make_tenant(services)
     user = await make_user(services)
     payload = await register(api, here.owner, email=user.email, sendWelcome=False)
     assert payload["userErrors"] == []
-    assert await take_mail(services) == []
+    assert payload["staff"]["accountStatus"] == "INVITED"
+    # The invitation is how they join, so it is always sent.
+    [invitation] = await take_mail(services)
+    assert invitation["To"] == user.email and template(invitation) == "invitation"
     # A brand-new login always gets its set-password link (there is no other way in).
     fresh = await register(api, here.owner, email="fresh@example.com", sendWelcome=False)
     assert fresh["userErrors"] == []

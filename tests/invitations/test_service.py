@@ -22,6 +22,7 @@ from tests.factories import (
     make_staff,
     make_tenant,
     make_user,
+    set_staff_columns,
     take_mail,
     update_row,
 )
@@ -586,29 +587,45 @@ async def test_everyone_can_invite_resends_only_up_to_own_role(api, services):
     editor = await make_member(services, tenant, Role.EDITOR)
     await update_row(services, Account, tenant.account_id, everyone_can_invite=True)
     mine = await invite_ok(api, editor, "mine@example.com", role="EDITOR")
+    also_mine = await invite_ok(api, editor, "also@example.com", role="VIEWER")
     admin = await invite_ok(api, tenant.owner, "boss@example.com", role="ADMINISTRATOR")
     await take_mail(services)
-    for invitation in (mine, admin):
+    for invitation in (mine, also_mine, admin):
         await backdate_sending(services, invitation["id"])
     ok = await api.data(RESEND, {"id": mine["id"]}, as_=editor)
     assert ok["invitationResend"]["invitation"]["sentCount"] == 2
-    above = await api.data(RESEND, {"id": admin["id"]}, as_=editor)
+    # Another inviter's invitation is not theirs to see.
+    theirs = await api.data(RESEND, {"id": admin["id"]}, as_=editor)
+    assert await codes_of(theirs["invitationResend"]) == [(["input", "id"], "NOT_FOUND")]
+    # Demoted to viewer: their own editor invitation is now above them.
+    await set_staff_columns(services, editor.staff_pk, role=Role.VIEWER)
+    above = await api.data(RESEND, {"id": mine["id"]}, as_=editor)
     assert await codes_of(above["invitationResend"]) == [(["input", "id"], "FORBIDDEN")]
-    assert [m["To"] for m in await take_mail(services)] == ["mine@example.com"]
+    ok = await api.data(RESEND, {"id": also_mine["id"]}, as_=editor)
+    assert ok["invitationResend"]["invitation"]["sentCount"] == 2
+    assert [m["To"] for m in await take_mail(services)] == ["mine@example.com", "also@example.com"]
 
 
 async def test_everyone_can_invite_revokes_only_up_to_own_role(api, services):
     tenant = await make_tenant(services)
     editor = await make_member(services, tenant, Role.EDITOR)
     await update_row(services, Account, tenant.account_id, everyone_can_invite=True)
-    viewer_invite = await invite_ok(api, tenant.owner, "v@example.com", role="VIEWER")
+    viewer_invite = await invite_ok(api, editor, "v@example.com", role="VIEWER")
+    editor_invite = await invite_ok(api, editor, "e@example.com", role="EDITOR")
     admin_invite = await invite_ok(api, tenant.owner, "boss@example.com", role="ADMINISTRATOR")
-    above = await api.data(REVOKE, {"id": admin_invite["id"]}, as_=editor)
+    theirs = await api.data(REVOKE, {"id": admin_invite["id"]}, as_=editor)
+    assert await codes_of(theirs["invitationRevoke"]) == [(["input", "id"], "NOT_FOUND")]
+    await set_staff_columns(services, editor.staff_pk, role=Role.VIEWER)
+    above = await api.data(REVOKE, {"id": editor_invite["id"]}, as_=editor)
     assert await codes_of(above["invitationRevoke"]) == [(["input", "id"], "FORBIDDEN")]
     ok = await api.data(REVOKE, {"id": viewer_invite["id"]}, as_=editor)
     assert ok["invitationRevoke"]["invitation"]["status"] == "REVOKED"
     statuses = {i["email"]: i["status"] for i in await listed(api, tenant.owner)}
-    assert statuses == {"v@example.com": "REVOKED", "boss@example.com": "PENDING"}
+    assert statuses == {
+        "v@example.com": "REVOKED",
+        "e@example.com": "PENDING",
+        "boss@example.com": "PENDING",
+    }
 
 
 async def test_invitation_ids_of_another_account_are_not_found(api, services):
@@ -839,7 +856,10 @@ async def test_list_is_forbidden_for_a_viewer_unless_everyone_can_invite(api, se
     assert error_codes(body) == ["FORBIDDEN"]
     assert body["data"] is None
     await update_row(services, Account, tenant.account_id, everyone_can_invite=True)
-    assert [r["email"] for r in await listed(api, viewer)] == ["x@example.com"]
+    # A viewer who may invite sees the invitations they sent, not the owner's.
+    assert await listed(api, viewer) == []
+    await invite_ok(api, viewer, "mine@example.com")
+    assert [r["status"] for r in await listed(api, viewer)] == ["PENDING"]
 
 
 async def test_list_shows_only_the_own_account(api, services):

@@ -167,7 +167,10 @@ class JoinRequestPayload(Payload):
     staff: Staff | None = strawberry.field(description="The new member, when approved.")
 
 
-@strawberry.input(description="Register a member directly (ACTIVE at once, with a login).")
+@strawberry.input(
+    description="Register a member directly (ACTIVE at once, with a new login; an existing "
+    "login is invited instead)."
+)
 class StaffRegisterInput(StaffFieldsInput):
     role: Role | None = strawberry.field(default=UNSET, description="Role (VIEWER).")
     send_welcome: bool = strawberry.field(default=True, description="Send the welcome email.")
@@ -417,7 +420,8 @@ class InvitationMutations:
 
     @mutation(
         description="Register a member directly: ACTIVE at once; the welcome "
-        "email holds a one-time set-password link."
+        "email holds a one-time set-password link. An address that already has a Roster "
+        "login is invited instead (INVITED, a seat reserved): it joins only by accepting."
     )
     async def staff_register(self, info: Info, input: StaffRegisterInput) -> StaffRegisterPayload:
         ctx = info.context

@@ -12,9 +12,13 @@ from app.graphql.ids import encode_id
 from app.graphql.types.common import Node, PageInfo
 from app.graphql.types.staff import Staff
 from app.invitations.queries import effective_status
+from app.invitations.service import shows_personal
 
 
-@strawberry.type(description="An emailed invitation to join the account.")
+@strawberry.type(
+    description="An emailed invitation to join the account (inviters who do not administer "
+    "see only those they sent)."
+)
 class Invitation(Node):
     _row: strawberry.Private[object]
     _actor: strawberry.Private[object]
@@ -23,9 +27,12 @@ class Invitation(Node):
     def id(self) -> strawberry.ID:
         return strawberry.ID(encode_id("Invitation", self._row.id))
 
-    @strawberry.field(description="Invited email (normalised).")
-    def email(self) -> str:
-        return self._row.email
+    @strawberry.field(
+        description="Invited email (normalised); personal data: null unless you hold "
+        "ViewPersonalData or it is your own."
+    )
+    def email(self) -> str | None:
+        return self._row.email if shows_personal(self._actor, self._row) else None
 
     @strawberry.field(description="Role the person gets on accepting.")
     def role(self) -> Role:
@@ -55,9 +62,12 @@ class Invitation(Node):
     def accepted_at(self) -> datetime | None:
         return self._row.accepted_at
 
-    @strawberry.field(description="Personal message included in the email.")
+    @strawberry.field(
+        description="Personal message included in the email; null unless you hold "
+        "ViewPersonalData or it is your own."
+    )
     def message(self) -> str | None:
-        return self._row.message
+        return self._row.message if shows_personal(self._actor, self._row) else None
 
     @strawberry.field(description="Who invited.")
     async def inviter(self, info: Info) -> Staff | None:
