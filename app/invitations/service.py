@@ -221,7 +221,7 @@ async def create_invitation(
         staff = Staff(
             account_id=actor.account_id,
             sid=await next_staff_sid(session, actor.account_id),
-            first_name=first or email.split("@")[0],
+            first_name=first or "",  # never a name made up from the email
             last_name=last,
             last_name_key=name_key(last),
             email=email,
