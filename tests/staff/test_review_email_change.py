@@ -52,8 +52,9 @@ async def setup(services, role=Role.VIEWER):
 
 
 async def change_own(api, member, email, **fields):
-    data = await api.data(UPDATE, {"input": {"id": member.staff_id, "email": email, **fields}},
-                          as_=member)
+    data = await api.data(
+        UPDATE, {"input": {"id": member.staff_id, "email": email, **fields}}, as_=member
+    )
     return data["staffUpdate"]
 
 
@@ -70,11 +71,15 @@ async def test_a_taken_and_a_free_address_get_the_same_answer(api, services, rol
     tenant, member, colleague = await setup(services, role)
     taken = await change_own(api, member, TAKEN.upper())
     free = await change_own(api, member, "Free.Address@example.com")
-    assert taken == free == {
-        "staff": {"id": member.staff_id, "email": member.email, "title": "Clerk"},
-        "emailConfirmationPending": True,
-        "userErrors": [],
-    }
+    assert (
+        taken
+        == free
+        == {
+            "staff": {"id": member.staff_id, "email": member.email, "title": "Clerk"},
+            "emailConfirmationPending": True,
+            "userErrors": [],
+        }
+    )
     # each link goes to the address asked for, and to no one else
     messages = await take_mail(services)
     assert recipients(messages) == [
@@ -109,7 +114,7 @@ async def test_other_fields_apply_at_once_and_the_email_after_confirmation(api, 
     assert again["email"] is None
     assert [e["code"] for e in again["userErrors"]] == ["TOKEN_USED"]
     # the change is audited in the member's account, about their record
-    entries = (await api.data(AUDIT, {"action": "staffEmailConfirm"}, as_=tenant.owner))
+    entries = await api.data(AUDIT, {"action": "staffEmailConfirm"}, as_=tenant.owner)
     [entry] = [e["node"] for e in entries["auditLog"]["edges"]]
     assert (entry["targetType"], entry["targetId"]) == ("Staff", member.staff_id)
     assert "new.me@example.com" not in str(entry["diff"])  # personal data is redacted
@@ -217,7 +222,7 @@ async def test_change_page_get_does_not_use_the_token_post_does(api, client, ser
     assert (await get_row(services, Staff, member.staff_pk)).email == "paged@example.com"
     again = await client.post("/email/change", data={"csrf": csrf, "token": token})
     assert again.status_code == 400 and "Could not confirm" in again.text
-    entries = (await api.data(AUDIT, {"action": "staffEmailConfirm"}, as_=tenant.owner))
+    entries = await api.data(AUDIT, {"action": "staffEmailConfirm"}, as_=tenant.owner)
     [entry] = [e["node"] for e in entries["auditLog"]["edges"]]
     assert (entry["targetType"], entry["targetId"]) == ("Staff", member.staff_id)
 
