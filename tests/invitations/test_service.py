@@ -670,9 +670,13 @@ async def test_accept_needs_a_password_and_names_from_a_new_user(api, services):
     token = await last_token(services)
     no_password = await accept(api, token, firstName="N", lastName="L")
     assert await codes_of(no_password) == [(["input", "password"], "REQUIRED")]
-    # The invitation named nobody: the family name must come with the acceptance.
+    # The invitation named nobody (and no name is made up from the email): both names
+    # must come with the acceptance.
     no_name = await accept(api, token, password=GOOD_PASSWORD)
-    assert await codes_of(no_name) == [(["input", "lastName"], "REQUIRED")]
+    assert await codes_of(no_name) == [
+        (["input", "firstName"], "REQUIRED"),
+        (["input", "lastName"], "REQUIRED"),
+    ]
     blank = await accept(api, token, password=GOOD_PASSWORD, firstName=" ", lastName="  ")
     assert ("input", "lastName") in {tuple(e["field"]) for e in blank["userErrors"]}
     assert {e["code"] for e in blank["userErrors"]} == {"REQUIRED"}
