@@ -262,7 +262,8 @@ class Pages:
             staff = await email_change.confirm_change(session, data.get("token", ""))
             collected = changes.take(session)
             if collected:
-                who = Who(user_id=staff.user_id, staff_id=staff.id, account_id=staff.account_id)
+                # as staffEmailConfirm: whoever holds the link, in the record's account
+                who = Who(user_id=None, staff_id=None, account_id=staff.account_id)
                 await audit.record(
                     session,
                     action="staffEmailConfirm",

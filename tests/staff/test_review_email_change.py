@@ -100,6 +100,12 @@ async def test_other_fields_apply_at_once_and_the_email_after_confirmation(api, 
     assert result["emailConfirmationPending"] is True
     [message] = await take_mail(services)
     assert message["To"] == "new.me@example.com"
+    # the request is audited (a confirmation token issued), without the address or token
+    requested = await api.data(AUDIT, {"action": "staffUpdate"}, as_=tenant.owner)
+    [entry] = [e["node"] for e in requested["auditLog"]["edges"]]
+    assert (entry["targetType"], entry["targetId"]) == ("Staff", member.staff_id)
+    assert "user_tokens" in str(entry["diff"]) and "new.me" not in str(entry["diff"])
+    assert mail_token(message).split(".")[0] not in str(entry["diff"])
     assert "/email/change?token=" in mail_text(message)
     assert (await get_row(services, Staff, member.staff_pk)).email == member.email
 
