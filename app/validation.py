@@ -59,3 +59,8 @@ def clean_text(
 
 def name_key(value: str) -> str:
     return unicodedata.normalize("NFKC", value).strip().casefold()
+
+
+def full_name(first: str | None, last: str | None) -> str:
+    """First and last name as shown; empty for a record without names (never made up)."""
+    return " ".join(part for part in (first, last) if part)

@@ -72,7 +72,8 @@ async def make_tenant(services, name: str | None = None, *, seats: int = 50) -> 
     async with services.db.session(write=True) as session:
         user = await session.get(User, user.id)
         account, staff = await create_account(
-            session, name=name, owner=user, slug=f"tenant-{n}", seat_limit=seats
+            session, name=name, owner=user, slug=f"tenant-{n}", seat_limit=seats,
+            owner_last_name="Owner",
         )
         token = await _token(session, user)
         await session.commit()

@@ -95,8 +95,9 @@ async def create_account(
             if chosen or not tries_left:
                 raise SlugTaken() from None
             slug = f"{base}-{secrets.token_hex(3)}"
-    first = owner_first_name or owner.first_name or owner.email.split("@")[0]
-    last = owner_last_name or owner.last_name or "Owner"
+    # No name given is no name: never one made up from the email (or a placeholder).
+    first = owner_first_name or owner.first_name or ""
+    last = owner_last_name or owner.last_name or ""
     staff = Staff(
         account_id=account.id,
         sid=await next_staff_sid(session, account.id),

@@ -15,6 +15,7 @@ SUBJECTS = {
     "invitation_resent": "Reminder: {inviter} invited you to {account} on Roster",
     "welcome": "Welcome to {account} on Roster",
     "email_verification": "Confirm your email address for Roster",
+    "email_change": "Confirm your new email address for {account} on Roster",
     "password_reset": "Reset your Roster password",
     "password_changed": "Your Roster password was changed",
     "join_request": "{person} asks to join {account} on Roster",

@@ -59,6 +59,8 @@ class UserTokenPurpose(enum.StrEnum):
     EMAIL_VERIFICATION = "EMAIL_VERIFICATION"
     PASSWORD_RESET = "PASSWORD_RESET"
     SET_PASSWORD = "SET_PASSWORD"
+    EMAIL_CHANGE = "EMAIL_CHANGE"
+    """Confirms a new email of one's staff record; the token carries the record and address."""
 
 
 class UserToken(Base):

@@ -26,7 +26,12 @@ async def issue(
 
 
 async def consume(
-    session: AsyncSession, token: str, purposes: set[UserTokenPurpose], field: str = "token"
+    session: AsyncSession,
+    token: str,
+    purposes: set[UserTokenPurpose],
+    field: str = "token",
+    *,
+    max_length: int = 200,
 ) -> UserToken:
     """Mark the token used; a wrong, used or expired token is a typed error.
 
@@ -34,7 +39,7 @@ async def consume(
     """
     row = (
         await session.scalar(select(UserToken).where(UserToken.digest == token_digest(token or "")))
-        if token and len(token) < 200
+        if token and len(token) < max_length
         else None
     )
     if row is None or row.purpose not in purposes:

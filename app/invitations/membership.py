@@ -36,7 +36,7 @@ async def activate(
     existing = await member_of(session, account_id, user.id)
     if existing is not None and (staff is None or existing.id != staff.id):
         raise AlreadyMember()
-    first = first_name or user.first_name or user.email.split("@")[0]
+    first = first_name or user.first_name or ""  # never a name made up from the email
     last = last_name or user.last_name or ""
     if staff is None:
         staff = await session.scalar(
@@ -56,7 +56,8 @@ async def activate(
             created_at=utcnow(),
         )
         session.add(staff)
-    elif first_name or last_name:
+    elif first_name or last_name or not (staff.first_name or staff.last_name):
+        # Names given now, or a nameless record taking the login's names.
         staff.first_name = first
         staff.last_name = last
         staff.last_name_key = name_key(last)

@@ -44,7 +44,7 @@ from app.security.passwords import PasswordService, password_problem
 from app.security.tokens import new_token, token_digest
 from app.staff import access
 from app.staff.models import AccountStatus, Staff
-from app.validation import clean_email, clean_text, name_key
+from app.validation import clean_email, clean_text, full_name, name_key
 
 MAX_BULK = 500
 MAX_MESSAGE = 2000
@@ -289,7 +289,7 @@ async def create_invitation(
         staff = Staff(
             account_id=actor.account_id,
             sid=await next_staff_sid(session, actor.account_id),
-            first_name=first or email.split("@")[0],
+            first_name=first or "",  # never a name made up from the email
             last_name=last,
             last_name_key=name_key(last),
             email=email,
@@ -664,7 +664,7 @@ async def preview(session: AsyncSession, token: str) -> Preview | None:
     )
     return Preview(
         account_name=account.name,
-        inviter_name=f"{inviter.first_name} {inviter.last_name}".strip() if inviter else None,
+        inviter_name=full_name(inviter.first_name, inviter.last_name) or None if inviter else None,
         role=invitation.role,
         status=effective_status(invitation, utcnow()),
         expires_at=invitation.expires_at,

@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     and_,
     bindparam,
+    case,
     func,
     inspect,
     or_,
@@ -50,6 +51,8 @@ class SortDirection(enum.StrEnum):
 
 
 PERSONAL_SORT_KEYS = frozenset({StaffSortKey.EMAIL})
+# Sorts by a name: records without that name (stored as "") come last, in either direction.
+NAME_SORT_KEYS = frozenset({StaffSortKey.LAST_NAME, StaffSortKey.FIRST_NAME})
 
 
 @dataclass(frozen=True)
@@ -105,6 +108,11 @@ _SORT_VALUES = {
 
 def sort_value(staff: Staff, key: StaffSortKey):
     return _SORT_VALUES[key](staff)
+
+
+def _nameless(expr: ColumnElement) -> ColumnElement:
+    """1 for a record without the name sorted by, else 0: the first sort key of name sorts."""
+    return case((expr == "", 1), else_=0)
 
 
 def encode_cursor(query: StaffQuery, staff: Staff) -> str:
@@ -275,6 +283,8 @@ def page_select(
     params["limit"] = query.first + 1
     if position is not None:
         params["after_value"], params["after_id"] = position
+        if query.sort in NAME_SORT_KEYS and query.direction == SortDirection.ASC:
+            params["after_nameless"] = 1 if position[0] == "" else 0
     statement = _page_statement(shape, query.sort, query.direction, position is not None, columns)
     return statement, params
 
@@ -291,13 +301,23 @@ def _page_statement(
     expr = sort_expression(sort)
     conditions = directory_filter(shape)
     ascending = direction == SortDirection.ASC
+    named = sort in NAME_SORT_KEYS
     if after:
         key = tuple_(expr, Staff.id)
         mark = tuple_(
             bindparam("after_value", type_=expr.type), bindparam("after_id", type_=Integer)
         )
+        if named and ascending:
+            # (nameless, name, id) ascending: past a named row come the later named ones
+            # and then every nameless one; past a nameless one, nameless ones of higher id.
+            key = tuple_(_nameless(expr), expr, Staff.id)
+            mark = tuple_(bindparam("after_nameless", type_=Integer), *mark.clauses)
+        # Descending, nameless rows (name "") come last, and "" is below every name, so
+        # (name, id) below the mark already selects exactly the rows that follow it.
         conditions.append(key > mark if ascending else key < mark)
     order = (expr.asc(), Staff.id.asc()) if ascending else (expr.desc(), Staff.id.desc())
+    if named:
+        order = (_nameless(expr).asc(), *order)
     limit = bindparam("limit", type_=Integer)
     staff, manager, page = _page_columns(columns)
     prepared = Prepared(page.where(and_(*conditions)).order_by(*order).limit(limit))

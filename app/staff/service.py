@@ -16,7 +16,7 @@ from app.accounts.service import next_staff_sid
 from app.db.base import utcnow
 from app.errors import AccessDenied, DomainError, ErrorCode, Forbidden, NotFound, ValidationFailed
 from app.security.crypto import Keyring
-from app.staff import access
+from app.staff import access, email_change
 from app.staff.errors import ManagerCycle, StaffEmailTaken
 from app.staff.models import Staff, StaffKind, StaffPermitGrant, StaffShare, StaffStatus
 from app.staff.queries import (
@@ -372,9 +372,16 @@ async def create_staff(session: AsyncSession, actor: Actor, keyring: Keyring, da
     return staff
 
 
+@dataclass(frozen=True)
+class StaffUpdate:
+    staff: Staff
+    email_confirmation_pending: bool = False
+    """One's own new email waits for the emailed link (``app.staff.email_change``)."""
+
+
 async def update_staff(
-    session: AsyncSession, actor: Actor, keyring: Keyring, staff_id: int, changes: dict
-) -> Staff:
+    session: AsyncSession, actor: Actor, settings, staff_id: int, changes: dict
+) -> StaffUpdate:
     staff = await get_staff(session, actor, staff_id)
     if actor.impersonated and "email" in changes:
         raise ValidationFailed(
@@ -383,10 +390,19 @@ async def update_staff(
     _check_write_access(actor, staff.id, staff.restricted, changes)
     problems: list[DomainError] = []
     values = _clean_all(changes, actor.account_id, problems)
+    new_email = None
+    if staff.id == actor.staff_id and values.get("email") not in (None, staff.email):
+        # One's own new address is set only once it is confirmed; until then nothing is
+        # checked against the account's other records, so the answer is the same for a
+        # taken and a free address.
+        new_email = values.pop("email")
     await _check_references(session, actor, staff, values, problems)
-    _apply(keyring, staff, values)
+    _apply(settings.keyring, staff, values)
     await session.flush()
-    return staff
+    if new_email is None:
+        return StaffUpdate(staff)
+    await email_change.request_change(session, settings, actor, staff, new_email)
+    return StaffUpdate(staff, email_confirmation_pending=True)
 
 
 async def share_staff(

@@ -14,12 +14,16 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
+from app.audit import changes
+from app.audit import service as audit
+from app.audit.service import Who
 from app.email.links import origin_of
 from app.errors import DomainError, RateLimited, ValidationFailed
 from app.identity import recovery, signup
 from app.invitations import join_links
 from app.invitations import service as invitations
 from app.invitations.models import InvitationStatus
+from app.staff import email_change
 from app.web.security import csrf_ok, csrf_token, security_headers, set_csrf_cookie
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -239,6 +243,47 @@ class Pages:
             request, "Email confirmed", f"{user.email} is confirmed. You can sign in now.", ok=True
         )
 
+    # --- new email of one's own record -----------------------------------------------------
+
+    async def email_change(self, request: Request):
+        """Like verify: GET shows a button, POST uses the token (audited like the mutation)."""
+        if request.method == "GET":
+            return self.render(
+                request,
+                "email_change.html",
+                title="Confirm your new email",
+                token=request.query_params.get("token", ""),
+            )
+        data = await self.form(request)
+        if data is None:
+            return self.forbidden(request)
+
+        async def confirm(session):
+            staff = await email_change.confirm_change(session, data.get("token", ""))
+            collected = changes.take(session)
+            if collected:
+                # as staffEmailConfirm: whoever holds the link, in the record's account
+                who = Who(user_id=None, staff_id=None, account_id=staff.account_id)
+                await audit.record(
+                    session,
+                    action="staffEmailConfirm",
+                    who=who,
+                    changes=collected,
+                    request_id=getattr(request.state, "request_id", None),
+                    client_address=request.client.host if request.client else None,
+                )
+            return staff
+
+        try:
+            staff = await self.run(confirm)
+        except DomainError as exc:
+            return self.message(
+                request, "Could not confirm", " ".join(_messages(exc)), ok=False, status=400
+            )
+        return self.message(
+            request, "Email changed", f"Your profile's email is now {staff.email}.", ok=True
+        )
+
     # --- join link ------------------------------------------------------------------------
 
     async def join(self, request: Request):
@@ -291,5 +336,6 @@ def routes(services) -> list[Route]:
         Route("/password/reset", pages.reset, methods=both),
         Route("/password/forgot", pages.forgot, methods=both),
         Route("/email/verify", pages.verify, methods=both),
+        Route("/email/change", pages.email_change, methods=both),
         Route("/join/{token}", pages.join, methods=both),
     ]

@@ -510,6 +510,27 @@ async def _staff_update(w: World) -> Call:
     )
 
 
+@case("staffEmailConfirm")
+async def _staff_email_confirm(w: World) -> Call:
+    member = await w.member()
+    await w.ok(
+        "mutation($input: StaffUpdateInput!) { staffUpdate(input: $input) "
+        "{ userErrors { code field } } }",
+        {"input": {"id": member.staff_id, "email": "confirmed.new@example.com"}},
+        as_=member,
+    )
+    [message] = await take_mail(w.services)
+    token = mail_token(message)
+    w.secrets += ["confirmed.new@example.com", token, token_digest(token)]
+    return Call(
+        "mutation($t: String!) { staffEmailConfirm(input: {token: $t}) "
+        "{ email userErrors { code } } }",
+        {"t": token},
+        target=("Staff", member.staff_pk),  # by whoever holds the link: no actor
+        account_id=w.tenant.account_id,
+    )
+
+
 SHARE = """mutation($id: ID!, $with: ID!) {
   %s(input: {staffId: $id, sharedWithId: $with}) { userErrors { code } }
 }"""

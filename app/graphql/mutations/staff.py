@@ -13,6 +13,7 @@ from app.graphql.mutations.base import Payload, attempt, mutation, provided
 from app.graphql.types.staff import Staff, StaffStatus
 from app.invitations.add_staff import add_staff
 from app.invitations.service import InvitationRequest
+from app.staff import email_change
 from app.staff import service as staff_service
 
 UNSET = strawberry.UNSET
@@ -125,6 +126,23 @@ class StaffUpdateInput(StaffFieldsInput):
 @strawberry.type(description="The staff record, or userErrors.")
 class StaffPayload(Payload):
     staff: Staff | None = strawberry.field(description="The record after the change.")
+    email_confirmation_pending: bool = strawberry.field(
+        default=False,
+        description="True when one's own email is to change: a link to confirm it is "
+        "emailed to the new address (at most one per cooldown) and email stays as it was "
+        "until the link is followed (staffEmailConfirm). The same whether or not the "
+        "address is in use.",
+    )
+
+
+@strawberry.input(description="The token from the link emailed to the new address.")
+class StaffEmailConfirmInput:
+    token: str = strawberry.field(description="The token.")
+
+
+@strawberry.type(description="The confirmed address, or userErrors.")
+class StaffEmailConfirmPayload(Payload):
+    email: str | None = strawberry.field(description="The record's email, now the new address.")
 
 
 @strawberry.input(description="Share or unshare a restricted record with a member.")
@@ -216,15 +234,34 @@ class StaffMutations:
         "FORBIDDEN userErrors and nothing is changed."
     )
     async def staff_update(self, info: Info, input: StaffUpdateInput) -> StaffPayload:
-        keyring = info.context.settings.keyring
+        settings = info.context.settings
         changes = staff_changes(input)
         staff_id = decode_id(changes.pop("id"), "Staff")
         async with info.context.as_actor() as (session, actor):
-            row, errors = await attempt(
+            result, errors = await attempt(
                 session,
-                lambda: staff_service.update_staff(session, actor, keyring, staff_id, changes),
+                lambda: staff_service.update_staff(session, actor, settings, staff_id, changes),
             )
-        return _staff_payload(actor, row, errors)
+        if result is None:
+            return _staff_payload(actor, None, errors)
+        return StaffPayload(
+            staff=Staff.build(result.staff, actor),
+            user_errors=errors,
+            email_confirmation_pending=result.email_confirmation_pending,
+        )
+
+    @mutation(
+        description="Confirm a new email of one's own record with the token emailed to that "
+        "address (single use); TAKEN if another record of the account has it by now."
+    )
+    async def staff_email_confirm(
+        self, info: Info, input: StaffEmailConfirmInput
+    ) -> StaffEmailConfirmPayload:
+        async with info.context.db() as session:
+            row, errors = await attempt(
+                session, lambda: email_change.confirm_change(session, input.token)
+            )
+        return StaffEmailConfirmPayload(email=row.email if row else None, user_errors=errors)
 
     async def _share(self, info: Info, input: StaffShareInput, share: bool) -> StaffPayload:
         async with info.context.as_actor() as (session, actor):

@@ -25,6 +25,7 @@ from app.staff import access
 from app.staff.access import Shown
 from app.staff.models import Staff as StaffRow
 from app.staff.service import StaffPage, read_secret
+from app.validation import full_name
 
 if TYPE_CHECKING:
     from app.graphql.types.projects import ProjectTeamRole, StaffProject
@@ -93,7 +94,7 @@ class SeenStaff:
 # Staff's data fields computed from a SeenStaff rather than read from a column.
 DERIVED: dict[str, Callable[[SeenStaff], object]] = {
     "id": lambda seen: strawberry.ID(encode_id("Staff", seen._row.id)),
-    "full_name": lambda seen: f"{seen._row.first_name} {seen._row.last_name}",
+    "full_name": lambda seen: full_name(seen._row.first_name, seen._row.last_name),
     "has_login": lambda seen: seen._row.user_id is not None,
     "viewer_can_see_details": lambda seen: seen._details,
     "viewer_can_edit": lambda seen: access.can_edit(
@@ -158,9 +159,11 @@ class Staff(Node):
 
     id: strawberry.ID = strawberry.field(description="Global id.")
     sid: int = strawberry.field(description="Number of the record within its account.")
-    first_name: str = strawberry.field(description="Given name.")
-    last_name: str = strawberry.field(description="Family name.")
-    full_name: str = strawberry.field(description="First and last name.")
+    first_name: str = strawberry.field(description="Given name; empty when none was given.")
+    last_name: str = strawberry.field(description="Family name; empty when none was given.")
+    full_name: str = strawberry.field(
+        description="First and last name; empty for a record without names."
+    )
     title: str | None = strawberry.field(description="Business title or position.")
     company: str | None = strawberry.field(
         description="Company the person belongs to (for contractors, vendors)."
