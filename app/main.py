@@ -29,6 +29,7 @@ from app.email.senders import Sender, sender_for
 from app.graphql.context import Context, credentials
 from app.graphql.limits import QueryLimits
 from app.graphql.schema import build_schema
+from app.identity.credentials import PasswordGate
 from app.security.passwords import PasswordService
 from app.security.rate_limits import RateLimiter
 from app.settings import Settings
@@ -70,6 +71,10 @@ class Services:
                 backoff_seconds=settings.email_backoff_seconds,
             ),
         )
+
+    def password_gate(self, address: str | None) -> PasswordGate:
+        """The only way to check a password: counted against the login limits."""
+        return PasswordGate(self.passwords, self.limiter, address)
 
     async def close(self) -> None:
         await self.db.dispose()

@@ -13,6 +13,7 @@ from app.email.links import build_link, check_redirect
 from app.email.outbox import enqueue
 from app.errors import AccessDenied, DomainError, ErrorCode
 from app.identity import user_tokens
+from app.identity.credentials import PasswordGate
 from app.identity.errors import WeakPassword
 from app.identity.models import AuthToken, TokenKind, User, UserToken, UserTokenPurpose
 from app.identity.service import get_user_by_email, issue_token
@@ -56,6 +57,12 @@ async def send_reset_link(
         },
     )
     return True
+
+
+async def count_reset_request(session: AsyncSession, limiter, address: str | None) -> None:
+    """Every way to ask for a reset link (the mutation, the /password/forgot page) counts
+    against one per-address limit, before the request is looked at."""
+    await limiter.hit(session, "password_reset_address", address)
 
 
 async def request_reset(
@@ -135,14 +142,16 @@ async def change_password(
     passwords: PasswordService,
     settings,
     *,
+    gate: PasswordGate,
     user_id: int,
     token_id: int,
     current_password: str,
     new_password: str,
 ) -> User:
-    """Needs the current password; other sessions end, this one stays."""
+    """Needs the current password (counted against the login limits); other sessions
+    end, this one stays."""
     user = await session.get(User, user_id)
-    if not await passwords.verify(user.password_hash, current_password[:1024]):
+    if not await gate.check(session, user, current_password):
         raise DomainError(
             "The current password is incorrect.",
             field=["currentPassword"],

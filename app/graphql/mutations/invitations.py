@@ -271,6 +271,7 @@ class InvitationMutations:
                     first_name=input.first_name,
                     last_name=input.last_name,
                     principal=principal,
+                    gate=ctx.services.password_gate(ctx.client_address),
                 ),
             )
             if errors:
@@ -359,6 +360,7 @@ class InvitationMutations:
                     first_name=input.first_name,
                     last_name=input.last_name,
                     principal=principal,
+                    gate=ctx.services.password_gate(ctx.client_address),
                 ),
             )
         if errors:

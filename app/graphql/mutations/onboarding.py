@@ -132,8 +132,8 @@ class OnboardingMutations:
         async with ctx.db() as session:
             _, errors = await attempt(
                 session,
-                before=lambda: ctx.services.limiter.hit(
-                    session, "password_reset_address", ctx.client_address
+                before=lambda: recovery.count_reset_request(
+                    session, ctx.services.limiter, ctx.client_address
                 ),
                 action=lambda: recovery.request_reset(
                     session, ctx.services.passwords, ctx.settings, input.email, input.redirect_url
@@ -171,6 +171,7 @@ class OnboardingMutations:
                     session,
                     ctx.services.passwords,
                     ctx.settings,
+                    gate=ctx.services.password_gate(ctx.client_address),
                     user_id=principal.user_id,
                     token_id=principal.token_id,
                     current_password=input.current_password,
