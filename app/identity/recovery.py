@@ -87,17 +87,20 @@ async def _set_password(
     new_password: str,
     *,
     keep_token_id: int | None,
+    kinds: set[TokenKind],
 ) -> None:
+    """Set the password and end the user's tokens of ``kinds`` (but ``keep_token_id``)."""
     user.password_hash = await passwords.hash(new_password)
     now = utcnow()
     revoke = (
         update(AuthToken)
         .where(
             AuthToken.user_id == user.id,
-            AuthToken.kind == TokenKind.SESSION,
+            AuthToken.kind.in_(sorted(kinds)),
             AuthToken.revoked_at.is_(None),
         )
         .values(revoked_at=now)
+        .execution_options(synchronize_session=False)
     )
     if keep_token_id is not None:
         revoke = revoke.where(AuthToken.id != keep_token_id)
@@ -111,6 +114,12 @@ async def _set_password(
             "email": user.email,
             "when": _when(now),
             "link": f"{settings.public_url}/password/forgot",
+            "ended": (
+                "every session and API token was ended"
+                if keep_token_id is None
+                else "every other session was signed out"
+                + (" and every API token ended" if TokenKind.API in kinds else "")
+            ),
         },
     )
 
@@ -118,7 +127,8 @@ async def _set_password(
 async def reset_password(
     session: AsyncSession, passwords: PasswordService, settings, token: str, new_password: str
 ) -> tuple[str, User]:
-    """Use a reset (or welcome set-password) link once; every session of the user ends.
+    """Use a reset (or welcome set-password) link once. A reset is account recovery:
+    every session, API token and impersonation of the user ends.
 
     Returns a fresh session token. The link proves the mailbox, so the email is verified.
     """
@@ -128,7 +138,9 @@ async def reset_password(
     user = await session.get(User, row.user_id)
     if problem := password_problem(new_password, user.email):
         raise WeakPassword(problem, field="newPassword")
-    await _set_password(session, passwords, settings, user, new_password, keep_token_id=None)
+    await _set_password(
+        session, passwords, settings, user, new_password, keep_token_id=None, kinds=set(TokenKind)
+    )
     if user.email_verified_at is None:
         user.email_verified_at = utcnow()
     session_token, _ = await issue_token(
@@ -147,9 +159,10 @@ async def change_password(
     token_id: int,
     current_password: str,
     new_password: str,
+    revoke_api_tokens: bool = False,
 ) -> User:
     """Needs the current password (counted against the login limits); other sessions
-    end, this one stays."""
+    end, this one stays; with ``revoke_api_tokens`` every API token of the user ends too."""
     user = await session.get(User, user_id)
     if not await gate.check(session, user, current_password):
         raise DomainError(
@@ -159,7 +172,10 @@ async def change_password(
         )
     if problem := password_problem(new_password, user.email):
         raise WeakPassword(problem, field="newPassword")
-    await _set_password(session, passwords, settings, user, new_password, keep_token_id=token_id)
+    kinds = {TokenKind.SESSION, TokenKind.API} if revoke_api_tokens else {TokenKind.SESSION}
+    await _set_password(
+        session, passwords, settings, user, new_password, keep_token_id=token_id, kinds=kinds
+    )
     return user
 
 

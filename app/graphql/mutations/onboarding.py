@@ -55,7 +55,9 @@ class PasswordResetInput:
     new_password: str = strawberry.field(description="10 to 256 characters, not your email.")
 
 
-@strawberry.type(description="A fresh session (all others ended), or userErrors.")
+@strawberry.type(
+    description="A fresh session (every other session and API token ended), or userErrors."
+)
 class PasswordResetPayload(Payload):
     token: str | None = strawberry.field(description="Session token.")
     user: User | None = strawberry.field(description="The user.")
@@ -65,6 +67,9 @@ class PasswordResetPayload(Payload):
 class PasswordChangeInput:
     current_password: str = strawberry.field(description="Your current password.")
     new_password: str = strawberry.field(description="10 to 256 characters, not your email.")
+    revoke_api_tokens: bool = strawberry.field(
+        default=False, description="Also end every API token you own, in every account."
+    )
 
 
 @strawberry.input(description="The member to send a reset link to.")
@@ -143,7 +148,7 @@ class OnboardingMutations:
 
     @mutation(
         description="Set a new password with a reset link (single use); every "
-        "session of the user ends."
+        "session and API token of the user ends."
     )
     async def password_reset(self, info: Info, input: PasswordResetInput) -> PasswordResetPayload:
         ctx = info.context
@@ -159,7 +164,8 @@ class OnboardingMutations:
         return PasswordResetPayload(token=result[0], user=User(_row=result[1]), user_errors=[])
 
     @mutation(
-        description="Change your password (needs the current one); your other sessions end.",
+        description="Change your password (needs the current one); your other sessions "
+        "end, and with revokeApiTokens your API tokens too.",
         while_impersonating=False,
     )
     async def password_change(self, info: Info, input: PasswordChangeInput) -> OkPayload:
@@ -176,6 +182,7 @@ class OnboardingMutations:
                     token_id=principal.token_id,
                     current_password=input.current_password,
                     new_password=input.new_password,
+                    revoke_api_tokens=input.revoke_api_tokens,
                 ),
             )
         return OkPayload(ok=not errors, user_errors=errors)
