@@ -235,7 +235,9 @@ class Pages:
                     s, self.services.limiter, self.address(request)
                 ),
             )
-        except (DomainError, RateLimited):
+        except RateLimited as exc:  # per address, as passwordResetRequest: tells nothing
+            return self.too_many(request, exc)
+        except DomainError:
             pass  # the same answer, whatever happened
         return self.message(
             request,
