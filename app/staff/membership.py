@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access import Actor, Permit, Role
@@ -61,32 +61,26 @@ async def _revoke_pending(session: AsyncSession, staff: Staff) -> None:
 
 
 async def _end_tokens(session: AsyncSession, staff: Staff) -> None:
-    """End every token with which the member's user could act in this account: the API
-    and impersonation tokens bound to it (theirs, and those in which they impersonate
-    someone) and their session tokens, which are not bound to an account. Those sessions
-    also worked in the user's other accounts: the user signs in again there. A token made
-    later (a new login) is the user's own doing, not an old credential coming back."""
+    """End every token with which the member's user could act in this account. Tokens
+    bound to it (the user's API and impersonation tokens, and impersonations the user
+    started here) are revoked. Session tokens are not bound to an account and go on
+    working in the user's other accounts: ``tokens_valid_from`` keeps every token issued
+    until now out of this membership for good (see the authentication query)."""
     if staff.user_id is None:
         return
+    now = utcnow()
+    staff.tokens_valid_from = now
     await session.execute(
         update(AuthToken)
         .where(
             AuthToken.revoked_at.is_(None),
+            AuthToken.account_id == staff.account_id,
             or_(
-                and_(
-                    AuthToken.user_id == staff.user_id,
-                    or_(
-                        AuthToken.account_id == staff.account_id,
-                        AuthToken.account_id.is_(None),
-                    ),
-                ),
-                and_(
-                    AuthToken.impersonator_user_id == staff.user_id,
-                    AuthToken.account_id == staff.account_id,
-                ),
+                AuthToken.user_id == staff.user_id,
+                AuthToken.impersonator_user_id == staff.user_id,
             ),
         )
-        .values(revoked_at=utcnow())
+        .values(revoked_at=now)
         .execution_options(synchronize_session=False)
     )
 

@@ -266,9 +266,7 @@ async def test_password_change_is_a_login_attempt(api, services):
     member = await make_member(services, tenant)
     for _ in range(3):
         body = await api.data(CHANGE, {"c": WRONG, "n": "a new long passphrase"}, as_=member)
-        assert [e["code"] for e in body["passwordChange"]["userErrors"]] == [
-            "INVALID_CREDENTIALS"
-        ]
+        assert [e["code"] for e in body["passwordChange"]["userErrors"]] == ["INVALID_CREDENTIALS"]
     body = await api(CHANGE, {"c": PASSWORD, "n": "a new long passphrase"}, as_=member)
     assert error_codes(body) == ["RATE_LIMITED"]
     assert await login_codes(api, member.email) == ["RATE_LIMITED"]

@@ -1,17 +1,19 @@
 """Disabling a member ends every token that could act in that account, so enabling them
-again revives none of them."""
+again revives none of them; their sessions still work in their other accounts."""
 
 from __future__ import annotations
 
 from app.access import Role
-from tests.factories import PASSWORD, error_codes, make_member, make_tenant
+from tests.factories import PASSWORD, add_membership, error_codes, make_member, make_tenant
 
 DISABLE = """mutation($id: ID!) {
   staffDisable(input: {staffId: $id}) { staff { accountStatus } userErrors { code } }
 }"""
 ENABLE = DISABLE.replace("staffDisable", "staffEnable")
 DELETE = """mutation($id: ID!) { staffDelete(input: {staffId: $id}) { userErrors { code } } }"""
-TOKEN_CREATE = """mutation { apiTokenCreate(input: {name: "sync"}) { token userErrors { code } } }"""
+TOKEN_CREATE = (
+    """mutation { apiTokenCreate(input: {name: "sync"}) { token userErrors { code } } }"""
+)
 VIEWER = "{ viewer { role } }"
 LOGIN = """mutation($e: String!, $p: String!) {
   login(input: {email: $e, password: $p}) { token userErrors { code } }
@@ -39,6 +41,19 @@ async def test_disable_then_enable_leaves_old_tokens_dead(api, services):
     # signing in again works
     login = (await api.data(LOGIN, {"e": member.email, "p": PASSWORD}))["login"]
     assert await codes(api, login["token"], member.realm) == []
+
+
+async def test_old_sessions_stay_out_of_the_account_but_work_in_others(api, services):
+    a = await make_tenant(services)
+    b = await make_tenant(services)
+    person = await make_member(services, a, Role.EDITOR)
+    in_b = await add_membership(services, b, person.user_id)
+    await api.data(DISABLE, {"id": person.staff_id}, as_=a.owner)
+    assert await codes(api, person.token, b.slug) == []
+    await api.data(ENABLE, {"id": person.staff_id}, as_=a.owner)
+    for token in (person.token, in_b.token):
+        assert await codes(api, token, a.slug) == ["UNAUTHENTICATED"]
+        assert await codes(api, token, b.slug) == []
 
 
 async def test_disable_ends_tokens_of_that_member_only(api, services):
