@@ -21,6 +21,7 @@ from starlette.routing import Route
 from strawberry.asgi import GraphQL
 from strawberry.types import ExecutionResult
 
+from app.after_response import AfterResponseMiddleware
 from app.background import run_background
 from app.db.engine import Database
 from app.db.migrate import current_revision, head_revision
@@ -281,6 +282,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     )
     middleware = [
         Middleware(RequestIdMiddleware),
+        Middleware(AfterResponseMiddleware),
         Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
     ]
     if settings.cors_origins:

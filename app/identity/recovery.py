@@ -7,7 +7,10 @@ from datetime import timedelta
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import after_response
 from app.access import Actor, Permit
+from app.audit import changes
+from app.audit import service as audit
 from app.db.base import utcnow
 from app.email.links import build_link, check_redirect
 from app.email.outbox import enqueue
@@ -71,10 +74,39 @@ async def request_reset(
     settings,
     email: str,
     redirect_url: str | None = None,
+    *,
+    db=None,
+    audit_as: tuple[str | None, str | None] | None = None,
 ) -> None:
-    """Same answer, whether or not the email belongs to anyone."""
+    """Same answer, and the same work before it, whether or not the email belongs to
+    anyone: in a request (given the database ``db``) the look-up and the link are made
+    after the answer is sent, in their own transaction, audited as ``passwordResetRequest``
+    with ``audit_as`` = (request id, client address) when given; otherwise here."""
     redirect_url = check_redirect(settings, redirect_url)
-    user = await get_user_by_email(session, email) if len(email or "") <= 320 else None
+    email = email or ""
+
+    async def send_later() -> None:
+        async with db.session(write=True) as later:
+            await _send_if_known(later, settings, email, redirect_url)
+            collected = changes.take(later)
+            if collected and audit_as is not None:
+                await audit.record(
+                    later,
+                    action="passwordResetRequest",
+                    who=audit.Who(user_id=None, staff_id=None, account_id=None),
+                    changes=collected,
+                    request_id=audit_as[0],
+                    client_address=audit_as[1],
+                )
+            await later.commit()
+
+    if db is not None and after_response.defer(send_later):
+        return
+    await _send_if_known(session, settings, email, redirect_url)
+
+
+async def _send_if_known(session: AsyncSession, settings, email: str, redirect_url) -> None:
+    user = await get_user_by_email(session, email) if len(email) <= 320 else None
     if user is not None:
         await send_reset_link(session, settings, user, redirect_url=redirect_url)
 

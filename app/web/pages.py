@@ -229,7 +229,11 @@ class Pages:
         try:
             await self.run(
                 lambda s: recovery.request_reset(
-                    s, self.services.passwords, self.settings, data.get("email", "")
+                    s,
+                    self.services.passwords,
+                    self.settings,
+                    data.get("email", ""),
+                    db=self.services.db,
                 ),
                 before=lambda s: recovery.count_reset_request(
                     s, self.services.limiter, self.address(request)

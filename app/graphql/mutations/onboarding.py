@@ -141,7 +141,13 @@ class OnboardingMutations:
                     session, ctx.services.limiter, ctx.client_address
                 ),
                 action=lambda: recovery.request_reset(
-                    session, ctx.services.passwords, ctx.settings, input.email, input.redirect_url
+                    session,
+                    ctx.services.passwords,
+                    ctx.settings,
+                    input.email,
+                    input.redirect_url,
+                    db=ctx.services.db,
+                    audit_as=(ctx.request_id, ctx.client_address),
                 ),
             )
         return OkPayload(ok=not errors, user_errors=errors)
