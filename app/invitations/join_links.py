@@ -202,10 +202,8 @@ async def join(
     if not signed_in:
         await gate.count(session, email)
     if user is not None:
-        if not signed_in:
-            if not await gate.matches(user, password):
-                return await _decoy(session, settings, link, user, password)
-            await gate.succeeded(session, email)
+        if not signed_in and not await gate.matches(user, password):
+            return await _decoy(session, settings, link, user, password)
         member = await member_of(session, link.account_id, user.id)
         pending = await session.scalar(
             select(JoinRequest.id).where(
@@ -215,8 +213,10 @@ async def join(
             )
         )
         if not signed_in and (member or pending):
-            # the right password, but nothing to do: answer as for a wrong one
+            # the right password, but nothing to do: answer (and count) as for a wrong one
             return await _decoy(session, settings, link, user, password)
+        if not signed_in:  # rolled back with the rest if the join fails further on
+            await gate.succeeded(session, email)
         if member:
             raise AlreadyMember()
         if pending:

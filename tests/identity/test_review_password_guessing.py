@@ -303,3 +303,15 @@ def test_passwords_are_verified_only_through_the_gate():
             ):
                 callers.append(str(path.relative_to(root.parent)))
     assert sorted(set(callers)) == ["app/identity/credentials.py", "app/security/passwords.py"]
+
+
+async def test_a_refused_right_password_does_not_reset_the_count(api, services):
+    """Forgetting the failures would itself tell that the password was right."""
+    low_limits(services, email=3)
+    tenant = await make_tenant(services)
+    member = await make_member(services, tenant)
+    token = await join_token(api, tenant.owner)
+    for password in (WRONG, WRONG, PASSWORD):
+        body = await api.data(JOIN, join_input(token, member.email, password))
+        assert body["joinLinkJoin"]["userErrors"] == []
+    assert await login_codes(api, member.email) == ["RATE_LIMITED"]
