@@ -21,6 +21,7 @@ from starlette.routing import Route
 from strawberry.asgi import GraphQL
 from strawberry.types import ExecutionResult
 
+from app.after_response import AfterResponseMiddleware
 from app.background import run_background
 from app.db.engine import Database
 from app.db.migrate import current_revision, head_revision
@@ -29,6 +30,7 @@ from app.email.senders import Sender, sender_for
 from app.graphql.context import Context, credentials
 from app.graphql.limits import QueryLimits
 from app.graphql.schema import build_schema
+from app.identity.credentials import PasswordGate
 from app.security.passwords import PasswordService
 from app.security.rate_limits import RateLimiter
 from app.settings import Settings
@@ -71,6 +73,10 @@ class Services:
                 backoff_seconds=settings.email_backoff_seconds,
             ),
         )
+
+    def password_gate(self, address: str | None) -> PasswordGate:
+        """The only way to check a password: counted against the login limits."""
+        return PasswordGate(self.passwords, self.limiter, address)
 
     async def close(self) -> None:
         await self.db.dispose()
@@ -277,6 +283,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     )
     middleware = [
         Middleware(RequestIdMiddleware),
+        Middleware(AfterResponseMiddleware),
         Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
     ]
     if settings.cors_origins:

@@ -5,8 +5,10 @@ from __future__ import annotations
 from app.accounts.service import create_account
 from app.db.engine import Database
 from app.identity import service as identity
+from app.identity.credentials import PasswordGate
 from app.identity.errors import InvalidCredentials
 from app.security.passwords import PasswordService
+from app.security.rate_limits import RateLimiter
 from app.settings import Settings
 
 
@@ -23,8 +25,13 @@ async def create_account_with_owner(
                 user = await identity.create_user(
                     session, passwords, email=email, password=password, verified=True
                 )
-            elif not await passwords.verify(user.password_hash, password):
-                raise InvalidCredentials()
+            else:
+                gate = PasswordGate(
+                    passwords, RateLimiter(settings.secret_key, settings.rate_limits), None
+                )
+                if not await gate.check(session, user, password):
+                    await session.commit()  # the attempt stays counted; nothing else changed
+                    raise InvalidCredentials()
             account, staff = await create_account(
                 session, name=name, owner=user, slug=slug, seat_limit=seats
             )

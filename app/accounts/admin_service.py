@@ -10,9 +10,9 @@ from app.accounts.models import Account
 from app.accounts.plans import MAX_CUSTOM_SEATS, PLAN_SEATS, Plan
 from app.accounts.service import lock_account, seats
 from app.errors import AccessDenied, DomainError, ErrorCode, NotFound, ValidationFailed
+from app.identity.credentials import PasswordGate
 from app.identity.errors import InvalidCredentials
 from app.identity.models import User
-from app.security.passwords import PasswordService
 from app.staff.models import AccountStatus, Staff
 from app.validation import clean_text
 
@@ -105,7 +105,7 @@ async def change_plan(
 
 async def transfer_ownership(
     session: AsyncSession,
-    passwords: PasswordService,
+    gate: PasswordGate,
     actor: Actor,
     staff_id: int,
     password: str,
@@ -116,7 +116,7 @@ async def transfer_ownership(
     if actor.role != Role.OWNER:
         raise AccessDenied("Only the owner transfers ownership.")
     user = await session.get(User, actor.user_id)
-    if not await passwords.verify(user.password_hash, (password or "")[:1024]):
+    if not await gate.check(session, user, password):  # counted against the login limits
         raise InvalidCredentials()
     from app.staff.membership import lock_members
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from sqlalchemy import Select, String, and_, bindparam, cast, func, select
+from sqlalchemy import Select, String, and_, bindparam, cast, func, or_, select
 
 from app.accounts.models import Account
 from app.db.base import Records
@@ -33,7 +33,12 @@ def _live_token_with_memberships() -> Select:
     Columns: ``TOKEN_RECORDS``, ``MEMBER_RECORDS``, ``ACCOUNT_RECORDS``, then the member's
     granted permits and the ids of the records shared with them, each comma-separated (so
     an actor is built without another statement)."""
-    member = and_(Staff.user_id == AuthToken.user_id, Staff.account_status == AccountStatus.ACTIVE)
+    member = and_(
+        Staff.user_id == AuthToken.user_id,
+        Staff.account_status == AccountStatus.ACTIVE,
+        # a token from before the member was disabled does not act here again
+        or_(Staff.tokens_valid_from.is_(None), AuthToken.created_at > Staff.tokens_valid_from),
+    )
     grants = (
         select(func.aggregate_strings(cast(StaffPermitGrant.permit, String(32)), ","))
         .where(StaffPermitGrant.staff_id == Staff.id)

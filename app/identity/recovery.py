@@ -7,12 +7,16 @@ from datetime import timedelta
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import after_response
 from app.access import Actor, Permit
+from app.audit import changes
+from app.audit import service as audit
 from app.db.base import utcnow
 from app.email.links import build_link, check_redirect
 from app.email.outbox import enqueue
 from app.errors import AccessDenied, DomainError, ErrorCode
 from app.identity import user_tokens
+from app.identity.credentials import PasswordGate
 from app.identity.errors import WeakPassword
 from app.identity.models import AuthToken, TokenKind, User, UserToken, UserTokenPurpose
 from app.identity.service import get_user_by_email, issue_token
@@ -59,16 +63,51 @@ async def send_reset_link(
     return True
 
 
+async def count_reset_request(session: AsyncSession, limiter, address: str | None) -> None:
+    """Every way to ask for a reset link (the mutation, the /password/forgot page) counts
+    against one per-address limit, before the request is looked at."""
+    await limiter.hit(session, "password_reset_address", address)
+
+
 async def request_reset(
     session: AsyncSession,
     passwords: PasswordService,
     settings,
     email: str,
     redirect_url: str | None = None,
+    *,
+    db=None,
+    audit_as: tuple[str | None, str | None] | None = None,
 ) -> None:
-    """Same answer, whether or not the email belongs to anyone."""
+    """Same answer, and the same work before it, whether or not the email belongs to
+    anyone: in a request (given the database ``db``) the look-up and the link are made
+    after the answer is sent, in their own transaction, audited as ``passwordResetRequest``
+    with ``audit_as`` = (request id, client address) when given; otherwise here."""
     redirect_url = check_redirect(settings, redirect_url)
-    user = await get_user_by_email(session, email) if len(email or "") <= 320 else None
+    email = email or ""
+
+    async def send_later() -> None:
+        async with db.session(write=True) as later:
+            await _send_if_known(later, settings, email, redirect_url)
+            collected = changes.take(later)
+            if collected and audit_as is not None:
+                await audit.record(
+                    later,
+                    action="passwordResetRequest",
+                    who=audit.Who(user_id=None, staff_id=None, account_id=None),
+                    changes=collected,
+                    request_id=audit_as[0],
+                    client_address=audit_as[1],
+                )
+            await later.commit()
+
+    if db is not None and after_response.defer(send_later):
+        return
+    await _send_if_known(session, settings, email, redirect_url)
+
+
+async def _send_if_known(session: AsyncSession, settings, email: str, redirect_url) -> None:
+    user = await get_user_by_email(session, email) if len(email) <= 320 else None
     if user is not None:
         await send_reset_link(session, settings, user, redirect_url=redirect_url)
 
@@ -81,17 +120,20 @@ async def _set_password(
     new_password: str,
     *,
     keep_token_id: int | None,
+    kinds: set[TokenKind],
 ) -> None:
+    """Set the password and end the user's tokens of ``kinds`` (but ``keep_token_id``)."""
     user.password_hash = await passwords.hash(new_password)
     now = utcnow()
     revoke = (
         update(AuthToken)
         .where(
             AuthToken.user_id == user.id,
-            AuthToken.kind == TokenKind.SESSION,
+            AuthToken.kind.in_(sorted(kinds)),
             AuthToken.revoked_at.is_(None),
         )
         .values(revoked_at=now)
+        .execution_options(synchronize_session=False)
     )
     if keep_token_id is not None:
         revoke = revoke.where(AuthToken.id != keep_token_id)
@@ -106,6 +148,12 @@ async def _set_password(
             "email": user.email,
             "when": _when(now),
             "link": f"{settings.public_url}/password/forgot",
+            "ended": (
+                "every session and API token was ended"
+                if keep_token_id is None
+                else "every other session was signed out"
+                + (" and every API token ended" if TokenKind.API in kinds else "")
+            ),
         },
     )
 
@@ -113,7 +161,8 @@ async def _set_password(
 async def reset_password(
     session: AsyncSession, passwords: PasswordService, settings, token: str, new_password: str
 ) -> tuple[str, User]:
-    """Use a reset (or welcome set-password) link once; every session of the user ends.
+    """Use a reset (or welcome set-password) link once. A reset is account recovery:
+    every session, API token and impersonation of the user ends.
 
     Returns a fresh session token. The link proves the mailbox, so the email is verified.
     """
@@ -123,7 +172,9 @@ async def reset_password(
     user = await session.get(User, row.user_id)
     if problem := password_problem(new_password, user.email):
         raise WeakPassword(problem, field="newPassword")
-    await _set_password(session, passwords, settings, user, new_password, keep_token_id=None)
+    await _set_password(
+        session, passwords, settings, user, new_password, keep_token_id=None, kinds=set(TokenKind)
+    )
     if user.email_verified_at is None:
         user.email_verified_at = utcnow()
     session_token, _ = await issue_token(
@@ -137,14 +188,17 @@ async def change_password(
     passwords: PasswordService,
     settings,
     *,
+    gate: PasswordGate,
     user_id: int,
     token_id: int,
     current_password: str,
     new_password: str,
+    revoke_api_tokens: bool = False,
 ) -> User:
-    """Needs the current password; other sessions end, this one stays."""
+    """Needs the current password (counted against the login limits); other sessions
+    end, this one stays; with ``revoke_api_tokens`` every API token of the user ends too."""
     user = await session.get(User, user_id)
-    if not await passwords.verify(user.password_hash, current_password[:1024]):
+    if not await gate.check(session, user, current_password):
         raise DomainError(
             "The current password is incorrect.",
             field=["currentPassword"],
@@ -152,7 +206,10 @@ async def change_password(
         )
     if problem := password_problem(new_password, user.email):
         raise WeakPassword(problem, field="newPassword")
-    await _set_password(session, passwords, settings, user, new_password, keep_token_id=token_id)
+    kinds = {TokenKind.SESSION, TokenKind.API} if revoke_api_tokens else {TokenKind.SESSION}
+    await _set_password(
+        session, passwords, settings, user, new_password, keep_token_id=token_id, kinds=kinds
+    )
     return user
 
 

@@ -126,14 +126,6 @@ async def login_candidate(session: AsyncSession, email: str) -> User | None:
     return await get_user_by_email(session, email) if len(email) <= 320 else None
 
 
-async def password_matches(passwords: PasswordService, user: User | None, password: str) -> bool:
-    """Unknown emails still pay for one argon2 verification. Call it with no transaction
-    open: on SQLite a writing transaction holds the database's write lock, and no other
-    write should wait for hashing."""
-    stored = user.password_hash if user else None
-    return await passwords.verify(stored, password[:1024]) and user is not None
-
-
 async def complete_login(
     session: AsyncSession,
     passwords: PasswordService,
@@ -144,7 +136,7 @@ async def complete_login(
     password: str,
     session_ttl: timedelta,
 ) -> LoginResult:
-    """Open a session after ``password_matches``; the user's hash must still be the one
+    """Open a session after ``PasswordGate.matches``; the user's hash must still be the one
     checked (a password changed meanwhile wins)."""
     user = None
     if matched and user_id is not None:

@@ -16,6 +16,7 @@ from app.db.base import utcnow
 from app.email.links import join_link
 from app.email.outbox import enqueue
 from app.errors import AccessDenied, DomainError, ErrorCode, Forbidden, NotFound, ValidationFailed
+from app.identity.credentials import PasswordGate
 from app.identity.errors import WeakPassword
 from app.identity.models import User
 from app.identity.service import Principal, create_user, get_user_by_email
@@ -180,7 +181,12 @@ async def join(
     first_name: str,
     last_name: str,
     principal: Principal | None,
+    gate: PasswordGate,
 ) -> JoinResult:
+    """Someone not signed in as the address's user gives a password: the attempt counts
+    against the login limits whether or not the address has a login (so the limit does not
+    tell them apart). A known address with a wrong password, or with the right one when
+    nothing can change (already a member or asked), gets a newcomer's answer."""
     link = await _usable_link(session, token)
     email = clean_email(email, required=True)
     if link.allowed_domains and email.rsplit("@", 1)[1] not in link.allowed_domains:
@@ -192,14 +198,13 @@ async def join(
     first = clean_text(first_name, "firstName", max_length=100, required=True, label="First name")
     last = clean_text(last_name, "lastName", max_length=100, required=True, label="Last name")
     user = await get_user_by_email(session, email)
+    signed_in = user is not None and principal is not None and principal.user_id == user.id
+    if not signed_in:
+        await gate.count(session, email)
     if user is not None:
-        signed_in = principal is not None and principal.user_id == user.id
-        if not signed_in and not (
-            password and await passwords.verify(user.password_hash, password[:1024])
-        ):
+        if not signed_in and not await gate.matches(user, password):
             return await _decoy(session, settings, link, user, password)
-        if await member_of(session, link.account_id, user.id):
-            raise AlreadyMember()
+        member = await member_of(session, link.account_id, user.id)
         pending = await session.scalar(
             select(JoinRequest.id).where(
                 JoinRequest.account_id == link.account_id,
@@ -207,6 +212,13 @@ async def join(
                 JoinRequest.status == JoinRequestStatus.PENDING,
             )
         )
+        if not signed_in and (member or pending):
+            # the right password, but nothing to do: answer (and count) as for a wrong one
+            return await _decoy(session, settings, link, user, password)
+        if not signed_in:  # rolled back with the rest if the join fails further on
+            await gate.succeeded(session, email)
+        if member:
+            raise AlreadyMember()
         if pending:
             raise DomainError(
                 "You already asked to join; an administrator will decide.",

@@ -24,6 +24,7 @@ from app.errors import (
     RateLimited,
     ValidationFailed,
 )
+from app.identity.credentials import PasswordGate
 from app.identity.errors import WeakPassword
 from app.identity.models import TokenKind, User
 from app.identity.service import Principal, create_user, get_user_by_email, issue_token
@@ -548,8 +549,13 @@ async def accept(
     first_name: str | None,
     last_name: str | None,
     principal: Principal | None,
+    gate: PasswordGate,
 ) -> Accepted:
-    """Atomic: exactly one of several concurrent accepts of one token succeeds."""
+    """Atomic: exactly one of several concurrent accepts of one token succeeds.
+
+    An existing user who is not signed in gives their password: it is counted against
+    the login limits, and a right password that cannot complete the acceptance gets the
+    same answer as a wrong one (membership is checked first, without the password)."""
     now = utcnow()
     invitation = _check_usable(await by_token(session, token), now)
     user = await get_user_by_email(session, invitation.email)
@@ -557,12 +563,10 @@ async def accept(
     last = clean_text(last_name, "lastName", max_length=100)
     if user is not None:
         signed_in = principal is not None and principal.user_id == user.id
-        if not signed_in and not (
-            password and await passwords.verify(user.password_hash, password[:1024])
-        ):
-            raise LoginRequired()
         if await member_of(session, invitation.account_id, user.id):
             raise AlreadyMember("token")
+        if not signed_in and not await gate.check(session, user, password):
+            raise LoginRequired()
     else:
         if not password:
             raise DomainError("Choose a password.", field=["password"], code=ErrorCode.REQUIRED)

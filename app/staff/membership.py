@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access import Actor, Permit, Role
@@ -10,6 +10,7 @@ from app.accounts.service import lock_account, reserve_seats
 from app.audit import changes
 from app.db.base import utcnow
 from app.errors import AccessDenied, DomainError, ErrorCode, Forbidden
+from app.identity.models import AuthToken
 from app.invitations.models import Invitation, InvitationStatus
 from app.staff import access
 from app.staff.models import AccountStatus, Staff
@@ -59,13 +60,40 @@ async def _revoke_pending(session: AsyncSession, staff: Staff) -> None:
         invitation.revoked_at = now
 
 
+async def _end_tokens(session: AsyncSession, staff: Staff) -> None:
+    """End every token with which the member's user could act in this account. Tokens
+    bound to it (the user's API and impersonation tokens, and impersonations the user
+    started here) are revoked. Session tokens are not bound to an account and go on
+    working in the user's other accounts: ``tokens_valid_from`` keeps every token issued
+    until now out of this membership for good (see the authentication query)."""
+    if staff.user_id is None:
+        return
+    now = utcnow()
+    staff.tokens_valid_from = now
+    await session.execute(
+        update(AuthToken)
+        .where(
+            AuthToken.revoked_at.is_(None),
+            AuthToken.account_id == staff.account_id,
+            or_(
+                AuthToken.user_id == staff.user_id,
+                AuthToken.impersonator_user_id == staff.user_id,
+            ),
+        )
+        .values(revoked_at=now)
+        .execution_options(synchronize_session=False)
+    )
+
+
 async def disable(session: AsyncSession, actor: Actor, staff_id: int) -> Staff:
-    """The person can no longer use this account; data is kept; the seat is freed."""
+    """The person can no longer use this account; data is kept; the seat is freed. Every
+    token that could act here ends, so enabling the member later revives none of them."""
     _require_manager(actor)
     staff = await _managed(session, actor, staff_id)
     if staff.account_status == AccountStatus.DISABLED:
         raise DomainError("Already disabled.", field=["staffId"], code=ErrorCode.INVALID_STATE)
     await _revoke_pending(session, staff)
+    await _end_tokens(session, staff)
     staff.account_status = AccountStatus.DISABLED
     staff.modified_at = utcnow()
     await session.flush()
@@ -98,6 +126,7 @@ async def delete(session: AsyncSession, actor: Actor, staff_id: int) -> Staff:
         raise AccessDenied("Nobody deletes staff while impersonating.")
     staff = await _managed(session, actor, staff_id)
     await _revoke_pending(session, staff)
+    await _end_tokens(session, staff)  # a later invitation must not revive them either
     await session.execute(
         update(Staff)
         .where(Staff.account_id == actor.account_id, Staff.manager_id == staff.id)

@@ -123,6 +123,9 @@ class Staff(Base):
 
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     modified_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    tokens_valid_from: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    """Set when the member is disabled: tokens issued before it never act in this
+    membership again (sessions are not bound to one account, so they are not revoked)."""
 
 
 class StaffStatus(Base):

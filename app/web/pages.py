@@ -19,7 +19,7 @@ from app.audit import service as audit
 from app.audit.service import Who
 from app.email.links import origin_of
 from app.errors import DomainError, RateLimited, ValidationFailed
-from app.identity import recovery, signup
+from app.identity import credentials, recovery, signup
 from app.invitations import join_links
 from app.invitations import service as invitations
 from app.invitations.models import InvitationStatus
@@ -88,16 +88,41 @@ class Pages:
             status=403,
         )
 
-    async def run(self, action):
-        """One transaction per form post: commit on success, roll back on any error."""
+    def address(self, request: Request) -> str | None:
+        return request.client.host if request.client else None
+
+    def gate(self, request: Request):
+        return self.services.password_gate(self.address(request))
+
+    async def run(self, action, before=None):
+        """One transaction per form post, like a mutation's ``attempt``: what ``before``
+        counts (rate limits) stays counted; the action commits on success and is rolled
+        back on any error, except the password attempts it counted."""
         async with self.services.db.session(write=True) as session:
+            if before is not None:
+                try:
+                    await before(session)
+                except RateLimited:
+                    await session.commit()
+                    raise
+            mark = credentials.counted_since(session)
             try:
-                result = await action(session)
+                async with session.begin_nested():
+                    result = await action(session)
+            except (DomainError, RateLimited):
+                await credentials.recount(session, mark)
+                await session.commit()
+                raise
             except BaseException:
                 await session.rollback()
                 raise
             await session.commit()
             return result
+
+    def too_many(self, request: Request, exc: RateLimited):
+        response = self.message(request, "Please wait", exc.message, ok=False, status=429)
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
 
     # --- invitation ---------------------------------------------------------------------
 
@@ -119,8 +144,11 @@ class Pages:
                         first_name=data.get("first_name"),
                         last_name=data.get("last_name"),
                         principal=None,
+                        gate=self.gate(request),
                     )
                 )
+            except RateLimited as exc:
+                return self.too_many(request, exc)
             except DomainError as exc:
                 return await self._accept_form(request, token, _messages(exc), data)
             return self.message(
@@ -205,10 +233,19 @@ class Pages:
         try:
             await self.run(
                 lambda s: recovery.request_reset(
-                    s, self.services.passwords, self.settings, data.get("email", "")
-                )
+                    s,
+                    self.services.passwords,
+                    self.settings,
+                    data.get("email", ""),
+                    db=self.services.db,
+                ),
+                before=lambda s: recovery.count_reset_request(
+                    s, self.services.limiter, self.address(request)
+                ),
             )
-        except (DomainError, RateLimited):
+        except RateLimited as exc:  # per address, as passwordResetRequest: tells nothing
+            return self.too_many(request, exc)
+        except DomainError:
             pass  # the same answer, whatever happened
         return self.message(
             request,
@@ -305,8 +342,15 @@ class Pages:
                     first_name=data.get("first_name", ""),
                     last_name=data.get("last_name", ""),
                     principal=None,
-                )
+                    gate=self.gate(request),
+                ),
+                # the limit joinLinkJoin has
+                before=lambda s: self.services.limiter.hit(
+                    s, "join_address", self.address(request)
+                ),
             )
+        except RateLimited as exc:
+            return self.too_many(request, exc)
         except DomainError as exc:
             return self.render(
                 request,

@@ -543,7 +543,9 @@ async def test_two_spellings_joining_at_once_make_one_user(api, services):
     bodies = await at_once(join_call(api, token, ANN), join_call(api, token, ANN_SPACED))
 
     counts = outcomes(bodies, "joinLinkJoin")
-    assert counts.pop("OK") == 1, counts
+    # the later one may find Ann already a member: not signed in, it gets the newcomer's
+    # answer (a right password is not told apart from a wrong one), and changes nothing
+    assert counts.pop("OK") in (1, 2), counts
     assert set(counts) <= {"TAKEN", "ALREADY_MEMBER", "LOGIN_REQUIRED"}, counts
     assert await users_with_email(services, "ann@example.com") == 1
     assert len(await staff_rows(services, tenant.account_id, "ann@example.com")) == 1

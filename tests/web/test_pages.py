@@ -355,5 +355,13 @@ async def test_join_link_page_adds_the_person(api, client, services):
     assert verification["To"] == "walkin@example.com"
     assert "/email/verify?token=" in verification.get_body(("plain",)).get_content()
 
+    # again, now a member: the right password gets a wrong one's (newcomer's) answer
     twice = await client.post(path, data=form)
-    assert 'role="alert"' in twice.text and "You joined" not in twice.text
+    assert twice.status_code == 200 and result_text(twice.text) == "You joined Join Co."
+    async with services.db.session() as session:
+        rows = await session.scalars(
+            select(Staff).where(
+                Staff.account_id == tenant.account_id, Staff.email == "walkin@example.com"
+            )
+        )
+        assert len(list(rows)) == 1

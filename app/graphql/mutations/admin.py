@@ -187,7 +187,7 @@ class AdminMutations:
                 session,
                 lambda: admin_service.transfer_ownership(
                     session,
-                    ctx.services.passwords,
+                    ctx.services.password_gate(ctx.client_address),
                     actor,
                     decode_id(input.staff_id, "Staff"),
                     input.password,

@@ -16,6 +16,7 @@ from app.audit import service as audit
 from app.errors import DomainError, RateLimited
 from app.graphql.errors import UserError, forbidden, rate_limited, user_errors
 from app.graphql.ids import decode_any
+from app.identity import credentials
 
 T = TypeVar("T")
 
@@ -28,7 +29,8 @@ async def attempt(
     """Run one mutation's work in a savepoint: on a domain error nothing of it remains.
 
     ``before`` runs first, outside the savepoint: rate-limit hits recorded there stay
-    counted even when the operation itself fails.
+    counted even when the operation itself fails. Password attempts counted inside the
+    action (``credentials.PasswordGate``) are counted again after the savepoint's rollback.
     """
     if before is not None:
         try:
@@ -36,18 +38,24 @@ async def attempt(
         except RateLimited as exc:
             raise rate_limited(exc) from None
     position = changes.mark(session)
+    counted = credentials.counted_since(session)
     try:
         async with session.begin_nested():
-            return await action(), []
+            result = await action()
     except DomainError as exc:
         changes.rollback_to(session, position)
+        await credentials.recount(session, counted)
         return None, user_errors(exc)
     except RateLimited as exc:
         changes.rollback_to(session, position)
+        await credentials.recount(session, counted)
         raise rate_limited(exc) from None
     except BaseException:
         changes.rollback_to(session, position)
+        credentials.forget_counted(session, counted)
         raise
+    credentials.forget_counted(session, counted)
+    return result, []
 
 
 def provided(obj, rename: dict[str, str] | None = None) -> dict:

@@ -9,7 +9,6 @@ from app.graphql.ids import decode_id
 from app.graphql.mutations.base import Payload, attempt, mutation
 from app.graphql.types.account import ApiToken, MemberAccount, User
 from app.identity import service as identity
-from app.validation import normalize_email
 
 
 @strawberry.input(description="Credentials.")
@@ -60,18 +59,14 @@ class IdentityMutations:
     async def login(self, info: Info, input: LoginInput) -> LoginPayload:
         ctx = info.context
         ttl = timedelta(hours=ctx.settings.session_ttl_hours)
-        limiter = ctx.services.limiter
-        email_key = normalize_email(input.email)[:320]
-
+        gate = ctx.services.password_gate(ctx.client_address)
         passwords = ctx.services.passwords
-
-        async def limits():
-            await limiter.hit(session, "login_address", ctx.client_address)
-            await limiter.hit(session, "login_email", email_key)
 
         async with ctx.db() as session:
             user, errors = await attempt(
-                session, lambda: identity.login_candidate(session, input.email), before=limits
+                session,
+                lambda: identity.login_candidate(session, input.email),
+                before=lambda: gate.count(session, input.email),
             )
             checked_hash = user.password_hash if user else None
             # The hits stay counted, and no transaction (on SQLite, the write lock) is held
@@ -79,7 +74,7 @@ class IdentityMutations:
             await session.commit()
         if errors:  # not an email address at all
             return LoginPayload(token=None, user=None, accounts=[], user_errors=errors)
-        matched = await identity.password_matches(passwords, user, input.password)
+        matched = await gate.matches(user, input.password)
 
         async def log_in():
             result = await identity.complete_login(
@@ -91,7 +86,7 @@ class IdentityMutations:
                 password=input.password,
                 session_ttl=ttl,
             )
-            await limiter.reset(session, "login_email", email_key)
+            await gate.succeeded(session, input.email)
             return result
 
         async with ctx.db() as session:

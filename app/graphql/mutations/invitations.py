@@ -280,6 +280,7 @@ class InvitationMutations:
                     first_name=input.first_name,
                     last_name=input.last_name,
                     principal=principal,
+                    gate=ctx.services.password_gate(ctx.client_address),
                 ),
             )
             if errors:
@@ -368,6 +369,7 @@ class InvitationMutations:
                     first_name=input.first_name,
                     last_name=input.last_name,
                     principal=principal,
+                    gate=ctx.services.password_gate(ctx.client_address),
                 ),
             )
         if errors:

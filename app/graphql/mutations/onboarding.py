@@ -55,7 +55,9 @@ class PasswordResetInput:
     new_password: str = strawberry.field(description="10 to 256 characters, not your email.")
 
 
-@strawberry.type(description="A fresh session (all others ended), or userErrors.")
+@strawberry.type(
+    description="A fresh session (every other session and API token ended), or userErrors."
+)
 class PasswordResetPayload(Payload):
     token: str | None = strawberry.field(description="Session token.")
     user: User | None = strawberry.field(description="The user.")
@@ -65,6 +67,9 @@ class PasswordResetPayload(Payload):
 class PasswordChangeInput:
     current_password: str = strawberry.field(description="Your current password.")
     new_password: str = strawberry.field(description="10 to 256 characters, not your email.")
+    revoke_api_tokens: bool = strawberry.field(
+        default=False, description="Also end every API token you own, in every account."
+    )
 
 
 @strawberry.input(description="The member to send a reset link to.")
@@ -132,18 +137,24 @@ class OnboardingMutations:
         async with ctx.db() as session:
             _, errors = await attempt(
                 session,
-                before=lambda: ctx.services.limiter.hit(
-                    session, "password_reset_address", ctx.client_address
+                before=lambda: recovery.count_reset_request(
+                    session, ctx.services.limiter, ctx.client_address
                 ),
                 action=lambda: recovery.request_reset(
-                    session, ctx.services.passwords, ctx.settings, input.email, input.redirect_url
+                    session,
+                    ctx.services.passwords,
+                    ctx.settings,
+                    input.email,
+                    input.redirect_url,
+                    db=ctx.services.db,
+                    audit_as=(ctx.request_id, ctx.client_address),
                 ),
             )
         return OkPayload(ok=not errors, user_errors=errors)
 
     @mutation(
         description="Set a new password with a reset link (single use); every "
-        "session of the user ends."
+        "session and API token of the user ends."
     )
     async def password_reset(self, info: Info, input: PasswordResetInput) -> PasswordResetPayload:
         ctx = info.context
@@ -159,7 +170,8 @@ class OnboardingMutations:
         return PasswordResetPayload(token=result[0], user=User(_row=result[1]), user_errors=[])
 
     @mutation(
-        description="Change your password (needs the current one); your other sessions end.",
+        description="Change your password (needs the current one); your other sessions "
+        "end, and with revokeApiTokens your API tokens too.",
         while_impersonating=False,
     )
     async def password_change(self, info: Info, input: PasswordChangeInput) -> OkPayload:
@@ -171,10 +183,12 @@ class OnboardingMutations:
                     session,
                     ctx.services.passwords,
                     ctx.settings,
+                    gate=ctx.services.password_gate(ctx.client_address),
                     user_id=principal.user_id,
                     token_id=principal.token_id,
                     current_password=input.current_password,
                     new_password=input.new_password,
+                    revoke_api_tokens=input.revoke_api_tokens,
                 ),
             )
         return OkPayload(ok=not errors, user_errors=errors)

@@ -1,0 +1,100 @@
+"""Checking a user's password: the one place in Roster where it happens.
+
+Every check (login, accepting an invitation or using a join link as an existing user,
+changing one's password, transferring ownership, the operator CLI) counts one attempt
+against the same login limits, per email (``login_email``) and per client address
+(``login_address``), BEFORE the password is looked at: past the limit the right password
+is refused exactly like a wrong one (RateLimited). ``PasswordService.verify`` is called
+from nowhere else (a test holds the code to that).
+
+An attempt is counted in the caller's transaction. Operations run in a savepoint that a
+failure rolls back (``attempt``, the web pages' ``run``), which would also undo the count;
+``counted_since``/``recount`` let them record the same attempts again after the rollback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.errors import RateLimited
+from app.identity.models import User
+from app.security.passwords import PasswordService
+from app.security.rate_limits import RateLimiter
+from app.validation import normalize_email
+
+_COUNTED = "password_attempts"
+
+
+def email_key(email: str | None) -> str:
+    """The subject of ``login_email``: the normalised email, as ``login`` has always used."""
+    return normalize_email(email or "")[:320]
+
+
+def _counted(session: AsyncSession) -> list[tuple[RateLimiter, str, str]]:
+    return session.info.setdefault(_COUNTED, [])
+
+
+def counted_since(session: AsyncSession) -> int:
+    """A mark for ``recount``: the attempts counted in this session so far."""
+    return len(_counted(session))
+
+
+async def recount(session: AsyncSession, mark: int) -> None:
+    """After a rollback: count again the attempts counted since ``mark``, so a failed
+    operation still leaves them counted. The session must be usable (in a transaction
+    that will be committed)."""
+    counted = _counted(session)
+    again, counted[mark:] = counted[mark:], []
+    for limiter, name, subject in again:
+        with contextlib.suppress(RateLimited):  # already answered; only the count matters
+            await limiter.hit(session, name, subject)
+
+
+def forget_counted(session: AsyncSession, mark: int) -> None:
+    """The operation's transaction kept its counts: nothing to record again."""
+    del _counted(session)[mark:]
+
+
+@dataclass(frozen=True)
+class PasswordGate:
+    """Checks passwords for one client address."""
+
+    passwords: PasswordService
+    limiter: RateLimiter
+    address: str | None
+
+    async def count(self, session: AsyncSession, email: str | None) -> None:
+        """Count one password attempt for ``email`` from this address; RateLimited when
+        either is over its limit (then the password must not be checked)."""
+        for name, subject in (("login_address", self.address), ("login_email", email_key(email))):
+            if subject is None:
+                continue
+            _counted(session).append((self.limiter, name, subject))
+            await self.limiter.hit(session, name, subject)
+
+    async def matches(self, user: User | None, password: str | None) -> bool:
+        """Only after ``count``. An unknown user or no password still costs one argon2
+        verification, so the time does not tell. Needs no transaction: callers that can
+        should hold none while argon2 runs (on SQLite a writer holds the write lock)."""
+        stored = user.password_hash if user is not None else None
+        ok = await self.passwords.verify(stored, (password or "")[:1024])
+        return ok and user is not None and bool(password)
+
+    async def succeeded(self, session: AsyncSession, email: str | None) -> None:
+        """The owner of ``email`` proved their password: their failures are forgotten."""
+        await self.limiter.reset(session, "login_email", email_key(email))
+
+    async def check(
+        self, session: AsyncSession, user: User | None, password: str | None, *, email=None
+    ) -> bool:
+        """Count, then verify ``password`` for ``user`` (counted under ``email``, by
+        default the user's). True only for the right password within the limits."""
+        email = email if email is not None else (user.email if user is not None else "")
+        await self.count(session, email)
+        ok = await self.matches(user, password)
+        if ok:
+            await self.succeeded(session, email)
+        return ok

@@ -1,0 +1,68 @@
+"""A password reset is account recovery: it ends every session and every API token of the
+user, and says so; passwordChange ends API tokens when asked."""
+
+from __future__ import annotations
+
+from tests.factories import error_codes, mail_text, mail_token, make_member, make_tenant, take_mail
+
+TOKEN_CREATE = """mutation($name: String!) {
+  apiTokenCreate(input: {name: $name}) { token userErrors { code } }
+}"""
+VIEWER = "{ viewer { role } }"
+REQUEST = """mutation($e: String!) {
+  passwordResetRequest(input: {email: $e}) { ok userErrors { code } }
+}"""
+RESET = """mutation($t: String!, $p: String!) {
+  passwordReset(input: {token: $t, newPassword: $p}) { token userErrors { code } }
+}"""
+CHANGE = """mutation($c: String!, $n: String!, $r: Boolean) {
+  passwordChange(input: {currentPassword: $c, newPassword: $n, revokeApiTokens: $r}) {
+    ok userErrors { code }
+  }
+}"""
+NEW = "a brand new passphrase"
+
+
+async def works(api, token, realm=None) -> bool:
+    body = await api(VIEWER, token=token, realm=realm)
+    assert error_codes(body) in ([], ["UNAUTHENTICATED"]), body
+    return not body.get("errors")
+
+
+async def api_token(api, member) -> str:
+    data = await api.data(TOKEN_CREATE, {"name": "sync"}, as_=member)
+    return data["apiTokenCreate"]["token"]
+
+
+async def test_a_reset_ends_api_tokens_and_sessions_and_says_so(api, services):
+    tenant = await make_tenant(services)
+    member = await make_member(services, tenant)
+    key = await api_token(api, member)
+    assert await works(api, key)
+    await take_mail(services)
+    await api.data(REQUEST, {"e": member.email})
+    [message] = await take_mail(services)
+    assert "ends every API token" in mail_text(message).replace("\n", " ")
+    data = await api.data(RESET, {"t": mail_token(message), "p": NEW})
+    assert data["passwordReset"]["userErrors"] == []
+    assert not await works(api, key)
+    assert not await works(api, member.token, member.realm)
+    assert await works(api, data["passwordReset"]["token"], member.realm)
+    [notice] = [m for m in await take_mail(services) if "changed" in m["Subject"]]
+    assert "every session and API token was ended" in mail_text(notice).replace("\n", " ")
+
+
+async def test_password_change_keeps_api_tokens_unless_asked(api, services):
+    from tests.factories import PASSWORD
+
+    tenant = await make_tenant(services)
+    member = await make_member(services, tenant)
+    key = await api_token(api, member)
+    data = await api.data(CHANGE, {"c": PASSWORD, "n": NEW}, as_=member)
+    assert data["passwordChange"]["ok"] is True
+    assert await works(api, key)
+    assert await works(api, member.token, member.realm)  # the session that asked stays
+    data = await api.data(CHANGE, {"c": NEW, "n": PASSWORD, "r": True}, as_=member)
+    assert data["passwordChange"]["ok"] is True
+    assert not await works(api, key)
+    assert await works(api, member.token, member.realm)
