@@ -29,7 +29,14 @@ SUBJECTS = {
 # invitation, sets a password or signs in. The outbox never copies them to anyone else; a
 # sender who asked for a copy gets a separate notice (the *_copy templates) instead.
 PRIVATE_TEMPLATES = frozenset(
-    {"invitation", "invitation_resent", "welcome", "email_verification", "password_reset"}
+    {
+        "invitation",
+        "invitation_resent",
+        "welcome",
+        "email_verification",
+        "email_change",
+        "password_reset",
+    }
 )
 
 

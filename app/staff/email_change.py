@@ -96,6 +96,7 @@ async def request_change(
     account = await session.get(Account, staff.account_id)
     await enqueue(
         session,
+        settings.keyring,
         template="email_change",
         to=email,
         account_id=staff.account_id,

@@ -382,7 +382,12 @@ async def test_outbox_row_exists_only_if_the_transaction_commits(services):
             services.settings.keyring,
             template="password_changed",
             to="x@example.com",
-            context={"email": "x@example.com", "when": "now", "link": f"{PUBLIC_URL}/x"},
+            context={
+                "email": "x@example.com",
+                "when": "now",
+                "ended": "your other sessions ended",
+                "link": f"{PUBLIC_URL}/x",
+            },
         )
         await session.rollback()
     async with services.db.session() as session:
@@ -423,7 +428,9 @@ CONTEXTS = {
     ),
     "email_verification": dict(email="zoe@example.com", expires="2030-01-01", link=LINK),
     "password_reset": dict(email="zoe@example.com", expires="2030-01-01", link=LINK),
-    "password_changed": dict(email="zoe@example.com", when="2030-01-01", link=LINK),
+    "password_changed": dict(
+        email="zoe@example.com", when="2030-01-01", ended="your other sessions ended", link=LINK
+    ),
     "join_request": dict(
         person="Zoe Doe", email="zoe@example.com", account="Acme", role_name="a viewer"
     ),

@@ -1,7 +1,7 @@
 """staff.tokens_valid_from: tokens issued before a member was disabled stay out
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-03 17:45:00
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 import app.db.base  # noqa: F401  (custom column types)
 
-revision: str = "0008"
-down_revision: str | None = "0007"
+revision: str = "0009"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
