@@ -96,13 +96,40 @@ def _target(changes: list[dict], action: str = "") -> tuple[str | None, int | No
     return None, None
 
 
-def _account_of(changes: list[dict]) -> int | None:
+def account_of(change: dict) -> int | None:
+    """The account whose data a changed row is: its ``account_id``, or an account row's own
+    id. Rows of no account (logins, session tokens, emailed tokens) give None."""
+    if change["table"] == "accounts":
+        return change["id"]
+    return change.get("account_id")
+
+
+def by_account(changes: list[dict], actor_account_id: int | None) -> dict[int | None, list]:
+    """The changes of one mutation, grouped by the account whose data they are.
+
+    Every account whose rows changed gets its own group with only its own rows, whatever
+    account the actor signed in to (accepting another account's invitation changes that
+    account, not the actor's). Rows of no account go with each group, as the cause of its
+    changes; when no account's rows changed at all they form one group in the actor's
+    account (e.g. a member changing their own password), or of no account.
+    """
+    groups: dict[int | None, list] = {}
+    unscoped = []
     for change in changes:
-        if change.get("account_id"):
-            return change["account_id"]
-        if change["table"] == "accounts":
-            return change["id"]
-    return None
+        account_id = account_of(change)
+        if account_id is None:
+            unscoped.append(change)
+        else:
+            groups.setdefault(account_id, []).append(change)
+    if not groups:
+        return {actor_account_id: unscoped}
+    if unscoped:
+        # keep the order the rows were written in
+        for account_id in groups:
+            groups[account_id] = [
+                c for c in changes if account_of(c) in (None, account_id)
+            ]
+    return groups
 
 
 async def record(
@@ -114,26 +141,39 @@ async def record(
     request_id: str | None,
     client_address: str | None,
     target: tuple[str, int] | None = None,
-) -> AuditEntry:
-    """The target is the record created, else the one the client named (``target``, from
-    its input), else the most specific one changed."""
-    target_type, target_id = _created(changes, action) or target or _target(changes, action)
-    entry = AuditEntry(
-        account_id=who.account_id or _account_of(changes),
-        actor_user_id=who.user_id,
-        actor_staff_id=who.staff_id,
-        actor_name=who.name,
-        impersonator_user_id=who.impersonator_user_id,
-        action=action,
-        target_type=target_type,
-        target_id=target_id,
-        diff=changes,
-        request_id=request_id,
-        client_address=client_address,
-    )
-    session.add(entry)
+) -> list[AuditEntry]:
+    """One entry for each account whose data the mutation changed (see ``by_account``).
+
+    The target is the record created, else the one the client named (``target``, from its
+    input; only in the actor's own account), else the most specific one changed. In another
+    account than the actor's, the actor is only a user: their staff id belongs elsewhere.
+    """
+    entries = []
+    for account_id, own in by_account(changes, who.account_id).items():
+        in_actors_account = account_id == who.account_id
+        target_type, target_id = (
+            _created(own, action)
+            or (target if in_actors_account else None)
+            or _target(own, action)
+        )
+        entries.append(
+            AuditEntry(
+                account_id=account_id,
+                actor_user_id=who.user_id,
+                actor_staff_id=who.staff_id if in_actors_account else None,
+                actor_name=who.name if in_actors_account else None,
+                impersonator_user_id=who.impersonator_user_id,
+                action=action,
+                target_type=target_type,
+                target_id=target_id,
+                diff=own,
+                request_id=request_id,
+                client_address=client_address,
+            )
+        )
+    session.add_all(entries)
     await session.flush()
-    return entry
+    return entries
 
 
 @dataclass(frozen=True)
