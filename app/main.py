@@ -29,6 +29,7 @@ from app.email.senders import Sender, sender_for
 from app.graphql.context import Context, credentials
 from app.graphql.limits import QueryLimits
 from app.graphql.schema import build_schema
+from app.security.client_address import ClientAddressMiddleware
 from app.security.passwords import PasswordService
 from app.security.rate_limits import RateLimiter
 from app.settings import Settings
@@ -275,6 +276,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         allow_queries_via_get=not settings.is_production,
     )
     middleware = [
+        Middleware(ClientAddressMiddleware, trusted_proxies=settings.trusted_proxies),
         Middleware(RequestIdMiddleware),
         Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
     ]
