@@ -28,6 +28,7 @@ from app.email.relay import Relay
 from app.email.senders import Sender, sender_for
 from app.graphql.context import Context, credentials
 from app.graphql.limits import QueryLimits
+from app.graphql.request_body import SafeRequestBody
 from app.graphql.schema import build_schema
 from app.security.client_address import ClientAddressMiddleware
 from app.security.passwords import PasswordService
@@ -154,7 +155,7 @@ class BodyTooLarge(Exception):
     pass
 
 
-class RosterGraphQL(GraphQL):
+class RosterGraphQL(SafeRequestBody, GraphQL):
     def __init__(self, services: Services, **kwargs):
         s = services.settings
         schema = build_schema(
