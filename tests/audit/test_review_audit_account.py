@@ -91,15 +91,56 @@ async def test_a_change_of_the_actors_own_account_keeps_the_actor(api, services)
 
 
 def test_changes_of_several_accounts_are_split_per_account():
-    from app.audit.service import Who, by_account
+    from app.audit.service import by_account
 
     user = {"table": "users", "id": 1, "op": "update", "account_id": None, "fields": {}}
     token_a = {"table": "auth_tokens", "id": 2, "op": "update", "account_id": 10, "fields": {}}
     token_b = {"table": "auth_tokens", "id": 3, "op": "update", "account_id": 20, "fields": {}}
     groups = by_account([user, token_a, token_b], actor_account_id=None)
     assert groups == {10: [user, token_a], 20: [user, token_b]}
-    # nothing of any account: the actor's account, as before
-    assert by_account([user], actor_account_id=10) == {10: [user]}
     account = {"table": "accounts", "id": 30, "op": "insert", "account_id": None, "fields": {}}
     assert by_account([user, account], actor_account_id=10) == {30: [user, account]}
-    assert Who(user_id=1, staff_id=None, account_id=None).account_id is None
+    # nothing of any account: the actor's account if about its members, else no account
+    assert by_account([user], actor_account_id=10, members={1}) == {10: [user]}
+    assert by_account([user], actor_account_id=10, members={5}) == {None: [user]}
+    reset = {"table": "user_tokens", "id": 4, "op": "insert", "account_id": None,
+             "fields": {"user_id": [None, 7]}}
+    assert by_account([reset], actor_account_id=10, members={7}) == {10: [reset]}
+    assert by_account([reset], actor_account_id=10, members={1}) == {None: [reset]}
+
+
+SIGNUP = """mutation($input: SignupInput!) { signup(input: $input) { ok userErrors { code } } }"""
+RESET = """mutation($e: String!) { passwordResetRequest(input: {email: $e}) { ok } }"""
+
+
+async def test_signing_up_while_signed_in_elsewhere_is_audited_in_the_new_account(
+    api, services
+):
+    from app.accounts.models import Account
+
+    a = await make_tenant(services)
+    data = await api.data(
+        SIGNUP,
+        {"input": {"email": "founder@example.com", "password": "a long enough password",
+                   "firstName": "Fay", "lastName": "Founder", "accountName": "Fresh Co",
+                   "accountSlug": "fresh-co"}},
+        as_=a.owner,
+    )
+    assert data["signup"] == {"ok": True, "userErrors": []}
+    async with services.db.session() as session:
+        fresh = await session.scalar(select(Account.id).where(Account.slug == "fresh-co"))
+    [entry] = await entries(services, "signup")
+    assert entry.account_id == fresh
+    assert "signup" not in await actions(api, a.owner)
+
+
+async def test_a_public_request_about_a_login_is_no_accounts_affair(api, services):
+    """Sent with a member's credentials, a public request about somebody's login does not
+    land in the sender's account (its administrators would learn who has a login)."""
+    a = await make_tenant(services)
+    b = await make_tenant(services)
+    stranger = await make_member(services, b, Role.VIEWER)
+    await api.data(RESET, {"e": stranger.email}, as_=a.owner)
+    [entry] = await entries(services, "passwordResetRequest")
+    assert entry.account_id is None
+    assert "passwordResetRequest" not in await actions(api, a.owner)
