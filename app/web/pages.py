@@ -6,6 +6,7 @@ one transaction. A frontend can take these flows over by passing ``redirectUrl``
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from functools import lru_cache
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
+from app.audit import changes
+from app.audit import service as audit
 from app.email.links import origin_of
 from app.errors import DomainError, RateLimited, ValidationFailed
 from app.identity import recovery, signup
@@ -85,10 +88,13 @@ class Pages:
         )
 
     async def run(self, action):
-        """One transaction per form post: commit on success, roll back on any error."""
+        """One transaction per form post: commit on success, roll back on any error. What
+        it changed is audited like the GraphQL twin of the form (same action name), in the
+        account whose rows changed (app.audit.service.record)."""
         async with self.services.db.session(write=True) as session:
             try:
                 result = await action(session)
+                await _audit(session)
             except BaseException:
                 await session.rollback()
                 raise
@@ -283,13 +289,52 @@ class Pages:
         return self.message(request, "Thanks", text, ok=True, hint=hint)
 
 
+# The form post being served, and the GraphQL mutation it is the twin of (for the audit).
+_posting: ContextVar[tuple[Request, str] | None] = ContextVar("roster_page_post", default=None)
+
+
+async def _audit(session) -> None:
+    collected = changes.take(session)
+    posting = _posting.get()
+    if not collected or posting is None:
+        return
+    request, action = posting
+    user_id = next(
+        (
+            c["fields"].get("user_id", [None, None])[1]
+            for c in collected
+            if c["table"] == "auth_tokens" and c["op"] == "insert"
+        ),
+        None,
+    )
+    await audit.record(
+        session,
+        action=action,
+        who=audit.Who(user_id=user_id, staff_id=None, account_id=None),
+        changes=collected,
+        request_id=getattr(request.state, "request_id", None),
+        client_address=request.client.host if request.client else None,
+    )
+
+
+def _as(action: str, endpoint):
+    async def serve(request: Request):
+        posting = _posting.set((request, action))
+        try:
+            return await endpoint(request)
+        finally:
+            _posting.reset(posting)
+
+    return serve
+
+
 def routes(services) -> list[Route]:
     pages = Pages(services)
     both = ["GET", "POST"]
     return [
-        Route("/invitations/accept", pages.accept, methods=both),
-        Route("/password/reset", pages.reset, methods=both),
-        Route("/password/forgot", pages.forgot, methods=both),
-        Route("/email/verify", pages.verify, methods=both),
-        Route("/join/{token}", pages.join, methods=both),
+        Route("/invitations/accept", _as("invitationAccept", pages.accept), methods=both),
+        Route("/password/reset", _as("passwordReset", pages.reset), methods=both),
+        Route("/password/forgot", _as("passwordResetRequest", pages.forgot), methods=both),
+        Route("/email/verify", _as("emailVerify", pages.verify), methods=both),
+        Route("/join/{token}", _as("joinLinkJoin", pages.join), methods=both),
     ]
