@@ -68,6 +68,9 @@ def serve(
         log_level="info",
         access_log=False,
         log_config=None,  # keep the handlers configured above (JSON in production)
+        # uvicorn would trust X-Forwarded-For from 127.0.0.1; the app decides the client's
+        # address itself, from ROSTER_TRUSTED_PROXIES (app.security.client_address).
+        proxy_headers=False,
     )
 
 

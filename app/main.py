@@ -29,8 +29,10 @@ from app.email.relay import Relay
 from app.email.senders import Sender, sender_for
 from app.graphql.context import Context, credentials
 from app.graphql.limits import QueryLimits
+from app.graphql.request_body import SafeRequestBody
 from app.graphql.schema import build_schema
 from app.identity.credentials import PasswordGate
+from app.security.client_address import ClientAddressMiddleware
 from app.security.passwords import PasswordService
 from app.security.rate_limits import RateLimiter
 from app.settings import Settings
@@ -160,7 +162,7 @@ class BodyTooLarge(Exception):
     pass
 
 
-class RosterGraphQL(GraphQL):
+class RosterGraphQL(SafeRequestBody, GraphQL):
     def __init__(self, services: Services, **kwargs):
         s = services.settings
         schema = build_schema(
@@ -282,6 +284,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         allow_queries_via_get=not settings.is_production,
     )
     middleware = [
+        Middleware(ClientAddressMiddleware, trusted_proxies=settings.trusted_proxies),
         Middleware(RequestIdMiddleware),
         Middleware(AfterResponseMiddleware),
         Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),

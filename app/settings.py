@@ -148,3 +148,19 @@ class Settings(BaseSettings):
             problems.append("ROSTER_ENCRYPTION_KEYS must not contain the development key")
         if problems:
             raise InsecureSettingsError("; ".join(problems))
+
+    # Reverse proxies whose X-Forwarded-For is believed (JSON list of addresses or CIDR
+    # networks); none by default: the connection's peer is the client (app.security.
+    # client_address). Rate limits and the audit log use the address decided there.
+    trusted_proxies: list[str] = []
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_networks(cls, value: list[str]) -> list[str]:
+        from app.security.client_address import parse_networks
+
+        try:
+            parse_networks(value)
+        except ValueError as exc:
+            raise ValueError(f"trusted_proxies: {exc}") from None
+        return value

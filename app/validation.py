@@ -10,7 +10,13 @@ from app.errors import DomainError, ErrorCode
 _EMAIL = re.compile(
     r"^[^@\s\x00-\x1f]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
 )
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Control characters but tab and line breaks, and lone surrogates (not encodable as UTF-8).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+
+
+def has_bad_characters(text: str) -> bool:
+    """True when ``text`` holds a character no text field accepts (line breaks are fine)."""
+    return _CONTROL.search(text) is not None
 
 
 def normalize_email(value: str) -> str:

@@ -144,7 +144,11 @@ async def app(settings, services):
 @pytest.fixture
 async def client(app):
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://roster.test") as client:
+    # Like a browser on Roster's own pages: form posts carry the page's Origin, which the
+    # CSRF check of the HTML forms requires (app.web.security).
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://roster.test", headers={"Origin": "http://roster.test"}
+    ) as client:
         yield client
 
 

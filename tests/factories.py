@@ -65,6 +65,15 @@ async def _token(session, user: User) -> str:
     return token
 
 
+async def log_in_again(services, member: Member) -> Member:
+    """``member`` with a new session token (as after logging in again, e.g. once re-enabled)."""
+    async with services.db.session(write=True) as session:
+        token = await _token(session, await session.get(User, member.user_id))
+        await session.commit()
+    member.token = token
+    return member
+
+
 async def make_tenant(services, name: str | None = None, *, seats: int = 50) -> Tenant:
     n = next(_counter)
     name = name or f"Tenant {n}"

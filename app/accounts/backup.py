@@ -12,6 +12,7 @@ from app.accounts.models import Account
 from app.audit.models import AuditEntry
 from app.custom_fields.models import CustomField, CustomFieldValue
 from app.invitations.models import Invitation, JoinLink
+from app.staff.export import require_export
 from app.staff.models import Staff, StaffStatus
 from app.staff.service import read_secret
 
@@ -77,7 +78,13 @@ async def _section(session, name: str, stmt, convert, first: bool) -> AsyncItera
     yield b"]"
 
 
-async def account_json(session, actor: Actor, keyring) -> AsyncIterator[bytes]:
+def account_json(session, actor: Actor, keyring) -> AsyncIterator[bytes]:
+    """The backup's bytes in chunks; administrators only, refused before streaming."""
+    require_export(actor)
+    return _account_json(session, actor, keyring)
+
+
+async def _account_json(session, actor: Actor, keyring) -> AsyncIterator[bytes]:
     personal = actor.can(Permit.VIEW_PERSONAL_DATA)
     account = await session.get(Account, actor.account_id)
     yield b'{"format":"roster-account-backup","version":1,"account":' + orjson.dumps(

@@ -51,6 +51,26 @@ async def next_staff_sid(session: AsyncSession, account_id: int) -> int:
     return result.scalar_one()
 
 
+async def check_new_account(
+    session: AsyncSession, *, name: str, slug: str | None
+) -> tuple[str, str | None]:
+    """The cleaned name and chosen slug of an account to be made, or the error its
+    creation would give. Sign-up runs this before it looks at the email, so the answer for
+    a bad name or slug does not depend on whether the email has a login."""
+    name = clean_text(name, "name", max_length=200, required=True, label="Account name")
+    if slug is None:
+        return name, None
+    slug = slug.strip().casefold()
+    if not _SLUG.match(slug) or slug.isdigit():
+        raise DomainError(
+            "A slug is 3-63 lowercase letters, digits and dashes, not all digits.",
+            field=["slug"],
+        )
+    if await session.scalar(select(Account.id).where(Account.slug == slug)):
+        raise SlugTaken()
+    return name, slug
+
+
 async def create_account(
     session: AsyncSession,
     *,
@@ -61,18 +81,9 @@ async def create_account(
     owner_first_name: str | None = None,
     owner_last_name: str | None = None,
 ) -> tuple[Account, Staff]:
-    name = clean_text(name, "name", max_length=200, required=True, label="Account name")
+    name, slug = await check_new_account(session, name=name, slug=slug)
     chosen = slug is not None
-    if slug is not None:
-        slug = slug.strip().casefold()
-        if not _SLUG.match(slug) or slug.isdigit():
-            raise DomainError(
-                "A slug is 3-63 lowercase letters, digits and dashes, not all digits.",
-                field=["slug"],
-            )
-        if await session.scalar(select(Account.id).where(Account.slug == slug)):
-            raise SlugTaken()
-    else:
+    if not chosen:
         base = slugify(name)
         slug = base
         while await session.scalar(select(Account.id).where(Account.slug == slug)):

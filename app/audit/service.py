@@ -96,13 +96,73 @@ def _target(changes: list[dict], action: str = "") -> tuple[str | None, int | No
     return None, None
 
 
-def _account_of(changes: list[dict]) -> int | None:
+def account_of(change: dict) -> int | None:
+    """The account whose data a changed row is: its ``account_id``, or an account row's own
+    id. Rows of no account (logins, session tokens, emailed tokens) give None."""
+    if change["table"] == "accounts":
+        return change["id"]
+    return change.get("account_id")
+
+
+def _users_of(change: dict) -> set[int]:
+    """The logins a row of no account is about: a user row, or a token's user."""
+    if change["table"] == "users":
+        return {change["id"]}
+    return {u for u in change["fields"].get("user_id", [None, None]) if u is not None}
+
+
+def by_account(
+    changes: list[dict], actor_account_id: int | None, members: set[int] = frozenset()
+) -> dict[int | None, list]:
+    """The changes of one mutation, grouped by the account whose data they are.
+
+    Every account whose rows changed gets its own group with only its own rows, whatever
+    account the actor signed in to (accepting another account's invitation changes that
+    account, not the actor's). Rows of no account (logins, session and emailed tokens) go
+    with each group, as the cause of its changes. When no account's rows changed at all,
+    they are the actor's account's business only if they are about ``members`` of it (the
+    actor changing their password, an administrator sending a member a reset link); a
+    public mutation about somebody else's login (verifying an email, asking for a reset)
+    sent with a member's credentials is not that account's affair, nor a way for its
+    administrators to learn who has a login: it gets an entry of no account.
+    """
+    groups: dict[int | None, list] = {}
+    unscoped = []
     for change in changes:
-        if change.get("account_id"):
-            return change["account_id"]
-        if change["table"] == "accounts":
-            return change["id"]
-    return None
+        account_id = account_of(change)
+        if account_id is None:
+            unscoped.append(change)
+        else:
+            groups.setdefault(account_id, []).append(change)
+    if not groups:
+        concerned = set().union(*(_users_of(c) for c in unscoped))
+        return {actor_account_id if concerned <= members else None: unscoped}
+    if unscoped:
+        # keep the order the rows were written in
+        for account_id in groups:
+            groups[account_id] = [c for c in changes if account_of(c) in (None, account_id)]
+    return groups
+
+
+async def _members(session: AsyncSession, who: Who, changes: list[dict]) -> set[int]:
+    """Of the logins that rows of no account are about, those with a record in the
+    actor's account (the actor always counts)."""
+    members = {who.user_id} if who.user_id is not None else set()
+    if who.account_id is None:
+        return members
+    concerned = set().union(*(_users_of(c) for c in changes if account_of(c) is None))
+    if concerned - members:
+        from app.staff.models import Staff
+
+        others = sorted(concerned - members)
+        members |= set(
+            await session.scalars(
+                select(Staff.user_id).where(
+                    Staff.account_id == who.account_id, Staff.user_id.in_(others)
+                )
+            )
+        )
+    return members
 
 
 async def record(
@@ -114,26 +174,40 @@ async def record(
     request_id: str | None,
     client_address: str | None,
     target: tuple[str, int] | None = None,
-) -> AuditEntry:
-    """The target is the record created, else the one the client named (``target``, from
-    its input), else the most specific one changed."""
-    target_type, target_id = _created(changes, action) or target or _target(changes, action)
-    entry = AuditEntry(
-        account_id=who.account_id or _account_of(changes),
-        actor_user_id=who.user_id,
-        actor_staff_id=who.staff_id,
-        actor_name=who.name,
-        impersonator_user_id=who.impersonator_user_id,
-        action=action,
-        target_type=target_type,
-        target_id=target_id,
-        diff=changes,
-        request_id=request_id,
-        client_address=client_address,
-    )
-    session.add(entry)
+) -> list[AuditEntry]:
+    """One entry for each account whose data the mutation changed (see ``by_account``).
+
+    The target is the record created, else the one the client named (``target``, from its
+    input; only in the actor's own account), else the most specific one changed. In another
+    account than the actor's, the actor is only a user: their staff id belongs elsewhere.
+    """
+    members = await _members(session, who, changes)
+    entries = []
+    for account_id, own in by_account(changes, who.account_id, members).items():
+        in_actors_account = account_id == who.account_id
+        target_type, target_id = (
+            _created(own, action)
+            or (target if in_actors_account else None)
+            or _target(own, action)
+        )
+        entries.append(
+            AuditEntry(
+                account_id=account_id,
+                actor_user_id=who.user_id,
+                actor_staff_id=who.staff_id if in_actors_account else None,
+                actor_name=who.name if in_actors_account else None,
+                impersonator_user_id=who.impersonator_user_id,
+                action=action,
+                target_type=target_type,
+                target_id=target_id,
+                diff=own,
+                request_id=request_id,
+                client_address=client_address,
+            )
+        )
+    session.add_all(entries)
     await session.flush()
-    return entry
+    return entries
 
 
 @dataclass(frozen=True)

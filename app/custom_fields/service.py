@@ -23,7 +23,7 @@ from app.errors import AccessDenied, DomainError, ErrorCode, Forbidden, NotFound
 from app.staff import access
 from app.staff.models import Staff
 from app.staff.service import get_staff
-from app.validation import clean_text, name_key
+from app.validation import clean_text, has_bad_characters, name_key
 
 MAX_FIELDS = 100
 MAX_OPTIONS = 100
@@ -193,6 +193,8 @@ def normalise(field: CustomField, raw: str, path: list[str]) -> str:
             field=path,
             code=ErrorCode.TOO_LONG,
         )
+    if has_bad_characters(text):
+        raise DomainError(f"{field.name} contains characters that are not allowed.", field=path)
     match field.type:
         case CustomFieldType.TEXT:
             return text

@@ -18,6 +18,7 @@ from app.graphql.mutations.onboarding import OnboardingMutations
 from app.graphql.mutations.projects import ProjectMutations
 from app.graphql.mutations.staff import StaffMutations
 from app.graphql.queries import Query
+from app.graphql.request_body import NoBadCharactersRule
 from app.graphql.types.account import Account, User
 from app.graphql.types.custom_fields import CustomField
 from app.graphql.types.invitations import Invitation, JoinLink, JoinRequest
@@ -47,7 +48,7 @@ class RosterSchema(strawberry.Schema):
 def build_schema(
     *, production: bool = False, limits: QueryLimits | None = None, max_tokens: int = 3000
 ) -> strawberry.Schema:
-    rules = [make_rule(limits or QueryLimits())]
+    rules = [make_rule(limits or QueryLimits()), NoBadCharactersRule]
     if production:
         rules.append(NoSchemaIntrospectionCustomRule)
     extensions: list = [

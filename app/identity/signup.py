@@ -7,7 +7,7 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.accounts.service import create_account
+from app.accounts.service import check_new_account, create_account
 from app.db.base import utcnow
 from app.email.links import build_link
 from app.email.outbox import enqueue
@@ -70,13 +70,18 @@ async def signup(
     """Creates an unverified user and their account, and emails a verification link.
 
     An email that already has a user gets the same answer; that person is emailed a
-    note instead, so sign-up cannot be used to learn who has an account.
+    note instead, so sign-up cannot be used to learn who has an account. Hence every
+    input (the account's name and slug included) is checked before the email is looked
+    up: a bad or taken slug is the same error for a known and an unknown address.
     """
     normalized = clean_email(email, required=True)
     if problem := password_problem(password, normalized):
         raise WeakPassword(problem)
     first = clean_text(first_name, "firstName", max_length=100, required=True, label="First name")
     last = clean_text(last_name, "lastName", max_length=100, required=True, label="Last name")
+    account_name, account_slug = await check_new_account(
+        session, name=account_name, slug=account_slug
+    )
     existing = await get_user_by_email(session, normalized)
     if existing is not None:
         await passwords.hash(password)  # same work as the other branch

@@ -1,6 +1,7 @@
 """CSV export of the staff list, streamed in batches so memory stays bounded.
 
-Columns are every field and custom field the caller may see: personal columns only with
+Administrators only (``require_export``). Columns are every field and custom field the
+caller may see: personal columns only with
 the ViewPersonalData permit; details of a restricted record stay blank unless it is
 shared with the caller. Cells that a spreadsheet would run as a formula are neutralised.
 """
@@ -15,6 +16,7 @@ from sqlalchemy import select
 
 from app.access import Actor, Permit
 from app.custom_fields.service import list_fields, values_for_staff
+from app.errors import AccessDenied
 from app.staff import access
 from app.staff.models import Staff
 from app.staff.service import read_secret, statuses_by_id
@@ -78,7 +80,20 @@ def neutralise(value) -> str:
     return text
 
 
-async def staff_csv(session, actor: Actor, keyring) -> AsyncIterator[str]:
+def require_export(actor: Actor) -> None:
+    """Exports and backups are for administrators (MANAGE_ACCOUNT): a file of everyone
+    leaves the application's field rules behind once it is downloaded."""
+    if not actor.can(Permit.MANAGE_ACCOUNT):
+        raise AccessDenied("Only administrators export the account's data.")
+
+
+def staff_csv(session, actor: Actor, keyring) -> AsyncIterator[str]:
+    """The CSV's text in chunks; refused (AccessDenied) before anything is streamed."""
+    require_export(actor)
+    return _staff_csv(session, actor, keyring)
+
+
+async def _staff_csv(session, actor: Actor, keyring) -> AsyncIterator[str]:
     personal = actor.can(Permit.VIEW_PERSONAL_DATA)
     fields = [f for f in await list_fields(session, actor) if personal or not f.personal]
     statuses = await statuses_by_id(session, actor.account_id)

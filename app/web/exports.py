@@ -1,4 +1,5 @@
-"""GET /export/staff.csv and /export/account.json, authenticated like the GraphQL API."""
+"""GET /export/staff.csv and /export/account.json, authenticated like the GraphQL API;
+who may export is the domain's rule (app.staff.export.require_export: administrators)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from app.access import Permit
 from app.accounts.backup import account_json
-from app.errors import Unauthenticated
+from app.errors import AccessDenied, Unauthenticated
 from app.graphql.context import credentials
 from app.identity import service as identity
 from app.staff.export import staff_csv
@@ -54,30 +54,22 @@ def routes(services) -> list[Route]:
             },
         )
 
-    async def staff_export(request: Request) -> Response:
+    async def export(request: Request, build, media_type: str, filename: str) -> Response:
         actor, session, error = await actor_and_session(request)
         if error:
             return error
-        return stream(
-            session,
-            staff_csv(session, actor, services.settings.keyring),
-            "text/csv; charset=utf-8",
-            "staff.csv",
-        )
+        try:
+            chunks = build(session, actor, services.settings.keyring)  # the domain decides
+        except AccessDenied as exc:
+            await session.close()
+            return _error(403, "FORBIDDEN", str(exc))
+        return stream(session, chunks, media_type, filename)
+
+    async def staff_export(request: Request) -> Response:
+        return await export(request, staff_csv, "text/csv; charset=utf-8", "staff.csv")
 
     async def account_export(request: Request) -> Response:
-        actor, session, error = await actor_and_session(request)
-        if error:
-            return error
-        if not actor.can(Permit.MANAGE_ACCOUNT):
-            await session.close()
-            return _error(403, "FORBIDDEN", "Only administrators take a backup.")
-        return stream(
-            session,
-            account_json(session, actor, services.settings.keyring),
-            "application/json",
-            "account.json",
-        )
+        return await export(request, account_json, "application/json", "account.json")
 
     return [
         Route("/export/staff.csv", staff_export, methods=["GET"]),

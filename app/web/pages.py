@@ -6,6 +6,7 @@ one transaction. A frontend can take these flows over by passing ``redirectUrl``
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from functools import lru_cache
 from pathlib import Path
 
@@ -16,7 +17,6 @@ from starlette.routing import Route
 
 from app.audit import changes
 from app.audit import service as audit
-from app.audit.service import Who
 from app.email.links import origin_of
 from app.errors import DomainError, RateLimited, ValidationFailed
 from app.identity import credentials, recovery, signup
@@ -97,7 +97,9 @@ class Pages:
     async def run(self, action, before=None):
         """One transaction per form post, like a mutation's ``attempt``: what ``before``
         counts (rate limits) stays counted; the action commits on success and is rolled
-        back on any error, except the password attempts it counted."""
+        back on any error, except the password attempts it counted. What it changed is
+        audited like the GraphQL twin of the form (same action name), in the account whose
+        rows changed (app.audit.service.record)."""
         async with self.services.db.session(write=True) as session:
             if before is not None:
                 try:
@@ -109,6 +111,7 @@ class Pages:
             try:
                 async with session.begin_nested():
                     result = await action(session)
+                await _audit(session)
             except (DomainError, RateLimited):
                 await credentials.recount(session, mark)
                 await session.commit()
@@ -283,7 +286,7 @@ class Pages:
     # --- new email of one's own record -----------------------------------------------------
 
     async def email_change(self, request: Request):
-        """Like verify: GET shows a button, POST uses the token (audited like the mutation)."""
+        """Like verify: GET shows a button, POST uses the token."""
         if request.method == "GET":
             return self.render(
                 request,
@@ -296,20 +299,7 @@ class Pages:
             return self.forbidden(request)
 
         async def confirm(session):
-            staff = await email_change.confirm_change(session, data.get("token", ""))
-            collected = changes.take(session)
-            if collected:
-                # as staffEmailConfirm: whoever holds the link, in the record's account
-                who = Who(user_id=None, staff_id=None, account_id=staff.account_id)
-                await audit.record(
-                    session,
-                    action="staffEmailConfirm",
-                    who=who,
-                    changes=collected,
-                    request_id=getattr(request.state, "request_id", None),
-                    client_address=request.client.host if request.client else None,
-                )
-            return staff
+            return await email_change.confirm_change(session, data.get("token", ""))
 
         try:
             staff = await self.run(confirm)
@@ -372,14 +362,53 @@ class Pages:
         return self.message(request, "Thanks", text, ok=True, hint=hint)
 
 
+# The form post being served, and the GraphQL mutation it is the twin of (for the audit).
+_posting: ContextVar[tuple[Request, str] | None] = ContextVar("roster_page_post", default=None)
+
+
+async def _audit(session) -> None:
+    collected = changes.take(session)
+    posting = _posting.get()
+    if not collected or posting is None:
+        return
+    request, action = posting
+    user_id = next(
+        (
+            c["fields"].get("user_id", [None, None])[1]
+            for c in collected
+            if c["table"] == "auth_tokens" and c["op"] == "insert"
+        ),
+        None,
+    )
+    await audit.record(
+        session,
+        action=action,
+        who=audit.Who(user_id=user_id, staff_id=None, account_id=None),
+        changes=collected,
+        request_id=getattr(request.state, "request_id", None),
+        client_address=request.client.host if request.client else None,
+    )
+
+
+def _as(action: str, endpoint):
+    async def serve(request: Request):
+        posting = _posting.set((request, action))
+        try:
+            return await endpoint(request)
+        finally:
+            _posting.reset(posting)
+
+    return serve
+
+
 def routes(services) -> list[Route]:
     pages = Pages(services)
     both = ["GET", "POST"]
     return [
-        Route("/invitations/accept", pages.accept, methods=both),
-        Route("/password/reset", pages.reset, methods=both),
-        Route("/password/forgot", pages.forgot, methods=both),
-        Route("/email/verify", pages.verify, methods=both),
-        Route("/email/change", pages.email_change, methods=both),
-        Route("/join/{token}", pages.join, methods=both),
+        Route("/invitations/accept", _as("invitationAccept", pages.accept), methods=both),
+        Route("/password/reset", _as("passwordReset", pages.reset), methods=both),
+        Route("/password/forgot", _as("passwordResetRequest", pages.forgot), methods=both),
+        Route("/email/verify", _as("emailVerify", pages.verify), methods=both),
+        Route("/email/change", _as("staffEmailConfirm", pages.email_change), methods=both),
+        Route("/join/{token}", _as("joinLinkJoin", pages.join), methods=both),
     ]

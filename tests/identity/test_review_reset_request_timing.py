@@ -37,7 +37,11 @@ class Recorder:
     async def run(self, request) -> list[str]:
         self.statements, self.answered = [], False
         transport = httpx.ASGITransport(app=self)
-        async with httpx.AsyncClient(transport=transport, base_url="http://roster.test") as c:
+        async with httpx.AsyncClient(
+            transport=transport,
+            base_url="http://roster.test",
+            headers={"Origin": "http://roster.test"},
+        ) as c:
             response = await request(c)
         assert response.status_code == 200, response.text
         return self.statements

@@ -35,6 +35,7 @@ from tests.factories import (
     error_codes,
     free_port,
     get_row,
+    log_in_again,
     make_member,
     make_tenant,
 )
@@ -500,3 +501,5 @@ async def test_concurrent_role_changes_keep_exactly_one_active_owner(api, servic
             if row.account_status == AccountStatus.DISABLED:
                 body = await api.data(ENABLE, {"id": member.staff_id}, as_=new_owner)
                 assert body["staffEnable"]["userErrors"] == []
+                # disabling ended their sessions for good: they log in again
+                await log_in_again(services, member)

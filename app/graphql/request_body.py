@@ -1,0 +1,152 @@
+"""Reading a GraphQL request's body: the one place every input string passes.
+
+- A body that is not UTF-8, not JSON, or nested deeper than the parser allows (orjson:
+  1,024 levels) is answered 400 with a GraphQL-style JSON error, never a plain-text 500.
+- A string anywhere in the request (query, operation name, variable values and keys) that
+  holds NUL or a lone surrogate is refused with a BAD_USER_INPUT error naming where it is:
+  no column can store NUL on PostgreSQL, a lone surrogate cannot be encoded at all, and
+  refusing both here makes SQLite and PostgreSQL answer alike for every field.
+- NUL written as an escape in a string literal of the document itself (``"\\u0000"``) is
+  refused by ``NoBadCharactersRule`` at validation; graphql-core already refuses lone
+  surrogate escapes as a syntax error.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import orjson
+from cross_web import HTTPException
+from graphql import GraphQLError, StringValueNode
+from graphql.validation import ValidationRule
+from starlette.responses import JSONResponse
+
+_BAD = re.compile("[\x00\ud800-\udfff]")
+CODE = "BAD_USER_INPUT"
+
+
+class BadRequestBody(Exception):
+    """A body that cannot be read (400), or holds characters no field accepts (200)."""
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+def _shown(part: str) -> str:
+    return _BAD.sub(lambda m: f"\\u{ord(m.group()):04x}", part)
+
+
+def _where(path: list) -> str:
+    out = ""
+    for part in path:
+        part = part if isinstance(part, int) else _shown(str(part))
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def bad_string_path(value: object) -> list | None:
+    """The path of the first string (or key) holding NUL or a lone surrogate, else None.
+
+    Iterative: the parser's depth limit is above Python's recursion limit."""
+    stack: list[tuple[object, list]] = [(value, [])]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, str):
+            if _BAD.search(item):
+                return path
+        elif isinstance(item, dict):
+            for key, sub in item.items():
+                if isinstance(key, str) and _BAD.search(key):
+                    return [*path, key]
+                stack.append((sub, [*path, key]))
+        elif isinstance(item, list):
+            stack.extend((sub, [*path, i]) for i, sub in enumerate(item))
+    return None
+
+
+def check_strings(data: object, root: list | None = None) -> None:
+    path = bad_string_path(data)
+    if path is None:
+        return
+    path = [*(root or []), *path]
+    if len(path) >= 2 and path[0] == "variables":
+        place = f'Variable "${_shown(str(path[1]))}"'
+        if len(path) > 2:
+            place += f" at {_where(path[1:])}"
+    else:
+        place = _where(path) or "The request"
+    raise BadRequestBody(
+        f"{place} contains characters that are not allowed (NUL or a lone surrogate).",
+        status=200,
+    )
+
+
+def decode_request_json(data: str | bytes, root: list | None = None) -> object:
+    """The decoded JSON of a request body (or of a GET parameter such as ``variables``)."""
+    if isinstance(data, bytes | bytearray | memoryview):
+        try:
+            data = bytes(data).decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadRequestBody("The request body is not valid UTF-8.") from None
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        if "depth" in str(exc):
+            raise BadRequestBody("The request body is nested too deeply.") from None
+        if "surrogate" in str(exc):
+            # valid JSON grammar, but no text: find and name the string that holds it
+            try:
+                check_strings(json.loads(data), root)
+            except (ValueError, RecursionError):
+                pass
+        raise BadRequestBody(f"The request body is not valid JSON: {exc}.") from None
+    check_strings(value, root)
+    return value
+
+
+def error_response(message: str, status: int) -> JSONResponse:
+    body: dict = {"errors": [{"message": message, "extensions": {"code": CODE}}]}
+    if status == 200:
+        body = {"data": None, **body}
+    return JSONResponse(body, status_code=status)
+
+
+class SafeRequestBody:
+    """Mixed into the GraphQL view: JSON bodies read as above, and every request error
+    answered as GraphQL-style JSON instead of strawberry's plain text."""
+
+    def decode_json(self, data: str | bytes) -> object:
+        return decode_request_json(data)
+
+    def parse_query_params(self, params) -> dict:
+        params = dict(params)
+        for key in ("variables", "extensions"):
+            if params.get(key):
+                params[key] = decode_request_json(params[key], [key])
+        check_strings({k: v for k, v in params.items() if k not in ("variables", "extensions")})
+        return params
+
+    async def run(self, request, *args, **kwargs):
+        try:
+            return await super().run(request, *args, **kwargs)
+        except BadRequestBody as exc:
+            return error_response(exc.message, exc.status)
+        except HTTPException as exc:
+            return error_response(exc.reason, exc.status_code)
+
+
+class NoBadCharactersRule(ValidationRule):
+    """String literals of the document may not hold NUL (see the module's docstring)."""
+
+    def enter_string_value(self, node: StringValueNode, *_args):
+        if _BAD.search(node.value):
+            self.report_error(
+                GraphQLError(
+                    "A string contains characters that are not allowed "
+                    "(NUL or a lone surrogate).",
+                    node,
+                )
+            )
