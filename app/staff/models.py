@@ -61,6 +61,15 @@ class Staff(Base):
             postgresql_where=text("role = 'OWNER'"),
         ),
         Index("ix_staff_account_last_name", "account_id", "last_name_key", "id"),
+        # The default sort: named records by last name, then the nameless ones
+        # (app.staff.queries.nameless; the expression must stay the same text).
+        Index(
+            "ix_staff_account_named_last_name",
+            "account_id",
+            text("(CASE WHEN last_name_key = '' THEN 1 ELSE 0 END)"),
+            "last_name_key",
+            "id",
+        ),
         CheckConstraint("capacity >= 0", name="capacity_non_negative"),
     )
 

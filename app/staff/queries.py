@@ -20,6 +20,7 @@ from sqlalchemy import (
     case,
     func,
     inspect,
+    literal_column,
     or_,
     select,
     tuple_,
@@ -110,9 +111,11 @@ def sort_value(staff: Staff, key: StaffSortKey):
     return _SORT_VALUES[key](staff)
 
 
-def _nameless(expr: ColumnElement) -> ColumnElement:
-    """1 for a record without the name sorted by, else 0: the first sort key of name sorts."""
-    return case((expr == "", 1), else_=0)
+def nameless(expr: ColumnElement) -> ColumnElement:
+    """1 for a record without the name sorted by, else 0: the first key of ascending name
+    sorts. Written with constants, not bound values, so that the expression index
+    ``ix_staff_account_named_last_name`` serves the default sort."""
+    return case((expr == literal_column("''"), literal_column("1")), else_=literal_column("0"))
 
 
 def encode_cursor(query: StaffQuery, staff: Staff) -> str:
@@ -310,14 +313,16 @@ def _page_statement(
         if named and ascending:
             # (nameless, name, id) ascending: past a named row come the later named ones
             # and then every nameless one; past a nameless one, nameless ones of higher id.
-            key = tuple_(_nameless(expr), expr, Staff.id)
+            key = tuple_(nameless(expr), expr, Staff.id)
             mark = tuple_(bindparam("after_nameless", type_=Integer), *mark.clauses)
         # Descending, nameless rows (name "") come last, and "" is below every name, so
         # (name, id) below the mark already selects exactly the rows that follow it.
         conditions.append(key > mark if ascending else key < mark)
     order = (expr.asc(), Staff.id.asc()) if ascending else (expr.desc(), Staff.id.desc())
-    if named:
-        order = (_nameless(expr).asc(), *order)
+    if named and ascending:
+        # Descending needs no flag: "" is below every name, so nameless rows come last
+        # already (and the plain (account_id, last_name_key, id) index serves the order).
+        order = (nameless(expr).asc(), *order)
     limit = bindparam("limit", type_=Integer)
     staff, manager, page = _page_columns(columns)
     prepared = Prepared(page.where(and_(*conditions)).order_by(*order).limit(limit))
