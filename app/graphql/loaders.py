@@ -6,13 +6,15 @@ from strawberry.dataloader import DataLoader
 
 from app.custom_fields import service as custom_fields
 from app.graphql.context import Context
+from app.graphql.extensions import TurnLoop
 from app.staff import service as staff_service
 
 
 def _loader(ctx: Context, name: str, batch):
     loader = ctx.loaders.get(name)
     if loader is None:
-        loader = ctx.loaders[name] = DataLoader(load_fn=batch)
+        # Batches wait for the fields that take turns (see TakeTurns) before dispatching.
+        loader = ctx.loaders[name] = DataLoader(load_fn=batch, loop=TurnLoop(ctx))
     return loader
 
 
