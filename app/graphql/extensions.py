@@ -164,6 +164,7 @@ class CostLimit(SchemaExtension):
 # slice of this many seconds, the remaining fields of a request are resolved in later turns.
 SLICE_SECONDS = 0.005
 _BATCH_MAX = 1024
+_SYNC_SLICES = 4
 
 
 class TakeTurns(SchemaExtension):
@@ -190,22 +191,47 @@ class TakeTurns(SchemaExtension):
         yield
 
     def resolve(self, _next, root, info, *args, **kwargs):
-        if time.perf_counter() - self.since < SLICE_SECONDS:
-            return _next(root, info, *args, **kwargs)
+        if time.perf_counter() - self.since < _SYNC_SLICES * SLICE_SECONDS:
+            result = _next(root, info, *args, **kwargs)
+            if inspect.isawaitable(result):
+                # An async resolver runs when awaited, maybe much later: its slice is
+                # checked then (loaded rows make many never wait on anything).
+                return self._when_its_turn(result)
+            return result
+        # Plain fields are completed with the list their parent returned, work bounded by
+        # the query cost; past several slices, they wait too.
         return self._later(_next, root, info, args, kwargs)
 
-    async def _later(self, _next, root, info, args, kwargs):
+    async def _turn_taken(self) -> None:
+        """Waits for a turn with time left in its slice (fields woken together share one:
+        those it has no time left for wait for the next)."""
         loop = asyncio.get_running_loop()
-        turn = loop.create_future()
-        self.waiting.append(turn)
-        if not self.turn_queued:
-            self.turn_queued = True
-            loop.call_soon(self._turn, loop)
-        await turn
+        while True:
+            turn = loop.create_future()
+            self.waiting.append(turn)
+            if not self.turn_queued:
+                self.turn_queued = True
+                loop.call_soon(self._turn, loop)
+            await turn
+            if time.perf_counter() - self.since < SLICE_SECONDS:
+                return
+
+    async def _later(self, _next, root, info, args, kwargs):
+        await self._turn_taken()
         result = _next(root, info, *args, **kwargs)
         if inspect.isawaitable(result):
             result = await result
         return result
+
+    async def _when_its_turn(self, awaitable):
+        if time.perf_counter() - self.since >= SLICE_SECONDS:
+            try:
+                await self._turn_taken()
+            except BaseException:  # cancelled (past the time limit): the resolver never runs
+                if inspect.iscoroutine(awaitable):
+                    awaitable.close()
+                raise
+        return await awaitable
 
     def call_soon_when_drained(self, loop, callback, *args):
         """Calls back at the first turn at which no field waits (fields queued later in
