@@ -100,7 +100,6 @@ async def sizes(
     return {s: int(row[i] or 0) for i, s in enumerate(wanted)}
 
 
-
 # Sizes the domain caps whatever the data: a document that fits with these needs no count.
 CAPS: dict[Size, int] = {
     Size.ACTIVE_FIELDS: MAX_FIELDS,  # enforced on creation; archived fields cannot come back

@@ -293,9 +293,7 @@ class _Summer:
 def summarize(
     schema: GraphQLSchema, document: DocumentNode, operation: OperationDefinitionNode
 ) -> Summary:
-    fragments = {
-        d.name.value: d for d in document.definitions if d.kind == "fragment_definition"
-    }
+    fragments = {d.name.value: d for d in document.definitions if d.kind == "fragment_definition"}
     root = schema.get_root_type(operation.operation)
     if root is None:
         return Summary()

@@ -61,7 +61,11 @@ async def _large_account(services, tenant) -> list[int]:
         await session.execute(
             insert(Project),
             [
-                {"account_id": tenant.account_id, "name": f"Project {p}", "name_key": f"project {p}"}
+                {
+                    "account_id": tenant.account_id,
+                    "name": f"Project {p}",
+                    "name_key": f"project {p}",
+                }
                 for p in range(PROJECTS)
             ],
         )
@@ -95,8 +99,7 @@ async def _large_account(services, tenant) -> list[int]:
         await session.execute(
             insert(CustomFieldValue),
             [
-                {"staff_id": s, "field_id": field.id, "account_id": tenant.account_id,
-                 "value": "M"}
+                {"staff_id": s, "field_id": field.id, "account_id": tenant.account_id, "value": "M"}
                 for s in ids
             ],
         )
@@ -157,8 +160,7 @@ WORST = {
         "projects { project { members { staff { ...S } } } } } } } } } " + FRAGMENTS
     ),
     "through the viewer": (
-        "{ viewer { staff { projects { project { members { staff { ...S } } } } } } } "
-        + FRAGMENTS
+        "{ viewer { staff { projects { project { members { staff { ...S } } } } } } } " + FRAGMENTS
     ),
     "a page size as a variable": (
         "query($n: Int!) { staff(first: $n) { edges { node { ...S } } } } " + FRAGMENTS
@@ -174,20 +176,21 @@ RUNS = {"custom values with their staff's custom fields"}
 NORMAL = {
     "the staff page": (PAGE_QUERY, {"first": 100}),
     "projects and their members": (
-        "{ projects { id name members { staff { id fullName } } } }", {}
+        "{ projects { id name members { staff { id fullName } } } }",
+        {},
     ),
     "one field's values": (
-        '{ customFieldValues(names: ["Shirt size"]) { value staff { id fullName } } }', {}
+        '{ customFieldValues(names: ["Shirt size"]) { value staff { id fullName } } }',
+        {},
     ),
     "a page with projects": (
-        "{ staff(first: 20) { nodes { fullName projects { project { name } } } } }", {}
+        "{ staff(first: 20) { nodes { fullName projects { project { name } } } } }",
+        {},
     ),
 }
 
 
-async def test_the_worst_documents_are_refused_before_they_run_on_a_large_account(
-    services, api
-):
+async def test_the_worst_documents_are_refused_before_they_run_on_a_large_account(services, api):
     tenant = await make_tenant(services, seats=STAFF + 10)
     await _large_account(services, tenant)
     viewer = await make_member(services, tenant, Role.VIEWER)
