@@ -184,6 +184,7 @@ class TakeTurns(SchemaExtension):
         self.turn_queued = False
         self.batch = 1
         self.when_drained: list = []
+        self.stopped = False
 
     def on_execute(self):
         self.since = time.perf_counter()
@@ -233,7 +234,17 @@ class TakeTurns(SchemaExtension):
                 raise
         return await awaitable
 
+    def stop(self) -> None:
+        """The request is over (past its time limit): nothing of it runs any more, and no
+        loader batch is dispatched."""
+        self.stopped = True
+        self.when_drained.clear()
+        while self.waiting:
+            self.waiting.popleft().cancel()
+
     def call_soon_when_drained(self, loop, callback, *args):
+        if self.stopped:
+            return
         """Calls back at the first turn at which no field waits (fields queued later in
         this slice still come first)."""
         self.when_drained.append((callback, args))

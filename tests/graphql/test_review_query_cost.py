@@ -204,7 +204,7 @@ async def test_the_worst_documents_are_refused_before_they_run_on_a_large_accoun
         body = await api(document, {"n": 100}, as_=viewer)
         elapsed = time.perf_counter() - started
         if name in RUNS:
-            assert not body.get("errors") and elapsed < 2, (name, elapsed, body.get("errors"))
+            assert not body.get("errors") and elapsed < 5, (name, elapsed, body.get("errors"))
             continue
         assert _refused(body), (name, str(body)[:300])
         assert "with this account's data it costs" in body["errors"][0]["message"], name
