@@ -203,7 +203,9 @@ class RosterGraphQL(GraphQL):
             try:
                 await context.close(commit=False)
             except Exception:  # e.g. a loader's statement still running: never committed
-                log.exception("closing a timed-out request failed request_id=%s", context.request_id)
+                log.exception(
+                    "closing a timed-out request failed request_id=%s", context.request_id
+                )
             log.error("request timed out request_id=%s", context.request_id)
             return ExecutionResult(
                 data=None,
