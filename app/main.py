@@ -206,7 +206,15 @@ class RosterGraphQL(SafeRequestBody, GraphQL):
                     request, request_adapter, request_data, context, root_value, sub_response
                 )
         except TimeoutError:
-            await context.close(commit=False)
+            turns = getattr(context, "turns", None)  # TakeTurns: nothing more of it runs
+            if turns is not None:
+                turns.stop()
+            try:
+                await context.close(commit=False)
+            except Exception:  # e.g. a loader's statement still running: never committed
+                log.exception(
+                    "closing a timed-out request failed request_id=%s", context.request_id
+                )
             log.error("request timed out request_id=%s", context.request_id)
             return ExecutionResult(
                 data=None,

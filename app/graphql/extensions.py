@@ -11,12 +11,15 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import functools
+import inspect
 import logging
 import re
+import time
 
-from graphql import DocumentNode, GraphQLError, parse
+from graphql import DocumentNode, ExecutionResult, GraphQLError, parse
 from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
@@ -132,3 +135,161 @@ class RequestLifecycle(SchemaExtension):
             else:
                 processed.append(error)
         result.errors = processed
+
+
+class CostLimit(SchemaExtension):
+    """Refuses, before execution, an operation that costs more than the limit with the
+    real sizes of the request's account (see ``app.graphql.limits``)."""
+
+    def __init__(self, *, max_cost: int, execution_context=None):
+        self.max_cost = max_cost
+
+    async def on_execute(self):
+        from app.graphql.limits import check_cost, operation_summary
+
+        ec = self.execution_context
+        if ec.result is None and ec.graphql_document is not None:
+            summary = operation_summary(
+                ec.schema._schema, ec.query, ec.graphql_document, ec.operation_name
+            )
+            error = await check_cost(ec.context, summary, self.max_cost, ec.variables)
+            if error is not None:
+                ec.result = ExecutionResult(data=None, errors=[error])
+        yield
+
+
+# Resolvers run synchronously one after the other until one waits (on the database, say):
+# a large answer built from loaded rows would keep the event loop, and with it every other
+# request, the request time limit and the shutdown signal, waiting until it is done. Past a
+# slice of this many seconds, the remaining fields of a request are resolved in later turns.
+SLICE_SECONDS = 0.005
+_BATCH_MAX = 1024
+_SYNC_SLICES = 4
+
+
+class TakeTurns(SchemaExtension):
+    """Makes a request give the event loop back every ``SLICE_SECONDS`` of resolving.
+
+    Past its slice, a field's resolver is not called at once: it waits in the request's
+    queue, and each turn of the event loop (a callback queued behind whatever else is
+    ready) starts a new slice and wakes the next waiting fields, as many as the last slice
+    had time for. A request that resolves in less than one slice never waits.
+
+    The request's DataLoaders dispatch their batches once no field waits (``call_soon`` of
+    ``TurnLoop``), so fields resolved over several turns still load in one batch."""
+
+    def __init__(self, *, execution_context=None):
+        self.since = time.perf_counter()
+        self.waiting: collections.deque = collections.deque()
+        self.turn_queued = False
+        self.batch = 1
+        self.when_drained: list = []
+        self.stopped = False
+
+    def on_execute(self):
+        self.since = time.perf_counter()
+        self.execution_context.context.turns = self
+        yield
+
+    def resolve(self, _next, root, info, *args, **kwargs):
+        if time.perf_counter() - self.since < _SYNC_SLICES * SLICE_SECONDS:
+            result = _next(root, info, *args, **kwargs)
+            if inspect.isawaitable(result):
+                # An async resolver runs when awaited, maybe much later: its slice is
+                # checked then (loaded rows make many never wait on anything).
+                return self._when_its_turn(result)
+            return result
+        # Plain fields are completed with the list their parent returned, work bounded by
+        # the query cost; past several slices, they wait too.
+        return self._later(_next, root, info, args, kwargs)
+
+    async def _turn_taken(self) -> None:
+        """Waits for a turn with time left in its slice (fields woken together share one:
+        those it has no time left for wait for the next)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            turn = loop.create_future()
+            self.waiting.append(turn)
+            if not self.turn_queued:
+                self.turn_queued = True
+                loop.call_soon(self._turn, loop)
+            await turn
+            if time.perf_counter() - self.since < SLICE_SECONDS:
+                return
+
+    async def _later(self, _next, root, info, args, kwargs):
+        await self._turn_taken()
+        result = _next(root, info, *args, **kwargs)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+
+    async def _when_its_turn(self, awaitable):
+        if time.perf_counter() - self.since >= SLICE_SECONDS:
+            try:
+                await self._turn_taken()
+            except BaseException:  # cancelled (past the time limit): the resolver never runs
+                if inspect.iscoroutine(awaitable):
+                    awaitable.close()
+                raise
+        return await awaitable
+
+    def stop(self) -> None:
+        """The request is over (past its time limit): nothing of it runs any more, and no
+        loader batch is dispatched."""
+        self.stopped = True
+        self.when_drained.clear()
+        while self.waiting:
+            self.waiting.popleft().cancel()
+
+    def call_soon_when_drained(self, loop, callback, *args):
+        if self.stopped:
+            return
+        """Calls back at the first turn at which no field waits (fields queued later in
+        this slice still come first)."""
+        self.when_drained.append((callback, args))
+        if not self.turn_queued:
+            self.turn_queued = True
+            loop.call_soon(self._turn, loop)
+
+    def _turn(self, loop) -> None:
+        self.turn_queued = False
+        if not self.waiting:
+            drained, self.when_drained = self.when_drained, []
+            for callback, args in drained:
+                loop.call_soon(callback, *args)
+            return
+        used = time.perf_counter() - self.since
+        if used < SLICE_SECONDS / 2:
+            self.batch = min(_BATCH_MAX, self.batch * 2)
+        elif used > SLICE_SECONDS:
+            self.batch = max(1, self.batch // 2)
+        self.since = time.perf_counter()
+        woken = 0
+        while self.waiting and woken < self.batch:
+            turn = self.waiting.popleft()
+            if not turn.done():  # not cancelled (the request past its time limit)
+                turn.set_result(None)
+                woken += 1
+        # Queued again even when no field waits any more: the woken ones may queue more.
+        self.turn_queued = True
+        loop.call_soon(self._turn, loop)
+
+
+class TurnLoop:
+    """The event loop as a request's DataLoaders see it: batches are dispatched once the
+    request's waiting fields (``TakeTurns``) have all been resolved."""
+
+    def __init__(self, ctx):
+        self._ctx = ctx
+
+    def __getattr__(self, name):
+        return getattr(asyncio.get_running_loop(), name)
+
+    def call_soon(self, callback, *args, context=None):
+        loop = asyncio.get_running_loop()
+        turns = getattr(self._ctx, "turns", None)
+        if turns is None or context is not None:
+            return loop.call_soon(callback, *args, context=context)
+        turns.call_soon_when_drained(loop, callback, *args)
+        return None

@@ -60,6 +60,7 @@ from app.custom_fields import service as custom_fields
 from app.custom_fields.service import shown_values
 from app.errors import DomainError, RateLimited
 from app.graphql.extensions import MAX_CACHED_DOCUMENT
+from app.graphql.limits import Summary, check_cost, summarize
 from app.graphql.types.custom_fields import CustomField
 from app.graphql.types.staff import (
     COLUMNS,
@@ -171,6 +172,7 @@ class Plan:
     complete: Complete
     needs_values: bool  # some row's customFields are selected
     columns: PageColumns  # what the page reads of its rows and their managers
+    cost: Summary  # checked against the account's sizes before the plan runs
 
 
 class _Compiler:
@@ -467,8 +469,9 @@ PAGE_ROW_FIELDS = {
 class HotPaths:
     """Plans for hot documents, compiled once per (document, operation name)."""
 
-    def __init__(self, schema: GraphQLSchema, rules: list, max_tokens: int):
+    def __init__(self, schema: GraphQLSchema, rules: list, max_tokens: int, max_cost: int):
         self.schema = schema
+        self.max_cost = max_cost
         # The rules strawberry validates with: graphql-core's, ours, then its own two.
         self.rules = [*specified_rules, *rules, MaybeNullValidationRule, OneOfInputValidationRule]
         self.max_tokens = max_tokens
@@ -534,6 +537,7 @@ class HotPaths:
             complete,
             needs_values=compiler.needs_values,
             columns=compiler.columns(),
+            cost=summarize(self.schema, document, operation),
         )
 
     async def execute(self, plan: Plan, variables: dict | None, ctx) -> ExecutionResult | None:
@@ -546,6 +550,10 @@ class HotPaths:
         if isinstance(coerced, list):  # variables that do not coerce: graphql-core says why
             return None
         root_field = self.schema.query_type.fields[ROOT_FIELD]
+        # The same limit as CostLimit's, with the account's sizes; over it, graphql-core
+        # refuses the document (the sizes read stay with the request).
+        if await check_cost(ctx, plan.cost, self.max_cost, variables) is not None:
+            return None
         try:
             arguments = get_argument_values(root_field, plan.root, coerced)
             data = await self._run(plan, arguments, ctx)

@@ -1,52 +1,153 @@
-"""Query limits checked during validation, before anything runs.
+"""Query limits, checked before anything runs.
 
-Each operation is walked with its fragments expanded, so limits hold however a query is
-split into fragments or padded with aliases:
+Each operation is summed up with its fragments expanded (each fragment summed once and
+reused, so the work is linear in the document), so limits hold however a query is split
+into fragments or padded with aliases:
 
 - depth: nesting of selections;
 - aliases: aliased fields, counted per use (a fragment spread twice counts twice);
 - directives per location;
-- cost: every field costs 1, times the page sizes of the connections around it
-  (``first``, default 50) and a fixed factor for other lists.
+- cost: every field costs 1, times the number of items every list around it can hold.
+
+How many items a list can hold is declared once per list field, in ``LIST_BOUNDS``: a
+connection its page (``first``, default 50, a variable counting as the largest page), a
+connection's edges and nodes nothing more (the page is counted), a list of constants (roles,
+permits) their number, and a list of account data its real upper bound in that account:
+the number of custom fields, the most members one project has, and so on
+(``app.accounts.sizes``). A list field without a declared bound is an error when the schema
+is built, never a default.
+
+The cost is thus a polynomial in the account's sizes. Validation (cached per document)
+refuses a document that is too costly even with one item in every such list; before
+execution, ``check_cost`` evaluates it with the account's real sizes (one ``COUNT``
+statement, skipped when the domain's caps already make it fit) and refuses the document if
+it costs more than the limit. A list's size can only grow by what concurrent writes add
+while the request runs.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
 
 from graphql import (
+    DocumentNode,
     FieldNode,
     FragmentSpreadNode,
     GraphQLError,
+    GraphQLSchema,
     InlineFragmentNode,
     IntValueNode,
     OperationDefinitionNode,
     ValidationRule,
     VariableNode,
+    get_named_type,
+    get_nullable_type,
+    is_list_type,
 )
+from graphql.utilities import get_operation_ast
+
+from app.accounts import sizes as account_sizes
+from app.accounts.sizes import Size
+from app.custom_fields.service import MAX_OPTIONS
+from app.invitations.join_links import MAX_DOMAINS
+from app.invitations.service import MAX_BULK
 
 DEFAULT_PAGE = 50
 MAX_PAGE = 100
-LIST_FACTOR = 10
-PAGED_FIELDS = {"staff", "invitations", "auditLog"}  # connections on Query
-LIST_FIELDS = {
-    "customFields",
-    "customFieldValues",
-    "members",
-    "projects",
-    "sharedWith",
-    "accounts",
-    "apiTokens",
-    "joinLinks",
-    "joinRequests",
-    "permits",
-    "timeZones",
-    "roles",
-    "staffStatuses",
-    "projectTeamRoles",
-    "nodes",
-    "edges",
+
+
+@dataclass(frozen=True)
+class Bound:
+    """How many items a list field can return, at most."""
+
+    kind: str  # "page" | "items" | "const" | "size"
+    count: int = 1
+    size: Size | None = None
+
+
+PAGE = Bound("page")  # a connection: its `first`
+ITEMS = Bound("items")  # a connection's edges or nodes: the page is already counted
+
+
+def const(count: int) -> Bound:
+    return Bound("const", count=count)
+
+
+def size(of: Size) -> Bound:
+    return Bound("size", size=of)
+
+
+# Lists of constants and of a mutation's own input.
+_PERMITS = 16  # app.access.Permit has fewer (a test holds it)
+_ROLES = 8  # app.access.Role has fewer (a test holds it)
+_STAFF_KINDS = 8  # StaffKind has fewer (a test holds it)
+_TIME_ZONES = 1000  # IANA names (a test holds it); a list of strings costs 1 anyway
+_USER_ERRORS = 50  # problems one input can have (a test holds it for the largest input)
+_ERROR_PATH = 8  # UserError.field: a path into the input
+
+LIST_BOUNDS: dict[tuple[str, str], Bound] = {
+    # connections and their pages
+    ("Query", "staff"): PAGE,
+    ("Query", "invitations"): PAGE,
+    ("Query", "auditLog"): PAGE,
+    ("StaffConnection", "edges"): ITEMS,
+    ("StaffConnection", "nodes"): ITEMS,
+    ("InvitationConnection", "edges"): ITEMS,
+    ("AuditEntryConnection", "edges"): ITEMS,
+    # lists of account data: their real sizes
+    ("Query", "customFields"): size(Size.CUSTOM_FIELDS),
+    ("Query", "customFieldValues"): size(Size.CUSTOM_VALUES),
+    ("Query", "projects"): size(Size.PROJECTS),
+    ("Query", "joinLinks"): size(Size.JOIN_LINKS),
+    ("Query", "joinRequests"): size(Size.JOIN_REQUESTS),
+    ("Staff", "customFields"): size(Size.ACTIVE_FIELDS),
+    ("Staff", "projects"): size(Size.PROJECTS_PER_STAFF),
+    ("Staff", "sharedWith"): size(Size.SHARES_PER_STAFF),
+    ("Project", "members"): size(Size.MEMBERS_PER_PROJECT),
+    ("Picklists", "staffStatuses"): size(Size.STAFF_STATUSES),
+    ("Picklists", "projectTeamRoles"): size(Size.TEAM_ROLES),
+    ("Viewer", "accounts"): size(Size.MEMBERSHIPS),
+    ("LoginPayload", "accounts"): size(Size.MEMBERSHIPS),
+    ("Viewer", "apiTokens"): size(Size.API_TOKENS),
+    # constants
+    ("Staff", "permits"): const(_PERMITS),
+    ("Viewer", "permits"): const(_PERMITS),
+    ("RoleInfo", "permits"): const(_PERMITS),
+    ("Picklists", "roles"): const(_ROLES),
+    ("Picklists", "staffKinds"): const(_STAFF_KINDS),
+    ("Picklists", "timeZones"): const(_TIME_ZONES),
+    ("CustomField", "options"): const(MAX_OPTIONS),
+    ("JoinLink", "allowedDomains"): const(MAX_DOMAINS),
+    ("UserError", "field"): const(_ERROR_PATH),
+    ("InvitationBulkCreatePayload", "results"): const(MAX_BULK),
 }
+# Every payload's userErrors (the Payload interface and each type implementing it).
+USER_ERRORS = const(_USER_ERRORS)
+
+
+def bound_of(type_name: str, field_name: str) -> Bound | None:
+    found = LIST_BOUNDS.get((type_name, field_name))
+    if found is None and field_name == "userErrors":
+        return USER_ERRORS
+    return found
+
+
+def missing_bounds(schema: GraphQLSchema) -> list[str]:
+    """List fields of the schema without a declared bound (building the schema fails)."""
+    missing = []
+    for name, type_ in schema.type_map.items():
+        if name.startswith("__") or not hasattr(type_, "fields"):
+            continue
+        if not hasattr(type_, "interfaces"):  # input objects
+            continue
+        for field_name, definition in type_.fields.items():
+            if is_list_type(get_nullable_type(definition.type)):
+                if bound_of(name, field_name) is None:
+                    missing.append(f"{name}.{field_name}")
+    return missing
 
 
 @dataclass(frozen=True)
@@ -57,43 +158,166 @@ class QueryLimits:
     max_cost: int = 25_000
 
 
+# Sizes multiplied together (sorted, repeats allowed); "$first" stands for the page size
+# a variable gives (the largest page until the variable's value is known).
+Monomial = tuple[Size | str, ...]
+
+
 @dataclass
-class _Tally:
+class Summary:
+    """A selection set summed up: its depth, aliases, most directives in one place, and
+    its cost as a polynomial in the account's sizes ({sizes multiplied: coefficient})."""
+
     depth: int = 0
     aliases: int = 0
-    cost: int = 0
     directives: int = 0
+    cost: dict[Monomial, int] = field(default_factory=lambda: defaultdict(int))
+
+    def sizes(self) -> set[Size]:
+        return {s for monomial in self.cost for s in monomial if isinstance(s, Size)}
+
+    def evaluate(self, values: dict | None = None, default: int = 1) -> int:
+        """The cost with these sizes (others ``default``) and page variables (others the
+        largest page)."""
+        values = values or {}
+
+        def value(s) -> int:
+            return values.get(s, default if isinstance(s, Size) else MAX_PAGE)
+
+        return sum(
+            coefficient * math.prod(value(s) for s in monomial)
+            for monomial, coefficient in self.cost.items()
+        )
 
 
-def _page_size(node: FieldNode) -> int:
+def _page_size(node: FieldNode) -> int | str:
     for argument in node.arguments or ():
         if argument.name.value == "first":
             value = argument.value
             if isinstance(value, IntValueNode):
                 return max(0, int(value.value))
             if isinstance(value, VariableNode):
-                return MAX_PAGE  # not known during validation: assume the largest page
+                # Not known during validation: the largest page until the value is known.
+                return "$" + value.name.value
     return DEFAULT_PAGE
+
+
+def page_variables(variables: dict | None) -> dict[str, int]:
+    """The values of page-size variables as the cost counts them: an integer clamped to
+    0..MAX_PAGE (larger pages are refused by the resolvers), anything else the largest."""
+    out = {}
+    for name, value in (variables or {}).items():
+        if isinstance(value, int) and not isinstance(value, bool):
+            out["$" + name] = min(max(value, 0), MAX_PAGE)
+    return out
+
+
+class _Summer:
+    def __init__(self, schema: GraphQLSchema, fragments: dict):
+        self.schema = schema
+        self.fragments = fragments
+        self.done: dict[str, Summary] = {}
+
+    def selection_set(self, parent, selection_set, visiting: frozenset) -> Summary:
+        out = Summary(depth=1)
+        for selection in selection_set.selections:
+            out.directives = max(out.directives, len(selection.directives or ()))
+            if isinstance(selection, FieldNode):
+                if selection.alias is not None:
+                    out.aliases += 1
+                out.cost[()] += 1
+                if selection.selection_set is None:
+                    continue
+                definition = getattr(parent, "fields", {}).get(selection.name.value)
+                if definition is None:
+                    continue  # unknown field: other rules report it
+                child = self.selection_set(
+                    get_named_type(definition.type), selection.selection_set, visiting
+                )
+                factor, sizes = self.factor(parent.name, definition, selection)
+                out.depth = max(out.depth, 1 + child.depth)
+                self.add(out, child, factor, sizes)
+            elif isinstance(selection, InlineFragmentNode):
+                condition = selection.type_condition
+                type_ = self.schema.get_type(condition.name.value) if condition else parent
+                if type_ is None:
+                    continue
+                child = self.selection_set(type_, selection.selection_set, visiting)
+                out.depth = max(out.depth, child.depth)
+                self.add(out, child, 1, ())
+            elif isinstance(selection, FragmentSpreadNode):
+                name = selection.name.value
+                child = self.fragment(name, visiting)
+                if child is not None:
+                    out.depth = max(out.depth, child.depth)
+                    self.add(out, child, 1, ())
+        return out
+
+    def fragment(self, name: str, visiting: frozenset) -> Summary | None:
+        if name in self.done:
+            return self.done[name]
+        fragment = self.fragments.get(name)
+        if fragment is None or name in visiting:
+            return None  # unknown or cyclic: other rules report it
+        type_ = self.schema.get_type(fragment.type_condition.name.value)
+        if type_ is None:
+            return None
+        summary = self.done[name] = self.selection_set(
+            type_, fragment.selection_set, visiting | {name}
+        )
+        return summary
+
+    @staticmethod
+    def add(out: Summary, child: Summary, factor: int, sizes: Monomial) -> None:
+        out.aliases += child.aliases
+        out.directives = max(out.directives, child.directives)
+        for monomial, coefficient in child.cost.items():
+            key = tuple(sorted(monomial + sizes)) if sizes else monomial
+            out.cost[key] += coefficient * factor
+
+    @staticmethod
+    def factor(type_name: str, definition, node: FieldNode) -> tuple[int, Monomial]:
+        found = bound_of(type_name, node.name.value)
+        if found is None:
+            if is_list_type(get_nullable_type(definition.type)):
+                raise LookupError(f"no bound declared for the list {type_name}.{node.name.value}")
+            return 1, ()
+        if found.kind == "page":
+            page = _page_size(node)
+            return (1, (page,)) if isinstance(page, str) else (page, ())
+        if found.kind == "size":
+            return 1, (found.size,)
+        return found.count, ()  # items: 1; const: its count
+
+
+def summarize(
+    schema: GraphQLSchema, document: DocumentNode, operation: OperationDefinitionNode
+) -> Summary:
+    fragments = {d.name.value: d for d in document.definitions if d.kind == "fragment_definition"}
+    root = schema.get_root_type(operation.operation)
+    if root is None:
+        return Summary()
+    return _Summer(schema, fragments).selection_set(root, operation.selection_set, frozenset())
 
 
 def make_rule(limits: QueryLimits):
     class QueryLimitsRule(ValidationRule):
         def enter_operation_definition(self, node: OperationDefinitionNode, *_):
-            tally = _Tally()
-            self._walk(node.selection_set, 1, 1, tally, set())
+            summary = summarize(self.context.schema, self.context.document, node)
             problems = []
-            if tally.depth > limits.max_depth:
-                problems.append(f"is {tally.depth} levels deep (at most {limits.max_depth})")
-            if tally.aliases > limits.max_aliases:
-                problems.append(f"uses {tally.aliases} aliases (at most {limits.max_aliases})")
-            if tally.directives > limits.max_directives:
+            if summary.depth > limits.max_depth:
+                problems.append(f"is {summary.depth} levels deep (at most {limits.max_depth})")
+            if summary.aliases > limits.max_aliases:
+                problems.append(f"uses {summary.aliases} aliases (at most {limits.max_aliases})")
+            if summary.directives > limits.max_directives:
                 problems.append(
-                    f"has {tally.directives} directives in one place "
+                    f"has {summary.directives} directives in one place "
                     f"(at most {limits.max_directives})"
                 )
-            if tally.cost > limits.max_cost:
+            cost = summary.evaluate()  # one item in every list of account data
+            if cost > limits.max_cost:
                 problems.append(
-                    f"costs {tally.cost} (at most {limits.max_cost}); ask for "
+                    f"costs {cost} (at most {limits.max_cost}); ask for "
                     "smaller pages or fewer fields"
                 )
             if problems:
@@ -101,33 +325,95 @@ def make_rule(limits: QueryLimits):
                     GraphQLError("The query is too large: it " + "; it ".join(problems) + ".", node)
                 )
 
-        def _walk(self, selection_set, depth, multiplier, tally, seen):
-            if selection_set is None:
-                return
-            tally.depth = max(tally.depth, depth)
-            for selection in selection_set.selections:
-                tally.directives = max(tally.directives, len(selection.directives or ()))
-                if isinstance(selection, FieldNode):
-                    if selection.alias is not None:
-                        tally.aliases += 1
-                    tally.cost += multiplier
-                    name = selection.name.value
-                    factor = 1
-                    if name in PAGED_FIELDS and depth == 1:  # root connections only
-                        factor = max(1, _page_size(selection))
-                    elif name in LIST_FIELDS:
-                        factor = LIST_FACTOR if name not in ("edges", "nodes") else 1
-                    if selection.selection_set is not None:
-                        self._walk(
-                            selection.selection_set, depth + 1, multiplier * factor, tally, seen
-                        )
-                elif isinstance(selection, InlineFragmentNode):
-                    self._walk(selection.selection_set, depth, multiplier, tally, seen)
-                elif isinstance(selection, FragmentSpreadNode):
-                    name = selection.name.value
-                    fragment = self.context.get_fragment(name)
-                    if fragment is None or name in seen:
-                        continue  # unknown or cyclic: other rules report it
-                    self._walk(fragment.selection_set, depth, multiplier, tally, seen | {name})
-
     return QueryLimitsRule
+
+
+# --- the cost with the account's real sizes, before execution ------------------------------
+
+MAX_SUMMARIZED_DOCUMENT = 16 * 1024  # the longest document text whose summary is kept
+_SUMMARIES: dict = {}  # (schema, text, operation name) -> Summary, the oldest dropped first
+_SUMMARIES_KEPT = 256
+
+
+def _summary(schema, document, operation_name) -> Summary | None:
+    operation = get_operation_ast(document, operation_name)
+    return None if operation is None else summarize(schema, document, operation)
+
+
+def operation_summary(
+    schema: GraphQLSchema, query: str | None, document: DocumentNode, operation_name
+) -> Summary | None:
+    """The summary of the operation to run; kept per document text (the same text always
+    parses to the same document)."""
+    if query is None or len(query) > MAX_SUMMARIZED_DOCUMENT:
+        return _summary(schema, document, operation_name)
+    key = (id(schema), query, operation_name)
+    found = _SUMMARIES.get(key)
+    if found is None:
+        found = _SUMMARIES[key] = _summary(schema, document, operation_name)
+        if len(_SUMMARIES) > _SUMMARIES_KEPT:
+            _SUMMARIES.pop(next(iter(_SUMMARIES)))
+    return found
+
+
+# Sizes of the largest account or user, used when a request has no account: read at most
+# once a minute (they scan every account's rows).
+_LARGEST_TTL_SECONDS = 60.0
+_largest: dict[tuple[str, Size], tuple[float, int]] = {}
+
+
+async def _sizes_for(ctx, wanted: set[Size]) -> dict[Size, int]:
+    known: dict[Size, int] = ctx.loaders.setdefault("account_sizes", {})
+    missing = wanted - known.keys()
+    if not missing:
+        return known
+    actor = await ctx.optional_actor()
+    async with ctx.as_anyone() as (session, principal):
+        account_id = actor.account_id if actor is not None else None
+        user_id = principal.user_id if principal is not None else None
+        scoped = {
+            s
+            for s in missing
+            if (user_id if s in (Size.MEMBERSHIPS, Size.API_TOKENS) else account_id) is not None
+        }
+        known.update(
+            await account_sizes.sizes(session, scoped, account_id=account_id, user_id=user_id)
+        )
+        now = time.monotonic()
+        database = str(ctx.services.settings.database_url)
+        stale = {
+            s
+            for s in missing - scoped
+            if _largest.get((database, s), (0.0, 0))[0] < now - _LARGEST_TTL_SECONDS
+        }
+        for s, value in (
+            await account_sizes.sizes(session, stale, account_id=None, user_id=None)
+        ).items():
+            _largest[(database, s)] = (now, value)
+        for s in missing - scoped:
+            known[s] = _largest[(database, s)][1]
+    return known
+
+
+async def check_cost(
+    ctx, summary: Summary | None, max_cost: int, variables: dict | None
+) -> GraphQLError | None:
+    """The error refusing an operation that costs more than ``max_cost`` with the sizes of
+    the request's account, or None. Counts only when the domain's caps do not settle it."""
+    if summary is None:
+        return None
+    wanted = summary.sizes()
+    if not wanted:
+        return None  # validation has priced it (pages given as variables at their largest)
+    pages = page_variables(variables)
+    if wanted <= account_sizes.CAPS.keys():
+        if summary.evaluate({**account_sizes.CAPS, **pages}) <= max_cost:
+            return None
+    cost = summary.evaluate({**await _sizes_for(ctx, wanted), **pages}, default=0)
+    if cost <= max_cost:
+        return None
+    return GraphQLError(
+        f"The query is too large: with this account's data it costs {cost} (at most "
+        f"{max_cost}); ask for smaller pages or fewer nested lists.",
+        extensions={"code": "BAD_USER_INPUT"},
+    )

@@ -2,17 +2,33 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from strawberry.dataloader import DataLoader
 
 from app.custom_fields import service as custom_fields
 from app.graphql.context import Context
+from app.graphql.extensions import TurnLoop
 from app.staff import service as staff_service
+
+
+class _Loader(DataLoader):
+    """Dispatches its batches once no field of the request waits for its turn (TurnLoop,
+    see TakeTurns), so fields resolved over several turns still load in one batch."""
+
+    def prime_many(self, data, force: bool = False) -> None:
+        # Primed values are futures of the running loop itself (asyncio checks).
+        turn_loop, self._loop = self._loop, asyncio.get_running_loop()
+        try:
+            super().prime_many(data, force)
+        finally:
+            self._loop = turn_loop
 
 
 def _loader(ctx: Context, name: str, batch):
     loader = ctx.loaders.get(name)
     if loader is None:
-        loader = ctx.loaders[name] = DataLoader(load_fn=batch)
+        loader = ctx.loaders[name] = _Loader(load_fn=batch, loop=TurnLoop(ctx))
     return loader
 
 

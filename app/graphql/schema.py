@@ -7,9 +7,9 @@ from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import AddValidationRules, MaxTokensLimiter
 from strawberry.tools import merge_types
 
-from app.graphql.extensions import DocumentCache, RequestLifecycle
+from app.graphql.extensions import CostLimit, DocumentCache, RequestLifecycle, TakeTurns
 from app.graphql.hot import HotPaths
-from app.graphql.limits import QueryLimits, make_rule
+from app.graphql.limits import QueryLimits, make_rule, missing_bounds
 from app.graphql.mutations.admin import AdminMutations
 from app.graphql.mutations.custom_fields import CustomFieldMutations
 from app.graphql.mutations.identity import IdentityMutations
@@ -48,7 +48,8 @@ class RosterSchema(strawberry.Schema):
 def build_schema(
     *, production: bool = False, limits: QueryLimits | None = None, max_tokens: int = 3000
 ) -> strawberry.Schema:
-    rules = [make_rule(limits or QueryLimits()), NoBadCharactersRule]
+    limits = limits or QueryLimits()
+    rules = [make_rule(limits), NoBadCharactersRule]
     if production:
         rules.append(NoSchemaIntrospectionCustomRule)
     extensions: list = [
@@ -57,6 +58,9 @@ def build_schema(
         lambda: AddValidationRules(rules),
         # Clients repeat a handful of documents: parse and validate each once (bounded).
         DocumentCache,
+        # After RequestLifecycle has chosen the kind of session: the sizes are read in it.
+        lambda: CostLimit(max_cost=limits.max_cost),
+        TakeTurns,
     ]
     schema = RosterSchema(
         query=Query,
@@ -64,7 +68,9 @@ def build_schema(
         types=[Staff, Account, CustomField, StaffStatus, User, Invitation, JoinLink, JoinRequest],
         extensions=extensions,
     )
-    schema.hot_paths = HotPaths(schema._schema, rules, max_tokens)
+    if missing := missing_bounds(schema._schema):
+        raise RuntimeError("list fields without a bound in LIST_BOUNDS: " + ", ".join(missing))
+    schema.hot_paths = HotPaths(schema._schema, rules, max_tokens, max_cost=limits.max_cost)
     return schema
 
 

@@ -96,5 +96,7 @@ async def test_page_cost_does_not_grow_with_page_size(api, services):
     await _populate(services, tenant, 110)
     small = await _statements(api, services, tenant.owner, 10)
     large = await _statements(api, services, tenant.owner, 100)
-    assert small == large
-    assert large <= 8
+    # One more at most: the account's sizes, read once (one statement) when the domain's
+    # caps alone do not keep the query's cost under the limit (100 rows x up to 100 fields).
+    assert small <= large <= small + 1
+    assert large <= 9

@@ -1,0 +1,106 @@
+"""How large an account's collections are: the real upper bounds of the lists a query can
+return, read before the query runs (see ``app.graphql.limits``).
+
+Each size is a count of rows (``COUNT``) or the largest group of rows (the most projects one
+staff member is on, the most members one project has), in one statement for all the sizes a
+document needs. Sizes of an account are read for its members; when the request has no
+account (a public mutation, a login without a realm) the largest account's (or user's) size
+is the bound instead.
+"""
+
+from __future__ import annotations
+
+import enum
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.custom_fields.models import CustomField, CustomFieldValue
+from app.custom_fields.service import MAX_FIELDS
+from app.identity.models import AuthToken, TokenKind
+from app.invitations.models import JoinLink, JoinRequest
+from app.projects.models import Project, ProjectMember, ProjectTeamRole
+from app.staff.models import Staff, StaffShare, StaffStatus
+
+
+class Size(enum.StrEnum):
+    """A list's real upper bound, as the account's data makes it."""
+
+    CUSTOM_FIELDS = "customFields"  # custom field definitions (archived included)
+    ACTIVE_FIELDS = "activeFields"  # custom fields not archived (at most MAX_FIELDS)
+    CUSTOM_VALUES = "customValues"  # custom field values of all staff
+    PROJECTS = "projects"
+    PROJECTS_PER_STAFF = "projectsPerStaff"  # the most projects one staff member is on
+    MEMBERS_PER_PROJECT = "membersPerProject"  # the most members one project has
+    SHARES_PER_STAFF = "sharesPerStaff"  # the most members one record is shared with
+    STAFF_STATUSES = "staffStatuses"
+    TEAM_ROLES = "teamRoles"
+    JOIN_LINKS = "joinLinks"
+    JOIN_REQUESTS = "joinRequests"
+    MEMBERSHIPS = "memberships"  # accounts of the user
+    API_TOKENS = "apiTokens"  # API tokens of the user
+
+
+# size: (the owner column, the grouping column or None for a plain count, a condition)
+_ACCOUNT = {
+    Size.CUSTOM_FIELDS: (CustomField.account_id, None, None),
+    Size.ACTIVE_FIELDS: (CustomField.account_id, None, CustomField.archived_at.is_(None)),
+    Size.CUSTOM_VALUES: (CustomFieldValue.account_id, None, None),
+    Size.PROJECTS: (Project.account_id, None, None),
+    Size.PROJECTS_PER_STAFF: (ProjectMember.account_id, ProjectMember.staff_id, None),
+    Size.MEMBERS_PER_PROJECT: (ProjectMember.account_id, ProjectMember.project_id, None),
+    Size.SHARES_PER_STAFF: (StaffShare.account_id, StaffShare.staff_id, None),
+    Size.STAFF_STATUSES: (StaffStatus.account_id, None, None),
+    Size.TEAM_ROLES: (ProjectTeamRole.account_id, None, None),
+    Size.JOIN_LINKS: (JoinLink.account_id, None, None),
+    Size.JOIN_REQUESTS: (JoinRequest.account_id, None, None),
+}
+# size: (the owner column, the grouping column or None for a plain count, a condition)
+_USER = {
+    Size.MEMBERSHIPS: (Staff.user_id, None, None),
+    Size.API_TOKENS: (AuthToken.user_id, None, AuthToken.kind == TokenKind.API),
+}
+
+
+def _size(size: Size, account_id: int | None, user_id: int | None):
+    if size in _ACCOUNT:
+        owner, group, condition = _ACCOUNT[size]
+        scope = account_id
+    else:
+        owner, group, condition = _USER[size]
+        scope = user_id
+    if scope is not None:
+        counted = select(func.count()).select_from(owner.table).where(owner == scope)
+        if condition is not None:
+            counted = counted.where(condition)
+        if group is None:
+            return counted.scalar_subquery()
+        per_group = counted.group_by(group)
+    else:  # no account (or user) known: the largest one's size
+        per_group = select(func.count()).select_from(owner.table).where(owner.is_not(None))
+        if condition is not None:
+            per_group = per_group.where(condition)
+        per_group = per_group.group_by(group if group is not None else owner)
+    sub = per_group.with_only_columns(func.count().label("n")).subquery()
+    return select(func.coalesce(func.max(sub.c.n), 0)).scalar_subquery()
+
+
+async def sizes(
+    session: AsyncSession, sizes: set[Size], *, account_id: int | None, user_id: int | None
+) -> dict[Size, int]:
+    """The requested sizes, in one statement."""
+    if not sizes:
+        return {}
+    wanted = sorted(sizes)
+    row = (
+        await session.execute(
+            select(*(_size(s, account_id, user_id).label(s.value) for s in wanted))
+        )
+    ).one()
+    return {s: int(row[i] or 0) for i, s in enumerate(wanted)}
+
+
+# Sizes the domain caps whatever the data: a document that fits with these needs no count.
+CAPS: dict[Size, int] = {
+    Size.ACTIVE_FIELDS: MAX_FIELDS,  # enforced on creation; archived fields cannot come back
+}
