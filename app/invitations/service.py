@@ -153,6 +153,10 @@ async def _target_staff(
                 Staff.account_id == actor.account_id, Staff.email == email, Staff.id != staff.id
             )
         ):
+            # Without the permit (they can only be naming their own record, a member)
+            # this is the one answer every address in the account gets.
+            if not precise:
+                raise NotInvitable("staffId")
             raise DomainError(
                 "Another staff member has this email.", field=["email"], code=ErrorCode.TAKEN
             )
