@@ -566,7 +566,7 @@ async def accept(
     first = clean_text(first_name, "firstName", max_length=100)
     last = clean_text(last_name, "lastName", max_length=100)
     if user is not None:
-        signed_in = principal is not None and principal.user_id == user.id
+        signed_in = principal is not None and principal.is_signed_in_user(user.id)
         if await member_of(session, invitation.account_id, user.id):
             raise AlreadyMember("token")
         if not signed_in and not await gate.check(session, user, password):
