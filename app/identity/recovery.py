@@ -109,7 +109,10 @@ async def request_reset(
 
 
 async def _send_if_known(session: AsyncSession, settings, email: str, redirect_url) -> None:
-    user = await get_user_by_email(session, email) if len(email) <= 320 else None
+    try:
+        user = await get_user_by_email(session, email) if len(email) <= 320 else None
+    except DomainError:  # not an address: nobody to send to (answered alike already)
+        return
     if user is not None:
         await send_reset_link(session, settings, user, redirect_url=redirect_url)
 

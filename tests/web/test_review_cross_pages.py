@@ -44,3 +44,18 @@ async def test_an_unknown_address_on_the_page_leaves_no_entry(client, services):
     )
     assert done.status_code == 200, done.text
     assert await entries(services, "passwordResetRequest") == []
+
+
+async def test_a_malformed_address_is_nobody_not_a_failure_after_the_answer(
+    api, client, services, caplog
+):
+    page = await client.get("/password/forgot")
+    for email in ("not an address", "a\x00b@example.com", "x@"):
+        done = await client.post("/password/forgot", data={"csrf": csrf_of(page.text), "email": email})
+        assert done.status_code == 200
+        body = await api.data(
+            'mutation($e: String!) { passwordResetRequest(input: {email: $e}) { ok } }',
+            {"e": email.replace("\x00", "")},
+        )
+        assert body["passwordResetRequest"]["ok"] is True
+    assert [r for r in caplog.records if r.name == "roster.after_response"] == []
