@@ -81,8 +81,9 @@ async def request_reset(
 ) -> None:
     """Same answer, and the same work before it, whether or not the email belongs to
     anyone: in a request (given the database ``db``) the look-up and the link are made
-    after the answer is sent, in their own transaction, audited as ``passwordResetRequest``
-    with ``audit_as`` = (request id, client address) when given; otherwise here."""
+    after the answer is sent, in their own transaction, always audited as
+    ``passwordResetRequest`` (with ``audit_as`` = (request id, client address), which every
+    adapter gives); otherwise here, in the caller's transaction."""
     redirect_url = check_redirect(settings, redirect_url)
     email = email or ""
 
@@ -90,14 +91,15 @@ async def request_reset(
         async with db.session(write=True) as later:
             await _send_if_known(later, settings, email, redirect_url)
             collected = changes.take(later)
-            if collected and audit_as is not None:
+            if collected:  # audited like any change, whichever adapter asked
+                request_id, client_address = audit_as or (None, None)
                 await audit.record(
                     later,
                     action="passwordResetRequest",
                     who=audit.Who(user_id=None, staff_id=None, account_id=None),
                     changes=collected,
-                    request_id=audit_as[0],
-                    client_address=audit_as[1],
+                    request_id=request_id,
+                    client_address=client_address,
                 )
             await later.commit()
 
@@ -107,7 +109,10 @@ async def request_reset(
 
 
 async def _send_if_known(session: AsyncSession, settings, email: str, redirect_url) -> None:
-    user = await get_user_by_email(session, email) if len(email) <= 320 else None
+    try:
+        user = await get_user_by_email(session, email) if len(email) <= 320 else None
+    except DomainError:  # not an address: nobody to send to (answered alike already)
+        return
     if user is not None:
         await send_reset_link(session, settings, user, redirect_url=redirect_url)
 

@@ -41,6 +41,17 @@ class Principal:
     token_account_id: int | None
     impersonator_user_id: int | None = None
 
+    def is_signed_in_user(self, user_id: int) -> bool:
+        """Whether this is ``user_id`` signed in: their own session, which may consent for
+        them (accept an invitation, join an account) without the password. An API or
+        impersonation token acts for its user in one account only, never beyond it."""
+        return (
+            self.user_id == user_id
+            and self.token_kind == TokenKind.SESSION
+            and self.token_account_id is None
+            and self.impersonator_user_id is None
+        )
+
 
 @dataclass(frozen=True)
 class Membership:

@@ -198,7 +198,7 @@ async def join(
     first = clean_text(first_name, "firstName", max_length=100, required=True, label="First name")
     last = clean_text(last_name, "lastName", max_length=100, required=True, label="Last name")
     user = await get_user_by_email(session, email)
-    signed_in = user is not None and principal is not None and principal.user_id == user.id
+    signed_in = user is not None and principal is not None and principal.is_signed_in_user(user.id)
     if not signed_in:
         await gate.count(session, email)
     if user is not None:

@@ -42,7 +42,11 @@ async def activate(
         staff = await session.scalar(
             select(Staff).where(Staff.account_id == account_id, Staff.email == user.email)
         )
-        if staff is not None and staff.user_id not in (None, user.id):
+        if staff is not None and (
+            staff.user_id not in (None, user.id)
+            # disabled by an administrator: only enabling it brings it back
+            or staff.account_status == AccountStatus.DISABLED
+        ):
             raise AlreadyMember()
     if staff is None:
         staff = Staff(

@@ -153,6 +153,10 @@ async def _target_staff(
                 Staff.account_id == actor.account_id, Staff.email == email, Staff.id != staff.id
             )
         ):
+            # Without the permit (they can only be naming their own record, a member)
+            # this is the one answer every address in the account gets.
+            if not precise:
+                raise NotInvitable("staffId")
             raise DomainError(
                 "Another staff member has this email.", field=["email"], code=ErrorCode.TAKEN
             )
@@ -562,7 +566,7 @@ async def accept(
     first = clean_text(first_name, "firstName", max_length=100)
     last = clean_text(last_name, "lastName", max_length=100)
     if user is not None:
-        signed_in = principal is not None and principal.user_id == user.id
+        signed_in = principal is not None and principal.is_signed_in_user(user.id)
         if await member_of(session, invitation.account_id, user.id):
             raise AlreadyMember("token")
         if not signed_in and not await gate.check(session, user, password):

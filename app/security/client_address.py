@@ -17,6 +17,10 @@ from collections.abc import Iterable
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
+IPV6_CLIENT_PREFIX = 64
+"""An IPv6 client holds at least a /64 (one customer line, one host's privacy addresses):
+per-address limits count the network, or each client would have 2**64 addresses."""
+
 
 def parse_networks(values: Iterable[str]) -> tuple[Network, ...]:
     """``["10.0.0.1", "192.168.0.0/16", "::1"]`` as networks; ValueError on anything else."""
@@ -41,6 +45,20 @@ def _trusted(address, networks: tuple[Network, ...]) -> bool:
     if address.version == 6 and address.ipv4_mapped is not None:
         address = address.ipv4_mapped
     return any(address in network for network in networks)
+
+
+def limit_subject(address: str) -> str:
+    """What per-address rate limits count for a client address: an IPv4 address (also when
+    seen as IPv4-mapped IPv6), or an IPv6 client's /64 network. Anything that is not an
+    address (a test client's name) is counted as it is."""
+    parsed = _address(address)
+    if parsed is None:
+        return address
+    if parsed.version == 6 and parsed.ipv4_mapped is not None:
+        return str(parsed.ipv4_mapped)
+    if parsed.version == 6:
+        return str(ipaddress.ip_network(f"{parsed}/{IPV6_CLIENT_PREFIX}", strict=False))
+    return str(parsed)
 
 
 def client_address(peer: str | None, forwarded_for: list[str], networks: tuple[Network, ...]):

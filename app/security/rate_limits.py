@@ -1,7 +1,8 @@
 """Rate limits kept in the database, so they hold across every server process.
 
 Fixed windows per (limit, subject). The subject (an email, a client address, an account
-id) is stored only as a keyed hash. Limits with back-off lock the subject out for a time
+id) is stored only as a keyed hash; a client address counts as its IPv4 address or its
+IPv6 /64 (``limit_subject``). Limits with back-off lock the subject out for a time
 that doubles with every attempt over the limit. A hit is recorded in the request's own
 transaction before the operation's savepoint, so a failed attempt still counts.
 """
@@ -19,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.base import UTCDateTime, utcnow
 from app.errors import RateLimited
+from app.security.client_address import limit_subject
 from app.security.models import RateLimitBucket
 
 MAX_BACKOFF = timedelta(hours=1)
@@ -44,6 +46,8 @@ LIMITS: dict[str, Limit] = {
 
 
 def _key(secret: str, name: str, subject: str) -> str:
+    if name.endswith("_address"):  # one client, however many addresses it holds
+        subject = limit_subject(subject)
     digest = hmac.new(secret.encode(), f"{name}:{subject}".encode(), hashlib.sha256)
     return f"{name}:{digest.hexdigest()[:40]}"
 

@@ -120,6 +120,9 @@ async def confirm_change(session: AsyncSession, token: str) -> Staff:
         staff is None
         or staff.user_id != row.user_id
         or staff.account_status == AccountStatus.DISABLED
+        # asked for before the member was disabled (or deleted and invited again): like
+        # their sessions from then, it no longer acts in this membership
+        or (staff.tokens_valid_from is not None and row.created_at <= staff.tokens_valid_from)
     ):
         raise _invalid()
     if staff.email == email:

@@ -241,6 +241,11 @@ class Pages:
                     self.settings,
                     data.get("email", ""),
                     db=self.services.db,
+                    # audited like passwordResetRequest once the look-up is done
+                    audit_as=(
+                        getattr(request.state, "request_id", None),
+                        self.address(request),
+                    ),
                 ),
                 before=lambda s: recovery.count_reset_request(
                     s, self.services.limiter, self.address(request)
