@@ -6,6 +6,9 @@ limit keep working)."""
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
+import sys
 import time
 from zoneinfo import available_timezones
 
@@ -42,13 +45,15 @@ ISSUE = (
 )
 
 
-async def _large_account(services, tenant) -> list[int]:
-    """STAFF records, PROJECTS projects of STAFF * PROJECTS_EACH / PROJECTS members, and a
-    "Shirt size" value for everyone: bulk inserts. Returns the staff ids."""
+async def _large_account(
+    services, tenant, staff=STAFF, projects_count=PROJECTS, each=PROJECTS_EACH
+) -> list[int]:
+    """``staff`` records, ``projects_count`` projects of staff * each / projects_count
+    members, and a "Shirt size" value for everyone: bulk inserts. Returns the staff ids."""
     await insert_staff_rows(
         services,
         tenant,
-        [{"first_name": f"P{i}", "last_name": f"Person{i:05d}"} for i in range(STAFF)],
+        [{"first_name": f"P{i}", "last_name": f"Person{i:05d}"} for i in range(staff)],
     )
     async with services.db.session(write=True) as session:
         ids = list(
@@ -66,7 +71,7 @@ async def _large_account(services, tenant) -> list[int]:
                     "name": f"Project {p}",
                     "name_key": f"project {p}",
                 }
-                for p in range(PROJECTS)
+                for p in range(projects_count)
             ],
         )
         projects = list(
@@ -80,12 +85,12 @@ async def _large_account(services, tenant) -> list[int]:
             insert(ProjectMember),
             [
                 {
-                    "project_id": projects[(i + k * 7) % PROJECTS],
+                    "project_id": projects[(i + k * 7) % projects_count],
                     "staff_id": staff_id,
                     "account_id": tenant.account_id,
                 }
                 for i, staff_id in enumerate(ids)
-                for k in range(PROJECTS_EACH)
+                for k in range(each)
             ],
         )
         field = CustomField(
@@ -222,23 +227,68 @@ async def test_the_same_document_runs_on_a_small_account(services, api):
     assert body == {"data": {"customFieldValues": []}}
 
 
-# --- a heavy request, let through, shares the server and is cut off in time ----------------
+# --- the heaviest documents the limits let through share the server -----------------------
 
-HEAVY_QUERY = ISSUE
-HEAVY_MUTATION = (
-    'mutation($id: ID!) { staffUpdate(input: {id: $id, title: "Changed"}) { staff { '
-    "projects { project { members { staff { projects { project { members { staff { "
-    "fullName } } } } } } } } } } }"
+# The most work the default limits allow on the large account: every value with its
+# staff's custom fields, and every project with its members' projects (about 0.1 to 0.5 s
+# each on SQLite).
+ALLOWED_HEAVY = (
+    "{ customFieldValues { value staff { fullName customFields { value field { name } } } } }",
+    "{ projects { name members { staff { fullName title manager { fullName } } } } }",
 )
 OTHER = "{ staff(first: 5) { nodes { fullName } } }"
 
 
-@pytest.fixture
-async def loose_server(database_url):
-    """A real server whose cost limit lets heavy documents run, with a short time limit."""
-    settings = make_settings(
-        database_url, max_query_cost=10**9, request_timeout_seconds=1.5, hot_paths=True
+# Runs in its own process (no share of the server's GIL or event loop): asks again and
+# again until its standard input closes, then prints how long each answer took.
+PROBE = """
+import json, sys, threading, time
+import httpx
+
+base, path, headers, body = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), sys.argv[4]
+done = threading.Event()
+threading.Thread(target=lambda: (sys.stdin.read(), done.set()), daemon=True).start()
+waits = []
+with httpx.Client(base_url=base, timeout=60) as client:
+    while not done.is_set():
+        started = time.perf_counter()
+        if body:
+            response = client.post(path, json=json.loads(body), headers=headers)
+        else:
+            response = client.get(path)
+        waits.append(time.perf_counter() - started)
+        assert response.status_code == 200, response.text
+        time.sleep(0.02)
+print(json.dumps(waits))
+"""
+
+
+def _start_probe(base: str, path: str, headers: dict | None = None, body: dict | None = None):
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            PROBE,
+            base,
+            path,
+            json.dumps(headers or {}),
+            json.dumps(body) if body else "",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
+
+
+def _probe_waits(probe) -> list[float]:
+    out, _ = probe.communicate("", timeout=60)
+    assert probe.returncode == 0
+    return json.loads(out)
+
+
+@pytest.fixture
+async def served(database_url):
+    settings = make_settings(database_url, hot_paths=True)
     services = Services.from_settings(settings)
     app = create_app(settings, services=services)
     async with live_server(app) as base:
@@ -246,41 +296,65 @@ async def loose_server(database_url):
     await services.close()
 
 
-async def _post(client, query, variables, member) -> tuple[httpx.Response, float]:
-    started = time.perf_counter()
-    response = await client.post(
-        "/graphql",
-        json={"query": query, "variables": variables},
-        headers={"Authorization": f"Bearer {member.token}", "X-Auth-Realm": member.realm},
-    )
-    return response, time.perf_counter() - started
+async def test_the_heaviest_allowed_documents_leave_the_server_answering(served):
+    """While one of the heaviest documents the default limits allow runs (each four times,
+    on the large account), /healthz and another account's page answer within a second,
+    measured from another process."""
+    services, base = served
+    tenant = await make_tenant(services, seats=STAFF + 10)
+    await _large_account(services, tenant)
+    other = await make_tenant(services)
+    auth = {"Authorization": f"Bearer {other.owner.token}", "X-Auth-Realm": other.owner.realm}
+    probes = [
+        _start_probe(base, "/healthz"),
+        _start_probe(base, "/graphql", auth, {"query": OTHER}),
+    ]
+    try:
+        await asyncio.sleep(1.0)  # the probes are asking
+        async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+            for query in ALLOWED_HEAVY * 4:
+                response, _elapsed = await _post(client, query, {}, tenant.owner)
+                assert not response.json().get("errors"), str(response.json())[:300]
+    finally:
+        health, others = await asyncio.gather(*(asyncio.to_thread(_probe_waits, p) for p in probes))
+    assert health and others
+    # About 0.5 to 0.9 s at worst here, beside another test worker on two cores; a request
+    # that kept the event loop would hold them for the whole document. The bound leaves room
+    # for a loaded machine; the time-limit test below is the sharp one.
+    assert max(health) < 1.5, sorted(health)[-5:]
+    assert max(others) < 1.5, sorted(others)[-5:]
 
 
-async def test_a_heavy_request_leaves_the_server_answering_and_is_cut_off(loose_server):
-    services, base = loose_server
+@pytest.fixture
+async def hurried_server(database_url):
+    """A real server with a time limit shorter than the heavy allowed documents take."""
+    settings = make_settings(database_url, request_timeout_seconds=0.05, hot_paths=True)
+    services = Services.from_settings(settings)
+    app = create_app(settings, services=services)
+    async with live_server(app) as base:
+        yield services, base
+    await services.close()
+
+
+HEAVY_MUTATION = (
+    'mutation($id: ID!) { staffUpdate(input: {id: $id, title: "Changed"}) { staff { '
+    "projects { project { members { staff { fullName title manager { fullName } } } } } "
+    "} } }"
+)
+
+
+async def test_the_time_limit_cuts_off_a_request_whose_fields_never_wait(hurried_server):
+    """Fields completed from loaded rows never wait on anything; the request still gives
+    the event loop back, so its time limit fires, and a mutation cut off writes nothing."""
+    services, base = hurried_server
     tenant = await make_tenant(services, seats=STAFF + 10)
     ids = await _large_account(services, tenant)
-    other = await make_tenant(services)
     async with httpx.AsyncClient(base_url=base, timeout=30) as client:
         for query, variables in (
-            (HEAVY_QUERY, {}),
+            (ALLOWED_HEAVY[1], {}),
             (HEAVY_MUTATION, {"id": gid("Staff", ids[0])}),
         ):
-            heavy = asyncio.create_task(_post(client, query, variables, tenant.owner))
-            await asyncio.sleep(0.3)  # well into it
-            waits = []
-            while not heavy.done():
-                started = time.perf_counter()
-                health = await client.get("/healthz")
-                waits.append(("healthz", time.perf_counter() - started))
-                assert health.json() == {"status": "ok"}
-                response, elapsed = await _post(client, OTHER, {}, other.owner)
-                waits.append(("other account", elapsed))
-                assert response.json()["data"]["staff"]["nodes"], response.json()
-                await asyncio.sleep(0.05)
-            response, elapsed = await heavy
-            assert waits, "the heavy request ended before anything was measured"
-            assert max(w for _, w in waits) < 1.0, waits
+            response, elapsed = await _post(client, query, variables, tenant.owner)
             body = response.json()
             assert body["data"] is None, str(body)[:300]
             assert body["errors"] == [
@@ -292,6 +366,16 @@ async def test_a_heavy_request_leaves_the_server_answering_and_is_cut_off(loose_
                     },
                 }
             ]
-            assert elapsed < 1.5 + 1.0, elapsed  # cut off at its time limit, not much later
+            assert elapsed < 1.0, elapsed  # cut off at its time limit, not when done
     async with services.db.session() as session:
         assert await session.scalar(select(Staff.title).where(Staff.id == ids[0])) is None
+
+
+async def _post(client, query, variables, member) -> tuple[httpx.Response, float]:
+    started = time.perf_counter()
+    response = await client.post(
+        "/graphql",
+        json={"query": query, "variables": variables},
+        headers={"Authorization": f"Bearer {member.token}", "X-Auth-Realm": member.realm},
+    )
+    return response, time.perf_counter() - started
