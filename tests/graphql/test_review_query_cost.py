@@ -134,6 +134,9 @@ def test_every_list_field_of_the_schema_has_a_declared_bound():
     assert len(Role) <= limits._ROLES
     assert len(StaffKind) <= limits._STAFF_KINDS
     assert len(available_timezones()) <= limits._TIME_ZONES
+    # a bulk row's problems: at most one per input field, and a few about the row itself
+    row_input = schema.type_map["InvitationCreateInput"].fields
+    assert len(row_input) + 4 <= limits._ROW_ERRORS
 
 
 def test_a_list_field_without_a_bound_fails_the_schema(monkeypatch):
