@@ -170,6 +170,12 @@ class JoinResult:
     email_verification_required: bool
 
 
+async def count_join(session: AsyncSession, limiter, address: str | None) -> None:
+    """Every way to join through a link (``joinLinkJoin``, the /join page) counts against
+    one per-address limit, before the link is looked at."""
+    await limiter.hit(session, "join_address", address)
+
+
 async def join(
     session: AsyncSession,
     passwords: PasswordService,

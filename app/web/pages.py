@@ -339,9 +339,8 @@ class Pages:
                     principal=None,
                     gate=self.gate(request),
                 ),
-                # the limit joinLinkJoin has
-                before=lambda s: self.services.limiter.hit(
-                    s, "join_address", self.address(request)
+                before=lambda s: join_links.count_join(
+                    s, self.services.limiter, self.address(request)
                 ),
             )
         except RateLimited as exc:

@@ -356,8 +356,8 @@ class InvitationMutations:
         async with ctx.as_anyone() as (session, principal):
             result, errors = await attempt(
                 session,
-                before=lambda: ctx.services.limiter.hit(
-                    session, "join_address", ctx.client_address
+                before=lambda: join_links.count_join(
+                    session, ctx.services.limiter, ctx.client_address
                 ),
                 action=lambda: join_links.join(
                     session,
