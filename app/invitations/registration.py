@@ -27,7 +27,7 @@ from app.invitations.service import InvitationRequest, create_invitation, role_n
 from app.security.passwords import PasswordService
 from app.staff import service as staff_service
 from app.staff.models import Staff
-from app.validation import clean_email, clean_text
+from app.validation import clean_email, clean_text, full_name
 
 
 async def register(
@@ -128,7 +128,8 @@ async def register(
             context={
                 "first_name": staff.first_name,
                 "account": account.name,
-                "inviter": f"{inviter.first_name} {inviter.last_name}".strip(),
+                "inviter": full_name(inviter.first_name, inviter.last_name)
+                or f"A member of {account.name}",
                 "role_name": role_name(role),
                 "message": message,
                 "link": link,

@@ -236,7 +236,9 @@ async def _send(
 ) -> None:
     """The invitation goes to the invitee alone (its link accepts it); a sender who asked
     for a copy gets a separate notice without the link."""
-    inviter_name = f"{inviter.first_name} {inviter.last_name}".strip() if inviter else "Roster"
+    inviter_name = (full_name(inviter.first_name, inviter.last_name) if inviter else "") or (
+        f"A member of {account.name}"
+    )
     expires = invitation.expires_at.strftime("%Y-%m-%d %H:%M UTC")
     await enqueue(
         session,
@@ -282,11 +284,13 @@ async def create_invitation(
     email = v["email"]
     # Lock first: the duplicate checks below must see a concurrent invitation of this email.
     await lock_account(session, actor.account_id)
-    if not actor.can(Permit.VIEW_PERSONAL_DATA):
-        # A full account answers alike for every address (see ``_target_staff``).
+    knows_addresses = actor.can(Permit.VIEW_PERSONAL_DATA)
+    if not knows_addresses:
+        # Seats first: a full account answers alike for every address (``_target_staff``).
         await reserve_seats(session, actor.account_id)
     staff = await _target_staff(session, actor, request, email)
-    await reserve_seats(session, actor.account_id)
+    if knows_addresses:
+        await reserve_seats(session, actor.account_id)
     now = utcnow()
     first = v["first_name"] or (staff.first_name if staff else None)
     if staff is None:
