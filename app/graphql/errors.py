@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import strawberry
 from graphql import GraphQLError
+from strawberry.utils.str_converters import to_camel_case
 
 from app.errors import DomainError, ErrorCode, ValidationFailed
 
@@ -21,10 +22,15 @@ class UserError:
     code: UserErrorCode = strawberry.field(description="A stable, machine-readable code.")
 
 
+def field_path(path) -> list[str]:
+    """A domain error's field path (snake_case, the domain's names) as the API names it."""
+    return ["input", *(to_camel_case(str(part)) for part in path)]
+
+
 def user_errors(exc: DomainError) -> list[UserError]:
     errors = exc.errors if isinstance(exc, ValidationFailed) else [exc]
     return [
-        UserError(field=["input", *e.field] if e.field else None, message=e.message, code=e.code)
+        UserError(field=field_path(e.field) if e.field else None, message=e.message, code=e.code)
         for e in errors
     ]
 
