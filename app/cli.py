@@ -149,7 +149,7 @@ def email_relay(
 ) -> None:
     """Relay queued email (the server also does this in the background)."""
     from app.background import run_background
-    from app.main import Services
+    from app.services import Services
 
     async def run() -> None:
         services = Services.from_settings(_settings())

@@ -7,7 +7,6 @@ import contextlib
 import gc
 import logging
 import uuid
-from dataclasses import dataclass
 
 import orjson
 from graphql import GraphQLError
@@ -23,66 +22,19 @@ from strawberry.types import ExecutionResult
 
 from app.after_response import AfterResponseMiddleware
 from app.background import run_background
-from app.db.engine import Database
 from app.db.migrate import current_revision, head_revision
-from app.email.relay import Relay
-from app.email.senders import Sender, sender_for
-from app.graphql.context import Context, credentials
+from app.graphql.context import Context
 from app.graphql.limits import QueryLimits
 from app.graphql.request_body import SafeRequestBody
 from app.graphql.schema import build_schema
-from app.identity.credentials import PasswordGate
 from app.security.client_address import ClientAddressMiddleware
-from app.security.passwords import PasswordService
-from app.security.rate_limits import RateLimiter
+from app.services import Services
 from app.settings import Settings
+from app.web.auth_headers import credentials
 from app.web.exports import routes as export_routes
 from app.web.pages import routes as page_routes
 
 log = logging.getLogger("roster")
-
-
-@dataclass
-class Services:
-    """Process-wide collaborators, built once per app."""
-
-    settings: Settings
-    db: Database
-    passwords: PasswordService
-    sender: Sender
-    relay: Relay
-    limiter: RateLimiter
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Services:
-        db = Database(
-            settings.database_url,
-            echo=settings.database_echo,
-            pre_ping=settings.database_pre_ping,
-        )
-        sender = sender_for(settings)
-        return cls(
-            settings=settings,
-            db=db,
-            passwords=PasswordService.from_settings(settings),
-            sender=sender,
-            limiter=RateLimiter(settings.secret_key, settings.rate_limits),
-            relay=Relay(
-                db,
-                sender,
-                keyring=settings.keyring,
-                max_attempts=settings.email_max_attempts,
-                backoff_seconds=settings.email_backoff_seconds,
-            ),
-        )
-
-    def password_gate(self, address: str | None) -> PasswordGate:
-        """The only way to check a password: counted against the login limits."""
-        return PasswordGate(self.passwords, self.limiter, address)
-
-    async def close(self) -> None:
-        await self.db.dispose()
-        self.passwords.shutdown()
 
 
 class RequestIdMiddleware:

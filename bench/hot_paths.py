@@ -27,7 +27,8 @@ from bench.seed import seed
 
 
 async def measure(url: str, slug: str, token: str, rounds: int, requests: int) -> None:
-    from app.main import Services, create_app
+    from app.main import create_app
+    from app.services import Services
     from app.settings import Settings
     from bench import floor
 

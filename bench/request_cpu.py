@@ -15,7 +15,8 @@ import time
 import httpx
 
 sys.path.insert(0, os.getcwd())
-from app.main import Services, create_app  # noqa: E402
+from app.main import create_app  # noqa: E402
+from app.services import Services  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from bench.queries import PAGE_QUERY  # noqa: E402
 from bench.seed import seed  # noqa: E402

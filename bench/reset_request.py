@@ -22,7 +22,8 @@ import httpx
 
 from app.db.migrate import upgrade_to_head
 from app.identity import service as identity
-from app.main import Services, create_app
+from app.main import create_app
+from app.services import Services
 from app.settings import Settings
 
 QUERY = """mutation($e: String!) {

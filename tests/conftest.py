@@ -16,9 +16,10 @@ import pytest
 from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from app.db.base import Base, import_all_models
 from app.db.migrate import upgrade_to_head
-from app.main import Services, create_app
+from app.db.models import Base
+from app.main import create_app
+from app.services import Services
 from app.settings import Settings
 from tests.factories import Api
 
@@ -35,7 +36,6 @@ def _worker_database(url: str | None) -> str | None:
 BASE_PG_URL = os.environ.get("ROSTER_TEST_DATABASE_URL")
 PG_URL = _worker_database(BASE_PG_URL)
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
-import_all_models()
 
 
 def pytest_generate_tests(metafunc):

@@ -57,19 +57,6 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-def import_all_models() -> None:
-    """Import every domain's models so Base.metadata is complete (for Alembic and tests)."""
-    import app.accounts.models  # noqa: F401
-    import app.audit.models  # noqa: F401
-    import app.custom_fields.models  # noqa: F401
-    import app.email.models  # noqa: F401
-    import app.identity.models  # noqa: F401
-    import app.invitations.models  # noqa: F401
-    import app.projects.models  # noqa: F401
-    import app.security.models  # noqa: F401
-    import app.staff.models  # noqa: F401
-
-
 class Records:
     """All mapped columns of an entity (a class or an alias), selected as plain labelled
     columns and read back as light named tuples that read like the entity

@@ -74,9 +74,8 @@ class Database:
     """One engine, and session factories for read-only and writing units of work."""
 
     def __init__(self, url: str, *, echo: bool = False, pre_ping: bool = False):
-        from app.db.base import import_all_models
+        import app.db.models  # noqa: F401  (foreign keys across domains need every table known)
 
-        import_all_models()  # foreign keys across domains need every table known
         self.url = url
         self.engine = create_engine(url, echo=echo, pre_ping=pre_ping)
         self._read = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)

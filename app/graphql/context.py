@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
@@ -16,20 +15,7 @@ from app.errors import AccessDenied, Unauthenticated
 from app.graphql.errors import forbidden, unauthenticated
 from app.identity import service as identity
 from app.identity.service import Principal
-
-if TYPE_CHECKING:
-    from app.main import Services
-
-
-def credentials(request: Request) -> tuple[str | None, str | None]:
-    """The bearer token (Authorization: Bearer, or BigTime's X-Auth-Token) and realm."""
-    token = request.headers.get("x-auth-token")
-    auth = request.headers.get("authorization")
-    if auth:
-        scheme, _, value = auth.partition(" ")
-        if scheme.lower() == "bearer" and value.strip():
-            token = value.strip()
-    return token, request.headers.get("x-auth-realm") or None
+from app.services import Services
 
 
 @dataclass

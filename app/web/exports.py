@@ -9,9 +9,9 @@ from starlette.routing import Route
 
 from app.accounts.backup import account_json
 from app.errors import AccessDenied, Unauthenticated
-from app.graphql.context import credentials
 from app.identity import service as identity
 from app.staff.export import staff_csv
+from app.web.auth_headers import credentials
 
 
 def _error(status: int, code: str, message: str) -> Response:

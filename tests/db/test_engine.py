@@ -7,7 +7,7 @@ import asyncpg
 import pytest
 from sqlalchemy import make_url, text
 
-from app.main import Services
+from app.services import Services
 from bench.queries import PAGE_QUERY
 from tests.conftest import make_settings
 from tests.factories import make_tenant

@@ -11,11 +11,9 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from app.db.base import Base, import_all_models
 from app.db.migrate import head_revision, upgrade_to_head
+from app.db.models import Base
 from tests.factories import make_tenant
-
-import_all_models()
 
 
 def _expression_indexes() -> dict[str, str]:

@@ -20,7 +20,8 @@ from app.email.models import OutboxMessage, OutboxStatus
 from app.email.outbox import enqueue
 from app.email.render import render
 from app.email.senders import SmtpSender
-from app.main import Services, create_app
+from app.main import create_app
+from app.services import Services
 from tests.conftest import make_settings
 from tests.factories import Api, SmtpSink, make_tenant
 

@@ -17,7 +17,8 @@ from app.db.statements import StatementCounter
 from app.graphql.hot import Fallback, _enum
 from app.graphql.schema import build_schema
 from app.graphql.types import staff as staff_types
-from app.main import Services, create_app
+from app.main import create_app
+from app.services import Services
 from app.staff.queries import PageColumns
 from bench.queries import PAGE_QUERY
 from tests.conftest import make_settings

@@ -20,8 +20,9 @@ from app.access import Permit, Role
 from app.custom_fields.models import CustomField, CustomFieldType, CustomFieldValue
 from app.graphql.limits import LIST_BOUNDS, missing_bounds
 from app.graphql.schema import build_schema
-from app.main import Services, create_app
+from app.main import create_app
 from app.projects.models import Project, ProjectMember
+from app.services import Services
 from app.staff.models import Staff, StaffKind
 from app.validation import name_key
 from bench.queries import PAGE_QUERY

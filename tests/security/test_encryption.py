@@ -7,8 +7,9 @@ import httpx
 import pytest
 from sqlalchemy import select, text, update
 
-from app.main import Services, create_app
+from app.main import create_app
 from app.security.crypto import DecryptionError, Keyring
+from app.services import Services
 from app.staff.keys import rotate_keys
 from app.staff.models import Staff
 from app.staff.service import associated_data, read_secret

@@ -23,8 +23,9 @@ from schemathesis.graphql import nodes
 from app.access import Role
 from app.graphql.ids import encode_id
 from app.graphql.schema import export_sdl
-from app.main import Services, create_app
+from app.main import create_app
 from app.security.crypto import Keyring
+from app.services import Services
 from tests.conftest import make_settings
 from tests.factories import (
     Api,

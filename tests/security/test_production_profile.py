@@ -20,8 +20,9 @@ import orjson
 import pytest
 
 from app.log import JsonFormatter, configure
-from app.main import Services, create_app
+from app.main import create_app
 from app.security.crypto import Keyring
+from app.services import Services
 from app.staff import service as staff_service
 from tests.conftest import make_settings
 from tests.factories import Api, Member, error_codes, make_tenant

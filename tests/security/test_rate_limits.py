@@ -9,8 +9,9 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from app.main import Services, create_app
+from app.main import create_app
 from app.security.rate_limits import Limit
+from app.services import Services
 from tests.conftest import make_settings
 from tests.factories import PASSWORD, Api, error_codes, make_member, make_tenant
 

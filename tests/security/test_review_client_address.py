@@ -9,8 +9,9 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from app.audit.models import AuditEntry
-from app.main import Services, create_app
+from app.main import create_app
 from app.security.client_address import client_address, parse_networks
+from app.services import Services
 from tests.conftest import make_settings
 from tests.factories import Api, error_codes, make_tenant
 

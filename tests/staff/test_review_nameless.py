@@ -10,7 +10,8 @@ from app.access import Role
 from app.accounts.service import create_account
 from app.graphql.ids import decode_id
 from app.identity.models import User
-from app.main import Services, create_app
+from app.main import create_app
+from app.services import Services
 from app.staff.models import Staff
 from tests.conftest import make_settings
 from tests.factories import (

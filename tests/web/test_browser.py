@@ -13,7 +13,8 @@ import httpx
 import pytest
 import uvicorn
 
-from app.main import Services, create_app
+from app.main import create_app
+from app.services import Services
 from tests.conftest import make_settings
 from tests.factories import Api, SmtpSink, make_tenant
 

@@ -7,9 +7,8 @@ import asyncio
 from alembic import context
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from app.db.base import Base, import_all_models
+from app.db.models import Base
 
-import_all_models()
 target_metadata = Base.metadata
 config = context.config
 

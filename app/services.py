@@ -1,0 +1,56 @@
+"""The process-wide collaborators that the adapters (GraphQL, web pages, CLI) share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.db.engine import Database
+from app.email.relay import Relay
+from app.email.senders import Sender, sender_for
+from app.identity.credentials import PasswordGate
+from app.security.passwords import PasswordService
+from app.security.rate_limits import RateLimiter
+from app.settings import Settings
+
+
+@dataclass
+class Services:
+    """Process-wide collaborators, built once per app."""
+
+    settings: Settings
+    db: Database
+    passwords: PasswordService
+    sender: Sender
+    relay: Relay
+    limiter: RateLimiter
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Services:
+        db = Database(
+            settings.database_url,
+            echo=settings.database_echo,
+            pre_ping=settings.database_pre_ping,
+        )
+        sender = sender_for(settings)
+        return cls(
+            settings=settings,
+            db=db,
+            passwords=PasswordService.from_settings(settings),
+            sender=sender,
+            limiter=RateLimiter(settings.secret_key, settings.rate_limits),
+            relay=Relay(
+                db,
+                sender,
+                keyring=settings.keyring,
+                max_attempts=settings.email_max_attempts,
+                backoff_seconds=settings.email_backoff_seconds,
+            ),
+        )
+
+    def password_gate(self, address: str | None) -> PasswordGate:
+        """The only way to check a password: counted against the login limits."""
+        return PasswordGate(self.passwords, self.limiter, address)
+
+    async def close(self) -> None:
+        await self.db.dispose()
+        self.passwords.shutdown()
