@@ -1,11 +1,5 @@
 from app.errors import DomainError, ErrorCode
-
-
-class AlreadyMember(DomainError):
-    code = ErrorCode.ALREADY_MEMBER
-
-    def __init__(self, field: str = "email"):
-        super().__init__("This person is already a member of the account.", field=[field])
+from app.staff.errors import AlreadyMember as AlreadyMember  # a membership error, raised here too
 
 
 class AlreadyInvited(DomainError):

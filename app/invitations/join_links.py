@@ -22,11 +22,11 @@ from app.identity.models import User
 from app.identity.service import Principal, create_user, get_user_by_email
 from app.identity.signup import send_verification
 from app.invitations.errors import AlreadyMember, InvalidToken, TokenExpired
-from app.invitations.membership import activate, member_of
 from app.invitations.models import JoinLink, JoinRequest, JoinRequestStatus
 from app.invitations.service import role_name
 from app.security.passwords import PasswordService, password_problem
 from app.security.tokens import new_token, token_digest
+from app.staff.membership import activate, member_of
 from app.staff.models import AccountStatus, Staff
 from app.validation import clean_email, clean_text
 

@@ -22,10 +22,10 @@ from app.identity import user_tokens
 from app.identity.models import UserTokenPurpose
 from app.identity.service import create_user, get_user_by_email
 from app.invitations.errors import AlreadyMember
-from app.invitations.membership import activate, member_of
 from app.invitations.service import InvitationRequest, create_invitation, role_name
 from app.security.passwords import PasswordService
 from app.staff import service as staff_service
+from app.staff.membership import activate, member_of
 from app.staff.models import Staff
 from app.validation import clean_email, clean_text, full_name
 

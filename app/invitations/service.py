@@ -38,12 +38,12 @@ from app.invitations.errors import (
     TokenExpired,
     TokenUsed,
 )
-from app.invitations.membership import activate, member_of
 from app.invitations.models import Invitation, InvitationStatus
 from app.invitations.queries import effective_status, effective_status_is
 from app.security.passwords import PasswordService, password_problem
 from app.security.tokens import new_token, token_digest
 from app.staff import access
+from app.staff.membership import activate, member_of
 from app.staff.models import AccountStatus, Staff
 from app.validation import clean_email, clean_text, full_name, name_key
 

@@ -16,3 +16,10 @@ class ManagerCycle(DomainError):
             "A staff member cannot report to themselves, directly or indirectly.",
             field=["managerId"],
         )
+
+
+class AlreadyMember(DomainError):
+    code = ErrorCode.ALREADY_MEMBER
+
+    def __init__(self, field: str = "email"):
+        super().__init__("This person is already a member of the account.", field=[field])

@@ -1,20 +1,26 @@
-"""Administering members: disable, enable, delete, change roles."""
+"""Membership: a staff record linked to a user's login. Joining (an invitation accepted, a
+join link used, a direct registration) makes one ACTIVE; administering members disables,
+enables, deletes them and changes their roles."""
 
 from __future__ import annotations
+
+from datetime import date
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access import Actor, Permit, Role
-from app.accounts.service import lock_account, reserve_seats
+from app.accounts.service import lock_account, next_staff_sid, reserve_seats
 from app.audit import changes
 from app.db.base import utcnow
 from app.errors import AccessDenied, DomainError, ErrorCode, Forbidden
-from app.identity.models import AuthToken
+from app.identity.models import AuthToken, User
 from app.invitations.models import Invitation, InvitationStatus
 from app.staff import access
+from app.staff.errors import AlreadyMember
 from app.staff.models import AccountStatus, Staff
 from app.staff.service import get_staff
+from app.validation import name_key
 
 
 def _require_manager(actor: Actor) -> None:
@@ -165,5 +171,62 @@ async def change_role(session: AsyncSession, actor: Actor, staff_id: int, role: 
             .execution_options(synchronize_session=False)
         )
         changes.note(session, "staff", staff.id, staff.account_id, {"role": (before, role)})
+    await session.flush()
+    return staff
+
+
+async def member_of(session: AsyncSession, account_id: int, user_id: int) -> Staff | None:
+    return await session.scalar(
+        select(Staff).where(Staff.account_id == account_id, Staff.user_id == user_id)
+    )
+
+
+async def activate(
+    session: AsyncSession,
+    *,
+    account_id: int,
+    user: User,
+    role: Role,
+    first_name: str | None,
+    last_name: str | None,
+    staff: Staff | None = None,
+) -> Staff:
+    """Link ``user`` to ``staff`` (or a new record) as an ACTIVE member with ``role``."""
+    existing = await member_of(session, account_id, user.id)
+    if existing is not None and (staff is None or existing.id != staff.id):
+        raise AlreadyMember()
+    first = first_name or user.first_name or ""  # never a name made up from the email
+    last = last_name or user.last_name or ""
+    if staff is None:
+        staff = await session.scalar(
+            select(Staff).where(Staff.account_id == account_id, Staff.email == user.email)
+        )
+        if staff is not None and (
+            staff.user_id not in (None, user.id)
+            # disabled by an administrator: only enabling it brings it back
+            or staff.account_status == AccountStatus.DISABLED
+        ):
+            raise AlreadyMember()
+    if staff is None:
+        staff = Staff(
+            account_id=account_id,
+            sid=await next_staff_sid(session, account_id),
+            first_name=first,
+            last_name=last,
+            last_name_key=name_key(last),
+            email=user.email,
+            start_date=date.today(),
+            created_at=utcnow(),
+        )
+        session.add(staff)
+    elif first_name or last_name or not (staff.first_name or staff.last_name):
+        # Names given now, or a nameless record taking the login's names.
+        staff.first_name = first
+        staff.last_name = last
+        staff.last_name_key = name_key(last)
+    staff.user_id = user.id
+    staff.role = role
+    staff.account_status = AccountStatus.ACTIVE
+    staff.modified_at = utcnow()
     await session.flush()
     return staff
