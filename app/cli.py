@@ -129,7 +129,7 @@ def account_export(
 @keys_cli.command("rotate")
 def keys_rotate() -> None:
     """Re-encrypt every encrypted field under the first key of ROSTER_ENCRYPTION_KEYS."""
-    from app.staff.keys import rotate_keys
+    from app.security.key_rotation import rotate_keys
 
     count = asyncio.run(rotate_keys(_settings()))
     typer.echo(json.dumps({"reencrypted_rows": count}))

@@ -15,7 +15,7 @@ from sqlalchemy import select, text, update
 from app.db.base import utcnow
 from app.email.models import OutboxMessage, OutboxStatus
 from app.security.crypto import Keyring
-from app.staff.keys import rotate_keys
+from app.security.key_rotation import rotate_keys
 from tests.conftest import make_settings
 from tests.factories import mail_text, mail_token, make_tenant, make_user, take_mail
 

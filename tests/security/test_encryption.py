@@ -9,8 +9,8 @@ from sqlalchemy import select, text, update
 
 from app.main import create_app
 from app.security.crypto import DecryptionError, Keyring
+from app.security.key_rotation import rotate_keys
 from app.services import Services
-from app.staff.keys import rotate_keys
 from app.staff.models import Staff
 from app.staff.service import associated_data, read_secret
 from tests.conftest import make_settings
