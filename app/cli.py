@@ -91,20 +91,41 @@ def account_create(
     seats: int = typer.Option(5, help="Seat limit."),
 ) -> None:
     """Create an account with its owner; prints one JSON object."""
-    from app.accounts.admin import create_account_with_owner
+    from app.accounts.service import create_account_for_login
     from app.errors import DomainError
+    from app.identity.errors import InvalidCredentials
+    from app.services import Services
+
+    async def run() -> dict:
+        services = Services.from_settings(_settings())
+        try:
+            async with services.db.session(write=True) as session:
+                try:
+                    account, owner = await create_account_for_login(
+                        session,
+                        services.passwords,
+                        services.password_gate(None),
+                        name=name,
+                        email=owner_email,
+                        password=owner_password,
+                        slug=slug,
+                        seat_limit=seats,
+                    )
+                except InvalidCredentials:
+                    await session.commit()  # the attempt stays counted; nothing else changed
+                    raise
+                await session.commit()
+        finally:
+            await services.close()
+        return {
+            "account_id": account.id,
+            "slug": account.slug,
+            "owner_user_id": owner.user_id,
+            "owner_staff_id": owner.id,
+        }
 
     try:
-        result = asyncio.run(
-            create_account_with_owner(
-                _settings(),
-                name=name,
-                email=owner_email,
-                password=owner_password,
-                slug=slug,
-                seats=seats,
-            )
-        )
+        result = asyncio.run(run())
     except DomainError as exc:
         typer.echo(f"error: {exc.message}", err=True)
         raise typer.Exit(1) from None

@@ -16,7 +16,11 @@ from app.accounts.models import Account
 from app.accounts.queries import active_member_count, pending_invitation_count
 from app.db.base import utcnow
 from app.errors import DomainError
+from app.identity.credentials import PasswordGate
+from app.identity.errors import InvalidCredentials
 from app.identity.models import User
+from app.identity.service import create_user, get_user_by_email
+from app.security.passwords import PasswordService
 from app.staff.models import AccountStatus, Staff
 from app.validation import clean_text, name_key
 
@@ -152,3 +156,26 @@ async def reserve_seats(session: AsyncSession, account_id: int, count: int = 1) 
     if ledger.available < count:
         raise SeatLimitReached(ledger)
     return ledger
+
+
+async def create_account_for_login(
+    session: AsyncSession,
+    passwords: PasswordService,
+    gate: PasswordGate,
+    *,
+    name: str,
+    email: str,
+    password: str,
+    slug: str | None,
+    seat_limit: int,
+) -> tuple[Account, Staff]:
+    """A new account owned by the login ``email`` (the operator's ``roster account
+    create``). A new login is made, verified; an existing one must give its own password:
+    a wrong one raises InvalidCredentials, with the attempt counted in the session and
+    nothing else changed."""
+    user = await get_user_by_email(session, email)
+    if user is None:
+        user = await create_user(session, passwords, email=email, password=password, verified=True)
+    elif not await gate.check(session, user, password):
+        raise InvalidCredentials()
+    return await create_account(session, name=name, owner=user, slug=slug, seat_limit=seat_limit)
