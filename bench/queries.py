@@ -2,24 +2,11 @@
 
 from __future__ import annotations
 
-PAGE_QUERY = """query Page($first: Int!) {
-  staff(first: $first) {
-    edges {
-      cursor
-      node {
-        id sid firstName lastName fullName title company notes isInactive restricted
-        role kind accountStatus hasLogin createdAt modifiedAt email phoneCell phoneWork
-        startDate capacity rate1 homeTimezone viewerCanSeePersonalData viewerCanEdit
-        manager { fullName }
-        customFields { field { name } value }
-      }
-    }
-    pageInfo { hasNextPage endCursor }
-  }
-}"""
+from tests.documents import PAGE_QUERY  # the staff page, as the tests send it too
 
-# PostGraphile v4's equivalent list: same rows (account, not disabled, active), same order,
-# same columns, the manager's name and the custom field values with their field's name.
+# PostGraphile v4's equivalent of PAGE_QUERY's list: same rows (account, not disabled,
+# active), same order, same columns, the manager's name and the custom field values with
+# their field's name.
 POSTGRAPHILE_QUERY = """query Page($first: Int!, $accountId: Int!) {
   allStaff(first: $first, orderBy: [LAST_NAME_KEY_ASC, ID_ASC],
            condition: {accountId: $accountId, isInactive: false}) {
@@ -45,3 +32,5 @@ LOGIN_MUTATION = """mutation Login($email: String!, $password: String!) {
     userErrors { code }
   }
 }"""
+
+__all__ = ["LOGIN_MUTATION", "PAGE_QUERY", "POSTGRAPHILE_QUERY"]

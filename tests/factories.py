@@ -516,3 +516,30 @@ async def insert_staff_rows(services, tenant: Tenant, rows: list[dict]) -> list[
         await session.execute(insert(Staff), values)
         await session.commit()
     return [first_sid + i for i in range(len(rows))]
+
+
+# --- an account with personal data to export (tests/staff/test_export.py, tests/accounts) ---
+
+SSN = "123-45-6789"
+
+
+async def make_people(services) -> tuple[Tenant, Staff, Staff]:
+    """An account with a plain and a restricted record, custom fields and personal data."""
+    tenant = await make_tenant(services)
+    plain = await make_staff(
+        services, tenant, first_name="Pia", last_name="Plain", title="Engineer",
+        email="pia.plain@example.com", phone_cell="+1 555 0101", address_street="1 Main St",
+        capacity=120, home_timezone="Europe/Oslo",
+    )  # fmt: skip
+    secret = await make_staff(
+        services, tenant, first_name="Rex", last_name="Restricted", title="Agent",
+        email="rex@example.com", capacity=100, home_timezone="Europe/Paris", restricted=True,
+    )  # fmt: skip
+    await set_staff_secrets(services, plain.id, ssn=SSN, salary=85123.45)
+    await set_staff_secrets(services, secret.id, ssn="999-88-7777", salary=99000)
+    nickname = await make_custom_field(services, tenant, "Nickname")
+    shoe = await make_custom_field(services, tenant, "Shoe size", personal=True)
+    for staff, nick, size in ((plain, "Pip", "EU 38"), (secret, "Rexy", "EU 45")):
+        await set_custom_value(services, tenant, staff.id, nickname.id, nick)
+        await set_custom_value(services, tenant, staff.id, shoe.id, size)
+    return tenant, plain, secret

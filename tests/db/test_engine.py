@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import make_url, text
 
 from app.services import Services
-from bench.queries import PAGE_QUERY
 from tests.conftest import make_settings
+from tests.documents import PAGE_QUERY
 from tests.factories import make_tenant
 
 

@@ -20,8 +20,8 @@ from app.graphql.types import staff as staff_types
 from app.main import create_app
 from app.services import Services
 from app.staff.queries import PageColumns
-from bench.queries import PAGE_QUERY
 from tests.conftest import make_settings
+from tests.documents import PAGE_QUERY
 from tests.factories import (
     ROLE_KEYS,
     make_custom_field,

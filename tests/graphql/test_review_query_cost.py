@@ -25,8 +25,8 @@ from app.projects.models import Project, ProjectMember
 from app.services import Services
 from app.staff.models import Staff, StaffKind
 from app.validation import name_key
-from bench.queries import PAGE_QUERY
 from tests.conftest import make_settings
+from tests.documents import PAGE_QUERY
 from tests.factories import (
     error_codes,
     gid,
