@@ -226,7 +226,8 @@ async def set_staff_columns(services, staff_id: int, **values) -> None:
         await session.commit()
 
 
-# --- role x operation matrices (tests/graphql/test_*_access.py, test_personal_data.py) ---
+# --- role x operation matrices (tests/staff/test_access.py, tests/staff/test_personal_data.py,
+#     tests/custom_fields/test_access.py) ---
 
 # The rows of every access matrix: the four roles, plus a viewer and an editor holding the
 # VIEW_PERSONAL_DATA grant ("+PD").
