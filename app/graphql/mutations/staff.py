@@ -1,3 +1,6 @@
+"""Staff records: create, update, share, permits, custom field values, statuses; and
+membership (disable, enable, delete, role changes)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -13,7 +16,7 @@ from app.graphql.mutations.base import Payload, attempt, mutation, provided
 from app.graphql.types.staff import Staff, StaffStatus
 from app.invitations.add_staff import add_staff
 from app.invitations.service import InvitationRequest
-from app.staff import email_change
+from app.staff import email_change, membership
 from app.staff import service as staff_service
 
 UNSET = strawberry.UNSET
@@ -184,6 +187,82 @@ class StaffStatusUpdateInput:
 @strawberry.type(description="The status, or userErrors.")
 class StaffStatusPayload(Payload):
     status: StaffStatus | None = strawberry.field(description="The status after the change.")
+
+
+@strawberry.input(description="The member to act on.")
+class StaffIdInput:
+    staff_id: strawberry.ID = strawberry.field(description="The member.")
+
+
+@strawberry.type(description="The member after the change, or userErrors.")
+class StaffAdminPayload(Payload):
+    staff: Staff | None = strawberry.field(description="The member.")
+
+
+@strawberry.type(description="The deleted member's id, or userErrors.")
+class StaffDeletePayload(Payload):
+    deleted_staff_id: strawberry.ID | None = strawberry.field(description="Id of the record.")
+
+
+@strawberry.input(description="A new role for a member below your own role.")
+class StaffRoleChangeInput:
+    staff_id: strawberry.ID = strawberry.field(description="The member.")
+    role: Role = strawberry.field(description="The new role (not above your own, never OWNER).")
+
+
+def _member(actor, row, errors) -> StaffAdminPayload:
+    return StaffAdminPayload(staff=Staff.build(row, actor) if row else None, user_errors=errors)
+
+
+@strawberry.type
+class StaffMembershipMutations:
+    @mutation(
+        description="Disable a member: their access to this account stops at once; "
+        "data is kept; the seat is freed."
+    )
+    async def staff_disable(self, info: Info, input: StaffIdInput) -> StaffAdminPayload:
+        async with info.context.as_actor() as (session, actor):
+            row, errors = await attempt(
+                session,
+                lambda: membership.disable(session, actor, decode_id(input.staff_id, "Staff")),
+            )
+        return _member(actor, row, errors)
+
+    @mutation(description="Enable a disabled member (needs a free seat).")
+    async def staff_enable(self, info: Info, input: StaffIdInput) -> StaffAdminPayload:
+        async with info.context.as_actor() as (session, actor):
+            row, errors = await attempt(
+                session,
+                lambda: membership.enable(session, actor, decode_id(input.staff_id, "Staff")),
+            )
+        return _member(actor, row, errors)
+
+    @mutation(
+        description="Delete a record made in error (the audit log keeps it).",
+        while_impersonating=False,
+    )
+    async def staff_delete(self, info: Info, input: StaffIdInput) -> StaffDeletePayload:
+        async with info.context.as_actor() as (session, actor):
+            row, errors = await attempt(
+                session,
+                lambda: membership.delete(session, actor, decode_id(input.staff_id, "Staff")),
+            )
+        return StaffDeletePayload(
+            deleted_staff_id=input.staff_id if row else None, user_errors=errors
+        )
+
+    @mutation(
+        description="Change a member's role (downwards of your own).", while_impersonating=False
+    )
+    async def staff_role_change(self, info: Info, input: StaffRoleChangeInput) -> StaffAdminPayload:
+        async with info.context.as_actor() as (session, actor):
+            row, errors = await attempt(
+                session,
+                lambda: membership.change_role(
+                    session, actor, decode_id(input.staff_id, "Staff"), input.role
+                ),
+            )
+        return _member(actor, row, errors)
 
 
 def _staff_payload(actor, row, errors) -> StaffPayload:
