@@ -8,7 +8,7 @@ from strawberry.types import Info
 from app.accounts import admin_service
 from app.graphql.enums import Plan, Role
 from app.graphql.ids import decode_id
-from app.graphql.mutations.base import Payload, attempt, mutation, provided
+from app.graphql.mutations.base import Payload, as_actor, mutation, provided
 from app.graphql.types.account import Account
 from app.graphql.types.staff import Staff
 
@@ -37,7 +37,7 @@ class AccountUpdateInput:
 
 @strawberry.type(description="The account after the change, or userErrors.")
 class AccountPayload(Payload):
-    account: Account | None = strawberry.field(description="The account.")
+    account: Account | None = strawberry.field(default=None, description="The account.")
 
 
 @strawberry.input(description="Change the plan (owner).")
@@ -54,19 +54,33 @@ class AccountOwnershipTransferInput:
 
 @strawberry.type(description="Both members after the transfer, or userErrors.")
 class AccountOwnershipTransferPayload(Payload):
-    previous_owner: Staff | None = strawberry.field(description="Now an administrator.")
-    owner: Staff | None = strawberry.field(description="The new owner.")
+    previous_owner: Staff | None = strawberry.field(
+        default=None, description="Now an administrator."
+    )
+    owner: Staff | None = strawberry.field(default=None, description="The new owner.")
+
+
+def _account(row, actor) -> AccountPayload:
+    return AccountPayload(account=Account(_row=row))
+
+
+def _transferred(owners, actor) -> AccountOwnershipTransferPayload:
+    previous, new = owners
+    return AccountOwnershipTransferPayload(
+        previous_owner=Staff.build(previous, actor), owner=Staff.build(new, actor)
+    )
 
 
 @strawberry.type
 class AccountMutations:
     @mutation(description="Change the account's name and settings (administrators).")
     async def account_update(self, info: Info, input: AccountUpdateInput) -> AccountPayload:
-        async with info.context.as_actor() as (session, actor):
-            row, errors = await attempt(
-                session, lambda: admin_service.update_account(session, actor, provided(input))
-            )
-        return AccountPayload(account=Account(_row=row) if row else None, user_errors=errors)
+        changes = provided(input)
+        return await as_actor(
+            info,
+            lambda session, actor: admin_service.update_account(session, actor, changes),
+            _account,
+        )
 
     @mutation(
         description="Change the plan (owner). A downgrade below current use is refused "
@@ -76,12 +90,13 @@ class AccountMutations:
     async def account_plan_change(
         self, info: Info, input: AccountPlanChangeInput
     ) -> AccountPayload:
-        async with info.context.as_actor() as (session, actor):
-            row, errors = await attempt(
-                session,
-                lambda: admin_service.change_plan(session, actor, input.plan, input.seat_limit),
-            )
-        return AccountPayload(account=Account(_row=row) if row else None, user_errors=errors)
+        return await as_actor(
+            info,
+            lambda session, actor: admin_service.change_plan(
+                session, actor, input.plan, input.seat_limit
+            ),
+            _account,
+        )
 
     @mutation(
         description="Transfer ownership to an active administrator (owner, with password).",
@@ -91,22 +106,12 @@ class AccountMutations:
         self, info: Info, input: AccountOwnershipTransferInput
     ) -> AccountOwnershipTransferPayload:
         ctx = info.context
-        async with ctx.as_actor() as (session, actor):
-            result, errors = await attempt(
-                session,
-                lambda: admin_service.transfer_ownership(
-                    session,
-                    ctx.services.password_gate(ctx.client_address),
-                    actor,
-                    decode_id(input.staff_id, "Staff"),
-                    input.password,
-                ),
-            )
-        if errors:
-            return AccountOwnershipTransferPayload(
-                previous_owner=None, owner=None, user_errors=errors
-            )
-        old, new = result
-        return AccountOwnershipTransferPayload(
-            previous_owner=Staff.build(old, actor), owner=Staff.build(new, actor), user_errors=[]
+        gate = ctx.services.password_gate(ctx.client_address)
+        staff_id = decode_id(input.staff_id, "Staff")
+        return await as_actor(
+            info,
+            lambda session, actor: admin_service.transfer_ownership(
+                session, gate, actor, staff_id, input.password
+            ),
+            _transferred,
         )
