@@ -10,13 +10,12 @@ from strawberry.tools import merge_types
 from app.graphql.extensions import CostLimit, DocumentCache, RequestLifecycle, TakeTurns
 from app.graphql.hot import HotPaths
 from app.graphql.limits import QueryLimits, make_rule, missing_bounds
-from app.graphql.mutations.admin import AdminMutations
+from app.graphql.mutations.accounts import AccountMutations
 from app.graphql.mutations.custom_fields import CustomFieldMutations
-from app.graphql.mutations.identity import IdentityMutations
+from app.graphql.mutations.identity import IdentityMutations, SessionMutations
 from app.graphql.mutations.invitations import InvitationMutations
-from app.graphql.mutations.onboarding import OnboardingMutations
 from app.graphql.mutations.projects import ProjectMutations
-from app.graphql.mutations.staff import StaffMutations
+from app.graphql.mutations.staff import StaffMembershipMutations, StaffMutations
 from app.graphql.queries import Query
 from app.graphql.request_body import NoBadCharactersRule
 from app.graphql.types.account import Account, User
@@ -24,12 +23,15 @@ from app.graphql.types.custom_fields import CustomField
 from app.graphql.types.invitations import Invitation, JoinLink, JoinRequest
 from app.graphql.types.staff import Staff, StaffStatus
 
+# One module of app.graphql.mutations per domain package of app; the order here is the
+# order of the Mutation fields in schema.graphql.
 Mutation = merge_types(
     "Mutation",
     (
+        SessionMutations,
+        StaffMembershipMutations,
+        AccountMutations,
         IdentityMutations,
-        AdminMutations,
-        OnboardingMutations,
         StaffMutations,
         InvitationMutations,
         CustomFieldMutations,

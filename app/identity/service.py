@@ -339,6 +339,14 @@ async def build_actor(
     return _actor(principal, account, staff, grants, shared)
 
 
+async def member_actor(
+    session: AsyncSession, user_id: int, account: Account, staff: Staff
+) -> Actor:
+    """The actor ``user_id`` is as the member ``staff`` of ``account``, before any token of
+    theirs is in use (e.g. to show a new member their record)."""
+    return await build_actor(session, Principal(user_id, 0, None, None), account, staff)
+
+
 def _actor(principal: Principal, account, staff, grants: set[Permit], shared: set[int]) -> Actor:
     permits = set(ROLE_PERMITS[staff.role]) | grants
     if account.everyone_can_invite:

@@ -27,10 +27,15 @@ async def add_staff(
     staff = await staff_service.create_staff(session, actor, settings.keyring, data)
     await add_to_projects(session, actor, staff, project_ids)
     if invite is not None:
-        if staff.restricted and not actor.can(Permit.VIEW_RESTRICTED_STAFF):
-            # create_staff just shared the new restricted record with its creator.
-            actor = replace(actor, shared_staff_ids=actor.shared_staff_ids | {staff.id})
         request = replace(invite, email=staff.email, role=staff.role, staff_id=staff.id)
-        await create_invitation(session, actor, settings, request)
+        await create_invitation(session, as_creator(actor, staff), settings, request)
         await session.refresh(staff)
     return staff
+
+
+def as_creator(actor: Actor, staff: Staff) -> Actor:
+    """``actor`` once they have added ``staff``: create_staff shares a new restricted record
+    with a creator who could not see it otherwise."""
+    if staff.restricted and not actor.can(Permit.VIEW_RESTRICTED_STAFF):
+        return replace(actor, shared_staff_ids=actor.shared_staff_ids | {staff.id})
+    return actor

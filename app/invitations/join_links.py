@@ -352,6 +352,11 @@ async def list_requests(session: AsyncSession, actor: Actor, status: JoinRequest
     return list((await session.execute(stmt.order_by(JoinRequest.id))).all())
 
 
+async def requester_email(session: AsyncSession, request: JoinRequest) -> str:
+    """The email of the login that asked to join (as ``list_requests`` shows it)."""
+    return (await session.get(User, request.user_id)).email
+
+
 async def decide(
     session: AsyncSession, actor: Actor, request_id: int, *, approve: bool
 ) -> tuple[JoinRequest, Staff | None]:

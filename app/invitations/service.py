@@ -275,6 +275,12 @@ async def _send(
         )
 
 
+async def count_sent(session: AsyncSession, limiter, actor: Actor, count: int = 1) -> None:
+    """Every invitation email sent (created, bulk, resent, or by ADD+INVITE) counts against
+    one per-account limit, before the request is looked at."""
+    await limiter.hit(session, "invitations_account", actor.account_id, count)
+
+
 async def create_invitation(
     session: AsyncSession, actor: Actor, settings, request: InvitationRequest
 ) -> Invitation:

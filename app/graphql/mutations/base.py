@@ -1,10 +1,11 @@
-"""What every mutation shares: a savepoint per root field, and domain errors as userErrors."""
+"""What every mutation shares: a savepoint per root field, domain errors as userErrors,
+and the resolver shape "who asks -> one service call -> payload" (``as_actor`` and kin)."""
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,7 +19,12 @@ from app.graphql.errors import UserError, forbidden, rate_limited, user_errors
 from app.graphql.ids import decode_any
 from app.identity import credentials
 
+if TYPE_CHECKING:
+    from app.access import Actor
+    from app.identity.service import Principal
+
 T = TypeVar("T")
+P = TypeVar("P", bound="Payload")
 
 
 async def attempt(
@@ -72,9 +78,83 @@ def provided(obj, rename: dict[str, str] | None = None) -> dict:
 
 @strawberry.interface(description="Every mutation payload carries its userErrors.")
 class Payload:
+    """A payload's other fields default to what a refused mutation answers (null, false,
+    an empty list): ``XPayload(user_errors=errors)`` is the payload of a refusal."""
+
     user_errors: list[UserError] = strawberry.field(
-        description="Expected problems; when not empty, nothing was changed."
+        default_factory=list, description="Expected problems; when not empty, nothing was changed."
     )
+
+
+async def as_actor(
+    info: Info,
+    action: Callable[[AsyncSession, Actor], Awaitable[T]],
+    payload: Callable[[T, Actor], P],
+    *,
+    before: Callable[[AsyncSession, Actor], Awaitable[Any]] | None = None,
+) -> P:
+    """The usual mutation: ``action(session, actor)`` as the account's actor, through
+    ``attempt`` (with ``before``, e.g. a rate limit, ahead of its savepoint); its result
+    becomes ``payload(result, actor)``. On a domain error the answer is the field's own
+    payload type with only its userErrors set."""
+    async with info.context.as_actor() as (session, actor):
+        result, errors = await _attempt(session, actor, action, before)
+    return _refused(info, errors) if errors else payload(result, actor)
+
+
+async def as_principal(
+    info: Info,
+    action: Callable[[AsyncSession, Principal], Awaitable[T]],
+    payload: Callable[[T], P],
+) -> P:
+    """As ``as_actor``, for a signed-in user in no particular account."""
+    async with info.context.as_principal() as (session, principal):
+        result, errors = await _attempt(session, principal, action, None)
+    return _refused(info, errors) if errors else payload(result)
+
+
+async def as_anyone(
+    info: Info,
+    action: Callable[[AsyncSession, Principal | None], Awaitable[T]],
+    payload: Callable[[T], P],
+    *,
+    before: Callable[[AsyncSession, Principal | None], Awaitable[Any]] | None = None,
+) -> P:
+    """As ``as_actor``, for a public mutation that takes a valid token's principal into
+    account (None without one)."""
+    async with info.context.as_anyone() as (session, principal):
+        result, errors = await _attempt(session, principal, action, before)
+    return _refused(info, errors) if errors else payload(result)
+
+
+async def public(
+    info: Info,
+    action: Callable[[AsyncSession], Awaitable[T]],
+    payload: Callable[[T], P],
+    *,
+    before: Callable[[AsyncSession], Awaitable[Any]] | None = None,
+) -> P:
+    """As ``as_actor``, for a public mutation that never looks at a token."""
+    async with info.context.db() as session:
+        result, errors = await attempt(
+            session,
+            lambda: action(session),
+            before=(lambda: before(session)) if before is not None else None,
+        )
+    return _refused(info, errors) if errors else payload(result)
+
+
+async def _attempt(session: AsyncSession, who, action, before):
+    return await attempt(
+        session,
+        lambda: action(session, who),
+        before=(lambda: before(session, who)) if before is not None else None,
+    )
+
+
+def _refused(info: Info, errors: list[UserError]):
+    """The payload of the field being resolved, carrying only ``errors``."""
+    return info.return_type(user_errors=errors)
 
 
 class Audited(FieldExtension):

@@ -1,3 +1,5 @@
+"""Custom field definitions (their values on a staff record: ``staffCustomFieldsSet``)."""
+
 from __future__ import annotations
 
 import strawberry
@@ -6,7 +8,7 @@ from strawberry.types import Info
 from app.custom_fields import service as custom_fields
 from app.graphql.enums import CustomFieldType
 from app.graphql.ids import decode_id
-from app.graphql.mutations.base import Payload, attempt, mutation, provided
+from app.graphql.mutations.base import Payload, as_actor, mutation, provided
 from app.graphql.types.custom_fields import CustomField
 
 UNSET = strawberry.UNSET
@@ -37,13 +39,13 @@ class CustomFieldArchiveInput:
 
 @strawberry.type(description="The field, or userErrors.")
 class CustomFieldPayload(Payload):
-    custom_field: CustomField | None = strawberry.field(description="The field after the change.")
-
-
-def _payload(row, errors) -> CustomFieldPayload:
-    return CustomFieldPayload(
-        custom_field=CustomField(_row=row) if row else None, user_errors=errors
+    custom_field: CustomField | None = strawberry.field(
+        default=None, description="The field after the change."
     )
+
+
+def _field(row, actor) -> CustomFieldPayload:
+    return CustomFieldPayload(custom_field=CustomField(_row=row))
 
 
 @strawberry.type
@@ -52,20 +54,19 @@ class CustomFieldMutations:
     async def custom_field_create(
         self, info: Info, input: CustomFieldCreateInput
     ) -> CustomFieldPayload:
-        async with info.context.as_actor() as (session, actor):
-            row, errors = await attempt(
+        return await as_actor(
+            info,
+            lambda session, actor: custom_fields.create_field(
                 session,
-                lambda: custom_fields.create_field(
-                    session,
-                    actor,
-                    name=input.name,
-                    type=input.type,
-                    options=input.options,
-                    personal=input.personal,
-                    description=input.description,
-                ),
-            )
-        return _payload(row, errors)
+                actor,
+                name=input.name,
+                type=input.type,
+                options=input.options,
+                personal=input.personal,
+                description=input.description,
+            ),
+            _field,
+        )
 
     @mutation(
         description="Rename a field, change its options, description or "
@@ -76,21 +77,19 @@ class CustomFieldMutations:
     ) -> CustomFieldPayload:
         changes = provided(input)
         field_id = decode_id(changes.pop("id"), "CustomField")
-        async with info.context.as_actor() as (session, actor):
-            row, errors = await attempt(
-                session, lambda: custom_fields.update_field(session, actor, field_id, changes)
-            )
-        return _payload(row, errors)
+        return await as_actor(
+            info,
+            lambda session, actor: custom_fields.update_field(session, actor, field_id, changes),
+            _field,
+        )
 
     @mutation(description="Archive a field: values are kept but hidden (administrators).")
     async def custom_field_archive(
         self, info: Info, input: CustomFieldArchiveInput
     ) -> CustomFieldPayload:
-        async with info.context.as_actor() as (session, actor):
-            row, errors = await attempt(
-                session,
-                lambda: custom_fields.archive_field(
-                    session, actor, decode_id(input.id, "CustomField")
-                ),
-            )
-        return _payload(row, errors)
+        field_id = decode_id(input.id, "CustomField")
+        return await as_actor(
+            info,
+            lambda session, actor: custom_fields.archive_field(session, actor, field_id),
+            _field,
+        )

@@ -1,3 +1,5 @@
+"""Invitations, join links and join requests, and direct registration (``staffRegister``)."""
+
 from __future__ import annotations
 
 import strawberry
@@ -6,11 +8,12 @@ from strawberry.types import Info
 from app.graphql.enums import JoinOutcome, Role
 from app.graphql.errors import UserError, user_errors
 from app.graphql.ids import decode_id
-from app.graphql.mutations.base import Payload, attempt, mutation
+from app.graphql.mutations.base import Payload, as_actor, as_anyone, mutation
 from app.graphql.mutations.staff import StaffFieldsInput, staff_changes
 from app.graphql.types.account import Account
 from app.graphql.types.invitations import Invitation, JoinLink, JoinRequest
 from app.graphql.types.staff import Staff
+from app.identity import service as identity
 from app.invitations import join_links, registration
 from app.invitations import service as invitations
 from app.invitations.service import InvitationRequest
@@ -68,7 +71,7 @@ def to_request(i: InvitationCreateInput) -> InvitationRequest:
 
 @strawberry.type(description="The invitation, or userErrors.")
 class InvitationPayload(Payload):
-    invitation: Invitation | None = strawberry.field(description="The invitation.")
+    invitation: Invitation | None = strawberry.field(default=None, description="The invitation.")
 
 
 @strawberry.input(description="Up to 500 invitations, e.g. pasted from a CSV.")
@@ -85,8 +88,10 @@ class InvitationBulkRow:
 
 @strawberry.type(description="One result per row; valid rows succeed even if others fail.")
 class InvitationBulkCreatePayload(Payload):
-    results: list[InvitationBulkRow] = strawberry.field(description="In input order.")
-    created_count: int = strawberry.field(description="Rows that created an invitation.")
+    results: list[InvitationBulkRow] = strawberry.field(
+        default_factory=list, description="In input order."
+    )
+    created_count: int = strawberry.field(default=0, description="Rows that created an invitation.")
 
 
 @strawberry.input(description="An invitation to act on.")
@@ -107,9 +112,9 @@ class InvitationAcceptInput:
 
 @strawberry.type(description="The new membership and a session, or userErrors.")
 class InvitationAcceptPayload(Payload):
-    token: str | None = strawberry.field(description="Session token.")
-    account: Account | None = strawberry.field(description="The account joined.")
-    staff: Staff | None = strawberry.field(description="Your staff record there.")
+    token: str | None = strawberry.field(default=None, description="Session token.")
+    account: Account | None = strawberry.field(default=None, description="The account joined.")
+    staff: Staff | None = strawberry.field(default=None, description="Your staff record there.")
 
 
 @strawberry.input(description="A new join link.")
@@ -132,8 +137,8 @@ class JoinLinkCreateInput:
 
 @strawberry.type(description="The link and its URL (the URL is shown only here), or userErrors.")
 class JoinLinkPayload(Payload):
-    join_link: JoinLink | None = strawberry.field(description="The link.")
-    url: str | None = strawberry.field(description="The shareable URL.")
+    join_link: JoinLink | None = strawberry.field(default=None, description="The link.")
+    url: str | None = strawberry.field(default=None, description="The shareable URL.")
 
 
 @strawberry.input(description="Join an account through a join link.")
@@ -149,10 +154,12 @@ class JoinLinkJoinInput:
 
 @strawberry.type(description="What happened, or userErrors.")
 class JoinLinkJoinPayload(Payload):
-    outcome: JoinOutcome | None = strawberry.field(description="Joined, or waiting for approval.")
-    account_name: str | None = strawberry.field(description="The account.")
+    outcome: JoinOutcome | None = strawberry.field(
+        default=None, description="Joined, or waiting for approval."
+    )
+    account_name: str | None = strawberry.field(default=None, description="The account.")
     email_verification_required: bool = strawberry.field(
-        description="A new login must confirm its email before signing in."
+        default=False, description="A new login must confirm its email before signing in."
     )
 
 
@@ -163,8 +170,10 @@ class JoinRequestIdInput:
 
 @strawberry.type(description="The decided request, or userErrors.")
 class JoinRequestPayload(Payload):
-    join_request: JoinRequest | None = strawberry.field(description="The request.")
-    staff: Staff | None = strawberry.field(description="The new member, when approved.")
+    join_request: JoinRequest | None = strawberry.field(default=None, description="The request.")
+    staff: Staff | None = strawberry.field(
+        default=None, description="The new member, when approved."
+    )
 
 
 @strawberry.input(
@@ -184,11 +193,43 @@ class StaffRegisterInput(StaffFieldsInput):
 
 @strawberry.type(description="The new member, or userErrors.")
 class StaffRegisterPayload(Payload):
-    staff: Staff | None = strawberry.field(description="The member.")
+    staff: Staff | None = strawberry.field(default=None, description="The member.")
 
 
-def _invitation(row, actor) -> Invitation | None:
-    return Invitation(_row=row, _actor=actor) if row else None
+def _invitation(row, actor) -> InvitationPayload:
+    return InvitationPayload(invitation=Invitation(_row=row, _actor=actor))
+
+
+def _bulk_created(rows, actor) -> InvitationBulkCreatePayload:
+    results = [
+        InvitationBulkRow(
+            email=r.email,
+            invitation=Invitation(_row=r.invitation, _actor=actor) if r.invitation else None,
+            user_errors=[e for err in r.errors for e in user_errors(err)],
+        )
+        for r in rows
+    ]
+    return InvitationBulkCreatePayload(
+        results=results, created_count=sum(1 for r in results if r.invitation)
+    )
+
+
+def _link_with_url(settings):
+    """The payload of a new link or URL: the URL is shown only here."""
+
+    def payload(created, actor) -> JoinLinkPayload:
+        token, row = created
+        return JoinLinkPayload(
+            join_link=JoinLink(_row=row), url=join_links.url_for(settings, token)
+        )
+
+    return payload
+
+
+def _sends(info: Info, count: int = 1):
+    """The ``before`` of a mutation sending ``count`` invitation emails."""
+    limiter = info.context.services.limiter
+    return lambda session, actor: invitations.count_sent(session, limiter, actor, count)
 
 
 @strawberry.type
@@ -198,154 +239,114 @@ class InvitationMutations:
         self, info: Info, input: InvitationCreateInput
     ) -> InvitationPayload:
         settings = info.context.settings
-        async with info.context.as_actor() as (session, actor):
-            row, errors = await attempt(
-                session,
-                before=lambda: info.context.services.limiter.hit(
-                    session, "invitations_account", actor.account_id, 1
-                ),
-                action=lambda: invitations.create_invitation(
-                    session, actor, settings, to_request(input)
-                ),
-            )
-        return InvitationPayload(invitation=_invitation(row, actor), user_errors=errors)
+        return await as_actor(
+            info,
+            lambda session, actor: invitations.create_invitation(
+                session, actor, settings, to_request(input)
+            ),
+            _invitation,
+            before=_sends(info),
+        )
 
     @mutation(description="Invite up to 500 people; one result per row.")
     async def invitation_bulk_create(
         self, info: Info, input: InvitationBulkCreateInput
     ) -> InvitationBulkCreatePayload:
         settings = info.context.settings
-        async with info.context.as_actor() as (session, actor):
-            rows, errors = await attempt(
-                session,
-                before=lambda: info.context.services.limiter.hit(
-                    session, "invitations_account", actor.account_id, len(input.rows)
-                ),
-                action=lambda: invitations.create_many(
-                    session, actor, settings, [to_request(r) for r in input.rows]
-                ),
-            )
-        results = [
-            InvitationBulkRow(
-                email=r.email,
-                invitation=_invitation(r.invitation, actor),
-                user_errors=[e for err in r.errors for e in user_errors(err)],
-            )
-            for r in rows or []
-        ]
-        return InvitationBulkCreatePayload(
-            results=results,
-            created_count=sum(1 for r in results if r.invitation),
-            user_errors=errors,
+        return await as_actor(
+            info,
+            lambda session, actor: invitations.create_many(
+                session, actor, settings, [to_request(r) for r in input.rows]
+            ),
+            _bulk_created,
+            before=_sends(info, len(input.rows)),
         )
 
     @mutation(description="Send again with a new link and expiry (cooldown applies).")
     async def invitation_resend(self, info: Info, input: InvitationIdInput) -> InvitationPayload:
         settings = info.context.settings
-        async with info.context.as_actor() as (session, actor):
-            row, errors = await attempt(
-                session,
-                before=lambda: info.context.services.limiter.hit(
-                    session, "invitations_account", actor.account_id, 1
-                ),
-                action=lambda: invitations.resend(
-                    session, actor, settings, decode_id(input.id, "Invitation")
-                ),
-            )
-        return InvitationPayload(invitation=_invitation(row, actor), user_errors=errors)
+        invitation_id = decode_id(input.id, "Invitation")
+        return await as_actor(
+            info,
+            lambda session, actor: invitations.resend(session, actor, settings, invitation_id),
+            _invitation,
+            before=_sends(info),
+        )
 
     @mutation(description="Withdraw an invitation: the link stops working at once.")
     async def invitation_revoke(self, info: Info, input: InvitationIdInput) -> InvitationPayload:
-        async with info.context.as_actor() as (session, actor):
-            row, errors = await attempt(
-                session,
-                lambda: invitations.revoke(session, actor, decode_id(input.id, "Invitation")),
-            )
-        return InvitationPayload(invitation=_invitation(row, actor), user_errors=errors)
+        invitation_id = decode_id(input.id, "Invitation")
+        return await as_actor(
+            info,
+            lambda session, actor: invitations.revoke(session, actor, invitation_id),
+            _invitation,
+        )
 
     @mutation(description="Accept an invitation (public); signs you in.", while_impersonating=False)
     async def invitation_accept(
         self, info: Info, input: InvitationAcceptInput
     ) -> InvitationAcceptPayload:
         ctx = info.context
-        async with ctx.as_anyone() as (session, principal):
-            result, errors = await attempt(
-                session,
-                lambda: invitations.accept(
-                    session,
-                    ctx.services.passwords,
-                    ctx.settings,
-                    token=input.token,
-                    password=input.password,
-                    first_name=input.first_name,
-                    last_name=input.last_name,
-                    principal=principal,
-                    gate=ctx.services.password_gate(ctx.client_address),
-                ),
-            )
-            if errors:
-                return InvitationAcceptPayload(
-                    token=None, account=None, staff=None, user_errors=errors
-                )
-            from app.identity.service import Principal, build_actor
 
-            actor = await build_actor(
-                session, Principal(result.user.id, 0, None, None), result.account, result.staff
+        async def accept(session, principal):
+            accepted = await invitations.accept(
+                session,
+                ctx.services.passwords,
+                ctx.settings,
+                token=input.token,
+                password=input.password,
+                first_name=input.first_name,
+                last_name=input.last_name,
+                principal=principal,
+                gate=ctx.services.password_gate(ctx.client_address),
             )
-        return InvitationAcceptPayload(
-            token=result.token,
-            account=Account(_row=result.account),
-            staff=Staff.build(result.staff, actor),
-            user_errors=[],
+            member = await identity.member_actor(
+                session, accepted.user.id, accepted.account, accepted.staff
+            )
+            return accepted, member
+
+        return await as_anyone(
+            info,
+            accept,
+            lambda done: InvitationAcceptPayload(
+                token=done[0].token,
+                account=Account(_row=done[0].account),
+                staff=Staff.build(done[0].staff, done[1]),
+            ),
         )
 
     @mutation(description="Create a shareable join link (administrators).")
     async def join_link_create(self, info: Info, input: JoinLinkCreateInput) -> JoinLinkPayload:
-        settings = info.context.settings
-        async with info.context.as_actor() as (session, actor):
-            result, errors = await attempt(
+        return await as_actor(
+            info,
+            lambda session, actor: join_links.create_link(
                 session,
-                lambda: join_links.create_link(
-                    session,
-                    actor,
-                    role=input.role,
-                    expires_in_days=input.expires_in_days,
-                    max_uses=input.max_uses,
-                    allowed_domains=input.allowed_domains,
-                    requires_approval=input.requires_approval,
-                ),
-            )
-        if errors:
-            return JoinLinkPayload(join_link=None, url=None, user_errors=errors)
-        token, row = result
-        return JoinLinkPayload(
-            join_link=JoinLink(_row=row), url=join_links.url_for(settings, token), user_errors=[]
+                actor,
+                role=input.role,
+                expires_in_days=input.expires_in_days,
+                max_uses=input.max_uses,
+                allowed_domains=input.allowed_domains,
+                requires_approval=input.requires_approval,
+            ),
+            _link_with_url(info.context.settings),
         )
 
     @mutation(description="Give a join link a new URL; the old one stops working.")
     async def join_link_rotate(self, info: Info, input: InvitationIdInput) -> JoinLinkPayload:
-        settings = info.context.settings
-        async with info.context.as_actor() as (session, actor):
-            result, errors = await attempt(
-                session,
-                lambda: join_links.rotate_link(session, actor, decode_id(input.id, "JoinLink")),
-            )
-        if errors:
-            return JoinLinkPayload(join_link=None, url=None, user_errors=errors)
-        token, row = result
-        return JoinLinkPayload(
-            join_link=JoinLink(_row=row), url=join_links.url_for(settings, token), user_errors=[]
+        link_id = decode_id(input.id, "JoinLink")
+        return await as_actor(
+            info,
+            lambda session, actor: join_links.rotate_link(session, actor, link_id),
+            _link_with_url(info.context.settings),
         )
 
     @mutation(description="Turn a join link off.")
     async def join_link_disable(self, info: Info, input: InvitationIdInput) -> JoinLinkPayload:
-        async with info.context.as_actor() as (session, actor):
-            row, errors = await attempt(
-                session,
-                lambda: join_links.disable_link(session, actor, decode_id(input.id, "JoinLink")),
-            )
-        return JoinLinkPayload(
-            join_link=JoinLink(_row=row) if row else None, url=None, user_errors=errors
+        link_id = decode_id(input.id, "JoinLink")
+        return await as_actor(
+            info,
+            lambda session, actor: join_links.disable_link(session, actor, link_id),
+            lambda row, actor: JoinLinkPayload(join_link=JoinLink(_row=row)),
         )
 
     @mutation(
@@ -353,59 +354,44 @@ class InvitationMutations:
     )
     async def join_link_join(self, info: Info, input: JoinLinkJoinInput) -> JoinLinkJoinPayload:
         ctx = info.context
-        async with ctx.as_anyone() as (session, principal):
-            result, errors = await attempt(
+        return await as_anyone(
+            info,
+            lambda session, principal: join_links.join(
                 session,
-                before=lambda: join_links.count_join(
-                    session, ctx.services.limiter, ctx.client_address
-                ),
-                action=lambda: join_links.join(
-                    session,
-                    ctx.services.passwords,
-                    ctx.settings,
-                    token=input.token,
-                    email=input.email,
-                    password=input.password,
-                    first_name=input.first_name,
-                    last_name=input.last_name,
-                    principal=principal,
-                    gate=ctx.services.password_gate(ctx.client_address),
-                ),
-            )
-        if errors:
-            return JoinLinkJoinPayload(
-                outcome=None,
-                account_name=None,
-                email_verification_required=False,
-                user_errors=errors,
-            )
-        return JoinLinkJoinPayload(
-            outcome=result.outcome,
-            account_name=result.account.name,
-            email_verification_required=result.email_verification_required,
-            user_errors=[],
+                ctx.services.passwords,
+                ctx.settings,
+                token=input.token,
+                email=input.email,
+                password=input.password,
+                first_name=input.first_name,
+                last_name=input.last_name,
+                principal=principal,
+                gate=ctx.services.password_gate(ctx.client_address),
+            ),
+            lambda joined: JoinLinkJoinPayload(
+                outcome=joined.outcome,
+                account_name=joined.account.name,
+                email_verification_required=joined.email_verification_required,
+            ),
+            before=lambda session, _: join_links.count_join(
+                session, ctx.services.limiter, ctx.client_address
+            ),
         )
 
     async def _decide(self, info: Info, input: JoinRequestIdInput, approve: bool):
-        async with info.context.as_actor() as (session, actor):
-            result, errors = await attempt(
-                session,
-                lambda: join_links.decide(
-                    session, actor, decode_id(input.id, "JoinRequest"), approve=approve
-                ),
-            )
-            email = None
-            if result:
-                from app.identity.models import User as UserRow
+        request_id = decode_id(input.id, "JoinRequest")
 
-                email = (await session.get(UserRow, result[0].user_id)).email
-        if errors:
-            return JoinRequestPayload(join_request=None, staff=None, user_errors=errors)
-        request, staff = result
-        return JoinRequestPayload(
-            join_request=JoinRequest(_row=request, _email=email),
-            staff=Staff.build(staff, actor) if staff else None,
-            user_errors=[],
+        async def decide(session, actor):
+            request, staff = await join_links.decide(session, actor, request_id, approve=approve)
+            return request, staff, await join_links.requester_email(session, request)
+
+        return await as_actor(
+            info,
+            decide,
+            lambda decided, actor: JoinRequestPayload(
+                join_request=JoinRequest(_row=decided[0], _email=decided[2]),
+                staff=Staff.build(decided[1], actor) if decided[1] else None,
+            ),
         )
 
     @mutation(description="Let a join request in (needs a free seat).")
@@ -431,22 +417,19 @@ class InvitationMutations:
         for key in ("send_welcome", "welcome", "redirect_url"):
             data.pop(key, None)
         welcome = input.welcome or EmailOptionsInput()
-        async with ctx.as_actor() as (session, actor):
-            row, errors = await attempt(
+        return await as_actor(
+            info,
+            lambda session, actor: registration.register(
                 session,
-                lambda: registration.register(
-                    session,
-                    ctx.services.passwords,
-                    ctx.settings,
-                    actor,
-                    data,
-                    send_welcome=input.send_welcome,
-                    subject=welcome.subject,
-                    message=welcome.message,
-                    bcc_sender=welcome.bcc_sender,
-                    redirect_url=input.redirect_url,
-                ),
-            )
-        return StaffRegisterPayload(
-            staff=Staff.build(row, actor) if row else None, user_errors=errors
+                ctx.services.passwords,
+                ctx.settings,
+                actor,
+                data,
+                send_welcome=input.send_welcome,
+                subject=welcome.subject,
+                message=welcome.message,
+                bcc_sender=welcome.bcc_sender,
+                redirect_url=input.redirect_url,
+            ),
+            lambda row, actor: StaffRegisterPayload(staff=Staff.build(row, actor)),
         )

@@ -1,10 +1,12 @@
+"""Projects, their members, and the project team role picklist."""
+
 from __future__ import annotations
 
 import strawberry
 from strawberry.types import Info
 
 from app.graphql.ids import decode_id
-from app.graphql.mutations.base import Payload, attempt, mutation
+from app.graphql.mutations.base import Payload, as_actor, mutation
 from app.graphql.types.projects import Project, ProjectTeamRole
 from app.projects import service as projects
 
@@ -20,7 +22,9 @@ class ProjectCreateInput:
 
 @strawberry.type(description="The project, or userErrors.")
 class ProjectPayload(Payload):
-    project: Project | None = strawberry.field(description="The project after the change.")
+    project: Project | None = strawberry.field(
+        default=None, description="The project after the change."
+    )
 
 
 @strawberry.input(description="Add a staff member to a project.")
@@ -45,71 +49,61 @@ class ProjectTeamRoleCreateInput:
 
 @strawberry.type(description="The team role, or userErrors.")
 class ProjectTeamRolePayload(Payload):
-    team_role: ProjectTeamRole | None = strawberry.field(description="The role.")
+    team_role: ProjectTeamRole | None = strawberry.field(default=None, description="The role.")
+
+
+def _project(row, actor) -> ProjectPayload:
+    return ProjectPayload(project=Project(_row=row, _actor=actor))
 
 
 @strawberry.type
 class ProjectMutations:
     @mutation(description="Create a project (administrators).")
     async def project_create(self, info: Info, input: ProjectCreateInput) -> ProjectPayload:
-        async with info.context.as_actor() as (session, actor):
-            row, errors = await attempt(
+        member_ids = [decode_id(m, "Staff") for m in input.member_ids or []]
+        return await as_actor(
+            info,
+            lambda session, actor: projects.create_project(
                 session,
-                lambda: projects.create_project(
-                    session,
-                    actor,
-                    name=input.name,
-                    description=input.description,
-                    member_ids=[decode_id(m, "Staff") for m in input.member_ids or []],
-                ),
-            )
-        return ProjectPayload(
-            project=Project(_row=row, _actor=actor) if row else None, user_errors=errors
+                actor,
+                name=input.name,
+                description=input.description,
+                member_ids=member_ids,
+            ),
+            _project,
         )
 
     @mutation(description="Add a staff member to a project (administrators).")
     async def project_member_add(self, info: Info, input: ProjectMemberAddInput) -> ProjectPayload:
-        async with info.context.as_actor() as (session, actor):
-            row, errors = await attempt(
-                session,
-                lambda: projects.add_member(
-                    session,
-                    actor,
-                    decode_id(input.project_id, "Project"),
-                    decode_id(input.staff_id, "Staff"),
-                    decode_id(input.team_role_id, "ProjectTeamRole"),
-                ),
-            )
-        return ProjectPayload(
-            project=Project(_row=row, _actor=actor) if row else None, user_errors=errors
+        project_id = decode_id(input.project_id, "Project")
+        staff_id = decode_id(input.staff_id, "Staff")
+        team_role_id = decode_id(input.team_role_id, "ProjectTeamRole")
+        return await as_actor(
+            info,
+            lambda session, actor: projects.add_member(
+                session, actor, project_id, staff_id, team_role_id
+            ),
+            _project,
         )
 
     @mutation(description="Remove a staff member from a project (administrators).")
     async def project_member_remove(
         self, info: Info, input: ProjectMemberRemoveInput
     ) -> ProjectPayload:
-        async with info.context.as_actor() as (session, actor):
-            row, errors = await attempt(
-                session,
-                lambda: projects.remove_member(
-                    session,
-                    actor,
-                    decode_id(input.project_id, "Project"),
-                    decode_id(input.staff_id, "Staff"),
-                ),
-            )
-        return ProjectPayload(
-            project=Project(_row=row, _actor=actor) if row else None, user_errors=errors
+        project_id = decode_id(input.project_id, "Project")
+        staff_id = decode_id(input.staff_id, "Staff")
+        return await as_actor(
+            info,
+            lambda session, actor: projects.remove_member(session, actor, project_id, staff_id),
+            _project,
         )
 
     @mutation(description="Add a project team role to the picklist (administrators).")
     async def project_team_role_create(
         self, info: Info, input: ProjectTeamRoleCreateInput
     ) -> ProjectTeamRolePayload:
-        async with info.context.as_actor() as (session, actor):
-            row, errors = await attempt(
-                session, lambda: projects.create_team_role(session, actor, input.name)
-            )
-        return ProjectTeamRolePayload(
-            team_role=ProjectTeamRole(_row=row) if row else None, user_errors=errors
+        return await as_actor(
+            info,
+            lambda session, actor: projects.create_team_role(session, actor, input.name),
+            lambda row, actor: ProjectTeamRolePayload(team_role=ProjectTeamRole(_row=row)),
         )

@@ -1,6 +1,8 @@
+"""Staff records: create, update, share, permits, custom field values, statuses; and
+membership (disable, enable, delete, role changes)."""
+
 from __future__ import annotations
 
-import dataclasses
 from datetime import date
 
 import strawberry
@@ -9,11 +11,12 @@ from strawberry.types import Info
 from app.custom_fields import service as custom_fields
 from app.graphql.enums import Permit, Role, StaffKind
 from app.graphql.ids import decode_id
-from app.graphql.mutations.base import Payload, attempt, mutation, provided
+from app.graphql.mutations.base import Payload, as_actor, mutation, provided, public
 from app.graphql.types.staff import Staff, StaffStatus
-from app.invitations.add_staff import add_staff
+from app.invitations import add_staff
+from app.invitations import service as invitations
 from app.invitations.service import InvitationRequest
-from app.staff import email_change
+from app.staff import email_change, membership
 from app.staff import service as staff_service
 
 UNSET = strawberry.UNSET
@@ -125,7 +128,7 @@ class StaffUpdateInput(StaffFieldsInput):
 
 @strawberry.type(description="The staff record, or userErrors.")
 class StaffPayload(Payload):
-    staff: Staff | None = strawberry.field(description="The record after the change.")
+    staff: Staff | None = strawberry.field(default=None, description="The record after the change.")
     email_confirmation_pending: bool = strawberry.field(
         default=False,
         description="True when one's own email is to change: a link to confirm it is "
@@ -142,7 +145,9 @@ class StaffEmailConfirmInput:
 
 @strawberry.type(description="The confirmed address, or userErrors.")
 class StaffEmailConfirmPayload(Payload):
-    email: str | None = strawberry.field(description="The record's email, now the new address.")
+    email: str | None = strawberry.field(
+        default=None, description="The record's email, now the new address."
+    )
 
 
 @strawberry.input(description="Share or unshare a restricted record with a member.")
@@ -183,23 +188,100 @@ class StaffStatusUpdateInput:
 
 @strawberry.type(description="The status, or userErrors.")
 class StaffStatusPayload(Payload):
-    status: StaffStatus | None = strawberry.field(description="The status after the change.")
+    status: StaffStatus | None = strawberry.field(
+        default=None, description="The status after the change."
+    )
 
 
-def _staff_payload(actor, row, errors) -> StaffPayload:
-    return StaffPayload(staff=Staff.build(row, actor) if row else None, user_errors=errors)
+@strawberry.input(description="The member to act on.")
+class StaffIdInput:
+    staff_id: strawberry.ID = strawberry.field(description="The member.")
+
+
+@strawberry.type(description="The member after the change, or userErrors.")
+class StaffAdminPayload(Payload):
+    staff: Staff | None = strawberry.field(default=None, description="The member.")
+
+
+@strawberry.type(description="The deleted member's id, or userErrors.")
+class StaffDeletePayload(Payload):
+    deleted_staff_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Id of the record."
+    )
+
+
+@strawberry.input(description="A new role for a member below your own role.")
+class StaffRoleChangeInput:
+    staff_id: strawberry.ID = strawberry.field(description="The member.")
+    role: Role = strawberry.field(description="The new role (not above your own, never OWNER).")
+
+
+def _staff(row, actor) -> StaffPayload:
+    return StaffPayload(staff=Staff.build(row, actor))
+
+
+def _member(row, actor) -> StaffAdminPayload:
+    return StaffAdminPayload(staff=Staff.build(row, actor))
+
+
+def _status(row, actor) -> StaffStatusPayload:
+    return StaffStatusPayload(status=StaffStatus(_row=row))
+
+
+@strawberry.type
+class StaffMembershipMutations:
+    """Disable, enable, delete, and role changes (``app.staff.membership``)."""
+
+    @mutation(
+        description="Disable a member: their access to this account stops at once; "
+        "data is kept; the seat is freed."
+    )
+    async def staff_disable(self, info: Info, input: StaffIdInput) -> StaffAdminPayload:
+        staff_id = decode_id(input.staff_id, "Staff")
+        return await as_actor(
+            info, lambda session, actor: membership.disable(session, actor, staff_id), _member
+        )
+
+    @mutation(description="Enable a disabled member (needs a free seat).")
+    async def staff_enable(self, info: Info, input: StaffIdInput) -> StaffAdminPayload:
+        staff_id = decode_id(input.staff_id, "Staff")
+        return await as_actor(
+            info, lambda session, actor: membership.enable(session, actor, staff_id), _member
+        )
+
+    @mutation(
+        description="Delete a record made in error (the audit log keeps it).",
+        while_impersonating=False,
+    )
+    async def staff_delete(self, info: Info, input: StaffIdInput) -> StaffDeletePayload:
+        staff_id = decode_id(input.staff_id, "Staff")
+        return await as_actor(
+            info,
+            lambda session, actor: membership.delete(session, actor, staff_id),
+            lambda _, actor: StaffDeletePayload(deleted_staff_id=input.staff_id),
+        )
+
+    @mutation(
+        description="Change a member's role (downwards of your own).", while_impersonating=False
+    )
+    async def staff_role_change(self, info: Info, input: StaffRoleChangeInput) -> StaffAdminPayload:
+        staff_id = decode_id(input.staff_id, "Staff")
+        return await as_actor(
+            info,
+            lambda session, actor: membership.change_role(session, actor, staff_id, input.role),
+            _member,
+        )
 
 
 @strawberry.type
 class StaffMutations:
     @mutation(description="Add a staff record without a login (needs ADD_STAFF).")
     async def staff_create(self, info: Info, input: StaffCreateInput) -> StaffPayload:
-        settings = info.context.settings
+        services = info.context.services
         data = staff_changes(input)
         data.pop("invite", None)
         options = data.pop("invitation", None) or StaffInviteOptionsInput()
         project_ids = [decode_id(p, "Project") for p in data.pop("project_ids", None) or []]
-
         invite = (
             InvitationRequest(
                 email=None,
@@ -212,22 +294,18 @@ class StaffMutations:
             if input.invite
             else None
         )
-
-        def create():
-            return add_staff(session, actor, settings, data, project_ids=project_ids, invite=invite)
-
-        async def limits():
-            if input.invite:
-                await info.context.services.limiter.hit(
-                    session, "invitations_account", actor.account_id
-                )
-
-        async with info.context.as_actor() as (session, actor):
-            row, errors = await attempt(session, create, before=limits)
-        if row is not None and row.restricted:
-            # The creator was just given a share of their restricted record: show it to them.
-            actor = dataclasses.replace(actor, shared_staff_ids=actor.shared_staff_ids | {row.id})
-        return _staff_payload(actor, row, errors)
+        return await as_actor(
+            info,
+            lambda session, actor: add_staff.add_staff(
+                session, actor, services.settings, data, project_ids=project_ids, invite=invite
+            ),
+            lambda row, actor: _staff(row, add_staff.as_creator(actor, row)),
+            before=(
+                (lambda session, actor: invitations.count_sent(session, services.limiter, actor))
+                if input.invite
+                else None
+            ),
+        )
 
     @mutation(
         description="Change a staff record; fields one may not write are "
@@ -237,17 +315,15 @@ class StaffMutations:
         settings = info.context.settings
         changes = staff_changes(input)
         staff_id = decode_id(changes.pop("id"), "Staff")
-        async with info.context.as_actor() as (session, actor):
-            result, errors = await attempt(
-                session,
-                lambda: staff_service.update_staff(session, actor, settings, staff_id, changes),
-            )
-        if result is None:
-            return _staff_payload(actor, None, errors)
-        return StaffPayload(
-            staff=Staff.build(result.staff, actor),
-            user_errors=errors,
-            email_confirmation_pending=result.email_confirmation_pending,
+        return await as_actor(
+            info,
+            lambda session, actor: staff_service.update_staff(
+                session, actor, settings, staff_id, changes
+            ),
+            lambda result, actor: StaffPayload(
+                staff=Staff.build(result.staff, actor),
+                email_confirmation_pending=result.email_confirmation_pending,
+            ),
         )
 
     @mutation(
@@ -257,25 +333,22 @@ class StaffMutations:
     async def staff_email_confirm(
         self, info: Info, input: StaffEmailConfirmInput
     ) -> StaffEmailConfirmPayload:
-        async with info.context.db() as session:
-            row, errors = await attempt(
-                session, lambda: email_change.confirm_change(session, input.token)
-            )
-        return StaffEmailConfirmPayload(email=row.email if row else None, user_errors=errors)
+        return await public(
+            info,
+            lambda session: email_change.confirm_change(session, input.token),
+            lambda row: StaffEmailConfirmPayload(email=row.email),
+        )
 
     async def _share(self, info: Info, input: StaffShareInput, share: bool) -> StaffPayload:
-        async with info.context.as_actor() as (session, actor):
-            row, errors = await attempt(
-                session,
-                lambda: staff_service.share_staff(
-                    session,
-                    actor,
-                    decode_id(input.staff_id, "Staff"),
-                    decode_id(input.shared_with_id, "Staff"),
-                    share=share,
-                ),
-            )
-        return _staff_payload(actor, row, errors)
+        staff_id = decode_id(input.staff_id, "Staff")
+        with_id = decode_id(input.shared_with_id, "Staff")
+        return await as_actor(
+            info,
+            lambda session, actor: staff_service.share_staff(
+                session, actor, staff_id, with_id, share=share
+            ),
+            _staff,
+        )
 
     @mutation(description="Let a member see a restricted record (administrators).")
     async def staff_share(self, info: Info, input: StaffShareInput) -> StaffPayload:
@@ -286,14 +359,14 @@ class StaffMutations:
         return await StaffMutations._share(self, info, input, False)
 
     async def _permit(self, info: Info, input: StaffPermitInput, grant: bool) -> StaffPayload:
-        async with info.context.as_actor() as (session, actor):
-            row, errors = await attempt(
-                session,
-                lambda: staff_service.set_permit(
-                    session, actor, decode_id(input.staff_id, "Staff"), input.permit, grant=grant
-                ),
-            )
-        return _staff_payload(actor, row, errors)
+        staff_id = decode_id(input.staff_id, "Staff")
+        return await as_actor(
+            info,
+            lambda session, actor: staff_service.set_permit(
+                session, actor, staff_id, input.permit, grant=grant
+            ),
+            _staff,
+        )
 
     @mutation(description="Grant a permit (VIEW_PERSONAL_DATA) to a member.")
     async def staff_permit_grant(self, info: Info, input: StaffPermitInput) -> StaffPayload:
@@ -307,39 +380,33 @@ class StaffMutations:
     async def staff_custom_fields_set(
         self, info: Info, input: StaffCustomFieldsSetInput
     ) -> StaffPayload:
+        staff_id = decode_id(input.staff_id, "Staff")
         values = [(decode_id(v.field_id, "CustomField"), v.value) for v in input.values]
-        async with info.context.as_actor() as (session, actor):
-            row, errors = await attempt(
-                session,
-                lambda: custom_fields.set_values(
-                    session, actor, decode_id(input.staff_id, "Staff"), values
-                ),
-            )
-        return _staff_payload(actor, row, errors)
+        return await as_actor(
+            info,
+            lambda session, actor: custom_fields.set_values(session, actor, staff_id, values),
+            _staff,
+        )
 
     @mutation(description="Add a staff status to the picklist (administrators).")
     async def staff_status_create(
         self, info: Info, input: StaffStatusCreateInput
     ) -> StaffStatusPayload:
-        async with info.context.as_actor() as (session, actor):
-            row, errors = await attempt(
-                session, lambda: staff_service.create_status(session, actor, input.name)
-            )
-        return StaffStatusPayload(status=StaffStatus(_row=row) if row else None, user_errors=errors)
+        return await as_actor(
+            info,
+            lambda session, actor: staff_service.create_status(session, actor, input.name),
+            _status,
+        )
 
     @mutation(description="Rename, archive or restore a staff status (administrators).")
     async def staff_status_update(
         self, info: Info, input: StaffStatusUpdateInput
     ) -> StaffStatusPayload:
-        async with info.context.as_actor() as (session, actor):
-            row, errors = await attempt(
-                session,
-                lambda: staff_service.update_status(
-                    session,
-                    actor,
-                    decode_id(input.id, "StaffStatus"),
-                    name=input.name,
-                    archived=input.archived,
-                ),
-            )
-        return StaffStatusPayload(status=StaffStatus(_row=row) if row else None, user_errors=errors)
+        status_id = decode_id(input.id, "StaffStatus")
+        return await as_actor(
+            info,
+            lambda session, actor: staff_service.update_status(
+                session, actor, status_id, name=input.name, archived=input.archived
+            ),
+            _status,
+        )
