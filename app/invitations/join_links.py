@@ -9,13 +9,13 @@ from datetime import timedelta
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.access import Actor, Permit, Role
+from app.access import Actor, Permit, Role, require
 from app.accounts.models import Account
 from app.accounts.service import reserve_seats
 from app.db.base import utcnow
 from app.email.links import join_link
 from app.email.outbox import enqueue
-from app.errors import AccessDenied, DomainError, ErrorCode, Forbidden, NotFound, ValidationFailed
+from app.errors import DomainError, ErrorCode, Forbidden, NotFound, ValidationFailed
 from app.identity.credentials import PasswordGate
 from app.identity.errors import WeakPassword
 from app.identity.models import User
@@ -38,20 +38,15 @@ class JoinOutcome(enum.StrEnum):
     PENDING_APPROVAL = "PENDING_APPROVAL"
 
 
-def _require_admin(actor: Actor) -> None:
-    if not actor.can(Permit.MANAGE_ACCOUNT):
-        raise AccessDenied("Only administrators manage join links.")
-
-
 def _domains(values: list[str] | None) -> list[str]:
     out = []
     for index, raw in enumerate(values or []):
         domain = raw.strip().lstrip("@").casefold()
         if not domain or "." not in domain or len(domain) > 253 or " " in domain:
-            raise DomainError("Not a valid email domain.", field=["allowedDomains", str(index)])
+            raise DomainError("Not a valid email domain.", field=["allowed_domains", str(index)])
         out.append(domain)
     if len(out) > MAX_DOMAINS:
-        raise DomainError(f"At most {MAX_DOMAINS} domains.", field=["allowedDomains"])
+        raise DomainError(f"At most {MAX_DOMAINS} domains.", field=["allowed_domains"])
     return sorted(set(out))
 
 
@@ -66,7 +61,7 @@ async def create_link(
     requires_approval: bool | None = None,
 ) -> tuple[str, JoinLink]:
     """Omitted role, expiry and approval come from the account's join-link defaults."""
-    _require_admin(actor)
+    require(actor, Permit.MANAGE_ACCOUNT)
     account = await session.get(Account, actor.account_id)
     role = role if role is not None else Role(account.join_link_role)
     if expires_in_days is None:
@@ -77,9 +72,9 @@ async def create_link(
     if role == Role.OWNER or not actor.may_assign(role):
         errors.append(Forbidden("You may not hand out this role.", field=["role"]))
     if expires_in_days is not None and not 1 <= expires_in_days <= 365:
-        errors.append(DomainError("A link lasts 1 to 365 days.", field=["expiresInDays"]))
+        errors.append(DomainError("A link lasts 1 to 365 days.", field=["expires_in_days"]))
     if max_uses is not None and not 1 <= max_uses <= 10_000:
-        errors.append(DomainError("Max uses is 1 to 10000.", field=["maxUses"]))
+        errors.append(DomainError("Max uses is 1 to 10000.", field=["max_uses"]))
     try:
         domains = _domains(allowed_domains)
     except DomainError as exc:
@@ -112,7 +107,7 @@ async def _get_link(session: AsyncSession, actor: Actor, link_id: int) -> JoinLi
 
 async def rotate_link(session: AsyncSession, actor: Actor, link_id: int) -> tuple[str, JoinLink]:
     """A new secret: the old link stops working."""
-    _require_admin(actor)
+    require(actor, Permit.MANAGE_ACCOUNT)
     link = await _get_link(session, actor, link_id)
     token = new_token("rj")
     link.token_digest = token_digest(token)
@@ -121,7 +116,7 @@ async def rotate_link(session: AsyncSession, actor: Actor, link_id: int) -> tupl
 
 
 async def disable_link(session: AsyncSession, actor: Actor, link_id: int) -> JoinLink:
-    _require_admin(actor)
+    require(actor, Permit.MANAGE_ACCOUNT)
     link = await _get_link(session, actor, link_id)
     if link.disabled_at is None:
         link.disabled_at = utcnow()
@@ -130,7 +125,7 @@ async def disable_link(session: AsyncSession, actor: Actor, link_id: int) -> Joi
 
 
 async def list_links(session: AsyncSession, actor: Actor) -> list[JoinLink]:
-    _require_admin(actor)
+    require(actor, Permit.MANAGE_ACCOUNT)
     return list(
         await session.scalars(
             select(JoinLink).where(JoinLink.account_id == actor.account_id).order_by(JoinLink.id)
@@ -201,8 +196,8 @@ async def join(
             field=["email"],
             code=ErrorCode.DOMAIN_NOT_ALLOWED,
         )
-    first = clean_text(first_name, "firstName", max_length=100, required=True, label="First name")
-    last = clean_text(last_name, "lastName", max_length=100, required=True, label="Last name")
+    first = clean_text(first_name, "first_name", max_length=100, required=True, label="First name")
+    last = clean_text(last_name, "last_name", max_length=100, required=True, label="Last name")
     user = await get_user_by_email(session, email)
     signed_in = user is not None and principal is not None and principal.is_signed_in_user(user.id)
     if not signed_in:
@@ -340,8 +335,7 @@ async def _notify_admins(
 
 
 async def list_requests(session: AsyncSession, actor: Actor, status: JoinRequestStatus | None):
-    if not actor.can(Permit.MANAGE_STAFF):
-        raise AccessDenied("Only administrators see join requests.")
+    require(actor, Permit.MANAGE_STAFF)
     stmt = (
         select(JoinRequest, User.email)
         .join(User, User.id == JoinRequest.user_id)
@@ -355,8 +349,7 @@ async def list_requests(session: AsyncSession, actor: Actor, status: JoinRequest
 async def decide(
     session: AsyncSession, actor: Actor, request_id: int, *, approve: bool
 ) -> tuple[JoinRequest, Staff | None]:
-    if not actor.can(Permit.MANAGE_STAFF):
-        raise AccessDenied("Only administrators decide join requests.")
+    require(actor, Permit.MANAGE_STAFF)
     request = await session.get(JoinRequest, request_id)
     if request is None or request.account_id != actor.account_id:
         raise NotFound("Join request", field=["id"])

@@ -12,12 +12,12 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.access import Actor, Permit, Role
+from app.access import Actor, Permit, Role, require
 from app.accounts.models import Account
 from app.accounts.service import reserve_seats
 from app.email.links import build_link, check_redirect
 from app.email.outbox import enqueue
-from app.errors import AccessDenied, DomainError, ValidationFailed
+from app.errors import DomainError, ValidationFailed
 from app.identity import user_tokens
 from app.identity.models import UserTokenPurpose
 from app.identity.service import create_user, get_user_by_email
@@ -43,8 +43,7 @@ async def register(
     bcc_sender: bool = False,
     redirect_url: str | None = None,
 ) -> Staff:
-    if not actor.can(Permit.MANAGE_STAFF):
-        raise AccessDenied("Only administrators register members directly.")
+    require(actor, Permit.MANAGE_STAFF)
     email = data.get("email")
     errors: list[DomainError] = []
     try:
