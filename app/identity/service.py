@@ -211,6 +211,25 @@ async def list_api_tokens(session: AsyncSession, actor: Actor) -> list[AuthToken
     return list(result)
 
 
+async def find_api_token(session: AsyncSession, actor: Actor, token_id: int) -> AuthToken | None:
+    """An API token by id, as the actor may look it up: only their own, in this account
+    (another's, or another account's, is not found)."""
+    token = await session.get(AuthToken, token_id)
+    if (
+        token is None
+        or token.account_id != actor.account_id
+        or token.kind != TokenKind.API
+        or token.user_id != actor.user_id
+    ):
+        return None
+    return token
+
+
+async def find_user(session: AsyncSession, actor: Actor, user_id: int) -> User | None:
+    """A user by id, as the actor may look it up: only themselves."""
+    return await session.get(User, user_id) if user_id == actor.user_id else None
+
+
 async def revoke_api_token(session: AsyncSession, actor: Actor, token_id: int) -> AuthToken:
     token = await session.get(AuthToken, token_id)
     if (

@@ -405,11 +405,20 @@ async def create_many(
     return results
 
 
-async def _get(session: AsyncSession, actor: Actor, invitation_id: int) -> Invitation:
-    """Another account's invitation, or (for inviters who do not administer) another
-    inviter's, is not found."""
+async def find_invitation(
+    session: AsyncSession, actor: Actor, invitation_id: int
+) -> Invitation | None:
+    """An invitation by id, as the actor may look it up: another account's, or (for
+    inviters who do not administer) another inviter's, is not found."""
     invitation = await session.get(Invitation, invitation_id)
     if invitation is None or not can_see_invitation(actor, invitation):
+        return None
+    return invitation
+
+
+async def _get(session: AsyncSession, actor: Actor, invitation_id: int) -> Invitation:
+    invitation = await find_invitation(session, actor, invitation_id)
+    if invitation is None:
         raise NotFound("Invitation", field=["id"])
     return invitation
 

@@ -15,9 +15,17 @@ from app.validation import clean_text, name_key
 MAX_PROJECTS = 10_000
 
 
-async def get_project(session: AsyncSession, actor: Actor, project_id: int, field="project_id"):
+async def find_project(session: AsyncSession, actor: Actor, project_id: int) -> Project | None:
+    """A project by id, as the actor may look it up: another account's is not found."""
     project = await session.get(Project, project_id)
     if project is None or project.account_id != actor.account_id:
+        return None
+    return project
+
+
+async def get_project(session: AsyncSession, actor: Actor, project_id: int, field="project_id"):
+    project = await find_project(session, actor, project_id)
+    if project is None:
         raise NotFound("Project", field=[field])
     return project
 
