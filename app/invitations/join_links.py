@@ -190,12 +190,7 @@ async def join(
     nothing can change (already a member or asked), gets a newcomer's answer."""
     link = await _usable_link(session, token)
     email = clean_email(email, required=True)
-    if link.allowed_domains and email.rsplit("@", 1)[1] not in link.allowed_domains:
-        raise DomainError(
-            "This link is only for addresses at " + ", ".join(link.allowed_domains) + ".",
-            field=["email"],
-            code=ErrorCode.DOMAIN_NOT_ALLOWED,
-        )
+    _check_domain(link, email)
     first = clean_text(first_name, "first_name", max_length=100, required=True, label="First name")
     last = clean_text(last_name, "last_name", max_length=100, required=True, label="Last name")
     user = await get_user_by_email(session, email)
@@ -203,35 +198,95 @@ async def join(
     if not signed_in:
         await gate.count(session, email)
     if user is not None:
-        if not signed_in and not await gate.matches(user, password):
-            return await _decoy(session, settings, link, user, password)
-        member = await member_of(session, link.account_id, user.id)
-        pending = await session.scalar(
-            select(JoinRequest.id).where(
-                JoinRequest.account_id == link.account_id,
-                JoinRequest.user_id == user.id,
-                JoinRequest.status == JoinRequestStatus.PENDING,
-            )
+        decoy = await _check_known_user(
+            session, settings, link, user, email, password, signed_in=signed_in, gate=gate
         )
-        if not signed_in and (member or pending):
-            # the right password, but nothing to do: answer (and count) as for a wrong one
-            return await _decoy(session, settings, link, user, password)
-        if not signed_in:  # rolled back with the rest if the join fails further on
-            await gate.succeeded(session, email)
-        if member:
-            raise AlreadyMember()
-        if pending:
-            raise DomainError(
-                "You already asked to join; an administrator will decide.",
-                field=["email"],
-                code=ErrorCode.INVALID_STATE,
-            )
+        if decoy is not None:
+            return decoy
     else:
-        if not password:
-            raise DomainError("Choose a password.", field=["password"], code=ErrorCode.REQUIRED)
-        if problem := password_problem(password, email):
-            raise WeakPassword(problem)
+        _check_new_password(email, password)
     account = await session.get(Account, link.account_id)
+    await _use(session, link)
+    verify = False
+    if user is None:
+        user = await create_user(
+            session, passwords, email=email, password=password, first_name=first, last_name=last
+        )
+        await send_verification(session, settings, user)
+        verify = True
+    if link.requires_approval:
+        await _ask_approval(session, settings, account, link, user, first, last, email)
+        return JoinResult(JoinOutcome.PENDING_APPROVAL, account, verify)
+    await activate(
+        session,
+        account_id=link.account_id,
+        user=user,
+        role=link.role,
+        first_name=first,
+        last_name=last,
+    )
+    return JoinResult(JoinOutcome.JOINED, account, verify)
+
+
+def _check_domain(link: JoinLink, email: str) -> None:
+    if link.allowed_domains and email.rsplit("@", 1)[1] not in link.allowed_domains:
+        raise DomainError(
+            "This link is only for addresses at " + ", ".join(link.allowed_domains) + ".",
+            field=["email"],
+            code=ErrorCode.DOMAIN_NOT_ALLOWED,
+        )
+
+
+async def _check_known_user(
+    session: AsyncSession,
+    settings,
+    link: JoinLink,
+    user: User,
+    email: str,
+    password: str | None,
+    *,
+    signed_in: bool,
+    gate: PasswordGate,
+) -> JoinResult | None:
+    """An address with a login may join if signed in as it or with its password, and
+    is neither a member nor waiting for a decision. Returns the newcomer's answer (a
+    decoy) when one not signed in may not learn more, else None to go on."""
+    if not signed_in and not await gate.matches(user, password):
+        return await _decoy(session, settings, link, user, password)
+    member = await member_of(session, link.account_id, user.id)
+    pending = await session.scalar(
+        select(JoinRequest.id).where(
+            JoinRequest.account_id == link.account_id,
+            JoinRequest.user_id == user.id,
+            JoinRequest.status == JoinRequestStatus.PENDING,
+        )
+    )
+    if not signed_in and (member or pending):
+        # the right password, but nothing to do: answer (and count) as for a wrong one
+        return await _decoy(session, settings, link, user, password)
+    if not signed_in:  # rolled back with the rest if the join fails further on
+        await gate.succeeded(session, email)
+    if member:
+        raise AlreadyMember()
+    if pending:
+        raise DomainError(
+            "You already asked to join; an administrator will decide.",
+            field=["email"],
+            code=ErrorCode.INVALID_STATE,
+        )
+    return None
+
+
+def _check_new_password(email: str, password: str | None) -> None:
+    if not password:
+        raise DomainError("Choose a password.", field=["password"], code=ErrorCode.REQUIRED)
+    if problem := password_problem(password, email):
+        raise WeakPassword(problem)
+
+
+async def _use(session: AsyncSession, link: JoinLink) -> None:
+    """Take a seat (unless an administrator approves first) and one of the link's uses,
+    in one conditional UPDATE so concurrent joins never pass ``max_uses``."""
     if not link.requires_approval:
         await reserve_seats(session, link.account_id)
     used = await session.execute(
@@ -247,37 +302,32 @@ async def join(
         raise DomainError(
             "This join link has been used up.", field=["token"], code=ErrorCode.LIMIT_REACHED
         )
-    verify = False
-    if user is None:
-        user = await create_user(
-            session, passwords, email=email, password=password, first_name=first, last_name=last
+
+
+async def _ask_approval(
+    session: AsyncSession,
+    settings,
+    account: Account,
+    link: JoinLink,
+    user: User,
+    first: str,
+    last: str,
+    email: str,
+) -> None:
+    """A join request for the administrators to decide, who are told by email."""
+    session.add(
+        JoinRequest(
+            account_id=link.account_id,
+            join_link_id=link.id,
+            user_id=user.id,
+            role=link.role,
+            first_name=first,
+            last_name=last,
+            created_at=utcnow(),
         )
-        await send_verification(session, settings, user)
-        verify = True
-    if link.requires_approval:
-        session.add(
-            JoinRequest(
-                account_id=link.account_id,
-                join_link_id=link.id,
-                user_id=user.id,
-                role=link.role,
-                first_name=first,
-                last_name=last,
-                created_at=utcnow(),
-            )
-        )
-        await session.flush()
-        await _notify_admins(session, settings, account, link.role, f"{first} {last}", email)
-        return JoinResult(JoinOutcome.PENDING_APPROVAL, account, verify)
-    await activate(
-        session,
-        account_id=link.account_id,
-        user=user,
-        role=link.role,
-        first_name=first,
-        last_name=last,
     )
-    return JoinResult(JoinOutcome.JOINED, account, verify)
+    await session.flush()
+    await _notify_admins(session, settings, account, link.role, f"{first} {last}", email)
 
 
 async def _decoy(session, settings, link: JoinLink, user: User, password: str | None):

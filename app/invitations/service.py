@@ -573,29 +573,65 @@ async def accept(
     first = clean_text(first_name, "first_name", max_length=100)
     last = clean_text(last_name, "last_name", max_length=100)
     if user is not None:
-        signed_in = principal is not None and principal.is_signed_in_user(user.id)
-        if await member_of(session, invitation.account_id, user.id):
-            raise AlreadyMember("token")
-        if not signed_in and not await gate.check(session, user, password):
-            raise LoginRequired()
+        await _check_existing_user(session, invitation, user, principal, password, gate)
     else:
-        if not password:
-            raise DomainError("Choose a password.", field=["password"], code=ErrorCode.REQUIRED)
-        if problem := password_problem(password, invitation.email):
-            raise WeakPassword(problem)
-        staff = await session.get(Staff, invitation.staff_id) if invitation.staff_id else None
-        first = first or (staff.first_name if staff else None)
-        last = last or (staff.last_name if staff and staff.last_name else None)
-        if not first or not last:
-            raise ValidationFailed(
-                [
-                    DomainError(
-                        "First and last name are required.", field=[f], code=ErrorCode.REQUIRED
-                    )
-                    for f, v in (("first_name", first), ("last_name", last))
-                    if not v
-                ]
-            )
+        first, last = await _check_new_user(session, invitation, password, first, last)
+    await _claim(session, invitation, token, now)
+    user, staff = await _join(session, passwords, invitation, user, password, first, last, now)
+    session_token, _ = await issue_token(
+        session, user, kind=TokenKind.SESSION, ttl=timedelta(hours=settings.session_ttl_hours)
+    )
+    account = await session.get(Account, invitation.account_id)
+    return Accepted(token=session_token, account=account, staff=staff, user=user)
+
+
+async def _check_existing_user(
+    session: AsyncSession,
+    invitation: Invitation,
+    user: User,
+    principal: Principal | None,
+    password: str | None,
+    gate: PasswordGate,
+) -> None:
+    """Not a member yet (asked first, without the password), and either signed in as
+    themselves or giving their password (counted against the login limits)."""
+    signed_in = principal is not None and principal.is_signed_in_user(user.id)
+    if await member_of(session, invitation.account_id, user.id):
+        raise AlreadyMember("token")
+    if not signed_in and not await gate.check(session, user, password):
+        raise LoginRequired()
+
+
+async def _check_new_user(
+    session: AsyncSession,
+    invitation: Invitation,
+    password: str | None,
+    first: str | None,
+    last: str | None,
+) -> tuple[str, str]:
+    """A new user chooses a good password and has a name (the staff record's, if the
+    form leaves it out). Returns the first and last name."""
+    if not password:
+        raise DomainError("Choose a password.", field=["password"], code=ErrorCode.REQUIRED)
+    if problem := password_problem(password, invitation.email):
+        raise WeakPassword(problem)
+    staff = await session.get(Staff, invitation.staff_id) if invitation.staff_id else None
+    first = first or (staff.first_name if staff else None)
+    last = last or (staff.last_name if staff and staff.last_name else None)
+    if not first or not last:
+        raise ValidationFailed(
+            [
+                DomainError("First and last name are required.", field=[f], code=ErrorCode.REQUIRED)
+                for f, v in (("first_name", first), ("last_name", last))
+                if not v
+            ]
+        )
+    return first, last
+
+
+async def _claim(session: AsyncSession, invitation: Invitation, token: str, now) -> None:
+    """Mark the invitation accepted in one conditional UPDATE: of several concurrent
+    accepts exactly one claims it; the others get the typed error for its new state."""
     claimed = await session.execute(
         update(Invitation)
         .where(
@@ -622,6 +658,20 @@ async def accept(
         invitation.account_id,
         {"status": (InvitationStatus.PENDING, InvitationStatus.ACCEPTED)},
     )
+
+
+async def _join(
+    session: AsyncSession,
+    passwords: PasswordService,
+    invitation: Invitation,
+    user: User | None,
+    password: str | None,
+    first: str | None,
+    last: str | None,
+    now,
+) -> tuple[User, Staff]:
+    """The claimed invitation's user (made now, verified by the emailed token) becomes an
+    active member with the invitation's role, on its staff record if it has one."""
     if user is None:
         # The token arrived by email, so using it proves the address.
         user = await create_user(
@@ -651,11 +701,7 @@ async def accept(
         .values(accepted_user_id=user.id, staff_id=staff.id)
         .execution_options(synchronize_session=False)
     )
-    session_token, _ = await issue_token(
-        session, user, kind=TokenKind.SESSION, ttl=timedelta(hours=settings.session_ttl_hours)
-    )
-    account = await session.get(Account, invitation.account_id)
-    return Accepted(token=session_token, account=account, staff=staff, user=user)
+    return user, staff
 
 
 @dataclass
