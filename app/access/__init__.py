@@ -1,4 +1,23 @@
 from app.access.actor import Actor
-from app.access.roles import GRANTABLE_PERMITS, ROLE_PERMITS, ROLE_RANK, Permit, Role
+from app.access.require import refuse_impersonation, require, require_owner
+from app.access.roles import (
+    GRANTABLE_PERMITS,
+    ROLE_PERMITS,
+    ROLE_RANK,
+    Permit,
+    Role,
+    role_permits,
+)
 
-__all__ = ["Actor", "GRANTABLE_PERMITS", "Permit", "ROLE_PERMITS", "ROLE_RANK", "Role"]
+__all__ = [
+    "Actor",
+    "GRANTABLE_PERMITS",
+    "Permit",
+    "ROLE_PERMITS",
+    "ROLE_RANK",
+    "Role",
+    "refuse_impersonation",
+    "require",
+    "require_owner",
+    "role_permits",
+]

@@ -50,6 +50,21 @@ ROLE_PERMITS: dict[Role, frozenset[Permit]] = {
     Role.OWNER: frozenset(Permit),
 }
 
+# What each permit lets a member do, in the words a refusal uses (app.access.require).
+PERMIT_ALLOWS: dict[Permit, str] = {
+    Permit.VIEW_STAFF: "see the staff directory",
+    Permit.VIEW_RESTRICTED_STAFF: "see the details of restricted records",
+    Permit.EDIT_STAFF: "edit staff records",
+    Permit.EDIT_RESTRICTED_STAFF: "edit and share restricted records",
+    Permit.ADD_STAFF: "add staff",
+    Permit.INVITE_USERS: "invite people to this account",
+    Permit.VIEW_PERSONAL_DATA: "see personal data",
+    Permit.MANAGE_STAFF: "manage members",
+    Permit.MANAGE_ACCOUNT: "administer the account",
+    Permit.IMPERSONATE: "log in as other members",
+    Permit.MANAGE_BILLING: "change the plan, seats and ownership",
+}
+
 # Permits an administrator may grant to one member on top of their role.
 GRANTABLE_PERMITS: frozenset[Permit] = frozenset({Permit.VIEW_PERSONAL_DATA})
 
@@ -63,3 +78,10 @@ ROLE_DESCRIPTIONS: dict[Role, str] = {
     Role.OWNER: "An administrator who also controls the plan, seats and ownership. "
     "Exactly one per account.",
 }
+
+
+def role_permits(
+    role: Role, granted: frozenset[Permit] | set[Permit] = frozenset()
+) -> list[Permit]:
+    """The permits a member holds (their role's and the grants on top), in a stable order."""
+    return sorted(ROLE_PERMITS[Role(role)] | granted)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.access import Actor, Permit, Role
+from app.access import Actor, Permit, Role, require, require_owner
 from app.accounts.models import Account
 from app.accounts.plans import MAX_CUSTOM_SEATS, PLAN_SEATS, Plan
 from app.accounts.service import lock_account, seats
-from app.errors import AccessDenied, DomainError, ErrorCode, NotFound, ValidationFailed
+from app.errors import DomainError, ErrorCode, NotFound, ValidationFailed
 from app.identity.credentials import PasswordGate
 from app.identity.errors import InvalidCredentials
 from app.identity.models import User
@@ -17,13 +17,8 @@ from app.staff.models import AccountStatus, Staff
 from app.validation import clean_text
 
 
-def _require(actor: Actor, permit: Permit, message: str) -> None:
-    if not actor.can(permit) or (permit == Permit.MANAGE_BILLING and actor.impersonated):
-        raise AccessDenied(message)
-
-
 async def update_account(session: AsyncSession, actor: Actor, changes: dict) -> Account:
-    _require(actor, Permit.MANAGE_ACCOUNT, "Only administrators change account settings.")
+    require(actor, Permit.MANAGE_ACCOUNT)
     account = await session.get(Account, actor.account_id)
     errors: list[DomainError] = []
     if "name" in changes:
@@ -39,7 +34,7 @@ async def update_account(session: AsyncSession, actor: Actor, changes: dict) -> 
         days = changes["invitation_expiry_days"]
         if not 1 <= days <= 30:
             errors.append(
-                DomainError("Invitations last 1 to 30 days.", field=["invitationExpiryDays"])
+                DomainError("Invitations last 1 to 30 days.", field=["invitation_expiry_days"])
             )
         else:
             account.invitation_expiry_days = days
@@ -49,7 +44,7 @@ async def update_account(session: AsyncSession, actor: Actor, changes: dict) -> 
             errors.append(
                 DomainError(
                     "Join links cannot hand out this role.",
-                    field=["joinLinkRole"],
+                    field=["join_link_role"],
                     code=ErrorCode.FORBIDDEN,
                 )
             )
@@ -59,7 +54,7 @@ async def update_account(session: AsyncSession, actor: Actor, changes: dict) -> 
         days = changes["join_link_expiry_days"]
         if days is not None and not 1 <= days <= 365:
             errors.append(
-                DomainError("Join links last 1 to 365 days.", field=["joinLinkExpiryDays"])
+                DomainError("Join links last 1 to 365 days.", field=["join_link_expiry_days"])
             )
         else:
             account.join_link_expiry_days = days
@@ -75,16 +70,16 @@ async def change_plan(
     session: AsyncSession, actor: Actor, plan: Plan, seat_limit: int | None
 ) -> Account:
     """A downgrade below current use is refused, saying how many seats must be freed."""
-    _require(actor, Permit.MANAGE_BILLING, "Only the owner changes the plan.")
+    require(actor, Permit.MANAGE_BILLING)
     if plan == Plan.CUSTOM:
         if seat_limit is None or not 1 <= seat_limit <= MAX_CUSTOM_SEATS:
             raise DomainError(
-                f"A custom plan needs 1 to {MAX_CUSTOM_SEATS} seats.", field=["seatLimit"]
+                f"A custom plan needs 1 to {MAX_CUSTOM_SEATS} seats.", field=["seat_limit"]
             )
         limit = seat_limit
     else:
         if seat_limit is not None:
-            raise DomainError("Only a CUSTOM plan takes a seat limit.", field=["seatLimit"])
+            raise DomainError("Only a CUSTOM plan takes a seat limit.", field=["seat_limit"])
         limit = PLAN_SEATS[plan]
     account = await lock_account(session, actor.account_id)
     ledger = await seats(session, account)
@@ -112,9 +107,7 @@ async def transfer_ownership(
 ) -> tuple[Staff, Staff]:
     """To an active administrator, confirmed with the owner's password. The old owner
     becomes an administrator; the account always has exactly one owner."""
-    _require(actor, Permit.MANAGE_BILLING, "Only the owner transfers ownership.")
-    if actor.role != Role.OWNER:
-        raise AccessDenied("Only the owner transfers ownership.")
+    require_owner(actor)
     user = await session.get(User, actor.user_id)
     if not await gate.check(session, user, password):  # counted against the login limits
         raise InvalidCredentials()
@@ -127,7 +120,7 @@ async def transfer_ownership(
         .execution_options(populate_existing=True)
     )
     if target is None:
-        raise NotFound("Staff member", field=["staffId"])
+        raise NotFound("Staff member", field=["staff_id"])
     if (
         target.id == actor.staff_id
         or target.role != Role.ADMINISTRATOR
@@ -136,7 +129,7 @@ async def transfer_ownership(
     ):
         raise DomainError(
             "Ownership goes to an active administrator.",
-            field=["staffId"],
+            field=["staff_id"],
             code=ErrorCode.INVALID_STATE,
         )
     owner = await session.get(Staff, actor.staff_id)

@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.access import Role
+from app.access import Actor, Role
 from app.accounts.errors import SeatLimitReached, SlugTaken
 from app.accounts.models import Account
 from app.accounts.queries import active_member_count, pending_invitation_count
@@ -133,6 +133,16 @@ async def seats(session: AsyncSession, account: Account) -> Seats:
     used = await session.scalar(active_member_count(account.id))
     reserved = await session.scalar(pending_invitation_count(account.id, utcnow()))
     return Seats(limit=account.seat_limit, used=used or 0, reserved=reserved or 0)
+
+
+async def get_account(session: AsyncSession, actor: Actor) -> Account:
+    """The actor's own account."""
+    return await session.get(Account, actor.account_id)
+
+
+async def find_account(session: AsyncSession, actor: Actor, account_id: int) -> Account | None:
+    """An account by id, as the actor may look it up: only their own is ever found."""
+    return await get_account(session, actor) if account_id == actor.account_id else None
 
 
 async def lock_account(session: AsyncSession, account_id: int) -> Account:

@@ -8,9 +8,9 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.access import Actor, Permit
+from app.access import Actor, Permit, require
 from app.audit.models import AuditEntry
-from app.errors import AccessDenied, DomainError
+from app.errors import DomainError
 
 # Which changed row an entry is "about", most specific first.
 TARGET_PRIORITY = [
@@ -224,8 +224,7 @@ async def list_entries(
     session: AsyncSession, actor: Actor, *, first: int, after: int | None, f: AuditFilter
 ) -> tuple[list[AuditEntry], bool]:
     """Newest first, for administrators; keyset by id."""
-    if not actor.can(Permit.MANAGE_ACCOUNT):
-        raise AccessDenied("Only administrators read the audit log.")
+    require(actor, Permit.MANAGE_ACCOUNT)
     if not 0 <= first <= 100:
         raise DomainError("first must be between 0 and 100.", field=["first"])
     stmt = select(AuditEntry).where(AuditEntry.account_id == actor.account_id)

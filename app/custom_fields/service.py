@@ -9,7 +9,7 @@ from typing import NamedTuple
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.access import Actor, Permit
+from app.access import Actor, Permit, require
 from app.custom_fields.errors import FieldArchived, FieldNameTaken
 from app.custom_fields.models import CustomField, CustomFieldType, CustomFieldValue
 from app.custom_fields.queries import (
@@ -19,7 +19,7 @@ from app.custom_fields.queries import (
     fields_of,
 )
 from app.db.base import utcnow
-from app.errors import AccessDenied, DomainError, ErrorCode, Forbidden, NotFound, ValidationFailed
+from app.errors import DomainError, ErrorCode, Forbidden, NotFound, ValidationFailed
 from app.staff import access
 from app.staff.models import Staff
 from app.staff.service import get_staff
@@ -40,11 +40,6 @@ class FieldValue(NamedTuple):
     field: CustomField  # read-only: a FIELD_RECORDS record from values_for_staff
     value: str
     staff_id: int
-
-
-def _require_admin(actor: Actor) -> None:
-    if not actor.can(Permit.MANAGE_ACCOUNT):
-        raise AccessDenied("Only administrators manage custom fields.")
 
 
 def _clean_options(field_type: CustomFieldType, options: list[str] | None) -> list[str]:
@@ -112,7 +107,7 @@ async def create_field(
     personal: bool = False,
     description: str | None = None,
 ) -> CustomField:
-    _require_admin(actor)
+    require(actor, Permit.MANAGE_ACCOUNT)
     name = await _check_name(session, actor, name)
     options = _clean_options(type, options)
     description = clean_text(description, "description", max_length=500)
@@ -145,7 +140,7 @@ async def update_field(
     session: AsyncSession, actor: Actor, field_id: int, changes: dict
 ) -> CustomField:
     """Rename, change options, description or the personal flag. The type is fixed."""
-    _require_admin(actor)
+    require(actor, Permit.MANAGE_ACCOUNT)
     field = await get_field(session, actor, field_id)
     if field.archived_at is not None:
         raise FieldArchived(["id"])
@@ -176,7 +171,7 @@ async def update_field(
 
 async def archive_field(session: AsyncSession, actor: Actor, field_id: int) -> CustomField:
     """Archive instead of delete: values are kept, hidden, and no longer writable."""
-    _require_admin(actor)
+    require(actor, Permit.MANAGE_ACCOUNT)
     field = await get_field(session, actor, field_id)
     if field.archived_at is None:
         field.archived_at = utcnow()
@@ -246,14 +241,14 @@ async def set_values(
     session: AsyncSession, actor: Actor, staff_id: int, values: list[tuple[int, str | None]]
 ) -> Staff:
     """Set several values at once; every bad value gets its own error and nothing is written."""
-    staff = await get_staff(session, actor, staff_id, field="staffId")
+    staff = await get_staff(session, actor, staff_id, field="staff_id")
     if len(values) > MAX_VALUES_PER_CALL:
         raise DomainError(f"At most {MAX_VALUES_PER_CALL} values at once.", field=["values"])
     editable = access.can_edit(actor, staff.id, staff.restricted)
     is_self = staff.id == actor.staff_id
     if not editable and not is_self:
         raise ValidationFailed(
-            [Forbidden("You may not edit this staff member.", field=["staffId"])]
+            [Forbidden("You may not edit this staff member.", field=["staff_id"])]
         )
     ids = [field_id for field_id, _ in values]
     fields = {
@@ -270,10 +265,10 @@ async def set_values(
         path = ["values", str(index)]
         field = fields.get(field_id)
         if field is None:
-            errors.append(NotFound("Custom field", field=[*path, "fieldId"]))
+            errors.append(NotFound("Custom field", field=[*path, "field_id"]))
             continue
         if field.archived_at is not None:
-            errors.append(FieldArchived([*path, "fieldId"]))
+            errors.append(FieldArchived([*path, "field_id"]))
             continue
         if field.personal and not (is_self or (editable and actor.can(Permit.VIEW_PERSONAL_DATA))):
             errors.append(Forbidden("This field is personal data.", field=[*path, "value"]))
@@ -282,7 +277,7 @@ async def set_values(
             errors.append(Forbidden("You may not edit this field.", field=[*path, "value"]))
             continue
         if field_id in planned:
-            errors.append(DomainError("The same field appears twice.", field=[*path, "fieldId"]))
+            errors.append(DomainError("The same field appears twice.", field=[*path, "field_id"]))
             continue
         try:
             planned[field_id] = (

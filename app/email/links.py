@@ -12,7 +12,7 @@ def origin_of(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}".lower()
 
 
-def check_redirect(settings, redirect_url: str | None, field: str = "redirectUrl") -> str | None:
+def check_redirect(settings, redirect_url: str | None, field: str = "redirect_url") -> str | None:
     """A frontend may ask for links to point at itself, if its origin is allow-listed."""
     if redirect_url is None or not redirect_url.strip():
         return None

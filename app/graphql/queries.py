@@ -5,10 +5,10 @@ from typing import Annotated
 import strawberry
 from strawberry.types import Info
 
-from app.access import ROLE_PERMITS
 from app.access import Role as DomainRole
+from app.access import role_permits
 from app.access.roles import ROLE_DESCRIPTIONS
-from app.accounts.models import Account as AccountRow
+from app.accounts import service as accounts_service
 from app.audit import service as audit_service
 from app.custom_fields import service as custom_fields
 from app.errors import DomainError
@@ -45,7 +45,7 @@ from app.graphql.types.invitations import (
 from app.graphql.types.projects import Project, ProjectTeamRole
 from app.graphql.types.staff import Staff, StaffConnection, StaffStatus, staff_connection
 from app.identity import service as identity
-from app.identity.models import User as UserRow
+from app.identity.viewer import viewer_state
 from app.invitations import join_links as join_links_service
 from app.invitations import service as invitations_service
 from app.projects import service as projects_service
@@ -124,25 +124,17 @@ NODE_TYPES = {
 
 
 async def _account_node(session, actor, type_name: str, pk: int):
-    """Invitation, Project and ApiToken nodes: visible only within the actor's account
-    (and, for invitations, to those who may see them: see
-    ``invitations.service.can_see_invitation``; for tokens, to their owner)."""
-    from app.identity.models import AuthToken, TokenKind
-    from app.invitations.models import Invitation as InvitationRow
-    from app.projects.models import Project as ProjectRow
-
-    model = {"Invitation": InvitationRow, "Project": ProjectRow, "ApiToken": AuthToken}[type_name]
-    row = await session.get(model, pk)
-    if row is None or row.account_id != actor.account_id:
-        return None
+    """Invitation, Project and ApiToken nodes, found as each domain lets the actor look
+    them up (within the actor's account; invitations to those who may see them, tokens
+    to their owner)."""
     if type_name == "Invitation":
-        visible = invitations_service.can_see_invitation(actor, row)
-        return Invitation(_row=row, _actor=actor) if visible else None
+        row = await invitations_service.find_invitation(session, actor, pk)
+        return Invitation(_row=row, _actor=actor) if row else None
     if type_name == "Project":
-        return Project(_row=row, _actor=actor)
-    if row.kind == TokenKind.API and row.user_id == actor.user_id:
-        return ApiToken(_row=row)
-    return None
+        row = await projects_service.find_project(session, actor, pk)
+        return Project(_row=row, _actor=actor) if row else None
+    row = await identity.find_api_token(session, actor, pk)
+    return ApiToken(_row=row) if row else None
 
 
 @strawberry.type
@@ -151,40 +143,23 @@ class Query:
     async def viewer(self, info: Info) -> Viewer:
         ctx = info.context
         async with ctx.as_principal() as (session, principal):
-            user = await session.get(UserRow, principal.user_id)
-            memberships = [
-                m
-                for m in await identity.memberships_of(session, principal.user_id)
-                if principal.token_account_id in (None, m.account.id)
-            ]
             _, actor, _ = await ctx._authenticate()
-            account = staff = None
-            tokens = []
-            if actor is not None:
-                account = await session.get(AccountRow, actor.account_id)
-                own = await staff_service.get_many(session, actor.account_id, [actor.staff_id])
-                staff = Staff.build(own[actor.staff_id], actor)
-                tokens = await identity.list_api_tokens(session, actor)
-            impersonator = (
-                await session.get(UserRow, principal.impersonator_user_id)
-                if principal.impersonator_user_id
-                else None
-            )
+            seen = await viewer_state(session, principal, actor)
         return Viewer(
-            user=User(_row=user),
-            accounts=[MemberAccount.of(m) for m in memberships],
-            account=Account(_row=account) if account else None,
+            user=User(_row=seen.user),
+            accounts=[MemberAccount.of(m) for m in seen.memberships],
+            account=Account(_row=seen.account) if seen.account else None,
             role=actor.role if actor else None,
             permits=sorted(actor.permits) if actor else [],
-            staff=staff,
-            api_tokens=[ApiToken(_row=t) for t in tokens],
-            impersonator=User(_row=impersonator) if impersonator else None,
+            staff=Staff.build(seen.staff, actor) if seen.staff else None,
+            api_tokens=[ApiToken(_row=t) for t in seen.api_tokens],
+            impersonator=User(_row=seen.impersonator) if seen.impersonator else None,
         )
 
     @strawberry.field(description="The current account.")
     async def account(self, info: Info) -> Account:
         async with info.context.as_actor() as (session, actor):
-            return Account(_row=await session.get(AccountRow, actor.account_id))
+            return Account(_row=await accounts_service.get_account(session, actor))
 
     @strawberry.field(description="The staff directory: keyset-paginated, searchable, sortable.")
     async def staff(
@@ -248,11 +223,8 @@ class Query:
                 row = (await staff_service.get_many(session, actor.account_id, [pk])).get(pk)
                 return Staff.build(row, actor) if row else None
             if type_name == "Account":
-                return (
-                    Account(_row=await session.get(AccountRow, pk))
-                    if pk == actor.account_id
-                    else None
-                )
+                account = await accounts_service.find_account(session, actor, pk)
+                return Account(_row=account) if account else None
             if type_name == "CustomField":
                 try:
                     return CustomField(_row=await custom_fields.get_field(session, actor, pk))
@@ -262,7 +234,8 @@ class Query:
                 found = (await staff_service.statuses_by_id(session, actor.account_id)).get(pk)
                 return StaffStatus(_row=found) if found else None
             if type_name == "User":
-                return User(_row=await session.get(UserRow, pk)) if pk == actor.user_id else None
+                user = await identity.find_user(session, actor, pk)
+                return User(_row=user) if user else None
             return await _account_node(session, actor, type_name, pk)
         return None
 
@@ -427,7 +400,7 @@ class Query:
                     value=r,
                     name=r.value.title(),
                     description=ROLE_DESCRIPTIONS[r],
-                    permits=sorted(ROLE_PERMITS[r]),
+                    permits=role_permits(r),
                 )
                 for r in DomainRole
             ],

@@ -6,9 +6,9 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.access import Actor, Permit
+from app.access import Actor, Permit, refuse_impersonation, require
 from app.db.base import utcnow
-from app.errors import AccessDenied, DomainError, ErrorCode, Forbidden, ValidationFailed
+from app.errors import DomainError, ErrorCode, Forbidden, ValidationFailed
 from app.identity.models import AuthToken, TokenKind
 from app.security.tokens import new_token, token_digest
 from app.staff import access
@@ -22,10 +22,8 @@ MAX_MINUTES = 60
 async def start(
     session: AsyncSession, actor: Actor, staff_id: int, reason: str | None, minutes: int
 ) -> tuple[str, AuthToken]:
-    if not actor.can(Permit.IMPERSONATE):
-        raise AccessDenied("Only administrators log in as other members.")
-    if actor.impersonated:
-        raise AccessDenied("You are already impersonating someone.")
+    require(actor, Permit.IMPERSONATE)
+    refuse_impersonation(actor)
     errors: list[DomainError] = []
     try:
         reason = clean_text(reason, "reason", max_length=500, required=True, label="A reason")
@@ -37,13 +35,13 @@ async def start(
         )
     if errors:
         raise ValidationFailed(errors)
-    target = await get_staff(session, actor, staff_id, field="staffId")
+    target = await get_staff(session, actor, staff_id, field="staff_id")
     if not access.can_manage(actor, target.id, target.role):
-        raise Forbidden("You may only log in as members below your own role.", field=["staffId"])
+        raise Forbidden("You may only log in as members below your own role.", field=["staff_id"])
     if target.account_status != AccountStatus.ACTIVE or target.user_id is None:
         raise DomainError(
             "Only active members with a login can be impersonated.",
-            field=["staffId"],
+            field=["staff_id"],
             code=ErrorCode.INVALID_STATE,
         )
     token = new_token("rx")

@@ -8,13 +8,13 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import after_response
-from app.access import Actor, Permit
+from app.access import Actor, Permit, require
 from app.audit import changes
 from app.audit import service as audit
 from app.db.base import utcnow
 from app.email.links import build_link, check_redirect
 from app.email.outbox import enqueue
-from app.errors import AccessDenied, DomainError, ErrorCode
+from app.errors import DomainError, ErrorCode
 from app.identity import user_tokens
 from app.identity.credentials import PasswordGate
 from app.identity.errors import WeakPassword
@@ -176,7 +176,7 @@ async def reset_password(
     )
     user = await session.get(User, row.user_id)
     if problem := password_problem(new_password, user.email):
-        raise WeakPassword(problem, field="newPassword")
+        raise WeakPassword(problem, field="new_password")
     await _set_password(
         session, passwords, settings, user, new_password, keep_token_id=None, kinds=set(TokenKind)
     )
@@ -206,11 +206,11 @@ async def change_password(
     if not await gate.check(session, user, current_password):
         raise DomainError(
             "The current password is incorrect.",
-            field=["currentPassword"],
+            field=["current_password"],
             code=ErrorCode.INVALID_CREDENTIALS,
         )
     if problem := password_problem(new_password, user.email):
-        raise WeakPassword(problem, field="newPassword")
+        raise WeakPassword(problem, field="new_password")
     kinds = {TokenKind.SESSION, TokenKind.API} if revoke_api_tokens else {TokenKind.SESSION}
     await _set_password(
         session, passwords, settings, user, new_password, keep_token_id=token_id, kinds=kinds
@@ -220,15 +220,16 @@ async def change_password(
 
 async def admin_send_reset(session: AsyncSession, settings, actor: Actor, staff) -> bool:
     """An administrator sends a member a reset link (never sees or sets the password)."""
-    if not actor.can(Permit.MANAGE_STAFF):
-        raise AccessDenied("Only administrators send password resets.")
+    require(actor, Permit.MANAGE_STAFF)
     if not access.can_manage(actor, staff.id, staff.role):
         raise DomainError(
-            "You may not reset this member's password.", field=["staffId"], code=ErrorCode.FORBIDDEN
+            "You may not reset this member's password.",
+            field=["staff_id"],
+            code=ErrorCode.FORBIDDEN,
         )
     if staff.user_id is None:
         raise DomainError(
-            "This staff member has no login yet.", field=["staffId"], code=ErrorCode.INVALID_STATE
+            "This staff member has no login yet.", field=["staff_id"], code=ErrorCode.INVALID_STATE
         )
     user = await session.get(User, staff.user_id)
     return await send_reset_link(session, settings, user, account_id=actor.account_id)

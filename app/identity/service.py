@@ -91,8 +91,8 @@ async def create_user(
     user = User(
         email=email,
         password_hash=await passwords.hash(password) if password is not None else None,
-        first_name=clean_text(first_name, "firstName", max_length=100),
-        last_name=clean_text(last_name, "lastName", max_length=100),
+        first_name=clean_text(first_name, "first_name", max_length=100),
+        last_name=clean_text(last_name, "last_name", max_length=100),
         email_verified_at=utcnow() if verified else None,
     )
     try:
@@ -184,7 +184,7 @@ async def create_api_token(
     name = clean_text(name, "name", max_length=100, required=True, label="Token name")
     days = default_days if expires_in_days is None else expires_in_days
     if not 1 <= days <= max_days:
-        raise DomainError(f"A token lasts 1 to {max_days} days.", field=["expiresInDays"])
+        raise DomainError(f"A token lasts 1 to {max_days} days.", field=["expires_in_days"])
     user = await session.get(User, actor.user_id)
     return await issue_token(
         session,
@@ -209,6 +209,25 @@ async def list_api_tokens(session: AsyncSession, actor: Actor) -> list[AuthToken
         .order_by(AuthToken.id)
     )
     return list(result)
+
+
+async def find_api_token(session: AsyncSession, actor: Actor, token_id: int) -> AuthToken | None:
+    """An API token by id, as the actor may look it up: only their own, in this account
+    (another's, or another account's, is not found)."""
+    token = await session.get(AuthToken, token_id)
+    if (
+        token is None
+        or token.account_id != actor.account_id
+        or token.kind != TokenKind.API
+        or token.user_id != actor.user_id
+    ):
+        return None
+    return token
+
+
+async def find_user(session: AsyncSession, actor: Actor, user_id: int) -> User | None:
+    """A user by id, as the actor may look it up: only themselves."""
+    return await session.get(User, user_id) if user_id == actor.user_id else None
 
 
 async def revoke_api_token(session: AsyncSession, actor: Actor, token_id: int) -> AuthToken:

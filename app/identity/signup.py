@@ -77,8 +77,8 @@ async def signup(
     normalized = clean_email(email, required=True)
     if problem := password_problem(password, normalized):
         raise WeakPassword(problem)
-    first = clean_text(first_name, "firstName", max_length=100, required=True, label="First name")
-    last = clean_text(last_name, "lastName", max_length=100, required=True, label="Last name")
+    first = clean_text(first_name, "first_name", max_length=100, required=True, label="First name")
+    last = clean_text(last_name, "last_name", max_length=100, required=True, label="Last name")
     account_name, account_slug = await check_new_account(
         session, name=account_name, slug=account_slug
     )

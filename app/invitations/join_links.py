@@ -9,13 +9,13 @@ from datetime import timedelta
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.access import Actor, Permit, Role
+from app.access import Actor, Permit, Role, require
 from app.accounts.models import Account
 from app.accounts.service import reserve_seats
 from app.db.base import utcnow
 from app.email.links import join_link
 from app.email.outbox import enqueue
-from app.errors import AccessDenied, DomainError, ErrorCode, Forbidden, NotFound, ValidationFailed
+from app.errors import DomainError, ErrorCode, Forbidden, NotFound, ValidationFailed
 from app.identity.credentials import PasswordGate
 from app.identity.errors import WeakPassword
 from app.identity.models import User
@@ -38,20 +38,15 @@ class JoinOutcome(enum.StrEnum):
     PENDING_APPROVAL = "PENDING_APPROVAL"
 
 
-def _require_admin(actor: Actor) -> None:
-    if not actor.can(Permit.MANAGE_ACCOUNT):
-        raise AccessDenied("Only administrators manage join links.")
-
-
 def _domains(values: list[str] | None) -> list[str]:
     out = []
     for index, raw in enumerate(values or []):
         domain = raw.strip().lstrip("@").casefold()
         if not domain or "." not in domain or len(domain) > 253 or " " in domain:
-            raise DomainError("Not a valid email domain.", field=["allowedDomains", str(index)])
+            raise DomainError("Not a valid email domain.", field=["allowed_domains", str(index)])
         out.append(domain)
     if len(out) > MAX_DOMAINS:
-        raise DomainError(f"At most {MAX_DOMAINS} domains.", field=["allowedDomains"])
+        raise DomainError(f"At most {MAX_DOMAINS} domains.", field=["allowed_domains"])
     return sorted(set(out))
 
 
@@ -66,7 +61,7 @@ async def create_link(
     requires_approval: bool | None = None,
 ) -> tuple[str, JoinLink]:
     """Omitted role, expiry and approval come from the account's join-link defaults."""
-    _require_admin(actor)
+    require(actor, Permit.MANAGE_ACCOUNT)
     account = await session.get(Account, actor.account_id)
     role = role if role is not None else Role(account.join_link_role)
     if expires_in_days is None:
@@ -77,9 +72,9 @@ async def create_link(
     if role == Role.OWNER or not actor.may_assign(role):
         errors.append(Forbidden("You may not hand out this role.", field=["role"]))
     if expires_in_days is not None and not 1 <= expires_in_days <= 365:
-        errors.append(DomainError("A link lasts 1 to 365 days.", field=["expiresInDays"]))
+        errors.append(DomainError("A link lasts 1 to 365 days.", field=["expires_in_days"]))
     if max_uses is not None and not 1 <= max_uses <= 10_000:
-        errors.append(DomainError("Max uses is 1 to 10000.", field=["maxUses"]))
+        errors.append(DomainError("Max uses is 1 to 10000.", field=["max_uses"]))
     try:
         domains = _domains(allowed_domains)
     except DomainError as exc:
@@ -112,7 +107,7 @@ async def _get_link(session: AsyncSession, actor: Actor, link_id: int) -> JoinLi
 
 async def rotate_link(session: AsyncSession, actor: Actor, link_id: int) -> tuple[str, JoinLink]:
     """A new secret: the old link stops working."""
-    _require_admin(actor)
+    require(actor, Permit.MANAGE_ACCOUNT)
     link = await _get_link(session, actor, link_id)
     token = new_token("rj")
     link.token_digest = token_digest(token)
@@ -121,7 +116,7 @@ async def rotate_link(session: AsyncSession, actor: Actor, link_id: int) -> tupl
 
 
 async def disable_link(session: AsyncSession, actor: Actor, link_id: int) -> JoinLink:
-    _require_admin(actor)
+    require(actor, Permit.MANAGE_ACCOUNT)
     link = await _get_link(session, actor, link_id)
     if link.disabled_at is None:
         link.disabled_at = utcnow()
@@ -130,7 +125,7 @@ async def disable_link(session: AsyncSession, actor: Actor, link_id: int) -> Joi
 
 
 async def list_links(session: AsyncSession, actor: Actor) -> list[JoinLink]:
-    _require_admin(actor)
+    require(actor, Permit.MANAGE_ACCOUNT)
     return list(
         await session.scalars(
             select(JoinLink).where(JoinLink.account_id == actor.account_id).order_by(JoinLink.id)
@@ -195,48 +190,103 @@ async def join(
     nothing can change (already a member or asked), gets a newcomer's answer."""
     link = await _usable_link(session, token)
     email = clean_email(email, required=True)
+    _check_domain(link, email)
+    first = clean_text(first_name, "first_name", max_length=100, required=True, label="First name")
+    last = clean_text(last_name, "last_name", max_length=100, required=True, label="Last name")
+    user = await get_user_by_email(session, email)
+    signed_in = user is not None and principal is not None and principal.is_signed_in_user(user.id)
+    if not signed_in:
+        await gate.count(session, email)
+    if user is not None:
+        decoy = await _check_known_user(
+            session, settings, link, user, email, password, signed_in=signed_in, gate=gate
+        )
+        if decoy is not None:
+            return decoy
+    else:
+        _check_new_password(email, password)
+    account = await session.get(Account, link.account_id)
+    await _use(session, link)
+    verify = False
+    if user is None:
+        user = await create_user(
+            session, passwords, email=email, password=password, first_name=first, last_name=last
+        )
+        await send_verification(session, settings, user)
+        verify = True
+    if link.requires_approval:
+        await _ask_approval(session, settings, account, link, user, first, last, email)
+        return JoinResult(JoinOutcome.PENDING_APPROVAL, account, verify)
+    await activate(
+        session,
+        account_id=link.account_id,
+        user=user,
+        role=link.role,
+        first_name=first,
+        last_name=last,
+    )
+    return JoinResult(JoinOutcome.JOINED, account, verify)
+
+
+def _check_domain(link: JoinLink, email: str) -> None:
     if link.allowed_domains and email.rsplit("@", 1)[1] not in link.allowed_domains:
         raise DomainError(
             "This link is only for addresses at " + ", ".join(link.allowed_domains) + ".",
             field=["email"],
             code=ErrorCode.DOMAIN_NOT_ALLOWED,
         )
-    first = clean_text(first_name, "firstName", max_length=100, required=True, label="First name")
-    last = clean_text(last_name, "lastName", max_length=100, required=True, label="Last name")
-    user = await get_user_by_email(session, email)
-    signed_in = user is not None and principal is not None and principal.is_signed_in_user(user.id)
-    if not signed_in:
-        await gate.count(session, email)
-    if user is not None:
-        if not signed_in and not await gate.matches(user, password):
-            return await _decoy(session, settings, link, user, password)
-        member = await member_of(session, link.account_id, user.id)
-        pending = await session.scalar(
-            select(JoinRequest.id).where(
-                JoinRequest.account_id == link.account_id,
-                JoinRequest.user_id == user.id,
-                JoinRequest.status == JoinRequestStatus.PENDING,
-            )
+
+
+async def _check_known_user(
+    session: AsyncSession,
+    settings,
+    link: JoinLink,
+    user: User,
+    email: str,
+    password: str | None,
+    *,
+    signed_in: bool,
+    gate: PasswordGate,
+) -> JoinResult | None:
+    """An address with a login may join if signed in as it or with its password, and
+    is neither a member nor waiting for a decision. Returns the newcomer's answer (a
+    decoy) when one not signed in may not learn more, else None to go on."""
+    if not signed_in and not await gate.matches(user, password):
+        return await _decoy(session, settings, link, user, password)
+    member = await member_of(session, link.account_id, user.id)
+    pending = await session.scalar(
+        select(JoinRequest.id).where(
+            JoinRequest.account_id == link.account_id,
+            JoinRequest.user_id == user.id,
+            JoinRequest.status == JoinRequestStatus.PENDING,
         )
-        if not signed_in and (member or pending):
-            # the right password, but nothing to do: answer (and count) as for a wrong one
-            return await _decoy(session, settings, link, user, password)
-        if not signed_in:  # rolled back with the rest if the join fails further on
-            await gate.succeeded(session, email)
-        if member:
-            raise AlreadyMember()
-        if pending:
-            raise DomainError(
-                "You already asked to join; an administrator will decide.",
-                field=["email"],
-                code=ErrorCode.INVALID_STATE,
-            )
-    else:
-        if not password:
-            raise DomainError("Choose a password.", field=["password"], code=ErrorCode.REQUIRED)
-        if problem := password_problem(password, email):
-            raise WeakPassword(problem)
-    account = await session.get(Account, link.account_id)
+    )
+    if not signed_in and (member or pending):
+        # the right password, but nothing to do: answer (and count) as for a wrong one
+        return await _decoy(session, settings, link, user, password)
+    if not signed_in:  # rolled back with the rest if the join fails further on
+        await gate.succeeded(session, email)
+    if member:
+        raise AlreadyMember()
+    if pending:
+        raise DomainError(
+            "You already asked to join; an administrator will decide.",
+            field=["email"],
+            code=ErrorCode.INVALID_STATE,
+        )
+    return None
+
+
+def _check_new_password(email: str, password: str | None) -> None:
+    if not password:
+        raise DomainError("Choose a password.", field=["password"], code=ErrorCode.REQUIRED)
+    if problem := password_problem(password, email):
+        raise WeakPassword(problem)
+
+
+async def _use(session: AsyncSession, link: JoinLink) -> None:
+    """Take a seat (unless an administrator approves first) and one of the link's uses,
+    in one conditional UPDATE so concurrent joins never pass ``max_uses``."""
     if not link.requires_approval:
         await reserve_seats(session, link.account_id)
     used = await session.execute(
@@ -252,37 +302,32 @@ async def join(
         raise DomainError(
             "This join link has been used up.", field=["token"], code=ErrorCode.LIMIT_REACHED
         )
-    verify = False
-    if user is None:
-        user = await create_user(
-            session, passwords, email=email, password=password, first_name=first, last_name=last
+
+
+async def _ask_approval(
+    session: AsyncSession,
+    settings,
+    account: Account,
+    link: JoinLink,
+    user: User,
+    first: str,
+    last: str,
+    email: str,
+) -> None:
+    """A join request for the administrators to decide, who are told by email."""
+    session.add(
+        JoinRequest(
+            account_id=link.account_id,
+            join_link_id=link.id,
+            user_id=user.id,
+            role=link.role,
+            first_name=first,
+            last_name=last,
+            created_at=utcnow(),
         )
-        await send_verification(session, settings, user)
-        verify = True
-    if link.requires_approval:
-        session.add(
-            JoinRequest(
-                account_id=link.account_id,
-                join_link_id=link.id,
-                user_id=user.id,
-                role=link.role,
-                first_name=first,
-                last_name=last,
-                created_at=utcnow(),
-            )
-        )
-        await session.flush()
-        await _notify_admins(session, settings, account, link.role, f"{first} {last}", email)
-        return JoinResult(JoinOutcome.PENDING_APPROVAL, account, verify)
-    await activate(
-        session,
-        account_id=link.account_id,
-        user=user,
-        role=link.role,
-        first_name=first,
-        last_name=last,
     )
-    return JoinResult(JoinOutcome.JOINED, account, verify)
+    await session.flush()
+    await _notify_admins(session, settings, account, link.role, f"{first} {last}", email)
 
 
 async def _decoy(session, settings, link: JoinLink, user: User, password: str | None):
@@ -340,8 +385,7 @@ async def _notify_admins(
 
 
 async def list_requests(session: AsyncSession, actor: Actor, status: JoinRequestStatus | None):
-    if not actor.can(Permit.MANAGE_STAFF):
-        raise AccessDenied("Only administrators see join requests.")
+    require(actor, Permit.MANAGE_STAFF)
     stmt = (
         select(JoinRequest, User.email)
         .join(User, User.id == JoinRequest.user_id)
@@ -360,8 +404,7 @@ async def requester_email(session: AsyncSession, request: JoinRequest) -> str:
 async def decide(
     session: AsyncSession, actor: Actor, request_id: int, *, approve: bool
 ) -> tuple[JoinRequest, Staff | None]:
-    if not actor.can(Permit.MANAGE_STAFF):
-        raise AccessDenied("Only administrators decide join requests.")
+    require(actor, Permit.MANAGE_STAFF)
     request = await session.get(JoinRequest, request_id)
     if request is None or request.account_id != actor.account_id:
         raise NotFound("Join request", field=["id"])

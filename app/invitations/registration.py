@@ -8,16 +8,17 @@ a seat reserved, the invitation email with its accept link).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.access import Actor, Permit, Role
+from app.access import Actor, Permit, Role, require
 from app.accounts.models import Account
 from app.accounts.service import reserve_seats
 from app.email.links import build_link, check_redirect
 from app.email.outbox import enqueue
-from app.errors import AccessDenied, DomainError, ValidationFailed
+from app.errors import DomainError, ValidationFailed
 from app.identity import user_tokens
 from app.identity.models import UserTokenPurpose
 from app.identity.service import create_user, get_user_by_email
@@ -43,9 +44,60 @@ async def register(
     bcc_sender: bool = False,
     redirect_url: str | None = None,
 ) -> Staff:
-    if not actor.can(Permit.MANAGE_STAFF):
-        raise AccessDenied("Only administrators register members directly.")
-    email = data.get("email")
+    """``send_welcome`` cannot turn the welcome off: a new login has no other way in, and
+    an existing one is invited (the invitation is how they join)."""
+    require(actor, Permit.MANAGE_STAFF)
+    email, subject, message, redirect_url = _clean_options(
+        settings, data.get("email"), subject, message, redirect_url
+    )
+    role = Role(data.get("role") or Role.VIEWER)
+    user = await get_user_by_email(session, email)
+    if user is not None and await member_of(session, actor.account_id, user.id):
+        raise AlreadyMember()
+    await reserve_seats(session, actor.account_id)
+    staff = await staff_service.create_staff(
+        session, actor, settings.keyring, {**data, "email": email, "role": role}
+    )
+    welcome = Welcome(email, role, subject, message, bcc_sender, redirect_url)
+    if user is not None:
+        # Their consent is accepting the invitation; nothing joins them before that.
+        await _invite(session, actor, settings, staff, welcome)
+        return staff
+    user = await create_user(
+        session,
+        passwords,
+        email=email,
+        password=None,
+        first_name=staff.first_name,
+        last_name=staff.last_name,
+    )
+    await activate(
+        session,
+        account_id=actor.account_id,
+        user=user,
+        role=role,
+        first_name=None,
+        last_name=None,
+        staff=staff,
+    )
+    await _send_welcome(session, settings, actor, staff, user, welcome)
+    return staff
+
+
+@dataclass(frozen=True, slots=True)
+class Welcome:
+    """What the administrator asked the welcome (or invitation) email to say."""
+
+    email: str
+    role: Role
+    subject: str | None
+    message: str | None
+    bcc_sender: bool
+    redirect_url: str | None
+
+
+def _clean_options(settings, email, subject, message, redirect_url):
+    """The address and the email's options, cleaned; every problem reported at once."""
     errors: list[DomainError] = []
     try:
         email = clean_email(email, required=True)
@@ -59,96 +111,70 @@ async def register(
         errors.append(exc)
     if errors:
         raise ValidationFailed(errors)
-    role = Role(data.get("role") or Role.VIEWER)
-    user = await get_user_by_email(session, email)
-    if user is not None and await member_of(session, actor.account_id, user.id):
-        raise AlreadyMember()
-    await reserve_seats(session, actor.account_id)
-    staff = await staff_service.create_staff(
-        session, actor, settings.keyring, {**data, "email": email, "role": role}
-    )
-    if user is not None:
-        # Their consent is accepting the invitation; nothing joins them before that.
-        await create_invitation(
-            session,
-            actor,
-            settings,
-            InvitationRequest(
-                email=email,
-                role=role,
-                first_name=staff.first_name,
-                message=message,
-                subject=subject,
-                bcc_sender=bcc_sender,
-                staff_id=staff.id,
-                redirect_url=redirect_url,
-            ),
-        )
-        await session.refresh(staff)
-        return staff
-    new_user = user is None
-    if new_user:
-        user = await create_user(
-            session,
-            passwords,
-            email=email,
-            password=None,
-            first_name=staff.first_name,
-            last_name=staff.last_name,
-        )
-    await activate(
+    return email, subject, message, redirect_url
+
+
+async def _invite(session: AsyncSession, actor: Actor, settings, staff: Staff, welcome: Welcome):
+    """An address that already has a login is invited to the new record instead."""
+    await create_invitation(
         session,
-        account_id=actor.account_id,
-        user=user,
-        role=role,
-        first_name=None,
-        last_name=None,
-        staff=staff,
+        actor,
+        settings,
+        InvitationRequest(
+            email=welcome.email,
+            role=welcome.role,
+            first_name=staff.first_name,
+            message=welcome.message,
+            subject=welcome.subject,
+            bcc_sender=welcome.bcc_sender,
+            staff_id=staff.id,
+            redirect_url=welcome.redirect_url,
+        ),
     )
-    if send_welcome or new_user:
-        link = expires = None
-        if new_user:
-            ttl = timedelta(hours=settings.welcome_link_ttl_hours)
-            token, row = await user_tokens.issue(
-                session, user.id, UserTokenPurpose.SET_PASSWORD, ttl
-            )
-            link = build_link(settings, "/password/reset", token, redirect_url)
-            expires = row.expires_at.strftime("%Y-%m-%d %H:%M UTC")
-        account = await session.get(Account, actor.account_id)
-        inviter = await session.get(Staff, actor.staff_id)
-        # The welcome (with its set-password link) goes to the person alone; a sender who
-        # asked for a copy gets a separate notice without the link.
+    await session.refresh(staff)
+
+
+async def _send_welcome(
+    session: AsyncSession, settings, actor: Actor, staff: Staff, user, welcome: Welcome
+) -> None:
+    """The welcome, with a one-time set-password link, goes to the person alone; a sender
+    who asked for a copy gets a separate notice without the link."""
+    ttl = timedelta(hours=settings.welcome_link_ttl_hours)
+    token, row = await user_tokens.issue(session, user.id, UserTokenPurpose.SET_PASSWORD, ttl)
+    link = build_link(settings, "/password/reset", token, welcome.redirect_url)
+    expires = row.expires_at.strftime("%Y-%m-%d %H:%M UTC")
+    account = await session.get(Account, actor.account_id)
+    inviter = await session.get(Staff, actor.staff_id)
+    await enqueue(
+        session,
+        settings.keyring,
+        template="welcome",
+        to=welcome.email,
+        account_id=actor.account_id,
+        subject=welcome.subject,
+        context={
+            "first_name": staff.first_name,
+            "account": account.name,
+            "inviter": full_name(inviter.first_name, inviter.last_name)
+            or f"A member of {account.name}",
+            "role_name": role_name(welcome.role),
+            "message": welcome.message,
+            "link": link,
+            "expires": expires,
+        },
+    )
+    if welcome.bcc_sender and inviter.email:
         await enqueue(
             session,
             settings.keyring,
-            template="welcome",
-            to=email,
+            template="welcome_copy",
+            to=inviter.email,
             account_id=actor.account_id,
-            subject=subject,
             context={
-                "first_name": staff.first_name,
+                "email": welcome.email,
                 "account": account.name,
-                "inviter": full_name(inviter.first_name, inviter.last_name)
-                or f"A member of {account.name}",
-                "role_name": role_name(role),
-                "message": message,
-                "link": link,
-                "expires": expires,
+                "role_name": role_name(welcome.role),
+                "message": welcome.message,
+                "link_sent": True,
             },
         )
-        if bcc_sender and inviter.email:
-            await enqueue(
-                session,
-                settings.keyring,
-                template="welcome_copy",
-                to=inviter.email,
-                account_id=actor.account_id,
-                context={
-                    "email": email,
-                    "account": account.name,
-                    "role_name": role_name(role),
-                    "message": message,
-                    "link_sent": link is not None,
-                },
-            )
-    return staff

@@ -8,7 +8,7 @@ from datetime import timedelta
 from sqlalchemy import and_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.access import Actor, Permit, Role
+from app.access import Actor, Permit, Role, require
 from app.accounts.models import Account
 from app.accounts.service import lock_account, next_staff_sid, reserve_seats
 from app.audit import changes
@@ -16,7 +16,6 @@ from app.db.base import utcnow
 from app.email.links import build_link, check_redirect
 from app.email.outbox import enqueue
 from app.errors import (
-    AccessDenied,
     DomainError,
     ErrorCode,
     Forbidden,
@@ -73,11 +72,6 @@ def role_name(role: Role) -> str:
         "ADMINISTRATOR": "an administrator",
         "OWNER": "the owner",
     }[role.value]
-
-
-def require_inviter(actor: Actor) -> None:
-    if not actor.can(Permit.INVITE_USERS):
-        raise AccessDenied("You may not invite people to this account.")
 
 
 def _check_role(actor: Actor, role: Role) -> None:
@@ -142,10 +136,10 @@ async def _target_staff(
             select(Staff).where(Staff.id == request.staff_id, Staff.account_id == actor.account_id)
         )
         if staff is None:
-            raise NotFound("Staff member", field=["staffId"])
+            raise NotFound("Staff member", field=["staff_id"])
         # Before anything about the record's state or email is answered.
         if (reason := _takeover_denial(actor, staff)) is not None:
-            raise Forbidden(reason, field=["staffId"])
+            raise Forbidden(reason, field=["staff_id"])
         if actor.impersonated and staff.email != email:
             raise Forbidden("Emails cannot change while impersonating.", field=["email"])
         if staff.email not in (None, email) and await session.scalar(
@@ -156,7 +150,7 @@ async def _target_staff(
             # Without the permit (they can only be naming their own record, a member)
             # this is the one answer every address in the account gets.
             if not precise:
-                raise NotInvitable("staffId")
+                raise NotInvitable("staff_id")
             raise DomainError(
                 "Another staff member has this email.", field=["email"], code=ErrorCode.TAKEN
             )
@@ -173,7 +167,7 @@ async def _target_staff(
         if member is not None:
             raise AlreadyMember() if precise else NotInvitable()
         return None
-    field = "staffId" if request.staff_id is not None else "email"
+    field = "staff_id" if request.staff_id is not None else "email"
     if staff.user_id is not None or staff.account_status in (
         AccountStatus.ACTIVE,
         AccountStatus.DISABLED,
@@ -197,8 +191,8 @@ def _clean_request(actor: Actor, account: Account, request: InvitationRequest, s
             lambda: clean_text(request.message, "message", max_length=MAX_MESSAGE, multiline=True),
         ),
         ("subject", lambda: clean_text(request.subject, "subject", max_length=200)),
-        ("first_name", lambda: clean_text(request.first_name, "firstName", max_length=100)),
-        ("last_name", lambda: clean_text(request.last_name, "lastName", max_length=100)),
+        ("first_name", lambda: clean_text(request.first_name, "first_name", max_length=100)),
+        ("last_name", lambda: clean_text(request.last_name, "last_name", max_length=100)),
         ("redirect_url", lambda: check_redirect(settings, request.redirect_url)),
         ("role", lambda: _check_role(actor, request.role)),
     ):
@@ -214,7 +208,7 @@ def _clean_request(actor: Actor, account: Account, request: InvitationRequest, s
     if not 1 <= days <= MAX_EXPIRY_DAYS:
         errors.append(
             DomainError(
-                f"An invitation lasts 1 to {MAX_EXPIRY_DAYS} days.", field=["expiresInDays"]
+                f"An invitation lasts 1 to {MAX_EXPIRY_DAYS} days.", field=["expires_in_days"]
             )
         )
     values["days"] = days
@@ -284,7 +278,7 @@ async def count_sent(session: AsyncSession, limiter, actor: Actor, count: int = 
 async def create_invitation(
     session: AsyncSession, actor: Actor, settings, request: InvitationRequest
 ) -> Invitation:
-    require_inviter(actor)
+    require(actor, Permit.INVITE_USERS)
     account = await session.get(Account, actor.account_id)
     v = _clean_request(actor, account, request, settings)
     email = v["email"]
@@ -362,7 +356,7 @@ async def create_many(
     session: AsyncSession, actor: Actor, settings, requests: list[InvitationRequest]
 ) -> list[BulkRow]:
     """One result per row; valid rows succeed even when others fail (a savepoint each)."""
-    require_inviter(actor)
+    require(actor, Permit.INVITE_USERS)
     if len(requests) > MAX_BULK:
         raise ValidationFailed(
             [
@@ -417,18 +411,27 @@ async def create_many(
     return results
 
 
-async def _get(session: AsyncSession, actor: Actor, invitation_id: int) -> Invitation:
-    """Another account's invitation, or (for inviters who do not administer) another
-    inviter's, is not found."""
+async def find_invitation(
+    session: AsyncSession, actor: Actor, invitation_id: int
+) -> Invitation | None:
+    """An invitation by id, as the actor may look it up: another account's, or (for
+    inviters who do not administer) another inviter's, is not found."""
     invitation = await session.get(Invitation, invitation_id)
     if invitation is None or not can_see_invitation(actor, invitation):
+        return None
+    return invitation
+
+
+async def _get(session: AsyncSession, actor: Actor, invitation_id: int) -> Invitation:
+    invitation = await find_invitation(session, actor, invitation_id)
+    if invitation is None:
         raise NotFound("Invitation", field=["id"])
     return invitation
 
 
 async def resend(session: AsyncSession, actor: Actor, settings, invitation_id: int) -> Invitation:
     """New token (the old link stops working), new expiry; also revives expired ones."""
-    require_inviter(actor)
+    require(actor, Permit.INVITE_USERS)
     invitation = await _get(session, actor, invitation_id)
     # Row lock (PostgreSQL): concurrent resends see each other's last_sent_at, and a
     # resend never revives an invitation accepted or revoked meanwhile.
@@ -482,7 +485,7 @@ async def resend(session: AsyncSession, actor: Actor, settings, invitation_id: i
 
 async def revoke(session: AsyncSession, actor: Actor, invitation_id: int) -> Invitation:
     """The link stops working at once and the seat is free. Races with accept: one wins."""
-    require_inviter(actor)
+    require(actor, Permit.INVITE_USERS)
     invitation = await _get(session, actor, invitation_id)
     if not actor.may_assign(invitation.role):
         raise Forbidden("You may not revoke an invitation above your own role.", field=["id"])
@@ -573,32 +576,68 @@ async def accept(
     now = utcnow()
     invitation = _check_usable(await by_token(session, token), now)
     user = await get_user_by_email(session, invitation.email)
-    first = clean_text(first_name, "firstName", max_length=100)
-    last = clean_text(last_name, "lastName", max_length=100)
+    first = clean_text(first_name, "first_name", max_length=100)
+    last = clean_text(last_name, "last_name", max_length=100)
     if user is not None:
-        signed_in = principal is not None and principal.is_signed_in_user(user.id)
-        if await member_of(session, invitation.account_id, user.id):
-            raise AlreadyMember("token")
-        if not signed_in and not await gate.check(session, user, password):
-            raise LoginRequired()
+        await _check_existing_user(session, invitation, user, principal, password, gate)
     else:
-        if not password:
-            raise DomainError("Choose a password.", field=["password"], code=ErrorCode.REQUIRED)
-        if problem := password_problem(password, invitation.email):
-            raise WeakPassword(problem)
-        staff = await session.get(Staff, invitation.staff_id) if invitation.staff_id else None
-        first = first or (staff.first_name if staff else None)
-        last = last or (staff.last_name if staff and staff.last_name else None)
-        if not first or not last:
-            raise ValidationFailed(
-                [
-                    DomainError(
-                        "First and last name are required.", field=[f], code=ErrorCode.REQUIRED
-                    )
-                    for f, v in (("firstName", first), ("lastName", last))
-                    if not v
-                ]
-            )
+        first, last = await _check_new_user(session, invitation, password, first, last)
+    await _claim(session, invitation, token, now)
+    user, staff = await _join(session, passwords, invitation, user, password, first, last, now)
+    session_token, _ = await issue_token(
+        session, user, kind=TokenKind.SESSION, ttl=timedelta(hours=settings.session_ttl_hours)
+    )
+    account = await session.get(Account, invitation.account_id)
+    return Accepted(token=session_token, account=account, staff=staff, user=user)
+
+
+async def _check_existing_user(
+    session: AsyncSession,
+    invitation: Invitation,
+    user: User,
+    principal: Principal | None,
+    password: str | None,
+    gate: PasswordGate,
+) -> None:
+    """Not a member yet (asked first, without the password), and either signed in as
+    themselves or giving their password (counted against the login limits)."""
+    signed_in = principal is not None and principal.is_signed_in_user(user.id)
+    if await member_of(session, invitation.account_id, user.id):
+        raise AlreadyMember("token")
+    if not signed_in and not await gate.check(session, user, password):
+        raise LoginRequired()
+
+
+async def _check_new_user(
+    session: AsyncSession,
+    invitation: Invitation,
+    password: str | None,
+    first: str | None,
+    last: str | None,
+) -> tuple[str, str]:
+    """A new user chooses a good password and has a name (the staff record's, if the
+    form leaves it out). Returns the first and last name."""
+    if not password:
+        raise DomainError("Choose a password.", field=["password"], code=ErrorCode.REQUIRED)
+    if problem := password_problem(password, invitation.email):
+        raise WeakPassword(problem)
+    staff = await session.get(Staff, invitation.staff_id) if invitation.staff_id else None
+    first = first or (staff.first_name if staff else None)
+    last = last or (staff.last_name if staff and staff.last_name else None)
+    if not first or not last:
+        raise ValidationFailed(
+            [
+                DomainError("First and last name are required.", field=[f], code=ErrorCode.REQUIRED)
+                for f, v in (("first_name", first), ("last_name", last))
+                if not v
+            ]
+        )
+    return first, last
+
+
+async def _claim(session: AsyncSession, invitation: Invitation, token: str, now) -> None:
+    """Mark the invitation accepted in one conditional UPDATE: of several concurrent
+    accepts exactly one claims it; the others get the typed error for its new state."""
     claimed = await session.execute(
         update(Invitation)
         .where(
@@ -625,6 +664,20 @@ async def accept(
         invitation.account_id,
         {"status": (InvitationStatus.PENDING, InvitationStatus.ACCEPTED)},
     )
+
+
+async def _join(
+    session: AsyncSession,
+    passwords: PasswordService,
+    invitation: Invitation,
+    user: User | None,
+    password: str | None,
+    first: str | None,
+    last: str | None,
+    now,
+) -> tuple[User, Staff]:
+    """The claimed invitation's user (made now, verified by the emailed token) becomes an
+    active member with the invitation's role, on its staff record if it has one."""
     if user is None:
         # The token arrived by email, so using it proves the address.
         user = await create_user(
@@ -654,11 +707,7 @@ async def accept(
         .values(accepted_user_id=user.id, staff_id=staff.id)
         .execution_options(synchronize_session=False)
     )
-    session_token, _ = await issue_token(
-        session, user, kind=TokenKind.SESSION, ttl=timedelta(hours=settings.session_ttl_hours)
-    )
-    account = await session.get(Account, invitation.account_id)
-    return Accepted(token=session_token, account=account, staff=staff, user=user)
+    return user, staff
 
 
 @dataclass
@@ -698,7 +747,7 @@ async def list_invitations(
     status: InvitationStatus | None,
 ) -> tuple[list[Invitation], bool]:
     """Newest first, keyset by id; an inviter who does not administer sees only their own."""
-    require_inviter(actor)
+    require(actor, Permit.INVITE_USERS)
     if not 0 <= first <= 100:
         raise DomainError("first must be between 0 and 100.", field=["first"])
     stmt = select(Invitation).where(Invitation.account_id == actor.account_id)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.access import Actor, Permit, Role
+from app.access import Actor, Permit, Role, require
 from app.db.base import utcnow
-from app.errors import AccessDenied, DomainError, ErrorCode, NotFound, ValidationFailed
+from app.errors import DomainError, ErrorCode, NotFound, ValidationFailed
 from app.projects.models import Project, ProjectMember, ProjectTeamRole
 from app.staff.models import AccountStatus, Staff
 from app.validation import clean_text, name_key
@@ -15,14 +15,17 @@ from app.validation import clean_text, name_key
 MAX_PROJECTS = 10_000
 
 
-def _require_admin(actor: Actor) -> None:
-    if not actor.can(Permit.MANAGE_ACCOUNT):
-        raise AccessDenied("Only administrators manage projects.")
-
-
-async def get_project(session: AsyncSession, actor: Actor, project_id: int, field="projectId"):
+async def find_project(session: AsyncSession, actor: Actor, project_id: int) -> Project | None:
+    """A project by id, as the actor may look it up: another account's is not found."""
     project = await session.get(Project, project_id)
     if project is None or project.account_id != actor.account_id:
+        return None
+    return project
+
+
+async def get_project(session: AsyncSession, actor: Actor, project_id: int, field="project_id"):
+    project = await find_project(session, actor, project_id)
+    if project is None:
         raise NotFound("Project", field=[field])
     return project
 
@@ -61,7 +64,7 @@ async def create_project(
     member_ids: list[int],
 ) -> Project:
     """Administrators are added to every new project automatically."""
-    _require_admin(actor)
+    require(actor, Permit.MANAGE_ACCOUNT)
     name = clean_text(name, "name", max_length=200, required=True, label="Project name")
     description = clean_text(description, "description", max_length=5000, multiline=True)
     if await session.scalar(
@@ -77,7 +80,7 @@ async def create_project(
             select(Staff).where(Staff.id == staff_id, Staff.account_id == actor.account_id)
         )
         if staff is None:
-            errors.append(NotFound("Staff member", field=["memberIds", str(index)]))
+            errors.append(NotFound("Staff member", field=["member_ids", str(index)]))
         else:
             members.append(staff)
     if errors:
@@ -117,15 +120,15 @@ async def add_member(
     staff_id: int,
     team_role_id: int | None,
 ) -> Project:
-    _require_admin(actor)
+    require(actor, Permit.MANAGE_ACCOUNT)
     project = await get_project(session, actor, project_id)
     staff = await session.scalar(
         select(Staff).where(Staff.id == staff_id, Staff.account_id == actor.account_id)
     )
     if staff is None:
-        raise NotFound("Staff member", field=["staffId"])
+        raise NotFound("Staff member", field=["staff_id"])
     if team_role_id is not None:
-        await get_team_role(session, actor.account_id, team_role_id, "teamRoleId")
+        await get_team_role(session, actor.account_id, team_role_id, "team_role_id")
     member = await _add(session, project, staff, team_role_id)
     if team_role_id is not None:
         member.team_role_id = team_role_id
@@ -134,11 +137,11 @@ async def add_member(
 
 
 async def remove_member(session: AsyncSession, actor: Actor, project_id: int, staff_id: int):
-    _require_admin(actor)
+    require(actor, Permit.MANAGE_ACCOUNT)
     project = await get_project(session, actor, project_id)
     member = await session.get(ProjectMember, (project.id, staff_id))
     if member is None:
-        raise NotFound("Project member", field=["staffId"])
+        raise NotFound("Project member", field=["staff_id"])
     await session.delete(member)
     await session.flush()
     return project
@@ -150,13 +153,13 @@ async def add_to_projects(
     """``staffCreate(input: {projectIds})``: needs the right to manage projects."""
     if not project_ids:
         return
-    _require_admin(actor)
+    require(actor, Permit.MANAGE_ACCOUNT)
     errors = []
     projects = []
     for index, project_id in enumerate(project_ids):
         try:
             projects.append(
-                await get_project(session, actor, project_id, field=f"projectIds.{index}")
+                await get_project(session, actor, project_id, field=f"project_ids.{index}")
             )
         except DomainError as exc:
             errors.append(exc)
@@ -211,7 +214,7 @@ async def team_roles(session: AsyncSession, account_id: int) -> list[ProjectTeam
 
 
 async def create_team_role(session: AsyncSession, actor: Actor, name: str) -> ProjectTeamRole:
-    _require_admin(actor)
+    require(actor, Permit.MANAGE_ACCOUNT)
     name = clean_text(name, "name", max_length=100, required=True, label="Team role name")
     if await session.scalar(
         select(ProjectTeamRole.id).where(

@@ -112,3 +112,13 @@ def write_denial(actor: Actor, staff_id: int, restricted: bool, field: str) -> s
             else ("Only administrators restrict or unrestrict records.")
         )
     return None if editable else "You may not edit this staff member."
+
+
+def can_see_permits(actor: Actor, staff_id: int) -> bool:
+    """Which permits a member holds: administrators (MANAGE_STAFF) and the member."""
+    return Permit.MANAGE_STAFF in actor.permits or staff_id == actor.staff_id
+
+
+def can_see_shares(actor: Actor) -> bool:
+    """Whom a record is shared with: those who may share records (EDIT_RESTRICTED_STAFF)."""
+    return Permit.EDIT_RESTRICTED_STAFF in actor.permits

@@ -14,7 +14,7 @@ class ManagerCycle(DomainError):
     def __init__(self):
         super().__init__(
             "A staff member cannot report to themselves, directly or indirectly.",
-            field=["managerId"],
+            field=["manager_id"],
         )
 
 

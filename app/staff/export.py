@@ -14,9 +14,8 @@ from collections.abc import AsyncIterator
 
 from sqlalchemy import select
 
-from app.access import Actor, Permit
+from app.access import Actor, Permit, require
 from app.custom_fields.service import list_fields, values_for_staff
-from app.errors import AccessDenied
 from app.staff import access
 from app.staff.models import Staff
 from app.staff.service import read_secret, statuses_by_id
@@ -83,8 +82,7 @@ def neutralise(value) -> str:
 def require_export(actor: Actor) -> None:
     """Exports and backups are for administrators (MANAGE_ACCOUNT): a file of everyone
     leaves the application's field rules behind once it is downloaded."""
-    if not actor.can(Permit.MANAGE_ACCOUNT):
-        raise AccessDenied("Only administrators export the account's data.")
+    require(actor, Permit.MANAGE_ACCOUNT)
 
 
 def staff_csv(session, actor: Actor, keyring) -> AsyncIterator[str]:

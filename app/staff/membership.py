@@ -9,7 +9,7 @@ from datetime import date
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.access import Actor, Permit, Role
+from app.access import Actor, Permit, Role, refuse_impersonation, require
 from app.accounts.service import lock_account, next_staff_sid, reserve_seats
 from app.audit import changes
 from app.db.base import utcnow
@@ -21,11 +21,6 @@ from app.staff.errors import AlreadyMember
 from app.staff.models import AccountStatus, Staff
 from app.staff.service import get_staff
 from app.validation import name_key
-
-
-def _require_manager(actor: Actor) -> None:
-    if not actor.can(Permit.MANAGE_STAFF):
-        raise AccessDenied("Only administrators manage members.")
 
 
 async def lock_members(session: AsyncSession, actor: Actor) -> None:
@@ -43,11 +38,11 @@ async def lock_members(session: AsyncSession, actor: Actor) -> None:
 
 async def _managed(session: AsyncSession, actor: Actor, staff_id: int) -> Staff:
     await lock_members(session, actor)
-    staff = await get_staff(session, actor, staff_id, field="staffId")
+    staff = await get_staff(session, actor, staff_id, field="staff_id")
     if staff.id == actor.staff_id:
-        raise Forbidden("You cannot do this to yourself.", field=["staffId"])
+        raise Forbidden("You cannot do this to yourself.", field=["staff_id"])
     if not access.can_manage(actor, staff.id, staff.role):
-        raise Forbidden("You may only manage members below your own role.", field=["staffId"])
+        raise Forbidden("You may only manage members below your own role.", field=["staff_id"])
     return staff
 
 
@@ -94,10 +89,10 @@ async def _end_tokens(session: AsyncSession, staff: Staff) -> None:
 async def disable(session: AsyncSession, actor: Actor, staff_id: int) -> Staff:
     """The person can no longer use this account; data is kept; the seat is freed. Every
     token that could act here ends, so enabling the member later revives none of them."""
-    _require_manager(actor)
+    require(actor, Permit.MANAGE_STAFF)
     staff = await _managed(session, actor, staff_id)
     if staff.account_status == AccountStatus.DISABLED:
-        raise DomainError("Already disabled.", field=["staffId"], code=ErrorCode.INVALID_STATE)
+        raise DomainError("Already disabled.", field=["staff_id"], code=ErrorCode.INVALID_STATE)
     await _revoke_pending(session, staff)
     await _end_tokens(session, staff)
     staff.account_status = AccountStatus.DISABLED
@@ -108,11 +103,11 @@ async def disable(session: AsyncSession, actor: Actor, staff_id: int) -> Staff:
 
 async def enable(session: AsyncSession, actor: Actor, staff_id: int) -> Staff:
     """A login comes back ACTIVE (needs a free seat); a record without one, NOT_INVITED."""
-    _require_manager(actor)
+    require(actor, Permit.MANAGE_STAFF)
     staff = await _managed(session, actor, staff_id)
     if staff.account_status != AccountStatus.DISABLED:
         raise DomainError(
-            "This member is not disabled.", field=["staffId"], code=ErrorCode.INVALID_STATE
+            "This member is not disabled.", field=["staff_id"], code=ErrorCode.INVALID_STATE
         )
     if staff.user_id is not None:
         await reserve_seats(session, actor.account_id)
@@ -127,9 +122,8 @@ async def enable(session: AsyncSession, actor: Actor, staff_id: int) -> Staff:
 async def delete(session: AsyncSession, actor: Actor, staff_id: int) -> Staff:
     """For records made in error: record and membership go, manager links are cleared,
     pending invitations revoked. The audit entry keeps what was there."""
-    _require_manager(actor)
-    if actor.impersonated:
-        raise AccessDenied("Nobody deletes staff while impersonating.")
+    require(actor, Permit.MANAGE_STAFF)
+    refuse_impersonation(actor)
     staff = await _managed(session, actor, staff_id)
     await _revoke_pending(session, staff)
     await _end_tokens(session, staff)  # a later invitation must not revive them either
@@ -152,9 +146,8 @@ async def delete(session: AsyncSession, actor: Actor, staff_id: int) -> Staff:
 
 async def change_role(session: AsyncSession, actor: Actor, staff_id: int, role: Role) -> Staff:
     """Only downwards of one's own role; nobody touches the owner's role (transfer instead)."""
-    _require_manager(actor)
-    if actor.impersonated:
-        raise AccessDenied("Nobody changes roles while impersonating.")
+    require(actor, Permit.MANAGE_STAFF)
+    refuse_impersonation(actor)
     staff = await _managed(session, actor, staff_id)
     if role == Role.OWNER:
         raise Forbidden("Transfer ownership to make someone the owner.", field=["role"])

@@ -11,10 +11,10 @@ from zoneinfo import available_timezones
 from sqlalchemy import literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.access import GRANTABLE_PERMITS, Actor, Permit, Role
+from app.access import GRANTABLE_PERMITS, Actor, Permit, Role, require
 from app.accounts.service import next_staff_sid
 from app.db.base import utcnow
-from app.errors import AccessDenied, DomainError, ErrorCode, Forbidden, NotFound, ValidationFailed
+from app.errors import DomainError, ErrorCode, Forbidden, NotFound, ValidationFailed
 from app.security.crypto import Keyring
 from app.staff import access, email_change
 from app.staff.errors import ManagerCycle, StaffEmailTaken
@@ -256,7 +256,7 @@ async def _check_references(
     if values.get("manager_id") is not None:
         manager = await session.scalar(staff_in_account(actor, values["manager_id"]))
         if manager is None:
-            errors.append(NotFound("Manager", field=["managerId"]))
+            errors.append(NotFound("Manager", field=["manager_id"]))
         elif staff is not None and (
             manager.id == staff.id or await _manager_creates_cycle(session, staff.id, manager.id)
         ):
@@ -269,17 +269,19 @@ async def _check_references(
                 session,
                 actor.account_id,
                 values["default_project_role_id"],
-                "defaultProjectRoleId",
+                "default_project_role_id",
             )
         except DomainError as exc:
             errors.append(exc)
     if values.get("status_id") is not None:
         status = await session.get(StaffStatus, values["status_id"])
         if status is None or status.account_id != actor.account_id:
-            errors.append(NotFound("Staff status", field=["statusId"]))
+            errors.append(NotFound("Staff status", field=["status_id"]))
         elif status.archived:
             errors.append(
-                DomainError("That status is archived.", field=["statusId"], code=ErrorCode.ARCHIVED)
+                DomainError(
+                    "That status is archived.", field=["status_id"], code=ErrorCode.ARCHIVED
+                )
             )
     if values.get("email") is not None:
         clash = select(Staff.id).where(
@@ -292,7 +294,7 @@ async def _check_references(
     start = values.get("start_date", staff.start_date if staff else None)
     term = values.get("term_date", staff.term_date if staff else None)
     if start and term and term < start:
-        errors.append(DomainError("Term date cannot be before start date.", field=["termDate"]))
+        errors.append(DomainError("Term date cannot be before start date.", field=["term_date"]))
     if errors:
         raise ValidationFailed(errors)
 
@@ -313,7 +315,7 @@ def _apply(keyring: Keyring, staff: Staff, values: dict) -> None:
 
 def _check_write_access(actor: Actor, staff_id: int, restricted: bool, fields) -> None:
     denials = [
-        Forbidden(reason, field=[_camel(field)])
+        Forbidden(reason, field=[field])
         for field in fields
         if (reason := access.write_denial(actor, staff_id, restricted, field)) is not None
     ]
@@ -326,8 +328,7 @@ def _check_write_access(actor: Actor, staff_id: int, restricted: bool, fields) -
 
 async def create_staff(session: AsyncSession, actor: Actor, keyring: Keyring, data: dict) -> Staff:
     """ADD: a staff record without a login. Fields the actor may not write are FORBIDDEN."""
-    if not actor.can(Permit.ADD_STAFF):
-        raise AccessDenied("You may not add staff.")
+    require(actor, Permit.ADD_STAFF)
     data = {"capacity": 160, "kind": StaffKind.EMPLOYEE, **data}
     data.setdefault("first_name", None)
     data.setdefault("last_name", None)
@@ -338,7 +339,7 @@ async def create_staff(session: AsyncSession, actor: Actor, keyring: Keyring, da
                 denials.append(
                     Forbidden(
                         "Setting personal data needs the ViewPersonalData permit.",
-                        field=[_camel(field)],
+                        field=[field],
                     )
                 )
     role = data.get("role") or Role.VIEWER
@@ -408,12 +409,11 @@ async def update_staff(
 async def share_staff(
     session: AsyncSession, actor: Actor, staff_id: int, with_staff_id: int, *, share: bool
 ) -> Staff:
-    if not actor.can(Permit.EDIT_RESTRICTED_STAFF):
-        raise AccessDenied("Only administrators share restricted records.")
-    staff = await get_staff(session, actor, staff_id, field="staffId")
-    other = await get_staff(session, actor, with_staff_id, field="sharedWithId")
+    require(actor, Permit.EDIT_RESTRICTED_STAFF)
+    staff = await get_staff(session, actor, staff_id, field="staff_id")
+    other = await get_staff(session, actor, with_staff_id, field="shared_with_id")
     if other.id == staff.id:
-        raise DomainError("A record is always visible to its own person.", field=["sharedWithId"])
+        raise DomainError("A record is always visible to its own person.", field=["shared_with_id"])
     existing = await session.get(StaffShare, (staff.id, other.id))
     if share and existing is None:
         session.add(
@@ -442,9 +442,8 @@ async def shared_with(
 async def set_permit(
     session: AsyncSession, actor: Actor, staff_id: int, permit: Permit, *, grant: bool
 ) -> Staff:
-    if not actor.can(Permit.MANAGE_STAFF):
-        raise AccessDenied("Only administrators grant permits.")
-    staff = await get_staff(session, actor, staff_id, field="staffId")
+    require(actor, Permit.MANAGE_STAFF)
+    staff = await get_staff(session, actor, staff_id, field="staff_id")
     if permit not in GRANTABLE_PERMITS:
         raise DomainError("That permit comes with a role and cannot be granted.", field=["permit"])
     existing = await session.get(StaffPermitGrant, (staff.id, permit))
@@ -493,8 +492,7 @@ async def _status_name(session: AsyncSession, actor: Actor, name, exclude_id=Non
 
 
 async def create_status(session: AsyncSession, actor: Actor, name: str) -> StaffStatus:
-    if not actor.can(Permit.MANAGE_ACCOUNT):
-        raise AccessDenied("Only administrators manage staff statuses.")
+    require(actor, Permit.MANAGE_ACCOUNT)
     name = await _status_name(session, actor, name)
     if len(await list_statuses(session, actor.account_id)) >= MAX_STATUSES:
         raise DomainError(
@@ -509,8 +507,7 @@ async def create_status(session: AsyncSession, actor: Actor, name: str) -> Staff
 async def update_status(
     session: AsyncSession, actor: Actor, status_id: int, *, name=None, archived=None
 ) -> StaffStatus:
-    if not actor.can(Permit.MANAGE_ACCOUNT):
-        raise AccessDenied("Only administrators manage staff statuses.")
+    require(actor, Permit.MANAGE_ACCOUNT)
     status = await session.get(StaffStatus, status_id)
     if status is None or status.account_id != actor.account_id:
         raise NotFound("Staff status", field=["id"])

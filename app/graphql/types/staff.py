@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 from strawberry.types import Info
 
-from app.access import Actor, Permit
+from app.access import Actor, role_permits
 from app.access import Role as DomainRole
 from app.custom_fields.service import shown_values
 from app.graphql import loaders
@@ -330,16 +330,14 @@ class Staff(Node):
         "and the member themselves only."
     )
     async def permits(self, info: Info) -> list[PermitEnum] | None:
-        if not (self._actor.can(Permit.MANAGE_STAFF) or self._row.id == self._actor.staff_id):
+        if not access.can_see_permits(self._actor, self._row.id):
             return None
-        from app.access import ROLE_PERMITS
-
         granted = await loaders.granted_permits(info.context).load(self._row.id)
-        return sorted(ROLE_PERMITS[DomainRole(self._row.role)] | granted)
+        return role_permits(self._row.role, granted)
 
     @strawberry.field(description="Members a restricted record is shared with (administrators).")
     async def shared_with(self, info: Info) -> list[Staff] | None:
-        if not self._actor.can(Permit.EDIT_RESTRICTED_STAFF):
+        if not access.can_see_shares(self._actor):
             return None
         ids = await loaders.shared_with(info.context, self._actor).load(self._row.id)
         rows = await loaders.staff_by_id(info.context, self._actor.account_id).load_many(ids)

@@ -1,0 +1,50 @@
+"""The one place that says "you may not": each rule, one wording.
+
+``require(actor, permit)`` refuses an actor without the permit, with a message made from
+the permit's row in ``PERMIT_ALLOWS`` (what it lets a member do), so every service that
+needs the same permit refuses in the same words.
+"""
+
+from __future__ import annotations
+
+from app.access.actor import Actor
+from app.access.roles import PERMIT_ALLOWS, Permit, Role
+from app.errors import AccessDenied
+
+WHILE_IMPERSONATING = "Not allowed while logged in as another member."
+
+# Permits that are never used through an impersonation token, even by one that carries them.
+NOT_WHILE_IMPERSONATING: frozenset[Permit] = frozenset({Permit.MANAGE_BILLING})
+
+
+def permit_name(permit: Permit) -> str:
+    """The permit as documents name it: VIEW_PERSONAL_DATA -> ViewPersonalData."""
+    return "".join(word.capitalize() for word in permit.value.split("_"))
+
+
+def denial(permit: Permit) -> str:
+    return (
+        f"Only members who may {PERMIT_ALLOWS[permit]} may do this "
+        f"(the {permit_name(permit)} permit)."
+    )
+
+
+def require(actor: Actor, permit: Permit) -> None:
+    """Raise AccessDenied (top-level FORBIDDEN) unless ``actor`` holds ``permit``."""
+    if not actor.can(permit):
+        raise AccessDenied(denial(permit))
+    if permit in NOT_WHILE_IMPERSONATING:
+        refuse_impersonation(actor)
+
+
+def refuse_impersonation(actor: Actor) -> None:
+    """Raise AccessDenied when ``actor`` acts through an impersonation token."""
+    if actor.impersonated:
+        raise AccessDenied(WHILE_IMPERSONATING)
+
+
+def require_owner(actor: Actor) -> None:
+    """Raise AccessDenied unless ``actor`` is the account's owner (not just holds its permits)."""
+    require(actor, Permit.MANAGE_BILLING)
+    if actor.role != Role.OWNER:
+        raise AccessDenied("Only the account's owner may do this.")
