@@ -297,7 +297,7 @@ async def test_a_detail_made_personal_follows_the_personal_data_rule(app, api, s
         assert own["capacity"] == 160
         admin = _actor(tenant, Role.ADMINISTRATOR, drop={Permit.VIEW_RESTRICTED_STAFF})
         header, rows = await _csv(services, admin)
-        assert rows["Hidden"]["capacity"] == "120"  # personal now, no longer a detail
+        assert float(rows["Hidden"]["capacity"]) == 120  # personal now, no longer a detail
 
     listed, _, _ = await _as_seen_by(app, api, viewer, gid("Staff", plain.id))
     assert listed["capacity"] == 130
