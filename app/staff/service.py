@@ -223,7 +223,7 @@ def _apply(keyring: Keyring, staff: Staff, values: dict) -> None:
 
 
 def _check_write_access(actor: Actor, staff_id: int, restricted: bool, names) -> None:
-    denials = [
+    denials: list[DomainError] = [
         Forbidden(reason, field=[field])
         for field in names
         if (reason := access.write_denial(actor, staff_id, restricted, field)) is not None
