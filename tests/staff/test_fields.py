@@ -320,3 +320,29 @@ async def test_an_address_made_basic_is_shown_to_everyone(app, api, services):
     with STAFF.override("address", visibility=Visibility.BASIC):
         assert await seen() == ({"city": "York"}, {"city": "York"})
     assert await seen() == (None, None)
+
+
+async def test_a_manager_made_a_detail_is_hidden_on_restricted_records(app, api, services):
+    """A field the hot plan prefetches (the manager) follows its row too, on both paths."""
+    tenant = await make_tenant(services)
+    viewer = await make_member(services, tenant, Role.VIEWER)
+    boss = await make_staff(services, tenant, last_name="Boss")
+    staff = await make_staff(
+        services, tenant, last_name="Kept", manager_id=boss.id, restricted=True
+    )
+    staff_id = gid("Staff", staff.id)
+    query = "{ staff { nodes { id manager { id } } } }"
+    node_query = "query($id: ID!) { node(id: $id) { ... on Staff { manager { id } } } }"
+
+    async def seen() -> tuple:
+        answered = _answered(app)
+        nodes = {n["id"]: n for n in (await api.data(query, as_=viewer))["staff"]["nodes"]}
+        assert _answered(app) == answered + 1
+        node = (await api.data(node_query, {"id": staff_id}, as_=viewer))["node"]
+        return nodes[staff_id]["manager"], node["manager"]
+
+    managed = {"id": gid("Staff", boss.id)}
+    assert await seen() == (managed, managed)
+    with STAFF.override("manager_id", visibility=Visibility.DETAILED):
+        assert await seen() == (None, None)
+    assert await seen() == (managed, managed)
