@@ -11,54 +11,76 @@ from app.access import Actor, Permit
 from app.accounts.models import Account
 from app.audit.models import AuditEntry
 from app.custom_fields.models import CustomField, CustomFieldValue
+from app.fields import NEEDS_PERSONAL_DATA, Backup, UnknownField, on_change
+from app.fields import table as field_table
 from app.invitations.models import Invitation, JoinLink
 from app.staff.export import require_export
+from app.staff.fields import STAFF
 from app.staff.models import Staff, StaffStatus
 from app.staff.service import read_secret
 
 BATCH = 500
-PERSONAL_COLUMNS = frozenset(
-    {
-        "email",
-        "phone_cell",
-        "phone_work",
-        "phone_home",
-        "address_street",
-        "address_city",
-        "address_state",
-        "address_zip",
-        "address_country",
-    }
-)
-NEVER = frozenset(
-    {
-        "ssn_encrypted",
-        "salary_encrypted",
-        "token_digest",
-        "digest",
-        "password_hash",
-        "last_name_key",
-        "name_key",
-    }
-)
+
+# table -> column -> whether the backup holds it: the field tables' rows (``app.fields``),
+# read once per table (and again if a row changes).
+_RULES: dict[str, dict[str, Backup]] = {}
+
+
+@on_change
+def _forget_rules() -> None:
+    _RULES.clear()
+
+
+def _rules(table: str) -> dict[str, Backup]:
+    try:
+        return _RULES[table]
+    except KeyError:
+        columns = field_table(table).columns
+        rules = _RULES[table] = {column: row.backed_up for column, row in columns.items()}
+        return rules
 
 
 def _row(obj, *, personal: bool) -> dict:
+    """A record's columns the backup holds: as its field table says, personal ones only in
+    backups made with ViewPersonalData; a column without a row is an error."""
+    table = obj.__table__
+    rules = _rules(table.name)
     out = {}
-    for column in obj.__table__.columns:
+    for column in table.columns:
         key = column.key
-        if key in NEVER or (key in PERSONAL_COLUMNS and not personal):
+        rule = rules.get(key)
+        if rule is None:
+            raise UnknownField(f"{table.name}.{key} has no row in its field table")
+        if rule is Backup.LEFT_OUT or (rule is Backup.WITH_PERSONAL_DATA and not personal):
             continue
         value = getattr(obj, key)
         out[key] = value.value if hasattr(value, "value") and not isinstance(value, str) else value
     return out
 
 
+def _staff_row(keyring, *, personal: bool):
+    """A staff record's columns, and its encrypted fields decrypted where the backup's
+    maker may see them (SSN and salary: with ViewPersonalData)."""
+    secrets = [
+        f.name
+        for f in STAFF
+        if f.encrypted and (personal or f.visibility not in NEEDS_PERSONAL_DATA)
+    ]
+
+    def convert(staff: Staff) -> dict:
+        row = _row(staff, personal=personal)
+        for name in secrets:
+            row[name] = read_secret(keyring, staff, name)
+        return row
+
+    return convert
+
+
 async def _section(session, name: str, stmt, convert, first: bool) -> AsyncIterator[bytes]:
     yield (b"" if first else b",") + orjson.dumps(name) + b":["
     count, position = 0, None
     mapper = inspect(stmt.column_descriptions[0]["entity"])
-    key = list(mapper.primary_key)  # keyset over the primary key (project members: two columns)
+    key = list(mapper.primary_key)  # keyset over the primary key (several columns: a tuple)
     while True:
         page = stmt
         if position is not None:
@@ -84,105 +106,66 @@ def account_json(session, actor: Actor, keyring) -> AsyncIterator[bytes]:
     return _account_json(session, actor, keyring)
 
 
+async def _hidden_custom_fields(session, account_id: int, personal: bool) -> set[int]:
+    """The custom fields whose values this backup leaves out (personal ones, without
+    ViewPersonalData)."""
+    if personal:
+        return set()
+    return set(
+        await session.scalars(
+            select(CustomField.id).where(
+                CustomField.account_id == account_id, CustomField.personal.is_(True)
+            )
+        )
+    )
+
+
+def _sections(account_id: int, *, personal: bool, keyring, hidden_fields: set[int]) -> list:
+    """The backup's sections after the account: (name, statement, row -> dict)."""
+    from app.projects.models import Project, ProjectMember
+
+    def plain(row) -> dict:
+        return _row(row, personal=personal)
+
+    values = select(CustomFieldValue).where(CustomFieldValue.account_id == account_id)
+    if hidden_fields:
+        values = values.where(CustomFieldValue.field_id.not_in(hidden_fields))
+    return [
+        (
+            "staff",
+            select(Staff).where(Staff.account_id == account_id),
+            _staff_row(keyring, personal=personal),
+        ),
+        ("staffStatuses", select(StaffStatus).where(StaffStatus.account_id == account_id), plain),
+        ("customFields", select(CustomField).where(CustomField.account_id == account_id), plain),
+        ("invitations", select(Invitation).where(Invitation.account_id == account_id), plain),
+        ("joinLinks", select(JoinLink).where(JoinLink.account_id == account_id), plain),
+        ("auditLog", select(AuditEntry).where(AuditEntry.account_id == account_id), plain),
+        ("projects", select(Project).where(Project.account_id == account_id), plain),
+        (
+            "projectMembers",
+            select(ProjectMember).where(ProjectMember.account_id == account_id),
+            plain,
+        ),
+        # values have a composite key: keyset over (staff_id, field_id)
+        ("customFieldValues", values, plain),
+    ]
+
+
 async def _account_json(session, actor: Actor, keyring) -> AsyncIterator[bytes]:
     personal = actor.can(Permit.VIEW_PERSONAL_DATA)
     account = await session.get(Account, actor.account_id)
     yield b'{"format":"roster-account-backup","version":1,"account":' + orjson.dumps(
         _row(account, personal=True), default=str
     )
-
-    def staff_row(staff: Staff) -> dict:
-        row = _row(staff, personal=personal)
-        if personal:
-            row["ssn"] = read_secret(keyring, staff, "ssn")
-            row["salary"] = read_secret(keyring, staff, "salary")
-        return row
-
-    account_id = actor.account_id
-    fields = {
-        f.id: f
-        for f in await session.scalars(
-            select(CustomField).where(CustomField.account_id == account_id)
-        )
-    }
-    hidden_fields = {fid for fid, f in fields.items() if f.personal and not personal}
-    sections = [
-        ("staff", select(Staff).where(Staff.account_id == account_id), staff_row),
-        (
-            "staffStatuses",
-            select(StaffStatus).where(StaffStatus.account_id == account_id),
-            lambda r: _row(r, personal=personal),
-        ),
-        (
-            "customFields",
-            select(CustomField).where(CustomField.account_id == account_id),
-            lambda r: _row(r, personal=personal),
-        ),
-        (
-            "invitations",
-            select(Invitation).where(Invitation.account_id == account_id),
-            lambda r: _row(r, personal=personal),
-        ),
-        (
-            "joinLinks",
-            select(JoinLink).where(JoinLink.account_id == account_id),
-            lambda r: _row(r, personal=personal),
-        ),
-        (
-            "auditLog",
-            select(AuditEntry).where(AuditEntry.account_id == account_id),
-            lambda r: _row(r, personal=personal),
-        ),
-    ]
-    try:
-        from app.projects.models import Project, ProjectMember
-
-        sections += [
-            (
-                "projects",
-                select(Project).where(Project.account_id == account_id),
-                lambda r: _row(r, personal=personal),
-            ),
-            (
-                "projectMembers",
-                select(ProjectMember).where(ProjectMember.account_id == account_id),
-                lambda r: _row(r, personal=personal),
-            ),
-        ]
-    except ImportError:  # pragma: no cover
-        pass
+    hidden_fields = await _hidden_custom_fields(session, actor.account_id, personal)
+    sections = _sections(
+        actor.account_id, personal=personal, keyring=keyring, hidden_fields=hidden_fields
+    )
     for name, stmt, convert in sections:
         async for chunk in _section(session, name, stmt, convert, first=False):
             yield chunk
-    # values have a composite key: keyset over (staff_id, field_id)
-    yield b',"customFieldValues":['
-    position, wrote = (0, 0), False
-    while True:
-        rows = list(
-            await session.scalars(
-                select(CustomFieldValue)
-                .where(
-                    CustomFieldValue.account_id == account_id,
-                    tuple_(CustomFieldValue.staff_id, CustomFieldValue.field_id)
-                    > tuple_(literal(position[0]), literal(position[1])),
-                )
-                .order_by(CustomFieldValue.staff_id, CustomFieldValue.field_id)
-                .limit(BATCH)
-            )
-        )
-        if not rows:
-            break
-        position = (rows[-1].staff_id, rows[-1].field_id)
-        items = [
-            {"staff_id": r.staff_id, "field_id": r.field_id, "value": r.value}
-            for r in rows
-            if r.field_id not in hidden_fields
-        ]
-        if items:
-            yield (b"," if wrote else b"") + b",".join(orjson.dumps(i) for i in items)
-            wrote = True
-        session.expunge_all()
-    yield b"]}"
+    yield b"}"
 
 
 async def export_account_to(settings, realm: str, output: str) -> None:

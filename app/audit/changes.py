@@ -15,35 +15,33 @@ from enum import Enum
 from sqlalchemy import event, inspect
 from sqlalchemy.orm import Session
 
+from app.fields import Audit, UnknownField, on_change
+from app.fields import table as field_table
+
 CHANGES_KEY = "roster_audit_changes"
 REDACTED = "[redacted]"
 
-# Never copied into the log: secrets, and personal data (the log is read by administrators
-# without regard to the ViewPersonalData permit).
-SECRET_COLUMNS = frozenset(
-    {
-        "password_hash",
-        "digest",
-        "token_digest",
-        "ssn_encrypted",
-        "salary_encrypted",
-        "email",
-        "phone_cell",
-        "phone_work",
-        "phone_home",
-        "address_street",
-        "address_city",
-        "address_state",
-        "address_zip",
-        "address_country",
-        "value",
-        "message",
-    }
-)
-IGNORED_COLUMNS = frozenset(
-    {"modified_at", "last_name_key", "name_key", "staff_seq", "last_used_at"}
-)
 NOT_AUDITED = frozenset({"email_outbox", "audit_entries", "rate_limit_buckets"})
+
+# table -> column -> what the log keeps of it: the field tables' rows (``app.fields``).
+# Personal and secret columns are never copied into the log (it is read by administrators
+# without regard to the ViewPersonalData permit); bookkeeping is left out. Read once per
+# table, and again if a row changes.
+_RULES: dict[str, dict[str, Audit]] = {}
+
+
+@on_change
+def _forget_rules() -> None:
+    _RULES.clear()
+
+
+def _rules(table: str) -> dict[str, Audit]:
+    try:
+        return _RULES[table]
+    except KeyError:
+        columns = field_table(table).columns
+        rules = _RULES[table] = {column: row.audited for column, row in columns.items()}
+        return rules
 
 
 def _plain(value):
@@ -61,10 +59,14 @@ def _changes_of(obj, op: str) -> dict | None:
     table = obj.__table__.name
     if table in NOT_AUDITED:
         return None
+    rules = _rules(table)
     fields = {}
     for attr in state.mapper.column_attrs:
         key = attr.key
-        if key in IGNORED_COLUMNS:
+        rule = rules.get(key)
+        if rule is None:
+            raise UnknownField(f"{table}.{key} has no row in its field table")
+        if rule is Audit.IGNORED:
             continue
         hist = state.attrs[key].history
         if op == "update":
@@ -78,7 +80,7 @@ def _changes_of(obj, op: str) -> dict | None:
                 continue
         else:
             before, after = state.attrs[key].value, None
-        if key in SECRET_COLUMNS:
+        if rule is Audit.REDACTED:
             fields[key] = [
                 REDACTED if before is not None else None,
                 REDACTED if after is not None else None,

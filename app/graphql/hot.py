@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import math
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -59,8 +60,10 @@ from strawberry.types import ExecutionResult
 from app.custom_fields import service as custom_fields
 from app.custom_fields.service import shown_values
 from app.errors import DomainError, RateLimited
+from app.fields import on_change
 from app.graphql.extensions import MAX_CACHED_DOCUMENT
 from app.graphql.limits import Summary, check_cost, summarize
+from app.graphql.types import staff as staff_type
 from app.graphql.types.custom_fields import CustomField
 from app.graphql.types.staff import (
     COLUMNS,
@@ -162,7 +165,22 @@ class RecordType(NamedTuple):
 
 
 RECORD_TYPES = {"Staff": RecordType(COLUMNS, DERIVED, READS)}
-SHOWN_IF = {Shown.ALWAYS: None, Shown.WITH_DETAILS: "details", Shown.WITH_PERSONAL_DATA: "personal"}
+SHOWN_IF = {
+    Shown.ALWAYS: None,
+    Shown.WITH_DETAILS: "details",
+    Shown.WITH_PERSONAL_DATA: "personal",
+    Shown.WITH_DETAILS_AND_PERSONAL_DATA: "details and personal",
+}
+
+
+def _unless_hidden(name: str, get: Getter) -> Getter:
+    """``get`` behind the field's class (as the Staff resolver of ``name`` checks it), for
+    a prefetched Staff field that is not shown to everyone (``app.staff.fields.STAFF``)."""
+
+    def guarded(seen: SeenStaff, fetched: Prefetch):
+        return None if staff_type.hidden(seen, name) else get(seen, fetched)
+
+    return guarded
 
 
 @dataclass(frozen=True)
@@ -210,8 +228,10 @@ class _Compiler:
         special = PREFETCHED.get((type_.name, name))
         attribute = read = get = None
         if special is not None:
-            _plain(definition)
+            python_name = _plain(definition).python_name
             get, page_rows_only, needs_values = special
+            if type_.name == "Staff" and any(staff_type.NEEDS.get(python_name, ())):
+                get = _unless_hidden(python_name, get)
             if page_rows_only and not page_rows:
                 raise NotCovered("related rows of related rows")
             self.needs_values |= needs_values
@@ -466,6 +486,17 @@ PAGE_ROW_FIELDS = {
 }
 
 
+# Every HotPaths, to forget their plans when a field table changes (``app.fields``): a
+# plan has the visibility of each field it reads compiled in.
+_INSTANCES: weakref.WeakSet[HotPaths] = weakref.WeakSet()
+
+
+@on_change
+def _forget_plans() -> None:
+    for hot in list(_INSTANCES):
+        hot.plans.clear()
+
+
 class HotPaths:
     """Plans for hot documents, compiled once per (document, operation name)."""
 
@@ -477,6 +508,7 @@ class HotPaths:
         self.max_tokens = max_tokens
         self.plans: OrderedDict[tuple[str, str | None], Plan | None] = OrderedDict()
         self.answered = 0  # requests the plans answered (the tests check they are used)
+        _INSTANCES.add(self)
 
     def plan_for(self, query: str, operation_name: str | None) -> Plan | None:
         if ROOT_FIELD not in query or len(query) > MAX_CACHED_DOCUMENT:

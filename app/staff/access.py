@@ -3,6 +3,7 @@
 Basic profile: everyone in the account. Details: unrestricted records, records shared with
 the actor, one's own, or everything with VIEW_RESTRICTED_STAFF. Personal data: one's own,
 or with VIEW_PERSONAL_DATA; SSN, salary and personal custom fields also need the details.
+Which fields are which, and who writes them, is ``app.staff.fields.STAFF``.
 """
 
 from __future__ import annotations
@@ -10,39 +11,8 @@ from __future__ import annotations
 import enum
 
 from app.access import ROLE_RANK, Actor, Permit, Role
-
-BASIC_FIELDS = frozenset(
-    {
-        "first_name",
-        "last_name",
-        "title",
-        "company",
-        "manager_id",
-        "notes",
-        "is_inactive",
-        "kind",
-        "default_project_role_id",
-    }
-)
-DETAILED_FIELDS = frozenset(
-    {
-        "status_id",
-        "start_date",
-        "term_date",
-        "capacity",
-        "cost_factor",
-        "hour_rate_type",
-        "rate1",
-        "rate2",
-        "rate3",
-        "rate4",
-        "rate5",
-        "home_timezone",
-    }
-)
-PERSONAL_FIELDS = frozenset({"email", "phone_cell", "phone_work", "phone_home", "address"})
-SECRET_FIELDS = frozenset({"ssn", "salary"})
-ADMIN_FIELDS = frozenset({"restricted"})
+from app.fields import NEEDS_DETAILS, NEEDS_PERSONAL_DATA, UnknownField, Visibility, Write
+from app.staff.fields import STAFF
 
 
 class Shown(enum.Enum):
@@ -51,15 +21,24 @@ class Shown(enum.Enum):
     ALWAYS = "always"  # everyone who sees the record
     WITH_DETAILS = "details"  # viewers of its details (restricted records)
     WITH_PERSONAL_DATA = "personal"  # the person and holders of ViewPersonalData
+    WITH_DETAILS_AND_PERSONAL_DATA = "secret"  # both (SSN, salary)
+
+
+SHOWN = {
+    (False, False): Shown.ALWAYS,
+    (True, False): Shown.WITH_DETAILS,
+    (False, True): Shown.WITH_PERSONAL_DATA,
+    (True, True): Shown.WITH_DETAILS_AND_PERSONAL_DATA,
+}
 
 
 def shown(field: str) -> Shown:
-    """Who sees ``field`` (SSN and salary need both: see ``SECRET_FIELDS``)."""
-    if field in PERSONAL_FIELDS:
-        return Shown.WITH_PERSONAL_DATA
-    if field in DETAILED_FIELDS:
-        return Shown.WITH_DETAILS
-    return Shown.ALWAYS
+    """Who sees ``field`` (its class in ``app.staff.fields.STAFF``); an unknown field, or
+    a bookkeeping column that is never shown as data, is an error (UnknownField)."""
+    visibility = STAFF[field].visibility
+    if visibility is Visibility.INTERNAL:
+        raise UnknownField(f"staff.{field} is bookkeeping, never shown")
+    return SHOWN[visibility in NEEDS_DETAILS, visibility in NEEDS_PERSONAL_DATA]
 
 
 def can_see_details(actor: Actor, staff_id: int, restricted: bool) -> bool:
@@ -93,24 +72,26 @@ def can_manage(actor: Actor, staff_id: int, role: Role) -> bool:
 
 
 def write_denial(actor: Actor, staff_id: int, restricted: bool, field: str) -> str | None:
-    """Why ``actor`` may not write ``field`` of this record, or None if they may."""
+    """Why ``actor`` may not write ``field`` of this record, or None if they may (who may
+    write it, and its class, are its row in ``app.staff.fields.STAFF``)."""
+    row = STAFF[field]
+    if row.write is Write.NOBODY:
+        return row.denied or "This field cannot be changed here."
+    if row.write is Write.ADMINISTRATORS:
+        if Permit.EDIT_RESTRICTED_STAFF in actor.permits:
+            return None
+        return row.denied or "Only administrators change this field."
     is_self = staff_id == actor.staff_id
     editable = can_edit(actor, staff_id, restricted)
     has_permit = Permit.VIEW_PERSONAL_DATA in actor.permits
-    if field in PERSONAL_FIELDS:
-        if is_self or (editable and has_permit):
-            return None
-        return "Changing personal data needs the ViewPersonalData permit."
-    if field in SECRET_FIELDS:
+    if row.visibility is Visibility.SECRET:
         if editable and has_permit and (not is_self or actor.role == Role.OWNER):
             return None
         return "You may not change this staff member's SSN or salary."
-    if field in ADMIN_FIELDS:
-        return (
-            None
-            if Permit.EDIT_RESTRICTED_STAFF in actor.permits
-            else ("Only administrators restrict or unrestrict records.")
-        )
+    if row.visibility in NEEDS_PERSONAL_DATA:
+        if is_self or (editable and has_permit):
+            return None
+        return "Changing personal data needs the ViewPersonalData permit."
     return None if editable else "You may not edit this staff member."
 
 
@@ -122,3 +103,13 @@ def can_see_permits(actor: Actor, staff_id: int) -> bool:
 def can_see_shares(actor: Actor) -> bool:
     """Whom a record is shared with: those who may share records (EDIT_RESTRICTED_STAFF)."""
     return Permit.EDIT_RESTRICTED_STAFF in actor.permits
+
+
+def create_denial(actor: Actor, field: str, value) -> str | None:
+    """Why ``actor`` may not set ``field`` of a record they add, or None if they may:
+    personal data needs the permit (adding needs ADD_STAFF, the caller's check)."""
+    row = STAFF[field]
+    if value is not None and row.visibility in NEEDS_PERSONAL_DATA:
+        if Permit.VIEW_PERSONAL_DATA not in actor.permits:
+            return "Setting personal data needs the ViewPersonalData permit."
+    return None

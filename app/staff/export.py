@@ -1,9 +1,10 @@
 """CSV export of the staff list, streamed in batches so memory stays bounded.
 
-Administrators only (``require_export``). Columns are every field and custom field the
-caller may see: personal columns only with
-the ViewPersonalData permit; details of a restricted record stay blank unless it is
-shared with the caller. Cells that a spreadsheet would run as a formula are neutralised.
+Administrators only (``require_export``). Columns are every field with a CSV header in the
+staff field table (``app.staff.fields.STAFF``, in its order) and every custom field the
+caller may see: personal columns only with the ViewPersonalData permit; details of a
+restricted record stay blank unless it is shared with the caller. Cells that a
+spreadsheet would run as a formula are neutralised.
 """
 
 from __future__ import annotations
@@ -11,61 +12,48 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import select
 
 from app.access import Actor, Permit, require
 from app.custom_fields.service import list_fields, values_for_staff
+from app.fields import NEEDS_DETAILS, NEEDS_PERSONAL_DATA, Field, derive
 from app.staff import access
+from app.staff.fields import STAFF
 from app.staff.models import Staff
 from app.staff.service import read_secret, statuses_by_id
 
 BATCH = 500
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
-BASIC = [
-    ("sid", "sid"),
-    ("first_name", "firstName"),
-    ("last_name", "lastName"),
-    ("title", "title"),
-    ("company", "company"),
-    ("manager_sid", "managerSid"),
-    ("role", "role"),
-    ("kind", "kind"),
-    ("account_status", "accountStatus"),
-    ("is_inactive", "isInactive"),
-    ("restricted", "restricted"),
-    ("notes", "notes"),
-    ("created_at", "createdAt"),
-    ("modified_at", "modifiedAt"),
-]
-PERSONAL = [
-    ("email", "email"),
-    ("phone_cell", "phoneCell"),
-    ("phone_work", "phoneWork"),
-    ("phone_home", "phoneHome"),
-    ("address_street", "addressStreet"),
-    ("address_city", "addressCity"),
-    ("address_state", "addressState"),
-    ("address_zip", "addressZip"),
-    ("address_country", "addressCountry"),
-]
-DETAILED = [
-    ("status", "status"),
-    ("start_date", "startDate"),
-    ("term_date", "termDate"),
-    ("capacity", "capacity"),
-    ("cost_factor", "costFactor"),
-    ("hour_rate_type", "hourRateType"),
-    ("rate1", "rate1"),
-    ("rate2", "rate2"),
-    ("rate3", "rate3"),
-    ("rate4", "rate4"),
-    ("rate5", "rate5"),
-    ("home_timezone", "homeTimezone"),
-]
-SECRET = [("ssn", "ssn"), ("salary", "salary")]
-HIDDEN_WITHOUT_DETAILS = frozenset(key for key, _ in DETAILED + SECRET)
+
+class Column(NamedTuple):
+    field: Field
+    column: str  # the model column (an encrypted field's holds ciphertext)
+    header: str
+    personal: bool  # only for holders of ViewPersonalData
+    details: bool  # blank on records whose details the caller does not see
+
+
+COLUMNS: list[Column] = []
+
+
+@derive
+def _columns() -> None:
+    """Every exported column, in the staff field table's order (``STAFF``)."""
+    COLUMNS[:] = [
+        Column(
+            row,
+            column,
+            header,
+            personal=row.visibility in NEEDS_PERSONAL_DATA,
+            details=row.visibility in NEEDS_DETAILS,
+        )
+        for row in STAFF
+        for column, header in zip(row.columns, row.csv, strict=False)
+    ]
 
 
 def neutralise(value) -> str:
@@ -77,6 +65,21 @@ def neutralise(value) -> str:
     if text.startswith(FORMULA_PREFIXES):
         return "'" + text
     return text
+
+
+def _cell(column: Column, staff: Staff, sids: dict, statuses: dict, keyring):
+    """A column's value: references by what names them (the manager's sid, the status's
+    name), secrets decrypted, times in ISO format, the rest as stored."""
+    field = column.field
+    if field.name == "manager_id":
+        return sids.get(staff.manager_id)
+    if field.name == "status_id":
+        status = statuses.get(staff.status_id)
+        return status.name if status else None
+    if field.encrypted:
+        return read_secret(keyring, staff, field.name)
+    value = getattr(staff, column.column)
+    return value.isoformat() if isinstance(value, datetime) else value
 
 
 def require_export(actor: Actor) -> None:
@@ -95,8 +98,8 @@ async def _staff_csv(session, actor: Actor, keyring) -> AsyncIterator[str]:
     personal = actor.can(Permit.VIEW_PERSONAL_DATA)
     fields = [f for f in await list_fields(session, actor) if personal or not f.personal]
     statuses = await statuses_by_id(session, actor.account_id)
-    columns = BASIC + (PERSONAL if personal else []) + DETAILED + (SECRET if personal else [])
-    header = [label for _, label in columns] + [f.name for f in fields]
+    columns = [c for c in COLUMNS if personal or not c.personal]
+    header = [c.header for c in columns] + [f.name for f in fields]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow([neutralise(h) for h in header])
@@ -126,21 +129,12 @@ async def _staff_csv(session, actor: Actor, keyring) -> AsyncIterator[str]:
         writer = csv.writer(buffer, lineterminator="\r\n")
         for staff in rows:
             details = access.can_see_details(actor, staff.id, staff.restricted)
-            line = []
-            for key, _label in columns:
-                if key in HIDDEN_WITHOUT_DETAILS and not details:
-                    line.append("")
-                elif key == "manager_sid":
-                    line.append(neutralise(sids.get(staff.manager_id)))
-                elif key == "status":
-                    status = statuses.get(staff.status_id)
-                    line.append(neutralise(status.name if status else None))
-                elif key in ("ssn", "salary"):
-                    line.append(neutralise(read_secret(keyring, staff, key)))
-                elif key in ("created_at", "modified_at"):
-                    line.append(getattr(staff, key).isoformat())
-                else:
-                    line.append(neutralise(getattr(staff, key)))
+            line = [
+                ""
+                if c.details and not details
+                else neutralise(_cell(c, staff, sids, statuses, keyring))
+                for c in columns
+            ]
             by_field = {v.field.id: v.value for v in values.get(staff.id, [])}
             line += [neutralise(by_field.get(f.id)) if details else "" for f in fields]
             writer.writerow(line)

@@ -31,6 +31,8 @@ from app.access import Actor, Permit, Role
 from app.db.base import Records
 from app.db.prepared import Prepared
 from app.errors import DomainError
+from app.fields import NEEDS_PERSONAL_DATA, derive
+from app.staff.fields import STAFF
 from app.staff.models import AccountStatus, Staff, StaffKind
 
 MAX_PAGE_SIZE = 100
@@ -51,7 +53,27 @@ class SortDirection(enum.StrEnum):
     DESC = "DESC"
 
 
-PERSONAL_SORT_KEYS = frozenset({StaffSortKey.EMAIL})
+# The field each sort key sorts by (``app.staff.fields.STAFF``): sorting by a personal
+# field needs the permit, as seeing it does (no side channel).
+SORT_FIELDS = {
+    StaffSortKey.LAST_NAME: "last_name",
+    StaffSortKey.FIRST_NAME: "first_name",
+    StaffSortKey.TITLE: "title",
+    StaffSortKey.COMPANY: "company",
+    StaffSortKey.CREATED_AT: "created_at",
+    StaffSortKey.EMAIL: "email",
+}
+PERSONAL_SORT_KEYS: frozenset[StaffSortKey] = frozenset()
+
+
+@derive
+def _personal_sort_keys() -> None:
+    global PERSONAL_SORT_KEYS
+    PERSONAL_SORT_KEYS = frozenset(
+        key for key, field in SORT_FIELDS.items() if STAFF[field].visibility in NEEDS_PERSONAL_DATA
+    )
+
+
 # Sorts by a name: records without that name (stored as "") come last, in either direction.
 NAME_SORT_KEYS = frozenset({StaffSortKey.LAST_NAME, StaffSortKey.FIRST_NAME})
 
@@ -230,7 +252,8 @@ def validate(actor: Actor, query: StaffQuery) -> None:
     if not 0 <= query.first <= MAX_PAGE_SIZE:
         raise InvalidQuery(f"first must be between 0 and {MAX_PAGE_SIZE}.", field=["first"])
     if query.sort in PERSONAL_SORT_KEYS and Permit.VIEW_PERSONAL_DATA not in actor.permits:
-        raise InvalidQuery("Sorting by email needs the ViewPersonalData permit.", field=["sort"])
+        name = STAFF[SORT_FIELDS[query.sort]].api
+        raise InvalidQuery(f"Sorting by {name} needs the ViewPersonalData permit.", field=["sort"])
     if query.search and len(query.search) > MAX_SEARCH_LENGTH:
         raise InvalidQuery(
             f"search must be at most {MAX_SEARCH_LENGTH} characters.", field=["search"]

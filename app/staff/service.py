@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import date
-from functools import lru_cache
-from zoneinfo import available_timezones
 
 from sqlalchemy import literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import fields
 from app.access import GRANTABLE_PERMITS, Actor, Permit, Role, require
 from app.accounts.service import next_staff_sid
 from app.db.base import utcnow
@@ -18,6 +16,7 @@ from app.errors import DomainError, ErrorCode, Forbidden, NotFound, ValidationFa
 from app.security.crypto import Keyring
 from app.staff import access, email_change
 from app.staff.errors import ManagerCycle, StaffEmailTaken
+from app.staff.fields import STAFF, time_zones
 from app.staff.models import Staff, StaffKind, StaffPermitGrant, StaffShare, StaffStatus
 from app.staff.queries import (
     ALL_COLUMNS,
@@ -29,20 +28,17 @@ from app.staff.queries import (
     staff_in_account,
     validate,
 )
-from app.validation import clean_email, clean_text, name_key
+from app.validation import clean_text, name_key
 
-MAX_RATE = 1_000_000_000
-MAX_CAPACITY = 744  # hours in a 31-day month
 MAX_STATUSES = 100
-_PHONE = re.compile(r"^[0-9+()\-.\s/xX#*]{3,40}$|^(?:ext\.?\s*)?[0-9+()\-.\s]{3,40}$")
-_SSN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 \-]{2,31}$")
-ADDRESS_PARTS = {"street": 500, "city": 100, "state": 100, "zip": 20, "country": 100}
-ENCRYPTED_COLUMNS = {"ssn": "ssn_encrypted", "salary": "salary_encrypted"}
+# field -> the column holding it encrypted (the staff field table's encrypted rows)
+ENCRYPTED_COLUMNS: dict[str, str] = {}
 
 
-@lru_cache(maxsize=1)
-def time_zones() -> frozenset[str]:
-    return frozenset(tz for tz in available_timezones() if "/" in tz or tz == "UTC")
+@fields.derive
+def _encrypted_columns() -> None:
+    ENCRYPTED_COLUMNS.clear()
+    ENCRYPTED_COLUMNS.update({f.name: f.columns[0] for f in STAFF if f.encrypted})
 
 
 def sorted_time_zones() -> list[str]:
@@ -132,100 +128,14 @@ async def get_many(session: AsyncSession, account_id: int, ids: list[int]) -> di
 # --- validation of input values --------------------------------------------------------
 
 
-def _number(name: str, value, *, maximum: float = MAX_RATE) -> float | None:
-    if value is None:
-        return None
-    if value != value or value in (float("inf"), float("-inf")):
-        raise DomainError("Must be a finite number.", field=[name])
-    if value < 0:
-        raise DomainError("Must not be negative.", field=[name])
-    if value > maximum:
-        raise DomainError(f"Must be at most {maximum:g}.", field=[name])
-    return round(float(value), 2)
-
-
-def _phone(name: str, value: str | None) -> str | None:
-    value = clean_text(value, name, max_length=40)
-    if value is not None and not _PHONE.match(value):
-        raise DomainError("Enter a valid phone number.", field=[name])
-    return value
-
-
-def _clean_value(field: str, value, account_id: int):
-    """Validate and normalise one input value (async checks happen in _check_references)."""
-    match field:
-        case "first_name":
-            return clean_text(value, "firstName", max_length=100, required=True, label="First name")
-        case "last_name":
-            return clean_text(value, "lastName", max_length=100, required=True, label="Last name")
-        case "title" | "company":
-            return clean_text(value, _camel(field), max_length=200)
-        case "notes":
-            return clean_text(value, "notes", max_length=10_000, multiline=True)
-        case "email":
-            return clean_email(value, "email")
-        case "phone_cell" | "phone_work" | "phone_home":
-            return _phone(_camel(field), value)
-        case "address":
-            if value is None:
-                return {part: None for part in ADDRESS_PARTS}
-            return {
-                part: clean_text(
-                    value.get(part), f"address.{part}", max_length=limit, multiline=part == "street"
-                )
-                for part, limit in ADDRESS_PARTS.items()
-                if part in value
-            }
-        case "ssn":
-            ssn = clean_text(value, "ssn", max_length=32)
-            if ssn is not None and not _SSN.match(ssn):
-                raise DomainError("Enter a valid SSN or national id.", field=["ssn"])
-            return ssn
-        case "salary":
-            return _number("salary", value)
-        case "capacity":
-            if value is None:
-                raise DomainError(
-                    "Capacity is required.", field=["capacity"], code=ErrorCode.REQUIRED
-                )
-            return _number("capacity", value, maximum=MAX_CAPACITY)
-        case "cost_factor" | "rate1" | "rate2" | "rate3" | "rate4" | "rate5":
-            return _number(_camel(field), value)
-        case "hour_rate_type":
-            if value is not None and not 0 <= value <= 1000:
-                raise DomainError("Must be between 0 and 1000.", field=["hourRateType"])
-            return value
-        case "home_timezone":
-            tz = clean_text(value, "homeTimezone", max_length=64)
-            if tz is not None and tz not in time_zones():
-                raise DomainError("Unknown IANA time zone.", field=["homeTimezone"])
-            return tz
-        case "is_inactive" | "restricted":
-            if value is None:
-                raise DomainError("Must be true or false.", field=[_camel(field)])
-            return bool(value)
-        case "kind":
-            if value is None:
-                raise DomainError("Kind is required.", field=["kind"], code=ErrorCode.REQUIRED)
-            return StaffKind(value)
-        case "role":
-            return Role(value) if value is not None else Role.VIEWER
-        case _:
-            return value
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(p.title() for p in rest)
-
-
 def _clean_all(changes: dict, account_id: int, problems: list[DomainError]) -> dict:
-    """The values that are valid; problems with the others are appended to ``problems``
+    """The values that are valid, each cleaned by its row's validator (``STAFF``; an
+    unknown field is an error); problems with the others are appended to ``problems``
     (and raised by _check_references together with its own, so a client sees them all)."""
     cleaned: dict = {}
     for field, value in changes.items():
         try:
-            cleaned[field] = _clean_value(field, value, account_id)
+            cleaned[field] = STAFF[field].cleaned(value)
         except DomainError as exc:
             problems.append(exc)
     return cleaned
@@ -301,22 +211,23 @@ async def _check_references(
 
 def _apply(keyring: Keyring, staff: Staff, values: dict) -> None:
     for field, value in values.items():
-        if field in ENCRYPTED_COLUMNS:
+        row = STAFF[field]
+        if row.encrypted:
             write_secret(keyring, staff, field, None if value is None else str(value))
-        elif field == "address":
+        elif len(row.columns) > 1:  # the parts given, by name (address: street, city...)
             for part, part_value in value.items():
-                setattr(staff, f"address_{part}", part_value)
+                setattr(staff, f"{field}_{part}", part_value)
         else:
-            setattr(staff, field, value)
+            setattr(staff, row.columns[0], value)
         if field == "last_name":
             staff.last_name_key = name_key(value)
     staff.modified_at = utcnow()
 
 
-def _check_write_access(actor: Actor, staff_id: int, restricted: bool, fields) -> None:
-    denials = [
+def _check_write_access(actor: Actor, staff_id: int, restricted: bool, names) -> None:
+    denials: list[DomainError] = [
         Forbidden(reason, field=[field])
-        for field in fields
+        for field in names
         if (reason := access.write_denial(actor, staff_id, restricted, field)) is not None
     ]
     if denials:
@@ -332,16 +243,11 @@ async def create_staff(session: AsyncSession, actor: Actor, keyring: Keyring, da
     data = {"capacity": 160, "kind": StaffKind.EMPLOYEE, **data}
     data.setdefault("first_name", None)
     data.setdefault("last_name", None)
-    denials: list[DomainError] = []
-    for field in data:
-        if field in access.PERSONAL_FIELDS | access.SECRET_FIELDS and data[field] is not None:
-            if not actor.can(Permit.VIEW_PERSONAL_DATA):
-                denials.append(
-                    Forbidden(
-                        "Setting personal data needs the ViewPersonalData permit.",
-                        field=[field],
-                    )
-                )
+    denials: list[DomainError] = [
+        Forbidden(reason, field=[field])
+        for field, value in data.items()
+        if (reason := access.create_denial(actor, field, value)) is not None
+    ]
     role = data.get("role") or Role.VIEWER
     if not actor.may_assign(Role(role)):
         denials.append(Forbidden("You may not give a role above your own.", field=["role"]))

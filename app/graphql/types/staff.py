@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 from strawberry.types import Info
+from strawberry.utils.str_converters import to_snake_case
 
+from app import fields as field_tables
 from app.access import Actor, role_permits
 from app.access import Role as DomainRole
 from app.custom_fields.service import shown_values
@@ -23,6 +25,7 @@ from app.graphql.types.common import Node, PageInfo
 from app.graphql.types.custom_fields import CustomField, CustomFieldValue
 from app.staff import access
 from app.staff.access import Shown
+from app.staff.fields import STAFF
 from app.staff.models import Staff as StaffRow
 from app.staff.service import StaffPage, read_secret
 from app.validation import full_name
@@ -58,18 +61,9 @@ class StaffStatus(Node):
 
 
 # The record's columns Staff shows as they are (each is the Staff field of the same name),
-# and who sees each (the domain's rule, ``app.staff.access``). Staff.build and the hot plan
-# (app.graphql.hot) both read them here.
-COLUMNS: dict[str, Shown] = {
-    name: access.shown(name)
-    for name in (
-        *("sid", "first_name", "last_name", "title", "company", "notes", "is_inactive"),
-        *("restricted", "role", "kind", "account_status", "created_at", "modified_at"),
-        *("email", "phone_cell", "phone_work", "phone_home"),
-        *("start_date", "term_date", "capacity", "cost_factor", "hour_rate_type"),
-        *("rate1", "rate2", "rate3", "rate4", "rate5", "home_timezone"),
-    )
-}
+# and who sees each: the staff field table's rows (``app.staff.fields.STAFF``) that Staff
+# shows as stored. Staff.build and the hot plan (app.graphql.hot) both read them here.
+COLUMNS: dict[str, Shown] = {}
 
 
 class SeenStaff:
@@ -109,8 +103,9 @@ DERIVED: dict[str, Callable[[SeenStaff], object]] = {
 # The columns each of Staff's other fields reads (COLUMNS' fields read their own column;
 # a page always reads what SeenStaff and cursors need: ``app.staff.queries.ROW_KEYS``).
 # The hot plan reads only the columns its document's fields read; a field missing here
-# makes it read them all.
-READS: dict[str, tuple[str, ...]] = {
+# makes it read them all. The table's other fields (address, manager...) read their rows'
+# columns; these are the rest.
+_COMPUTED_READS: dict[str, tuple[str, ...]] = {
     "id": (),
     "full_name": ("first_name", "last_name"),
     "has_login": ("user_id",),
@@ -118,18 +113,51 @@ READS: dict[str, tuple[str, ...]] = {
     "viewer_can_edit": (),
     "viewer_can_delete": ("role",),
     "viewer_can_see_personal_data": (),
-    "address": tuple(f"address_{part}" for part in ("street", "city", "state", "zip", "country")),
-    "manager": ("manager_id",),
     "custom_fields": (),
 }
+READS: dict[str, tuple[str, ...]] = {}
+# Of the fields with resolvers: whether they are hidden without details, without personal
+# data (their class in STAFF), as Staff.build hides COLUMNS.
+NEEDS: dict[str, tuple[bool, bool]] = {}
+_WITH_DETAILS = frozenset({Shown.WITH_DETAILS, Shown.WITH_DETAILS_AND_PERSONAL_DATA})
+_WITH_PERSONAL = frozenset({Shown.WITH_PERSONAL_DATA, Shown.WITH_DETAILS_AND_PERSONAL_DATA})
+_COLUMN_NAMES: tuple[str, ...] = ()
+_read_columns: Callable = operator.attrgetter("id")  # set from COLUMNS below
+_HIDDEN_WITHOUT: dict[Shown, dict[str, None]] = {}
 
-_COLUMN_NAMES = tuple(COLUMNS)
-_read_columns = operator.attrgetter(*_COLUMN_NAMES)
-# The columns a viewer without details (or personal data) sees as null.
-_HIDDEN_WITHOUT = {
-    shown: dict.fromkeys(name for name, s in COLUMNS.items() if s is shown)
-    for shown in (Shown.WITH_DETAILS, Shown.WITH_PERSONAL_DATA)
-}
+
+@field_tables.derive
+def _from_the_field_table() -> None:
+    """COLUMNS, READS and what Staff.build hides, from STAFF (again if a row changes)."""
+    global _COLUMN_NAMES, _read_columns, _HIDDEN_WITHOUT
+    shown = {row.name: access.shown(row.name) for row in STAFF if row.api is not None}
+    COLUMNS.clear()
+    COLUMNS.update({row.name: shown[row.name] for row in STAFF if row.as_is})
+    READS.clear()
+    READS.update(_COMPUTED_READS)
+    NEEDS.clear()
+    for row in STAFF:
+        if row.api is None or row.as_is:
+            continue
+        name = to_snake_case(row.api)
+        # a secret's associated data binds it to the account and the record's sid
+        READS[name] = (*row.columns, *(("account_id", "sid") if row.encrypted else ()))
+        NEEDS[name] = (shown[row.name] in _WITH_DETAILS, shown[row.name] in _WITH_PERSONAL)
+    _COLUMN_NAMES = tuple(COLUMNS)
+    _read_columns = operator.attrgetter(*_COLUMN_NAMES)
+    # The columns a viewer without details (or personal data) sees as null.
+    _HIDDEN_WITHOUT = {
+        Shown.WITH_DETAILS: dict.fromkeys(n for n, s in COLUMNS.items() if s in _WITH_DETAILS),
+        Shown.WITH_PERSONAL_DATA: dict.fromkeys(
+            n for n, s in COLUMNS.items() if s in _WITH_PERSONAL
+        ),
+    }
+
+
+def hidden(seen, field: str) -> bool:
+    """Whether the viewer of ``seen`` (a Staff or a SeenStaff) sees ``field`` as null."""
+    details, personal = NEEDS[field]
+    return (details and not seen._details) or (personal and not seen._personal)
 
 
 @strawberry.type(description="A person in the account: membership and HR record.")
@@ -188,7 +216,7 @@ class Staff(Node):
 
     @strawberry.field(description="The person's manager, in the same account.")
     async def manager(self, info: Info) -> Staff | None:
-        if self._row.manager_id is None:
+        if hidden(self, "manager") or self._row.manager_id is None:
             return None
         row = await loaders.staff_by_id(info.context, self._actor.account_id).load(
             self._row.manager_id
@@ -205,7 +233,7 @@ class Staff(Node):
     ) -> Annotated[ProjectTeamRole, strawberry.lazy("app.graphql.types.projects")] | None:
         from app.graphql.types.projects import ProjectTeamRole
 
-        if self._row.default_project_role_id is None:
+        if hidden(self, "default_project_role") or self._row.default_project_role_id is None:
             return None
         roles = await loaders.team_roles(info.context, self._actor.account_id)
         found = roles.get(self._row.default_project_role_id)
@@ -255,7 +283,7 @@ class Staff(Node):
 
     @strawberry.field(description="Postal address (personal data).")
     def address(self) -> Address | None:
-        if not self._personal:
+        if hidden(self, "address"):
             return None
         r = self._row
         return Address(
@@ -268,13 +296,13 @@ class Staff(Node):
 
     @strawberry.field(description="Social security number (personal data, encrypted at rest).")
     def ssn(self, info: Info) -> str | None:
-        if not (self._personal and self._details):
+        if hidden(self, "ssn"):
             return None
         return read_secret(info.context.settings.keyring, self._row, "ssn")
 
     @strawberry.field(description="Salary (personal data, encrypted at rest).")
     def salary(self, info: Info) -> float | None:
-        if not (self._personal and self._details):
+        if hidden(self, "salary"):
             return None
         value = read_secret(info.context.settings.keyring, self._row, "salary")
         return float(value) if value is not None else None
@@ -283,7 +311,7 @@ class Staff(Node):
 
     @strawberry.field(description="Account-defined status (detailed).")
     async def status(self, info: Info) -> StaffStatus | None:
-        if not self._details or self._row.status_id is None:
+        if hidden(self, "status") or self._row.status_id is None:
             return None
         found = (await loaders.statuses(info.context, self._actor.account_id)).get(
             self._row.status_id

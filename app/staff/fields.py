@@ -1,0 +1,250 @@
+"""The staff field table: every field of a staff record, once (see ``app.fields``).
+
+Who sees a field (``app.staff.access``), the Staff GraphQL type's columns and what its
+fields read (and so the hot plan's), the CSV export's columns and headers, the backup,
+the audit log's redactions, who may write a field and how its input is cleaned all come
+from ``STAFF``. Its order is the CSV export's column order.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from zoneinfo import available_timezones
+
+from app.access import Role
+from app.errors import DomainError, ErrorCode
+from app.fields import (
+    Audit,
+    Clean,
+    Field,
+    FieldTable,
+    Visibility,
+    Write,
+    camel,
+    derived_key,
+    register,
+    rows,
+)
+from app.staff.models import StaffKind
+from app.validation import clean_email, clean_text
+
+MAX_RATE = 1_000_000_000
+MAX_CAPACITY = 744  # hours in a 31-day month
+_PHONE = re.compile(r"^[0-9+()\-.\s/xX#*]{3,40}$|^(?:ext\.?\s*)?[0-9+()\-.\s]{3,40}$")
+_SSN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 \-]{2,31}$")
+ADDRESS_PARTS = {"street": 500, "city": 100, "state": 100, "zip": 20, "country": 100}
+
+
+@lru_cache(maxsize=1)
+def time_zones() -> frozenset[str]:
+    return frozenset(tz for tz in available_timezones() if "/" in tz or tz == "UTC")
+
+
+# --- validators: (field, input value) -> the value to store, or a DomainError ------------
+# Errors name the field by its domain name; messages by its API name unless told.
+
+
+def _text(max_length: int, *, required: bool = False, label=None, multiline=False) -> Clean:
+    def clean(field: Field, value):
+        return clean_text(
+            value,
+            field.name,
+            max_length=max_length,
+            required=required,
+            label=label or field.api,
+            multiline=multiline,
+        )
+
+    return clean
+
+
+def _number(maximum: float = MAX_RATE) -> Clean:
+    def clean(field: Field, value):
+        if value is None:
+            return None
+        if value != value or value in (float("inf"), float("-inf")):
+            raise DomainError("Must be a finite number.", field=[field.name])
+        if value < 0:
+            raise DomainError("Must not be negative.", field=[field.name])
+        if value > maximum:
+            raise DomainError(f"Must be at most {maximum:g}.", field=[field.name])
+        return round(float(value), 2)
+
+    return clean
+
+
+def _as_is(field: Field, value):
+    """References and dates: the service checks them against the database."""
+    return value
+
+
+def _email(field: Field, value):
+    return clean_email(value, field.name)
+
+
+def _phone(field: Field, value):
+    value = clean_text(value, field.name, max_length=40, label=field.api)
+    if value is not None and not _PHONE.match(value):
+        raise DomainError("Enter a valid phone number.", field=[field.name])
+    return value
+
+
+def _address(field: Field, value):
+    """The parts given (a dict), each cleaned; null clears every part."""
+    if value is None:
+        return {part: None for part in ADDRESS_PARTS}
+    return {
+        part: clean_text(
+            value.get(part),
+            f"{field.name}.{part}",
+            max_length=limit,
+            multiline=part == "street",
+        )
+        for part, limit in ADDRESS_PARTS.items()
+        if part in value
+    }
+
+
+def _ssn(field: Field, value):
+    ssn = clean_text(value, field.name, max_length=32, label=field.api)
+    if ssn is not None and not _SSN.match(ssn):
+        raise DomainError("Enter a valid SSN or national id.", field=[field.name])
+    return ssn
+
+
+_salary = _number()
+
+
+def _capacity(field: Field, value):
+    if value is None:
+        raise DomainError("Capacity is required.", field=[field.name], code=ErrorCode.REQUIRED)
+    return _number(MAX_CAPACITY)(field, value)
+
+
+def _hour_rate_type(field: Field, value):
+    if value is not None and not 0 <= value <= 1000:
+        raise DomainError("Must be between 0 and 1000.", field=[field.name])
+    return value
+
+
+def _time_zone(field: Field, value):
+    tz = clean_text(value, field.name, max_length=64, label=field.api)
+    if tz is not None and tz not in time_zones():
+        raise DomainError("Unknown IANA time zone.", field=[field.name])
+    return tz
+
+
+def _flag(field: Field, value):
+    if value is None:
+        raise DomainError("Must be true or false.", field=[field.name])
+    return bool(value)
+
+
+def _kind(field: Field, value):
+    if value is None:
+        raise DomainError("Kind is required.", field=[field.name], code=ErrorCode.REQUIRED)
+    return StaffKind(value)
+
+
+def _role(field: Field, value):
+    return Role(value) if value is not None else Role.VIEWER
+
+
+# --- the table -------------------------------------------------------------------------
+
+_SAME = object()
+
+
+def _f(name, visibility, write=Write.NOBODY, clean=None, *, api=_SAME, csv=_SAME, **options):
+    """A row whose API name and CSV header are its name in camelCase unless told."""
+    api = camel(name) if api is _SAME else api
+    columns = options.get("columns") or (name,)
+    if csv is _SAME:
+        csv = (api,) if len(columns) == 1 else tuple(camel(c) for c in columns)
+    return Field(name, visibility, api=api, csv=csv or (), write=write, clean=clean, **options)
+
+
+B, D, P, S, INTERNAL = (
+    Visibility.BASIC,
+    Visibility.DETAILED,
+    Visibility.PERSONAL,
+    Visibility.SECRET,
+    Visibility.INTERNAL,
+)
+EDITORS, ADMINISTRATORS = Write.EDITORS, Write.ADMINISTRATORS
+
+STAFF = FieldTable(
+    "staff",
+    [
+        # bookkeeping, never shown as data
+        Field("id", INTERNAL),  # shown as the global id (Staff.id)
+        Field("account_id", INTERNAL),
+        Field("user_id", INTERNAL),  # shown as Staff.hasLogin
+        derived_key("last_name_key"),
+        Field("tokens_valid_from", INTERNAL),
+        # the basic profile
+        _f("sid", B),
+        _f("first_name", B, EDITORS, _text(100, required=True, label="First name")),
+        _f("last_name", B, EDITORS, _text(100, required=True, label="Last name")),
+        _f("title", B, EDITORS, _text(200)),
+        _f("company", B, EDITORS, _text(200)),
+        _f("manager_id", B, EDITORS, _as_is, api="manager", csv=("managerSid",)),
+        # set when the record is added (within one's own role), then by staffRoleChange
+        _f("role", B, Write.NOBODY, _role),
+        _f("kind", B, EDITORS, _kind),
+        _f("account_status", B),
+        _f("is_inactive", B, EDITORS, _flag),
+        _f(
+            "restricted",
+            B,
+            ADMINISTRATORS,
+            _flag,
+            denied="Only administrators restrict or unrestrict records.",
+        ),
+        _f("notes", B, EDITORS, _text(10_000, multiline=True)),
+        _f("created_at", B),
+        _f("modified_at", B, audit=Audit.IGNORED),
+        _f("default_project_role_id", B, EDITORS, _as_is, api="defaultProjectRole", csv=None),
+        # personal data
+        _f("email", P, EDITORS, _email),
+        _f("phone_cell", P, EDITORS, _phone),
+        _f("phone_work", P, EDITORS, _phone),
+        _f("phone_home", P, EDITORS, _phone),
+        _f(
+            "address",
+            P,
+            EDITORS,
+            _address,
+            columns=tuple(f"address_{part}" for part in ADDRESS_PARTS),
+        ),
+        # details
+        _f("status_id", D, EDITORS, _as_is, api="status", csv=("status",)),
+        _f("start_date", D, EDITORS, _as_is),
+        _f("term_date", D, EDITORS, _as_is),
+        _f("capacity", D, EDITORS, _capacity),
+        _f("cost_factor", D, EDITORS, _number()),
+        _f("hour_rate_type", D, EDITORS, _hour_rate_type),
+        *(_f(f"rate{i}", D, EDITORS, _number()) for i in range(1, 6)),
+        _f("home_timezone", D, EDITORS, _time_zone),
+        # secret: personal data that also needs the details, encrypted at rest
+        _f("ssn", S, EDITORS, _ssn, columns=("ssn_encrypted",), encrypted=True),
+        _f("salary", S, EDITORS, _salary, columns=("salary_encrypted",), encrypted=True),
+    ],
+)
+
+STAFF_STATUSES = FieldTable(
+    "staff_statuses",
+    [*rows(INTERNAL, "id", "account_id"), *rows(B, "name", "archived", "created_at")]
+    + [derived_key("name_key")],
+)
+STAFF_SHARES = FieldTable(
+    "staff_shares",
+    [*rows(INTERNAL, "staff_id", "shared_with_id", "account_id"), Field("created_at", B)],
+)
+STAFF_PERMIT_GRANTS = FieldTable(
+    "staff_permit_grants",
+    [*rows(INTERNAL, "staff_id", "account_id"), *rows(B, "permit", "created_at")],
+)
+
+register(STAFF, STAFF_STATUSES, STAFF_SHARES, STAFF_PERMIT_GRANTS)
