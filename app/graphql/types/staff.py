@@ -24,6 +24,7 @@ from app.graphql.types.custom_fields import CustomField, CustomFieldValue
 from app.staff import access
 from app.staff.access import Shown
 from app.staff.models import Staff as StaffRow
+from app.staff.models import StaffStatus as StaffStatusRow
 from app.staff.service import StaffPage, read_secret
 from app.validation import full_name
 
@@ -42,7 +43,7 @@ class Address:
 
 @strawberry.type(description="An account-defined staff status (e.g. on leave, terminated).")
 class StaffStatus(Node):
-    _row: strawberry.Private[object]
+    _row: strawberry.Private[StaffStatusRow]
 
     @strawberry.field(description="Global id.")
     def id(self) -> strawberry.ID:
