@@ -152,7 +152,7 @@ async def complete_login(
     user = None
     if matched and user_id is not None:
         user = await session.get(User, user_id, populate_existing=True)
-    if user is None or user.password_hash != checked_hash:
+    if user is None or user.password_hash is None or user.password_hash != checked_hash:
         raise InvalidCredentials()
     if user.email_verified_at is None:
         raise DomainError(
@@ -185,7 +185,7 @@ async def create_api_token(
     days = default_days if expires_in_days is None else expires_in_days
     if not 1 <= days <= max_days:
         raise DomainError(f"A token lasts 1 to {max_days} days.", field=["expiresInDays"])
-    user = await session.get(User, actor.user_id)
+    user = await session.get_one(User, actor.user_id)
     return await issue_token(
         session,
         user,
