@@ -5,8 +5,9 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any, cast
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import CursorResult, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access import Actor, Permit, Role
@@ -67,7 +68,7 @@ async def create_link(
 ) -> tuple[str, JoinLink]:
     """Omitted role, expiry and approval come from the account's join-link defaults."""
     _require_admin(actor)
-    account = await session.get(Account, actor.account_id)
+    account = await session.get_one(Account, actor.account_id)
     role = role if role is not None else Role(account.join_link_role)
     if expires_in_days is None:
         expires_in_days = account.join_link_expiry_days
@@ -236,7 +237,7 @@ async def join(
             raise DomainError("Choose a password.", field=["password"], code=ErrorCode.REQUIRED)
         if problem := password_problem(password, email):
             raise WeakPassword(problem)
-    account = await session.get(Account, link.account_id)
+    account = await session.get_one(Account, link.account_id)
     if not link.requires_approval:
         await reserve_seats(session, link.account_id)
     used = await session.execute(
@@ -248,7 +249,7 @@ async def join(
         .values(uses=JoinLink.uses + 1)
         .execution_options(synchronize_session=False)
     )
-    if used.rowcount != 1:
+    if cast(CursorResult[Any], used).rowcount != 1:
         raise DomainError(
             "This join link has been used up.", field=["token"], code=ErrorCode.LIMIT_REACHED
         )
@@ -293,7 +294,7 @@ async def _decoy(session, settings, link: JoinLink, user: User, password: str | 
         raise DomainError("Choose a password.", field=["password"], code=ErrorCode.REQUIRED)
     if problem := password_problem(password, user.email):
         raise WeakPassword(problem)
-    account = await session.get(Account, link.account_id)
+    account = await session.get_one(Account, link.account_id)
     if not link.requires_approval:
         await reserve_seats(session, link.account_id)
     await enqueue(
@@ -369,7 +370,7 @@ async def decide(
     staff = None
     if approve:
         await reserve_seats(session, actor.account_id)
-        user = await session.get(User, request.user_id)
+        user = await session.get_one(User, request.user_id)
         staff = await activate(
             session,
             account_id=actor.account_id,

@@ -45,10 +45,10 @@ async def register(
 ) -> Staff:
     if not actor.can(Permit.MANAGE_STAFF):
         raise AccessDenied("Only administrators register members directly.")
-    email = data.get("email")
+    email = ""
     errors: list[DomainError] = []
     try:
-        email = clean_email(email, required=True)
+        email = clean_email(data.get("email"), required=True)
     except DomainError as exc:
         errors.append(exc)
     try:
@@ -87,7 +87,7 @@ async def register(
         await session.refresh(staff)
         return staff
     new_user = user is None
-    if new_user:
+    if user is None:
         user = await create_user(
             session,
             passwords,
@@ -114,8 +114,8 @@ async def register(
             )
             link = build_link(settings, "/password/reset", token, redirect_url)
             expires = row.expires_at.strftime("%Y-%m-%d %H:%M UTC")
-        account = await session.get(Account, actor.account_id)
-        inviter = await session.get(Staff, actor.staff_id)
+        account = await session.get_one(Account, actor.account_id)
+        inviter = await session.get_one(Staff, actor.staff_id)
         # The welcome (with its set-password link) goes to the person alone; a sender who
         # asked for a copy gets a separate notice without the link.
         await enqueue(
