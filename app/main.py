@@ -30,7 +30,7 @@ from app.email.senders import Sender, sender_for
 from app.graphql.context import Context, credentials
 from app.graphql.limits import QueryLimits
 from app.graphql.request_body import SafeRequestBody
-from app.graphql.schema import build_schema
+from app.graphql.schema import RosterSchema, build_schema
 from app.identity.credentials import PasswordGate
 from app.security.client_address import ClientAddressMiddleware
 from app.security.passwords import PasswordService
@@ -162,7 +162,9 @@ class BodyTooLarge(Exception):
     pass
 
 
-class RosterGraphQL(SafeRequestBody, GraphQL):
+class RosterGraphQL(SafeRequestBody, GraphQL[Context, None]):
+    schema: RosterSchema
+
     def __init__(self, services: Services, **kwargs):
         s = services.settings
         schema = build_schema(
