@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, and_, select, update
@@ -662,7 +662,7 @@ class Preview:
     inviter_name: str | None
     role: Role
     status: InvitationStatus
-    expires_at: object
+    expires_at: datetime
 
 
 async def preview(session: AsyncSession, token: str) -> Preview | None:

@@ -52,7 +52,7 @@ class AuditEntry(Node):
         "secrets and personal data are redacted."
     )
     def diff(self) -> JSON:
-        return self._row.diff
+        return JSON(self._row.diff)
 
     @strawberry.field(description="Request id (matches X-Request-Id and the server log).")
     def request_id(self) -> str | None:

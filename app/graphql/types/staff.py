@@ -5,7 +5,7 @@ actor's permits (set lookups), never by per-field queries."""
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Annotated
 
@@ -357,7 +357,7 @@ class StaffEdge:
 class StaffConnection:
     edges: list[StaffEdge] = strawberry.field(description="This page.")
     page_info: PageInfo = strawberry.field(description="Pagination state.")
-    _count: strawberry.Private[object]
+    _count: strawberry.Private[Callable[[], Awaitable[int]]]
 
     @strawberry.field(description="Staff matching the search and filter, across all pages.")
     async def total_count(self) -> int:
