@@ -197,6 +197,7 @@ class AdminMutations:
             return AccountOwnershipTransferPayload(
                 previous_owner=None, owner=None, user_errors=errors
             )
+        assert result is not None  # no userErrors: the action's value
         old, new = result
         return AccountOwnershipTransferPayload(
             previous_owner=Staff.build(old, actor), owner=Staff.build(new, actor), user_errors=[]
@@ -223,6 +224,7 @@ class AdminMutations:
                 target = await get_staff(session, actor, staff_id)
         if errors:
             return ImpersonationStartPayload(token=None, staff=None, user_errors=errors)
+        assert result is not None and target is not None  # no userErrors
         return ImpersonationStartPayload(
             token=result[0], staff=Staff.build(target, actor), user_errors=[]
         )

@@ -93,6 +93,7 @@ class IdentityMutations:
             result, errors = await attempt(session, log_in)
         if errors:
             return LoginPayload(token=None, user=None, accounts=[], user_errors=errors)
+        assert result is not None  # no userErrors: the action's value
         return LoginPayload(
             token=result.token,
             user=User(_row=result.user),
@@ -127,6 +128,7 @@ class IdentityMutations:
             )
         if errors:
             return ApiTokenCreatePayload(token=None, api_token=None, user_errors=errors)
+        assert result is not None  # no userErrors: the action's value
         token, row = result
         return ApiTokenCreatePayload(token=token, api_token=ApiToken(_row=row), user_errors=[])
 

@@ -287,11 +287,12 @@ class InvitationMutations:
                 return InvitationAcceptPayload(
                     token=None, account=None, staff=None, user_errors=errors
                 )
+            assert result is not None  # no userErrors: the action's value
+            from app.identity.models import TokenKind
             from app.identity.service import Principal, build_actor
 
-            actor = await build_actor(
-                session, Principal(result.user.id, 0, None, None), result.account, result.staff
-            )
+            principal = Principal(result.user.id, 0, TokenKind.SESSION, None)  # the new session
+            actor = await build_actor(session, principal, result.account, result.staff)
         return InvitationAcceptPayload(
             token=result.token,
             account=Account(_row=result.account),
@@ -317,6 +318,7 @@ class InvitationMutations:
             )
         if errors:
             return JoinLinkPayload(join_link=None, url=None, user_errors=errors)
+        assert result is not None  # no userErrors: the action's value
         token, row = result
         return JoinLinkPayload(
             join_link=JoinLink(_row=row), url=join_links.url_for(settings, token), user_errors=[]
@@ -332,6 +334,7 @@ class InvitationMutations:
             )
         if errors:
             return JoinLinkPayload(join_link=None, url=None, user_errors=errors)
+        assert result is not None  # no userErrors: the action's value
         token, row = result
         return JoinLinkPayload(
             join_link=JoinLink(_row=row), url=join_links.url_for(settings, token), user_errors=[]
@@ -379,6 +382,7 @@ class InvitationMutations:
                 email_verification_required=False,
                 user_errors=errors,
             )
+        assert result is not None  # no userErrors: the action's value
         return JoinLinkJoinPayload(
             outcome=result.outcome,
             account_name=result.account.name,
@@ -401,6 +405,7 @@ class InvitationMutations:
                 email = (await session.get(UserRow, result[0].user_id)).email
         if errors:
             return JoinRequestPayload(join_request=None, staff=None, user_errors=errors)
+        assert result is not None and email is not None  # no userErrors
         request, staff = result
         return JoinRequestPayload(
             join_request=JoinRequest(_row=request, _email=email),

@@ -114,6 +114,7 @@ class OnboardingMutations:
             )
         if errors:
             return EmailVerifyPayload(token=None, user=None, user_errors=errors)
+        assert result is not None  # no userErrors: the action's value
         return EmailVerifyPayload(token=result[0], user=User(_row=result[1]), user_errors=[])
 
     @mutation(description="Send the confirmation email again (same answer always).")
@@ -167,6 +168,7 @@ class OnboardingMutations:
             )
         if errors:
             return PasswordResetPayload(token=None, user=None, user_errors=errors)
+        assert result is not None  # no userErrors: the action's value
         return PasswordResetPayload(token=result[0], user=User(_row=result[1]), user_errors=[])
 
     @mutation(
