@@ -65,7 +65,7 @@ class Forbidden(DomainError):
 class ValidationFailed(DomainError):
     """Several field problems at once; nothing was written."""
 
-    def __init__(self, errors: list[DomainError]):
+    def __init__(self, errors: Sequence[DomainError]):
         super().__init__("; ".join(e.message for e in errors))
         self.errors = errors
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from typing import Literal, overload
 
 from app.errors import DomainError, ErrorCode
 
@@ -24,6 +25,10 @@ def normalize_email(value: str) -> str:
     return unicodedata.normalize("NFKC", value).strip().casefold()
 
 
+@overload
+def clean_email(value: str | None, field: str = ..., *, required: Literal[True]) -> str: ...
+@overload
+def clean_email(value: str | None, field: str = ..., *, required: bool = ...) -> str | None: ...
 def clean_email(value: str | None, field: str = "email", *, required: bool = False) -> str | None:
     if value is None or not value.strip():
         if required:
@@ -35,6 +40,26 @@ def clean_email(value: str | None, field: str = "email", *, required: bool = Fal
     return email
 
 
+@overload
+def clean_text(
+    value: str | None,
+    field: str,
+    *,
+    max_length: int,
+    required: Literal[True],
+    label: str | None = ...,
+    multiline: bool = ...,
+) -> str: ...
+@overload
+def clean_text(
+    value: str | None,
+    field: str,
+    *,
+    max_length: int,
+    required: bool = ...,
+    label: str | None = ...,
+    multiline: bool = ...,
+) -> str | None: ...
 def clean_text(
     value: str | None,
     field: str,

@@ -182,9 +182,10 @@ async def export_account_to(settings, realm: str, output: str) -> None:
             account = await session.scalar(account_by_realm(realm))
             if account is None:
                 raise LookupError(f"no account {realm!r}")
-            owner = await session.scalar(
+            owners = await session.scalars(
                 select(Staff).where(Staff.account_id == account.id, Staff.role == Role.OWNER)
             )
+            owner = owners.one()  # an account has exactly one owner
             actor = Actor(
                 user_id=owner.user_id or 0,
                 account_id=account.id,

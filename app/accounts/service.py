@@ -151,12 +151,13 @@ async def lock_account(session: AsyncSession, account_id: int) -> Account:
     PostgreSQL: a row lock on the account (SELECT ... FOR UPDATE) held to commit.
     SQLite: writing requests already hold the database write lock (BEGIN IMMEDIATE).
     """
-    return await session.scalar(
+    locked = await session.scalars(
         select(Account)
         .where(Account.id == account_id)
         .with_for_update()
         .execution_options(populate_existing=True)
     )
+    return locked.one()
 
 
 async def reserve_seats(session: AsyncSession, account_id: int, count: int = 1) -> Seats:

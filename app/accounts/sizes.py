@@ -11,9 +11,11 @@ is the bound instead.
 from __future__ import annotations
 
 import enum
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from app.custom_fields.models import CustomField, CustomFieldValue
 from app.custom_fields.service import MAX_FIELDS
@@ -42,7 +44,10 @@ class Size(enum.StrEnum):
 
 
 # size: (the owner column, the grouping column or None for a plain count, a condition)
-_ACCOUNT = {
+_Counted = tuple[
+    InstrumentedAttribute[Any], InstrumentedAttribute[Any] | None, ColumnElement[bool] | None
+]
+_ACCOUNT: dict[Size, _Counted] = {
     Size.CUSTOM_FIELDS: (CustomField.account_id, None, None),
     Size.ACTIVE_FIELDS: (CustomField.account_id, None, CustomField.archived_at.is_(None)),
     Size.CUSTOM_VALUES: (CustomFieldValue.account_id, None, None),
@@ -56,7 +61,7 @@ _ACCOUNT = {
     Size.JOIN_REQUESTS: (JoinRequest.account_id, None, None),
 }
 # size: (the owner column, the grouping column or None for a plain count, a condition)
-_USER = {
+_USER: dict[Size, _Counted] = {
     Size.MEMBERSHIPS: (Staff.user_id, None, None),
     Size.API_TOKENS: (AuthToken.user_id, None, AuthToken.kind == TokenKind.API),
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Set
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -112,7 +113,7 @@ def _users_of(change: dict) -> set[int]:
 
 
 def by_account(
-    changes: list[dict], actor_account_id: int | None, members: set[int] = frozenset()
+    changes: list[dict], actor_account_id: int | None, members: Set[int] = frozenset()
 ) -> dict[int | None, list]:
     """The changes of one mutation, grouped by the account whose data they are.
 

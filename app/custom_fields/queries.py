@@ -1,6 +1,15 @@
 from __future__ import annotations
 
-from sqlalchemy import CompoundSelect, Select, bindparam, literal, null, select, union_all
+from sqlalchemy import (
+    BindParameter,
+    CompoundSelect,
+    Select,
+    bindparam,
+    literal,
+    null,
+    select,
+    union_all,
+)
 
 from app.custom_fields.models import CustomField, CustomFieldValue
 from app.db.base import Records
@@ -21,7 +30,7 @@ def fields_of(account_id: int, *, include_archived: bool) -> Select:
 def _fields_then_values() -> CompoundSelect:
     value_nulls = [null().label(c.name) for c in VALUE_RECORDS.columns]
     field_nulls = [null().label(c.name) for c in FIELD_RECORDS.columns]
-    account_id = bindparam("account_id")
+    account_id: BindParameter[int] = bindparam("account_id")
     fields = select(literal(0).label("part"), *value_nulls, *FIELD_RECORDS.columns).where(
         CustomField.account_id == account_id, CustomField.archived_at.is_(None)
     )

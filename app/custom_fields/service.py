@@ -111,11 +111,13 @@ async def create_field(
     name = await _check_name(session, actor, name)
     options = _clean_options(type, options)
     description = clean_text(description, "description", max_length=500)
-    active = await session.scalar(
-        select(func.count())
-        .select_from(CustomField)
-        .where(CustomField.account_id == actor.account_id, CustomField.archived_at.is_(None))
-    )
+    active = (
+        await session.execute(
+            select(func.count())
+            .select_from(CustomField)
+            .where(CustomField.account_id == actor.account_id, CustomField.archived_at.is_(None))
+        )
+    ).scalar_one()
     if active >= MAX_FIELDS:
         raise DomainError(
             f"An account has at most {MAX_FIELDS} active custom fields.",

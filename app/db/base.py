@@ -71,7 +71,8 @@ class Records:
         mapper = inspect(entity).mapper
         keys = keys or tuple(mapper.column_attrs.keys())
         self.columns = [getattr(entity, key).label(f"{name}__{key}") for key in keys]
-        self._make = namedtuple(f"{name.title()}Record", keys)._make
+        # A record type made at run time: the checker cannot see its _make.
+        self._make = namedtuple(f"{name.title()}Record", keys)._make  # type: ignore[attr-defined]
         self._width = len(keys)
         primary = [c.key for c in mapper.primary_key if c.key in keys]
         self._primary = keys.index(primary[0]) if primary else 0

@@ -33,7 +33,7 @@ def upgrade_to_head(url: str) -> None:
         pool.submit(command.upgrade, alembic_config(url), "head").result()
 
 
-def head_revision() -> str:
+def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
 
 

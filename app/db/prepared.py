@@ -121,7 +121,8 @@ class Prepared:
                 for name, names in state.parameter_expansion.items()
                 for index, expanded_name in enumerate(names)
             }
-            slots = []
+            slots: list[tuple[str | None, int | None, Any, Callable | None]] = []
+            assert state.positiontup is not None  # SQLite and asyncpg bind by position
             for name in state.positiontup:
                 process = binds.get(name) or state.processors.get(name)
                 if name in item_of and item_of[name][0] in params:

@@ -1,4 +1,8 @@
-"""GraphQL enums, mapped from the domain's Python enums."""
+"""GraphQL enums, mapped from the domain's Python enums.
+
+`strawberry.enum` marks a domain enum in place; each name here is the domain enum itself,
+so a type checker accepts it in annotations.
+"""
 
 import strawberry
 
@@ -10,38 +14,41 @@ from app.staff.models import StaffKind as DomainStaffKind
 from app.staff.queries import SortDirection as DomainSortDirection
 from app.staff.queries import StaffSortKey as DomainStaffSortKey
 
-Role = strawberry.enum(DomainRole, name="Role", description="Access level within an account.")
-Permit = strawberry.enum(DomainPermit, name="Permit", description="A single capability.")
-StaffKind = strawberry.enum(DomainStaffKind, name="StaffKind", description="Kind of person.")
-AccountStatus = strawberry.enum(
-    DomainAccountStatus,
+Role = DomainRole
+strawberry.enum(Role, name="Role", description="Access level within an account.")
+Permit = DomainPermit
+strawberry.enum(Permit, name="Permit", description="A single capability.")
+StaffKind = DomainStaffKind
+strawberry.enum(StaffKind, name="StaffKind", description="Kind of person.")
+AccountStatus = DomainAccountStatus
+strawberry.enum(
+    AccountStatus,
     name="AccountStatus",
     description="Where a staff member stands with their login to this account.",
 )
-CustomFieldType = strawberry.enum(
-    DomainFieldType, name="CustomFieldType", description="Type a custom field's values take."
+CustomFieldType = DomainFieldType
+strawberry.enum(
+    CustomFieldType, name="CustomFieldType", description="Type a custom field's values take."
 )
-StaffSortKey = strawberry.enum(
-    DomainStaffSortKey, name="StaffSortKey", description="Orderings of the staff directory."
-)
-SortDirection = strawberry.enum(DomainSortDirection, name="SortDirection", description="Order.")
+StaffSortKey = DomainStaffSortKey
+strawberry.enum(StaffSortKey, name="StaffSortKey", description="Orderings of the staff directory.")
+SortDirection = DomainSortDirection
+strawberry.enum(SortDirection, name="SortDirection", description="Order.")
 
 from app.invitations.join_links import JoinOutcome as DomainJoinOutcome  # noqa: E402
 from app.invitations.models import InvitationStatus as DomainInvitationStatus  # noqa: E402
 from app.invitations.models import JoinRequestStatus as DomainJoinRequestStatus  # noqa: E402
 
-InvitationStatus = strawberry.enum(
-    DomainInvitationStatus, name="InvitationStatus", description="State of an invitation."
-)
-JoinRequestStatus = strawberry.enum(
-    DomainJoinRequestStatus, name="JoinRequestStatus", description="State of a join request."
-)
-JoinOutcome = strawberry.enum(
-    DomainJoinOutcome, name="JoinOutcome", description="What happened when someone joined."
-)
+InvitationStatus = DomainInvitationStatus
+strawberry.enum(InvitationStatus, name="InvitationStatus", description="State of an invitation.")
+JoinRequestStatus = DomainJoinRequestStatus
+strawberry.enum(JoinRequestStatus, name="JoinRequestStatus", description="State of a join request.")
+JoinOutcome = DomainJoinOutcome
+strawberry.enum(JoinOutcome, name="JoinOutcome", description="What happened when someone joined.")
 
 from app.accounts.plans import Plan as DomainPlan  # noqa: E402
 
-Plan = strawberry.enum(
-    DomainPlan, name="Plan", description="Plans: FREE 5 seats, TEAM 25, BUSINESS 100, CUSTOM any."
+Plan = DomainPlan
+strawberry.enum(
+    Plan, name="Plan", description="Plans: FREE 5 seats, TEAM 25, BUSINESS 100, CUSTOM any."
 )

@@ -8,9 +8,8 @@ from strawberry.utils.str_converters import to_camel_case
 
 from app.errors import DomainError, ErrorCode, ValidationFailed
 
-UserErrorCode = strawberry.enum(
-    ErrorCode, name="UserErrorCode", description="Why an input was refused."
-)
+UserErrorCode = ErrorCode  # the GraphQL name of the domain's codes (marked in place)
+strawberry.enum(UserErrorCode, name="UserErrorCode", description="Why an input was refused.")
 
 
 @strawberry.type(description="An expected problem with the input; nothing was changed.")

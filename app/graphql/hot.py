@@ -375,9 +375,7 @@ def _enum(type_: GraphQLEnumType) -> Complete:
             remember = len(known) < MAX_REMEMBERED_ENUM_VALUES
         except TypeError:  # unhashable: never remembered
             remember = False
-        result = serialize(value)
-        if result is None or result is Undefined:
-            raise Fallback("a value the enum cannot serialize")
+        result = serialize(value)  # raises for a value the enum cannot serialize
         if remember:
             known[key] = result
         return result
@@ -501,7 +499,10 @@ class HotPaths:
     """Plans for hot documents, compiled once per (document, operation name)."""
 
     def __init__(self, schema: GraphQLSchema, rules: list, max_tokens: int, max_cost: int):
+        if schema.query_type is None:
+            raise ValueError("a schema without a query type has no hot paths")
         self.schema = schema
+        self.query_type = schema.query_type
         self.max_cost = max_cost
         # The rules strawberry validates with: graphql-core's, ours, then its own two.
         self.rules = [*specified_rules, *rules, MaybeNullValidationRule, OneOfInputValidationRule]
@@ -541,8 +542,10 @@ class HotPaths:
             not isinstance(operation, OperationDefinitionNode)
             or operation.operation != OperationType.QUERY
             or operation.directives
-            or (operation_name is not None and operation.name is None)
-            or (operation_name is not None and operation.name.value != operation_name)
+            or (
+                operation_name is not None
+                and (operation.name is None or operation.name.value != operation_name)
+            )
         ):
             return None
         selections = operation.selection_set.selections
@@ -558,7 +561,7 @@ class HotPaths:
         ):
             return None
         compiler = _Compiler()
-        connection_type = self.schema.query_type.fields[ROOT_FIELD].type.of_type
+        connection_type = self.query_type.fields[ROOT_FIELD].type.of_type
         try:
             complete = compiler.selection(connection_type, root.selection_set, page_rows=True)
         except NotCovered:
@@ -581,7 +584,7 @@ class HotPaths:
         )
         if isinstance(coerced, list):  # variables that do not coerce: graphql-core says why
             return None
-        root_field = self.schema.query_type.fields[ROOT_FIELD]
+        root_field = self.query_type.fields[ROOT_FIELD]
         # The same limit as CostLimit's, with the account's sizes; over it, graphql-core
         # refuses the document (the sizes read stay with the request).
         if await check_cost(ctx, plan.cost, self.max_cost, variables) is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from typing import overload
 
 MAX_PK = 2**31 - 1
 """Primary keys are INTEGER columns; a larger number is no row (and PostgreSQL refuses it)."""
@@ -23,6 +24,10 @@ def decode_any(global_id: str) -> tuple[str, int] | None:
         return None
 
 
+@overload
+def decode_id(global_id: str, type_name: str) -> int: ...
+@overload
+def decode_id(global_id: str | None, type_name: str) -> int | None: ...
 def decode_id(global_id: str | None, type_name: str) -> int | None:
     """The primary key of a global id of ``type_name``; 0 (never a row) if it is malformed.
 

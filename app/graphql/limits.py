@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from graphql import (
     DocumentNode,
     FieldNode,
+    FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
     GraphQLSchema,
@@ -248,11 +249,10 @@ class _Summer:
                 out.depth = max(out.depth, child.depth)
                 self.add(out, child, 1, ())
             elif isinstance(selection, FragmentSpreadNode):
-                name = selection.name.value
-                child = self.fragment(name, visiting)
-                if child is not None:
-                    out.depth = max(out.depth, child.depth)
-                    self.add(out, child, 1, ())
+                spread = self.fragment(selection.name.value, visiting)
+                if spread is not None:
+                    out.depth = max(out.depth, spread.depth)
+                    self.add(out, spread, 1, ())
         return out
 
     def fragment(self, name: str, visiting: frozenset) -> Summary | None:
@@ -287,7 +287,7 @@ class _Summer:
         if found.kind == "page":
             page = _page_size(node)
             return (1, (page,)) if isinstance(page, str) else (page, ())
-        if found.kind == "size":
+        if found.kind == "size" and found.size is not None:
             return 1, (found.size,)
         return found.count, ()  # items: 1; const: its count
 
@@ -295,7 +295,9 @@ class _Summer:
 def summarize(
     schema: GraphQLSchema, document: DocumentNode, operation: OperationDefinitionNode
 ) -> Summary:
-    fragments = {d.name.value: d for d in document.definitions if d.kind == "fragment_definition"}
+    fragments = {
+        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+    }
     root = schema.get_root_type(operation.operation)
     if root is None:
         return Summary()

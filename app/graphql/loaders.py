@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import cast
 
 from strawberry.dataloader import DataLoader
 
@@ -28,7 +29,9 @@ class _Loader(DataLoader):
 def _loader(ctx: Context, name: str, batch):
     loader = ctx.loaders.get(name)
     if loader is None:
-        loader = ctx.loaders[name] = _Loader(load_fn=batch, loop=TurnLoop(ctx))
+        # TurnLoop stands in for the event loop (it passes on all but call_soon).
+        loop = cast(asyncio.AbstractEventLoop, TurnLoop(ctx))
+        loader = ctx.loaders[name] = _Loader(load_fn=batch, loop=loop)
     return loader
 
 

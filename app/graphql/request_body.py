@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 import orjson
 from cross_web import HTTPException
 from graphql import GraphQLError, StringValueNode
 from graphql.validation import ValidationRule
 from starlette.responses import JSONResponse
+from strawberry.asgi import GraphQL
 
 _BAD = re.compile("[\x00\ud800-\udfff]")
 CODE = "BAD_USER_INPUT"
@@ -114,9 +116,9 @@ def error_response(message: str, status: int) -> JSONResponse:
     return JSONResponse(body, status_code=status)
 
 
-class SafeRequestBody:
-    """Mixed into the GraphQL view: JSON bodies read as above, and every request error
-    answered as GraphQL-style JSON instead of strawberry's plain text."""
+class SafeRequestBody(GraphQL[Any, None]):
+    """The GraphQL view with JSON bodies read as above, and every request error answered
+    as GraphQL-style JSON instead of strawberry's plain text."""
 
     def decode_json(self, data: str | bytes) -> object:
         return decode_request_json(data)

@@ -49,7 +49,7 @@ class RosterSchema(strawberry.Schema):
 
 def build_schema(
     *, production: bool = False, limits: QueryLimits | None = None, max_tokens: int = 3000
-) -> strawberry.Schema:
+) -> RosterSchema:
     limits = limits or QueryLimits()
     rules = [make_rule(limits), NoBadCharactersRule]
     if production:

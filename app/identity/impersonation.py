@@ -63,7 +63,7 @@ async def start(
 async def stop(session: AsyncSession, actor: Actor) -> None:
     if not actor.impersonated:
         raise DomainError("You are not impersonating anyone.", code=ErrorCode.INVALID_STATE)
-    token = await session.get(AuthToken, actor.token_id)
+    token = await session.get_one(AuthToken, actor.token_id)
     if token.revoked_at is None:
         token.revoked_at = utcnow()
         await session.flush()

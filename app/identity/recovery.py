@@ -174,7 +174,7 @@ async def reset_password(
     row = await user_tokens.consume(
         session, token, {UserTokenPurpose.PASSWORD_RESET, UserTokenPurpose.SET_PASSWORD}
     )
-    user = await session.get(User, row.user_id)
+    user = await session.get_one(User, row.user_id)
     if problem := password_problem(new_password, user.email):
         raise WeakPassword(problem, field="new_password")
     await _set_password(
@@ -203,7 +203,7 @@ async def change_password(
     """Needs the current password (counted against the login limits); other sessions
     end, this one stays; with ``revoke_api_tokens`` every API token of the user ends too."""
     user = await session.get(User, user_id)
-    if not await gate.check(session, user, current_password):
+    if not await gate.check(session, user, current_password) or user is None:
         raise DomainError(
             "The current password is incorrect.",
             field=["current_password"],
@@ -231,5 +231,5 @@ async def admin_send_reset(session: AsyncSession, settings, actor: Actor, staff)
         raise DomainError(
             "This staff member has no login yet.", field=["staff_id"], code=ErrorCode.INVALID_STATE
         )
-    user = await session.get(User, staff.user_id)
+    user = await session.get_one(User, staff.user_id)
     return await send_reset_link(session, settings, user, account_id=actor.account_id)

@@ -125,7 +125,7 @@ async def signup(
 
 async def verify_email(session: AsyncSession, settings, token: str) -> tuple[str, User]:
     row = await user_tokens.consume(session, token, {UserTokenPurpose.EMAIL_VERIFICATION})
-    user = await session.get(User, row.user_id)
+    user = await session.get_one(User, row.user_id)
     if user.email_verified_at is None:
         user.email_verified_at = utcnow()
     session_token, _ = await issue_token(

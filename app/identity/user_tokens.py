@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.base import utcnow
@@ -54,7 +55,7 @@ async def consume(
         .where(UserToken.id == row.id, UserToken.used_at.is_(None))
         .values(used_at=now)
     )
-    if result.rowcount != 1:
+    if cast(CursorResult[Any], result).rowcount != 1:
         raise DomainError("This link was already used.", field=[field], code=ErrorCode.TOKEN_USED)
     return row
 

@@ -104,7 +104,7 @@ class RateLimiter:
         key = _key(self.secret, name, str(subject))
         now = utcnow()
         params = {"bucket": key, "now": now, "cost": cost, "stale_before": now - limit.window}
-        upsert = _UPSERTS[session.bind.dialect.name]
+        upsert = _UPSERTS[session.get_bind().dialect.name]
         count, window_start, blocked_until = (await session.execute(upsert, params)).one()
         if count > limit.max:
             if limit.backoff is None:

@@ -93,7 +93,7 @@ async def request_change(
     )
     session.add(row)
     await session.flush()
-    account = await session.get(Account, staff.account_id)
+    account = await session.get_one(Account, staff.account_id)
     await enqueue(
         session,
         settings.keyring,

@@ -7,7 +7,7 @@ import enum
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
-from typing import NamedTuple
+from typing import Any, NamedTuple, cast
 
 import orjson
 from sqlalchemy import (
@@ -26,6 +26,7 @@ from sqlalchemy import (
     tuple_,
 )
 from sqlalchemy.orm import aliased
+from sqlalchemy.sql.expression import UnaryExpression
 
 from app.access import Actor, Permit, Role
 from app.db.base import Records
@@ -108,8 +109,9 @@ class InvalidQuery(DomainError):
     pass
 
 
-def sort_expression(key: StaffSortKey) -> ColumnElement:
-    return {
+def sort_expression(key: StaffSortKey) -> ColumnElement[Any]:
+    # The ORM attributes among these stand in for their columns (their type, comparisons).
+    expression = {
         StaffSortKey.LAST_NAME: Staff.last_name_key,
         StaffSortKey.FIRST_NAME: func.lower(Staff.first_name),
         StaffSortKey.TITLE: func.lower(func.coalesce(Staff.title, "")),
@@ -117,6 +119,7 @@ def sort_expression(key: StaffSortKey) -> ColumnElement:
         StaffSortKey.CREATED_AT: Staff.created_at,
         StaffSortKey.EMAIL: func.coalesce(Staff.email, ""),
     }[key]
+    return cast(ColumnElement[Any], expression)
 
 
 _SORT_VALUES = {
@@ -341,7 +344,9 @@ def _page_statement(
         # Descending, nameless rows (name "") come last, and "" is below every name, so
         # (name, id) below the mark already selects exactly the rows that follow it.
         conditions.append(key > mark if ascending else key < mark)
-    order = (expr.asc(), Staff.id.asc()) if ascending else (expr.desc(), Staff.id.desc())
+    order: tuple[UnaryExpression[Any], ...] = (
+        (expr.asc(), Staff.id.asc()) if ascending else (expr.desc(), Staff.id.desc())
+    )
     if named and ascending:
         # Descending needs no flag: "" is below every name, so nameless rows come last
         # already (and the plain (account_id, last_name_key, id) index serves the order).

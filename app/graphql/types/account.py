@@ -10,6 +10,8 @@ from app.accounts.models import Account as AccountRow
 from app.graphql.enums import Permit, Role
 from app.graphql.ids import encode_id
 from app.graphql.types.common import Node
+from app.identity.models import AuthToken as AuthTokenRow
+from app.identity.models import User as UserRow
 
 
 @strawberry.type(description="The seat ledger of an account.")
@@ -107,7 +109,7 @@ class MemberAccount:
 
 @strawberry.type(description="A login identity.")
 class User(Node):
-    _row: strawberry.Private[object]
+    _row: strawberry.Private[UserRow]
 
     @strawberry.field(description="Global id.")
     def id(self) -> strawberry.ID:
@@ -132,7 +134,7 @@ class User(Node):
 
 @strawberry.type(description="An API token for integrations (the secret is shown only once).")
 class ApiToken(Node):
-    _row: strawberry.Private[object]
+    _row: strawberry.Private[AuthTokenRow]
 
     @strawberry.field(description="Global id.")
     def id(self) -> strawberry.ID:

@@ -5,13 +5,14 @@ from datetime import datetime
 import strawberry
 from strawberry.scalars import JSON
 
+from app.audit.models import AuditEntry as AuditEntryRow
 from app.graphql.ids import encode_id
 from app.graphql.types.common import Node, PageInfo
 
 
 @strawberry.type(description="One change in the account, as it happened.")
 class AuditEntry(Node):
-    _row: strawberry.Private[object]
+    _row: strawberry.Private[AuditEntryRow]
 
     @strawberry.field(description="Global id.")
     def id(self) -> strawberry.ID:
@@ -51,7 +52,7 @@ class AuditEntry(Node):
         "secrets and personal data are redacted."
     )
     def diff(self) -> JSON:
-        return self._row.diff
+        return JSON(self._row.diff)
 
     @strawberry.field(description="Request id (matches X-Request-Id and the server log).")
     def request_id(self) -> str | None:

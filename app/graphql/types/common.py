@@ -5,7 +5,11 @@ import strawberry
 
 @strawberry.interface(description="An object with a globally unique, opaque id.")
 class Node:
-    id: strawberry.ID = strawberry.field(description="Global id; pass it to `node(id:)`.")
+    # A resolver, not a dataclass field: every implementing type computes its id from its row,
+    # so `id` is no constructor argument.
+    @strawberry.field(description="Global id; pass it to `node(id:)`.")
+    def id(self) -> strawberry.ID:
+        raise NotImplementedError
 
 
 @strawberry.type(description="Relay pagination state of a connection.")

@@ -5,12 +5,16 @@ from datetime import datetime
 import strawberry
 from strawberry.types import Info
 
+from app.access import Actor
 from app.db.base import utcnow
 from app.graphql import loaders
 from app.graphql.enums import InvitationStatus, JoinRequestStatus, Role
 from app.graphql.ids import encode_id
 from app.graphql.types.common import Node, PageInfo
 from app.graphql.types.staff import Staff
+from app.invitations.models import Invitation as InvitationRow
+from app.invitations.models import JoinLink as JoinLinkRow
+from app.invitations.models import JoinRequest as JoinRequestRow
 from app.invitations.queries import effective_status
 from app.invitations.service import shows_personal
 
@@ -20,8 +24,8 @@ from app.invitations.service import shows_personal
     "see only those they sent)."
 )
 class Invitation(Node):
-    _row: strawberry.Private[object]
-    _actor: strawberry.Private[object]
+    _row: strawberry.Private[InvitationRow]
+    _actor: strawberry.Private[Actor]
 
     @strawberry.field(description="Global id.")
     def id(self) -> strawberry.ID:
@@ -111,7 +115,7 @@ class InvitationPreview:
 
 @strawberry.type(description="A shareable link into the account.")
 class JoinLink(Node):
-    _row: strawberry.Private[object]
+    _row: strawberry.Private[JoinLinkRow]
 
     @strawberry.field(description="Global id.")
     def id(self) -> strawberry.ID:
@@ -148,7 +152,7 @@ class JoinLink(Node):
 
 @strawberry.type(description="Someone waiting for approval to join through a join link.")
 class JoinRequest(Node):
-    _row: strawberry.Private[object]
+    _row: strawberry.Private[JoinRequestRow]
     _email: strawberry.Private[str]
 
     @strawberry.field(description="Global id.")

@@ -6,8 +6,11 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 from strawberry.types import Info
 
+from app.access import Actor
 from app.graphql.ids import encode_id
 from app.graphql.types.common import Node
+from app.projects.models import Project as ProjectRow
+from app.projects.models import ProjectTeamRole as ProjectTeamRoleRow
 
 if TYPE_CHECKING:
     from app.graphql.types.staff import Staff
@@ -15,7 +18,7 @@ if TYPE_CHECKING:
 
 @strawberry.type(description="A role people play on projects (an account-defined picklist).")
 class ProjectTeamRole(Node):
-    _row: strawberry.Private[object]
+    _row: strawberry.Private[ProjectTeamRoleRow]
 
     @strawberry.field(description="Global id.")
     def id(self) -> strawberry.ID:
@@ -42,8 +45,8 @@ async def team_role_of(info: Info, account_id: int, role_id: int | None):
 
 @strawberry.type(description="A project of the account.")
 class Project(Node):
-    _row: strawberry.Private[object]
-    _actor: strawberry.Private[object]
+    _row: strawberry.Private[ProjectRow]
+    _actor: strawberry.Private[Actor]
 
     @strawberry.field(description="Global id.")
     def id(self) -> strawberry.ID:

@@ -5,7 +5,7 @@ actor's permits (set lookups), never by per-field queries."""
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Annotated
 
@@ -27,6 +27,7 @@ from app.staff import access
 from app.staff.access import Shown
 from app.staff.fields import STAFF
 from app.staff.models import Staff as StaffRow
+from app.staff.models import StaffStatus as StaffStatusRow
 from app.staff.service import StaffPage, read_secret
 from app.validation import full_name
 
@@ -45,7 +46,7 @@ class Address:
 
 @strawberry.type(description="An account-defined staff status (e.g. on leave, terminated).")
 class StaffStatus(Node):
-    _row: strawberry.Private[object]
+    _row: strawberry.Private[StaffStatusRow]
 
     @strawberry.field(description="Global id.")
     def id(self) -> strawberry.ID:
@@ -382,7 +383,7 @@ class StaffEdge:
 class StaffConnection:
     edges: list[StaffEdge] = strawberry.field(description="This page.")
     page_info: PageInfo = strawberry.field(description="Pagination state.")
-    _count: strawberry.Private[object]
+    _count: strawberry.Private[Callable[[], Awaitable[int]]]
 
     @strawberry.field(description="Staff matching the search and filter, across all pages.")
     async def total_count(self) -> int:
