@@ -32,7 +32,7 @@ from app.access import Actor, Permit, Role
 from app.db.base import Records
 from app.db.prepared import Prepared
 from app.errors import DomainError
-from app.fields import NEEDS_PERSONAL_DATA, derive
+from app.fields import NEEDS_PERSONAL_DATA, Visibility, derive, on_change
 from app.staff.fields import STAFF
 from app.staff.models import AccountStatus, Staff, StaffKind
 
@@ -73,6 +73,19 @@ def _personal_sort_keys() -> None:
     PERSONAL_SORT_KEYS = frozenset(
         key for key, field in SORT_FIELDS.items() if STAFF[field].visibility in NEEDS_PERSONAL_DATA
     )
+
+
+# What a free-text search looks in. Each field is searched only where every searcher sees
+# it (its class in STAFF): basic fields, and personal ones with the ViewPersonalData
+# permit; a detail (hidden on restricted records) is never searched.
+SEARCH_FIELDS = ("first_name", "last_name", "title", "company", "email")
+
+
+@on_change
+def _forget_statements() -> None:
+    """Statements are built once per filter shape; a changed table builds them again."""
+    _page_statement.cache_clear()
+    _count_statement.cache_clear()
 
 
 # Sorts by a name: records without that name (stored as "") come last, in either direction.
@@ -191,7 +204,7 @@ class FilterShape:
     company: bool
     manager: bool
     words: int
-    email_searchable: bool
+    personal_searchable: bool
 
 
 def filter_of(actor: Actor, query: StaffQuery) -> tuple[FilterShape, dict]:
@@ -221,7 +234,7 @@ def filter_of(actor: Actor, query: StaffQuery) -> tuple[FilterShape, dict]:
         company="company" in params,
         manager="manager_id" in params,
         words=len(words),
-        email_searchable=Permit.VIEW_PERSONAL_DATA in actor.permits,
+        personal_searchable=Permit.VIEW_PERSONAL_DATA in actor.permits,
     )
     return shape, params
 
@@ -242,9 +255,12 @@ def directory_filter(shape: FilterShape) -> list[ColumnElement]:
         conditions.append(func.lower(Staff.company) == bindparam("company"))
     if shape.manager:
         conditions.append(Staff.manager_id == bindparam("manager_id"))
-    searchable = [Staff.first_name, Staff.last_name, Staff.title, Staff.company]
-    if shape.email_searchable:
-        searchable.append(Staff.email)
+    searchable = [
+        getattr(Staff, STAFF[name].columns[0])
+        for name in SEARCH_FIELDS
+        if STAFF[name].visibility is Visibility.BASIC
+        or (shape.personal_searchable and STAFF[name].visibility is Visibility.PERSONAL)
+    ]
     for i in range(shape.words):
         pattern = bindparam(f"word{i}", type_=String)
         conditions.append(or_(*(func.lower(col).like(pattern, escape="\\") for col in searchable)))

@@ -175,6 +175,7 @@ UPDATE = """mutation($input: StaffUpdateInput!) {
   staffUpdate(input: $input) { staff { id } userErrors { field code message } }
 }"""
 SORTED = "{ staff(sort: {key: TITLE}) { nodes { id } } }"
+SEARCHED = '{ staff(search: "lead") { totalCount nodes { id } } }'
 
 
 def _answered(app) -> int:
@@ -238,8 +239,12 @@ async def test_a_title_made_personal_is_hidden_exported_backed_up_and_logged_as_
     await api.data(UPDATE, {"input": {"id": colleague_id, "title": "Lead"}}, as_=tenant.owner)
     assert (await _logged_change(services, colleague.id))["title"] == ["Engineer", "Lead"]
     assert not error_codes(await api(SORTED, as_=viewer))
+    assert (await api.data(SEARCHED, as_=viewer))["staff"]["totalCount"] == 1
 
     with STAFF.override("title", visibility=Visibility.PERSONAL):
+        # searching by it needs the permit too (the title is "Lead" here)
+        assert (await api.data(SEARCHED, as_=viewer))["staff"]["totalCount"] == 0
+        assert (await api.data(SEARCHED, as_=tenant.owner))["staff"]["totalCount"] == 1
         # the API: null for a viewer without the permit, on both paths; one's own is shown
         listed, node, own = await _as_seen_by(app, api, viewer, colleague_id)
         assert listed["title"] is None and node["title"] is None
