@@ -26,7 +26,7 @@ from app.db.migrate import current_revision, head_revision
 from app.graphql.context import Context
 from app.graphql.limits import QueryLimits
 from app.graphql.request_body import SafeRequestBody
-from app.graphql.schema import build_schema
+from app.graphql.schema import RosterSchema, build_schema
 from app.security.client_address import ClientAddressMiddleware
 from app.services import Services
 from app.settings import Settings
@@ -115,6 +115,8 @@ class BodyTooLarge(Exception):
 
 
 class RosterGraphQL(SafeRequestBody, GraphQL):
+    schema: RosterSchema
+
     def __init__(self, services: Services, **kwargs):
         s = services.settings
         schema = build_schema(

@@ -19,7 +19,7 @@ from app.validation import clean_text
 
 async def update_account(session: AsyncSession, actor: Actor, changes: dict) -> Account:
     require(actor, Permit.MANAGE_ACCOUNT)
-    account = await session.get(Account, actor.account_id)
+    account = await session.get_one(Account, actor.account_id)
     errors: list[DomainError] = []
     if "name" in changes:
         try:
@@ -80,7 +80,9 @@ async def change_plan(
     else:
         if seat_limit is not None:
             raise DomainError("Only a CUSTOM plan takes a seat limit.", field=["seat_limit"])
-        limit = PLAN_SEATS[plan]
+        fixed = PLAN_SEATS[plan]
+        assert fixed is not None  # only CUSTOM has no fixed limit
+        limit = fixed
     account = await lock_account(session, actor.account_id)
     ledger = await seats(session, account)
     in_use = ledger.used + ledger.reserved
@@ -132,7 +134,7 @@ async def transfer_ownership(
             field=["staff_id"],
             code=ErrorCode.INVALID_STATE,
         )
-    owner = await session.get(Staff, actor.staff_id)
+    owner = await session.get_one(Staff, actor.staff_id)
     owner.role = Role.ADMINISTRATOR
     await session.flush()  # the one-owner index: demote before promoting
     target.role = Role.OWNER

@@ -137,7 +137,7 @@ async def seats(session: AsyncSession, account: Account) -> Seats:
 
 async def get_account(session: AsyncSession, actor: Actor) -> Account:
     """The actor's own account."""
-    return await session.get(Account, actor.account_id)
+    return await session.get_one(Account, actor.account_id)
 
 
 async def find_account(session: AsyncSession, actor: Actor, account_id: int) -> Account | None:

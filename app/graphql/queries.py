@@ -128,13 +128,13 @@ async def _account_node(session, actor, type_name: str, pk: int):
     them up (within the actor's account; invitations to those who may see them, tokens
     to their owner)."""
     if type_name == "Invitation":
-        row = await invitations_service.find_invitation(session, actor, pk)
-        return Invitation(_row=row, _actor=actor) if row else None
+        invitation = await invitations_service.find_invitation(session, actor, pk)
+        return Invitation(_row=invitation, _actor=actor) if invitation else None
     if type_name == "Project":
-        row = await projects_service.find_project(session, actor, pk)
-        return Project(_row=row, _actor=actor) if row else None
-    row = await identity.find_api_token(session, actor, pk)
-    return ApiToken(_row=row) if row else None
+        project = await projects_service.find_project(session, actor, pk)
+        return Project(_row=project, _actor=actor) if project else None
+    token = await identity.find_api_token(session, actor, pk)
+    return ApiToken(_row=token) if token else None
 
 
 @strawberry.type

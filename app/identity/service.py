@@ -152,7 +152,7 @@ async def complete_login(
     user = None
     if matched and user_id is not None:
         user = await session.get(User, user_id, populate_existing=True)
-    if user is None or user.password_hash != checked_hash:
+    if user is None or user.password_hash is None or user.password_hash != checked_hash:
         raise InvalidCredentials()
     if user.email_verified_at is None:
         raise DomainError(
@@ -185,7 +185,7 @@ async def create_api_token(
     days = default_days if expires_in_days is None else expires_in_days
     if not 1 <= days <= max_days:
         raise DomainError(f"A token lasts 1 to {max_days} days.", field=["expires_in_days"])
-    user = await session.get(User, actor.user_id)
+    user = await session.get_one(User, actor.user_id)
     return await issue_token(
         session,
         user,
@@ -363,7 +363,8 @@ async def member_actor(
 ) -> Actor:
     """The actor ``user_id`` is as the member ``staff`` of ``account``, before any token of
     theirs is in use (e.g. to show a new member their record)."""
-    return await build_actor(session, Principal(user_id, 0, None, None), account, staff)
+    principal = Principal(user_id, 0, TokenKind.SESSION, None)  # build_actor ignores the kind
+    return await build_actor(session, principal, account, staff)
 
 
 def _actor(principal: Principal, account, staff, grants: set[Permit], shared: set[int]) -> Actor:

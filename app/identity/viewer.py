@@ -33,7 +33,7 @@ async def viewer_state(
 ) -> ViewerState:
     from app.staff import service as staff_service
 
-    user = await session.get(User, principal.user_id)
+    user = await session.get_one(User, principal.user_id)
     memberships = [
         m
         for m in await memberships_of(session, principal.user_id)

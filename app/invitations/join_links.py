@@ -5,8 +5,9 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any, cast
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import CursorResult, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access import Actor, Permit, Role, require
@@ -62,7 +63,7 @@ async def create_link(
 ) -> tuple[str, JoinLink]:
     """Omitted role, expiry and approval come from the account's join-link defaults."""
     require(actor, Permit.MANAGE_ACCOUNT)
-    account = await session.get(Account, actor.account_id)
+    account = await session.get_one(Account, actor.account_id)
     role = role if role is not None else Role(account.join_link_role)
     if expires_in_days is None:
         expires_in_days = account.join_link_expiry_days
@@ -205,7 +206,7 @@ async def join(
             return decoy
     else:
         _check_new_password(email, password)
-    account = await session.get(Account, link.account_id)
+    account = await session.get_one(Account, link.account_id)
     await _use(session, link)
     verify = False
     if user is None:
@@ -298,7 +299,7 @@ async def _use(session: AsyncSession, link: JoinLink) -> None:
         .values(uses=JoinLink.uses + 1)
         .execution_options(synchronize_session=False)
     )
-    if used.rowcount != 1:
+    if cast(CursorResult[Any], used).rowcount != 1:
         raise DomainError(
             "This join link has been used up.", field=["token"], code=ErrorCode.LIMIT_REACHED
         )
@@ -338,7 +339,7 @@ async def _decoy(session, settings, link: JoinLink, user: User, password: str | 
         raise DomainError("Choose a password.", field=["password"], code=ErrorCode.REQUIRED)
     if problem := password_problem(password, user.email):
         raise WeakPassword(problem)
-    account = await session.get(Account, link.account_id)
+    account = await session.get_one(Account, link.account_id)
     if not link.requires_approval:
         await reserve_seats(session, link.account_id)
     await enqueue(
@@ -398,7 +399,7 @@ async def list_requests(session: AsyncSession, actor: Actor, status: JoinRequest
 
 async def requester_email(session: AsyncSession, request: JoinRequest) -> str:
     """The email of the login that asked to join (as ``list_requests`` shows it)."""
-    return (await session.get(User, request.user_id)).email
+    return (await session.get_one(User, request.user_id)).email
 
 
 async def decide(
@@ -417,7 +418,7 @@ async def decide(
     staff = None
     if approve:
         await reserve_seats(session, actor.account_id)
-        user = await session.get(User, request.user_id)
+        user = await session.get_one(User, request.user_id)
         staff = await activate(
             session,
             account_id=actor.account_id,

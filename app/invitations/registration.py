@@ -143,8 +143,8 @@ async def _send_welcome(
     token, row = await user_tokens.issue(session, user.id, UserTokenPurpose.SET_PASSWORD, ttl)
     link = build_link(settings, "/password/reset", token, welcome.redirect_url)
     expires = row.expires_at.strftime("%Y-%m-%d %H:%M UTC")
-    account = await session.get(Account, actor.account_id)
-    inviter = await session.get(Staff, actor.staff_id)
+    account = await session.get_one(Account, actor.account_id)
+    inviter = await session.get_one(Staff, actor.staff_id)
     await enqueue(
         session,
         settings.keyring,

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import CursorResult, and_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access import Actor, Permit, Role, require
@@ -183,7 +184,7 @@ async def _target_staff(
 
 def _clean_request(actor: Actor, account: Account, request: InvitationRequest, settings):
     errors: list[DomainError] = []
-    values = {}
+    values: dict[str, Any] = {}
     for key, fn in (
         ("email", lambda: clean_email(request.email, required=True)),
         (
@@ -279,7 +280,7 @@ async def create_invitation(
     session: AsyncSession, actor: Actor, settings, request: InvitationRequest
 ) -> Invitation:
     require(actor, Permit.INVITE_USERS)
-    account = await session.get(Account, actor.account_id)
+    account = await session.get_one(Account, actor.account_id)
     v = _clean_request(actor, account, request, settings)
     email = v["email"]
     # Lock first: the duplicate checks below must see a concurrent invitation of this email.
@@ -468,7 +469,7 @@ async def resend(session: AsyncSession, actor: Actor, settings, invitation_id: i
         ):
             staff.account_status = AccountStatus.INVITED
     await session.flush()
-    account = await session.get(Account, actor.account_id)
+    account = await session.get_one(Account, actor.account_id)
     inviter = await session.get(Staff, actor.staff_id)
     await _send(
         session,
@@ -499,7 +500,7 @@ async def revoke(session: AsyncSession, actor: Actor, invitation_id: int) -> Inv
         .values(status=InvitationStatus.REVOKED, revoked_at=now)
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:
+    if cast(CursorResult[Any], result).rowcount != 1:
         await session.refresh(invitation)
         raise DomainError(
             f"This invitation is {invitation.status.value.lower()}.",
@@ -587,7 +588,7 @@ async def accept(
     session_token, _ = await issue_token(
         session, user, kind=TokenKind.SESSION, ttl=timedelta(hours=settings.session_ttl_hours)
     )
-    account = await session.get(Account, invitation.account_id)
+    account = await session.get_one(Account, invitation.account_id)
     return Accepted(token=session_token, account=account, staff=staff, user=user)
 
 
@@ -651,7 +652,7 @@ async def _claim(session: AsyncSession, invitation: Invitation, token: str, now)
         .values(status=InvitationStatus.ACCEPTED, accepted_at=now)
         .execution_options(synchronize_session=False)
     )
-    if claimed.rowcount != 1:
+    if cast(CursorResult[Any], claimed).rowcount != 1:
         await session.refresh(invitation)
         _check_usable(invitation, now)
         if invitation.token_digest != token_digest(token):
@@ -716,14 +717,14 @@ class Preview:
     inviter_name: str | None
     role: Role
     status: InvitationStatus
-    expires_at: object
+    expires_at: datetime
 
 
 async def preview(session: AsyncSession, token: str) -> Preview | None:
     invitation = await by_token(session, token)
     if invitation is None:
         return None
-    account = await session.get(Account, invitation.account_id)
+    account = await session.get_one(Account, invitation.account_id)
     inviter = (
         await session.get(Staff, invitation.inviter_staff_id)
         if invitation.inviter_staff_id

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -141,7 +141,11 @@ async def public(
             lambda: action(session),
             before=(lambda: before(session)) if before is not None else None,
         )
-    return _refused(info, errors) if errors else payload(result)
+    if errors:
+        return _refused(info, errors)
+    # No userErrors: ``result`` is the action's value (None only when T is None, e.g. a
+    # resend that returns nothing), so no ``assert result is not None`` here.
+    return payload(cast(T, result))
 
 
 async def _attempt(session: AsyncSession, who, action, before):
@@ -154,7 +158,10 @@ async def _attempt(session: AsyncSession, who, action, before):
 
 def _refused(info: Info, errors: list[UserError]):
     """The payload of the field being resolved, carrying only ``errors``."""
-    return info.return_type(user_errors=errors)
+    # A mutation field's return type is its payload class (a Payload), which strawberry
+    # types only as a StrawberryType: called here with just its userErrors.
+    payload_type = cast(Callable[..., Any], info.return_type)
+    return payload_type(user_errors=errors)
 
 
 class Audited(FieldExtension):
