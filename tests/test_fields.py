@@ -11,7 +11,6 @@ from app.audit.changes import NOT_AUDITED
 from app.db.models import Base
 from app.fields import Audit, Backup, UnknownField, Visibility
 
-
 TABLES = sorted(Base.metadata.tables)
 
 
