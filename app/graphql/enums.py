@@ -6,7 +6,7 @@ so a type checker accepts it in annotations.
 
 import strawberry
 
-from app.access import Permit as DomainPermit
+from app.access import Permit
 from app.access import Role as DomainRole
 from app.custom_fields.models import CustomFieldType as DomainFieldType
 from app.staff.models import AccountStatus as DomainAccountStatus
@@ -16,7 +16,6 @@ from app.staff.queries import StaffSortKey as DomainStaffSortKey
 
 Role = DomainRole
 strawberry.enum(Role, name="Role", description="Access level within an account.")
-Permit = DomainPermit
 strawberry.enum(Permit, name="Permit", description="A single capability.")
 StaffKind = DomainStaffKind
 strawberry.enum(StaffKind, name="StaffKind", description="Kind of person.")
