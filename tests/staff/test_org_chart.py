@@ -126,13 +126,16 @@ async def test_direct_reports_are_paged(services, api):
     more = await make_staff_many(
         services,
         tenant,
-        [dict(first_name=f"R{i}", last_name=f"Report{i}", manager_id=rows["gus"].id)
-         for i in range(5)],
+        [
+            dict(first_name=f"R{i}", last_name=f"Report{i}", manager_id=rows["gus"].id)
+            for i in range(5)
+        ],
     )
     seen, after = [], None
     while True:
         data = await api.data(
-            REPORTS, {"id": gid("Staff", rows["gus"].id), "first": 2, "after": after},
+            REPORTS,
+            {"id": gid("Staff", rows["gus"].id), "first": 2, "after": after},
             as_=members["VIEWER"],
         )
         page = data["node"]["directReports"]
@@ -142,8 +145,9 @@ async def test_direct_reports_are_paged(services, api):
             break
         after = page["pageInfo"]["endCursor"]
     assert seen == [r.last_name for r in more]
-    body = await api(REPORTS, {"id": gid("Staff", rows["gus"].id), "first": 101},
-                     as_=members["VIEWER"])
+    body = await api(
+        REPORTS, {"id": gid("Staff", rows["gus"].id), "first": 101}, as_=members["VIEWER"]
+    )
     assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
 
 
@@ -206,8 +210,14 @@ async def test_reports_to_filter_for_every_role(services, api):
             _check_seen(key, node)
         everyone = await api.data(
             FILTERED,
-            {"filter": {"reportsTo": ada, "transitive": True, "includeInactive": True,
-                        "includeDisabled": True}},
+            {
+                "filter": {
+                    "reportsTo": ada,
+                    "transitive": True,
+                    "includeInactive": True,
+                    "includeDisabled": True,
+                }
+            },
             as_=member,
         )
         assert _names(everyone["staff"]["nodes"]) == ["Aide", "Dev", "Gone", "Idle", "Lead", "Vp"]
@@ -228,14 +238,20 @@ async def test_reports_to_combines_with_other_filters_and_search(services, api):
     query = """query($filter: StaffFilterInput, $search: String) {
       staff(filter: $filter, search: $search) { totalCount nodes { lastName } } }"""
     data = await api.data(
-        query, {"filter": {"reportsTo": ada, "transitive": True}, "search": "dev"},
+        query,
+        {"filter": {"reportsTo": ada, "transitive": True}, "search": "dev"},
         as_=members["VIEWER"],
     )
     assert _names(data["staff"]["nodes"]) == ["Dev"]
     data = await api.data(
         query,
-        {"filter": {"reportsTo": ada, "transitive": True,
-                    "managerId": gid("Staff", rows["cy"].id)}},
+        {
+            "filter": {
+                "reportsTo": ada,
+                "transitive": True,
+                "managerId": gid("Staff", rows["cy"].id),
+            }
+        },
         as_=members["VIEWER"],
     )
     assert _names(data["staff"]["nodes"]) == ["Dev"]
@@ -256,8 +272,9 @@ async def test_another_account_sees_nothing_of_the_chart(services, api):
     assert data["node"] is None
     for transitive in (False, True):
         answers = [
-            await api(FILTERED, {"filter": {"reportsTo": i, "transitive": transitive}},
-                      as_=outsider)
+            await api(
+                FILTERED, {"filter": {"reportsTo": i, "transitive": transitive}}, as_=outsider
+            )
             for i in (ours, unknown, "not-an-id", gid("Project", rows["ben"].id))
         ]
         assert all(a == answers[0] for a in answers), answers
@@ -266,10 +283,12 @@ async def test_another_account_sees_nothing_of_the_chart(services, api):
     theirs = gid("Staff", rows["oz"].id)
     for key, member in members.items():
         for transitive in (False, True):
-            mine = await api(FILTERED, {"filter": {"reportsTo": theirs,
-                                                   "transitive": transitive}}, as_=member)
-            none = await api(FILTERED, {"filter": {"reportsTo": unknown,
-                                                   "transitive": transitive}}, as_=member)
+            mine = await api(
+                FILTERED, {"filter": {"reportsTo": theirs, "transitive": transitive}}, as_=member
+            )
+            none = await api(
+                FILTERED, {"filter": {"reportsTo": unknown, "transitive": transitive}}, as_=member
+            )
             assert mine == none == {"data": {"staff": {"totalCount": 0, "nodes": []}}}, key
 
 
@@ -287,7 +306,8 @@ async def test_links_across_accounts_written_behind_the_back_are_not_followed(se
     data = await api.data(REPORTS, {"id": gid("Staff", rows["ben"].id)}, as_=owner)
     assert _names(data["node"]["directReports"]["nodes"]) == ["Aide", "Lead"]
     data = await api.data(
-        FILTERED, {"filter": {"reportsTo": gid("Staff", rows["ben"].id), "transitive": True}},
+        FILTERED,
+        {"filter": {"reportsTo": gid("Staff", rows["ben"].id), "transitive": True}},
         as_=owner,
     )
     assert _names(data["staff"]["nodes"]) == ["Aide", "Dev", "Lead"]
@@ -296,7 +316,8 @@ async def test_links_across_accounts_written_behind_the_back_are_not_followed(se
     data = await api.data(CHAIN, {"id": gid("Staff", rows["oz"].id)}, as_=outsider)
     assert data["node"]["reportingChain"] == [] and data["node"]["manager"] is None
     data = await api.data(
-        FILTERED, {"filter": {"reportsTo": gid("Staff", rows["oz"].id), "transitive": True}},
+        FILTERED,
+        {"filter": {"reportsTo": gid("Staff", rows["oz"].id), "transitive": True}},
         as_=outsider,
     )
     assert data["staff"]["nodes"] == []
@@ -315,7 +336,8 @@ async def test_a_cycle_in_the_data_still_terminates(services, api):
         data = await api.data(CHAIN, {"id": gid("Staff", rows["gus"].id)}, as_=member)
         assert _names(data["node"]["reportingChain"]) == ["Vp", "Top", "Dev", "Lead"], key
         below = await api.data(
-            FILTERED, {"filter": {"reportsTo": gid("Staff", rows["ben"].id), "transitive": True}},
+            FILTERED,
+            {"filter": {"reportsTo": gid("Staff", rows["ben"].id), "transitive": True}},
             as_=member,
         )
         # everyone in the loop and below it, but not Ben himself
@@ -332,7 +354,8 @@ async def test_a_record_managing_itself_terminates(services, api):
     data = await api.data(CHAIN, {"id": gid("Staff", rows["gus"].id)}, as_=owner)
     assert data["node"]["reportingChain"] == []
     data = await api.data(
-        FILTERED, {"filter": {"reportsTo": gid("Staff", rows["gus"].id), "transitive": True}},
+        FILTERED,
+        {"filter": {"reportsTo": gid("Staff", rows["gus"].id), "transitive": True}},
         as_=owner,
     )
     assert data["staff"]["nodes"] == []
@@ -385,3 +408,10 @@ async def test_hot_path_and_graphql_core_agree(app, services, api, client, cold_
             assert hot_paths.answered == before + (query is PLAIN), (key, query)
         plain = (await client.post("/graphql", json={"query": PLAIN}, headers=headers)).json()
         assert len(plain["data"]["staff"]["nodes"]) == len(ROLES) + 5  # Ed, Fay not listed
+
+
+async def test_transitive_without_reports_to_is_no_filter(services, api):
+    tenant, members, _, rows = await _chart(services, api)
+    plain = await api.data(FILTERED, {}, as_=members["VIEWER"])
+    alone = await api.data(FILTERED, {"filter": {"transitive": True}}, as_=members["VIEWER"])
+    assert alone == plain and plain["staff"]["totalCount"] == len(ROLES) + 5

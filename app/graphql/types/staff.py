@@ -119,6 +119,8 @@ _COMPUTED_READS: dict[str, tuple[str, ...]] = {
     "viewer_can_delete": ("role",),
     "viewer_can_see_personal_data": (),
     "custom_fields": (),
+    "direct_reports": (),  # the record's id
+    "reporting_chain": ("manager_id",),
 }
 READS: dict[str, tuple[str, ...]] = {}
 # Of the fields with resolvers: whether they are hidden without details, without personal
