@@ -28,6 +28,7 @@ from app.staff.models import Staff, StaffShare, StaffStatus
 class Size(enum.StrEnum):
     """A list's real upper bound, as the account's data makes it."""
 
+    STAFF = "staff"  # staff records (all of them: disabled and inactive included)
     CUSTOM_FIELDS = "customFields"  # custom field definitions (archived included)
     ACTIVE_FIELDS = "activeFields"  # custom fields not archived (at most MAX_FIELDS)
     CUSTOM_VALUES = "customValues"  # custom field values of all staff
@@ -48,6 +49,7 @@ _Counted = tuple[
     InstrumentedAttribute[Any], InstrumentedAttribute[Any] | None, ColumnElement[bool] | None
 ]
 _ACCOUNT: dict[Size, _Counted] = {
+    Size.STAFF: (Staff.account_id, None, None),
     Size.CUSTOM_FIELDS: (CustomField.account_id, None, None),
     Size.ACTIVE_FIELDS: (CustomField.account_id, None, CustomField.archived_at.is_(None)),
     Size.CUSTOM_VALUES: (CustomFieldValue.account_id, None, None),

@@ -95,6 +95,7 @@ LIST_BOUNDS: dict[tuple[str, str], Bound] = {
     ("Query", "staff"): PAGE,
     ("Query", "invitations"): PAGE,
     ("Query", "auditLog"): PAGE,
+    ("Staff", "directReports"): PAGE,
     ("StaffConnection", "edges"): ITEMS,
     ("StaffConnection", "nodes"): ITEMS,
     ("InvitationConnection", "edges"): ITEMS,
@@ -108,6 +109,8 @@ LIST_BOUNDS: dict[tuple[str, str], Bound] = {
     ("Staff", "customFields"): size(Size.ACTIVE_FIELDS),
     ("Staff", "projects"): size(Size.PROJECTS_PER_STAFF),
     ("Staff", "sharedWith"): size(Size.SHARES_PER_STAFF),
+    # a chain of managers holds each record of the account at most once
+    ("Staff", "reportingChain"): size(Size.STAFF),
     ("Project", "members"): size(Size.MEMBERS_PER_PROJECT),
     ("Picklists", "staffStatuses"): size(Size.STAFF_STATUSES),
     ("Picklists", "projectTeamRoles"): size(Size.TEAM_ROLES),

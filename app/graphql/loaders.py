@@ -44,6 +44,15 @@ def staff_by_id(ctx: Context, account_id: int) -> DataLoader:
     return _loader(ctx, "staff_by_id", batch)
 
 
+def reporting_chains(ctx: Context, account_id: int) -> DataLoader:
+    async def batch(ids):
+        async with ctx.db() as session:
+            found = await staff_service.reporting_chains(session, account_id, list(ids))
+        return [found.get(i, []) for i in ids]
+
+    return _loader(ctx, "reporting_chains", batch)
+
+
 def custom_values(ctx: Context, account_id: int) -> DataLoader:
     async def batch(ids):
         async with ctx.db() as session:

@@ -66,6 +66,16 @@ class StaffFilterInput:
     manager_id: strawberry.ID | None = strawberry.field(
         default=None, description="Direct reports of this manager."
     )
+    reports_to: strawberry.ID | None = strawberry.field(
+        default=None,
+        description="The people who report to this record: its direct reports, or with "
+        "transitive everyone below it. An id not in the account matches no one.",
+    )
+    transitive: bool = strawberry.field(
+        default=False,
+        description="With reportsTo: everyone below the record (their reports, and theirs), "
+        "not only its direct reports.",
+    )
     include_disabled: bool = strawberry.field(default=False, description="Show disabled staff.")
     include_inactive: bool = strawberry.field(default=False, description="Show inactive staff.")
 
@@ -194,6 +204,8 @@ class Query:
                 account_statuses=f.account_statuses,
                 company=f.company,
                 manager_id=decode_id(f.manager_id, "Staff"),
+                reports_to=decode_id(f.reports_to, "Staff"),
+                transitive=f.transitive,
                 include_disabled=f.include_disabled,
                 include_inactive=f.include_inactive,
             ),

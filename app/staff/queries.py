@@ -101,6 +101,9 @@ class StaffFilter:
     manager_id: int | None = None
     include_disabled: bool = False
     include_inactive: bool = False
+    # the people whose manager is this record, or (transitive) everyone below it
+    reports_to: int | None = None
+    transitive: bool = False
 
 
 @dataclass(frozen=True)
@@ -205,6 +208,8 @@ class FilterShape:
     manager: bool
     words: int
     personal_searchable: bool
+    reports_to: bool = False
+    transitive: bool = False  # with reports_to: everyone below, not only direct reports
 
 
 def filter_of(actor: Actor, query: StaffQuery) -> tuple[FilterShape, dict]:
@@ -223,6 +228,8 @@ def filter_of(actor: Actor, query: StaffQuery) -> tuple[FilterShape, dict]:
         params["company"] = f.company.strip().casefold()
     if f.manager_id is not None:
         params["manager_id"] = f.manager_id
+    if f.reports_to is not None:
+        params["reports_to"] = f.reports_to
     for i, word in enumerate(words):
         params[f"word{i}"] = _like_pattern(word)
     shape = FilterShape(
@@ -235,6 +242,8 @@ def filter_of(actor: Actor, query: StaffQuery) -> tuple[FilterShape, dict]:
         manager="manager_id" in params,
         words=len(words),
         personal_searchable=Permit.VIEW_PERSONAL_DATA in actor.permits,
+        reports_to="reports_to" in params,
+        transitive="reports_to" in params and f.transitive,
     )
     return shape, params
 
@@ -255,6 +264,11 @@ def directory_filter(shape: FilterShape) -> list[ColumnElement]:
         conditions.append(func.lower(Staff.company) == bindparam("company"))
     if shape.manager:
         conditions.append(Staff.manager_id == bindparam("manager_id"))
+    if shape.transitive:
+        conditions.append(Staff.id.in_(select(_below().c.id)))
+        conditions.append(Staff.id != bindparam("reports_to"))  # itself, were it in a cycle
+    elif shape.reports_to:
+        conditions.append(Staff.manager_id == bindparam("reports_to"))
     searchable = [
         getattr(Staff, STAFF[name].columns[0])
         for name in SEARCH_FIELDS
@@ -265,6 +279,28 @@ def directory_filter(shape: FilterShape) -> list[ColumnElement]:
         pattern = bindparam(f"word{i}", type_=String)
         conditions.append(or_(*(func.lower(col).like(pattern, escape="\\") for col in searchable)))
     return conditions
+
+
+def _below():
+    """The ids of everyone below ``reports_to`` in the account (its reports, theirs...).
+
+    UNION (not UNION ALL) keeps each id once, so the recursion ends on any data, a cycle
+    included (the service refuses one, but rows can be written behind its back): each step
+    can only add ids of the account's records not found before."""
+    below = (
+        select(Staff.id.label("id"))
+        .where(
+            Staff.account_id == bindparam("account_id"),
+            Staff.manager_id == bindparam("reports_to"),
+        )
+        .cte("below", recursive=True)
+    )
+    report = aliased(Staff, name="report")
+    return below.union(
+        select(report.id)
+        .join(below, report.manager_id == below.c.id)
+        .where(report.account_id == bindparam("account_id"))
+    )
 
 
 def validate(actor: Actor, query: StaffQuery) -> None:

@@ -7,6 +7,7 @@ from datetime import date
 
 from sqlalchemy import literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from app import fields
 from app.access import GRANTABLE_PERMITS, Actor, Permit, Role, require
@@ -123,6 +124,48 @@ async def get_many(session: AsyncSession, account_id: int, ids: list[int]) -> di
         select(Staff).where(Staff.account_id == account_id, Staff.id.in_(ids))
     )
     return {s.id: s for s in rows}
+
+
+async def reporting_chains(
+    session: AsyncSession, account_id: int, ids: list[int]
+) -> dict[int, list[Staff]]:
+    """For each record, its managers from its own up to the top (the records its
+    ``manager`` leads to, one after another), in one statement.
+
+    Cycle-safe on any data: the service refuses a cycle (ManagerCycle), but rows can be
+    written behind its back. The recursive CTE is a UNION, which keeps each id once, so it
+    ends after at most as many steps as the account has records; the walk below stops at
+    a record it has already passed."""
+    if not ids:
+        return {}
+    up = (
+        select(Staff.id.label("id"))
+        .where(Staff.account_id == account_id, Staff.id.in_(ids))
+        .cte("up", recursive=True)
+    )
+    link = aliased(Staff, name="link")
+    up = up.union(
+        select(link.manager_id)
+        .join(up, link.id == up.c.id)
+        .where(link.account_id == account_id, link.manager_id.is_not(None))
+    )
+    rows = await session.scalars(
+        select(Staff).join(up, Staff.id == up.c.id).where(Staff.account_id == account_id)
+    )
+    by_id = {s.id: s for s in rows}
+    chains: dict[int, list[Staff]] = {}
+    for start in ids:
+        chain: list[Staff] = []
+        passed = {start}
+        row = by_id.get(start)
+        manager_id = row.manager_id if row is not None else None
+        while manager_id is not None and manager_id not in passed and manager_id in by_id:
+            passed.add(manager_id)
+            row = by_id[manager_id]
+            chain.append(row)
+            manager_id = row.manager_id
+        chains[start] = chain
+    return chains
 
 
 # --- validation of input values --------------------------------------------------------

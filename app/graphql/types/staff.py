@@ -17,17 +17,21 @@ from app import fields as field_tables
 from app.access import Actor, role_permits
 from app.access import Role as DomainRole
 from app.custom_fields.service import shown_values
+from app.errors import DomainError
 from app.graphql import loaders
 from app.graphql.enums import AccountStatus, Role, StaffKind
 from app.graphql.enums import Permit as PermitEnum
+from app.graphql.errors import bad_input
 from app.graphql.ids import encode_id
 from app.graphql.types.common import Node, PageInfo
 from app.graphql.types.custom_fields import CustomField, CustomFieldValue
 from app.staff import access
+from app.staff import service as staff_service
 from app.staff.access import Shown
 from app.staff.fields import STAFF
 from app.staff.models import Staff as StaffRow
 from app.staff.models import StaffStatus as StaffStatusRow
+from app.staff.queries import StaffFilter, StaffQuery
 from app.staff.service import StaffPage, read_secret
 from app.validation import full_name
 
@@ -115,6 +119,8 @@ _COMPUTED_READS: dict[str, tuple[str, ...]] = {
     "viewer_can_delete": ("role",),
     "viewer_can_see_personal_data": (),
     "custom_fields": (),
+    "direct_reports": (),  # the record's id
+    "reporting_chain": ("manager_id",),
 }
 READS: dict[str, tuple[str, ...]] = {}
 # Of the fields with resolvers: whether they are hidden without details, without personal
@@ -223,6 +229,53 @@ class Staff(Node):
             self._row.manager_id
         )
         return self._related(row)
+
+    @strawberry.field(
+        description="The people whose manager this record is, as the staff list shows them "
+        "to the viewer (not disabled, not inactive), in its default order."
+    )
+    async def direct_reports(
+        self,
+        info: Info,
+        first: Annotated[int, strawberry.argument(description="Page size, 0 to 100.")] = 50,
+        after: Annotated[
+            str | None, strawberry.argument(description="endCursor of the previous page.")
+        ] = None,
+    ) -> StaffConnection:
+        ctx = info.context
+        actor = self._actor
+        query = StaffQuery(first=first, after=after, filter=StaffFilter(reports_to=self._row.id))
+        async with ctx.db() as session:
+            try:
+                page = await staff_service.list_staff(session, actor, query)
+            except DomainError as exc:
+                raise bad_input(exc.message) from None
+        loaders.staff_by_id(ctx, actor.account_id).prime_many(page.managers)
+
+        async def count() -> int:
+            async with ctx.db() as session:
+                return await staff_service.count_staff(session, actor, query)
+
+        return staff_connection(page, actor, count)
+
+    @strawberry.field(
+        description="The managers above this record, from its manager up to the top, each "
+        "as the viewer sees it (what following `manager` gives; each record at most once). "
+        "Null when the viewer does not see this record's manager."
+    )
+    async def reporting_chain(self, info: Info) -> list[Staff] | None:
+        if hidden(self, "manager"):
+            return None
+        rows = await loaders.reporting_chains(info.context, self._actor.account_id).load(
+            self._row.id
+        )
+        chain: list[Staff] = []
+        for row in rows:
+            link = Staff.build(row, self._actor)
+            chain.append(link)
+            if hidden(link, "manager"):  # the viewer does not see past this link
+                break
+        return chain
 
     def _related(self, row: StaffRow | None) -> Staff | None:
         """Another record (the manager), as this record's viewer sees it."""
