@@ -51,7 +51,9 @@ async def test_administrators_set_the_time_zone(api, services, key, expected):
     body = await api(UPDATE, {"input": {"timezone": " Europe/Berlin "}}, as_=member)
     assert outcome(body, "accountUpdate") == expected
     if expected == OK:
-        assert body["data"]["accountUpdate"]["account"] == {"settings": {"timezone": "Europe/Berlin"}}
+        assert body["data"]["accountUpdate"]["account"] == {
+            "settings": {"timezone": "Europe/Berlin"}
+        }
     assert await zone(api, member) == ("Europe/Berlin" if expected == OK else "UTC")
     assert await zone(api, other.owner) == "UTC"  # never another account's
     assert (await get_row(services, Account, other.account_id)).timezone == "UTC"

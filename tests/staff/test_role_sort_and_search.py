@@ -128,9 +128,7 @@ async def test_role_sort_for_every_role_and_with_a_search(api, services, client,
 
 async def test_a_cursor_of_the_role_sort_is_refused_by_another_sort(api, services):
     tenant, _ = await _account(services)
-    page = await api.data(
-        SORTED, {"first": 1, "sort": {"key": "ROLE"}}, as_=tenant.owner
-    )
+    page = await api.data(SORTED, {"first": 1, "sort": {"key": "ROLE"}}, as_=tenant.owner)
     cursor = page["staff"]["pageInfo"]["endCursor"]
     body = await api(SORTED, {"first": 1, "after": cursor}, as_=tenant.owner)
     assert body.get("errors") or body["data"] is None
