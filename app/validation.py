@@ -109,5 +109,7 @@ def name_key(value: str) -> str:
 
 
 def full_name(first: str | None, last: str | None) -> str:
-    """First and last name as shown; empty for a record without names (never made up)."""
-    return " ".join(part for part in (first, last) if part)
+    """First and last name as shown, one space between them and none around (a record
+    with a first name only shows just that); empty for a record without names (never made
+    up)."""
+    return " ".join(part.strip() for part in (first, last) if part and part.strip())
