@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 from typing import Literal, overload
+from zoneinfo import available_timezones
 
 from app.errors import DomainError, ErrorCode
 
@@ -88,10 +90,26 @@ def clean_text(
     return text
 
 
+@lru_cache(maxsize=1)
+def time_zones() -> frozenset[str]:
+    """The IANA names a time zone may be set to (regions and UTC, not legacy aliases)."""
+    return frozenset(tz for tz in available_timezones() if "/" in tz or tz == "UTC")
+
+
+def clean_time_zone(value: str | None, field: str, *, label: str | None = None) -> str | None:
+    """An IANA time zone name (trimmed); blank is None."""
+    tz = clean_text(value, field, max_length=64, label=label)
+    if tz is not None and tz not in time_zones():
+        raise DomainError("Unknown IANA time zone.", field=[field])
+    return tz
+
+
 def name_key(value: str) -> str:
     return unicodedata.normalize("NFKC", value).strip().casefold()
 
 
 def full_name(first: str | None, last: str | None) -> str:
-    """First and last name as shown; empty for a record without names (never made up)."""
-    return " ".join(part for part in (first, last) if part)
+    """First and last name as shown, one space between them and none around (a record
+    with a first name only shows just that); empty for a record without names (never made
+    up)."""
+    return " ".join(part.strip() for part in (first, last) if part and part.strip())

@@ -18,6 +18,9 @@ class Actor:
     shared_staff_ids: frozenset[int] = field(default_factory=frozenset)
     impersonator_user_id: int | None = None
     """Set while an administrator acts as this member (see identity.impersonation)."""
+    account_timezone: str = "UTC"
+    """The account's time zone as the request found it (read with the account when the
+    actor is built): what a staff record without one of its own is shown in."""
 
     @property
     def impersonated(self) -> bool:

@@ -14,7 +14,7 @@ from app.identity.credentials import PasswordGate
 from app.identity.errors import InvalidCredentials
 from app.identity.models import User
 from app.staff.models import AccountStatus, Staff
-from app.validation import clean_text
+from app.validation import clean_text, clean_time_zone
 
 
 async def update_account(session: AsyncSession, actor: Actor, changes: dict) -> Account:
@@ -60,6 +60,17 @@ async def update_account(session: AsyncSession, actor: Actor, changes: dict) -> 
             account.join_link_expiry_days = days
     if changes.get("join_link_requires_approval") is not None:
         account.join_link_requires_approval = bool(changes["join_link_requires_approval"])
+    if "timezone" in changes:
+        # Every account has one (UTC unless set): blank or null is refused, not cleared.
+        try:
+            tz = clean_time_zone(changes["timezone"], "timezone", label="Time zone")
+            if tz is None:
+                raise DomainError(
+                    "Time zone is required.", field=["timezone"], code=ErrorCode.REQUIRED
+                )
+            account.timezone = tz
+        except DomainError as exc:
+            errors.append(exc)
     if errors:
         raise ValidationFailed(errors)
     await session.flush()

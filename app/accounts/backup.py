@@ -192,6 +192,7 @@ async def export_account_to(settings, realm: str, output: str) -> None:
                 staff_id=owner.id,
                 role=Role.OWNER,
                 permits=ROLE_PERMITS[Role.OWNER],
+                account_timezone=account.timezone,
             )
             sink = sys.stdout.buffer if output == "-" else open(output, "wb")  # noqa: ASYNC230, SIM115 (CLI)
             try:

@@ -12,6 +12,7 @@ ACCOUNTS = FieldTable(
         *rows(Visibility.BASIC, "everyone_can_invite", "invitation_expiry_days"),
         *rows(Visibility.BASIC, "join_link_role", "join_link_expiry_days"),
         Field("join_link_requires_approval", Visibility.BASIC),
+        Field("timezone", Visibility.BASIC),
         # the last sid given out: moves with every staff record added
         Field("staff_seq", Visibility.INTERNAL, audit=Audit.IGNORED),
     ],

@@ -24,6 +24,8 @@ class Account(Base):
     """Defaults for new join links."""
     join_link_expiry_days: Mapped[int | None] = mapped_column(Integer, default=None)
     join_link_requires_approval: Mapped[bool] = mapped_column(Boolean, default=False)
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
+    """The firm's time zone (IANA): a staff record's when it has none of its own."""
     staff_seq: Mapped[int] = mapped_column(Integer, default=0)
     """Last staff sid handed out in this account (sids are per account)."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -84,7 +84,8 @@ class StaffFilterInput:
 class StaffSortInput:
     key: StaffSortKey = strawberry.field(
         default=StaffSortKey.LAST_NAME,
-        description="Sort key (EMAIL needs the ViewPersonalData permit).",
+        description="Sort key (EMAIL needs the ViewPersonalData permit; ROLE is owner, "
+        "administrators, editors, viewers, each by last name; DESC reverses it).",
     )
     direction: SortDirection = strawberry.field(default=SortDirection.ASC, description="Order.")
 
@@ -182,7 +183,8 @@ class Query:
         search: Annotated[
             str | None,
             strawberry.argument(
-                description="Words matched in names, title, company (and email with the permit)."
+                description="Words matched in names, title, company (and email with the "
+                "permit); a word that is a role's name (e.g. editor) also finds that role."
             ),
         ] = None,
         sort: Annotated[StaffSortInput | None, strawberry.argument(description="Order.")] = None,

@@ -24,7 +24,9 @@ TOKEN_RECORDS = Records(
     AuthToken, "token", ("id", "user_id", "kind", "account_id", "impersonator_user_id")
 )
 MEMBER_RECORDS = Records(Staff, "member", ("id", "account_id", "role"))
-ACCOUNT_RECORDS = Records(Account, "account", ("id", "slug", "name", "everyone_can_invite"))
+ACCOUNT_RECORDS = Records(
+    Account, "account", ("id", "slug", "name", "everyone_can_invite", "timezone")
+)
 
 
 def _live_token_with_memberships() -> Select:

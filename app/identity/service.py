@@ -380,4 +380,5 @@ def _actor(principal: Principal, account, staff, grants: set[Permit], shared: se
         token_id=principal.token_id,
         shared_staff_ids=frozenset(shared),
         impersonator_user_id=principal.impersonator_user_id,
+        account_timezone=account.timezone,
     )

@@ -9,8 +9,6 @@ from ``STAFF``. Its order is the CSV export's column order.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
-from zoneinfo import available_timezones
 
 from app.access import Role
 from app.errors import DomainError, ErrorCode
@@ -27,18 +25,13 @@ from app.fields import (
     rows,
 )
 from app.staff.models import StaffKind
-from app.validation import clean_email, clean_text
+from app.validation import clean_email, clean_text, clean_time_zone
 
 MAX_RATE = 1_000_000_000
 MAX_CAPACITY = 744  # hours in a 31-day month
 _PHONE = re.compile(r"^[0-9+()\-.\s/xX#*]{3,40}$|^(?:ext\.?\s*)?[0-9+()\-.\s]{3,40}$")
 _SSN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 \-]{2,31}$")
 ADDRESS_PARTS = {"street": 500, "city": 100, "state": 100, "zip": 20, "country": 100}
-
-
-@lru_cache(maxsize=1)
-def time_zones() -> frozenset[str]:
-    return frozenset(tz for tz in available_timezones() if "/" in tz or tz == "UTC")
 
 
 # --- validators: (field, input value) -> the value to store, or a DomainError ------------
@@ -129,10 +122,7 @@ def _hour_rate_type(field: Field, value):
 
 
 def _time_zone(field: Field, value):
-    tz = clean_text(value, field.name, max_length=64, label=field.api)
-    if tz is not None and tz not in time_zones():
-        raise DomainError("Unknown IANA time zone.", field=[field.name])
-    return tz
+    return clean_time_zone(value, field.name, label=field.api)
 
 
 def _flag(field: Field, value):

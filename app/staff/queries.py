@@ -24,6 +24,7 @@ from sqlalchemy import (
     or_,
     select,
     tuple_,
+    type_coerce,
 )
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.expression import UnaryExpression
@@ -47,6 +48,7 @@ class StaffSortKey(enum.StrEnum):
     COMPANY = "COMPANY"
     CREATED_AT = "CREATED_AT"
     EMAIL = "EMAIL"
+    ROLE = "ROLE"
 
 
 class SortDirection(enum.StrEnum):
@@ -63,6 +65,7 @@ SORT_FIELDS = {
     StaffSortKey.COMPANY: "company",
     StaffSortKey.CREATED_AT: "created_at",
     StaffSortKey.EMAIL: "email",
+    StaffSortKey.ROLE: "role",
 }
 PERSONAL_SORT_KEYS: frozenset[StaffSortKey] = frozenset()
 
@@ -79,6 +82,9 @@ def _personal_sort_keys() -> None:
 # it (its class in STAFF): basic fields, and personal ones with the ViewPersonalData
 # permit; a detail (hidden on restricted records) is never searched.
 SEARCH_FIELDS = ("first_name", "last_name", "title", "company", "email")
+# Fields a search word matches only whole (case-insensitively): "editor" finds the
+# editors, "ed" does not.
+SEARCH_WHOLE_FIELDS = ("role",)
 
 
 @on_change
@@ -125,9 +131,31 @@ class InvalidQuery(DomainError):
     pass
 
 
+# The role sort: highest rank first (owner, administrators, editors, viewers), then as
+# the default sort within each (last name, records without one last), as one text key:
+# rank digit, nameless flag, casefolded last name. DESC is its exact reverse.
+ROLE_ORDER = {Role.OWNER: "0", Role.ADMINISTRATOR: "1", Role.EDITOR: "2", Role.VIEWER: "3"}
+
+
+def _role_key() -> ColumnElement[str]:
+    rank = case(
+        *(
+            (Staff.role == role, literal_column(f"'{digit}'", String))
+            for role, digit in ROLE_ORDER.items()
+        ),
+        else_=literal_column("'9'", String),
+    )
+    flag = case(
+        (Staff.last_name_key == literal_column("''"), literal_column("'1'", String)),
+        else_=literal_column("'0'", String),
+    )
+    return rank + flag + Staff.last_name_key
+
+
 def sort_expression(key: StaffSortKey) -> ColumnElement[Any]:
     # The ORM attributes among these stand in for their columns (their type, comparisons).
     expression = {
+        StaffSortKey.ROLE: _role_key(),
         StaffSortKey.LAST_NAME: Staff.last_name_key,
         StaffSortKey.FIRST_NAME: func.lower(Staff.first_name),
         StaffSortKey.TITLE: func.lower(func.coalesce(Staff.title, "")),
@@ -145,6 +173,11 @@ _SORT_VALUES = {
     StaffSortKey.COMPANY: lambda s: (s.company or "").lower(),
     StaffSortKey.CREATED_AT: lambda s: s.created_at.isoformat(),
     StaffSortKey.EMAIL: lambda s: s.email or "",
+    StaffSortKey.ROLE: lambda s: (
+        ROLE_ORDER.get(Role(s.role), "9")
+        + ("1" if s.last_name_key == "" else "0")
+        + s.last_name_key
+    ),
 }
 
 
@@ -232,6 +265,7 @@ def filter_of(actor: Actor, query: StaffQuery) -> tuple[FilterShape, dict]:
         params["reports_to"] = f.reports_to
     for i, word in enumerate(words):
         params[f"word{i}"] = _like_pattern(word)
+        params[f"whole{i}"] = word.casefold()
     shape = FilterShape(
         statuses="statuses" in params,
         include_disabled=f.include_disabled,
@@ -275,9 +309,21 @@ def directory_filter(shape: FilterShape) -> list[ColumnElement]:
         if STAFF[name].visibility is Visibility.BASIC
         or (shape.personal_searchable and STAFF[name].visibility is Visibility.PERSONAL)
     ]
+    whole = [
+        func.lower(type_coerce(getattr(Staff, STAFF[name].columns[0]), String))
+        for name in SEARCH_WHOLE_FIELDS
+        if STAFF[name].visibility is Visibility.BASIC
+        or (shape.personal_searchable and STAFF[name].visibility is Visibility.PERSONAL)
+    ]
     for i in range(shape.words):
         pattern = bindparam(f"word{i}", type_=String)
-        conditions.append(or_(*(func.lower(col).like(pattern, escape="\\") for col in searchable)))
+        word = bindparam(f"whole{i}", type_=String)
+        conditions.append(
+            or_(
+                *(func.lower(col).like(pattern, escape="\\") for col in searchable),
+                *(col == word for col in whole),
+            )
+        )
     return conditions
 
 
@@ -323,7 +369,7 @@ def validate(actor: Actor, query: StaffQuery) -> None:
 # every sort's value (for its cursor); of a manager: what decides who sees it.
 MANAGER_KEYS = frozenset({"id", "restricted"})
 ROW_KEYS = MANAGER_KEYS | {"manager_id", "last_name_key", "first_name", "title", "company"}
-ROW_KEYS |= {"created_at", "email"}
+ROW_KEYS |= {"created_at", "email", "role"}
 
 
 @dataclass(frozen=True)

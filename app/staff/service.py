@@ -17,7 +17,7 @@ from app.errors import DomainError, ErrorCode, Forbidden, NotFound, ValidationFa
 from app.security.crypto import Keyring
 from app.staff import access, email_change
 from app.staff.errors import ManagerCycle, StaffEmailTaken
-from app.staff.fields import STAFF, time_zones
+from app.staff.fields import STAFF
 from app.staff.models import Staff, StaffKind, StaffPermitGrant, StaffShare, StaffStatus
 from app.staff.queries import (
     ALL_COLUMNS,
@@ -29,7 +29,7 @@ from app.staff.queries import (
     staff_in_account,
     validate,
 )
-from app.validation import clean_text, name_key
+from app.validation import clean_text, name_key, time_zones
 
 MAX_STATUSES = 100
 # field -> the column holding it encrypted (the staff field table's encrypted rows)

@@ -33,6 +33,10 @@ class AccountUpdateInput:
     join_link_requires_approval: bool | None = strawberry.field(
         default=UNSET, description="New join links need an administrator's approval by default."
     )
+    timezone: str | None = strawberry.field(
+        default=UNSET,
+        description="The firm's time zone, an IANA name: a staff record's when it has none.",
+    )
 
 
 @strawberry.type(description="The account after the change, or userErrors.")

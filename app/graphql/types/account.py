@@ -35,6 +35,10 @@ class AccountSettings:
     join_link_requires_approval: bool = strawberry.field(
         description="New join links need approval by default."
     )
+    timezone: str = strawberry.field(
+        description="The firm's time zone, an IANA name (UTC unless set): a staff record "
+        "without a home time zone is in it (Staff.effectiveTimezone)."
+    )
 
 
 @strawberry.type(description="A tenant: an organisation with its staff, fields and plan.")
@@ -69,6 +73,7 @@ class Account(Node):
             join_link_role=Role(self._row.join_link_role),
             join_link_expiry_days=self._row.join_link_expiry_days,
             join_link_requires_approval=self._row.join_link_requires_approval,
+            timezone=self._row.timezone,
         )
 
     @strawberry.field(description="Seat usage.")

@@ -102,6 +102,13 @@ DERIVED: dict[str, Callable[[SeenStaff], object]] = {
     "viewer_can_delete": lambda seen: access.can_manage(
         seen._actor, seen._row.id, DomainRole(seen._row.role)
     ),
+    # The record's home time zone, or the account's when it has none: shown exactly
+    # where home_timezone is (its row in STAFF).
+    "effective_timezone": lambda seen: (
+        (seen._row.home_timezone or seen._actor.account_timezone)
+        if sees(seen, COLUMNS["home_timezone"])
+        else None
+    ),
 }
 
 
@@ -117,6 +124,7 @@ _COMPUTED_READS: dict[str, tuple[str, ...]] = {
     "viewer_can_see_details": (),
     "viewer_can_edit": (),
     "viewer_can_delete": ("role",),
+    "effective_timezone": ("home_timezone",),
     "viewer_can_see_personal_data": (),
     "custom_fields": (),
     "direct_reports": (),  # the record's id
@@ -159,6 +167,13 @@ def _from_the_field_table() -> None:
             n for n, s in COLUMNS.items() if s in _WITH_PERSONAL
         ),
     }
+
+
+def sees(seen, shown: Shown) -> bool:
+    """Whether the viewer of ``seen`` sees a field shown ``shown`` (a class in STAFF)."""
+    return (shown not in _WITH_DETAILS or seen._details) and (
+        shown not in _WITH_PERSONAL or seen._personal
+    )
 
 
 def hidden(seen, field: str) -> bool:
@@ -387,7 +402,11 @@ class Staff(Node):
     rate4: float | None = strawberry.field(description="Billing rate 4 (detailed).")
     rate5: float | None = strawberry.field(description="Billing rate 5 (detailed).")
     home_timezone: str | None = strawberry.field(
-        description="Home time zone, an IANA name (detailed)."
+        description="Home time zone, an IANA name (detailed); none means the account's."
+    )
+    effective_timezone: str | None = strawberry.field(
+        description="The time zone the person is in: their home time zone, or the "
+        "account's when they have none (detailed, hidden exactly when homeTimezone is)."
     )
 
     @strawberry.field(
