@@ -261,3 +261,49 @@ async def test_sids_in_a_literal_filter_are_answered_by_the_plan(
     hot, cold = await _both(client, cold_client, query, None, members["VIEWER"])
     assert hot == cold and _answered(app) == before + 1
     assert {n["lastName"] for n in hot["data"]["staff"]["nodes"]} == {"Boss", "Person0"}
+
+
+FILTERED = """query($filter: StaffFilterInput) {
+  staff(first: 50, filter: $filter) { nodes { sid lastName role kind isInactive } }
+}"""
+
+
+async def test_every_directory_filter_is_answered_by_the_plan_as_graphql_core(
+    app, services, api, client, cold_client
+):
+    """The plan builds the filter as the resolver does (enums, ids, flags, sids)."""
+    tenant, members, rows, other, theirs = await _directory(services, api)
+    boss = rows[0]
+    await set_staff_columns(services, rows[4].id, is_inactive=True)
+    filters = [
+        {"roles": ["VIEWER", "EDITOR"]},
+        {"kinds": ["EMPLOYEE"], "includeInactive": True},
+        {"accountStatuses": ["DISABLED", "ACTIVE"]},
+        {"company": "nobody"},
+        {"managerId": gid("Staff", boss.id)},
+        {"managerId": "not-an-id"},
+        {"sids": [r.sid for r in rows], "includeDisabled": True, "includeInactive": True},
+        {"sids": [r.sid for r in rows], "roles": ["VIEWER"]},
+        {},
+        None,
+    ]
+    for member in (members["VIEWER"], members["OWNER"]):
+        for f in filters:
+            before = _answered(app)
+            hot, cold = await _both(client, cold_client, FILTERED, {"filter": f}, member)
+            assert hot == cold and "errors" not in hot, f
+            assert _answered(app) == before + 1, f
+    everything, _ = await _both(
+        client,
+        cold_client,
+        FILTERED,
+        {
+            "filter": {
+                "sids": [r.sid for r in rows],
+                "includeDisabled": True,
+                "includeInactive": True,
+            }
+        },
+        members["OWNER"],
+    )
+    assert {n["sid"] for n in everything["data"]["staff"]["nodes"]} == {r.sid for r in rows}
