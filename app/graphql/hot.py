@@ -39,6 +39,7 @@ from graphql import (
     FieldNode,
     GraphQLEnumType,
     GraphQLError,
+    GraphQLInputObjectType,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
@@ -47,6 +48,7 @@ from graphql import (
     OperationType,
     SelectionSetNode,
     Undefined,
+    get_named_type,
     parse,
     specified_rules,
     validate,
@@ -63,6 +65,7 @@ from app.errors import DomainError, RateLimited
 from app.fields import on_change
 from app.graphql.extensions import MAX_CACHED_DOCUMENT
 from app.graphql.limits import Summary, check_cost, summarize
+from app.graphql.queries import staff_filter
 from app.graphql.types import staff as staff_type
 from app.graphql.types.custom_fields import CustomField
 from app.graphql.types.staff import (
@@ -79,7 +82,7 @@ from app.staff.queries import PageColumns, StaffQuery, clean_search
 log = logging.getLogger("roster.graphql.hot")
 
 ROOT_FIELD = "staff"
-ROOT_ARGUMENTS = {"first", "after", "search"}
+ROOT_ARGUMENTS = {"first", "after", "search", "filter"}
 MAX_PLANS = 256
 
 
@@ -327,6 +330,21 @@ class _Compiler:
         else:
             raise NotCovered("abstract types")
         return done, non_null
+
+
+def _input(type_: GraphQLInputObjectType, value: dict | None):
+    """A coerced input object (keyed by GraphQL names) as the strawberry input the
+    resolver would get: graphql-core has already coerced its scalars and enums; an input
+    with inputs inside is graphql-core's to answer."""
+    if value is None:
+        return None
+    kwargs = {}
+    for name, item in value.items():
+        input_field = type_.fields[name]
+        if isinstance(get_named_type(input_field.type), GraphQLInputObjectType):
+            raise Fallback("nested input objects")
+        kwargs[input_field.extensions["strawberry-definition"].python_name] = item
+    return type_.extensions["strawberry-definition"].origin(**kwargs)
 
 
 def _plain(definition):
@@ -605,10 +623,12 @@ class HotPaths:
         return ExecutionResult(data=data, errors=None)
 
     async def _run(self, plan: Plan, arguments: dict, ctx) -> dict:
+        filter_type = self.query_type.fields[ROOT_FIELD].args["filter"].type
         query = StaffQuery(
             first=arguments.get("first", 50),
             after=arguments.get("after"),
             search=clean_search(arguments.get("search")),
+            filter=staff_filter(_input(filter_type, arguments.get("filter"))),
         )
         values = {}
         async with ctx.as_actor() as (session, actor):

@@ -122,3 +122,15 @@ async def team_roles(ctx: Context, account_id: int) -> dict:
                 rows = await projects.team_roles(session, account_id)
                 ctx.loaders["team_roles"] = {r.id: r for r in rows}
     return ctx.loaders["team_roles"]
+
+
+def latest_invitation(ctx: Context, actor) -> DataLoader:
+    """Each staff record's latest invitation, where the actor may see it (else None)."""
+    from app.invitations import service as invitations
+
+    async def batch(ids):
+        async with ctx.db() as session:
+            found = await invitations.latest_for_staff(session, actor, list(ids))
+        return [found.get(i) for i in ids]
+
+    return _loader(ctx, "latest_invitation", batch)

@@ -50,7 +50,7 @@ from app.invitations import join_links as join_links_service
 from app.invitations import service as invitations_service
 from app.projects import service as projects_service
 from app.staff import service as staff_service
-from app.staff.queries import StaffFilter, StaffQuery, clean_search
+from app.staff.queries import MAX_SIDS, StaffFilter, StaffQuery, clean_search
 
 
 @strawberry.input(description="Narrow the staff directory.")
@@ -76,8 +76,30 @@ class StaffFilterInput:
         description="With reportsTo: everyone below the record (their reports, and theirs), "
         "not only its direct reports.",
     )
+    sids: list[int] | None = strawberry.field(
+        default=None,
+        description=f"Only the records with these sids (at most {MAX_SIDS}; an empty list "
+        "matches none).",
+    )
     include_disabled: bool = strawberry.field(default=False, description="Show disabled staff.")
     include_inactive: bool = strawberry.field(default=False, description="Show inactive staff.")
+
+
+def staff_filter(f: StaffFilterInput | None) -> StaffFilter:
+    """The directory filter an input asks for (the resolver's and the hot plan's)."""
+    f = f or StaffFilterInput()
+    return StaffFilter(
+        roles=f.roles,
+        kinds=f.kinds,
+        account_statuses=f.account_statuses,
+        company=f.company,
+        manager_id=decode_id(f.manager_id, "Staff"),
+        sids=f.sids,
+        reports_to=decode_id(f.reports_to, "Staff"),
+        transitive=f.transitive,
+        include_disabled=f.include_disabled,
+        include_inactive=f.include_inactive,
+    )
 
 
 @strawberry.input(description="Ordering of the staff directory.")
@@ -192,7 +214,6 @@ class Query:
             StaffFilterInput | None, strawberry.argument(description="Filters.")
         ] = None,
     ) -> StaffConnection:
-        f = filter or StaffFilterInput()
         s = sort or StaffSortInput()
         query = StaffQuery(
             first=first,
@@ -200,17 +221,7 @@ class Query:
             search=clean_search(search),
             sort=s.key,
             direction=s.direction,
-            filter=StaffFilter(
-                roles=f.roles,
-                kinds=f.kinds,
-                account_statuses=f.account_statuses,
-                company=f.company,
-                manager_id=decode_id(f.manager_id, "Staff"),
-                reports_to=decode_id(f.reports_to, "Staff"),
-                transitive=f.transitive,
-                include_disabled=f.include_disabled,
-                include_inactive=f.include_inactive,
-            ),
+            filter=staff_filter(filter),
         )
         ctx = info.context
         async with ctx.as_actor() as (session, actor):
@@ -225,6 +236,15 @@ class Query:
                 return await staff_service.count_staff(session, actor, query)
 
         return staff_connection(page, actor, count)
+
+    @strawberry.field(
+        description="A staff record of the current account by its sid (the number "
+        "integrations address it by); null when the account has no such record."
+    )
+    async def staff_by_sid(self, info: Info, sid: int) -> Staff | None:
+        async with info.context.as_actor() as (session, actor):
+            row = await staff_service.find_by_sid(session, actor, sid)
+        return Staff.build(row, actor) if row else None
 
     @strawberry.field(description="Fetch any object of the current account by global id.")
     async def node(self, info: Info, id: strawberry.ID) -> Node | None:
@@ -296,12 +316,26 @@ class Query:
         status: Annotated[
             InvitationStatus | None, strawberry.argument(description="Only this status.")
         ] = None,
+        staff_id: Annotated[
+            strawberry.ID | None,
+            strawberry.argument(description="Only invitations for this staff record."),
+        ] = None,
+        email: Annotated[
+            str | None,
+            strawberry.argument(
+                description="Only invitations to this email, any case (needs the "
+                "ViewPersonalData permit)."
+            ),
+        ] = None,
     ) -> InvitationConnection:
         after_id = decode_id(after, "Invitation") if after else None
+        criteria = invitations_service.InvitationFilter(
+            status=status, staff_id=decode_id(staff_id, "Staff"), email=email
+        )
         async with info.context.as_actor() as (session, actor):
             try:
                 rows, has_next = await invitations_service.list_invitations(
-                    session, actor, first=first, after=after_id, status=status
+                    session, actor, first=first, after=after_id, filter=criteria
                 )
             except DomainError as exc:
                 raise bad_input(exc.message) from None

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, and_, select, update
+from sqlalchemy import CursorResult, and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access import Actor, Permit, Role, require
@@ -45,7 +45,7 @@ from app.security.tokens import new_token, token_digest
 from app.staff import access
 from app.staff.membership import activate, member_of
 from app.staff.models import AccountStatus, Staff
-from app.validation import clean_email, clean_text, full_name, name_key
+from app.validation import clean_email, clean_text, full_name, name_key, normalize_email
 
 MAX_BULK = 500
 MAX_MESSAGE = 2000
@@ -739,27 +739,82 @@ async def preview(session: AsyncSession, token: str) -> Preview | None:
     )
 
 
+MAX_FILTER_EMAIL = 320
+
+
+@dataclass(frozen=True)
+class InvitationFilter:
+    status: InvitationStatus | None = None
+    staff_id: int | None = None  # invitations for this staff record
+    email: str | None = None  # exact, any case (personal data: needs the permit)
+
+
+def _filter_conditions(actor: Actor, f: InvitationFilter, now) -> list:
+    conditions = []
+    if f.status is not None:
+        conditions.append(effective_status_is(f.status, now))
+    if f.staff_id is not None:
+        conditions.append(Invitation.staff_id == f.staff_id)
+    if f.email is not None:
+        # The invitee's email is personal data: filtering by it is no side channel
+        # (as the directory's email sort and search).
+        if not actor.can(Permit.VIEW_PERSONAL_DATA):
+            raise DomainError(
+                "Filtering by email needs the ViewPersonalData permit.", field=["email"]
+            )
+        if len(f.email) > MAX_FILTER_EMAIL or "\x00" in f.email:
+            raise DomainError("email is not a valid filter.", field=["email"])
+        # Stored normalised (``clean_email``): compared the same way.
+        conditions.append(Invitation.email == normalize_email(f.email))
+    return conditions
+
+
 async def list_invitations(
     session: AsyncSession,
     actor: Actor,
     *,
     first: int,
     after: int | None,
-    status: InvitationStatus | None,
+    status: InvitationStatus | None = None,
+    filter: InvitationFilter | None = None,
 ) -> tuple[list[Invitation], bool]:
     """Newest first, keyset by id; an inviter who does not administer sees only their own."""
     require(actor, Permit.INVITE_USERS)
     if not 0 <= first <= 100:
         raise DomainError("first must be between 0 and 100.", field=["first"])
-    stmt = select(Invitation).where(Invitation.account_id == actor.account_id)
+    f = filter or InvitationFilter()
+    if status is not None:
+        f = InvitationFilter(status=status, staff_id=f.staff_id, email=f.email)
+    stmt = select(Invitation).where(
+        Invitation.account_id == actor.account_id, *_filter_conditions(actor, f, utcnow())
+    )
     if not administers_invitations(actor):
         stmt = stmt.where(Invitation.inviter_staff_id == actor.staff_id)
-    if status is not None:
-        stmt = stmt.where(effective_status_is(status, utcnow()))
     if after is not None:
         stmt = stmt.where(Invitation.id < after)
     rows = list(await session.scalars(stmt.order_by(Invitation.id.desc()).limit(first + 1)))
     return rows[:first], len(rows) > first
+
+
+async def latest_for_staff(
+    session: AsyncSession, actor: Actor, staff_ids: list[int]
+) -> dict[int, Invitation]:
+    """Each record's latest invitation (by staff id), where the actor may see it: another
+    account's record has none, and an invitation the actor may not see is left out (the
+    record shows none, not an older one)."""
+    if not staff_ids or not actor.can(Permit.INVITE_USERS):
+        return {}
+    latest = (
+        select(func.max(Invitation.id))
+        .where(Invitation.account_id == actor.account_id, Invitation.staff_id.in_(staff_ids))
+        .group_by(Invitation.staff_id)
+    )
+    rows = await session.scalars(select(Invitation).where(Invitation.id.in_(latest)))
+    return {
+        row.staff_id: row
+        for row in rows
+        if row.staff_id is not None and can_see_invitation(actor, row)
+    }
 
 
 async def sweep_expired(session: AsyncSession) -> int:

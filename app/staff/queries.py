@@ -39,6 +39,7 @@ from app.staff.models import AccountStatus, Staff, StaffKind
 
 MAX_PAGE_SIZE = 100
 MAX_SEARCH_LENGTH = 100
+MAX_SIDS = 100  # sids one directory filter may name
 
 
 class StaffSortKey(enum.StrEnum):
@@ -105,6 +106,7 @@ class StaffFilter:
     account_statuses: list[AccountStatus] | None = None
     company: str | None = None
     manager_id: int | None = None
+    sids: list[int] | None = None  # None: any record; an empty list matches none
     include_disabled: bool = False
     include_inactive: bool = False
     # the people whose manager is this record, or (transitive) everyone below it
@@ -239,6 +241,7 @@ class FilterShape:
     kinds: bool
     company: bool
     manager: bool
+    sids: bool
     words: int
     personal_searchable: bool
     reports_to: bool = False
@@ -263,6 +266,8 @@ def filter_of(actor: Actor, query: StaffQuery) -> tuple[FilterShape, dict]:
         params["manager_id"] = f.manager_id
     if f.reports_to is not None:
         params["reports_to"] = f.reports_to
+    if f.sids is not None:
+        params["sids"] = list(dict.fromkeys(f.sids))
     for i, word in enumerate(words):
         params[f"word{i}"] = _like_pattern(word)
         params[f"whole{i}"] = word.casefold()
@@ -274,6 +279,7 @@ def filter_of(actor: Actor, query: StaffQuery) -> tuple[FilterShape, dict]:
         kinds="kinds" in params,
         company="company" in params,
         manager="manager_id" in params,
+        sids="sids" in params,
         words=len(words),
         personal_searchable=Permit.VIEW_PERSONAL_DATA in actor.permits,
         reports_to="reports_to" in params,
@@ -303,6 +309,8 @@ def directory_filter(shape: FilterShape) -> list[ColumnElement]:
         conditions.append(Staff.id != bindparam("reports_to"))  # itself, were it in a cycle
     elif shape.reports_to:
         conditions.append(Staff.manager_id == bindparam("reports_to"))
+    if shape.sids:
+        conditions.append(Staff.sid.in_(bindparam("sids", expanding=True)))
     searchable = [
         getattr(Staff, STAFF[name].columns[0])
         for name in SEARCH_FIELDS
@@ -359,6 +367,8 @@ def validate(actor: Actor, query: StaffQuery) -> None:
         raise InvalidQuery(
             f"search must be at most {MAX_SEARCH_LENGTH} characters.", field=["search"]
         )
+    if query.filter.sids is not None and len(query.filter.sids) > MAX_SIDS:
+        raise InvalidQuery(f"sids may name at most {MAX_SIDS} records.", field=["filter", "sids"])
     # NUL never occurs in stored text, and PostgreSQL refuses it as a parameter.
     for name, value in (("search", query.search), ("company", query.filter.company)):
         if value and "\x00" in value:

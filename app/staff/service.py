@@ -119,6 +119,13 @@ async def count_staff(session: AsyncSession, actor: Actor, query: StaffQuery) ->
     return await session.scalar(statement, params) or 0
 
 
+async def find_by_sid(session: AsyncSession, actor: Actor, sid: int) -> Staff | None:
+    """The record numbered ``sid`` in the actor's account (another account's is not found)."""
+    return await session.scalar(
+        select(Staff).where(Staff.account_id == actor.account_id, Staff.sid == sid)
+    )
+
+
 async def get_many(session: AsyncSession, account_id: int, ids: list[int]) -> dict[int, Staff]:
     rows = await session.scalars(
         select(Staff).where(Staff.account_id == account_id, Staff.id.in_(ids))

@@ -36,6 +36,7 @@ from app.staff.service import StaffPage, read_secret
 from app.validation import full_name
 
 if TYPE_CHECKING:
+    from app.graphql.types.invitations import Invitation
     from app.graphql.types.projects import ProjectTeamRole, StaffProject
 
 
@@ -129,6 +130,7 @@ _COMPUTED_READS: dict[str, tuple[str, ...]] = {
     "custom_fields": (),
     "direct_reports": (),  # the record's id
     "reporting_chain": ("manager_id",),
+    "invitation": (),  # by the record's id; shown by the invitations' own rule
 }
 READS: dict[str, tuple[str, ...]] = {}
 # Of the fields with resolvers: whether they are hidden without details, without personal
@@ -323,6 +325,18 @@ class Staff(Node):
             )
             for member, project in rows
         ]
+
+    @strawberry.field(
+        description="The record's latest invitation; null when it has none or the viewer "
+        "may not see it (as in the invitations list)."
+    )
+    async def invitation(
+        self, info: Info
+    ) -> Annotated[Invitation, strawberry.lazy("app.graphql.types.invitations")] | None:
+        from app.graphql.types.invitations import Invitation
+
+        row = await loaders.latest_invitation(info.context, self._actor).load(self._row.id)
+        return Invitation(_row=row, _actor=self._actor) if row else None
 
     # --- what the viewer may do --------------------------------------------------------
 
