@@ -43,7 +43,7 @@ from app.graphql.types.invitations import (
     JoinRequest,
 )
 from app.graphql.types.projects import Project, ProjectTeamRole
-from app.graphql.types.staff import Staff, StaffConnection, StaffStatus, staff_connection
+from app.graphql.types.staff import Staff, StaffConnection, StaffStatus, directory_page
 from app.identity import service as identity
 from app.identity.viewer import viewer_state
 from app.invitations import join_links as join_links_service
@@ -223,19 +223,8 @@ class Query:
             direction=s.direction,
             filter=staff_filter(filter),
         )
-        ctx = info.context
-        async with ctx.as_actor() as (session, actor):
-            try:
-                page = await staff_service.list_staff(session, actor, query)
-            except DomainError as exc:
-                raise bad_input(exc.message) from None
-        loaders.staff_by_id(ctx, actor.account_id).prime_many(page.managers)
-
-        async def count() -> int:
-            async with ctx.db() as session:
-                return await staff_service.count_staff(session, actor, query)
-
-        return staff_connection(page, actor, count)
+        async with info.context.as_actor() as (session, actor):
+            return await directory_page(info.context, session, actor, query)
 
     @strawberry.field(
         description="A staff record of the current account by its sid (the number "

@@ -259,21 +259,9 @@ class Staff(Node):
             str | None, strawberry.argument(description="endCursor of the previous page.")
         ] = None,
     ) -> StaffConnection:
-        ctx = info.context
-        actor = self._actor
         query = StaffQuery(first=first, after=after, filter=StaffFilter(reports_to=self._row.id))
-        async with ctx.db() as session:
-            try:
-                page = await staff_service.list_staff(session, actor, query)
-            except DomainError as exc:
-                raise bad_input(exc.message) from None
-        loaders.staff_by_id(ctx, actor.account_id).prime_many(page.managers)
-
-        async def count() -> int:
-            async with ctx.db() as session:
-                return await staff_service.count_staff(session, actor, query)
-
-        return staff_connection(page, actor, count)
+        async with info.context.db() as session:
+            return await directory_page(info.context, session, self._actor, query)
 
     @strawberry.field(
         description="The managers above this record, from its manager up to the top, each "
@@ -478,6 +466,23 @@ class StaffConnection:
     @strawberry.field(description="The nodes of this page, without edges.")
     def nodes(self) -> list[Staff]:
         return [e.node for e in self.edges]
+
+
+async def directory_page(ctx, session, actor: Actor, query: StaffQuery) -> StaffConnection:
+    """One page of the directory as ``actor`` sees it (the staff list's and directReports'):
+    a refused query is BAD_USER_INPUT, managers are primed for ``manager``, and the total is
+    counted in its own session only if asked."""
+    try:
+        page = await staff_service.list_staff(session, actor, query)
+    except DomainError as exc:
+        raise bad_input(exc.message) from None
+    loaders.staff_by_id(ctx, actor.account_id).prime_many(page.managers)
+
+    async def count() -> int:
+        async with ctx.db() as counting:
+            return await staff_service.count_staff(counting, actor, query)
+
+    return staff_connection(page, actor, count)
 
 
 def staff_connection(page: StaffPage, actor: Actor, count, node=Staff.build) -> StaffConnection:
