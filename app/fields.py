@@ -33,10 +33,12 @@ class UnknownField(KeyError):
 
 class Visibility(enum.Enum):
     """Who sees a field of a record. Add a class as one member here, then say in
-    ``NEEDS_DETAILS`` / ``NEEDS_PERSONAL_DATA`` what seeing it takes (the guest class,
-    next: what guests see of the people on their projects, the rest of BASIC to others)."""
+    ``NEEDS_PROFILE`` / ``NEEDS_DETAILS`` / ``NEEDS_PERSONAL_DATA`` what seeing it takes."""
 
-    BASIC = "basic"  # everyone who sees the record
+    CARD = "card"  # everyone who sees the record, guests included: the name card guests
+    # see of the people on their projects (name, title, kind)
+    BASIC = "basic"  # everyone who sees the record's profile: every member but guests
+    # (who see only their own)
     DETAILED = "detailed"  # those who see the record's details (restricted records)
     PERSONAL = "personal"  # the person, and holders of ViewPersonalData
     SECRET = "secret"  # personal data that also needs the details (SSN, salary); for
@@ -45,6 +47,7 @@ class Visibility(enum.Enum):
 
 
 # What seeing a field of each class takes, besides seeing the record.
+NEEDS_PROFILE = frozenset(Visibility) - {Visibility.CARD}
 NEEDS_DETAILS = frozenset({Visibility.DETAILED, Visibility.SECRET})
 NEEDS_PERSONAL_DATA = frozenset({Visibility.PERSONAL, Visibility.SECRET})
 

@@ -6,6 +6,7 @@ import enum
 
 
 class Role(enum.StrEnum):
+    GUEST = "GUEST"
     VIEWER = "VIEWER"
     EDITOR = "EDITOR"
     ADMINISTRATOR = "ADMINISTRATOR"
@@ -14,7 +15,9 @@ class Role(enum.StrEnum):
 
 class Permit(enum.StrEnum):
     VIEW_STAFF = "VIEW_STAFF"
-    """Basic profile of everyone; details of unrestricted records and those shared with one."""
+    """The directory: the basic profile of everyone; details of unrestricted records and
+    those shared with one. Without it (guests) a member sees their own record and the name
+    card of the people on their projects, nothing else (``app.staff.access``)."""
     VIEW_RESTRICTED_STAFF = "VIEW_RESTRICTED_STAFF"
     """Details of every record, restricted or not."""
     EDIT_STAFF = "EDIT_STAFF"
@@ -35,6 +38,7 @@ class Permit(enum.StrEnum):
 
 
 ROLE_RANK: dict[Role, int] = {
+    Role.GUEST: -1,
     Role.VIEWER: 0,
     Role.EDITOR: 1,
     Role.ADMINISTRATOR: 2,
@@ -44,6 +48,7 @@ ROLE_RANK: dict[Role, int] = {
 _ADMIN = frozenset(Permit) - {Permit.MANAGE_BILLING}
 
 ROLE_PERMITS: dict[Role, frozenset[Permit]] = {
+    Role.GUEST: frozenset(),
     Role.VIEWER: frozenset({Permit.VIEW_STAFF}),
     Role.EDITOR: frozenset({Permit.VIEW_STAFF, Permit.EDIT_STAFF, Permit.ADD_STAFF}),
     Role.ADMINISTRATOR: _ADMIN,
@@ -65,10 +70,18 @@ PERMIT_ALLOWS: dict[Permit, str] = {
     Permit.MANAGE_BILLING: "change the plan, seats and ownership",
 }
 
+# The roles the account setting everyoneCanInvite lets invite: never guests, who are not
+# of the organisation (whatever the setting says).
+INVITE_WITH_SETTING: frozenset[Role] = frozenset(
+    {Role.VIEWER, Role.EDITOR, Role.ADMINISTRATOR, Role.OWNER}
+)
+
 # Permits an administrator may grant to one member on top of their role.
 GRANTABLE_PERMITS: frozenset[Permit] = frozenset({Permit.VIEW_PERSONAL_DATA})
 
 ROLE_DESCRIPTIONS: dict[Role, str] = {
+    Role.GUEST: "Someone from outside the organisation (a customer or vendor): sees their own "
+    "record and the names, titles and kinds of the people on their projects; nothing else.",
     Role.VIEWER: "Sees the basic profile of everyone and the details of unrestricted people "
     "or those shared with them; changes nothing.",
     Role.EDITOR: "Everything a viewer may, plus adding people and editing unrestricted people "

@@ -75,6 +75,7 @@ from app.graphql.types.staff import (
     SeenStaff,
     staff_connection,
 )
+from app.staff import access
 from app.staff import service as staff_service
 from app.staff.access import Shown
 from app.staff.queries import PageColumns, StaffQuery, clean_search
@@ -170,6 +171,7 @@ class RecordType(NamedTuple):
 RECORD_TYPES = {"Staff": RecordType(COLUMNS, DERIVED, READS)}
 SHOWN_IF = {
     Shown.ALWAYS: None,
+    Shown.WITH_PROFILE: "profile",
     Shown.WITH_DETAILS: "details",
     Shown.WITH_PERSONAL_DATA: "personal",
     Shown.WITH_DETAILS_AND_PERSONAL_DATA: "details and personal",
@@ -465,6 +467,7 @@ def _generate(type_name: str, entries: list[_Entry], *, record: bool = False) ->
     if record:  # obj is a SeenStaff: its columns are read as its viewer sees them
         lines += [
             "    row = obj._row",
+            "    profile = obj._profile",
             "    details = obj._details",
             "    personal = obj._personal",
         ]
@@ -632,6 +635,10 @@ class HotPaths:
         )
         values = {}
         async with ctx.as_actor() as (session, actor):
+            if not access.sees_directory(actor):
+                # a guest's records (and their managers) are looked up one by one as
+                # they see them: graphql-core's path does that
+                raise Fallback()
             page = await staff_service.list_staff(session, actor, query, plan.columns)
             if plan.needs_values and page.rows:
                 values = await custom_fields.values_for_staff(

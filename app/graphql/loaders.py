@@ -35,19 +35,21 @@ def _loader(ctx: Context, name: str, batch):
     return loader
 
 
-def staff_by_id(ctx: Context, account_id: int) -> DataLoader:
+def staff_by_id(ctx: Context, actor) -> DataLoader:
+    """Records by id, as ``actor`` sees them (one they do not see loads as None)."""
+
     async def batch(ids):
         async with ctx.db() as session:
-            found = await staff_service.get_many(session, account_id, list(ids))
+            found = await staff_service.get_many(session, actor, list(ids))
         return [found.get(i) for i in ids]
 
     return _loader(ctx, "staff_by_id", batch)
 
 
-def reporting_chains(ctx: Context, account_id: int) -> DataLoader:
+def reporting_chains(ctx: Context, actor) -> DataLoader:
     async def batch(ids):
         async with ctx.db() as session:
-            found = await staff_service.reporting_chains(session, account_id, list(ids))
+            found = await staff_service.reporting_chains(session, actor, list(ids))
         return [found.get(i, []) for i in ids]
 
     return _loader(ctx, "reporting_chains", batch)

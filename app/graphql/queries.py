@@ -243,7 +243,7 @@ class Query:
         type_name, pk = decoded
         async with info.context.as_actor() as (session, actor):
             if type_name == "Staff":
-                row = (await staff_service.get_many(session, actor.account_id, [pk])).get(pk)
+                row = (await staff_service.get_many(session, actor, [pk])).get(pk)
                 return Staff.build(row, actor) if row else None
             if type_name == "Account":
                 account = await accounts_service.find_account(session, actor, pk)
@@ -280,7 +280,7 @@ class Query:
         ctx = info.context
         async with ctx.as_actor() as (session, actor):
             values = await custom_fields.values_by_names(session, actor, names)
-        staff_rows = await loaders.staff_by_id(ctx, actor.account_id).load_many(
+        staff_rows = await loaders.staff_by_id(ctx, actor).load_many(
             list(dict.fromkeys(v.staff_id for v in values))
         )
         by_id = {r.id: r for r in staff_rows if r is not None}

@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access import ROLE_PERMITS, ROLE_RANK, Actor, Permit
+from app.access.roles import INVITE_WITH_SETTING
 from app.accounts.models import Account
 from app.db.base import utcnow
 from app.errors import DomainError, ErrorCode, NotFound, Unauthenticated
@@ -369,7 +370,7 @@ async def member_actor(
 
 def _actor(principal: Principal, account, staff, grants: set[Permit], shared: set[int]) -> Actor:
     permits = set(ROLE_PERMITS[staff.role]) | grants
-    if account.everyone_can_invite:
+    if account.everyone_can_invite and staff.role in INVITE_WITH_SETTING:
         permits.add(Permit.INVITE_USERS)
     return Actor(
         user_id=principal.user_id,

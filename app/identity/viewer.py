@@ -43,7 +43,7 @@ async def viewer_state(
     tokens: list[AuthToken] = []
     if actor is not None:
         account = await get_account(session, actor)
-        own = await staff_service.get_many(session, actor.account_id, [actor.staff_id])
+        own = await staff_service.get_many(session, actor, [actor.staff_id])
         staff = own[actor.staff_id]
         tokens = await list_api_tokens(session, actor)
     impersonator = (

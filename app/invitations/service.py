@@ -68,6 +68,7 @@ class InvitationRequest:
 
 def role_name(role: Role) -> str:
     return {
+        "GUEST": "a guest",
         "VIEWER": "a viewer",
         "EDITOR": "an editor",
         "ADMINISTRATOR": "an administrator",

@@ -1,6 +1,9 @@
 """Field-level access to staff records, as plain set lookups on the actor's permits.
 
-Basic profile: everyone in the account. Details: unrestricted records, records shared with
+Which records: members who see the directory (VIEW_STAFF) see every record of the account;
+guests see their own and those of the people on their projects (``app.staff.queries``).
+Name card (name, title, kind): whoever sees the record. Basic profile: the directory's
+members, and one's own. Details: unrestricted records, records shared with
 the actor, one's own, or everything with VIEW_RESTRICTED_STAFF. Personal data: one's own,
 or with VIEW_PERSONAL_DATA; SSN, salary and personal custom fields also need the details.
 Which fields are which, and who writes them, is ``app.staff.fields.STAFF``.
@@ -11,24 +14,34 @@ from __future__ import annotations
 import enum
 
 from app.access import ROLE_RANK, Actor, Permit, Role
-from app.fields import NEEDS_DETAILS, NEEDS_PERSONAL_DATA, UnknownField, Visibility, Write
+from app.fields import (
+    NEEDS_DETAILS,
+    NEEDS_PERSONAL_DATA,
+    NEEDS_PROFILE,
+    UnknownField,
+    Visibility,
+    Write,
+)
 from app.staff.fields import STAFF
 
 
 class Shown(enum.Enum):
     """Who sees a field of a staff record."""
 
-    ALWAYS = "always"  # everyone who sees the record
+    ALWAYS = "always"  # everyone who sees the record (its name card)
+    WITH_PROFILE = "profile"  # viewers of its profile (not guests, but of their own)
     WITH_DETAILS = "details"  # viewers of its details (restricted records)
     WITH_PERSONAL_DATA = "personal"  # the person and holders of ViewPersonalData
     WITH_DETAILS_AND_PERSONAL_DATA = "secret"  # both (SSN, salary)
 
 
+# Seeing the details or the personal data of a record includes seeing its profile.
 SHOWN = {
-    (False, False): Shown.ALWAYS,
-    (True, False): Shown.WITH_DETAILS,
-    (False, True): Shown.WITH_PERSONAL_DATA,
-    (True, True): Shown.WITH_DETAILS_AND_PERSONAL_DATA,
+    (False, False, False): Shown.ALWAYS,
+    (True, False, False): Shown.WITH_PROFILE,
+    (True, True, False): Shown.WITH_DETAILS,
+    (True, False, True): Shown.WITH_PERSONAL_DATA,
+    (True, True, True): Shown.WITH_DETAILS_AND_PERSONAL_DATA,
 }
 
 
@@ -38,11 +51,27 @@ def shown(field: str) -> Shown:
     visibility = STAFF[field].visibility
     if visibility is Visibility.INTERNAL:
         raise UnknownField(f"staff.{field} is bookkeeping, never shown")
-    return SHOWN[visibility in NEEDS_DETAILS, visibility in NEEDS_PERSONAL_DATA]
+    return SHOWN[
+        visibility in NEEDS_PROFILE,
+        visibility in NEEDS_DETAILS,
+        visibility in NEEDS_PERSONAL_DATA,
+    ]
+
+
+def sees_directory(actor: Actor) -> bool:
+    """Whether ``actor`` sees every record of the account (guests do not: see
+    ``app.staff.queries.visible``)."""
+    return Permit.VIEW_STAFF in actor.permits
+
+
+def can_see_profile(actor: Actor, staff_id: int) -> bool:
+    """The basic profile of a record the actor sees: the directory's members, and one's
+    own; a guest sees only the name card of the people on their projects."""
+    return staff_id == actor.staff_id or Permit.VIEW_STAFF in actor.permits
 
 
 def can_see_details(actor: Actor, staff_id: int, restricted: bool) -> bool:
-    return (
+    return can_see_profile(actor, staff_id) and (
         not restricted
         or staff_id == actor.staff_id
         or Permit.VIEW_RESTRICTED_STAFF in actor.permits
@@ -51,7 +80,22 @@ def can_see_details(actor: Actor, staff_id: int, restricted: bool) -> bool:
 
 
 def can_see_personal(actor: Actor, staff_id: int) -> bool:
-    return staff_id == actor.staff_id or Permit.VIEW_PERSONAL_DATA in actor.permits
+    return staff_id == actor.staff_id or (
+        Permit.VIEW_PERSONAL_DATA in actor.permits and Permit.VIEW_STAFF in actor.permits
+    )
+
+
+def open_to(actor: Actor, field: str) -> bool:
+    """Whether ``actor`` sees ``field`` of others' records wherever they see those
+    records: what they may search, filter and sort by (so none of these tells them a
+    value they would not be shown). Details depend on the record, so no detailed field
+    is open to anyone this way."""
+    visibility = STAFF[field].visibility
+    if visibility is Visibility.INTERNAL or visibility in NEEDS_DETAILS:
+        return False
+    if visibility in NEEDS_PROFILE and Permit.VIEW_STAFF not in actor.permits:
+        return False
+    return visibility not in NEEDS_PERSONAL_DATA or Permit.VIEW_PERSONAL_DATA in actor.permits
 
 
 def can_edit(actor: Actor, staff_id: int, restricted: bool) -> bool:

@@ -155,7 +155,8 @@ def _f(name, visibility, write=Write.NOBODY, clean=None, *, api=_SAME, csv=_SAME
     return Field(name, visibility, api=api, csv=csv or (), write=write, clean=clean, **options)
 
 
-B, D, P, S, INTERNAL = (
+C, B, D, P, S, INTERNAL = (
+    Visibility.CARD,
     Visibility.BASIC,
     Visibility.DETAILED,
     Visibility.PERSONAL,
@@ -173,16 +174,17 @@ STAFF = FieldTable(
         Field("user_id", INTERNAL),  # shown as Staff.hasLogin
         derived_key("last_name_key"),
         Field("tokens_valid_from", INTERNAL),
-        # the basic profile
+        # the basic profile; its name card (C: name, title, kind) is what guests see of
+        # the people on their projects
         _f("sid", B),
-        _f("first_name", B, EDITORS, _text(100, required=True, label="First name")),
-        _f("last_name", B, EDITORS, _text(100, required=True, label="Last name")),
-        _f("title", B, EDITORS, _text(200)),
+        _f("first_name", C, EDITORS, _text(100, required=True, label="First name")),
+        _f("last_name", C, EDITORS, _text(100, required=True, label="Last name")),
+        _f("title", C, EDITORS, _text(200)),
         _f("company", B, EDITORS, _text(200)),
         _f("manager_id", B, EDITORS, _as_is, api="manager", csv=("managerSid",)),
         # set when the record is added (within one's own role), then by staffRoleChange
         _f("role", B, Write.NOBODY, _role),
-        _f("kind", B, EDITORS, _kind),
+        _f("kind", C, EDITORS, _kind),
         _f("account_status", B),
         _f("is_inactive", B, EDITORS, _flag),
         _f(

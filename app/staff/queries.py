@@ -29,11 +29,13 @@ from sqlalchemy import (
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.expression import UnaryExpression
 
-from app.access import Actor, Permit, Role
+from app.access import ROLE_RANK, Actor, Permit, Role
 from app.db.base import Records
 from app.db.prepared import Prepared
 from app.errors import DomainError
-from app.fields import NEEDS_PERSONAL_DATA, Visibility, derive, on_change
+from app.fields import NEEDS_PERSONAL_DATA, Visibility, camel, derive, on_change
+from app.projects.models import ProjectMember
+from app.staff import access
 from app.staff.fields import STAFF
 from app.staff.models import AccountStatus, Staff, StaffKind
 
@@ -114,6 +116,22 @@ class StaffFilter:
     transitive: bool = False
 
 
+# The field each filter looks at: a filter is open to those to whom its field is (no
+# side channel, as for sorting and searching: ``app.staff.access.open_to``).
+FILTER_FIELDS = {
+    "roles": "role",
+    "kinds": "kind",
+    "account_statuses": "account_status",
+    "company": "company",
+    "manager_id": "manager_id",
+    "sids": "sid",
+    "include_disabled": "account_status",
+    "include_inactive": "is_inactive",
+    "reports_to": "manager_id",
+}
+_FILTER_OFF = StaffFilter()
+
+
 @dataclass(frozen=True)
 class StaffQuery:
     first: int = 50
@@ -133,10 +151,10 @@ class InvalidQuery(DomainError):
     pass
 
 
-# The role sort: highest rank first (owner, administrators, editors, viewers), then as
-# the default sort within each (last name, records without one last), as one text key:
-# rank digit, nameless flag, casefolded last name. DESC is its exact reverse.
-ROLE_ORDER = {Role.OWNER: "0", Role.ADMINISTRATOR: "1", Role.EDITOR: "2", Role.VIEWER: "3"}
+# The role sort: highest rank first (owner, administrators, editors, viewers, guests),
+# then as the default sort within each (last name, records without one last), as one text
+# key: rank digit, nameless flag, casefolded last name. DESC is its exact reverse.
+ROLE_ORDER = {role: str(ROLE_RANK[Role.OWNER] - ROLE_RANK[role]) for role in Role}
 
 
 def _role_key() -> ColumnElement[str]:
@@ -246,6 +264,7 @@ class FilterShape:
     personal_searchable: bool
     reports_to: bool = False
     transitive: bool = False  # with reports_to: everyone below, not only direct reports
+    confined: bool = False  # a guest's: their own record and their projects' people
 
 
 def filter_of(actor: Actor, query: StaffQuery) -> tuple[FilterShape, dict]:
@@ -253,6 +272,9 @@ def filter_of(actor: Actor, query: StaffQuery) -> tuple[FilterShape, dict]:
     f = query.filter
     words = query.search.split()[:MAX_SEARCH_WORDS] if query.search else []
     params: dict = {"account_id": actor.account_id}
+    confined = not access.sees_directory(actor)
+    if confined:
+        params["self_id"] = actor.staff_id
     for name, values in (
         ("statuses", f.account_statuses),
         ("roles", f.roles),
@@ -284,12 +306,36 @@ def filter_of(actor: Actor, query: StaffQuery) -> tuple[FilterShape, dict]:
         personal_searchable=Permit.VIEW_PERSONAL_DATA in actor.permits,
         reports_to="reports_to" in params,
         transitive="reports_to" in params and f.transitive,
+        confined=confined,
     )
     return shape, params
 
 
+def _project_peers(me: ColumnElement) -> ColumnElement:
+    """Whether a record is ``me`` or someone on one of ``me``'s projects."""
+    mine = aliased(ProjectMember, name="mine")
+    theirs = aliased(ProjectMember, name="theirs")
+    peers = (
+        select(theirs.staff_id)
+        .join(mine, mine.project_id == theirs.project_id)
+        .where(mine.staff_id == me)
+    )
+    return or_(Staff.id == me, Staff.id.in_(peers))
+
+
+def visible(actor: Actor) -> list[ColumnElement]:
+    """The records ``actor`` sees at all: their account's; for a guest, their own and
+    those of the people on their projects. Every read of staff records filters by it."""
+    conditions: list[ColumnElement] = [Staff.account_id == actor.account_id]
+    if not access.sees_directory(actor):
+        conditions.append(_project_peers(literal_column(str(int(actor.staff_id)), Integer)))
+    return conditions
+
+
 def directory_filter(shape: FilterShape) -> list[ColumnElement]:
     conditions: list[ColumnElement] = [Staff.account_id == bindparam("account_id")]
+    if shape.confined:
+        conditions.append(_project_peers(bindparam("self_id", type_=Integer)))
     if shape.statuses:
         conditions.append(Staff.account_status.in_(bindparam("statuses", expanding=True)))
     elif not shape.include_disabled:
@@ -312,16 +358,12 @@ def directory_filter(shape: FilterShape) -> list[ColumnElement]:
     if shape.sids:
         conditions.append(Staff.sid.in_(bindparam("sids", expanding=True)))
     searchable = [
-        getattr(Staff, STAFF[name].columns[0])
-        for name in SEARCH_FIELDS
-        if STAFF[name].visibility is Visibility.BASIC
-        or (shape.personal_searchable and STAFF[name].visibility is Visibility.PERSONAL)
+        getattr(Staff, STAFF[name].columns[0]) for name in SEARCH_FIELDS if _searched(shape, name)
     ]
     whole = [
         func.lower(type_coerce(getattr(Staff, STAFF[name].columns[0]), String))
         for name in SEARCH_WHOLE_FIELDS
-        if STAFF[name].visibility is Visibility.BASIC
-        or (shape.personal_searchable and STAFF[name].visibility is Visibility.PERSONAL)
+        if _searched(shape, name)
     ]
     for i in range(shape.words):
         pattern = bindparam(f"word{i}", type_=String)
@@ -333,6 +375,20 @@ def directory_filter(shape: FilterShape) -> list[ColumnElement]:
             )
         )
     return conditions
+
+
+def _searched(shape: FilterShape, name: str) -> bool:
+    """Whether a search of this shape looks in ``name``: where every such searcher sees it
+    (its class in STAFF): the name card; the rest of the basic profile unless confined to
+    the name card (guests); personal fields with the permit; never a detail."""
+    visibility = STAFF[name].visibility
+    if visibility is Visibility.CARD:
+        return True
+    if shape.confined:
+        return False
+    return visibility is Visibility.BASIC or (
+        shape.personal_searchable and visibility is Visibility.PERSONAL
+    )
 
 
 def _below():
@@ -363,6 +419,17 @@ def validate(actor: Actor, query: StaffQuery) -> None:
     if query.sort in PERSONAL_SORT_KEYS and Permit.VIEW_PERSONAL_DATA not in actor.permits:
         name = STAFF[SORT_FIELDS[query.sort]].api
         raise InvalidQuery(f"Sorting by {name} needs the ViewPersonalData permit.", field=["sort"])
+    if not access.open_to(actor, SORT_FIELDS[query.sort]):
+        name = STAFF[SORT_FIELDS[query.sort]].api
+        raise InvalidQuery(f"Guests may not sort by {name}.", field=["sort"])
+    for name, field_name in FILTER_FIELDS.items():
+        if getattr(query.filter, name) != getattr(_FILTER_OFF, name) and not access.open_to(
+            actor, field_name
+        ):
+            raise InvalidQuery(
+                f"Guests may not filter by {STAFF[field_name].api}.",
+                field=["filter", camel(name)],
+            )
     if query.search and len(query.search) > MAX_SEARCH_LENGTH:
         raise InvalidQuery(
             f"search must be at most {MAX_SEARCH_LENGTH} characters.", field=["search"]
@@ -499,4 +566,5 @@ def _count_statement(shape: FilterShape) -> Select:
 
 
 def staff_in_account(actor: Actor, staff_id: int) -> Select:
-    return select(Staff).where(Staff.id == staff_id, Staff.account_id == actor.account_id)
+    """The record ``staff_id`` if ``actor`` sees it (``visible``)."""
+    return select(Staff).where(Staff.id == staff_id, *visible(actor))

@@ -28,6 +28,7 @@ from app.staff.queries import (
     page_select,
     staff_in_account,
     validate,
+    visible,
 )
 from app.validation import clean_text, name_key, time_zones
 
@@ -110,7 +111,11 @@ async def list_staff(
         cursors=[encode_cursor(query, r) for r in rows],
         has_next=has_next,
         has_previous=query.after is not None,
-        managers={m.id: m for m in managers if m is not None},
+        # the page's managers are joined regardless of who sees them: a guest's are
+        # looked up as every other record they see (``visible``)
+        managers={m.id: m for m in managers if m is not None}
+        if access.sees_directory(actor)
+        else {},
     )
 
 
@@ -120,24 +125,23 @@ async def count_staff(session: AsyncSession, actor: Actor, query: StaffQuery) ->
 
 
 async def find_by_sid(session: AsyncSession, actor: Actor, sid: int) -> Staff | None:
-    """The record numbered ``sid`` in the actor's account (another account's is not found)."""
-    return await session.scalar(
-        select(Staff).where(Staff.account_id == actor.account_id, Staff.sid == sid)
-    )
+    """The record numbered ``sid`` in the actor's account, if they see it (another
+    account's, or for a guest one not on their projects, is not found)."""
+    return await session.scalar(select(Staff).where(Staff.sid == sid, *visible(actor)))
 
 
-async def get_many(session: AsyncSession, account_id: int, ids: list[int]) -> dict[int, Staff]:
-    rows = await session.scalars(
-        select(Staff).where(Staff.account_id == account_id, Staff.id.in_(ids))
-    )
+async def get_many(session: AsyncSession, actor: Actor, ids: list[int]) -> dict[int, Staff]:
+    """The records of ``ids`` that ``actor`` sees (``app.staff.queries.visible``)."""
+    rows = await session.scalars(select(Staff).where(Staff.id.in_(ids), *visible(actor)))
     return {s.id: s for s in rows}
 
 
 async def reporting_chains(
-    session: AsyncSession, account_id: int, ids: list[int]
+    session: AsyncSession, actor: Actor, ids: list[int]
 ) -> dict[int, list[Staff]]:
     """For each record, its managers from its own up to the top (the records its
-    ``manager`` leads to, one after another), in one statement.
+    ``manager`` leads to, one after another), in one statement; a chain ends before the
+    first manager ``actor`` does not see (``visible``).
 
     Cycle-safe on any data: the service refuses a cycle (ManagerCycle), but rows can be
     written behind its back. The recursive CTE is a UNION, which keeps each id once, so it
@@ -145,6 +149,7 @@ async def reporting_chains(
     a record it has already passed."""
     if not ids:
         return {}
+    account_id = actor.account_id
     up = (
         select(Staff.id.label("id"))
         .where(Staff.account_id == account_id, Staff.id.in_(ids))
@@ -156,9 +161,7 @@ async def reporting_chains(
         .join(up, link.id == up.c.id)
         .where(link.account_id == account_id, link.manager_id.is_not(None))
     )
-    rows = await session.scalars(
-        select(Staff).join(up, Staff.id == up.c.id).where(Staff.account_id == account_id)
-    )
+    rows = await session.scalars(select(Staff).join(up, Staff.id == up.c.id).where(*visible(actor)))
     by_id = {s.id: s for s in rows}
     chains: dict[int, list[Staff]] = {}
     for start in ids:

@@ -77,18 +77,14 @@ class Invitation(Node):
     async def inviter(self, info: Info) -> Staff | None:
         if self._row.inviter_staff_id is None:
             return None
-        row = await loaders.staff_by_id(info.context, self._actor.account_id).load(
-            self._row.inviter_staff_id
-        )
+        row = await loaders.staff_by_id(info.context, self._actor).load(self._row.inviter_staff_id)
         return Staff.build(row, self._actor) if row else None
 
     @strawberry.field(description="The staff record the invitation is for.")
     async def staff(self, info: Info) -> Staff | None:
         if self._row.staff_id is None:
             return None
-        row = await loaders.staff_by_id(info.context, self._actor.account_id).load(
-            self._row.staff_id
-        )
+        row = await loaders.staff_by_id(info.context, self._actor).load(self._row.staff_id)
         return Staff.build(row, self._actor) if row else None
 
 

@@ -82,11 +82,12 @@ class SeenStaff:
     ``self``.
     """
 
-    __slots__ = ("_row", "_actor", "_details", "_personal")
+    __slots__ = ("_row", "_actor", "_profile", "_details", "_personal")
 
     def __init__(self, row: StaffRow, actor: Actor):
         self._row = row
         self._actor = actor
+        self._profile = access.can_see_profile(actor, row.id)
         self._details = access.can_see_details(actor, row.id, row.restricted)
         self._personal = access.can_see_personal(actor, row.id)
 
@@ -95,7 +96,7 @@ class SeenStaff:
 DERIVED: dict[str, Callable[[SeenStaff], object]] = {
     "id": lambda seen: strawberry.ID(encode_id("Staff", seen._row.id)),
     "full_name": lambda seen: full_name(seen._row.first_name, seen._row.last_name),
-    "has_login": lambda seen: seen._row.user_id is not None,
+    "has_login": lambda seen: seen._row.user_id is not None if seen._profile else None,
     "viewer_can_see_details": lambda seen: seen._details,
     "viewer_can_edit": lambda seen: access.can_edit(
         seen._actor, seen._row.id, seen._row.restricted
@@ -133,9 +134,10 @@ _COMPUTED_READS: dict[str, tuple[str, ...]] = {
     "invitation": (),  # by the record's id; shown by the invitations' own rule
 }
 READS: dict[str, tuple[str, ...]] = {}
-# Of the fields with resolvers: whether they are hidden without details, without personal
-# data (their class in STAFF), as Staff.build hides COLUMNS.
-NEEDS: dict[str, tuple[bool, bool]] = {}
+# Of the fields with resolvers: whether they are hidden without the profile, without
+# details, without personal data (their class in STAFF), as Staff.build hides COLUMNS.
+NEEDS: dict[str, tuple[bool, bool, bool]] = {}
+_WITH_PROFILE = frozenset(Shown) - {Shown.ALWAYS}
 _WITH_DETAILS = frozenset({Shown.WITH_DETAILS, Shown.WITH_DETAILS_AND_PERSONAL_DATA})
 _WITH_PERSONAL = frozenset({Shown.WITH_PERSONAL_DATA, Shown.WITH_DETAILS_AND_PERSONAL_DATA})
 _COLUMN_NAMES: tuple[str, ...] = ()
@@ -159,11 +161,16 @@ def _from_the_field_table() -> None:
         name = to_snake_case(row.api)
         # a secret's associated data binds it to the account and the record's sid
         READS[name] = (*row.columns, *(("account_id", "sid") if row.encrypted else ()))
-        NEEDS[name] = (shown[row.name] in _WITH_DETAILS, shown[row.name] in _WITH_PERSONAL)
+        NEEDS[name] = (
+            shown[row.name] in _WITH_PROFILE,
+            shown[row.name] in _WITH_DETAILS,
+            shown[row.name] in _WITH_PERSONAL,
+        )
     _COLUMN_NAMES = tuple(COLUMNS)
     _read_columns = operator.attrgetter(*_COLUMN_NAMES)
-    # The columns a viewer without details (or personal data) sees as null.
+    # The columns a viewer without the profile (details, personal data) sees as null.
     _HIDDEN_WITHOUT = {
+        Shown.WITH_PROFILE: dict.fromkeys(n for n, s in COLUMNS.items() if s in _WITH_PROFILE),
         Shown.WITH_DETAILS: dict.fromkeys(n for n, s in COLUMNS.items() if s in _WITH_DETAILS),
         Shown.WITH_PERSONAL_DATA: dict.fromkeys(
             n for n, s in COLUMNS.items() if s in _WITH_PERSONAL
@@ -173,21 +180,31 @@ def _from_the_field_table() -> None:
 
 def sees(seen, shown: Shown) -> bool:
     """Whether the viewer of ``seen`` sees a field shown ``shown`` (a class in STAFF)."""
-    return (shown not in _WITH_DETAILS or seen._details) and (
-        shown not in _WITH_PERSONAL or seen._personal
+    return (
+        (shown not in _WITH_PROFILE or seen._profile)
+        and (shown not in _WITH_DETAILS or seen._details)
+        and (shown not in _WITH_PERSONAL or seen._personal)
     )
 
 
 def hidden(seen, field: str) -> bool:
     """Whether the viewer of ``seen`` (a Staff or a SeenStaff) sees ``field`` as null."""
-    details, personal = NEEDS[field]
-    return (details and not seen._details) or (personal and not seen._personal)
+    profile, details, personal = NEEDS[field]
+    return (
+        (profile and not seen._profile)
+        or (details and not seen._details)
+        or (personal and not seen._personal)
+    )
+
+
+_CARD_ONLY = " Null in a guest's view of others (guests see their name card only)."
 
 
 @strawberry.type(description="A person in the account: membership and HR record.")
 class Staff(Node):
     _row: strawberry.Private[StaffRow]
     _actor: strawberry.Private[Actor]
+    _profile: strawberry.Private[bool]
     _details: strawberry.Private[bool]
     _personal: strawberry.Private[bool]
 
@@ -197,6 +214,8 @@ class Staff(Node):
         ones are set to None here, once, from the viewer's permits (``COLUMNS``)."""
         seen = SeenStaff(row, actor)
         fields = dict(zip(_COLUMN_NAMES, _read_columns(row), strict=True))
+        if not seen._profile:
+            fields.update(_HIDDEN_WITHOUT[Shown.WITH_PROFILE])
         if not seen._details:
             fields.update(_HIDDEN_WITHOUT[Shown.WITH_DETAILS])
         if not seen._personal:
@@ -204,13 +223,20 @@ class Staff(Node):
         for name, derive in DERIVED.items():
             fields[name] = derive(seen)
         return cls(
-            _row=row, _actor=actor, _details=seen._details, _personal=seen._personal, **fields
+            _row=row,
+            _actor=actor,
+            _profile=seen._profile,
+            _details=seen._details,
+            _personal=seen._personal,
+            **fields,
         )
 
     # --- basic profile ---------------------------------------------------------------
 
     id: strawberry.ID = strawberry.field(description="Global id.")
-    sid: int = strawberry.field(description="Number of the record within its account.")
+    sid: int | None = strawberry.field(
+        description="Number of the record within its account." + _CARD_ONLY
+    )
     first_name: str = strawberry.field(description="Given name; empty when none was given.")
     last_name: str = strawberry.field(description="Family name; empty when none was given.")
     full_name: str = strawberry.field(
@@ -221,30 +247,32 @@ class Staff(Node):
         description="Company the person belongs to (for contractors, vendors)."
     )
     notes: str | None = strawberry.field(description="Free-form notes.")
-    is_inactive: bool = strawberry.field(
-        description="Inactive staff are hidden from the list unless asked for."
+    is_inactive: bool | None = strawberry.field(
+        description="Inactive staff are hidden from the list unless asked for." + _CARD_ONLY
     )
-    restricted: bool = strawberry.field(
-        description="Details visible only to administrators and those shared with."
+    restricted: bool | None = strawberry.field(
+        description="Details visible only to administrators and those shared with." + _CARD_ONLY
     )
-    role: Role = strawberry.field(description="Access role in the account.")
+    role: Role | None = strawberry.field(description="Access role in the account." + _CARD_ONLY)
     kind: StaffKind = strawberry.field(description="Employee, contractor, customer or vendor.")
-    account_status: AccountStatus = strawberry.field(
-        description="Invitation and login state in this account."
+    account_status: AccountStatus | None = strawberry.field(
+        description="Invitation and login state in this account." + _CARD_ONLY
     )
-    has_login: bool = strawberry.field(
-        description="Whether a user login is attached to this record."
+    has_login: bool | None = strawberry.field(
+        description="Whether a user login is attached to this record." + _CARD_ONLY
     )
-    created_at: datetime = strawberry.field(description="When the record was created (UTC).")
-    modified_at: datetime = strawberry.field(description="When the record last changed (UTC).")
+    created_at: datetime | None = strawberry.field(
+        description="When the record was created (UTC)." + _CARD_ONLY
+    )
+    modified_at: datetime | None = strawberry.field(
+        description="When the record last changed (UTC)." + _CARD_ONLY
+    )
 
     @strawberry.field(description="The person's manager, in the same account.")
     async def manager(self, info: Info) -> Staff | None:
         if hidden(self, "manager") or self._row.manager_id is None:
             return None
-        row = await loaders.staff_by_id(info.context, self._actor.account_id).load(
-            self._row.manager_id
-        )
+        row = await loaders.staff_by_id(info.context, self._actor).load(self._row.manager_id)
         return self._related(row)
 
     @strawberry.field(
@@ -259,6 +287,8 @@ class Staff(Node):
             str | None, strawberry.argument(description="endCursor of the previous page.")
         ] = None,
     ) -> StaffConnection:
+        if not access.open_to(self._actor, "manager_id"):  # guests see nobody's manager
+            return staff_connection(_NO_ROWS, self._actor, _none)
         query = StaffQuery(first=first, after=after, filter=StaffFilter(reports_to=self._row.id))
         async with info.context.db() as session:
             return await directory_page(info.context, session, self._actor, query)
@@ -271,9 +301,7 @@ class Staff(Node):
     async def reporting_chain(self, info: Info) -> list[Staff] | None:
         if hidden(self, "manager"):
             return None
-        rows = await loaders.reporting_chains(info.context, self._actor.account_id).load(
-            self._row.id
-        )
+        rows = await loaders.reporting_chains(info.context, self._actor).load(self._row.id)
         chain: list[Staff] = []
         for row in rows:
             link = Staff.build(row, self._actor)
@@ -298,12 +326,17 @@ class Staff(Node):
         found = roles.get(self._row.default_project_role_id)
         return ProjectTeamRole(_row=found) if found else None
 
-    @strawberry.field(description="Projects this person is on, with their team role.")
+    @strawberry.field(
+        description="Projects this person is on, with their team role (empty in a guest's "
+        "view of others)."
+    )
     async def projects(
         self, info: Info
     ) -> list[Annotated[StaffProject, strawberry.lazy("app.graphql.types.projects")]]:
         from app.graphql.types.projects import Project, StaffProject
 
+        if not self._profile:  # not on a guest's name card of others
+            return []
         rows = await loaders.staff_projects(info.context, self._actor.account_id).load(self._row.id)
         return [
             StaffProject(
@@ -443,7 +476,7 @@ class Staff(Node):
         if not access.can_see_shares(self._actor):
             return None
         ids = await loaders.shared_with(info.context, self._actor).load(self._row.id)
-        rows = await loaders.staff_by_id(info.context, self._actor.account_id).load_many(ids)
+        rows = await loaders.staff_by_id(info.context, self._actor).load_many(ids)
         return [Staff.build(r, self._actor) for r in rows if r is not None]
 
 
@@ -476,13 +509,20 @@ async def directory_page(ctx, session, actor: Actor, query: StaffQuery) -> Staff
         page = await staff_service.list_staff(session, actor, query)
     except DomainError as exc:
         raise bad_input(exc.message) from None
-    loaders.staff_by_id(ctx, actor.account_id).prime_many(page.managers)
+    loaders.staff_by_id(ctx, actor).prime_many(page.managers)
 
     async def count() -> int:
         async with ctx.db() as counting:
             return await staff_service.count_staff(counting, actor, query)
 
     return staff_connection(page, actor, count)
+
+
+_NO_ROWS = StaffPage(rows=[], cursors=[], has_next=False, has_previous=False, managers={})
+
+
+async def _none() -> int:
+    return 0
 
 
 def staff_connection(page: StaffPage, actor: Actor, count, node=Staff.build) -> StaffConnection:
