@@ -71,10 +71,42 @@ async def update_account(session: AsyncSession, actor: Actor, changes: dict) -> 
             account.timezone = tz
         except DomainError as exc:
             errors.append(exc)
+    if changes.get("self_signup") is not None:
+        account.self_signup = bool(changes["self_signup"])
+    if changes.get("guests_take_seats") is not None:
+        try:
+            await _guest_seats(session, actor, account, bool(changes["guests_take_seats"]))
+        except DomainError as exc:
+            errors.append(exc)
     if errors:
         raise ValidationFailed(errors)
     await session.flush()
     return account
+
+
+async def _guest_seats(session: AsyncSession, actor: Actor, account: Account, take: bool) -> None:
+    """Whether guests take seats is the owner's (it is about seats, like the plan); making
+    them take seats is refused when the guests would not fit."""
+    if take == account.guests_take_seats:
+        return
+    if not actor.can(Permit.MANAGE_BILLING):
+        raise DomainError(
+            "Only the owner decides whether guests take seats.",
+            field=["guests_take_seats"],
+            code=ErrorCode.FORBIDDEN,
+        )
+    account = await lock_account(session, account.id)
+    ledger = await seats(session, account)
+    if take:
+        in_use = ledger.used + ledger.reserved + ledger.guests + ledger.guests_reserved
+        if in_use > ledger.limit:
+            raise DomainError(
+                f"Guests would need {in_use - ledger.limit} more seat(s) than the plan has "
+                f"({ledger.guests} guests, {ledger.guests_reserved} invited).",
+                field=["guests_take_seats"],
+                code=ErrorCode.PLAN_TOO_SMALL,
+            )
+    account.guests_take_seats = take
 
 
 async def change_plan(

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, Integer, String
+from sqlalchemy import Boolean, Integer, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base, UTCDateTime, utcnow
@@ -24,6 +24,10 @@ class Account(Base):
     """Defaults for new join links."""
     join_link_expiry_days: Mapped[int | None] = mapped_column(Integer, default=None)
     join_link_requires_approval: Mapped[bool] = mapped_column(Boolean, default=False)
+    guests_take_seats: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """Whether guests (customers and vendors) count against the seat limit."""
+    self_signup: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """Whether anyone may sign up into this account as a customer (a guest)."""
     timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
     """The firm's time zone (IANA): a staff record's when it has none of its own."""
     staff_seq: Mapped[int] = mapped_column(Integer, default=0)

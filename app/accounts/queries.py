@@ -14,18 +14,26 @@ def account_by_realm(realm: str) -> Select:
     return select(Account).where(Account.slug == realm.casefold())
 
 
-def active_member_count(account_id: int) -> Select:
+def active_member_count(account_id: int, *, guests: bool = False) -> Select:
+    """Active members: guests (``guests``) or the organisation's own."""
+    from app.access import Role
+
+    role = Staff.role == Role.GUEST if guests else Staff.role != Role.GUEST
     return select(func.count()).where(
-        Staff.account_id == account_id, Staff.account_status == AccountStatus.ACTIVE
+        Staff.account_id == account_id, Staff.account_status == AccountStatus.ACTIVE, role
     )
 
 
-def pending_invitation_count(account_id: int, now) -> Select:
-    """Invitations that still hold a seat: pending and not yet expired."""
+def pending_invitation_count(account_id: int, now, *, guests: bool = False) -> Select:
+    """Invitations that still hold a seat (pending and not yet expired): of guests
+    (``guests``) or of the organisation's own people."""
+    from app.access import Role
     from app.invitations.models import Invitation, InvitationStatus
 
+    role = Invitation.role == Role.GUEST if guests else Invitation.role != Role.GUEST
     return select(func.count()).where(
         Invitation.account_id == account_id,
         Invitation.status == InvitationStatus.PENDING,
         Invitation.expires_at > now,
+        role,
     )

@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.access import Actor, Role
+from app.access import Actor, Permit, Role, require
 from app.accounts.errors import SeatLimitReached, SlugTaken
 from app.accounts.models import Account
 from app.accounts.queries import active_member_count, pending_invitation_count
@@ -30,9 +30,15 @@ DEFAULT_SEAT_LIMIT = 5
 
 @dataclass(frozen=True)
 class Seats:
+    """The seat ledger. Guests take seats only where the account says so
+    (``guests_take_seats``); either way they are counted on their own."""
+
     limit: int
-    used: int
-    reserved: int
+    used: int  # active members taking a seat
+    reserved: int  # pending invitations that will take one
+    guests: int = 0  # active guests (in ``used`` too when they take seats)
+    guests_reserved: int = 0  # pending invitations of guests (in ``reserved`` too, likewise)
+    guests_take_seats: bool = False
 
     @property
     def available(self) -> int:
@@ -129,10 +135,35 @@ async def create_account(
     return account, staff
 
 
+def takes_seat(account: Account, role: Role) -> bool:
+    """Whether a member of ``role`` takes one of the account's seats."""
+    return role != Role.GUEST or account.guests_take_seats
+
+
 async def seats(session: AsyncSession, account: Account) -> Seats:
-    used = await session.scalar(active_member_count(account.id))
-    reserved = await session.scalar(pending_invitation_count(account.id, utcnow()))
-    return Seats(limit=account.seat_limit, used=used or 0, reserved=reserved or 0)
+    now = utcnow()
+    used = await session.scalar(active_member_count(account.id)) or 0
+    reserved = await session.scalar(pending_invitation_count(account.id, now)) or 0
+    guests = await session.scalar(active_member_count(account.id, guests=True)) or 0
+    guests_reserved = (
+        await session.scalar(pending_invitation_count(account.id, now, guests=True)) or 0
+    )
+    if account.guests_take_seats:
+        used, reserved = used + guests, reserved + guests_reserved
+    return Seats(
+        limit=account.seat_limit,
+        used=used,
+        reserved=reserved,
+        guests=guests,
+        guests_reserved=guests_reserved,
+        guests_take_seats=account.guests_take_seats,
+    )
+
+
+async def seat_ledger(session: AsyncSession, actor: Actor) -> Seats:
+    """The actor's account's ledger: for the directory's members (not guests)."""
+    require(actor, Permit.VIEW_STAFF)
+    return await seats(session, await get_account(session, actor))
 
 
 async def get_account(session: AsyncSession, actor: Actor) -> Account:
@@ -160,11 +191,14 @@ async def lock_account(session: AsyncSession, account_id: int) -> Account:
     return locked.one()
 
 
-async def reserve_seats(session: AsyncSession, account_id: int, count: int = 1) -> Seats:
-    """Check, under the account lock, that ``count`` more seats are free."""
+async def reserve_seats(
+    session: AsyncSession, account_id: int, count: int = 1, *, role: Role
+) -> Seats:
+    """Check, under the account lock, that ``count`` more seats are free for members of
+    ``role`` (guests need none unless the account says they take seats)."""
     account = await lock_account(session, account_id)
     ledger = await seats(session, account)
-    if ledger.available < count:
+    if takes_seat(account, role) and ledger.available < count:
         raise SeatLimitReached(ledger)
     return ledger
 

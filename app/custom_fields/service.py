@@ -85,6 +85,9 @@ async def _check_name(session, actor: Actor, name: str | None, exclude_id=None) 
 async def list_fields(
     session: AsyncSession, actor: Actor, *, include_archived: bool = False
 ) -> list[CustomField]:
+    """The account's definitions: for the directory's members (a guest sees the fields
+    only as values of their own record)."""
+    require(actor, Permit.VIEW_STAFF)
     return list(
         await session.scalars(fields_of(actor.account_id, include_archived=include_archived))
     )
@@ -92,7 +95,7 @@ async def list_fields(
 
 async def get_field(session: AsyncSession, actor: Actor, field_id: int, path="id") -> CustomField:
     field = await session.get(CustomField, field_id)
-    if field is None or field.account_id != actor.account_id:
+    if field is None or field.account_id != actor.account_id or not actor.can(Permit.VIEW_STAFF):
         raise NotFound("Custom field", field=[path])
     return field
 

@@ -107,7 +107,7 @@ class StaffSortInput:
     key: StaffSortKey = strawberry.field(
         default=StaffSortKey.LAST_NAME,
         description="Sort key (EMAIL needs the ViewPersonalData permit; ROLE is owner, "
-        "administrators, editors, viewers, each by last name; DESC reverses it).",
+        "administrators, editors, viewers, guests, each by last name; DESC reverses it).",
     )
     direction: SortDirection = strawberry.field(default=SortDirection.ASC, description="Order.")
 

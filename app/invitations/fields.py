@@ -24,7 +24,8 @@ JOIN_LINKS = FieldTable(
     [
         *rows(Visibility.INTERNAL, "id", "account_id", "created_by_staff_id"),
         Field("token_digest", Visibility.SECRET),
-        *rows(Visibility.BASIC, "role", "expires_at", "max_uses", "uses", "allowed_domains"),
+        *rows(Visibility.BASIC, "role", "kind", "expires_at", "max_uses", "uses"),
+        Field("allowed_domains", Visibility.BASIC),
         *rows(Visibility.BASIC, "requires_approval", "disabled_at", "created_at"),
     ],
 )

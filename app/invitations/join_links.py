@@ -28,7 +28,7 @@ from app.invitations.service import role_name
 from app.security.passwords import PasswordService, password_problem
 from app.security.tokens import new_token, token_digest
 from app.staff.membership import activate, member_of
-from app.staff.models import AccountStatus, Staff
+from app.staff.models import GUEST_KINDS, AccountStatus, Staff, StaffKind, default_role
 from app.validation import clean_email, clean_text
 
 MAX_DOMAINS = 20
@@ -56,15 +56,19 @@ async def create_link(
     actor: Actor,
     *,
     role: Role | None = None,
+    kind: StaffKind | None = None,
     expires_in_days: int | None = None,
     max_uses: int | None = None,
     allowed_domains: list[str] | None = None,
     requires_approval: bool | None = None,
 ) -> tuple[str, JoinLink]:
-    """Omitted role, expiry and approval come from the account's join-link defaults."""
+    """Omitted role, expiry and approval come from the account's join-link defaults; a
+    link for customers or vendors (``kind``) makes guests unless it names a role."""
     require(actor, Permit.MANAGE_ACCOUNT)
     account = await session.get_one(Account, actor.account_id)
-    role = role if role is not None else Role(account.join_link_role)
+    kind = kind or StaffKind.EMPLOYEE
+    if role is None:
+        role = default_role(kind) if kind in GUEST_KINDS else Role(account.join_link_role)
     if expires_in_days is None:
         expires_in_days = account.join_link_expiry_days
     if requires_approval is None:
@@ -87,6 +91,7 @@ async def create_link(
         account_id=actor.account_id,
         token_digest=token_digest(token),
         role=role,
+        kind=kind,
         expires_at=utcnow() + timedelta(days=expires_in_days) if expires_in_days else None,
         max_uses=max_uses,
         allowed_domains=domains,
@@ -225,6 +230,7 @@ async def join(
         role=link.role,
         first_name=first,
         last_name=last,
+        kind=link.kind,
     )
     return JoinResult(JoinOutcome.JOINED, account, verify)
 
@@ -289,7 +295,7 @@ async def _use(session: AsyncSession, link: JoinLink) -> None:
     """Take a seat (unless an administrator approves first) and one of the link's uses,
     in one conditional UPDATE so concurrent joins never pass ``max_uses``."""
     if not link.requires_approval:
-        await reserve_seats(session, link.account_id)
+        await reserve_seats(session, link.account_id, role=link.role)
     used = await session.execute(
         update(JoinLink)
         .where(
@@ -341,7 +347,7 @@ async def _decoy(session, settings, link: JoinLink, user: User, password: str | 
         raise WeakPassword(problem)
     account = await session.get_one(Account, link.account_id)
     if not link.requires_approval:
-        await reserve_seats(session, link.account_id)
+        await reserve_seats(session, link.account_id, role=link.role)
     await enqueue(
         session,
         settings.keyring,
@@ -417,8 +423,9 @@ async def decide(
         )
     staff = None
     if approve:
-        await reserve_seats(session, actor.account_id)
+        await reserve_seats(session, actor.account_id, role=request.role)
         user = await session.get_one(User, request.user_id)
+        link = await session.get(JoinLink, request.join_link_id)
         staff = await activate(
             session,
             account_id=actor.account_id,
@@ -426,6 +433,7 @@ async def decide(
             role=request.role,
             first_name=request.first_name,
             last_name=request.last_name,
+            kind=link.kind if link is not None else None,
         )
     request.status = JoinRequestStatus.APPROVED if approve else JoinRequestStatus.REJECTED
     request.decided_by_staff_id = actor.staff_id

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.access import Role
 from app.db.base import Base, UTCDateTime, utcnow
+from app.staff.models import StaffKind
 
 
 class InvitationStatus(enum.StrEnum):
@@ -70,6 +71,10 @@ class JoinLink(Base):
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     token_digest: Mapped[str] = mapped_column(String(64), unique=True)
     role: Mapped[Role] = mapped_column(_enum(Role), default=Role.VIEWER)
+    kind: Mapped[StaffKind] = mapped_column(
+        _enum(StaffKind), default=StaffKind.EMPLOYEE, server_default="EMPLOYEE"
+    )
+    """The kind of record a newcomer gets (customers and vendors join as guests)."""
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     max_uses: Mapped[int | None] = mapped_column(Integer, default=None)
     uses: Mapped[int] = mapped_column(Integer, default=0)

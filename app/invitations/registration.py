@@ -27,7 +27,7 @@ from app.invitations.service import InvitationRequest, create_invitation, role_n
 from app.security.passwords import PasswordService
 from app.staff import service as staff_service
 from app.staff.membership import activate, member_of
-from app.staff.models import Staff
+from app.staff.models import Staff, default_role
 from app.validation import clean_email, clean_text, full_name
 
 
@@ -50,11 +50,11 @@ async def register(
     email, subject, message, redirect_url = _clean_options(
         settings, data.get("email"), subject, message, redirect_url
     )
-    role = Role(data.get("role") or Role.VIEWER)
+    role = Role(data.get("role") or default_role(data.get("kind")))
     user = await get_user_by_email(session, email)
     if user is not None and await member_of(session, actor.account_id, user.id):
         raise AlreadyMember()
-    await reserve_seats(session, actor.account_id)
+    await reserve_seats(session, actor.account_id, role=role)
     staff = await staff_service.create_staff(
         session, actor, settings.keyring, {**data, "email": email, "role": role}
     )

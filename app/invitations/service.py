@@ -44,7 +44,7 @@ from app.security.passwords import PasswordService, password_problem
 from app.security.tokens import new_token, token_digest
 from app.staff import access
 from app.staff.membership import activate, member_of
-from app.staff.models import AccountStatus, Staff
+from app.staff.models import AccountStatus, Staff, StaffKind, default_role
 from app.validation import clean_email, clean_text, full_name, name_key, normalize_email
 
 MAX_BULK = 500
@@ -55,7 +55,8 @@ MAX_EXPIRY_DAYS = 30
 @dataclass(frozen=True)
 class InvitationRequest:
     email: str | None
-    role: Role = Role.VIEWER
+    role: Role | None = None  # none: the kind's default (guest for customers and vendors)
+    kind: StaffKind | None = None  # none: the record's own kind (a new one: an employee)
     first_name: str | None = None
     last_name: str | None = None
     message: str | None = None
@@ -74,6 +75,18 @@ def role_name(role: Role) -> str:
         "ADMINISTRATOR": "an administrator",
         "OWNER": "the owner",
     }[role.value]
+
+
+def _provisional_role(request: InvitationRequest) -> Role:
+    """The invitation's role as far as the request says, before its record is looked up:
+    its final role (``_final_role``) differs only where the record found by email is a
+    customer's or vendor's, whose default role (guest) needs no more than this one."""
+    return request.role or default_role(request.kind or StaffKind.EMPLOYEE)
+
+
+def _final_role(request: InvitationRequest, staff: Staff | None) -> tuple[Role, StaffKind]:
+    kind = request.kind or (staff.kind if staff is not None else StaffKind.EMPLOYEE)
+    return request.role or default_role(kind), kind
 
 
 def _check_role(actor: Actor, role: Role) -> None:
@@ -196,7 +209,7 @@ def _clean_request(actor: Actor, account: Account, request: InvitationRequest, s
         ("first_name", lambda: clean_text(request.first_name, "first_name", max_length=100)),
         ("last_name", lambda: clean_text(request.last_name, "last_name", max_length=100)),
         ("redirect_url", lambda: check_redirect(settings, request.redirect_url)),
-        ("role", lambda: _check_role(actor, request.role)),
+        ("role", lambda: _check_role(actor, _provisional_role(request))),
     ):
         try:
             values[key] = fn()
@@ -289,10 +302,11 @@ async def create_invitation(
     knows_addresses = actor.can(Permit.VIEW_PERSONAL_DATA)
     if not knows_addresses:
         # Seats first: a full account answers alike for every address (``_target_staff``).
-        await reserve_seats(session, actor.account_id)
+        await reserve_seats(session, actor.account_id, role=_provisional_role(request))
     staff = await _target_staff(session, actor, request, email)
+    role, kind = _final_role(request, staff)
     if knows_addresses:
-        await reserve_seats(session, actor.account_id)
+        await reserve_seats(session, actor.account_id, role=role)
     now = utcnow()
     first = v["first_name"] or (staff.first_name if staff else None)
     if staff is None:
@@ -309,7 +323,8 @@ async def create_invitation(
         )
         session.add(staff)
     staff.email = email
-    staff.role = request.role
+    staff.role = role
+    staff.kind = kind
     staff.account_status = AccountStatus.INVITED
     staff.modified_at = now
     await session.flush()
@@ -318,7 +333,7 @@ async def create_invitation(
         account_id=actor.account_id,
         staff_id=staff.id,
         email=email,
-        role=request.role,
+        role=role,
         inviter_staff_id=actor.staff_id,
         message=v["message"],
         subject=v["subject"],
@@ -455,7 +470,7 @@ async def resend(session: AsyncSession, actor: Actor, settings, invitation_id: i
     if wait > 0:
         raise RateLimited(wait, "This invitation was just sent; wait before resending.")
     if status == InvitationStatus.EXPIRED:
-        await reserve_seats(session, actor.account_id)
+        await reserve_seats(session, actor.account_id, role=invitation.role)
     token = new_token("ri")
     invitation.token_digest = token_digest(token)
     invitation.status = InvitationStatus.PENDING

@@ -9,18 +9,29 @@ from app.access import Actor, Permit, Role, require
 from app.db.base import utcnow
 from app.errors import DomainError, ErrorCode, NotFound, ValidationFailed
 from app.projects.models import Project, ProjectMember, ProjectTeamRole
+from app.staff import access
 from app.staff.models import AccountStatus, Staff
 from app.validation import clean_text, name_key
 
 MAX_PROJECTS = 10_000
 
 
+def _visible(actor: Actor) -> list:
+    """The projects ``actor`` sees: their account's; a guest's, only those they are on."""
+    conditions = [Project.account_id == actor.account_id]
+    if not access.sees_directory(actor):
+        conditions.append(
+            Project.id.in_(
+                select(ProjectMember.project_id).where(ProjectMember.staff_id == actor.staff_id)
+            )
+        )
+    return conditions
+
+
 async def find_project(session: AsyncSession, actor: Actor, project_id: int) -> Project | None:
-    """A project by id, as the actor may look it up: another account's is not found."""
-    project = await session.get(Project, project_id)
-    if project is None or project.account_id != actor.account_id:
-        return None
-    return project
+    """A project by id, as the actor may look it up: another account's (or for a guest,
+    one they are not on) is not found."""
+    return await session.scalar(select(Project).where(Project.id == project_id, *_visible(actor)))
 
 
 async def get_project(session: AsyncSession, actor: Actor, project_id: int, field="project_id"):
@@ -171,9 +182,7 @@ async def add_to_projects(
 
 async def list_projects(session: AsyncSession, actor: Actor) -> list[Project]:
     return list(
-        await session.scalars(
-            select(Project).where(Project.account_id == actor.account_id).order_by(Project.name_key)
-        )
+        await session.scalars(select(Project).where(*_visible(actor)).order_by(Project.name_key))
     )
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access import Actor, Permit, Role, refuse_impersonation, require
-from app.accounts.service import lock_account, next_staff_sid, reserve_seats
+from app.accounts.service import lock_account, next_staff_sid, reserve_seats, takes_seat
 from app.audit import changes
 from app.db.base import utcnow
 from app.errors import AccessDenied, DomainError, ErrorCode, Forbidden
@@ -18,7 +18,7 @@ from app.identity.models import AuthToken, User
 from app.invitations.models import Invitation, InvitationStatus
 from app.staff import access
 from app.staff.errors import AlreadyMember
-from app.staff.models import AccountStatus, Staff
+from app.staff.models import AccountStatus, Staff, StaffKind
 from app.staff.service import get_staff
 from app.validation import name_key
 
@@ -110,7 +110,7 @@ async def enable(session: AsyncSession, actor: Actor, staff_id: int) -> Staff:
             "This member is not disabled.", field=["staff_id"], code=ErrorCode.INVALID_STATE
         )
     if staff.user_id is not None:
-        await reserve_seats(session, actor.account_id)
+        await reserve_seats(session, actor.account_id, role=staff.role)
         staff.account_status = AccountStatus.ACTIVE
     else:
         staff.account_status = AccountStatus.NOT_INVITED
@@ -154,6 +154,9 @@ async def change_role(session: AsyncSession, actor: Actor, staff_id: int, role: 
     if not actor.may_assign(role):
         raise Forbidden("You may not give a role above your own.", field=["role"])
     if staff.role != role:
+        if staff.account_status == AccountStatus.ACTIVE:
+            # e.g. a guest (who may take no seat) made a viewer (who does)
+            await _reseat(session, staff, role)
         before = staff.role
         staff.role = role
         staff.modified_at = utcnow()
@@ -166,6 +169,13 @@ async def change_role(session: AsyncSession, actor: Actor, staff_id: int, role: 
         changes.note(session, "staff", staff.id, staff.account_id, {"role": (before, role)})
     await session.flush()
     return staff
+
+
+async def _reseat(session: AsyncSession, staff: Staff, role: Role) -> None:
+    """A member's new role takes a seat where the old one took none: check one is free."""
+    account = await lock_account(session, staff.account_id)
+    if takes_seat(account, role) and not takes_seat(account, staff.role):
+        await reserve_seats(session, staff.account_id, role=role)
 
 
 async def member_of(session: AsyncSession, account_id: int, user_id: int) -> Staff | None:
@@ -183,8 +193,10 @@ async def activate(
     first_name: str | None,
     last_name: str | None,
     staff: Staff | None = None,
+    kind: StaffKind | None = None,
 ) -> Staff:
-    """Link ``user`` to ``staff`` (or a new record) as an ACTIVE member with ``role``."""
+    """Link ``user`` to ``staff`` (or a new record of ``kind``) as an ACTIVE member with
+    ``role``."""
     existing = await member_of(session, account_id, user.id)
     if existing is not None and (staff is None or existing.id != staff.id):
         raise AlreadyMember()
@@ -208,6 +220,7 @@ async def activate(
             last_name=last,
             last_name_key=name_key(last),
             email=user.email,
+            kind=kind or StaffKind.EMPLOYEE,
             start_date=date.today(),
             created_at=utcnow(),
         )

@@ -30,6 +30,17 @@ class StaffKind(enum.StrEnum):
     VENDOR = "VENDOR"
 
 
+# Kinds of people from outside the organisation: with no role given they join as guests
+# (seed 003: "leaving the roles blank gives the user the Customer permissions").
+GUEST_KINDS = frozenset({StaffKind.CUSTOMER, StaffKind.VENDOR})
+
+
+def default_role(kind: StaffKind | None) -> Role:
+    """The role of a record added or invited without one: guest for customers and
+    vendors, viewer for the organisation's own people."""
+    return Role.GUEST if kind in GUEST_KINDS else Role.VIEWER
+
+
 class AccountStatus(enum.StrEnum):
     NOT_INVITED = "NOT_INVITED"
     INVITED = "INVITED"

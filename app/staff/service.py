@@ -18,7 +18,14 @@ from app.security.crypto import Keyring
 from app.staff import access, email_change
 from app.staff.errors import ManagerCycle, StaffEmailTaken
 from app.staff.fields import STAFF
-from app.staff.models import Staff, StaffKind, StaffPermitGrant, StaffShare, StaffStatus
+from app.staff.models import (
+    Staff,
+    StaffKind,
+    StaffPermitGrant,
+    StaffShare,
+    StaffStatus,
+    default_role,
+)
 from app.staff.queries import (
     ALL_COLUMNS,
     PageColumns,
@@ -301,7 +308,8 @@ async def create_staff(session: AsyncSession, actor: Actor, keyring: Keyring, da
         for field, value in data.items()
         if (reason := access.create_denial(actor, field, value)) is not None
     ]
-    role = data.get("role") or Role.VIEWER
+    # No role given: guest for customers and vendors, viewer for the rest (seed 003).
+    role = data["role"] = data.get("role") or default_role(data["kind"])
     if not actor.may_assign(Role(role)):
         denials.append(Forbidden("You may not give a role above your own.", field=["role"]))
     if denials:

@@ -37,6 +37,15 @@ class AccountUpdateInput:
         default=UNSET,
         description="The firm's time zone, an IANA name: a staff record's when it has none.",
     )
+    guests_take_seats: bool | None = strawberry.field(
+        default=UNSET,
+        description="Guests (customers and vendors) count against the seat limit (owner).",
+    )
+    self_signup: bool | None = strawberry.field(
+        default=UNSET,
+        description="Anyone may sign up into this account as a customer (a guest), on its "
+        "sign-up page or with accountSignup.",
+    )
 
 
 @strawberry.type(description="The account after the change, or userErrors.")

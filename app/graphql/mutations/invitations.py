@@ -5,7 +5,7 @@ from __future__ import annotations
 import strawberry
 from strawberry.types import Info
 
-from app.graphql.enums import JoinOutcome, Role
+from app.graphql.enums import JoinOutcome, Role, StaffKind
 from app.graphql.errors import UserError, user_errors
 from app.graphql.ids import decode_id
 from app.graphql.mutations.base import Payload, as_actor, as_anyone, mutation
@@ -34,7 +34,14 @@ class EmailOptionsInput:
 @strawberry.input(description="Invite someone by email.")
 class InvitationCreateInput:
     email: str = strawberry.field(description="Their email.")
-    role: Role = strawberry.field(default=Role.VIEWER, description="Role on accepting.")
+    role: Role | None = strawberry.field(
+        default=None,
+        description="Role on accepting (default: guest for customers and vendors, else viewer).",
+    )
+    kind: StaffKind | None = strawberry.field(
+        default=None,
+        description="Kind of the record (default: the record's own; a new one: employee).",
+    )
     first_name: str | None = strawberry.field(default=None, description="Given name.")
     last_name: str | None = strawberry.field(default=None, description="Family name.")
     message: str | None = strawberry.field(default=None, description="Personal message.")
@@ -58,6 +65,7 @@ def to_request(i: InvitationCreateInput) -> InvitationRequest:
     return InvitationRequest(
         email=i.email,
         role=i.role,
+        kind=i.kind,
         first_name=i.first_name,
         last_name=i.last_name,
         message=i.message,
@@ -120,7 +128,12 @@ class InvitationAcceptPayload(Payload):
 @strawberry.input(description="A new join link.")
 class JoinLinkCreateInput:
     role: Role | None = strawberry.field(
-        default=None, description="Role of those who join (default: the account's setting)."
+        default=None,
+        description="Role of those who join (default: guest for a customer or vendor link, "
+        "else the account's setting).",
+    )
+    kind: StaffKind | None = strawberry.field(
+        default=None, description="Kind of record newcomers get (default: employee)."
     )
     expires_in_days: int | None = strawberry.field(
         default=None, description="1 to 365 (default: the account's setting, else never)."
@@ -323,6 +336,7 @@ class InvitationMutations:
                 session,
                 actor,
                 role=input.role,
+                kind=input.kind,
                 expires_in_days=input.expires_in_days,
                 max_uses=input.max_uses,
                 allowed_domains=input.allowed_domains,

@@ -108,7 +108,9 @@ class StaffInviteOptionsInput:
 @strawberry.input(description="A new staff record: ADD (no login), or ADD+INVITE with invite.")
 class StaffCreateInput(StaffFieldsInput):
     role: Role | None = strawberry.field(
-        default=UNSET, description="Role the person will have once they log in (VIEWER)."
+        default=UNSET,
+        description="Role the person will have once they log in (blank: GUEST for customers "
+        "and vendors, else VIEWER).",
     )
     invite: bool = strawberry.field(
         default=False, description="Also email an invitation (needs an email and a free seat)."

@@ -20,6 +20,15 @@ class Seats:
     used: int = strawberry.field(description="Active members.")
     reserved: int = strawberry.field(description="Pending invitations holding a seat.")
     available: int = strawberry.field(description="Seats free for new members or invitations.")
+    guests: int = strawberry.field(
+        description="Active guests (customers and vendors); in `used` when guests take seats."
+    )
+    guests_reserved: int = strawberry.field(
+        description="Pending invitations of guests; in `reserved` when guests take seats."
+    )
+    guests_take_seats: bool = strawberry.field(
+        description="Whether guests count against the limit (the account's setting)."
+    )
 
 
 @strawberry.type(description="Settings an administrator controls.")
@@ -38,6 +47,12 @@ class AccountSettings:
     timezone: str = strawberry.field(
         description="The firm's time zone, an IANA name (UTC unless set): a staff record "
         "without a home time zone is in it (Staff.effectiveTimezone)."
+    )
+    guests_take_seats: bool = strawberry.field(
+        description="Guests (customers and vendors) count against the seat limit."
+    )
+    self_signup: bool = strawberry.field(
+        description="Anyone may sign up into this account as a customer (a guest)."
     )
 
 
@@ -74,17 +89,22 @@ class Account(Node):
             join_link_expiry_days=self._row.join_link_expiry_days,
             join_link_requires_approval=self._row.join_link_requires_approval,
             timezone=self._row.timezone,
+            guests_take_seats=self._row.guests_take_seats,
+            self_signup=self._row.self_signup,
         )
 
-    @strawberry.field(description="Seat usage.")
+    @strawberry.field(description="Seat usage (not shown to guests).")
     async def seats(self, info: Info) -> Seats:
-        async with info.context.db() as session:
-            ledger = await accounts.seats(session, self._row)
+        async with info.context.as_actor() as (session, actor):
+            ledger = await accounts.seat_ledger(session, actor)
         return Seats(
             limit=ledger.limit,
             used=ledger.used,
             reserved=ledger.reserved,
             available=ledger.available,
+            guests=ledger.guests,
+            guests_reserved=ledger.guests_reserved,
+            guests_take_seats=ledger.guests_take_seats,
         )
 
     @strawberry.field(description="When the account was created.")

@@ -8,7 +8,7 @@ from strawberry.types import Info
 from app.access import Actor
 from app.db.base import utcnow
 from app.graphql import loaders
-from app.graphql.enums import InvitationStatus, JoinRequestStatus, Role
+from app.graphql.enums import InvitationStatus, JoinRequestStatus, Role, StaffKind
 from app.graphql.ids import encode_id
 from app.graphql.types.common import Node, PageInfo
 from app.graphql.types.staff import Staff
@@ -120,6 +120,10 @@ class JoinLink(Node):
     @strawberry.field(description="Role of those who join.")
     def role(self) -> Role:
         return self._row.role
+
+    @strawberry.field(description="Kind of record newcomers get (customers and vendors: guests).")
+    def kind(self) -> StaffKind:
+        return self._row.kind
 
     @strawberry.field(description="When the link stops working (null: never).")
     def expires_at(self) -> datetime | None:
