@@ -25,10 +25,12 @@ def upgrade() -> None:
         batch.add_column(
             sa.Column("self_signup", sa.Boolean(), nullable=False, server_default=sa.false())
         )
-    with op.batch_alter_table("join_links") as batch:
-        batch.add_column(
-            sa.Column("kind", sa.String(length=16), nullable=False, server_default="EMPLOYEE")
-        )
+    # Not in a batch: on SQLite that would reflect staff (join_links refers to it), whose
+    # expression index it cannot reflect; SQLite adds (and drops) such a column in place.
+    op.add_column(
+        "join_links",
+        sa.Column("kind", sa.String(length=16), nullable=False, server_default="EMPLOYEE"),
+    )
     # Before guests existed every customer and vendor was a viewer by default and saw the
     # whole directory; a blank role means guest for them now (seed 003).
     op.execute(
@@ -45,8 +47,7 @@ def downgrade() -> None:
     op.execute("UPDATE join_links SET role = 'VIEWER' WHERE role = 'GUEST'")
     op.execute("UPDATE join_requests SET role = 'VIEWER' WHERE role = 'GUEST'")
     op.execute("UPDATE staff SET role = 'VIEWER' WHERE role = 'GUEST'")
-    with op.batch_alter_table("join_links") as batch:
-        batch.drop_column("kind")
+    op.drop_column("join_links", "kind")
     with op.batch_alter_table("accounts") as batch:
         batch.drop_column("self_signup")
         batch.drop_column("guests_take_seats")
