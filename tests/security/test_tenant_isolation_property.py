@@ -1,12 +1,13 @@
 """Tenant isolation, property-based: hypothesis drives random sequences of operations by
-members (every role) of two accounts, A and B, against one database.
+members (every role, guests included) of two accounts, A and B, against one database.
 
 Every value a step writes carries a marker unique to its account (names, titles, emails,
 custom field values, status and project names), and every id an account's members are
 shown is remembered as that account's. After each step the response must hold no id, email
 or marker of the other account, however the step got there: listing, searching by the
-other account's markers, looking up ids seen anywhere, or writing with them. No step may
-end in INTERNAL_SERVER_ERROR either.
+other account's markers, looking up ids seen anywhere, or writing with them. A guest's
+responses hold, besides, no email of anyone in their own account but their own (guests
+see only the name card of others). No step may end in INTERNAL_SERVER_ERROR either.
 
 One database serves all examples of a test (a fresh one per example would be far too
 slow); the world of members is built on the first example and markers never repeat.
@@ -27,7 +28,7 @@ from app.access import Role
 from app.graphql.ids import decode_any
 from tests.factories import Api, Member, error_codes, gid, make_member, make_tenant
 
-ROLES = (Role.OWNER, Role.ADMINISTRATOR, Role.EDITOR, Role.VIEWER)
+ROLES = (Role.OWNER, Role.ADMINISTRATOR, Role.EDITOR, Role.VIEWER, Role.GUEST)
 _markers = itertools.count(1)
 
 STAFF = """fragment S on Staff {
@@ -140,6 +141,7 @@ class Side:
     texts: set[str] = field(default_factory=set)  # emails, markers, slug, account name
     markers: list[str] = field(default_factory=list)
     staff_ids: list[str] = field(default_factory=list)
+    emails: set[str] = field(default_factory=set)  # of the account's people
 
     def marker(self) -> str:
         value = f"q{self.name}{next(_markers):05d}z"
@@ -170,9 +172,11 @@ async def build_world(services) -> World:
                     email=f"{side.marker()}@example.com",
                     first_name=side.marker(),
                     last_name=side.marker(),
+                    kind="CUSTOMER" if role == Role.GUEST else "EMPLOYEE",
                 )
             )
         side.texts |= {tenant.slug, tenant.owner.email} | {m.email for m in side.members}
+        side.emails |= {m.email for m in side.members}
         side.ids |= {gid("Account", tenant.account_id)}
         side.ids |= {m.staff_id for m in side.members} | {
             gid("User", m.user_id) for m in side.members
@@ -243,6 +247,7 @@ async def run_step(api: Api, world: World, step: tuple) -> None:
         m = side.marker()
         fields = {"firstName": m, "lastName": side.marker(), "title": side.marker()}
         fields |= {"email": f"{m}@example.com", "notes": side.marker()}
+        side.emails.add(f"{m}@example.com".lower())
         if c1 % 3 == 0:
             fields["managerId"] = target(world, side, "Staff", c1, c2)
         if c1 % 4 == 1:
@@ -256,6 +261,7 @@ async def run_step(api: Api, world: World, step: tuple) -> None:
         call = (SHARE, {"s": shared, "w": target(world, side, "Staff", c1 + 1, c2)})
     elif op == "invitationCreate":
         m = side.marker()
+        side.emails.add(f"{m}@example.com".lower())
         call = (INVITE, {"input": {"email": f"{m}@example.com", "firstName": side.marker()}})
     elif op == "customFieldCreate":
         call = (FIELD_CREATE, {"name": side.marker()})
@@ -280,6 +286,10 @@ async def run_step(api: Api, world: World, step: tuple) -> None:
     query, variables = call
     body = await api(query, variables, as_=member)
     check_and_learn(world, side, other, op, body)
+    if member.role == Role.GUEST:
+        text = json.dumps(body).lower()
+        shown = {e for e in side.emails - {member.email.lower()} if e in text}
+        assert not shown, f"{op}: a guest was shown {sorted(shown)}"
     if op == "search":
         assert body["data"]["staff"]["totalCount"] == 0, body
     world.steps += 1
@@ -287,7 +297,7 @@ async def run_step(api: Api, world: World, step: tuple) -> None:
 
 STEP = st.tuples(
     st.integers(0, 1),  # which account
-    st.integers(0, len(ROLES) - 1),  # which member (owner, administrator, editor, viewer)
+    st.integers(0, len(ROLES) - 1),  # which member (owner, administrator, editor, viewer, guest)
     st.sampled_from(OPERATIONS),
     st.integers(0, 10_000),  # choices among ids seen so far
     st.integers(0, 10_000),
