@@ -393,3 +393,50 @@ async def test_a_customer_join_link_makes_guests(api, services):
         as_=tenant.owner,
     )
     assert listed["staff"]["nodes"] == [{"role": "GUEST", "kind": "CUSTOMER"}]
+
+
+# --- what a guest may change ------------------------------------------------------------
+
+GUEST_MUTATIONS = {
+    "staffCreate": "DENIED",
+    "staffShare": "DENIED",
+    "staffUnshare": "DENIED",
+    "staffPermitGrant": "DENIED",
+    "staffPermitRevoke": "DENIED",
+    "staffStatusCreate": "DENIED",
+    "staffStatusUpdate": "DENIED",
+    "apiTokenCreate": "OK",  # a token of their own, which acts as the guest they are
+}
+
+
+@pytest.mark.parametrize(("op", "expected"), GUEST_MUTATIONS.items())
+async def test_guest_mutation_matrix(api, services, op, expected):
+    from tests.staff.test_access import run_mutation
+
+    tenant = await make_tenant(services)
+    guest = await make_member(services, tenant, Role.GUEST, kind="VENDOR")
+    got, written = await run_mutation(op, api, services, tenant, guest)
+    assert got == expected
+    assert written == (expected == "OK")
+
+
+UPDATE = """mutation($input: StaffUpdateInput!) {
+  staffUpdate(input: $input) { staff { id title phoneCell } userErrors { field code } } }"""
+
+
+async def test_a_guest_edits_their_own_personal_data_and_nothing_else(api, services):
+    w = await _world(services, api)
+    own = await api.data(
+        UPDATE, {"input": {"id": w.guest.staff_id, "phoneCell": "+1 555 0199"}}, as_=w.guest
+    )
+    assert own["staffUpdate"]["userErrors"] == []
+    assert own["staffUpdate"]["staff"]["phoneCell"] == "+1 555 0199"
+    title = await api.data(UPDATE, {"input": {"id": w.guest.staff_id, "title": "Boss"}},
+                           as_=w.guest)
+    assert [e["code"] for e in title["staffUpdate"]["userErrors"]] == ["FORBIDDEN"]
+    # A peer's record: seen (its name card) but not editable; others are not found.
+    peer = await api.data(UPDATE, {"input": {"id": w.peer, "title": "Boss"}}, as_=w.guest)
+    assert [e["code"] for e in peer["staffUpdate"]["userErrors"]] == ["FORBIDDEN"]
+    for hidden in (w.outsider, w.other_staff):
+        body = await api.data(UPDATE, {"input": {"id": hidden, "title": "Boss"}}, as_=w.guest)
+        assert [e["code"] for e in body["staffUpdate"]["userErrors"]] == ["NOT_FOUND"]
