@@ -28,6 +28,7 @@ DEMO_LOGINS = {
     "admin@demo.example": Role.ADMINISTRATOR,
     "editor@demo.example": Role.EDITOR,
     "viewer@demo.example": Role.VIEWER,
+    "customer@demo.example": Role.GUEST,
 }
 FIRST = [
     "Ada",
@@ -112,6 +113,7 @@ async def seed_demo(settings: Settings) -> str:
             actor, owner_staff = await _demo_account(session, users["owner@demo.example"])
             catalogue = await _demo_catalogue(session, actor)
             await _demo_staff(session, settings, actor, owner_staff, users, catalogue)
+            await _demo_guest(session, settings, actor, users["customer@demo.example"])
             await session.flush()
             await session.commit()
         return _howto(settings)
@@ -186,6 +188,40 @@ _DEMO_MEMBERS = {
     "editor@demo.example": ("Edith", "Editor", Role.EDITOR),
     "viewer@demo.example": ("Victor", "Viewer", Role.VIEWER),
 }
+
+
+async def _demo_guest(session, settings: Settings, actor: Actor, user: User) -> None:
+    """A customer who logs in (a guest), on one project with three of the staff: all
+    they see of the account is themselves and those people's names and titles."""
+    from app.projects import service as projects
+
+    guest = await staff_service.create_staff(
+        session,
+        actor,
+        settings.keyring,
+        {
+            "first_name": "Casey",
+            "last_name": "Customer",
+            "email": user.email,
+            "kind": "CUSTOMER",
+            "company": "Globex",
+            "title": "Buyer",
+        },
+    )
+    guest.user_id = user.id
+    guest.account_status = AccountStatus.ACTIVE
+    team = list(
+        await session.scalars(
+            select(Staff.id).where(Staff.account_id == actor.account_id).order_by(Staff.sid)
+        )
+    )
+    await projects.create_project(
+        session,
+        actor,
+        name="Globex rollout",
+        description="Globex sees the people on this project.",
+        member_ids=[guest.id, *team[3:6]],
+    )
 
 
 def _demo_person(index: int, rng: random.Random, managers: list[Staff]) -> dict:

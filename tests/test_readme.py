@@ -44,6 +44,30 @@ async def test_demo_seed_is_idempotent_and_hides_personal_data_from_viewers(api,
         token=login["login"]["token"],
         realm="demo",
     )
-    assert data["staff"]["totalCount"] == 31
+    assert data["staff"]["totalCount"] == 32
     others = [n for n in data["staff"]["nodes"] if not n["viewerCanSeePersonalData"]]
-    assert len(others) == 30 and all(n["email"] is None for n in others)
+    assert len(others) == 31 and all(n["email"] is None for n in others)
+
+
+async def test_the_demo_customer_is_a_guest_who_sees_only_their_project(api, settings):
+    await seed_demo(settings)
+    login = await api.data(
+        'mutation($p: String!) { login(input: {email: "customer@demo.example", password: $p})'
+        " { token } }",
+        {"p": DEMO_PASSWORD},
+    )
+    auth = {"token": login["login"]["token"], "realm": "demo"}
+    data = await api.data(
+        """{ viewer { staff { id role kind } }
+             projects { name members { staff { id } } }
+             staff(first: 100) { totalCount nodes { id fullName title rate1 email } } }""",
+        **auth,
+    )
+    assert data["viewer"]["staff"]["role"] == "GUEST"
+    [project] = data["projects"]
+    members = {m["staff"]["id"] for m in project["members"]}
+    assert {n["id"] for n in data["staff"]["nodes"]} == members
+    assert data["staff"]["totalCount"] == len(members) == 6  # 3 staff, 2 administrators, them
+    for node in data["staff"]["nodes"]:
+        if node["id"] != data["viewer"]["staff"]["id"]:
+            assert node["fullName"] and node["rate1"] is None and node["email"] is None
