@@ -100,7 +100,7 @@ async def change_plan(
     if limit < in_use:
         raise DomainError(
             f"{plan.value} allows {limit} seats but {in_use} are in use "
-            f"({ledger.used} members, {ledger.reserved} pending invitations): free "
+            f"({ledger.used} members, {ledger.reserved} reserved): free "
             f"{in_use - limit} seat(s) first.",
             field=["plan"],
             code=ErrorCode.PLAN_TOO_SMALL,

@@ -20,6 +20,13 @@ def active_member_count(account_id: int) -> Select:
     )
 
 
+def unconfirmed_member_count(account_id: int) -> Select:
+    """Members who joined but have not confirmed their email yet: each holds a seat."""
+    return select(func.count()).where(
+        Staff.account_id == account_id, Staff.account_status == AccountStatus.UNCONFIRMED
+    )
+
+
 def pending_invitation_count(account_id: int, now) -> Select:
     """Invitations that still hold a seat: pending and not yet expired."""
     from app.invitations.models import Invitation, InvitationStatus

@@ -13,7 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.access import Actor, Role
 from app.accounts.errors import SeatLimitReached, SlugTaken
 from app.accounts.models import Account
-from app.accounts.queries import active_member_count, pending_invitation_count
+from app.accounts.queries import (
+    active_member_count,
+    pending_invitation_count,
+    unconfirmed_member_count,
+)
 from app.db.base import utcnow
 from app.errors import DomainError
 from app.identity.credentials import PasswordGate
@@ -132,6 +136,7 @@ async def create_account(
 async def seats(session: AsyncSession, account: Account) -> Seats:
     used = await session.scalar(active_member_count(account.id))
     reserved = await session.scalar(pending_invitation_count(account.id, utcnow()))
+    reserved = (reserved or 0) + (await session.scalar(unconfirmed_member_count(account.id)) or 0)
     return Seats(limit=account.seat_limit, used=used or 0, reserved=reserved or 0)
 
 

@@ -215,6 +215,9 @@ async def join(
         )
         await send_verification(session, settings, user)
         verify = True
+    elif user.email_verified_at is None:  # their password, but the address not confirmed
+        await send_verification(session, settings, user)
+        verify = True
     if link.requires_approval:
         await _ask_approval(session, settings, account, link, user, first, last, email)
         return JoinResult(JoinOutcome.PENDING_APPROVAL, account, verify)
@@ -225,6 +228,7 @@ async def join(
         role=link.role,
         first_name=first,
         last_name=last,
+        confirmed=not verify,  # UNCONFIRMED, a seat reserved, until the email is confirmed
     )
     return JoinResult(JoinOutcome.JOINED, account, verify)
 
@@ -426,6 +430,7 @@ async def decide(
             role=request.role,
             first_name=request.first_name,
             last_name=request.last_name,
+            confirmed=user.email_verified_at is not None,
         )
     request.status = JoinRequestStatus.APPROVED if approve else JoinRequestStatus.REJECTED
     request.decided_by_staff_id = actor.staff_id
