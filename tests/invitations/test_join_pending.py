@@ -418,3 +418,47 @@ async def test_confirming_while_others_join_never_overbooks(api, services):
     joins = sorted(codes(b["data"]["joinLinkJoin"]) or ["OK"] for b in bodies[1:])
     assert joins == [["OK"]] + [["SEAT_LIMIT_REACHED"]] * 3
     assert await seats(api, tenant) == {"limit": 3, "used": 2, "reserved": 1, "available": 0}
+
+
+AUDIT_LOG = """{ auditLog(first: 50) { edges { node { action targetType diff } } } }"""
+
+
+async def test_the_audit_log_shows_joining_and_confirming(api, services):
+    tenant = await make_tenant(services)
+    await join(api, await link(api, tenant), "logged@example.com")
+    await confirm(api, services, "logged@example.com")
+    log = await api.data(AUDIT_LOG, as_=tenant.owner)
+    entries = {e["node"]["action"]: e["node"] for e in log["auditLog"]["edges"]}
+
+    def staff_change(action: str) -> dict:
+        [change] = [d for d in entries[action]["diff"] if d["table"] == "staff"]
+        return change
+
+    assert staff_change("joinLinkJoin")["fields"]["account_status"] == [None, "UNCONFIRMED"]
+    confirmed = staff_change("emailVerify")
+    assert entries["emailVerify"]["targetType"] == "Staff"
+    assert confirmed["account_id"] == tenant.account_id
+    assert confirmed["fields"]["account_status"] == ["UNCONFIRMED", "ACTIVE"]
+
+
+ACCEPT = f"""mutation($t: String!, $pw: String) {{
+  invitationAccept(input: {{token: $t, password: $pw}}) {{ staff {{ accountStatus }} {PAYLOAD} }}
+}}"""
+
+
+async def test_accepting_an_invitation_confirms_the_waiting_membership(api, services):
+    """The invitation's link arrived by email too: the address is confirmed."""
+    joined = await make_tenant(services)
+    inviting = await make_tenant(services)
+    await join(api, await link(api, joined), "both@example.com")
+    await take_mail(services)
+    invited = await api.data(INVITE, {"email": "both@example.com"}, as_=inviting.owner)
+    assert invited["invitationCreate"]["userErrors"] == []
+    [invitation] = [m for m in await take_mail(services) if m["To"] == "both@example.com"]
+
+    accepted = (await api.data(ACCEPT, {"t": mail_token(invitation), "pw": PASSWORD}))[
+        "invitationAccept"
+    ]
+    assert accepted == {"staff": {"accountStatus": "ACTIVE"}, "userErrors": []}
+    assert "both@example.com" in await records(api, joined, "ACTIVE")
+    assert (await seats(api, joined))["reserved"] == 0
