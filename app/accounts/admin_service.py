@@ -102,7 +102,7 @@ async def _guest_seats(session: AsyncSession, actor: Actor, account: Account, ta
         if in_use > ledger.limit:
             raise DomainError(
                 f"Guests would need {in_use - ledger.limit} more seat(s) than the plan has "
-                f"({ledger.guests} guests, {ledger.guests_reserved} invited).",
+                f"({ledger.guests} guests, {ledger.guests_reserved} invited or unconfirmed).",
                 field=["guests_take_seats"],
                 code=ErrorCode.PLAN_TOO_SMALL,
             )
@@ -132,7 +132,7 @@ async def change_plan(
     if limit < in_use:
         raise DomainError(
             f"{plan.value} allows {limit} seats but {in_use} are in use "
-            f"({ledger.used} members, {ledger.reserved} pending invitations): free "
+            f"({ledger.used} members, {ledger.reserved} reserved): free "
             f"{in_use - limit} seat(s) first.",
             field=["plan"],
             code=ErrorCode.PLAN_TOO_SMALL,

@@ -24,6 +24,17 @@ def active_member_count(account_id: int, *, guests: bool = False) -> Select:
     )
 
 
+def unconfirmed_member_count(account_id: int, *, guests: bool = False) -> Select:
+    """Members who joined but have not confirmed their email yet (each holds a seat):
+    guests (``guests``) or the organisation's own."""
+    from app.access import Role
+
+    role = Staff.role == Role.GUEST if guests else Staff.role != Role.GUEST
+    return select(func.count()).where(
+        Staff.account_id == account_id, Staff.account_status == AccountStatus.UNCONFIRMED, role
+    )
+
+
 def pending_invitation_count(account_id: int, now, *, guests: bool = False) -> Select:
     """Invitations that still hold a seat (pending and not yet expired): of guests
     (``guests``) or of the organisation's own people."""

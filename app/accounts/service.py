@@ -13,7 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.access import Actor, Permit, Role, require
 from app.accounts.errors import SeatLimitReached, SlugTaken
 from app.accounts.models import Account
-from app.accounts.queries import active_member_count, pending_invitation_count
+from app.accounts.queries import (
+    active_member_count,
+    pending_invitation_count,
+    unconfirmed_member_count,
+)
 from app.db.base import utcnow
 from app.errors import DomainError
 from app.identity.credentials import PasswordGate
@@ -143,11 +147,14 @@ def takes_seat(account: Account, role: Role) -> bool:
 async def seats(session: AsyncSession, account: Account) -> Seats:
     now = utcnow()
     used = await session.scalar(active_member_count(account.id)) or 0
-    reserved = await session.scalar(pending_invitation_count(account.id, now)) or 0
+    # reserved: pending invitations, and members who have yet to confirm their email
+    reserved = (await session.scalar(pending_invitation_count(account.id, now)) or 0) + (
+        await session.scalar(unconfirmed_member_count(account.id)) or 0
+    )
     guests = await session.scalar(active_member_count(account.id, guests=True)) or 0
     guests_reserved = (
         await session.scalar(pending_invitation_count(account.id, now, guests=True)) or 0
-    )
+    ) + (await session.scalar(unconfirmed_member_count(account.id, guests=True)) or 0)
     if account.guests_take_seats:
         used, reserved = used + guests, reserved + guests_reserved
     return Seats(

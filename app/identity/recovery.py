@@ -22,6 +22,7 @@ from app.identity.models import AuthToken, TokenKind, User, UserToken, UserToken
 from app.identity.service import get_user_by_email, issue_token
 from app.security.passwords import PasswordService, password_problem
 from app.staff import access
+from app.staff.membership import confirm_memberships
 
 
 def _when(dt) -> str:
@@ -182,6 +183,7 @@ async def reset_password(
     )
     if user.email_verified_at is None:
         user.email_verified_at = utcnow()
+    await confirm_memberships(session, user.id)
     session_token, _ = await issue_token(
         session, user, kind=TokenKind.SESSION, ttl=timedelta(hours=settings.session_ttl_hours)
     )

@@ -16,6 +16,7 @@ from app.identity.errors import EmailTaken, WeakPassword
 from app.identity.models import TokenKind, User, UserToken, UserTokenPurpose
 from app.identity.service import create_user, get_user_by_email, issue_token
 from app.security.passwords import PasswordService, password_problem
+from app.staff.membership import confirm_memberships
 from app.validation import clean_email, clean_text
 
 SIGNUP_SEATS = 5
@@ -128,6 +129,7 @@ async def verify_email(session: AsyncSession, settings, token: str) -> tuple[str
     user = await session.get_one(User, row.user_id)
     if user.email_verified_at is None:
         user.email_verified_at = utcnow()
+    await confirm_memberships(session, user.id)
     session_token, _ = await issue_token(
         session, user, kind=TokenKind.SESSION, ttl=timedelta(hours=settings.session_ttl_hours)
     )

@@ -220,6 +220,9 @@ async def join(
         )
         await send_verification(session, settings, user)
         verify = True
+    elif user.email_verified_at is None:  # their password, but the address not confirmed
+        await send_verification(session, settings, user)
+        verify = True
     if link.requires_approval:
         await _ask_approval(session, settings, account, link, user, first, last, email)
         return JoinResult(JoinOutcome.PENDING_APPROVAL, account, verify)
@@ -231,6 +234,7 @@ async def join(
         first_name=first,
         last_name=last,
         kind=link.kind,
+        confirmed=not verify,  # UNCONFIRMED, a seat reserved, until the email is confirmed
     )
     return JoinResult(JoinOutcome.JOINED, account, verify)
 
@@ -434,6 +438,7 @@ async def decide(
             first_name=request.first_name,
             last_name=request.last_name,
             kind=link.kind if link is not None else None,
+            confirmed=user.email_verified_at is not None,
         )
     request.status = JoinRequestStatus.APPROVED if approve else JoinRequestStatus.REJECTED
     request.decided_by_staff_id = actor.staff_id

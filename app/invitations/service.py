@@ -43,7 +43,7 @@ from app.invitations.queries import effective_status, effective_status_is
 from app.security.passwords import PasswordService, password_problem
 from app.security.tokens import new_token, token_digest
 from app.staff import access
-from app.staff.membership import activate, member_of
+from app.staff.membership import activate, confirm_memberships, member_of
 from app.staff.models import AccountStatus, Staff, StaffKind, default_role
 from app.validation import clean_email, clean_text, full_name, name_key, normalize_email
 
@@ -708,6 +708,7 @@ async def _join(
         )
     elif user.email_verified_at is None:
         user.email_verified_at = now
+        await confirm_memberships(session, user.id)  # joined elsewhere, waiting for this
     staff = await session.get(Staff, invitation.staff_id) if invitation.staff_id else None
     staff = await activate(
         session,

@@ -1,6 +1,7 @@
 """Membership: a staff record linked to a user's login. Joining (an invitation accepted, a
-join link used, a direct registration) makes one ACTIVE; administering members disables,
-enables, deletes them and changes their roles."""
+join link used, a direct registration) makes one ACTIVE, or UNCONFIRMED (holding a seat as
+reserved) until the login confirms its email; administering members disables, enables,
+deletes them and changes their roles."""
 
 from __future__ import annotations
 
@@ -102,7 +103,8 @@ async def disable(session: AsyncSession, actor: Actor, staff_id: int) -> Staff:
 
 
 async def enable(session: AsyncSession, actor: Actor, staff_id: int) -> Staff:
-    """A login comes back ACTIVE (needs a free seat); a record without one, NOT_INVITED."""
+    """A login comes back ACTIVE, or UNCONFIRMED while its email is not confirmed (either
+    needs a free seat); a record without one, NOT_INVITED."""
     require(actor, Permit.MANAGE_STAFF)
     staff = await _managed(session, actor, staff_id)
     if staff.account_status != AccountStatus.DISABLED:
@@ -111,7 +113,9 @@ async def enable(session: AsyncSession, actor: Actor, staff_id: int) -> Staff:
         )
     if staff.user_id is not None:
         await reserve_seats(session, actor.account_id, role=staff.role)
-        staff.account_status = AccountStatus.ACTIVE
+        user = await session.get_one(User, staff.user_id)
+        confirmed = user.email_verified_at is not None
+        staff.account_status = AccountStatus.ACTIVE if confirmed else AccountStatus.UNCONFIRMED
     else:
         staff.account_status = AccountStatus.NOT_INVITED
     staff.modified_at = utcnow()
@@ -194,9 +198,11 @@ async def activate(
     last_name: str | None,
     staff: Staff | None = None,
     kind: StaffKind | None = None,
+    confirmed: bool = True,
 ) -> Staff:
     """Link ``user`` to ``staff`` (or a new record of ``kind``) as an ACTIVE member with
-    ``role``."""
+    ``role``, or, not ``confirmed``, an UNCONFIRMED one (a seat reserved until
+    ``confirm_memberships``). The caller has checked the seat."""
     existing = await member_of(session, account_id, user.id)
     if existing is not None and (staff is None or existing.id != staff.id):
         raise AlreadyMember()
@@ -232,7 +238,35 @@ async def activate(
         staff.last_name_key = name_key(last)
     staff.user_id = user.id
     staff.role = role
-    staff.account_status = AccountStatus.ACTIVE
+    staff.account_status = AccountStatus.ACTIVE if confirmed else AccountStatus.UNCONFIRMED
     staff.modified_at = utcnow()
     await session.flush()
     return staff
+
+
+async def confirm_memberships(session: AsyncSession, user_id: int) -> list[Staff]:
+    """The user's email is confirmed: each UNCONFIRMED membership becomes ACTIVE. Its seat
+    was reserved, so no seat check; each account's lock is still taken (in account order),
+    like every change of the seat ledger."""
+    waiting = list(
+        await session.scalars(
+            select(Staff.account_id)
+            .where(Staff.user_id == user_id, Staff.account_status == AccountStatus.UNCONFIRMED)
+            .order_by(Staff.account_id)
+        )
+    )
+    confirmed: list[Staff] = []
+    now = utcnow()
+    for account_id in waiting:
+        await lock_account(session, account_id)
+        staff = await session.scalar(
+            select(Staff)
+            .where(Staff.account_id == account_id, Staff.user_id == user_id)
+            .execution_options(populate_existing=True)
+        )
+        if staff is not None and staff.account_status == AccountStatus.UNCONFIRMED:
+            staff.account_status = AccountStatus.ACTIVE
+            staff.modified_at = now
+            confirmed.append(staff)
+    await session.flush()
+    return confirmed

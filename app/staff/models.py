@@ -46,6 +46,9 @@ class AccountStatus(enum.StrEnum):
     INVITED = "INVITED"
     INVITE_EXPIRED = "INVITE_EXPIRED"
     ACTIVE = "ACTIVE"
+    # joined (a join link, an approved join request) with an email not yet confirmed:
+    # holds a seat as reserved, and becomes ACTIVE when the login's email is confirmed
+    UNCONFIRMED = "UNCONFIRMED"
     DISABLED = "DISABLED"
 
 

@@ -57,8 +57,8 @@ LOGIN = """mutation($email: String!, $password: String!) {
 }"""
 VERIFY = "mutation($t: String!) { emailVerify(input: {token: $t}) { token userErrors { code } } }"
 SEATS = "{ account { seats { limit used reserved available } } }"
-MEMBERS = """{ staff(first: 100, filter: {accountStatuses: [ACTIVE]}) {
-  edges { node { email role } } } }"""
+MEMBERS = """query($statuses: [AccountStatus!]) {
+  staff(first: 100, filter: {accountStatuses: $statuses}) { edges { node { email role } } } }"""
 PASSWORD = "a good long password"
 
 
@@ -97,8 +97,9 @@ async def login(api, email, password=PASSWORD) -> dict:
     return (await api.data(LOGIN, {"email": email, "password": password}))["login"]
 
 
-async def members(api, tenant) -> dict[str, str]:
-    data = await api.data(MEMBERS, as_=tenant.owner)
+async def members(api, tenant, *statuses: str) -> dict[str, str]:
+    """email -> role of the records in ``statuses`` (ACTIVE unless told)."""
+    data = await api.data(MEMBERS, {"statuses": list(statuses or ["ACTIVE"])}, as_=tenant.owner)
     return {e["node"]["email"]: e["node"]["role"] for e in data["staff"]["edges"]}
 
 
@@ -187,9 +188,11 @@ async def test_new_user_joins_and_must_verify_email_before_login(api, services):
         "emailVerificationRequired": True,
         "userErrors": [],
     }
-    assert (await members(api, tenant))["jo@example.com"] == "EDITOR"
+    # not a member until the email is confirmed, but the seat is held for them
+    assert "jo@example.com" not in await members(api, tenant)
     after = await seats(api, tenant)
-    assert after["used"] == before["used"] + 1
+    assert after["used"] == before["used"]
+    assert after["reserved"] == before["reserved"] + 1
     assert after["available"] == before["available"] - 1
 
     refused = await login(api, "jo@example.com")
@@ -200,6 +203,9 @@ async def test_new_user_joins_and_must_verify_email_before_login(api, services):
     assert "/email/verify?token=" in message.get_body(("plain",)).get_content()
     verified = await api.data(VERIFY, {"t": mail_token(message)})
     assert verified["emailVerify"]["userErrors"] == []
+    assert (await members(api, tenant))["jo@example.com"] == "EDITOR"
+    confirmed = await seats(api, tenant)
+    assert confirmed["used"] == before["used"] + 1 and confirmed["reserved"] == before["reserved"]
     ok = await login(api, "jo@example.com")
     assert ok["userErrors"] == []
     assert ok["accounts"] == [{"slug": tenant.slug, "role": "EDITOR"}]
@@ -234,8 +240,8 @@ async def test_allowed_domains(api, services):
     assert codes(sub) == [(("input", "email"), "DOMAIN_NOT_ALLOWED")]
     ok = await join(api, token, "Jo@EXAMPLE.org")
     assert ok["outcome"] == "JOINED"
-    assert set(await members(api, tenant)) >= {"jo@example.org"}
-    assert "jo@example.com" not in await members(api, tenant)
+    assert set(await members(api, tenant, "UNCONFIRMED")) == {"jo@example.org"}
+    assert "jo@example.com" not in await members(api, tenant, "ACTIVE", "UNCONFIRMED")
 
 
 async def test_max_uses(api, services):
@@ -411,9 +417,15 @@ async def test_approval_flow(api, services):
     approved = (await api.data(APPROVE, {"id": request["id"]}, as_=admin))["joinRequestApprove"]
     assert approved["userErrors"] == []
     assert approved["joinRequest"]["status"] == "APPROVED"
-    assert approved["staff"] == {"accountStatus": "ACTIVE", "role": "EDITOR", "hasLogin": True}
-    assert (await members(api, tenant))["wait@example.com"] == "EDITOR"
-    assert (await seats(api, tenant))["used"] == before["used"] + 1
+    # approved before confirming the email: the seat is held until they do
+    assert approved["staff"] == {
+        "accountStatus": "UNCONFIRMED",
+        "role": "EDITOR",
+        "hasLogin": True,
+    }
+    assert (await members(api, tenant, "UNCONFIRMED"))["wait@example.com"] == "EDITOR"
+    assert (await seats(api, tenant))["reserved"] == before["reserved"] + 1
+    assert (await seats(api, tenant))["used"] == before["used"]
     assert (await api.data(REQUESTS, {"status": "PENDING"}, as_=admin))["joinRequests"] == []
 
     for mutation, field in ((APPROVE, "joinRequestApprove"), (REJECT, "joinRequestReject")):
@@ -421,6 +433,8 @@ async def test_approval_flow(api, services):
         assert codes(data[field]) == [(("input", "id"), "INVALID_STATE")]
 
     await api.data(VERIFY, {"t": mail_token(verification)})
+    assert (await members(api, tenant))["wait@example.com"] == "EDITOR"
+    assert (await seats(api, tenant))["used"] == before["used"] + 1
     assert (await login(api, "wait@example.com"))["accounts"] == [
         {"slug": tenant.slug, "role": "EDITOR"}
     ]

@@ -18,7 +18,10 @@ from app.identity.models import User as UserRow
 class Seats:
     limit: int = strawberry.field(description="Seats the plan allows.")
     used: int = strawberry.field(description="Active members.")
-    reserved: int = strawberry.field(description="Pending invitations holding a seat.")
+    reserved: int = strawberry.field(
+        description="Seats held by pending invitations and by members who joined but have "
+        "not confirmed their email yet."
+    )
     available: int = strawberry.field(description="Seats free for new members or invitations.")
     guests: int = strawberry.field(
         description="Active guests (customers and vendors); in `used` when guests take seats."
