@@ -195,6 +195,35 @@ async def join(
     tell them apart). A known address with a wrong password, or with the right one when
     nothing can change (already a member or asked), gets a newcomer's answer."""
     link = await _usable_link(session, token)
+    return await join_through(
+        session,
+        passwords,
+        settings,
+        link,
+        email=email,
+        password=password,
+        first_name=first_name,
+        last_name=last_name,
+        principal=principal,
+        gate=gate,
+    )
+
+
+async def join_through(
+    session: AsyncSession,
+    passwords: PasswordService,
+    settings,
+    link: JoinLink,
+    *,
+    email: str,
+    password: str | None,
+    first_name: str,
+    last_name: str,
+    principal: Principal | None,
+    gate: PasswordGate,
+) -> JoinResult:
+    """Join the account of ``link``: a stored link (``join``), or an account's open door
+    (``app.invitations.open_signup``), a link never stored, whose uses are not counted."""
     email = clean_email(email, required=True)
     _check_domain(link, email)
     first = clean_text(first_name, "first_name", max_length=100, required=True, label="First name")
@@ -300,6 +329,8 @@ async def _use(session: AsyncSession, link: JoinLink) -> None:
     in one conditional UPDATE so concurrent joins never pass ``max_uses``."""
     if not link.requires_approval:
         await reserve_seats(session, link.account_id, role=link.role)
+    if link.id is None:  # an open door (self sign-up): no uses to count
+        return
     used = await session.execute(
         update(JoinLink)
         .where(

@@ -20,7 +20,7 @@ from app.audit import service as audit
 from app.email.links import origin_of
 from app.errors import DomainError, RateLimited, ValidationFailed
 from app.identity import credentials, recovery, signup
-from app.invitations import join_links
+from app.invitations import join_links, open_signup
 from app.invitations import service as invitations
 from app.invitations.models import InvitationStatus
 from app.staff import email_change
@@ -365,6 +365,57 @@ class Pages:
         )
         return self.message(request, "Thanks", text, ok=True, hint=hint)
 
+    # --- self sign-up into an account -----------------------------------------------------
+
+    async def signup(self, request: Request):
+        realm = request.path_params["account"]
+        title = "Sign up on Roster"
+        if request.method == "GET":
+            try:
+                account = await self.run(lambda s: open_signup.open_account(s, realm))
+            except DomainError as exc:
+                return self.message(
+                    request, "Not open", " ".join(_messages(exc)), ok=False, status=404
+                )
+            return self.render(
+                request, "signup.html", title=f"Sign up to {account.name}", realm=realm
+            )
+        data = await self.form(request)
+        if data is None:
+            return self.forbidden(request)
+        try:
+            result = await self.run(
+                lambda s: open_signup.sign_up(
+                    s,
+                    self.services.passwords,
+                    self.settings,
+                    realm=realm,
+                    email=data.get("email", ""),
+                    password=data.get("password") or None,
+                    first_name=data.get("first_name", ""),
+                    last_name=data.get("last_name", ""),
+                    principal=None,
+                    gate=self.gate(request),
+                ),
+                before=lambda s: open_signup.count_signup(
+                    s, self.services.limiter, self.address(request)
+                ),
+            )
+        except RateLimited as exc:
+            return self.too_many(request, exc)
+        except DomainError as exc:
+            return self.render(
+                request, "signup.html", title=title, realm=realm, errors=_messages(exc), form=data
+            )
+        hint = (
+            "Confirm your email with the link we sent before signing in."
+            if result.email_verification_required
+            else None
+        )
+        return self.message(
+            request, "Thanks", f"You signed up to {result.account.name}.", ok=True, hint=hint
+        )
+
 
 # The form post being served, and the GraphQL mutation it is the twin of (for the audit).
 _posting: ContextVar[tuple[Request, str] | None] = ContextVar("roster_page_post", default=None)
@@ -415,4 +466,5 @@ def routes(services) -> list[Route]:
         Route("/email/verify", _as("emailVerify", pages.verify), methods=both),
         Route("/email/change", _as("staffEmailConfirm", pages.email_change), methods=both),
         Route("/join/{token}", _as("joinLinkJoin", pages.join), methods=both),
+        Route("/signup/{account}", _as("accountSignup", pages.signup), methods=both),
     ]

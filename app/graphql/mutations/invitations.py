@@ -14,7 +14,7 @@ from app.graphql.types.account import Account
 from app.graphql.types.invitations import Invitation, JoinLink, JoinRequest
 from app.graphql.types.staff import Staff
 from app.identity import service as identity
-from app.invitations import join_links, registration
+from app.invitations import join_links, open_signup, registration
 from app.invitations import service as invitations
 from app.invitations.service import InvitationRequest
 
@@ -173,6 +173,27 @@ class JoinLinkJoinPayload(Payload):
     account_name: str | None = strawberry.field(default=None, description="The account.")
     email_verification_required: bool = strawberry.field(
         default=False, description="A new login must confirm its email before signing in."
+    )
+
+
+@strawberry.input(description="Sign up into an account that takes sign-ups, as a customer.")
+class AccountSignupInput:
+    account: str = strawberry.field(description="The account's slug (or numeric realm id).")
+    email: str = strawberry.field(description="Your email.")
+    password: str | None = strawberry.field(
+        default=None, description="New users choose one; existing users give theirs."
+    )
+    first_name: str = strawberry.field(description="Given name.")
+    last_name: str = strawberry.field(description="Family name.")
+
+
+@strawberry.type(description="The account joined, or userErrors.")
+class AccountSignupPayload(Payload):
+    account_name: str | None = strawberry.field(default=None, description="The account.")
+    email_verification_required: bool = strawberry.field(
+        default=False,
+        description="Confirm the email (a link was sent) before signing in; until then the "
+        "membership waits, UNCONFIRMED.",
     )
 
 
@@ -388,6 +409,36 @@ class InvitationMutations:
                 email_verification_required=joined.email_verification_required,
             ),
             before=lambda session, _: join_links.count_join(
+                session, ctx.services.limiter, ctx.client_address
+            ),
+        )
+
+    @mutation(
+        description="Sign up into an account that allows it (its accountUpdate selfSignup "
+        "setting) as a customer, a guest: the same answer whether or not the email has a "
+        "login; a new one confirms its email before signing in."
+    )
+    async def account_signup(self, info: Info, input: AccountSignupInput) -> AccountSignupPayload:
+        ctx = info.context
+        return await as_anyone(
+            info,
+            lambda session, principal: open_signup.sign_up(
+                session,
+                ctx.services.passwords,
+                ctx.settings,
+                realm=input.account,
+                email=input.email,
+                password=input.password,
+                first_name=input.first_name,
+                last_name=input.last_name,
+                principal=principal,
+                gate=ctx.services.password_gate(ctx.client_address),
+            ),
+            lambda joined: AccountSignupPayload(
+                account_name=joined.account.name,
+                email_verification_required=joined.email_verification_required,
+            ),
+            before=lambda session, _: open_signup.count_signup(
                 session, ctx.services.limiter, ctx.client_address
             ),
         )
