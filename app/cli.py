@@ -147,6 +147,31 @@ def account_export(
         raise typer.Exit(1) from None
 
 
+@account_cli.command("import")
+def account_import(
+    file: str = typer.Argument(
+        ..., help="A backup written by 'roster account export' (- reads stdin)."
+    ),
+    slug: str | None = typer.Option(
+        None, help="Slug for the restored account (default: the backup's)."
+    ),
+) -> None:
+    """Restore an account backup, as the account it was or as a new one; prints one JSON
+    object (the account's slug and how many rows of each kind came back)."""
+    from app.accounts.restore import import_account_from
+    from app.db.migrate import upgrade_to_head
+    from app.errors import DomainError
+
+    settings = _settings()
+    upgrade_to_head(settings.database_url)
+    try:
+        result = asyncio.run(import_account_from(settings, file, slug))
+    except DomainError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(json.dumps(result))
+
+
 @keys_cli.command("rotate")
 def keys_rotate() -> None:
     """Re-encrypt every encrypted field under the first key of ROSTER_ENCRYPTION_KEYS."""
