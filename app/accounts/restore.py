@@ -244,6 +244,16 @@ def _row(section: Section, raw, where: str) -> dict:
             row[key] = value
         else:
             row[key] = _value(columns[key], value, f"{where}.{key}")
+    # A backup made without ViewPersonalData leaves personal columns out; a required one
+    # (an invitation's email) comes back empty, as the backup showed it: not at all.
+    rules = field_table(section.table).columns
+    for column in columns:
+        if (
+            column.key not in row
+            and not column.nullable
+            and rules[column.key].backed_up is Backup.WITH_PERSONAL_DATA
+        ):
+            row[column.key] = ""
     computed = {*section.keys, *section.made, "account_id"}
     for column in columns:
         if (
