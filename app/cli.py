@@ -155,9 +155,13 @@ def account_import(
     slug: str | None = typer.Option(
         None, help="Slug for the restored account (default: the backup's)."
     ),
+    owner_email: str | None = typer.Option(
+        None, help="An existing login to own the restored account (none is restored)."
+    ),
 ) -> None:
     """Restore an account backup, as the account it was or as a new one; prints one JSON
-    object (the account's slug and how many rows of each kind came back)."""
+    object (the account's slug and how many rows of each kind came back). Logins are not
+    in a backup: --owner-email gives the owner record an existing login."""
     from app.accounts.restore import import_account_from
     from app.db.migrate import upgrade_to_head
     from app.errors import DomainError
@@ -165,7 +169,7 @@ def account_import(
     settings = _settings()
     upgrade_to_head(settings.database_url)
     try:
-        result = asyncio.run(import_account_from(settings, file, slug))
+        result = asyncio.run(import_account_from(settings, file, slug, owner_email))
     except DomainError as exc:
         typer.echo(f"error: {exc.message}", err=True)
         raise typer.Exit(1) from None

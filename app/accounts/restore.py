@@ -26,6 +26,11 @@ their actors (names stay), and pending invitations and join links get new digest
 tokens nobody holds (resend the invitation, make a new link). These are the only columns
 in which a restored account's export differs from the file it came from; restoring that
 export again changes nothing.
+
+Someone must be able to sign in to the restored account, so the operator may name the
+login that owns it (``owner_email``, ``--owner-email``): an existing login, named on
+purpose by whoever runs the restore, becomes the owner record's login (ACTIVE); nothing is
+guessed from the backup's emails.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ import orjson
 from sqlalchemy import JSON, Boolean, Date, Enum, Integer, Numeric, String, exists, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from app.access import Role
 from app.accounts.backup import FORMAT, VERSION
 from app.accounts.errors import BackupRejected, SlugTaken
 from app.accounts.models import Account
@@ -58,7 +64,7 @@ from app.security.tokens import token_digest
 from app.staff.fields import STAFF
 from app.staff.models import AccountStatus, Staff, StaffPermitGrant, StaffShare, StaffStatus
 from app.staff.service import write_secret
-from app.validation import name_key
+from app.validation import clean_email, name_key
 
 ACCOUNT = "account"
 
@@ -393,8 +399,31 @@ async def _write_section(session, section, rows, account_id, ids, keyring) -> li
     return objs
 
 
+async def _hand_to_owner(session, account_id: int, email: str) -> None:
+    """The restored owner record gets the login with ``email`` (which must exist)."""
+    from app.identity.models import User
+
+    address = clean_email(email, "owner_email", required=True)
+    user = await session.scalar(select(User).where(User.email == address))
+    if user is None:
+        raise BackupRejected(f"no login with the email {address!r} to own the account")
+    owner = await session.scalar(
+        select(Staff).where(Staff.account_id == account_id, Staff.role == Role.OWNER)
+    )
+    if owner is None:
+        raise BackupRejected("the backup has no owner record")
+    owner.user_id = user.id
+    owner.account_status = AccountStatus.ACTIVE
+    await session.flush()
+
+
 async def restore_account(
-    session, raw: bytes, keyring: Keyring, *, slug: str | None = None
+    session,
+    raw: bytes,
+    keyring: Keyring,
+    *,
+    slug: str | None = None,
+    owner_email: str | None = None,
 ) -> Restored:
     """Write the backup ``raw`` as an account; nothing is written if it is refused
     (``BackupRejected``), the caller commits."""
@@ -429,6 +458,8 @@ async def restore_account(
             if ids.kept.get(section.name):
                 kept.append(section.table)
         await _advance_sequences(session, kept)
+        if owner_email is not None:
+            await _hand_to_owner(session, account.id, owner_email)
     except IntegrityError as exc:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "a constraint"
         raise BackupRejected(f"the database refused the backup: {reason}") from None
@@ -439,7 +470,9 @@ async def restore_account(
     return Restored(account, {name: len(section_rows) for name, section_rows in rows.items()})
 
 
-async def import_account_from(settings, path: str, slug: str | None) -> dict:
+async def import_account_from(
+    settings, path: str, slug: str | None, owner_email: str | None = None
+) -> dict:
     """The CLI's restore: the file at ``path`` (``-``: standard input), committed whole."""
     import sys
 
@@ -452,7 +485,9 @@ async def import_account_from(settings, path: str, slug: str | None) -> dict:
     db = Database(settings.database_url)
     try:
         async with db.session(write=True) as session:
-            restored = await restore_account(session, raw, settings.keyring, slug=slug)
+            restored = await restore_account(
+                session, raw, settings.keyring, slug=slug, owner_email=owner_email
+            )
             await session.commit()
     finally:
         await db.dispose()

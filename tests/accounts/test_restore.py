@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import delete, func, select
 
 from app.access import ROLE_PERMITS, Actor, Permit, Role
@@ -21,8 +23,10 @@ from tests.factories import (
     SSN,
     make_member,
     make_people,
+    make_staff,
     make_status,
     make_tenant,
+    set_staff_secrets,
     share_staff_with,
     update_row,
 )
@@ -285,3 +289,64 @@ async def test_a_backup_without_personal_data_restores(services, world, tmp_path
     assert all(s.ssn_encrypted is None and s.email is None for s in rows)
     copy = json.loads(await backup(services, "impersonal", tmp_path))
     assert all(s["ssn"] is None and s["email"] is None for s in copy["staff"])
+
+
+async def test_the_owner_named_on_restore_signs_in(api, services, world, tmp_path):
+    tenant, *_ = world
+    first = await backup(services, tenant.slug, tmp_path)
+    with pytest.raises(BackupRejected, match="no login with the email"):
+        await restore_owned(services, first, "owned", "nobody@example.com")
+    await restore_owned(services, first, "owned", tenant.owner.email)
+    data = await api.data(
+        "{ account { slug } staff(filter: {roles: [OWNER]}) { nodes { lastName } } }",
+        token=tenant.owner.token,
+        realm="owned",
+    )
+    assert data["account"]["slug"] == "owned"
+    assert [n["lastName"] for n in data["staff"]["nodes"]] == ["Owner"]
+
+
+async def restore_owned(services, raw: bytes, slug: str, email: str) -> None:
+    async with services.db.session(write=True) as session:
+        await restore_account(session, raw, services.settings.keyring, slug=slug, owner_email=email)
+        await session.commit()
+
+
+_text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"))
+_cents = st.integers(0, 10_000_000).map(lambda n: n / 100)
+STAFF_VALUES = st.fixed_dictionaries(
+    {
+        "first_name": _text.filter(str.strip).map(lambda s: s[:100]).filter(bool),
+        "last_name": _text.map(lambda s: s[:100]),
+        "title": st.none() | _text.map(lambda s: s[:200]),
+        "notes": st.none() | _text,
+        "phone_cell": st.none() | _text.map(lambda s: s[:40]),
+        "is_inactive": st.booleans(),
+        "capacity": st.integers(0, 74_400).map(lambda n: n / 100),
+        "rate1": st.none() | _cents,
+        "start_date": st.none() | st.dates(),
+        "kind": st.sampled_from(["EMPLOYEE", "CONTRACTOR", "CUSTOMER", "VENDOR"]),
+    }
+)
+_slugs = iter(range(10**6))
+
+
+@settings(
+    max_examples=12,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(values=STAFF_VALUES, ssn=st.none() | _text.map(lambda s: s[:32]), salary=st.none() | _text)
+async def test_any_staff_values_come_back_as_they_were(services, tmp_path, values, ssn, salary):
+    tenant = await make_tenant(services)
+    staff = await make_staff(services, tenant, **values)
+    await set_staff_secrets(services, staff.id, ssn=ssn, salary=salary)
+    first = json.loads(await backup(services, tenant.slug, tmp_path))
+    slug = f"copy-{next(_slugs)}"
+    await restore(services, json.dumps(first).encode(), slug=slug)
+    copy = json.loads(await backup(services, slug, tmp_path))
+    [before] = [s for s in first["staff"] if s["sid"] == staff.sid]
+    [after] = [s for s in copy["staff"] if s["sid"] == staff.sid]
+    assert {**after, "id": None, "account_id": None} == {**before, "id": None, "account_id": None}
