@@ -147,6 +147,35 @@ def account_export(
         raise typer.Exit(1) from None
 
 
+@account_cli.command("import")
+def account_import(
+    file: str = typer.Argument(
+        ..., help="A backup written by 'roster account export' (- reads stdin)."
+    ),
+    slug: str | None = typer.Option(
+        None, help="Slug for the restored account (default: the backup's)."
+    ),
+    owner_email: str | None = typer.Option(
+        None, help="An existing login to own the restored account (none is restored)."
+    ),
+) -> None:
+    """Restore an account backup, as the account it was or as a new one; prints one JSON
+    object (the account's slug and how many rows of each kind came back). Logins are not
+    in a backup: --owner-email gives the owner record an existing login."""
+    from app.accounts.restore import import_account_from
+    from app.db.migrate import upgrade_to_head
+    from app.errors import DomainError
+
+    settings = _settings()
+    upgrade_to_head(settings.database_url)
+    try:
+        result = asyncio.run(import_account_from(settings, file, slug, owner_email))
+    except DomainError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(json.dumps(result))
+
+
 @keys_cli.command("rotate")
 def keys_rotate() -> None:
     """Re-encrypt every encrypted field under the first key of ROSTER_ENCRYPTION_KEYS."""

@@ -141,3 +141,34 @@ async def test_production_accepts_real_secrets(tmp_path):
     )
     assert code == 0, err
     assert database.exists()
+
+
+async def test_account_import_restores_a_backup_and_refuses_a_bad_one(
+    services, settings, database_url, tmp_path
+):
+    from tests.factories import make_people
+
+    tenant, _, _ = await make_people(services)
+    keys = {"database_url": database_url, "encryption_keys": settings.encryption_keys}
+    backup = tmp_path / "account.json"
+    code, _, err = await roster("account", "export", "--slug", tenant.slug,
+                                "--output", str(backup), **keys)  # fmt: skip
+    assert code == 0, err
+
+    code, out, err = await roster("account", "import", str(backup), "--slug", "restored", **keys)
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["slug"] == "restored" and result["counts"]["staff"] == 3
+
+    code, out, err = await roster("account", "import", str(backup), **keys)
+    assert code == 1 and out == ""
+    assert (
+        err.strip()
+        == f"error: the account slug '{tenant.slug}' is taken (choose another with --slug)"
+    )  # noqa: E501
+
+    broken = tmp_path / "broken.json"
+    broken.write_bytes(backup.read_bytes()[:-5])
+    code, out, err = await roster("account", "import", str(broken), "--slug", "never", **keys)
+    assert code == 1 and out == "" and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1 and err.startswith("error: not a JSON document")

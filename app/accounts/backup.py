@@ -16,10 +16,12 @@ from app.fields import table as field_table
 from app.invitations.models import Invitation, JoinLink
 from app.staff.export import require_export
 from app.staff.fields import STAFF
-from app.staff.models import Staff, StaffStatus
+from app.staff.models import Staff, StaffPermitGrant, StaffShare, StaffStatus
 from app.staff.service import read_secret
 
 BATCH = 500
+FORMAT = "roster-account-backup"
+VERSION = 2  # 2: team roles, shares and permit grants added
 
 # table -> column -> whether the backup holds it: the field tables' rows (``app.fields``),
 # read once per table (and again if a row changes).
@@ -122,7 +124,7 @@ async def _hidden_custom_fields(session, account_id: int, personal: bool) -> set
 
 def _sections(account_id: int, *, personal: bool, keyring, hidden_fields: set[int]) -> list:
     """The backup's sections after the account: (name, statement, row -> dict)."""
-    from app.projects.models import Project, ProjectMember
+    from app.projects.models import Project, ProjectMember, ProjectTeamRole
 
     def plain(row) -> dict:
         return _row(row, personal=personal)
@@ -137,10 +139,21 @@ def _sections(account_id: int, *, personal: bool, keyring, hidden_fields: set[in
             _staff_row(keyring, personal=personal),
         ),
         ("staffStatuses", select(StaffStatus).where(StaffStatus.account_id == account_id), plain),
+        ("staffShares", select(StaffShare).where(StaffShare.account_id == account_id), plain),
+        (
+            "staffPermitGrants",
+            select(StaffPermitGrant).where(StaffPermitGrant.account_id == account_id),
+            plain,
+        ),
         ("customFields", select(CustomField).where(CustomField.account_id == account_id), plain),
         ("invitations", select(Invitation).where(Invitation.account_id == account_id), plain),
         ("joinLinks", select(JoinLink).where(JoinLink.account_id == account_id), plain),
         ("auditLog", select(AuditEntry).where(AuditEntry.account_id == account_id), plain),
+        (
+            "projectTeamRoles",
+            select(ProjectTeamRole).where(ProjectTeamRole.account_id == account_id),
+            plain,
+        ),
         ("projects", select(Project).where(Project.account_id == account_id), plain),
         (
             "projectMembers",
@@ -155,8 +168,11 @@ def _sections(account_id: int, *, personal: bool, keyring, hidden_fields: set[in
 async def _account_json(session, actor: Actor, keyring) -> AsyncIterator[bytes]:
     personal = actor.can(Permit.VIEW_PERSONAL_DATA)
     account = await session.get(Account, actor.account_id)
-    yield b'{"format":"roster-account-backup","version":1,"account":' + orjson.dumps(
-        _row(account, personal=True), default=str
+    head = {"format": FORMAT, "version": VERSION}
+    yield (
+        orjson.dumps(head)[:-1]
+        + b',"account":'
+        + orjson.dumps(_row(account, personal=True), default=str)
     )
     hidden_fields = await _hidden_custom_fields(session, actor.account_id, personal)
     sections = _sections(

@@ -19,3 +19,10 @@ class SeatLimitReached(DomainError):
             "No seat is free" + detail + ": upgrade the plan, remove members or revoke "
             "pending invitations."
         )
+
+
+class BackupRejected(DomainError):
+    """A backup that cannot be restored: unreadable, of another format or version, with a
+    column or a reference this database does not know, or one the database refuses."""
+
+    code = ErrorCode.INVALID

@@ -1,0 +1,280 @@
+"""The account backup's document as the restore reads it (``app.accounts.restore``):
+its sections in the order they are written back, what each row's references point at,
+and every row checked against the field tables and the columns' types before anything is
+written.
+
+A row may hold exactly the columns the field tables back up (``Backup``), plus the
+decrypted secrets on staff rows; any other key, a value of the wrong type, a row of
+another account or a reference to a row the document does not hold refuses the file.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import JSON, Boolean, Date, Enum, Integer, Numeric, String
+
+from app.accounts.backup import FORMAT, VERSION
+from app.accounts.errors import BackupRejected
+from app.accounts.models import Account
+from app.audit.models import AuditEntry
+from app.custom_fields.models import CustomField, CustomFieldValue
+from app.db.base import UTCDateTime
+from app.fields import Backup
+from app.fields import table as field_table
+from app.invitations.models import Invitation, JoinLink
+from app.projects.models import Project, ProjectMember, ProjectTeamRole
+from app.security.tokens import token_digest
+from app.staff.fields import STAFF
+from app.staff.models import Staff, StaffPermitGrant, StaffShare, StaffStatus
+
+ACCOUNT = "account"
+
+
+def _unknown_token() -> str:
+    return token_digest(secrets.token_urlsafe(32))
+
+
+@dataclass(frozen=True)
+class Section:
+    """One list of the document: its rows' model and what restoring a row changes."""
+
+    name: str
+    model: type
+    refs: dict[str, str] = field(default_factory=dict)  # column -> section of its ids
+    history: dict[str, str] = field(default_factory=dict)  # the same, without a foreign key
+    keys: dict[str, str] = field(default_factory=dict)  # sort key -> the column it keys
+    cleared: tuple[str, ...] = ()  # logins: never restored
+    made: dict[str, Callable[[], Any]] = field(default_factory=dict)  # left out, made new
+
+    @property
+    def table(self) -> str:
+        return self.model.__table__.name  # type: ignore[attr-defined]
+
+
+_STAFF_REFS = {"staff_id": "staff"}
+_NAMED = {"name_key": "name"}
+# In insertion order: a section after those its rows point at.
+SECTIONS = (
+    Section("staffStatuses", StaffStatus, keys=_NAMED),
+    Section("projectTeamRoles", ProjectTeamRole, keys=_NAMED),
+    Section("customFields", CustomField, keys=_NAMED),
+    Section(
+        "staff",
+        Staff,
+        refs={
+            "status_id": "staffStatuses",
+            "default_project_role_id": "projectTeamRoles",
+            "manager_id": "staff",
+        },
+        keys={"last_name_key": "last_name"},
+        cleared=("user_id",),
+    ),
+    Section("staffShares", StaffShare, refs={**_STAFF_REFS, "shared_with_id": "staff"}),
+    Section("staffPermitGrants", StaffPermitGrant, refs=_STAFF_REFS),
+    Section("projects", Project, refs={"created_by_staff_id": "staff"}, keys=_NAMED),
+    Section(
+        "projectMembers",
+        ProjectMember,
+        refs={"project_id": "projects", **_STAFF_REFS, "team_role_id": "projectTeamRoles"},
+    ),
+    Section(
+        "customFieldValues", CustomFieldValue, refs={**_STAFF_REFS, "field_id": "customFields"}
+    ),
+    Section(
+        "invitations",
+        Invitation,
+        refs={**_STAFF_REFS, "inviter_staff_id": "staff"},
+        cleared=("accepted_user_id",),
+        made={"token_digest": _unknown_token},
+    ),
+    Section(
+        "joinLinks",
+        JoinLink,
+        refs={"created_by_staff_id": "staff"},
+        made={"token_digest": _unknown_token},
+    ),
+    Section(
+        "auditLog",
+        AuditEntry,
+        history={"actor_staff_id": "staff"},
+        cleared=("actor_user_id", "impersonator_user_id"),
+    ),
+)
+ACCOUNT_SECTION = Section(ACCOUNT, Account)
+# An audit entry's target type (``app.audit.service.TYPE_NAMES``) -> the section of its id.
+TARGETS = {
+    "Staff": "staff",
+    "Invitation": "invitations",
+    "JoinLink": "joinLinks",
+    "CustomField": "customFields",
+    "StaffStatus": "staffStatuses",
+    "Project": "projects",
+    "ProjectTeamRole": "projectTeamRoles",
+    "Account": ACCOUNT,
+}
+SECRETS = tuple(f.name for f in STAFF if f.encrypted)
+
+
+# --- reading ---------------------------------------------------------------------------
+
+
+def _document(raw: bytes) -> dict:
+    try:
+        document = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise BackupRejected(f"not a JSON document ({exc})") from None
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
+        raise BackupRejected(f"not a Roster account backup (no format {FORMAT!r})")
+    if document.get("version") != VERSION:
+        raise BackupRejected(
+            f"backup version {document.get('version')!r}; this Roster reads version {VERSION}"
+        )
+    known = {"format", "version", ACCOUNT, *(s.name for s in SECTIONS)}
+    unknown = sorted(set(document) - known)
+    if unknown:
+        raise BackupRejected(f"unknown section {unknown[0]!r}")
+    if not isinstance(document.get(ACCOUNT), dict):
+        raise BackupRejected("the backup holds no account")
+    for section in SECTIONS:
+        if not isinstance(document.setdefault(section.name, []), list):
+            raise BackupRejected(f"{section.name} is not a list")
+    return document
+
+
+def _backed_up(section: Section) -> set[str]:
+    columns = field_table(section.table).columns
+    kept = {name for name, row in columns.items() if row.backed_up is not Backup.LEFT_OUT}
+    return kept | set(SECRETS) if section.model is Staff else kept
+
+
+def _value(column, value, where: str):
+    """A document value as the column holds it (the exporter's JSON forms), or refused."""
+    if value is None:
+        if not column.nullable:
+            raise BackupRejected(f"{where}: must not be null")
+        return None
+    kind = column.type
+    try:
+        if isinstance(kind, UTCDateTime):
+            moment = datetime.fromisoformat(value)
+            if moment.tzinfo is None:
+                raise ValueError("no time zone")
+            return moment
+        if isinstance(kind, Date):
+            return date.fromisoformat(value)
+        if isinstance(kind, Enum):
+            return kind.enum_class(value) if kind.enum_class else str(value)
+        if isinstance(kind, Boolean):
+            if not isinstance(value, bool):
+                raise ValueError("not true or false")
+            return value
+        if isinstance(kind, Integer):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError("not an integer")
+            return value
+        if isinstance(kind, Numeric):
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValueError("not a number")
+            return float(value)
+        if isinstance(kind, JSON):
+            return value
+        if isinstance(kind, String):
+            if not isinstance(value, str):
+                raise ValueError("not text")
+            if kind.length is not None and len(value) > kind.length:
+                raise ValueError(f"longer than {kind.length} characters")
+            return value
+    except (TypeError, ValueError) as exc:
+        raise BackupRejected(f"{where}: {value!r} is {exc}") from None
+    raise BackupRejected(f"{where}: no reader for {kind!r}")  # a new column type
+
+
+def _row(section: Section, raw, where: str) -> dict:
+    if not isinstance(raw, dict):
+        raise BackupRejected(f"{where}: not an object")
+    allowed = _backed_up(section)
+    unknown = sorted(set(raw) - allowed)
+    if unknown:
+        raise BackupRejected(f"{where}: unknown column {unknown[0]!r}")
+    columns = section.model.__table__.columns  # type: ignore[attr-defined]
+    row = {}
+    for key, value in raw.items():
+        if key in SECRETS:
+            if value is not None and not isinstance(value, str):
+                raise BackupRejected(f"{where}.{key}: not text")
+            row[key] = value
+        else:
+            row[key] = _value(columns[key], value, f"{where}.{key}")
+    # A backup made without ViewPersonalData leaves personal columns out; a required one
+    # (an invitation's email) comes back empty, as the backup showed it: not at all.
+    rules = field_table(section.table).columns
+    for column in columns:
+        if (
+            column.key not in row
+            and not column.nullable
+            and rules[column.key].backed_up is Backup.WITH_PERSONAL_DATA
+        ):
+            row[column.key] = ""
+    computed = {*section.keys, *section.made, "account_id"}
+    for column in columns:
+        if (
+            column.key not in row
+            and column.key not in computed
+            and not column.nullable
+            and column.default is None
+            and column.server_default is None
+            and not (column.primary_key and column.autoincrement in (True, "auto"))
+        ):
+            raise BackupRejected(f"{where}: no {column.key}")
+    if "id" in columns and not isinstance(row.get("id"), int):
+        raise BackupRejected(f"{where}: no id")
+    return row
+
+
+def _check_references(account_id: int, rows: dict[str, list[dict]]) -> None:
+    """Every row in the backup's account, and every reference to a row it holds."""
+    ids: dict[str, set[int]] = {ACCOUNT: {account_id}}
+    for section in SECTIONS:
+        if "id" in section.model.__table__.columns:  # type: ignore[attr-defined]
+            seen = [r["id"] for r in rows[section.name]]
+            ids[section.name] = set(seen)
+            if len(seen) != len(ids[section.name]):
+                raise BackupRejected(f"{section.name}: an id appears twice")
+    for section in SECTIONS:
+        for i, row in enumerate(rows[section.name]):
+            if row.get("account_id", account_id) != account_id:
+                raise BackupRejected(f"{section.name}[{i}]: a row of another account")
+            for column, target in section.refs.items():
+                old = row.get(column)
+                if old is not None and old not in ids[target]:
+                    raise BackupRejected(
+                        f"{section.name}[{i}].{column}: no {target} row with id {old}"
+                    )
+
+
+@dataclass
+class Document:
+    """A backup read and checked: its account row and every section's rows, each value
+    as its column holds it, secrets in plain text."""
+
+    account: dict
+    rows: dict[str, list[dict]]
+
+
+def read_document(raw: bytes) -> Document:
+    """The backup ``raw`` read and checked whole, or ``BackupRejected`` naming the first
+    thing wrong (nothing has been written yet)."""
+    document = _document(raw)
+    account = _row(ACCOUNT_SECTION, document[ACCOUNT], ACCOUNT)
+    rows = {
+        s.name: [_row(s, r, f"{s.name}[{i}]") for i, r in enumerate(document[s.name])]
+        for s in SECTIONS
+    }
+    _check_references(account["id"], rows)
+    return Document(account, rows)

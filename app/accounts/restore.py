@@ -1,0 +1,263 @@
+"""Restoring an account backup (``roster account import``): the document the exporter
+writes (``app.accounts.backup``) read back into the database in one transaction, as the
+account it was or, next to other accounts, as a new one.
+
+Columns: a row holds the columns the field tables back up (``Backup``; checked by
+``app.accounts.backup_document``), plus decrypted secrets on staff rows. Columns the backup
+leaves out are computed again (sort keys), made new (token digests) or take their
+defaults. Secrets are encrypted again under the keyring's current key, bound to the
+restored account (never copied as ciphertext).
+
+Ids: each table's ids are kept where none of them is in use (a restore into an empty
+database, or after the account was deleted), so that exporting the restored account gives
+the same document; otherwise the rows get new ids, in the document's order, and every
+reference (manager, status, team role, project member, custom value, invitation,
+audit entry...) follows its row. A reference to a row the document does not hold refuses
+the file; the audit log's references are history without foreign keys: one to a row
+not in the document is kept with kept ids, and cleared with new ones (it would name a
+stranger's row).
+
+Logins are never restored: the backup holds no users, and linking a staff record to
+whichever login shares its email would hand the account to that login's owner on the
+strength of a field editors may change. So a restored record has no login (``user_id``
+null), a member who was ACTIVE comes back NOT_INVITED (an administrator invites them
+again), invitations lose the login that accepted them, audit entries the user ids of
+their actors (names stay), and pending invitations and join links get new digests of
+tokens nobody holds (resend the invitation, make a new link). These are the only columns
+in which a restored account's export differs from the file it came from; restoring that
+export again changes nothing.
+
+Someone must be able to sign in to the restored account, so the operator may name the
+login that owns it (``owner_email``, ``--owner-email``): an existing login, named on
+purpose by whoever runs the restore, becomes the owner record's login (ACTIVE); nothing is
+guessed from the backup's emails.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import exists, select, text
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from app.access import Role
+from app.accounts.backup_document import (
+    ACCOUNT,
+    SECRETS,
+    SECTIONS,
+    TARGETS,
+    Section,
+    read_document,
+)
+from app.accounts.errors import BackupRejected, SlugTaken
+from app.accounts.models import Account
+from app.accounts.service import check_new_account
+from app.audit import changes
+from app.audit.models import AuditEntry
+from app.errors import DomainError
+from app.security.crypto import Keyring
+from app.staff.models import AccountStatus, Staff
+from app.staff.service import write_secret
+from app.validation import clean_email, name_key
+
+
+@dataclass
+class Restored:
+    account: Account
+    counts: dict[str, int]
+
+
+# --- writing ---------------------------------------------------------------------------
+
+
+class Ids:
+    """Old id -> new id, per section; ``keep``: the section kept its ids."""
+
+    def __init__(self) -> None:
+        self.maps: dict[str, dict[int, int]] = {}
+        self.kept: dict[str, bool] = {}
+
+    def __call__(self, section: str, old: int | None) -> int | None:
+        return None if old is None else self.maps[section][old]
+
+    def history(self, section: str | None, old: int | None) -> int | None:
+        """A reference without a foreign key: followed if the row came along, else kept
+        with kept ids and cleared with new ones."""
+        if old is None or section is None:
+            return old if section is None and self.kept.get(ACCOUNT) else None
+        new = self.maps[section].get(old)
+        if new is None and self.kept[section]:
+            return old
+        return new
+
+
+async def _ids_free(session, model, ids: list[int]) -> bool:
+    if not ids:
+        return True
+    used = exists().where(model.id.between(min(ids), max(ids)))
+    return not await session.scalar(select(used))
+
+
+async def _slug(session, document_slug: str, slug: str | None, name: str) -> str:
+    chosen = slug if slug is not None else document_slug
+    try:
+        _, cleaned = await check_new_account(session, name=name, slug=chosen)
+    except SlugTaken:
+        hint = "" if slug is not None else " (choose another with --slug)"
+        raise BackupRejected(f"the account slug {chosen!r} is taken{hint}") from None
+    except DomainError as exc:
+        raise BackupRejected(f"slug {chosen!r}: {exc.message}") from None
+    assert cleaned is not None
+    return cleaned
+
+
+def _build(section: Section, row: dict, account_id: int, ids: Ids, keep: bool, keyring):
+    values = dict(row)
+    secret = {name: values.pop(name) for name in SECRETS if name in values}
+    if not keep:
+        values.pop("id", None)
+    if "account_id" in section.model.__table__.columns:  # type: ignore[attr-defined]
+        values["account_id"] = account_id
+    for column, target in section.refs.items():
+        if column == "manager_id":
+            values.pop(column, None)  # after every record has its id
+        elif column in values:
+            values[column] = ids(target, values[column])
+    for column, target in section.history.items():
+        values[column] = ids.history(target, values.get(column))
+    if section.model is AuditEntry:
+        values["target_id"] = ids.history(
+            TARGETS.get(row.get("target_type") or ""), row.get("target_id")
+        )
+    for column in section.cleared:
+        values[column] = None
+    for key, source in section.keys.items():
+        values[key] = name_key(values[source])
+    for column, make in section.made.items():
+        values[column] = make()
+    if section.model is Staff and values.get("account_status") is AccountStatus.ACTIVE:
+        values["account_status"] = AccountStatus.NOT_INVITED  # no login comes back
+    obj = section.model(**values)
+    for name, value in secret.items():
+        write_secret(keyring, obj, name, value)
+    return obj
+
+
+async def _advance_sequences(session, tables: list[str]) -> None:
+    """PostgreSQL: ids written explicitly leave a table's sequence behind them."""
+    if (await session.connection()).dialect.name != "postgresql":
+        return
+    for name in tables:
+        await session.execute(
+            text(
+                f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), "  # noqa: S608 (ours)
+                f"GREATEST((SELECT COALESCE(MAX(id), 0) FROM {name}) + 1, "
+                f"nextval(pg_get_serial_sequence('{name}', 'id'))), false)"
+            )
+        )
+
+
+async def _write_section(session, section, rows, account_id, ids, keyring) -> list:
+    with_ids = "id" in section.model.__table__.columns
+    keep = with_ids and await _ids_free(session, section.model, [r["id"] for r in rows])
+    ids.kept[section.name] = keep
+    objs = [_build(section, row, account_id, ids, keep, keyring) for row in rows]
+    session.add_all(objs)
+    await session.flush()
+    if with_ids:
+        ids.maps[section.name] = {row["id"]: obj.id for row, obj in zip(rows, objs, strict=True)}
+    return objs
+
+
+async def _hand_to_owner(session, account_id: int, email: str) -> None:
+    """The restored owner record gets the login with ``email`` (which must exist)."""
+    from app.identity.models import User
+
+    address = clean_email(email, "owner_email", required=True)
+    user = await session.scalar(select(User).where(User.email == address))
+    if user is None:
+        raise BackupRejected(f"no login with the email {address!r} to own the account")
+    owner = await session.scalar(
+        select(Staff).where(Staff.account_id == account_id, Staff.role == Role.OWNER)
+    )
+    if owner is None:
+        raise BackupRejected("the backup has no owner record")
+    owner.user_id = user.id
+    owner.account_status = AccountStatus.ACTIVE
+    await session.flush()
+
+
+async def restore_account(
+    session,
+    raw: bytes,
+    keyring: Keyring,
+    *,
+    slug: str | None = None,
+    owner_email: str | None = None,
+) -> Restored:
+    """Write the backup ``raw`` as an account; nothing is written if it is refused
+    (``BackupRejected``), the caller commits."""
+    document = read_document(raw)
+    account_row, rows = document.account, document.rows
+    old_account = account_row["id"]
+    account_row["slug"] = await _slug(session, account_row["slug"], slug, account_row["name"])
+    ids = Ids()
+    keep = not await session.get(Account, old_account)
+    ids.kept[ACCOUNT] = keep
+    if not keep:
+        account_row.pop("id")
+    account = Account(**account_row)
+    session.add(account)
+    try:
+        await session.flush()
+        ids.maps[ACCOUNT] = {old_account: account.id}
+        kept = ["accounts"] if keep else []
+        for section in SECTIONS:
+            objs = await _write_section(
+                session, section, rows[section.name], account.id, ids, keyring
+            )
+            if section.model is Staff:
+                for row, obj in zip(rows[section.name], objs, strict=True):
+                    obj.manager_id = ids("staff", row.get("manager_id"))
+                await session.flush()
+            if ids.kept.get(section.name):
+                kept.append(section.table)
+        await _advance_sequences(session, kept)
+        if owner_email is not None:
+            await _hand_to_owner(session, account.id, owner_email)
+    except IntegrityError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "a constraint"
+        raise BackupRejected(f"the database refused the backup: {reason}") from None
+    except DBAPIError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        raise BackupRejected(f"the database refused the backup: {reason}") from None
+    changes.forget(session)  # the restore is no mutation of anyone's: nothing to log
+    return Restored(account, {name: len(section_rows) for name, section_rows in rows.items()})
+
+
+async def import_account_from(
+    settings, path: str, slug: str | None, owner_email: str | None = None
+) -> dict:
+    """The CLI's restore: the file at ``path`` (``-``: standard input), committed whole."""
+    import sys
+
+    from app.db.engine import Database
+
+    try:
+        raw = sys.stdin.buffer.read() if path == "-" else open(path, "rb").read()  # noqa: ASYNC230, SIM115 (CLI)
+    except OSError as exc:
+        raise BackupRejected(f"cannot read {path}: {exc.strerror}") from None
+    db = Database(settings.database_url)
+    try:
+        async with db.session(write=True) as session:
+            restored = await restore_account(
+                session, raw, settings.keyring, slug=slug, owner_email=owner_email
+            )
+            await session.commit()
+    finally:
+        await db.dispose()
+    return {
+        "account_id": restored.account.id,
+        "slug": restored.account.slug,
+        "counts": restored.counts,
+    }

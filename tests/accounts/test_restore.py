@@ -1,0 +1,352 @@
+"""Restoring an account backup: export -> import -> export gives the same document."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import delete, func, select
+
+from app.access import ROLE_PERMITS, Actor, Permit, Role
+from app.accounts.backup import account_json, export_account_to
+from app.accounts.errors import BackupRejected
+from app.accounts.models import Account
+from app.accounts.restore import restore_account
+from app.projects.models import ProjectMember, ProjectTeamRole
+from app.security.crypto import Keyring
+from app.staff.models import Staff
+from app.staff.service import read_secret
+from tests.conftest import make_settings
+from tests.factories import (
+    SSN,
+    make_member,
+    make_people,
+    make_staff,
+    make_status,
+    make_tenant,
+    set_staff_secrets,
+    share_staff_with,
+    update_row,
+)
+
+# Columns a restore cannot bring back (no logins, no user ids): see app.accounts.restore.
+LOGIN_COLUMNS = {
+    "staff": ("user_id",),
+    "invitations": ("accepted_user_id",),
+    "auditLog": ("actor_user_id", "impersonator_user_id"),
+}
+# Every key holding an id, per section, and the section whose ids it holds.
+ID_KEYS = {
+    "account": {"id": "account"},
+    "staff": {"id": "staff", "manager_id": "staff", "status_id": "staffStatuses",
+              "default_project_role_id": "projectTeamRoles"},
+    "staffStatuses": {"id": "staffStatuses"},
+    "staffShares": {"staff_id": "staff", "shared_with_id": "staff"},
+    "staffPermitGrants": {"staff_id": "staff"},
+    "customFields": {"id": "customFields"},
+    "invitations": {"id": "invitations", "staff_id": "staff", "inviter_staff_id": "staff"},
+    "joinLinks": {"id": "joinLinks", "created_by_staff_id": "staff"},
+    "auditLog": {"id": "auditLog", "actor_staff_id": "staff"},
+    "projectTeamRoles": {"id": "projectTeamRoles"},
+    "projects": {"id": "projects", "created_by_staff_id": "staff"},
+    "projectMembers": {"project_id": "projects", "staff_id": "staff",
+                       "team_role_id": "projectTeamRoles"},
+    "customFieldValues": {"staff_id": "staff", "field_id": "customFields"},
+}  # fmt: skip
+AUDIT_TARGETS = {"Staff": "staff", "Invitation": "invitations", "Project": "projects",
+                 "CustomField": "customFields", "Account": "account"}  # fmt: skip
+
+
+def without_logins(document: dict) -> dict:
+    """What a restore makes of a document: the login columns cleared, ACTIVE members
+    NOT_INVITED; nothing else."""
+    document = json.loads(json.dumps(document))
+    for section, columns in LOGIN_COLUMNS.items():
+        for row in document[section]:
+            row.update(dict.fromkeys(columns))
+    for row in document["staff"]:
+        if row["account_status"] == "ACTIVE":
+            row["account_status"] = "NOT_INVITED"
+    return document
+
+
+def renumbered(document: dict) -> dict:
+    """Every id replaced by its rank among its section's ids (and account_id by 1): two
+    documents of the same rows under different ids compare equal. Only id keys change."""
+    document = json.loads(json.dumps(document))
+    ranks = {"account": {document["account"]["id"]: 1}}
+    for section, keys in ID_KEYS.items():
+        if "id" in keys and section != "account":
+            ids = sorted(row["id"] for row in document[section])
+            ranks[section] = {old: rank for rank, old in enumerate(ids)}
+    document["account"]["id"] = 1
+    for section, keys in ID_KEYS.items():
+        rows = [document["account"]] if section == "account" else document[section]
+        for row in rows:
+            if "account_id" in row:
+                row["account_id"] = 1
+            for key, target in keys.items():
+                if key in row and row[key] is not None and section != "account":
+                    row[key] = ranks[target].get(row[key], row[key])
+            if section == "auditLog" and row["target_type"] in AUDIT_TARGETS:
+                row["target_id"] = ranks[AUDIT_TARGETS[row["target_type"]]].get(
+                    row["target_id"], row["target_id"]
+                )
+    return document
+
+
+async def backup(services, slug: str, tmp_path) -> bytes:
+    path = tmp_path / f"{slug}.json"
+    await export_account_to(services.settings, slug, str(path))
+    return path.read_bytes()
+
+
+async def restore(services, raw: bytes, slug: str | None = None, keyring=None):
+    async with services.db.session(write=True) as session:
+        restored = await restore_account(
+            session, raw, keyring or services.settings.keyring, slug=slug
+        )
+        await session.commit()
+    return restored
+
+
+async def drop_account(services, account_id: int) -> None:
+    async with services.db.session(write=True) as session:
+        await session.execute(delete(Account).where(Account.id == account_id))
+        await session.commit()
+
+
+async def row_counts(services) -> tuple[int, int]:
+    async with services.db.session() as session:
+        return (
+            await session.scalar(select(func.count()).select_from(Account)),
+            await session.scalar(select(func.count()).select_from(Staff)),
+        )
+
+
+@pytest.fixture
+async def world(api, services):
+    """An account with every kind of row the backup holds, and another account."""
+    tenant, plain, secret = await make_people(services)
+    editor = await make_member(services, tenant, Role.EDITOR)
+    status = await make_status(services, tenant, "On leave")
+    await update_row(services, Staff, plain.id, manager_id=secret.id, status_id=status.id)
+    await share_staff_with(services, tenant, secret.id, editor.staff_pk)
+    invited = await api.data(
+        """mutation { invitationCreate(input: {email: "invitee@example.com", role: EDITOR}) {
+          invitation { id } userErrors { code } } }""",
+        as_=tenant.owner,
+    )
+    assert invited["invitationCreate"]["userErrors"] == []
+    project = await api.data(
+        'mutation { projectCreate(input: {name: "Apollo"}) { project { id } userErrors { code } } }',
+        as_=tenant.owner,
+    )
+    assert project["projectCreate"]["userErrors"] == []
+    async with services.db.session(write=True) as session:
+        role = ProjectTeamRole(account_id=tenant.account_id, name="Lead", name_key="lead")
+        session.add(role)
+        await session.flush()
+        from app.projects.models import Project
+
+        apollo = await session.scalar(
+            select(Project).where(Project.account_id == tenant.account_id)
+        )
+        session.add(ProjectMember(project_id=apollo.id, staff_id=plain.id,
+                                  account_id=tenant.account_id, team_role_id=role.id))  # fmt: skip
+        await session.commit()
+    await update_row(services, Staff, secret.id, default_project_role_id=role.id)
+    other = await make_tenant(services)
+    return tenant, plain, secret, other
+
+
+async def test_restore_after_deletion_gives_the_same_document(services, world, tmp_path):
+    tenant, *_ = world
+    first = await backup(services, tenant.slug, tmp_path)
+    document = json.loads(first)
+    assert (document["format"], document["version"]) == ("roster-account-backup", 2)
+    assert all(document[s] for s in ("projectTeamRoles", "staffShares", "projectMembers"))
+    await drop_account(services, tenant.account_id)
+
+    restored = await restore(services, first)
+    assert restored.account.id == tenant.account_id and restored.account.slug == tenant.slug
+    assert restored.counts["staff"] == len(document["staff"])
+    second = await backup(services, tenant.slug, tmp_path)
+    assert json.loads(second) == without_logins(document)
+
+    await drop_account(services, tenant.account_id)
+    await restore(services, second)
+    assert await backup(services, tenant.slug, tmp_path) == second  # byte for byte
+
+
+async def test_restore_next_to_the_account_as_a_new_one(services, world, tmp_path):
+    tenant, plain, secret, other = world
+    first = await backup(services, tenant.slug, tmp_path)
+    restored = await restore(services, first, slug="the-copy")
+    assert restored.account.id != tenant.account_id
+    copy = json.loads(await backup(services, "the-copy", tmp_path))
+    expected = without_logins(json.loads(first))
+    expected["account"]["slug"] = "the-copy"
+    assert copy["account"]["id"] == restored.account.id
+    assert renumbered(copy) == renumbered(expected)
+    assert copy != expected  # the ids are the copy's own
+    assert await backup(services, tenant.slug, tmp_path) == first  # the original untouched
+    staff = {s["last_name"]: s for s in copy["staff"]}
+    assert staff["Plain"]["manager_id"] == staff["Restricted"]["id"]
+    assert staff["Plain"]["ssn"] == SSN
+
+
+async def test_secrets_are_encrypted_again_under_the_current_key(services, world, tmp_path):
+    tenant, *_ = world
+    first = await backup(services, tenant.slug, tmp_path)
+    old = services.settings.encryption_keys
+    rotated = make_settings(
+        services.settings.database_url, encryption_keys=f"k9:{Keyring.generate_key()},{old}"
+    )
+    restored = await restore(services, first, slug="rotated", keyring=rotated.keyring)
+    async with services.db.session() as session:
+        rows = list(
+            await session.scalars(select(Staff).where(Staff.account_id == restored.account.id))
+        )
+    plain = next(s for s in rows if s.last_name == "Plain")
+    assert plain.ssn_encrypted.startswith("k9:") and plain.salary_encrypted.startswith("k9:")
+    assert read_secret(rotated.keyring, plain, "ssn") == SSN
+    assert read_secret(rotated.keyring, plain, "salary") == "85123.45"
+    for staff in rows:
+        stored = json.dumps([getattr(staff, c.key) for c in Staff.__table__.columns], default=str)
+        assert SSN not in stored and "999-88-7777" not in stored
+
+
+async def test_a_taken_slug_is_refused(services, world, tmp_path):
+    tenant, _, _, other = world
+    first = await backup(services, tenant.slug, tmp_path)
+    before = await row_counts(services)
+    with pytest.raises(BackupRejected, match="is taken.*--slug"):
+        await restore(services, first)
+    with pytest.raises(BackupRejected, match=f"'{other.slug}' is taken"):
+        await restore(services, first, slug=other.slug)
+    assert await row_counts(services) == before
+
+
+def _corrupt(document: dict, how: str) -> bytes:
+    if how == "json":
+        return json.dumps(document).encode()[:-10]
+    if how == "version":
+        document["version"] = 99
+    elif how == "format":
+        del document["format"]
+    elif how == "column":
+        document["staff"][0]["shoe_size"] = 44
+    elif how == "reference":
+        document["staff"][0]["manager_id"] = 999_999
+    elif how == "type":
+        document["staff"][0]["capacity"] = "lots"
+    elif how == "duplicate":  # refused by the database, after rows were written
+        document["customFieldValues"].append(document["customFieldValues"][0])
+    return json.dumps(document).encode()
+
+
+@pytest.mark.parametrize(
+    ("how", "message"),
+    [
+        ("json", "not a JSON document"),
+        ("version", "version 99"),
+        ("format", "not a Roster account backup"),
+        ("column", "unknown column 'shoe_size'"),
+        ("reference", "no staff row with id 999999"),
+        ("type", "'lots' is not a number"),
+        ("duplicate", "the database refused the backup"),
+    ],
+)
+async def test_a_bad_file_writes_nothing(services, world, tmp_path, how, message):
+    tenant, *_ = world
+    document = json.loads(await backup(services, tenant.slug, tmp_path))
+    before = await row_counts(services)
+    with pytest.raises(BackupRejected, match=message):
+        await restore(services, _corrupt(document, how), slug="never")
+    assert await row_counts(services) == before
+
+
+async def test_a_backup_without_personal_data_restores(services, world, tmp_path):
+    tenant, *_ = world
+    actor = Actor(user_id=tenant.owner.user_id, account_id=tenant.account_id,
+                  staff_id=tenant.owner.staff_pk, role=Role.ADMINISTRATOR,
+                  permits=ROLE_PERMITS[Role.OWNER] - {Permit.VIEW_PERSONAL_DATA},
+                  account_timezone="UTC")  # fmt: skip
+    async with services.db.session() as session:
+        chunks = [c async for c in account_json(session, actor, services.settings.keyring)]
+    first = b"".join(chunks)
+    document = json.loads(first)
+    assert all("ssn" not in s and "email" not in s for s in document["staff"])
+    restored = await restore(services, first, slug="impersonal")
+    async with services.db.session() as session:
+        rows = list(
+            await session.scalars(select(Staff).where(Staff.account_id == restored.account.id))
+        )
+    assert len(rows) == len(document["staff"])
+    assert all(s.ssn_encrypted is None and s.email is None for s in rows)
+    copy = json.loads(await backup(services, "impersonal", tmp_path))
+    assert all(s["ssn"] is None and s["email"] is None for s in copy["staff"])
+
+
+async def test_the_owner_named_on_restore_signs_in(api, services, world, tmp_path):
+    tenant, *_ = world
+    first = await backup(services, tenant.slug, tmp_path)
+    with pytest.raises(BackupRejected, match="no login with the email"):
+        await restore_owned(services, first, "owned", "nobody@example.com")
+    await restore_owned(services, first, "owned", tenant.owner.email)
+    data = await api.data(
+        "{ account { slug } staff(filter: {roles: [OWNER]}) { nodes { lastName } } }",
+        token=tenant.owner.token,
+        realm="owned",
+    )
+    assert data["account"]["slug"] == "owned"
+    assert [n["lastName"] for n in data["staff"]["nodes"]] == ["Owner"]
+
+
+async def restore_owned(services, raw: bytes, slug: str, email: str) -> None:
+    async with services.db.session(write=True) as session:
+        await restore_account(session, raw, services.settings.keyring, slug=slug, owner_email=email)
+        await session.commit()
+
+
+_text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"))
+_cents = st.integers(0, 10_000_000).map(lambda n: n / 100)
+STAFF_VALUES = st.fixed_dictionaries(
+    {
+        "first_name": _text.filter(str.strip).map(lambda s: s[:100]).filter(bool),
+        "last_name": _text.map(lambda s: s[:100]),
+        "title": st.none() | _text.map(lambda s: s[:200]),
+        "notes": st.none() | _text,
+        "phone_cell": st.none() | _text.map(lambda s: s[:40]),
+        "is_inactive": st.booleans(),
+        "capacity": st.integers(0, 74_400).map(lambda n: n / 100),
+        "rate1": st.none() | _cents,
+        "start_date": st.none() | st.dates(),
+        "kind": st.sampled_from(["EMPLOYEE", "CONTRACTOR", "CUSTOMER", "VENDOR"]),
+    }
+)
+_slugs = iter(range(10**6))
+
+
+@settings(
+    max_examples=12,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(values=STAFF_VALUES, ssn=st.none() | _text.map(lambda s: s[:32]), salary=st.none() | _text)
+async def test_any_staff_values_come_back_as_they_were(services, tmp_path, values, ssn, salary):
+    tenant = await make_tenant(services)
+    staff = await make_staff(services, tenant, **values)
+    await set_staff_secrets(services, staff.id, ssn=ssn, salary=salary)
+    first = json.loads(await backup(services, tenant.slug, tmp_path))
+    slug = f"copy-{next(_slugs)}"
+    await restore(services, json.dumps(first).encode(), slug=slug)
+    copy = json.loads(await backup(services, slug, tmp_path))
+    [before] = [s for s in first["staff"] if s["sid"] == staff.sid]
+    [after] = [s for s in copy["staff"] if s["sid"] == staff.sid]
+    assert {**after, "id": None, "account_id": None} == {**before, "id": None, "account_id": None}
