@@ -360,14 +360,10 @@ class _IntrospectionWalk:
         if argument is not None and isinstance(argument.value, StringValueNode):
             found = self.schema.get_type(argument.value.value)
             candidates = [found] if found is not None else []
-        else:  # a variable: the type costing most
+        else:  # a variable: every type counted (more than the costliest, in one budget)
             candidates = list(self.schema.type_map.values())
-        start, most = self.left, 0
         for candidate in candidates:
-            self.left = start
             self.walk("__Type", candidate, node.selection_set)
-            most = max(most, start - self.left)
-        self.left = start - most
         return 0
 
 
@@ -376,6 +372,7 @@ class _Summer:
         self.schema = schema
         self.fragments = fragments
         self.budget = budget
+        self.walk_left = budget
         self.done: dict[tuple[str, int], Summary] = {}
         # an ofType chain past this many levels resolves nothing more
         self.of_type_cap = wrapping_depth(schema) + 1
@@ -430,13 +427,17 @@ class _Summer:
         return out
 
     def introspection_cost(self, node: FieldNode, out: Summary) -> int:
-        walk = _IntrospectionWalk(self.schema, self.fragments, self.budget)
+        """One budget for all the document's introspection fields: the walks of a document
+        take at most ``budget`` steps together."""
+        walk = _IntrospectionWalk(self.schema, self.fragments, self.walk_left)
         try:
             walk.cost(node)
         except _OverBudget:
+            self.walk_left = 0
             out.over_budget = True
             return self.budget + 1
-        return self.budget - walk.left
+        used, self.walk_left = self.walk_left - walk.left, walk.left
+        return used
 
     def merge(self, out: Summary, child: Summary) -> None:
         out.depth = max(out.depth, child.depth)

@@ -164,3 +164,14 @@ async def test_introspection_is_refused_in_production(database_url):
             body = (await client.post("/graphql", json={"query": query})).json()
             assert "data" not in body or body["data"] is None
             assert any("introspection" in e["message"] for e in body["errors"])
+
+
+async def test_a_type_named_by_a_variable_is_priced_over_every_type(client):
+    one = "query($t: String!) { __type(name: $t) { name fields { name type { name } } } }"
+    body = (await client.post("/graphql", json={"query": one, "variables": {"t": "Staff"}})).json()
+    assert body["data"]["__type"]["name"] == "Staff"
+    # thirty of them, each re-entering the fields' types: refused, the walk stopped at the limit
+    copy = "fields { type { fields { type { fields { name } } } } }"
+    many = " ".join(f"t{i}: __type(name: $t) {{ {copy} }}" for i in range(30))
+    message = await refused(client, "query($t: String!) { " + many + " }")
+    assert "costs more than 25000" in message
