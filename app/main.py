@@ -25,7 +25,7 @@ from app.background import run_background
 from app.db.migrate import current_revision, head_revision
 from app.graphql.context import Context
 from app.graphql.limits import QueryLimits
-from app.graphql.request_body import SafeRequestBody
+from app.graphql.over_http import GraphQLOverHTTP
 from app.graphql.schema import RosterSchema, build_schema
 from app.security.client_address import ClientAddressMiddleware
 from app.services import Services
@@ -114,7 +114,7 @@ class BodyTooLarge(Exception):
     pass
 
 
-class RosterGraphQL(SafeRequestBody, GraphQL):
+class RosterGraphQL(GraphQLOverHTTP, GraphQL):
     schema: RosterSchema
 
     def __init__(self, services: Services, **kwargs):

@@ -17,6 +17,17 @@ the number of custom fields, the most members one project has, and so on
 (``app.accounts.sizes``). A list field without a declared bound is an error when the schema
 is built, never a default.
 
+Introspection is measured for what it is, never exempted: its data is the schema itself,
+finite and known when the document is validated. An introspection field (``__schema``,
+``__type``) costs exactly the fields it would resolve over this schema (walked until the
+limit is passed, so the walk costs no more than the limit); its depth is its nesting, except
+that an ``ofType`` chain holds data only as deep as the schema's most wrapped type reference
+(``[String!]!`` is three wrappers): the levels past that never resolve and add no depth. A
+chain of ``ofType`` longer than the depth limit is refused all the same. The standard
+introspection queries of the tools (graphql-core, graphql-js and so GraphiQL and
+graphql-codegen, Apollo, gql) fit the default limits; a document re-entering
+``fields { type { fields ...`` is as deep and costly as it looks.
+
 The cost is thus a polynomial in the account's sizes. Validation (cached per document)
 refuses a document that is too costly even with one item in every such list; before
 execution, ``check_cost`` evaluates it with the account's real sizes (one ``COUNT``
@@ -38,15 +49,25 @@ from graphql import (
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
+    GraphQLList,
+    GraphQLNonNull,
     GraphQLSchema,
     InlineFragmentNode,
     IntValueNode,
     OperationDefinitionNode,
+    SchemaMetaFieldDef,
+    StringValueNode,
+    TypeMetaFieldDef,
     ValidationRule,
     VariableNode,
     get_named_type,
     get_nullable_type,
+    is_abstract_type,
+    is_enum_type,
+    is_input_object_type,
+    is_interface_type,
     is_list_type,
+    is_object_type,
 )
 from graphql.utilities import get_operation_ast
 
@@ -178,6 +199,11 @@ class Summary:
     aliases: int = 0
     directives: int = 0
     cost: dict[Monomial, int] = field(default_factory=lambda: defaultdict(int))
+    # introspection: the longest chain of nested ``ofType`` (and the one starting here);
+    # whether an introspection field's walk was stopped past its budget (cost "more than")
+    of_type: int = 0
+    of_type_lead: int = 0
+    over_budget: bool = False
 
     def sizes(self) -> set[Size]:
         return {s for monomial in self.cost for s in monomial if isinstance(s, Size)}
@@ -218,13 +244,140 @@ def page_variables(variables: dict | None) -> dict[str, int]:
     return out
 
 
-class _Summer:
-    def __init__(self, schema: GraphQLSchema, fragments: dict):
+_META_FIELDS = {"__schema": SchemaMetaFieldDef, "__type": TypeMetaFieldDef}
+# How far an introspection field's walk goes when no limit is given (see ``summarize``).
+INTROSPECTION_BUDGET = 1_000_000
+_WRAPPING: dict[int, tuple[GraphQLSchema, int]] = {}
+
+
+def wrapping_depth(schema: GraphQLSchema) -> int:
+    """The most wrappers (non-null, list) around any type reference of the schema."""
+    found = _WRAPPING.get(id(schema))
+    if found is not None and found[0] is schema:
+        return found[1]
+
+    def wrappers(type_) -> int:
+        n = 0
+        while isinstance(type_, GraphQLList | GraphQLNonNull):
+            n, type_ = n + 1, type_.of_type
+        return n
+
+    deepest = 0
+    references = [a.type for d in schema.directives for a in d.args.values()]
+    for type_ in schema.type_map.values():
+        for definition in getattr(type_, "fields", {}).values():
+            references.append(definition.type)
+            references.extend(a.type for a in (getattr(definition, "args", None) or {}).values())
+    for reference in references:
+        deepest = max(deepest, wrappers(reference))
+    _WRAPPING[id(schema)] = (schema, deepest)
+    return deepest
+
+
+class _OverBudget(Exception):
+    pass
+
+
+class _IntrospectionWalk:
+    """The exact cost of an introspection selection: the fields it resolves over the
+    schema, counted one by one and stopped once past ``budget``."""
+
+    def __init__(self, schema: GraphQLSchema, fragments: dict, budget: int):
         self.schema = schema
         self.fragments = fragments
-        self.done: dict[str, Summary] = {}
+        self.left = budget
 
-    def selection_set(self, parent, selection_set, visiting: frozenset) -> Summary:
+    def fields(self, type_name: str, selection_set, visiting: frozenset):
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                yield selection
+            elif isinstance(selection, InlineFragmentNode):
+                condition = selection.type_condition
+                if condition is None or condition.name.value == type_name:
+                    yield from self.fields(type_name, selection.selection_set, visiting)
+            elif isinstance(selection, FragmentSpreadNode):
+                name = selection.name.value
+                fragment = self.fragments.get(name)
+                if fragment is not None and name not in visiting:
+                    if fragment.type_condition.name.value == type_name:
+                        yield from self.fields(
+                            type_name, fragment.selection_set, visiting | {name}
+                        )
+
+    def walk(self, type_name: str, value, selection_set) -> None:
+        for node in self.fields(type_name, selection_set, frozenset()):
+            self.left -= 1
+            if self.left < 0:
+                raise _OverBudget
+            if node.selection_set is None:
+                continue
+            child_type, items = self.resolve(type_name, value, node)
+            for item in items:
+                self.walk(child_type, item, node.selection_set)
+
+    def resolve(self, type_name: str, value, node: FieldNode) -> tuple[str, list]:
+        name = node.name.value
+        schema = self.schema
+        if type_name == "__Schema":
+            if name == "types":
+                return "__Type", list(schema.type_map.values())
+            if name == "directives":
+                return "__Directive", list(schema.directives)
+            root = {
+                "queryType": schema.query_type,
+                "mutationType": schema.mutation_type,
+                "subscriptionType": schema.subscription_type,
+            }.get(name)
+            return "__Type", [root] if root is not None else []
+        if type_name == "__Type":
+            if name == "fields" and (is_object_type(value) or is_interface_type(value)):
+                return "__Field", list(value.fields.values())
+            if name == "interfaces" and (is_object_type(value) or is_interface_type(value)):
+                return "__Type", list(value.interfaces)
+            if name == "possibleTypes" and is_abstract_type(value):
+                return "__Type", list(schema.get_possible_types(value))
+            if name == "enumValues" and is_enum_type(value):
+                return "__EnumValue", list(value.values.values())
+            if name == "inputFields" and is_input_object_type(value):
+                return "__InputValue", list(value.fields.values())
+            if name == "ofType" and isinstance(value, GraphQLList | GraphQLNonNull):
+                return "__Type", [value.of_type]
+            return "__Type", []
+        if type_name in ("__Field", "__Directive") and name == "args":
+            return "__InputValue", list(value.args.values())
+        if type_name in ("__Field", "__InputValue") and name == "type":
+            return "__Type", [value.type]
+        return type_name, []
+
+    def cost(self, node: FieldNode) -> int:
+        """What the root introspection field ``node`` resolves (itself not counted)."""
+        if node.selection_set is None:
+            return 0
+        if node.name.value == "__schema":
+            self.walk("__Schema", self.schema, node.selection_set)
+            return 0
+        argument = next((a for a in node.arguments or () if a.name.value == "name"), None)
+        if argument is not None and isinstance(argument.value, StringValueNode):
+            found = self.schema.get_type(argument.value.value)
+            candidates = [found] if found is not None else []
+        else:  # a variable: every type counted (more than the costliest, in one budget)
+            candidates = list(self.schema.type_map.values())
+        for candidate in candidates:
+            self.walk("__Type", candidate, node.selection_set)
+        return 0
+
+
+class _Summer:
+    def __init__(self, schema: GraphQLSchema, fragments: dict, budget: int):
+        self.schema = schema
+        self.fragments = fragments
+        self.budget = budget
+        self.walk_left = budget
+        self.done: dict[tuple[str, int], Summary] = {}
+        # an ofType chain past this many levels resolves nothing more
+        self.of_type_cap = wrapping_depth(schema) + 1
+
+    def selection_set(self, parent, selection_set, visiting: frozenset, chain: int = 0) -> Summary:
         out = Summary(depth=1)
         for selection in selection_set.selections:
             out.directives = max(out.directives, len(selection.directives or ()))
@@ -234,41 +387,76 @@ class _Summer:
                 out.cost[()] += 1
                 if selection.selection_set is None:
                     continue
-                definition = getattr(parent, "fields", {}).get(selection.name.value)
+                name = selection.name.value
+                definition = getattr(parent, "fields", {}).get(name)
+                meta = parent is self.schema.query_type and name in _META_FIELDS
+                if meta:
+                    definition = _META_FIELDS[name]
                 if definition is None:
                     continue  # unknown field: other rules report it
+                of_type = parent.name == "__Type" and name == "ofType"
                 child = self.selection_set(
-                    get_named_type(definition.type), selection.selection_set, visiting
+                    get_named_type(definition.type),
+                    selection.selection_set,
+                    visiting,
+                    chain + 1 if of_type else 0,
                 )
+                counted = 0 if of_type and chain + 1 > self.of_type_cap else 1
+                out.depth = max(out.depth, counted + child.depth)
+                out.of_type = max(out.of_type, child.of_type)
+                if of_type:
+                    out.of_type_lead = max(out.of_type_lead, 1 + child.of_type_lead)
+                    out.of_type = max(out.of_type, out.of_type_lead)
+                if meta:
+                    self.add(out, child, 0, ())  # aliases and directives; the cost is exact
+                    out.cost[()] += self.introspection_cost(selection, out)
+                    continue
                 factor, sizes = self.factor(parent.name, definition, selection)
-                out.depth = max(out.depth, 1 + child.depth)
                 self.add(out, child, factor, sizes)
             elif isinstance(selection, InlineFragmentNode):
                 condition = selection.type_condition
                 type_ = self.schema.get_type(condition.name.value) if condition else parent
                 if type_ is None:
                     continue
-                child = self.selection_set(type_, selection.selection_set, visiting)
-                out.depth = max(out.depth, child.depth)
-                self.add(out, child, 1, ())
+                child = self.selection_set(type_, selection.selection_set, visiting, chain)
+                self.merge(out, child)
             elif isinstance(selection, FragmentSpreadNode):
-                spread = self.fragment(selection.name.value, visiting)
+                spread = self.fragment(selection.name.value, visiting, chain)
                 if spread is not None:
-                    out.depth = max(out.depth, spread.depth)
-                    self.add(out, spread, 1, ())
+                    self.merge(out, spread)
         return out
 
-    def fragment(self, name: str, visiting: frozenset) -> Summary | None:
-        if name in self.done:
-            return self.done[name]
+    def introspection_cost(self, node: FieldNode, out: Summary) -> int:
+        """One budget for all the document's introspection fields: the walks of a document
+        take at most ``budget`` steps together."""
+        walk = _IntrospectionWalk(self.schema, self.fragments, self.walk_left)
+        try:
+            walk.cost(node)
+        except _OverBudget:
+            self.walk_left = 0
+            out.over_budget = True
+            return self.budget + 1
+        used, self.walk_left = self.walk_left - walk.left, walk.left
+        return used
+
+    def merge(self, out: Summary, child: Summary) -> None:
+        out.depth = max(out.depth, child.depth)
+        out.of_type = max(out.of_type, child.of_type)
+        out.of_type_lead = max(out.of_type_lead, child.of_type_lead)
+        self.add(out, child, 1, ())
+
+    def fragment(self, name: str, visiting: frozenset, chain: int = 0) -> Summary | None:
+        key = (name, min(chain, self.of_type_cap))
+        if key in self.done:
+            return self.done[key]
         fragment = self.fragments.get(name)
         if fragment is None or name in visiting:
             return None  # unknown or cyclic: other rules report it
         type_ = self.schema.get_type(fragment.type_condition.name.value)
         if type_ is None:
             return None
-        summary = self.done[name] = self.selection_set(
-            type_, fragment.selection_set, visiting | {name}
+        summary = self.done[key] = self.selection_set(
+            type_, fragment.selection_set, visiting | {name}, chain
         )
         return summary
 
@@ -276,12 +464,15 @@ class _Summer:
     def add(out: Summary, child: Summary, factor: int, sizes: Monomial) -> None:
         out.aliases += child.aliases
         out.directives = max(out.directives, child.directives)
+        out.over_budget = out.over_budget or child.over_budget
         for monomial, coefficient in child.cost.items():
             key = tuple(sorted(monomial + sizes)) if sizes else monomial
             out.cost[key] += coefficient * factor
 
     @staticmethod
     def factor(type_name: str, definition, node: FieldNode) -> tuple[int, Monomial]:
+        if type_name.startswith("__"):
+            return 1, ()  # inside introspection: its root field counts the exact cost
         found = bound_of(type_name, node.name.value)
         if found is None:
             if is_list_type(get_nullable_type(definition.type)):
@@ -296,24 +487,36 @@ class _Summer:
 
 
 def summarize(
-    schema: GraphQLSchema, document: DocumentNode, operation: OperationDefinitionNode
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operation: OperationDefinitionNode,
+    budget: int = INTROSPECTION_BUDGET,
 ) -> Summary:
+    """The operation summed up; an introspection field's exact cost is counted up to
+    ``budget`` (past it, ``over_budget`` is set and the cost is ``budget + 1``)."""
     fragments = {
         d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
     }
     root = schema.get_root_type(operation.operation)
     if root is None:
         return Summary()
-    return _Summer(schema, fragments).selection_set(root, operation.selection_set, frozenset())
+    summer = _Summer(schema, fragments, budget)
+    return summer.selection_set(root, operation.selection_set, frozenset())
 
 
 def make_rule(limits: QueryLimits):
     class QueryLimitsRule(ValidationRule):
         def enter_operation_definition(self, node: OperationDefinitionNode, *_):
-            summary = summarize(self.context.schema, self.context.document, node)
+            schema = self.context.schema
+            summary = summarize(schema, self.context.document, node, limits.max_cost)
             problems = []
             if summary.depth > limits.max_depth:
                 problems.append(f"is {summary.depth} levels deep (at most {limits.max_depth})")
+            if summary.of_type > limits.max_depth:
+                problems.append(
+                    f"nests {summary.of_type} ofType levels (at most {limits.max_depth}; "
+                    f"this schema wraps a type at most {wrapping_depth(schema)} times)"
+                )
             if summary.aliases > limits.max_aliases:
                 problems.append(f"uses {summary.aliases} aliases (at most {limits.max_aliases})")
             if summary.directives > limits.max_directives:
@@ -323,8 +526,9 @@ def make_rule(limits: QueryLimits):
                 )
             cost = summary.evaluate()  # one item in every list of account data
             if cost > limits.max_cost:
+                costs = f"more than {limits.max_cost}" if summary.over_budget else str(cost)
                 problems.append(
-                    f"costs {cost} (at most {limits.max_cost}); ask for "
+                    f"costs {costs} (at most {limits.max_cost}); ask for "
                     "smaller pages or fewer fields"
                 )
             if problems:

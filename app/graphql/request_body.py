@@ -1,7 +1,8 @@
 """Reading a GraphQL request's body: the one place every input string passes.
 
 - A body that is not UTF-8, not JSON, or nested deeper than the parser allows (orjson:
-  1,024 levels) is answered 400 with a GraphQL-style JSON error, never a plain-text 500.
+  1,024 levels) is answered 400 with a GraphQL-style JSON error, never a plain-text 500
+  (``app.graphql.over_http``).
 - A string anywhere in the request (query, operation name, variable values and keys) that
   holds NUL or a lone surrogate is refused with a BAD_USER_INPUT error naming where it is:
   no column can store NUL on PostgreSQL, a lone surrogate cannot be encoded at all, and
@@ -18,10 +19,8 @@ import re
 from typing import Any
 
 import orjson
-from cross_web import HTTPException
 from graphql import GraphQLError, StringValueNode
 from graphql.validation import ValidationRule
-from starlette.responses import JSONResponse
 from strawberry.asgi import GraphQL
 
 _BAD = re.compile("[\x00\ud800-\udfff]")
@@ -109,16 +108,9 @@ def decode_request_json(data: str | bytes, root: list | None = None) -> object:
     return value
 
 
-def error_response(message: str, status: int) -> JSONResponse:
-    body: dict = {"errors": [{"message": message, "extensions": {"code": CODE}}]}
-    if status == 200:
-        body = {"data": None, **body}
-    return JSONResponse(body, status_code=status)
-
-
 class SafeRequestBody(GraphQL[Any, None]):
-    """The GraphQL view with JSON bodies read as above, and every request error answered
-    as GraphQL-style JSON instead of strawberry's plain text."""
+    """The GraphQL view with JSON bodies read as above (``BadRequestBody`` is answered by
+    ``app.graphql.over_http``, as every other request error)."""
 
     def decode_json(self, data: str | bytes) -> object:
         return decode_request_json(data)
@@ -130,14 +122,6 @@ class SafeRequestBody(GraphQL[Any, None]):
                 params[key] = decode_request_json(params[key], [key])
         check_strings({k: v for k, v in params.items() if k not in ("variables", "extensions")})
         return params
-
-    async def run(self, request, *args, **kwargs):
-        try:
-            return await super().run(request, *args, **kwargs)
-        except BadRequestBody as exc:
-            return error_response(exc.message, exc.status)
-        except HTTPException as exc:
-            return error_response(exc.reason, exc.status_code)
 
 
 class NoBadCharactersRule(ValidationRule):

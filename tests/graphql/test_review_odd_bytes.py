@@ -56,7 +56,7 @@ async def test_an_unreadable_body_is_a_400_with_a_json_error(client, body):
 
 async def test_other_request_errors_are_json_too(client):
     response = await client.post("/graphql", content=b"x", headers={"content-type": "text/plain"})
-    assert "content type" in graphql_error(response, 400)
+    assert "content type" in graphql_error(response, 415)  # Unsupported Media Type
 
 
 @pytest.mark.parametrize("bad", BAD_CHARS)
