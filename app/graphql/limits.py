@@ -109,7 +109,7 @@ _STAFF_KINDS = 8  # StaffKind has fewer (a test holds it)
 _TIME_ZONES = 1000  # IANA names (a test holds it); a list of strings costs 1 anyway
 _USER_ERRORS = 50  # problems one input can have (a test holds it for the largest input)
 _ERROR_PATH = 8  # UserError.field: a path into the input
-_ROW_ERRORS = 16  # problems of one bulk row: one per input field, and row-level ones (a test)
+_ROW_ERRORS = 15  # problems of one bulk row: one per input field, and row-level ones (a test)
 
 LIST_BOUNDS: dict[tuple[str, str], Bound] = {
     # connections and their pages

@@ -821,6 +821,32 @@ async def _join_link_join(w: World) -> Call:
     )  # fmt: skip
 
 
+SIGNUP_INTO = """mutation($a: String!, $e: String!, $pw: String!) {
+  accountSignup(input: {account: $a, email: $e, password: $pw, firstName: "Cy",
+                        lastName: "Customer"}) { accountName userErrors { code } }
+}"""
+SIGNER = "cy.customer@example.com"
+
+
+@case("accountSignup")
+async def _account_signup(w: World) -> Call:
+    await w.ok(
+        "mutation { accountUpdate(input: {selfSignup: true}) { userErrors { code } } }",
+        as_=w.owner,
+    )
+    w.secrets += [SIGNER, NEW_PASSWORD]
+
+    async def target(data):
+        return "Staff", await w.db_scalar(
+            select(Staff.id).join(User, User.id == Staff.user_id).where(User.email == SIGNER)
+        )
+
+    return Call(
+        SIGNUP_INTO, {"a": w.tenant.slug, "e": SIGNER, "pw": NEW_PASSWORD}, target=target,
+        account_id=w.tenant.account_id,
+    )  # fmt: skip
+
+
 async def join_request(w: World) -> int:
     _, token = await join_link(w, approval=True)
     await w.ok(JOIN, {"t": token, "e": JOINER, "pw": NEW_PASSWORD})
