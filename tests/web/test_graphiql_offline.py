@@ -98,8 +98,11 @@ async def _use_graphiql(browser, base: str, tenant) -> None:
     await page.keyboard.type(QUERY)
     await page.keyboard.press("Escape")  # closes the autocompletion's hints, if any
     # GraphiQL reads the document's operations 100 ms after the last keystroke (debounced);
-    # run before that, it would still ask for the default document's first operation.
-    await page.wait_for_timeout(500)
+    # run before that, it would still ask for the default document's first operation. The
+    # same step saves the query's text: once it is saved, the operations are known.
+    await page.wait_for_function(
+        "q => localStorage.getItem('graphiql:query') === q", arg=QUERY, timeout=10_000
+    )
     await page.keyboard.press("Control+Enter")
 
     result = page.locator(".graphiql-response")
