@@ -15,7 +15,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from strawberry.asgi import GraphQL
 from strawberry.types import ExecutionResult
@@ -32,6 +32,7 @@ from app.services import Services
 from app.settings import Settings
 from app.web.auth_headers import credentials
 from app.web.exports import routes as export_routes
+from app.web.ide import GraphiQLAssets
 from app.web.pages import routes as page_routes
 
 log = logging.getLogger("roster")
@@ -117,7 +118,7 @@ class BodyTooLarge(Exception):
 class RosterGraphQL(GraphQLOverHTTP, GraphQL):
     schema: RosterSchema
 
-    def __init__(self, services: Services, **kwargs):
+    def __init__(self, services: Services, ide: GraphiQLAssets | None = None, **kwargs):
         s = services.settings
         schema = build_schema(
             production=s.is_production,
@@ -128,8 +129,14 @@ class RosterGraphQL(GraphQLOverHTTP, GraphQL):
             ),
             max_tokens=s.max_query_tokens,
         )
-        super().__init__(schema, **kwargs)
+        super().__init__(schema, graphql_ide="graphiql" if ide else None, **kwargs)
         self.services = services
+        self.ide = ide
+
+    async def render_graphql_ide(self, request) -> Response:
+        """Roster's own GraphiQL page (app.web.ide), never strawberry's CDN one."""
+        assert self.ide is not None  # strawberry renders an IDE only when one is set
+        return self.ide.page(request)
 
     async def _hot(self, request_data, context) -> ExecutionResult | None:
         """The compiled answer to a hot document, or None (see app.graphql.hot)."""
@@ -240,11 +247,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
                     await worker
             await services.close()
 
-    graphql = RosterGraphQL(
-        services,
-        graphql_ide=None if settings.is_production else "graphiql",
-        allow_queries_via_get=not settings.is_production,
-    )
+    # GraphiQL (development only): its files are served by Roster itself.
+    ide = None if settings.is_production else GraphiQLAssets()
+    graphql = RosterGraphQL(services, ide=ide, allow_queries_via_get=not settings.is_production)
     middleware = [
         Middleware(ClientAddressMiddleware, trusted_proxies=settings.trusted_proxies),
         Middleware(RequestIdMiddleware),
@@ -267,6 +272,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             Route("/readyz", readyz),
             *page_routes(services),
             *export_routes(services),
+            *(ide.routes() if ide else []),
         ],
         middleware=middleware,
         lifespan=lifespan,
