@@ -10,6 +10,7 @@ import uuid
 
 import orjson
 from graphql import GraphQLError
+from opentelemetry.trace import TracerProvider
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -27,6 +28,9 @@ from app.graphql.context import Context
 from app.graphql.limits import QueryLimits
 from app.graphql.over_http import GraphQLOverHTTP
 from app.graphql.schema import RosterSchema, build_schema
+from app.ops import tracing
+from app.ops.metrics import Metrics, metrics_route, outcome_of
+from app.ops.observe import ObserveRequests
 from app.security.client_address import ClientAddressMiddleware
 from app.services import Services
 from app.settings import Settings
@@ -148,6 +152,8 @@ class RosterGraphQL(GraphQLOverHTTP, GraphQL):
         plan = hot.plan_for(request_data.query, request_data.operation_name)
         if plan is None:
             return None
+        name = plan.operation.name
+        context.operation_name = name.value if name is not None else None
         return await hot.execute(plan, request_data.variables, context)
 
     def encode_json(self, data: object) -> bytes:
@@ -156,7 +162,22 @@ class RosterGraphQL(GraphQLOverHTTP, GraphQL):
     async def execute_operation(
         self, request, request_adapter, request_data, context, root_value, sub_response
     ):
-        """Every operation gets a time limit; past it the work is cancelled and rolled back."""
+        """Every operation gets a time limit; past it the work is cancelled and rolled back.
+        Its name and outcome are left in the request's state (``app.ops.observe``)."""
+        result = await self._execute_in_time(
+            request, request_adapter, request_data, context, root_value, sub_response
+        )
+        if isinstance(result, ExecutionResult):
+            # a request past its time limit may not have named its operation yet
+            request.state.graphql_operation = context.operation_name or getattr(
+                request_data, "operation_name", None
+            )
+            request.state.graphql_outcome = outcome_of(result)
+        return result
+
+    async def _execute_in_time(
+        self, request, request_adapter, request_data, context, root_value, sub_response
+    ):
         try:
             async with asyncio.timeout(self.services.settings.request_timeout_seconds):
                 if self.services.settings.hot_paths and request_adapter.method == "POST":
@@ -201,10 +222,24 @@ class RosterGraphQL(GraphQLOverHTTP, GraphQL):
         )
 
 
-def create_app(settings: Settings | None = None, services: Services | None = None) -> Starlette:
+def create_app(
+    settings: Settings | None = None,
+    services: Services | None = None,
+    *,
+    tracer_provider: TracerProvider | None = None,
+) -> Starlette:
+    """``tracer_provider``: where spans go; by default as the ``OTEL_*`` variables say
+    (none: traces off; see app.ops.tracing)."""
     settings = settings or Settings()
     settings.check_production_ready()
     services = services or Services.from_settings(settings)
+    if tracer_provider is None:
+        tracer_provider = tracing.provider_from_environment()
+    tracer = None
+    if tracer_provider is not None:
+        tracer = tracer_provider.get_tracer(tracing.TRACER_NAME)
+        tracing.SqlSpans(services.db.engine, tracer)
+    metrics = Metrics(services)
 
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
@@ -246,6 +281,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
                 with contextlib.suppress(Exception):
                     await worker
             await services.close()
+            if tracer_provider is not None:
+                tracing.shutdown(tracer_provider)
 
     # GraphiQL (development only): its files are served by Roster itself.
     ide = None if settings.is_production else GraphiQLAssets()
@@ -254,6 +291,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         Middleware(ClientAddressMiddleware, trusted_proxies=settings.trusted_proxies),
         Middleware(RequestIdMiddleware),
         Middleware(AfterResponseMiddleware),
+        Middleware(ObserveRequests, metrics=metrics, tracer=tracer, log=settings.access_log),
         Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
     ]
     if settings.cors_origins:
@@ -270,6 +308,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            metrics_route(services, metrics),
             *page_routes(services),
             *export_routes(services),
             *(ide.routes() if ide else []),
@@ -279,4 +318,5 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     )
     app.state.services = services
     app.state.graphql = graphql
+    app.state.metrics = metrics
     return app

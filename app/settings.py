@@ -90,6 +90,13 @@ class Settings(BaseSettings):
     # graphql-core answers everything. Responses are the same either way.
     hot_paths: bool = True
     log_format: Literal["text", "json"] = "text"
+    # One line per HTTP request on the "roster.access" logger (app.ops.observe).
+    access_log: bool = True
+    # GET /metrics (app.ops.metrics): with a token, only as "Authorization: Bearer <token>";
+    # with networks (JSON list of addresses or CIDR), only from a client address in them.
+    # In production /metrics answers 404 unless one of the two is set.
+    metrics_token: str | None = None
+    metrics_allow_from: list[str] = []
 
     invitation_resend_cooldown_seconds: int = 60
     # A request refused for its rate limit is answered after this delay, once its
@@ -146,6 +153,8 @@ class Settings(BaseSettings):
             problems.append("ROSTER_ENCRYPTION_KEYS must be set (kid:base64 32-byte key)")
         elif any(kid == "dev" for kid in self.keyring.keys):
             problems.append("ROSTER_ENCRYPTION_KEYS must not contain the development key")
+        if self.metrics_token is not None and len(self.metrics_token) < 32:
+            problems.append("ROSTER_METRICS_TOKEN must be a random value of 32+ characters")
         if problems:
             raise InsecureSettingsError("; ".join(problems))
 
@@ -154,13 +163,13 @@ class Settings(BaseSettings):
     # client_address). Rate limits and the audit log use the address decided there.
     trusted_proxies: list[str] = []
 
-    @field_validator("trusted_proxies")
+    @field_validator("trusted_proxies", "metrics_allow_from")
     @classmethod
-    def _proxy_networks(cls, value: list[str]) -> list[str]:
+    def _proxy_networks(cls, value: list[str], info) -> list[str]:
         from app.security.client_address import parse_networks
 
         try:
             parse_networks(value)
         except ValueError as exc:
-            raise ValueError(f"trusted_proxies: {exc}") from None
+            raise ValueError(f"{info.field_name}: {exc}") from None
         return value

@@ -25,12 +25,15 @@ belong here: nothing written through the driver would be seen by the session.
 
 Not supported, and refused: statements whose SQL text changes with their values
 (``literal_execute`` parameters, ``IN`` lists of tuples). SQLAlchemy's echo
-(``DATABASE_ECHO``) and engine events do not see prepared reads; ``sent`` below does.
+(``DATABASE_ECHO``) and engine events do not see prepared reads; ``sent`` and ``traced``
+below do.
 """
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +49,13 @@ from sqlalchemy.sql.sqltypes import TupleType
 # SQLAlchemy's engine events do not see these statements; whoever counts statements (the
 # tests, the benchmark) listens here as well.
 sent: list[Callable[[Pool, str], None]] = []
+
+# A context manager around each prepared statement run on a pool, where one is set (the
+# traces: ``app.ops.tracing``); kept only as long as the pool lives.
+traced: weakref.WeakKeyDictionary[Pool, Callable[[str], AbstractContextManager]] = (
+    weakref.WeakKeyDictionary()
+)
+_UNTRACED = nullcontext()
 
 
 MAX_FORMS = 32  # rendered forms kept per statement and dialect
@@ -142,12 +152,15 @@ class Prepared:
         form = self._form(dialect, params)
         args = form.arguments(params)
         driver = (await _pooled(connection)).driver_connection
+        pool = connection.sync_engine.pool
         for listener in sent:
-            listener(connection.sync_engine.pool, form.sql)
-        if dialect.name == "postgresql":
-            rows = await driver.fetch(form.sql, *args)
-        else:
-            rows = await driver.execute_fetchall(form.sql, tuple(args))
+            listener(pool, form.sql)
+        around = traced.get(pool) if traced else None
+        with _UNTRACED if around is None else around(form.sql):
+            if dialect.name == "postgresql":
+                rows = await driver.fetch(form.sql, *args)
+            else:
+                rows = await driver.execute_fetchall(form.sql, tuple(args))
         convert = self._converters.get(dialect.name)
         if convert is None:
             convert = self._converters[dialect.name] = await self._converter(

@@ -31,6 +31,9 @@ class Context:
     _auth: tuple[Principal | None, Actor | None, Exception | None] | None = None
     loaders: dict = field(default_factory=dict)
     failed: bool = False
+    operation_name: str | None = None
+    """The operation run, as the document and ``operationName`` name it (metrics, traces,
+    the access log); None for an anonymous operation or a document that did not parse."""
 
     @property
     def settings(self):

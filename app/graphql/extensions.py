@@ -93,6 +93,8 @@ class RequestLifecycle(SchemaExtension):
     async def on_operation(self):
         yield
         ctx = self.execution_context.context
+        with contextlib.suppress(Exception):  # a document that did not parse names nothing
+            ctx.operation_name = self.execution_context.operation_name
         result = self.execution_context.result
         errors = list(getattr(result, "errors", None) or [])
         unexpected = [e for e in errors if _is_unexpected(e)]

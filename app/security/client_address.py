@@ -47,6 +47,12 @@ def _trusted(address, networks: tuple[Network, ...]) -> bool:
     return any(address in network for network in networks)
 
 
+def in_networks(address: str, networks: tuple[Network, ...]) -> bool:
+    """Whether ``address`` (an address as a client's host is written) is in one of
+    ``networks``; False for anything that is not an address."""
+    return _trusted(_address(address), networks)
+
+
 def limit_subject(address: str) -> str:
     """What per-address rate limits count for a client address: an IPv4 address (also when
     seen as IPv4-mapped IPv6), or an IPv6 client's /64 network. Anything that is not an

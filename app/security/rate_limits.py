@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
@@ -93,6 +94,8 @@ class RateLimiter:
             name: replace(limit, max=(ceilings or {}).get(name, limit.max))
             for name, limit in LIMITS.items()
         }
+        self.refusals: Counter[str] = Counter()
+        """Attempts refused, by limit name, since this limiter was made (the metrics)."""
 
     async def hit(
         self, session: AsyncSession, name: str, subject: str | int | None, cost: int = 1
@@ -107,6 +110,7 @@ class RateLimiter:
         upsert = _UPSERTS[session.get_bind().dialect.name]
         count, window_start, blocked_until = (await session.execute(upsert, params)).one()
         if count > limit.max:
+            self.refusals[name] += 1
             if limit.backoff is None:
                 raise RateLimited(_seconds(window_start + limit.window - now))
             # every attempt while over the limit doubles the lock-out
@@ -114,6 +118,7 @@ class RateLimiter:
             await session.execute(_BLOCK, {"bucket": key, "until": now + lock})
             raise RateLimited(_seconds(lock))
         if blocked_until is not None and blocked_until > now:
+            self.refusals[name] += 1
             raise RateLimited(_seconds(blocked_until - now))
 
     async def reset(self, session: AsyncSession, name: str, subject: str | int) -> None:

@@ -559,8 +559,14 @@ async def test_unexpected_errors_are_masked_and_logged_as_json_with_the_request_
         assert secret not in response.text
 
     entries = [json.loads(line) for line in stream.getvalue().splitlines()]
-    [entry] = [e for e in entries if request_id in e["message"]]
+    [entry] = [
+        e for e in entries if request_id in e["message"] and e["logger"] != "roster.access"
+    ]
     assert entry["level"] == "ERROR"
+    [access] = [e for e in entries if e["logger"] == "roster.access"]
+    assert access["request_id"] == request_id
+    assert access["outcome"] == "internal_server_error"
+    assert "hunter2" not in json.dumps(access)
     assert "Traceback" in entry["exception"] and "hunter2" in entry["exception"]
     assert await prod.staff_count() == 1  # the failed mutation left nothing behind
 

@@ -1,0 +1,1 @@
+"""What operations watch: Prometheus metrics, OpenTelemetry traces and the access log."""
