@@ -32,6 +32,7 @@ from app.services import Services
 from app.settings import Settings
 from app.web.auth_headers import credentials
 from app.web.exports import routes as export_routes
+from app.web.home import routes as home_routes
 from app.web.pages import routes as page_routes
 
 log = logging.getLogger("roster")
@@ -265,6 +266,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            *home_routes(settings),
             *page_routes(services),
             *export_routes(services),
         ],
