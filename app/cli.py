@@ -47,7 +47,25 @@ def _settings() -> Settings:
     except RuntimeError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+    _check_sqlite_directory(settings)
     return settings
+
+
+def _check_sqlite_directory(settings: Settings) -> None:
+    """An SQLite file is created where it is missing, but not its directory: said before
+    a connection fails (whose driver thread would print a traceback of its own)."""
+    from pathlib import Path
+
+    from sqlalchemy.engine import make_url
+
+    url = make_url(settings.database_url)
+    path = url.database or ""
+    if url.get_backend_name() != "sqlite" or path in ("", ":memory:") or path.startswith("file:"):
+        return
+    directory = Path(path).parent
+    if not directory.is_dir():
+        typer.echo(f"error: {_database_problem(f'there is no directory {directory}')}", err=True)
+        raise typer.Exit(2)
 
 
 def _require_migrated(settings: Settings) -> None:
@@ -217,7 +235,9 @@ def _owner_password(from_stdin: bool, given: str | None) -> str:
     elif os.environ.get(PASSWORD_ENV):
         password = os.environ[PASSWORD_ENV]
     elif sys.stdin.isatty():
-        password = typer.prompt("Owner's password", hide_input=True, confirmation_prompt=True)
+        password = typer.prompt(
+            "Owner's password", hide_input=True, confirmation_prompt=True, err=True
+        )
     else:
         typer.echo(
             "error: no owner password: pipe it with --owner-password-stdin, set "
