@@ -179,8 +179,8 @@ def account_create(
     from app.identity.errors import InvalidCredentials
     from app.services import Services
 
-    password = _owner_password(owner_password_stdin, owner_password)
     settings = _settings()
+    password = _owner_password(owner_password_stdin, owner_password)
     upgrade_to_head(settings.database_url)
 
     async def run() -> dict:
@@ -348,9 +348,9 @@ def problem_of(exc: BaseException) -> str | None:
     from pydantic_settings import SettingsError
     from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
-    if isinstance(exc, ValidationError):
-        return "; ".join(
-            f"ROSTER_{'_'.join(str(part) for part in e['loc']).upper()}: "
+    if isinstance(exc, ValidationError) and exc.title == Settings.__name__:
+        return "; ".join(  # names and reasons; values (secrets among them) are not repeated
+            f"ROSTER_{str(e['loc'][0]).upper() if e['loc'] else 'SETTINGS'}: "
             + e["msg"].removeprefix("Value error, ")
             for e in exc.errors()
         )
