@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import re
+import socket
 import sys
 
 import typer
 
 from app.settings import Settings
+from app.version import roster_version
 
 cli = typer.Typer(
     help="Roster: a multi-tenant GraphQL API for an organisation's people.", no_args_is_help=True
@@ -21,6 +25,21 @@ cli.add_typer(keys_cli, name="keys")
 cli.add_typer(email_cli, name="email")
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"roster {roster_version()}")
+        raise typer.Exit()
+
+
+@cli.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version."
+    ),
+) -> None:
+    pass
+
+
 def _settings() -> Settings:
     settings = Settings()
     try:
@@ -28,7 +47,53 @@ def _settings() -> Settings:
     except RuntimeError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+    _check_sqlite_directory(settings)
     return settings
+
+
+def _check_sqlite_directory(settings: Settings) -> None:
+    """An SQLite file is created where it is missing, but not its directory: said before
+    a connection fails (whose driver thread would print a traceback of its own)."""
+    from pathlib import Path
+
+    from sqlalchemy.engine import make_url
+
+    url = make_url(settings.database_url)
+    path = url.database or ""
+    if url.get_backend_name() != "sqlite" or path in ("", ":memory:") or path.startswith("file:"):
+        return
+    directory = Path(path).parent
+    if not directory.is_dir():
+        typer.echo(f"error: {_database_problem(f'there is no directory {directory}')}", err=True)
+        raise typer.Exit(2)
+
+
+def _require_migrated(settings: Settings) -> None:
+    """Commands that read what is there refuse in one line when the database is not at
+    this Roster's newest migration (the ones that add data migrate first, as serve does)."""
+    from app.db.engine import create_engine
+    from app.db.migrate import current_revision, head_revision
+
+    async def revision() -> str | None:
+        engine = create_engine(settings.database_url)
+        try:
+            async with engine.connect() as connection:
+                return await connection.run_sync(current_revision)
+        finally:
+            await engine.dispose()
+
+    found, head = asyncio.run(revision()), head_revision()
+    if found == head:
+        return
+    if found is None:
+        problem = "the database has no Roster tables yet: run `roster migrate` first"
+    else:
+        problem = (
+            f"the database is at migration {found}, this Roster needs {head}: "
+            "run `roster migrate` first (with the Roster that matches it)"
+        )
+    typer.echo(f"error: {problem}", err=True)
+    raise typer.Exit(2)
 
 
 @cli.command()
@@ -46,22 +111,28 @@ def serve(
     port: int = typer.Option(8000, help="Port to listen on."),
     demo: bool = typer.Option(False, help="Seed a demo account and print how to log in."),
 ) -> None:
-    """Migrate to head, then serve the API with uvicorn."""
+    """Migrate to head, then serve the API with uvicorn.
+
+    In development, links in emails point to this host and port unless ROSTER_PUBLIC_URL
+    is set."""
+    from functools import partial
+
     import uvicorn
 
     from app.db.migrate import upgrade_to_head
     from app.log import configure
+    from app.main import create_app
 
-    settings = _settings()
+    settings = _settings().served_at(host, port)
     configure(settings)
     upgrade_to_head(settings.database_url)
     if demo:
         from app.demo import seed_demo
 
         typer.echo(asyncio.run(seed_demo(settings)))
-    typer.echo(f"Roster on http://{host}:{port}/graphql")
+    typer.echo(f"Roster on http://{host}:{port}/graphql (links in emails: {settings.public_url})")
     uvicorn.run(
-        "app.main:create_app",
+        partial(create_app, settings),
         factory=True,
         host=host,
         port=port,
@@ -86,18 +157,34 @@ def export_schema() -> None:
 def account_create(
     name: str = typer.Option(..., help="Account name."),
     owner_email: str = typer.Option(..., help="Owner's login email."),
-    owner_password: str = typer.Option(..., help="Owner's password (10+ characters)."),
+    owner_password_stdin: bool = typer.Option(
+        False, help="Read the owner's password from the first line of standard input."
+    ),
+    owner_password: str | None = typer.Option(
+        None,
+        help="The owner's password on the command line: discouraged (it stays in shell "
+        "history and other users see it in `ps`).",
+    ),
     slug: str | None = typer.Option(None, help="Slug (X-Auth-Realm); derived from the name."),
     seats: int = typer.Option(5, help="Seat limit."),
 ) -> None:
-    """Create an account with its owner; prints one JSON object."""
+    """Create an account with its owner; prints one JSON object.
+
+    The owner's password (10+ characters; an existing login's own password) comes from
+    --owner-password-stdin, else ROSTER_OWNER_PASSWORD, else a prompt on a terminal.
+    Migrates the database first."""
     from app.accounts.service import create_account_for_login
+    from app.db.migrate import upgrade_to_head
     from app.errors import DomainError
     from app.identity.errors import InvalidCredentials
     from app.services import Services
 
+    settings = _settings()
+    password = _owner_password(owner_password_stdin, owner_password)
+    upgrade_to_head(settings.database_url)
+
     async def run() -> dict:
-        services = Services.from_settings(_settings())
+        services = Services.from_settings(settings)
         try:
             async with services.db.session(write=True) as session:
                 try:
@@ -107,7 +194,7 @@ def account_create(
                         services.password_gate(None),
                         name=name,
                         email=owner_email,
-                        password=owner_password,
+                        password=password,
                         slug=slug,
                         seat_limit=seats,
                     )
@@ -132,6 +219,38 @@ def account_create(
     typer.echo(json.dumps(result))
 
 
+PASSWORD_ENV = "ROSTER_OWNER_PASSWORD"
+
+
+def _owner_password(from_stdin: bool, given: str | None) -> str:
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    elif given is not None:
+        typer.echo(
+            "warning: --owner-password is visible in shell history and to other users "
+            f"(ps); prefer --owner-password-stdin or {PASSWORD_ENV}",
+            err=True,
+        )
+        password = given
+    elif os.environ.get(PASSWORD_ENV):
+        password = os.environ[PASSWORD_ENV]
+    elif sys.stdin.isatty():
+        password = typer.prompt(
+            "Owner's password", hide_input=True, confirmation_prompt=True, err=True
+        )
+    else:
+        typer.echo(
+            "error: no owner password: pipe it with --owner-password-stdin, set "
+            f"{PASSWORD_ENV}, or run on a terminal to be asked",
+            err=True,
+        )
+        raise typer.Exit(2)
+    if not password:
+        typer.echo("error: the owner's password is empty", err=True)
+        raise typer.Exit(2)
+    return password
+
+
 @account_cli.command("export")
 def account_export(
     slug: str = typer.Option(..., help="Account slug or numeric id."),
@@ -140,8 +259,10 @@ def account_export(
     """Write a full JSON backup of an account (as GET /export/account.json does)."""
     from app.accounts.backup import export_account_to
 
+    settings = _settings()
+    _require_migrated(settings)
     try:
-        asyncio.run(export_account_to(_settings(), slug, output))
+        asyncio.run(export_account_to(settings, slug, output))
     except LookupError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
@@ -181,7 +302,9 @@ def keys_rotate() -> None:
     """Re-encrypt every encrypted field under the first key of ROSTER_ENCRYPTION_KEYS."""
     from app.security.key_rotation import rotate_keys
 
-    count = asyncio.run(rotate_keys(_settings()))
+    settings = _settings()
+    _require_migrated(settings)
+    count = asyncio.run(rotate_keys(settings))
     typer.echo(json.dumps({"reencrypted_rows": count}))
 
 
@@ -201,8 +324,11 @@ def email_relay(
     from app.background import run_background
     from app.services import Services
 
+    settings = _settings()
+    _require_migrated(settings)
+
     async def run() -> None:
-        services = Services.from_settings(_settings())
+        services = Services.from_settings(settings)
         try:
             if once:
                 typer.echo(json.dumps({"sent": await services.relay.run_once()}))
@@ -215,5 +341,61 @@ def email_relay(
     asyncio.run(run())
 
 
+def problem_of(exc: BaseException) -> str | None:
+    """One line for what an operator got wrong (a setting, the database), or None for a
+    bug, which keeps its traceback."""
+    from pydantic import ValidationError
+    from pydantic_settings import SettingsError
+    from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
+
+    if isinstance(exc, ValidationError) and exc.title == Settings.__name__:
+        return "; ".join(  # names and reasons; values (secrets among them) are not repeated
+            f"ROSTER_{str(e['loc'][0]).upper() if e['loc'] else 'SETTINGS'}: "
+            + e["msg"].removeprefix("Value error, ")
+            for e in exc.errors()
+        )
+    if isinstance(exc, SettingsError):  # a list or mapping setting that is not JSON
+        field = re.search(r'field "(\w+)"', str(exc))
+        name = f"ROSTER_{field.group(1).upper()}" if field else "a ROSTER_ setting"
+        return f"{name}: not valid JSON (lists and mappings are written as JSON)"
+    if isinstance(exc, ArgumentError | NoSuchModuleError):
+        return f"ROSTER_DATABASE_URL is not a database URL Roster can use ({exc})"
+    if isinstance(exc, DBAPIError) and _cannot_connect(exc.orig):
+        return _database_problem(str(exc.orig).splitlines()[0])
+    if isinstance(exc, ConnectionError | TimeoutError | socket.gaierror):
+        return _database_problem(str(exc))  # refused, no such host, no answer
+    return None
+
+
+# Failures to reach a database (rather than of a statement): PostgreSQL's SQLSTATE classes
+# for connection, authorisation, unknown database, not accepting connections and too many
+# connections; SQLite's for a file that cannot be opened or is not a database.
+_PG_STATES = ("08", "28", "3D", "57P", "53300")
+_SQLITE_ERRORS = {"SQLITE_CANTOPEN", "SQLITE_NOTADB", "SQLITE_PERM", "SQLITE_AUTH"}
+
+
+def _cannot_connect(orig: BaseException | None) -> bool:
+    cause = getattr(orig, "__cause__", None) or orig
+    state = getattr(cause, "sqlstate", None) or ""
+    return state.startswith(_PG_STATES) or getattr(orig, "sqlite_errorname", "") in _SQLITE_ERRORS
+
+
+def _database_problem(reason: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        url = make_url(Settings().database_url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 (the settings' own problem is reported instead)
+        url = "ROSTER_DATABASE_URL"
+    return f"cannot open the database {url}: {reason}"
+
+
 def main() -> None:
-    cli()
+    try:
+        cli()
+    except Exception as exc:
+        problem = problem_of(exc)
+        if problem is None:
+            raise
+        typer.echo(f"error: {problem}", err=True)
+        sys.exit(2)

@@ -36,6 +36,7 @@ from app.services import Services
 from app.settings import Settings
 from app.web.auth_headers import credentials
 from app.web.exports import routes as export_routes
+from app.web.home import routes as home_routes
 from app.web.ide import GraphiQLAssets
 from app.web.pages import routes as page_routes
 
@@ -309,6 +310,7 @@ def create_app(
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             metrics_route(services, metrics),
+            *home_routes(settings),
             *page_routes(services),
             *export_routes(services),
             *(ide.routes() if ide else []),

@@ -33,6 +33,28 @@ class InsecureSettingsError(RuntimeError):
     """Raised when production is asked to start with missing or development secrets."""
 
 
+# Database URL schemes Roster runs on, and the usual spellings it turns into them.
+DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
+_SCHEME_ALIASES = {
+    "sqlite": "sqlite+aiosqlite",
+    "postgres": "postgresql+asyncpg",
+    "postgresql": "postgresql+asyncpg",
+}
+DATABASE_URL_EXAMPLES = (
+    "sqlite+aiosqlite:///./roster.db or postgresql://user:password@host/database"
+)
+
+
+def normalize_database_url(value: str) -> str:
+    """``postgres://`` and ``postgresql://`` (as hosting platforms give them) mean asyncpg,
+    ``sqlite://`` means aiosqlite; any other driver is refused in one sentence."""
+    scheme, sep, rest = value.strip().partition("://")
+    scheme = _SCHEME_ALIASES.get(scheme.lower(), scheme.lower())
+    if not sep or scheme not in DRIVERS:
+        raise ValueError(f"not a database URL Roster can use; for example {DATABASE_URL_EXAMPLES}")
+    return f"{scheme}://{rest}"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ROSTER_", extra="ignore")
 
@@ -48,6 +70,9 @@ class Settings(BaseSettings):
         description="Comma-separated kid:base64key pairs (32-byte AES keys); the first encrypts.",
     )
     public_url: str = "http://127.0.0.1:8000"
+    # Where the "Sign in" links of the pages behind emailed links go (a frontend's sign-in
+    # page); by default Roster's own /signin page, which says how to sign in.
+    sign_in_url: str = "/signin"
     cors_origins: list[str] = []
 
     session_ttl_hours: int = 24 * 14
@@ -123,10 +148,27 @@ class Settings(BaseSettings):
             raise ValueError("a rate limit's ceiling must be at least 1")
         return value
 
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, value: str) -> str:
+        return normalize_database_url(value)
+
     @field_validator("public_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    def served_at(self, host: str, port: int) -> Settings:
+        """These settings for a server listening on ``host:port``: in development, links in
+        emails point there unless ROSTER_PUBLIC_URL is set; production always has it set
+        (``check_production_ready``)."""
+        if self.is_production or "public_url" in self.model_fields_set:
+            return self
+        if host in ("", "0.0.0.0", "::"):  # every interface: this machine is one of them
+            host = "127.0.0.1"
+        elif ":" in host:
+            host = f"[{host}]"
+        return self.model_copy(update={"public_url": f"http://{host}:{port}"})
 
     @property
     def is_production(self) -> bool:
@@ -155,6 +197,8 @@ class Settings(BaseSettings):
             problems.append("ROSTER_ENCRYPTION_KEYS must not contain the development key")
         if self.metrics_token is not None and len(self.metrics_token) < 32:
             problems.append("ROSTER_METRICS_TOKEN must be a random value of 32+ characters")
+        if "public_url" not in self.model_fields_set:
+            problems.append("ROSTER_PUBLIC_URL must be set (the address links in emails point to)")
         if problems:
             raise InsecureSettingsError("; ".join(problems))
 

@@ -6,14 +6,18 @@ import os
 import sys
 from pathlib import Path
 
+import httpx
+import pytest
+
 from tests.identity.test_login import LOGIN
 
 ROOT = Path(__file__).resolve().parent.parent
 OWNER_PASSWORD = "a long owner password"
 
 
-async def roster(*args: str, **env: str) -> tuple[int, str, str]:
-    """Run ``python -m app ARGS`` with only the given ROSTER_ settings in its environment."""
+async def roster(*args: str, stdin: str | None = None, **env: str) -> tuple[int, str, str]:
+    """Run ``python -m app ARGS`` with only the given ROSTER_ settings in its environment
+    (and ``stdin`` as its standard input, else none)."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("ROSTER_")}
     clean.update(
         ROSTER_ARGON2_MEMORY_COST="1024",
@@ -27,10 +31,11 @@ async def roster(*args: str, **env: str) -> tuple[int, str, str]:
         *args,
         cwd=ROOT,
         env=clean,
+        stdin=asyncio.subprocess.DEVNULL if stdin is None else asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    out, err = await process.communicate()
+    out, err = await process.communicate(None if stdin is None else stdin.encode())
     return process.returncode, out.decode(), err.decode()
 
 
@@ -138,6 +143,7 @@ async def test_production_accepts_real_secrets(tmp_path):
         database_url=f"sqlite+aiosqlite:///{database}",
         secret_key="s" * 48,
         encryption_keys="k1:" + "A" * 43,
+        public_url="https://roster.example",
     )
     assert code == 0, err
     assert database.exists()
@@ -172,3 +178,196 @@ async def test_account_import_restores_a_backup_and_refuses_a_bad_one(
     code, out, err = await roster("account", "import", str(broken), "--slug", "never", **keys)
     assert code == 1 and out == "" and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1 and err.startswith("error: not a JSON document")
+
+
+def one_line_error(code: int, out: str, err: str) -> str:
+    """What a refused command printed: exit status 2, nothing on stdout, one error line."""
+    assert code == 2 and out == "", (code, out, err)
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert err.startswith("error: "), err
+    return err.strip()
+
+
+async def test_version():
+    from importlib.metadata import version
+
+    code, out, err = await roster("--version")
+    assert code == 0, err
+    assert out == f"roster {version('roster')}\n"
+
+
+async def test_account_create_on_a_fresh_database_migrates_first(api, tmp_path):
+    url = f"sqlite+aiosqlite:///{tmp_path}/fresh.db"
+    code, out, err = await roster(
+        "account", "create", "--name", "Fresh", "--owner-email", "fresh@acme.test",
+        "--owner-password-stdin", stdin=OWNER_PASSWORD + "\n", database_url=url,
+    )  # fmt: skip
+    assert code == 0, err
+    assert json.loads(out)["slug"] == "fresh"
+    assert err == "", "a password from stdin is not warned about"
+    code, out, err = await roster("account", "export", "--slug", json.loads(out)["slug"],
+                                  database_url=url)  # fmt: skip
+    assert code == 0, err
+    assert json.loads(out)["account"]["name"] == "Fresh"
+
+
+async def test_commands_that_read_say_to_migrate_a_fresh_database(tmp_path):
+    url = f"sqlite+aiosqlite:///{tmp_path}/empty.db"
+    for command in (["account", "export", "--slug", "x"], ["keys", "rotate"],
+                    ["email", "relay", "--once"]):  # fmt: skip
+        line = one_line_error(*await roster(*command, database_url=url))
+        assert line == "error: the database has no Roster tables yet: run `roster migrate` first"
+
+
+async def test_owner_password_from_the_environment_and_refused_when_missing(api, database_url):
+    create = ("account", "create", "--name", "Env Co", "--owner-email", "env@acme.test")
+    line = one_line_error(*await roster(*create, database_url=database_url))
+    assert "--owner-password-stdin" in line and "ROSTER_OWNER_PASSWORD" in line
+    assert (await api.data(LOGIN, {"email": "env@acme.test", "password": OWNER_PASSWORD}))["login"][
+        "token"
+    ] is None, "nothing was created"
+
+    code, out, err = await roster(*create, database_url=database_url,
+                                  owner_password=OWNER_PASSWORD)  # fmt: skip
+    assert code == 0 and err == "", err
+    login = await api.data(LOGIN, {"email": "env@acme.test", "password": OWNER_PASSWORD})
+    assert login["login"]["accounts"] == [{"slug": json.loads(out)["slug"], "role": "OWNER"}]
+
+
+async def test_owner_password_on_the_command_line_still_works_with_a_warning(database_url):
+    code, out, err = await roster(
+        "account", "create", "--name", "Flag Co", "--owner-email", "flag@acme.test",
+        "--owner-password", OWNER_PASSWORD, database_url=database_url,
+    )  # fmt: skip
+    assert code == 0 and json.loads(out)["slug"]
+    assert err.startswith("warning: --owner-password is visible in shell history")
+
+
+async def test_owner_password_is_asked_for_twice_on_a_terminal(api, database_url):
+    """On a terminal the password is prompted for (not echoed) and asked again."""
+    import pty
+
+    leader, follower = pty.openpty()
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("ROSTER_")}
+    clean.update(ROSTER_DATABASE_URL=database_url, ROSTER_ARGON2_MEMORY_COST="1024",
+                 ROSTER_ARGON2_TIME_COST="1")  # fmt: skip
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "app", "account", "create", "--name", "Tty Co",
+        "--owner-email", "tty@acme.test",
+        cwd=ROOT, env=clean, stdin=follower, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE, start_new_session=True,  # no other terminal to ask on
+    )  # fmt: skip
+    os.close(follower)
+    assert process.stderr is not None
+    asked = b""
+    for prompt in (b"Owner's password: ", b"Repeat for confirmation: "):  # on stderr
+        while not asked.endswith(prompt):
+            chunk = await asyncio.wait_for(process.stderr.read(1), 30)
+            assert chunk, asked
+            asked += chunk
+        await asyncio.sleep(0.2)  # its last space comes once echo is off
+        os.write(leader, (OWNER_PASSWORD + "\n").encode())
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    os.close(leader)
+    assert process.returncode == 0, err
+    assert OWNER_PASSWORD not in (asked + err).decode()
+    login = await api.data(LOGIN, {"email": "tty@acme.test", "password": OWNER_PASSWORD})
+    assert login["login"]["accounts"] == [{"slug": json.loads(out)["slug"], "role": "OWNER"}]
+
+
+async def test_bad_database_urls_and_settings_are_one_line(tmp_path):
+    line = one_line_error(*await roster("migrate", database_url="mysql://u@db.example/x"))
+    assert line.startswith("error: ROSTER_DATABASE_URL: not a database URL Roster can use")
+    line = one_line_error(*await roster("migrate",
+                                        database_url=f"sqlite:///{tmp_path}/no/such/dir/x.db"))  # fmt: skip
+    assert line == (
+        f"error: cannot open the database sqlite+aiosqlite:///{tmp_path}/no/such/dir/x.db: "
+        f"there is no directory {tmp_path}/no/such/dir"
+    )
+    line = one_line_error(*await roster("migrate", smtp_port="twenty-five"))
+    assert line.startswith("error: ROSTER_SMTP_PORT: Input should be a valid integer")
+    line = one_line_error(*await roster("migrate", cors_origins="https://app.example"))
+    assert (
+        line
+        == "error: ROSTER_CORS_ORIGINS: not valid JSON (lists and mappings are written as JSON)"
+    )
+
+
+async def test_sync_and_short_database_urls_are_understood(tmp_path):
+    database = tmp_path / "plain.db"
+    code, out, err = await roster("migrate", database_url=f"sqlite:///{database}")
+    assert code == 0, err
+    assert database.exists()
+
+
+@pytest.mark.skipif(not os.environ.get("ROSTER_TEST_DATABASE_URL"), reason="PostgreSQL only")
+async def test_postgres_urls_and_a_missing_database():
+    from sqlalchemy.engine import make_url
+
+    base = make_url(os.environ["ROSTER_TEST_DATABASE_URL"]).set(drivername="postgres")
+    missing = base.set(database="roster_no_such_database", password="hush")
+    line = one_line_error(
+        *await roster("migrate", database_url=missing.render_as_string(hide_password=False))
+    )
+    assert line.startswith("error: cannot open the database postgresql+asyncpg://")
+    assert '"roster_no_such_database" does not exist' in line and "hush" not in line
+    refused = base.set(port=1)
+    line = one_line_error(
+        *await roster("migrate", database_url=refused.render_as_string(hide_password=False))
+    )
+    assert line.startswith("error: cannot open the database") and "Connect call failed" in line
+
+
+async def test_production_requires_the_public_url(tmp_path):
+    line = one_line_error(*await roster(
+        "migrate", env="production", database_url=f"sqlite+aiosqlite:///{tmp_path}/p.db",
+        secret_key="s" * 48, encryption_keys="k1:" + "A" * 43,
+    ))  # fmt: skip
+    assert line == ("error: ROSTER_PUBLIC_URL must be set (the address links in emails point to)")
+
+
+async def test_serve_port_is_where_development_links_point(monkeypatch, database_url):
+    """``roster serve --port N``: the app it starts emails links to that port, unless
+    ROSTER_PUBLIC_URL says otherwise."""
+    from typer.testing import CliRunner
+
+    from app.cli import cli
+    from tests.factories import make_member, make_tenant, take_mail
+
+    started = []
+    monkeypatch.setattr("uvicorn.run", lambda app, **kw: started.append((app, kw)))
+    monkeypatch.setattr("app.log.configure", lambda settings: None)
+    env = {"ROSTER_DATABASE_URL": database_url, "ROSTER_EMAIL_BACKEND": "memory",
+           "ROSTER_ARGON2_MEMORY_COST": "1024", "ROSTER_ARGON2_TIME_COST": "1",
+           "ROSTER_EMAIL_RELAY_ENABLED": "false", "ROSTER_PUBLIC_URL": None, "ROSTER_ENV": None}  # fmt: skip
+    runner = CliRunner()
+    result = runner.invoke(cli, ["serve", "--port", "8123"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "links in emails: http://127.0.0.1:8123" in result.output
+    factory, options = started.pop()
+    assert options["port"] == 8123
+    app = factory()
+    services = app.state.services
+    try:
+        tenant = await make_tenant(services)
+        member = await make_member(services, tenant)
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1:8123"
+        ) as client:
+            body = await client.post("/graphql", json={
+                "query": "mutation($e: String!) { passwordResetRequest(input: {email: $e}) { ok } }",
+                "variables": {"e": member.email},
+            })  # fmt: skip
+            assert body.json()["data"]["passwordResetRequest"]["ok"]
+        [message] = await take_mail(services)
+        assert "http://127.0.0.1:8123/password/reset?token=" in str(message.get_body())
+    finally:
+        await services.close()
+
+    result = runner.invoke(cli, ["serve", "--port", "8123"],
+                           env={**env, "ROSTER_PUBLIC_URL": "https://people.example"})  # fmt: skip
+    assert result.exit_code == 0, result.output
+    factory, _ = started.pop()
+    app = factory()
+    assert app.state.services.settings.public_url == "https://people.example"
+    await app.state.services.close()

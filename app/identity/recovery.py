@@ -164,6 +164,14 @@ async def _set_password(
     )
 
 
+RESET_PURPOSES = {UserTokenPurpose.PASSWORD_RESET, UserTokenPurpose.SET_PASSWORD}
+
+
+async def check_reset_link(session: AsyncSession, token: str) -> None:
+    """The error ``reset_password`` would give for this link, without using it."""
+    await user_tokens.peek(session, token, RESET_PURPOSES)
+
+
 async def reset_password(
     session: AsyncSession, passwords: PasswordService, settings, token: str, new_password: str
 ) -> tuple[str, User]:
@@ -172,9 +180,7 @@ async def reset_password(
 
     Returns a fresh session token. The link proves the mailbox, so the email is verified.
     """
-    row = await user_tokens.consume(
-        session, token, {UserTokenPurpose.PASSWORD_RESET, UserTokenPurpose.SET_PASSWORD}
-    )
+    row = await user_tokens.consume(session, token, RESET_PURPOSES)
     user = await session.get_one(User, row.user_id)
     if problem := password_problem(new_password, user.email):
         raise WeakPassword(problem, field="new_password")

@@ -124,6 +124,11 @@ async def signup(
     await send_verification(session, settings, user)
 
 
+async def check_verification_link(session: AsyncSession, token: str) -> None:
+    """The error ``verify_email`` would give for this link, without using it."""
+    await user_tokens.peek(session, token, {UserTokenPurpose.EMAIL_VERIFICATION})
+
+
 async def verify_email(session: AsyncSession, settings, token: str) -> tuple[str, User]:
     row = await user_tokens.consume(session, token, {UserTokenPurpose.EMAIL_VERIFICATION})
     user = await session.get_one(User, row.user_id)

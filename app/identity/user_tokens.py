@@ -38,6 +38,28 @@ async def consume(
 
     The conditional UPDATE makes the use exactly-once even under concurrent requests.
     """
+    row = await peek(session, token, purposes, field, max_length=max_length)
+    result = await session.execute(
+        update(UserToken)
+        .where(UserToken.id == row.id, UserToken.used_at.is_(None))
+        .values(used_at=utcnow())
+    )
+    if cast(CursorResult[Any], result).rowcount != 1:
+        raise DomainError("This link was already used.", field=[field], code=ErrorCode.TOKEN_USED)
+    return row
+
+
+async def peek(
+    session: AsyncSession,
+    token: str,
+    purposes: set[UserTokenPurpose],
+    field: str = "token",
+    *,
+    max_length: int = 200,
+) -> UserToken:
+    """The token's row if ``consume`` would take it now, else the error it would raise;
+    the token stays unused (a page opened from an email says at once that its link is
+    no good, and a link scanner's visit changes nothing)."""
     row = (
         await session.scalar(select(UserToken).where(UserToken.digest == token_digest(token or "")))
         if token and len(token) < max_length
@@ -50,13 +72,6 @@ async def consume(
     now = utcnow()
     if row.expires_at <= now:
         raise DomainError("This link has expired.", field=[field], code=ErrorCode.TOKEN_EXPIRED)
-    result = await session.execute(
-        update(UserToken)
-        .where(UserToken.id == row.id, UserToken.used_at.is_(None))
-        .values(used_at=now)
-    )
-    if cast(CursorResult[Any], result).rowcount != 1:
-        raise DomainError("This link was already used.", field=[field], code=ErrorCode.TOKEN_USED)
     return row
 
 

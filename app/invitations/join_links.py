@@ -143,6 +143,12 @@ def url_for(settings, token: str) -> str:
     return join_link(settings, token)
 
 
+async def check_link(session: AsyncSession, token: str) -> None:
+    """The error ``join`` would give for this link itself (turned off, expired, used up),
+    without counting a use; tells nothing about the account."""
+    await _usable_link(session, token)
+
+
 async def _usable_link(session: AsyncSession, token: str) -> JoinLink:
     link = (
         await session.scalar(select(JoinLink).where(JoinLink.token_digest == token_digest(token)))

@@ -735,6 +735,9 @@ class Preview:
     role: Role
     status: InvitationStatus
     expires_at: datetime
+    # The names the inviter gave (the invitee's staff record): the acceptance form's start.
+    first_name: str = ""
+    last_name: str = ""
 
 
 async def preview(session: AsyncSession, token: str) -> Preview | None:
@@ -747,12 +750,15 @@ async def preview(session: AsyncSession, token: str) -> Preview | None:
         if invitation.inviter_staff_id
         else None
     )
+    invitee = await session.get(Staff, invitation.staff_id) if invitation.staff_id else None
     return Preview(
         account_name=account.name,
         inviter_name=full_name(inviter.first_name, inviter.last_name) or None if inviter else None,
         role=invitation.role,
         status=effective_status(invitation, utcnow()),
         expires_at=invitation.expires_at,
+        first_name=(invitee.first_name or "") if invitee else "",
+        last_name=(invitee.last_name or "") if invitee else "",
     )
 
 

@@ -110,10 +110,15 @@ async def request_change(
     return True
 
 
-async def confirm_change(session: AsyncSession, token: str) -> Staff:
-    """Use a confirmation link once: the record's email becomes the confirmed address,
-    if no other record of the account has it (else TAKEN, and the link stays usable)."""
-    row = await user_tokens.consume(session, token, {PURPOSE}, max_length=MAX_TOKEN_LENGTH)
+async def check_link(session: AsyncSession, token: str) -> None:
+    """The error ``confirm_change`` would give for this link before looking at the
+    address (whether it is taken is told only on use), without using it."""
+    row = await user_tokens.peek(session, token, {PURPOSE}, max_length=MAX_TOKEN_LENGTH)
+    await _record_of(session, row, token)
+
+
+async def _record_of(session: AsyncSession, row: UserToken, token: str) -> tuple[Staff, str]:
+    """The record a valid link changes, and the address it sets."""
     staff_id, email = _bound(token)
     staff = await session.get(Staff, staff_id)
     if (
@@ -125,6 +130,14 @@ async def confirm_change(session: AsyncSession, token: str) -> Staff:
         or (staff.tokens_valid_from is not None and row.created_at <= staff.tokens_valid_from)
     ):
         raise _invalid()
+    return staff, email
+
+
+async def confirm_change(session: AsyncSession, token: str) -> Staff:
+    """Use a confirmation link once: the record's email becomes the confirmed address,
+    if no other record of the account has it (else TAKEN, and the link stays usable)."""
+    row = await user_tokens.consume(session, token, {PURPOSE}, max_length=MAX_TOKEN_LENGTH)
+    staff, email = await _record_of(session, row, token)
     if staff.email == email:
         return staff
     clash = await session.scalar(

@@ -18,7 +18,7 @@ from starlette.routing import Route
 from app.audit import changes
 from app.audit import service as audit
 from app.email.links import origin_of
-from app.errors import DomainError, RateLimited, ValidationFailed
+from app.errors import DomainError, ErrorCode, RateLimited, ValidationFailed
 from app.identity import credentials, recovery, signup
 from app.invitations import join_links, open_signup
 from app.invitations import service as invitations
@@ -50,14 +50,30 @@ class Pages:
         html = (
             _env()
             .get_template(template)
-            .render({"csrf": token, "errors": [], "form": {}, **context})
+            .render(
+                {
+                    "csrf": token,
+                    "errors": [],
+                    "form": {},
+                    "sign_in_url": self.settings.sign_in_url,
+                    **context,
+                }
+            )
         )
         response = HTMLResponse(html, status_code=status)
         set_csrf_cookie(response, token, secure=self.settings.public_url.startswith("https"))
         return security_headers(response)
 
     def message(
-        self, request: Request, title: str, message: str, *, ok: bool, hint=None, status: int = 200
+        self,
+        request: Request,
+        title: str,
+        message: str,
+        *,
+        ok: bool,
+        hint=None,
+        status: int = 200,
+        sign_in: bool = False,
     ):
         return self.render(
             request,
@@ -67,7 +83,22 @@ class Pages:
             message=message,
             kind="success" if ok else "error",
             hint=hint,
+            sign_in=sign_in,
         )
+
+    async def unusable_link(self, request: Request, check, token: str, title: str):
+        """The page saying why an emailed link cannot be used, or None when it can: ``check``
+        is the domain's look at the token that leaves it unused (what the form post would
+        answer, no more)."""
+        try:
+            async with self.services.db.session() as session:
+                await check(session, token)
+        except DomainError as exc:
+            unknown = exc.code == ErrorCode.INVALID_TOKEN  # else used, expired or turned off
+            return self.message(
+                request, title, " ".join(_messages(exc)), ok=False, status=404 if unknown else 410
+            )
+        return None
 
     async def form(self, request: Request) -> dict | None:
         """The posted form, or None when it fails the CSRF check or is too large."""
@@ -159,10 +190,11 @@ class Pages:
                 "Welcome aboard",
                 f"You joined {result.account.name}. Sign in with {result.user.email}.",
                 ok=True,
+                sign_in=True,
             )
-        return await self._accept_form(request, token, [], {})
+        return await self._accept_form(request, token, [], None)
 
-    async def _accept_form(self, request, token: str, errors: list[str], form: dict):
+    async def _accept_form(self, request, token: str, errors: list[str], form: dict | None):
         async with self.services.db.session() as session:
             preview = await invitations.preview(session, token)
         if preview is None:
@@ -187,7 +219,10 @@ class Pages:
             token=token,
             preview=preview,
             errors=errors,
-            form=form,
+            # first shown with the names the inviter gave; after a failed post, as posted
+            form=form
+            if form is not None
+            else {"first_name": preview.first_name, "last_name": preview.last_name},
             role_name=invitations.role_name(preview.role),
         )
 
@@ -195,12 +230,10 @@ class Pages:
 
     async def reset(self, request: Request):
         if request.method == "GET":
-            return self.render(
-                request,
-                "reset.html",
-                title="Choose a password",
-                token=request.query_params.get("token", ""),
-            )
+            token = request.query_params.get("token", "")
+            return await self.unusable_link(
+                request, recovery.check_reset_link, token, "Link not usable"
+            ) or self.render(request, "reset.html", title="Choose a password", token=token)
         data = await self.form(request)
         if data is None:
             return self.forbidden(request)
@@ -224,7 +257,11 @@ class Pages:
                 request, "reset.html", title="Choose a password", token=token, errors=_messages(exc)
             )
         return self.message(
-            request, "Password set", f"Your password is set. Sign in with {user.email}.", ok=True
+            request,
+            "Password set",
+            f"Your password is set. Sign in with {user.email}.",
+            ok=True,
+            sign_in=True,
         )
 
     async def forgot(self, request: Request):
@@ -265,14 +302,13 @@ class Pages:
     # --- email verification ---------------------------------------------------------------
 
     async def verify(self, request: Request):
-        """GET only shows a button: link scanners that prefetch must not use the token."""
+        """GET only shows a button (or why the link is no good): link scanners that prefetch
+        must not use the token."""
         if request.method == "GET":
-            return self.render(
-                request,
-                "verify.html",
-                title="Confirm your email",
-                token=request.query_params.get("token", ""),
-            )
+            token = request.query_params.get("token", "")
+            return await self.unusable_link(
+                request, signup.check_verification_link, token, "Could not confirm"
+            ) or self.render(request, "verify.html", title="Confirm your email", token=token)
         data = await self.form(request)
         if data is None:
             return self.forbidden(request)
@@ -285,19 +321,23 @@ class Pages:
                 request, "Could not confirm", " ".join(_messages(exc)), ok=False, status=400
             )
         return self.message(
-            request, "Email confirmed", f"{user.email} is confirmed. You can sign in now.", ok=True
+            request,
+            "Email confirmed",
+            f"{user.email} is confirmed. You can sign in now.",
+            ok=True,
+            sign_in=True,
         )
 
     # --- new email of one's own record -----------------------------------------------------
 
     async def email_change(self, request: Request):
-        """Like verify: GET shows a button, POST uses the token."""
+        """Like verify: GET shows a button (or why the link is no good), POST uses the token."""
         if request.method == "GET":
-            return self.render(
-                request,
-                "email_change.html",
-                title="Confirm your new email",
-                token=request.query_params.get("token", ""),
+            token = request.query_params.get("token", "")
+            return await self.unusable_link(
+                request, email_change.check_link, token, "Could not confirm"
+            ) or self.render(
+                request, "email_change.html", title="Confirm your new email", token=token
             )
         data = await self.form(request)
         if data is None:
@@ -321,7 +361,9 @@ class Pages:
     async def join(self, request: Request):
         token = request.path_params["token"]
         if request.method == "GET":
-            return self.render(request, "join.html", title="Join on Roster", token=token)
+            return await self.unusable_link(
+                request, join_links.check_link, token, "Link not usable"
+            ) or self.render(request, "join.html", title="Join on Roster", token=token)
         data = await self.form(request)
         if data is None:
             return self.forbidden(request)
@@ -363,7 +405,7 @@ class Pages:
             if result.email_verification_required
             else None
         )
-        return self.message(request, "Thanks", text, ok=True, hint=hint)
+        return self.message(request, "Thanks", text, ok=True, hint=hint, sign_in=True)
 
     # --- self sign-up into an account -----------------------------------------------------
 
@@ -413,7 +455,12 @@ class Pages:
             else None
         )
         return self.message(
-            request, "Thanks", f"You signed up to {result.account.name}.", ok=True, hint=hint
+            request,
+            "Thanks",
+            f"You signed up to {result.account.name}.",
+            ok=True,
+            hint=hint,
+            sign_in=True,
         )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+import httpx
 from sqlalchemy import select
 
 from app.db.base import utcnow
@@ -366,3 +367,195 @@ async def test_join_link_page_adds_the_person(api, client, services):
             )
         )
         assert len(list(rows)) == 1
+
+
+# --- opened links say at once whether they can be used ----------------------------------------
+
+
+def sign_in_link(html: str) -> str:
+    found = re.search(r'<a id="sign-in" href="([^"]+)"', html)
+    assert found, html
+    return found.group(1)
+
+
+async def test_accept_form_starts_with_the_names_the_inviter_gave(api, client, services):
+    tenant = await make_tenant(services, "Named Co")
+    token, _ = await invitation_token(
+        api, services, tenant, "named@example.com", firstName="Nora", lastName="Named"
+    )
+    page, csrf = await open_accept(client, token)
+    assert 'name="first_name" value="Nora"' in page.text
+    assert 'name="last_name" value="Named"' in page.text
+
+    # after a refused post the form keeps what was typed, not the inviter's names
+    weak = await client.post(
+        "/invitations/accept",
+        data=accept_form(token, csrf, first_name="Norah", password="short"),
+    )
+    assert 'role="alert"' in weak.text and 'name="first_name" value="Norah"' in weak.text
+
+    # the names are left as given: the new member is the inviter's Nora Named
+    done = await client.post(
+        "/invitations/accept",
+        data={"csrf": csrf, "token": token, "first_name": "Nora", "last_name": "Named",
+              "password": NEW_PASSWORD},
+    )  # fmt: skip
+    assert result_text(done.text) == "You joined Named Co. Sign in with named@example.com."
+    assert sign_in_link(done.text) == "/signin"
+
+
+async def test_reset_page_says_at_once_that_its_link_is_dead_and_does_not_use_a_good_one(
+    api, client, services
+):
+    tenant = await make_tenant(services)
+    member = await make_member(services, tenant)
+    await api.data(
+        "mutation($e: String!) { passwordResetRequest(input: {email: $e}) { ok } }",
+        {"e": member.email},
+    )
+    token = mail_token((await take_mail(services))[0])
+
+    for _ in range(2):  # opening the page (or a scanner's prefetch) leaves the link usable
+        page = await client.get("/password/reset", params={"token": token})
+        assert page.status_code == 200 and "<form" in page.text
+    done = await client.post(
+        "/password/reset",
+        data={"csrf": csrf_of(page.text), "token": token, "password": NEW_PASSWORD,
+              "confirm": NEW_PASSWORD},
+    )  # fmt: skip
+    assert result_text(done.text) == f"Your password is set. Sign in with {member.email}."
+    assert sign_in_link(done.text) == "/signin"
+
+    used = await client.get("/password/reset", params={"token": token})
+    assert used.status_code == 410 and "<form" not in used.text
+    assert result_text(used.text) == "This link was already used."
+    bogus = await client.get("/password/reset", params={"token": "rt_nothing-like-it"})
+    assert bogus.status_code == 404 and "<form" not in bogus.text
+    assert result_text(bogus.text) == "This link is not valid."
+    missing = await client.get("/password/reset")
+    assert missing.status_code == 404 and result_text(missing.text) == "This link is not valid."
+
+
+async def test_verify_page_says_at_once_that_its_link_is_used_or_expired(api, client, services):
+    from app.identity.models import UserToken
+
+    await api.data(
+        """mutation { signup(input: {email: "twice@example.com", password: "a very good password",
+             firstName: "Tw", lastName: "Ice", accountName: "Twice Co"}) { ok } }"""
+    )
+    token = mail_token((await take_mail(services))[0])
+    page = await client.get("/email/verify", params={"token": token})
+    done = await client.post("/email/verify", data={"csrf": csrf_of(page.text), "token": token})
+    assert sign_in_link(done.text) == "/signin"
+
+    again = await client.get("/email/verify", params={"token": token})
+    assert again.status_code == 410 and "<form" not in again.text
+    assert result_text(again.text) == "This link was already used."
+
+    await api.data(
+        """mutation { signup(input: {email: "late@example.com", password: "a very good password",
+             firstName: "La", lastName: "Te", accountName: "Late Co"}) { ok } }"""
+    )
+    late = mail_token((await take_mail(services))[0])
+    async with services.db.session() as session:
+        rows = list(await session.scalars(select(UserToken).where(UserToken.used_at.is_(None))))
+    for row in rows:
+        await update_row(services, UserToken, row.id, expires_at=utcnow() - timedelta(minutes=1))
+    expired = await client.get("/email/verify", params={"token": late})
+    assert expired.status_code == 410 and result_text(expired.text) == "This link has expired."
+
+
+async def test_email_change_page_says_at_once_that_its_link_is_dead(api, client, services):
+    from tests.staff.test_review_email_change import change_own, setup
+
+    _, member, _ = await setup(services)
+    await change_own(api, member, "moved@example.com")
+    token = mail_token((await take_mail(services))[0])
+    page = await client.get("/email/change", params={"token": token})
+    assert page.status_code == 200 and "<form" in page.text
+
+    await update_row(services, Staff, member.staff_pk, account_status=AccountStatus.DISABLED)
+    refused = await client.get("/email/change", params={"token": token})
+    assert refused.status_code == 404 and "<form" not in refused.text
+    assert result_text(refused.text) == "This link is not valid."
+    # as the post would answer: the address is never named
+    assert "moved@example.com" not in refused.text
+
+
+async def test_join_page_says_at_once_that_its_link_is_off(api, client, services):
+    tenant = await make_tenant(services, "Door Co")
+    created = await api.data(
+        "mutation { joinLinkCreate(input: {role: VIEWER}) { url joinLink { id } } }",
+        as_=tenant.owner,
+    )
+    path = created["joinLinkCreate"]["url"].removeprefix("http://roster.test")
+    assert (await client.get(path)).status_code == 200
+    await api.data(
+        "mutation($id: ID!) { joinLinkDisable(input: {id: $id}) { userErrors { code } } }",
+        {"id": created["joinLinkCreate"]["joinLink"]["id"]},
+        as_=tenant.owner,
+    )
+    off = await client.get(path)
+    assert off.status_code == 410 and "<form" not in off.text
+    assert result_text(off.text) == "This join link was turned off."
+    assert "Door Co" not in off.text  # the link's account is not named to strangers
+    unknown = await client.get("/join/rj_no-such-link")
+    assert unknown.status_code == 404 and "<form" not in unknown.text
+
+
+# --- what the server is, and how to sign in ---------------------------------------------------
+
+
+async def test_home_page_says_what_the_server_is_in_html_or_json(client):
+    from app.version import roster_version
+
+    page = await client.get("/", headers={"accept": "text/html,application/xhtml+xml,*/*"})
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert f"Roster {roster_version()}" in page.text
+    assert 'href="/graphql"' in page.text and 'href="/signin"' in page.text
+    assert page.headers["x-frame-options"] == "DENY"
+
+    about = await client.get("/", headers={"accept": "application/json"})
+    assert about.headers["content-type"] == "application/json"
+    assert about.json() == {
+        "name": "Roster",
+        "description": "A multi-tenant GraphQL API for an organisation's people.",
+        "version": roster_version(),
+        "graphql": "/graphql",
+        "graphiql": True,
+        "signIn": "/signin",
+        "health": "/healthz",
+        "ready": "/readyz",
+    }
+    assert page.headers["vary"] == about.headers["vary"] == "Accept"
+
+
+async def test_sign_in_page_explains_and_a_configured_sign_in_url_is_linked(
+    api, client, services, settings
+):
+    page = await client.get("/signin")
+    assert page.status_code == 200
+    assert "sign in in that app" in page.text and "login(input:" in page.text
+
+    from app.main import create_app
+    from tests.conftest import make_settings
+
+    app = create_app(make_settings(settings.database_url, sign_in_url="https://app.example/login"))
+    tenant = await make_tenant(app.state.services, "Front Co")
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://roster.test",
+        headers={"Origin": "http://roster.test"},
+    ) as other:
+        created = await other.post(
+            "/graphql",
+            json={"query": INVITE, "variables": {"input": {"email": "fc@example.com"}}},
+            headers={"authorization": f"Bearer {tenant.owner.token}",
+                     "x-auth-realm": tenant.owner.realm},
+        )  # fmt: skip
+        assert created.json()["data"]["invitationCreate"]["userErrors"] == []
+        token = mail_token((await take_mail(app.state.services))[0])
+        page = await other.get("/invitations/accept", params={"token": token})
+        done = await other.post("/invitations/accept", data=accept_form(token, csrf_of(page.text)))
+        assert sign_in_link(done.text) == "https://app.example/login"
+    await app.state.services.close()
