@@ -362,7 +362,8 @@ async def _note_use(
 ) -> None:
     """Record that an API key was used, at most once per ``LAST_USED_EVERY``: nothing when
     it was recorded lately, else one conditional UPDATE in its own transaction, after the
-    response (a read request has no write of its own to add it to)."""
+    response (a read request has no write of its own to add it to; concurrent requests
+    write it once)."""
     if last_used_at is not None and last_used_at > now - LAST_USED_EVERY:
         return
     bind = session.bind
@@ -383,8 +384,9 @@ async def _note_use(
                 .values(last_used_at=now)
             )
 
-    if not after_response.defer(record):
-        await record()
+    # Outside a request there is no response to wait for, and the caller's transaction may
+    # hold SQLite's write lock: such a use (a script's) is not recorded.
+    after_response.defer(record)
 
 
 async def _actor_among(
