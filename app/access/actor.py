@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from app.access.roles import ROLE_RANK, Permit, Role
+
+if TYPE_CHECKING:
+    from app.access.scopes import Scope
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +25,9 @@ class Actor:
     account_timezone: str = "UTC"
     """The account's time zone as the request found it (read with the account when the
     actor is built): what a staff record without one of its own is shown in."""
+    scopes: frozenset[Scope] | None = None
+    """An API key's scopes (its permits are already narrowed to them); None for sessions
+    (see ``app.access.scopes``)."""
 
     @property
     def impersonated(self) -> bool:

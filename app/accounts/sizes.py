@@ -42,6 +42,7 @@ class Size(enum.StrEnum):
     JOIN_REQUESTS = "joinRequests"
     MEMBERSHIPS = "memberships"  # accounts of the user
     API_TOKENS = "apiTokens"  # API tokens of the user
+    ACCOUNT_API_TOKENS = "accountApiTokens"  # API tokens of the account
 
 
 # size: (the owner column, the grouping column or None for a plain count, a condition)
@@ -61,6 +62,7 @@ _ACCOUNT: dict[Size, _Counted] = {
     Size.TEAM_ROLES: (ProjectTeamRole.account_id, None, None),
     Size.JOIN_LINKS: (JoinLink.account_id, None, None),
     Size.JOIN_REQUESTS: (JoinRequest.account_id, None, None),
+    Size.ACCOUNT_API_TOKENS: (AuthToken.account_id, None, AuthToken.kind == TokenKind.API),
 }
 # size: (the owner column, the grouping column or None for a plain count, a condition)
 _USER: dict[Size, _Counted] = {

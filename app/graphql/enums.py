@@ -51,3 +51,14 @@ Plan = DomainPlan
 strawberry.enum(
     Plan, name="Plan", description="Plans: FREE 5 seats, TEAM 25, BUSINESS 100, CUSTOM any."
 )
+
+from app.access.scopes import SCOPE_DESCRIPTIONS  # noqa: E402
+from app.access.scopes import Scope as DomainScope  # noqa: E402
+
+ApiScope = DomainScope
+strawberry.enum(
+    ApiScope,
+    name="ApiScope",
+    description="What an API key may do (never more than its creator's role allows now): "
+    + " ".join(f"{s.name} ({s.value}): {SCOPE_DESCRIPTIONS[s]}" for s in DomainScope),
+)

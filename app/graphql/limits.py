@@ -105,6 +105,7 @@ def size(of: Size) -> Bound:
 # Lists of constants and of a mutation's own input.
 _PERMITS = 16  # app.access.Permit has fewer (a test holds it)
 _ROLES = 8  # app.access.Role has fewer (a test holds it)
+_SCOPES = 8  # app.access.scopes.Scope has fewer (a test holds it)
 _STAFF_KINDS = 8  # StaffKind has fewer (a test holds it)
 _TIME_ZONES = 1000  # IANA names (a test holds it); a list of strings costs 1 anyway
 _USER_ERRORS = 50  # problems one input can have (a test holds it for the largest input)
@@ -138,10 +139,12 @@ LIST_BOUNDS: dict[tuple[str, str], Bound] = {
     ("Viewer", "accounts"): size(Size.MEMBERSHIPS),
     ("LoginPayload", "accounts"): size(Size.MEMBERSHIPS),
     ("Viewer", "apiTokens"): size(Size.API_TOKENS),
+    ("Query", "apiTokens"): size(Size.ACCOUNT_API_TOKENS),
     # constants
     ("Staff", "permits"): const(_PERMITS),
     ("Viewer", "permits"): const(_PERMITS),
     ("RoleInfo", "permits"): const(_PERMITS),
+    ("ApiToken", "scopes"): const(_SCOPES),
     ("Picklists", "roles"): const(_ROLES),
     ("Picklists", "staffKinds"): const(_STAFF_KINDS),
     ("Picklists", "timeZones"): const(_TIME_ZONES),

@@ -189,6 +189,18 @@ class Query:
             impersonator=User(_row=seen.impersonator) if seen.impersonator else None,
         )
 
+    @strawberry.field(
+        description="Every live API token of the account, with its creator and scopes "
+        "(administrators)."
+    )
+    async def api_tokens(self, info: Info) -> list[ApiToken]:
+        async with info.context.as_actor() as (session, actor):
+            found = await identity.list_account_api_tokens(session, actor)
+        return [
+            ApiToken(_row=token, _creator=Staff.build(staff, actor) if staff else None)
+            for token, staff in found
+        ]
+
     @strawberry.field(description="The current account.")
     async def account(self, info: Info) -> Account:
         async with info.context.as_actor() as (session, actor):

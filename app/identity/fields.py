@@ -21,6 +21,7 @@ AUTH_TOKENS = FieldTable(
         Field("digest", Visibility.SECRET),
         *rows(Visibility.BASIC, "kind", "name", "created_at", "expires_at", "revoked_at"),
         Field("reason", Visibility.BASIC),
+        Field("scopes", Visibility.BASIC),
         # touched by every request the token makes
         Field("last_used_at", Visibility.INTERNAL, audit=Audit.IGNORED),
     ],

@@ -3,7 +3,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import Enum, ForeignKey, Integer, String
+from sqlalchemy import CheckConstraint, Enum, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base, UTCDateTime, utcnow
@@ -34,6 +34,7 @@ class AuthToken(Base):
     """A session or API token. Only the SHA-256 digest of the token is stored."""
 
     __tablename__ = "auth_tokens"
+    __table_args__ = (CheckConstraint("kind != 'API' OR scopes IS NOT NULL", name="api_scopes"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
@@ -53,6 +54,8 @@ class AuthToken(Base):
     )
     """Set on IMPERSONATION tokens: who acts as ``user_id`` (in ``account_id`` only)."""
     reason: Mapped[str | None] = mapped_column(String(500), default=None)
+    scopes: Mapped[str | None] = mapped_column(String(200), default=None)
+    """An API token's scopes, comma-separated (``app.access.scopes``); None for sessions."""
 
 
 class UserTokenPurpose(enum.StrEnum):

@@ -21,7 +21,9 @@ def active_memberships(user_id: int) -> Select:
 
 # What authenticating a request reads, as plain records (see app.db.base.Records).
 TOKEN_RECORDS = Records(
-    AuthToken, "token", ("id", "user_id", "kind", "account_id", "impersonator_user_id")
+    AuthToken,
+    "token",
+    ("id", "user_id", "kind", "account_id", "impersonator_user_id", "scopes", "last_used_at"),
 )
 MEMBER_RECORDS = Records(Staff, "member", ("id", "account_id", "role"))
 ACCOUNT_RECORDS = Records(

@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import Integer, String, cast, null, select, union_all
+from sqlalchemy import Integer, String, cast, null, or_, select, union_all, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from app.access import ROLE_PERMITS, ROLE_RANK, Actor, Permit
+from app import after_response
+from app.access import ROLE_PERMITS, ROLE_RANK, Actor, Permit, require
 from app.access.roles import INVITE_WITH_SETTING
+from app.access.scopes import (
+    LEGACY_SCOPES,
+    Scope,
+    format_scopes,
+    holds,
+    narrowed,
+    parse_scopes,
+)
 from app.accounts.models import Account
 from app.db.base import utcnow
-from app.errors import DomainError, ErrorCode, NotFound, Unauthenticated
+from app.errors import DomainError, ErrorCode, Forbidden, NotFound, Unauthenticated
 from app.identity.errors import EmailTaken, InvalidCredentials, WeakPassword
 from app.identity.models import AuthToken, TokenKind, User
 from app.identity.queries import (
@@ -31,6 +41,9 @@ from app.validation import clean_email, clean_text
 SESSION_PREFIX = "rs"
 API_PREFIX = "ra"
 
+# An API token's last_used_at is written at most this often (not on every request).
+LAST_USED_EVERY = timedelta(seconds=60)
+
 
 @dataclass(frozen=True, slots=True)
 class Principal:
@@ -41,6 +54,8 @@ class Principal:
     token_kind: TokenKind
     token_account_id: int | None
     impersonator_user_id: int | None = None
+    scopes: frozenset[Scope] | None = None
+    """An API token's scopes; None for sessions and impersonation."""
 
     def is_signed_in_user(self, user_id: int) -> bool:
         """Whether this is ``user_id`` signed in: their own session, which may consent for
@@ -113,8 +128,13 @@ async def issue_token(
     ttl: timedelta,
     account_id: int | None = None,
     name: str | None = None,
+    scopes: Iterable[Scope] | None = None,
 ) -> tuple[str, AuthToken]:
+    """A new token; an API token without ``scopes`` gets ``LEGACY_SCOPES`` (its creator's
+    whole role, as before scopes existed)."""
     token = new_token(SESSION_PREFIX if kind == TokenKind.SESSION else API_PREFIX)
+    if kind == TokenKind.API and scopes is None:
+        scopes = LEGACY_SCOPES
     row = AuthToken(
         user_id=user.id,
         account_id=account_id,
@@ -122,6 +142,7 @@ async def issue_token(
         digest=token_digest(token),
         name=name,
         expires_at=utcnow() + ttl,
+        scopes=format_scopes(scopes) if scopes is not None else None,
     )
     session.add(row)
     await session.flush()
@@ -181,11 +202,29 @@ async def create_api_token(
     expires_in_days: int | None,
     default_days: int,
     max_days: int,
+    scopes: Iterable[Scope] | None = None,
 ) -> tuple[str, AuthToken]:
+    """A key of the actor in their account. ``scopes`` None: every scope the actor holds
+    but scim (their whole role, as keys were before scopes). A scope the actor holds none
+    of the permits of (all of them, for scim) is refused: a key never reaches beyond its
+    creator."""
     name = clean_text(name, "name", max_length=100, required=True, label="Token name")
     days = default_days if expires_in_days is None else expires_in_days
     if not 1 <= days <= max_days:
         raise DomainError(f"A token lasts 1 to {max_days} days.", field=["expires_in_days"])
+    if scopes is None:
+        chosen = frozenset(s for s in LEGACY_SCOPES if holds(actor.permits, s))
+    else:
+        chosen = frozenset(Scope(s) for s in scopes)
+        if not chosen:
+            raise DomainError("Name at least one scope.", field=["scopes"])
+        for scope in sorted(chosen):
+            if not holds(actor.permits, scope):
+                raise Forbidden(
+                    f"Your role does not allow the {scope.value} scope.", field=["scopes"]
+                )
+    if not chosen:
+        raise Forbidden("Your role gives an API key nothing to do.", field=["scopes"])
     user = await session.get_one(User, actor.user_id)
     return await issue_token(
         session,
@@ -194,36 +233,63 @@ async def create_api_token(
         ttl=timedelta(days=days),
         account_id=actor.account_id,
         name=name,
+        scopes=chosen,
+    )
+
+
+def _live_api_tokens(account_id: int):
+    return select(AuthToken).where(
+        AuthToken.account_id == account_id,
+        AuthToken.kind == TokenKind.API,
+        AuthToken.revoked_at.is_(None),
+        AuthToken.expires_at > utcnow(),
     )
 
 
 async def list_api_tokens(session: AsyncSession, actor: Actor) -> list[AuthToken]:
+    """The actor's own live keys in this account."""
     result = await session.scalars(
-        select(AuthToken)
-        .where(
-            AuthToken.user_id == actor.user_id,
-            AuthToken.account_id == actor.account_id,
-            AuthToken.kind == TokenKind.API,
-            AuthToken.revoked_at.is_(None),
-            AuthToken.expires_at > utcnow(),
-        )
+        _live_api_tokens(actor.account_id)
+        .where(AuthToken.user_id == actor.user_id)
         .order_by(AuthToken.id)
     )
     return list(result)
 
 
+async def list_account_api_tokens(
+    session: AsyncSession, actor: Actor
+) -> list[tuple[AuthToken, Staff | None]]:
+    """Every live key of the account with its creator's staff record (administrators:
+    MANAGE_ACCOUNT)."""
+    require(actor, Permit.MANAGE_ACCOUNT)
+    rows = await session.execute(
+        _live_api_tokens(actor.account_id)
+        .add_columns(Staff)
+        .outerjoin(
+            Staff,
+            (Staff.user_id == AuthToken.user_id) & (Staff.account_id == AuthToken.account_id),
+        )
+        .order_by(AuthToken.id)
+    )
+    return [(token, staff) for token, staff in rows.all()]
+
+
+def _may_manage(actor: Actor, token: AuthToken | None) -> bool:
+    """An API key of this account that is the actor's own, or any of the account's keys
+    for an administrator (MANAGE_ACCOUNT)."""
+    return (
+        token is not None
+        and token.kind == TokenKind.API
+        and token.account_id == actor.account_id
+        and (token.user_id == actor.user_id or actor.can(Permit.MANAGE_ACCOUNT))
+    )
+
+
 async def find_api_token(session: AsyncSession, actor: Actor, token_id: int) -> AuthToken | None:
-    """An API token by id, as the actor may look it up: only their own, in this account
-    (another's, or another account's, is not found)."""
+    """An API token by id, as the actor may look it up: their own in this account, or for
+    administrators any of this account's (another account's is not found)."""
     token = await session.get(AuthToken, token_id)
-    if (
-        token is None
-        or token.account_id != actor.account_id
-        or token.kind != TokenKind.API
-        or token.user_id != actor.user_id
-    ):
-        return None
-    return token
+    return token if _may_manage(actor, token) else None
 
 
 async def find_user(session: AsyncSession, actor: Actor, user_id: int) -> User | None:
@@ -232,14 +298,13 @@ async def find_user(session: AsyncSession, actor: Actor, user_id: int) -> User |
 
 
 async def revoke_api_token(session: AsyncSession, actor: Actor, token_id: int) -> AuthToken:
+    """Revoke a key: the creator's own, or any of the account's for administrators
+    (MANAGE_ACCOUNT); another's key without that permit, or another account's, is not
+    found."""
     token = await session.get(AuthToken, token_id)
-    if (
-        token is None
-        or token.kind != TokenKind.API
-        or token.user_id != actor.user_id
-        or token.account_id != actor.account_id
-    ):
+    if token is None or not _may_manage(actor, token):
         raise NotFound("API token", field=["id"])
+    assert token is not None
     if token.revoked_at is None:
         token.revoked_at = utcnow()
         await session.flush()
@@ -258,15 +323,23 @@ async def authenticate_actor(
     """
     if not token or len(token) > 200:
         raise Unauthenticated()
-    params = {"digest": token_digest(token), "now": utcnow()}
+    now = utcnow()
+    params = {"digest": token_digest(token), "now": now}
     connection = await session.connection()
     rows = await LIVE_TOKEN_WITH_MEMBERSHIPS.all(connection, params)
     if not rows:
         raise Unauthenticated()
     auth = TOKEN_RECORDS.take(rows[0])
     principal = Principal(
-        auth.user_id, auth.id, auth.kind, auth.account_id, auth.impersonator_user_id
+        auth.user_id,
+        auth.id,
+        auth.kind,
+        auth.account_id,
+        auth.impersonator_user_id,
+        parse_scopes(auth.scopes) if auth.kind == TokenKind.API else None,
     )
+    if auth.kind == TokenKind.API:
+        await _note_use(session, auth.id, auth.last_used_at, now)
     member_at = len(TOKEN_RECORDS)
     account_at = member_at + len(MEMBER_RECORDS)
     lists_at = account_at + len(ACCOUNT_RECORDS)
@@ -282,6 +355,38 @@ async def authenticate_actor(
             {int(i) for i in shared.split(",")} if shared else set(),
         )
     return principal, await _actor_among(session, principal, memberships, realm, access)
+
+
+async def _note_use(
+    session: AsyncSession, token_id: int, last_used_at: datetime | None, now: datetime
+) -> None:
+    """Record that an API key was used, at most once per ``LAST_USED_EVERY``: nothing when
+    it was recorded lately, else one conditional UPDATE in its own transaction, after the
+    response (a read request has no write of its own to add it to; concurrent requests
+    write it once)."""
+    if last_used_at is not None and last_used_at > now - LAST_USED_EVERY:
+        return
+    bind = session.bind
+    assert isinstance(bind, AsyncEngine)  # sessions are made on the engine (app.db.engine)
+    engine = bind.execution_options(roster_write=True)
+
+    async def record() -> None:
+        async with engine.begin() as connection:
+            await connection.execute(
+                update(AuthToken)
+                .where(
+                    AuthToken.id == token_id,
+                    or_(
+                        AuthToken.last_used_at.is_(None),
+                        AuthToken.last_used_at <= now - LAST_USED_EVERY,
+                    ),
+                )
+                .values(last_used_at=now)
+            )
+
+    # Outside a request there is no response to wait for, and the caller's transaction may
+    # hold SQLite's write lock: such a use (a script's) is not recorded.
+    after_response.defer(record)
 
 
 async def _actor_among(
@@ -372,12 +477,15 @@ def _actor(principal: Principal, account, staff, grants: set[Permit], shared: se
     permits = set(ROLE_PERMITS[staff.role]) | grants
     if account.everyone_can_invite and staff.role in INVITE_WITH_SETTING:
         permits.add(Permit.INVITE_USERS)
+    if principal.scopes is not None:  # an API key: what its creator may do now, as scoped
+        permits = set(narrowed(frozenset(permits), principal.scopes))
     return Actor(
         user_id=principal.user_id,
         account_id=account.id,
         staff_id=staff.id,
         role=staff.role,
         permits=frozenset(permits),
+        scopes=principal.scopes,
         token_id=principal.token_id,
         shared_staff_ids=frozenset(shared),
         impersonator_user_id=principal.impersonator_user_id,

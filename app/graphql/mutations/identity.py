@@ -8,6 +8,7 @@ from datetime import timedelta
 import strawberry
 from strawberry.types import Info
 
+from app.graphql.enums import ApiScope
 from app.graphql.ids import decode_id
 from app.graphql.mutations.base import Payload, as_actor, as_principal, attempt, mutation, public
 from app.graphql.types.account import ApiToken, MemberAccount, User
@@ -42,6 +43,11 @@ class ApiTokenCreateInput:
     name: str = strawberry.field(description="A label, e.g. the integration's name.")
     expires_in_days: int | None = strawberry.field(
         default=None, description="Lifetime in days (default 90, at most 365)."
+    )
+    scopes: list[ApiScope] | None = strawberry.field(
+        default=None,
+        description="What the key may do; each must be within your role (else FORBIDDEN). "
+        "Null: every scope your role reaches except SCIM.",
     )
 
 
@@ -224,13 +230,17 @@ class SessionMutations:
                 expires_in_days=input.expires_in_days,
                 default_days=settings.api_token_default_days,
                 max_days=settings.api_token_max_days,
+                scopes=input.scopes,
             ),
             lambda created, actor: ApiTokenCreatePayload(
                 token=created[0], api_token=ApiToken(_row=created[1])
             ),
         )
 
-    @mutation(description="Revoke one of your API tokens; it stops working at once.")
+    @mutation(
+        description="Revoke one of your API tokens (administrators: any of the account's); "
+        "it stops working at once."
+    )
     async def api_token_revoke(
         self, info: Info, input: ApiTokenRevokeInput
     ) -> ApiTokenRevokePayload:

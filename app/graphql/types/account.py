@@ -5,11 +5,13 @@ from datetime import datetime
 import strawberry
 from strawberry.types import Info
 
+from app.access.scopes import parse_scopes
 from app.accounts import service as accounts
 from app.accounts.models import Account as AccountRow
-from app.graphql.enums import Permit, Role
+from app.graphql.enums import ApiScope, Permit, Role
 from app.graphql.ids import encode_id
 from app.graphql.types.common import Node
+from app.graphql.types.staff import Staff
 from app.identity.models import AuthToken as AuthTokenRow
 from app.identity.models import User as UserRow
 
@@ -163,6 +165,7 @@ class User(Node):
 @strawberry.type(description="An API token for integrations (the secret is shown only once).")
 class ApiToken(Node):
     _row: strawberry.Private[AuthTokenRow]
+    _creator: strawberry.Private[Staff | None] = None
 
     @strawberry.field(description="Global id.")
     def id(self) -> strawberry.ID:
@@ -183,6 +186,24 @@ class ApiToken(Node):
     @strawberry.field(description="Revoked at, if revoked.")
     def revoked_at(self) -> datetime | None:
         return self._row.revoked_at
+
+    @strawberry.field(
+        description="Last used at (recorded at most once a minute), null if never used."
+    )
+    def last_used_at(self) -> datetime | None:
+        return self._row.last_used_at
+
+    @strawberry.field(description="What the key may do, within its creator's current role.")
+    def scopes(self) -> list[ApiScope]:
+        named = parse_scopes(self._row.scopes) or frozenset()
+        return [scope for scope in ApiScope if scope in named]
+
+    @strawberry.field(
+        description="Who created it (in the account's list of keys; null elsewhere, and "
+        "when the creator's record is gone)."
+    )
+    def creator(self) -> Staff | None:
+        return self._creator
 
 
 @strawberry.type(description="A role and what it means.")
