@@ -16,7 +16,7 @@ from app.db.base import utcnow
 from app.errors import DomainError, ErrorCode, Forbidden, NotFound, ValidationFailed
 from app.security.crypto import Keyring
 from app.staff import access, email_change
-from app.staff.errors import ManagerCycle, StaffEmailTaken
+from app.staff.errors import ExternalIdTaken, ManagerCycle, StaffEmailTaken
 from app.staff.fields import STAFF
 from app.staff.models import (
     Staff,
@@ -261,6 +261,14 @@ async def _check_references(
             clash = clash.where(Staff.id != staff.id)
         if await session.scalar(clash):
             errors.append(StaffEmailTaken())
+    if values.get("external_id") is not None:
+        clash = select(Staff.id).where(
+            Staff.account_id == actor.account_id, Staff.external_id == values["external_id"]
+        )
+        if staff is not None:
+            clash = clash.where(Staff.id != staff.id)
+        if await session.scalar(clash):
+            errors.append(ExternalIdTaken())
     start = values.get("start_date", staff.start_date if staff else None)
     term = values.get("term_date", staff.term_date if staff else None)
     if start and term and term < start:
