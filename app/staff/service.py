@@ -305,9 +305,14 @@ def _check_write_access(actor: Actor, staff_id: int, restricted: bool, names) ->
 # --- writing ---------------------------------------------------------------------------
 
 
+def require_adding(actor: Actor) -> None:
+    """AccessDenied unless ``actor`` may add staff records (before a request is looked at)."""
+    require(actor, Permit.ADD_STAFF)
+
+
 async def create_staff(session: AsyncSession, actor: Actor, keyring: Keyring, data: dict) -> Staff:
     """ADD: a staff record without a login. Fields the actor may not write are FORBIDDEN."""
-    require(actor, Permit.ADD_STAFF)
+    require_adding(actor)
     data = {"capacity": 160, "kind": StaffKind.EMPLOYEE, **data}
     data.setdefault("first_name", None)
     data.setdefault("last_name", None)
