@@ -9,7 +9,6 @@ import pytest
 
 from app.access import Role
 from app.custom_fields.models import CustomField, CustomFieldType
-from app.main import create_app
 from app.rest.fields import View, in_view
 from app.validation import name_key
 from tests.factories import make_member, make_staff, make_tenant, set_custom_value, take_mail
