@@ -36,6 +36,7 @@ from app.invitations.service import InvitationRequest
 from app.rest import records
 from app.rest.fields import View, bigtime_name
 from app.rest.openapi import document
+from app.staff import access
 from app.staff import service as staff_service
 from app.staff.queries import StaffFilter, StaffQuery
 from app.web.auth_headers import credentials
@@ -43,6 +44,13 @@ from app.web.auth_headers import credentials
 PREFIX = "/api/v2"
 PAGE = 100
 MAX_UDF_NAMES = 100
+
+
+class NoStore(JSONResponse):
+    """Answers carry personal data: never kept by caches."""
+
+    def __init__(self, content, status_code: int = 200):
+        super().__init__(content, status_code=status_code, headers={"Cache-Control": "no-store"})
 
 
 class Refusal(Exception):
@@ -56,7 +64,7 @@ def _answer(
     body: dict = {"Message": message}
     if problems:
         body["Errors"] = [{"Field": f, "Message": m} for f, m in problems]
-    return JSONResponse(body, status_code=status)
+    return NoStore(body, status_code=status)
 
 
 def _flag(request: Request, name: str) -> bool:
@@ -207,9 +215,10 @@ def routes(services) -> list[Route]:
     # --- GET /staff -------------------------------------------------------------------
 
     async def staff_list(request: Request, session: AsyncSession, actor: Actor) -> Response:
-        query = StaffQuery(
-            first=PAGE, filter=StaffFilter(include_inactive=_flag(request, "ShowInactive"))
-        )
+        # ShowInactive is a filter by IsInactive: for those to whom that field is open
+        # (guests see only active records of their projects)
+        inactive = _flag(request, "ShowInactive") and access.open_to(actor, "is_inactive")
+        query = StaffQuery(first=PAGE, filter=StaffFilter(include_inactive=inactive))
         rows = []
         while True:
             page = await staff_service.list_staff(session, actor, query)
@@ -218,7 +227,7 @@ def routes(services) -> list[Route]:
                 break
             query = replace(query, after=page.cursors[-1])
         sids = await manager_sids(session, actor, rows)
-        return JSONResponse(
+        return NoStore(
             [
                 records.render(r, actor, View.BASIC, settings.keyring, manager_sids=sids)
                 for r in rows
@@ -229,7 +238,7 @@ def routes(services) -> list[Route]:
 
     async def staff_detail(request: Request, session: AsyncSession, actor: Actor) -> Response:
         row = await find(session, actor, _sid(request))
-        return JSONResponse(await detailed(session, actor, row, view_of(request)))
+        return NoStore(await detailed(session, actor, row, view_of(request)))
 
     # --- POST /staff/add?inviteUser= --------------------------------------------------
 
@@ -264,14 +273,14 @@ def routes(services) -> list[Route]:
             ),
         )
         viewer = add_staff.as_creator(actor, row)
-        return JSONResponse(await detailed(session, viewer, row, View.DETAILED))
+        return NoStore(await detailed(session, viewer, row, View.DETAILED))
 
     # --- GET|POST /staff/UDFList/{sid} ------------------------------------------------
 
     async def udf_list(request: Request, session: AsyncSession, actor: Actor) -> Response:
         row = await find(session, actor, _sid(request))
         values = await custom_fields.values_of_staff(session, actor, row)
-        return JSONResponse([records.udf(f, v) for f, v in values])
+        return NoStore([records.udf(f, v) for f, v in values])
 
     async def staffCustomFieldsSet(  # noqa: N802 (the audit log's action name)
         request: Request, session: AsyncSession, actor: Actor
@@ -306,7 +315,7 @@ def routes(services) -> list[Route]:
             session, lambda: custom_fields.set_values(session, actor, row.id, values)
         )
         values_now = await custom_fields.values_of_staff(session, actor, row)
-        return JSONResponse([records.udf(f, v) for f, v in values_now])
+        return NoStore([records.udf(f, v) for f, v in values_now])
 
     # --- POST /staff/UDFListByName ----------------------------------------------------
 
@@ -320,7 +329,7 @@ def routes(services) -> list[Route]:
             raise Refusal(_answer(400, f"At most {MAX_UDF_NAMES} names."))
         values = await custom_fields.values_by_names(session, actor, body)
         owners = await staff_service.get_many(session, actor, list({v.staff_id for v in values}))
-        return JSONResponse(
+        return NoStore(
             [
                 records.udf(v.field, v.value, owners[v.staff_id].sid)
                 for v in values

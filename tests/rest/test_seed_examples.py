@@ -75,6 +75,7 @@ async def bigtime(server, world):
 async def test_getting_a_listing_of_staff(bigtime, world):
     answer = await bigtime.get("/staff")
     assert answer.status_code == 200
+    assert answer.headers["Cache-Control"] == "no-store"  # personal data
     listed = answer.json()
     assert {s["SName"] for s in listed} == {"Owner", "Manager", "Staffer"}
     for staffer in listed:
