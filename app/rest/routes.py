@@ -104,9 +104,10 @@ def _sid(request: Request) -> int:
 async def _body(request: Request):
     try:
         body = json.loads(await request.body() or b"null")
-    except ValueError:
+        nul = records.has_nul(body)
+    except (ValueError, RecursionError):  # RecursionError: nested too deep
         raise Refusal(_answer(400, "The body is not valid JSON.")) from None
-    if records.has_nul(body):
+    if nul:
         raise Refusal(_answer(400, "The body contains characters that are not allowed."))
     return body
 

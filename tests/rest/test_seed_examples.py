@@ -231,3 +231,12 @@ async def test_the_openapi_document_describes_the_catalogue(server):
         "/staff/UDFList/{sid}",
         "/staff/UDFListByName",
     }
+
+
+async def test_bodies_that_are_not_json_or_hold_nul_are_400(bigtime, world):
+    for content in (b"{", b"[" * 100_000 + b"]" * 100_000, b'{"SName": "a\\u0000b"}'):
+        answer = await bigtime.post(
+            "/staff/add/", content=content, headers={"Content-Type": "application/json"}
+        )
+        assert answer.status_code == 400, content[:20]
+        assert answer.json()["Message"]
