@@ -220,3 +220,28 @@ async def test_writing_personal_fields_needs_the_permit(client, api, services):
     answer = await client.post("/api/v2/staff/add", json=body, headers=_headers(tenant.owner))
     assert answer.status_code == 200, answer.text
     assert answer.json()["SSN"] == "123-45-6789"
+
+
+AUDIT_LOG = """{ auditLog(first: 10) { edges { node { action targetType requestId diff } } } }"""
+
+
+async def test_writes_are_in_the_audit_log(client, api, services):
+    tenant = await make_tenant(services)
+    field = await make_custom_field(services, tenant, "Shirt size")
+    h = _headers(tenant.owner)
+    body = {"FName": "Ada", "SName": "Audit", "EMail": "ada@x.io", "SSN": "123-45-6789"}
+    added = await client.post("/api/v2/staff/add", json=body, headers=h)
+    assert added.status_code == 200
+    sid = added.json()["StaffSid"]
+    body = {"UDFList": [{"Sid": field.id, "Value": "S"}]}
+    assert (await client.post(f"/api/v2/staff/UDFList/{sid}", json=body, headers=h)).is_success
+    refused = await client.post("/api/v2/staff/add", json={"SName": "X", "EMail": "bad"},
+                                headers=h)
+    assert refused.status_code == 400
+    entries = [e["node"] for e in (await api.data(AUDIT_LOG, as_=tenant.owner))["auditLog"]["edges"]]
+    assert [(e["action"], e["targetType"]) for e in entries] == [
+        ("staffCustomFieldsSet", "Staff"),
+        ("staffCreate", "Staff"),
+    ]
+    assert entries[1]["requestId"] == added.headers["x-request-id"]
+    assert "123-45-6789" not in str(entries[1]["diff"])  # personal data redacted
