@@ -8,7 +8,9 @@ account's included); 401 without a valid token; 429 past a rate limit.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
@@ -41,6 +43,7 @@ from app.staff import service as staff_service
 from app.staff.queries import StaffFilter, StaffQuery
 from app.web.auth_headers import credentials
 
+log = logging.getLogger("roster")
 PREFIX = "/api/v2"
 PAGE = 100
 MAX_UDF_NAMES = 100
@@ -163,6 +166,17 @@ def routes(services) -> list[Route]:
         committed, refusals become their answers."""
 
         async def run(request: Request) -> Response:
+            try:
+                async with asyncio.timeout(settings.request_timeout_seconds):
+                    return await answer(request)
+            except TimeoutError:  # nothing of it was committed
+                log.error(
+                    "REST request timed out request_id=%s",
+                    getattr(request.state, "request_id", None),
+                )
+                return _answer(503, "The request took too long.")
+
+        async def answer(request: Request) -> Response:
             async with services.db.session(write=write) as session:
                 try:
                     actor = await actor_of(session, request)
