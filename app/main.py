@@ -31,6 +31,7 @@ from app.graphql.schema import RosterSchema, build_schema
 from app.ops import tracing
 from app.ops.metrics import Metrics, metrics_route, outcome_of
 from app.ops.observe import ObserveRequests
+from app.rest.routes import routes as rest_routes
 from app.security.client_address import ClientAddressMiddleware
 from app.services import Services
 from app.settings import Settings
@@ -313,6 +314,7 @@ def create_app(
             *home_routes(settings),
             *page_routes(services),
             *export_routes(services),
+            *rest_routes(services),
             *(ide.routes() if ide else []),
         ],
         middleware=middleware,

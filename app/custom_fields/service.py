@@ -19,7 +19,7 @@ from app.custom_fields.queries import (
     fields_of,
 )
 from app.db.base import utcnow
-from app.errors import DomainError, ErrorCode, Forbidden, NotFound, ValidationFailed
+from app.errors import AccessDenied, DomainError, ErrorCode, Forbidden, NotFound, ValidationFailed
 from app.staff import access
 from app.staff.models import Staff
 from app.staff.service import get_staff
@@ -341,6 +341,21 @@ async def values_for_staff(
             staff_id, field_id, value = row[1:fields_at]
             result[staff_id].append(FieldValue(fields[field_id], value, staff_id))
     return result
+
+
+async def values_of_staff(
+    session: AsyncSession, actor: Actor, staff: Staff
+) -> list[tuple[CustomField, str | None]]:
+    """Every active field of the account with ``staff``'s value (None: not set), as far as
+    ``actor`` may see them: none without the record's details, personal fields only with
+    its personal data. Seeing no details of the record at all is AccessDenied."""
+    if not access.can_see_details(actor, staff.id, staff.restricted):
+        raise AccessDenied("You may not see this staff member's custom fields.")
+    personal = access.can_see_personal(actor, staff.id)
+    values = (await values_for_staff(session, actor.account_id, [staff.id]))[staff.id]
+    by_field = {v.field.id: v.value for v in shown_values(values, personal=personal)}
+    fields = await session.scalars(fields_of(actor.account_id, include_archived=False))
+    return [(f, by_field.get(f.id)) for f in fields if personal or not f.personal]
 
 
 async def values_by_names(

@@ -85,6 +85,21 @@ def can_see_personal(actor: Actor, staff_id: int) -> bool:
     )
 
 
+def can_see_field(actor: Actor, staff_id: int, restricted: bool, field: str) -> bool:
+    """Whether ``actor`` sees ``field`` of a record they see (its class in ``STAFF``)."""
+    needed = shown(field)
+    if needed is Shown.ALWAYS:
+        return True
+    if not can_see_profile(actor, staff_id):
+        return False
+    if needed in (Shown.WITH_DETAILS, Shown.WITH_DETAILS_AND_PERSONAL_DATA):
+        if not can_see_details(actor, staff_id, restricted):
+            return False
+    if needed in (Shown.WITH_PERSONAL_DATA, Shown.WITH_DETAILS_AND_PERSONAL_DATA):
+        return can_see_personal(actor, staff_id)
+    return True
+
+
 def open_to(actor: Actor, field: str) -> bool:
     """Whether ``actor`` sees ``field`` of others' records wherever they see those
     records: what they may search, filter and sort by (so none of these tells them a

@@ -8,6 +8,15 @@ class StaffEmailTaken(DomainError):
         super().__init__("Another staff member of this account has this email.", field=[field])
 
 
+class ExternalIdTaken(DomainError):
+    code = ErrorCode.TAKEN
+
+    def __init__(self):
+        super().__init__(
+            "Another staff member of this account has this external id.", field=["external_id"]
+        )
+
+
 class ManagerCycle(DomainError):
     code = ErrorCode.MANAGER_CYCLE
 

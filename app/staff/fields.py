@@ -131,6 +131,16 @@ def _flag(field: Field, value):
     return bool(value)
 
 
+def _org_id(field: Field, value):
+    if value is not None and not 0 <= value <= 2_147_483_647:
+        raise DomainError("Must be between 0 and 2147483647.", field=[field.name])
+    return value
+
+
+def _external_id(field: Field, value):
+    return clean_text(value, field.name, max_length=255, label="External id")
+
+
 def _kind(field: Field, value):
     if value is None:
         raise DomainError("Kind is required.", field=[field.name], code=ErrorCode.REQUIRED)
@@ -198,6 +208,14 @@ STAFF = FieldTable(
         _f("created_at", B),
         _f("modified_at", B, audit=Audit.IGNORED),
         _f("default_project_role_id", B, EDITORS, _as_is, api="defaultProjectRole", csv=None),
+        # the person's id in an identity provider or HR system (unique in the account)
+        _f(
+            "external_id",
+            B,
+            ADMINISTRATORS,
+            _external_id,
+            denied="Only administrators set external ids.",
+        ),
         # personal data
         _f("email", P, EDITORS, _email),
         _f("phone_cell", P, EDITORS, _phone),
@@ -219,6 +237,10 @@ STAFF = FieldTable(
         _f("hour_rate_type", D, EDITORS, _hour_rate_type),
         *(_f(f"rate{i}", D, EDITORS, _number()) for i in range(1, 6)),
         _f("home_timezone", D, EDITORS, _time_zone),
+        # payroll and billing settings of BigTime's staff catalogue
+        _f("use_payroll_item", D, EDITORS, _flag),
+        _f("staff_org_id", D, EDITORS, _org_id),
+        _f("post_time_as_billed", D, EDITORS, _flag),
         # secret: personal data that also needs the details, encrypted at rest
         _f("ssn", S, EDITORS, _ssn, columns=("ssn_encrypted",), encrypted=True),
         _f("salary", S, EDITORS, _salary, columns=("salary_encrypted",), encrypted=True),

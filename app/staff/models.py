@@ -67,6 +67,8 @@ class Staff(Base):
         UniqueConstraint("account_id", "sid"),
         UniqueConstraint("account_id", "email"),
         UniqueConstraint("account_id", "user_id"),
+        # an index, not a constraint: SQLite adds one to an existing table only this way
+        Index("uq_staff_account_id_external_id", "account_id", "external_id", unique=True),
         Index(
             "uq_staff_one_owner_per_account",
             "account_id",
@@ -143,6 +145,11 @@ class Staff(Base):
     default_project_role_id: Mapped[int | None] = mapped_column(
         ForeignKey("project_team_roles.id", ondelete="SET NULL"), default=None
     )
+    use_payroll_item: Mapped[bool] = mapped_column(Boolean, default=False)
+    staff_org_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    post_time_as_billed: Mapped[bool] = mapped_column(Boolean, default=False)
+    external_id: Mapped[str | None] = mapped_column(String(255), default=None)
+    """The person's id in an identity provider or HR system (unique per account)."""
 
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     modified_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

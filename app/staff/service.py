@@ -16,7 +16,7 @@ from app.db.base import utcnow
 from app.errors import DomainError, ErrorCode, Forbidden, NotFound, ValidationFailed
 from app.security.crypto import Keyring
 from app.staff import access, email_change
-from app.staff.errors import ManagerCycle, StaffEmailTaken
+from app.staff.errors import ExternalIdTaken, ManagerCycle, StaffEmailTaken
 from app.staff.fields import STAFF
 from app.staff.models import (
     Staff,
@@ -261,6 +261,14 @@ async def _check_references(
             clash = clash.where(Staff.id != staff.id)
         if await session.scalar(clash):
             errors.append(StaffEmailTaken())
+    if values.get("external_id") is not None:
+        clash = select(Staff.id).where(
+            Staff.account_id == actor.account_id, Staff.external_id == values["external_id"]
+        )
+        if staff is not None:
+            clash = clash.where(Staff.id != staff.id)
+        if await session.scalar(clash):
+            errors.append(ExternalIdTaken())
     start = values.get("start_date", staff.start_date if staff else None)
     term = values.get("term_date", staff.term_date if staff else None)
     if start and term and term < start:
@@ -297,9 +305,14 @@ def _check_write_access(actor: Actor, staff_id: int, restricted: bool, names) ->
 # --- writing ---------------------------------------------------------------------------
 
 
+def require_adding(actor: Actor) -> None:
+    """AccessDenied unless ``actor`` may add staff records (before a request is looked at)."""
+    require(actor, Permit.ADD_STAFF)
+
+
 async def create_staff(session: AsyncSession, actor: Actor, keyring: Keyring, data: dict) -> Staff:
     """ADD: a staff record without a login. Fields the actor may not write are FORBIDDEN."""
-    require(actor, Permit.ADD_STAFF)
+    require_adding(actor)
     data = {"capacity": 160, "kind": StaffKind.EMPLOYEE, **data}
     data.setdefault("first_name", None)
     data.setdefault("last_name", None)

@@ -95,6 +95,9 @@ def test_the_table_says_what_the_old_lists_said():
         "hour_rate_type",
         *(f"rate{i}" for i in range(1, 6)),
         "home_timezone",
+        "use_payroll_item",
+        "staff_org_id",
+        "post_time_as_billed",
     }
     assert by_class[Visibility.INTERNAL] == {
         "id",
@@ -103,7 +106,10 @@ def test_the_table_says_what_the_old_lists_said():
         "last_name_key",
         "tokens_valid_from",
     }
-    assert {r.name for r in STAFF if r.write is Write.ADMINISTRATORS} == {"restricted"}
+    assert {r.name for r in STAFF if r.write is Write.ADMINISTRATORS} == {
+        "restricted",
+        "external_id",
+    }
     assert STAFF["address"].columns == tuple(
         f"address_{p}" for p in ("street", "city", "state", "zip", "country")
     )

@@ -74,6 +74,18 @@ class StaffFieldsInput:
     default_project_role_id: strawberry.ID | None = strawberry.field(
         default=UNSET, description="Default project team role."
     )
+    use_payroll_item: bool | None = strawberry.field(
+        default=UNSET, description="Post payroll item data with timesheets."
+    )
+    staff_org_id: int | None = strawberry.field(
+        default=UNSET, description="Organisation number, 0 or more."
+    )
+    post_time_as_billed: bool | None = strawberry.field(
+        default=UNSET, description="Post time into a vendor bill."
+    )
+    external_id: str | None = strawberry.field(
+        default=UNSET, description="Id in an identity provider or HR system (administrators)."
+    )
 
 
 def staff_changes(fields: StaffFieldsInput) -> dict:

@@ -267,6 +267,10 @@ class Staff(Node):
     modified_at: datetime | None = strawberry.field(
         description="When the record last changed (UTC)." + _CARD_ONLY
     )
+    external_id: str | None = strawberry.field(
+        description="The person's id in an identity provider or HR system, unique in the "
+        "account (set by administrators)." + _CARD_ONLY
+    )
 
     @strawberry.field(description="The person's manager, in the same account.")
     async def manager(self, info: Info) -> Staff | None:
@@ -438,6 +442,16 @@ class Staff(Node):
     rate5: float | None = strawberry.field(description="Billing rate 5 (detailed).")
     home_timezone: str | None = strawberry.field(
         description="Home time zone, an IANA name (detailed); none means the account's."
+    )
+    use_payroll_item: bool | None = strawberry.field(
+        description="Post payroll item data to the accounting system with timesheets "
+        "(detailed)."
+    )
+    staff_org_id: int | None = strawberry.field(
+        description="Organisation (department, office) number (detailed)."
+    )
+    post_time_as_billed: bool | None = strawberry.field(
+        description="Time is posted into a vendor bill (detailed)."
     )
     effective_timezone: str | None = strawberry.field(
         description="The time zone the person is in: their home time zone, or the "
