@@ -9,11 +9,23 @@ from tests.factories import make_api_token, make_tenant
 ROLE = "{ viewer { role permits } }"
 
 
+def _before_0014() -> str:
+    """The revision 0014 follows (whatever comes in between later)."""
+    from alembic.script import ScriptDirectory
+
+    from app.db.migrate import alembic_config
+
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    down = script.get_revision("0014").down_revision
+    assert isinstance(down, str)
+    return down
+
+
 async def test_0014_gives_existing_api_tokens_every_scope_but_scim(database_url, services, api):
     tenant = await make_tenant(services)
     key = await make_api_token(services, tenant, tenant.owner)
     before = (await api.data(ROLE, token=key))["viewer"]
-    await alembic("downgrade", database_url, "-1")
+    await alembic("downgrade", database_url, _before_0014())
     try:
         assert "scopes" not in (await sql(database_url, "SELECT * FROM auth_tokens"))[0]
     finally:

@@ -405,7 +405,9 @@ GUEST_MUTATIONS = {
     "staffPermitRevoke": "DENIED",
     "staffStatusCreate": "DENIED",
     "staffStatusUpdate": "DENIED",
-    "apiTokenCreate": "OK",  # a token of their own, which acts as the guest they are
+    # an API key reaches only what its scopes name of its creator's permits, and a guest
+    # holds none a scope could name: guests use the apps, not integrations
+    "apiTokenCreate": "REFUSED",
 }
 
 
