@@ -11,7 +11,6 @@ from typing import Any, NamedTuple, cast
 
 import orjson
 from sqlalchemy import (
-    Boolean,
     ColumnElement,
     Integer,
     Select,
@@ -32,6 +31,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.expression import UnaryExpression
+from sqlalchemy.sql.sqltypes import NullType
 from sqlalchemy.sql.visitors import InternalTraversal
 
 from app.access import ROLE_RANK, Actor, Permit, Role
@@ -352,7 +352,11 @@ def visible(actor: Actor) -> list[ColumnElement]:
 
 
 def directory_filter(shape: FilterShape) -> list[ColumnElement]:
-    conditions: list[ColumnElement] = [Staff.account_id == bindparam("account_id")]
+    # With a long search word, SQLite reads the rows the search index names (by id) and
+    # must not walk the account's rows instead, whatever its statistics say (it has none
+    # until ANALYZE, and then it only knows the account's size).
+    account = SqliteUnindexed(Staff.account_id) if shape.indexed else Staff.account_id
+    conditions: list[ColumnElement] = [account == bindparam("account_id")]
     if shape.confined:
         conditions.append(_project_peers(bindparam("self_id", type_=Integer)))
     if shape.statuses:
@@ -454,16 +458,39 @@ def _match_expression(words: list[str], confined: bool, personal: bool) -> str:
     return " AND ".join(f"{{{columns}}} : {phrase}" for phrase in quoted)
 
 
-class SearchIndexMatch(ColumnElement[bool]):
+class SearchIndexMatch(ColumnElement[Any]):
     """On SQLite, ``staff.id IN`` the rows of ``staff_search`` matching the bound FTS5
     query; elsewhere always true (PostgreSQL's trigram indexes serve the LIKEs)."""
 
     inherit_cache = True
-    type = Boolean()
+    # Not Boolean: SQLAlchemy would compare a Boolean condition with 1 on SQLite, and
+    # "id IN (...) = 1" is no longer a lookup of rowids.
+    type = NullType()
     _traverse_internals = [("match", InternalTraversal.dp_clauseelement)]
 
     def __init__(self, match: BindParameter):
         self.match = match
+
+
+class SqliteUnindexed(ColumnElement[Any]):
+    """A column SQLite may not look rows up by (``+column``); the column elsewhere."""
+
+    inherit_cache = True
+    _traverse_internals = [("column", InternalTraversal.dp_clauseelement)]
+
+    def __init__(self, column):
+        self.column = column.__clause_element__()
+        self.type = self.column.type
+
+
+@compiles(SqliteUnindexed)
+def _column_anywhere(element: SqliteUnindexed, compiler, **kw) -> str:
+    return compiler.process(element.column, **kw)
+
+
+@compiles(SqliteUnindexed, "sqlite")
+def _column_sqlite(element: SqliteUnindexed, compiler, **kw) -> str:
+    return "+" + compiler.process(element.column, **kw)
 
 
 @compiles(SearchIndexMatch)
