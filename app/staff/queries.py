@@ -466,10 +466,10 @@ class SearchIndexMatch(ColumnElement[Any]):
     # Not Boolean: SQLAlchemy would compare a Boolean condition with 1 on SQLite, and
     # "id IN (...) = 1" is no longer a lookup of rowids.
     type = NullType()
-    _traverse_internals = [("match", InternalTraversal.dp_clauseelement)]
+    _traverse_internals = [("query", InternalTraversal.dp_clauseelement)]
 
-    def __init__(self, match: BindParameter):
-        self.match = match
+    def __init__(self, query: BindParameter):
+        self.query = query
 
 
 class SqliteUnindexed(ColumnElement[Any]):
@@ -501,9 +501,9 @@ def _match_anywhere(element: SearchIndexMatch, compiler, **kw) -> str:
 @compiles(SearchIndexMatch, "sqlite")
 def _match_sqlite(element: SearchIndexMatch, compiler, **kw) -> str:
     staff_id = compiler.process(Staff.__table__.c.id, **kw)
-    match = compiler.process(element.match, **kw)
+    query = compiler.process(element.query, **kw)
     return (
-        f"{staff_id} IN (SELECT rowid FROM {SEARCH_TABLE} WHERE {SEARCH_TABLE} MATCH {match})"
+        f"{staff_id} IN (SELECT rowid FROM {SEARCH_TABLE} WHERE {SEARCH_TABLE} MATCH {query})"
     )
 
 

@@ -212,16 +212,19 @@ async def test_fts_table_follows_inserts_updates_deletes_and_rollbacks(services,
 
 # --- plans at a realistic size -----------------------------------------------------------
 
-SIZE = 3000
+# PostgreSQL reads a few thousand rows of one account by the account's index as cheaply
+# as through the trigram indexes; at 20,000 it no longer does.
+SIZES = {"sqlite": 3000, "postgresql": 20000}
 
 
 @pytest.fixture
 async def many(services, world):
+    size = SIZES[services.db.dialect]
     rows = [
         {"first_name": f"First{i % 97}", "last_name": f"Last{i:05d}",
          "title": ("Engineer", "Designer", "Welder")[i % 3],
          "company": f"Company{i % 50}", "email": f"person{i}@many.test"}
-        for i in range(SIZE)
+        for i in range(size)
     ]
     await insert_staff_rows(services, world.tenant, rows)
     async with services.db.engine.connect() as conn:
@@ -242,6 +245,8 @@ async def plan(services, statement, params) -> str:
             rows = await driver.execute_fetchall(
                 "EXPLAIN QUERY PLAN " + state.statement, tuple(args))
             return "\n".join(r[3] for r in rows)
+        # A table of a few thousand rows is cheaper to read whole or in the account's
+        # order; this asks which index the planner takes when it may not.
         await driver.execute("SET enable_seqscan = off")
         try:
             rows = await driver.fetch("EXPLAIN " + state.statement, *args)
@@ -264,7 +269,7 @@ def reads_no_table_scan(explained: str, dialect: str) -> bool:
     return "Seq Scan on staff" not in explained
 
 
-@pytest.mark.parametrize("words", ["last0042", "engin first1", "many.test last00"])
+@pytest.mark.parametrize("words", ["last0042", "welder last0001", "person123 last0012"])
 async def test_search_reads_the_search_index(services, many, words, backend):
     for statement, params in (
         _page(many, StaffQuery(search=words)),
@@ -315,5 +320,5 @@ async def test_default_count_reads_only_an_index(services, many, backend):
     else:
         assert "Index Only Scan using ix_staff_account_listed" in explained, explained
     async with services.db.session() as session:
-        assert await count_staff(session, many, StaffQuery()) == SIZE + 3
+        assert await count_staff(session, many, StaffQuery()) == SIZES[backend] + 3
 

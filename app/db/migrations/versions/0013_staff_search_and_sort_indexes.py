@@ -23,7 +23,7 @@ ROLE_ORDER = (
     "WHEN (role = 'OWNER') THEN '0' ELSE '9' END "
     "|| CASE WHEN (last_name_key = '') THEN '1' ELSE '0' END || last_name_key)"
 )
-SORT_INDEXES = {
+SORT_INDEXES: dict[str, list[str | sa.TextClause]] = {
     "ix_staff_account_named_first_name": [
         "account_id",
         sa.text("(CASE WHEN lower(first_name) = '' THEN 1 ELSE 0 END)"),
