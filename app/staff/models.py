@@ -59,6 +59,29 @@ def _enum(cls, length: int = 16):
 Money = Numeric(14, 2, asdecimal=False)
 
 
+# The role sort's key (app.staff.queries._role_key, which a test compares with this): rank
+# digit (owner 0 ... guest 4), nameless flag, casefolded last name.
+ROLE_ORDER_SQL = (
+    "(CASE WHEN (role = 'GUEST') THEN '4' WHEN (role = 'VIEWER') THEN '3' "
+    "WHEN (role = 'EDITOR') THEN '2' WHEN (role = 'ADMINISTRATOR') THEN '1' "
+    "WHEN (role = 'OWNER') THEN '0' ELSE '9' END "
+    "|| CASE WHEN (last_name_key = '') THEN '1' ELSE '0' END || last_name_key)"
+)
+
+# Outside the models' metadata (migration 0013), by dialect: the search's trigram
+# indexes on PostgreSQL; on SQLite the FTS5 table (with its shadow tables) and the
+# triggers keeping it in step with staff. app.staff.queries explains the search.
+SEARCH_TRIGRAM_INDEXES = {
+    f"ix_staff_search_{column}": column
+    for column in ("first_name", "last_name", "title", "company", "email", "role")
+}
+SEARCH_TABLE = "staff_search"
+SEARCH_SHADOW_TABLES = tuple(
+    f"{SEARCH_TABLE}_{part}" for part in ("data", "idx", "docsize", "config")
+)
+SEARCH_TRIGGERS = ("staff_search_insert", "staff_search_update", "staff_search_delete")
+
+
 class Staff(Base):
     """A person in an account: the membership (role, user) plus their HR record."""
 
@@ -86,6 +109,30 @@ class Staff(Base):
             "last_name_key",
             "id",
         ),
+        # A keyset index for every other sort (app.staff.queries.sort_expression; each
+        # expression must stay the same text as the query's). Ascending first-name sorts
+        # put the nameless last, as the default sort does, hence two for first names.
+        Index(
+            "ix_staff_account_named_first_name",
+            "account_id",
+            text("(CASE WHEN lower(first_name) = '' THEN 1 ELSE 0 END)"),
+            text("lower(first_name)"),
+            "id",
+        ),
+        Index("ix_staff_account_first_name", "account_id", text("lower(first_name)"), "id"),
+        Index(
+            "ix_staff_account_title", "account_id", text("lower(coalesce(title, ''))"), "id"
+        ),
+        Index(
+            "ix_staff_account_company", "account_id", text("lower(coalesce(company, ''))"), "id"
+        ),
+        Index("ix_staff_account_email", "account_id", text("coalesce(email, '')"), "id"),
+        Index("ix_staff_account_created_at", "account_id", "created_at", "id"),
+        Index("ix_staff_account_role_order", "account_id", text(ROLE_ORDER_SQL), "id"),
+        # The role filter, and counting: the default list (not disabled, not inactive) is
+        # counted from this index alone.
+        Index("ix_staff_account_role", "account_id", "role"),
+        Index("ix_staff_account_listed", "account_id", "is_inactive", "account_status"),
         CheckConstraint("capacity >= 0", name="capacity_non_negative"),
     )
 

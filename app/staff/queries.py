@@ -23,11 +23,16 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    true,
     tuple_,
     type_coerce,
 )
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import aliased
+from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.expression import UnaryExpression
+from sqlalchemy.sql.sqltypes import NullType
+from sqlalchemy.sql.visitors import InternalTraversal
 
 from app.access import ROLE_RANK, Actor, Permit, Role
 from app.db.base import Records
@@ -37,7 +42,7 @@ from app.fields import NEEDS_PERSONAL_DATA, Visibility, camel, derive, on_change
 from app.projects.models import ProjectMember
 from app.staff import access
 from app.staff.fields import STAFF
-from app.staff.models import AccountStatus, Staff, StaffKind
+from app.staff.models import SEARCH_TABLE, AccountStatus, Staff, StaffKind
 
 MAX_PAGE_SIZE = 100
 MAX_SEARCH_LENGTH = 100
@@ -158,9 +163,11 @@ ROLE_ORDER = {role: str(ROLE_RANK[Role.OWNER] - ROLE_RANK[role]) for role in Rol
 
 
 def _role_key() -> ColumnElement[str]:
+    # Constants, not bound values, throughout: the expression index
+    # ``ix_staff_account_role_order`` serves this sort only if the text is the same.
     rank = case(
         *(
-            (Staff.role == role, literal_column(f"'{digit}'", String))
+            (Staff.role == literal_column(f"'{role.value}'"), literal_column(f"'{digit}'", String))
             for role, digit in ROLE_ORDER.items()
         ),
         else_=literal_column("'9'", String),
@@ -172,16 +179,21 @@ def _role_key() -> ColumnElement[str]:
     return rank + flag + Staff.last_name_key
 
 
+_EMPTY = literal_column("''", String)
+
+
 def sort_expression(key: StaffSortKey) -> ColumnElement[Any]:
     # The ORM attributes among these stand in for their columns (their type, comparisons).
+    # Each is the expression of an index starting with the account (``Staff``'s table
+    # args), written with constants so that the index matches it.
     expression = {
         StaffSortKey.ROLE: _role_key(),
         StaffSortKey.LAST_NAME: Staff.last_name_key,
         StaffSortKey.FIRST_NAME: func.lower(Staff.first_name),
-        StaffSortKey.TITLE: func.lower(func.coalesce(Staff.title, "")),
-        StaffSortKey.COMPANY: func.lower(func.coalesce(Staff.company, "")),
+        StaffSortKey.TITLE: func.lower(func.coalesce(Staff.title, _EMPTY)),
+        StaffSortKey.COMPANY: func.lower(func.coalesce(Staff.company, _EMPTY)),
         StaffSortKey.CREATED_AT: Staff.created_at,
-        StaffSortKey.EMAIL: func.coalesce(Staff.email, ""),
+        StaffSortKey.EMAIL: func.coalesce(Staff.email, _EMPTY),
     }[key]
     return cast(ColumnElement[Any], expression)
 
@@ -262,6 +274,8 @@ class FilterShape:
     sids: bool
     words: int
     personal_searchable: bool
+    # some word is long enough for the search index (``SearchIndexMatch``)
+    indexed: bool = False
     reports_to: bool = False
     transitive: bool = False  # with reports_to: everyone below, not only direct reports
     confined: bool = False  # a guest's: their own record and their projects' people
@@ -293,6 +307,10 @@ def filter_of(actor: Actor, query: StaffQuery) -> tuple[FilterShape, dict]:
     for i, word in enumerate(words):
         params[f"word{i}"] = _like_pattern(word)
         params[f"whole{i}"] = word.casefold()
+    personal_searchable = Permit.VIEW_PERSONAL_DATA in actor.permits
+    indexed = [w.casefold() for w in words if len(w.casefold()) >= MIN_INDEXED_WORD]
+    if indexed:
+        params["match"] = _match_expression(indexed, confined, personal_searchable)
     shape = FilterShape(
         statuses="statuses" in params,
         include_disabled=f.include_disabled,
@@ -303,7 +321,8 @@ def filter_of(actor: Actor, query: StaffQuery) -> tuple[FilterShape, dict]:
         manager="manager_id" in params,
         sids="sids" in params,
         words=len(words),
-        personal_searchable=Permit.VIEW_PERSONAL_DATA in actor.permits,
+        personal_searchable=personal_searchable,
+        indexed=bool(indexed),
         reports_to="reports_to" in params,
         transitive="reports_to" in params and f.transitive,
         confined=confined,
@@ -333,7 +352,11 @@ def visible(actor: Actor) -> list[ColumnElement]:
 
 
 def directory_filter(shape: FilterShape) -> list[ColumnElement]:
-    conditions: list[ColumnElement] = [Staff.account_id == bindparam("account_id")]
+    # With a long search word, SQLite reads the rows the search index names (by id) and
+    # must not walk the account's rows instead, whatever its statistics say (it has none
+    # until ANALYZE, and then it only knows the account's size).
+    account = SqliteUnindexed(Staff.account_id) if shape.indexed else Staff.account_id
+    conditions: list[ColumnElement] = [account == bindparam("account_id")]
     if shape.confined:
         conditions.append(_project_peers(bindparam("self_id", type_=Integer)))
     if shape.statuses:
@@ -347,7 +370,10 @@ def directory_filter(shape: FilterShape) -> list[ColumnElement]:
     if shape.kinds:
         conditions.append(Staff.kind.in_(bindparam("kinds", expanding=True)))
     if shape.company:
-        conditions.append(func.lower(Staff.company) == bindparam("company"))
+        # lower(company) = :company, written as the company sort's expression so that its
+        # index (account, lower(coalesce(company, ''))) finds the rows
+        conditions.append(Staff.company.is_not(None))
+        conditions.append(sort_expression(StaffSortKey.COMPANY) == bindparam("company"))
     if shape.manager:
         conditions.append(Staff.manager_id == bindparam("manager_id"))
     if shape.transitive:
@@ -365,6 +391,10 @@ def directory_filter(shape: FilterShape) -> list[ColumnElement]:
         for name in SEARCH_WHOLE_FIELDS
         if _searched(shape, name)
     ]
+    if shape.indexed:
+        # The rows the search index finds for every long word: a superset of the rows the
+        # conditions below match (they decide; the index only narrows where they look).
+        conditions.append(SearchIndexMatch(bindparam("match", type_=String)))
     for i in range(shape.words):
         pattern = bindparam(f"word{i}", type_=String)
         word = bindparam(f"whole{i}", type_=String)
@@ -378,16 +408,102 @@ def directory_filter(shape: FilterShape) -> list[ColumnElement]:
 
 
 def _searched(shape: FilterShape, name: str) -> bool:
-    """Whether a search of this shape looks in ``name``: where every such searcher sees it
-    (its class in STAFF): the name card; the rest of the basic profile unless confined to
-    the name card (guests); personal fields with the permit; never a detail."""
+    """Whether a search of this shape looks in ``name``."""
+    return _searchable(name, confined=shape.confined, personal=shape.personal_searchable)
+
+
+def _searchable(name: str, *, confined: bool, personal: bool) -> bool:
+    """Whether a searcher looks in ``name``: where every such searcher sees it (its class
+    in STAFF): the name card; the rest of the basic profile unless confined to the name
+    card (guests); personal fields with the permit; never a detail."""
     visibility = STAFF[name].visibility
     if visibility is Visibility.CARD:
         return True
-    if shape.confined:
+    if confined:
         return False
-    return visibility is Visibility.BASIC or (
-        shape.personal_searchable and visibility is Visibility.PERSONAL
+    return visibility is Visibility.BASIC or (personal and visibility is Visibility.PERSONAL)
+
+
+# --- the search index -------------------------------------------------------------------
+#
+# A word matches a field when it is a case-insensitive substring of it (whole, for
+# SEARCH_WHOLE_FIELDS). No B-tree serves that; trigram indexes do, for words of three
+# characters or more:
+#
+# - PostgreSQL: a GIN trigram index on lower(<field>) for each searched field
+#   (``SEARCH_TRIGRAM_INDEXES``, migration 0013) serves the search's own
+#   ``lower(field) LIKE '%word%'`` and ``lower(role) = 'word'`` conditions; the statement
+#   needs nothing more.
+# - SQLite: the FTS5 table ``staff_search`` (trigram tokenizer, one column per searched
+#   field, kept in step with staff by triggers in the same transaction) gives the ids of
+#   the records where each long word occurs in a field the searcher may search (a column
+#   filter), and the LIKE conditions then decide among those. FTS5 folds case at least as
+#   far as lower() does, so what it finds is a superset of what LIKE matches.
+#
+# Shorter words are matched by the conditions alone, among the account's rows the other
+# conditions (and the long words, if any) leave.
+
+MIN_INDEXED_WORD = 3  # a trigram index finds nothing for fewer characters
+
+
+def _match_expression(words: list[str], confined: bool, personal: bool) -> str:
+    """The FTS5 query finding the records where every word occurs in a field the searcher
+    searches: ``{first_name last_name ...} : "word" AND ...``."""
+    columns = " ".join(
+        STAFF[name].columns[0]
+        for name in (*SEARCH_FIELDS, *SEARCH_WHOLE_FIELDS)
+        if _searchable(name, confined=confined, personal=personal)
+    )
+    quoted = ('"' + word.replace('"', '""') + '"' for word in words)
+    return " AND ".join(f"{{{columns}}} : {phrase}" for phrase in quoted)
+
+
+class SearchIndexMatch(ColumnElement[Any]):
+    """On SQLite, ``staff.id IN`` the rows of ``staff_search`` matching the bound FTS5
+    query; elsewhere always true (PostgreSQL's trigram indexes serve the LIKEs)."""
+
+    inherit_cache = True
+    # Not Boolean: SQLAlchemy would compare a Boolean condition with 1 on SQLite, and
+    # "id IN (...) = 1" is no longer a lookup of rowids.
+    type = NullType()
+    _traverse_internals = [("query", InternalTraversal.dp_clauseelement)]
+
+    def __init__(self, query: BindParameter):
+        self.query = query
+
+
+class SqliteUnindexed(ColumnElement[Any]):
+    """A column SQLite may not look rows up by (``+column``); the column elsewhere."""
+
+    inherit_cache = True
+    _traverse_internals = [("column", InternalTraversal.dp_clauseelement)]
+
+    def __init__(self, column):
+        self.column = column.__clause_element__()
+        self.type = self.column.type
+
+
+@compiles(SqliteUnindexed)
+def _column_anywhere(element: SqliteUnindexed, compiler, **kw) -> str:
+    return compiler.process(element.column, **kw)
+
+
+@compiles(SqliteUnindexed, "sqlite")
+def _column_sqlite(element: SqliteUnindexed, compiler, **kw) -> str:
+    return "+" + compiler.process(element.column, **kw)
+
+
+@compiles(SearchIndexMatch)
+def _match_anywhere(element: SearchIndexMatch, compiler, **kw) -> str:
+    return compiler.process(true(), **kw)
+
+
+@compiles(SearchIndexMatch, "sqlite")
+def _match_sqlite(element: SearchIndexMatch, compiler, **kw) -> str:
+    staff_id = compiler.process(Staff.__table__.c.id, **kw)
+    query = compiler.process(element.query, **kw)
+    return (
+        f"{staff_id} IN (SELECT rowid FROM {SEARCH_TABLE} WHERE {SEARCH_TABLE} MATCH {query})"
     )
 
 

@@ -13,6 +13,12 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.db.migrate import head_revision, upgrade_to_head
 from app.db.models import Base
+from app.staff.models import (
+    SEARCH_SHADOW_TABLES,
+    SEARCH_TABLE,
+    SEARCH_TRIGGERS,
+    SEARCH_TRIGRAM_INDEXES,
+)
 from tests.factories import make_tenant
 
 
@@ -41,6 +47,25 @@ def _index_names(sync_connection, table: str) -> set[str]:
     return {name for (name,) in rows}
 
 
+def _search_objects(sync_connection) -> list:
+    """The search's objects outside the models' metadata (app.staff.models): on SQLite the
+    FTS5 table and its triggers, on PostgreSQL the trigram indexes; missing ones."""
+    if sync_connection.dialect.name == "sqlite":
+        rows = sync_connection.execute(
+            text("SELECT type, name FROM sqlite_master WHERE type IN ('table', 'trigger')")
+        )
+        present = {(type_, name) for type_, name in rows}
+        wanted = [("table", SEARCH_TABLE), *(("trigger", t) for t in SEARCH_TRIGGERS)]
+    else:
+        present = {("index", n) for n in _index_names(sync_connection, "staff")}
+        wanted = [("index", name) for name in SEARCH_TRIGRAM_INDEXES]
+    return [("missing search object", *w) for w in wanted if w not in present]
+
+
+# Not in the models' metadata: the FTS5 table and the tables FTS5 keeps for it.
+_SEARCH_TABLES = frozenset({SEARCH_TABLE, *SEARCH_SHADOW_TABLES})
+
+
 def _differences(sync_connection) -> list:
     expression = _expression_indexes()
     missing = [
@@ -48,9 +73,13 @@ def _differences(sync_connection) -> list:
         for name, table in expression.items()
         if name not in _index_names(sync_connection, table)
     ]
+    missing += _search_objects(sync_connection)
 
     def compared(obj, name, type_, reflected, compare_to):
-        return not (type_ == "index" and name in expression)
+        return not (type_ == "index" and (name in expression or name in SEARCH_TRIGRAM_INDEXES))
+
+    def named(name, type_, parent_names):
+        return not (type_ == "table" and name in _SEARCH_TABLES)
 
     context = MigrationContext.configure(
         sync_connection,
@@ -58,6 +87,7 @@ def _differences(sync_connection) -> list:
             "compare_type": True,
             "compare_server_default": False,
             "include_object": compared,
+            "include_name": named,
         },
     )
     with warnings.catch_warnings():
