@@ -27,7 +27,7 @@ from app.staff.fields import STAFF
 from app.staff.models import Staff
 from app.staff.service import associated_data, statuses_by_id
 
-BATCH = 500
+BATCH = 100
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
