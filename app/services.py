@@ -8,6 +8,7 @@ from app.db.engine import Database
 from app.email.relay import Relay
 from app.email.senders import Sender, sender_for
 from app.identity.credentials import PasswordGate
+from app.offload import Offload
 from app.security.passwords import PasswordService
 from app.security.rate_limits import RateLimiter
 from app.settings import Settings
@@ -23,6 +24,7 @@ class Services:
     sender: Sender
     relay: Relay
     limiter: RateLimiter
+    offload: Offload
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Services:
@@ -38,6 +40,7 @@ class Services:
             passwords=PasswordService.from_settings(settings),
             sender=sender,
             limiter=RateLimiter(settings.secret_key, settings.rate_limits),
+            offload=Offload(settings.keyring, settings.export_workers),
             relay=Relay(
                 db,
                 sender,
@@ -54,3 +57,4 @@ class Services:
     async def close(self) -> None:
         await self.db.dispose()
         self.passwords.shutdown()
+        self.offload.shutdown()

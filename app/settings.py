@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     # Share of each hashing thread's time that back-to-back hashes may use (a login flood
     # is spaced out; a login after a quiet spell starts at once). See app.security.passwords.Pacer.
     password_hash_duty: float = Field(0.5, gt=0, le=1)
+    # Worker processes that render export files (staff.csv) beside the event loop; 0 renders
+    # them in a thread of the server instead (app.offload).
+    export_workers: int = Field(1, ge=0)
 
     email_backend: Literal["console", "file", "smtp", "memory"] = "console"
     email_from: str = "Roster <no-reply@roster.localhost>"

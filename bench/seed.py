@@ -20,6 +20,7 @@ from app.identity.models import TokenKind, User
 from app.security.passwords import PasswordService
 from app.settings import Settings
 from app.staff.models import AccountStatus, Staff, StaffKind
+from app.staff.service import associated_data
 from app.validation import name_key
 
 PASSWORD = "bench-password-2024"
@@ -54,9 +55,21 @@ async def reset_postgres(url: str) -> None:
         await conn.close()
 
 
-def _staff_row(account_id: int, sid: int, i: int) -> dict:
+def _staff_row(account_id: int, sid: int, i: int, keyring=None) -> dict:
     last = f"{FIRST_NAMES[(i * 7) % len(FIRST_NAMES)]}son{i:05d}"
+    secrets = {}
+    if keyring is not None:  # SSN and salary, encrypted as the app stores them
+        secrets = dict(
+            ssn_encrypted=keyring.encrypt(
+                f"{100 + i % 800:03d}-{i % 100:02d}-{i % 10000:04d}",
+                associated_data(account_id, "ssn", sid),
+            ),
+            salary_encrypted=keyring.encrypt(
+                str(40_000 + i % 90_000), associated_data(account_id, "salary", sid)
+            ),
+        )
     return dict(
+        **secrets,
         account_id=account_id,
         sid=sid,
         role=Role.VIEWER,
@@ -82,11 +95,16 @@ def _staff_row(account_id: int, sid: int, i: int) -> dict:
 
 
 async def _seed_account(
-    db: Database, passwords: PasswordService, size: int, extras: bool = True
+    db: Database,
+    passwords: PasswordService,
+    size: int,
+    extras: bool = True,
+    keyring=None,
 ) -> BenchAccount:
     """One account of ``size`` staff; ``extras``: custom field values on every record and
     managers set row by row (without: no custom values, and managers set by one statement,
-    which is what seeding 100,000 records in seconds needs)."""
+    which is what seeding 100,000 records in seconds needs); ``keyring``: every record has
+    an SSN and a salary encrypted with it."""
     slug = f"bench-{size}"
     async with db.session(write=True) as session:
         owner = await identity.create_user(
@@ -139,7 +157,7 @@ async def _seed_account(
         session.add_all(fields)
         await session.flush()
         first_sid = account.staff_seq + 1
-        rows = [_staff_row(account.id, first_sid + i, i) for i in range(size)]
+        rows = [_staff_row(account.id, first_sid + i, i, keyring) for i in range(size)]
         for start in range(0, len(rows), 1000):
             await session.execute(insert(Staff), rows[start : start + 1000])
         await session.execute(
@@ -191,11 +209,15 @@ async def _seed_account(
         return BenchAccount(size, account.id, slug, admin_user.email, token)
 
 
-async def _seed(url: str, sizes: list[int], extras: bool = True) -> list[BenchAccount]:
+async def _seed(
+    url: str, sizes: list[int], extras: bool = True, secrets: bool = False
+) -> list[BenchAccount]:
     db = Database(url)
-    passwords = PasswordService.from_settings(Settings())
+    settings = Settings()
+    passwords = PasswordService.from_settings(settings)
+    keyring = settings.keyring if secrets else None
     try:
-        accounts = [await _seed_account(db, passwords, size, extras) for size in sizes]
+        accounts = [await _seed_account(db, passwords, size, extras, keyring) for size in sizes]
         await _analyze(db)
         return accounts
     finally:
@@ -217,9 +239,13 @@ async def _analyze(db: Database) -> None:
         await conn.exec_driver_sql("VACUUM ANALYZE")
 
 
-def seed(url: str, sizes: list[int], extras: bool = True) -> list[BenchAccount]:
-    """A fresh database at ``url`` migrated to head, with one account per size."""
+def seed(
+    url: str, sizes: list[int], extras: bool = True, *, secrets: bool = False
+) -> list[BenchAccount]:
+    """A fresh database at ``url`` migrated to head, with one account per size; with
+    ``secrets``, every record also has an SSN and a salary, encrypted with the default
+    settings' keyring (the one a server started without a secret key uses)."""
     if url.startswith("postgresql"):
         asyncio.run(reset_postgres(url))
     upgrade_to_head(url)
-    return asyncio.run(_seed(url, sizes, extras))
+    return asyncio.run(_seed(url, sizes, extras, secrets))

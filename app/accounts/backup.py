@@ -14,10 +14,11 @@ from app.custom_fields.models import CustomField, CustomFieldValue
 from app.fields import NEEDS_PERSONAL_DATA, Backup, UnknownField, on_change
 from app.fields import table as field_table
 from app.invitations.models import Invitation, JoinLink
+from app.offload import Offload
 from app.staff.export import require_export
 from app.staff.fields import STAFF
 from app.staff.models import Staff, StaffPermitGrant, StaffShare, StaffStatus
-from app.staff.service import read_secret
+from app.staff.service import ENCRYPTED_COLUMNS, associated_data, read_secret
 
 BATCH = 500
 FORMAT = "roster-account-backup"
@@ -60,14 +61,19 @@ def _row(obj, *, personal: bool) -> dict:
     return out
 
 
-def _staff_row(keyring, *, personal: bool):
-    """A staff record's columns, and its encrypted fields decrypted where the backup's
-    maker may see them (SSN and salary: with ViewPersonalData)."""
-    secrets = [
+def _secrets(personal: bool) -> list[str]:
+    """The encrypted fields a backup holds, decrypted: where its maker may see them (SSN
+    and salary: with ViewPersonalData)."""
+    return [
         f.name
         for f in STAFF
         if f.encrypted and (personal or f.visibility not in NEEDS_PERSONAL_DATA)
     ]
+
+
+def _staff_row(keyring, *, personal: bool):
+    """A staff record's columns, and its encrypted fields decrypted (``_secrets``)."""
+    secrets = _secrets(personal)
 
     def convert(staff: Staff) -> dict:
         row = _row(staff, personal=personal)
@@ -78,7 +84,44 @@ def _staff_row(keyring, *, personal: bool):
     return convert
 
 
-async def _section(session, name: str, stmt, convert, first: bool) -> AsyncIterator[bytes]:
+def _staff_sealed(*, personal: bool):
+    """Like ``_staff_row``, with the secrets still encrypted (``dump`` decrypts them)."""
+    secrets = _secrets(personal)
+
+    def convert(staff: Staff) -> tuple[dict, tuple]:
+        stored = [(name, getattr(staff, ENCRYPTED_COLUMNS[name])) for name in secrets]
+        return _row(staff, personal=personal), (staff.account_id, staff.sid, stored)
+
+    return convert
+
+
+def _plain_sealed(*, personal: bool):
+    def convert(obj) -> tuple[dict, None]:
+        return _row(obj, personal=personal), None
+
+    return convert
+
+
+def dump(keyring, rows: list[tuple[dict, tuple | None]]) -> bytes:
+    """A batch of records as JSON objects, comma separated; a staff record's secrets
+    decrypted and added last, as ``_staff_row`` does. Runs in a worker (``app.offload``)."""
+    out = []
+    for row, sealed in rows:
+        if sealed is not None:
+            account_id, sid, stored = sealed
+            for name, value in stored:
+                row[name] = (
+                    None
+                    if value is None
+                    else keyring.decrypt(value, associated_data(account_id, name, sid))
+                )
+        out.append(orjson.dumps(row, default=str))
+    return b",".join(out)
+
+
+async def _section(
+    session, name: str, stmt, convert, first: bool, offload: Offload | None = None
+) -> AsyncIterator[bytes]:
     yield (b"" if first else b",") + orjson.dumps(name) + b":["
     count, position = 0, None
     mapper = inspect(stmt.column_descriptions[0]["entity"])
@@ -95,17 +138,24 @@ async def _section(session, name: str, stmt, convert, first: bool) -> AsyncItera
         if not rows:
             break
         position = mapper.identity_key_from_instance(rows[-1])[1]
-        chunk = b",".join(orjson.dumps(convert(r), default=str) for r in rows)
+        if offload is None:
+            chunk = b",".join(orjson.dumps(convert(r), default=str) for r in rows)
+        else:  # decrypting and serialising beside the event loop
+            chunk = await offload.run(dump, [convert(r) for r in rows])
         yield (b"," if count else b"") + chunk
         count += len(rows)
         session.expunge_all()
     yield b"]"
 
 
-def account_json(session, actor: Actor, keyring) -> AsyncIterator[bytes]:
-    """The backup's bytes in chunks; administrators only, refused before streaming."""
+def account_json(
+    session, actor: Actor, keyring, offload: Offload | None = None
+) -> AsyncIterator[bytes]:
+    """The backup's bytes in chunks; administrators only, refused before streaming. With
+    ``offload``, each batch is decrypted and serialised there (see ``app.staff.export``);
+    the bytes are the same."""
     require_export(actor)
-    return _account_json(session, actor, keyring)
+    return _account_json(session, actor, keyring, offload)
 
 
 async def _hidden_custom_fields(session, account_id: int, personal: bool) -> set[int]:
@@ -122,12 +172,18 @@ async def _hidden_custom_fields(session, account_id: int, personal: bool) -> set
     )
 
 
-def _sections(account_id: int, *, personal: bool, keyring, hidden_fields: set[int]) -> list:
-    """The backup's sections after the account: (name, statement, row -> dict)."""
+def _sections(
+    account_id: int, *, personal: bool, keyring, hidden_fields: set[int], sealed: bool = False
+) -> list:
+    """The backup's sections after the account: (name, statement, row -> dict); with
+    ``sealed``, row -> what ``dump`` takes."""
     from app.projects.models import Project, ProjectMember, ProjectTeamRole
 
     def plain(row) -> dict:
         return _row(row, personal=personal)
+
+    if sealed:
+        plain = _plain_sealed(personal=personal)
 
     values = select(CustomFieldValue).where(CustomFieldValue.account_id == account_id)
     if hidden_fields:
@@ -136,7 +192,7 @@ def _sections(account_id: int, *, personal: bool, keyring, hidden_fields: set[in
         (
             "staff",
             select(Staff).where(Staff.account_id == account_id),
-            _staff_row(keyring, personal=personal),
+            _staff_sealed(personal=personal) if sealed else _staff_row(keyring, personal=personal),
         ),
         ("staffStatuses", select(StaffStatus).where(StaffStatus.account_id == account_id), plain),
         ("staffShares", select(StaffShare).where(StaffShare.account_id == account_id), plain),
@@ -165,7 +221,9 @@ def _sections(account_id: int, *, personal: bool, keyring, hidden_fields: set[in
     ]
 
 
-async def _account_json(session, actor: Actor, keyring) -> AsyncIterator[bytes]:
+async def _account_json(
+    session, actor: Actor, keyring, offload: Offload | None
+) -> AsyncIterator[bytes]:
     personal = actor.can(Permit.VIEW_PERSONAL_DATA)
     account = await session.get(Account, actor.account_id)
     head = {"format": FORMAT, "version": VERSION}
@@ -176,10 +234,14 @@ async def _account_json(session, actor: Actor, keyring) -> AsyncIterator[bytes]:
     )
     hidden_fields = await _hidden_custom_fields(session, actor.account_id, personal)
     sections = _sections(
-        actor.account_id, personal=personal, keyring=keyring, hidden_fields=hidden_fields
+        actor.account_id,
+        personal=personal,
+        keyring=keyring,
+        hidden_fields=hidden_fields,
+        sealed=offload is not None,
     )
     for name, stmt, convert in sections:
-        async for chunk in _section(session, name, stmt, convert, first=False):
+        async for chunk in _section(session, name, stmt, convert, False, offload):
             yield chunk
     yield b"}"
 

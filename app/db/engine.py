@@ -5,18 +5,29 @@ transaction control (the pysqlite recipe in the SQLAlchemy docs) so that a reque
 writes starts with ``BEGIN IMMEDIATE``: it takes the write lock up front, so two writers
 never deadlock upgrading read locks, and read-then-write checks (seats, uniqueness) are
 serialised. Reads use a plain deferred ``BEGIN`` and never block under WAL.
+
+Writers of one process also queue for an ``asyncio`` lock before ``BEGIN IMMEDIATE``
+(``WriterLock``): one writing transaction at a time, first come first served, and the
+next one starts as soon as the previous returns its connection. Without it, a writer that
+finds the database locked waits inside SQLite's busy handler, which sleeps in growing steps
+(up to 100 ms each) without knowing when the lock is freed: under 16 concurrent writers
+some waited seconds for a lock that was free most of that time. The busy timeout stays,
+for writers in other processes (the CLI, a second server).
 """
 
 from __future__ import annotations
 
+import asyncio
+
 from sqlalchemy import event
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.util.concurrency import await_only, in_greenlet
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 
@@ -31,9 +42,64 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+class NestedWriteError(RuntimeError):
+    """A write transaction was begun by a task that already holds this process's SQLite
+    writer lock: it would wait for itself. Use the outer session instead."""
+
+
+class WriterLock:
+    """One writing transaction at a time per SQLite engine, in the order they asked.
+
+    Taken when a write session begins its transaction (``BEGIN IMMEDIATE``) and given back
+    when that session returns its connection to the pool (commit, rollback or close).
+    """
+
+    def __init__(self, timeout: float):
+        self.timeout = timeout
+        self._lock = asyncio.Lock()
+        self._owner: asyncio.Task | None = None
+        self._record = None  # the pooled connection whose transaction holds the lock
+
+    @property
+    def locked(self) -> bool:
+        return self._lock.locked()
+
+    async def acquire(self, record) -> None:
+        task = asyncio.current_task()
+        if task is not None and task is self._owner:
+            raise NestedWriteError(
+                "this task already has a write transaction open on SQLite; a second one "
+                "would wait for the first forever: use the outer session"
+            )
+        try:
+            async with asyncio.timeout(self.timeout):
+                await self._lock.acquire()
+        except TimeoutError:
+            # what SQLite's busy timeout would have said, after as long
+            raise OperationalError("BEGIN IMMEDIATE", {}, Exception("database is locked"))  # noqa: B904
+        self._owner = task
+        self._record = record
+
+    def release(self, record) -> None:
+        if record is not None and record is self._record:
+            self._owner = None
+            self._record = None
+            self._lock.release()
+
+
 def _sqlite_begin(conn) -> None:
-    mode = "IMMEDIATE" if conn.get_execution_options().get("roster_write") else "DEFERRED"
-    conn.exec_driver_sql(f"BEGIN {mode}")
+    write = conn.get_execution_options().get("roster_write")
+    writers: WriterLock | None = getattr(conn.engine.dialect, "roster_writers", None)
+    if write and writers is not None and in_greenlet():
+        record = conn.connection._connection_record
+        await_only(writers.acquire(record))
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            writers.release(record)
+            raise
+        return
+    conn.exec_driver_sql(f"BEGIN {'IMMEDIATE' if write else 'DEFERRED'}")
 
 
 def _refuse_closed(dbapi_connection, _record, _proxy) -> None:
@@ -63,8 +129,15 @@ def create_engine(url: str, *, echo: bool = False, pre_ping: bool = False) -> As
         kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=pre_ping)
     engine = create_async_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
+        writers = WriterLock(SQLITE_BUSY_TIMEOUT_MS / 1000)
+        engine.dialect.roster_writers = writers  # type: ignore[attr-defined]
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
+        # the connection is back in the pool (after its commit or rollback): next writer
+        event.listen(engine.sync_engine.pool, "checkin", lambda _c, rec: writers.release(rec))
+        event.listen(
+            engine.sync_engine.pool, "invalidate", lambda _c, rec, _e: writers.release(rec)
+        )
     elif engine.dialect.driver == "asyncpg" and not pre_ping:
         event.listen(engine.sync_engine, "checkout", _refuse_closed)
     return engine
@@ -84,6 +157,12 @@ class Database:
             expire_on_commit=False,
             autoflush=False,
         )
+
+    @property
+    def writers(self) -> WriterLock | None:
+        """SQLite's in-process writer queue; None on PostgreSQL, whose writers take row
+        locks and wait for each other only where they touch the same rows."""
+        return getattr(self.engine.dialect, "roster_writers", None)
 
     @property
     def dialect(self) -> str:

@@ -55,11 +55,12 @@ def routes(services) -> list[Route]:
         )
 
     async def export(request: Request, build, media_type: str, filename: str) -> Response:
+        """The domain decides who may export (``build`` refuses before streaming)."""
         actor, session, error = await actor_and_session(request)
         if error:
             return error
         try:
-            chunks = build(session, actor, services.settings.keyring)  # the domain decides
+            chunks = build(session, actor, services.settings.keyring, services.offload)
         except AccessDenied as exc:
             await session.close()
             return _error(403, "FORBIDDEN", str(exc))

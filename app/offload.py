@@ -1,0 +1,81 @@
+"""Long CPU work off the event loop: a request that renders a large file (the staff CSV)
+hands each batch to ``Offload.run`` and awaits it, so the other requests of the process
+keep being served meanwhile.
+
+By default the work runs in a small pool of worker processes: a thread would still share
+the interpreter lock with the event loop, and a page served while an export of 100,000
+staff renders would take about twice as long. The pool is started on first use with the
+``spawn`` method (a fresh interpreter: the server's threads, sockets and database
+connections are not copied into it) and receives the encryption keyring once, as its
+initial argument, through the pipe that connects it to this process; the keyring is
+never put in the environment, a file or a command line. ``workers=0`` runs the work in a
+thread of this process instead, and so does a server whose worker processes cannot start
+or die (logged once). A program that serves the app from a script of its own must start it
+under ``if __name__ == "__main__":``, as ``spawn`` imports the main module again.
+
+A function given to ``run`` must be importable by name (module level) and is called as
+``fn(keyring, *args)``; its arguments and result travel by pickle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+log = logging.getLogger("roster.offload")
+
+_keyring: Any = None  # in a worker process: the keyring it was started with
+
+
+def _start_worker(keyring) -> None:
+    global _keyring
+    _keyring = keyring
+
+
+def _call(fn: Callable[..., T], *args) -> T:
+    return fn(_keyring, *args)
+
+
+class Offload:
+    def __init__(self, keyring, workers: int = 1):
+        self.keyring = keyring
+        self.workers = workers
+        self._pool: ProcessPoolExecutor | None = None
+
+    @property
+    def in_processes(self) -> bool:
+        return self.workers > 0
+
+    def _processes(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_start_worker,
+                initargs=(self.keyring,),
+            )
+        return self._pool
+
+    async def run(self, fn: Callable[..., T], *args) -> T:
+        if not self.in_processes:
+            return await asyncio.to_thread(fn, self.keyring, *args)
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._processes(), _call, fn, *args)
+        except BrokenProcessPool:
+            # a worker could not start or died: serve on, in a thread, and say so once
+            log.exception("export worker processes failed; rendering in a thread from now on")
+            self.shutdown()
+            self.workers = 0
+            return await asyncio.to_thread(fn, self.keyring, *args)
+
+    def shutdown(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None

@@ -1,0 +1,171 @@
+"""Exports render beside the event loop (app.offload): batch by batch, in worker processes
+(or a thread), with the same bytes as rendering in line, while other requests are served."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from app.access import ROLE_PERMITS, Actor, Permit, Role
+from app.accounts.backup import account_json
+from app.offload import Offload
+from app.staff import export
+from app.staff.export import staff_csv
+from tests.factories import (
+    insert_staff_rows,
+    make_custom_field,
+    make_member,
+    make_tenant,
+    set_custom_value,
+    set_staff_columns,
+    set_staff_secrets,
+    share_staff_with,
+)
+
+
+async def _world(services, n: int = 60):
+    """A tenant with ``n`` staff: every 3rd restricted, SSN and salary on some, custom
+    values, managers, one restricted record shared with an administrator who lacks the
+    personal-data and restricted-staff permits."""
+    tenant = await make_tenant(services)
+    rows = [
+        {
+            "first_name": "=HYPERLINK(1)" if i % 17 == 0 else f"First{i}",
+            "last_name": f"Last{i:03d}",
+            "title": "Engineer",
+            "email": f"p{i}@example.com",
+            "restricted": i % 3 == 0,
+        }
+        for i in range(n)
+    ]
+    await insert_staff_rows(services, tenant, rows)
+    from sqlalchemy import select
+
+    from app.staff.models import Staff
+
+    async with services.db.session() as session:
+        ids = list(
+            await session.scalars(
+                select(Staff.id).where(Staff.account_id == tenant.account_id).order_by(Staff.id)
+            )
+        )
+    field = (await make_custom_field(services, tenant, "Shirt")).id
+    for k, staff_id in enumerate(ids[1:], start=1):
+        if k % 2:
+            await set_staff_secrets(services, staff_id, ssn=f"123-45-{k:04d}", salary=50000 + k)
+        if k % 4 == 0:
+            await set_custom_value(services, tenant, staff_id, field, f"+size{k}")
+        if k % 5 == 0:
+            await set_staff_columns(services, staff_id, manager_id=ids[1])
+    admin = await make_member(services, tenant, Role.ADMINISTRATOR)
+    await share_staff_with(services, tenant, ids[3], admin.staff_pk)
+    owner = Actor(
+        user_id=tenant.owner.user_id,
+        account_id=tenant.account_id,
+        staff_id=tenant.owner.staff_pk,
+        role=Role.OWNER,
+        permits=ROLE_PERMITS[Role.OWNER],
+    )
+    limited = Actor(
+        user_id=admin.user_id,
+        account_id=tenant.account_id,
+        staff_id=admin.staff_pk,
+        role=Role.ADMINISTRATOR,
+        permits=ROLE_PERMITS[Role.ADMINISTRATOR]
+        - {Permit.VIEW_PERSONAL_DATA, Permit.VIEW_RESTRICTED_STAFF},
+        shared_staff_ids=frozenset({ids[3]}),
+    )
+    return tenant, owner, limited
+
+
+async def _text(services, build, actor, offload=None) -> bytes:
+    async with services.db.session() as session:
+        chunks = [c async for c in build(session, actor, services.settings.keyring, offload)]
+    return b"".join(c.encode() if isinstance(c, str) else c for c in chunks)
+
+
+async def test_exports_in_worker_processes_and_threads_are_byte_identical(
+    client, services, monkeypatch
+):
+    monkeypatch.setattr(export, "BATCH", 7)  # several batches, a partial last one
+    tenant, owner, limited = await _world(services)
+    assert services.offload.in_processes  # the default
+    thread = Offload(services.settings.keyring, workers=0)
+    for build in (staff_csv, account_json):
+        for actor in (owner, limited):
+            in_line = await _text(services, build, actor)
+            assert await _text(services, build, actor, services.offload) == in_line
+            assert await _text(services, build, actor, thread) == in_line
+    # and over HTTP, as an administrator downloads them
+    auth = {"Authorization": f"Bearer {tenant.owner.token}", "X-Auth-Realm": tenant.owner.realm}
+    for path, build in (("/export/staff.csv", staff_csv), ("/export/account.json", account_json)):
+        response = await client.get(path, headers=auth)
+        assert response.status_code == 200
+        assert response.content == await _text(services, build, owner)
+    text = (await _text(services, staff_csv, owner)).decode("utf-8-sig")
+    assert "'=HYPERLINK(1)" in text and "123-45-0001" in text and "'+size4" in text
+
+
+async def test_the_event_loop_runs_while_each_batch_renders(services, monkeypatch):
+    """Other tasks run during every batch's rendering (a heartbeat ticks meanwhile), and
+    the export is streamed a batch per chunk."""
+    monkeypatch.setattr(export, "BATCH", 10)
+    _, owner, _ = await _world(services, n=45)  # + the owner and the administrator
+    ticks = 0
+
+    async def heartbeat() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    renders: list[tuple[int, int]] = []
+    real = export.render
+
+    def render(keyring, cells, rows):
+        before = ticks
+        time.sleep(0.02)  # CPU-heavy work would hold a thread this long
+        text = real(keyring, cells, rows)
+        renders.append((before, ticks))
+        return text
+
+    monkeypatch.setattr(export, "render", render)
+    beat = asyncio.create_task(heartbeat())
+    try:
+        async with services.db.session() as session:
+            chunks = [
+                c
+                async for c in staff_csv(
+                    session, owner, services.settings.keyring, Offload(services.settings.keyring, 0)
+                )
+            ]
+    finally:
+        beat.cancel()
+    assert len(renders) == 5  # 47 rows in batches of 10
+    assert len(chunks) == 1 + 5  # the header, then one chunk per batch
+    assert all(after > before for before, after in renders), renders
+
+
+@pytest.mark.parametrize("workers", [1])
+async def test_a_broken_worker_pool_falls_back_to_a_thread(services, workers, caplog):
+    offload = Offload(services.settings.keyring, workers=workers)
+    pool = offload._processes()
+    pool.submit(_die).exception()  # the worker exits: the pool is broken
+    try:
+        assert await offload.run(_first_key) == services.settings.keyring.primary
+        assert not offload.in_processes
+        assert "rendering in a thread" in caplog.text
+    finally:
+        offload.shutdown()
+
+
+def _die() -> None:
+    import os
+
+    os._exit(1)
+
+
+def _first_key(keyring) -> str:
+    return keyring.primary
