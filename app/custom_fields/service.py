@@ -95,7 +95,7 @@ async def list_fields(
 
 async def get_field(session: AsyncSession, actor: Actor, field_id: int, path="id") -> CustomField:
     field = await session.get(CustomField, field_id)
-    if field is None or field.account_id != actor.account_id or not actor.can(Permit.VIEW_STAFF):
+    if field is None or field.account_id != actor.account_id or not access.sees_directory(actor):
         raise NotFound("Custom field", field=[path])
     return field
 
