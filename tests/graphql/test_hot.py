@@ -12,6 +12,7 @@ import httpx
 import pytest
 from graphql import GraphQLError, parse
 from graphql.execution.values import get_variable_values
+from strawberry.extensions import SchemaExtension
 
 from app.access import Role
 from app.db.statements import StatementCounter
@@ -401,3 +402,35 @@ async def test_a_plan_that_fails_unexpectedly_is_answered_by_graphql_core_and_lo
     assert _answered(app) == before
     assert any("hot path handed back" in r.message for r in caplog.records)
     assert any(isinstance(r.exc_info[1], AttributeError) for r in caplog.records if r.exc_info)
+
+
+async def test_every_other_extension_sees_the_requests_the_plans_answer(
+    app, services, api, client, monkeypatch
+):
+    """The plans answer inside strawberry's execution (a schema extension supplying the
+    result): an extension such as tracing or metrics sees the parsing, the validation and
+    the execution of a compiled request, with its result, as it sees any other."""
+    seen: list = []
+
+    class Recorder(SchemaExtension):
+        def on_validate(self):
+            yield
+            seen.append("validated")
+
+        def on_execute(self):
+            yield
+            result = self.execution_context.result
+            seen.append(("executed", self.execution_context.operation_name, bool(result.data)))
+
+        async def on_operation(self):
+            yield
+            seen.append(("operation", self.execution_context.context.operation_name))
+
+    _, members, _ = await _directory(services, api)
+    schema = app.state.graphql.schema
+    monkeypatch.setattr(schema, "extensions", [Recorder, *schema.extensions])
+    before = _answered(app)
+    body = {"query": PAGE_QUERY, "variables": {"first": 5}}
+    response = await client.post("/graphql", json=body, headers=_headers(members["OWNER"]))
+    assert response.status_code == 200 and _answered(app) == before + 1
+    assert seen == ["validated", ("executed", "Page", True), ("operation", "Page")]
