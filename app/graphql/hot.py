@@ -125,6 +125,7 @@ class Prefetch:
 Getter = Callable[[Any, Prefetch], Any]
 VALUES = "custom values"
 COUNT = "count"
+MANAGERS = "managers"
 Complete = Callable[[Any, Prefetch], Any]
 
 
@@ -170,7 +171,7 @@ def _total(connection, fetched: Prefetch):
 # only rows of the page itself (and its connection) have them here, and what the page
 # must read besides its rows for them (managers come with the page).
 PREFETCHED: dict[tuple[str, str], tuple[Getter, bool, str | None]] = {
-    ("Staff", "manager"): (_manager, True, None),
+    ("Staff", "manager"): (_manager, True, MANAGERS),
     ("Staff", "customFields"): (_custom_fields, True, VALUES),
     ("CustomFieldValue", "field"): (_field, False, None),
     ("StaffConnection", "totalCount"): (_total, True, COUNT),
@@ -801,18 +802,20 @@ class HotPaths:
         )
         fetched = Prefetch()
         async with ctx.as_actor() as (session, actor):
-            if not access.sees_directory(actor):
-                # a guest's records (and their managers) are looked up one by one as
-                # they see them: graphql-core's path does that
-                raise Fallback()
             page = await staff_service.list_staff(session, actor, query, plan.columns)
+            fetched.manager_rows = page.managers
+            if MANAGERS in plan.needs and not access.sees_directory(actor):
+                # a guest's managers are not joined to the page: they are the records
+                # the guest sees, looked up as the resolvers' loader does
+                ids = sorted({r.manager_id for r in page.rows if r.manager_id is not None})
+                if ids:
+                    fetched.manager_rows = await staff_service.get_many(session, actor, ids)
             if VALUES in plan.needs and page.rows:
                 fetched.values = await custom_fields.values_for_staff(
                     session, actor.account_id, [r.id for r in page.rows]
                 )
             if COUNT in plan.needs:
                 fetched.total = await staff_service.count_staff(session, actor, query)
-        fetched.manager_rows = page.managers
         connection = staff_connection(page, actor, count=None, node=SeenStaff)
         completed = plan.complete(connection, fetched)
         return {key: completed if typename is None else typename for key, typename in plan.keys}

@@ -9,7 +9,8 @@ every role (guests and the personal-data permit included), to an app with the co
 plans and to one where graphql-core answers everything, over the same database: the
 responses must be the same bytes, errors and nulls included. A difference is a bug of
 the compiler. The documents the generator knows the plans cover must also have been
-answered by them (for every role that sees the directory).
+answered by them, for every role, unless the answer is an error (input errors are
+graphql-core's to report).
 """
 
 from __future__ import annotations
@@ -265,7 +266,7 @@ async def world(services, api):
 
 
 @settings(
-    max_examples=int(os.environ.get("ROSTER_DIFFERENTIAL_EXAMPLES", "200")),
+    max_examples=int(os.environ.get("ROSTER_DIFFERENTIAL_EXAMPLES", "300")),
     deadline=None,
     derandomize=True,
     database=None,
@@ -287,7 +288,7 @@ async def test_compiled_and_graphql_core_answer_the_same_bytes(
     if "data" not in answer:  # refused before execution: only ever by the query limits
         assert all(e["message"].startswith("The query is too large") for e in answer["errors"])
         return
-    if covered and who != "GUEST":
+    if covered and "errors" not in answer:  # input errors are graphql-core's to report
         assert _answered(app) == before + 1, f"the plan did not answer: {query}"
 
 
@@ -320,4 +321,4 @@ async def test_the_generated_documents_reach_what_they_claim(app, client, cold_c
         page = hot.json()["data"]["list"]
         assert page["count"] == page["totalCount"] > 0 and len(page["nodes"]) <= 5, who
         assert "title" not in page["nodes"][0], who
-        assert _answered(app) == before + (who != "GUEST"), who
+        assert _answered(app) == before + 1, who
