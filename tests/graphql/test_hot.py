@@ -86,6 +86,10 @@ COVERED = [
     pytest.param("{ staff { nodes { manager { id } manager { fullName } } } }", None,
                  id="merged-selections"),
     pytest.param("{ __typename staff { __typename } }", None, id="typename-at-root"),
+    pytest.param("query($a: Boolean = true) { staff { nodes { id email @include(if: $a) } } }",
+                 {}, id="directive-variable-default"),
+    pytest.param("{ staff { nodes { ... on Staff @include(if: false) { email } id } } }", None,
+                 id="skipped-inline-fragment"),
 ]
 
 # Requests the plans must hand back to graphql-core: errors, or documents they do not cover.
@@ -104,6 +108,8 @@ HANDED_BACK = [
     pytest.param("{ staff { nodes { manager { manager { id } } } } }", None, id="manager-chain"),
     pytest.param("{ a: staff { nodes { id } } b: staff { nodes { id } } }", None, id="two-roots"),
     pytest.param("{ viewer { role } }", None, id="other-root"),
+    pytest.param("query($s: Boolean!) { staff @skip(if: $s) { nodes { id } } }", {"s": True},
+                 id="root-skipped"),
     pytest.param("query { staff { nodes { id } } }\nquery B { viewer { role } }", None,
                  id="two-operations"),
 ]
@@ -434,3 +440,28 @@ async def test_every_other_extension_sees_the_requests_the_plans_answer(
     response = await client.post("/graphql", json=body, headers=_headers(members["OWNER"]))
     assert response.status_code == 200 and _answered(app) == before + 1
     assert seen == ["validated", ("executed", "Page", True), ("operation", "Page")]
+
+
+def test_plans_are_bounded_per_document_and_in_all(monkeypatch):
+    """A document's plans are kept per values of its @skip/@include conditions, at most
+    MAX_VARIANTS of them; and at most MAX_PLANS documents are kept."""
+    from app.graphql import hot as hot_module
+
+    schema_hot = build_schema().hot_paths
+    names = [f"c{i}" for i in range(6)]
+    query = (
+        "query(" + ", ".join(f"${n}: Boolean!" for n in names) + ") { staff { nodes { id "
+        + " ".join(f"{n}: sid @include(if: ${n})" for n in names) + " } } }"
+    )
+    document = schema_hot.document(query, None, parse(query))
+    assert document is not None
+    for bits in range(2 ** len(names)):
+        values = {n: bool(bits >> i & 1) for i, n in enumerate(names)}
+        coerced = get_variable_values(schema_hot.schema, document.operation.variable_definitions, values)
+        assert schema_hot.plan_for(document, coerced) is not None
+    assert len(document.variants) == hot_module.MAX_VARIANTS
+    monkeypatch.setattr(hot_module, "MAX_PLANS", 3)
+    for i in range(5):
+        text = f"{{ staff(first: {i}) {{ nodes {{ id }} }} }}"
+        schema_hot.document(text, None, parse(text))
+    assert len(schema_hot.plans) == 3
