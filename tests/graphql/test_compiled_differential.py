@@ -35,7 +35,7 @@ SCALARS = (
     "id sid firstName lastName fullName title company notes isInactive restricted role kind "
     "accountStatus hasLogin createdAt modifiedAt email phoneCell phoneWork phoneHome "
     "startDate termDate capacity costFactor hourRateType rate1 rate2 rate3 rate4 rate5 "
-    "homeTimezone viewerCanSeeDetails viewerCanSeePersonalData viewerCanEdit viewerCanDelete "
+    "homeTimezone effectiveTimezone viewerCanSeeDetails viewerCanSeePersonalData viewerCanEdit viewerCanDelete "
     "__typename"
 ).split()
 ADDRESS = "street city state zip country __typename".split()
@@ -43,7 +43,6 @@ CUSTOM_FIELD = "id name type options personal description archived createdAt __t
 PAGE_INFO = "hasNextPage hasPreviousPage startCursor endCursor __typename".split()
 # Fields that load more than the page (graphql-core answers documents selecting them).
 UNCOVERED = (
-    "effectiveTimezone",
     "status { name }",
     "permits",
     "ssn",
