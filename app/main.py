@@ -144,20 +144,6 @@ class RosterGraphQL(GraphQLOverHTTP, GraphQL):
         assert self.ide is not None  # strawberry renders an IDE only when one is set
         return self.ide.page(request)
 
-    async def _hot(self, request_data, context) -> ExecutionResult | None:
-        """The compiled answer to a hot document, or None (see app.graphql.hot)."""
-        if isinstance(request_data, list) or getattr(request_data, "protocol", "http") != "http":
-            return None
-        if not isinstance(request_data.query, str):
-            return None
-        hot = self.schema.hot_paths
-        plan = hot.plan_for(request_data.query, request_data.operation_name)
-        if plan is None:
-            return None
-        name = plan.operation.name
-        context.operation_name = name.value if name is not None else None
-        return await hot.execute(plan, request_data.variables, context)
-
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
 
@@ -182,10 +168,6 @@ class RosterGraphQL(GraphQLOverHTTP, GraphQL):
     ):
         try:
             async with asyncio.timeout(self.services.settings.request_timeout_seconds):
-                if self.services.settings.hot_paths and request_adapter.method == "POST":
-                    result = await self._hot(request_data, context)
-                    if result is not None:
-                        return result
                 return await super().execute_operation(
                     request, request_adapter, request_data, context, root_value, sub_response
                 )

@@ -1,6 +1,5 @@
 """CPU per request, in process, of the benchmark's staff page and a tour-like document
-(totalCount, so graphql-core answers it): run it from two checkouts, alternating, to
-compare them side by side.
+(with totalCount): run it from two checkouts, alternating, to compare them side by side.
 
     python -m bench.request_cpu
 """

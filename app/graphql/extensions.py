@@ -23,6 +23,8 @@ from graphql import DocumentNode, ExecutionResult, GraphQLError, parse
 from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
+from app.graphql.strawberry_internals import validate_document
+
 log = logging.getLogger("roster.graphql")
 
 EXPECTED_CODES = {"UNAUTHENTICATED", "FORBIDDEN", "BAD_USER_INPUT", "RATE_LIMITED"}
@@ -58,8 +60,6 @@ def _parse(query: str, **options) -> DocumentNode:
 def _validate(schema, query: str, options: tuple, rules: tuple) -> list[GraphQLError]:
     """Keyed by the document's text, whose hash Python keeps, not by its syntax tree,
     which would be hashed node by node on every request."""
-    from strawberry.schema.schema import validate_document
-
     return validate_document(schema, _parse(query, **dict(options)), rules)
 
 

@@ -1,32 +1,38 @@
-"""A compiled path for the hot document: a page of the staff directory.
+"""The compiled executor: documents over the staff directory, answered without graphql-core.
 
 graphql-core completes every field of every row through its general machinery: an
 ``Info`` object, a resolver call, type checks and a result map per field, several
 microseconds each. A 100-row page asks for a few thousand fields, so the executor, not
-the database, is what a staff list costs. For the documents clients send most (``staff``
-with scalar fields, the manager, the custom fields and the page info) Roster compiles the
-validated document once into a plan: one generated function per selection, reading each
-field and completing it as the GraphQL type's own ``serialize`` would. The plan runs on
-what the ``staff`` resolver would have used: the same service call, the same visibility
-rules, the manager joined to the page and the custom fields read in one statement for the
-whole page, as the resolvers' loaders do.
+the database, is what a staff list costs. Roster compiles each validated document that
+reads the directory once into a plan, in the spirit of graphql-jit: the document's
+fields are collected as graphql-core collects them (fragments and inline fragments by
+their type conditions, aliases, fields selected twice merged, ``@skip``/``@include`` by
+the values of their conditions), and each selection becomes one generated function that
+reads its fields and completes them as the GraphQL type's own ``serialize`` would. The
+plan runs on what the ``staff`` resolver would have used: the same service calls (the
+page, and its count when ``totalCount`` is selected), the same visibility rules, the
+manager joined to the page and the custom fields read in one statement for the page.
 
 Staff records are completed as their viewer sees them (``SeenStaff``), without building a
 ``Staff`` object: the tables ``Staff.build`` itself is made from (``COLUMNS``: who sees
 each column; ``DERIVED``: the computed fields) say how each selected field reads, and
 ``READS`` says which columns each reads, so the page's statement selects only those.
 
-A plan answers only when it can answer exactly as graphql-core would. Anything else
-returns None and the request runs the ordinary way: a document the plan does not cover,
-variables that do not coerce, an authentication or input error, a null in a non-null
-field, any exception. ``tests/graphql/test_hot.py`` holds the two paths to the same
-responses over a corpus of documents, errors and roles.
+The plan runs inside strawberry, as a schema extension (``CompiledExecution``) that
+supplies the execution result: after parsing, the document cache, validation and the
+cost limit, so every other extension still sees the request. It answers only when it can
+answer exactly as graphql-core would; otherwise it supplies nothing and graphql-core
+executes the request: a document the plan does not cover, variables that do not coerce,
+an authentication or input error, a null in a non-null field, any exception.
+``tests/graphql/test_hot.py`` and ``tests/graphql/test_compiled_differential.py`` hold the
+two paths to the same responses.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import operator
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable
@@ -35,37 +41,40 @@ from datetime import date, datetime
 from typing import Any, NamedTuple
 
 from graphql import (
+    DirectiveNode,
     DocumentNode,
     FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
     GraphQLEnumType,
     GraphQLError,
+    GraphQLIncludeDirective,
     GraphQLInputObjectType,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLSchema,
+    GraphQLSkipDirective,
+    InlineFragmentNode,
     OperationDefinitionNode,
     OperationType,
     SelectionSetNode,
     Undefined,
     get_named_type,
-    parse,
-    specified_rules,
-    validate,
+    get_operation_ast,
+    is_abstract_type,
 )
+from graphql import ExecutionResult as GraphQLExecutionResult
 from graphql.execution.values import get_argument_values, get_variable_values
-from strawberry.schema.types.base_scalars import isoformat as strawberry_isoformat
-from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
-from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
-from strawberry.types import ExecutionResult
+from strawberry.extensions import SchemaExtension
+from strawberry.types.graphql import OperationType as StrawberryOperationType
 
 from app.custom_fields import service as custom_fields
 from app.custom_fields.service import shown_values
 from app.errors import DomainError, RateLimited
 from app.fields import on_change
 from app.graphql.extensions import MAX_CACHED_DOCUMENT
-from app.graphql.limits import Summary, check_cost, summarize
-from app.graphql.queries import staff_filter
+from app.graphql.queries import StaffSortInput, staff_filter
 from app.graphql.types import staff as staff_type
 from app.graphql.types.custom_fields import CustomField
 from app.graphql.types.staff import (
@@ -83,8 +92,11 @@ from app.staff.queries import PageColumns, StaffQuery, clean_search
 log = logging.getLogger("roster.graphql.hot")
 
 ROOT_FIELD = "staff"
-ROOT_ARGUMENTS = {"first", "after", "search", "filter"}
+ROOT_ARGUMENTS = {"first", "after", "search", "sort", "filter"}
+# Documents kept (each with its plans), and plans kept per document: one per combination
+# of its @skip/@include conditions that requests have used.
 MAX_PLANS = 256
+MAX_VARIANTS = 16
 
 
 class Fallback(Exception):
@@ -107,9 +119,13 @@ class Prefetch:
     values: dict = field(default_factory=dict)
     managers: dict = field(default_factory=dict)  # built once per manager (one viewer)
     fields: dict = field(default_factory=dict)  # custom fields, built once each
+    total: int | None = None  # the directory's count, when totalCount is selected
 
 
 Getter = Callable[[Any, Prefetch], Any]
+VALUES = "custom values"
+COUNT = "count"
+MANAGERS = "managers"
 Complete = Callable[[Any, Prefetch], Any]
 
 
@@ -144,15 +160,21 @@ def _field(value, fetched: Prefetch):
         return built
 
 
+def _total(connection, fetched: Prefetch):
+    return fetched.total
+
+
 # Fields whose resolvers load related rows: the plan prefetches them for the whole page
 # and applies the same visibility (the manager as the same viewer sees it; the custom
-# values ``shown_values`` lets through). The plan's staff objects are SeenStaff (see
-# RECORD_TYPES). The flags: whether only rows of the page itself have them here, and
-# whether the custom values must be read (managers come with the page).
-PREFETCHED: dict[tuple[str, str], tuple[Getter, bool, bool]] = {
-    ("Staff", "manager"): (_manager, True, False),
-    ("Staff", "customFields"): (_custom_fields, True, True),
-    ("CustomFieldValue", "field"): (_field, False, False),
+# values ``shown_values`` lets through; the count ``count_staff`` gives for the same
+# query). The plan's staff objects are SeenStaff (see RECORD_TYPES). The flags: whether
+# only rows of the page itself (and its connection) have them here, and what the page
+# must read besides its rows for them (managers come with the page).
+PREFETCHED: dict[tuple[str, str], tuple[Getter, bool, str | None]] = {
+    ("Staff", "manager"): (_manager, True, MANAGERS),
+    ("Staff", "customFields"): (_custom_fields, True, VALUES),
+    ("CustomFieldValue", "field"): (_field, False, None),
+    ("StaffConnection", "totalCount"): (_total, True, COUNT),
 }
 
 
@@ -190,38 +212,101 @@ def _unless_hidden(name: str, get: Getter) -> Getter:
 
 @dataclass(frozen=True)
 class Plan:
-    operation: OperationDefinitionNode
-    root: FieldNode
-    complete: Complete
-    needs_values: bool  # some row's customFields are selected
+    """An operation compiled for one set of values of its @skip/@include conditions."""
+
+    root: FieldNode  # the staff field (its arguments)
+    keys: tuple[tuple[str, str | None], ...]  # the response's keys: (key, __typename or None)
+    complete: Complete  # completes the connection
+    needs: frozenset[str]  # what the page reads besides its rows (VALUES, COUNT)
     columns: PageColumns  # what the page reads of its rows and their managers
-    cost: Summary  # checked against the account's sizes before the plan runs
 
 
 class _Compiler:
-    def __init__(self):
-        self.needs_values = False
+    """Compiles one operation for one set of values of its @skip/@include conditions."""
+
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        fragments: dict[str, FragmentDefinitionNode],
+        conditions: dict[int, bool],
+    ):
+        self.schema = schema
+        self.fragments = fragments
+        self.conditions = conditions  # id of a @skip/@include node: its `if`
+        self.needs: set[str] = set()  # what the page needs besides its rows
         # Columns the selections of records read: of page rows (True), of managers (False).
         self.reads: dict[bool, set[str] | None] = {True: set(), False: set()}
 
-    def selection(
-        self, type_: GraphQLObjectType, selection_set: SelectionSetNode, *, page_rows: bool
-    ) -> Complete:
-        entries: list[_Entry] = []
-        seen: set[str] = set()
+    # Field collection, as graphql-core's CollectFields does it.
+
+    def included(self, node) -> bool:
+        for directive in node.directives or ():
+            value = self.conditions[id(directive)]
+            if directive.name.value == GraphQLSkipDirective.name and value:
+                return False
+            if directive.name.value == GraphQLIncludeDirective.name and not value:
+                return False
+        return True
+
+    def matches(self, fragment, type_: GraphQLObjectType) -> bool:
+        if fragment.type_condition is None:
+            return True
+        condition = self.schema.get_type(fragment.type_condition.name.value)
+        if condition is type_:
+            return True
+        return is_abstract_type(condition) and self.schema.is_sub_type(condition, type_)
+
+    def collect(
+        self,
+        type_: GraphQLObjectType,
+        selection_set: SelectionSetNode,
+        grouped: dict[str, list[FieldNode]],
+        visited: set[str],
+    ) -> dict[str, list[FieldNode]]:
         for node in selection_set.selections:
-            if not isinstance(node, FieldNode) or node.directives:
-                raise NotCovered("fragments and directives")
-            key = node.alias.value if node.alias else node.name.value
-            if key in seen:
-                raise NotCovered("a response key selected twice")
-            seen.add(key)
-            entries.append(self.field(type_, node, key, page_rows=page_rows))
+            if not self.included(node):
+                continue
+            if isinstance(node, FieldNode):
+                key = node.alias.value if node.alias else node.name.value
+                grouped.setdefault(key, []).append(node)
+            elif isinstance(node, InlineFragmentNode):
+                if self.matches(node, type_):
+                    self.collect(type_, node.selection_set, grouped, visited)
+            elif isinstance(node, FragmentSpreadNode):
+                name = node.name.value
+                if name in visited:
+                    continue
+                visited.add(name)
+                fragment = self.fragments.get(name)
+                if fragment is not None and self.matches(fragment, type_):
+                    self.collect(type_, fragment.selection_set, grouped, visited)
+        return grouped
+
+    def subfields(
+        self, type_: GraphQLObjectType, nodes: list[FieldNode]
+    ) -> dict[str, list[FieldNode]]:
+        grouped: dict[str, list[FieldNode]] = {}
+        visited: set[str] = set()
+        for node in nodes:
+            if node.selection_set is not None:
+                self.collect(type_, node.selection_set, grouped, visited)
+        return grouped
+
+    # Completion.
+
+    def selection(
+        self, type_: GraphQLObjectType, nodes: list[FieldNode], *, page_rows: bool
+    ) -> Complete:
+        entries = [
+            self.field(type_, field_nodes, key, page_rows=page_rows)
+            for key, field_nodes in self.subfields(type_, nodes).items()
+        ]
         return _generate(type_.name, entries, record=type_.name in RECORD_TYPES)
 
     def field(
-        self, type_: GraphQLObjectType, node: FieldNode, key: str, *, page_rows: bool
+        self, type_: GraphQLObjectType, nodes: list[FieldNode], key: str, *, page_rows: bool
     ) -> _Entry:
+        node = nodes[0]
         name = node.name.value
         if name == "__typename":
             return _Entry(key, constant=type_.name)
@@ -234,16 +319,17 @@ class _Compiler:
         attribute = read = get = None
         if special is not None:
             python_name = _plain(definition).python_name
-            get, page_rows_only, needs_values = special
+            get, page_rows_only, needs = special
             if type_.name == "Staff" and any(staff_type.NEEDS.get(python_name, ())):
                 get = _unless_hidden(python_name, get)
             if page_rows_only and not page_rows:
                 raise NotCovered("related rows of related rows")
-            self.needs_values |= needs_values
+            if needs is not None:
+                self.needs.add(needs)
         else:
             attribute, read = self.getter(definition, RECORD_TYPES.get(type_.name))
         nested_page_rows = page_rows and (type_.name, name) in PAGE_ROW_FIELDS
-        complete, non_null = self.completion(definition.type, node, page_rows=nested_page_rows)
+        complete, non_null = self.completion(definition.type, nodes, page_rows=nested_page_rows)
         leaf = definition.type.of_type if non_null else definition.type
         return _Entry(
             key,
@@ -303,14 +389,17 @@ class _Compiler:
             raise NotCovered("a resolver that loads or takes more than self")
         return None, resolver.wrapped_func
 
-    def completion(self, type_, node: FieldNode, *, page_rows: bool) -> tuple[Complete, bool]:
+    def completion(
+        self, type_, nodes: list[FieldNode], *, page_rows: bool
+    ) -> tuple[Complete, bool]:
         """How a value of ``type_`` completes when it is not null, and whether the type
         is non-null (null checks are the caller's, inline in the generated code)."""
         non_null = isinstance(type_, GraphQLNonNull)
         if non_null:
             type_ = type_.of_type
+        leaf = nodes[0].selection_set is None
         if isinstance(type_, GraphQLList):
-            item, item_non_null = self.completion(type_.of_type, node, page_rows=page_rows)
+            item, item_non_null = self.completion(type_.of_type, nodes, page_rows=page_rows)
             if item_non_null:
 
                 def done(value, fetched):
@@ -322,12 +411,12 @@ class _Compiler:
                     return [None if v is None else item(v, fetched) for v in value]
 
         elif isinstance(type_, GraphQLObjectType):
-            if node.selection_set is None:
+            if leaf:
                 raise NotCovered("an object without a selection")
-            done = self.selection(type_, node.selection_set, page_rows=page_rows)
-        elif node.selection_set is None and isinstance(type_, GraphQLEnumType):
+            done = self.selection(type_, nodes, page_rows=page_rows)
+        elif leaf and isinstance(type_, GraphQLEnumType):
             done = _enum(type_)
-        elif node.selection_set is None and hasattr(type_, "serialize"):
+        elif leaf and hasattr(type_, "serialize"):
             done = _leaf(type_)
         else:
             raise NotCovered("abstract types")
@@ -422,6 +511,15 @@ PASSES = {
 ISOFORMAT = "{v}.isoformat() if type({v}) in iso_types else {done}"
 
 
+def _isoformat(serialize) -> bool:
+    """Whether a scalar serializes with ``methodcaller("isoformat")`` (strawberry's Date
+    and DateTime do), recognised by what it is rather than by importing strawberry's."""
+    return isinstance(serialize, operator.methodcaller) and serialize.__reduce__() == (
+        operator.methodcaller,
+        ("isoformat",),
+    )
+
+
 def _fast(type_) -> str | None:
     """An inline completion of a not-null value ``{v}`` of this leaf type, giving what its
     serialize would, with ``{done}`` (the full completion) where it cannot tell; None
@@ -429,7 +527,7 @@ def _fast(type_) -> str | None:
     name = getattr(type_, "name", None)
     if name in PASSES:
         return f"{{v}} if {PASSES[name]} else {{done}}"
-    if getattr(type_, "serialize", None) is strawberry_isoformat:
+    if _isoformat(getattr(type_, "serialize", None)):
         return ISOFORMAT
     return None
 
@@ -516,23 +614,62 @@ def _forget_plans() -> None:
         hot.plans.clear()
 
 
-class HotPaths:
-    """Plans for hot documents, compiled once per (document, operation name)."""
+@dataclass
+class _Document:
+    """An operation of a document that reads the directory, and its plans: one per
+    combination of the values of its @skip/@include conditions."""
 
-    def __init__(self, schema: GraphQLSchema, rules: list, max_tokens: int, max_cost: int):
+    operation: OperationDefinitionNode
+    fragments: dict[str, FragmentDefinitionNode]
+    conditions: tuple[DirectiveNode, ...]  # every @skip/@include it reaches, in order
+    variants: OrderedDict[tuple[bool, ...], Plan | None] = field(default_factory=OrderedDict)
+
+
+def _conditions(
+    selection_set: SelectionSetNode,
+    fragments: dict[str, FragmentDefinitionNode],
+    found: list[DirectiveNode],
+    visited: set[str],
+) -> None:
+    """The @skip/@include directives reachable from ``selection_set``; any other directive
+    is not covered."""
+    for node in selection_set.selections:
+        for directive in node.directives or ():
+            if directive.name.value not in (
+                GraphQLSkipDirective.name,
+                GraphQLIncludeDirective.name,
+            ):
+                raise NotCovered(f"the @{directive.name.value} directive")
+            found.append(directive)
+        if isinstance(node, FragmentSpreadNode):
+            name = node.name.value
+            if name not in visited and name in fragments:
+                visited.add(name)
+                fragment = fragments[name]
+                if fragment.directives:
+                    raise NotCovered("directives on a fragment definition")
+                _conditions(fragment.selection_set, fragments, found, visited)
+        elif isinstance(node, FieldNode | InlineFragmentNode) and node.selection_set:
+            _conditions(node.selection_set, fragments, found, visited)
+
+
+class HotPaths:
+    """Plans for documents over the directory, compiled once per (document, operation
+    name) and per values of their @skip/@include conditions."""
+
+    def __init__(self, schema: GraphQLSchema):
         if schema.query_type is None:
             raise ValueError("a schema without a query type has no hot paths")
         self.schema = schema
         self.query_type = schema.query_type
-        self.max_cost = max_cost
-        # The rules strawberry validates with: graphql-core's, ours, then its own two.
-        self.rules = [*specified_rules, *rules, MaybeNullValidationRule, OneOfInputValidationRule]
-        self.max_tokens = max_tokens
-        self.plans: OrderedDict[tuple[str, str | None], Plan | None] = OrderedDict()
+        self.plans: OrderedDict[tuple[str, str | None], _Document | None] = OrderedDict()
         self.answered = 0  # requests the plans answered (the tests check they are used)
+        self.compiled = 0  # plans compiled
         _INSTANCES.add(self)
 
-    def plan_for(self, query: str, operation_name: str | None) -> Plan | None:
+    def document(
+        self, query: str, operation_name: str | None, document: DocumentNode
+    ) -> _Document | None:
         if ROOT_FIELD not in query or len(query) > MAX_CACHED_DOCUMENT:
             return None  # not a staff page, or too large to keep: graphql-core answers
         key = (query, operation_name)
@@ -540,78 +677,105 @@ class HotPaths:
             self.plans.move_to_end(key)
             return self.plans[key]
         try:
-            plan = self._compile(query, operation_name)
+            prepared = self._prepare(document, operation_name)
+        except NotCovered:
+            prepared = None
         except Exception:  # a plan is an optimisation: never fail a request over one
             log.exception("could not compile a plan; graphql-core answers this document")
-            plan = None
-        self.plans[key] = plan
+            prepared = None
+        self.plans[key] = prepared
         if len(self.plans) > MAX_PLANS:
             self.plans.popitem(last=False)
-        return plan
+        return prepared
 
-    def _compile(self, query: str, operation_name: str | None) -> Plan | None:
-        try:
-            document: DocumentNode = parse(query, max_tokens=self.max_tokens)
-        except GraphQLError:
-            return None
-        if validate(self.schema, document, self.rules):
-            return None
-        if len(document.definitions) != 1:
-            return None
-        operation = document.definitions[0]
+    def _prepare(self, document: DocumentNode, operation_name: str | None) -> _Document | None:
+        operation = get_operation_ast(document, operation_name)
         if (
-            not isinstance(operation, OperationDefinitionNode)
+            operation is None
             or operation.operation != OperationType.QUERY
             or operation.directives
-            or (
-                operation_name is not None
-                and (operation.name is None or operation.name.value != operation_name)
-            )
+            or any(v.directives for v in operation.variable_definitions or ())
         ):
             return None
-        selections = operation.selection_set.selections
-        if len(selections) != 1:
-            return None
-        root = selections[0]
-        if (
-            not isinstance(root, FieldNode)
-            or root.name.value != ROOT_FIELD
-            or root.directives
-            or {a.name.value for a in root.arguments or ()} - ROOT_ARGUMENTS
-            or root.selection_set is None
-        ):
-            return None
-        compiler = _Compiler()
-        connection_type = self.query_type.fields[ROOT_FIELD].type.of_type
+        fragments = {
+            d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+        }
+        found: list[DirectiveNode] = []
+        _conditions(operation.selection_set, fragments, found, set())
+        return _Document(operation, fragments, tuple(found))
+
+    def plan_for(self, prepared: _Document, coerced) -> Plan | None:
+        variant = tuple(
+            bool(get_argument_values(_DIRECTIVES[d.name.value], d, coerced)["if"])
+            for d in prepared.conditions
+        )
+        variants = prepared.variants
+        if variant in variants:
+            variants.move_to_end(variant)
+            return variants[variant]
         try:
-            complete = compiler.selection(connection_type, root.selection_set, page_rows=True)
+            plan = self._compile(
+                prepared, dict(zip(map(id, prepared.conditions), variant, strict=True))
+            )
         except NotCovered:
+            plan = None
+        except Exception:
+            log.exception("could not compile a plan; graphql-core answers this document")
+            plan = None
+        variants[variant] = plan
+        if len(variants) > MAX_VARIANTS:
+            variants.popitem(last=False)
+        return plan
+
+    def _compile(self, prepared: _Document, conditions: dict[int, bool]) -> Plan | None:
+        compiler = _Compiler(self.schema, prepared.fragments, conditions)
+        grouped = compiler.collect(self.query_type, prepared.operation.selection_set, {}, set())
+        keys: list[tuple[str, str | None]] = []
+        root_nodes: list[FieldNode] | None = None
+        for key, nodes in grouped.items():
+            name = nodes[0].name.value
+            if name == "__typename":
+                keys.append((key, self.query_type.name))
+            elif name == ROOT_FIELD and root_nodes is None:
+                root_nodes = nodes
+                keys.append((key, None))
+            else:
+                return None
+        if root_nodes is None:
             return None
+        root = root_nodes[0]
+        if {a.name.value for a in root.arguments or ()} - ROOT_ARGUMENTS:
+            return None
+        connection_type = self.query_type.fields[ROOT_FIELD].type.of_type
+        complete = compiler.selection(connection_type, root_nodes, page_rows=True)
+        self.compiled += 1
         return Plan(
-            operation,
             root,
+            tuple(keys),
             complete,
-            needs_values=compiler.needs_values,
+            needs=frozenset(compiler.needs),
             columns=compiler.columns(),
-            cost=summarize(self.schema, document, operation),
         )
 
-    async def execute(self, plan: Plan, variables: dict | None, ctx) -> ExecutionResult | None:
+    async def answer(
+        self, query: str, operation_name: str | None, document: DocumentNode, variables, ctx
+    ) -> GraphQLExecutionResult | None:
         """The response, or None when graphql-core must answer (nothing is kept)."""
+        prepared = self.document(query, operation_name, document)
+        if prepared is None:
+            return None
         if variables is not None and not isinstance(variables, dict):
             return None
         coerced = get_variable_values(
-            self.schema, plan.operation.variable_definitions or (), variables or {}
+            self.schema, prepared.operation.variable_definitions or (), variables or {}
         )
         if isinstance(coerced, list):  # variables that do not coerce: graphql-core says why
             return None
-        root_field = self.query_type.fields[ROOT_FIELD]
-        # The same limit as CostLimit's, with the account's sizes; over it, graphql-core
-        # refuses the document (the sizes read stay with the request).
-        if await check_cost(ctx, plan.cost, self.max_cost, variables) is not None:
-            return None
         try:
-            arguments = get_argument_values(root_field, plan.root, coerced)
+            plan = self.plan_for(prepared, coerced)
+            if plan is None:
+                return None
+            arguments = get_argument_values(self.query_type.fields[ROOT_FIELD], plan.root, coerced)
             data = await self._run(plan, arguments, ctx)
         except Exception as exc:
             if not isinstance(exc, EXPECTED):
@@ -623,28 +787,63 @@ class HotPaths:
             return None
         await ctx.close(commit=False)
         self.answered += 1
-        return ExecutionResult(data=data, errors=None)
+        return GraphQLExecutionResult(data=data, errors=None)
 
     async def _run(self, plan: Plan, arguments: dict, ctx) -> dict:
-        filter_type = self.query_type.fields[ROOT_FIELD].args["filter"].type
+        args = self.query_type.fields[ROOT_FIELD].args
+        sort = _input(args["sort"].type, arguments.get("sort")) or StaffSortInput()
         query = StaffQuery(
             first=arguments.get("first", 50),
             after=arguments.get("after"),
             search=clean_search(arguments.get("search")),
-            filter=staff_filter(_input(filter_type, arguments.get("filter"))),
+            sort=sort.key,
+            direction=sort.direction,
+            filter=staff_filter(_input(args["filter"].type, arguments.get("filter"))),
         )
-        values = {}
+        fetched = Prefetch()
         async with ctx.as_actor() as (session, actor):
-            if not access.sees_directory(actor):
-                # a guest's records (and their managers) are looked up one by one as
-                # they see them: graphql-core's path does that
-                raise Fallback()
             page = await staff_service.list_staff(session, actor, query, plan.columns)
-            if plan.needs_values and page.rows:
-                values = await custom_fields.values_for_staff(
+            fetched.manager_rows = page.managers
+            if MANAGERS in plan.needs and not access.sees_directory(actor):
+                # a guest's managers are not joined to the page: they are the records
+                # the guest sees, looked up as the resolvers' loader does
+                ids = sorted({r.manager_id for r in page.rows if r.manager_id is not None})
+                if ids:
+                    fetched.manager_rows = await staff_service.get_many(session, actor, ids)
+            if VALUES in plan.needs and page.rows:
+                fetched.values = await custom_fields.values_for_staff(
                     session, actor.account_id, [r.id for r in page.rows]
                 )
-        fetched = Prefetch(manager_rows=page.managers, values=values)
+            if COUNT in plan.needs:
+                fetched.total = await staff_service.count_staff(session, actor, query)
         connection = staff_connection(page, actor, count=None, node=SeenStaff)
-        key = plan.root.alias.value if plan.root.alias else plan.root.name.value
-        return {key: plan.complete(connection, fetched)}
+        completed = plan.complete(connection, fetched)
+        return {key: completed if typename is None else typename for key, typename in plan.keys}
+
+
+_DIRECTIVES = {d.name: d for d in (GraphQLSkipDirective, GraphQLIncludeDirective)}
+
+
+class CompiledExecution(SchemaExtension):
+    """Supplies the execution result of a query a plan covers, as strawberry's caching
+    extensions do: set before execution, strawberry then skips graphql-core's. It runs
+    after the document was parsed, validated and its cost checked (an earlier extension's
+    result, such as CostLimit's refusal, is left as it is)."""
+
+    async def on_execute(self):
+        ec = self.execution_context
+        ctx = ec.context
+        if (
+            ec.result is None
+            and ctx.services.settings.hot_paths
+            and isinstance(ec.query, str)
+            and ec.graphql_document is not None
+            and ec.operation_type == StrawberryOperationType.QUERY
+        ):
+            hot: HotPaths = ec.schema.hot_paths  # type: ignore[attr-defined]
+            result = await hot.answer(
+                ec.query, ec.operation_name, ec.graphql_document, ec.variables, ctx
+            )
+            if result is not None:
+                ec.result = result
+        yield

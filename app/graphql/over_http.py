@@ -22,10 +22,10 @@ from cross_web import HTTPException
 from graphql import GraphQLError
 from starlette.responses import JSONResponse, Response
 from strawberry import UNSET
-from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 
 from app.graphql.request_body import CODE, BadRequestBody, SafeRequestBody
+from app.graphql.strawberry_internals import InvalidOperationTypeError
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"

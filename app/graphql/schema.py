@@ -8,7 +8,7 @@ from strawberry.extensions import AddValidationRules, MaxTokensLimiter
 from strawberry.tools import merge_types
 
 from app.graphql.extensions import CostLimit, DocumentCache, RequestLifecycle, TakeTurns
-from app.graphql.hot import HotPaths
+from app.graphql.hot import CompiledExecution, HotPaths
 from app.graphql.limits import QueryLimits, make_rule, missing_bounds
 from app.graphql.mutations.accounts import AccountMutations
 from app.graphql.mutations.custom_fields import CustomFieldMutations
@@ -63,6 +63,9 @@ def build_schema(
         # After RequestLifecycle has chosen the kind of session: the sizes are read in it.
         lambda: CostLimit(max_cost=limits.max_cost),
         TakeTurns,
+        # Last: supplies the result of the queries a compiled plan covers (app.graphql.hot)
+        # once every other extension has seen the request up to execution.
+        CompiledExecution,
     ]
     schema = RosterSchema(
         query=Query,
@@ -72,7 +75,7 @@ def build_schema(
     )
     if missing := missing_bounds(schema._schema):
         raise RuntimeError("list fields without a bound in LIST_BOUNDS: " + ", ".join(missing))
-    schema.hot_paths = HotPaths(schema._schema, rules, max_tokens, max_cost=limits.max_cost)
+    schema.hot_paths = HotPaths(schema._schema)
     return schema
 
 

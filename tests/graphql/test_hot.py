@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from graphql import GraphQLError
+from graphql import GraphQLError, parse
+from graphql.execution.values import get_variable_values
+from strawberry.extensions import SchemaExtension
 
 from app.access import Role
 from app.db.statements import StatementCounter
@@ -70,6 +72,24 @@ COVERED = [
     pytest.param(SMALL_PAGE, {"first": 3}, id="small-page"),
     pytest.param("{ staff(first: 2) { nodes { id } } }", None, id="literal-arguments"),
     pytest.param('{ staff(search: "nobody-matches") { nodes { id } } }', None, id="no-rows"),
+    pytest.param("{ staff { totalCount nodes { id } } }", None, id="total-count"),
+    pytest.param('{ staff(search: "Person0") { totalCount } }', None, id="total-count-search"),
+    pytest.param("{ staff { nodes { ...F } } } fragment F on Staff { id }", None, id="fragment"),
+    pytest.param("{ staff { nodes { id @include(if: true) sid @skip(if: true) } } }", None,
+                 id="directive"),
+    pytest.param("query($a: Boolean!) { staff { nodes { id email @include(if: $a) } } }",
+                 {"a": False}, id="directive-variable"),
+    pytest.param("{ staff(sort: {key: FIRST_NAME, direction: DESC}) { nodes { id } } }", None,
+                 id="sort"),
+    pytest.param("{ staff { nodes { id id ... on Node { id } ... { sid } } } }", None,
+                 id="repeated-key"),
+    pytest.param("{ staff { nodes { manager { id } manager { fullName } } } }", None,
+                 id="merged-selections"),
+    pytest.param("{ __typename staff { __typename } }", None, id="typename-at-root"),
+    pytest.param("query($a: Boolean = true) { staff { nodes { id email @include(if: $a) } } }",
+                 {}, id="directive-variable-default"),
+    pytest.param("{ staff { nodes { ... on Staff @include(if: false) { email } id } } }", None,
+                 id="skipped-inline-fragment"),
 ]
 
 # Requests the plans must hand back to graphql-core: errors, or documents they do not cover.
@@ -83,16 +103,13 @@ HANDED_BACK = [
     pytest.param(WIDE_QUERY, {"search": "x" * 101}, id="search-too-long"),
     pytest.param(WIDE_QUERY, {"search": "a\x00b"}, id="search-nul"),
     pytest.param("{ staff { nodes { id nope } } }", None, id="unknown-field"),
-    pytest.param("{ staff { totalCount nodes { id } } }", None, id="total-count"),
-    pytest.param("{ staff { nodes { ...F } } } fragment F on Staff { id }", None, id="fragment"),
-    pytest.param("{ staff { nodes { id @include(if: true) } } }", None, id="directive"),
-    pytest.param("{ staff(sort: {key: FIRST_NAME}) { nodes { id } } }", None, id="sort"),
     pytest.param("{ staff { nodes { ssn salary } } }", None, id="secrets"),
     pytest.param("{ staff { nodes { status { name } permits } } }", None, id="other-resolvers"),
     pytest.param("{ staff { nodes { manager { manager { id } } } } }", None, id="manager-chain"),
-    pytest.param("{ staff { nodes { id id } } }", None, id="repeated-key"),
     pytest.param("{ a: staff { nodes { id } } b: staff { nodes { id } } }", None, id="two-roots"),
     pytest.param("{ viewer { role } }", None, id="other-root"),
+    pytest.param("query($s: Boolean!) { staff @skip(if: $s) { nodes { id } } }", {"s": True},
+                 id="root-skipped"),
     pytest.param("query { staff { nodes { id } } }\nquery B { viewer { role } }", None,
                  id="two-operations"),
 ]
@@ -344,7 +361,10 @@ def test_enum_values_complete_as_serialize_says_and_bad_ones_are_handed_back():
 
 
 def _plan(query: str):
-    return build_schema().hot_paths.plan_for(query, None)
+    hot = build_schema().hot_paths
+    document = hot.document(query, None, parse(query))
+    assert document is not None
+    return hot.plan_for(document, get_variable_values(hot.schema, (), {}))
 
 
 def test_a_plan_reads_only_the_columns_its_document_selects():
@@ -388,3 +408,60 @@ async def test_a_plan_that_fails_unexpectedly_is_answered_by_graphql_core_and_lo
     assert _answered(app) == before
     assert any("hot path handed back" in r.message for r in caplog.records)
     assert any(isinstance(r.exc_info[1], AttributeError) for r in caplog.records if r.exc_info)
+
+
+async def test_every_other_extension_sees_the_requests_the_plans_answer(
+    app, services, api, client, monkeypatch
+):
+    """The plans answer inside strawberry's execution (a schema extension supplying the
+    result): an extension such as tracing or metrics sees the parsing, the validation and
+    the execution of a compiled request, with its result, as it sees any other."""
+    seen: list = []
+
+    class Recorder(SchemaExtension):
+        def on_validate(self):
+            yield
+            seen.append("validated")
+
+        def on_execute(self):
+            yield
+            result = self.execution_context.result
+            seen.append(("executed", self.execution_context.operation_name, bool(result.data)))
+
+        async def on_operation(self):
+            yield
+            seen.append(("operation", self.execution_context.context.operation_name))
+
+    _, members, _ = await _directory(services, api)
+    schema = app.state.graphql.schema
+    monkeypatch.setattr(schema, "extensions", [Recorder, *schema.extensions])
+    before = _answered(app)
+    body = {"query": PAGE_QUERY, "variables": {"first": 5}}
+    response = await client.post("/graphql", json=body, headers=_headers(members["OWNER"]))
+    assert response.status_code == 200 and _answered(app) == before + 1
+    assert seen == ["validated", ("executed", "Page", True), ("operation", "Page")]
+
+
+def test_plans_are_bounded_per_document_and_in_all(monkeypatch):
+    """A document's plans are kept per values of its @skip/@include conditions, at most
+    MAX_VARIANTS of them; and at most MAX_PLANS documents are kept."""
+    from app.graphql import hot as hot_module
+
+    schema_hot = build_schema().hot_paths
+    names = [f"c{i}" for i in range(6)]
+    query = (
+        "query(" + ", ".join(f"${n}: Boolean!" for n in names) + ") { staff { nodes { id "
+        + " ".join(f"{n}: sid @include(if: ${n})" for n in names) + " } } }"
+    )
+    document = schema_hot.document(query, None, parse(query))
+    assert document is not None
+    for bits in range(2 ** len(names)):
+        values = {n: bool(bits >> i & 1) for i, n in enumerate(names)}
+        coerced = get_variable_values(schema_hot.schema, document.operation.variable_definitions, values)
+        assert schema_hot.plan_for(document, coerced) is not None
+    assert len(document.variants) == hot_module.MAX_VARIANTS
+    monkeypatch.setattr(hot_module, "MAX_PLANS", 3)
+    for i in range(5):
+        text = f"{{ staff(first: {i}) {{ nodes {{ id }} }} }}"
+        schema_hot.document(text, None, parse(text))
+    assert len(schema_hot.plans) == 3
