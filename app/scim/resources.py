@@ -1,6 +1,9 @@
 """The SCIM resources Roster serves, as scim2-models models: a User schema cut down to the
 attributes a staff record has a home for (what is published is what round-trips), and the
-enterprise extension's employeeNumber (Roster's own staff number, read-only) and manager.
+enterprise extension's manager. Not kept, so not published: employeeNumber (Roster numbers
+its people itself; that number is the SCIM id), department (``company`` is the outside
+organisation a contractor or vendor belongs to, not a department), costCenter,
+organization, division.
 
 Mapping, as data: SCIM attribute -> staff field (``app.staff.fields``)."""
 
@@ -20,16 +23,16 @@ from scim2_models import (
 )
 
 
-class Name(ComplexAttribute):
-    formatted: Annotated[str | None, Mutability.read_only] = None
-    family_name: str | None = None
-    given_name: str | None = None
-
-
 # Sub-attributes Roster does not keep are read-only: accepted from identity providers,
 # which send them, and ignored.
 Ignored = Annotated[str | None, Mutability.read_only]
 IgnoredFlag = Annotated[bool | None, Mutability.read_only]
+
+
+class Name(ComplexAttribute):
+    formatted: Ignored = None
+    family_name: Annotated[str | None, Required.true] = None
+    given_name: Annotated[str | None, Required.true] = None
 
 
 class Email(ComplexAttribute):
@@ -59,23 +62,23 @@ class Address(ComplexAttribute):
 
 class Manager(ComplexAttribute):
     value: Annotated[str | None, CaseExact.true] = None
-    display_name: Annotated[str | None, Mutability.read_only] = None
+    display_name: Ignored = None
 
 
 class EnterpriseUser(Extension):
     __schema__ = URN("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User")
-    employee_number: Annotated[str | None, Mutability.read_only] = None
     manager: Manager | None = None
 
 
 class User(Resource[EnterpriseUser]):
     __schema__ = URN("urn:ietf:params:scim:schemas:core:2.0:User")
     user_name: Annotated[str | None, Uniqueness.server, Required.true] = None
-    name: Name | None = None
+    name: Annotated[Name | None, Required.true] = None
     display_name: Annotated[str | None, Mutability.read_only] = None
     title: str | None = None
     active: bool | None = None
-    emails: list[Email] | None = None
+    # the login email, which is userName: written through userName (``email_operations``)
+    emails: Annotated[list[Email] | None, Mutability.read_only] = None
     phone_numbers: list[PhoneNumber] | None = None
     addresses: list[Address] | None = None
 
@@ -96,7 +99,7 @@ class BadValue(Exception):
     """A value Roster cannot hold (400 invalidValue)."""
 
 
-def render(row, manager_sid: int | None, manager_name: str | None, location: str) -> dict:
+def render(row, manager_sid: int | None, location: str) -> dict:
     """A staff record as a SCIM User (the caller holds the scim scope: every field)."""
     full = " ".join(p for p in (row.first_name, row.last_name) if p) or None
     phones = [
@@ -114,8 +117,7 @@ def render(row, manager_sid: int | None, manager_name: str | None, location: str
         "id": str(row.sid),
         "externalId": row.external_id,
         "userName": row.email,
-        "name": {"givenName": row.first_name or None, "familyName": row.last_name or None}
-        | ({"formatted": full} if full else {}),
+        "name": {"givenName": row.first_name or None, "familyName": row.last_name or None},
         "displayName": full,
         "title": row.title,
         "active": row.account_status != "DISABLED",
@@ -123,10 +125,7 @@ def render(row, manager_sid: int | None, manager_name: str | None, location: str
         "phoneNumbers": phones or None,
         "addresses": [address] if address else None,
         EnterpriseUser.__schema__: {
-            "employeeNumber": str(row.sid),
-            "manager": {"value": str(manager_sid), "displayName": manager_name}
-            if manager_sid is not None
-            else None,
+            "manager": {"value": str(manager_sid)} if manager_sid is not None else None,
         },
         "meta": {
             "resourceType": "User",
@@ -147,15 +146,73 @@ def _prune(value):
     return value
 
 
+def _email_in(value) -> str | None:
+    if isinstance(value, list):
+        value = next((v for v in value if isinstance(v, dict) and v.get("primary")), None) or (
+            value[0] if value else None
+        )
+    if isinstance(value, dict):
+        value = value.get("value")
+    return value if isinstance(value, str) else None
+
+
+def with_user_name(body: dict) -> dict:
+    """A POST or PUT body: without a userName, its (primary) email is the userName."""
+    if not body.get("userName") and isinstance(body.get("emails"), list):
+        email = _email_in(body["emails"])
+        if email:
+            return body | {"userName": email}
+    return body
+
+
+def email_operations(body: dict) -> dict:
+    """A PatchOp body whose operations on ``emails`` (Entra's default mapping writes
+    ``emails[type eq "work"].value``) become operations on userName, the one address
+    Roster keeps; removing an email leaves the login email as it is."""
+    operations = body.get("Operations")
+    if not isinstance(operations, list):
+        return body
+    out = []
+    for operation in operations:
+        if not isinstance(operation, dict):
+            out.append(operation)
+            continue
+        path = operation.get("path")
+        op = str(operation.get("op", "")).casefold()
+        if isinstance(path, str) and path.strip().casefold().startswith("emails"):
+            email = _email_in(operation.get("value"))
+            if op != "remove" and email:
+                out.append({"op": "replace", "path": "userName", "value": email})
+            continue
+        value = operation.get("value")
+        if path is None and isinstance(value, dict):
+            keys = {k.casefold(): k for k in value}
+            if "emails" in keys:
+                value = dict(value)
+                email = _email_in(value.pop(keys["emails"]))
+                if email and "username" not in keys:
+                    value["userName"] = email
+                operation = operation | {"value": value}
+        out.append(operation)
+    return body | {"Operations": out}
+
+
+def removes_active(body: dict) -> bool:
+    """Whether a PatchOp removes ``active``: every record is enabled or disabled."""
+    return any(
+        isinstance(o, dict)
+        and str(o.get("op", "")).casefold() == "remove"
+        and str(o.get("path", "")).strip().casefold() in ("active", f"{User.__schema__}:active".casefold())
+        for o in body.get("Operations") or []
+    )
+
+
 def changes_of(user: User, *, replace: bool) -> tuple[dict, str | None, bool | None]:
     """The staff field changes a User carries, the manager's SCIM id (or "" to clear it),
     and ``active``. ``replace``: attributes left out are cleared (PUT, PATCH)."""
     changes: dict[str, Any] = {}
-    email = user.user_name
-    if user.emails:
-        email = email or user.emails[0].value
-    if email is not None or replace:
-        changes["email"] = email
+    if user.user_name is not None or replace:
+        changes["email"] = user.user_name
     name = user.name or Name()
     if replace or user.name is not None:
         changes["first_name"] = name.given_name or ""

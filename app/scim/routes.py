@@ -29,6 +29,7 @@ from scim2_models import (
     Patch,
     PatchOp,
     ResourceType,
+    ResponseParameters,
     SchemaExtension,
     ScimFilter,
     SCIMException,
@@ -53,7 +54,16 @@ from app.audit import changes as audit_changes
 from app.audit import service as audit
 from app.errors import AccessDenied, DomainError, ErrorCode, Unauthenticated, ValidationFailed
 from app.identity import service as identity
-from app.scim.resources import BadValue, EnterpriseUser, User, changes_of, render
+from app.scim.resources import (
+    BadValue,
+    EnterpriseUser,
+    User,
+    changes_of,
+    email_operations,
+    removes_active,
+    render,
+    with_user_name,
+)
 from app.staff import membership, provisioning
 from app.staff import service as staff_service
 from app.web.auth_headers import credentials
@@ -224,11 +234,16 @@ def _shaped(resource: dict, attributes: str | None, excluded: str | None) -> dic
     """``attributes`` / ``excludedAttributes`` (RFC 7644 §3.4.2.5), by scim2-models."""
     if not attributes and not excluded:
         return resource
+    try:
+        parameters = ResponseParameters(
+            attributes=[a.strip() for a in attributes.split(",")] if attributes else None,
+            excluded_attributes=[a.strip() for a in excluded.split(",")] if excluded else None,
+        )
+    except (ValidationError, ValueError, SCIMException) as exc:
+        raise Refusal(400, f"attributes: {exc}", "invalidPath") from None
     user = User.model_validate(resource, scim_ctx=Context.RESOURCE_QUERY_RESPONSE)
     return user.model_dump(
-        scim_ctx=Context.RESOURCE_QUERY_RESPONSE,
-        attributes=[a.strip() for a in attributes.split(",")] if attributes else None,
-        excluded_attributes=[a.strip() for a in excluded.split(",")] if excluded else None,
+        scim_ctx=Context.RESOURCE_QUERY_RESPONSE, response_parameters=parameters
     )
 
 
@@ -334,13 +349,7 @@ def routes(services) -> list[Route]:
             manager = (await staff_service.get_many(session, actor, [row.manager_id])).get(
                 row.manager_id
             )
-        name = " ".join(p for p in (manager.first_name, manager.last_name) if p) if manager else None
-        return render(
-            row,
-            manager.sid if manager else None,
-            name or None,
-            f"{base_of(request)}/Users/{row.sid}",
-        )
+        return render(row, manager.sid if manager else None, f"{base_of(request)}/Users/{row.sid}")
 
     async def manager_id(session: AsyncSession, actor: Actor, value: str | None):
         if not value:
@@ -455,20 +464,27 @@ def routes(services) -> list[Route]:
         )
 
     async def Create(request: Request, session: AsyncSession, actor: Actor) -> Response:  # noqa: N802 (the audit log's action name)
-        user = _validated(User, await _json(request), Context.RESOURCE_CREATION_REQUEST)
+        body = with_user_name(await _json(request))
+        user = _validated(User, body, Context.RESOURCE_CREATION_REQUEST)
         row = await write(session, actor, user, None, replace=False)
         body = await rendered(session, actor, request, row)
         return Scim(body, 201, {"Location": body["meta"]["location"]})
 
     async def Replace(request: Request, session: AsyncSession, actor: Actor) -> Response:  # noqa: N802
         row = await find(session, actor, request)
-        user = _validated(User, await _json(request), Context.RESOURCE_REPLACEMENT_REQUEST)
+        body = with_user_name(await _json(request))
+        user = _validated(User, body, Context.RESOURCE_REPLACEMENT_REQUEST)
         row = await write(session, actor, user, row, replace=True)
         return Scim(await rendered(session, actor, request, row))
 
     async def Patch_(request: Request, session: AsyncSession, actor: Actor) -> Response:  # noqa: N802
         row = await find(session, actor, request)
-        patch = _validated(PatchOp[User], await _json(request), Context.RESOURCE_PATCH_REQUEST)
+        body = email_operations(await _json(request))
+        if removes_active(body):
+            raise Refusal(
+                400, "active cannot be removed: set it to true or false.", "mutability"
+            )
+        patch = _validated(PatchOp[User], body, Context.RESOURCE_PATCH_REQUEST)
         current = await rendered(session, actor, request, row)
         for email in current.get("emails", []):  # what Entra's paths select on
             email.update(type="work", primary=True)
@@ -489,7 +505,12 @@ def routes(services) -> list[Route]:
         await membership.delete(session, actor, row.id)
         return Response(status_code=204)
 
+    known = {"ServiceProviderConfig", "ResourceTypes", "Schemas", "Users", ".search"}
+
     async def not_found(request: Request) -> Response:
+        rest = request.path_params["rest"].strip("/")
+        if rest in known or (rest.count("/") == 1 and rest.split("/")[0] in known):
+            return Refusal(405, f"{request.method} is not supported here.").response()
         return Refusal(404, "Not found.").response()
 
     return [
@@ -501,6 +522,7 @@ def routes(services) -> list[Route]:
         Route(f"{PREFIX}/Users", endpoint(users), methods=["GET"]),
         Route(f"{PREFIX}/Users", endpoint(Create, write=True), methods=["POST"]),
         Route(f"{PREFIX}/Users/.search", endpoint(users_search), methods=["POST"]),
+        Route(f"{PREFIX}/.search", endpoint(users_search), methods=["POST"]),
         Route(f"{PREFIX}/Users/{{id}}", endpoint(user_get), methods=["GET"]),
         Route(f"{PREFIX}/Users/{{id}}", endpoint(Replace, write=True), methods=["PUT"]),
         Route(f"{PREFIX}/Users/{{id}}", endpoint(Patch_, write=True), methods=["PATCH"]),
