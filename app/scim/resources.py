@@ -168,7 +168,8 @@ def with_user_name(body: dict) -> dict:
 def email_operations(body: dict) -> dict:
     """A PatchOp body whose operations on ``emails`` (Entra's default mapping writes
     ``emails[type eq "work"].value``) become operations on userName, the one address
-    Roster keeps; removing an email leaves the login email as it is."""
+    Roster keeps; removing an email leaves the login email as it is. A manager given as
+    a bare id (as Entra sends it) becomes ``{"value": id}``."""
     operations = body.get("Operations")
     if not isinstance(operations, list):
         return body
@@ -185,6 +186,9 @@ def email_operations(body: dict) -> dict:
                 out.append({"op": "replace", "path": "userName", "value": email})
             continue
         value = operation.get("value")
+        if isinstance(path, str) and path.casefold().endswith(":manager") and isinstance(value, str):
+            # Entra sends the manager's id alone
+            operation = operation | {"value": {"value": value}}
         if path is None and isinstance(value, dict):
             keys = {k.casefold(): k for k in value}
             if "emails" in keys:

@@ -32,6 +32,7 @@ from scim2_models import (
     ResponseParameters,
     SchemaExtension,
     ScimFilter,
+    ScimPolicy,
     SCIMException,
     ServiceProviderConfig,
     Sort,
@@ -257,9 +258,13 @@ async def _json(request: Request) -> dict:
     return body
 
 
+# Attributes Roster does not serve (Okta's password and locale, Entra's roles) are ignored.
+TOLERANT = ScimPolicy(unknown=ScimPolicy.Unknown.ignore)
+
+
 def _validated(model, body: dict, context: Context):
     try:
-        return model.model_validate(body, scim_ctx=context)
+        return model.model_validate(body, scim_ctx=context, scim_policy=TOLERANT)
     except SCIMException as exc:
         raise Refusal(400, str(exc), getattr(exc, "scim_type", None) or "invalidValue") from None
     except ValidationError as exc:
@@ -488,9 +493,9 @@ def routes(services) -> list[Route]:
         current = await rendered(session, actor, request, row)
         for email in current.get("emails", []):  # what Entra's paths select on
             email.update(type="work", primary=True)
-        user = User.model_validate(current)
+        user = User.model_validate(current, scim_policy=TOLERANT)
         try:
-            patch.patch(user)
+            patch.patch(user, scim_policy=TOLERANT)
         except SCIMException as exc:
             raise Refusal(
                 400, str(exc), getattr(exc, "scim_type", None) or "invalidValue"
