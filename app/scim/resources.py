@@ -22,7 +22,6 @@ from scim2_models import (
     Uniqueness,
 )
 
-
 # Sub-attributes Roster does not keep are read-only: accepted from identity providers,
 # which send them, and ignored.
 Ignored = Annotated[str | None, Mutability.read_only]
@@ -186,7 +185,11 @@ def email_operations(body: dict) -> dict:
                 out.append({"op": "replace", "path": "userName", "value": email})
             continue
         value = operation.get("value")
-        if isinstance(path, str) and path.casefold().endswith(":manager") and isinstance(value, str):
+        if (
+            isinstance(path, str)
+            and path.casefold().endswith(":manager")
+            and isinstance(value, str)
+        ):
             # Entra sends the manager's id alone
             operation = operation | {"value": {"value": value}}
         if path is None and isinstance(value, dict):
@@ -206,7 +209,8 @@ def removes_active(body: dict) -> bool:
     return any(
         isinstance(o, dict)
         and str(o.get("op", "")).casefold() == "remove"
-        and str(o.get("path", "")).strip().casefold() in ("active", f"{User.__schema__}:active".casefold())
+        and str(o.get("path", "")).strip().casefold()
+        in ("active", f"{User.__schema__}:active".casefold())
         for o in body.get("Operations") or []
     )
 

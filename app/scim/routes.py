@@ -25,15 +25,14 @@ from scim2_models import (
     Context,
     ETag,
     Filter,
-    ListResponse,
     Patch,
     PatchOp,
     ResourceType,
     ResponseParameters,
     SchemaExtension,
+    SCIMException,
     ScimFilter,
     ScimPolicy,
-    SCIMException,
     ServiceProviderConfig,
     Sort,
 )
@@ -83,7 +82,9 @@ class Scim(JSONResponse):
 
     def __init__(self, content, status_code: int = 200, headers: dict | None = None):
         super().__init__(
-            content, status_code=status_code, headers={"Cache-Control": "no-store"} | (headers or {})
+            content,
+            status_code=status_code,
+            headers={"Cache-Control": "no-store"} | (headers or {}),
         )
 
 
@@ -204,6 +205,7 @@ def _criteria(text: str | None) -> dict:
         name = (f"{attr.attr}.{attr.sub_attr}" if attr.sub_attr else attr.attr).casefold()
         if attr.uri and attr.uri != User.__schema__:
             name = ""
+        value: str | bool
         if name == "active" and isinstance(term.value, bool):
             key, value = "active", term.value
         elif name in FILTERABLE and isinstance(term.value, str):
@@ -222,9 +224,14 @@ def _criteria(text: str | None) -> dict:
 
 
 def _int_param(request: Request, name: str, default: int) -> int:
-    raw = request.query_params.get(name)
+    return _int_of(request.query_params.get(name), name, default)
+
+
+def _int_of(raw, name: str, default: int) -> int:
     if raw is None:
         return default
+    if isinstance(raw, bool) or not isinstance(raw, int | str):
+        raise Refusal(400, f"{name} must be an integer.", "invalidValue")
     try:
         return int(raw)
     except ValueError:
@@ -236,16 +243,14 @@ def _shaped(resource: dict, attributes: str | None, excluded: str | None) -> dic
     if not attributes and not excluded:
         return resource
     try:
-        parameters = ResponseParameters(
+        parameters = ResponseParameters[User](
             attributes=[a.strip() for a in attributes.split(",")] if attributes else None,
             excluded_attributes=[a.strip() for a in excluded.split(",")] if excluded else None,
         )
     except (ValidationError, ValueError, SCIMException) as exc:
         raise Refusal(400, f"attributes: {exc}", "invalidPath") from None
     user = User.model_validate(resource, scim_ctx=Context.RESOURCE_QUERY_RESPONSE)
-    return user.model_dump(
-        scim_ctx=Context.RESOURCE_QUERY_RESPONSE, response_parameters=parameters
-    )
+    return user.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE, response_parameters=parameters)
 
 
 async def _json(request: Request) -> dict:
@@ -436,8 +441,8 @@ def routes(services) -> list[Route]:
             session,
             actor,
             body.get("filter"),
-            int(body.get("startIndex") or 1),
-            int(body.get("count") if body.get("count") is not None else MAX_RESULTS),
+            _int_of(body.get("startIndex"), "startIndex", 1),
+            _int_of(body.get("count"), "count", MAX_RESULTS),
             joined(body.get("attributes")),
             joined(body.get("excludedAttributes")),
         )
@@ -486,9 +491,7 @@ def routes(services) -> list[Route]:
         row = await find(session, actor, request)
         body = email_operations(await _json(request))
         if removes_active(body):
-            raise Refusal(
-                400, "active cannot be removed: set it to true or false.", "mutability"
-            )
+            raise Refusal(400, "active cannot be removed: set it to true or false.", "mutability")
         patch = _validated(PatchOp[User], body, Context.RESOURCE_PATCH_REQUEST)
         current = await rendered(session, actor, request, row)
         for email in current.get("emails", []):  # what Entra's paths select on
@@ -532,5 +535,7 @@ def routes(services) -> list[Route]:
         Route(f"{PREFIX}/Users/{{id}}", endpoint(Replace, write=True), methods=["PUT"]),
         Route(f"{PREFIX}/Users/{{id}}", endpoint(Patch_, write=True), methods=["PATCH"]),
         Route(f"{PREFIX}/Users/{{id}}", endpoint(Delete, write=True), methods=["DELETE"]),
-        Route(f"{PREFIX}/{{rest:path}}", not_found, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
+        Route(
+            f"{PREFIX}/{{rest:path}}", not_found, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]
+        ),
     ]

@@ -146,7 +146,9 @@ async def test_entra_sequence(services, client):
     assert managed.status_code == 200, managed.text
     assert managed.json()[ENTERPRISE]["manager"]["value"] == boss.json()["id"]
     # 5. disable: Entra's older string values, then booleans
-    off = await s.patch(f"/Users/{user['id']}", {"op": "Replace", "path": "active", "value": "False"})
+    off = await s.patch(
+        f"/Users/{user['id']}", {"op": "Replace", "path": "active", "value": "False"}
+    )
     assert off.status_code == 200 and off.json()["active"] is False
     row = await _staff(services, s.tenant, user["id"])
     assert row.account_status == AccountStatus.DISABLED and row.last_name == "updatedFamilyName"

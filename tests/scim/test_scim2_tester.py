@@ -21,10 +21,10 @@ import uuid
 
 import httpx
 import pytest
-from scim2_client.client import BaseSyncSCIMClient
 import scim2_tester.checkers.patch_add
 import scim2_tester.checkers.patch_replace
 import scim2_tester.filling
+from scim2_client.client import BaseSyncSCIMClient
 from scim2_tester import Status, check_server
 
 from app.access.scopes import Scope
@@ -129,11 +129,7 @@ async def test_scim2_tester_finds_no_failure(services, app, roster_values):
     key = await make_api_token(services, tenant, tenant.owner, scopes=[Scope.SCIM])
     async with live_server(app) as base:
         results = await asyncio.to_thread(_run, base, key)
-    failed = [
-        r
-        for r in results
-        if r.status in (Status.ERROR, Status.CRITICAL) and not _skipped(r)
-    ]
+    failed = [r for r in results if r.status in (Status.ERROR, Status.CRITICAL) and not _skipped(r)]
     assert len([r for r in results if _skipped(r)]) <= len(WRONG_CHECKS)
     counts: dict[str, int] = {}
     for r in results:

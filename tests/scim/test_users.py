@@ -230,7 +230,9 @@ async def test_another_accounts_user_is_not_found(services, client):
     user = await _create(theirs, "their@example.com")
     _error(await mine.get(f"/Users/{user['id']}"), 404)
     _error(await mine.get(f"/Users/{other.sid}"), 404)
-    _error(await mine.patch(f"/Users/{user['id']}", {"op": "replace", "value": {"title": "x"}}), 404)
+    _error(
+        await mine.patch(f"/Users/{user['id']}", {"op": "replace", "value": {"title": "x"}}), 404
+    )
     _error(await mine.delete(f"/Users/{user['id']}"), 404)
     listed = (await mine.get("/Users", filter='userName eq "their@example.com"')).json()
     assert listed["totalResults"] == 0
