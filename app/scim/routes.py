@@ -52,8 +52,16 @@ from starlette.routing import Route
 from app.access import Actor
 from app.audit import changes as audit_changes
 from app.audit import service as audit
-from app.errors import AccessDenied, DomainError, ErrorCode, Unauthenticated, ValidationFailed
+from app.errors import (
+    AccessDenied,
+    DomainError,
+    ErrorCode,
+    RateLimited,
+    Unauthenticated,
+    ValidationFailed,
+)
 from app.identity import service as identity
+from app.invitations import add_staff
 from app.scim.resources import (
     BadValue,
     EnterpriseUser,
@@ -323,6 +331,11 @@ def routes(services) -> list[Route]:
                 except DomainError as exc:
                     await session.rollback()
                     return _from_domain(exc).response()
+                except RateLimited as exc:
+                    await session.commit()  # the hits stay counted (nothing else is written yet)
+                    limited = Refusal(429, exc.message).response()
+                    limited.headers["Retry-After"] = str(exc.retry_after)
+                    return limited
                 if write:
                     collected = audit_changes.take(session)
                     if collected:
@@ -384,7 +397,7 @@ def routes(services) -> list[Route]:
         if manager is not None:
             changes["manager_id"] = await manager_id(session, actor, manager)
         if row is None:
-            row = await staff_service.create_staff(session, actor, settings.keyring, changes)
+            row = await add_staff.provision(session, actor, settings, services.limiter, changes)
         else:
             row = (
                 await staff_service.update_staff(session, actor, settings, row.id, changes)

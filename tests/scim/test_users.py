@@ -7,7 +7,14 @@ from __future__ import annotations
 from app.access import Role
 from app.access.scopes import Scope
 from app.staff.models import AccountStatus, Staff
-from tests.factories import get_row, make_api_token, make_member, make_staff, make_tenant
+from tests.factories import (
+    get_row,
+    make_api_token,
+    make_member,
+    make_staff,
+    make_tenant,
+    take_mail,
+)
 from tests.scim.helpers import ENTERPRISE, ERROR, SCIM, scim_for, user_body
 
 
@@ -250,3 +257,25 @@ async def test_discovery(services, client):
     names = {a["name"] for a in schema["attributes"]}
     assert {"userName", "name", "emails", "active", "phoneNumbers", "addresses"} <= names
     assert "x509Certificates" not in names
+
+
+ACCOUNT_UPDATE = """mutation($on: Boolean) { accountUpdate(input: {scimInvites: $on}) {
+  account { settings { scimInvites } } userErrors { code } } }"""
+
+
+async def test_the_account_decides_whether_provisioned_people_are_invited(services, client, api):
+    s = await scim_for(services, client, seats=2)
+    await _create(s, "quiet@example.com")
+    assert await take_mail(services) == []  # by default: a record, no email
+    data = await api.data(ACCOUNT_UPDATE, {"on": True}, as_=s.tenant.owner)
+    assert data["accountUpdate"]["account"]["settings"]["scimInvites"] is True
+    invited = await _create(s, "invited@example.com")
+    row = await get_row(services, Staff, await _pk(services, s, invited["id"]))
+    assert row.account_status == AccountStatus.INVITED
+    sent = await take_mail(services)
+    assert [m["To"] for m in sent] == ["invited@example.com"]
+    # the pending invitation holds the last seat: the next one does not fit
+    body = _error(await s.post("/Users", user_body("late@example.com")), 403)
+    assert "seat" in body["detail"]
+    listed = (await s.get("/Users", filter='userName eq "late@example.com"')).json()
+    assert listed["totalResults"] == 0
