@@ -24,6 +24,7 @@ import pytest
 import scim2_tester.checkers.patch_add
 import scim2_tester.checkers.patch_replace
 import scim2_tester.filling
+from pydantic import BaseModel
 from scim2_client.client import BaseSyncSCIMClient
 from scim2_tester import Status, check_server
 
@@ -93,7 +94,7 @@ def _made_over(name: str, value):
     make = ROSTER_VALUES.get(name)
     if make is not None:
         return make()
-    if hasattr(value, "model_fields"):
+    if isinstance(value, BaseModel):
         for field, info in type(value).model_fields.items():
             alias = info.serialization_alias or info.alias or field
             if name.startswith("urn:") and ":" not in alias:
