@@ -32,6 +32,7 @@ from app.ops import tracing
 from app.ops.metrics import Metrics, metrics_route, outcome_of
 from app.ops.observe import ObserveRequests
 from app.rest.routes import routes as rest_routes
+from app.scim.routes import routes as scim_routes
 from app.security.client_address import ClientAddressMiddleware
 from app.services import Services
 from app.settings import Settings
@@ -297,6 +298,7 @@ def create_app(
             *page_routes(services),
             *export_routes(services),
             *rest_routes(services),
+            *scim_routes(services),
             *(ide.routes() if ide else []),
         ],
         middleware=middleware,

@@ -458,8 +458,9 @@ async def get_row(services, model, pk):
         return await session.get(model, pk)
 
 
-async def make_api_token(services, tenant: Tenant, member: Member) -> str:
-    """An API token of ``member`` bound to ``tenant`` (as apiTokenCreate would make)."""
+async def make_api_token(services, tenant: Tenant, member: Member, scopes=None) -> str:
+    """An API token of ``member`` bound to ``tenant`` (as apiTokenCreate would make), with
+    ``scopes`` (None: the legacy ones)."""
     async with services.db.session(write=True) as session:
         user = await session.get(User, member.user_id)
         token, _ = await identity.issue_token(
@@ -469,6 +470,7 @@ async def make_api_token(services, tenant: Tenant, member: Member) -> str:
             ttl=timedelta(days=30),
             account_id=tenant.account_id,
             name="integration",
+            scopes=scopes,
         )
         await session.commit()
     return token

@@ -28,6 +28,8 @@ async def update_account(session: AsyncSession, actor: Actor, changes: dict) -> 
             )
         except DomainError as exc:
             errors.append(exc)
+    if changes.get("scim_invites") is not None:
+        account.scim_invites = bool(changes["scim_invites"])
     if changes.get("everyone_can_invite") is not None:
         account.everyone_can_invite = bool(changes["everyone_can_invite"])
     if changes.get("invitation_expiry_days") is not None:

@@ -13,7 +13,7 @@ ACCOUNTS = FieldTable(
         *rows(Visibility.BASIC, "join_link_role", "join_link_expiry_days"),
         Field("join_link_requires_approval", Visibility.BASIC),
         Field("timezone", Visibility.BASIC),
-        *rows(Visibility.BASIC, "guests_take_seats", "self_signup"),
+        *rows(Visibility.BASIC, "guests_take_seats", "self_signup", "scim_invites"),
         # the last sid given out: moves with every staff record added
         Field("staff_seq", Visibility.INTERNAL, audit=Audit.IGNORED),
     ],

@@ -28,6 +28,8 @@ class Account(Base):
     """Whether guests (customers and vendors) count against the seat limit."""
     self_signup: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     """Whether anyone may sign up into this account as a customer (a guest)."""
+    scim_invites: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """Whether a person provisioned through SCIM is invited (and so emailed) as well."""
     timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
     """The firm's time zone (IANA): a staff record's when it has none of its own."""
     staff_seq: Mapped[int] = mapped_column(Integer, default=0)

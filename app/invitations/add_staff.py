@@ -7,11 +7,14 @@ from dataclasses import replace
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.access import Actor, Permit
-from app.invitations.service import InvitationRequest, create_invitation
+from app.access import ROLE_PERMITS, Actor, Permit
+from app.accounts.models import Account
+from app.errors import AccessDenied
+from app.invitations.service import InvitationRequest, count_sent, create_invitation
 from app.projects.service import add_to_projects
 from app.staff import service as staff_service
 from app.staff.models import Staff
+from app.staff.provisioning import require_provisioning
 
 
 async def add_staff(
@@ -39,3 +42,22 @@ def as_creator(actor: Actor, staff: Staff) -> Actor:
     if staff.restricted and not actor.can(Permit.VIEW_RESTRICTED_STAFF):
         return replace(actor, shared_staff_ids=actor.shared_staff_ids | {staff.id})
     return actor
+
+
+async def provision(session: AsyncSession, actor: Actor, settings, limiter, data: dict) -> Staff:
+    """SCIM's create: ADD, and INVITE as well when the account says so (``scim_invites``,
+    which the administrators set). The scim scope names no INVITE_USERS of its own: the
+    setting is the administrators' standing instruction, carried out when the key's
+    creator may invite by their role. The invitation reserves a seat, so a full account
+    refuses it (SeatLimitReached) and nothing is added."""
+    require_provisioning(actor)
+    account = await session.get_one(Account, actor.account_id)
+    if not account.scim_invites:
+        return await add_staff(session, actor, settings, data, project_ids=[], invite=None)
+    if Permit.INVITE_USERS not in ROLE_PERMITS[actor.role]:
+        raise AccessDenied("The key's creator may not invite people.")
+    inviter = replace(actor, permits=actor.permits | {Permit.INVITE_USERS})
+    await count_sent(session, limiter, inviter)
+    return await add_staff(
+        session, inviter, settings, data, project_ids=[], invite=InvitationRequest(email=None)
+    )

@@ -46,6 +46,11 @@ class AccountUpdateInput:
         description="Anyone may sign up into this account as a customer (a guest), on its "
         "sign-up page or with accountSignup.",
     )
+    scim_invites: bool | None = strawberry.field(
+        default=UNSET,
+        description="Invite (and email) each person provisioned through SCIM; otherwise "
+        "their record is added without a login.",
+    )
 
 
 @strawberry.type(description="The account after the change, or userErrors.")

@@ -59,6 +59,10 @@ class AccountSettings:
     self_signup: bool = strawberry.field(
         description="Anyone may sign up into this account as a customer (a guest)."
     )
+    scim_invites: bool = strawberry.field(
+        description="A person provisioned through SCIM is invited (and emailed) as well; "
+        "otherwise their record is added without a login."
+    )
 
 
 @strawberry.type(description="A tenant: an organisation with its staff, fields and plan.")
@@ -96,6 +100,7 @@ class Account(Node):
             timezone=self._row.timezone,
             guests_take_seats=self._row.guests_take_seats,
             self_signup=self._row.self_signup,
+            scim_invites=self._row.scim_invites,
         )
 
     @strawberry.field(description="Seat usage (not shown to guests).")

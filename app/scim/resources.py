@@ -1,0 +1,253 @@
+"""The SCIM resources Roster serves, as scim2-models models: a User schema cut down to the
+attributes a staff record has a home for (what is published is what round-trips), and the
+enterprise extension's manager. Not kept, so not published: employeeNumber (Roster numbers
+its people itself; that number is the SCIM id), department (``company`` is the outside
+organisation a contractor or vendor belongs to, not a department), costCenter,
+organization, division.
+
+Mapping, as data: SCIM attribute -> staff field (``app.staff.fields``)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from scim2_models import (
+    URN,
+    CaseExact,
+    ComplexAttribute,
+    Extension,
+    Mutability,
+    Required,
+    Resource,
+    Uniqueness,
+)
+
+# Sub-attributes Roster does not keep are read-only: accepted from identity providers,
+# which send them, and ignored.
+Ignored = Annotated[str | None, Mutability.read_only]
+IgnoredFlag = Annotated[bool | None, Mutability.read_only]
+
+
+class Name(ComplexAttribute):
+    formatted: Ignored = None
+    family_name: Annotated[str | None, Required.true] = None
+    given_name: Annotated[str | None, Required.true] = None
+
+
+class Email(ComplexAttribute):
+    value: str | None = None
+    type: Ignored = None
+    primary: IgnoredFlag = None
+    display: Ignored = None
+
+
+class PhoneNumber(ComplexAttribute):
+    value: str | None = None
+    type: str | None = None
+    primary: IgnoredFlag = None
+    display: Ignored = None
+
+
+class Address(ComplexAttribute):
+    street_address: str | None = None
+    locality: str | None = None
+    region: str | None = None
+    postal_code: str | None = None
+    country: str | None = None
+    formatted: Ignored = None
+    type: Ignored = None
+    primary: IgnoredFlag = None
+
+
+class Manager(ComplexAttribute):
+    value: Annotated[str | None, CaseExact.true] = None
+    display_name: Ignored = None
+
+
+class EnterpriseUser(Extension):
+    __schema__ = URN("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User")
+    manager: Manager | None = None
+
+
+class User(Resource[EnterpriseUser]):
+    __schema__ = URN("urn:ietf:params:scim:schemas:core:2.0:User")
+    user_name: Annotated[str | None, Uniqueness.server, Required.true] = None
+    name: Annotated[Name | None, Required.true] = None
+    display_name: Annotated[str | None, Mutability.read_only] = None
+    title: str | None = None
+    active: bool | None = None
+    # the login email, which is userName: written through userName (``email_operations``)
+    emails: Annotated[list[Email] | None, Mutability.read_only] = None
+    phone_numbers: list[PhoneNumber] | None = None
+    addresses: list[Address] | None = None
+
+
+# SCIM phoneNumbers.type -> the staff field holding that number (others are refused)
+PHONE_TYPES: dict[str, str] = {"work": "phone_work", "mobile": "phone_cell", "home": "phone_home"}
+# addresses sub-attribute -> part of the staff address
+ADDRESS_PARTS: dict[str, str] = {
+    "street_address": "street",
+    "locality": "city",
+    "region": "state",
+    "postal_code": "zip",
+    "country": "country",
+}
+
+
+class BadValue(Exception):
+    """A value Roster cannot hold (400 invalidValue)."""
+
+
+def render(row, manager_sid: int | None, location: str) -> dict:
+    """A staff record as a SCIM User (the caller holds the scim scope: every field)."""
+    full = " ".join(p for p in (row.first_name, row.last_name) if p) or None
+    phones = [
+        {"value": getattr(row, field), "type": kind}
+        for kind, field in PHONE_TYPES.items()
+        if getattr(row, field)
+    ]
+    address = {
+        scim: getattr(row, f"address_{part}")
+        for scim, part in ADDRESS_PARTS.items()
+        if getattr(row, f"address_{part}")
+    }
+    out: dict[str, Any] = {
+        "schemas": [User.__schema__, EnterpriseUser.__schema__],
+        "id": str(row.sid),
+        "externalId": row.external_id,
+        "userName": row.email,
+        "name": {"givenName": row.first_name or None, "familyName": row.last_name or None},
+        "displayName": full,
+        "title": row.title,
+        "active": row.account_status != "DISABLED",
+        "emails": [{"value": row.email}] if row.email else None,
+        "phoneNumbers": phones or None,
+        "addresses": [address] if address else None,
+        EnterpriseUser.__schema__: {
+            "manager": {"value": str(manager_sid)} if manager_sid is not None else None,
+        },
+        "meta": {
+            "resourceType": "User",
+            "created": row.created_at.isoformat(),
+            "lastModified": row.modified_at.isoformat(),
+            "location": location,
+        },
+    }
+    return _prune(out)
+
+
+def _prune(value):
+    if isinstance(value, dict):
+        pruned = {k: _prune(v) for k, v in value.items()}
+        return {k: v for k, v in pruned.items() if v not in (None, {}, [])}
+    if isinstance(value, list):
+        return [_prune(v) for v in value]
+    return value
+
+
+def _email_in(value) -> str | None:
+    if isinstance(value, list):
+        value = next((v for v in value if isinstance(v, dict) and v.get("primary")), None) or (
+            value[0] if value else None
+        )
+    if isinstance(value, dict):
+        value = value.get("value")
+    return value if isinstance(value, str) else None
+
+
+def with_user_name(body: dict) -> dict:
+    """A POST or PUT body: without a userName, its (primary) email is the userName."""
+    if not body.get("userName") and isinstance(body.get("emails"), list):
+        email = _email_in(body["emails"])
+        if email:
+            return body | {"userName": email}
+    return body
+
+
+def email_operations(body: dict) -> dict:
+    """A PatchOp body whose operations on ``emails`` (Entra's default mapping writes
+    ``emails[type eq "work"].value``) become operations on userName, the one address
+    Roster keeps; removing an email leaves the login email as it is. A manager given as
+    a bare id (as Entra sends it) becomes ``{"value": id}``."""
+    operations = body.get("Operations")
+    if not isinstance(operations, list):
+        return body
+    out = []
+    for operation in operations:
+        if not isinstance(operation, dict):
+            out.append(operation)
+            continue
+        path = operation.get("path")
+        op = str(operation.get("op", "")).casefold()
+        if isinstance(path, str) and path.strip().casefold().startswith("emails"):
+            email = _email_in(operation.get("value"))
+            if op != "remove" and email:
+                out.append({"op": "replace", "path": "userName", "value": email})
+            continue
+        value = operation.get("value")
+        if (
+            isinstance(path, str)
+            and path.casefold().endswith(":manager")
+            and isinstance(value, str)
+        ):
+            # Entra sends the manager's id alone
+            operation = operation | {"value": {"value": value}}
+        if path is None and isinstance(value, dict):
+            keys = {k.casefold(): k for k in value}
+            if "emails" in keys:
+                value = dict(value)
+                email = _email_in(value.pop(keys["emails"]))
+                if email and "username" not in keys:
+                    value["userName"] = email
+                operation = operation | {"value": value}
+        out.append(operation)
+    return body | {"Operations": out}
+
+
+def removes_active(body: dict) -> bool:
+    """Whether a PatchOp removes ``active``: every record is enabled or disabled."""
+    return any(
+        isinstance(o, dict)
+        and str(o.get("op", "")).casefold() == "remove"
+        and str(o.get("path", "")).strip().casefold()
+        in ("active", f"{User.__schema__}:active".casefold())
+        for o in body.get("Operations") or []
+    )
+
+
+def changes_of(user: User, *, replace: bool) -> tuple[dict, str | None, bool | None]:
+    """The staff field changes a User carries, the manager's SCIM id (or "" to clear it),
+    and ``active``. ``replace``: attributes left out are cleared (PUT, PATCH)."""
+    changes: dict[str, Any] = {}
+    if user.user_name is not None or replace:
+        changes["email"] = user.user_name
+    name = user.name or Name()
+    if replace or user.name is not None:
+        changes["first_name"] = name.given_name or ""
+        changes["last_name"] = name.family_name or ""
+    if replace or user.title is not None:
+        changes["title"] = user.title
+    if replace or user.external_id is not None:
+        changes["external_id"] = user.external_id
+    if replace or user.phone_numbers is not None:
+        phones = dict.fromkeys(PHONE_TYPES.values())
+        for phone in user.phone_numbers or []:
+            field = PHONE_TYPES.get((phone.type or "work").casefold())
+            if field is None:
+                raise BadValue(
+                    f"phoneNumbers.type {phone.type!r}: Roster keeps work, mobile and home numbers."
+                )
+            phones[field] = phone.value
+        changes.update(phones)
+    if replace or user.addresses is not None:
+        if len(user.addresses or []) > 1:
+            raise BadValue("Roster keeps one address per person.")
+        given = (user.addresses or [Address()])[0]
+        changes["address"] = {part: getattr(given, scim) for scim, part in ADDRESS_PARTS.items()}
+    manager: str | None = None
+    extension = user[EnterpriseUser]
+    if extension is not None and extension.manager is not None:
+        manager = extension.manager.value or ""
+    elif replace:
+        manager = ""
+    return changes, manager, user.active

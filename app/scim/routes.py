@@ -1,0 +1,554 @@
+"""SCIM 2.0 (RFC 7643/7644) at /scim/v2 for the account of an API key with the ``scim``
+scope (``Authorization: Bearer <key>``): discovery (ServiceProviderConfig, ResourceTypes,
+Schemas) and Users, mapped onto staff records (``app.scim.resources``). Groups are not
+offered (ServiceProviderConfig and ResourceTypes say so).
+
+Translation only: the staff and provisioning services decide and write. Errors are SCIM
+Error messages: 401 without a valid key, 403 for a key without the scope (or a creator
+who lost it), 404 for a record not in the key's account, 409 uniqueness for a taken
+userName or externalId, 400 invalidValue / invalidFilter / invalidSyntax, 403 when the
+account has no free seat for a change that needs one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+
+from pydantic import ValidationError
+from scim2_models import (
+    AuthenticationScheme,
+    Bulk,
+    ChangePassword,
+    Context,
+    ETag,
+    Filter,
+    Patch,
+    PatchOp,
+    ResourceType,
+    ResponseParameters,
+    SchemaExtension,
+    SCIMException,
+    ScimFilter,
+    ScimPolicy,
+    ServiceProviderConfig,
+    Sort,
+)
+from scim2_models.path.expressions import (
+    AttrPath,
+    CompareOperator,
+    Comparison,
+    LogicalExpr,
+    LogicalOperator,
+    ValuePath,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from app.access import Actor
+from app.audit import changes as audit_changes
+from app.audit import service as audit
+from app.errors import (
+    AccessDenied,
+    DomainError,
+    ErrorCode,
+    RateLimited,
+    Unauthenticated,
+    ValidationFailed,
+)
+from app.identity import service as identity
+from app.invitations import add_staff
+from app.scim.resources import (
+    BadValue,
+    EnterpriseUser,
+    User,
+    changes_of,
+    email_operations,
+    removes_active,
+    render,
+    with_user_name,
+)
+from app.staff import membership, provisioning
+from app.staff import service as staff_service
+from app.web.auth_headers import credentials
+
+log = logging.getLogger("roster")
+PREFIX = "/scim/v2"
+MEDIA = "application/scim+json"
+ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
+MAX_RESULTS = provisioning.MAX_PAGE
+# the attributes a filter may name (RFC 7644 §3.4.2.2; others answer invalidFilter)
+FILTERABLE = {"username": "email", "emails.value": "email", "externalid": "external_id"}
+
+
+class Scim(JSONResponse):
+    media_type = MEDIA
+
+    def __init__(self, content, status_code: int = 200, headers: dict | None = None):
+        super().__init__(
+            content,
+            status_code=status_code,
+            headers={"Cache-Control": "no-store"} | (headers or {}),
+        )
+
+
+class Refusal(Exception):
+    def __init__(self, status: int, detail: str, scim_type: str | None = None):
+        super().__init__(detail)
+        self.status, self.detail, self.scim_type = status, detail, scim_type
+
+    def response(self) -> Response:
+        body: dict = {"schemas": [ERROR], "status": str(self.status), "detail": self.detail}
+        if self.scim_type:
+            body["scimType"] = self.scim_type
+        return Scim(body, status_code=self.status)
+
+
+def _from_domain(exc: DomainError) -> Refusal:
+    errors = exc.errors if isinstance(exc, ValidationFailed) else [exc]
+    detail = "; ".join(e.message for e in errors)
+    codes = {e.code for e in errors}
+    if ErrorCode.TAKEN in codes:
+        return Refusal(409, detail, "uniqueness")
+    if ErrorCode.SEAT_LIMIT_REACHED in codes:
+        return Refusal(403, detail)
+    if ErrorCode.FORBIDDEN in codes:
+        return Refusal(403, detail)
+    if ErrorCode.NOT_FOUND in codes and all(e.field != ["manager_id"] for e in errors):
+        return Refusal(404, detail)
+    return Refusal(400, detail, "invalidValue")
+
+
+def _schema_ids() -> list[str]:
+    return [User.__schema__, EnterpriseUser.__schema__]
+
+
+def service_provider_config(base: str) -> dict:
+    config = ServiceProviderConfig(
+        documentation_uri=None,
+        patch=Patch(supported=True),
+        bulk=Bulk(supported=False, max_operations=0, max_payload_size=0),
+        filter=Filter(supported=True, max_results=MAX_RESULTS),
+        change_password=ChangePassword(supported=False),
+        sort=Sort(supported=False),
+        etag=ETag(supported=False),
+        authentication_schemes=[
+            AuthenticationScheme(
+                type="oauthbearertoken",
+                name="API key",
+                description="An API key with the scim scope: Authorization: Bearer <key>.",
+                primary=True,
+            )
+        ],
+    )
+    out = config.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE)
+    out["meta"] = {
+        "resourceType": "ServiceProviderConfig",
+        "location": f"{base}/ServiceProviderConfig",
+    }
+    return out
+
+
+def resource_type(base: str) -> dict:
+    rt = ResourceType(
+        id="User",
+        name="User",
+        endpoint="/Users",
+        description="A staff record of the account.",
+        schema_=User.__schema__,
+        schema_extensions=[SchemaExtension(schema_=EnterpriseUser.__schema__, required=False)],
+    )
+    out = rt.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE)
+    out["meta"] = {"resourceType": "ResourceType", "location": f"{base}/ResourceTypes/User"}
+    return out
+
+
+def schemas(base: str) -> list[dict]:
+    out = []
+    for model in (User, EnterpriseUser):
+        schema = model.to_schema().model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE)
+        schema["meta"] = {"resourceType": "Schema", "location": f"{base}/Schemas/{schema['id']}"}
+        out.append(schema)
+    return out
+
+
+def _list(resources: list[dict], total: int | None = None, start: int = 1) -> dict:
+    return {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
+        "totalResults": len(resources) if total is None else total,
+        "startIndex": start,
+        "itemsPerPage": len(resources),
+        "Resources": resources,
+    }
+
+
+def _criteria(text: str | None) -> dict:
+    """A filter as find_for_provisioning's keywords: ``eq`` on userName, externalId,
+    emails.value (or ``emails[value eq ...]``) and active, joined by ``and``."""
+    if not text:
+        return {}
+    try:
+        ast = ScimFilter(text).ast
+    except (ValueError, SCIMException) as exc:
+        raise Refusal(400, f"The filter is not valid: {exc}", "invalidFilter") from None
+    terms = ast.terms if isinstance(ast, LogicalExpr) and ast.op == LogicalOperator.and_ else (ast,)
+    criteria: dict = {}
+    for term in terms:
+        if isinstance(term, ValuePath) and isinstance(term.val_filter, Comparison):
+            inner = term.val_filter
+            term = Comparison(
+                AttrPath(term.attr_path.attr, inner.attr_path.attr), inner.op, inner.value
+            )
+        if not isinstance(term, Comparison) or term.op != CompareOperator.eq:
+            raise Refusal(
+                400,
+                "Roster filters with eq on userName, externalId, emails.value and active.",
+                "invalidFilter",
+            )
+        attr = term.attr_path
+        name = (f"{attr.attr}.{attr.sub_attr}" if attr.sub_attr else attr.attr).casefold()
+        if attr.uri and attr.uri != User.__schema__:
+            name = ""
+        value: str | bool
+        if name == "active" and isinstance(term.value, bool):
+            key, value = "active", term.value
+        elif name in FILTERABLE and isinstance(term.value, str):
+            key, value = FILTERABLE[name], term.value
+        else:
+            raise Refusal(
+                400,
+                f"Roster cannot filter by {attr} eq {term.value!r}: it filters with eq on "
+                "userName, externalId, emails.value and active.",
+                "invalidFilter",
+            )
+        if key in criteria and criteria[key] != value:
+            return {"none": True}
+        criteria[key] = value
+    return criteria
+
+
+def _int_param(request: Request, name: str, default: int) -> int:
+    return _int_of(request.query_params.get(name), name, default)
+
+
+def _int_of(raw, name: str, default: int) -> int:
+    if raw is None:
+        return default
+    if isinstance(raw, bool) or not isinstance(raw, int | str):
+        raise Refusal(400, f"{name} must be an integer.", "invalidValue")
+    try:
+        return int(raw)
+    except ValueError:
+        raise Refusal(400, f"{name} must be an integer.", "invalidValue") from None
+
+
+def _shaped(resource: dict, attributes: str | None, excluded: str | None) -> dict:
+    """``attributes`` / ``excludedAttributes`` (RFC 7644 §3.4.2.5), by scim2-models."""
+    if not attributes and not excluded:
+        return resource
+    try:
+        parameters = ResponseParameters[User](
+            attributes=[a.strip() for a in attributes.split(",")] if attributes else None,
+            excluded_attributes=[a.strip() for a in excluded.split(",")] if excluded else None,
+        )
+    except (ValidationError, ValueError, SCIMException) as exc:
+        raise Refusal(400, f"attributes: {exc}", "invalidPath") from None
+    user = User.model_validate(resource, scim_ctx=Context.RESOURCE_QUERY_RESPONSE)
+    return user.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE, response_parameters=parameters)
+
+
+async def _json(request: Request) -> dict:
+    try:
+        body = json.loads(await request.body() or b"null")
+    except (ValueError, RecursionError):
+        raise Refusal(400, "The body is not valid JSON.", "invalidSyntax") from None
+    if not isinstance(body, dict):
+        raise Refusal(400, "The body must be a JSON object.", "invalidSyntax")
+    return body
+
+
+# Attributes Roster does not serve (Okta's password and locale, Entra's roles) are ignored.
+TOLERANT = ScimPolicy(unknown=ScimPolicy.Unknown.ignore)
+
+
+def _validated(model, body: dict, context: Context):
+    try:
+        return model.model_validate(body, scim_ctx=context, scim_policy=TOLERANT)
+    except SCIMException as exc:
+        raise Refusal(400, str(exc), getattr(exc, "scim_type", None) or "invalidValue") from None
+    except ValidationError as exc:
+        detail = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        raise Refusal(400, detail or "The body is not valid.", "invalidValue") from None
+
+
+def routes(services) -> list[Route]:
+    settings = services.settings
+
+    async def actor_of(session: AsyncSession, request: Request) -> Actor:
+        token, _ = credentials(request)
+        try:
+            if not token:
+                raise Unauthenticated()
+            _, actor = await identity.authenticate_actor(session, token, None)
+        except Unauthenticated:
+            raise Refusal(401, "A valid API key is required (Authorization: Bearer).") from None
+        if actor is None:
+            raise Refusal(401, "SCIM needs an API key, which is bound to one account.")
+        try:
+            provisioning.require_provisioning(actor)
+        except AccessDenied as exc:
+            raise Refusal(403, str(exc)) from None
+        return actor
+
+    def base_of(request: Request) -> str:
+        return str(request.base_url).rstrip("/") + PREFIX
+
+    def endpoint(handler: Callable[..., Awaitable[Response]], *, write: bool = False):
+        async def run(request: Request) -> Response:
+            try:
+                async with asyncio.timeout(settings.request_timeout_seconds):
+                    return await answer(request)
+            except TimeoutError:
+                return Refusal(503, "The request took too long.").response()
+
+        async def answer(request: Request) -> Response:
+            async with services.db.session(write=write) as session:
+                try:
+                    actor = await actor_of(session, request)
+                    response = await handler(request, session, actor)
+                except Refusal as refusal:
+                    await session.rollback()
+                    return refusal.response()
+                except AccessDenied as exc:
+                    await session.rollback()
+                    return Refusal(403, str(exc) or "Not allowed.").response()
+                except DomainError as exc:
+                    await session.rollback()
+                    return _from_domain(exc).response()
+                except RateLimited as exc:
+                    await session.commit()  # the hits stay counted (nothing else is written yet)
+                    limited = Refusal(429, exc.message).response()
+                    limited.headers["Retry-After"] = str(exc.retry_after)
+                    return limited
+                if write:
+                    collected = audit_changes.take(session)
+                    if collected:
+                        await audit.record(
+                            session,
+                            action=f"scim{handler.__name__}",
+                            who=audit.Who(
+                                user_id=actor.user_id,
+                                staff_id=actor.staff_id,
+                                account_id=actor.account_id,
+                                impersonator_user_id=None,
+                            ),
+                            changes=collected,
+                            request_id=getattr(request.state, "request_id", None),
+                            client_address=request.client.host if request.client else None,
+                        )
+                    await session.commit()
+                return response
+
+        return run
+
+    async def find(session: AsyncSession, actor: Actor, request: Request):
+        raw = request.path_params["id"]
+        row = None
+        if raw.isdigit() and len(raw) < 10:
+            row = await provisioning.by_sid(session, actor, int(raw))
+        if row is None:
+            raise Refusal(404, f"User {raw} not found.")
+        return row
+
+    async def rendered(session: AsyncSession, actor: Actor, request: Request, row) -> dict:
+        manager = None
+        if row.manager_id is not None:
+            manager = (await staff_service.get_many(session, actor, [row.manager_id])).get(
+                row.manager_id
+            )
+        return render(row, manager.sid if manager else None, f"{base_of(request)}/Users/{row.sid}")
+
+    async def manager_id(session: AsyncSession, actor: Actor, value: str | None):
+        if not value:
+            return None
+        row = (
+            await provisioning.by_sid(session, actor, int(value))
+            if value.isdigit() and len(value) < 10
+            else None
+        )
+        if row is None:
+            raise Refusal(400, f"manager {value!r} is not a User of this account.", "invalidValue")
+        return row.id
+
+    async def write(session: AsyncSession, actor: Actor, user: User, row, *, replace: bool):
+        """Apply ``user`` to ``row`` (None: a new record); returns the record."""
+        try:
+            changes, manager, active = changes_of(user, replace=replace)
+        except BadValue as exc:
+            raise Refusal(400, str(exc), "invalidValue") from None
+        if not changes.get("email"):
+            raise Refusal(400, "userName is required.", "invalidValue")
+        if manager is not None:
+            changes["manager_id"] = await manager_id(session, actor, manager)
+        if row is None:
+            row = await add_staff.provision(session, actor, settings, services.limiter, changes)
+        else:
+            row = (
+                await staff_service.update_staff(session, actor, settings, row.id, changes)
+            ).staff
+        if active is not None:
+            row = await provisioning.set_active(session, actor, row, active)
+        return row
+
+    # --- discovery ---------------------------------------------------------------------
+
+    async def spc(request: Request, session: AsyncSession, actor: Actor) -> Response:
+        return Scim(service_provider_config(base_of(request)))
+
+    async def resource_types(request: Request, session: AsyncSession, actor: Actor) -> Response:
+        return Scim(_list([resource_type(base_of(request))]))
+
+    async def resource_type_one(request: Request, session: AsyncSession, actor: Actor) -> Response:
+        if request.path_params["id"] != "User":
+            raise Refusal(404, "No such resource type.")
+        return Scim(resource_type(base_of(request)))
+
+    async def schema_list(request: Request, session: AsyncSession, actor: Actor) -> Response:
+        return Scim(_list(schemas(base_of(request))))
+
+    async def schema_one(request: Request, session: AsyncSession, actor: Actor) -> Response:
+        found = [s for s in schemas(base_of(request)) if s["id"] == request.path_params["id"]]
+        if not found:
+            raise Refusal(404, "No such schema.")
+        return Scim(found[0])
+
+    # --- Users -------------------------------------------------------------------------
+
+    async def users(request: Request, session: AsyncSession, actor: Actor) -> Response:
+        params = request.query_params
+        return await search(
+            request,
+            session,
+            actor,
+            params.get("filter"),
+            _int_param(request, "startIndex", 1),
+            _int_param(request, "count", MAX_RESULTS),
+            params.get("attributes"),
+            params.get("excludedAttributes"),
+        )
+
+    async def users_search(request: Request, session: AsyncSession, actor: Actor) -> Response:
+        body = await _json(request)
+
+        def joined(value):
+            return ",".join(value) if isinstance(value, list) else value
+
+        return await search(
+            request,
+            session,
+            actor,
+            body.get("filter"),
+            _int_of(body.get("startIndex"), "startIndex", 1),
+            _int_of(body.get("count"), "count", MAX_RESULTS),
+            joined(body.get("attributes")),
+            joined(body.get("excludedAttributes")),
+        )
+
+    async def search(request, session, actor, filter_, start, count, attributes, excluded):
+        criteria = _criteria(filter_)
+        start = max(1, start)
+        count = max(0, min(count, MAX_RESULTS))
+        if criteria.pop("none", False):
+            return Scim(_list([], 0, start))
+        found = await provisioning.find_for_provisioning(
+            session, actor, offset=start - 1, limit=count, **criteria
+        )
+        resources = [
+            _shaped(await rendered(session, actor, request, r), attributes, excluded)
+            for r in found.rows
+        ]
+        return Scim(_list(resources, found.total, start))
+
+    async def user_get(request: Request, session: AsyncSession, actor: Actor) -> Response:
+        row = await find(session, actor, request)
+        params = request.query_params
+        return Scim(
+            _shaped(
+                await rendered(session, actor, request, row),
+                params.get("attributes"),
+                params.get("excludedAttributes"),
+            )
+        )
+
+    async def Create(request: Request, session: AsyncSession, actor: Actor) -> Response:  # noqa: N802 (the audit log's action name)
+        body = with_user_name(await _json(request))
+        user = _validated(User, body, Context.RESOURCE_CREATION_REQUEST)
+        row = await write(session, actor, user, None, replace=False)
+        body = await rendered(session, actor, request, row)
+        return Scim(body, 201, {"Location": body["meta"]["location"]})
+
+    async def Replace(request: Request, session: AsyncSession, actor: Actor) -> Response:  # noqa: N802
+        row = await find(session, actor, request)
+        body = with_user_name(await _json(request))
+        user = _validated(User, body, Context.RESOURCE_REPLACEMENT_REQUEST)
+        row = await write(session, actor, user, row, replace=True)
+        return Scim(await rendered(session, actor, request, row))
+
+    async def Patch_(request: Request, session: AsyncSession, actor: Actor) -> Response:  # noqa: N802
+        row = await find(session, actor, request)
+        body = email_operations(await _json(request))
+        if removes_active(body):
+            raise Refusal(400, "active cannot be removed: set it to true or false.", "mutability")
+        patch = _validated(PatchOp[User], body, Context.RESOURCE_PATCH_REQUEST)
+        current = await rendered(session, actor, request, row)
+        for email in current.get("emails", []):  # what Entra's paths select on
+            email.update(type="work", primary=True)
+        user = User.model_validate(current, scim_policy=TOLERANT)
+        try:
+            patch.patch(user, scim_policy=TOLERANT)
+        except SCIMException as exc:
+            raise Refusal(
+                400, str(exc), getattr(exc, "scim_type", None) or "invalidValue"
+            ) from None
+        except (ValidationError, ValueError) as exc:
+            raise Refusal(400, str(exc), "invalidValue") from None
+        row = await write(session, actor, user, row, replace=True)
+        return Scim(await rendered(session, actor, request, row))
+
+    async def Delete(request: Request, session: AsyncSession, actor: Actor) -> Response:  # noqa: N802
+        row = await find(session, actor, request)
+        await membership.delete(session, actor, row.id)
+        return Response(status_code=204)
+
+    known = {"ServiceProviderConfig", "ResourceTypes", "Schemas", "Users", ".search"}
+
+    async def not_found(request: Request) -> Response:
+        rest = request.path_params["rest"].strip("/")
+        if rest in known or (rest.count("/") == 1 and rest.split("/")[0] in known):
+            return Refusal(405, f"{request.method} is not supported here.").response()
+        return Refusal(404, "Not found.").response()
+
+    return [
+        Route(f"{PREFIX}/ServiceProviderConfig", endpoint(spc), methods=["GET"]),
+        Route(f"{PREFIX}/ResourceTypes", endpoint(resource_types), methods=["GET"]),
+        Route(f"{PREFIX}/ResourceTypes/{{id}}", endpoint(resource_type_one), methods=["GET"]),
+        Route(f"{PREFIX}/Schemas", endpoint(schema_list), methods=["GET"]),
+        Route(f"{PREFIX}/Schemas/{{id}}", endpoint(schema_one), methods=["GET"]),
+        Route(f"{PREFIX}/Users", endpoint(users), methods=["GET"]),
+        Route(f"{PREFIX}/Users", endpoint(Create, write=True), methods=["POST"]),
+        Route(f"{PREFIX}/Users/.search", endpoint(users_search), methods=["POST"]),
+        Route(f"{PREFIX}/.search", endpoint(users_search), methods=["POST"]),
+        Route(f"{PREFIX}/Users/{{id}}", endpoint(user_get), methods=["GET"]),
+        Route(f"{PREFIX}/Users/{{id}}", endpoint(Replace, write=True), methods=["PUT"]),
+        Route(f"{PREFIX}/Users/{{id}}", endpoint(Patch_, write=True), methods=["PATCH"]),
+        Route(f"{PREFIX}/Users/{{id}}", endpoint(Delete, write=True), methods=["DELETE"]),
+        Route(
+            f"{PREFIX}/{{rest:path}}", not_found, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]
+        ),
+    ]
