@@ -354,10 +354,9 @@ def staff_import(
         raise typer.Exit(1) from None
     for row in report.rows:
         if row.action is RowAction.ERROR:
-            for e in row.errors:
-                typer.echo(
-                    f"row {e.row}{f' [{e.column}]' if e.column else ''}: {e.code}: {e.message}"
-                )
+            for problem in row.errors:
+                where = f" [{problem.column}]" if problem.column else ""
+                typer.echo(f"row {problem.row}{where}: {problem.code}: {problem.message}")
         elif row.action is not RowAction.UNCHANGED:
             typer.echo(f"row {row.row}: {row.action.value} {', '.join(row.changed)}")
     counts = ", ".join(
