@@ -228,8 +228,8 @@ def _typed(row: Field, text: str | None):
     return text
 
 
-def _same(row: Field, before, after) -> bool:
-    if before == after:
+def _same(before, after) -> bool:
+    if before == after or (before in ("", None) and after in ("", None)):
         return True
     try:
         return float(before) == float(after)
@@ -467,6 +467,8 @@ def _clean(row: _Row, given: dict) -> dict:
 def _plan_create(actor, row: _Row, given, custom, email, external_id) -> _Plan:
     if not actor.can(Permit.ADD_STAFF):
         row.fail(Forbidden("You may not add staff members.", field=None))
+    # a blank cell of a new record is not given: the defaults of an added record apply
+    given = {n: v for n, v in given.items() if v is not None and v != {}}
     given = {"capacity": 160, "kind": StaffKind.EMPLOYEE, **given}
     given.setdefault("first_name", None)
     given.setdefault("last_name", None)
@@ -517,16 +519,28 @@ def _plan_update(actor, keyring, row: _Row, staff: Staff, given, custom, look, e
             if STAFF[name].visibility in NEEDS_DETAILS:
                 del given[name]
         custom = {k: v for k, v in custom.items() if v is not None}
+    # a value the record already holds is no change (and is not checked again: records
+    # may hold values from before a rule, e.g. an owner's blank first name)
+    for name, value in list(given.items()):
+        before = _current(keyring, staff, STAFF[name])
+        if isinstance(value, dict):
+            value = {k: v for k, v in value.items() if not _same(before.get(k), v)}
+            if value:
+                given[name] = value
+            else:
+                del given[name]
+        elif _same(before, value):
+            del given[name]
     values = _clean(row, given)
     changed: dict = {}
     for name, value in values.items():
         f = STAFF[name]
         before = _current(keyring, staff, f)
         if isinstance(value, dict):
-            parts = {k: v for k, v in value.items() if not _same(f, before.get(k), v)}
+            parts = {k: v for k, v in value.items() if not _same(before.get(k), v)}
             if parts:
                 changed[name] = parts
-        elif not _same(f, before, value):
+        elif not _same(before, value):
             changed[name] = value
     custom_changed = {k: v for k, v in custom.items() if look.custom_values.get((staff.id, k)) != v}
     for name in changed:
