@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date
 
-from sqlalchemy import Boolean, Date, Integer, select
+from sqlalchemy import Boolean, Date, Integer, String, select
 from sqlalchemy import Enum as EnumType
 
 from app.access import Actor, Permit, Role
@@ -197,10 +197,12 @@ def _typed(row: Field, text: str | None):
     numbers' text, as they are)."""
     if text is None:
         return None
-    text = text.strip()
     if row.encrypted or row.name in ("manager_id", "status_id"):
-        return text
+        return text.strip()
     column = Staff.__table__.c[row.columns[0]]
+    if isinstance(column.type, String) and not isinstance(column.type, EnumType):
+        return text  # as written: the field's cleaner trims what it changes
+    text = text.strip()
     kind = column.type
     if isinstance(kind, Boolean):
         folded = text.casefold()
@@ -228,8 +230,12 @@ def _typed(row: Field, text: str | None):
     return text
 
 
+def _blank(value) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
 def _same(before, after) -> bool:
-    if before == after or (before in ("", None) and after in ("", None)):
+    if before == after or (_blank(before) and _blank(after)):
         return True
     try:
         return float(before) == float(after)

@@ -6,11 +6,14 @@ import asyncio
 import csv
 import io
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from app.access import Role
 from app.audit.models import AuditEntry
 from app.invitations.models import Invitation
+from app.staff.export import FORMULA_PREFIXES
 from app.staff.models import Staff
 from tests.factories import (
     add_membership,
@@ -290,3 +293,47 @@ async def test_an_editor_cannot_change_a_restricted_record_they_cannot_edit(api,
     assert [e["code"] for e in denied["userErrors"]] == ["FORBIDDEN"]
     assert (await run(api, admin, text, apply=True))["updated"] == 1
     assert (await get_row(services, Staff, hidden.id)).title == "Cook"
+
+
+_text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"))
+# the export neutralises formulas with a leading apostrophe, which the import drops again:
+# a value that itself begins with an apostrophe and a formula character cannot come back
+_cell = _text.filter(lambda s: not (s.startswith("'") and s[1:].startswith(FORMULA_PREFIXES)))
+_cents = st.integers(0, 10_000_000).map(lambda n: n / 100)
+STAFF_VALUES = st.fixed_dictionaries(
+    {
+        "first_name": _cell.filter(str.strip).map(lambda s: s[:100]).filter(bool),
+        "last_name": _cell.map(lambda s: s[:100]),
+        "title": st.none() | _cell.map(lambda s: s[:200]),
+        "notes": st.none() | _cell,
+        "phone_cell": st.none() | _cell.map(lambda s: s[:40]),
+        "is_inactive": st.booleans(),
+        "capacity": st.integers(0, 74_400).map(lambda n: n / 100),
+        "rate1": st.none() | _cents,
+        "start_date": st.none() | st.dates(),
+        "kind": st.sampled_from(["EMPLOYEE", "CONTRACTOR", "CUSTOMER", "VENDOR"]),
+        "external_id": st.none() | _cell.filter(str.strip).map(lambda s: s.strip()[:255]),
+    }
+)
+
+
+@settings(
+    max_examples=12,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(values=STAFF_VALUES)
+async def test_any_stored_values_export_and_import_with_no_changes(api, client, services, values):
+    tenant = await make_tenant(services)
+    await make_staff(services, tenant, email=f"p{next(_numbers)}@example.com", **values)
+    header, rows = await export(client, tenant.owner)
+
+    report = await run(api, tenant.owner, to_csv(rows, header))
+
+    assert report["errors"] == [] and report["userErrors"] == []
+    assert (report["created"], report["updated"], report["unchanged"]) == (0, 0, 2)
+
+
+_numbers = iter(range(10**6))
