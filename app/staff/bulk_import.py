@@ -520,11 +520,17 @@ def _current(keyring: Keyring, staff: Staff, f: Field):
 def _plan_update(actor, keyring, row: _Row, staff: Staff, given, custom, look, email, external_id):
     sees_details = access.can_see_details(actor, staff.id, staff.restricted)
     given.pop("role", None)  # roles change through staffRoleChange
-    if not sees_details:  # the export leaves these blank: blank is "not given" here
-        for name in [n for n, v in given.items() if v is None]:
-            if STAFF[name].visibility in NEEDS_DETAILS:
-                del given[name]
-        custom = {k: v for k, v in custom.items() if v is not None}
+    if not sees_details:
+        # The export leaves these blank: blank is "not given" here. A value is refused
+        # whether or not the record holds it (an answer either way would tell it).
+        for name in [n for n in given if STAFF[n].visibility in NEEDS_DETAILS]:
+            if given.pop(name) is not None:
+                row.fail(
+                    Forbidden("You may not see or change this record's details.", field=[name])
+                )
+        if any(v is not None for v in custom.values()):
+            row.fail(Forbidden("You may not see or change this record's details.", field=None))
+        custom = {}
     # a value the record already holds is no change (and is not checked again: records
     # may hold values from before a rule, e.g. an owner's blank first name)
     for name, value in list(given.items()):
@@ -570,7 +576,7 @@ def _plan_update(actor, keyring, row: _Row, staff: Staff, given, custom, look, e
         holder = look.by_external_id.get(changed["external_id"])
         if holder is not None and holder.id != staff.id:
             row.fail(ExternalIdTaken())
-    if "manager_id" in changed and changed["manager_id"] is not None:
+    if "manager_id" in changed:
         look.managers[staff.id] = changed["manager_id"]  # checked for cycles once all are known
     _check_dates(
         row,

@@ -16,8 +16,10 @@ from app.invitations.models import Invitation
 from app.staff.export import FORMULA_PREFIXES
 from app.staff.models import Staff
 from tests.factories import (
+    PERMIT_GRANT,
     add_membership,
     get_row,
+    log_in_again,
     make_member,
     make_people,
     make_staff,
@@ -337,3 +339,25 @@ async def test_any_stored_values_export_and_import_with_no_changes(api, client, 
 
 
 _numbers = iter(range(10**6))
+
+
+async def test_details_of_a_record_one_does_not_see_are_refused_whatever_they_hold(api, services):
+    tenant = await make_tenant(services)
+    editor = await make_member(services, tenant, Role.EDITOR)
+    await api.data(PERMIT_GRANT, {"id": editor.staff_id}, as_=tenant.owner)
+    editor = await log_in_again(services, editor)
+    hidden = await make_staff(
+        services, tenant, first_name="Hid", last_name="Den", email="hid@example.com",
+        capacity=100, restricted=True,
+    )  # fmt: skip
+    header = ["firstName", "lastName", "email", "capacity"]
+    for capacity in ("100", "90"):  # the value it holds, and another
+        text = to_csv([{"firstName": "Hid", "lastName": "Den", "email": "hid@example.com",
+                        "capacity": capacity}], header)  # fmt: skip
+        report = await run(api, editor, text)
+        assert [(e["row"], e["column"], e["code"]) for e in report["errors"]] == [
+            (2, "capacity", "FORBIDDEN")
+        ]
+    blank = to_csv([{"firstName": "Hid", "lastName": "Den", "email": "hid@example.com"}], header)
+    assert (await run(api, editor, blank))["unchanged"] == 1
+    assert (await get_row(services, Staff, hidden.id)).capacity == 100
