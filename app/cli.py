@@ -21,6 +21,8 @@ account_cli = typer.Typer(help="Manage accounts.", no_args_is_help=True)
 keys_cli = typer.Typer(help="Manage field-encryption keys.", no_args_is_help=True)
 cli.add_typer(account_cli, name="account")
 email_cli = typer.Typer(help="Outgoing email.", no_args_is_help=True)
+staff_cli = typer.Typer(help="Staff records.", no_args_is_help=True)
+cli.add_typer(staff_cli, name="staff")
 cli.add_typer(keys_cli, name="keys")
 cli.add_typer(email_cli, name="email")
 
@@ -295,6 +297,82 @@ def account_import(
         typer.echo(f"error: {exc.message}", err=True)
         raise typer.Exit(1) from None
     typer.echo(json.dumps(result))
+
+
+@staff_cli.command("import")
+def staff_import(
+    file: str = typer.Argument(..., help="A CSV in the staff export's columns (- reads stdin)."),
+    account: str = typer.Option(..., help="Account slug or numeric id."),
+    apply: bool = typer.Option(False, "--apply", help="Write the rows (all or nothing)."),
+    invite: bool = typer.Option(
+        False, "--invite", help="Invite the people of created rows that have an email."
+    ),
+) -> None:
+    """Check, or with --apply import, a staff CSV (the columns of the CSV export): rows
+    update the record with their externalId or email, or create one. Acts as the account's
+    owner. Prints what each row does; exits 1 if any row has an error (nothing is
+    written then)."""
+    from app.errors import DomainError, ValidationFailed
+    from app.staff.bulk_import import RowAction, import_as_owner
+
+    settings = _settings()
+    _require_migrated(settings)
+    try:
+        if file == "-":
+            text = sys.stdin.read()
+        else:
+            with open(file, encoding="utf-8-sig", newline="") as handle:
+                text = handle.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        typer.echo(f"error: cannot read {file}: {exc}", err=True)
+        raise typer.Exit(2) from None
+    bars: dict = {}
+
+    def progress(phase: str, done: int, total: int) -> None:
+        bar = bars.get(phase)
+        if bar is None:
+            bar = bars[phase] = typer.progressbar(
+                length=total, label=phase.ljust(8), file=sys.stderr
+            )
+            bar.__enter__()
+        bar.update(done - bar.pos)
+        if done >= total:
+            bar.__exit__(None, None, None)
+
+    try:
+        report = asyncio.run(
+            import_as_owner(settings, account, text, apply=apply, invite=invite, progress=progress)
+        )
+    except LookupError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    except DomainError as exc:
+        errors = exc.errors if isinstance(exc, ValidationFailed) else [exc]
+        for e in errors:
+            column = f" [{e.field[-1]}]" if e.field and len(e.field) > 1 else ""
+            typer.echo(f"error{column}: {e.code}: {e.message}", err=True)
+        raise typer.Exit(1) from None
+    for row in report.rows:
+        if row.action is RowAction.ERROR:
+            for problem in row.errors:
+                where = f" [{problem.column}]" if problem.column else ""
+                typer.echo(f"row {problem.row}{where}: {problem.code}: {problem.message}")
+        elif row.action is not RowAction.UNCHANGED:
+            typer.echo(f"row {row.row}: {row.action.value} {', '.join(row.changed)}")
+    counts = ", ".join(
+        f"{report.count(action)} {word}"
+        for action, word in (
+            (RowAction.CREATE, "to create" if not report.applied else "created"),
+            (RowAction.UPDATE, "to update" if not report.applied else "updated"),
+            (RowAction.UNCHANGED, "unchanged"),
+            (RowAction.ERROR, "with errors"),
+        )
+    )
+    invited = f", {report.invited} invited" if report.invited and report.applied else ""
+    mode = "applied" if report.applied else "dry run (nothing written; --apply writes)"
+    typer.echo(f"{mode}: {counts}{invited}")
+    if report.errors:
+        raise typer.Exit(1)
 
 
 @keys_cli.command("rotate")

@@ -54,12 +54,13 @@ def slugify(name: str) -> str:
     return slug if len(slug) >= 3 else f"account-{slug}".strip("-")
 
 
-async def next_staff_sid(session: AsyncSession, account_id: int) -> int:
-    """Atomically take the next per-account sid (an UPDATE ... RETURNING, race-free)."""
+async def next_staff_sid(session: AsyncSession, account_id: int, count: int = 1) -> int:
+    """Atomically take the next per-account sid (an UPDATE ... RETURNING, race-free); with
+    ``count``, that many in a row, of which the last is returned."""
     result = await session.execute(
         update(Account)
         .where(Account.id == account_id)
-        .values(staff_seq=Account.staff_seq + 1)
+        .values(staff_seq=Account.staff_seq + count)
         .returning(Account.staff_seq)
     )
     return result.scalar_one()

@@ -110,6 +110,8 @@ _STAFF_KINDS = 8  # StaffKind has fewer (a test holds it)
 _TIME_ZONES = 1000  # IANA names (a test holds it); a list of strings costs 1 anyway
 _USER_ERRORS = 50  # problems one input can have (a test holds it for the largest input)
 _ERROR_PATH = 8  # UserError.field: a path into the input
+_IMPORT_REPORTED = 100  # staffImport's rows and errors (app.graphql.mutations.staff)
+_IMPORT_CHANGED = 100  # columns named as changed in one staffImport row
 _ROW_ERRORS = 15  # problems of one bulk row: one per input field, and row-level ones (a test)
 
 LIST_BOUNDS: dict[tuple[str, str], Bound] = {
@@ -153,6 +155,9 @@ LIST_BOUNDS: dict[tuple[str, str], Bound] = {
     ("UserError", "field"): const(_ERROR_PATH),
     ("InvitationBulkCreatePayload", "results"): const(MAX_BULK),
     ("InvitationBulkRow", "userErrors"): const(_ROW_ERRORS),
+    ("StaffImportPayload", "errors"): const(_IMPORT_REPORTED),
+    ("StaffImportPayload", "rows"): const(_IMPORT_REPORTED),
+    ("StaffImportRow", "changedColumns"): const(_IMPORT_CHANGED),
 }
 # Every payload's userErrors (the Payload interface and each type implementing it).
 USER_ERRORS = const(_USER_ERRORS)

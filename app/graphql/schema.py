@@ -15,7 +15,11 @@ from app.graphql.mutations.custom_fields import CustomFieldMutations
 from app.graphql.mutations.identity import IdentityMutations, SessionMutations
 from app.graphql.mutations.invitations import InvitationMutations
 from app.graphql.mutations.projects import ProjectMutations
-from app.graphql.mutations.staff import StaffMembershipMutations, StaffMutations
+from app.graphql.mutations.staff import (
+    StaffImportMutations,
+    StaffMembershipMutations,
+    StaffMutations,
+)
 from app.graphql.queries import Query
 from app.graphql.request_body import NoBadCharactersRule
 from app.graphql.types.account import Account, User
@@ -33,6 +37,7 @@ Mutation = merge_types(
         AccountMutations,
         IdentityMutations,
         StaffMutations,
+        StaffImportMutations,
         InvitationMutations,
         CustomFieldMutations,
         ProjectMutations,

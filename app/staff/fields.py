@@ -54,6 +54,11 @@ def _text(max_length: int, *, required: bool = False, label=None, multiline=Fals
 
 def _number(maximum: float = MAX_RATE) -> Clean:
     def clean(field: Field, value):
+        if isinstance(value, str):  # a number's text (a CSV cell)
+            try:
+                value = float(value.strip()) if value.strip() else None
+            except ValueError:
+                raise DomainError("Must be a number.", field=[field.name]) from None
         if value is None:
             return None
         if value != value or value in (float("inf"), float("-inf")):

@@ -277,7 +277,8 @@ async def _check_references(
         raise ValidationFailed(errors)
 
 
-def _apply(keyring: Keyring, staff: Staff, values: dict) -> None:
+def apply_values(keyring: Keyring, staff: Staff, values: dict) -> None:
+    """Write cleaned ``values`` (by field name) to ``staff``'s columns."""
     for field, value in values.items():
         row = STAFF[field]
         if row.encrypted:
@@ -339,7 +340,7 @@ async def create_staff(session: AsyncSession, actor: Actor, keyring: Keyring, da
         last_name_key=name_key(values["last_name"]),
         created_at=utcnow(),
     )
-    _apply(keyring, staff, values)
+    apply_values(keyring, staff, values)
     session.add(staff)
     await session.flush()
     if staff.restricted and not actor.can(Permit.VIEW_RESTRICTED_STAFF):
@@ -378,7 +379,7 @@ async def update_staff(
         # taken and a free address.
         new_email = values.pop("email")
     await _check_references(session, actor, staff, values, problems)
-    _apply(settings.keyring, staff, values)
+    apply_values(settings.keyring, staff, values)
     await session.flush()
     if new_email is None:
         return StaffUpdate(staff)

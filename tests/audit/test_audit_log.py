@@ -492,6 +492,24 @@ async def _staff_create(w: World) -> Call:
     )
 
 
+@case("staffImport")
+async def _staff_import(w: World) -> Call:
+    w.secrets += [SECRET_EMAIL, SECRET_PHONE, SSN]
+
+    async def target(data):
+        return "Staff", pk(data["staffImport"]["rows"][0]["staffId"])
+
+    text = f"firstName,lastName,email,phoneCell,ssn\r\nIda,Imported,{SECRET_EMAIL},{SECRET_PHONE},{SSN}\r\n"
+    return Call(
+        "mutation($csv: String!) { staffImport(input: {csv: $csv, apply: true}) "
+        "{ rows { staffId } userErrors { code field } } }",
+        {"csv": text},
+        target=target,
+        account_id=w.tenant.account_id,
+        **as_member(w.owner),
+    )
+
+
 @case("staffUpdate")
 async def _staff_update(w: World) -> Call:
     staff = await make_staff(w.services, w.tenant, email="before.update@example.com")

@@ -10,14 +10,16 @@ from strawberry.types import Info
 
 from app.custom_fields import service as custom_fields
 from app.graphql.enums import Permit, Role, StaffKind
-from app.graphql.ids import decode_id
+from app.graphql.errors import UserErrorCode
+from app.graphql.ids import decode_id, encode_id
 from app.graphql.mutations.base import Payload, as_actor, mutation, provided, public
 from app.graphql.types.staff import Staff, StaffStatus
 from app.invitations import add_staff
 from app.invitations import service as invitations
 from app.invitations.service import InvitationRequest
-from app.staff import email_change, membership
+from app.staff import bulk_import, email_change, membership
 from app.staff import service as staff_service
+from app.staff.bulk_import import ImportReport, RowAction
 
 UNSET = strawberry.UNSET
 
@@ -423,4 +425,115 @@ class StaffMutations:
                 session, actor, status_id, name=input.name, archived=input.archived
             ),
             _status,
+        )
+
+
+# --- staffImport: the staff CSV export's columns, back in (app.staff.bulk_import) ---
+
+MAX_REPORTED = 100  # rows and row errors in the answer (counts cover the whole file)
+MAX_CHANGED = 100  # columns named as changed in one row
+
+
+strawberry.enum(RowAction, name="StaffImportAction", description="What a row of the file does.")
+
+
+@strawberry.input(description="A staff CSV (the export's columns) to check or import.")
+class StaffImportInput:
+    csv: str = strawberry.field(
+        description=f"The file's text: a header row, then up to {bulk_import.MAX_ROWS} rows."
+    )
+    apply: bool = strawberry.field(
+        default=False,
+        description="Write the rows (all or nothing); false (the default) only reports.",
+    )
+    invite: bool = strawberry.field(
+        default=False, description="Invite the people of created rows that have an email."
+    )
+
+
+@strawberry.type(description="A problem with one cell or row of the file.")
+class StaffImportError:
+    row: int = strawberry.field(description="The row's number in the file (the header is 1).")
+    column: str | None = strawberry.field(description="The column's header, if one.")
+    code: UserErrorCode = strawberry.field(description="A stable, machine-readable code.")
+    message: str = strawberry.field(description="A human-readable explanation.")
+
+
+@strawberry.type(description="What one row of the file does (or would do).")
+class StaffImportRow:
+    row: int = strawberry.field(description="The row's number in the file (the header is 1).")
+    action: RowAction = strawberry.field(description="Create, update, nothing, or error.")
+    staff_id: strawberry.ID | None = strawberry.field(
+        description="The record updated, or created once applied."
+    )
+    changed_columns: list[str] = strawberry.field(
+        description=f"Headers whose values change (at most {MAX_CHANGED})."
+    )
+
+
+@strawberry.type(description="The import's report; userErrors are problems of the whole file.")
+class StaffImportPayload(Payload):
+    applied: bool = strawberry.field(
+        default=False, description="Whether the rows were written (never with a row in error)."
+    )
+    created: int = strawberry.field(default=0, description="Rows that create a record.")
+    updated: int = strawberry.field(default=0, description="Rows that change a record.")
+    unchanged: int = strawberry.field(default=0, description="Rows that change nothing.")
+    failed: int = strawberry.field(default=0, description="Rows with errors.")
+    invited: int = strawberry.field(default=0, description="Invitations sent (or to send).")
+    errors: list[StaffImportError] = strawberry.field(
+        default_factory=list, description=f"Row errors, the first {MAX_REPORTED}."
+    )
+    rows: list[StaffImportRow] = strawberry.field(
+        default_factory=list,
+        description=f"The first {MAX_REPORTED} rows that create, update or fail.",
+    )
+
+
+def _payload(report: ImportReport, actor) -> StaffImportPayload:
+    rows = [r for r in report.rows if r.action is not RowAction.UNCHANGED][:MAX_REPORTED]
+    return StaffImportPayload(
+        applied=report.applied,
+        created=report.count(RowAction.CREATE),
+        updated=report.count(RowAction.UPDATE),
+        unchanged=report.count(RowAction.UNCHANGED),
+        failed=report.count(RowAction.ERROR),
+        invited=report.invited,
+        errors=[
+            StaffImportError(row=e.row, column=e.column, code=e.code, message=e.message)
+            for e in report.errors[:MAX_REPORTED]
+        ],
+        rows=[
+            StaffImportRow(
+                row=r.row,
+                action=r.action,
+                staff_id=strawberry.ID(encode_id("Staff", r.staff_id)) if r.staff_id else None,
+                changed_columns=r.changed[:MAX_CHANGED],
+            )
+            for r in rows
+        ],
+    )
+
+
+@strawberry.type
+class StaffImportMutations:
+    @mutation(
+        description="Check (default) or import a staff CSV in the export's columns: rows "
+        "update the record with their externalId or email, or create one; all or nothing."
+    )
+    async def staff_import(self, info: Info, input: StaffImportInput) -> StaffImportPayload:
+        settings = info.context.settings
+        limiter = info.context.services.limiter
+        return await as_actor(
+            info,
+            lambda session, actor: bulk_import.import_staff(
+                session,
+                actor,
+                settings,
+                input.csv,
+                apply=input.apply,
+                invite=input.invite,
+                limiter=limiter,
+            ),
+            _payload,
         )

@@ -1,0 +1,837 @@
+"""Bulk import of staff records from a CSV file: the columns of the CSV export.
+
+The headers are the export's (``app.staff.export.COLUMNS``, from the staff field table
+``STAFF``) and the account's active custom fields by name, so an export imports again;
+an unknown or repeated header, or one the actor may not write, refuses the whole file.
+Columns the import does not write (``sid``, ``accountStatus``, ``createdAt``,
+``modifiedAt``; ``role`` of existing records, which changes through staffRoleChange) are
+read and ignored. A blank cell clears the field; cells the export neutralised for
+spreadsheets (a leading apostrophe) are read back as they were.
+
+Each row updates the record of the account it names by ``externalId``, else by
+``email`` (matching by email takes the ViewPersonalData permit, as the email column
+does), or creates one. Another account's records never match. Every row is validated in
+full before anything is written: a dry run (the default) returns the report; an apply
+writes every row in the caller's transaction, or nothing when any row has an error.
+Created records with an email can be invited (seats and the invitation rate limit are
+taken for the whole batch first).
+"""
+
+from __future__ import annotations
+
+import csv
+import enum
+import io
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import date
+
+from sqlalchemy import Boolean, Date, Integer, String, select
+from sqlalchemy import Enum as EnumType
+
+from app.access import Actor, Permit, Role
+from app.accounts.service import next_staff_sid, reserve_seats
+from app.custom_fields.models import CustomField, CustomFieldValue
+from app.custom_fields.service import list_fields, normalise
+from app.db.base import utcnow
+from app.errors import DomainError, ErrorCode, Forbidden, ValidationFailed
+from app.fields import NEEDS_DETAILS, NEEDS_PERSONAL_DATA, Field, Write
+from app.security.crypto import Keyring
+from app.staff import access
+from app.staff.errors import ExternalIdTaken, ManagerCycle, StaffEmailTaken
+from app.staff.export import COLUMNS, FORMULA_PREFIXES
+from app.staff.fields import STAFF
+from app.staff.models import Staff, StaffKind, StaffShare, StaffStatus, default_role
+from app.staff.service import apply_values, read_secret
+from app.validation import name_key
+
+MAX_ROWS = 10_000
+MAX_BYTES = 20 * 1024 * 1024
+CHUNK = 500  # ids, emails... per IN (...) of a lookup
+
+Progress = Callable[[str, int, int], None]  # (phase, done, total)
+
+
+class RowAction(enum.StrEnum):
+    CREATE = "CREATE"
+    UPDATE = "UPDATE"
+    UNCHANGED = "UNCHANGED"
+    ERROR = "ERROR"
+
+
+@dataclass(frozen=True)
+class RowError:
+    row: int  # the record's number in the file, the header being row 1
+    column: str | None  # the header concerned, if one
+    code: ErrorCode
+    message: str
+
+
+@dataclass
+class RowReport:
+    row: int
+    action: RowAction
+    staff_id: int | None = None  # the record updated (or, once applied, created)
+    changed: list[str] = field(default_factory=list)  # headers whose values change
+    errors: list[RowError] = field(default_factory=list)
+
+
+@dataclass
+class ImportReport:
+    applied: bool
+    rows: list[RowReport]
+    invited: int = 0  # invitations sent (applied) or that would be sent
+
+    def count(self, action: RowAction) -> int:
+        return sum(1 for r in self.rows if r.action is action)
+
+    @property
+    def errors(self) -> list[RowError]:
+        return [e for r in self.rows for e in r.errors]
+
+
+# --- the file ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Column:
+    header: str
+    field: Field | None  # a staff field (None: a custom field)
+    part: str | None = None  # the address part of a multi-column field
+    custom: CustomField | None = None
+    written: bool = True  # False: read and ignored
+
+
+def _plain(cell: str) -> str | None:
+    """A cell's value: blank is None; the export's neutralising apostrophe is dropped."""
+    if cell.startswith("'") and cell[1:].startswith(FORMULA_PREFIXES):
+        cell = cell[1:]
+    return cell if cell.strip() else None
+
+
+def _file_error(message: str, column: str | None = None, code=ErrorCode.INVALID) -> DomainError:
+    return DomainError(message, field=["csv", column] if column else ["csv"], code=code)
+
+
+def _read(text: str) -> tuple[list[str], list[list[str]]]:
+    if len(text.encode("utf-8")) > MAX_BYTES:
+        raise ValidationFailed(
+            [_file_error(f"The file is over {MAX_BYTES // 1_048_576} MB.", code=ErrorCode.TOO_LONG)]
+        )
+    text = text.removeprefix("\ufeff")
+    try:
+        rows = list(csv.reader(io.StringIO(text, newline="")))
+    except csv.Error as exc:
+        raise ValidationFailed([_file_error(f"Not a CSV file: {exc}.")]) from None
+    if not rows or not any(c.strip() for c in rows[0]):
+        raise ValidationFailed(
+            [_file_error("The file has no header row.", code=ErrorCode.REQUIRED)]
+        )
+    header, body = rows[0], [r for r in rows[1:] if any(c.strip() for c in r)]
+    if len(body) > MAX_ROWS:
+        raise ValidationFailed(
+            [_file_error(f"At most {MAX_ROWS} rows at once.", code=ErrorCode.LIMIT_REACHED)]
+        )
+    return header, body
+
+
+def _columns(actor: Actor, header: list[str], custom: list[CustomField]) -> list[_Column]:
+    """The file's columns by the export's headers; problems with them refuse the file."""
+    staff_headers = {c.header.casefold(): c for c in COLUMNS}
+    custom_by_key = {name_key(f.name): f for f in custom}
+    personal = actor.can(Permit.VIEW_PERSONAL_DATA)
+    admin = actor.can(Permit.EDIT_RESTRICTED_STAFF)
+    errors: list[DomainError] = []
+    seen: set[str] = set()
+    columns: list[_Column] = []
+    for raw in header:
+        name = _plain(raw.strip()) or ""
+        if name.casefold() in seen:
+            errors.append(_file_error(f"The column {name!r} appears twice.", name))
+        seen.add(name.casefold())
+        found = staff_headers.get(name.casefold())
+        if found is not None:
+            row = found.field
+            part = found.column.removeprefix(f"{row.name}_") if len(row.columns) > 1 else None
+            written = row.write is not Write.NOBODY or row.name == "role"
+            if row.write is Write.ADMINISTRATORS and not admin:
+                errors.append(
+                    Forbidden(
+                        row.denied or "Only administrators change this field.", field=["csv", name]
+                    )
+                )
+            elif row.visibility in NEEDS_PERSONAL_DATA and not personal:
+                errors.append(
+                    Forbidden(
+                        "Importing personal data (and matching by email) needs the "
+                        "ViewPersonalData permit.",
+                        field=["csv", name],
+                    )
+                )
+            columns.append(_Column(found.header, row, part, written=written))
+            continue
+        field_ = custom_by_key.get(name_key(name)) if name else None
+        if field_ is not None:
+            if field_.personal and not personal:
+                errors.append(Forbidden("This field is personal data.", field=["csv", name]))
+            columns.append(_Column(field_.name, None, custom=field_))
+            continue
+        errors.append(
+            _file_error(
+                f"Unknown column {name!r}: use the headers of the staff CSV export."
+                if name
+                else "A column has no header.",
+                name or None,
+            )
+        )
+    if errors:
+        raise ValidationFailed(errors)
+    return columns
+
+
+# --- cells to values ---------------------------------------------------------------------
+
+
+def _typed(row: Field, text: str | None):
+    """A cell as its field's cleaner takes it: by the model column's type (text, and
+    numbers' text, as they are)."""
+    if text is None:
+        return None
+    if row.encrypted or row.name in ("manager_id", "status_id"):
+        return text.strip()
+    column = Staff.__table__.c[row.columns[0]]
+    if isinstance(column.type, String) and not isinstance(column.type, EnumType):
+        return text  # as written: the field's cleaner trims what it changes
+    text = text.strip()
+    kind = column.type
+    if isinstance(kind, Boolean):
+        folded = text.casefold()
+        if folded in ("true", "1", "yes", "y"):
+            return True
+        if folded in ("false", "0", "no", "n"):
+            return False
+        raise DomainError("Must be true or false.", field=[row.name])
+    if isinstance(kind, Date):
+        try:
+            return date.fromisoformat(text[:10])
+        except ValueError:
+            raise DomainError("Enter a date as YYYY-MM-DD.", field=[row.name]) from None
+    if isinstance(kind, Integer):
+        try:
+            return int(text)
+        except ValueError:
+            raise DomainError("Must be a whole number.", field=[row.name]) from None
+    if isinstance(kind, EnumType) and kind.enum_class is not None:
+        for member in kind.enum_class:
+            if member.value.casefold() == text.casefold():
+                return member
+        choices = ", ".join(m.value for m in kind.enum_class)
+        raise DomainError(f"Must be one of: {choices}.", field=[row.name])
+    return text
+
+
+def _blank(value) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _same(before, after) -> bool:
+    if before == after or (_blank(before) and _blank(after)):
+        return True
+    try:
+        return float(before) == float(after)
+    except (TypeError, ValueError):
+        return False
+
+
+@dataclass
+class _Plan:
+    report: RowReport
+    staff: Staff | None  # the record matched (None: a new one)
+    values: dict  # field -> cleaned value to write
+    custom: dict  # custom field id -> canonical text (None clears)
+    email: str | None = None
+    external_id: str | None = None
+
+
+@dataclass
+class _Lookups:
+    by_email: dict[str, Staff]
+    by_external_id: dict[str, Staff]
+    manager_ids: dict[int, int]  # sid -> id
+    statuses: dict[str, StaffStatus]  # name_key -> status
+    managers: dict[int, int | None]  # id -> manager_id, the whole account
+    custom_values: dict[tuple[int, int], str]  # (staff id, field id) -> value
+
+
+async def _lookups(
+    session, actor: Actor, rows: list[dict[str, str | None]], custom: bool
+) -> _Lookups:
+    def cleaned(header: str, clean) -> set:
+        out = set()
+        for r in rows:
+            try:
+                value = clean(r.get(header))
+            except (DomainError, ValueError):
+                continue
+            if value is not None:
+                out.add(value)
+        return out
+
+    emails = cleaned("email", lambda v: STAFF["email"].cleaned(v))
+    external_ids = cleaned("externalId", lambda v: STAFF["external_id"].cleaned(v))
+    sids = cleaned("managerSid", lambda v: int(v) if v is not None else None)
+    found: dict[int, Staff] = {}
+    account = Staff.account_id == actor.account_id
+    for values, column in (
+        (sorted(emails), Staff.email),
+        (sorted(external_ids), Staff.external_id),
+    ):
+        for i in range(0, len(values), CHUNK):
+            for staff in await session.scalars(
+                select(Staff).where(account, column.in_(values[i : i + CHUNK]))
+            ):
+                found[staff.id] = staff
+    manager_ids: dict[int, int] = {}
+    listed = sorted(sids)
+    for i in range(0, len(listed), CHUNK):
+        for staff_id, sid in await session.execute(
+            select(Staff.id, Staff.sid).where(account, Staff.sid.in_(listed[i : i + CHUNK]))
+        ):
+            manager_ids[sid] = staff_id
+    managers = {
+        staff_id: manager_id
+        for staff_id, manager_id in await session.execute(
+            select(Staff.id, Staff.manager_id).where(account)
+        )
+    }
+    statuses = {
+        s.name_key: s
+        for s in await session.scalars(
+            select(StaffStatus).where(StaffStatus.account_id == actor.account_id)
+        )
+    }
+    custom_values: dict[tuple[int, int], str] = {}
+    if custom and found:
+        ids = sorted(found)
+        for i in range(0, len(ids), CHUNK):
+            for value in await session.scalars(
+                select(CustomFieldValue).where(CustomFieldValue.staff_id.in_(ids[i : i + CHUNK]))
+            ):
+                custom_values[value.staff_id, value.field_id] = value.value
+    return _Lookups(
+        by_email={s.email: s for s in found.values() if s.email},
+        by_external_id={s.external_id: s for s in found.values() if s.external_id},
+        manager_ids=manager_ids,
+        statuses=statuses,
+        managers=managers,
+        custom_values=custom_values,
+    )
+
+
+def _error(number: int, exc: DomainError, headers: dict[str, str]) -> list[RowError]:
+    errors = exc.errors if isinstance(exc, ValidationFailed) else [exc]
+    out = []
+    for e in errors:
+        path = e.field or []
+        name = path[0] if path else None
+        column = headers.get(name, name) if name else None
+        if len(path) > 1 and name in headers:  # address.street -> addressStreet
+            column = headers.get(f"{name}.{path[1]}", column)
+        out.append(RowError(number, column, e.code, e.message))
+    return out
+
+
+class _Row:
+    """One row being planned: its problems are collected, never raised."""
+
+    def __init__(self, number: int, headers: dict[str, str]):
+        self.number = number
+        self.headers = headers
+        self.errors: list[RowError] = []
+
+    def fail(self, exc: DomainError) -> None:
+        self.errors.extend(_error(self.number, exc, self.headers))
+
+
+def _plan_row(
+    actor: Actor,
+    keyring: Keyring,
+    number: int,
+    cells: dict[_Column, str | None],
+    look: _Lookups,
+    seen: dict[tuple[str, str], int],
+    headers: dict[str, str],
+) -> _Plan:
+    row = _Row(number, headers)
+    given: dict[str, object] = {}  # field -> typed input (address: its parts)
+    custom: dict[int, str | None] = {}
+    for column, text in cells.items():
+        if column.custom is not None:
+            try:
+                custom[column.custom.id] = (
+                    None if text is None else normalise(column.custom, text, [column.header])
+                )
+            except DomainError as exc:
+                row.errors.append(RowError(number, column.header, exc.code, exc.message))
+            continue
+        assert column.field is not None
+        if not column.written:
+            continue
+        f = column.field
+        if column.part is not None:
+            parts = given.setdefault(f.name, {})
+            assert isinstance(parts, dict)
+            parts[column.part] = None if text is None else text.strip()
+            continue
+        try:
+            given[f.name] = _typed(f, text)
+        except DomainError as exc:
+            row.fail(exc)
+    # which record
+    email = external_id = None
+    try:
+        email = STAFF["email"].cleaned(given["email"]) if "email" in given else None
+    except DomainError:
+        pass
+    try:
+        external_id = (
+            STAFF["external_id"].cleaned(given["external_id"]) if "external_id" in given else None
+        )
+    except DomainError:
+        pass
+    staff = look.by_external_id.get(external_id) if external_id else None
+    by_email = look.by_email.get(email) if email else None
+    if staff is not None and by_email is not None and by_email.id != staff.id:
+        row.fail(
+            DomainError(
+                f"The externalId is staff member {staff.sid}'s, the email {by_email.sid}'s.",
+                field=["email"],
+                code=ErrorCode.INVALID,
+            )
+        )
+    staff = staff or by_email
+    for key, value in (("externalId", external_id), ("email", email)):
+        if value is None:
+            continue
+        if (key, value) in seen:
+            row.errors.append(
+                RowError(number, key, ErrorCode.TAKEN, f"Duplicate of row {seen[key, value]}.")
+            )
+        else:
+            seen[key, value] = number
+    # references by what names them
+    if "manager_id" in given and given["manager_id"] is not None:
+        try:
+            sid = int(str(given["manager_id"]))
+        except ValueError:
+            sid = None
+        manager_id = look.manager_ids.get(sid) if sid is not None else None
+        if manager_id is None:
+            row.fail(
+                DomainError(
+                    "No staff member has this sid.", field=["manager_id"], code=ErrorCode.NOT_FOUND
+                )
+            )
+            del given["manager_id"]
+        else:
+            given["manager_id"] = manager_id
+    if "status_id" in given and given["status_id"] is not None:
+        status = look.statuses.get(name_key(str(given["status_id"])))
+        if status is None:
+            row.fail(
+                DomainError(
+                    "No staff status has this name.", field=["status_id"], code=ErrorCode.NOT_FOUND
+                )
+            )
+            del given["status_id"]
+        else:
+            before = staff.status_id if staff is not None else None
+            if status.archived and status.id != before:
+                row.fail(
+                    DomainError(
+                        "That status is archived.", field=["status_id"], code=ErrorCode.ARCHIVED
+                    )
+                )
+            given["status_id"] = status.id
+    if staff is None:
+        return _plan_create(actor, row, given, custom, email, external_id)
+    return _plan_update(actor, keyring, row, staff, given, custom, look, email, external_id)
+
+
+def _clean(row: _Row, given: dict) -> dict:
+    values = {}
+    for name, value in given.items():
+        try:
+            values[name] = STAFF[name].cleaned(value)
+        except DomainError as exc:
+            row.fail(exc)
+        except (ValueError, TypeError):
+            row.fail(DomainError("Not a valid value.", field=[name]))
+    return values
+
+
+def _plan_create(actor, row: _Row, given, custom, email, external_id) -> _Plan:
+    if not actor.can(Permit.ADD_STAFF):
+        row.fail(Forbidden("You may not add staff members.", field=None))
+    # a blank cell of a new record is not given: the defaults of an added record apply
+    given = {n: v for n, v in given.items() if v is not None and v != {}}
+    given = {"capacity": 160, "kind": StaffKind.EMPLOYEE, **given}
+    given.setdefault("first_name", None)
+    given.setdefault("last_name", None)
+    if given.get("kind") is None:
+        given["kind"] = StaffKind.EMPLOYEE
+    if given.get("role") is None:
+        given["role"] = default_role(given["kind"])
+    if not actor.may_assign(Role(given["role"])):
+        row.fail(Forbidden("You may not give a role above your own.", field=["role"]))
+    for name, value in given.items():
+        if (reason := access.create_denial(actor, name, value)) is not None:
+            row.fail(Forbidden(reason, field=[name]))
+    values = _clean(row, given)
+    if "address" in values and isinstance(values["address"], dict):
+        values["address"] = {k: v for k, v in values["address"].items() if v is not None}
+    values.setdefault("start_date", date.today())
+    _check_dates(row, values.get("start_date"), values.get("term_date"))
+    report = RowReport(
+        row.number,
+        RowAction.ERROR if row.errors else RowAction.CREATE,
+        changed=sorted(row.headers.get(n, n) for n, v in given.items() if v is not None)
+        + [row.headers[f"custom:{k}"] for k, v in custom.items() if v is not None],
+        errors=row.errors,
+    )
+    return _Plan(
+        report, None, values, {k: v for k, v in custom.items() if v is not None}, email, external_id
+    )
+
+
+def _check_dates(row: _Row, start, term) -> None:
+    if start and term and term < start:
+        row.fail(DomainError("Term date cannot be before start date.", field=["term_date"]))
+
+
+def _current(keyring: Keyring, staff: Staff, f: Field):
+    if f.encrypted:
+        return read_secret(keyring, staff, f.name)
+    if len(f.columns) > 1:
+        return {c.removeprefix(f"{f.name}_"): getattr(staff, c) for c in f.columns}
+    return getattr(staff, f.columns[0])
+
+
+def _plan_update(actor, keyring, row: _Row, staff: Staff, given, custom, look, email, external_id):
+    sees_details = access.can_see_details(actor, staff.id, staff.restricted)
+    given.pop("role", None)  # roles change through staffRoleChange
+    if not sees_details:
+        # The export leaves these blank: blank is "not given" here. A value is refused
+        # whether or not the record holds it (an answer either way would tell it).
+        for name in [n for n in given if STAFF[n].visibility in NEEDS_DETAILS]:
+            if given.pop(name) is not None:
+                row.fail(
+                    Forbidden("You may not see or change this record's details.", field=[name])
+                )
+        if any(v is not None for v in custom.values()):
+            row.fail(Forbidden("You may not see or change this record's details.", field=None))
+        custom = {}
+    # a value the record already holds is no change (and is not checked again: records
+    # may hold values from before a rule, e.g. an owner's blank first name)
+    for name, value in list(given.items()):
+        before = _current(keyring, staff, STAFF[name])
+        if isinstance(value, dict):
+            value = {k: v for k, v in value.items() if not _same(before.get(k), v)}
+            if value:
+                given[name] = value
+            else:
+                del given[name]
+        elif _same(before, value):
+            del given[name]
+    values = _clean(row, given)
+    changed: dict = {}
+    for name, value in values.items():
+        f = STAFF[name]
+        before = _current(keyring, staff, f)
+        if isinstance(value, dict):
+            parts = {k: v for k, v in value.items() if not _same(before.get(k), v)}
+            if parts:
+                changed[name] = parts
+        elif not _same(before, value):
+            changed[name] = value
+    custom_changed = {k: v for k, v in custom.items() if look.custom_values.get((staff.id, k)) != v}
+    for name in changed:
+        reason = access.write_denial(actor, staff.id, staff.restricted, name)
+        if reason is not None:
+            row.fail(Forbidden(reason, field=[name]))
+    if custom_changed and not access.can_edit(actor, staff.id, staff.restricted):
+        row.fail(Forbidden("You may not edit this staff member.", field=None))
+    if "email" in changed and staff.id == actor.staff_id:
+        row.fail(
+            Forbidden(
+                "Change your own email from your profile (it is confirmed by email).",
+                field=["email"],
+            )
+        )
+    if "email" in changed and changed["email"] is not None:
+        holder = look.by_email.get(changed["email"])
+        if holder is not None and holder.id != staff.id:
+            row.fail(StaffEmailTaken())
+    if "external_id" in changed and changed["external_id"] is not None:
+        holder = look.by_external_id.get(changed["external_id"])
+        if holder is not None and holder.id != staff.id:
+            row.fail(ExternalIdTaken())
+    if "manager_id" in changed:
+        look.managers[staff.id] = changed["manager_id"]  # checked for cycles once all are known
+    _check_dates(
+        row,
+        values.get("start_date", staff.start_date),
+        values.get("term_date", staff.term_date),
+    )
+    headers = row.headers
+    names = [headers.get(n, n) for n in changed if not isinstance(changed[n], dict)]
+    names += [
+        headers.get(f"{n}.{p}", n) for n, v in changed.items() if isinstance(v, dict) for p in v
+    ]
+    action = (
+        RowAction.ERROR
+        if row.errors
+        else RowAction.UPDATE
+        if changed or custom_changed
+        else RowAction.UNCHANGED
+    )
+    names += [headers[f"custom:{k}"] for k in custom_changed]
+    report = RowReport(row.number, action, staff.id, sorted(names), row.errors)
+    return _Plan(report, staff, changed, custom_changed, email, external_id)
+
+
+def _cycles(plans: list[_Plan], managers: dict[int, int | None], headers) -> None:
+    for plan in plans:
+        staff = plan.staff
+        if staff is None or "manager_id" not in plan.values or plan.values["manager_id"] is None:
+            continue
+        at, passed = plan.values["manager_id"], {staff.id}
+        while at is not None:
+            if at in passed:
+                plan.report.errors.extend(_error(plan.report.row, ManagerCycle(), headers))
+                plan.report.action = RowAction.ERROR
+                break
+            passed.add(at)
+            at = managers.get(at)
+
+
+# --- the import --------------------------------------------------------------------------
+
+
+async def import_staff(
+    session,
+    actor: Actor,
+    settings,
+    text: str,
+    *,
+    apply: bool = False,
+    invite: bool = False,
+    limiter=None,
+    progress: Progress | None = None,
+) -> ImportReport:
+    """Validate every row of ``text``; with ``apply`` (and no row in error) write them.
+    File-level problems raise ValidationFailed; row problems are in the report."""
+    if not (actor.can(Permit.ADD_STAFF) or actor.can(Permit.EDIT_STAFF)):
+        raise Forbidden("Importing staff needs the AddStaff or EditStaff permit.")
+    if invite and not actor.can(Permit.INVITE_USERS):
+        raise Forbidden("You may not invite people.")
+    header, body = _read(text)
+    custom = await list_fields(session, actor)
+    columns = _columns(actor, header, custom)
+    headers: dict[str, str] = {}
+    for c in columns:
+        if c.field is not None:
+            headers[f"{c.field.name}.{c.part}" if c.part else c.field.name] = c.header
+            headers.setdefault(c.field.name, c.header)
+        elif c.custom is not None:
+            headers[f"custom:{c.custom.id}"] = c.header
+    by_header = [
+        {c.header: (_plain(cells[i]) if i < len(cells) else None) for i, c in enumerate(columns)}
+        for cells in body
+    ]
+    look = await _lookups(session, actor, by_header, any(c.custom for c in columns))
+    seen: dict[tuple[str, str], int] = {}
+    plans: list[_Plan] = []
+    total = len(body)
+    for index, values in enumerate(by_header):
+        cells = {c: values[c.header] for c in columns}
+        plan = _plan_row(actor, settings.keyring, index + 2, cells, look, seen, headers)
+        plans.append(plan)
+        if progress is not None and (index % 250 == 0 or index + 1 == total):
+            progress("checking", index + 1, total)
+    _cycles(plans, look.managers, headers)
+    report = ImportReport(applied=False, rows=[p.report for p in plans])
+    invitees = [p for p in plans if p.staff is None and p.values.get("email")] if invite else []
+    report.invited = len(invitees)
+    if invitees:
+        by_role: dict[Role, int] = {}
+        for p in invitees:
+            role = Role(p.values["role"])
+            by_role[role] = by_role.get(role, 0) + 1
+        for role, count in by_role.items():
+            await reserve_seats(session, actor.account_id, count, role=role)
+    if not apply or report.errors:
+        return report
+    if invitees and limiter is not None:
+        from app.invitations.service import count_sent
+
+        await count_sent(session, limiter, actor, len(invitees))
+    await _write(session, actor, settings.keyring, plans, progress)
+    report.applied = True
+    if invitees:
+        await _invite(session, actor, settings, invitees, progress)
+    return report
+
+
+async def _write(session, actor: Actor, keyring: Keyring, plans: list[_Plan], progress) -> None:
+    creates = [p for p in plans if p.staff is None]
+    now = utcnow()
+    last = await next_staff_sid(session, actor.account_id, len(creates)) if creates else 0
+    new: list[Staff] = []
+    for offset, plan in enumerate(creates):
+        values = plan.values
+        staff = Staff(
+            account_id=actor.account_id,
+            sid=last - len(creates) + 1 + offset,
+            first_name=values["first_name"],
+            last_name=values["last_name"],
+            last_name_key=name_key(values["last_name"]),
+            created_at=now,
+        )
+        apply_values(keyring, staff, values)
+        plan.staff = staff
+        new.append(staff)
+    session.add_all(new)
+    for plan in plans:
+        if plan.report.action is RowAction.UPDATE:
+            assert plan.staff is not None
+            apply_values(keyring, plan.staff, plan.values)
+    if progress is not None:
+        progress("writing", 0, len(plans))
+    await session.flush()
+    added: list[CustomFieldValue] = []
+    shares: list[StaffShare] = []
+    stored = {}
+    updated_custom = [p for p in plans if p.custom and p.report.action is RowAction.UPDATE]
+    if updated_custom:
+        ids = [p.staff.id for p in updated_custom if p.staff is not None]
+        for i in range(0, len(ids), CHUNK):
+            for row in await session.scalars(
+                select(CustomFieldValue).where(CustomFieldValue.staff_id.in_(ids[i : i + CHUNK]))
+            ):
+                stored[row.staff_id, row.field_id] = row
+    for plan in plans:
+        written = plan.staff
+        assert written is not None
+        if plan.report.action is RowAction.CREATE:
+            plan.report.staff_id = written.id
+            if written.restricted and not actor.can(Permit.VIEW_RESTRICTED_STAFF):
+                shares.append(
+                    StaffShare(
+                        staff_id=written.id,
+                        shared_with_id=actor.staff_id,
+                        account_id=actor.account_id,
+                    )
+                )
+        for field_id, value in plan.custom.items():
+            existing = stored.get((written.id, field_id))
+            if value is None:
+                if existing is not None:
+                    await session.delete(existing)
+            elif existing is None:
+                added.append(
+                    CustomFieldValue(
+                        staff_id=written.id,
+                        field_id=field_id,
+                        account_id=actor.account_id,
+                        value=value,
+                        modified_at=now,
+                    )
+                )
+            else:
+                existing.value = value
+                existing.modified_at = now
+    session.add_all(added)
+    session.add_all(shares)
+    await session.flush()
+    if progress is not None:
+        progress("writing", len(plans), len(plans))
+
+
+async def _invite(session, actor: Actor, settings, invitees: list[_Plan], progress) -> None:
+    from app.invitations.add_staff import as_creator
+    from app.invitations.service import InvitationRequest, create_invitation
+
+    for index, plan in enumerate(invitees):
+        staff = plan.staff
+        assert staff is not None
+        request = InvitationRequest(email=staff.email, role=staff.role, staff_id=staff.id)
+        try:
+            await create_invitation(session, as_creator(actor, staff), settings, replace(request))
+        except DomainError as exc:
+            raise ValidationFailed(
+                [DomainError(f"Row {plan.report.row}: {exc.message}", field=["csv"], code=exc.code)]
+            ) from None
+        if progress is not None:
+            progress("inviting", index + 1, len(invitees))
+
+
+# --- the operator's import (``roster staff import``) -------------------------------------
+
+
+async def import_as_owner(
+    settings,
+    realm: str,
+    text: str,
+    *,
+    apply: bool = False,
+    invite: bool = False,
+    progress: Progress | None = None,
+) -> ImportReport:
+    """The CLI's import: acts with the owner's rights in the account (slug or id) and logs
+    an applied import in the audit log as the owner's ``staffImport``. The operator is
+    not held to the invitation rate limit; seats still count."""
+    from app.access import ROLE_PERMITS
+    from app.accounts.queries import account_by_realm
+    from app.audit import changes
+    from app.audit.service import Who, record
+    from app.db.engine import Database
+    from app.validation import full_name
+
+    db = Database(settings.database_url)
+    try:
+        async with db.session(write=True) as session:
+            account = await session.scalar(account_by_realm(realm))
+            if account is None:
+                raise LookupError(f"no account {realm!r}")
+            owner = (
+                await session.scalars(
+                    select(Staff).where(Staff.account_id == account.id, Staff.role == Role.OWNER)
+                )
+            ).one()  # an account has exactly one owner
+            actor = Actor(
+                user_id=owner.user_id or 0,
+                account_id=account.id,
+                staff_id=owner.id,
+                role=Role.OWNER,
+                permits=ROLE_PERMITS[Role.OWNER],
+                account_timezone=account.timezone,
+            )
+            name = full_name(owner.first_name, owner.last_name)
+            report = await import_staff(
+                session, actor, settings, text, apply=apply, invite=invite, progress=progress
+            )
+            if report.applied:
+                collected = changes.take(session)
+                await record(
+                    session,
+                    action="staffImport",
+                    who=Who(owner.user_id, owner.id, account.id, name or None),
+                    changes=collected,
+                    request_id=None,
+                    client_address=None,
+                )
+                await session.commit()
+            return report
+    finally:
+        await db.dispose()
