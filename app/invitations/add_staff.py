@@ -7,9 +7,8 @@ from dataclasses import replace
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.access import ROLE_PERMITS, Actor, Permit
+from app.access import ROLE_PERMITS, Actor, Permit, require
 from app.accounts.models import Account
-from app.errors import AccessDenied
 from app.invitations.service import InvitationRequest, count_sent, create_invitation
 from app.projects.service import add_to_projects
 from app.staff import service as staff_service
@@ -54,8 +53,8 @@ async def provision(session: AsyncSession, actor: Actor, settings, limiter, data
     account = await session.get_one(Account, actor.account_id)
     if not account.scim_invites:
         return await add_staff(session, actor, settings, data, project_ids=[], invite=None)
-    if Permit.INVITE_USERS not in ROLE_PERMITS[actor.role]:
-        raise AccessDenied("The key's creator may not invite people.")
+    # the key's creator must be able to invite by their role
+    require(replace(actor, permits=frozenset(ROLE_PERMITS[actor.role])), Permit.INVITE_USERS)
     inviter = replace(actor, permits=actor.permits | {Permit.INVITE_USERS})
     await count_sent(session, limiter, inviter)
     return await add_staff(
