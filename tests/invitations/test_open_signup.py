@@ -182,3 +182,17 @@ async def test_the_sign_up_page(api, services, client):
     assert posted.status_code == 200, posted.text
     assert "Confirm your email" in posted.text
     assert (await _person(api, tenant, "paged@client.co"))["role"] == "GUEST"
+
+
+async def test_an_impersonation_token_never_signs_its_member_up_elsewhere(api, services):
+    from tests.identity.test_impersonation import start
+
+    home = await make_tenant(services)
+    target = await make_member(services, home, Role.VIEWER)
+    admin = await make_member(services, home, Role.ADMINISTRATOR)
+    impersonation = (await start(api, admin, target))["token"]
+    tenant = await make_tenant(services, "Open Co")
+    await _open(api, tenant)
+    body = await api(SIGNUP, _input(tenant.slug, target.email, password=""), token=impersonation)
+    assert error_codes(body) == ["FORBIDDEN"], body
+    assert await _person(api, tenant, target.email) is None

@@ -416,7 +416,8 @@ class InvitationMutations:
     @mutation(
         description="Sign up into an account that allows it (its accountUpdate selfSignup "
         "setting) as a customer, a guest: the same answer whether or not the email has a "
-        "login; a new one confirms its email before signing in."
+        "login; a new one confirms its email before signing in.",
+        while_impersonating=False,
     )
     async def account_signup(self, info: Info, input: AccountSignupInput) -> AccountSignupPayload:
         ctx = info.context
