@@ -364,48 +364,51 @@ class Pages:
             return await self.unusable_link(
                 request, join_links.check_link, token, "Link not usable"
             ) or self.render(request, "join.html", title="Join on Roster", token=token)
+        return await self._join_post(
+            request,
+            "join.html",
+            {"title": "Join on Roster", "token": token},
+            lambda s, passwords, settings, **fields: join_links.join(
+                s, passwords, settings, token=token, **fields
+            ),
+            join_links.count_join,
+            lambda result: (
+                f"Your request to join {result.account.name} waits for an administrator."
+                if result.outcome == join_links.JoinOutcome.PENDING_APPROVAL
+                else f"You joined {result.account.name}."
+            ),
+        )
+
+    async def _join_post(self, request: Request, template: str, page: dict, attempt, count, thanks):
+        """The post of a joining form (a join link's, an account's sign-up page):
+        ``attempt`` joins with the form's fields, after ``count`` counted it against its
+        per-address limit; the form comes back with the problems, or ``thanks(result)``."""
         data = await self.form(request)
         if data is None:
             return self.forbidden(request)
+        fields = {
+            "email": data.get("email", ""),
+            "password": data.get("password") or None,
+            "first_name": data.get("first_name", ""),
+            "last_name": data.get("last_name", ""),
+            "principal": None,
+            "gate": self.gate(request),
+        }
         try:
             result = await self.run(
-                lambda s: join_links.join(
-                    s,
-                    self.services.passwords,
-                    self.settings,
-                    token=token,
-                    email=data.get("email", ""),
-                    password=data.get("password") or None,
-                    first_name=data.get("first_name", ""),
-                    last_name=data.get("last_name", ""),
-                    principal=None,
-                    gate=self.gate(request),
-                ),
-                before=lambda s: join_links.count_join(
-                    s, self.services.limiter, self.address(request)
-                ),
+                lambda s: attempt(s, self.services.passwords, self.settings, **fields),
+                before=lambda s: count(s, self.services.limiter, self.address(request)),
             )
         except RateLimited as exc:
             return self.too_many(request, exc)
         except DomainError as exc:
-            return self.render(
-                request,
-                "join.html",
-                title="Join on Roster",
-                token=token,
-                errors=_messages(exc),
-                form=data,
-            )
-        if result.outcome == join_links.JoinOutcome.PENDING_APPROVAL:
-            text = f"Your request to join {result.account.name} waits for an administrator."
-        else:
-            text = f"You joined {result.account.name}."
+            return self.render(request, template, **page, errors=_messages(exc), form=data)
         hint = (
             "Confirm your email with the link we sent before signing in."
             if result.email_verification_required
             else None
         )
-        return self.message(request, "Thanks", text, ok=True, hint=hint, sign_in=True)
+        return self.message(request, "Thanks", thanks(result), ok=True, hint=hint, sign_in=True)
 
     # --- self sign-up into an account -----------------------------------------------------
 
@@ -422,45 +425,15 @@ class Pages:
             return self.render(
                 request, "signup.html", title=f"Sign up to {account.name}", realm=realm
             )
-        data = await self.form(request)
-        if data is None:
-            return self.forbidden(request)
-        try:
-            result = await self.run(
-                lambda s: open_signup.sign_up(
-                    s,
-                    self.services.passwords,
-                    self.settings,
-                    realm=realm,
-                    email=data.get("email", ""),
-                    password=data.get("password") or None,
-                    first_name=data.get("first_name", ""),
-                    last_name=data.get("last_name", ""),
-                    principal=None,
-                    gate=self.gate(request),
-                ),
-                before=lambda s: open_signup.count_signup(
-                    s, self.services.limiter, self.address(request)
-                ),
-            )
-        except RateLimited as exc:
-            return self.too_many(request, exc)
-        except DomainError as exc:
-            return self.render(
-                request, "signup.html", title=title, realm=realm, errors=_messages(exc), form=data
-            )
-        hint = (
-            "Confirm your email with the link we sent before signing in."
-            if result.email_verification_required
-            else None
-        )
-        return self.message(
+        return await self._join_post(
             request,
-            "Thanks",
-            f"You signed up to {result.account.name}.",
-            ok=True,
-            hint=hint,
-            sign_in=True,
+            "signup.html",
+            {"title": title, "realm": realm},
+            lambda s, passwords, settings, **fields: open_signup.sign_up(
+                s, passwords, settings, realm=realm, **fields
+            ),
+            open_signup.count_signup,
+            lambda result: f"You signed up to {result.account.name}.",
         )
 
 
