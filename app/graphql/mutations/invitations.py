@@ -266,6 +266,29 @@ def _sends(info: Info, count: int = 1):
     return lambda session, actor: invitations.count_sent(session, limiter, actor, count)
 
 
+async def _joining(info: Info, input, attempt, count, payload):
+    """Join an account (through a link, or its sign-up): ``attempt`` with the input's
+    fields and the caller's principal, after ``count`` counted it against its per-address
+    limit; the joined result as ``payload``."""
+    ctx = info.context
+    return await as_anyone(
+        info,
+        lambda session, principal: attempt(
+            session,
+            ctx.services.passwords,
+            ctx.settings,
+            email=input.email,
+            password=input.password,
+            first_name=input.first_name,
+            last_name=input.last_name,
+            principal=principal,
+            gate=ctx.services.password_gate(ctx.client_address),
+        ),
+        payload,
+        before=lambda session, _: count(session, ctx.services.limiter, ctx.client_address),
+    )
+
+
 @strawberry.type
 class InvitationMutations:
     @mutation(description="Invite someone by email (reserves a seat).")
@@ -388,28 +411,17 @@ class InvitationMutations:
         description="Join an account through a join link (public).", while_impersonating=False
     )
     async def join_link_join(self, info: Info, input: JoinLinkJoinInput) -> JoinLinkJoinPayload:
-        ctx = info.context
-        return await as_anyone(
+        return await _joining(
             info,
-            lambda session, principal: join_links.join(
-                session,
-                ctx.services.passwords,
-                ctx.settings,
-                token=input.token,
-                email=input.email,
-                password=input.password,
-                first_name=input.first_name,
-                last_name=input.last_name,
-                principal=principal,
-                gate=ctx.services.password_gate(ctx.client_address),
+            input,
+            lambda session, passwords, settings, **fields: join_links.join(
+                session, passwords, settings, token=input.token, **fields
             ),
+            join_links.count_join,
             lambda joined: JoinLinkJoinPayload(
                 outcome=joined.outcome,
                 account_name=joined.account.name,
                 email_verification_required=joined.email_verification_required,
-            ),
-            before=lambda session, _: join_links.count_join(
-                session, ctx.services.limiter, ctx.client_address
             ),
         )
 
@@ -420,27 +432,16 @@ class InvitationMutations:
         while_impersonating=False,
     )
     async def account_signup(self, info: Info, input: AccountSignupInput) -> AccountSignupPayload:
-        ctx = info.context
-        return await as_anyone(
+        return await _joining(
             info,
-            lambda session, principal: open_signup.sign_up(
-                session,
-                ctx.services.passwords,
-                ctx.settings,
-                realm=input.account,
-                email=input.email,
-                password=input.password,
-                first_name=input.first_name,
-                last_name=input.last_name,
-                principal=principal,
-                gate=ctx.services.password_gate(ctx.client_address),
+            input,
+            lambda session, passwords, settings, **fields: open_signup.sign_up(
+                session, passwords, settings, realm=input.account, **fields
             ),
+            open_signup.count_signup,
             lambda joined: AccountSignupPayload(
                 account_name=joined.account.name,
                 email_verification_required=joined.email_verification_required,
-            ),
-            before=lambda session, _: open_signup.count_signup(
-                session, ctx.services.limiter, ctx.client_address
             ),
         )
 
