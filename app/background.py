@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from app.audit import changes
+from app.events import service as events
 from app.invitations.service import sweep_expired
 
 log = logging.getLogger("roster.background")
@@ -13,6 +15,7 @@ log = logging.getLogger("roster.background")
 async def sweep_once(db) -> int:
     async with db.session(write=True) as session:
         count = await sweep_expired(session)
+        await events.record(session, changes.take(session))
         await session.commit()
         return count
 

@@ -245,6 +245,7 @@ TABLE_MODULES = (
     "app.audit.fields",
     "app.custom_fields.fields",
     "app.email.fields",
+    "app.events.fields",
     "app.identity.fields",
     "app.invitations.fields",
     "app.projects.fields",

@@ -21,7 +21,7 @@ from app.fields import table as field_table
 CHANGES_KEY = "roster_audit_changes"
 REDACTED = "[redacted]"
 
-NOT_AUDITED = frozenset({"email_outbox", "audit_entries", "rate_limit_buckets"})
+NOT_AUDITED = frozenset({"email_outbox", "audit_entries", "events", "rate_limit_buckets"})
 
 # table -> column -> what the log keeps of it: the field tables' rows (``app.fields``).
 # Personal and secret columns are never copied into the log (it is read by administrators

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.access import Actor, Permit, require
 from app.audit.models import AuditEntry
 from app.errors import DomainError
+from app.events import service as events
 
 # Which changed row an entry is "about", most specific first.
 TARGET_PRIORITY = [
@@ -208,6 +209,13 @@ async def record(
         )
     session.add_all(entries)
     await session.flush()
+    # The same rows are the account's domain events (webhooks, subscriptions).
+    await events.record(
+        session,
+        changes,
+        events.Cause(who.user_id, who.staff_id, request_id),
+        account_of_actor=who.account_id,
+    )
     return entries
 
 

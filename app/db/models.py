@@ -10,6 +10,7 @@ from app.audit import models as audit
 from app.custom_fields import models as custom_fields
 from app.db.base import Base
 from app.email import models as email
+from app.events import models as events
 from app.identity import models as identity
 from app.invitations import models as invitations
 from app.projects import models as projects
@@ -21,6 +22,7 @@ MODULES = (
     audit,
     custom_fields,
     email,
+    events,
     identity,
     invitations,
     projects,

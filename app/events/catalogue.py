@@ -1,0 +1,260 @@
+"""Which events a change makes: the event types, and the rules that read them off the rows
+a unit of work wrote.
+
+The rows come from ``app.audit.changes`` (the ORM's own history of every flush), so a new
+mutation emits its events without anyone remembering to call a function, exactly as it is
+audited. Each rule here is data over one table: the table's inserts, deletes and the
+columns whose change means something. Field names are the field tables' domain names
+(``app.fields``): consumers show them by their API names and hide the personal ones from
+whoever may not see them.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from app.fields import Audit, Visibility
+from app.fields import table as field_table
+
+
+class EventType(enum.StrEnum):
+    STAFF_CREATED = "staff.created"
+    STAFF_UPDATED = "staff.updated"
+    STAFF_DISABLED = "staff.disabled"
+    STAFF_ENABLED = "staff.enabled"
+    STAFF_DELETED = "staff.deleted"
+    STAFF_ROLE_CHANGED = "staff.role_changed"
+    MEMBER_JOINED = "member.joined"
+    MEMBER_LEFT = "member.left"
+    INVITATION_CREATED = "invitation.created"
+    INVITATION_RESENT = "invitation.resent"
+    INVITATION_ACCEPTED = "invitation.accepted"
+    INVITATION_REVOKED = "invitation.revoked"
+    INVITATION_EXPIRED = "invitation.expired"
+    JOIN_REQUEST_CREATED = "join_request.created"
+    JOIN_REQUEST_DECIDED = "join_request.decided"
+    CUSTOM_FIELD_CREATED = "custom_field.created"
+    CUSTOM_FIELD_UPDATED = "custom_field.updated"
+    CUSTOM_FIELD_DELETED = "custom_field.deleted"
+    ACCOUNT_PLAN_CHANGED = "account.plan_changed"
+    ACCOUNT_OWNER_CHANGED = "account.owner_changed"
+
+
+# The record type each event is about (its ``subject_type``), by the event type's prefix.
+SUBJECTS = {
+    "staff": "Staff",
+    "member": "Staff",
+    "invitation": "Invitation",
+    "join_request": "JoinRequest",
+    "custom_field": "CustomField",
+    "account": "Account",
+}
+
+
+def subject_of(event_type: EventType) -> str:
+    return SUBJECTS[event_type.value.split(".")[0]]
+
+
+@dataclass
+class Derived:
+    """One event read off the rows: its type, what it is about, and what it names."""
+
+    type: EventType
+    subject_id: int
+    fields: list[str] = field(default_factory=list)
+    extra: dict = field(default_factory=dict)
+
+    def data(self) -> dict:
+        return {"fields": self.fields, **self.extra} if self.fields else dict(self.extra)
+
+
+def changed_fields(table: str, change: dict, leave: Iterable[str] = ()) -> list[str]:
+    """The field names of the columns a row change touched, bookkeeping left out."""
+    rows = field_table(table)
+    names: list[str] = []
+    for column in change["fields"]:
+        row = rows.column(column)
+        if row.audited is Audit.IGNORED or row.visibility is Visibility.INTERNAL:
+            continue
+        if row.name not in names and row.name not in leave:
+            names.append(row.name)
+    return names
+
+
+def _moved(change: dict, column: str) -> tuple[object, object] | None:
+    values = change["fields"].get(column)
+    if values is None or values[0] == values[1]:
+        return None
+    return values[0], values[1]
+
+
+# --- staff --------------------------------------------------------------------------------
+
+_DISABLED = "DISABLED"
+_ACTIVE = "ACTIVE"
+# Columns whose change is an event of its own, not a plain update.
+_STAFF_OWN_EVENTS = ("account_status", "role", "user_id")
+
+
+def _staff(change: dict) -> list[Derived]:
+    staff_id = change["id"]
+    if change["op"] == "insert":
+        found = [Derived(EventType.STAFF_CREATED, staff_id)]
+        if change["fields"].get("account_status", [None, None])[1] == _ACTIVE:
+            found.append(Derived(EventType.MEMBER_JOINED, staff_id))  # joined as they came
+        return found
+    if change["op"] == "delete":
+        found = [Derived(EventType.STAFF_DELETED, staff_id)]
+        if change["fields"].get("user_id", [None])[0] is not None:
+            found.append(Derived(EventType.MEMBER_LEFT, staff_id))
+        return found
+    found = []
+    status = _moved(change, "account_status")
+    if status is not None:
+        before, after = status
+        if after == _DISABLED:
+            found.append(Derived(EventType.STAFF_DISABLED, staff_id))
+        elif before == _DISABLED:
+            found.append(Derived(EventType.STAFF_ENABLED, staff_id))
+        elif after == _ACTIVE:
+            found.append(Derived(EventType.MEMBER_JOINED, staff_id))
+    login = _moved(change, "user_id")
+    if login is not None and login[0] is not None and login[1] is None:
+        found.append(Derived(EventType.MEMBER_LEFT, staff_id))
+    role = _moved(change, "role")
+    if role is not None:
+        found.append(
+            Derived(EventType.STAFF_ROLE_CHANGED, staff_id, extra={"from": role[0], "to": role[1]})
+        )
+        if role[1] == "OWNER":
+            found.append(Derived(EventType.ACCOUNT_OWNER_CHANGED, change["account_id"]))
+    rest = changed_fields("staff", change, leave=_STAFF_OWN_EVENTS)
+    if rest:
+        found.append(Derived(EventType.STAFF_UPDATED, staff_id, rest))
+    return found
+
+
+def _staff_link(name: str) -> Callable[[dict], list[Derived]]:
+    """Rows that hang off one staff record (custom field values, shares, permit grants):
+    a change to them is an update of that record, named ``name``."""
+
+    def rule(change: dict) -> list[Derived]:
+        staff_id = change["key"][0]
+        return [Derived(EventType.STAFF_UPDATED, staff_id, [name])]
+
+    return rule
+
+
+# --- invitations and join requests --------------------------------------------------------
+
+_INVITATION_ENDS = {
+    "ACCEPTED": EventType.INVITATION_ACCEPTED,
+    "REVOKED": EventType.INVITATION_REVOKED,
+    "EXPIRED": EventType.INVITATION_EXPIRED,
+}
+
+
+def _invitation(change: dict) -> list[Derived]:
+    invitation_id = change["id"]
+    if change["op"] == "insert":
+        return [Derived(EventType.INVITATION_CREATED, invitation_id)]
+    if change["op"] == "delete":
+        return []
+    found = []
+    status = _moved(change, "status")
+    if status is not None and status[1] in _INVITATION_ENDS:
+        found.append(Derived(_INVITATION_ENDS[str(status[1])], invitation_id))
+    sent = _moved(change, "sent_count")
+    if sent is not None and int(str(sent[1] or 0)) > int(str(sent[0] or 0)):
+        found.append(Derived(EventType.INVITATION_RESENT, invitation_id))
+    return found
+
+
+def _join_request(change: dict) -> list[Derived]:
+    if change["op"] == "insert":
+        return [Derived(EventType.JOIN_REQUEST_CREATED, change["id"])]
+    status = _moved(change, "status")
+    if change["op"] == "update" and status is not None and status[0] == "PENDING":
+        return [Derived(EventType.JOIN_REQUEST_DECIDED, change["id"], extra={"status": status[1]})]
+    return []
+
+
+# --- custom fields and the account --------------------------------------------------------
+
+
+def _custom_field(change: dict) -> list[Derived]:
+    kinds = {
+        "insert": EventType.CUSTOM_FIELD_CREATED,
+        "update": EventType.CUSTOM_FIELD_UPDATED,
+        "delete": EventType.CUSTOM_FIELD_DELETED,
+    }
+    fields = changed_fields("custom_fields", change) if change["op"] == "update" else []
+    if change["op"] == "update" and not fields:
+        return []
+    return [Derived(kinds[change["op"]], change["id"], fields)]
+
+
+_PLAN_COLUMNS = ("plan", "seat_limit")
+
+
+def _account(change: dict) -> list[Derived]:
+    if change["op"] != "update":
+        return []
+    if any(_moved(change, column) for column in _PLAN_COLUMNS):
+        plan = change["fields"].get("plan")
+        extra = {"from": plan[0], "to": plan[1]} if plan else {}
+        fields = [c for c in _PLAN_COLUMNS if _moved(change, c)]
+        return [Derived(EventType.ACCOUNT_PLAN_CHANGED, change["id"], fields, extra)]
+    return []
+
+
+RULES: dict[str, Callable[[dict], list[Derived]]] = {
+    "staff": _staff,
+    "custom_field_values": _staff_link("custom_fields"),
+    "staff_shares": _staff_link("shared_with"),
+    "staff_permit_grants": _staff_link("permits"),
+    "invitations": _invitation,
+    "join_requests": _join_request,
+    "custom_fields": _custom_field,
+    "accounts": _account,
+}
+"""Tables whose changes are events. Every other table's are not (logins, tokens, links,
+projects and statuses are the account's own bookkeeping, or reach clients through the
+records above)."""
+
+
+def derive(changes: list[dict]) -> list[tuple[int, Derived]]:
+    """The events of one unit of work, with the account each belongs to, in order.
+
+    A record touched by several flushes of one unit of work gives one event of each type,
+    its field names merged; a record created in it is not also "updated".
+    """
+    found: dict[tuple[int, EventType, int], Derived] = {}
+    order: list[tuple[int, EventType, int]] = []
+    created: set[tuple[str, int]] = set()
+    for change in changes:
+        rule = RULES.get(change["table"])
+        account_id = change["table"] == "accounts" and change["id"] or change.get("account_id")
+        if rule is None or account_id is None:
+            continue
+        for event in rule(change):
+            subject = subject_of(event.type)
+            if event.type.value.endswith(".created"):
+                created.add((subject, event.subject_id))
+            elif event.type is EventType.STAFF_UPDATED and (subject, event.subject_id) in created:
+                continue
+            key = (account_id, event.type, event.subject_id)
+            if key in found:
+                for name in event.fields:
+                    if name not in found[key].fields:
+                        found[key].fields.append(name)
+                first = found[key].extra.get("from")
+                found[key].extra.update(event.extra)
+                if first is not None:
+                    found[key].extra["from"] = first  # the value before the unit of work
+            else:
+                found[key] = event
+                order.append(key)
+    return [(key[0], found[key]) for key in order]

@@ -1,0 +1,114 @@
+"""Writing domain events, in the transaction of the change they describe (the outbox
+pattern the email relay uses): a rolled-back change emits nothing, a committed one is never
+lost.
+
+``record`` is called wherever a unit of work is recorded in the audit log
+(``app.audit.service.record``, which every adapter calls) and by the background sweeps.
+What happens to an event next is the business of its consumers: ``IN_TRANSACTION`` lists
+the functions that act on new events inside the same transaction (queueing webhook
+deliveries), and ``app.events.bus`` tells the live subscribers once it has committed.
+"""
+
+from __future__ import annotations
+
+import importlib
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.base import utcnow
+from app.events.bus import NEW_EVENTS_KEY
+from app.events.catalogue import derive, subject_of
+from app.events.models import Event
+
+# Consumers that act on new events in the transaction that wrote them, as "module:function"
+# (imported when first needed, so that this module depends on none of them).
+IN_TRANSACTION: tuple[str, ...] = ()
+
+NOTIFY_CHANNEL = "roster_events"
+_NOTIFY_CHUNK = 500  # ids per NOTIFY payload (PostgreSQL allows 8000 bytes)
+
+Consumer = Callable[[AsyncSession, list[Event]], Awaitable[None]]
+_consumers: list[Consumer] | None = None
+
+
+@dataclass(frozen=True)
+class Cause:
+    """Who made a change and in which request (a background sweep has neither)."""
+
+    user_id: int | None = None
+    staff_id: int | None = None
+    request_id: str | None = None
+
+
+def new_uid() -> str:
+    """A stable public id: receivers de-duplicate deliveries by it."""
+    return "evt_" + secrets.token_hex(16)
+
+
+def _in_transaction() -> list[Consumer]:
+    global _consumers
+    if _consumers is None:
+        found = []
+        for path in IN_TRANSACTION:
+            module, _, name = path.partition(":")
+            found.append(getattr(importlib.import_module(module), name))
+        _consumers = found
+    return _consumers
+
+
+async def record(
+    session: AsyncSession,
+    changes: list[dict],
+    cause: Cause = Cause(),
+    *,
+    account_of_actor: int | None = None,
+) -> list[Event]:
+    """Write the events the rows of one unit of work make (``app.events.catalogue``).
+
+    The actor's staff id is kept only on events of the actor's own account
+    (``account_of_actor``): in another account they are only a login.
+    """
+    derived = derive(changes)
+    if not derived:
+        return []
+    now = utcnow()
+    events = [
+        Event(
+            uid=new_uid(),
+            account_id=account_id,
+            type=item.type.value,
+            subject_type=subject_of(item.type),
+            subject_id=item.subject_id,
+            actor_user_id=cause.user_id,
+            actor_staff_id=cause.staff_id if account_id == account_of_actor else None,
+            data=item.data(),
+            request_id=cause.request_id,
+            occurred_at=now,
+        )
+        for account_id, item in derived
+    ]
+    session.add_all(events)
+    await session.flush()
+    for consumer in _in_transaction():
+        await consumer(session, events)
+    await _announce(session, [e.id for e in events])
+    return events
+
+
+async def _announce(session: AsyncSession, ids: list[int]) -> None:
+    """Tell every worker's subscribers once the transaction commits.
+
+    PostgreSQL's NOTIFY is itself transactional (sent at commit, dropped at rollback) and
+    reaches every worker, this one included. SQLite has one process: the ids wait in the
+    session for ``app.events.bus`` to publish after the commit.
+    """
+    if session.sync_session.get_bind().dialect.name == "postgresql":
+        for start in range(0, len(ids), _NOTIFY_CHUNK):
+            payload = ",".join(str(i) for i in ids[start : start + _NOTIFY_CHUNK])
+            await session.execute(select(func.pg_notify(NOTIFY_CHANNEL, payload)))
+    else:
+        session.sync_session.info.setdefault(NEW_EVENTS_KEY, []).extend(ids)

@@ -1,0 +1,237 @@
+"""Domain events: what each mutation emits, written in its transaction, and nothing else.
+
+Every mutation of the schema runs once through the audit log's cases
+(``tests.audit.test_audit_log.CASES``); ``EMITS`` says which events it must leave. A new
+mutation without a row here fails ``test_every_mutation_says_what_it_emits``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select, update
+
+from app.access import Role
+from app.background import sweep_once
+from app.db.base import utcnow
+from app.events.bus import HUB
+from app.events.catalogue import EventType
+from app.events.models import Event
+from app.invitations.models import Invitation
+from tests.audit.test_audit_log import (
+    CASES,
+    INTROSPECT,
+    PROJECT_CREATE,
+    STAFF_CREATE,
+    World,
+    invited,
+    pk,
+)
+from tests.conftest import make_settings
+from tests.factories import make_member, make_tenant, take_mail
+
+E = EventType
+
+# mutation -> the events it emits (as many of each as listed)
+EMITS: dict[str, list[EventType]] = {
+    "accountOwnershipTransfer": [
+        E.STAFF_ROLE_CHANGED,
+        E.STAFF_ROLE_CHANGED,
+        E.ACCOUNT_OWNER_CHANGED,
+    ],
+    "accountPlanChange": [E.ACCOUNT_PLAN_CHANGED],
+    "accountSignup": [E.STAFF_CREATED],  # unconfirmed: joins when the email is verified
+    "accountUpdate": [],
+    "apiTokenCreate": [],
+    "apiTokenRevoke": [],
+    "customFieldArchive": [E.CUSTOM_FIELD_UPDATED],
+    "customFieldCreate": [E.CUSTOM_FIELD_CREATED],
+    "customFieldUpdate": [E.CUSTOM_FIELD_UPDATED],
+    "emailVerificationResend": [],
+    "emailVerify": [],
+    "impersonationStart": [],
+    "impersonationStop": [],
+    "invitationAccept": [E.INVITATION_ACCEPTED, E.MEMBER_JOINED, E.STAFF_UPDATED],
+    "invitationBulkCreate": [E.STAFF_CREATED, E.INVITATION_CREATED] * 2,
+    "invitationCreate": [E.STAFF_CREATED, E.INVITATION_CREATED],
+    "invitationResend": [E.INVITATION_RESENT],
+    "invitationRevoke": [E.INVITATION_REVOKED],
+    "joinLinkCreate": [],
+    "joinLinkDisable": [],
+    "joinLinkJoin": [E.STAFF_CREATED],  # unconfirmed
+    "joinLinkRotate": [],
+    "joinRequestApprove": [E.STAFF_CREATED, E.JOIN_REQUEST_DECIDED],
+    "joinRequestReject": [E.JOIN_REQUEST_DECIDED],
+    "login": [],
+    "logout": [],
+    "passwordChange": [],
+    "passwordReset": [],
+    "passwordResetRequest": [],
+    "projectCreate": [],
+    "projectMemberAdd": [],
+    "projectMemberRemove": [],
+    "projectTeamRoleCreate": [],
+    "signup": [E.STAFF_CREATED, E.MEMBER_JOINED],
+    "staffCreate": [E.STAFF_CREATED],
+    "staffCustomFieldsSet": [E.STAFF_UPDATED],
+    "staffDelete": [E.STAFF_DELETED],
+    "staffDisable": [E.STAFF_DISABLED],
+    "staffEmailConfirm": [E.STAFF_UPDATED],
+    "staffEnable": [E.STAFF_ENABLED],
+    "staffImport": [E.STAFF_CREATED],
+    "staffPasswordResetSend": [],
+    "staffPermitGrant": [E.STAFF_UPDATED],
+    "staffPermitRevoke": [E.STAFF_UPDATED],
+    "staffRegister": [E.STAFF_CREATED, E.MEMBER_JOINED],
+    "staffRoleChange": [E.STAFF_ROLE_CHANGED],
+    "staffShare": [E.STAFF_UPDATED],
+    "staffStatusCreate": [],
+    "staffStatusUpdate": [],
+    "staffUnshare": [E.STAFF_UPDATED],
+    "staffUpdate": [E.STAFF_UPDATED],
+}
+
+
+@pytest.fixture
+def settings(database_url):
+    return make_settings(
+        database_url, invitation_resend_cooldown_seconds=0, password_reset_cooldown_seconds=0
+    )
+
+
+async def last_event_id(services) -> int:
+    async with services.db.session() as session:
+        return await session.scalar(select(func.coalesce(func.max(Event.id), 0)))
+
+
+async def events_after(services, event_id: int) -> list[Event]:
+    async with services.db.session() as session:
+        return list(
+            await session.scalars(select(Event).where(Event.id > event_id).order_by(Event.id))
+        )
+
+
+async def test_every_mutation_says_what_it_emits(api):
+    data = await api.data(INTROSPECT)
+    names = {f["name"] for f in data["__schema"]["mutationType"]["fields"]}
+    assert names ^ EMITS.keys() == set()
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+async def test_each_mutation_emits_its_events_in_its_transaction(api, services, name):
+    w = World(api, services, await make_tenant(services))
+    call = await CASES[name](w)
+    await take_mail(services)
+    before = await last_event_id(services)
+
+    response = await api.raw(call.query, call.variables, token=call.token, realm=call.realm)
+    body = response.json()
+    [payload] = body["data"].values()
+    assert payload["userErrors"] == [], payload
+
+    events = await events_after(services, before)
+    assert Counter(e.type for e in events) == Counter(t.value for t in EMITS[name])
+    actor = call.actor_user_id() if callable(call.actor_user_id) else call.actor_user_id
+    actor = await actor if hasattr(actor, "__await__") else actor
+    for event in events:
+        assert event.uid.startswith("evt_") and len(event.uid) == 36
+        assert event.request_id == response.headers["x-request-id"]
+        assert event.actor_user_id == actor
+        if call.account_id is not None and name not in ("signup", "accountSignup"):
+            assert event.account_id == call.account_id
+        # the actor's staff id only where they act in their own account
+        assert event.actor_staff_id in (None, call.actor_staff_id)
+        # thin: ids and field names, never a value
+        for secret in w.secrets:
+            assert secret not in str(event.data)
+    assert len({e.uid for e in events}) == len(events)
+
+
+async def test_a_staff_update_names_the_fields_it_changed(api, services):
+    tenant = await make_tenant(services)
+    created = await api.data(
+        STAFF_CREATE, {"input": {"firstName": "Ada", "lastName": "Lovelace"}}, as_=tenant.owner
+    )
+    staff_id = created["staffCreate"]["staff"]["id"]
+    before = await last_event_id(services)
+    await api.data(
+        "mutation($input: StaffUpdateInput!) { staffUpdate(input: $input) { userErrors { code } } }",
+        {"input": {"id": staff_id, "title": "Countess", "ssn": "123-45-6789"}},
+        as_=tenant.owner,
+    )
+    [event] = await events_after(services, before)
+    assert (event.type, event.subject_type, event.subject_id) == (
+        "staff.updated",
+        "Staff",
+        pk(staff_id),
+    )
+    assert event.data == {"fields": ["title", "ssn"]}
+    assert "123-45-6789" not in str(event.data)
+
+
+async def test_a_change_that_fails_emits_nothing(api, services):
+    """staffCreate writes the record, then refuses another account's project: the record
+    and its event both go; a refused or invalid mutation emits nothing either."""
+    tenant = await make_tenant(services)
+    other = await make_tenant(services)
+    viewer = await make_member(services, tenant, Role.VIEWER)
+    foreign = (await api.data(PROJECT_CREATE, {"name": "Theirs"}, as_=other.owner))[
+        "projectCreate"
+    ]["project"]["id"]
+    before = await last_event_id(services)
+    HUB_queue = HUB.listen()
+    try:
+        body = await api.data(
+            STAFF_CREATE,
+            {"input": {"firstName": "Gone", "lastName": "Again", "projectIds": [foreign]}},
+            as_=tenant.owner,
+        )
+        assert [e["code"] for e in body["staffCreate"]["userErrors"]] == ["NOT_FOUND"]
+        await api(STAFF_CREATE, {"input": {"firstName": "No", "lastName": "Way"}}, as_=viewer)
+        await api.data(STAFF_CREATE, {"input": {"firstName": "Nameless"}}, as_=tenant.owner)
+        assert await events_after(services, before) == []
+        assert HUB_queue.empty()
+    finally:
+        HUB.forget(HUB_queue)
+
+
+async def test_committed_events_reach_this_process_subscribers_after_commit(api, services, backend):
+    if backend != "sqlite":
+        pytest.skip("PostgreSQL announces with NOTIFY (tests/events/test_listen.py)")
+    tenant = await make_tenant(services)
+    queue = HUB.listen()
+    try:
+        created = await api.data(
+            STAFF_CREATE, {"input": {"firstName": "Live", "lastName": "One"}}, as_=tenant.owner
+        )
+        [event_id] = [queue.get_nowait() for _ in range(queue.qsize())]
+        async with services.db.session() as session:
+            event = await session.get(Event, event_id)
+        assert event.type == "staff.created"
+        assert event.subject_id == pk(created["staffCreate"]["staff"]["id"])
+    finally:
+        HUB.forget(queue)
+
+
+async def test_the_sweep_emits_expired_invitations_once_with_no_actor(api, services):
+    tenant = await make_tenant(services)
+    w = World(api, services, tenant)
+    invitation_id = pk(await invited(w))
+    async with services.db.session(write=True) as session:
+        await session.execute(
+            update(Invitation)
+            .where(Invitation.id == invitation_id)
+            .values(expires_at=utcnow() - timedelta(minutes=1))
+        )
+        await session.commit()
+    before = await last_event_id(services)
+
+    assert await sweep_once(services.db) == 1
+    assert await sweep_once(services.db) == 0
+
+    [event] = await events_after(services, before)
+    assert (event.type, event.subject_id) == ("invitation.expired", invitation_id)
+    assert event.account_id == tenant.account_id
+    assert (event.actor_user_id, event.actor_staff_id, event.request_id) == (None, None, None)
