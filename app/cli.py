@@ -112,9 +112,14 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="Interface to bind."),
     port: int = typer.Option(8000, help="Port to listen on."),
     demo: bool = typer.Option(False, help="Seed a demo account and print how to log in."),
+    workers: int = typer.Option(
+        1, min=1, help="Server processes (PostgreSQL only; SQLite is served by one)."
+    ),
 ) -> None:
     """Migrate to head, then serve the API with uvicorn.
 
+    With --workers N, N processes share the port and the database (migrated once, here);
+    the email relay and the sweeps run in each and do every piece of work once.
     In development, links in emails point to this host and port unless ROSTER_PUBLIC_URL
     is set."""
     from functools import partial
@@ -126,6 +131,13 @@ def serve(
     from app.main import create_app
 
     settings = _settings().served_at(host, port)
+    if workers > 1 and settings.is_sqlite:
+        typer.echo(
+            "error: --workers needs PostgreSQL: an SQLite database is served by one process "
+            "(set ROSTER_DATABASE_URL to a postgresql:// URL, or leave out --workers)",
+            err=True,
+        )
+        raise typer.Exit(2)
     configure(settings)
     upgrade_to_head(settings.database_url)
     if demo:
@@ -133,9 +145,17 @@ def serve(
 
         typer.echo(asyncio.run(seed_demo(settings)))
     typer.echo(f"Roster on http://{host}:{port}/graphql (links in emails: {settings.public_url})")
+    if workers > 1:
+        # Each worker process builds its own app from the environment, by name; it sees
+        # the public URL decided here (a development default from --host and --port).
+        os.environ["ROSTER_PUBLIC_URL"] = settings.public_url
+        target: object = "app.main:create_app_from_env"
+    else:
+        target = partial(create_app, settings)
     uvicorn.run(
-        partial(create_app, settings),
+        target,  # type: ignore[arg-type]
         factory=True,
+        workers=workers,
         host=host,
         port=port,
         log_level="info",

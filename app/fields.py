@@ -248,6 +248,7 @@ TABLE_MODULES = (
     "app.events.fields",
     "app.identity.fields",
     "app.invitations.fields",
+    "app.ops.fields",
     "app.projects.fields",
     "app.security.fields",
     "app.staff.fields",

@@ -308,3 +308,13 @@ def create_app(
     app.state.graphql = graphql
     app.state.metrics = metrics
     return app
+
+
+def create_app_from_env() -> Starlette:
+    """The app as the environment configures it (``ROSTER_*``), logging set up: the
+    factory each worker process of ``roster serve --workers N`` imports by name."""
+    from app.log import configure
+
+    settings = Settings()
+    configure(settings)
+    return create_app(settings)

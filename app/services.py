@@ -47,6 +47,7 @@ class Services:
                 keyring=settings.keyring,
                 max_attempts=settings.email_max_attempts,
                 backoff_seconds=settings.email_backoff_seconds,
+                lease_seconds=settings.email_lease_seconds,
             ),
         )
 

@@ -105,6 +105,11 @@ class Settings(BaseSettings):
     email_backoff_seconds: float = 30
     email_relay_enabled: bool = True
     email_relay_poll_seconds: float = 2.0
+    # How long a relay's claim on a message lasts unless renewed; it is renewed every third
+    # of it while the mail server answers, and lapses this long after a relay died.
+    email_lease_seconds: float = Field(120, gt=0)
+    # How often lapsed invitations are recorded as expired, by one worker of all of them.
+    invitation_sweep_seconds: float = Field(60, gt=0)
     redirect_origins: list[str] = []
     """Origins a frontend may name in ``redirectUrl`` (links in emails then point there)."""
 

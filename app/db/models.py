@@ -13,6 +13,7 @@ from app.email import models as email
 from app.events import models as events
 from app.identity import models as identity
 from app.invitations import models as invitations
+from app.ops import models as ops
 from app.projects import models as projects
 from app.security import models as security
 from app.staff import models as staff
@@ -25,6 +26,7 @@ MODULES = (
     events,
     identity,
     invitations,
+    ops,
     projects,
     security,
     staff,

@@ -9,7 +9,7 @@ EMAIL_OUTBOX = FieldTable(
     "email_outbox",
     [
         *rows(Visibility.INTERNAL, "id", "account_id", "attempts", "next_attempt_at"),
-        *rows(Visibility.INTERNAL, "locked_until"),
+        *rows(Visibility.INTERNAL, "locked_until", "lease_token"),
         *rows(Visibility.BASIC, "template", "status", "created_at", "sent_at"),
         *rows(Visibility.PERSONAL, "to_addrs", "bcc_addrs", "last_error"),
         # what the message says: links with live tokens, personal messages

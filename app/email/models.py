@@ -18,8 +18,9 @@ class OutboxStatus(enum.StrEnum):
 class OutboxMessage(Base):
     """An email written in the same transaction as the change that causes it.
 
-    The relay claims due rows with a lease (``locked_until``), so several server
-    processes can relay from one database without sending a message twice.
+    The relay claims one due row at a time with a lease (``locked_until``, and the random
+    ``lease_token`` of the claim), renewed while it sends, so several server processes can
+    relay from one database without sending a message twice.
 
     What the message says (subject, text and HTML parts: links with live tokens, personal
     messages) is kept only in ``sealed``, encrypted with the field-encryption keys and bound
@@ -49,6 +50,8 @@ class OutboxMessage(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # The random token of the relay whose claim ``locked_until`` is (app.email.relay).
+    lease_token: Mapped[str | None] = mapped_column(String(64), default=None)
     last_error: Mapped[str | None] = mapped_column(String(500), default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)

@@ -1,10 +1,18 @@
 """The relay: sends due outbox messages with retries and exponential backoff.
 
-Each pass claims a batch of due rows by setting a lease (``locked_until``) with a
-conditional UPDATE, so concurrent relays (several server processes) never take the same
-row. A message is marked SENT right after the server accepts it; a failure schedules the
-next attempt at ``base * 2**attempts`` seconds (capped), and after ``max_attempts`` the
-message is FAILED. A crash mid-send leaves the lease to expire and the message is retried.
+Several relays (one in every server process, and ``roster email relay``) share one outbox.
+Each claims one due message at a time: a conditional UPDATE sets a lease
+(``locked_until``) and a random ``lease_token`` only where no unexpired lease is set (on
+PostgreSQL the candidate is picked ``FOR UPDATE SKIP LOCKED``, so relays do not queue for
+the same row; on SQLite writers are serialised). While the mail server takes its time, the
+relay renews its lease every third of ``lease_seconds``; the outcome (SENT, or the next
+attempt after ``base * 2**attempts`` seconds, capped, or FAILED after ``max_attempts``) is
+recorded only if the lease token is still the one it claimed with. A relay that finds its
+lease taken stops sending that message.
+
+So a message is sent once while relays are alive. A relay that dies mid-send stops
+renewing; its lease expires and another relay sends the message again (at least once; the
+Message-ID stays the same, so a receiver can drop the copy).
 
 Bodies are stored sealed (``app.email.outbox``): the relay opens each one just before
 sending, and wipes it once the message is SENT or FAILED, keeping the row's metadata.
@@ -14,6 +22,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
+from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import or_, select, update
@@ -26,8 +36,29 @@ from app.security.crypto import Keyring
 
 log = logging.getLogger("roster.email")
 
-LEASE = timedelta(minutes=2)
+LEASE_SECONDS = 120.0
+RENEW_FRACTION = 1 / 3
+"""A lease is renewed when this share of it has passed: two renewals may fail (a database
+hiccup) before it lapses."""
 MAX_BACKOFF = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class Claim:
+    message: OutboxMessage
+    token: str
+
+
+class LeaseLost(Exception):
+    """Another relay holds the message now: this one neither finishes nor records it."""
+
+
+def _due(now):
+    return (
+        OutboxMessage.status == OutboxStatus.PENDING,
+        OutboxMessage.next_attempt_at <= now,
+        or_(OutboxMessage.locked_until.is_(None), OutboxMessage.locked_until < now),
+    )
 
 
 class Relay:
@@ -40,6 +71,7 @@ class Relay:
         max_attempts: int = 6,
         backoff_seconds: float = 30,
         batch: int = 20,
+        lease_seconds: float = LEASE_SECONDS,
     ):
         self.db = db
         self.sender = sender
@@ -47,55 +79,93 @@ class Relay:
         self.max_attempts = max_attempts
         self.backoff_seconds = backoff_seconds
         self.batch = batch
+        self.lease = timedelta(seconds=lease_seconds)
+        self.renew_every = lease_seconds * RENEW_FRACTION
 
     def backoff(self, attempts: int) -> timedelta:
         return min(MAX_BACKOFF, timedelta(seconds=self.backoff_seconds * 2 ** (attempts - 1)))
 
-    async def _claim(self) -> list[OutboxMessage]:
+    async def _claim(self) -> Claim | None:
+        """Lease the next due message to this relay, or None when nothing is due."""
         now = utcnow()
+        token = secrets.token_hex(16)
         async with self.db.session(write=True) as session:
-            due = list(
-                await session.scalars(
-                    select(OutboxMessage.id)
-                    .where(
-                        OutboxMessage.status == OutboxStatus.PENDING,
-                        OutboxMessage.next_attempt_at <= now,
-                        or_(OutboxMessage.locked_until.is_(None), OutboxMessage.locked_until < now),
-                    )
-                    .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
-                    .limit(self.batch)
-                )
+            candidate = await session.scalar(
+                select(OutboxMessage.id)
+                .where(*_due(now))
+                .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+                .limit(1)
+                .with_for_update(skip_locked=True)  # PostgreSQL; SQLite writers take turns
             )
-            claimed = []
-            for message_id in due:
-                result = await session.execute(
-                    update(OutboxMessage)
-                    .where(
-                        OutboxMessage.id == message_id,
-                        OutboxMessage.status == OutboxStatus.PENDING,
-                        OutboxMessage.next_attempt_at <= now,
-                        or_(OutboxMessage.locked_until.is_(None), OutboxMessage.locked_until < now),
-                    )
-                    .values(locked_until=now + LEASE)
+            if candidate is None:
+                return None
+            claimed = await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == candidate, *_due(now))
+                .values(locked_until=now + self.lease, lease_token=token)
+            )
+            if claimed.rowcount != 1:  # taken meanwhile: the next pass looks again
+                await session.rollback()
+                return None
+            message = await session.get(OutboxMessage, candidate)
+            await session.commit()
+        assert message is not None
+        return Claim(message, token)
+
+    async def _renew(self, claim: Claim) -> bool:
+        """Extend the claim's lease; False when another relay holds the message now."""
+        async with self.db.session(write=True) as session:
+            renewed = await session.execute(
+                update(OutboxMessage)
+                .where(
+                    OutboxMessage.id == claim.message.id,
+                    OutboxMessage.lease_token == claim.token,
+                    OutboxMessage.status == OutboxStatus.PENDING,
                 )
-                if result.rowcount == 1:
-                    claimed.append(message_id)
-            rows = (
-                list(
-                    await session.scalars(
-                        select(OutboxMessage).where(OutboxMessage.id.in_(claimed))
-                    )
-                )
-                if claimed
-                else []
+                .values(locked_until=utcnow() + self.lease)
             )
             await session.commit()
-            return sorted(rows, key=lambda m: m.id)
+        return renewed.rowcount == 1
 
-    async def _finish(self, message_id: int, error: Exception | None) -> None:
+    async def _send(self, claim: Claim) -> None:
+        """Send the claimed message, renewing the lease until the mail server answers.
+        Raises LeaseLost (and stops sending) when the lease was taken."""
+        sending = asyncio.ensure_future(self.sender.send(open_message(self.keyring, claim.message)))
+        try:
+            while True:
+                done, _ = await asyncio.wait({sending}, timeout=self.renew_every)
+                if done:
+                    return sending.result()
+                try:
+                    held = await self._renew(claim)
+                except Exception:  # the database is away: the lease may still hold; retry
+                    log.exception("renewing the lease of email %s failed", claim.message.id)
+                    continue
+                if not held:
+                    raise LeaseLost(claim.message.id)
+        finally:
+            if not sending.done():
+                sending.cancel()
+                await asyncio.wait({sending})
+
+    async def _finish(self, claim: Claim, error: Exception | None) -> bool:
+        """Record the outcome if the claim is still this relay's; False otherwise."""
         async with self.db.session(write=True) as session:
-            message = await session.get(OutboxMessage, message_id)
+            message = await session.scalar(
+                select(OutboxMessage)
+                .where(
+                    OutboxMessage.id == claim.message.id,
+                    OutboxMessage.lease_token == claim.token,
+                )
+                .with_for_update()
+            )
+            if message is None:
+                log.warning(
+                    "email %s: lease lost before its outcome was recorded", claim.message.id
+                )
+                return False
             message.locked_until = None
+            message.lease_token = None
             if error is None:
                 message.status = OutboxStatus.SENT
                 message.sent_at = utcnow()
@@ -107,28 +177,38 @@ class Relay:
                 if message.attempts >= self.max_attempts:
                     message.status = OutboxStatus.FAILED
                     wipe(message)
-                    log.error("email %s failed for good: %s", message_id, message.last_error)
+                    log.error("email %s failed for good: %s", message.id, message.last_error)
                 else:
                     message.next_attempt_at = utcnow() + self.backoff(message.attempts)
                     log.warning(
                         "email %s attempt %s failed: %s",
-                        message_id,
+                        message.id,
                         message.attempts,
                         message.last_error,
                     )
             await session.commit()
+        return True
 
     async def run_once(self) -> int:
-        """Send what is due now; returns how many were sent."""
+        """Send what is due now (up to ``batch`` messages, one claim at a time); returns how
+        many were sent."""
         sent = 0
-        for message in await self._claim():
+        for _ in range(self.batch):
+            claim = await self._claim()
+            if claim is None:
+                break
             try:
-                await self.sender.send(open_message(self.keyring, message))
+                await self._send(claim)
+            except LeaseLost:
+                log.warning(
+                    "email %s: lease lost while sending; left to its holder", claim.message.id
+                )
+                continue
             except Exception as exc:  # any failure of the mail server is retried
-                await self._finish(message.id, exc)
+                await self._finish(claim, exc)
             else:
-                await self._finish(message.id, None)
-                sent += 1
+                if await self._finish(claim, None):
+                    sent += 1
         return sent
 
     async def run_forever(self, stop: asyncio.Event, poll_seconds: float = 2.0) -> None:

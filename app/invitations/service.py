@@ -848,6 +848,7 @@ async def sweep_expired(session: AsyncSession) -> int:
             select(Invitation)
             .where(Invitation.status == InvitationStatus.PENDING, Invitation.expires_at <= now)
             .limit(1000)
+            .with_for_update(skip_locked=True)  # a concurrent sweep takes the others
         )
     )
     for invitation in lapsed:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import os
 import re
 from collections.abc import Iterator
 
@@ -118,6 +119,18 @@ class _PoolCollector(Collector):
         )
 
 
+class _ProcessInfoCollector(Collector):
+    """Which server process answered (``roster serve --workers N`` runs N of them): each
+    scrape reaches one, and the series of every process are told apart by ``pid``."""
+
+    def collect(self) -> Iterator[Metric]:
+        info = GaugeMetricFamily(
+            "roster_process_info", "The server process that answered this scrape.", labels=["pid"]
+        )
+        info.add_metric([str(os.getpid())], 1)
+        yield info
+
+
 class _RefusalCollector(Collector):
     def __init__(self, limiter: RateLimiter):
         self.limiter = limiter
@@ -178,6 +191,7 @@ class Metrics:
         )
         registry.register(_PoolCollector(services))
         registry.register(_RefusalCollector(services.limiter))
+        registry.register(_ProcessInfoCollector())
         ProcessCollector(registry=registry)
         self._names: set[str] = set()
 
