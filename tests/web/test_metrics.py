@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
 import httpx
@@ -144,6 +145,12 @@ async def test_database_pool_as_far_as_the_pool_counts(client, services):
         assert ("roster_db_pool_checked_out", ()) in samples
         assert ("roster_db_pool_idle", ()) in samples
         assert value(samples, "roster_db_pool_idle") >= 1  # the scrape's own, given back
+
+
+async def test_the_process_that_answered_is_named_by_its_pid(client):
+    samples = await scrape(client)
+    process = [labels for name, labels in samples if name == "roster_process_info"]
+    assert process == [(("pid", str(os.getpid())),)]
 
 
 async def _get_metrics(database_url, *, headers=None, client_host="127.0.0.1", **settings):
