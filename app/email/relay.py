@@ -160,6 +160,7 @@ class Relay:
                 .with_for_update()
             )
             if message is None:
+                await session.rollback()
                 log.warning(
                     "email %s: lease lost before its outcome was recorded", claim.message.id
                 )
@@ -177,16 +178,19 @@ class Relay:
                 if message.attempts >= self.max_attempts:
                     message.status = OutboxStatus.FAILED
                     wipe(message)
-                    log.error("email %s failed for good: %s", message.id, message.last_error)
                 else:
                     message.next_attempt_at = utcnow() + self.backoff(message.attempts)
-                    log.warning(
-                        "email %s attempt %s failed: %s",
-                        message.id,
-                        message.attempts,
-                        message.last_error,
-                    )
             await session.commit()
+        if error is not None:  # said once the row lock is given back
+            if message.status is OutboxStatus.FAILED:
+                log.error("email %s failed for good: %s", message.id, message.last_error)
+            else:
+                log.warning(
+                    "email %s attempt %s failed: %s",
+                    message.id,
+                    message.attempts,
+                    message.last_error,
+                )
         return True
 
     async def run_once(self) -> int:
