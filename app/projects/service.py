@@ -132,7 +132,9 @@ async def _refuse_taken(
         )
 
 
-async def _staff_of(session: AsyncSession, actor: Actor, staff_ids: list[int]) -> list[Staff]:
+async def _staff_of(
+    session: AsyncSession, actor: Actor, staff_ids: list[int], field: str = "member_ids"
+) -> list[Staff]:
     """The actor's account's staff records with these ids, in order; any other id (another
     account's included) is not found."""
     wanted = list(dict.fromkeys(staff_ids))
@@ -147,7 +149,7 @@ async def _staff_of(session: AsyncSession, actor: Actor, staff_ids: list[int]) -
         else {}
     )
     errors = [
-        NotFound("Staff member", field=["member_ids", str(index)])
+        NotFound("Staff member", field=[field, str(index)])
         for index, staff_id in enumerate(staff_ids)
         if staff_id not in found
     ]
@@ -210,7 +212,7 @@ async def set_members(
     join (with their default project role); those who stay keep their team role."""
     require_project_management(actor)
     project = await get_project(session, actor, project_id)
-    wanted = await _staff_of(session, actor, staff_ids)
+    wanted = await _staff_of(session, actor, staff_ids, "staff_ids")
     keep = {s.id for s in wanted}
     current = list(
         await session.scalars(select(ProjectMember).where(ProjectMember.project_id == project.id))
