@@ -9,6 +9,7 @@ import logging
 import uuid
 
 import orjson
+from cross_web import HTTPException
 from graphql import GraphQLError
 from opentelemetry.trace import TracerProvider
 from sqlalchemy import text
@@ -65,18 +66,31 @@ class RequestIdMiddleware:
         await self.app(scope, receive, send_with_id)
 
 
-class BodyLimitMiddleware:
-    """Refuses request bodies over ``max_bytes`` (declared or streamed) with 413."""
+# What a multipart request to /graphql may carry besides its file: the operations and map
+# parts and the multipart framing.
+MULTIPART_SLACK = 1024 * 1024
 
-    def __init__(self, app, max_bytes: int):
+
+class BodyLimitMiddleware:
+    """Refuses request bodies over ``max_bytes`` (declared or streamed) with 413; a
+    multipart request to /graphql (a file upload) may be ``upload_bytes`` larger."""
+
+    def __init__(self, app, max_bytes: int, upload_bytes: int = 0):
         self.app = app
         self.max_bytes = max_bytes
+        self.upload_bytes = upload_bytes
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+        headers = dict(scope.get("headers") or [])
+        limit = self.max_bytes
+        if scope.get("path") == "/graphql" and headers.get(b"content-type", b"").lower().startswith(
+            b"multipart/form-data"
+        ):
+            limit += self.upload_bytes + MULTIPART_SLACK
+        declared = headers.get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
             return await self._refuse(send)
         received = 0
 
@@ -85,7 +99,7 @@ class BodyLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > limit:
                     raise BodyTooLarge()
             return message
 
@@ -122,6 +136,10 @@ class BodyTooLarge(Exception):
     pass
 
 
+# Headers no browser sends cross-site without a CORS preflight (none is CORS-safelisted).
+PREFLIGHT_HEADERS = ("authorization", "x-auth-token", "graphql-preflight")
+
+
 class RosterGraphQL(GraphQLOverHTTP, GraphQL):
     schema: RosterSchema
 
@@ -136,9 +154,27 @@ class RosterGraphQL(GraphQLOverHTTP, GraphQL):
             ),
             max_tokens=s.max_query_tokens,
         )
-        super().__init__(schema, graphql_ide="graphiql" if ide else None, **kwargs)
+        super().__init__(
+            schema,
+            graphql_ide="graphiql" if ide else None,
+            multipart_uploads_enabled=True,
+            **kwargs,
+        )
         self.services = services
         self.ide = ide
+
+    async def parse_multipart(self, request):
+        """File uploads (the GraphQL multipart request specification). A multipart form is
+        a request a browser sends cross-site without asking (no CORS preflight), so one is
+        read only when it carries a header that makes a browser ask first: Authorization,
+        X-Auth-Token or GraphQL-Preflight (CORS_ORIGINS then decides, as for every POST)."""
+        if not any(request.headers.get(h) for h in PREFLIGHT_HEADERS):
+            raise HTTPException(
+                400,
+                "A multipart request needs an Authorization, X-Auth-Token or GraphQL-Preflight "
+                "header.",
+            )
+        return await super().parse_multipart(request)
 
     async def render_graphql_ide(self, request) -> Response:
         """Roster's own GraphiQL page (app.web.ide), never strawberry's CDN one."""
@@ -277,7 +313,11 @@ def create_app(
         Middleware(RequestIdMiddleware),
         Middleware(AfterResponseMiddleware),
         Middleware(ObserveRequests, metrics=metrics, tracer=tracer, log=settings.access_log),
-        Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
+        Middleware(
+            BodyLimitMiddleware,
+            max_bytes=settings.max_body_bytes,
+            upload_bytes=settings.max_import_bytes,
+        ),
     ]
     if settings.cors_origins:
         middleware.append(
@@ -285,7 +325,13 @@ def create_app(
                 CORSMiddleware,
                 allow_origins=settings.cors_origins,
                 allow_methods=["GET", "POST"],
-                allow_headers=["authorization", "content-type", "x-auth-token", "x-auth-realm"],
+                allow_headers=[
+                    "authorization",
+                    "content-type",
+                    "x-auth-token",
+                    "x-auth-realm",
+                    "graphql-preflight",
+                ],
             )
         )
     app = Starlette(

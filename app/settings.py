@@ -115,6 +115,10 @@ class Settings(BaseSettings):
 
     request_timeout_seconds: float = 30
     max_body_bytes: int = 256 * 1024
+    max_import_bytes: int = 16 * 1024 * 1024
+    """The largest staff CSV an import reads (staffImport's csv string or uploaded file,
+    ``roster staff import``); a multipart request may be this much larger than
+    max_body_bytes."""
     max_query_depth: int = 12
     max_query_aliases: int = 30
     max_query_cost: int = 25_000

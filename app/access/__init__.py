@@ -1,5 +1,10 @@
 from app.access.actor import Actor
-from app.access.require import refuse_impersonation, require, require_owner
+from app.access.require import (
+    refuse_impersonation,
+    require,
+    require_owner,
+    require_project_management,
+)
 from app.access.roles import (
     GRANTABLE_PERMITS,
     ROLE_PERMITS,
@@ -19,5 +24,6 @@ __all__ = [
     "refuse_impersonation",
     "require",
     "require_owner",
+    "require_project_management",
     "role_permits",
 ]

@@ -48,3 +48,11 @@ def require_owner(actor: Actor) -> None:
     require(actor, Permit.MANAGE_BILLING)
     if actor.role != Role.OWNER:
         raise AccessDenied("Only the account's owner may do this.")
+
+
+def require_project_management(actor: Actor) -> None:
+    """Raise AccessDenied unless ``actor`` may create, change and delete projects and their
+    members (on every surface: GraphQL, SCIM Groups). Projects are account administration
+    (MANAGE_ACCOUNT), so an API key needs the ``admin`` scope for it, besides ``scim`` to
+    reach the SCIM endpoint."""
+    require(actor, Permit.MANAGE_ACCOUNT)

@@ -17,7 +17,7 @@ PROJECTS = FieldTable(
     "projects",
     [
         *rows(Visibility.INTERNAL, "id", "account_id", "created_by_staff_id"),
-        *rows(Visibility.BASIC, "name", "description", "created_at"),
+        *rows(Visibility.BASIC, "name", "description", "external_id", "created_at"),
         derived_key("name_key"),
     ],
 )

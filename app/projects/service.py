@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.access import Actor, Permit, Role, require
+from app.access import Actor, Role, require_project_management
 from app.db.base import utcnow
 from app.errors import DomainError, ErrorCode, NotFound, ValidationFailed
 from app.projects.models import Project, ProjectMember, ProjectTeamRole
@@ -73,43 +76,193 @@ async def create_project(
     name: str,
     description: str | None,
     member_ids: list[int],
+    external_id: str | None = None,
+    with_administrators: bool = True,
 ) -> Project:
-    """Administrators are added to every new project automatically."""
-    require(actor, Permit.MANAGE_ACCOUNT)
+    """Administrators are added to every new project automatically (unless
+    ``with_administrators`` is False: a SCIM Group holds the members its identity provider
+    names, nobody else)."""
+    require_project_management(actor)
     name = clean_text(name, "name", max_length=200, required=True, label="Project name")
     description = clean_text(description, "description", max_length=5000, multiline=True)
-    if await session.scalar(
-        select(Project.id).where(
-            Project.account_id == actor.account_id, Project.name_key == name_key(name)
-        )
-    ):
-        raise DomainError("A project with this name exists.", field=["name"], code=ErrorCode.TAKEN)
-    members = []
-    errors = []
-    for index, staff_id in enumerate(member_ids):
-        staff = await session.scalar(
-            select(Staff).where(Staff.id == staff_id, Staff.account_id == actor.account_id)
-        )
-        if staff is None:
-            errors.append(NotFound("Staff member", field=["member_ids", str(index)]))
-        else:
-            members.append(staff)
-    if errors:
-        raise ValidationFailed(errors)
+    external_id = clean_text(external_id, "external_id", max_length=255)
+    await _refuse_taken(session, actor, None, name=name, external_id=external_id)
+    members = await _staff_of(session, actor, member_ids)
     project = Project(
         account_id=actor.account_id,
         name=name,
         name_key=name_key(name),
         description=description,
+        external_id=external_id,
         created_by_staff_id=actor.staff_id,
         created_at=utcnow(),
     )
     session.add(project)
     await session.flush()
-    await add_administrators(session, project)
+    if with_administrators:
+        await add_administrators(session, project)
     for staff in members:
         await _add(session, project, staff)
     return project
+
+
+async def _refuse_taken(
+    session: AsyncSession,
+    actor: Actor,
+    project_id: int | None,
+    *,
+    name: str | None = None,
+    external_id: str | None = None,
+) -> None:
+    """TAKEN when another project of the account has this name or externalId."""
+    others = [Project.account_id == actor.account_id]
+    if project_id is not None:
+        others.append(Project.id != project_id)
+    if name is not None and await session.scalar(
+        select(Project.id).where(*others, Project.name_key == name_key(name))
+    ):
+        raise DomainError("A project with this name exists.", field=["name"], code=ErrorCode.TAKEN)
+    if external_id is not None and await session.scalar(
+        select(Project.id).where(*others, Project.external_id == external_id)
+    ):
+        raise DomainError(
+            "A project with this externalId exists.",
+            field=["external_id"],
+            code=ErrorCode.TAKEN,
+        )
+
+
+async def _staff_of(
+    session: AsyncSession, actor: Actor, staff_ids: list[int], field: str = "member_ids"
+) -> list[Staff]:
+    """The actor's account's staff records with these ids, in order; any other id (another
+    account's included) is not found."""
+    wanted = list(dict.fromkeys(staff_ids))
+    found = (
+        {
+            s.id: s
+            for s in await session.scalars(
+                select(Staff).where(Staff.id.in_(wanted), Staff.account_id == actor.account_id)
+            )
+        }
+        if wanted
+        else {}
+    )
+    errors = [
+        NotFound("Staff member", field=[field, str(index)])
+        for index, staff_id in enumerate(staff_ids)
+        if staff_id not in found
+    ]
+    if errors:
+        raise ValidationFailed(errors)
+    return [found[i] for i in wanted]
+
+
+UNCHANGED: Any = object()
+
+
+async def update_project(
+    session: AsyncSession,
+    actor: Actor,
+    project_id: int,
+    *,
+    name: str | None = UNCHANGED,
+    description: str | None = UNCHANGED,
+    external_id: str | None = UNCHANGED,
+) -> Project:
+    """Rename a project, change its description or externalId (arguments left out stay)."""
+    require_project_management(actor)
+    project = await get_project(session, actor, project_id)
+    if name is not UNCHANGED:
+        name = clean_text(name, "name", max_length=200, required=True, label="Project name")
+        await _refuse_taken(session, actor, project.id, name=name)
+        if name != project.name:
+            project.name, project.name_key = name, name_key(name)
+    if description is not UNCHANGED:
+        description = clean_text(description, "description", max_length=5000, multiline=True)
+        if description != project.description:
+            project.description = description
+    if external_id is not UNCHANGED:
+        external_id = clean_text(external_id, "external_id", max_length=255)
+        await _refuse_taken(session, actor, project.id, external_id=external_id)
+        if external_id != project.external_id:
+            project.external_id = external_id
+    await session.flush()
+    return project
+
+
+async def delete_project(session: AsyncSession, actor: Actor, project_id: int) -> Project:
+    """Delete a project and its memberships (the people stay)."""
+    require_project_management(actor)
+    project = await get_project(session, actor, project_id)
+    for member in await session.scalars(
+        select(ProjectMember).where(ProjectMember.project_id == project.id)
+    ):
+        await session.delete(member)
+    await session.flush()  # the memberships first (no ORM relationship orders them)
+    await session.delete(project)
+    await session.flush()
+    return project
+
+
+async def set_members(
+    session: AsyncSession, actor: Actor, project_id: int, staff_ids: list[int]
+) -> Project:
+    """Make the project's members exactly ``staff_ids``: those not named leave, those new
+    join (with their default project role); those who stay keep their team role."""
+    require_project_management(actor)
+    project = await get_project(session, actor, project_id)
+    wanted = await _staff_of(session, actor, staff_ids, "staff_ids")
+    keep = {s.id for s in wanted}
+    current = list(
+        await session.scalars(select(ProjectMember).where(ProjectMember.project_id == project.id))
+    )
+    for member in current:
+        if member.staff_id not in keep:
+            await session.delete(member)
+    for staff in wanted:
+        await _add(session, project, staff)
+    await session.flush()
+    return project
+
+
+@dataclass(frozen=True)
+class FoundProjects:
+    total: int
+    rows: list[Project]
+
+
+async def find_projects(
+    session: AsyncSession,
+    actor: Actor,
+    *,
+    name: str | None = None,
+    external_id: str | None = None,
+    offset: int = 0,
+    limit: int = 100,
+) -> FoundProjects:
+    """The projects the actor sees matching every criterion given (name compared as names
+    are unique: trimmed, case-insensitively), oldest first (a stable order for paging)."""
+    conditions = _visible(actor)
+    if name is not None:
+        conditions.append(Project.name_key == name_key(name))
+    if external_id is not None:
+        conditions.append(Project.external_id == external_id)
+    total = await session.scalar(select(func.count()).select_from(Project).where(*conditions))
+    rows = (
+        list(
+            await session.scalars(
+                select(Project)
+                .where(*conditions)
+                .order_by(Project.id)
+                .offset(max(0, offset))
+                .limit(limit)
+            )
+        )
+        if limit > 0
+        else []
+    )
+    return FoundProjects(total or 0, rows)
 
 
 async def add_administrators(session: AsyncSession, project: Project) -> None:
@@ -131,7 +284,7 @@ async def add_member(
     staff_id: int,
     team_role_id: int | None,
 ) -> Project:
-    require(actor, Permit.MANAGE_ACCOUNT)
+    require_project_management(actor)
     project = await get_project(session, actor, project_id)
     staff = await session.scalar(
         select(Staff).where(Staff.id == staff_id, Staff.account_id == actor.account_id)
@@ -148,7 +301,7 @@ async def add_member(
 
 
 async def remove_member(session: AsyncSession, actor: Actor, project_id: int, staff_id: int):
-    require(actor, Permit.MANAGE_ACCOUNT)
+    require_project_management(actor)
     project = await get_project(session, actor, project_id)
     member = await session.get(ProjectMember, (project.id, staff_id))
     if member is None:
@@ -164,7 +317,7 @@ async def add_to_projects(
     """``staffCreate(input: {projectIds})``: needs the right to manage projects."""
     if not project_ids:
         return
-    require(actor, Permit.MANAGE_ACCOUNT)
+    require_project_management(actor)
     errors = []
     projects = []
     for index, project_id in enumerate(project_ids):
@@ -223,7 +376,7 @@ async def team_roles(session: AsyncSession, account_id: int) -> list[ProjectTeam
 
 
 async def create_team_role(session: AsyncSession, actor: Actor, name: str) -> ProjectTeamRole:
-    require(actor, Permit.MANAGE_ACCOUNT)
+    require_project_management(actor)
     name = clean_text(name, "name", max_length=100, required=True, label="Team role name")
     if await session.scalar(
         select(ProjectTeamRole.id).where(

@@ -1,6 +1,7 @@
 """The SCIM resources Roster serves, as scim2-models models: a User schema cut down to the
 attributes a staff record has a home for (what is published is what round-trips), and the
-enterprise extension's manager. Not kept, so not published: employeeNumber (Roster numbers
+enterprise extension's manager; and Groups, which are the account's projects. Not kept,
+so not published: employeeNumber (Roster numbers
 its people itself; that number is the SCIM id), department (``company`` is the outside
 organisation a contractor or vendor belongs to, not a department), costCenter,
 organization, division.
@@ -11,12 +12,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+from pydantic import Field
 from scim2_models import (
     URN,
     CaseExact,
     ComplexAttribute,
     Extension,
     Mutability,
+    Reference,
     Required,
     Resource,
     Uniqueness,
@@ -251,3 +254,87 @@ def changes_of(user: User, *, replace: bool) -> tuple[dict, str | None, bool | N
     elif replace:
         manager = ""
     return changes, manager, user.active
+
+
+# --- Groups: the account's projects ------------------------------------------------------
+
+GROUP_PREFIX = "p"
+"""A Group's id is its project's id behind this letter, so it never reads as a User's id
+(a staff record's sid, all digits)."""
+
+
+class GroupMember(ComplexAttribute):
+    value: Annotated[str | None, CaseExact.true] = None
+    ref: Annotated[
+        Reference[User] | None,
+        Mutability.read_only,
+    ] = Field(None, serialization_alias="$ref", validation_alias="$ref")
+    type: Annotated[str | None, Mutability.read_only] = None
+    display: Annotated[str | None, Mutability.read_only] = None
+
+
+class Group(Resource[Any]):
+    __schema__ = URN("urn:ietf:params:scim:schemas:core:2.0:Group")
+    display_name: Annotated[str | None, Required.true, Uniqueness.server] = None
+    members: list[GroupMember] | None = None
+
+
+def group_id(project_id: int) -> str:
+    return f"{GROUP_PREFIX}{project_id}"
+
+
+def project_id_of(value: str) -> int | None:
+    """The project id a Group id names, or None when it names none."""
+    digits = value[len(GROUP_PREFIX) :] if value.startswith(GROUP_PREFIX) else ""
+    return int(digits) if digits.isdigit() and len(digits) < 10 else None
+
+
+def render_group(project, members: list, base: str) -> dict:
+    """A project as a SCIM Group; ``members`` its staff records, ``base`` the SCIM root."""
+    out: dict[str, Any] = {
+        "schemas": [Group.__schema__],
+        "id": group_id(project.id),
+        "externalId": project.external_id,
+        "displayName": project.name,
+        "members": [
+            {
+                "value": str(staff.sid),
+                "$ref": f"{base}/Users/{staff.sid}",
+                "type": "User",
+                "display": " ".join(p for p in (staff.first_name, staff.last_name) if p) or None,
+            }
+            for staff in members
+        ],
+        "meta": {
+            "resourceType": "Group",
+            "created": project.created_at.isoformat(),
+            "lastModified": project.created_at.isoformat(),
+            "location": f"{base}/Groups/{group_id(project.id)}",
+        },
+    }
+    return _prune(out)
+
+
+def member_operations(body: dict) -> dict:
+    """A PatchOp body whose ``remove`` of ``members`` with a value list (what Entra ID
+    sends) becomes one ``remove members[value eq "..."]`` per member named."""
+    operations = body.get("Operations")
+    if not isinstance(operations, list):
+        return body
+    out: list = []
+    for operation in operations:
+        if (
+            isinstance(operation, dict)
+            and str(operation.get("op", "")).casefold() == "remove"
+            and str(operation.get("path", "")).strip().casefold() == "members"
+            and isinstance(operation.get("value"), list)
+        ):
+            for member in operation["value"]:
+                value = member.get("value") if isinstance(member, dict) else None
+                if not isinstance(value, str):
+                    raise BadValue("members to remove are named by their value.")
+                quoted = value.replace("\\", "\\\\").replace('"', '\\"')
+                out.append({"op": "remove", "path": f'members[value eq "{quoted}"]'})
+            continue
+        out.append(operation)
+    return body | {"Operations": out}

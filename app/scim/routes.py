@@ -1,7 +1,8 @@
 """SCIM 2.0 (RFC 7643/7644) at /scim/v2 for the account of an API key with the ``scim``
 scope (``Authorization: Bearer <key>``): discovery (ServiceProviderConfig, ResourceTypes,
-Schemas) and Users, mapped onto staff records (``app.scim.resources``). Groups are not
-offered (ServiceProviderConfig and ResourceTypes say so).
+Schemas), Users, mapped onto staff records, and Groups, mapped onto projects
+(``app.scim.resources``). Managing Groups is managing projects, which the projects
+service allows administrators (a key with the ``admin`` scope besides ``scim``).
 
 Translation only: the staff and provisioning services decide and write. Errors are SCIM
 Error messages: 401 without a valid key, 403 for a key without the scope (or a creator
@@ -62,14 +63,19 @@ from app.errors import (
 )
 from app.identity import service as identity
 from app.invitations import add_staff
+from app.projects import service as projects
 from app.scim.resources import (
     BadValue,
     EnterpriseUser,
+    Group,
     User,
     changes_of,
     email_operations,
+    member_operations,
+    project_id_of,
     removes_active,
     render,
+    render_group,
     with_user_name,
 )
 from app.staff import membership, provisioning
@@ -83,6 +89,7 @@ ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
 MAX_RESULTS = provisioning.MAX_PAGE
 # the attributes a filter may name (RFC 7644 §3.4.2.2; others answer invalidFilter)
 FILTERABLE = {"username": "email", "emails.value": "email", "externalid": "external_id"}
+GROUP_FILTERABLE = {"displayname": "name", "externalid": "external_id"}
 
 
 class Scim(JSONResponse):
@@ -123,10 +130,6 @@ def _from_domain(exc: DomainError) -> Refusal:
     return Refusal(400, detail, "invalidValue")
 
 
-def _schema_ids() -> list[str]:
-    return [User.__schema__, EnterpriseUser.__schema__]
-
-
 def service_provider_config(base: str) -> dict:
     config = ServiceProviderConfig(
         documentation_uri=None,
@@ -153,23 +156,34 @@ def service_provider_config(base: str) -> dict:
     return out
 
 
-def resource_type(base: str) -> dict:
-    rt = ResourceType(
+RESOURCE_TYPES = {
+    "User": ResourceType(
         id="User",
         name="User",
         endpoint="/Users",
         description="A staff record of the account.",
         schema_=User.__schema__,
         schema_extensions=[SchemaExtension(schema_=EnterpriseUser.__schema__, required=False)],
-    )
-    out = rt.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE)
-    out["meta"] = {"resourceType": "ResourceType", "location": f"{base}/ResourceTypes/User"}
+    ),
+    "Group": ResourceType(
+        id="Group",
+        name="Group",
+        endpoint="/Groups",
+        description="A project of the account; its members are Users.",
+        schema_=Group.__schema__,
+    ),
+}
+
+
+def resource_type(base: str, name: str = "User") -> dict:
+    out = RESOURCE_TYPES[name].model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE)
+    out["meta"] = {"resourceType": "ResourceType", "location": f"{base}/ResourceTypes/{name}"}
     return out
 
 
 def schemas(base: str) -> list[dict]:
     out = []
-    for model in (User, EnterpriseUser):
+    for model in (User, EnterpriseUser, Group):
         schema = model.to_schema().model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE)
         schema["meta"] = {"resourceType": "Schema", "location": f"{base}/Schemas/{schema['id']}"}
         out.append(schema)
@@ -186,9 +200,11 @@ def _list(resources: list[dict], total: int | None = None, start: int = 1) -> di
     }
 
 
-def _criteria(text: str | None) -> dict:
+def _criteria(text: str | None, filterable: dict[str, str] = FILTERABLE, resource=User) -> dict:
     """A filter as find_for_provisioning's keywords: ``eq`` on userName, externalId,
-    emails.value (or ``emails[value eq ...]``) and active, joined by ``and``."""
+    emails.value (or ``emails[value eq ...]``) and active, joined by ``and`` (for Groups,
+    find_projects' on displayName and externalId)."""
+    names = ", ".join(sorted(filterable)) + (" and active" if resource is User else "")
     if not text:
         return {}
     try:
@@ -204,25 +220,20 @@ def _criteria(text: str | None) -> dict:
                 AttrPath(term.attr_path.attr, inner.attr_path.attr), inner.op, inner.value
             )
         if not isinstance(term, Comparison) or term.op != CompareOperator.eq:
-            raise Refusal(
-                400,
-                "Roster filters with eq on userName, externalId, emails.value and active.",
-                "invalidFilter",
-            )
+            raise Refusal(400, f"Roster filters with eq on {names}.", "invalidFilter")
         attr = term.attr_path
         name = (f"{attr.attr}.{attr.sub_attr}" if attr.sub_attr else attr.attr).casefold()
-        if attr.uri and attr.uri != User.__schema__:
+        if attr.uri and attr.uri != resource.__schema__:
             name = ""
         value: str | bool
-        if name == "active" and isinstance(term.value, bool):
+        if name == "active" and resource is User and isinstance(term.value, bool):
             key, value = "active", term.value
-        elif name in FILTERABLE and isinstance(term.value, str):
-            key, value = FILTERABLE[name], term.value
+        elif name in filterable and isinstance(term.value, str):
+            key, value = filterable[name], term.value
         else:
             raise Refusal(
                 400,
-                f"Roster cannot filter by {attr} eq {term.value!r}: it filters with eq on "
-                "userName, externalId, emails.value and active.",
+                f"Roster cannot filter by {attr} eq {term.value!r}: it filters with eq on {names}.",
                 "invalidFilter",
             )
         if key in criteria and criteria[key] != value:
@@ -246,19 +257,21 @@ def _int_of(raw, name: str, default: int) -> int:
         raise Refusal(400, f"{name} must be an integer.", "invalidValue") from None
 
 
-def _shaped(resource: dict, attributes: str | None, excluded: str | None) -> dict:
+def _shaped(resource: dict, attributes: str | None, excluded: str | None, model=User) -> dict:
     """``attributes`` / ``excludedAttributes`` (RFC 7644 §3.4.2.5), by scim2-models."""
     if not attributes and not excluded:
         return resource
     try:
-        parameters = ResponseParameters[User](
+        parameters = ResponseParameters[model](
             attributes=[a.strip() for a in attributes.split(",")] if attributes else None,
             excluded_attributes=[a.strip() for a in excluded.split(",")] if excluded else None,
         )
     except (ValidationError, ValueError, SCIMException) as exc:
         raise Refusal(400, f"attributes: {exc}", "invalidPath") from None
-    user = User.model_validate(resource, scim_ctx=Context.RESOURCE_QUERY_RESPONSE)
-    return user.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE, response_parameters=parameters)
+    shown = model.model_validate(resource, scim_ctx=Context.RESOURCE_QUERY_RESPONSE)
+    return shown.model_dump(
+        scim_ctx=Context.RESOURCE_QUERY_RESPONSE, response_parameters=parameters
+    )
 
 
 async def _json(request: Request) -> dict:
@@ -412,12 +425,12 @@ def routes(services) -> list[Route]:
         return Scim(service_provider_config(base_of(request)))
 
     async def resource_types(request: Request, session: AsyncSession, actor: Actor) -> Response:
-        return Scim(_list([resource_type(base_of(request))]))
+        return Scim(_list([resource_type(base_of(request), name) for name in RESOURCE_TYPES]))
 
     async def resource_type_one(request: Request, session: AsyncSession, actor: Actor) -> Response:
-        if request.path_params["id"] != "User":
+        if request.path_params["id"] not in RESOURCE_TYPES:
             raise Refusal(404, "No such resource type.")
-        return Scim(resource_type(base_of(request)))
+        return Scim(resource_type(base_of(request), request.path_params["id"]))
 
     async def schema_list(request: Request, session: AsyncSession, actor: Actor) -> Response:
         return Scim(_list(schemas(base_of(request))))
@@ -526,7 +539,175 @@ def routes(services) -> list[Route]:
         await membership.delete(session, actor, row.id)
         return Response(status_code=204)
 
-    known = {"ServiceProviderConfig", "ResourceTypes", "Schemas", "Users", ".search"}
+    # --- Groups (projects) ---------------------------------------------------------------
+
+    async def find_group(session: AsyncSession, actor: Actor, request: Request):
+        raw = request.path_params["id"]
+        project_id = project_id_of(raw)
+        project = (
+            await projects.find_project(session, actor, project_id)
+            if project_id is not None
+            else None
+        )
+        if project is None:
+            raise Refusal(404, f"Group {raw} not found.")
+        return project
+
+    async def rendered_groups(session: AsyncSession, actor: Actor, request: Request, rows):
+        members = await projects.members_of(session, actor.account_id, [p.id for p in rows])
+        return [
+            render_group(p, [staff for _, staff in members[p.id]], base_of(request)) for p in rows
+        ]
+
+    async def member_ids(session: AsyncSession, actor: Actor, group: Group) -> list[int]:
+        """The staff ids of a Group's members (Users of this account, by their SCIM id)."""
+        values = [m.value or "" for m in group.members or []]
+        sids = [int(v) for v in values if v.isdigit() and len(v) < 10]
+        found = await provisioning.by_sids(session, actor, sids)
+        unknown = [v for v in values if not (v.isdigit() and len(v) < 10 and int(v) in found)]
+        if unknown:
+            raise Refusal(
+                400,
+                f"members {', '.join(repr(v) for v in unknown)}: not Users of this account "
+                "(a Group's members are Users).",
+                "invalidValue",
+            )
+        return [found[int(v)].id for v in values]
+
+    async def groups(request: Request, session: AsyncSession, actor: Actor) -> Response:
+        params = request.query_params
+        criteria = _criteria(params.get("filter"), GROUP_FILTERABLE, Group)
+        start = max(1, _int_param(request, "startIndex", 1))
+        count = max(0, min(_int_param(request, "count", MAX_RESULTS), MAX_RESULTS))
+        if criteria.pop("none", False):
+            return Scim(_list([], 0, start))
+        found = await projects.find_projects(
+            session, actor, offset=start - 1, limit=count, **criteria
+        )
+        resources = [
+            _shaped(g, params.get("attributes"), params.get("excludedAttributes"), Group)
+            for g in await rendered_groups(session, actor, request, found.rows)
+        ]
+        return Scim(_list(resources, found.total, start))
+
+    async def group_get(request: Request, session: AsyncSession, actor: Actor) -> Response:
+        project = await find_group(session, actor, request)
+        [body] = await rendered_groups(session, actor, request, [project])
+        params = request.query_params
+        return Scim(
+            _shaped(body, params.get("attributes"), params.get("excludedAttributes"), Group)
+        )
+
+    async def GroupCreate(request: Request, session: AsyncSession, actor: Actor) -> Response:  # noqa: N802 (the audit log's action name)
+        group = _validated(Group, await _json(request), Context.RESOURCE_CREATION_REQUEST)
+        project = await projects.create_project(
+            session,
+            actor,
+            name=group.display_name or "",
+            description=None,
+            member_ids=await member_ids(session, actor, group),
+            external_id=group.external_id,
+            with_administrators=False,
+        )
+        [body] = await rendered_groups(session, actor, request, [project])
+        return Scim(body, 201, {"Location": body["meta"]["location"]})
+
+    async def apply_group(session, actor, request, project, group: Group) -> Response:
+        """Make ``project`` what ``group`` says (name, externalId, exactly its members)."""
+        project = await projects.update_project(
+            session,
+            actor,
+            project.id,
+            name=group.display_name or "",
+            external_id=group.external_id,
+        )
+        project = await projects.set_members(
+            session, actor, project.id, await member_ids(session, actor, group)
+        )
+        [body] = await rendered_groups(session, actor, request, [project])
+        return Scim(body)
+
+    async def GroupReplace(request: Request, session: AsyncSession, actor: Actor) -> Response:  # noqa: N802
+        project = await find_group(session, actor, request)
+        group = _validated(Group, await _json(request), Context.RESOURCE_REPLACEMENT_REQUEST)
+        return await apply_group(session, actor, request, project, group)
+
+    async def GroupPatch(request: Request, session: AsyncSession, actor: Actor) -> Response:  # noqa: N802
+        project = await find_group(session, actor, request)
+        try:
+            body = member_operations(await _json(request))
+        except BadValue as exc:
+            raise Refusal(400, str(exc), "invalidValue") from None
+        patch = _validated(PatchOp[Group], body, Context.RESOURCE_PATCH_REQUEST)
+        [current] = await rendered_groups(session, actor, request, [project])
+        group = Group.model_validate(current, scim_policy=TOLERANT)
+        try:
+            patch.patch(group, scim_policy=TOLERANT)
+        except SCIMException as exc:
+            raise Refusal(
+                400, str(exc), getattr(exc, "scim_type", None) or "invalidValue"
+            ) from None
+        except (ValidationError, ValueError) as exc:
+            raise Refusal(400, str(exc), "invalidValue") from None
+        return await apply_group(session, actor, request, project, group)
+
+    async def GroupDelete(request: Request, session: AsyncSession, actor: Actor) -> Response:  # noqa: N802
+        project = await find_group(session, actor, request)
+        await projects.delete_project(session, actor, project.id)
+        return Response(status_code=204)
+
+    async def root_search(request: Request, session: AsyncSession, actor: Actor) -> Response:
+        """POST /.search (RFC 7644 §3.4.3): Users, then Groups, paged as one list. A
+        filter applies to the resource types whose attributes it names."""
+        body = await _json(request)
+
+        def joined(value):
+            return ",".join(value) if isinstance(value, list) else value
+
+        attributes, excluded = (
+            joined(body.get("attributes")),
+            joined(body.get("excludedAttributes")),
+        )
+        start = max(1, _int_of(body.get("startIndex"), "startIndex", 1))
+        count = max(0, min(_int_of(body.get("count"), "count", MAX_RESULTS), MAX_RESULTS))
+        text = body.get("filter")
+        kinds: list[tuple[type[User] | type[Group], dict]] = []
+        refusals = []
+        choices: tuple[tuple[type[User] | type[Group], dict[str, str]], ...] = (
+            (User, FILTERABLE),
+            (Group, GROUP_FILTERABLE),
+        )
+        for resource, filterable in choices:
+            try:
+                kinds.append((resource, _criteria(text, filterable, resource)))
+            except Refusal as refusal:
+                refusals.append(refusal)
+        if not kinds:
+            raise refusals[0]
+        offset, total = start - 1, 0
+        resources: list[dict] = []
+        for resource, criteria in kinds:
+            if criteria.pop("none", False):
+                continue
+            wanted = count - len(resources)
+            if resource is User:
+                users = await provisioning.find_for_provisioning(
+                    session, actor, offset=offset, limit=wanted, **criteria
+                )
+                found = users.total
+                shown = [await rendered(session, actor, request, r) for r in users.rows]
+            else:
+                projects_found = await projects.find_projects(
+                    session, actor, offset=offset, limit=wanted, **criteria
+                )
+                found = projects_found.total
+                shown = await rendered_groups(session, actor, request, projects_found.rows)
+            resources += [_shaped(r, attributes, excluded, resource) for r in shown]
+            total += found
+            offset = max(0, offset - found)
+        return Scim(_list(resources, total, start))
+
+    known = {"ServiceProviderConfig", "ResourceTypes", "Schemas", "Users", "Groups", ".search"}
 
     async def not_found(request: Request) -> Response:
         rest = request.path_params["rest"].strip("/")
@@ -543,11 +724,17 @@ def routes(services) -> list[Route]:
         Route(f"{PREFIX}/Users", endpoint(users), methods=["GET"]),
         Route(f"{PREFIX}/Users", endpoint(Create, write=True), methods=["POST"]),
         Route(f"{PREFIX}/Users/.search", endpoint(users_search), methods=["POST"]),
-        Route(f"{PREFIX}/.search", endpoint(users_search), methods=["POST"]),
+        Route(f"{PREFIX}/.search", endpoint(root_search), methods=["POST"]),
         Route(f"{PREFIX}/Users/{{id}}", endpoint(user_get), methods=["GET"]),
         Route(f"{PREFIX}/Users/{{id}}", endpoint(Replace, write=True), methods=["PUT"]),
         Route(f"{PREFIX}/Users/{{id}}", endpoint(Patch_, write=True), methods=["PATCH"]),
         Route(f"{PREFIX}/Users/{{id}}", endpoint(Delete, write=True), methods=["DELETE"]),
+        Route(f"{PREFIX}/Groups", endpoint(groups), methods=["GET"]),
+        Route(f"{PREFIX}/Groups", endpoint(GroupCreate, write=True), methods=["POST"]),
+        Route(f"{PREFIX}/Groups/{{id}}", endpoint(group_get), methods=["GET"]),
+        Route(f"{PREFIX}/Groups/{{id}}", endpoint(GroupReplace, write=True), methods=["PUT"]),
+        Route(f"{PREFIX}/Groups/{{id}}", endpoint(GroupPatch, write=True), methods=["PATCH"]),
+        Route(f"{PREFIX}/Groups/{{id}}", endpoint(GroupDelete, write=True), methods=["DELETE"]),
         Route(
             f"{PREFIX}/{{rest:path}}", not_found, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]
         ),

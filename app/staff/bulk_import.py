@@ -22,7 +22,7 @@ from __future__ import annotations
 import csv
 import enum
 import io
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from datetime import date
 
@@ -46,7 +46,6 @@ from app.staff.service import apply_values, read_secret
 from app.validation import name_key
 
 MAX_ROWS = 10_000
-MAX_BYTES = 20 * 1024 * 1024
 CHUNK = 500  # ids, emails... per IN (...) of a lookup
 
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
@@ -113,11 +112,32 @@ def _file_error(message: str, column: str | None = None, code=ErrorCode.INVALID)
     return DomainError(message, field=["csv", column] if column else ["csv"], code=code)
 
 
-def _read(text: str) -> tuple[list[str], list[list[str]]]:
-    if len(text.encode("utf-8")) > MAX_BYTES:
+def _too_large(limit: int, where: str = "csv") -> ValidationFailed:
+    size = f"{limit / 1_048_576:g} MB" if limit >= 1_048_576 else f"{limit} bytes"
+    return ValidationFailed(
+        [DomainError(f"The file is over {size}.", field=[where], code=ErrorCode.TOO_LONG)]
+    )
+
+
+async def read_file(chunks: AsyncIterator[bytes], limit: int) -> str:
+    """An uploaded file's text, read chunk by chunk: past ``limit`` bytes reading stops
+    with TOO_LONG (the rest is never read); not UTF-8 is INVALID."""
+    data = bytearray()
+    async for chunk in chunks:
+        data += chunk
+        if len(data) > limit:
+            raise _too_large(limit, "file")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
         raise ValidationFailed(
-            [_file_error(f"The file is over {MAX_BYTES // 1_048_576} MB.", code=ErrorCode.TOO_LONG)]
-        )
+            [DomainError("The file is not UTF-8 text.", field=["file"])]
+        ) from None
+
+
+def _read(text: str, limit: int) -> tuple[list[str], list[list[str]]]:
+    if len(text) > limit or len(text.encode("utf-8")) > limit:
+        raise _too_large(limit)
     text = text.removeprefix("\ufeff")
     try:
         rows = list(csv.reader(io.StringIO(text, newline="")))
@@ -622,20 +642,23 @@ async def import_staff(
     session,
     actor: Actor,
     settings,
-    text: str,
+    text: str | AsyncIterator[bytes],
     *,
     apply: bool = False,
     invite: bool = False,
     limiter=None,
     progress: Progress | None = None,
 ) -> ImportReport:
-    """Validate every row of ``text``; with ``apply`` (and no row in error) write them.
+    """Validate every row of ``text`` (the file's text, or its bytes as they arrive, read
+    up to ``settings.max_import_bytes``); with ``apply`` (and no row in error) write them.
     File-level problems raise ValidationFailed; row problems are in the report."""
     if not (actor.can(Permit.ADD_STAFF) or actor.can(Permit.EDIT_STAFF)):
         raise Forbidden("Importing staff needs the AddStaff or EditStaff permit.")
     if invite and not actor.can(Permit.INVITE_USERS):
         raise Forbidden("You may not invite people.")
-    header, body = _read(text)
+    if not isinstance(text, str):
+        text = await read_file(text, settings.max_import_bytes)
+    header, body = _read(text, settings.max_import_bytes)
     custom = await list_fields(session, actor)
     columns = _columns(actor, header, custom)
     headers: dict[str, str] = {}

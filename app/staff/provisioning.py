@@ -76,6 +76,15 @@ async def by_sid(session: AsyncSession, actor: Actor, sid: int) -> Staff | None:
     return await session.scalar(select(Staff).where(Staff.sid == sid, *visible(actor)))
 
 
+async def by_sids(session: AsyncSession, actor: Actor, sids: list[int]) -> dict[int, Staff]:
+    """The records with these sids the actor sees, by sid (others are left out)."""
+    require_provisioning(actor)
+    if not sids:
+        return {}
+    rows = await session.scalars(select(Staff).where(Staff.sid.in_(set(sids)), *visible(actor)))
+    return {row.sid: row for row in rows}
+
+
 def is_active(staff: Staff) -> bool:
     """SCIM's ``active``: every record but a disabled one."""
     return staff.account_status != AccountStatus.DISABLED

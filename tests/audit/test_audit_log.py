@@ -1010,6 +1010,46 @@ async def _project_member_remove(w: World) -> Call:
     )
 
 
+@case("projectUpdate")
+async def _project_update(w: World) -> Call:
+    project_id = await project(w)
+    return Call(
+        "mutation($p: ID!) { projectUpdate(input: {projectId: $p, name: \"Artemis\", "
+        'externalId: "okta-7"}) { userErrors { code } } }',
+        {"p": project_id},
+        target=("Project", pk(project_id)),
+        account_id=w.tenant.account_id,
+        **as_member(w.owner),
+    )
+
+
+@case("projectDelete")
+async def _project_delete(w: World) -> Call:
+    project_id = await project(w)
+    return Call(
+        "mutation($p: ID!) { projectDelete(input: {projectId: $p}) "
+        "{ deletedProjectId userErrors { code } } }",
+        {"p": project_id},
+        target=("Project", pk(project_id)),
+        account_id=w.tenant.account_id,
+        **as_member(w.owner),
+    )
+
+
+@case("projectMembersSet")
+async def _project_members_set(w: World) -> Call:
+    project_id = await project(w)
+    viewer = await w.member()
+    return Call(
+        "mutation($p: ID!, $s: [ID!]!) { projectMembersSet(input: {projectId: $p, "
+        "staffIds: $s}) { userErrors { code } } }",
+        {"p": project_id, "s": [viewer.staff_id]},
+        target=("Project", pk(project_id)),
+        account_id=w.tenant.account_id,
+        **as_member(w.owner),
+    )
+
+
 @case("projectTeamRoleCreate")
 async def _project_team_role_create(w: World) -> Call:
     async def target(data):

@@ -36,6 +36,15 @@ REMOVE = f"""mutation($input: ProjectMemberRemoveInput!) {{
 ROLE_CREATE = """mutation($name: String!) {
   projectTeamRoleCreate(input: {name: $name}) { teamRole { id name archived } userErrors { field code } }
 }"""
+UPDATE = """mutation($input: ProjectUpdateInput!) {
+  projectUpdate(input: $input) { project { id name description externalId } userErrors { field code } }
+}"""
+DELETE = """mutation($input: ProjectDeleteInput!) {
+  projectDelete(input: $input) { deletedProjectId userErrors { field code } }
+}"""
+MEMBERS_SET = f"""mutation($input: ProjectMembersSetInput!) {{
+  projectMembersSet(input: $input) {{ project {{ {PROJECT_FIELDS} }} userErrors {{ field code }} }}
+}}"""
 PROJECTS = f"{{ projects {{ {PROJECT_FIELDS} }} }}"
 TEAM_ROLES = "{ picklists { projectTeamRoles { id name } } }"
 STAFF_PROJECTS = """query($id: ID!) {
@@ -403,6 +412,9 @@ MATRIX = {
     "projectMemberAdd": (DENIED, DENIED, DENIED, DENIED, OK, OK),
     "projectMemberRemove": (DENIED, DENIED, DENIED, DENIED, OK, OK),
     "projectTeamRoleCreate": (DENIED, DENIED, DENIED, DENIED, OK, OK),
+    "projectUpdate": (DENIED, DENIED, DENIED, DENIED, OK, OK),
+    "projectDelete": (DENIED, DENIED, DENIED, DENIED, OK, OK),
+    "projectMembersSet": (DENIED, DENIED, DENIED, DENIED, OK, OK),
 }
 
 
@@ -425,17 +437,118 @@ async def test_who_manages_projects(api, services, operation, key, expected):
             {"input": {"projectId": project["id"], "staffId": staff.staff_id}},
         ),
         "projectTeamRoleCreate": (ROLE_CREATE, {"name": "Lead"}),
+        "projectUpdate": (UPDATE, {"input": {"projectId": project["id"], "name": "Gemini"}}),
+        "projectDelete": (DELETE, {"input": {"projectId": project["id"]}}),
+        "projectMembersSet": (
+            MEMBERS_SET,
+            {"input": {"projectId": project["id"], "staffIds": [staff.staff_id]}},
+        ),
     }[operation]
     body = await api(query, variables, as_=actor)
     assert outcome(body, operation) == expected
 
     after = await projects(api, tenant.owner)
-    on_project = staff.staff_id in {m["staff"]["id"] for m in after["Apollo"]["members"]}
+    apollo = after.get("Apollo") or after.get("Gemini") or {"members": []}
+    on_project = staff.staff_id in {m["staff"]["id"] for m in apollo["members"]}
     roles = await api.data(TEAM_ROLES, as_=tenant.owner)
     happened = {
         "projectCreate": "Gemini" in after,
         "projectMemberAdd": on_project,
         "projectMemberRemove": not on_project,
         "projectTeamRoleCreate": bool(roles["picklists"]["projectTeamRoles"]),
+        "projectUpdate": "Gemini" in after and "Apollo" not in after,
+        "projectDelete": after == {},
+        "projectMembersSet": [m["staff"]["id"] for m in apollo["members"]] == [staff.staff_id],
     }[operation]
     assert happened == (expected == OK)
+
+
+# --- projectUpdate, projectDelete, projectMembersSet ---
+
+
+async def test_update_renames_and_keeps_names_and_external_ids_unique(api, services):
+    tenant = await make_tenant(services)
+    apollo = await create_ok(api, tenant.owner, "Apollo")
+    await create_ok(api, tenant.owner, "Gemini", externalId="g-1")
+    update = {"projectId": apollo["id"], "name": "Artemis", "externalId": "a-1"}
+    changed = (await api.data(UPDATE, {"input": update}, as_=tenant.owner))["projectUpdate"]
+    assert changed["userErrors"] == []
+    assert changed["project"]["name"] == "Artemis" and changed["project"]["externalId"] == "a-1"
+    # left out: unchanged
+    described = {"projectId": apollo["id"], "description": "To the moon"}
+    changed = (await api.data(UPDATE, {"input": described}, as_=tenant.owner))["projectUpdate"]
+    assert changed["project"] | {"id": None} == {
+        "id": None,
+        "name": "Artemis",
+        "description": "To the moon",
+        "externalId": "a-1",
+    }
+    for taken, field in ((" gemini ", "name"), ("g-1", "externalId")):
+        key = "name" if field == "name" else "externalId"
+        payload = (
+            await api.data(
+                UPDATE, {"input": {"projectId": apollo["id"], key: taken}}, as_=tenant.owner
+            )
+        )["projectUpdate"]
+        assert [e["code"] for e in payload["userErrors"]] == ["TAKEN"]
+    blank = {"projectId": apollo["id"], "name": "  "}
+    payload = (await api.data(UPDATE, {"input": blank}, as_=tenant.owner))["projectUpdate"]
+    assert [e["code"] for e in payload["userErrors"]] == ["REQUIRED"]
+    assert set(await projects(api, tenant.owner)) == {"Artemis", "Gemini"}
+
+
+async def test_members_set_makes_the_members_exactly_those_given(api, services):
+    tenant = await make_tenant(services)
+    a = await make_member(services, tenant, Role.VIEWER, last_name="Alpha")
+    b = await make_member(services, tenant, Role.VIEWER, last_name="Beta")
+    lead = await team_role(api, tenant.owner, "Lead")
+    project = await create_ok(api, tenant.owner, "Apollo")
+    await add(api, tenant.owner, project["id"], a.staff_id, lead)
+    variables = {"input": {"projectId": project["id"], "staffIds": [a.staff_id, b.staff_id]}}
+    payload = (await api.data(MEMBERS_SET, variables, as_=tenant.owner))["projectMembersSet"]
+    assert payload["userErrors"] == []
+    # the owner, added at creation and not named, left; Alpha kept the team role
+    assert members(payload["project"]) == {"Viewer Alpha": "Lead", "Viewer Beta": None}
+    variables = {"input": {"projectId": project["id"], "staffIds": []}}
+    payload = (await api.data(MEMBERS_SET, variables, as_=tenant.owner))["projectMembersSet"]
+    assert payload["project"]["members"] == []
+
+
+async def test_delete_removes_the_project_not_the_people(api, services):
+    tenant = await make_tenant(services)
+    viewer = await make_member(services, tenant, Role.VIEWER)
+    project = await create_ok(api, tenant.owner, "Apollo", memberIds=[viewer.staff_id])
+    payload = (await api.data(DELETE, {"input": {"projectId": project["id"]}}, as_=tenant.owner))[
+        "projectDelete"
+    ]
+    assert payload == {"deletedProjectId": project["id"], "userErrors": []}
+    assert await projects(api, tenant.owner) == {}
+    seen = await api.data(STAFF_PROJECTS, {"id": viewer.staff_id}, as_=tenant.owner)
+    assert seen["node"]["projects"] == []
+    again = (await api.data(DELETE, {"input": {"projectId": project["id"]}}, as_=tenant.owner))[
+        "projectDelete"
+    ]
+    assert codes(again) == [(("input", "projectId"), "NOT_FOUND")]
+
+
+async def test_update_delete_and_members_set_of_another_account_are_not_found(api, services):
+    mine = await make_tenant(services)
+    theirs = await make_tenant(services)
+    mine_project = await create_ok(api, mine.owner, "Mine")
+    their_project = await create_ok(api, theirs.owner, "Theirs")
+    calls = [
+        (UPDATE, "projectUpdate", {"projectId": their_project["id"], "name": "Taken over"}),
+        (DELETE, "projectDelete", {"projectId": their_project["id"]}),
+        (MEMBERS_SET, "projectMembersSet", {"projectId": their_project["id"], "staffIds": []}),
+    ]
+    for query, field, variables in calls:
+        payload = (await api.data(query, {"input": variables}, as_=mine.owner))[field]
+        assert codes(payload) == [(("input", "projectId"), "NOT_FOUND")], field
+    # their staff cannot be put on my project
+    variables = {"projectId": mine_project["id"], "staffIds": [theirs.owner.staff_id]}
+    payload = (await api.data(MEMBERS_SET, {"input": variables}, as_=mine.owner))[
+        "projectMembersSet"
+    ]
+    assert [e["code"] for e in payload["userErrors"]] == ["NOT_FOUND"]
+    theirs_now = (await projects(api, theirs.owner))["Theirs"]
+    assert [m["staff"]["id"] for m in theirs_now["members"]] == [theirs.owner.staff_id]

@@ -41,10 +41,17 @@ class Scim:
         return await self.client.delete(f"{SCIM}{path}", headers=self.headers)
 
 
-async def scim_for(services, client, *, seats: int = 50, tenant: Tenant | None = None) -> Scim:
+async def scim_for(
+    services, client, *, seats: int = 50, tenant: Tenant | None = None, scopes=(Scope.SCIM,)
+) -> Scim:
     tenant = tenant or await make_tenant(services, seats=seats)
-    key = await make_api_token(services, tenant, tenant.owner, scopes=[Scope.SCIM])
+    key = await make_api_token(services, tenant, tenant.owner, scopes=list(scopes))
     return Scim(client, tenant, key)
+
+
+# what managing Groups (projects) takes: the scim scope and the admin scope
+GROUP_SCOPES = (Scope.SCIM, Scope.ADMIN)
+GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
 
 
 def user_body(email: str, **extra) -> dict:

@@ -10,7 +10,11 @@ has no pattern), it is told that form, and nothing else (``ROSTER_VALUES``):
   canonical values; Roster keeps those three numbers) and the value a phone number;
 - addresses.postalCode is at most 20 characters (§4.1.2 gives no length);
 - the enterprise manager.value is "the id of the SCIM resource representing the User's
-  manager" (§4.3): the account owner's, not a random string.
+  manager" (§4.3): the account owner's, not a random string;
+- a Group's members.value is "the id of the SCIM resource representing the member"
+  (RFC 7643 §4.2): the account owner's (Roster's Groups hold Users only).
+
+The key has the scim and admin scopes: Groups are projects, which administrators manage.
 """
 
 from __future__ import annotations
@@ -41,6 +45,16 @@ WRONG_CHECKS: dict[tuple[str, str], str] = {
         "§3.5.2) rather than guessed (re-enabling a deprovisioned person would be the "
         "dangerous guess). Identity providers set active to true or false."
     ),
+    **{
+        (check, "members"): (
+            "PATCH add/replace of a Group's members expects the answer's members to equal "
+            "what was sent ({value}) exactly. Roster answers each member with the readOnly "
+            "sub-attributes the server assigns: $ref, type and display, as RFC 7643 §4.2 "
+            "defines them and its §8.4 example shows; RFC 7644 §3.5.2 has the server answer "
+            "with the resource as it now is. The values sent are all there."
+        )
+        for check in ("check_add_attribute", "check_replace_attribute")
+    },
 }
 
 
@@ -75,6 +89,7 @@ ROSTER_VALUES = {
     "phonenumbers.type": lambda: random.choice(["work", "mobile", "home"]),
     "addresses.postalcode": lambda: f"{random.randint(10000, 99999)}",
     "urn:ietf:params:scim:schemas:extension:enterprise:2.0:user:manager.value": lambda: "1",
+    "members.value": lambda: "1",
 }
 _generate = scim2_tester.filling.generate_random_value
 
@@ -127,7 +142,7 @@ def _run(base: str, key: str) -> list:
 
 async def test_scim2_tester_finds_no_failure(services, app, roster_values):
     tenant = await make_tenant(services, seats=500)
-    key = await make_api_token(services, tenant, tenant.owner, scopes=[Scope.SCIM])
+    key = await make_api_token(services, tenant, tenant.owner, scopes=[Scope.SCIM, Scope.ADMIN])
     async with live_server(app) as base:
         results = await asyncio.to_thread(_run, base, key)
     failed = [r for r in results if r.status in (Status.ERROR, Status.CRITICAL) and not _skipped(r)]

@@ -250,8 +250,8 @@ async def test_discovery(services, client):
     config = (await s.get("/ServiceProviderConfig")).json()
     assert config["patch"]["supported"] is True and config["bulk"]["supported"] is False
     types = (await s.get("/ResourceTypes")).json()["Resources"]
-    assert [t["name"] for t in types] == ["User"]  # no Groups
-    _error(await s.get("/Groups"), 404)
+    assert [t["name"] for t in types] == ["User", "Group"]
+    _error(await s.get("/Bogus"), 404)
     _error(await s.post("/ServiceProviderConfig", {}), 405)
     schema = (await s.get("/Schemas/urn:ietf:params:scim:schemas:core:2.0:User")).json()
     names = {a["name"] for a in schema["attributes"]}

@@ -18,6 +18,43 @@ class ProjectCreateInput:
     member_ids: list[strawberry.ID] | None = strawberry.field(
         default=None, description="Staff to add at creation."
     )
+    external_id: str | None = strawberry.field(
+        default=None, description="An identity provider's id for it, unique in the account."
+    )
+
+
+UNSET = strawberry.UNSET
+
+
+@strawberry.input(description="Change a project; fields left out stay as they are.")
+class ProjectUpdateInput:
+    project_id: strawberry.ID = strawberry.field(description="The project.")
+    name: str | None = strawberry.field(default=UNSET, description="Name, unique in the account.")
+    description: str | None = strawberry.field(default=UNSET, description="Description.")
+    external_id: str | None = strawberry.field(
+        default=UNSET, description="An identity provider's id for it, unique in the account."
+    )
+
+
+@strawberry.input(description="Delete a project (its members stay in the account).")
+class ProjectDeleteInput:
+    project_id: strawberry.ID = strawberry.field(description="The project.")
+
+
+@strawberry.type(description="The deleted project's id, or userErrors.")
+class ProjectDeletePayload(Payload):
+    deleted_project_id: strawberry.ID | None = strawberry.field(
+        default=None, description="The id of the project deleted."
+    )
+
+
+@strawberry.input(description="Make a project's members exactly these staff members.")
+class ProjectMembersSetInput:
+    project_id: strawberry.ID = strawberry.field(description="The project.")
+    staff_ids: list[strawberry.ID] = strawberry.field(
+        description="Everyone who is to be on it (those left out leave; those who stay keep "
+        "their team role)."
+    )
 
 
 @strawberry.type(description="The project, or userErrors.")
@@ -69,7 +106,47 @@ class ProjectMutations:
                 name=input.name,
                 description=input.description,
                 member_ids=member_ids,
+                external_id=input.external_id,
             ),
+            _project,
+        )
+
+    @mutation(description="Rename a project or change its description (administrators).")
+    async def project_update(self, info: Info, input: ProjectUpdateInput) -> ProjectPayload:
+        project_id = decode_id(input.project_id, "Project")
+        changes = {
+            key: value
+            for key, value in (
+                ("name", input.name),
+                ("description", input.description),
+                ("external_id", input.external_id),
+            )
+            if value is not UNSET
+        }
+        return await as_actor(
+            info,
+            lambda session, actor: projects.update_project(session, actor, project_id, **changes),
+            _project,
+        )
+
+    @mutation(description="Delete a project; its members stay in the account (administrators).")
+    async def project_delete(self, info: Info, input: ProjectDeleteInput) -> ProjectDeletePayload:
+        project_id = decode_id(input.project_id, "Project")
+        return await as_actor(
+            info,
+            lambda session, actor: projects.delete_project(session, actor, project_id),
+            lambda _, actor: ProjectDeletePayload(deleted_project_id=input.project_id),
+        )
+
+    @mutation(description="Make a project's members exactly the staff given (administrators).")
+    async def project_members_set(
+        self, info: Info, input: ProjectMembersSetInput
+    ) -> ProjectPayload:
+        project_id = decode_id(input.project_id, "Project")
+        staff_ids = [decode_id(s, "Staff") for s in input.staff_ids]
+        return await as_actor(
+            info,
+            lambda session, actor: projects.set_members(session, actor, project_id, staff_ids),
             _project,
         )
 

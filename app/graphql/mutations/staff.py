@@ -3,12 +3,15 @@ membership (disable, enable, delete, role changes)."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import date
 
 import strawberry
+from strawberry.file_uploads import Upload
 from strawberry.types import Info
 
 from app.custom_fields import service as custom_fields
+from app.errors import DomainError, ErrorCode
 from app.graphql.enums import Permit, Role, StaffKind
 from app.graphql.errors import UserErrorCode
 from app.graphql.ids import decode_id, encode_id
@@ -439,8 +442,16 @@ strawberry.enum(RowAction, name="StaffImportAction", description="What a row of 
 
 @strawberry.input(description="A staff CSV (the export's columns) to check or import.")
 class StaffImportInput:
-    csv: str = strawberry.field(
-        description=f"The file's text: a header row, then up to {bulk_import.MAX_ROWS} rows."
+    csv: str | None = strawberry.field(
+        default=None,
+        description=f"The file's text: a header row, then up to {bulk_import.MAX_ROWS} rows "
+        "(or send it as file).",
+    )
+    file: Upload | None = strawberry.field(
+        default=None,
+        description="The file itself, uploaded with a multipart request (the GraphQL "
+        "multipart request specification; the request must carry Authorization, "
+        "X-Auth-Token or GraphQL-Preflight); instead of csv.",
     )
     apply: bool = strawberry.field(
         default=False,
@@ -515,6 +526,15 @@ def _payload(report: ImportReport, actor) -> StaffImportPayload:
     )
 
 
+UPLOAD_CHUNK = 64 * 1024
+
+
+async def _chunks(upload) -> AsyncIterator[bytes]:
+    """An uploaded file's bytes, a chunk at a time (starlette's UploadFile)."""
+    while chunk := await upload.read(UPLOAD_CHUNK):
+        yield chunk
+
+
 @strawberry.type
 class StaffImportMutations:
     @mutation(
@@ -524,16 +544,27 @@ class StaffImportMutations:
     async def staff_import(self, info: Info, input: StaffImportInput) -> StaffImportPayload:
         settings = info.context.settings
         limiter = info.context.services.limiter
-        return await as_actor(
-            info,
-            lambda session, actor: bulk_import.import_staff(
+        given = [name for name in ("csv", "file") if getattr(input, name) is not None]
+
+        async def run(session, actor):
+            if len(given) != 1:
+                if given:
+                    raise DomainError("Send the file as csv or as file, not both.", field=["file"])
+                raise DomainError(
+                    "The file is required (csv or file).", field=["csv"], code=ErrorCode.REQUIRED
+                )
+            return await bulk_import.import_staff(
                 session,
                 actor,
                 settings,
-                input.csv,
+                input.csv if input.csv is not None else _chunks(input.file),
                 apply=input.apply,
                 invite=input.invite,
                 limiter=limiter,
-            ),
+            )
+
+        return await as_actor(
+            info,
+            run,
             _payload,
         )

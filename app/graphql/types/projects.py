@@ -60,6 +60,12 @@ class Project(Node):
     def description(self) -> str | None:
         return self._row.description
 
+    @strawberry.field(
+        description="An identity provider's id for the project (its SCIM Group's externalId)."
+    )
+    def external_id(self) -> str | None:
+        return self._row.external_id
+
     @strawberry.field(description="When it was created.")
     def created_at(self) -> datetime:
         return self._row.created_at
