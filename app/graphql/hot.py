@@ -12,6 +12,9 @@ reads its fields and completes them as the GraphQL type's own ``serialize`` woul
 plan runs on what the ``staff`` resolver would have used: the same service calls (the
 page, and its count when ``totalCount`` is selected), the same visibility rules, the
 manager joined to the page and the custom fields read in one statement for the page.
+Records by sid (``staffBySid``, beside the list or without it) are found as their
+resolver finds them, with their manager as the records loader finds it, and completed by
+the same generated functions as a row of the page.
 
 Staff records are completed as their viewer sees them (``SeenStaff``), without building a
 ``Staff`` object: the tables ``Staff.build`` itself is made from (``COLUMNS``: who sees
