@@ -29,6 +29,7 @@ class Context:
     _session: AsyncSession | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _auth: tuple[Principal | None, Actor | None, Exception | None] | None = None
+    _torn: bool = False  # a user of the session was cancelled while it held it
     loaders: dict = field(default_factory=dict)
     failed: bool = False
     operation_name: str | None = None
@@ -71,16 +72,30 @@ class Context:
         return Who(user_id=user_id, staff_id=None, account_id=None)
 
     async def close(self, *, commit: bool) -> None:
-        if self._session is None:
-            return
-        try:
-            if commit:
-                await self._session.commit()
-        finally:
-            # Closing rolls back what was not committed: one pass through SQLAlchemy's
-            # transaction machinery instead of a rollback and then a close.
-            await self._session.close()
-            self._session = None
+        """Commits (if asked) and closes the session, once no one uses it.
+
+        Sibling root fields run concurrently, and DataLoader batches as tasks of their own:
+        when a non-null root field fails, graphql-core answers at once and cancels the
+        siblings, maybe in the middle of a statement. Closing waits for whoever holds the
+        session to let go, and a session whose user was cancelled holding it is discarded
+        (its connection invalidated, never rolled back over a torn statement) rather than
+        closed, so the request's answer is graphql-core's and the pool gets no broken
+        connection back."""
+        async with self._lock:
+            session, torn = self._session, self._torn
+            self._session, self._torn = None, False
+            if session is None:
+                return
+            if torn:
+                await session.invalidate()
+                return
+            try:
+                if commit:
+                    await session.commit()
+            finally:
+                # Closing rolls back what was not committed: one pass through SQLAlchemy's
+                # transaction machinery instead of a rollback and then a close.
+                await session.close()
 
     async def _authenticate(self) -> tuple[Principal | None, Actor | None, Exception | None]:
         if self._auth is None:
@@ -97,14 +112,24 @@ class Context:
         return self._auth
 
     @asynccontextmanager
+    async def _exclusive(self):
+        """Holds the session's lock; a holder cancelled mid-way marks the session torn."""
+        async with self._lock:
+            try:
+                yield
+            except asyncio.CancelledError:
+                self._torn = self._session is not None
+                raise
+
+    @asynccontextmanager
     async def db(self):
         """Exclusive use of the request's session (sibling resolvers run concurrently)."""
-        async with self._lock:
+        async with self._exclusive():
             yield self.session()
 
     @asynccontextmanager
     async def as_principal(self):
-        async with self._lock:
+        async with self._exclusive():
             principal, _, error = await self._authenticate()
             if error is not None:
                 raise unauthenticated()
@@ -113,7 +138,7 @@ class Context:
     @asynccontextmanager
     async def as_actor(self):
         """Session and actor of the current account, or a top-level error."""
-        async with self._lock:
+        async with self._exclusive():
             _, actor, error = await self._authenticate()
             if error is not None:
                 raise unauthenticated()
@@ -129,20 +154,20 @@ class Context:
     @asynccontextmanager
     async def as_anyone(self):
         """Session and, if a valid token came with the request, its principal (else None)."""
-        async with self._lock:
+        async with self._exclusive():
             principal = None
             if self.token:
                 principal, _, _ = await self._authenticate()
             yield self.session(), principal
 
     async def impersonating(self) -> bool:
-        async with self._lock:
+        async with self._exclusive():
             principal = None
             if self.token:
                 principal, _, _ = await self._authenticate()
             return principal is not None and principal.impersonator_user_id is not None
 
     async def optional_actor(self) -> Actor | None:
-        async with self._lock:
+        async with self._exclusive():
             _, actor, _ = await self._authenticate()
             return actor

@@ -12,6 +12,9 @@ reads its fields and completes them as the GraphQL type's own ``serialize`` woul
 plan runs on what the ``staff`` resolver would have used: the same service calls (the
 page, and its count when ``totalCount`` is selected), the same visibility rules, the
 manager joined to the page and the custom fields read in one statement for the page.
+Records by sid (``staffBySid``, beside the list or without it) are found as their
+resolver finds them, with their manager as the records loader finds it, and completed by
+the same generated functions as a row of the page.
 
 Staff records are completed as their viewer sees them (``SeenStaff``), without building a
 ``Staff`` object: the tables ``Staff.build`` itself is made from (``COLUMNS``: who sees
@@ -93,6 +96,8 @@ log = logging.getLogger("roster.graphql.hot")
 
 ROOT_FIELD = "staff"
 ROOT_ARGUMENTS = {"first", "after", "search", "sort", "filter"}
+# Root fields answering one staff record, and their arguments.
+RECORD_ROOTS = {"staffBySid": {"sid"}}
 # Documents kept (each with its plans), and plans kept per document: one per combination
 # of its @skip/@include conditions that requests have used.
 MAX_PLANS = 256
@@ -210,15 +215,27 @@ def _unless_hidden(name: str, get: Getter) -> Getter:
     return guarded
 
 
+class Record(NamedTuple):
+    """A root field answering one staff record (``staffBySid``), compiled: its field (its
+    arguments), how the record completes, and what it reads besides the record."""
+
+    root: FieldNode
+    complete: Complete
+    needs: frozenset[str]
+
+
 @dataclass(frozen=True)
 class Plan:
     """An operation compiled for one set of values of its @skip/@include conditions."""
 
-    root: FieldNode  # the staff field (its arguments)
-    keys: tuple[tuple[str, str | None], ...]  # the response's keys: (key, __typename or None)
-    complete: Complete  # completes the connection
+    root: FieldNode | None  # the staff field (its arguments), if the document reads the list
+    # the response's keys, in order: (key, __typename) for __typename, (key, None) for the
+    # list, (key, i) for the i-th record root
+    keys: tuple[tuple[str, str | int | None], ...]
+    complete: Complete | None  # completes the connection
     needs: frozenset[str]  # what the page reads besides its rows (VALUES, COUNT)
     columns: PageColumns  # what the page reads of its rows and their managers
+    records: tuple[Record, ...] = ()
 
 
 class _Compiler:
@@ -730,8 +747,9 @@ class HotPaths:
     def _compile(self, prepared: _Document, conditions: dict[int, bool]) -> Plan | None:
         compiler = _Compiler(self.schema, prepared.fragments, conditions)
         grouped = compiler.collect(self.query_type, prepared.operation.selection_set, {}, set())
-        keys: list[tuple[str, str | None]] = []
+        keys: list[tuple[str, str | int | None]] = []
         root_nodes: list[FieldNode] | None = None
+        records: list[Record] = []
         for key, nodes in grouped.items():
             name = nodes[0].name.value
             if name == "__typename":
@@ -739,15 +757,22 @@ class HotPaths:
             elif name == ROOT_FIELD and root_nodes is None:
                 root_nodes = nodes
                 keys.append((key, None))
+            elif name in RECORD_ROOTS:
+                if {a.name.value for a in nodes[0].arguments or ()} - RECORD_ROOTS[name]:
+                    return None
+                keys.append((key, len(records)))
+                records.append(self._record(prepared, conditions, name, nodes))
             else:
                 return None
-        if root_nodes is None:
+        if root_nodes is None and not records:
             return None
-        root = root_nodes[0]
-        if {a.name.value for a in root.arguments or ()} - ROOT_ARGUMENTS:
-            return None
-        connection_type = self.query_type.fields[ROOT_FIELD].type.of_type
-        complete = compiler.selection(connection_type, root_nodes, page_rows=True)
+        root = complete = None
+        if root_nodes is not None:
+            root = root_nodes[0]
+            if {a.name.value for a in root.arguments or ()} - ROOT_ARGUMENTS:
+                return None
+            connection_type = self.query_type.fields[ROOT_FIELD].type.of_type
+            complete = compiler.selection(connection_type, root_nodes, page_rows=True)
         self.compiled += 1
         return Plan(
             root,
@@ -755,7 +780,18 @@ class HotPaths:
             complete,
             needs=frozenset(compiler.needs),
             columns=compiler.columns(),
+            records=tuple(records),
         )
+
+    def _record(
+        self, prepared: _Document, conditions: dict[int, bool], name: str, nodes: list[FieldNode]
+    ) -> Record:
+        """A root field answering one record, compiled as a row of a page would be: its
+        manager and custom fields are read for it alone."""
+        compiler = _Compiler(self.schema, prepared.fragments, conditions)
+        staff = get_named_type(self.query_type.fields[name].type)
+        complete = compiler.selection(staff, nodes, page_rows=True)
+        return Record(nodes[0], complete, frozenset(compiler.needs))
 
     async def answer(
         self, query: str, operation_name: str | None, document: DocumentNode, variables, ctx
@@ -775,8 +811,7 @@ class HotPaths:
             plan = self.plan_for(prepared, coerced)
             if plan is None:
                 return None
-            arguments = get_argument_values(self.query_type.fields[ROOT_FIELD], plan.root, coerced)
-            data = await self._run(plan, arguments, ctx)
+            data = await self._run(plan, coerced, ctx)
         except Exception as exc:
             if not isinstance(exc, EXPECTED):
                 # Still answered right (by graphql-core), but at twice the cost: a plan
@@ -789,8 +824,23 @@ class HotPaths:
         self.answered += 1
         return GraphQLExecutionResult(data=data, errors=None)
 
-    async def _run(self, plan: Plan, arguments: dict, ctx) -> dict:
-        args = self.query_type.fields[ROOT_FIELD].args
+    async def _run(self, plan: Plan, coerced: Any, ctx) -> dict:
+        async with ctx.as_actor() as (session, actor):
+            completed: dict[str | int | None, Any] = {}
+            if plan.root is not None and plan.complete is not None:
+                completed[None] = await self._page(plan, coerced, session, actor)
+            for i, record in enumerate(plan.records):
+                completed[i] = await self._record_value(record, coerced, session, actor)
+        return {
+            key: completed[kind] if kind is None or isinstance(kind, int) else kind
+            for key, kind in plan.keys
+        }
+
+    async def _page(self, plan: Plan, coerced: Any, session, actor):
+        assert plan.root is not None and plan.complete is not None
+        field_ = self.query_type.fields[ROOT_FIELD]
+        arguments = get_argument_values(field_, plan.root, coerced)
+        args = field_.args
         sort = _input(args["sort"].type, arguments.get("sort")) or StaffSortInput()
         query = StaffQuery(
             first=arguments.get("first", 50),
@@ -801,24 +851,40 @@ class HotPaths:
             filter=staff_filter(_input(args["filter"].type, arguments.get("filter"))),
         )
         fetched = Prefetch()
-        async with ctx.as_actor() as (session, actor):
-            page = await staff_service.list_staff(session, actor, query, plan.columns)
-            fetched.manager_rows = page.managers
-            if MANAGERS in plan.needs and not access.sees_directory(actor):
-                # a guest's managers are not joined to the page: they are the records
-                # the guest sees, looked up as the resolvers' loader does
-                ids = sorted({r.manager_id for r in page.rows if r.manager_id is not None})
-                if ids:
-                    fetched.manager_rows = await staff_service.get_many(session, actor, ids)
-            if VALUES in plan.needs and page.rows:
-                fetched.values = await custom_fields.values_for_staff(
-                    session, actor.account_id, [r.id for r in page.rows]
-                )
-            if COUNT in plan.needs:
-                fetched.total = await staff_service.count_staff(session, actor, query)
+        page = await staff_service.list_staff(session, actor, query, plan.columns)
+        fetched.manager_rows = page.managers
+        if MANAGERS in plan.needs and not access.sees_directory(actor):
+            # a guest's managers are not joined to the page: they are the records
+            # the guest sees, looked up as the resolvers' loader does
+            ids = sorted({r.manager_id for r in page.rows if r.manager_id is not None})
+            if ids:
+                fetched.manager_rows = await staff_service.get_many(session, actor, ids)
+        if VALUES in plan.needs and page.rows:
+            fetched.values = await custom_fields.values_for_staff(
+                session, actor.account_id, [r.id for r in page.rows]
+            )
+        if COUNT in plan.needs:
+            fetched.total = await staff_service.count_staff(session, actor, query)
         connection = staff_connection(page, actor, count=None, node=SeenStaff)
-        completed = plan.complete(connection, fetched)
-        return {key: completed if typename is None else typename for key, typename in plan.keys}
+        return plan.complete(connection, fetched)
+
+    async def _record_value(self, record: Record, coerced: Any, session, actor):
+        """A record root: the record as the resolver finds it (``find_by_sid``), its
+        manager as the records loader finds it, its custom values as the page's are."""
+        arguments = get_argument_values(
+            self.query_type.fields[record.root.name.value], record.root, coerced
+        )
+        row = await staff_service.find_by_sid(session, actor, arguments["sid"])
+        if row is None:
+            return None
+        fetched = Prefetch()
+        if MANAGERS in record.needs and row.manager_id is not None:
+            fetched.manager_rows = await staff_service.get_many(session, actor, [row.manager_id])
+        if VALUES in record.needs:
+            fetched.values = await custom_fields.values_for_staff(
+                session, actor.account_id, [row.id]
+            )
+        return record.complete(SeenStaff(row, actor), fetched)
 
 
 _DIRECTIVES = {d.name: d for d in (GraphQLSkipDirective, GraphQLIncludeDirective)}

@@ -1,7 +1,7 @@
 """The compiled executor answers every document exactly as graphql-core does, generated.
 
-Hypothesis writes documents over the staff directory: random selections of the Staff
-fields, the manager, the custom fields and the address, nodes and edges, totalCount and
+Hypothesis writes documents over the staff directory and its records by sid
+(``staffBySid``, alone, beside the list, twice): random selections of the Staff fields, the manager, the custom fields and the address, nodes and edges, totalCount and
 pageInfo; named fragments (on Staff, on Node, spreading each other) and inline ones;
 aliases and fields selected twice; the page's arguments as literals or as variables; and
 @skip/@include with literal or variable conditions. Each document is sent, as a member of
@@ -76,7 +76,9 @@ ARGUMENT_TYPES = {
     "filter": "StaffFilterInput",
     "sort": "StaffSortInput",
     "after": "String",
+    "sid": "Int!",
 }
+SIDS = (1, 2, 3, 5, 8, 999)
 
 
 @dataclass
@@ -239,15 +241,28 @@ def documents(draw) -> tuple[str, dict, str | None, bool]:
         arguments.append(doc.argument("after", '"not-a-cursor"', "not-a-cursor"))
         doc.covered = False  # an input error: handed back
     args = f"({', '.join(arguments)})" if arguments else ""
-    root = f"{doc.key('staff')}{args} {{ {doc.connection()} }}"
+    roots = []
+    shape = draw(st.sampled_from(("page", "page", "page", "page and record", "record")))
+    if shape != "record":
+        roots.append(f"{doc.key('staff')}{args} {{ {doc.connection()} }}")
+    else:
+        doc.variables.clear()  # only the list's arguments were variables so far
+    if shape != "page":  # one record by sid (one that exists, or not), once or twice
+        keys = (("staffBySid", "one: staffBySid"), ("two: staffBySid", "three: staffBySid"))
+        for i in range(draw(st.integers(1, 2))):
+            sid = draw(st.sampled_from(SIDS))
+            argument = doc.argument("sid", str(sid), sid)
+            key = draw(st.sampled_from(keys[i]))  # keys that never clash
+            roots.append(f"{key}({argument}) {{ {doc.staff(0)} }}")
     extra = draw(st.sampled_from(("", "", "", "__typename", "viewer { role }")))
     if extra == "viewer { role }":
         doc.covered = False  # another root field: graphql-core's
-    roots = [root, extra] if draw(st.booleans()) else [extra, root]
+    if extra:
+        roots.insert(draw(st.integers(0, len(roots))), extra)
     name = draw(st.sampled_from((None, "Page")))
     definitions = ", ".join(f"${n}: {t}" for n, (t, _) in doc.variables.items())
     header = "query" + (f" {name}" if name else "") + (f"({definitions})" if definitions else "")
-    text = f"{header} {{ {' '.join(r for r in roots if r)} }}"
+    text = f"{header} {{ {' '.join(roots)} }}"
     text += "".join("\n" + f for f in doc.fragments.values())
     variables = {n: v for n, (_, v) in doc.variables.items()}
     return text, variables, name, doc.covered
@@ -285,7 +300,9 @@ async def test_compiled_and_graphql_core_answer_the_same_bytes(
     assert REQUEST_ID.sub(b"", hot.content) == REQUEST_ID.sub(b"", cold.content), query
     answer = cold.json()
     if "data" not in answer:  # refused before execution: only ever by the query limits
-        assert all(e["message"].startswith("The query is too large") for e in answer["errors"])
+        assert all(
+            e["message"].startswith("The query is too large") for e in answer["errors"]
+        ), (query, answer)
         return
     if covered and "errors" not in answer:  # input errors are graphql-core's to report
         assert _answered(app) == before + 1, f"the plan did not answer: {query}"

@@ -90,6 +90,14 @@ COVERED = [
                  {}, id="directive-variable-default"),
     pytest.param("{ staff { nodes { ... on Staff @include(if: false) { email } id } } }", None,
                  id="skipped-inline-fragment"),
+    pytest.param("""query($sid: Int!) {
+      staffBySid(sid: $sid) { id fullName email manager { fullName } customFields { value } }
+      missing: staffBySid(sid: 999) { id }
+      staff(first: 3) { nodes { sid } }
+    }""", {"sid": 5}, id="records-by-sid"),
+    pytest.param("{ a: staffBySid(sid: 1) { ...F } b: staffBySid(sid: 2) { ...F } } "
+                 "fragment F on Staff { sid address { city } manager { sid } }", None,
+                 id="records-by-sid-only"),
 ]
 
 # Requests the plans must hand back to graphql-core: errors, or documents they do not cover.
@@ -203,6 +211,7 @@ async def test_covered_documents_answer_as_graphql_core_for_every_role(
         assert hot == cold, key
         assert "errors" not in hot, hot
         assert _answered(app) == before + 1, f"{key}: the plan did not answer"
+    assert any(hot["data"].values()), hot  # something was found (for the last member)
 
 
 async def test_pages_walked_with_cursors_match_for_every_role(

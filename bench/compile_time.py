@@ -1,0 +1,204 @@
+"""What a new document costs the compiled executor the first time, and what its cache holds.
+
+    python -m bench.compile_time [--repeat 20]
+
+For each document (the README tour's queries verbatim, the benchmark's page, a wide page,
+and larger documents written with fragments, aliases and directives), prints the
+milliseconds graphql-core takes to parse and validate it (paid once per distinct text by
+``DocumentCache``) and the compile time of its plan (``HotPaths.document`` and
+``HotPaths.plan_for`` on an empty cache: collecting the fields, generating and compiling
+the completion functions), best of ``--repeat``, or that graphql-core answers it. No
+database is involved: compiling reads only the document and the schema.
+
+Then the cache's bounds: how many documents and plans it keeps, and the memory it holds
+when full (``tracemalloc`` over a sample, times the bound), with documents like the wide
+page and with the largest documents it keeps (``MAX_CACHED_DOCUMENT`` characters).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import time
+import tracemalloc
+from pathlib import Path
+
+from graphql import parse, validate
+from graphql.execution.values import get_variable_values
+
+from app.graphql.extensions import MAX_CACHED_DOCUMENT
+from app.graphql.hot import MAX_PLANS, MAX_VARIANTS, HotPaths
+from app.graphql.schema import build_schema
+from bench.queries import PAGE_QUERY
+
+SAMPLE = 16  # documents compiled to measure what one holds (the cache holds MAX_PLANS)
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+STAFF_FIELDS = (
+    "__typename id sid firstName lastName fullName title company notes isInactive restricted "
+    "role kind accountStatus hasLogin createdAt modifiedAt email phoneCell phoneWork phoneHome "
+    "startDate termDate capacity costFactor hourRateType rate1 rate2 rate3 rate4 rate5 "
+    "homeTimezone effectiveTimezone viewerCanSeeDetails viewerCanSeePersonalData "
+    "viewerCanEdit viewerCanDelete"
+)
+WIDE = f"""query Wide($first: Int = 50, $after: String, $search: String) {{
+  staff(first: $first, after: $after, search: $search) {{
+    totalCount
+    nodes {{
+      {STAFF_FIELDS}
+      address {{ street city state zip country __typename }}
+      boss: manager {{ id fullName email startDate rate1 viewerCanSeeDetails address {{ city }} }}
+      customFields {{ value field {{ __typename id name type options personal archived }} }}
+    }}
+    pageInfo {{ hasNextPage hasPreviousPage startCursor endCursor }}
+  }}
+}}"""
+
+
+def _fragments(copies: int) -> str:
+    """A frontend's document: the page's rows through several named fragments spreading
+    each other, aliases, inline fragments, @include/@skip on variables, and records by sid."""
+    fragments = [
+        f"fragment Card{i} on Staff {{ id fullName title_{i}: title company "
+        f"... on Node {{ id }} manager {{ id fullName ...Name{i} }} }}\n"
+        f"fragment Name{i} on Staff {{ firstName lastName email @include(if: $personal) }}\n"
+        f"fragment Row{i} on Staff {{ ...Card{i} {STAFF_FIELDS} "
+        f"address @skip(if: $short) {{ city country }} "
+        f"customFields {{ value field {{ name type }} }} }}"
+        for i in range(copies)
+    ]
+    rows = " ".join(f"...Row{i}" for i in range(copies))
+    records = " ".join(
+        f"r{i}: staffBySid(sid: {i + 1}) {{ ...Row{i} }}" for i in range(min(copies, 8))
+    )
+    return (
+        "query Big($first: Int!, $personal: Boolean!, $short: Boolean!) {\n"
+        f"  staff(first: $first) {{ totalCount pageInfo {{ hasNextPage endCursor }} "
+        f"edges {{ cursor node {{ {rows} }} }} nodes {{ ...Row0 }} }}\n"
+        f"  {records}\n}}\n" + "\n".join(fragments)
+    )
+
+
+BIG_VARIABLES = {"first": 50, "personal": True, "short": False}
+
+
+def documents() -> list[tuple[str, str, dict]]:
+    blocks = re.findall(r"```graphql\n(.*?)```", README.read_text(), flags=re.S)
+    tour = [b for b in blocks if not b.lstrip().startswith("mutation")]
+    found = [(f"README tour query {i + 1}", text, {}) for i, text in enumerate(tour)]
+    found += [
+        ("benchmark page", PAGE_QUERY, {"first": 50}),
+        ("wide page", WIDE, {}),
+        ("fragments, 2 copies", _fragments(2), BIG_VARIABLES),
+        ("fragments, 6 copies", _fragments(6), BIG_VARIABLES),
+        ("fragments, 12 copies", _fragments(12), BIG_VARIABLES),
+    ]
+    return found
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:8.2f}"
+
+
+def compile_once(hot: HotPaths, text: str, document, variables: dict):
+    hot.plans.clear()
+    started = time.perf_counter()
+    prepared = hot.document(text, None, document)
+    plan = None
+    if prepared is not None:
+        coerced = get_variable_values(
+            hot.schema, prepared.operation.variable_definitions or (), variables
+        )
+        assert not isinstance(coerced, list), coerced
+        plan = hot.plan_for(prepared, coerced)
+    return time.perf_counter() - started, plan
+
+
+def timings(repeat: int) -> None:
+    schema = build_schema()
+    gschema = schema._schema
+    hot = HotPaths(gschema)
+    print(f"{'document':<24} {'chars':>6} {'parse ms':>8} {'valid ms':>8} {'compile':>8}  by")
+    worst = 0.0
+    for name, text, variables in documents():
+        parse_s = min(_timed(lambda t=text: parse(t)) for _ in range(repeat))
+        document = parse(text)
+        assert not validate(gschema, document), (name, validate(gschema, document))
+        valid_s = min(_timed(lambda d=document: validate(gschema, d)) for _ in range(repeat))
+        runs = [compile_once(hot, text, document, variables) for _ in range(repeat)]
+        compile_s = min(seconds for seconds, _ in runs)
+        plan = runs[-1][1]
+        if plan is not None:
+            worst = max(worst, compile_s)
+        by = "compiled plan" if plan is not None else "graphql-core"
+        print(
+            f"{name:<24} {len(text):>6} {_ms(parse_s)} {_ms(valid_s)} "
+            f"{_ms(compile_s) if plan is not None else '       -'}  {by}"
+        )
+    print(f"\nslowest compile of a covered document: {worst * 1000:.2f} ms (target 20 ms)")
+
+
+def _timed(call) -> float:
+    started = time.perf_counter()
+    call()
+    return time.perf_counter() - started
+
+
+def _fill(hot: HotPaths, texts: list[str], variables: dict) -> int:
+    """Bytes the cache holds once these documents were compiled (parsed beforehand; the
+    parsed documents are counted too, as the cache keeps them alive)."""
+    parsed = [parse(t) for t in texts]
+    hot.plans.clear()
+    tracemalloc.start()
+    before = tracemalloc.take_snapshot()
+    for text, document in zip(texts, parsed, strict=True):
+        prepared = hot.document(text, None, document)
+        assert prepared is not None
+        coerced = get_variable_values(
+            hot.schema, prepared.operation.variable_definitions or (), variables
+        )
+        hot.plan_for(prepared, coerced)
+    after = tracemalloc.take_snapshot()
+    tracemalloc.stop()
+    held = sum(s.size_diff for s in after.compare_to(before, "filename"))
+    del parsed
+    return held + sum(len(t) for t in texts)  # the texts are the cache's keys
+
+
+def bounds() -> None:
+    hot = HotPaths(build_schema()._schema)
+    print(
+        f"\ncache: at most {MAX_PLANS} documents of up to {MAX_CACHED_DOCUMENT} characters, "
+        f"{MAX_VARIANTS} plans each (one per set of @skip/@include values)"
+    )
+    wide = [WIDE.replace("boss:", f"boss{i}:") for i in range(SAMPLE)]
+    each = _fill(hot, wide, {}) / SAMPLE
+    print(
+        f"wide pages ({len(WIDE)} chars): {each / 1024:.0f} KiB each; "
+        f"{MAX_PLANS} documents: {each * MAX_PLANS / 2**20:.1f} MiB"
+    )
+    big = _fragments(12)
+    copies = max(1, MAX_CACHED_DOCUMENT // len(big))
+    large = [
+        "\n".join([big] + [f"# {i} {j}" for j in range(copies)])[:MAX_CACHED_DOCUMENT]
+        for i in range(SAMPLE)
+    ]
+    each = _fill(hot, large, BIG_VARIABLES) / SAMPLE
+    print(
+        f"largest fragment documents ({len(big)} chars, padded to {MAX_CACHED_DOCUMENT}): "
+        f"{each / 1024:.0f} KiB each; {MAX_PLANS} documents: {each * MAX_PLANS / 2**20:.1f} "
+        f"MiB (each further plan of a document, for another set of @skip/@include values, "
+        f"adds its plan again)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=20)
+    args = parser.parse_args()
+    timings(args.repeat)
+    bounds()
+
+
+if __name__ == "__main__":
+    main()
