@@ -55,48 +55,49 @@ class Caller:
 # --- seeding ---------------------------------------------------------------------------
 
 
-async def _add_viewer(url: str, account: BenchAccount) -> str:
-    """A member with the VIEWER role (no ViewPersonalData) and a session token."""
+async def add_viewer(db, passwords, account: BenchAccount) -> str:
+    """A member with the VIEWER role (no ViewPersonalData) and a session token: the token."""
     from app.access import Role
     from app.accounts.service import next_staff_sid
-    from app.db.engine import Database
     from app.identity import service as identity
     from app.identity.models import TokenKind
-    from app.security.passwords import PasswordService
-    from app.settings import Settings
     from app.staff.models import AccountStatus, Staff
     from app.validation import name_key
+
+    async with db.session(write=True) as session:
+        user = await identity.create_user(
+            session, passwords, email=VIEWER_EMAIL, password="bench-password-2024", verified=True
+        )
+        session.add(
+            Staff(
+                account_id=account.account_id,
+                sid=await next_staff_sid(session, account.account_id),
+                user_id=user.id,
+                role=Role.VIEWER,
+                account_status=AccountStatus.ACTIVE,
+                first_name="Vera",
+                last_name="Viewer",
+                last_name_key=name_key("Viewer"),
+                email=VIEWER_EMAIL,
+            )
+        )
+        await session.flush()
+        token, _ = await identity.issue_token(
+            session, user, kind=TokenKind.SESSION, ttl=timedelta(days=30)
+        )
+        await session.commit()
+        return token
+
+
+async def _add_viewer(url: str, account: BenchAccount) -> str:
+    from app.db.engine import Database
+    from app.security.passwords import PasswordService
+    from app.settings import Settings
 
     db = Database(url)
     passwords = PasswordService.from_settings(Settings())
     try:
-        async with db.session(write=True) as session:
-            user = await identity.create_user(
-                session,
-                passwords,
-                email=VIEWER_EMAIL,
-                password="bench-password-2024",
-                verified=True,
-            )
-            session.add(
-                Staff(
-                    account_id=account.account_id,
-                    sid=await next_staff_sid(session, account.account_id),
-                    user_id=user.id,
-                    role=Role.VIEWER,
-                    account_status=AccountStatus.ACTIVE,
-                    first_name="Vera",
-                    last_name="Viewer",
-                    last_name_key=name_key("Viewer"),
-                    email=VIEWER_EMAIL,
-                )
-            )
-            await session.flush()
-            token, _ = await identity.issue_token(
-                session, user, kind=TokenKind.SESSION, ttl=timedelta(days=30)
-            )
-            await session.commit()
-            return token
+        return await add_viewer(db, passwords, account)
     finally:
         passwords.shutdown()
         await db.dispose()
@@ -112,49 +113,39 @@ UPDATE = """mutation Update($id: ID!, $title: String!) {
 }"""
 
 
-async def _through_the_api(base: str, admin: Caller) -> None:
+async def _graphql(client: httpx.AsyncClient, caller: Caller, query: str, **variables) -> dict:
+    response = await client.post(
+        "/graphql", json={"query": query, "variables": variables}, headers=caller.headers
+    )
+    out = response.json()
+    assert not out.get("errors"), out
+    return out["data"]
+
+
+async def through_the_api(client: httpx.AsyncClient, admin: Caller) -> None:
     """Invitations and audit-log entries, made as a client makes them."""
-    async with httpx.AsyncClient(base_url=base, headers=admin.headers, timeout=60) as client:
-        for i in range(5):
-            out = (
-                await client.post(
-                    "/graphql",
-                    json={"query": INVITE, "variables": {"email": f"invitee{i}@bench.example"}},
-                )
-            ).json()
-            assert not out.get("errors") and not out["data"]["invitationCreate"]["userErrors"], out
-        page = (
-            await client.post(
-                "/graphql", json={"query": SUITE[2].query, "variables": {"first": 10}}
-            )
-        ).json()
-        for i, edge in enumerate(page["data"]["staff"]["edges"]):
-            out = (
-                await client.post(
-                    "/graphql",
-                    json={
-                        "query": UPDATE,
-                        "variables": {"id": edge["node"]["id"], "title": f"Lead {i}"},
-                    },
-                )
-            ).json()
-            assert not out.get("errors") and not out["data"]["staffUpdate"]["userErrors"], out
+    for i in range(5):
+        data = await _graphql(client, admin, INVITE, email=f"invitee{i}@bench.example")
+        assert not data["invitationCreate"]["userErrors"], data
+    page = await _graphql(client, admin, SUITE[2].query, first=10)
+    for i, edge in enumerate(page["staff"]["edges"]):
+        data = await _graphql(client, admin, UPDATE, id=edge["node"]["id"], title=f"Lead {i}")
+        assert not data["staffUpdate"]["userErrors"], data
 
 
-async def _context(base: str, admin: Caller) -> dict:
+async def context_of(client: httpx.AsyncClient, admin: Caller) -> dict:
     """Variables taken from the data: the cursor after page 2, a record's global id."""
-    async with httpx.AsyncClient(base_url=base, headers=admin.headers, timeout=60) as client:
-        after = None
-        for _ in range(2):
-            variables = {"first": 50, "after": after}
-            out = (
-                await client.post(
-                    "/graphql", json={"query": SUITE[4].query, "variables": variables}
-                )
-            ).json()
-            after = out["data"]["staff"]["pageInfo"]["endCursor"]
-        node_id = out["data"]["staff"]["edges"][7]["node"]["id"]
-    return {"cursor_2": after, "node_id": node_id}
+    after = None
+    for _ in range(2):
+        data = await _graphql(client, admin, SUITE[4].query, first=50, after=after)
+        after = data["staff"]["pageInfo"]["endCursor"]
+    return {"cursor_2": after, "node_id": data["staff"]["edges"][7]["node"]["id"]}
+
+
+async def _populate(base: str, admin: Caller) -> dict:
+    async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+        await through_the_api(client, admin)
+        return await context_of(client, admin)
 
 
 # --- measuring -------------------------------------------------------------------------
@@ -312,8 +303,7 @@ def bench_database(kind: str, args, work: Path) -> list[dict]:
         roster = uvicorn("roster", "app.main:create_app", env, work)
         servers.append(roster)
         base = f"http://127.0.0.1:{roster.port}"
-        asyncio.run(_through_the_api(base, callers[ADMIN]))
-        context = asyncio.run(_context(base, callers[ADMIN]))
+        context = asyncio.run(_populate(base, callers[ADMIN]))
         floor_server = uvicorn("floor", "bench.floor:create_app", env, work)
         servers.append(floor_server)
         todo = cases(context, callers)
