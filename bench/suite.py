@@ -358,7 +358,7 @@ def table(rows: list[dict], args, load: str) -> str:
         f"Command: `python -m bench.suite --size {args.size} --duration {args.duration:g} "
         f"--clients {args.clients}`",
         "",
-        f"Load on the machine before the run: `{load}`. {args.clients} clients per server, "
+        f"Machine load (`uptime`) before the run: {load}. {args.clients} clients per server, "
         f"back to back, {args.duration:g} s per document, role and server. CPU is per "
         "request: the server process's, and the database server's (PostgreSQL backends, from "
         "/proc; SQLite runs in the server process). ×floor: Roster over the hand-written SQL "
@@ -411,7 +411,8 @@ def main(argv: list[str] | None = None) -> None:
             rows += bench_database(kind.strip(), args, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    text = table(rows, args, load)
+    after = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    text = table(rows, args, f"{load}; after it: load average {after}")
     Path(args.out).write_text(text)
     print("\n" + text)
 
