@@ -13,6 +13,12 @@ thread of this process instead, and so does a server whose worker processes cann
 or die (logged once). A program that serves the app from a script of its own must start it
 under ``if __name__ == "__main__":``, as ``spawn`` imports the main module again.
 
+A worker process runs at a lower scheduling priority than the server (``WORKER_NICENESS``
+added to its nice value): an export is background work, and when the machine's CPUs are
+all busy the operating system then gives them to the event loop (and the database) serving
+interactive requests first, so pages keep their latency while an export renders; an idle
+machine still renders at full speed.
+
 A function given to ``run`` must be importable by name (module level) and is called as
 ``fn(keyring, *args)``; its arguments and result travel by pickle.
 """
@@ -20,8 +26,10 @@ A function given to ``run`` must be importable by name (module level) and is cal
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import multiprocessing
+import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -32,10 +40,15 @@ log = logging.getLogger("roster.offload")
 
 _keyring: Any = None  # in a worker process: the keyring it was started with
 
+# Added to a worker process's nice value: the lowest priority but one (the range is 0-19).
+WORKER_NICENESS = 10
+
 
 def _start_worker(keyring) -> None:
     global _keyring
     _keyring = keyring
+    with contextlib.suppress(OSError):  # a system that refuses keeps the worker as it is
+        os.nice(WORKER_NICENESS)
 
 
 def _call(fn: Callable[..., T], *args) -> T:

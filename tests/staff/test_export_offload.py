@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 
 import pytest
@@ -159,6 +160,19 @@ async def test_a_broken_worker_pool_falls_back_to_a_thread(services, workers, ca
         assert "rendering in a thread" in caplog.text
     finally:
         offload.shutdown()
+
+
+async def test_worker_processes_yield_the_cpu_to_the_server(services):
+    """Rendering runs at a lower priority than the server's requests (a higher nice value)."""
+    offload = Offload(services.settings.keyring, workers=1)
+    try:
+        assert await offload.run(_niceness) >= min(19, os.nice(0) + 10)
+    finally:
+        offload.shutdown()
+
+
+def _niceness(keyring) -> int:
+    return os.nice(0)
 
 
 def _die() -> None:
