@@ -469,7 +469,7 @@ def directory_filter(shape: FilterShape) -> list[ColumnElement]:
     if shape.route == Route.SHORT:
         # PostgreSQL's short-word index serves this condition (SQLite's: ``_narrowed``)
         conditions += [ByDialect(true(), _short_grams_match(Staff, i)) for i in range(shape.short)]
-    return conditions + _word_conditions(Staff, shape)
+    return conditions + _word_conditions(Staff, shape, walk=shape.route == Route.WALK)
 
 
 _NARROWING = aliased(Staff, name="narrowing")
@@ -502,11 +502,15 @@ def _candidates(shape: FilterShape, route: Route, dialect: str) -> Select:
     return listed.where(other.company.is_not(None), company == bindparam("company"))
 
 
-def _word_conditions(entity, shape: FilterShape) -> list[ColumnElement]:
+def _word_conditions(entity, shape: FilterShape, walk: bool = False) -> list[ColumnElement]:
     """Each search word is a substring of a field the searcher searches (or a whole
-    field of ``SEARCH_WHOLE_FIELDS``)."""
+    field of ``SEARCH_WHOLE_FIELDS``). ``walk``: on PostgreSQL, written so that no trigram
+    index serves them (``lower(field) || ''``, the same text), so that the planner walks
+    the sort's index as the route says rather than gathering every match first."""
     searchable = [
-        getattr(entity, STAFF[name].columns[0]) for name in SEARCH_FIELDS if _searched(shape, name)
+        _lowered(getattr(entity, STAFF[name].columns[0]), walk)
+        for name in SEARCH_FIELDS
+        if _searched(shape, name)
     ]
     whole = [
         func.lower(type_coerce(getattr(entity, STAFF[name].columns[0]), String))
@@ -519,11 +523,19 @@ def _word_conditions(entity, shape: FilterShape) -> list[ColumnElement]:
         word = bindparam(f"whole{i}", type_=String)
         conditions.append(
             or_(
-                *(func.lower(col).like(pattern, escape="\\") for col in searchable),
+                *(col.like(pattern, escape="\\") for col in searchable),
                 *(col == word for col in whole),
             )
         )
     return conditions
+
+
+def _lowered(column, walk: bool) -> ColumnElement[Any]:
+    lowered = func.lower(column)
+    if not walk:
+        return lowered
+    unindexed = lowered.op("||", return_type=String)(_EMPTY)
+    return ByDialect(lowered, unindexed, String())
 
 
 def _short_grams_match(entity, i: int) -> ColumnElement:
