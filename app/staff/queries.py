@@ -430,7 +430,7 @@ def visible(actor: Actor) -> list[ColumnElement]:
 
 
 def directory_filter(shape: FilterShape) -> list[ColumnElement]:
-    # With a long search word, SQLite reads the rows the search index names (by id) and
+    # On a narrowing route, SQLite reads the rows the route's index names (by id) and
     # must not walk the account's rows instead, whatever its statistics say (it has none
     # until ANALYZE, and then it only knows the account's size).
     narrowed = shape.route != Route.WALK
@@ -553,6 +553,8 @@ class ByDialect(ColumnElement[Any]):
     """``sqlite`` on SQLite, ``default`` elsewhere."""
 
     inherit_cache = True
+    # Not Boolean by default: SQLAlchemy would compare a Boolean condition with 1 on
+    # SQLite, and "id IN (...) = 1" is no longer a lookup of rowids.
     type = NullType()
     _traverse_internals = [
         ("sqlite", InternalTraversal.dp_clauseelement),
