@@ -355,8 +355,8 @@ def filter_of(
 
 class Route(enum.StrEnum):
     """Where a directory query reads its rows: along the sort's keyset index, checking
-    each row until the page is full (cheap when many rows match), or from the rows one
-    narrowing condition's index names, sorted afterwards (cheap when few do)."""
+    each row until the page is full (a query without a narrowing condition), or from the
+    rows one narrowing condition's index names, sorted afterwards."""
 
     WALK = "walk"
     SEARCH = "search"  # the long words' trigram index
@@ -365,10 +365,8 @@ class Route(enum.StrEnum):
     COMPANY = "company"
 
 
-# The most rows a narrowing index may name for a query to read them and sort them: a
-# probe counts each index's rows up to this (``probe_select``), and a query whose every
-# index names more walks the sort's index instead, where its matches lie at least one in
-# ``ROUTE_CAP / size`` apart. Counting reads the fewest rows an index names, capped or not.
+# A probe counts each narrowing index's rows up to this (``probe_select``): enough to tell
+# a rare word or a few-row filter (read its rows, sort them) from a common one.
 ROUTE_CAP = 1000
 
 
@@ -395,17 +393,16 @@ def probe_select(shape: FilterShape) -> Select | None:
     return select(*(_capped_count(shape, route).label(route.value) for route in routes))
 
 
-def choose_route(counts: dict[Route, int], *, counting: bool) -> Route:
-    """The route of a page (or, ``counting``, of a count) given the probe's counts: the
-    index naming the fewest rows; for a page, walking the sort's index instead when every
-    index names ``ROUTE_CAP`` rows or more. A count reads every match whatever the route,
-    and an index names them in fewer reads than a walk of the account."""
+def choose_route(counts: dict[Route, int]) -> Route:
+    """The route of a query given the probe's counts: the index naming the fewest rows.
+
+    Walking the sort's index instead pays only where the matches are spread evenly along
+    the sort; where they cluster (a common last name, sorted by last name) a walk reads
+    most of the account before the page fills, so a query with a narrowing index reads
+    that index's rows."""
     if not counts:
         return Route.WALK
-    fewest = min(counts, key=lambda r: counts[r])
-    if counting or counts[fewest] < ROUTE_CAP:
-        return fewest
-    return Route.WALK
+    return min(counts, key=lambda r: counts[r])
 
 
 def _project_peers(me: ColumnElement) -> ColumnElement:
@@ -469,7 +466,7 @@ def directory_filter(shape: FilterShape) -> list[ColumnElement]:
     if shape.route == Route.SHORT:
         # PostgreSQL's short-word index serves this condition (SQLite's: ``_narrowed``)
         conditions += [ByDialect(true(), _short_grams_match(Staff, i)) for i in range(shape.short)]
-    return conditions + _word_conditions(Staff, shape, walk=shape.route == Route.WALK)
+    return conditions + _word_conditions(Staff, shape)
 
 
 _NARROWING = aliased(Staff, name="narrowing")
@@ -502,13 +499,11 @@ def _candidates(shape: FilterShape, route: Route, dialect: str) -> Select:
     return listed.where(other.company.is_not(None), company == bindparam("company"))
 
 
-def _word_conditions(entity, shape: FilterShape, walk: bool = False) -> list[ColumnElement]:
+def _word_conditions(entity, shape: FilterShape) -> list[ColumnElement]:
     """Each search word is a substring of a field the searcher searches (or a whole
-    field of ``SEARCH_WHOLE_FIELDS``). ``walk``: on PostgreSQL, written so that no trigram
-    index serves them (``lower(field) || ''``, the same text), so that the planner walks
-    the sort's index as the route says rather than gathering every match first."""
+    field of ``SEARCH_WHOLE_FIELDS``)."""
     searchable = [
-        _lowered(getattr(entity, STAFF[name].columns[0]), walk)
+        func.lower(getattr(entity, STAFF[name].columns[0]))
         for name in SEARCH_FIELDS
         if _searched(shape, name)
     ]
@@ -528,14 +523,6 @@ def _word_conditions(entity, shape: FilterShape, walk: bool = False) -> list[Col
             )
         )
     return conditions
-
-
-def _lowered(column, walk: bool) -> ColumnElement[Any]:
-    lowered = func.lower(column)
-    if not walk:
-        return lowered
-    unindexed = lowered.op("||", return_type=String)(_EMPTY)
-    return ByDialect(lowered, unindexed, String())
 
 
 def _short_grams_match(entity, i: int) -> ColumnElement:
@@ -640,9 +627,9 @@ def _searchable(name: str, *, confined: bool, personal: bool) -> bool:
 # Either names a superset of the records whose LIKE conditions match (a matching word is
 # a substring of lower(<field>)), and the LIKE conditions decide among them.
 #
-# Which index a query reads, if any, is chosen per query (``Route``): a word in most
-# records ("a", a common first name) is found fastest by walking the sort's index and
-# checking each record until the page is full; a rare one by the rows its index names.
+# Which index a query reads is chosen per query (``Route``): a capped probe counts the
+# rows each narrowing index (long words, short words, roles, company) names, and the
+# query reads the fewest.
 
 MIN_INDEXED_WORD = 3  # a trigram index finds nothing for fewer characters
 

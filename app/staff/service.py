@@ -109,7 +109,7 @@ async def list_staff(
 ) -> StaffPage:
     validate(actor, query)
     connection = await session.connection()  # plain columns: no ORM needed
-    route = await _route(connection, actor, query, counting=False)
+    route = await _route(connection, actor, query)
     statement, params = page_select(actor, query, columns, route)
     result = await statement.prepared.all(connection, params)
     has_next = len(result) > query.first
@@ -131,19 +131,19 @@ async def list_staff(
 
 
 async def count_staff(session: AsyncSession, actor: Actor, query: StaffQuery) -> int:
-    route = await _route(await session.connection(), actor, query, counting=True)
+    route = await _route(await session.connection(), actor, query)
     statement, params = count_select(actor, query, route)
     return await session.scalar(statement, params) or 0
 
 
-async def _route(connection, actor: Actor, query: StaffQuery, *, counting: bool) -> Route:
+async def _route(connection, actor: Actor, query: StaffQuery) -> Route:
     """Where a directory query reads its rows: a probe counts, up to a cap, the rows each
     of its narrowing indexes names (app.staff.queries.Route); none to probe, none to ask."""
     probe = probe_of(actor, query)
     if probe is None:
         return Route.WALK
     [counts] = await probe.prepared.all(connection, probe.params)
-    return choose_route(dict(zip(probe.routes, counts, strict=True)), counting=counting)
+    return choose_route(dict(zip(probe.routes, counts, strict=True)))
 
 
 async def find_by_sid(session: AsyncSession, actor: Actor, sid: int) -> Staff | None:
