@@ -1,16 +1,16 @@
 """How the directory's queries grow with the size of an account.
 
     python -m bench.directory_sizes [--sizes 1000,10000,100000] [--db sqlite,postgresql]
-                                    [--repeat 25]
+                                    [--repeat 25] [--postgres-url URL]
 
 For each database and size, seeds a fresh database with one account of that many staff
 (``bench.seed`` without custom fields: bulk inserts, a manager for nine in ten records,
-then ``ANALYZE``; PostgreSQL's database ``bench_directory`` on 127.0.0.1:5432, dropped and
-re-created), then runs each directory query below through the staff service as a request
-does after checking its token (a session, the statement, the rows as records), one at a
-time, and prints the median milliseconds of each as a table per database with a column per
-size. GraphQL and HTTP add the same few milliseconds at every size (``bench.run``,
-``bench.hot_paths`` measure those).
+then ``ANALYZE``; PostgreSQL's database ``bench_directory`` on 127.0.0.1:5432, or the one
+``--postgres-url`` names, dropped and re-created), then runs each directory query below
+through the staff service as a request does after checking its token (a session, the
+statement, the rows as records), one at a time, and prints the median milliseconds of each
+as a table per database with a column per size. GraphQL and HTTP add the same few
+milliseconds at every size (``bench.run``, ``bench.hot_paths`` measure those).
 """
 
 from __future__ import annotations
@@ -110,6 +110,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sizes", default="1000,10000,100000")
     parser.add_argument("--db", default="sqlite,postgresql")
     parser.add_argument("--repeat", type=int, default=25)
+    parser.add_argument("--postgres-url", default=POSTGRES_URL)
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     for db in args.db.split(","):
@@ -119,7 +120,7 @@ def main(argv: list[str] | None = None) -> None:
                 url = (
                     f"sqlite+aiosqlite:///{Path(work) / 'bench.db'}"
                     if db == "sqlite"
-                    else POSTGRES_URL
+                    else args.postgres_url
                 )
                 started = time.perf_counter()
                 account = seed(url, [size], extras=False)[0]

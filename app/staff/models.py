@@ -15,6 +15,8 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    column,
+    table,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -80,6 +82,30 @@ SEARCH_SHADOW_TABLES = tuple(
     f"{SEARCH_TABLE}_{part}" for part in ("data", "idx", "docsize", "config")
 )
 SEARCH_TRIGGERS = ("staff_search_insert", "staff_search_update", "staff_search_delete")
+
+# The short-word index (migration 0021; app.staff.queries explains it): each searched
+# field's tag, prefixed to the field's substrings of one or two characters.
+SHORT_WORD_TAGS = {
+    "first_name": "f",
+    "last_name": "l",
+    "title": "t",
+    "company": "c",
+    "email": "e",
+}
+# PostgreSQL: a GIN index on staff_short_grams(first_name, last_name, title, company, email)
+SHORT_GRAMS_FUNCTION = "staff_short_grams"
+SHORT_GRAMS_INDEX = "ix_staff_short_grams"
+# SQLite: a table kept in step by triggers; the positions table numbers the characters
+# of a field (fields are at most 255 characters: app.staff.fields)
+SHORT_WORD_TABLE = "staff_short_word"
+SHORT_WORD_POSITIONS = "staff_short_word_positions"
+SHORT_WORD_TRIGGERS = tuple(f"staff_short_word_{e}" for e in ("insert", "update", "delete"))
+SHORT_WORDS = table(
+    SHORT_WORD_TABLE,
+    column("account_id", Integer),
+    column("gram", String),
+    column("staff_id", Integer),
+)
 
 
 class Staff(Base):

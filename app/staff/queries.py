@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import lru_cache
 from typing import Any, NamedTuple, cast
@@ -15,6 +15,7 @@ from sqlalchemy import (
     Integer,
     Select,
     String,
+    Text,
     and_,
     bindparam,
     case,
@@ -23,13 +24,14 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    table,
     true,
     tuple_,
     type_coerce,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import aliased
-from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.expression import UnaryExpression
 from sqlalchemy.sql.sqltypes import NullType
 from sqlalchemy.sql.visitors import InternalTraversal
@@ -42,7 +44,14 @@ from app.fields import NEEDS_PERSONAL_DATA, Visibility, camel, derive, on_change
 from app.projects.models import ProjectMember
 from app.staff import access
 from app.staff.fields import STAFF
-from app.staff.models import SEARCH_TABLE, AccountStatus, Staff, StaffKind
+from app.staff.models import (
+    SEARCH_TABLE,
+    SHORT_WORD_TAGS,
+    SHORT_WORDS,
+    AccountStatus,
+    Staff,
+    StaffKind,
+)
 
 MAX_PAGE_SIZE = 100
 MAX_SEARCH_LENGTH = 100
@@ -100,6 +109,7 @@ def _forget_statements() -> None:
     """Statements are built once per filter shape; a changed table builds them again."""
     _page_statement.cache_clear()
     _count_statement.cache_clear()
+    _probe_statement.cache_clear()
 
 
 # Sorts by a name: records without that name (stored as "") come last, in either direction.
@@ -274,15 +284,22 @@ class FilterShape:
     sids: bool
     words: int
     personal_searchable: bool
-    # some word is long enough for the search index (``SearchIndexMatch``)
+    # some word is long enough for the trigram search index
     indexed: bool = False
     reports_to: bool = False
     transitive: bool = False  # with reports_to: everyone below, not only direct reports
     confined: bool = False  # a guest's: their own record and their projects' people
+    short: int = 0  # words too short for the trigram indexes (the short-word index's)
+    # Where the rows are read from (``Route``): walking the sort's index, or the rows an
+    # index of one narrowing condition names, then sorted
+    route: str = "walk"
 
 
-def filter_of(actor: Actor, query: StaffQuery) -> tuple[FilterShape, dict]:
-    """The shape of this query's directory filter, and the values it binds."""
+def filter_of(
+    actor: Actor, query: StaffQuery, route: Route | None = None
+) -> tuple[FilterShape, dict]:
+    """The shape of this query's directory filter, and the values it binds; ``route``:
+    where it reads its rows (by default the first narrowing index it has)."""
     f = query.filter
     words = query.search.split()[:MAX_SEARCH_WORDS] if query.search else []
     params: dict = {"account_id": actor.account_id}
@@ -311,6 +328,9 @@ def filter_of(actor: Actor, query: StaffQuery) -> tuple[FilterShape, dict]:
     indexed = [w.casefold() for w in words if len(w.casefold()) >= MIN_INDEXED_WORD]
     if indexed:
         params["match"] = _match_expression(indexed, confined, personal_searchable)
+    short = [w.casefold() for w in words if len(w.casefold()) < MIN_INDEXED_WORD]
+    for i, word in enumerate(short):
+        params[f"grams{i}"] = short_grams(word, confined, personal_searchable)
     shape = FilterShape(
         statuses="statuses" in params,
         include_disabled=f.include_disabled,
@@ -326,8 +346,63 @@ def filter_of(actor: Actor, query: StaffQuery) -> tuple[FilterShape, dict]:
         reports_to="reports_to" in params,
         transitive="reports_to" in params and f.transitive,
         confined=confined,
+        short=len(short),
     )
-    return shape, params
+    if route is None:
+        route = (routes_of(shape) or [Route.WALK])[0]
+    return replace(shape, route=route.value), params
+
+
+class Route(enum.StrEnum):
+    """Where a directory query reads its rows: along the sort's keyset index, checking
+    each row until the page is full (a query without a narrowing condition), or from the
+    rows one narrowing condition's index names, sorted afterwards."""
+
+    WALK = "walk"
+    SEARCH = "search"  # the long words' trigram index
+    SHORT = "short"  # the short-word index (words of 1-2 characters)
+    ROLES = "roles"
+    COMPANY = "company"
+
+
+# A probe counts each narrowing index's rows up to this (``probe_select``): enough to tell
+# a rare word or a few-row filter (read its rows, sort them) from a common one.
+ROUTE_CAP = 1000
+
+
+def routes_of(shape: FilterShape) -> list[Route]:
+    """The narrowing conditions a query of this shape has an index for."""
+    routes = []
+    if shape.indexed:
+        routes.append(Route.SEARCH)
+    if shape.short:
+        routes.append(Route.SHORT)
+    if shape.roles:
+        routes.append(Route.ROLES)
+    if shape.company:
+        routes.append(Route.COMPANY)
+    return routes
+
+
+def probe_select(shape: FilterShape) -> Select | None:
+    """How many rows (up to ``cap``) each narrowing index names, one column per route of
+    ``routes_of``; None when there is none."""
+    routes = routes_of(shape)
+    if not routes:
+        return None
+    return select(*(_capped_count(shape, route).label(route.value) for route in routes))
+
+
+def choose_route(counts: dict[Route, int]) -> Route:
+    """The route of a query given the probe's counts: the index naming the fewest rows.
+
+    Walking the sort's index instead pays only where the matches are spread evenly along
+    the sort; where they cluster (a common last name, sorted by last name) a walk reads
+    most of the account before the page fills, so a query with a narrowing index reads
+    that index's rows."""
+    if not counts:
+        return Route.WALK
+    return min(counts, key=lambda r: counts[r])
 
 
 def _project_peers(me: ColumnElement) -> ColumnElement:
@@ -352,10 +427,11 @@ def visible(actor: Actor) -> list[ColumnElement]:
 
 
 def directory_filter(shape: FilterShape) -> list[ColumnElement]:
-    # With a long search word, SQLite reads the rows the search index names (by id) and
+    # On a narrowing route, SQLite reads the rows the route's index names (by id) and
     # must not walk the account's rows instead, whatever its statistics say (it has none
     # until ANALYZE, and then it only knows the account's size).
-    account = SqliteUnindexed(Staff.account_id) if shape.indexed else Staff.account_id
+    narrowed = shape.route != Route.WALK
+    account = SqliteUnindexed(Staff.account_id) if narrowed else Staff.account_id
     conditions: list[ColumnElement] = [account == bindparam("account_id")]
     if shape.confined:
         conditions.append(_project_peers(bindparam("self_id", type_=Integer)))
@@ -383,28 +459,127 @@ def directory_filter(shape: FilterShape) -> list[ColumnElement]:
         conditions.append(Staff.manager_id == bindparam("reports_to"))
     if shape.sids:
         conditions.append(Staff.sid.in_(bindparam("sids", expanding=True)))
+    if narrowed:
+        # The rows the route's index names: a superset of the rows the conditions here
+        # match (they decide; the index only narrows where they look).
+        conditions.append(_narrowed(shape, Route(shape.route)))
+    if shape.route == Route.SHORT:
+        # PostgreSQL's short-word index serves this condition (SQLite's: ``_narrowed``)
+        conditions += [ByDialect(true(), _short_grams_match(Staff, i)) for i in range(shape.short)]
+    return conditions + _word_conditions(Staff, shape)
+
+
+_NARROWING = aliased(Staff, name="narrowing")
+
+
+def _candidates(shape: FilterShape, route: Route, dialect: str) -> Select:
+    """The ids of the rows a narrowing route's index names in the account: a superset of
+    the rows the query matches, as SQL for ``dialect`` ("sqlite", or any other)."""
+    other = _NARROWING
+    listed = select(other.id).where(other.account_id == bindparam("account_id"))
+    if route == Route.SEARCH:
+        if dialect == "sqlite":
+            fts: ColumnElement[Any] = literal_column(SEARCH_TABLE)
+            return (
+                select(literal_column("rowid", Integer))
+                .select_from(table(SEARCH_TABLE))
+                .where(fts.op("MATCH")(bindparam("match", type_=String)))
+            )
+        return listed.where(*_word_conditions(other, shape))
+    if route == Route.SHORT:
+        if dialect == "sqlite":
+            return select(SHORT_WORDS.c.staff_id).where(
+                SHORT_WORDS.c.account_id == bindparam("account_id"),
+                SHORT_WORDS.c.gram.in_(bindparam("grams0", expanding=True)),
+            )
+        return listed.where(*(_short_grams_match(other, i) for i in range(shape.short)))
+    if route == Route.ROLES:
+        return listed.where(other.role.in_(bindparam("roles", expanding=True)))
+    company = func.lower(func.coalesce(other.company, _EMPTY))
+    return listed.where(other.company.is_not(None), company == bindparam("company"))
+
+
+def _word_conditions(entity, shape: FilterShape) -> list[ColumnElement]:
+    """Each search word is a substring of a field the searcher searches (or a whole
+    field of ``SEARCH_WHOLE_FIELDS``)."""
     searchable = [
-        getattr(Staff, STAFF[name].columns[0]) for name in SEARCH_FIELDS if _searched(shape, name)
+        func.lower(getattr(entity, STAFF[name].columns[0]))
+        for name in SEARCH_FIELDS
+        if _searched(shape, name)
     ]
     whole = [
-        func.lower(type_coerce(getattr(Staff, STAFF[name].columns[0]), String))
+        func.lower(type_coerce(getattr(entity, STAFF[name].columns[0]), String))
         for name in SEARCH_WHOLE_FIELDS
         if _searched(shape, name)
     ]
-    if shape.indexed:
-        # The rows the search index finds for every long word: a superset of the rows the
-        # conditions below match (they decide; the index only narrows where they look).
-        conditions.append(SearchIndexMatch(bindparam("match", type_=String)))
+    conditions = []
     for i in range(shape.words):
         pattern = bindparam(f"word{i}", type_=String)
         word = bindparam(f"whole{i}", type_=String)
         conditions.append(
             or_(
-                *(func.lower(col).like(pattern, escape="\\") for col in searchable),
+                *(col.like(pattern, escape="\\") for col in searchable),
                 *(col == word for col in whole),
             )
         )
     return conditions
+
+
+def _short_grams_match(entity, i: int) -> ColumnElement:
+    """PostgreSQL: the record's short-word array (``SHORT_GRAMS_FUNCTION``) holds one of
+    the tagged grams of short word ``i``; its GIN index finds the records."""
+    grams = func.staff_short_grams(
+        *(getattr(entity, STAFF[name].columns[0]) for name in SEARCH_FIELDS)
+    )
+    return grams.op("&&")(
+        bindparam(f"grams{i}", type_=postgresql.ARRAY(Text)).cast(postgresql.ARRAY(Text))
+    )
+
+
+class ByDialect(ColumnElement[Any]):
+    """``sqlite`` on SQLite, ``default`` elsewhere."""
+
+    inherit_cache = True
+    # Not Boolean by default: SQLAlchemy would compare a Boolean condition with 1 on
+    # SQLite, and "id IN (...) = 1" is no longer a lookup of rowids.
+    type = NullType()
+    _traverse_internals = [
+        ("sqlite", InternalTraversal.dp_clauseelement),
+        ("default", InternalTraversal.dp_clauseelement),
+    ]
+
+    def __init__(self, sqlite: ColumnElement, default: ColumnElement, type_=None):
+        self.sqlite = sqlite
+        self.default = default
+        if type_ is not None:
+            self.type = type_
+
+
+@compiles(ByDialect)
+def _by_dialect_default(element: ByDialect, compiler, **kw) -> str:
+    return compiler.process(element.default, **kw)
+
+
+@compiles(ByDialect, "sqlite")
+def _by_dialect_sqlite(element: ByDialect, compiler, **kw) -> str:
+    return compiler.process(element.sqlite, **kw)
+
+
+def _narrowed(shape: FilterShape, route: Route) -> ColumnElement:
+    """On SQLite, the record is among those the route's index names (SQLite reads them by
+    id); elsewhere always true: the conditions themselves are what PostgreSQL's indexes
+    serve, and its planner, with the statistics of each, picks the index."""
+    return ByDialect(Staff.id.in_(_candidates(shape, route, "sqlite")), true())
+
+
+def _capped_count(shape: FilterShape, route: Route) -> ColumnElement:
+    cap = bindparam("cap", type_=Integer)
+
+    def count(dialect: str):
+        capped = _candidates(shape, route, dialect).limit(cap).subquery()
+        return select(func.count()).select_from(capped).scalar_subquery()
+
+    return ByDialect(count("sqlite"), count("postgresql"), Integer())
 
 
 def _searched(shape: FilterShape, name: str) -> bool:
@@ -440,10 +615,35 @@ def _searchable(name: str, *, confined: bool, personal: bool) -> bool:
 #   filter), and the LIKE conditions then decide among those. FTS5 folds case at least as
 #   far as lower() does, so what it finds is a superset of what LIKE matches.
 #
-# Shorter words are matched by the conditions alone, among the account's rows the other
-# conditions (and the long words, if any) leave.
+# Words of one or two characters have an index of their own (migration 0021): every
+# substring of one or two characters of lower(<field>) of each searched field, tagged with
+# the field (``SHORT_WORD_TAGS``) so that a searcher finds only by fields they search:
+#
+# - PostgreSQL: the expression ``staff_short_grams(<fields>)`` (an immutable SQL function
+#   returning that array) with a GIN index; the condition ``... && <the word's entries>``.
+# - SQLite: the table ``staff_short_word`` (account, entry, staff id) kept in step with
+#   staff by triggers in the same transaction.
+#
+# Either names a superset of the records whose LIKE conditions match (a matching word is
+# a substring of lower(<field>)), and the LIKE conditions decide among them.
+#
+# Which index a query reads is chosen per query (``Route``): a capped probe counts the
+# rows each narrowing index (long words, short words, roles, company) names, and the
+# query reads the fewest.
 
 MIN_INDEXED_WORD = 3  # a trigram index finds nothing for fewer characters
+
+
+def short_grams(word: str, confined: bool, personal: bool) -> list[str]:
+    """The short-word index's entries a short word is found by: the word tagged with each
+    field the searcher searches (``SHORT_WORD_TAGS``). The index holds every substring of
+    one or two characters of lower(<field>), so it names every record the word's LIKE
+    condition can match."""
+    return [
+        SHORT_WORD_TAGS[name] + word
+        for name in SEARCH_FIELDS
+        if _searchable(name, confined=confined, personal=personal)
+    ]
 
 
 def _match_expression(words: list[str], confined: bool, personal: bool) -> str:
@@ -456,20 +656,6 @@ def _match_expression(words: list[str], confined: bool, personal: bool) -> str:
     )
     quoted = ('"' + word.replace('"', '""') + '"' for word in words)
     return " AND ".join(f"{{{columns}}} : {phrase}" for phrase in quoted)
-
-
-class SearchIndexMatch(ColumnElement[Any]):
-    """On SQLite, ``staff.id IN`` the rows of ``staff_search`` matching the bound FTS5
-    query; elsewhere always true (PostgreSQL's trigram indexes serve the LIKEs)."""
-
-    inherit_cache = True
-    # Not Boolean: SQLAlchemy would compare a Boolean condition with 1 on SQLite, and
-    # "id IN (...) = 1" is no longer a lookup of rowids.
-    type = NullType()
-    _traverse_internals = [("query", InternalTraversal.dp_clauseelement)]
-
-    def __init__(self, query: BindParameter):
-        self.query = query
 
 
 class SqliteUnindexed(ColumnElement[Any]):
@@ -491,20 +677,6 @@ def _column_anywhere(element: SqliteUnindexed, compiler, **kw) -> str:
 @compiles(SqliteUnindexed, "sqlite")
 def _column_sqlite(element: SqliteUnindexed, compiler, **kw) -> str:
     return "+" + compiler.process(element.column, **kw)
-
-
-@compiles(SearchIndexMatch)
-def _match_anywhere(element: SearchIndexMatch, compiler, **kw) -> str:
-    return compiler.process(true(), **kw)
-
-
-@compiles(SearchIndexMatch, "sqlite")
-def _match_sqlite(element: SearchIndexMatch, compiler, **kw) -> str:
-    staff_id = compiler.process(Staff.__table__.c.id, **kw)
-    query = compiler.process(element.query, **kw)
-    return (
-        f"{staff_id} IN (SELECT rowid FROM {SEARCH_TABLE} WHERE {SEARCH_TABLE} MATCH {query})"
-    )
 
 
 def _below():
@@ -592,14 +764,18 @@ class PageStatement(NamedTuple):
 
 
 def page_select(
-    actor: Actor, query: StaffQuery, columns: PageColumns = ALL_COLUMNS
+    actor: Actor,
+    query: StaffQuery,
+    columns: PageColumns = ALL_COLUMNS,
+    route: Route | None = None,
 ) -> tuple[PageStatement, dict]:
     """One page plus one row (to know whether another page follows), each row with its
     manager in the same account (or NULLs), so a page never needs a second trip for them.
     Returns the statement (shared by every query of the same shape) and the values to
-    execute it with."""
+    execute it with. ``route``: where the rows are read (``probe_select``); by default,
+    the first narrowing index the query has."""
     position = decode_cursor(query)
-    shape, params = filter_of(actor, query)
+    shape, params = filter_of(actor, query, route)
     params["limit"] = query.first + 1
     if position is not None:
         params["after_value"], params["after_id"] = position
@@ -671,9 +847,34 @@ def _page_columns(columns: PageColumns) -> tuple[Records, Records, Select]:
     return staff, manager, page
 
 
-def count_select(actor: Actor, query: StaffQuery) -> tuple[Select, dict]:
-    shape, params = filter_of(actor, query)
+def count_select(
+    actor: Actor, query: StaffQuery, route: Route | None = None
+) -> tuple[Select, dict]:
+    shape, params = filter_of(actor, query, route)
     return _count_statement(shape), params
+
+
+class Probe(NamedTuple):
+    prepared: Prepared
+    params: dict
+    routes: list[Route]  # what each of its columns counts
+
+
+def probe_of(actor: Actor, query: StaffQuery) -> Probe | None:
+    """The probe choosing a query's route (``probe_select``) and its values; None when
+    the query has no narrowing index (it walks the sort's)."""
+    shape, params = filter_of(actor, query, Route.WALK)
+    prepared = _probe_statement(shape)
+    if prepared is None:
+        return None
+    params["cap"] = ROUTE_CAP
+    return Probe(prepared, params, routes_of(shape))
+
+
+@lru_cache(maxsize=128)
+def _probe_statement(shape: FilterShape) -> Prepared | None:
+    statement = probe_select(shape)
+    return None if statement is None else Prepared(statement)
 
 
 @lru_cache(maxsize=256)

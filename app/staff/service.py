@@ -29,10 +29,13 @@ from app.staff.models import (
 from app.staff.queries import (
     ALL_COLUMNS,
     PageColumns,
+    Route,
     StaffQuery,
+    choose_route,
     count_select,
     encode_cursor,
     page_select,
+    probe_of,
     staff_in_account,
     validate,
     visible,
@@ -106,7 +109,8 @@ async def list_staff(
 ) -> StaffPage:
     validate(actor, query)
     connection = await session.connection()  # plain columns: no ORM needed
-    statement, params = page_select(actor, query, columns)
+    route = await _route(connection, actor, query)
+    statement, params = page_select(actor, query, columns, route)
     result = await statement.prepared.all(connection, params)
     has_next = len(result) > query.first
     result = result[: query.first]
@@ -127,8 +131,24 @@ async def list_staff(
 
 
 async def count_staff(session: AsyncSession, actor: Actor, query: StaffQuery) -> int:
-    statement, params = count_select(actor, query)
+    route = await _route(await session.connection(), actor, query)
+    statement, params = count_select(actor, query, route)
     return await session.scalar(statement, params) or 0
+
+
+async def _route(connection, actor: Actor, query: StaffQuery) -> Route | None:
+    """Where a directory query reads its rows: a probe counts, up to a cap, the rows each
+    of its narrowing indexes names (app.staff.queries.Route); none to probe, none to ask."""
+    if connection.dialect.name != "sqlite":
+        # PostgreSQL's planner weighs the indexes with its statistics of each (a capped
+        # count there is planned as a scan that stops early, and a rare word's scans it
+        # all): the query keeps every condition and the planner picks
+        return None
+    probe = probe_of(actor, query)
+    if probe is None:
+        return Route.WALK
+    [counts] = await probe.prepared.all(connection, probe.params)
+    return choose_route(dict(zip(probe.routes, counts, strict=True)))
 
 
 async def find_by_sid(session: AsyncSession, actor: Actor, sid: int) -> Staff | None:

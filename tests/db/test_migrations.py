@@ -18,6 +18,10 @@ from app.staff.models import (
     SEARCH_TABLE,
     SEARCH_TRIGGERS,
     SEARCH_TRIGRAM_INDEXES,
+    SHORT_GRAMS_INDEX,
+    SHORT_WORD_POSITIONS,
+    SHORT_WORD_TABLE,
+    SHORT_WORD_TRIGGERS,
 )
 from tests.factories import make_tenant
 
@@ -56,14 +60,19 @@ def _search_objects(sync_connection) -> list:
         )
         present = {(type_, name) for type_, name in rows}
         wanted = [("table", SEARCH_TABLE), *(("trigger", t) for t in SEARCH_TRIGGERS)]
+        wanted += [("table", SHORT_WORD_TABLE), ("table", SHORT_WORD_POSITIONS)]
+        wanted += [("trigger", t) for t in SHORT_WORD_TRIGGERS]
     else:
         present = {("index", n) for n in _index_names(sync_connection, "staff")}
-        wanted = [("index", name) for name in SEARCH_TRIGRAM_INDEXES]
+        wanted = [("index", name) for name in (*SEARCH_TRIGRAM_INDEXES, SHORT_GRAMS_INDEX)]
     return [("missing search object", *w) for w in wanted if w not in present]
 
 
-# Not in the models' metadata: the FTS5 table and the tables FTS5 keeps for it.
-_SEARCH_TABLES = frozenset({SEARCH_TABLE, *SEARCH_SHADOW_TABLES})
+# Not in the models' metadata: the FTS5 table and the tables FTS5 keeps for it, and
+# SQLite's short-word index.
+_SEARCH_TABLES = frozenset(
+    {SEARCH_TABLE, *SEARCH_SHADOW_TABLES, SHORT_WORD_TABLE, SHORT_WORD_POSITIONS}
+)
 
 
 def _differences(sync_connection) -> list:
@@ -76,7 +85,8 @@ def _differences(sync_connection) -> list:
     missing += _search_objects(sync_connection)
 
     def compared(obj, name, type_, reflected, compare_to):
-        return not (type_ == "index" and (name in expression or name in SEARCH_TRIGRAM_INDEXES))
+        search = name in SEARCH_TRIGRAM_INDEXES or name == SHORT_GRAMS_INDEX
+        return not (type_ == "index" and (name in expression or search))
 
     def named(name, type_, parent_names):
         return not (type_ == "table" and name in _SEARCH_TABLES)

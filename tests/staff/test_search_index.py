@@ -20,11 +20,15 @@ from app.identity.service import authenticate_actor
 from app.projects.models import Project, ProjectMember
 from app.staff.models import Staff
 from app.staff.queries import (
+    Route,
     SortDirection,
+    StaffFilter,
     StaffQuery,
     StaffSortKey,
     count_select,
+    filter_of,
     page_select,
+    routes_of,
 )
 from app.staff.service import count_staff, list_staff
 from tests.factories import Member, insert_staff_rows, make_member, make_tenant
@@ -45,6 +49,8 @@ RECORD = st.fixed_dictionaries(
 )
 WORD = st.text(alphabet=string.ascii_letters + string.digits + "%_\\\"'-.@", min_size=1,
                max_size=6)
+# words of one or two characters (the short-word index's), common and rare
+SHORT_WORD = st.text(alphabet="aeAE1.@_%x", min_size=1, max_size=2)
 
 # What each searcher's words may match (tests/staff/test_guests.py: guests see the name
 # card; personal fields need the ViewPersonalData permit); role is matched whole.
@@ -128,18 +134,42 @@ async def replace_records(services, world: World, records: list[dict]) -> list[d
     return rows
 
 
-async def search(services, actor: Actor, words: str) -> tuple[set[str], int]:
-    query = StaffQuery(first=100, search=words)
+async def search(
+    services, actor: Actor, words: str, filter: StaffFilter | None = None
+) -> tuple[set[str], int]:
+    query = StaffQuery(first=100, search=words, filter=filter or StaffFilter())
     async with services.db.session() as session:
         page = await list_staff(session, actor, query)
         total = await count_staff(session, actor, query)
-    return {r.last_name for r in page.rows}, total
+    found = {r.last_name for r in page.rows}
+    # every route the query could take reads the same rows, in the same order
+    for route, (names, count) in (await by_every_route(services, actor, query)).items():
+        assert names == [r.last_name for r in page.rows], (route, words)
+        assert count == total, (route, words)
+    return found, total
+
+
+async def by_every_route(services, actor: Actor, query: StaffQuery) -> dict:
+    """The page's last names and the count, read by each route the query may take (the
+    service picks one of them by its probe)."""
+    shape, _ = filter_of(actor, query)
+    found = {}
+    async with services.db.session() as session:
+        connection = await session.connection()
+        for route in (Route.WALK, *routes_of(shape)):
+            statement, params = page_select(actor, query, route=route)
+            rows = await statement.prepared.all(connection, params)
+            names = [statement.staff.take(r).last_name for r in rows[: query.first]]
+            counting, params = count_select(actor, query, route)
+            found[route] = names, await session.scalar(counting, params)
+    return found
 
 
 @settings(max_examples=40, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(records=st.lists(RECORD, max_size=12),
-       searches=st.lists(st.lists(WORD, min_size=1, max_size=3), min_size=1, max_size=4),
+       searches=st.lists(st.lists(WORD | SHORT_WORD, min_size=1, max_size=3), min_size=1,
+                         max_size=4),
        data=st.data())
 async def test_search_finds_what_a_substring_match_over_the_visible_fields_finds(
     services, world, records, searches, data
@@ -162,6 +192,23 @@ async def test_search_finds_what_a_substring_match_over_the_visible_fields_finds
             expected = oracle(rows, [w for w in " ".join(words).split()], who)
             assert mine == expected, (who, words)
             assert total == len(found), (who, words)
+        # with the role and company filters (each with an index of its own), for those
+        # who may filter by them
+        roles = data.draw(st.none() | st.lists(st.sampled_from(list(Role)), min_size=1))
+        company = data.draw(st.none() | st.sampled_from(
+            [r["company"] for r in rows if r["company"]] or ["acme"]).map(str.upper))
+        chosen = StaffFilter(roles=roles, company=company)
+        for who in ("owner", "viewer"):
+            found, total = await search(services, actors[who], " ".join(words), chosen)
+            mine = {n for n in found if "~" in n}
+            expected = {
+                r["last_name"] for r in rows
+                if r["last_name"] in oracle(rows, " ".join(words).split(), who)
+                and (roles is None or r["role"] in roles)
+                and (company is None or (r["company"] is not None
+                                         and r["company"].lower() == company.strip().lower()))
+            }
+            assert mine == expected, (who, words, chosen)
 
 
 async def test_fts_table_follows_inserts_updates_deletes_and_rollbacks(services, world, backend):
@@ -255,8 +302,8 @@ async def plan(services, statement, params) -> str:
         return "\n".join(r[0] for r in rows)
 
 
-def _page(actor: Actor, query: StaffQuery):
-    statement, params = page_select(actor, query)
+def _page(actor: Actor, query: StaffQuery, route: Route | None = None):
+    statement, params = page_select(actor, query, route=route)
     return statement.prepared.statement, params
 
 
@@ -322,3 +369,90 @@ async def test_default_count_reads_only_an_index(services, many, backend):
     async with services.db.session() as session:
         assert await count_staff(session, many, StaffQuery()) == SIZES[backend] + 3
 
+
+
+async def test_short_word_index_follows_inserts_updates_deletes_and_rollbacks(services, world):
+    actor = await actor_of(services, world.members["owner"])
+    viewer = await actor_of(services, world.members["viewer"])
+    [row] = await replace_records(services, world, [
+        {"first_name": "Quentin", "last_name": "Applegate", "title": "Welder",
+         "company": "Zebracorp", "email": "qj", "role": Role.VIEWER}])
+    members = {"Owner", "Zviewer", "Zguest"}
+
+    async def finds(who: Actor, words: str) -> set[str]:
+        return (await search(services, who, words))[0] - members
+
+    assert await finds(actor, "wE") == {row["last_name"]}
+    assert await finds(actor, "Z") == {row["last_name"]}
+    assert await finds(actor, "qj") == {row["last_name"]}  # the email
+    assert await finds(viewer, "qj") == set()  # email needs the permit
+    assert await finds(actor, "wz") == set()
+    async with services.db.session(write=True) as session:
+        await session.execute(update(Staff).where(Staff.last_name == row["last_name"]).values(
+            title="Glassblower", company=None))
+        await session.commit()
+    assert await finds(actor, "ze") == set()
+    assert await finds(actor, "gl") == {row["last_name"]}
+    async with services.db.session(write=True) as session:
+        await session.execute(update(Staff).where(Staff.last_name == row["last_name"]).values(
+            title="Kx"))
+        await session.execute(insert(Staff).values(
+            account_id=world.tenant.account_id, sid=9999, first_name="Vy",
+            last_name="Backwards", last_name_key="backwards"))
+        await session.rollback()
+    assert await finds(actor, "kx") == set()
+    assert await finds(actor, "vy") == set()
+    assert await finds(actor, "gl") == {row["last_name"]}
+    async with services.db.session(write=True) as session:
+        await session.execute(delete(Staff).where(Staff.last_name == row["last_name"]))
+        await session.commit()
+    assert await finds(actor, "gl") == set()
+
+
+async def route_of(services, actor: Actor, query: StaffQuery) -> Route:
+    from app.staff.service import _route
+
+    async with services.db.session() as session:
+        return await _route(await session.connection(), actor, query)
+
+
+async def test_short_words_read_the_short_word_index(services, many, backend):
+    query = StaffQuery(search="zq")  # in no record
+    assert await route_of(services, many, query) in (Route.SHORT, None)
+    explained = await plan(services, *_page(many, query))
+    if backend == "sqlite":
+        assert "staff_short_word" in explained, explained
+        assert reads_no_table_scan(explained, backend), explained
+    else:
+        assert "Bitmap Index Scan on ix_staff_short_grams" in explained, explained
+    assert await search(services, many, "zq") == (set(), 0)
+    found, total = await search(services, many, "y7")  # Company7: one record in 50
+    assert await route_of(services, many, StaffQuery(search="y7")) in (Route.SHORT, None)
+    assert total == SIZES[backend] // 50
+
+
+async def test_the_index_naming_fewest_rows_is_read(services, many, backend):
+    if backend != "sqlite":
+        pytest.skip("PostgreSQL's planner chooses with its statistics")
+    # "welder": a third of the records; "last0001": ten of them; the guest's role: one
+    query = StaffQuery(search="welder last0001", filter=StaffFilter(roles=[Role.GUEST]))
+    assert await route_of(services, many, query) == Route.ROLES
+    assert await route_of(services, many, StaffQuery(search="welder e")) == Route.SEARCH
+    found, total = await search(services, many, "welder")
+    assert len(found) == 100 and total == SIZES[backend] // 3
+
+
+async def test_few_row_filters_read_their_index(services, many, backend):
+    query = StaffQuery(filter=StaffFilter(roles=[Role.GUEST]))  # the guest only
+    none = StaffQuery(filter=StaffFilter(company="Initech"))
+    if backend == "sqlite":
+        assert await route_of(services, many, query) == Route.ROLES
+        assert await route_of(services, many, none) == Route.COMPANY
+    for q, index in ((query, "ix_staff_account_role"), (none, "ix_staff_account_company")):
+        explained = await plan(services, *_page(many, q))
+        assert index in explained, explained
+        assert reads_no_table_scan(explained, backend), explained
+    async with services.db.session() as session:
+        page = await list_staff(session, many, query)
+        assert [r.last_name for r in page.rows] == ["Zguest"]
+        assert await count_staff(session, many, none) == 0
