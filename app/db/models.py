@@ -16,6 +16,7 @@ from app.invitations import models as invitations
 from app.projects import models as projects
 from app.security import models as security
 from app.staff import models as staff
+from app.webhooks import models as webhooks
 
 MODULES = (
     accounts,
@@ -28,6 +29,7 @@ MODULES = (
     projects,
     security,
     staff,
+    webhooks,
 )
 
 __all__ = ["MODULES", "Base"]
