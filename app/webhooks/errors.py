@@ -14,7 +14,7 @@ class UnknownEventType(DomainError):
     code = ErrorCode.INVALID
 
     def __init__(self, name: str, index: int):
-        super().__init__(f"{name!r} is not an event type.", field=["eventTypes", str(index)])
+        super().__init__(f"{name!r} is not an event type.", field=["event_types", str(index)])
 
 
 class DeliveryInFlight(DomainError):
