@@ -17,7 +17,12 @@ from app.db.base import utcnow
 from app.webhooks import urls
 from app.webhooks.delivery import Deliverer
 from app.webhooks.errors import UnsafeUrl
-from app.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
+from app.webhooks.models import (
+    DeliveryStatus,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from tests.audit.test_audit_log import STAFF_CREATE
 from tests.conftest import make_settings
 from tests.factories import (
@@ -71,7 +76,7 @@ def settings(database_url):
         database_url,
         webhooks_allow_private=True,
         webhooks_enabled=False,
-        webhooks_timeout_seconds=3,
+        webhooks_timeout_seconds=10,
         webhooks_backoff_seconds=0.01,
         webhooks_max_backoff_seconds=0.05,
     )
@@ -535,10 +540,12 @@ async def test_two_workers_never_send_one_delivery_twice(api, services, settings
             await asyncio.gather(drain(services.webhooks), drain(second.webhooks))
         finally:
             await second.close()
-        assert len(receiver.ids) == 30 and len(set(receiver.ids)) == 30
         async with services.db.session() as session:
             statuses = set(await session.scalars(select(WebhookDelivery.status)))
+            errors = list(await session.scalars(select(WebhookAttempt.error)))
+        assert errors == [None] * 30, errors  # one attempt each, all answered
         assert statuses == {DeliveryStatus.DELIVERED}
+        assert sorted(receiver.ids) == sorted(set(receiver.ids)) and len(receiver.ids) == 30
 
 
 def gid_of(kind: str, pk: int) -> str:
