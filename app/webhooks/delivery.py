@@ -20,11 +20,12 @@ Every attempt checks the URL again and connects to the address it checked
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -38,6 +39,7 @@ from app.accounts.models import Account
 from app.db.base import utcnow
 from app.email.outbox import enqueue
 from app.events.bus import HUB
+from app.events.service import NOTIFY_CHANNEL
 from app.identity.models import User
 from app.security.crypto import Keyring
 from app.staff.models import AccountStatus, Staff
@@ -301,25 +303,56 @@ class Deliverer:
                     log.error("webhook delivery failed", exc_info=result)
         return len(claimed)
 
-    async def run_forever(self, stop: asyncio.Event, poll_seconds: float = 1.0) -> None:
-        """Deliver until ``stop``: at once when this process hears of new events
-        (``app.events.bus``), else every ``poll_seconds``."""
-        queue = HUB.listen()
+    @contextlib.asynccontextmanager
+    async def _notified(self, wake: asyncio.Event) -> AsyncIterator[None]:
+        """On PostgreSQL, ``wake`` is set whenever any process commits events (the
+        ``NOTIFY`` of ``app.events.service``); elsewhere (and if listening fails) the loop
+        polls."""
+        if self.db.dialect != "postgresql":
+            yield
+            return
         try:
-            while not stop.is_set():
-                try:
-                    while await self.run_once() >= self.batch and not stop.is_set():
-                        pass
-                except Exception:
-                    log.exception("webhook delivery pass failed")
-                woken = asyncio.ensure_future(queue.get())
-                stopped = asyncio.ensure_future(stop.wait())
-                await asyncio.wait(
-                    {woken, stopped}, timeout=poll_seconds, return_when=asyncio.FIRST_COMPLETED
-                )
-                woken.cancel()
-                stopped.cancel()
-                while not queue.empty():
-                    queue.get_nowait()
+            conn = await self.db.engine.connect()
+            driver = (await conn.get_raw_connection()).driver_connection
+            listener = lambda *_: wake.set()  # noqa: E731
+            await driver.add_listener(NOTIFY_CHANNEL, listener)
+        except Exception:
+            log.warning("cannot LISTEN for new events; polling only", exc_info=True)
+            yield
+            return
+        try:
+            yield
+        finally:
+            with contextlib.suppress(Exception):
+                await driver.remove_listener(NOTIFY_CHANNEL, listener)
+            with contextlib.suppress(Exception):
+                await conn.close()
+
+    async def run_forever(self, stop: asyncio.Event, poll_seconds: float = 1.0) -> None:
+        """Deliver until ``stop``: at once when new events commit (this process's, and on
+        PostgreSQL every process's), else every ``poll_seconds``."""
+        queue = HUB.listen()
+        wake = asyncio.Event()
+        try:
+            async with self._notified(wake):
+                while not stop.is_set():
+                    wake.clear()
+                    try:
+                        while await self.run_once() >= self.batch and not stop.is_set():
+                            pass
+                    except Exception:
+                        log.exception("webhook delivery pass failed")
+                    waits = [
+                        asyncio.ensure_future(queue.get()),
+                        asyncio.ensure_future(stop.wait()),
+                        asyncio.ensure_future(wake.wait()),
+                    ]
+                    await asyncio.wait(
+                        waits, timeout=poll_seconds, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    for waiting in waits:
+                        waiting.cancel()
+                    while not queue.empty():
+                        queue.get_nowait()
         finally:
             HUB.forget(queue)

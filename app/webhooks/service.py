@@ -336,6 +336,33 @@ async def list_deliveries(
     return rows, attempts, has_next
 
 
+async def reseal_secrets(
+    session: AsyncSession, keyring: Keyring, after_id: int, limit: int
+) -> tuple[int, int | None]:
+    """Re-encrypt a batch of endpoints' secrets under the primary key (``roster keys
+    rotate``). Returns (rows changed, last id looked at)."""
+    prefix = f"{keyring.primary}:"
+    rows = list(
+        await session.scalars(
+            select(WebhookEndpoint)
+            .where(WebhookEndpoint.id > after_id)
+            .order_by(WebhookEndpoint.id)
+            .limit(limit)
+        )
+    )
+    changed = 0
+    for endpoint in rows:
+        stale = False
+        for column in ("secret_sealed", "previous_secret_sealed"):
+            sealed = getattr(endpoint, column)
+            if sealed and not sealed.startswith(prefix):
+                plain = keyring.decrypt(sealed, _associated(endpoint, column))
+                setattr(endpoint, column, _seal(keyring, endpoint, column, plain))
+                stale = True
+        changed += stale
+    return changed, (rows[-1].id if rows else None)
+
+
 # --- queueing, in the transaction of the change ------------------------------------------
 
 

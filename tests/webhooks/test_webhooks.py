@@ -550,3 +550,54 @@ async def test_two_workers_never_send_one_delivery_twice(api, services, settings
 
 def gid_of(kind: str, pk: int) -> str:
     return gid(kind, pk)
+
+
+async def test_the_server_loop_delivers_a_change_as_it_commits(api, services):
+    """The background loop wakes on committed events (in process on SQLite, by NOTIFY on
+    PostgreSQL), not at its next poll."""
+    tenant = await make_tenant(services)
+    async with receiving() as receiver:
+        made = await create(api, tenant.owner, receiver.url)
+        receiver.secrets.append(made["secret"])
+        stop = asyncio.Event()
+        loop = asyncio.create_task(services.webhooks.run_forever(stop, poll_seconds=60))
+        try:
+            await asyncio.sleep(0.5)  # listening
+            await api.data(
+                STAFF_CREATE, {"input": {"firstName": "A", "lastName": "B"}}, as_=tenant.owner
+            )
+            await asyncio.wait_for(receiver.arrived.wait(), timeout=20)
+        finally:
+            stop.set()
+            await loop
+        assert [p["type"] for p in receiver.payloads] == ["staff.created"]
+
+
+async def test_keys_rotate_reseals_signing_secrets_and_deliveries_still_verify(
+    api, services, settings, database_url
+):
+    from app.security.crypto import Keyring
+    from app.security.key_rotation import rotate_keys
+
+    tenant = await make_tenant(services)
+    async with receiving() as receiver:
+        made = await create(api, tenant.owner, receiver.url)
+        endpoint = made["webhookEndpoint"]["id"]
+        rotated = (await api.data(ROTATE, {"id": endpoint}, as_=tenant.owner))[
+            "webhookEndpointSecretRotate"
+        ]
+        receiver.secrets += [made["secret"], rotated["secret"]]
+        new_key = Keyring.generate_key()
+        keys = f"k2:{new_key},{settings.encryption_keys}"
+        assert await rotate_keys(make_settings(database_url, encryption_keys=keys)) == 1
+        assert await rotate_keys(make_settings(database_url, encryption_keys=keys)) == 0
+        async with services.db.session() as session:
+            row = await session.scalar(select(WebhookEndpoint))
+        assert row.secret_sealed.startswith("k2:") and row.previous_secret_sealed.startswith("k2:")
+
+        services.webhooks.keyring = make_settings(
+            database_url, encryption_keys=f"k2:{new_key}"
+        ).keyring
+        await api.data(PING, {"id": endpoint}, as_=tenant.owner)
+        await deliver_all(services)
+        assert receiver.received[-1].verified_with == [made["secret"], rotated["secret"]]
