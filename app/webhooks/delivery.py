@@ -197,7 +197,7 @@ class Deliverer:
                     response = await client.send(request, stream=True)
                     try:
                         raw = b""
-                        async for chunk in response.aiter_raw():
+                        async for chunk in response.aiter_bytes():
                             raw += chunk
                             if len(raw) >= EXCERPT * 4:
                                 break
