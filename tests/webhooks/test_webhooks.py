@@ -601,3 +601,20 @@ async def test_keys_rotate_reseals_signing_secrets_and_deliveries_still_verify(
         await api.data(PING, {"id": endpoint}, as_=tenant.owner)
         await deliver_all(services)
         assert receiver.received[-1].verified_with == [made["secret"], rotated["secret"]]
+
+
+async def test_an_endpoint_changed_without_the_permit_stops_naming_personal_fields(api, services):
+    tenant = await make_tenant(services)
+    admin = await make_member(services, tenant, Role.ADMINISTRATOR)
+    key = await make_api_token(services, tenant, admin, scopes=[Scope.ADMIN, Scope.STAFF_READ])
+    made = await create(api, tenant.owner, "https://93.184.215.14/x")
+    assert made["webhookEndpoint"]["includesPersonalData"] is True
+    body = await api(
+        UPDATE.replace("description }", "description includesPersonalData }"),
+        {"input": {"id": made["webhookEndpoint"]["id"], "description": "CRM"}},
+        token=key,
+        realm=tenant.slug,
+    )
+    payload = body["data"]["webhookEndpointUpdate"]
+    assert payload["userErrors"] == []
+    assert payload["webhookEndpoint"]["includesPersonalData"] is False
