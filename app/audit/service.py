@@ -190,7 +190,9 @@ async def record(
     for account_id, own in by_account(changes, who.account_id, members).items():
         in_actors_account = account_id == who.account_id
         target_type, target_id = (
-            _created(own, action) or (target if in_actors_account else None) or _target(own, action)
+            _created(own, action)
+            or (target if in_actors_account else None)
+            or _target(own, action)
         )
         entries.append(
             AuditEntry(

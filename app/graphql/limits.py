@@ -315,7 +315,9 @@ class _IntrospectionWalk:
                 fragment = self.fragments.get(name)
                 if fragment is not None and name not in visiting:
                     if fragment.type_condition.name.value == type_name:
-                        yield from self.fields(type_name, fragment.selection_set, visiting | {name})
+                        yield from self.fields(
+                            type_name, fragment.selection_set, visiting | {name}
+                        )
 
     def walk(self, type_name: str, value, selection_set) -> None:
         for node in self.fields(type_name, selection_set, frozenset()):

@@ -128,7 +128,9 @@ class GraphQLOverHTTP(SafeRequestBody):
             return request_error_response(exc.message, status, media)
         except HTTPException as exc:
             if isinstance(exc.__cause__, InvalidOperationTypeError) and adapter.method == "GET":
-                return request_error_response(exc.reason, 405, media, headers={"Allow": "POST"})
+                return request_error_response(
+                    exc.reason, 405, media, headers={"Allow": "POST"}
+                )
             status = exc.status_code
             if exc.reason == "Unsupported content type":
                 status = 415

@@ -131,7 +131,8 @@ class NoBadCharactersRule(ValidationRule):
         if _BAD.search(node.value):
             self.report_error(
                 GraphQLError(
-                    "A string contains characters that are not allowed (NUL or a lone surrogate).",
+                    "A string contains characters that are not allowed "
+                    "(NUL or a lone surrogate).",
                     node,
                 )
             )

@@ -120,8 +120,12 @@ class Staff(Base):
             "id",
         ),
         Index("ix_staff_account_first_name", "account_id", text("lower(first_name)"), "id"),
-        Index("ix_staff_account_title", "account_id", text("lower(coalesce(title, ''))"), "id"),
-        Index("ix_staff_account_company", "account_id", text("lower(coalesce(company, ''))"), "id"),
+        Index(
+            "ix_staff_account_title", "account_id", text("lower(coalesce(title, ''))"), "id"
+        ),
+        Index(
+            "ix_staff_account_company", "account_id", text("lower(coalesce(company, ''))"), "id"
+        ),
         Index("ix_staff_account_email", "account_id", text("coalesce(email, '')"), "id"),
         Index("ix_staff_account_created_at", "account_id", "created_at", "id"),
         Index("ix_staff_account_role_order", "account_id", text(ROLE_ORDER_SQL), "id"),

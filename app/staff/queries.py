@@ -502,7 +502,9 @@ def _match_anywhere(element: SearchIndexMatch, compiler, **kw) -> str:
 def _match_sqlite(element: SearchIndexMatch, compiler, **kw) -> str:
     staff_id = compiler.process(Staff.__table__.c.id, **kw)
     query = compiler.process(element.query, **kw)
-    return f"{staff_id} IN (SELECT rowid FROM {SEARCH_TABLE} WHERE {SEARCH_TABLE} MATCH {query})"
+    return (
+        f"{staff_id} IN (SELECT rowid FROM {SEARCH_TABLE} WHERE {SEARCH_TABLE} MATCH {query})"
+    )
 
 
 def _below():

@@ -135,22 +135,16 @@ class GraphiQLAssets:
     def page(self, request: Request) -> Response:
         """The GraphiQL page for the endpoint at the request's path."""
         try:
-            html = (
-                _env()
-                .get_template("graphiql.html")
-                .render(
-                    endpoint=request.url.path,
-                    scripts=[self.url(n) for n in SCRIPTS],
-                    styles=[self.url(n) for n in STYLES],
-                    bootstrap=self.url("roster-graphiql.js"),
-                )
+            html = _env().get_template("graphiql.html").render(
+                endpoint=request.url.path,
+                scripts=[self.url(n) for n in SCRIPTS],
+                styles=[self.url(n) for n in STYLES],
+                bootstrap=self.url("roster-graphiql.js"),
             )
             status = 200
         except MissingAssets as exc:
-            html = (
-                _env()
-                .get_template("graphiql_missing.html")
-                .render(reason=str(exc), install=INSTALL)
+            html = _env().get_template("graphiql_missing.html").render(
+                reason=str(exc), install=INSTALL
             )
             status = 503
         response = security_headers(HTMLResponse(html, status_code=status))

@@ -444,7 +444,8 @@ class Staff(Node):
         description="Home time zone, an IANA name (detailed); none means the account's."
     )
     use_payroll_item: bool | None = strawberry.field(
-        description="Post payroll item data to the accounting system with timesheets (detailed)."
+        description="Post payroll item data to the accounting system with timesheets "
+        "(detailed)."
     )
     staff_org_id: int | None = strawberry.field(
         description="Organisation (department, office) number (detailed)."
