@@ -25,6 +25,8 @@ staff_cli = typer.Typer(help="Staff records.", no_args_is_help=True)
 cli.add_typer(staff_cli, name="staff")
 cli.add_typer(keys_cli, name="keys")
 cli.add_typer(email_cli, name="email")
+webhooks_cli = typer.Typer(help="Outgoing webhooks.", no_args_is_help=True)
+cli.add_typer(webhooks_cli, name="webhooks")
 
 
 def _print_version(value: bool) -> None:
@@ -433,6 +435,32 @@ def email_relay(
                 return
             stop = asyncio.Event()
             await run_background(services, stop, services.settings.email_relay_poll_seconds)
+        finally:
+            await services.close()
+
+    asyncio.run(run())
+
+
+@webhooks_cli.command("deliver")
+def webhooks_deliver(
+    once: bool = typer.Option(False, help="Send what is due now, then exit."),
+) -> None:
+    """Deliver queued webhooks (the server also does this in the background)."""
+    from app.services import Services
+
+    settings = _settings()
+    _require_migrated(settings)
+
+    async def run() -> None:
+        services = Services.from_settings(settings)
+        try:
+            if once:
+                claimed = 0
+                while count := await services.webhooks.run_once():
+                    claimed += count
+                typer.echo(json.dumps({"claimed": claimed}))
+                return
+            await services.webhooks.run_forever(asyncio.Event(), settings.webhooks_poll_seconds)
         finally:
             await services.close()
 

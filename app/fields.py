@@ -252,6 +252,7 @@ TABLE_MODULES = (
     "app.projects.fields",
     "app.security.fields",
     "app.staff.fields",
+    "app.webhooks.fields",
 )
 
 _tables: dict[str, FieldTable] = {}

@@ -287,6 +287,12 @@ def create_app(
                     run_background(services, stop, settings.email_relay_poll_seconds)
                 )
             )
+        if settings.webhooks_enabled:
+            workers.append(
+                asyncio.create_task(
+                    services.webhooks.run_forever(stop, settings.webhooks_poll_seconds)
+                )
+            )
         # What is alive once the app has started (the schema, mappers, compiled statements)
         # lives as long as the server. Frozen, it is out of the cyclic collector's sight, so
         # a full collection walks only what requests made: under load, the staff page's p99

@@ -12,6 +12,7 @@ from app.offload import Offload
 from app.security.passwords import PasswordService
 from app.security.rate_limits import RateLimiter
 from app.settings import Settings
+from app.webhooks.delivery import Deliverer
 
 
 @dataclass
@@ -25,6 +26,7 @@ class Services:
     relay: Relay
     limiter: RateLimiter
     offload: Offload
+    webhooks: Deliverer
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Services:
@@ -49,6 +51,7 @@ class Services:
                 backoff_seconds=settings.email_backoff_seconds,
                 lease_seconds=settings.email_lease_seconds,
             ),
+            webhooks=Deliverer.from_settings(db, settings),
         )
 
     def password_gate(self, address: str | None) -> PasswordGate:

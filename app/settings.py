@@ -110,6 +110,16 @@ class Settings(BaseSettings):
     email_lease_seconds: float = Field(120, gt=0)
     # How often lapsed invitations are recorded as expired, by one worker of all of them.
     invitation_sweep_seconds: float = Field(60, gt=0)
+    # Webhooks (app.webhooks): loopback and private addresses are refused unless allowed
+    # (tests, development); link-local and metadata addresses always are.
+    webhooks_allow_private: bool = False
+    webhooks_enabled: bool = True  # the server's delivery loop
+    webhooks_poll_seconds: float = 1.0
+    webhooks_timeout_seconds: float = 10
+    webhooks_retry_hours: float = 24  # retried this long, then the endpoint is disabled
+    webhooks_backoff_seconds: float = 5  # first retry; doubles, with jitter
+    webhooks_max_backoff_seconds: float = 3600
+    webhooks_secret_overlap_hours: float = 24  # a rotated secret keeps signing this long
     redirect_origins: list[str] = []
     """Origins a frontend may name in ``redirectUrl`` (links in emails then point there)."""
 

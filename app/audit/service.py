@@ -46,6 +46,8 @@ TYPE_NAMES = {
     "staff_shares": "StaffShare",
     "staff_permit_grants": "StaffPermitGrant",
     "custom_field_values": "CustomFieldValue",
+    "webhook_endpoints": "WebhookEndpoint",
+    "webhook_deliveries": "WebhookDelivery",
 }
 
 

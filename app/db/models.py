@@ -17,6 +17,7 @@ from app.ops import models as ops
 from app.projects import models as projects
 from app.security import models as security
 from app.staff import models as staff
+from app.webhooks import models as webhooks
 
 MODULES = (
     accounts,
@@ -30,6 +31,7 @@ MODULES = (
     projects,
     security,
     staff,
+    webhooks,
 )
 
 __all__ = ["MODULES", "Base"]

@@ -26,7 +26,7 @@ from app.events.models import Event
 
 # Consumers that act on new events in the transaction that wrote them, as "module:function"
 # (imported when first needed, so that this module depends on none of them).
-IN_TRANSACTION: tuple[str, ...] = ()
+IN_TRANSACTION: tuple[str, ...] = ("app.webhooks.service:queue_deliveries",)
 
 NOTIFY_CHANNEL = "roster_events"
 _NOTIFY_CHUNK = 500  # ids per NOTIFY payload (PostgreSQL allows 8000 bytes)

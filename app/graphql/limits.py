@@ -76,6 +76,7 @@ from app.accounts.sizes import Size
 from app.custom_fields.service import MAX_OPTIONS
 from app.invitations.join_links import MAX_DOMAINS
 from app.invitations.service import MAX_BULK
+from app.webhooks.service import EVENT_TYPES, MAX_ATTEMPTS_SHOWN
 
 DEFAULT_PAGE = 50
 MAX_PAGE = 100
@@ -124,6 +125,10 @@ LIST_BOUNDS: dict[tuple[str, str], Bound] = {
     ("StaffConnection", "nodes"): ITEMS,
     ("InvitationConnection", "edges"): ITEMS,
     ("AuditEntryConnection", "edges"): ITEMS,
+    ("Query", "webhookEndpoints"): PAGE,
+    ("Query", "webhookDeliveries"): PAGE,
+    ("WebhookEndpointConnection", "edges"): ITEMS,
+    ("WebhookDeliveryConnection", "edges"): ITEMS,
     # lists of account data: their real sizes
     ("Query", "customFields"): size(Size.CUSTOM_FIELDS),
     ("Query", "customFieldValues"): size(Size.CUSTOM_VALUES),
@@ -151,6 +156,8 @@ LIST_BOUNDS: dict[tuple[str, str], Bound] = {
     ("Picklists", "staffKinds"): const(_STAFF_KINDS),
     ("Picklists", "timeZones"): const(_TIME_ZONES),
     ("CustomField", "options"): const(MAX_OPTIONS),
+    ("WebhookEndpoint", "eventTypes"): const(len(EVENT_TYPES)),
+    ("WebhookDelivery", "attempts"): const(MAX_ATTEMPTS_SHOWN),
     ("JoinLink", "allowedDomains"): const(MAX_DOMAINS),
     ("UserError", "field"): const(_ERROR_PATH),
     ("InvitationBulkCreatePayload", "results"): const(MAX_BULK),

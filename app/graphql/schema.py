@@ -20,6 +20,7 @@ from app.graphql.mutations.staff import (
     StaffMembershipMutations,
     StaffMutations,
 )
+from app.graphql.mutations.webhooks import WebhookMutations, WebhookQueries
 from app.graphql.queries import Query
 from app.graphql.request_body import NoBadCharactersRule
 from app.graphql.types.account import Account, User
@@ -41,8 +42,11 @@ Mutation = merge_types(
         InvitationMutations,
         CustomFieldMutations,
         ProjectMutations,
+        WebhookMutations,
     ),
 )
+# The root query: its fields, then those of the domains added since, by domain.
+RootQuery = merge_types("Query", (Query, WebhookQueries))
 
 
 class RosterSchema(strawberry.Schema):
@@ -73,7 +77,7 @@ def build_schema(
         CompiledExecution,
     ]
     schema = RosterSchema(
-        query=Query,
+        query=RootQuery,
         mutation=Mutation,
         types=[Staff, Account, CustomField, StaffStatus, User, Invitation, JoinLink, JoinRequest],
         extensions=extensions,

@@ -1,4 +1,5 @@
-"""Key rotation: re-encrypt SSN, salary and pending outbox messages under the primary key."""
+"""Key rotation: re-encrypt SSN, salary, pending outbox messages and webhook signing
+secrets under the primary key."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from app.email.outbox import reseal_pending
 from app.settings import Settings
 from app.staff.models import Staff
 from app.staff.service import ENCRYPTED_COLUMNS, read_secret, write_secret
+from app.webhooks.service import reseal_secrets
 
 BATCH = 500
 
@@ -47,6 +49,12 @@ async def rotate_keys(settings: Settings) -> int:
         while last_id is not None:  # email not sent yet (sent email keeps no content)
             async with db.session(write=True) as session:
                 count, last_id = await reseal_pending(session, keyring, last_id, BATCH)
+                changed += count
+                await session.commit()
+        last_id = 0
+        while last_id is not None:  # webhook signing secrets
+            async with db.session(write=True) as session:
+                count, last_id = await reseal_secrets(session, keyring, last_id, BATCH)
                 changed += count
                 await session.commit()
     finally:

@@ -1065,6 +1065,106 @@ async def _project_team_role_create(w: World) -> Call:
     )
 
 
+WEBHOOK_CREATE = """mutation($url: String!) {
+  webhookEndpointCreate(input: {url: $url, eventTypes: ["staff.created"]}) {
+    webhookEndpoint { id } secret userErrors { code }
+  }
+}"""
+WEBHOOK_URL = "https://93.184.215.14/hooks/roster"  # a public address: no DNS in the test
+WEBHOOK_ID = """mutation($id: ID!) { %s(input: {id: $id}) { userErrors { code } } }"""
+
+
+async def webhook_endpoint(w: World) -> str:
+    return (await w.ok(WEBHOOK_CREATE, {"url": WEBHOOK_URL}, as_=w.owner))["webhookEndpoint"][
+        "id"
+    ]
+
+
+@case("webhookEndpointCreate")
+async def _webhook_endpoint_create(w: World) -> Call:
+    async def target(data):
+        return "WebhookEndpoint", pk(data["webhookEndpointCreate"]["webhookEndpoint"]["id"])
+
+    return Call(
+        WEBHOOK_CREATE,
+        {"url": WEBHOOK_URL},
+        target=target,
+        account_id=w.tenant.account_id,
+        response_secrets=lambda data: [data["webhookEndpointCreate"]["secret"]],
+        **as_member(w.owner),
+    )
+
+
+@case("webhookEndpointUpdate")
+async def _webhook_endpoint_update(w: World) -> Call:
+    endpoint = await webhook_endpoint(w)
+    return Call(
+        'mutation($id: ID!) { webhookEndpointUpdate(input: {id: $id, description: "CRM"}) '
+        "{ userErrors { code } } }",
+        {"id": endpoint},
+        target=("WebhookEndpoint", pk(endpoint)),
+        account_id=w.tenant.account_id,
+        **as_member(w.owner),
+    )
+
+
+@case("webhookEndpointDelete")
+async def _webhook_endpoint_delete(w: World) -> Call:
+    endpoint = await webhook_endpoint(w)
+    return Call(
+        WEBHOOK_ID % "webhookEndpointDelete",
+        {"id": endpoint},
+        target=("WebhookEndpoint", pk(endpoint)),
+        account_id=w.tenant.account_id,
+        **as_member(w.owner),
+    )
+
+
+@case("webhookEndpointSecretRotate")
+async def _webhook_endpoint_secret_rotate(w: World) -> Call:
+    endpoint = await webhook_endpoint(w)
+    return Call(
+        'mutation($id: ID!) { webhookEndpointSecretRotate(input: {id: $id}) '
+        "{ secret userErrors { code } } }",
+        {"id": endpoint},
+        target=("WebhookEndpoint", pk(endpoint)),
+        account_id=w.tenant.account_id,
+        response_secrets=lambda data: [data["webhookEndpointSecretRotate"]["secret"]],
+        **as_member(w.owner),
+    )
+
+
+@case("webhookEndpointPing")
+async def _webhook_endpoint_ping(w: World) -> Call:
+    endpoint = await webhook_endpoint(w)
+    return Call(
+        WEBHOOK_ID % "webhookEndpointPing",
+        {"id": endpoint},
+        target=("WebhookEndpoint", pk(endpoint)),
+        account_id=w.tenant.account_id,
+        **as_member(w.owner),
+    )
+
+
+@case("webhookDeliveryReplay")
+async def _webhook_delivery_replay(w: World) -> Call:
+    endpoint = await webhook_endpoint(w)
+    ping = await w.ok(
+        "mutation($id: ID!) { webhookEndpointPing(input: {id: $id}) "
+        "{ delivery { id } userErrors { code } } }",
+        {"id": endpoint},
+        as_=w.owner,
+    )
+    delivery = ping["delivery"]["id"]
+    return Call(
+        WEBHOOK_ID % "webhookDeliveryReplay",
+        {"id": delivery},
+        target=("WebhookDelivery", pk(delivery)),
+        account_id=w.tenant.account_id,
+        **as_member(w.owner),
+    )
+
+
 # --- helpers reading the log straight from the database ---
 
 

@@ -94,6 +94,12 @@ EMITS: dict[str, list[EventType]] = {
     "staffStatusUpdate": [],
     "staffUnshare": [E.STAFF_UPDATED],
     "staffUpdate": [E.STAFF_UPDATED],
+    "webhookDeliveryReplay": [],
+    "webhookEndpointCreate": [],
+    "webhookEndpointDelete": [],
+    "webhookEndpointPing": [],
+    "webhookEndpointSecretRotate": [],
+    "webhookEndpointUpdate": [],
 }
 
 

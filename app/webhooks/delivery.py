@@ -1,0 +1,358 @@
+"""The delivery worker: sends due webhook deliveries, signed per Standard Webhooks.
+
+A pass claims a batch of due deliveries with one conditional UPDATE that sets a lease
+(``locked_until`` and a random ``lease`` token); on PostgreSQL the rows are picked
+``FOR UPDATE SKIP LOCKED``, on SQLite the single writer makes the statement atomic. So
+workers in several processes never send one delivery at once. The batch is sent
+concurrently and every request is cut off at the timeout, so the work always ends well
+inside the lease. A worker that dies mid-send leaves its lease to expire; another worker
+then sends the delivery again, with the same ``webhook-id``.
+
+An attempt is logged with its status, duration and the start of the answer. A failure is
+retried with exponential backoff and full jitter until the delivery has been failing for
+the retry window (a day); then it is FAILED, its endpoint disabled and the account's
+administrators emailed (through the outbox, in the same transaction).
+
+Every attempt checks the URL again and connects to the address it checked
+(``app.webhooks.urls``): a name that now resolves to an inner address is refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import secrets
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import httpx
+import orjson
+from sqlalchemy import and_, or_, select, update
+from standardwebhooks import Webhook
+
+from app.access import Role
+from app.accounts.models import Account
+from app.db.base import utcnow
+from app.email.outbox import enqueue
+from app.events.bus import HUB
+from app.events.service import NOTIFY_CHANNEL
+from app.identity.models import User
+from app.security.crypto import Keyring
+from app.staff.models import AccountStatus, Staff
+from app.webhooks import urls
+from app.webhooks.errors import UnsafeUrl
+from app.webhooks.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from app.webhooks.service import signing_secrets
+
+log = logging.getLogger("roster.webhooks")
+
+EXCERPT = 1000  # characters of an answer kept with its attempt
+USER_AGENT = "Roster-Webhooks/1"
+DISABLED_REASON = "Every delivery failed for the retry window."
+
+
+@dataclass(frozen=True)
+class Outcome:
+    ok: bool
+    status_code: int | None
+    error: str | None
+    excerpt: str | None
+    duration_ms: int
+
+
+class Deliverer:
+    def __init__(
+        self,
+        db,
+        keyring: Keyring,
+        *,
+        allow_private: bool = False,
+        timeout: float = 10,
+        retry_window: timedelta = timedelta(hours=24),
+        backoff_seconds: float = 5,
+        max_backoff_seconds: float = 3600,
+        batch: int = 10,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ):
+        self.db = db
+        self.keyring = keyring
+        self.allow_private = allow_private
+        self.timeout = timeout
+        self.retry_window = retry_window
+        self.backoff_seconds = backoff_seconds
+        self.max_backoff_seconds = max_backoff_seconds
+        self.batch = batch
+        self.transport = transport
+        # Longer than any batch can take: each request is cut off at the timeout.
+        self.lease = timedelta(seconds=2 * timeout + 2)
+
+    @classmethod
+    def from_settings(cls, db, settings) -> Deliverer:
+        return cls(
+            db,
+            settings.keyring,
+            allow_private=settings.webhooks_allow_private,
+            timeout=settings.webhooks_timeout_seconds,
+            retry_window=timedelta(hours=settings.webhooks_retry_hours),
+            backoff_seconds=settings.webhooks_backoff_seconds,
+            max_backoff_seconds=settings.webhooks_max_backoff_seconds,
+        )
+
+    def backoff(self, attempts: int) -> timedelta:
+        """Exponential, capped, with full jitter (half to all of the step)."""
+        step = min(self.max_backoff_seconds, self.backoff_seconds * 2 ** max(0, attempts - 1))
+        return timedelta(seconds=step * random.uniform(0.5, 1.0))
+
+    # --- claiming ---------------------------------------------------------------------
+
+    def _due(self, now: datetime):
+        return and_(
+            WebhookDelivery.status == DeliveryStatus.PENDING,
+            WebhookDelivery.next_attempt_at <= now,
+            or_(WebhookDelivery.locked_until.is_(None), WebhookDelivery.locked_until < now),
+        )
+
+    async def claim(self) -> tuple[str, list[int]]:
+        """A lease and the deliveries it holds (none when nothing is due)."""
+        now = utcnow()
+        lease = secrets.token_hex(16)
+        pick = (
+            select(WebhookDelivery.id)
+            .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+            .where(self._due(now), WebhookEndpoint.enabled.is_(True))
+            .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
+            .limit(self.batch)
+            .with_for_update(skip_locked=True, of=WebhookDelivery)
+        )
+        async with self.db.session(write=True) as session:
+            claimed = list(
+                await session.scalars(
+                    update(WebhookDelivery)
+                    .where(WebhookDelivery.id.in_(pick.scalar_subquery()), self._due(now))
+                    .values(locked_until=now + self.lease, lease=lease)
+                    .returning(WebhookDelivery.id)
+                    .execution_options(synchronize_session=False)
+                )
+            )
+            await session.commit()
+        return lease, sorted(claimed)
+
+    # --- sending ----------------------------------------------------------------------
+
+    async def _load(self, delivery_id: int):
+        async with self.db.session() as session:
+            delivery = await session.get(WebhookDelivery, delivery_id)
+            endpoint = (
+                await session.get(WebhookEndpoint, delivery.endpoint_id) if delivery else None
+            )
+            return delivery, endpoint
+
+    def sign(self, secrets_: Sequence[str], message_id: str, when: datetime, body: bytes) -> str:
+        return " ".join(Webhook(s).sign(message_id, when, body) for s in secrets_)
+
+    async def post(self, endpoint: WebhookEndpoint, delivery: WebhookDelivery) -> Outcome:
+        """One attempt: check the URL, sign, POST to the checked address."""
+        started = time.perf_counter()
+
+        def outcome(ok, status=None, error=None, excerpt=None) -> Outcome:
+            duration = int((time.perf_counter() - started) * 1000)
+            return Outcome(ok, status, error, excerpt, duration)
+
+        try:
+            target = await urls.check(endpoint.url, allow_private=self.allow_private)
+        except UnsafeUrl as exc:
+            return outcome(False, error=exc.message)
+        body = orjson.dumps(delivery.payload)
+        now = utcnow()
+        headers = {
+            "host": target.host_header,
+            "content-type": "application/json",
+            "user-agent": USER_AGENT,
+            "webhook-id": delivery.uid,
+            "webhook-timestamp": str(int(now.timestamp())),
+            "webhook-signature": self.sign(
+                signing_secrets(self.keyring, endpoint, now), delivery.uid, now, body
+            ),
+        }
+        extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
+        try:
+            async with asyncio.timeout(self.timeout):
+                async with httpx.AsyncClient(
+                    transport=self.transport,
+                    follow_redirects=False,
+                    trust_env=False,
+                    timeout=self.timeout,
+                ) as client:
+                    request = client.build_request(
+                        "POST",
+                        target.pinned_url,
+                        content=body,
+                        headers=headers,
+                        extensions=extensions,
+                    )
+                    response = await client.send(request, stream=True)
+                    try:
+                        raw = b""
+                        async for chunk in response.aiter_bytes():
+                            raw += chunk
+                            if len(raw) >= EXCERPT * 4:
+                                break
+                    finally:
+                        await response.aclose()
+        except TimeoutError:
+            return outcome(False, error=f"No answer within {self.timeout:g} s.")
+        except httpx.HTTPError as exc:
+            return outcome(False, error=f"{type(exc).__name__}: {exc}"[:500])
+        excerpt = raw.decode("utf-8", "replace")[:EXCERPT] or None
+        ok = 200 <= response.status_code < 300
+        error = None if ok else f"HTTP {response.status_code}"
+        return outcome(ok, response.status_code, error, excerpt)
+
+    async def _finish(self, delivery_id: int, lease: str, result: Outcome) -> None:
+        async with self.db.session(write=True) as session:
+            delivery = await session.get(WebhookDelivery, delivery_id)
+            if delivery is None:  # its endpoint was deleted meanwhile
+                return
+            session.add(
+                WebhookAttempt(
+                    account_id=delivery.account_id,
+                    delivery_id=delivery.id,
+                    started_at=utcnow() - timedelta(milliseconds=result.duration_ms),
+                    duration_ms=result.duration_ms,
+                    status_code=result.status_code,
+                    ok=result.ok,
+                    error=result.error,
+                    response_excerpt=result.excerpt,
+                )
+            )
+            if delivery.lease != lease:  # the lease ran out and another worker took it
+                await session.commit()
+                return
+            now = utcnow()
+            delivery.attempts += 1
+            delivery.locked_until = None
+            delivery.lease = None
+            if result.ok:
+                delivery.status = DeliveryStatus.DELIVERED
+                delivery.delivered_at = now
+            elif now - delivery.retry_from >= self.retry_window:
+                delivery.status = DeliveryStatus.FAILED
+                await self._disable(session, delivery.endpoint_id, result.error or "")
+            else:
+                delivery.next_attempt_at = now + self.backoff(delivery.attempts)
+            await session.commit()
+
+    async def _disable(self, session, endpoint_id: int, last_error: str) -> None:
+        """Disable a failing endpoint and tell the account's administrators (once)."""
+        endpoint = await session.get(WebhookEndpoint, endpoint_id)
+        if endpoint is None or not endpoint.enabled:
+            return
+        endpoint.enabled = False
+        endpoint.disabled_reason = DISABLED_REASON
+        account = await session.get(Account, endpoint.account_id)
+        admins = await session.scalars(
+            select(User.email)
+            .join(Staff, Staff.user_id == User.id)
+            .where(
+                Staff.account_id == endpoint.account_id,
+                Staff.role.in_([Role.ADMINISTRATOR, Role.OWNER]),
+                Staff.account_status == AccountStatus.ACTIVE,
+            )
+            .order_by(User.email)
+        )
+        hours = self.retry_window.total_seconds() / 3600
+        for email in admins:
+            await enqueue(
+                session,
+                self.keyring,
+                template="webhook_endpoint_disabled",
+                to=email,
+                account_id=endpoint.account_id,
+                subject=f"A webhook endpoint of {account.name if account else 'your account'} "
+                "was disabled",
+                context={
+                    "url": endpoint.url,
+                    "account": account.name if account else "",
+                    "hours": f"{hours:g}",
+                    "last_error": last_error,
+                },
+            )
+        log.warning("webhook endpoint %s disabled after failing for %g h", endpoint_id, hours)
+
+    async def deliver(self, delivery_id: int, lease: str) -> bool:
+        delivery, endpoint = await self._load(delivery_id)
+        if delivery is None or endpoint is None or delivery.lease != lease:
+            return False
+        result = await self.post(endpoint, delivery)
+        await self._finish(delivery_id, lease, result)
+        return result.ok
+
+    async def run_once(self) -> int:
+        """Send what is due now; returns how many deliveries were claimed."""
+        lease, claimed = await self.claim()
+        if claimed:
+            results = await asyncio.gather(
+                *(self.deliver(i, lease) for i in claimed), return_exceptions=True
+            )
+            for result in results:
+                if isinstance(result, BaseException):
+                    log.error("webhook delivery failed", exc_info=result)
+        return len(claimed)
+
+    @contextlib.asynccontextmanager
+    async def _notified(self, wake: asyncio.Event) -> AsyncIterator[None]:
+        """On PostgreSQL, ``wake`` is set whenever any process commits events (the
+        ``NOTIFY`` of ``app.events.service``); elsewhere (and if listening fails) the loop
+        polls."""
+        if self.db.dialect != "postgresql":
+            yield
+            return
+        try:
+            conn = await self.db.engine.connect()
+            driver = (await conn.get_raw_connection()).driver_connection
+            listener = lambda *_: wake.set()  # noqa: E731
+            await driver.add_listener(NOTIFY_CHANNEL, listener)
+        except Exception:
+            log.warning("cannot LISTEN for new events; polling only", exc_info=True)
+            yield
+            return
+        try:
+            yield
+        finally:
+            with contextlib.suppress(Exception):
+                await driver.remove_listener(NOTIFY_CHANNEL, listener)
+            with contextlib.suppress(Exception):
+                await conn.close()
+
+    async def run_forever(self, stop: asyncio.Event, poll_seconds: float = 1.0) -> None:
+        """Deliver until ``stop``: at once when new events commit (this process's, and on
+        PostgreSQL every process's), else every ``poll_seconds``."""
+        queue = HUB.listen()
+        wake = asyncio.Event()
+        try:
+            async with self._notified(wake):
+                while not stop.is_set():
+                    wake.clear()
+                    try:
+                        while await self.run_once() >= self.batch and not stop.is_set():
+                            pass
+                    except Exception:
+                        log.exception("webhook delivery pass failed")
+                    waits = [
+                        asyncio.ensure_future(queue.get()),
+                        asyncio.ensure_future(stop.wait()),
+                        asyncio.ensure_future(wake.wait()),
+                    ]
+                    await asyncio.wait(
+                        waits, timeout=poll_seconds, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    for waiting in waits:
+                        waiting.cancel()
+                    while not queue.empty():
+                        queue.get_nowait()
+        finally:
+            HUB.forget(queue)

@@ -1,0 +1,31 @@
+from app.errors import DomainError, ErrorCode
+
+
+class UnsafeUrl(DomainError):
+    """The URL is not one Roster may call (scheme, credentials, or a refused address)."""
+
+    code = ErrorCode.INVALID
+
+    def __init__(self, message: str, field: list[str] | None = None):
+        super().__init__(message, field=field or ["url"])
+
+
+class UnknownEventType(DomainError):
+    code = ErrorCode.INVALID
+
+    def __init__(self, name: str, index: int):
+        super().__init__(f"{name!r} is not an event type.", field=["event_types", str(index)])
+
+
+class DeliveryInFlight(DomainError):
+    code = ErrorCode.INVALID_STATE
+
+    def __init__(self):
+        super().__init__("This delivery is being sent; replay it once it has finished.")
+
+
+class EndpointDisabled(DomainError):
+    code = ErrorCode.INVALID_STATE
+
+    def __init__(self):
+        super().__init__("This endpoint is disabled; enable it first.", field=["id"])

@@ -1,0 +1,427 @@
+"""Webhook endpoints (administrators manage them) and the deliveries queued for them.
+
+``queue_deliveries`` is a consumer of ``app.events.service.IN_TRANSACTION``: in the
+transaction that writes an account's events it queues one delivery per enabled endpoint
+that asked for the event's type, so a rolled-back change queues nothing and a committed
+one is delivered (``app.webhooks.delivery``). A payload is thin: the event's type and id,
+the record's global id and the names of the fields that changed; the names of personal
+fields only for endpoints created by a holder of ViewPersonalData.
+
+Signing secrets are shown once (at creation and rotation) and stored sealed with the
+field-encryption keys, bound to their endpoint, account and column.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.access import Actor, Permit, require
+from app.audit import changes
+from app.db.base import utcnow
+from app.errors import DomainError, ErrorCode, NotFound
+from app.events.catalogue import EventType
+from app.events.models import Event
+from app.fields import NEEDS_PERSONAL_DATA, camel, tables
+from app.graphql.ids import encode_id
+from app.security.crypto import Keyring
+from app.validation import clean_text
+from app.webhooks import urls
+from app.webhooks.errors import DeliveryInFlight, EndpointDisabled, UnknownEventType
+from app.webhooks.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+
+PING = "webhook.ping"
+EVENT_TYPES: tuple[str, ...] = tuple(t.value for t in EventType)
+MAX_ENDPOINTS = 20
+MAX_PAGE = 100
+MAX_ATTEMPTS_SHOWN = 50  # the latest attempts of a delivery a page shows
+SECRET_PREFIX = "whsec_"
+
+# The field table that names the fields of each kind of record an event is about.
+_SUBJECT_TABLES = {
+    "Staff": "staff",
+    "Invitation": "invitations",
+    "JoinRequest": "join_requests",
+    "CustomField": "custom_fields",
+    "Account": "accounts",
+}
+
+
+def new_secret() -> str:
+    """A Standard Webhooks secret: ``whsec_`` and 32 random bytes in base64."""
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def new_message_id() -> str:
+    return "msg_" + secrets.token_hex(16)
+
+
+def _associated(endpoint: WebhookEndpoint, column: str) -> str:
+    return f"roster:webhook_endpoints.{column}:{endpoint.account_id}:{endpoint.id}"
+
+
+def _seal(keyring: Keyring, endpoint: WebhookEndpoint, column: str, secret: str) -> str:
+    return keyring.encrypt(secret, _associated(endpoint, column))
+
+
+def signing_secrets(
+    keyring: Keyring, endpoint: WebhookEndpoint, now: datetime | None = None
+) -> list[str]:
+    """The secrets a delivery is signed with: the current one, and the previous one while
+    its overlap lasts (receivers that still hold it keep verifying)."""
+    found = [keyring.decrypt(endpoint.secret_sealed, _associated(endpoint, "secret_sealed"))]
+    expires = endpoint.previous_secret_expires_at
+    if endpoint.previous_secret_sealed and expires and expires > (now or utcnow()):
+        found.append(
+            keyring.decrypt(
+                endpoint.previous_secret_sealed, _associated(endpoint, "previous_secret_sealed")
+            )
+        )
+    return found
+
+
+def _clean_event_types(names: Sequence[str] | None) -> list[str]:
+    """Event types from the catalogue, each once (none: every event)."""
+    cleaned: list[str] = []
+    for index, name in enumerate(names or []):
+        name = (name or "").strip()
+        if name not in EVENT_TYPES:
+            raise UnknownEventType(name, index)
+        if name not in cleaned:
+            cleaned.append(name)
+    return cleaned
+
+
+async def _clean_url(url: str, allow_private: bool) -> str:
+    return (await urls.check(url, allow_private=allow_private)).url
+
+
+async def get_endpoint(
+    session: AsyncSession, actor: Actor, endpoint_id: int, path: str = "id"
+) -> WebhookEndpoint:
+    require(actor, Permit.MANAGE_ACCOUNT)
+    endpoint = await session.get(WebhookEndpoint, endpoint_id)
+    if endpoint is None or endpoint.account_id != actor.account_id:
+        raise NotFound("Webhook endpoint", field=[path])
+    return endpoint
+
+
+async def create_endpoint(
+    session: AsyncSession,
+    actor: Actor,
+    keyring: Keyring,
+    *,
+    url: str,
+    event_types: Sequence[str] | None = None,
+    description: str | None = None,
+    enabled: bool = True,
+    allow_private: bool = False,
+) -> tuple[WebhookEndpoint, str]:
+    """A new endpoint and its signing secret (the only time it is shown)."""
+    require(actor, Permit.MANAGE_ACCOUNT)
+    types = _clean_event_types(event_types)
+    description = clean_text(description, "description", max_length=500)
+    count = len(
+        list(
+            await session.scalars(
+                select(WebhookEndpoint.id).where(WebhookEndpoint.account_id == actor.account_id)
+            )
+        )
+    )
+    if count >= MAX_ENDPOINTS:
+        raise DomainError(
+            f"An account has at most {MAX_ENDPOINTS} webhook endpoints.",
+            code=ErrorCode.LIMIT_REACHED,
+        )
+    clean = await _clean_url(url, allow_private)
+    endpoint = WebhookEndpoint(
+        account_id=actor.account_id,
+        url=clean,
+        description=description,
+        event_types=types,
+        enabled=enabled,
+        personal_data=actor.can(Permit.VIEW_PERSONAL_DATA),
+        created_by_staff_id=actor.staff_id,
+    )
+    session.add(endpoint)
+    await session.flush()  # the id is part of the sealed secret's associated data
+    secret = new_secret()
+    endpoint.secret_sealed = _seal(keyring, endpoint, "secret_sealed", secret)
+    await session.flush()
+    return endpoint, secret
+
+
+async def update_endpoint(
+    session: AsyncSession,
+    actor: Actor,
+    endpoint_id: int,
+    changes_: dict,
+    *,
+    allow_private: bool = False,
+) -> WebhookEndpoint:
+    """Change the URL, event types, description or enabled flag. An endpoint changed by
+    someone without ViewPersonalData no longer receives the names of personal fields."""
+    endpoint = await get_endpoint(session, actor, endpoint_id)
+    if "url" in changes_:
+        endpoint.url = await _clean_url(changes_["url"], allow_private)
+    if "event_types" in changes_:
+        endpoint.event_types = _clean_event_types(changes_["event_types"])
+    if "description" in changes_:
+        endpoint.description = clean_text(changes_["description"], "description", max_length=500)
+    if changes_.get("enabled") is not None:
+        endpoint.enabled = bool(changes_["enabled"])
+        if endpoint.enabled:
+            endpoint.disabled_reason = None
+    if not actor.can(Permit.VIEW_PERSONAL_DATA):
+        endpoint.personal_data = False
+    await session.flush()
+    return endpoint
+
+
+async def delete_endpoint(session: AsyncSession, actor: Actor, endpoint_id: int) -> int:
+    endpoint = await get_endpoint(session, actor, endpoint_id)
+    deliveries = select(WebhookDelivery.id).where(WebhookDelivery.endpoint_id == endpoint.id)
+    await session.execute(delete(WebhookAttempt).where(WebhookAttempt.delivery_id.in_(deliveries)))
+    await session.execute(delete(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint.id))
+    await session.delete(endpoint)
+    await session.flush()
+    return endpoint_id
+
+
+async def rotate_secret(
+    session: AsyncSession,
+    actor: Actor,
+    keyring: Keyring,
+    endpoint_id: int,
+    *,
+    overlap: timedelta,
+) -> tuple[WebhookEndpoint, str]:
+    """A new signing secret (shown once); the one it replaces keeps signing beside it for
+    ``overlap``, so receivers can switch without losing a message."""
+    endpoint = await get_endpoint(session, actor, endpoint_id)
+    current = keyring.decrypt(endpoint.secret_sealed, _associated(endpoint, "secret_sealed"))
+    endpoint.previous_secret_sealed = _seal(keyring, endpoint, "previous_secret_sealed", current)
+    endpoint.previous_secret_expires_at = utcnow() + overlap
+    secret = new_secret()
+    endpoint.secret_sealed = _seal(keyring, endpoint, "secret_sealed", secret)
+    await session.flush()
+    return endpoint, secret
+
+
+def _delivery(
+    endpoint: WebhookEndpoint, event_type: str, payload: dict, event_id: int | None = None
+) -> WebhookDelivery:
+    now = utcnow()
+    return WebhookDelivery(
+        uid=new_message_id(),
+        account_id=endpoint.account_id,
+        endpoint_id=endpoint.id,
+        event_id=event_id,
+        event_type=event_type,
+        payload=payload,
+        next_attempt_at=now,
+        retry_from=now,
+        created_at=now,
+    )
+
+
+async def ping(session: AsyncSession, actor: Actor, endpoint_id: int) -> WebhookDelivery:
+    """Queue a test message (``webhook.ping``) to the endpoint."""
+    endpoint = await get_endpoint(session, actor, endpoint_id)
+    if not endpoint.enabled:
+        raise EndpointDisabled()
+    payload = {
+        "type": PING,
+        "timestamp": utcnow().isoformat(),
+        "data": {"endpointId": encode_id("WebhookEndpoint", endpoint.id)},
+    }
+    delivery = _delivery(endpoint, PING, payload)
+    session.add(delivery)
+    await session.flush()
+    return delivery
+
+
+async def get_delivery(
+    session: AsyncSession, actor: Actor, delivery_id: int, path: str = "id"
+) -> WebhookDelivery:
+    require(actor, Permit.MANAGE_ACCOUNT)
+    delivery = await session.get(WebhookDelivery, delivery_id)
+    if delivery is None or delivery.account_id != actor.account_id:
+        raise NotFound("Webhook delivery", field=[path])
+    return delivery
+
+
+async def replay(session: AsyncSession, actor: Actor, delivery_id: int) -> WebhookDelivery:
+    """Send a delivery again, with the same webhook-id and body: at once, and retried as a
+    new one would be. A delivery being sent right now cannot be replayed until it ends."""
+    delivery = await get_delivery(session, actor, delivery_id)
+    now = utcnow()
+    if (
+        delivery.status == DeliveryStatus.PENDING
+        and delivery.locked_until
+        and (delivery.locked_until > now)
+    ):
+        raise DeliveryInFlight()
+    endpoint = await session.get(WebhookEndpoint, delivery.endpoint_id)
+    if endpoint is None or not endpoint.enabled:
+        raise EndpointDisabled()
+    delivery.status = DeliveryStatus.PENDING
+    delivery.next_attempt_at = now
+    delivery.retry_from = now
+    delivery.locked_until = None
+    delivery.lease = None
+    await session.flush()
+    return delivery
+
+
+async def list_endpoints(
+    session: AsyncSession, actor: Actor, *, first: int, after: int | None
+) -> tuple[list[WebhookEndpoint], bool]:
+    require(actor, Permit.MANAGE_ACCOUNT)
+    first = max(0, min(first, MAX_PAGE))
+    stmt = (
+        select(WebhookEndpoint)
+        .where(WebhookEndpoint.account_id == actor.account_id)
+        .order_by(WebhookEndpoint.id)
+        .limit(first + 1)
+    )
+    if after is not None:
+        stmt = stmt.where(WebhookEndpoint.id > after)
+    rows = list(await session.scalars(stmt))
+    return rows[:first], len(rows) > first
+
+
+async def list_deliveries(
+    session: AsyncSession,
+    actor: Actor,
+    *,
+    endpoint_id: int | None,
+    first: int,
+    after: int | None,
+    status: DeliveryStatus | None = None,
+) -> tuple[list[WebhookDelivery], dict[int, list[WebhookAttempt]], bool]:
+    """Deliveries newest first, with their attempts (two statements for a page)."""
+    require(actor, Permit.MANAGE_ACCOUNT)
+    first = max(0, min(first, MAX_PAGE))
+    stmt = (
+        select(WebhookDelivery)
+        .where(WebhookDelivery.account_id == actor.account_id)
+        .order_by(WebhookDelivery.id.desc())
+        .limit(first + 1)
+    )
+    if endpoint_id is not None:
+        stmt = stmt.where(WebhookDelivery.endpoint_id == endpoint_id)
+    if after is not None:
+        stmt = stmt.where(WebhookDelivery.id < after)
+    if status is not None:
+        stmt = stmt.where(WebhookDelivery.status == status)
+    rows = list(await session.scalars(stmt))
+    rows, has_next = rows[:first], len(rows) > first
+    attempts: dict[int, list[WebhookAttempt]] = {row.id: [] for row in rows}
+    if rows:
+        for attempt in await session.scalars(
+            select(WebhookAttempt)
+            .where(
+                WebhookAttempt.account_id == actor.account_id,
+                WebhookAttempt.delivery_id.in_(list(attempts)),
+            )
+            .order_by(WebhookAttempt.id)
+        ):
+            attempts[attempt.delivery_id].append(attempt)
+    return rows, attempts, has_next
+
+
+async def reseal_secrets(
+    session: AsyncSession, keyring: Keyring, after_id: int, limit: int
+) -> tuple[int, int | None]:
+    """Re-encrypt a batch of endpoints' secrets under the primary key (``roster keys
+    rotate``). Returns (rows changed, last id looked at)."""
+    prefix = f"{keyring.primary}:"
+    rows = list(
+        await session.scalars(
+            select(WebhookEndpoint)
+            .where(WebhookEndpoint.id > after_id)
+            .order_by(WebhookEndpoint.id)
+            .limit(limit)
+        )
+    )
+    changed = 0
+    for endpoint in rows:
+        stale = False
+        for column in ("secret_sealed", "previous_secret_sealed"):
+            sealed = getattr(endpoint, column)
+            if sealed and not sealed.startswith(prefix):
+                plain = keyring.decrypt(sealed, _associated(endpoint, column))
+                setattr(endpoint, column, _seal(keyring, endpoint, column, plain))
+                stale = True
+        changed += stale
+    return changed, (rows[-1].id if rows else None)
+
+
+# --- queueing, in the transaction of the change ------------------------------------------
+
+
+def _field_names(subject_type: str, names: list[str], personal: bool) -> list[str]:
+    """Field names as the API spells them; personal ones only when ``personal``."""
+    table = tables().get(_SUBJECT_TABLES.get(subject_type, ""))
+    shown = []
+    for name in names:
+        row = table[name] if table is not None and name in table else None
+        if row is not None and row.visibility in NEEDS_PERSONAL_DATA and not personal:
+            continue
+        shown.append(row.api if row is not None and row.api else camel(name))
+    return shown
+
+
+def payload_of(event: Event, personal: bool) -> dict:
+    """What an endpoint is told about an event: ids, type, changed field names."""
+    data = dict(event.data or {})
+    body: dict = {
+        "id": encode_id(event.subject_type, event.subject_id),
+        "type": event.subject_type,
+        "eventId": event.uid,
+    }
+    if "fields" in data:
+        body["fields"] = _field_names(event.subject_type, list(data.pop("fields")), personal)
+    body.update(data)
+    return {"type": event.type, "timestamp": event.occurred_at.isoformat(), "data": body}
+
+
+def _wants(endpoint: WebhookEndpoint, event_type: str) -> bool:
+    return not endpoint.event_types or event_type in endpoint.event_types
+
+
+async def queue_deliveries(session: AsyncSession, events: list[Event]) -> None:
+    """One delivery per enabled endpoint that wants the event, in the event's transaction.
+
+    The rows are the deliveries' own bookkeeping, not part of the change: they are left out
+    of the change's audit entry."""
+    accounts = sorted({e.account_id for e in events})
+    endpoints = list(
+        await session.scalars(
+            select(WebhookEndpoint)
+            .where(WebhookEndpoint.account_id.in_(accounts), WebhookEndpoint.enabled.is_(True))
+            .order_by(WebhookEndpoint.id)
+        )
+    )
+    if not endpoints:
+        return
+    position = changes.mark(session)
+    for event in events:
+        for endpoint in endpoints:
+            if endpoint.account_id == event.account_id and _wants(endpoint, event.type):
+                session.add(
+                    _delivery(
+                        endpoint,
+                        event.type,
+                        payload_of(event, endpoint.personal_data),
+                        event.id,
+                    )
+                )
+    await session.flush()
+    changes.rollback_to(session, position)

@@ -1,0 +1,124 @@
+"""Which URLs a webhook may be sent to: the check at creation and again at every delivery.
+
+A URL's host is resolved and every address it resolves to must be public (not loopback,
+private, link-local, cloud metadata, multicast or reserved); the delivery then connects to
+the address that was checked, never resolving the name a second time, so a DNS answer that
+changes between the check and the connection (DNS rebinding) cannot reach an inner address.
+``allow_private`` (``ROSTER_WEBHOOKS_ALLOW_PRIVATE``, for tests and development) lets
+loopback and private networks through; link-local and metadata addresses never are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from app.webhooks.errors import UnsafeUrl
+
+MAX_URL_LENGTH = 2000
+SCHEMES = ("https", "http")
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+# Cloud metadata services that are not link-local addresses.
+METADATA = frozenset(
+    ipaddress.ip_address(a) for a in ("fd00:ec2::254", "100.100.100.200", "192.0.0.192")
+)
+
+
+@dataclass(frozen=True)
+class Target:
+    """A URL, split, with the address that was checked for it."""
+
+    url: str
+    scheme: str
+    host: str
+    port: int
+    path: str
+    address: IPAddress
+
+    @property
+    def pinned_url(self) -> str:
+        """The URL with its host replaced by the checked address (the one to connect to)."""
+        host = f"[{self.address}]" if self.address.version == 6 else str(self.address)
+        return f"{self.scheme}://{host}:{self.port}{self.path}"
+
+    @property
+    def host_header(self) -> str:
+        default = 443 if self.scheme == "https" else 80
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return host if self.port == default else f"{host}:{self.port}"
+
+
+def parse(url: str) -> tuple[str, str, int, str]:
+    """(scheme, host, port, path with query) of a URL Roster may call, or UnsafeUrl."""
+    url = (url or "").strip()
+    if not url or len(url) > MAX_URL_LENGTH:
+        raise UnsafeUrl(f"Give an http(s) URL of at most {MAX_URL_LENGTH} characters.")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise UnsafeUrl("This is not a valid URL.") from None
+    if parts.scheme not in SCHEMES or not parts.hostname:
+        raise UnsafeUrl("Give an http(s) URL with a host name.")
+    if parts.username or parts.password:
+        raise UnsafeUrl("A webhook URL may not carry a user name or password.")
+    if parts.fragment:
+        raise UnsafeUrl("A webhook URL may not have a fragment (#...).")
+    port = port or (443 if parts.scheme == "https" else 80)
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    return parts.scheme, parts.hostname.rstrip("."), port, path
+
+
+def refusal(address: IPAddress, allow_private: bool) -> str | None:
+    """Why an address may not be called, or None."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    if address in METADATA or address.is_link_local:
+        return "a link-local or cloud metadata address"
+    if address.is_unspecified or address.is_multicast:
+        return "an unspecified or multicast address"
+    if allow_private and (address.is_loopback or address.is_private):
+        return None
+    if address.is_loopback:
+        return "a loopback address"
+    if not address.is_global:
+        return "a private or reserved address"
+    return None
+
+
+async def resolve(host: str) -> list[IPAddress]:
+    try:
+        return [ipaddress.ip_address(host)]
+    except ValueError:
+        pass
+    loop = asyncio.get_running_loop()
+    try:
+        infos = await loop.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return []
+    found: list[IPAddress] = []
+    for info in infos:
+        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
+        if address not in found:
+            found.append(address)
+    return found
+
+
+async def check(url: str, *, allow_private: bool) -> Target:
+    """The URL's target: its host resolved, every address checked (UnsafeUrl if any is
+    refused or none is found); the first address is the one to connect to."""
+    scheme, host, port, path = parse(url)
+    addresses = await resolve(host)
+    if not addresses:
+        raise UnsafeUrl(f"The host {host!r} does not resolve.")
+    for address in addresses:
+        why = refusal(address, allow_private)
+        if why is not None:
+            raise UnsafeUrl(f"The host {host!r} resolves to {why}, which webhooks may not call.")
+    return Target(url.strip(), scheme, host, port, path, addresses[0])

@@ -1,0 +1,620 @@
+"""Webhooks as an administrator and a receiver see them: endpoints managed over GraphQL,
+changes delivered to a real HTTP receiver that verifies the Standard Webhooks signature,
+retries, replay, ping, secret rotation, the personal data an endpoint is told, and who may
+do what (other accounts' ids are "not found")."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from app.access import Role
+from app.access.scopes import Scope
+from app.db.base import utcnow
+from app.webhooks import urls
+from app.webhooks.delivery import Deliverer
+from app.webhooks.errors import UnsafeUrl
+from app.webhooks.models import (
+    DeliveryStatus,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
+from tests.audit.test_audit_log import STAFF_CREATE
+from tests.conftest import make_settings
+from tests.factories import (
+    error_codes,
+    gid,
+    make_api_token,
+    make_member,
+    make_tenant,
+    take_mail,
+)
+from tests.webhooks.receiver import receiving
+
+CREATE = """mutation($input: WebhookEndpointCreateInput!) {
+  webhookEndpointCreate(input: $input) {
+    webhookEndpoint { id url eventTypes enabled includesPersonalData }
+    secret userErrors { code field message }
+  }
+}"""
+UPDATE = """mutation($input: WebhookEndpointUpdateInput!) {
+  webhookEndpointUpdate(input: $input) {
+    webhookEndpoint { id url eventTypes enabled description } userErrors { code field }
+  }
+}"""
+BY_ID = """mutation($id: ID!) { %s(input: {id: $id}) { userErrors { code field } } }"""
+ROTATE = """mutation($id: ID!) {
+  webhookEndpointSecretRotate(input: {id: $id}) {
+    secret webhookEndpoint { previousSecretExpiresAt } userErrors { code }
+  }
+}"""
+PING = """mutation($id: ID!) {
+  webhookEndpointPing(input: {id: $id}) { delivery { id messageId } userErrors { code } }
+}"""
+REPLAY = """mutation($id: ID!) {
+  webhookDeliveryReplay(input: {id: $id}) { delivery { id status } userErrors { code } }
+}"""
+ENDPOINTS = "{ webhookEndpoints(first: 10) { edges { node { id url enabled disabledReason } } } }"
+DELIVERIES = """query($endpoint: ID) {
+  webhookDeliveries(endpointId: $endpoint, first: 50) { edges { node {
+    id messageId eventType payload status attemptCount deliveredAt
+    attempts { statusCode ok durationMs error responseExcerpt }
+  } } }
+}"""
+STAFF_UPDATE = """mutation($input: StaffUpdateInput!) {
+  staffUpdate(input: $input) { staff { id } userErrors { code field } }
+}"""
+
+
+@pytest.fixture
+def settings(database_url):
+    return make_settings(
+        database_url,
+        webhooks_allow_private=True,
+        webhooks_enabled=False,
+        webhooks_timeout_seconds=10,
+        webhooks_backoff_seconds=0.01,
+        webhooks_max_backoff_seconds=0.05,
+    )
+
+
+async def create(api, member, url, **input) -> dict:
+    body = await api.data(CREATE, {"input": {"url": url, **input}}, as_=member)
+    payload = body["webhookEndpointCreate"]
+    assert payload["userErrors"] == [], payload
+    return payload
+
+
+async def deliver_all(services) -> None:
+    while await services.webhooks.run_once():
+        pass
+
+
+async def deliveries(api, member, endpoint=None) -> list[dict]:
+    data = await api.data(DELIVERIES, {"endpoint": endpoint}, as_=member)
+    return [e["node"] for e in data["webhookDeliveries"]["edges"]]
+
+
+async def test_a_change_reaches_the_receiver_signed_with_its_delivery_logged(api, services):
+    tenant = await make_tenant(services)
+    async with receiving() as receiver:
+        made = await create(api, tenant.owner, receiver.url, eventTypes=["staff.created"])
+        receiver.secrets.append(made["secret"])
+        assert made["secret"].startswith("whsec_")
+        staff = await api.data(
+            STAFF_CREATE, {"input": {"firstName": "Ada", "lastName": "Lovelace"}}, as_=tenant.owner
+        )
+        staff_id = staff["staffCreate"]["staff"]["id"]
+        await deliver_all(services)
+
+        [payload] = receiver.payloads
+        assert receiver.received[0].verified_with == [made["secret"]]
+        assert payload["type"] == "staff.created"
+        assert payload["data"]["id"] == staff_id
+        assert payload["data"]["type"] == "Staff"
+        assert "Ada" not in receiver.received[0].body.decode()  # thin: ids, not values
+
+        [delivery] = await deliveries(api, tenant.owner, made["webhookEndpoint"]["id"])
+        assert delivery["messageId"] == receiver.ids[0]
+        assert delivery["status"] == "DELIVERED"
+        [attempt] = delivery["attempts"]
+        assert attempt["statusCode"] == 200 and attempt["ok"] is True
+        assert attempt["responseExcerpt"] == "thanks"
+        assert attempt["durationMs"] >= 0
+
+        # only the types asked for; a second pass sends nothing again
+        await api.data(
+            STAFF_UPDATE, {"input": {"id": staff_id, "title": "Countess"}}, as_=tenant.owner
+        )
+        await deliver_all(services)
+        assert len(receiver.received) == 1
+
+
+async def test_every_event_type_without_a_filter_and_changed_field_names(api, services):
+    tenant = await make_tenant(services)
+    async with receiving() as receiver:
+        made = await create(api, tenant.owner, receiver.url)
+        receiver.secrets.append(made["secret"])
+        staff = await api.data(
+            STAFF_CREATE, {"input": {"firstName": "Ada", "lastName": "L"}}, as_=tenant.owner
+        )
+        staff_id = staff["staffCreate"]["staff"]["id"]
+        await api.data(
+            STAFF_UPDATE,
+            {"input": {"id": staff_id, "title": "Countess", "homeTimezone": "Europe/London"}},
+            as_=tenant.owner,
+        )
+        await deliver_all(services)
+        assert [p["type"] for p in receiver.payloads] == ["staff.created", "staff.updated"]
+        assert sorted(receiver.payloads[1]["data"]["fields"]) == ["homeTimezone", "title"]
+        assert len(set(receiver.ids)) == 2
+
+
+async def test_a_change_that_fails_queues_no_delivery(api, services):
+    tenant = await make_tenant(services)
+    other = await make_tenant(services)
+    async with receiving() as receiver:
+        made = await create(api, tenant.owner, receiver.url)
+        foreign = (
+            await api.data(
+                'mutation { projectCreate(input: {name: "Theirs"}) { project { id } } }',
+                as_=other.owner,
+            )
+        )["projectCreate"]["project"]["id"]
+        body = await api.data(
+            STAFF_CREATE,
+            {"input": {"firstName": "Gone", "lastName": "Again", "projectIds": [foreign]}},
+            as_=tenant.owner,
+        )
+        assert error_codes_of(body["staffCreate"]) == ["NOT_FOUND"]
+        assert await deliveries(api, tenant.owner, made["webhookEndpoint"]["id"]) == []
+        await deliver_all(services)
+        assert receiver.received == []
+
+
+def error_codes_of(payload: dict) -> list[str]:
+    return [e["code"] for e in payload["userErrors"]]
+
+
+async def test_event_types_come_from_the_catalogue(api, services):
+    tenant = await make_tenant(services)
+    body = await api.data(
+        CREATE,
+        {"input": {"url": "https://93.184.215.14/x", "eventTypes": ["staff.created", "nope"]}},
+        as_=tenant.owner,
+    )
+    [error] = body["webhookEndpointCreate"]["userErrors"]
+    assert (error["code"], error["field"]) == ("INVALID", ["input", "eventTypes", "1"])
+    assert body["webhookEndpointCreate"]["secret"] is None
+
+
+async def test_ping_and_replay_resend_with_the_same_webhook_id(api, services):
+    tenant = await make_tenant(services)
+    async with receiving() as receiver:
+        made = await create(api, tenant.owner, receiver.url)
+        receiver.secrets.append(made["secret"])
+        endpoint = made["webhookEndpoint"]["id"]
+        ping = (await api.data(PING, {"id": endpoint}, as_=tenant.owner))["webhookEndpointPing"]
+        await deliver_all(services)
+        [payload] = receiver.payloads
+        assert payload["type"] == "webhook.ping"
+        assert payload["data"]["endpointId"] == endpoint
+        assert receiver.ids == [ping["delivery"]["messageId"]]
+
+        replayed = await api.data(REPLAY, {"id": ping["delivery"]["id"]}, as_=tenant.owner)
+        assert replayed["webhookDeliveryReplay"]["delivery"]["status"] == "PENDING"
+        await deliver_all(services)
+        assert receiver.ids == [ping["delivery"]["messageId"]] * 2
+        [delivery] = await deliveries(api, tenant.owner, endpoint)
+        assert delivery["status"] == "DELIVERED" and len(delivery["attempts"]) == 2
+
+
+async def test_a_rotated_secret_signs_beside_the_old_one_for_the_overlap(api, services):
+    tenant = await make_tenant(services)
+    async with receiving() as receiver:
+        made = await create(api, tenant.owner, receiver.url)
+        endpoint = made["webhookEndpoint"]["id"]
+        old = made["secret"]
+        rotated = (await api.data(ROTATE, {"id": endpoint}, as_=tenant.owner))[
+            "webhookEndpointSecretRotate"
+        ]
+        new = rotated["secret"]
+        assert new != old and new.startswith("whsec_")
+        assert rotated["webhookEndpoint"]["previousSecretExpiresAt"] is not None
+        receiver.secrets += [old, new]
+        await api.data(PING, {"id": endpoint}, as_=tenant.owner)
+        await deliver_all(services)
+        assert receiver.received[-1].verified_with == [old, new]
+
+        async with services.db.session(write=True) as session:  # the overlap has ended
+            await session.execute(
+                update(WebhookEndpoint).values(previous_secret_expires_at=utcnow())
+            )
+            await session.commit()
+        await api.data(PING, {"id": endpoint}, as_=tenant.owner)
+        await deliver_all(services)
+        assert receiver.received[-1].verified_with == [new]
+
+
+async def test_the_secret_is_sealed_at_rest_and_never_readable_again(api, services):
+    tenant = await make_tenant(services)
+    made = await create(api, tenant.owner, "https://93.184.215.14/x")
+    async with services.db.session() as session:
+        row = await session.scalar(select(WebhookEndpoint))
+    assert made["secret"] not in row.secret_sealed
+    assert made["secret"].removeprefix("whsec_") not in row.secret_sealed
+    schema = await api.data('{ __type(name: "WebhookEndpoint") { fields { name } } }')
+    assert not [
+        f
+        for f in schema["__type"]["fields"]
+        if "secret" in f["name"].lower() and f["name"] != "previousSecretExpiresAt"
+    ]
+
+
+async def test_failures_are_retried_then_the_endpoint_is_disabled_and_admins_emailed(api, services):
+    tenant = await make_tenant(services)
+    admin = await make_member(services, tenant, Role.ADMINISTRATOR)
+    await make_member(services, tenant, Role.EDITOR)
+    async with receiving() as receiver:
+        receiver.status, receiver.answer = 503, "down for maintenance"
+        made = await create(api, tenant.owner, receiver.url)
+        receiver.secrets.append(made["secret"])
+        endpoint = made["webhookEndpoint"]["id"]
+        await take_mail(services)
+        # a day, scaled down to a second
+        services.webhooks.retry_window = timedelta(seconds=1)
+        await api.data(PING, {"id": endpoint}, as_=tenant.owner)
+        for _ in range(200):
+            await services.webhooks.run_once()
+            [delivery] = await deliveries(api, tenant.owner, endpoint)
+            if delivery["status"] != "PENDING":
+                break
+            await asyncio.sleep(0.02)
+        assert delivery["status"] == "FAILED"
+        assert delivery["attemptCount"] >= 3  # retried, with backoff between
+        assert {a["statusCode"] for a in delivery["attempts"]} == {503}
+        assert delivery["attempts"][0]["responseExcerpt"] == "down for maintenance"
+        assert len(set(receiver.ids)) == 1  # the same webhook-id every time
+        [node] = [
+            e["node"]
+            for e in (await api.data(ENDPOINTS, as_=tenant.owner))["webhookEndpoints"]["edges"]
+        ]
+        assert node["enabled"] is False and node["disabledReason"]
+
+        mail = await take_mail(services)
+        assert sorted(m["To"] for m in mail) == sorted([tenant.owner.email, admin.email])
+        assert receiver.url in mail[0].get_body(("plain",)).get_content()
+
+        # a disabled endpoint gets nothing new; enabled again, a replay goes through
+        await api.data(
+            STAFF_CREATE, {"input": {"firstName": "A", "lastName": "B"}}, as_=tenant.owner
+        )
+        count = len(receiver.received)
+        await deliver_all(services)
+        assert len(receiver.received) == count
+        receiver.status = 200
+        await api.data(UPDATE, {"input": {"id": endpoint, "enabled": True}}, as_=tenant.owner)
+        await api.data(REPLAY, {"id": delivery["id"]}, as_=tenant.owner)
+        await deliver_all(services)
+        assert receiver.received[-1].headers["webhook-id"] == receiver.ids[0]
+
+
+async def test_backoff_grows_exponentially_with_jitter():
+    deliverer = Deliverer(None, None, backoff_seconds=10, max_backoff_seconds=3600)  # type: ignore[arg-type]
+    for attempts, step in [(1, 10), (2, 20), (5, 160), (20, 3600)]:
+        waits = {deliverer.backoff(attempts).total_seconds() for _ in range(20)}
+        assert all(step / 2 <= w <= step for w in waits)
+        assert len(waits) > 1
+
+
+# --- who may do what ---------------------------------------------------------------------
+
+OPERATIONS = ["create", "update", "delete", "rotate", "ping", "replay", "endpoints", "deliveries"]
+
+
+async def run_operation(api, member, name, endpoint, delivery) -> dict:
+    if name == "create":
+        return await api(CREATE, {"input": {"url": "https://93.184.215.14/y"}}, as_=member)
+    if name == "update":
+        return await api(UPDATE, {"input": {"id": endpoint, "description": "d"}}, as_=member)
+    if name == "delete":
+        return await api(BY_ID % "webhookEndpointDelete", {"id": endpoint}, as_=member)
+    if name == "rotate":
+        return await api(ROTATE, {"id": endpoint}, as_=member)
+    if name == "ping":
+        return await api(PING, {"id": endpoint}, as_=member)
+    if name == "replay":
+        return await api(REPLAY, {"id": delivery}, as_=member)
+    if name == "endpoints":
+        return await api(ENDPOINTS, as_=member)
+    return await api(DELIVERIES, {"endpoint": None}, as_=member)
+
+
+async def setup_endpoint(api, tenant) -> tuple[str, str]:
+    made = await create(api, tenant.owner, "https://93.184.215.14/x")
+    endpoint = made["webhookEndpoint"]["id"]
+    ping = await api.data(PING, {"id": endpoint}, as_=tenant.owner)
+    return endpoint, ping["webhookEndpointPing"]["delivery"]["id"]
+
+
+@pytest.mark.parametrize("role", [Role.GUEST, Role.VIEWER, Role.EDITOR])
+async def test_members_below_administrator_are_refused_every_operation(api, services, role):
+    tenant = await make_tenant(services)
+    endpoint, delivery = await setup_endpoint(api, tenant)
+    member = await make_member(services, tenant, role)
+    for name in OPERATIONS:
+        body = await run_operation(api, member, name, endpoint, delivery)
+        assert error_codes(body) == ["FORBIDDEN"], (role, name, body)
+    assert len((await api.data(ENDPOINTS, as_=tenant.owner))["webhookEndpoints"]["edges"]) == 1
+
+
+@pytest.mark.parametrize("role", [Role.ADMINISTRATOR, Role.OWNER])
+async def test_administrators_may_do_every_operation(api, services, role):
+    tenant = await make_tenant(services)
+    endpoint, delivery = await setup_endpoint(api, tenant)
+    member = tenant.owner if role is Role.OWNER else await make_member(services, tenant, role)
+    for name in OPERATIONS:
+        body = await run_operation(api, member, name, endpoint, delivery)
+        assert not body.get("errors"), (name, body)
+        [payload] = body["data"].values()
+        assert payload.get("userErrors", []) == [], (name, payload)
+        if name == "delete":
+            endpoint, delivery = await setup_endpoint(api, tenant)
+
+
+async def test_another_accounts_endpoints_and_deliveries_are_not_found(api, services):
+    tenant = await make_tenant(services)
+    other = await make_tenant(services)
+    endpoint, delivery = await setup_endpoint(api, tenant)
+    for name in ["update", "delete", "rotate", "ping", "replay"]:
+        body = await run_operation(api, other.owner, name, endpoint, delivery)
+        [payload] = body["data"].values()
+        assert error_codes_of(payload) == ["NOT_FOUND"], (name, payload)
+    assert (await api.data(ENDPOINTS, as_=other.owner))["webhookEndpoints"]["edges"] == []
+    assert await deliveries(api, other.owner) == []
+    assert await deliveries(api, other.owner, endpoint) == []
+    # and nothing of theirs changed
+    [node] = [
+        e["node"]
+        for e in (await api.data(ENDPOINTS, as_=tenant.owner))["webhookEndpoints"]["edges"]
+    ]
+    assert node["id"] == endpoint
+
+
+async def test_another_accounts_changes_never_reach_an_endpoint(api, services):
+    tenant = await make_tenant(services)
+    other = await make_tenant(services)
+    async with receiving() as receiver:
+        await create(api, tenant.owner, receiver.url)
+        await api.data(
+            STAFF_CREATE, {"input": {"firstName": "X", "lastName": "Y"}}, as_=other.owner
+        )
+        await deliver_all(services)
+        assert receiver.received == []
+
+
+# --- personal data ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("who", "sees_personal"),
+    [("owner", True), ("administrator", True), ("admin key without personal_data", False)],
+)
+async def test_personal_field_names_only_for_endpoints_set_up_with_the_permit(
+    api, services, who, sees_personal
+):
+    tenant = await make_tenant(services)
+    if who == "owner":
+        token = tenant.owner.token
+    elif who == "administrator":
+        token = (await make_member(services, tenant, Role.ADMINISTRATOR)).token
+    else:
+        admin = await make_member(services, tenant, Role.ADMINISTRATOR)
+        token = await make_api_token(
+            services, tenant, admin, scopes=[Scope.ADMIN, Scope.STAFF_READ]
+        )
+    async with receiving() as receiver:
+        body = await api(
+            CREATE,
+            {"input": {"url": receiver.url, "eventTypes": ["staff.updated"]}},
+            token=token,
+            realm=tenant.slug,
+        )
+        made = body["data"]["webhookEndpointCreate"]
+        assert made["userErrors"] == []
+        assert made["webhookEndpoint"]["includesPersonalData"] is sees_personal
+        receiver.secrets.append(made["secret"])
+        await api.data(
+            STAFF_UPDATE,
+            {"input": {"id": tenant.owner.staff_id, "title": "Boss", "phoneCell": "+1 555 0100"}},
+            as_=tenant.owner,
+        )
+        await deliver_all(services)
+        [payload] = receiver.payloads
+        expected = ["phoneCell", "title"] if sees_personal else ["title"]
+        assert sorted(payload["data"]["fields"]) == expected
+        assert "555" not in receiver.received[0].body.decode()
+
+
+# --- addresses ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8080/x",
+        "http://localhost/x",
+        "http://10.1.2.3/x",
+        "http://192.168.0.10/x",
+        "http://169.254.169.254/latest/meta-data",
+        "http://[::1]/x",
+        "http://[::ffff:127.0.0.1]/x",
+        "http://[fd00:ec2::254]/x",
+        "ftp://93.184.215.14/x",
+        "http://user:pw@93.184.215.14/x",
+    ],
+)
+async def test_inner_addresses_are_refused_at_creation(api, services, settings, url):
+    settings.webhooks_allow_private = False
+    tenant = await make_tenant(services)
+    body = await api.data(CREATE, {"input": {"url": url}}, as_=tenant.owner)
+    [error] = body["webhookEndpointCreate"]["userErrors"]
+    assert (error["code"], error["field"]) == ("INVALID", ["input", "url"]), url
+
+
+async def test_metadata_addresses_are_refused_even_when_private_ones_are_allowed():
+    for url in ["http://169.254.169.254/", "http://[fe80::1]/", "http://[fd00:ec2::254]/"]:
+        with pytest.raises(UnsafeUrl):
+            await urls.check(url, allow_private=True)
+    target = await urls.check("http://localhost:9/x?a=1", allow_private=True)
+    assert target.address.is_loopback
+    assert (
+        target.pinned_url == f"http://{target.address}:9/x?a=1".replace("::1", "[::1]")
+        if target.address.version == 6
+        else "http://127.0.0.1:9/x?a=1"
+    )
+    assert target.host_header == "localhost:9"
+
+
+async def test_an_address_that_turns_inner_is_refused_at_delivery(api, services):
+    """Allowed when created, refused when sent (as a name re-pointed by DNS would be): the
+    attempt is logged and the receiver is never called."""
+    tenant = await make_tenant(services)
+    async with receiving() as receiver:
+        made = await create(api, tenant.owner, receiver.url)
+        await api.data(PING, {"id": made["webhookEndpoint"]["id"]}, as_=tenant.owner)
+        services.webhooks.allow_private = False
+        await services.webhooks.run_once()
+        assert receiver.received == []
+        [delivery] = await deliveries(api, tenant.owner)
+        [attempt] = delivery["attempts"]
+        assert attempt["statusCode"] is None and "loopback" in attempt["error"]
+        assert delivery["status"] == "PENDING"
+
+
+async def test_delivery_connects_to_the_address_it_checked(monkeypatch):
+    """The name is resolved once, for the check; the connection goes to that address."""
+    calls = []
+
+    async def resolve(host):
+        calls.append(host)
+        return (
+            [urls.ipaddress.ip_address("93.184.215.14")]
+            if len(calls) == 1
+            else [urls.ipaddress.ip_address("127.0.0.1")]
+        )
+
+    monkeypatch.setattr(urls, "resolve", resolve)
+    target = await urls.check("https://hooks.example.com/in", allow_private=False)
+    assert target.pinned_url == "https://93.184.215.14:443/in"
+    assert target.host_header == "hooks.example.com"
+    assert calls == ["hooks.example.com"]
+    with pytest.raises(UnsafeUrl):  # the next check sees the new answer and refuses it
+        await urls.check("https://hooks.example.com/in", allow_private=False)
+
+
+# --- claims --------------------------------------------------------------------------------
+
+
+async def test_two_workers_never_send_one_delivery_twice(api, services, settings):
+    from app.services import Services
+
+    tenant = await make_tenant(services)
+    async with receiving() as receiver:
+        made = await create(api, tenant.owner, receiver.url)
+        receiver.secrets.append(made["secret"])
+        for _ in range(30):
+            await api.data(PING, {"id": made["webhookEndpoint"]["id"]}, as_=tenant.owner)
+        second = Services.from_settings(settings)
+        try:
+            second.webhooks.batch = services.webhooks.batch = 4
+
+            async def drain(deliverer):
+                while await deliverer.run_once():
+                    pass
+
+            await asyncio.gather(drain(services.webhooks), drain(second.webhooks))
+        finally:
+            await second.close()
+        async with services.db.session() as session:
+            statuses = set(await session.scalars(select(WebhookDelivery.status)))
+            errors = list(await session.scalars(select(WebhookAttempt.error)))
+        assert errors == [None] * 30, errors  # one attempt each, all answered
+        assert statuses == {DeliveryStatus.DELIVERED}
+        assert sorted(receiver.ids) == sorted(set(receiver.ids)) and len(receiver.ids) == 30
+
+
+def gid_of(kind: str, pk: int) -> str:
+    return gid(kind, pk)
+
+
+async def test_the_server_loop_delivers_a_change_as_it_commits(api, services):
+    """The background loop wakes on committed events (in process on SQLite, by NOTIFY on
+    PostgreSQL), not at its next poll."""
+    tenant = await make_tenant(services)
+    async with receiving() as receiver:
+        made = await create(api, tenant.owner, receiver.url)
+        receiver.secrets.append(made["secret"])
+        stop = asyncio.Event()
+        loop = asyncio.create_task(services.webhooks.run_forever(stop, poll_seconds=60))
+        try:
+            await asyncio.sleep(0.5)  # listening
+            await api.data(
+                STAFF_CREATE, {"input": {"firstName": "A", "lastName": "B"}}, as_=tenant.owner
+            )
+            await asyncio.wait_for(receiver.arrived.wait(), timeout=20)
+        finally:
+            stop.set()
+            await loop
+        assert [p["type"] for p in receiver.payloads] == ["staff.created"]
+
+
+async def test_keys_rotate_reseals_signing_secrets_and_deliveries_still_verify(
+    api, services, settings, database_url
+):
+    from app.security.crypto import Keyring
+    from app.security.key_rotation import rotate_keys
+
+    tenant = await make_tenant(services)
+    async with receiving() as receiver:
+        made = await create(api, tenant.owner, receiver.url)
+        endpoint = made["webhookEndpoint"]["id"]
+        rotated = (await api.data(ROTATE, {"id": endpoint}, as_=tenant.owner))[
+            "webhookEndpointSecretRotate"
+        ]
+        receiver.secrets += [made["secret"], rotated["secret"]]
+        new_key = Keyring.generate_key()
+        keys = f"k2:{new_key},{settings.encryption_keys}"
+        assert await rotate_keys(make_settings(database_url, encryption_keys=keys)) == 1
+        assert await rotate_keys(make_settings(database_url, encryption_keys=keys)) == 0
+        async with services.db.session() as session:
+            row = await session.scalar(select(WebhookEndpoint))
+        assert row.secret_sealed.startswith("k2:") and row.previous_secret_sealed.startswith("k2:")
+
+        services.webhooks.keyring = make_settings(
+            database_url, encryption_keys=f"k2:{new_key}"
+        ).keyring
+        await api.data(PING, {"id": endpoint}, as_=tenant.owner)
+        await deliver_all(services)
+        assert receiver.received[-1].verified_with == [made["secret"], rotated["secret"]]
+
+
+async def test_an_endpoint_changed_without_the_permit_stops_naming_personal_fields(api, services):
+    tenant = await make_tenant(services)
+    admin = await make_member(services, tenant, Role.ADMINISTRATOR)
+    key = await make_api_token(services, tenant, admin, scopes=[Scope.ADMIN, Scope.STAFF_READ])
+    made = await create(api, tenant.owner, "https://93.184.215.14/x")
+    assert made["webhookEndpoint"]["includesPersonalData"] is True
+    body = await api(
+        UPDATE.replace("description }", "description includesPersonalData }"),
+        {"input": {"id": made["webhookEndpoint"]["id"], "description": "CRM"}},
+        token=key,
+        realm=tenant.slug,
+    )
+    payload = body["data"]["webhookEndpointUpdate"]
+    assert payload["userErrors"] == []
+    assert payload["webhookEndpoint"]["includesPersonalData"] is False
