@@ -22,6 +22,7 @@ from app.graphql.mutations.staff import (
 )
 from app.graphql.queries import Query
 from app.graphql.request_body import NoBadCharactersRule
+from app.graphql.subscriptions import Subscription
 from app.graphql.types.account import Account, User
 from app.graphql.types.custom_fields import CustomField
 from app.graphql.types.invitations import Invitation, JoinLink, JoinRequest
@@ -75,6 +76,7 @@ def build_schema(
     schema = RosterSchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         types=[Staff, Account, CustomField, StaffStatus, User, Invitation, JoinLink, JoinRequest],
         extensions=extensions,
     )
