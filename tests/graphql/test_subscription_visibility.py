@@ -26,14 +26,18 @@ from tests.graphql.ws import WsClient
 
 STAFF_FIELDS = "id email ssn salary capacity notes viewerCanSeePersonalData"
 SUBSCRIPTIONS = {
-    "staff": "subscription { staffChanged { kind staffId changedFields staff { %s } } }"
-    % STAFF_FIELDS,
+    "staff": "subscription { staffChanged { kind staffId changedFields staff { "
+    + STAFF_FIELDS
+    + " } } }",
     "invitation": "subscription { invitationChanged { kind invitationId invitation "
     "{ id email role status } } }",
     "field": "subscription { customFieldChanged { kind customFieldId changedFields "
     "customField { id name personal } } }",
 }
-NODE = "query($id: ID!) { node(id: $id) { ... on Staff { %s } ... on Invitation { id email role status } ... on CustomField { id name personal } } }" % STAFF_FIELDS
+NODE = (
+    "query($id: ID!) { node(id: $id) { ... on Staff { " + STAFF_FIELDS + " } "
+    "... on Invitation { id email role status } ... on CustomField { id name personal } } }"
+)
 UPDATE = """mutation($input: StaffUpdateInput!) { staffUpdate(input: $input) { userErrors { code field } } }"""
 INVITE = """mutation($input: InvitationCreateInput!) { invitationCreate(input: $input) { invitation { id staff { id } } userErrors { code } } }"""
 FIELD_CREATE = """mutation { customFieldCreate(input: {name: "Badge", type: TEXT}) { customField { id } userErrors { code } } }"""
