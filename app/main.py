@@ -33,7 +33,7 @@ from app.graphql.context import Context
 from app.graphql.limits import QueryLimits
 from app.graphql.over_http import GraphQLOverHTTP
 from app.graphql.schema import RosterSchema, build_schema
-from app.graphql.socket import RosterTransportWS, credentials_of
+from app.graphql.socket import RosterTransportWS, TextFrames, credentials_of
 from app.ops import tracing
 from app.ops.metrics import Metrics, metrics_route, outcome_of
 from app.ops.observe import ObserveRequests
@@ -131,6 +131,7 @@ class BodyTooLarge(Exception):
 class RosterGraphQL(GraphQLOverHTTP, GraphQL):
     schema: RosterSchema
     graphql_transport_ws_handler_class = RosterTransportWS  # app.graphql.socket
+    websocket_adapter_class = TextFrames
 
     def __init__(self, services: Services, ide: GraphiQLAssets | None = None, **kwargs):
         s = services.settings

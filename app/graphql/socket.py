@@ -10,6 +10,7 @@
 - Each operation gets a context of its own (its session, loaders and authentication),
   made from the connection's (its credentials): operations of one connection never share a
   session.
+- Messages are text frames (``TextFrames``).
 - Browsers' handshakes from an origin other than the server's own are refused unless the
   origin is in ``cors_origins`` (strawberry's ``allowed_origins``).
 """
@@ -20,6 +21,9 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
+from starlette.websockets import WebSocketDisconnect
+from strawberry.asgi import ASGIWebSocketAdapter
+from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
@@ -61,6 +65,20 @@ class _OperationContexts:
     async def stream(self, query, *args, context_value=None, **kwargs):
         context = context_value.for_operation(uuid.uuid4().hex)
         return await self._schema.stream(query, *args, context_value=context, **kwargs)
+
+
+class TextFrames(ASGIWebSocketAdapter):
+    """Messages go out as text frames, as the protocol requires (the view's JSON encoder
+    makes bytes, which strawberry would send as binary frames: browsers' clients, and the
+    graphql-ws reference client, refuse those)."""
+
+    async def send_json(self, message) -> None:
+        encoded = self.view.encode_json(message)
+        text = encoded.decode() if isinstance(encoded, bytes) else encoded
+        try:
+            await self.ws.send_text(text)
+        except WebSocketDisconnect as exc:
+            raise WebSocketDisconnected from exc
 
 
 class RosterTransportWS(BaseGraphQLTransportWSHandler):

@@ -133,41 +133,40 @@ async def _lost_access(ctx) -> None:
 async def _follow(info: Info, subject: str, build: Build[T]) -> AsyncGenerator[T, None]:
     ctx = info.context
     settings = ctx.settings
-    try:
-        actor = await _subscriber(ctx)
-    except Unauthenticated:
-        await _lost_access(ctx)
-        return
     socket = ctx.socket
-    if socket is not None and socket.subscriptions >= settings.subscriptions_per_connection:
-        raise limit_reached("This connection has as many subscriptions as it may have.")
-    await ctx.close(commit=False)
+    if socket is not None:  # the slot is taken before anything waits: no race past the cap
+        if socket.subscriptions >= settings.subscriptions_per_connection:
+            raise limit_reached("This connection has as many subscriptions as it may have.")
+        socket.subscriptions += 1
     try:
+        try:
+            actor = await _subscriber(ctx)
+        except Unauthenticated:
+            await _lost_access(ctx)
+            return
+        await ctx.close(commit=False)
         async with ctx.live.follow(actor.account_id, frozenset({subject})) as follower:
-            if socket is not None:
-                socket.subscriptions += 1
-            try:
-                while True:
-                    note: Note | None = None
-                    with contextlib.suppress(TimeoutError):
-                        note = await asyncio.wait_for(
-                            follower.queue.get(), settings.subscription_recheck_seconds
-                        )
-                    try:
-                        actor = await _subscriber(ctx)
-                        item = await build(ctx, actor, note) if note is not None else None
-                    except Unauthenticated:
-                        await _lost_access(ctx)
-                        return
-                    if item is None:
-                        await ctx.close(commit=False)
-                        continue
-                    yield item  # resolved, then the unit of work ends (RequestLifecycle)
-            finally:
-                if socket is not None:
-                    socket.subscriptions -= 1
+            while True:
+                note: Note | None = None
+                with contextlib.suppress(TimeoutError):
+                    note = await asyncio.wait_for(
+                        follower.queue.get(), settings.subscription_recheck_seconds
+                    )
+                try:
+                    actor = await _subscriber(ctx)
+                    item = await build(ctx, actor, note) if note is not None else None
+                except Unauthenticated:
+                    await _lost_access(ctx)
+                    return
+                if item is None:
+                    await ctx.close(commit=False)
+                    continue
+                yield item  # resolved, then the unit of work ends (RequestLifecycle)
     except LimitReached as exc:
         raise limit_reached(exc.message) from None
+    finally:
+        if socket is not None:
+            socket.subscriptions -= 1
 
 
 async def _staff(ctx, actor: Actor, note: Note) -> StaffChange | None:

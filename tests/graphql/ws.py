@@ -47,7 +47,9 @@ class WsClient:
 
     async def receive(self, seconds: float = 10) -> dict:
         while True:
-            message = json.loads(await asyncio.wait_for(self.ws.recv(), seconds))
+            frame = await asyncio.wait_for(self.ws.recv(), seconds)
+            assert isinstance(frame, str), "the protocol's messages are text frames"
+            message = json.loads(frame)
             if message.get("type") == "ping":
                 await self.send({"type": "pong"})
                 continue
