@@ -19,18 +19,14 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from starlette.websockets import WebSocketDisconnect
 from strawberry.asgi import ASGIWebSocketAdapter
-from strawberry.http.exceptions import WebSocketDisconnected
-from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
-    BaseGraphQLTransportWSHandler,
-)
+
+from app.graphql.strawberry_internals import BaseGraphQLTransportWSHandler, WebSocketDisconnected
 
 if TYPE_CHECKING:
-    from strawberry.schema import BaseSchema
-
     from app.graphql.context import Context
 
 
@@ -84,7 +80,7 @@ class TextFrames(ASGIWebSocketAdapter):
 class RosterTransportWS(BaseGraphQLTransportWSHandler):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.schema = cast("BaseSchema", _OperationContexts(self.schema))
+        self.schema = cast(Any, _OperationContexts(self.schema))
         context = cast("Context", self.context)
         context.socket = SocketState()
         context.close_socket = self.close

@@ -257,3 +257,13 @@ async def test_allowed_origins_are_the_cors_origins(database_url):
             assert (await ws.init(tenant.owner))["type"] == "connection_ack"
     finally:
         await services.close()
+
+
+def test_changed_fields_hold_every_field_an_event_can_name():
+    """The query limits count ``changedFields`` as at most ``_CHANGED_FIELDS`` items."""
+    from app.custom_fields.fields import CUSTOM_FIELDS
+    from app.graphql.limits import _CHANGED_FIELDS
+    from app.staff.fields import STAFF
+
+    assert len(list(STAFF)) + 3 <= _CHANGED_FIELDS  # and custom fields, shares, permits
+    assert len(list(CUSTOM_FIELDS)) <= _CHANGED_FIELDS
