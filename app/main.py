@@ -19,6 +19,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
+from strawberry import UNSET
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
@@ -166,7 +167,7 @@ class RosterGraphQL(GraphQLOverHTTP, GraphQL):
             await context.close(commit=False)
         if actor is None:
             raise ConnectionRejectionError()
-        return None
+        return UNSET  # connection_ack without a payload
 
     async def render_graphql_ide(self, request) -> Response:
         """Roster's own GraphiQL page (app.web.ide), never strawberry's CDN one."""
