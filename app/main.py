@@ -7,6 +7,7 @@ import contextlib
 import gc
 import logging
 import uuid
+from datetime import timedelta
 
 import orjson
 from cross_web import HTTPException
@@ -18,17 +19,23 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
+from strawberry import UNSET
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 
 from app.after_response import AfterResponseMiddleware
 from app.background import run_background
 from app.db.migrate import current_revision, head_revision
+from app.events.listen import Listener
+from app.events.live import Live
 from app.graphql.context import Context
 from app.graphql.limits import QueryLimits
 from app.graphql.over_http import GraphQLOverHTTP
 from app.graphql.schema import RosterSchema, build_schema
+from app.graphql.socket import RosterTransportWS, TextFrames, credentials_of
 from app.ops import tracing
 from app.ops.metrics import Metrics, metrics_route, outcome_of
 from app.ops.observe import ObserveRequests
@@ -142,6 +149,8 @@ PREFLIGHT_HEADERS = ("authorization", "x-auth-token", "graphql-preflight")
 
 class RosterGraphQL(GraphQLOverHTTP, GraphQL):
     schema: RosterSchema
+    graphql_transport_ws_handler_class = RosterTransportWS  # app.graphql.socket
+    websocket_adapter_class = TextFrames
 
     def __init__(self, services: Services, ide: GraphiQLAssets | None = None, **kwargs):
         s = services.settings
@@ -158,10 +167,26 @@ class RosterGraphQL(GraphQLOverHTTP, GraphQL):
             schema,
             graphql_ide="graphiql" if ide else None,
             multipart_uploads_enabled=True,
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+            connection_init_wait_timeout=timedelta(seconds=s.subscription_init_timeout_seconds),
+            max_subscriptions_per_connection=None,  # capped with a code (app.graphql.subscriptions)
+            allowed_origins=s.cors_origins,
             **kwargs,
         )
         self.services = services
         self.ide = ide
+        self.live = Live(services.db, per_account=s.subscriptions_per_account)
+
+    async def on_ws_connect(self, context: Context):
+        """A websocket is acknowledged only for a member (closed with 4403 otherwise)."""
+        context.token, context.realm = credentials_of(context.connection_params or {})
+        try:
+            actor = await context.optional_actor()
+        finally:
+            await context.close(commit=False)
+        if actor is None:
+            raise ConnectionRejectionError()
+        return UNSET  # connection_ack without a payload
 
     async def parse_multipart(self, request):
         """File uploads (the GraphQL multipart request specification). A multipart form is
@@ -233,6 +258,14 @@ class RosterGraphQL(GraphQLOverHTTP, GraphQL):
             )
 
     async def get_context(self, request, response) -> Context:
+        if request.scope["type"] == "websocket":  # credentials come in connection_init
+            return Context(
+                request=request,
+                services=self.services,
+                request_id=uuid.uuid4().hex,
+                connection_params={},
+                live=self.live,
+            )
         token, realm = credentials(request)
         return Context(
             request=request,
@@ -293,6 +326,11 @@ def create_app(
                     services.webhooks.run_forever(stop, settings.webhooks_poll_seconds)
                 )
             )
+        if services.db.engine.dialect.name == "postgresql":
+            # committed events of every worker reach this one's subscribers
+            listener = Listener(settings.database_url)
+            app.state.events_listener = listener
+            workers.append(asyncio.create_task(listener.run(stop)))
         # What is alive once the app has started (the schema, mappers, compiled statements)
         # lives as long as the server. Frozen, it is out of the cyclic collector's sight, so
         # a full collection walks only what requests made: under load, the staff page's p99
@@ -304,6 +342,7 @@ def create_app(
         finally:
             gc.unfreeze()
             stop.set()
+            await graphql.live.close()
             for worker in workers:
                 with contextlib.suppress(Exception):
                     await worker
@@ -343,6 +382,7 @@ def create_app(
     app = Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             metrics_route(services, metrics),

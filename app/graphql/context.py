@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
@@ -35,6 +38,37 @@ class Context:
     operation_name: str | None = None
     """The operation run, as the document and ``operationName`` name it (metrics, traces,
     the access log); None for an anonymous operation or a document that did not parse."""
+    # Over a websocket (app.graphql.socket): the connection_init payload, the connection's
+    # state, the process's live fan-out, and how to close the socket.
+    connection_params: dict | None = None
+    socket: Any = None
+    live: Any = None
+    close_socket: Callable[[int, str], Awaitable[None]] | None = None
+
+    @property
+    def over_socket(self) -> bool:
+        return self.connection_params is not None
+
+    def for_operation(self, request_id: str) -> Context:
+        """A context of its own for one operation of a websocket connection (its own
+        session, lock, loaders and authentication), sharing the connection's credentials."""
+        return dataclasses.replace(
+            self,
+            request_id=request_id,
+            _session=None,
+            _lock=asyncio.Lock(),
+            _auth=None,
+            loaders={},
+            failed=False,
+            operation_name=None,
+        )
+
+    async def reset_unit_of_work(self) -> None:
+        """Ends the session and forgets what it loaded and who authenticated (a
+        subscription does this before each event: access is read afresh)."""
+        await self.close(commit=False)
+        self._auth = None
+        self.loaders = {}
 
     @property
     def settings(self):

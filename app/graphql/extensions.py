@@ -87,7 +87,13 @@ class DocumentCache(SchemaExtension):
 class RequestLifecycle(SchemaExtension):
     def on_execute(self):
         ctx = self.execution_context.context
-        ctx.write = self.execution_context.operation_type == OperationType.MUTATION
+        operation_type = self.execution_context.operation_type
+        if getattr(ctx, "over_socket", False) and operation_type != OperationType.SUBSCRIPTION:
+            raise GraphQLError(
+                "Only subscriptions run over the websocket; send queries and mutations over HTTP.",
+                extensions={"code": "BAD_USER_INPUT"},
+            )
+        ctx.write = operation_type == OperationType.MUTATION
         yield
 
     async def on_operation(self):
@@ -112,31 +118,51 @@ class RequestLifecycle(SchemaExtension):
             # The hits are committed and the connection is back in the pool: waiting here
             # holds nothing but this client's request.
             await asyncio.sleep(ctx.services.settings.rate_limited_delay_seconds)
-        processed = []
-        for error in errors:
-            if error in unexpected:
-                log.error(
-                    "unexpected error request_id=%s path=%s",
-                    ctx.request_id,
-                    error.path,
-                    exc_info=error.original_error,
+        result.errors = _shown_errors(ctx, errors, unexpected)
+
+    async def on_stream_result(self, result):
+        """Each result of a subscription is a unit of work of its own: its session ends once
+        its fields are resolved (nothing is held between events), its errors shown as the
+        answer of a request would show them."""
+        if self.execution_context.operation_type == OperationType.SUBSCRIPTION:
+            ctx = self.execution_context.context
+            with contextlib.suppress(Exception):
+                await ctx.reset_unit_of_work()
+            errors = list(getattr(result, "errors", None) or [])
+            if errors:
+                unexpected = [e for e in errors if _is_unexpected(e)]
+                result.errors = _shown_errors(ctx, errors, unexpected)
+        yield
+
+
+def _shown_errors(ctx, errors: list[GraphQLError], unexpected: list[GraphQLError]) -> list:
+    """Errors as the client sees them: the unexpected masked with the request id (and
+    logged in full), validation errors coded BAD_USER_INPUT."""
+    processed = []
+    for error in errors:
+        if error in unexpected:
+            log.error(
+                "unexpected error request_id=%s path=%s",
+                ctx.request_id,
+                error.path,
+                exc_info=error.original_error,
+            )
+            processed.append(
+                GraphQLError(
+                    "Unexpected error.",
+                    nodes=error.nodes,
+                    path=error.path,
+                    extensions={"code": "INTERNAL_SERVER_ERROR", "requestId": ctx.request_id},
                 )
-                processed.append(
-                    GraphQLError(
-                        "Unexpected error.",
-                        nodes=error.nodes,
-                        path=error.path,
-                        extensions={"code": "INTERNAL_SERVER_ERROR", "requestId": ctx.request_id},
-                    )
-                )
-            elif not (error.extensions or {}).get("code"):
-                error.extensions = {**(error.extensions or {}), "code": "BAD_USER_INPUT"}
-                if ctx.services.settings.is_production:
-                    error.message = without_suggestions(error.message)
-                processed.append(error)
-            else:
-                processed.append(error)
-        result.errors = processed
+            )
+        elif not (error.extensions or {}).get("code"):
+            error.extensions = {**(error.extensions or {}), "code": "BAD_USER_INPUT"}
+            if ctx.services.settings.is_production:
+                error.message = without_suggestions(error.message)
+            processed.append(error)
+        else:
+            processed.append(error)
+    return processed
 
 
 class CostLimit(SchemaExtension):
@@ -156,6 +182,8 @@ class CostLimit(SchemaExtension):
             )
             error = await check_cost(ec.context, summary, self.max_cost, ec.variables)
             if error is not None:
+                if ec.operation_type == OperationType.SUBSCRIPTION:
+                    raise error  # a subscription's source is made whatever the result
                 ec.result = ExecutionResult(data=None, errors=[error])
         yield
 

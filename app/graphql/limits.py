@@ -113,6 +113,7 @@ _USER_ERRORS = 50  # problems one input can have (a test holds it for the larges
 _ERROR_PATH = 8  # UserError.field: a path into the input
 _IMPORT_REPORTED = 100  # staffImport's rows and errors (app.graphql.mutations.staff)
 _IMPORT_CHANGED = 100  # columns named as changed in one staffImport row
+_CHANGED_FIELDS = 64  # fields one event names (a staff record has fewer; a test holds it)
 _ROW_ERRORS = 15  # problems of one bulk row: one per input field, and row-level ones (a test)
 
 LIST_BOUNDS: dict[tuple[str, str], Bound] = {
@@ -165,6 +166,8 @@ LIST_BOUNDS: dict[tuple[str, str], Bound] = {
     ("StaffImportPayload", "errors"): const(_IMPORT_REPORTED),
     ("StaffImportPayload", "rows"): const(_IMPORT_REPORTED),
     ("StaffImportRow", "changedColumns"): const(_IMPORT_CHANGED),
+    ("StaffChange", "changedFields"): const(_CHANGED_FIELDS),
+    ("CustomFieldChange", "changedFields"): const(_CHANGED_FIELDS),
 }
 # Every payload's userErrors (the Payload interface and each type implementing it).
 USER_ERRORS = const(_USER_ERRORS)
@@ -315,9 +318,7 @@ class _IntrospectionWalk:
                 fragment = self.fragments.get(name)
                 if fragment is not None and name not in visiting:
                     if fragment.type_condition.name.value == type_name:
-                        yield from self.fields(
-                            type_name, fragment.selection_set, visiting | {name}
-                        )
+                        yield from self.fields(type_name, fragment.selection_set, visiting | {name})
 
     def walk(self, type_name: str, value, selection_set) -> None:
         for node in self.fields(type_name, selection_set, frozenset()):

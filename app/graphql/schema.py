@@ -23,6 +23,7 @@ from app.graphql.mutations.staff import (
 from app.graphql.mutations.webhooks import WebhookMutations, WebhookQueries
 from app.graphql.queries import Query
 from app.graphql.request_body import NoBadCharactersRule
+from app.graphql.subscriptions import Subscription
 from app.graphql.types.account import Account, User
 from app.graphql.types.custom_fields import CustomField
 from app.graphql.types.invitations import Invitation, JoinLink, JoinRequest
@@ -79,6 +80,7 @@ def build_schema(
     schema = RosterSchema(
         query=RootQuery,
         mutation=Mutation,
+        subscription=Subscription,
         types=[Staff, Account, CustomField, StaffStatus, User, Invitation, JoinLink, JoinRequest],
         extensions=extensions,
     )

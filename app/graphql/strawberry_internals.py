@@ -1,13 +1,18 @@
 """The only names Roster imports from strawberry's modules that are not its documented API.
 
 Everything else goes through strawberry's public extension points (``SchemaExtension``,
-the view's hooks). These two have no public equivalent:
+the view's hooks). These have no public equivalent:
 
 - ``validate_document``: validation exactly as strawberry runs it (graphql-core's rules,
   the schema's own, then strawberry's MaybeNull and OneOf rules), for ``DocumentCache``
   to validate each distinct document once and keep the answer;
 - ``InvalidOperationTypeError``: what strawberry raises for an operation the request's
-  method may not run (a mutation sent with GET), which the view answers with 405.
+  method may not run (a mutation sent with GET), which the view answers with 405;
+- ``BaseGraphQLTransportWSHandler``: the graphql-transport-ws handler, which the view's
+  ``graphql_transport_ws_handler_class`` names; ``app.graphql.socket`` subclasses it to give
+  each operation a context of its own (its ``schema``, ``context`` and ``websocket``);
+- ``WebSocketDisconnected``: what a websocket adapter raises when the client has gone
+  (``app.graphql.socket.TextFrames``, which sends text frames).
 
 They are pinned to the strawberry releases they were checked against
 (``TESTED_STRAWBERRY``); ``tests/graphql/test_strawberry_internals.py`` fails on any
@@ -16,10 +21,20 @@ other release until they have been checked again.
 
 from __future__ import annotations
 
+from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.schema.schema import validate_document
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
 
 # (lowest, first not checked): releases these imports were checked against.
 TESTED_STRAWBERRY = ((0, 341, 0), (0, 342, 0))
 
-__all__ = ["TESTED_STRAWBERRY", "InvalidOperationTypeError", "validate_document"]
+__all__ = [
+    "TESTED_STRAWBERRY",
+    "BaseGraphQLTransportWSHandler",
+    "InvalidOperationTypeError",
+    "WebSocketDisconnected",
+    "validate_document",
+]

@@ -1,0 +1,143 @@
+"""Live subscribers of one process: committed events, read once, handed to the followers of
+their account.
+
+The hub (``app.events.bus``) announces ids; ``Live`` reads each announced event once (one
+statement per batch, whatever the number of subscribers) and hands it to the followers of
+that event's account only. What a follower may see of it is its own business (it reads the
+records with its own access checks, ``app.events.visibility``): a ``Note`` carries ids, a
+type and field names, nothing personal.
+
+Each account has a cap on the followers it may have in one process
+(``subscriptions_per_account``); following past it raises ``LimitReached``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from app.db.engine import Database
+from app.errors import DomainError, ErrorCode
+from app.events import queries
+from app.events.bus import HUB, QUEUE_LIMIT, Hub
+
+log = logging.getLogger("roster.events")
+
+
+class LimitReached(DomainError):
+    code = ErrorCode.LIMIT_REACHED
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    """A committed event as followers receive it."""
+
+    id: int
+    uid: str
+    account_id: int
+    type: str
+    subject_type: str
+    subject_id: int
+    fields: tuple[str, ...]
+    occurred_at: datetime
+
+
+class Follower:
+    """One subscriber's queue of notes (a slow one loses the oldest, and is told so)."""
+
+    def __init__(self, account_id: int, subjects: frozenset[str]):
+        self.account_id = account_id
+        self.subjects = subjects
+        self.queue: asyncio.Queue[Note] = asyncio.Queue(QUEUE_LIMIT)
+        self.dropped = 0
+
+    def offer(self, note: Note) -> None:
+        if note.subject_type not in self.subjects:
+            return
+        if self.queue.full():
+            self.queue.get_nowait()
+            self.dropped += 1
+        self.queue.put_nowait(note)
+
+
+class Live:
+    """The process's fan-out from the hub to its followers, by account."""
+
+    def __init__(self, db: Database, hub: Hub = HUB, *, per_account: int = 200):
+        self.db = db
+        self.hub = hub
+        self.per_account = per_account
+        self._followers: dict[int, set[Follower]] = defaultdict(set)
+        self._task: asyncio.Task | None = None
+        self._queue: asyncio.Queue[int] | None = None
+
+    def count(self, account_id: int) -> int:
+        return len(self._followers.get(account_id, ()))
+
+    @contextlib.asynccontextmanager
+    async def follow(self, account_id: int, subjects: frozenset[str]) -> AsyncIterator[Follower]:
+        """A follower of the account's events about ``subjects`` for the ``with`` block."""
+        followers = self._followers[account_id]
+        if len(followers) >= self.per_account:
+            raise LimitReached(
+                "This account has as many live subscriptions as it may have; "
+                "end one before starting another."
+            )
+        self._start()
+        follower = Follower(account_id, subjects)
+        followers.add(follower)
+        try:
+            yield follower
+        finally:
+            followers.discard(follower)
+            if not followers:
+                self._followers.pop(account_id, None)
+
+    def _start(self) -> None:
+        if self._task is None or self._task.done():
+            self._queue = self.hub.listen()
+            self._task = asyncio.create_task(self._run(self._queue))
+
+    async def _run(self, queue: asyncio.Queue[int]) -> None:
+        try:
+            while True:
+                ids = [await queue.get()]
+                while not queue.empty():
+                    ids.append(queue.get_nowait())
+                if not self._followers:
+                    continue
+                try:
+                    await self._deliver(ids)
+                except Exception:
+                    log.exception("reading announced events failed; %d not delivered", len(ids))
+        finally:
+            self.hub.forget(queue)
+
+    async def _deliver(self, ids: list[int]) -> None:
+        async with self.db.session() as session:
+            rows = await queries.announced(session, ids, list(self._followers))
+        for row in rows:
+            note = Note(
+                id=row.id,
+                uid=row.uid,
+                account_id=row.account_id,
+                type=row.type,
+                subject_type=row.subject_type,
+                subject_id=row.subject_id,
+                fields=tuple((row.data or {}).get("fields", ())),
+                occurred_at=row.occurred_at,
+            )
+            for follower in list(self._followers.get(row.account_id, ())):
+                follower.offer(note)
+
+    async def close(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task

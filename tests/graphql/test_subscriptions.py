@@ -1,0 +1,269 @@
+"""Subscriptions over a real websocket: authentication in connection_init, what each
+subscriber receives, lost access, limits and caps."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import pytest
+
+from app.access import Role
+from app.main import create_app
+from tests.conftest import make_settings
+from tests.factories import gid, make_member, make_staff, make_tenant
+from tests.graphql.ws import WsClient
+from tests.security.live import live_server
+
+STAFF_CHANGED = """subscription {
+  staffChanged { eventId kind staffId changedFields staff { id firstName title email } }
+}"""
+STAFF_UPDATE = """mutation($input: StaffUpdateInput!) {
+  staffUpdate(input: $input) { userErrors { code field } }
+}"""
+STAFF_DISABLE = """mutation($id: ID!) { staffDisable(input: {staffId: $id}) { userErrors { code } } }"""
+
+
+@contextlib.asynccontextmanager
+async def serving(app):
+    async with live_server(app) as base:
+        listener = getattr(app.state, "events_listener", None)
+        if listener is not None:  # PostgreSQL: events come through LISTEN
+            await asyncio.wait_for(listener.connected.wait(), 10)
+        yield base
+
+
+@pytest.fixture
+async def live(app):
+    async with serving(app) as base:
+        yield base
+
+
+async def test_a_subscriber_receives_a_change_as_they_may_see_it(api, services, live):
+    tenant = await make_tenant(services)
+    viewer = await make_member(services, tenant, Role.VIEWER)
+    target = await make_staff(services, tenant, email="hidden@example.com")
+    async with WsClient.open(live) as ws:
+        assert (await ws.init(viewer))["type"] == "connection_ack"
+        await ws.subscribe(STAFF_CHANGED)
+        await asyncio.sleep(0.2)
+        body = await api.data(
+            STAFF_UPDATE,
+            {"input": {"id": gid("Staff", target.id), "title": "Chief", "email": "new@example.com"}},
+            as_=tenant.owner,
+        )
+        assert body["staffUpdate"]["userErrors"] == []
+        change = (await ws.next())["data"]["staffChanged"]
+    assert change["kind"] == "UPDATED"
+    assert change["eventId"].startswith("evt_")
+    assert change["staffId"] == gid("Staff", target.id)
+    assert change["changedFields"] == ["title"]  # not email: the viewer may not see it
+    assert change["staff"] == {
+        "id": gid("Staff", target.id), "firstName": target.first_name, "title": "Chief",
+        "email": None,
+    }
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [{}, {"Authorization": "Bearer nonsense"}, {"authorization": 42}],
+    ids=["none", "bad-token", "not-a-string"],
+)
+async def test_connection_init_without_valid_credentials_is_closed_4403(live, payload):
+    async with WsClient.open(live) as ws:
+        await ws.send({"type": "connection_init", "payload": payload})
+        assert await ws.closed() == 4403
+
+
+async def test_a_token_of_another_realm_is_refused(services, live):
+    tenant = await make_tenant(services)
+    other = await make_tenant(services)
+    async with WsClient.open(live) as ws:
+        await ws.send({"type": "connection_init", "payload": {
+            "Authorization": f"Bearer {tenant.owner.token}", "X-Auth-Realm": other.slug}})
+        assert await ws.closed() == 4403
+
+
+async def test_x_auth_token_is_accepted_like_over_http(services, live):
+    tenant = await make_tenant(services)
+    async with WsClient.open(live) as ws:
+        ack = await ws.init(payload={"x-auth-token": tenant.owner.token})
+        assert ack["type"] == "connection_ack"
+
+
+async def test_events_of_another_account_never_arrive(api, services, live):
+    tenant = await make_tenant(services)
+    other = await make_tenant(services)
+    target = await make_staff(services, other)
+    mine = await make_staff(services, tenant)
+    async with WsClient.open(live) as ws:
+        await ws.init(tenant.owner)
+        await ws.subscribe(STAFF_CHANGED)
+        await asyncio.sleep(0.2)
+        await api.data(STAFF_UPDATE, {"input": {"id": gid("Staff", target.id), "title": "X"}},
+                       as_=other.owner)
+        await api.data(STAFF_UPDATE, {"input": {"id": gid("Staff", mine.id), "title": "Y"}},
+                       as_=tenant.owner)
+        change = (await ws.next())["data"]["staffChanged"]
+        assert change["staffId"] == gid("Staff", mine.id)
+        assert await ws.drain(0.3) == []
+
+
+async def test_a_disabled_members_socket_is_closed_4403(api, services, live):
+    tenant = await make_tenant(services)
+    editor = await make_member(services, tenant, Role.EDITOR)
+    async with WsClient.open(live) as ws:
+        await ws.init(editor)
+        await ws.subscribe(STAFF_CHANGED)
+        await asyncio.sleep(0.2)
+        body = await api.data(STAFF_DISABLE, {"id": editor.staff_id}, as_=tenant.owner)
+        assert body["staffDisable"]["userErrors"] == []
+        assert await ws.closed() == 4403
+
+
+async def test_access_is_checked_again_without_events(database_url):
+    """A token ended meanwhile closes the socket at the next periodic check."""
+    from app.services import Services
+    from tests.factories import set_token_columns
+
+    settings = make_settings(database_url, subscription_recheck_seconds=0.3)
+    services = Services.from_settings(settings)
+    try:
+        app = create_app(settings, services=services)
+        tenant = await make_tenant(services)
+        async with serving(app) as base, WsClient.open(base) as ws:
+            await ws.init(tenant.owner)
+            await ws.subscribe(STAFF_CHANGED)
+            await asyncio.sleep(0.2)
+            from app.db.base import utcnow
+
+            await set_token_columns(services, tenant.owner.token, revoked_at=utcnow())
+            assert await ws.closed(5) == 4403
+    finally:
+        await services.close()
+
+
+async def test_queries_and_mutations_are_refused_over_the_socket(services, live):
+    tenant = await make_tenant(services)
+    async with WsClient.open(live) as ws:
+        await ws.init(tenant.owner)
+        op = await ws.subscribe("{ viewer { user { email } } }")
+        message = await ws.receive()
+        assert message["id"] == op
+        errors = message["payload"]["errors"] if message["type"] == "next" else message["payload"]
+        assert [e["extensions"]["code"] for e in errors] == ["BAD_USER_INPUT"]
+        assert "data" not in message["payload"] or message["payload"]["data"] is None
+
+
+async def test_query_limits_apply_to_subscription_documents(services, live):
+    tenant = await make_tenant(services)
+    deep = "manager { " * 14 + "id" + " }" * 14
+    aliases = " ".join(f"a{i}: eventId" for i in range(40))
+    async with WsClient.open(live) as ws:
+        await ws.init(tenant.owner)
+        for document in (
+            f"subscription {{ staffChanged {{ staff {{ {deep} }} }} }}",
+            f"subscription {{ staffChanged {{ {aliases} }} }}",
+        ):
+            op = await ws.subscribe(document)
+            message = await ws.receive()
+            assert (message["id"], message["type"]) == (op, "error"), message
+            assert message["payload"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+async def test_subscriptions_per_connection_are_capped(database_url):
+    from app.services import Services
+
+    settings = make_settings(database_url, subscriptions_per_connection=2)
+    services = Services.from_settings(settings)
+    try:
+        app = create_app(settings, services=services)
+        tenant = await make_tenant(services)
+        async with serving(app) as base, WsClient.open(base) as ws:
+            await ws.init(tenant.owner)
+            await ws.subscribe(STAFF_CHANGED)
+            await ws.subscribe(STAFF_CHANGED)
+            await asyncio.sleep(0.3)
+            third = await ws.subscribe(STAFF_CHANGED)
+            message = await ws.receive()
+            assert message["id"] == third
+            assert message["payload"]["errors"][0]["extensions"]["code"] == "LIMIT_REACHED"
+    finally:
+        await services.close()
+
+
+async def test_subscriptions_per_account_are_capped(database_url):
+    from app.services import Services
+
+    settings = make_settings(database_url, subscriptions_per_account=1)
+    services = Services.from_settings(settings)
+    try:
+        app = create_app(settings, services=services)
+        tenant = await make_tenant(services)
+        other = await make_tenant(services)
+        viewer = await make_member(services, tenant, Role.VIEWER)
+        async with serving(app) as base, WsClient.open(base) as first, \
+                WsClient.open(base) as second, WsClient.open(base) as third:
+            await first.init(tenant.owner)
+            await first.subscribe(STAFF_CHANGED)
+            await asyncio.sleep(0.3)
+            await second.init(viewer)
+            op = await second.subscribe(STAFF_CHANGED)
+            message = await second.receive()
+            assert message["id"] == op
+            assert message["payload"]["errors"][0]["extensions"]["code"] == "LIMIT_REACHED"
+            await third.init(other.owner)  # another account has a cap of its own
+            await third.subscribe(STAFF_CHANGED)
+            assert await third.drain(0.3) == []
+    finally:
+        await services.close()
+
+
+async def test_a_connection_that_does_not_initialise_is_closed_4408(database_url):
+    from app.services import Services
+
+    settings = make_settings(database_url, subscription_init_timeout_seconds=0.3)
+    services = Services.from_settings(settings)
+    try:
+        app = create_app(settings, services=services)
+        async with serving(app) as base, WsClient.open(base) as ws:
+            assert await ws.closed(5) == 4408
+    finally:
+        await services.close()
+
+
+async def test_a_browser_on_another_origin_is_refused(services, live):
+    from websockets.exceptions import InvalidStatus
+
+    with pytest.raises(InvalidStatus) as refused:
+        async with WsClient.open(live, origin="https://evil.example"):
+            pass
+    assert refused.value.response.status_code == 403
+    host = live.removeprefix("http://")
+    async with WsClient.open(live, origin=f"http://{host}") as ws:  # the server's own page
+        tenant = await make_tenant(services)
+        assert (await ws.init(tenant.owner))["type"] == "connection_ack"
+
+
+async def test_allowed_origins_are_the_cors_origins(database_url):
+    from app.services import Services
+
+    settings = make_settings(database_url, cors_origins=["https://app.example"])
+    services = Services.from_settings(settings)
+    try:
+        app = create_app(settings, services=services)
+        tenant = await make_tenant(services)
+        async with serving(app) as base, WsClient.open(base, origin="https://app.example") as ws:
+            assert (await ws.init(tenant.owner))["type"] == "connection_ack"
+    finally:
+        await services.close()
+
+
+def test_changed_fields_hold_every_field_an_event_can_name():
+    """The query limits count ``changedFields`` as at most ``_CHANGED_FIELDS`` items."""
+    from app.custom_fields.fields import CUSTOM_FIELDS
+    from app.graphql.limits import _CHANGED_FIELDS
+    from app.staff.fields import STAFF
+
+    assert len(list(STAFF)) + 3 <= _CHANGED_FIELDS  # and custom fields, shares, permits
+    assert len(list(CUSTOM_FIELDS)) <= _CHANGED_FIELDS
