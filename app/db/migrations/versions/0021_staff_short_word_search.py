@@ -3,7 +3,7 @@ each searched field's short substrings on PostgreSQL; a table kept in step by tr
 SQLite)
 
 Revision ID: 0021
-Revises: 0017
+Revises: 0020
 Create Date: 2026-12-04 10:05:00
 """
 
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0021"
-down_revision: str | None = "0017"
+down_revision: str | None = "0020"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
