@@ -19,6 +19,7 @@ PUBLIC = {
     "strawberry.dataloader",
     "strawberry.exceptions",
     "strawberry.extensions",
+    "strawberry.file_uploads",  # `Upload`, as strawberry's file-upload docs import it
     "strawberry.scalars",
     "strawberry.subscriptions",
     "strawberry.tools",
