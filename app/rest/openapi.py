@@ -42,7 +42,7 @@ def _object(view: View, description: str) -> dict:
     return schema
 
 
-_SID = {"name": "sid", "in": "path", "required": True, "schema": {"type": "integer"}}
+_SID = {"name": "sid", "in": "path", "required": True, "schema": {"type": "integer"}, "example": 1}
 _ERRORS = {
     "400": {
         "description": "Validation errors, with messages.",
