@@ -8,11 +8,16 @@ import os
 import re
 import socket
 import sys
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 import typer
 
 from app.settings import Settings
 from app.version import roster_version
+
+if TYPE_CHECKING:
+    from app.services import Services
 
 cli = typer.Typer(
     help="Roster: a multi-tenant GraphQL API for an organisation's people.", no_args_is_help=True
@@ -416,12 +421,12 @@ def keys_generate(kid: str = typer.Option("k1", help="Key id.")) -> None:
     typer.echo(f"{kid}:{Keyring.generate_key()}")
 
 
-@email_cli.command("relay")
-def email_relay(
-    once: bool = typer.Option(False, help="Send what is due now, then exit."),
+def _run_worker(
+    once: Callable[[Services], Awaitable[dict]] | None,
+    forever: Callable[[Services], Awaitable[None]],
 ) -> None:
-    """Relay queued email (the server also does this in the background)."""
-    from app.background import run_background
+    """Run one of the server's background loops on its own: one pass, printing what it did
+    as JSON, when ``once`` is given, else until interrupted."""
     from app.services import Services
 
     settings = _settings()
@@ -430,15 +435,30 @@ def email_relay(
     async def run() -> None:
         services = Services.from_settings(settings)
         try:
-            if once:
-                typer.echo(json.dumps({"sent": await services.relay.run_once()}))
-                return
-            stop = asyncio.Event()
-            await run_background(services, stop, services.settings.email_relay_poll_seconds)
+            if once is not None:
+                typer.echo(json.dumps(await once(services)))
+            else:
+                await forever(services)
         finally:
             await services.close()
 
     asyncio.run(run())
+
+
+@email_cli.command("relay")
+def email_relay(
+    once: bool = typer.Option(False, help="Send what is due now, then exit."),
+) -> None:
+    """Relay queued email (the server also does this in the background)."""
+    from app.background import run_background
+
+    async def one_pass(services: Services) -> dict:
+        return {"sent": await services.relay.run_once()}
+
+    async def forever(services: Services) -> None:
+        await run_background(services, asyncio.Event(), services.settings.email_relay_poll_seconds)
+
+    _run_worker(one_pass if once else None, forever)
 
 
 @webhooks_cli.command("deliver")
@@ -446,25 +466,19 @@ def webhooks_deliver(
     once: bool = typer.Option(False, help="Send what is due now, then exit."),
 ) -> None:
     """Deliver queued webhooks (the server also does this in the background)."""
-    from app.services import Services
 
-    settings = _settings()
-    _require_migrated(settings)
+    async def one_pass(services: Services) -> dict:
+        claimed = 0
+        while count := await services.webhooks.run_once():
+            claimed += count
+        return {"claimed": claimed}
 
-    async def run() -> None:
-        services = Services.from_settings(settings)
-        try:
-            if once:
-                claimed = 0
-                while count := await services.webhooks.run_once():
-                    claimed += count
-                typer.echo(json.dumps({"claimed": claimed}))
-                return
-            await services.webhooks.run_forever(asyncio.Event(), settings.webhooks_poll_seconds)
-        finally:
-            await services.close()
+    async def forever(services: Services) -> None:
+        await services.webhooks.run_forever(
+            asyncio.Event(), services.settings.webhooks_poll_seconds
+        )
 
-    asyncio.run(run())
+    _run_worker(one_pass if once else None, forever)
 
 
 def problem_of(exc: BaseException) -> str | None:
