@@ -25,7 +25,7 @@ import logging
 import random
 import secrets
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -163,9 +163,25 @@ class Deliverer:
             return Outcome(ok, status, error, excerpt, duration)
 
         try:
-            target = await urls.check(endpoint.url, allow_private=self.allow_private)
+            async with asyncio.timeout(self.timeout):  # the look-up is inside the lease too
+                return await self._attempt(endpoint, delivery, outcome)
         except UnsafeUrl as exc:
             return outcome(False, error=exc.message)
+        except TimeoutError:
+            return outcome(False, error=f"No answer within {self.timeout:g} s.")
+        except httpx.HTTPError as exc:
+            return outcome(False, error=f"{type(exc).__name__}: {exc}"[:500])
+        except Exception as exc:  # logged, and counted as a failed attempt: never retried forever
+            log.exception("webhook delivery %s failed unexpectedly", delivery.uid)
+            return outcome(False, error=f"Roster could not send it ({type(exc).__name__}).")
+
+    async def _attempt(
+        self,
+        endpoint: WebhookEndpoint,
+        delivery: WebhookDelivery,
+        outcome: Callable[..., Outcome],
+    ) -> Outcome:
+        target = await urls.check(endpoint.url, allow_private=self.allow_private)
         body = orjson.dumps(delivery.payload)
         now = utcnow()
         headers = {
@@ -179,34 +195,28 @@ class Deliverer:
             ),
         }
         extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
-        try:
-            async with asyncio.timeout(self.timeout):
-                async with httpx.AsyncClient(
-                    transport=self.transport,
-                    follow_redirects=False,
-                    trust_env=False,
-                    timeout=self.timeout,
-                ) as client:
-                    request = client.build_request(
-                        "POST",
-                        target.pinned_url,
-                        content=body,
-                        headers=headers,
-                        extensions=extensions,
-                    )
-                    response = await client.send(request, stream=True)
-                    try:
-                        raw = b""
-                        async for chunk in response.aiter_bytes():
-                            raw += chunk
-                            if len(raw) >= EXCERPT * 4:
-                                break
-                    finally:
-                        await response.aclose()
-        except TimeoutError:
-            return outcome(False, error=f"No answer within {self.timeout:g} s.")
-        except httpx.HTTPError as exc:
-            return outcome(False, error=f"{type(exc).__name__}: {exc}"[:500])
+        async with httpx.AsyncClient(
+            transport=self.transport,
+            follow_redirects=False,
+            trust_env=False,
+            timeout=self.timeout,
+        ) as client:
+            request = client.build_request(
+                "POST",
+                target.pinned_url,
+                content=body,
+                headers=headers,
+                extensions=extensions,
+            )
+            response = await client.send(request, stream=True)
+            try:
+                raw = b""
+                async for chunk in response.aiter_bytes():
+                    raw += chunk
+                    if len(raw) >= EXCERPT * 4:
+                        break
+            finally:
+                await response.aclose()
         excerpt = raw.decode("utf-8", "replace")[:EXCERPT] or None
         ok = 200 <= response.status_code < 300
         error = None if ok else f"HTTP {response.status_code}"

@@ -68,23 +68,59 @@ def parse(url: str) -> tuple[str, str, int, str]:
         raise UnsafeUrl("A webhook URL may not carry a user name or password.")
     if parts.fragment:
         raise UnsafeUrl("A webhook URL may not have a fragment (#...).")
+    try:  # an internationalised host name is called by its ASCII (IDNA) form
+        host = parts.hostname.rstrip(".").encode("idna").decode("ascii")
+    except UnicodeError:
+        raise UnsafeUrl("The host name is not valid.") from None
     port = port or (443 if parts.scheme == "https" else 80)
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query
-    return parts.scheme, parts.hostname.rstrip("."), port, path
+    return parts.scheme, host, port, path
+
+
+# IPv6 prefixes that carry an IPv4 address in their last 32 bits (NAT64's well-known
+# prefix, RFC 6052; IPv4-compatible addresses, RFC 4291 §2.5.5.1): a gateway or stack may
+# turn them into the IPv4 address they carry, so that is the address to check.
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+# Local-use NAT64 (RFC 8215) embeds IPv4 at a place each network chooses: never called.
+LOCAL_NAT64 = ipaddress.ip_network("64:ff9b:1::/48")
+
+
+def reached(address: IPAddress) -> IPAddress:
+    """The IPv4 address an IPv6 one reaches through mapping, NAT64, 6to4 or Teredo, if it
+    carries one; else the address itself."""
+    if not isinstance(address, ipaddress.IPv6Address):
+        return address
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address.teredo is not None:
+        return address.teredo[1]  # the client's address
+    low = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    if address in NAT64:
+        return low
+    if address in IPV4_COMPATIBLE and int(address) > 1:  # not :: or ::1
+        return low
+    return address
 
 
 def refusal(address: IPAddress, allow_private: bool) -> str | None:
     """Why an address may not be called, or None."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    if address in LOCAL_NAT64:
+        return "a private or reserved address"
+    address = reached(address)
     if address in METADATA or address.is_link_local:
         return "a link-local or cloud metadata address"
     if address.is_unspecified or address.is_multicast:
         return "an unspecified or multicast address"
-    if allow_private and (address.is_loopback or address.is_private):
+    site_local = isinstance(address, ipaddress.IPv6Address) and address.is_site_local
+    if allow_private and (address.is_loopback or address.is_private or site_local):
         return None
+    if site_local:
+        return "a private or reserved address"
     if address.is_loopback:
         return "a loopback address"
     if not address.is_global:

@@ -14,6 +14,7 @@ from sqlalchemy import select, update
 from app.access import Role
 from app.access.scopes import Scope
 from app.db.base import utcnow
+from app.webhooks import delivery as delivery_module
 from app.webhooks import urls
 from app.webhooks.delivery import Deliverer
 from app.webhooks.errors import UnsafeUrl
@@ -472,12 +473,40 @@ async def test_metadata_addresses_are_refused_even_when_private_ones_are_allowed
             await urls.check(url, allow_private=True)
     target = await urls.check("http://localhost:9/x?a=1", allow_private=True)
     assert target.address.is_loopback
-    assert (
-        target.pinned_url == f"http://{target.address}:9/x?a=1".replace("::1", "[::1]")
-        if target.address.version == 6
-        else "http://127.0.0.1:9/x?a=1"
-    )
+    expected = "http://[::1]:9/x?a=1" if target.address.version == 6 else "http://127.0.0.1:9/x?a=1"
+    assert target.pinned_url == expected
     assert target.host_header == "localhost:9"
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "64:ff9b::a9fe:a9fe",  # NAT64 of 169.254.169.254
+        "64:ff9b::7f00:1",  # NAT64 of 127.0.0.1
+        "64:ff9b::a00:1",  # NAT64 of 10.0.0.1
+        "2002:a9fe:a9fe::1",  # 6to4 of 169.254.169.254
+        "2002:a00:1::1",  # 6to4 of 10.0.0.1
+        "::7f00:1",  # IPv4-compatible 127.0.0.1
+        "::ffff:169.254.169.254",  # IPv4-mapped
+        "fec0::1",  # site-local
+        "64:ff9b:1::a00:1",  # local-use NAT64
+    ],
+)
+async def test_ipv6_forms_of_inner_ipv4_addresses_are_refused(address):
+    with pytest.raises(UnsafeUrl):
+        await urls.check(f"http://[{address}]/hook", allow_private=False)
+
+
+async def test_public_ipv6_and_nat64_of_public_addresses_are_allowed():
+    for address in ["2606:4700:4700::1111", "64:ff9b::808:808"]:
+        target = await urls.check(f"http://[{address}]/hook", allow_private=False)
+        assert str(target.address) == address
+
+
+def test_an_international_host_name_is_called_by_its_ascii_form():
+    assert urls.parse("https://bücher.example/in")[1] == "xn--bcher-kva.example"
+    with pytest.raises(UnsafeUrl):
+        urls.parse("http://a\udcff.example/")
 
 
 async def test_an_address_that_turns_inner_is_refused_at_delivery(api, services):
@@ -494,6 +523,27 @@ async def test_an_address_that_turns_inner_is_refused_at_delivery(api, services)
         [attempt] = delivery["attempts"]
         assert attempt["statusCode"] is None and "loopback" in attempt["error"]
         assert delivery["status"] == "PENDING"
+
+
+async def test_an_unexpected_failure_is_a_logged_attempt_not_an_endless_retry(
+    api, services, monkeypatch
+):
+    tenant = await make_tenant(services)
+    async with receiving() as receiver:
+        made = await create(api, tenant.owner, receiver.url)
+        await api.data(PING, {"id": made["webhookEndpoint"]["id"]}, as_=tenant.owner)
+
+        def broken(*args, **kwargs):
+            raise RuntimeError("a key went missing")
+
+        monkeypatch.setattr(delivery_module, "signing_secrets", broken)
+        await services.webhooks.run_once()
+        assert receiver.received == []
+        [delivery] = await deliveries(api, tenant.owner)
+        [attempt] = delivery["attempts"]
+        assert attempt["statusCode"] is None and "RuntimeError" in attempt["error"]
+        assert "a key went missing" not in attempt["error"]  # details stay in the log
+        assert delivery["status"] == "PENDING"  # retried later, counted against the window
 
 
 async def test_delivery_connects_to_the_address_it_checked(monkeypatch):
