@@ -12,6 +12,7 @@ from app.access.roles import (
     Permit,
     Role,
     role_permits,
+    roles_holding,
 )
 
 __all__ = [
@@ -26,4 +27,5 @@ __all__ = [
     "require_owner",
     "require_project_management",
     "role_permits",
+    "roles_holding",
 ]

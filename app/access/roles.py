@@ -98,3 +98,8 @@ def role_permits(
 ) -> list[Permit]:
     """The permits a member holds (their role's and the grants on top), in a stable order."""
     return sorted(ROLE_PERMITS[Role(role)] | granted)
+
+
+def roles_holding(permit: Permit) -> frozenset[Role]:
+    """The roles whose permits include this one (read off ROLE_PERMITS)."""
+    return frozenset(role for role, permits in ROLE_PERMITS.items() if permit in permits)

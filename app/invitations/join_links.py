@@ -27,8 +27,9 @@ from app.invitations.models import JoinLink, JoinRequest, JoinRequestStatus
 from app.invitations.service import role_name
 from app.security.passwords import PasswordService, password_problem
 from app.security.tokens import new_token, token_digest
+from app.staff import queries as staff_queries
 from app.staff.membership import activate, member_of
-from app.staff.models import GUEST_KINDS, AccountStatus, Staff, StaffKind, default_role
+from app.staff.models import GUEST_KINDS, Staff, StaffKind, default_role
 from app.validation import clean_email, clean_text
 
 MAX_DOMAINS = 20
@@ -409,12 +410,9 @@ async def _notify_admins(
     session, settings, account: Account, role: Role, person: str, email: str
 ) -> None:
     admins = await session.scalars(
-        select(Staff.email).where(
-            Staff.account_id == account.id,
-            Staff.account_status == AccountStatus.ACTIVE,
-            Staff.role.in_([Role.ADMINISTRATOR, Role.OWNER]),
-            Staff.email.is_not(None),
-        )
+        staff_queries.administrators(account.id)
+        .with_only_columns(Staff.email)
+        .where(Staff.email.is_not(None))
     )
     for admin_email in admins:
         await enqueue(

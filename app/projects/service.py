@@ -8,12 +8,13 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.access import Actor, Role, require_project_management
+from app.access import Actor, require_project_management
 from app.db.base import utcnow
 from app.errors import DomainError, ErrorCode, NotFound, ValidationFailed
 from app.projects.models import Project, ProjectMember, ProjectTeamRole
 from app.staff import access
-from app.staff.models import AccountStatus, Staff
+from app.staff import queries as staff_queries
+from app.staff.models import Staff
 from app.validation import clean_text, name_key
 
 MAX_PROJECTS = 10_000
@@ -266,13 +267,7 @@ async def find_projects(
 
 
 async def add_administrators(session: AsyncSession, project: Project) -> None:
-    admins = await session.scalars(
-        select(Staff).where(
-            Staff.account_id == project.account_id,
-            Staff.role.in_([Role.ADMINISTRATOR, Role.OWNER]),
-            Staff.account_status == AccountStatus.ACTIVE,
-        )
-    )
+    admins = await session.scalars(staff_queries.administrators(project.account_id))
     for admin in list(admins):
         await _add(session, project, admin)
 

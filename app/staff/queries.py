@@ -36,7 +36,7 @@ from sqlalchemy.sql.expression import UnaryExpression
 from sqlalchemy.sql.sqltypes import NullType
 from sqlalchemy.sql.visitors import InternalTraversal
 
-from app.access import ROLE_RANK, Actor, Permit, Role
+from app.access import ROLE_RANK, Actor, Permit, Role, roles_holding
 from app.db.base import Records
 from app.db.prepared import Prepared
 from app.errors import DomainError
@@ -885,3 +885,13 @@ def _count_statement(shape: FilterShape) -> Select:
 def staff_in_account(actor: Actor, staff_id: int) -> Select:
     """The record ``staff_id`` if ``actor`` sees it (``visible``)."""
     return select(Staff).where(Staff.id == staff_id, *visible(actor))
+
+
+def administrators(account_id: int) -> Select[Staff]:
+    """The account's active members who administer it (holders of MANAGE_ACCOUNT): whom
+    notices about the account go to, and who join every project."""
+    return select(Staff).where(
+        Staff.account_id == account_id,
+        Staff.account_status == AccountStatus.ACTIVE,
+        Staff.role.in_(roles_holding(Permit.MANAGE_ACCOUNT)),
+    )

@@ -34,7 +34,6 @@ import orjson
 from sqlalchemy import and_, or_, select, update
 from standardwebhooks import Webhook
 
-from app.access import Role
 from app.accounts.models import Account
 from app.db.base import utcnow
 from app.email.outbox import enqueue
@@ -42,7 +41,8 @@ from app.events.bus import HUB
 from app.events.service import NOTIFY_CHANNEL
 from app.identity.models import User
 from app.security.crypto import Keyring
-from app.staff.models import AccountStatus, Staff
+from app.staff import queries as staff_queries
+from app.staff.models import Staff
 from app.webhooks import urls
 from app.webhooks.errors import UnsafeUrl
 from app.webhooks.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
@@ -251,10 +251,28 @@ class Deliverer:
                 delivery.delivered_at = now
             elif now - delivery.retry_from >= self.retry_window:
                 delivery.status = DeliveryStatus.FAILED
-                await self._disable(session, delivery.endpoint_id, result.error or "")
+                if not await self._answered_since(
+                    session, delivery.endpoint_id, delivery.retry_from
+                ):
+                    await self._disable(session, delivery.endpoint_id, result.error or "")
             else:
                 delivery.next_attempt_at = now + self.backoff(delivery.attempts)
             await session.commit()
+
+    async def _answered_since(self, session, endpoint_id: int, since: datetime) -> bool:
+        """Whether the endpoint accepted any delivery since then: one delivery it keeps
+        refusing (say, one event type it cannot take) fails alone, the endpoint stays on."""
+        accepted = await session.scalar(
+            select(WebhookAttempt.id)
+            .join(WebhookDelivery, WebhookDelivery.id == WebhookAttempt.delivery_id)
+            .where(
+                WebhookDelivery.endpoint_id == endpoint_id,
+                WebhookAttempt.ok.is_(True),
+                WebhookAttempt.started_at >= since,
+            )
+            .limit(1)
+        )
+        return accepted is not None
 
     async def _disable(self, session, endpoint_id: int, last_error: str) -> None:
         """Disable a failing endpoint and tell the account's administrators (once)."""
@@ -265,13 +283,10 @@ class Deliverer:
         endpoint.disabled_reason = DISABLED_REASON
         account = await session.get(Account, endpoint.account_id)
         admins = await session.scalars(
-            select(User.email)
-            .join(Staff, Staff.user_id == User.id)
-            .where(
-                Staff.account_id == endpoint.account_id,
-                Staff.role.in_([Role.ADMINISTRATOR, Role.OWNER]),
-                Staff.account_status == AccountStatus.ACTIVE,
-            )
+            staff_queries.administrators(endpoint.account_id)
+            .with_only_columns(User.email)
+            .select_from(Staff)
+            .join(User, User.id == Staff.user_id)
             .order_by(User.email)
         )
         hours = self.retry_window.total_seconds() / 3600

@@ -34,6 +34,7 @@ class Receiver:
     status: int = 200
     answer: str = "thanks"
     hold: asyncio.Event | None = None  # when set, requests wait for it before answering
+    refused_types: set[str] = field(default_factory=set)  # answered 400 whatever ``status``
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
@@ -55,6 +56,8 @@ class Receiver:
         self.arrived.set()
         if self.hold is not None:
             await self.hold.wait()
+        if payload is not None and payload.get("type") in self.refused_types:
+            return PlainTextResponse("not this one", status_code=400)
         return PlainTextResponse(self.answer, status_code=self.status)
 
     @property

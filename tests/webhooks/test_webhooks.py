@@ -256,6 +256,35 @@ async def test_the_secret_is_sealed_at_rest_and_never_readable_again(api, servic
     ]
 
 
+async def test_one_delivery_refused_for_a_day_fails_alone_while_others_are_taken(api, services):
+    tenant = await make_tenant(services)
+    async with receiving() as receiver:
+        made = await create(api, tenant.owner, receiver.url)
+        receiver.secrets.append(made["secret"])
+        receiver.refused_types.add("webhook.ping")
+        endpoint = made["webhookEndpoint"]["id"]
+        await take_mail(services)
+        services.webhooks.retry_window = timedelta(seconds=1)
+        await api.data(PING, {"id": endpoint}, as_=tenant.owner)
+        await services.webhooks.run_once()  # refused, to be retried
+        await api.data(
+            STAFF_CREATE, {"input": {"firstName": "A", "lastName": "B"}}, as_=tenant.owner
+        )
+        for _ in range(200):
+            await services.webhooks.run_once()
+            statuses = {d["status"] for d in await deliveries(api, tenant.owner, endpoint)}
+            if "PENDING" not in statuses:
+                break
+            await asyncio.sleep(0.02)
+        assert statuses == {"FAILED", "DELIVERED"}
+        [node] = [
+            e["node"]
+            for e in (await api.data(ENDPOINTS, as_=tenant.owner))["webhookEndpoints"]["edges"]
+        ]
+        assert node["enabled"] is True and node["disabledReason"] is None
+        assert await take_mail(services) == []
+
+
 async def test_failures_are_retried_then_the_endpoint_is_disabled_and_admins_emailed(api, services):
     tenant = await make_tenant(services)
     admin = await make_member(services, tenant, Role.ADMINISTRATOR)
