@@ -91,6 +91,7 @@ class Listener:
         """Listens until ``stop`` is set, reconnecting whenever the connection is lost."""
         lost_at: datetime | None = None
         while not stop.is_set():
+            caught_up_before = self.connections
             try:
                 await self._listen(stop, lost_at)
             except asyncio.CancelledError:
@@ -100,7 +101,9 @@ class Listener:
             finally:
                 self.connected.clear()
                 await self._close()
-            lost_at = lost_at or utcnow()
+            if lost_at is None or self.connections > caught_up_before:
+                # this outage starts now; a failed reconnect keeps the one it is part of
+                lost_at = utcnow()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.reconnect_seconds)
 

@@ -145,7 +145,8 @@ async def _follow(info: Info, subject: str, build: Build[T]) -> AsyncGenerator[T
             await _lost_access(ctx)
             return
         await ctx.close(commit=False)
-        async with ctx.live.follow(actor.account_id, frozenset({subject})) as follower:
+        account_id = actor.account_id
+        async with ctx.live.follow(account_id, frozenset({subject})) as follower:
             while True:
                 note: Note | None = None
                 with contextlib.suppress(TimeoutError):
@@ -154,6 +155,8 @@ async def _follow(info: Info, subject: str, build: Build[T]) -> AsyncGenerator[T
                     )
                 try:
                     actor = await _subscriber(ctx)
+                    if actor.account_id != account_id:  # no longer of the account followed
+                        raise Unauthenticated()
                     item = await build(ctx, actor, note) if note is not None else None
                 except Unauthenticated:
                     await _lost_access(ctx)

@@ -100,12 +100,17 @@ async def test_events_of_another_account_never_arrive(api, services, live):
         await ws.init(tenant.owner)
         await ws.subscribe(STAFF_CHANGED)
         await asyncio.sleep(0.2)
+        # a change of one's own arrives first: the subscription is live before the other's
+        await api.data(STAFF_UPDATE, {"input": {"id": gid("Staff", mine.id), "title": "W"}},
+                       as_=tenant.owner)
+        assert (await ws.next())["data"]["staffChanged"]["staffId"] == gid("Staff", mine.id)
         await api.data(STAFF_UPDATE, {"input": {"id": gid("Staff", target.id), "title": "X"}},
                        as_=other.owner)
         await api.data(STAFF_UPDATE, {"input": {"id": gid("Staff", mine.id), "title": "Y"}},
                        as_=tenant.owner)
         change = (await ws.next())["data"]["staffChanged"]
         assert change["staffId"] == gid("Staff", mine.id)
+        assert change["staff"]["title"] == "Y"
         assert await ws.drain(0.3) == []
 
 
