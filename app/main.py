@@ -15,6 +15,7 @@ from graphql import GraphQLError
 from opentelemetry.trace import TracerProvider
 from sqlalchemy import text
 from starlette.applications import Starlette
+from starlette.datastructures import Headers
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
@@ -87,16 +88,26 @@ class BodyLimitMiddleware:
         self.max_bytes = max_bytes
         self.upload_bytes = upload_bytes
 
+    @staticmethod
+    def _is_upload(scope, headers: Headers) -> bool:
+        """A file upload to /graphql: one multipart Content-Type, and credentials (an
+        anonymous request gets no larger allowance than any other)."""
+        types = headers.getlist("content-type")
+        return (
+            scope.get("path") == "/graphql"
+            and len(types) == 1
+            and types[0].lower().startswith("multipart/form-data")
+            and bool(headers.get("authorization") or headers.get("x-auth-token"))
+        )
+
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        headers = dict(scope.get("headers") or [])
+        headers = Headers(scope=scope)  # the first of repeated headers, as the app reads them
         limit = self.max_bytes
-        if scope.get("path") == "/graphql" and headers.get(b"content-type", b"").lower().startswith(
-            b"multipart/form-data"
-        ):
+        if self._is_upload(scope, headers):
             limit += self.upload_bytes + MULTIPART_SLACK
-        declared = headers.get(b"content-length")
+        declared = headers.get("content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
             return await self._refuse(send)
         received = 0

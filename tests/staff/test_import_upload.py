@@ -137,6 +137,24 @@ async def test_a_body_far_over_the_limit_is_cut_off(services, app, settings):
             headers=_auth(tenant.owner),
         )
         assert answer.status_code == 413
+        # without credentials a multipart request gets no larger allowance than JSON ...
+        over_json = b"x" * (settings.max_body_bytes + 1024)
+        answer = await http.post(
+            "/graphql", files=_multipart(over_json), headers={"GraphQL-Preflight": "1"}
+        )
+        assert answer.status_code == 413
+        # ... nor does a second, multipart Content-Type behind a JSON one
+        answer = await http.post(
+            "/graphql",
+            content=b"{" + b" " * (settings.max_body_bytes + 1024) + b"}",
+            headers=[
+                ("content-type", "application/json"),
+                ("content-type", "multipart/form-data; boundary=x"),
+                ("authorization", f"Bearer {tenant.owner.token}"),
+                ("x-auth-realm", tenant.slug),
+            ],
+        )
+        assert answer.status_code == 413
     assert await _counts(services, tenant.account_id) == before
 
 
@@ -182,6 +200,14 @@ async def test_csv_or_file_exactly_one_and_permissions_come_first(services, app)
         )
         [error] = neither.json()["data"]["staffImport"]["userErrors"]
         assert (error["field"], error["code"]) == (["input", "csv"], "REQUIRED")
+        # a file given as a JSON value, not an uploaded part, is a typed error
+        not_a_file = await http.post(
+            "/graphql",
+            json={"query": IMPORT, "variables": {"file": "x", "apply": False}},
+            headers=_auth(tenant.owner),
+        )
+        [error] = not_a_file.json()["data"]["staffImport"]["userErrors"]
+        assert (error["field"], error["code"]) == (["input", "file"], "INVALID")
         # a viewer is refused before the file is read (even one over the limit)
         refused = await http.post("/graphql", files=_multipart(_rows(400)), headers=_auth(viewer))
         body = refused.json()

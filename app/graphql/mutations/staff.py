@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from datetime import date
 
 import strawberry
+from starlette.datastructures import UploadFile
 from strawberry.file_uploads import Upload
 from strawberry.types import Info
 
@@ -552,6 +553,11 @@ class StaffImportMutations:
                     raise DomainError("Send the file as csv or as file, not both.", field=["file"])
                 raise DomainError(
                     "The file is required (csv or file).", field=["csv"], code=ErrorCode.REQUIRED
+                )
+            if input.file is not None and not isinstance(input.file, UploadFile):
+                raise DomainError(
+                    "Upload the file as a part of a multipart request (or send csv).",
+                    field=["file"],
                 )
             return await bulk_import.import_staff(
                 session,
