@@ -18,10 +18,11 @@ import secrets
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access import Actor, Permit, require
+from app.accounts.service import lock_account
 from app.audit import changes
 from app.db.base import utcnow
 from app.errors import DomainError, ErrorCode, NotFound
@@ -126,14 +127,13 @@ async def create_endpoint(
     require(actor, Permit.MANAGE_ACCOUNT)
     types = _clean_event_types(event_types)
     description = clean_text(description, "description", max_length=500)
-    count = len(
-        list(
-            await session.scalars(
-                select(WebhookEndpoint.id).where(WebhookEndpoint.account_id == actor.account_id)
-            )
-        )
+    await lock_account(session, actor.account_id)  # concurrent creates count one by one
+    count = await session.scalar(
+        select(func.count())
+        .select_from(WebhookEndpoint)
+        .where(WebhookEndpoint.account_id == actor.account_id)
     )
-    if count >= MAX_ENDPOINTS:
+    if (count or 0) >= MAX_ENDPOINTS:
         raise DomainError(
             f"An account has at most {MAX_ENDPOINTS} webhook endpoints.",
             code=ErrorCode.LIMIT_REACHED,

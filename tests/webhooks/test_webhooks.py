@@ -9,7 +9,7 @@ import asyncio
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from app.access import Role
 from app.access.scopes import Scope
@@ -24,6 +24,7 @@ from app.webhooks.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
+from app.webhooks.service import MAX_ENDPOINTS
 from tests.audit.test_audit_log import STAFF_CREATE
 from tests.conftest import make_settings
 from tests.factories import (
@@ -697,3 +698,22 @@ async def test_an_endpoint_changed_without_the_permit_stops_naming_personal_fiel
     payload = body["data"]["webhookEndpointUpdate"]
     assert payload["userErrors"] == []
     assert payload["webhookEndpoint"]["includesPersonalData"] is False
+
+
+async def test_concurrent_creates_never_pass_the_endpoint_limit(api, services):
+    tenant = await make_tenant(services)
+    for i in range(MAX_ENDPOINTS - 2):
+        await create(api, tenant.owner, f"https://93.184.215.14/{i}")
+    answers = await asyncio.gather(
+        *(
+            api.data(CREATE, {"input": {"url": f"https://93.184.215.14/c{i}"}}, as_=tenant.owner)
+            for i in range(6)
+        )
+    )
+    codes = sorted(
+        (a["webhookEndpointCreate"]["userErrors"] or [{"code": "OK"}])[0]["code"] for a in answers
+    )
+    assert codes == ["LIMIT_REACHED"] * 4 + ["OK"] * 2
+    async with services.db.session() as session:
+        count = await session.scalar(select(func.count()).select_from(WebhookEndpoint))
+    assert count == MAX_ENDPOINTS
