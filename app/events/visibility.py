@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from app.access import Actor
 from app.custom_fields.fields import CUSTOM_FIELDS
-from app.fields import UnknownField
+from app.fields import UnknownField, camel
 from app.staff import access
 from app.staff.fields import STAFF
 
@@ -70,8 +70,7 @@ def custom_field_names(names: tuple[str, ...] | list[str]) -> list[str]:
             CUSTOM_FIELDS[name]
         except UnknownField:
             continue
-        first, *rest = name.split("_")
-        found.append(first + "".join(part.title() for part in rest))
+        found.append(camel(name))
     return found
 
 
