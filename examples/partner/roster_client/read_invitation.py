@@ -33,6 +33,8 @@ class ReadInvitationNodeNode(BaseModel):
         "Staff",
         "StaffStatus",
         "User",
+        "WebhookDelivery",
+        "WebhookEndpoint",
     ] = Field(alias="__typename")
 
 
