@@ -2,7 +2,7 @@
 ROSTER_TEST_DATABASE_URL is set) on PostgreSQL too.
 
 SQLite: the migrated schema is built once, then copied into each test's own file.
-PostgreSQL: migrated once per run, then every table is truncated before each test.
+PostgreSQL: migrated once per run, then every table is emptied before each test.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import os
 import shutil
 from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
 from sqlalchemy import make_url, text
@@ -88,14 +89,43 @@ async def postgres_migrated() -> str:
     return PG_URL
 
 
+_SEQUENCES: list[str] = []
+_MANY_ROWS = 1000  # above this a table is truncated; below, its rows are deleted
+
+
 async def truncate_all(url: str) -> None:
-    engine = create_async_engine(url)
-    tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
+    """Empty every table and restart its ids, in one round trip.
+
+    TRUNCATE costs PostgreSQL a few milliseconds a table whatever the table holds (it
+    replaces the table's and its indexes' files), about 0.15 s for the whole schema
+    before every test; most tests leave a handful of rows in a few tables, which DELETE
+    removes for almost nothing. So each table is first asked whether it holds rows, and
+    how many: the empty ones are left alone, the few rows deleted, the many truncated.
+    """
+    tables = [t.name for t in reversed(Base.metadata.sorted_tables)]  # children first
+    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    conn = await asyncpg.connect(dsn)
     try:
-        async with engine.begin() as conn:
-            await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        if not _SEQUENCES:
+            _SEQUENCES.extend(await conn.fetchval(
+                "SELECT coalesce(array_agg(quote_ident(relname)), '{}') "
+                "FROM pg_class WHERE relkind = 'S' AND relnamespace = 'public'::regnamespace"
+            ))
+        counts = await conn.fetchrow("SELECT " + ", ".join(
+            f"(SELECT count(*) FROM (SELECT 1 FROM {t} LIMIT {_MANY_ROWS + 1}) s) AS {t}"
+            for t in tables
+        ))
+        many = [t for t in tables if counts[t] > _MANY_ROWS]
+        few = [t for t in tables if 0 < counts[t] <= _MANY_ROWS]
+        script = ["BEGIN"]
+        if many:
+            script.append(f"TRUNCATE {', '.join(many)} CASCADE")
+        script += [f"DELETE FROM {t}" for t in few]
+        script += [f"ALTER SEQUENCE {s} RESTART" for s in _SEQUENCES]
+        script.append("COMMIT")
+        await conn.execute(";\n".join(script))
     finally:
-        await engine.dispose()
+        await conn.close()
 
 
 @pytest.fixture
