@@ -48,3 +48,18 @@ def pending_invitation_count(account_id: int, now, *, guests: bool = False) -> S
         Invitation.expires_at > now,
         role,
     )
+
+
+def seat_counts(account_id: int, now) -> Select:
+    """The seat ledger's counts in one statement (one row): ``used``, ``unconfirmed`` and
+    ``pending`` of the organisation's own people, and the same of guests
+    (``guests_used``, ``guests_unconfirmed``, ``guests_pending``)."""
+    counts = {
+        "used": active_member_count(account_id),
+        "unconfirmed": unconfirmed_member_count(account_id),
+        "pending": pending_invitation_count(account_id, now),
+        "guests_used": active_member_count(account_id, guests=True),
+        "guests_unconfirmed": unconfirmed_member_count(account_id, guests=True),
+        "guests_pending": pending_invitation_count(account_id, now, guests=True),
+    }
+    return select(*(count.scalar_subquery().label(name) for name, count in counts.items()))
