@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.access import Actor, Permit, Role, require
 from app.accounts.errors import SeatLimitReached, SlugTaken
 from app.accounts.models import Account
-from app.accounts.queries import seat_counts
+from app.accounts.queries import SEAT_COUNTS
 from app.db.base import utcnow
 from app.errors import DomainError
 from app.identity.credentials import PasswordGate
@@ -143,12 +143,12 @@ def takes_seat(account: Account, role: Role) -> bool:
 
 async def seats(session: AsyncSession, account: Account) -> Seats:
     """The ledger of ``account`` (its limit and setting as given), counted in one statement."""
-    counts = (await session.execute(seat_counts(account.id, utcnow()))).one()
-    used = counts.used
+    params = {"account_id": account.id, "now": utcnow()}
+    (counts,) = await SEAT_COUNTS.all(await session.connection(), params)
+    used, unconfirmed, pending, guests, guests_unconfirmed, guests_pending = counts
     # reserved: pending invitations, and members who have yet to confirm their email
-    reserved = counts.pending + counts.unconfirmed
-    guests = counts.guests_used
-    guests_reserved = counts.guests_pending + counts.guests_unconfirmed
+    reserved = pending + unconfirmed
+    guests_reserved = guests_pending + guests_unconfirmed
     if account.guests_take_seats:
         used, reserved = used + guests, reserved + guests_reserved
     return Seats(
@@ -161,9 +161,7 @@ async def seats(session: AsyncSession, account: Account) -> Seats:
     )
 
 
-async def seat_ledger(
-    session: AsyncSession, actor: Actor, shown: Account | None = None
-) -> Seats:
+async def seat_ledger(session: AsyncSession, actor: Actor, shown: Account | None = None) -> Seats:
     """The actor's account's ledger: for the directory's members (not guests). ``shown``
     is the account the caller holds, if any: when it is the actor's (as a change in this
     request left it, or as the request read it), its limit is the one counted against."""

@@ -58,9 +58,7 @@ def _live_token_with_memberships() -> Select:
     ``ACCOUNT_RECORDS``, then whether the token acts in that membership, the member's
     granted permits and the ids of the records shared with them, each comma-separated (so
     an actor is built, and the viewer shown, without another statement)."""
-    member = and_(
-        Staff.user_id == AuthToken.user_id, Staff.account_status == AccountStatus.ACTIVE
-    )
+    member = and_(Staff.user_id == AuthToken.user_id, Staff.account_status == AccountStatus.ACTIVE)
     # a token from before the member was disabled does not act here again (the membership
     # is still the user's: it is listed, but the token acts only where this holds)
     acts = or_(Staff.tokens_valid_from.is_(None), AuthToken.created_at > Staff.tokens_valid_from)
