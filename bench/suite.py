@@ -3,6 +3,7 @@ hand-written SQL + orjson floor (``bench.floor``) serving the same JSON.
 
     python -m bench.suite [--db sqlite,postgresql] [--size 1000] [--duration 5]
                           [--clients 4] [--postgres-url URL] [--out bench/suite.md]
+                          [--documents "viewer,tour: viewer"]
 
 Per database: seeds one account of ``--size`` staff (custom field values, managers), adds
 a viewer (role VIEWER: no ViewPersonalData permit) with a session, five invitations and
@@ -13,7 +14,8 @@ answer byte for byte the same. Then per document and role, each server in turn g
 prints, per request: the server's CPU (from /proc), the database server's CPU (PostgreSQL:
 the backends serving that server, from /proc; SQLite runs inside the server), both as
 ×floor, req/s and SQL statements (Roster's counted in-process, the floor's as it reports
-them). The table is written to ``--out``. Ratios are side by side in one run; the machine's
+them). ``--documents`` names the documents to run (comma-separated; all by default). The
+table is written to ``--out``. Ratios are side by side in one run; the machine's
 load (``uptime``) is printed with them. See README.md, "Benchmarks".
 """
 
@@ -279,10 +281,28 @@ def prepare(url: str, size: int) -> dict[str, Caller]:
     return callers
 
 
-def cases(context: dict, callers: dict[str, Caller]) -> list[tuple[Document, Caller, bytes]]:
+def cases(
+    context: dict, callers: dict[str, Caller], names: set[str] | None = None
+) -> list[tuple[Document, Caller, bytes]]:
+    """Every document of the suite (or those ``names`` names) for each of its roles."""
     return [
-        (doc, callers[role], orjson.dumps(doc.body(context))) for doc in SUITE for role in doc.roles
+        (doc, callers[role], orjson.dumps(doc.body(context)))
+        for doc in SUITE
+        if names is None or doc.name in names
+        for role in doc.roles
     ]
+
+
+def chosen_documents(value: str | None) -> set[str] | None:
+    """The document names ``--documents`` gives (None: all); an unknown name is an error."""
+    if not value:
+        return None
+    names = {name.strip() for name in value.split(",") if name.strip()}
+    unknown = names - {doc.name for doc in SUITE}
+    if unknown:
+        known = ", ".join(doc.name for doc in SUITE)
+        raise SystemExit(f"unknown documents: {', '.join(sorted(unknown))} (known: {known})")
+    return names
 
 
 def bench_database(kind: str, args, work: Path) -> list[dict]:
@@ -306,7 +326,7 @@ def bench_database(kind: str, args, work: Path) -> list[dict]:
         context = asyncio.run(_populate(base, callers[ADMIN]))
         floor_server = uvicorn("floor", "bench.floor:create_app", env, work)
         servers.append(floor_server)
-        todo = cases(context, callers)
+        todo = cases(context, callers, args.documents)
         counts = asyncio.run(roster_statements(url, [(b, c.headers) for _, c, b in todo]))
         backends = PostgresBackends(url) if kind == "postgresql" else None
         for (doc, caller, body), statements in zip(todo, counts, strict=True):
@@ -356,7 +376,9 @@ def table(rows: list[dict], args, load: str) -> str:
         "# Benchmark suite",
         "",
         f"Command: `python -m bench.suite --size {args.size} --duration {args.duration:g} "
-        f"--clients {args.clients}`",
+        f"--clients {args.clients}"
+        + (f" --documents '{','.join(sorted(args.documents))}'" if args.documents else "")
+        + "`",
         "",
         f"Machine load (`uptime`) before the run: {load}. {args.clients} clients per server, "
         f"back to back, {args.duration:g} s per document, role and server. CPU is per "
@@ -399,7 +421,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--postgres-url", default=POSTGRES_URL)
     parser.add_argument("--out", default=str(ROOT / "bench" / "suite.md"))
+    parser.add_argument("--documents", default=None, help="comma-separated document names")
     args = parser.parse_args(argv)
+    args.documents = chosen_documents(args.documents)
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     load = f"load average {load}, {os.cpu_count()} CPUs"
     print(load, f"(clock ticks {CLK_TCK}/s)")

@@ -9,6 +9,7 @@ from app.access.roles import ROLE_RANK, Permit, Role
 
 if TYPE_CHECKING:
     from app.access.scopes import Scope
+    from app.accounts.models import Account
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +29,10 @@ class Actor:
     scopes: frozenset[Scope] | None = None
     """An API key's scopes (its permits are already narrowed to them); None for sessions
     (see ``app.access.scopes``)."""
+    account: Account | None = field(default=None, compare=False, repr=False)
+    """The account as the actor was built with it (from authentication, a read-only record
+    of its columns): ``app.accounts.service.get_account`` answers with it instead of
+    reading it again. None where the actor was made without it."""
 
     @property
     def impersonated(self) -> bool:

@@ -1,9 +1,15 @@
 from __future__ import annotations
 
-from sqlalchemy import Select, func, select
+from datetime import datetime
+
+from sqlalchemy import BindParameter, ColumnElement, Select, bindparam, func, select
 
 from app.accounts.models import Account
+from app.db.prepared import Prepared
 from app.staff.models import AccountStatus, Staff
+
+AccountId = int | ColumnElement[int]
+"""An account's id, or the parameter a prepared statement binds it to."""
 
 
 def account_by_realm(realm: str) -> Select:
@@ -14,7 +20,7 @@ def account_by_realm(realm: str) -> Select:
     return select(Account).where(Account.slug == realm.casefold())
 
 
-def active_member_count(account_id: int, *, guests: bool = False) -> Select:
+def active_member_count(account_id: AccountId, *, guests: bool = False) -> Select:
     """Active members: guests (``guests``) or the organisation's own."""
     from app.access import Role
 
@@ -24,7 +30,7 @@ def active_member_count(account_id: int, *, guests: bool = False) -> Select:
     )
 
 
-def unconfirmed_member_count(account_id: int, *, guests: bool = False) -> Select:
+def unconfirmed_member_count(account_id: AccountId, *, guests: bool = False) -> Select:
     """Members who joined but have not confirmed their email yet (each holds a seat):
     guests (``guests``) or the organisation's own."""
     from app.access import Role
@@ -35,7 +41,7 @@ def unconfirmed_member_count(account_id: int, *, guests: bool = False) -> Select
     )
 
 
-def pending_invitation_count(account_id: int, now, *, guests: bool = False) -> Select:
+def pending_invitation_count(account_id: AccountId, now, *, guests: bool = False) -> Select:
     """Invitations that still hold a seat (pending and not yet expired): of guests
     (``guests``) or of the organisation's own people."""
     from app.access import Role
@@ -48,3 +54,24 @@ def pending_invitation_count(account_id: int, now, *, guests: bool = False) -> S
         Invitation.expires_at > now,
         role,
     )
+
+
+def _seat_counts() -> Select:
+    """The seat ledger's counts of the account ``account_id`` at ``now`` (parameters), in
+    one statement of one row: ``used``, ``unconfirmed`` and ``pending`` of the
+    organisation's own people, then the same of guests."""
+    account_id: BindParameter[int] = bindparam("account_id")
+    now: BindParameter[datetime] = bindparam("now")
+    counts = {
+        "used": active_member_count(account_id),
+        "unconfirmed": unconfirmed_member_count(account_id),
+        "pending": pending_invitation_count(account_id, now),
+        "guests_used": active_member_count(account_id, guests=True),
+        "guests_unconfirmed": unconfirmed_member_count(account_id, guests=True),
+        "guests_pending": pending_invitation_count(account_id, now, guests=True),
+    }
+    return select(*(count.scalar_subquery().label(name) for name, count in counts.items()))
+
+
+# Every seat ledger runs this: built once, with parameters ``account_id`` and ``now``.
+SEAT_COUNTS = Prepared(_seat_counts())

@@ -13,11 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.access import Actor, Permit, Role, require
 from app.accounts.errors import SeatLimitReached, SlugTaken
 from app.accounts.models import Account
-from app.accounts.queries import (
-    active_member_count,
-    pending_invitation_count,
-    unconfirmed_member_count,
-)
+from app.accounts.queries import SEAT_COUNTS
 from app.db.base import utcnow
 from app.errors import DomainError
 from app.identity.credentials import PasswordGate
@@ -146,16 +142,13 @@ def takes_seat(account: Account, role: Role) -> bool:
 
 
 async def seats(session: AsyncSession, account: Account) -> Seats:
-    now = utcnow()
-    used = await session.scalar(active_member_count(account.id)) or 0
+    """The ledger of ``account`` (its limit and setting as given), counted in one statement."""
+    params = {"account_id": account.id, "now": utcnow()}
+    (counts,) = await SEAT_COUNTS.all(await session.connection(), params)
+    used, unconfirmed, pending, guests, guests_unconfirmed, guests_pending = counts
     # reserved: pending invitations, and members who have yet to confirm their email
-    reserved = (await session.scalar(pending_invitation_count(account.id, now)) or 0) + (
-        await session.scalar(unconfirmed_member_count(account.id)) or 0
-    )
-    guests = await session.scalar(active_member_count(account.id, guests=True)) or 0
-    guests_reserved = (
-        await session.scalar(pending_invitation_count(account.id, now, guests=True)) or 0
-    ) + (await session.scalar(unconfirmed_member_count(account.id, guests=True)) or 0)
+    reserved = pending + unconfirmed
+    guests_reserved = guests_pending + guests_unconfirmed
     if account.guests_take_seats:
         used, reserved = used + guests, reserved + guests_reserved
     return Seats(
@@ -168,14 +161,22 @@ async def seats(session: AsyncSession, account: Account) -> Seats:
     )
 
 
-async def seat_ledger(session: AsyncSession, actor: Actor) -> Seats:
-    """The actor's account's ledger: for the directory's members (not guests)."""
+async def seat_ledger(session: AsyncSession, actor: Actor, shown: Account | None = None) -> Seats:
+    """The actor's account's ledger: for the directory's members (not guests). ``shown``
+    is the account the caller holds, if any: when it is the actor's (as a change in this
+    request left it, or as the request read it), its limit is the one counted against."""
     require(actor, Permit.VIEW_STAFF)
-    return await seats(session, await get_account(session, actor))
+    if shown is None or shown.id != actor.account_id:
+        shown = await get_account(session, actor)
+    return await seats(session, shown)
 
 
 async def get_account(session: AsyncSession, actor: Actor) -> Account:
-    """The actor's own account."""
+    """The actor's own account: as the request read it with the actor (a read-only record
+    from authentication, not reread), else read now. A change to the account reads the
+    entity it changes itself (``lock_account``), never this."""
+    if actor.account is not None:
+        return actor.account
     return await session.get_one(Account, actor.account_id)
 
 

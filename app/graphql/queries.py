@@ -45,7 +45,8 @@ from app.graphql.types.invitations import (
 from app.graphql.types.projects import Project, ProjectTeamRole
 from app.graphql.types.staff import Staff, StaffConnection, StaffStatus, directory_page
 from app.identity import service as identity
-from app.identity.viewer import viewer_state
+from app.identity import viewer as viewer_service
+from app.identity.viewer import ViewerState
 from app.invitations import join_links as join_links_service
 from app.invitations import service as invitations_service
 from app.projects import service as projects_service
@@ -119,11 +120,26 @@ class Viewer:
     account: Account | None = strawberry.field(description="The current account, if chosen.")
     role: Role | None = strawberry.field(description="Role in the current account.")
     permits: list[Permit] = strawberry.field(description="Permits in the current account.")
-    staff: Staff | None = strawberry.field(description="Own staff record in the current account.")
-    api_tokens: list[ApiToken] = strawberry.field(description="Live API tokens for this account.")
-    impersonator: User | None = strawberry.field(
-        description="The administrator acting as this user, when impersonating."
-    )
+    _seen: strawberry.Private[ViewerState]
+
+    @strawberry.field(description="Own staff record in the current account.")
+    async def staff(self, info: Info) -> Staff | None:
+        async with info.context.db() as session:
+            row = await viewer_service.own_staff(session, self._seen)
+        actor = self._seen.actor
+        return Staff.build(row, actor) if row is not None and actor is not None else None
+
+    @strawberry.field(description="Live API tokens for this account.")
+    async def api_tokens(self, info: Info) -> list[ApiToken]:
+        async with info.context.db() as session:
+            tokens = await viewer_service.own_api_tokens(session, self._seen)
+        return [ApiToken(_row=t) for t in tokens]
+
+    @strawberry.field(description="The administrator acting as this user, when impersonating.")
+    async def impersonator(self, info: Info) -> User | None:
+        async with info.context.db() as session:
+            row = await viewer_service.impersonator(session, self._seen)
+        return User(_row=row) if row is not None else None
 
 
 @strawberry.type(description="A custom field value with the staff member it belongs to.")
@@ -177,16 +193,14 @@ class Query:
         ctx = info.context
         async with ctx.as_principal() as (session, principal):
             _, actor, _ = await ctx._authenticate()
-            seen = await viewer_state(session, principal, actor)
+            seen = await viewer_service.viewer_state(session, principal, actor)
         return Viewer(
             user=User(_row=seen.user),
             accounts=[MemberAccount.of(m) for m in seen.memberships],
-            account=Account(_row=seen.account) if seen.account else None,
+            account=Account(_row=seen.account) if seen.account is not None else None,
             role=actor.role if actor else None,
             permits=sorted(actor.permits) if actor else [],
-            staff=Staff.build(seen.staff, actor) if seen.staff else None,
-            api_tokens=[ApiToken(_row=t) for t in seen.api_tokens],
-            impersonator=User(_row=seen.impersonator) if seen.impersonator else None,
+            _seen=seen,
         )
 
     @strawberry.field(

@@ -1,6 +1,19 @@
 from __future__ import annotations
 
-from sqlalchemy import Select, String, and_, bindparam, cast, func, or_, select
+from sqlalchemy import (
+    Select,
+    String,
+    and_,
+    bindparam,
+    case,
+    cast,
+    false,
+    func,
+    inspect,
+    or_,
+    select,
+    true,
+)
 
 from app.accounts.models import Account
 from app.db.base import Records
@@ -25,24 +38,30 @@ TOKEN_RECORDS = Records(
     "token",
     ("id", "user_id", "kind", "account_id", "impersonator_user_id", "scopes", "last_used_at"),
 )
+USER_RECORDS = Records(
+    User, "user", ("id", "email", "first_name", "last_name", "email_verified_at")
+)
 MEMBER_RECORDS = Records(Staff, "member", ("id", "account_id", "role"))
+# The whole account but its sid counter: what ``viewer`` and ``account`` show of it, read
+# once with the token.
 ACCOUNT_RECORDS = Records(
-    Account, "account", ("id", "slug", "name", "everyone_can_invite", "timezone")
+    Account,
+    "account",
+    tuple(key for key in inspect(Account).column_attrs.keys() if key != "staff_seq"),
 )
 
 
 def _live_token_with_memberships() -> Select:
-    """A live token and its user's active memberships, in one statement: one row per
-    membership (ordered like ``active_memberships``), or one row with no membership.
-    Columns: ``TOKEN_RECORDS``, ``MEMBER_RECORDS``, ``ACCOUNT_RECORDS``, then the member's
+    """A live token, its user and the user's active memberships, in one statement: one
+    row per membership (ordered like ``active_memberships``), or one row with no
+    membership. Columns: ``TOKEN_RECORDS``, ``USER_RECORDS``, ``MEMBER_RECORDS``,
+    ``ACCOUNT_RECORDS``, then whether the token acts in that membership, the member's
     granted permits and the ids of the records shared with them, each comma-separated (so
-    an actor is built without another statement)."""
-    member = and_(
-        Staff.user_id == AuthToken.user_id,
-        Staff.account_status == AccountStatus.ACTIVE,
-        # a token from before the member was disabled does not act here again
-        or_(Staff.tokens_valid_from.is_(None), AuthToken.created_at > Staff.tokens_valid_from),
-    )
+    an actor is built, and the viewer shown, without another statement)."""
+    member = and_(Staff.user_id == AuthToken.user_id, Staff.account_status == AccountStatus.ACTIVE)
+    # a token from before the member was disabled does not act here again (the membership
+    # is still the user's: it is listed, but the token acts only where this holds)
+    acts = or_(Staff.tokens_valid_from.is_(None), AuthToken.created_at > Staff.tokens_valid_from)
     grants = (
         select(func.aggregate_strings(cast(StaffPermitGrant.permit, String(32)), ","))
         .where(StaffPermitGrant.staff_id == Staff.id)
@@ -56,8 +75,10 @@ def _live_token_with_memberships() -> Select:
     return (
         select(
             *TOKEN_RECORDS.columns,
+            *USER_RECORDS.columns,
             *MEMBER_RECORDS.columns,
             *ACCOUNT_RECORDS.columns,
+            case((acts, true()), else_=false()).label("member__acts"),
             grants.label("member__grants"),
             shared.label("member__shared"),
         )

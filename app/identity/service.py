@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import Integer, String, cast, null, or_, select, union_all, update
@@ -31,6 +31,7 @@ from app.identity.queries import (
     LIVE_TOKEN_WITH_MEMBERSHIPS,
     MEMBER_RECORDS,
     TOKEN_RECORDS,
+    USER_RECORDS,
     active_memberships,
 )
 from app.security.passwords import PasswordService, password_problem
@@ -56,6 +57,12 @@ class Principal:
     impersonator_user_id: int | None = None
     scopes: frozenset[Scope] | None = None
     """An API token's scopes; None for sessions and impersonation."""
+    user: User | None = field(default=None, compare=False, repr=False)
+    """The user as authentication read them (a read-only record of their id, email,
+    names and verification time); None where the principal was made without reading it."""
+    memberships: tuple[Membership, ...] | None = field(default=None, compare=False, repr=False)
+    """Every active membership of the user (``memberships_of``, as read-only records), as
+    authentication read them, also those this token may not act in; None where not read."""
 
     def is_signed_in_user(self, user_id: int) -> bool:
         """Whether this is ``user_id`` signed in: their own session, which may consent for
@@ -316,6 +323,8 @@ async def authenticate_actor(
 ) -> tuple[Principal, Actor | None]:
     """The principal behind a live token and its actor in the chosen account, from one
     statement (every request pays for it). Anything but a live token is Unauthenticated.
+    The principal carries the user and their memberships, the actor its account, as that
+    statement read them (so showing them reads nothing again).
 
     A realm the user is not an active member of raises Unauthenticated, exactly like an
     unknown realm. With no realm, a user with a single account acts in it; otherwise the
@@ -330,6 +339,25 @@ async def authenticate_actor(
     if not rows:
         raise Unauthenticated()
     auth = TOKEN_RECORDS.take(rows[0])
+    user_at = len(TOKEN_RECORDS)
+    member_at = user_at + len(USER_RECORDS)
+    account_at = member_at + len(MEMBER_RECORDS)
+    lists_at = account_at + len(ACCOUNT_RECORDS)
+    memberships, acting, access = [], [], {}
+    for r in rows:
+        staff = MEMBER_RECORDS.take(r, member_at)
+        if staff is None:
+            continue
+        membership = Membership(account=ACCOUNT_RECORDS.take(r, account_at), staff=staff)
+        memberships.append(membership)
+        if not r[lists_at]:  # a token from before the member was disabled
+            continue
+        acting.append(membership)
+        grants, shared = r[lists_at + 1], r[lists_at + 2]
+        access[staff.id] = (
+            {Permit(p) for p in grants.split(",")} if grants else set(),
+            {int(i) for i in shared.split(",")} if shared else set(),
+        )
     principal = Principal(
         auth.user_id,
         auth.id,
@@ -337,24 +365,12 @@ async def authenticate_actor(
         auth.account_id,
         auth.impersonator_user_id,
         parse_scopes(auth.scopes) if auth.kind == TokenKind.API else None,
+        user=USER_RECORDS.take(rows[0], user_at),
+        memberships=tuple(memberships),
     )
     if auth.kind == TokenKind.API:
         await _note_use(session, auth.id, auth.last_used_at, now)
-    member_at = len(TOKEN_RECORDS)
-    account_at = member_at + len(MEMBER_RECORDS)
-    lists_at = account_at + len(ACCOUNT_RECORDS)
-    memberships, access = [], {}
-    for r in rows:
-        staff = MEMBER_RECORDS.take(r, member_at)
-        if staff is None:
-            continue
-        memberships.append(Membership(account=ACCOUNT_RECORDS.take(r, account_at), staff=staff))
-        grants, shared = r[lists_at], r[lists_at + 1]
-        access[staff.id] = (
-            {Permit(p) for p in grants.split(",")} if grants else set(),
-            {int(i) for i in shared.split(",")} if shared else set(),
-        )
-    return principal, await _actor_among(session, principal, memberships, realm, access)
+    return principal, await _actor_among(session, principal, acting, realm, access)
 
 
 async def _note_use(
@@ -396,8 +412,8 @@ async def _actor_among(
     realm: str | None,
     access: dict[int, tuple[set[Permit], set[int]]],
 ) -> Actor | None:
-    """The actor in the membership the realm (or the token) chooses; ``access`` holds each
-    member's grants and shares."""
+    """The actor in the membership the realm (or the token) chooses among those it may act
+    in (``memberships``); ``access`` holds each member's grants and shares."""
     if principal.token_account_id is not None:
         memberships = [m for m in memberships if m.account.id == principal.token_account_id]
     if realm:
@@ -490,4 +506,5 @@ def _actor(principal: Principal, account, staff, grants: set[Permit], shared: se
         shared_staff_ids=frozenset(shared),
         impersonator_user_id=principal.impersonator_user_id,
         account_timezone=account.timezone,
+        account=account,
     )

@@ -106,7 +106,7 @@ class Account(Node):
     @strawberry.field(description="Seat usage (not shown to guests).")
     async def seats(self, info: Info) -> Seats:
         async with info.context.as_actor() as (session, actor):
-            ledger = await accounts.seat_ledger(session, actor)
+            ledger = await accounts.seat_ledger(session, actor, self._row)
         return Seats(
             limit=ledger.limit,
             used=ledger.used,
