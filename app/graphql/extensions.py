@@ -18,8 +18,9 @@ import inspect
 import logging
 import re
 import time
+import weakref
 
-from graphql import DocumentNode, ExecutionResult, GraphQLError, parse
+from graphql import DocumentNode, ExecutionResult, GraphQLError, GraphQLSchema, parse
 from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
@@ -56,11 +57,32 @@ def _parse(query: str, **options) -> DocumentNode:
     return parse(query, **options)
 
 
-@functools.lru_cache(maxsize=CACHED_DOCUMENTS)
-def _validate(schema, query: str, options: tuple, rules: tuple) -> list[GraphQLError]:
+# Validation results, per schema: a bounded LRU of each schema's own. A cache keyed by the
+# schema at module level would keep alive every schema it had seen until evicted (a server
+# builds one; a process that builds many, as the tests do, kept hundreds).
+_validated: weakref.WeakKeyDictionary[
+    GraphQLSchema, collections.OrderedDict
+] = weakref.WeakKeyDictionary()
+
+
+def _validate(
+    schema: GraphQLSchema, query: str, options: tuple, rules: tuple
+) -> list[GraphQLError]:
     """Keyed by the document's text, whose hash Python keeps, not by its syntax tree,
     which would be hashed node by node on every request."""
-    return validate_document(schema, _parse(query, **dict(options)), rules)
+    cache = _validated.get(schema)
+    if cache is None:
+        cache = _validated[schema] = collections.OrderedDict()
+    key = (query, options, rules)
+    errors = cache.get(key)
+    if errors is None:
+        errors = validate_document(schema, _parse(query, **dict(options)), rules)
+        cache[key] = errors
+        if len(cache) > CACHED_DOCUMENTS:
+            cache.popitem(last=False)
+    else:
+        cache.move_to_end(key)
+    return errors
 
 
 class DocumentCache(SchemaExtension):

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import math
 import time
+import weakref
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -265,14 +266,16 @@ def page_variables(variables: dict | None) -> dict[str, int]:
 _META_FIELDS = {"__schema": SchemaMetaFieldDef, "__type": TypeMetaFieldDef}
 # How far an introspection field's walk goes when no limit is given (see ``summarize``).
 INTROSPECTION_BUDGET = 1_000_000
-_WRAPPING: dict[int, tuple[GraphQLSchema, int]] = {}
+# Per schema, and weakly: a process that builds many schemas (the tests do) must not keep
+# them all alive.
+_WRAPPING: weakref.WeakKeyDictionary[GraphQLSchema, int] = weakref.WeakKeyDictionary()
 
 
 def wrapping_depth(schema: GraphQLSchema) -> int:
     """The most wrappers (non-null, list) around any type reference of the schema."""
-    found = _WRAPPING.get(id(schema))
-    if found is not None and found[0] is schema:
-        return found[1]
+    found = _WRAPPING.get(schema)
+    if found is not None:
+        return found
 
     def wrappers(type_) -> int:
         n = 0
@@ -288,7 +291,7 @@ def wrapping_depth(schema: GraphQLSchema) -> int:
             references.extend(a.type for a in (getattr(definition, "args", None) or {}).values())
     for reference in references:
         deepest = max(deepest, wrappers(reference))
-    _WRAPPING[id(schema)] = (schema, deepest)
+    _WRAPPING[schema] = deepest
     return deepest
 
 
@@ -558,7 +561,8 @@ def make_rule(limits: QueryLimits):
 # --- the cost with the account's real sizes, before execution ------------------------------
 
 MAX_SUMMARIZED_DOCUMENT = 16 * 1024  # the longest document text whose summary is kept
-_SUMMARIES: dict = {}  # (schema, text, operation name) -> Summary, the oldest dropped first
+# per schema (weakly, as _WRAPPING): (text, operation name) -> Summary, the oldest dropped first
+_SUMMARIES: weakref.WeakKeyDictionary[GraphQLSchema, dict] = weakref.WeakKeyDictionary()
 _SUMMARIES_KEPT = 256
 
 
@@ -574,12 +578,15 @@ def operation_summary(
     parses to the same document)."""
     if query is None or len(query) > MAX_SUMMARIZED_DOCUMENT:
         return _summary(schema, document, operation_name)
-    key = (id(schema), query, operation_name)
-    found = _SUMMARIES.get(key)
+    summaries = _SUMMARIES.get(schema)
+    if summaries is None:
+        summaries = _SUMMARIES[schema] = {}
+    key = (query, operation_name)
+    found = summaries.get(key)
     if found is None:
-        found = _SUMMARIES[key] = _summary(schema, document, operation_name)
-        if len(_SUMMARIES) > _SUMMARIES_KEPT:
-            _SUMMARIES.pop(next(iter(_SUMMARIES)))
+        found = summaries[key] = _summary(schema, document, operation_name)
+        if len(summaries) > _SUMMARIES_KEPT:
+            summaries.pop(next(iter(summaries)))
     return found
 
 

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
+
+import httpx
 import pytest
 
 from app.graphql import extensions
-from tests.factories import error_codes, make_tenant
+from app.main import create_app
+from tests.factories import Api, error_codes, make_tenant
 
 VIEWER = "{ viewer { role } }"
 
@@ -46,11 +51,35 @@ async def test_large_documents_are_answered_but_not_kept(api, services):
     assert (after.hits, after.misses) == (before.hits, before.misses)
 
 
-async def test_a_repeated_document_is_validated_once(api, services):
+async def test_a_repeated_document_is_validated_once(api, services, monkeypatch):
     tenant = await make_tenant(services)
     query = VIEWER + f" # validated {tenant.slug}"
-    before = extensions._validate.cache_info()
-    await api.data(query, as_=tenant.owner)
-    await api.data(query, as_=tenant.owner)
-    after = extensions._validate.cache_info()
-    assert after.misses == before.misses + 1 and after.hits >= before.hits + 1
+    validated = []
+    real = extensions.validate_document
+
+    def counting(schema, document, rules):
+        validated.append(document)
+        return real(schema, document, rules)
+
+    monkeypatch.setattr(extensions, "validate_document", counting)
+    assert await api.data(query, as_=tenant.owner) == await api.data(query, as_=tenant.owner)
+    assert len(validated) == 1
+
+
+async def test_a_schema_no_longer_served_is_freed_with_what_was_kept_for_it(settings, services):
+    """What is kept per document (validation, cost summaries, plans) is kept per schema,
+    and does not keep the schema alive: a process that builds servers one after another
+    (a test run builds thousands) does not hold on to every schema it built."""
+    tenant = await make_tenant(services)
+    app = create_app(settings, services=services)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://roster.test"
+    ) as client:
+        answer = await Api(client).data(
+            "{ viewer { role } staff(first: 1) { totalCount } }", as_=tenant.owner
+        )
+    assert answer["viewer"] == {"role": "OWNER"}
+    schema = weakref.ref(app.state.graphql.schema._schema)
+    del app, client
+    gc.collect()
+    assert schema() is None
