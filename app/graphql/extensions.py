@@ -99,10 +99,11 @@ class DocumentCache(SchemaExtension):
 
     def on_validate(self):
         ctx = self.execution_context
-        if len(ctx.query or "") <= MAX_CACHED_DOCUMENT and ctx.graphql_document is not None:
+        query, document = ctx.query, ctx.graphql_document
+        if query is not None and len(query) <= MAX_CACHED_DOCUMENT and document is not None:
             options = tuple(sorted(ctx.parse_options.items()))
             rules = tuple(ctx.validation_rules)
-            ctx.pre_execution_errors = _validate(ctx.schema._schema, ctx.query, options, rules)
+            ctx.pre_execution_errors = _validate(ctx.schema._schema, query, options, rules)
         yield
 
 
