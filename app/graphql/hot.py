@@ -77,7 +77,7 @@ from app.custom_fields.service import shown_values
 from app.errors import DomainError, RateLimited
 from app.fields import on_change
 from app.graphql.extensions import MAX_CACHED_DOCUMENT
-from app.graphql.queries import StaffSortInput, staff_filter
+from app.graphql.queries import StaffSortInput, node_key, staff_filter
 from app.graphql.types import staff as staff_type
 from app.graphql.types.custom_fields import CustomField
 from app.graphql.types.staff import (
@@ -96,8 +96,15 @@ log = logging.getLogger("roster.graphql.hot")
 
 ROOT_FIELD = "staff"
 ROOT_ARGUMENTS = {"first", "after", "search", "sort", "filter"}
-# Root fields answering one staff record, and their arguments.
-RECORD_ROOTS = {"staffBySid": {"sid"}}
+# Root fields answering one staff record, and their arguments: by sid, and ``node`` (by
+# global id; answered when the id is a Staff's, otherwise handed to graphql-core).
+NODE_FIELD = "node"
+RECORD_ROOTS = {"staffBySid": {"sid"}, NODE_FIELD: {"id"}}
+# What a document must mention for a plan to answer it (a cheap test before parsing it).
+MENTIONS = (ROOT_FIELD, NODE_FIELD)
+# The root fields a plan answers: a document selecting any other (unconditionally) is
+# graphql-core's, and is known to be at once.
+COVERED_ROOTS = frozenset({ROOT_FIELD, *RECORD_ROOTS, "__typename"})
 # Documents kept (each with its plans), and plans kept per document: one per combination
 # of its @skip/@include conditions that requests have used.
 MAX_PLANS = 256
@@ -216,12 +223,14 @@ def _unless_hidden(name: str, get: Getter) -> Getter:
 
 
 class Record(NamedTuple):
-    """A root field answering one staff record (``staffBySid``), compiled: its field (its
-    arguments), how the record completes, and what it reads besides the record."""
+    """A root field answering one staff record (``staffBySid``, ``node``), compiled: its
+    field (its arguments), how the record completes, what it reads besides the record,
+    and (``node``) the columns it reads of the record and its manager."""
 
     root: FieldNode
     complete: Complete
     needs: frozenset[str]
+    columns: PageColumns | None = None
 
 
 @dataclass(frozen=True)
@@ -687,8 +696,8 @@ class HotPaths:
     def document(
         self, query: str, operation_name: str | None, document: DocumentNode
     ) -> _Document | None:
-        if ROOT_FIELD not in query or len(query) > MAX_CACHED_DOCUMENT:
-            return None  # not a staff page, or too large to keep: graphql-core answers
+        if len(query) > MAX_CACHED_DOCUMENT or not any(m in query for m in MENTIONS):
+            return None  # too large to keep, or not about staff: graphql-core answers
         key = (query, operation_name)
         if key in self.plans:
             self.plans.move_to_end(key)
@@ -714,6 +723,13 @@ class HotPaths:
             or any(v.directives for v in operation.variable_definitions or ())
         ):
             return None
+        for node in operation.selection_set.selections:
+            if (
+                isinstance(node, FieldNode)
+                and not node.directives
+                and node.name.value not in COVERED_ROOTS
+            ):
+                return None  # always in the response, and never the plans' to answer
         fragments = {
             d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
         }
@@ -787,8 +803,15 @@ class HotPaths:
         self, prepared: _Document, conditions: dict[int, bool], name: str, nodes: list[FieldNode]
     ) -> Record:
         """A root field answering one record, compiled as a row of a page would be: its
-        manager and custom fields are read for it alone."""
+        manager and custom fields are read for it alone. ``node``'s selection (of the Node
+        interface) is collected for a Staff, as graphql-core collects it for a Staff
+        object: fragments on Node and Staff apply, those on other types do not."""
         compiler = _Compiler(self.schema, prepared.fragments, conditions)
+        if name == NODE_FIELD:
+            staff = self.schema.get_type("Staff")
+            assert isinstance(staff, GraphQLObjectType)
+            complete = compiler.selection(staff, nodes, page_rows=True)
+            return Record(nodes[0], complete, frozenset(compiler.needs), compiler.columns())
         staff = get_named_type(self.query_type.fields[name].type)
         complete = compiler.selection(staff, nodes, page_rows=True)
         return Record(nodes[0], complete, frozenset(compiler.needs))
@@ -825,12 +848,15 @@ class HotPaths:
         return GraphQLExecutionResult(data=data, errors=None)
 
     async def _run(self, plan: Plan, coerced: Any, ctx) -> dict:
+        # What each record root looks up, before anything is read: an id that is not a
+        # Staff's is graphql-core's to answer.
+        keys = [self._record_key(record, coerced) for record in plan.records]
         async with ctx.as_actor() as (session, actor):
             completed: dict[str | int | None, Any] = {}
             if plan.root is not None and plan.complete is not None:
                 completed[None] = await self._page(plan, coerced, session, actor)
             for i, record in enumerate(plan.records):
-                completed[i] = await self._record_value(record, coerced, session, actor)
+                completed[i] = await self._record_value(record, keys[i], session, actor)
         return {
             key: completed[kind] if kind is None or isinstance(kind, int) else kind
             for key, kind in plan.keys
@@ -868,17 +894,37 @@ class HotPaths:
         connection = staff_connection(page, actor, count=None, node=SeenStaff)
         return plan.complete(connection, fetched)
 
-    async def _record_value(self, record: Record, coerced: Any, session, actor):
-        """A record root: the record as the resolver finds it (``find_by_sid``), its
-        manager as the records loader finds it, its custom values as the page's are."""
-        arguments = get_argument_values(
-            self.query_type.fields[record.root.name.value], record.root, coerced
-        )
-        row = await staff_service.find_by_sid(session, actor, arguments["sid"])
+    def _record_key(self, record: Record, coerced: Any) -> int:
+        """What a record root looks up: the sid; for ``node``, the primary key of a Staff
+        (as the resolver decodes it, ``node_key``). Any other id (malformed, or of another
+        type) is handed to graphql-core."""
+        name = record.root.name.value
+        arguments = get_argument_values(self.query_type.fields[name], record.root, coerced)
+        if name != NODE_FIELD:
+            return arguments["sid"]
+        found = node_key(arguments["id"])
+        if found is None or found[0] != "Staff":
+            raise Fallback("not the id of a Staff")
+        return found[1]
+
+    async def _record_value(self, record: Record, key: int, session, actor):
+        """A record root: the record as the resolver finds it (``find_by_sid``;
+        ``get_one`` for ``node``), its manager as the records loader finds it (or as it
+        came with the record, as the resolver primes the loader with it), its custom
+        values as the page's are."""
+        fetched = Prefetch()
+        if record.columns is not None:  # node
+            found = await staff_service.get_one(session, actor, key, record.columns)
+            row, fetched.manager_rows = found.row, found.managers
+        else:
+            row = await staff_service.find_by_sid(session, actor, key)
         if row is None:
             return None
-        fetched = Prefetch()
-        if MANAGERS in record.needs and row.manager_id is not None:
+        if (
+            MANAGERS in record.needs
+            and row.manager_id is not None
+            and row.manager_id not in fetched.manager_rows
+        ):
             fetched.manager_rows = await staff_service.get_many(session, actor, [row.manager_id])
         if VALUES in record.needs:
             fetched.values = await custom_fields.values_for_staff(

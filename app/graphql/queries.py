@@ -172,6 +172,15 @@ NODE_TYPES = {
 }
 
 
+def node_key(global_id: str) -> tuple[str, int] | None:
+    """The type and primary key ``node`` looks up for a global id; None for an id that
+    is malformed or of a type ``node`` does not find (both are null)."""
+    decoded = decode_any(global_id)
+    if decoded is None or decoded[0] not in NODE_TYPES:
+        return None
+    return decoded
+
+
 async def _account_node(session, actor, type_name: str, pk: int):
     """Invitation, Project and ApiToken nodes, found as each domain lets the actor look
     them up (within the actor's account; invitations to those who may see them, tokens
@@ -263,14 +272,17 @@ class Query:
 
     @strawberry.field(description="Fetch any object of the current account by global id.")
     async def node(self, info: Info, id: strawberry.ID) -> Node | None:
-        decoded = decode_any(id)
-        if decoded is None or decoded[0] not in NODE_TYPES:
+        decoded = node_key(id)
+        if decoded is None:
             return None
         type_name, pk = decoded
         async with info.context.as_actor() as (session, actor):
             if type_name == "Staff":
-                row = (await staff_service.get_many(session, actor, [pk])).get(pk)
-                return Staff.build(row, actor) if row else None
+                # found as the compiled plan (app.graphql.hot) finds it; its manager,
+                # read with it, is primed for ``manager``
+                record = await staff_service.get_one(session, actor, pk)
+                loaders.staff_by_id(info.context, actor).prime_many(record.managers)
+                return Staff.build(record.row, actor) if record.row else None
             if type_name == "Account":
                 account = await accounts_service.find_account(session, actor, pk)
                 return Account(_row=account) if account else None

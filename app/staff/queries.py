@@ -420,9 +420,19 @@ def _project_peers(me: ColumnElement) -> ColumnElement:
 def visible(actor: Actor) -> list[ColumnElement]:
     """The records ``actor`` sees at all: their account's; for a guest, their own and
     those of the people on their projects. Every read of staff records filters by it."""
-    conditions: list[ColumnElement] = [Staff.account_id == actor.account_id]
+    confined = None
     if not access.sees_directory(actor):
-        conditions.append(_project_peers(literal_column(str(int(actor.staff_id)), Integer)))
+        confined = literal_column(str(int(actor.staff_id)), Integer)
+    return _seen_in(actor.account_id, confined)
+
+
+def _seen_in(account_id, confined_to: ColumnElement | None) -> list[ColumnElement]:
+    """``visible``'s conditions over given values (numbers, or parameters bound when a
+    statement built once runs): the records of the account; with ``confined_to`` (a
+    guest's own record), only that one and those of the people on its projects."""
+    conditions: list[ColumnElement] = [Staff.account_id == account_id]
+    if confined_to is not None:
+        conditions.append(_project_peers(confined_to))
     return conditions
 
 
@@ -822,6 +832,31 @@ def _page_statement(
     staff, manager, page = _page_columns(columns)
     prepared = Prepared(page.where(and_(*conditions)).order_by(*order).limit(limit))
     return PageStatement(prepared, staff, manager)
+
+
+def record_select(
+    actor: Actor, staff_id: int, columns: PageColumns = ALL_COLUMNS
+) -> tuple[PageStatement, dict]:
+    """The record ``staff_id`` if ``actor`` sees it (``visible``), with its manager in the
+    same account joined as a page's rows have theirs (NULLs when it has none), in one
+    statement built once per kind of viewer and set of columns. Returns the statement
+    and the values to execute it with."""
+    confined = not access.sees_directory(actor)
+    params = {"account_id": actor.account_id, "staff_id": staff_id}
+    if confined:
+        params["self_id"] = actor.staff_id
+    return _record_statement(confined, columns), params
+
+
+@lru_cache(maxsize=32)
+def _record_statement(confined: bool, columns: PageColumns) -> PageStatement:
+    staff, manager, page = _page_columns(columns)
+    seen = _seen_in(
+        bindparam("account_id", type_=Integer),
+        bindparam("self_id", type_=Integer) if confined else None,
+    )
+    one = page.where(Staff.id == bindparam("staff_id", type_=Integer), *seen)
+    return PageStatement(Prepared(one), staff, manager)
 
 
 _MANAGER = aliased(Staff, name="manager")

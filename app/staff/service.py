@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from sqlalchemy import literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -36,6 +37,7 @@ from app.staff.queries import (
     encode_cursor,
     page_select,
     probe_of,
+    record_select,
     staff_in_account,
     validate,
     visible,
@@ -161,6 +163,34 @@ async def get_many(session: AsyncSession, actor: Actor, ids: list[int]) -> dict[
     """The records of ``ids`` that ``actor`` sees (``app.staff.queries.visible``)."""
     rows = await session.scalars(select(Staff).where(Staff.id.in_(ids), *visible(actor)))
     return {s.id: s for s in rows}
+
+
+@dataclass
+class FoundStaff:
+    """One record (None when not found) as read-only record (``app.db.base.Records``),
+    and its manager, by id, where it came with it (see ``get_one``)."""
+
+    row: Any
+    managers: dict[int, Any]
+
+
+async def get_one(
+    session: AsyncSession, actor: Actor, staff_id: int, columns: PageColumns = ALL_COLUMNS
+) -> FoundStaff:
+    """The record ``staff_id`` if ``actor`` sees it (``app.staff.queries.visible``, as
+    ``get_many`` finds records), read with its manager in one statement. As with a page
+    (``list_staff``), the manager comes along only for those who see every record of the
+    account; a guest's is looked up as every other record they see (``get_many``)."""
+    connection = await session.connection()  # plain columns: no ORM needed
+    statement, params = record_select(actor, staff_id, columns)
+    result = await statement.prepared.all(connection, params)
+    if not result:
+        return FoundStaff(None, {})
+    row = statement.staff.take(result[0])
+    manager = statement.manager.take(result[0], len(statement.staff))
+    if manager is None or not access.sees_directory(actor):
+        return FoundStaff(row, {})
+    return FoundStaff(row, {manager.id: manager})
 
 
 async def reporting_chains(

@@ -26,6 +26,7 @@ from tests.conftest import make_settings
 from tests.documents import PAGE_QUERY
 from tests.factories import (
     ROLE_KEYS,
+    gid,
     make_custom_field,
     make_member,
     make_staff_many,
@@ -123,6 +124,48 @@ HANDED_BACK = [
 ]
 
 
+# Documents reading records by global id (``node``), sent with the ids of NODE_IDS.
+NODE_DOCUMENTS = [
+    pytest.param("""query Node($id: ID!) {
+      node(id: $id) { id ... on Staff { sid fullName title email manager { fullName } } }
+    }""", id="bench-node"),
+    pytest.param("""query($id: ID!) {
+      node(id: $id) {
+        __typename ...N ...S
+        ... on Invitation { email } ... on Project { name } ... on CustomField { name }
+      }
+    }
+    fragment N on Node { id __typename }
+    fragment S on Staff {
+      firstName email restricted viewerCanEdit viewerCanSeeDetails role accountStatus
+      address { city } customFields { value field { name personal } }
+      boss: manager { id fullName email ...N }
+    }""", id="fragments-on-node-staff-and-others"),
+    pytest.param("""query($id: ID!, $yes: Boolean!) {
+      __typename
+      a: node(id: $id) { id }
+      b: node(id: $id) { ... on Node { id } ... on Staff @include(if: $yes) { lastName } }
+      c: node(id: $id) @skip(if: $yes) { id }
+    }""", id="aliases-and-directives"),
+    pytest.param("""query($id: ID!) {
+      staffBySid(sid: 2) { id manager { id } }
+      node(id: $id) { ... on Staff { sid manager { sid } customFields { value } } }
+      staff(first: 3) { totalCount nodes { id } }
+    }""", id="beside-the-list-and-by-sid"),
+]
+ALL_STAFF = """{ staff(first: 100, filter: {includeDisabled: true, includeInactive: true}) {
+  nodes { id lastName } } }"""
+PROJECT_CREATE = """mutation($name: String!, $ids: [ID!]) {
+  projectCreate(input: {name: $name, memberIds: $ids}) { project { id } userErrors { code } }
+}"""
+# Ids of other types, malformed, or past the largest key: graphql-core answers them.
+OTHER_IDS = [
+    gid("Invitation", 1), gid("ApiToken", 1), gid("AuditEntry", 1), gid("User", 1),
+    gid("StaffStatus", 1), gid("WebhookEndpoint", 1), gid("WebhookDelivery", 1),
+    gid("Nothing", 1), gid("Staff", 2**31), "not-an-id", "", "U3RhZmY6", "U3RhZmY6LTE",
+]
+
+
 @pytest.fixture
 async def cold_services(database_url):
     """The same database served with the hot paths off: graphql-core answers everything."""
@@ -198,6 +241,106 @@ def _headers(member) -> dict:
 
 def _answered(app) -> int:
     return app.state.graphql.schema.hot_paths.answered
+
+
+async def _node_world(services, api):
+    """_directory, a guest on a project with two of its people, and the global ids of
+    records: shown, restricted, shared, inactive, disabled, another account's, none;
+    and of things that are not Staff (the account, a project, a custom field)."""
+    tenant, members, other = await _directory(services, api)
+    owner = members["OWNER"]
+    members["GUEST"] = await make_member(services, tenant, Role.GUEST, kind="CUSTOMER")
+    listed = await api.data(ALL_STAFF, as_=owner)
+    by_name = {n["lastName"]: n["id"] for n in listed["staff"]["nodes"]}
+    project = await api.data(
+        PROJECT_CREATE,
+        {"name": "Guests", "ids": [members["GUEST"].staff_id, by_name["Person01"],
+                                   by_name["Person04"]]},
+        as_=owner,
+    )
+    fields = await api.data("{ customFields { id } }", as_=owner)
+    staff_ids = [
+        by_name[n] for n in ("Manager", "Deputy", "Person00", "Person01", "Person04",
+                             "Person05", "Person06", "Person09")
+    ] + [members["VIEWER"].staff_id, members["GUEST"].staff_id, other.owner.staff_id,
+         gid("Staff", 2**31 - 1)]
+    others = [
+        *OTHER_IDS, gid("Account", tenant.account_id), fields["customFields"][0]["id"],
+        project["projectCreate"]["project"]["id"], gid("Staff", 0)[:-1],
+    ]
+    return members, staff_ids, others
+
+
+@pytest.mark.parametrize("query", NODE_DOCUMENTS)
+async def test_records_by_global_id_answer_as_graphql_core_for_every_role(
+    app, services, api, client, cold_client, query
+):
+    """Staff ids: the plan answers, for every role and guests, nulls (records of another
+    account, ones a guest does not see, no record) included."""
+    members, staff_ids, _ = await _node_world(services, api)
+    found = set()
+    for key, member in members.items():
+        for i, staff_id in enumerate(staff_ids):
+            before = _answered(app)
+            hot, cold = await _both(
+                client, cold_client, query, {"id": staff_id, "yes": i % 2 == 0},
+                _headers(member),
+            )
+            assert hot == cold, (key, staff_id)
+            assert "errors" not in hot, hot
+            assert _answered(app) == before + 1, f"{key} {staff_id}: the plan did not answer"
+            if any(hot["data"].get(k) for k in ("node", "a", "b")):
+                found.add((key, staff_id))
+    # a record of another account, or none, is null for everyone; a guest sees few
+    assert not any(i in (staff_ids[-2], staff_ids[-1]) for _, i in found)
+    assert {i for k, i in found if k == "GUEST"} == {
+        staff_ids[3], staff_ids[4], members["GUEST"].staff_id
+    }
+    assert {i for k, i in found if k == "VIEWER"} == set(staff_ids[:-2])
+
+
+async def test_ids_that_are_not_staff_are_handed_back(app, services, api, client, cold_client):
+    """An id of another type, a malformed one, or one beside a Staff id in the same
+    document: graphql-core answers, as it always did."""
+    members, staff_ids, others = await _node_world(services, api)
+    two = "query($a: ID!, $b: ID!) { a: node(id: $a) { id } b: node(id: $b) { id } }"
+    before = _answered(app)
+    for key in ("VIEWER", "OWNER", "GUEST"):
+        headers = _headers(members[key])
+        for other_id in others:
+            for query in NODE_DOCUMENTS:
+                hot, cold = await _both(
+                    client, cold_client, query.values[0], {"id": other_id, "yes": True}, headers
+                )
+                assert hot == cold, (key, other_id)
+            hot, cold = await _both(
+                client, cold_client, two, {"a": staff_ids[0], "b": other_id}, headers
+            )
+            assert hot == cold, (key, other_id)
+        literal = f'{{ node(id: {staff_ids[0][:-1]!r}) {{ id }} }}'.replace("'", '"')
+        hot, cold = await _both(client, cold_client, literal, None, headers)
+        assert hot == cold
+    assert _answered(app) == before
+    # the account, the project and the custom field are found (by graphql-core)
+    owner = members["OWNER"]
+    hot, _ = await _both(client, cold_client, NODE_DOCUMENTS[1].values[0],
+                         {"id": others[-2], "yes": True}, _headers(owner))
+    assert hot["data"]["node"] == {"__typename": "Project", "id": others[-2], "name": "Guests"}
+
+
+async def test_a_record_by_global_id_takes_two_statements(
+    app, services, api, client, cold_services, cold_client
+):
+    """The token; the record with its manager (as a page's rows have theirs), on both
+    paths."""
+    members, staff_ids, _ = await _node_world(services, api)
+    body = {"query": NODE_DOCUMENTS[0].values[0], "variables": {"id": staff_ids[3]}}
+    headers = _headers(members["ADMINISTRATOR"])
+    for some_services, some_client in ((services, client), (cold_services, cold_client)):
+        with StatementCounter(some_services.db.engine) as counter:
+            response = await some_client.post("/graphql", json=body, headers=headers)
+        assert response.json()["data"]["node"]["manager"] == {"fullName": "Bea Manager"}
+        assert counter.count == 2, counter.statements
 
 
 @pytest.mark.parametrize(("query", "variables"), COVERED)
