@@ -1,11 +1,15 @@
 """The compiled executor answers every document exactly as graphql-core does, generated.
 
 Hypothesis writes documents over the staff directory and its records by sid
-(``staffBySid``, alone, beside the list, twice): random selections of the Staff fields, the manager, the custom fields and the address, nodes and edges, totalCount and
-pageInfo; named fragments (on Staff, on Node, spreading each other) and inline ones;
+(``staffBySid``) or by global id (``node``), alone, beside the list, twice: random
+selections of the Staff fields, the manager, the custom fields and the address, nodes
+and edges, totalCount and pageInfo; named fragments (on Staff, on Node, spreading each
+other) and inline ones (under ``node`` also on types that are not Staff);
 aliases and fields selected twice; the page's arguments as literals or as variables; and
 @skip/@include with literal or variable conditions. Each document is sent, as a member of
-every role (guests and the personal-data permit included), to an app with the compiled
+every role (guests and the personal-data permit included), with the ids of records they
+see, do not see, of another account, of no record, of things that are not Staff (which
+graphql-core answers) and malformed ones, to an app with the compiled
 plans and to one where graphql-core answers everything, over the same database: the
 responses must be the same bytes, errors and nulls included. A difference is a bug of
 the compiler. The documents the generator knows the plans cover must also have been
@@ -24,9 +28,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.access import Role
-from tests.factories import make_member
-from tests.graphql.test_hot import _answered, _directory, _headers, cold_client, cold_services
+from tests.graphql.test_hot import (
+    NOT_STAFF_IDS,
+    STAFF_IDS,
+    _answered,
+    _headers,
+    _node_world,
+    cold_client,
+    cold_services,
+)
 
 __all__ = ["cold_client", "cold_services"]  # fixtures, used by name
 
@@ -77,8 +87,20 @@ ARGUMENT_TYPES = {
     "sort": "StaffSortInput",
     "after": "String",
     "sid": "Int!",
+    "id": "ID!",
 }
 SIDS = (1, 2, 3, 5, 8, 999)
+# Global ids by name (test_hot's _node_world makes them; "self" is the asker's own), as
+# placeholders the test replaces with the ids of its database.
+STAFF = (*STAFF_IDS, "self")
+PLACEHOLDER = re.compile(r"@id:([a-z0-9-]+)@")
+# Fragments under ``node`` on types that are not Staff (never applied to a Staff).
+NOT_STAFF_FRAGMENTS = (
+    "... on Project { name }",
+    "... on Invitation { email status }",
+    "... on CustomField { name }",
+    "... on Account { slug }",
+)
 
 
 @dataclass
@@ -185,6 +207,25 @@ class Doc:
         self.fragments[name] = f"fragment {name} on {on} {{ {' '.join(items)} }}"
         return name
 
+    def node(self) -> str:
+        """A selection of the Node interface (``node``'s): its own fields, inline fragments
+        and spreads on Node and Staff, and fragments on other types."""
+        items = self.leaves(["id", "__typename"], at_least=0)
+        kinds = self.draw(
+            st.lists(st.sampled_from(("staff", "staff", "spread", "node", "other")),
+                     min_size=0 if items else 1, max_size=3)
+        )
+        for kind in kinds:
+            if kind == "staff":
+                items.append(f"... on Staff{self.directive()} {{ {self.staff(0)} }}")
+            elif kind == "spread":
+                items.append(f"...{self.fragment()}{self.directive()}")
+            elif kind == "node":
+                items.append(f"... on Node {{ {' '.join(self.leaves(['id', '__typename']))} }}")
+            else:
+                items.append(self.draw(st.sampled_from(NOT_STAFF_FRAGMENTS)))
+        return " ".join(self.draw(st.permutations(items)))
+
     def argument(self, name: str, literal: str, value) -> str:
         if self.draw(st.booleans()):
             return f"{name}: {self.variable(ARGUMENT_TYPES[name], value)}"
@@ -247,13 +288,23 @@ def documents(draw) -> tuple[str, dict, str | None, bool]:
         roots.append(f"{doc.key('staff')}{args} {{ {doc.connection()} }}")
     else:
         doc.variables.clear()  # only the list's arguments were variables so far
-    if shape != "page":  # one record by sid (one that exists, or not), once or twice
-        keys = (("staffBySid", "one: staffBySid"), ("two: staffBySid", "three: staffBySid"))
+    if shape != "page":  # one record by sid or by global id, once or twice
         for i in range(draw(st.integers(1, 2))):
-            sid = draw(st.sampled_from(SIDS))
-            argument = doc.argument("sid", str(sid), sid)
+            root = draw(st.sampled_from(("staffBySid", "node")))
+            keys = ((root, f"one: {root}"), (f"two: {root}", f"three: {root}"))
             key = draw(st.sampled_from(keys[i]))  # keys that never clash
-            roots.append(f"{key}({argument}) {{ {doc.staff(0)} }}")
+            if root == "staffBySid":  # a record that exists, or not
+                sid = draw(st.sampled_from(SIDS))
+                argument = doc.argument("sid", str(sid), sid)
+                roots.append(f"{key}({argument}) {{ {doc.staff(0)} }}")
+                continue
+            # mostly a Staff's (seen or not): the plans answer those
+            name = draw(st.sampled_from(NOT_STAFF_IDS if draw(st.integers(0, 3)) == 0 else STAFF))
+            if name in NOT_STAFF_IDS:
+                doc.covered = False  # graphql-core's to answer
+            placeholder = f"@id:{name}@"
+            argument = doc.argument("id", json.dumps(placeholder), placeholder)
+            roots.append(f"{key}({argument}) {{ {doc.node()} }}")
     extra = draw(st.sampled_from(("", "", "", "__typename", "viewer { role }")))
     if extra == "viewer { role }":
         doc.covered = False  # another root field: graphql-core's
@@ -273,10 +324,18 @@ REQUEST_ID = re.compile(rb'"requestId":"[0-9a-f]+"')
 
 
 @pytest.fixture
-async def world(services, api):
-    tenant, members, _ = await _directory(services, api)
-    members["GUEST"] = await make_member(services, tenant, Role.GUEST, kind="CUSTOMER")
-    return members
+async def setting(services, api):
+    """The members of every role (a guest included) and the global ids by name."""
+    return await _node_world(services, api)
+
+
+@pytest.fixture
+def world(setting):
+    return setting[0]
+
+
+def _with_ids(text: str, ids: dict[str, str]) -> str:
+    return PLACEHOLDER.sub(lambda m: ids[m.group(1)], text)
 
 
 @settings(
@@ -288,9 +347,13 @@ async def world(services, api):
 )
 @given(document=documents(), who=st.sampled_from(MEMBERS))
 async def test_compiled_and_graphql_core_answer_the_same_bytes(
-    app, client, cold_client, world, document, who
+    app, client, cold_client, setting, document, who
 ):
+    world, ids = setting
+    ids = {**ids, "self": world[who].staff_id}
     query, variables, name, covered = document
+    query = _with_ids(query, ids)
+    variables = json.loads(_with_ids(json.dumps(variables), ids))
     body = {"query": query, "variables": variables, "operationName": name}
     headers = _headers(world[who])
     before = _answered(app)

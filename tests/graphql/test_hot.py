@@ -8,6 +8,8 @@ and for documents the plans do not cover (which must be handed back, not answere
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 from graphql import GraphQLError, parse
@@ -158,12 +160,32 @@ ALL_STAFF = """{ staff(first: 100, filter: {includeDisabled: true, includeInacti
 PROJECT_CREATE = """mutation($name: String!, $ids: [ID!]) {
   projectCreate(input: {name: $name, memberIds: $ids}) { project { id } userErrors { code } }
 }"""
-# Ids of other types, malformed, or past the largest key: graphql-core answers them.
-OTHER_IDS = [
-    gid("Invitation", 1), gid("ApiToken", 1), gid("AuditEntry", 1), gid("User", 1),
-    gid("StaffStatus", 1), gid("WebhookEndpoint", 1), gid("WebhookDelivery", 1),
-    gid("Nothing", 1), gid("Staff", 2**31), "not-an-id", "", "U3RhZmY6", "U3RhZmY6LTE",
-]
+# Names of the global ids _node_world makes: of Staff records (shown, restricted, shared
+# with the viewer, inactive, disabled, on the guest's project, the guest's own, another
+# account's, none)...
+STAFF_IDS = (
+    "boss", "deputy", "person0", "person1", "person4", "person5", "person6", "person9",
+    "viewer", "guest", "other-account", "missing",
+)
+# ... and of other things (types node finds, types it does not, malformed ids, a Staff id
+# past the largest key): graphql-core answers those.
+OTHER_IDS = {
+    "invitation": gid("Invitation", 1),
+    "api-token": gid("ApiToken", 1),
+    "audit-entry": gid("AuditEntry", 1),
+    "user": gid("User", 1),
+    "staff-status": gid("StaffStatus", 1),
+    "webhook-endpoint": gid("WebhookEndpoint", 1),
+    "webhook-delivery": gid("WebhookDelivery", 1),
+    "unknown-type": gid("Nothing", 1),
+    "staff-past-the-largest-key": gid("Staff", 2**31),
+    "staff-without-key": "U3RhZmY6",
+    "staff-negative": "U3RhZmY6LTE",
+    "not-base64": "not-an-id!",
+    "not-an-id": "bm90LWFuLWlk",
+    "empty": "",
+}
+NOT_STAFF_IDS = (*OTHER_IDS, "account", "project", "custom-field")
 
 
 @pytest.fixture
@@ -243,10 +265,9 @@ def _answered(app) -> int:
     return app.state.graphql.schema.hot_paths.answered
 
 
-async def _node_world(services, api):
-    """_directory, a guest on a project with two of its people, and the global ids of
-    records: shown, restricted, shared, inactive, disabled, another account's, none;
-    and of things that are not Staff (the account, a project, a custom field)."""
+async def _node_world(services, api) -> tuple[dict, dict[str, str]]:
+    """_directory's members and a guest on a project with two of its people; and the
+    global ids named in STAFF_IDS and NOT_STAFF_IDS."""
     tenant, members, other = await _directory(services, api)
     owner = members["OWNER"]
     members["GUEST"] = await make_member(services, tenant, Role.GUEST, kind="CUSTOMER")
@@ -259,16 +280,21 @@ async def _node_world(services, api):
         as_=owner,
     )
     fields = await api.data("{ customFields { id } }", as_=owner)
-    staff_ids = [
-        by_name[n] for n in ("Manager", "Deputy", "Person00", "Person01", "Person04",
-                             "Person05", "Person06", "Person09")
-    ] + [members["VIEWER"].staff_id, members["GUEST"].staff_id, other.owner.staff_id,
-         gid("Staff", 2**31 - 1)]
-    others = [
-        *OTHER_IDS, gid("Account", tenant.account_id), fields["customFields"][0]["id"],
-        project["projectCreate"]["project"]["id"], gid("Staff", 0)[:-1],
-    ]
-    return members, staff_ids, others
+    ids = {
+        "boss": by_name["Manager"],
+        "deputy": by_name["Deputy"],
+        **{f"person{i}": by_name[f"Person{i:02d}"] for i in (0, 1, 4, 5, 6, 9)},
+        "viewer": members["VIEWER"].staff_id,
+        "guest": members["GUEST"].staff_id,
+        "other-account": other.owner.staff_id,
+        "missing": gid("Staff", 2**31 - 1),
+        **OTHER_IDS,
+        "account": gid("Account", tenant.account_id),
+        "project": project["projectCreate"]["project"]["id"],
+        "custom-field": fields["customFields"][0]["id"],
+    }
+    assert set(ids) == {*STAFF_IDS, *NOT_STAFF_IDS}
+    return members, ids
 
 
 @pytest.mark.parametrize("query", NODE_DOCUMENTS)
@@ -277,55 +303,55 @@ async def test_records_by_global_id_answer_as_graphql_core_for_every_role(
 ):
     """Staff ids: the plan answers, for every role and guests, nulls (records of another
     account, ones a guest does not see, no record) included."""
-    members, staff_ids, _ = await _node_world(services, api)
+    members, ids = await _node_world(services, api)
     found = set()
     for key, member in members.items():
-        for i, staff_id in enumerate(staff_ids):
+        for i, name in enumerate(STAFF_IDS):
             before = _answered(app)
             hot, cold = await _both(
-                client, cold_client, query, {"id": staff_id, "yes": i % 2 == 0},
+                client, cold_client, query, {"id": ids[name], "yes": i % 2 == 0},
                 _headers(member),
             )
-            assert hot == cold, (key, staff_id)
+            assert hot == cold, (key, name)
             assert "errors" not in hot, hot
-            assert _answered(app) == before + 1, f"{key} {staff_id}: the plan did not answer"
+            assert _answered(app) == before + 1, f"{key} {name}: the plan did not answer"
             if any(hot["data"].get(k) for k in ("node", "a", "b")):
-                found.add((key, staff_id))
-    # a record of another account, or none, is null for everyone; a guest sees few
-    assert not any(i in (staff_ids[-2], staff_ids[-1]) for _, i in found)
-    assert {i for k, i in found if k == "GUEST"} == {
-        staff_ids[3], staff_ids[4], members["GUEST"].staff_id
-    }
-    assert {i for k, i in found if k == "VIEWER"} == set(staff_ids[:-2])
+                found.add((key, name))
+    # a guest sees their own record and their project's people; everyone else every
+    # record of the account, and no one another account's
+    assert {n for k, n in found if k == "GUEST"} == {"guest", "person1", "person4"}
+    for key in ROLE_KEYS:
+        assert {n for k, n in found if k == key} == set(STAFF_IDS) - {"other-account", "missing"}
 
 
 async def test_ids_that_are_not_staff_are_handed_back(app, services, api, client, cold_client):
-    """An id of another type, a malformed one, or one beside a Staff id in the same
-    document: graphql-core answers, as it always did."""
-    members, staff_ids, others = await _node_world(services, api)
+    """An id of another type or a malformed one, alone or beside a Staff id in the same
+    document, as a variable or written in the document: graphql-core answers, as it
+    always did."""
+    members, ids = await _node_world(services, api)
     two = "query($a: ID!, $b: ID!) { a: node(id: $a) { id } b: node(id: $b) { id } }"
     before = _answered(app)
     for key in ("VIEWER", "OWNER", "GUEST"):
         headers = _headers(members[key])
-        for other_id in others:
+        for name in NOT_STAFF_IDS:
             for query in NODE_DOCUMENTS:
                 hot, cold = await _both(
-                    client, cold_client, query.values[0], {"id": other_id, "yes": True}, headers
+                    client, cold_client, query.values[0], {"id": ids[name], "yes": True}, headers
                 )
-                assert hot == cold, (key, other_id)
-            hot, cold = await _both(
-                client, cold_client, two, {"a": staff_ids[0], "b": other_id}, headers
+                assert hot == cold, (key, name)
+            hot, cold = await _both(client, cold_client, two, {"a": ids["boss"], "b": ids[name]},
+                                    headers)
+            assert hot == cold, (key, name)
+            literal = "{ node(id: ID) { id ... on Staff { sid } } }".replace(
+                "ID", json.dumps(ids[name])
             )
-            assert hot == cold, (key, other_id)
-        literal = f'{{ node(id: {staff_ids[0][:-1]!r}) {{ id }} }}'.replace("'", '"')
-        hot, cold = await _both(client, cold_client, literal, None, headers)
-        assert hot == cold
+            hot, cold = await _both(client, cold_client, literal, None, headers)
+            assert hot == cold, (key, name)
     assert _answered(app) == before
-    # the account, the project and the custom field are found (by graphql-core)
-    owner = members["OWNER"]
+    # the project is found (by graphql-core) as it always was
     hot, _ = await _both(client, cold_client, NODE_DOCUMENTS[1].values[0],
-                         {"id": others[-2], "yes": True}, _headers(owner))
-    assert hot["data"]["node"] == {"__typename": "Project", "id": others[-2], "name": "Guests"}
+                         {"id": ids["project"], "yes": True}, _headers(members["OWNER"]))
+    assert hot["data"]["node"] == {"__typename": "Project", "id": ids["project"], "name": "Guests"}
 
 
 async def test_a_record_by_global_id_takes_two_statements(
@@ -333,8 +359,8 @@ async def test_a_record_by_global_id_takes_two_statements(
 ):
     """The token; the record with its manager (as a page's rows have theirs), on both
     paths."""
-    members, staff_ids, _ = await _node_world(services, api)
-    body = {"query": NODE_DOCUMENTS[0].values[0], "variables": {"id": staff_ids[3]}}
+    members, ids = await _node_world(services, api)
+    body = {"query": NODE_DOCUMENTS[0].values[0], "variables": {"id": ids["person1"]}}
     headers = _headers(members["ADMINISTRATOR"])
     for some_services, some_client in ((services, client), (cold_services, cold_client)):
         with StatementCounter(some_services.db.engine) as counter:
