@@ -14,7 +14,14 @@ page, and its count when ``totalCount`` is selected), the same visibility rules,
 manager joined to the page and the custom fields read in one statement for the page.
 Records by sid (``staffBySid``, beside the list or without it) are found as their
 resolver finds them, with their manager as the records loader finds it, and completed by
-the same generated functions as a row of the page.
+the same generated functions as a row of the page. So are records by global id
+(``node``) when the id is a Staff's: decoded as the resolver decodes it (``node_key``),
+found by the lookup the resolver itself calls (``staff.service.get_one``: the record if
+its viewer sees it, with its manager joined in the same statement, reading only the
+columns the document selects), the selection of the Node interface collected for a
+Staff object as graphql-core collects it (fragments on Node and Staff apply, those on
+other types do not). An id of any other type, or a malformed one, hands the request to
+graphql-core before anything is read.
 
 Staff records are completed as their viewer sees them (``SeenStaff``), without building a
 ``Staff`` object: the tables ``Staff.build`` itself is made from (``COLUMNS``: who sees
