@@ -177,6 +177,8 @@ async def test_adding_staff_with_an_unknown_field_is_an_error(services):
 
 LIST = "{ staff(first: 50) { nodes { id title capacity } } }"
 NODE = "query($id: ID!) { node(id: $id) { ... on Staff { id title capacity } } }"
+# The same beside a root field the hot plans do not answer: graphql-core answers it.
+NODE_ORDINARY = NODE.replace("} } }", "} } viewer { role } }")
 UPDATE = """mutation($input: StaffUpdateInput!) {
   staffUpdate(input: $input) { staff { id } userErrors { field code message } }
 }"""
@@ -189,13 +191,17 @@ def _answered(app) -> int:
 
 
 async def _as_seen_by(app, api, member, staff_id: str) -> tuple[dict, dict, dict]:
-    """One record as ``member`` sees it in the hot plan's list, and through the ordinary
-    executor (node), and the member's own record in the list."""
+    """One record as ``member`` sees it in the hot plan's list, and by id (node) through
+    the hot plan and the ordinary executor (which must agree), and the member's own
+    record in the list."""
     answered = _answered(app)
     nodes = {n["id"]: n for n in (await api.data(LIST, as_=member))["staff"]["nodes"]}
     assert _answered(app) == answered + 1, "the hot plan answered the list"
-    node = (await api.data(NODE, {"id": staff_id}, as_=member))["node"]
-    assert _answered(app) == answered + 1, "graphql-core answered node"
+    planned = (await api.data(NODE, {"id": staff_id}, as_=member))["node"]
+    assert _answered(app) == answered + 2, "the hot plan answered node"
+    node = (await api.data(NODE_ORDINARY, {"id": staff_id}, as_=member))["node"]
+    assert _answered(app) == answered + 2, "graphql-core answered node beside viewer"
+    assert planned == node
     return nodes[staff_id], node, nodes[member.staff_id]
 
 
