@@ -167,8 +167,8 @@ async def get_many(session: AsyncSession, actor: Actor, ids: list[int]) -> dict[
 
 @dataclass
 class FoundStaff:
-    """One record (None when not found) as read-only record (``app.db.base.Records``),
-    and its manager, by id, where it came with it (see ``get_one``)."""
+    """A record found by id (None when not found), as a read-only record
+    (``app.db.base.Records``), and its manager by id, where it came with it (``get_one``)."""
 
     row: Any
     managers: dict[int, Any]
