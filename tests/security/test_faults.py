@@ -276,7 +276,7 @@ def all_or_nothing(written: dict[str, int], size: int) -> int:
 
 
 async def test_server_killed_during_bulk_invitation_leaves_all_or_nothing(services, database_url):
-    size = 500
+    size = 200  # a request of a second or more: long enough to be killed well inside it
     tenant = await make_tenant(services, seats=5000)
 
     # A request that runs to the end, timed, to place the kills inside it.

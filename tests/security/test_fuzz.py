@@ -46,7 +46,7 @@ PRODUCTION = dict(
 )
 TYPED = {"BAD_USER_INPUT", "UNAUTHENTICATED", "FORBIDDEN", "RATE_LIMITED"}
 # Bounded for CI; set ROSTER_FUZZ_EXAMPLES higher for a deeper run.
-EXAMPLES_PER_OPERATION_AND_MODE = int(os.environ.get("ROSTER_FUZZ_EXAMPLES", "6"))
+EXAMPLES_PER_OPERATION_AND_MODE = int(os.environ.get("ROSTER_FUZZ_EXAMPLES", "4"))
 # Strings and ids the generator seldom draws by chance, mixed into every String and ID:
 # NUL (PostgreSQL refuses it in text), LIKE wildcards, quotes, direction overrides,
 # compatibility characters, very long values; ids of rows that exist (the seed makes the
