@@ -9,6 +9,10 @@ processors SQLAlchemy would apply, results through the column types' own result
 processors, so the rows hold the values ``Connection.execute`` would have returned, as
 plain lists (``tests/db/test_prepared.py`` compares them, types included).
 
+``Prepared.raw`` returns the driver's rows unconverted, with what ``converter`` needs to
+convert them elsewhere: the staff CSV export converts them in its worker process, so the
+server's event loop does not (``app.staff.export``).
+
 Errors are the driver's own (``asyncpg.PostgresError``, ``sqlite3.Error``), not
 SQLAlchemy's wrappers; nothing here catches them, so a request fails as it would on any
 unexpected error. A connection that broke under a prepared read goes back to the pool

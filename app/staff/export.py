@@ -19,7 +19,9 @@ one of its custom values (``app.db.prepared``, driver rows as they come), and th
 go to the worker unconverted: it applies SQLAlchemy's result processors (the same ones,
 so the same values and bytes), groups the custom values and renders. The server's part
 is reading the rows and deciding, by the domain's rule, whose details are shown; its
-event loop spent 0.1 s on the same export.
+event loop spent 0.1 s on the same export. On PostgreSQL the event loop went from 0.4 s
+to 0.2 s: asyncpg decodes the rows on the event loop, and the export's database backend
+(0.14 s) works at the pages' priority; those are what is left beside the pages there.
 """
 
 from __future__ import annotations
