@@ -9,6 +9,10 @@ processors SQLAlchemy would apply, results through the column types' own result
 processors, so the rows hold the values ``Connection.execute`` would have returned, as
 plain lists (``tests/db/test_prepared.py`` compares them, types included).
 
+``Prepared.raw`` returns the driver's rows unconverted, with what ``converter`` needs to
+convert them elsewhere: the staff CSV export converts them in its worker process, so the
+server's event loop does not (``app.staff.export``).
+
 Errors are the driver's own (``asyncpg.PostgresError``, ``sqlite3.Error``), not
 SQLAlchemy's wrappers; nothing here catches them, so a request fails as it would on any
 unexpected error. A connection that broke under a prepared read goes back to the pool
@@ -96,6 +100,7 @@ class Prepared:
         self._compiled: dict[str, tuple[SQLCompiler, dict, list[str]]] = {}
         self._forms: dict[tuple, _Form] = {}
         self._converters: dict[str, Callable[[list], list]] = {}
+        self._coltypes_of: dict[str, tuple] = {}
 
     def _compile(self, dialect: Dialect) -> tuple[SQLCompiler, dict, list[str]]:
         """The compiled statement, its parameters' bind processors by name, and the names
@@ -149,6 +154,30 @@ class Prepared:
     async def all(self, connection: AsyncConnection, params: dict[str, Any]) -> list:
         """The rows, as lists of column values in the statement's column order."""
         dialect = connection.dialect
+        rows, driver, sql = await self._fetch(connection, params)
+        convert = self._converters.get(dialect.name)
+        if convert is None:
+            coltypes = await self._coltypes(dialect, driver, sql)
+            convert = self._converters[dialect.name] = converter(
+                self.statement, dialect, coltypes
+            )
+        return convert(rows)
+
+    async def raw(
+        self, connection: AsyncConnection, params: dict[str, Any]
+    ) -> tuple[list[tuple], tuple]:
+        """The rows as the driver returns them, as tuples, with no result processor
+        applied, and the column types (``converter``'s ``coltypes``) that make them into
+        what ``all`` returns. For rows that are converted elsewhere (another process: the
+        driver's values pickle more cheaply than the processed ones)."""
+        rows, driver, sql = await self._fetch(connection, params)
+        coltypes = await self._coltypes(connection.dialect, driver, sql)
+        if connection.dialect.name == "postgresql":
+            rows = [tuple(r) for r in rows]  # asyncpg's records do not pickle
+        return rows, coltypes
+
+    async def _fetch(self, connection: AsyncConnection, params: dict[str, Any]):
+        dialect = connection.dialect
         form = self._form(dialect, params)
         args = form.arguments(params)
         driver = (await _pooled(connection)).driver_connection
@@ -161,44 +190,49 @@ class Prepared:
                 rows = await driver.fetch(form.sql, *args)
             else:
                 rows = await driver.execute_fetchall(form.sql, tuple(args))
-        convert = self._converters.get(dialect.name)
-        if convert is None:
-            convert = self._converters[dialect.name] = await self._converter(
-                dialect, driver, form.sql
-            )
-        return convert(rows)
+        return rows, driver, form.sql
 
-    async def _converter(self, dialect: Dialect, driver, sql: str) -> Callable[[list], list]:
-        """A function making the driver's rows into lists of values, each through the
-        result processor of its column's type where it has one.
-
-        PostgreSQL's processors depend on the column's type oid, which asyncpg's prepared
-        statement describes; SQLite's do not. Processors that return None for None are
-        not called for NULLs at all: NULLs are common (optional columns, an outer join that
-        found nothing, the other half of a UNION) and they were more than half of a staff
-        page's processor calls. Like dataclasses' generated ``__init__``, the function is
-        compiled from source: one list display per row instead of a loop over its
-        processors. Only column positions and generated names go into the source."""
-        columns = self.statement.selected_columns
-        if dialect.name == "postgresql":
-            coltypes = [a.type.oid for a in (await driver.prepare(sql)).get_attributes()]
-        else:
-            coltypes = [None] * len(columns)
-        namespace: dict[str, Any] = {}
-        items = []
-        for i, (column, coltype) in enumerate(zip(columns, coltypes, strict=True)):
-            process = column.type.dialect_impl(dialect).result_processor(dialect, coltype)
-            if process is None:
-                items.append(f"r[{i}]")
-                continue
-            namespace[f"p{i}"] = process
-            if _keeps_null(process):
-                items.append(f"(None if (v{i} := r[{i}]) is None else p{i}(v{i}))")
+    async def _coltypes(self, dialect: Dialect, driver, sql: str) -> tuple:
+        """What each column's result processor depends on besides its type: PostgreSQL's
+        type oid, which asyncpg's prepared statement describes; nothing on SQLite."""
+        found = self._coltypes_of.get(dialect.name)
+        if found is None:
+            if dialect.name == "postgresql":
+                found = tuple(a.type.oid for a in (await driver.prepare(sql)).get_attributes())
             else:
-                items.append(f"p{i}(r[{i}])")
-        source = "def convert(rows):\n    return [[" + ", ".join(items) + "] for r in rows]"
-        exec(compile(source, "<prepared rows>", "exec"), namespace)
-        return namespace["convert"]
+                found = (None,) * len(self.statement.selected_columns)
+            self._coltypes_of[dialect.name] = found
+        return found
+
+
+def converter(
+    statement: Select | CompoundSelect, dialect: Dialect, coltypes: tuple
+) -> Callable[[list], list]:
+    """A function making the driver's rows of ``statement`` into lists of values, each
+    through the result processor of its column's type where it has one.
+
+    Processors that return None for None are not called for NULLs at all: NULLs are common
+    (optional columns, an outer join that found nothing, the other half of a UNION) and
+    they were more than half of a staff page's processor calls. Like dataclasses'
+    generated ``__init__``, the function is compiled from source: one list display per row
+    instead of a loop over its processors. Only column positions and generated names go
+    into the source."""
+    columns = statement.selected_columns
+    namespace: dict[str, Any] = {}
+    items = []
+    for i, (column, coltype) in enumerate(zip(columns, coltypes, strict=True)):
+        process = column.type.dialect_impl(dialect).result_processor(dialect, coltype)
+        if process is None:
+            items.append(f"r[{i}]")
+            continue
+        namespace[f"p{i}"] = process
+        if _keeps_null(process):
+            items.append(f"(None if (v{i} := r[{i}]) is None else p{i}(v{i}))")
+        else:
+            items.append(f"p{i}(r[{i}])")
+    source = "def convert(rows):\n    return [[" + ", ".join(items) + "] for r in rows]"
+    exec(compile(source, "<prepared rows>", "exec"), namespace)
+    return namespace["convert"]
 
 
 async def _pooled(connection: AsyncConnection):
