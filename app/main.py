@@ -173,6 +173,7 @@ class RosterGraphQL(GraphQLOverHTTP, GraphQL):
                 max_cost=s.max_query_cost,
             ),
             max_tokens=s.max_query_tokens,
+            plan_budget=s.hot_paths_cache_bytes,
         )
         super().__init__(
             schema,

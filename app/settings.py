@@ -144,6 +144,9 @@ class Settings(BaseSettings):
     # Answer the staff list's hot documents with compiled plans (app.graphql.hot); off,
     # graphql-core answers everything. Responses are the same either way.
     hot_paths: bool = True
+    # The memory the compiled plans' cache may hold, by its estimate (app.graphql.hot):
+    # least recently used documents and plans are forgotten beyond it.
+    hot_paths_cache_bytes: int = Field(32 * 2**20, ge=0)
     log_format: Literal["text", "json"] = "text"
     # One line per HTTP request on the "roster.access" logger (app.ops.observe).
     access_log: bool = True

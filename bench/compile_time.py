@@ -10,15 +10,21 @@ milliseconds graphql-core takes to parse and validate it (paid once per distinct
 the completion functions), best of ``--repeat``, or that graphql-core answers it. No
 database is involved: compiling reads only the document and the schema.
 
-Then the cache's bounds: how many documents and plans it keeps, and the memory it holds
-when full (``tracemalloc`` over a sample, times the bound), with documents like the wide
-page and with the largest documents it keeps (``MAX_CACHED_DOCUMENT`` characters).
+Then the cache's bounds: how many documents and plans it keeps, the memory one document
+with its plan holds (``tracemalloc`` over a sample: its text, its parsed operation, its
+plan) beside the cache's own estimate of it, and what that would come to at the bound in
+entries, with documents like the wide page and with the largest documents it keeps
+(``MAX_CACHED_DOCUMENT`` characters). Last, the memory budget (``DEFAULT_BUDGET``, the
+``ROSTER_HOT_PATHS_CACHE_BYTES`` setting's default) and what the cache holds once filled
+with each kind under it: documents kept, its estimate and what tracemalloc measures.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import re
+import sys
 import time
 import tracemalloc
 from pathlib import Path
@@ -27,7 +33,7 @@ from graphql import parse, validate
 from graphql.execution.values import get_variable_values
 
 from app.graphql.extensions import MAX_CACHED_DOCUMENT
-from app.graphql.hot import MAX_PLANS, MAX_VARIANTS, HotPaths
+from app.graphql.hot import DEFAULT_BUDGET, MAX_PLANS, MAX_VARIANTS, HotPaths
 from app.graphql.schema import build_schema
 from bench.queries import PAGE_QUERY
 
@@ -82,6 +88,14 @@ def _fragments(copies: int) -> str:
 BIG_VARIABLES = {"first": 50, "personal": True, "short": False}
 
 
+def largest(i: int, size: int = MAX_CACHED_DOCUMENT) -> str:
+    """The largest fragment document padded with comments to ``size`` characters (the
+    largest a cache keeps), the i-th of distinct ones."""
+    big = _fragments(12)
+    lines = max(1, (size - len(big)) // len(f"# {i} 0\n")) + 1
+    return "\n".join([big] + [f"# {i} {j}" for j in range(lines)])[:size]
+
+
 def documents() -> list[tuple[str, str, dict]]:
     blocks = re.findall(r"```graphql\n(.*?)```", README.read_text(), flags=re.S)
     tour = [b for b in blocks if not b.lstrip().startswith("mutation")]
@@ -101,7 +115,7 @@ def _ms(seconds: float) -> str:
 
 
 def compile_once(hot: HotPaths, text: str, document, variables: dict):
-    hot.plans.clear()
+    hot.clear()
     started = time.perf_counter()
     prepared = hot.document(text, None, document)
     plan = None
@@ -145,50 +159,68 @@ def _timed(call) -> float:
 
 
 def _fill(hot: HotPaths, texts: list[str], variables: dict) -> int:
-    """Bytes the cache holds once these documents were compiled (parsed beforehand; the
-    parsed documents are counted too, as the cache keeps them alive)."""
-    parsed = [parse(t) for t in texts]
-    hot.plans.clear()
+    """Bytes the cache holds once these documents were parsed and compiled into it (the
+    parsed documents are counted, as the cache keeps their operations alive; what it
+    forgot is not). The texts are allocated beforehand: they are counted as the keys."""
+    hot.clear()
+    gc.collect()
     tracemalloc.start()
     before = tracemalloc.take_snapshot()
-    for text, document in zip(texts, parsed, strict=True):
-        prepared = hot.document(text, None, document)
+    for text in texts:
+        prepared = hot.document(text, None, parse(text))
         assert prepared is not None
         coerced = get_variable_values(
             hot.schema, prepared.operation.variable_definitions or (), variables
         )
         hot.plan_for(prepared, coerced)
+    gc.collect()
     after = tracemalloc.take_snapshot()
     tracemalloc.stop()
     held = sum(s.size_diff for s in after.compare_to(before, "filename"))
-    del parsed
-    return held + sum(len(t) for t in texts)  # the texts are the cache's keys
+    return held + sum(sys.getsizeof(q) for q, _ in hot.plans)
+
+
+def _mib(size: float) -> str:
+    return f"{size / 2**20:.1f} MiB"
 
 
 def bounds() -> None:
-    hot = HotPaths(build_schema()._schema)
+    hot = HotPaths(build_schema()._schema, budget=2**40)
     print(
         f"\ncache: at most {MAX_PLANS} documents of up to {MAX_CACHED_DOCUMENT} characters, "
-        f"{MAX_VARIANTS} plans each (one per set of @skip/@include values)"
+        f"{MAX_VARIANTS} plans each (one per set of @skip/@include values), and "
+        f"{_mib(DEFAULT_BUDGET)} by its estimate (the default budget)"
     )
-    wide = [WIDE.replace("boss:", f"boss{i}:") for i in range(SAMPLE)]
-    each = _fill(hot, wide, {}) / SAMPLE
-    print(
-        f"wide pages ({len(WIDE)} chars): {each / 1024:.0f} KiB each; "
-        f"{MAX_PLANS} documents: {each * MAX_PLANS / 2**20:.1f} MiB"
-    )
+    wide = [WIDE.replace("boss:", f"boss{i}:") for i in range(MAX_PLANS + SAMPLE)]
     big = _fragments(12)
-    copies = max(1, MAX_CACHED_DOCUMENT // len(big))
-    large = [
-        "\n".join([big] + [f"# {i} {j}" for j in range(copies)])[:MAX_CACHED_DOCUMENT]
-        for i in range(SAMPLE)
+    large = [largest(i) for i in range(MAX_PLANS)]
+    kinds = [
+        (f"wide pages ({len(WIDE)} chars)", wide, {}),
+        (
+            f"largest fragment documents ({len(big)} chars, padded to {MAX_CACHED_DOCUMENT})",
+            large,
+            BIG_VARIABLES,
+        ),
     ]
-    each = _fill(hot, large, BIG_VARIABLES) / SAMPLE
+    for name, texts, variables in kinds:
+        hot.budget = 2**40
+        each = _fill(hot, texts[:SAMPLE], variables) / SAMPLE
+        estimate = hot.held / SAMPLE
+        print(
+            f"{name}: {each / 1024:.0f} KiB each (estimated {estimate / 1024:.0f} KiB, "
+            f"{estimate / each:.2f} of it); {MAX_PLANS} documents: {_mib(each * MAX_PLANS)}"
+        )
+        hot.budget = DEFAULT_BUDGET
+        # enough to fill it: the budget's worth and more, or the bound in entries and more
+        wanted = min(len(texts), int(DEFAULT_BUDGET / estimate) + SAMPLE)
+        held = _fill(hot, texts[:wanted], variables)
+        print(
+            f"  under the budget, after {wanted} of them: {len(hot.plans)} documents kept, "
+            f"estimated {_mib(hot.held)}, measured {_mib(held)}"
+        )
     print(
-        f"largest fragment documents ({len(big)} chars, padded to {MAX_CACHED_DOCUMENT}): "
-        f"{each / 1024:.0f} KiB each; {MAX_PLANS} documents: {each * MAX_PLANS / 2**20:.1f} "
-        f"MiB (each further plan of a document, for another set of @skip/@include values, "
-        f"adds its plan again)"
+        "(each further plan of a document, for another set of @skip/@include values, adds "
+        "its plan again, within the same budget)"
     )
 
 

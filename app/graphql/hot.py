@@ -36,6 +36,17 @@ executes the request: a document the plan does not cover, variables that do not 
 an authentication or input error, a null in a non-null field, any exception.
 ``tests/graphql/test_hot.py`` and ``tests/graphql/test_compiled_differential.py`` hold the
 two paths to the same responses.
+
+Plans are kept (``HotPaths.plans``, least recently used first) for at most ``MAX_PLANS``
+documents, ``MAX_VARIANTS`` plans each, and within a memory budget
+(``Settings.hot_paths_cache_bytes``, ``DEFAULT_BUDGET``): each document and plan carries
+an estimate of the memory it holds, taken when it is added from what preparing and
+compiling produced (the document's length; the plan's generated functions and their
+entries), and calibrated against tracemalloc (``tests/graphql/test_plan_cache.py``,
+``python -m bench.compile_time``). Beyond the budget the least recently used documents
+are forgotten with their plans, then the least recently used plans of the document in
+use; one document or plan larger than the budget alone answers its request and is not
+kept. What is forgotten is compiled again when next requested.
 """
 
 from __future__ import annotations
@@ -116,6 +127,18 @@ COVERED_ROOTS = frozenset({ROOT_FIELD, *RECORD_ROOTS, "__typename"})
 # of its @skip/@include conditions that requests have used.
 MAX_PLANS = 256
 MAX_VARIANTS = 16
+# The memory the cache may hold, by its estimate (``Settings.hot_paths_cache_bytes``).
+DEFAULT_BUDGET = 32 * 2**20
+# The estimate, in bytes, calibrated against tracemalloc (tests/graphql/test_plan_cache.py,
+# ``python -m bench.compile_time``): a document kept costs its text and its parsed
+# operation, in proportion to its length; a plan costs its generated functions (their
+# code, closures and namespaces) and their entries (a line of source, a constant, a
+# completion each), in proportion to what compiling produced.
+DOCUMENT_BYTES = 1_000
+DOCUMENT_BYTES_PER_CHAR = 72
+PLAN_BYTES = 1_000
+FUNCTION_BYTES = 3_000
+ENTRY_BYTES = 500
 
 
 class Fallback(Exception):
@@ -252,6 +275,7 @@ class Plan:
     needs: frozenset[str]  # what the page reads besides its rows (VALUES, COUNT)
     columns: PageColumns  # what the page reads of its rows and their managers
     records: tuple[Record, ...] = ()
+    size: int = PLAN_BYTES  # the memory it holds, estimated (see ENTRY_BYTES)
 
 
 class _Compiler:
@@ -266,6 +290,8 @@ class _Compiler:
         self.schema = schema
         self.fragments = fragments
         self.conditions = conditions  # id of a @skip/@include node: its `if`
+        self.functions = 0  # generated, and their entries (what the plan holds)
+        self.entries = 0
         self.needs: set[str] = set()  # what the page needs besides its rows
         # Columns the selections of records read: of page rows (True), of managers (False).
         self.reads: dict[bool, set[str] | None] = {True: set(), False: set()}
@@ -334,7 +360,12 @@ class _Compiler:
             self.field(type_, field_nodes, key, page_rows=page_rows)
             for key, field_nodes in self.subfields(type_, nodes).items()
         ]
+        self.functions += 1
+        self.entries += len(entries)
         return _generate(type_.name, entries, record=type_.name in RECORD_TYPES)
+
+    def size(self) -> int:
+        return FUNCTION_BYTES * self.functions + ENTRY_BYTES * self.entries
 
     def field(
         self, type_: GraphQLObjectType, nodes: list[FieldNode], key: str, *, page_rows: bool
@@ -644,7 +675,7 @@ _INSTANCES: weakref.WeakSet[HotPaths] = weakref.WeakSet()
 @on_change
 def _forget_plans() -> None:
     for hot in list(_INSTANCES):
-        hot.plans.clear()
+        hot.clear()
 
 
 @dataclass
@@ -656,6 +687,18 @@ class _Document:
     fragments: dict[str, FragmentDefinitionNode]
     conditions: tuple[DirectiveNode, ...]  # every @skip/@include it reaches, in order
     variants: OrderedDict[tuple[bool, ...], Plan | None] = field(default_factory=OrderedDict)
+    size: int = 0  # the memory it holds with its plans, estimated
+    kept: bool = False  # whether the cache holds it (its plans count towards the budget)
+
+
+def _document_size(query: str) -> int:
+    """The estimated memory a document kept holds, plans aside: its text (the key) and
+    its parsed operation, or only the text when no plan covers it."""
+    return DOCUMENT_BYTES + DOCUMENT_BYTES_PER_CHAR * len(query)
+
+
+def _plan_size(plan: Plan | None) -> int:
+    return PLAN_BYTES if plan is None else plan.size
 
 
 def _conditions(
@@ -690,12 +733,16 @@ class HotPaths:
     """Plans for documents over the directory, compiled once per (document, operation
     name) and per values of their @skip/@include conditions."""
 
-    def __init__(self, schema: GraphQLSchema):
+    def __init__(self, schema: GraphQLSchema, budget: int = DEFAULT_BUDGET):
         if schema.query_type is None:
             raise ValueError("a schema without a query type has no hot paths")
         self.schema = schema
         self.query_type = schema.query_type
+        # Least recently used first; at most MAX_PLANS documents, and ``budget`` bytes by
+        # the estimate (``held``) of the documents and their plans.
         self.plans: OrderedDict[tuple[str, str | None], _Document | None] = OrderedDict()
+        self.budget = budget
+        self.held = 0
         self.answered = 0  # requests the plans answered (the tests check they are used)
         self.compiled = 0  # plans compiled
         _INSTANCES.add(self)
@@ -717,9 +764,49 @@ class HotPaths:
             log.exception("could not compile a plan; graphql-core answers this document")
             prepared = None
         self.plans[key] = prepared
+        size = _document_size(query)
+        if prepared is not None:
+            prepared.size = size
+            prepared.kept = True
+        self.held += size
         if len(self.plans) > MAX_PLANS:
-            self.plans.popitem(last=False)
+            self._evict()
+        self._trim(prepared)
         return prepared
+
+    def clear(self) -> None:
+        for prepared in self.plans.values():
+            if prepared is not None:
+                prepared.kept = False
+        self.plans.clear()
+        self.held = 0
+
+    def _evict(self) -> None:
+        """Forgets the least recently used document, with its plans."""
+        (query, _), prepared = self.plans.popitem(last=False)
+        if prepared is None:
+            self.held -= _document_size(query)
+        else:
+            self.held -= prepared.size
+            prepared.kept = False
+
+    def _trim(self, current: _Document | None) -> None:
+        """Keeps the estimate within the budget: forgets the least recently used documents
+        (``current``, just used, is the most recent), then ``current``'s least recently
+        used plans; a document or plan larger than the budget alone is not kept (it
+        answers the request that compiled it, and is compiled again the next time)."""
+        while self.held > self.budget and len(self.plans) > 1:
+            self._evict()
+        if self.held <= self.budget:
+            return
+        if current is not None and current.kept:
+            variants = current.variants
+            while self.held > self.budget and len(variants) > 1:
+                size = _plan_size(variants.popitem(last=False)[1])
+                current.size -= size
+                self.held -= size
+        if self.held > self.budget and self.plans:
+            self._evict()
 
     def _prepare(self, document: DocumentNode, operation_name: str | None) -> _Document | None:
         operation = get_operation_ast(document, operation_name)
@@ -763,8 +850,13 @@ class HotPaths:
             log.exception("could not compile a plan; graphql-core answers this document")
             plan = None
         variants[variant] = plan
+        size = _plan_size(plan)
         if len(variants) > MAX_VARIANTS:
-            variants.popitem(last=False)
+            size -= _plan_size(variants.popitem(last=False)[1])
+        prepared.size += size
+        if prepared.kept:
+            self.held += size
+            self._trim(prepared)
         return plan
 
     def _compile(self, prepared: _Document, conditions: dict[int, bool]) -> Plan | None:
@@ -773,6 +865,7 @@ class HotPaths:
         keys: list[tuple[str, str | int | None]] = []
         root_nodes: list[FieldNode] | None = None
         records: list[Record] = []
+        sizes: list[int] = []  # the records' generated functions, estimated
         for key, nodes in grouped.items():
             name = nodes[0].name.value
             if name == "__typename":
@@ -784,7 +877,7 @@ class HotPaths:
                 if {a.name.value for a in nodes[0].arguments or ()} - RECORD_ROOTS[name]:
                     return None
                 keys.append((key, len(records)))
-                records.append(self._record(prepared, conditions, name, nodes))
+                records.append(self._record(prepared, conditions, name, nodes, sizes))
             else:
                 return None
         if root_nodes is None and not records:
@@ -804,10 +897,16 @@ class HotPaths:
             needs=frozenset(compiler.needs),
             columns=compiler.columns(),
             records=tuple(records),
+            size=PLAN_BYTES + compiler.size() + sum(sizes),
         )
 
     def _record(
-        self, prepared: _Document, conditions: dict[int, bool], name: str, nodes: list[FieldNode]
+        self,
+        prepared: _Document,
+        conditions: dict[int, bool],
+        name: str,
+        nodes: list[FieldNode],
+        sizes: list[int],
     ) -> Record:
         """A root field answering one record, compiled as a row of a page would be: its
         manager and custom fields are read for it alone. ``node``'s selection (of the Node
@@ -818,9 +917,11 @@ class HotPaths:
             staff = self.schema.get_type("Staff")
             assert isinstance(staff, GraphQLObjectType)
             complete = compiler.selection(staff, nodes, page_rows=True)
+            sizes.append(compiler.size())
             return Record(nodes[0], complete, frozenset(compiler.needs), compiler.columns())
         staff = get_named_type(self.query_type.fields[name].type)
         complete = compiler.selection(staff, nodes, page_rows=True)
+        sizes.append(compiler.size())
         return Record(nodes[0], complete, frozenset(compiler.needs))
 
     async def answer(

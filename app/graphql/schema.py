@@ -8,7 +8,7 @@ from strawberry.extensions import AddValidationRules, MaxTokensLimiter
 from strawberry.tools import merge_types
 
 from app.graphql.extensions import CostLimit, DocumentCache, RequestLifecycle, TakeTurns
-from app.graphql.hot import CompiledExecution, HotPaths
+from app.graphql.hot import DEFAULT_BUDGET, CompiledExecution, HotPaths
 from app.graphql.limits import QueryLimits, make_rule, missing_bounds
 from app.graphql.mutations.accounts import AccountMutations
 from app.graphql.mutations.custom_fields import CustomFieldMutations
@@ -58,7 +58,11 @@ class RosterSchema(strawberry.Schema):
 
 
 def build_schema(
-    *, production: bool = False, limits: QueryLimits | None = None, max_tokens: int = 3000
+    *,
+    production: bool = False,
+    limits: QueryLimits | None = None,
+    max_tokens: int = 3000,
+    plan_budget: int = DEFAULT_BUDGET,
 ) -> RosterSchema:
     limits = limits or QueryLimits()
     rules = [make_rule(limits), NoBadCharactersRule]
@@ -86,7 +90,7 @@ def build_schema(
     )
     if missing := missing_bounds(schema._schema):
         raise RuntimeError("list fields without a bound in LIST_BOUNDS: " + ", ".join(missing))
-    schema.hot_paths = HotPaths(schema._schema)
+    schema.hot_paths = HotPaths(schema._schema, budget=plan_budget)
     return schema
 
 
