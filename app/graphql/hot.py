@@ -12,16 +12,15 @@ reads its fields and completes them as the GraphQL type's own ``serialize`` woul
 plan runs on what the ``staff`` resolver would have used: the same service calls (the
 page, and its count when ``totalCount`` is selected), the same visibility rules, the
 manager joined to the page and the custom fields read in one statement for the page.
-Records by sid (``staffBySid``, beside the list or without it) are found as their
-resolver finds them, with their manager as the records loader finds it, and completed by
-the same generated functions as a row of the page. So are records by global id
-(``node``) when the id is a Staff's: decoded as the resolver decodes it (``node_key``),
-found by the lookup the resolver itself calls (``staff.service.get_one``: the record if
-its viewer sees it, with its manager joined in the same statement, reading only the
-columns the document selects), the selection of the Node interface collected for a
-Staff object as graphql-core collects it (fragments on Node and Staff apply, those on
-other types do not). An id of any other type, or a malformed one, hands the request to
-graphql-core before anything is read.
+Records by sid (``staffBySid``, beside the list or without it) and by global id
+(``node``, when the id is a Staff's) are found by the lookup their resolvers themselves
+call (``staff.service.get_by_sid`` and ``get_one``: the record if its viewer sees it,
+with its manager joined in the same statement, reading only the columns the document
+selects), and completed by the same generated functions as a row of the page. A global
+id is decoded as the resolver decodes it (``node_key``), and the selection of the Node
+interface collected for a Staff object as graphql-core collects it (fragments on Node
+and Staff apply, those on other types do not). An id of any other type, or a malformed
+one, hands the request to graphql-core before anything is read.
 
 Staff records are completed as their viewer sees them (``SeenStaff``), without building a
 ``Staff`` object: the tables ``Staff.build`` itself is made from (``COLUMNS``: who sees
@@ -255,12 +254,12 @@ def _unless_hidden(name: str, get: Getter) -> Getter:
 class Record(NamedTuple):
     """A root field answering one staff record (``staffBySid``, ``node``), compiled: its
     field (its arguments), how the record completes, what it reads besides the record,
-    and (``node``) the columns it reads of the record and its manager."""
+    and the columns it reads of the record and its manager."""
 
     root: FieldNode
     complete: Complete
     needs: frozenset[str]
-    columns: PageColumns | None = None
+    columns: PageColumns
 
 
 @dataclass(frozen=True)
@@ -916,13 +915,11 @@ class HotPaths:
         if name == NODE_FIELD:
             staff = self.schema.get_type("Staff")
             assert isinstance(staff, GraphQLObjectType)
-            complete = compiler.selection(staff, nodes, page_rows=True)
-            sizes.append(compiler.size())
-            return Record(nodes[0], complete, frozenset(compiler.needs), compiler.columns())
-        staff = get_named_type(self.query_type.fields[name].type)
+        else:
+            staff = get_named_type(self.query_type.fields[name].type)
         complete = compiler.selection(staff, nodes, page_rows=True)
         sizes.append(compiler.size())
-        return Record(nodes[0], complete, frozenset(compiler.needs))
+        return Record(nodes[0], complete, frozenset(compiler.needs), compiler.columns())
 
     async def answer(
         self, query: str, operation_name: str | None, document: DocumentNode, variables, ctx
@@ -1016,16 +1013,16 @@ class HotPaths:
         return found[1]
 
     async def _record_value(self, record: Record, key: int, session, actor):
-        """A record root: the record as the resolver finds it (``find_by_sid``;
-        ``get_one`` for ``node``), its manager as the records loader finds it (or as it
-        came with the record, as the resolver primes the loader with it), its custom
-        values as the page's are."""
+        """A record root: the record as the resolver finds it (``get_by_sid``;
+        ``get_one`` for ``node``), its manager as it came with the record (as the
+        resolver primes the records loader with it) or else as that loader finds it, its
+        custom values as the page's are."""
         fetched = Prefetch()
-        if record.columns is not None:  # node
+        if record.root.name.value == NODE_FIELD:
             found = await staff_service.get_one(session, actor, key, record.columns)
-            row, fetched.manager_rows = found.row, found.managers
         else:
-            row = await staff_service.find_by_sid(session, actor, key)
+            found = await staff_service.get_by_sid(session, actor, key, record.columns)
+        row, fetched.manager_rows = found.row, found.managers
         if row is None:
             return None
         if (

@@ -267,8 +267,11 @@ class Query:
     )
     async def staff_by_sid(self, info: Info, sid: int) -> Staff | None:
         async with info.context.as_actor() as (session, actor):
-            row = await staff_service.find_by_sid(session, actor, sid)
-        return Staff.build(row, actor) if row else None
+            # found as ``node`` finds a Staff, and as the compiled plan (app.graphql.hot)
+            # finds it; its manager, read with it, is primed for ``manager``
+            record = await staff_service.get_by_sid(session, actor, sid)
+            loaders.staff_by_id(info.context, actor).prime_many(record.managers)
+        return Staff.build(record.row, actor) if record.row else None
 
     @strawberry.field(description="Fetch any object of the current account by global id.")
     async def node(self, info: Info, id: strawberry.ID) -> Node | None:

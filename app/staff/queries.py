@@ -7,7 +7,7 @@ import enum
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import lru_cache
-from typing import Any, NamedTuple, cast
+from typing import Any, Literal, NamedTuple, cast
 
 import orjson
 from sqlalchemy import (
@@ -834,28 +834,35 @@ def _page_statement(
     return PageStatement(prepared, staff, manager)
 
 
+# What a record is looked up by: its primary key, or its number in the account (sids are
+# unique within an account, and ``visible`` keeps to the actor's).
+RecordKey = Literal["id", "sid"]
+_RECORD_KEYS: dict[str, Any] = {"id": Staff.id, "sid": Staff.sid}
+
+
 def record_select(
-    actor: Actor, staff_id: int, columns: PageColumns = ALL_COLUMNS
+    actor: Actor, key: int, columns: PageColumns = ALL_COLUMNS, *, by: RecordKey = "id"
 ) -> tuple[PageStatement, dict]:
-    """The record ``staff_id`` if ``actor`` sees it (``visible``), with its manager in the
-    same account joined as a page's rows have theirs (NULLs when it has none), in one
-    statement built once per kind of viewer and set of columns. Returns the statement
-    and the values to execute it with."""
+    """The record whose ``by`` (its primary key ``id``, or its ``sid``) is ``key`` if
+    ``actor`` sees it (``visible``), with its manager in the same account joined as a
+    page's rows have theirs (NULLs when it has none), in one statement built once per
+    key, kind of viewer and set of columns. Returns the statement and the values to
+    execute it with."""
     confined = not access.sees_directory(actor)
-    params = {"account_id": actor.account_id, "staff_id": staff_id}
+    params = {"account_id": actor.account_id, "key": key}
     if confined:
         params["self_id"] = actor.staff_id
-    return _record_statement(confined, columns), params
+    return _record_statement(by, confined, columns), params
 
 
 @lru_cache(maxsize=32)
-def _record_statement(confined: bool, columns: PageColumns) -> PageStatement:
+def _record_statement(by: RecordKey, confined: bool, columns: PageColumns) -> PageStatement:
     staff, manager, page = _page_columns(columns)
     seen = _seen_in(
         bindparam("account_id", type_=Integer),
         bindparam("self_id", type_=Integer) if confined else None,
     )
-    one = page.where(Staff.id == bindparam("staff_id", type_=Integer), *seen)
+    one = page.where(_RECORD_KEYS[by] == bindparam("key", type_=Integer), *seen)
     return PageStatement(Prepared(one), staff, manager)
 
 

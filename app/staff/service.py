@@ -30,6 +30,7 @@ from app.staff.models import (
 from app.staff.queries import (
     ALL_COLUMNS,
     PageColumns,
+    PageStatement,
     Route,
     StaffQuery,
     choose_route,
@@ -167,8 +168,9 @@ async def get_many(session: AsyncSession, actor: Actor, ids: list[int]) -> dict[
 
 @dataclass
 class FoundStaff:
-    """A record found by id (None when not found), as a read-only record
-    (``app.db.base.Records``), and its manager by id, where it came with it (``get_one``)."""
+    """A record found by id or sid (None when not found), as a read-only record
+    (``app.db.base.Records``), and its manager by id, where it came with it (``get_one``,
+    ``get_by_sid``)."""
 
     row: Any
     managers: dict[int, Any]
@@ -181,8 +183,22 @@ async def get_one(
     ``get_many`` finds records), read with its manager in one statement. As with a page
     (``list_staff``), the manager comes along only for those who see every record of the
     account; a guest's is looked up as every other record they see (``get_many``)."""
+    return await _found(session, actor, *record_select(actor, staff_id, columns))
+
+
+async def get_by_sid(
+    session: AsyncSession, actor: Actor, sid: int, columns: PageColumns = ALL_COLUMNS
+) -> FoundStaff:
+    """The record numbered ``sid`` in the actor's account, found as ``get_one`` finds a
+    record by id: if ``actor`` sees it (another account's, or for a guest one not on their
+    projects, is not found), with its manager as ``get_one`` has it."""
+    return await _found(session, actor, *record_select(actor, sid, columns, by="sid"))
+
+
+async def _found(
+    session: AsyncSession, actor: Actor, statement: PageStatement, params: dict
+) -> FoundStaff:
     connection = await session.connection()  # plain columns: no ORM needed
-    statement, params = record_select(actor, staff_id, columns)
     result = await statement.prepared.all(connection, params)
     if not result:
         return FoundStaff(None, {})

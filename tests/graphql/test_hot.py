@@ -369,6 +369,69 @@ async def test_a_record_by_global_id_takes_two_statements(
         assert counter.count == 2, counter.statements
 
 
+BY_SID = """query BySid($sid: Int!) {
+  staffBySid(sid: $sid) { id sid fullName title email manager { fullName } }
+}"""
+BY_ID = """query ById($id: ID!) {
+  node(id: $id) { ... on Staff { id sid fullName title email manager { fullName } } }
+}"""
+
+
+async def _sids(api, owner, ids) -> dict[str, int]:
+    """The sids of _node_world's Staff records in its account, and sids it has none of."""
+    sids = {}
+    for name in STAFF_IDS:
+        if name not in ("other-account", "missing"):
+            found = await api.data("query($id: ID!) { node(id: $id) { ... on Staff { sid } } }",
+                                   {"id": ids[name]}, as_=owner)
+            sids[name] = found["node"]["sid"]
+    return {**sids, "zero": 0, "negative": -1, "missing": 2**31 - 1}
+
+
+async def test_records_by_sid_answer_as_graphql_core_and_as_node_for_every_role(
+    app, services, api, client, cold_client
+):
+    """The plan answers staffBySid for every role and guests (nulls included), with what
+    node answers for the same record."""
+    members, ids = await _node_world(services, api)
+    sids = await _sids(api, members["OWNER"], ids)
+    found = set()
+    for key, member in members.items():
+        for name, sid in sids.items():
+            before = _answered(app)
+            hot, cold = await _both(client, cold_client, BY_SID, {"sid": sid}, _headers(member))
+            assert hot == cold, (key, name)
+            assert "errors" not in hot, hot
+            assert _answered(app) == before + 1, f"{key} {name}: the plan did not answer"
+            record = hot["data"]["staffBySid"]
+            if name in ids:
+                by_id = await api.data(BY_ID, {"id": ids[name]}, as_=member)
+                assert record == (by_id["node"] or None), (key, name)
+            if record:
+                found.add((key, name))
+    assert {n for k, n in found if k == "GUEST"} == {"guest", "person1", "person4"}
+    for key in ROLE_KEYS:
+        assert {n for k, n in found if k == key} == set(sids) - {"zero", "negative", "missing"}
+
+
+async def test_a_record_by_sid_takes_two_statements(
+    app, services, api, client, cold_services, cold_client
+):
+    """As by global id: the token; the record with its manager (as a page's rows have
+    theirs), on both paths."""
+    members, ids = await _node_world(services, api)
+    sids = await _sids(api, members["OWNER"], ids)
+    body = {"query": BY_SID, "variables": {"sid": sids["person1"]}}
+    for key in ("ADMINISTRATOR", "VIEWER"):
+        headers = _headers(members[key])
+        for some_services, some_client in ((services, client), (cold_services, cold_client)):
+            with StatementCounter(some_services.db.engine) as counter:
+                response = await some_client.post("/graphql", json=body, headers=headers)
+            record = response.json()["data"]["staffBySid"]
+            assert record["manager"] == {"fullName": "Bea Manager"}, key
+            assert counter.count == 2, (key, counter.statements)
+
+
 @pytest.mark.parametrize(("query", "variables"), COVERED)
 async def test_covered_documents_answer_as_graphql_core_for_every_role(
     app, services, api, client, cold_client, query, variables
