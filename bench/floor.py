@@ -2,14 +2,15 @@
 
 A minimal Starlette endpoint that returns exactly the JSON Roster returns for the documents
 of ``bench.suite_documents`` it knows (``HANDLERS``: the benchmark page and its variants, a
-two-field page, a search, ``node``, ``viewer``, invitations and the audit log), for an
-administrator or a member below (their personal, detail and edit rules applied row by row),
-from the same database, with hand-written SQL on the raw driver (aiosqlite or asyncpg) and
-orjson. It still checks the token and realm (one statement; a member below administrator
-also has their grants and shares read, one more), then reads what the document needs: the
-benchmark page is the page with the managers' names (one statement) and the page's custom
-field values (one statement), 3 statements a request for an administrator. Each answer
-says how many statements it took in its ``x-floor-statements`` header.
+two-field page, a search, ``node``, ``viewer``, invitations, the audit log and the README's
+tour documents, each written for exactly its document), for an administrator or a member
+below (their personal, detail and edit rules applied row by row), from the same database,
+with hand-written SQL on the raw driver (aiosqlite or asyncpg) and orjson. It still checks
+the token and realm (one statement; a member below administrator also has their grants and
+shares read, one more), then reads what the document needs: the benchmark page is the page
+with the managers' names (one statement) and the page's custom field values (one
+statement), 3 statements a request for an administrator. Each answer says how many
+statements it took in its ``x-floor-statements`` header.
 
 Run: ``BENCH_DATABASE_URL=... uvicorn bench.floor:create_app --factory``.
 """
@@ -793,11 +794,10 @@ async def tour_directory(f: Floor, actor: Actor, variables: dict) -> dict:
 
 def _invitation_status(f: Floor, status: str, expires) -> str:
     """A pending invitation past its expiry is expired, swept or not."""
-    if status == "PENDING" and datetime.fromisoformat(f.db.timestamp(expires)) <= datetime.now(
-        UTC
-    ):
-        return "EXPIRED"
-    return status
+    if status != "PENDING":
+        return status
+    expired = datetime.fromisoformat(f.db.timestamp(expires)) <= datetime.now(UTC)
+    return "EXPIRED" if expired else status
 
 
 CHART_SID = 2
