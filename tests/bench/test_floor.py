@@ -119,6 +119,11 @@ VALUES = """mutation Values($id: ID!, $values: [CustomFieldValueInput!]!) {
 CHANGE = """mutation Change($input: StaffUpdateInput!) {
   staffUpdate(input: $input) { staff { id } userErrors { message } }
 }"""
+GUEST = """mutation Guest {
+  invitationCreate(input: {email: "guest@bench.example", role: GUEST, kind: CUSTOMER}) {
+    invitation { id } userErrors { message }
+  }
+}"""
 SHARE = """mutation Share($id: ID!, $with: ID!) {
   staffShare(input: {staffId: $id, sharedWithId: $with}) { staff { id } userErrors { message } }
 }"""
@@ -166,6 +171,7 @@ async def test_the_floor_answers_the_tour_on_richer_data(client, floor_client, c
     for i in (1, 3):
         await _done(client, admin, CHANGE, input={"id": listed[i], "restricted": True})
     await _done(client, admin, SHARE, id=listed[3], **{"with": me})
+    await _done(client, admin, GUEST)  # pending, but takes no seat: guests take none here
     # the chart: record 2 reports to a restricted record, which reports to one at the top;
     # five report to record 2
     await _done(client, admin, CHANGE, input={"id": others[1], "managerId": None})
@@ -206,5 +212,8 @@ async def test_the_floor_answers_the_tour_on_richer_data(client, floor_client, c
     assert len(chart["directReports"]["nodes"]) == 3
     shirts = answers["tour: custom fields", ADMIN]["customFieldValues"]
     assert len(shirts) == 5 > len(answers["tour: custom fields", VIEWER]["customFieldValues"])
+    pending = answers["tour: invitations", ADMIN]
+    assert len(pending["invitations"]["edges"]) == 6
+    assert pending["account"]["seats"]["reserved"] == 5
     statuses = answers["tour: picklists", VIEWER]["picklists"]["staffStatuses"]
     assert [s["archived"] for s in statuses] == [True, False]
