@@ -8,8 +8,9 @@ For each database and size, seeds a fresh database with one account of that many
 then ``ANALYZE``; PostgreSQL's database ``bench_directory`` on 127.0.0.1:5432, or the one
 ``--postgres-url`` names, dropped and re-created), then runs each directory query below
 through the staff service as a request does after checking its token (a session, the
-statement, the rows as records), one at a time, and prints the median milliseconds of each
-as a table per database with a column per size. GraphQL and HTTP add the same few
+statement, the rows as records), one at a time, as the administrator and (the searches)
+as a viewer without ViewPersonalData, and prints the median milliseconds of each as a
+table per database with a column per size. GraphQL and HTTP add the same few
 milliseconds at every size (``bench.run``, ``bench.hot_paths`` measure those).
 """
 
@@ -20,6 +21,7 @@ import asyncio
 import statistics
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from bench.seed import seed
@@ -41,6 +43,8 @@ CASES += [
     ("sort FIRST_NAME DESC", "page", {"sort": "FIRST_NAME", "direction": "DESC"}),
     ("search 1 word, 1 match", "page", {"search": "son00421"}),
     ("search 1 word, 1 in 9", "page", {"search": "grace"}),
+    ("search 1 word, 2 in 3", "page", {"search": "engineer"}),
+    ("search 1 word, 1 in 9, sort TITLE", "page", {"search": "grace", "sort": "TITLE"}),
     ("search 1 word, email", "page", {"search": "person00"}),
     ("search 2 words, few", "page", {"search": "ada son0042"}),
     ("search 2 words, many", "page", {"search": "grace engineer"}),
@@ -52,6 +56,13 @@ CASES += [
     ("totalCount", "count", {}),
     ("totalCount, search", "count", {"search": "son0042"}),
     ("totalCount, roles filter", "count", {"roles": FEW_ROLES}),
+]
+# The searches again as a viewer without ViewPersonalData, who searches fewer fields (no
+# email): the administrator's token with a viewer's role and permits.
+CASES += [
+    (f"viewer: {label}", kind, {**arguments, "viewer": True})
+    for label, kind, arguments in list(CASES)
+    if kind == "page" and "search" in arguments
 ]
 
 
@@ -75,6 +86,7 @@ def _query(arguments: dict, after: str | None = None):
 async def measure(url: str, slug: str, token: str, repeat: int) -> dict[str, float]:
     """Median milliseconds of each case: the directory's service call (a session, its
     statement, the rows made into records), as a request runs it after the token check."""
+    from app.access import ROLE_PERMITS, Permit, Role
     from app.db.engine import Database
     from app.identity.service import authenticate_actor
     from app.staff.service import count_staff, list_staff
@@ -84,19 +96,22 @@ async def measure(url: str, slug: str, token: str, repeat: int) -> dict[str, flo
         async with db.session() as session:
             _, actor = await authenticate_actor(session, token, slug)
         assert actor is not None
+        viewer = replace(actor, role=Role.VIEWER, permits=ROLE_PERMITS[Role.VIEWER])
+        assert Permit.VIEW_PERSONAL_DATA not in viewer.permits
         medians: dict[str, float] = {}
         for label, kind, arguments in CASES:
+            who = viewer if arguments.get("viewer") else actor
             query = _query(arguments)
             if arguments.get("after"):
                 async with db.session() as session:
-                    first_page = await list_staff(session, actor, query)
+                    first_page = await list_staff(session, who, query)
                 query = _query(arguments, after=first_page.cursors[-1])
             call = count_staff if kind == "count" else list_staff
             times = []
             for i in range(repeat + 1):  # the first builds the statement: not counted
                 started = time.perf_counter()
                 async with db.session() as session:
-                    await call(session, actor, query)
+                    await call(session, who, query)
                 if i:
                     times.append((time.perf_counter() - started) * 1000)
             medians[label] = statistics.median(times)

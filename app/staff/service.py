@@ -28,6 +28,7 @@ from app.staff.models import (
     default_role,
 )
 from app.staff.queries import (
+    AHEAD,
     ALL_COLUMNS,
     PageColumns,
     PageStatement,
@@ -39,6 +40,7 @@ from app.staff.queries import (
     page_select,
     probe_of,
     record_select,
+    sieve_of,
     staff_in_account,
     validate,
     visible,
@@ -112,9 +114,19 @@ async def list_staff(
 ) -> StaffPage:
     validate(actor, query)
     connection = await session.connection()  # plain columns: no ORM needed
-    route = await _route(connection, actor, query)
-    statement, params = page_select(actor, query, columns, route)
-    result = await statement.prepared.all(connection, params)
+    counts = await _probe(connection, actor, query)
+    route = sieve = None
+    if counts is not None:
+        sieve = sieve_of(counts)
+        route = Route.WALK if sieve else choose_route(counts)
+    result: list = []
+    if sieve is not None:
+        # a common word: its page is most often among the next few records (AHEAD)
+        statement, params = page_select(actor, query, columns, Route.WALK, ahead=AHEAD)
+        result = await statement.prepared.all(connection, params)
+    if len(result) <= query.first:
+        statement, params = page_select(actor, query, columns, route, sieve)
+        result = await statement.prepared.all(connection, params)
     has_next = len(result) > query.first
     result = result[: query.first]
     cut = len(statement.staff)  # the manager's columns follow the row's
@@ -145,8 +157,15 @@ async def count_staff(session: AsyncSession, actor: Actor, query: StaffQuery) ->
 
 
 async def _route(connection, actor: Actor, query: StaffQuery) -> Route | None:
-    """Where a directory query reads its rows: a probe counts, up to a cap, the rows each
-    of its narrowing indexes names (app.staff.queries.Route); none to probe, none to ask."""
+    """Where a directory query reads its rows (app.staff.queries.Route), by its probe;
+    None where the database's planner chooses."""
+    counts = await _probe(connection, actor, query)
+    return None if counts is None else choose_route(counts)
+
+
+async def _probe(connection, actor: Actor, query: StaffQuery) -> dict[Route, int] | None:
+    """How many rows, up to a cap, each of the query's narrowing indexes names (none to
+    probe, none to ask); None where the database's planner chooses."""
     if connection.dialect.name != "sqlite":
         # PostgreSQL's planner weighs the indexes with its statistics of each (a capped
         # count there is planned as a scan that stops early, and a rare word's scans it
@@ -154,9 +173,9 @@ async def _route(connection, actor: Actor, query: StaffQuery) -> Route | None:
         return None
     probe = probe_of(actor, query)
     if probe is None:
-        return Route.WALK
+        return {}
     [counts] = await probe.prepared.all(connection, probe.params)
-    return choose_route(dict(zip(probe.routes, counts, strict=True)))
+    return dict(zip(probe.routes, counts, strict=True))
 
 
 async def find_by_sid(session: AsyncSession, actor: Actor, sid: int) -> Staff | None:

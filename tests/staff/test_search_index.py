@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 import string
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -20,15 +20,18 @@ from app.identity.service import authenticate_actor
 from app.projects.models import Project, ProjectMember
 from app.staff.models import Staff
 from app.staff.queries import (
+    PERSONAL_SORT_KEYS,
     Route,
     SortDirection,
     StaffFilter,
     StaffQuery,
     StaffSortKey,
+    choose_route,
     count_select,
     filter_of,
     page_select,
     routes_of,
+    sieve_of,
 )
 from app.staff.service import count_staff, list_staff
 from tests.factories import Member, insert_staff_rows, make_member, make_tenant
@@ -151,18 +154,32 @@ async def search(
 
 async def by_every_route(services, actor: Actor, query: StaffQuery) -> dict:
     """The page's last names and the count, read by each route the query may take (the
-    service picks one of them by its probe)."""
+    service picks one of them by its probe): each narrowing index, a walk of the sort's
+    index, and that walk checking each row against each narrowing index first (a sieve,
+    counted by that index's route)."""
     shape, _ = filter_of(actor, query)
+    routes = routes_of(shape)
     found = {}
     async with services.db.session() as session:
         connection = await session.connection()
-        for route in (Route.WALK, *routes_of(shape)):
-            statement, params = page_select(actor, query, route=route)
+        ways = [(r, None) for r in (Route.WALK, *routes)] + [(Route.WALK, r) for r in routes]
+        for route, sieve in ways:
+            statement, params = page_select(actor, query, route=route, sieve=sieve)
             rows = await statement.prepared.all(connection, params)
             names = [statement.staff.take(r).last_name for r in rows[: query.first]]
-            counting, params = count_select(actor, query, route)
-            found[route] = names, await session.scalar(counting, params)
+            counting, params = count_select(actor, query, sieve or route)
+            found[route, sieve] = names, await session.scalar(counting, params)
     return found
+
+
+async def looking_ahead(services, actor: Actor, query: StaffQuery, ahead: int) -> list[str]:
+    """The last names of the page read from only the next ``ahead`` records along the
+    sort (the first look of a common word's page)."""
+    async with services.db.session() as session:
+        connection = await session.connection()
+        statement, params = page_select(actor, query, route=Route.WALK, ahead=ahead)
+        rows = await statement.prepared.all(connection, params)
+    return [statement.staff.take(r).last_name for r in rows]
 
 
 @settings(max_examples=40, deadline=None,
@@ -306,8 +323,8 @@ async def plan(services, statement, params) -> str:
         return "\n".join(r[0] for r in rows)
 
 
-def _page(actor: Actor, query: StaffQuery, route: Route | None = None):
-    statement, params = page_select(actor, query, route=route)
+def _page(actor: Actor, query: StaffQuery, route: Route | None = None, sieve: Route | None = None):
+    statement, params = page_select(actor, query, route=route, sieve=sieve)
     return statement.prepared.statement, params
 
 
@@ -466,3 +483,103 @@ async def test_few_row_filters_read_their_index(services, many, backend):
         page = await list_staff(session, many, query)
         assert [r.last_name for r in page.rows] == ["Zguest"]
         assert await count_staff(session, many, none) == 0
+
+
+# --- common words: a look ahead, then a walk with a sieve ----------------------------------
+
+
+async def all_pages(services, actor: Actor, query: StaffQuery) -> list[str]:
+    """Every page of ``query``, one after another (``after`` the last cursor of each)."""
+    names: list[str] = []
+    while True:
+        async with services.db.session() as session:
+            page = await list_staff(session, actor, query)
+        names += [r.last_name for r in page.rows]
+        if not page.has_next:
+            return names
+        query = replace(query, after=page.cursors[-1])
+
+
+def sorts_for(who: str) -> list[StaffSortKey]:
+    return [k for k in StaffSortKey if who == "owner" or k not in PERSONAL_SORT_KEYS]
+
+
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(records=st.lists(RECORD, min_size=1, max_size=12), data=st.data())
+async def test_common_and_rare_words_read_the_same_pages(
+    services, world, monkeypatch, records, data
+):
+    """Whether a word counts as common (its narrowing indexes name ``ROUTE_CAP`` rows or
+    more: a look ``AHEAD`` along the sort, then a walk with a sieve) or rare (its index's
+    rows, sorted) changes no page: here the switch is moved to a few rows, so generated
+    searches fall on either side of it, and every page of every sort is read both ways."""
+    from app.staff import queries, service
+
+    rows = await replace_records(services, world, records)
+    actors = {who: await actor_of(services, world.members[who]) for who in ("owner", "viewer")}
+    r = data.draw(st.sampled_from(rows))
+    value = (r[data.draw(st.sampled_from(["first_name", "last_name", "title"]))] or "x").lower()
+    start = data.draw(st.integers(0, max(0, len(value) - 1)))
+    piece = value[start : start + data.draw(st.integers(1, 4))].strip() or "x"
+    words = " ".join([piece, *data.draw(st.lists(SHORT_WORD | WORD, max_size=1))])
+    who = data.draw(st.sampled_from(sorted(actors)))
+    query = StaffQuery(
+        first=data.draw(st.integers(1, 4)),
+        search=words,
+        sort=data.draw(st.sampled_from(sorts_for(who))),
+        direction=data.draw(st.sampled_from(list(SortDirection))),
+    )
+    pages = {}
+    for cap, ahead in ((10_000, 1000), (1, 1), (2, 3), (3, 1000)):
+        monkeypatch.setattr(queries, "ROUTE_CAP", cap)
+        monkeypatch.setattr(service, "AHEAD", ahead)
+        pages[cap, ahead] = await all_pages(services, actors[who], query)
+    assert len(set(map(tuple, pages.values()))) == 1, (words, query, pages)
+    everything = pages[10_000, 1000]
+    assert {n for n in everything if "~" in n} == oracle(rows, words.split(), who)
+    # a look ahead finds the first of the page's rows, or all of it
+    for ahead in (1, 2, 5, 50):
+        seen = await looking_ahead(services, actors[who], replace(query, first=50), ahead)
+        assert seen == everything[: len(seen)], (ahead, words)
+
+
+async def decided(services, actor: Actor, query: StaffQuery) -> tuple[Route | None, Route | None]:
+    """The route and the sieve the service reads ``query``'s page with (SQLite)."""
+    from app.staff.service import _probe
+
+    async with services.db.session() as session:
+        counts = await _probe(await session.connection(), actor, query)
+    assert counts is not None
+    sieve = sieve_of(counts)
+    return (Route.WALK if sieve else choose_route(counts)), sieve
+
+
+async def test_common_words_walk_the_sort_with_a_sieve(services, world, backend):
+    if backend != "sqlite":
+        pytest.skip("PostgreSQL's planner chooses with its statistics")
+    many = await seed_many(services, world)
+    size = SIZES[backend]
+    # "welder": a third of the records, spread along every sort; "last02": a thousand
+    # records together near the end of the last-name sort (Last02000 to Last02999)
+    welders = [f"Last{i:05d}" for i in range(size) if i % 3 == 2]
+    clustered = [f"Last{i:05d}" for i in range(2000, 3000)]
+    for words, expected in (("welder", welders), ("last02", clustered)):
+        query = StaffQuery(first=100, search=words)
+        assert await decided(services, many, query) == (Route.WALK, Route.SEARCH)
+        explained = await plan(services, *_page(many, query, Route.WALK, Route.SEARCH))
+        # along the sort's index, no sort of the matches; the search table read once
+        assert "USING INDEX ix_staff_account_named_last_name" in explained, explained
+        assert "TEMP B-TREE" not in explained, explained
+        assert "LIST SUBQUERY" in explained, explained
+        assert await all_pages(services, many, query) == expected
+        found, total = await search(services, many, words)  # every route agrees
+        assert total == len(expected)
+    # a rare word reads its index's rows and sorts them
+    assert await decided(services, many, StaffQuery(search="last0042")) == (Route.SEARCH, None)
+    # short words: "y7" in Company7's sixty records, "t0" in every record's last name
+    assert await decided(services, many, StaffQuery(search="y7")) == (Route.SHORT, None)
+    assert await decided(services, many, StaffQuery(search="t0")) == (Route.WALK, Route.SHORT)
