@@ -95,8 +95,15 @@ class _Form:
 class Prepared:
     """One read-only statement, compiled once per dialect; ``all`` returns its rows."""
 
-    def __init__(self, statement: Select | CompoundSelect):
+    def __init__(self, statement: Select | CompoundSelect, *, planned_per_run: bool = False):
         self.statement = statement
+        # PostgreSQL: prepared afresh for each run, so that the server plans it for the
+        # values it runs with. asyncpg keeps a statement prepared once per connection, and
+        # after five runs PostgreSQL may settle on one generic plan for any values: for a
+        # search, whose best plan depends on the words (a rare word reads its index, a
+        # common one walks the sort's), a generic plan took 20 s where the words' own took
+        # a millisecond. The cost is a round trip and a plan per run.
+        self.planned_per_run = planned_per_run
         self._compiled: dict[str, tuple[SQLCompiler, dict, list[str]]] = {}
         self._forms: dict[tuple, _Form] = {}
         self._converters: dict[str, Callable[[list], list]] = {}
@@ -186,7 +193,9 @@ class Prepared:
             listener(pool, form.sql)
         around = traced.get(pool) if traced else None
         with _UNTRACED if around is None else around(form.sql):
-            if dialect.name == "postgresql":
+            if dialect.name == "postgresql" and self.planned_per_run:
+                rows = await (await driver.prepare(form.sql)).fetch(*args)
+            elif dialect.name == "postgresql":
                 rows = await driver.fetch(form.sql, *args)
             else:
                 rows = await driver.execute_fetchall(form.sql, tuple(args))

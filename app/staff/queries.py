@@ -890,7 +890,10 @@ def _page_statement(
         conditions.append(Staff.id.in_(walked))
     limit = bindparam("limit", type_=Integer)
     staff, manager, page = _page_columns(columns, shape.confined)
-    prepared = Prepared(page.where(and_(*conditions)).order_by(*order).limit(limit))
+    prepared = Prepared(
+        page.where(and_(*conditions)).order_by(*order).limit(limit),
+        planned_per_run=searched(shape),
+    )
     return PageStatement(prepared, staff, manager)
 
 
@@ -956,9 +959,15 @@ def _page_columns(columns: PageColumns, confined: bool) -> tuple[Records, Record
 
 def count_select(
     actor: Actor, query: StaffQuery, route: Route | None = None
-) -> tuple[Select, dict]:
+) -> tuple[Prepared, dict]:
     shape, params = filter_of(actor, query, route)
     return _count_statement(shape), params
+
+
+def searched(shape: FilterShape) -> bool:
+    """Whether a directory statement of this shape searches: its best plan depends on
+    the words, so PostgreSQL plans it for each run's (``Prepared.planned_per_run``)."""
+    return shape.words > 0
 
 
 class Probe(NamedTuple):
@@ -981,12 +990,13 @@ def probe_of(actor: Actor, query: StaffQuery) -> Probe | None:
 @lru_cache(maxsize=128)
 def _probe_statement(shape: FilterShape) -> Prepared | None:
     statement = probe_select(shape)
-    return None if statement is None else Prepared(statement)
+    return None if statement is None else Prepared(statement, planned_per_run=searched(shape))
 
 
 @lru_cache(maxsize=256)
-def _count_statement(shape: FilterShape) -> Select:
-    return select(func.count()).select_from(Staff).where(and_(*directory_filter(shape)))
+def _count_statement(shape: FilterShape) -> Prepared:
+    statement = select(func.count()).select_from(Staff).where(and_(*directory_filter(shape)))
+    return Prepared(statement, planned_per_run=searched(shape))
 
 
 def staff_in_account(actor: Actor, staff_id: int) -> Select:

@@ -151,9 +151,11 @@ def _managers(rows: list, joined) -> dict[int, Any]:
 
 
 async def count_staff(session: AsyncSession, actor: Actor, query: StaffQuery) -> int:
-    route = await _route(await session.connection(), actor, query)
+    connection = await session.connection()
+    route = await _route(connection, actor, query)
     statement, params = count_select(actor, query, route)
-    return await session.scalar(statement, params) or 0
+    [[count]] = await statement.all(connection, params)
+    return count
 
 
 async def _route(connection, actor: Actor, query: StaffQuery) -> Route | None:
