@@ -1,4 +1,5 @@
-"""The compiled executor: documents over the staff directory, answered without graphql-core.
+"""The compiled executor: documents over the staff directory, the invitations and the audit
+log, answered without graphql-core.
 
 graphql-core completes every field of every row through its general machinery: an
 ``Info`` object, a resolver call, type checks and a result map per field, several
@@ -21,6 +22,15 @@ id is decoded as the resolver decodes it (``node_key``), and the selection of th
 interface collected for a Staff object as graphql-core collects it (fragments on Node
 and Staff apply, those on other types do not). An id of any other type, or a malformed
 one, hands the request to graphql-core before anything is read.
+
+The invitations and the audit log (``CONNECTION_ROOTS``) are answered by the function
+their resolvers return (``invitation_page``, ``audit_page``: arguments, service call,
+connection object), called with the arguments as strawberry converts them for the
+resolver (``_arguments``); the plan completes the objects it returns with the same
+generated functions, their fields' own resolvers taking only ``self`` called as they
+are. Fields that load related rows there (an invitation's ``inviter`` and ``staff``) are
+not covered. A refusal (a role that may not read the list, bad input) is an error, and
+so graphql-core's to report.
 
 Staff records are completed as their viewer sees them (``SeenStaff``), without building a
 ``Staff`` object: the tables ``Staff.build`` itself is made from (``COLUMNS``: who sees
