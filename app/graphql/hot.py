@@ -1029,7 +1029,7 @@ class HotPaths:
         # What each other root looks up or is called with, before anything is read: an
         # id that is not a Staff's, or an argument the plan cannot pass on as strawberry
         # would, is graphql-core's to answer.
-        arguments = [
+        arguments: list[Any] = [  # a record's key, a connection's arguments
             self._record_key(other, coerced)
             if isinstance(other, Record)
             else _arguments(self.query_type.fields[other.root.name.value], other.root, coerced)
