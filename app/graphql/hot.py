@@ -116,7 +116,6 @@ from app.graphql.types.staff import (
     SeenStaff,
     staff_connection,
 )
-from app.staff import access
 from app.staff import service as staff_service
 from app.staff.access import Shown
 from app.staff.queries import PageColumns, StaffQuery, clean_search
@@ -1067,12 +1066,6 @@ class HotPaths:
         fetched = Prefetch()
         page = await staff_service.list_staff(session, actor, query, plan.columns)
         fetched.manager_rows = page.managers
-        if MANAGERS in plan.needs and not access.sees_directory(actor):
-            # a guest's managers are not joined to the page: they are the records
-            # the guest sees, looked up as the resolvers' loader does
-            ids = sorted({r.manager_id for r in page.rows if r.manager_id is not None})
-            if ids:
-                fetched.manager_rows = await staff_service.get_many(session, actor, ids)
         if VALUES in plan.needs and page.rows:
             fetched.values = await custom_fields.values_for_staff(
                 session, actor.account_id, [r.id for r in page.rows]
@@ -1098,8 +1091,8 @@ class HotPaths:
     async def _record_value(self, record: Record, key: int, session, actor):
         """A record root: the record as the resolver finds it (``get_by_sid``;
         ``get_one`` for ``node``), its manager as it came with the record (as the
-        resolver primes the records loader with it) or else as that loader finds it, its
-        custom values as the page's are."""
+        resolver primes the records loader with it), its custom values as the page's
+        are."""
         fetched = Prefetch()
         if record.root.name.value == NODE_FIELD:
             found = await staff_service.get_one(session, actor, key, record.columns)
@@ -1108,12 +1101,6 @@ class HotPaths:
         row, fetched.manager_rows = found.row, found.managers
         if row is None:
             return None
-        if (
-            MANAGERS in record.needs
-            and row.manager_id is not None
-            and row.manager_id not in fetched.manager_rows
-        ):
-            fetched.manager_rows = await staff_service.get_many(session, actor, [row.manager_id])
         if VALUES in record.needs:
             fetched.values = await custom_fields.values_for_staff(
                 session, actor.account_id, [row.id]

@@ -405,8 +405,9 @@ def choose_route(counts: dict[Route, int]) -> Route:
     return min(counts, key=lambda r: counts[r])
 
 
-def _project_peers(me: ColumnElement) -> ColumnElement:
-    """Whether a record is ``me`` or someone on one of ``me``'s projects."""
+def _project_peers(me: ColumnElement, record: Any = Staff) -> ColumnElement:
+    """Whether a record (of ``Staff``, or of an alias of it) is ``me`` or someone on one
+    of ``me``'s projects."""
     mine = aliased(ProjectMember, name="mine")
     theirs = aliased(ProjectMember, name="theirs")
     peers = (
@@ -414,7 +415,7 @@ def _project_peers(me: ColumnElement) -> ColumnElement:
         .join(mine, mine.project_id == theirs.project_id)
         .where(mine.staff_id == me)
     )
-    return or_(Staff.id == me, Staff.id.in_(peers))
+    return or_(record.id == me, record.id.in_(peers))
 
 
 def visible(actor: Actor) -> list[ColumnElement]:
@@ -829,7 +830,7 @@ def _page_statement(
         # already (and the plain (account_id, last_name_key, id) index serves the order).
         order = (nameless(expr).asc(), *order)
     limit = bindparam("limit", type_=Integer)
-    staff, manager, page = _page_columns(columns)
+    staff, manager, page = _page_columns(columns, shape.confined)
     prepared = Prepared(page.where(and_(*conditions)).order_by(*order).limit(limit))
     return PageStatement(prepared, staff, manager)
 
@@ -857,7 +858,7 @@ def record_select(
 
 @lru_cache(maxsize=32)
 def _record_statement(by: RecordKey, confined: bool, columns: PageColumns) -> PageStatement:
-    staff, manager, page = _page_columns(columns)
+    staff, manager, page = _page_columns(columns, confined)
     seen = _seen_in(
         bindparam("account_id", type_=Integer),
         bindparam("self_id", type_=Integer) if confined else None,
@@ -880,12 +881,17 @@ def _keys(wanted: frozenset[str] | None) -> tuple[str, ...]:
 
 
 @lru_cache(maxsize=32)
-def _page_columns(columns: PageColumns) -> tuple[Records, Records, Select]:
+def _page_columns(columns: PageColumns, confined: bool) -> tuple[Records, Records, Select]:
+    """The rows' columns and their managers', joined as the viewer sees them: in the same
+    account and, for a guest (``confined``: the statement binds ``self_id``), only a
+    manager the guest sees (``visible``), so that a row's manager column is exactly what
+    looking the manager up by id would find."""
     staff = Records(Staff, "staff", _keys(columns.staff))
     manager = Records(_MANAGER, "manager", _keys(columns.manager))
-    page = select(*staff.columns, *manager.columns).outerjoin(
-        _MANAGER, and_(_MANAGER.id == Staff.manager_id, _MANAGER.account_id == Staff.account_id)
-    )
+    seen = [_MANAGER.id == Staff.manager_id, _MANAGER.account_id == Staff.account_id]
+    if confined:
+        seen.append(_project_peers(bindparam("self_id", type_=Integer), _MANAGER))
+    page = select(*staff.columns, *manager.columns).outerjoin(_MANAGER, and_(*seen))
     return staff, manager, page
 
 

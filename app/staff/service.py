@@ -104,7 +104,7 @@ class StaffPage:
     cursors: list[str]
     has_next: bool
     has_previous: bool
-    managers: dict[int, object]  # the rows' managers, by id
+    managers: dict[int, object]  # the rows' managers by id (None: not seen)
 
 
 async def list_staff(
@@ -119,18 +119,23 @@ async def list_staff(
     result = result[: query.first]
     cut = len(statement.staff)  # the manager's columns follow the row's
     rows = [statement.staff.take(r) for r in result]
-    managers = (statement.manager.take(r, cut) for r in result)
     return StaffPage(
         rows=rows,
         cursors=[encode_cursor(query, r) for r in rows],
         has_next=has_next,
         has_previous=query.after is not None,
-        # the page's managers are joined regardless of who sees them: a guest's are
-        # looked up as every other record they see (``visible``)
-        managers={m.id: m for m in managers if m is not None}
-        if access.sees_directory(actor)
-        else {},
+        managers=_managers(rows, (statement.manager.take(r, cut) for r in result)),
     )
+
+
+def _managers(rows: list, joined) -> dict[int, Any]:
+    """Each row's manager by id, as joined to it: the record, or None where the viewer
+    does not see it (the join applies ``visible``), so that none needs looking up again."""
+    return {
+        row.manager_id: manager
+        for row, manager in zip(rows, joined, strict=False)
+        if row.manager_id is not None
+    }
 
 
 async def count_staff(session: AsyncSession, actor: Actor, query: StaffQuery) -> int:
@@ -169,8 +174,8 @@ async def get_many(session: AsyncSession, actor: Actor, ids: list[int]) -> dict[
 @dataclass
 class FoundStaff:
     """A record found by id or sid (None when not found), as a read-only record
-    (``app.db.base.Records``), and its manager by id, where it came with it (``get_one``,
-    ``get_by_sid``)."""
+    (``app.db.base.Records``), and its manager by id as it came with it (None where the
+    viewer does not see it)."""
 
     row: Any
     managers: dict[int, Any]
@@ -180,9 +185,8 @@ async def get_one(
     session: AsyncSession, actor: Actor, staff_id: int, columns: PageColumns = ALL_COLUMNS
 ) -> FoundStaff:
     """The record ``staff_id`` if ``actor`` sees it (``app.staff.queries.visible``, as
-    ``get_many`` finds records), read with its manager in one statement. As with a page
-    (``list_staff``), the manager comes along only for those who see every record of the
-    account; a guest's is looked up as every other record they see (``get_many``)."""
+    ``get_many`` finds records), read with its manager in one statement (the manager as
+    ``get_many`` would find it: None where ``actor`` does not see it)."""
     return await _found(session, actor, *record_select(actor, staff_id, columns))
 
 
@@ -203,10 +207,8 @@ async def _found(
     if not result:
         return FoundStaff(None, {})
     row = statement.staff.take(result[0])
-    manager = statement.manager.take(result[0], len(statement.staff))
-    if manager is None or not access.sees_directory(actor):
-        return FoundStaff(row, {})
-    return FoundStaff(row, {manager.id: manager})
+    joined = [statement.manager.take(result[0], len(statement.staff))]
+    return FoundStaff(row, _managers([row], joined))
 
 
 async def reporting_chains(

@@ -19,6 +19,7 @@ from strawberry.extensions import SchemaExtension
 from app.access import Role
 from app.db.statements import StatementCounter
 from app.graphql.hot import Fallback, _enum
+from app.graphql.ids import decode_any
 from app.graphql.schema import build_schema
 from app.graphql.types import staff as staff_types
 from app.main import create_app
@@ -430,6 +431,56 @@ async def test_a_record_by_sid_takes_two_statements(
             record = response.json()["data"]["staffBySid"]
             assert record["manager"] == {"fullName": "Bea Manager"}, key
             assert counter.count == 2, (key, counter.statements)
+
+
+GUEST_PAGE = "{ staff(first: 50) { nodes { id manager { fullName } } } }"
+
+
+async def test_a_guest_reads_managers_with_the_records_they_manage(
+    app, services, api, client, cold_services, cold_client
+):
+    """A guest's managers come joined to the records as the guest sees them: their own
+    manager is null while off the guest's projects and shown once on one, and neither
+    costs a statement of its own, on either path (the token, then the page or the
+    record). Others' managers are hidden from a guest (their name card only)."""
+    members, ids = await _node_world(services, api)
+    guest = members["GUEST"]
+    await set_staff_columns(services, guest.staff_pk, manager_id=decode_any(ids["boss"])[1])
+    sids = await _sids(api, members["OWNER"], ids)
+    documents = [
+        (GUEST_PAGE, None),
+        (BY_ID, {"id": ids["guest"]}),
+        (BY_SID, {"sid": sids["guest"]}),
+        (BY_ID, {"id": ids["person1"]}),
+    ]
+
+    async def managers() -> list:
+        seen = []
+        for query, variables in documents:
+            answers = []
+            for some_services, some_client in ((services, client), (cold_services, cold_client)):
+                body = {"query": query, "variables": variables}
+                with StatementCounter(some_services.db.engine) as counter:
+                    response = await some_client.post("/graphql", json=body, headers=_headers(guest))
+                assert counter.count == 2, (query, counter.statements)
+                answers.append(response.json())
+            assert answers[0] == answers[1], query
+            data = answers[0]["data"]
+            if "staff" in data:
+                seen.append({n["id"]: n["manager"] for n in data["staff"]["nodes"]})
+            else:
+                seen.append(next(iter(data.values()))["manager"])
+        return seen
+
+    page, own_by_id, own_by_sid, other = await managers()
+    assert ids["guest"] in page and set(page.values()) == {None}
+    assert own_by_id is None and own_by_sid is None and other is None
+    await api.data(PROJECT_CREATE, {"name": "Bosses", "ids": [guest.staff_id, ids["boss"]]},
+                   as_=members["OWNER"])
+    page, own_by_id, own_by_sid, other = await managers()
+    bea = {"fullName": "Bea Manager"}
+    assert page.pop(ids["guest"]) == own_by_id == own_by_sid == bea
+    assert set(page.values()) == {None} and other is None
 
 
 @pytest.mark.parametrize(("query", "variables"), COVERED)
