@@ -1,4 +1,5 @@
-"""The compiled executor: documents over the staff directory, answered without graphql-core.
+"""The compiled executor: documents over the staff directory, the invitations and the audit
+log, answered without graphql-core.
 
 graphql-core completes every field of every row through its general machinery: an
 ``Info`` object, a resolver call, type checks and a result map per field, several
@@ -21,6 +22,15 @@ id is decoded as the resolver decodes it (``node_key``), and the selection of th
 interface collected for a Staff object as graphql-core collects it (fragments on Node
 and Staff apply, those on other types do not). An id of any other type, or a malformed
 one, hands the request to graphql-core before anything is read.
+
+The invitations and the audit log (``CONNECTION_ROOTS``) are answered by the function
+their resolvers return (``invitation_page``, ``audit_page``: arguments, service call,
+connection object), called with the arguments as strawberry converts them for the
+resolver (``_arguments``); the plan completes the objects it returns with the same
+generated functions, their fields' own resolvers taking only ``self`` called as they
+are. Fields that load related rows there (an invitation's ``inviter`` and ``staff``) are
+not covered. A refusal (a role that may not read the list, bad input) is an error, and
+so graphql-core's to report.
 
 Staff records are completed as their viewer sees them (``SeenStaff``), without building a
 ``Staff`` object: the tables ``Staff.build`` itself is made from (``COLUMNS``: who sees
@@ -55,7 +65,7 @@ import math
 import operator
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, NamedTuple
@@ -96,7 +106,9 @@ from app.fields import on_change
 from app.graphql.extensions import MAX_CACHED_DOCUMENT
 from app.graphql.queries import StaffSortInput, node_key, staff_filter
 from app.graphql.types import staff as staff_type
+from app.graphql.types.audit import audit_page
 from app.graphql.types.custom_fields import CustomField
+from app.graphql.types.invitations import invitation_page
 from app.graphql.types.staff import (
     COLUMNS,
     DERIVED,
@@ -116,11 +128,18 @@ ROOT_ARGUMENTS = {"first", "after", "search", "sort", "filter"}
 # global id; answered when the id is a Staff's, otherwise handed to graphql-core).
 NODE_FIELD = "node"
 RECORD_ROOTS = {"staffBySid": {"sid"}, NODE_FIELD: {"id"}}
+# Root fields answering a connection by the very function their resolver returns
+# (arguments -> service call -> connection object): the plan calls it with the arguments
+# as strawberry would pass them (``_arguments``) and completes the objects it returns.
+CONNECTION_ROOTS: dict[str, Callable[..., Awaitable[Any]]] = {
+    "invitations": invitation_page,
+    "auditLog": audit_page,
+}
 # What a document must mention for a plan to answer it (a cheap test before parsing it).
-MENTIONS = (ROOT_FIELD, NODE_FIELD)
+MENTIONS = (ROOT_FIELD, NODE_FIELD, *CONNECTION_ROOTS)
 # The root fields a plan answers: a document selecting any other (unconditionally) is
 # graphql-core's, and is known to be at once.
-COVERED_ROOTS = frozenset({ROOT_FIELD, *RECORD_ROOTS, "__typename"})
+COVERED_ROOTS = frozenset({ROOT_FIELD, *RECORD_ROOTS, *CONNECTION_ROOTS, "__typename"})
 # Documents kept (each with its plans), and plans kept per document: one per combination
 # of its @skip/@include conditions that requests have used.
 MAX_PLANS = 256
@@ -261,18 +280,27 @@ class Record(NamedTuple):
     columns: PageColumns
 
 
+class Connection(NamedTuple):
+    """A root field of CONNECTION_ROOTS, compiled: its field (its arguments), the function
+    its resolver returns, and how the connection that function returns completes."""
+
+    root: FieldNode
+    fetch: Callable[..., Awaitable[Any]]
+    complete: Complete
+
+
 @dataclass(frozen=True)
 class Plan:
     """An operation compiled for one set of values of its @skip/@include conditions."""
 
     root: FieldNode | None  # the staff field (its arguments), if the document reads the list
     # the response's keys, in order: (key, __typename) for __typename, (key, None) for the
-    # list, (key, i) for the i-th record root
+    # list, (key, i) for the i-th of ``others``
     keys: tuple[tuple[str, str | int | None], ...]
     complete: Complete | None  # completes the connection
     needs: frozenset[str]  # what the page reads besides its rows (VALUES, COUNT)
     columns: PageColumns  # what the page reads of its rows and their managers
-    records: tuple[Record, ...] = ()
+    others: tuple[Record | Connection, ...] = ()  # the other root fields, in order
     size: int = PLAN_BYTES  # the memory it holds, estimated (see ENTRY_BYTES)
 
 
@@ -498,6 +526,25 @@ def _input(type_: GraphQLInputObjectType, value: dict | None):
             raise Fallback("nested input objects")
         kwargs[input_field.extensions["strawberry-definition"].python_name] = item
     return type_.extensions["strawberry-definition"].origin(**kwargs)
+
+
+def _arguments(definition, node: FieldNode, coerced: Any) -> dict[str, Any]:
+    """A field's arguments as strawberry passes them to its resolver: coerced by
+    graphql-core (defaults included; enums are already their Python members), keyed by
+    their Python names, an input object built as ``_input`` builds it. A list argument
+    is graphql-core's to answer."""
+    kwargs = {}
+    for name, value in get_argument_values(definition, node, coerced).items():
+        argument = definition.args[name]
+        type_ = (
+            argument.type.of_type if isinstance(argument.type, GraphQLNonNull) else argument.type
+        )
+        if isinstance(type_, GraphQLList):
+            raise Fallback("list arguments")
+        if isinstance(type_, GraphQLInputObjectType):
+            value = _input(type_, value)
+        kwargs[argument.extensions["strawberry-definition"].python_name] = value
+    return kwargs
 
 
 def _plain(definition):
@@ -862,8 +909,8 @@ class HotPaths:
         grouped = compiler.collect(self.query_type, prepared.operation.selection_set, {}, set())
         keys: list[tuple[str, str | int | None]] = []
         root_nodes: list[FieldNode] | None = None
-        records: list[Record] = []
-        sizes: list[int] = []  # the records' generated functions, estimated
+        others: list[Record | Connection] = []
+        sizes: list[int] = []  # the other roots' generated functions, estimated
         for key, nodes in grouped.items():
             name = nodes[0].name.value
             if name == "__typename":
@@ -874,11 +921,14 @@ class HotPaths:
             elif name in RECORD_ROOTS:
                 if {a.name.value for a in nodes[0].arguments or ()} - RECORD_ROOTS[name]:
                     return None
-                keys.append((key, len(records)))
-                records.append(self._record(prepared, conditions, name, nodes, sizes))
+                keys.append((key, len(others)))
+                others.append(self._record(prepared, conditions, name, nodes, sizes))
+            elif name in CONNECTION_ROOTS:
+                keys.append((key, len(others)))
+                others.append(self._connection(prepared, conditions, name, nodes, sizes))
             else:
                 return None
-        if root_nodes is None and not records:
+        if root_nodes is None and not others:
             return None
         root = complete = None
         if root_nodes is not None:
@@ -894,7 +944,7 @@ class HotPaths:
             complete,
             needs=frozenset(compiler.needs),
             columns=compiler.columns(),
-            records=tuple(records),
+            others=tuple(others),
             size=PLAN_BYTES + compiler.size() + sum(sizes),
         )
 
@@ -919,6 +969,29 @@ class HotPaths:
         complete = compiler.selection(staff, nodes, page_rows=True)
         sizes.append(compiler.size())
         return Record(nodes[0], complete, frozenset(compiler.needs), compiler.columns())
+
+    def _connection(
+        self,
+        prepared: _Document,
+        conditions: dict[int, bool],
+        name: str,
+        nodes: list[FieldNode],
+        sizes: list[int],
+    ) -> Connection:
+        """A root field of CONNECTION_ROOTS: the connection its function returns, completed
+        by the generated functions. Nothing in it is prefetched (PREFETCHED is for a page
+        of staff): a field that loads related rows, such as an invitation's inviter, is
+        not covered."""
+        compiler = _Compiler(self.schema, prepared.fragments, conditions)
+        definition = self.query_type.fields[name]
+        _plain(definition)
+        connection = get_named_type(definition.type)
+        assert isinstance(connection, GraphQLObjectType)
+        complete = compiler.selection(connection, nodes, page_rows=False)
+        if compiler.needs:
+            raise NotCovered("related rows outside a page of staff")
+        sizes.append(compiler.size())
+        return Connection(nodes[0], CONNECTION_ROOTS[name], complete)
 
     async def answer(
         self, query: str, operation_name: str | None, document: DocumentNode, variables, ctx
@@ -952,15 +1025,25 @@ class HotPaths:
         return GraphQLExecutionResult(data=data, errors=None)
 
     async def _run(self, plan: Plan, coerced: Any, ctx) -> dict:
-        # What each record root looks up, before anything is read: an id that is not a
-        # Staff's is graphql-core's to answer.
-        keys = [self._record_key(record, coerced) for record in plan.records]
+        # What each other root looks up or is called with, before anything is read: an
+        # id that is not a Staff's, or an argument the plan cannot pass on as strawberry
+        # would, is graphql-core's to answer.
+        arguments: list[Any] = [  # a record's key, a connection's arguments
+            self._record_key(other, coerced)
+            if isinstance(other, Record)
+            else _arguments(self.query_type.fields[other.root.name.value], other.root, coerced)
+            for other in plan.others
+        ]
         async with ctx.as_actor() as (session, actor):
             completed: dict[str | int | None, Any] = {}
             if plan.root is not None and plan.complete is not None:
                 completed[None] = await self._page(plan, coerced, session, actor)
-            for i, record in enumerate(plan.records):
-                completed[i] = await self._record_value(record, keys[i], session, actor)
+            for i, other in enumerate(plan.others):
+                if isinstance(other, Record):
+                    completed[i] = await self._record_value(other, arguments[i], session, actor)
+                else:
+                    connection = await other.fetch(session, actor, **arguments[i])
+                    completed[i] = other.complete(connection, Prefetch())
         return {
             key: completed[kind] if kind is None or isinstance(kind, int) else kind
             for key, kind in plan.keys

@@ -9,7 +9,6 @@ from app.access import Role as DomainRole
 from app.access import role_permits
 from app.access.roles import ROLE_DESCRIPTIONS
 from app.accounts import service as accounts_service
-from app.audit import service as audit_service
 from app.custom_fields import service as custom_fields
 from app.errors import DomainError
 from app.graphql import loaders
@@ -23,24 +22,18 @@ from app.graphql.enums import (
     StaffKind,
     StaffSortKey,
 )
-from app.graphql.errors import bad_input
-from app.graphql.ids import decode_any, decode_id, encode_id
+from app.graphql.ids import decode_any, decode_id
 from app.graphql.types.account import Account, ApiToken, MemberAccount, RoleInfo, User
-from app.graphql.types.audit import (
-    AuditEntry,
-    AuditEntryConnection,
-    AuditEntryEdge,
-    AuditLogFilter,
-)
-from app.graphql.types.common import Node, PageInfo
+from app.graphql.types.audit import AuditEntryConnection, AuditLogFilter, audit_page
+from app.graphql.types.common import Node
 from app.graphql.types.custom_fields import CustomField
 from app.graphql.types.invitations import (
     Invitation,
     InvitationConnection,
-    InvitationEdge,
     InvitationPreview,
     JoinLink,
     JoinRequest,
+    invitation_page,
 )
 from app.graphql.types.projects import Project, ProjectTeamRole
 from app.graphql.types.staff import Staff, StaffConnection, StaffStatus, directory_page
@@ -358,32 +351,10 @@ class Query:
             ),
         ] = None,
     ) -> InvitationConnection:
-        after_id = decode_id(after, "Invitation") if after else None
-        criteria = invitations_service.InvitationFilter(
-            status=status, staff_id=decode_id(staff_id, "Staff"), email=email
-        )
         async with info.context.as_actor() as (session, actor):
-            try:
-                rows, has_next = await invitations_service.list_invitations(
-                    session, actor, first=first, after=after_id, filter=criteria
-                )
-            except DomainError as exc:
-                raise bad_input(exc.message) from None
-        edges = [
-            InvitationEdge(
-                cursor=encode_id("Invitation", r.id), node=Invitation(_row=r, _actor=actor)
+            return await invitation_page(
+                session, actor, first, after, status=status, staff_id=staff_id, email=email
             )
-            for r in rows
-        ]
-        return InvitationConnection(
-            edges=edges,
-            page_info=PageInfo(
-                has_next_page=has_next,
-                has_previous_page=after is not None,
-                start_cursor=edges[0].cursor if edges else None,
-                end_cursor=edges[-1].cursor if edges else None,
-            ),
-        )
 
     @strawberry.field(
         description="What an invitation link offers (public): account, inviter, "
@@ -426,40 +397,8 @@ class Query:
             AuditLogFilter | None, strawberry.argument(description="Filters.")
         ] = None,
     ) -> AuditEntryConnection:
-        f = filter or AuditLogFilter()
-        target = decode_any(f.target_id) if f.target_id else None
-        criteria = audit_service.AuditFilter(
-            actor_staff_id=decode_id(f.actor_staff_id, "Staff"),
-            action=f.action,
-            target_type=target[0] if target else None,
-            target_id=target[1] if target else (0 if f.target_id else None),
-            since=f.since,
-            until=f.until,
-        )
         async with info.context.as_actor() as (session, actor):
-            try:
-                rows, has_next = await audit_service.list_entries(
-                    session,
-                    actor,
-                    first=first,
-                    after=decode_id(after, "AuditEntry") if after else None,
-                    f=criteria,
-                )
-            except DomainError as exc:
-                raise bad_input(exc.message) from None
-        edges = [
-            AuditEntryEdge(cursor=encode_id("AuditEntry", r.id), node=AuditEntry(_row=r))
-            for r in rows
-        ]
-        return AuditEntryConnection(
-            edges=edges,
-            page_info=PageInfo(
-                has_next_page=has_next,
-                has_previous_page=after is not None,
-                start_cursor=edges[0].cursor if edges else None,
-                end_cursor=edges[-1].cursor if edges else None,
-            ),
-        )
+            return await audit_page(session, actor, first, after, filter)
 
     @strawberry.field(description="The account's projects.")
     async def projects(self, info: Info) -> list[Project]:

@@ -1,7 +1,11 @@
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, and_, or_
+from collections.abc import Callable
 
+from sqlalchemy import BindParameter, ColumnElement, and_, bindparam, or_, select
+
+from app.db.base import Records
+from app.db.prepared import Prepared
 from app.invitations.models import Invitation, InvitationStatus
 
 
@@ -21,3 +25,36 @@ def effective_status(invitation: Invitation, now) -> InvitationStatus:
     if invitation.status == InvitationStatus.PENDING and invitation.expires_at <= now:
         return InvitationStatus.EXPIRED
     return invitation.status
+
+
+# A page of the invitation list is read-only: its invitations are plain records (they read
+# like Invitation rows), read by a statement run straight on the driver (``Prepared``).
+INVITATION_RECORDS = Records(Invitation, "invitation")
+# Each filter's condition on its parameter (of the same name), applied when it is set.
+_CONDITIONS: dict[str, Callable[[BindParameter], ColumnElement]] = {
+    "staff_id": lambda value: Invitation.staff_id == value,
+    "email": lambda value: Invitation.email == value,
+    "inviter_staff_id": lambda value: Invitation.inviter_staff_id == value,
+    "after": lambda value: Invitation.id < value,
+}
+# One statement per status and set of filters (5 x 2**4 at most), built when first used.
+_PAGES: dict[tuple[InvitationStatus | None, frozenset[str]], Prepared] = {}
+
+
+def invitation_page(status: InvitationStatus | None, filters: frozenset[str]) -> Prepared:
+    """The list's statement: newest first, at most ``limit`` of the account ``account_id``,
+    of ``status`` (as ``effective_status`` sees it at ``now``) and ``filters`` (names of
+    _CONDITIONS) when given; parameters of the same names."""
+    found = _PAGES.get((status, filters))
+    if found is None:
+        conditions = [c(bindparam(n)) for n, c in _CONDITIONS.items() if n in filters]
+        if status is not None:
+            conditions.append(effective_status_is(status, bindparam("now")))
+        statement = (
+            select(*INVITATION_RECORDS.columns)
+            .where(Invitation.account_id == bindparam("account_id"), *conditions)
+            .order_by(Invitation.id.desc())
+            .limit(bindparam("limit"))
+        )
+        found = _PAGES[(status, filters)] = Prepared(statement)
+    return found

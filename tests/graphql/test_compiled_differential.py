@@ -1,12 +1,14 @@
 """The compiled executor answers every document exactly as graphql-core does, generated.
 
 Hypothesis writes documents over the staff directory and its records by sid
-(``staffBySid``) or by global id (``node``), alone, beside the list, twice: random
+(``staffBySid``) or by global id (``node``), alone, beside the list, twice, and over the
+invitations and the audit log (alone, together, beside the directory): random
 selections of the Staff fields, the manager, the custom fields and the address, nodes
-and edges, totalCount and pageInfo; named fragments (on Staff, on Node, spreading each
-other) and inline ones (under ``node`` also on types that are not Staff);
-aliases and fields selected twice; the page's arguments as literals or as variables; and
-@skip/@include with literal or variable conditions. Each document is sent, as a member of
+and edges, totalCount and pageInfo, of the invitations' and audit entries' fields;
+named fragments (on Staff, Invitation, AuditEntry, on Node, spreading each other) and
+inline ones (under ``node`` also on types that are not Staff); aliases and fields
+selected twice; the roots' arguments (cursors, statuses, filters) as literals or as
+variables; and @skip/@include with literal or variable conditions. Each document is sent, as a member of
 every role (guests and the personal-data permit included), with the ids of records they
 see, do not see, of another account, of no record, of things that are not Staff (which
 graphql-core answers) and malformed ones, to an app with the compiled
@@ -28,6 +30,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from app.db.base import utcnow
+from app.graphql.ids import decode_any
+from app.invitations.models import Invitation
+from tests.factories import gid, update_row
 from tests.graphql.test_hot import (
     NOT_STAFF_IDS,
     STAFF_IDS,
@@ -61,6 +67,21 @@ UNCOVERED = (
     "reportingChain { id }",
 )
 
+# Fields of the other connection roots' nodes, and what of them the plans do not cover.
+INVITATION_SCALARS = (
+    "id email role status sentCount lastSentAt expiresAt createdAt acceptedAt message "
+    "__typename"
+).split()
+AUDIT_SCALARS = (
+    "id action actorStaffId actorUserId impersonatorUserId targetType targetId diff "
+    "requestId clientAddress createdAt __typename"
+).split()
+NODE_SCALARS = {"Invitation": INVITATION_SCALARS, "AuditEntry": AUDIT_SCALARS}
+NODE_UNCOVERED = {
+    "Invitation": ("inviter { id fullName }", "staff { sid email }"),
+    "AuditEntry": (),
+}
+
 FIRST = (0, 1, 3, 20, 100)
 SEARCH = ("", "  ", "Person", "manag", "editor", "Bea", "zz-nobody")
 # (literal, variable value) pairs
@@ -80,8 +101,34 @@ SORTS = (
     ("{key: ROLE}", {"key": "ROLE"}),
     ("{key: EMAIL}", {"key": "EMAIL"}),  # refused without the personal-data permit
 )
+# (literal, variable value) pairs for the other roots (cursors are ids: "after id n").
+INVITATION_ARGUMENTS = {
+    "status": [(s, s) for s in ("PENDING", "ACCEPTED", "REVOKED", "EXPIRED")],
+    "after": [(f'"{gid("Invitation", n)}"', gid("Invitation", n)) for n in (2, 4, 99)]
+    + [('"not-a-cursor"', "not-a-cursor")],
+    "email": [('"ann@example.com"', "ann@example.com")],  # refused without the permit
+    "staffId": [('"@id:person1@"', "@id:person1@"), ('"@id:boss@"', "@id:boss@")],
+}
+AUDIT_ARGUMENTS = {
+    "after": [(f'"{gid("AuditEntry", n)}"', gid("AuditEntry", n)) for n in (3, 6, 99)]
+    + [('"not-a-cursor"', "not-a-cursor")],
+    "filter": [
+        ('{action: "invitationCreate"}', {"action": "invitationCreate"}),
+        ('{actorStaffId: "@id:boss@"}', {"actorStaffId": "@id:boss@"}),
+        ('{targetId: "not-an-id", since: "2000-01-01T00:00:00Z"}',
+         {"targetId": "not-an-id", "since": "2000-01-01T00:00:00Z"}),
+        ('{until: "2000-01-01T00:00:00Z"}', {"until": "2000-01-01T00:00:00Z"}),
+    ],
+}
+CONNECTION_ROOTS = {
+    "invitations": ("InvitationConnection", "Invitation", INVITATION_ARGUMENTS),
+    "auditLog": ("AuditEntryConnection", "AuditEntry", AUDIT_ARGUMENTS),
+}
 ARGUMENT_TYPES = {
     "first": "Int!",
+    "status": "InvitationStatus",
+    "email": "String",
+    "staffId": "ID",
     "search": "String",
     "filter": "StaffFilterInput",
     "sort": "StaffSortInput",
@@ -110,6 +157,7 @@ class Doc:
     draw: st.DrawFn
     variables: dict = field(default_factory=dict)  # name: (type, value)
     fragments: dict = field(default_factory=dict)  # name: text
+    on: dict = field(default_factory=dict)  # fragment name: its type condition
     covered: bool = True
     aliases: int = 0  # kept under the schema's limit (30)
 
@@ -193,19 +241,88 @@ class Doc:
         order = self.draw(st.permutations(items))
         return " ".join(order)
 
-    def fragment(self) -> str:
-        """A named fragment (new, or one already written: a fragment may be spread twice);
-        a new one may spread the earlier ones."""
-        if self.fragments and self.draw(st.booleans()):
-            return self.draw(st.sampled_from(sorted(self.fragments)))
+    def spreadable(self, type_: str) -> list[str]:
+        """The fragments written so far that may be spread in a selection of ``type_``."""
+        return sorted(
+            n for n, on in self.on.items() if type_ == "Node" or on in (type_, "Node")
+        )
+
+    def fragment(self, type_: str = "Staff") -> str:
+        """A named fragment on ``type_`` or Node (new, or one already written: a fragment
+        may be spread twice); a new one may spread the earlier ones."""
+        known = self.spreadable(type_)
+        if known and self.draw(st.booleans()):
+            return self.draw(st.sampled_from(known))
         name = f"F{len(self.fragments)}"
-        on = self.draw(st.sampled_from(("Staff", "Staff", "Node")))
-        names = ["id", "__typename"] if on == "Node" else SCALARS
+        on = self.draw(st.sampled_from((type_, type_, "Node")))
+        names = ["id", "__typename"] if on == "Node" else NODE_SCALARS.get(on, SCALARS)
         items = self.leaves(names)
-        if self.fragments and self.draw(st.booleans()):
-            items.append("..." + self.draw(st.sampled_from(sorted(self.fragments))))
+        earlier = self.spreadable(on)
+        if earlier and self.draw(st.booleans()):
+            items.append("..." + self.draw(st.sampled_from(earlier)))
         self.fragments[name] = f"fragment {name} on {on} {{ {' '.join(items)} }}"
+        self.on[name] = on
         return name
+
+    def listed(self, type_: str) -> str:
+        """A selection of an invitation or an audit entry: its fields, inline fragments
+        (on its type, on Node, without a condition), named fragments, and fields the plans
+        do not cover."""
+        scalars = NODE_SCALARS[type_]
+        items = self.leaves(scalars)
+        extras = self.draw(
+            st.lists(st.sampled_from(("inline", "node", "spread", "spread", "uncovered")),
+                     max_size=3)
+        )
+        for extra in extras:
+            if extra == "inline":
+                condition = self.draw(st.sampled_from((f"on {type_} ", "", "on Node ")))
+                names = ["id", "__typename"] if condition == "on Node " else scalars
+                items.append(f"...{condition}{self.directive()} {{ "
+                             f"{' '.join(self.leaves(names))} }}")
+            elif extra == "node":
+                items.append(f"... on Node {{ id ... on {type_} {{ "
+                             f"{' '.join(self.leaves(scalars))} }} }}")
+            elif extra == "spread":
+                items.append(f"...{self.fragment(type_)}{self.directive()}")
+            elif NODE_UNCOVERED[type_]:
+                self.covered = False
+                items.append(self.draw(st.sampled_from(NODE_UNCOVERED[type_])))
+        return " ".join(self.draw(st.permutations(items)))
+
+    def other_connection(self, root: str) -> str:
+        """``invitations`` or ``auditLog``: its arguments and a selection of its page."""
+        connection, type_, choices = CONNECTION_ROOTS[root]
+        arguments = []
+        if self.draw(st.booleans()):
+            first = self.draw(st.sampled_from(FIRST))
+            arguments.append(self.argument("first", str(first), first))
+        for name, values in choices.items():
+            if self.draw(st.integers(0, 2)) == 0:
+                literal, value = self.draw(st.sampled_from(values))
+                type_name = "AuditLogFilter" if name == "filter" else None
+                arguments.append(self.argument(name, literal, value, type_name))
+        kinds = self.draw(
+            st.lists(st.sampled_from(("edges", "edges", "pageInfo", "__typename", "inline")),
+                     min_size=1, max_size=4)
+        )
+        items = []
+        for kind in kinds:
+            if kind == "edges":
+                inner = [self.key("cursor")] if self.draw(st.booleans()) else []
+                inner.append(f"{self.key('node')}{self.directive()} {{ {self.listed(type_)} }}")
+                inner.append(self.draw(st.sampled_from(("", "__typename"))))
+                items.append(f"{self.key('edges')}{self.directive()} {{ {' '.join(inner)} }}")
+            elif kind == "pageInfo":
+                items.append(f"{self.key('pageInfo')}{self.directive()} {{ "
+                             f"{' '.join(self.leaves(PAGE_INFO))} }}")
+            elif kind == "inline":
+                items.append(f"... on {connection}{self.directive()} {{ "
+                             f"{' '.join(self.leaves(['__typename']))} }}")
+            else:
+                items.append(self.key(kind) + self.directive())
+        args = f"({', '.join(arguments)})" if arguments else ""
+        return f"{args} {{ {' '.join(items)} }}"
 
     def node(self) -> str:
         """A selection of the Node interface (``node``'s): its own fields, inline fragments
@@ -226,9 +343,9 @@ class Doc:
                 items.append(self.draw(st.sampled_from(NOT_STAFF_FRAGMENTS)))
         return " ".join(self.draw(st.permutations(items)))
 
-    def argument(self, name: str, literal: str, value) -> str:
+    def argument(self, name: str, literal: str, value, type_: str | None = None) -> str:
         if self.draw(st.booleans()):
-            return f"{name}: {self.variable(ARGUMENT_TYPES[name], value)}"
+            return f"{name}: {self.variable(type_ or ARGUMENT_TYPES[name], value)}"
         return f"{name}: {literal}"
 
     def connection(self) -> str:
@@ -263,6 +380,8 @@ class Doc:
 def documents(draw) -> tuple[str, dict, str | None, bool]:
     """(document, variables, operation name, whether the plans cover it)."""
     doc = Doc(draw)
+    others = draw(st.sampled_from(("", "", "", "invitations", "auditLog", "both")))
+    alone = bool(others) and draw(st.booleans())  # without the directory and records
     arguments = []
     if draw(st.integers(0, 2)) == 0:
         first = draw(st.sampled_from(FIRST))
@@ -284,11 +403,14 @@ def documents(draw) -> tuple[str, dict, str | None, bool]:
     args = f"({', '.join(arguments)})" if arguments else ""
     roots = []
     shape = draw(st.sampled_from(("page", "page", "page", "page and record", "record")))
-    if shape != "record":
+    if alone:
+        shape = "none"
+        doc.variables.clear()
+    if shape not in ("record", "none"):
         roots.append(f"{doc.key('staff')}{args} {{ {doc.connection()} }}")
     else:
         doc.variables.clear()  # only the list's arguments were variables so far
-    if shape != "page":  # one record by sid or by global id, once or twice
+    if shape not in ("page", "none"):  # one record by sid or by global id, once or twice
         for i in range(draw(st.integers(1, 2))):
             root = draw(st.sampled_from(("staffBySid", "node")))
             keys = ((root, f"one: {root}"), (f"two: {root}", f"three: {root}"))
@@ -305,6 +427,12 @@ def documents(draw) -> tuple[str, dict, str | None, bool]:
             placeholder = f"@id:{name}@"
             argument = doc.argument("id", json.dumps(placeholder), placeholder)
             roots.append(f"{key}({argument}) {{ {doc.node()} }}")
+    for root in ("invitations", "auditLog"):
+        if others in (root, "both"):
+            for key in draw(st.sampled_from(((root,), (f"{root}_a: {root}",),
+                                             (root, f"{root}_b: {root}")))):
+                roots.insert(draw(st.integers(0, len(roots))),
+                             f"{key}{doc.other_connection(root)}")
     extra = draw(st.sampled_from(("", "", "", "__typename", "viewer { role }")))
     if extra == "viewer { role }":
         doc.covered = False  # another root field: graphql-core's
@@ -323,10 +451,46 @@ MEMBERS = ("VIEWER", "VIEWER+PD", "EDITOR", "ADMINISTRATOR", "OWNER", "GUEST")
 REQUEST_ID = re.compile(rb'"requestId":"[0-9a-f]+"')
 
 
+INVITE = """mutation($input: InvitationCreateInput!) {
+  invitationCreate(input: $input) { invitation { id } userErrors { code } }
+}"""
+REVOKE = "mutation($id: ID!) { invitationRevoke(input: {id: $id}) { userErrors { code } } }"
+
+
 @pytest.fixture
 async def setting(services, api):
-    """The members of every role (a guest included) and the global ids by name."""
-    return await _node_world(services, api)
+    """The members of every role (a guest included) and the global ids by name; in an
+    account where everyone may invite, invitations pending (for a record and for new
+    people, sent by the owner, the viewer and the editor), revoked, expired and
+    accepted, and the audit log of all that."""
+    members, ids = await _node_world(services, api)
+    owner = members["OWNER"]
+
+    async def invite(member, **input) -> str:
+        data = await api.data(INVITE, {"input": input}, as_=member)
+        assert data["invitationCreate"]["userErrors"] == [], data
+        return data["invitationCreate"]["invitation"]["id"]
+
+    await api.data("mutation { accountUpdate(input: {everyoneCanInvite: true}) "
+                   "{ userErrors { code } } }", as_=owner)
+    revoked = await invite(owner, staffId=ids["person1"], email="p1@example.com")
+    assert (await api.data(REVOKE, {"id": revoked}, as_=owner))["invitationRevoke"] == {
+        "userErrors": []}
+    await invite(owner, staffId=ids["person1"], email="P1@example.com", message="Hello")
+    await invite(owner, email="ann@example.com", role="EDITOR")
+    await invite(members["VIEWER"], email="friend@example.com", message="Join us")
+    await invite(members["EDITOR"], email="eve@example.com")
+    expired = await invite(owner, email="old@example.com")
+    await update_row(services, Invitation, _pk(expired), expires_at=utcnow().replace(year=2001))
+    accepted = await invite(owner, email="new@example.com")
+    await update_row(services, Invitation, _pk(accepted), accepted_at=utcnow())
+    return members, ids
+
+
+def _pk(global_id: str) -> int:
+    decoded = decode_any(global_id)
+    assert decoded is not None
+    return decoded[1]
 
 
 @pytest.fixture

@@ -5,8 +5,12 @@ from datetime import datetime
 import strawberry
 from strawberry.scalars import JSON
 
+from app.access import Actor
+from app.audit import service as audit_service
 from app.audit.models import AuditEntry as AuditEntryRow
-from app.graphql.ids import encode_id
+from app.errors import DomainError
+from app.graphql.errors import bad_input
+from app.graphql.ids import decode_any, decode_id, encode_id
 from app.graphql.types.common import Node, PageInfo
 
 
@@ -86,3 +90,46 @@ class AuditLogFilter:
     target_id: strawberry.ID | None = strawberry.field(default=None, description="What.")
     since: datetime | None = strawberry.field(default=None, description="From (inclusive).")
     until: datetime | None = strawberry.field(default=None, description="To (exclusive).")
+
+
+async def audit_page(
+    session,
+    actor: Actor,
+    first: int = 50,
+    after: str | None = None,
+    filter: AuditLogFilter | None = None,
+) -> AuditEntryConnection:
+    """A page of the audit log as ``actor`` sees it, from the ``auditLog`` arguments (the
+    resolver's and the compiled plan's): a refused query is BAD_USER_INPUT."""
+    f = filter or AuditLogFilter()
+    target = decode_any(f.target_id) if f.target_id else None
+    criteria = audit_service.AuditFilter(
+        actor_staff_id=decode_id(f.actor_staff_id, "Staff"),
+        action=f.action,
+        target_type=target[0] if target else None,
+        target_id=target[1] if target else (0 if f.target_id else None),
+        since=f.since,
+        until=f.until,
+    )
+    try:
+        rows, has_next = await audit_service.list_entries(
+            session,
+            actor,
+            first=first,
+            after=decode_id(after, "AuditEntry") if after else None,
+            f=criteria,
+        )
+    except DomainError as exc:
+        raise bad_input(exc.message) from None
+    edges = [
+        AuditEntryEdge(cursor=encode_id("AuditEntry", r.id), node=AuditEntry(_row=r)) for r in rows
+    ]
+    return AuditEntryConnection(
+        edges=edges,
+        page_info=PageInfo(
+            has_next_page=has_next,
+            has_previous_page=after is not None,
+            start_cursor=edges[0].cursor if edges else None,
+            end_cursor=edges[-1].cursor if edges else None,
+        ),
+    )

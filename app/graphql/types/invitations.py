@@ -7,11 +7,14 @@ from strawberry.types import Info
 
 from app.access import Actor
 from app.db.base import utcnow
+from app.errors import DomainError
 from app.graphql import loaders
 from app.graphql.enums import InvitationStatus, JoinRequestStatus, Role, StaffKind
-from app.graphql.ids import encode_id
+from app.graphql.errors import bad_input
+from app.graphql.ids import decode_id, encode_id
 from app.graphql.types.common import Node, PageInfo
 from app.graphql.types.staff import Staff
+from app.invitations import service as invitations_service
 from app.invitations.models import Invitation as InvitationRow
 from app.invitations.models import JoinLink as JoinLinkRow
 from app.invitations.models import JoinRequest as JoinRequestRow
@@ -98,6 +101,45 @@ class InvitationEdge:
 class InvitationConnection:
     edges: list[InvitationEdge] = strawberry.field(description="This page.")
     page_info: PageInfo = strawberry.field(description="Pagination state.")
+
+
+async def invitation_page(
+    session,
+    actor: Actor,
+    first: int = 50,
+    after: str | None = None,
+    status: InvitationStatus | None = None,
+    staff_id: str | None = None,
+    email: str | None = None,
+) -> InvitationConnection:
+    """A page of invitations as ``actor`` sees them, from the ``invitations`` arguments
+    (the resolver's and the compiled plan's): a refused query is BAD_USER_INPUT."""
+    criteria = invitations_service.InvitationFilter(
+        status=status, staff_id=decode_id(staff_id, "Staff"), email=email
+    )
+    try:
+        rows, has_next = await invitations_service.list_invitations(
+            session,
+            actor,
+            first=first,
+            after=decode_id(after, "Invitation") if after else None,
+            filter=criteria,
+        )
+    except DomainError as exc:
+        raise bad_input(exc.message) from None
+    edges = [
+        InvitationEdge(cursor=encode_id("Invitation", r.id), node=Invitation(_row=r, _actor=actor))
+        for r in rows
+    ]
+    return InvitationConnection(
+        edges=edges,
+        page_info=PageInfo(
+            has_next_page=has_next,
+            has_previous_page=after is not None,
+            start_cursor=edges[0].cursor if edges else None,
+            end_cursor=edges[-1].cursor if edges else None,
+        ),
+    )
 
 
 @strawberry.type(description="What the holder of an invitation link may see before accepting.")

@@ -1,0 +1,343 @@
+"""The compiled plans answer ``invitations`` and ``auditLog`` exactly as graphql-core does.
+
+As in test_hot: every request goes to an app with the plans and to one where graphql-core
+answers everything, over the same database, for every role (the personal-data permit and
+guests included), with ``everyoneCanInvite`` on and off. Responses must be equal; a
+request the plan answered raises ``hot.answered``, and one that ends in an error (a role
+that may not read the root, a malformed cursor, an email filter without the permit) is
+graphql-core's to answer.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from app.access import Role
+from app.accounts.models import Account
+from app.db.base import utcnow
+from app.db.statements import StatementCounter
+from app.graphql.ids import decode_any
+from app.invitations.models import Invitation
+from bench.suite_documents import AUDIT_QUERY, INVITATIONS_QUERY, TOUR_AUDIT
+from tests.factories import (
+    ROLE_KEYS,
+    gid,
+    make_member,
+    make_staff_many,
+    make_tenant,
+    member_as,
+    update_row,
+)
+from tests.graphql.test_hot import _answered, _both, _headers, cold_client, cold_services
+
+__all__ = ["cold_client", "cold_services"]  # fixtures, used by name
+
+INVITE = """mutation($input: InvitationCreateInput!) {
+  invitationCreate(input: $input) { invitation { id } userErrors { field code message } }
+}"""
+REVOKE = """mutation($id: ID!) {
+  invitationRevoke(input: {id: $id}) { invitation { id } userErrors { code } }
+}"""
+ACCOUNT_UPDATE = """mutation($on: Boolean!) {
+  accountUpdate(input: {everyoneCanInvite: $on}) { userErrors { code } }
+}"""
+
+INVITATION_FIELDS = (
+    "__typename id email role status sentCount lastSentAt expiresAt createdAt acceptedAt message"
+)
+AUDIT_FIELDS = (
+    "__typename id action actorStaffId actorUserId impersonatorUserId targetType targetId "
+    "diff requestId clientAddress createdAt"
+)
+INVITATIONS_WALK = f"""query($first: Int!, $after: String, $status: InvitationStatus) {{
+  invitations(first: $first, after: $after, status: $status) {{
+    __typename
+    edges {{ cursor node {{ {INVITATION_FIELDS} }} }}
+    pageInfo {{ __typename hasNextPage hasPreviousPage startCursor endCursor }}
+  }}
+}}"""
+AUDIT_WALK = f"""query($first: Int!, $after: String, $filter: AuditLogFilter) {{
+  auditLog(first: $first, after: $after, filter: $filter) {{
+    edges {{ cursor node {{ {AUDIT_FIELDS} }} }}
+    pageInfo {{ hasNextPage hasPreviousPage startCursor endCursor }}
+  }}
+}}"""
+
+# Documents the plans cover (answered unless the asker may not read the root), with their
+# variables; "@staff:name@" and "@entry@" stand for ids of the world's records.
+COVERED = [
+    pytest.param(INVITATIONS_QUERY, {"first": 20}, id="bench-invitations"),
+    pytest.param(AUDIT_QUERY, {"first": 20}, id="bench-audit-log"),
+    pytest.param(TOUR_AUDIT, None, id="tour-audit-log"),
+    pytest.param(
+        "{ invitations(first: 10, status: PENDING) { edges { node { email role status "
+        "sentCount } } } }",
+        None,
+        id="tour-invitations-without-the-account",
+    ),
+    pytest.param(f"{{ invitations {{ edges {{ node {{ {INVITATION_FIELDS} }} }} }} }}", None,
+                 id="invitations-every-field"),
+    pytest.param(f"{{ auditLog {{ edges {{ node {{ {AUDIT_FIELDS} }} }} }} }}", None,
+                 id="audit-every-field"),
+    *(
+        pytest.param(INVITATIONS_WALK, {"first": 50, "status": status}, id=f"status-{status}")
+        for status in ("PENDING", "ACCEPTED", "REVOKED", "EXPIRED")
+    ),
+    pytest.param("""query($id: ID) {
+      invitations(staffId: $id) { edges { node { id status email } } }
+    }""", {"id": "@staff:ann@"}, id="by-staff"),
+    pytest.param('{ invitations(staffId: "not-an-id") { edges { node { id } } } }', None,
+                 id="by-malformed-staff-id"),
+    # a cursor that is not one reads as the end of the list (the keyset "after id 0")
+    pytest.param(INVITATIONS_WALK, {"first": 2, "after": "not-a-cursor"},
+                 id="invitations-malformed-cursor"),
+    pytest.param(AUDIT_WALK, {"first": 2, "after": "not-a-cursor"}, id="audit-malformed-cursor"),
+    pytest.param("""query($f: AuditLogFilter) {
+      auditLog(first: 100, filter: $f) { edges { node { action targetId } } }
+    }""", {"f": {"action": "invitationRevoke"}}, id="audit-by-action"),
+    pytest.param("""{ auditLog(filter: {action: "invitationCreate", targetId: "bm9wZQ"}) {
+      edges { node { id } } pageInfo { hasNextPage } } }""", None, id="audit-by-bad-target"),
+    pytest.param("""query($f: AuditLogFilter) {
+      auditLog(filter: $f) { edges { node { action actorStaffId } } }
+    }""", {"f": {"actorStaffId": "@staff:owner@", "since": "2000-01-01T00:00:00Z"}},
+                 id="audit-by-actor-since"),
+    pytest.param("""query($f: AuditLogFilter) {
+      auditLog(filter: $f) { edges { node { action } } }
+    }""", {"f": {"until": "2000-01-01T00:00:00+00:00"}}, id="audit-until-long-ago"),
+    pytest.param("""query($target: ID!) {
+      auditLog(filter: {targetId: $target}) { edges { node { action targetType targetId } } }
+    }""", {"target": "@invitation@"}, id="audit-by-target"),
+    pytest.param("""query Both($n: Int = 3, $yes: Boolean!, $no: Boolean!) {
+      __typename
+      sent: invitations(first: $n) { ...Page edges @skip(if: $no) { node { ...I } } }
+      log: auditLog(first: $n) {
+        edges { cursor node { ... on AuditEntry { action } ... on Node { id } ...E } }
+        pageInfo @include(if: $yes) { endCursor }
+        ... on AuditEntryConnection @include(if: $no) { __typename }
+      }
+      again: invitations(first: 1, status: REVOKED) { edges { node { status } } }
+    }
+    fragment Page on InvitationConnection { pageInfo { hasNextPage endCursor } }
+    fragment I on Invitation { id role role ... on Node { id __typename } email @include(if: $yes) }
+    fragment E on AuditEntry { createdAt diff action }""", {"yes": True, "no": False},
+                 id="both-fragments-aliases-directives"),
+    pytest.param("""{
+      staff(first: 3) { totalCount nodes { id fullName manager { fullName } } }
+      invitations(first: 2) { edges { node { id status } } }
+      staffBySid(sid: 2) { sid }
+      auditLog(first: 2) { edges { node { action } } }
+    }""", None, id="beside-the-directory"),
+]
+
+# Requests that end in an error for every role: graphql-core answers them.
+ERRORS = [
+    pytest.param(INVITATIONS_WALK, {"first": 101}, id="invitations-first-too-large"),
+    pytest.param(INVITATIONS_WALK, {"first": -1}, id="invitations-first-negative"),
+    pytest.param(AUDIT_WALK, {"first": 101}, id="audit-first-too-large"),
+    pytest.param(AUDIT_WALK, {"first": 5, "filter": {"since": "yesterday"}},
+                 id="audit-since-not-a-date"),
+]
+
+# Documents the plans do not cover (an invitation's inviter and staff record are loaded
+# per invitation): graphql-core answers them, for every role.
+NOT_COVERED = [
+    "{ invitations { edges { node { id inviter { id fullName } } } } }",
+    "{ invitations { edges { node { ... on Invitation { staff { email } } } } } }",
+    "{ invitations { edges { node { id } } } viewer { role } }",
+]
+
+MEMBERS = (*ROLE_KEYS, "GUEST")
+
+
+async def _invite(api, member, **input) -> str:
+    data = await api.data(INVITE, {"input": input}, as_=member)
+    assert data["invitationCreate"]["userErrors"] == [], data
+    return data["invitationCreate"]["invitation"]["id"]
+
+
+async def _world(services, api) -> tuple[int, dict, dict[str, str], set[str]]:
+    """An account where everyone may invite: invitations pending, revoked, expired and
+    accepted, sent by the owner, an editor with the personal-data permit and a plain
+    editor, for staff records or for new people; a member of every role and a guest;
+    and another account with an invitation of its own. Returns the account, the members,
+    the ids the documents name, and the other account's invitation and audit entry ids."""
+    tenant = await make_tenant(services)
+    members = {key: await member_as(api, services, tenant, key) for key in ROLE_KEYS}
+    members["GUEST"] = await make_member(services, tenant, Role.GUEST, kind="CUSTOMER")
+    owner = members["OWNER"]
+    await api.data(ACCOUNT_UPDATE, {"on": True}, as_=owner)
+    ann, bob = await make_staff_many(services, tenant, [
+        dict(first_name="Ann", last_name="Able", email="ann@example.com"),
+        dict(first_name="Bob", last_name="Baker", email="bob@example.com"),
+    ])
+    first = await _invite(api, owner, staffId=gid("Staff", ann.id), email="ann@example.com")
+    revoked = await api.data(REVOKE, {"id": first}, as_=owner)
+    assert revoked["invitationRevoke"]["userErrors"] == []
+    await _invite(api, owner, staffId=gid("Staff", ann.id), email="Ann@Example.com",
+                  message="Welcome, Ann")
+    await _invite(api, members["EDITOR+PD"], staffId=gid("Staff", bob.id),
+                  email="bob@example.com")
+    await _invite(api, members["EDITOR"], email="eve@example.com", firstName="Eve",
+                  lastName="Evans", message="Hi Eve")
+    expired = await _invite(api, owner, email="old@example.com", role="EDITOR")
+    await update_row(services, Invitation, _pk(expired), expires_at=utcnow().replace(
+        year=2001))
+    accepted = await _invite(api, owner, email="new@example.com")
+    await update_row(services, Invitation, _pk(accepted), accepted_at=utcnow())
+    for i in range(4):
+        await _invite(api, members["VIEWER"], email=f"friend{i}@example.com")
+    other = await make_tenant(services)
+    elsewhere = await _invite(api, other.owner, email="elsewhere@example.com")
+    other_entries = await api.data("{ auditLog(first: 100) { edges { node { id } } } }",
+                                   as_=other.owner)
+    foreign = {elsewhere, *(e["node"]["id"] for e in other_entries["auditLog"]["edges"])}
+    ids = {"staff:ann": gid("Staff", ann.id), "staff:owner": owner.staff_id,
+           "invitation": first}
+    return tenant.account_id, members, ids, foreign
+
+
+def _pk(global_id: str) -> int:
+    decoded = decode_any(global_id)
+    assert decoded is not None
+    return decoded[1]
+
+
+def _filled(value, ids: dict[str, str]):
+    if isinstance(value, dict):
+        return {k: _filled(v, ids) for k, v in value.items()}
+    if isinstance(value, str) and value.startswith("@") and value.endswith("@"):
+        return ids[value.strip("@")]
+    return value
+
+
+async def _check(app, client, cold_client, query, variables, member, foreign) -> dict:
+    """The same response from both paths; answered by the plan exactly when it is not an
+    error; no id of another account in it."""
+    before = _answered(app)
+    hot, cold = await _both(client, cold_client, query, variables, _headers(member))
+    assert hot == cold
+    assert _answered(app) == before + ("errors" not in hot), hot
+    text = str(hot)
+    assert not any(i in text for i in foreign), hot
+    return hot
+
+
+@pytest.mark.parametrize(("query", "variables"), COVERED)
+async def test_covered_documents_answer_as_graphql_core_for_every_role(
+    app, services, api, client, cold_client, query, variables
+):
+    account_id, members, ids, foreign = await _world(services, api)
+    variables = _filled(variables, ids)
+    answered = set()
+    for everyone_can_invite in (True, False):
+        await update_row(services, Account, account_id, everyone_can_invite=everyone_can_invite)
+        for key in MEMBERS:
+            hot = await _check(app, client, cold_client, query, variables, members[key],
+                               foreign)
+            if "errors" not in hot:
+                answered.add((everyone_can_invite, key))
+    # administrators read both roots; the others only invitations (their own), and only
+    # when everyone may invite; guests never
+    expected = {(on, k) for on in (True, False) for k in ("ADMINISTRATOR", "OWNER")}
+    if "auditLog" not in query:
+        expected |= {(True, k) for k in ROLE_KEYS}
+    assert answered == expected, answered
+
+
+@pytest.mark.parametrize(("query", "variables"), ERRORS)
+async def test_requests_that_end_in_an_error_are_graphql_cores(
+    app, services, api, client, cold_client, query, variables
+):
+    _, members, _, foreign = await _world(services, api)
+    for key in MEMBERS:
+        before = _answered(app)
+        hot, cold = await _both(client, cold_client, query, variables, _headers(members[key]))
+        assert hot == cold, key
+        assert hot.get("errors"), (key, hot)
+        assert _answered(app) == before, key
+
+
+@pytest.mark.parametrize("query", NOT_COVERED)
+async def test_documents_not_covered_are_handed_back(
+    app, services, api, client, cold_client, query
+):
+    _, members, _, foreign = await _world(services, api)
+    for key in MEMBERS:
+        before = _answered(app)
+        hot, cold = await _both(client, cold_client, query, None, _headers(members[key]))
+        assert hot == cold, key
+        assert ("errors" in hot) == (key == "GUEST"), (key, hot)
+        assert _answered(app) == before, key
+
+
+async def test_the_email_filter_needs_the_permit(app, services, api, client, cold_client):
+    """Filtering by email is answered by the plan for those who may see emails, and is
+    graphql-core's error for the others."""
+    _, members, _, foreign = await _world(services, api)
+    query = """query($e: String) { invitations(email: $e) { edges { node { email status } } } }"""
+    for key in MEMBERS:
+        hot = await _check(app, client, cold_client, query, {"e": "ANN@example.com"},
+                           members[key], foreign)
+        if key in ("ADMINISTRATOR", "OWNER"):
+            assert {e["node"]["status"] for e in hot["data"]["invitations"]["edges"]} == {
+                "PENDING", "REVOKED"}, key
+        elif key in ("VIEWER+PD", "EDITOR+PD"):  # only their own: none to Ann
+            assert hot["data"]["invitations"]["edges"] == [], key
+        else:
+            assert hot.get("errors"), key
+
+
+@pytest.mark.parametrize("root", ["invitations", "auditLog"])
+async def test_pages_walked_with_cursors_match_for_every_role(
+    app, services, api, client, cold_client, root
+):
+    _, members, _, foreign = await _world(services, api)
+    query = INVITATIONS_WALK if root == "invitations" else AUDIT_WALK
+    for key in MEMBERS:
+        after, seen = None, []
+        while True:
+            hot = await _check(app, client, cold_client, query, {"first": 2, "after": after},
+                               members[key], foreign)
+            if "errors" in hot:
+                assert key in ("GUEST",) or root == "auditLog", key
+                assert key not in ("ADMINISTRATOR", "OWNER"), key
+                break
+            page = hot["data"][root]
+            seen += [e["node"]["id"] for e in page["edges"]]
+            assert page["pageInfo"]["hasPreviousPage"] == (after is not None)
+            if not page["pageInfo"]["hasNextPage"]:
+                break
+            after = page["pageInfo"]["endCursor"]
+        if key == "OWNER":
+            assert len(seen) == len(set(seen)) >= (10 if root == "invitations" else 12), seen
+
+
+@pytest.mark.parametrize(
+    ("query", "variables", "expected"),
+    [
+        pytest.param(INVITATIONS_QUERY, {"first": 20}, 2, id="invitations"),
+        pytest.param(AUDIT_QUERY, {"first": 20}, 2, id="audit-log"),
+        pytest.param("""{ a: invitations(first: 3) { edges { node { id } } }
+          b: auditLog(first: 3) { edges { node { id } } }
+          staff(first: 3) { nodes { id manager { id } } } }""", None, 4, id="beside-the-list"),
+    ],
+)
+async def test_statements_are_no_more_than_graphql_cores(
+    app, services, api, client, cold_services, cold_client, query, variables, expected
+):
+    """The token, then one statement per root: the page of invitations, of the audit log
+    (and of staff, with its managers), on both paths."""
+    _, members, _, _ = await _world(services, api)
+    body = {"query": query, "variables": variables}
+    headers = _headers(members["ADMINISTRATOR"])
+    counts = []
+    for some_services, some_client in ((services, client), (cold_services, cold_client)):
+        await some_client.post("/graphql", json=body, headers=headers)  # parsed, compiled
+        before = _answered(app)
+        with StatementCounter(some_services.db.engine) as counter:
+            response = await some_client.post("/graphql", json=body, headers=headers)
+        assert "errors" not in response.json(), response.json()
+        counts.append(counter.count)
+        if some_client is client:
+            assert _answered(app) == before + 1
+    assert counts == [expected, expected], counts
