@@ -60,9 +60,9 @@ def _parse(query: str, **options) -> DocumentNode:
 # Validation results, per schema: a bounded LRU of each schema's own. A cache keyed by the
 # schema at module level would keep alive every schema it had seen until evicted (a server
 # builds one; a process that builds many, as the tests do, kept hundreds).
-_validated: weakref.WeakKeyDictionary[
-    GraphQLSchema, collections.OrderedDict
-] = weakref.WeakKeyDictionary()
+_validated: weakref.WeakKeyDictionary[GraphQLSchema, collections.OrderedDict] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def _validate(
@@ -88,10 +88,20 @@ def _validate(
 class DocumentCache(SchemaExtension):
     """Parses and validates each distinct document once (bounded LRUs; the token limit and
     the rules are part of the keys). Documents over ``MAX_CACHED_DOCUMENT`` characters, and
-    documents that do not parse, are left to strawberry as they are."""
+    documents that do not parse, are left to strawberry as they are.
+
+    It also sets what parsing and validation run with, the token limit (``max_tokens``)
+    and the schema's own rules, just before each stage: what strawberry's
+    ``MaxTokensLimiter`` and ``AddValidationRules`` set at the start of the operation, here
+    without two more extensions and hooks that every request would pay for."""
+
+    def __init__(self, *, max_tokens: int, rules: tuple = (), execution_context=None):
+        self.max_tokens = max_tokens
+        self.rules = tuple(rules)
 
     def on_parse(self):
         ctx = self.execution_context
+        ctx.parse_options["max_tokens"] = self.max_tokens
         if len(ctx.query or "") <= MAX_CACHED_DOCUMENT:
             with contextlib.suppress(GraphQLError):
                 ctx.graphql_document = _parse(ctx.query, **ctx.parse_options)
@@ -99,6 +109,7 @@ class DocumentCache(SchemaExtension):
 
     def on_validate(self):
         ctx = self.execution_context
+        ctx.validation_rules = ctx.validation_rules + self.rules
         query, document = ctx.query, ctx.graphql_document
         if query is not None and len(query) <= MAX_CACHED_DOCUMENT and document is not None:
             options = tuple(sorted(ctx.parse_options.items()))
@@ -108,15 +119,30 @@ class DocumentCache(SchemaExtension):
 
 
 class RequestLifecycle(SchemaExtension):
-    def on_execute(self):
-        ctx = self.execution_context.context
-        operation_type = self.execution_context.operation_type
+    """The unit of work (see the module's docstring) and, before execution, the cost limit:
+    an operation that costs more than ``max_cost`` with the real sizes of the request's
+    account is refused (``app.graphql.limits``). The sizes are read in the session whose
+    kind this hook has just chosen."""
+
+    def __init__(self, *, max_cost: int | None = None, execution_context=None):
+        self.max_cost = max_cost
+
+    async def on_execute(self):
+        ec = self.execution_context
+        ctx = ec.context
+        operation_type = ec.operation_type
         if getattr(ctx, "over_socket", False) and operation_type != OperationType.SUBSCRIPTION:
             raise GraphQLError(
                 "Only subscriptions run over the websocket; send queries and mutations over HTTP.",
                 extensions={"code": "BAD_USER_INPUT"},
             )
         ctx.write = operation_type == OperationType.MUTATION
+        if self.max_cost is not None and ec.result is None and ec.graphql_document is not None:
+            error = await _cost_error(ec, self.max_cost)
+            if error is not None:
+                if operation_type == OperationType.SUBSCRIPTION:
+                    raise error  # a subscription's source is made whatever the result
+                ec.result = ExecutionResult(data=None, errors=[error])
         yield
 
     async def on_operation(self):
@@ -188,27 +214,12 @@ def _shown_errors(ctx, errors: list[GraphQLError], unexpected: list[GraphQLError
     return processed
 
 
-class CostLimit(SchemaExtension):
-    """Refuses, before execution, an operation that costs more than the limit with the
-    real sizes of the request's account (see ``app.graphql.limits``)."""
+async def _cost_error(ec, max_cost: int) -> GraphQLError | None:
+    """The refusal of an operation over the cost limit, or None."""
+    from app.graphql.limits import check_cost, operation_summary
 
-    def __init__(self, *, max_cost: int, execution_context=None):
-        self.max_cost = max_cost
-
-    async def on_execute(self):
-        from app.graphql.limits import check_cost, operation_summary
-
-        ec = self.execution_context
-        if ec.result is None and ec.graphql_document is not None:
-            summary = operation_summary(
-                ec.schema._schema, ec.query, ec.graphql_document, ec.operation_name
-            )
-            error = await check_cost(ec.context, summary, self.max_cost, ec.variables)
-            if error is not None:
-                if ec.operation_type == OperationType.SUBSCRIPTION:
-                    raise error  # a subscription's source is made whatever the result
-                ec.result = ExecutionResult(data=None, errors=[error])
-        yield
+    summary = operation_summary(ec.schema._schema, ec.query, ec.graphql_document, ec.operation_name)
+    return await check_cost(ec.context, summary, max_cost, ec.variables)
 
 
 # Resolvers run synchronously one after the other until one waits (on the database, say):

@@ -51,6 +51,9 @@ MAX_OPERATIONS = 200
 """Distinct operation names kept as label values; clients name their operations, so past
 this many the others are counted together as ``other``."""
 
+MAX_CACHED_CHILDREN = 4096
+"""Label combinations whose instruments are looked up once (see ``Metrics.observe``)."""
+
 ANONYMOUS = "anonymous"
 NOT_EXECUTED = "not_executed"
 _METHODS = frozenset({"GET", "POST", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"})
@@ -194,6 +197,9 @@ class Metrics:
         registry.register(_ProcessInfoCollector())
         ProcessCollector(registry=registry)
         self._names: set[str] = set()
+        # The children of the instruments by their label values, looked up once: each
+        # ``labels()`` call validates and locks, and every request made four of them.
+        self._children: dict[tuple, tuple] = {}
 
     def _operation(self, label: str) -> str:
         if label in self._names:
@@ -214,14 +220,43 @@ class Metrics:
         outcome: str | None,
     ) -> None:
         """One answered request; ``operation`` (a label) for the GraphQL route only."""
-        self.http_requests.labels(
-            method if method in _METHODS else "other", route, str(status)
-        ).inc()
-        self.http_duration.labels(route).observe(seconds)
+        key = (method, route, status, operation, outcome)
+        children = self._children.get(key)
+        if children is None:
+            children = self._children_of(method, route, status, operation, outcome)
+        requests, duration, operations, operation_duration = children
+        requests.inc()
+        duration.observe(seconds)
+        if operations is not None:
+            operations.inc()
+            operation_duration.observe(seconds)
+
+    def _children_of(
+        self, method: str, route: str, status: int, operation: str | None, outcome: str | None
+    ) -> tuple:
+        """The instruments' children a request with these values counts in, kept for the
+        next one (as bounded as the label values are: methods, routes, statuses, at most
+        ``MAX_OPERATIONS`` operation names, outcomes; never cached beyond a size)."""
+        children: tuple = (
+            self.http_requests.labels(
+                method if method in _METHODS else "other", route, str(status)
+            ),
+            self.http_duration.labels(route),
+            None,
+            None,
+        )
         if operation is not None:
             name = self._operation(operation)
-            self.operations.labels(name, outcome or NOT_EXECUTED).inc()
-            self.operation_duration.labels(name).observe(seconds)
+            children = (
+                *children[:2],
+                self.operations.labels(name, outcome or NOT_EXECUTED),
+                self.operation_duration.labels(name),
+            )
+            if name != operation:  # counted as "other": the raw name is not worth a key
+                return children
+        if len(self._children) < MAX_CACHED_CHILDREN:
+            self._children[(method, route, status, operation, outcome)] = children
+        return children
 
     async def refresh(self) -> None:
         """Reads what lives in the database (the outbox); on failure its gauges keep their

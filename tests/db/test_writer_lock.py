@@ -118,8 +118,30 @@ async def test_postgresql_writers_take_no_process_lock(services, backend):
     # two write transactions open at once in one task, on different rows: both go ahead
     async with services.db.session(write=True) as a, services.db.session(write=True) as b:
         await a.execute(UPDATE, {"title": "A", "id": first.owner.staff_pk})
-        await asyncio.wait_for(
-            b.execute(UPDATE, {"title": "B", "id": second.owner.staff_pk}), 5
-        )
+        await asyncio.wait_for(b.execute(UPDATE, {"title": "B", "id": second.owner.staff_pk}), 5)
         await b.commit()
         await a.commit()
+
+
+async def test_a_connection_returned_in_a_transaction_is_rolled_back(services, sqlite_only):
+    """The pool rolls back what a connection left open (only then: a session that ended its
+    transaction returns a connection with nothing to undo), so the next user neither sees
+    it nor finds the database locked."""
+    tenant = await make_tenant(services)
+    db = services.db
+    async with db.engine.connect() as conn:
+        raw = (await conn.get_raw_connection()).driver_connection
+        await raw.execute("BEGIN IMMEDIATE")
+        await raw.execute(
+            "UPDATE accounts SET name = 'Left open' WHERE id = ?", (tenant.account_id,)
+        )
+        assert raw.in_transaction
+    async with db.session(write=True) as session:
+        name = await session.scalar(
+            text("SELECT name FROM accounts WHERE id = :id"), {"id": tenant.account_id}
+        )
+        assert name != "Left open"
+        await session.execute(
+            text("UPDATE accounts SET name = 'Written' WHERE id = :id"), {"id": tenant.account_id}
+        )
+        await session.commit()
