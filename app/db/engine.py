@@ -115,20 +115,6 @@ def _sqlite_begin(conn) -> None:
         await_only(conn.connection.driver_connection.execute(BEGIN_DEFERRED))
 
 
-def _sqlite_reset(dbapi_connection, _record, state) -> None:
-    """Rolls back a connection returned to the pool, when it is still in a transaction.
-
-    Replaces the pool's own reset (``reset_on_return``), which rolls back every connection
-    it gets back: after a session has ended its transaction (every request does), that was
-    a second ROLLBACK with nothing to undo, and each call to aiosqlite is a trip to its
-    thread and back (about a sixth of what the token check of a request cost). SQLite says
-    whether a transaction is open (``in_transaction``), without a trip."""
-    if not state.asyncio_safe:  # outside the event loop (garbage collected): as the pool does
-        return
-    if dbapi_connection.driver_connection.in_transaction:
-        dbapi_connection.rollback()
-
-
 def _refuse_closed(dbapi_connection, _record, _proxy) -> None:
     """Replaces a pooled asyncpg connection the server has closed before a request uses
     it.
@@ -152,7 +138,6 @@ def create_engine(url: str, *, echo: bool = False, pre_ping: bool = False) -> As
     kwargs: dict = {"echo": echo}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
-        kwargs["pool_reset_on_return"] = None  # _sqlite_reset instead
     else:
         kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=pre_ping)
     engine = create_async_engine(url, **kwargs)
@@ -161,7 +146,6 @@ def create_engine(url: str, *, echo: bool = False, pre_ping: bool = False) -> As
         engine.dialect.roster_writers = writers  # type: ignore[attr-defined]
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
-        event.listen(engine.sync_engine.pool, "reset", _sqlite_reset)
         # the connection is back in the pool (after its commit or rollback): next writer
         event.listen(engine.sync_engine.pool, "checkin", lambda _c, rec: writers.release(rec))
         event.listen(

@@ -124,9 +124,8 @@ async def test_postgresql_writers_take_no_process_lock(services, backend):
 
 
 async def test_a_connection_returned_in_a_transaction_is_rolled_back(services, sqlite_only):
-    """The pool rolls back what a connection left open (only then: a session that ended its
-    transaction returns a connection with nothing to undo), so the next user neither sees
-    it nor finds the database locked."""
+    """The pool rolls back what a connection left open, so the next user neither sees it
+    nor finds the database locked."""
     tenant = await make_tenant(services)
     db = services.db
     async with db.engine.connect() as conn:

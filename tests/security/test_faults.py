@@ -25,6 +25,7 @@ from sqlalchemy.exc import OperationalError
 
 from app.access import Role
 from app.audit.models import AuditEntry
+from app.db import prepared
 from app.email.models import OutboxMessage, OutboxStatus
 from app.invitations.models import Invitation
 from app.staff.models import AccountStatus, Staff
@@ -117,10 +118,19 @@ def database_fails(services, *, on_statement: str | None = None, nth: int = 1, a
     def before_commit(conn):
         cut(conn)
 
+    def prepared_sent(pool, statement):
+        # reads sent straight to the driver (app.db.prepared): the driver's error
+        if pool is engine.pool and statement.lstrip().lower().startswith(on_statement):
+            seen["n"] += 1
+            if seen["n"] == nth:
+                seen["fired"] = True
+                raise OSError(message)
+
     if at_commit:
         event.listen(engine, "commit", before_commit)
     else:
         event.listen(engine, "before_cursor_execute", before_execute)
+        prepared.sent.append(prepared_sent)
     try:
         yield seen
     finally:
@@ -128,6 +138,7 @@ def database_fails(services, *, on_statement: str | None = None, nth: int = 1, a
             event.remove(engine, "commit", before_commit)
         else:
             event.remove(engine, "before_cursor_execute", before_execute)
+            prepared.sent.remove(prepared_sent)
     assert seen["fired"], "the fault was never injected"
 
 
