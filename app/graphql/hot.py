@@ -114,6 +114,7 @@ from app.graphql.types.staff import (
     DERIVED,
     READS,
     SeenStaff,
+    StaffStatus,
     staff_connection,
 )
 from app.staff import service as staff_service
@@ -179,11 +180,13 @@ class Prefetch:
     managers: dict = field(default_factory=dict)  # built once per manager (one viewer)
     fields: dict = field(default_factory=dict)  # custom fields, built once each
     total: int | None = None  # the directory's count, when totalCount is selected
+    statuses: dict = field(default_factory=dict)  # the account's statuses, by id
 
 
 Getter = Callable[[Any, Prefetch], Any]
 VALUES = "custom values"
 COUNT = "count"
+STATUSES = "statuses"
 MANAGERS = "managers"
 Complete = Callable[[Any, Prefetch], Any]
 
@@ -219,19 +222,28 @@ def _field(value, fetched: Prefetch):
         return built
 
 
+def _status(seen: SeenStaff, fetched: Prefetch):
+    """The record's status as the resolver builds it, from the account's statuses read
+    once for the request (as the resolvers' ``loaders.statuses``)."""
+    status_id = seen._row.status_id
+    found = None if status_id is None else fetched.statuses.get(status_id)
+    return None if found is None else StaffStatus(_row=found)
+
+
 def _total(connection, fetched: Prefetch):
     return fetched.total
 
 
 # Fields whose resolvers load related rows: the plan prefetches them for the whole page
 # and applies the same visibility (the manager as the same viewer sees it; the custom
-# values ``shown_values`` lets through; the count ``count_staff`` gives for the same
-# query). The plan's staff objects are SeenStaff (see RECORD_TYPES). The flags: whether
+# values ``shown_values`` lets through; the status behind its class, from the account's
+# statuses; the count ``count_staff`` gives for the same query). The plan's staff objects are SeenStaff (see RECORD_TYPES). The flags: whether
 # only rows of the page itself (and its connection) have them here, and what the page
 # must read besides its rows for them (managers come with the page).
 PREFETCHED: dict[tuple[str, str], tuple[Getter, bool, str | None]] = {
     ("Staff", "manager"): (_manager, True, MANAGERS),
     ("Staff", "customFields"): (_custom_fields, True, VALUES),
+    ("Staff", "status"): (_status, True, STATUSES),
     ("CustomFieldValue", "field"): (_field, False, None),
     ("StaffConnection", "totalCount"): (_total, True, COUNT),
 }
@@ -1072,6 +1084,8 @@ class HotPaths:
             )
         if COUNT in plan.needs:
             fetched.total = await staff_service.count_staff(session, actor, query)
+        if STATUSES in plan.needs:
+            fetched.statuses = await _statuses(session, actor, page.rows)
         connection = staff_connection(page, actor, count=None, node=SeenStaff)
         return plan.complete(connection, fetched)
 
@@ -1105,7 +1119,20 @@ class HotPaths:
             fetched.values = await custom_fields.values_for_staff(
                 session, actor.account_id, [row.id]
             )
+        if STATUSES in record.needs:
+            fetched.statuses = await _statuses(session, actor, [row])
         return record.complete(SeenStaff(row, actor), fetched)
+
+
+async def _statuses(session, actor, rows: list) -> dict:
+    """The account's statuses, read only if one of ``rows`` shows one (as the resolver
+    reads them only for a status it shows): no statement more than graphql-core's."""
+    if any(
+        r.status_id is not None and not staff_type.hidden(SeenStaff(r, actor), "status")
+        for r in rows
+    ):
+        return await staff_service.statuses_by_id(session, actor.account_id)
+    return {}
 
 
 _DIRECTIVES = {d.name: d for d in (GraphQLSkipDirective, GraphQLIncludeDirective)}

@@ -56,10 +56,10 @@ SCALARS = (
 ).split()
 ADDRESS = "street city state zip country __typename".split()
 CUSTOM_FIELD = "id name type options personal description archived createdAt __typename".split()
+STATUS = "id name archived __typename".split()
 PAGE_INFO = "hasNextPage hasPreviousPage startCursor endCursor __typename".split()
 # Fields that load more than the page (graphql-core answers documents selecting them).
 UNCOVERED = (
-    "status { name }",
     "permits",
     "ssn",
     "salary",
@@ -196,8 +196,8 @@ class Doc:
         extras = self.draw(
             st.lists(
                 st.sampled_from(
-                    ("address", "manager", "manager", "customFields", "customFields", "inline",
-                     "node", "spread", "spread", "uncovered")
+                    ("address", "manager", "manager", "customFields", "customFields", "status",
+                     "inline", "node", "spread", "spread", "uncovered")
                 ),
                 max_size=4,
             )
@@ -206,6 +206,11 @@ class Doc:
             if extra == "address":
                 items.append(f"{self.key('address')}{self.directive()} {{ "
                              f"{' '.join(self.leaves(ADDRESS))} }}")
+            elif extra == "status":
+                if depth > 0:
+                    self.covered = False  # a manager's status: graphql-core's
+                items.append(f"{self.key('status')}{self.directive()} {{ "
+                             f"{' '.join(self.leaves(STATUS))} }}")
             elif extra == "manager":
                 if depth > 0:
                     self.covered = False  # the manager's manager: graphql-core's

@@ -33,6 +33,7 @@ from tests.factories import (
     make_custom_field,
     make_member,
     make_staff_many,
+    make_status,
     make_tenant,
     member_as,
     set_custom_value,
@@ -90,6 +91,7 @@ COVERED = [
     pytest.param("{ staff { nodes { manager { id } manager { fullName } } } }", None,
                  id="merged-selections"),
     pytest.param("{ __typename staff { __typename } }", None, id="typename-at-root"),
+    pytest.param("{ staff { nodes { sid status { id name archived } } } }", None, id="status"),
     pytest.param("query($a: Boolean = true) { staff { nodes { id email @include(if: $a) } } }",
                  {}, id="directive-variable-default"),
     pytest.param("{ staff { nodes { ... on Staff @include(if: false) { email } id } } }", None,
@@ -245,6 +247,11 @@ async def _directory(services, api):
             await set_custom_value(services, tenant, row.id, badge.id, f"B-{i}")
         if i % 3 == 0:
             await set_custom_value(services, tenant, row.id, level.id, "Senior")
+    # statuses: on restricted and shown records, and records without one
+    statuses = [await make_status(services, tenant, n) for n in ("Active", "On leave")]
+    for i, row in enumerate(rows):
+        if i % 3:
+            await set_staff_columns(services, row.id, status_id=statuses[i % 2].id)
     other = await make_tenant(services)
     await make_staff_many(services, other, [dict(first_name="Oz", last_name="Elsewhere")])
     return tenant, members, other
@@ -495,6 +502,38 @@ async def test_covered_documents_answer_as_graphql_core_for_every_role(
         assert "errors" not in hot, hot
         assert _answered(app) == before + 1, f"{key}: the plan did not answer"
     assert any(hot["data"].values()), hot  # something was found (for the last member)
+
+
+async def test_statuses_are_read_once_and_only_when_one_is_shown(
+    app, services, api, client, cold_services, cold_client
+):
+    """A page's statuses take one statement more on either path, and none when no row
+    shows one (a page of records without a status, or only restricted ones to a viewer)."""
+    _, members, _ = await _directory(services, api)
+    with_status = "query($s: String) { staff(search: $s) { nodes { sid status { name } } } }"
+    without = "query($s: String) { staff(search: $s) { nodes { sid } } }"
+    for key, search, shown in (
+        ("ADMINISTRATOR", None, True),
+        ("VIEWER", None, True),
+        ("ADMINISTRATOR", "Person00", False),  # no status
+        ("VIEWER", "Person08", False),  # restricted: its status is hidden
+    ):
+        counts, answers = [], []
+        for query in (with_status, without):
+            for some_services, some_client in (
+                (services, client), (cold_services, cold_client)
+            ):
+                body = {"query": query, "variables": {"s": search}}
+                with StatementCounter(some_services.db.engine) as counter:
+                    response = await some_client.post(
+                        "/graphql", json=body, headers=_headers(members[key])
+                    )
+                counts.append(counter.count)
+                answers.append(response.json())
+        assert answers[0] == answers[1], (key, search)
+        assert counts == [counts[2] + shown] * 2 + [counts[2]] * 2, (key, search, counts)
+        nodes = answers[0]["data"]["staff"]["nodes"]
+        assert any(n["status"] for n in nodes) == shown, (key, search, nodes)
 
 
 async def test_pages_walked_with_cursors_match_for_every_role(
