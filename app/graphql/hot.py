@@ -237,9 +237,10 @@ def _total(connection, fetched: Prefetch):
 # Fields whose resolvers load related rows: the plan prefetches them for the whole page
 # and applies the same visibility (the manager as the same viewer sees it; the custom
 # values ``shown_values`` lets through; the status behind its class, from the account's
-# statuses; the count ``count_staff`` gives for the same query). The plan's staff objects are SeenStaff (see RECORD_TYPES). The flags: whether
-# only rows of the page itself (and its connection) have them here, and what the page
-# must read besides its rows for them (managers come with the page).
+# statuses; the count ``count_staff`` gives for the same query). The plan's staff objects
+# are SeenStaff (see RECORD_TYPES). The flags: whether only rows of the page itself (and
+# its connection) have them here, and what the page must read besides its rows for them
+# (managers come with the page).
 PREFETCHED: dict[tuple[str, str], tuple[Getter, bool, str | None]] = {
     ("Staff", "manager"): (_manager, True, MANAGERS),
     ("Staff", "customFields"): (_custom_fields, True, VALUES),
