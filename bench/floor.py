@@ -622,12 +622,8 @@ async def invitations(f: Floor, actor: Actor, variables: dict) -> dict | None:
         return None
     first = int(variables.get("first", 20))
     rows = await f.fetch(f.sql["invitations"], actor.account_id, first + 1)
-    now = datetime.now(UTC)
     edges = []
     for id_, email, role, status, sent, expires in rows[:first]:
-        expires_at = datetime.fromisoformat(f.db.timestamp(expires))
-        if status == "PENDING" and expires_at <= now:
-            status = "EXPIRED"
         gid = _global_id("Invitation", id_)
         edges.append(
             {
@@ -636,9 +632,9 @@ async def invitations(f: Floor, actor: Actor, variables: dict) -> dict | None:
                     "id": gid,
                     "email": email,
                     "role": role,
-                    "status": status,
+                    "status": _invitation_status(f, status, expires),
                     "sentCount": sent,
-                    "expiresAt": expires_at.isoformat(),
+                    "expiresAt": f.db.timestamp(expires),
                 },
             }
         )

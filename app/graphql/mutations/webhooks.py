@@ -11,7 +11,7 @@ from strawberry.types import Info
 from app.graphql.errors import bad_input
 from app.graphql.ids import decode_id, encode_id
 from app.graphql.mutations.base import Payload, as_actor, mutation, provided
-from app.graphql.types.common import PageInfo
+from app.graphql.types.common import page_info
 from app.graphql.types.webhooks import (
     WebhookDelivery,
     WebhookDeliveryConnection,
@@ -204,15 +204,6 @@ class WebhookMutations:
         )
 
 
-def _page_info(edges, has_next: bool, after: str | None) -> PageInfo:
-    return PageInfo(
-        has_next_page=has_next,
-        has_previous_page=after is not None,
-        start_cursor=edges[0].cursor if edges else None,
-        end_cursor=edges[-1].cursor if edges else None,
-    )
-
-
 @strawberry.type
 class WebhookQueries:
     @strawberry.field(description="The account's webhook endpoints (administrators).")
@@ -237,7 +228,10 @@ class WebhookQueries:
             )
             for r in rows
         ]
-        return WebhookEndpointConnection(edges=edges, page_info=_page_info(edges, has_next, after))
+        return WebhookEndpointConnection(
+            edges=edges,
+            page_info=page_info([e.cursor for e in edges], has_next, after is not None),
+        )
 
     @strawberry.field(
         description="Webhook deliveries, newest first, with their attempts (administrators)."
@@ -272,4 +266,7 @@ class WebhookQueries:
             )
             for r in rows
         ]
-        return WebhookDeliveryConnection(edges=edges, page_info=_page_info(edges, has_next, after))
+        return WebhookDeliveryConnection(
+            edges=edges,
+            page_info=page_info([e.cursor for e in edges], has_next, after is not None),
+        )

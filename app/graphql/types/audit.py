@@ -11,7 +11,7 @@ from app.audit.models import AuditEntry as AuditEntryRow
 from app.errors import DomainError
 from app.graphql.errors import bad_input
 from app.graphql.ids import decode_any, decode_id, encode_id
-from app.graphql.types.common import Node, PageInfo
+from app.graphql.types.common import Node, PageInfo, page_info
 
 
 @strawberry.type(description="One change in the account, as it happened.")
@@ -126,10 +126,5 @@ async def audit_page(
     ]
     return AuditEntryConnection(
         edges=edges,
-        page_info=PageInfo(
-            has_next_page=has_next,
-            has_previous_page=after is not None,
-            start_cursor=edges[0].cursor if edges else None,
-            end_cursor=edges[-1].cursor if edges else None,
-        ),
+        page_info=page_info([e.cursor for e in edges], has_next, after is not None),
     )

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import strawberry
 
 
@@ -19,4 +21,14 @@ class PageInfo:
     start_cursor: str | None = strawberry.field(description="Cursor of the first item.")
     end_cursor: str | None = strawberry.field(
         description="Cursor of the last item; pass it as `after` for the next page."
+    )
+
+
+def page_info(cursors: Sequence[str], has_next: bool, has_previous: bool) -> PageInfo:
+    """The page info of a page whose edges carry ``cursors``, in order."""
+    return PageInfo(
+        has_next_page=has_next,
+        has_previous_page=has_previous,
+        start_cursor=cursors[0] if cursors else None,
+        end_cursor=cursors[-1] if cursors else None,
     )

@@ -23,7 +23,7 @@ from app.graphql.enums import AccountStatus, Role, StaffKind
 from app.graphql.enums import Permit as PermitEnum
 from app.graphql.errors import bad_input
 from app.graphql.ids import encode_id
-from app.graphql.types.common import Node, PageInfo
+from app.graphql.types.common import Node, PageInfo, page_info
 from app.graphql.types.custom_fields import CustomField, CustomFieldValue
 from app.staff import access
 from app.staff import service as staff_service
@@ -547,11 +547,6 @@ def staff_connection(page: StaffPage, actor: Actor, count, node=Staff.build) -> 
             StaffEdge(cursor=c, node=node(r, actor))
             for r, c in zip(page.rows, page.cursors, strict=True)
         ],
-        page_info=PageInfo(
-            has_next_page=page.has_next,
-            has_previous_page=page.has_previous,
-            start_cursor=page.cursors[0] if page.cursors else None,
-            end_cursor=page.cursors[-1] if page.cursors else None,
-        ),
+        page_info=page_info(page.cursors, page.has_next, page.has_previous),
         _count=count,
     )
