@@ -23,14 +23,18 @@ interface collected for a Staff object as graphql-core collects it (fragments on
 and Staff apply, those on other types do not). An id of any other type, or a malformed
 one, hands the request to graphql-core before anything is read.
 
-The invitations and the audit log (``CONNECTION_ROOTS``) are answered by the function
-their resolvers return (``invitation_page``, ``audit_page``: arguments, service call,
-connection object), called with the arguments as strawberry converts them for the
-resolver (``_arguments``); the plan completes the objects it returns with the same
+The invitations, the audit log, ``viewer``, ``account``, ``customFields`` and
+``picklists`` (``RESOLVED_ROOTS``) are answered by the function their resolvers call
+(``invitation_page``, ``audit_page``, ``viewer_of``...: arguments, service calls, the
+object the resolver returns), called with the arguments as strawberry converts them for
+the resolver (``_arguments``); the plan completes the objects it returns with the same
 generated functions, their fields' own resolvers taking only ``self`` called as they
-are. Fields that load related rows there (an invitation's ``inviter`` and ``staff``) are
-not covered. A refusal (a role that may not read the list, bad input) is an error, and
-so graphql-core's to report.
+are. A field whose resolver reads more rows is read by the function that resolver calls
+(``AWAITED``: an account's ``seats``) once the object holding it is completed, and only
+where that object is no item of a list (one statement per item is what graphql-core's
+loaders would batch). Other fields that load related rows there (an invitation's
+``inviter`` and ``staff``, the viewer's own record) are not covered. A refusal (a role
+that may not read the root, bad input) is an error, and so graphql-core's to report.
 
 Staff records are completed as their viewer sees them (``SeenStaff``), without building a
 ``Staff`` object: the tables ``Staff.build`` itself is made from (``COLUMNS``: who sees
@@ -104,8 +108,17 @@ from app.custom_fields.service import shown_values
 from app.errors import DomainError, RateLimited
 from app.fields import on_change
 from app.graphql.extensions import MAX_CACHED_DOCUMENT
-from app.graphql.queries import StaffSortInput, node_key, staff_filter
+from app.graphql.queries import (
+    StaffSortInput,
+    account_of,
+    custom_field_list,
+    node_key,
+    picklists_of,
+    staff_filter,
+    viewer_of,
+)
 from app.graphql.types import staff as staff_type
+from app.graphql.types.account import account_seats
 from app.graphql.types.audit import audit_page
 from app.graphql.types.custom_fields import CustomField
 from app.graphql.types.invitations import invitation_page
@@ -129,18 +142,41 @@ ROOT_ARGUMENTS = {"first", "after", "search", "sort", "filter"}
 # global id; answered when the id is a Staff's, otherwise handed to graphql-core).
 NODE_FIELD = "node"
 RECORD_ROOTS = {"staffBySid": {"sid"}, NODE_FIELD: {"id"}}
-# Root fields answering a connection by the very function their resolver returns
-# (arguments -> service call -> connection object): the plan calls it with the arguments
-# as strawberry would pass them (``_arguments``) and completes the objects it returns.
-CONNECTION_ROOTS: dict[str, Callable[..., Awaitable[Any]]] = {
-    "invitations": invitation_page,
-    "auditLog": audit_page,
+
+
+def _acting(body: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    """A body taking (session, actor, arguments) as one taking (context, arguments), as its
+    resolver calls it: in ``as_actor``."""
+
+    async def run(ctx, **arguments):
+        async with ctx.as_actor() as (session, actor):
+            return await body(session, actor, **arguments)
+
+    return run
+
+
+# Root fields answered by the very function their resolver calls (context and arguments
+# -> service calls -> the object the resolver returns): the plan calls it with the
+# arguments as strawberry would pass them (``_arguments``) and completes what it returns.
+RESOLVED_ROOTS: dict[str, Callable[..., Awaitable[Any]]] = {
+    "invitations": _acting(invitation_page),
+    "auditLog": _acting(audit_page),
+    "viewer": viewer_of,
+    "account": account_of,
+    "customFields": custom_field_list,
+    "picklists": picklists_of,
+}
+# Fields whose resolvers read more rows, as functions of the context and the object (the
+# resolver's body): the plan calls them after completing the object, as graphql-core
+# would, for an object that is not an item of a list (each would be read per item).
+AWAITED: dict[tuple[str, str], Callable[[Any, Any], Awaitable[Any]]] = {
+    ("Account", "seats"): account_seats,
 }
 # What a document must mention for a plan to answer it (a cheap test before parsing it).
-MENTIONS = (ROOT_FIELD, NODE_FIELD, *CONNECTION_ROOTS)
+MENTIONS = (ROOT_FIELD, NODE_FIELD, *RESOLVED_ROOTS)
 # The root fields a plan answers: a document selecting any other (unconditionally) is
 # graphql-core's, and is known to be at once.
-COVERED_ROOTS = frozenset({ROOT_FIELD, *RECORD_ROOTS, *CONNECTION_ROOTS, "__typename"})
+COVERED_ROOTS = frozenset({ROOT_FIELD, *RECORD_ROOTS, *RESOLVED_ROOTS, "__typename"})
 # Documents kept (each with its plans), and plans kept per document: one per combination
 # of its @skip/@include conditions that requests have used.
 MAX_PLANS = 256
@@ -181,6 +217,9 @@ class Prefetch:
     fields: dict = field(default_factory=dict)  # custom fields, built once each
     total: int | None = None  # the directory's count, when totalCount is selected
     statuses: dict = field(default_factory=dict)  # the account's statuses, by id
+    # AWAITED fields of completed objects, still to read: (the object's response dict,
+    # key, object, the field's function, its completion, whether it may be null)
+    pending: list = field(default_factory=list)
 
 
 Getter = Callable[[Any, Prefetch], Any]
@@ -293,13 +332,14 @@ class Record(NamedTuple):
     columns: PageColumns
 
 
-class Connection(NamedTuple):
-    """A root field of CONNECTION_ROOTS, compiled: its field (its arguments), the function
-    its resolver returns, and how the connection that function returns completes."""
+class Resolved(NamedTuple):
+    """A root field of RESOLVED_ROOTS, compiled: its field (its arguments), the function
+    its resolver calls, and how what that function returns completes."""
 
     root: FieldNode
     fetch: Callable[..., Awaitable[Any]]
     complete: Complete
+    nullable: bool
 
 
 @dataclass(frozen=True)
@@ -313,7 +353,7 @@ class Plan:
     complete: Complete | None  # completes the connection
     needs: frozenset[str]  # what the page reads besides its rows (VALUES, COUNT)
     columns: PageColumns  # what the page reads of its rows and their managers
-    others: tuple[Record | Connection, ...] = ()  # the other root fields, in order
+    others: tuple[Record | Resolved, ...] = ()  # the other root fields, in order
     size: int = PLAN_BYTES  # the memory it holds, estimated (see ENTRY_BYTES)
 
 
@@ -325,8 +365,14 @@ class _Compiler:
         schema: GraphQLSchema,
         fragments: dict[str, FragmentDefinitionNode],
         conditions: dict[int, bool],
+        *,
+        records: bool = True,
     ):
         self.schema = schema
+        # Whether objects of RECORD_TYPES may be completed here (they are SeenStaff only
+        # where the plan reads them itself: the page and the record roots).
+        self.records = records
+        self.lists = 0  # lists the selection being compiled is inside
         self.fragments = fragments
         self.conditions = conditions  # id of a @skip/@include node: its `if`
         self.functions = 0  # generated, and their entries (what the plan holds)
@@ -395,6 +441,8 @@ class _Compiler:
     def selection(
         self, type_: GraphQLObjectType, nodes: list[FieldNode], *, page_rows: bool
     ) -> Complete:
+        if type_.name in RECORD_TYPES and not self.records:
+            raise NotCovered("a record the plan does not read itself")
         entries = [
             self.field(type_, field_nodes, key, page_rows=page_rows)
             for key, field_nodes in self.subfields(type_, nodes).items()
@@ -419,8 +467,12 @@ class _Compiler:
         if type_.name in RECORD_TYPES:
             self.record_reads(RECORD_TYPES[type_.name], definition, page_rows)
         special = PREFETCHED.get((type_.name, name))
-        attribute = read = get = None
-        if special is not None:
+        attribute = read = get = awaited = None
+        if (type_.name, name) in AWAITED:
+            if self.lists:
+                raise NotCovered("a field that reads rows, for each item of a list")
+            awaited = AWAITED[(type_.name, name)]
+        elif special is not None:
             python_name = _plain(definition).python_name
             get, page_rows_only, needs = special
             if type_.name == "Staff" and any(staff_type.NEEDS.get(python_name, ())):
@@ -439,6 +491,7 @@ class _Compiler:
             attribute=attribute,
             read=read,
             get=get,
+            awaited=awaited,
             complete=complete,
             fast=_fast(leaf),
             nullable=not non_null,
@@ -502,7 +555,9 @@ class _Compiler:
             type_ = type_.of_type
         leaf = nodes[0].selection_set is None
         if isinstance(type_, GraphQLList):
+            self.lists += 1
             item, item_non_null = self.completion(type_.of_type, nodes, page_rows=page_rows)
+            self.lists -= 1
             if item_non_null:
 
                 def done(value, fetched):
@@ -663,6 +718,7 @@ class _Entry:
     attribute: str | None = None  # an expression read inline (over ``obj``, or ``row``)
     read: Callable | None = None  # or a function of the object (derived values, resolvers)
     get: Getter | None = None  # or of the object and the page's prefetched relations
+    awaited: Callable | None = None  # or read after completion (AWAITED)
     complete: Complete | None = None  # completes a value that is not null
     fast: str | None = None  # an inline completion of ``{v}`` falling back on ``{done}``
     nullable: bool = True
@@ -692,9 +748,15 @@ def _generate(type_name: str, entries: list[_Entry], *, record: bool = False) ->
             "    personal = obj._personal",
         ]
     items = []
+    pending = []
     for i, e in enumerate(entries):
         if e.constant is not None:
             items.append(f"{e.key!r}: {e.constant!r}")
+            continue
+        if e.awaited is not None:  # in its place in the response, filled in once read
+            namespace[f"a{i}"], namespace[f"c{i}"] = e.awaited, e.complete
+            items.append(f"{e.key!r}: None")
+            pending.append(f"({e.key!r}, obj, a{i}, c{i}, {e.nullable!r})")
             continue
         if e.attribute is not None:
             lines.append(f"    v{i} = {e.attribute}")
@@ -711,7 +773,12 @@ def _generate(type_name: str, entries: list[_Entry], *, record: bool = False) ->
             done = "(" + e.fast.format(v=v, done=done) + ")"
         null = "None" if e.nullable else "null()"
         items.append(f"{e.key!r}: {null} if {v} is None else {done}")
-    lines.append("    return {" + ", ".join(items) + "}")
+    if pending:
+        lines.append("    completed = {" + ", ".join(items) + "}")
+        lines += [f"    fetched.pending.append((completed, *{p}))" for p in pending]
+        lines.append("    return completed")
+    else:
+        lines.append("    return {" + ", ".join(items) + "}")
     exec(compile("\n".join(lines), f"<hot plan: {type_name}>", "exec"), namespace)
     return namespace["complete"]
 
@@ -922,7 +989,7 @@ class HotPaths:
         grouped = compiler.collect(self.query_type, prepared.operation.selection_set, {}, set())
         keys: list[tuple[str, str | int | None]] = []
         root_nodes: list[FieldNode] | None = None
-        others: list[Record | Connection] = []
+        others: list[Record | Resolved] = []
         sizes: list[int] = []  # the other roots' generated functions, estimated
         for key, nodes in grouped.items():
             name = nodes[0].name.value
@@ -936,9 +1003,9 @@ class HotPaths:
                     return None
                 keys.append((key, len(others)))
                 others.append(self._record(prepared, conditions, name, nodes, sizes))
-            elif name in CONNECTION_ROOTS:
+            elif name in RESOLVED_ROOTS:
                 keys.append((key, len(others)))
-                others.append(self._connection(prepared, conditions, name, nodes, sizes))
+                others.append(self._resolved(prepared, conditions, name, nodes, sizes))
             else:
                 return None
         if root_nodes is None and not others:
@@ -983,28 +1050,27 @@ class HotPaths:
         sizes.append(compiler.size())
         return Record(nodes[0], complete, frozenset(compiler.needs), compiler.columns())
 
-    def _connection(
+    def _resolved(
         self,
         prepared: _Document,
         conditions: dict[int, bool],
         name: str,
         nodes: list[FieldNode],
         sizes: list[int],
-    ) -> Connection:
-        """A root field of CONNECTION_ROOTS: the connection its function returns, completed
-        by the generated functions. Nothing in it is prefetched (PREFETCHED is for a page
-        of staff): a field that loads related rows, such as an invitation's inviter, is
-        not covered."""
-        compiler = _Compiler(self.schema, prepared.fragments, conditions)
+    ) -> Resolved:
+        """A root field of RESOLVED_ROOTS: what its function returns, completed by the
+        generated functions. Nothing in it is prefetched (PREFETCHED is for a page of
+        staff), and no staff record is completed in it: a field that loads related rows
+        (an invitation's inviter, the viewer's own record) is not covered, unless it is
+        AWAITED and not inside a list."""
+        compiler = _Compiler(self.schema, prepared.fragments, conditions, records=False)
         definition = self.query_type.fields[name]
         _plain(definition)
-        connection = get_named_type(definition.type)
-        assert isinstance(connection, GraphQLObjectType)
-        complete = compiler.selection(connection, nodes, page_rows=False)
+        complete, non_null = compiler.completion(definition.type, nodes, page_rows=False)
         if compiler.needs:
             raise NotCovered("related rows outside a page of staff")
         sizes.append(compiler.size())
-        return Connection(nodes[0], CONNECTION_ROOTS[name], complete)
+        return Resolved(nodes[0], RESOLVED_ROOTS[name], complete, not non_null)
 
     async def answer(
         self, query: str, operation_name: str | None, document: DocumentNode, variables, ctx
@@ -1047,16 +1113,17 @@ class HotPaths:
             else _arguments(self.query_type.fields[other.root.name.value], other.root, coerced)
             for other in plan.others
         ]
-        async with ctx.as_actor() as (session, actor):
-            completed: dict[str | int | None, Any] = {}
-            if plan.root is not None and plan.complete is not None:
+        # Each root takes the request's session as its resolver would, one after another.
+        completed: dict[str | int | None, Any] = {}
+        if plan.root is not None and plan.complete is not None:
+            async with ctx.as_actor() as (session, actor):
                 completed[None] = await self._page(plan, coerced, session, actor)
-            for i, other in enumerate(plan.others):
-                if isinstance(other, Record):
+        for i, other in enumerate(plan.others):
+            if isinstance(other, Record):
+                async with ctx.as_actor() as (session, actor):
                     completed[i] = await self._record_value(other, arguments[i], session, actor)
-                else:
-                    connection = await other.fetch(session, actor, **arguments[i])
-                    completed[i] = other.complete(connection, Prefetch())
+            else:
+                completed[i] = await _resolve(other, arguments[i], ctx)
         return {
             key: completed[kind] if kind is None or isinstance(kind, int) else kind
             for key, kind in plan.keys
@@ -1123,6 +1190,25 @@ class HotPaths:
         if STATUSES in record.needs:
             fetched.statuses = await _statuses(session, actor, [row])
         return record.complete(SeenStaff(row, actor), fetched)
+
+
+async def _resolve(root: Resolved, arguments: dict[str, Any], ctx) -> Any:
+    """A root of RESOLVED_ROOTS: its function's object, completed; then the AWAITED fields
+    in it, each read by its function and completed in its place (and those in them)."""
+    value = await root.fetch(ctx, **arguments)
+    if value is None:
+        if not root.nullable:
+            raise Fallback("null in a non-null field")
+        return None
+    fetched = Prefetch()
+    completed = root.complete(value, fetched)
+    while fetched.pending:
+        response, key, obj, read, complete, nullable = fetched.pending.pop(0)
+        found = await read(ctx, obj)
+        if found is None and not nullable:
+            raise Fallback("null in a non-null field")
+        response[key] = None if found is None else complete(found, fetched)
+    return completed
 
 
 async def _statuses(session, actor, rows: list) -> dict:

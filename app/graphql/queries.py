@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 from strawberry.types import Info
@@ -45,6 +45,9 @@ from app.invitations import service as invitations_service
 from app.projects import service as projects_service
 from app.staff import service as staff_service
 from app.staff.queries import MAX_SIDS, StaffFilter, StaffQuery, clean_search
+
+if TYPE_CHECKING:
+    from app.graphql.context import Context
 
 
 @strawberry.input(description="Narrow the staff directory.")
@@ -188,22 +191,62 @@ async def _account_node(session, actor, type_name: str, pk: int):
     return ApiToken(_row=token) if token else None
 
 
+# The bodies of root resolvers that take no more than the request's context and their
+# arguments, as functions of those: the resolvers call them, and so do the compiled plans
+# (``app.graphql.hot.RESOLVED_ROOTS``), so both answer from one code path.
+
+
+async def viewer_of(ctx: Context) -> Viewer:
+    async with ctx.as_principal() as (session, principal):
+        _, actor, _ = await ctx._authenticate()
+        seen = await viewer_service.viewer_state(session, principal, actor)
+    return Viewer(
+        user=User(_row=seen.user),
+        accounts=[MemberAccount.of(m) for m in seen.memberships],
+        account=Account(_row=seen.account) if seen.account is not None else None,
+        role=actor.role if actor else None,
+        permits=sorted(actor.permits) if actor else [],
+        _seen=seen,
+    )
+
+
+async def account_of(ctx: Context) -> Account:
+    async with ctx.as_actor() as (session, actor):
+        return Account(_row=await accounts_service.get_account(session, actor))
+
+
+async def custom_field_list(ctx: Context, include_archived: bool = False) -> list[CustomField]:
+    async with ctx.as_actor() as (session, actor):
+        rows = await custom_fields.list_fields(session, actor, include_archived=include_archived)
+    return [CustomField(_row=r) for r in rows]
+
+
+async def picklists_of(ctx: Context) -> Picklists:
+    async with ctx.as_actor() as (session, actor):
+        statuses = await staff_service.list_statuses(session, actor.account_id)
+        team_roles = await projects_service.team_roles(session, actor.account_id)
+    return Picklists(
+        roles=[
+            RoleInfo(
+                value=r,
+                name=r.value.title(),
+                description=ROLE_DESCRIPTIONS[r],
+                permits=role_permits(r),
+            )
+            for r in DomainRole
+        ],
+        staff_statuses=[StaffStatus(_row=s) for s in statuses],
+        time_zones=staff_service.sorted_time_zones(),
+        staff_kinds=list(StaffKind),
+        project_team_roles=[ProjectTeamRole(_row=r) for r in team_roles],
+    )
+
+
 @strawberry.type
 class Query:
     @strawberry.field(description="The authenticated user, their accounts, role and permits.")
     async def viewer(self, info: Info) -> Viewer:
-        ctx = info.context
-        async with ctx.as_principal() as (session, principal):
-            _, actor, _ = await ctx._authenticate()
-            seen = await viewer_service.viewer_state(session, principal, actor)
-        return Viewer(
-            user=User(_row=seen.user),
-            accounts=[MemberAccount.of(m) for m in seen.memberships],
-            account=Account(_row=seen.account) if seen.account is not None else None,
-            role=actor.role if actor else None,
-            permits=sorted(actor.permits) if actor else [],
-            _seen=seen,
-        )
+        return await viewer_of(info.context)
 
     @strawberry.field(
         description="Every live API token of the account, with its creator and scopes "
@@ -219,8 +262,7 @@ class Query:
 
     @strawberry.field(description="The current account.")
     async def account(self, info: Info) -> Account:
-        async with info.context.as_actor() as (session, actor):
-            return Account(_row=await accounts_service.get_account(session, actor))
+        return await account_of(info.context)
 
     @strawberry.field(description="The staff directory: keyset-paginated, searchable, sortable.")
     async def staff(
@@ -298,11 +340,7 @@ class Query:
 
     @strawberry.field(description="Custom field definitions of the account.")
     async def custom_fields(self, info: Info, include_archived: bool = False) -> list[CustomField]:
-        async with info.context.as_actor() as (session, actor):
-            rows = await custom_fields.list_fields(
-                session, actor, include_archived=include_archived
-            )
-        return [CustomField(_row=r) for r in rows]
+        return await custom_field_list(info.context, include_archived)
 
     @strawberry.field(
         description="Values of the named custom fields across the account's staff "
@@ -408,21 +446,4 @@ class Query:
 
     @strawberry.field(description="Roles (with descriptions), staff statuses, time zones, kinds.")
     async def picklists(self, info: Info) -> Picklists:
-        async with info.context.as_actor() as (session, actor):
-            statuses = await staff_service.list_statuses(session, actor.account_id)
-            team_roles = await projects_service.team_roles(session, actor.account_id)
-        return Picklists(
-            roles=[
-                RoleInfo(
-                    value=r,
-                    name=r.value.title(),
-                    description=ROLE_DESCRIPTIONS[r],
-                    permits=role_permits(r),
-                )
-                for r in DomainRole
-            ],
-            staff_statuses=[StaffStatus(_row=s) for s in statuses],
-            time_zones=staff_service.sorted_time_zones(),
-            staff_kinds=list(StaffKind),
-            project_team_roles=[ProjectTeamRole(_row=r) for r in team_roles],
-        )
+        return await picklists_of(info.context)

@@ -2,7 +2,8 @@
 
 Hypothesis writes documents over the staff directory and its records by sid
 (``staffBySid``) or by global id (``node``), alone, beside the list, twice, and over the
-invitations and the audit log (alone, together, beside the directory): random
+invitations and the audit log (alone, together, beside the directory), and beside them
+``viewer``, ``account`` (with its seats), ``customFields`` and ``picklists``: random
 selections of the Staff fields, the manager, the custom fields and the address, nodes
 and edges, totalCount and pageInfo, of the invitations' and audit entries' fields;
 named fragments (on Staff, Invitation, AuditEntry, on Node, spreading each other) and
@@ -135,6 +136,7 @@ ARGUMENT_TYPES = {
     "after": "String",
     "sid": "Int!",
     "id": "ID!",
+    "includeArchived": "Boolean!",
 }
 SIDS = (1, 2, 3, 5, 8, 999)
 # Global ids by name (test_hot's _node_world makes them; "self" is the asker's own), as
@@ -142,6 +144,15 @@ SIDS = (1, 2, 3, 5, 8, 999)
 STAFF = (*STAFF_IDS, "self")
 PLACEHOLDER = re.compile(r"@id:([a-z0-9-]+)@")
 # Fragments under ``node`` on types that are not Staff (never applied to a Staff).
+# Fields of the roots answered by their resolvers' functions (RESOLVED_ROOTS).
+ACCOUNT = "id name slug realmId plan createdAt __typename".split()
+SEATS = "limit used reserved available guests guestsReserved guestsTakeSeats __typename".split()
+SETTINGS = ("everyoneCanInvite invitationExpiryDays joinLinkRole joinLinkExpiryDays "
+            "joinLinkRequiresApproval timezone guestsTakeSeats selfSignup scimInvites").split()
+USER = "id email firstName lastName emailVerified __typename".split()
+MEMBER_ACCOUNT = "id realmId slug name role __typename".split()
+ROLE_INFO = "value name description permits __typename".split()
+RESOLVED_ROOTS = ("viewer", "account", "customFields", "picklists")
 NOT_STAFF_FRAGMENTS = (
     "... on Project { name }",
     "... on Invitation { email status }",
@@ -348,6 +359,56 @@ class Doc:
                 items.append(self.draw(st.sampled_from(NOT_STAFF_FRAGMENTS)))
         return " ".join(self.draw(st.permutations(items)))
 
+    def account(self) -> str:
+        items = self.leaves(ACCOUNT)
+        for extra in self.draw(st.lists(st.sampled_from(("seats", "settings", "node")),
+                                        max_size=2)):
+            if extra == "seats":
+                items.append(f"{self.key('seats')}{self.directive()} {{ "
+                             f"{' '.join(self.leaves(SEATS))} }}")
+            elif extra == "settings":
+                items.append(f"settings {{ {' '.join(self.leaves(SETTINGS))} }}")
+            else:
+                items.append(f"... on Node{self.directive()} {{ id }}")
+        return " ".join(self.draw(st.permutations(items)))
+
+    def resolved(self, root: str) -> str:
+        """A selection of a root of RESOLVED_ROOTS, with its arguments."""
+        if root == "viewer":
+            items = self.leaves(["role", "permits", "__typename"], at_least=0)
+            parts = self.draw(st.lists(st.sampled_from(("user", "accounts", "account")),
+                                       min_size=0 if items else 1, max_size=3))
+            for part in parts:
+                if part == "user":
+                    items.append(f"user {{ {' '.join(self.leaves(USER))} }}")
+                elif part == "accounts":
+                    items.append(f"accounts {{ {' '.join(self.leaves(MEMBER_ACCOUNT))} }}")
+                else:
+                    items.append(f"{self.key('account')}{self.directive()} {{ {self.account()} }}")
+            return f"{{ {' '.join(items)} }}"
+        if root == "account":
+            return f"{{ {self.account()} }}"
+        if root == "customFields":
+            args = ""
+            if self.draw(st.booleans()):
+                archived = self.draw(st.booleans())
+                args = f"({self.argument('includeArchived', str(archived).lower(), archived)})"
+            return f"{args} {{ {' '.join(self.leaves(CUSTOM_FIELD))} }}"
+        parts = self.draw(st.lists(
+            st.sampled_from(("roles", "staffStatuses", "timeZones", "staffKinds",
+                             "projectTeamRoles", "__typename")), min_size=1, max_size=4))
+        items = []
+        for part in parts:
+            if part == "roles":
+                items.append(f"roles {{ {' '.join(self.leaves(ROLE_INFO))} }}")
+            elif part == "staffStatuses":
+                items.append(f"staffStatuses {{ {' '.join(self.leaves(STATUS))} }}")
+            elif part == "projectTeamRoles":
+                items.append(f"projectTeamRoles {{ {' '.join(self.leaves(STATUS))} }}")
+            else:
+                items.append(self.key(part) + self.directive())
+        return f"{{ {' '.join(items)} }}"
+
     def argument(self, name: str, literal: str, value, type_: str | None = None) -> str:
         if self.draw(st.booleans()):
             return f"{name}: {self.variable(type_ or ARGUMENT_TYPES[name], value)}"
@@ -438,11 +499,15 @@ def documents(draw) -> tuple[str, dict, str | None, bool]:
                                              (root, f"{root}_b: {root}")))):
                 roots.insert(draw(st.integers(0, len(roots))),
                              f"{key}{doc.other_connection(root)}")
-    extra = draw(st.sampled_from(("", "", "", "__typename", "viewer { role }")))
-    if extra == "viewer { role }":
-        doc.covered = False  # another root field: graphql-core's
-    if extra:
+    extra = draw(st.sampled_from(("", "", "", "__typename", "resolved", "resolved")))
+    if extra == "resolved":
+        for root in draw(st.lists(st.sampled_from(RESOLVED_ROOTS), min_size=1, max_size=2,
+                                  unique=True)):
+            roots.insert(draw(st.integers(0, len(roots))), f"{root}{doc.resolved(root)}")
+    elif extra:
         roots.insert(draw(st.integers(0, len(roots))), extra)
+    if not roots:
+        roots.append("__typename")
     name = draw(st.sampled_from((None, "Page")))
     definitions = ", ".join(f"${n}: {t}" for n, (t, _) in doc.variables.items())
     header = "query" + (f" {name}" if name else "") + (f"({definitions})" if definitions else "")

@@ -1,4 +1,5 @@
-"""The compiled plans answer ``invitations`` and ``auditLog`` exactly as graphql-core does.
+"""The compiled plans answer ``invitations``, ``auditLog``, ``viewer``, ``account``,
+``customFields`` and ``picklists`` exactly as graphql-core does.
 
 As in test_hot: every request goes to an app with the plans and to one where graphql-core
 answers everything, over the same database, for every role (the personal-data permit and
@@ -10,6 +11,8 @@ graphql-core's to answer.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 from app.access import Role
@@ -18,12 +21,22 @@ from app.db.base import utcnow
 from app.db.statements import StatementCounter
 from app.graphql.ids import decode_any
 from app.invitations.models import Invitation
-from bench.suite_documents import AUDIT_QUERY, INVITATIONS_QUERY, TOUR_AUDIT
+from bench.suite_documents import (
+    AUDIT_QUERY,
+    INVITATIONS_QUERY,
+    TOUR_AUDIT,
+    TOUR_INVITATIONS,
+    TOUR_PICKLISTS,
+    TOUR_VIEWER,
+    VIEWER_QUERY,
+)
 from tests.factories import (
     ROLE_KEYS,
     gid,
+    make_custom_field,
     make_member,
     make_staff_many,
+    make_status,
     make_tenant,
     member_as,
     update_row,
@@ -143,7 +156,7 @@ ERRORS = [
 NOT_COVERED = [
     "{ invitations { edges { node { id inviter { id fullName } } } } }",
     "{ invitations { edges { node { ... on Invitation { staff { email } } } } } }",
-    "{ invitations { edges { node { id } } } viewer { role } }",
+    "{ invitations { edges { node { id } } } projects { id } }",
 ]
 
 MEMBERS = (*ROLE_KEYS, "GUEST")
@@ -341,3 +354,149 @@ async def test_statements_are_no_more_than_graphql_cores(
         if some_client is client:
             assert _answered(app) == before + 1
     assert counts == [expected, expected], counts
+
+
+# --- viewer, account, customFields, picklists ----------------------------------------------
+
+ACCOUNT_FIELDS = (
+    "__typename id name slug realmId plan createdAt settings { everyoneCanInvite "
+    "invitationExpiryDays joinLinkRole joinLinkExpiryDays joinLinkRequiresApproval timezone "
+    "guestsTakeSeats selfSignup scimInvites }"
+)
+SEATS = "seats { __typename limit used reserved available guests guestsReserved guestsTakeSeats }"
+FIELD_FIELDS = "__typename id name type options personal description archived archivedAt createdAt"
+RESOLVED = [
+    pytest.param(TOUR_VIEWER, None, id="tour-viewer"),
+    pytest.param(VIEWER_QUERY, None, id="bench-viewer"),
+    pytest.param(TOUR_PICKLISTS, None, id="tour-picklists"),
+    pytest.param(TOUR_INVITATIONS, None, id="tour-invitations"),
+    pytest.param("""{ viewer { __typename role permits
+      user { __typename id email firstName lastName emailVerified }
+      accounts { __typename id realmId slug name role } account { id name } } }""", None,
+                 id="viewer-every-field"),
+    pytest.param(f"{{ account {{ {ACCOUNT_FIELDS} {SEATS} }} }}", None, id="account-every-field"),
+    pytest.param(f"{{ account {{ {ACCOUNT_FIELDS} }} }}", None, id="account-without-seats"),
+    *(
+        pytest.param(f"query($all: Boolean!) {{ customFields(includeArchived: $all) "
+                     f"{{ {FIELD_FIELDS} }} }}", {"all": archived}, id=f"custom-fields-{archived}")
+        for archived in (True, False)
+    ),
+    pytest.param("""{ picklists { __typename roles { value name description permits }
+      staffStatuses { __typename id name archived } timeZones staffKinds
+      projectTeamRoles { id name archived } } }""", None, id="picklists-every-field"),
+    pytest.param("""query Mixed($yes: Boolean!, $no: Boolean!) {
+      me: viewer { ...V role @skip(if: $no) }
+      here: account { seats @include(if: $yes) { used } ... on Account { name } ...A }
+      fields: customFields { name ... on CustomField { type } }
+      lists: picklists { staffKinds kinds: staffKinds roles @skip(if: $yes) { value } }
+      staff(first: 2) { nodes { id } }
+      invitations(first: 1) { edges { node { status } } }
+    }
+    fragment V on Viewer { role account { seats { limit } again: seats { available } } }
+    fragment A on Node { id }""", {"yes": True, "no": False}, id="every-root-fragments-aliases"),
+]
+
+
+def _codes(response: dict) -> set[str]:
+    return {e["extensions"]["code"] for e in response["errors"]}
+
+
+async def _resolved_world(services, api):
+    """``_world``, with custom fields (a personal one, a choice, an archived one) and an
+    archived status."""
+    account_id, members, ids, foreign = await _world(services, api)
+    tenant = SimpleNamespace(account_id=account_id)  # what the factories read of a Tenant
+    await make_custom_field(services, tenant, "Team")
+    await make_custom_field(services, tenant, "Badge", personal=True)
+    await make_custom_field(services, tenant, "Level", type="CHOICE", options=["A", "B"])
+    old = await make_custom_field(services, tenant, "Old")
+    await update_row(services, type(old), old.id, archived_at=utcnow())
+    await make_status(services, tenant, "On leave")
+    gone = await make_status(services, tenant, "Gone")
+    await update_row(services, type(gone), gone.id, archived=True)
+    return account_id, members, ids, foreign
+
+
+@pytest.mark.parametrize(("query", "variables"), RESOLVED)
+async def test_resolved_roots_answer_as_graphql_core_for_every_role(
+    app, services, api, client, cold_client, query, variables
+):
+    """Every role and a guest, with and without choosing the account (a member of one
+    account may leave X-Auth-Realm out): the same response, answered by the plan exactly
+    when it is no error; members of every role are answered."""
+    _, members, _, foreign = await _resolved_world(services, api)
+    answered = set()
+    for key in MEMBERS:
+        for headers in (_headers(members[key]),
+                        {"Authorization": f"Bearer {members[key].token}"}):
+            before = _answered(app)
+            hot, cold = await _both(client, cold_client, query, variables, headers)
+            if "errors" in hot:
+                # graphql-core's on both paths. When several root fields are refused,
+                # which refusal it reports first depends on the order its concurrent
+                # resolvers get the session in, which differs from request to request.
+                assert hot["data"] == cold["data"] and _codes(hot) == _codes(cold), key
+            else:
+                assert hot == cold, (key, hot, cold)
+            assert _answered(app) == before + ("errors" not in hot), (key, hot)
+            assert not any(i in str(hot) for i in foreign), hot
+            if "errors" not in hot:
+                answered.add(key)
+    assert answered >= {"OWNER", "ADMINISTRATOR"}, answered
+    if "invitations" not in query:
+        assert answered >= set(ROLE_KEYS), answered
+
+
+async def test_a_guest_is_refused_the_seats_by_graphql_core(app, services, api, client,
+                                                            cold_client):
+    """The seats are not shown to guests: the plan reads them as the resolver does, and
+    hands the refusal to graphql-core, which reports it as it always has."""
+    _, members, _, _ = await _resolved_world(services, api)
+    before = _answered(app)
+    hot, cold = await _both(client, cold_client, TOUR_VIEWER, None, _headers(members["GUEST"]))
+    assert hot == cold and hot["errors"], hot
+    assert _answered(app) == before
+    plain, _ = await _both(client, cold_client, VIEWER_QUERY, None, _headers(members["GUEST"]))
+    assert "errors" not in plain and plain["data"]["viewer"]["role"] == "GUEST", plain
+    assert _answered(app) == before + 1
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        pytest.param(TOUR_VIEWER, id="tour-viewer"),
+        pytest.param(TOUR_INVITATIONS, id="tour-invitations"),
+        pytest.param(TOUR_PICKLISTS, id="tour-picklists"),
+        pytest.param(f"{{ customFields {{ {FIELD_FIELDS} }} }}", id="custom-fields"),
+    ],
+)
+async def test_resolved_roots_take_the_statements_graphql_core_takes(
+    app, services, api, client, cold_services, cold_client, query
+):
+    _, members, _, _ = await _resolved_world(services, api)
+    body = {"query": query}
+    headers = _headers(members["ADMINISTRATOR"])
+    counts = []
+    for some_services, some_client in ((services, client), (cold_services, cold_client)):
+        await some_client.post("/graphql", json=body, headers=headers)  # parsed, compiled
+        before = _answered(app)
+        with StatementCounter(some_services.db.engine) as counter:
+            response = await some_client.post("/graphql", json=body, headers=headers)
+        assert "errors" not in response.json(), response.json()
+        counts.append(counter.count)
+        if some_client is client:
+            assert _answered(app) == before + 1
+    assert counts[0] == counts[1], counts
+
+
+async def test_the_viewer_s_own_record_and_tokens_are_graphql_cores(app, services, api, client,
+                                                                    cold_client):
+    """Fields of ``viewer`` that read more rows and are not AWAITED (the own record, the
+    API tokens) leave the document to graphql-core."""
+    _, members, _, _ = await _resolved_world(services, api)
+    for query in ("{ viewer { role staff { fullName } } }", "{ viewer { apiTokens { id } } }",
+                  "{ customFieldValues { value } viewer { role } }"):
+        before = _answered(app)
+        hot, cold = await _both(client, cold_client, query, None, _headers(members["OWNER"]))
+        assert hot == cold and "errors" not in hot, hot
+        assert _answered(app) == before, query

@@ -202,7 +202,7 @@ async def test_database_lost_during_a_query_is_masked(api, services):
     # it, which then runs on a fresh connection)
     with database_fails(services, on_statement="select"):
         response = await api.raw(
-            "{ staff(first: 5) { totalCount } account { name } }", token=tenant.owner.token
+            "{ staff(first: 5) { totalCount } projects { name } }", token=tenant.owner.token
         )
     assert response.status_code == 200
     body = response.json()

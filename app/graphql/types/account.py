@@ -105,21 +105,27 @@ class Account(Node):
 
     @strawberry.field(description="Seat usage (not shown to guests).")
     async def seats(self, info: Info) -> Seats:
-        async with info.context.as_actor() as (session, actor):
-            ledger = await accounts.seat_ledger(session, actor, self._row)
-        return Seats(
-            limit=ledger.limit,
-            used=ledger.used,
-            reserved=ledger.reserved,
-            available=ledger.available,
-            guests=ledger.guests,
-            guests_reserved=ledger.guests_reserved,
-            guests_take_seats=ledger.guests_take_seats,
-        )
+        return await account_seats(info.context, self)
 
     @strawberry.field(description="When the account was created.")
     def created_at(self) -> datetime:
         return self._row.created_at
+
+
+async def account_seats(ctx, account: Account) -> Seats:
+    """``Account.seats``, as a function of the request's context and the account (the
+    resolver's body, which the compiled plans call too)."""
+    async with ctx.as_actor() as (session, actor):
+        ledger = await accounts.seat_ledger(session, actor, account._row)
+    return Seats(
+        limit=ledger.limit,
+        used=ledger.used,
+        reserved=ledger.reserved,
+        available=ledger.available,
+        guests=ledger.guests,
+        guests_reserved=ledger.guests_reserved,
+        guests_take_seats=ledger.guests_take_seats,
+    )
 
 
 @strawberry.type(description="An account the user belongs to, with their role in it.")
