@@ -138,7 +138,14 @@ class RequestLifecycle(SchemaExtension):
             )
         ctx.write = operation_type == OperationType.MUTATION
         if self.max_cost is not None and ec.result is None and ec.graphql_document is not None:
-            error = await _cost_error(ec, self.max_cost)
+            try:
+                error = await _cost_error(ec, self.max_cost)
+            except GraphQLError:
+                raise
+            except Exception as exc:
+                # Reading the account's sizes failed (the database lost, say): the request's
+                # unexpected error, masked with its request id as any other (on_operation).
+                error = GraphQLError("The cost check failed.", original_error=exc)
             if error is not None:
                 if operation_type == OperationType.SUBSCRIPTION:
                     raise error  # a subscription's source is made whatever the result

@@ -199,7 +199,8 @@ async def test_database_lost_at_commit_is_masked_and_writes_nothing(api, service
 async def test_database_lost_during_a_query_is_masked(api, services):
     tenant = await make_tenant(services)
     # a document graphql-core answers (the compiled plan hands a failed request back to
-    # it, which then runs on a fresh connection)
+    # it, which then runs on a fresh connection); its cost needs the account's number of
+    # projects, so the first statement (the token's) is read by the cost check
     with database_fails(services, on_statement="select"):
         response = await api.raw(
             "{ staff(first: 5) { totalCount } projects { name } }", token=tenant.owner.token
