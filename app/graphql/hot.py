@@ -30,11 +30,13 @@ object the resolver returns), called with the arguments as strawberry converts t
 the resolver (``_arguments``); the plan completes the objects it returns with the same
 generated functions, their fields' own resolvers taking only ``self`` called as they
 are. A field whose resolver reads more rows is read by the function that resolver calls
-(``AWAITED``: an account's ``seats``) once the object holding it is completed, and only
-where that object is no item of a list (one statement per item is what graphql-core's
-loaders would batch). Other fields that load related rows there (an invitation's
-``inviter`` and ``staff``, the viewer's own record) are not covered. A refusal (a role
-that may not read the root, bad input) is an error, and so graphql-core's to report.
+(``AWAITED``: an account's ``seats``; a record's ``reportingChain``, ``directReports``
+and ``invitation`` under ``staffBySid`` or ``node``, the records they return made
+SeenStaff) once the object holding it is completed, and only where that object is no
+item of a list (one statement per item is what graphql-core's loaders would batch).
+Other fields that load related rows (an invitation's ``inviter`` and ``staff``, the
+viewer's own record, a related record's manager) are not covered. A refusal (a role that
+may not read the root, bad input) is an error, and so graphql-core's to report.
 
 Staff records are completed as their viewer sees them (``SeenStaff``), without building a
 ``Staff`` object: the tables ``Staff.build`` itself is made from (``COLUMNS``: who sees
@@ -64,6 +66,7 @@ kept. What is forgotten is compiled again when next requested.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import operator
@@ -128,6 +131,9 @@ from app.graphql.types.staff import (
     READS,
     SeenStaff,
     StaffStatus,
+    direct_reports_of,
+    latest_invitation_of,
+    reporting_chain_of,
     staff_connection,
 )
 from app.staff import service as staff_service
@@ -166,11 +172,24 @@ RESOLVED_ROOTS: dict[str, Callable[..., Awaitable[Any]]] = {
     "customFields": custom_field_list,
     "picklists": picklists_of,
 }
-# Fields whose resolvers read more rows, as functions of the context and the object (the
-# resolver's body): the plan calls them after completing the object, as graphql-core
-# would, for an object that is not an item of a list (each would be read per item).
-AWAITED: dict[tuple[str, str], Callable[[Any, Any], Awaitable[Any]]] = {
+
+
+async def _count_of(ctx, connection) -> int:
+    """StaffConnection.totalCount of a connection the plan did not read itself (a
+    record's directReports): the count its function made, as the resolver awaits it."""
+    return await connection._count()
+
+
+# Fields whose resolvers read more rows, as functions of the context, the object and the
+# field's arguments (the resolver's body): the plan calls them after completing the
+# object, as graphql-core would, for an object that is not an item of a list (each would
+# be read per item). Records they return are made SeenStaff (``build``/``node``).
+AWAITED: dict[tuple[str, str], Callable[..., Awaitable[Any]]] = {
     ("Account", "seats"): account_seats,
+    ("Staff", "directReports"): functools.partial(direct_reports_of, node=SeenStaff),
+    ("Staff", "reportingChain"): functools.partial(reporting_chain_of, build=SeenStaff),
+    ("Staff", "invitation"): latest_invitation_of,
+    ("StaffConnection", "totalCount"): _count_of,  # outside the plan's own page
 }
 # What a document must mention for a plan to answer it (a cheap test before parsing it).
 MENTIONS = (ROOT_FIELD, NODE_FIELD, *RESOLVED_ROOTS)
@@ -218,8 +237,10 @@ class Prefetch:
     total: int | None = None  # the directory's count, when totalCount is selected
     statuses: dict = field(default_factory=dict)  # the account's statuses, by id
     # AWAITED fields of completed objects, still to read: (the object's response dict,
-    # key, object, the field's function, its completion, whether it may be null)
+    # key, object, the field's function, its completion, whether it may be null, the
+    # field's definition and node, for its arguments)
     pending: list = field(default_factory=list)
+    coerced: Any = None  # the request's coerced variables (the fields' arguments)
 
 
 Getter = Callable[[Any, Prefetch], Any]
@@ -461,29 +482,32 @@ class _Compiler:
         name = node.name.value
         if name == "__typename":
             return _Entry(key, constant=type_.name)
-        if node.arguments:
+        known = (type_.name, name)
+        if node.arguments and known not in AWAITED:
             raise NotCovered("field arguments")
         definition = type_.fields[name]
         if type_.name in RECORD_TYPES:
             self.record_reads(RECORD_TYPES[type_.name], definition, page_rows)
-        special = PREFETCHED.get((type_.name, name))
+        special = PREFETCHED.get(known)
         attribute = read = get = awaited = None
-        if (type_.name, name) in AWAITED:
-            if self.lists:
-                raise NotCovered("a field that reads rows, for each item of a list")
-            awaited = AWAITED[(type_.name, name)]
-        elif special is not None:
+        if special is not None and (page_rows or not special[1]):
             python_name = _plain(definition).python_name
-            get, page_rows_only, needs = special
+            get, _, needs = special
             if type_.name == "Staff" and any(staff_type.NEEDS.get(python_name, ())):
                 get = _unless_hidden(python_name, get)
-            if page_rows_only and not page_rows:
-                raise NotCovered("related rows of related rows")
             if needs is not None:
                 self.needs.add(needs)
+        elif known in AWAITED:
+            _plain(definition)
+            if self.lists:
+                raise NotCovered("a field that reads rows, for each item of a list")
+            awaited = AWAITED[known]
+        elif special is not None:
+            raise NotCovered("related rows of related rows")
         else:
             attribute, read = self.getter(definition, RECORD_TYPES.get(type_.name))
-        nested_page_rows = page_rows and (type_.name, name) in PAGE_ROW_FIELDS
+        # rows of the page's own records, not of what an AWAITED field reads
+        nested_page_rows = page_rows and known in PAGE_ROW_FIELDS and awaited is None
         complete, non_null = self.completion(definition.type, nodes, page_rows=nested_page_rows)
         leaf = definition.type.of_type if non_null else definition.type
         return _Entry(
@@ -492,6 +516,7 @@ class _Compiler:
             read=read,
             get=get,
             awaited=awaited,
+            argued=(definition, node) if awaited is not None else None,
             complete=complete,
             fast=_fast(leaf),
             nullable=not non_null,
@@ -719,6 +744,7 @@ class _Entry:
     read: Callable | None = None  # or a function of the object (derived values, resolvers)
     get: Getter | None = None  # or of the object and the page's prefetched relations
     awaited: Callable | None = None  # or read after completion (AWAITED)
+    argued: tuple | None = None  # an AWAITED field's definition and node (its arguments)
     complete: Complete | None = None  # completes a value that is not null
     fast: str | None = None  # an inline completion of ``{v}`` falling back on ``{done}``
     nullable: bool = True
@@ -755,8 +781,9 @@ def _generate(type_name: str, entries: list[_Entry], *, record: bool = False) ->
             continue
         if e.awaited is not None:  # in its place in the response, filled in once read
             namespace[f"a{i}"], namespace[f"c{i}"] = e.awaited, e.complete
+            namespace[f"p{i}"] = e.argued
             items.append(f"{e.key!r}: None")
-            pending.append(f"({e.key!r}, obj, a{i}, c{i}, {e.nullable!r})")
+            pending.append(f"({e.key!r}, obj, a{i}, c{i}, {e.nullable!r}, p{i})")
             continue
         if e.attribute is not None:
             lines.append(f"    v{i} = {e.attribute}")
@@ -1121,9 +1148,13 @@ class HotPaths:
         for i, other in enumerate(plan.others):
             if isinstance(other, Record):
                 async with ctx.as_actor() as (session, actor):
-                    completed[i] = await self._record_value(other, arguments[i], session, actor)
+                    fetched = Prefetch(coerced=coerced)
+                    completed[i] = await self._record_value(
+                        other, arguments[i], session, actor, fetched
+                    )
+                completed[i] = await _settle(completed[i], fetched, ctx)
             else:
-                completed[i] = await _resolve(other, arguments[i], ctx)
+                completed[i] = await _resolve(other, arguments[i], coerced, ctx)
         return {
             key: completed[kind] if kind is None or isinstance(kind, int) else kind
             for key, kind in plan.keys
@@ -1170,12 +1201,11 @@ class HotPaths:
             raise Fallback("not the id of a Staff")
         return found[1]
 
-    async def _record_value(self, record: Record, key: int, session, actor):
+    async def _record_value(self, record: Record, key: int, session, actor, fetched: Prefetch):
         """A record root: the record as the resolver finds it (``get_by_sid``;
         ``get_one`` for ``node``), its manager as it came with the record (as the
         resolver primes the records loader with it), its custom values as the page's
-        are."""
-        fetched = Prefetch()
+        are (its AWAITED fields are left in ``fetched`` for ``_settle``)."""
         if record.root.name.value == NODE_FIELD:
             found = await staff_service.get_one(session, actor, key, record.columns)
         else:
@@ -1192,19 +1222,25 @@ class HotPaths:
         return record.complete(SeenStaff(row, actor), fetched)
 
 
-async def _resolve(root: Resolved, arguments: dict[str, Any], ctx) -> Any:
-    """A root of RESOLVED_ROOTS: its function's object, completed; then the AWAITED fields
-    in it, each read by its function and completed in its place (and those in them)."""
+async def _resolve(root: Resolved, arguments: dict[str, Any], coerced: Any, ctx) -> Any:
+    """A root of RESOLVED_ROOTS: its function's object, completed, AWAITED fields and all."""
     value = await root.fetch(ctx, **arguments)
     if value is None:
         if not root.nullable:
             raise Fallback("null in a non-null field")
         return None
-    fetched = Prefetch()
-    completed = root.complete(value, fetched)
+    fetched = Prefetch(coerced=coerced)
+    return await _settle(root.complete(value, fetched), fetched, ctx)
+
+
+async def _settle(completed: Any, fetched: Prefetch, ctx) -> Any:
+    """Reads the AWAITED fields left in ``fetched`` by completing ``completed``, each by its
+    function with its arguments as strawberry would pass them, and completes each in its
+    place (and those in them, in turn)."""
     while fetched.pending:
-        response, key, obj, read, complete, nullable = fetched.pending.pop(0)
-        found = await read(ctx, obj)
+        response, key, obj, read, complete, nullable, (definition, node) = fetched.pending.pop(0)
+        arguments = _arguments(definition, node, fetched.coerced) if node.arguments else {}
+        found = await read(ctx, obj, **arguments)
         if found is None and not nullable:
             raise Fallback("null in a non-null field")
         response[key] = None if found is None else complete(found, fetched)

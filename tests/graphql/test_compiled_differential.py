@@ -201,20 +201,27 @@ class Doc:
         chosen = self.draw(st.lists(st.sampled_from(names), min_size=at_least, max_size=6))
         return [self.key(n) + self.directive() for n in chosen]
 
-    def staff(self, depth: int) -> str:
-        """A selection of Staff: depth 0 is a row of the page, 1 its manager."""
+    def staff(self, depth: int, record: bool = False) -> str:
+        """A selection of Staff: depth 0 is a row of the page or a record root's record
+        (``record``), 1 its manager or a record it relates to."""
         items = self.leaves(SCALARS)
         extras = self.draw(
             st.lists(
                 st.sampled_from(
                     ("address", "manager", "manager", "customFields", "customFields", "status",
-                     "inline", "node", "spread", "spread", "uncovered")
+                     "inline", "node", "spread", "spread", "uncovered", "related", "related")
                 ),
                 max_size=4,
             )
         )
         for extra in extras:
-            if extra == "address":
+            if extra == "related":
+                if not record or depth > 0:
+                    self.covered = False  # for each row, or a related row's: graphql-core's
+                    if depth > 0:
+                        continue
+                items.append(self.related())
+            elif extra == "address":
                 items.append(f"{self.key('address')}{self.directive()} {{ "
                              f"{' '.join(self.leaves(ADDRESS))} }}")
             elif extra == "status":
@@ -256,6 +263,36 @@ class Doc:
                 items.append(self.draw(st.sampled_from(UNCOVERED)))
         order = self.draw(st.permutations(items))
         return " ".join(order)
+
+    def related(self) -> str:
+        """A record's reporting chain, direct reports (paged, counted) or invitation."""
+        kind = self.draw(st.sampled_from(("reportingChain", "directReports", "invitation")))
+        if kind == "reportingChain":
+            return f"{self.key(kind)}{self.directive()} {{ {self.staff(1)} }}"
+        if kind == "invitation":
+            return (f"{self.key(kind)}{self.directive()} {{ "
+                    f"{' '.join(self.leaves(INVITATION_SCALARS))} }}")
+        arguments = []
+        if self.draw(st.booleans()):
+            first = self.draw(st.sampled_from(FIRST))
+            arguments.append(self.argument("first", str(first), first))
+        if self.draw(st.integers(0, 3)) == 0:
+            cursor = self.draw(st.sampled_from(('"not-a-cursor"', '"WyJQZXJzb24wMSIsMV0"')))
+            arguments.append(self.argument("after", cursor, json.loads(cursor)))
+        parts = self.draw(st.lists(st.sampled_from(("totalCount", "pageInfo", "nodes", "edges")),
+                                   min_size=1, max_size=3))
+        items = []
+        for part in parts:
+            if part == "pageInfo":
+                items.append(f"pageInfo {{ {' '.join(self.leaves(PAGE_INFO))} }}")
+            elif part == "nodes":
+                items.append(f"{self.key('nodes')} {{ {self.staff(1)} }}")
+            elif part == "edges":
+                items.append(f"edges {{ cursor node {{ {self.staff(1)} }} }}")
+            else:
+                items.append(self.key(part) + self.directive())
+        args = f"({', '.join(arguments)})" if arguments else ""
+        return f"{self.key(kind)}{args}{self.directive()} {{ {' '.join(items)} }}"
 
     def spreadable(self, type_: str) -> list[str]:
         """The fragments written so far that may be spread in a selection of ``type_``."""
@@ -350,7 +387,7 @@ class Doc:
         )
         for kind in kinds:
             if kind == "staff":
-                items.append(f"... on Staff{self.directive()} {{ {self.staff(0)} }}")
+                items.append(f"... on Staff{self.directive()} {{ {self.staff(0, record=True)} }}")
             elif kind == "spread":
                 items.append(f"...{self.fragment()}{self.directive()}")
             elif kind == "node":
@@ -484,7 +521,7 @@ def documents(draw) -> tuple[str, dict, str | None, bool]:
             if root == "staffBySid":  # a record that exists, or not
                 sid = draw(st.sampled_from(SIDS))
                 argument = doc.argument("sid", str(sid), sid)
-                roots.append(f"{key}({argument}) {{ {doc.staff(0)} }}")
+                roots.append(f"{key}({argument}) {{ {doc.staff(0, record=True)} }}")
                 continue
             # mostly a Staff's (seen or not): the plans answer those
             name = draw(st.sampled_from(NOT_STAFF_IDS if draw(st.integers(0, 3)) == 0 else STAFF))

@@ -25,6 +25,7 @@ from bench.suite_documents import (
     AUDIT_QUERY,
     INVITATIONS_QUERY,
     TOUR_AUDIT,
+    TOUR_CHART,
     TOUR_INVITATIONS,
     TOUR_PICKLISTS,
     TOUR_VIEWER,
@@ -41,7 +42,15 @@ from tests.factories import (
     member_as,
     update_row,
 )
-from tests.graphql.test_hot import _answered, _both, _headers, cold_client, cold_services
+from tests.graphql.test_hot import (
+    STAFF_IDS,
+    _answered,
+    _both,
+    _headers,
+    _node_world,
+    cold_client,
+    cold_services,
+)
 
 __all__ = ["cold_client", "cold_services"]  # fixtures, used by name
 
@@ -500,3 +509,113 @@ async def test_the_viewer_s_own_record_and_tokens_are_graphql_cores(app, service
         hot, cold = await _both(client, cold_client, query, None, _headers(members["OWNER"]))
         assert hot == cold and "errors" not in hot, hot
         assert _answered(app) == before, query
+
+
+# --- a record's related rows: reportingChain, directReports, invitation --------------------
+
+CHART = """query($id: ID!, $first: Int!, $after: String, $yes: Boolean!) {
+  node(id: $id) {
+    ... on Staff {
+      sid fullName
+      reportingChain { __typename id sid fullName title email viewerCanSeeDetails }
+      reports: directReports(first: $first, after: $after) @include(if: $yes) {
+        __typename totalCount
+        pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+        edges { cursor node { sid fullName email restricted } }
+        nodes { id }
+      }
+      again: directReports { totalCount }
+      invitation { __typename id status email role sentCount expiresAt }
+      ...Chain
+    }
+  }
+  staffBySid(sid: 2) { sid reportingChain { sid } directReports(first: 1) { nodes { sid } } }
+}
+fragment Chain on Staff { reportingChain { fullName } invitation { status } }"""
+
+
+async def _chart_world(services, api):
+    """test_hot's directory (managers, restricted records, a guest on a project) with an
+    invitation for one record, revoked and sent again, and one for the boss."""
+    members, ids = await _node_world(services, api)
+    owner = members["OWNER"]
+    first = await _invite(api, owner, staffId=ids["person1"], email="p1@example.com")
+    await api.data(REVOKE, {"id": first}, as_=owner)
+    await _invite(api, owner, staffId=ids["person1"], email="p1@example.com", message="Hi")
+    await _invite(api, owner, staffId=ids["boss"], email="bea@example.com", role="EDITOR")
+    return members, ids
+
+
+async def test_a_record_s_related_rows_answer_as_graphql_core_for_every_role(
+    app, services, api, client, cold_client
+):
+    """The plan reads a record's reporting chain, direct reports (paged, counted) and latest
+    invitation by the functions their resolvers call, for every role and a guest, for
+    records seen, hidden, restricted, of another account or missing."""
+    members, ids = await _chart_world(services, api)
+    answered = set()
+    for key, member in members.items():
+        headers = _headers(member)
+        before = _answered(app)
+        hot, cold = await _both(client, cold_client, TOUR_CHART, None, headers)
+        assert hot == cold, (key, hot, cold)
+        assert _answered(app) == before + ("errors" not in hot), key
+        for name in STAFF_IDS:
+            after = None
+            for _ in range(3):  # the boss's reports, one page at a time
+                variables = {"id": ids[name], "first": 1, "after": after, "yes": True}
+                before = _answered(app)
+                hot, cold = await _both(client, cold_client, CHART, variables, headers)
+                assert hot == cold, (key, name, hot, cold)
+                assert _answered(app) == before + ("errors" not in hot), (key, name, hot)
+                if "errors" not in hot:
+                    answered.add(key)
+                reports = (hot.get("data") or {}).get("node") or {}
+                page = reports.get("reports") or {}
+                if not (page.get("pageInfo") or {}).get("hasNextPage"):
+                    break
+                after = page["pageInfo"]["endCursor"]
+    assert answered == set(members), answered
+
+
+async def test_the_tour_s_chart_is_answered_with_graphql_core_s_statements(
+    app, services, api, client, cold_services, cold_client
+):
+    """The tour's chart, and the same for a record with a manager, reports and an
+    invitation: no more statements than graphql-core's."""
+    members, ids = await _chart_world(services, api)
+    headers = _headers(members["ADMINISTRATOR"])
+    for body in ({"query": TOUR_CHART},
+                 {"query": CHART, "variables": {"id": ids["person1"], "first": 3, "yes": True}},
+                 {"query": CHART, "variables": {"id": ids["boss"], "first": 3, "yes": True}}):
+        counts = []
+        for some_services, some_client in ((services, client), (cold_services, cold_client)):
+            await some_client.post("/graphql", json=body, headers=headers)  # compiled
+            before = _answered(app)
+            with StatementCounter(some_services.db.engine) as counter:
+                response = await some_client.post("/graphql", json=body, headers=headers)
+            assert "errors" not in response.json(), response.json()
+            counts.append(counter.count)
+            if some_client is client:
+                assert _answered(app) == before + 1
+        assert counts[0] <= counts[1], (body, counts)
+    data = response.json()["data"]["node"]
+    assert data["reports"]["totalCount"] > 3 and data["invitation"]["role"] == "EDITOR", data
+
+
+@pytest.mark.parametrize("query", [
+    "{ staff { nodes { reportingChain { id } } } }",  # once per row: graphql-core batches
+    "{ staff { nodes { invitation { status } } } }",
+    "{ staffBySid(sid: 2) { reportingChain { manager { id } } } }",  # a related row's own
+    "{ staffBySid(sid: 2) { directReports { nodes { customFields { value } } } } }",
+    "{ staffBySid(sid: 2) { invitation { inviter { id } } } }",
+])
+async def test_related_rows_in_lists_or_of_related_rows_are_graphql_cores(
+    app, services, api, client, cold_client, query
+):
+    members, _ = await _chart_world(services, api)
+    for key, member in members.items():
+        before = _answered(app)
+        hot, cold = await _both(client, cold_client, query, None, _headers(member))
+        assert hot == cold, (key, hot)
+        assert _answered(app) == before, (key, query)

@@ -291,11 +291,7 @@ class Staff(Node):
             str | None, strawberry.argument(description="endCursor of the previous page.")
         ] = None,
     ) -> StaffConnection:
-        if not access.open_to(self._actor, "manager_id"):  # guests see nobody's manager
-            return staff_connection(_NO_ROWS, self._actor, _none)
-        query = StaffQuery(first=first, after=after, filter=StaffFilter(reports_to=self._row.id))
-        async with info.context.db() as session:
-            return await directory_page(info.context, session, self._actor, query)
+        return await direct_reports_of(info.context, self, first=first, after=after)
 
     @strawberry.field(
         description="The managers above this record, from its manager up to the top, each "
@@ -303,16 +299,7 @@ class Staff(Node):
         "Null when the viewer does not see this record's manager."
     )
     async def reporting_chain(self, info: Info) -> list[Staff] | None:
-        if hidden(self, "manager"):
-            return None
-        rows = await loaders.reporting_chains(info.context, self._actor).load(self._row.id)
-        chain: list[Staff] = []
-        for row in rows:
-            link = Staff.build(row, self._actor)
-            chain.append(link)
-            if hidden(link, "manager"):  # the viewer does not see past this link
-                break
-        return chain
+        return await reporting_chain_of(info.context, self)
 
     def _related(self, row: StaffRow | None) -> Staff | None:
         """Another record (the manager), as this record's viewer sees it."""
@@ -358,10 +345,7 @@ class Staff(Node):
     async def invitation(
         self, info: Info
     ) -> Annotated[Invitation, strawberry.lazy("app.graphql.types.invitations")] | None:
-        from app.graphql.types.invitations import Invitation
-
-        row = await loaders.latest_invitation(info.context, self._actor).load(self._row.id)
-        return Invitation(_row=row, _actor=self._actor) if row else None
+        return await latest_invitation_of(info.context, self)
 
     # --- what the viewer may do --------------------------------------------------------
 
@@ -515,7 +499,51 @@ class StaffConnection:
         return [e.node for e in self.edges]
 
 
-async def directory_page(ctx, session, actor: Actor, query: StaffQuery) -> StaffConnection:
+# The bodies of Staff's resolvers that read related rows, as functions of the request's
+# context and the record (a Staff, or the plan's SeenStaff): the resolvers call them, and
+# so do the compiled plans (``app.graphql.hot.AWAITED``), with ``build``/``node`` making
+# SeenStaff of the records they return.
+
+
+async def direct_reports_of(
+    ctx, staff, first: int = 50, after: str | None = None, *, node=None
+) -> StaffConnection:
+    """Staff.directReports: the directory's page of the records reporting to ``staff``."""
+    node = node or Staff.build
+    if not access.open_to(staff._actor, "manager_id"):  # guests see nobody's manager
+        return staff_connection(_NO_ROWS, staff._actor, _none, node=node)
+    query = StaffQuery(first=first, after=after, filter=StaffFilter(reports_to=staff._row.id))
+    async with ctx.db() as session:
+        return await directory_page(ctx, session, staff._actor, query, node=node)
+
+
+async def reporting_chain_of(ctx, staff, *, build=None) -> list | None:
+    """Staff.reportingChain: the managers above ``staff`` as its viewer sees them, up to
+    the first whose own manager the viewer does not see."""
+    build = build or Staff.build
+    if hidden(staff, "manager"):
+        return None
+    rows = await loaders.reporting_chains(ctx, staff._actor).load(staff._row.id)
+    chain = []
+    for row in rows:
+        link = build(row, staff._actor)
+        chain.append(link)
+        if hidden(link, "manager"):  # the viewer does not see past this link
+            break
+    return chain
+
+
+async def latest_invitation_of(ctx, staff):
+    """Staff.invitation: the record's latest invitation, where its viewer may see it."""
+    from app.graphql.types.invitations import Invitation
+
+    row = await loaders.latest_invitation(ctx, staff._actor).load(staff._row.id)
+    return Invitation(_row=row, _actor=staff._actor) if row else None
+
+
+async def directory_page(
+    ctx, session, actor: Actor, query: StaffQuery, node=None
+) -> StaffConnection:
     """One page of the directory as ``actor`` sees it (the staff list's and directReports'):
     a refused query is BAD_USER_INPUT, managers are primed for ``manager``, and the total is
     counted in its own session only if asked."""
@@ -529,7 +557,7 @@ async def directory_page(ctx, session, actor: Actor, query: StaffQuery) -> Staff
         async with ctx.db() as counting:
             return await staff_service.count_staff(counting, actor, query)
 
-    return staff_connection(page, actor, count)
+    return staff_connection(page, actor, count, node=node or Staff.build)
 
 
 _NO_ROWS = StaffPage(rows=[], cursors=[], has_next=False, has_previous=False, managers={})
