@@ -23,8 +23,8 @@ interface collected for a Staff object as graphql-core collects it (fragments on
 and Staff apply, those on other types do not). An id of any other type, or a malformed
 one, hands the request to graphql-core before anything is read.
 
-The invitations, the audit log, ``viewer``, ``account``, ``customFields`` and
-``picklists`` (``RESOLVED_ROOTS``) are answered by the function their resolvers call
+The invitations, the audit log, ``viewer``, ``account``, ``customFields``,
+``customFieldValues`` and ``picklists`` (``RESOLVED_ROOTS``) are answered by the function their resolvers call
 (``invitation_page``, ``audit_page``, ``viewer_of``...: arguments, service calls, the
 object the resolver returns), called with the arguments as strawberry converts them for
 the resolver (``_arguments``); the plan completes the objects it returns with the same
@@ -115,6 +115,7 @@ from app.graphql.queries import (
     StaffSortInput,
     account_of,
     custom_field_list,
+    custom_field_values_of,
     node_key,
     picklists_of,
     staff_filter,
@@ -170,8 +171,12 @@ RESOLVED_ROOTS: dict[str, Callable[..., Awaitable[Any]]] = {
     "viewer": viewer_of,
     "account": account_of,
     "customFields": custom_field_list,
+    "customFieldValues": functools.partial(custom_field_values_of, build=SeenStaff),
     "picklists": picklists_of,
 }
+# Roots of RESOLVED_ROOTS whose functions return the staff records in them as SeenStaff,
+# which the plan completes as it completes a record (not the records' related rows).
+SEEN_RECORDS = frozenset({"customFieldValues"})
 
 
 async def _count_of(ctx, connection) -> int:
@@ -624,16 +629,19 @@ def _input(type_: GraphQLInputObjectType, value: dict | None):
 def _arguments(definition, node: FieldNode, coerced: Any) -> dict[str, Any]:
     """A field's arguments as strawberry passes them to its resolver: coerced by
     graphql-core (defaults included; enums are already their Python members), keyed by
-    their Python names, an input object built as ``_input`` builds it. A list argument
-    is graphql-core's to answer."""
+    their Python names, an input object built as ``_input`` builds it; a list of scalars
+    or enums as graphql-core coerced it (strawberry passes its items as they are). A list
+    of input objects is graphql-core's to answer."""
     kwargs = {}
     for name, value in get_argument_values(definition, node, coerced).items():
         argument = definition.args[name]
         type_ = (
             argument.type.of_type if isinstance(argument.type, GraphQLNonNull) else argument.type
         )
-        if isinstance(type_, GraphQLList):
-            raise Fallback("list arguments")
+        if isinstance(type_, GraphQLList) and isinstance(
+            get_named_type(type_), GraphQLInputObjectType
+        ):
+            raise Fallback("lists of input objects")
         if isinstance(type_, GraphQLInputObjectType):
             value = _input(type_, value)
         kwargs[argument.extensions["strawberry-definition"].python_name] = value
@@ -1090,7 +1098,9 @@ class HotPaths:
         staff), and no staff record is completed in it: a field that loads related rows
         (an invitation's inviter, the viewer's own record) is not covered, unless it is
         AWAITED and not inside a list."""
-        compiler = _Compiler(self.schema, prepared.fragments, conditions, records=False)
+        compiler = _Compiler(
+            self.schema, prepared.fragments, conditions, records=name in SEEN_RECORDS
+        )
         definition = self.query_type.fields[name]
         _plain(definition)
         complete, non_null = compiler.completion(definition.type, nodes, page_rows=False)

@@ -221,6 +221,26 @@ async def custom_field_list(ctx: Context, include_archived: bool = False) -> lis
     return [CustomField(_row=r) for r in rows]
 
 
+async def custom_field_values_of(
+    ctx: Context, names: list[str] | None = None, *, build=Staff.build
+) -> list[StaffCustomFieldValue]:
+    """``build`` makes each value's record (the plan's are SeenStaff)."""
+    async with ctx.as_actor() as (session, actor):
+        values = await custom_fields.values_by_names(session, actor, names)
+    staff_rows = await loaders.staff_by_id(ctx, actor).load_many(
+        list(dict.fromkeys(v.staff_id for v in values))
+    )
+    by_id = {r.id: r for r in staff_rows if r is not None}
+    return [
+        StaffCustomFieldValue(
+            staff=build(by_id[v.staff_id], actor),
+            field=CustomField(_row=v.field),
+            value=v.value,
+        )
+        for v in values
+    ]
+
+
 async def picklists_of(ctx: Context) -> Picklists:
     async with ctx.as_actor() as (session, actor):
         statuses = await staff_service.list_statuses(session, actor.account_id)
@@ -349,21 +369,7 @@ class Query:
     async def custom_field_values(
         self, info: Info, names: list[str] | None = None
     ) -> list[StaffCustomFieldValue]:
-        ctx = info.context
-        async with ctx.as_actor() as (session, actor):
-            values = await custom_fields.values_by_names(session, actor, names)
-        staff_rows = await loaders.staff_by_id(ctx, actor).load_many(
-            list(dict.fromkeys(v.staff_id for v in values))
-        )
-        by_id = {r.id: r for r in staff_rows if r is not None}
-        return [
-            StaffCustomFieldValue(
-                staff=Staff.build(by_id[v.staff_id], actor),
-                field=CustomField(_row=v.field),
-                value=v.value,
-            )
-            for v in values
-        ]
+        return await custom_field_values_of(info.context, names)
 
     @strawberry.field(
         description="Invitations, newest first (for those who may invite; inviters who do "

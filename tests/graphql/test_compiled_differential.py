@@ -137,6 +137,7 @@ ARGUMENT_TYPES = {
     "sid": "Int!",
     "id": "ID!",
     "includeArchived": "Boolean!",
+    "names": "[String!]",
 }
 SIDS = (1, 2, 3, 5, 8, 999)
 # Global ids by name (test_hot's _node_world makes them; "self" is the asker's own), as
@@ -152,7 +153,8 @@ SETTINGS = ("everyoneCanInvite invitationExpiryDays joinLinkRole joinLinkExpiryD
 USER = "id email firstName lastName emailVerified __typename".split()
 MEMBER_ACCOUNT = "id realmId slug name role __typename".split()
 ROLE_INFO = "value name description permits __typename".split()
-RESOLVED_ROOTS = ("viewer", "account", "customFields", "picklists")
+RESOLVED_ROOTS = ("viewer", "account", "customFields", "customFieldValues", "picklists")
+VALUE_NAMES = ([], ["Team"], ["Badge", "Level"], ["nope"])
 NOT_STAFF_FRAGMENTS = (
     "... on Project { name }",
     "... on Invitation { email status }",
@@ -431,6 +433,17 @@ class Doc:
                 archived = self.draw(st.booleans())
                 args = f"({self.argument('includeArchived', str(archived).lower(), archived)})"
             return f"{args} {{ {' '.join(self.leaves(CUSTOM_FIELD))} }}"
+        if root == "customFieldValues":
+            args = ""
+            if self.draw(st.booleans()):
+                names = self.draw(st.sampled_from(VALUE_NAMES))
+                args = f"({self.argument('names', json.dumps(names), names)})"
+            items = self.leaves(["value", "__typename"], at_least=0)
+            if self.draw(st.booleans()) or not items:
+                items.append(f"{self.key('staff')}{self.directive()} {{ {self.staff(1)} }}")
+            if self.draw(st.booleans()):
+                items.append(f"field {{ {' '.join(self.leaves(CUSTOM_FIELD))} }}")
+            return f"{args} {{ {' '.join(items)} }}"
         parts = self.draw(st.lists(
             st.sampled_from(("roles", "staffStatuses", "timeZones", "staffKinds",
                              "projectTeamRoles", "__typename")), min_size=1, max_size=4))

@@ -26,6 +26,7 @@ from bench.suite_documents import (
     INVITATIONS_QUERY,
     TOUR_AUDIT,
     TOUR_CHART,
+    TOUR_CUSTOM_FIELDS,
     TOUR_INVITATIONS,
     TOUR_PICKLISTS,
     TOUR_VIEWER,
@@ -504,7 +505,7 @@ async def test_the_viewer_s_own_record_and_tokens_are_graphql_cores(app, service
     API tokens) leave the document to graphql-core."""
     _, members, _, _ = await _resolved_world(services, api)
     for query in ("{ viewer { role staff { fullName } } }", "{ viewer { apiTokens { id } } }",
-                  "{ customFieldValues { value } viewer { role } }"):
+                  "{ customFieldValues { staff { manager { id } } } viewer { role } }"):
         before = _answered(app)
         hot, cold = await _both(client, cold_client, query, None, _headers(members["OWNER"]))
         assert hot == cold and "errors" not in hot, hot
@@ -619,3 +620,32 @@ async def test_related_rows_in_lists_or_of_related_rows_are_graphql_cores(
         hot, cold = await _both(client, cold_client, query, None, _headers(member))
         assert hot == cold, (key, hot)
         assert _answered(app) == before, (key, query)
+
+
+VALUES = """query($names: [String!]) {
+  customFieldValues(names: $names) {
+    __typename value field { name personal type options }
+    staff { __typename id sid fullName email title restricted viewerCanSeePersonalData }
+    ... on StaffCustomFieldValue { again: value }
+  }
+}"""
+
+
+async def test_custom_field_values_answer_as_graphql_core_for_every_role(
+    app, services, api, client, cold_client
+):
+    """``customFieldValues`` (the tour's, and by names: personal, choice, none, unknown):
+    the values each role may see, with their records as that role sees them."""
+    members, _ = await _node_world(services, api)
+    for key, member in members.items():
+        for query, variables in ((TOUR_CUSTOM_FIELDS, None), (VALUES, None),
+                                 (VALUES, {"names": ["Badge"]}),
+                                 (VALUES, {"names": ["Team", "Level"]}),
+                                 (VALUES, {"names": []}), (VALUES, {"names": ["nope"]})):
+            before = _answered(app)
+            hot, cold = await _both(client, cold_client, query, variables, _headers(member))
+            assert hot == cold, (key, variables, hot, cold)
+            assert _answered(app) == before + ("errors" not in hot), (key, hot)
+            if key == "OWNER" and query == VALUES and variables is None:
+                values = hot["data"]["customFieldValues"]
+                assert {v["field"]["name"] for v in values} == {"Team", "Badge", "Level"}
