@@ -24,19 +24,20 @@ and Staff apply, those on other types do not). An id of any other type, or a mal
 one, hands the request to graphql-core before anything is read.
 
 The invitations, the audit log, ``viewer``, ``account``, ``customFields``,
-``customFieldValues`` and ``picklists`` (``RESOLVED_ROOTS``) are answered by the function their resolvers call
-(``invitation_page``, ``audit_page``, ``viewer_of``...: arguments, service calls, the
-object the resolver returns), called with the arguments as strawberry converts them for
-the resolver (``_arguments``); the plan completes the objects it returns with the same
-generated functions, their fields' own resolvers taking only ``self`` called as they
-are. A field whose resolver reads more rows is read by the function that resolver calls
-(``AWAITED``: an account's ``seats``; a record's ``reportingChain``, ``directReports``
-and ``invitation`` under ``staffBySid`` or ``node``, the records they return made
-SeenStaff) once the object holding it is completed, and only where that object is no
-item of a list (one statement per item is what graphql-core's loaders would batch).
-Other fields that load related rows (an invitation's ``inviter`` and ``staff``, the
-viewer's own record, a related record's manager) are not covered. A refusal (a role that
-may not read the root, bad input) is an error, and so graphql-core's to report.
+``customFieldValues`` and ``picklists`` (``RESOLVED_ROOTS``) are answered by the
+function their resolvers call (``invitation_page``, ``audit_page``, ``viewer_of``...:
+arguments, service calls, the object the resolver returns), called with the arguments as
+strawberry converts them for the resolver (``_arguments``); the plan completes the
+objects it returns with the same generated functions, their fields' own resolvers taking
+only ``self`` called as they are. A field whose resolver reads more rows is read by the
+function that resolver calls (``AWAITED``: an account's ``seats``; a record's
+``reportingChain``, ``directReports`` and ``invitation`` under ``staffBySid`` or
+``node``, the records they return made SeenStaff) once the object holding it is
+completed, and only where that object is no item of a list (one statement per item is
+what graphql-core's loaders would batch). Other fields that load related rows (an
+invitation's ``inviter`` and ``staff``, the viewer's own record, a related record's
+manager) are not covered. A refusal (a role that may not read the root, bad input) is an
+error, and so graphql-core's to report.
 
 Staff records are completed as their viewer sees them (``SeenStaff``), without building a
 ``Staff`` object: the tables ``Staff.build`` itself is made from (``COLUMNS``: who sees
