@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import literal, select
+from sqlalchemy import bindparam, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -232,6 +233,27 @@ async def _found(
     return FoundStaff(row, _managers([row], joined))
 
 
+@functools.cache
+def _chain_ids():
+    """The ids of the records ``chain_ids`` and of the managers above them, in the account
+    ``chain_account`` (a recursive CTE). Built once: aliasing Staff costs more than the
+    statement itself takes to run."""
+    up = (
+        select(Staff.id.label("id"))
+        .where(
+            Staff.account_id == bindparam("chain_account"),
+            Staff.id.in_(bindparam("chain_ids", expanding=True)),
+        )
+        .cte("up", recursive=True)
+    )
+    link = aliased(Staff, name="link")
+    return up.union(
+        select(link.manager_id)
+        .join(up, link.id == up.c.id)
+        .where(link.account_id == bindparam("chain_account"), link.manager_id.is_not(None))
+    )
+
+
 async def reporting_chains(
     session: AsyncSession, actor: Actor, ids: list[int]
 ) -> dict[int, list[Staff]]:
@@ -245,19 +267,11 @@ async def reporting_chains(
     a record it has already passed."""
     if not ids:
         return {}
-    account_id = actor.account_id
-    up = (
-        select(Staff.id.label("id"))
-        .where(Staff.account_id == account_id, Staff.id.in_(ids))
-        .cte("up", recursive=True)
+    up = _chain_ids()
+    rows = await session.scalars(
+        select(Staff).join(up, Staff.id == up.c.id).where(*visible(actor)),
+        {"chain_account": actor.account_id, "chain_ids": ids},
     )
-    link = aliased(Staff, name="link")
-    up = up.union(
-        select(link.manager_id)
-        .join(up, link.id == up.c.id)
-        .where(link.account_id == account_id, link.manager_id.is_not(None))
-    )
-    rows = await session.scalars(select(Staff).join(up, Staff.id == up.c.id).where(*visible(actor)))
     by_id = {s.id: s for s in rows}
     chains: dict[int, list[Staff]] = {}
     for start in ids:
