@@ -11,14 +11,16 @@ is the bound instead.
 from __future__ import annotations
 
 import enum
+import functools
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from app.custom_fields.models import CustomField, CustomFieldValue
 from app.custom_fields.service import MAX_FIELDS
+from app.db.prepared import Prepared
 from app.identity.models import AuthToken, TokenKind
 from app.invitations.models import JoinLink, JoinRequest
 from app.projects.models import Project, ProjectMember, ProjectTeamRole
@@ -71,15 +73,17 @@ _USER: dict[Size, _Counted] = {
 }
 
 
-def _size(size: Size, account_id: int | None, user_id: int | None):
+def _size(size: Size, of_account: bool, of_user: bool):
+    """The size as a scalar subquery: of the account (parameter ``account``) or user
+    (``user``) when ``of_account``/``of_user``, else the largest one's."""
     if size in _ACCOUNT:
         owner, group, condition = _ACCOUNT[size]
-        scope = account_id
+        scoped, scope = of_account, "account"
     else:
         owner, group, condition = _USER[size]
-        scope = user_id
-    if scope is not None:
-        counted = select(func.count()).select_from(owner.table).where(owner == scope)
+        scoped, scope = of_user, "user"
+    if scoped:
+        counted = select(func.count()).select_from(owner.table).where(owner == bindparam(scope))
         if condition is not None:
             counted = counted.where(condition)
         if group is None:
@@ -100,13 +104,18 @@ async def sizes(
     """The requested sizes, in one statement."""
     if not sizes:
         return {}
-    wanted = sorted(sizes)
-    row = (
-        await session.execute(
-            select(*(_size(s, account_id, user_id).label(s.value) for s in wanted))
-        )
-    ).one()
+    wanted = tuple(sorted(sizes))
+    statement = _sizes_statement(wanted, account_id is not None, user_id is not None)
+    connection = await session.connection()
+    [row] = await statement.all(connection, {"account": account_id, "user": user_id})
     return {s: int(row[i] or 0) for i, s in enumerate(wanted)}
+
+
+@functools.lru_cache(maxsize=256)
+def _sizes_statement(wanted: tuple[Size, ...], of_account: bool, of_user: bool) -> Prepared:
+    """The statement reading ``wanted``, built and compiled once per shape: a cost check
+    runs before most requests, and building it cost more than running it."""
+    return Prepared(select(*(_size(s, of_account, of_user).label(s.value) for s in wanted)))
 
 
 # Sizes the domain caps whatever the data: a document that fits with these needs no count.
