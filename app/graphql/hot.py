@@ -32,7 +32,7 @@ objects it returns with the same generated functions, their fields' own resolver
 only ``self`` called as they are. A field whose resolver reads more rows is read by the
 function that resolver calls (``AWAITED``: an account's ``seats``; a record's
 ``reportingChain``, ``directReports`` and ``invitation`` under ``staffBySid`` or
-``node``, the records they return made SeenStaff) once the object holding it is
+``node``, its manager's too, the records they return made SeenStaff) once the object holding it is
 completed, and only where that object is no item of a list (one statement per item is
 what graphql-core's loaders would batch). Other fields that load related rows (an
 invitation's ``inviter`` and ``staff``, the viewer's own record, a related record's
@@ -67,6 +67,7 @@ kept. What is forgotten is compiled again when next requested.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import math
@@ -152,23 +153,12 @@ NODE_FIELD = "node"
 RECORD_ROOTS = {"staffBySid": {"sid"}, NODE_FIELD: {"id"}}
 
 
-def _acting(body: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
-    """A body taking (session, actor, arguments) as one taking (context, arguments), as its
-    resolver calls it: in ``as_actor``."""
-
-    async def run(ctx, **arguments):
-        async with ctx.as_actor() as (session, actor):
-            return await body(session, actor, **arguments)
-
-    return run
-
-
 # Root fields answered by the very function their resolver calls (context and arguments
 # -> service calls -> the object the resolver returns): the plan calls it with the
 # arguments as strawberry would pass them (``_arguments``) and completes what it returns.
 RESOLVED_ROOTS: dict[str, Callable[..., Awaitable[Any]]] = {
-    "invitations": _acting(invitation_page),
-    "auditLog": _acting(audit_page),
+    "invitations": invitation_page,
+    "auditLog": audit_page,
     "viewer": viewer_of,
     "account": account_of,
     "customFields": custom_field_list,
@@ -639,10 +629,14 @@ def _arguments(definition, node: FieldNode, coerced: Any) -> dict[str, Any]:
         type_ = (
             argument.type.of_type if isinstance(argument.type, GraphQLNonNull) else argument.type
         )
-        if isinstance(type_, GraphQLList) and isinstance(
-            get_named_type(type_), GraphQLInputObjectType
-        ):
-            raise Fallback("lists of input objects")
+        if isinstance(type_, GraphQLList):
+            item = type_.of_type
+            if isinstance(item, GraphQLNonNull):
+                item = item.of_type
+            if isinstance(item, GraphQLList | GraphQLInputObjectType):
+                raise Fallback("lists of lists or of input objects")
+            # a list of its own, as strawberry makes one (a default value is shared)
+            value = None if value is None else list(value)
         if isinstance(type_, GraphQLInputObjectType):
             value = _input(type_, value)
         kwargs[argument.extensions["strawberry-definition"].python_name] = value
@@ -1197,7 +1191,10 @@ class HotPaths:
         if STATUSES in plan.needs:
             fetched.statuses = await _statuses(session, actor, page.rows)
         connection = staff_connection(page, actor, count=None, node=SeenStaff)
-        return plan.complete(connection, fetched)
+        completed = plan.complete(connection, fetched)
+        if fetched.pending:  # nothing on the page's own objects is AWAITED (see field())
+            raise Fallback("a field read after completion on the page")
+        return completed
 
     def _record_key(self, record: Record, coerced: Any) -> int:
         """What a record root looks up: the sid; for ``node``, the primary key of a Staff
@@ -1247,14 +1244,34 @@ async def _resolve(root: Resolved, arguments: dict[str, Any], coerced: Any, ctx)
 async def _settle(completed: Any, fetched: Prefetch, ctx) -> Any:
     """Reads the AWAITED fields left in ``fetched`` by completing ``completed``, each by its
     function with its arguments as strawberry would pass them, and completes each in its
-    place (and those in them, in turn)."""
+    place; then those found in them, and so on. The fields of one round are read side by
+    side, as graphql-core resolves sibling fields, so that their DataLoaders batch (two
+    records' reporting chains in one statement, as graphql-core reads them). One failing
+    cancels the others (a TaskGroup), so nothing is left using the session when
+    graphql-core takes the request over."""
     while fetched.pending:
-        response, key, obj, read, complete, nullable, (definition, node) = fetched.pending.pop(0)
-        arguments = _arguments(definition, node, fetched.coerced) if node.arguments else {}
-        found = await read(ctx, obj, **arguments)
-        if found is None and not nullable:
-            raise Fallback("null in a non-null field")
-        response[key] = None if found is None else complete(found, fetched)
+        batch, fetched.pending = fetched.pending, []
+        try:
+            async with asyncio.TaskGroup() as group:
+                reads = [
+                    group.create_task(
+                        read(
+                            ctx,
+                            obj,
+                            **(_arguments(definition, node, fetched.coerced)
+                               if node.arguments else {}),
+                        )
+                    )
+                    for _, _, obj, read, _, _, (definition, node) in batch
+                ]
+        except ExceptionGroup as failed:
+            raise failed.exceptions[0] from None
+        for (response, key, _, _, complete, nullable, _), found in zip(
+            batch, (r.result() for r in reads), strict=True
+        ):
+            if found is None and not nullable:
+                raise Fallback("null in a non-null field")
+            response[key] = None if found is None else complete(found, fetched)
     return completed
 
 

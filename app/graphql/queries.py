@@ -395,10 +395,9 @@ class Query:
             ),
         ] = None,
     ) -> InvitationConnection:
-        async with info.context.as_actor() as (session, actor):
-            return await invitation_page(
-                session, actor, first, after, status=status, staff_id=staff_id, email=email
-            )
+        return await invitation_page(
+            info.context, first, after, status=status, staff_id=staff_id, email=email
+        )
 
     @strawberry.field(
         description="What an invitation link offers (public): account, inviter, "
@@ -441,8 +440,7 @@ class Query:
             AuditLogFilter | None, strawberry.argument(description="Filters.")
         ] = None,
     ) -> AuditEntryConnection:
-        async with info.context.as_actor() as (session, actor):
-            return await audit_page(session, actor, first, after, filter)
+        return await audit_page(info.context, first, after, filter)
 
     @strawberry.field(description="The account's projects.")
     async def projects(self, info: Info) -> list[Project]:

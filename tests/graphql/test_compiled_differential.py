@@ -218,10 +218,10 @@ class Doc:
         )
         for extra in extras:
             if extra == "related":
-                if not record or depth > 0:
-                    self.covered = False  # for each row, or a related row's: graphql-core's
-                    if depth > 0:
-                        continue
+                if depth > 1:
+                    continue
+                if not record:
+                    self.covered = False  # for each row of a list: graphql-core's
                 items.append(self.related())
             elif extra == "address":
                 items.append(f"{self.key('address')}{self.directive()} {{ "
@@ -237,7 +237,7 @@ class Doc:
                     if depth > 1:
                         continue
                 items.append(f"{self.key('manager')}{self.directive()} {{ "
-                             f"{self.staff(depth + 1)} }}")
+                             f"{self.staff(depth + 1, record=record)} }}")
             elif extra == "customFields":
                 if depth > 0:
                     self.covered = False

@@ -196,15 +196,23 @@ async def test_database_lost_at_commit_is_masked_and_writes_nothing(api, service
     assert data["staffCreate"]["staff"]["accountStatus"] == "INVITED"
 
 
-async def test_database_lost_during_a_query_is_masked(api, services):
+@pytest.mark.parametrize(
+    "document",
+    [
+        # its cost needs the account's number of projects: the first statement (the
+        # token's) is read by the cost check, before execution
+        "{ staff(first: 5) { totalCount } projects { name } }",
+        # priced without the account's sizes: the token is read by a resolver
+        '{ staff(first: 5) { totalCount } node(id: "UHJvamVjdDox") { id } }',
+    ],
+    ids=["in-the-cost-check", "in-a-resolver"],
+)
+async def test_database_lost_during_a_query_is_masked(api, services, document):
     tenant = await make_tenant(services)
-    # a document graphql-core answers (the compiled plan hands a failed request back to
-    # it, which then runs on a fresh connection); its cost needs the account's number of
-    # projects, so the first statement (the token's) is read by the cost check
+    # documents graphql-core answers (the compiled plan hands a failed request back to
+    # it, which then runs on a fresh connection)
     with database_fails(services, on_statement="select"):
-        response = await api.raw(
-            "{ staff(first: 5) { totalCount } projects { name } }", token=tenant.owner.token
-        )
+        response = await api.raw(document, token=tenant.owner.token)
     assert response.status_code == 200
     body = response.json()
     # The first SELECT is the token lookup: a database failure is never mistaken for a

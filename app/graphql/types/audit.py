@@ -93,14 +93,21 @@ class AuditLogFilter:
 
 
 async def audit_page(
-    session,
-    actor: Actor,
+    ctx,
     first: int = 50,
     after: str | None = None,
     filter: AuditLogFilter | None = None,
 ) -> AuditEntryConnection:
-    """A page of the audit log as ``actor`` sees it, from the ``auditLog`` arguments (the
-    resolver's and the compiled plan's): a refused query is BAD_USER_INPUT."""
+    """A page of the audit log as the request's actor sees it, from the ``auditLog``
+    arguments (the resolver's and the compiled plan's): a refused query is
+    BAD_USER_INPUT."""
+    async with ctx.as_actor() as (session, actor):
+        return await _audit_page(session, actor, first, after, filter)
+
+
+async def _audit_page(
+    session, actor: Actor, first: int, after: str | None, filter: AuditLogFilter | None
+) -> AuditEntryConnection:
     f = filter or AuditLogFilter()
     target = decode_any(f.target_id) if f.target_id else None
     criteria = audit_service.AuditFilter(

@@ -104,16 +104,29 @@ class InvitationConnection:
 
 
 async def invitation_page(
-    session,
-    actor: Actor,
+    ctx,
     first: int = 50,
     after: str | None = None,
     status: InvitationStatus | None = None,
     staff_id: str | None = None,
     email: str | None = None,
 ) -> InvitationConnection:
-    """A page of invitations as ``actor`` sees them, from the ``invitations`` arguments
-    (the resolver's and the compiled plan's): a refused query is BAD_USER_INPUT."""
+    """A page of invitations as the request's actor sees them, from the ``invitations``
+    arguments (the resolver's and the compiled plan's): a refused query is
+    BAD_USER_INPUT."""
+    async with ctx.as_actor() as (session, actor):
+        return await _invitation_page(session, actor, first, after, status, staff_id, email)
+
+
+async def _invitation_page(
+    session,
+    actor: Actor,
+    first: int,
+    after: str | None,
+    status: InvitationStatus | None,
+    staff_id: str | None,
+    email: str | None,
+) -> InvitationConnection:
     criteria = invitations_service.InvitationFilter(
         status=status, staff_id=decode_id(staff_id, "Staff"), email=email
     )
