@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access import Actor, require_project_management
-from app.db.base import utcnow
+from app.db.base import Records, utcnow
+from app.db.prepared import Prepared
 from app.errors import DomainError, ErrorCode, NotFound, ValidationFailed
 from app.projects.models import Project, ProjectMember, ProjectTeamRole
 from app.staff import access
@@ -360,14 +361,22 @@ async def projects_of(session: AsyncSession, account_id: int, staff_ids: list[in
     return out
 
 
-async def team_roles(session: AsyncSession, account_id: int) -> list[ProjectTeamRole]:
-    return list(
-        await session.scalars(
-            select(ProjectTeamRole)
-            .where(ProjectTeamRole.account_id == account_id)
-            .order_by(ProjectTeamRole.name_key)
-        )
-    )
+# The account's team roles as read-only records, read on the driver (the picklists and
+# every record showing its default project role read them).
+TEAM_ROLE_RECORDS = Records(ProjectTeamRole, "team_role")
+ACCOUNT_TEAM_ROLES = Prepared(
+    select(*TEAM_ROLE_RECORDS.columns)
+    .where(ProjectTeamRole.account_id == bindparam("account_id"))
+    .order_by(ProjectTeamRole.name_key)
+)
+
+
+async def team_roles(session: AsyncSession, account_id: int) -> list:
+    """The account's team roles (read-only records), by name; the session's changes are
+    flushed first, as the ORM's own queries would."""
+    await session.flush()
+    rows = await ACCOUNT_TEAM_ROLES.all(await session.connection(), {"account_id": account_id})
+    return [TEAM_ROLE_RECORDS.take(row) for row in rows]
 
 
 async def create_team_role(session: AsyncSession, actor: Actor, name: str) -> ProjectTeamRole:

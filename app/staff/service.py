@@ -14,7 +14,8 @@ from sqlalchemy.orm import aliased
 from app import fields
 from app.access import GRANTABLE_PERMITS, Actor, Permit, Role, require
 from app.accounts.service import next_staff_sid
-from app.db.base import utcnow
+from app.db.base import Records, utcnow
+from app.db.prepared import Prepared
 from app.errors import DomainError, ErrorCode, Forbidden, NotFound, ValidationFailed
 from app.security.crypto import Keyring
 from app.staff import access, email_change
@@ -554,13 +555,23 @@ async def granted_permits(session: AsyncSession, staff_ids: list[int]) -> dict[i
 # --- staff statuses (an account-defined picklist) --------------------------------------
 
 
-async def list_statuses(
-    session: AsyncSession, account_id: int, *, include_archived: bool = True
-) -> list[StaffStatus]:
-    stmt = select(StaffStatus).where(StaffStatus.account_id == account_id)
-    if not include_archived:
-        stmt = stmt.where(StaffStatus.archived.is_(False))
-    return list(await session.scalars(stmt.order_by(StaffStatus.name_key, StaffStatus.id)))
+# The account's statuses as read-only records, read on the driver: the picklist and every
+# page that shows a status read them, and building entities cost more than the query.
+STATUS_RECORDS = Records(StaffStatus, "status")
+ACCOUNT_STATUSES = Prepared(
+    select(*STATUS_RECORDS.columns)
+    .where(StaffStatus.account_id == bindparam("account_id"))
+    .order_by(StaffStatus.name_key, StaffStatus.id)
+)
+
+
+async def list_statuses(session: AsyncSession, account_id: int, *, include_archived: bool = True):
+    """The account's statuses (read-only records), by name; the session's changes are
+    flushed first, as the ORM's own queries would."""
+    await session.flush()
+    rows = await ACCOUNT_STATUSES.all(await session.connection(), {"account_id": account_id})
+    statuses = [STATUS_RECORDS.take(row) for row in rows]
+    return statuses if include_archived else [s for s in statuses if not s.archived]
 
 
 async def _status_name(session: AsyncSession, actor: Actor, name, exclude_id=None) -> str:
@@ -604,5 +615,5 @@ async def update_status(
     return status
 
 
-async def statuses_by_id(session: AsyncSession, account_id: int) -> dict[int, StaffStatus]:
+async def statuses_by_id(session: AsyncSession, account_id: int) -> dict:
     return {s.id: s for s in await list_statuses(session, account_id)}
