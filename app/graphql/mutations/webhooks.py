@@ -11,7 +11,7 @@ from strawberry.types import Info
 from app.graphql.errors import bad_input
 from app.graphql.ids import decode_id, encode_id
 from app.graphql.mutations.base import Payload, as_actor, mutation, provided
-from app.graphql.types.common import page_info
+from app.graphql.types.common import after_page_info
 from app.graphql.types.webhooks import (
     WebhookDelivery,
     WebhookDeliveryConnection,
@@ -230,7 +230,7 @@ class WebhookQueries:
         ]
         return WebhookEndpointConnection(
             edges=edges,
-            page_info=page_info([e.cursor for e in edges], has_next, after is not None),
+            page_info=after_page_info(edges, has_next, after),
         )
 
     @strawberry.field(
@@ -268,5 +268,5 @@ class WebhookQueries:
         ]
         return WebhookDeliveryConnection(
             edges=edges,
-            page_info=page_info([e.cursor for e in edges], has_next, after is not None),
+            page_info=after_page_info(edges, has_next, after),
         )

@@ -11,7 +11,7 @@ from app.audit.models import AuditEntry as AuditEntryRow
 from app.errors import DomainError
 from app.graphql.errors import bad_input
 from app.graphql.ids import decode_any, decode_id, encode_id
-from app.graphql.types.common import Node, PageInfo, page_info
+from app.graphql.types.common import Node, PageInfo, after_page_info
 
 
 @strawberry.type(description="One change in the account, as it happened.")
@@ -133,5 +133,5 @@ async def _audit_page(
     ]
     return AuditEntryConnection(
         edges=edges,
-        page_info=page_info([e.cursor for e in edges], has_next, after is not None),
+        page_info=after_page_info(edges, has_next, after),
     )

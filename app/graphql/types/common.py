@@ -32,3 +32,9 @@ def page_info(cursors: Sequence[str], has_next: bool, has_previous: bool) -> Pag
         start_cursor=cursors[0] if cursors else None,
         end_cursor=cursors[-1] if cursors else None,
     )
+
+
+def after_page_info(edges: Sequence, has_next: bool, after: str | None) -> PageInfo:
+    """The page info of a newest-first list paged only forward, by ``after``: a page
+    follows another exactly when ``after`` was given."""
+    return page_info([e.cursor for e in edges], has_next, after is not None)

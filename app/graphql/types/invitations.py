@@ -12,7 +12,7 @@ from app.graphql import loaders
 from app.graphql.enums import InvitationStatus, JoinRequestStatus, Role, StaffKind
 from app.graphql.errors import bad_input
 from app.graphql.ids import decode_id, encode_id
-from app.graphql.types.common import Node, PageInfo, page_info
+from app.graphql.types.common import Node, PageInfo, after_page_info
 from app.graphql.types.staff import Staff
 from app.invitations import service as invitations_service
 from app.invitations.models import Invitation as InvitationRow
@@ -146,7 +146,7 @@ async def _invitation_page(
     ]
     return InvitationConnection(
         edges=edges,
-        page_info=page_info([e.cursor for e in edges], has_next, after is not None),
+        page_info=after_page_info(edges, has_next, after),
     )
 
 
