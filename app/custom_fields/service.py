@@ -13,10 +13,12 @@ from app.access import Actor, Permit, require
 from app.custom_fields.errors import FieldArchived, FieldNameTaken
 from app.custom_fields.models import CustomField, CustomFieldType, CustomFieldValue
 from app.custom_fields.queries import (
+    ACCOUNT_FIELDS,
     FIELD_RECORDS,
     FIELDS_THEN_VALUES,
+    NAMED_VALUE_COLUMNS,
+    NAMED_VALUES,
     VALUE_RECORDS,
-    fields_of,
 )
 from app.db.base import utcnow
 from app.errors import AccessDenied, DomainError, ErrorCode, Forbidden, NotFound, ValidationFailed
@@ -85,12 +87,19 @@ async def _check_name(session, actor: Actor, name: str | None, exclude_id=None) 
 async def list_fields(
     session: AsyncSession, actor: Actor, *, include_archived: bool = False
 ) -> list[CustomField]:
-    """The account's definitions: for the directory's members (a guest sees the fields
-    only as values of their own record)."""
+    """The account's definitions, as read-only records (``FIELD_RECORDS``): for the
+    directory's members (a guest sees the fields only as values of their own record). The
+    session's changes are flushed first, as the ORM's own query would."""
     require(actor, Permit.VIEW_STAFF)
-    return list(
-        await session.scalars(fields_of(actor.account_id, include_archived=include_archived))
+    return await _field_records(session, actor.account_id, include_archived=include_archived)
+
+
+async def _field_records(session: AsyncSession, account_id: int, *, include_archived: bool):
+    await session.flush()
+    rows = await ACCOUNT_FIELDS[include_archived].all(
+        await session.connection(), {"account_id": account_id}
     )
+    return [FIELD_RECORDS.take(row) for row in rows]
 
 
 async def get_field(session: AsyncSession, actor: Actor, field_id: int, path="id") -> CustomField:
@@ -354,7 +363,7 @@ async def values_of_staff(
     personal = access.can_see_personal(actor, staff.id)
     values = (await values_for_staff(session, actor.account_id, [staff.id]))[staff.id]
     by_field = {v.field.id: v.value for v in shown_values(values, personal=personal)}
-    fields = await session.scalars(fields_of(actor.account_id, include_archived=False))
+    fields = await _field_records(session, actor.account_id, include_archived=False)
     return [(f, by_field.get(f.id)) for f in fields if personal or not f.personal]
 
 
@@ -366,22 +375,28 @@ async def values_by_names(
     Only values the actor may see are returned: details of the record, and the permit for
     personal fields.
     """
-    stmt = (
-        select(CustomFieldValue, CustomField, Staff.restricted)
-        .join(CustomField, CustomField.id == CustomFieldValue.field_id)
-        .join(Staff, Staff.id == CustomFieldValue.staff_id)
-        .where(CustomFieldValue.account_id == actor.account_id, CustomField.archived_at.is_(None))
-        .order_by(CustomField.id, Staff.last_name_key, Staff.id)
-    )
+    params: dict = {"account_id": actor.account_id}
     if names:
         # A name with NUL names no field (PostgreSQL would refuse it as a parameter).
-        keys = [name_key(n) for n in names[:MAX_FIELDS] if "\x00" not in n]
-        stmt = stmt.where(CustomField.name_key.in_(keys))
+        params["keys"] = list(
+            dict.fromkeys(name_key(n) for n in names[:MAX_FIELDS] if "\x00" not in n)
+        )
+        if not params["keys"]:
+            return []
+    await session.flush()
+    rows = await NAMED_VALUES[bool(names)].all(await session.connection(), params)
+    fields_at, fields = 1 + len(NAMED_VALUE_COLUMNS), {}
     out: list[FieldValue] = []
-    for value, field, restricted in (await session.execute(stmt)).all():
-        if not access.can_see_details(actor, value.staff_id, restricted):
+    for row in rows:
+        if row[0] == 0:
+            field = FIELD_RECORDS.take(row, fields_at)
+            fields[field.id] = field
             continue
-        if field.personal and not access.can_see_personal(actor, value.staff_id):
+        staff_id, field_id, value, restricted = row[1:5]
+        if not access.can_see_details(actor, staff_id, restricted):
             continue
-        out.append(FieldValue(field=field, value=value.value, staff_id=value.staff_id))
+        field = fields[field_id]
+        if field.personal and not access.can_see_personal(actor, staff_id):
+            continue
+        out.append(FieldValue(field=field, value=value, staff_id=staff_id))
     return out

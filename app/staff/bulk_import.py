@@ -97,7 +97,8 @@ class _Column:
     header: str
     field: Field | None  # a staff field (None: a custom field)
     part: str | None = None  # the address part of a multi-column field
-    custom: CustomField | None = None
+    # a read-only record (its options a list): hashed by the rest
+    custom: CustomField | None = field(default=None, hash=False)
     written: bool = True  # False: read and ignored
 
 
