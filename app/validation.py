@@ -112,4 +112,6 @@ def full_name(first: str | None, last: str | None) -> str:
     """First and last name as shown, one space between them and none around (a record
     with a first name only shows just that); empty for a record without names (never made
     up)."""
-    return " ".join(part.strip() for part in (first, last) if part and part.strip())
+    first = first.strip() if first else ""
+    last = last.strip() if last else ""
+    return f"{first} {last}" if first and last else first or last

@@ -533,7 +533,9 @@ class _Compiler:
 
     def columns(self) -> PageColumns:
         wanted = {rows: None if r is None else frozenset(r) for rows, r in self.reads.items()}
-        return PageColumns(staff=wanted[True], manager=wanted[False])
+        return PageColumns(
+            staff=wanted[True], manager=wanted[False], managers=MANAGERS in self.needs
+        )
 
     def getter(
         self, definition, record: RecordType | None = None

@@ -20,6 +20,7 @@ taken for the whole batch first).
 from __future__ import annotations
 
 import csv
+import dataclasses
 import enum
 import io
 from collections.abc import AsyncIterator, Callable
@@ -98,7 +99,7 @@ class _Column:
     field: Field | None  # a staff field (None: a custom field)
     part: str | None = None  # the address part of a multi-column field
     # a read-only record (its options a list): hashed by the rest
-    custom: CustomField | None = field(default=None, hash=False)
+    custom: CustomField | None = dataclasses.field(default=None, hash=False)
     written: bool = True  # False: read and ignored
 
 

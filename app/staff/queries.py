@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import base64
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import lru_cache
-from typing import Any, Literal, NamedTuple, cast
+from typing import Any, Literal, NamedTuple, cast, overload
 
 import orjson
 from sqlalchemy import (
@@ -237,6 +238,37 @@ def nameless(expr: ColumnElement) -> ColumnElement:
 def encode_cursor(query: StaffQuery, staff: Staff) -> str:
     payload = [query.sort.value, query.direction.value, sort_value(staff, query.sort), staff.id]
     return base64.urlsafe_b64encode(orjson.dumps(payload)).decode().rstrip("=")
+
+
+class Cursors(Sequence[str]):
+    """The cursors of a page's rows, each encoded when first read: most documents read
+    none of them, or only the last (``endCursor``)."""
+
+    __slots__ = ("_query", "_rows", "_made")
+
+    def __init__(self, query: StaffQuery, rows: list):
+        self._query = query
+        self._rows = rows
+        self._made: dict[int, str] = {}
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[str]: ...
+
+    def __getitem__(self, index: int | slice) -> str | list[str]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self._rows)))]
+        if index < 0:
+            index += len(self._rows)
+        made = self._made.get(index)
+        if made is None:
+            made = self._made[index] = encode_cursor(self._query, self._rows[index])
+        return made
 
 
 def decode_cursor(query: StaffQuery) -> tuple[object, int] | None:
@@ -777,28 +809,45 @@ def validate(actor: Actor, query: StaffQuery) -> None:
             raise InvalidQuery(f"{name} contains characters that are not allowed.", field=[name])
 
 
-# Always read of a row: what decides who sees it (id, restricted), its manager's key and
-# every sort's value (for its cursor); of a manager: what decides who sees it.
+# Always read of a row: what decides who sees it (id, restricted) and its manager's key;
+# of a manager: what decides who sees it. A page also reads its sort's value (SORT_KEYS),
+# which its cursors carry.
 MANAGER_KEYS = frozenset({"id", "restricted"})
-ROW_KEYS = MANAGER_KEYS | {"manager_id", "last_name_key", "first_name", "title", "company"}
-ROW_KEYS |= {"created_at", "email", "role"}
+ROW_KEYS = MANAGER_KEYS | {"manager_id"}
+SORT_KEYS: dict[StaffSortKey, frozenset[str]] = {
+    StaffSortKey.LAST_NAME: frozenset({"last_name_key"}),
+    StaffSortKey.FIRST_NAME: frozenset({"first_name"}),
+    StaffSortKey.TITLE: frozenset({"title"}),
+    StaffSortKey.COMPANY: frozenset({"company"}),
+    StaffSortKey.CREATED_AT: frozenset({"created_at"}),
+    StaffSortKey.EMAIL: frozenset({"email"}),
+    StaffSortKey.ROLE: frozenset({"role", "last_name_key"}),
+}
 
 
 @dataclass(frozen=True)
 class PageColumns:
     """The columns a page reads of each row and of its manager: all of them (None), or
     those named, with ``ROW_KEYS`` and ``MANAGER_KEYS`` added (so pages that read the same
-    columns share one statement). Rows read with fewer columns are records without the
-    others: only a reader that knows what it reads (the hot plan) asks for fewer."""
+    columns share one statement); and whether the rows' managers are joined at all
+    (``managers``). Rows read with fewer columns are records without the others: only a
+    reader that knows what it reads (the hot plan) asks for fewer."""
 
     staff: frozenset[str] | None = None
     manager: frozenset[str] | None = None
+    managers: bool = True
 
     def __post_init__(self):
         for name, keys in (("staff", ROW_KEYS), ("manager", MANAGER_KEYS)):
             wanted = getattr(self, name)
             if wanted is not None:
                 object.__setattr__(self, name, frozenset(wanted) | keys)
+
+    def sorted_by(self, sort: StaffSortKey) -> PageColumns:
+        """These columns and the sort's value, which a page's cursors carry."""
+        if self.staff is None or SORT_KEYS[sort] <= self.staff:
+            return self
+        return replace(self, staff=self.staff | SORT_KEYS[sort])
 
 
 ALL_COLUMNS = PageColumns()
@@ -807,7 +856,7 @@ ALL_COLUMNS = PageColumns()
 class PageStatement(NamedTuple):
     prepared: Prepared
     staff: Records  # the row's columns, first
-    manager: Records  # then its manager's (NULLs when it has none)
+    manager: Records | None  # then its manager's (NULLs when it has none); None: not joined
 
 
 def page_select(
@@ -836,7 +885,12 @@ def page_select(
         if query.sort in NAME_SORT_KEYS and query.direction == SortDirection.ASC:
             params["after_nameless"] = 1 if position[0] == "" else 0
     statement = _page_statement(
-        shape, query.sort, query.direction, position is not None, columns, ahead is not None
+        shape,
+        query.sort,
+        query.direction,
+        position is not None,
+        columns.sorted_by(query.sort),
+        ahead is not None,
     )
     return statement, params
 
@@ -943,12 +997,16 @@ def _keys(wanted: frozenset[str] | None) -> tuple[str, ...]:
 
 
 @lru_cache(maxsize=32)
-def _page_columns(columns: PageColumns, confined: bool) -> tuple[Records, Records, Select]:
+def _page_columns(
+    columns: PageColumns, confined: bool
+) -> tuple[Records, Records | None, Select]:
     """The rows' columns and their managers', joined as the viewer sees them: in the same
     account and, for a guest (``confined``: the statement binds ``self_id``), only a
     manager the guest sees (``visible``), so that a row's manager column is exactly what
-    looking the manager up by id would find."""
+    looking the manager up by id would find. No manager (None) unless ``managers``."""
     staff = Records(Staff, "staff", _keys(columns.staff))
+    if not columns.managers:
+        return staff, None, select(*staff.columns)
     manager = Records(_MANAGER, "manager", _keys(columns.manager))
     seen = [_MANAGER.id == Staff.manager_id, _MANAGER.account_id == Staff.account_id]
     if confined:

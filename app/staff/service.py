@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -32,13 +33,13 @@ from app.staff.models import (
 from app.staff.queries import (
     AHEAD,
     ALL_COLUMNS,
+    Cursors,
     PageColumns,
     PageStatement,
     Route,
     StaffQuery,
     choose_route,
     count_select,
-    encode_cursor,
     page_select,
     probe_of,
     record_select,
@@ -105,7 +106,7 @@ class StaffPage:
     They hold the columns asked for (all by default)."""
 
     rows: list
-    cursors: list[str]
+    cursors: Sequence[str]  # encoded when read (``Cursors``)
     has_next: bool
     has_previous: bool
     managers: dict[int, object]  # the rows' managers by id (None: not seen)
@@ -131,23 +132,27 @@ async def list_staff(
         result = await statement.prepared.all(connection, params)
     has_next = len(result) > query.first
     result = result[: query.first]
-    cut = len(statement.staff)  # the manager's columns follow the row's
     rows = [statement.staff.take(r) for r in result]
     return StaffPage(
         rows=rows,
-        cursors=[encode_cursor(query, r) for r in rows],
+        cursors=Cursors(query, rows),
         has_next=has_next,
         has_previous=query.after is not None,
-        managers=_managers(rows, (statement.manager.take(r, cut) for r in result)),
+        managers=_managers(statement, rows, result),
     )
 
 
-def _managers(rows: list, joined) -> dict[int, Any]:
+def _managers(statement: PageStatement, rows: list, result: list) -> dict[int, Any]:
     """Each row's manager by id, as joined to it: the record, or None where the viewer
-    does not see it (the join applies ``visible``), so that none needs looking up again."""
+    does not see it (the join applies ``visible``), so that none needs looking up again.
+    None of them where the statement joins no manager (its reader reads none)."""
+    manager = statement.manager
+    if manager is None:
+        return {}
+    cut = len(statement.staff)  # the manager's columns follow the row's
     return {
-        row.manager_id: manager
-        for row, manager in zip(rows, joined, strict=False)
+        row.manager_id: manager.take(r, cut)
+        for row, r in zip(rows, result, strict=True)
         if row.manager_id is not None
     }
 
@@ -230,8 +235,7 @@ async def _found(
     if not result:
         return FoundStaff(None, {})
     row = statement.staff.take(result[0])
-    joined = [statement.manager.take(result[0], len(statement.staff))]
-    return FoundStaff(row, _managers([row], joined))
+    return FoundStaff(row, _managers(statement, [row], result[:1]))
 
 
 @functools.cache

@@ -12,6 +12,7 @@ from app.staff.queries import (
     ALL_COLUMNS,
     MANAGER_KEYS,
     ROW_KEYS,
+    SORT_KEYS,
     PageColumns,
     SortDirection,
     StaffQuery,
@@ -67,7 +68,7 @@ async def test_narrow_records_hold_what_was_asked_and_the_keys(services):
     async with services.db.session() as session:
         page = await service.list_staff(session, _owner(tenant), StaffQuery(first=3), NARROW)
     row = page.rows[0]
-    assert set(row._fields) == ROW_KEYS | {"notes"}
+    assert set(row._fields) == ROW_KEYS | SORT_KEYS[StaffSortKey.LAST_NAME] | {"notes"}
     manager = next(iter(page.managers.values()))
     assert set(manager._fields) == MANAGER_KEYS | {"last_name"}
     assert manager.last_name == "Boss"
@@ -82,11 +83,28 @@ async def test_narrow_pages_walk_as_full_ones(services, sort, direction):
     query = StaffQuery(first=3, sort=sort, direction=direction)
     full = await _walk(services, _owner(tenant), query, ALL_COLUMNS)
     narrow = await _walk(services, _owner(tenant), query, NARROW)
-    assert [p.cursors for p in narrow] == [p.cursors for p in full]
+    assert [list(p.cursors) for p in narrow] == [list(p.cursors) for p in full]
     assert [[(r.id, r.notes) for r in p.rows] for p in narrow] == [
         [(r.id, r.notes) for r in p.rows] for p in full
     ]
     assert [sorted(p.managers) for p in narrow] == [sorted(p.managers) for p in full]
+    # a reader that reads no manager gets none joined, and the same pages
+    alone = await _walk(services, _owner(tenant), query, PageColumns(staff=frozenset()))
+    unjoined = PageColumns(staff=frozenset(), managers=False)
+    bare = await _walk(services, _owner(tenant), query, unjoined)
+    assert [list(p.cursors) for p in bare] == [list(p.cursors) for p in alone]
+    assert [[tuple(r) for r in p.rows] for p in bare] == [[tuple(r) for r in p.rows] for p in alone]
+    assert all(p.managers == {} for p in bare) and any(p.managers for p in alone)
+    assert set(bare[0].rows[0]._fields) == ROW_KEYS | SORT_KEYS[sort]
+
+
+async def test_a_page_without_managers_joins_none(services):
+    tenant = await make_tenant(services)
+    actor = _owner(tenant)
+    joined = page_select(actor, StaffQuery(), PageColumns(staff=frozenset()))[0]
+    alone = page_select(actor, StaffQuery(), PageColumns(staff=frozenset(), managers=False))[0]
+    assert joined.manager is not None and alone.manager is None
+    assert "JOIN" in str(joined.prepared.statement) and "JOIN" not in str(alone.prepared.statement)
 
 
 async def test_columns_that_are_not_the_tables_are_refused(services):
@@ -114,7 +132,7 @@ def test_pages_reading_the_same_columns_share_a_statement(services):
     """What every page reads anyway does not make another statement."""
     actor = Actor(user_id=1, account_id=1, staff_id=1, role=Role.OWNER, permits=frozenset())
     one = PageColumns(staff=frozenset({"notes"}), manager=frozenset())
-    other = PageColumns(staff=frozenset({"notes", "id", "email"}), manager=frozenset({"id"}))
+    other = PageColumns(staff=frozenset({"notes", "id", "manager_id"}), manager=frozenset({"id"}))
     assert one == other
     assert page_select(actor, StaffQuery(), one)[0] is page_select(actor, StaffQuery(), other)[0]
     assert page_select(actor, StaffQuery(), one)[0] is not page_select(actor, StaffQuery())[0]

@@ -5,7 +5,7 @@ actor's permits (set lookups), never by per-field queries."""
 from __future__ import annotations
 
 import operator
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Annotated
 
@@ -480,7 +480,13 @@ class Staff(Node):
 
 @strawberry.type(description="An edge in the staff connection.")
 class StaffEdge:
-    cursor: str = strawberry.field(description="Opaque keyset cursor.")
+    _cursors: strawberry.Private[Sequence[str]]  # the page's, encoded when read
+    _index: strawberry.Private[int]
+
+    @strawberry.field(description="Opaque keyset cursor.")
+    def cursor(self) -> str:
+        return self._cursors[self._index]
+
     node: Staff = strawberry.field(description="The staff member.")
 
 
@@ -572,8 +578,8 @@ def staff_connection(page: StaffPage, actor: Actor, count, node=Staff.build) -> 
     asked. ``node`` makes each node from (record, viewer); the hot plan's are SeenStaff."""
     return StaffConnection(
         edges=[
-            StaffEdge(cursor=c, node=node(r, actor))
-            for r, c in zip(page.rows, page.cursors, strict=True)
+            StaffEdge(node=node(r, actor), _cursors=page.cursors, _index=i)
+            for i, r in enumerate(page.rows)
         ],
         page_info=page_info(page.cursors, page.has_next, page.has_previous),
         _count=count,
