@@ -621,3 +621,51 @@ async def test_a_search_is_planned_for_its_own_words_however_often_it_runs(
             "WHERE statement ILIKE '%FROM staff%'"
         )
         assert kept.scalar() >= 8
+
+
+def _trigger_steps(path: str, statement: str, values: tuple) -> int:
+    """SQLite's virtual-machine steps (in hundreds) of one statement, its triggers
+    included, rolled back: a count of work done, not a time."""
+    import sqlite3
+
+    steps = 0
+
+    def step() -> int:
+        nonlocal steps
+        steps += 1
+        return 0
+
+    connection = sqlite3.connect(path, isolation_level=None)
+    try:
+        connection.set_progress_handler(step, 100)
+        connection.execute("BEGIN IMMEDIATE")
+        connection.execute(statement, values)
+        connection.execute("ROLLBACK")
+    finally:
+        connection.close()
+    return steps
+
+
+async def test_a_records_short_words_are_rewritten_without_reading_the_whole_index(services):
+    """Changing or deleting a record rewrites its own short words: the work does not grow
+    with the account (it once scanned the whole index, under the write lock)."""
+    if services.db.dialect != "sqlite":
+        pytest.skip("SQLite's short-word triggers")
+    tenant = await make_tenant(services)
+    rows = [
+        dict(first_name=f"Fay{i}", last_name=f"Longfellow{i}", title="Engineer", company="Acme")
+        for i in range(2000)
+    ]
+    [first] = await insert_staff_rows(services, tenant, rows[:1])
+    async with services.db.session() as session:
+        staff_id = await session.scalar(
+            select(Staff.id).where(Staff.account_id == tenant.account_id, Staff.sid == first)
+        )
+    path = services.db.engine.url.database
+    change = ("UPDATE staff SET title = ?, email = ? WHERE id = ?", ("Welder", "fl@x.example", staff_id))
+    removal = ("DELETE FROM staff WHERE id = ?", (staff_id,))
+    alone = [_trigger_steps(path, *change), _trigger_steps(path, *removal)]
+    await insert_staff_rows(services, tenant, rows[1:])
+    among_many = [_trigger_steps(path, *change), _trigger_steps(path, *removal)]
+    assert all(0 < a for a in alone)
+    assert among_many[0] < alone[0] * 1.5 and among_many[1] < alone[1] * 1.5, (alone, among_many)
