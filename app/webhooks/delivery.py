@@ -117,14 +117,23 @@ class Deliverer:
         )
 
     async def claim(self) -> tuple[str, list[int]]:
-        """A lease and the deliveries it holds (none when nothing is due)."""
+        """A lease and the deliveries it holds (none when nothing is due).
+
+        Whether anything is due is read first, without a write: the worker wakes on every
+        committed event, and most events have no endpoint to go to. On SQLite a claim is a
+        write transaction, which waits for (and holds up) the requests' writers."""
         now = utcnow()
         lease = secrets.token_hex(16)
-        pick = (
+        due = (
             select(WebhookDelivery.id)
             .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
             .where(self._due(now), WebhookEndpoint.enabled.is_(True))
-            .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
+        )
+        async with self.db.session() as session:
+            if await session.scalar(due.limit(1)) is None:
+                return lease, []
+        pick = (
+            due.order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
             .limit(self.batch)
             .with_for_update(skip_locked=True, of=WebhookDelivery)
         )

@@ -628,6 +628,27 @@ async def test_two_workers_never_send_one_delivery_twice(api, services, settings
         assert sorted(receiver.ids) == sorted(set(receiver.ids)) and len(receiver.ids) == 30
 
 
+async def test_a_worker_with_nothing_due_writes_nothing(api, services):
+    """The worker wakes on every committed event; with nothing due it only reads (on
+    SQLite a claim would take the one writer's turn from the requests)."""
+    from sqlalchemy import event
+
+    tenant = await make_tenant(services)
+    await api.data(STAFF_CREATE, {"input": {"firstName": "A", "lastName": "B"}}, as_=tenant.owner)
+    sent: list[str] = []
+
+    def record(conn, cursor, statement, *args) -> None:
+        sent.append(" ".join(statement.split()[:2]).upper())
+
+    event.listen(services.db.engine.sync_engine, "before_cursor_execute", record)
+    try:
+        assert await services.webhooks.run_once() == 0
+    finally:
+        event.remove(services.db.engine.sync_engine, "before_cursor_execute", record)
+    assert sent, "the worker reads what is due"
+    assert not [s for s in sent if s.startswith(("UPDATE", "INSERT", "BEGIN IMMEDIATE"))], sent
+
+
 def gid_of(kind: str, pk: int) -> str:
     return gid(kind, pk)
 
