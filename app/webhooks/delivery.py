@@ -31,11 +31,12 @@ from datetime import datetime, timedelta
 
 import httpx
 import orjson
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import BindParameter, and_, bindparam, or_, select, update
 from standardwebhooks import Webhook
 
 from app.accounts.models import Account
-from app.db.base import utcnow
+from app.db.base import UTCDateTime, utcnow
+from app.db.prepared import Prepared
 from app.email.outbox import enqueue
 from app.events.bus import HUB
 from app.events.service import NOTIFY_CHANNEL
@@ -62,6 +63,25 @@ class Outcome:
     error: str | None
     excerpt: str | None
     duration_ms: int
+
+
+def _due(now: datetime | BindParameter[datetime]):
+    return and_(
+        WebhookDelivery.status == DeliveryStatus.PENDING,
+        WebhookDelivery.next_attempt_at <= now,
+        or_(WebhookDelivery.locked_until.is_(None), WebhookDelivery.locked_until < now),
+    )
+
+
+# Whether any delivery is due at ``now`` (to an enabled endpoint): read before a claim,
+# which is a write. Built once and read on the driver (app.db.prepared).
+_NOW: BindParameter[datetime] = bindparam("now", type_=UTCDateTime)
+ANY_DUE = Prepared(
+    select(WebhookDelivery.id)
+    .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+    .where(_due(_NOW), WebhookEndpoint.enabled.is_(True))
+    .limit(1)
+)
 
 
 class Deliverer:
@@ -109,13 +129,6 @@ class Deliverer:
 
     # --- claiming ---------------------------------------------------------------------
 
-    def _due(self, now: datetime):
-        return and_(
-            WebhookDelivery.status == DeliveryStatus.PENDING,
-            WebhookDelivery.next_attempt_at <= now,
-            or_(WebhookDelivery.locked_until.is_(None), WebhookDelivery.locked_until < now),
-        )
-
     async def claim(self) -> tuple[str, list[int]]:
         """A lease and the deliveries it holds (none when nothing is due).
 
@@ -124,16 +137,14 @@ class Deliverer:
         write transaction, which waits for (and holds up) the requests' writers."""
         now = utcnow()
         lease = secrets.token_hex(16)
-        due = (
-            select(WebhookDelivery.id)
-            .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
-            .where(self._due(now), WebhookEndpoint.enabled.is_(True))
-        )
-        async with self.db.session() as session:
-            if await session.scalar(due.limit(1)) is None:
+        async with self.db.engine.connect() as connection:  # one read, no transaction
+            if not await ANY_DUE.all(connection, {"now": now}):
                 return lease, []
         pick = (
-            due.order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
+            select(WebhookDelivery.id)
+            .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+            .where(_due(now), WebhookEndpoint.enabled.is_(True))
+            .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
             .limit(self.batch)
             .with_for_update(skip_locked=True, of=WebhookDelivery)
         )
@@ -141,7 +152,7 @@ class Deliverer:
             claimed = list(
                 await session.scalars(
                     update(WebhookDelivery)
-                    .where(WebhookDelivery.id.in_(pick.scalar_subquery()), self._due(now))
+                    .where(WebhookDelivery.id.in_(pick.scalar_subquery()), _due(now))
                     .values(locked_until=now + self.lease, lease=lease)
                     .returning(WebhookDelivery.id)
                     .execution_options(synchronize_session=False)

@@ -633,6 +633,8 @@ async def test_a_worker_with_nothing_due_writes_nothing(api, services):
     SQLite a claim would take the one writer's turn from the requests)."""
     from sqlalchemy import event
 
+    from app.db import prepared
+
     tenant = await make_tenant(services)
     await api.data(STAFF_CREATE, {"input": {"firstName": "A", "lastName": "B"}}, as_=tenant.owner)
     sent: list[str] = []
@@ -640,11 +642,16 @@ async def test_a_worker_with_nothing_due_writes_nothing(api, services):
     def record(conn, cursor, statement, *args) -> None:
         sent.append(" ".join(statement.split()[:2]).upper())
 
+    def record_prepared(pool, statement: str) -> None:
+        record(None, None, statement)
+
     event.listen(services.db.engine.sync_engine, "before_cursor_execute", record)
+    prepared.sent.append(record_prepared)
     try:
         assert await services.webhooks.run_once() == 0
     finally:
         event.remove(services.db.engine.sync_engine, "before_cursor_execute", record)
+        prepared.sent.remove(record_prepared)
     assert sent, "the worker reads what is due"
     assert not [s for s in sent if s.startswith(("UPDATE", "INSERT", "BEGIN IMMEDIATE"))], sent
 
