@@ -25,6 +25,7 @@ from app.identity.models import AuthToken, TokenKind
 from app.invitations.models import JoinLink, JoinRequest
 from app.projects.models import Project, ProjectMember, ProjectTeamRole
 from app.staff.models import Staff, StaffShare, StaffStatus
+from app.staff.service import MAX_STATUSES
 
 
 class Size(enum.StrEnum):
@@ -121,4 +122,5 @@ def _sizes_statement(wanted: tuple[Size, ...], of_account: bool, of_user: bool) 
 # Sizes the domain caps whatever the data: a document that fits with these needs no count.
 CAPS: dict[Size, int] = {
     Size.ACTIVE_FIELDS: MAX_FIELDS,  # enforced on creation; archived fields cannot come back
+    Size.STAFF_STATUSES: MAX_STATUSES,  # enforced on creation (statuses are archived, kept)
 }

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access import Actor, Permit, require
+from app.accounts.service import lock_account
 from app.custom_fields.errors import FieldArchived, FieldNameTaken
 from app.custom_fields.models import CustomField, CustomFieldType, CustomFieldValue
 from app.custom_fields.queries import (
@@ -123,6 +124,9 @@ async def create_field(
     name = await _check_name(session, actor, name)
     options = _clean_options(type, options)
     description = clean_text(description, "description", max_length=500)
+    # counted with the account locked, so concurrent creates never pass the limit (the
+    # query cost model relies on it: app.accounts.sizes.CAPS)
+    await lock_account(session, actor.account_id)
     active = (
         await session.execute(
             select(func.count())

@@ -14,7 +14,7 @@ from sqlalchemy.orm import aliased
 
 from app import fields
 from app.access import GRANTABLE_PERMITS, Actor, Permit, Role, require
-from app.accounts.service import next_staff_sid
+from app.accounts.service import lock_account, next_staff_sid
 from app.db.base import Records, utcnow
 from app.db.prepared import Prepared
 from app.errors import DomainError, ErrorCode, Forbidden, NotFound, ValidationFailed
@@ -593,6 +593,9 @@ async def _status_name(session: AsyncSession, actor: Actor, name, exclude_id=Non
 async def create_status(session: AsyncSession, actor: Actor, name: str) -> StaffStatus:
     require(actor, Permit.MANAGE_ACCOUNT)
     name = await _status_name(session, actor, name)
+    # counted with the account locked, so concurrent creates never pass the limit (the
+    # query cost model relies on it: app.accounts.sizes.CAPS)
+    await lock_account(session, actor.account_id)
     if len(await list_statuses(session, actor.account_id)) >= MAX_STATUSES:
         raise DomainError(
             f"An account has at most {MAX_STATUSES} statuses.", code=ErrorCode.LIMIT_REACHED

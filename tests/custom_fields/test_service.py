@@ -124,6 +124,27 @@ async def _insert_fields(services, tenant, count: int) -> None:
         await session.commit()
 
 
+async def test_concurrent_creates_never_pass_the_field_limit(api, services):
+    """The cost model bounds the account's active fields by the limit (no count read):
+    creates racing for the last places never pass it."""
+    import asyncio
+
+    tenant = await make_tenant(services)
+    await _insert_fields(services, tenant, 98)
+    answers = await asyncio.gather(
+        *(create_field(api, tenant.owner, f"Racer {i}") for i in range(6))
+    )
+    codes = sorted((a["userErrors"] or [{"code": "OK"}])[0]["code"] for a in answers)
+    assert codes == ["LIMIT_REACHED"] * 4 + ["OK"] * 2
+    async with services.db.session() as session:
+        count = await session.scalar(
+            select(func.count())
+            .select_from(CustomField)
+            .where(CustomField.account_id == tenant.account_id)
+        )
+    assert count == 100
+
+
 async def test_at_most_100_active_fields(api, services):
     tenant = await make_tenant(services)
     owner = tenant.owner
