@@ -14,7 +14,7 @@ import enum
 import functools
 from typing import Any
 
-from sqlalchemy import ColumnElement, bindparam, func, select
+from sqlalchemy import ColumnElement, Integer, bindparam, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -74,9 +74,10 @@ _USER: dict[Size, _Counted] = {
 }
 
 
-def _size(size: Size, of_account: bool, of_user: bool):
+def _size(size: Size, of_account: bool, of_user: bool, capped: bool = False):
     """The size as a scalar subquery: of the account (parameter ``account``) or user
-    (``user``) when ``of_account``/``of_user``, else the largest one's."""
+    (``user``) when ``of_account``/``of_user``, else the largest one's. ``capped``: a
+    count of the account's or user's rows stops at ``cap`` (a parameter)."""
     if size in _ACCOUNT:
         owner, group, condition = _ACCOUNT[size]
         scoped, scope = of_account, "account"
@@ -87,6 +88,9 @@ def _size(size: Size, of_account: bool, of_user: bool):
         counted = select(func.count()).select_from(owner.table).where(owner == bindparam(scope))
         if condition is not None:
             counted = counted.where(condition)
+        if group is None and capped:
+            rows = counted.with_only_columns(literal(1)).limit(bindparam("cap", type_=Integer))
+            return select(func.count()).select_from(rows.subquery()).scalar_subquery()
         if group is None:
             return counted.scalar_subquery()
         per_group = counted.group_by(group)
@@ -100,23 +104,37 @@ def _size(size: Size, of_account: bool, of_user: bool):
 
 
 async def sizes(
-    session: AsyncSession, sizes: set[Size], *, account_id: int | None, user_id: int | None
+    session: AsyncSession,
+    sizes: set[Size],
+    *,
+    account_id: int | None,
+    user_id: int | None,
+    cap: int | None = None,
 ) -> dict[Size, int]:
-    """The requested sizes, in one statement."""
+    """The requested sizes, in one statement. ``cap``: an account's or user's count of
+    rows stops there (a size of ``cap`` means at least that many): a bound that only has
+    to be compared with a limit need not count a large account's every row."""
     if not sizes:
         return {}
     wanted = tuple(sorted(sizes))
-    statement = _sizes_statement(wanted, account_id is not None, user_id is not None)
+    statement = _sizes_statement(
+        wanted, account_id is not None, user_id is not None, cap is not None
+    )
     connection = await session.connection()
-    [row] = await statement.all(connection, {"account": account_id, "user": user_id})
+    params = {"account": account_id, "user": user_id, "cap": cap}
+    [row] = await statement.all(connection, params)
     return {s: int(row[i] or 0) for i, s in enumerate(wanted)}
 
 
 @functools.lru_cache(maxsize=256)
-def _sizes_statement(wanted: tuple[Size, ...], of_account: bool, of_user: bool) -> Prepared:
+def _sizes_statement(
+    wanted: tuple[Size, ...], of_account: bool, of_user: bool, capped: bool = False
+) -> Prepared:
     """The statement reading ``wanted``, built and compiled once per shape: a cost check
     runs before most requests, and building it cost more than running it."""
-    return Prepared(select(*(_size(s, of_account, of_user).label(s.value) for s in wanted)))
+    return Prepared(
+        select(*(_size(s, of_account, of_user, capped).label(s.value) for s in wanted))
+    )
 
 
 # Sizes the domain caps whatever the data: a document that fits with these needs no count.

@@ -596,7 +596,8 @@ _LARGEST_TTL_SECONDS = 60.0
 _largest: dict[tuple[str, Size], tuple[float, int]] = {}
 
 
-async def _sizes_for(ctx, wanted: set[Size]) -> dict[Size, int]:
+async def _sizes_for(ctx, wanted: set[Size], cap: int) -> dict[Size, int]:
+    """The sizes of the request's account (or user), each count stopped at ``cap``."""
     known: dict[Size, int] = ctx.loaders.setdefault("account_sizes", {})
     missing = wanted - known.keys()
     if not missing:
@@ -611,7 +612,9 @@ async def _sizes_for(ctx, wanted: set[Size]) -> dict[Size, int]:
             if (user_id if s in (Size.MEMBERSHIPS, Size.API_TOKENS) else account_id) is not None
         }
         known.update(
-            await account_sizes.sizes(session, scoped, account_id=account_id, user_id=user_id)
+            await account_sizes.sizes(
+                session, scoped, account_id=account_id, user_id=user_id, cap=cap
+            )
         )
         now = time.monotonic()
         database = str(ctx.services.settings.database_url)
@@ -643,11 +646,18 @@ async def check_cost(
     if wanted <= account_sizes.CAPS.keys():
         if summary.evaluate({**account_sizes.CAPS, **pages}) <= max_cost:
             return None
-    cost = summary.evaluate({**await _sizes_for(ctx, wanted), **pages}, default=0)
+    # Sizes counted up to max_cost + 1: every term of the cost is a positive coefficient
+    # times sizes and pages, so a size at that cap puts its term, and the cost, over the
+    # limit exactly as its real value would (or adds 0 beside a size or page of 0).
+    cap = max_cost + 1
+    known = await _sizes_for(ctx, wanted, cap)
+    cost = summary.evaluate({**known, **pages}, default=0)
     if cost <= max_cost:
         return None
+    capped = any(known.get(s, 0) >= cap for s in wanted)
     return GraphQLError(
-        f"The query is too large: with this account's data it costs {cost} (at most "
+        f"The query is too large: with this account's data it costs "
+        f"{f'more than {max_cost}' if capped else cost} (at most "
         f"{max_cost}); ask for smaller pages or fewer nested lists.",
         extensions={"code": "BAD_USER_INPUT"},
     )
