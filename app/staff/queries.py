@@ -1015,6 +1015,48 @@ def _page_columns(
     return staff, manager, page
 
 
+@lru_cache(maxsize=1)
+def _chain_ids():
+    """The ids of the records ``chain_ids`` and of the managers above them, in the account
+    ``account_id`` (a recursive CTE). Built once: aliasing Staff costs more than the
+    statement itself takes to run."""
+    account_id = bindparam("account_id", type_=Integer)
+    up = (
+        select(Staff.id.label("id"))
+        .where(Staff.account_id == account_id, Staff.id.in_(bindparam("chain_ids", expanding=True)))
+        .cte("up", recursive=True)
+    )
+    link = aliased(Staff, name="link")
+    return up.union(
+        select(link.manager_id)
+        .join(up, link.id == up.c.id)
+        .where(link.account_id == account_id, link.manager_id.is_not(None))
+    )
+
+
+@lru_cache(maxsize=2)
+def _chain_statement(confined: bool) -> tuple[Prepared, Records]:
+    up = _chain_ids()
+    records = Records(Staff, "staff")
+    seen = _seen_in(
+        bindparam("account_id", type_=Integer),
+        bindparam("self_id", type_=Integer) if confined else None,
+    )
+    return Prepared(select(*records.columns).join(up, Staff.id == up.c.id).where(*seen)), records
+
+
+def chain_select(actor: Actor, ids: list[int]) -> tuple[Prepared, Records, dict]:
+    """The records of ``ids`` and of every manager above them that ``actor`` sees
+    (``visible``), in one statement built once per kind of viewer; with its records and
+    the values to execute it with."""
+    confined = not access.sees_directory(actor)
+    params: dict = {"account_id": actor.account_id, "chain_ids": list(ids)}
+    if confined:
+        params["self_id"] = actor.staff_id
+    statement, records = _chain_statement(confined)
+    return statement, records, params
+
+
 def count_select(
     actor: Actor, query: StaffQuery, route: Route | None = None
 ) -> tuple[Prepared, dict]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -10,7 +9,6 @@ from typing import Any
 
 from sqlalchemy import bindparam, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from app import fields
 from app.access import GRANTABLE_PERMITS, Actor, Permit, Role, require
@@ -38,6 +36,7 @@ from app.staff.queries import (
     PageStatement,
     Route,
     StaffQuery,
+    chain_select,
     choose_route,
     count_select,
     page_select,
@@ -238,33 +237,12 @@ async def _found(
     return FoundStaff(row, _managers(statement, [row], result[:1]))
 
 
-@functools.cache
-def _chain_ids():
-    """The ids of the records ``chain_ids`` and of the managers above them, in the account
-    ``chain_account`` (a recursive CTE). Built once: aliasing Staff costs more than the
-    statement itself takes to run."""
-    up = (
-        select(Staff.id.label("id"))
-        .where(
-            Staff.account_id == bindparam("chain_account"),
-            Staff.id.in_(bindparam("chain_ids", expanding=True)),
-        )
-        .cte("up", recursive=True)
-    )
-    link = aliased(Staff, name="link")
-    return up.union(
-        select(link.manager_id)
-        .join(up, link.id == up.c.id)
-        .where(link.account_id == bindparam("chain_account"), link.manager_id.is_not(None))
-    )
-
-
-async def reporting_chains(
-    session: AsyncSession, actor: Actor, ids: list[int]
-) -> dict[int, list[Staff]]:
+async def reporting_chains(session: AsyncSession, actor: Actor, ids: list[int]) -> dict[int, list]:
     """For each record, its managers from its own up to the top (the records its
-    ``manager`` leads to, one after another), in one statement; a chain ends before the
-    first manager ``actor`` does not see (``visible``).
+    ``manager`` leads to, one after another), as read-only records (``Records``), in one
+    statement read on the driver (``chain_select``); a chain ends before the first
+    manager ``actor`` does not see (``visible``). The session's changes are flushed
+    first, as the ORM's own query would.
 
     Cycle-safe on any data: the service refuses a cycle (ManagerCycle), but rows can be
     written behind its back. The recursive CTE is a UNION, which keeps each id once, so it
@@ -272,15 +250,13 @@ async def reporting_chains(
     a record it has already passed."""
     if not ids:
         return {}
-    up = _chain_ids()
-    rows = await session.scalars(
-        select(Staff).join(up, Staff.id == up.c.id).where(*visible(actor)),
-        {"chain_account": actor.account_id, "chain_ids": ids},
-    )
+    await session.flush()
+    statement, records, params = chain_select(actor, ids)
+    rows = [records.take(r) for r in await statement.all(await session.connection(), params)]
     by_id = {s.id: s for s in rows}
-    chains: dict[int, list[Staff]] = {}
+    chains: dict[int, list] = {}
     for start in ids:
-        chain: list[Staff] = []
+        chain: list = []
         passed = {start}
         row = by_id.get(start)
         manager_id = row.manager_id if row is not None else None
