@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import BindParameter, ColumnElement, and_, bindparam, or_, select
+from sqlalchemy import BindParameter, ColumnElement, and_, bindparam, func, or_, select
 
 from app.db.base import Records
 from app.db.prepared import Prepared
@@ -58,3 +58,19 @@ def invitation_page(status: InvitationStatus | None, filters: frozenset[str]) ->
         )
         found = _PAGES[(status, filters)] = Prepared(statement)
     return found
+
+
+# Each record's latest invitation: the newest of each ``staff_ids`` in the account
+# ``account_id`` (one statement for a loader's batch).
+LATEST_FOR_STAFF = Prepared(
+    select(*INVITATION_RECORDS.columns).where(
+        Invitation.id.in_(
+            select(func.max(Invitation.id))
+            .where(
+                Invitation.account_id == bindparam("account_id"),
+                Invitation.staff_id.in_(bindparam("staff_ids", expanding=True)),
+            )
+            .group_by(Invitation.staff_id)
+        )
+    )
+)

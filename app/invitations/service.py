@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, and_, func, select, update
+from sqlalchemy import CursorResult, and_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access import Actor, Permit, Role, require
@@ -41,6 +41,7 @@ from app.invitations.errors import (
 from app.invitations.models import Invitation, InvitationStatus
 from app.invitations.queries import (
     INVITATION_RECORDS,
+    LATEST_FOR_STAFF,
     effective_status,
     effective_status_is,
     invitation_page,
@@ -829,17 +830,16 @@ async def list_invitations(
 async def latest_for_staff(
     session: AsyncSession, actor: Actor, staff_ids: list[int]
 ) -> dict[int, Invitation]:
-    """Each record's latest invitation (by staff id), where the actor may see it: another
-    account's record has none, and an invitation the actor may not see is left out (the
-    record shows none, not an older one)."""
+    """Each record's latest invitation (by staff id), as a read-only record
+    (``INVITATION_RECORDS``), where the actor may see it: another account's record has
+    none, and an invitation the actor may not see is left out (the record shows none, not
+    an older one). The session's changes are flushed first, as the ORM's query would."""
     if not staff_ids or not actor.can(Permit.INVITE_USERS):
         return {}
-    latest = (
-        select(func.max(Invitation.id))
-        .where(Invitation.account_id == actor.account_id, Invitation.staff_id.in_(staff_ids))
-        .group_by(Invitation.staff_id)
-    )
-    rows = await session.scalars(select(Invitation).where(Invitation.id.in_(latest)))
+    await session.flush()
+    params = {"account_id": actor.account_id, "staff_ids": list(staff_ids)}
+    found = await LATEST_FOR_STAFF.all(await session.connection(), params)
+    rows = [INVITATION_RECORDS.take(r) for r in found]
     return {
         row.staff_id: row
         for row in rows
