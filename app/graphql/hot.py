@@ -119,6 +119,7 @@ from app.graphql.queries import (
     custom_field_list,
     custom_field_values_of,
     node_key,
+    picklist_team_roles,
     picklists_of,
     staff_filter,
     viewer_of,
@@ -182,6 +183,7 @@ async def _count_of(ctx, connection) -> int:
 # be read per item). Records they return are made SeenStaff (``build``/``node``).
 AWAITED: dict[tuple[str, str], Callable[..., Awaitable[Any]]] = {
     ("Account", "seats"): account_seats,
+    ("Picklists", "projectTeamRoles"): picklist_team_roles,
     ("Staff", "directReports"): functools.partial(direct_reports_of, node=SeenStaff),
     ("Staff", "reportingChain"): functools.partial(reporting_chain_of, build=SeenStaff),
     ("Staff", "invitation"): latest_invitation_of,

@@ -151,9 +151,18 @@ class Picklists:
     staff_statuses: list[StaffStatus] = strawberry.field(description="Account-defined statuses.")
     time_zones: list[str] = strawberry.field(description="IANA time zone names.")
     staff_kinds: list[StaffKind] = strawberry.field(description="Kinds of people.")
-    project_team_roles: list[ProjectTeamRole] = strawberry.field(
-        description="Account-defined project team roles."
-    )
+
+    @strawberry.field(description="Account-defined project team roles.")
+    async def project_team_roles(self, info: Info) -> list[ProjectTeamRole]:
+        return await picklist_team_roles(info.context, self)
+
+
+async def picklist_team_roles(ctx: Context, picklists: Picklists) -> list[ProjectTeamRole]:
+    """``Picklists.projectTeamRoles``, read only when selected (the resolver's body, which
+    the compiled plans call too)."""
+    async with ctx.as_actor() as (session, actor):
+        rows = await projects_service.team_roles(session, actor.account_id)
+    return [ProjectTeamRole(_row=r) for r in rows]
 
 
 NODE_TYPES = {
@@ -244,7 +253,6 @@ async def custom_field_values_of(
 async def picklists_of(ctx: Context) -> Picklists:
     async with ctx.as_actor() as (session, actor):
         statuses = await staff_service.list_statuses(session, actor.account_id)
-        team_roles = await projects_service.team_roles(session, actor.account_id)
     return Picklists(
         roles=[
             RoleInfo(
@@ -258,7 +266,6 @@ async def picklists_of(ctx: Context) -> Picklists:
         staff_statuses=[StaffStatus(_row=s) for s in statuses],
         time_zones=staff_service.sorted_time_zones(),
         staff_kinds=list(StaffKind),
-        project_team_roles=[ProjectTeamRole(_row=r) for r in team_roles],
     )
 
 

@@ -5,8 +5,8 @@ import pytest
 
 from app.access import Role
 from app.db.statements import StatementCounter
-from bench.suite_documents import TOUR_INVITATIONS, TOUR_VIEWER, VIEWER_QUERY
-from tests.factories import make_member, make_tenant
+from bench.suite_documents import TOUR_INVITATIONS, TOUR_PICKLISTS, TOUR_VIEWER, VIEWER_QUERY
+from tests.factories import make_member, make_status, make_tenant
 
 ROLES = [Role.ADMINISTRATOR, Role.VIEWER]
 INVITE = "mutation($e: String!) { invitationCreate(input: {email: $e}) { userErrors { code } } }"
@@ -54,3 +54,20 @@ async def test_the_tours_invitations_take_three_statements(api, services):
     emails = {e["node"]["email"] for e in data["invitations"]["edges"]}
     assert emails == {"ada@example.com", "bob@example.com"}
     assert len(statements) == 3, statements
+
+
+@pytest.mark.parametrize("role", ROLES, ids=lambda r: r.value.lower())
+async def test_the_tours_picklists_take_the_token_and_the_statuses(api, services, role):
+    """The statuses' limit bounds their list (no count for the cost check), and the
+    team roles are read only when selected."""
+    tenant = await make_tenant(services)
+    member = await make_member(services, tenant, role)
+    await make_status(services, tenant, "On leave")
+    data, statements = await _counted(api, services, TOUR_PICKLISTS, member)
+    assert [s["name"] for s in data["picklists"]["staffStatuses"]] == ["On leave"]
+    assert len(statements) == 2, statements
+    roles = "{ picklists { staffKinds projectTeamRoles { name } } }"
+    data, statements = await _counted(api, services, roles, member)
+    assert data["picklists"]["projectTeamRoles"] == []
+    # the token, the roles' count (for the cost check), the statuses, the roles
+    assert len(statements) == 4, statements
