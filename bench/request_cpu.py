@@ -1,58 +1,133 @@
-"""CPU per request, in process, of the benchmark's staff page and a tour-like document
-(with totalCount): run it from two checkouts, alternating, to compare them side by side.
+"""Server CPU per request of the suite's documents, in one process, without an HTTP client:
+Roster's app and the floor (``bench.floor``) are called as ASGI applications directly, so
+the figures hold the servers' own work only (no client, no HTTP parsing). Run it from two
+checkouts, alternating, to compare them side by side.
 
-    python -m bench.request_cpu
+    python -m bench.request_cpu [--documents "tour: chart,viewer" | --documents all]
+                                [--size 1000] [--rounds 5] [--requests 50]
+
+Seeds one account of ``--size`` staff on SQLite in a temporary directory with the suite's
+data (``bench.suite``: a viewer, invitations, audit-log entries), checks that Roster and the
+floor answer each document the floor serves with the same JSON, then prints for each
+document and role the best of ``--rounds`` batches of ``--requests`` requests: Roster's and
+the floor's CPU milliseconds per request (``time.process_time``: the event loop's and
+aiosqlite's threads) and their ratio.
 """
 
+from __future__ import annotations
+
+import argparse
 import asyncio
-import os
-import statistics
-import sys
+import contextlib
 import tempfile
 import time
+from pathlib import Path
 
 import httpx
+import orjson
 
-sys.path.insert(0, os.getcwd())
-from app.main import create_app  # noqa: E402
-from app.services import Services  # noqa: E402
-from app.settings import Settings  # noqa: E402
-from bench.queries import PAGE_QUERY  # noqa: E402
-from bench.seed import seed  # noqa: E402
-
-TOUR = """{ staff(first: 50) { totalCount
-  edges { node { id fullName title email manager { fullName } } }
-  pageInfo { hasNextPage endCursor } } }"""
-
-D = tempfile.mkdtemp()
-URL = f"sqlite+aiosqlite:///{D}/b.db"
-[ACCT] = seed(URL, [500])
+from bench.seed import seed
+from bench.suite import Caller, add_viewer, cases, chosen_documents, context_of, through_the_api
+from bench.suite_documents import ADMIN, VIEWER
 
 
-async def main():
-    url, acct = URL, ACCT
-    s = Settings(
-        database_url=url, env="development", email_backend="memory", rate_limited_delay_seconds=0
-    )
-    services = Services.from_settings(s)
-    app = create_app(s, services=services)
-    h = {"Authorization": f"Bearer {acct.admin_token}", "X-Auth-Realm": acct.slug}
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://x") as c:
-        for name, q, v in (("page50", PAGE_QUERY, {"first": 50}), ("tour", TOUR, {})):
-            for _ in range(20):
-                r = await c.post("/graphql", json={"query": q, "variables": v}, headers=h)
-                assert "errors" not in r.json(), r.json()
-            ts = []
-            for _ in range(5):
-                t = time.process_time()
-                for _ in range(40):
-                    await c.post("/graphql", json={"query": q, "variables": v}, headers=h)
-                ts.append((time.process_time() - t) / 40 * 1000)
-            print(
-                f"{os.path.basename(os.getcwd())} {name}: "
-                f"{statistics.median(ts):.2f} ms CPU/request (median of 5x40)"
-            )
-    await services.close()
+async def call(app, body: bytes, headers: dict[str, str]) -> bytes:
+    """One POST /graphql straight into the ASGI app; the response body."""
+    raw = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+    raw += [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/graphql",
+        "raw_path": b"/graphql",
+        "query_string": b"",
+        "root_path": "",
+        "headers": raw,
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 80),
+    }
+    sent = False
+    parts: list[bytes] = []
+
+    async def receive():
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await asyncio.Event().wait()  # the client never disconnects
+
+    async def send(message):
+        if message["type"] == "http.response.body":
+            parts.append(message.get("body", b""))
+
+    await app(scope, receive, send)
+    return b"".join(parts)
 
 
-asyncio.run(main())
+async def _best(apps: dict, body: bytes, headers: dict, rounds: int, requests: int) -> dict:
+    best = dict.fromkeys(apps, float("inf"))
+    for _ in range(rounds):
+        for name, app in apps.items():
+            started = time.process_time()
+            for _ in range(requests):
+                await call(app, body, headers)
+            best[name] = min(best[name], (time.process_time() - started) / requests * 1000)
+    return best
+
+
+async def measure(url: str, account, names: set[str] | None, rounds: int, requests: int):
+    from app.main import create_app
+    from app.services import Services
+    from app.settings import Settings
+    from bench import floor
+
+    services = Services.from_settings(Settings(database_url=url, email_relay_enabled=False))
+    roster = create_app(services.settings, services=services)
+    floor_app = floor.create_app(url)
+    async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_callback(services.close)
+        await stack.enter_async_context(roster.router.lifespan_context(roster))
+        await stack.enter_async_context(floor_app.router.lifespan_context(floor_app))
+        viewer_token = await add_viewer(services.db, services.passwords, account)
+        callers = {
+            ADMIN: Caller(ADMIN, account.admin_token, account.slug),
+            VIEWER: Caller(VIEWER, viewer_token, account.slug),
+        }
+        transport = httpx.ASGITransport(app=roster)
+        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+            await through_the_api(client, callers[ADMIN])
+            context = await context_of(client, callers[ADMIN])
+        for doc, caller, body in cases(context, callers, names):
+            apps = {"roster": roster}
+            if floor.serves(orjson.loads(body)):
+                answers = {await call(a, body, caller.headers) for a in (roster, floor_app)}
+                assert len(answers) == 1, f"{doc.name}: Roster and the floor answer differently"
+                apps["floor"] = floor_app
+            best = await _best(apps, body, caller.headers, rounds, requests)
+            line = f"{doc.name:24} {caller.role:13} Roster {best['roster']:6.3f} ms"
+            if "floor" in best:
+                ratio = best["roster"] / best["floor"]
+                line += f"  floor {best['floor']:6.3f} ms  {ratio:5.2f}x"
+            print(line, flush=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--documents", default="all", help="suite documents, or all")
+    parser.add_argument("--size", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--requests", type=int, default=50)
+    args = parser.parse_args(argv)
+    names = None if args.documents == "all" else chosen_documents(args.documents)
+    with tempfile.TemporaryDirectory(prefix="roster-cpu-") as work:
+        url = f"sqlite+aiosqlite:///{Path(work) / 'bench.db'}"
+        [account] = seed(url, [args.size])
+        print(f"sqlite, {args.size} staff")
+        asyncio.run(measure(url, account, names, args.rounds, args.requests))
+
+
+if __name__ == "__main__":
+    main()
