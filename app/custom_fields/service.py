@@ -96,10 +96,7 @@ async def list_fields(
 
 
 async def _field_records(session: AsyncSession, account_id: int, *, include_archived: bool):
-    await session.flush()
-    rows = await ACCOUNT_FIELDS[include_archived].all(
-        await session.connection(), {"account_id": account_id}
-    )
+    rows = await ACCOUNT_FIELDS[include_archived].read(session, {"account_id": account_id})
     return [FIELD_RECORDS.take(row) for row in rows]
 
 
@@ -387,8 +384,7 @@ async def values_by_names(
         )
         if not params["keys"]:
             return []
-    await session.flush()
-    rows = await NAMED_VALUES[bool(names)].all(await session.connection(), params)
+    rows = await NAMED_VALUES[bool(names)].read(session, params)
     fields_at, fields = 1 + len(NAMED_VALUE_COLUMNS), {}
     out: list[FieldValue] = []
     for row in rows:

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.pool import Pool
 from sqlalchemy.sql import CompoundSelect, Select
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -169,6 +169,13 @@ class Prepared:
                 self.statement, dialect, coltypes
             )
         return convert(rows)
+
+    async def read(self, session: AsyncSession, params: dict[str, Any]) -> list:
+        """``all`` on the session's connection, the session's changes flushed first (a
+        read on the driver does not see what the ORM has not sent, as its own queries
+        would)."""
+        await session.flush()
+        return await self.all(await session.connection(), params)
 
     async def raw(
         self, connection: AsyncConnection, params: dict[str, Any]

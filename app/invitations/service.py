@@ -836,9 +836,8 @@ async def latest_for_staff(
     an older one). The session's changes are flushed first, as the ORM's query would."""
     if not staff_ids or not actor.can(Permit.INVITE_USERS):
         return {}
-    await session.flush()
     params = {"account_id": actor.account_id, "staff_ids": list(staff_ids)}
-    found = await LATEST_FOR_STAFF.all(await session.connection(), params)
+    found = await LATEST_FOR_STAFF.read(session, params)
     rows = [INVITATION_RECORDS.take(r) for r in found]
     return {
         row.staff_id: row

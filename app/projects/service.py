@@ -374,8 +374,7 @@ ACCOUNT_TEAM_ROLES = Prepared(
 async def team_roles(session: AsyncSession, account_id: int) -> list:
     """The account's team roles (read-only records), by name; the session's changes are
     flushed first, as the ORM's own queries would."""
-    await session.flush()
-    rows = await ACCOUNT_TEAM_ROLES.all(await session.connection(), {"account_id": account_id})
+    rows = await ACCOUNT_TEAM_ROLES.read(session, {"account_id": account_id})
     return [TEAM_ROLE_RECORDS.take(row) for row in rows]
 
 

@@ -845,9 +845,15 @@ class PageColumns:
 
     def sorted_by(self, sort: StaffSortKey) -> PageColumns:
         """These columns and the sort's value, which a page's cursors carry."""
-        if self.staff is None or SORT_KEYS[sort] <= self.staff:
-            return self
-        return replace(self, staff=self.staff | SORT_KEYS[sort])
+        return _sorted_columns(self, sort)
+
+
+# Bounded as _page_statement is: each hot plan reads one set of columns.
+@lru_cache(maxsize=128)
+def _sorted_columns(columns: PageColumns, sort: StaffSortKey) -> PageColumns:
+    if columns.staff is None or SORT_KEYS[sort] <= columns.staff:
+        return columns
+    return replace(columns, staff=columns.staff | SORT_KEYS[sort])
 
 
 ALL_COLUMNS = PageColumns()

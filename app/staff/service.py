@@ -250,9 +250,8 @@ async def reporting_chains(session: AsyncSession, actor: Actor, ids: list[int]) 
     a record it has already passed."""
     if not ids:
         return {}
-    await session.flush()
     statement, records, params = chain_select(actor, ids)
-    rows = [records.take(r) for r in await statement.all(await session.connection(), params)]
+    rows = [records.take(r) for r in await statement.read(session, params)]
     by_id = {s.id: s for s in rows}
     chains: dict[int, list] = {}
     for start in ids:
@@ -548,8 +547,7 @@ ACCOUNT_STATUSES = Prepared(
 async def list_statuses(session: AsyncSession, account_id: int, *, include_archived: bool = True):
     """The account's statuses (read-only records), by name; the session's changes are
     flushed first, as the ORM's own queries would."""
-    await session.flush()
-    rows = await ACCOUNT_STATUSES.all(await session.connection(), {"account_id": account_id})
+    rows = await ACCOUNT_STATUSES.read(session, {"account_id": account_id})
     statuses = [STATUS_RECORDS.take(row) for row in rows]
     return statuses if include_archived else [s for s in statuses if not s.archived]
 
