@@ -30,10 +30,10 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.util.concurrency import await_only, in_greenlet
 
-from app.db import prepared
+from app.db import prepared, sqlite_loop
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
-BEGIN_DEFERRED = "BEGIN DEFERRED"
+BEGIN_DEFERRED = sqlite_loop.BEGIN_DEFERRED
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -107,12 +107,14 @@ def _sqlite_begin(conn) -> None:
         conn.exec_driver_sql(f"BEGIN {'IMMEDIATE' if write else 'DEFERRED'}")
         return
     # A reading transaction, which every request starts: BEGIN DEFERRED takes no lock and
-    # cannot meet a busy database, so it is sent as a prepared read is (app.db.prepared),
-    # in one trip to aiosqlite's thread instead of SQLAlchemy's three (a cursor, the
-    # statement, closing the cursor). Traces see it as they see any statement.
+    # cannot meet a busy database, so it runs on the event loop's thread as a prepared read
+    # does (app.db.sqlite_loop), instead of SQLAlchemy's three trips to aiosqlite's thread
+    # (a cursor, the statement, closing the cursor). Traces see it as any statement.
     traced = prepared.traced.get(conn.engine.pool) if prepared.traced else None
+    driver = conn.connection.driver_connection
     with nullcontext() if traced is None else traced(BEGIN_DEFERRED):
-        await_only(conn.connection.driver_connection.execute(BEGIN_DEFERRED))
+        if not sqlite_loop.begin_read(driver):
+            await_only(driver.execute(BEGIN_DEFERRED))
 
 
 def _refuse_closed(dbapi_connection, _record, _proxy) -> None:
@@ -137,7 +139,10 @@ def _refuse_closed(dbapi_connection, _record, _proxy) -> None:
 def create_engine(url: str, *, echo: bool = False, pre_ping: bool = False) -> AsyncEngine:
     kwargs: dict = {"echo": echo}
     if url.startswith("sqlite"):
-        kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+        # short reads on the event loop's thread (app.db.sqlite_loop)
+        kwargs["async_creator"] = sqlite_loop.connector(
+            url, {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+        )
     else:
         kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=pre_ping)
     engine = create_async_engine(url, **kwargs)

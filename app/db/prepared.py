@@ -48,6 +48,8 @@ from sqlalchemy.sql import CompoundSelect, Select
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.sqltypes import TupleType
 
+from app.db import sqlite_loop
+
 # Called with the engine's pool and the SQL of each prepared statement as it is sent (the
 # pool, because an engine with execution options is another object on the same pool).
 # SQLAlchemy's engine events do not see these statements; whoever counts statements (the
@@ -205,7 +207,9 @@ class Prepared:
             elif dialect.name == "postgresql":
                 rows = await driver.fetch(form.sql, *args)
             else:
-                rows = await driver.execute_fetchall(form.sql, tuple(args))
+                rows = sqlite_loop.read(driver, form.sql, tuple(args))
+                if rows is None:  # a long read: on aiosqlite's thread
+                    rows = await driver.execute_fetchall(form.sql, tuple(args))
         return rows, driver, form.sql
 
     async def _coltypes(self, dialect: Dialect, driver, sql: str) -> tuple:

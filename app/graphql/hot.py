@@ -1149,21 +1149,26 @@ class HotPaths:
             else _arguments(self.query_type.fields[other.root.name.value], other.root, coerced)
             for other in plan.others
         ]
-        # Each root takes the request's session as its resolver would, one after another.
+        # Each root takes the request's session as its resolver would, one after another;
+        # the AWAITED fields they leave are read together once every root is complete, as
+        # graphql-core reads sibling roots' fields, so that their DataLoaders batch (the
+        # reporting chains of ``node`` and of ``staffBySid`` in one statement).
         completed: dict[str | int | None, Any] = {}
         if plan.root is not None and plan.complete is not None:
             async with ctx.as_actor() as (session, actor):
                 completed[None] = await self._page(plan, coerced, session, actor)
+        left: list[Prefetch] = []
         for i, other in enumerate(plan.others):
+            fetched = Prefetch(coerced=coerced)
             if isinstance(other, Record):
                 async with ctx.as_actor() as (session, actor):
-                    fetched = Prefetch(coerced=coerced)
                     completed[i] = await self._record_value(
                         other, arguments[i], session, actor, fetched
                     )
-                completed[i] = await _settle(completed[i], fetched, ctx)
             else:
-                completed[i] = await _resolve(other, arguments[i], coerced, ctx)
+                completed[i] = await _resolve(other, arguments[i], ctx, fetched)
+            left.append(fetched)
+        await _settle(left, ctx)
         return {
             key: completed[kind] if kind is None or isinstance(kind, int) else kind
             for key, kind in plan.keys
@@ -1234,27 +1239,29 @@ class HotPaths:
         return record.complete(SeenStaff(row, actor), fetched)
 
 
-async def _resolve(root: Resolved, arguments: dict[str, Any], coerced: Any, ctx) -> Any:
-    """A root of RESOLVED_ROOTS: its function's object, completed, AWAITED fields and all."""
+async def _resolve(root: Resolved, arguments: dict[str, Any], ctx, fetched: Prefetch) -> Any:
+    """A root of RESOLVED_ROOTS: its function's object, completed (its AWAITED fields are
+    left in ``fetched`` for ``_settle``)."""
     value = await root.fetch(ctx, **arguments)
     if value is None:
         if not root.nullable:
             raise Fallback("null in a non-null field")
         return None
-    fetched = Prefetch(coerced=coerced)
-    return await _settle(root.complete(value, fetched), fetched, ctx)
+    return root.complete(value, fetched)
 
 
-async def _settle(completed: Any, fetched: Prefetch, ctx) -> Any:
-    """Reads the AWAITED fields left in ``fetched`` by completing ``completed``, each by its
-    function with its arguments as strawberry would pass them, and completes each in its
-    place; then those found in them, and so on. The fields of one round are read side by
-    side, as graphql-core resolves sibling fields, so that their DataLoaders batch (two
-    records' reporting chains in one statement, as graphql-core reads them). One failing
-    cancels the others (a TaskGroup), so nothing is left using the session when
-    graphql-core takes the request over."""
-    while fetched.pending:
-        batch, fetched.pending = fetched.pending, []
+async def _settle(fetches: list[Prefetch], ctx) -> None:
+    """Reads the AWAITED fields left in each of ``fetches`` by completing objects, each by
+    its function with its arguments as strawberry would pass them, and completes each in
+    its place (with the Prefetch it was left in); then those found in them, and so on. The
+    fields of one round are read side by side, as graphql-core resolves sibling fields, so
+    that their DataLoaders batch (two records' reporting chains in one statement, as
+    graphql-core reads them). One failing cancels the others (a TaskGroup), so nothing is
+    left using the session when graphql-core takes the request over."""
+    while any(f.pending for f in fetches):
+        batch = [(f, item) for f in fetches for item in f.pending]
+        for f in fetches:
+            f.pending = []
         try:
             async with asyncio.TaskGroup() as group:
                 reads = [
@@ -1262,21 +1269,20 @@ async def _settle(completed: Any, fetched: Prefetch, ctx) -> Any:
                         read(
                             ctx,
                             obj,
-                            **(_arguments(definition, node, fetched.coerced)
+                            **(_arguments(definition, node, f.coerced)
                                if node.arguments else {}),
                         )
                     )
-                    for _, _, obj, read, _, _, (definition, node) in batch
+                    for f, (_, _, obj, read, _, _, (definition, node)) in batch
                 ]
         except ExceptionGroup as failed:
             raise failed.exceptions[0] from None
-        for (response, key, _, _, complete, nullable, _), found in zip(
+        for (f, (response, key, _, _, complete, nullable, _)), found in zip(
             batch, (r.result() for r in reads), strict=True
         ):
             if found is None and not nullable:
                 raise Fallback("null in a non-null field")
-            response[key] = None if found is None else complete(found, fetched)
-    return completed
+            response[key] = None if found is None else complete(found, f)
 
 
 async def _statuses(session, actor, rows: list) -> dict:
