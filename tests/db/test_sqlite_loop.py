@@ -1,6 +1,7 @@
 """On SQLite a short read runs on the event loop's thread; a long one is interrupted there
 and runs on aiosqlite's thread instead, with the same rows and the same snapshot."""
 
+import asyncio
 import threading
 
 import pytest
@@ -82,3 +83,41 @@ async def test_a_failing_read_on_the_loop_raises_the_drivers_error(services):
     async with services.db.session() as session:
         with pytest.raises(sqlite3.OperationalError, match="no such function"):
             await broken.all(await session.connection(), {})
+
+
+async def test_a_read_session_gives_aiosqlites_thread_nothing(services):
+    """Its BEGIN, its prepared reads and the ROLLBACK that returns its connection all run
+    on the loop."""
+    async with services.db.session() as session:
+        connection = await session.connection()
+        driver = (await connection.get_raw_connection()).driver_connection
+        given = driver.thread_calls
+        await Prepared(select(literal(1))).all(connection, {})
+    async with services.db.session() as session:  # the same connection, again
+        connection = await session.connection()
+        assert (await connection.get_raw_connection()).driver_connection is driver
+        await Prepared(select(literal(2))).all(connection, {})
+    assert driver.thread_calls == given
+    assert driver.idle and not driver.sync.in_transaction
+
+
+async def test_after_a_cancelled_read_the_connection_waits_for_it(services):
+    """A long read whose caller was cancelled still runs on aiosqlite's thread: what
+    follows on that connection (a read, the ROLLBACK) queues behind it rather than
+    meeting it there, and the connection goes back to the pool out of its transaction."""
+    session = services.db.session()
+    connection = await _with_thread_ident(session)
+    driver = (await connection.get_raw_connection()).driver_connection
+    slow = asyncio.create_task(COUNT_TO.all(connection, {"limit": 3_000_000}))
+    await asyncio.sleep(0.1)
+    assert not driver.idle  # past its budget on the loop, it runs on aiosqlite's thread
+    slow.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await slow
+    assert not driver.idle  # still running there
+    reading = asyncio.create_task(Prepared(select(literal(1))).all(connection, {}))
+    await asyncio.sleep(0.01)
+    assert not reading.done()  # queued behind it, not run on the loop
+    assert await reading == [[1]]
+    await session.close()
+    assert driver.idle and not driver.sync.in_transaction
