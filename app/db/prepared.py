@@ -186,13 +186,17 @@ class Prepared:
         applied, and the column types (``converter``'s ``coltypes``) that make them into
         what ``all`` returns. For rows that are converted elsewhere (another process: the
         driver's values pickle more cheaply than the processed ones)."""
-        rows, driver, sql = await self._fetch(connection, params)
+        # a batch of an export: on SQLite always on aiosqlite's thread, never tried on the
+        # event loop first (app.db.sqlite_loop): it is large by design
+        rows, driver, sql = await self._fetch(connection, params, on_loop=False)
         coltypes = await self._coltypes(connection.dialect, driver, sql)
         if connection.dialect.name == "postgresql":
             rows = [tuple(r) for r in rows]  # asyncpg's records do not pickle
         return rows, coltypes
 
-    async def _fetch(self, connection: AsyncConnection, params: dict[str, Any]):
+    async def _fetch(
+        self, connection: AsyncConnection, params: dict[str, Any], *, on_loop: bool = True
+    ):
         dialect = connection.dialect
         form = self._form(dialect, params)
         args = form.arguments(params)
@@ -207,7 +211,7 @@ class Prepared:
             elif dialect.name == "postgresql":
                 rows = await driver.fetch(form.sql, *args)
             else:
-                rows = sqlite_loop.read(driver, form.sql, tuple(args))
+                rows = sqlite_loop.read(driver, form.sql, tuple(args)) if on_loop else None
                 if rows is None:  # a long read: on aiosqlite's thread
                     rows = await driver.execute_fetchall(form.sql, tuple(args))
         return rows, driver, form.sql
