@@ -3,7 +3,17 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, Enum, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base, UTCDateTime, utcnow
@@ -39,6 +49,11 @@ class CustomFieldValue(Base):
     """One staffer's value of one field, in canonical text form (see service.normalise)."""
 
     __tablename__ = "custom_field_values"
+    # An account's values, counted by the cost check (app.accounts.sizes) and read by
+    # field name, without reading the other accounts' (migration 0023).
+    __table_args__ = (
+        Index("ix_custom_field_values_account_field", "account_id", "field_id"),
+    )
 
     staff_id: Mapped[int] = mapped_column(
         ForeignKey("staff.id", ondelete="CASCADE"), primary_key=True

@@ -2,6 +2,7 @@
 check decides as the exact sizes would, without counting a large account's every row."""
 
 import httpx
+import pytest
 
 from app.accounts.sizes import Size, sizes
 from app.main import create_app
@@ -53,3 +54,29 @@ async def test_the_cost_check_decides_as_with_exact_sizes(services, database_url
     [error] = answers["large"]["errors"]
     assert error["extensions"]["code"] == "BAD_USER_INPUT"
     assert "costs more than 20 (at most 20)" in error["message"], error
+
+
+async def test_an_accounts_custom_values_are_counted_without_the_other_accounts(services):
+    """The count of ``customFieldValues``'s bound reads the account's own values by index
+    (it once scanned the table: every account's values)."""
+    if services.db.dialect != "sqlite":
+        pytest.skip("SQLite's query plan")
+    import sqlite3
+
+    from app.db.statements import StatementCounter
+
+    tenant = await make_tenant(services)
+    with StatementCounter(services.db.engine) as sent:
+        async with services.db.session() as session:
+            await sizes(session, {Size.CUSTOM_VALUES}, account_id=tenant.account_id, user_id=None)
+    [statement] = sent.statements
+    connection = sqlite3.connect(services.db.engine.url.database)
+    try:
+        plan = connection.execute(
+            "EXPLAIN QUERY PLAN " + statement, [None] * statement.count("?")
+        ).fetchall()
+    finally:
+        connection.close()
+    details = " / ".join(row[-1] for row in plan)
+    assert "custom_field_values" in details, details
+    assert "SCAN custom_field_values" not in details, details
