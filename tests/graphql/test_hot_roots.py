@@ -592,7 +592,7 @@ async def test_the_tour_s_chart_is_answered_with_graphql_core_s_statements(
                  {"query": CHART, "variables": {"id": ids["boss"], "first": 3, "yes": True}}):
         counts = await _statements(app, services, client, cold_services, cold_client, body,
                                    headers)
-        assert counts[0] == counts[1], (body, counts)
+        assert counts[0] <= counts[1], (body, counts)
     response = await client.post("/graphql", json=body, headers=headers)
     data = response.json()["data"]["node"]
     assert data["reports"]["totalCount"] > 3 and data["invitation"]["role"] == "EDITOR", data
