@@ -93,6 +93,14 @@ class LoopConnection(aiosqlite.Connection):
             await super().rollback()
 
 
+def _on_loop(connection: Any) -> sqlite3.Connection | None:
+    """The sqlite3 connection to use on the loop's thread: None for a driver connection
+    not opened by ``connect``, or one with work still on aiosqlite's thread."""
+    if isinstance(connection, LoopConnection) and connection.idle:
+        return connection.sync
+    return None
+
+
 def _over_budget() -> int:
     return 1  # non-zero: SQLite interrupts the statement
 
@@ -101,9 +109,9 @@ def read(connection: Any, sql: str, args: tuple) -> list | None:
     """The rows of a read on the loop's thread, or None when it ran past the budget (the
     caller then runs it on aiosqlite's thread). None too for a driver connection not
     opened by ``connect``, or one with work still on aiosqlite's thread."""
-    if not (isinstance(connection, LoopConnection) and connection.idle):
+    sync = _on_loop(connection)
+    if sync is None:
         return None
-    sync = connection.sync
     sync.set_progress_handler(_over_budget, LOOP_READ_STEPS)
     try:
         return sync.execute(sql, args).fetchall()
@@ -119,9 +127,10 @@ def begin_read(connection: Any) -> bool:
     """``BEGIN DEFERRED`` on the loop's thread; False for a connection not opened by
     ``connect``, or one with work still on aiosqlite's thread (the caller sends it
     there)."""
-    if not (isinstance(connection, LoopConnection) and connection.idle):
+    sync = _on_loop(connection)
+    if sync is None:
         return False
-    connection.sync.execute(BEGIN_DEFERRED)
+    sync.execute(BEGIN_DEFERRED)
     return True
 
 

@@ -280,3 +280,25 @@ async def test_a_datetime_bound_to_the_stored_instant_finds_its_row(services):
     params = {"account_id": tenant.account_id, "at": row.created_at}
     async with services.db.session() as session:
         assert row.id in [r[0] for r in await _same_as_execute(session, statement, params)]
+
+
+async def test_read_sends_the_sessions_pending_changes_first(services):
+    """``Prepared.read`` sees what the session added, changed and deleted without a flush
+    of its own, as the ORM's own queries would."""
+    tenant = await make_tenant(services)
+    params = {"account_id": tenant.account_id}
+    names = Prepared(
+        select(Staff.last_name).where(Staff.account_id == bindparam("account_id"))
+    )
+    async with services.db.session(write=True) as session:
+        added = Staff(
+            account_id=tenant.account_id, sid=998, first_name="A", last_name="Added",
+            last_name_key="added",
+        )
+        session.add(added)
+        assert "Added" in {r[0] for r in await names.read(session, params)}
+        added.last_name = "Changed"
+        assert "Changed" in {r[0] for r in await names.read(session, params)}
+        await session.delete(added)
+        assert not {"Added", "Changed"} & {r[0] for r in await names.read(session, params)}
+        await session.rollback()
