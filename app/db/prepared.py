@@ -48,7 +48,7 @@ from sqlalchemy.sql import CompoundSelect, Select
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.sqltypes import TupleType
 
-from app.db import sqlite_loop
+from app.db import asyncpg_unnamed, sqlite_loop
 
 # Called with the engine's pool and the SQL of each prepared statement as it is sent (the
 # pool, because an engine with execution options is another object on the same pool).
@@ -99,12 +99,9 @@ class Prepared:
 
     def __init__(self, statement: Select | CompoundSelect, *, planned_per_run: bool = False):
         self.statement = statement
-        # PostgreSQL: prepared afresh for each run, so that the server plans it for the
-        # values it runs with. asyncpg keeps a statement prepared once per connection, and
-        # after five runs PostgreSQL may settle on one generic plan for any values: for a
-        # search, whose best plan depends on the words (a rare word reads its index, a
-        # common one walks the sort's), a generic plan took 20 s where the words' own took
-        # a millisecond. The cost is a round trip and a plan per run.
+        # PostgreSQL: parsed afresh for each run, so that the server plans it for the
+        # values it runs with (app.db.asyncpg_unnamed: a search's best plan depends on
+        # its words). The cost is a plan per run.
         self.planned_per_run = planned_per_run
         self._compiled: dict[str, tuple[SQLCompiler, dict, list[str]]] = {}
         self._forms: dict[tuple, _Form] = {}
@@ -202,14 +199,16 @@ class Prepared:
         dialect = connection.dialect
         form = self._form(dialect, params)
         args = form.arguments(params)
-        driver = (await _pooled(connection)).driver_connection
+        pooled = await _pooled(connection)
+        driver = pooled.driver_connection
         pool = connection.sync_engine.pool
         for listener in sent:
             listener(pool, form.sql)
         around = traced.get(pool) if traced else None
+        rows: Any
         with _UNTRACED if around is None else around(form.sql):
             if dialect.name == "postgresql" and self.planned_per_run:
-                rows = await (await driver.prepare(form.sql)).fetch(*args)
+                rows = await asyncpg_unnamed.fetch(pooled.info, driver, form.sql, args)
             elif dialect.name == "postgresql":
                 rows = await driver.fetch(form.sql, *args)
             else:
