@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import enum
 import functools
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import ColumnElement, Integer, bindparam, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.orm import InstrumentedAttribute, aliased
 
 from app.custom_fields.models import CustomField, CustomFieldValue
 from app.custom_fields.service import MAX_FIELDS
 from app.db.prepared import Prepared
 from app.identity.models import AuthToken, TokenKind
+from app.identity.queries import Counting
 from app.invitations.models import JoinLink, JoinRequest
 from app.projects.models import Project, ProjectMember, ProjectTeamRole
 from app.staff.models import Staff, StaffShare, StaffStatus
@@ -48,14 +50,17 @@ class Size(enum.StrEnum):
     ACCOUNT_API_TOKENS = "accountApiTokens"  # API tokens of the account
 
 
-# size: (the owner column, the grouping column or None for a plain count, a condition)
+# size: (the owner column, the grouping column or None for a plain count, and a condition
+# on the counted rows, given them: they are counted under an alias)
 _Counted = tuple[
-    InstrumentedAttribute[Any], InstrumentedAttribute[Any] | None, ColumnElement[bool] | None
+    InstrumentedAttribute[Any],
+    InstrumentedAttribute[Any] | None,
+    Callable[[Any], ColumnElement[bool]] | None,
 ]
 _ACCOUNT: dict[Size, _Counted] = {
     Size.STAFF: (Staff.account_id, None, None),
     Size.CUSTOM_FIELDS: (CustomField.account_id, None, None),
-    Size.ACTIVE_FIELDS: (CustomField.account_id, None, CustomField.archived_at.is_(None)),
+    Size.ACTIVE_FIELDS: (CustomField.account_id, None, lambda f: f.archived_at.is_(None)),
     Size.CUSTOM_VALUES: (CustomFieldValue.account_id, None, None),
     Size.PROJECTS: (Project.account_id, None, None),
     Size.PROJECTS_PER_STAFF: (ProjectMember.account_id, ProjectMember.staff_id, None),
@@ -65,42 +70,80 @@ _ACCOUNT: dict[Size, _Counted] = {
     Size.TEAM_ROLES: (ProjectTeamRole.account_id, None, None),
     Size.JOIN_LINKS: (JoinLink.account_id, None, None),
     Size.JOIN_REQUESTS: (JoinRequest.account_id, None, None),
-    Size.ACCOUNT_API_TOKENS: (AuthToken.account_id, None, AuthToken.kind == TokenKind.API),
+    Size.ACCOUNT_API_TOKENS: (AuthToken.account_id, None, lambda t: t.kind == TokenKind.API),
 }
 # size: (the owner column, the grouping column or None for a plain count, a condition)
 _USER: dict[Size, _Counted] = {
     Size.MEMBERSHIPS: (Staff.user_id, None, None),
-    Size.API_TOKENS: (AuthToken.user_id, None, AuthToken.kind == TokenKind.API),
+    Size.API_TOKENS: (AuthToken.user_id, None, lambda t: t.kind == TokenKind.API),
 }
 
 
-def _size(size: Size, of_account: bool, of_user: bool, capped: bool = False):
-    """The size as a scalar subquery: of the account (parameter ``account``) or user
-    (``user``) when ``of_account``/``of_user``, else the largest one's. ``capped``: a
-    count of the account's or user's rows stops at ``cap`` (a parameter)."""
+def _size(
+    size: Size,
+    account: ColumnElement[Any] | None,
+    user: ColumnElement[Any] | None,
+    capped: bool = False,
+):
+    """The size as a scalar subquery: of the account ``account`` or user ``user`` (a
+    parameter, or a column of an enclosing query the subquery is correlated to), or, where
+    that is None, the largest one's. ``capped``: a count of the account's or user's rows
+    stops at ``cap`` (a parameter)."""
     if size in _ACCOUNT:
         owner, group, condition = _ACCOUNT[size]
-        scoped, scope = of_account, "account"
+        ref = account
     else:
         owner, group, condition = _USER[size]
-        scoped, scope = of_user, "user"
-    if scoped:
-        counted = select(func.count()).select_from(owner.table).where(owner == bindparam(scope))
-        if condition is not None:
-            counted = counted.where(condition)
+        ref = user
+    # the counted table under a name of its own: an enclosing query may read the same table
+    counted_rows: Any = aliased(owner.class_)
+    owner_column = getattr(counted_rows, owner.key)
+    conditions = [] if condition is None else [condition(counted_rows)]
+    if ref is not None:
+        counted = (
+            select(func.count())
+            .select_from(counted_rows)
+            .where(owner_column == ref, *conditions)
+            .correlate_except(counted_rows)
+        )
         if group is None and capped:
-            rows = counted.with_only_columns(literal(1)).limit(bindparam("cap", type_=Integer))
+            rows = (
+                counted.with_only_columns(literal(1))
+                .limit(bindparam("cap", type_=Integer))
+                .correlate_except(counted_rows)
+            )
             return select(func.count()).select_from(rows.subquery()).scalar_subquery()
         if group is None:
             return counted.scalar_subquery()
-        per_group = counted.group_by(group)
+        per_group = counted.group_by(getattr(counted_rows, group.key))
     else:  # no account (or user) known: the largest one's size
-        per_group = select(func.count()).select_from(owner.table).where(owner.is_not(None))
-        if condition is not None:
-            per_group = per_group.where(condition)
-        per_group = per_group.group_by(group if group is not None else owner)
+        per_group = (
+            select(func.count())
+            .select_from(counted_rows)
+            .where(owner_column.is_not(None), *conditions)
+            .group_by(getattr(counted_rows, (group or owner).key))
+        )
     sub = per_group.with_only_columns(func.count().label("n")).subquery()
     return select(func.coalesce(func.max(sub.c.n), 0)).scalar_subquery()
+
+
+def counting(wanted: set[Size], cap: int) -> Counting:
+    """The sizes ``wanted`` as columns of the authentication's statement, each count
+    stopped at ``cap``: for the member's account and the token's user, on each row of a
+    membership (``app.identity.service.authenticate_counting``). A cost check needs them
+    before anything else has read the account, so they come with the token instead of in
+    a statement of their own."""
+    ordered = tuple(sorted(wanted))
+
+    def columns(account: Any, user: Any) -> list:
+        return [_size(s, account, user, capped=True).label(f"size__{s.value}") for s in ordered]
+
+    return Counting(key=("sizes", ordered), columns=columns, params={"cap": cap})
+
+
+def counted(wanted: set[Size], values: tuple) -> dict[Size, int]:
+    """The sizes ``counting(wanted, ...)`` read, by size."""
+    return {s: int(v or 0) for s, v in zip(sorted(wanted), values, strict=True)}
 
 
 async def sizes(
@@ -132,9 +175,9 @@ def _sizes_statement(
 ) -> Prepared:
     """The statement reading ``wanted``, built and compiled once per shape: a cost check
     runs before most requests, and building it cost more than running it."""
-    return Prepared(
-        select(*(_size(s, of_account, of_user, capped).label(s.value) for s in wanted))
-    )
+    account: ColumnElement[Any] | None = bindparam("account") if of_account else None
+    user: ColumnElement[Any] | None = bindparam("user") if of_user else None
+    return Prepared(select(*(_size(s, account, user, capped).label(s.value) for s in wanted)))
 
 
 # Sizes the domain caps whatever the data: a document that fits with these needs no count.

@@ -602,6 +602,13 @@ async def _sizes_for(ctx, wanted: set[Size], cap: int) -> dict[Size, int]:
     missing = wanted - known.keys()
     if not missing:
         return known
+    # Before anything else, the cost check is usually what authenticates the request: the
+    # authentication's statement then counts the actor's sizes too (no statement of their
+    # own).
+    counted = await ctx.counted_with_actor(account_sizes.counting(missing, cap))
+    if counted is not None:
+        known.update(account_sizes.counted(missing, counted))
+        return known
     actor = await ctx.optional_actor()
     async with ctx.as_anyone() as (session, principal):
         account_id = actor.account_id if actor is not None else None

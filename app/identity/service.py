@@ -32,7 +32,9 @@ from app.identity.queries import (
     MEMBER_RECORDS,
     TOKEN_RECORDS,
     USER_RECORDS,
+    Counting,
     active_memberships,
+    live_token_counting,
 )
 from app.security.passwords import PasswordService, password_problem
 from app.security.tokens import new_token, token_digest
@@ -330,12 +332,31 @@ async def authenticate_actor(
     unknown realm. With no realm, a user with a single account acts in it; otherwise the
     actor is None.
     """
+    principal, actor, _ = await authenticate_counting(session, token, realm, None)
+    return principal, actor
+
+
+async def authenticate_counting(
+    session: AsyncSession, token: str, realm: str | None, counting: Counting | None
+) -> tuple[Principal, Actor | None, tuple | None]:
+    """``authenticate_actor``, and the values of ``counting``'s columns for the actor's
+    account and the token's user, read by the same statement (None without an actor or
+    a ``counting``)."""
     if not token or len(token) > 200:
         raise Unauthenticated()
     now = utcnow()
     params = {"digest": token_digest(token), "now": now}
+    statement = LIVE_TOKEN_WITH_MEMBERSHIPS
+    if counting is not None:
+        statement = live_token_counting(counting)
+        key = realm.strip() if realm else None
+        params.update(
+            counting.params,
+            realm_slug=key.casefold() if key else None,
+            realm_id=int(key) if key and key.isdigit() and str(int(key)) == key else None,
+        )
     connection = await session.connection()
-    rows = await LIVE_TOKEN_WITH_MEMBERSHIPS.all(connection, params)
+    rows = await statement.all(connection, params)
     if not rows:
         raise Unauthenticated()
     auth = TOKEN_RECORDS.take(rows[0])
@@ -343,7 +364,7 @@ async def authenticate_actor(
     member_at = user_at + len(USER_RECORDS)
     account_at = member_at + len(MEMBER_RECORDS)
     lists_at = account_at + len(ACCOUNT_RECORDS)
-    memberships, acting, access = [], [], {}
+    memberships, acting, access, counts = [], [], {}, {}
     for r in rows:
         staff = MEMBER_RECORDS.take(r, member_at)
         if staff is None:
@@ -358,6 +379,7 @@ async def authenticate_actor(
             {Permit(p) for p in grants.split(",")} if grants else set(),
             {int(i) for i in shared.split(",")} if shared else set(),
         )
+        counts[staff.id] = tuple(r[lists_at + 3 :])
     principal = Principal(
         auth.user_id,
         auth.id,
@@ -370,7 +392,11 @@ async def authenticate_actor(
     )
     if auth.kind == TokenKind.API:
         await _note_use(session, auth.id, auth.last_used_at, now)
-    return principal, await _actor_among(session, principal, acting, realm, access)
+    actor = await _actor_among(session, principal, acting, realm, access)
+    counted = counts[actor.staff_id] if actor is not None and counting is not None else None
+    if counted is not None and any(v is None for v in counted):
+        counted = None  # the statement did not count this membership's (see _counted_here)
+    return principal, actor, counted
 
 
 async def _note_use(

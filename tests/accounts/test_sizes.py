@@ -80,3 +80,122 @@ async def test_an_accounts_custom_values_are_counted_without_the_other_accounts(
     details = " / ".join(row[-1] for row in plan)
     assert "custom_field_values" in details, details
     assert "SCAN custom_field_values" not in details, details
+
+
+# --- sizes read with the token -------------------------------------------------------------
+
+ALL_SIZES = set(Size)
+
+
+async def _with_token(services, token: str, realm: str | None, wanted=ALL_SIZES, cap=None):
+    """What the authentication's statement counted for the actor (or None), the actor, and
+    the same sizes read on their own for the actor's account and the token's user."""
+    from app.accounts.sizes import counted, counting
+    from app.identity.service import authenticate_counting
+
+    cap = cap or 10_000
+    async with services.db.session() as session:
+        principal, actor, values = await authenticate_counting(
+            session, token, realm, counting(wanted, cap)
+        )
+        alone = None
+        if actor is not None:
+            alone = await sizes(
+                session, wanted, account_id=actor.account_id, user_id=principal.user_id, cap=cap
+            )
+    return (None if values is None else counted(wanted, values)), actor, alone
+
+
+async def _two_accounts(services):
+    """A user in two accounts of different sizes (staff, custom values, projects, API
+    keys...), by realm."""
+    from app.access import Role
+    from tests.factories import (
+        add_membership,
+        make_api_token,
+        make_custom_field,
+        set_custom_value,
+    )
+
+    big, small = await make_tenant(services), await make_tenant(services)
+    ids = await insert_staff_rows(
+        services, big, [dict(first_name=f"F{i}", last_name=f"L{i}") for i in range(12)]
+    )
+    field = await make_custom_field(services, big, "Shirt")
+    for staff_id in ids[:5]:
+        await set_custom_value(services, big, staff_id, field.id, "M")
+    await _staff(services, small, 2)
+    member = await add_membership(services, big, small.owner.user_id, Role.ADMINISTRATOR)
+    await make_api_token(services, big, member)
+    return big, small, member
+
+
+async def test_sizes_counted_with_the_token_are_the_accounts_own(services):
+    """For every size, what the token's statement counts is what the sizes' own statement
+    counts for the account the request acts in, chosen by slug or by id; never the other
+    account's."""
+    big, small, member = await _two_accounts(services)
+    for tenant in (big, small):
+        for realm in (tenant.slug, str(tenant.account_id), f" {tenant.slug.upper()} "):
+            got, actor, alone = await _with_token(services, member.token, realm)
+            assert actor is not None and actor.account_id == tenant.account_id, realm
+            assert got == alone, (realm, got, alone)
+    got_big, _, _ = await _with_token(services, member.token, big.slug)
+    got_small, _, _ = await _with_token(services, member.token, small.slug)
+    assert got_big[Size.STAFF] > got_small[Size.STAFF]
+    assert got_big[Size.CUSTOM_VALUES] == 5 and got_small[Size.CUSTOM_VALUES] == 0
+
+
+async def test_sizes_counted_with_the_token_stop_at_the_cap(services):
+    big, _, member = await _two_accounts(services)
+    got, _, alone = await _with_token(services, member.token, big.slug, cap=3)
+    assert got == alone and got[Size.STAFF] == 3 and got[Size.CUSTOM_VALUES] == 3
+
+
+async def test_without_a_realm_only_an_only_account_or_a_keys_account_is_counted(services):
+    """No realm: the user's only account is counted; a user of two accounts has no actor,
+    so nothing is counted (the cost check then reads the sizes itself)."""
+    big, small, member = await _two_accounts(services)
+    got, actor, alone = await _with_token(services, big.owner.token, None)
+    assert actor is not None and got == alone
+    got, actor, _ = await _with_token(services, member.token, None)
+    assert actor is None and got is None
+
+
+async def test_a_key_bound_to_an_account_counts_that_account(services):
+    from app.access import Role
+    from tests.factories import add_membership, make_api_token
+
+    big, small = await make_tenant(services), await make_tenant(services)
+    await _staff(services, big, 7)
+    member = await add_membership(services, big, small.owner.user_id, Role.ADMINISTRATOR)
+    key = await make_api_token(services, big, member)
+    got, actor, alone = await _with_token(services, key, None)
+    assert actor is not None and actor.account_id == big.account_id
+    assert got == alone and got[Size.STAFF] == 9  # the owner, 7 and the member
+
+
+async def test_the_cost_check_refuses_on_sizes_read_with_the_token(services, database_url):
+    """The same document, the same user: refused in the larger account (its staff bound
+    the chain), answered in the smaller; the decision is made on the realm's account."""
+    from app.access import Role
+    from tests.factories import add_membership
+
+    small, large = await make_tenant(services), await make_tenant(services, seats=60)
+    await _staff(services, small, 5)
+    await _staff(services, large, 40)
+    member = await add_membership(services, large, small.owner.user_id, Role.VIEWER)
+    limited = Services.from_settings(make_settings(database_url, max_query_cost=20))
+    try:
+        transport = httpx.ASGITransport(app=create_app(limited.settings, services=limited))
+        async with httpx.AsyncClient(transport=transport, base_url="http://roster.test") as c:
+            answers = {}
+            for name, tenant in (("small", small), ("large", large)):
+                headers = {"Authorization": f"Bearer {member.token}", "X-Auth-Realm": tenant.slug}
+                response = await c.post("/graphql", json={"query": CHAIN}, headers=headers)
+                answers[name] = response.json()
+    finally:
+        await limited.close()
+    assert "errors" not in answers["small"], answers["small"]
+    [error] = answers["large"]["errors"]
+    assert "costs more than 20 (at most 20)" in error["message"], error
