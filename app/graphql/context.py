@@ -17,8 +17,7 @@ from app.audit.service import Who
 from app.errors import AccessDenied, Unauthenticated
 from app.graphql.errors import forbidden, unauthenticated
 from app.identity import service as identity
-from app.identity.queries import Counting
-from app.identity.service import Principal
+from app.identity.service import Counting, Principal
 from app.services import Services
 
 
