@@ -116,7 +116,7 @@ async def list_staff(
 ) -> StaffPage:
     validate(actor, query)
     connection = await session.connection()  # plain columns: no ORM needed
-    counts = await _probe(connection, actor, query)
+    counts = await _probe(session, connection, actor, query)
     route = sieve = None
     if counts is not None:
         sieve = sieve_of(counts)
@@ -158,22 +158,29 @@ def _managers(statement: PageStatement, rows: list, result: list) -> dict[int, A
 
 async def count_staff(session: AsyncSession, actor: Actor, query: StaffQuery) -> int:
     connection = await session.connection()
-    route = await _route(connection, actor, query)
+    route = await _route(session, connection, actor, query)
     statement, params = count_select(actor, query, route)
     [[count]] = await statement.all(connection, params)
     return count
 
 
-async def _route(connection, actor: Actor, query: StaffQuery) -> Route | None:
+async def _route(session, connection, actor: Actor, query: StaffQuery) -> Route | None:
     """Where a directory query reads its rows (app.staff.queries.Route), by its probe;
     None where the database's planner chooses."""
-    counts = await _probe(connection, actor, query)
+    counts = await _probe(session, connection, actor, query)
     return None if counts is None else choose_route(counts)
 
 
-async def _probe(connection, actor: Actor, query: StaffQuery) -> dict[Route, int] | None:
+async def _probe(
+    session: AsyncSession, connection, actor: Actor, query: StaffQuery
+) -> dict[Route, int] | None:
     """How many rows, up to a cap, each of the query's narrowing indexes names (none to
-    probe, none to ask); None where the database's planner chooses."""
+    probe, none to ask); None where the database's planner chooses.
+
+    Counted once per session for the same conditions: a page and its ``totalCount`` (or a
+    second alias of the same list) probe the same indexes. The counts only choose where
+    the rows are read, and every route reads the same rows in the same order, so counts
+    that a write of the same session has made stale cost time, never a different answer."""
     if connection.dialect.name != "sqlite":
         # PostgreSQL's planner weighs the indexes with its statistics of each (a capped
         # count there is planned as a scan that stops early, and a rare word's scans it
@@ -182,8 +189,12 @@ async def _probe(connection, actor: Actor, query: StaffQuery) -> dict[Route, int
     probe = probe_of(actor, query)
     if probe is None:
         return {}
-    [counts] = await probe.prepared.all(connection, probe.params)
-    return dict(zip(probe.routes, counts, strict=True))
+    key = ("staff_probe", probe.prepared, repr(sorted(probe.params.items())))
+    found = session.info.get(key)
+    if found is None:
+        [counts] = await probe.prepared.all(connection, probe.params)
+        found = session.info[key] = dict(zip(probe.routes, counts, strict=True))
+    return found
 
 
 async def find_by_sid(session: AsyncSession, actor: Actor, sid: int) -> Staff | None:

@@ -445,7 +445,7 @@ async def route_of(services, actor: Actor, query: StaffQuery) -> Route:
     from app.staff.service import _route
 
     async with services.db.session() as session:
-        return await _route(await session.connection(), actor, query)
+        return await _route(session, await session.connection(), actor, query)
 
 
 async def test_short_words_read_the_short_word_index(services, many, backend):
@@ -558,7 +558,7 @@ async def decided(services, actor: Actor, query: StaffQuery) -> tuple[Route | No
     from app.staff.service import _probe
 
     async with services.db.session() as session:
-        counts = await _probe(await session.connection(), actor, query)
+        counts = await _probe(session, await session.connection(), actor, query)
     assert counts is not None
     sieve = sieve_of(counts)
     return (Route.WALK if sieve else choose_route(counts)), sieve

@@ -104,3 +104,27 @@ async def test_page_cost_does_not_grow_with_page_size(api, services):
     # caps alone do not keep the query's cost under the limit (100 rows x up to 100 fields).
     assert small <= large <= small + 1
     assert large <= 9
+
+
+async def test_a_search_and_its_total_count_probe_the_indexes_once(api, services):
+    """On SQLite a search first counts what each usable index names (its probe): the page
+    and its totalCount, and a second alias of the same list, share one probe."""
+    import pytest
+
+    if services.db.dialect != "sqlite":
+        pytest.skip("SQLite probes its indexes; PostgreSQL's planner chooses")
+    tenant = await make_tenant(services)
+    await make_staff_many(
+        services, tenant, [dict(last_name=f"Member{i:03d}", title="Engineer") for i in range(7)]
+    )
+    query = """{
+      staff(first: 2, search: "engineer") { totalCount edges { node { lastName } } }
+      again: staff(first: 3, search: "engineer") { totalCount nodes { lastName } }
+    }"""
+    await api.data(query, as_=tenant.owner)  # warm up
+    with StatementCounter(services.db.engine) as counter:
+        data = await api.data(query, as_=tenant.owner)
+    assert data["staff"]["totalCount"] == data["again"]["totalCount"] == 7
+    assert [e["node"]["lastName"] for e in data["staff"]["edges"]] == ["Member000", "Member001"]
+    probes = [s for s in counter.statements if s.startswith("SELECT (SELECT count(*)")]
+    assert len(probes) == 1, counter.statements
