@@ -17,10 +17,11 @@ statement anew on each run, so each run is a new statement's first run, which Po
 always plans for the values bound to it.
 
 Marking a statement unprepared is asyncpg's private API
-(``PreparedStatement._state.mark_unprepared``). It is used here alone, pinned to the
+(``PreparedStatement._state``: ``mark_unprepared``, and ``closed``, which asyncpg sets
+when it finds a statement's description out of date). It is used here alone, pinned to the
 asyncpg releases it was checked against (``TESTED_ASYNCPG``):
 ``tests/db/test_asyncpg_unnamed.py`` fails on any other release until it has been checked
-again, and checks the plans and the round trips.
+again, and checks that runs stay unnamed, parsed anew and correct between others.
 """
 
 from __future__ import annotations
@@ -47,11 +48,17 @@ async def fetch(info: dict, driver: Any, sql: str, args: list) -> list:
         kept = info[_KEY] = (driver, {})
     statements: dict = kept[1]
     statement = statements.get(sql)
-    if statement is None:
+    if statement is None or statement._state.closed:
         statement = await driver.prepare(sql, name="")
         # re-parsed with every Bind from now on (asyncpg's own PgBouncer mode)
         statement._state.mark_unprepared()
         if len(statements) >= KEPT_PER_CONNECTION:
             statements.pop(next(iter(statements)))
         statements[sql] = statement
-    return await statement.fetch(*args)
+    try:
+        return await statement.fetch(*args)
+    except Exception:
+        # described afresh next time: a failure may mean the description is stale (a type
+        # the statement reads was changed; asyncpg then closes the statement)
+        statements.pop(sql, None)
+        raise

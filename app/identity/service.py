@@ -46,6 +46,8 @@ API_PREFIX = "ra"
 
 # An API token's last_used_at is written at most this often (not on every request).
 LAST_USED_EVERY = timedelta(seconds=60)
+# Account ids are INTEGER columns: a realm's number beyond them names no account.
+MAX_ACCOUNT_ID = 2**31 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -347,14 +349,13 @@ async def authenticate_counting(
     now = utcnow()
     params = {"digest": token_digest(token), "now": now}
     statement = LIVE_TOKEN_WITH_MEMBERSHIPS
+    key = realm.strip() if realm else None
+    if key and "\x00" in key:
+        counting = None  # no account has it (PostgreSQL refuses the character in a value)
     if counting is not None:
         statement = live_token_counting(counting)
-        key = realm.strip() if realm else None
-        params.update(
-            counting.params,
-            realm_slug=key.casefold() if key else None,
-            realm_id=int(key) if key and key.isdigit() and str(int(key)) == key else None,
-        )
+        params.update(counting.params, realm_slug=key.casefold() if key else None)
+        params["realm_id"] = _realm_id(key)
     connection = await session.connection()
     rows = await statement.all(connection, params)
     if not rows:
@@ -397,6 +398,15 @@ async def authenticate_counting(
     if counted is not None and any(v is None for v in counted):
         counted = None  # the statement did not count this membership's (see _counted_here)
     return principal, actor, counted
+
+
+def _realm_id(key: str | None) -> int | None:
+    """The account id a realm names, as ``_actor_among`` matches it (the id's own digits),
+    within the ids' column; None for anything else (a slug, "²", a number no id reaches)."""
+    if not key or not (key.isascii() and key.isdigit()) or len(key) > 10:
+        return None
+    value = int(key)
+    return value if str(value) == key and value <= MAX_ACCOUNT_ID else None
 
 
 async def _note_use(

@@ -199,3 +199,31 @@ async def test_the_cost_check_refuses_on_sizes_read_with_the_token(services, dat
     assert "errors" not in answers["small"], answers["small"]
     [error] = answers["large"]["errors"]
     assert "costs more than 20 (at most 20)" in error["message"], error
+
+
+async def test_realms_that_name_no_account_are_refused_not_failed(services, database_url):
+    """A realm that is not an account's slug or id, however odd ("²" passes isdigit, a
+    number past the ids' column, a NUL), is answered as an unknown realm (401) when the
+    sizes are counted with the token, as it is everywhere else, never as a failure."""
+    from app.accounts.sizes import counting
+    from app.errors import Unauthenticated
+    from app.identity.service import authenticate_counting
+
+    tenant = await make_tenant(services)
+    await _staff(services, tenant, 3)
+    transport = httpx.ASGITransport(app=create_app(services.settings, services=services))
+    async with httpx.AsyncClient(transport=transport, base_url="http://roster.test") as c:
+        for realm in (b"\xb2", b"3000000000", b"99999999999999999999999", b"0001", b"-1"):
+            headers = {"Authorization": f"Bearer {tenant.owner.token}", "X-Auth-Realm": realm}
+            response = await c.post("/graphql", json={"query": CHAIN}, headers=headers)
+            body = response.json()
+            assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED", (realm, body)
+        headers = {"Authorization": f"Bearer {tenant.owner.token}"}
+        headers["X-Auth-Realm"] = str(tenant.account_id)
+        response = await c.post("/graphql", json={"query": CHAIN}, headers=headers)
+        assert "errors" not in response.json(), response.json()
+    async with services.db.session() as session:
+        with pytest.raises(Unauthenticated):
+            await authenticate_counting(
+                session, tenant.owner.token, "a\x00b", counting({Size.STAFF}, 10)
+            )

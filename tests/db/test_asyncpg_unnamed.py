@@ -93,3 +93,21 @@ async def test_a_session_reads_through_it_inside_its_transaction(services, backe
         )
         assert rows == [(7,)]
         await session.rollback()
+
+
+async def test_a_closed_or_failed_statement_is_described_again(pooled):
+    """asyncpg closes a statement whose description it finds out of date (a type it reads
+    was changed): the next run describes it afresh instead of failing on the closed one;
+    a run that fails is dropped the same way."""
+    driver, info = pooled.driver_connection, pooled.info
+    sql = "SELECT $1::int + 1 AS n"
+    assert await asyncpg_unnamed.fetch(info, driver, sql, [1]) == [(2,)]
+    (_, kept) = info[asyncpg_unnamed._KEY]
+    first = kept[sql]
+    first._state.mark_closed()
+    assert await asyncpg_unnamed.fetch(info, driver, sql, [2]) == [(3,)]
+    assert kept[sql] is not first
+    failing = "SELECT 1 / $1::int AS n"
+    with pytest.raises(Exception):  # noqa: B017 (the driver's division error)
+        await asyncpg_unnamed.fetch(info, driver, failing, [0])
+    assert failing not in kept
