@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BindParameter, ColumnElement, Select, bindparam, func, select
+from sqlalchemy import BindParameter, ColumnElement, Select, bindparam, false, func, select
 
 from app.accounts.models import Account
 from app.db.prepared import Prepared
@@ -12,11 +12,18 @@ AccountId = int | ColumnElement[int]
 """An account's id, or the parameter a prepared statement binds it to."""
 
 
+# Account ids are INTEGER columns: a realm's number beyond them names no account.
+MAX_ACCOUNT_ID = 2**31 - 1
+
+
 def account_by_realm(realm: str) -> Select:
-    """A realm is an account slug or its numeric id."""
+    """A realm is an account slug or its numeric id (ASCII digits: "²" is a digit to
+    ``str.isdigit`` and no number to ``int``)."""
     realm = realm.strip()
-    if realm.isdigit():
-        return select(Account).where(Account.id == int(realm))
+    if realm.isascii() and realm.isdigit():
+        number = int(realm)
+        # past the ids' column: no account (PostgreSQL would refuse the value)
+        return select(Account).where(Account.id == number if number <= MAX_ACCOUNT_ID else false())
     return select(Account).where(Account.slug == realm.casefold())
 
 

@@ -22,6 +22,7 @@ from app.access.scopes import (
     parse_scopes,
 )
 from app.accounts.models import Account
+from app.accounts.queries import MAX_ACCOUNT_ID
 from app.db.base import utcnow
 from app.errors import DomainError, ErrorCode, Forbidden, NotFound, Unauthenticated
 from app.identity.errors import EmailTaken, InvalidCredentials, WeakPassword
@@ -46,8 +47,6 @@ API_PREFIX = "ra"
 
 # An API token's last_used_at is written at most this often (not on every request).
 LAST_USED_EVERY = timedelta(seconds=60)
-# Account ids are INTEGER columns: a realm's number beyond them names no account.
-MAX_ACCOUNT_ID = 2**31 - 1
 
 
 @dataclass(frozen=True, slots=True)

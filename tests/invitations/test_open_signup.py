@@ -53,7 +53,8 @@ async def _person(api, tenant, email: str) -> dict | None:
 
 async def test_a_closed_or_unknown_account_takes_no_sign_ups(api, services):
     tenant = await make_tenant(services)
-    for realm in (tenant.slug, "no-such-account", str(tenant.account_id + 999), "x" * 300):
+    odd = ("²", "3000000000", "99999999999999999999", f" {tenant.account_id}x")
+    for realm in (tenant.slug, "no-such-account", str(tenant.account_id + 999), "x" * 300, *odd):
         body = await api.data(SIGNUP, _input(realm, "cora@client.co"))
         assert body["accountSignup"]["userErrors"] == [
             {"field": ["input", "account"], "code": "NOT_FOUND"}
