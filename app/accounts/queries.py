@@ -16,15 +16,29 @@ AccountId = int | ColumnElement[int]
 MAX_ACCOUNT_ID = 2**31 - 1
 
 
-def account_by_realm(realm: str) -> Select:
-    """A realm is an account slug or its numeric id (ASCII digits: "²" is a digit to
-    ``str.isdigit`` and no number to ``int``)."""
+def realm_terms(realm: str) -> tuple[str, int | None] | None:
+    """What a realm names an account by: its slug (case-folded) and, for a realm of ASCII
+    digits, the account id (0, which no account has, past the ids' column; "²" is a digit
+    to ``str.isdigit`` and no number to ``int``). None for a realm no account can have (a
+    NUL, which PostgreSQL also refuses in a value)."""
     realm = realm.strip()
+    if "\x00" in realm:
+        return None
+    number = None
     if realm.isascii() and realm.isdigit():
-        number = int(realm)
-        # past the ids' column: no account (PostgreSQL would refuse the value)
-        return select(Account).where(Account.id == number if number <= MAX_ACCOUNT_ID else false())
-    return select(Account).where(Account.slug == realm.casefold())
+        number = int(realm) if len(realm) <= 10 and int(realm) <= MAX_ACCOUNT_ID else 0
+    return realm.casefold(), number
+
+
+def account_by_realm(realm: str) -> Select:
+    """A realm is an account slug or its numeric id (``realm_terms``)."""
+    terms = realm_terms(realm)
+    if terms is None:
+        return select(Account).where(false())
+    slug, number = terms
+    if number is not None:
+        return select(Account).where(Account.id == number)
+    return select(Account).where(Account.slug == slug)
 
 
 def active_member_count(account_id: AccountId, *, guests: bool = False) -> Select:

@@ -142,8 +142,9 @@ def counting(wanted: set[Size], cap: int) -> Counting:
 
 
 def counted(wanted: set[Size], values: tuple) -> dict[Size, int]:
-    """The sizes ``counting(wanted, ...)`` read, by size."""
-    return {s: int(v or 0) for s, v in zip(sorted(wanted), values, strict=True)}
+    """The sizes ``counting(wanted, ...)`` read, by size (every one counted: the
+    authentication returns no values where it did not count)."""
+    return {s: int(v) for s, v in zip(sorted(wanted), values, strict=True)}
 
 
 async def sizes(

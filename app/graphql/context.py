@@ -33,7 +33,6 @@ class Context:
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _auth: tuple[Principal | None, Actor | None, Exception | None] | None = None
     _torn: bool = False  # a user of the session was cancelled while it held it
-    _counted: tuple | None = None  # what the authentication counted (counted_with_actor)
     loaders: dict = field(default_factory=dict)
     failed: bool = False
     operation_name: str | None = None
@@ -132,33 +131,34 @@ class Context:
                 # transaction machinery instead of a rollback and then a close.
                 await session.close()
 
-    async def _authenticate(
-        self, counting: Counting | None = None
-    ) -> tuple[Principal | None, Actor | None, Exception | None]:
+    async def _authenticate(self) -> tuple[Principal | None, Actor | None, Exception | None]:
         if self._auth is None:
-            if not self.token:
-                self._auth = (None, None, Unauthenticated())
-            else:
-                try:
-                    principal, actor, counted = await identity.authenticate_counting(
-                        self.session(), self.token, self.realm, counting
-                    )
-                    self._auth = (principal, actor, None)
-                    self._counted = counted
-                except Unauthenticated as exc:
-                    self._auth = (None, None, exc)
+            await self._sign_in(None)
+        assert self._auth is not None
         return self._auth
+
+    async def _sign_in(self, counting: Counting | None) -> tuple | None:
+        """Authenticates the request (``_auth``); the values of ``counting``'s columns
+        the same statement read for the actor, if any."""
+        if not self.token:
+            self._auth = (None, None, Unauthenticated())
+            return None
+        try:
+            principal, actor, counted = await identity.authenticate_counting(
+                self.session(), self.token, self.realm, counting
+            )
+        except Unauthenticated as exc:
+            self._auth = (None, None, exc)
+            return None
+        self._auth = (principal, actor, None)
+        return counted
 
     async def counted_with_actor(self, counting: Counting) -> tuple | None:
         """The values of ``counting``'s columns for the actor's account and user, read by
         the authentication's statement: when this request has not authenticated yet (it
         then has), and has an actor. None otherwise."""
         async with self._exclusive():
-            if self._auth is not None:
-                return None
-            await self._authenticate(counting)
-            counted, self._counted = self._counted, None
-            return counted
+            return None if self._auth is not None else await self._sign_in(counting)
 
     @asynccontextmanager
     async def _exclusive(self):

@@ -22,7 +22,7 @@ from app.access.scopes import (
     parse_scopes,
 )
 from app.accounts.models import Account
-from app.accounts.queries import MAX_ACCOUNT_ID
+from app.accounts.queries import realm_terms
 from app.db.base import utcnow
 from app.errors import DomainError, ErrorCode, Forbidden, NotFound, Unauthenticated
 from app.identity.errors import EmailTaken, InvalidCredentials, WeakPassword
@@ -348,13 +348,12 @@ async def authenticate_counting(
     now = utcnow()
     params = {"digest": token_digest(token), "now": now}
     statement = LIVE_TOKEN_WITH_MEMBERSHIPS
-    key = realm.strip() if realm else None
-    if key and "\x00" in key:
-        counting = None  # no account has it (PostgreSQL refuses the character in a value)
-    if counting is not None:
+    terms = realm_terms(realm) if realm else (None, None)
+    if terms is None:
+        counting = None  # a realm no account has: nothing worth counting
+    if counting is not None and terms is not None:
         statement = live_token_counting(counting)
-        params.update(counting.params, realm_slug=key.casefold() if key else None)
-        params["realm_id"] = _realm_id(key)
+        params.update(counting.params, realm_slug=terms[0] or None, realm_id=terms[1])
     connection = await session.connection()
     rows = await statement.all(connection, params)
     if not rows:
@@ -397,15 +396,6 @@ async def authenticate_counting(
     if counted is not None and any(v is None for v in counted):
         counted = None  # the statement did not count this membership's (see _counted_here)
     return principal, actor, counted
-
-
-def _realm_id(key: str | None) -> int | None:
-    """The account id a realm names, as ``_actor_among`` matches it (the id's own digits),
-    within the ids' column; None for anything else (a slug, "²", a number no id reaches)."""
-    if not key or not (key.isascii() and key.isdigit()) or len(key) > 10:
-        return None
-    value = int(key)
-    return value if str(value) == key and value <= MAX_ACCOUNT_ID else None
 
 
 async def _note_use(

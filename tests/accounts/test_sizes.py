@@ -20,6 +20,21 @@ async def _staff(services, tenant, count: int) -> None:
     )
 
 
+async def _chain_under_a_limit_of_20(database_url: str, headers_by_name: dict) -> dict:
+    """``CHAIN``'s answer under a cost limit of 20, sent with each of the headers."""
+    limited = Services.from_settings(make_settings(database_url, max_query_cost=20))
+    try:
+        transport = httpx.ASGITransport(app=create_app(limited.settings, services=limited))
+        async with httpx.AsyncClient(transport=transport, base_url="http://roster.test") as c:
+            answers = {}
+            for name, headers in headers_by_name.items():
+                response = await c.post("/graphql", json={"query": CHAIN}, headers=headers)
+                answers[name] = response.json()
+    finally:
+        await limited.close()
+    return answers
+
+
 async def test_a_count_stops_at_the_cap(services):
     tenant = await make_tenant(services)
     await _staff(services, tenant, 30)
@@ -39,17 +54,11 @@ async def test_the_cost_check_decides_as_with_exact_sizes(services, database_url
     small, large = await make_tenant(services), await make_tenant(services, seats=60)
     await _staff(services, small, 5)
     await _staff(services, large, 40)
-    limited = Services.from_settings(make_settings(database_url, max_query_cost=20))
-    try:
-        transport = httpx.ASGITransport(app=create_app(limited.settings, services=limited))
-        async with httpx.AsyncClient(transport=transport, base_url="http://roster.test") as c:
-            answers = {}
-            for name, tenant in (("small", small), ("large", large)):
-                headers = {"Authorization": f"Bearer {tenant.owner.token}"}
-                response = await c.post("/graphql", json={"query": CHAIN}, headers=headers)
-                answers[name] = response.json()
-    finally:
-        await limited.close()
+    tenants = {"small": small, "large": large}
+    answers = await _chain_under_a_limit_of_20(
+        database_url,
+        {name: {"Authorization": f"Bearer {t.owner.token}"} for name, t in tenants.items()},
+    )
     assert "errors" not in answers["small"], answers["small"]
     [error] = answers["large"]["errors"]
     assert error["extensions"]["code"] == "BAD_USER_INPUT"
@@ -184,18 +193,15 @@ async def test_the_cost_check_refuses_on_sizes_read_with_the_token(services, dat
     small, large = await make_tenant(services), await make_tenant(services, seats=60)
     await _staff(services, small, 5)
     await _staff(services, large, 40)
+    tenants = {"small": small, "large": large}
     member = await add_membership(services, large, small.owner.user_id, Role.VIEWER)
-    limited = Services.from_settings(make_settings(database_url, max_query_cost=20))
-    try:
-        transport = httpx.ASGITransport(app=create_app(limited.settings, services=limited))
-        async with httpx.AsyncClient(transport=transport, base_url="http://roster.test") as c:
-            answers = {}
-            for name, tenant in (("small", small), ("large", large)):
-                headers = {"Authorization": f"Bearer {member.token}", "X-Auth-Realm": tenant.slug}
-                response = await c.post("/graphql", json={"query": CHAIN}, headers=headers)
-                answers[name] = response.json()
-    finally:
-        await limited.close()
+    answers = await _chain_under_a_limit_of_20(
+        database_url,
+        {
+            name: {"Authorization": f"Bearer {member.token}", "X-Auth-Realm": t.slug}
+            for name, t in tenants.items()
+        },
+    )
     assert "errors" not in answers["small"], answers["small"]
     [error] = answers["large"]["errors"]
     assert "costs more than 20 (at most 20)" in error["message"], error
