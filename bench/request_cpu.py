@@ -5,13 +5,15 @@ checkouts, alternating, to compare them side by side.
 
     python -m bench.request_cpu [--documents "tour: chart,viewer" | --documents all]
                                 [--size 1000] [--rounds 5] [--requests 50]
+                                [--postgres-url URL]
 
-Seeds one account of ``--size`` staff on SQLite in a temporary directory with the suite's
+Seeds one account of ``--size`` staff on SQLite in a temporary directory (or, with
+``--postgres-url``, in that PostgreSQL database, emptied first) with the suite's
 data (``bench.suite``: a viewer, invitations, audit-log entries), checks that Roster and the
 floor answer each document the floor serves with the same JSON, then prints for each
 document and role the best of ``--rounds`` batches of ``--requests`` requests: Roster's and
 the floor's CPU milliseconds per request (``time.process_time``: the event loop's and
-aiosqlite's threads) and their ratio.
+aiosqlite's threads; PostgreSQL's own CPU is not counted) and their ratio.
 """
 
 from __future__ import annotations
@@ -120,12 +122,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--size", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--requests", type=int, default=50)
+    parser.add_argument("--postgres-url", help="measure on this PostgreSQL database instead")
     args = parser.parse_args(argv)
     names = None if args.documents == "all" else chosen_documents(args.documents)
     with tempfile.TemporaryDirectory(prefix="roster-cpu-") as work:
-        url = f"sqlite+aiosqlite:///{Path(work) / 'bench.db'}"
+        url = args.postgres_url or f"sqlite+aiosqlite:///{Path(work) / 'bench.db'}"
         [account] = seed(url, [args.size])
-        print(f"sqlite, {args.size} staff")
+        print(f"{'postgresql' if args.postgres_url else 'sqlite'}, {args.size} staff")
         asyncio.run(measure(url, account, names, args.rounds, args.requests))
 
 

@@ -77,6 +77,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from types import CodeType
 from typing import Any, NamedTuple
 
 from graphql import (
@@ -813,8 +814,25 @@ def _generate(type_name: str, entries: list[_Entry], *, record: bool = False) ->
         lines.append("    return completed")
     else:
         lines.append("    return {" + ", ".join(items) + "}")
-    exec(compile("\n".join(lines), f"<hot plan: {type_name}>", "exec"), namespace)
+    exec(selection_code("\n".join(lines), type_name), namespace)
     return namespace["complete"]
+
+
+# Compiled selections kept by their source, beyond the plans that use them.
+CODE_CACHE = 256
+
+
+@functools.lru_cache(maxsize=CODE_CACHE)
+def selection_code(source: str, type_name: str) -> CodeType:
+    """A selection's compiled code, by its source. Compiling is most of what a new plan
+    costs, and a source recurs: a fragment spread in several places of a document (each
+    spread is completed by its own function, from the same text), the same sub-selection
+    (an address, a custom field's value) in many documents. The source holds only names;
+    what they stand for comes with each function's own namespace, so one code object
+    serves every plan whose selection reads the same way. Kept are at most ``CODE_CACHE``
+    beyond those live plans hold (the cache's budget counts each plan's functions as if
+    its code were its own)."""
+    return compile(source, f"<hot plan: {type_name}>", "exec")
 
 
 # The fields whose objects are rows of the page (their related rows are prefetched).

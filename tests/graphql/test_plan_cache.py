@@ -18,7 +18,15 @@ from app.settings import Settings
 from bench.compile_time import BIG_VARIABLES, documents, largest
 from tests.conftest import make_settings
 from tests.documents import PAGE_QUERY
-from tests.graphql.test_hot import WIDE_QUERY, _directory, _headers
+from tests.graphql.test_hot import (
+    WIDE_QUERY,
+    _directory,
+    _headers,
+    cold_client,
+    cold_services,
+)
+
+__all__ = ["cold_client", "cold_services"]  # fixtures, used by name
 
 # The estimate of a document with its plan is within this factor of what tracemalloc
 # measures it holds (the text, its parsed operation, the plan's generated functions), and
@@ -46,6 +54,9 @@ def _measured(hot, text: str, variables: dict) -> tuple[float, float] | None:
         before = tracemalloc.take_snapshot()
         kept = []
         for t in texts:
+            # each copy's code as if it were its own, as the estimate counts it (copies
+            # of one text would otherwise share their selections' code)
+            hot_module.selection_code.cache_clear()
             document = parse(t)
             kept.append(document)
             prepared = hot.document(t, None, document)
@@ -186,3 +197,31 @@ async def test_a_plan_forgotten_is_compiled_again_and_answers_the_same(app, serv
     )
     assert hot.compiled == compiled + 1 and hot.answered == answered + 1
     assert again.content == first.content
+
+
+async def test_a_selection_repeated_is_compiled_once_and_answers_for_each_record(
+    app, services, api, client, cold_client
+):
+    """A fragment spread under several roots reads the same way in each: its code is
+    compiled once and serves each spread with that spread's own record."""
+    _, members, _ = await _directory(services, api)
+    headers = _headers(members["OWNER"])
+    sids = [1, 2, 3]
+    roots = " ".join(f"r{sid}: staffBySid(sid: {sid}) {{ ...Card }}" for sid in sids)
+    query = (
+        f"{{ {roots} }} fragment Card on Staff {{ sid fullName title "
+        "address { city } manager { sid fullName } }"
+    )
+    hot_module.selection_code.cache_clear()
+    compiled = app.state.graphql.schema.hot_paths.compiled
+    response = await client.post("/graphql", json={"query": query}, headers=headers)
+    assert response.status_code == 200, response.text
+    assert app.state.graphql.schema.hot_paths.compiled == compiled + 1  # the plan's
+    info = hot_module.selection_code.cache_info()
+    assert info.hits >= 2 * (len(sids) - 1)  # each spread after the first: Card, address
+    data = response.json()["data"]
+    assert [data[f"r{sid}"]["sid"] for sid in sids] == sids
+    assert len({data[f"r{sid}"]["fullName"] for sid in sids}) == len(sids)
+    # graphql-core's answer to the same document, byte for byte
+    reference = await cold_client.post("/graphql", json={"query": query}, headers=headers)
+    assert reference.content == response.content
