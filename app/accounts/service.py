@@ -15,6 +15,7 @@ from app.accounts.errors import SeatLimitReached, SlugTaken
 from app.accounts.models import Account
 from app.accounts.queries import SEAT_COUNTS
 from app.db.base import utcnow
+from app.db.prepared import connection_of
 from app.errors import DomainError
 from app.identity.credentials import PasswordGate
 from app.identity.errors import InvalidCredentials
@@ -144,7 +145,7 @@ def takes_seat(account: Account, role: Role) -> bool:
 async def seats(session: AsyncSession, account: Account) -> Seats:
     """The ledger of ``account`` (its limit and setting as given), counted in one statement."""
     params = {"account_id": account.id, "now": utcnow()}
-    (counts,) = await SEAT_COUNTS.all(await session.connection(), params)
+    (counts,) = await SEAT_COUNTS.all(await connection_of(session), params)
     used, unconfirmed, pending, guests, guests_unconfirmed, guests_pending = counts
     # reserved: pending invitations, and members who have yet to confirm their email
     reserved = pending + unconfirmed

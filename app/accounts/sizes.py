@@ -21,7 +21,7 @@ from sqlalchemy.orm import InstrumentedAttribute, aliased
 
 from app.custom_fields.models import CustomField, CustomFieldValue
 from app.custom_fields.service import MAX_FIELDS
-from app.db.prepared import Prepared
+from app.db.prepared import Prepared, connection_of
 from app.identity.models import AuthToken, TokenKind
 from app.identity.queries import Counting
 from app.invitations.models import JoinLink, JoinRequest
@@ -164,7 +164,7 @@ async def sizes(
     statement = _sizes_statement(
         wanted, account_id is not None, user_id is not None, cap is not None
     )
-    connection = await session.connection()
+    connection = await connection_of(session)
     params = {"account": account_id, "user": user_id, "cap": cap}
     [row] = await statement.all(connection, params)
     return {s: int(row[i] or 0) for i, s in enumerate(wanted)}

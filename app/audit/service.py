@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.access import Actor, Permit, require
 from app.audit.models import AuditEntry
 from app.db.base import Records
-from app.db.prepared import Prepared
+from app.db.prepared import Prepared, connection_of
 from app.errors import DomainError
 from app.events import service as events
 
@@ -282,6 +282,6 @@ async def list_entries(
     }
     statement = _page(frozenset(params))
     params.update(account_id=actor.account_id, limit=first + 1)
-    connection = await session.connection()  # plain columns: no ORM needed
+    connection = await connection_of(session)  # plain columns: no ORM needed
     rows = [ENTRY_RECORDS.take(r) for r in await statement.all(connection, params)]
     return rows[:first], len(rows) > first

@@ -22,6 +22,7 @@ from app.custom_fields.queries import (
     VALUE_RECORDS,
 )
 from app.db.base import utcnow
+from app.db.prepared import connection_of
 from app.errors import AccessDenied, DomainError, ErrorCode, Forbidden, NotFound, ValidationFailed
 from app.staff import access
 from app.staff.models import Staff
@@ -340,7 +341,7 @@ async def values_for_staff(
     """Each staff member's values of active fields; the fields are read-only records
     (``FIELD_RECORDS``), one per field, shared by its values."""
     result: dict[int, list[FieldValue]] = {sid: [] for sid in staff_ids}
-    connection = await session.connection()  # plain columns: no ORM needed
+    connection = await connection_of(session)  # plain columns: no ORM needed
     params = {"account_id": account_id, "staff_ids": staff_ids}
     fields_at, fields = 1 + len(VALUE_RECORDS), {}
     for row in await FIELDS_THEN_VALUES.all(connection, params):

@@ -24,6 +24,7 @@ from app.access.scopes import (
 from app.accounts.models import Account
 from app.accounts.queries import realm_terms
 from app.db.base import utcnow
+from app.db.prepared import connection_of
 from app.errors import DomainError, ErrorCode, Forbidden, NotFound, Unauthenticated
 from app.identity.errors import EmailTaken, InvalidCredentials, WeakPassword
 from app.identity.models import AuthToken, TokenKind, User
@@ -354,7 +355,7 @@ async def authenticate_counting(
     if counting is not None and terms is not None:
         statement = live_token_counting(counting)
         params.update(counting.params, realm_slug=terms[0] or None, realm_id=terms[1])
-    connection = await session.connection()
+    connection = await connection_of(session)
     rows = await statement.all(connection, params)
     if not rows:
         raise Unauthenticated()
@@ -483,7 +484,7 @@ async def build_actor(
     session: AsyncSession, principal: Principal, account: Account, staff: Staff
 ) -> Actor:
     """Permits = role table + per-member grants (+ INVITE_USERS when everyone may invite)."""
-    connection = await session.connection()  # plain columns: no ORM needed
+    connection = await connection_of(session)  # plain columns: no ORM needed
     rows = await connection.execute(
         union_all(
             select(

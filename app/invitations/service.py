@@ -14,6 +14,7 @@ from app.accounts.models import Account
 from app.accounts.service import lock_account, next_staff_sid, reserve_seats
 from app.audit import changes
 from app.db.base import utcnow
+from app.db.prepared import connection_of
 from app.email.links import build_link, check_redirect
 from app.email.outbox import enqueue
 from app.errors import (
@@ -822,7 +823,7 @@ async def list_invitations(
         params["after"] = after
     statement = invitation_page(f.status, frozenset(params))
     params.update(account_id=actor.account_id, limit=first + 1, now=utcnow())
-    connection = await session.connection()  # plain columns: no ORM needed
+    connection = await connection_of(session)  # plain columns: no ORM needed
     rows = [INVITATION_RECORDS.take(r) for r in await statement.all(connection, params)]
     return rows[:first], len(rows) > first
 

@@ -40,7 +40,7 @@ from sqlalchemy.orm import aliased
 from app.access import Actor, Permit, require
 from app.custom_fields.models import CustomFieldValue
 from app.custom_fields.service import list_fields
-from app.db.prepared import Prepared, converter
+from app.db.prepared import Prepared, connection_of, converter
 from app.fields import NEEDS_DETAILS, NEEDS_PERSONAL_DATA, Field, derive
 from app.offload import Offload
 from app.staff import access
@@ -135,7 +135,7 @@ async def _staff_csv(session, actor: Actor, keyring, offload: Offload | None) ->
             kind = "secret" if c.field.encrypted else "value"
         cells.append((kind, at[c.column], c.details, c.field.name))
     rows_of = _rows_statement(tuple(names))
-    connection = await session.connection()
+    connection = await connection_of(session)
     dialect = connection.dialect
     field_ids = [f.id for f in fields]
     plan: Plan | None = None

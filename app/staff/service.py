@@ -14,7 +14,7 @@ from app import fields
 from app.access import GRANTABLE_PERMITS, Actor, Permit, Role, require
 from app.accounts.service import lock_account, next_staff_sid
 from app.db.base import Records, utcnow
-from app.db.prepared import Prepared
+from app.db.prepared import Prepared, connection_of
 from app.errors import DomainError, ErrorCode, Forbidden, NotFound, ValidationFailed
 from app.security.crypto import Keyring
 from app.staff import access, email_change
@@ -115,7 +115,7 @@ async def list_staff(
     session: AsyncSession, actor: Actor, query: StaffQuery, columns: PageColumns = ALL_COLUMNS
 ) -> StaffPage:
     validate(actor, query)
-    connection = await session.connection()  # plain columns: no ORM needed
+    connection = await connection_of(session)  # plain columns: no ORM needed
     counts = await _probe(session, connection, actor, query)
     route = sieve = None
     if counts is not None:
@@ -157,7 +157,7 @@ def _managers(statement: PageStatement, rows: list, result: list) -> dict[int, A
 
 
 async def count_staff(session: AsyncSession, actor: Actor, query: StaffQuery) -> int:
-    connection = await session.connection()
+    connection = await connection_of(session)
     route = await _route(session, connection, actor, query)
     statement, params = count_select(actor, query, route)
     [[count]] = await statement.all(connection, params)
@@ -240,7 +240,7 @@ async def get_by_sid(
 async def _found(
     session: AsyncSession, actor: Actor, statement: PageStatement, params: dict
 ) -> FoundStaff:
-    connection = await session.connection()  # plain columns: no ORM needed
+    connection = await connection_of(session)  # plain columns: no ORM needed
     result = await statement.prepared.all(connection, params)
     if not result:
         return FoundStaff(None, {})

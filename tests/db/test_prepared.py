@@ -14,7 +14,7 @@ from sqlalchemy import (
     select,
     tuple_,
 )
-from sqlalchemy.exc import PendingRollbackError
+from sqlalchemy.exc import IntegrityError, PendingRollbackError
 
 from app.db import prepared
 from app.db.base import UTCDateTime
@@ -302,3 +302,65 @@ async def test_read_sends_the_sessions_pending_changes_first(services):
         await session.delete(added)
         assert not {"Added", "Changed"} & {r[0] for r in await names.read(session, params)}
         await session.rollback()
+
+
+async def test_a_session_lends_its_transactions_connection_to_reads_until_it_ends(
+    services, monkeypatch
+):
+    """``connection_of`` asks the session once a transaction; after a commit, a rollback
+    or a failed flush it asks again, so a read never runs where the session would refuse
+    to."""
+    tenant = await make_tenant(services)
+    params = {"account_id": tenant.account_id}
+    names = Prepared(select(Staff.last_name).where(Staff.account_id == bindparam("account_id")))
+    asked = 0
+    original = type(services.db.session()).connection
+
+    async def counted(self, *args, **kwargs):
+        nonlocal asked
+        asked += 1
+        return await original(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(services.db.session()), "connection", counted)
+    async with services.db.session(write=True) as session:
+        first = await prepared.connection_of(session)
+        for _ in range(3):
+            assert await prepared.connection_of(session) is first
+            await names.read(session, params)
+        assert asked == 1
+        session.add(
+            Staff(
+                account_id=tenant.account_id, sid=997, first_name="B", last_name="Kept",
+                last_name_key="kept",
+            )
+        )
+        assert "Kept" in {r[0] for r in await names.read(session, params)}
+        await session.commit()  # the transaction ends: the next read asks again
+        assert "Kept" in {r[0] for r in await names.read(session, params)}
+        assert asked == 2
+        await session.rollback()
+        await names.read(session, params)
+        assert asked == 3
+        # a failed flush leaves the transaction inactive: the session refuses, as before
+        session.add(
+            Staff(
+                account_id=tenant.account_id, sid=997, first_name="C", last_name="Twin",
+                last_name_key="twin",
+            )
+        )
+        with pytest.raises(IntegrityError):
+            await session.flush()
+        with pytest.raises(PendingRollbackError):
+            await prepared.connection_of(session)
+        await session.rollback()
+        assert "Kept" in {r[0] for r in await names.read(session, params)}
+        assert asked == 5
+    # a closed session's connection went back to the pool: a new one is taken
+    async with services.db.session() as session:
+        await names.read(session, params)
+        assert asked == 6
+        held = await prepared.connection_of(session)
+        await session.close()
+        again = await prepared.connection_of(session)
+        assert again is not held and not again.closed
+        assert "Kept" in {r[0] for r in await Prepared(names.statement).all(again, params)}
