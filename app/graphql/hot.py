@@ -113,6 +113,7 @@ from app.custom_fields import service as custom_fields
 from app.custom_fields.service import shown_values
 from app.errors import DomainError, RateLimited
 from app.fields import on_change
+from app.graphql import loaders
 from app.graphql.extensions import MAX_CACHED_DOCUMENT
 from app.graphql.queries import (
     StaffSortInput,
@@ -143,7 +144,7 @@ from app.graphql.types.staff import (
 )
 from app.staff import service as staff_service
 from app.staff.access import Shown
-from app.staff.queries import PageColumns, StaffQuery, clean_search
+from app.staff.queries import PageColumns, RecordKey, StaffQuery, clean_search
 
 log = logging.getLogger("roster.graphql.hot")
 
@@ -247,6 +248,7 @@ VALUES = "custom values"
 COUNT = "count"
 STATUSES = "statuses"
 MANAGERS = "managers"
+CHAIN = "reporting chain"  # a record root's own reportingChain: read with the record
 Complete = Callable[[Any, Prefetch], Any]
 
 
@@ -501,6 +503,9 @@ class _Compiler:
             if self.lists:
                 raise NotCovered("a field that reads rows, for each item of a list")
             awaited = AWAITED[known]
+            if page_rows and known == ("Staff", "reportingChain"):
+                # a record root's own (not its manager's): its statement reads the chain
+                self.needs.add(CHAIN)
         elif special is not None:
             raise NotCovered("related rows of related rows")
         else:
@@ -1181,7 +1186,7 @@ class HotPaths:
             if isinstance(other, Record):
                 async with ctx.as_actor() as (session, actor):
                     completed[i] = await self._record_value(
-                        other, arguments[i], session, actor, fetched
+                        other, arguments[i], session, actor, fetched, ctx
                     )
             else:
                 completed[i] = await _resolve(other, arguments[i], ctx, fetched)
@@ -1236,12 +1241,25 @@ class HotPaths:
             raise Fallback("not the id of a Staff")
         return found[1]
 
-    async def _record_value(self, record: Record, key: int, session, actor, fetched: Prefetch):
+    async def _record_value(
+        self, record: Record, key: int, session, actor, fetched: Prefetch, ctx
+    ):
         """A record root: the record as the resolver finds it (``get_by_sid``;
         ``get_one`` for ``node``), its manager as it came with the record (as the
         resolver primes the records loader with it), its custom values as the page's
-        are (its AWAITED fields are left in ``fetched`` for ``_settle``)."""
-        if record.root.name.value == NODE_FIELD:
+        are (its AWAITED fields are left in ``fetched`` for ``_settle``). Where it selects
+        its own ``reportingChain``, the record is read with its chain in one statement
+        (``get_with_chain``) and the chains' loader is given it, so that the field's
+        function finds it there instead of reading it again."""
+        by: RecordKey = "id" if record.root.name.value == NODE_FIELD else "sid"
+        found: staff_service.FoundStaff
+        if CHAIN in record.needs:
+            with_chain = await staff_service.get_with_chain(session, actor, key, by=by)
+            if with_chain.row is not None:
+                chains = loaders.reporting_chains(ctx, actor)
+                chains.prime_many({with_chain.row.id: with_chain.chain})
+            found = with_chain
+        elif by == "id":
             found = await staff_service.get_one(session, actor, key, record.columns)
         else:
             found = await staff_service.get_by_sid(session, actor, key, record.columns)

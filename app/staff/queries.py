@@ -1021,15 +1021,20 @@ def _page_columns(
     return staff, manager, page
 
 
-@lru_cache(maxsize=1)
-def _chain_ids():
-    """The ids of the records ``chain_ids`` and of the managers above them, in the account
-    ``account_id`` (a recursive CTE). Built once: aliasing Staff costs more than the
-    statement itself takes to run."""
+@lru_cache(maxsize=3)
+def _chain_ids(by: RecordKey | None = None):
+    """The ids of the records ``chain_ids`` (or of the record whose ``by`` is ``key``) and
+    of the managers above them, in the account ``account_id`` (a recursive CTE). Built
+    once: aliasing Staff costs more than the statement itself takes to run."""
     account_id = bindparam("account_id", type_=Integer)
+    start = (
+        Staff.id.in_(bindparam("chain_ids", expanding=True))
+        if by is None
+        else _RECORD_KEYS[by] == bindparam("key", type_=Integer)
+    )
     up = (
         select(Staff.id.label("id"))
-        .where(Staff.account_id == account_id, Staff.id.in_(bindparam("chain_ids", expanding=True)))
+        .where(Staff.account_id == account_id, start)
         .cte("up", recursive=True)
     )
     link = aliased(Staff, name="link")
@@ -1040,9 +1045,9 @@ def _chain_ids():
     )
 
 
-@lru_cache(maxsize=2)
-def _chain_statement(confined: bool) -> tuple[Prepared, Records]:
-    up = _chain_ids()
+@lru_cache(maxsize=6)
+def _chain_statement(confined: bool, by: RecordKey | None = None) -> tuple[Prepared, Records]:
+    up = _chain_ids(by)
     records = Records(Staff, "staff")
     seen = _seen_in(
         bindparam("account_id", type_=Integer),
@@ -1060,6 +1065,20 @@ def chain_select(actor: Actor, ids: list[int]) -> tuple[Prepared, Records, dict]
     if confined:
         params["self_id"] = actor.staff_id
     statement, records = _chain_statement(confined)
+    return statement, records, params
+
+
+def record_chain_select(
+    actor: Actor, key: int, *, by: RecordKey = "id"
+) -> tuple[Prepared, Records, dict]:
+    """``chain_select`` starting from the record whose ``by`` is ``key`` (as
+    ``record_select`` finds it): the record if ``actor`` sees it, with every manager above
+    it that they see, in one statement."""
+    confined = not access.sees_directory(actor)
+    params: dict = {"account_id": actor.account_id, "key": key}
+    if confined:
+        params["self_id"] = actor.staff_id
+    statement, records = _chain_statement(confined, by)
     return statement, records, params
 
 

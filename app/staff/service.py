@@ -34,6 +34,7 @@ from app.staff.queries import (
     Cursors,
     PageColumns,
     PageStatement,
+    RecordKey,
     Route,
     StaffQuery,
     chain_select,
@@ -41,6 +42,7 @@ from app.staff.queries import (
     count_select,
     page_select,
     probe_of,
+    record_chain_select,
     record_select,
     sieve_of,
     staff_in_account,
@@ -264,19 +266,48 @@ async def reporting_chains(session: AsyncSession, actor: Actor, ids: list[int]) 
     statement, records, params = chain_select(actor, ids)
     rows = [records.take(r) for r in await statement.read(session, params)]
     by_id = {s.id: s for s in rows}
-    chains: dict[int, list] = {}
-    for start in ids:
-        chain: list = []
-        passed = {start}
-        row = by_id.get(start)
-        manager_id = row.manager_id if row is not None else None
-        while manager_id is not None and manager_id not in passed and manager_id in by_id:
-            passed.add(manager_id)
-            row = by_id[manager_id]
-            chain.append(row)
-            manager_id = row.manager_id
-        chains[start] = chain
-    return chains
+    return {start: _chain_from(by_id, start) for start in ids}
+
+
+def _chain_from(by_id: dict[int, Any], start: int) -> list:
+    """The managers above ``start`` among the records read (``by_id``), up to the first
+    not among them or already passed."""
+    chain: list = []
+    passed = {start}
+    row = by_id.get(start)
+    manager_id = row.manager_id if row is not None else None
+    while manager_id is not None and manager_id not in passed and manager_id in by_id:
+        passed.add(manager_id)
+        row = by_id[manager_id]
+        chain.append(row)
+        manager_id = row.manager_id
+    return chain
+
+
+@dataclass
+class FoundWithChain(FoundStaff):
+    """A record found as ``get_one``/``get_by_sid`` find it, with its reporting chain as
+    ``reporting_chains`` reads it (empty when the record is not found)."""
+
+    chain: list
+
+
+async def get_with_chain(
+    session: AsyncSession, actor: Actor, key: int, *, by: RecordKey = "id"
+) -> FoundWithChain:
+    """The record whose ``by`` (``id`` or ``sid``) is ``key`` if ``actor`` sees it, its
+    manager and its reporting chain, in one statement (``record_chain_select``) where
+    ``get_one`` and ``reporting_chains`` take two: the same rows, as every record in it
+    is read with ``visible``'s conditions. Its manager is the first link of the chain when
+    the actor sees it (None where they do not: ``get_one``'s join finds no row)."""
+    statement, records, params = record_chain_select(actor, key, by=by)
+    rows = [records.take(r) for r in await statement.read(session, params)]
+    found = next((r for r in rows if getattr(r, by) == key), None)
+    if found is None:
+        return FoundWithChain(None, {}, [])
+    by_id = {r.id: r for r in rows}
+    managers = {} if found.manager_id is None else {found.manager_id: by_id.get(found.manager_id)}
+    return FoundWithChain(found, managers, _chain_from(by_id, found.id))
 
 
 # --- validation of input values --------------------------------------------------------

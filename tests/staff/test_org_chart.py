@@ -418,3 +418,71 @@ async def test_transitive_without_reports_to_is_no_filter(services, api):
     plain = await api.data(FILTERED, {}, as_=members["VIEWER"])
     alone = await api.data(FILTERED, {"filter": {"transitive": True}}, as_=members["VIEWER"])
     assert alone == plain and plain["staff"]["totalCount"] == len(ROLES) + 5
+
+
+# --- a record read with its chain (the compiled plan's statement for a record root) ------
+
+PROJECT_CREATE = """mutation($name: String!, $ids: [ID!]) {
+  projectCreate(input: {name: $name, memberIds: $ids}) { project { id } userErrors { code field } }
+}"""
+
+
+async def test_a_record_read_with_its_chain_is_what_reading_them_apart_finds(services, api):
+    """``get_with_chain`` (one statement) finds the record, its manager and its reporting
+    chain exactly as ``get_one``/``get_by_sid`` and ``reporting_chains`` do (two), by id
+    and by sid, for every role and a guest on a project, for records seen, restricted,
+    inactive, disabled, of another account or missing, and on a cycle written behind the
+    service's back."""
+    from app.access import Role
+    from app.identity.service import authenticate_actor
+    from app.staff import service as staff_service
+    from tests.factories import make_member
+
+    tenant, members, _, rows = await _chart(services, api)
+    members["GUEST"] = await make_member(services, tenant, Role.GUEST, kind="CUSTOMER")
+    ids = [members["GUEST"].staff_id, gid("Staff", rows["di"].id),
+           gid("Staff", rows["ben"].id)]
+    made = await api.data(PROJECT_CREATE, {"name": "Chart", "ids": ids},
+                          as_=members["OWNER"])
+    assert made["projectCreate"]["userErrors"] == []
+    keys = [(name, row.id, row.sid) for name, row in rows.items()]
+    keys.append(("missing", 2**31 - 1, 2**31 - 1))
+    for cycle in (False, True):
+        if cycle:  # Ada above everyone, now below Di: Di <- Cy <- Ben <- Ada <- Di
+            await set_staff_columns(services, rows["ada"].id, manager_id=rows["di"].id)
+        found = 0
+        for key, member in members.items():
+            async with services.db.session() as session:
+                _, actor = await authenticate_actor(session, member.token, member.realm)
+            assert actor is not None
+            for name, pk, sid in keys:
+                for by, value in (("id", pk), ("sid", sid)):
+                    async with services.db.session() as session:
+                        together = await staff_service.get_with_chain(
+                            session, actor, value, by=by
+                        )
+                    async with services.db.session() as session:
+                        apart = await (
+                            staff_service.get_one(session, actor, value)
+                            if by == "id"
+                            else staff_service.get_by_sid(session, actor, value)
+                        )
+                        chains = (
+                            await staff_service.reporting_chains(session, actor, [apart.row.id])
+                            if apart.row is not None
+                            else {}
+                        )
+                    what = (cycle, key, name, by)
+                    assert together.row == apart.row, what
+                    assert together.managers == apart.managers, what
+                    assert together.chain == chains.get(pk, []), what
+                    found += together.row is not None
+        assert found > 0
+    # the cycle ends where it comes back: Di's chain is Cy, Ben, Ada (not Di again)
+    async with services.db.session() as session:
+        _, owner = await authenticate_actor(
+            session, members["OWNER"].token, members["OWNER"].realm
+        )
+        assert owner is not None
+        chain = (await staff_service.get_with_chain(session, owner, rows["di"].id)).chain
+    assert [r.last_name for r in chain] == ["Lead", "Vp", "Top"]
