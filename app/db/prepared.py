@@ -260,7 +260,7 @@ def converter(
     return namespace["convert"]
 
 
-_HELD = "roster.prepared_connection"  # session.info: (its transaction, its connection)
+_HELD = "roster.prepared_connection"  # session.info: (its transaction, weakly; its connection)
 
 
 async def connection_of(session: AsyncSession) -> AsyncConnection:
@@ -272,14 +272,29 @@ async def connection_of(session: AsyncSession) -> AsyncConnection:
     connection is the transaction's until the transaction ends, so it is kept in the
     session's ``info`` with the transaction it belongs to and used again while that
     transaction is still the session's and active; otherwise (none yet, committed, rolled
-    back, failed) the session is asked again, with its own errors."""
-    transaction = session.sync_session.get_transaction()
+    back, failed) the session is asked again, with its own errors. Inside a nested
+    transaction (a savepoint) the session is always asked: that is where it sends the
+    SAVEPOINT, so that a failed read can be rolled back to it.
+
+    The transaction is held weakly: a closed transaction still refers to its session, and
+    a strong reference from the session's ``info`` would leave every session to the cyclic
+    collector instead of freeing it when the request lets go of it."""
+    sync = session.sync_session
+    transaction = sync.get_transaction()
     held = session.info.get(_HELD)
-    if held is not None and transaction is not None and held[0] is transaction:
-        if transaction.is_active and not (held[1].closed or held[1].invalidated):
-            return held[1]
+    if (
+        held is not None
+        and transaction is not None
+        and held[0]() is transaction
+        and transaction.is_active
+        and sync.get_nested_transaction() is None
+        and not (held[1].closed or held[1].invalidated)
+    ):
+        return held[1]
     connection = await session.connection()
-    session.info[_HELD] = (session.sync_session.get_transaction(), connection)
+    current = sync.get_transaction()
+    if current is not None:
+        session.info[_HELD] = (weakref.ref(current), connection)
     return connection
 
 

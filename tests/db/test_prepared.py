@@ -8,6 +8,7 @@ from sqlalchemy import (
     String,
     TypeDecorator,
     bindparam,
+    event,
     literal,
     literal_column,
     null,
@@ -364,3 +365,69 @@ async def test_a_session_lends_its_transactions_connection_to_reads_until_it_end
         again = await prepared.connection_of(session)
         assert again is not held and not again.closed
         assert "Kept" in {r[0] for r in await Prepared(names.statement).all(again, params)}
+
+
+async def test_reads_in_a_savepoint_ask_the_session_which_sends_it(services, monkeypatch):
+    """Inside ``begin_nested`` every read asks the session (which sends the SAVEPOINT
+    first), so that a failed read can be rolled back to it; back in the outer transaction
+    its connection is lent again without asking."""
+    tenant = await make_tenant(services)
+    params = {"account_id": tenant.account_id}
+    names = Prepared(select(Staff.last_name).where(Staff.account_id == bindparam("account_id")))
+    asked = 0
+    original = type(services.db.session()).connection
+
+    async def counted(self, *args, **kwargs):
+        nonlocal asked
+        asked += 1
+        return await original(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(services.db.session()), "connection", counted)
+    async with services.db.session(write=True) as session:
+        await names.read(session, params)
+        assert asked == 1
+        savepoints: list[str] = []
+        engine = services.db.engine.sync_engine
+
+        def saved(conn, name):
+            savepoints.append(name)
+
+        event.listen(engine, "savepoint", saved)
+        try:
+            async with session.begin_nested():
+                await names.read(session, params)
+                assert savepoints  # sent before the read
+                await names.read(session, params)
+        finally:
+            event.remove(engine, "savepoint", saved)
+        assert asked == 3
+        await names.read(session, params)
+        await names.read(session, params)
+        assert asked == 3  # the outer transaction's connection, lent again
+
+
+async def test_a_session_that_lent_its_connection_is_freed_without_the_collector(services):
+    """What ``connection_of`` keeps in the session refers to the session's transaction
+    weakly: a closed session that read is freed as soon as it is let go of, not left to
+    the cyclic collector (which the server keeps for what requests leave behind)."""
+    import gc
+    import weakref
+
+    tenant = await make_tenant(services)
+    params = {"account_id": tenant.account_id}
+    names = Prepared(select(Staff.last_name).where(Staff.account_id == bindparam("account_id")))
+    gc.collect()
+    gc.disable()
+    try:
+        for write in (False, True):
+            session = services.db.session(write=write)
+            await names.read(session, params)
+            await names.read(session, params)
+            if write:
+                await session.commit()
+            await session.close()
+            freed = weakref.ref(session.sync_session)
+            del session
+            assert freed() is None, f"write={write}: the session waits for the collector"
+    finally:
+        gc.enable()
