@@ -169,6 +169,7 @@ def _fill(hot: HotPaths, texts: list[str], variables: dict) -> int:
     parsed documents are counted, as the cache keeps their operations alive; what it
     forgot is not). The texts are allocated beforehand: they are counted as the keys."""
     hot.clear()
+    selection_code.cache_clear()  # what it keeps of these documents is counted too
     gc.collect()
     tracemalloc.start()
     before = tracemalloc.take_snapshot()

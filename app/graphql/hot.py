@@ -820,23 +820,29 @@ def _generate(type_name: str, entries: list[_Entry], *, record: bool = False) ->
     else:
         lines.append("    return {" + ", ".join(items) + "}")
     exec(selection_code("\n".join(lines), type_name), namespace)
-    return namespace["complete"]
+    complete = namespace["complete"]
+    # Its own copy of the code: the interpreter specializes a code object's instructions
+    # for the globals and callables it meets, and functions sharing one (the same
+    # selection in two plans, or spread twice in one) would keep undoing each other's
+    # (a quarter slower per call, alternating); a copy costs microseconds, compiling
+    # hundreds.
+    complete.__code__ = complete.__code__.replace()
+    return complete
 
 
-# Compiled selections kept by their source, beyond the plans that use them.
-CODE_CACHE = 256
+# Compiled selections kept by their source (beyond the plans' own copies of their code,
+# which their budget counts): at most this many, about 35 KiB each for a selection of
+# every Staff field, so a few MiB.
+CODE_CACHE = 128
 
 
 @functools.lru_cache(maxsize=CODE_CACHE)
 def selection_code(source: str, type_name: str) -> CodeType:
-    """A selection's compiled code, by its source. Compiling is most of what a new plan
-    costs, and a source recurs: a fragment spread in several places of a document (each
-    spread is completed by its own function, from the same text), the same sub-selection
-    (an address, a custom field's value) in many documents. The source holds only names;
-    what they stand for comes with each function's own namespace, so one code object
-    serves every plan whose selection reads the same way. Kept are at most ``CODE_CACHE``
-    beyond those live plans hold (the cache's budget counts each plan's functions as if
-    its code were its own)."""
+    """A selection's source, compiled. Compiling is most of what a new plan costs, and a
+    source recurs: a fragment spread in several places of a document (each spread is
+    completed by a function of its own, from the same text), the same sub-selection (an
+    address, a custom field's value) in many documents. The source holds only names; what
+    they stand for comes with each function's own namespace."""
     return compile(source, f"<hot plan: {type_name}>", "exec")
 
 
