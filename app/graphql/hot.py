@@ -1304,23 +1304,24 @@ async def _settle(fetches: list[Prefetch], ctx) -> None:
         batch = [(f, item) for f in fetches for item in f.pending]
         for f in fetches:
             f.pending = []
-        try:
-            async with asyncio.TaskGroup() as group:
-                reads = [
-                    group.create_task(
-                        read(
-                            ctx,
-                            obj,
-                            **(_arguments(definition, node, f.coerced)
-                               if node.arguments else {}),
-                        )
-                    )
-                    for f, (_, _, obj, read, _, _, (definition, node)) in batch
-                ]
-        except ExceptionGroup as failed:
-            raise failed.exceptions[0] from None
+        # the arguments first: one that does not coerce leaves no coroutine unawaited
+        argued = [
+            (read, obj, _arguments(definition, node, f.coerced) if node.arguments else {})
+            for f, (_, _, obj, read, _, _, (definition, node)) in batch
+        ]
+        calls = [read(ctx, obj, **arguments) for read, obj, arguments in argued]
+        found_all: list
+        if len(calls) == 1:  # nothing to read beside it: no task to run it in
+            found_all = [await calls[0]]
+        else:
+            try:
+                async with asyncio.TaskGroup() as group:
+                    reads = [group.create_task(call) for call in calls]
+            except ExceptionGroup as failed:
+                raise failed.exceptions[0] from None
+            found_all = [r.result() for r in reads]
         for (f, (response, key, _, _, complete, nullable, _)), found in zip(
-            batch, (r.result() for r in reads), strict=True
+            batch, found_all, strict=True
         ):
             if found is None and not nullable:
                 raise Fallback("null in a non-null field")
