@@ -264,7 +264,7 @@ _HELD = "roster.prepared_connection"  # session.info: (its transaction, weakly; 
 
 
 async def connection_of(session: AsyncSession) -> AsyncConnection:
-    """The session's connection, as ``session.connection()`` returns it, for prepared reads.
+    """The session's connection, as ``session.connection()`` returns it, for the reads run on it.
 
     ``AsyncSession.connection`` goes through a greenlet every time, even when the session's
     transaction holds its connection already: about 40 us of a request's CPU per

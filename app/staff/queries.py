@@ -971,11 +971,18 @@ def record_select(
     page's rows have theirs (NULLs when it has none), in one statement built once per
     key, kind of viewer and set of columns. Returns the statement and the values to
     execute it with."""
+    confined, params = _seen_params(actor, key=key)
+    return _record_statement(by, confined, columns), params
+
+
+def _seen_params(actor: Actor, **values) -> tuple[bool, dict]:
+    """Whether ``actor`` is confined (a guest: ``_seen_in``'s second condition), and the
+    values ``_seen_in``'s parameters take for them, with ``values``."""
     confined = not access.sees_directory(actor)
-    params = {"account_id": actor.account_id, "key": key}
+    params: dict = {"account_id": actor.account_id, **values}
     if confined:
         params["self_id"] = actor.staff_id
-    return _record_statement(by, confined, columns), params
+    return confined, params
 
 
 @lru_cache(maxsize=32)
@@ -1060,10 +1067,7 @@ def chain_select(actor: Actor, ids: list[int]) -> tuple[Prepared, Records, dict]
     """The records of ``ids`` and of every manager above them that ``actor`` sees
     (``visible``), in one statement built once per kind of viewer; with its records and
     the values to execute it with."""
-    confined = not access.sees_directory(actor)
-    params: dict = {"account_id": actor.account_id, "chain_ids": list(ids)}
-    if confined:
-        params["self_id"] = actor.staff_id
+    confined, params = _seen_params(actor, chain_ids=list(ids))
     statement, records = _chain_statement(confined)
     return statement, records, params
 
@@ -1074,10 +1078,7 @@ def record_chain_select(
     """``chain_select`` starting from the record whose ``by`` is ``key`` (as
     ``record_select`` finds it): the record if ``actor`` sees it, with every manager above
     it that they see, in one statement."""
-    confined = not access.sees_directory(actor)
-    params: dict = {"account_id": actor.account_id, "key": key}
-    if confined:
-        params["self_id"] = actor.staff_id
+    confined, params = _seen_params(actor, key=key)
     statement, records = _chain_statement(confined, by)
     return statement, records, params
 

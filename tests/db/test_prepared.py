@@ -16,6 +16,7 @@ from sqlalchemy import (
     tuple_,
 )
 from sqlalchemy.exc import IntegrityError, PendingRollbackError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import prepared
 from app.db.base import UTCDateTime
@@ -305,43 +306,55 @@ async def test_read_sends_the_sessions_pending_changes_first(services):
         await session.rollback()
 
 
+# The last names of an account's staff: a read for the tests of the session's connection.
+NAMES = Prepared(select(Staff.last_name).where(Staff.account_id == bindparam("account_id")))
+
+
+class _Asked:
+    n = 0
+
+
+@pytest.fixture
+def asked(monkeypatch) -> _Asked:
+    """Counts the sessions' ``connection()`` calls (the trips ``connection_of`` saves)."""
+    counter = _Asked()
+    original = AsyncSession.connection
+
+    async def counted(self, *args, **kwargs):
+        counter.n += 1
+        return await original(self, *args, **kwargs)
+
+    monkeypatch.setattr(AsyncSession, "connection", counted)
+    return counter
+
+
 async def test_a_session_lends_its_transactions_connection_to_reads_until_it_ends(
-    services, monkeypatch
+    services, asked
 ):
     """``connection_of`` asks the session once a transaction; after a commit, a rollback
     or a failed flush it asks again, so a read never runs where the session would refuse
     to."""
     tenant = await make_tenant(services)
     params = {"account_id": tenant.account_id}
-    names = Prepared(select(Staff.last_name).where(Staff.account_id == bindparam("account_id")))
-    asked = 0
-    original = type(services.db.session()).connection
-
-    async def counted(self, *args, **kwargs):
-        nonlocal asked
-        asked += 1
-        return await original(self, *args, **kwargs)
-
-    monkeypatch.setattr(type(services.db.session()), "connection", counted)
     async with services.db.session(write=True) as session:
         first = await prepared.connection_of(session)
         for _ in range(3):
             assert await prepared.connection_of(session) is first
-            await names.read(session, params)
-        assert asked == 1
+            await NAMES.read(session, params)
+        assert asked.n == 1
         session.add(
             Staff(
                 account_id=tenant.account_id, sid=997, first_name="B", last_name="Kept",
                 last_name_key="kept",
             )
         )
-        assert "Kept" in {r[0] for r in await names.read(session, params)}
+        assert "Kept" in {r[0] for r in await NAMES.read(session, params)}
         await session.commit()  # the transaction ends: the next read asks again
-        assert "Kept" in {r[0] for r in await names.read(session, params)}
-        assert asked == 2
+        assert "Kept" in {r[0] for r in await NAMES.read(session, params)}
+        assert asked.n == 2
         await session.rollback()
-        await names.read(session, params)
-        assert asked == 3
+        await NAMES.read(session, params)
+        assert asked.n == 3
         # a failed flush leaves the transaction inactive: the session refuses, as before
         session.add(
             Staff(
@@ -354,38 +367,28 @@ async def test_a_session_lends_its_transactions_connection_to_reads_until_it_end
         with pytest.raises(PendingRollbackError):
             await prepared.connection_of(session)
         await session.rollback()
-        assert "Kept" in {r[0] for r in await names.read(session, params)}
-        assert asked == 5
+        assert "Kept" in {r[0] for r in await NAMES.read(session, params)}
+        assert asked.n == 5
     # a closed session's connection went back to the pool: a new one is taken
     async with services.db.session() as session:
-        await names.read(session, params)
-        assert asked == 6
+        await NAMES.read(session, params)
+        assert asked.n == 6
         held = await prepared.connection_of(session)
         await session.close()
         again = await prepared.connection_of(session)
         assert again is not held and not again.closed
-        assert "Kept" in {r[0] for r in await Prepared(names.statement).all(again, params)}
+        assert "Kept" in {r[0] for r in await Prepared(NAMES.statement).all(again, params)}
 
 
-async def test_reads_in_a_savepoint_ask_the_session_which_sends_it(services, monkeypatch):
+async def test_reads_in_a_savepoint_ask_the_session_which_sends_it(services, asked):
     """Inside ``begin_nested`` every read asks the session (which sends the SAVEPOINT
     first), so that a failed read can be rolled back to it; back in the outer transaction
     its connection is lent again without asking."""
     tenant = await make_tenant(services)
     params = {"account_id": tenant.account_id}
-    names = Prepared(select(Staff.last_name).where(Staff.account_id == bindparam("account_id")))
-    asked = 0
-    original = type(services.db.session()).connection
-
-    async def counted(self, *args, **kwargs):
-        nonlocal asked
-        asked += 1
-        return await original(self, *args, **kwargs)
-
-    monkeypatch.setattr(type(services.db.session()), "connection", counted)
     async with services.db.session(write=True) as session:
-        await names.read(session, params)
-        assert asked == 1
+        await NAMES.read(session, params)
+        assert asked.n == 1
         savepoints: list[str] = []
         engine = services.db.engine.sync_engine
 
@@ -395,15 +398,15 @@ async def test_reads_in_a_savepoint_ask_the_session_which_sends_it(services, mon
         event.listen(engine, "savepoint", saved)
         try:
             async with session.begin_nested():
-                await names.read(session, params)
+                await NAMES.read(session, params)
                 assert savepoints  # sent before the read
-                await names.read(session, params)
+                await NAMES.read(session, params)
         finally:
             event.remove(engine, "savepoint", saved)
-        assert asked == 3
-        await names.read(session, params)
-        await names.read(session, params)
-        assert asked == 3  # the outer transaction's connection, lent again
+        assert asked.n == 3
+        await NAMES.read(session, params)
+        await NAMES.read(session, params)
+        assert asked.n == 3  # the outer transaction's connection, lent again
 
 
 async def test_a_session_that_lent_its_connection_is_freed_without_the_collector(services):
@@ -415,14 +418,13 @@ async def test_a_session_that_lent_its_connection_is_freed_without_the_collector
 
     tenant = await make_tenant(services)
     params = {"account_id": tenant.account_id}
-    names = Prepared(select(Staff.last_name).where(Staff.account_id == bindparam("account_id")))
     gc.collect()
     gc.disable()
     try:
         for write in (False, True):
             session = services.db.session(write=write)
-            await names.read(session, params)
-            await names.read(session, params)
+            await NAMES.read(session, params)
+            await NAMES.read(session, params)
             if write:
                 await session.commit()
             await session.close()
