@@ -180,3 +180,19 @@ async def test_migrate_command_keeps_data_of_a_migrated_database(database_url, s
             text("SELECT slug FROM accounts WHERE id = :id"), {"id": tenant.account_id}
         )
     assert slug == tenant.slug
+
+
+def test_a_new_sqlite_database_is_made_in_wal_mode(tmp_path):
+    """WAL is a property of the file, set by the migration that makes the database: workers
+    opening a new database together never switch it themselves (the switch takes a lock
+    that SQLite's busy handler does not wait for, and one of them failed with "database is
+    locked")."""
+    import sqlite3
+
+    path = tmp_path / "new.db"
+    upgrade_to_head(f"sqlite+aiosqlite:///{path}")
+    connection = sqlite3.connect(path)  # no pragmas of its own
+    try:
+        assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        connection.close()

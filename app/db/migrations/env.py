@@ -31,6 +31,11 @@ async def _run_async() -> None:
     engine = create_async_engine(url)
     try:
         async with engine.connect() as connection:
+            if connection.dialect.name == "sqlite":
+                # WAL is a property of the file: set where the database is made, so that
+                # workers opening it together find it set (switching takes a lock that
+                # SQLite's busy handler does not wait for: "database is locked")
+                await connection.exec_driver_sql("PRAGMA journal_mode=WAL")
             await connection.run_sync(_configure_and_run)
             await connection.commit()
     finally:
