@@ -35,6 +35,7 @@ below do.
 
 from __future__ import annotations
 
+import json
 import weakref
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
@@ -192,6 +193,32 @@ class Prepared:
         if connection.dialect.name == "postgresql":
             rows = [tuple(r) for r in rows]  # asyncpg's records do not pickle
         return rows, coltypes
+
+    async def estimated_rows(self, connection: AsyncConnection, params: dict[str, Any]) -> list:
+        """PostgreSQL: the planner's estimate of the rows of each part of this statement, a
+        UNION ALL (``EXPLAIN``, planned for these values; nothing is run). For a choice
+        between plans that only the application can make (``app.staff.queries``,
+        ``MATCHES_FIRST``): the statistics are the planner's; where they lie is not."""
+        if connection.dialect.name != "postgresql":
+            raise UnsupportedStatement("estimates are PostgreSQL's")
+        form = self._form(connection.dialect, params)
+        pooled = await _pooled(connection)
+        sql = "EXPLAIN (FORMAT JSON) " + form.sql
+        pool = connection.sync_engine.pool
+        for listener in sent:
+            listener(pool, sql)
+        around = traced.get(pool) if traced else None
+        with _UNTRACED if around is None else around(sql):
+            rows = await asyncpg_unnamed.fetch(
+                pooled.info, pooled.driver_connection, sql, form.arguments(params)
+            )
+        # SQLAlchemy's asyncpg dialect decodes json itself; a bare connection gives text
+        found = rows[0][0]
+        [plan] = json.loads(found) if isinstance(found, str) else found
+        top = plan["Plan"]
+        if top["Node Type"] != "Append":
+            raise UnsupportedStatement(f"not a UNION ALL: {top['Node Type']}")
+        return [part["Plan Rows"] for part in top["Plans"]]
 
     async def _fetch(
         self, connection: AsyncConnection, params: dict[str, Any], *, on_loop: bool = True

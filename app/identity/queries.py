@@ -50,13 +50,10 @@ USER_RECORDS = Records(
     User, "user", ("id", "email", "first_name", "last_name", "email_verified_at")
 )
 MEMBER_RECORDS = Records(Staff, "member", ("id", "account_id", "role"))
-# The whole account but its sid counter: what ``viewer`` and ``account`` show of it, read
-# once with the token.
-ACCOUNT_RECORDS = Records(
-    Account,
-    "account",
-    tuple(key for key in inspect(Account).column_attrs.keys() if key != "staff_seq"),
-)
+# The whole account, read once with the token: what ``viewer`` and ``account`` show of it,
+# and its sid counter, which bounds its number of staff records (a search's plan depends
+# on it: ``app.staff.queries.MATCHES_FIRST``).
+ACCOUNT_RECORDS = Records(Account, "account", tuple(inspect(Account).column_attrs.keys()))
 
 
 @dataclass(frozen=True)

@@ -36,14 +36,18 @@ from app.staff.queries import (
     PageStatement,
     RecordKey,
     Route,
+    SearchPlan,
     StaffQuery,
     chain_select,
     choose_route,
     count_select,
+    estimate_select,
+    may_read_matches_first,
     page_select,
     probe_of,
     record_chain_select,
     record_select,
+    search_plan,
     sieve_of,
     staff_in_account,
     validate,
@@ -120,16 +124,20 @@ async def list_staff(
     connection = await connection_of(session)  # plain columns: no ORM needed
     counts = await _probe(session, connection, actor, query)
     route = sieve = None
+    plan = SearchPlan.PLANNER  # PostgreSQL (app.staff.queries.MATCHES_FIRST)
     if counts is not None:
         sieve = sieve_of(counts)
         route = Route.WALK if sieve else choose_route(counts)
+    elif may_read_matches_first(actor, query):
+        plan = await _search_plan(connection, actor, query)
     result: list = []
-    if sieve is not None:
+    if sieve is not None or plan is SearchPlan.AHEAD:
         # a common word: its page is most often among the next few records (AHEAD)
         statement, params = page_select(actor, query, columns, Route.WALK, ahead=AHEAD)
         result = await statement.prepared.all(connection, params)
     if len(result) <= query.first:
-        statement, params = page_select(actor, query, columns, route, sieve)
+        first = plan is not SearchPlan.PLANNER  # the matches first, after a short look ahead
+        statement, params = page_select(actor, query, columns, route, sieve, matches_first=first)
         result = await statement.prepared.all(connection, params)
     has_next = len(result) > query.first
     result = result[: query.first]
@@ -141,6 +149,14 @@ async def list_staff(
         has_previous=query.after is not None,
         managers=_managers(statement, rows, result),
     )
+
+
+async def _search_plan(connection, actor: Actor, query: StaffQuery) -> SearchPlan:
+    """PostgreSQL: how a search's page is read, by the planner's estimates
+    (app.staff.queries.MATCHES_FIRST)."""
+    prepared, params = estimate_select(actor, query)
+    matched, listed = await prepared.estimated_rows(connection, params)
+    return search_plan(matched, listed, query.first + 1)
 
 
 def _managers(statement: PageStatement, rows: list, result: list) -> dict[int, Any]:

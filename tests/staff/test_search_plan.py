@@ -1,0 +1,204 @@
+"""A search's plan on PostgreSQL in a large account (``app.staff.queries.MATCHES_FIRST``):
+the planner's estimates choose between its own plan, the matches read first, and a look
+ahead along the sort before them; every plan reads the same pages, a small account is read
+as before (no estimate is asked), and a word whose matches cluster far along the sort is
+read from its matches, not by walking the account."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from app.access import Role
+from app.db import prepared as prepared_module
+from app.db.prepared import UnsupportedStatement
+from app.staff import queries, service
+from app.staff.queries import (
+    AHEAD,
+    InvalidQuery,
+    SearchPlan,
+    SortDirection,
+    StaffFilter,
+    StaffQuery,
+    StaffSortKey,
+    estimate_select,
+    page_select,
+    search_plan,
+    validate,
+)
+from app.staff.service import list_staff
+from tests.staff.test_search_index import (
+    RECORD,
+    SHORT_WORD,
+    WORD,
+    actor_of,
+    all_pages,
+    oracle,
+    plan,
+    replace_records,
+    seed_many,
+    world,  # noqa: F401 (a fixture)
+)
+
+
+@pytest.fixture
+def postgres_only(backend):
+    if backend != "postgresql":
+        pytest.skip("SQLite chooses by its probe (tests/staff/test_search_index.py)")
+
+
+def test_the_plan_follows_the_estimates():
+    listed = 100_000
+    # a rare word: the planner reads it by its indexes
+    assert search_plan(20, listed, 51) is SearchPlan.PLANNER
+    assert search_plan(AHEAD, listed, 51) is SearchPlan.PLANNER
+    # more than half the records: the planner's walk meets a page before the rest
+    assert search_plan(listed / 2 + 1, listed, 51) is SearchPlan.PLANNER
+    # between: a look ahead where a page of evenly spread matches fills within AHEAD...
+    assert search_plan(listed / 2, listed, 51) is SearchPlan.AHEAD
+    assert search_plan(listed * 51 / AHEAD, listed, 51) is SearchPlan.AHEAD
+    # ...and the matches at once where it would not
+    assert search_plan(listed * 51 / AHEAD - 1, listed, 51) is SearchPlan.MATCHES
+    assert search_plan(AHEAD + 1, listed, 51) is SearchPlan.MATCHES
+
+
+async def test_estimates_are_asked_of_postgresql_alone(services, world, backend):  # noqa: F811
+    owner = await actor_of(services, world.members["owner"])
+    query = StaffQuery(search="zviewer")
+    estimating, params = estimate_select(owner, query)
+    async with services.db.session() as session:
+        connection = await session.connection()
+        if backend == "sqlite":
+            with pytest.raises(UnsupportedStatement):
+                await estimating.estimated_rows(connection, params)
+            return
+        matched, listed = await estimating.estimated_rows(connection, params)
+        assert 0 < matched <= listed
+        # a statement that is not a UNION ALL has no parts to estimate
+        page, params = page_select(owner, query)
+        with pytest.raises(UnsupportedStatement):
+            await page.prepared.estimated_rows(connection, params)
+
+
+def sent_statements(monkeypatch) -> list[str]:
+    sent: list[str] = []
+    monkeypatch.setattr(prepared_module, "sent", [lambda pool, sql: sent.append(sql)])
+    return sent
+
+
+async def test_a_small_accounts_search_asks_no_estimate(
+    services, world, monkeypatch, postgres_only  # noqa: F811
+):
+    owner = await actor_of(services, world.members["owner"])
+    assert owner.account is not None
+    assert owner.account.staff_seq <= queries.LARGE_ACCOUNT
+    sent = sent_statements(monkeypatch)
+    async with services.db.session() as session:
+        page = await list_staff(session, owner, StaffQuery(search="zviewer"))
+    assert [r.last_name for r in page.rows] == ["Zviewer"]
+    assert len(sent) == 1 and not sent[0].startswith("EXPLAIN")
+
+
+async def test_clustered_words_read_their_matches_first(
+    services, world, monkeypatch, postgres_only  # noqa: F811
+):
+    """20,000 records (``seed_many``): "last1 welder" matches a third of Last10000 to
+    Last19999, the second half of the last-name sort; "first1" (First1, First10-19) 11
+    records of every 97, spread along it."""
+    many = await seed_many(services, world)
+    assert many.account is not None and many.account.staff_seq > queries.LARGE_ACCOUNT
+    decided: list[SearchPlan] = []
+
+    def recording(matched, listed, wanted):
+        decided.append(search_plan(matched, listed, wanted))
+        return decided[-1]
+
+    monkeypatch.setattr(service, "search_plan", recording)
+    clustered = StaffQuery(first=100, search="last1 welder")
+    expected = [f"Last{i}" for i in range(10000, 20000) if i % 3 == 2]
+    sent = sent_statements(monkeypatch)
+    async with services.db.session() as session:
+        page = await list_staff(session, many, clustered)
+    # the estimate, a look ahead (Last00000 to Last00999: no match), the matches
+    assert decided == [SearchPlan.AHEAD]
+    assert [s.split()[0] for s in sent] == ["EXPLAIN", "SELECT", "SELECT"]
+    assert [r.last_name for r in page.rows] == expected[:100]
+    assert page.has_next
+    # the matches are found by the search indexes, the account is not walked
+    statement, params = page_select(many, clustered, matches_first=True)
+    explained = await plan(services, statement.prepared.statement, params)
+    assert "ix_staff_search_last_name" in explained, explained
+    assert "ix_staff_account_named_last_name" not in explained, explained
+    # the spread word's page is found within the look ahead: no third statement
+    del sent[:], decided[:]
+    async with services.db.session() as session:
+        page = await list_staff(session, many, StaffQuery(first=100, search="first1"))
+    assert decided == [SearchPlan.AHEAD]
+    assert len(sent) == 2 and len(page.rows) == 100
+    assert all(r.first_name.lower().startswith("first1") for r in page.rows)
+    # every page of the clustered word, each a plan of its own
+    names = await all_pages(services, many, replace(clustered, first=100, after=None))
+    assert names == expected
+
+
+def sorts_open_to(actor, words: str) -> list[StaffSortKey]:
+    usable = []
+    for key in StaffSortKey:
+        try:
+            validate(actor, StaffQuery(search=words, sort=key))
+        except InvalidQuery:
+            continue
+        usable.append(key)
+    return usable
+
+
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(records=st.lists(RECORD, min_size=1, max_size=12), data=st.data())
+async def test_every_plan_reads_the_same_pages(
+    services, world, monkeypatch, postgres_only, records, data  # noqa: F811
+):
+    """Each plan forced in turn on generated records and searches, for every role that
+    searches, with filters, both directions and every sort open to them, page after page
+    with small look-aheads: the same pages as the planner's own plan, and exactly the
+    records a plain substring match finds."""
+    rows = await replace_records(services, world, records)
+    who = data.draw(st.sampled_from(["owner", "viewer", "guest"]))
+    actor = await actor_of(services, world.members[who])
+    r = data.draw(st.sampled_from(rows))
+    value = (r[data.draw(st.sampled_from(["first_name", "last_name", "title"]))] or "x").lower()
+    start = data.draw(st.integers(0, max(0, len(value) - 1)))
+    piece = value[start : start + data.draw(st.integers(1, 4))].strip() or "x"
+    words = " ".join([piece, *data.draw(st.lists(SHORT_WORD | WORD, max_size=1))])
+    chosen = StaffFilter()
+    if who != "guest":
+        chosen = StaffFilter(
+            roles=data.draw(st.none() | st.lists(st.sampled_from(list(Role)), min_size=1)),
+            include_inactive=data.draw(st.booleans()),
+        )
+    query = StaffQuery(
+        first=data.draw(st.integers(1, 4)),
+        search=words,
+        sort=data.draw(st.sampled_from(sorts_open_to(actor, words))),
+        direction=data.draw(st.sampled_from(list(SortDirection))),
+        filter=chosen,
+    )
+    monkeypatch.setattr(queries, "LARGE_ACCOUNT", -1)  # every account is large
+    pages = {}
+    for forced in SearchPlan:
+        for ahead in (1, 2, 1000):
+            monkeypatch.setattr(service, "search_plan", lambda *_, p=forced: p)
+            monkeypatch.setattr(service, "AHEAD", ahead)
+            pages[forced, ahead] = await all_pages(services, actor, query)
+    assert len(set(map(tuple, pages.values()))) == 1, (words, query, pages)
+    found = {n for n in pages[SearchPlan.PLANNER, 1000] if "~" in n}
+    if chosen == StaffFilter():
+        assert found == oracle(rows, words.split(), who)
+    else:
+        assert found <= oracle(rows, words.split(), who)
