@@ -669,3 +669,38 @@ async def test_a_records_short_words_are_rewritten_without_reading_the_whole_ind
     among_many = [_trigger_steps(path, *change), _trigger_steps(path, *removal)]
     assert all(0 < a for a in alone)
     assert among_many[0] < alone[0] * 1.5 and among_many[1] < alone[1] * 1.5, (alone, among_many)
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(records=st.lists(RECORD, min_size=1, max_size=12),
+       extra=st.lists(WORD, max_size=2), data=st.data())
+async def test_a_sieves_loose_match_finds_every_record_the_words_match(
+    services, world, backend, records, extra, data
+):
+    """SQLite: a sieve gathers its records by each word's first and last trigrams
+    (``_match_expression(loose=True)``), a cheaper and wider query than the words'
+    phrases: it names every record the phrases name, and so every record they match."""
+    if backend != "sqlite":
+        pytest.skip("the FTS5 table is SQLite's")
+    from app.staff.queries import _match_expression
+
+    rows = await replace_records(services, world, records)
+    r = data.draw(st.sampled_from(rows))
+    value = (r[data.draw(st.sampled_from(["first_name", "last_name", "title"]))] or "xyz")
+    start = data.draw(st.integers(0, max(0, len(value) - 3)))
+    piece = value[start : start + data.draw(st.integers(3, 8))]
+    words = [w.casefold() for w in [piece, *extra] if len(w.casefold()) >= 3]
+    if not words:
+        return
+    who = data.draw(st.sampled_from(["owner", "viewer", "guest"]))
+    confined, personal = who == "guest", who == "owner"
+    found = {}
+    async with services.db.session() as session:
+        for loose in (False, True):
+            expression = _match_expression(words, confined, personal, loose=loose)
+            result = await session.execute(
+                text("SELECT s.last_name FROM staff_search JOIN staff s ON s.id = "
+                     "staff_search.rowid WHERE staff_search MATCH :m"), {"m": expression})
+            found[loose] = {n for (n,) in result if "~" in n}
+    assert oracle(rows, words, who) <= found[False] <= found[True], (words, who)
