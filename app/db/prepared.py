@@ -194,11 +194,15 @@ class Prepared:
             rows = [tuple(r) for r in rows]  # asyncpg's records do not pickle
         return rows, coltypes
 
-    async def estimated_rows(self, connection: AsyncConnection, params: dict[str, Any]) -> list:
+    async def estimated_rows(
+        self, connection: AsyncConnection, params: dict[str, Any]
+    ) -> list[float] | None:
         """PostgreSQL: the planner's estimate of the rows of each part of this statement, a
-        UNION ALL (``EXPLAIN``, planned for these values; nothing is run). For a choice
-        between plans that only the application can make (``app.staff.queries``,
-        ``MATCHES_FIRST``): the statistics are the planner's; where they lie is not."""
+        UNION ALL (``EXPLAIN``, planned for these values; nothing is run); None where the
+        planner did not plan them as parts of their own (a part that can match nothing,
+        such as ``IN ()``, is folded away). For a choice between plans that only the
+        application can make (``app.staff.queries``, ``MATCHES_FIRST``): the statistics
+        are the planner's; where they lie is not."""
         if connection.dialect.name != "postgresql":
             raise UnsupportedStatement("estimates are PostgreSQL's")
         form = self._form(connection.dialect, params)
@@ -216,8 +220,9 @@ class Prepared:
         found = rows[0][0]
         [plan] = json.loads(found) if isinstance(found, str) else found
         top = plan["Plan"]
-        if top["Node Type"] != "Append":
-            raise UnsupportedStatement(f"not a UNION ALL: {top['Node Type']}")
+        parts = len(getattr(self.statement, "selects", ()))
+        if top["Node Type"] != "Append" or len(top["Plans"]) != parts:
+            return None
         return [part["Plan Rows"] for part in top["Plans"]]
 
     async def _fetch(

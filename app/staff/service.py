@@ -155,7 +155,10 @@ async def _search_plan(connection, actor: Actor, query: StaffQuery) -> SearchPla
     """PostgreSQL: how a search's page is read, by the planner's estimates
     (app.staff.queries.MATCHES_FIRST)."""
     prepared, params = estimate_select(actor, query)
-    matched, listed = await prepared.estimated_rows(connection, params)
+    estimates = await prepared.estimated_rows(connection, params)
+    if estimates is None:  # a filter that matches nothing: nothing to choose
+        return SearchPlan.PLANNER
+    matched, listed = estimates
     return search_plan(matched, listed, query.first + 1)
 
 
