@@ -220,10 +220,12 @@ class Prepared:
         found = rows[0][0]
         [plan] = json.loads(found) if isinstance(found, str) else found
         top = plan["Plan"]
-        parts = len(getattr(self.statement, "selects", ()))
-        if top["Node Type"] != "Append" or len(top["Plans"]) != parts:
+        # the Append's members (its other children are subplans: a CTE, an IN (SELECT))
+        parts = [p for p in top.get("Plans", ()) if p.get("Parent Relationship") == "Member"]
+        members = len(getattr(self.statement, "selects", ()))
+        if top["Node Type"] != "Append" or len(parts) != members:
             return None
-        return [part["Plan Rows"] for part in top["Plans"]]
+        return [part["Plan Rows"] for part in parts]
 
     async def _fetch(
         self, connection: AsyncConnection, params: dict[str, Any], *, on_loop: bool = True

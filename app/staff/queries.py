@@ -807,8 +807,11 @@ def _column_sqlite(element: SqliteUnindexed, compiler, **kw) -> str:
     return "+" + compiler.process(element.column, **kw)
 
 
+@lru_cache(maxsize=1)
 def _below():
     """The ids of everyone below ``reports_to`` in the account (its reports, theirs...).
+    One object, built once: a statement that filters twice (the search's estimates) names
+    it twice, and two CTEs of the same name would not compile.
 
     UNION (not UNION ALL) keeps each id once, so the recursion ends on any data, a cycle
     included (the service refuses one, but rows can be written behind its back): each step

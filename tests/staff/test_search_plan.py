@@ -16,6 +16,7 @@ from app.access import Role
 from app.db import prepared as prepared_module
 from app.db.prepared import UnsupportedStatement
 from app.staff import queries, service
+from app.staff.models import StaffKind
 from app.staff.queries import (
     AHEAD,
     InvalidQuery,
@@ -85,6 +86,11 @@ async def test_estimates_are_asked_of_postgresql_alone(services, world, backend)
         assert await page.prepared.estimated_rows(connection, params) is None
         estimating, params = estimate_select(owner, replace(query, filter=StaffFilter(sids=[])))
         assert await estimating.estimated_rows(connection, params) is None
+        # a filter with a subquery of its own (everyone below a record) in both parts
+        below = StaffFilter(reports_to=owner.staff_id, transitive=True)
+        estimating, params = estimate_select(owner, replace(query, filter=below))
+        estimates = await estimating.estimated_rows(connection, params)
+        assert estimates is not None and len(estimates) == 2
 
 
 def sent_statements(monkeypatch) -> list[str]:
@@ -186,7 +192,13 @@ async def test_every_plan_reads_the_same_pages(
             roles=data.draw(st.none() | st.lists(st.sampled_from(list(Role)), min_size=1)),
             include_inactive=data.draw(st.booleans()),
             sids=data.draw(st.none() | st.lists(st.integers(1, 40), max_size=3)),
+            kinds=data.draw(st.none() | st.lists(st.sampled_from(list(StaffKind)), min_size=1)),
+            company=data.draw(st.none() | st.sampled_from(
+                [r["company"] for r in rows if r["company"]] or ["acme"])),
         )
+        if data.draw(st.booleans()):  # below one of the records the search may find
+            top = await actor_of(services, world.members["viewer"])
+            chosen = replace(chosen, reports_to=top.staff_id, transitive=data.draw(st.booleans()))
     query = StaffQuery(
         first=data.draw(st.integers(1, 4)),
         search=words,
