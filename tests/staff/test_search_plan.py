@@ -31,6 +31,7 @@ from app.staff.queries import (
     validate,
 )
 from app.staff.service import list_staff
+from tests.factories import make_member
 from tests.staff.test_search_index import (
     RECORD,
     SHORT_WORD,
@@ -235,3 +236,55 @@ async def test_a_search_whose_filter_matches_nothing_is_still_answered(
             page = await list_staff(session, owner, query)
         expected = ["Zviewer"] if chosen == StaffFilter() else []
         assert [r.last_name for r in page.rows] == expected, chosen
+
+
+SEARCH_PAGE = """query Search($search: String!, $after: String) {
+  staff(first: 3, search: $search, after: $after) {
+    totalCount
+    pageInfo { hasNextPage endCursor }
+    nodes { lastName title manager { lastName } }
+  }
+}"""
+
+
+async def test_every_role_searches_a_large_account_over_graphql(
+    services, world, client, monkeypatch, postgres_only  # noqa: F811
+):
+    """Through the API, for every role that searches (a guest among its project's
+    people): in a large account, each plan answers every page of a search as the
+    planner's own plan does, and a word found nowhere answers an empty page."""
+    records = [
+        {"first_name": f"Ann{i}", "last_name": f"Miller{i:02d}", "title": ("Engineer", "Cook")[i % 2],
+         "company": None, "email": None, "role": Role.VIEWER}
+        for i in range(9)
+    ]
+    await replace_records(services, world, records)
+    editor = await make_member(services, world.tenant, Role.EDITOR, last_name="Zeditor")
+    members = {**world.members, "editor": editor}
+    monkeypatch.setattr(queries, "LARGE_ACCOUNT", -1)
+
+    async def pages(member, words: str) -> list:
+        headers = {"Authorization": f"Bearer {member.token}", "X-Auth-Realm": member.realm}
+        answers, after = [], None
+        while True:
+            body = {"query": SEARCH_PAGE, "variables": {"search": words, "after": after}}
+            answer = (await client.post("/graphql", json=body, headers=headers)).json()
+            assert "errors" not in answer, answer
+            answers.append(answer["data"]["staff"])
+            if not answers[-1]["pageInfo"]["hasNextPage"]:
+                return answers
+            after = answers[-1]["pageInfo"]["endCursor"]
+
+    for who, member in members.items():
+        for words in ("miller engineer", "ann", "nobody-here", "er"):
+            seen = {}
+            for forced in SearchPlan:
+                monkeypatch.setattr(service, "search_plan", lambda *_, p=forced: p)
+                monkeypatch.setattr(service, "AHEAD", 2)
+                seen[forced] = await pages(member, words)
+            assert len({repr(v) for v in seen.values()}) == 1, (who, words, seen)
+            names = [n["lastName"] for page in seen[SearchPlan.PLANNER] for n in page["nodes"]]
+            if words == "miller engineer":
+                assert [n.split("~")[0] for n in names] == [f"Miller{i:02d}" for i in range(0, 9, 2)]
+            if words == "nobody-here":
+                assert names == []
