@@ -33,7 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import aliased
-from sqlalchemy.sql.expression import UnaryExpression
+from sqlalchemy.sql.expression import CTE, UnaryExpression
 from sqlalchemy.sql.sqltypes import NullType
 from sqlalchemy.sql.visitors import InternalTraversal
 
@@ -111,6 +111,7 @@ def _forget_statements() -> None:
     _page_statement.cache_clear()
     _count_statement.cache_clear()
     _probe_statement.cache_clear()
+    _estimate_statement.cache_clear()
 
 
 # Sorts by a name: records without that name (stored as "") come last, in either direction.
@@ -280,13 +281,21 @@ def decode_cursor(query: StaffQuery) -> tuple[object, int] | None:
         sort, direction, value, last_id = orjson.loads(raw)
         if sort != query.sort.value or direction != query.direction.value:
             raise ValueError("cursor of another ordering")
-        if not isinstance(last_id, int) or not isinstance(value, str):
+        if not _is_pk(last_id) or not isinstance(value, str):
             raise ValueError("malformed cursor")
         if query.sort == StaffSortKey.CREATED_AT:
             value = datetime.fromisoformat(value)
         return value, last_id
     except (ValueError, TypeError, orjson.JSONDecodeError) as exc:
         raise InvalidQuery("The cursor is not valid for this query.", field=["after"]) from exc
+
+
+MAX_ID = 2**31 - 1  # ids are INTEGER columns: PostgreSQL refuses a larger number
+
+
+def _is_pk(value: object) -> bool:
+    """A number an id can be."""
+    return type(value) is int and 0 <= value <= MAX_ID
 
 
 def _like_pattern(term: str) -> str:
@@ -464,8 +473,10 @@ LARGE_ACCOUNT = 5000  # sids issued: the planner's walk reads at most this many 
 
 def may_read_matches_first(actor: Actor, query: StaffQuery) -> bool:
     """Whether a page on PostgreSQL may read its matches first (``MATCHES_FIRST``): it
-    searches, in a large account (any, where the actor does not carry its account)."""
-    if not (query.search and query.search.split()):
+    searches, in a large account (any, where the actor does not carry its account), the
+    directory (a guest sees their own record and their projects' people, whom the
+    planner's estimates do not count: it takes them for half the account)."""
+    if not (query.search and query.search.split()) or not access.sees_directory(actor):
         return False
     account = actor.account
     return account is None or account.staff_seq > LARGE_ACCOUNT
@@ -554,7 +565,7 @@ def directory_filter(shape: FilterShape, *, by_id: bool = False) -> list[ColumnE
     if shape.manager:
         conditions.append(Staff.manager_id == bindparam("manager_id"))
     if shape.transitive:
-        conditions.append(Staff.id.in_(select(_below().c.id)))
+        conditions.append(Staff.id.in_(select(_BELOW.c.id)))
         conditions.append(Staff.id != bindparam("reports_to"))  # itself, were it in a cycle
     elif shape.reports_to:
         conditions.append(Staff.manager_id == bindparam("reports_to"))
@@ -807,11 +818,10 @@ def _column_sqlite(element: SqliteUnindexed, compiler, **kw) -> str:
     return "+" + compiler.process(element.column, **kw)
 
 
-@lru_cache(maxsize=1)
-def _below():
+def _make_below() -> CTE:
     """The ids of everyone below ``reports_to`` in the account (its reports, theirs...).
-    One object, built once: a statement that filters twice (the search's estimates) names
-    it twice, and two CTEs of the same name would not compile.
+    One object (``_BELOW``), built at import: a statement that filters twice (the search's
+    estimates) names it twice, and two CTEs of the same name would not compile.
 
     UNION (not UNION ALL) keeps each id once, so the recursion ends on any data, a cycle
     included (the service refuses one, but rows can be written behind its back): each step
@@ -830,6 +840,9 @@ def _below():
         .join(below, report.manager_id == below.c.id)
         .where(report.account_id == bindparam("account_id"))
     )
+
+
+_BELOW = _make_below()
 
 
 def validate(actor: Actor, query: StaffQuery) -> None:

@@ -288,3 +288,34 @@ async def test_every_role_searches_a_large_account_over_graphql(
                 assert [n.split("~")[0] for n in names] == [f"Miller{i:02d}" for i in range(0, 9, 2)]
             if words == "nobody-here":
                 assert names == []
+
+
+async def test_a_guests_search_asks_no_estimate(
+    services, world, monkeypatch, postgres_only  # noqa: F811
+):
+    """A guest sees their own record and their projects' people, whom the planner's
+    estimates do not count (it takes them for half the account): their searches keep the
+    planner's own plan."""
+    guest = await actor_of(services, world.members["guest"])
+    monkeypatch.setattr(queries, "LARGE_ACCOUNT", -1)
+    sent = sent_statements(monkeypatch)
+    async with services.db.session() as session:
+        page = await list_staff(session, guest, StaffQuery(search="zguest"))
+    assert [r.last_name for r in page.rows] == ["Zguest"]
+    assert not any(s.startswith("EXPLAIN") for s in sent), sent
+
+
+async def test_estimates_follow_a_changed_field_table(services, world, postgres_only):  # noqa: F811
+    """The estimates' statement is built once per shape, and again when a field table
+    changes (as the page's is): a title made personal is no longer searched by a viewer."""
+    from app.fields import Visibility
+    from app.staff.fields import STAFF
+
+    viewer = await actor_of(services, world.members["viewer"])
+    query = StaffQuery(search="zviewer")
+    before, _ = estimate_select(viewer, query)
+    with STAFF.override("title", visibility=Visibility.PERSONAL):
+        during, _ = estimate_select(viewer, query)
+        assert during is not before
+        assert "title" not in str(during.statement.selects[0])
+    assert "title" in str(estimate_select(viewer, query)[0].statement.selects[0])
