@@ -5,6 +5,7 @@ from datetime import datetime
 from sqlalchemy import BindParameter, ColumnElement, Select, bindparam, false, func, select
 
 from app.accounts.models import Account
+from app.db.base import MAX_ID
 from app.db.prepared import Prepared
 from app.staff.models import AccountStatus, Staff
 
@@ -13,7 +14,6 @@ AccountId = int | ColumnElement[int]
 
 
 # Account ids are INTEGER columns: a realm's number beyond them names no account.
-MAX_ACCOUNT_ID = 2**31 - 1
 
 
 def realm_terms(realm: str) -> tuple[str, int | None] | None:
@@ -26,7 +26,7 @@ def realm_terms(realm: str) -> tuple[str, int | None] | None:
         return None
     number = None
     if realm.isascii() and realm.isdigit():
-        number = int(realm) if len(realm) <= 10 and int(realm) <= MAX_ACCOUNT_ID else 0
+        number = int(realm) if len(realm) <= 10 and int(realm) <= MAX_ID else 0
     return realm.casefold(), number
 
 

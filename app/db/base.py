@@ -19,6 +19,9 @@ NAMING_CONVENTION = {
 
 TIMESTAMPTZ_OID = 1184
 
+# Primary keys are INTEGER columns: a larger number is no row, and PostgreSQL refuses it.
+MAX_ID = 2**31 - 1
+
 
 class UTCDateTime(TypeDecorator):
     """Timezone-aware UTC datetimes on every database (SQLite stores no zone)."""

@@ -208,11 +208,7 @@ class Prepared:
         form = self._form(connection.dialect, params)
         pooled = await _pooled(connection)
         sql = "EXPLAIN (FORMAT JSON) " + form.sql
-        pool = connection.sync_engine.pool
-        for listener in sent:
-            listener(pool, sql)
-        around = traced.get(pool) if traced else None
-        with _UNTRACED if around is None else around(sql):
+        with _announced(connection.sync_engine.pool, sql):
             rows = await asyncpg_unnamed.fetch(
                 pooled.info, pooled.driver_connection, sql, form.arguments(params)
             )
@@ -235,12 +231,8 @@ class Prepared:
         args = form.arguments(params)
         pooled = await _pooled(connection)
         driver = pooled.driver_connection
-        pool = connection.sync_engine.pool
-        for listener in sent:
-            listener(pool, form.sql)
-        around = traced.get(pool) if traced else None
         rows: Any
-        with _UNTRACED if around is None else around(form.sql):
+        with _announced(connection.sync_engine.pool, form.sql):
             if dialect.name == "postgresql" and self.planned_per_run:
                 rows = await asyncpg_unnamed.fetch(pooled.info, driver, form.sql, args)
             elif dialect.name == "postgresql":
@@ -262,6 +254,15 @@ class Prepared:
                 found = (None,) * len(self.statement.selected_columns)
             self._coltypes_of[dialect.name] = found
         return found
+
+
+def _announced(pool: Pool, sql: str) -> AbstractContextManager:
+    """A statement about to be sent on ``pool``: told to the listeners of ``sent``, and
+    the trace's context to run it in (``traced``), if any."""
+    for listener in sent:
+        listener(pool, sql)
+    around = traced.get(pool) if traced else None
+    return _UNTRACED if around is None else around(sql)
 
 
 def converter(

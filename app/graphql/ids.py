@@ -5,8 +5,7 @@ from __future__ import annotations
 import base64
 from typing import overload
 
-MAX_PK = 2**31 - 1
-"""Primary keys are INTEGER columns; a larger number is no row (and PostgreSQL refuses it)."""
+from app.db.base import MAX_ID
 
 
 def encode_id(type_name: str, pk: int) -> str:
@@ -17,7 +16,7 @@ def decode_any(global_id: str) -> tuple[str, int] | None:
     try:
         raw = base64.urlsafe_b64decode(global_id + "=" * (-len(global_id) % 4)).decode()
         type_name, _, pk = raw.partition(":")
-        if not type_name.isidentifier() or not pk.isdigit() or len(pk) > 10 or int(pk) > MAX_PK:
+        if not type_name.isidentifier() or not pk.isdigit() or len(pk) > 10 or int(pk) > MAX_ID:
             return None
         return type_name, int(pk)
     except (ValueError, UnicodeDecodeError):

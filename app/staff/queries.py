@@ -38,7 +38,7 @@ from sqlalchemy.sql.sqltypes import NullType
 from sqlalchemy.sql.visitors import InternalTraversal
 
 from app.access import ROLE_RANK, Actor, Permit, Role, roles_holding
-from app.db.base import Records
+from app.db.base import MAX_ID, Records
 from app.db.prepared import Prepared
 from app.errors import DomainError
 from app.fields import NEEDS_PERSONAL_DATA, Visibility, camel, derive, on_change
@@ -288,9 +288,6 @@ def decode_cursor(query: StaffQuery) -> tuple[object, int] | None:
         return value, last_id
     except (ValueError, TypeError, orjson.JSONDecodeError) as exc:
         raise InvalidQuery("The cursor is not valid for this query.", field=["after"]) from exc
-
-
-MAX_ID = 2**31 - 1  # ids are INTEGER columns: PostgreSQL refuses a larger number
 
 
 def _is_pk(value: object) -> bool:

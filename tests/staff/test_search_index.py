@@ -506,15 +506,29 @@ async def all_pages(services, actor: Actor, query: StaffQuery) -> list[str]:
         query = replace(query, after=page.cursors[-1])
 
 
-def sorts_for(who: str) -> list[StaffSortKey]:
-    return [k for k in StaffSortKey if who == "owner" or k not in PERSONAL_SORT_KEYS]
+def drawn_words(data, rows: list[dict]) -> str:
+    """A search of a piece of one of ``rows``' names or titles (so that it finds something),
+    and maybe one more word, long or short."""
+    r = data.draw(st.sampled_from(rows))
+    value = (r[data.draw(st.sampled_from(["first_name", "last_name", "title"]))] or "x").lower()
+    start = data.draw(st.integers(0, max(0, len(value) - 1)))
+    piece = value[start : start + data.draw(st.integers(1, 4))].strip() or "x"
+    return " ".join([piece, *data.draw(st.lists(SHORT_WORD | WORD, max_size=1))])
 
 
-@settings(
+# Generated pages, every one of them read several ways: fewer examples, each slower.
+PAGES_SETTINGS = settings(
     max_examples=30,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
+
+
+def sorts_for(who: str) -> list[StaffSortKey]:
+    return [k for k in StaffSortKey if who == "owner" or k not in PERSONAL_SORT_KEYS]
+
+
+@PAGES_SETTINGS
 @given(records=st.lists(RECORD, min_size=1, max_size=12), data=st.data())
 async def test_common_and_rare_words_read_the_same_pages(
     services, world, monkeypatch, records, data
@@ -527,11 +541,7 @@ async def test_common_and_rare_words_read_the_same_pages(
 
     rows = await replace_records(services, world, records)
     actors = {who: await actor_of(services, world.members[who]) for who in ("owner", "viewer")}
-    r = data.draw(st.sampled_from(rows))
-    value = (r[data.draw(st.sampled_from(["first_name", "last_name", "title"]))] or "x").lower()
-    start = data.draw(st.integers(0, max(0, len(value) - 1)))
-    piece = value[start : start + data.draw(st.integers(1, 4))].strip() or "x"
-    words = " ".join([piece, *data.draw(st.lists(SHORT_WORD | WORD, max_size=1))])
+    words = drawn_words(data, rows)
     who = data.draw(st.sampled_from(sorted(actors)))
     query = StaffQuery(
         first=data.draw(st.integers(1, 4)),

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from app.access import Role
@@ -33,11 +33,11 @@ from app.staff.queries import (
 from app.staff.service import list_staff
 from tests.factories import make_member
 from tests.staff.test_search_index import (
+    PAGES_SETTINGS,
     RECORD,
-    SHORT_WORD,
-    WORD,
     actor_of,
     all_pages,
+    drawn_words,
     oracle,
     plan,
     replace_records,
@@ -166,11 +166,7 @@ def sorts_open_to(actor, words: str) -> list[StaffSortKey]:
     return usable
 
 
-@settings(
-    max_examples=30,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@PAGES_SETTINGS
 @given(records=st.lists(RECORD, min_size=1, max_size=12), data=st.data())
 async def test_every_plan_reads_the_same_pages(
     services, world, monkeypatch, postgres_only, records, data  # noqa: F811
@@ -182,11 +178,7 @@ async def test_every_plan_reads_the_same_pages(
     rows = await replace_records(services, world, records)
     who = data.draw(st.sampled_from(["owner", "viewer", "guest"]))
     actor = await actor_of(services, world.members[who])
-    r = data.draw(st.sampled_from(rows))
-    value = (r[data.draw(st.sampled_from(["first_name", "last_name", "title"]))] or "x").lower()
-    start = data.draw(st.integers(0, max(0, len(value) - 1)))
-    piece = value[start : start + data.draw(st.integers(1, 4))].strip() or "x"
-    words = " ".join([piece, *data.draw(st.lists(SHORT_WORD | WORD, max_size=1))])
+    words = drawn_words(data, rows)
     chosen = StaffFilter()
     if who != "guest":
         chosen = StaffFilter(
