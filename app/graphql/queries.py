@@ -264,7 +264,7 @@ async def picklists_of(ctx: Context) -> Picklists:
             for r in DomainRole
         ],
         staff_statuses=[StaffStatus(_row=s) for s in statuses],
-        time_zones=staff_service.sorted_time_zones(),
+        time_zones=list(staff_service.sorted_time_zones()),
         staff_kinds=list(StaffKind),
     )
 

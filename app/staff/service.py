@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from functools import cache
 from typing import Any
 
 from sqlalchemy import bindparam, literal, select
@@ -66,8 +67,10 @@ def _encrypted_columns() -> None:
     ENCRYPTED_COLUMNS.update({f.name: f.columns[0] for f in STAFF if f.encrypted})
 
 
-def sorted_time_zones() -> list[str]:
-    return sorted(time_zones())
+@cache
+def sorted_time_zones() -> tuple[str, ...]:
+    """The time zones in name order: sorted once (the picklists answer them every time)."""
+    return tuple(sorted(time_zones()))
 
 
 # --- encryption of SSN and salary -----------------------------------------------------

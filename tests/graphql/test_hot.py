@@ -796,3 +796,41 @@ def test_plans_are_bounded_per_document_and_in_all(monkeypatch):
         text = f"{{ staff(first: {i}) {{ nodes {{ id }} }} }}"
         schema_hot.document(text, None, parse(text))
     assert len(schema_hot.plans) == 3
+
+
+LITERALS_AND_VARIABLES = """query($after: String, $yes: Boolean!) {
+  staff(first: 2, after: $after, sort: {key: LAST_NAME, direction: DESC},
+        filter: {sids: [14, 3, 5, 7, 9, 11, 13, 6, 4]}) {
+    edges { cursor node { sid lastName email @include(if: $yes) title @skip(if: true) } }
+    pageInfo { hasNextPage endCursor }
+  }
+  staffBySid(sid: 3) { sid fullName }
+}"""
+
+
+async def test_literal_arguments_are_kept_and_variables_are_each_requests_own(
+    app, services, api, client, cold_client
+):
+    """A document's arguments written as literals are coerced once and kept with it; those
+    written with a variable are each request's: pages walked with ``after`` move on, the
+    condition's variable changes what is shown, and every answer (two roles, the same
+    document again and again) is graphql-core's."""
+    _, members, _ = await _directory(services, api)
+    answered = _answered(app)
+    for key in ("VIEWER", "ADMINISTRATOR"):
+        for yes in (True, False):
+            after, seen = None, []
+            while True:
+                hot, cold = await _both(
+                    client, cold_client, LITERALS_AND_VARIABLES,
+                    {"after": after, "yes": yes}, _headers(members[key]),
+                )
+                assert hot == cold, (key, yes, after)
+                page = hot["data"]["staff"]
+                seen += [e["node"]["sid"] for e in page["edges"]]
+                assert all(("email" in e["node"]) is yes for e in page["edges"])
+                if not page["pageInfo"]["hasNextPage"]:
+                    break
+                after = page["pageInfo"]["endCursor"]
+            assert len(seen) == len(set(seen)) >= 5, (key, seen)
+    assert _answered(app) > answered  # the plans answered them, not graphql-core
