@@ -250,19 +250,25 @@ class TakeTurns(SchemaExtension):
     ``TurnLoop``), so fields resolved over several turns still load in one batch."""
 
     def __init__(self, *, execution_context=None):
-        self.since = time.perf_counter()
+        self.since = 0.0
+        self.begun = False  # whether a field has been resolved: the first slice began
         self.waiting: collections.deque = collections.deque()
         self.turn_queued = False
         self.batch = 1
         self.when_drained: list = []
         self.stopped = False
 
-    def on_execute(self):
+    # No ``on_execute``: the slices begin with the first field resolved (a request a
+    # compiled plan answers resolves none), so requests that never resolve a field do not
+    # pay strawberry's wrapping of one more hook (about 5% of a small request's CPU).
+    def _begin(self, ctx) -> None:
+        self.begun = True
         self.since = time.perf_counter()
-        self.execution_context.context.turns = self
-        yield
+        ctx.turns = self  # the request's loaders and its time limit find it here
 
     def resolve(self, _next, root, info, *args, **kwargs):
+        if not self.begun:
+            self._begin(info.context)
         if time.perf_counter() - self.since < _SYNC_SLICES * SLICE_SECONDS:
             result = _next(root, info, *args, **kwargs)
             if inspect.isawaitable(result):
