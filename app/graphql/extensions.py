@@ -320,10 +320,10 @@ class TakeTurns(SchemaExtension):
             self.waiting.popleft().cancel()
 
     def call_soon_when_drained(self, loop, callback, *args):
+        """Calls back at the first turn at which no field waits (fields queued later in
+        this slice still come first); never once the request has stopped."""
         if self.stopped:
             return
-        """Calls back at the first turn at which no field waits (fields queued later in
-        this slice still come first)."""
         self.when_drained.append((callback, args))
         if not self.turn_queued:
             self.turn_queued = True
