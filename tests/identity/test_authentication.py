@@ -102,10 +102,11 @@ async def test_user_in_two_accounts_must_choose_a_realm(api, services):
     )
     assert viewer["viewer"]["role"] is None
     assert viewer["viewer"]["account"] is None
-    assert sorted((x["slug"], x["role"]) for x in viewer["viewer"]["accounts"]) == [
-        (a.slug, "EDITOR"),
-        (b.slug, "ADMINISTRATOR"),
-    ]
+    # sorted on both sides: the factories' slugs ("tenant-99", "tenant-100") need not sort
+    # in the order the tenants were made
+    assert sorted((x["slug"], x["role"]) for x in viewer["viewer"]["accounts"]) == sorted(
+        [(a.slug, "EDITOR"), (b.slug, "ADMINISTRATOR")]
+    )
 
     for tenant, role in ((a, "EDITOR"), (b, "ADMINISTRATOR")):
         for realm in (tenant.slug, str(tenant.account_id)):
