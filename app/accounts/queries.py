@@ -5,15 +5,12 @@ from datetime import datetime
 from sqlalchemy import BindParameter, ColumnElement, Select, bindparam, false, func, select
 
 from app.accounts.models import Account
-from app.db.base import MAX_ID
+from app.db.base import id_from_digits
 from app.db.prepared import Prepared
 from app.staff.models import AccountStatus, Staff
 
 AccountId = int | ColumnElement[int]
 """An account's id, or the parameter a prepared statement binds it to."""
-
-
-# Account ids are INTEGER columns: a realm's number beyond them names no account.
 
 
 def realm_terms(realm: str) -> tuple[str, int | None] | None:
@@ -26,7 +23,7 @@ def realm_terms(realm: str) -> tuple[str, int | None] | None:
         return None
     number = None
     if realm.isascii() and realm.isdigit():
-        number = int(realm) if len(realm) <= 10 and int(realm) <= MAX_ID else 0
+        number = id_from_digits(realm) or 0
     return realm.casefold(), number
 
 

@@ -23,6 +23,20 @@ TIMESTAMPTZ_OID = 1184
 MAX_ID = 2**31 - 1
 
 
+def is_id(value: object) -> bool:
+    """Whether ``value`` is a number a primary key can be (a bool is not one)."""
+    return type(value) is int and 0 <= value <= MAX_ID
+
+
+def id_from_digits(text: str) -> int | None:
+    """The number an id written in ASCII digits names, or None: not such digits, or past
+    the keys' column ("²" is a digit to ``str.isdigit`` and no number to ``int``)."""
+    if not (text.isascii() and text.isdigit()) or len(text) > 10:
+        return None
+    number = int(text)
+    return number if number <= MAX_ID else None
+
+
 class UTCDateTime(TypeDecorator):
     """Timezone-aware UTC datetimes on every database (SQLite stores no zone)."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from typing import overload
 
-from app.db.base import MAX_ID
+from app.db.base import id_from_digits
 
 
 def encode_id(type_name: str, pk: int) -> str:
@@ -15,10 +15,11 @@ def encode_id(type_name: str, pk: int) -> str:
 def decode_any(global_id: str) -> tuple[str, int] | None:
     try:
         raw = base64.urlsafe_b64decode(global_id + "=" * (-len(global_id) % 4)).decode()
-        type_name, _, pk = raw.partition(":")
-        if not type_name.isidentifier() or not pk.isdigit() or len(pk) > 10 or int(pk) > MAX_ID:
+        type_name, _, digits = raw.partition(":")
+        pk = id_from_digits(digits)
+        if not type_name.isidentifier() or pk is None:
             return None
-        return type_name, int(pk)
+        return type_name, pk
     except (ValueError, UnicodeDecodeError):
         return None
 

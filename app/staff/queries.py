@@ -38,7 +38,7 @@ from sqlalchemy.sql.sqltypes import NullType
 from sqlalchemy.sql.visitors import InternalTraversal
 
 from app.access import ROLE_RANK, Actor, Permit, Role, roles_holding
-from app.db.base import MAX_ID, Records
+from app.db.base import Records, is_id
 from app.db.prepared import Prepared
 from app.errors import DomainError
 from app.fields import NEEDS_PERSONAL_DATA, Visibility, camel, derive, on_change
@@ -281,18 +281,13 @@ def decode_cursor(query: StaffQuery) -> tuple[object, int] | None:
         sort, direction, value, last_id = orjson.loads(raw)
         if sort != query.sort.value or direction != query.direction.value:
             raise ValueError("cursor of another ordering")
-        if not _is_pk(last_id) or not isinstance(value, str):
+        if not is_id(last_id) or not isinstance(value, str):
             raise ValueError("malformed cursor")
         if query.sort == StaffSortKey.CREATED_AT:
             value = datetime.fromisoformat(value)
         return value, last_id
     except (ValueError, TypeError, orjson.JSONDecodeError) as exc:
         raise InvalidQuery("The cursor is not valid for this query.", field=["after"]) from exc
-
-
-def _is_pk(value: object) -> bool:
-    """A number an id can be."""
-    return type(value) is int and 0 <= value <= MAX_ID
 
 
 def _like_pattern(term: str) -> str:
