@@ -107,6 +107,32 @@ SHORT_WORDS = table(
     column("staff_id", Integer),
 )
 
+# PostgreSQL: a narrow copy of each record's listing, sort keys and searched text (migration
+# 0024; app.staff.queries.MATCHES_FIRST reads it), kept in step by triggers. Each sort
+# key's column holds that sort's expression (app.staff.queries.sort_expression); each text
+# column the lower-cased fields of DIRECTORY_TEXTS, a newline between two.
+DIRECTORY_KEYS_TABLE = "staff_directory_keys"
+DIRECTORY_KEYS_TRIGGERS = tuple(f"{DIRECTORY_KEYS_TABLE}_{e}" for e in ("insert", "update"))
+DIRECTORY_TEXTS = {
+    "card_text": ("first_name", "last_name", "title", "company"),
+    "email_text": ("email",),
+}
+DIRECTORY_KEYS = table(
+    DIRECTORY_KEYS_TABLE,
+    column("id", Integer),
+    column("account_id", Integer),
+    column("account_status", _enum(AccountStatus)),
+    column("is_inactive", Boolean),
+    column("role", _enum(Role)),
+    column("created_at", UTCDateTime),
+    column("last_name_key", String),
+    column("first_name_key", String),
+    column("title_key", String),
+    column("company_key", String),
+    column("email_key", String),
+    *(column(name, String) for name in DIRECTORY_TEXTS),
+)
+
 
 class Staff(Base):
     """A person in an account: the membership (role, user) plus their HR record."""

@@ -43,6 +43,7 @@ from app.staff.queries import (
     choose_route,
     count_select,
     estimate_select,
+    look_ahead,
     may_read_matches_first,
     page_select,
     probe_of,
@@ -128,15 +129,16 @@ async def list_staff(
     counts = await _probe(session, connection, actor, query)
     route = sieve = None
     plan = SearchPlan.PLANNER  # PostgreSQL (app.staff.queries.MATCHES_FIRST)
+    ahead = AHEAD
     if counts is not None:
         sieve = sieve_of(counts)
         route = Route.WALK if sieve else choose_route(counts)
     elif may_read_matches_first(actor, query):
-        plan = await _search_plan(connection, actor, query)
+        plan, ahead = await _search_plan(connection, actor, query)
     result: list = []
     if sieve is not None or plan is SearchPlan.AHEAD:
         # a common word: its page is most often among the next few records (AHEAD)
-        statement, params = page_select(actor, query, columns, Route.WALK, ahead=AHEAD)
+        statement, params = page_select(actor, query, columns, Route.WALK, ahead=ahead)
         result = await statement.prepared.all(connection, params)
     if len(result) <= query.first:
         first = plan is not SearchPlan.PLANNER  # the matches first, after a short look ahead
@@ -147,22 +149,25 @@ async def list_staff(
     rows = [statement.staff.take(r) for r in result]
     return StaffPage(
         rows=rows,
-        cursors=Cursors(query, rows),
+        cursors=Cursors(query, rows, [r[-1] for r in result]),
         has_next=has_next,
         has_previous=query.after is not None,
         managers=_managers(statement, rows, result),
     )
 
 
-async def _search_plan(connection, actor: Actor, query: StaffQuery) -> SearchPlan:
+async def _search_plan(
+    connection, actor: Actor, query: StaffQuery
+) -> tuple[SearchPlan, int]:
     """PostgreSQL: how a search's page is read, by the planner's estimates
-    (app.staff.queries.MATCHES_FIRST)."""
+    (app.staff.queries.MATCHES_FIRST), and how far it looks ahead first."""
     prepared, params = estimate_select(actor, query)
     estimates = await prepared.estimated_rows(connection, params)
     if estimates is None:  # a filter that matches nothing: nothing to choose
-        return SearchPlan.PLANNER
+        return SearchPlan.PLANNER, AHEAD
     matched, listed = estimates
-    return search_plan(matched, listed, query.first + 1)
+    wanted = query.first + 1
+    return search_plan(matched, listed, wanted), look_ahead(matched, listed, wanted, AHEAD)
 
 
 def _managers(statement: PageStatement, rows: list, result: list) -> dict[int, Any]:

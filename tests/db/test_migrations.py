@@ -14,6 +14,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from app.db.migrate import head_revision, upgrade_to_head
 from app.db.models import Base
 from app.staff.models import (
+    DIRECTORY_KEYS_TABLE,
+    DIRECTORY_KEYS_TRIGGERS,
     SEARCH_SHADOW_TABLES,
     SEARCH_TABLE,
     SEARCH_TRIGGERS,
@@ -65,13 +67,22 @@ def _search_objects(sync_connection) -> list:
     else:
         present = {("index", n) for n in _index_names(sync_connection, "staff")}
         wanted = [("index", name) for name in (*SEARCH_TRIGRAM_INDEXES, SHORT_GRAMS_INDEX)]
+        # the directory keys: the table, kept in step by its triggers
+        rows = sync_connection.execute(text(
+            "SELECT 'table', tablename FROM pg_tables WHERE schemaname = 'public' "
+            "UNION ALL SELECT 'trigger', tgname FROM pg_trigger WHERE NOT tgisinternal"
+        ))
+        present |= {(type_, name) for type_, name in rows}
+        wanted += [("table", DIRECTORY_KEYS_TABLE)]
+        wanted += [("trigger", t) for t in DIRECTORY_KEYS_TRIGGERS]
     return [("missing search object", *w) for w in wanted if w not in present]
 
 
-# Not in the models' metadata: the FTS5 table and the tables FTS5 keeps for it, and
-# SQLite's short-word index.
+# Not in the models' metadata: the FTS5 table and the tables FTS5 keeps for it,
+# SQLite's short-word index, and PostgreSQL's directory keys.
 _SEARCH_TABLES = frozenset(
-    {SEARCH_TABLE, *SEARCH_SHADOW_TABLES, SHORT_WORD_TABLE, SHORT_WORD_POSITIONS}
+    {SEARCH_TABLE, *SEARCH_SHADOW_TABLES, SHORT_WORD_TABLE, SHORT_WORD_POSITIONS,
+     DIRECTORY_KEYS_TABLE}
 )
 
 

@@ -12,7 +12,6 @@ from app.staff.queries import (
     ALL_COLUMNS,
     MANAGER_KEYS,
     ROW_KEYS,
-    SORT_KEYS,
     PageColumns,
     SortDirection,
     StaffQuery,
@@ -68,7 +67,7 @@ async def test_narrow_records_hold_what_was_asked_and_the_keys(services):
     async with services.db.session() as session:
         page = await service.list_staff(session, _owner(tenant), StaffQuery(first=3), NARROW)
     row = page.rows[0]
-    assert set(row._fields) == ROW_KEYS | SORT_KEYS[StaffSortKey.LAST_NAME] | {"notes"}
+    assert set(row._fields) == ROW_KEYS | {"notes"}
     manager = next(iter(page.managers.values()))
     assert set(manager._fields) == MANAGER_KEYS | {"last_name"}
     assert manager.last_name == "Boss"
@@ -95,7 +94,7 @@ async def test_narrow_pages_walk_as_full_ones(services, sort, direction):
     assert [list(p.cursors) for p in bare] == [list(p.cursors) for p in alone]
     assert [[tuple(r) for r in p.rows] for p in bare] == [[tuple(r) for r in p.rows] for p in alone]
     assert all(p.managers == {} for p in bare) and any(p.managers for p in alone)
-    assert set(bare[0].rows[0]._fields) == ROW_KEYS | SORT_KEYS[sort]
+    assert set(bare[0].rows[0]._fields) == ROW_KEYS
 
 
 async def test_a_page_without_managers_joins_none(services):

@@ -6,6 +6,7 @@ read from its matches, not by walking the account."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import pytest
@@ -26,6 +27,7 @@ from app.staff.queries import (
     StaffQuery,
     StaffSortKey,
     estimate_select,
+    look_ahead,
     page_select,
     search_plan,
     validate,
@@ -65,6 +67,18 @@ def test_the_plan_follows_the_estimates():
     # ...and the matches at once where it would not
     assert search_plan(listed * 51 / AHEAD - 1, listed, 51) is SearchPlan.MATCHES
     assert search_plan(AHEAD + 1, listed, 51) is SearchPlan.MATCHES
+
+
+def test_a_page_looks_ahead_twice_as_far_as_spread_matches_fill_it():
+    listed, wanted = 100_000, 51
+    # a word in one record of 4.5: a page of spread matches fills within 230 records
+    assert look_ahead(22_222, listed, wanted) == math.ceil(2 * listed * wanted / 22_222)
+    assert look_ahead(90_000, listed, wanted) == 114
+    # never further than AHEAD (nor than asked), never less than one record
+    assert look_ahead(5_200, listed, wanted) == AHEAD
+    assert look_ahead(5_200, listed, wanted, most=10) == 10
+    assert look_ahead(0, listed, wanted) == AHEAD
+    assert look_ahead(10**9, listed, 1) == 1
 
 
 async def test_estimates_are_asked_of_postgresql_alone(services, world, backend):  # noqa: F811
@@ -138,11 +152,13 @@ async def test_clustered_words_read_their_matches_first(
     assert [s.split()[0] for s in sent] == ["EXPLAIN", "SELECT", "SELECT"]
     assert [r.last_name for r in page.rows] == expected[:100]
     assert page.has_next
-    # the matches are found by the search indexes, the account is not walked
+    # the matches are found by the directory keys' search indexes and sorted there, the
+    # account is not walked, and only the page's rows are read from staff (by id)
     statement, params = page_select(many, clustered, matches_first=True)
     explained = await plan(services, statement.prepared.statement, params)
-    assert "ix_staff_search_last_name" in explained, explained
+    assert "Bitmap Index Scan on ix_staff_directory_keys_card_text" in explained, explained
     assert "ix_staff_account_named_last_name" not in explained, explained
+    assert "Index Scan using pk_staff on staff" in explained, explained
     # the spread word's page is found within the look ahead: no third statement
     del sent[:], decided[:]
     async with services.db.session() as session:
