@@ -109,14 +109,17 @@ SHORT_WORDS = table(
 
 # PostgreSQL: a narrow copy of each record's listing, sort keys and searched text (migration
 # 0024; app.staff.queries.MATCHES_FIRST reads it), kept in step by triggers. Each sort
-# key's column holds that sort's expression (app.staff.queries.sort_expression); each text
-# column the lower-cased fields of DIRECTORY_TEXTS, a newline between two.
+# key's column holds that sort's expression (app.staff.queries.sort_expression). Searched:
+# each column of DIRECTORY_TEXTS, which holds the fields named (lower-cased and a newline
+# between two, those of DIRECTORY_FOLDED; as stored, and searched by its lower case, the
+# others: the email's sort key).
 DIRECTORY_KEYS_TABLE = "staff_directory_keys"
 DIRECTORY_KEYS_TRIGGERS = tuple(f"{DIRECTORY_KEYS_TABLE}_{e}" for e in ("insert", "update"))
 DIRECTORY_TEXTS = {
     "card_text": ("first_name", "last_name", "title", "company"),
-    "email_text": ("email",),
+    "email_key": ("email",),
 }
+DIRECTORY_FOLDED = frozenset({"card_text"})
 DIRECTORY_KEYS = table(
     DIRECTORY_KEYS_TABLE,
     column("id", Integer),
@@ -130,7 +133,7 @@ DIRECTORY_KEYS = table(
     column("title_key", String),
     column("company_key", String),
     column("email_key", String),
-    *(column(name, String) for name in DIRECTORY_TEXTS),
+    column("card_text", String),
 )
 
 

@@ -48,6 +48,7 @@ from app.projects.models import ProjectMember
 from app.staff import access
 from app.staff.fields import STAFF
 from app.staff.models import (
+    DIRECTORY_FOLDED,
     DIRECTORY_KEYS,
     DIRECTORY_TEXTS,
     SEARCH_TABLE,
@@ -930,8 +931,9 @@ ALL_COLUMNS = PageColumns()
 
 
 class PageStatement(NamedTuple):
-    """A page's statement: each row holds the record's columns, then its manager's, then
-    the value the rows are sorted by (``sort_expression``), which its cursor carries."""
+    """A statement reading records: each row holds the record's columns, then its
+    manager's; a page's (``page_select``), then the value the rows are sorted by
+    (``sort_expression``), which its cursors carry."""
 
     prepared: Prepared
     staff: Records  # the row's columns, first
@@ -1074,7 +1076,14 @@ def _keys_texts(shape: FilterShape) -> list[ColumnElement] | None:
     searched = {name for name in SEARCH_FIELDS if _searched(shape, name)}
     chosen = [name for name, fields in DIRECTORY_TEXTS.items() if set(fields) <= searched]
     held = {f for name in chosen for f in DIRECTORY_TEXTS[name]}
-    return [DIRECTORY_KEYS.c[name] for name in chosen] if held == searched else None
+    return [keys_text(name) for name in chosen] if held == searched else None
+
+
+def keys_text(name: str) -> ColumnElement[str]:
+    """What a search matches its words to in the directory keys' text column ``name``
+    (``DIRECTORY_TEXTS``): the fields it holds, lower-cased."""
+    text = DIRECTORY_KEYS.c[name]
+    return text if name in DIRECTORY_FOLDED else func.lower(text)
 
 
 def _reads_keys(shape: FilterShape) -> bool:
@@ -1154,13 +1163,14 @@ def search_plan(matched: float, listed: float, wanted: int) -> SearchPlan:
     return SearchPlan.MATCHES
 
 
-def look_ahead(matched: float, listed: float, wanted: int, most: int = AHEAD) -> int:
+def look_ahead(matched: float, records: float, wanted: int, most: int = AHEAD) -> int:
     """How many records along the sort a page looks at first (``SearchPlan.AHEAD``),
-    given the planner's estimates: twice as many as hold the page's matches were they
-    spread evenly, at most ``most``. A spread word's page is found there (it expects
-    twice the rows it wants); a clustered word's is not, and costs less before its
-    matches are read (each record looked at is a row read by its key)."""
-    evenly = listed * wanted / matched if matched > 0 else most
+    given the planner's estimate of the records matched and the account's records (the
+    look ahead walks them all, listed or not): twice as many as hold the page's matches
+    were they spread evenly, at most ``most``. A spread word's page is found there (it
+    expects twice the rows it wants); a clustered word's is not, and costs less before
+    its matches are read (each record looked at is a row read by its key)."""
+    evenly = records * wanted / matched if matched > 0 else most
     return max(1, min(most, math.ceil(2 * evenly)))
 
 

@@ -167,7 +167,9 @@ async def _search_plan(
         return SearchPlan.PLANNER, AHEAD
     matched, listed = estimates
     wanted = query.first + 1
-    return search_plan(matched, listed, wanted), look_ahead(matched, listed, wanted, AHEAD)
+    # the look ahead walks every record, listed or not: at most the sids issued
+    records = max(listed, actor.account.staff_seq if actor.account is not None else 0)
+    return search_plan(matched, listed, wanted), look_ahead(matched, records, wanted, AHEAD)
 
 
 def _managers(statement: PageStatement, rows: list, result: list) -> dict[int, Any]:

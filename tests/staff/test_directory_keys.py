@@ -8,22 +8,33 @@ never finds a record by a field they may not search."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import re
 from dataclasses import replace
+from datetime import UTC, datetime
 
 import pytest
+from alembic import command
 from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import delete, func, literal_column, or_, select, update
 
 from app.access import Role
 from app.accounts.models import Account
+from app.db.migrate import alembic_config
 from app.fields import Visibility
 from app.staff import queries, service
 from app.staff.fields import STAFF
-from app.staff.models import DIRECTORY_KEYS, DIRECTORY_TEXTS, AccountStatus, Staff
+from app.staff.models import (
+    DIRECTORY_KEYS,
+    DIRECTORY_KEYS_TABLE,
+    DIRECTORY_TEXTS,
+    AccountStatus,
+    Staff,
+)
 from app.staff.queries import (
+    AHEAD,
     SearchPlan,
     SortDirection,
     StaffFilter,
@@ -31,6 +42,7 @@ from app.staff.queries import (
     StaffSortKey,
     filter_of,
     keys_sort_expression,
+    keys_text,
     sort_expression,
 )
 from app.staff.service import list_staff
@@ -40,7 +52,7 @@ from tests.staff.test_search_index import (
     actor_of,
     world,  # noqa: F401 (a fixture)
 )
-from tests.staff.test_search_plan import sorts_open_to
+from tests.staff.test_search_plan import sent_statements, sorts_open_to
 
 K = DIRECTORY_KEYS.c
 _unique = itertools.count(1)
@@ -67,6 +79,10 @@ RECORD = st.fixed_dictionaries(
 CHANGE = st.one_of(
     st.fixed_dictionaries({"first_name": NAME}),
     st.fixed_dictionaries({"last_name": NAME}),
+    st.fixed_dictionaries({"last_name_key": NAME}),
+    st.fixed_dictionaries({"created_at": st.datetimes(
+        min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
+    )}),
     st.fixed_dictionaries({"title": st.none() | TEXT}),
     st.fixed_dictionaries({"company": st.none() | TEXT}),
     st.fixed_dictionaries({"email": st.none() | st.from_regex(r"[a-zß]{1,6}", fullmatch=True)}),
@@ -95,6 +111,15 @@ async def all_pages(services, actor, query: StaffQuery, most: int = 60) -> list[
             return names
         query = replace(query, after=page.cursors[-1])
     raise AssertionError(f"more than {most} pages of {query}: {names[:10]}")
+
+
+def forced(plan: SearchPlan):
+    """A search plan chosen whatever the planner estimates (which may be nothing at all)."""
+
+    async def chosen(connection, actor, query):
+        return plan, AHEAD
+
+    return chosen
 
 
 def _unique_email(values: dict) -> dict:
@@ -128,7 +153,7 @@ async def out_of_step(services) -> list:
             keys_sort_expression(key).is_distinct_from(sort_expression(key))
             for key in StaffSortKey
         ),
-        *(K[name] != _text_of(fields) for name, fields in DIRECTORY_TEXTS.items()),
+        *(keys_text(name) != _text_of(fields) for name, fields in DIRECTORY_TEXTS.items()),
     ]
     async with services.db.session() as session:
         wrong = (await session.execute(
@@ -145,9 +170,10 @@ async def out_of_step(services) -> list:
     records=st.lists(RECORD, min_size=1, max_size=8),
     changes=st.lists(st.tuples(st.integers(0, 7), CHANGE), max_size=6),
     deleted=st.lists(st.integers(0, 7), max_size=2),
+    data=st.data(),
 )
 async def test_the_copy_follows_inserts_updates_deletes_and_rollbacks(
-    services, postgres_only, records, changes, deleted
+    services, postgres_only, records, changes, deleted, data
 ):
     tenant = await make_tenant(services)
     sids = await insert_staff_rows(services, tenant, [_unique_email(r) for r in records])
@@ -159,15 +185,18 @@ async def test_the_copy_follows_inserts_updates_deletes_and_rollbacks(
     async with services.db.session(write=True) as session:
         for i, change in changes:
             change = _unique_email(change)
-            if "last_name" in change:
+            if "last_name" in change and data.draw(st.booleans()):  # as the service does
                 change = {**change, "last_name_key": change["last_name"].casefold()}
             await session.execute(update(Staff).where(of(i)).values(**change))
         await session.commit()
     assert await out_of_step(services) == []
-    # a change rolled back leaves the copy as it was
+    # a change copied in its transaction, and rolled back with it
     async with services.db.session(write=True) as session:
         before = (await session.execute(select(K.id, K.card_text).order_by(K.id))).all()
         await session.execute(update(Staff).where(of(0)).values(first_name="Rolled", title="Back"))
+        assert "rolled" in await session.scalar(
+            select(K.card_text).join(Staff, Staff.id == K.id).where(of(0))
+        )
         await session.rollback()
         assert (await session.execute(select(K.id, K.card_text).order_by(K.id))).all() == before
     async with services.db.session(write=True) as session:
@@ -239,8 +268,8 @@ async def test_pages_read_from_the_copy_are_the_pages_read_from_staff(
     await insert_staff_rows(services, tenant, rows)
     who = data.draw(st.sampled_from(["owner", "viewer"]))
     actor = await actor_of(services, world.members[who])
-    fields = DIRECTORY_TEXTS["card_text"] + (DIRECTORY_TEXTS["email_text"] if who == "owner" else ())
-    words = data.draw(st.sampled_from(["qqq", "QQQ", "qQq", "piece"]))
+    fields = DIRECTORY_TEXTS["card_text"] + (DIRECTORY_TEXTS["email_key"] if who == "owner" else ())
+    words = data.draw(st.sampled_from(["qqq", "QQQ", "qQq", "piece", "editor", "qqq Viewer"]))
     if words == "piece":
         words = _long_words(data, rows, fields)
     statuses = data.draw(st.sampled_from([None, None, None, "some"]))
@@ -259,19 +288,22 @@ async def test_pages_read_from_the_copy_are_the_pages_read_from_staff(
     shape, _ = filter_of(actor, query)
     assert queries._reads_keys(shape), shape  # these pages are read from the copy
     monkeypatch.setattr(queries, "LARGE_ACCOUNT", -1)  # every account is large
+    sent = sent_statements(monkeypatch)
     for sort in sorts_open_to(actor, words):
         sorted_query = replace(query, sort=sort)
         pages = {}
         for way, plan in (("copy", SearchPlan.MATCHES), ("planner", SearchPlan.PLANNER)):
-            monkeypatch.setattr(service, "search_plan", lambda *_, p=plan: p)
+            monkeypatch.setattr(service, "_search_plan", forced(plan))
+            del sent[:]
             pages[way] = await all_pages(services, actor, sorted_query)
+            assert any(DIRECTORY_KEYS_TABLE in sql for sql in sent) == (way == "copy"), sent
         # the same plan with the matches read from staff (not undone by ``monkeypatch``
         # until the test ends: every example is one call of the test)
         with monkeypatch.context() as patched:
             patched.setattr(queries, "_reads_keys", lambda shape: False)
             queries._page_statement.cache_clear()
             try:
-                patched.setattr(service, "search_plan", lambda *_: SearchPlan.MATCHES)
+                patched.setattr(service, "_search_plan", forced(SearchPlan.MATCHES))
                 pages["staff"] = await all_pages(services, actor, sorted_query)
             finally:
                 queries._page_statement.cache_clear()
@@ -287,7 +319,7 @@ async def test_a_field_a_searcher_may_not_search_is_not_searched_in_the_copy(
     await make_member(services, world.tenant, Role.VIEWER, last_name="Plain",
                       title="Cryptographer")
     monkeypatch.setattr(queries, "LARGE_ACCOUNT", -1)
-    monkeypatch.setattr(service, "search_plan", lambda *_: SearchPlan.MATCHES)
+    monkeypatch.setattr(service, "_search_plan", forced(SearchPlan.MATCHES))
     owner = await actor_of(services, world.members["owner"])
     viewer = await actor_of(services, world.members["viewer"])
     query = StaffQuery(search="cryptograph")
@@ -314,10 +346,33 @@ async def test_the_next_page_of_a_search_read_from_the_copy(
         for i in range(7)
     ])
     monkeypatch.setattr(queries, "LARGE_ACCOUNT", -1)
-    monkeypatch.setattr(service, "search_plan", lambda *_: SearchPlan.MATCHES)
+    monkeypatch.setattr(service, "_search_plan", forced(SearchPlan.MATCHES))
     owner = await actor_of(services, world.members["owner"])
     query = StaffQuery(first=3, search="welder", sort=StaffSortKey.LAST_NAME)
     names = await all_pages(services, owner, query)
     assert names == [f"Welder{i:02}" for i in range(7)]
     backwards = await all_pages(services, owner, replace(query, direction=SortDirection.DESC))
     assert backwards == names[::-1]
+
+
+async def test_the_migration_copies_the_records_already_there(
+    services, database_url, postgres_only
+):
+    """Migration 0024 on a database holding records: each gets its copy (the database is
+    taken back to 0023 and up again)."""
+    tenant = await make_tenant(services)
+    await insert_staff_rows(services, tenant, [
+        {"first_name": "Old", "last_name": f"Record{i}", "title": "Welder", "email": None}
+        for i in range(3)
+    ])
+    config = alembic_config(database_url)
+
+    def down_and_up() -> None:
+        command.downgrade(config, "0023")
+        command.upgrade(config, "head")
+
+    await asyncio.to_thread(down_and_up)
+    async with services.db.session() as session:
+        copies = await session.scalar(select(func.count()).select_from(DIRECTORY_KEYS))
+    assert copies == 4  # the records and the owner's
+    assert await out_of_step(services) == []

@@ -5,10 +5,11 @@ A search whose matches cluster far along the sort (a common last name, sorted by
 name) reads every match first and sorts them (app.staff.queries.MATCHES_FIRST). On staff
 each match is a row of some 450 bytes read and rechecked against five lower-cased fields:
 22,000 matches at 100,000 staff cost 27 ms, nearly all of it in the table's heap. This
-table holds only what that reading needs, already lower-cased, the fields every directory
-searcher searches in one column (a word holds no whitespace, so it never spans the newline
-between two fields), with a trigram index on each searched column; the matches are found,
-rechecked and sorted here, and only the page's rows are read from staff.
+table holds only what that reading needs: the sort keys, and the fields every directory
+searcher searches lower-cased in one column (a word holds no whitespace, so it never spans
+the newline between two fields), with a trigram index on it, on the email sort key's
+lower case and on the role's; the matches are found, rechecked and sorted here, and only
+the page's rows are read from staff.
 
 Revision ID: 0024
 Revises: 0023
@@ -43,14 +44,12 @@ COLUMNS = {
     "company_key": ("text NOT NULL", "lower(coalesce(NEW.company, ''))"),
     "email_key": ("text NOT NULL", "coalesce(NEW.email, '')"),
     "card_text": ("text NOT NULL", _folded("first_name", "last_name", "title", "company")),
-    "email_text": ("text NOT NULL", _folded("email")),
 }
 # The staff columns the copy is made of: an update of any other copies nothing
 SOURCES = (
     "account_id, account_status, is_inactive, role, created_at, last_name_key, "
     "first_name, last_name, title, company, email"
 )
-SEARCHED = ("card_text", "email_text")
 NAMES = ", ".join(COLUMNS)
 
 
@@ -87,7 +86,8 @@ UPGRADE = [
     f"INSERT INTO staff_directory_keys (id, {NAMES}) SELECT NEW.id, "
     + ", ".join(value for _, value in COLUMNS.values())
     + " FROM staff AS NEW",
-    *(_trigram_index(column, column) for column in SEARCHED),
+    _trigram_index("card_text", "card_text"),
+    _trigram_index("lower(email_key)", "email"),
     # the whole-word role search (lower(role) = word), as on staff
     _trigram_index("lower(role)", "role"),
 ]
