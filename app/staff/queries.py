@@ -303,7 +303,7 @@ def decode_cursor(query: StaffQuery) -> tuple[object, int] | None:
 
 def _like_pattern(term: str) -> str:
     escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped.casefold()}%"
+    return f"%{escaped}%"
 
 
 MAX_SEARCH_WORDS = 8
@@ -362,7 +362,7 @@ def filter_of(
         if values:
             params[name] = list(dict.fromkeys(values))
     if f.company is not None:
-        params["company"] = f.company.strip().casefold()
+        params["company"] = f.company.strip()
     if f.manager_id is not None:
         params["manager_id"] = f.manager_id
     if f.reports_to is not None:
@@ -371,15 +371,17 @@ def filter_of(
         params["sids"] = list(dict.fromkeys(f.sids))
     for i, word in enumerate(words):
         params[f"word{i}"] = _like_pattern(word)
-        params[f"whole{i}"] = word.casefold()
+        params[f"whole{i}"] = word
     personal_searchable = Permit.VIEW_PERSONAL_DATA in actor.permits
-    indexed = [w.casefold() for w in words if len(w.casefold()) >= MIN_INDEXED_WORD]
+    # The words as the indexes' lists hold them: lower-cased (SQL's own lower() decides
+    # the conditions, ``_words_in``; these only narrow where they look)
+    indexed = [w.lower() for w in words if len(w.lower()) >= MIN_INDEXED_WORD]
     if indexed:
         params["match"] = _match_expression(indexed, confined, personal_searchable)
         params["sieve_match"] = _match_expression(
             indexed, confined, personal_searchable, loose=True
         )
-    short = [w.casefold() for w in words if len(w.casefold()) < MIN_INDEXED_WORD]
+    short = [w.lower() for w in words if len(w.lower()) < MIN_INDEXED_WORD]
     for i, word in enumerate(short):
         params[f"grams{i}"] = short_grams(word, confined, personal_searchable)
     shape = FilterShape(
@@ -562,7 +564,7 @@ def directory_filter(shape: FilterShape, *, by_id: bool = False) -> list[ColumnE
         # lower(company) = :company, written as the company sort's expression so that its
         # index (account, lower(coalesce(company, ''))) finds the rows
         conditions.append(Staff.company.is_not(None))
-        conditions.append(sort_expression(StaffSortKey.COMPANY) == bindparam("company"))
+        conditions.append(sort_expression(StaffSortKey.COMPANY) == _lowered("company"))
     if shape.manager:
         conditions.append(Staff.manager_id == bindparam("manager_id"))
     if shape.transitive:
@@ -632,7 +634,7 @@ def _candidates(shape: FilterShape, route: Route, dialect: str, *, loose: bool =
     if route == Route.ROLES:
         return listed.where(other.role.in_(bindparam("roles", expanding=True)))
     company = func.lower(func.coalesce(other.company, _EMPTY))
-    return listed.where(other.company.is_not(None), company == bindparam("company"))
+    return listed.where(other.company.is_not(None), company == _lowered("company"))
 
 
 def _word_conditions(entity, shape: FilterShape) -> list[ColumnElement]:
@@ -655,6 +657,13 @@ def _whole_fields(entity, shape: FilterShape) -> list[ColumnElement]:
     ]
 
 
+def _lowered(name: str) -> ColumnElement[str]:
+    """A bound text lower-cased by the database, as the fields it is compared with are:
+    Python's lower() or casefold() is not the database's ("ß" is "ss" to casefold;
+    SQLite lowers ASCII alone, so "Élodie" lowered in Python never matched itself)."""
+    return func.lower(bindparam(name, type_=String))
+
+
 def _words_in(
     shape: FilterShape, searchable: Sequence[ColumnElement], whole: Sequence[ColumnElement]
 ) -> list[ColumnElement]:
@@ -662,8 +671,8 @@ def _words_in(
     the lower-cased ``whole`` values."""
     conditions = []
     for i in range(shape.words):
-        pattern = bindparam(f"word{i}", type_=String)
-        word = bindparam(f"whole{i}", type_=String)
+        pattern = _lowered(f"word{i}")
+        word = _lowered(f"whole{i}")
         conditions.append(
             or_(
                 *(col.like(pattern, escape="\\") for col in searchable),
