@@ -220,7 +220,7 @@ def keys_sort_expression(key: StaffSortKey) -> ColumnElement[Any]:
     """A sort's key as the directory keys (``DIRECTORY_KEYS``, PostgreSQL) hold it: for
     every record, the value ``sort_expression(key)`` has over its row."""
     k = DIRECTORY_KEYS.c
-    expression = {
+    return {
         StaffSortKey.ROLE: _role_key(k),
         StaffSortKey.LAST_NAME: k.last_name_key,
         StaffSortKey.FIRST_NAME: k.first_name_key,
@@ -229,7 +229,6 @@ def keys_sort_expression(key: StaffSortKey) -> ColumnElement[Any]:
         StaffSortKey.CREATED_AT: k.created_at,
         StaffSortKey.EMAIL: k.email_key,
     }[key]
-    return expression
 
 
 def nameless(expr: ColumnElement) -> ColumnElement:
@@ -1031,9 +1030,11 @@ def _page_statement(
         )
         top = select(found.c[f"key{len(keys) - 1}"]).order_by(*_order(found.c, ascending))
         read: ColumnElement = Staff.id.in_(top.limit(limit))
-        if _reads_keys(shape):
+        texts = _reads_keys(shape)
+        if texts:
             # PostgreSQL: from the directory keys, a narrower copy (``DIRECTORY_KEYS``)
-            read = ByDialect(read, Staff.id.in_(_keys_top(shape, sort, ascending, after, limit)))
+            from_keys = _keys_top(shape, texts, sort, ascending, after, limit)
+            read = ByDialect(read, Staff.id.in_(from_keys))
         conditions = [read]
     prepared = Prepared(
         page.add_columns(expr.label("sort_key"))
@@ -1095,30 +1096,34 @@ def keys_text(name: str) -> ColumnElement[str]:
     return text if name in DIRECTORY_FOLDED else func.lower(text)
 
 
-def _reads_keys(shape: FilterShape) -> bool:
-    """Whether a search of this shape may read its matches from the directory keys
-    (``DIRECTORY_KEYS``): it filters by nothing they do not hold (the listing's statuses
-    alone), each of its words is long enough for their trigram indexes, and the fields
-    it looks in are those of some of their text columns."""
+def _reads_keys(shape: FilterShape) -> list[ColumnElement] | None:
+    """The text columns a search of this shape matches its words to where it may read
+    its matches from the directory keys (``DIRECTORY_KEYS``), else None: it filters by
+    nothing they do not hold (the listing's statuses alone), each of its words is long
+    enough for their trigram indexes, and the fields it looks in are those of some of
+    their text columns (``_keys_texts``)."""
     narrowed = (
         shape.roles or shape.kinds or shape.company or shape.manager or shape.sids
         or shape.reports_to or shape.confined
     )
-    return bool(shape.words and not shape.short and not narrowed) and (
-        _keys_texts(shape) is not None
-    )
+    if not shape.words or shape.short or narrowed:
+        return None
+    return _keys_texts(shape)
 
 
 def _keys_top(
-    shape: FilterShape, sort: StaffSortKey, ascending: bool, after: bool, limit: BindParameter
+    shape: FilterShape,
+    texts: list[ColumnElement],
+    sort: StaffSortKey,
+    ascending: bool,
+    after: bool,
+    limit: BindParameter,
 ) -> Select:
     """The ids of a page's records, from the directory keys: every match found by their
-    trigram indexes and rechecked there, then sorted by the sort's key (the same values
-    as the page's, so the same records in the same order)."""
+    trigram indexes in ``texts`` and rechecked there, then sorted by the sort's key (the
+    same values as the page's, so the same records in the same order)."""
     k = DIRECTORY_KEYS.c
     expr = keys_sort_expression(sort)
-    texts = _keys_texts(shape)
-    assert texts is not None
     conditions = [
         k.account_id == bindparam("account_id"),
         *_listing(shape, k),

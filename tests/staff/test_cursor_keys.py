@@ -6,8 +6,6 @@ for ever, or skipped records, where a first name, title or company held such let
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete
@@ -15,9 +13,8 @@ from sqlalchemy import delete
 from app.access import Role
 from app.staff.models import Staff
 from app.staff.queries import SortDirection, StaffQuery, StaffSortKey
-from app.staff.service import list_staff
 from tests.factories import insert_staff_rows, make_member
-from tests.staff.test_search_index import actor_of, world  # noqa: F401 (a fixture)
+from tests.staff.test_search_index import actor_of, all_pages, world  # noqa: F401
 
 # Letters whose lower case differs between Python, PostgreSQL and SQLite, accents as one
 # code point and as two, and plain ones
@@ -29,18 +26,6 @@ RECORD = st.fixed_dictionaries(
         "company": st.none() | TEXT,
     }
 )
-
-
-async def every_page(services, actor, query: StaffQuery, most: int) -> list[str]:
-    names: list[str] = []
-    for _ in range(most):
-        async with services.db.session() as session:
-            page = await list_staff(session, actor, query)
-        names += [r.last_name for r in page.rows]
-        if not page.has_next:
-            return names
-        query = replace(query, after=page.cursors[-1])
-    raise AssertionError(f"a cursor led back: {names[:12]}")
 
 
 @settings(max_examples=25, deadline=None,
@@ -63,7 +48,7 @@ async def test_every_sort_pages_through_each_record_once(services, world, record
         walked = {}
         for direction in SortDirection:
             query = StaffQuery(first=first, sort=sort, direction=direction)
-            walked[direction] = await every_page(services, owner, query, most=len(everyone) + 2)
+            walked[direction] = await all_pages(services, owner, query, most=len(everyone) + 2)
             assert sorted(walked[direction]) == everyone, (sort, direction, walked[direction])
         if sort is not StaffSortKey.FIRST_NAME:  # first names: the nameless last both ways
             assert walked[SortDirection.DESC] == walked[SortDirection.ASC][::-1], sort
@@ -75,7 +60,7 @@ async def test_a_first_name_the_databases_lower_differently_pages_on(services, w
         await make_member(services, world.tenant, Role.VIEWER, first_name=name)
     owner = await actor_of(services, world.members["owner"])
     for direction in SortDirection:
-        names = await every_page(
+        names = await all_pages(
             services, owner, StaffQuery(first=1, sort=StaffSortKey.FIRST_NAME, direction=direction),
             most=12,
         )

@@ -50,6 +50,7 @@ from tests.factories import insert_staff_rows, make_member, make_tenant
 from tests.staff.test_search_index import (
     PAGES_SETTINGS,
     actor_of,
+    all_pages,
     world,  # noqa: F401 (a fixture)
 )
 from tests.staff.test_search_plan import sent_statements, sorts_open_to
@@ -97,20 +98,6 @@ CHANGE = st.one_of(
 def postgres_only(backend):
     if backend != "postgresql":
         pytest.skip("SQLite has no directory keys (app.staff.queries.sieve_of reads its pages)")
-
-
-async def all_pages(services, actor, query: StaffQuery, most: int = 60) -> list[str]:
-    """Every page of ``query``, one after another; a cursor that leads back to a page
-    read before (more pages than records) fails rather than reading on forever."""
-    names: list[str] = []
-    for _ in range(most):
-        async with services.db.session() as session:
-            page = await list_staff(session, actor, query)
-        names += [r.last_name for r in page.rows]
-        if not page.has_next:
-            return names
-        query = replace(query, after=page.cursors[-1])
-    raise AssertionError(f"more than {most} pages of {query}: {names[:10]}")
 
 
 def forced(plan: SearchPlan):
@@ -295,16 +282,16 @@ async def test_pages_read_from_the_copy_are_the_pages_read_from_staff(
         for way, plan in (("copy", SearchPlan.MATCHES), ("planner", SearchPlan.PLANNER)):
             monkeypatch.setattr(service, "_search_plan", forced(plan))
             del sent[:]
-            pages[way] = await all_pages(services, actor, sorted_query)
+            pages[way] = await all_pages(services, actor, sorted_query, most=60)
             assert any(DIRECTORY_KEYS_TABLE in sql for sql in sent) == (way == "copy"), sent
         # the same plan with the matches read from staff (not undone by ``monkeypatch``
         # until the test ends: every example is one call of the test)
         with monkeypatch.context() as patched:
-            patched.setattr(queries, "_reads_keys", lambda shape: False)
+            patched.setattr(queries, "_reads_keys", lambda shape: None)
             queries._page_statement.cache_clear()
             try:
                 patched.setattr(service, "_search_plan", forced(SearchPlan.MATCHES))
-                pages["staff"] = await all_pages(services, actor, sorted_query)
+                pages["staff"] = await all_pages(services, actor, sorted_query, most=60)
             finally:
                 queries._page_statement.cache_clear()
         assert pages["copy"] == pages["staff"] == pages["planner"], (sorted_query, pages)
@@ -376,3 +363,29 @@ async def test_the_migration_copies_the_records_already_there(
         copies = await session.scalar(select(func.count()).select_from(DIRECTORY_KEYS))
     assert copies == 4  # the records and the owner's
     assert await out_of_step(services) == []
+
+
+async def test_another_accounts_records_are_not_read_from_the_copy(
+    services, world, monkeypatch, postgres_only  # noqa: F811
+):
+    """The copy holds every account's records, its trigram indexes find them all: a page
+    keeps the searcher's account's alone, and a cursor of another account's page reads
+    nothing of it."""
+    other = await make_tenant(services)
+    await insert_staff_rows(services, other, [
+        {"first_name": "Theirs", "last_name": f"Welder{i}", "title": "Welder"} for i in range(3)
+    ])
+    await insert_staff_rows(services, world.tenant, [
+        {"first_name": "Ours", "last_name": "Welder9", "title": "Welder"}
+    ])
+    monkeypatch.setattr(queries, "LARGE_ACCOUNT", -1)
+    monkeypatch.setattr(service, "_search_plan", forced(SearchPlan.MATCHES))
+    owner = await actor_of(services, world.members["owner"])
+    query = StaffQuery(first=1, search="welder")
+    assert await all_pages(services, owner, query) == ["Welder9"]
+    theirs = await actor_of(services, other.owner)
+    async with services.db.session() as session:
+        page = await list_staff(session, theirs, query)
+    assert [r.last_name for r in page.rows] == ["Welder0"] and page.has_next
+    after = replace(query, after=page.cursors[-1])
+    assert await all_pages(services, owner, after) == ["Welder9"]

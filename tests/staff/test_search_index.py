@@ -494,16 +494,19 @@ async def test_few_row_filters_read_their_index(services, many, backend):
 # --- common words: a look ahead, then a walk with a sieve ----------------------------------
 
 
-async def all_pages(services, actor: Actor, query: StaffQuery) -> list[str]:
-    """Every page of ``query``, one after another (``after`` the last cursor of each)."""
+async def all_pages(services, actor: Actor, query: StaffQuery, most: int = 1000) -> list[str]:
+    """Every page of ``query``, one after another (``after`` the last cursor of each); a
+    cursor that leads back to a page read before (more than ``most`` pages) fails rather
+    than reading on for ever."""
     names: list[str] = []
-    while True:
+    for _ in range(most):
         async with services.db.session() as session:
             page = await list_staff(session, actor, query)
         names += [r.last_name for r in page.rows]
         if not page.has_next:
             return names
         query = replace(query, after=page.cursors[-1])
+    raise AssertionError(f"more than {most} pages of {query}: {names[:10]}")
 
 
 def drawn_words(data, rows: list[dict]) -> str:
