@@ -108,7 +108,10 @@ class BodyLimitMiddleware:
         if self._is_upload(scope, headers):
             limit += self.upload_bytes + MULTIPART_SLACK
         declared = headers.get("content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        # ASCII digits alone: "²" (byte B2 as Latin-1) passes isdigit() and crashes int()
+        if declared is not None and not (
+            declared.isascii() and declared.isdigit() and int(declared) <= limit
+        ):
             return await self._refuse(send)
         received = 0
 

@@ -5,6 +5,7 @@ by ``app.rest.fields.CATALOGUE``. Pure translation: who sees a field is
 from __future__ import annotations
 
 import math
+import re
 from datetime import date, datetime
 
 from app.access import Actor
@@ -81,6 +82,12 @@ def has_nul(value) -> bool:
     return False
 
 
+# Numbers sent as text: ASCII digits alone. Python's int() and float() also take digits of
+# other scripts ("٣"), "1_000", "nan" and "inf", and "²" passes str.isdigit() but not int().
+_INTEGER = re.compile(r"-?[0-9]+")
+_NUMBER = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
+
+
 def _value(f: BigTimeField, value):
     """BigTime's JSON value of ``f`` as the domain's type (ValueError: the reason)."""
     if value is None:
@@ -89,7 +96,7 @@ def _value(f: BigTimeField, value):
         return f.decode(value)
     match f.type:
         case Type.INTEGER:
-            if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            if isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
                 value = int(value)
             if isinstance(value, float) and value.is_integer():
                 value = int(value)
@@ -100,10 +107,9 @@ def _value(f: BigTimeField, value):
             return value
         case Type.NUMBER:
             if isinstance(value, str):
-                try:
-                    value = float(value)
-                except ValueError:
-                    raise ValueError("must be a number") from None
+                if not _NUMBER.fullmatch(value.strip()):
+                    raise ValueError("must be a number")
+                value = float(value)
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise ValueError("must be a number")
             if not math.isfinite(value):

@@ -25,6 +25,8 @@ from scim2_models import (
     Uniqueness,
 )
 
+from app.db.base import id_from_digits
+
 # Sub-attributes Roster does not keep are read-only: accepted from identity providers,
 # which send them, and ignored.
 Ignored = Annotated[str | None, Mutability.read_only]
@@ -283,10 +285,17 @@ def group_id(project_id: int) -> str:
     return f"{GROUP_PREFIX}{project_id}"
 
 
+def number_of(value: str) -> int | None:
+    """The number a SCIM id written by Roster is (a User's ``id``, a Group's after its
+    prefix), or None when ``value`` is no such id. Ids are compared as strings (RFC 7643,
+    3.1): "007" is not "7", and "²", a digit to ``str.isdigit``, is no number at all."""
+    number = id_from_digits(value)
+    return number if number is not None and str(number) == value else None
+
+
 def project_id_of(value: str) -> int | None:
     """The project id a Group id names, or None when it names none."""
-    digits = value[len(GROUP_PREFIX) :] if value.startswith(GROUP_PREFIX) else ""
-    return int(digits) if digits.isdigit() and len(digits) < 10 else None
+    return number_of(value[len(GROUP_PREFIX) :]) if value.startswith(GROUP_PREFIX) else None
 
 
 def render_group(project, members: list, base: str) -> dict:

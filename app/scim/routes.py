@@ -72,6 +72,7 @@ from app.scim.resources import (
     changes_of,
     email_operations,
     member_operations,
+    number_of,
     project_id_of,
     removes_active,
     render,
@@ -372,9 +373,8 @@ def routes(services) -> list[Route]:
 
     async def find(session: AsyncSession, actor: Actor, request: Request):
         raw = request.path_params["id"]
-        row = None
-        if raw.isdigit() and len(raw) < 10:
-            row = await provisioning.by_sid(session, actor, int(raw))
+        sid = number_of(raw)
+        row = None if sid is None else await provisioning.by_sid(session, actor, sid)
         if row is None:
             raise Refusal(404, f"User {raw} not found.")
         return row
@@ -390,11 +390,8 @@ def routes(services) -> list[Route]:
     async def manager_id(session: AsyncSession, actor: Actor, value: str | None):
         if not value:
             return None
-        row = (
-            await provisioning.by_sid(session, actor, int(value))
-            if value.isdigit() and len(value) < 10
-            else None
-        )
+        sid = number_of(value)
+        row = None if sid is None else await provisioning.by_sid(session, actor, sid)
         if row is None:
             raise Refusal(400, f"manager {value!r} is not a User of this account.", "invalidValue")
         return row.id
@@ -562,9 +559,12 @@ def routes(services) -> list[Route]:
     async def member_ids(session: AsyncSession, actor: Actor, group: Group) -> list[int]:
         """The staff ids of a Group's members (Users of this account, by their SCIM id)."""
         values = [m.value or "" for m in group.members or []]
-        sids = [int(v) for v in values if v.isdigit() and len(v) < 10]
-        found = await provisioning.by_sids(session, actor, sids)
-        unknown = [v for v in values if not (v.isdigit() and len(v) < 10 and int(v) in found)]
+        numbers = {v: number_of(v) for v in values}
+        found = await provisioning.by_sids(
+            session, actor, [n for n in numbers.values() if n is not None]
+        )
+        ids = {v: found[n].id for v, n in numbers.items() if n in found}
+        unknown = [v for v in values if v not in ids]
         if unknown:
             raise Refusal(
                 400,
@@ -572,7 +572,7 @@ def routes(services) -> list[Route]:
                 "(a Group's members are Users).",
                 "invalidValue",
             )
-        return [found[int(v)].id for v in values]
+        return [ids[v] for v in values]
 
     async def groups(request: Request, session: AsyncSession, actor: Actor) -> Response:
         params = request.query_params

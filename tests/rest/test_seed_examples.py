@@ -168,6 +168,22 @@ async def test_validation_errors_are_400_with_messages(bigtime, world):
     assert answer.json()["Errors"] == [{"Field": "Rate2", "Message": "Rate2 must be a number."}]
 
 
+@pytest.mark.parametrize("text", ["²", "٣", "--5", "1_000", "nan", "inf", "0x10", "1e"])
+async def test_numbers_sent_as_text_are_ascii_digits(bigtime, world, text):
+    """Text that Python's int() or float() would read (or crash on) but that is no number
+    as JSON writes one: a typed 400 naming the field, nothing stored."""
+    body = {"SName": "X", "EMail": "odd@y.io", "StaffOrgId": text, "Rate2": text}
+    answer = await bigtime.post("/staff/add/?inviteUser=false", json=body)
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["Errors"] == [
+        {"Field": "StaffOrgId", "Message": "StaffOrgId must be an integer."},
+        {"Field": "Rate2", "Message": "Rate2 must be a number."},
+    ]
+    body = {"FName": "Y", "SName": "X", "EMail": "odd@y.io", "StaffOrgId": " 12 ", "Rate2": "+2.5e1"}
+    answer = await bigtime.post("/staff/add/?inviteUser=false", json=body)
+    assert answer.status_code == 200, answer.text
+
+
 async def test_an_invalid_permission_is_405(server, services, world):
     tenant = world[0]
     viewer = await make_member(services, tenant, Role.VIEWER)

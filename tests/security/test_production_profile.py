@@ -362,6 +362,23 @@ async def test_body_over_the_limit_is_refused_with_413(production):
     assert await prod.staff_count() == 2  # the owner and "Small"
 
 
+@pytest.mark.parametrize("declared", [b"\xb2", b"1\xb2", b"-1", b"+5", b" "])
+async def test_a_content_length_that_is_no_number_is_refused(database_url, declared):
+    """As the ASGI app sees the header (a server that passes it on): refused with 413,
+    never a crash. "\xb2" is "²" in Latin-1, a digit to Python's isdigit()."""
+    app = create_app(make_settings(database_url, **PRODUCTION))
+    headers = {"content-type": "application/json", "content-length": declared}
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://roster") as client:
+        request = client.build_request("POST", "/graphql", content=b'{"query":"{ __typename }"}')
+        for name, value in headers.items():
+            request.headers[name] = value.decode("latin-1") if isinstance(value, bytes) else value
+        answer = await client.send(request)
+    await app.state.services.close()
+    assert answer.status_code == 413
+    assert error_codes(answer.json()) == ["BAD_USER_INPUT"]
+
+
 async def test_chunked_body_without_content_length_is_refused(database_url):
     """Over real HTTP: a body streamed in chunks, never declaring its length."""
     settings = make_settings(database_url, **{**PRODUCTION, "max_body_bytes": 4096})

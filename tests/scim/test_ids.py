@@ -1,0 +1,62 @@
+"""Ids in SCIM requests that name no User or Group of the account: digits beyond ASCII
+("²" and "٣" are digits to Python's ``str.isdigit`` and no number to ``int``), numbers past
+the keys' column, ten-digit numbers within it. Each is answered as SCIM says (404 for a
+resource, 400 invalidValue for a reference), never as a server error."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.scim.helpers import ENTERPRISE, ERROR, GROUP, GROUP_SCOPES, scim_for, user_body
+
+# Written as an IdP or a client mistyping one could send them.
+ODD_IDS = ["²", "٣", "1²", "0", "00001", "1234567890", "2147483647", "2147483648", "9" * 30]
+
+
+def _error(response, status: int, scim_type: str | None = None) -> None:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["schemas"] == [ERROR]
+    assert body.get("scimType") == scim_type
+
+
+async def _user(s, email: str) -> str:
+    response = await s.post("/Users", user_body(email))
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+@pytest.mark.parametrize("raw", ODD_IDS)
+async def test_an_odd_user_id_is_not_found(services, client, raw):
+    s = await scim_for(services, client, scopes=GROUP_SCOPES)
+    await _user(s, "ann@example.com")
+    _error(await s.get(f"/Users/{raw}"), 404)
+    _error(await s.patch(f"/Users/{raw}", {"op": "replace", "value": {"title": "x"}}), 404)
+    _error(await s.delete(f"/Users/{raw}"), 404)
+    _error(await s.get(f"/Groups/p{raw}"), 404)
+
+
+@pytest.mark.parametrize("raw", ODD_IDS)
+async def test_an_odd_reference_is_an_invalid_value(services, client, raw):
+    s = await scim_for(services, client, scopes=GROUP_SCOPES)
+    await _user(s, "ann@example.com")
+    body = user_body("bob@example.com")
+    body[ENTERPRISE] = {"manager": {"value": raw}}
+    _error(await s.post("/Users", body), 400, "invalidValue")
+    group = {"schemas": [GROUP], "displayName": "Odd", "members": [{"value": raw}]}
+    _error(await s.post("/Groups", group), 400, "invalidValue")
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(raw=st.text(st.characters(categories=["Nd", "No"]), min_size=1, max_size=12))
+async def test_any_digits_are_answered_as_scim_says(services, client, raw):
+    """Only the owner's own id, "1", names a User of a new account; no Group exists."""
+    s = await scim_for(services, client, scopes=GROUP_SCOPES)
+    response = await s.get(f"/Users/{raw}")
+    assert response.status_code == (200 if raw == "1" else 404), response.text
+    response = await s.get(f"/Groups/p{raw}")
+    assert response.status_code == 404, response.text
