@@ -41,6 +41,8 @@ import aiosqlite
 from sqlalchemy.dialects.sqlite.aiosqlite import SQLiteDialect_aiosqlite
 from sqlalchemy.engine import make_url
 
+from app.db import text_case
+
 # About a millisecond of SQLite's work: a table scan runs 100-150 million steps a second
 # here; the suite's largest page (50 records, their managers and custom values) takes a
 # few thousand.
@@ -147,6 +149,7 @@ def connector(url: str, connect_args: dict) -> Callable[[], Any]:
 
         def open_sync() -> sqlite3.Connection:
             holder["sync"] = sqlite3.connect(database, **kwargs)
+            text_case.add_to(holder["sync"])
             return holder["sync"]
 
         connection = LoopConnection(open_sync, iter_chunk_size=64)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import enum
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -42,6 +43,7 @@ from sqlalchemy.sql.visitors import InternalTraversal
 from app.access import ROLE_RANK, Actor, Permit, Role, roles_holding
 from app.db.base import Records, is_id
 from app.db.prepared import Prepared
+from app.db.text_case import unicode_lower
 from app.errors import DomainError
 from app.fields import NEEDS_PERSONAL_DATA, Visibility, camel, derive, on_change
 from app.projects.models import ProjectMember
@@ -339,6 +341,9 @@ class FilterShape:
     # On a walk (SQLite): the narrowing route whose index's rows each walked row is
     # checked against before the row itself is read (``sieve_of``); "" for none
     sieve: str = ""
+    # some word holds a character beyond ASCII: its conditions lower every letter, which
+    # SQLite's own lower() does not (``_lower``)
+    folded: bool = False
 
 
 def filter_of(
@@ -382,7 +387,11 @@ def filter_of(
         )
     short = [w.lower() for w in words if len(w.lower()) < MIN_INDEXED_WORD]
     for i, word in enumerate(short):
-        params[f"grams{i}"] = short_grams(word, confined, personal_searchable)
+        params[f"grams{i}"] = [
+            gram
+            for form in stored_forms(word)
+            for gram in short_grams(form, confined, personal_searchable)
+        ]
     shape = FilterShape(
         statuses="statuses" in params,
         include_disabled=f.include_disabled,
@@ -399,6 +408,7 @@ def filter_of(
         transitive="reports_to" in params and f.transitive,
         confined=confined,
         short=len(short),
+        folded=not all(w.isascii() for w in words),
     )
     if route is None:
         route = (routes_of(shape) or [Route.WALK])[0]
@@ -640,7 +650,7 @@ def _word_conditions(entity, shape: FilterShape) -> list[ColumnElement]:
     """Each search word is a substring of a field the searcher searches (or a whole
     field of ``SEARCH_WHOLE_FIELDS``)."""
     searchable = [
-        func.lower(getattr(entity, STAFF[name].columns[0]))
+        _lower(getattr(entity, STAFF[name].columns[0]), shape.folded)
         for name in SEARCH_FIELDS
         if _searched(shape, name)
     ]
@@ -656,11 +666,19 @@ def _whole_fields(entity, shape: FilterShape) -> list[ColumnElement]:
     ]
 
 
-def _lowered(name: str) -> ColumnElement[str]:
-    """A bound text lower-cased by the database, as the fields it is compared with are:
-    Python's lower() or casefold() is not the database's ("ß" is "ss" to casefold;
-    SQLite lowers ASCII alone, so "Élodie" lowered in Python never matched itself)."""
-    return func.lower(bindparam(name, type_=String))
+def _lowered(name: str, folded: bool = False) -> ColumnElement[str]:
+    """A bound text lower-cased by the database, as the fields it is compared with are
+    (``_lower``): Python's lower() or casefold() is not the database's ("ß" is "ss" to
+    casefold; SQLite lowers ASCII alone, so "Élodie" lowered in Python never matched
+    itself)."""
+    return _lower(bindparam(name, type_=String), folded)
+
+
+def _lower(text: Any, folded: bool) -> ColumnElement[str]:
+    """The database's lower(); ``folded`` (a search word beyond ASCII): every letter lowered
+    on SQLite too, whose lower() and LIKE know the case of ASCII letters alone
+    (``app.db.text_case``), so that "élodie" finds "Élodie"."""
+    return unicode_lower(text) if folded else func.lower(text)
 
 
 def _words_in(
@@ -670,8 +688,8 @@ def _words_in(
     the lower-cased ``whole`` values."""
     conditions = []
     for i in range(shape.words):
-        pattern = _lowered(f"word{i}")
-        word = _lowered(f"whole{i}")
+        pattern = _lowered(f"word{i}", shape.folded)
+        word = _lowered(f"whole{i}", shape.folded)
         conditions.append(
             or_(
                 *(col.like(pattern, escape="\\") for col in searchable),
@@ -788,6 +806,21 @@ def _searchable(name: str, *, confined: bool, personal: bool) -> bool:
 # query reads the fewest.
 
 MIN_INDEXED_WORD = 3  # a trigram index finds nothing for fewer characters
+
+
+def stored_forms(word: str) -> list[str]:
+    """The forms a short word (lower-cased by Python) may take in the short-word index's
+    entries: SQLite's triggers store substrings of its lower(<field>), which leaves letters
+    beyond ASCII as they are, so "öz" is found as "öz" or "Öz" (each letter beyond ASCII in
+    its lower, upper or title case; ASCII letters lowered). PostgreSQL's lower() lowers
+    them all: the other forms find nothing there, and the LIKE conditions decide."""
+    cases = [
+        dict.fromkeys(f for f in (c, c.upper(), c.title()) if len(f) == 1 and not f.isascii())
+        if not c.isascii()
+        else [c]
+        for c in word
+    ]
+    return ["".join(form) for form in itertools.product(*cases)]
 
 
 def short_grams(word: str, confined: bool, personal: bool) -> list[str]:
