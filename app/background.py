@@ -1,25 +1,32 @@
-"""Work the server does beside requests: relay email, and record lapsed invitations.
+"""Work the server does beside requests: relay email, record lapsed invitations, and
+prune what is kept only for a while (events, finished webhook deliveries).
 
 Every server process runs this loop; the work is done once across them. The relay claims
-each message with a lease of its own (``app.email.relay``); the sweep runs in whichever
+each message with a lease of its own (``app.email.relay``); each sweep runs in whichever
 process first takes its named lease (``app.ops.leases``) once the previous sweep's lease
-has lapsed, so it runs about once per ``invitation_sweep_seconds`` however many processes
-there are.
+has lapsed, so the invitations' runs about once per ``invitation_sweep_seconds`` and the
+pruning about once per ``retention_sweep_seconds`` however many processes there are.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
 
 from app.audit import changes
+from app.db.base import utcnow
 from app.events import service as events
 from app.invitations.service import sweep_expired
 from app.ops import leases
+from app.webhooks import service as webhooks
 
 log = logging.getLogger("roster.background")
 
 SWEEP_LEASE = "invitations.expiry_sweep"
+RETENTION_LEASE = "retention.sweep"
+# Rows deleted a transaction: each batch holds SQLite's write lock only briefly
+PRUNE_BATCH = 500
 
 
 async def sweep_once(db) -> int:
@@ -38,9 +45,54 @@ async def sweep_if_due(db, every_seconds: float) -> int | None:
     return await sweep_once(db)
 
 
+async def prune_once(db, settings) -> dict[str, int]:
+    """Deletes the events and the finished webhook deliveries older than their retention
+    (``events_retention_days``, ``webhook_deliveries_retention_days``; 0 keeps them), in
+    transactions of ``PRUNE_BATCH`` rows: how many of each it deleted."""
+    now = utcnow()
+    # deliveries first: a pruned event's deliveries then have fewer rows to set NULL
+    kinds = (
+        (
+            "webhook_deliveries",
+            settings.webhook_deliveries_retention_days,
+            webhooks.prune_deliveries,
+        ),
+        ("events", settings.events_retention_days, events.prune),
+    )
+    pruned = {}
+    for name, days, prune in kinds:
+        pruned[name] = 0
+        if not days:
+            continue
+        before = now - timedelta(days=days)
+        while True:
+            async with db.session(write=True) as session:
+                count = await prune(session, before, PRUNE_BATCH)
+                await session.commit()
+            pruned[name] += count
+            if count < PRUNE_BATCH:
+                break
+    if any(pruned.values()):
+        log.info("pruned %s", ", ".join(f"{n} {name}" for name, n in pruned.items()))
+    return pruned
+
+
+async def prune_if_due(db, settings) -> dict[str, int] | None:
+    """Prune if no process has in the last ``retention_sweep_seconds``: what was deleted,
+    or None when it was another's turn."""
+    if await leases.acquire(db, RETENTION_LEASE, settings.retention_sweep_seconds) is None:
+        return None
+    return await prune_once(db, settings)
+
+
 async def run_background(services, stop: asyncio.Event, poll_seconds: float) -> None:
-    every = services.settings.invitation_sweep_seconds
-    jobs = (services.relay.run_once, lambda: sweep_if_due(services.db, every))
+    settings = services.settings
+    every = settings.invitation_sweep_seconds
+    jobs = (
+        services.relay.run_once,
+        lambda: sweep_if_due(services.db, every),
+        lambda: prune_if_due(services.db, settings),
+    )
     while not stop.is_set():
         for job in jobs:
             try:

@@ -110,6 +110,12 @@ class Settings(BaseSettings):
     email_lease_seconds: float = Field(120, gt=0)
     # How often lapsed invitations are recorded as expired, by one worker of all of them.
     invitation_sweep_seconds: float = Field(60, gt=0)
+    # How long events (what webhooks and subscriptions are told) and finished webhook
+    # deliveries, with their attempts, are kept; 0 keeps them for ever. Pruned about once
+    # per retention_sweep_seconds, by one worker of all of them (app.background).
+    events_retention_days: float = Field(30, ge=0)
+    webhook_deliveries_retention_days: float = Field(30, ge=0)
+    retention_sweep_seconds: float = Field(3600, gt=0)
     # Webhooks (app.webhooks): loopback and private addresses are refused unless allowed
     # (tests, development); link-local and metadata addresses always are.
     webhooks_allow_private: bool = False

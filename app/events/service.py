@@ -15,8 +15,11 @@ import importlib
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.base import utcnow
@@ -112,3 +115,15 @@ async def _announce(session: AsyncSession, ids: list[int]) -> None:
             await session.execute(select(func.pg_notify(NOTIFY_CHANNEL, payload)))
     else:
         session.sync_session.info.setdefault(NEW_EVENTS_KEY, []).extend(ids)
+
+
+async def prune(session: AsyncSession, before: datetime, limit: int) -> int:
+    """Deletes at most ``limit`` of the events that occurred before ``before``, oldest
+    first; how many it deleted. Nothing reads an event once its subscribers and webhooks
+    have been told (deliveries keep their own payload, and their ``event_id`` becomes
+    NULL), so old ones only fill the table."""
+    oldest = select(Event.id).where(Event.occurred_at < before).order_by(Event.id).limit(limit)
+    result = await session.execute(
+        delete(Event).where(Event.id.in_(oldest.scalar_subquery()), Event.occurred_at < before)
+    )
+    return cast(CursorResult[Any], result).rowcount

@@ -55,6 +55,8 @@ class WebhookDelivery(Base):
     __table_args__ = (
         Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
         Index("ix_webhook_deliveries_endpoint_id_id", "endpoint_id", "id"),
+        # the deliveries an event's deletion sets NULL (pruning: app.background)
+        Index("ix_webhook_deliveries_event_id", "event_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -17,8 +17,10 @@ import base64
 import secrets
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any, cast
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access import Actor, Permit, require
@@ -425,3 +427,20 @@ async def queue_deliveries(session: AsyncSession, events: list[Event]) -> None:
                 )
     await session.flush()
     changes.rollback_to(session, position)
+
+
+async def prune_deliveries(session: AsyncSession, before: datetime, limit: int) -> int:
+    """Deletes at most ``limit`` of the finished deliveries (delivered or failed) last
+    sent before ``before`` (created or replayed: ``retry_from``), oldest first, with
+    their attempts; how many it deleted. A pending one is kept whatever its age. The
+    conditions are checked again on each row deleted, so a delivery replayed meanwhile
+    (pending again) stays."""
+    finished = (
+        WebhookDelivery.status != DeliveryStatus.PENDING,
+        WebhookDelivery.retry_from < before,
+    )
+    oldest = select(WebhookDelivery.id).where(*finished).order_by(WebhookDelivery.id).limit(limit)
+    result = await session.execute(
+        delete(WebhookDelivery).where(WebhookDelivery.id.in_(oldest.scalar_subquery()), *finished)
+    )
+    return cast(CursorResult[Any], result).rowcount

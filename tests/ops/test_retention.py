@@ -1,0 +1,159 @@
+"""Retention (app.background.prune_once): events, and webhook deliveries once finished,
+are deleted after their retention, in short transactions, by one worker of many; what is
+recent or still to be sent stays, and a delivery whose event is gone keeps its payload."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from app import background
+from app.background import RETENTION_LEASE, prune_if_due, prune_once
+from app.db.base import utcnow
+from app.db.engine import Database
+from app.events.models import Event
+from app.webhooks.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from tests.factories import make_tenant
+
+DAY = timedelta(days=1)
+
+
+async def _event(session, account_id: int, age: timedelta, n: int) -> Event:
+    event = Event(
+        uid=f"evt_{account_id}_{n}_{age.days}", account_id=account_id, type="staff.updated",
+        subject_type="Staff", subject_id=1, data={"fields": ["title"]},
+        occurred_at=utcnow() - age,
+    )
+    session.add(event)
+    await session.flush()
+    return event
+
+
+async def _delivery(session, endpoint, event, status: DeliveryStatus, age: timedelta,
+                    sent: timedelta | None = None) -> WebhookDelivery:
+    at = utcnow() - age
+    delivery = WebhookDelivery(
+        uid=f"msg_{secrets.token_hex(8)}", account_id=endpoint.account_id,
+        endpoint_id=endpoint.id, event_id=event.id, event_type=event.type,
+        payload={"type": event.type, "n": event.id}, status=status, created_at=at,
+        retry_from=utcnow() - (sent if sent is not None else age),
+    )
+    session.add(delivery)
+    await session.flush()
+    session.add(WebhookAttempt(account_id=endpoint.account_id, delivery_id=delivery.id,
+                               started_at=at, status_code=200))
+    await session.flush()
+    return delivery
+
+
+async def _world(services) -> dict:
+    """Two accounts, each with events 40 and 2 days old and deliveries of every status."""
+    made: dict = {"events": {}, "deliveries": {}}
+    for _ in range(2):
+        tenant = await make_tenant(services)
+        async with services.db.session(write=True) as session:
+            endpoint = WebhookEndpoint(account_id=tenant.account_id, url="https://hooks.example/x")
+            session.add(endpoint)
+            await session.flush()
+            last = {}
+            for age in (40 * DAY, 2 * DAY):
+                for n in range(3):
+                    event = last[age] = await _event(session, tenant.account_id, age, n)
+                    made["events"][event.id] = age
+                for status in DeliveryStatus:
+                    delivery = await _delivery(session, endpoint, event, status, age)
+                    made["deliveries"][delivery.id] = (status, age, event.id)
+            # of an event 40 days old, sent then, replayed yesterday: recent
+            event = last[40 * DAY]
+            replayed = await _delivery(session, endpoint, event, DeliveryStatus.DELIVERED,
+                                       40 * DAY, sent=DAY)
+            made["deliveries"][replayed.id] = ("replayed", 40 * DAY, event.id)
+            await session.commit()
+    return made
+
+
+async def _ids(services, model) -> set[int]:
+    async with services.db.session() as session:
+        return set(await session.scalars(select(model.id)))
+
+
+async def test_old_events_and_finished_deliveries_go_the_rest_stays(services):
+    made = await _world(services)
+    pruned = await prune_once(services.db, services.settings)  # 30 days each by default
+    old_events = {i for i, age in made["events"].items() if age > 30 * DAY}
+    gone = {
+        i for i, (status, age, _) in made["deliveries"].items()
+        if age > 30 * DAY and status in (DeliveryStatus.DELIVERED, DeliveryStatus.FAILED)
+    }
+    assert pruned == {"webhook_deliveries": len(gone), "events": len(old_events)} == {
+        "webhook_deliveries": 4, "events": 6
+    }
+    assert await _ids(services, Event) == set(made["events"]) - old_events
+    assert await _ids(services, WebhookDelivery) == set(made["deliveries"]) - gone
+    # attempts went with their deliveries
+    async with services.db.session() as session:
+        attempts = set(await session.scalars(select(WebhookAttempt.delivery_id)))
+        assert attempts == set(made["deliveries"]) - gone
+        # an old pending delivery (still being retried) and the replayed one keep their
+        # payload; their event is gone, so they name none
+        kept = (await session.scalars(
+            select(WebhookDelivery).where(WebhookDelivery.id.in_(
+                [i for i, (_, age, _) in made["deliveries"].items() if age > 30 * DAY]
+            ))
+        )).all()
+    assert sorted(d.status for d in kept) == ["DELIVERED", "DELIVERED", "PENDING", "PENDING"]
+    assert all(d.event_id is None and d.payload["type"] == "staff.updated" for d in kept)
+    # a second run finds nothing more
+    assert await prune_once(services.db, services.settings) == {
+        "webhook_deliveries": 0, "events": 0
+    }
+
+
+async def test_pruning_runs_in_batches_until_done(services, monkeypatch):
+    made = await _world(services)
+    monkeypatch.setattr(background, "PRUNE_BATCH", 2)
+    pruned = await prune_once(services.db, services.settings)
+    assert pruned == {"webhook_deliveries": 4, "events": 6}
+    assert len(await _ids(services, Event)) == len(made["events"]) - 6
+
+
+async def test_a_retention_of_zero_keeps_everything(services):
+    made = await _world(services)
+    settings = services.settings.model_copy(
+        update={"events_retention_days": 0, "webhook_deliveries_retention_days": 0}
+    )
+    assert await prune_once(services.db, settings) == {"webhook_deliveries": 0, "events": 0}
+    assert await _ids(services, Event) == set(made["events"])
+    assert await _ids(services, WebhookDelivery) == set(made["deliveries"])
+
+
+@pytest.mark.parametrize("days, left", [(1, 0), (3, 6), (50, 12)])
+async def test_each_retention_is_its_own(services, days, left):
+    made = await _world(services)
+    settings = services.settings.model_copy(
+        update={"events_retention_days": days, "webhook_deliveries_retention_days": 0}
+    )
+    await prune_once(services.db, settings)
+    assert len(await _ids(services, Event)) == left
+    assert await _ids(services, WebhookDelivery) == set(made["deliveries"])
+
+
+async def test_one_of_many_workers_prunes(services, database_url):
+    await _world(services)
+    dbs = [Database(database_url) for _ in range(3)]
+    try:
+        results = await asyncio.gather(*(prune_if_due(db, services.settings) for db in dbs))
+        done = [r for r in results if r is not None]
+        assert done == [{"webhook_deliveries": 4, "events": 6}]
+        # until the lease lapses, nobody prunes again
+        assert [await prune_if_due(db, services.settings) for db in dbs] == [None] * 3
+    finally:
+        for db in dbs:
+            await db.dispose()
+    async with services.db.session() as session:
+        assert await session.scalar(select(func.count()).select_from(Event)) == 6
+    assert RETENTION_LEASE != background.SWEEP_LEASE
