@@ -108,9 +108,13 @@ class BodyLimitMiddleware:
         if self._is_upload(scope, headers):
             limit += self.upload_bytes + MULTIPART_SLACK
         declared = headers.get("content-length")
-        # ASCII digits alone: "²" (byte B2 as Latin-1) passes isdigit() and crashes int()
+        # ASCII digits alone: "²" (byte B2 as Latin-1) passes isdigit() and crashes int(),
+        # as do 4,300 digits
         if declared is not None and not (
-            declared.isascii() and declared.isdigit() and int(declared) <= limit
+            declared.isascii()
+            and declared.isdigit()
+            and len(declared.lstrip("0")) <= 18
+            and int(declared) <= limit
         ):
             return await self._refuse(send)
         received = 0

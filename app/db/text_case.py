@@ -13,11 +13,18 @@ readable and writable by any SQLite tool, which would not have the function. It 
 Python call a row, so a condition uses it only where the text it compares holds letters
 beyond ASCII; for ASCII text the two lower cases find the same rows (but for a few
 letters, such as the Kelvin sign, that Python lowers to ASCII).
+
+``lower`` lowers each character alone, as both databases do: Python's ``str.lower()``
+lowers a "Σ" that no letter follows to "ς" (so "%ΚΩΣ%", a pattern, became "%κως%", no
+piece of "κωστας"), and lowers "İ" to two characters; a character whose lower case is
+several is kept as it is.
 """
 
 from __future__ import annotations
 
+import functools
 import sqlite3
+import sys
 from typing import Any
 
 from sqlalchemy import String
@@ -27,14 +34,42 @@ from sqlalchemy.sql.functions import FunctionElement
 SQLITE_FUNCTION = "roster_lower"
 
 
-def _lower(text: Any) -> Any:
-    return text.lower() if isinstance(text, str) else text
+def lower(text: str) -> str:
+    """``text`` with each character lowered alone (see the module's docstring)."""
+    lowered = text.lower()
+    # no character lowers to fewer than one, so equal lengths mean none lowered to several
+    if len(lowered) == len(text) and "Σ" not in text:
+        return lowered
+    return "".join(c if len(low := c.lower()) != 1 else low for c in text)
+
+
+def _lower_value(value: Any) -> Any:
+    return lower(value) if isinstance(value, str) else value
 
 
 def add_to(connection: sqlite3.Connection) -> None:
     """Gives an SQLite connection ``roster_lower`` (deterministic: SQLite may evaluate it
     once for a constant argument)."""
-    connection.create_function(SQLITE_FUNCTION, 1, _lower, deterministic=True)
+    connection.create_function(SQLITE_FUNCTION, 1, _lower_value, deterministic=True)
+
+
+@functools.cache
+def _capitals() -> dict[str, tuple[str, ...]]:
+    """Each lower-case character, and the other characters that lower to it alone ("ß":
+    "ẞ"; "ω": "Ω" and the ohm sign). Read off every code point once, when first asked
+    (about 0.15 s)."""
+    found: dict[str, list[str]] = {}
+    for point in range(sys.maxunicode + 1):
+        char = chr(point)
+        low = char.lower()
+        if low != char and len(low) == 1:
+            found.setdefault(low, []).append(char)
+    return {low: tuple(chars) for low, chars in found.items()}
+
+
+def cases_of(char: str) -> tuple[str, ...]:
+    """``char`` (lowered by ``lower``) and every character that lowers to it alone."""
+    return (char, *_capitals().get(char, ()))
 
 
 class unicode_lower(FunctionElement):  # noqa: N801 (a SQL function, named as SQLAlchemy's are)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable
 
 from pydantic import ValidationError
@@ -53,6 +54,7 @@ from starlette.routing import Route
 from app.access import Actor
 from app.audit import changes as audit_changes
 from app.audit import service as audit
+from app.db.base import MAX_ID
 from app.errors import (
     AccessDenied,
     DomainError,
@@ -243,19 +245,30 @@ def _criteria(text: str | None, filterable: dict[str, str] = FILTERABLE, resourc
     return criteria
 
 
+_INTEGER = re.compile(r"-?[0-9]+")
+
+
 def _int_param(request: Request, name: str, default: int) -> int:
     return _int_of(request.query_params.get(name), name, default)
 
 
 def _int_of(raw, name: str, default: int) -> int:
+    """An integer parameter (a JSON number, or ASCII digits with an optional "-"), held
+    within the ids' range: a larger startIndex is past every result anyway, and a larger
+    count is capped below it."""
     if raw is None:
         return default
-    if isinstance(raw, bool) or not isinstance(raw, int | str):
+    if isinstance(raw, str) and _INTEGER.fullmatch(raw.strip()):
+        digits = raw.strip()
+        # more digits than 18 (leading zeros aside) are past the range; Python's int()
+        # refuses 4,300 of them
+        if len(digits.lstrip("-").lstrip("0")) <= 18:
+            raw = int(digits)
+        else:
+            raw = -MAX_ID if digits.startswith("-") else MAX_ID
+    if isinstance(raw, bool) or not isinstance(raw, int):
         raise Refusal(400, f"{name} must be an integer.", "invalidValue")
-    try:
-        return int(raw)
-    except ValueError:
-        raise Refusal(400, f"{name} must be an integer.", "invalidValue") from None
+    return max(-MAX_ID, min(raw, MAX_ID))
 
 
 def _shaped(resource: dict, attributes: str | None, excluded: str | None, model=User) -> dict:

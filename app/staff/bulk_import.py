@@ -34,7 +34,7 @@ from app.access import Actor, Permit, Role
 from app.accounts.service import next_staff_sid, reserve_seats
 from app.custom_fields.models import CustomField, CustomFieldValue
 from app.custom_fields.service import list_fields, normalise
-from app.db.base import utcnow
+from app.db.base import id_from_digits, utcnow
 from app.errors import DomainError, ErrorCode, Forbidden, ValidationFailed
 from app.fields import NEEDS_DETAILS, NEEDS_PERSONAL_DATA, Field, Write
 from app.security.crypto import Keyring
@@ -301,7 +301,9 @@ async def _lookups(
 
     emails = cleaned("email", lambda v: STAFF["email"].cleaned(v))
     external_ids = cleaned("externalId", lambda v: STAFF["external_id"].cleaned(v))
-    sids = cleaned("managerSid", lambda v: int(v) if v is not None else None)
+    # a sid in ASCII digits that fits the column ("²" and "٣" name none; a number past the
+    # column would fail the statement)
+    sids = cleaned("managerSid", lambda v: id_from_digits(v.strip()) if v is not None else None)
     found: dict[int, Staff] = {}
     account = Staff.account_id == actor.account_id
     for values, column in (
@@ -443,10 +445,7 @@ def _plan_row(
             seen[key, value] = number
     # references by what names them
     if "manager_id" in given and given["manager_id"] is not None:
-        try:
-            sid = int(str(given["manager_id"]))
-        except ValueError:
-            sid = None
+        sid = id_from_digits(str(given["manager_id"]).strip())
         manager_id = look.manager_ids.get(sid) if sid is not None else None
         if manager_id is None:
             row.fail(

@@ -41,6 +41,7 @@ from sqlalchemy.sql.sqltypes import NullType
 from sqlalchemy.sql.visitors import InternalTraversal
 
 from app.access import ROLE_RANK, Actor, Permit, Role, roles_holding
+from app.db import text_case
 from app.db.base import Records, is_id
 from app.db.prepared import Prepared
 from app.db.text_case import unicode_lower
@@ -379,13 +380,14 @@ def filter_of(
     personal_searchable = Permit.VIEW_PERSONAL_DATA in actor.permits
     # The words as the indexes' lists hold them: lower-cased (SQL's own lower() decides
     # the conditions, ``_words_in``; these only narrow where they look)
-    indexed = [w.lower() for w in words if len(w.lower()) >= MIN_INDEXED_WORD]
+    lowered = [text_case.lower(w) for w in words]
+    indexed = [w for w in lowered if len(w) >= MIN_INDEXED_WORD]
     if indexed:
         params["match"] = _match_expression(indexed, confined, personal_searchable)
         params["sieve_match"] = _match_expression(
             indexed, confined, personal_searchable, loose=True
         )
-    short = [w.lower() for w in words if len(w.lower()) < MIN_INDEXED_WORD]
+    short = [w for w in lowered if len(w) < MIN_INDEXED_WORD]
     for i, word in enumerate(short):
         params[f"grams{i}"] = [
             gram
@@ -809,18 +811,22 @@ MIN_INDEXED_WORD = 3  # a trigram index finds nothing for fewer characters
 
 
 def stored_forms(word: str) -> list[str]:
-    """The forms a short word (lower-cased by Python) may take in the short-word index's
-    entries: SQLite's triggers store substrings of its lower(<field>), which leaves letters
-    beyond ASCII as they are, so "öz" is found as "öz" or "Öz" (each letter beyond ASCII in
-    its lower, upper or title case; ASCII letters lowered). PostgreSQL's lower() lowers
-    them all: the other forms find nothing there, and the LIKE conditions decide."""
-    cases = [
-        dict.fromkeys(f for f in (c, c.upper(), c.title()) if len(f) == 1 and not f.isascii())
-        if not c.isascii()
-        else [c]
-        for c in word
-    ]
-    return ["".join(form) for form in itertools.product(*cases)]
+    """The forms a short word (lowered by ``text_case.lower``) may take in the short-word
+    index's entries: SQLite's triggers store substrings of its lower(<field>), which leaves
+    letters beyond ASCII as they are, so "öz" is found as "öz" or "Öz" (each letter beyond
+    ASCII as any character that lowers to it, ``text_case.cases_of``; ASCII ones lowered).
+    PostgreSQL's lower() lowers them all (and "İ", kept by ``lower``, to "i": its first
+    character in Python's lower case). Forms one database never stores find nothing there,
+    and the LIKE conditions decide."""
+    choices = []
+    for c in word:
+        if c.isascii():
+            choices.append([c])
+            continue
+        full = c.lower()
+        extra = [full[0]] if len(full) > 1 else []
+        choices.append(list(dict.fromkeys([*text_case.cases_of(c), *extra])))
+    return ["".join(form) for form in itertools.product(*choices)]
 
 
 def short_grams(word: str, confined: bool, personal: bool) -> list[str]:

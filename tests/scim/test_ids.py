@@ -60,3 +60,30 @@ async def test_any_digits_are_answered_as_scim_says(services, client, raw):
     assert response.status_code == (200 if raw == "1" else 404), response.text
     response = await s.get(f"/Groups/p{raw}")
     assert response.status_code == 404, response.text
+
+
+@pytest.mark.parametrize("start", ["99999999999999999999", "9" * 5000, "2147483648",
+                                   "-99999999999999999999", "0" * 30 + "2"])
+async def test_a_start_index_past_every_result_is_an_empty_page(services, client, start):
+    s = await scim_for(services, client, scopes=GROUP_SCOPES)
+    await _user(s, "ann@example.com")
+    for path in ("/Users", "/Groups"):
+        for count in (start, "5"):
+            answer = await s.get(path, startIndex=start, count=count)
+            assert answer.status_code == 200, answer.text
+    # the owner and Ann: read from the first (a start below 1 is 1) or the second
+    answer = await s.get("/Users", startIndex=start, count="5")
+    listed = len(answer.json().get("Resources", []))
+    assert listed == {"-": 2, "0": 1}.get(start[0], 0), answer.json()
+    big = 10**20
+    for path in ("/Users/.search", "/.search"):
+        answer = await s.post(path, {"startIndex": big, "count": big})
+        assert answer.status_code == 200, answer.text
+        assert answer.json().get("Resources", []) == []
+
+
+@pytest.mark.parametrize("value", ["٣", "1_0", "²", "1e3", "x"])
+async def test_a_start_index_that_is_no_integer_is_an_invalid_value(services, client, value):
+    s = await scim_for(services, client, scopes=GROUP_SCOPES)
+    _error(await s.get("/Users", startIndex=value), 400, "invalidValue")
+    _error(await s.post("/Users/.search", {"count": value}), 400, "invalidValue")

@@ -153,6 +153,24 @@ async def test_one_bad_row_writes_nothing_and_the_report_names_row_column_and_co
     assert await staff_count(services, tenant.account_id) == before
 
 
+async def test_a_manager_sid_that_names_no_record_is_reported_on_its_row(api, services):
+    """A sid past the column or digits beyond ASCII: the row's NOT_FOUND, never a failed
+    statement; the owner's own sid, 1 (as a spreadsheet may write it), names the owner."""
+    tenant = await make_tenant(services)
+    odd = ["99999999999999999999", "2147483648", "²", "٣", "-1", "1 1"]
+    text = to_csv(
+        [{"firstName": "M", "lastName": f"R{i}", "managerSid": sid} for i, sid in enumerate(odd)]
+        + [{"firstName": "M", "lastName": f"Owned{i}", "managerSid": sid}
+           for i, sid in enumerate((" 1 ", "01"))]
+    )
+    report = await run(api, tenant.owner, text)
+    assert report["userErrors"] == []
+    assert sorted((e["row"], e["column"], e["code"]) for e in report["errors"]) == [
+        (row, "managerSid", "NOT_FOUND") for row in range(2, 2 + len(odd))
+    ]
+    assert report["failed"] == len(odd) and report["created"] == 2
+
+
 async def test_file_problems_refuse_the_whole_file(api, services):
     tenant = await make_tenant(services)
     report = await run(
