@@ -48,30 +48,38 @@ async def sweep_if_due(db, every_seconds: float) -> int | None:
 async def prune_once(db, settings) -> dict[str, int]:
     """Deletes the events and the finished webhook deliveries older than their retention
     (``events_retention_days``, ``webhook_deliveries_retention_days``; 0 keeps them), in
-    transactions of ``PRUNE_BATCH`` rows: how many of each it deleted."""
+    batches of ``PRUNE_BATCH`` rows: each batch's ids read first (no lock), then deleted in
+    a short write transaction of their own. How many of each it deleted; a kind that
+    fails is logged and the other still pruned."""
     now = utcnow()
     # deliveries first: a pruned event's deliveries then have fewer rows to set NULL
     kinds = (
         (
             "webhook_deliveries",
             settings.webhook_deliveries_retention_days,
+            webhooks.prunable_deliveries,
             webhooks.prune_deliveries,
         ),
-        ("events", settings.events_retention_days, events.prune),
+        ("events", settings.events_retention_days, events.prunable, events.prune),
     )
     pruned = {}
-    for name, days, prune in kinds:
+    for name, days, prunable, prune in kinds:
         pruned[name] = 0
         if not days:
             continue
         before = now - timedelta(days=days)
-        while True:
-            async with db.session(write=True) as session:
-                count = await prune(session, before, PRUNE_BATCH)
-                await session.commit()
-            pruned[name] += count
-            if count < PRUNE_BATCH:
-                break
+        try:
+            while True:
+                async with db.session() as session:
+                    ids = await prunable(session, before, PRUNE_BATCH)
+                if ids:
+                    async with db.session(write=True) as session:
+                        pruned[name] += await prune(session, ids, before)
+                        await session.commit()
+                if len(ids) < PRUNE_BATCH:
+                    break
+        except Exception:
+            log.exception("pruning %s failed", name)
     if any(pruned.values()):
         log.info("pruned %s", ", ".join(f"{n} {name}" for name, n in pruned.items()))
     return pruned

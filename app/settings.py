@@ -8,7 +8,7 @@ import os
 from functools import cached_property
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SECRET_KEY = "dev-insecure-secret-key-change-me"
@@ -113,8 +113,8 @@ class Settings(BaseSettings):
     # How long events (what webhooks and subscriptions are told) and finished webhook
     # deliveries, with their attempts, are kept; 0 keeps them for ever. Pruned about once
     # per retention_sweep_seconds, by one worker of all of them (app.background).
-    events_retention_days: float = Field(30, ge=0)
-    webhook_deliveries_retention_days: float = Field(30, ge=0)
+    events_retention_days: float = Field(30, ge=0, le=36500)
+    webhook_deliveries_retention_days: float = Field(30, ge=0, le=36500)
     retention_sweep_seconds: float = Field(3600, gt=0)
     # Webhooks (app.webhooks): loopback and private addresses are refused unless allowed
     # (tests, development); link-local and metadata addresses always are.
@@ -191,6 +191,21 @@ class Settings(BaseSettings):
     @classmethod
     def _async_driver(cls, value: str) -> str:
         return normalize_database_url(value)
+
+    @model_validator(mode="after")
+    def _retention_outlasts_its_readers(self) -> Settings:
+        """Events are read again by subscribers catching up after a lost connection (a
+        minute back), and a failing endpoint's attempts of the retry window decide
+        whether it is disabled: a retention (other than 0, for ever) keeps them longer."""
+        if 0 < self.events_retention_days < 1:
+            raise ValueError("events_retention_days must be 0 (for ever) or at least 1")
+        least = self.webhooks_retry_hours / 24 + 1
+        if 0 < self.webhook_deliveries_retention_days < least:
+            raise ValueError(
+                "webhook_deliveries_retention_days must be 0 (for ever) or at least "
+                f"{least:g}: a day more than webhooks_retry_hours"
+            )
+        return self
 
     @field_validator("public_url")
     @classmethod

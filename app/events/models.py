@@ -11,8 +11,9 @@ from app.db.base import Base, UTCDateTime, utcnow
 class Event(Base):
     """Something that changed in an account, written in the transaction that changed it.
 
-    Rows are only inserted (by ``app.events.service.record``), so a rolled-back change
-    leaves none and a committed one is never lost; webhooks and subscriptions read them.
+    Rows are inserted (by ``app.events.service.record``), so a rolled-back change leaves
+    none and a committed one is never lost; webhooks and subscriptions read them. They are
+    never changed, and deleted only after their retention (``app.background.prune_once``).
     ``uid`` is the stable id a receiver de-duplicates by (the webhook-id of every delivery
     attempt of it). ``data`` is thin: the ids involved and the names of changed fields,
     never their values.

@@ -117,13 +117,23 @@ async def _announce(session: AsyncSession, ids: list[int]) -> None:
         session.sync_session.info.setdefault(NEW_EVENTS_KEY, []).extend(ids)
 
 
-async def prune(session: AsyncSession, before: datetime, limit: int) -> int:
-    """Deletes at most ``limit`` of the events that occurred before ``before``, oldest
-    first; how many it deleted. Nothing reads an event once its subscribers and webhooks
-    have been told (deliveries keep their own payload, and their ``event_id`` becomes
-    NULL), so old ones only fill the table."""
-    oldest = select(Event.id).where(Event.occurred_at < before).order_by(Event.id).limit(limit)
+async def prunable(session: AsyncSession, before: datetime, limit: int) -> list[int]:
+    """The ids of at most ``limit`` of the events that occurred before ``before``, oldest
+    first. Nothing reads an event once its subscribers and webhooks have been told
+    (deliveries keep their own payload, and their ``event_id`` becomes NULL when it goes),
+    so old ones only fill the table. Read apart from the deletion (``prune``), so that a
+    search of the table holds no write lock."""
+    return list(
+        await session.scalars(
+            select(Event.id).where(Event.occurred_at < before).order_by(Event.id).limit(limit)
+        )
+    )
+
+
+async def prune(session: AsyncSession, ids: list[int], before: datetime) -> int:
+    """Deletes the events of ``ids`` (``prunable``) that still occurred before ``before``;
+    how many."""
     result = await session.execute(
-        delete(Event).where(Event.id.in_(oldest.scalar_subquery()), Event.occurred_at < before)
+        delete(Event).where(Event.id.in_(ids), Event.occurred_at < before)
     )
     return cast(CursorResult[Any], result).rowcount

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -429,18 +429,34 @@ async def queue_deliveries(session: AsyncSession, events: list[Event]) -> None:
     changes.rollback_to(session, position)
 
 
-async def prune_deliveries(session: AsyncSession, before: datetime, limit: int) -> int:
-    """Deletes at most ``limit`` of the finished deliveries (delivered or failed) last
-    sent before ``before`` (created or replayed: ``retry_from``), oldest first, with
-    their attempts; how many it deleted. A pending one is kept whatever its age. The
-    conditions are checked again on each row deleted, so a delivery replayed meanwhile
-    (pending again) stays."""
-    finished = (
+def _finished_before(before: datetime) -> tuple[ColumnElement[bool], ...]:
+    """Delivered or failed, and created or last replayed (``retry_from``) before
+    ``before``: a pending delivery is kept whatever its age."""
+    return (
         WebhookDelivery.status != DeliveryStatus.PENDING,
         WebhookDelivery.retry_from < before,
     )
-    oldest = select(WebhookDelivery.id).where(*finished).order_by(WebhookDelivery.id).limit(limit)
+
+
+async def prunable_deliveries(session: AsyncSession, before: datetime, limit: int) -> list[int]:
+    """The ids of at most ``limit`` of the finished deliveries (``_finished_before``),
+    oldest first. Read apart from the deletion (``prune_deliveries``), so that a search of
+    the table holds no write lock."""
+    return list(
+        await session.scalars(
+            select(WebhookDelivery.id)
+            .where(*_finished_before(before))
+            .order_by(WebhookDelivery.id)
+            .limit(limit)
+        )
+    )
+
+
+async def prune_deliveries(session: AsyncSession, ids: list[int], before: datetime) -> int:
+    """Deletes the deliveries of ``ids`` (``prunable_deliveries``), with their attempts,
+    that are still finished before ``before`` (one replayed meanwhile, pending again,
+    stays); how many."""
     result = await session.execute(
-        delete(WebhookDelivery).where(WebhookDelivery.id.in_(oldest.scalar_subquery()), *finished)
+        delete(WebhookDelivery).where(WebhookDelivery.id.in_(ids), *_finished_before(before))
     )
     return cast(CursorResult[Any], result).rowcount

@@ -9,6 +9,7 @@ import secrets
 from datetime import timedelta
 
 import pytest
+from pydantic import ValidationError
 from sqlalchemy import func, select
 
 from app import background
@@ -16,7 +17,9 @@ from app.background import RETENTION_LEASE, prune_if_due, prune_once
 from app.db.base import utcnow
 from app.db.engine import Database
 from app.events.models import Event
+from app.ops.models import Lease
 from app.webhooks.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from tests.conftest import make_settings
 from tests.factories import make_tenant
 
 DAY = timedelta(days=1)
@@ -119,6 +122,7 @@ async def test_pruning_runs_in_batches_until_done(services, monkeypatch):
     pruned = await prune_once(services.db, services.settings)
     assert pruned == {"webhook_deliveries": 4, "events": 6}
     assert len(await _ids(services, Event)) == len(made["events"]) - 6
+    assert len(await _ids(services, WebhookDelivery)) == len(made["deliveries"]) - 4
 
 
 async def test_a_retention_of_zero_keeps_everything(services):
@@ -156,4 +160,40 @@ async def test_one_of_many_workers_prunes(services, database_url):
             await db.dispose()
     async with services.db.session() as session:
         assert await session.scalar(select(func.count()).select_from(Event)) == 6
-    assert RETENTION_LEASE != background.SWEEP_LEASE
+    async with services.db.session() as session:
+        lease = await session.get(Lease, RETENTION_LEASE)
+        assert lease is not None and lease.expires_at > utcnow()
+
+
+async def test_a_kind_that_fails_leaves_the_other_pruned(services, monkeypatch, caplog):
+    made = await _world(services)
+
+    async def broken(*args):
+        raise RuntimeError("the deliveries' table is away")
+
+    monkeypatch.setattr(background.webhooks, "prunable_deliveries", broken)
+    pruned = await prune_once(services.db, services.settings)
+    assert pruned == {"webhook_deliveries": 0, "events": 6}
+    assert await _ids(services, WebhookDelivery) == set(made["deliveries"])
+    assert "pruning webhook_deliveries failed" in caplog.text
+
+
+@pytest.mark.parametrize("values", [
+    {"events_retention_days": 0.5},
+    {"events_retention_days": -1},
+    {"events_retention_days": 1e9},
+    {"webhook_deliveries_retention_days": 1},  # within the retry window and a day
+    {"webhook_deliveries_retention_days": 3, "webhooks_retry_hours": 72},
+    {"webhook_deliveries_retention_days": float("inf")},
+])
+def test_a_retention_shorter_than_its_readers_need_is_refused(database_url, values):
+    with pytest.raises(ValidationError):
+        make_settings(database_url, **values)
+
+
+def test_retentions_that_are_kept(database_url):
+    for values in ({"events_retention_days": 0, "webhook_deliveries_retention_days": 0},
+                   {"events_retention_days": 1, "webhook_deliveries_retention_days": 2},
+                   {"webhook_deliveries_retention_days": 4, "webhooks_retry_hours": 72}):
+        settings = make_settings(database_url, **values)
+        assert all(getattr(settings, k) == v for k, v in values.items())
