@@ -249,10 +249,12 @@ async def ping(session: AsyncSession, actor: Actor, endpoint_id: int) -> Webhook
 
 
 async def get_delivery(
-    session: AsyncSession, actor: Actor, delivery_id: int, path: str = "id"
+    session: AsyncSession, actor: Actor, delivery_id: int, path: str = "id", *, lock: bool = False
 ) -> WebhookDelivery:
+    """``lock``: the row locked until the transaction ends (PostgreSQL; SQLite's writers
+    take turns), so that pruning (``prune_deliveries``) cannot delete it in between."""
     require(actor, Permit.MANAGE_ACCOUNT)
-    delivery = await session.get(WebhookDelivery, delivery_id)
+    delivery = await session.get(WebhookDelivery, delivery_id, with_for_update=lock)
     if delivery is None or delivery.account_id != actor.account_id:
         raise NotFound("Webhook delivery", field=[path])
     return delivery
@@ -261,7 +263,8 @@ async def get_delivery(
 async def replay(session: AsyncSession, actor: Actor, delivery_id: int) -> WebhookDelivery:
     """Send a delivery again, with the same webhook-id and body: at once, and retried as a
     new one would be. A delivery being sent right now cannot be replayed until it ends."""
-    delivery = await get_delivery(session, actor, delivery_id)
+    # locked: a delivery pruned between this read and its update would fail the update
+    delivery = await get_delivery(session, actor, delivery_id, lock=True)
     now = utcnow()
     if (
         delivery.status == DeliveryStatus.PENDING

@@ -18,9 +18,11 @@ from app.db.base import utcnow
 from app.db.engine import Database
 from app.events.models import Event
 from app.ops.models import Lease
+from app.webhooks import service as webhooks
 from app.webhooks.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from tests.conftest import make_settings
 from tests.factories import make_tenant
+from tests.staff.test_search_index import actor_of
 
 DAY = timedelta(days=1)
 
@@ -163,6 +165,42 @@ async def test_one_of_many_workers_prunes(services, database_url):
     async with services.db.session() as session:
         lease = await session.get(Lease, RETENTION_LEASE)
         assert lease is not None and lease.expires_at > utcnow()
+
+
+async def test_a_delivery_being_replayed_is_not_pruned_under_it(services):
+    """Replaying reads the delivery locked: a prune that found it old and finished waits
+    for the replay's transaction, then finds it pending and leaves it (without the lock,
+    on PostgreSQL, the prune deleted it in between and the replay's update failed)."""
+    tenant = await make_tenant(services)
+    async with services.db.session(write=True) as session:
+        endpoint = WebhookEndpoint(account_id=tenant.account_id, url="https://hooks.example/x")
+        session.add(endpoint)
+        await session.flush()
+        event = await _event(session, tenant.account_id, 40 * DAY, 0)
+        delivery = await _delivery(session, endpoint, event, DeliveryStatus.DELIVERED, 40 * DAY)
+        await session.commit()
+    actor = await actor_of(services, tenant.owner)
+    before = utcnow() - 30 * DAY
+    async with services.db.session() as session:
+        ids = await webhooks.prunable_deliveries(session, before, 10)
+    assert ids == [delivery.id]
+
+    async def prune() -> int:
+        async with services.db.session(write=True) as session:
+            count = await webhooks.prune_deliveries(session, ids, before)
+            await session.commit()
+            return count
+
+    async with services.db.session(write=True) as session:
+        await webhooks.get_delivery(session, actor, delivery.id, lock=True)  # as replay reads
+        pruning = asyncio.create_task(prune())
+        await asyncio.sleep(0.3)
+        assert not pruning.done()
+        replayed = await webhooks.replay(session, actor, delivery.id)
+        await session.commit()
+    assert replayed.status == DeliveryStatus.PENDING
+    assert await pruning == 0
+    assert delivery.id in await _ids(services, WebhookDelivery)
 
 
 async def test_a_kind_that_fails_leaves_the_other_pruned(services, monkeypatch, caplog):
