@@ -5,8 +5,9 @@ A lease is a row (``leases``) with the random token of its holder and an expiry.
 is one conditional UPDATE (``WHERE name = ? AND expires_at <= now``) after making sure the
 row exists (``INSERT ... ON CONFLICT DO NOTHING``): on PostgreSQL a second taker waits for
 the first's row lock and then finds the lease unexpired; on SQLite writers are serialised
-(``BEGIN IMMEDIATE``). Renewing and releasing are conditional on the token, so a worker
-whose lease lapsed and was taken by another can change nothing.
+(``BEGIN IMMEDIATE``). A lease read as held is not asked for in writing at all. Renewing
+and releasing are conditional on the token, so a worker whose lease lapsed and was taken
+by another can change nothing.
 
 Times are the workers' clocks (``utcnow``), as for the email outbox's leases: workers on
 several machines need their clocks in step to well within a lease's length.
@@ -18,7 +19,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.db.base import utcnow
@@ -45,6 +46,12 @@ async def acquire(db, name: str, seconds: float) -> Held | None:
     """Take the lease ``name`` for ``seconds`` if nobody holds it (it has expired or was
     never taken); None when another worker holds it."""
     now = utcnow()
+    # Read first: workers ask every few seconds and the lease is most often held, and a
+    # read takes no write lock (SQLite) and writes nothing. The UPDATE below decides.
+    async with db.session() as session:
+        held_until = await session.scalar(select(Lease.expires_at).where(Lease.name == name))
+    if held_until is not None and held_until > now:
+        return None
     token = new_token()
     expires_at = now + timedelta(seconds=seconds)
     insert = (postgresql if db.dialect == "postgresql" else sqlite).insert(Lease)

@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 from app.background import SWEEP_LEASE, sweep_if_due, sweep_once
 from app.db.base import utcnow
 from app.db.engine import Database
+from app.db.statements import StatementCounter
 from app.events.models import Event
 from app.invitations.models import Invitation, InvitationStatus
 from app.ops import leases
@@ -53,6 +54,21 @@ async def test_one_of_many_workers_takes_a_free_lease(database_url):
         # the old holder can neither renew nor release the new holder's lease
         assert await leases.renew(dbs[0], held[0], 30) is None
         assert await leases.release(dbs[0], held[0]) is False
+    finally:
+        await close(dbs)
+
+
+async def test_a_held_lease_is_refused_by_a_read_alone(database_url):
+    """Workers ask for their sweeps' leases every few seconds; while one is held the
+    others read it and write nothing (no write transaction: SQLite's write lock stays
+    free for requests)."""
+    dbs = await workers(database_url, 2)
+    try:
+        assert await leases.acquire(dbs[0], "job", 30) is not None
+        with StatementCounter(dbs[1].engine) as counter:
+            assert await leases.acquire(dbs[1], "job", 30) is None
+        assert len(counter.statements) == 1
+        assert counter.statements[0].lstrip().upper().startswith("SELECT")
     finally:
         await close(dbs)
 
