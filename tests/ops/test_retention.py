@@ -137,7 +137,7 @@ async def test_a_retention_of_zero_keeps_everything(services):
     assert await _ids(services, WebhookDelivery) == set(made["deliveries"])
 
 
-@pytest.mark.parametrize("days, left", [(1, 0), (3, 6), (50, 12)])
+@pytest.mark.parametrize("days, left", [(1, 1), (3, 6), (50, 12)])  # 1: the newest stays
 async def test_each_retention_is_its_own(services, days, left):
     made = await _world(services)
     settings = services.settings.model_copy(
@@ -167,6 +167,31 @@ async def test_one_of_many_workers_prunes(services, database_url):
         assert lease is not None and lease.expires_at > utcnow()
 
 
+async def test_the_newest_row_stays_so_ids_are_never_given_again(services):
+    """Where every row is past its retention, the newest stays: SQLite numbers a new row
+    one past the largest id left, and an emptied table would hand out seen ids again."""
+    tenant = await make_tenant(services)
+    async with services.db.session(write=True) as session:
+        endpoint = WebhookEndpoint(account_id=tenant.account_id, url="https://hooks.example/x")
+        session.add(endpoint)
+        await session.flush()
+        events = [await _event(session, tenant.account_id, 40 * DAY, n) for n in range(3)]
+        deliveries = [
+            await _delivery(session, endpoint, events[-1], DeliveryStatus.DELIVERED, 40 * DAY)
+            for _ in range(2)
+        ]
+        await session.commit()
+    assert await prune_once(services.db, services.settings) == {
+        "webhook_deliveries": 1, "events": 2
+    }
+    assert await _ids(services, Event) == {events[-1].id}
+    assert await _ids(services, WebhookDelivery) == {deliveries[-1].id}
+    async with services.db.session(write=True) as session:
+        newer = await _event(session, tenant.account_id, DAY, 9)
+        await session.commit()
+    assert newer.id > events[-1].id
+
+
 async def test_a_delivery_being_replayed_is_not_pruned_under_it(services):
     """Replaying reads the delivery locked: a prune that found it old and finished waits
     for the replay's transaction, then finds it pending and leaves it (without the lock,
@@ -178,6 +203,7 @@ async def test_a_delivery_being_replayed_is_not_pruned_under_it(services):
         await session.flush()
         event = await _event(session, tenant.account_id, 40 * DAY, 0)
         delivery = await _delivery(session, endpoint, event, DeliveryStatus.DELIVERED, 40 * DAY)
+        await _delivery(session, endpoint, event, DeliveryStatus.PENDING, DAY)  # the newest
         await session.commit()
     actor = await actor_of(services, tenant.owner)
     before = utcnow() - 30 * DAY
