@@ -8,13 +8,16 @@ from __future__ import annotations
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import delete
 
 from app.access import Role
-from app.staff.models import Staff
 from app.staff.queries import SortDirection, StaffQuery, StaffSortKey
 from tests.factories import insert_staff_rows, make_member
-from tests.staff.test_search_index import actor_of, all_pages, world  # noqa: F401
+from tests.staff.test_search_index import (  # noqa: F401
+    actor_of,
+    all_pages,
+    forget_records,
+    world,
+)
 
 # Letters whose lower case differs between Python, PostgreSQL and SQLite, accents as one
 # code point and as two, and plain ones
@@ -32,14 +35,8 @@ RECORD = st.fixed_dictionaries(
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(records=st.lists(RECORD, min_size=1, max_size=8), first=st.integers(1, 3))
 async def test_every_sort_pages_through_each_record_once(services, world, records, first):  # noqa: F811
-    tenant = world.tenant
-    members = [m.staff_pk for m in world.members.values()]
-    async with services.db.session(write=True) as session:
-        await session.execute(
-            delete(Staff).where(Staff.account_id == tenant.account_id, Staff.id.not_in(members))
-        )
-        await session.commit()
-    await insert_staff_rows(services, tenant, [
+    await forget_records(services, world)
+    await insert_staff_rows(services, world.tenant, [
         {**r, "last_name": f"Rec{i}"} for i, r in enumerate(records)
     ])
     owner = await actor_of(services, world.members["owner"])

@@ -109,20 +109,25 @@ def oracle(records: list[dict], words: list[str], who: str) -> set[str]:
     return found
 
 
-async def replace_records(services, world: World, records: list[dict]) -> list[dict]:
-    """The account's generated records become ``records`` (each on the guest's project)."""
+async def forget_records(services, world: World) -> None:
+    """Deletes the account's records but its members' (a generated example's own)."""
     members = [m.staff_pk for m in world.members.values()]
-    rows = [
-        {**r, "last_name": f"{r['last_name']}~{i}",
-         "email": None if r["email"] is None else f"{r['email']}{next(_emails)}@x.test"}
-        for i, r in enumerate(records)
-    ]
     async with services.db.session(write=True) as session:
         await session.execute(
             delete(Staff).where(Staff.account_id == world.tenant.account_id,
                                 Staff.id.not_in(members))
         )
         await session.commit()
+
+
+async def replace_records(services, world: World, records: list[dict]) -> list[dict]:
+    """The account's generated records become ``records`` (each on the guest's project)."""
+    rows = [
+        {**r, "last_name": f"{r['last_name']}~{i}",
+         "email": None if r["email"] is None else f"{r['email']}{next(_emails)}@x.test"}
+        for i, r in enumerate(records)
+    ]
+    await forget_records(services, world)
     if not rows:
         return rows
     sids = await insert_staff_rows(services, world.tenant, rows)

@@ -10,15 +10,18 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import delete
 
 from app.access import Role
 from app.db.text_case import lower
-from app.staff.models import Staff
 from app.staff.queries import StaffFilter, StaffQuery
 from app.staff.service import count_staff, list_staff
 from tests.factories import insert_staff_rows, make_member
-from tests.staff.test_search_index import actor_of, by_every_route, world  # noqa: F401
+from tests.staff.test_search_index import (  # noqa: F401
+    actor_of,
+    by_every_route,
+    forget_records,
+    world,
+)
 
 PEOPLE = [
     ("Élodie", "Straße", "Ingénieure", "Société Générale"),
@@ -108,14 +111,8 @@ NAME = st.text(alphabet=LETTERS, min_size=1, max_size=8)
 async def test_any_piece_in_any_case_finds_its_records(services, world, names, data):  # noqa: F811
     """A piece of a first name, each letter in either case, finds exactly the records
     whose first name holds it in some case, by every route (``found``)."""
-    tenant = world.tenant
-    members = [m.staff_pk for m in world.members.values()]
-    async with services.db.session(write=True) as session:
-        await session.execute(
-            delete(Staff).where(Staff.account_id == tenant.account_id, Staff.id.not_in(members))
-        )
-        await session.commit()
-    await insert_staff_rows(services, tenant, [
+    await forget_records(services, world)
+    await insert_staff_rows(services, world.tenant, [
         {"first_name": name, "last_name": f"Rec{i}", "title": None, "company": None}
         for i, name in enumerate(names)
     ])
