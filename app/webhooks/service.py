@@ -254,8 +254,12 @@ async def get_delivery(
     """``lock``: the row locked until the transaction ends (PostgreSQL; SQLite's writers
     take turns), so that pruning (``prune_deliveries``) cannot delete it in between."""
     require(actor, Permit.MANAGE_ACCOUNT)
-    delivery = await session.get(WebhookDelivery, delivery_id, with_for_update=lock)
-    if delivery is None or delivery.account_id != actor.account_id:
+    # the account in the statement: another account's row is never read, nor locked
+    mine = select(WebhookDelivery).where(
+        WebhookDelivery.id == delivery_id, WebhookDelivery.account_id == actor.account_id
+    )
+    delivery = await session.scalar(mine.with_for_update() if lock else mine)
+    if delivery is None:
         raise NotFound("Webhook delivery", field=[path])
     return delivery
 
