@@ -345,6 +345,10 @@ class FilterShape:
     # some word holds a character beyond ASCII: its conditions lower every letter, which
     # SQLite's own lower() does not (``_lower``)
     folded: bool = False
+    # the company filter's value holds a character beyond ASCII: on SQLite it is matched
+    # by the forms its lower() may have stored ("forms") or, past MAX_COMPANY_FORMS of
+    # them, by every letter lowered ("fold"); "" for an ASCII value (``_company_is``)
+    company_folded: str = ""
 
 
 def filter_of(
@@ -366,8 +370,14 @@ def filter_of(
     ):
         if values:
             params[name] = list(dict.fromkeys(values))
+    company_folded = ""
     if f.company is not None:
         params["company"] = f.company.strip()
+        if not params["company"].isascii():
+            forms = company_forms(params["company"])
+            company_folded = "fold" if forms is None else "forms"
+            if forms is not None:
+                params["company_forms"] = forms
     if f.manager_id is not None:
         params["manager_id"] = f.manager_id
     if f.reports_to is not None:
@@ -411,6 +421,7 @@ def filter_of(
         confined=confined,
         short=len(short),
         folded=not all(w.isascii() for w in words),
+        company_folded=company_folded,
     )
     if route is None:
         route = (routes_of(shape) or [Route.WALK])[0]
@@ -572,10 +583,7 @@ def directory_filter(shape: FilterShape, *, by_id: bool = False) -> list[ColumnE
     if shape.kinds:
         conditions.append(Staff.kind.in_(bindparam("kinds", expanding=True)))
     if shape.company:
-        # lower(company) = :company, written as the company sort's expression so that its
-        # index (account, lower(coalesce(company, ''))) finds the rows
-        conditions.append(Staff.company.is_not(None))
-        conditions.append(sort_expression(StaffSortKey.COMPANY) == _lowered("company"))
+        conditions += _company_is(Staff, shape)
     if shape.manager:
         conditions.append(Staff.manager_id == bindparam("manager_id"))
     if shape.transitive:
@@ -644,8 +652,41 @@ def _candidates(shape: FilterShape, route: Route, dialect: str, *, loose: bool =
         return listed.where(*(_short_grams_match(other, i) for i in range(shape.short)))
     if route == Route.ROLES:
         return listed.where(other.role.in_(bindparam("roles", expanding=True)))
-    company = func.lower(func.coalesce(other.company, _EMPTY))
-    return listed.where(other.company.is_not(None), company == _lowered("company"))
+    return listed.where(*_company_is(other, shape))
+
+
+# A company filter's value beyond ASCII is looked up (SQLite) by every form its lower() may
+# have stored, up to this many; past it, each of the account's records is lowered instead
+MAX_COMPANY_FORMS = 64
+
+
+def company_forms(value: str) -> list[str] | None:
+    """The values SQLite's lower(company) may hold for a company named ``value`` in any
+    case: ASCII letters lowered, each letter beyond ASCII as any character that lowers
+    to the same one (``text_case.cases_of``); None past ``MAX_COMPANY_FORMS``."""
+    choices = [
+        [c.lower()] if c.isascii() else text_case.cases_of(text_case.lower(c)) for c in value
+    ]
+    if math.prod(len(c) for c in choices) > MAX_COMPANY_FORMS:
+        return None
+    return ["".join(form) for form in itertools.product(*choices)]
+
+
+def _company_is(entity, shape: FilterShape) -> list[ColumnElement]:
+    """The record's company is the filter's, in any case: lower(company) = lower(:company),
+    written as the company sort's expression so that its index (account,
+    lower(coalesce(company, ''))) finds the rows. SQLite's lower() knows the case of ASCII
+    letters alone: there a value beyond ASCII is matched by the forms it may have stored
+    (by the same index) or, past ``MAX_COMPANY_FORMS`` of them, with every letter
+    lowered (``text_case``)."""
+    company = func.coalesce(entity.company, _EMPTY)
+    key = func.lower(company)
+    matches: ColumnElement[bool] = key == _lowered("company")
+    if shape.company_folded == "forms":
+        matches = ByDialect(key.in_(bindparam("company_forms", expanding=True)), matches)
+    elif shape.company_folded == "fold":
+        matches = ByDialect(unicode_lower(company) == _lowered("company", True), matches)
+    return [entity.company.is_not(None), matches]
 
 
 def _word_conditions(entity, shape: FilterShape) -> list[ColumnElement]:
