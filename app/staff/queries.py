@@ -664,11 +664,13 @@ def company_forms(value: str) -> list[str] | None:
     """The values SQLite's lower(company) may hold for a company named ``value`` in any
     case: ASCII letters lowered, each letter beyond ASCII as any character that lowers
     to the same one (``text_case.cases_of``); None past ``MAX_COMPANY_FORMS``."""
-    choices = [
-        [c.lower()] if c.isascii() else text_case.cases_of(text_case.lower(c)) for c in value
-    ]
-    if math.prod(len(c) for c in choices) > MAX_COMPANY_FORMS:
-        return None
+    choices: list[Sequence[str]] = []
+    count = 1
+    for c in value:
+        choices.append([c.lower()] if c.isascii() else text_case.cases_of(text_case.lower(c)))
+        count *= len(choices[-1])
+        if count > MAX_COMPANY_FORMS:  # stops at once, however long the value
+            return None
     return ["".join(form) for form in itertools.product(*choices)]
 
 

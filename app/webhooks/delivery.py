@@ -242,10 +242,13 @@ class Deliverer:
         error = None if ok else f"HTTP {response.status_code}"
         return outcome(ok, response.status_code, error, excerpt)
 
-    async def _finish(self, delivery_id: int, lease: str, result: Outcome) -> None:
+    async def _finish(self, delivery_id: int, uid: str, lease: str, result: Outcome) -> None:
         async with self.db.session(write=True) as session:
             delivery = await session.get(WebhookDelivery, delivery_id)
-            if delivery is None:  # its endpoint was deleted meanwhile
+            # gone: its endpoint was deleted meanwhile; another uid: deleted, and SQLite
+            # gave its id to a newer delivery (maybe another account's), which this
+            # attempt must not be written to
+            if delivery is None or delivery.uid != uid:
                 return
             session.add(
                 WebhookAttempt(
@@ -333,7 +336,7 @@ class Deliverer:
         if delivery is None or endpoint is None or delivery.lease != lease:
             return False
         result = await self.post(endpoint, delivery)
-        await self._finish(delivery_id, lease, result)
+        await self._finish(delivery_id, delivery.uid, lease, result)
         return result.ok
 
     async def run_once(self) -> int:
