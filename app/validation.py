@@ -17,6 +17,24 @@ _EMAIL = re.compile(
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 
 
+_INTEGER = re.compile(r"-?[0-9]+")
+# What ``integer_of`` gives a number of more than 18 digits: past every integer column
+BEYOND_ANY_COLUMN = 10**19
+
+
+def integer_of(text: str) -> int | None:
+    """The integer ``text`` writes in ASCII digits, with an optional "-" (whitespace around
+    it ignored), or None. Python's int() also reads digits of other scripts ("٣") and
+    "1_000", and raises on "²" (which str.isdigit() passes) and on 4,300 digits; a number
+    of more than 18 digits is given as ±``BEYOND_ANY_COLUMN``, without reading it."""
+    digits = text.strip()
+    if not _INTEGER.fullmatch(digits):
+        return None
+    if len(digits.lstrip("-").lstrip("0")) > 18:
+        return -BEYOND_ANY_COLUMN if digits.startswith("-") else BEYOND_ANY_COLUMN
+    return int(digits)
+
+
 def has_bad_characters(text: str) -> bool:
     """True when ``text`` holds a character no text field accepts (line breaks are fine)."""
     return _CONTROL.search(text) is not None

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import functools
 import sqlite3
-import sys
 from typing import Any
 
 from sqlalchemy import String
@@ -54,12 +53,13 @@ def add_to(connection: sqlite3.Connection) -> None:
 
 
 @functools.cache
-def _capitals() -> dict[str, tuple[str, ...]]:
-    """Each lower-case character, and the other characters that lower to it alone ("ß":
-    "ẞ"; "ω": "Ω" and the ohm sign). Read off every code point once, when first asked
-    (about 0.15 s)."""
+def _bmp_capitals() -> dict[str, tuple[str, ...]]:
+    """Each lower-case character of the Basic Multilingual Plane and the others there that
+    lower to it alone ("ß": "ẞ"; "ω": "Ω" and the ohm sign; "k": "K" and the Kelvin sign).
+    Read off its 65,536 code points once, when first asked (about 10 ms). Beyond it every
+    cased letter pairs with its upper and title case alone (Deseret, Adlam, ...)."""
     found: dict[str, list[str]] = {}
-    for point in range(sys.maxunicode + 1):
+    for point in range(0x10000):
         char = chr(point)
         low = char.lower()
         if low != char and len(low) == 1:
@@ -69,7 +69,8 @@ def _capitals() -> dict[str, tuple[str, ...]]:
 
 def cases_of(char: str) -> tuple[str, ...]:
     """``char`` (lowered by ``lower``) and every character that lowers to it alone."""
-    return (char, *_capitals().get(char, ()))
+    paired = (c for c in (char.upper(), char.title()) if len(c) == 1 and lower(c) == char)
+    return tuple(dict.fromkeys((char, *_bmp_capitals().get(char, ()), *paired)))
 
 
 class unicode_lower(FunctionElement):  # noqa: N801 (a SQL function, named as SQLAlchemy's are)

@@ -13,6 +13,7 @@ from app.rest.fields import ADDRESS_FIELDS, BY_KEY, BigTimeField, Type, View, in
 from app.security.crypto import Keyring
 from app.staff import access
 from app.staff.service import read_secret
+from app.validation import integer_of
 
 INT_RANGE = (-(2**31), 2**31 - 1)
 
@@ -82,9 +83,8 @@ def has_nul(value) -> bool:
     return False
 
 
-# Numbers sent as text: ASCII digits alone. Python's int() and float() also take digits of
-# other scripts ("٣"), "1_000", "nan" and "inf", and "²" passes str.isdigit() but not int().
-_INTEGER = re.compile(r"-?[0-9]+")
+# Numbers sent as text: ASCII digits alone (integers: ``integer_of``). Python's float()
+# also takes digits of other scripts ("٣"), "1_000", "nan" and "inf".
 _NUMBER = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
 
 
@@ -96,8 +96,8 @@ def _value(f: BigTimeField, value):
         return f.decode(value)
     match f.type:
         case Type.INTEGER:
-            if isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
-                value = int(value)
+            if isinstance(value, str) and (number := integer_of(value)) is not None:
+                value = number
             if isinstance(value, float) and value.is_integer():
                 value = int(value)
             if isinstance(value, bool) or not isinstance(value, int):

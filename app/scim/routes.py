@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 from collections.abc import Awaitable, Callable
 
 from pydantic import ValidationError
@@ -83,6 +82,7 @@ from app.scim.resources import (
 )
 from app.staff import membership, provisioning
 from app.staff import service as staff_service
+from app.validation import integer_of
 from app.web.auth_headers import credentials
 
 log = logging.getLogger("roster")
@@ -245,9 +245,6 @@ def _criteria(text: str | None, filterable: dict[str, str] = FILTERABLE, resourc
     return criteria
 
 
-_INTEGER = re.compile(r"-?[0-9]+")
-
-
 def _int_param(request: Request, name: str, default: int) -> int:
     return _int_of(request.query_params.get(name), name, default)
 
@@ -258,14 +255,8 @@ def _int_of(raw, name: str, default: int) -> int:
     count is capped below it."""
     if raw is None:
         return default
-    if isinstance(raw, str) and _INTEGER.fullmatch(raw.strip()):
-        digits = raw.strip()
-        # more digits than 18 (leading zeros aside) are past the range; Python's int()
-        # refuses 4,300 of them
-        if len(digits.lstrip("-").lstrip("0")) <= 18:
-            raw = int(digits)
-        else:
-            raw = -MAX_ID if digits.startswith("-") else MAX_ID
+    if isinstance(raw, str):
+        raw = integer_of(raw)
     if isinstance(raw, bool) or not isinstance(raw, int):
         raise Refusal(400, f"{name} must be an integer.", "invalidValue")
     return max(-MAX_ID, min(raw, MAX_ID))

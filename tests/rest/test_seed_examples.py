@@ -183,6 +183,14 @@ async def test_numbers_sent_as_text_are_ascii_digits(bigtime, world, text):
     answer = await bigtime.post("/staff/add/?inviteUser=false", json=body)
     assert answer.status_code == 200, answer.text
 
+    # more digits than Python's int() reads (4,300): out of range, as any too large number
+    body = {"SName": "X", "EMail": "odd@y.io", "StaffOrgId": "9" * 5000}
+    answer = await bigtime.post("/staff/add/?inviteUser=false", json=body)
+    assert answer.status_code == 400, answer.text
+    assert {"Field": "StaffOrgId", "Message": "StaffOrgId is out of range."} in answer.json()[
+        "Errors"
+    ]
+
 
 async def test_an_invalid_permission_is_405(server, services, world):
     tenant = world[0]
