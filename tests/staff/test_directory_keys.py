@@ -51,6 +51,7 @@ from tests.staff.test_search_index import (
     PAGES_SETTINGS,
     actor_of,
     all_pages,
+    records_of,
     world,  # noqa: F401 (a fixture)
 )
 from tests.staff.test_search_plan import sent_statements, sorts_open_to
@@ -63,18 +64,13 @@ _unique = itertools.count(1)
 # field, and LIKE's wildcards and escape.
 TEXT = st.text(alphabet="aAbBcZßİıΣσςéÉ-'%_\\\n\t ", max_size=10)
 NAME = TEXT.map(str.strip).filter(bool)
-RECORD = st.fixed_dictionaries(
-    {
-        "first_name": NAME,
-        "last_name": NAME,
-        "title": st.none() | TEXT,
-        "company": st.none() | TEXT,
-        "email": st.none() | st.from_regex(r"[a-zß.%_]{1,6}", fullmatch=True),
-        "role": st.sampled_from([Role.VIEWER, Role.EDITOR, Role.ADMINISTRATOR]),
-        # listed mostly (as most records are), now and then not
-        "account_status": st.sampled_from([AccountStatus.ACTIVE] * 4 + list(AccountStatus)),
-        "is_inactive": st.sampled_from([False, False, False, True]),
-    }
+RECORD = records_of(
+    TEXT,
+    r"[a-zß.%_]{1,6}",
+    [Role.VIEWER, Role.EDITOR, Role.ADMINISTRATOR],
+    # listed mostly (as most records are), now and then not
+    account_status=st.sampled_from([AccountStatus.ACTIVE] * 4 + list(AccountStatus)),
+    is_inactive=st.sampled_from([False, False, False, True]),
 )
 # A change to one record: any of the copied columns, or one the copy does not hold
 CHANGE = st.one_of(

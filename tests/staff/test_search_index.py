@@ -39,17 +39,27 @@ from tests.factories import Member, insert_staff_rows, make_member, make_tenant
 # ASCII, where every database's lower() agrees with Python's; with LIKE's wildcards and
 # escape, FTS5's quote and spaces' neighbours among them.
 TEXT = st.text(alphabet=string.ascii_letters + string.digits + "%_\\\"'-. ", max_size=12)
-NAME = TEXT.map(str.strip).filter(bool)
-RECORD = st.fixed_dictionaries(
-    {
-        "first_name": NAME,
-        "last_name": NAME,
-        "title": st.none() | TEXT,
-        "company": st.none() | TEXT,
-        "email": st.none() | st.from_regex(r"[a-z0-9.%_]{1,8}", fullmatch=True),
-        "role": st.sampled_from([Role.VIEWER, Role.EDITOR, Role.GUEST]),
-    }
-)
+
+
+def records_of(text, email: str, roles: list[Role], **more) -> st.SearchStrategy[dict]:
+    """Generated records: names of ``text`` (never blank), title and company of ``text``
+    or none, an email's local part matching ``email`` or none, one of ``roles``, and the
+    ``more`` columns' strategies."""
+    name = text.map(str.strip).filter(bool)
+    return st.fixed_dictionaries(
+        {
+            "first_name": name,
+            "last_name": name,
+            "title": st.none() | text,
+            "company": st.none() | text,
+            "email": st.none() | st.from_regex(email, fullmatch=True),
+            "role": st.sampled_from(roles),
+            **more,
+        }
+    )
+
+
+RECORD = records_of(TEXT, r"[a-z0-9.%_]{1,8}", [Role.VIEWER, Role.EDITOR, Role.GUEST])
 WORD = st.text(alphabet=string.ascii_letters + string.digits + "%_\\\"'-.@", min_size=1,
                max_size=6)
 # words of one or two characters (the short-word index's), common and rare
