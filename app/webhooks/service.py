@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, delete, func, select
+from sqlalchemy import ColumnElement, delete, func, or_, select
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -436,17 +436,23 @@ async def queue_deliveries(session: AsyncSession, events: list[Event]) -> None:
     changes.rollback_to(session, position)
 
 
-def _finished_before(before: datetime) -> tuple[ColumnElement[bool], ...]:
-    """Delivered or failed, and created or last replayed (``retry_from``) before
-    ``before``: a pending delivery is kept whatever its age."""
+def _done_with_before(before: datetime) -> tuple[ColumnElement[bool], ...]:
+    """Done with, and created or last replayed (``retry_from``) before ``before``: delivered
+    or failed, or still pending for an endpoint that is disabled. A pending delivery to an
+    enabled endpoint is kept whatever its age; one to a disabled endpoint is sent if the
+    endpoint is enabled within the retention, and otherwise would wait for ever."""
+    disabled = select(WebhookEndpoint.id).where(WebhookEndpoint.enabled.is_(False))
     return (
-        WebhookDelivery.status != DeliveryStatus.PENDING,
+        or_(
+            WebhookDelivery.status != DeliveryStatus.PENDING,
+            WebhookDelivery.endpoint_id.in_(disabled),
+        ),
         WebhookDelivery.retry_from < before,
     )
 
 
 async def prunable_deliveries(session: AsyncSession, before: datetime, limit: int) -> list[int]:
-    """The ids of at most ``limit`` of the finished deliveries (``_finished_before``),
+    """The ids of at most ``limit`` of the deliveries done with (``_done_with_before``),
     oldest first. Read apart from the deletion (``prune_deliveries``), so that a search of
     the table holds no write lock."""
     # never the newest: SQLite numbers a row one past the largest id left, so an emptied
@@ -455,7 +461,7 @@ async def prunable_deliveries(session: AsyncSession, before: datetime, limit: in
     return list(
         await session.scalars(
             select(WebhookDelivery.id)
-            .where(*_finished_before(before), WebhookDelivery.id < newest)
+            .where(*_done_with_before(before), WebhookDelivery.id < newest)
             .order_by(WebhookDelivery.id)
             .limit(limit)
         )
@@ -464,9 +470,9 @@ async def prunable_deliveries(session: AsyncSession, before: datetime, limit: in
 
 async def prune_deliveries(session: AsyncSession, ids: list[int], before: datetime) -> int:
     """Deletes the deliveries of ``ids`` (``prunable_deliveries``), with their attempts,
-    that are still finished before ``before`` (one replayed meanwhile, pending again,
-    stays); how many."""
+    that are still done with before ``before`` (one replayed meanwhile, or whose endpoint
+    was enabled again, stays); how many."""
     result = await session.execute(
-        delete(WebhookDelivery).where(WebhookDelivery.id.in_(ids), *_finished_before(before))
+        delete(WebhookDelivery).where(WebhookDelivery.id.in_(ids), *_done_with_before(before))
     )
     return cast(CursorResult[Any], result).rowcount

@@ -229,6 +229,55 @@ async def test_a_delivery_being_replayed_is_not_pruned_under_it(services):
     assert delivery.id in await _ids(services, WebhookDelivery)
 
 
+async def test_pending_deliveries_of_a_disabled_endpoint_go_after_their_retention(services):
+    """A disabled endpoint is never sent to, so its pending deliveries would wait for ever:
+    past their retention they go like finished ones; recent ones stay, to be sent if the
+    endpoint is enabled again, and an enabled endpoint's pending deliveries always stay."""
+    tenant = await make_tenant(services)
+    async with services.db.session(write=True) as session:
+        enabled = WebhookEndpoint(account_id=tenant.account_id, url="https://hooks.example/a")
+        disabled = WebhookEndpoint(account_id=tenant.account_id, url="https://hooks.example/b",
+                                   enabled=False, disabled_reason="failing")
+        session.add_all([enabled, disabled])
+        await session.flush()
+        event = await _event(session, tenant.account_id, 40 * DAY, 0)
+        waiting_old = await _delivery(session, disabled, event, DeliveryStatus.PENDING, 40 * DAY)
+        waiting_new = await _delivery(session, disabled, event, DeliveryStatus.PENDING, 2 * DAY)
+        retrying = await _delivery(session, enabled, event, DeliveryStatus.PENDING, 40 * DAY)
+        newest = await _delivery(session, enabled, event, DeliveryStatus.PENDING, DAY)
+        await session.commit()
+    pruned = await prune_once(services.db, services.settings)
+    assert pruned["webhook_deliveries"] == 1
+    assert await _ids(services, WebhookDelivery) == {waiting_new.id, retrying.id, newest.id}
+    assert waiting_old.id not in await _ids(services, WebhookDelivery)
+
+
+async def test_a_pending_delivery_stays_if_its_endpoint_is_enabled_before_the_prune(services):
+    """The deletion checks the endpoint again: enabled between the search and the delete,
+    its old pending delivery is kept (and will be sent)."""
+    tenant = await make_tenant(services)
+    async with services.db.session(write=True) as session:
+        endpoint = WebhookEndpoint(account_id=tenant.account_id, url="https://hooks.example/b",
+                                   enabled=False, disabled_reason="failing")
+        session.add(endpoint)
+        await session.flush()
+        event = await _event(session, tenant.account_id, 40 * DAY, 0)
+        old = await _delivery(session, endpoint, event, DeliveryStatus.PENDING, 40 * DAY)
+        await _delivery(session, endpoint, event, DeliveryStatus.DELIVERED, DAY)  # the newest
+        await session.commit()
+    before = utcnow() - 30 * DAY
+    async with services.db.session() as session:
+        assert await webhooks.prunable_deliveries(session, before, 10) == [old.id]
+    actor = await actor_of(services, tenant.owner)
+    async with services.db.session(write=True) as session:
+        await webhooks.update_endpoint(session, actor, endpoint.id, {"enabled": True})
+        await session.commit()
+    async with services.db.session(write=True) as session:
+        assert await webhooks.prune_deliveries(session, [old.id], before) == 0
+        await session.commit()
+    assert old.id in await _ids(services, WebhookDelivery)
+
+
 async def test_a_kind_that_fails_leaves_the_other_pruned(services, monkeypatch, caplog):
     made = await _world(services)
 
