@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import orjson
 from sqlalchemy import inspect, literal, select, tuple_
 
-from app.access import Actor, Permit
+from app.access import Actor, Permit, require
 from app.accounts.models import Account
 from app.audit.models import AuditEntry
 from app.custom_fields.models import CustomField, CustomFieldValue
@@ -153,8 +153,13 @@ def account_json(
 ) -> AsyncIterator[bytes]:
     """The backup's bytes in chunks; administrators only, refused before streaming. With
     ``offload``, each batch is decrypted and serialised there (see ``app.staff.export``);
-    the bytes are the same."""
+    the bytes are the same.
+
+    A backup holds every record whole, to be restored: it is refused to an actor who may
+    not see the details of restricted records (an API key without ``staff:read``), where
+    the CSV export leaves those details blank instead."""
     require_export(actor)
+    require(actor, Permit.VIEW_RESTRICTED_STAFF)
     return _account_json(session, actor, keyring, offload)
 
 

@@ -90,10 +90,19 @@ def neutralise(value) -> str:
     return text
 
 
+# What a file of everyone needs: administering the account and reading the directory.
+# Administrators hold both; an API key needs the ``admin`` and ``staff:read`` scopes (with
+# ``admin`` alone it reads the directory like a guest). Each row's details then follow the
+# domain's rule, as in the directory.
+EXPORT_PERMITS = (Permit.MANAGE_ACCOUNT, Permit.VIEW_STAFF)
+
+
 def require_export(actor: Actor) -> None:
-    """Exports and backups are for administrators (MANAGE_ACCOUNT): a file of everyone
-    leaves the application's field rules behind once it is downloaded."""
-    require(actor, Permit.MANAGE_ACCOUNT)
+    """Exports and backups are for administrators (``EXPORT_PERMITS``): a file of everyone
+    leaves the application's field rules behind once it is downloaded. Checked before a
+    byte is streamed."""
+    for permit in EXPORT_PERMITS:
+        require(actor, permit)
 
 
 def staff_csv(session, actor: Actor, keyring, offload: Offload | None = None) -> AsyncIterator[str]:
