@@ -95,6 +95,9 @@ class Field:
     audit: Audit | None = None  # None: as its class says (``audited``)
     backup: Backup | None = None  # None: as its class says (``backed_up``)
     denied: str | None = None  # why a write is refused, where the rule's words do not fit
+    # who may set it on a record they add, where that is not ``write`` (restricting a
+    # record one adds: whoever adds it keeps sight of it)
+    create: Write | None = None
 
     def __post_init__(self):
         if not self.columns:
@@ -109,6 +112,11 @@ class Field:
         if self.visibility in NEEDS_PERSONAL_DATA:
             return Audit.REDACTED  # the log is read without regard to ViewPersonalData
         return Audit.LOGGED
+
+    @property
+    def created(self) -> Write:
+        """Who may set it on a record they add (``create``, else ``write``)."""
+        return self.write if self.create is None else self.create
 
     @property
     def backed_up(self) -> Backup:

@@ -166,9 +166,15 @@ def can_see_shares(actor: Actor) -> bool:
 
 def create_denial(actor: Actor, field: str, value) -> str | None:
     """Why ``actor`` may not set ``field`` of a record they add, or None if they may:
-    personal data needs the permit (adding needs ADD_STAFF, the caller's check)."""
+    administrators' fields need EDIT_RESTRICTED_STAFF and personal data the permit, as
+    their rows say (``Field.created``; adding needs ADD_STAFF, the caller's check, and the
+    fields nobody writes are set by the operation itself, the role within one's own)."""
+    if value is None:
+        return None
     row = STAFF[field]
-    if value is not None and row.visibility in NEEDS_PERSONAL_DATA:
+    if row.created is Write.ADMINISTRATORS and Permit.EDIT_RESTRICTED_STAFF not in actor.permits:
+        return row.denied or "Only administrators set this field."
+    if row.visibility in NEEDS_PERSONAL_DATA:
         if Permit.VIEW_PERSONAL_DATA not in actor.permits:
             return "Setting personal data needs the ViewPersonalData permit."
     return None

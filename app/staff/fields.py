@@ -208,6 +208,7 @@ STAFF = FieldTable(
             ADMINISTRATORS,
             _flag,
             denied="Only administrators restrict or unrestrict records.",
+            create=EDITORS,
         ),
         _f("notes", B, EDITORS, _text(10_000, multiline=True)),
         _f("created_at", B),

@@ -455,6 +455,31 @@ async def test_editor_who_adds_a_restricted_record_keeps_sight_of_it(api, servic
     assert (other["rate1"], other["viewerCanSeeDetails"]) == (None, False)
 
 
+@pytest.mark.parametrize("role", [Role.EDITOR, Role.ADMINISTRATOR])
+async def test_only_administrators_give_a_record_they_add_an_external_id(api, services, role):
+    """externalId is administrators' (its row: staffUpdate and the import refuse it to
+    editors): adding a record does not open it to editors, who could otherwise plant the id
+    SCIM and identity providers match people by. Restricting it stays open to them."""
+    tenant = await make_tenant(services)
+    member = await make_member(services, tenant, role)
+    body = await api.data(
+        CREATE,
+        {"input": {"firstName": "Ext", "lastName": "Id", "externalId": "idp-1",
+                   "restricted": True}},
+        as_=member,
+    )
+    if role == Role.EDITOR:
+        assert body["staffCreate"] == {
+            "staff": None,
+            "userErrors": [{"field": ["input", "externalId"], "code": "FORBIDDEN"}],
+        }
+        count = await api.data('{ staff(search: "Ext") { totalCount } }',
+                               as_=tenant.owner)
+        assert count["staff"]["totalCount"] == 0
+    else:
+        assert body["staffCreate"]["userErrors"] == []
+
+
 # --- viewerCanEdit / viewerCanDelete of unrestricted records -----------------------------
 
 # viewerCanEdit of (an unrestricted colleague, oneself)
