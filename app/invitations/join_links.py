@@ -430,7 +430,18 @@ async def _notify_admins(
         )
 
 
-async def list_requests(session: AsyncSession, actor: Actor, status: JoinRequestStatus | None):
+def shows_requester_email(actor: Actor) -> bool:
+    """A requester's email is personal data, shown as the directory shows a record's email
+    to someone else: with ViewPersonalData (an administrator's API key without the
+    ``personal_data`` scope sees the name and not the address)."""
+    return actor.can(Permit.VIEW_PERSONAL_DATA)
+
+
+async def list_requests(
+    session: AsyncSession, actor: Actor, status: JoinRequestStatus | None
+) -> list[tuple[JoinRequest, str | None]]:
+    """The account's join requests, oldest first, each with its requester's email where
+    ``actor`` may see it (``shows_requester_email``), else None."""
     require(actor, Permit.MANAGE_STAFF)
     stmt = (
         select(JoinRequest, User.email)
@@ -439,11 +450,15 @@ async def list_requests(session: AsyncSession, actor: Actor, status: JoinRequest
     )
     if status is not None:
         stmt = stmt.where(JoinRequest.status == status)
-    return list((await session.execute(stmt.order_by(JoinRequest.id))).all())
+    shown = shows_requester_email(actor)
+    rows = (await session.execute(stmt.order_by(JoinRequest.id))).all()
+    return [(request, email if shown else None) for request, email in rows]
 
 
-async def requester_email(session: AsyncSession, request: JoinRequest) -> str:
-    """The email of the login that asked to join (as ``list_requests`` shows it)."""
+async def requester_email(session: AsyncSession, actor: Actor, request: JoinRequest) -> str | None:
+    """The email of the login that asked to join, as ``list_requests`` shows it to ``actor``."""
+    if not shows_requester_email(actor):
+        return None
     return (await session.get_one(User, request.user_id)).email
 
 

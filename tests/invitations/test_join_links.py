@@ -5,12 +5,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from app.access import Role
+from app.access.scopes import Scope
 from app.graphql.ids import decode_id
 from app.invitations.models import JoinLink
 from tests.factories import (
     add_membership,
     error_codes,
     mail_token,
+    make_api_token,
     make_member,
     make_tenant,
     make_user,
@@ -438,6 +440,31 @@ async def test_approval_flow(api, services):
     assert (await login(api, "wait@example.com"))["accounts"] == [
         {"slug": tenant.slug, "role": "EDITOR"}
     ]
+
+
+async def test_a_requesters_email_is_personal_data(api, services):
+    """An administrator's API key without the personal_data scope sees who asks to join by
+    name, as the directory and the invitations show people to it, and not their address:
+    in the list and in the decision's payload."""
+    tenant = await make_tenant(services)
+    token, _ = await create_ok(api, tenant.owner, requiresApproval=True)
+    for n in (1, 2):
+        await join(api, token, f"asker{n}@example.com", firstName=f"Ask{n}", lastName="Er")
+    blind = await make_api_token(services, tenant, tenant.owner, scopes=[Scope.ADMIN])
+    seeing = await make_api_token(services, tenant, tenant.owner,
+                                  scopes=[Scope.ADMIN, Scope.PERSONAL_DATA])
+    listed = (await api(REQUESTS, token=blind))["data"]["joinRequests"]
+    assert [(r["firstName"], r["email"]) for r in listed] == [("Ask1", None), ("Ask2", None)]
+    listed = (await api(REQUESTS, token=seeing))["data"]["joinRequests"]
+    assert [r["email"] for r in listed] == ["asker1@example.com", "asker2@example.com"]
+    decide = """mutation($id: ID!) { joinRequestReject(input: {id: $id}) {
+      joinRequest { email status } userErrors { code } } }"""
+    rejected = (await api(decide, {"id": listed[0]["id"]}, token=blind))["data"]
+    assert rejected["joinRequestReject"]["joinRequest"] == {"email": None, "status": "REJECTED"}
+    rejected = (await api(decide, {"id": listed[1]["id"]}, token=seeing))["data"]
+    assert rejected["joinRequestReject"]["joinRequest"] == {
+        "email": "asker2@example.com", "status": "REJECTED"
+    }
 
 
 async def test_rejected_request_leaves_no_member(api, services):

@@ -450,7 +450,7 @@ class InvitationMutations:
 
         async def decide(session, actor):
             request, staff = await join_links.decide(session, actor, request_id, approve=approve)
-            return request, staff, await join_links.requester_email(session, request)
+            return request, staff, await join_links.requester_email(session, actor, request)
 
         return await as_actor(
             info,

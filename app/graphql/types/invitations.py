@@ -203,14 +203,14 @@ class JoinLink(Node):
 @strawberry.type(description="Someone waiting for approval to join through a join link.")
 class JoinRequest(Node):
     _row: strawberry.Private[JoinRequestRow]
-    _email: strawberry.Private[str]
+    _email: strawberry.Private[str | None]
 
     @strawberry.field(description="Global id.")
     def id(self) -> strawberry.ID:
         return strawberry.ID(encode_id("JoinRequest", self._row.id))
 
-    @strawberry.field(description="Their email.")
-    def email(self) -> str:
+    @strawberry.field(description="Their email (personal data: null without ViewPersonalData).")
+    def email(self) -> str | None:
         return self._email
 
     @strawberry.field(description="Given name.")
