@@ -4,6 +4,7 @@ from app.access.require import (
     require,
     require_owner,
     require_project_management,
+    require_whole_records,
 )
 from app.access.roles import (
     GRANTABLE_PERMITS,
@@ -26,6 +27,7 @@ __all__ = [
     "require",
     "require_owner",
     "require_project_management",
+    "require_whole_records",
     "role_permits",
     "roles_holding",
 ]

@@ -56,3 +56,20 @@ def require_project_management(actor: Actor) -> None:
     (MANAGE_ACCOUNT), so an API key needs the ``admin`` scope for it, besides ``scim`` to
     reach the SCIM endpoint."""
     require(actor, Permit.MANAGE_ACCOUNT)
+
+
+# What reads every record whole, outside the directory's per-record rules (the account's
+# backup, the audit log's diffs of every record): administering the account, and reading
+# the directory with the details of restricted records. Administrators hold all three; an
+# API key needs the ``admin`` and ``staff:read`` scopes.
+WHOLE_RECORDS: tuple[Permit, ...] = (
+    Permit.MANAGE_ACCOUNT,
+    Permit.VIEW_STAFF,
+    Permit.VIEW_RESTRICTED_STAFF,
+)
+
+
+def require_whole_records(actor: Actor) -> None:
+    """Raise AccessDenied unless ``actor`` holds every permit of ``WHOLE_RECORDS``."""
+    for permit in WHOLE_RECORDS:
+        require(actor, permit)

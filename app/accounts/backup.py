@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import orjson
 from sqlalchemy import inspect, literal, select, tuple_
 
-from app.access import Actor, Permit, require
+from app.access import Actor, Permit, require_whole_records
 from app.accounts.models import Account
 from app.audit.models import AuditEntry
 from app.custom_fields.models import CustomField, CustomFieldValue
@@ -15,7 +15,6 @@ from app.fields import NEEDS_PERSONAL_DATA, Backup, UnknownField, on_change
 from app.fields import table as field_table
 from app.invitations.models import Invitation, JoinLink
 from app.offload import Offload
-from app.staff.export import require_export
 from app.staff.fields import STAFF
 from app.staff.models import Staff, StaffPermitGrant, StaffShare, StaffStatus
 from app.staff.service import ENCRYPTED_COLUMNS, associated_data, read_secret
@@ -158,8 +157,7 @@ def account_json(
     A backup holds every record whole, to be restored: it is refused to an actor who may
     not see the details of restricted records (an API key without ``staff:read``), where
     the CSV export leaves those details blank instead."""
-    require_export(actor)
-    require(actor, Permit.VIEW_RESTRICTED_STAFF)
+    require_whole_records(actor)
     return _account_json(session, actor, keyring, offload)
 
 

@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.access import Actor, Permit, require
+from app.access import Actor, require_whole_records
 from app.audit.models import AuditEntry
 from app.db.base import Records
 from app.db.prepared import Prepared, connection_of
@@ -268,8 +268,10 @@ async def list_entries(
     session: AsyncSession, actor: Actor, *, first: int, after: int | None, f: AuditFilter
 ) -> tuple[list, bool]:
     """Newest first, for administrators; keyset by id. The entries are read-only records
-    (``ENTRY_RECORDS``)."""
-    require(actor, Permit.MANAGE_ACCOUNT)
+    (``ENTRY_RECORDS``). Their diffs hold every record's changes (personal columns
+    redacted, details not), so the log is read with the whole records' permits
+    (``require_whole_records``: an API key needs ``staff:read`` besides ``admin``)."""
+    require_whole_records(actor)
     if not 0 <= first <= 100:
         raise DomainError("first must be between 0 and 100.", field=["first"])
     if f.action and "\x00" in f.action:  # PostgreSQL refuses NUL as a parameter

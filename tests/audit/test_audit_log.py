@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.access import Role
+from app.access.scopes import Scope
 from app.audit.models import AuditEntry
 from app.graphql.ids import decode_any
 from app.identity.models import AuthToken, User
@@ -29,6 +30,7 @@ from tests.factories import (
     error_codes,
     gid,
     mail_token,
+    make_api_token,
     make_custom_field,
     make_member,
     make_staff,
@@ -1387,6 +1389,39 @@ async def test_audit_log_of_a_viewer_with_the_personal_data_grant_is_still_forbi
     editor = await make_member(services, tenant, Role.EDITOR)
     await api.data(PERMIT % "staffPermitGrant", {"id": editor.staff_id}, as_=tenant.owner)
     assert error_codes(await api(AUDIT_LOG, {"first": 10}, as_=editor)) == ["FORBIDDEN"]
+
+
+@pytest.mark.parametrize(
+    ("scopes", "allowed"),
+    [
+        ([Scope.ADMIN], False),
+        ([Scope.ADMIN, Scope.PERSONAL_DATA], False),
+        ([Scope.STAFF_READ, Scope.PERSONAL_DATA], False),
+        ([Scope.ADMIN, Scope.STAFF_READ], True),
+    ],
+    ids=["admin", "admin+personal_data", "staff:read+personal_data", "admin+staff:read"],
+)
+async def test_an_api_key_reads_the_log_only_with_admin_and_staff_read(
+    api, services, scopes, allowed
+):
+    """The diffs hold every record's changes, a restricted record's details too; a key that
+    reads the directory like a guest (no staff:read: a restricted record is not found) is
+    refused the log, as it is the backup, rather than shown them there."""
+    tenant = await make_tenant(services)
+    record = await make_staff(services, tenant, first_name="Rae", last_name="Hidden")
+    await set_staff_columns(services, record.id, restricted=True)
+    edit = """mutation($id: ID!) { staffUpdate(input: {id: $id, rate1: 777.5}) {
+      userErrors { code } } }"""
+    assert (await api.data(edit, {"id": gid("Staff", record.id)}, as_=tenant.owner))[
+        "staffUpdate"]["userErrors"] == []
+    key = await make_api_token(services, tenant, tenant.owner, scopes=scopes)
+    body = await api(AUDIT_LOG, {"first": 10}, token=key)
+    if allowed:
+        assert not body.get("errors"), body
+        assert "777.5" in json.dumps(body["data"])
+    else:
+        assert error_codes(body) == ["FORBIDDEN"]
+        assert "777.5" not in json.dumps(body)
 
 
 async def test_audit_log_is_newest_first_and_paginates(api, services):
