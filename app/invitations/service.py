@@ -52,6 +52,7 @@ from app.security.tokens import new_token, token_digest
 from app.staff import access
 from app.staff.membership import activate, confirm_memberships, member_of
 from app.staff.models import AccountStatus, Staff, StaffKind, default_role
+from app.staff.readdress import readdress
 from app.validation import clean_email, clean_text, full_name, name_key, normalize_email
 
 MAX_BULK = 500
@@ -329,6 +330,10 @@ async def create_invitation(
             created_at=now,
         )
         session.add(staff)
+    else:
+        # an earlier invitation sent to the record's old address (expired, as
+        # ``_target_staff`` refuses a pending one) no longer joins as it
+        await readdress(session, staff, email)
     staff.email = email
     staff.role = role
     staff.kind = kind

@@ -43,6 +43,7 @@ from app.staff.errors import ExternalIdTaken, ManagerCycle, StaffEmailTaken
 from app.staff.export import COLUMNS, FORMULA_PREFIXES
 from app.staff.fields import STAFF
 from app.staff.models import Staff, StaffKind, StaffShare, StaffStatus, default_role
+from app.staff.readdress import readdress_many
 from app.staff.service import apply_values, read_secret
 from app.validation import name_key
 
@@ -700,6 +701,13 @@ async def import_staff(
         from app.invitations.service import count_sent
 
         await count_sent(session, limiter, actor, len(invitees))
+    readdressed = [
+        (p.staff, p.values["email"])
+        for p in plans
+        if p.staff is not None and p.report.action is RowAction.UPDATE and "email" in p.values
+    ]
+    # invitations sent to the records' old addresses no longer join as them
+    await readdress_many(session, readdressed)
     await _write(session, actor, settings.keyring, plans, progress)
     report.applied = True
     if invitees:

@@ -16,6 +16,7 @@ from app.audit import changes
 from app.db.base import utcnow
 from app.errors import AccessDenied, DomainError, ErrorCode, Forbidden
 from app.identity.models import AuthToken, User
+from app.invitations.errors import InvitationRevoked
 from app.invitations.models import Invitation, InvitationStatus
 from app.staff import access
 from app.staff.errors import AlreadyMember
@@ -206,6 +207,11 @@ async def activate(
     existing = await member_of(session, account_id, user.id)
     if existing is not None and (staff is None or existing.id != staff.id):
         raise AlreadyMember()
+    if staff is not None and staff.user_id not in (None, user.id):
+        # The record (an invitation's) is another user's membership now, e.g. its email
+        # was corrected and the right person joined: an old link never takes it over.
+        # The answer of a withdrawn invitation, which says nothing of whose record it is.
+        raise InvitationRevoked()
     first = first_name or user.first_name or ""  # never a name made up from the email
     last = last_name or user.last_name or ""
     if staff is None:

@@ -367,3 +367,47 @@ async def test_delete_revokes_pending_invitations(api, services):
         "{ invitations(status: PENDING) { edges { node { id } } } }", as_=tenant.owner
     )
     assert pending["invitations"]["edges"] == []
+
+
+async def test_an_invitation_never_takes_over_a_record_another_user_holds(api, services):
+    tenant = await make_tenant(services)
+    invited = await api.data(INVITE, {"email": "first@example.com"}, as_=tenant.owner)
+    assert invited["invitationCreate"]["userErrors"] == []
+    [message] = await take_mail(services)
+    token = mail_token(message)
+    [row] = await get_invited_staff(services, tenant)
+    # the record became another login's membership behind the invitation's back
+    holder = await make_member(services, await make_tenant(services))
+    await set_staff_columns(
+        services,
+        row.id,
+        user_id=holder.user_id,
+        email=holder.email,
+        account_status=AccountStatus.ACTIVE,
+    )
+    accepted = await api.data(
+        """mutation($t: String!) { invitationAccept(input: {token: $t,
+             password: "a good long password", firstName: "Fi", lastName: "Rst"}) {
+             token userErrors { code } } }""",
+        {"t": token},
+    )
+    payload = accepted["invitationAccept"]
+    # the answer of a withdrawn invitation: nothing about whose record it is
+    assert payload["token"] is None
+    assert [e["code"] for e in payload["userErrors"]] == ["INVITATION_REVOKED"]
+    after = await get_row(services, Staff, row.id)
+    assert (after.user_id, after.email) == (holder.user_id, holder.email)
+
+
+async def get_invited_staff(services, tenant) -> list[Staff]:
+    from sqlalchemy import select
+
+    async with services.db.session() as session:
+        return list(
+            await session.scalars(
+                select(Staff).where(
+                    Staff.account_id == tenant.account_id,
+                    Staff.account_status == AccountStatus.INVITED,
+                )
+            )
+        )
