@@ -159,8 +159,9 @@ async def change_role(session: AsyncSession, actor: Actor, staff_id: int, role: 
     if not actor.may_assign(role):
         raise Forbidden("You may not give a role above your own.", field=["role"])
     if staff.role != role:
-        if staff.account_status == AccountStatus.ACTIVE:
-            # e.g. a guest (who may take no seat) made a viewer (who does)
+        if await _holds_seat(session, staff):
+            # e.g. a guest (who may take no seat) made a viewer (who does): active,
+            # unconfirmed, or invited (a pending invitation holds its seat)
             await _reseat(session, staff, role)
         before = staff.role
         staff.role = role
@@ -174,6 +175,24 @@ async def change_role(session: AsyncSession, actor: Actor, staff_id: int, role: 
         changes.note(session, "staff", staff.id, staff.account_id, {"role": (before, role)})
     await session.flush()
     return staff
+
+
+async def _holds_seat(session: AsyncSession, staff: Staff) -> bool:
+    """Whether the record is counted in the seat ledger (by its role): a member, active
+    or unconfirmed, or a record with a pending invitation not yet expired. (An expired
+    invitation holds none: resending it checks the seat for the role it then has.)"""
+    if staff.account_status in (AccountStatus.ACTIVE, AccountStatus.UNCONFIRMED):
+        return True
+    pending = await session.scalar(
+        select(Invitation.id)
+        .where(
+            Invitation.staff_id == staff.id,
+            Invitation.status == InvitationStatus.PENDING,
+            Invitation.expires_at > utcnow(),
+        )
+        .limit(1)
+    )
+    return pending is not None
 
 
 async def _reseat(session: AsyncSession, staff: Staff, role: Role) -> None:
