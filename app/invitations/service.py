@@ -473,7 +473,10 @@ async def resend(session: AsyncSession, actor: Actor, settings, invitation_id: i
             field=["id"],
             code=ErrorCode.INVALID_STATE,
         )
-    if not actor.may_assign(invitation.role):
+    staff = await session.get(Staff, invitation.staff_id) if invitation.staff_id else None
+    # the record's role now (as staffRoleChange left it): what the seat and email are for
+    role = staff.role if staff is not None else invitation.role
+    if not actor.may_assign(role):
         raise Forbidden("You may not invite someone above your own role.", field=["id"])
     wait = (
         settings.invitation_resend_cooldown_seconds
@@ -482,20 +485,19 @@ async def resend(session: AsyncSession, actor: Actor, settings, invitation_id: i
     if wait > 0:
         raise RateLimited(wait, "This invitation was just sent; wait before resending.")
     if status == InvitationStatus.EXPIRED:
-        await reserve_seats(session, actor.account_id, role=invitation.role)
+        await reserve_seats(session, actor.account_id, role=role)
+    invitation.role = role
     token = new_token("ri")
     invitation.token_digest = token_digest(token)
     invitation.status = InvitationStatus.PENDING
     invitation.expires_at = now + timedelta(days=invitation.expiry_days)
     invitation.sent_count += 1
     invitation.last_sent_at = now
-    if invitation.staff_id is not None:
-        staff = await session.get(Staff, invitation.staff_id)
-        if staff is not None and staff.account_status in (
-            AccountStatus.INVITE_EXPIRED,
-            AccountStatus.NOT_INVITED,
-        ):
-            staff.account_status = AccountStatus.INVITED
+    if staff is not None and staff.account_status in (
+        AccountStatus.INVITE_EXPIRED,
+        AccountStatus.NOT_INVITED,
+    ):
+        staff.account_status = AccountStatus.INVITED
     await session.flush()
     account = await session.get_one(Account, actor.account_id)
     inviter = await session.get(Staff, actor.staff_id)

@@ -168,7 +168,11 @@ async def change_role(session: AsyncSession, actor: Actor, staff_id: int, role: 
         staff.modified_at = utcnow()
         await session.execute(
             update(Invitation)
-            .where(Invitation.staff_id == staff.id, Invitation.status == InvitationStatus.PENDING)
+            .where(
+                # not yet accepted: a resend of an expired one offers the new role too
+                Invitation.staff_id == staff.id,
+                Invitation.status.in_([InvitationStatus.PENDING, InvitationStatus.EXPIRED]),
+            )
             .values(role=role)
             .execution_options(synchronize_session=False)
         )
