@@ -31,7 +31,7 @@ from sqlalchemy import Boolean, Date, Integer, String, select
 from sqlalchemy import Enum as EnumType
 
 from app.access import Actor, Permit, Role
-from app.accounts.service import next_staff_sid, reserve_seats
+from app.accounts.service import lock_account, next_staff_sid, reserve_seats, takes_seat
 from app.custom_fields.models import CustomField, CustomFieldValue
 from app.custom_fields.service import list_fields, normalise
 from app.db.base import id_from_digits, utcnow
@@ -689,12 +689,13 @@ async def import_staff(
     invitees = [p for p in plans if p.staff is None and p.values.get("email")] if invite else []
     report.invited = len(invitees)
     if invitees:
-        by_role: dict[Role, int] = {}
-        for p in invitees:
-            role = Role(p.values["role"])
-            by_role[role] = by_role.get(role, 0) + 1
-        for role, count in by_role.items():
-            await reserve_seats(session, actor.account_id, count, role=role)
+        # the whole file's seats at once (not role by role, each against the same free
+        # seats), so the dry run refuses what applying would
+        account = await lock_account(session, actor.account_id)
+        roles = [Role(p.values["role"]) for p in invitees]
+        seated = [role for role in roles if takes_seat(account, role)]
+        if seated:
+            await reserve_seats(session, actor.account_id, len(seated), role=seated[0])
     if not apply or report.errors:
         return report
     if invitees and limiter is not None:
