@@ -52,6 +52,7 @@ from app.security.tokens import new_token, token_digest
 from app.staff import access
 from app.staff.membership import activate, confirm_memberships, member_of
 from app.staff.models import AccountStatus, Staff, StaffKind, default_role
+from app.staff.readdress import readdress
 from app.validation import clean_email, clean_text, full_name, name_key, normalize_email
 
 MAX_BULK = 500
@@ -329,6 +330,10 @@ async def create_invitation(
             created_at=now,
         )
         session.add(staff)
+    else:
+        # an earlier invitation sent to the record's old address (expired, as
+        # ``_target_staff`` refuses a pending one) no longer joins as it
+        await readdress(session, staff, email)
     staff.email = email
     staff.role = role
     staff.kind = kind
@@ -468,7 +473,10 @@ async def resend(session: AsyncSession, actor: Actor, settings, invitation_id: i
             field=["id"],
             code=ErrorCode.INVALID_STATE,
         )
-    if not actor.may_assign(invitation.role):
+    staff = await session.get(Staff, invitation.staff_id) if invitation.staff_id else None
+    # the record's role now (as staffRoleChange left it): what the seat and email are for
+    role = staff.role if staff is not None else invitation.role
+    if not actor.may_assign(role):
         raise Forbidden("You may not invite someone above your own role.", field=["id"])
     wait = (
         settings.invitation_resend_cooldown_seconds
@@ -477,20 +485,19 @@ async def resend(session: AsyncSession, actor: Actor, settings, invitation_id: i
     if wait > 0:
         raise RateLimited(wait, "This invitation was just sent; wait before resending.")
     if status == InvitationStatus.EXPIRED:
-        await reserve_seats(session, actor.account_id, role=invitation.role)
+        await reserve_seats(session, actor.account_id, role=role)
+    invitation.role = role
     token = new_token("ri")
     invitation.token_digest = token_digest(token)
     invitation.status = InvitationStatus.PENDING
     invitation.expires_at = now + timedelta(days=invitation.expiry_days)
     invitation.sent_count += 1
     invitation.last_sent_at = now
-    if invitation.staff_id is not None:
-        staff = await session.get(Staff, invitation.staff_id)
-        if staff is not None and staff.account_status in (
-            AccountStatus.INVITE_EXPIRED,
-            AccountStatus.NOT_INVITED,
-        ):
-            staff.account_status = AccountStatus.INVITED
+    if staff is not None and staff.account_status in (
+        AccountStatus.INVITE_EXPIRED,
+        AccountStatus.NOT_INVITED,
+    ):
+        staff.account_status = AccountStatus.INVITED
     await session.flush()
     account = await session.get_one(Account, actor.account_id)
     inviter = await session.get(Staff, actor.staff_id)

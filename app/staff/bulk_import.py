@@ -31,7 +31,7 @@ from sqlalchemy import Boolean, Date, Integer, String, select
 from sqlalchemy import Enum as EnumType
 
 from app.access import Actor, Permit, Role
-from app.accounts.service import next_staff_sid, reserve_seats
+from app.accounts.service import lock_account, next_staff_sid, reserve_seats, takes_seat
 from app.custom_fields.models import CustomField, CustomFieldValue
 from app.custom_fields.service import list_fields, normalise
 from app.db.base import id_from_digits, utcnow
@@ -43,6 +43,7 @@ from app.staff.errors import ExternalIdTaken, ManagerCycle, StaffEmailTaken
 from app.staff.export import COLUMNS, FORMULA_PREFIXES
 from app.staff.fields import STAFF
 from app.staff.models import Staff, StaffKind, StaffShare, StaffStatus, default_role
+from app.staff.readdress import readdress_many
 from app.staff.service import apply_values, read_secret
 from app.validation import name_key
 
@@ -688,18 +689,26 @@ async def import_staff(
     invitees = [p for p in plans if p.staff is None and p.values.get("email")] if invite else []
     report.invited = len(invitees)
     if invitees:
-        by_role: dict[Role, int] = {}
-        for p in invitees:
-            role = Role(p.values["role"])
-            by_role[role] = by_role.get(role, 0) + 1
-        for role, count in by_role.items():
-            await reserve_seats(session, actor.account_id, count, role=role)
+        # the whole file's seats at once (not role by role, each against the same free
+        # seats), so the dry run refuses what applying would
+        account = await lock_account(session, actor.account_id)
+        roles = [Role(p.values["role"]) for p in invitees]
+        seated = [role for role in roles if takes_seat(account, role)]
+        if seated:
+            await reserve_seats(session, actor.account_id, len(seated), role=seated[0])
     if not apply or report.errors:
         return report
     if invitees and limiter is not None:
         from app.invitations.service import count_sent
 
         await count_sent(session, limiter, actor, len(invitees))
+    readdressed = [
+        (p.staff, p.values["email"])
+        for p in plans
+        if p.staff is not None and p.report.action is RowAction.UPDATE and "email" in p.values
+    ]
+    # invitations sent to the records' old addresses no longer join as them
+    await readdress_many(session, readdressed)
     await _write(session, actor, settings.keyring, plans, progress)
     report.applied = True
     if invitees:

@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access import Actor
 from app.accounts.models import Account
+from app.audit import changes
 from app.db.base import utcnow
 from app.email.links import build_link
 from app.email.outbox import enqueue
@@ -37,6 +38,7 @@ from app.identity.models import UserToken, UserTokenPurpose
 from app.security.tokens import new_token, token_digest
 from app.staff.errors import StaffEmailTaken
 from app.staff.models import AccountStatus, Staff
+from app.staff.readdress import readdress
 
 PURPOSE = UserTokenPurpose.EMAIL_CHANGE
 MAX_TOKEN_LENGTH = 600  # the random part, a record id and an address of up to 254 characters
@@ -147,11 +149,14 @@ async def confirm_change(session: AsyncSession, token: str) -> Staff:
     )
     if clash is not None:
         raise StaffEmailTaken("token")
+    position = changes.mark(session)
     try:
         async with session.begin_nested():
+            await readdress(session, staff, email)
             staff.email = email
             staff.modified_at = utcnow()
             await session.flush()
     except IntegrityError:  # a concurrent change took the address after the check
+        changes.rollback_to(session, position)
         raise StaffEmailTaken("token") from None
     return staff

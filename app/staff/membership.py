@@ -16,6 +16,7 @@ from app.audit import changes
 from app.db.base import utcnow
 from app.errors import AccessDenied, DomainError, ErrorCode, Forbidden
 from app.identity.models import AuthToken, User
+from app.invitations.errors import InvitationRevoked
 from app.invitations.models import Invitation, InvitationStatus
 from app.staff import access
 from app.staff.errors import AlreadyMember
@@ -158,21 +159,44 @@ async def change_role(session: AsyncSession, actor: Actor, staff_id: int, role: 
     if not actor.may_assign(role):
         raise Forbidden("You may not give a role above your own.", field=["role"])
     if staff.role != role:
-        if staff.account_status == AccountStatus.ACTIVE:
-            # e.g. a guest (who may take no seat) made a viewer (who does)
+        if await _holds_seat(session, staff):
+            # e.g. a guest (who may take no seat) made a viewer (who does): active,
+            # unconfirmed, or invited (a pending invitation holds its seat)
             await _reseat(session, staff, role)
         before = staff.role
         staff.role = role
         staff.modified_at = utcnow()
         await session.execute(
             update(Invitation)
-            .where(Invitation.staff_id == staff.id, Invitation.status == InvitationStatus.PENDING)
+            .where(
+                # not yet accepted: a resend of an expired one offers the new role too
+                Invitation.staff_id == staff.id,
+                Invitation.status.in_([InvitationStatus.PENDING, InvitationStatus.EXPIRED]),
+            )
             .values(role=role)
             .execution_options(synchronize_session=False)
         )
         changes.note(session, "staff", staff.id, staff.account_id, {"role": (before, role)})
     await session.flush()
     return staff
+
+
+async def _holds_seat(session: AsyncSession, staff: Staff) -> bool:
+    """Whether the record is counted in the seat ledger (by its role): a member, active
+    or unconfirmed, or a record with a pending invitation not yet expired. (An expired
+    invitation holds none: resending it checks the seat for the role it then has.)"""
+    if staff.account_status in (AccountStatus.ACTIVE, AccountStatus.UNCONFIRMED):
+        return True
+    pending = await session.scalar(
+        select(Invitation.id)
+        .where(
+            Invitation.staff_id == staff.id,
+            Invitation.status == InvitationStatus.PENDING,
+            Invitation.expires_at > utcnow(),
+        )
+        .limit(1)
+    )
+    return pending is not None
 
 
 async def _reseat(session: AsyncSession, staff: Staff, role: Role) -> None:
@@ -206,6 +230,11 @@ async def activate(
     existing = await member_of(session, account_id, user.id)
     if existing is not None and (staff is None or existing.id != staff.id):
         raise AlreadyMember()
+    if staff is not None and staff.user_id not in (None, user.id):
+        # The record (an invitation's) is another user's membership now, e.g. its email
+        # was corrected and the right person joined: an old link never takes it over.
+        # The answer of a withdrawn invitation, which says nothing of whose record it is.
+        raise InvitationRevoked()
     first = first_name or user.first_name or ""  # never a name made up from the email
     last = last_name or user.last_name or ""
     if staff is None:

@@ -55,6 +55,7 @@ from app.staff.queries import (
     validate,
     visible,
 )
+from app.staff.readdress import readdress
 from app.validation import clean_text, name_key, time_zones
 
 MAX_STATUSES = 100
@@ -533,6 +534,9 @@ async def update_staff(
         # taken and a free address.
         new_email = values.pop("email")
     await _check_references(session, actor, staff, values, problems)
+    if "email" in values:
+        # the invitation sent to the old address no longer joins as this record
+        await readdress(session, staff, values["email"])
     apply_values(settings.keyring, staff, values)
     await session.flush()
     if new_email is None:

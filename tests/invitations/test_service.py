@@ -496,6 +496,49 @@ async def test_resend_of_an_expired_invitation_needs_a_free_seat(api, services):
     assert statuses == {"x@example.com": "EXPIRED", "y@example.com": "PENDING"}
 
 
+ROLE_CHANGE = """mutation($id: ID!, $role: Role!) {
+  staffRoleChange(input: {staffId: $id, role: $role}) { staff { role } userErrors { code } }
+}"""
+
+
+async def test_resend_after_a_role_change_offers_the_records_current_role(api, services):
+    tenant = await make_tenant(services)
+    invitation = await invite_ok(api, tenant.owner, "boss@example.com", role="ADMINISTRATOR")
+    await take_mail(services)
+    await lapse(services, invitation["id"])
+    assert await sweep_once(services.db) == 1
+    demoted = await api.data(
+        ROLE_CHANGE, {"id": invitation["staff"]["id"], "role": "VIEWER"}, as_=tenant.owner
+    )
+    assert demoted["staffRoleChange"]["userErrors"] == []
+    # the expired invitation follows the record
+    assert [(i["role"], i["status"]) for i in await listed(api, tenant.owner)] == [
+        ("VIEWER", "EXPIRED")
+    ]
+    resent = await api.data(RESEND, {"id": invitation["id"]}, as_=tenant.owner)
+    assert resent["invitationResend"]["userErrors"] == []
+    [message] = await take_mail(services)
+    assert "a viewer" in mail_text(message) and "an administrator" not in mail_text(message)
+    joined = await accept_new(api, mail_token(message))
+    assert joined["userErrors"] == [] and joined["staff"]["role"] == "VIEWER"
+
+
+async def test_resend_takes_the_role_of_the_record_even_if_its_invitation_lags(api, services):
+    tenant = await make_tenant(services, seats=2)
+    invitation = await invite_ok(api, tenant.owner, "cust@example.com", kind="CUSTOMER")
+    assert invitation["role"] == "GUEST"
+    await lapse(services, invitation["id"])
+    # the invitation kept its old role (as before role changes followed expired ones)
+    await set_staff_columns(services, decode_id(invitation["staff"]["id"], "Staff"),
+                            role=Role.VIEWER)
+    await invite_ok(api, tenant.owner, "view@example.com")  # the last seat
+    await take_mail(services)
+    # a viewer needs a seat, which a guest did not
+    data = await api.data(RESEND, {"id": invitation["id"]}, as_=tenant.owner)
+    assert [e["code"] for e in data["invitationResend"]["userErrors"]] == ["SEAT_LIMIT_REACHED"]
+    assert await take_mail(services) == []
+
+
 async def test_resend_within_cooldown_is_rate_limited(api, services):
     tenant = await make_tenant(services)
     invitation = await invite_ok(api, tenant.owner, "x@example.com")

@@ -256,6 +256,31 @@ async def test_invitations_go_to_created_rows_with_an_email_within_the_seats(api
     assert sorted(m["To"] for m in mail) == invited
 
 
+async def test_the_seats_of_the_whole_file_are_counted_together_in_a_dry_run(api, services):
+    tenant = await make_tenant(services, seats=3)  # the owner takes one: two free
+    rows = [
+        {"firstName": first, "lastName": last, "email": f"{first.lower()}@example.com",
+         "role": role, "kind": kind}
+        for first, last, role, kind in (
+            ("A", "Viewer", "VIEWER", "EMPLOYEE"),
+            ("B", "Viewer", "VIEWER", "EMPLOYEE"),
+            ("C", "Editor", "EDITOR", "EMPLOYEE"),
+            ("D", "Guest", "GUEST", "CUSTOMER"),
+        )
+    ]
+    # three seats for two, whatever the roles: the dry run says what applying says
+    dry = await run(api, tenant.owner, to_csv(rows), invite=True)
+    assert [e["code"] for e in dry["userErrors"]] == ["SEAT_LIMIT_REACHED"], dry
+    applied = await run(api, tenant.owner, to_csv(rows), apply=True, invite=True)
+    assert [e["code"] for e in applied["userErrors"]] == ["SEAT_LIMIT_REACHED"], applied
+    assert await staff_count(services, tenant.account_id) == 1
+    # guests take no seat: two seat-takers and a guest fit
+    fits = [rows[0], rows[2], rows[3]]
+    assert (await run(api, tenant.owner, to_csv(fits), invite=True))["userErrors"] == []
+    done = await run(api, tenant.owner, to_csv(fits), apply=True, invite=True)
+    assert (done["userErrors"], done["invited"], done["applied"]) == ([], 3, True)
+
+
 async def test_the_command_line_checks_then_applies_as_the_owner(database_url, services, tmp_path):
     from typer.testing import CliRunner
 

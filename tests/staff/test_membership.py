@@ -367,3 +367,104 @@ async def test_delete_revokes_pending_invitations(api, services):
         "{ invitations(status: PENDING) { edges { node { id } } } }", as_=tenant.owner
     )
     assert pending["invitations"]["edges"] == []
+
+
+async def test_an_invitation_never_takes_over_a_record_another_user_holds(api, services):
+    tenant = await make_tenant(services)
+    invited = await api.data(INVITE, {"email": "first@example.com"}, as_=tenant.owner)
+    assert invited["invitationCreate"]["userErrors"] == []
+    [message] = await take_mail(services)
+    token = mail_token(message)
+    [row] = await get_invited_staff(services, tenant)
+    # the record became another login's membership behind the invitation's back
+    holder = await make_member(services, await make_tenant(services))
+    await set_staff_columns(
+        services,
+        row.id,
+        user_id=holder.user_id,
+        email=holder.email,
+        account_status=AccountStatus.ACTIVE,
+    )
+    accepted = await api.data(
+        """mutation($t: String!) { invitationAccept(input: {token: $t,
+             password: "a good long password", firstName: "Fi", lastName: "Rst"}) {
+             token userErrors { code } } }""",
+        {"t": token},
+    )
+    payload = accepted["invitationAccept"]
+    # the answer of a withdrawn invitation: nothing about whose record it is
+    assert payload["token"] is None
+    assert [e["code"] for e in payload["userErrors"]] == ["INVITATION_REVOKED"]
+    after = await get_row(services, Staff, row.id)
+    assert (after.user_id, after.email) == (holder.user_id, holder.email)
+
+
+async def get_invited_staff(services, tenant) -> list[Staff]:
+    from sqlalchemy import select
+
+    async with services.db.session() as session:
+        return list(
+            await session.scalars(
+                select(Staff).where(
+                    Staff.account_id == tenant.account_id,
+                    Staff.account_status == AccountStatus.INVITED,
+                )
+            )
+        )
+
+
+GUEST_INVITE = """mutation($email: String!) {
+  invitationCreate(input: {email: $email, kind: CUSTOMER}) {
+    invitation { role staff { id } } userErrors { code } } }"""
+
+
+async def test_an_invited_guest_made_a_viewer_needs_a_free_seat(api, services):
+    tenant = await make_tenant(services, seats=2)  # the owner and one more
+    guest = await api.data(GUEST_INVITE, {"email": "cust@example.com"}, as_=tenant.owner)
+    assert guest["invitationCreate"]["invitation"]["role"] == "GUEST"
+    guest_id = guest["invitationCreate"]["invitation"]["staff"]["id"]
+    taken = await api.data(INVITE, {"email": "view@example.com"}, as_=tenant.owner)
+    assert taken["invitationCreate"]["userErrors"] == []
+    assert (await seats(api, tenant.owner))["available"] == 0
+
+    refused = await api.data(ROLE_CHANGE, {"id": guest_id, "role": "VIEWER"}, as_=tenant.owner)
+    assert [e["code"] for e in payload_errors(refused, "staffRoleChange")] == [
+        "SEAT_LIMIT_REACHED"
+    ]
+    invitations = await api.data(
+        "{ invitations(first: 5) { edges { node { email role } } } }", as_=tenant.owner
+    )
+    roles = {e["node"]["email"]: e["node"]["role"] for e in invitations["invitations"]["edges"]}
+    assert roles == {"cust@example.com": "GUEST", "view@example.com": "VIEWER"}
+    # a guest role is still given, and with a seat free the change is made
+    await api.data(
+        "mutation { accountPlanChange(input: {plan: CUSTOM, seatLimit: 3}) { userErrors { code } } }",
+        as_=tenant.owner,
+    )
+    done = await api.data(ROLE_CHANGE, {"id": guest_id, "role": "VIEWER"}, as_=tenant.owner)
+    assert payload_errors(done, "staffRoleChange") == []
+    assert (await seats(api, tenant.owner))["available"] == 0
+
+
+async def test_an_unconfirmed_guest_made_an_editor_needs_a_free_seat(api, services):
+    from tests.invitations.test_join_links import create_ok, join
+
+    tenant = await make_tenant(services, seats=2)
+    link, _ = await create_ok(api, tenant.owner, role="GUEST", kind="CUSTOMER")
+    joined = await join(api, link, "guest@example.com", firstName="G", lastName="Uest")
+    assert joined["userErrors"] == [] and joined["emailVerificationRequired"] is True
+    taken = await api.data(INVITE, {"email": "view@example.com"}, as_=tenant.owner)
+    assert taken["invitationCreate"]["userErrors"] == []
+    assert (await seats(api, tenant.owner))["available"] == 0
+    listed = await api.data(LIST, {"filter": {"accountStatuses": ["UNCONFIRMED"]}},
+                            as_=tenant.owner)
+    [guest] = listed["staff"]["nodes"]
+
+    refused = await api.data(ROLE_CHANGE, {"id": guest["id"], "role": "EDITOR"}, as_=tenant.owner)
+    assert [e["code"] for e in payload_errors(refused, "staffRoleChange")] == [
+        "SEAT_LIMIT_REACHED"
+    ]
+    node = await api.data(NODE, {"id": guest["id"]}, as_=tenant.owner)
+    assert node["node"]["role"] == "GUEST"
+    current = await seats(api, tenant.owner)
+    assert current["used"] + current["reserved"] <= current["limit"]
