@@ -68,6 +68,14 @@ class Counting:
     params: dict[str, Any] = field(compare=False, default_factory=dict)
 
 
+def token_acts_for(member: Any) -> ColumnElement[bool]:
+    """Whether the token (``AuthToken``) may act through the member (a ``Staff`` entity or
+    alias): it was issued after the member was last disabled. The one rule for a user's
+    own tokens and, through their administrator's record, for impersonations
+    (``_check_impersonator`` in ``app.identity.service``)."""
+    return or_(member.tokens_valid_from.is_(None), AuthToken.created_at > member.tokens_valid_from)
+
+
 def _live_token_with_memberships(extra: tuple = ()) -> Select:
     """A live token, its user and the user's active memberships, in one statement: one
     row per membership (ordered like ``active_memberships``), or one row with no
@@ -78,7 +86,7 @@ def _live_token_with_memberships(extra: tuple = ()) -> Select:
     member = and_(Staff.user_id == AuthToken.user_id, Staff.account_status == AccountStatus.ACTIVE)
     # a token from before the member was disabled does not act here again (the membership
     # is still the user's: it is listed, but the token acts only where this holds)
-    acts = or_(Staff.tokens_valid_from.is_(None), AuthToken.created_at > Staff.tokens_valid_from)
+    acts = token_acts_for(Staff)
     grants = (
         select(func.aggregate_strings(cast(StaffPermitGrant.permit, String(32)), ","))
         .where(StaffPermitGrant.staff_id == Staff.id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import after_response
@@ -18,8 +18,8 @@ from app.errors import DomainError, ErrorCode
 from app.identity import user_tokens
 from app.identity.credentials import PasswordGate
 from app.identity.errors import WeakPassword
-from app.identity.models import AuthToken, TokenKind, User, UserToken, UserTokenPurpose
-from app.identity.service import get_user_by_email, issue_token
+from app.identity.models import TokenKind, User, UserToken, UserTokenPurpose
+from app.identity.service import end_tokens, get_user_by_email, issue_token
 from app.security.passwords import PasswordService, password_problem
 from app.staff import access
 from app.staff.membership import confirm_memberships
@@ -131,19 +131,7 @@ async def _set_password(
     """Set the password and end the user's tokens of ``kinds`` (but ``keep_token_id``)."""
     user.password_hash = await passwords.hash(new_password)
     now = utcnow()
-    revoke = (
-        update(AuthToken)
-        .where(
-            AuthToken.user_id == user.id,
-            AuthToken.kind.in_(sorted(kinds)),
-            AuthToken.revoked_at.is_(None),
-        )
-        .values(revoked_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    if keep_token_id is not None:
-        revoke = revoke.where(AuthToken.id != keep_token_id)
-    await session.execute(revoke)
+    await end_tokens(session, user.id, kinds=kinds, keep_token_id=keep_token_id, now=now)
     await user_tokens.invalidate(session, user.id, UserTokenPurpose.PASSWORD_RESET)
     await enqueue(
         session,

@@ -37,6 +37,7 @@ from app.identity.queries import (
     Counting,
     active_memberships,
     live_token_counting,
+    token_acts_for,
 )
 from app.security.passwords import PasswordService, password_problem
 from app.security.tokens import new_token, token_digest
@@ -196,6 +197,41 @@ async def complete_login(
         user.password_hash = await passwords.hash(password)
     token, _ = await issue_token(session, user, kind=TokenKind.SESSION, ttl=session_ttl)
     return LoginResult(token=token, user=user, memberships=await memberships_of(session, user.id))
+
+
+async def end_tokens(
+    session: AsyncSession,
+    user_id: int,
+    *,
+    kinds: Iterable[TokenKind],
+    keep_token_id: int | None = None,
+    account_id: int | None = None,
+    now: datetime | None = None,
+) -> None:
+    """End the user's live tokens of ``kinds`` (but ``keep_token_id``) and every
+    impersonation the user started: an impersonation is its administrator's access, so it
+    ends wherever their own sessions end (a password reset or change, a disable). With
+    ``account_id``, only tokens bound to that account. The one place that ends a user's
+    tokens because their credentials changed or their membership ended; see also
+    ``_check_impersonator``, which holds an impersonation to its administrator's standing
+    on every request."""
+    revoke = (
+        update(AuthToken)
+        .where(
+            AuthToken.revoked_at.is_(None),
+            or_(
+                (AuthToken.user_id == user_id) & AuthToken.kind.in_(sorted(set(kinds))),
+                AuthToken.impersonator_user_id == user_id,
+            ),
+        )
+        .values(revoked_at=now or utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if keep_token_id is not None:
+        revoke = revoke.where(AuthToken.id != keep_token_id)
+    if account_id is not None:
+        revoke = revoke.where(AuthToken.account_id == account_id)
+    await session.execute(revoke)
 
 
 async def revoke_token(session: AsyncSession, token_id: int) -> None:
@@ -457,19 +493,28 @@ async def _actor_among(
         return None
     membership = chosen[0]
     if principal.impersonator_user_id is not None:
-        await _check_impersonator(session, principal.impersonator_user_id, membership)
+        await _check_impersonator(session, principal, membership)
     grants, shared = access[membership.staff.id]
     return _actor(principal, membership.account, membership.staff, grants, shared)
 
 
-async def _check_impersonator(session: AsyncSession, user_id: int, target: Membership) -> None:
+async def _check_impersonator(
+    session: AsyncSession, principal: Principal, target: Membership
+) -> None:
     """An impersonation token works only while its administrator could still start it: an
-    active member of that account with IMPERSONATE who outranks the target."""
+    active member of that account with IMPERSONATE who outranks the target, and whose own
+    tokens of the token's age still act there (``token_acts_for``: not from before they
+    were disabled, even once enabled again). Wherever the administrator's sessions are
+    ended (a password reset or change, a disable), their impersonations are revoked with
+    them (``end_tokens``)."""
     impersonator = await session.scalar(
-        select(Staff).where(
+        select(Staff)
+        .join(AuthToken, AuthToken.id == principal.token_id)
+        .where(
             Staff.account_id == target.account.id,
-            Staff.user_id == user_id,
+            Staff.user_id == principal.impersonator_user_id,
             Staff.account_status == AccountStatus.ACTIVE,
+            token_acts_for(Staff),
         )
     )
     if (

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access import Actor, Permit, Role, refuse_impersonation, require
@@ -15,7 +15,8 @@ from app.accounts.service import lock_account, next_staff_sid, reserve_seats, ta
 from app.audit import changes
 from app.db.base import utcnow
 from app.errors import AccessDenied, DomainError, ErrorCode, Forbidden
-from app.identity.models import AuthToken, User
+from app.identity.models import TokenKind, User
+from app.identity.service import end_tokens
 from app.invitations.errors import InvitationRevoked
 from app.invitations.models import Invitation, InvitationStatus
 from app.staff import access
@@ -73,18 +74,8 @@ async def _end_tokens(session: AsyncSession, staff: Staff) -> None:
         return
     now = utcnow()
     staff.tokens_valid_from = now
-    await session.execute(
-        update(AuthToken)
-        .where(
-            AuthToken.revoked_at.is_(None),
-            AuthToken.account_id == staff.account_id,
-            or_(
-                AuthToken.user_id == staff.user_id,
-                AuthToken.impersonator_user_id == staff.user_id,
-            ),
-        )
-        .values(revoked_at=now)
-        .execution_options(synchronize_session=False)
+    await end_tokens(
+        session, staff.user_id, kinds=set(TokenKind), account_id=staff.account_id, now=now
     )
 
 

@@ -23,6 +23,7 @@ from tests.factories import (
     error_codes,
     get_row,
     gid,
+    log_in_again,
     mail_token,
     make_member,
     make_tenant,
@@ -463,6 +464,26 @@ async def test_token_stops_when_the_impersonator_may_no_longer_impersonate(api, 
     assert body["data"] is None
     # the target's own session is not affected
     assert (await api.data(VIEWER, as_=target))["viewer"]["impersonator"] is None
+
+
+async def test_review_token_from_before_the_impersonator_was_disabled_stays_dead(api, services):
+    """The impersonator's record is held to the rule of their own tokens: one issued before
+    they were last disabled does not act again, even if its revocation was missed (e.g. a
+    start that raced the disable) and they are active again."""
+    tenant = await make_tenant(services)
+    admin = await make_member(services, tenant, Role.ADMINISTRATOR)
+    target = await make_member(services, tenant, Role.VIEWER)
+    token = await start_token(api, admin, target)
+    assert (await api.data(VIEWER, token=token))["viewer"]["role"] == "VIEWER"
+    # disabled and enabled again, as staffDisable records it, but the token left unrevoked
+    await set_staff_columns(services, admin.staff_pk, tokens_valid_from=utcnow())
+    assert (await token_row(services, token)).revoked_at is None
+    body = await api(VIEWER, token=token)
+    assert error_codes(body) == ["UNAUTHENTICATED"]
+    assert body["data"] is None
+    # signed in again, the administrator may start a new one, which works
+    admin = await log_in_again(services, admin)
+    assert (await api.data(VIEWER, token=await start_token(api, admin, target)))["viewer"]
 
 
 async def test_token_cannot_join_another_account_for_the_target(api, services):

@@ -1,9 +1,21 @@
 """A password reset is account recovery: it ends every session and every API token of the
-user, and says so; passwordChange ends API tokens when asked."""
+user, and says so; passwordChange ends API tokens when asked. Both end the impersonations
+the user started."""
 
 from __future__ import annotations
 
-from tests.factories import error_codes, mail_text, mail_token, make_member, make_tenant, take_mail
+import pytest
+
+from app.access import Role
+from tests.factories import (
+    PASSWORD,
+    error_codes,
+    mail_text,
+    mail_token,
+    make_member,
+    make_tenant,
+    take_mail,
+)
 
 TOKEN_CREATE = """mutation($name: String!) {
   apiTokenCreate(input: {name: $name}) { token userErrors { code } }
@@ -53,8 +65,6 @@ async def test_a_reset_ends_api_tokens_and_sessions_and_says_so(api, services):
 
 
 async def test_password_change_keeps_api_tokens_unless_asked(api, services):
-    from tests.factories import PASSWORD
-
     tenant = await make_tenant(services)
     member = await make_member(services, tenant)
     key = await api_token(api, member)
@@ -66,3 +76,45 @@ async def test_password_change_keeps_api_tokens_unless_asked(api, services):
     assert data["passwordChange"]["ok"] is True
     assert not await works(api, key)
     assert await works(api, member.token, member.realm)
+
+
+START = """mutation($id: ID!) {
+  impersonationStart(input: {staffId: $id, reason: "Ticket 4711", minutes: 60}) {
+    token userErrors { code }
+  }
+}"""
+
+
+async def new_password(api, services, member, how: str) -> str | None:
+    """Set ``member``'s password to NEW by a reset link or by passwordChange; the session
+    a reset hands out (None after a change: the member's own session stays)."""
+    if how == "change":
+        data = await api.data(CHANGE, {"c": PASSWORD, "n": NEW}, as_=member)
+        assert data["passwordChange"]["ok"] is True
+        return None
+    await api.data(REQUEST, {"e": member.email})
+    [message] = [m for m in await take_mail(services) if "/password/reset" in mail_text(m)]
+    data = await api.data(RESET, {"t": mail_token(message), "p": NEW})
+    assert data["passwordReset"]["userErrors"] == []
+    return data["passwordReset"]["token"]
+
+
+@pytest.mark.parametrize("how", ["reset", "change"])
+async def test_review_new_password_ends_the_impersonations_the_user_started(api, services, how):
+    """An impersonation is its administrator's access: when their credentials change (a
+    stolen session's owner recovering the account), it ends with their sessions."""
+    tenant = await make_tenant(services)
+    admin = await make_member(services, tenant, Role.ADMINISTRATOR)
+    target = await make_member(services, tenant, Role.VIEWER)
+    started = await api.data(START, {"id": target.staff_id}, as_=admin)
+    impersonation = started["impersonationStart"]["token"]
+    assert await works(api, impersonation)
+    fresh = await new_password(api, services, admin, how)
+    assert not await works(api, impersonation)
+    # the administrator goes on (with the reset's session, or the one that changed it) and
+    # may start again; the target's own session is untouched
+    session = fresh or admin.token
+    assert await works(api, session, admin.realm)
+    assert await works(api, target.token, target.realm)
+    again = await api.data(START, {"id": target.staff_id}, token=session, realm=admin.realm)
+    assert await works(api, again["impersonationStart"]["token"])

@@ -358,7 +358,7 @@ class IdentityMutations:
 
     @mutation(
         description="Set a new password with a reset link (single use); every "
-        "session and API token of the user ends."
+        "session and API token of the user, and every impersonation they started, ends."
     )
     async def password_reset(self, info: Info, input: PasswordResetInput) -> PasswordResetPayload:
         ctx = info.context
@@ -372,7 +372,8 @@ class IdentityMutations:
 
     @mutation(
         description="Change your password (needs the current one); your other sessions "
-        "end, and with revokeApiTokens your API tokens too.",
+        "and the impersonations you started end, and with revokeApiTokens your API tokens "
+        "too.",
         while_impersonating=False,
     )
     async def password_change(self, info: Info, input: PasswordChangeInput) -> OkPayload:
