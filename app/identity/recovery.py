@@ -132,7 +132,9 @@ async def _set_password(
     user.password_hash = await passwords.hash(new_password)
     now = utcnow()
     await end_tokens(session, user.id, kinds=kinds, keep_token_id=keep_token_id, now=now)
-    await user_tokens.invalidate(session, user.id, UserTokenPurpose.PASSWORD_RESET)
+    # every emailed link issued before (another reset or welcome link, an email change an
+    # intruder asked for, a verification) dies with the old password
+    await user_tokens.invalidate(session, user.id, *UserTokenPurpose)
     await enqueue(
         session,
         settings.keyring,

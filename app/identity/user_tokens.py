@@ -75,11 +75,14 @@ async def peek(
     return row
 
 
-async def invalidate(session: AsyncSession, user_id: int, purpose: UserTokenPurpose) -> None:
+async def invalidate(session: AsyncSession, user_id: int, *purposes: UserTokenPurpose) -> None:
+    """End the user's unused links of ``purposes`` (they then answer as used)."""
     await session.execute(
         update(UserToken)
         .where(
-            UserToken.user_id == user_id, UserToken.purpose == purpose, UserToken.used_at.is_(None)
+            UserToken.user_id == user_id,
+            UserToken.purpose.in_(sorted(purposes)),
+            UserToken.used_at.is_(None),
         )
         .values(used_at=utcnow())
     )

@@ -14,6 +14,11 @@ The staff email is the record's contact address in its account; the login email
 The token is ``<random>.<record id and address, base64>``; only its SHA-256 digest is
 stored (``user_tokens``), so the address cannot be swapped without the digest changing,
 and nothing usable is kept at rest.
+
+A link dies with a newer link, with a password reset or change of its user (whoever held
+the session that asked for it may be the one locked out; ``app.identity.recovery`` marks
+it used, so ``user_tokens`` refuses it before ``_record_of`` is reached), and with the
+disabling of the record (``_record_of``).
 """
 
 from __future__ import annotations

@@ -1,15 +1,22 @@
 """A password reset is account recovery: it ends every session and every API token of the
 user, and says so; passwordChange ends API tokens when asked. Both end the impersonations
-the user started."""
+the user started and every emailed link issued before."""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 import pytest
 
 from app.access import Role
+from app.errors import DomainError, ErrorCode
+from app.identity import user_tokens
+from app.identity.models import UserTokenPurpose
+from app.staff.models import Staff
 from tests.factories import (
     PASSWORD,
     error_codes,
+    get_row,
     mail_text,
     mail_token,
     make_member,
@@ -83,6 +90,12 @@ START = """mutation($id: ID!) {
     token userErrors { code }
   }
 }"""
+EMAIL_UPDATE = """mutation($input: StaffUpdateInput!) {
+  staffUpdate(input: $input) { emailConfirmationPending userErrors { code } }
+}"""
+EMAIL_CONFIRM = """mutation($t: String!) {
+  staffEmailConfirm(input: {token: $t}) { email userErrors { code } }
+}"""
 
 
 async def new_password(api, services, member, how: str) -> str | None:
@@ -118,3 +131,45 @@ async def test_review_new_password_ends_the_impersonations_the_user_started(api,
     assert await works(api, target.token, target.realm)
     again = await api.data(START, {"id": target.staff_id}, token=session, realm=admin.realm)
     assert await works(api, again["impersonationStart"]["token"])
+
+
+@pytest.mark.parametrize("how", ["reset", "change"])
+async def test_review_new_password_ends_a_pending_email_change(api, services, how):
+    """An email change asked for before the password changed (say, by whoever held the
+    session) is not confirmed after it."""
+    tenant = await make_tenant(services)
+    member = await make_member(services, tenant, Role.EDITOR)
+    asked = await api.data(
+        EMAIL_UPDATE, {"input": {"id": member.staff_id, "email": "intruder@evil.example"}},
+        as_=member,
+    )
+    assert asked["staffUpdate"] == {"emailConfirmationPending": True, "userErrors": []}
+    [change] = await take_mail(services)
+    assert change["To"] == "intruder@evil.example"
+    await new_password(api, services, member, how)
+    confirmed = (await api.data(EMAIL_CONFIRM, {"t": mail_token(change)}))["staffEmailConfirm"]
+    assert confirmed["email"] is None
+    assert [e["code"] for e in confirmed["userErrors"]] == ["TOKEN_USED"]
+    assert (await get_row(services, Staff, member.staff_pk)).email == member.email
+
+
+@pytest.mark.parametrize("how", ["reset", "change"])
+async def test_review_new_password_ends_every_earlier_emailed_link(api, services, how):
+    """Every kind of emailed link of the user (reset, welcome, verification, email change)
+    issued before the password changed is dead after it."""
+    tenant = await make_tenant(services)
+    member = await make_member(services, tenant)
+    links = {}
+    async with services.db.session(write=True) as session:
+        for purpose in UserTokenPurpose:
+            links[purpose], row = await user_tokens.issue(
+                session, member.user_id, purpose, timedelta(hours=1)
+            )
+            row.created_at -= timedelta(minutes=5)  # past the cooldown of a reset request
+        await session.commit()
+    await new_password(api, services, member, how)
+    async with services.db.session() as session:
+        for purpose, token in links.items():
+            with pytest.raises(DomainError) as refused:
+                await user_tokens.peek(session, token, {purpose})
+            assert refused.value.code == ErrorCode.TOKEN_USED, purpose

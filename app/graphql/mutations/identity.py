@@ -358,7 +358,8 @@ class IdentityMutations:
 
     @mutation(
         description="Set a new password with a reset link (single use); every "
-        "session and API token of the user, and every impersonation they started, ends."
+        "session and API token of the user, every impersonation they started and every "
+        "other emailed link of theirs (reset, welcome, verification, email change) ends."
     )
     async def password_reset(self, info: Info, input: PasswordResetInput) -> PasswordResetPayload:
         ctx = info.context
@@ -372,8 +373,9 @@ class IdentityMutations:
 
     @mutation(
         description="Change your password (needs the current one); your other sessions "
-        "and the impersonations you started end, and with revokeApiTokens your API tokens "
-        "too.",
+        "and the impersonations you started end, and so do your unused emailed links "
+        "(reset, welcome, verification, email change); with revokeApiTokens your API "
+        "tokens too.",
         while_impersonating=False,
     )
     async def password_change(self, info: Info, input: PasswordChangeInput) -> OkPayload:
