@@ -539,6 +539,24 @@ async def test_resend_takes_the_role_of_the_record_even_if_its_invitation_lags(a
     assert await take_mail(services) == []
 
 
+async def test_accepting_closes_the_records_other_invitations(api, services):
+    tenant = await make_tenant(services, seats=3)
+    old = await invite_ok(api, tenant.owner, "x@example.com")
+    await take_mail(services)
+    await lapse(services, old["id"])
+    again = await invite_ok(api, tenant.owner, "x@example.com")
+    assert again["staff"]["id"] == old["staff"]["id"] and again["id"] != old["id"]
+    assert (await accept_new(api, await last_token(services)))["userErrors"] == []
+    statuses = {i["email"] + str(n): i["status"]
+                for n, i in enumerate(await listed(api, tenant.owner))}
+    assert sorted(statuses.values()) == ["ACCEPTED", "REVOKED"]
+    # the expired one, resent, would be a second seat and link for the member
+    resent = await api.data(RESEND, {"id": old["id"]}, as_=tenant.owner)
+    assert [e["code"] for e in resent["invitationResend"]["userErrors"]] == ["INVALID_STATE"]
+    assert await take_mail(services) == []
+    assert await seats(api, tenant) == {"limit": 3, "used": 2, "reserved": 0, "available": 1}
+
+
 async def test_resend_within_cooldown_is_rate_limited(api, services):
     tenant = await make_tenant(services)
     invitation = await invite_ok(api, tenant.owner, "x@example.com")
