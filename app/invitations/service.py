@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access import Actor, Permit, Role, require
 from app.accounts.models import Account
-from app.accounts.service import lock_account, next_staff_sid, reserve_seats
+from app.accounts.service import lock_account, next_staff_sid, reserve_seats, takes_seat
 from app.audit import changes
 from app.db.base import utcnow
 from app.db.prepared import connection_of
@@ -486,6 +486,13 @@ async def resend(session: AsyncSession, actor: Actor, settings, invitation_id: i
         raise RateLimited(wait, "This invitation was just sent; wait before resending.")
     if status == InvitationStatus.EXPIRED:
         await reserve_seats(session, actor.account_id, role=role)
+    elif role != invitation.role:
+        # A pending invitation holds a seat by its own role (the ledger counts it so):
+        # the record's role may need one that role did not (a guest's invitation, the
+        # record made a viewer), as staffRoleChange checks.
+        account = await lock_account(session, actor.account_id)
+        if not takes_seat(account, invitation.role):
+            await reserve_seats(session, actor.account_id, role=role)
     invitation.role = role
     token = new_token("ri")
     invitation.token_digest = token_digest(token)

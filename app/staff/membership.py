@@ -25,6 +25,9 @@ from app.staff.models import AccountStatus, Staff, StaffKind
 from app.staff.service import get_staff
 from app.validation import name_key
 
+# an invitation not yet accepted: pending, or expired (a resend revives it)
+OPEN_INVITATIONS = (InvitationStatus.PENDING, InvitationStatus.EXPIRED)
+
 
 async def lock_members(session: AsyncSession, actor: Actor) -> None:
     """Serialise role, status and ownership changes of one account (PostgreSQL: the account
@@ -49,19 +52,34 @@ async def _managed(session: AsyncSession, actor: Actor, staff_id: int) -> Staff:
     return staff
 
 
-async def _revoke_pending(session: AsyncSession, staff: Staff) -> None:
-    pending = list(
+async def revoke_open_invitations(session: AsyncSession, staff: Staff) -> int:
+    """Revoke every invitation of ``staff`` not yet accepted (pending, or expired and so
+    still resendable): its link answers INVITATION_REVOKED and the seat it held is free.
+    For a record that stops being invitable: disabled, deleted, or become a membership
+    by any way but accepting the invitation (``activate``: a join link, an approved join
+    request, a sign-up into the account...), where an invitation left pending would count
+    a second seat next to the member and its link would still name the record.
+
+    REVOKED (withdrawn), not ACCEPTED: nobody used the link, and the member's role is the
+    one they joined with, not the invitation's. The changes are ORM changes, so the audit
+    log and the ``invitation.revoked`` webhook show them as every other revocation. The
+    rows are locked first (PostgreSQL; as accepting locks its invitation before its
+    record), so one accepted meanwhile is skipped, not turned into a revoked one.
+    Returns how many were revoked; the caller sets the record's own state."""
+    found = list(
         await session.scalars(
-            select(Invitation).where(
-                Invitation.staff_id == staff.id,
-                Invitation.status.in_([InvitationStatus.PENDING, InvitationStatus.EXPIRED]),
-            )
+            select(Invitation)
+            .where(Invitation.staff_id == staff.id, Invitation.status.in_(OPEN_INVITATIONS))
+            .order_by(Invitation.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
         )
     )
     now = utcnow()
-    for invitation in pending:
+    for invitation in found:
         invitation.status = InvitationStatus.REVOKED
         invitation.revoked_at = now
+    return len(found)
 
 
 async def _end_tokens(session: AsyncSession, staff: Staff) -> None:
@@ -86,7 +104,7 @@ async def disable(session: AsyncSession, actor: Actor, staff_id: int) -> Staff:
     staff = await _managed(session, actor, staff_id)
     if staff.account_status == AccountStatus.DISABLED:
         raise DomainError("Already disabled.", field=["staff_id"], code=ErrorCode.INVALID_STATE)
-    await _revoke_pending(session, staff)
+    await revoke_open_invitations(session, staff)
     await _end_tokens(session, staff)
     staff.account_status = AccountStatus.DISABLED
     staff.modified_at = utcnow()
@@ -121,7 +139,7 @@ async def delete(session: AsyncSession, actor: Actor, staff_id: int) -> Staff:
     require(actor, Permit.MANAGE_STAFF)
     refuse_impersonation(actor)
     staff = await _managed(session, actor, staff_id)
-    await _revoke_pending(session, staff)
+    await revoke_open_invitations(session, staff)
     await _end_tokens(session, staff)  # a later invitation must not revive them either
     await session.execute(
         update(Staff)
@@ -217,7 +235,9 @@ async def activate(
 ) -> Staff:
     """Link ``user`` to ``staff`` (or a new record of ``kind``) as an ACTIVE member with
     ``role``, or, not ``confirmed``, an UNCONFIRMED one (a seat reserved until
-    ``confirm_memberships``). The caller has checked the seat."""
+    ``confirm_memberships``). The caller has checked the seat. Every way of joining
+    comes through here, so an existing record's invitations not yet accepted are
+    revoked here (``revoke_open_invitations``), in the same transaction."""
     existing = await member_of(session, account_id, user.id)
     if existing is not None and (staff is None or existing.id != staff.id):
         raise AlreadyMember()
@@ -251,11 +271,15 @@ async def activate(
             created_at=utcnow(),
         )
         session.add(staff)
-    elif first_name or last_name or not (staff.first_name or staff.last_name):
-        # Names given now, or a nameless record taking the login's names.
-        staff.first_name = first
-        staff.last_name = last
-        staff.last_name_key = name_key(last)
+    else:
+        # The record is a membership now: an invitation of it not yet accepted (the one
+        # being accepted is already ACCEPTED) no longer holds a seat or joins as it.
+        await revoke_open_invitations(session, staff)
+        if first_name or last_name or not (staff.first_name or staff.last_name):
+            # Names given now, or a nameless record taking the login's names.
+            staff.first_name = first
+            staff.last_name = last
+            staff.last_name_key = name_key(last)
     staff.user_id = user.id
     staff.role = role
     staff.account_status = AccountStatus.ACTIVE if confirmed else AccountStatus.UNCONFIRMED

@@ -551,3 +551,105 @@ async def test_join_links_take_the_accounts_defaults_unless_told_otherwise(api, 
     assert owner_role["accountUpdate"]["userErrors"] == [
         {"code": "FORBIDDEN", "field": ["input", "joinLinkRole"]}
     ]
+
+
+# --- joining a record that has an invitation ---
+
+INVITE = """mutation($email: String!, $role: Role) {
+  invitationCreate(input: {email: $email, role: $role}) {
+    invitation { id staff { id } } userErrors { code } } }"""
+INVITATIONS = "{ invitations(first: 10) { edges { node { email role status } } } }"
+ACCEPT = """mutation($t: String!) { invitationAccept(input: {token: $t,
+  password: "a good long password", firstName: "In", lastName: "Vited"}) {
+  token userErrors { code } } }"""
+RESEND = """mutation($id: ID!) {
+  invitationResend(input: {id: $id}) { userErrors { code } } }"""
+AUDIT = """{ auditLog(first: 1) { edges { node { action diff } } } }"""
+
+
+async def invite_record(api, services, tenant, email, role="EDITOR") -> tuple[dict, str]:
+    """A pending invitation of a new record at ``email``, and its link's token."""
+    data = await api.data(INVITE, {"email": email, "role": role}, as_=tenant.owner)
+    assert data["invitationCreate"]["userErrors"] == []
+    [message] = await take_mail(services)
+    return data["invitationCreate"]["invitation"], mail_token(message)
+
+
+async def invitation_events(services, since: int) -> list[tuple[str, str]]:
+    from tests.events.test_events import events_after
+
+    return [(e.type, e.subject_type) for e in await events_after(services, since)]
+
+
+async def test_joining_an_invited_record_through_a_link_closes_its_invitation(api, services):
+    from tests.events.test_events import last_event_id
+
+    tenant = await make_tenant(services, seats=3)
+    invitation, old_token = await invite_record(api, services, tenant, "inv@example.com")
+    assert await seats(api, tenant) == {"limit": 3, "used": 1, "reserved": 1, "available": 1}
+    # the invitee has a (verified) login, and joins through a link instead
+    await make_user(services, "inv@example.com", PASSWORD)
+    link, _ = await create_ok(api, tenant.owner, role="VIEWER")
+    before = await last_event_id(services)
+
+    joined = await join(api, link, "inv@example.com", firstName="In", lastName="Vited")
+    assert joined["outcome"] == "JOINED" and codes(joined) == [], joined
+    assert await members(api, tenant) == {tenant.owner.email: "OWNER", "inv@example.com": "VIEWER"}
+    # one seat for the member, none still reserved for its invitation
+    assert await seats(api, tenant) == {"limit": 3, "used": 2, "reserved": 0, "available": 1}
+    listed = (await api.data(INVITATIONS, as_=tenant.owner))["invitations"]["edges"]
+    assert [e["node"]["status"] for e in listed] == ["REVOKED"]
+    # in the join's own change, told as a revocation (nobody accepted it)
+    [entry] = [e["node"] for e in (await api.data(AUDIT, as_=tenant.owner))["auditLog"]["edges"]]
+    assert entry["action"] == "joinLinkJoin"
+    [change] = [c for c in entry["diff"] if c["table"] == "invitations"]
+    assert change["fields"]["status"] == ["PENDING", "REVOKED"]
+    events = await invitation_events(services, before)
+    assert ("invitation.revoked", "Invitation") in events
+    assert ("member.joined", "Staff") in events
+    assert ("invitation.accepted", "Invitation") not in events
+
+    # the old link is a withdrawn invitation, and cannot be revived
+    stale = (await api.data(ACCEPT, {"t": old_token}))["invitationAccept"]
+    assert stale["token"] is None
+    assert [e["code"] for e in stale["userErrors"]] == ["INVITATION_REVOKED"]
+    resent = await api.data(RESEND, {"id": invitation["id"]}, as_=tenant.owner)
+    assert [e["code"] for e in resent["invitationResend"]["userErrors"]] == ["INVALID_STATE"]
+    assert await take_mail(services) == []
+    assert await members(api, tenant) == {tenant.owner.email: "OWNER", "inv@example.com": "VIEWER"}
+
+
+async def test_a_newcomer_joining_an_invited_record_holds_one_seat_unconfirmed(api, services):
+    tenant = await make_tenant(services, seats=3)
+    _, old_token = await invite_record(api, services, tenant, "new@example.com")
+    link, _ = await create_ok(api, tenant.owner, role="EDITOR")
+
+    joined = await join(api, link, "new@example.com")
+    assert joined["outcome"] == "JOINED" and joined["emailVerificationRequired"] is True
+    assert await members(api, tenant, "UNCONFIRMED") == {"new@example.com": "EDITOR"}
+    # the unconfirmed membership is the record's one reserved seat
+    assert await seats(api, tenant) == {"limit": 3, "used": 1, "reserved": 1, "available": 1}
+    stale = (await api.data(ACCEPT, {"t": old_token}))["invitationAccept"]
+    assert [e["code"] for e in stale["userErrors"]] == ["INVITATION_REVOKED"]
+
+
+async def test_approving_a_join_request_of_an_invited_record_closes_its_invitation(api, services):
+    tenant = await make_tenant(services, seats=3)
+    _, old_token = await invite_record(api, services, tenant, "ask@example.com", role="VIEWER")
+    await make_user(services, "ask@example.com", PASSWORD)
+    link, _ = await create_ok(api, tenant.owner, role="EDITOR", requiresApproval=True)
+    asked = await join(api, link, "ask@example.com")
+    assert asked["outcome"] == "PENDING_APPROVAL" and codes(asked) == []
+    [request] = (await api.data(REQUESTS, {"status": "PENDING"}, as_=tenant.owner))["joinRequests"]
+    assert await seats(api, tenant) == {"limit": 3, "used": 1, "reserved": 1, "available": 1}
+
+    approved = await api.data(APPROVE, {"id": request["id"]}, as_=tenant.owner)
+    assert approved["joinRequestApprove"]["userErrors"] == []
+    assert approved["joinRequestApprove"]["staff"]["accountStatus"] == "ACTIVE"
+    assert await seats(api, tenant) == {"limit": 3, "used": 2, "reserved": 0, "available": 1}
+    [entry] = [e["node"] for e in (await api.data(AUDIT, as_=tenant.owner))["auditLog"]["edges"]]
+    assert entry["action"] == "joinRequestApprove"
+    [change] = [c for c in entry["diff"] if c["table"] == "invitations"]
+    assert change["fields"]["status"] == ["PENDING", "REVOKED"]
+    stale = (await api.data(ACCEPT, {"t": old_token}))["invitationAccept"]
+    assert [e["code"] for e in stale["userErrors"]] == ["INVITATION_REVOKED"]

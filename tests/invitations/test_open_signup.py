@@ -197,3 +197,35 @@ async def test_an_impersonation_token_never_signs_its_member_up_elsewhere(api, s
     body = await api(SIGNUP, _input(tenant.slug, target.email, password=""), token=impersonation)
     assert error_codes(body) == ["FORBIDDEN"], body
     assert await _person(api, tenant, target.email) is None
+
+
+async def test_signing_up_as_an_invited_record_closes_its_invitation(api, services):
+    tenant = await make_tenant(services, seats=3)
+    await _open(api, tenant)
+    invited = await api.data(
+        """mutation { invitationCreate(input: {email: "cora@client.co", role: VIEWER}) {
+             userErrors { code } } }""",
+        as_=tenant.owner,
+    )
+    assert invited["invitationCreate"]["userErrors"] == []
+    [invitation] = await take_mail(services)
+    seats = "{ account { seats { used reserved available } } }"
+    assert (await api.data(seats, as_=tenant.owner))["account"]["seats"] == {
+        "used": 1, "reserved": 1, "available": 1
+    }
+    body = await api.data(SIGNUP, _input(tenant.slug, "cora@client.co"))
+    assert body["accountSignup"]["userErrors"] == []
+    assert (await _person(api, tenant, "cora@client.co"))["accountStatus"] == "UNCONFIRMED"
+    # a guest now, who takes no seat: the viewer's invitation holds none either
+    assert (await api.data(seats, as_=tenant.owner))["account"]["seats"] == {
+        "used": 1, "reserved": 0, "available": 2
+    }
+    listed = await api.data("{ invitations(first: 5) { edges { node { status } } } }",
+                            as_=tenant.owner)
+    assert listed["invitations"]["edges"] == [{"node": {"status": "REVOKED"}}]
+    stale = await api.data(
+        """mutation($t: String!) { invitationAccept(input: {token: $t, password: "x"}) {
+             userErrors { code } } }""",
+        {"t": mail_token(invitation)},
+    )
+    assert [e["code"] for e in stale["invitationAccept"]["userErrors"]] == ["INVITATION_REVOKED"]

@@ -539,6 +539,61 @@ async def test_resend_takes_the_role_of_the_record_even_if_its_invitation_lags(a
     assert await take_mail(services) == []
 
 
+async def test_resend_of_a_pending_invitation_checks_the_seat_its_records_role_needs(
+    api, services
+):
+    tenant = await make_tenant(services, seats=2)
+    invitation = await invite_ok(api, tenant.owner, "cust@example.com", kind="CUSTOMER")
+    assert invitation["role"] == "GUEST"
+    await backdate_sending(services, invitation["id"])
+    # still pending, its role lagging the record's (a guest holds no seat, a viewer does)
+    await set_staff_columns(services, decode_id(invitation["staff"]["id"], "Staff"),
+                            role=Role.VIEWER)
+    await invite_ok(api, tenant.owner, "view@example.com")  # the last seat
+    await take_mail(services)
+    data = await api.data(RESEND, {"id": invitation["id"]}, as_=tenant.owner)
+    assert [e["code"] for e in data["invitationResend"]["userErrors"]] == ["SEAT_LIMIT_REACHED"]
+    assert await take_mail(services) == []
+    assert [(i["email"], i["role"]) for i in await listed(api, tenant.owner)] == [
+        ("view@example.com", "VIEWER"),
+        ("cust@example.com", "GUEST"),
+    ]
+    assert await seats(api, tenant) == {"limit": 2, "used": 1, "reserved": 1, "available": 0}
+
+
+async def test_resend_of_a_pending_invitation_keeps_the_seat_it_holds(api, services):
+    tenant = await make_tenant(services, seats=2)
+    invitation = await invite_ok(api, tenant.owner, "ed@example.com", role="EDITOR")
+    await take_mail(services)
+    await backdate_sending(services, invitation["id"])
+    await set_staff_columns(services, decode_id(invitation["staff"]["id"], "Staff"),
+                            role=Role.VIEWER)
+    # a full account: the invitation's own seat is the viewer's
+    assert (await seats(api, tenant))["available"] == 0
+    data = await api.data(RESEND, {"id": invitation["id"]}, as_=tenant.owner)
+    assert data["invitationResend"]["userErrors"] == []
+    assert [i["role"] for i in await listed(api, tenant.owner)] == ["VIEWER"]
+    assert await seats(api, tenant) == {"limit": 2, "used": 1, "reserved": 1, "available": 0}
+
+
+async def test_accepting_closes_the_records_other_invitations(api, services):
+    tenant = await make_tenant(services, seats=3)
+    old = await invite_ok(api, tenant.owner, "x@example.com")
+    await take_mail(services)
+    await lapse(services, old["id"])
+    again = await invite_ok(api, tenant.owner, "x@example.com")
+    assert again["staff"]["id"] == old["staff"]["id"] and again["id"] != old["id"]
+    assert (await accept_new(api, await last_token(services)))["userErrors"] == []
+    statuses = {i["email"] + str(n): i["status"]
+                for n, i in enumerate(await listed(api, tenant.owner))}
+    assert sorted(statuses.values()) == ["ACCEPTED", "REVOKED"]
+    # the expired one, resent, would be a second seat and link for the member
+    resent = await api.data(RESEND, {"id": old["id"]}, as_=tenant.owner)
+    assert [e["code"] for e in resent["invitationResend"]["userErrors"]] == ["INVALID_STATE"]
+    assert await take_mail(services) == []
+    assert await seats(api, tenant) == {"limit": 3, "used": 2, "reserved": 0, "available": 1}
+
+
 async def test_resend_within_cooldown_is_rate_limited(api, services):
     tenant = await make_tenant(services)
     invitation = await invite_ok(api, tenant.owner, "x@example.com")
