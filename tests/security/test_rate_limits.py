@@ -139,6 +139,22 @@ async def test_invitation_sends_are_limited_per_account_per_day(api, services):
     assert error_codes(await api(one % "d@example.com", as_=other.owner)) == []
 
 
+async def test_registrations_count_as_invitation_sends(api, services):
+    """staffRegister emails a welcome (a new address) or an invitation (an address with a
+    login): either counts against the account's allowance of invitation emails, which
+    also bounds how many addresses one account can try it with."""
+    services.limiter.limits["invitations_account"] = Limit(2, timedelta(days=1))
+    tenant = await make_tenant(services)
+    other = await make_tenant(services)
+    register = """mutation($email: String!) { staffRegister(input: {email: $email,
+      firstName: "R", lastName: "Egister"}) { staff { id } userErrors { code } } }"""
+    for email in ("new@example.com", other.owner.email):  # a new address, an existing login
+        body = await api(register, {"email": email}, as_=tenant.owner)
+        assert error_codes(body) == [] and body["data"]["staffRegister"]["userErrors"] == []
+    body = await api(register, {"email": "third@example.com"}, as_=tenant.owner)
+    assert error_codes(body) == ["RATE_LIMITED"]
+
+
 async def test_a_refused_request_waits_without_holding_anything(database_url):
     """With RATE_LIMITED_DELAY_SECONDS, a refused login is answered only after the delay;
     its hit is already committed and other requests, writes included, go on meanwhile."""

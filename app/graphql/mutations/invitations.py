@@ -499,4 +499,6 @@ class InvitationMutations:
                 redirect_url=input.redirect_url,
             ),
             lambda row, actor: StaffRegisterPayload(staff=Staff.build(row, actor)),
+            # a welcome or an invitation is sent either way
+            before=_sends(info),
         )
