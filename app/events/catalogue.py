@@ -5,8 +5,10 @@ The rows come from ``app.audit.changes`` (the ORM's own history of every flush),
 mutation emits its events without anyone remembering to call a function, exactly as it is
 audited. Each rule here is data over one table: the table's inserts, deletes and the
 columns whose change means something. Field names are the field tables' domain names
-(``app.fields``): consumers show them by their API names and hide the personal ones from
-whoever may not see them.
+(``app.fields``), or for rows that hang off a staff record the names of ``STAFF_LINKS``;
+each has its row (``field_of``), whose class says who may learn that it changed: consumers
+(subscriptions, webhooks) show them by their API names and hide from whoever may not see
+them. A name no row names is an error, never shown.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import enum
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from app.fields import Audit, Visibility
+from app.fields import Audit, Field, FieldTable, UnknownField, Visibility
 from app.fields import table as field_table
 
 
@@ -57,6 +59,68 @@ def subject_of(event_type: EventType) -> str:
     return SUBJECTS[event_type.value.split(".")[0]]
 
 
+# The field table of each subject's record type: the rows of the field names its events carry.
+SUBJECT_TABLES = {
+    "Staff": "staff",
+    "Invitation": "invitations",
+    "JoinRequest": "join_requests",
+    "CustomField": "custom_fields",
+    "Account": "accounts",
+}
+
+# The names a staff update gives to changes of the rows that hang off the record (they are
+# no column of it), each with its API name (the Staff field that shows those rows) and its
+# class, as a field of that class of the record: who may learn that they changed. Values of
+# a personal custom field (its definition's ``personal``, the rule by which the directory
+# hides them: ``app.custom_fields.service.can_see_value``) are personal data that also
+# needs the details, like SSN and salary; those of other custom fields are details. Who
+# sees shares and permit grants also takes a permit of its own
+# (``app.events.visibility``); neither is personal data.
+STAFF_LINKS = FieldTable(
+    "staff links",
+    [
+        Field("custom_fields", Visibility.DETAILED, api="customFields"),
+        Field("personal_custom_fields", Visibility.SECRET, api="customFields"),
+        Field("shared_with", Visibility.BASIC, api="sharedWith"),
+        Field("permits", Visibility.BASIC, api="permits"),
+    ],
+)
+
+
+def field_of(subject_type: str, name: str) -> Field:
+    """The row of a field name an event about ``subject_type`` carries: a field of the
+    subject's field table, or for staff a link (``STAFF_LINKS``). A name neither names,
+    or a bookkeeping field, is an error (UnknownField), never shown."""
+    if subject_type == "Staff" and name in STAFF_LINKS:
+        return STAFF_LINKS[name]
+    try:
+        table = SUBJECT_TABLES[subject_type]
+    except KeyError:
+        raise UnknownField(f"events about {subject_type!r} name no fields") from None
+    row = field_table(table)[name]
+    if row.visibility is Visibility.INTERNAL:
+        raise UnknownField(f"{table}.{name} is bookkeeping, never named by an event")
+    return row
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the rules need to know besides the rows: read by the caller in the unit of
+    work's transaction, after its flushes (``facts_needed`` says what to read)."""
+
+    # the custom fields whose values are not personal (definitions not personal); a value
+    # of any other field is personal: an unknown definition is never taken as open
+    open_custom_fields: frozenset[int] = frozenset()
+
+
+def facts_needed(changes: list[dict]) -> set[int]:
+    """The ids of the custom fields whose values the changes touch: whether each is
+    personal is a fact the rules need (``Facts.open_custom_fields``)."""
+    return {
+        change["key"][1] for change in changes if change["table"] == "custom_field_values"
+    }
+
+
 @dataclass
 class Derived:
     """One event read off the rows: its type, what it is about, and what it names."""
@@ -90,6 +154,9 @@ def _moved(change: dict, column: str) -> tuple[object, object] | None:
     return values[0], values[1]
 
 
+Rule = Callable[[dict, Facts], list[Derived]]
+
+
 # --- staff --------------------------------------------------------------------------------
 
 _DISABLED = "DISABLED"
@@ -98,7 +165,7 @@ _ACTIVE = "ACTIVE"
 _STAFF_OWN_EVENTS = ("account_status", "role", "user_id")
 
 
-def _staff(change: dict) -> list[Derived]:
+def _staff(change: dict, facts: Facts) -> list[Derived]:
     staff_id = change["id"]
     if change["op"] == "insert":
         found = [Derived(EventType.STAFF_CREATED, staff_id)]
@@ -136,15 +203,28 @@ def _staff(change: dict) -> list[Derived]:
     return found
 
 
-def _staff_link(name: str) -> Callable[[dict], list[Derived]]:
-    """Rows that hang off one staff record (custom field values, shares, permit grants):
-    a change to them is an update of that record, named ``name``."""
+def _staff_link(name: str) -> Rule:
+    """Rows that hang off one staff record (shares, permit grants): a change to them is an
+    update of that record, named ``name`` (a row of ``STAFF_LINKS``)."""
+    STAFF_LINKS[name]  # an unknown name is an error here, not when someone is told of it
 
-    def rule(change: dict) -> list[Derived]:
+    def rule(change: dict, facts: Facts) -> list[Derived]:
         staff_id = change["key"][0]
         return [Derived(EventType.STAFF_UPDATED, staff_id, [name])]
 
     return rule
+
+
+def _custom_value(change: dict, facts: Facts) -> list[Derived]:
+    """A custom field value of a staff record: an update of that record, named by whether
+    the field is personal (its definition says), so that those who may not see personal
+    data never learn that (or when) a personal value changed."""
+    staff_id, field_id = change["key"]
+    if field_id in facts.open_custom_fields:
+        name = "custom_fields"
+    else:
+        name = "personal_custom_fields"
+    return [Derived(EventType.STAFF_UPDATED, staff_id, [name])]
 
 
 # --- invitations and join requests --------------------------------------------------------
@@ -156,7 +236,7 @@ _INVITATION_ENDS = {
 }
 
 
-def _invitation(change: dict) -> list[Derived]:
+def _invitation(change: dict, facts: Facts) -> list[Derived]:
     invitation_id = change["id"]
     if change["op"] == "insert":
         return [Derived(EventType.INVITATION_CREATED, invitation_id)]
@@ -172,7 +252,7 @@ def _invitation(change: dict) -> list[Derived]:
     return found
 
 
-def _join_request(change: dict) -> list[Derived]:
+def _join_request(change: dict, facts: Facts) -> list[Derived]:
     if change["op"] == "insert":
         return [Derived(EventType.JOIN_REQUEST_CREATED, change["id"])]
     status = _moved(change, "status")
@@ -184,7 +264,7 @@ def _join_request(change: dict) -> list[Derived]:
 # --- custom fields and the account --------------------------------------------------------
 
 
-def _custom_field(change: dict) -> list[Derived]:
+def _custom_field(change: dict, facts: Facts) -> list[Derived]:
     kinds = {
         "insert": EventType.CUSTOM_FIELD_CREATED,
         "update": EventType.CUSTOM_FIELD_UPDATED,
@@ -199,7 +279,7 @@ def _custom_field(change: dict) -> list[Derived]:
 _PLAN_COLUMNS = ("plan", "seat_limit")
 
 
-def _account(change: dict) -> list[Derived]:
+def _account(change: dict, facts: Facts) -> list[Derived]:
     if change["op"] != "update":
         return []
     if any(_moved(change, column) for column in _PLAN_COLUMNS):
@@ -210,9 +290,9 @@ def _account(change: dict) -> list[Derived]:
     return []
 
 
-RULES: dict[str, Callable[[dict], list[Derived]]] = {
+RULES: dict[str, Rule] = {
     "staff": _staff,
-    "custom_field_values": _staff_link("custom_fields"),
+    "custom_field_values": _custom_value,
     "staff_shares": _staff_link("shared_with"),
     "staff_permit_grants": _staff_link("permits"),
     "invitations": _invitation,
@@ -225,7 +305,7 @@ projects and statuses are the account's own bookkeeping, or reach clients throug
 records above)."""
 
 
-def derive(changes: list[dict]) -> list[tuple[int, Derived]]:
+def derive(changes: list[dict], facts: Facts = Facts()) -> list[tuple[int, Derived]]:
     """The events of one unit of work, with the account each belongs to, in order.
 
     A record touched by several flushes of one unit of work gives one event of each type,
@@ -239,7 +319,7 @@ def derive(changes: list[dict]) -> list[tuple[int, Derived]]:
         account_id = change["table"] == "accounts" and change["id"] or change.get("account_id")
         if rule is None or account_id is None:
             continue
-        for event in rule(change):
+        for event in rule(change, facts):
             subject = subject_of(event.type)
             if event.type.value.endswith(".created"):
                 created.add((subject, event.subject_id))

@@ -22,9 +22,10 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.custom_fields.models import CustomField
 from app.db.base import utcnow
 from app.events.bus import NEW_EVENTS_KEY
-from app.events.catalogue import derive, subject_of
+from app.events.catalogue import Facts, derive, facts_needed, subject_of
 from app.events.models import Event
 
 # Consumers that act on new events in the transaction that wrote them, as "module:function"
@@ -75,7 +76,7 @@ async def record(
     The actor's staff id is kept only on events of the actor's own account
     (``account_of_actor``): in another account they are only a login.
     """
-    derived = derive(changes)
+    derived = derive(changes, await _facts(session, changes))
     if not derived:
         return []
     now = utcnow()
@@ -100,6 +101,21 @@ async def record(
         await consumer(session, events)
     await _announce(session, [e.id for e in events])
     return events
+
+
+async def _facts(session: AsyncSession, changes: list[dict]) -> Facts:
+    """What the catalogue's rules need besides the rows (``catalogue.facts_needed``): which
+    of the custom fields whose values changed are not personal, as their definitions say
+    now (one statement, only when a unit of work touched custom values)."""
+    field_ids = facts_needed(changes)
+    if not field_ids:
+        return Facts()
+    open_fields = await session.scalars(
+        select(CustomField.id).where(
+            CustomField.id.in_(sorted(field_ids)), CustomField.personal.is_(False)
+        )
+    )
+    return Facts(open_custom_fields=frozenset(open_fields))
 
 
 async def _announce(session: AsyncSession, ids: list[int]) -> None:

@@ -7,50 +7,51 @@ queries use (``staff.service.get_many``, ``invitations.service.find_invitation``
 event's own data is field names; a name reaches a subscriber only if they see that field
 of that record (``app.staff.access``), under its API name. An update none of whose fields
 the subscriber sees does not reach them: a restricted record's details change only for
-those it is shared with.
+those it is shared with, and a personal custom field's values only for those who see the
+record's personal data. Each name's class is its row (``app.events.catalogue.field_of``),
+the same rows the webhooks read.
 """
 
 from __future__ import annotations
 
-from app.access import Actor
-from app.custom_fields.fields import CUSTOM_FIELDS
-from app.fields import UnknownField, camel
-from app.staff import access
-from app.staff.fields import STAFF
+from collections.abc import Callable
 
-# Staff event names that are not fields of the staff table (rows hanging off a record):
-# who is told of them.
-_STAFF_LINKS = {
-    "custom_fields": lambda actor, staff_id, restricted: access.can_see_details(
-        actor, staff_id, restricted
-    ),
-    "shared_with": lambda actor, staff_id, restricted: access.can_see_shares(actor),
-    "permits": lambda actor, staff_id, restricted: access.can_see_permits(actor, staff_id),
+from app.access import Actor
+from app.events.catalogue import STAFF_LINKS, field_of
+from app.fields import camel
+from app.staff import access
+
+# Who is told of a change to rows hanging off a staff record (``catalogue.STAFF_LINKS``):
+# those who see that class of the record (its row: a personal custom field's values need
+# the details and the personal data), and for these, who holds a permit of their own.
+_LINK_AUDIENCE: dict[str, Callable[[Actor, int], bool]] = {
+    "shared_with": lambda actor, staff_id: access.can_see_shares(actor),
+    "permits": lambda actor, staff_id: access.can_see_permits(actor, staff_id),
 }
-_STAFF_LINK_API = {
-    "custom_fields": "customFields",
-    "shared_with": "sharedWith",
-    "permits": "permits",
-}
+for _name in _LINK_AUDIENCE:
+    STAFF_LINKS[_name]  # a name the catalogue does not know is an error (UnknownField)
+
+
+def _sees(actor: Actor, staff_id: int, restricted: bool, name: str) -> bool:
+    if name not in STAFF_LINKS:
+        return access.can_see_field(actor, staff_id, restricted, name)
+    needed = access.shown_as(STAFF_LINKS[name].visibility, f"staff link {name}")
+    if not access.can_see_shown(actor, staff_id, restricted, needed):
+        return False
+    audience = _LINK_AUDIENCE.get(name)
+    return audience is None or audience(actor, staff_id)
 
 
 def staff_fields_seen(
     actor: Actor, staff_id: int, restricted: bool, names: tuple[str, ...] | list[str]
 ) -> list[str]:
-    """The API names of the changed fields of a staff record that ``actor`` sees."""
+    """The API names of the changed fields of a staff record that ``actor`` sees, each
+    once (values of personal and other custom fields are both ``customFields``). A name
+    the catalogue has no row for is an error (UnknownField), never shown."""
     seen: list[str] = []
     for name in names:
-        link = _STAFF_LINKS.get(name)
-        if link is not None:
-            if link(actor, staff_id, restricted):
-                seen.append(_STAFF_LINK_API[name])
-            continue
-        try:
-            visible = access.can_see_field(actor, staff_id, restricted, name)
-        except UnknownField:
-            continue
-        api = STAFF[name].api
-        if visible and api is not None:
+        api = field_of("Staff", name).api
+        if api is not None and api not in seen and _sees(actor, staff_id, restricted, name):
             seen.append(api)
     return seen
 
@@ -63,15 +64,8 @@ def staff_deletion_seen(actor: Actor) -> bool:
 
 def custom_field_names(names: tuple[str, ...] | list[str]) -> list[str]:
     """Definitions are seen whole by whoever sees them: the changed names, as the API
-    names them."""
-    found = []
-    for name in names:
-        try:
-            CUSTOM_FIELDS[name]
-        except UnknownField:
-            continue
-        found.append(camel(name))
-    return found
+    names them (an unknown name is an error, UnknownField)."""
+    return [field_of("CustomField", name).api or camel(name) for name in names]
 
 
 def custom_field_deletion_seen(actor: Actor) -> bool:

@@ -48,9 +48,14 @@ SHOWN = {
 def shown(field: str) -> Shown:
     """Who sees ``field`` (its class in ``app.staff.fields.STAFF``); an unknown field, or
     a bookkeeping column that is never shown as data, is an error (UnknownField)."""
-    visibility = STAFF[field].visibility
+    return shown_as(STAFF[field].visibility, f"staff.{field}")
+
+
+def shown_as(visibility: Visibility, what: str) -> Shown:
+    """Who sees what of a staff record has class ``visibility`` (a field, or rows that hang
+    off the record: ``app.events.catalogue.STAFF_LINKS``); bookkeeping is an error."""
     if visibility is Visibility.INTERNAL:
-        raise UnknownField(f"staff.{field} is bookkeeping, never shown")
+        raise UnknownField(f"{what} is bookkeeping, never shown")
     return SHOWN[
         visibility in NEEDS_PROFILE,
         visibility in NEEDS_DETAILS,
@@ -87,7 +92,11 @@ def can_see_personal(actor: Actor, staff_id: int) -> bool:
 
 def can_see_field(actor: Actor, staff_id: int, restricted: bool, field: str) -> bool:
     """Whether ``actor`` sees ``field`` of a record they see (its class in ``STAFF``)."""
-    needed = shown(field)
+    return can_see_shown(actor, staff_id, restricted, shown(field))
+
+
+def can_see_shown(actor: Actor, staff_id: int, restricted: bool, needed: Shown) -> bool:
+    """Whether ``actor`` sees what ``needed`` says of a record they see (``shown``)."""
     if needed is Shown.ALWAYS:
         return True
     if not can_see_profile(actor, staff_id):

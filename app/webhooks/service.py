@@ -28,9 +28,9 @@ from app.accounts.service import lock_account
 from app.audit import changes
 from app.db.base import utcnow
 from app.errors import DomainError, ErrorCode, NotFound
-from app.events.catalogue import EventType
+from app.events.catalogue import EventType, field_of
 from app.events.models import Event
-from app.fields import NEEDS_PERSONAL_DATA, camel, tables
+from app.fields import NEEDS_PERSONAL_DATA, camel
 from app.graphql.ids import encode_id
 from app.security.crypto import Keyring
 from app.validation import clean_text
@@ -44,16 +44,6 @@ MAX_ENDPOINTS = 20
 MAX_PAGE = 100
 MAX_ATTEMPTS_SHOWN = 50  # the latest attempts of a delivery a page shows
 SECRET_PREFIX = "whsec_"
-
-# The field table that names the fields of each kind of record an event is about.
-_SUBJECT_TABLES = {
-    "Staff": "staff",
-    "Invitation": "invitations",
-    "JoinRequest": "join_requests",
-    "CustomField": "custom_fields",
-    "Account": "accounts",
-}
-
 
 def new_secret() -> str:
     """A Standard Webhooks secret: ``whsec_`` and 32 random bytes in base64."""
@@ -376,19 +366,26 @@ async def reseal_secrets(
 
 
 def _field_names(subject_type: str, names: list[str], personal: bool) -> list[str]:
-    """Field names as the API spells them; personal ones only when ``personal``."""
-    table = tables().get(_SUBJECT_TABLES.get(subject_type, ""))
-    shown = []
+    """Field names as the API spells them, each once; personal ones only when ``personal``
+    (each name's class is its row in the events catalogue, ``field_of``: a personal custom
+    field's values are personal, other custom fields' are not). An unknown name is an
+    error (UnknownField), never told."""
+    shown: list[str] = []
     for name in names:
-        row = table[name] if table is not None and name in table else None
-        if row is not None and row.visibility in NEEDS_PERSONAL_DATA and not personal:
+        row = field_of(subject_type, name)
+        if row.visibility in NEEDS_PERSONAL_DATA and not personal:
             continue
-        shown.append(row.api if row is not None and row.api else camel(name))
+        api = row.api or camel(name)
+        if api not in shown:
+            shown.append(api)
     return shown
 
 
-def payload_of(event: Event, personal: bool) -> dict:
-    """What an endpoint is told about an event: ids, type, changed field names."""
+def payload_of(event: Event, personal: bool) -> dict | None:
+    """What an endpoint is told about an event: ids, type, changed field names. An event
+    that names changed fields, none of which the endpoint may be told (an SSN or a
+    personal custom field's value, to an endpoint without personal data), is not told at
+    all (None): even an empty list would say when hidden data changed."""
     data = dict(event.data or {})
     body: dict = {
         "id": encode_id(event.subject_type, event.subject_id),
@@ -397,6 +394,8 @@ def payload_of(event: Event, personal: bool) -> dict:
     }
     if "fields" in data:
         body["fields"] = _field_names(event.subject_type, list(data.pop("fields")), personal)
+        if not body["fields"]:
+            return None
     body.update(data)
     return {"type": event.type, "timestamp": event.occurred_at.isoformat(), "data": body}
 
@@ -406,7 +405,8 @@ def _wants(endpoint: WebhookEndpoint, event_type: str) -> bool:
 
 
 async def queue_deliveries(session: AsyncSession, events: list[Event]) -> None:
-    """One delivery per enabled endpoint that wants the event, in the event's transaction.
+    """One delivery per enabled endpoint that wants the event and may be told of it, in
+    the event's transaction.
 
     The rows are the deliveries' own bookkeeping, not part of the change: they are left out
     of the change's audit entry."""
@@ -423,15 +423,11 @@ async def queue_deliveries(session: AsyncSession, events: list[Event]) -> None:
     position = changes.mark(session)
     for event in events:
         for endpoint in endpoints:
-            if endpoint.account_id == event.account_id and _wants(endpoint, event.type):
-                session.add(
-                    _delivery(
-                        endpoint,
-                        event.type,
-                        payload_of(event, endpoint.personal_data),
-                        event.id,
-                    )
-                )
+            if endpoint.account_id != event.account_id or not _wants(endpoint, event.type):
+                continue
+            payload = payload_of(event, endpoint.personal_data)
+            if payload is not None:
+                session.add(_delivery(endpoint, event.type, payload, event.id))
     await session.flush()
     changes.rollback_to(session, position)
 

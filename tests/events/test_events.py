@@ -17,9 +17,11 @@ from app.access import Role
 from app.background import sweep_once
 from app.db.base import utcnow
 from app.events.bus import HUB
-from app.events.catalogue import EventType
+from app.events.catalogue import RULES, STAFF_LINKS, EventType, Facts, derive, field_of
 from app.events.models import Event
+from app.fields import UnknownField, Visibility
 from app.invitations.models import Invitation
+from app.staff.fields import STAFF
 from tests.audit.test_audit_log import (
     CASES,
     INTROSPECT,
@@ -30,7 +32,14 @@ from tests.audit.test_audit_log import (
     pk,
 )
 from tests.conftest import make_settings
-from tests.factories import make_member, make_tenant, take_mail
+from tests.factories import (
+    gid,
+    make_custom_field,
+    make_member,
+    make_staff,
+    make_tenant,
+    take_mail,
+)
 
 E = EventType
 
@@ -178,6 +187,82 @@ async def test_a_staff_update_names_the_fields_it_changed(api, services):
     )
     assert event.data == {"fields": ["title", "ssn"]}
     assert "123-45-6789" not in str(event.data)
+
+
+CUSTOM_FIELDS_SET = """mutation($input: StaffCustomFieldsSetInput!) {
+  staffCustomFieldsSet(input: $input) { userErrors { code field } } }"""
+
+
+@pytest.mark.parametrize(
+    ("which", "named"),
+    [
+        (["personal"], ["personal_custom_fields"]),
+        (["plain"], ["custom_fields"]),
+        (["personal", "plain"], ["personal_custom_fields", "custom_fields"]),
+    ],
+)
+async def test_a_custom_value_change_says_whether_its_field_is_personal(
+    api, services, which, named
+):
+    """The field's own definition says (``personal``, as the directory hides values by):
+    consumers tell those without personal data only of the fields they see."""
+    tenant = await make_tenant(services)
+    staff = await make_staff(services, tenant)
+    fields = {
+        "personal": await make_custom_field(services, tenant, "Shoe size", personal=True),
+        "plain": await make_custom_field(services, tenant, "Nickname"),
+    }
+    before = await last_event_id(services)
+    values = [{"fieldId": gid("CustomField", fields[w].id), "value": "secret 42"} for w in which]
+    body = await api.data(
+        CUSTOM_FIELDS_SET,
+        {"input": {"staffId": gid("Staff", staff.id), "values": values}},
+        as_=tenant.owner,
+    )
+    assert body["staffCustomFieldsSet"]["userErrors"] == []
+    [event] = await events_after(services, before)
+    assert (event.type, event.subject_id) == ("staff.updated", staff.id)
+    assert event.data == {"fields": named}
+    assert "secret 42" not in str(event.data)
+
+
+def test_a_custom_value_of_a_field_not_known_open_is_personal():
+    """The rules are told which fields are open; any other (a definition not found, a
+    caller that read nothing) is taken as personal, never as open."""
+    change = {"table": "custom_field_values", "op": "insert", "id": None, "key": [7, 3],
+              "account_id": 1, "fields": {"value": ["[redacted]", "[redacted]"]}}
+    [(_, event)] = derive([change])
+    assert event.fields == ["personal_custom_fields"]
+    [(_, event)] = derive([change], Facts(open_custom_fields=frozenset({3})))
+    assert event.fields == ["custom_fields"]
+    [(_, event)] = derive([change], Facts(open_custom_fields=frozenset({4})))
+    assert event.fields == ["personal_custom_fields"]
+
+
+def test_every_name_an_event_carries_has_a_row_and_an_unknown_one_is_an_error():
+    """Links (rows hanging off a staff record) have a class like the record's fields: a
+    personal custom field's values are personal data needing the details (as SSN), other
+    values are details, shares and permit grants are not personal. A name no table has is
+    an error, never shown."""
+    assert {row.name: row.visibility for row in STAFF_LINKS} == {
+        "custom_fields": Visibility.DETAILED,
+        "personal_custom_fields": Visibility.SECRET,
+        "shared_with": Visibility.BASIC,
+        "permits": Visibility.BASIC,
+    }
+    assert not {row.name for row in STAFF_LINKS} & {row.name for row in STAFF}
+    for table in ("staff_shares", "staff_permit_grants", "custom_field_values"):
+        assert table in RULES
+        change = {"table": table, "op": "insert", "id": None, "key": [7, 3],
+                  "account_id": 1, "fields": {}}
+        for _, event in derive([change]):
+            for name in event.fields:
+                assert field_of("Staff", name).api
+    assert field_of("Staff", "ssn").visibility is Visibility.SECRET
+    for subject, name in [("Staff", "no_such_field"), ("Staff", "id"), ("Staff", "account_id"),
+                          ("CustomField", "custom_fields"), ("Elsewhere", "name")]:
+        with pytest.raises(UnknownField):
+            field_of(subject, name)
 
 
 async def test_a_change_that_fails_emits_nothing(api, services):

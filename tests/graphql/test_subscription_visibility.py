@@ -15,6 +15,7 @@ import pytest
 from tests.factories import (
     ROLE_KEYS,
     gid,
+    make_custom_field,
     make_staff,
     make_tenant,
     member_as,
@@ -24,7 +25,9 @@ from tests.factories import (
 from tests.graphql.test_subscriptions import serving
 from tests.graphql.ws import WsClient
 
-STAFF_FIELDS = "id email ssn salary capacity notes viewerCanSeePersonalData"
+STAFF_FIELDS = (
+    "id email ssn salary capacity notes viewerCanSeePersonalData customFields { field { name } value }"
+)
 SUBSCRIPTIONS = {
     "staff": "subscription { staffChanged { kind staffId changedFields staff { "
     + STAFF_FIELDS
@@ -42,6 +45,7 @@ UPDATE = """mutation($input: StaffUpdateInput!) { staffUpdate(input: $input) { u
 INVITE = """mutation($input: InvitationCreateInput!) { invitationCreate(input: $input) { invitation { id staff { id } } userErrors { code } } }"""
 FIELD_CREATE = """mutation { customFieldCreate(input: {name: "Badge", type: TEXT}) { customField { id } userErrors { code } } }"""
 DELETE = """mutation($id: ID!) { staffDelete(input: {staffId: $id}) { userErrors { code } } }"""
+VALUES_SET = """mutation($input: StaffCustomFieldsSetInput!) { staffCustomFieldsSet(input: $input) { userErrors { code field } } }"""
 
 KEYS = [*ROLE_KEYS, "EDITOR+SHARED"]
 ALL = frozenset(KEYS)
@@ -57,6 +61,11 @@ EXPECTED = {
     "invitation created": (ADMINS, None, None),
     "custom field created": (ALL, [], []),
     "record deleted": (ALL, [], []),
+    # values of a personal custom field are personal data: without the permit, one learns
+    # neither what nor that (nor when) they changed
+    "personal custom value set": (WITH_PD, ["customFields"], None),
+    "open custom value set": (ALL, ["customFields"], ["customFields"]),
+    "both custom values set": (ALL, ["customFields"], ["customFields"]),
 }
 
 
@@ -76,6 +85,14 @@ async def test_every_role_receives_each_event_as_its_queries_show_it(api, servic
     await set_staff_secrets(services, open_record.id, ssn="111-22-3333", salary=1000)
     restricted = await make_staff(services, tenant, restricted=True, email="r@example.com")
     doomed = await make_staff(services, tenant)
+    shoe = await make_custom_field(services, tenant, "Shoe size", personal=True)
+    nickname = await make_custom_field(services, tenant, "Nickname")
+    custom_values = {  # event -> the values the owner sets on a record of its own
+        "personal custom value set": [(shoe, "44")],
+        "open custom value set": [(nickname, "Nick")],
+        "both custom values set": [(shoe, "45"), (nickname, "Ned")],
+    }
+    valued = {event: await make_staff(services, tenant) for event in custom_values}
     if key == "EDITOR+SHARED":
         await share_staff_with(services, tenant, restricted.id, member.staff_pk)
 
@@ -91,6 +108,9 @@ async def test_every_role_receives_each_event_as_its_queries_show_it(api, servic
         invited = await _ok(api, INVITE, {"input": {"email": "invitee@example.com", "role": "VIEWER"}}, owner)
         field = await _ok(api, FIELD_CREATE, None, owner)
         await _ok(api, DELETE, {"id": gid("Staff", doomed.id)}, owner)
+        for event, pairs in custom_values.items():
+            await _ok(api, VALUES_SET, {"input": {"staffId": gid("Staff", valued[event].id), "values": [
+                {"fieldId": gid("CustomField", f.id), "value": v} for f, v in pairs]}}, owner)
         messages = await ws.drain(1.5)
 
     received: dict[str, list[dict]] = {name: [] for name in SUBSCRIPTIONS}
@@ -115,6 +135,7 @@ async def test_every_role_receives_each_event_as_its_queries_show_it(api, servic
         "invitation created": [e for e in received["invitation"] if e["kind"] == "CREATED"],
         "custom field created": [e for e in received["field"] if e["kind"] == "CREATED"],
         "record deleted": staff_events(doomed.id, "DELETED"),
+        **{event: staff_events(valued[event].id, "UPDATED") for event in custom_values},
     }
     for event, (who, personal_fields, other_fields) in EXPECTED.items():
         events = got[event]
@@ -158,3 +179,9 @@ async def test_every_role_receives_each_event_as_its_queries_show_it(api, servic
             assert event["staff"]["capacity"] == 120
         else:
             assert event["staff"]["capacity"] is None
+    for event in got["both custom values set"]:
+        values = {v["field"]["name"]: v["value"] for v in event["staff"]["customFields"] if v["value"]}
+        if key in WITH_PD:
+            assert values == {"Shoe size": "45", "Nickname": "Ned"}
+        else:
+            assert values == {"Nickname": "Ned"}

@@ -32,7 +32,9 @@ from tests.factories import (
     error_codes,
     gid,
     make_api_token,
+    make_custom_field,
     make_member,
+    make_staff,
     make_tenant,
     take_mail,
 )
@@ -70,6 +72,9 @@ DELIVERIES = """query($endpoint: ID) {
 }"""
 STAFF_UPDATE = """mutation($input: StaffUpdateInput!) {
   staffUpdate(input: $input) { staff { id } userErrors { code field } }
+}"""
+VALUES_SET = """mutation($input: StaffCustomFieldsSetInput!) {
+  staffCustomFieldsSet(input: $input) { userErrors { code field } }
 }"""
 
 
@@ -472,6 +477,86 @@ async def test_personal_field_names_only_for_endpoints_set_up_with_the_permit(
         # the value never travels, in any spelling (the body's ids are random hex: they
         # may hold "555")
         assert not re.search(r"555\D*0100", receiver.received[0].body.decode())
+
+
+@pytest.mark.parametrize("sees_personal", [True, False])
+async def test_custom_values_are_named_by_whether_their_field_is_personal(
+    api, services, sees_personal
+):
+    """A personal custom field's values are personal data (the field's definition says):
+    an endpoint without personal data is told of a change to them no more than of an SSN
+    change: no delivery at all, which would say when hidden data changed. Values of other
+    custom fields are ``customFields`` to every endpoint, named once however many
+    changed."""
+    tenant = await make_tenant(services)
+    admin = await make_member(services, tenant, Role.ADMINISTRATOR)
+    scopes = [Scope.ADMIN, Scope.STAFF_READ] + ([Scope.PERSONAL_DATA] if sees_personal else [])
+    key = await make_api_token(services, tenant, admin, scopes=scopes)
+    staff = await make_staff(services, tenant)
+    shoe = await make_custom_field(services, tenant, "Shoe size", personal=True)
+    nickname = await make_custom_field(services, tenant, "Nickname")
+
+    async def values_set(*pairs) -> None:
+        values = [{"fieldId": gid("CustomField", f.id), "value": v} for f, v in pairs]
+        body = await api.data(
+            VALUES_SET,
+            {"input": {"staffId": gid("Staff", staff.id), "values": values}},
+            as_=tenant.owner,
+        )
+        assert body["staffCustomFieldsSet"]["userErrors"] == []
+
+    async with receiving() as receiver:
+        body = await api(
+            CREATE,
+            {"input": {"url": receiver.url, "eventTypes": ["staff.updated"]}},
+            token=key,
+            realm=tenant.slug,
+        )
+        made = body["data"]["webhookEndpointCreate"]
+        assert made["webhookEndpoint"]["includesPersonalData"] is sees_personal
+        receiver.secrets.append(made["secret"])
+        told = []
+        for change in (
+            lambda: values_set((shoe, "4471")),
+            lambda: api.data(
+                STAFF_UPDATE,
+                {"input": {"id": gid("Staff", staff.id), "ssn": "123-45-6789"}},
+                as_=tenant.owner,
+            ),
+            lambda: values_set((nickname, "Nick4472")),
+            lambda: values_set((shoe, "4473"), (nickname, "Ned4474")),
+        ):
+            before = len(receiver.received)
+            await change()
+            await deliver_all(services)
+            told.append([p["data"]["fields"] for p in receiver.payloads[before:]])
+        if sees_personal:
+            assert told == [[["customFields"]], [["ssn"]], [["customFields"]], [["customFields"]]]
+        else:
+            assert told == [[], [], [["customFields"]], [["customFields"]]]
+        assert {p["data"]["id"] for p in receiver.payloads} == {gid("Staff", staff.id)}
+        sent = b"".join(r.body for r in receiver.received).decode()
+        assert not re.search(r"447[1-4]|123-45", sent)  # thin: never a value
+
+
+def test_an_event_naming_a_field_no_table_has_is_an_error_never_told():
+    from app.events.models import Event
+    from app.fields import UnknownField
+    from app.webhooks.service import payload_of
+
+    def event(*names: str) -> Event:
+        return Event(uid="evt_" + "0" * 32, account_id=1, type="staff.updated",
+                     subject_type="Staff", subject_id=1, data={"fields": list(names)},
+                     occurred_at=utcnow())
+
+    told = payload_of(event("title", "custom_fields", "personal_custom_fields"), True)
+    assert told is not None and told["data"]["fields"] == ["title", "customFields"]
+    told = payload_of(event("title", "personal_custom_fields"), False)
+    assert told is not None and told["data"]["fields"] == ["title"]
+    assert payload_of(event("personal_custom_fields", "ssn"), False) is None
+    for name in ("no_such_field", "account_id"):
+        with pytest.raises(UnknownField):
+            payload_of(event("title", name), True)
 
 
 # --- addresses ----------------------------------------------------------------------------
