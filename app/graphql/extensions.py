@@ -24,6 +24,7 @@ from graphql import DocumentNode, ExecutionResult, GraphQLError, GraphQLSchema, 
 from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
+from app.graphql.mutations.base import kept_a_change
 from app.graphql.strawberry_internals import validate_document
 
 log = logging.getLogger("roster.graphql")
@@ -160,8 +161,16 @@ class RequestLifecycle(SchemaExtension):
         result = self.execution_context.result
         errors = list(getattr(result, "errors", None) or [])
         unexpected = [e for e in errors if _is_unexpected(e)]
+        commit = ctx.write and not unexpected
+        if commit and errors and getattr(result, "data", None) is None and ctx.has_session:
+            # An operation the client sees as failed as a whole (a root field refused with a
+            # top-level error nulls ``data``) keeps nothing of its other root fields: a
+            # field done before it would otherwise be saved unseen, and a client that
+            # retries would do it twice. A single refused field keeps what it must (its
+            # rate-limit hits): nothing of its own work was kept.
+            commit = not kept_a_change(ctx.session())
         try:
-            await ctx.close(commit=ctx.write and not unexpected)
+            await ctx.close(commit=commit)
         except Exception as exc:  # a failed commit is an unexpected error of the request
             unexpected.append(GraphQLError("commit failed", original_error=exc))
             errors.append(unexpected[-1])

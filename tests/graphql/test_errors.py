@@ -69,3 +69,30 @@ async def test_whole_operation_denial_is_top_level_forbidden(api, services, role
     member = await make_member(services, tenant, role)
     body = await api(CREATE, {"input": {"firstName": "A", "lastName": "B"}}, as_=member)
     assert error_codes(body) == ["FORBIDDEN"]
+
+
+HIDDEN = '{ staff(first: 0, search: "Hidden") { totalCount } }'
+BOTH = """mutation {
+  a: staffCreate(input: {firstName: "Hidden", lastName: "Write"}) { staff { id } userErrors { code } }
+  b: accountPlanChange(input: {plan: FREE}) { account { plan } userErrors { code } }
+}"""
+
+
+async def test_an_operation_refused_as_a_whole_keeps_none_of_its_fields(api, services):
+    """An administrator may add staff but not change the plan: the second root field's
+    FORBIDDEN nulls the whole answer, so the first field's record is not kept either (it
+    was saved unseen, and a client retrying the document added it twice)."""
+    tenant = await make_tenant(services)
+    admin = await make_member(services, tenant, Role.ADMINISTRATOR)
+    for document in (BOTH, BOTH.replace("a: staffCreate", "c: staffCreate", 1)):
+        body = await api(document, as_=admin)
+        assert body["data"] is None and error_codes(body) == ["FORBIDDEN"]
+    assert (await api.data(HIDDEN, as_=admin))["staff"]["totalCount"] == 0
+    # the owner may do both: both are kept
+    body = await api.data(BOTH, as_=tenant.owner)
+    assert body["a"]["userErrors"] == [] and body["b"]["userErrors"] == []
+    assert (await api.data(HIDDEN, as_=tenant.owner))["staff"]["totalCount"] == 1
+    # a field refused with userErrors does not null the answer: the other is kept
+    body = await api.data(BOTH.replace("plan: FREE", "plan: FREE, seatLimit: 5"), as_=tenant.owner)
+    assert body["b"]["userErrors"] != [] and body["a"]["userErrors"] == []
+    assert (await api.data(HIDDEN, as_=tenant.owner))["staff"]["totalCount"] == 2

@@ -61,7 +61,16 @@ async def attempt(
         credentials.forget_counted(session, counted)
         raise
     credentials.forget_counted(session, counted)
+    session.info[_CHANGED] = True
     return result, []
+
+
+_CHANGED = "roster.mutation_done"  # session.info: a root field's work was kept
+
+
+def kept_a_change(session: AsyncSession) -> bool:
+    """Whether a mutation's root field completed its work in this session (``attempt``)."""
+    return bool(session.info.get(_CHANGED))
 
 
 def provided(obj, rename: dict[str, str] | None = None) -> dict:
