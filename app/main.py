@@ -229,6 +229,7 @@ class RosterGraphQL(GraphQLOverHTTP, GraphQL):
     ):
         """Every operation gets a time limit; past it the work is cancelled and rolled back.
         Its name and outcome are left in the request's state (``app.ops.observe``)."""
+        context.operation_name_sent = bool(getattr(request_data, "operation_name", None))
         result = await self._execute_in_time(
             request, request_adapter, request_data, context, root_value, sub_response
         )

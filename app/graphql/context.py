@@ -38,6 +38,9 @@ class Context:
     operation_name: str | None = None
     """The operation run, as the document and ``operationName`` name it (metrics, traces,
     the access log); None for an anonymous operation or a document that did not parse."""
+    operation_name_sent: bool | None = None
+    """Whether the request named its operation (``operationName``); None where that is not
+    known. A document of several operations needs one (``DocumentCache``)."""
     # Over a websocket (app.graphql.socket): the connection_init payload, the connection's
     # state, the process's live fan-out, and how to close the socket.
     connection_params: dict | None = None

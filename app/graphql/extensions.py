@@ -20,7 +20,14 @@ import re
 import time
 import weakref
 
-from graphql import DocumentNode, ExecutionResult, GraphQLError, GraphQLSchema, parse
+from graphql import (
+    DocumentNode,
+    ExecutionResult,
+    GraphQLError,
+    GraphQLSchema,
+    OperationDefinitionNode,
+    parse,
+)
 from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
@@ -116,6 +123,20 @@ class DocumentCache(SchemaExtension):
             options = tuple(sorted(ctx.parse_options.items()))
             rules = tuple(ctx.validation_rules)
             ctx.pre_execution_errors = _validate(ctx.schema._schema, query, options, rules)
+        if (
+            document is not None
+            and not ctx.pre_execution_errors
+            and getattr(ctx.context, "operation_name_sent", None) is False
+            and sum(isinstance(d, OperationDefinitionNode) for d in document.definitions) > 1
+        ):
+            # GraphQL's GetOperation: without a name, a document of several operations is a
+            # request error (strawberry would run the first)
+            ctx.pre_execution_errors = [
+                GraphQLError(
+                    "Must provide operation name if query contains multiple operations.",
+                    extensions={"code": "BAD_USER_INPUT"},
+                )
+            ]
         yield
 
 

@@ -75,6 +75,29 @@ async def test_a_document_refused_before_execution_has_no_data(client, query):
     assert {e["extensions"]["code"] for e in spec["errors"]} == {"BAD_USER_INPUT"}
 
 
+async def test_several_operations_need_an_operation_name(client, services):
+    """GraphQL's GetOperation: a document of several operations without operationName is a
+    request error, not its first operation (over GET too); with a name, that one runs."""
+    tenant = await make_tenant(services)
+    auth = {"Authorization": f"Bearer {tenant.owner.token}", "X-Auth-Realm": tenant.owner.realm}
+    document = "query A { __typename } query B { viewer { role } }"
+    for accept, status, media in ((JSON, 200, JSON), (GRAPHQL_RESPONSE, 400, GRAPHQL_RESPONSE)):
+        response = await client.post(
+            "/graphql", json={"query": document}, headers={**auth, "accept": accept}
+        )
+        body = request_error(response, status, media)
+        assert body["errors"][0]["message"] == (
+            "Must provide operation name if query contains multiple operations."
+        )
+    response = await client.get("/graphql", params={"query": document}, headers=auth)
+    request_error(response, 200)
+    named = await client.post("/graphql", json={"query": document, "operationName": "B"},
+                              headers=auth)
+    assert named.json() == {"data": {"viewer": {"role": "OWNER"}}}
+    single = await client.post("/graphql", json={"query": "query A { __typename }"}, headers=auth)
+    assert single.json() == {"data": {"__typename": "Query"}}
+
+
 async def test_an_error_during_execution_keeps_data_and_200(client):
     # no credentials: the field's resolver refuses, the rest of the answer stands
     query = "{ __typename staff(first: 1) { totalCount } }"
