@@ -58,7 +58,10 @@ async def revoke_open_invitations(session: AsyncSession, staff: Staff) -> int:
     For a record that stops being invitable: disabled, deleted, or become a membership
     by any way but accepting the invitation (``activate``: a join link, an approved join
     request, a sign-up into the account...), where an invitation left pending would count
-    a second seat next to the member and its link would still name the record.
+    a second seat next to the member and its link would still name the record. And for
+    a record invited anew (``create_invitation``, at its address or another): the new
+    invitation is its one, and an expired one resent would be a second pending invitation
+    and a second reserved seat.
 
     REVOKED (withdrawn), not ACCEPTED: nobody used the link, and the member's role is the
     one they joined with, not the invitation's. The changes are ORM changes, so the audit
