@@ -12,7 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access import Actor, Permit, Role, require
 from app.accounts.models import Account
-from app.accounts.service import reserve_seats
 from app.db.base import utcnow
 from app.email.links import join_link
 from app.email.outbox import enqueue
@@ -28,7 +27,7 @@ from app.invitations.service import role_name
 from app.security.passwords import PasswordService, password_problem
 from app.security.tokens import new_token, token_digest
 from app.staff import queries as staff_queries
-from app.staff.membership import activate, member_of
+from app.staff.membership import activate, member_of, reserve_join_seat
 from app.staff.models import GUEST_KINDS, Staff, StaffKind, default_role
 from app.validation import clean_email, clean_text
 
@@ -248,7 +247,7 @@ async def join_through(
     else:
         _check_new_password(email, password)
     account = await session.get_one(Account, link.account_id)
-    await _use(session, link)
+    await _use(session, link, email)
     verify = False
     if user is None:
         user = await create_user(
@@ -331,11 +330,13 @@ def _check_new_password(email: str, password: str | None) -> None:
         raise WeakPassword(problem)
 
 
-async def _use(session: AsyncSession, link: JoinLink) -> None:
-    """Take a seat (unless an administrator approves first) and one of the link's uses,
-    in one conditional UPDATE so concurrent joins never pass ``max_uses``."""
+async def _use(session: AsyncSession, link: JoinLink, email: str) -> None:
+    """Take a seat for the login at ``email`` (unless an administrator approves first:
+    a free one, or the one an invitation of their record holds, ``reserve_join_seat``)
+    and one of the link's uses, in one conditional UPDATE so concurrent joins never pass
+    ``max_uses``."""
     if not link.requires_approval:
-        await reserve_seats(session, link.account_id, role=link.role)
+        await reserve_join_seat(session, link.account_id, email, link.role)
     if link.id is None:  # an open door (self sign-up): no uses to count
         return
     used = await session.execute(
@@ -388,8 +389,8 @@ async def _decoy(session, settings, link: JoinLink, user: User, password: str | 
     if problem := password_problem(password, user.email):
         raise WeakPassword(problem)
     account = await session.get_one(Account, link.account_id)
-    if not link.requires_approval:
-        await reserve_seats(session, link.account_id, role=link.role)
+    if not link.requires_approval:  # as a newcomer at this address would be answered
+        await reserve_join_seat(session, link.account_id, user.email, link.role)
     await enqueue(
         session,
         settings.keyring,
@@ -477,8 +478,8 @@ async def decide(
         )
     staff = None
     if approve:
-        await reserve_seats(session, actor.account_id, role=request.role)
         user = await session.get_one(User, request.user_id)
+        await reserve_join_seat(session, actor.account_id, user.email, request.role)
         link = await session.get(JoinLink, request.join_link_id)
         staff = await activate(
             session,

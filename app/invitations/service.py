@@ -50,9 +50,13 @@ from app.invitations.queries import (
 from app.security.passwords import PasswordService, password_problem
 from app.security.tokens import new_token, token_digest
 from app.staff import access
-from app.staff.membership import activate, confirm_memberships, member_of
+from app.staff.membership import (
+    activate,
+    confirm_memberships,
+    member_of,
+    revoke_open_invitations,
+)
 from app.staff.models import AccountStatus, Staff, StaffKind, default_role
-from app.staff.readdress import readdress
 from app.validation import clean_email, clean_text, full_name, name_key, normalize_email
 
 MAX_BULK = 500
@@ -331,9 +335,11 @@ async def create_invitation(
         )
         session.add(staff)
     else:
-        # an earlier invitation sent to the record's old address (expired, as
-        # ``_target_staff`` refuses a pending one) no longer joins as it
-        await readdress(session, staff, email)
+        # The new invitation is the record's one: its earlier ones not yet accepted
+        # (expired, as ``_target_staff`` refuses a pending one; to this address or an
+        # old one) are revoked, so a resend of one never gives the record a second
+        # pending invitation and reserved seat, nor its link a second way in.
+        await revoke_open_invitations(session, staff)
     staff.email = email
     staff.role = role
     staff.kind = kind

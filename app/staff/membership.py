@@ -58,7 +58,10 @@ async def revoke_open_invitations(session: AsyncSession, staff: Staff) -> int:
     For a record that stops being invitable: disabled, deleted, or become a membership
     by any way but accepting the invitation (``activate``: a join link, an approved join
     request, a sign-up into the account...), where an invitation left pending would count
-    a second seat next to the member and its link would still name the record.
+    a second seat next to the member and its link would still name the record. And for
+    a record invited anew (``create_invitation``, at its address or another): the new
+    invitation is its one, and an expired one resent would be a second pending invitation
+    and a second reserved seat.
 
     REVOKED (withdrawn), not ACCEPTED: nobody used the link, and the member's role is the
     one they joined with, not the invitation's. The changes are ORM changes, so the audit
@@ -213,6 +216,46 @@ async def _reseat(session: AsyncSession, staff: Staff, role: Role) -> None:
     account = await lock_account(session, staff.account_id)
     if takes_seat(account, role) and not takes_seat(account, staff.role):
         await reserve_seats(session, staff.account_id, role=role)
+
+
+async def reserve_join_seat(
+    session: AsyncSession, account_id: int, email: str, role: Role
+) -> None:
+    """Check, under the account lock, that the login at ``email`` may join as a member of
+    ``role`` other than by accepting an invitation (a join link, an approved join request,
+    a sign-up into the account): a free seat, unless the record it joins already has one.
+
+    The record ``activate`` will take (the account's record at that address, without a
+    login, not disabled) may have a pending invitation whose role takes a seat: that
+    reserved seat is the joiner's, as joining revokes the invitation
+    (``revoke_open_invitations``) and the ledger then counts the seat once, for the
+    member.
+
+    Race-free as the other seat checks: the account lock is held to commit, and every
+    change that takes a seat takes it first. What may change the invitation meanwhile
+    without it only frees its seat (a revoke, its expiry, the record readdressed) or
+    gives it to the one member it was for (accepting it: only one of the two joins), so
+    the ledger never counts more than the check allowed. (No row lock on the invitation
+    here: a revoke holds it while its audit entry waits for the account row, so holding
+    the account while waiting for it would deadlock.)"""
+    account = await lock_account(session, account_id)
+    if not takes_seat(account, role):
+        return
+    held = await session.scalars(
+        select(Invitation.role)
+        .join(Staff, Staff.id == Invitation.staff_id)
+        .where(
+            Staff.account_id == account_id,
+            Staff.email == email,
+            Staff.user_id.is_(None),
+            Staff.account_status != AccountStatus.DISABLED,
+            Invitation.account_id == account_id,
+            Invitation.status == InvitationStatus.PENDING,
+            Invitation.expires_at > utcnow(),
+        )
+    )
+    if not any(takes_seat(account, held_role) for held_role in held):
+        await reserve_seats(session, account_id, role=role)
 
 
 async def member_of(session: AsyncSession, account_id: int, user_id: int) -> Staff | None:

@@ -1,13 +1,14 @@
 """A staff record's email changing away from the address its invitation went to.
 
 An invitation is sent to the record's address of the time. When that address changes
-(``staffUpdate``, SCIM's userName, the bulk import, one's own confirmed change, or an
-invitation naming the record with another address), every invitation of the record not
-yet accepted (pending, or expired and so still resendable) that went to another address
-is revoked in the same transaction: its link, in the old mailbox, no longer joins as the
-record, and the seat it held is free. A record left with no invitation is NOT_INVITED
-again, so its new address can be invited. The revocations are ORM changes, so the audit
-log and the webhooks show them as they show every other revocation.
+(``staffUpdate``, SCIM's userName, the bulk import, one's own confirmed change), every
+invitation of the record not yet accepted (pending, or expired and so still resendable)
+that went to another address is revoked in the same transaction: its link, in the old
+mailbox, no longer joins as the record, and the seat it held is free. A record left with
+no invitation is NOT_INVITED again, so its new address can be invited. The revocations
+are ORM changes, so the audit log and the webhooks show them as they show every other
+revocation. (Inviting the record again, at any address, revokes all its invitations not
+yet accepted: ``membership.revoke_open_invitations``.)
 
 Call it before the new address is written: the invitations' rows are locked first (as
 accepting one locks its invitation before its record), and on PostgreSQL an invitation

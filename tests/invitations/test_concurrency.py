@@ -431,6 +431,30 @@ async def test_concurrent_joins_respect_free_seats(api, services):
     assert sum([await users_with_email(services, e) for e in emails]) == 2
 
 
+async def test_invited_people_join_a_full_account_at_once_on_their_invitations_seats(
+    api, services
+):
+    tenant = await make_tenant(services, seats=4)  # the owner and three invitations: full
+    invited = [f"held{i}@example.com" for i in range(3)]
+    ids = {email: await invite(api, tenant, email) for email in invited}
+    token, _ = await join_link(api, tenant)
+    strangers = [f"stranger{i}@example.com" for i in range(5)]
+    fresh = [f"fresh{i}@example.com" for i in range(3)]
+
+    joins = await at_once(
+        *(join_call(api, token, e) for e in invited + strangers),
+        *(api(INVITE, {"input": {"email": e}}, as_=tenant.owner) for e in fresh),
+    )
+
+    assert outcomes(joins[:3], "joinLinkJoin") == {"OK": 3}
+    assert outcomes(joins[3:8], "joinLinkJoin") == {"SEAT_LIMIT_REACHED": 5}
+    assert outcomes(joins[8:], "invitationCreate") == {"SEAT_LIMIT_REACHED": 3}
+    # each invitation's seat is its joiner's (unconfirmed), never one more
+    assert await seats(api, tenant) == {"limit": 4, "used": 1, "reserved": 3, "available": 0}
+    listed = await invitations(api, tenant)
+    assert {e: listed[e]["status"] for e in ids} == dict.fromkeys(invited, "REVOKED")
+
+
 # --- 6. direct registration ------------------------------------------------------------------
 
 

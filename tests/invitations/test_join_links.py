@@ -653,3 +653,105 @@ async def test_approving_a_join_request_of_an_invited_record_closes_its_invitati
     assert change["fields"]["status"] == ["PENDING", "REVOKED"]
     stale = (await api.data(ACCEPT, {"t": old_token}))["invitationAccept"]
     assert [e["code"] for e in stale["userErrors"]] == ["INVITATION_REVOKED"]
+
+
+# --- the seat an invitation holds is its invitee's ---
+
+INVITE_AS = """mutation($input: InvitationCreateInput!) {
+  invitationCreate(input: $input) { invitation { id } userErrors { code } } }"""
+
+
+@pytest.mark.parametrize("has_login", [False, True], ids=["newcomer", "login"])
+async def test_an_invited_person_joins_a_full_account_on_their_invitations_seat(
+    api, services, has_login
+):
+    tenant = await make_tenant(services, seats=2)
+    _, old_token = await invite_record(api, services, tenant, "inv@example.com")
+    assert await seats(api, tenant) == {"limit": 2, "used": 1, "reserved": 1, "available": 0}
+    if has_login:
+        await make_user(services, "inv@example.com", PASSWORD)
+    link, _ = await create_ok(api, tenant.owner, role="VIEWER")
+    # anyone else finds the account full
+    other = await join(api, link, "else@example.com")
+    assert [e["code"] for e in other["userErrors"]] == ["SEAT_LIMIT_REACHED"]
+
+    joined = await join(api, link, "Inv@Example.com")
+    assert joined["outcome"] == "JOINED" and codes(joined) == [], joined
+    state = "ACTIVE" if has_login else "UNCONFIRMED"
+    assert (await members(api, tenant, state))["inv@example.com"] == "VIEWER"
+    # the invitation's reserved seat became the member's: still one each way, and full
+    assert await seats(api, tenant) == (
+        {"limit": 2, "used": 2, "reserved": 0, "available": 0}
+        if has_login
+        else {"limit": 2, "used": 1, "reserved": 1, "available": 0}
+    )
+    listed = (await api.data(INVITATIONS, as_=tenant.owner))["invitations"]["edges"]
+    assert [e["node"]["status"] for e in listed] == ["REVOKED"]
+    stale = (await api.data(ACCEPT, {"t": old_token}))["invitationAccept"]
+    assert [e["code"] for e in stale["userErrors"]] == ["INVITATION_REVOKED"]
+
+
+@pytest.mark.parametrize("held", ["expired", "guest"])
+async def test_an_invitation_holding_no_seat_gives_the_joiner_none(api, services, held):
+    if held == "expired":  # its seat went to another invitation
+        tenant = await make_tenant(services, seats=2)
+        invitation, _ = await invite_record(api, services, tenant, "inv@example.com")
+        from tests.invitations.test_service import lapse
+
+        await lapse(services, invitation["id"])
+        await invite_record(api, services, tenant, "other@example.com")
+    else:  # a guest's invitation, and guests take no seat
+        tenant = await make_tenant(services, seats=1)
+        data = await api.data(
+            INVITE_AS, {"input": {"email": "inv@example.com", "kind": "VENDOR"}}, as_=tenant.owner
+        )
+        assert data["invitationCreate"]["userErrors"] == []
+        await take_mail(services)
+    assert (await seats(api, tenant))["available"] == 0
+    link, _ = await create_ok(api, tenant.owner, role="VIEWER")
+    refused = await join(api, link, "inv@example.com")
+    assert [e["code"] for e in refused["userErrors"]] == ["SEAT_LIMIT_REACHED"]
+    assert "inv@example.com" not in await members(api, tenant, "ACTIVE", "UNCONFIRMED")
+
+
+async def test_a_login_without_its_password_at_an_invited_address_gets_a_newcomers_answer(
+    api, services
+):
+    tenant = await make_tenant(services, seats=3)
+    await invite_record(api, services, tenant, "inv@example.com")
+    await invite_record(api, services, tenant, "new@example.com")
+    await make_user(services, "inv@example.com", PASSWORD)
+    link, _ = await create_ok(api, tenant.owner, role="VIEWER")
+    newcomer = await join(api, link, "new@example.com", password="a fine password")
+    assert newcomer["outcome"] == "JOINED" and codes(newcomer) == []
+    await take_mail(services)
+    # a full account: the known address, with a wrong password, is answered alike
+    wrong = await join(api, link, "inv@example.com", password="a wrong password")
+    assert wrong == newcomer
+    # and nothing joined: its invitation still holds its seat
+    assert "inv@example.com" not in await members(api, tenant, "ACTIVE", "UNCONFIRMED")
+    listed = (await api.data(INVITATIONS, as_=tenant.owner))["invitations"]["edges"]
+    assert sorted((e["node"]["email"], e["node"]["status"]) for e in listed) == [
+        ("inv@example.com", "PENDING"), ("new@example.com", "REVOKED")
+    ]
+    assert await seats(api, tenant) == {"limit": 3, "used": 1, "reserved": 2, "available": 0}
+
+
+async def test_approving_an_invited_persons_request_in_a_full_account(api, services):
+    tenant = await make_tenant(services, seats=2)
+    await invite_record(api, services, tenant, "ask@example.com", role="VIEWER")
+    await make_user(services, "ask@example.com", PASSWORD)
+    link, _ = await create_ok(api, tenant.owner, role="EDITOR", requiresApproval=True)
+    assert (await join(api, link, "ask@example.com"))["outcome"] == "PENDING_APPROVAL"
+    await join(api, link, "else@example.com")
+    requests = (await api.data(REQUESTS, {"status": "PENDING"}, as_=tenant.owner))["joinRequests"]
+    by_email = {r["email"]: r["id"] for r in requests}
+    assert await seats(api, tenant) == {"limit": 2, "used": 1, "reserved": 1, "available": 0}
+
+    other = await api.data(APPROVE, {"id": by_email["else@example.com"]}, as_=tenant.owner)
+    codes_ = [e["code"] for e in other["joinRequestApprove"]["userErrors"]]
+    assert codes_ == ["SEAT_LIMIT_REACHED"]
+    approved = await api.data(APPROVE, {"id": by_email["ask@example.com"]}, as_=tenant.owner)
+    assert approved["joinRequestApprove"]["userErrors"] == []
+    assert approved["joinRequestApprove"]["staff"]["role"] == "EDITOR"
+    assert await seats(api, tenant) == {"limit": 2, "used": 2, "reserved": 0, "available": 0}

@@ -229,3 +229,39 @@ async def test_signing_up_as_an_invited_record_closes_its_invitation(api, servic
         {"t": mail_token(invitation)},
     )
     assert [e["code"] for e in stale["invitationAccept"]["userErrors"]] == ["INVITATION_REVOKED"]
+
+
+async def test_an_invited_person_signs_up_into_a_full_account_on_their_invitations_seat(
+    api, services
+):
+    tenant = await make_tenant(services, seats=2)
+    await _open(api, tenant)
+    take = """mutation { accountUpdate(input: {guestsTakeSeats: true}) {
+        userErrors { code } } }"""
+    assert (await api.data(take, as_=tenant.owner))["accountUpdate"]["userErrors"] == []
+    invited = await api.data(
+        """mutation { invitationCreate(input: {email: "cora@client.co", role: VIEWER}) {
+             userErrors { code } } }""",
+        as_=tenant.owner,
+    )
+    assert invited["invitationCreate"]["userErrors"] == []
+    [invitation] = await take_mail(services)
+    seats = "{ account { seats { used reserved available } } }"
+    full = {"used": 1, "reserved": 1, "available": 0}
+    assert (await api.data(seats, as_=tenant.owner))["account"]["seats"] == full
+    # a guest takes a seat here, and there is none for anyone else
+    other = await api.data(SIGNUP, _input(tenant.slug, "late@client.co"))
+    assert [e["code"] for e in other["accountSignup"]["userErrors"]] == ["SEAT_LIMIT_REACHED"]
+
+    body = await api.data(SIGNUP, _input(tenant.slug, "cora@client.co"))
+    assert body["accountSignup"]["userErrors"] == []
+    person = await _person(api, tenant, "cora@client.co")
+    assert (person["role"], person["accountStatus"]) == ("GUEST", "UNCONFIRMED")
+    # the invitation's seat is the unconfirmed guest's now
+    assert (await api.data(seats, as_=tenant.owner))["account"]["seats"] == full
+    stale = await api.data(
+        """mutation($t: String!) { invitationAccept(input: {token: $t, password: "x"}) {
+             userErrors { code } } }""",
+        {"t": mail_token(invitation)},
+    )
+    assert [e["code"] for e in stale["invitationAccept"]["userErrors"]] == ["INVITATION_REVOKED"]

@@ -496,6 +496,47 @@ async def test_resend_of_an_expired_invitation_needs_a_free_seat(api, services):
     assert statuses == {"x@example.com": "EXPIRED", "y@example.com": "PENDING"}
 
 
+AUDIT = """{ auditLog(first: 1) { edges { node { action diff } } } }"""
+
+
+@pytest.mark.parametrize("swept", [True, False], ids=["expired", "lapsed"])
+@pytest.mark.parametrize("by_id", [True, False], ids=["staffId", "email"])
+async def test_inviting_a_record_again_revokes_its_expired_invitation(
+    api, services, by_id, swept
+):
+    tenant = await make_tenant(services, seats=3)
+    old = await invite_ok(api, tenant.owner, "x@example.com")
+    old_token = await last_token(services)
+    await lapse(services, old["id"])
+    if swept:  # recorded EXPIRED, the record INVITE_EXPIRED; else only past its expiry
+        assert await sweep_once(services.db) == 1
+    named = {"staffId": old["staff"]["id"]} if by_id else {}
+    again = await invite_ok(api, tenant.owner, "x@example.com", **named)
+    assert again["staff"]["id"] == old["staff"]["id"] and again["id"] != old["id"]
+    assert again["staff"]["accountStatus"] == "INVITED"
+    new_token = await last_token(services)
+    # the record's one open invitation is the new one, in the same change
+    assert [(i["email"], i["status"]) for i in await listed(api, tenant.owner)] == [
+        ("x@example.com", "PENDING"), ("x@example.com", "REVOKED")
+    ]
+    [entry] = [e["node"] for e in (await api.data(AUDIT, as_=tenant.owner))["auditLog"]["edges"]]
+    assert entry["action"] == "invitationCreate"
+    [change] = [c for c in entry["diff"] if c["table"] == "invitations" and c["op"] == "update"]
+    assert change["fields"]["status"] == ["EXPIRED" if swept else "PENDING", "REVOKED"]
+
+    # the old one, resent, would be the record's second pending invitation and seat
+    await backdate_sending(services, old["id"])
+    resent = await api.data(RESEND, {"id": old["id"]}, as_=tenant.owner)
+    assert await codes_of(resent["invitationResend"]) == [(["input", "id"], "INVALID_STATE")]
+    assert await take_mail(services) == []
+    assert await seats(api, tenant) == {"limit": 3, "used": 1, "reserved": 1, "available": 1}
+    assert await codes_of(await accept_new(api, old_token)) == [
+        (["input", "token"], "INVITATION_REVOKED")
+    ]
+    assert (await accept_new(api, new_token))["userErrors"] == []
+    assert await seats(api, tenant) == {"limit": 3, "used": 2, "reserved": 0, "available": 1}
+
+
 ROLE_CHANGE = """mutation($id: ID!, $role: Role!) {
   staffRoleChange(input: {staffId: $id, role: $role}) { staff { role } userErrors { code } }
 }"""
