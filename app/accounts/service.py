@@ -189,13 +189,18 @@ async def find_account(session: AsyncSession, actor: Actor, account_id: int) -> 
 async def lock_account(session: AsyncSession, account_id: int) -> Account:
     """Serialise seat-consuming changes of one account.
 
-    PostgreSQL: a row lock on the account (SELECT ... FOR UPDATE) held to commit.
-    SQLite: writing requests already hold the database write lock (BEGIN IMMEDIATE).
+    PostgreSQL: a row lock on the account held to commit, in the mode that does not
+    block rows that merely refer to the account (SELECT ... FOR NO KEY UPDATE): every
+    insert of an audit entry, staff record or invitation checks its foreign key with a KEY
+    SHARE lock on the account row, which FOR UPDATE would make wait. A request holding an
+    invitation's row while it inserts its audit entry then waited for a join holding the
+    account while it waited for that invitation: a deadlock. Lockers still wait for each
+    other. SQLite: writing requests already hold the database write lock (BEGIN IMMEDIATE).
     """
     locked = await session.scalars(
         select(Account)
         .where(Account.id == account_id)
-        .with_for_update()
+        .with_for_update(key_share=True)
         .execution_options(populate_existing=True)
     )
     return locked.one()
