@@ -36,7 +36,7 @@ class Visibility(enum.Enum):
     ``NEEDS_PROFILE`` / ``NEEDS_DETAILS`` / ``NEEDS_PERSONAL_DATA`` what seeing it takes."""
 
     CARD = "card"  # everyone who sees the record, guests included: the name card guests
-    # see of the people on their projects (name, title, kind)
+    # see of the people on their projects (number, name, title, kind)
     BASIC = "basic"  # everyone who sees the record's profile: every member but guests
     # (who see only their own)
     DETAILED = "detailed"  # those who see the record's details (restricted records)

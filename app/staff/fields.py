@@ -189,9 +189,10 @@ STAFF = FieldTable(
         Field("user_id", INTERNAL),  # shown as Staff.hasLogin
         derived_key("last_name_key"),
         Field("tokens_valid_from", INTERNAL),
-        # the basic profile; its name card (C: name, title, kind) is what guests see of
-        # the people on their projects
-        _f("sid", B),
+        # the basic profile; its name card (C: the record's number, name, title, kind) is
+        # what guests see of the people on their projects (the sid is the record's key on
+        # every surface: BigTime's StaffSid, the key of its Basic view, seed 004)
+        _f("sid", C),
         _f("first_name", C, EDITORS, _text(100, required=True, label="First name")),
         _f("last_name", C, EDITORS, _text(100, required=True, label="Last name")),
         _f("title", C, EDITORS, _text(200)),
