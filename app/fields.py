@@ -36,7 +36,7 @@ class Visibility(enum.Enum):
     ``NEEDS_PROFILE`` / ``NEEDS_DETAILS`` / ``NEEDS_PERSONAL_DATA`` what seeing it takes."""
 
     CARD = "card"  # everyone who sees the record, guests included: the name card guests
-    # see of the people on their projects (name, title, kind)
+    # see of the people on their projects (number, name, title, kind)
     BASIC = "basic"  # everyone who sees the record's profile: every member but guests
     # (who see only their own)
     DETAILED = "detailed"  # those who see the record's details (restricted records)
@@ -98,6 +98,10 @@ class Field:
     # who may set it on a record they add, where that is not ``write`` (restricting a
     # record one adds: whoever adds it keeps sight of it)
     create: Write | None = None
+    # partner catalogues (by name) in which the field is optional on add although Roster's
+    # own surfaces require it: a record added through one of them without it stores it
+    # empty, as a record an invitation made without names does
+    optional_on_add: frozenset[str] = frozenset()
 
     def __post_init__(self):
         if not self.columns:

@@ -40,7 +40,11 @@ from app.graphql.socket import RosterTransportWS, TextFrames, credentials_of
 from app.ops import tracing
 from app.ops.metrics import Metrics, metrics_route, outcome_of
 from app.ops.observe import ObserveRequests
+from app.rest.routes import PREFIX as REST_PREFIX
 from app.rest.routes import routes as rest_routes
+from app.scim.routes import ERROR as SCIM_ERROR
+from app.scim.routes import MEDIA as SCIM_MEDIA
+from app.scim.routes import PREFIX as SCIM_PREFIX
 from app.scim.routes import routes as scim_routes
 from app.security.client_address import ClientAddressMiddleware
 from app.services import Services
@@ -112,7 +116,7 @@ class BodyLimitMiddleware:
         # ASCII digits alone (``integer_of``: "²", byte B2 as Latin-1, passes isdigit())
         size = integer_of(declared) if declared is not None else 0
         if size is None or not 0 <= size <= limit:
-            return await self._refuse(send)
+            return await self._refuse(scope, send)
         received = 0
 
         async def counting_receive():
@@ -127,25 +131,34 @@ class BodyLimitMiddleware:
         try:
             await self.app(scope, counting_receive, send)
         except BodyTooLarge:
-            await self._refuse(send)
+            await self._refuse(scope, send)
 
-    async def _refuse(self, send):
-        body = orjson.dumps(
-            {
-                "errors": [
-                    {
-                        "message": "The request body is too large.",
-                        "extensions": {"code": "BAD_USER_INPUT"},
-                    }
-                ]
+    @staticmethod
+    def _too_large(path: str) -> tuple[bytes, dict]:
+        """The 413's media type and body in the error shape of the surface asked (by path
+        prefix): SCIM's Error, BigTime's {"Message"}, else GraphQL's errors."""
+        message = "The request body is too large."
+        if path == SCIM_PREFIX or path.startswith(f"{SCIM_PREFIX}/"):
+            return SCIM_MEDIA.encode(), {
+                "schemas": [SCIM_ERROR],
+                "status": "413",
+                "detail": message,
             }
-        )
+        if path == REST_PREFIX or path.startswith(f"{REST_PREFIX}/"):
+            return b"application/json", {"Message": message}
+        return b"application/json", {
+            "errors": [{"message": message, "extensions": {"code": "BAD_USER_INPUT"}}]
+        }
+
+    async def _refuse(self, scope, send):
+        media_type, content = self._too_large(scope.get("path", ""))
+        body = orjson.dumps(content)
         await send(
             {
                 "type": "http.response.start",
                 "status": 413,
                 "headers": [
-                    (b"content-type", b"application/json"),
+                    (b"content-type", media_type),
                     (b"content-length", str(len(body)).encode()),
                 ],
             }

@@ -24,9 +24,13 @@ async def add_staff(
     *,
     project_ids: list[int],
     invite: InvitationRequest | None,
+    catalogue: str | None = None,
 ) -> Staff:
-    """``invite`` carries the email options; its email and role come from the new record."""
-    staff = await staff_service.create_staff(session, actor, settings.keyring, data)
+    """``invite`` carries the email options; its email and role come from the new record.
+    ``catalogue``: the partner catalogue the record comes through (``create_staff``)."""
+    staff = await staff_service.create_staff(
+        session, actor, settings.keyring, data, catalogue=catalogue
+    )
     await add_to_projects(session, actor, staff, project_ids)
     if invite is not None:
         request = replace(invite, email=staff.email, role=staff.role, staff_id=staff.id)

@@ -188,6 +188,16 @@ def in_view(view: View) -> list[BigTimeField]:
     return [f for f in CATALOGUE if view in f.views]
 
 
+# The custom field service's error paths (values.<index>.field_id / .value) as the
+# UDFList body names them.
+UDF_PARTS = {"values": "UDFList", "field_id": "Sid", "value": "Value", "staff_id": "StaffSid"}
+
+
+def udf_path(path: str) -> str:
+    """A custom field value error's path as BigTime's UDFList body names it."""
+    return ".".join(UDF_PARTS.get(part, part) for part in path.split("."))
+
+
 def bigtime_name(field: str) -> str:
     """A domain field name (an error's path) as BigTime names it."""
     row = BY_FIELD.get(field.split(".")[0])

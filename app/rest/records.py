@@ -22,6 +22,16 @@ def _iso(value):
     return value.isoformat() if isinstance(value, date | datetime) else value
 
 
+def number(value):
+    """A number field's value as JSON, the same from every route and database (a row just
+    written holds floats, one read back what the driver gives): a whole value as an integer
+    (BigTime's catalogue types Capacity and Rate1-5 Integer), hundredths as a decimal."""
+    if value is None:
+        return None
+    value = float(value)
+    return int(value) if value.is_integer() else value
+
+
 def render(
     row,
     actor: Actor,
@@ -47,10 +57,12 @@ def render(
             }
         elif f.field in ("ssn", "salary"):
             secret = read_secret(keyring, row, f.field)
-            out[f.name] = float(secret) if secret is not None and f.field == "salary" else secret
+            out[f.name] = number(secret) if f.type is Type.NUMBER else secret
         elif f.sid_of:
             manager_id = getattr(row, f.field)
             out[f.name] = manager_sids.get(manager_id) if manager_id is not None else None
+        elif f.type is Type.NUMBER:
+            out[f.name] = number(getattr(row, f.field))
         else:
             out[f.name] = _iso(f.encode(getattr(row, f.field)))
     return out
@@ -86,6 +98,14 @@ def has_nul(value) -> bool:
 # Numbers sent as text: ASCII digits alone (integers: ``integer_of``). Python's float()
 # also takes digits of other scripts ("٣"), "1_000", "nan" and "inf".
 _NUMBER = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
+# Dates as the README documents them: an ISO date, or an ISO date-time as BigTime itself
+# writes dates ("2024-01-02T00:00:00", optionally with seconds' fraction and offset), whose
+# date is taken. Nothing else: "2024-01-02garbage" is not a date.
+_DATE = re.compile(
+    r"([0-9]{4}-[0-9]{2}-[0-9]{2})"
+    r"(?:T[0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?(?:Z|[+-][0-9]{2}:[0-9]{2})?)?"
+)
+_DATE_FORMAT = "must be a date (YYYY-MM-DD, or YYYY-MM-DDThh:mm:ss)"
 
 
 def _value(f: BigTimeField, value):
@@ -128,12 +148,15 @@ def _value(f: BigTimeField, value):
                 return value.strip().casefold() == "true"
             raise ValueError("must be true or false")
         case Type.DATE:
-            if not isinstance(value, str):
-                raise ValueError("must be a date (YYYY-MM-DD)")
+            match = _DATE.fullmatch(value.strip()) if isinstance(value, str) else None
+            if match is None:
+                raise ValueError(_DATE_FORMAT)
             try:
-                return date.fromisoformat(value.strip()[:10])
+                if len(match.group(0)) > 10:
+                    datetime.fromisoformat(match.group(0))  # a real time of day
+                return date.fromisoformat(match.group(1))
             except ValueError:
-                raise ValueError("must be a date (YYYY-MM-DD)") from None
+                raise ValueError(_DATE_FORMAT) from None
         case Type.ADDRESS:
             if not isinstance(value, dict):
                 raise ValueError("must be an Address object")

@@ -17,7 +17,7 @@ from dataclasses import replace
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Match, Route
 
 from app.access import Actor
 from app.audit import changes as audit_changes
@@ -36,10 +36,11 @@ from app.invitations import add_staff
 from app.invitations import service as invitations
 from app.invitations.service import InvitationRequest
 from app.rest import records
-from app.rest.fields import View, bigtime_name
+from app.rest.fields import View, bigtime_name, udf_path
 from app.rest.openapi import document
 from app.staff import access
 from app.staff import service as staff_service
+from app.staff.fields import BIGTIME_CATALOGUE
 from app.staff.queries import StaffFilter, StaffQuery
 from app.web.auth_headers import credentials
 
@@ -47,6 +48,7 @@ log = logging.getLogger("roster")
 PREFIX = "/api/v2"
 PAGE = 100
 MAX_UDF_NAMES = 100
+EVERY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
 class NoStore(JSONResponse):
@@ -85,16 +87,18 @@ def _param(request: Request, name: str) -> str | None:
     return None
 
 
-def _problems(exc: DomainError) -> list[tuple[str, str]]:
+def _problems(exc: DomainError, name: Callable[[str], str]) -> list[tuple[str, str]]:
     errors = exc.errors if isinstance(exc, ValidationFailed) else [exc]
-    return [(bigtime_name(".".join(e.field)) if e.field else "", e.message) for e in errors]
+    return [(name(".".join(e.field)) if e.field else "", e.message) for e in errors]
 
 
-def _domain_error(exc: DomainError) -> JSONResponse:
+def _domain_error(exc: DomainError, name: Callable[[str], str] = bigtime_name) -> JSONResponse:
+    """The domain's error as BigTime's answer, its fields named by ``name`` (the domain's
+    path -> BigTime's)."""
     errors = exc.errors if isinstance(exc, ValidationFailed) else [exc]
     if any(e.code is ErrorCode.FORBIDDEN for e in errors):
-        return _answer(405, "You do not have permission for this.", _problems(exc))
-    return _answer(400, "The request is not valid.", _problems(exc))
+        return _answer(405, "You do not have permission for this.", _problems(exc, name))
+    return _answer(400, "The request is not valid.", _problems(exc, name))
 
 
 def _sid(request: Request) -> int:
@@ -214,7 +218,11 @@ def routes(services) -> list[Route]:
 
         return run
 
-    async def in_savepoint(session: AsyncSession, action: Callable[[], Awaitable]):
+    async def in_savepoint(
+        session: AsyncSession,
+        action: Callable[[], Awaitable],
+        name: Callable[[str], str] = bigtime_name,
+    ):
         """The write, all or nothing: a domain error leaves nothing of it (400 or 405)."""
         position = audit_changes.mark(session)
         try:
@@ -222,7 +230,7 @@ def routes(services) -> list[Route]:
                 return await action()
         except DomainError as exc:
             audit_changes.rollback_to(session, position)
-            raise Refusal(_domain_error(exc)) from None
+            raise Refusal(_domain_error(exc, name)) from None
         except BaseException:
             audit_changes.rollback_to(session, position)
             raise
@@ -284,7 +292,13 @@ def routes(services) -> list[Route]:
         row = await in_savepoint(
             session,
             lambda: add_staff.add_staff(
-                session, actor, settings, data, project_ids=[], invite=request_
+                session,
+                actor,
+                settings,
+                data,
+                project_ids=[],
+                invite=request_,
+                catalogue=BIGTIME_CATALOGUE,
             ),
         )
         viewer = add_staff.as_creator(actor, row)
@@ -320,14 +334,18 @@ def routes(services) -> list[Route]:
                 problems.append((f"UDFList.{index}.Sid", "Sid must be an integer."))
             elif not records.INT_RANGE[0] <= sid <= records.INT_RANGE[1]:
                 problems.append((f"UDFList.{index}.Sid", "Sid is out of range."))
-            elif value is not None and not isinstance(value, str | int | float):
+            elif value is not None and (
+                isinstance(value, bool) or not isinstance(value, str | int | float)
+            ):
+                # a String (a number is taken as its text); true/false, objects and lists
+                # have no one text a custom field's value would be
                 problems.append((f"UDFList.{index}.Value", "Value must be a string."))
             else:
                 values.append((sid, None if value is None else str(value)))
         if problems:
             raise Refusal(_answer(400, "The request is not valid.", problems))
         await in_savepoint(
-            session, lambda: custom_fields.set_values(session, actor, row.id, values)
+            session, lambda: custom_fields.set_values(session, actor, row.id, values), udf_path
         )
         values_now = await custom_fields.values_of_staff(session, actor, row)
         return NoStore([records.udf(f, v) for f, v in values_now])
@@ -358,7 +376,32 @@ def routes(services) -> list[Route]:
     async def not_found(request: Request) -> Response:
         return _answer(404, "Staff member not found.")
 
-    return [
+    def no_such_call(request: Request) -> Response:
+        """Any other path or method under the prefix: 404 in BigTime's error shape. A known
+        path asked with another method is 404 too, not HTTP's 405, which BigTime's
+        clients read as a missing permission; the message and Allow name the methods."""
+        allowed = sorted(
+            {
+                method
+                for route in served
+                if route.matches(request.scope)[0] is not Match.NONE
+                for method in route.methods or ()
+                if method != "HEAD"
+            }
+        )
+        if not allowed:
+            return _answer(404, f"There is no call {request.url.path}.")
+        answer = _answer(
+            404,
+            f"{request.url.path} does not take {request.method}; it takes {' or '.join(allowed)}.",
+        )
+        answer.headers["Allow"] = ", ".join(allowed)
+        return answer
+
+    async def unknown(request: Request) -> Response:
+        return no_such_call(request)
+
+    served = [
         Route(f"{PREFIX}/openapi.json", openapi, methods=["GET"]),
         Route(f"{PREFIX}/staff", endpoint(staff_list), methods=["GET"]),
         Route(f"{PREFIX}/staff/detail/{{sid:int}}", endpoint(staff_detail), methods=["GET"]),
@@ -374,3 +417,4 @@ def routes(services) -> list[Route]:
         Route(f"{PREFIX}/staff/UDFList/{{sid}}", not_found, methods=["GET", "POST"]),
         Route(f"{PREFIX}/staff/UDFListByName", endpoint(udf_list_by_name), methods=["POST"]),
     ]
+    return [*served, Route(f"{PREFIX}/{{path:path}}", unknown, methods=EVERY_METHOD)]

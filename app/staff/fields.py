@@ -27,6 +27,9 @@ from app.fields import (
 from app.staff.models import StaffKind
 from app.validation import clean_email, clean_text, clean_time_zone
 
+BIGTIME_CATALOGUE = "bigtime"  # BigTime's staff API (app.rest) as optional_on_add names it
+BIGTIME = frozenset({BIGTIME_CATALOGUE})
+DEFAULT_CAPACITY = 160  # hours in a typical month: a record added without one
 MAX_RATE = 1_000_000_000
 MAX_CAPACITY = 744  # hours in a 31-day month
 _PHONE = re.compile(r"^[0-9+()\-.\s/xX#*]{3,40}$|^(?:ext\.?\s*)?[0-9+()\-.\s]{3,40}$")
@@ -189,10 +192,19 @@ STAFF = FieldTable(
         Field("user_id", INTERNAL),  # shown as Staff.hasLogin
         derived_key("last_name_key"),
         Field("tokens_valid_from", INTERNAL),
-        # the basic profile; its name card (C: name, title, kind) is what guests see of
-        # the people on their projects
-        _f("sid", B),
-        _f("first_name", C, EDITORS, _text(100, required=True, label="First name")),
+        # the basic profile; its name card (C: the record's number, name, title, kind) is
+        # what guests see of the people on their projects (the sid is the record's key on
+        # every surface: BigTime's StaffSid, the key of its Basic view, seed 004)
+        _f("sid", C),
+        # required in Roster; BigTime's catalogue (seed 004) requires only the last name
+        # (FName has no "*"), so a BigTime add may leave it out: stored empty
+        _f(
+            "first_name",
+            C,
+            EDITORS,
+            _text(100, required=True, label="First name"),
+            optional_on_add=BIGTIME,
+        ),
         _f("last_name", C, EDITORS, _text(100, required=True, label="Last name")),
         _f("title", C, EDITORS, _text(200)),
         _f("company", B, EDITORS, _text(200)),

@@ -20,7 +20,7 @@ from app.errors import DomainError, ErrorCode, Forbidden, NotFound, ValidationFa
 from app.security.crypto import Keyring
 from app.staff import access, email_change
 from app.staff.errors import ExternalIdTaken, ManagerCycle, StaffEmailTaken
-from app.staff.fields import STAFF
+from app.staff.fields import DEFAULT_CAPACITY, STAFF
 from app.staff.models import (
     Staff,
     StaffKind,
@@ -466,12 +466,29 @@ def require_adding(actor: Actor) -> None:
     require(actor, Permit.ADD_STAFF)
 
 
-async def create_staff(session: AsyncSession, actor: Actor, keyring: Keyring, data: dict) -> Staff:
-    """ADD: a staff record without a login. Fields the actor may not write are FORBIDDEN."""
+async def create_staff(
+    session: AsyncSession,
+    actor: Actor,
+    keyring: Keyring,
+    data: dict,
+    *,
+    catalogue: str | None = None,
+) -> Staff:
+    """ADD: a staff record without a login. Fields the actor may not write are FORBIDDEN.
+    ``catalogue``: the partner catalogue the record comes through (a field optional on add
+    there, ``Field.optional_on_add``, left out or blank is stored empty)."""
     require_adding(actor)
-    data = {"capacity": 160, "kind": StaffKind.EMPLOYEE, **data}
+    data = {"kind": StaffKind.EMPLOYEE, **data}
+    if data.get("capacity") is None:  # left out or null: the default
+        data["capacity"] = DEFAULT_CAPACITY
     data.setdefault("first_name", None)
     data.setdefault("last_name", None)
+    blank = {
+        field
+        for field, value in data.items()
+        if catalogue in STAFF[field].optional_on_add
+        and (value is None or (isinstance(value, str) and not value.strip()))
+    }
     denials: list[DomainError] = [
         Forbidden(reason, field=[field])
         for field, value in data.items()
@@ -484,7 +501,9 @@ async def create_staff(session: AsyncSession, actor: Actor, keyring: Keyring, da
     if denials:
         raise ValidationFailed(denials)
     problems: list[DomainError] = []
-    values = _clean_all(data, actor.account_id, problems)
+    given = {field: value for field, value in data.items() if field not in blank}
+    values = _clean_all(given, actor.account_id, problems)
+    values |= dict.fromkeys(blank, "")
     values.setdefault("start_date", date.today())
     await _check_references(session, actor, None, values, problems)
     staff = Staff(

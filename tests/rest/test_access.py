@@ -93,7 +93,11 @@ async def test_each_role_against_each_endpoint(client, api, services, key):
     if guest:
         assert names == {"Guest", "Peer", "Owner"}  # the owner is on every project
         peer = next(s for s in listed if s["SName"] == "Peer")
-        assert set(peer) == {"FName", "SName", "Title"}  # the name card
+        # the name card, with the Basic view's key: the record a guest lists they can open
+        assert set(peer) == {"StaffSid", "FName", "SName", "Title"}
+        assert all("StaffSid" in s for s in listed)
+        opened = await client.get(f"/api/v2/staff/detail/{peer['StaffSid']}", headers=h)
+        assert opened.status_code == 200 and opened.json() == peer
     else:
         assert {"Plain", "Restricted", "Peer", "Owner"} <= names
         pat = next(s for s in listed if s["SName"] == "Plain")

@@ -19,13 +19,14 @@ import httpx
 import orjson
 import pytest
 
+from app.access.scopes import Scope
 from app.log import JsonFormatter, configure
 from app.main import create_app
 from app.security.crypto import Keyring
 from app.services import Services
 from app.staff import service as staff_service
 from tests.conftest import make_settings
-from tests.factories import Api, Member, error_codes, make_tenant
+from tests.factories import Api, Member, error_codes, make_api_token, make_tenant
 from tests.security.live import live_server
 
 PRODUCTION = dict(
@@ -360,6 +361,47 @@ async def test_body_over_the_limit_is_refused_with_413(production):
     assert large.status_code == 413
     assert error_codes(large.json()) == ["BAD_USER_INPUT"]
     assert await prod.staff_count() == 2  # the owner and "Small"
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+async def test_the_413_answers_in_the_error_shape_of_the_surface_asked(database_url, streamed):
+    """SCIM answers with its Error schema, BigTime's REST API with {"Message"}, GraphQL
+    with its errors, whether the length is declared or the body streams past the limit."""
+    app = create_app(make_settings(database_url, **{**PRODUCTION, "max_body_bytes": 4096}))
+    tenant = await make_tenant(app.state.services)
+    scim_key = await make_api_token(app.state.services, tenant, tenant.owner, [Scope.SCIM])
+    headers = {
+        "Authorization": f"Bearer {tenant.owner.token}",
+        "X-Auth-Realm": tenant.slug,
+        "Content-Type": "application/json",
+    }
+    large = b'{"SName": "' + b"x" * 5000 + b'"}'
+
+    async def chunks():
+        yield large[:2000]
+        yield large[2000:]
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://roster") as client:
+        answers = {}
+        for path in ("/scim/v2/Users", "/api/v2/staff/add", "/graphql"):
+            token = scim_key if path.startswith("/scim/") else tenant.owner.token
+            answers[path] = await client.post(
+                path,
+                content=chunks() if streamed else large,
+                headers=headers | {"Authorization": f"Bearer {token}"},
+            )
+    await app.state.services.close()
+    assert {a.status_code for a in answers.values()} == {413}
+    scim = answers["/scim/v2/Users"]
+    assert scim.headers["content-type"] == "application/scim+json"
+    assert scim.json() == {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
+        "status": "413",
+        "detail": "The request body is too large.",
+    }
+    assert answers["/api/v2/staff/add"].json() == {"Message": "The request body is too large."}
+    assert error_codes(answers["/graphql"].json()) == ["BAD_USER_INPUT"]
 
 
 @pytest.mark.parametrize("declared", [b"\xb2", b"1\xb2", b"-1", b"+5", b" ", b"1" * 5000])

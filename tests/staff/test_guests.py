@@ -42,7 +42,7 @@ PROJECT = """mutation($name: String!, $ids: [ID!]) {
 LIST = """query($search: String, $filter: StaffFilterInput, $sort: StaffSortKey = LAST_NAME) {
   staff(first: 100, search: $search, filter: $filter, sort: {key: $sort}) {
     totalCount nodes { id fullName } } }"""
-CARD = {"id", "firstName", "lastName", "fullName", "title", "kind"}
+CARD = {"id", "sid", "firstName", "lastName", "fullName", "title", "kind"}
 # What a viewer tells about themselves, not about the record.
 VIEWER_FLAGS = {"viewerCanSeeDetails", "viewerCanSeePersonalData", "viewerCanEdit",
                 "viewerCanDelete"}
@@ -191,7 +191,6 @@ async def test_the_staff_list_search_and_totals_hold_only_the_guests_project_peo
         {"filter": {"accountStatuses": ["ACTIVE"]}},
         {"filter": {"includeDisabled": True}},
         {"filter": {"includeInactive": True}},
-        {"filter": {"sids": [1]}},
         {"filter": {"managerId": "U3RhZmY6MQ=="}},
         {"sort": "COMPANY"},
         {"sort": "CREATED_AT"},
@@ -214,6 +213,9 @@ async def test_card_filters_and_sorts_work_for_guests(api, services):
                       {"sort": "TITLE"}):
         data = await api.data(LIST, variables, as_=w.guest)
         assert data["staff"]["totalCount"] in (1, 3), variables
+    # the record's number is on the card: a guest finds by it only whom they see
+    data = await api.data(LIST, {"filter": {"sids": [1, 2, 3, 4, 5, 6, 7]}}, as_=w.guest)
+    assert {n["id"] for n in data["staff"]["nodes"]} == w.seen
 
 
 async def test_others_are_not_found_by_node_sid_or_project(api, services):
@@ -235,7 +237,12 @@ async def test_others_are_not_found_by_node_sid_or_project(api, services):
     assert [p["id"] for p in projects["projects"]] == [w.project_x]
     members = {m["staff"]["id"]: m["staff"] for m in projects["projects"][0]["members"]}
     assert set(members) == w.seen
-    assert members[w.peer]["email"] is None and members[w.peer]["sid"] is None
+    # The record's number is on the name card (the key integrations address it by);
+    # personal data is not.
+    assert members[w.peer]["email"] is None and members[w.peer]["sid"] is not None
+    peer_sid = members[w.peer]["sid"]
+    found = (await api.data(by_sid, {"sid": peer_sid}, as_=w.guest))["staffBySid"]
+    assert found == {"id": w.peer}
 
 
 async def test_manager_and_reporting_chain_follow_the_guest_rule(api, services):

@@ -235,7 +235,7 @@ class Staff(Node):
 
     id: strawberry.ID = strawberry.field(description="Global id.")
     sid: int | None = strawberry.field(
-        description="Number of the record within its account." + _CARD_ONLY
+        description="Number of the record within its account (on the name card guests see)."
     )
     first_name: str = strawberry.field(description="Given name; empty when none was given.")
     last_name: str = strawberry.field(description="Family name; empty when none was given.")
