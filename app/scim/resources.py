@@ -89,13 +89,13 @@ class User(Resource[EnterpriseUser]):
 
 # SCIM phoneNumbers.type -> the staff field holding that number (others are refused)
 PHONE_TYPES: dict[str, str] = {"work": "phone_work", "mobile": "phone_cell", "home": "phone_home"}
-# addresses sub-attribute -> part of the staff address
-ADDRESS_PARTS: dict[str, str] = {
-    "street_address": "street",
-    "locality": "city",
-    "region": "state",
-    "postal_code": "zip",
-    "country": "country",
+# addresses sub-attribute (the model's name, the JSON name) -> part of the staff address
+ADDRESS_PARTS: dict[tuple[str, str], str] = {
+    ("street_address", "streetAddress"): "street",
+    ("locality", "locality"): "city",
+    ("region", "region"): "state",
+    ("postal_code", "postalCode"): "zip",
+    ("country", "country"): "country",
 }
 
 
@@ -113,7 +113,7 @@ def render(row, manager_sid: int | None, location: str) -> dict:
     ]
     address = {
         scim: getattr(row, f"address_{part}")
-        for scim, part in ADDRESS_PARTS.items()
+        for (_, scim), part in ADDRESS_PARTS.items()
         if getattr(row, f"address_{part}")
     }
     out: dict[str, Any] = {
@@ -248,7 +248,9 @@ def changes_of(user: User, *, replace: bool) -> tuple[dict, str | None, bool | N
         if len(user.addresses or []) > 1:
             raise BadValue("Roster keeps one address per person.")
         given = (user.addresses or [Address()])[0]
-        changes["address"] = {part: getattr(given, scim) for scim, part in ADDRESS_PARTS.items()}
+        changes["address"] = {
+            part: getattr(given, name) for (name, _), part in ADDRESS_PARTS.items()
+        }
     manager: str | None = None
     extension = user[EnterpriseUser]
     if extension is not None and extension.manager is not None:
