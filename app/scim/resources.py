@@ -242,6 +242,11 @@ def changes_of(user: User, *, replace: bool) -> tuple[dict, str | None, bool | N
                 raise BadValue(
                     f"phoneNumbers.type {phone.type!r}: Roster keeps work, mobile and home numbers."
                 )
+            if phones[field] is not None:
+                raise BadValue(
+                    f"phoneNumbers: two {phone.type or 'work'} numbers; Roster keeps one number "
+                    "of each type (work, mobile, home)."
+                )
             phones[field] = phone.value
         changes.update(phones)
     if replace or user.addresses is not None:

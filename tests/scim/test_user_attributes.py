@@ -54,3 +54,37 @@ async def test_addresses_are_served_with_rfc_7643_names(services, client):
     )
     assert response.status_code == 200, response.text
     assert _parts(response.json()["addresses"]) == [parts[0] | {"postalCode": "91609"}]
+
+
+async def test_two_numbers_of_one_type_are_refused(services, client):
+    s = await scim_for(services, client)
+    two = [{"value": "+1 555 0001", "type": "work"}, {"value": "+1 555 0002", "type": "work"}]
+    response = await s.post("/Users", user_body("two@example.com", phoneNumbers=two))
+    assert "one number of each type" in _error(response, 400, "invalidValue")["detail"]
+    listed = (await s.get("/Users", filter='userName eq "two@example.com"')).json()
+    assert listed["totalResults"] == 0
+    # a number without a type is a work number
+    untyped = [{"value": "+1 555 0001", "type": "work"}, {"value": "+1 555 0002"}]
+    response = await s.post("/Users", user_body("two@example.com", phoneNumbers=untyped))
+    _error(response, 400, "invalidValue")
+    home = {"value": "+1 555 0009", "type": "home"}
+    user = await _create(s, "one@example.com", phoneNumbers=[two[0], home])
+    path = f"/Users/{user['id']}"
+    added = [{"value": "+1 555 0003", "type": "work"}]
+    response = await s.patch(path, {"op": "add", "path": "phoneNumbers", "value": added})
+    _error(response, 400, "invalidValue")
+    response = await s.put(path, user_body("one@example.com", phoneNumbers=two))
+    _error(response, 400, "invalidValue")
+    assert (await s.get(path)).json()["phoneNumbers"] == user["phoneNumbers"]
+    # the number held is changed in place, or a number of another type added
+    response = await s.patch(
+        path,
+        {"op": "replace", "path": 'phoneNumbers[type eq "work"].value', "value": "+1 555 0003"},
+        {"op": "add", "path": "phoneNumbers", "value": [{"value": "+1 555 04", "type": "mobile"}]},
+    )
+    assert response.status_code == 200, response.text
+    assert sorted((p["type"], p["value"]) for p in response.json()["phoneNumbers"]) == [
+        ("home", "+1 555 0009"),
+        ("mobile", "+1 555 04"),
+        ("work", "+1 555 0003"),
+    ]
