@@ -88,3 +88,64 @@ async def test_two_numbers_of_one_type_are_refused(services, client):
         ("mobile", "+1 555 04"),
         ("work", "+1 555 0003"),
     ]
+
+
+async def test_an_email_besides_the_login_is_refused_not_made_the_login(services, client):
+    s = await scim_for(services, client)
+    user = await _create(s, "login@example.com")
+    path = f"/Users/{user['id']}"
+    home = {"value": "private@home.example", "type": "home", "primary": False}
+    for operation in (
+        {"op": "add", "path": "emails", "value": [home]},
+        {"op": "add", "path": 'emails[type eq "home"].value', "value": "private@home.example"},
+        {"op": "add", "value": {"emails": [home]}},
+        {"op": "replace", "path": "emails", "value": [home]},
+        {"op": "add", "path": "emails", "value": [home | {"type": "work"}]},  # a second one
+    ):
+        body = _error(await s.patch(path, operation), 400, "invalidValue")
+        assert "Roster holds one email" in body["detail"], operation
+    body = _error(
+        await s.patch(
+            path, {"op": "replace", "path": 'emails[type eq "home"].value', "value": "x@y.z"}
+        ),
+        400,
+        "noTarget",
+    )
+    assert "Roster holds one email" in body["detail"]
+    got = (await s.get(path)).json()
+    assert got["userName"] == "login@example.com"
+    assert got["emails"] == [{"value": "login@example.com"}]
+    # what names the primary work email changes the login
+    for operation, email in (
+        ({"op": "add", "path": 'emails[type eq "work"].value', "value": "w1@example.com"}, "w1"),
+        ({"op": "replace", "path": "emails[primary eq true].value", "value": "w2@x.io"}, "w2"),
+        ({"op": "replace", "path": "emails", "value": [{"value": "w3@x.io", "primary": True}]}, "w3"),
+        ({"op": "add", "value": {"emails": [{"value": "w4@example.com", "primary": True}]}}, "w4"),
+        ({"op": "replace", "path": "emails", "value": {"value": "w5@example.com"}}, "w5"),
+    ):
+        response = await s.patch(path, operation)
+        assert response.status_code == 200, response.text
+        assert response.json()["userName"].startswith(f"{email}@"), operation
+
+
+async def test_removing_an_email_leaves_the_login_email(services, client):
+    s = await scim_for(services, client)
+    user = await _create(s, "stays@example.com", title="Kept")
+    path = f"/Users/{user['id']}"
+    for operations in (
+        [{"op": "remove", "path": 'emails[type eq "home"]'}],
+        [{"op": "remove", "path": 'emails[type eq "work"]'}],
+        [{"op": "remove", "path": "emails"}, {"op": "Remove", "path": "emails[primary eq false]"}],
+    ):
+        response = await s.patch(path, *operations)
+        assert response.status_code == 200, response.text
+        assert response.json() == user | {"meta": response.json()["meta"]}
+    # beside other operations
+    response = await s.patch(
+        path,
+        {"op": "remove", "path": 'emails[type eq "home"]'},
+        {"op": "replace", "path": "title", "value": "Changed"},
+    )
+    assert response.status_code == 200, response.text
+    got = response.json()
+    assert (got["userName"], got["title"]) == ("stays@example.com", "Changed")
