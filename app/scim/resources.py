@@ -10,6 +10,7 @@ Mapping, as data: SCIM attribute -> staff field (``app.staff.fields``)."""
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from pydantic import Field, ValidationError
@@ -63,7 +64,8 @@ class Address(ComplexAttribute):
     postal_code: str | None = None
     country: str | None = None
     formatted: Ignored = None
-    type: Ignored = None
+    # Roster's one address is the work address (RFC 7643 §4.1.2's canonical "work")
+    type: str | None = None
     primary: IgnoredFlag = None
 
 
@@ -102,6 +104,39 @@ ADDRESS_PARTS: dict[tuple[str, str], str] = {
 }
 
 
+ADDRESS_TYPE = "work"
+"""The type of the one address Roster keeps (Entra ID maps its address to type work)."""
+
+# an operation's path that selects a value of a multi-valued attribute by its type
+_BY_TYPE = re.compile(
+    r'^\s*(?:urn:ietf:params:scim:schemas:core:2\.0:user:)?(addresses|phonenumbers)'
+    r'\[\s*type\s+eq\s+"([^"]*)"\s*\]',
+    re.IGNORECASE,
+)
+
+
+def seed_typed_values(current: dict, body: dict) -> None:
+    """Give ``current`` (a rendered User) an empty value of each type that a PatchOp's
+    ``add`` selects by type and Roster keeps but the User has not: the work address, a
+    work, mobile or home number. Entra ID adds ``addresses[type eq "work"].locality`` and
+    ``phoneNumbers[type eq "work"].value`` to a user who has none, and RFC 7644 §3.5.2.1
+    has add create what is not there."""
+    for operation in body.get("Operations") or []:
+        if not isinstance(operation, dict) or str(operation.get("op", "")).casefold() != "add":
+            continue
+        found = _BY_TYPE.match(str(operation.get("path") or ""))
+        if found is None:
+            continue
+        attribute, kind = found[1].casefold(), found[2].casefold()
+        if attribute == "addresses":
+            key, held = "addresses", kind == ADDRESS_TYPE
+        else:
+            key, held = "phoneNumbers", kind in PHONE_TYPES
+        values = current.setdefault(key, [])
+        if held and not any(str(v.get("type", "")).casefold() == kind for v in values):
+            values.append({"type": kind})
+
+
 class BadValue(Exception):
     """A value Roster cannot hold (400 invalidValue, or ``scim_type``)."""
 
@@ -134,7 +169,7 @@ def render(row, manager_sid: int | None, location: str) -> dict:
         "active": row.account_status != "DISABLED",
         "emails": [{"value": row.email}] if row.email else None,
         "phoneNumbers": phones or None,
-        "addresses": [address] if address else None,
+        "addresses": [{"type": ADDRESS_TYPE} | address] if address else None,
         EnterpriseUser.__schema__: {
             "manager": {"value": str(manager_sid)} if manager_sid is not None else None,
         },
@@ -336,8 +371,13 @@ def changes_of(user: User, *, replace: bool) -> tuple[dict, str | None, bool | N
         changes.update(phones)
     if replace or user.addresses is not None:
         if len(user.addresses or []) > 1:
-            raise BadValue("Roster keeps one address per person.")
+            raise BadValue("Roster keeps one address per person, the work address.")
         given = (user.addresses or [Address()])[0]
+        if (given.type or ADDRESS_TYPE).casefold() != ADDRESS_TYPE:
+            raise BadValue(
+                f"addresses.type {given.type!r}: Roster keeps one address per person, "
+                "the work address."
+            )
         changes["address"] = {
             part: getattr(given, name) for (name, _), part in ADDRESS_PARTS.items()
         }

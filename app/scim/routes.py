@@ -79,6 +79,7 @@ from app.scim.resources import (
     removes_active,
     render,
     render_group,
+    seed_typed_values,
     with_user_name,
 )
 from app.staff import membership, provisioning
@@ -531,6 +532,7 @@ def routes(services) -> list[Route]:
         current = await rendered(session, actor, request, row)
         for email in current.get("emails", []):  # what Entra's paths select on
             email.update(type="work", primary=True)
+        seed_typed_values(current, body)
         user = User.model_validate(current, scim_policy=TOLERANT)
         try:
             patch.patch(user, scim_policy=TOLERANT)

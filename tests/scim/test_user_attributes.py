@@ -149,3 +149,47 @@ async def test_removing_an_email_leaves_the_login_email(services, client):
     assert response.status_code == 200, response.text
     got = response.json()
     assert (got["userName"], got["title"]) == ("stays@example.com", "Changed")
+
+
+async def test_entra_paths_reach_the_work_address_and_numbers(services, client):
+    s = await scim_for(services, client)
+    user = await _create(s, "entra@example.com", addresses=[ADDRESS])
+    assert user["addresses"] == [ADDRESS]  # the address Roster holds is the work address
+    path = f"/Users/{user['id']}"
+    response = await s.patch(
+        path,
+        {"op": "Replace", "path": 'addresses[type eq "work"].streetAddress', "value": "2 New St"},
+        {"op": "Add", "path": 'addresses[type eq "work"].postalCode', "value": "43004"},
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["addresses"] == [
+        ADDRESS | {"streetAddress": "2 New St", "postalCode": "43004"}
+    ]
+    # on a user with no address and no number, Entra's Add creates them
+    bare = await _create(s, "bare@example.com")
+    assert "addresses" not in bare and "phoneNumbers" not in bare
+    response = await s.patch(
+        f"/Users/{bare['id']}",
+        {"op": "Add", "path": 'addresses[type eq "work"].locality', "value": "Columbus"},
+        {"op": "Add", "path": 'addresses[type eq "work"].country', "value": "US"},
+        {"op": "Add", "path": 'phoneNumbers[type eq "work"].value', "value": "+1 555 0100"},
+        {"op": "Add", "path": 'phoneNumbers[type eq "mobile"].value', "value": "+1 555 0101"},
+    )
+    assert response.status_code == 200, response.text
+    got = (await s.get(f"/Users/{bare['id']}")).json()
+    assert got["addresses"] == [{"type": "work", "locality": "Columbus", "country": "US"}]
+    assert got["phoneNumbers"] == [
+        {"value": "+1 555 0100", "type": "work"},
+        {"value": "+1 555 0101", "type": "mobile"},
+    ]
+    # what Roster does not keep: an address of another type, a fax number
+    for operation in (
+        {"op": "Add", "path": 'addresses[type eq "home"].locality', "value": "Dublin"},
+        {"op": "Add", "path": 'phoneNumbers[type eq "fax"].value', "value": "+1 555 0199"},
+        {"op": "add", "path": "addresses", "value": [ADDRESS | {"type": "home"}]},
+    ):
+        response = await s.patch(f"/Users/{bare['id']}", operation)
+        assert response.status_code == 400, operation
+    home = user_body("home@example.com", addresses=[ADDRESS | {"type": "home"}])
+    _error(await s.post("/Users", home), 400, "invalidValue")
+    assert (await s.get(f"/Users/{bare['id']}")).json() == got
