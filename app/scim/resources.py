@@ -449,7 +449,7 @@ def render_group(project, members: list, base: str) -> dict:
         "meta": {
             "resourceType": "Group",
             "created": project.created_at.isoformat(),
-            "lastModified": project.created_at.isoformat(),
+            "lastModified": (project.modified_at or project.created_at).isoformat(),
             "location": f"{base}/Groups/{group_id(project.id)}",
         },
     }
