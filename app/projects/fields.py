@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.fields import Field, FieldTable, Visibility, derived_key, register, rows
+from app.fields import Audit, Backup, Field, FieldTable, Visibility, derived_key, register, rows
 
 PROJECT_TEAM_ROLES = FieldTable(
     "project_team_roles",
@@ -18,6 +18,7 @@ PROJECTS = FieldTable(
     [
         *rows(Visibility.INTERNAL, "id", "account_id", "created_by_staff_id"),
         *rows(Visibility.BASIC, "name", "description", "external_id", "created_at"),
+        Field("modified_at", Visibility.INTERNAL, audit=Audit.IGNORED, backup=Backup.LEFT_OUT),
         derived_key("name_key"),
     ],
 )

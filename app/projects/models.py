@@ -40,6 +40,10 @@ class Project(Base):
         ForeignKey("staff.id", ondelete="SET NULL"), default=None
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    modified_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow)
+    """When the project or its members last changed (``service.touch``): a SCIM Group's
+    ``meta.lastModified``. Members who leave because their record is deleted do not move
+    it; None on rows restored from a backup (read as ``created_at``)."""
 
 
 class ProjectMember(Base):

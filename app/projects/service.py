@@ -55,10 +55,16 @@ async def get_team_role(session: AsyncSession, account_id: int, role_id: int, fi
     return role
 
 
+def touch(project: Project) -> None:
+    """Note that the project or its members changed now (its ``modified_at``)."""
+    project.modified_at = utcnow()
+
+
 async def _add(session: AsyncSession, project: Project, staff: Staff, team_role_id=None):
     existing = await session.get(ProjectMember, (project.id, staff.id))
     if existing is not None:
         return existing
+    touch(project)
     member = ProjectMember(
         project_id=project.id,
         staff_id=staff.id,
@@ -105,6 +111,7 @@ async def create_project(
         await add_administrators(session, project)
     for staff in members:
         await _add(session, project, staff)
+    project.modified_at = project.created_at  # created with its members: one change
     return project
 
 
@@ -175,6 +182,7 @@ async def update_project(
     """Rename a project, change its description or externalId (arguments left out stay)."""
     require_project_management(actor)
     project = await get_project(session, actor, project_id)
+    before = (project.name, project.description, project.external_id)
     if name is not UNCHANGED:
         name = clean_text(name, "name", max_length=200, required=True, label="Project name")
         await _refuse_taken(session, actor, project.id, name=name)
@@ -189,6 +197,8 @@ async def update_project(
         await _refuse_taken(session, actor, project.id, external_id=external_id)
         if external_id != project.external_id:
             project.external_id = external_id
+    if (project.name, project.description, project.external_id) != before:
+        touch(project)
     await session.flush()
     return project
 
@@ -222,6 +232,7 @@ async def set_members(
     for member in current:
         if member.staff_id not in keep:
             await session.delete(member)
+            touch(project)
     for staff in wanted:
         await _add(session, project, staff)
     await session.flush()
@@ -290,8 +301,9 @@ async def add_member(
     if team_role_id is not None:
         await get_team_role(session, actor.account_id, team_role_id, "team_role_id")
     member = await _add(session, project, staff, team_role_id)
-    if team_role_id is not None:
+    if team_role_id is not None and member.team_role_id != team_role_id:
         member.team_role_id = team_role_id
+        touch(project)
     await session.flush()
     return project
 
@@ -303,6 +315,7 @@ async def remove_member(session: AsyncSession, actor: Actor, project_id: int, st
     if member is None:
         raise NotFound("Project member", field=["staff_id"])
     await session.delete(member)
+    touch(project)
     await session.flush()
     return project
 

@@ -10,18 +10,22 @@ Mapping, as data: SCIM attribute -> staff field (``app.staff.fields``)."""
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from scim2_models import (
     URN,
     CaseExact,
     ComplexAttribute,
+    Context,
     Extension,
     Mutability,
+    PatchOp,
     Reference,
     Required,
     Resource,
+    SCIMException,
     Uniqueness,
 )
 
@@ -60,7 +64,8 @@ class Address(ComplexAttribute):
     postal_code: str | None = None
     country: str | None = None
     formatted: Ignored = None
-    type: Ignored = None
+    # Roster's one address is the work address (RFC 7643 §4.1.2's canonical "work")
+    type: str | None = None
     primary: IgnoredFlag = None
 
 
@@ -89,18 +94,55 @@ class User(Resource[EnterpriseUser]):
 
 # SCIM phoneNumbers.type -> the staff field holding that number (others are refused)
 PHONE_TYPES: dict[str, str] = {"work": "phone_work", "mobile": "phone_cell", "home": "phone_home"}
-# addresses sub-attribute -> part of the staff address
-ADDRESS_PARTS: dict[str, str] = {
-    "street_address": "street",
-    "locality": "city",
-    "region": "state",
-    "postal_code": "zip",
-    "country": "country",
+# addresses sub-attribute (the model's name, the JSON name) -> part of the staff address
+ADDRESS_PARTS: dict[tuple[str, str], str] = {
+    ("street_address", "streetAddress"): "street",
+    ("locality", "locality"): "city",
+    ("region", "region"): "state",
+    ("postal_code", "postalCode"): "zip",
+    ("country", "country"): "country",
 }
 
 
+ADDRESS_TYPE = "work"
+"""The type of the one address Roster keeps (Entra ID maps its address to type work)."""
+
+# an operation's path that selects a value of a multi-valued attribute by its type
+_BY_TYPE = re.compile(
+    r'^\s*(?:urn:ietf:params:scim:schemas:core:2\.0:user:)?(addresses|phonenumbers)'
+    r'\[\s*type\s+eq\s+"([^"]*)"\s*\]',
+    re.IGNORECASE,
+)
+
+
+def seed_typed_values(current: dict, body: dict) -> None:
+    """Give ``current`` (a rendered User) an empty value of each type that a PatchOp's
+    ``add`` selects by type and Roster keeps but the User has not: the work address, a
+    work, mobile or home number. Entra ID adds ``addresses[type eq "work"].locality`` and
+    ``phoneNumbers[type eq "work"].value`` to a user who has none, and RFC 7644 §3.5.2.1
+    has add create what is not there."""
+    for operation in body.get("Operations") or []:
+        if not isinstance(operation, dict) or str(operation.get("op", "")).casefold() != "add":
+            continue
+        found = _BY_TYPE.match(str(operation.get("path") or ""))
+        if found is None:
+            continue
+        attribute, kind = found[1].casefold(), found[2].casefold()
+        if attribute == "addresses":
+            key, held = "addresses", kind == ADDRESS_TYPE
+        else:
+            key, held = "phoneNumbers", kind in PHONE_TYPES
+        values = current.setdefault(key, [])
+        if held and not any(str(v.get("type", "")).casefold() == kind for v in values):
+            values.append({"type": kind})
+
+
 class BadValue(Exception):
-    """A value Roster cannot hold (400 invalidValue)."""
+    """A value Roster cannot hold (400 invalidValue, or ``scim_type``)."""
+
+    def __init__(self, detail: str, scim_type: str = "invalidValue"):
+        super().__init__(detail)
+        self.scim_type = scim_type
 
 
 def render(row, manager_sid: int | None, location: str) -> dict:
@@ -113,7 +155,7 @@ def render(row, manager_sid: int | None, location: str) -> dict:
     ]
     address = {
         scim: getattr(row, f"address_{part}")
-        for scim, part in ADDRESS_PARTS.items()
+        for (_, scim), part in ADDRESS_PARTS.items()
         if getattr(row, f"address_{part}")
     }
     out: dict[str, Any] = {
@@ -127,7 +169,7 @@ def render(row, manager_sid: int | None, location: str) -> dict:
         "active": row.account_status != "DISABLED",
         "emails": [{"value": row.email}] if row.email else None,
         "phoneNumbers": phones or None,
-        "addresses": [address] if address else None,
+        "addresses": [{"type": ADDRESS_TYPE} | address] if address else None,
         EnterpriseUser.__schema__: {
             "manager": {"value": str(manager_sid)} if manager_sid is not None else None,
         },
@@ -169,25 +211,94 @@ def with_user_name(body: dict) -> dict:
     return body
 
 
-def email_operations(body: dict) -> dict:
+class _HeldEmail(ComplexAttribute):
+    value: str | None = None
+    type: str | None = None
+    primary: bool | None = None
+    display: str | None = None
+
+
+class _Emails(Resource[Any]):
+    """The emails of a User as a PATCH sees them, to apply ``emails`` operations to."""
+
+    __schema__ = URN("urn:ietf:params:scim:schemas:core:2.0:User")
+    emails: list[_HeldEmail] | None = None
+
+
+PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+ONE_EMAIL = (
+    "Roster holds one email per person, the login email (userName, the primary work "
+    "email): it cannot hold {what}."
+)
+
+
+def _is_emails(path) -> bool:
+    if not isinstance(path, str):
+        return False
+    path = path.strip().casefold()
+    core = f"{User.__schema__}:".casefold()
+    return (path[len(core) :] if path.startswith(core) else path).startswith("emails")
+
+
+def _login_after(operations: list[dict], login: str | None) -> str | None:
+    """The login email once ``operations`` (on ``emails``) are applied to the one email
+    Roster holds, ``{login, type work, primary}``: the value they leave, or None when they
+    leave none (removing an email leaves the login email). Raises BadValue when they ask
+    Roster to hold an email besides, or instead of, the primary work one."""
+    emails = _Emails.model_validate(
+        {"emails": [{"value": login, "type": "work", "primary": True}]}
+    )
+    for operation in operations:
+        op = str(operation.get("op", "")).casefold()
+        try:
+            patch = PatchOp[_Emails].model_validate(
+                {"schemas": [PATCH_OP], "Operations": [operation | {"op": op}]},
+                scim_ctx=Context.RESOURCE_PATCH_REQUEST,
+            )
+            patch.patch(emails)
+        except SCIMException as exc:
+            if op == "remove":
+                continue  # nothing of that kind is held: nothing to remove
+            what = "an email of another type" if op == "add" else "the email named"
+            scim_type = "invalidValue" if op == "add" else exc.scim_type or "invalidValue"
+            raise BadValue(f"{ONE_EMAIL.format(what=what)} ({exc})", scim_type) from None
+        except (ValidationError, ValueError) as exc:
+            raise BadValue(f"emails: {exc}") from None
+    held = emails.emails or []
+    if len(held) == 2 and held[0].value == login and not held[0].primary and held[1].primary:
+        # a primary email added: it replaces the one held (RFC 7644 §3.5.2 makes the
+        # earlier primary value no longer primary, and Roster keeps only the primary)
+        held = held[1:]
+    if len(held) > 1:
+        raise BadValue(ONE_EMAIL.format(what="a second email"))
+    if not held or held[0].value is None:
+        return None
+    email = held[0]
+    if email.primary is not True and (email.type or "work").casefold() != "work":
+        raise BadValue(ONE_EMAIL.format(what=f"a {email.type} email that is not primary"))
+    return email.value
+
+
+def email_operations(body: dict, login: str | None) -> dict:
     """A PatchOp body whose operations on ``emails`` (Entra's default mapping writes
-    ``emails[type eq "work"].value``) become operations on userName, the one address
-    Roster keeps; removing an email leaves the login email as it is. A manager given as
-    a bare id (as Entra sends it) becomes ``{"value": id}``."""
+    ``emails[type eq "work"].value``) become one ``replace`` of userName, the one address
+    Roster keeps (``login``), when they change it; removing an email leaves the login
+    email as it is, and an email Roster cannot hold besides it (a home email) is refused
+    (BadValue). A manager given as a bare id (as Entra sends it) becomes
+    ``{"value": id}``."""
     operations = body.get("Operations")
     if not isinstance(operations, list):
         return body
-    out = []
+    on_emails: list[dict] = []
+    out: list = []
     for operation in operations:
         if not isinstance(operation, dict):
             out.append(operation)
             continue
         path = operation.get("path")
-        op = str(operation.get("op", "")).casefold()
-        if isinstance(path, str) and path.strip().casefold().startswith("emails"):
-            email = _email_in(operation.get("value"))
-            if op != "remove" and email:
-                out.append({"op": "replace", "path": "userName", "value": email})
+        if _is_emails(path):
+            on_emails.append(operation)
+            out.append(None)  # where userName is replaced, if it is
             continue
         value = operation.get("value")
         if (
@@ -201,12 +312,21 @@ def email_operations(body: dict) -> dict:
             keys = {k.casefold(): k for k in value}
             if "emails" in keys:
                 value = dict(value)
-                email = _email_in(value.pop(keys["emails"]))
-                if email and "username" not in keys:
-                    value["userName"] = email
+                emails = value.pop(keys["emails"])
+                on_emails.append({"op": operation.get("op"), "path": "emails", "value": emails})
+                out.append(None)  # before the operation, whose own userName wins
                 operation = operation | {"value": value}
         out.append(operation)
-    return body | {"Operations": out}
+    email = _login_after(on_emails, login) if on_emails else None
+    changed = email is not None and email != login
+    at = max((i for i, o in enumerate(out) if o is None), default=None)
+    return body | {
+        "Operations": [
+            {"op": "replace", "path": "userName", "value": email} if i == at else o
+            for i, o in enumerate(out)
+            if o is not None or (i == at and changed)
+        ]
+    }
 
 
 def removes_active(body: dict) -> bool:
@@ -242,13 +362,25 @@ def changes_of(user: User, *, replace: bool) -> tuple[dict, str | None, bool | N
                 raise BadValue(
                     f"phoneNumbers.type {phone.type!r}: Roster keeps work, mobile and home numbers."
                 )
+            if phones[field] is not None:
+                raise BadValue(
+                    f"phoneNumbers: two {phone.type or 'work'} numbers; Roster keeps one number "
+                    "of each type (work, mobile, home)."
+                )
             phones[field] = phone.value
         changes.update(phones)
     if replace or user.addresses is not None:
         if len(user.addresses or []) > 1:
-            raise BadValue("Roster keeps one address per person.")
+            raise BadValue("Roster keeps one address per person, the work address.")
         given = (user.addresses or [Address()])[0]
-        changes["address"] = {part: getattr(given, scim) for scim, part in ADDRESS_PARTS.items()}
+        if (given.type or ADDRESS_TYPE).casefold() != ADDRESS_TYPE:
+            raise BadValue(
+                f"addresses.type {given.type!r}: Roster keeps one address per person, "
+                "the work address."
+            )
+        changes["address"] = {
+            part: getattr(given, name) for (name, _), part in ADDRESS_PARTS.items()
+        }
     manager: str | None = None
     extension = user[EnterpriseUser]
     if extension is not None and extension.manager is not None:
@@ -317,7 +449,7 @@ def render_group(project, members: list, base: str) -> dict:
         "meta": {
             "resourceType": "Group",
             "created": project.created_at.isoformat(),
-            "lastModified": project.created_at.isoformat(),
+            "lastModified": (project.modified_at or project.created_at).isoformat(),
             "location": f"{base}/Groups/{group_id(project.id)}",
         },
     }

@@ -66,6 +66,7 @@ from app.identity import service as identity
 from app.invitations import add_staff
 from app.projects import service as projects
 from app.scim.resources import (
+    PATCH_OP,
     BadValue,
     EnterpriseUser,
     Group,
@@ -78,6 +79,7 @@ from app.scim.resources import (
     removes_active,
     render,
     render_group,
+    seed_typed_values,
     with_user_name,
 )
 from app.staff import membership, provisioning
@@ -405,7 +407,7 @@ def routes(services) -> list[Route]:
         try:
             changes, manager, active = changes_of(user, replace=replace)
         except BadValue as exc:
-            raise Refusal(400, str(exc), "invalidValue") from None
+            raise Refusal(400, str(exc), exc.scim_type) from None
         if not changes.get("email"):
             raise Refusal(400, "userName is required.", "invalidValue")
         if manager is not None:
@@ -516,13 +518,21 @@ def routes(services) -> list[Route]:
 
     async def Patch_(request: Request, session: AsyncSession, actor: Actor) -> Response:  # noqa: N802
         row = await find(session, actor, request)
-        body = email_operations(await _json(request))
+        raw = await _json(request)
+        try:
+            body = email_operations(raw, row.email)
+        except BadValue as exc:
+            raise Refusal(400, str(exc), exc.scim_type) from None
+        if raw.get("Operations") and not body["Operations"] and raw.get("schemas") == [PATCH_OP]:
+            # only removals of emails, which leave the login email: no change
+            return Scim(await rendered(session, actor, request, row))
         if removes_active(body):
             raise Refusal(400, "active cannot be removed: set it to true or false.", "mutability")
         patch = _validated(PatchOp[User], body, Context.RESOURCE_PATCH_REQUEST)
         current = await rendered(session, actor, request, row)
         for email in current.get("emails", []):  # what Entra's paths select on
             email.update(type="work", primary=True)
+        seed_typed_values(current, body)
         user = User.model_validate(current, scim_policy=TOLERANT)
         try:
             patch.patch(user, scim_policy=TOLERANT)
@@ -641,7 +651,7 @@ def routes(services) -> list[Route]:
         try:
             body = member_operations(await _json(request))
         except BadValue as exc:
-            raise Refusal(400, str(exc), "invalidValue") from None
+            raise Refusal(400, str(exc), exc.scim_type) from None
         patch = _validated(PatchOp[Group], body, Context.RESOURCE_PATCH_REQUEST)
         [current] = await rendered_groups(session, actor, request, [project])
         group = Group.model_validate(current, scim_policy=TOLERANT)

@@ -270,3 +270,44 @@ async def test_group_changes_are_audited(services, client):
             )
         )
     assert actions == ["scimGroupCreate", "scimGroupPatch", "scimGroupReplace", "scimGroupDelete"]
+
+
+async def test_last_modified_is_the_last_change(services, client):
+    from datetime import UTC, datetime
+
+    s = await scim_for(services, client, scopes=GROUP_SCOPES)
+    alice = await _user(s, "lm-alice@example.com")
+    group = await _group(s, "Timed", alice)
+    assert group["meta"]["lastModified"] == group["meta"]["created"]
+    long_ago = datetime(2020, 1, 1, tzinfo=UTC)
+
+    async def age() -> None:
+        async with services.db.session(write=True) as session:
+            project = await session.get(Project, int(group["id"][1:]))
+            project.created_at = project.modified_at = long_ago
+            await session.commit()
+
+    async def last_modified(response) -> datetime:
+        assert response.status_code == 200, response.text
+        meta = response.json()["meta"]
+        assert meta["created"] == long_ago.isoformat()
+        got = (await s.get(f"/Groups/{group['id']}")).json()["meta"]
+        assert got == meta
+        return datetime.fromisoformat(meta["lastModified"])
+
+    path = f"/Groups/{group['id']}"
+    rename = {"op": "replace", "path": "displayName", "value": "Renamed"}
+    await age()
+    assert await last_modified(await s.patch(path, rename)) > long_ago
+    # members joining or leaving move it too
+    await age()
+    bob = await _user(s, "lm-bob@example.com")
+    add = {"op": "add", "path": "members", "value": [{"value": bob}]}
+    assert await last_modified(await s.patch(path, add)) > long_ago
+    await age()
+    leave = {"op": "remove", "path": f'members[value eq "{alice}"]'}
+    assert await last_modified(await s.patch(path, leave)) > long_ago
+    # what changes nothing moves nothing
+    await age()
+    same = {"schemas": [GROUP], "displayName": "Renamed", "members": [{"value": bob}]}
+    assert await last_modified(await s.put(path, same)) == long_ago

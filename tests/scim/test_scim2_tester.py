@@ -8,7 +8,8 @@ has no pattern), it is told that form, and nothing else (``ROSTER_VALUES``):
 - userName is the login email (RFC 7643 §4.1.1 leaves its form to the service provider);
 - phoneNumbers.type is one of the canonical "work", "mobile", "home" (§4.1.2 names the
   canonical values; Roster keeps those three numbers) and the value a phone number;
-- addresses.postalCode is at most 20 characters (§4.1.2 gives no length);
+- addresses.type is the canonical "work" (§4.1.2; Roster keeps one address, the work
+  address) and addresses.postalCode at most 20 characters (§4.1.2 gives no length);
 - the enterprise manager.value is "the id of the SCIM resource representing the User's
   manager" (§4.3): the account owner's, not a random string;
 - a Group's members.value is "the id of the SCIM resource representing the member"
@@ -87,6 +88,7 @@ class SyncSCIMClient(BaseSyncSCIMClient):
 ROSTER_VALUES = {
     "username": lambda: f"{uuid.uuid4().hex}@example.com",
     "phonenumbers.type": lambda: random.choice(["work", "mobile", "home"]),
+    "addresses.type": lambda: "work",
     "addresses.postalcode": lambda: f"{random.randint(10000, 99999)}",
     "urn:ietf:params:scim:schemas:extension:enterprise:2.0:user:manager.value": lambda: "1",
     "members.value": lambda: "1",

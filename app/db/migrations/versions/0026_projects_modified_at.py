@@ -1,0 +1,35 @@
+"""projects: modified_at
+
+When a project or its members last changed, a SCIM Group's ``meta.lastModified`` (which
+read ``created_at`` before). Existing projects start from their ``created_at``: when they
+changed since is not recorded anywhere cheaper than the audit log.
+
+Revision ID: 0026
+Revises: 0025
+Create Date: 2026-12-06 10:00:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+import app.db.base
+
+revision: str = "0026"
+down_revision: str | None = "0025"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.add_column(
+        "projects",
+        sa.Column("modified_at", app.db.base.UTCDateTime(timezone=True), nullable=True),
+    )
+    op.execute("UPDATE projects SET modified_at = created_at")
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("projects") as batch:
+        batch.drop_column("modified_at")
