@@ -4,9 +4,9 @@ When a project or its members last changed, a SCIM Group's ``meta.lastModified``
 read ``created_at`` before). Existing projects start from their ``created_at``: when they
 changed since is not recorded anywhere cheaper than the audit log.
 
-Revision ID: 0026
-Revises: 0025
-Create Date: 2026-12-06 10:00:00
+Revision ID: 0027
+Revises: 0026
+Create Date: 2026-12-05 22:00:00
 """
 
 from collections.abc import Sequence
@@ -16,8 +16,8 @@ from alembic import op
 
 import app.db.base
 
-revision: str = "0026"
-down_revision: str | None = "0025"
+revision: str = "0027"
+down_revision: str | None = "0026"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
