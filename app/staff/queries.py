@@ -8,7 +8,7 @@ import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, Literal, NamedTuple, cast, overload
 
@@ -298,8 +298,11 @@ def decode_cursor(query: StaffQuery) -> tuple[object, int] | None:
             raise ValueError("malformed cursor")
         if query.sort == StaffSortKey.CREATED_AT:
             value = datetime.fromisoformat(value)
+            if value.tzinfo is None:  # Roster's cursors carry their offset
+                raise ValueError("a time without an offset")
+            value = value.astimezone(UTC)  # OverflowError past the calendar's ends
         return value, last_id
-    except (ValueError, TypeError, orjson.JSONDecodeError) as exc:
+    except (ValueError, TypeError, OverflowError, orjson.JSONDecodeError) as exc:
         raise InvalidQuery("The cursor is not valid for this query.", field=["after"]) from exc
 
 

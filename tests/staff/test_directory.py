@@ -331,6 +331,32 @@ async def test_malformed_cursor_is_bad_user_input(api, services, cursor):
     assert error_codes(body) == ["BAD_USER_INPUT"]
 
 
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2020-01-01T00:00:00",  # no offset
+        "2020-01-01",
+        "0001-01-01T00:00:00+14:00",  # before the calendar's first day in UTC
+        "9999-12-31T23:59:59-14:00",  # after its last
+        "not a time",
+    ],
+)
+async def test_a_tampered_creation_time_cursor_is_bad_user_input(api, services, value):
+    """A creation-time cursor holds an ISO time with its offset; any other was an
+    unexpected error (INTERNAL_SERVER_ERROR, a traceback in the log)."""
+    tenant = await make_tenant(services)
+    await make_staff_many(services, tenant, [{} for _ in range(2)])
+    sort = {"key": "CREATED_AT", "direction": "ASC"}
+    body = await api(DIRECTORY, {"first": 1, "after": _cursor("CREATED_AT", "ASC", value, 3),
+                                 "sort": sort}, as_=tenant.owner)
+    assert error_codes(body) == ["BAD_USER_INPUT"]
+    # the cursors Roster gives still work, with another offset too
+    first = await page(api, tenant.owner, 1, sort=sort)
+    body = await api(DIRECTORY, {"first": 1, "after": first["pageInfo"]["endCursor"],
+                                 "sort": sort}, as_=tenant.owner)
+    assert error_codes(body) == [] and len(body["data"]["staff"]["edges"]) == 1
+
+
 async def test_sorting_by_email_needs_the_personal_data_permit(api, services):
     tenant = await make_tenant(services)
     viewer = await make_member(services, tenant, Role.VIEWER)
