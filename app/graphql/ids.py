@@ -6,6 +6,7 @@ import base64
 from typing import overload
 
 from app.db.base import id_from_digits
+from app.graphql.errors import bad_input
 
 
 def encode_id(type_name: str, pk: int) -> str:
@@ -39,4 +40,16 @@ def decode_id(global_id: str | None, type_name: str) -> int | None:
     decoded = decode_any(global_id)
     if decoded is None or decoded[0] != type_name:
         return 0
+    return decoded[1]
+
+
+def decode_after(after: str | None, type_name: str) -> int | None:
+    """The id a page of ``type_name`` rows continues after (a cursor is the last row's
+    global id); None for the first page. A cursor that is not such an id is the client's
+    error, as the directory's are, not the end of the list."""
+    if not after:
+        return None
+    decoded = decode_any(after)
+    if decoded is None or decoded[0] != type_name:
+        raise bad_input("The cursor is not valid for this query.")
     return decoded[1]

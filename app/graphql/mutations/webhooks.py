@@ -9,7 +9,7 @@ import strawberry
 from strawberry.types import Info
 
 from app.graphql.errors import bad_input
-from app.graphql.ids import decode_id, encode_id
+from app.graphql.ids import decode_after, decode_id, encode_id
 from app.graphql.mutations.base import Payload, as_actor, mutation, provided
 from app.graphql.types.common import after_page_info
 from app.graphql.types.webhooks import (
@@ -220,7 +220,7 @@ class WebhookQueries:
                 session,
                 actor,
                 first=first,
-                after=decode_id(after, "WebhookEndpoint") if after else None,
+                after=decode_after(after, "WebhookEndpoint"),
             )
         edges = [
             WebhookEndpointEdge(
@@ -256,7 +256,7 @@ class WebhookQueries:
                 actor,
                 endpoint_id=_endpoint_id(endpoint_id) if endpoint_id else None,
                 first=first,
-                after=decode_id(after, "WebhookDelivery") if after else None,
+                after=decode_after(after, "WebhookDelivery"),
                 status=status,
             )
         edges = [

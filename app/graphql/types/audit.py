@@ -10,7 +10,7 @@ from app.audit import service as audit_service
 from app.audit.models import AuditEntry as AuditEntryRow
 from app.errors import DomainError
 from app.graphql.errors import bad_input
-from app.graphql.ids import decode_any, decode_id, encode_id
+from app.graphql.ids import decode_after, decode_any, decode_id, encode_id
 from app.graphql.types.common import Node, PageInfo, after_page_info
 
 
@@ -123,7 +123,7 @@ async def _audit_page(
             session,
             actor,
             first=first,
-            after=decode_id(after, "AuditEntry") if after else None,
+            after=decode_after(after, "AuditEntry"),
             f=criteria,
         )
     except DomainError as exc:

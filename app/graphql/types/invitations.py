@@ -11,7 +11,7 @@ from app.errors import DomainError
 from app.graphql import loaders
 from app.graphql.enums import InvitationStatus, JoinRequestStatus, Role, StaffKind
 from app.graphql.errors import bad_input
-from app.graphql.ids import decode_id, encode_id
+from app.graphql.ids import decode_after, decode_id, encode_id
 from app.graphql.types.common import Node, PageInfo, after_page_info
 from app.graphql.types.staff import Staff
 from app.invitations import service as invitations_service
@@ -135,7 +135,7 @@ async def _invitation_page(
             session,
             actor,
             first=first,
-            after=decode_id(after, "Invitation") if after else None,
+            after=decode_after(after, "Invitation"),
             filter=criteria,
         )
     except DomainError as exc:
