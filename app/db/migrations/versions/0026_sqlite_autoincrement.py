@@ -15,9 +15,9 @@ Foreign keys must be off for the rebuild (dropping a referenced table with them 
 delete or null the rows that refer to it); Alembic's connection has them off, and the
 migration refuses to run otherwise. ``PRAGMA foreign_key_check`` must find nothing after.
 
-PostgreSQL's identity columns never reuse a value: nothing to do there. Downgrading keeps
-AUTOINCREMENT (older code works the same with it; removing it would bring back the reuse),
-and upgrading again skips tables that already have it.
+PostgreSQL's identity columns never reuse a value: nothing to do there. Downgrading
+rebuilds the tables as they were (the primary key a table constraint again); upgrading
+skips a table that already has AUTOINCREMENT.
 
 Revision ID: 0026
 Revises: 0025
@@ -82,15 +82,34 @@ def autoincrement_sql(table: str, sql: str, new_name: str) -> str:
     """``sql`` (the table's CREATE TABLE as SQLite keeps it) for a table ``new_name`` whose
     ``id`` is ``INTEGER PRIMARY KEY AUTOINCREMENT``; nothing else changes."""
     pk = f"pk_{table}"
-    head = re.compile(rf'^CREATE TABLE ("?){re.escape(table)}\1 \(')
     clause = re.compile(rf",\s*CONSTRAINT {pk} PRIMARY KEY \(id\)(?=\s*[,)])")
-    new, heads = head.subn(f'CREATE TABLE "{new_name}" (', sql)
+    new, heads = _head(table).subn(f'CREATE TABLE "{new_name}" (', sql)
     column = rf"\1id INTEGER NOT NULL CONSTRAINT {pk} PRIMARY KEY AUTOINCREMENT,"
     new, ids = ID_COLUMN.subn(column, new)
     new, clauses = clause.subn("", new)
     if (heads, ids, clauses) != (1, 1, 1):
         raise RuntimeError(f"0026: unexpected CREATE TABLE of {table}: {sql}")
     return new
+
+
+def plain_sql(table: str, sql: str, new_name: str) -> str:
+    """The reverse of ``autoincrement_sql``: the primary key the first table constraint."""
+    pk = f"pk_{table}"
+    new, heads = _head(table).subn(f'CREATE TABLE "{new_name}" (', sql)
+    new, ids = re.subn(
+        rf"(?m)^(\s*)id INTEGER NOT NULL CONSTRAINT {pk} PRIMARY KEY AUTOINCREMENT,",
+        r"\1id INTEGER NOT NULL,",
+        new,
+    )
+    first = rf"\1CONSTRAINT {pk} PRIMARY KEY (id), \n\1CONSTRAINT "
+    new, clauses = re.subn(r"(?m)^(\s*)CONSTRAINT ", first, new, count=1)
+    if (heads, ids, clauses) != (1, 1, 1):
+        raise RuntimeError(f"0026: unexpected CREATE TABLE of {table}: {sql}")
+    return new
+
+
+def _head(table: str) -> re.Pattern:
+    return re.compile(rf'^CREATE TABLE ("?){re.escape(table)}\1 \(')
 
 
 def _rows(connection, statement: str, **params) -> list[tuple]:
@@ -110,11 +129,11 @@ def _highest_known_id(connection, table: str) -> int:
     return int(highest)
 
 
-def _rebuild(connection, table: str) -> None:
+def _rebuild(connection, table: str, *, autoincrement: bool) -> None:
     [(sql,)] = _rows(
         connection, "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = :t", t=table
     )
-    if "AUTOINCREMENT" in sql.upper():
+    if ("AUTOINCREMENT" in sql.upper()) == autoincrement:
         return
     # indexes (not those of UNIQUE constraints: the table's SQL makes them) and triggers,
     # which go with the old table
@@ -127,24 +146,26 @@ def _rebuild(connection, table: str) -> None:
     known = _highest_known_id(connection, table)
     count = connection.execute(text(f'SELECT count(*) FROM "{table}"')).scalar()
     new_name = f"_0026_{table}"
-    connection.execute(text(autoincrement_sql(table, sql, new_name)))
+    rewrite = autoincrement_sql if autoincrement else plain_sql
+    connection.execute(text(rewrite(table, sql, new_name)))
     connection.execute(text(f'INSERT INTO "{new_name}" SELECT * FROM "{table}"'))
     connection.execute(text(f'DROP TABLE "{table}"'))
     connection.execute(text(f'ALTER TABLE "{new_name}" RENAME TO "{table}"'))
     for _type, _name, dependent_sql in dependents:
         connection.execute(text(dependent_sql))
-    # inserting the ids set the sequence to the largest; raise it to any larger one known
-    connection.execute(text("DELETE FROM sqlite_sequence WHERE name = :t"), {"t": table})
-    connection.execute(
-        text("INSERT INTO sqlite_sequence (name, seq) VALUES (:t, :seq)"),
-        {"t": table, "seq": known},
-    )
+    if autoincrement:
+        # inserting the ids set the sequence to the largest; raise it to any larger one known
+        connection.execute(text("DELETE FROM sqlite_sequence WHERE name = :t"), {"t": table})
+        connection.execute(
+            text("INSERT INTO sqlite_sequence (name, seq) VALUES (:t, :seq)"),
+            {"t": table, "seq": known},
+        )
     copied = connection.execute(text(f'SELECT count(*) FROM "{table}"')).scalar()
     if copied != count:
         raise RuntimeError(f"0026: {table} had {count} rows, the rebuilt one {copied}")
 
 
-def upgrade() -> None:
+def _rebuild_all(*, autoincrement: bool) -> None:
     connection = op.get_bind()
     if connection.dialect.name != "sqlite":
         return
@@ -159,11 +180,15 @@ def upgrade() -> None:
     # of the rebuild, CREATE and DROP too, then commits or rolls back together.
     connection.exec_driver_sql("UPDATE alembic_version SET version_num = version_num")
     for table in TABLES:
-        _rebuild(connection, table)
+        _rebuild(connection, table, autoincrement=autoincrement)
     dangling = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
     if dangling:
         raise RuntimeError(f"0026: foreign keys left dangling: {[tuple(r) for r in dangling]}")
 
 
+def upgrade() -> None:
+    _rebuild_all(autoincrement=True)
+
+
 def downgrade() -> None:
-    """AUTOINCREMENT stays: the schema before works the same with it."""
+    _rebuild_all(autoincrement=False)
