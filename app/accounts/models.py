@@ -12,6 +12,7 @@ class Account(Base):
     """A tenant: its staff, custom fields and seats belong to it and to nothing else."""
 
     __tablename__ = "accounts"
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     slug: Mapped[str] = mapped_column(String(63), unique=True)

@@ -16,7 +16,10 @@ class AuditEntry(Base):
     """
 
     __tablename__ = "audit_entries"
-    __table_args__ = (Index("ix_audit_account_id", "account_id", "id"),)
+    __table_args__ = (
+        Index("ix_audit_account_id", "account_id", "id"),
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     account_id: Mapped[int | None] = mapped_column(

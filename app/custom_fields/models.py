@@ -29,7 +29,7 @@ class CustomFieldType(enum.StrEnum):
 
 class CustomField(Base):
     __tablename__ = "custom_fields"
-    __table_args__ = (UniqueConstraint("account_id", "name_key"),)
+    __table_args__ = (UniqueConstraint("account_id", "name_key"), {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))

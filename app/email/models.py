@@ -31,7 +31,10 @@ class OutboxMessage(Base):
     """
 
     __tablename__ = "email_outbox"
-    __table_args__ = (Index("ix_email_outbox_due", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_email_outbox_due", "status", "next_attempt_at"),
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     account_id: Mapped[int | None] = mapped_column(

@@ -20,7 +20,10 @@ class Event(Base):
     """
 
     __tablename__ = "events"
-    __table_args__ = (Index("ix_events_account_id_id", "account_id", "id"),)
+    __table_args__ = (
+        Index("ix_events_account_id_id", "account_id", "id"),
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     uid: Mapped[str] = mapped_column(String(40), unique=True)

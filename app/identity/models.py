@@ -13,6 +13,7 @@ class User(Base):
     """A global login identity; membership of accounts is through staff records."""
 
     __tablename__ = "users"
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     email: Mapped[str] = mapped_column(String(254), unique=True)
@@ -34,7 +35,10 @@ class AuthToken(Base):
     """A session or API token. Only the SHA-256 digest of the token is stored."""
 
     __tablename__ = "auth_tokens"
-    __table_args__ = (CheckConstraint("kind != 'API' OR scopes IS NOT NULL", name="api_scopes"),)
+    __table_args__ = (
+        CheckConstraint("kind != 'API' OR scopes IS NOT NULL", name="api_scopes"),
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
@@ -70,6 +74,7 @@ class UserToken(Base):
     """A single-use emailed token (verify email, reset or first set a password)."""
 
     __tablename__ = "user_tokens"
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)

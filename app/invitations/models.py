@@ -30,7 +30,10 @@ class Invitation(Base):
     """
 
     __tablename__ = "invitations"
-    __table_args__ = (Index("ix_invitations_account_status", "account_id", "status"),)
+    __table_args__ = (
+        Index("ix_invitations_account_status", "account_id", "status"),
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
@@ -66,6 +69,7 @@ class JoinLink(Base):
     """A shareable "quick registration" link into an account."""
 
     __tablename__ = "join_links"
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
@@ -97,6 +101,7 @@ class JoinRequest(Base):
     """Someone who used a join link that needs an administrator's approval."""
 
     __tablename__ = "join_requests"
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))

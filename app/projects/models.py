@@ -12,7 +12,7 @@ class ProjectTeamRole(Base):
     """Account-defined roles people play on projects (BigTime's LookupProjectTeamRoles)."""
 
     __tablename__ = "project_team_roles"
-    __table_args__ = (UniqueConstraint("account_id", "name_key"),)
+    __table_args__ = (UniqueConstraint("account_id", "name_key"), {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
@@ -27,6 +27,7 @@ class Project(Base):
     __table_args__ = (
         UniqueConstraint("account_id", "name_key"),
         Index("uq_projects_account_id_external_id", "account_id", "external_id", unique=True),
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

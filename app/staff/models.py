@@ -189,6 +189,7 @@ class Staff(Base):
         Index("ix_staff_account_role", "account_id", "role"),
         Index("ix_staff_account_listed", "account_id", "is_inactive", "account_status"),
         CheckConstraint("capacity >= 0", name="capacity_non_negative"),
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -264,7 +265,7 @@ class StaffStatus(Base):
     """Account-defined reasons behind a staffer's state (on leave, terminated, ...)."""
 
     __tablename__ = "staff_statuses"
-    __table_args__ = (UniqueConstraint("account_id", "name_key"),)
+    __table_args__ = (UniqueConstraint("account_id", "name_key"), {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))

@@ -27,7 +27,10 @@ class WebhookEndpoint(Base):
     """
 
     __tablename__ = "webhook_endpoints"
-    __table_args__ = (Index("ix_webhook_endpoints_account_id", "account_id"),)
+    __table_args__ = (
+        Index("ix_webhook_endpoints_account_id", "account_id"),
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
@@ -57,6 +60,7 @@ class WebhookDelivery(Base):
         Index("ix_webhook_deliveries_endpoint_id_id", "endpoint_id", "id"),
         # the deliveries an event's deletion sets NULL (pruning: app.background)
         Index("ix_webhook_deliveries_event_id", "event_id"),
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -84,7 +88,10 @@ class WebhookAttempt(Base):
     """One HTTP request of a delivery, as the endpoint answered it."""
 
     __tablename__ = "webhook_attempts"
-    __table_args__ = (Index("ix_webhook_attempts_delivery_id", "delivery_id"),)
+    __table_args__ = (
+        Index("ix_webhook_attempts_delivery_id", "delivery_id"),
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))

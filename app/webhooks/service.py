@@ -451,13 +451,10 @@ async def prunable_deliveries(session: AsyncSession, before: datetime, limit: in
     """The ids of at most ``limit`` of the deliveries done with (``_done_with_before``),
     oldest first. Read apart from the deletion (``prune_deliveries``), so that a search of
     the table holds no write lock."""
-    # never the newest: SQLite numbers a row one past the largest id left, so an emptied
-    # table would give ids again that clients have seen
-    newest = select(func.max(WebhookDelivery.id)).scalar_subquery()
     return list(
         await session.scalars(
             select(WebhookDelivery.id)
-            .where(*_done_with_before(before), WebhookDelivery.id < newest)
+            .where(*_done_with_before(before))
             .order_by(WebhookDelivery.id)
             .limit(limit)
         )

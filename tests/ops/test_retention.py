@@ -137,7 +137,7 @@ async def test_a_retention_of_zero_keeps_everything(services):
     assert await _ids(services, WebhookDelivery) == set(made["deliveries"])
 
 
-@pytest.mark.parametrize("days, left", [(1, 1), (3, 6), (50, 12)])  # 1: the newest stays
+@pytest.mark.parametrize("days, left", [(1, 0), (3, 6), (50, 12)])  # 1: every one goes
 async def test_each_retention_is_its_own(services, days, left):
     made = await _world(services)
     settings = services.settings.model_copy(
@@ -167,9 +167,10 @@ async def test_one_of_many_workers_prunes(services, database_url):
         assert lease is not None and lease.expires_at > utcnow()
 
 
-async def test_the_newest_row_stays_so_ids_are_never_given_again(services):
-    """Where every row is past its retention, the newest stays: SQLite numbers a new row
-    one past the largest id left, and an emptied table would hand out seen ids again."""
+async def test_an_emptied_table_never_gives_its_ids_again(services):
+    """Where every row is past its retention every row goes, the newest too, and the next
+    row still gets a new id (SQLite's tables are AUTOINCREMENT, migration 0026): an id that
+    clients, catch-ups and webhook consumers have seen never names another row."""
     tenant = await make_tenant(services)
     async with services.db.session(write=True) as session:
         endpoint = WebhookEndpoint(account_id=tenant.account_id, url="https://hooks.example/x")
@@ -182,14 +183,16 @@ async def test_the_newest_row_stays_so_ids_are_never_given_again(services):
         ]
         await session.commit()
     assert await prune_once(services.db, services.settings) == {
-        "webhook_deliveries": 1, "events": 2
+        "webhook_deliveries": 2, "events": 3
     }
-    assert await _ids(services, Event) == {events[-1].id}
-    assert await _ids(services, WebhookDelivery) == {deliveries[-1].id}
+    assert await _ids(services, Event) == set()
+    assert await _ids(services, WebhookDelivery) == set()
     async with services.db.session(write=True) as session:
         newer = await _event(session, tenant.account_id, DAY, 9)
+        delivery = await _delivery(session, endpoint, newer, DeliveryStatus.PENDING, DAY)
         await session.commit()
     assert newer.id > events[-1].id
+    assert delivery.id > deliveries[-1].id
 
 
 async def test_a_delivery_being_replayed_is_not_pruned_under_it(services):
@@ -203,7 +206,7 @@ async def test_a_delivery_being_replayed_is_not_pruned_under_it(services):
         await session.flush()
         event = await _event(session, tenant.account_id, 40 * DAY, 0)
         delivery = await _delivery(session, endpoint, event, DeliveryStatus.DELIVERED, 40 * DAY)
-        await _delivery(session, endpoint, event, DeliveryStatus.PENDING, DAY)  # the newest
+        await _delivery(session, endpoint, event, DeliveryStatus.PENDING, DAY)
         await session.commit()
     actor = await actor_of(services, tenant.owner)
     before = utcnow() - 30 * DAY
@@ -263,7 +266,7 @@ async def test_a_pending_delivery_stays_if_its_endpoint_is_enabled_before_the_pr
         await session.flush()
         event = await _event(session, tenant.account_id, 40 * DAY, 0)
         old = await _delivery(session, endpoint, event, DeliveryStatus.PENDING, 40 * DAY)
-        await _delivery(session, endpoint, event, DeliveryStatus.DELIVERED, DAY)  # the newest
+        await _delivery(session, endpoint, event, DeliveryStatus.DELIVERED, DAY)
         await session.commit()
     before = utcnow() - 30 * DAY
     async with services.db.session() as session:
