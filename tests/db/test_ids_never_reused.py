@@ -1,7 +1,7 @@
 """An id handed out is never handed out again, on either database: deleting the newest
 staff record (project, webhook endpoint) and adding another gives the new one a new id,
 not the deleted one's (SQLite without AUTOINCREMENT numbered it one past the largest id
-left). Migration 0026 rebuilds SQLite's tables with AUTOINCREMENT and keeps everything
+left). Migration 0028 rebuilds SQLite's tables with AUTOINCREMENT and keeps everything
 they held."""
 
 from __future__ import annotations
@@ -126,11 +126,11 @@ def _sequence(url: str, table: str) -> int:
     return seq
 
 
-async def test_0026_keeps_rows_ids_keys_and_indexes_and_goes_past_the_largest_id(
+async def test_0028_keeps_rows_ids_keys_and_indexes_and_goes_past_the_largest_id(
     backend, database_url, services, api, tmp_path
 ):
     if backend != "sqlite":
-        pytest.skip("0026 changes nothing on PostgreSQL")
+        pytest.skip("0028 changes nothing on PostgreSQL")
     head = _schema(database_url)
     ids = {name for name, sql in head.items() if "AUTOINCREMENT" in sql}
     assert ids == {f"table {t}" for t in ID_TABLES}
@@ -142,10 +142,10 @@ async def test_0026_keeps_rows_ids_keys_and_indexes_and_goes_past_the_largest_id
     await sql(database_url, "UPDATE staff SET manager_id = :m WHERE id = :r",
               {"m": manager.id, "r": report.id})
 
-    await alembic("downgrade", database_url, "0025")
-    fresh = f"sqlite+aiosqlite:///{tmp_path / 'at_0025.db'}"
-    await alembic("upgrade", fresh, "0025")
-    # as 0025 made it: no AUTOINCREMENT (the order of a table's constraints differs from
+    await alembic("downgrade", database_url, "0027")
+    fresh = f"sqlite+aiosqlite:///{tmp_path / 'at_0027.db'}"
+    await alembic("upgrade", fresh, "0027")
+    # as 0027 made it: no AUTOINCREMENT (the order of a table's constraints differs from
     # one database to another: earlier batch migrations wrote them in no fixed order)
     assert _canonical(_schema(database_url)) == _canonical(_schema(fresh))
     # the newest staff record is deleted before the upgrade; the audit log still names it
@@ -178,11 +178,11 @@ async def test_0026_keeps_rows_ids_keys_and_indexes_and_goes_past_the_largest_id
     assert row["manager_id"] is None  # ON DELETE SET NULL
 
 
-async def test_0026_goes_down_and_up_again_on_an_empty_database(backend, database_url):
+async def test_0028_goes_down_and_up_again_on_an_empty_database(backend, database_url):
     if backend != "sqlite":
-        pytest.skip("0026 changes nothing on PostgreSQL")
+        pytest.skip("0028 changes nothing on PostgreSQL")
     head = _schema(database_url)
-    await alembic("downgrade", database_url, "0025")
+    await alembic("downgrade", database_url, "0027")
     assert not any("AUTOINCREMENT" in sql for sql in _schema(database_url).values())
     await alembic("upgrade", database_url, "head")
     assert _schema(database_url) == head

@@ -19,9 +19,9 @@ PostgreSQL's identity columns never reuse a value: nothing to do there. Downgrad
 rebuilds the tables as they were (the primary key a table constraint again); upgrading
 skips a table that already has AUTOINCREMENT.
 
-Revision ID: 0026
-Revises: 0025
-Create Date: 2026-12-06 10:00:00
+Revision ID: 0028
+Revises: 0027
+Create Date: 2026-12-05 22:30:00
 """
 
 import re
@@ -30,8 +30,8 @@ from collections.abc import Sequence
 from alembic import op
 from sqlalchemy import text
 
-revision: str = "0026"
-down_revision: str | None = "0025"
+revision: str = "0028"
+down_revision: str | None = "0027"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -88,7 +88,7 @@ def autoincrement_sql(table: str, sql: str, new_name: str) -> str:
     new, ids = ID_COLUMN.subn(column, new)
     new, clauses = clause.subn("", new)
     if (heads, ids, clauses) != (1, 1, 1):
-        raise RuntimeError(f"0026: unexpected CREATE TABLE of {table}: {sql}")
+        raise RuntimeError(f"0028: unexpected CREATE TABLE of {table}: {sql}")
     return new
 
 
@@ -104,7 +104,7 @@ def plain_sql(table: str, sql: str, new_name: str) -> str:
     first = rf"\1CONSTRAINT {pk} PRIMARY KEY (id), \n\1CONSTRAINT "
     new, clauses = re.subn(r"(?m)^(\s*)CONSTRAINT ", first, new, count=1)
     if (heads, ids, clauses) != (1, 1, 1):
-        raise RuntimeError(f"0026: unexpected CREATE TABLE of {table}: {sql}")
+        raise RuntimeError(f"0028: unexpected CREATE TABLE of {table}: {sql}")
     return new
 
 
@@ -145,7 +145,7 @@ def _rebuild(connection, table: str, *, autoincrement: bool) -> None:
     )
     known = _highest_known_id(connection, table)
     count = connection.execute(text(f'SELECT count(*) FROM "{table}"')).scalar()
-    new_name = f"_0026_{table}"
+    new_name = f"_0028_{table}"
     rewrite = autoincrement_sql if autoincrement else plain_sql
     connection.execute(text(rewrite(table, sql, new_name)))
     connection.execute(text(f'INSERT INTO "{new_name}" SELECT * FROM "{table}"'))
@@ -162,7 +162,7 @@ def _rebuild(connection, table: str, *, autoincrement: bool) -> None:
         )
     copied = connection.execute(text(f'SELECT count(*) FROM "{table}"')).scalar()
     if copied != count:
-        raise RuntimeError(f"0026: {table} had {count} rows, the rebuilt one {copied}")
+        raise RuntimeError(f"0028: {table} had {count} rows, the rebuilt one {copied}")
 
 
 def _rebuild_all(*, autoincrement: bool) -> None:
@@ -173,7 +173,7 @@ def _rebuild_all(*, autoincrement: bool) -> None:
     connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
     if connection.exec_driver_sql("PRAGMA foreign_keys").scalar():
         raise RuntimeError(
-            "0026 rebuilds tables others refer to and needs foreign keys off "
+            "0028 rebuilds tables others refer to and needs foreign keys off "
             "(PRAGMA foreign_keys=OFF before the migration's transaction)"
         )
     # A write first, so that the Python driver opens the transaction now: every statement
@@ -183,7 +183,7 @@ def _rebuild_all(*, autoincrement: bool) -> None:
         _rebuild(connection, table, autoincrement=autoincrement)
     dangling = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
     if dangling:
-        raise RuntimeError(f"0026: foreign keys left dangling: {[tuple(r) for r in dangling]}")
+        raise RuntimeError(f"0028: foreign keys left dangling: {[tuple(r) for r in dangling]}")
 
 
 def upgrade() -> None:
