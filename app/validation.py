@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Literal, overload
 from zoneinfo import available_timezones
@@ -35,6 +36,24 @@ def integer_of(text: str) -> int | None:
     return int(digits)
 
 
+# Where an input value sits: a field's domain name, or a path of them (a nested input's
+# field, a list's index), e.g. ``["address", "zip"]`` or ``["options", "1"]``. Never dotted:
+# the GraphQL adapter names each segment in camelCase; REST and SCIM join them as they need.
+FieldPath = str | Sequence[str]
+
+
+def path_of(field: FieldPath) -> list[str]:
+    return [field] if isinstance(field, str) else [str(part) for part in field]
+
+
+def label_of(field: FieldPath) -> str:
+    """A human label for a path whose caller gave none: its last name, in words
+    (``first_name`` -> "First name"), never the domain's identifier."""
+    names = [part for part in path_of(field) if not part.isdigit()]
+    words = (names[-1] if names else "value").replace("_", " ").strip()
+    return words[:1].upper() + words[1:]
+
+
 def has_bad_characters(text: str) -> bool:
     """True when ``text`` holds a character no text field accepts (line breaks are fine)."""
     return _CONTROL.search(text) is not None
@@ -46,24 +65,29 @@ def normalize_email(value: str) -> str:
 
 
 @overload
-def clean_email(value: str | None, field: str = ..., *, required: Literal[True]) -> str: ...
+def clean_email(value: str | None, field: FieldPath = ..., *, required: Literal[True]) -> str: ...
 @overload
-def clean_email(value: str | None, field: str = ..., *, required: bool = ...) -> str | None: ...
-def clean_email(value: str | None, field: str = "email", *, required: bool = False) -> str | None:
+def clean_email(
+    value: str | None, field: FieldPath = ..., *, required: bool = ...
+) -> str | None: ...
+def clean_email(
+    value: str | None, field: FieldPath = "email", *, required: bool = False
+) -> str | None:
+    path = path_of(field)
     if value is None or not value.strip():
         if required:
-            raise DomainError("Email is required.", field=[field], code=ErrorCode.REQUIRED)
+            raise DomainError("Email is required.", field=path, code=ErrorCode.REQUIRED)
         return None
     email = normalize_email(value)
     if len(email) > 254 or not _EMAIL.match(email):
-        raise DomainError("Enter a valid email address.", field=[field])
+        raise DomainError("Enter a valid email address.", field=path)
     return email
 
 
 @overload
 def clean_text(
     value: str | None,
-    field: str,
+    field: FieldPath,
     *,
     max_length: int,
     required: Literal[True],
@@ -73,7 +97,7 @@ def clean_text(
 @overload
 def clean_text(
     value: str | None,
-    field: str,
+    field: FieldPath,
     *,
     max_length: int,
     required: bool = ...,
@@ -82,29 +106,31 @@ def clean_text(
 ) -> str | None: ...
 def clean_text(
     value: str | None,
-    field: str,
+    field: FieldPath,
     *,
     max_length: int,
     required: bool = False,
     label: str | None = None,
     multiline: bool = False,
 ) -> str | None:
-    """Trim; empty becomes None (or REQUIRED); refuse control characters and long values."""
-    label = label or field
+    """Trim; empty becomes None (or REQUIRED); refuse control characters and long values.
+    Messages name the value by ``label``, else by ``label_of(field)``."""
+    path = path_of(field)
+    label = label or label_of(path)
     if value is None or not value.strip():
         if required:
-            raise DomainError(f"{label} is required.", field=[field], code=ErrorCode.REQUIRED)
+            raise DomainError(f"{label} is required.", field=path, code=ErrorCode.REQUIRED)
         return None
     text = value.strip()
     if len(text) > max_length:
         raise DomainError(
             f"{label} must be at most {max_length} characters.",
-            field=[field],
+            field=path,
             code=ErrorCode.TOO_LONG,
         )
     check = text.replace("\n", "").replace("\r", "").replace("\t", "") if multiline else text
     if _CONTROL.search(check) or (not multiline and ("\n" in text or "\r" in text)):
-        raise DomainError(f"{label} contains characters that are not allowed.", field=[field])
+        raise DomainError(f"{label} contains characters that are not allowed.", field=path)
     return text
 
 
@@ -114,11 +140,13 @@ def time_zones() -> frozenset[str]:
     return frozenset(tz for tz in available_timezones() if "/" in tz or tz == "UTC")
 
 
-def clean_time_zone(value: str | None, field: str, *, label: str | None = None) -> str | None:
+def clean_time_zone(
+    value: str | None, field: FieldPath, *, label: str | None = None
+) -> str | None:
     """An IANA time zone name (trimmed); blank is None."""
     tz = clean_text(value, field, max_length=64, label=label)
     if tz is not None and tz not in time_zones():
-        raise DomainError("Unknown IANA time zone.", field=[field])
+        raise DomainError("Unknown IANA time zone.", field=path_of(field))
     return tz
 
 

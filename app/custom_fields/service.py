@@ -56,7 +56,7 @@ def _clean_options(field_type: CustomFieldType, options: list[str] | None) -> li
     for index, option in enumerate(options or []):
         text = clean_text(
             option,
-            f"options.{index}",
+            ["options", str(index)],
             max_length=MAX_OPTION_LENGTH,
             required=True,
             label="An option",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlencode, urlsplit
 
 from app.errors import DomainError
+from app.validation import FieldPath, path_of
 
 
 def origin_of(url: str) -> str:
@@ -12,7 +13,9 @@ def origin_of(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}".lower()
 
 
-def check_redirect(settings, redirect_url: str | None, field: str = "redirect_url") -> str | None:
+def check_redirect(
+    settings, redirect_url: str | None, field: FieldPath = "redirect_url"
+) -> str | None:
     """A frontend may ask for links to point at itself, if its origin is allow-listed."""
     if redirect_url is None or not redirect_url.strip():
         return None
@@ -25,7 +28,7 @@ def check_redirect(settings, redirect_url: str | None, field: str = "redirect_ur
         or parts.fragment
         or origin_of(url) not in allowed
     ):
-        raise DomainError("This redirect URL is not allowed.", field=[field])
+        raise DomainError("This redirect URL is not allowed.", field=path_of(field))
     return url
 
 

@@ -9,7 +9,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access import ROLE_PERMITS, Actor, Permit, require
 from app.accounts.models import Account
-from app.invitations.service import InvitationRequest, count_sent, create_invitation
+from app.invitations.service import (
+    InvitationRequest,
+    check_options,
+    count_sent,
+    create_invitation,
+)
 from app.projects.service import add_to_projects
 from app.staff import service as staff_service
 from app.staff.models import Staff
@@ -25,14 +30,19 @@ async def add_staff(
     project_ids: list[int],
     invite: InvitationRequest | None,
     catalogue: str | None = None,
+    send_invitation: bool = True,
 ) -> Staff:
     """``invite`` carries the email options; its email and role come from the new record.
+    Without ``send_invitation`` no invitation is made, but the options given are checked
+    all the same: options that would be refused are refused, never silently dropped.
     ``catalogue``: the partner catalogue the record comes through (``create_staff``)."""
     staff = await staff_service.create_staff(
         session, actor, settings.keyring, data, catalogue=catalogue
     )
     await add_to_projects(session, actor, staff, project_ids)
-    if invite is not None:
+    if invite is not None and not send_invitation:
+        await check_options(session, actor, settings, invite)
+    elif invite is not None:
         request = replace(invite, email=staff.email, role=staff.role, staff_id=staff.id)
         await create_invitation(session, as_creator(actor, staff), settings, request)
         await session.refresh(staff)

@@ -43,12 +43,15 @@ async def register(
     message: str | None = None,
     bcc_sender: bool = False,
     redirect_url: str | None = None,
+    options_at: tuple[str, ...] = (),
 ) -> Staff:
     """``send_welcome`` cannot turn the welcome off: a new login has no other way in, and
-    an existing one is invited (the invitation is how they join)."""
+    an existing one is invited (the invitation is how they join). ``options_at`` is where
+    the email's subject and message sit in the input (staffRegister's ``welcome``), so
+    that their errors point there."""
     require(actor, Permit.MANAGE_STAFF)
     email, subject, message, redirect_url = _clean_options(
-        settings, data.get("email"), subject, message, redirect_url
+        settings, data.get("email"), subject, message, redirect_url, options_at
     )
     role = Role(data.get("role") or default_role(data.get("kind")))
     user = await get_user_by_email(session, email)
@@ -96,21 +99,27 @@ class Welcome:
     redirect_url: str | None
 
 
-def _clean_options(settings, email, subject, message, redirect_url):
-    """The address and the email's options, cleaned; every problem reported at once."""
+def _clean_options(settings, email, subject, message, redirect_url, at: tuple[str, ...]):
+    """The address and the email's options (``subject`` and ``message`` at ``at``), cleaned;
+    every problem reported at once."""
     errors: list[DomainError] = []
-    try:
-        email = clean_email(email, required=True)
-    except DomainError as exc:
-        errors.append(exc)
-    try:
-        subject = clean_text(subject, "subject", max_length=200)
-        message = clean_text(message, "message", max_length=2000, multiline=True)
-        redirect_url = check_redirect(settings, redirect_url)
-    except DomainError as exc:
-        errors.append(exc)
+    checks = (
+        lambda: clean_email(email, required=True),
+        lambda: clean_text(subject, [*at, "subject"], max_length=200, label="Subject"),
+        lambda: clean_text(
+            message, [*at, "message"], max_length=2000, multiline=True, label="The message"
+        ),
+        lambda: check_redirect(settings, redirect_url),
+    )
+    cleaned = []
+    for check in checks:
+        try:
+            cleaned.append(check())
+        except DomainError as exc:
+            errors.append(exc)
     if errors:
         raise ValidationFailed(errors)
+    email, subject, message, redirect_url = cleaned
     return email, subject, message, redirect_url
 
 

@@ -77,6 +77,10 @@ class InvitationRequest:
     expires_in_days: int | None = None
     staff_id: int | None = None
     redirect_url: str | None = None
+    # Where the email's options (message, subject, expires_in_days, redirect_url) sit in
+    # the input, so that their errors point there: the top level (invitationCreate), or a
+    # nested input (staffCreate's ``invitation``).
+    options_at: tuple[str, ...] = ()
 
 
 def role_name(role: Role) -> str:
@@ -211,17 +215,53 @@ async def _target_staff(
 def _clean_request(actor: Actor, account: Account, request: InvitationRequest, settings):
     errors: list[DomainError] = []
     values: dict[str, Any] = {}
+    try:
+        values["email"] = clean_email(request.email, required=True)
+    except DomainError as exc:
+        errors.append(exc)
+    options, problems = _clean_options(account, request, settings)
+    values.update(options)
+    errors += problems
     for key, fn in (
-        ("email", lambda: clean_email(request.email, required=True)),
-        (
-            "message",
-            lambda: clean_text(request.message, "message", max_length=MAX_MESSAGE, multiline=True),
-        ),
-        ("subject", lambda: clean_text(request.subject, "subject", max_length=200)),
         ("first_name", lambda: clean_text(request.first_name, "first_name", max_length=100)),
         ("last_name", lambda: clean_text(request.last_name, "last_name", max_length=100)),
-        ("redirect_url", lambda: check_redirect(settings, request.redirect_url)),
         ("role", lambda: _check_role(actor, _provisional_role(request))),
+    ):
+        try:
+            values[key] = fn()
+        except DomainError as exc:
+            errors.append(exc)
+    if errors:
+        raise ValidationFailed(errors)
+    return values
+
+
+def _clean_options(
+    account: Account, request: InvitationRequest, settings
+) -> tuple[dict[str, Any], list[DomainError]]:
+    """The email's options, cleaned, and their problems (at ``request.options_at``)."""
+    at = request.options_at
+    errors: list[DomainError] = []
+    values: dict[str, Any] = {}
+    for key, fn in (
+        (
+            "message",
+            lambda: clean_text(
+                request.message,
+                [*at, "message"],
+                max_length=MAX_MESSAGE,
+                multiline=True,
+                label="The message",
+            ),
+        ),
+        (
+            "subject",
+            lambda: clean_text(request.subject, [*at, "subject"], max_length=200, label="Subject"),
+        ),
+        (
+            "redirect_url",
+            lambda: check_redirect(settings, request.redirect_url, [*at, "redirect_url"]),
+        ),
     ):
         try:
             values[key] = fn()
@@ -235,13 +275,21 @@ def _clean_request(actor: Actor, account: Account, request: InvitationRequest, s
     if not 1 <= days <= MAX_EXPIRY_DAYS:
         errors.append(
             DomainError(
-                f"An invitation lasts 1 to {MAX_EXPIRY_DAYS} days.", field=["expires_in_days"]
+                f"An invitation lasts 1 to {MAX_EXPIRY_DAYS} days.",
+                field=[*at, "expires_in_days"],
             )
         )
     values["days"] = days
+    return values, errors
+
+
+async def check_options(session: AsyncSession, actor: Actor, settings, request: InvitationRequest):
+    """Refuse the email options of an invitation that is not sent (staffCreate's
+    ``invitation`` without ``invite``) as they would be refused if it were."""
+    account = await session.get_one(Account, actor.account_id)
+    errors = _clean_options(account, request, settings)[1]
     if errors:
         raise ValidationFailed(errors)
-    return values
 
 
 async def _send(

@@ -16,7 +16,7 @@ from app.projects.models import Project, ProjectMember, ProjectTeamRole
 from app.staff import access
 from app.staff import queries as staff_queries
 from app.staff.models import Staff
-from app.validation import clean_text, name_key
+from app.validation import FieldPath, clean_text, name_key, path_of
 
 MAX_PROJECTS = 10_000
 
@@ -39,10 +39,12 @@ async def find_project(session: AsyncSession, actor: Actor, project_id: int) -> 
     return await session.scalar(select(Project).where(Project.id == project_id, *_visible(actor)))
 
 
-async def get_project(session: AsyncSession, actor: Actor, project_id: int, field="project_id"):
+async def get_project(
+    session: AsyncSession, actor: Actor, project_id: int, field: FieldPath = "project_id"
+):
     project = await find_project(session, actor, project_id)
     if project is None:
-        raise NotFound("Project", field=[field])
+        raise NotFound("Project", field=path_of(field))
     return project
 
 
@@ -332,7 +334,7 @@ async def add_to_projects(
     for index, project_id in enumerate(project_ids):
         try:
             projects.append(
-                await get_project(session, actor, project_id, field=f"project_ids.{index}")
+                await get_project(session, actor, project_id, field=["project_ids", str(index)])
             )
         except DomainError as exc:
             errors.append(exc)

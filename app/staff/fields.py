@@ -35,6 +35,13 @@ MAX_CAPACITY = 744  # hours in a 31-day month
 _PHONE = re.compile(r"^[0-9+()\-.\s/xX#*]{3,40}$|^(?:ext\.?\s*)?[0-9+()\-.\s]{3,40}$")
 _SSN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 \-]{2,31}$")
 ADDRESS_PARTS = {"street": 500, "city": 100, "state": 100, "zip": 20, "country": 100}
+ADDRESS_LABELS = {
+    "street": "The address's street",
+    "city": "The address's city",
+    "state": "The address's state",
+    "zip": "The address's zip",
+    "country": "The address's country",
+}
 
 
 # --- validators: (field, input value) -> the value to store, or a DomainError ------------
@@ -98,8 +105,9 @@ def _address(field: Field, value):
     return {
         part: clean_text(
             value.get(part),
-            f"{field.name}.{part}",
+            [field.name, part],
             max_length=limit,
+            label=ADDRESS_LABELS[part],
             multiline=part == "street",
         )
         for part, limit in ADDRESS_PARTS.items()

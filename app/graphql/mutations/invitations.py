@@ -497,6 +497,7 @@ class InvitationMutations:
                 message=welcome.message,
                 bcc_sender=welcome.bcc_sender,
                 redirect_url=input.redirect_url,
+                options_at=("welcome",),
             ),
             lambda row, actor: StaffRegisterPayload(staff=Staff.build(row, actor)),
             # a welcome or an invitation is sent either way

@@ -134,7 +134,10 @@ class StaffCreateInput(StaffFieldsInput):
         default=False, description="Also email an invitation (needs an email and a free seat)."
     )
     invitation: StaffInviteOptionsInput | None = strawberry.field(
-        default=None, description="Options of the invitation email."
+        default=None,
+        description="Options of the invitation email, used when `invite` is true; given "
+        "without it, they are still checked (an option that would be refused is a userError "
+        "at its path under `invitation`) and no email is sent.",
     )
     project_ids: list[strawberry.ID] | None = strawberry.field(
         default=None, description="Add the person to these projects (administrators)."
@@ -300,8 +303,10 @@ class StaffMutations:
         services = info.context.services
         data = staff_changes(input)
         data.pop("invite", None)
-        options = data.pop("invitation", None) or StaffInviteOptionsInput()
+        options = data.pop("invitation", None)
         project_ids = [decode_id(p, "Project") for p in data.pop("project_ids", None) or []]
+        if options is None and input.invite:
+            options = StaffInviteOptionsInput()
         invite = (
             InvitationRequest(
                 email=None,
@@ -310,14 +315,21 @@ class StaffMutations:
                 bcc_sender=options.bcc_sender,
                 expires_in_days=options.expires_in_days,
                 redirect_url=options.redirect_url,
+                options_at=("invitation",),
             )
-            if input.invite
+            if options is not None
             else None
         )
         return await as_actor(
             info,
             lambda session, actor: add_staff.add_staff(
-                session, actor, services.settings, data, project_ids=project_ids, invite=invite
+                session,
+                actor,
+                services.settings,
+                data,
+                project_ids=project_ids,
+                invite=invite,
+                send_invitation=input.invite,
             ),
             lambda row, actor: _staff(row, add_staff.as_creator(actor, row)),
             before=(
