@@ -111,10 +111,6 @@ COVERED = [
     }""", {"id": "@staff:ann@"}, id="by-staff"),
     pytest.param('{ invitations(staffId: "not-an-id") { edges { node { id } } } }', None,
                  id="by-malformed-staff-id"),
-    # a cursor that is not one reads as the end of the list (the keyset "after id 0")
-    pytest.param(INVITATIONS_WALK, {"first": 2, "after": "not-a-cursor"},
-                 id="invitations-malformed-cursor"),
-    pytest.param(AUDIT_WALK, {"first": 2, "after": "not-a-cursor"}, id="audit-malformed-cursor"),
     pytest.param("""query($f: AuditLogFilter) {
       auditLog(first: 100, filter: $f) { edges { node { action targetId } } }
     }""", {"f": {"action": "invitationRevoke"}}, id="audit-by-action"),
@@ -159,6 +155,10 @@ ERRORS = [
     pytest.param(AUDIT_WALK, {"first": 101}, id="audit-first-too-large"),
     pytest.param(AUDIT_WALK, {"first": 5, "filter": {"since": "yesterday"}},
                  id="audit-since-not-a-date"),
+    # a cursor that is not one is the client's error (BAD_USER_INPUT), not the end of the list
+    pytest.param(INVITATIONS_WALK, {"first": 2, "after": "not-a-cursor"},
+                 id="invitations-malformed-cursor"),
+    pytest.param(AUDIT_WALK, {"first": 2, "after": "not-a-cursor"}, id="audit-malformed-cursor"),
 ]
 
 # Documents the plans do not cover (an invitation's inviter and staff record are loaded
