@@ -6,7 +6,7 @@ from collections.abc import Callable, Set
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access import Actor, require_whole_records
@@ -246,22 +246,52 @@ _CONDITIONS: dict[str, Callable] = {
     "until": lambda value: AuditEntry.created_at < value,
     "after": lambda value: AuditEntry.id < value,
 }
-# One statement per set of filters set (at most 2**7), built when first used.
+# One statement per set of filters set (at most 2**7), built when first used; and one
+# count per set of filters (``after`` is never one of a count's).
 _PAGES: dict[frozenset[str], Prepared] = {}
+_COUNTS: dict[frozenset[str], Prepared] = {}
+
+
+def _matching(filters: frozenset[str]) -> list:
+    """The conditions of the log (and its count): the account ``account_id``, and each of
+    ``filters`` (names of _CONDITIONS) on the parameter of its name."""
+    conditions = [AuditEntry.account_id == bindparam("account_id")]
+    return conditions + [c(bindparam(n)) for n, c in _CONDITIONS.items() if n in filters]
 
 
 def _page(filters: frozenset[str]) -> Prepared:
     found = _PAGES.get(filters)
     if found is None:
-        conditions = [c(bindparam(n)) for n, c in _CONDITIONS.items() if n in filters]
         statement = (
             select(*ENTRY_RECORDS.columns)
-            .where(AuditEntry.account_id == bindparam("account_id"), *conditions)
+            .where(*_matching(filters))
             .order_by(AuditEntry.id.desc())
             .limit(bindparam("limit"))
         )
         found = _PAGES[filters] = Prepared(statement)
     return found
+
+
+def _count(filters: frozenset[str]) -> Prepared:
+    found = _COUNTS.get(filters)
+    if found is None:
+        statement = select(func.count()).select_from(AuditEntry).where(*_matching(filters))
+        found = _COUNTS[filters] = Prepared(statement)
+    return found
+
+
+def _listed(actor: Actor, f: AuditFilter, after: int | None = None) -> dict:
+    """The parameters of the entries ``actor`` may read with the filters ``f`` (the log's
+    and its count's), refused as the log is."""
+    require_whole_records(actor)
+    if f.action and "\x00" in f.action:  # PostgreSQL refuses NUL as a parameter
+        raise DomainError("action contains characters that are not allowed.", field=["action"])
+    # set filters only (an empty action or target type, or no time, filters nothing)
+    return {
+        name: value
+        for name, value in {**asdict(f), "after": after}.items()
+        if value is not None and (value or name in ("actor_staff_id", "target_id", "after"))
+    }
 
 
 async def list_entries(
@@ -274,16 +304,19 @@ async def list_entries(
     require_whole_records(actor)
     if not 0 <= first <= 100:
         raise DomainError("first must be between 0 and 100.", field=["first"])
-    if f.action and "\x00" in f.action:  # PostgreSQL refuses NUL as a parameter
-        raise DomainError("action contains characters that are not allowed.", field=["action"])
-    # set filters only (an empty action or target type, or no time, filters nothing)
-    params = {
-        name: value
-        for name, value in {**asdict(f), "after": after}.items()
-        if value is not None and (value or name in ("actor_staff_id", "target_id", "after"))
-    }
+    params = _listed(actor, f, after)
     statement = _page(frozenset(params))
     params.update(account_id=actor.account_id, limit=first + 1)
     connection = await connection_of(session)  # plain columns: no ORM needed
     rows = [ENTRY_RECORDS.take(r) for r in await statement.all(connection, params)]
     return rows[:first], len(rows) > first
+
+
+async def count_entries(session: AsyncSession, actor: Actor, f: AuditFilter) -> int:
+    """How many entries ``list_entries`` lists with the filters ``f``, across all its pages
+    (one COUNT on the account's index)."""
+    params = _listed(actor, f)
+    statement = _count(frozenset(params))
+    params.update(account_id=actor.account_id)
+    [[count]] = await statement.all(await connection_of(session), params)
+    return count

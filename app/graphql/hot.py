@@ -30,11 +30,12 @@ arguments, service calls, the object the resolver returns), called with the argu
 strawberry converts them for the resolver (``_arguments``); the plan completes the
 objects it returns with the same generated functions, their fields' own resolvers taking
 only ``self`` called as they are. A field whose resolver reads more rows is read by the
-function that resolver calls (``AWAITED``: an account's ``seats``; a record's
-``reportingChain``, ``directReports`` and ``invitation`` under ``staffBySid`` or
-``node``, its manager's too, the records they return made SeenStaff) once the object holding it is
-completed, and only where that object is no item of a list (one statement per item is
-what graphql-core's loaders would batch). Other fields that load related rows (an
+function that resolver calls (``AWAITED``: an account's ``seats``; the ``totalCount`` of
+the invitations and the audit log; a record's ``reportingChain``, ``directReports`` and
+``invitation`` under ``staffBySid`` or ``node``, its manager's too, the records they
+return made SeenStaff) once the object holding it is completed, and only where that
+object is no item of a list (one statement per item is what graphql-core's loaders would
+batch). Other fields that load related rows (an
 invitation's ``inviter`` and ``staff``, the viewer's own record, a related record's
 manager) are not covered. A refusal (a role that may not read the root, bad input) is an
 error, and so graphql-core's to report.
@@ -182,8 +183,9 @@ SEEN_RECORDS = frozenset({"customFieldValues"})
 
 
 async def _count_of(ctx, connection) -> int:
-    """StaffConnection.totalCount of a connection the plan did not read itself (a
-    record's directReports): the count its function made, as the resolver awaits it."""
+    """The totalCount of a connection the plan did not read itself (a record's
+    directReports, the invitations, the audit log): the count its function made, as the
+    resolver awaits it."""
     return await connection._count()
 
 
@@ -198,6 +200,8 @@ AWAITED: dict[tuple[str, str], Callable[..., Awaitable[Any]]] = {
     ("Staff", "reportingChain"): functools.partial(reporting_chain_of, build=SeenStaff),
     ("Staff", "invitation"): latest_invitation_of,
     ("StaffConnection", "totalCount"): _count_of,  # outside the plan's own page
+    ("InvitationConnection", "totalCount"): _count_of,
+    ("AuditEntryConnection", "totalCount"): _count_of,
 }
 # What a document must mention for a plan to answer it (a cheap test before parsing it).
 MENTIONS = (ROOT_FIELD, NODE_FIELD, *RESOLVED_ROOTS)

@@ -37,8 +37,20 @@ _CONDITIONS: dict[str, Callable[[BindParameter], ColumnElement]] = {
     "inviter_staff_id": lambda value: Invitation.inviter_staff_id == value,
     "after": lambda value: Invitation.id < value,
 }
-# One statement per status and set of filters (5 x 2**4 at most), built when first used.
+# One statement per status and set of filters (5 x 2**4 at most), built when first used;
+# and one count per status and set of filters (``after`` is never one of a count's).
 _PAGES: dict[tuple[InvitationStatus | None, frozenset[str]], Prepared] = {}
+_COUNTS: dict[tuple[InvitationStatus | None, frozenset[str]], Prepared] = {}
+
+
+def _matching(status: InvitationStatus | None, filters: frozenset[str]) -> list[ColumnElement]:
+    """The conditions of the list (and its count): the account ``account_id``, ``status``
+    as ``effective_status`` sees it at ``now``, and each of ``filters``."""
+    conditions = [Invitation.account_id == bindparam("account_id")]
+    conditions += [c(bindparam(n)) for n, c in _CONDITIONS.items() if n in filters]
+    if status is not None:
+        conditions.append(effective_status_is(status, bindparam("now")))
+    return conditions
 
 
 def invitation_page(status: InvitationStatus | None, filters: frozenset[str]) -> Prepared:
@@ -47,16 +59,24 @@ def invitation_page(status: InvitationStatus | None, filters: frozenset[str]) ->
     _CONDITIONS) when given; parameters of the same names."""
     found = _PAGES.get((status, filters))
     if found is None:
-        conditions = [c(bindparam(n)) for n, c in _CONDITIONS.items() if n in filters]
-        if status is not None:
-            conditions.append(effective_status_is(status, bindparam("now")))
         statement = (
             select(*INVITATION_RECORDS.columns)
-            .where(Invitation.account_id == bindparam("account_id"), *conditions)
+            .where(*_matching(status, filters))
             .order_by(Invitation.id.desc())
             .limit(bindparam("limit"))
         )
         found = _PAGES[(status, filters)] = Prepared(statement)
+    return found
+
+
+def invitation_count(status: InvitationStatus | None, filters: frozenset[str]) -> Prepared:
+    """How many invitations ``invitation_page`` would list across all its pages (the same
+    conditions, without ``after`` and ``limit``): one COUNT on the account's index."""
+    filters = filters - {"after"}
+    found = _COUNTS.get((status, filters))
+    if found is None:
+        statement = select(func.count()).select_from(Invitation).where(*_matching(status, filters))
+        found = _COUNTS[(status, filters)] = Prepared(statement)
     return found
 
 

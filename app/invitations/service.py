@@ -45,6 +45,7 @@ from app.invitations.queries import (
     LATEST_FOR_STAFF,
     effective_status,
     effective_status_is,
+    invitation_count,
     invitation_page,
 )
 from app.security.passwords import PasswordService, password_problem
@@ -867,6 +868,22 @@ def _filter_params(actor: Actor, f: InvitationFilter) -> dict[str, Any]:
     return params
 
 
+def _listed(
+    actor: Actor, status: InvitationStatus | None, filter: InvitationFilter | None
+) -> tuple[InvitationStatus | None, dict[str, Any]]:
+    """The status and the parameters of the invitations ``actor`` may list with these
+    filters (the list's and its count's): refused without the permit, and an inviter who
+    does not administer sees only their own."""
+    require(actor, Permit.INVITE_USERS)
+    f = filter or InvitationFilter()
+    if status is not None:
+        f = InvitationFilter(status=status, staff_id=f.staff_id, email=f.email)
+    params = _filter_params(actor, f)
+    if not administers_invitations(actor):
+        params["inviter_staff_id"] = actor.staff_id
+    return f.status, params
+
+
 async def list_invitations(
     session: AsyncSession,
     actor: Actor,
@@ -881,19 +898,30 @@ async def list_invitations(
     require(actor, Permit.INVITE_USERS)
     if not 0 <= first <= 100:
         raise DomainError("first must be between 0 and 100.", field=["first"])
-    f = filter or InvitationFilter()
-    if status is not None:
-        f = InvitationFilter(status=status, staff_id=f.staff_id, email=f.email)
-    params = _filter_params(actor, f)
-    if not administers_invitations(actor):
-        params["inviter_staff_id"] = actor.staff_id
+    status, params = _listed(actor, status, filter)
     if after is not None:
         params["after"] = after
-    statement = invitation_page(f.status, frozenset(params))
+    statement = invitation_page(status, frozenset(params))
     params.update(account_id=actor.account_id, limit=first + 1, now=utcnow())
     connection = await connection_of(session)  # plain columns: no ORM needed
     rows = [INVITATION_RECORDS.take(r) for r in await statement.all(connection, params)]
     return rows[:first], len(rows) > first
+
+
+async def count_invitations(
+    session: AsyncSession,
+    actor: Actor,
+    *,
+    status: InvitationStatus | None = None,
+    filter: InvitationFilter | None = None,
+) -> int:
+    """How many invitations ``list_invitations`` lists with these filters, across all its
+    pages (one statement)."""
+    status, params = _listed(actor, status, filter)
+    statement = invitation_count(status, frozenset(params))
+    params.update(account_id=actor.account_id, now=utcnow())
+    [[count]] = await statement.all(await connection_of(session), params)
+    return count
 
 
 async def latest_for_staff(

@@ -33,6 +33,7 @@ from app.events.models import Event
 from app.fields import NEEDS_PERSONAL_DATA, camel
 from app.graphql.ids import encode_id
 from app.security.crypto import Keyring
+from app.staff.queries import SqliteUnindexed
 from app.validation import clean_text
 from app.webhooks import urls
 from app.webhooks.errors import DeliveryInFlight, EndpointDisabled, UnknownEventType
@@ -295,6 +296,41 @@ async def list_endpoints(
     return rows[:first], len(rows) > first
 
 
+async def count_endpoints(session: AsyncSession, actor: Actor) -> int:
+    """How many endpoints ``list_endpoints`` lists across all its pages (one COUNT on the
+    account's index)."""
+    require(actor, Permit.MANAGE_ACCOUNT)
+    stmt = select(func.count()).where(WebhookEndpoint.account_id == actor.account_id)
+    return (await session.execute(stmt)).scalar_one()
+
+
+def _deliveries(
+    actor: Actor,
+    endpoint_id: int | None,
+    status: DeliveryStatus | None,
+    *,
+    by_endpoints: bool = False,
+) -> list[ColumnElement[bool]]:
+    """The conditions of the deliveries ``actor`` may list with these filters (the list's
+    and its count's), refused without the permit. ``by_endpoints``: read through the
+    account's endpoints, when no endpoint is given (see ``count_deliveries``)."""
+    require(actor, Permit.MANAGE_ACCOUNT)
+    conditions = [WebhookDelivery.account_id == actor.account_id]
+    if endpoint_id is not None:
+        conditions.append(WebhookDelivery.endpoint_id == endpoint_id)
+    elif by_endpoints:
+        endpoints = select(WebhookEndpoint.id).where(
+            WebhookEndpoint.account_id == actor.account_id
+        )
+        conditions.append(WebhookDelivery.endpoint_id.in_(endpoints))
+    if status is not None:
+        # through the endpoints, SQLite must not read every account's deliveries of the
+        # status (``ix_webhook_deliveries_due``) instead
+        column = SqliteUnindexed(WebhookDelivery.status) if by_endpoints else WebhookDelivery.status
+        conditions.append(column == status)
+    return conditions
+
+
 async def list_deliveries(
     session: AsyncSession,
     actor: Actor,
@@ -305,20 +341,16 @@ async def list_deliveries(
     status: DeliveryStatus | None = None,
 ) -> tuple[list[WebhookDelivery], dict[int, list[WebhookAttempt]], bool]:
     """Deliveries newest first, with their attempts (two statements for a page)."""
-    require(actor, Permit.MANAGE_ACCOUNT)
+    conditions = _deliveries(actor, endpoint_id, status)
     first = max(0, min(first, MAX_PAGE))
+    if after is not None:
+        conditions.append(WebhookDelivery.id < after)
     stmt = (
         select(WebhookDelivery)
-        .where(WebhookDelivery.account_id == actor.account_id)
+        .where(*conditions)
         .order_by(WebhookDelivery.id.desc())
         .limit(first + 1)
     )
-    if endpoint_id is not None:
-        stmt = stmt.where(WebhookDelivery.endpoint_id == endpoint_id)
-    if after is not None:
-        stmt = stmt.where(WebhookDelivery.id < after)
-    if status is not None:
-        stmt = stmt.where(WebhookDelivery.status == status)
     rows = list(await session.scalars(stmt))
     rows, has_next = rows[:first], len(rows) > first
     attempts: dict[int, list[WebhookAttempt]] = {row.id: [] for row in rows}
@@ -333,6 +365,23 @@ async def list_deliveries(
         ):
             attempts[attempt.delivery_id].append(attempt)
     return rows, attempts, has_next
+
+
+async def count_deliveries(
+    session: AsyncSession,
+    actor: Actor,
+    *,
+    endpoint_id: int | None,
+    status: DeliveryStatus | None = None,
+) -> int:
+    """How many deliveries ``list_deliveries`` lists with these filters, across all its
+    pages (one COUNT). No index of the deliveries starts with the account: without an
+    endpoint they are counted through the account's endpoints (its index, then each one's
+    deliveries by ``ix_webhook_deliveries_endpoint_id_id``), never by a walk of every
+    account's; a delivery's endpoint is always of its account (``_delivery``)."""
+    conditions = _deliveries(actor, endpoint_id, status, by_endpoints=True)
+    stmt = select(func.count()).select_from(WebhookDelivery).where(*conditions)
+    return (await session.execute(stmt)).scalar_one()
 
 
 async def reseal_secrets(

@@ -358,7 +358,8 @@ class Doc:
                 type_name = "AuditLogFilter" if name == "filter" else None
                 arguments.append(self.argument(name, literal, value, type_name))
         kinds = self.draw(
-            st.lists(st.sampled_from(("edges", "edges", "pageInfo", "__typename", "inline")),
+            st.lists(st.sampled_from(("edges", "edges", "pageInfo", "totalCount", "__typename",
+                                      "inline")),
                      min_size=1, max_size=4)
         )
         items = []
@@ -373,7 +374,7 @@ class Doc:
                              f"{' '.join(self.leaves(PAGE_INFO))} }}")
             elif kind == "inline":
                 items.append(f"... on {connection}{self.directive()} {{ "
-                             f"{' '.join(self.leaves(['__typename']))} }}")
+                             f"{' '.join(self.leaves(['totalCount', '__typename']))} }}")
             else:
                 items.append(self.key(kind) + self.directive())
         args = f"({', '.join(arguments)})" if arguments else ""

@@ -140,6 +140,30 @@ def test_every_list_field_of_the_schema_has_a_declared_bound():
     assert len(row_input) + 4 <= limits._ROW_ERRORS
 
 
+@pytest.mark.parametrize(
+    "root", ["invitations", "auditLog", "webhookEndpoints", "webhookDeliveries"]
+)
+def test_every_connections_total_count_is_priced_as_the_directorys(root):
+    """A connection's totalCount is a field of the connection, inside its page's bound:
+    the same price as StaffConnection's, with or without the page beside it."""
+    from graphql import parse
+    from graphql.utilities import get_operation_ast
+
+    from app.graphql.limits import summarize
+
+    schema = build_schema()._schema
+
+    def cost(text: str) -> int:
+        document = parse(text)
+        return summarize(schema, document, get_operation_ast(document)).evaluate()
+
+    for selection in ("totalCount", "totalCount pageInfo { hasNextPage }",
+                      "totalCount edges { cursor node { id } }"):
+        for first in ("", "(first: 7)"):
+            ours = cost(f"{{ {root}{first} {{ {selection} }} }}")
+            assert ours == cost(f"{{ staff{first} {{ {selection} }} }}"), (root, selection)
+
+
 def test_a_list_field_without_a_bound_fails_the_schema(monkeypatch):
     monkeypatch.delitem(LIST_BOUNDS, ("Project", "members"))
     with pytest.raises(RuntimeError, match="Project.members"):

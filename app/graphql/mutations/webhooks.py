@@ -228,9 +228,15 @@ class WebhookQueries:
             )
             for r in rows
         ]
+
+        async def count() -> int:  # awaited only if totalCount is selected
+            async with info.context.db() as counting:
+                return await webhooks.count_endpoints(counting, actor)
+
         return WebhookEndpointConnection(
             edges=edges,
             page_info=after_page_info(edges, has_next, after),
+            _count=count,
         )
 
     @strawberry.field(
@@ -251,10 +257,11 @@ class WebhookQueries:
         if not 0 <= first <= webhooks.MAX_PAGE:
             raise bad_input(f"first must be between 0 and {webhooks.MAX_PAGE}.")
         async with info.context.as_actor() as (session, actor):
+            endpoint = _endpoint_id(endpoint_id) if endpoint_id else None
             rows, attempts, has_next = await webhooks.list_deliveries(
                 session,
                 actor,
-                endpoint_id=_endpoint_id(endpoint_id) if endpoint_id else None,
+                endpoint_id=endpoint,
                 first=first,
                 after=decode_after(after, "WebhookDelivery"),
                 status=status,
@@ -266,7 +273,15 @@ class WebhookQueries:
             )
             for r in rows
         ]
+
+        async def count() -> int:  # awaited only if totalCount is selected
+            async with info.context.db() as counting:
+                return await webhooks.count_deliveries(
+                    counting, actor, endpoint_id=endpoint, status=status
+                )
+
         return WebhookDeliveryConnection(
             edges=edges,
             page_info=after_page_info(edges, has_next, after),
+            _count=count,
         )

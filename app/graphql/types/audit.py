@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 import strawberry
@@ -81,6 +82,11 @@ class AuditEntryEdge:
 class AuditEntryConnection:
     edges: list[AuditEntryEdge] = strawberry.field(description="This page.")
     page_info: PageInfo = strawberry.field(description="Pagination state.")
+    _count: strawberry.Private[Callable[[], Awaitable[int]]]
+
+    @strawberry.field(description="Entries matching the filter, across all pages.")
+    async def total_count(self) -> int:
+        return await self._count()
 
 
 @strawberry.input(description="Narrow the audit log.")
@@ -102,11 +108,11 @@ async def audit_page(
     arguments (the resolver's and the compiled plan's): a refused query is
     BAD_USER_INPUT."""
     async with ctx.as_actor() as (session, actor):
-        return await _audit_page(session, actor, first, after, filter)
+        return await _audit_page(ctx, session, actor, first, after, filter)
 
 
 async def _audit_page(
-    session, actor: Actor, first: int, after: str | None, filter: AuditLogFilter | None
+    ctx, session, actor: Actor, first: int, after: str | None, filter: AuditLogFilter | None
 ) -> AuditEntryConnection:
     f = filter or AuditLogFilter()
     target = decode_any(f.target_id) if f.target_id else None
@@ -131,7 +137,13 @@ async def _audit_page(
     edges = [
         AuditEntryEdge(cursor=encode_id("AuditEntry", r.id), node=AuditEntry(_row=r)) for r in rows
     ]
+
+    async def count() -> int:  # awaited only if totalCount is selected
+        async with ctx.db() as counting:
+            return await audit_service.count_entries(counting, actor, criteria)
+
     return AuditEntryConnection(
         edges=edges,
         page_info=after_page_info(edges, has_next, after),
+        _count=count,
     )

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 import strawberry
@@ -101,6 +102,11 @@ class InvitationEdge:
 class InvitationConnection:
     edges: list[InvitationEdge] = strawberry.field(description="This page.")
     page_info: PageInfo = strawberry.field(description="Pagination state.")
+    _count: strawberry.Private[Callable[[], Awaitable[int]]]
+
+    @strawberry.field(description="Invitations matching the filters, across all pages.")
+    async def total_count(self) -> int:
+        return await self._count()
 
 
 async def invitation_page(
@@ -115,10 +121,11 @@ async def invitation_page(
     arguments (the resolver's and the compiled plan's): a refused query is
     BAD_USER_INPUT."""
     async with ctx.as_actor() as (session, actor):
-        return await _invitation_page(session, actor, first, after, status, staff_id, email)
+        return await _invitation_page(ctx, session, actor, first, after, status, staff_id, email)
 
 
 async def _invitation_page(
+    ctx,
     session,
     actor: Actor,
     first: int,
@@ -144,9 +151,15 @@ async def _invitation_page(
         InvitationEdge(cursor=encode_id("Invitation", r.id), node=Invitation(_row=r, _actor=actor))
         for r in rows
     ]
+
+    async def count() -> int:  # awaited only if totalCount is selected
+        async with ctx.db() as counting:
+            return await invitations_service.count_invitations(counting, actor, filter=criteria)
+
     return InvitationConnection(
         edges=edges,
         page_info=after_page_info(edges, has_next, after),
+        _count=count,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 import strawberry
@@ -153,6 +154,11 @@ class WebhookEndpointEdge:
 class WebhookEndpointConnection:
     edges: list[WebhookEndpointEdge] = strawberry.field(description="This page.")
     page_info: PageInfo = strawberry.field(description="Pagination state.")
+    _count: strawberry.Private[Callable[[], Awaitable[int]]]
+
+    @strawberry.field(description="The account's endpoints, across all pages.")
+    async def total_count(self) -> int:
+        return await self._count()
 
 
 @strawberry.type(description="An edge of the webhook deliveries.")
@@ -165,3 +171,8 @@ class WebhookDeliveryEdge:
 class WebhookDeliveryConnection:
     edges: list[WebhookDeliveryEdge] = strawberry.field(description="This page.")
     page_info: PageInfo = strawberry.field(description="Pagination state.")
+    _count: strawberry.Private[Callable[[], Awaitable[int]]]
+
+    @strawberry.field(description="Deliveries matching the filters, across all pages.")
+    async def total_count(self) -> int:
+        return await self._count()
