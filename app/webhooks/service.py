@@ -1,5 +1,9 @@
 """Webhook endpoints (administrators manage them) and the deliveries queued for them.
 
+Endpoints and deliveries tell of changes to every record, restricted ones too, so they
+need what the audit log needs (``require_whole_records``: ManageAccount, ViewStaff and
+ViewRestrictedStaff; an API key needs the ``admin`` and ``staff:read`` scopes).
+
 ``queue_deliveries`` is a consumer of ``app.events.service.IN_TRANSACTION``: in the
 transaction that writes an account's events it queues one delivery per enabled endpoint
 that asked for the event's type, so a rolled-back change queues nothing and a committed
@@ -23,7 +27,8 @@ from sqlalchemy import ColumnElement, delete, func, or_, select
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.access import Actor, Permit, require
+from app.access import Actor, Permit
+from app.access.require import require_whole_records
 from app.accounts.service import lock_account
 from app.audit import changes
 from app.db.base import utcnow
@@ -98,7 +103,7 @@ async def _clean_url(url: str, allow_private: bool) -> str:
 async def get_endpoint(
     session: AsyncSession, actor: Actor, endpoint_id: int, path: str = "id"
 ) -> WebhookEndpoint:
-    require(actor, Permit.MANAGE_ACCOUNT)
+    require_whole_records(actor)
     endpoint = await session.get(WebhookEndpoint, endpoint_id)
     if endpoint is None or endpoint.account_id != actor.account_id:
         raise NotFound("Webhook endpoint", field=[path])
@@ -117,7 +122,7 @@ async def create_endpoint(
     allow_private: bool = False,
 ) -> tuple[WebhookEndpoint, str]:
     """A new endpoint and its signing secret (the only time it is shown)."""
-    require(actor, Permit.MANAGE_ACCOUNT)
+    require_whole_records(actor)
     types = _clean_event_types(event_types)
     description = clean_text(description, "description", max_length=500)
     await lock_account(session, actor.account_id)  # concurrent creates count one by one
@@ -244,7 +249,7 @@ async def get_delivery(
 ) -> WebhookDelivery:
     """``lock``: the row locked until the transaction ends (PostgreSQL; SQLite's writers
     take turns), so that pruning (``prune_deliveries``) cannot delete it in between."""
-    require(actor, Permit.MANAGE_ACCOUNT)
+    require_whole_records(actor)
     # the account in the statement: another account's row is never read, nor locked
     mine = select(WebhookDelivery).where(
         WebhookDelivery.id == delivery_id, WebhookDelivery.account_id == actor.account_id
@@ -282,7 +287,7 @@ async def replay(session: AsyncSession, actor: Actor, delivery_id: int) -> Webho
 async def list_endpoints(
     session: AsyncSession, actor: Actor, *, first: int, after: int | None
 ) -> tuple[list[WebhookEndpoint], bool]:
-    require(actor, Permit.MANAGE_ACCOUNT)
+    require_whole_records(actor)
     first = max(0, min(first, MAX_PAGE))
     stmt = (
         select(WebhookEndpoint)
@@ -299,7 +304,7 @@ async def list_endpoints(
 async def count_endpoints(session: AsyncSession, actor: Actor) -> int:
     """How many endpoints ``list_endpoints`` lists across all its pages (one COUNT on the
     account's index)."""
-    require(actor, Permit.MANAGE_ACCOUNT)
+    require_whole_records(actor)
     stmt = select(func.count()).where(WebhookEndpoint.account_id == actor.account_id)
     return (await session.execute(stmt)).scalar_one()
 
@@ -314,7 +319,7 @@ def _deliveries(
     """The conditions of the deliveries ``actor`` may list with these filters (the list's
     and its count's), refused without the permit. ``by_endpoints``: read through the
     account's endpoints, when no endpoint is given (see ``count_deliveries``)."""
-    require(actor, Permit.MANAGE_ACCOUNT)
+    require_whole_records(actor)
     conditions = [WebhookDelivery.account_id == actor.account_id]
     if endpoint_id is not None:
         conditions.append(WebhookDelivery.endpoint_id == endpoint_id)
