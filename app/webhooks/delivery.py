@@ -47,13 +47,14 @@ from app.staff.models import Staff
 from app.webhooks import urls
 from app.webhooks.errors import UnsafeUrl
 from app.webhooks.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
-from app.webhooks.service import signing_secrets
+from app.webhooks.service import event_of, signing_secrets, told_payload
 
 log = logging.getLogger("roster.webhooks")
 
 EXCERPT = 1000  # characters of an answer kept with its attempt
 USER_AGENT = "Roster-Webhooks/1"
 DISABLED_REASON = "Every delivery failed for the retry window."
+WITHHELD = "Not sent: it names only personal fields, which this endpoint is no longer told."
 
 
 @dataclass(frozen=True)
@@ -164,12 +165,19 @@ class Deliverer:
     # --- sending ----------------------------------------------------------------------
 
     async def _load(self, delivery_id: int):
+        """The delivery, its endpoint, and what the endpoint may be told of it now
+        (``told_payload``: None when nothing)."""
         async with self.db.session() as session:
             delivery = await session.get(WebhookDelivery, delivery_id)
             endpoint = (
                 await session.get(WebhookEndpoint, delivery.endpoint_id) if delivery else None
             )
-            return delivery, endpoint
+            told = None
+            if delivery is not None and endpoint is not None:
+                told = told_payload(
+                    delivery.payload, endpoint.personal_data, await event_of(session, delivery)
+                )
+            return delivery, endpoint, told
 
     def sign(self, secrets_: Sequence[str], message_id: str, when: datetime, body: bytes) -> str:
         return " ".join(Webhook(s).sign(message_id, when, body) for s in secrets_)
@@ -242,7 +250,11 @@ class Deliverer:
         error = None if ok else f"HTTP {response.status_code}"
         return outcome(ok, response.status_code, error, excerpt)
 
-    async def _finish(self, delivery_id: int, uid: str, lease: str, result: Outcome) -> None:
+    async def _finish(
+        self, delivery_id: int, uid: str, lease: str, result: Outcome, *, final: bool = False
+    ) -> None:
+        """Record the attempt; ``final``: a delivery not sent (``WITHHELD``) fails at once,
+        without counting against its endpoint."""
         async with self.db.session(write=True) as session:
             delivery = await session.get(WebhookDelivery, delivery_id)
             # gone: its endpoint was deleted meanwhile; another uid: deleted, and SQLite
@@ -272,6 +284,8 @@ class Deliverer:
             if result.ok:
                 delivery.status = DeliveryStatus.DELIVERED
                 delivery.delivered_at = now
+            elif final:
+                delivery.status = DeliveryStatus.FAILED
             elif now - delivery.retry_from >= self.retry_window:
                 delivery.status = DeliveryStatus.FAILED
                 if not await self._answered_since(
@@ -332,9 +346,14 @@ class Deliverer:
         log.warning("webhook endpoint %s disabled after failing for %g h", endpoint_id, hours)
 
     async def deliver(self, delivery_id: int, lease: str) -> bool:
-        delivery, endpoint = await self._load(delivery_id)
+        delivery, endpoint, told = await self._load(delivery_id)
         if delivery is None or endpoint is None or delivery.lease != lease:
             return False
+        if told is None:  # it names only personal fields, which the endpoint is no longer told
+            withheld = Outcome(False, None, WITHHELD, None, 0)
+            await self._finish(delivery_id, delivery.uid, lease, withheld, final=True)
+            return False
+        delivery.payload = told  # detached: what this attempt sends, never written back
         result = await self.post(endpoint, delivery)
         await self._finish(delivery_id, delivery.uid, lease, result)
         return result.ok

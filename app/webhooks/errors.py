@@ -29,3 +29,15 @@ class EndpointDisabled(DomainError):
 
     def __init__(self):
         super().__init__("This endpoint is disabled; enable it first.", field=["id"])
+
+
+class NothingToTell(DomainError):
+    """Every field the delivery names is personal, and its endpoint no longer includes
+    personal data (``told_payload``): it is not sent."""
+
+    code = ErrorCode.INVALID_STATE
+
+    def __init__(self):
+        super().__init__(
+            "This delivery names only personal fields, which its endpoint is no longer told."
+        )

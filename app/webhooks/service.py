@@ -1,5 +1,9 @@
 """Webhook endpoints (administrators manage them) and the deliveries queued for them.
 
+Endpoints and deliveries tell of changes to every record, restricted ones too, so they
+need what the audit log needs (``require_whole_records``: ManageAccount, ViewStaff and
+ViewRestrictedStaff; an API key needs the ``admin`` and ``staff:read`` scopes).
+
 ``queue_deliveries`` is a consumer of ``app.events.service.IN_TRANSACTION``: in the
 transaction that writes an account's events it queues one delivery per enabled endpoint
 that asked for the event's type, so a rolled-back change queues nothing and a committed
@@ -23,20 +27,27 @@ from sqlalchemy import ColumnElement, delete, func, or_, select
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.access import Actor, Permit, require
+from app.access import Actor, Permit
+from app.access.require import require_whole_records
 from app.accounts.service import lock_account
 from app.audit import changes
 from app.db.base import utcnow
 from app.errors import DomainError, ErrorCode, NotFound
-from app.events.catalogue import EventType, field_of
+from app.events.catalogue import STAFF_LINKS, SUBJECT_TABLES, EventType, field_of
 from app.events.models import Event
 from app.fields import NEEDS_PERSONAL_DATA, camel
+from app.fields import table as field_table
 from app.graphql.ids import encode_id
 from app.security.crypto import Keyring
 from app.staff.queries import SqliteUnindexed
 from app.validation import clean_text
 from app.webhooks import urls
-from app.webhooks.errors import DeliveryInFlight, EndpointDisabled, UnknownEventType
+from app.webhooks.errors import (
+    DeliveryInFlight,
+    EndpointDisabled,
+    NothingToTell,
+    UnknownEventType,
+)
 from app.webhooks.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 PING = "webhook.ping"
@@ -98,7 +109,7 @@ async def _clean_url(url: str, allow_private: bool) -> str:
 async def get_endpoint(
     session: AsyncSession, actor: Actor, endpoint_id: int, path: str = "id"
 ) -> WebhookEndpoint:
-    require(actor, Permit.MANAGE_ACCOUNT)
+    require_whole_records(actor)
     endpoint = await session.get(WebhookEndpoint, endpoint_id)
     if endpoint is None or endpoint.account_id != actor.account_id:
         raise NotFound("Webhook endpoint", field=[path])
@@ -117,7 +128,7 @@ async def create_endpoint(
     allow_private: bool = False,
 ) -> tuple[WebhookEndpoint, str]:
     """A new endpoint and its signing secret (the only time it is shown)."""
-    require(actor, Permit.MANAGE_ACCOUNT)
+    require_whole_records(actor)
     types = _clean_event_types(event_types)
     description = clean_text(description, "description", max_length=500)
     await lock_account(session, actor.account_id)  # concurrent creates count one by one
@@ -244,7 +255,7 @@ async def get_delivery(
 ) -> WebhookDelivery:
     """``lock``: the row locked until the transaction ends (PostgreSQL; SQLite's writers
     take turns), so that pruning (``prune_deliveries``) cannot delete it in between."""
-    require(actor, Permit.MANAGE_ACCOUNT)
+    require_whole_records(actor)
     # the account in the statement: another account's row is never read, nor locked
     mine = select(WebhookDelivery).where(
         WebhookDelivery.id == delivery_id, WebhookDelivery.account_id == actor.account_id
@@ -270,6 +281,9 @@ async def replay(session: AsyncSession, actor: Actor, delivery_id: int) -> Webho
     endpoint = await session.get(WebhookEndpoint, delivery.endpoint_id)
     if endpoint is None or not endpoint.enabled:
         raise EndpointDisabled()
+    event = await event_of(session, delivery)
+    if told_payload(delivery.payload, endpoint.personal_data, event) is None:
+        raise NothingToTell()  # it would be sent without a field to tell
     delivery.status = DeliveryStatus.PENDING
     delivery.next_attempt_at = now
     delivery.retry_from = now
@@ -282,7 +296,7 @@ async def replay(session: AsyncSession, actor: Actor, delivery_id: int) -> Webho
 async def list_endpoints(
     session: AsyncSession, actor: Actor, *, first: int, after: int | None
 ) -> tuple[list[WebhookEndpoint], bool]:
-    require(actor, Permit.MANAGE_ACCOUNT)
+    require_whole_records(actor)
     first = max(0, min(first, MAX_PAGE))
     stmt = (
         select(WebhookEndpoint)
@@ -299,7 +313,7 @@ async def list_endpoints(
 async def count_endpoints(session: AsyncSession, actor: Actor) -> int:
     """How many endpoints ``list_endpoints`` lists across all its pages (one COUNT on the
     account's index)."""
-    require(actor, Permit.MANAGE_ACCOUNT)
+    require_whole_records(actor)
     stmt = select(func.count()).where(WebhookEndpoint.account_id == actor.account_id)
     return (await session.execute(stmt)).scalar_one()
 
@@ -314,7 +328,7 @@ def _deliveries(
     """The conditions of the deliveries ``actor`` may list with these filters (the list's
     and its count's), refused without the permit. ``by_endpoints``: read through the
     account's endpoints, when no endpoint is given (see ``count_deliveries``)."""
-    require(actor, Permit.MANAGE_ACCOUNT)
+    require_whole_records(actor)
     conditions = [WebhookDelivery.account_id == actor.account_id]
     if endpoint_id is not None:
         conditions.append(WebhookDelivery.endpoint_id == endpoint_id)
@@ -447,6 +461,79 @@ def payload_of(event: Event, personal: bool) -> dict | None:
             return None
     body.update(data)
     return {"type": event.type, "timestamp": event.occurred_at.isoformat(), "data": body}
+
+
+def _maybe_personal(subject_type: str) -> frozenset[str]:
+    """The API names an event about ``subject_type`` may carry that any personal row spells
+    (``customFields`` is a personal custom field's values as well as an open one's)."""
+    table = SUBJECT_TABLES.get(subject_type)
+    rows = list(field_table(table)) if table else []
+    if subject_type == "Staff":
+        rows += list(STAFF_LINKS)
+    return frozenset(
+        row.api or camel(row.name) for row in rows if row.visibility in NEEDS_PERSONAL_DATA
+    )
+
+
+def told_payload(payload: dict, personal: bool, event: Event | None = None) -> dict | None:
+    """A stored delivery's payload as it may be told now, to an endpoint (sending, replay)
+    or a reader (``shown_payloads``) that includes personal data (``personal``) or not:
+    the one rule for all three. Without personal data, the names of personal fields are
+    dropped: those the event (when not yet pruned) names only through personal fields
+    (``payload_of``), or without the event every name a personal field may spell. A
+    payload left with no field to tell is not told at all (None), as ``payload_of``
+    decides; the stored payload is never changed."""
+    data = payload.get("data")
+    if personal or not isinstance(data, dict) or "fields" not in data:
+        return payload
+    if event is not None:
+        names = list((event.data or {}).get("fields", []))
+        allowed = set(_field_names(event.subject_type, names, False))
+        kept = [name for name in data["fields"] if name in allowed]
+    else:
+        hidden = _maybe_personal(str(data.get("type")))
+        kept = [name for name in data["fields"] if name not in hidden]
+    if not kept:
+        return None
+    return {**payload, "data": {**data, "fields": kept}}
+
+
+async def event_of(session: AsyncSession, delivery: WebhookDelivery) -> Event | None:
+    """The event a delivery tells of, unless it was pruned (or the delivery is a ping)."""
+    if delivery.event_id is None:
+        return None
+    event = await session.get(Event, delivery.event_id)
+    return event if event is not None and event.account_id == delivery.account_id else None
+
+
+async def shown_payloads(
+    session: AsyncSession, actor: Actor, rows: Sequence[WebhookDelivery]
+) -> dict[int, dict]:
+    """The payloads of deliveries as ``actor`` may read them: whole with ViewPersonalData,
+    else without the names of personal fields (``told_payload``; one statement reads the
+    page's events). A delivery not told at all shows its fields as an empty list."""
+    if actor.can(Permit.VIEW_PERSONAL_DATA):
+        return {row.id: row.payload for row in rows}
+    ids = {row.event_id for row in rows if row.event_id is not None}
+    events: dict[int, Event] = {}
+    if ids:
+        events = {
+            e.id: e
+            for e in await session.scalars(
+                select(Event).where(Event.account_id == actor.account_id, Event.id.in_(ids))
+            )
+        }
+    return {row.id: shown_payload(actor, row, events.get(row.event_id or 0)) for row in rows}
+
+
+def shown_payload(actor: Actor, row: WebhookDelivery, event: Event | None = None) -> dict:
+    """One delivery's payload as ``actor`` may read it (``shown_payloads``; without the
+    event, by the names alone)."""
+    personal = actor.can(Permit.VIEW_PERSONAL_DATA)
+    told = told_payload(row.payload, personal, event)
+    if told is None:
+        told = {**row.payload, "data": {**row.payload["data"], "fields": []}}
+    return told
 
 
 def _wants(endpoint: WebhookEndpoint, event_type: str) -> bool:

@@ -106,7 +106,11 @@ def _endpoint(row, actor) -> WebhookEndpointPayload:
 
 
 def _delivery(row, actor) -> WebhookDeliveryPayload:
-    return WebhookDeliveryPayload(delivery=WebhookDelivery(_row=row, _attempts=[]))
+    return WebhookDeliveryPayload(
+        delivery=WebhookDelivery(
+            _row=row, _attempts=[], _payload=webhooks.shown_payload(actor, row)
+        )
+    )
 
 
 @strawberry.type
@@ -266,10 +270,11 @@ class WebhookQueries:
                 after=decode_after(after, "WebhookDelivery"),
                 status=status,
             )
+            shown = await webhooks.shown_payloads(session, actor, rows)
         edges = [
             WebhookDeliveryEdge(
                 cursor=encode_id("WebhookDelivery", r.id),
-                node=WebhookDelivery(_row=r, _attempts=attempts[r.id]),
+                node=WebhookDelivery(_row=r, _attempts=attempts[r.id], _payload=shown[r.id]),
             )
             for r in rows
         ]

@@ -98,6 +98,8 @@ class WebhookAttempt:
 class WebhookDelivery(Node):
     _row: strawberry.Private[DeliveryRow]
     _attempts: strawberry.Private[list[AttemptRow]]
+    # the payload as the reader may see it (``app.webhooks.service.shown_payload``)
+    _payload: strawberry.Private[dict]
 
     @strawberry.field(description="Global id.")
     def id(self) -> strawberry.ID:
@@ -115,9 +117,12 @@ class WebhookDelivery(Node):
     def event_type(self) -> str:
         return self._row.event_type
 
-    @strawberry.field(description="The body sent.")
+    @strawberry.field(
+        description="The body sent (the names of personal fields only to readers who may "
+        "see personal data)."
+    )
     def payload(self) -> JSON:
-        return JSON(self._row.payload)
+        return JSON(self._payload)
 
     @strawberry.field(description="Where it stands.")
     def status(self) -> DeliveryStatus:
