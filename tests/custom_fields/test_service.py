@@ -4,6 +4,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.custom_fields.models import CustomField, CustomFieldType, CustomFieldValue
+from app.staff.export import COLUMNS
 from app.validation import name_key
 from tests.factories import error_codes, gid, make_staff, make_tenant
 
@@ -83,6 +84,28 @@ async def test_field_names_are_unique_case_insensitively(api, services):
     assert own_case["customField"]["name"] == "TEAM"
     names = [f["name"] for f in (await api.data(FIELDS, {"all": True}, as_=owner))["customFields"]]
     assert sorted(names) == ["Shirt Size", "TEAM"]
+
+
+async def test_names_of_the_staff_exports_own_columns_are_refused(api, services):
+    """A field named like a column the staff CSV export writes (any case) would be a
+    second column of that header, and the export would not import again: refused on
+    create and on rename, every header of the export's."""
+    tenant = await make_tenant(services)
+    owner = tenant.owner
+    headers = [c.header for c in COLUMNS]
+    assert "title" in headers and "salary" in headers
+    for header in headers:
+        for name in (header, header.upper(), f" {header.title()} "):
+            payload = await create_field(api, owner, name)
+            assert codes(payload) == [("name", "TAKEN")], name
+            assert payload["customField"] is None
+    team = await field_id(api, owner, "Team")
+    renamed = await update_field(api, owner, team, name="Title")
+    assert codes(renamed) == [("name", "TAKEN")]
+    # a name that only contains one is fine
+    assert (await create_field(api, owner, "Job title"))["userErrors"] == []
+    names = [f["name"] for f in (await api.data(FIELDS, {"all": True}, as_=owner))["customFields"]]
+    assert sorted(names) == ["Job title", "Team"]
 
 
 async def test_same_field_name_in_another_account_is_fine(api, services):
