@@ -6,7 +6,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import NamedTuple
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access import Actor, Permit, require
@@ -186,6 +186,22 @@ async def update_field(
                 raise DomainError(
                     f"Options still in use cannot be removed: {', '.join(used)}.",
                     field=["options"],
+                )
+        # an option spelled anew (its case, say) keeps its values, which read as the
+        # option is spelled: each one's stored values are rewritten to the new spelling
+        old_spelling = {name_key(o): o for o in field.options}
+        for option in options:
+            before = old_spelling.get(name_key(option))
+            if before is not None and before != option:
+                await session.execute(
+                    update(CustomFieldValue)
+                    .where(
+                        CustomFieldValue.account_id == actor.account_id,
+                        CustomFieldValue.field_id == field.id,
+                        CustomFieldValue.value == before,
+                    )
+                    .values(value=option)
+                    .execution_options(synchronize_session="fetch")
                 )
         field.options = options
     if "personal" in changes and changes["personal"] is not None:
