@@ -6,12 +6,12 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import NamedTuple
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access import Actor, Permit, require
 from app.accounts.service import lock_account
-from app.custom_fields.errors import FieldArchived, FieldNameTaken
+from app.custom_fields.errors import FieldArchived, FieldNameReserved, FieldNameTaken
 from app.custom_fields.models import CustomField, CustomFieldType, CustomFieldValue
 from app.custom_fields.queries import (
     ACCOUNT_FIELDS,
@@ -25,6 +25,7 @@ from app.db.base import utcnow
 from app.db.prepared import connection_of
 from app.errors import AccessDenied, DomainError, ErrorCode, Forbidden, NotFound, ValidationFailed
 from app.staff import access
+from app.staff.fields import STAFF
 from app.staff.models import Staff
 from app.staff.service import get_staff
 from app.validation import clean_text, has_bad_characters, name_key
@@ -74,8 +75,18 @@ def _clean_options(field_type: CustomFieldType, options: list[str] | None) -> li
     return cleaned
 
 
+def _reserved_names() -> frozenset[str]:
+    """The name keys of the staff CSV export's own headers, from the staff field table
+    (the export's columns are its rows' ``csv`` headers, app.staff.export.COLUMNS); a
+    custom field's column follows them under its name, and the import matches headers
+    case-insensitively."""
+    return frozenset(name_key(header) for row in STAFF for header in row.csv)
+
+
 async def _check_name(session, actor: Actor, name: str | None, exclude_id=None) -> str:
     name = clean_text(name, "name", max_length=100, required=True, label="Field name")
+    if name_key(name) in _reserved_names():
+        raise FieldNameReserved(name)
     clash = select(CustomField.id).where(
         CustomField.account_id == actor.account_id, CustomField.name_key == name_key(name)
     )
@@ -175,6 +186,22 @@ async def update_field(
                 raise DomainError(
                     f"Options still in use cannot be removed: {', '.join(used)}.",
                     field=["options"],
+                )
+        # an option spelled anew (its case, say) keeps its values, which read as the
+        # option is spelled: each one's stored values are rewritten to the new spelling
+        old_spelling = {name_key(o): o for o in field.options}
+        for option in options:
+            before = old_spelling.get(name_key(option))
+            if before is not None and before != option:
+                await session.execute(
+                    update(CustomFieldValue)
+                    .where(
+                        CustomFieldValue.account_id == actor.account_id,
+                        CustomFieldValue.field_id == field.id,
+                        CustomFieldValue.value == before,
+                    )
+                    .values(value=option)
+                    .execution_options(synchronize_session="fetch")
                 )
         field.options = options
     if "personal" in changes and changes["personal"] is not None:

@@ -10,7 +10,7 @@ from app.access import role_permits
 from app.access.roles import ROLE_DESCRIPTIONS
 from app.accounts import service as accounts_service
 from app.custom_fields import service as custom_fields
-from app.errors import DomainError
+from app.errors import AccessDenied, DomainError
 from app.graphql import loaders
 from app.graphql.enums import (
     AccountStatus,
@@ -37,6 +37,7 @@ from app.graphql.types.invitations import (
 )
 from app.graphql.types.projects import Project, ProjectTeamRole
 from app.graphql.types.staff import Staff, StaffConnection, StaffStatus, directory_page
+from app.graphql.types.webhooks import WebhookDelivery, WebhookEndpoint
 from app.identity import service as identity
 from app.identity import viewer as viewer_service
 from app.identity.viewer import ViewerState
@@ -45,6 +46,7 @@ from app.invitations import service as invitations_service
 from app.projects import service as projects_service
 from app.staff import service as staff_service
 from app.staff.queries import MAX_SIDS, StaffFilter, StaffQuery, clean_search
+from app.webhooks import service as webhooks_service
 
 if TYPE_CHECKING:
     from app.graphql.context import Context
@@ -174,6 +176,9 @@ NODE_TYPES = {
     "Invitation",
     "Project",
     "ApiToken",
+    "ProjectTeamRole",
+    "WebhookEndpoint",
+    "WebhookDelivery",
 }
 
 
@@ -187,9 +192,15 @@ def node_key(global_id: str) -> tuple[str, int] | None:
 
 
 async def _account_node(session, actor, type_name: str, pk: int):
-    """Invitation, Project and ApiToken nodes, found as each domain lets the actor look
-    them up (within the actor's account; invitations to those who may see them, tokens
-    to their owner)."""
+    """Invitation, Project, ProjectTeamRole, webhook and ApiToken nodes, found as each
+    domain lets the actor look them up (within the actor's account; invitations to those
+    who may see them, webhooks to administrators, tokens to their owner)."""
+    if type_name in ("WebhookEndpoint", "WebhookDelivery"):
+        return await _webhook_node(session, actor, type_name, pk)
+    if type_name == "ProjectTeamRole":
+        # any member of the account reads its team roles (``picklists``)
+        role = await projects_service.find_team_role(session, actor.account_id, pk)
+        return ProjectTeamRole(_row=role) if role else None
     if type_name == "Invitation":
         invitation = await invitations_service.find_invitation(session, actor, pk)
         return Invitation(_row=invitation, _actor=actor) if invitation else None
@@ -198,6 +209,19 @@ async def _account_node(session, actor, type_name: str, pk: int):
         return Project(_row=project, _actor=actor) if project else None
     token = await identity.find_api_token(session, actor, pk)
     return ApiToken(_row=token) if token else None
+
+
+async def _webhook_node(session, actor, type_name: str, pk: int):
+    """A webhook endpoint or delivery, found by the getter its mutations use: null (as for
+    a missing id) for another account's, or for an actor who may not read webhooks."""
+    try:
+        if type_name == "WebhookEndpoint":
+            return WebhookEndpoint(_row=await webhooks_service.get_endpoint(session, actor, pk))
+        delivery = await webhooks_service.get_delivery(session, actor, pk)
+    except (DomainError, AccessDenied):
+        return None
+    attempts = await webhooks_service.attempts_of(session, actor.account_id, [delivery.id])
+    return WebhookDelivery(_row=delivery, _attempts=attempts[delivery.id])
 
 
 # The bodies of root resolvers that take no more than the request's context and their

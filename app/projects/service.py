@@ -48,9 +48,18 @@ async def get_project(
     return project
 
 
-async def get_team_role(session: AsyncSession, account_id: int, role_id: int, field: str):
+async def find_team_role(
+    session: AsyncSession, account_id: int, role_id: int
+) -> ProjectTeamRole | None:
+    """A team role of the account by id (archived ones too, as the picklists show them);
+    another account's is not found."""
     role = await session.get(ProjectTeamRole, role_id)
-    if role is None or role.account_id != account_id:
+    return role if role is not None and role.account_id == account_id else None
+
+
+async def get_team_role(session: AsyncSession, account_id: int, role_id: int, field: str):
+    role = await find_team_role(session, account_id, role_id)
+    if role is None:
         raise NotFound("Project team role", field=[field])
     if role.archived:
         raise DomainError("That team role is archived.", field=[field], code=ErrorCode.ARCHIVED)

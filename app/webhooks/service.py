@@ -367,18 +367,27 @@ async def list_deliveries(
     )
     rows = list(await session.scalars(stmt))
     rows, has_next = rows[:first], len(rows) > first
-    attempts: dict[int, list[WebhookAttempt]] = {row.id: [] for row in rows}
-    if rows:
+    attempts = await attempts_of(session, actor.account_id, [row.id for row in rows])
+    return rows, attempts, has_next
+
+
+async def attempts_of(
+    session: AsyncSession, account_id: int, delivery_ids: list[int]
+) -> dict[int, list[WebhookAttempt]]:
+    """The attempts of these deliveries of the account, oldest first, by delivery (one
+    statement; none for no deliveries)."""
+    attempts: dict[int, list[WebhookAttempt]] = {i: [] for i in delivery_ids}
+    if delivery_ids:
         for attempt in await session.scalars(
             select(WebhookAttempt)
             .where(
-                WebhookAttempt.account_id == actor.account_id,
+                WebhookAttempt.account_id == account_id,
                 WebhookAttempt.delivery_id.in_(list(attempts)),
             )
             .order_by(WebhookAttempt.id)
         ):
             attempts[attempt.delivery_id].append(attempt)
-    return rows, attempts, has_next
+    return attempts
 
 
 async def count_deliveries(

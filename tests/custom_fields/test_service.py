@@ -4,6 +4,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.custom_fields.models import CustomField, CustomFieldType, CustomFieldValue
+from app.staff.export import COLUMNS
 from app.validation import name_key
 from tests.factories import error_codes, gid, make_staff, make_tenant
 
@@ -85,6 +86,28 @@ async def test_field_names_are_unique_case_insensitively(api, services):
     assert sorted(names) == ["Shirt Size", "TEAM"]
 
 
+async def test_names_of_the_staff_exports_own_columns_are_refused(api, services):
+    """A field named like a column the staff CSV export writes (any case) would be a
+    second column of that header, and the export would not import again: refused on
+    create and on rename, every header of the export's."""
+    tenant = await make_tenant(services)
+    owner = tenant.owner
+    headers = [c.header for c in COLUMNS]
+    assert "title" in headers and "salary" in headers
+    for header in headers:
+        for name in (header, header.upper(), f" {header.title()} "):
+            payload = await create_field(api, owner, name)
+            assert codes(payload) == [("name", "TAKEN")], name
+            assert payload["customField"] is None
+    team = await field_id(api, owner, "Team")
+    renamed = await update_field(api, owner, team, name="Title")
+    assert codes(renamed) == [("name", "TAKEN")]
+    # a name that only contains one is fine
+    assert (await create_field(api, owner, "Job title"))["userErrors"] == []
+    names = [f["name"] for f in (await api.data(FIELDS, {"all": True}, as_=owner))["customFields"]]
+    assert sorted(names) == ["Job title", "Team"]
+
+
 async def test_same_field_name_in_another_account_is_fine(api, services):
     tenant = await make_tenant(services)
     other = await make_tenant(services)
@@ -98,7 +121,7 @@ async def test_choice_needs_options_and_only_choice_has_them(api, services):
     assert codes(await create_field(api, owner, "Size", "CHOICE")) == [("options", "INVALID")]
     empty = await create_field(api, owner, "Size", "CHOICE", options=[])
     assert codes(empty) == [("options", "INVALID")]
-    text = await create_field(api, owner, "Notes", "TEXT", options=["a"])
+    text = await create_field(api, owner, "Remarks", "TEXT", options=["a"])
     assert codes(text) == [("options", "INVALID")]
     twice = await create_field(api, owner, "Size", "CHOICE", options=["S", " s "])
     assert codes(twice) == [("options.1", "INVALID")]
@@ -223,6 +246,40 @@ async def test_options_in_use_cannot_be_removed(api, services):
     unused = await update_field(api, owner, size, options=["S", "M", "XL"])
     assert unused["userErrors"] == []
     assert unused["customField"]["options"] == ["S", "M", "XL"]
+
+
+async def test_an_option_spelled_anew_rewrites_its_values(api, services):
+    """Changing only an option's case keeps its values, which then read as the option is
+    now spelled (in every view); another field's and another account's values of the same
+    text are left alone."""
+    tenant = await make_tenant(services)
+    owner = tenant.owner
+    night_staff = await make_staff(services, tenant)
+    day_staff = await make_staff(services, tenant)
+    shift = await field_id(api, owner, "Shift", "CHOICE", options=["day", "night", "late"])
+    mood = await field_id(api, owner, "Mood", "CHOICE", options=["day", "night"])
+    assert (await set_values(api, owner, night_staff.id, [(shift, "night"), (mood, "night")]))[
+        "userErrors"
+    ] == []
+    assert (await set_values(api, owner, day_staff.id, [(shift, "DAY")]))["userErrors"] == []
+    other = await make_tenant(services)
+    their_staff = await make_staff(services, other)
+    theirs = await field_id(api, other.owner, "Shift", "CHOICE", options=["day", "night"])
+    await set_values(api, other.owner, their_staff.id, [(theirs, "night")])
+
+    respelled = await update_field(api, owner, shift, options=["Day", "NIGHT", "late"])
+    assert respelled["userErrors"] == []
+    assert respelled["customField"]["options"] == ["Day", "NIGHT", "late"]
+    assert await staff_values(api, owner, night_staff.id) == {"Shift": "NIGHT", "Mood": "night"}
+    assert await staff_values(api, owner, day_staff.id) == {"Shift": "Day"}
+    listed = (await api.data(VALUES, {"names": ["Shift"]}, as_=owner))["customFieldValues"]
+    assert sorted(v["value"] for v in listed) == ["Day", "NIGHT"]
+    assert await staff_values(api, other.owner, their_staff.id) == {"Shift": "night"}
+    async with services.db.session() as session:
+        stored = await session.scalars(
+            select(CustomFieldValue.value).where(CustomFieldValue.account_id == tenant.account_id)
+        )
+        assert sorted(stored) == ["Day", "NIGHT", "night"]
 
 
 async def test_only_administrators_define_fields(api, services):

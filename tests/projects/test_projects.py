@@ -404,6 +404,29 @@ async def test_cross_account_ids_are_not_found(api, services):
     assert [m["staff"]["id"] for m in theirs_now["members"]] == [their_staff]
 
 
+TEAM_ROLE_NODE = """query($id: ID!) {
+  node(id: $id) { __typename id ... on ProjectTeamRole { name archived } }
+}"""
+
+
+async def test_node_finds_a_team_role_for_the_accounts_members_only(api, services):
+    """``node(id:)`` answers a team role id to every member of its account, as the
+    picklists show it (a guest too); another account's id is null, as a missing one is."""
+    mine = await make_tenant(services)
+    theirs = await make_tenant(services)
+    role = await team_role(api, mine.owner, "Lead")
+    expected = {"__typename": "ProjectTeamRole", "id": role, "name": "Lead", "archived": False}
+    for member_role in (Role.GUEST, Role.VIEWER, Role.EDITOR, Role.ADMINISTRATOR):
+        member = await make_member(services, mine, member_role)
+        node = await api.data(TEAM_ROLE_NODE, {"id": role}, as_=member)
+        assert node["node"] == expected, member_role
+    assert (await api.data(TEAM_ROLE_NODE, {"id": role}, as_=mine.owner))["node"] == expected
+    missing = gid("ProjectTeamRole", 10**9)
+    for gid_, member in ((role, theirs.owner), (missing, mine.owner)):
+        body = await api(TEAM_ROLE_NODE, {"id": gid_}, as_=member)
+        assert body == {"data": {"node": None}}
+
+
 # --- who may manage projects ---
 
 MATRIX = {

@@ -422,6 +422,49 @@ async def test_another_accounts_endpoints_and_deliveries_are_not_found(api, serv
     assert node["id"] == endpoint
 
 
+NODE = """query($id: ID!) {
+  node(id: $id) {
+    __typename id
+    ... on WebhookEndpoint { url enabled disabledReason }
+    ... on WebhookDelivery {
+      messageId eventType payload status attemptCount deliveredAt
+      attempts { statusCode ok durationMs error responseExcerpt }
+    }
+  }
+}"""
+
+
+async def test_node_finds_endpoints_and_deliveries_for_administrators_only(api, services):
+    """``node(id:)`` answers an endpoint or delivery id as the lists do, to the account's
+    administrators; to a member below them, or another account's owner, it is null, as
+    for an id that does not exist (no error)."""
+    tenant = await make_tenant(services)
+    endpoint, delivery = await setup_endpoint(api, tenant)
+    [listed_endpoint] = [
+        e["node"]
+        for e in (await api.data(ENDPOINTS, as_=tenant.owner))["webhookEndpoints"]["edges"]
+    ]
+    [listed_delivery] = await deliveries(api, tenant.owner, endpoint)
+    admin = await make_member(services, tenant, Role.ADMINISTRATOR)
+    for member in (tenant.owner, admin):
+        found = (await api.data(NODE, {"id": endpoint}, as_=member))["node"]
+        assert found == {"__typename": "WebhookEndpoint", **listed_endpoint}
+        found = (await api.data(NODE, {"id": delivery}, as_=member))["node"]
+        assert found == {"__typename": "WebhookDelivery", **listed_delivery}
+    other = await make_tenant(services)
+    below = [
+        await make_member(services, tenant, role)
+        for role in (Role.GUEST, Role.VIEWER, Role.EDITOR)
+    ]
+    missing = [gid("WebhookEndpoint", 10**9), gid("WebhookDelivery", 10**9)]
+    for member in (*below, other.owner):
+        for theirs in (endpoint, delivery):
+            body = await api(NODE, {"id": theirs}, as_=member)
+            assert body == {"data": {"node": None}}, (member, theirs, body)
+    for absent in missing:
+        assert await api(NODE, {"id": absent}, as_=tenant.owner) == {"data": {"node": None}}
+
+
 async def test_another_accounts_changes_never_reach_an_endpoint(api, services):
     tenant = await make_tenant(services)
     other = await make_tenant(services)
