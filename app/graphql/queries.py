@@ -221,7 +221,10 @@ async def _webhook_node(session, actor, type_name: str, pk: int):
     except (DomainError, AccessDenied):
         return None
     attempts = await webhooks_service.attempts_of(session, actor.account_id, [delivery.id])
-    return WebhookDelivery(_row=delivery, _attempts=attempts[delivery.id])
+    shown = await webhooks_service.shown_payloads(session, actor, [delivery])
+    return WebhookDelivery(
+        _row=delivery, _attempts=attempts[delivery.id], _payload=shown[delivery.id]
+    )
 
 
 # The bodies of root resolvers that take no more than the request's context and their

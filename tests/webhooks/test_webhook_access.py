@@ -130,6 +130,11 @@ async def test_a_repointed_endpoint_is_not_sent_stored_personal_field_names(api,
         shown = await deliveries(api, key, endpoint)
         assert [d["payload"]["data"]["fields"] for d in shown] == [["title"], []]
         assert "ssn" not in str(shown)
+        # node() shows a delivery as the list does
+        node = "query($id: ID!) { node(id: $id) { ... on WebhookDelivery { payload } } }"
+        for delivery in shown:
+            found = (await api.data(node, {"id": delivery["id"]}, as_=key))["node"]
+            assert found == {"payload": delivery["payload"]}
 
         await deliver_all(services)
         assert [p["data"]["fields"] for p in receiver.payloads] == [["title"]]
