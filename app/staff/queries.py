@@ -45,6 +45,7 @@ from app.db import text_case
 from app.db.base import Records, is_id
 from app.db.prepared import Prepared
 from app.db.text_case import unicode_lower
+from app.db.unindexed import SqliteUnindexed
 from app.errors import DomainError
 from app.fields import NEEDS_PERSONAL_DATA, Visibility, camel, derive, on_change
 from app.projects.models import ProjectMember
@@ -915,27 +916,6 @@ def _match_expression(
     else:
         phrases = [quoted(w) for w in words]
     return " AND ".join(f"{{{columns}}} : {phrase}" for phrase in phrases)
-
-
-class SqliteUnindexed(ColumnElement[Any]):
-    """A column SQLite may not look rows up by (``+column``); the column elsewhere."""
-
-    inherit_cache = True
-    _traverse_internals = [("column", InternalTraversal.dp_clauseelement)]
-
-    def __init__(self, column):
-        self.column = column.__clause_element__()
-        self.type = self.column.type
-
-
-@compiles(SqliteUnindexed)
-def _column_anywhere(element: SqliteUnindexed, compiler, **kw) -> str:
-    return compiler.process(element.column, **kw)
-
-
-@compiles(SqliteUnindexed, "sqlite")
-def _column_sqlite(element: SqliteUnindexed, compiler, **kw) -> str:
-    return "+" + compiler.process(element.column, **kw)
 
 
 def _make_below() -> CTE:

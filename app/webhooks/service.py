@@ -32,6 +32,7 @@ from app.access.require import require_whole_records
 from app.accounts.service import lock_account
 from app.audit import changes
 from app.db.base import utcnow
+from app.db.unindexed import SqliteUnindexed
 from app.errors import DomainError, ErrorCode, NotFound
 from app.events.catalogue import STAFF_LINKS, SUBJECT_TABLES, EventType, field_of
 from app.events.models import Event
@@ -39,7 +40,6 @@ from app.fields import NEEDS_PERSONAL_DATA, camel
 from app.fields import table as field_table
 from app.graphql.ids import encode_id
 from app.security.crypto import Keyring
-from app.staff.queries import SqliteUnindexed
 from app.validation import clean_text
 from app.webhooks import urls
 from app.webhooks.errors import (
