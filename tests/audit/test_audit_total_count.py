@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from app.access import Role
-from app.db.statements import StatementCounter
-from app.graphql import limits
+from tests import connections
 from tests.audit.test_audit_log import STATUS_RENAME, audit_log, nodes, status
+from tests.connections import statements_of
 from tests.factories import error_codes, make_member, make_tenant
 
 WALK = """query($first: Int!, $after: String, $filter: AuditLogFilter) {
@@ -24,19 +24,7 @@ PAGE_AND_COUNT = "{ auditLog(first: 3) { totalCount edges { node { id action } }
 
 
 async def walk(api, member, **filter) -> tuple[list[str], int]:
-    """Every entry of the log in pages of two, and the totalCount every page gave."""
-    seen, totals, after = [], set(), None
-    while True:
-        variables = {"first": 2, "after": after, "filter": filter or None}
-        page = (await api.data(WALK, variables, as_=member))["auditLog"]
-        totals.add(page["totalCount"])
-        seen += [e["node"]["id"] for e in page["edges"]]
-        if not page["pageInfo"]["hasNextPage"]:
-            break
-        after = page["pageInfo"]["endCursor"]
-    assert len(totals) == 1, totals  # the same on every page: first/after are not counted
-    assert len(set(seen)) == len(seen)
-    return seen, totals.pop()
+    return await connections.walk(api, member, WALK, "auditLog", filter=filter or None)
 
 
 async def _world(api, services):
@@ -96,21 +84,13 @@ async def test_roles_refused_the_log_are_refused_its_count(api, services, role):
     assert (await api.data(COUNT_ONLY, as_=tenant.owner))["auditLog"]["totalCount"] == 1
 
 
-async def _statements(services, api, member, document) -> list[str]:
-    limits._largest.clear()  # the account's sizes, read or not: every count starts cold
-    with StatementCounter(services.db.engine) as counter:
-        body = await api(document, as_=member)
-    assert "errors" not in body, body
-    return counter.statements
-
-
 async def test_total_count_costs_one_statement_only_when_selected(api, services):
     tenant, *_ = await _world(api, services)
     owner = tenant.owner
     await api(PAGE, as_=owner)  # the plans and the statements, prepared once
     await api(PAGE_AND_COUNT, as_=owner)
-    page = await _statements(services, api, owner, PAGE)
-    counted = await _statements(services, api, owner, PAGE_AND_COUNT)
+    page = await statements_of(services, api, owner, PAGE)
+    counted = await statements_of(services, api, owner, PAGE_AND_COUNT)
     assert len(counted) == len(page) + 1, (page, counted)
     assert not any("count(" in q.lower() for q in page), page
     [count] = [q for q in counted if q not in page]

@@ -4,8 +4,8 @@ only when selected."""
 
 from __future__ import annotations
 
-from app.db.statements import StatementCounter
-from app.graphql import limits
+from tests import connections
+from tests.connections import statements_of
 from tests.factories import error_codes, gid
 from tests.invitations.test_invitation_filters import ADMIN_KEYS, PD_KEYS, _setup
 
@@ -25,19 +25,7 @@ STATUSES = (None, "PENDING", "ACCEPTED", "REVOKED", "EXPIRED")
 
 
 async def walk(api, member, **filters) -> tuple[list[str], int]:
-    """Every node of the list in pages of two, and the totalCount every page gave."""
-    seen, totals, after = [], set(), None
-    while True:
-        data = await api.data(WALK, {"first": 2, "after": after, **filters}, as_=member)
-        page = data["invitations"]
-        totals.add(page["totalCount"])
-        seen += [e["node"]["id"] for e in page["edges"]]
-        if not page["pageInfo"]["hasNextPage"]:
-            break
-        after = page["pageInfo"]["endCursor"]
-    assert len(totals) == 1, totals  # the same on every page: first/after are not counted
-    assert len(set(seen)) == len(seen)
-    return seen, totals.pop()
+    return await connections.walk(api, member, WALK, "invitations", **filters)
 
 
 def _filters(s) -> list[dict]:
@@ -112,21 +100,13 @@ async def test_roles_refused_the_list_are_refused_its_count(services, api):
             assert error_codes(body) == ["BAD_USER_INPUT"], key
 
 
-async def _statements(services, api, member, document) -> list[str]:
-    limits._largest.clear()  # the account's sizes, read or not: every count starts cold
-    with StatementCounter(services.db.engine) as counter:
-        body = await api(document, as_=member)
-    assert "errors" not in body, body
-    return counter.statements
-
-
 async def test_total_count_costs_one_statement_only_when_selected(services, api):
     s = await _setup(services, api)
     owner = s["members"]["OWNER"]
     await api(PAGE, as_=owner)  # the plans and the statements, prepared once
     await api(PAGE_AND_COUNT, as_=owner)
-    page = await _statements(services, api, owner, PAGE)
-    counted = await _statements(services, api, owner, PAGE_AND_COUNT)
+    page = await statements_of(services, api, owner, PAGE)
+    counted = await statements_of(services, api, owner, PAGE_AND_COUNT)
     assert len(counted) == len(page) + 1, (page, counted)
     assert not any("count(" in q.lower() for q in page), page
     [count] = [q for q in counted if q not in page]

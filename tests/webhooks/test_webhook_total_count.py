@@ -7,10 +7,9 @@ from __future__ import annotations
 import pytest
 
 from app.access import Role
-from app.db.statements import StatementCounter
-from app.graphql import limits
 from app.graphql.ids import decode_any
 from app.webhooks.models import DeliveryStatus, WebhookDelivery
+from tests.connections import statements_of, walk
 from tests.factories import error_codes, make_member, make_tenant, update_row
 from tests.webhooks.test_webhooks import PING, create, settings
 
@@ -27,22 +26,6 @@ DELIVERIES = """query($first: Int!, $after: String, $endpoint: ID,
     totalCount edges { node { id } } pageInfo { hasNextPage endCursor }
   }
 }"""
-
-
-async def walk(api, member, document, root, **variables) -> tuple[list[str], int]:
-    """Every node of the list in pages of two, and the totalCount every page gave."""
-    seen, totals, after = [], set(), None
-    while True:
-        data = await api.data(document, {"first": 2, "after": after, **variables}, as_=member)
-        page = data[root]
-        totals.add(page["totalCount"])
-        seen += [e["node"]["id"] for e in page["edges"]]
-        if not page["pageInfo"]["hasNextPage"]:
-            break
-        after = page["pageInfo"]["endCursor"]
-    assert len(totals) == 1, totals  # the same on every page: first/after are not counted
-    assert len(set(seen)) == len(seen)
-    return seen, totals.pop()
 
 
 async def _endpoints_with_pings(api, tenant, pings: list[int]) -> tuple[list[str], list[str]]:
@@ -106,14 +89,6 @@ async def test_members_below_administrator_are_refused_the_counts(api, services,
         assert owner[root]["totalCount"] == 1
 
 
-async def _statements(services, api, member, document) -> list[str]:
-    limits._largest.clear()  # the account's sizes, read or not: every count starts cold
-    with StatementCounter(services.db.engine) as counter:
-        body = await api(document, as_=member)
-    assert "errors" not in body, body
-    return counter.statements
-
-
 @pytest.mark.parametrize(
     "root", ["webhookEndpoints", "webhookDeliveries", 'webhookDeliveries(status: PENDING)']
 )
@@ -124,8 +99,8 @@ async def test_total_count_costs_one_statement_only_when_selected(api, services,
     page_and_count = f"{{ {root} {{ edges {{ node {{ id }} }} totalCount }} }}"
     await api(page, as_=tenant.owner)
     await api(page_and_count, as_=tenant.owner)
-    plain = await _statements(services, api, tenant.owner, page)
-    counted = await _statements(services, api, tenant.owner, page_and_count)
+    plain = await statements_of(services, api, tenant.owner, page)
+    counted = await statements_of(services, api, tenant.owner, page_and_count)
     assert len(counted) == len(plain) + 1, (plain, counted)
     assert not any("count(" in q.lower() for q in plain), plain
     [count] = [q for q in counted if q not in plain]
