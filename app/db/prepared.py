@@ -50,6 +50,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.sqltypes import TupleType
 
 from app.db import asyncpg_unnamed, sqlite_loop
+from app.db.reading import ReadingSession
 
 # Called with the engine's pool and the SQL of each prepared statement as it is sent (the
 # pool, because an engine with execution options is another object on the same pool).
@@ -313,7 +314,11 @@ async def connection_of(session: AsyncSession) -> AsyncConnection:
 
     The transaction is held weakly: a closed transaction still refers to its session, and
     a strong reference from the session's ``info`` would leave every session to the cyclic
-    collector instead of freeing it when the request lets go of it."""
+    collector instead of freeing it when the request lets go of it.
+
+    A reading request's ``ReadingSession`` (app.db.reading) holds its connection itself."""
+    if isinstance(session, ReadingSession):
+        return await session.connection()
     sync = session.sync_session
     transaction = sync.get_transaction()
     held = session.info.get(_HELD)

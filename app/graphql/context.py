@@ -7,7 +7,7 @@ import dataclasses
 from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
@@ -78,9 +78,14 @@ class Context:
         return self.services.settings
 
     def session(self) -> AsyncSession:
-        """Resolvers use this only while holding the lock (see ``db``)."""
+        """Resolvers use this only while holding the lock (see ``db``). A reading request's
+        is a ``ReadingSession`` (app.db.reading), which offers what an ``AsyncSession`` does
+        and makes one only when something needs more than prepared reads."""
         if self._session is None:
-            self._session = self.services.db.session(write=self.write)
+            db = self.services.db
+            self._session = (
+                db.session(write=True) if self.write else cast(AsyncSession, db.reading())
+            )
         return self._session
 
     @property
