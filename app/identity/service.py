@@ -234,6 +234,20 @@ async def end_tokens(
     await session.execute(revoke)
 
 
+async def log_out(session: AsyncSession, principal: Principal) -> None:
+    """End the token ``principal`` signed in with. Logging out of one's own session also
+    ends every impersonation the user started (``end_tokens``, as a password change does):
+    an impersonation is access begun in one of their sessions and must not outlive it.
+    Impersonation tokens do not record which session started them, so this ends all the
+    user's impersonations, not only those started from the logged-out session; that is the
+    narrowest rule the tokens allow. API keys never start impersonations (no scope carries
+    IMPERSONATE), and logging out through an impersonation token ends only that token (its
+    user is the member impersonated, whose own impersonations are not touched)."""
+    if principal.token_kind == TokenKind.SESSION and principal.impersonator_user_id is None:
+        await end_tokens(session, principal.user_id, kinds=())
+    await revoke_token(session, principal.token_id)
+
+
 async def revoke_token(session: AsyncSession, token_id: int) -> None:
     token = await session.get(AuthToken, token_id)
     if token is not None and token.revoked_at is None:

@@ -417,6 +417,37 @@ async def test_stop_ends_the_impersonation(api, services):
     assert (await api.data(VIEWER, as_=target))["viewer"]["impersonator"] is None
 
 
+async def test_logout_ends_the_impersonations_the_administrator_started(api, services):
+    """An administrator who logs out of their own session leaves no impersonation of theirs
+    alive (impersonation tokens do not record their session: all of them end)."""
+    tenant = await make_tenant(services)
+    admin = await make_member(services, tenant, Role.ADMINISTRATOR)
+    target = await make_member(services, tenant, Role.VIEWER)
+    token = await start_token(api, admin, target)
+    others = await start_token(api, tenant.owner, target)
+    assert (await api.data(VIEWER, token=token))["viewer"]["role"] == "VIEWER"
+    assert (await api.data("mutation { logout { ok } }", as_=admin))["logout"]["ok"]
+    for query in (VIEWER, "{ staff { totalCount } }", STOP):
+        assert error_codes(await api(query, token=token)) == ["UNAUTHENTICATED"]
+    # the member's own session and another administrator's impersonation are untouched
+    assert (await api.data(VIEWER, as_=target))["viewer"]["impersonator"] is None
+    viewer = (await api.data(VIEWER, token=others))["viewer"]
+    assert viewer["impersonator"]["id"] == gid("User", tenant.owner.user_id)
+
+
+async def test_logout_through_an_impersonation_ends_only_that_token(api, services):
+    """The impersonated member's own impersonations and the administrator's session stay."""
+    tenant = await make_tenant(services)
+    admin = await make_member(services, tenant, Role.ADMINISTRATOR)
+    viewer = await make_member(services, tenant, Role.VIEWER)
+    admins_own = await start_token(api, admin, viewer)
+    as_admin = await start_token(api, tenant.owner, admin)
+    assert (await api.data("mutation { logout { ok } }", token=as_admin))["logout"]["ok"]
+    assert error_codes(await api(VIEWER, token=as_admin)) == ["UNAUTHENTICATED"]
+    assert (await api.data(VIEWER, token=admins_own))["viewer"]["role"] == "VIEWER"
+    assert (await api.data(VIEWER, as_=tenant.owner))["viewer"]["role"] == "OWNER"
+
+
 async def test_stop_without_impersonating_is_invalid_state(api, services):
     tenant = await make_tenant(services)
     data = await api.data(STOP, as_=tenant.owner)

@@ -208,10 +208,13 @@ class SessionMutations:
             ),
         )
 
-    @mutation(description="End the current session (the token stops working).")
+    @mutation(
+        description="End the current session (the token stops working), and every "
+        "impersonation you started (impersonationStart)."
+    )
     async def logout(self, info: Info) -> LogoutPayload:
         async with info.context.as_principal() as (session, principal):
-            await identity.revoke_token(session, principal.token_id)
+            await identity.log_out(session, principal)
         return LogoutPayload(ok=True)
 
     @mutation(
