@@ -57,6 +57,8 @@ class WebhookDelivery(Base):
     __tablename__ = "webhook_deliveries"
     __table_args__ = (
         Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+        # an account's deliveries newest first, a keyset page at a time (the connection)
+        Index("ix_webhook_deliveries_account_id_id", "account_id", "id"),
         Index("ix_webhook_deliveries_endpoint_id_id", "endpoint_id", "id"),
         # the deliveries an event's deletion sets NULL (pruning: app.background)
         Index("ix_webhook_deliveries_event_id", "event_id"),

@@ -428,6 +428,45 @@ async def test_another_accounts_endpoints_and_deliveries_are_not_found(api, serv
     assert node["id"] == endpoint
 
 
+PAGES = """query($after: String) {
+  webhookDeliveries(first: 1, after: $after) {
+    edges { node { id } } pageInfo { endCursor hasNextPage }
+  }
+}"""
+
+
+async def test_an_accounts_deliveries_are_paged_by_index_not_by_every_accounts(api, services):
+    """Each page of ``webhookDeliveries`` finds the account's deliveries by index (it once
+    walked every account's deliveries from the newest until it had a page of its own)."""
+    if services.db.dialect != "sqlite":
+        pytest.skip("SQLite's query plan")
+    import sqlite3
+
+    from app.db.statements import StatementCounter
+
+    tenant = await make_tenant(services)
+    endpoint, first_ping = await setup_endpoint(api, tenant)
+    await api.data(PING, {"id": endpoint}, as_=tenant.owner)
+    with StatementCounter(services.db.engine) as sent:
+        page = (await api.data(PAGES, as_=tenant.owner))["webhookDeliveries"]
+        assert page["pageInfo"]["hasNextPage"]
+        after = {"after": page["pageInfo"]["endCursor"]}
+        page = (await api.data(PAGES, after, as_=tenant.owner))["webhookDeliveries"]
+    assert [e["node"]["id"] for e in page["edges"]] == [first_ping]
+    pages = [s for s in sent.statements if re.search(r"FROM webhook_deliveries\s+WHERE", s)]
+    assert len(pages) == 2, sent.statements
+    connection = sqlite3.connect(services.db.engine.url.database)
+    try:
+        for statement in pages:
+            plan = connection.execute(
+                "EXPLAIN QUERY PLAN " + statement, [None] * statement.count("?")
+            ).fetchall()
+            details = " / ".join(row[-1] for row in plan)
+            assert "USING INDEX ix_webhook_deliveries_account_id_id" in details, details
+    finally:
+        connection.close()
+
+
 NODE = """query($id: ID!) {
   node(id: $id) {
     __typename id
