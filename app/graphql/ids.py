@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import base64
+import functools
 from typing import overload
 
 from app.db.base import id_from_digits
 from app.graphql.errors import bad_input
 
 
+# Ids encoded lately, kept: a page's 50 ids cost about 2 us each to encode and 0.15 to
+# look up, and clients read the same rows again and again (a list polled, a page walked
+# back). About 200 bytes an entry.
+ENCODED_KEPT = 16_384
+
+
+@functools.lru_cache(maxsize=ENCODED_KEPT)
 def encode_id(type_name: str, pk: int) -> str:
     return base64.urlsafe_b64encode(f"{type_name}:{pk}".encode()).decode().rstrip("=")
 
