@@ -23,12 +23,16 @@ from app.custom_fields.queries import (
 )
 from app.db.base import utcnow
 from app.db.prepared import connection_of
+from app.db.unique import claim
 from app.errors import AccessDenied, DomainError, ErrorCode, Forbidden, NotFound, ValidationFailed
 from app.staff import access
 from app.staff.fields import STAFF
 from app.staff.models import Staff
 from app.staff.service import get_staff
 from app.validation import clean_text, has_bad_characters, name_key
+
+# a concurrent create or rename that took the name after ``_check_name`` looked
+NAME_TAKEN = {"uq_custom_fields_account_id_name_key": FieldNameTaken}
 
 MAX_FIELDS = 100
 MAX_OPTIONS = 100
@@ -158,8 +162,8 @@ async def create_field(
         description=description,
         created_at=utcnow(),
     )
-    session.add(field)
-    await session.flush()
+    async with claim(session, NAME_TAKEN):
+        session.add(field)
     return field
 
 
@@ -172,8 +176,9 @@ async def update_field(
     if field.archived_at is not None:
         raise FieldArchived(["id"])
     if "name" in changes:
-        field.name = await _check_name(session, actor, changes["name"], exclude_id=field.id)
-        field.name_key = name_key(field.name)
+        name = await _check_name(session, actor, changes["name"], exclude_id=field.id)
+        async with claim(session, NAME_TAKEN):
+            field.name, field.name_key = name, name_key(name)
     if "options" in changes:
         options = _clean_options(field.type, changes["options"])
         removed = {name_key(o) for o in field.options} - {name_key(o) for o in options}

@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import Integer, String, cast, null, or_, select, union_all, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app import after_response
@@ -25,6 +24,7 @@ from app.accounts.models import Account
 from app.accounts.queries import realm_terms
 from app.db.base import utcnow
 from app.db.prepared import connection_of
+from app.db.unique import claim
 from app.errors import DomainError, ErrorCode, Forbidden, NotFound, Unauthenticated
 from app.identity.errors import EmailTaken, InvalidCredentials, WeakPassword
 from app.identity.models import AuthToken, TokenKind, User
@@ -123,12 +123,9 @@ async def create_user(
         last_name=clean_text(last_name, "last_name", max_length=100),
         email_verified_at=utcnow() if verified else None,
     )
-    try:
-        async with session.begin_nested():  # flushes what was pending before, then the user
-            session.add(user)
-            await session.flush()
-    except IntegrityError:  # a concurrent request created this email first
-        raise EmailTaken() from None
+    # a concurrent request may create this email after the check
+    async with claim(session, {"uq_users_email": EmailTaken}):
+        session.add(user)
     return user
 
 

@@ -15,6 +15,7 @@ from app.accounts.service import lock_account, next_staff_sid, reserve_seats, ta
 from app.audit import changes
 from app.db.base import utcnow
 from app.db.prepared import connection_of
+from app.db.unique import claim
 from app.email.links import build_link, check_redirect
 from app.email.outbox import enqueue
 from app.errors import (
@@ -382,19 +383,28 @@ async def create_invitation(
             start_date=now.date(),
             created_at=now,
         )
-        session.add(staff)
     else:
         # The new invitation is the record's one: its earlier ones not yet accepted
         # (expired, as ``_target_staff`` refuses a pending one; to this address or an
         # old one) are revoked, so a resend of one never gives the record a second
         # pending invitation and reserved seat, nor its link a second way in.
         await revoke_open_invitations(session, staff)
-    staff.email = email
-    staff.role = role
-    staff.kind = kind
-    staff.account_status = AccountStatus.INVITED
-    staff.modified_at = now
-    await session.flush()
+    # a record added or readdressed to this email since ``_target_staff`` looked (those
+    # writes take no account lock): the answer that record would have got there
+    email_taken = (
+        (lambda: DomainError(
+            "Another staff member has this email.", field=["email"], code=ErrorCode.TAKEN
+        ))
+        if knows_addresses
+        else NotInvitable
+    )
+    async with claim(session, {"uq_staff_account_id_email": email_taken}):
+        session.add(staff)
+        staff.email = email
+        staff.role = role
+        staff.kind = kind
+        staff.account_status = AccountStatus.INVITED
+        staff.modified_at = now
     token = new_token("ri")
     invitation = Invitation(
         account_id=actor.account_id,

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.access import Actor, require_project_management
 from app.db.base import Records, utcnow
 from app.db.prepared import Prepared
+from app.db.unique import claim
 from app.errors import DomainError, ErrorCode, NotFound, ValidationFailed
 from app.projects.models import Project, ProjectMember, ProjectTeamRole
 from app.staff import access
@@ -116,8 +117,8 @@ async def create_project(
         created_by_staff_id=actor.staff_id,
         created_at=utcnow(),
     )
-    session.add(project)
-    await session.flush()
+    async with claim(session, PROJECT_KEYS_TAKEN):
+        session.add(project)
     if with_administrators:
         await add_administrators(session, project)
     for staff in members:
@@ -141,15 +142,29 @@ async def _refuse_taken(
     if name is not None and await session.scalar(
         select(Project.id).where(*others, Project.name_key == name_key(name))
     ):
-        raise DomainError("A project with this name exists.", field=["name"], code=ErrorCode.TAKEN)
+        raise project_name_taken()
     if external_id is not None and await session.scalar(
         select(Project.id).where(*others, Project.external_id == external_id)
     ):
-        raise DomainError(
-            "A project with this externalId exists.",
-            field=["external_id"],
-            code=ErrorCode.TAKEN,
-        )
+        raise project_external_id_taken()
+
+
+def project_name_taken() -> DomainError:
+    return DomainError("A project with this name exists.", field=["name"], code=ErrorCode.TAKEN)
+
+
+def project_external_id_taken() -> DomainError:
+    return DomainError(
+        "A project with this externalId exists.", field=["external_id"], code=ErrorCode.TAKEN
+    )
+
+
+# A project's unique keys a concurrent write may take after ``_refuse_taken`` looked:
+# answered as that check answers (``claim``).
+PROJECT_KEYS_TAKEN = {
+    "uq_projects_account_id_name_key": project_name_taken,
+    "uq_projects_account_id_external_id": project_external_id_taken,
+}
 
 
 async def _staff_of(
@@ -197,20 +212,21 @@ async def update_project(
     if name is not UNCHANGED:
         name = clean_text(name, "name", max_length=200, required=True, label="Project name")
         await _refuse_taken(session, actor, project.id, name=name)
-        if name != project.name:
-            project.name, project.name_key = name, name_key(name)
     if description is not UNCHANGED:
         description = clean_text(description, "description", max_length=5000, multiline=True)
-        if description != project.description:
-            project.description = description
     if external_id is not UNCHANGED:
         external_id = clean_text(external_id, "external_id", max_length=255)
         await _refuse_taken(session, actor, project.id, external_id=external_id)
-        if external_id != project.external_id:
+    # written after every check (whose queries would flush a change early), at once
+    async with claim(session, PROJECT_KEYS_TAKEN):
+        if name is not UNCHANGED and name != project.name:
+            project.name, project.name_key = name, name_key(name)
+        if description is not UNCHANGED and description != project.description:
+            project.description = description
+        if external_id is not UNCHANGED and external_id != project.external_id:
             project.external_id = external_id
-    if (project.name, project.description, project.external_id) != before:
-        touch(project)
-    await session.flush()
+        if (project.name, project.description, project.external_id) != before:
+            touch(project)
     return project
 
 
@@ -411,10 +427,16 @@ async def create_team_role(session: AsyncSession, actor: Actor, name: str) -> Pr
             ProjectTeamRole.name_key == name_key(name),
         )
     ):
-        raise DomainError(
-            "A team role with this name exists.", field=["name"], code=ErrorCode.TAKEN
-        )
+        raise team_role_name_taken()
     role = ProjectTeamRole(account_id=actor.account_id, name=name, name_key=name_key(name))
-    session.add(role)
-    await session.flush()
+    async with claim(session, TEAM_ROLE_NAME_TAKEN):
+        session.add(role)
     return role
+
+
+def team_role_name_taken() -> DomainError:
+    return DomainError("A team role with this name exists.", field=["name"], code=ErrorCode.TAKEN)
+
+
+# a concurrent create that took the name after ``create_team_role`` looked
+TEAM_ROLE_NAME_TAKEN = {"uq_project_team_roles_account_id_name_key": team_role_name_taken}

@@ -35,6 +35,7 @@ from app.accounts.service import lock_account, next_staff_sid, reserve_seats, ta
 from app.custom_fields.models import CustomField, CustomFieldValue
 from app.custom_fields.service import list_fields, normalise
 from app.db.base import id_from_digits, utcnow
+from app.db.unique import claim
 from app.errors import DomainError, ErrorCode, Forbidden, ValidationFailed
 from app.fields import NEEDS_DETAILS, NEEDS_PERSONAL_DATA, Field, Write
 from app.security.crypto import Keyring
@@ -44,7 +45,7 @@ from app.staff.export import COLUMNS, FORMULA_PREFIXES
 from app.staff.fields import STAFF
 from app.staff.models import Staff, StaffKind, StaffShare, StaffStatus, default_role
 from app.staff.readdress import readdress_many
-from app.staff.service import apply_values, read_secret
+from app.staff.service import RECORD_KEYS_TAKEN, apply_values, read_secret
 from app.validation import name_key
 
 MAX_ROWS = 10_000
@@ -734,14 +735,16 @@ async def _write(session, actor: Actor, keyring: Keyring, plans: list[_Plan], pr
         apply_values(keyring, staff, values)
         plan.staff = staff
         new.append(staff)
-    session.add_all(new)
-    for plan in plans:
-        if plan.report.action is RowAction.UPDATE:
-            assert plan.staff is not None
-            apply_values(keyring, plan.staff, plan.values)
     if progress is not None:
         progress("writing", 0, len(plans))
-    await session.flush()
+    # the file's emails and external ids were checked against the account's records; a
+    # concurrent write may have taken one since (``RECORD_KEYS_TAKEN``)
+    async with claim(session, RECORD_KEYS_TAKEN):
+        session.add_all(new)
+        for plan in plans:
+            if plan.report.action is RowAction.UPDATE:
+                assert plan.staff is not None
+                apply_values(keyring, plan.staff, plan.values)
     added: list[CustomFieldValue] = []
     shares: list[StaffShare] = []
     stored = {}

@@ -28,13 +28,12 @@ import binascii
 from datetime import timedelta
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access import Actor
 from app.accounts.models import Account
-from app.audit import changes
 from app.db.base import utcnow
+from app.db.unique import claim
 from app.email.links import build_link
 from app.email.outbox import enqueue
 from app.errors import DomainError, ErrorCode
@@ -154,14 +153,9 @@ async def confirm_change(session: AsyncSession, token: str) -> Staff:
     )
     if clash is not None:
         raise StaffEmailTaken("token")
-    position = changes.mark(session)
-    try:
-        async with session.begin_nested():
-            await readdress(session, staff, email)
-            staff.email = email
-            staff.modified_at = utcnow()
-            await session.flush()
-    except IntegrityError:  # a concurrent change took the address after the check
-        changes.rollback_to(session, position)
-        raise StaffEmailTaken("token") from None
+    # a concurrent change may take the address after the check
+    async with claim(session, {"uq_staff_account_id_email": lambda: StaffEmailTaken("token")}):
+        await readdress(session, staff, email)
+        staff.email = email
+        staff.modified_at = utcnow()
     return staff

@@ -14,13 +14,14 @@ from app.access import Actor, Permit, Role, refuse_impersonation, require
 from app.accounts.service import lock_account, next_staff_sid, reserve_seats, takes_seat
 from app.audit import changes
 from app.db.base import utcnow
+from app.db.unique import claim
 from app.errors import AccessDenied, DomainError, ErrorCode, Forbidden
 from app.identity.models import TokenKind, User
 from app.identity.service import end_tokens
 from app.invitations.errors import InvitationRevoked
 from app.invitations.models import Invitation, InvitationStatus
 from app.staff import access
-from app.staff.errors import AlreadyMember
+from app.staff.errors import AlreadyMember, StaffEmailTaken
 from app.staff.models import AccountStatus, Staff, StaffKind
 from app.staff.service import get_staff
 from app.validation import name_key
@@ -313,7 +314,6 @@ async def activate(
             start_date=date.today(),
             created_at=utcnow(),
         )
-        session.add(staff)
     else:
         # The record is a membership now: an invitation of it not yet accepted (the one
         # being accepted is already ACCEPTED) no longer holds a seat or joins as it.
@@ -323,12 +323,22 @@ async def activate(
             staff.first_name = first
             staff.last_name = last
             staff.last_name_key = name_key(last)
-    staff.user_id = user.id
-    staff.role = role
-    staff.account_status = AccountStatus.ACTIVE if confirmed else AccountStatus.UNCONFIRMED
-    staff.modified_at = utcnow()
-    await session.flush()
+    # Joins are counted under the account lock, record writes of other kinds (an added
+    # record, a changed email) are not: one of those may have taken the email since the
+    # look above, as a concurrent join may have made this user a member.
+    async with claim(session, JOIN_KEYS_TAKEN):
+        session.add(staff)
+        staff.user_id = user.id
+        staff.role = role
+        staff.account_status = AccountStatus.ACTIVE if confirmed else AccountStatus.UNCONFIRMED
+        staff.modified_at = utcnow()
     return staff
+
+
+JOIN_KEYS_TAKEN = {
+    "uq_staff_account_id_user_id": AlreadyMember,
+    "uq_staff_account_id_email": StaffEmailTaken,
+}
 
 
 async def confirm_memberships(session: AsyncSession, user_id: int) -> list[Staff]:

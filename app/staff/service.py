@@ -16,6 +16,7 @@ from app.access import GRANTABLE_PERMITS, Actor, Permit, Role, require
 from app.accounts.service import lock_account, next_staff_sid
 from app.db.base import Records, utcnow
 from app.db.prepared import Prepared, connection_of
+from app.db.unique import claim
 from app.errors import DomainError, ErrorCode, Forbidden, NotFound, ValidationFailed
 from app.security.crypto import Keyring
 from app.staff import access, email_change
@@ -59,6 +60,13 @@ from app.staff.readdress import readdress
 from app.validation import clean_text, name_key, time_zones
 
 MAX_STATUSES = 100
+
+# A record's unique keys a concurrent write may take after ``_check_references`` looked:
+# answered as that check answers (``claim``).
+RECORD_KEYS_TAKEN = {
+    "uq_staff_account_id_email": lambda: ValidationFailed([StaffEmailTaken()]),
+    "uq_staff_account_id_external_id": lambda: ValidationFailed([ExternalIdTaken()]),
+}
 # field -> the column holding it encrypted (the staff field table's encrypted rows)
 ENCRYPTED_COLUMNS: dict[str, str] = {}
 
@@ -515,8 +523,8 @@ async def create_staff(
         created_at=utcnow(),
     )
     apply_values(keyring, staff, values)
-    session.add(staff)
-    await session.flush()
+    async with claim(session, RECORD_KEYS_TAKEN):
+        session.add(staff)
     if staff.restricted and not actor.can(Permit.VIEW_RESTRICTED_STAFF):
         # Whoever adds a restricted record keeps sight of it.
         session.add(
@@ -553,11 +561,11 @@ async def update_staff(
         # taken and a free address.
         new_email = values.pop("email")
     await _check_references(session, actor, staff, values, problems)
-    if "email" in values:
-        # the invitation sent to the old address no longer joins as this record
-        await readdress(session, staff, values["email"])
-    apply_values(settings.keyring, staff, values)
-    await session.flush()
+    async with claim(session, RECORD_KEYS_TAKEN):
+        if "email" in values:
+            # the invitation sent to the old address no longer joins as this record
+            await readdress(session, staff, values["email"])
+        apply_values(settings.keyring, staff, values)
     if new_email is None:
         return StaffUpdate(staff)
     await email_change.request_change(session, settings, actor, staff, new_email)
@@ -654,8 +662,16 @@ async def _status_name(session: AsyncSession, actor: Actor, name, exclude_id=Non
     if exclude_id is not None:
         clash = clash.where(StaffStatus.id != exclude_id)
     if await session.scalar(clash):
-        raise DomainError("A status with this name exists.", field=["name"], code=ErrorCode.TAKEN)
+        raise status_name_taken()
     return name
+
+
+def status_name_taken() -> DomainError:
+    return DomainError("A status with this name exists.", field=["name"], code=ErrorCode.TAKEN)
+
+
+# a concurrent create or rename that took the name after ``_status_name`` looked
+STATUS_NAME_TAKEN = {"uq_staff_statuses_account_id_name_key": status_name_taken}
 
 
 async def create_status(session: AsyncSession, actor: Actor, name: str) -> StaffStatus:
@@ -669,8 +685,8 @@ async def create_status(session: AsyncSession, actor: Actor, name: str) -> Staff
             f"An account has at most {MAX_STATUSES} statuses.", code=ErrorCode.LIMIT_REACHED
         )
     status = StaffStatus(account_id=actor.account_id, name=name, name_key=name_key(name))
-    session.add(status)
-    await session.flush()
+    async with claim(session, STATUS_NAME_TAKEN):
+        session.add(status)
     return status
 
 
@@ -682,8 +698,9 @@ async def update_status(
     if status is None or status.account_id != actor.account_id:
         raise NotFound("Staff status", field=["id"])
     if name is not None:
-        status.name = await _status_name(session, actor, name, exclude_id=status.id)
-        status.name_key = name_key(status.name)
+        name = await _status_name(session, actor, name, exclude_id=status.id)
+        async with claim(session, STATUS_NAME_TAKEN):
+            status.name, status.name_key = name, name_key(name)
     if archived is not None:
         status.archived = archived
     await session.flush()
