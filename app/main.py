@@ -170,6 +170,69 @@ class BodyTooLarge(Exception):
     pass
 
 
+def _under(path: str, prefix: str) -> bool:
+    return path == prefix or path.startswith(f"{prefix}/")
+
+
+class UnexpectedErrorMiddleware:
+    """An exception nothing else answered, under SCIM or the REST API, answers 500 in
+    that surface's error shape (SCIM's Error, BigTime's {"Message"}) citing the request
+    id (also in the X-Request-Id header), masked as GraphQL masks its own (no traceback
+    or message of the error), and is logged in full. Placed inside ``RequestIdMiddleware``
+    (the id and its header) and ``ObserveRequests`` (which counts the 500), outside
+    ``BodyLimitMiddleware`` (which answers its own refusal, raised through the app).
+    GraphQL masks its errors itself (app.graphql.extensions)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        path = scope.get("path", "")
+        if scope["type"] != "http" or not (
+            _under(path, SCIM_PREFIX) or _under(path, REST_PREFIX)
+        ):
+            return await self.app(scope, receive, send)
+        started = False
+
+        async def watching_send(message):
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watching_send)
+        except Exception:
+            request_id = scope.get("state", {}).get("request_id")
+            log.exception("unexpected error request_id=%s path=%s", request_id, path)
+            if started:  # too late for an answer of our own: the connection is cut
+                raise
+            await self._answer(path, request_id, send)
+
+    @staticmethod
+    async def _answer(path: str, request_id: str | None, send) -> None:
+        message = f"Unexpected error (request id {request_id})."
+        if _under(path, SCIM_PREFIX):
+            media_type = SCIM_MEDIA.encode()
+            content: dict = {"schemas": [SCIM_ERROR], "status": "500", "detail": message}
+        else:
+            media_type = b"application/json"
+            content = {"Message": message}
+        body = orjson.dumps(content)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 500,
+                "headers": [
+                    (b"content-type", media_type),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"cache-control", b"no-store"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
 # Headers no browser sends cross-site without a CORS preflight (none is CORS-safelisted).
 PREFLIGHT_HEADERS = ("authorization", "x-auth-token", "graphql-preflight")
 
@@ -387,6 +450,7 @@ def create_app(
         Middleware(RequestIdMiddleware),
         Middleware(AfterResponseMiddleware),
         Middleware(ObserveRequests, metrics=metrics, tracer=tracer, log=settings.access_log),
+        Middleware(UnexpectedErrorMiddleware),
         Middleware(
             BodyLimitMiddleware,
             max_bytes=settings.max_body_bytes,
