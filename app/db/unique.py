@@ -83,8 +83,8 @@ async def claim(
             yield
             await session.flush()
     except IntegrityError as exc:
-        name = violated(exc, taken)
-        if name is None:
+        refused = violated(exc, taken)
+        if refused is None:
             raise
         changes.rollback_to(session, position)
-        raise taken[name]() from None
+        raise taken[refused]() from None
