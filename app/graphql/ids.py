@@ -9,7 +9,6 @@ from typing import overload
 from app.db.base import id_from_digits
 from app.graphql.errors import bad_input
 
-
 # Ids encoded lately, kept: a page's 50 ids cost about 2 us each to encode and 0.15 to
 # look up, and clients read the same rows again and again (a list polled, a page walked
 # back). About 200 bytes an entry.
