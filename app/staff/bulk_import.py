@@ -41,7 +41,7 @@ from app.fields import NEEDS_DETAILS, NEEDS_PERSONAL_DATA, Field, Write
 from app.security.crypto import Keyring
 from app.staff import access
 from app.staff.errors import ExternalIdTaken, ManagerCycle, StaffEmailTaken
-from app.staff.export import COLUMNS, FORMULA_PREFIXES
+from app.staff.export import COLUMNS, plain
 from app.staff.fields import STAFF
 from app.staff.models import Staff, StaffKind, StaffShare, StaffStatus, default_role
 from app.staff.readdress import readdress_many
@@ -106,9 +106,9 @@ class _Column:
 
 
 def _plain(cell: str) -> str | None:
-    """A cell's value: blank is None; the export's neutralising apostrophe is dropped."""
-    if cell.startswith("'") and cell[1:].startswith(FORMULA_PREFIXES):
-        cell = cell[1:]
+    """A cell's value: blank is None; the export's neutralising apostrophe is dropped
+    (``app.staff.export.plain``, the inverse of its ``neutralise``)."""
+    cell = plain(cell)
     return cell if cell.strip() else None
 
 

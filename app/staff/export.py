@@ -79,15 +79,30 @@ def _columns() -> None:
     ]
 
 
+def _marked(text: str) -> bool:
+    """Whether ``neutralise`` puts an apostrophe before ``text``: text a spreadsheet would
+    evaluate, and text that already reads as neutralised (apostrophes, then a formula
+    character), so that dropping one apostrophe on import (``plain``) gives back every
+    text exactly."""
+    return text.lstrip("'").startswith(FORMULA_PREFIXES)
+
+
 def neutralise(value) -> str:
-    """Text a spreadsheet would evaluate gets a leading apostrophe."""
+    """Text a spreadsheet would evaluate gets a leading apostrophe (``_marked``)."""
     if value is None:
         return ""
     text = value.value if hasattr(value, "value") and not isinstance(value, str) else value
     text = str(text)
-    if text.startswith(FORMULA_PREFIXES):
+    if _marked(text):
         return "'" + text
     return text
+
+
+def plain(cell: str) -> str:
+    """A cell as ``neutralise`` had it: ``plain(neutralise(text)) == text`` for every text."""
+    if cell.startswith("'") and _marked(cell):
+        return cell[1:]
+    return cell
 
 
 # What a file of everyone needs: administering the account and reading the directory.

@@ -10,8 +10,11 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from app.access import Role
+from app.staff.export import FORMULA_PREFIXES, neutralise, plain
 from app.staff.models import AccountStatus
 from tests.factories import (
     SSN,
@@ -196,6 +199,27 @@ async def test_formula_cells_are_neutralised(client, services):
     for record in rows.values():
         for value in record.values():
             assert not (value or "").startswith(("=", "+", "-", "@")), value
+
+
+@given(st.text())
+@example("'=x is literal")
+@example("''+1")
+@example("'\t")
+@example("'")
+@example("'plain")
+@example("=1+1")
+def test_plain_undoes_neutralise_for_every_text(text):
+    cell = neutralise(text)
+    assert plain(cell) == text
+    # and the cell is still safe: a formula character comes after an apostrophe only
+    assert cell[:1] == "'" or not cell.startswith(FORMULA_PREFIXES)
+
+
+def test_text_that_reads_as_neutralised_is_neutralised_again():
+    # apostrophes, then a formula character: the import drops one apostrophe
+    assert neutralise("'=x is literal") == "''=x is literal"
+    assert neutralise("''-1") == "'" + "''-1"
+    assert neutralise("'plain") == "'plain"  # nothing the import would drop
 
 
 # --- 10,000 staff, streamed ---
