@@ -102,6 +102,10 @@ class Field:
     # own surfaces require it: a record added through one of them without it stores it
     # empty, as a record an invitation made without names does
     optional_on_add: frozenset[str] = frozenset()
+    # a counter (an account's ``staff_seq``): the last value it handed out of the column
+    # named ``table.column``, per account; never below what that column holds (the
+    # backup's restore refuses a document whose counter is, app.accounts.backup_document)
+    counts: str | None = None
 
     def __post_init__(self):
         if not self.columns:

@@ -5,7 +5,9 @@ written.
 
 A row may hold exactly the columns the field tables back up (``Backup``), plus the
 decrypted secrets on staff rows; any other key, a value of the wrong type, a row of
-another account or a reference to a row the document does not hold refuses the file.
+another account or a reference to a row the document does not hold refuses the file; so
+does a counter of the account row (a field that ``counts`` a column: ``staff_seq``) below
+the largest value its rows hold, which would hand out a number in use again.
 """
 
 from __future__ import annotations
@@ -258,6 +260,24 @@ def _check_references(account_id: int, rows: dict[str, list[dict]]) -> None:
                     )
 
 
+def _check_counters(account: dict, rows: dict[str, list[dict]]) -> None:
+    """Every counter of the account row (a field that ``counts`` a column, as
+    ``staff_seq`` counts staff sids) at least the largest value its rows hold: one below
+    would hand out a number in use (every record added after the restore would fail)."""
+    by_table = {s.table: s.name for s in SECTIONS}
+    for row in field_table(ACCOUNT_SECTION.table).rows:
+        if row.counts is None:
+            continue
+        table, column = row.counts.split(".")
+        held = [r[column] for r in rows[by_table[table]] if r.get(column) is not None]
+        counter = account.get(row.name)
+        if held and (counter is None or counter < max(held)):
+            raise BackupRejected(
+                f"{ACCOUNT}.{row.name}: {counter!r} is below the largest "
+                f"{table}.{column} in the backup ({max(held)})"
+            )
+
+
 @dataclass
 class Document:
     """A backup read and checked: its account row and every section's rows, each value
@@ -277,4 +297,5 @@ def read_document(raw: bytes) -> Document:
         for s in SECTIONS
     }
     _check_references(account["id"], rows)
+    _check_counters(account, rows)
     return Document(account, rows)

@@ -15,7 +15,7 @@ ACCOUNTS = FieldTable(
         Field("timezone", Visibility.BASIC),
         *rows(Visibility.BASIC, "guests_take_seats", "self_signup", "scim_invites"),
         # the last sid given out: moves with every staff record added
-        Field("staff_seq", Visibility.INTERNAL, audit=Audit.IGNORED),
+        Field("staff_seq", Visibility.INTERNAL, audit=Audit.IGNORED, counts="staff.sid"),
     ],
 )
 

@@ -11,7 +11,9 @@ from sqlalchemy import delete, func, select
 
 from app.access import ROLE_PERMITS, Actor, Permit, Role
 from app.accounts.backup import account_json, export_account_to
+from app.accounts.backup_document import SECTIONS
 from app.accounts.errors import BackupRejected
+from app.accounts.fields import ACCOUNTS
 from app.accounts.models import Account
 from app.accounts.restore import restore_account
 from app.projects.models import ProjectMember, ProjectTeamRole
@@ -243,6 +245,10 @@ def _corrupt(document: dict, how: str) -> bytes:
         document["staff"][0]["manager_id"] = 999_999
     elif how == "type":
         document["staff"][0]["capacity"] = "lots"
+    elif how == "sequence":  # sids would be handed out again: every staffCreate fails
+        document["account"]["staff_seq"] = 1
+    elif how == "no sequence":
+        del document["account"]["staff_seq"]
     elif how == "duplicate":  # refused by the database, after rows were written
         document["customFieldValues"].append(document["customFieldValues"][0])
     return json.dumps(document).encode()
@@ -257,6 +263,8 @@ def _corrupt(document: dict, how: str) -> bytes:
         ("column", "unknown column 'shoe_size'"),
         ("reference", "no staff row with id 999999"),
         ("type", "'lots' is not a number"),
+        ("sequence", r"account.staff_seq: 1 is below the largest staff.sid in the backup \(\d+\)"),
+        ("no sequence", r"account.staff_seq: None is below the largest staff.sid"),
         ("duplicate", "the database refused the backup"),
     ],
 )
@@ -267,6 +275,26 @@ async def test_a_bad_file_writes_nothing(services, world, tmp_path, how, message
     with pytest.raises(BackupRejected, match=message):
         await restore(services, _corrupt(document, how), slug="never")
     assert await row_counts(services) == before
+
+
+async def test_every_counter_of_the_account_is_checked_against_its_rows(services, world, tmp_path):
+    """Each field of the account's table that ``counts`` a column (app.accounts.fields):
+    one below the largest value its rows hold is refused, that value itself restores."""
+    tenant, *_ = world
+    document = json.loads(await backup(services, tenant.slug, tmp_path))
+    sections = {s.table: s.name for s in SECTIONS}
+    counters = [row for row in ACCOUNTS.rows if row.counts is not None]
+    assert [row.name for row in counters] == ["staff_seq"]
+    before = await row_counts(services)
+    for row in counters:
+        table, column = row.counts.split(".")
+        largest = max(r[column] for r in document[sections[table]])
+        document["account"][row.name] = largest - 1
+        with pytest.raises(BackupRejected, match=f"account.{row.name}: {largest - 1} is below"):
+            await restore(services, json.dumps(document).encode(), slug="never")
+        assert await row_counts(services) == before
+        document["account"][row.name] = largest
+    await restore(services, json.dumps(document).encode(), slug="exactly")
 
 
 async def test_a_backup_without_personal_data_restores(services, world, tmp_path):
