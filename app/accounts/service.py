@@ -6,7 +6,7 @@ import re
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -53,11 +53,18 @@ def slugify(name: str) -> str:
 
 async def next_staff_sid(session: AsyncSession, account_id: int, count: int = 1) -> int:
     """Atomically take the next per-account sid (an UPDATE ... RETURNING, race-free); with
-    ``count``, that many in a row, of which the last is returned."""
+    ``count``, that many in a row, of which the last is returned. Counted on from the
+    largest sid in use where the sequence is behind it (a row written behind its back:
+    the next record still gets a free sid, and the sequence is right again)."""
+    used = (
+        select(func.coalesce(func.max(Staff.sid), 0))
+        .where(Staff.account_id == account_id)
+        .scalar_subquery()
+    )
     result = await session.execute(
         update(Account)
         .where(Account.id == account_id)
-        .values(staff_seq=Account.staff_seq + count)
+        .values(staff_seq=case((Account.staff_seq < used, used), else_=Account.staff_seq) + count)
         .returning(Account.staff_seq)
     )
     return result.scalar_one()
