@@ -7,7 +7,9 @@ A row may hold exactly the columns the field tables back up (``Backup``), plus t
 decrypted secrets on staff rows; any other key, a value of the wrong type, a row of
 another account or a reference to a row the document does not hold refuses the file; so
 does a counter of the account row (a field that ``counts`` a column: ``staff_seq``) below
-the largest value its rows hold, which would hand out a number in use again.
+the largest value its rows hold, which would hand out a number in use again. And what the
+API would refuse to write is refused by the API's own rules (``_check_rules``): a manager
+cycle, a custom field's bad name or options, a custom value its field does not take.
 """
 
 from __future__ import annotations
@@ -26,14 +28,18 @@ from app.accounts.errors import BackupRejected
 from app.accounts.models import Account
 from app.audit.models import AuditEntry
 from app.custom_fields.models import CustomField, CustomFieldValue
+from app.custom_fields.service import clean_name, clean_options, normalise
 from app.db.base import UTCDateTime
+from app.errors import DomainError
 from app.fields import Backup
 from app.fields import table as field_table
 from app.invitations.models import Invitation, JoinLink
 from app.projects.models import Project, ProjectMember, ProjectTeamRole
 from app.security.tokens import token_digest
+from app.staff.errors import ManagerCycle
 from app.staff.fields import STAFF
 from app.staff.models import Staff, StaffPermitGrant, StaffShare, StaffStatus
+from app.staff.service import in_manager_cycles
 
 ACCOUNT = "account"
 
@@ -278,6 +284,40 @@ def _check_counters(account: dict, rows: dict[str, list[dict]]) -> None:
             )
 
 
+def _check_rules(rows: dict[str, list[dict]]) -> None:
+    """What the API would refuse to write is refused, by the API's own rules: records
+    whose managers run in a circle (``in_manager_cycles``, as the staff import checks
+    them), a custom field's name or options (``clean_name``, ``clean_options``) and a
+    custom value its field does not take (``normalise``, as staffCustomFieldsSet and the
+    import write values). Names, options and values are kept as those rules clean them
+    (what the API stored already is unchanged)."""
+    staff = rows["staff"]
+    managers = {r["id"]: r.get("manager_id") for r in staff}
+    circling = in_manager_cycles(managers, list(managers))
+    for i, row in enumerate(staff):
+        if row["id"] in circling:
+            raise BackupRejected(f"staff[{i}].manager_id: {ManagerCycle().message}")
+    fields: dict[int, CustomField] = {}
+    for i, row in enumerate(rows["customFields"]):
+        options = row.get("options") or []
+        if not isinstance(options, list) or not all(isinstance(o, str) for o in options):
+            raise BackupRejected(f"customFields[{i}].options: not a list of text")
+        try:
+            row["name"] = clean_name(row["name"])
+            row["options"] = clean_options(row["type"], options)
+        except DomainError as exc:
+            raise BackupRejected(f"customFields[{i}]: {exc.message}") from None
+        fields[row["id"]] = CustomField(name=row["name"], type=row["type"], options=row["options"])
+    for i, row in enumerate(rows["customFieldValues"]):
+        where, value = f"customFieldValues[{i}].value", row["value"]
+        if not value.strip():
+            raise BackupRejected(f"{where}: blank (a blank value is no value: never stored)")
+        try:
+            row["value"] = normalise(fields[row["field_id"]], value, ["value"])
+        except DomainError as exc:
+            raise BackupRejected(f"{where}: {value!r}: {exc.message}") from None
+
+
 @dataclass
 class Document:
     """A backup read and checked: its account row and every section's rows, each value
@@ -298,4 +338,5 @@ def read_document(raw: bytes) -> Document:
     }
     _check_references(account["id"], rows)
     _check_counters(account, rows)
+    _check_rules(rows)
     return Document(account, rows)

@@ -51,7 +51,7 @@ class FieldValue(NamedTuple):
     staff_id: int
 
 
-def _clean_options(field_type: CustomFieldType, options: list[str] | None) -> list[str]:
+def clean_options(field_type: CustomFieldType, options: list[str] | None) -> list[str]:
     if field_type != CustomFieldType.CHOICE:
         if options:
             raise DomainError("Only CHOICE fields have options.", field=["options"])
@@ -87,10 +87,17 @@ def _reserved_names() -> frozenset[str]:
     return frozenset(name_key(header) for row in STAFF for header in row.csv)
 
 
-async def _check_name(session, actor: Actor, name: str | None, exclude_id=None) -> str:
+def clean_name(name: str | None) -> str:
+    """A field's name cleaned, or the error it gives (not one of the export's headers);
+    whether another field of the account has it is ``_check_name``'s."""
     name = clean_text(name, "name", max_length=100, required=True, label="Field name")
     if name_key(name) in _reserved_names():
         raise FieldNameReserved(name)
+    return name
+
+
+async def _check_name(session, actor: Actor, name: str | None, exclude_id=None) -> str:
+    name = clean_name(name)
     clash = select(CustomField.id).where(
         CustomField.account_id == actor.account_id, CustomField.name_key == name_key(name)
     )
@@ -135,7 +142,7 @@ async def create_field(
 ) -> CustomField:
     require(actor, Permit.MANAGE_ACCOUNT)
     name = await _check_name(session, actor, name)
-    options = _clean_options(type, options)
+    options = clean_options(type, options)
     description = clean_text(description, "description", max_length=500)
     # counted with the account locked, so concurrent creates never pass the limit (the
     # query cost model relies on it: app.accounts.sizes.CAPS)
@@ -180,7 +187,7 @@ async def update_field(
         async with claim(session, NAME_TAKEN):
             field.name, field.name_key = name, name_key(name)
     if "options" in changes:
-        options = _clean_options(field.type, changes["options"])
+        options = clean_options(field.type, changes["options"])
         removed = {name_key(o) for o in field.options} - {name_key(o) for o in options}
         if removed:
             in_use = await session.scalars(

@@ -45,7 +45,7 @@ from app.staff.export import COLUMNS, plain
 from app.staff.fields import STAFF
 from app.staff.models import Staff, StaffKind, StaffShare, StaffStatus, default_role
 from app.staff.readdress import readdress_many
-from app.staff.service import RECORD_KEYS_TAKEN, apply_values, read_secret
+from app.staff.service import RECORD_KEYS_TAKEN, apply_values, in_manager_cycles, read_secret
 from app.validation import name_key
 
 MAX_ROWS = 10_000
@@ -624,18 +624,14 @@ def _plan_update(actor, keyring, row: _Row, staff: Staff, given, custom, look, e
 
 
 def _cycles(plans: list[_Plan], managers: dict[int, int | None], headers) -> None:
-    for plan in plans:
-        staff = plan.staff
-        if staff is None or "manager_id" not in plan.values or plan.values["manager_id"] is None:
-            continue
-        at, passed = plan.values["manager_id"], {staff.id}
-        while at is not None:
-            if at in passed:
-                plan.report.errors.extend(_error(plan.report.row, ManagerCycle(), headers))
-                plan.report.action = RowAction.ERROR
-                break
-            passed.add(at)
-            at = managers.get(at)
+    """Rows whose new manager makes their record report to itself (``managers``: the
+    account's, with the file's changes)."""
+    changed = [p for p in plans if p.staff is not None and p.values.get("manager_id") is not None]
+    circling = in_manager_cycles(managers, [p.staff.id for p in changed if p.staff])
+    for plan in changed:
+        if plan.staff is not None and plan.staff.id in circling:
+            plan.report.errors.extend(_error(plan.report.row, ManagerCycle(), headers))
+            plan.report.action = RowAction.ERROR
 
 
 # --- the import --------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from functools import cache
@@ -362,6 +362,30 @@ def _clean_all(changes: dict, account_id: int, problems: list[DomainError]) -> d
         except DomainError as exc:
             problems.append(exc)
     return cleaned
+
+
+def in_manager_cycles(managers: Mapping[int, int | None], ids: Iterable[int]) -> set[int]:
+    """Those of ``ids`` whose chain of managers (``managers``: every record's id -> its
+    manager's id) runs in a circle: back to the record itself or to one it passed (the
+    rule ManagerCycle states, on records in memory: a file's rows, a backup's). Linear in
+    the records: a chain known to end, or to circle, is not walked again."""
+    ends: set[int] = set()
+    circles: set[int] = set()
+    found: set[int] = set()
+    for start in ids:
+        path, passed = [start], {start}
+        at = managers.get(start)
+        while at is not None and at not in ends:
+            if at in passed or at in circles:
+                found.add(start)
+                circles.update(path)
+                break
+            path.append(at)
+            passed.add(at)
+            at = managers.get(at)
+        else:
+            ends.update(path)
+    return found
 
 
 async def _manager_creates_cycle(session: AsyncSession, staff_id: int, manager_id: int) -> bool:

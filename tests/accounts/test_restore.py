@@ -232,7 +232,18 @@ async def test_a_taken_slug_is_refused(services, world, tmp_path):
     assert await row_counts(services) == before
 
 
+def _with_field(document: dict, type: str, value: str, options=(), name="Extra") -> None:
+    """A custom field of ``type`` more, and its ``value`` on the first record."""
+    field = {**document["customFields"][0], "id": 999_999, "name": name, "type": type,
+             "options": list(options)}  # fmt: skip
+    document["customFields"].append(field)
+    document["customFieldValues"].append(
+        {"staff_id": document["staff"][0]["id"], "field_id": 999_999, "value": value}
+    )
+
+
 def _corrupt(document: dict, how: str) -> bytes:
+    staff = document["staff"]
     if how == "json":
         return json.dumps(document).encode()[:-10]
     if how == "version":
@@ -249,6 +260,22 @@ def _corrupt(document: dict, how: str) -> bytes:
         document["account"]["staff_seq"] = 1
     elif how == "no sequence":
         del document["account"]["staff_seq"]
+    elif how == "own manager":
+        staff[0]["manager_id"] = staff[0]["id"]
+    elif how == "manager cycle":  # each the other's manager: the API refuses the second
+        staff[-2]["manager_id"], staff[-1]["manager_id"] = staff[-1]["id"], staff[-2]["id"]
+    elif how == "not a number":
+        _with_field(document, "NUMBER", "not-a-number", name="Num")
+    elif how == "not an option":
+        _with_field(document, "CHOICE", "XL", options=["S", "M"], name="Size")
+    elif how == "not a date":
+        _with_field(document, "DATE", "2024-02-30", name="Since")
+    elif how == "blank value":
+        _with_field(document, "TEXT", "  ")
+    elif how == "no options":
+        _with_field(document, "CHOICE", "S")
+    elif how == "reserved name":
+        _with_field(document, "TEXT", "x", name="Email")
     elif how == "duplicate":  # refused by the database, after rows were written
         document["customFieldValues"].append(document["customFieldValues"][0])
     return json.dumps(document).encode()
@@ -265,6 +292,14 @@ def _corrupt(document: dict, how: str) -> bytes:
         ("type", "'lots' is not a number"),
         ("sequence", r"account.staff_seq: 1 is below the largest staff.sid in the backup \(\d+\)"),
         ("no sequence", r"account.staff_seq: None is below the largest staff.sid"),
+        ("own manager", r"staff\[0\].manager_id: A staff member cannot report to themselves"),
+        ("manager cycle", r"staff\[\d+\].manager_id: A staff member cannot report to themselves"),
+        ("not a number", r"customFieldValues\[\d+\].value: 'not-a-number': Num must be a number"),
+        ("not an option", r"customFieldValues\[\d+\].value: 'XL': Size must be one of: S, M"),
+        ("not a date", r"customFieldValues\[\d+\].value: '2024-02-30': Since must be a date"),
+        ("blank value", r"customFieldValues\[\d+\].value: blank"),
+        ("no options", r"customFields\[\d+\]: A CHOICE field needs at least one option"),
+        ("reserved name", r"customFields\[\d+\]: .*Email"),
         ("duplicate", "the database refused the backup"),
     ],
 )
@@ -295,6 +330,16 @@ async def test_every_counter_of_the_account_is_checked_against_its_rows(services
         assert await row_counts(services) == before
         document["account"][row.name] = largest
     await restore(services, json.dumps(document).encode(), slug="exactly")
+
+
+async def test_custom_values_come_back_as_the_api_would_store_them(services, world, tmp_path):
+    tenant, *_ = world
+    document = json.loads(await backup(services, tenant.slug, tmp_path))
+    _with_field(document, "NUMBER", " 1.50 ", name="Num")  # valid, spelled otherwise
+    restored = await restore(services, json.dumps(document).encode(), slug="canonical")
+    copy = json.loads(await backup(services, restored.account.slug, tmp_path))
+    num = next(f["id"] for f in copy["customFields"] if f["name"] == "Num")
+    assert [v["value"] for v in copy["customFieldValues"] if v["field_id"] == num] == ["1.5"]
 
 
 async def test_a_backup_without_personal_data_restores(services, world, tmp_path):
