@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from sqlalchemy import case, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from app.access import Actor, Permit, Role, require
 from app.accounts.errors import SeatLimitReached, SlugTaken
@@ -66,8 +68,16 @@ async def next_staff_sid(session: AsyncSession, account_id: int, count: int = 1)
         .where(Account.id == account_id)
         .values(staff_seq=case((Account.staff_seq < used, used), else_=Account.staff_seq) + count)
         .returning(Account.staff_seq)
+        .execution_options(synchronize_session=False)
     )
-    return result.scalar_one()
+    last = result.scalar_one()
+    # The ORM cannot work the CASE out in Python, so it would expire the attribute, and a
+    # later read of it would go to the database outside the async session's greenlet: the
+    # Account the session holds, if any, is told the new value instead.
+    held = session.identity_map.get(identity_key(Account, account_id))
+    if held is not None:
+        set_committed_value(held, "staff_seq", last)
+    return last
 
 
 async def check_new_account(

@@ -26,3 +26,19 @@ async def test_a_sequence_behind_the_sids_in_use_counts_on_from_the_largest(api,
         assert data["staffCreate"]["userErrors"] == []
         assert data["staffCreate"]["staff"]["sid"] == expected
     assert (await get_row(services, Account, tenant.account_id)).staff_seq == largest + 2
+
+
+async def test_the_sessions_account_holds_the_sequence_it_was_given(services):
+    """A caller that reads the Account it holds after taking sids (the seeding of a new
+    account does) gets the new value, not an attribute to reload outside the greenlet."""
+    from app.accounts.service import next_staff_sid
+
+    tenant = await make_tenant(services)
+    async with services.db.session(write=True) as session:
+        account = await session.get(Account, tenant.account_id)
+        before = account.staff_seq
+        last = await next_staff_sid(session, tenant.account_id, count=3)
+        assert last == before + 3
+        assert account.staff_seq == last  # no lazy load: MissingGreenlet if it expired
+        await session.commit()
+    assert (await get_row(services, Account, tenant.account_id)).staff_seq == last
