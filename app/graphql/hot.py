@@ -124,6 +124,7 @@ from app.errors import DomainError, RateLimited
 from app.fields import on_change
 from app.graphql import loaders
 from app.graphql.extensions import MAX_CACHED_DOCUMENT
+from app.graphql.introspection import KeptIntrospection
 from app.graphql.queries import (
     StaffSortInput,
     account_of,
@@ -1410,22 +1411,37 @@ class CompiledExecution(SchemaExtension):
     """Supplies the execution result of a query a plan covers, as strawberry's caching
     extensions do: set before execution, strawberry then skips graphql-core's. It runs
     after the document was parsed, validated and its cost checked (an earlier extension's
-    result, such as CostLimit's refusal, is left as it is)."""
+    result, such as CostLimit's refusal, is left as it is). An introspection query's
+    answer, once graphql-core has given it, is supplied the same way
+    (app.graphql.introspection)."""
 
     async def on_execute(self):
         ec = self.execution_context
         ctx = ec.context
+        kept_as = None
         if (
             ec.result is None
-            and ctx.services.settings.hot_paths
             and isinstance(ec.query, str)
             and ec.graphql_document is not None
             and ec.operation_type == StrawberryOperationType.QUERY
         ):
-            hot: HotPaths = ec.schema.hot_paths  # type: ignore[attr-defined]
-            result = await hot.answer(
-                ec.query, ec.operation_name, ec.graphql_document, ec.variables, ctx
-            )
-            if result is not None:
-                ec.result = result
+            kept: KeptIntrospection = ec.schema.kept_introspection  # type: ignore[attr-defined]
+            kept_as = kept.key(ec.query, ec.operation_name, ec.graphql_document, ec.variables)
+            if kept_as is not None:
+                data = kept.get(kept_as)
+                if data is not None:
+                    ec.result = GraphQLExecutionResult(data=data, errors=None)
+                    kept_as = None
+            elif ctx.services.settings.hot_paths:
+                hot: HotPaths = ec.schema.hot_paths  # type: ignore[attr-defined]
+                result = await hot.answer(
+                    ec.query, ec.operation_name, ec.graphql_document, ec.variables, ctx
+                )
+                if result is not None:
+                    ec.result = result
         yield
+        if kept_as is not None:
+            answered = ec.result
+            if isinstance(answered, GraphQLExecutionResult) and not answered.errors:
+                if answered.data is not None:
+                    kept.keep(kept_as, answered.data)

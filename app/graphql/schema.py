@@ -8,6 +8,7 @@ from strawberry.tools import merge_types
 
 from app.graphql.extensions import DocumentCache, RequestLifecycle, TakeTurns
 from app.graphql.hot import DEFAULT_BUDGET, CompiledExecution, HotPaths
+from app.graphql.introspection import KeptIntrospection
 from app.graphql.limits import QueryLimits, make_rule, missing_bounds
 from app.graphql.mutations.accounts import AccountMutations
 from app.graphql.mutations.custom_fields import CustomFieldMutations
@@ -51,6 +52,7 @@ RootQuery = merge_types("Query", (Query, WebhookQueries))
 
 class RosterSchema(strawberry.Schema):
     hot_paths: HotPaths  # compiled plans answering the hot documents (see app.graphql.hot)
+    kept_introspection: KeptIntrospection  # introspection's answers (app.graphql.introspection)
 
     def process_errors(self, errors, execution_context=None) -> None:
         """Errors are logged (with the request id) by RequestLifecycle instead."""
@@ -91,6 +93,7 @@ def build_schema(
     if missing := missing_bounds(schema._schema):
         raise RuntimeError("list fields without a bound in LIST_BOUNDS: " + ", ".join(missing))
     schema.hot_paths = HotPaths(schema._schema, budget=plan_budget)
+    schema.kept_introspection = KeptIntrospection()
     return schema
 
 
