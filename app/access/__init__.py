@@ -1,7 +1,9 @@
 from app.access.actor import Actor
 from app.access.require import (
+    own_session_refusal,
     refuse_impersonation,
     require,
+    require_own_session,
     require_owner,
     require_project_management,
     require_whole_records,
@@ -23,8 +25,10 @@ __all__ = [
     "ROLE_PERMITS",
     "ROLE_RANK",
     "Role",
+    "own_session_refusal",
     "refuse_impersonation",
     "require",
+    "require_own_session",
     "require_owner",
     "require_project_management",
     "require_whole_records",

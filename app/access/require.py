@@ -7,11 +7,16 @@ needs the same permit refuses in the same words.
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from app.access.actor import Actor
 from app.access.roles import PERMIT_ALLOWS, Permit, Role
 from app.errors import AccessDenied
 
 WHILE_IMPERSONATING = "Not allowed while logged in as another member."
+WITH_AN_API_KEY = (
+    "Not allowed with an API key: sign in as yourself to manage your login, sessions and keys."
+)
 
 # Permits that are never used through an impersonation token, even by one that carries them.
 NOT_WHILE_IMPERSONATING: frozenset[Permit] = frozenset({Permit.MANAGE_BILLING})
@@ -41,6 +46,38 @@ def refuse_impersonation(actor: Actor) -> None:
     """Raise AccessDenied when ``actor`` acts through an impersonation token."""
     if actor.impersonated:
         raise AccessDenied(WHILE_IMPERSONATING)
+
+
+class Credential(Protocol):
+    """What a request signed in with, as an Actor or a Principal reads it."""
+
+    @property
+    def impersonator_user_id(self) -> int | None: ...
+
+    @property
+    def scopes(self) -> frozenset | None: ...
+
+
+def own_session_refusal(who: Credential) -> str | None:
+    """Why ``who`` may not manage a user's own credentials (create or revoke API keys,
+    change the password, ask for an email change or a verification email), or None when
+    it is the user's own signed-in session.
+
+    A credential never begets or outlives-by-proxy another: an API key (whatever its
+    scopes; a key's ``scopes`` are never None) could otherwise mint longer-lived keys
+    that survive its revocation, and an impersonation token acts for someone else.
+    """
+    if who.impersonator_user_id is not None:
+        return WHILE_IMPERSONATING
+    if who.scopes is not None:
+        return WITH_AN_API_KEY
+    return None
+
+
+def require_own_session(who: Credential) -> None:
+    """Raise AccessDenied (top-level FORBIDDEN) unless ``who`` is the user's own session."""
+    if (refusal := own_session_refusal(who)) is not None:
+        raise AccessDenied(refusal)
 
 
 def require_owner(actor: Actor) -> None:

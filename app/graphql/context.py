@@ -12,7 +12,7 @@ from typing import Any, cast
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 
-from app.access import Actor
+from app.access import Actor, own_session_refusal
 from app.audit.service import Who
 from app.errors import AccessDenied, Unauthenticated
 from app.graphql.errors import forbidden, unauthenticated
@@ -223,6 +223,16 @@ class Context:
             if self.token:
                 principal, _, _ = await self._authenticate()
             return principal is not None and principal.impersonator_user_id is not None
+
+    async def own_session_refusal(self) -> str | None:
+        """Why this request's token may not manage its user's credentials
+        (``app.access.own_session_refusal``); None without a (valid) token or with the
+        user's own session."""
+        async with self._exclusive():
+            principal = None
+            if self.token:
+                principal, _, _ = await self._authenticate()
+            return None if principal is None else own_session_refusal(principal)
 
     async def optional_actor(self) -> Actor | None:
         async with self._exclusive():

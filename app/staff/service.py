@@ -12,7 +12,7 @@ from sqlalchemy import bindparam, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import fields
-from app.access import GRANTABLE_PERMITS, Actor, Permit, Role, require
+from app.access import GRANTABLE_PERMITS, Actor, Permit, Role, own_session_refusal, require
 from app.accounts.service import lock_account, next_staff_sid
 from app.db.base import Records, utcnow
 from app.db.prepared import Prepared, connection_of
@@ -582,7 +582,10 @@ async def update_staff(
     if staff.id == actor.staff_id and values.get("email") not in (None, staff.email):
         # One's own new address is set only once it is confirmed; until then nothing is
         # checked against the account's other records, so the answer is the same for a
-        # taken and a free address.
+        # taken and a free address. Asking for it manages one's own login details: only
+        # one's own signed-in session may (not an API key).
+        if (refusal := own_session_refusal(actor)) is not None:
+            raise ValidationFailed([Forbidden(refusal, field=["email"])])
         new_email = values.pop("email")
     await _check_references(session, actor, staff, values, problems)
     async with claim(session, RECORD_KEYS_TAKEN):

@@ -261,7 +261,10 @@ async def test_revoked_api_token_fails_on_the_next_request(api, services):
     created = (await api.data(TOKEN_CREATE, {"name": "ci"}, as_=owner))["apiTokenCreate"]
     token = created["token"]
     assert (await api.data(ROLE, token=token))["viewer"]["role"] == "OWNER"
-    revoked = await api.data(TOKEN_REVOKE, {"id": created["apiToken"]["id"]}, token=token)
+    # managing keys needs the owner's own session, not a key (even the key itself)
+    refused = await api(TOKEN_REVOKE, {"id": created["apiToken"]["id"]}, token=token)
+    assert error_codes(refused) == ["FORBIDDEN"]
+    revoked = await api.data(TOKEN_REVOKE, {"id": created["apiToken"]["id"]}, as_=owner)
     assert revoked["apiTokenRevoke"]["userErrors"] == []
     assert revoked["apiTokenRevoke"]["apiToken"]["revokedAt"] is not None
     assert error_codes(await api(ROLE, token=token)) == ["UNAUTHENTICATED"]

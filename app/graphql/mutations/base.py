@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.extensions import FieldExtension
 from strawberry.types import Info
 
+from app.access.require import WHILE_IMPERSONATING
 from app.audit import changes
 from app.audit import service as audit
 from app.errors import DomainError, RateLimited
@@ -177,17 +178,23 @@ class Audited(FieldExtension):
     """Writes one audit entry for a mutation that changed state, in its transaction.
 
     With ``forbid_impersonation`` the mutation is refused (top-level FORBIDDEN) to
-    anyone acting through an impersonation token.
+    anyone acting through an impersonation token; with ``own_session`` to anything but
+    the user's own signed-in session (``app.access.own_session_refusal``: no API key, no
+    impersonation token), which is what managing one's logins, sessions and keys needs.
     """
 
-    def __init__(self, forbid_impersonation: bool = False):
+    def __init__(self, forbid_impersonation: bool = False, own_session: bool = False):
         super().__init__()
         self.forbid_impersonation = forbid_impersonation
+        self.own_session = own_session
 
     async def resolve_async(self, next_, source, info: Info, **kwargs):
         ctx = info.context
-        if self.forbid_impersonation and await ctx.impersonating():
-            raise forbidden("Not allowed while logged in as another member.")
+        if self.own_session:
+            if (refusal := await ctx.own_session_refusal()) is not None:
+                raise forbidden(refusal)
+        elif self.forbid_impersonation and await ctx.impersonating():
+            raise forbidden(WHILE_IMPERSONATING)
         try:
             result = await next_(source, info, **kwargs)
         except BaseException:
@@ -219,9 +226,15 @@ def named_target(data) -> tuple[str, int] | None:
     return None
 
 
-def mutation(*, description: str, while_impersonating: bool = True):
-    """A root mutation field: described, audited, and maybe barred while impersonating."""
+def mutation(*, description: str, while_impersonating: bool = True, own_session: bool = False):
+    """A root mutation field: described, audited, and maybe barred while impersonating.
+
+    ``own_session``: the mutation manages the user's own credentials (API keys, password,
+    email, sessions), so only their own signed-in session may call it (with a token: no
+    API key, no impersonation token; public ones still work without a token)."""
     return strawberry.mutation(
         description=description,
-        extensions=[Audited(forbid_impersonation=not while_impersonating)],
+        extensions=[
+            Audited(forbid_impersonation=not while_impersonating, own_session=own_session)
+        ],
     )

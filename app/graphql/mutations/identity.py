@@ -218,7 +218,9 @@ class SessionMutations:
         return LogoutPayload(ok=True)
 
     @mutation(
-        description="Create an API token bound to the current account.", while_impersonating=False
+        description="Create an API token bound to the current account (your own signed-in "
+        "session only: not with an API key or while impersonating).",
+        own_session=True,
     )
     async def api_token_create(
         self, info: Info, input: ApiTokenCreateInput
@@ -242,7 +244,8 @@ class SessionMutations:
 
     @mutation(
         description="Revoke one of your API tokens (administrators: any of the account's); "
-        "it stops working at once."
+        "it stops working at once. Your own signed-in session only.",
+        own_session=True,
     )
     async def api_token_revoke(
         self, info: Info, input: ApiTokenRevokeInput
@@ -261,8 +264,8 @@ class IdentityMutations:
 
     @mutation(
         description="Log in as a member strictly below your role, for at most 60 "
-        "minutes, in this account only.",
-        while_impersonating=False,
+        "minutes, in this account only (your own signed-in session only).",
+        own_session=True,
     )
     async def impersonation_start(
         self, info: Info, input: ImpersonationStartInput
@@ -325,7 +328,11 @@ class IdentityMutations:
             lambda verified: EmailVerifyPayload(token=verified[0], user=User(_row=verified[1])),
         )
 
-    @mutation(description="Send the confirmation email again (same answer always).")
+    @mutation(
+        description="Send the confirmation email again (same answer always). Public; with a "
+        "token, only a signed-in session (not an API key or an impersonation).",
+        own_session=True,
+    )
     async def email_verification_resend(self, info: Info, input: EmailInput) -> OkPayload:
         ctx = info.context
         return await public(
@@ -378,8 +385,8 @@ class IdentityMutations:
         description="Change your password (needs the current one); your other sessions "
         "and the impersonations you started end, and so do your unused emailed links "
         "(reset, welcome, verification, email change); with revokeApiTokens your API "
-        "tokens too.",
-        while_impersonating=False,
+        "tokens too. Your own signed-in session only (not an API key or an impersonation).",
+        own_session=True,
     )
     async def password_change(self, info: Info, input: PasswordChangeInput) -> OkPayload:
         ctx = info.context
