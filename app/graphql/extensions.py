@@ -28,11 +28,16 @@ from graphql import (
     OperationDefinitionNode,
     parse,
 )
+from strawberry.exceptions import MissingQueryError
 from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
 from app.graphql.mutations.base import kept_a_change
-from app.graphql.strawberry_internals import validate_document
+from app.graphql.strawberry_internals import (
+    CannotGetOperationTypeError,
+    InvalidOperationTypeError,
+    validate_document,
+)
 
 log = logging.getLogger("roster.graphql")
 
@@ -210,8 +215,16 @@ class RequestLifecycle(SchemaExtension):
         """Each result of a subscription is a unit of work of its own: its session ends once
         its fields are resolved (nothing is held between events), its errors shown as the
         answer of a request would show them."""
-        if self.execution_context.operation_type == OperationType.SUBSCRIPTION:
-            ctx = self.execution_context.context
+        ec = self.execution_context
+        operation = _operation_type(ec)
+        if operation is None:
+            # No operation to run (a document that did not parse, no query, no operation
+            # of the name sent): the client's error, an ``error`` message over a socket.
+            ctx = ec.context
+            errors = [_request_error(e) for e in getattr(result, "errors", None) or []]
+            result.errors = _shown_errors(ctx, errors, [e for e in errors if _is_unexpected(e)])
+        elif operation == OperationType.SUBSCRIPTION:
+            ctx = ec.context
             with contextlib.suppress(Exception):
                 await ctx.reset_unit_of_work()
             errors = list(getattr(result, "errors", None) or [])
@@ -219,6 +232,29 @@ class RequestLifecycle(SchemaExtension):
                 unexpected = [e for e in errors if _is_unexpected(e)]
                 result.errors = _shown_errors(ctx, errors, unexpected)
         yield
+
+
+# What strawberry raises, before execution, for a request that names no operation it can run.
+_NO_OPERATION = (MissingQueryError, CannotGetOperationTypeError, InvalidOperationTypeError)
+
+
+def _operation_type(ec) -> OperationType | None:
+    """The type of the operation ``ec`` runs; None when its document did not parse or holds
+    no operation of the name sent."""
+    if ec.graphql_document is None:
+        return None
+    try:
+        return ec.operation_type
+    except CannotGetOperationTypeError:
+        return None
+
+
+def _request_error(error: GraphQLError) -> GraphQLError:
+    """A refusal of the request strawberry raised as an exception of its own, as the
+    client's error (not masked as unexpected)."""
+    if isinstance(error.original_error, _NO_OPERATION):
+        return GraphQLError(error.message, extensions={"code": "BAD_USER_INPUT"})
+    return error
 
 
 def _shown_errors(ctx, errors: list[GraphQLError], unexpected: list[GraphQLError]) -> list:

@@ -11,6 +11,13 @@
   made from the connection's (its credentials): operations of one connection never share a
   session.
 - Messages are text frames (``TextFrames``).
+- A message the protocol does not allow (a frame that is not a JSON object, or holds NUL
+  or a lone surrogate in any string, as over HTTP; a type that is not a string; a
+  ``subscribe`` without a string id, an object payload, a string query, or with an
+  operationName, variables or extensions of the wrong kind) closes the socket with 4400
+  (``protocol_problem``). A document that does not parse or validate, or names no
+  operation it holds, is an ``error`` message (BAD_USER_INPUT) for that operation only;
+  the connection stays (strawberry would close it with 4400 for a syntax error).
 - Browsers' handshakes from an origin other than the server's own are refused unless the
   origin is in ``cors_origins`` (strawberry's ``allowed_origins``).
 """
@@ -18,12 +25,14 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
-from starlette.websockets import WebSocketDisconnect
+from starlette.websockets import WebSocketDisconnect, WebSocketState
 from strawberry.asgi import ASGIWebSocketAdapter
 
+from app.graphql.request_body import BadRequestBody
 from app.graphql.strawberry_internals import BaseGraphQLTransportWSHandler, WebSocketDisconnected
 
 if TYPE_CHECKING:
@@ -49,6 +58,44 @@ def credentials_of(params: dict) -> tuple[str | None, str | None]:
     return token, headers.get("x-auth-realm") or None
 
 
+@dataclass(frozen=True)
+class Unreadable:
+    """A text frame that is no message: not JSON, or holding characters no field accepts."""
+
+    reason: str
+
+
+_OPTIONAL_KINDS = {"operationName": str, "variables": dict, "extensions": dict}
+
+
+def protocol_problem(message: object) -> str | None:
+    """Why ``message`` is not a graphql-transport-ws message the server can act on (the
+    socket is then closed with 4400), or None. Only what the handler reads is checked:
+    documents themselves are checked as over HTTP (an ``error`` message)."""
+    if isinstance(message, Unreadable):
+        return message.reason
+    if not isinstance(message, dict):
+        return "A message must be a JSON object."
+    kind = message.get("type")
+    if not isinstance(kind, str):
+        return "A message's type must be a string."
+    if kind in ("subscribe", "complete"):
+        op_id = message.get("id")
+        if not isinstance(op_id, str) or not op_id:
+            return f"A {kind} message needs a string id."
+    if kind == "subscribe":
+        payload = message.get("payload")
+        if not isinstance(payload, dict):
+            return "A subscribe message's payload must be an object."
+        if not isinstance(payload.get("query"), str):
+            return "A subscribe message's query must be a string."
+        for name, expected in _OPTIONAL_KINDS.items():
+            value = payload.get(name)
+            if value is not None and not isinstance(value, expected):
+                return f"A subscribe message's {name} must be {expected.__name__} or null."
+    return None
+
+
 class _OperationContexts:
     """The schema as the handler uses it, giving each operation its own context."""
 
@@ -67,6 +114,26 @@ class TextFrames(ASGIWebSocketAdapter):
     """Messages go out as text frames, as the protocol requires (the view's JSON encoder
     makes bytes, which strawberry would send as binary frames: browsers' clients, and the
     graphql-ws reference client, refuse those)."""
+
+    async def iter_json(
+        self, *, ignore_parsing_errors: bool = False
+    ) -> AsyncGenerator[object, None]:
+        """Each text frame decoded as a request body is (``decode_request_json``); one that
+        cannot be read comes as ``Unreadable`` (strawberry knows only JSONDecodeError, and
+        a NUL in a string would end the connection with a traceback)."""
+        try:
+            while self.ws.application_state != WebSocketState.DISCONNECTED:
+                try:
+                    text = await self.ws.receive_text()
+                except KeyError:  # a binary frame
+                    yield Unreadable("WebSocket message type must be text")
+                    continue
+                try:
+                    yield self.view.decode_json(text)
+                except BadRequestBody as exc:
+                    yield Unreadable(exc.message[:120])
+        except WebSocketDisconnect:
+            return
 
     async def send_json(self, message) -> None:
         encoded = self.view.encode_json(message)
@@ -87,3 +154,15 @@ class RosterTransportWS(BaseGraphQLTransportWSHandler):
 
     async def close(self, code: int, reason: str) -> None:
         await self.websocket.close(code=code, reason=reason)
+
+    async def handle_message(self, message) -> None:
+        if (problem := protocol_problem(message)) is not None:
+            await self.handle_invalid_message(problem)
+            return
+        await super().handle_message(message)
+
+    @staticmethod
+    def _get_pre_execution_close_reason(error) -> str | None:
+        """Never close the connection for one operation's document: its errors are an
+        ``error`` message (``RequestLifecycle.on_stream_result`` codes them)."""
+        return None

@@ -12,7 +12,13 @@ the view's hooks). These have no public equivalent:
   ``graphql_transport_ws_handler_class`` names; ``app.graphql.socket`` subclasses it to give
   each operation a context of its own (its ``schema``, ``context`` and ``websocket``);
 - ``WebSocketDisconnected``: what a websocket adapter raises when the client has gone
-  (``app.graphql.socket.TextFrames``, which sends text frames).
+  (``app.graphql.socket.TextFrames``, which sends text frames);
+- ``CannotGetOperationTypeError``: what strawberry raises, before execution, for a document
+  that holds no operation of the name sent; with ``MissingQueryError`` (public, for an
+  empty query) and ``InvalidOperationTypeError``, the refusals
+  ``RequestLifecycle.on_stream_result`` shows a socket's client as its own error. The
+  handler's ``_get_pre_execution_close_reason`` (which closes the socket for those and for
+  syntax errors) is overridden by ``app.graphql.socket.RosterTransportWS``.
 
 They are pinned to the strawberry releases they were checked against
 (``TESTED_STRAWBERRY``); ``tests/graphql/test_strawberry_internals.py`` fails on any
@@ -22,7 +28,7 @@ other release until they have been checked again.
 from __future__ import annotations
 
 from strawberry.http.exceptions import WebSocketDisconnected
-from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.schema.schema import validate_document
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
@@ -34,6 +40,7 @@ TESTED_STRAWBERRY = ((0, 341, 0), (0, 342, 0))
 __all__ = [
     "TESTED_STRAWBERRY",
     "BaseGraphQLTransportWSHandler",
+    "CannotGetOperationTypeError",
     "InvalidOperationTypeError",
     "WebSocketDisconnected",
     "validate_document",

@@ -1,0 +1,159 @@
+"""Review: hostile graphql-transport-ws messages get the protocol's answers, never a crash.
+
+A reviewer's fuzzing got only ``complete`` (and a RuntimeError in the log) for a subscribe
+whose document did not parse, whose query was null or whose operationName was not a
+string, and an abnormal close (1006, a traceback) for a NUL in connection_init's realm, a
+text frame that is not JSON and a subscribe whose payload is a string. A document that
+does not parse or validate gets an ``error`` message (BAD_USER_INPUT); a message the
+protocol does not allow (or that holds NUL, which no field accepts) closes the socket with
+4400.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from tests.factories import make_tenant
+from tests.graphql.test_subscriptions import serving
+from tests.graphql.ws import WsClient
+
+STAFF_CHANGED = "subscription { staffChanged { kind } }"
+
+
+@pytest.fixture
+async def live(app, caplog):
+    """The server, which must log no error (no traceback) for anything a client sends."""
+    caplog.set_level(logging.WARNING)
+    async with serving(app) as base:
+        yield base
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "subscription { ",
+        "subscription { staffChanged { kind } ",
+        "subscription { nothingHere }",
+        "",
+    ],
+    ids=["syntax", "unclosed", "invalid", "empty"],
+)
+async def test_a_document_that_does_not_parse_or_validate_gets_an_error(services, live, query):
+    tenant = await make_tenant(services)
+    async with WsClient.open(live) as ws:
+        assert (await ws.init(tenant.owner))["type"] == "connection_ack"
+        await ws.send({"id": "1", "type": "subscribe", "payload": {"query": query}})
+        message = await ws.receive()
+        assert (message["id"], message["type"]) == ("1", "error"), message
+        assert [e["extensions"]["code"] for e in message["payload"]] == ["BAD_USER_INPUT"]
+        # the connection is still good for a valid subscription
+        op = await ws.subscribe(STAFF_CHANGED)
+        await ws.send({"id": op, "type": "complete"})
+        await ws.send({"type": "ping"})
+        assert (await ws.ws.recv()) == '{"type":"pong"}'
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"id": "1", "type": "subscribe", "payload": {"query": None}},
+        {"id": "1", "type": "subscribe", "payload": {}},
+        {"id": "1", "type": "subscribe", "payload": {"query": 5}},
+        {"id": "1", "type": "subscribe", "payload": "x"},
+        {"id": "1", "type": "subscribe", "payload": None},
+        {"id": "1", "type": "subscribe"},
+        {"id": 1, "type": "subscribe", "payload": {"query": STAFF_CHANGED}},
+        {"type": "subscribe", "payload": {"query": STAFF_CHANGED}},
+        {"id": "1", "type": "subscribe",
+         "payload": {"query": STAFF_CHANGED, "operationName": 5}},
+        {"id": "1", "type": "subscribe", "payload": {"query": STAFF_CHANGED, "variables": [1]}},
+        {"id": "1", "type": "subscribe",
+         "payload": {"query": STAFF_CHANGED, "extensions": "zz"}},
+        {"type": 5},
+        {"type": None},
+        [1, 2],
+        "a string",
+        5,
+    ],
+    ids=[
+        "query-null", "query-missing", "query-int", "payload-str", "payload-null",
+        "payload-missing", "id-int", "id-missing", "operationName-int", "variables-list",
+        "extensions-str", "type-int", "type-null", "list", "string",
+        "number",
+    ],
+)
+async def test_an_invalid_protocol_message_closes_4400(services, live, message):
+    tenant = await make_tenant(services)
+    async with WsClient.open(live) as ws:
+        assert (await ws.init(tenant.owner))["type"] == "connection_ack"
+        await ws.send(message)
+        assert await ws.closed() == 4400
+
+
+async def test_a_complete_with_extra_members_is_ignored(services, live):
+    tenant = await make_tenant(services)
+    async with WsClient.open(live) as ws:
+        await ws.init(tenant.owner)
+        await ws.send({"id": "9", "type": "complete", "extra": []})
+        await ws.send({"type": "ping"})
+        assert (await ws.receive())["type"] == "pong"
+
+
+@pytest.mark.parametrize("frame", ["{not json", "", "\x00", '{"type": "connection_init"'])
+async def test_a_text_frame_that_is_not_json_closes_4400(services, live, frame):
+    tenant = await make_tenant(services)
+    async with WsClient.open(live) as ws:
+        assert (await ws.init(tenant.owner))["type"] == "connection_ack"
+        await ws.ws.send(frame)
+        assert await ws.closed() == 4400
+
+
+async def test_a_text_frame_that_is_not_json_before_init_closes_4400(services, live):
+    async with WsClient.open(live) as ws:
+        await ws.ws.send("{not json")
+        assert await ws.closed() == 4400
+
+
+@pytest.mark.parametrize(
+    ("realm", "token"),
+    [("de\x00mo", None), ("\x00", None), (None, "\x00"), (None, "rs_\x00abc")],
+    ids=["realm-nul-inside", "realm-nul", "token-nul", "token-nul-inside"],
+)
+async def test_a_nul_in_connection_init_closes_4400(services, live, realm, token):
+    """No field accepts NUL (as over HTTP, ``app.graphql.request_body``): the frame is
+    no message the server can read."""
+    tenant = await make_tenant(services)
+    payload = {
+        "Authorization": f"Bearer {token or tenant.owner.token}",
+        "X-Auth-Realm": realm or tenant.owner.realm,
+    }
+    async with WsClient.open(live) as ws:
+        await ws.send({"type": "connection_init", "payload": payload})
+        assert await ws.closed() == 4400
+
+
+@pytest.mark.parametrize(
+    ("realm", "token"),
+    [("a" * 10_000, None), (None, "a" * 10_000), ("demo", None), (" ", None)],
+    ids=["realm-long", "token-long", "realm-unknown", "realm-blank"],
+)
+async def test_credentials_that_name_no_member_are_refused_4403(services, live, realm, token):
+    tenant = await make_tenant(services)
+    payload = {
+        "Authorization": f"Bearer {token or tenant.owner.token}",
+        "X-Auth-Realm": realm or tenant.owner.realm,
+    }
+    async with WsClient.open(live) as ws:
+        await ws.send({"type": "connection_init", "payload": payload})
+        assert await ws.closed() == 4403
+
+
+async def test_a_binary_frame_closes_4400(services, live):
+    tenant = await make_tenant(services)
+    async with WsClient.open(live) as ws:
+        assert (await ws.init(tenant.owner))["type"] == "connection_ack"
+        await ws.ws.send(b'{"type": "ping"}')
+        assert await ws.closed() == 4400
