@@ -10,7 +10,7 @@ from app.access import role_permits
 from app.access.roles import ROLE_DESCRIPTIONS
 from app.accounts import service as accounts_service
 from app.custom_fields import service as custom_fields
-from app.errors import AccessDenied, DomainError
+from app.errors import AccessDenied, DomainError, RateLimited
 from app.graphql import loaders
 from app.graphql.enums import (
     AccountStatus,
@@ -22,6 +22,7 @@ from app.graphql.enums import (
     StaffKind,
     StaffSortKey,
 )
+from app.graphql.errors import rate_limited
 from app.graphql.ids import decode_any, decode_id
 from app.graphql.types.account import Account, ApiToken, MemberAccount, RoleInfo, User
 from app.graphql.types.audit import AuditEntryConnection, AuditLogFilter, audit_page
@@ -44,6 +45,7 @@ from app.identity.viewer import ViewerState
 from app.invitations import join_links as join_links_service
 from app.invitations import service as invitations_service
 from app.projects import service as projects_service
+from app.security.rate_limits import count_token_check
 from app.staff import service as staff_service
 from app.staff.queries import MAX_SIDS, StaffFilter, StaffQuery, clean_search
 from app.webhooks import service as webhooks_service
@@ -438,7 +440,14 @@ class Query:
         "role, status and expiry; null for an unknown token."
     )
     async def invitation_preview(self, info: Info, token: str) -> InvitationPreview | None:
-        async with info.context.db() as session:
+        ctx = info.context
+        try:  # counted and kept at once: a query's own session is never committed
+            async with ctx.services.db.session(write=True) as counting:
+                await count_token_check(counting, ctx.services.limiter, ctx.client_address)
+                await counting.commit()
+        except RateLimited as exc:
+            raise rate_limited(exc) from None
+        async with ctx.db() as session:
             found = await invitations_service.preview(session, token)
         if found is None:
             return None

@@ -42,8 +42,18 @@ LIMITS: dict[str, Limit] = {
     "verification_address": Limit(10, timedelta(hours=1)),
     "signup_address": Limit(10, timedelta(hours=1)),
     "join_address": Limit(20, timedelta(hours=1)),
+    "token_address": Limit(20, timedelta(hours=1)),
     "invitations_account": Limit(1000, timedelta(days=1)),
 }
+
+
+async def count_token_check(session: AsyncSession, limiter: RateLimiter, address: str | None):
+    """Every check of an emailed link's token (password reset or welcome, email
+    verification, email change, invitation: ``passwordReset``, ``emailVerify``,
+    ``staffEmailConfirm``, ``invitationAccept``, ``invitationPreview`` and the pages'
+    form posts) counts against one per-address limit, before the token is looked at, as
+    ``join_address`` counts joins: a client cannot try tokens at will."""
+    await limiter.hit(session, "token_address", address)
 
 
 def _key(secret: str, name: str, subject: str) -> str:

@@ -23,6 +23,7 @@ from app.identity import credentials, recovery, signup
 from app.invitations import join_links, open_signup
 from app.invitations import service as invitations
 from app.invitations.models import InvitationStatus
+from app.security.rate_limits import count_token_check
 from app.staff import email_change
 from app.web.security import csrf_ok, csrf_token, security_headers, set_csrf_cookie
 
@@ -153,6 +154,14 @@ class Pages:
             await session.commit()
             return result
 
+    async def run_with_token(self, request: Request, action):
+        """``run`` for a form post that checks an emailed link's token: counted against the
+        ``token_address`` limit first, as its GraphQL twin is (``count_token_check``)."""
+        return await self.run(
+            action,
+            before=lambda s: count_token_check(s, self.services.limiter, self.address(request)),
+        )
+
     def too_many(self, request: Request, exc: RateLimited):
         response = self.message(request, "Please wait", exc.message, ok=False, status=429)
         response.headers["Retry-After"] = str(exc.retry_after)
@@ -168,7 +177,8 @@ class Pages:
                 return self.forbidden(request)
             token = data.get("token", "")
             try:
-                result = await self.run(
+                result = await self.run_with_token(
+                    request,
                     lambda s: invitations.accept(
                         s,
                         self.services.passwords,
@@ -247,11 +257,14 @@ class Pages:
                 errors=["The two passwords differ."],
             )
         try:
-            _, user = await self.run(
+            _, user = await self.run_with_token(
+                request,
                 lambda s: recovery.reset_password(
                     s, self.services.passwords, self.settings, token, data.get("password", "")
-                )
+                ),
             )
+        except RateLimited as exc:
+            return self.too_many(request, exc)
         except DomainError as exc:
             return self.render(
                 request, "reset.html", title="Choose a password", token=token, errors=_messages(exc)
@@ -313,9 +326,11 @@ class Pages:
         if data is None:
             return self.forbidden(request)
         try:
-            _, user = await self.run(
-                lambda s: signup.verify_email(s, self.settings, data.get("token", ""))
+            _, user = await self.run_with_token(
+                request, lambda s: signup.verify_email(s, self.settings, data.get("token", ""))
             )
+        except RateLimited as exc:
+            return self.too_many(request, exc)
         except DomainError as exc:
             return self.message(
                 request, "Could not confirm", " ".join(_messages(exc)), ok=False, status=400
@@ -347,7 +362,9 @@ class Pages:
             return await email_change.confirm_change(session, data.get("token", ""))
 
         try:
-            staff = await self.run(confirm)
+            staff = await self.run_with_token(request, confirm)
+        except RateLimited as exc:
+            return self.too_many(request, exc)
         except DomainError as exc:
             return self.message(
                 request, "Could not confirm", " ".join(_messages(exc)), ok=False, status=400

@@ -319,7 +319,7 @@ class IdentityMutations:
             ),
         )
 
-    @mutation(description="Confirm an email address with the emailed token.")
+    @mutation(description="Confirm an email address with the emailed token.", checks_token=True)
     async def email_verify(self, info: Info, input: TokenInput) -> EmailVerifyPayload:
         settings = info.context.settings
         return await public(
@@ -369,7 +369,8 @@ class IdentityMutations:
     @mutation(
         description="Set a new password with a reset link (single use); every "
         "session and API token of the user, every impersonation they started and every "
-        "other emailed link of theirs (reset, welcome, verification, email change) ends."
+        "other emailed link of theirs (reset, welcome, verification, email change) ends.",
+        checks_token=True,
     )
     async def password_reset(self, info: Info, input: PasswordResetInput) -> PasswordResetPayload:
         ctx = info.context

@@ -339,7 +339,11 @@ class InvitationMutations:
             _invitation,
         )
 
-    @mutation(description="Accept an invitation (public); signs you in.", while_impersonating=False)
+    @mutation(
+        description="Accept an invitation (public); signs you in.",
+        while_impersonating=False,
+        checks_token=True,
+    )
     async def invitation_accept(
         self, info: Info, input: InvitationAcceptInput
     ) -> InvitationAcceptPayload:

@@ -360,7 +360,8 @@ class StaffMutations:
 
     @mutation(
         description="Confirm a new email of one's own record with the token emailed to that "
-        "address (single use); TAKEN if another record of the account has it by now."
+        "address (single use); TAKEN if another record of the account has it by now.",
+        checks_token=True,
     )
     async def staff_email_confirm(
         self, info: Info, input: StaffEmailConfirmInput
