@@ -42,7 +42,9 @@ LIMITS: dict[str, Limit] = {
     "verification_address": Limit(10, timedelta(hours=1)),
     "signup_address": Limit(10, timedelta(hours=1)),
     "join_address": Limit(20, timedelta(hours=1)),
-    "token_address": Limit(20, timedelta(hours=1)),
+    # Every invitee previews and accepts: 100 people behind one address within the hour.
+    # The tokens are 256-bit; the limit keeps a client from scanning, not from guessing.
+    "token_address": Limit(200, timedelta(hours=1)),
     "invitations_account": Limit(1000, timedelta(days=1)),
 }
 
