@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-import time
 import tracemalloc
 from pathlib import Path
 
@@ -285,9 +284,7 @@ async def test_export_of_10000_staff_is_complete_streamed_and_bounded(app, servi
         }
         for i in range(N)
     ]
-    started = time.monotonic()
     sids = await insert_staff_rows(services, tenant, rows)
-    insert_seconds = time.monotonic() - started
 
     seen: set[int] = set()
     formulas = {"raw": 0, "neutralised": 0}
@@ -323,4 +320,3 @@ async def test_export_of_10000_staff_is_complete_streamed_and_bounded(app, servi
     # Loading these 10,000 rows at once takes about 35 MB of traced memory (the CSV text
     # alone is about 3 MB); streaming a batch at a time stays near 5 MB.
     assert peak < 15 * 1024 * 1024, f"peak {peak / 1e6:.1f} MB"
-    assert insert_seconds < 15
