@@ -134,36 +134,8 @@ class BodyLimitMiddleware:
             await self._refuse(scope, send)
 
     @staticmethod
-    def _too_large(path: str) -> tuple[bytes, dict]:
-        """The 413's media type and body in the error shape of the surface asked (by path
-        prefix): SCIM's Error, BigTime's {"Message"}, else GraphQL's errors."""
-        message = "The request body is too large."
-        if path == SCIM_PREFIX or path.startswith(f"{SCIM_PREFIX}/"):
-            return SCIM_MEDIA.encode(), {
-                "schemas": [SCIM_ERROR],
-                "status": "413",
-                "detail": message,
-            }
-        if path == REST_PREFIX or path.startswith(f"{REST_PREFIX}/"):
-            return b"application/json", {"Message": message}
-        return b"application/json", {
-            "errors": [{"message": message, "extensions": {"code": "BAD_USER_INPUT"}}]
-        }
-
-    async def _refuse(self, scope, send):
-        media_type, content = self._too_large(scope.get("path", ""))
-        body = orjson.dumps(content)
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", media_type),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+    async def _refuse(scope, send):
+        await send_error(send, scope.get("path", ""), 413, "The request body is too large.")
 
 
 class BodyTooLarge(Exception):
@@ -172,6 +144,40 @@ class BodyTooLarge(Exception):
 
 def _under(path: str, prefix: str) -> bool:
     return path == prefix or path.startswith(f"{prefix}/")
+
+
+def surface_error(path: str, status: int, message: str) -> tuple[bytes, dict]:
+    """The media type and body of an error answered outside the surfaces' own handlers
+    (a body too large, an unexpected exception), in the error shape of the surface the
+    path names: SCIM's Error, BigTime's {"Message"}, else GraphQL's errors."""
+    if _under(path, SCIM_PREFIX):
+        return SCIM_MEDIA.encode(), {
+            "schemas": [SCIM_ERROR],
+            "status": str(status),
+            "detail": message,
+        }
+    if _under(path, REST_PREFIX):
+        return b"application/json", {"Message": message}
+    return b"application/json", {
+        "errors": [{"message": message, "extensions": {"code": "BAD_USER_INPUT"}}]
+    }
+
+
+async def send_error(send, path: str, status: int, message: str) -> None:
+    media_type, content = surface_error(path, status, message)
+    body = orjson.dumps(content)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", media_type),
+                (b"content-length", str(len(body)).encode()),
+                (b"cache-control", b"no-store"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 class UnexpectedErrorMiddleware:
@@ -207,30 +213,7 @@ class UnexpectedErrorMiddleware:
             log.exception("unexpected error request_id=%s path=%s", request_id, path)
             if started:  # too late for an answer of our own: the connection is cut
                 raise
-            await self._answer(path, request_id, send)
-
-    @staticmethod
-    async def _answer(path: str, request_id: str | None, send) -> None:
-        message = f"Unexpected error (request id {request_id})."
-        if _under(path, SCIM_PREFIX):
-            media_type = SCIM_MEDIA.encode()
-            content: dict = {"schemas": [SCIM_ERROR], "status": "500", "detail": message}
-        else:
-            media_type = b"application/json"
-            content = {"Message": message}
-        body = orjson.dumps(content)
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 500,
-                "headers": [
-                    (b"content-type", media_type),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"cache-control", b"no-store"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+            await send_error(send, path, 500, f"Unexpected error (request id {request_id}).")
 
 
 # Headers no browser sends cross-site without a CORS preflight (none is CORS-safelisted).
