@@ -1,6 +1,8 @@
 """A reading request's session: one pooled connection in one transaction, an ORM session
 only when something needs one (and then on that same connection), never a commit."""
 
+import contextlib
+
 import pytest
 from sqlalchemy import bindparam, event, select, update
 
@@ -16,6 +18,17 @@ def _checked_out(services) -> int:
     return services.db.engine.sync_engine.pool.checkedout()
 
 
+@contextlib.asynccontextmanager
+async def reading_of(services):
+    """A ReadingSession, closed on leaving, which must then have given its connection back."""
+    reading = services.db.reading()
+    try:
+        yield reading
+    finally:
+        await reading.close()
+    assert _checked_out(services) == 0
+
+
 async def _retitle(services, staff_id: int, title: str) -> None:
     async with services.db.session(write=True) as session:
         await session.execute(update(Staff).where(Staff.id == staff_id).values(title=title))
@@ -25,8 +38,7 @@ async def _retitle(services, staff_id: int, title: str) -> None:
 async def test_prepared_reads_and_the_orm_share_one_connection_and_transaction(services):
     tenant = await make_tenant(services)
     staff = await make_staff(services, tenant, title="Before")
-    reading = services.db.reading()
-    try:
+    async with reading_of(services) as reading:
         assert await TITLE_OF.read(reading, {"id": staff.id}) == [["Before"]]
         assert _checked_out(services) == 1
         assert reading.orm is None  # prepared reads alone make no ORM session
@@ -45,35 +57,25 @@ async def test_prepared_reads_and_the_orm_share_one_connection_and_transaction(s
         else:
             assert title == "After"
         assert (await reading.orm.connection()).sync_connection is first.sync_connection
-    finally:
-        await reading.close()
-    assert _checked_out(services) == 0
 
 
 async def test_an_orm_session_made_before_any_read_is_the_one_connection(services):
     tenant = await make_tenant(services)
     staff = await make_staff(services, tenant, title="Only")
-    reading = services.db.reading()
-    try:
+    async with reading_of(services) as reading:
         assert await reading.get(Staff, staff.id) is not None  # the ORM first
         assert await TITLE_OF.read(reading, {"id": staff.id}) == [["Only"]]
         assert _checked_out(services) == 1
-    finally:
-        await reading.close()
-    assert _checked_out(services) == 0
 
 
 async def test_a_reading_session_refuses_to_commit_and_keeps_nothing(services):
     tenant = await make_tenant(services)
     staff = await make_staff(services, tenant, title="Kept")
-    reading = services.db.reading()
-    try:
+    async with reading_of(services) as reading:
         found = await reading.get(Staff, staff.id)
         found.title = "Changed"
         with pytest.raises(ReadOnlyCommit):
             await reading.commit()
-    finally:
-        await reading.close()
     assert await _title(services, staff.id) == "Kept"
 
 
