@@ -14,7 +14,6 @@ from app.access import Role
 from app.access.scopes import Scope
 from app.events.models import Event
 from app.webhooks.models import WebhookEndpoint
-from tests.conftest import make_settings
 from tests.factories import error_codes, gid, make_api_token, make_member, make_staff, make_tenant
 from tests.webhooks.receiver import receiving
 from tests.webhooks.test_webhooks import (
@@ -28,20 +27,9 @@ from tests.webhooks.test_webhooks import (
     deliveries,
     may_do_every_operation,
     run_operation,
+    settings,  # noqa: F401  (the fixture: webhooks sent by the test, to a local receiver)
     setup_endpoint,
 )
-
-
-@pytest.fixture
-def settings(database_url):
-    return make_settings(
-        database_url,
-        webhooks_allow_private=True,
-        webhooks_enabled=False,
-        webhooks_timeout_seconds=10,
-        webhooks_backoff_seconds=0.01,
-        webhooks_max_backoff_seconds=0.05,
-    )
 
 
 async def key_of(services, tenant, scopes):
