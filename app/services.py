@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from app.db.engine import Database
 from app.email.relay import Relay
 from app.email.senders import Sender, sender_for
-from app.identity.credentials import PasswordGate
+from app.identity.credentials import PasswordGate, TokenGate
 from app.offload import Offload
 from app.security.passwords import PasswordService
 from app.security.rate_limits import RateLimiter
@@ -57,6 +57,10 @@ class Services:
     def password_gate(self, address: str | None) -> PasswordGate:
         """The only way to check a password: counted against the login limits."""
         return PasswordGate(self.passwords, self.limiter, address)
+
+    def token_gate(self, address: str | None) -> TokenGate:
+        """The only way to look at an emailed link's token: counted per client address."""
+        return TokenGate(self.limiter, address)
 
     async def close(self) -> None:
         await self.db.dispose()

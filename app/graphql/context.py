@@ -17,6 +17,7 @@ from app.audit.service import Who
 from app.errors import AccessDenied, Unauthenticated
 from app.graphql.errors import forbidden, unauthenticated
 from app.identity import service as identity
+from app.identity.credentials import TokenGate
 from app.identity.service import Counting, Principal
 from app.services import Services
 
@@ -96,6 +97,10 @@ class Context:
     def client_address(self) -> str | None:
         client = self.request.client
         return client.host if client else None
+
+    def token_gate(self) -> TokenGate:
+        """This client's looks at emailed links' tokens (counted per address)."""
+        return self.services.token_gate(self.client_address)
 
     def audit_who(self, collected: list[dict]) -> Who:
         principal, actor, _ = self._auth or (None, None, None)

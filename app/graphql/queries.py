@@ -45,7 +45,6 @@ from app.identity.viewer import ViewerState
 from app.invitations import join_links as join_links_service
 from app.invitations import service as invitations_service
 from app.projects import service as projects_service
-from app.security.rate_limits import count_token_check
 from app.staff import service as staff_service
 from app.staff.queries import MAX_SIDS, StaffFilter, StaffQuery, clean_search
 from app.webhooks import service as webhooks_service
@@ -441,14 +440,12 @@ class Query:
     )
     async def invitation_preview(self, info: Info, token: str) -> InvitationPreview | None:
         ctx = info.context
-        try:  # counted and kept at once: a query's own session is never committed
-            async with ctx.services.db.session(write=True) as counting:
-                await count_token_check(counting, ctx.services.limiter, ctx.client_address)
-                await counting.commit()
+        try:  # the check is counted and kept: a query's own session is never committed
+            async with ctx.services.db.session(write=True) as session:
+                found = await invitations_service.preview(session, ctx.token_gate(), token)
+                await session.commit()
         except RateLimited as exc:
             raise rate_limited(exc) from None
-        async with ctx.db() as session:
-            found = await invitations_service.preview(session, token)
         if found is None:
             return None
         return InvitationPreview(

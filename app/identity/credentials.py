@@ -1,4 +1,4 @@
-"""Checking a user's password: the one place in Roster where it happens.
+"""Checking a user's password or an emailed link's token: counted, before the check.
 
 Every check (login, accepting an invitation or using a join link as an existing user,
 changing one's password, transferring ownership, the operator CLI) counts one attempt
@@ -6,6 +6,12 @@ against the same login limits, per email (``login_email``) and per client addres
 (``login_address``), BEFORE the password is looked at: past the limit the right password
 is refused exactly like a wrong one (RateLimited). ``PasswordService.verify`` is called
 from nowhere else (a test holds the code to that).
+
+Every look at an emailed link's token (password reset or welcome, email verification,
+email change, invitation; to use it or only to say whether it is usable) counts one check
+against one per-client-address limit (``token_address``) through a ``TokenGate``, which
+the functions that look tokens up (``user_tokens.peek``, ``invitations.service.by_token``)
+require: a client cannot try tokens at will, whichever adapter it comes through.
 
 An attempt is counted in the caller's transaction. Operations run in a savepoint that a
 failure rolls back (``attempt``, the web pages' ``run``), which would also undo the count;
@@ -15,7 +21,7 @@ failure rolls back (``attempt``, the web pages' ``run``), which would also undo 
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -98,3 +104,27 @@ class PasswordGate:
         if ok:
             await self.succeeded(session, email)
         return ok
+
+
+@dataclass(frozen=True)
+class TokenGate:
+    """Looks at emailed links' tokens for one client address."""
+
+    limiter: RateLimiter
+    address: str | None
+    counted: bool = False
+    """This request's look at the token was counted already (``again``)."""
+
+    def again(self) -> TokenGate:
+        """The same look again within one request, not counted twice (a refused form shown
+        again with its errors)."""
+        return replace(self, counted=True)
+
+    async def count(self, session: AsyncSession) -> None:
+        """Count one token check from this address; RateLimited when over the limit (then
+        the token must not be looked at). Recorded like a password attempt, so an
+        operation rolled back still leaves it counted (``recount``)."""
+        if self.address is None or self.counted:
+            return
+        _counted(session).append((self.limiter, "token_address", self.address))
+        await self.limiter.hit(session, "token_address", self.address)

@@ -16,7 +16,7 @@ from app.email.links import build_link, check_redirect
 from app.email.outbox import enqueue
 from app.errors import DomainError, ErrorCode
 from app.identity import user_tokens
-from app.identity.credentials import PasswordGate
+from app.identity.credentials import PasswordGate, TokenGate
 from app.identity.errors import WeakPassword
 from app.identity.models import TokenKind, User, UserToken, UserTokenPurpose
 from app.identity.service import end_tokens, get_user_by_email, issue_token
@@ -157,20 +157,26 @@ async def _set_password(
 RESET_PURPOSES = {UserTokenPurpose.PASSWORD_RESET, UserTokenPurpose.SET_PASSWORD}
 
 
-async def check_reset_link(session: AsyncSession, token: str) -> None:
+async def check_reset_link(session: AsyncSession, tokens: TokenGate, token: str) -> None:
     """The error ``reset_password`` would give for this link, without using it."""
-    await user_tokens.peek(session, token, RESET_PURPOSES)
+    await user_tokens.peek(session, tokens, token, RESET_PURPOSES)
 
 
 async def reset_password(
-    session: AsyncSession, passwords: PasswordService, settings, token: str, new_password: str
+    session: AsyncSession,
+    passwords: PasswordService,
+    settings,
+    token: str,
+    new_password: str,
+    *,
+    tokens: TokenGate,
 ) -> tuple[str, User]:
     """Use a reset (or welcome set-password) link once. A reset is account recovery:
     every session, API token and impersonation of the user ends.
 
     Returns a fresh session token. The link proves the mailbox, so the email is verified.
     """
-    row = await user_tokens.consume(session, token, RESET_PURPOSES)
+    row = await user_tokens.consume(session, tokens, token, RESET_PURPOSES)
     user = await session.get_one(User, row.user_id)
     if problem := password_problem(new_password, user.email):
         raise WeakPassword(problem, field="new_password")

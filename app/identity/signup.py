@@ -12,6 +12,7 @@ from app.db.base import utcnow
 from app.email.links import build_link
 from app.email.outbox import enqueue
 from app.identity import user_tokens
+from app.identity.credentials import TokenGate
 from app.identity.errors import EmailTaken, WeakPassword
 from app.identity.models import TokenKind, User, UserToken, UserTokenPurpose
 from app.identity.service import create_user, get_user_by_email, issue_token
@@ -124,13 +125,17 @@ async def signup(
     await send_verification(session, settings, user)
 
 
-async def check_verification_link(session: AsyncSession, token: str) -> None:
+async def check_verification_link(session: AsyncSession, tokens: TokenGate, token: str) -> None:
     """The error ``verify_email`` would give for this link, without using it."""
-    await user_tokens.peek(session, token, {UserTokenPurpose.EMAIL_VERIFICATION})
+    await user_tokens.peek(session, tokens, token, {UserTokenPurpose.EMAIL_VERIFICATION})
 
 
-async def verify_email(session: AsyncSession, settings, token: str) -> tuple[str, User]:
-    row = await user_tokens.consume(session, token, {UserTokenPurpose.EMAIL_VERIFICATION})
+async def verify_email(
+    session: AsyncSession, settings, token: str, *, tokens: TokenGate
+) -> tuple[str, User]:
+    row = await user_tokens.consume(
+        session, tokens, token, {UserTokenPurpose.EMAIL_VERIFICATION}
+    )
     user = await session.get_one(User, row.user_id)
     if user.email_verified_at is None:
         user.email_verified_at = utcnow()

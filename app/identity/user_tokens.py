@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.base import utcnow
 from app.errors import DomainError, ErrorCode
+from app.identity.credentials import TokenGate
 from app.identity.models import UserToken, UserTokenPurpose
 from app.security.tokens import new_token, token_digest
 
@@ -28,6 +29,7 @@ async def issue(
 
 async def consume(
     session: AsyncSession,
+    gate: TokenGate,
     token: str,
     purposes: set[UserTokenPurpose],
     field: str = "token",
@@ -37,8 +39,9 @@ async def consume(
     """Mark the token used; a wrong, used or expired token is a typed error.
 
     The conditional UPDATE makes the use exactly-once even under concurrent requests.
+    Counted by ``gate`` first (``peek``).
     """
-    row = await peek(session, token, purposes, field, max_length=max_length)
+    row = await peek(session, gate, token, purposes, field, max_length=max_length)
     result = await session.execute(
         update(UserToken)
         .where(UserToken.id == row.id, UserToken.used_at.is_(None))
@@ -51,6 +54,7 @@ async def consume(
 
 async def peek(
     session: AsyncSession,
+    gate: TokenGate,
     token: str,
     purposes: set[UserTokenPurpose],
     field: str = "token",
@@ -59,7 +63,8 @@ async def peek(
 ) -> UserToken:
     """The token's row if ``consume`` would take it now, else the error it would raise;
     the token stays unused (a page opened from an email says at once that its link is
-    no good, and a link scanner's visit changes nothing)."""
+    no good, and a link scanner's visit changes nothing). Counted by ``gate`` first."""
+    await gate.count(session)
     row = (
         await session.scalar(select(UserToken).where(UserToken.digest == token_digest(token or "")))
         if token and len(token) < max_length

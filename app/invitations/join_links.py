@@ -16,7 +16,7 @@ from app.db.base import utcnow
 from app.email.links import join_link
 from app.email.outbox import enqueue
 from app.errors import DomainError, ErrorCode, Forbidden, NotFound, ValidationFailed
-from app.identity.credentials import PasswordGate
+from app.identity.credentials import PasswordGate, TokenGate
 from app.identity.errors import WeakPassword
 from app.identity.models import User
 from app.identity.service import Principal, create_user, get_user_by_email
@@ -143,13 +143,15 @@ def url_for(settings, token: str) -> str:
     return join_link(settings, token)
 
 
-async def check_link(session: AsyncSession, token: str) -> None:
+async def check_link(session: AsyncSession, tokens: TokenGate, token: str) -> None:
     """The error ``join`` would give for this link itself (turned off, expired, used up),
     without counting a use; tells nothing about the account."""
-    await _usable_link(session, token)
+    await _usable_link(session, tokens, token)
 
 
-async def _usable_link(session: AsyncSession, token: str) -> JoinLink:
+async def _usable_link(session: AsyncSession, tokens: TokenGate, token: str) -> JoinLink:
+    """The link ``token`` names if it can be used; a look at a token, counted by ``tokens``."""
+    await tokens.count(session)
     link = (
         await session.scalar(select(JoinLink).where(JoinLink.token_digest == token_digest(token)))
         if token and len(token) < 200
@@ -195,12 +197,13 @@ async def join(
     last_name: str,
     principal: Principal | None,
     gate: PasswordGate,
+    tokens: TokenGate,
 ) -> JoinResult:
     """Someone not signed in as the address's user gives a password: the attempt counts
     against the login limits whether or not the address has a login (so the limit does not
     tell them apart). A known address with a wrong password, or with the right one when
     nothing can change (already a member or asked), gets a newcomer's answer."""
-    link = await _usable_link(session, token)
+    link = await _usable_link(session, tokens, token)
     return await join_through(
         session,
         passwords,

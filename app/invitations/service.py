@@ -26,7 +26,7 @@ from app.errors import (
     RateLimited,
     ValidationFailed,
 )
-from app.identity.credentials import PasswordGate
+from app.identity.credentials import PasswordGate, TokenGate
 from app.identity.errors import WeakPassword
 from app.identity.models import TokenKind, User
 from app.identity.service import Principal, create_user, get_user_by_email, issue_token
@@ -630,7 +630,11 @@ async def revoke(session: AsyncSession, actor: Actor, invitation_id: int) -> Inv
     return invitation
 
 
-async def by_token(session: AsyncSession, token: str | None) -> Invitation | None:
+async def by_token(
+    session: AsyncSession, tokens: TokenGate, token: str | None
+) -> Invitation | None:
+    """The invitation whose link carries ``token``; counted by ``tokens`` first."""
+    await tokens.count(session)
     if not token or len(token) > 200:
         return None
     return await session.scalar(
@@ -670,6 +674,7 @@ async def accept(
     last_name: str | None,
     principal: Principal | None,
     gate: PasswordGate,
+    tokens: TokenGate,
 ) -> Accepted:
     """Atomic: exactly one of several concurrent accepts of one token succeeds.
 
@@ -677,7 +682,7 @@ async def accept(
     the login limits, and a right password that cannot complete the acceptance gets the
     same answer as a wrong one (membership is checked first, without the password)."""
     now = utcnow()
-    invitation = _check_usable(await by_token(session, token), now)
+    invitation = _check_usable(await by_token(session, tokens, token), now)
     user = await get_user_by_email(session, invitation.email)
     first = clean_text(first_name, "first_name", max_length=100)
     last = clean_text(last_name, "last_name", max_length=100)
@@ -826,8 +831,8 @@ class Preview:
     last_name: str = ""
 
 
-async def preview(session: AsyncSession, token: str) -> Preview | None:
-    invitation = await by_token(session, token)
+async def preview(session: AsyncSession, tokens: TokenGate, token: str) -> Preview | None:
+    invitation = await by_token(session, tokens, token)
     if invitation is None:
         return None
     account = await session.get_one(Account, invitation.account_id)

@@ -49,15 +49,6 @@ LIMITS: dict[str, Limit] = {
 }
 
 
-async def count_token_check(session: AsyncSession, limiter: RateLimiter, address: str | None):
-    """Every check of an emailed link's token (password reset or welcome, email
-    verification, email change, invitation: ``passwordReset``, ``emailVerify``,
-    ``staffEmailConfirm``, ``invitationAccept``, ``invitationPreview`` and the pages'
-    form posts) counts against one per-address limit, before the token is looked at, as
-    ``join_address`` counts joins: a client cannot try tokens at will."""
-    await limiter.hit(session, "token_address", address)
-
-
 def _key(secret: str, name: str, subject: str) -> str:
     if name.endswith("_address"):  # one client, however many addresses it holds
         subject = limit_subject(subject)

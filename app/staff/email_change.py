@@ -38,6 +38,7 @@ from app.email.links import build_link
 from app.email.outbox import enqueue
 from app.errors import DomainError, ErrorCode
 from app.identity import user_tokens
+from app.identity.credentials import TokenGate
 from app.identity.models import UserToken, UserTokenPurpose
 from app.security.tokens import new_token, token_digest
 from app.staff.errors import StaffEmailTaken
@@ -116,10 +117,10 @@ async def request_change(
     return True
 
 
-async def check_link(session: AsyncSession, token: str) -> None:
+async def check_link(session: AsyncSession, tokens: TokenGate, token: str) -> None:
     """The error ``confirm_change`` would give for this link before looking at the
     address (whether it is taken is told only on use), without using it."""
-    row = await user_tokens.peek(session, token, {PURPOSE}, max_length=MAX_TOKEN_LENGTH)
+    row = await user_tokens.peek(session, tokens, token, {PURPOSE}, max_length=MAX_TOKEN_LENGTH)
     await _record_of(session, row, token)
 
 
@@ -139,10 +140,12 @@ async def _record_of(session: AsyncSession, row: UserToken, token: str) -> tuple
     return staff, email
 
 
-async def confirm_change(session: AsyncSession, token: str) -> Staff:
+async def confirm_change(session: AsyncSession, tokens: TokenGate, token: str) -> Staff:
     """Use a confirmation link once: the record's email becomes the confirmed address,
     if no other record of the account has it (else TAKEN, and the link stays usable)."""
-    row = await user_tokens.consume(session, token, {PURPOSE}, max_length=MAX_TOKEN_LENGTH)
+    row = await user_tokens.consume(
+        session, tokens, token, {PURPOSE}, max_length=MAX_TOKEN_LENGTH
+    )
     staff, email = await _record_of(session, row, token)
     if staff.email == email:
         return staff

@@ -20,10 +20,10 @@ from app.audit import service as audit
 from app.email.links import origin_of
 from app.errors import DomainError, ErrorCode, RateLimited, ValidationFailed
 from app.identity import credentials, recovery, signup
+from app.identity.credentials import TokenGate
 from app.invitations import join_links, open_signup
 from app.invitations import service as invitations
 from app.invitations.models import InvitationStatus
-from app.security.rate_limits import count_token_check
 from app.staff import email_change
 from app.web.security import csrf_ok, csrf_token, security_headers, set_csrf_cookie
 
@@ -90,10 +90,11 @@ class Pages:
     async def unusable_link(self, request: Request, check, token: str, title: str):
         """The page saying why an emailed link cannot be used, or None when it can: ``check``
         is the domain's look at the token that leaves it unused (what the form post would
-        answer, no more)."""
+        answer, no more), counted like the post's (``TokenGate``)."""
         try:
-            async with self.services.db.session() as session:
-                await check(session, token)
+            await self.run(lambda s: check(s, self.tokens(request), token))
+        except RateLimited as exc:
+            return self.too_many(request, exc)
         except DomainError as exc:
             unknown = exc.code == ErrorCode.INVALID_TOKEN  # else used, expired or turned off
             return self.message(
@@ -126,6 +127,9 @@ class Pages:
     def gate(self, request: Request):
         return self.services.password_gate(self.address(request))
 
+    def tokens(self, request: Request):
+        return self.services.token_gate(self.address(request))
+
     async def run(self, action, before=None):
         """One transaction per form post, like a mutation's ``attempt``: what ``before``
         counts (rate limits) stays counted; the action commits on success and is rolled
@@ -154,14 +158,6 @@ class Pages:
             await session.commit()
             return result
 
-    async def run_with_token(self, request: Request, action):
-        """``run`` for a form post that checks an emailed link's token: counted against the
-        ``token_address`` limit first, as its GraphQL twin is (``count_token_check``)."""
-        return await self.run(
-            action,
-            before=lambda s: count_token_check(s, self.services.limiter, self.address(request)),
-        )
-
     def too_many(self, request: Request, exc: RateLimited):
         response = self.message(request, "Please wait", exc.message, ok=False, status=429)
         response.headers["Retry-After"] = str(exc.retry_after)
@@ -177,8 +173,7 @@ class Pages:
                 return self.forbidden(request)
             token = data.get("token", "")
             try:
-                result = await self.run_with_token(
-                    request,
+                result = await self.run(
                     lambda s: invitations.accept(
                         s,
                         self.services.passwords,
@@ -189,12 +184,16 @@ class Pages:
                         last_name=data.get("last_name"),
                         principal=None,
                         gate=self.gate(request),
+                        tokens=self.tokens(request),
                     )
                 )
             except RateLimited as exc:
                 return self.too_many(request, exc)
             except DomainError as exc:
-                return await self._accept_form(request, token, _messages(exc), data)
+                # shown again with the post's errors: the same look at the token, counted once
+                return await self._accept_form(
+                    request, token, _messages(exc), data, self.tokens(request).again()
+                )
             return self.message(
                 request,
                 "Welcome aboard",
@@ -202,11 +201,17 @@ class Pages:
                 ok=True,
                 sign_in=True,
             )
-        return await self._accept_form(request, token, [], None)
+        return await self._accept_form(request, token, [], None, self.tokens(request))
 
-    async def _accept_form(self, request, token: str, errors: list[str], form: dict | None):
-        async with self.services.db.session() as session:
-            preview = await invitations.preview(session, token)
+    async def _accept_form(
+        self, request, token: str, errors: list[str], form: dict | None, tokens: TokenGate
+    ):
+        try:
+            preview = await self.run(
+                lambda s: invitations.preview(s, tokens, token)
+            )
+        except RateLimited as exc:
+            return self.too_many(request, exc)
         if preview is None:
             return self.message(
                 request,
@@ -257,10 +262,14 @@ class Pages:
                 errors=["The two passwords differ."],
             )
         try:
-            _, user = await self.run_with_token(
-                request,
+            _, user = await self.run(
                 lambda s: recovery.reset_password(
-                    s, self.services.passwords, self.settings, token, data.get("password", "")
+                    s,
+                    self.services.passwords,
+                    self.settings,
+                    token,
+                    data.get("password", ""),
+                    tokens=self.tokens(request),
                 ),
             )
         except RateLimited as exc:
@@ -326,8 +335,10 @@ class Pages:
         if data is None:
             return self.forbidden(request)
         try:
-            _, user = await self.run_with_token(
-                request, lambda s: signup.verify_email(s, self.settings, data.get("token", ""))
+            _, user = await self.run(
+                lambda s: signup.verify_email(
+                    s, self.settings, data.get("token", ""), tokens=self.tokens(request)
+                )
             )
         except RateLimited as exc:
             return self.too_many(request, exc)
@@ -359,10 +370,12 @@ class Pages:
             return self.forbidden(request)
 
         async def confirm(session):
-            return await email_change.confirm_change(session, data.get("token", ""))
+            return await email_change.confirm_change(
+                session, self.tokens(request), data.get("token", "")
+            )
 
         try:
-            staff = await self.run_with_token(request, confirm)
+            staff = await self.run(confirm)
         except RateLimited as exc:
             return self.too_many(request, exc)
         except DomainError as exc:
@@ -386,7 +399,7 @@ class Pages:
             "join.html",
             {"title": "Join on Roster", "token": token},
             lambda s, passwords, settings, **fields: join_links.join(
-                s, passwords, settings, token=token, **fields
+                s, passwords, settings, token=token, tokens=self.tokens(request), **fields
             ),
             join_links.count_join,
             lambda result: (

@@ -171,5 +171,5 @@ async def test_review_new_password_ends_every_earlier_emailed_link(api, services
     async with services.db.session() as session:
         for purpose, token in links.items():
             with pytest.raises(DomainError) as refused:
-                await user_tokens.peek(session, token, {purpose})
+                await user_tokens.peek(session, services.token_gate(None), token, {purpose})
             assert refused.value.code == ErrorCode.TOKEN_USED, purpose

@@ -3,8 +3,9 @@
 A reviewer had passwordReset, emailVerify, staffEmailConfirm, invitationAccept and
 invitationPreview(token) answer INVALID_TOKEN 60 times from one address, never RATE_LIMITED,
 while joinLinkJoin stops after 20. Each now counts against ``token_address`` (200 an
-hour by default, set to 20 here; RATE_LIMITS can change it), as do the form posts of the
-pages that check such tokens; another address is not held back.
+hour by default, set to 20 here; RATE_LIMITS can change it), as do the pages that check
+such tokens, opened or posted, and join links' (``TokenGate``, which every look-up of a
+token requires); another address is not held back.
 """
 
 from __future__ import annotations
@@ -174,3 +175,23 @@ async def test_the_pages_form_posts_count_against_the_same_limit(app, services, 
         # and the GraphQL twin from the same address is limited too
         body = await Api(client)(CHECKS["emailVerify"], {"t": "x"})
         assert error_codes(body) == ["RATE_LIMITED"]
+
+
+OPENED = [f"{path}?token={{}}" for path in FORMS] + ["/join/{}"]
+
+
+@pytest.mark.parametrize("page", OPENED)
+async def test_opening_the_pages_counts_too(app, services, page):
+    """A page opened from a link says at once whether its token is usable (404 or 410 for a
+    bad one), so a client could try tokens by opening pages: each opening is a check like
+    the form's post, counted against the same limit."""
+    async with from_address(app, "203.0.113.13") as client:
+        statuses = [(await client.get(page.format(f"bogus{i}"))).status_code for i in range(21)]
+        assert statuses[:20] == [404] * 20, statuses
+        assert statuses[20] == 429
+        assert (await client.get(page.format("bogus"))).headers.get("retry-after")
+        body = await Api(client)(CHECKS["passwordReset"], {"t": "x"})
+        assert error_codes(body) == ["RATE_LIMITED"]
+    # another client opens the same page as before
+    async with from_address(app, "198.51.100.21") as client:
+        assert (await client.get(page.format("bogus"))).status_code == 404

@@ -19,7 +19,6 @@ from app.errors import DomainError, RateLimited
 from app.graphql.errors import UserError, forbidden, rate_limited, user_errors
 from app.graphql.ids import decode_any
 from app.identity import credentials
-from app.security.rate_limits import count_token_check
 
 if TYPE_CHECKING:
     from app.access import Actor
@@ -184,16 +183,10 @@ class Audited(FieldExtension):
     impersonation token), which is what managing one's logins, sessions and keys needs.
     """
 
-    def __init__(
-        self,
-        forbid_impersonation: bool = False,
-        own_session: bool = False,
-        checks_token: bool = False,
-    ):
+    def __init__(self, forbid_impersonation: bool = False, own_session: bool = False):
         super().__init__()
         self.forbid_impersonation = forbid_impersonation
         self.own_session = own_session
-        self.checks_token = checks_token
 
     async def resolve_async(self, next_, source, info: Info, **kwargs):
         ctx = info.context
@@ -202,14 +195,6 @@ class Audited(FieldExtension):
                 raise forbidden(refusal)
         elif self.forbid_impersonation and await ctx.impersonating():
             raise forbidden(WHILE_IMPERSONATING)
-        if self.checks_token:
-            # counted in the request's transaction, before the mutation's savepoint: the
-            # hit stays counted when the token is refused
-            async with ctx.db() as session:
-                try:
-                    await count_token_check(session, ctx.services.limiter, ctx.client_address)
-                except RateLimited as exc:
-                    raise rate_limited(exc) from None
         try:
             result = await next_(source, info, **kwargs)
         except BaseException:
@@ -246,22 +231,18 @@ def mutation(
     description: str,
     while_impersonating: bool = True,
     own_session: bool = False,
-    checks_token: bool = False,
 ):
     """A root mutation field: described, audited, and maybe barred while impersonating.
 
     ``own_session``: the mutation manages the user's own credentials (API keys, password,
     email, sessions), so only their own signed-in session may call it (with a token: no
-    API key, no impersonation token; public ones still work without a token).
-    ``checks_token``: the mutation checks an emailed link's token, counted against the
-    ``token_address`` limit first (``app.security.rate_limits.count_token_check``)."""
+    API key, no impersonation token; public ones still work without a token)."""
     return strawberry.mutation(
         description=description,
         extensions=[
             Audited(
                 forbid_impersonation=not while_impersonating,
                 own_session=own_session,
-                checks_token=checks_token,
             )
         ],
     )

@@ -319,12 +319,14 @@ class IdentityMutations:
             ),
         )
 
-    @mutation(description="Confirm an email address with the emailed token.", checks_token=True)
+    @mutation(description="Confirm an email address with the emailed token.")
     async def email_verify(self, info: Info, input: TokenInput) -> EmailVerifyPayload:
-        settings = info.context.settings
+        ctx = info.context
         return await public(
             info,
-            lambda session: signup.verify_email(session, settings, input.token),
+            lambda session: signup.verify_email(
+                session, ctx.settings, input.token, tokens=ctx.token_gate()
+            ),
             lambda verified: EmailVerifyPayload(token=verified[0], user=User(_row=verified[1])),
         )
 
@@ -370,14 +372,18 @@ class IdentityMutations:
         description="Set a new password with a reset link (single use); every "
         "session and API token of the user, every impersonation they started and every "
         "other emailed link of theirs (reset, welcome, verification, email change) ends.",
-        checks_token=True,
     )
     async def password_reset(self, info: Info, input: PasswordResetInput) -> PasswordResetPayload:
         ctx = info.context
         return await public(
             info,
             lambda session: recovery.reset_password(
-                session, ctx.services.passwords, ctx.settings, input.token, input.new_password
+                session,
+                ctx.services.passwords,
+                ctx.settings,
+                input.token,
+                input.new_password,
+                tokens=ctx.token_gate(),
             ),
             lambda reset: PasswordResetPayload(token=reset[0], user=User(_row=reset[1])),
         )

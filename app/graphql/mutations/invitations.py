@@ -342,7 +342,6 @@ class InvitationMutations:
     @mutation(
         description="Accept an invitation (public); signs you in.",
         while_impersonating=False,
-        checks_token=True,
     )
     async def invitation_accept(
         self, info: Info, input: InvitationAcceptInput
@@ -360,6 +359,7 @@ class InvitationMutations:
                 last_name=input.last_name,
                 principal=principal,
                 gate=ctx.services.password_gate(ctx.client_address),
+                tokens=ctx.token_gate(),
             )
             member = await identity.member_actor(
                 session, accepted.user.id, accepted.account, accepted.staff
@@ -419,7 +419,12 @@ class InvitationMutations:
             info,
             input,
             lambda session, passwords, settings, **fields: join_links.join(
-                session, passwords, settings, token=input.token, **fields
+                session,
+                passwords,
+                settings,
+                token=input.token,
+                tokens=info.context.token_gate(),
+                **fields,
             ),
             join_links.count_join,
             lambda joined: JoinLinkJoinPayload(

@@ -361,14 +361,14 @@ class StaffMutations:
     @mutation(
         description="Confirm a new email of one's own record with the token emailed to that "
         "address (single use); TAKEN if another record of the account has it by now.",
-        checks_token=True,
     )
     async def staff_email_confirm(
         self, info: Info, input: StaffEmailConfirmInput
     ) -> StaffEmailConfirmPayload:
+        tokens = info.context.token_gate()
         return await public(
             info,
-            lambda session: email_change.confirm_change(session, input.token),
+            lambda session: email_change.confirm_change(session, tokens, input.token),
             lambda row: StaffEmailConfirmPayload(email=row.email),
         )
 
