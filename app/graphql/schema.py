@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+import functools
+
 import strawberry
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.tools import merge_types
@@ -65,7 +68,17 @@ def build_schema(
     max_tokens: int = 3000,
     plan_budget: int = DEFAULT_BUDGET,
 ) -> RosterSchema:
-    limits = limits or QueryLimits()
+    """The schema an app serves: its types and rules are built once per process and
+    settings (``_types_and_rules``, about 50 ms of strawberry's conversion); what a server
+    learns while it runs, its compiled plans and kept introspection answers, is its own."""
+    schema = copy.copy(_types_and_rules(production, limits or QueryLimits(), max_tokens))
+    schema.hot_paths = HotPaths(schema._schema, budget=plan_budget)
+    schema.kept_introspection = KeptIntrospection()
+    return schema
+
+
+@functools.lru_cache(maxsize=8)
+def _types_and_rules(production: bool, limits: QueryLimits, max_tokens: int) -> RosterSchema:
     rules = [make_rule(limits), NoBadCharactersRule]
     if production:
         rules.append(NoSchemaIntrospectionCustomRule)
@@ -92,8 +105,6 @@ def build_schema(
     )
     if missing := missing_bounds(schema._schema):
         raise RuntimeError("list fields without a bound in LIST_BOUNDS: " + ", ".join(missing))
-    schema.hot_paths = HotPaths(schema._schema, budget=plan_budget)
-    schema.kept_introspection = KeptIntrospection()
     return schema
 
 
