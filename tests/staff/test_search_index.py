@@ -358,9 +358,10 @@ def reads_no_table_scan(explained: str, dialect: str) -> bool:
     return "Seq Scan on staff" not in explained
 
 
-# Each test below seeds thousands of records (20,000 on PostgreSQL) to make the planners
-# choose as they would at size, so related cases share one seeding, in a loop.
-async def test_search_reads_the_search_index(services, many, backend):
+# The checks below need thousands of records (20,000 on PostgreSQL) for the planners to
+# choose as they would at size; seeding them is most of their time, so they share one
+# seeding (``test_the_indexes_serve_the_directory_at_size``).
+async def _search_reads_the_search_index(services, many, backend):
     for words in ("last0042", "welder last0001", "person123 last0012"):
         for statement, params in (
             _page(many, StaffQuery(search=words)),
@@ -379,7 +380,7 @@ async def test_search_reads_the_search_index(services, many, backend):
         assert min(total, 100) == len(found) > 0, words
 
 
-async def test_every_sort_reads_its_keyset_index_in_order(services, many):
+async def _every_sort_reads_its_keyset_index_in_order(services, many, backend):
     for key in StaffSortKey:
         for direction in SortDirection:
             query = StaffQuery(sort=key, direction=direction)
@@ -406,7 +407,7 @@ def test_role_sort_key_is_the_text_of_its_index():
     assert compiled.replace("staff.", "") == ROLE_ORDER_SQL[1:-1]
 
 
-async def test_default_count_reads_only_an_index(services, many, backend):
+async def _default_count_reads_only_an_index(services, many, backend):
     statement, params = _count(many, StaffQuery())
     explained = await plan(services, statement, params)
     if backend == "sqlite":
@@ -463,7 +464,7 @@ async def route_of(services, actor: Actor, query: StaffQuery) -> Route:
         return await _route(session, await session.connection(), actor, query)
 
 
-async def test_short_words_read_the_short_word_index(services, many, backend):
+async def _short_words_read_the_short_word_index(services, many, backend):
     query = StaffQuery(search="zq")  # in no record
     assert await route_of(services, many, query) in (Route.SHORT, None)
     explained = await plan(services, *_page(many, query))
@@ -490,7 +491,7 @@ async def test_the_index_naming_fewest_rows_is_read(services, world, backend):
     assert len(found) == 100 and total == SIZES[backend] // 3
 
 
-async def test_few_row_filters_read_their_index(services, many, backend):
+async def _few_row_filters_read_their_index(services, many, backend):
     query = StaffQuery(filter=StaffFilter(roles=[Role.GUEST]))  # the guest only
     none = StaffQuery(filter=StaffFilter(company="Initech"))
     if backend == "sqlite":
@@ -504,6 +505,22 @@ async def test_few_row_filters_read_their_index(services, many, backend):
         page = await list_staff(session, many, query)
         assert [r.last_name for r in page.rows] == ["Zguest"]
         assert await count_staff(session, many, none) == 0
+
+
+AT_SIZE = [
+    _search_reads_the_search_index,
+    _every_sort_reads_its_keyset_index_in_order,
+    _default_count_reads_only_an_index,
+    _short_words_read_the_short_word_index,
+    _few_row_filters_read_their_index,
+]
+
+
+async def test_the_indexes_serve_the_directory_at_size(services, many, backend):
+    """Searches, every sort, the default count, short words and few-row filters each read
+    their index (the checks above), over one seeding of many records."""
+    for check in AT_SIZE:
+        await check(services, many, backend)
 
 
 # --- common words: a look ahead, then a walk with a sieve ----------------------------------
