@@ -248,7 +248,14 @@ async def join_through(
         if decoy is not None:
             return decoy
     else:
-        _check_new_password(email, password)
+        try:
+            _check_new_password(email, password)
+        except DomainError:
+            # An address with a login spends one argon2 verification before any answer
+            # (``_check_known_user``); a new one spends it too, or the time would tell them
+            # apart while the answers (REQUIRED, WEAK_PASSWORD) are the same.
+            await gate.matches(None, password)
+            raise
     account = await session.get_one(Account, link.account_id)
     await _use(session, link, email)
     verify = False

@@ -755,3 +755,41 @@ async def test_approving_an_invited_persons_request_in_a_full_account(api, servi
     assert approved["joinRequestApprove"]["userErrors"] == []
     assert approved["joinRequestApprove"]["staff"]["role"] == "EDITOR"
     assert await seats(api, tenant) == {"limit": 2, "used": 2, "reserved": 0, "available": 0}
+
+
+class Argon2Work:
+    """Counts argon2 hashes and verifications (the work a request's time is made of)."""
+
+    def __init__(self, services, monkeypatch):
+        self.calls = 0
+        passwords = services.passwords
+        for name in ("hash", "verify"):
+            original = getattr(passwords, name)
+
+            async def counted(*args, _original=original, **kwargs):
+                self.calls += 1
+                return await _original(*args, **kwargs)
+
+            monkeypatch.setattr(passwords, name, counted)
+
+    def taken(self) -> int:
+        calls, self.calls = self.calls, 0
+        return calls
+
+
+@pytest.mark.parametrize("password", [None, "short"])
+async def test_a_refused_password_costs_the_same_whether_the_address_has_a_login(
+    api, services, monkeypatch, password
+):
+    """The answer (REQUIRED, WEAK_PASSWORD) is the same for an address with a login and a
+    new one; so is the argon2 work before it, or the time would tell them apart."""
+    tenant = await make_tenant(services)
+    token, _ = await create_ok(api, tenant.owner)
+    known = await make_user(services, "known@example.com")
+    work = Argon2Work(services, monkeypatch)
+    answers, costs = [], []
+    for email in (known.email, "unknown@example.com"):
+        answers.append(codes(await join(api, token, email, password=password)))
+        costs.append(work.taken())
+    assert answers[0] == answers[1] and answers[0][0][1] in ("REQUIRED", "WEAK_PASSWORD")
+    assert costs[0] == costs[1] >= 1

@@ -265,3 +265,22 @@ async def test_an_invited_person_signs_up_into_a_full_account_on_their_invitatio
         {"t": mail_token(invitation)},
     )
     assert [e["code"] for e in stale["invitationAccept"]["userErrors"]] == ["INVITATION_REVOKED"]
+
+
+async def test_a_refused_password_costs_the_same_whether_the_address_has_a_login(
+    api, services, monkeypatch
+):
+    """As a join link's (``join_through``): no answer's time tells who has a login."""
+    from tests.invitations.test_join_links import Argon2Work
+
+    tenant = await make_tenant(services, "Open Co")
+    await _open(api, tenant)
+    known = await make_user(services, "known@client.co")
+    work = Argon2Work(services, monkeypatch)
+    answers, costs = [], []
+    for email in (known.email, "unknown@client.co"):
+        body = await api.data(SIGNUP, _input(tenant.slug, email, password="short"))
+        answers.append(body["accountSignup"]["userErrors"])
+        costs.append(work.taken())
+    assert answers[0] == answers[1] == [{"field": ["input", "password"], "code": "WEAK_PASSWORD"}]
+    assert costs[0] == costs[1] >= 1
