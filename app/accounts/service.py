@@ -213,6 +213,14 @@ async def lock_account(session: AsyncSession, account_id: int) -> Account:
     invitation's row while it inserts its audit entry then waited for a join holding the
     account while it waited for that invitation: a deadlock. Lockers still wait for each
     other. SQLite: writing requests already hold the database write lock (BEGIN IMMEDIATE).
+
+    Lock order: a request that sends invitation emails counts them against the account's
+    daily limit (``app.invitations.service.count_sent``, which updates the account's
+    ``invitations_account`` rate-limit row and holds it to commit) BEFORE it takes this
+    lock, never after: invitationCreate, invitationBulkCreate, invitationResend,
+    staffCreate and REST staff/add with an invitation, staffRegister, SCIM's create and
+    staffImport with invite all do. A request counting with the account locked waited for
+    the rate-limit row held by one waiting for the account: a deadlock on PostgreSQL.
     """
     locked = await session.scalars(
         select(Account)

@@ -348,7 +348,8 @@ async def _send(
 
 async def count_sent(session: AsyncSession, limiter, actor: Actor, count: int = 1) -> None:
     """Every invitation email sent (created, bulk, resent, or by ADD+INVITE) counts against
-    one per-account limit, before the request is looked at."""
+    one per-account limit, before the request is looked at: before the account is locked
+    (the lock order is on ``app.accounts.service.lock_account``)."""
     await limiter.hit(session, "invitations_account", actor.account_id, count)
 
 

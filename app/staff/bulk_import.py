@@ -685,6 +685,12 @@ async def import_staff(
     report = ImportReport(applied=False, rows=[p.report for p in plans])
     invitees = [p for p in plans if p.staff is None and p.values.get("email")] if invite else []
     report.invited = len(invitees)
+    applying = apply and not report.errors
+    if invitees and applying and limiter is not None:
+        from app.invitations.service import count_sent
+
+        # counted before the account is locked, as every invitation is (``lock_account``)
+        await count_sent(session, limiter, actor, len(invitees))
     if invitees:
         # the whole file's seats at once (not role by role, each against the same free
         # seats), so the dry run refuses what applying would
@@ -693,12 +699,8 @@ async def import_staff(
         seated = [role for role in roles if takes_seat(account, role)]
         if seated:
             await reserve_seats(session, actor.account_id, len(seated), role=seated[0])
-    if not apply or report.errors:
+    if not applying:
         return report
-    if invitees and limiter is not None:
-        from app.invitations.service import count_sent
-
-        await count_sent(session, limiter, actor, len(invitees))
     readdressed = [
         (p.staff, p.values["email"])
         for p in plans

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from app.access import Role
 from app.audit.models import AuditEntry
 from app.invitations.models import Invitation
+from app.security.models import RateLimitBucket
 from app.staff.export import FORMULA_PREFIXES
 from app.staff.models import Staff
 from tests.factories import (
@@ -281,6 +282,54 @@ async def test_the_seats_of_the_whole_file_are_counted_together_in_a_dry_run(api
     assert (await run(api, tenant.owner, to_csv(fits), invite=True))["userErrors"] == []
     done = await run(api, tenant.owner, to_csv(fits), apply=True, invite=True)
     assert (done["userErrors"], done["invited"], done["applied"]) == ([], 3, True)
+
+
+INVITE = """mutation($email: String!) {
+  invitationCreate(input: {email: $email}) { invitation { id } userErrors { code } } }"""
+REGISTER = """mutation($email: String!) {
+  staffRegister(input: {email: $email, firstName: "Reg", lastName: "Istered"}) {
+    staff { id } userErrors { code } } }"""
+SEATS = "{ account { seats { used reserved } } }"
+
+
+async def test_imports_with_invitations_run_at_once_with_other_invitations(api, services):
+    """Every invitation counts against the account's daily limit and reserves a seat
+    under the account lock: the import takes them in the order every other invitation
+    does (``lock_account``), so none deadlocks on PostgreSQL (INTERNAL_SERVER_ERROR)."""
+    tenant = await make_tenant(services, seats=100)
+    files = [
+        to_csv([
+            {"firstName": "Im", "lastName": f"Port{f}{i}", "email": f"import{f}-{i}@example.com"}
+            for i in range(3)
+        ])
+        for f in range(4)
+    ]
+
+    bodies = await asyncio.gather(
+        *(api(IMPORT, {"csv": text, "apply": True, "invite": True}, as_=tenant.owner)
+          for text in files),
+        *(api(INVITE, {"email": f"invite{i}@example.com"}, as_=tenant.owner) for i in range(4)),
+        *(api(REGISTER, {"email": f"register{i}@example.com"}, as_=tenant.owner)
+          for i in range(2)),
+    )
+
+    for body in bodies:
+        assert not body.get("errors"), body["errors"]
+        [(field, answer)] = body["data"].items()
+        assert answer["userErrors"] == [], (field, answer)
+    assert [b["data"]["staffImport"]["invited"] for b in bodies[:4]] == [3, 3, 3, 3]
+    assert await staff_count(services, tenant.account_id) == 1 + 12 + 4 + 2
+    async with services.db.session() as session:
+        invited = await session.scalar(select(func.count()).select_from(Invitation))
+        sent = await session.scalar(
+            select(func.sum(RateLimitBucket.count)).where(
+                RateLimitBucket.key.startswith("invitations_account:")
+            )
+        )
+    assert invited == 12 + 4
+    assert sent == 12 + 4 + 2  # a registration sends its welcome
+    ledger = (await api.data(SEATS, as_=tenant.owner))["account"]["seats"]
+    assert ledger == {"used": 1 + 2, "reserved": 12 + 4}
 
 
 async def test_the_command_line_checks_then_applies_as_the_owner(database_url, services, tmp_path):
