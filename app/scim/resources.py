@@ -92,6 +92,23 @@ class User(Resource[EnterpriseUser]):
     addresses: list[Address] | None = None
 
 
+class _ReplacedName(Name):
+    family_name: Annotated[str | None, Required.false] = None
+    given_name: Annotated[str | None, Required.false] = None
+
+
+class Replacement(User):
+    """A PUT's body: a User whose name may be left out, in part or whole. RFC 7644 §3.5.1
+    has a client send the required attributes, but a record made without names (an
+    invitation without them, BigTime's add without FName) has none to send back, and its
+    GET leaves them out. Whether a name may be left out is the staff record's rule
+    (``app.staff.service.update_staff``): one the record lacks stays empty, as
+    staffUpdate leaves it; one it has may not be cleared ("First name is required.").
+    The published schema stays User's (a new User is sent with its names)."""
+
+    name: Annotated[_ReplacedName | None, Required.false] = None
+
+
 # SCIM phoneNumbers.type -> the staff field holding that number (others are refused)
 PHONE_TYPES: dict[str, str] = {"work": "phone_work", "mobile": "phone_cell", "home": "phone_home"}
 # addresses sub-attribute (the model's name, the JSON name) -> part of the staff address

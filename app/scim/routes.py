@@ -70,6 +70,7 @@ from app.scim.resources import (
     BadValue,
     EnterpriseUser,
     Group,
+    Replacement,
     User,
     changes_of,
     email_operations,
@@ -512,7 +513,7 @@ def routes(services) -> list[Route]:
     async def Replace(request: Request, session: AsyncSession, actor: Actor) -> Response:  # noqa: N802
         row = await find(session, actor, request)
         body = with_user_name(await _json(request))
-        user = _validated(User, body, Context.RESOURCE_REPLACEMENT_REQUEST)
+        user = _validated(Replacement, body, Context.RESOURCE_REPLACEMENT_REQUEST)
         row = await write(session, actor, user, row, replace=True)
         return Scim(await rendered(session, actor, request, row))
 

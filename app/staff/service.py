@@ -351,17 +351,31 @@ async def get_with_chain(
 # --- validation of input values --------------------------------------------------------
 
 
-def _clean_all(changes: dict, account_id: int, problems: list[DomainError]) -> dict:
+def _clean_all(
+    changes: dict, account_id: int, problems: list[DomainError], record: Staff | None = None
+) -> dict:
     """The values that are valid, each cleaned by its row's validator (``STAFF``; an
     unknown field is an error); problems with the others are appended to ``problems``
-    (and raised by _check_references together with its own, so a client sees them all)."""
+    (and raised by _check_references together with its own, so a client sees them all).
+
+    ``record``: the record an update changes. A required field it does not have (the
+    names of a record an invitation or a partner catalogue's add made without them) is
+    not required again by a change that leaves it empty: that change is no change, and
+    is left out. A required field the record has may not be emptied."""
     cleaned: dict = {}
     for field, value in changes.items():
         try:
             cleaned[field] = STAFF[field].cleaned(value)
         except DomainError as exc:
+            if exc.code is ErrorCode.REQUIRED and record is not None and _lacks(record, field):
+                continue
             problems.append(exc)
     return cleaned
+
+
+def _lacks(record: Staff, field: str) -> bool:
+    """Whether ``record`` holds nothing in ``field`` (each of its columns empty)."""
+    return all(getattr(record, column) in (None, "") for column in STAFF[field].columns)
 
 
 def in_manager_cycles(managers: Mapping[int, int | None], ids: Iterable[int]) -> set[int]:
@@ -577,7 +591,7 @@ async def update_staff(
         )
     _check_write_access(actor, staff.id, staff.restricted, changes)
     problems: list[DomainError] = []
-    values = _clean_all(changes, actor.account_id, problems)
+    values = _clean_all(changes, actor.account_id, problems, staff)
     new_email = None
     if staff.id == actor.staff_id and values.get("email") not in (None, staff.email):
         # One's own new address is set only once it is confirmed; until then nothing is

@@ -4,6 +4,8 @@ delete; who may use the endpoint; errors in SCIM's format."""
 
 from __future__ import annotations
 
+import pytest
+
 from app.access import Role
 from app.access.scopes import Scope
 from app.staff.models import AccountStatus, Staff
@@ -279,3 +281,96 @@ async def test_the_account_decides_whether_provisioned_people_are_invited(servic
     assert "seat" in body["detail"]
     listed = (await s.get("/Users", filter='userName eq "late@example.com"')).json()
     assert listed["totalResults"] == 0
+
+
+# --- records without names ---------------------------------------------------------------
+
+INVITE = """mutation($email: String!) {
+  invitationCreate(input: {email: $email}) { invitation { id } userErrors { code } } }"""
+SEATS = "{ account { seats { used reserved } } }"
+
+
+async def _nameless(s, client, api, how: str) -> str:
+    """The SCIM id of a record made with no first name (REST staff/add without FName, as
+    BigTime's catalogue allows) or with no names at all (an invitation without names);
+    both invited, so each holds a seat."""
+    owner = s.tenant.owner
+    if how == "no first name":
+        added = await client.post(
+            "/api/v2/staff/add?inviteUser=true",
+            json={"SName": "NoFirst", "EMail": "nofirst@example.com"},
+            headers={"X-Auth-Token": owner.token, "X-Auth-Realm": owner.realm},
+        )
+        assert added.status_code == 200, added.text
+        return str(added.json()["StaffSid"])
+    data = await api.data(INVITE, {"email": "noname@example.com"}, as_=owner)
+    assert data["invitationCreate"]["userErrors"] == []
+    [found] = (await s.get("/Users", filter='userName eq "noname@example.com"')).json()["Resources"]
+    return found["id"]
+
+
+NAMELESS = ["no first name", "no names"]
+
+
+@pytest.mark.parametrize("how", NAMELESS)
+@pytest.mark.parametrize(
+    "operation",
+    [
+        {"op": "replace", "path": "active", "value": False},
+        {"op": "replace", "value": {"active": False}},  # Okta's form
+        {"op": "Replace", "path": "active", "value": "False"},  # Entra's
+    ],
+    ids=["path", "no path", "entra"],
+)
+async def test_deprovisioning_a_record_without_names_disables_it_and_frees_its_seat(
+    services, client, api, how, operation
+):
+    s = await scim_for(services, client)
+    scim_id = await _nameless(s, client, api, how)
+    before = (await s.get(f"/Users/{scim_id}")).json()
+    assert (await api.data(SEATS, as_=s.tenant.owner))["account"]["seats"]["reserved"] == 1
+
+    response = await s.patch(f"/Users/{scim_id}", operation)
+
+    assert response.status_code == 200, response.text
+    got = response.json()
+    assert got["active"] is False
+    assert got.get("name") == before.get("name")  # the names stay as they were: empty
+    row = await get_row(services, Staff, await _pk(services, s, scim_id))
+    assert row.account_status == AccountStatus.DISABLED
+    assert (await api.data(SEATS, as_=s.tenant.owner))["account"]["seats"] == {
+        "used": 1,
+        "reserved": 0,
+    }
+
+
+@pytest.mark.parametrize("how", NAMELESS)
+async def test_a_record_without_names_takes_patches_and_its_own_get_back(
+    services, client, api, how
+):
+    s = await scim_for(services, client)
+    scim_id = await _nameless(s, client, api, how)
+    path = f"/Users/{scim_id}"
+
+    patched = await s.patch(path, {"op": "replace", "path": "title", "value": "T"})
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["title"] == "T"
+
+    got = (await s.get(path)).json()
+    put = await s.put(path, got)
+    assert put.status_code == 200, put.text
+    assert put.json() == got | {"meta": put.json()["meta"]}
+    row = await get_row(services, Staff, await _pk(services, s, scim_id))
+    assert (row.title, row.account_status) == ("T", AccountStatus.INVITED)
+
+    # a name may be given; once given it is required like any other record's
+    named = await s.patch(path, {"op": "add", "path": "name.givenName", "value": "Given"})
+    assert named.json()["name"]["givenName"] == "Given"
+    removed = await s.patch(path, {"op": "remove", "path": "name.givenName"})
+    assert removed.status_code == 400, removed.text
+    got = (await s.get(path)).json()
+    body = _error(
+        await s.put(path, {k: v for k, v in got.items() if k != "name"}), 400, "invalidValue"
+    )
+    assert "First name is required." in body["detail"]
+    assert (await get_row(services, Staff, row.id)).first_name == "Given"

@@ -17,6 +17,7 @@ from tests.conftest import make_settings
 from tests.factories import (
     PASSWORD,
     get_row,
+    gid,
     mail_token,
     make_member,
     make_staff_many,
@@ -193,3 +194,38 @@ async def test_an_account_made_for_a_login_without_names_has_a_nameless_owner(se
         await session.commit()
     row = await get_row(services, Staff, staff.id)
     assert (row.first_name, row.last_name) == ("", "")
+
+
+UPDATE = """mutation($input: StaffUpdateInput!) {
+  staffUpdate(input: $input) { staff { firstName lastName title } userErrors { field code } }
+}"""
+
+
+async def test_an_update_leaving_names_empty_on_a_record_without_them_is_no_change(api, services):
+    """A record made without names keeps them empty through an update that sends them
+    empty (as SCIM's PUT and PATCH write the whole record back); a name a record has
+    may not be emptied."""
+    tenant = await make_tenant(services)
+    [nameless, named] = await make_staff_many(
+        services,
+        tenant,
+        [dict(first_name="", last_name=""), dict(first_name="Nora", last_name="Named")],
+    )
+    blank = {"firstName": "", "lastName": " ", "title": "Boss"}
+
+    data = await api.data(
+        UPDATE, {"input": {"id": gid("Staff", nameless.id), **blank}}, as_=tenant.owner
+    )
+    assert data["staffUpdate"] == {
+        "staff": {"firstName": "", "lastName": "", "title": "Boss"},
+        "userErrors": [],
+    }
+    data = await api.data(
+        UPDATE, {"input": {"id": gid("Staff", named.id), **blank}}, as_=tenant.owner
+    )
+    assert sorted((e["field"][-1], e["code"]) for e in data["staffUpdate"]["userErrors"]) == [
+        ("firstName", "REQUIRED"),
+        ("lastName", "REQUIRED"),
+    ]
+    row = await get_row(services, Staff, named.id)
+    assert (row.first_name, row.last_name, row.title) == ("Nora", "Named", None)
