@@ -27,8 +27,9 @@ class Actor:
     """The account's time zone as the request found it (read with the account when the
     actor is built): what a staff record without one of its own is shown in."""
     scopes: frozenset[Scope] | None = None
-    """An API key's scopes (its permits are already narrowed to them); None for sessions
-    (see ``app.access.scopes``)."""
+    """An API key's scopes that count on the surface the actor was built for (its permits
+    are already narrowed to them: on every surface but SCIM, never ``scim``); None for
+    sessions (see ``app.access.scopes``)."""
     account: Account | None = field(default=None, compare=False, repr=False)
     """The account as the actor was built with it (from authentication, a read-only record
     of its columns): ``app.accounts.service.get_account`` answers with it instead of

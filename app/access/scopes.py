@@ -2,14 +2,19 @@
 
 A key names its scopes; each scope stands for a set of permits (``SCOPE_PERMITS``). On
 every request a key's actor holds the permits its creator holds *now* (role, grants, the
-everyoneCanInvite setting) that one of its scopes names, nothing else. IMPERSONATE and
-MANAGE_BILLING are in no scope: no key ever carries them. Session and impersonation tokens
-have no scopes (``Actor.scopes`` is None) and are not narrowed.
+everyoneCanInvite setting) that one of its scopes *counting on that request's surface*
+names, nothing else. IMPERSONATE and MANAGE_BILLING are in no scope: no key ever carries
+them. Session and impersonation tokens have no scopes (``Actor.scopes`` is None) and are
+not narrowed.
 
-``scim`` opens the SCIM endpoint (``allows(actor, Scope.SCIM)``); it carries what
-provisioning needs (reading, adding, editing and disabling people, their emails), so a
-key with only ``scim`` reads and writes staff through GraphQL and REST as well, within
-its creator's role.
+Surfaces (``Surface``, ``SURFACE_SCOPES``): a scope counts only on the surfaces that list
+it. ``scim`` counts on the SCIM endpoint alone: it opens it (``allows(actor,
+Scope.SCIM)``) and carries there what provisioning needs (reading, adding, editing and
+disabling people, their emails). Everywhere else (GraphQL over HTTP and websockets, the
+REST API, the exports) a key holds only the permits of its other scopes, so a key with
+only ``scim`` reads there like a key without ``staff:read`` (like a guest: its creator's
+own record and the people on their projects) and writes nothing. A key handed to an
+identity provider is no general staff-admin key.
 """
 
 from __future__ import annotations
@@ -52,6 +57,40 @@ SCOPE_PERMITS: dict[Scope, frozenset[Permit]] = {
     ),
 }
 
+
+class Surface(enum.StrEnum):
+    """Where a request comes in, which decides which of a key's scopes count."""
+
+    API = "api"
+    """GraphQL (HTTP and websockets), the REST API, the exports: every surface but SCIM."""
+    SCIM = "scim"
+    """The SCIM endpoint, /scim/v2."""
+
+
+# The scopes whose permits count on each surface; a scope not listed for a surface gives a
+# key nothing there. ``scim`` is for provisioning through SCIM only.
+SURFACE_SCOPES: dict[Surface, frozenset[Scope]] = {
+    Surface.API: frozenset(
+        {
+            Scope.STAFF_READ,
+            Scope.STAFF_WRITE,
+            Scope.INVITATIONS_WRITE,
+            Scope.PERSONAL_DATA,
+            Scope.ADMIN,
+        }
+    ),
+    Surface.SCIM: frozenset(
+        {
+            Scope.STAFF_READ,
+            Scope.STAFF_WRITE,
+            Scope.INVITATIONS_WRITE,
+            Scope.PERSONAL_DATA,
+            Scope.ADMIN,
+            Scope.SCIM,
+        }
+    ),
+}
+
 # Scopes whose every permit the key's creator must hold (to create the key, and on each
 # request to use it); any other scope needs at least one of its permits.
 NEEDS_ALL: frozenset[Scope] = frozenset({Scope.SCIM})
@@ -66,7 +105,8 @@ SCOPE_DESCRIPTIONS: dict[Scope, str] = {
     Scope.INVITATIONS_WRITE: "Invite people.",
     Scope.PERSONAL_DATA: "See personal data (the ViewPersonalData permit).",
     Scope.ADMIN: "Manage members and administer the account.",
-    Scope.SCIM: "Provision people through SCIM.",
+    Scope.SCIM: "Provision people through SCIM (its permits count only on the SCIM "
+    "endpoint, never on GraphQL or the REST API).",
 }
 
 
@@ -88,6 +128,11 @@ def narrowed(
     creator no longer fully holds, when it needs all, gives nothing)."""
     usable = [s for s in scopes if holds(permits, s)]
     return frozenset(permits) & scope_permits(usable)
+
+
+def on_surface(scopes: Iterable[Scope], surface: Surface) -> frozenset[Scope]:
+    """The scopes of a key that count on ``surface`` (the others give it nothing there)."""
+    return frozenset(scopes) & SURFACE_SCOPES[surface]
 
 
 def allows(actor: Actor, scope: Scope) -> bool:

@@ -15,9 +15,11 @@ from app.access.roles import INVITE_WITH_SETTING
 from app.access.scopes import (
     LEGACY_SCOPES,
     Scope,
+    Surface,
     format_scopes,
     holds,
     narrowed,
+    on_surface,
     parse_scopes,
 )
 from app.accounts.models import Account
@@ -370,23 +372,30 @@ async def revoke_api_token(session: AsyncSession, actor: Actor, token_id: int) -
 
 
 async def authenticate_actor(
-    session: AsyncSession, token: str, realm: str | None
+    session: AsyncSession, token: str, realm: str | None, *, surface: Surface = Surface.API
 ) -> tuple[Principal, Actor | None]:
     """The principal behind a live token and its actor in the chosen account, from one
     statement (every request pays for it). Anything but a live token is Unauthenticated.
     The principal carries the user and their memberships, the actor its account, as that
-    statement read them (so showing them reads nothing again).
+    statement read them (so showing them reads nothing again). An API key's actor holds
+    what its scopes that count on ``surface`` give (``app.access.scopes.SURFACE_SCOPES``):
+    only the SCIM endpoint asks for ``Surface.SCIM``.
 
     A realm the user is not an active member of raises Unauthenticated, exactly like an
     unknown realm. With no realm, a user with a single account acts in it; otherwise the
     actor is None.
     """
-    principal, actor, _ = await authenticate_counting(session, token, realm, None)
+    principal, actor, _ = await authenticate_counting(session, token, realm, None, surface=surface)
     return principal, actor
 
 
 async def authenticate_counting(
-    session: AsyncSession, token: str, realm: str | None, counting: Counting | None
+    session: AsyncSession,
+    token: str,
+    realm: str | None,
+    counting: Counting | None,
+    *,
+    surface: Surface = Surface.API,
 ) -> tuple[Principal, Actor | None, tuple | None]:
     """``authenticate_actor``, and the values of ``counting``'s columns for the actor's
     account and the token's user, read by the same statement (None without an actor or
@@ -439,7 +448,7 @@ async def authenticate_counting(
     )
     if auth.kind == TokenKind.API:
         await _note_use(session, auth.id, auth.last_used_at, now)
-    actor = await _actor_among(session, principal, acting, realm, access)
+    actor = await _actor_among(session, principal, acting, realm, access, surface)
     counted = counts[actor.staff_id] if actor is not None and counting is not None else None
     if counted is not None and any(v is None for v in counted):
         counted = None  # the statement did not count this membership's (see _counted_here)
@@ -484,6 +493,7 @@ async def _actor_among(
     memberships: list[Membership],
     realm: str | None,
     access: dict[int, tuple[set[Permit], set[int]]],
+    surface: Surface,
 ) -> Actor | None:
     """The actor in the membership the realm (or the token) chooses among those it may act
     in (``memberships``); ``access`` holds each member's grants and shares."""
@@ -506,7 +516,7 @@ async def _actor_among(
     if principal.impersonator_user_id is not None:
         await _check_impersonator(session, principal, membership)
     grants, shared = access[membership.staff.id]
-    return _actor(principal, membership.account, membership.staff, grants, shared)
+    return _actor(principal, membership.account, membership.staff, grants, shared, surface)
 
 
 async def _check_impersonator(
@@ -539,7 +549,8 @@ async def _check_impersonator(
 async def build_actor(
     session: AsyncSession, principal: Principal, account: Account, staff: Staff
 ) -> Actor:
-    """Permits = role table + per-member grants (+ INVITE_USERS when everyone may invite)."""
+    """Permits = role table + per-member grants (+ INVITE_USERS when everyone may invite);
+    a key's narrowed to its scopes as on every surface but SCIM."""
     connection = await connection_of(session)  # plain columns: no ORM needed
     rows = await connection.execute(
         union_all(
@@ -559,7 +570,7 @@ async def build_actor(
             shared.add(shared_staff_id)
         else:
             grants.add(Permit(permit))
-    return _actor(principal, account, staff, grants, shared)
+    return _actor(principal, account, staff, grants, shared, Surface.API)
 
 
 async def member_actor(
@@ -571,19 +582,29 @@ async def member_actor(
     return await build_actor(session, principal, account, staff)
 
 
-def _actor(principal: Principal, account, staff, grants: set[Permit], shared: set[int]) -> Actor:
+def _actor(
+    principal: Principal,
+    account,
+    staff,
+    grants: set[Permit],
+    shared: set[int],
+    surface: Surface,
+) -> Actor:
     permits = set(ROLE_PERMITS[staff.role]) | grants
     if account.everyone_can_invite and staff.role in INVITE_WITH_SETTING:
         permits.add(Permit.INVITE_USERS)
-    if principal.scopes is not None:  # an API key: what its creator may do now, as scoped
-        permits = set(narrowed(frozenset(permits), principal.scopes))
+    scopes = None
+    if principal.scopes is not None:
+        # an API key: what its creator may do now, as its scopes that count here allow
+        scopes = on_surface(principal.scopes, surface)
+        permits = set(narrowed(frozenset(permits), scopes))
     return Actor(
         user_id=principal.user_id,
         account_id=account.id,
         staff_id=staff.id,
         role=staff.role,
         permits=frozenset(permits),
-        scopes=principal.scopes,
+        scopes=scopes,
         token_id=principal.token_id,
         shared_staff_ids=frozenset(shared),
         impersonator_user_id=principal.impersonator_user_id,

@@ -4,7 +4,9 @@ Schemas), Users, mapped onto staff records, and Groups, mapped onto projects
 (``app.scim.resources``). Managing Groups is managing projects, which the projects
 service allows administrators (a key with the ``admin`` scope besides ``scim``).
 
-Translation only: the staff and provisioning services decide and write. Errors are SCIM
+Translation only: the staff and provisioning services decide and write, for the actor
+access builds for the SCIM surface (``Surface.SCIM``: the only place a key's ``scim``
+scope counts, ``app.access.scopes.SURFACE_SCOPES``). Errors are SCIM
 Error messages: 401 without a valid key, 403 for a key without the scope (or a creator
 who lost it), 404 for a record not in the key's account, 409 uniqueness for a taken
 userName or externalId, 400 invalidValue / invalidFilter / invalidSyntax, 403 when the
@@ -51,6 +53,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from app.access import Actor
+from app.access.scopes import Surface
 from app.audit import changes as audit_changes
 from app.audit import service as audit
 from app.db.base import MAX_ID
@@ -316,7 +319,7 @@ def routes(services) -> list[Route]:
         try:
             if not token:
                 raise Unauthenticated()
-            _, actor = await identity.authenticate_actor(session, token, None)
+            _, actor = await identity.authenticate_actor(session, token, None, surface=Surface.SCIM)
         except Unauthenticated:
             raise Refusal(401, "A valid API key is required (Authorization: Bearer).") from None
         if actor is None:

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from app.access import Role
-from app.access.scopes import SCOPE_PERMITS, Scope, allows
+from app.access.scopes import SCOPE_PERMITS, Scope, Surface, allows
 from app.audit.models import AuditEntry
 from app.db.base import utcnow
 from app.graphql import limits
@@ -72,6 +72,7 @@ def key_of(member, token: str) -> dict:
 
 # What a key of the owner may do, by its scopes: the directory it reads (ALL, or OWN like
 # a guest), another person's email, and whether editing, inviting and disabling work.
+# ``scim`` counts only on the SCIM endpoint: here a key holds what its other scopes give.
 # fmt: off
 MATRIX = [
     # scopes                                  directory email  update  invite  disable
@@ -80,7 +81,8 @@ MATRIX = [
     (["STAFF_READ", "PERSONAL_DATA"],         "ALL",    True,  False,  False,  False),
     (["INVITATIONS_WRITE"],                   "OWN",    False, False,  True,   False),
     (["STAFF_READ", "ADMIN"],                 "ALL",    False, False,  False,  True),
-    (["SCIM"],                                "ALL",    True,  True,   False,  True),
+    (["SCIM"],                                "OWN",    False, False,  False,  False),
+    (["SCIM", "STAFF_READ", "PERSONAL_DATA"], "ALL",    True,  False,  False,  False),
 ]
 # fmt: on
 
@@ -326,14 +328,21 @@ async def test_scim_is_open_only_to_keys_that_name_it_while_their_creator_may(se
         )
         await session.commit()
 
-    async def actor_of(secret: str):
+    async def actor_of(secret: str, surface: Surface = Surface.SCIM):
         async with services.db.session() as session:
-            return (await identity.authenticate_actor(session, secret, admin.realm))[1]
+            return (
+                await identity.authenticate_actor(session, secret, admin.realm, surface=surface)
+            )[1]
 
     assert not allows(actor, Scope.SCIM)  # a session never opens SCIM
+    assert not allows(await actor_of(admin.token), Scope.SCIM)  # not even on SCIM's surface
     assert allows(actor, Scope.STAFF_WRITE)
     scim = await actor_of(token)
     assert allows(scim, Scope.SCIM) and scim.permits == SCOPE_PERMITS[Scope.SCIM]
+    # everywhere else the scim scope counts for nothing
+    elsewhere = await actor_of(token, Surface.API)
+    assert not allows(elsewhere, Scope.SCIM)
+    assert elsewhere.permits == frozenset() and elsewhere.scopes == frozenset()
     assert not allows(await actor_of(plain), Scope.SCIM)
     await update_row(services, Staff, admin.staff_pk, role=Role.EDITOR)
     demoted = await actor_of(token)

@@ -12,7 +12,8 @@ A may add staff (POST /staff/add without the EMail it requires is a 400 validati
   not a 405), E adds staff (with the email, a "!" field),
 I adds and invites (inviteUser=true), U writes a custom field value (POST
 /staff/UDFList). Without L a key reads like a guest: its creator's own record and the
-people on their projects.
+people on their projects. The scim scope counts only on the SCIM endpoint: here a key
+with it holds what its other scopes give (a key with only scim reads like a guest).
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ SCOPES = {
     "write+pd": (W, PD),
     "admin": (ADM,),
     "scim": (SCIM,),
+    "scim+read+write+pd": (SCIM, R, W, PD),
 }
 # what a key may do, by its scopes (rows) and its creator's role (columns, as ROLES)
 # fmt: off
@@ -65,7 +67,8 @@ EXPECTED = {
     "read+write+pd+invite": ("",    "L",    "LP",      "LAU",  "LPAEU",   "LPAEIU",  "LPAEIU"),
     "write+pd":             ("",    "",     "",        "A",    "AE",      "AE",      "AE"),
     "admin":                ("",    "",     "",        "",     "",        "",        ""),
-    "scim":                 ("",    "",     "",        "",     "",        "LPAEU",   "LPAEU"),
+    "scim":                 ("",    "",     "",        "",     "",        "",        ""),
+    "scim+read+write+pd":   ("",    "L",    "LP",      "LAU",  "LPAEU",   "LPAEU",   "LPAEU"),
 }
 # fmt: on
 _emails = itertools.count()
