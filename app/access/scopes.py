@@ -144,6 +144,14 @@ def allows(actor: Actor, scope: Scope) -> bool:
     return scope in actor.scopes and holds(actor.permits, scope)
 
 
+def sees_own_personal_data(actor: Actor) -> bool:
+    """Whether ``actor`` sees the personal data of their own record. A session: always
+    (everyone sees their own). A key: only when one of its scopes carries
+    VIEW_PERSONAL_DATA (``personal_data``, ``scim``); without one it sees no personal data
+    at all, its creator's own record included."""
+    return actor.scopes is None or Permit.VIEW_PERSONAL_DATA in scope_permits(actor.scopes)
+
+
 def require_scope(actor: Actor, scope: Scope) -> None:
     """Raise AccessDenied unless ``allows(actor, scope)``."""
     if not allows(actor, scope):

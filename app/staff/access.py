@@ -4,8 +4,9 @@ Which records: members who see the directory (VIEW_STAFF) see every record of th
 guests see their own and those of the people on their projects (``app.staff.queries``).
 Name card (name, title, kind): whoever sees the record. Basic profile: the directory's
 members, and one's own. Details: unrestricted records, records shared with
-the actor, one's own, or everything with VIEW_RESTRICTED_STAFF. Personal data: one's own,
-or with VIEW_PERSONAL_DATA; SSN, salary and personal custom fields also need the details.
+the actor, one's own, or everything with VIEW_RESTRICTED_STAFF. Personal data: one's own
+(an API key's only with the personal_data scope), or with VIEW_PERSONAL_DATA; SSN, salary
+and personal custom fields also need the details.
 Which fields are which, and who writes them, is ``app.staff.fields.STAFF``.
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 import enum
 
 from app.access import ROLE_RANK, Actor, Permit, Role
+from app.access.scopes import sees_own_personal_data
 from app.fields import (
     NEEDS_DETAILS,
     NEEDS_PERSONAL_DATA,
@@ -85,9 +87,11 @@ def can_see_details(actor: Actor, staff_id: int, restricted: bool) -> bool:
 
 
 def can_see_personal(actor: Actor, staff_id: int) -> bool:
-    return staff_id == actor.staff_id or (
-        Permit.VIEW_PERSONAL_DATA in actor.permits and Permit.VIEW_STAFF in actor.permits
-    )
+    """One's own record's (a key's only with a scope carrying the permit:
+    ``app.access.scopes.sees_own_personal_data``), or everyone's with VIEW_PERSONAL_DATA."""
+    if staff_id == actor.staff_id and sees_own_personal_data(actor):
+        return True
+    return Permit.VIEW_PERSONAL_DATA in actor.permits and Permit.VIEW_STAFF in actor.permits
 
 
 def can_see_field(actor: Actor, staff_id: int, restricted: bool, field: str) -> bool:
