@@ -118,7 +118,7 @@ class Field:
         if self.audit is not None:
             return self.audit
         if self.visibility in NEEDS_PERSONAL_DATA:
-            return Audit.REDACTED  # the log is read without regard to ViewPersonalData
+            return Audit.REDACTED  # the log's readers with ViewPersonalData see it changed
         return Audit.LOGGED
 
     @property

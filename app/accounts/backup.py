@@ -10,7 +10,9 @@ from sqlalchemy import inspect, literal, select, tuple_
 from app.access import Actor, Permit, require_whole_records
 from app.accounts.models import Account
 from app.audit.models import AuditEntry
+from app.audit.service import shown_diff
 from app.custom_fields.models import CustomField, CustomFieldValue
+from app.events.catalogue import Facts
 from app.fields import NEEDS_PERSONAL_DATA, Backup, UnknownField, on_change
 from app.fields import table as field_table
 from app.invitations.models import Invitation, JoinLink
@@ -175,11 +177,34 @@ async def _hidden_custom_fields(session, account_id: int, personal: bool) -> set
     )
 
 
+async def _audit_facts(session, account_id: int, personal: bool) -> Facts | None:
+    """What showing the audit log's diffs without personal data takes (which custom fields
+    are open: ``app.audit.service.shown_diff``); None with ViewPersonalData (whole)."""
+    if personal:
+        return None
+    return Facts(
+        open_custom_fields=frozenset(
+            await session.scalars(
+                select(CustomField.id).where(
+                    CustomField.account_id == account_id, CustomField.personal.is_(False)
+                )
+            )
+        )
+    )
+
+
 def _sections(
-    account_id: int, *, personal: bool, keyring, hidden_fields: set[int], sealed: bool = False
+    account_id: int,
+    *,
+    personal: bool,
+    keyring,
+    hidden_fields: set[int],
+    audit_facts: Facts | None = None,
+    sealed: bool = False,
 ) -> list:
     """The backup's sections after the account: (name, statement, row -> dict); with
-    ``sealed``, row -> what ``dump`` takes."""
+    ``sealed``, row -> what ``dump`` takes. The audit log's diffs are shown as its reader
+    sees them in ``auditLog``: without personal data unless ``audit_facts`` is None."""
     from app.projects.models import Project, ProjectMember, ProjectTeamRole
 
     def plain(row) -> dict:
@@ -187,6 +212,13 @@ def _sections(
 
     if sealed:
         plain = _plain_sealed(personal=personal)
+
+    def audit_entry(row):
+        converted = plain(row)
+        if audit_facts is not None:
+            out = converted[0] if sealed else converted
+            out["diff"] = shown_diff(out["diff"], audit_facts)
+        return converted
 
     values = select(CustomFieldValue).where(CustomFieldValue.account_id == account_id)
     if hidden_fields:
@@ -207,7 +239,7 @@ def _sections(
         ("customFields", select(CustomField).where(CustomField.account_id == account_id), plain),
         ("invitations", select(Invitation).where(Invitation.account_id == account_id), plain),
         ("joinLinks", select(JoinLink).where(JoinLink.account_id == account_id), plain),
-        ("auditLog", select(AuditEntry).where(AuditEntry.account_id == account_id), plain),
+        ("auditLog", select(AuditEntry).where(AuditEntry.account_id == account_id), audit_entry),
         (
             "projectTeamRoles",
             select(ProjectTeamRole).where(ProjectTeamRole.account_id == account_id),
@@ -241,6 +273,7 @@ async def _account_json(
         personal=personal,
         keyring=keyring,
         hidden_fields=hidden_fields,
+        audit_facts=await _audit_facts(session, actor.account_id, personal),
         sealed=offload is not None,
     )
     for name, stmt, convert in sections:

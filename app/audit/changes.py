@@ -25,7 +25,8 @@ NOT_AUDITED = frozenset({"email_outbox", "audit_entries", "events", "rate_limit_
 
 # table -> column -> what the log keeps of it: the field tables' rows (``app.fields``).
 # Personal and secret columns are never copied into the log (it is read by administrators
-# without regard to the ViewPersonalData permit); bookkeeping is left out. Read once per
+# and their keys, who may lack the ViewPersonalData permit: to them the log does not even
+# name those columns, ``app.audit.service.shown_diff``); bookkeeping is left out. Read once per
 # table, and again if a row changes.
 _RULES: dict[str, dict[str, Audit]] = {}
 

@@ -9,12 +9,13 @@ from datetime import datetime
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.access import Actor, require_whole_records
+from app.access import Actor, Permit, require_whole_records
 from app.audit.models import AuditEntry
 from app.db.base import Records
 from app.db.prepared import Prepared, connection_of
 from app.errors import DomainError
 from app.events import service as events
+from app.events.catalogue import Facts, without_personal_data
 
 # Which changed row an entry is "about", most specific first.
 TARGET_PRIORITY = [
@@ -294,12 +295,36 @@ def _listed(actor: Actor, f: AuditFilter, after: int | None = None) -> dict:
     }
 
 
+def shown_diff(diff: list, facts: Facts) -> list[dict]:
+    """An entry's diff as a reader without ViewPersonalData sees it: no personal column,
+    nor a personal custom field's value, is named (``catalogue.without_personal_data``,
+    the rule webhooks tell changed fields by). ``facts``: ``events.facts_of`` the diff."""
+    shown = []
+    for change in diff or ():
+        told = without_personal_data(change, facts)
+        if told is not None:
+            shown.append(told)
+    return shown
+
+
+async def shown_entries(session: AsyncSession, actor: Actor, rows: list) -> list:
+    """Entries (read-only records) as ``actor`` may read them: whole with ViewPersonalData
+    (their personal columns are redacted as recorded), else their diffs without personal
+    data (``shown_diff``; one statement reads which custom fields are open, only when a
+    diff touches custom values)."""
+    if actor.can(Permit.VIEW_PERSONAL_DATA) or not rows:
+        return rows
+    facts = await events.facts_of(session, [c for r in rows for c in r.diff or ()])
+    return [r._replace(diff=shown_diff(r.diff, facts)) for r in rows]
+
+
 async def list_entries(
     session: AsyncSession, actor: Actor, *, first: int, after: int | None, f: AuditFilter
 ) -> tuple[list, bool]:
     """Newest first, for administrators; keyset by id. The entries are read-only records
     (``ENTRY_RECORDS``). Their diffs hold every record's changes (personal columns
-    redacted, details not), so the log is read with the whole records' permits
+    redacted, details not; without ViewPersonalData personal columns are not named at
+    all: ``shown_entries``), so the log is read with the whole records' permits
     (``require_whole_records``: an API key needs ``staff:read`` besides ``admin``)."""
     require_whole_records(actor)
     if not 0 <= first <= 100:
@@ -309,7 +334,7 @@ async def list_entries(
     params.update(account_id=actor.account_id, limit=first + 1)
     connection = await connection_of(session)  # plain columns: no ORM needed
     rows = [ENTRY_RECORDS.take(r) for r in await statement.all(connection, params)]
-    return rows[:first], len(rows) > first
+    return await shown_entries(session, actor, rows[:first]), len(rows) > first
 
 
 async def count_entries(session: AsyncSession, actor: Actor, f: AuditFilter) -> int:

@@ -17,7 +17,7 @@ import enum
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from app.fields import Audit, Field, FieldTable, UnknownField, Visibility
+from app.fields import NEEDS_PERSONAL_DATA, Audit, Field, FieldTable, UnknownField, Visibility
 from app.fields import table as field_table
 
 
@@ -101,6 +101,13 @@ def field_of(subject_type: str, name: str) -> Field:
     if row.visibility is Visibility.INTERNAL:
         raise UnknownField(f"{table}.{name} is bookkeeping, never named by an event")
     return row
+
+
+def is_personal(row: Field) -> bool:
+    """Whether learning that ``row``'s field changed takes ViewPersonalData (its class):
+    webhooks (``app.webhooks.service``) and the audit log (``app.audit.service``) leave
+    it out for whoever does not hold the permit."""
+    return row.visibility in NEEDS_PERSONAL_DATA
 
 
 @dataclass(frozen=True)
@@ -215,16 +222,48 @@ def _staff_link(name: str) -> Rule:
     return rule
 
 
+def _custom_value_link(change: dict, facts: Facts) -> str:
+    """The name (a row of ``STAFF_LINKS``) a change of a custom field value has: by whether
+    the field is personal (its definition says; one not known to be open is)."""
+    if change["key"][1] in facts.open_custom_fields:
+        return "custom_fields"
+    return "personal_custom_fields"
+
+
 def _custom_value(change: dict, facts: Facts) -> list[Derived]:
     """A custom field value of a staff record: an update of that record, named by whether
     the field is personal (its definition says), so that those who may not see personal
     data never learn that (or when) a personal value changed."""
-    staff_id, field_id = change["key"]
-    if field_id in facts.open_custom_fields:
-        name = "custom_fields"
-    else:
-        name = "personal_custom_fields"
-    return [Derived(EventType.STAFF_UPDATED, staff_id, [name])]
+    staff_id = change["key"][0]
+    return [Derived(EventType.STAFF_UPDATED, staff_id, [_custom_value_link(change, facts)])]
+
+
+def without_personal_data(change: dict, facts: Facts) -> dict | None:
+    """A changed row (as ``app.audit.changes`` records it) as told to someone without
+    ViewPersonalData, by the rows webhooks tell field names by: without the columns whose
+    rows are personal (``is_personal``); a personal custom field's value not at all (the
+    row is that value: whether it was set, changed or cleared is personal too); an update
+    left with no column to tell not at all either (an empty one would say when hidden data
+    changed). None: nothing to tell. A column or table no row names is left out."""
+    table = change["table"]
+    if table == "custom_field_values":
+        if is_personal(STAFF_LINKS[_custom_value_link(change, facts)]):
+            return None
+    try:
+        rows = field_table(table)
+    except UnknownField:
+        return None
+    fields = {}
+    for column, values in change["fields"].items():
+        try:
+            row = rows.column(column)
+        except UnknownField:
+            continue
+        if not is_personal(row):
+            fields[column] = values
+    if not fields and change["op"] == "update":
+        return None
+    return {**change, "fields": fields}
 
 
 # --- invitations and join requests --------------------------------------------------------

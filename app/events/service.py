@@ -76,7 +76,7 @@ async def record(
     The actor's staff id is kept only on events of the actor's own account
     (``account_of_actor``): in another account they are only a login.
     """
-    derived = derive(changes, await _facts(session, changes))
+    derived = derive(changes, await facts_of(session, changes))
     if not derived:
         return []
     now = utcnow()
@@ -103,10 +103,11 @@ async def record(
     return events
 
 
-async def _facts(session: AsyncSession, changes: list[dict]) -> Facts:
+async def facts_of(session: AsyncSession, changes: list[dict]) -> Facts:
     """What the catalogue's rules need besides the rows (``catalogue.facts_needed``): which
     of the custom fields whose values changed are not personal, as their definitions say
-    now (one statement, only when a unit of work touched custom values)."""
+    now (one statement, only when the changes touched custom values): for the events of a
+    unit of work, and for the audit log's diffs as a reader may see them."""
     field_ids = facts_needed(changes)
     if not field_ids:
         return Facts()

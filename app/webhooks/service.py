@@ -34,9 +34,9 @@ from app.audit import changes
 from app.db.base import utcnow
 from app.db.unindexed import SqliteUnindexed
 from app.errors import DomainError, ErrorCode, NotFound
-from app.events.catalogue import STAFF_LINKS, SUBJECT_TABLES, EventType, field_of
+from app.events.catalogue import STAFF_LINKS, SUBJECT_TABLES, EventType, field_of, is_personal
 from app.events.models import Event
-from app.fields import NEEDS_PERSONAL_DATA, camel
+from app.fields import camel
 from app.fields import table as field_table
 from app.graphql.ids import encode_id
 from app.security.crypto import Keyring
@@ -445,7 +445,7 @@ def _field_names(subject_type: str, names: list[str], personal: bool) -> list[st
     shown: list[str] = []
     for name in names:
         row = field_of(subject_type, name)
-        if row.visibility in NEEDS_PERSONAL_DATA and not personal:
+        if is_personal(row) and not personal:
             continue
         api = row.api or camel(name)
         if api not in shown:
@@ -480,7 +480,7 @@ def _maybe_personal(subject_type: str) -> frozenset[str]:
     if subject_type == "Staff":
         rows += list(STAFF_LINKS)
     return frozenset(
-        row.api or camel(row.name) for row in rows if row.visibility in NEEDS_PERSONAL_DATA
+        row.api or camel(row.name) for row in rows if is_personal(row)
     )
 
 

@@ -54,7 +54,8 @@ class AuditEntry(Node):
 
     @strawberry.field(
         description="Rows changed: table, op, fields {column: [before, after]}; "
-        "secrets and personal data are redacted."
+        "secrets and personal data are redacted, and without ViewPersonalData personal "
+        "fields (and personal custom fields' values) are left out."
     )
     def diff(self) -> JSON:
         return JSON(self._row.diff)
