@@ -146,9 +146,10 @@ def allows(actor: Actor, scope: Scope) -> bool:
 
 def sees_own_personal_data(actor: Actor) -> bool:
     """Whether ``actor`` sees the personal data of their own record. A session: always
-    (everyone sees their own). A key: only when one of its scopes carries
-    VIEW_PERSONAL_DATA (``personal_data``, ``scim``); without one it sees no personal data
-    at all, its creator's own record included."""
+    (everyone sees their own). A key: only when one of its scopes counting on this
+    surface carries VIEW_PERSONAL_DATA (``personal_data``; ``scim`` on the SCIM endpoint
+    only: ``Actor.scopes`` holds those); without one it sees no personal data at all, its
+    creator's own record included."""
     return actor.scopes is None or Permit.VIEW_PERSONAL_DATA in scope_permits(actor.scopes)
 
 
