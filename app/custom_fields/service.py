@@ -325,7 +325,10 @@ async def set_values(
         if field.archived_at is not None:
             errors.append(FieldArchived([*path, "field_id"]))
             continue
-        if field.personal and not (is_self or (editable and actor.can(Permit.VIEW_PERSONAL_DATA))):
+        if field.personal and not (
+            access.owns_personal_data(actor, staff.id)
+            or (editable and actor.can(Permit.VIEW_PERSONAL_DATA))
+        ):
             errors.append(Forbidden("This field is personal data.", field=[*path, "value"]))
             continue
         if not field.personal and not editable:

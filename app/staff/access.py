@@ -86,10 +86,16 @@ def can_see_details(actor: Actor, staff_id: int, restricted: bool) -> bool:
     )
 
 
+def owns_personal_data(actor: Actor, staff_id: int) -> bool:
+    """``staff_id`` is the actor's own record, whose personal data they see and write
+    without the permit: in a session, or with a key whose scope carries the permit
+    (``app.access.scopes.sees_own_personal_data``); a key without one touches none."""
+    return staff_id == actor.staff_id and sees_own_personal_data(actor)
+
+
 def can_see_personal(actor: Actor, staff_id: int) -> bool:
-    """One's own record's (a key's only with a scope carrying the permit:
-    ``app.access.scopes.sees_own_personal_data``), or everyone's with VIEW_PERSONAL_DATA."""
-    if staff_id == actor.staff_id and sees_own_personal_data(actor):
+    """One's own record's (``owns_personal_data``), or everyone's with VIEW_PERSONAL_DATA."""
+    if owns_personal_data(actor, staff_id):
         return True
     return Permit.VIEW_PERSONAL_DATA in actor.permits and Permit.VIEW_STAFF in actor.permits
 
@@ -161,7 +167,7 @@ def write_denial(actor: Actor, staff_id: int, restricted: bool, field: str) -> s
             return None
         return "You may not change this staff member's SSN or salary."
     if row.visibility in NEEDS_PERSONAL_DATA:
-        if is_self or (editable and has_permit):
+        if owns_personal_data(actor, staff_id) or (editable and has_permit):
             return None
         return "Changing personal data needs the ViewPersonalData permit."
     return None if editable else "You may not edit this staff member."

@@ -15,6 +15,7 @@ import pytest
 
 from app.access import Role
 from app.access.scopes import Scope
+from app.graphql.ids import encode_id
 from app.staff.models import Staff
 from tests.factories import (
     Member,
@@ -194,3 +195,44 @@ async def test_scim_needs_a_key_whose_scope_carries_the_permit(services, client)
     response = await client.get(path, headers=_headers(key, own))
     assert response.status_code == 200, response.text
     assert own.admin.email in response.text and PHONE in response.text
+
+
+WRITE_OWN = """mutation($id: ID!, $phone: String) { staffUpdate(input: {id: $id, phoneCell: $phone}) {
+  userErrors { field code } } }"""
+WRITE_OWN_CUSTOM = """mutation($id: ID!, $field: ID!) { staffCustomFieldsSet(input: {staffId: $id,
+  values: [{fieldId: $field, value: "changed"}]}) { userErrors { field code } } }"""
+
+
+async def _mutate(client, query: str, variables: dict, h: dict) -> dict:
+    response = await client.post("/graphql", json={"query": query, "variables": variables}, headers=h)
+    body = response.json()
+    assert response.status_code == 200 and not body.get("errors"), body
+    return body["data"]
+
+
+def _codes(payload: dict) -> list[str]:
+    return [e["code"] for e in payload["userErrors"]]
+
+
+@pytest.mark.parametrize("scopes", list(NO_SCOPE.values()), ids=list(NO_SCOPE))
+async def test_a_key_without_personal_data_writes_none_of_its_creators_own(
+    services, client, scopes
+):
+    """What a key may not read it may not write either: its creator's own phone and
+    personal custom fields are refused (FORBIDDEN), and nothing changes; the creator's
+    session still writes them."""
+    own = await _own(services)
+    emergency = await make_custom_field(services, own.tenant, "Next of kin", personal=True)
+    field = encode_id("CustomField", emergency.id)
+    me = own.admin.staff_id
+    for h, refused in (
+        (_headers(await make_api_token(services, own.tenant, own.admin, scopes=scopes), own), True),
+        (_headers(own.admin.token, own), False),
+    ):
+        phone = await _mutate(client, WRITE_OWN, {"id": me, "phone": "+1 555 0000"}, h)
+        custom = await _mutate(client, WRITE_OWN_CUSTOM, {"id": me, "field": field}, h)
+        expected = ["FORBIDDEN"] if refused else []
+        assert _codes(phone["staffUpdate"]) == expected
+        assert _codes(custom["staffCustomFieldsSet"]) == expected
+        if refused:
+            assert (await get_row(services, Staff, own.admin.staff_pk)).phone_cell == PHONE
