@@ -72,12 +72,19 @@ def build_schema(
     settings (``_types_and_rules``, about 50 ms of strawberry's conversion); what a server
     learns while it runs, its compiled plans and kept introspection answers, is its own."""
     schema = copy.copy(_types_and_rules(production, limits or QueryLimits(), max_tokens))
+    # checked on every build: LIST_BOUNDS is data the cached types do not capture
+    if missing := missing_bounds(schema._schema):
+        raise RuntimeError("list fields without a bound in LIST_BOUNDS: " + ", ".join(missing))
     schema.hot_paths = HotPaths(schema._schema, budget=plan_budget)
     schema.kept_introspection = KeptIntrospection()
     return schema
 
 
-@functools.lru_cache(maxsize=8)
+# The distinct settings a process serves are few (one, in a server); the tests build more.
+KEPT_SCHEMAS = 8
+
+
+@functools.lru_cache(maxsize=KEPT_SCHEMAS)
 def _types_and_rules(production: bool, limits: QueryLimits, max_tokens: int) -> RosterSchema:
     rules = [make_rule(limits), NoBadCharactersRule]
     if production:
@@ -103,8 +110,6 @@ def _types_and_rules(production: bool, limits: QueryLimits, max_tokens: int) -> 
         types=[Staff, Account, CustomField, StaffStatus, User, Invitation, JoinLink, JoinRequest],
         extensions=extensions,
     )
-    if missing := missing_bounds(schema._schema):
-        raise RuntimeError("list fields without a bound in LIST_BOUNDS: " + ", ".join(missing))
     return schema
 
 
