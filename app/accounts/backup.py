@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 
 import orjson
 from sqlalchemy import inspect, literal, select, tuple_
+from sqlalchemy.orm import undefer
 
 from app.access import Actor, Permit, require_whole_records
 from app.accounts.models import Account
@@ -260,7 +261,9 @@ async def _account_json(
     session, actor: Actor, keyring, offload: Offload | None
 ) -> AsyncIterator[bytes]:
     personal = actor.can(Permit.VIEW_PERSONAL_DATA)
-    account = await session.get(Account, actor.account_id)
+    account = await session.get(
+        Account, actor.account_id, options=[undefer("*")], populate_existing=True
+    )
     head = {"format": FORMAT, "version": VERSION}
     yield (
         orjson.dumps(head)[:-1]

@@ -14,6 +14,8 @@ ACCOUNTS = FieldTable(
         Field("join_link_requires_approval", Visibility.BASIC),
         Field("timezone", Visibility.BASIC),
         *rows(Visibility.BASIC, "guests_take_seats", "self_signup", "scim_invites"),
+        # a signed-up account's slug until its owner confirms their email (then None)
+        Field("pending_slug", Visibility.INTERNAL),
         # the last sid given out: moves with every staff record added
         Field("staff_seq", Visibility.INTERNAL, audit=Audit.IGNORED, counts="staff.sid"),
     ],

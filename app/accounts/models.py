@@ -16,6 +16,10 @@ class Account(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     slug: Mapped[str] = mapped_column(String(63), unique=True)
+    pending_slug: Mapped[str | None] = mapped_column(String(63), nullable=True, deferred=True)
+    """The slug a signed-up account takes once its owner confirms their email; until then
+    its ``slug`` is a random placeholder (``app.accounts.service.create_pending_account``).
+    Deferred: only those two functions read or write it; an account's usual loads don't."""
     name: Mapped[str] = mapped_column(String(200))
     plan: Mapped[str] = mapped_column(String(32), default="FREE")
     seat_limit: Mapped[int] = mapped_column(Integer, default=5)

@@ -90,7 +90,7 @@ async def check_new_account(
     if slug is None:
         return name, None
     slug = slug.strip().casefold()
-    if not _SLUG.match(slug) or slug.isdigit():
+    if not _SLUG.match(slug) or slug.isdigit() or slug.startswith(PENDING_PREFIX):
         raise DomainError(
             "A slug is 3-63 lowercase letters, digits and dashes, not all digits.",
             field=["slug"],
@@ -98,6 +98,76 @@ async def check_new_account(
     if await session.scalar(select(Account.id).where(Account.slug == slug)):
         raise SlugTaken()
     return name, slug
+
+
+# The placeholder slug of a signed-up account until its owner confirms their email: random,
+# so that no slug a client could ask for is taken before then.
+PENDING_PREFIX = "pending-"
+
+
+async def create_pending_account(
+    session: AsyncSession,
+    *,
+    name: str,
+    owner: User,
+    slug: str | None,
+    seat_limit: int,
+    owner_first_name: str,
+    owner_last_name: str,
+) -> tuple[Account, Staff]:
+    """A signed-up account: it takes ``slug`` (or one made from its name) only when its
+    owner confirms their email (``take_pending_slugs``). Until then it holds a random
+    placeholder, so a sign-up takes no slug a later one could find taken: sign-up answers
+    alike whether or not the address has a login, and what it leaves behind must too."""
+    name, slug = await check_new_account(session, name=name, slug=slug)
+    account, staff = await create_account(
+        session,
+        name=name,
+        owner=owner,
+        slug=PENDING_PREFIX + secrets.token_hex(8),
+        seat_limit=seat_limit,
+        owner_first_name=owner_first_name,
+        owner_last_name=owner_last_name,
+        placeholder=True,
+    )
+    account.pending_slug = slug or slugify(name)
+    await session.flush()
+    return account, staff
+
+
+async def take_pending_slugs(session: AsyncSession, user_id: int) -> None:
+    """The user confirmed their email: each account they signed up for takes the slug it
+    asked for, or, when another account has taken it since, that slug with a suffix."""
+    pending = await session.execute(
+        select(Account.id, Account.pending_slug)
+        .join(Staff, Staff.account_id == Account.id)
+        .where(
+            Staff.user_id == user_id,
+            Staff.role == Role.OWNER,
+            Account.pending_slug.is_not(None),
+        )
+        .order_by(Account.id)
+    )
+    for account_id, wanted in pending.tuples():
+        assert wanted is not None  # the WHERE says so
+        slug = wanted
+        for _ in range(5):
+            if not await session.scalar(select(Account.id).where(Account.slug == slug)):
+                try:
+                    async with session.begin_nested():
+                        await session.execute(
+                            update(Account)
+                            .where(Account.id == account_id)
+                            .values(slug=slug, pending_slug=None)
+                            .execution_options(synchronize_session=False)
+                        )
+                    break
+                except IntegrityError:  # taken by a concurrent request after the look
+                    pass
+            slug = f"{wanted[:55]}-{secrets.token_hex(3)}"
+        held = session.identity_map.get(identity_key(Account, account_id))
+        if held is not None:
+            set_committed_value(held, "slug", slug)
 
 
 async def create_account(
@@ -109,8 +179,15 @@ async def create_account(
     seat_limit: int = DEFAULT_SEAT_LIMIT,
     owner_first_name: str | None = None,
     owner_last_name: str | None = None,
+    placeholder: bool = False,
 ) -> tuple[Account, Staff]:
-    name, slug = await check_new_account(session, name=name, slug=slug)
+    """An account and its owner's record. ``slug``: the one asked for (SlugTaken when it
+    is), else one made from the name; with ``placeholder``, ``slug`` is the random one of a
+    signed-up account (``create_pending_account``), not checked as a client's would be."""
+    if placeholder:
+        name = clean_text(name, "name", max_length=200, required=True, label="Account name")
+    else:
+        name, slug = await check_new_account(session, name=name, slug=slug)
     chosen = slug is not None
     if not chosen:
         base = slugify(name)

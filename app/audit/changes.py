@@ -69,6 +69,8 @@ def _changes_of(obj, op: str) -> dict | None:
             raise UnknownField(f"{table}.{key} has no row in its field table")
         if rule is Audit.IGNORED:
             continue
+        if attr.deferred and key in state.unloaded:
+            continue  # never loaded, so not changed here (its old value is not at hand)
         hist = state.attrs[key].history
         if op == "update":
             if not hist.has_changes():

@@ -53,7 +53,12 @@ MEMBER_RECORDS = Records(Staff, "member", ("id", "account_id", "role"))
 # The whole account, read once with the token: what ``viewer`` and ``account`` show of it,
 # and its sid counter, which bounds its number of staff records (a search's plan depends
 # on it: ``app.staff.queries.MATCHES_FIRST``).
-ACCOUNT_RECORDS = Records(Account, "account", tuple(inspect(Account).column_attrs.keys()))
+# every column an Account is loaded with (the deferred ones are not: see Account)
+ACCOUNT_RECORDS = Records(
+    Account,
+    "account",
+    tuple(key for key, column in inspect(Account).column_attrs.items() if not column.deferred),
+)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.accounts.service import check_new_account, create_account
+from app.accounts.service import check_new_account, create_pending_account
 from app.db.base import utcnow
 from app.email.links import build_link
 from app.email.outbox import enqueue
@@ -74,7 +74,9 @@ async def signup(
     An email that already has a user gets the same answer; that person is emailed a
     note instead, so sign-up cannot be used to learn who has an account. Hence every
     input (the account's name and slug included) is checked before the email is looked
-    up: a bad or taken slug is the same error for a known and an unknown address.
+    up: a bad or taken slug is the same error for a known and an unknown address; and the
+    new account takes its slug only once its owner confirms their email
+    (``create_pending_account``), so what a sign-up leaves behind does not tell either.
     """
     normalized = clean_email(email, required=True)
     if problem := password_problem(password, normalized):
@@ -113,7 +115,7 @@ async def signup(
             context={"email": normalized, "link": f"{settings.public_url}/password/forgot"},
         )
         return
-    await create_account(
+    await create_pending_account(
         session,
         name=account_name,
         owner=user,

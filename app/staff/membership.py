@@ -11,7 +11,13 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access import Actor, Permit, Role, refuse_impersonation, require
-from app.accounts.service import lock_account, next_staff_sid, reserve_seats, takes_seat
+from app.accounts.service import (
+    lock_account,
+    next_staff_sid,
+    reserve_seats,
+    take_pending_slugs,
+    takes_seat,
+)
 from app.audit import changes
 from app.db.base import utcnow
 from app.db.unique import claim
@@ -344,7 +350,9 @@ JOIN_KEYS_TAKEN = {
 async def confirm_memberships(session: AsyncSession, user_id: int) -> list[Staff]:
     """The user's email is confirmed: each UNCONFIRMED membership becomes ACTIVE. Its seat
     was reserved, so no seat check; each account's lock is still taken (in account order),
-    like every change of the seat ledger."""
+    like every change of the seat ledger. The accounts they signed up for take their
+    slugs (``take_pending_slugs``)."""
+    await take_pending_slugs(session, user_id)
     waiting = list(
         await session.scalars(
             select(Staff.account_id)

@@ -20,7 +20,14 @@ from app.graphql.ids import decode_id
 from app.identity.models import User
 from app.invitations.models import Invitation, JoinLink
 from app.staff.models import Staff
-from tests.factories import error_codes, make_member, make_tenant, update_row
+from tests.factories import (
+    error_codes,
+    mail_token,
+    make_member,
+    make_tenant,
+    take_mail,
+    update_row,
+)
 
 NEW_PASSWORD = "a good long password"
 
@@ -605,11 +612,26 @@ async def test_concurrent_signups_with_one_account_name_all_get_an_account(api, 
     assert sum([await users_with_email(services, e) for e in emails]) == 4
 
 
-async def test_concurrent_signups_asking_for_one_slug_give_it_to_one(api, services):
+VERIFY = "mutation($t: String!) { emailVerify(input: {token: $t}) { userErrors { code } } }"
+
+
+async def test_concurrent_signups_asking_for_one_slug_give_it_to_the_first_to_confirm(
+    api, services
+):
+    """A slug is taken when the founder confirms their email (before, a sign-up takes
+    none: app.accounts.service.create_pending_account), so all four sign up; of four
+    confirmations at once, one account gets the slug and the others it with a suffix."""
     emails = [f"slugger{i}@example.com" for i in range(4)]
 
     bodies = await at_once(*(signup_call(api, e, "Slug Co", "wanted-slug") for e in emails))
 
-    assert outcomes(bodies, "signup") == {"OK": 1, "TAKEN": 3}
-    assert [a.slug for a in await accounts_named(services, "Slug Co")] == ["wanted-slug"]
-    assert sum([await users_with_email(services, e) for e in emails]) == 1
+    assert outcomes(bodies, "signup") == {"OK": 4}
+    assert all(a.slug.startswith("pending-") for a in await accounts_named(services, "Slug Co"))
+    tokens = [mail_token(m) for m in await take_mail(services)]
+    assert len(tokens) == 4
+    confirmed = await at_once(*(api(VERIFY, {"t": t}) for t in tokens))
+    assert outcomes(confirmed, "emailVerify") == {"OK": 4}
+    slugs = sorted(a.slug for a in await accounts_named(services, "Slug Co"))
+    assert slugs[0] == "wanted-slug"
+    assert all(re.fullmatch(r"wanted-slug-[0-9a-f]{6}", s) for s in slugs[1:]), slugs
+    assert len(set(slugs)) == 4

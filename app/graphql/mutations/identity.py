@@ -76,7 +76,12 @@ class SignupInput:
     first_name: str = strawberry.field(description="Given name.")
     last_name: str = strawberry.field(description="Family name.")
     account_name: str = strawberry.field(description="Your organisation's name.")
-    account_slug: str | None = strawberry.field(default=None, description="Optional slug.")
+    account_slug: str | None = strawberry.field(
+        default=None,
+        description="Optional slug. The account takes it (or, without one, a slug made from "
+        "its name) when you confirm your email; if another account took it first, with a "
+        "suffix.",
+    )
 
 
 @strawberry.type(description="Always the same answer: check your email.")
