@@ -153,11 +153,6 @@ class Settings(BaseSettings):
     # The memory the compiled plans' cache may hold, by its estimate (app.graphql.hot):
     # least recently used documents and plans are forgotten beyond it.
     hot_paths_cache_bytes: int = Field(32 * 2**20, ge=0)
-    # At startup, collect garbage, then keep what is alive out of the cyclic collector's
-    # sight while serving (app.main: a p99 four times the p50 without it). Off for a
-    # process that starts many servers one after another, such as the test suite: each
-    # start's full collection walks everything that process holds.
-    gc_freeze: bool = True
     log_format: Literal["text", "json"] = "text"
     # One line per HTTP request on the "roster.access" logger (app.ops.observe).
     access_log: bool = True

@@ -149,9 +149,6 @@ def make_settings(database_url: str, **overrides) -> Settings:
         email_backend="memory",
         public_url="http://roster.test",
         rate_limited_delay_seconds=0,
-        # a worker starts hundreds of live servers: a full collection at each start walked
-        # all the worker held (seconds, late in a run); tests/test_app.py checks it on
-        gc_freeze=False,
     )
     values.update(overrides)
     return Settings(**values)
