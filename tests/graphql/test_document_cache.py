@@ -5,13 +5,13 @@ from __future__ import annotations
 import gc
 import weakref
 
-import httpx
 import pytest
+from graphql import parse
 
 from app.graphql import extensions
+from app.graphql.limits import operation_summary
 from app.graphql.schema import KEPT_SCHEMAS, build_schema
-from app.main import create_app
-from tests.factories import Api, error_codes, make_tenant
+from tests.factories import error_codes, make_tenant
 
 VIEWER = "{ viewer { role } }"
 
@@ -67,22 +67,20 @@ async def test_a_repeated_document_is_validated_once(api, services, monkeypatch)
     assert len(validated) == 1
 
 
-async def test_a_schema_no_longer_served_is_freed_with_what_was_kept_for_it(settings, services):
+def test_a_schema_no_longer_served_is_freed_with_what_was_kept_for_it():
     """What is kept per document (validation, cost summaries, plans) is kept per schema,
-    and does not keep the schema alive: a process that builds apps for more settings than
-    it keeps (``KEPT_SCHEMAS``) frees the oldest, with what was kept for it."""
-    tenant = await make_tenant(services)
-    app = create_app(settings, services=services)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://roster.test"
-    ) as client:
-        answer = await Api(client).data(
-            "{ viewer { role } staff(first: 1) { totalCount } }", as_=tenant.owner
-        )
-    assert answer["viewer"] == {"role": "OWNER"}
-    # (that apps with the same settings share it: tests/graphql/test_schema_per_app.py)
-    schema = weakref.ref(app.state.graphql.schema._schema)
-    del app, client
+    and does not keep the schema alive: a process that builds schemas for more settings
+    than it keeps (``KEPT_SCHEMAS``) frees the oldest, with what was kept for it. (That
+    apps with the same settings share one: tests/graphql/test_schema_per_app.py.)"""
+    query = "{ viewer { role } staff(first: 1) { totalCount } }"
+    built = build_schema(max_tokens=2999)  # settings no other test uses
+    core = built._schema
+    assert extensions._validate(core, query, (("max_tokens", 2999),), ()) == []
+    assert operation_summary(core, query, parse(query), None) is not None
+    prepared = built.hot_paths.document(query, None, parse(query))
+    assert prepared is not None
+    schema = weakref.ref(core)
+    del built, core, prepared
     for tokens in range(KEPT_SCHEMAS):  # as many other settings as are kept
         build_schema(max_tokens=10 + tokens)
     gc.collect()
