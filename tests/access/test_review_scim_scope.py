@@ -18,16 +18,8 @@ from tests.factories import (
     make_tenant,
     set_staff_secrets,
 )
+from tests.rest.test_key_matrix import ADM, INV, PD, SCIM, R, W  # the scopes, short
 from tests.scim.helpers import Scim, user_body
-
-R, W, PD, INV, ADM, SCIM = (
-    Scope.STAFF_READ,
-    Scope.STAFF_WRITE,
-    Scope.PERSONAL_DATA,
-    Scope.INVITATIONS_WRITE,
-    Scope.ADMIN,
-    Scope.SCIM,
-)
 
 DIRECTORY = "{ staff(first: 50) { totalCount nodes { sid email ssn salary } } }"
 BY_SID = """query($sid: Int!) {
