@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import NamedTuple
 
@@ -23,7 +23,7 @@ from app.custom_fields.queries import (
 )
 from app.db.base import utcnow
 from app.db.prepared import connection_of
-from app.db.unique import claim
+from app.db.unique import ALREADY_THERE, claim
 from app.errors import AccessDenied, DomainError, ErrorCode, Forbidden, NotFound, ValidationFailed
 from app.staff import access
 from app.staff.fields import STAFF
@@ -354,27 +354,61 @@ async def set_values(
         )
     }
     now = utcnow()
+    new: dict[int, str] = {}
     for field_id, value in planned.items():
         row = existing.get(field_id)
         if value is None:
             if row is not None:
                 await session.delete(row)
         elif row is None:
-            session.add(
-                CustomFieldValue(
-                    staff_id=staff.id,
-                    field_id=field_id,
-                    account_id=actor.account_id,
-                    value=value,
-                    modified_at=now,
-                )
-            )
+            new[field_id] = value
         else:
             row.value = value
             row.modified_at = now
+    await _insert_values(session, staff, new, now)
     staff.modified_at = now
     await session.flush()
     return staff
+
+
+# A value a concurrent request inserted between ``set_values``' look and its insert is there
+# to be written over, as the look would have found it (``claim``).
+VALUE_THERE = {"pk_custom_field_values": ALREADY_THERE}
+
+
+async def _insert_values(
+    session: AsyncSession, staff: Staff, new: dict[int, str], now: datetime
+) -> None:
+    """Insert ``staff``'s values of the fields ``new`` maps, which had none when looked at.
+    Where a concurrent request's insert of one came first, the primary key refuses them
+    all; the values there by now are overwritten (last writer wins, as when the other
+    request commits before the look), and the rest inserted again."""
+    while new:
+        async with claim(session, VALUE_THERE) as claimed:
+            session.add_all(
+                CustomFieldValue(
+                    staff_id=staff.id,
+                    field_id=field_id,
+                    account_id=staff.account_id,
+                    value=value,
+                    modified_at=now,
+                )
+                for field_id, value in new.items()
+            )
+        if not claimed.already_there:
+            return
+        there = await session.scalars(
+            select(CustomFieldValue).where(
+                CustomFieldValue.staff_id == staff.id, CustomFieldValue.field_id.in_(list(new))
+            )
+        )
+        overwritten = 0
+        for row in there:
+            row.value = new.pop(row.field_id)
+            row.modified_at = now
+            overwritten += 1
+        if not overwritten:  # refused, yet none is there: never loop on it
+            raise RuntimeError("custom_field_values refused values it does not hold")
 
 
 async def values_for_staff(

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.access import Actor, require_project_management
 from app.db.base import Records, utcnow
 from app.db.prepared import Prepared
-from app.db.unique import claim
+from app.db.unique import ALREADY_THERE, claim
 from app.errors import DomainError, ErrorCode, NotFound, ValidationFailed
 from app.projects.models import Project, ProjectMember, ProjectTeamRole
 from app.staff import access
@@ -72,11 +72,16 @@ def touch(project: Project) -> None:
     project.modified_at = utcnow()
 
 
+# A concurrent request may add the same member between ``_add``'s look and its insert:
+# then they are on the project, as the look would have found them (``claim``).
+MEMBER_THERE = {"pk_project_members": ALREADY_THERE}
+
+
 async def _add(session: AsyncSession, project: Project, staff: Staff, team_role_id=None):
-    existing = await session.get(ProjectMember, (project.id, staff.id))
+    key = (project.id, staff.id)
+    existing = await session.get(ProjectMember, key)
     if existing is not None:
         return existing
-    touch(project)
     member = ProjectMember(
         project_id=project.id,
         staff_id=staff.id,
@@ -84,7 +89,11 @@ async def _add(session: AsyncSession, project: Project, staff: Staff, team_role_
         team_role_id=team_role_id or staff.default_project_role_id,
         added_at=utcnow(),
     )
-    session.add(member)
+    async with claim(session, MEMBER_THERE) as claimed:
+        session.add(member)
+    if claimed.already_there:
+        return await session.get_one(ProjectMember, key)  # theirs, committed by now
+    touch(project)
     await session.flush()
     return member
 

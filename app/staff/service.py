@@ -16,7 +16,7 @@ from app.access import GRANTABLE_PERMITS, Actor, Permit, Role, own_session_refus
 from app.accounts.service import lock_account, next_staff_sid
 from app.db.base import Records, utcnow
 from app.db.prepared import Prepared, connection_of
-from app.db.unique import claim
+from app.db.unique import ALREADY_THERE, claim
 from app.errors import DomainError, ErrorCode, Forbidden, NotFound, ValidationFailed
 from app.security.crypto import Keyring
 from app.staff import access, email_change
@@ -613,6 +613,13 @@ async def update_staff(
     return StaffUpdate(staff, email_confirmation_pending=True)
 
 
+# Sharing a record or granting a permit that a concurrent request shared or granted between
+# the look and the insert is done all the same: the row is there, as the look would have
+# found it (``claim``).
+SHARE_THERE = {"pk_staff_shares": ALREADY_THERE}
+GRANT_THERE = {"pk_staff_permit_grants": ALREADY_THERE}
+
+
 async def share_staff(
     session: AsyncSession, actor: Actor, staff_id: int, with_staff_id: int, *, share: bool
 ) -> Staff:
@@ -623,9 +630,10 @@ async def share_staff(
         raise DomainError("A record is always visible to its own person.", field=["shared_with_id"])
     existing = await session.get(StaffShare, (staff.id, other.id))
     if share and existing is None:
-        session.add(
-            StaffShare(staff_id=staff.id, shared_with_id=other.id, account_id=actor.account_id)
-        )
+        async with claim(session, SHARE_THERE):  # shared by a concurrent request: done too
+            session.add(
+                StaffShare(staff_id=staff.id, shared_with_id=other.id, account_id=actor.account_id)
+            )
     elif not share and existing is not None:
         await session.delete(existing)
     await session.flush()
@@ -655,7 +663,10 @@ async def set_permit(
         raise DomainError("That permit comes with a role and cannot be granted.", field=["permit"])
     existing = await session.get(StaffPermitGrant, (staff.id, permit))
     if grant and existing is None:
-        session.add(StaffPermitGrant(staff_id=staff.id, permit=permit, account_id=actor.account_id))
+        async with claim(session, GRANT_THERE):  # granted by a concurrent request: done too
+            session.add(
+                StaffPermitGrant(staff_id=staff.id, permit=permit, account_id=actor.account_id)
+            )
     elif not grant and existing is not None:
         await session.delete(existing)
     await session.flush()
