@@ -6,7 +6,14 @@ an unknown or repeated header, or one the actor may not write, refuses the whole
 Columns the import does not write (``sid``, ``accountStatus``, ``createdAt``,
 ``modifiedAt``; ``role`` of existing records, which changes through staffRoleChange) are
 read and ignored. A blank cell clears the field; cells the export neutralised for
-spreadsheets (a leading apostrophe) are read back as they were.
+spreadsheets (a leading apostrophe) are read back as they were. A row with fewer cells
+than the header has columns reads the missing ones as blank; a row with more is refused
+(``_overflow``): its cells past the last column have no header to go to, and dropping them
+would lose what a column shifted in a spreadsheet moved there. An extra cell is refused
+even when it is empty (a trailing comma): spreadsheets (Excel, LibreOffice) write the
+header row as wide as every other row (a cell used past the header gives it an empty
+header, which refuses the file), so an empty cell past the header comes from a row shifted
+right whose last cell was blank, or from a hand-made file; neither should import silently.
 
 Each row updates the record of the account it names by ``externalId``, else by
 ``email`` (matching by email takes the ViewPersonalData permit, as the email column
@@ -367,6 +374,24 @@ def _error(number: int, exc: DomainError, headers: dict[str, str]) -> list[RowEr
     return out
 
 
+def _overflow(number: int, cells: list[str], width: int) -> RowError | None:
+    """The error of a row with more cells than the header's ``width`` columns, empty
+    extra cells included (see the module's docstring), or None."""
+    if len(cells) <= width:
+        return None
+    extra = len(cells) - width
+    which, them = (
+        ("its last cell has", "it") if extra == 1 else (f"its last {extra} cells have", "them")
+    )
+    return RowError(
+        number,
+        None,  # they have no header
+        ErrorCode.INVALID,
+        f"The row has {len(cells)} cells but the header has {width} columns: {which} no "
+        f"column to go to (a column shifted, or a trailing comma?): remove {them} or fix the row.",
+    )
+
+
 class _Row:
     """One row being planned: its problems are collected, never raised."""
 
@@ -678,6 +703,9 @@ async def import_staff(
     for index, values in enumerate(by_header):
         cells = {c: values[c.header] for c in columns}
         plan = _plan_row(actor, settings.keyring, index + 2, cells, look, seen, headers)
+        if (overflow := _overflow(index + 2, body[index], len(columns))) is not None:
+            plan.report.errors.insert(0, overflow)
+            plan.report.action = RowAction.ERROR
         plans.append(plan)
         if progress is not None and (index % 250 == 0 or index + 1 == total):
             progress("checking", index + 1, total)

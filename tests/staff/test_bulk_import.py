@@ -6,7 +6,8 @@ import asyncio
 import csv
 import io
 
-from hypothesis import HealthCheck, given, settings
+import pytest
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
@@ -480,3 +481,52 @@ async def test_details_of_a_record_one_does_not_see_are_refused_whatever_they_ho
     blank = to_csv([{"firstName": "Hid", "lastName": "Den", "email": "hid@example.com"}], header)
     assert (await run(api, editor, blank))["unchanged"] == 1
     assert (await get_row(services, Staff, hidden.id)).capacity == 100
+
+
+# Rows as a spreadsheet or a hand may write them against a header of WIDE columns: the
+# names, then up to five cells more (fewer than WIDE has read as blank; more, even empty
+# ones, are refused: app.staff.bulk_import._overflow).
+WIDE = ["firstName", "lastName", "title", "notes"]
+_rows = st.lists(
+    st.lists(st.sampled_from(["", " ", "Lead", "=1+1", "a,b"]), max_size=5).map(
+        lambda cells: ["Ann", "Cell", *cells]
+    ),
+    min_size=1,
+    max_size=6,
+)
+
+
+@settings(
+    max_examples=8,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(rows=_rows)
+@example(rows=[["Ann", "Cell", "Lead", "", ""]])  # "Ann,Cell,Lead,,": a trailing comma
+async def test_a_row_with_more_cells_than_the_header_is_refused_and_nothing_is_written(
+    api, services, one_tenant, rows
+):
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\r\n").writerows([WIDE, *rows])
+    before = await staff_count(services, one_tenant.account_id)
+
+    report = await run(api, one_tenant.owner, buffer.getvalue(), apply=True)
+
+    too_wide = [number for number, row in enumerate(rows, start=2) if len(row) > len(WIDE)]
+    assert report["userErrors"] == []
+    assert [(e["row"], e["column"], e["code"]) for e in report["errors"]] == [
+        (number, None, "INVALID") for number in too_wide
+    ]
+    assert all(f"the header has {len(WIDE)} columns" in e["message"] for e in report["errors"])
+    assert (report["failed"], report["created"]) == (len(too_wide), len(rows) - len(too_wide))
+    assert report["applied"] is (not too_wide)  # all or nothing
+    written = len(rows) if report["applied"] else 0
+    assert await staff_count(services, one_tenant.account_id) == before + written
+
+
+@pytest.fixture
+async def one_tenant(services):
+    """One account for every example of a Hypothesis test."""
+    return await make_tenant(services)
