@@ -269,16 +269,18 @@ def outcome(body: dict, field: str) -> str:
 
 
 async def set_staff_secrets(services, staff_id: int, *, ssn=None, salary=None) -> None:
-    """Store SSN and salary encrypted, as the service would."""
+    """Store SSN and salary encrypted, as the service would (cleaned by their validators:
+    a salary of 99000 is stored as "99000.0")."""
+    from app.staff.fields import STAFF
     from app.staff.service import write_secret
 
     keyring = services.settings.keyring
     async with services.db.session(write=True) as session:
         staff = await session.get(Staff, staff_id)
         if ssn is not None:
-            write_secret(keyring, staff, "ssn", ssn)
+            write_secret(keyring, staff, "ssn", STAFF["ssn"].cleaned(ssn))
         if salary is not None:
-            write_secret(keyring, staff, "salary", str(salary))
+            write_secret(keyring, staff, "salary", str(STAFF["salary"].cleaned(salary)))
         await session.commit()
 
 

@@ -8,8 +8,9 @@ decrypted secrets on staff rows; any other key, a value of the wrong type, a row
 another account or a reference to a row the document does not hold refuses the file; so
 does a counter of the account row (a field that ``counts`` a column: ``staff_seq``) below
 the largest value its rows hold, which would hand out a number in use again. And what the
-API would refuse to write is refused by the API's own rules (``_check_rules``): a manager
-cycle, a custom field's bad name or options, a custom value its field does not take.
+API would refuse to write is refused by the API's own rules (``_check_rules``): a staff
+value its field's validator refuses, a manager cycle, a custom field's bad name or options,
+a custom value its field does not take.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from app.audit.models import AuditEntry
 from app.custom_fields.models import CustomField, CustomFieldValue
 from app.custom_fields.service import clean_name, clean_options, normalise
 from app.db.base import UTCDateTime
-from app.errors import DomainError
+from app.errors import DomainError, ValidationFailed
 from app.fields import Backup
 from app.fields import table as field_table
 from app.invitations.models import Invitation, JoinLink
@@ -39,7 +40,7 @@ from app.security.tokens import token_digest
 from app.staff.errors import ManagerCycle
 from app.staff.fields import STAFF
 from app.staff.models import Staff, StaffPermitGrant, StaffShare, StaffStatus
-from app.staff.service import in_manager_cycles
+from app.staff.service import clean_stored, in_manager_cycles
 
 ACCOUNT = "account"
 
@@ -285,13 +286,27 @@ def _check_counters(account: dict, rows: dict[str, list[dict]]) -> None:
 
 
 def _check_rules(rows: dict[str, list[dict]]) -> None:
-    """What the API would refuse to write is refused, by the API's own rules: records
-    whose managers run in a circle (``in_manager_cycles``, as the staff import checks
-    them), a custom field's name or options (``clean_name``, ``clean_options``) and a
-    custom value its field does not take (``normalise``, as staffCustomFieldsSet and the
-    import write values). Names, options and values are kept as those rules clean them
-    (what the API stored already is unchanged)."""
+    """What the API would refuse to write is refused, by the API's own rules: a staff
+    record's value its field's validator refuses (``clean_stored``: the staff field
+    table's validators, as staffCreate and staffUpdate clean input; an email, a time zone,
+    a length...), records whose managers run in a circle (``in_manager_cycles``, as the
+    staff import checks them), a custom field's name or options (``clean_name``,
+    ``clean_options``) and a custom value its field does not take (``normalise``, as
+    staffCustomFieldsSet and the import write values). Staff values, names, options and
+    custom values are kept as those rules clean them (what the API stored already is
+    unchanged)."""
     staff = rows["staff"]
+    for i, row in enumerate(staff):
+        try:
+            row.update(clean_stored(row))
+        except ValidationFailed as failed:
+            first = failed.errors[0]
+            key = (first.field or ["?"])[0]
+            raise BackupRejected(
+                f"staff[{i}].{key} (sid {row.get('sid')}): {first.message}",
+                field=["staff", str(i), key],
+                code=first.code,
+            ) from None
     managers = {r["id"]: r.get("manager_id") for r in staff}
     circling = in_manager_cycles(managers, list(managers))
     for i, row in enumerate(staff):

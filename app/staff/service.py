@@ -375,7 +375,57 @@ def _clean_all(
 
 def _lacks(record: Staff, field: str) -> bool:
     """Whether ``record`` holds nothing in ``field`` (each of its columns empty)."""
-    return all(getattr(record, column) in (None, "") for column in STAFF[field].columns)
+    return _empty(getattr(record, column) for column in STAFF[field].columns)
+
+
+def _empty(values: Iterable) -> bool:
+    return all(value in (None, "") for value in values)
+
+
+def clean_stored(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A whole record as it is to be stored, checked by the validators staffCreate and
+    staffUpdate clean their input with (``STAFF``, as ``_clean_all``): ``record`` holds
+    columns by name and an encrypted field's plain text by the field's name, as a backup
+    does (``app.accounts.backup_document``). Fields without a validator (ids,
+    references, dates, stamps) and those none of whose keys ``record`` holds are not
+    looked at. Returns each key looked at with its cleaned value (an encrypted field's
+    text as ``apply_values`` encrypts it); raises ValidationFailed naming by its key each
+    value a validator refuses. A required field the record holds nothing in (the names
+    of a record an invitation or a partner catalogue's add made without them) stays as it
+    is, as an update leaves it."""
+    cleaned: dict[str, Any] = {}
+    problems: list[DomainError] = []
+    for row in STAFF:
+        if row.clean is None:
+            continue
+        keys = [k for k in ((row.name,) if row.encrypted else row.columns) if k in record]
+        if not keys:
+            continue
+        parts = len(row.columns) > 1  # the address: its parts by name
+        given = {k.removeprefix(f"{row.name}_"): record[k] for k in keys} if parts else None
+        try:
+            value = row.cleaned(given if parts else record[keys[0]])
+        except DomainError as exc:
+            if not (exc.code is ErrorCode.REQUIRED and _empty(record[k] for k in keys)):
+                path = exc.field or [row.name]
+                key = "_".join(path) if parts else keys[0]  # address.zip: address_zip
+                problems.append(DomainError(exc.message, field=[key], code=exc.code))
+            continue
+        except (TypeError, ValueError):
+            problems.append(DomainError("Not a valid value.", field=[keys[0]]))
+            continue
+        if parts:
+            cleaned.update({f"{row.name}_{part}": v for part, v in value.items()})
+        else:
+            cleaned[keys[0]] = _secret_text(value) if row.encrypted else value
+    if problems:
+        raise ValidationFailed(problems)
+    return cleaned
+
+
+def _secret_text(value) -> str | None:
+    """A cleaned secret's value as it is encrypted (a salary's number as text)."""
+    return None if value is None else str(value)
 
 
 def in_manager_cycles(managers: Mapping[int, int | None], ids: Iterable[int]) -> set[int]:
@@ -483,7 +533,7 @@ def apply_values(keyring: Keyring, staff: Staff, values: dict) -> None:
     for field, value in values.items():
         row = STAFF[field]
         if row.encrypted:
-            write_secret(keyring, staff, field, None if value is None else str(value))
+            write_secret(keyring, staff, field, _secret_text(value))
         elif len(row.columns) > 1:  # the parts given, by name (address: street, city...)
             for part, part_value in value.items():
                 setattr(staff, f"{field}_{part}", part_value)

@@ -16,8 +16,10 @@ from app.accounts.errors import BackupRejected
 from app.accounts.fields import ACCOUNTS
 from app.accounts.models import Account
 from app.accounts.restore import restore_account
+from app.errors import DomainError
 from app.projects.models import ProjectMember, ProjectTeamRole
 from app.security.crypto import Keyring
+from app.staff.fields import STAFF
 from app.staff.models import Staff
 from app.staff.service import read_secret
 from tests.conftest import make_settings
@@ -387,13 +389,31 @@ async def restore_owned(services, raw: bytes, slug: str, email: str) -> None:
 
 _text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"))
 _cents = st.integers(0, 10_000_000).map(lambda n: n / 100)
+_REFUSED = object()
+
+
+def _stored(name: str, values):
+    """``values`` as the API stores them in the staff field ``name``: what its validator
+    makes of them, those it refuses left out (a backup of them is refused: see
+    test_a_staff_value_the_api_refuses_is_refused_naming_the_record_and_field)."""
+
+    def clean(value):
+        try:
+            return STAFF[name].cleaned(value)
+        except DomainError:
+            return _REFUSED
+
+    return values.map(clean).filter(lambda value: value is not _REFUSED)
+
+
 STAFF_VALUES = st.fixed_dictionaries(
     {
-        "first_name": _text.filter(str.strip).map(lambda s: s[:100]).filter(bool),
-        "last_name": _text.map(lambda s: s[:100]),
-        "title": st.none() | _text.map(lambda s: s[:200]),
-        "notes": st.none() | _text,
-        "phone_cell": st.none() | _text.map(lambda s: s[:40]),
+        "first_name": _stored("first_name", _text),
+        "last_name": st.just("") | _stored("last_name", _text),  # "": a record made nameless
+        "title": st.none() | _stored("title", _text),
+        "notes": st.none() | _stored("notes", _text),
+        "phone_cell": st.none()
+        | _stored("phone_cell", st.from_regex(r"[+(]?[0-9 ()./-]{3,38}", fullmatch=True)),
         "is_inactive": st.booleans(),
         "capacity": st.integers(0, 74_400).map(lambda n: n / 100),
         "rate1": st.none() | _cents,
@@ -411,8 +431,13 @@ _slugs = iter(range(10**6))
     database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(values=STAFF_VALUES, ssn=st.none() | _text.map(lambda s: s[:32]), salary=st.none() | _text)
+@given(
+    values=STAFF_VALUES,
+    ssn=st.none() | _stored("ssn", st.from_regex(r"[A-Za-z0-9][A-Za-z0-9 -]{2,31}", fullmatch=True)),
+    salary=st.none() | _cents,
+)
 async def test_any_staff_values_come_back_as_they_were(services, tmp_path, values, ssn, salary):
+    """Any values the API stores (its validators' output)."""
     tenant = await make_tenant(services)
     staff = await make_staff(services, tenant, **values)
     await set_staff_secrets(services, staff.id, ssn=ssn, salary=salary)
@@ -423,3 +448,55 @@ async def test_any_staff_values_come_back_as_they_were(services, tmp_path, value
     [before] = [s for s in first["staff"] if s["sid"] == staff.sid]
     [after] = [s for s in copy["staff"] if s["sid"] == staff.sid]
     assert {**after, "id": None, "account_id": None} == {**before, "id": None, "account_id": None}
+
+
+# A value of a staff row each of the field table's validators refuses: (key, value, code).
+REFUSED = [
+    ("email", "not-an-email", "INVALID"),
+    ("home_timezone", "Mars/Olympus_Mons", "INVALID"),
+    ("notes", "x" * 10_001, "TOO_LONG"),  # the column takes any length, the API 10,000
+    ("title", "two\nlines", "INVALID"),
+    ("last_name", "  ", "REQUIRED"),  # blank but not empty: no record is stored so
+    ("phone_work", "call me", "INVALID"),
+    ("capacity", 745, "INVALID"),
+    ("rate2", -1, "INVALID"),
+    ("hour_rate_type", 1001, "INVALID"),
+    ("staff_org_id", -1, "INVALID"),
+    ("external_id", "a\u0007b", "INVALID"),
+    ("address_country", "\u0000", "INVALID"),
+    ("ssn", "!!", "INVALID"),
+    ("salary", "lots", "INVALID"),
+]
+
+
+async def test_a_staff_value_the_api_refuses_is_refused_naming_the_record_and_field(
+    services, tmp_path
+):
+    """The staff field table's validators (app.staff.fields) run on every staff row, as
+    staffCreate and staffUpdate run them: a value one refuses refuses the file, naming the
+    row, its sid and the key, and nothing is written; values they accept come back as
+    they clean them, and a record's empty names (as an invitation makes it) as they were."""
+    tenant = await make_tenant(services)
+    await make_staff(services, tenant, first_name="Val", last_name="Id", email="v@example.com")
+    document = json.loads(await backup(services, tenant.slug, tmp_path))
+    index, row = next((i, r) for i, r in enumerate(document["staff"]) if r["last_name"] == "Id")
+    before = await row_counts(services)
+    for key, value, code in REFUSED:
+        bad = json.loads(json.dumps(document))
+        bad["staff"][index][key] = value
+        with pytest.raises(BackupRejected) as refused:
+            await restore(services, json.dumps(bad).encode(), slug="never")
+        assert refused.value.message.startswith(f"staff[{index}].{key} (sid {row['sid']}): ")
+        assert (refused.value.field, refused.value.code) == (["staff", str(index), key], code)
+        assert await row_counts(services) == before, key
+
+    spelled = {"email": " V@Example.COM ", "title": " Lead ", "address_city": " Oslo ",
+               "home_timezone": " Europe/Oslo ", "salary": " 1000 ", "first_name": ""}  # fmt: skip
+    document["staff"][index].update(spelled)
+    await restore(services, json.dumps(document).encode(), slug="cleaned")
+    copy = json.loads(await backup(services, "cleaned", tmp_path))
+    [back] = [r for r in copy["staff"] if r["sid"] == row["sid"]]
+    assert {key: back[key] for key in spelled} == {
+        "email": "v@example.com", "title": "Lead", "address_city": "Oslo",
+        "home_timezone": "Europe/Oslo", "salary": "1000.0", "first_name": "",
+    }  # fmt: skip
