@@ -146,7 +146,10 @@ async def read_file(chunks: AsyncIterator[bytes], limit: int) -> str:
         ) from None
 
 
-def _read(text: str, limit: int) -> tuple[list[str], list[list[str]]]:
+def _read(text: str, limit: int) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """The header and the rows that hold something, each with its record's number in the
+    file (the header is 1; blank rows are skipped but counted, as a spreadsheet shows
+    them)."""
     if len(text) > limit or len(text.encode("utf-8")) > limit:
         raise _too_large(limit)
     text = text.removeprefix("\ufeff")
@@ -158,7 +161,8 @@ def _read(text: str, limit: int) -> tuple[list[str], list[list[str]]]:
         raise ValidationFailed(
             [_file_error("The file has no header row.", code=ErrorCode.REQUIRED)]
         )
-    header, body = rows[0], [r for r in rows[1:] if any(c.strip() for c in r)]
+    header = rows[0]
+    body = [(n, r) for n, r in enumerate(rows[1:], start=2) if any(c.strip() for c in r)]
     if len(body) > MAX_ROWS:
         raise ValidationFailed(
             [_file_error(f"At most {MAX_ROWS} rows at once.", code=ErrorCode.LIMIT_REACHED)]
@@ -694,16 +698,16 @@ async def import_staff(
             headers[f"custom:{c.custom.id}"] = c.header
     by_header = [
         {c.header: (_plain(cells[i]) if i < len(cells) else None) for i, c in enumerate(columns)}
-        for cells in body
+        for _, cells in body
     ]
     look = await _lookups(session, actor, by_header, any(c.custom for c in columns))
     seen: dict[tuple[str, str], int] = {}
     plans: list[_Plan] = []
     total = len(body)
-    for index, values in enumerate(by_header):
+    for index, ((number, row), values) in enumerate(zip(body, by_header, strict=True)):
         cells = {c: values[c.header] for c in columns}
-        plan = _plan_row(actor, settings.keyring, index + 2, cells, look, seen, headers)
-        if (overflow := _overflow(index + 2, body[index], len(columns))) is not None:
+        plan = _plan_row(actor, settings.keyring, number, cells, look, seen, headers)
+        if (overflow := _overflow(number, row, len(columns))) is not None:
             plan.report.errors.insert(0, overflow)
             plan.report.action = RowAction.ERROR
         plans.append(plan)

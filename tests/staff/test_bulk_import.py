@@ -530,3 +530,20 @@ async def test_a_row_with_more_cells_than_the_header_is_refused_and_nothing_is_w
 async def one_tenant(services):
     """One account for every example of a Hypothesis test."""
     return await make_tenant(services)
+
+
+async def test_rows_are_numbered_as_in_the_file_blank_rows_counted(api, one_tenant):
+    """A blank line, or a row of empty cells as a spreadsheet writes one, is skipped but
+    still has its number: errors name the rows a spreadsheet shows."""
+    text = (
+        "firstName,lastName,email\r\n"
+        "Ok,Row,ok@example.com\r\n"
+        "\r\n"
+        ",,\r\n"
+        'Two,"Line\r\nName",bad-email\r\n'  # one record over two lines: one row
+        "Too,Wide,w@example.com,x\r\n"
+    )
+    report = await run(api, one_tenant.owner, text)
+    assert [(e["row"], e["column"], e["code"]) for e in report["errors"]] == [
+        (5, "lastName", "INVALID"), (5, "email", "INVALID"), (6, None, "INVALID"),
+    ]  # fmt: skip
