@@ -605,14 +605,14 @@ async def test_custom_values_are_named_by_whether_their_field_is_personal(
         receiver.secrets.append(made["secret"])
         told = []
         for change in (
-            lambda: values_set((shoe, "4471")),
+            lambda: values_set((shoe, "z4471")),
             lambda: api.data(
                 STAFF_UPDATE,
                 {"input": {"id": gid("Staff", staff.id), "ssn": "123-45-6789"}},
                 as_=tenant.owner,
             ),
-            lambda: values_set((nickname, "Nick4472")),
-            lambda: values_set((shoe, "4473"), (nickname, "Ned4474")),
+            lambda: values_set((nickname, "Nickz4472")),
+            lambda: values_set((shoe, "z4473"), (nickname, "Nedz4474")),
         ):
             before = len(receiver.received)
             await change()
@@ -624,7 +624,8 @@ async def test_custom_values_are_named_by_whether_their_field_is_personal(
             assert told == [[], [], [["customFields"]], [["customFields"]]]
         assert {p["data"]["id"] for p in receiver.payloads} == {gid("Staff", staff.id)}
         sent = b"".join(r.body for r in receiver.received).decode()
-        assert not re.search(r"447[1-4]|123-45", sent)  # thin: never a value
+        # thin: never a value ("z": event ids are hex, and may hold "4474")
+            assert not re.search(r"z447[1-4]|123-45", sent)
 
 
 def test_an_event_naming_a_field_no_table_has_is_an_error_never_told():
