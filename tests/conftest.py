@@ -149,6 +149,10 @@ def make_settings(database_url: str, **overrides) -> Settings:
         email_backend="memory",
         public_url="http://roster.test",
         rate_limited_delay_seconds=0,
+        # Exports render in a thread: a worker process is a fresh interpreter, about a
+        # second of CPU to start for each app. tests/staff/test_export_offload.py covers
+        # the worker processes (the same bytes as a thread's).
+        export_workers=0,
     )
     values.update(overrides)
     return Settings(**values)

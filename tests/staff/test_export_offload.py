@@ -14,8 +14,10 @@ from app.access import ROLE_PERMITS, Actor, Permit, Role
 from app.accounts.backup import account_json
 from app.errors import AccessDenied
 from app.offload import Offload
+from app.settings import Settings
 from app.staff import export
 from app.staff.export import staff_csv
+from tests.conftest import make_settings
 from tests.factories import (
     insert_staff_rows,
     make_custom_field,
@@ -26,6 +28,14 @@ from tests.factories import (
     set_staff_secrets,
     share_staff_with,
 )
+
+
+@pytest.fixture
+def settings(database_url) -> Settings:
+    """As a server runs: exports render in worker processes (the other tests' settings
+    render them in a thread, which starts faster)."""
+    assert Settings.model_fields["export_workers"].default == 1
+    return make_settings(database_url, export_workers=1)
 
 
 async def _world(services, n: int = 60):
@@ -94,7 +104,7 @@ async def test_exports_in_worker_processes_and_threads_are_byte_identical(
 ):
     monkeypatch.setattr(export, "BATCH", 7)  # several batches, a partial last one
     tenant, owner, limited = await _world(services)
-    assert services.offload.in_processes  # the default
+    assert services.offload.in_processes  # as a server runs
     thread = Offload(services.settings.keyring, workers=0)
     # the backup, which holds every record whole, is refused without the details of
     # restricted records: it is made without personal data by an actor that has those
