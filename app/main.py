@@ -32,6 +32,7 @@ from app.background import run_background
 from app.db.migrate import current_revision, head_revision
 from app.events.listen import Listener
 from app.events.live import Live
+from app.foreground import ForegroundMiddleware
 from app.graphql.context import Context
 from app.graphql.limits import QueryLimits
 from app.graphql.over_http import GraphQLOverHTTP
@@ -434,6 +435,7 @@ def create_app(
         Middleware(AfterResponseMiddleware),
         Middleware(ObserveRequests, metrics=metrics, tracer=tracer, log=settings.access_log),
         Middleware(UnexpectedErrorMiddleware),
+        Middleware(ForegroundMiddleware, foreground=services.offload.foreground),
         Middleware(
             BodyLimitMiddleware,
             max_bytes=settings.max_body_bytes,

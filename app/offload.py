@@ -23,6 +23,9 @@ seventieth, and the worker's rendering is most of an export's CPU (0.45 s of 20,
 against about 0.3 s left in the server). An export takes longer on a saturated machine;
 pages do not.
 
+Between batches a job calls ``pause``: it lets the interactive requests of the moment be
+served first (``app.foreground``).
+
 A function given to ``run`` must be importable by name (module level) and is called as
 ``fn(keyring, *args)``; its arguments and result travel by pickle.
 """
@@ -38,6 +41,8 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
+
+from app.foreground import Foreground
 
 T = TypeVar("T")
 log = logging.getLogger("roster.offload")
@@ -61,9 +66,10 @@ def _call(fn: Callable[..., T], *args) -> T:
 
 
 class Offload:
-    def __init__(self, keyring, workers: int = 1):
+    def __init__(self, keyring, workers: int = 1, foreground: Foreground | None = None):
         self.keyring = keyring
         self.workers = workers
+        self.foreground = foreground or Foreground()
         self._pool: ProcessPoolExecutor | None = None
 
     @property
@@ -79,6 +85,10 @@ class Offload:
                 initargs=(self.keyring,),
             )
         return self._pool
+
+    async def pause(self) -> None:
+        """Before a job's next batch: the interactive requests in flight go first."""
+        await self.foreground.quiet()
 
     async def run(self, fn: Callable[..., T], *args) -> T:
         if not self.in_processes:

@@ -136,6 +136,8 @@ async def _section(
                 if len(key) > 1
                 else key[0] > position[0]
             )
+        if offload is not None:
+            await offload.pause()  # interactive requests first
         rows = list(await session.scalars(page.order_by(*key).limit(BATCH)))
         if not rows:
             break

@@ -197,6 +197,7 @@ async def _staff_csv(session, actor: Actor, keyring, offload: Offload | None) ->
             continue
         rendering = asyncio.ensure_future(offload.run(render, plan, rows_read))
         try:
+            await offload.pause()  # interactive requests first
             next_batch = await batch(last_id)  # read while the batch renders
             text = await rendering
         finally:

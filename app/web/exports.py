@@ -9,6 +9,7 @@ from starlette.routing import Route
 
 from app.accounts.backup import account_json
 from app.errors import AccessDenied, Unauthenticated
+from app.foreground import as_background
 from app.identity import service as identity
 from app.staff.export import staff_csv
 from app.web.auth_headers import credentials
@@ -36,8 +37,9 @@ def routes(services) -> list[Route]:
             return None, None, _error(403, "FORBIDDEN", "Choose an account with X-Auth-Realm.")
         return actor, session, None
 
-    def stream(session, chunks, media_type: str, filename: str) -> StreamingResponse:
+    def stream(request, session, chunks, media_type: str, filename: str) -> StreamingResponse:
         async def body():
+            as_background(request.scope)  # a long job: interactive requests go first
             try:
                 async for chunk in chunks:
                     yield chunk
@@ -64,7 +66,7 @@ def routes(services) -> list[Route]:
         except AccessDenied as exc:
             await session.close()
             return _error(403, "FORBIDDEN", str(exc))
-        return stream(session, chunks, media_type, filename)
+        return stream(request, session, chunks, media_type, filename)
 
     async def staff_export(request: Request) -> Response:
         return await export(request, staff_csv, "text/csv; charset=utf-8", "staff.csv")
