@@ -625,7 +625,7 @@ async def test_custom_values_are_named_by_whether_their_field_is_personal(
         assert {p["data"]["id"] for p in receiver.payloads} == {gid("Staff", staff.id)}
         sent = b"".join(r.body for r in receiver.received).decode()
         # thin: never a value ("z": event ids are hex, and may hold "4474")
-            assert not re.search(r"z447[1-4]|123-45", sent)
+        assert not re.search(r"z447[1-4]|123-45", sent)
 
 
 def test_an_event_naming_a_field_no_table_has_is_an_error_never_told():
