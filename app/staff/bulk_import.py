@@ -7,7 +7,9 @@ Columns the import does not write (``sid``, ``accountStatus``, ``createdAt``,
 ``modifiedAt``; ``role`` of existing records, which changes through staffRoleChange) are
 read and ignored. A blank cell clears the field; cells the export neutralised for
 spreadsheets (a leading apostrophe) are read back as they were. A row with fewer cells
-than the header has columns reads the missing ones as blank; a row with more is refused
+than the header has columns leaves the missing ones out, as if their columns were not in
+the file (a writer that drops trailing empty cells must not clear a record's fields, as
+a blank cell would); a row with more is refused
 (``_overflow``): its cells past the last column have no header to go to, and dropping them
 would lose what a column shifted in a spreadsheet moved there. An extra cell is refused
 even when it is empty (a trailing comma): spreadsheets (Excel, LibreOffice) write the
@@ -696,8 +698,9 @@ async def import_staff(
             headers.setdefault(c.field.name, c.header)
         elif c.custom is not None:
             headers[f"custom:{c.custom.id}"] = c.header
+    # a row's cells by header; a column past a short row's last cell is not in it
     by_header = [
-        {c.header: (_plain(cells[i]) if i < len(cells) else None) for i, c in enumerate(columns)}
+        {c.header: _plain(cells[i]) for i, c in enumerate(columns) if i < len(cells)}
         for _, cells in body
     ]
     look = await _lookups(session, actor, by_header, any(c.custom for c in columns))
@@ -705,7 +708,7 @@ async def import_staff(
     plans: list[_Plan] = []
     total = len(body)
     for index, ((number, row), values) in enumerate(zip(body, by_header, strict=True)):
-        cells = {c: values[c.header] for c in columns}
+        cells = {c: values[c.header] for c in columns if c.header in values}
         plan = _plan_row(actor, settings.keyring, number, cells, look, seen, headers)
         if (overflow := _overflow(number, row, len(columns))) is not None:
             plan.report.errors.insert(0, overflow)

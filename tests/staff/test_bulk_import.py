@@ -484,8 +484,8 @@ async def test_details_of_a_record_one_does_not_see_are_refused_whatever_they_ho
 
 
 # Rows as a spreadsheet or a hand may write them against a header of WIDE columns: the
-# names, then up to five cells more (fewer than WIDE has read as blank; more, even empty
-# ones, are refused: app.staff.bulk_import._overflow).
+# names, then up to five cells more (the columns past a shorter row are not given; more,
+# even empty ones, are refused: app.staff.bulk_import._overflow).
 WIDE = ["firstName", "lastName", "title", "notes"]
 _rows = st.lists(
     st.lists(st.sampled_from(["", " ", "Lead", "=1+1", "a,b"]), max_size=5).map(
@@ -547,3 +547,21 @@ async def test_rows_are_numbered_as_in_the_file_blank_rows_counted(api, one_tena
     assert [(e["row"], e["column"], e["code"]) for e in report["errors"]] == [
         (5, "lastName", "INVALID"), (5, "email", "INVALID"), (6, None, "INVALID"),
     ]  # fmt: skip
+
+
+async def test_a_short_row_leaves_the_fields_of_its_missing_cells_as_they_were(api, services):
+    """A writer that drops trailing empty cells must not clear what the record holds: a
+    cell the row leaves out is not given, while a blank cell clears its field."""
+    tenant = await make_tenant(services)
+    staff = await make_staff(
+        services, tenant, first_name="Sho", last_name="Rt", email="short@example.com",
+        title="Chef", notes="Keep me",
+    )  # fmt: skip
+    text = (
+        "email,firstName,lastName,title,notes\r\n"
+        "short@example.com,Sho,Rt,\r\n"  # a blank title, no notes cell
+    )
+    report = await run(api, tenant.owner, text, apply=True)
+    assert (report["errors"], report["updated"]) == ([], 1), report
+    record = await get_row(services, Staff, staff.id)
+    assert (record.title, record.notes) == (None, "Keep me")
