@@ -382,7 +382,9 @@ async def _insert_values(
     """Insert ``staff``'s values of the fields ``new`` maps, which had none when looked at.
     Where a concurrent request's insert of one came first, the primary key refuses them
     all; the values there by now are overwritten (last writer wins, as when the other
-    request commits before the look), and the rest inserted again."""
+    request commits before the look), and the rest inserted again. They are inserted in
+    field order, so that two requests setting the same fields in different orders wait for
+    one another one way only (each for the other is a deadlock on PostgreSQL)."""
     while new:
         async with claim(session, VALUE_THERE) as claimed:
             session.add_all(
@@ -393,7 +395,7 @@ async def _insert_values(
                     value=value,
                     modified_at=now,
                 )
-                for field_id, value in new.items()
+                for field_id, value in sorted(new.items())
             )
         if not claimed.already_there:
             return

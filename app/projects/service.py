@@ -269,7 +269,10 @@ async def set_members(
         if member.staff_id not in keep:
             await session.delete(member)
             touch(project)
-    for staff in wanted:
+    # in id order: two requests adding the same people, named in different orders, insert
+    # them in one order, so that one waits for the other rather than each for the other
+    # (a deadlock on PostgreSQL)
+    for staff in sorted(wanted, key=lambda s: s.id):
         await _add(session, project, staff)
     await session.flush()
     return project

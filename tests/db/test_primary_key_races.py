@@ -185,3 +185,57 @@ async def test_claim_refuses_a_primary_key_the_models_do_not_declare(services):
         with pytest.raises(KeyError):
             async with claim(session, {"pk_project_member": ALREADY_THERE}):
                 pass
+
+
+MEMBERS_SET = """mutation($project: ID!, $staff: [ID!]!) {
+  projectMembersSet(input: {projectId: $project, staffIds: $staff}) {
+    project { id } userErrors { field code } } }"""
+VALUES_SET = """mutation($staff: ID!, $values: [CustomFieldValueInput!]!) {
+  staffCustomFieldsSet(input: {staffId: $staff, values: $values}) {
+    staff { id } userErrors { field code } } }"""
+
+
+async def test_the_same_rows_named_in_different_orders_at_once_never_deadlock(api, services):
+    """Requests adding the same members, or setting the same new values, each naming them
+    in its own order: every one succeeds (on PostgreSQL, inserts in the order each request
+    named them made two requests wait each for the other: a deadlock, answered 500)."""
+    tenant = await make_tenant(services)
+    project = payload(await api(PROJECT_CREATE, as_=tenant.owner), "projectCreate")["project"]
+    # the owner, who made the project and is on it, and three more: nobody leaves
+    ids = [tenant.owner.staff_pk] + [
+        (await make_staff(services, tenant, first_name=f"P{i}", last_name="M")).id
+        for i in range(3)
+    ]
+    people = [gid("Staff", i) for i in ids]
+    fields = [
+        gid("CustomField", (await make_custom_field(services, tenant, f"Field {i}")).id)
+        for i in range(4)
+    ]
+    staff = people[0]
+    orders = [people, people[::-1], people[1:] + people[:1], people[2:] + people[:2]]
+
+    bodies = await asyncio.gather(
+        *(
+            api(MEMBERS_SET, {"project": project["id"], "staff": orders[i % 4]}, as_=tenant.owner)
+            for i in range(N)
+        ),
+    )
+    assert [payload(b, "projectMembersSet")["userErrors"] for b in bodies] == [[]] * N
+    members = select(func.count()).select_from(ProjectMember)
+    assert await scalar(services, members.where(ProjectMember.staff_id.in_(ids))) == 4
+
+    field_orders = [fields, fields[::-1], fields[1:] + fields[:1], fields[2:] + fields[:2]]
+    bodies = await asyncio.gather(
+        *(
+            api(VALUES_SET, {"staff": staff, "values": [
+                {"fieldId": f, "value": f"v{i}"} for f in field_orders[i % 4]
+            ]}, as_=tenant.owner)
+            for i in range(N)
+        ),
+    )
+    assert [payload(b, "staffCustomFieldsSet")["userErrors"] for b in bodies] == [[]] * N
+    values = select(CustomFieldValue.value).where(CustomFieldValue.account_id == tenant.account_id)
+    async with services.db.session() as session:
+        held = list(await session.scalars(values))
+    assert len(held) == 4 and all(v.startswith("v") for v in held)
+
