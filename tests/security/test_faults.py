@@ -309,8 +309,8 @@ async def test_server_killed_during_bulk_invitation_leaves_all_or_nothing(servic
     assert all_or_nothing(await written_for(services, tenant.account_id, emails), size) == size
 
     outcomes = []
-    for n, fraction in enumerate((0.3, 0.7, 1.4)):
-        # an account each: the daily invitation limit (1000) would stop the third request
+    for n, fraction in enumerate((0.3, 1.4)):  # well inside it, and about when it answers
+        # an account each: the daily invitation limit (1000) counts per account
         tenant = await make_tenant(services, seats=5000)
         emails = [f"kill{n}.{i}@example.com" for i in range(size)]
         async with server_process(database_url) as (process, base):

@@ -198,7 +198,7 @@ async def looking_ahead(services, actor: Actor, query: StaffQuery, ahead: int) -
     return [statement.staff.take(r).last_name for r in rows]
 
 
-@settings(max_examples=40, deadline=None,
+@settings(max_examples=25, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(records=st.lists(RECORD, max_size=12),
        searches=st.lists(st.lists(WORD | SHORT_WORD, min_size=1, max_size=3), min_size=1,
