@@ -10,7 +10,7 @@ import pytest
 
 from app.foreground import Foreground
 from tests.factories import insert_staff_rows, make_tenant
-from tests.staff.test_export import headers, stream_get
+from tests.staff.test_export import headers, http_scope, stream_get
 
 
 async def test_a_job_goes_on_at_once_when_no_request_is_in_flight():
@@ -58,20 +58,7 @@ async def test_a_waiting_job_that_is_cancelled_leaves_no_waiter():
 async def _held_request(app, release: asyncio.Event) -> int:
     """A POST /graphql whose body arrives only once ``release`` is set: a request in
     flight for as long as the test wants. Returns its status."""
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/graphql",
-        "raw_path": b"/graphql",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", b"roster.test"), (b"content-type", b"application/json")],
-        "client": ("127.0.0.1", 50001),
-        "server": ("roster.test", 80),
-    }
+    scope = http_scope("POST", "/graphql", {"content-type": "application/json"})
     body = b'{"query": "{ __typename }"}'
     status = 0
     sent = False

@@ -226,14 +226,13 @@ def test_text_that_reads_as_neutralised_is_neutralised_again():
 N = 10_000
 
 
-async def stream_get(app, path: str, headers: dict, on_chunk) -> tuple[int, int]:
-    """GET ``path`` straight through the ASGI app, handing each body chunk to ``on_chunk``
-    and keeping none of them; returns (status, number of body chunks)."""
-    scope = {
+def http_scope(method: str, path: str, headers: dict) -> dict:
+    """The ASGI scope of a request to the app under test (``roster.test``)."""
+    return {
         "type": "http",
         "asgi": {"version": "3.0", "spec_version": "2.3"},
         "http_version": "1.1",
-        "method": "GET",
+        "method": method,
         "scheme": "http",
         "path": path,
         "raw_path": path.encode(),
@@ -244,6 +243,12 @@ async def stream_get(app, path: str, headers: dict, on_chunk) -> tuple[int, int]
         "client": ("127.0.0.1", 50000),
         "server": ("roster.test", 80),
     }
+
+
+async def stream_get(app, path: str, headers: dict, on_chunk) -> tuple[int, int]:
+    """GET ``path`` straight through the ASGI app, handing each body chunk to ``on_chunk``
+    and keeping none of them; returns (status, number of body chunks)."""
+    scope = http_scope("GET", path, headers)
     done = asyncio.Event()
     sent_request = False
     status, chunks = 0, 0
