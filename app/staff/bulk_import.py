@@ -54,7 +54,13 @@ from app.staff.export import COLUMNS, plain
 from app.staff.fields import STAFF
 from app.staff.models import Staff, StaffKind, StaffShare, StaffStatus, default_role
 from app.staff.readdress import readdress_many
-from app.staff.service import RECORD_KEYS_TAKEN, apply_values, in_manager_cycles, read_secret
+from app.staff.service import (
+    RECORD_KEYS_TAKEN,
+    apply_values,
+    dates_problem,
+    in_manager_cycles,
+    read_secret,
+)
 from app.validation import name_key
 
 MAX_ROWS = 10_000
@@ -559,8 +565,8 @@ def _plan_create(actor, row: _Row, given, custom, email, external_id) -> _Plan:
 
 
 def _check_dates(row: _Row, start, term) -> None:
-    if start and term and term < start:
-        row.fail(DomainError("Term date cannot be before start date.", field=["term_date"]))
+    if (problem := dates_problem(start, term)) is not None:
+        row.fail(problem)
 
 
 def _current(keyring: Keyring, staff: Staff, f: Field):

@@ -522,10 +522,19 @@ async def _check_references(
             errors.append(ExternalIdTaken())
     start = values.get("start_date", staff.start_date if staff else None)
     term = values.get("term_date", staff.term_date if staff else None)
-    if start and term and term < start:
-        errors.append(DomainError("Term date cannot be before start date.", field=["term_date"]))
+    if (problem := dates_problem(start, term)) is not None:
+        errors.append(problem)
     if errors:
         raise ValidationFailed(errors)
+
+
+def dates_problem(start: date | None, term: date | None) -> DomainError | None:
+    """What is wrong with a record's start and termination dates (its values after a
+    change), if anything: a termination before the start. The rule staffCreate,
+    staffUpdate, the staff import and the backup's restore hold records to."""
+    if start and term and term < start:
+        return DomainError("Term date cannot be before start date.", field=["term_date"])
+    return None
 
 
 def apply_values(keyring: Keyring, staff: Staff, values: dict) -> None:
