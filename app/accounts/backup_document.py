@@ -9,8 +9,11 @@ another account or a reference to a row the document does not hold refuses the f
 does a counter of the account row (a field that ``counts`` a column: ``staff_seq``) below
 the largest value its rows hold, which would hand out a number in use again. And what the
 API would refuse to write is refused by the API's own rules (``_check_rules``): a staff
-value its field's validator refuses, a manager cycle, a custom field's bad name or options,
-a custom value its field does not take.
+value its field's validator refuses, a termination before the start, a manager cycle, a
+custom field's bad name or options, a custom value its field does not take; so is a
+document without exactly one owner (``_check_owner``) and two rows of a section with the
+same unique key once cleaned (``_check_unique``: the database's unique constraints, checked
+before anything is written and naming both rows).
 """
 
 from __future__ import annotations
@@ -22,8 +25,19 @@ from datetime import date, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import JSON, Boolean, Date, Enum, Integer, Numeric, String
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    Enum,
+    Integer,
+    Numeric,
+    PrimaryKeyConstraint,
+    String,
+    UniqueConstraint,
+)
 
+from app.access import Role
 from app.accounts.backup import FORMAT, VERSION
 from app.accounts.errors import BackupRejected
 from app.accounts.models import Account
@@ -31,7 +45,7 @@ from app.audit.models import AuditEntry
 from app.custom_fields.models import CustomField, CustomFieldValue
 from app.custom_fields.service import clean_name, clean_options, normalise
 from app.db.base import UTCDateTime
-from app.errors import DomainError, ValidationFailed
+from app.errors import DomainError, ErrorCode, ValidationFailed
 from app.fields import Backup
 from app.fields import table as field_table
 from app.invitations.models import Invitation, JoinLink
@@ -40,7 +54,13 @@ from app.security.tokens import token_digest
 from app.staff.errors import ManagerCycle
 from app.staff.fields import STAFF
 from app.staff.models import Staff, StaffPermitGrant, StaffShare, StaffStatus
-from app.staff.service import clean_stored, in_manager_cycles
+from app.staff.service import (
+    RECORD_KEYS_TAKEN,
+    clean_stored,
+    dates_problem,
+    in_manager_cycles,
+)
+from app.validation import name_key
 
 ACCOUNT = "account"
 
@@ -128,6 +148,8 @@ TARGETS = {
     "Account": ACCOUNT,
 }
 SECRETS = tuple(f.name for f in STAFF if f.encrypted)
+ONE_OWNER = "an account has exactly one owner"
+PARTIAL = ("sqlite", "postgresql")  # dialects whose unique indexes may have a WHERE
 
 
 # --- reading ---------------------------------------------------------------------------
@@ -289,8 +311,9 @@ def _check_rules(rows: dict[str, list[dict]]) -> None:
     """What the API would refuse to write is refused, by the API's own rules: a staff
     record's value its field's validator refuses (``clean_stored``: the staff field
     table's validators, as staffCreate and staffUpdate clean input; an email, a time zone,
-    a length...), records whose managers run in a circle (``in_manager_cycles``, as the
-    staff import checks them), a custom field's name or options (``clean_name``,
+    a length...) or dates (``dates_problem``), records whose managers run in a circle
+    (``in_manager_cycles``, as the staff import checks them), not exactly one owner
+    (``_check_owner``), a custom field's name or options (``clean_name``,
     ``clean_options``) and a custom value its field does not take (``normalise``, as
     staffCustomFieldsSet and the import write values). Staff values, names, options and
     custom values are kept as those rules clean them (what the API stored already is
@@ -300,18 +323,16 @@ def _check_rules(rows: dict[str, list[dict]]) -> None:
         try:
             row.update(clean_stored(row))
         except ValidationFailed as failed:
-            first = failed.errors[0]
-            key = (first.field or ["?"])[0]
-            raise BackupRejected(
-                f"staff[{i}].{key} (sid {row.get('sid')}): {first.message}",
-                field=["staff", str(i), key],
-                code=first.code,
-            ) from None
+            raise _refused_staff(i, row, failed.errors[0]) from None
+        problem = dates_problem(row.get("start_date"), row.get("term_date"))
+        if problem is not None:
+            raise _refused_staff(i, row, problem)
     managers = {r["id"]: r.get("manager_id") for r in staff}
     circling = in_manager_cycles(managers, list(managers))
     for i, row in enumerate(staff):
         if row["id"] in circling:
             raise BackupRejected(f"staff[{i}].manager_id: {ManagerCycle().message}")
+    _check_owner(staff)
     fields: dict[int, CustomField] = {}
     for i, row in enumerate(rows["customFields"]):
         options = row.get("options") or []
@@ -331,6 +352,108 @@ def _check_rules(rows: dict[str, list[dict]]) -> None:
             row["value"] = normalise(fields[row["field_id"]], value, ["value"])
         except DomainError as exc:
             raise BackupRejected(f"{where}: {value!r}: {exc.message}") from None
+
+
+def _where(section: str, i: int, row: dict, key: str | None = None) -> str:
+    """A row (or its ``key``) as a refusal names it: a staff row with its sid."""
+    where = f"{section}[{i}]" if key is None else f"{section}[{i}].{key}"
+    return f"{where} (sid {row.get('sid')})" if section == "staff" else where
+
+
+def _refused_staff(i: int, row: dict, error: DomainError) -> BackupRejected:
+    """The staff rule ``error`` broken by the row ``staff[i]``, naming the row, its sid
+    and the key ``error`` names."""
+    key = (error.field or ["?"])[0]
+    return BackupRejected(
+        f"{_where('staff', i, row, key)}: {error.message}",
+        field=["staff", str(i), key],
+        code=error.code,
+    )
+
+
+def _check_owner(staff: list[dict]) -> None:
+    """Exactly one owner per account (the role model, ``app.access``; the database's
+    one-owner index refuses a second, nothing refuses none): the rows' owners named."""
+    owners = [i for i, row in enumerate(staff) if row.get("role") == Role.OWNER]
+    if not owners:
+        raise BackupRejected(
+            f"staff: no row is the owner ({ONE_OWNER})", field=["staff"], code=ErrorCode.INVALID
+        )
+    if len(owners) > 1:
+        first, second = owners[:2]
+        raise BackupRejected(
+            f"{_where('staff', second, staff[second], 'role')}: another owner, as "
+            f"{_where('staff', first, staff[first])} ({ONE_OWNER})",
+            field=["staff", str(second), "role"],
+            code=ErrorCode.INVALID,
+        )
+
+
+def _unique_keys(section: Section) -> list[tuple[str, tuple[str, ...]]]:
+    """The section's unique keys as the database holds them: (name, columns) of each
+    unique constraint and unique index of its table, but for partial indexes (the
+    one-owner index: ``_check_owner``) and keys of columns a restore makes new or clears
+    (token digests, logins)."""
+    table = section.model.__table__  # type: ignore[attr-defined]
+    keys = [
+        (str(c.name), tuple(col.name for col in c.columns))
+        for c in table.constraints
+        if isinstance(c, UniqueConstraint | PrimaryKeyConstraint)
+    ]
+    keys += [
+        (str(index.name), tuple(col.name for col in index.columns))
+        for index in table.indexes
+        if index.unique
+        and not any(index.dialect_options[d].get("where") is not None for d in PARTIAL)
+    ]
+    replaced = {*section.cleared, *section.made}
+    return [(name, columns) for name, columns in keys if not replaced & set(columns)]
+
+
+def _check_unique(rows: dict[str, list[dict]]) -> None:
+    """No two rows of a section with the same unique key as they would be written (their
+    values cleaned; a sort key computed from its column: two emails, or two status
+    names, that differ only in case are the same): refused naming both rows, with the
+    service's own words where it has them (``RECORD_KEYS_TAKEN``: an email, an external
+    id), instead of by the database's unique index once rows are written. A null is no
+    key (as in SQL)."""
+    for section in SECTIONS:
+        columns = section.model.__table__.columns  # type: ignore[attr-defined]
+        for name, key in _unique_keys(section):
+            key = tuple(c for c in key if c != "account_id")  # one account: the same
+            if not key:
+                continue
+            defaults = {
+                c: columns[c].default.arg
+                if columns[c].default is not None and columns[c].default.is_scalar
+                else None
+                for c in key
+            }
+            seen: dict[tuple, int] = {}
+            for i, row in enumerate(rows[section.name]):
+                value = tuple(
+                    name_key(row[section.keys[c]]) if c in section.keys else row.get(c, defaults[c])
+                    for c in key
+                )
+                if any(v is None for v in value):
+                    continue
+                first = seen.setdefault(value, i)
+                if first == i:
+                    continue
+                shown = [section.keys.get(c, c) for c in key]  # name_key: the name
+                taken = RECORD_KEYS_TAKEN.get(name)
+                message = (
+                    taken().errors[0].message.rstrip(".")
+                    if taken is not None
+                    else f"Another row has the same {', '.join(shown)}"
+                )
+                other = rows[section.name][first]
+                raise BackupRejected(
+                    f"{_where(section.name, i, row, ', '.join(shown))}: {message}: "
+                    f"{_where(section.name, first, other)}.",
+                    field=[section.name, str(i), shown[0]],
+                    code=ErrorCode.TAKEN,
+                )
 
 
 @dataclass
@@ -354,4 +477,5 @@ def read_document(raw: bytes) -> Document:
     _check_references(account["id"], rows)
     _check_counters(account, rows)
     _check_rules(rows)
+    _check_unique(rows)
     return Document(account, rows)

@@ -16,7 +16,7 @@ from app.accounts.errors import BackupRejected
 from app.accounts.fields import ACCOUNTS
 from app.accounts.models import Account
 from app.accounts.restore import restore_account
-from app.errors import DomainError
+from app.errors import DomainError, ErrorCode
 from app.projects.models import ProjectMember, ProjectTeamRole
 from app.security.crypto import Keyring
 from app.staff.fields import STAFF
@@ -278,8 +278,15 @@ def _corrupt(document: dict, how: str) -> bytes:
         _with_field(document, "CHOICE", "S")
     elif how == "reserved name":
         _with_field(document, "TEXT", "x", name="Email")
-    elif how == "duplicate":  # refused by the database, after rows were written
+    elif how == "duplicate":
         document["customFieldValues"].append(document["customFieldValues"][0])
+    elif how == "same sid":
+        staff[-1]["sid"] = staff[0]["sid"]
+    elif how == "same external id":  # the same once cleaned (trimmed)
+        staff[0]["external_id"], staff[-1]["external_id"] = "HR-7", " HR-7 "
+    elif how == "same status name":  # the same name key, as statusCreate compares names
+        status = document["staffStatuses"][0]
+        document["staffStatuses"].append({**status, "id": 999_999, "name": status["name"].upper()})
     return json.dumps(document).encode()
 
 
@@ -302,7 +309,14 @@ def _corrupt(document: dict, how: str) -> bytes:
         ("blank value", r"customFieldValues\[\d+\].value: blank"),
         ("no options", r"customFields\[\d+\]: A CHOICE field needs at least one option"),
         ("reserved name", r"customFields\[\d+\]: .*Email"),
-        ("duplicate", "the database refused the backup"),
+        ("duplicate", r"customFieldValues\[\d+\].staff_id, field_id: Another row has the same "
+                      r"staff_id, field_id: customFieldValues\[0\]\.$"),
+        ("same sid", r"staff\[\d+\].sid \(sid (\d+)\): Another row has the same sid: "
+                     r"staff\[0\] \(sid \1\)\.$"),
+        ("same external id", r"staff\[\d+\].external_id \(sid \d+\): Another staff member of "
+                             r"this account has this external id: staff\[0\] \(sid \d+\)\.$"),
+        ("same status name", r"staffStatuses\[1\].name: Another row has the same name: "
+                             r"staffStatuses\[0\]\.$"),
     ],
 )
 async def test_a_bad_file_writes_nothing(services, world, tmp_path, how, message):
@@ -500,3 +514,102 @@ async def test_a_staff_value_the_api_refuses_is_refused_naming_the_record_and_fi
         "email": "v@example.com", "title": "Lead", "address_city": "Oslo",
         "home_timezone": "Europe/Oslo", "salary": "1000.0", "first_name": "",
     }  # fmt: skip
+
+
+# --- what staffCreate, staffUpdate and the account's one owner hold records to ----------
+
+
+async def refused_unchanged(services, tenant, tmp_path, document: dict) -> BackupRejected:
+    """Restoring the edited ``document`` next to its account is refused and writes
+    nothing: no row anywhere, and the account's own backup is the same as before."""
+    before = (await row_counts(services), await backup(services, tenant.slug, tmp_path))
+    with pytest.raises(BackupRejected) as refused:
+        await restore(services, json.dumps(document).encode(), slug="never")
+    after = (await row_counts(services), await backup(services, tenant.slug, tmp_path))
+    assert after == before
+    return refused.value
+
+
+def _staff_row(document: dict, last_name: str) -> tuple[int, dict]:
+    return next((i, r) for i, r in enumerate(document["staff"]) if r["last_name"] == last_name)
+
+
+async def test_a_termination_before_the_start_is_refused(services, world, tmp_path):
+    """The dates rule of staffCreate and staffUpdate (``dates_problem``)."""
+    tenant, *_ = world
+    document = json.loads(await backup(services, tenant.slug, tmp_path))
+    index, row = _staff_row(document, "Plain")
+    row.update(start_date="2024-03-01", term_date="2024-02-29")
+    refused = await refused_unchanged(services, tenant, tmp_path, document)
+    assert refused.message == (
+        f"staff[{index}].term_date (sid {row['sid']}): Term date cannot be before start date."
+    )
+    assert refused.field == ["staff", str(index), "term_date"]
+    row["term_date"] = "2024-03-01"  # the day it starts: as the API takes it
+    await restore(services, json.dumps(document).encode(), slug="same-day")
+
+
+async def test_a_backup_without_exactly_one_owner_is_refused(services, world, tmp_path):
+    tenant, *_ = world
+    document = json.loads(await backup(services, tenant.slug, tmp_path))
+    owner_index, owner = _staff_row(document, "Owner")
+    plain_index, plain = _staff_row(document, "Plain")
+
+    none = json.loads(json.dumps(document))
+    none["staff"][owner_index]["role"] = "ADMINISTRATOR"
+    refused = await refused_unchanged(services, tenant, tmp_path, none)
+    assert refused.message == "staff: no row is the owner (an account has exactly one owner)"
+
+    two = json.loads(json.dumps(document))
+    two["staff"][plain_index]["role"] = "OWNER"
+    first, second = sorted([(owner_index, owner["sid"]), (plain_index, plain["sid"])])
+    refused = await refused_unchanged(services, tenant, tmp_path, two)
+    assert refused.message == (
+        f"staff[{second[0]}].role (sid {second[1]}): another owner, as staff[{first[0]}] "
+        f"(sid {first[1]}) (an account has exactly one owner)"
+    )
+    assert refused.field == ["staff", str(second[0]), "role"]
+
+
+_FULLWIDTH = 0xFEE0  # "Ａ" is "A" once NFKC-normalised, as clean_email normalises
+
+
+@st.composite
+def spelled_otherwise(draw, email: str) -> str:
+    """``email`` as a user might type it again: letters in either case (or fullwidth),
+    spaces around; the same address once cleaned."""
+    letters = []
+    for char in email:
+        if char.isascii() and char.isalpha():
+            wide = chr(ord(char.upper()) + _FULLWIDTH)
+            char = draw(st.sampled_from([char.lower(), char.upper(), wide]))
+        letters.append(char)
+    return draw(st.sampled_from(["", " "])) + "".join(letters) + draw(st.sampled_from(["", "  "]))
+
+
+@settings(
+    max_examples=10,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+async def test_two_emails_the_same_once_cleaned_are_refused_naming_both(
+    services, world, tmp_path, data
+):
+    """Emails differing only in case (or width, or spaces) are one address once cleaned:
+    refused up front as staffUpdate refuses it (StaffEmailTaken), naming both records."""
+    tenant, *_ = world
+    document = json.loads(await backup(services, tenant.slug, tmp_path))
+    plain_index, plain = _staff_row(document, "Plain")
+    other_index, other = _staff_row(document, "Restricted")
+    other["email"] = data.draw(spelled_otherwise(plain["email"]))
+    first, second = sorted([(plain_index, plain["sid"]), (other_index, other["sid"])])
+    refused = await refused_unchanged(services, tenant, tmp_path, document)
+    assert refused.message == (
+        f"staff[{second[0]}].email (sid {second[1]}): Another staff member of this account "
+        f"has this email: staff[{first[0]}] (sid {first[1]})."
+    )
+    assert refused.field == ["staff", str(second[0]), "email"]
+    assert refused.code == ErrorCode.TAKEN
