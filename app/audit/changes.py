@@ -145,6 +145,19 @@ def note(session, table: str, row_id: int, account_id: int | None, fields: dict)
     )
 
 
+def of_removal(obj) -> dict | None:
+    """What deleting ``obj`` (a loaded row) changes, as the flush listener would record it;
+    ``keep`` it once a statement has really deleted the row (``app.db.removal``)."""
+    return _changes_of(obj, "delete")
+
+
+def keep(session: Session, change: dict | None) -> None:
+    """Record a change made by a statement the flush listener does not see (``session``
+    is the sync session, as inside ``AsyncSession.run_sync``)."""
+    if change is not None:
+        session.info.setdefault(CHANGES_KEY, []).append(change)
+
+
 def mark(session) -> int:
     """A position to roll the collected changes back to (see ``rollback_to``)."""
     return len(session.sync_session.info.get(CHANGES_KEY, []))

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.access import Actor, require_project_management
 from app.db.base import Records, utcnow
 from app.db.prepared import Prepared
+from app.db.removal import remove
 from app.db.unique import ALREADY_THERE, claim
 from app.errors import DomainError, ErrorCode, NotFound, ValidationFailed
 from app.projects.models import Project, ProjectMember, ProjectTeamRole
@@ -266,8 +267,8 @@ async def set_members(
         await session.scalars(select(ProjectMember).where(ProjectMember.project_id == project.id))
     )
     for member in current:
-        if member.staff_id not in keep:
-            await session.delete(member)
+        # one a concurrent request removed first is gone, as wanted: not removed again here
+        if member.staff_id not in keep and await remove(session, member):
             touch(project)
     # in id order: two requests adding the same people, named in different orders, insert
     # them in one order, so that one waits for the other rather than each for the other
@@ -351,9 +352,9 @@ async def remove_member(session: AsyncSession, actor: Actor, project_id: int, st
     require_project_management(actor)
     project = await get_project(session, actor, project_id)
     member = await session.get(ProjectMember, (project.id, staff_id))
-    if member is None:
+    # removed by a concurrent request since the look: not a member, as the look would say
+    if member is None or not await remove(session, member):
         raise NotFound("Project member", field=["staff_id"])
-    await session.delete(member)
     touch(project)
     await session.flush()
     return project

@@ -16,6 +16,7 @@ from app.access import GRANTABLE_PERMITS, Actor, Permit, Role, own_session_refus
 from app.accounts.service import lock_account, next_staff_sid
 from app.db.base import Records, utcnow
 from app.db.prepared import Prepared, connection_of
+from app.db.removal import remove
 from app.db.unique import ALREADY_THERE, claim
 from app.errors import DomainError, ErrorCode, Forbidden, NotFound, ValidationFailed
 from app.security.crypto import Keyring
@@ -694,7 +695,7 @@ async def share_staff(
                 StaffShare(staff_id=staff.id, shared_with_id=other.id, account_id=actor.account_id)
             )
     elif not share and existing is not None:
-        await session.delete(existing)
+        await remove(session, existing)  # or unshared by a concurrent request: done too
     await session.flush()
     return staff
 
@@ -727,7 +728,7 @@ async def set_permit(
                 StaffPermitGrant(staff_id=staff.id, permit=permit, account_id=actor.account_id)
             )
     elif not grant and existing is not None:
-        await session.delete(existing)
+        await remove(session, existing)  # or revoked by a concurrent request: done too
     await session.flush()
     return staff
 
