@@ -23,6 +23,7 @@ from app.custom_fields.queries import (
 )
 from app.db.base import utcnow
 from app.db.prepared import connection_of
+from app.db.removal import remove_all
 from app.db.unique import ALREADY_THERE, claim
 from app.errors import AccessDenied, DomainError, ErrorCode, Forbidden, NotFound, ValidationFailed
 from app.staff import access
@@ -355,16 +356,19 @@ async def set_values(
     }
     now = utcnow()
     new: dict[int, str] = {}
+    cleared = []
     for field_id, value in planned.items():
         row = existing.get(field_id)
         if value is None:
             if row is not None:
-                await session.delete(row)
+                cleared.append(row)
         elif row is None:
             new[field_id] = value
         else:
             row.value = value
             row.modified_at = now
+    # a value a concurrent request cleared first is gone, as wanted: not cleared again here
+    await remove_all(session, cleared)
     await _insert_values(session, staff, new, now)
     staff.modified_at = now
     await session.flush()

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.access import Actor, require_project_management
 from app.db.base import Records, utcnow
 from app.db.prepared import Prepared
-from app.db.removal import remove
+from app.db.removal import remove, remove_all
 from app.db.unique import ALREADY_THERE, claim
 from app.errors import DomainError, ErrorCode, NotFound, ValidationFailed
 from app.projects.models import Project, ProjectMember, ProjectTeamRole
@@ -244,13 +244,14 @@ async def delete_project(session: AsyncSession, actor: Actor, project_id: int) -
     """Delete a project and its memberships (the people stay)."""
     require_project_management(actor)
     project = await get_project(session, actor, project_id)
-    for member in await session.scalars(
+    members = await session.scalars(
         select(ProjectMember).where(ProjectMember.project_id == project.id)
-    ):
-        await session.delete(member)
-    await session.flush()  # the memberships first (no ORM relationship orders them)
-    await session.delete(project)
-    await session.flush()
+    )
+    # the memberships first, each audited (the database's cascade would not be)
+    await remove_all(session, members)
+    # deleted by a concurrent request since the look: not found, as the look would say
+    if not await remove(session, project):
+        raise NotFound("Project", field=["project_id"])
     return project
 
 

@@ -44,6 +44,7 @@ from app.accounts.service import lock_account, next_staff_sid, reserve_seats, ta
 from app.custom_fields.models import CustomField, CustomFieldValue
 from app.custom_fields.service import list_fields, normalise
 from app.db.base import id_from_digits, utcnow
+from app.db.removal import remove_all
 from app.db.unique import claim
 from app.errors import DomainError, ErrorCode, Forbidden, ValidationFailed
 from app.fields import NEEDS_DETAILS, NEEDS_PERSONAL_DATA, Field, Write
@@ -786,6 +787,7 @@ async def _write(session, actor: Actor, keyring: Keyring, plans: list[_Plan], pr
                 apply_values(keyring, plan.staff, plan.values)
     added: list[CustomFieldValue] = []
     shares: list[StaffShare] = []
+    cleared: list[CustomFieldValue] = []
     stored = {}
     updated_custom = [p for p in plans if p.custom and p.report.action is RowAction.UPDATE]
     if updated_custom:
@@ -812,7 +814,7 @@ async def _write(session, actor: Actor, keyring: Keyring, plans: list[_Plan], pr
             existing = stored.get((written.id, field_id))
             if value is None:
                 if existing is not None:
-                    await session.delete(existing)
+                    cleared.append(existing)
             elif existing is None:
                 added.append(
                     CustomFieldValue(
@@ -826,6 +828,8 @@ async def _write(session, actor: Actor, keyring: Keyring, plans: list[_Plan], pr
             else:
                 existing.value = value
                 existing.modified_at = now
+    # a value a concurrent import cleared first is gone, as wanted: not cleared again here
+    await remove_all(session, cleared)
     session.add_all(added)
     session.add_all(shares)
     await session.flush()

@@ -32,6 +32,7 @@ from app.access.require import require_whole_records
 from app.accounts.service import lock_account
 from app.audit import changes
 from app.db.base import utcnow
+from app.db.removal import remove
 from app.db.unindexed import SqliteUnindexed
 from app.errors import DomainError, ErrorCode, NotFound
 from app.events.catalogue import STAFF_LINKS, SUBJECT_TABLES, EventType, field_of, is_personal
@@ -192,8 +193,9 @@ async def delete_endpoint(session: AsyncSession, actor: Actor, endpoint_id: int)
     deliveries = select(WebhookDelivery.id).where(WebhookDelivery.endpoint_id == endpoint.id)
     await session.execute(delete(WebhookAttempt).where(WebhookAttempt.delivery_id.in_(deliveries)))
     await session.execute(delete(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint.id))
-    await session.delete(endpoint)
-    await session.flush()
+    # deleted by a concurrent request since the look: not found, as the look would say
+    if not await remove(session, endpoint):
+        raise NotFound("Webhook endpoint", field=["id"])
     return endpoint_id
 
 
