@@ -10,7 +10,8 @@ does a counter of the account row (a field that ``counts`` a column: ``staff_seq
 the largest value its rows hold, which would hand out a number in use again. And what the
 API would refuse to write is refused by the API's own rules (``_check_rules``): a staff
 value its field's validator refuses, a termination before the start, a manager cycle, a
-custom field's bad name or options, a custom value its field does not take; so is a
+record shared with itself, a permit granted that comes with a role, a custom field's bad
+name or options, a custom value its field does not take; so is a
 document without exactly one owner (``_check_owner``) and two rows of a section with the
 same unique key once cleaned (``_check_unique``: the database's unique constraints, checked
 before anything is written and naming both rows).
@@ -58,7 +59,9 @@ from app.staff.service import (
     RECORD_KEYS_TAKEN,
     clean_stored,
     dates_problem,
+    grant_problem,
     in_manager_cycles,
+    share_problem,
 )
 from app.validation import name_key
 
@@ -313,7 +316,10 @@ def _check_rules(rows: dict[str, list[dict]]) -> None:
     table's validators, as staffCreate and staffUpdate clean input; an email, a time zone,
     a length...) or dates (``dates_problem``), records whose managers run in a circle
     (``in_manager_cycles``, as the staff import checks them), not exactly one owner
-    (``_check_owner``), a custom field's name or options (``clean_name``,
+    (``_check_owner``), a record shared with its own person (``share_problem``, as
+    staffShare) or a permit granted that comes with a role (``grant_problem``, as
+    staffPermitGrant; one its role holds already is no refusal: a member granted it and
+    then promoted holds one), a custom field's name or options (``clean_name``,
     ``clean_options``) and a custom value its field does not take (``normalise``, as
     staffCustomFieldsSet and the import write values). Staff values, names, options and
     custom values are kept as those rules clean them (what the API stored already is
@@ -323,16 +329,22 @@ def _check_rules(rows: dict[str, list[dict]]) -> None:
         try:
             row.update(clean_stored(row))
         except ValidationFailed as failed:
-            raise _refused_staff(i, row, failed.errors[0]) from None
+            raise _refused("staff", i, row, failed.errors[0]) from None
         problem = dates_problem(row.get("start_date"), row.get("term_date"))
         if problem is not None:
-            raise _refused_staff(i, row, problem)
+            raise _refused("staff", i, row, problem)
     managers = {r["id"]: r.get("manager_id") for r in staff}
     circling = in_manager_cycles(managers, list(managers))
     for i, row in enumerate(staff):
         if row["id"] in circling:
             raise BackupRejected(f"staff[{i}].manager_id: {ManagerCycle().message}")
     _check_owner(staff)
+    for i, row in enumerate(rows["staffShares"]):
+        if (problem := share_problem(row["staff_id"], row["shared_with_id"])) is not None:
+            raise _refused("staffShares", i, row, problem)
+    for i, row in enumerate(rows["staffPermitGrants"]):
+        if (problem := grant_problem(row["permit"])) is not None:
+            raise _refused("staffPermitGrants", i, row, problem)
     fields: dict[int, CustomField] = {}
     for i, row in enumerate(rows["customFields"]):
         options = row.get("options") or []
@@ -360,13 +372,13 @@ def _where(section: str, i: int, row: dict, key: str | None = None) -> str:
     return f"{where} (sid {row.get('sid')})" if section == "staff" else where
 
 
-def _refused_staff(i: int, row: dict, error: DomainError) -> BackupRejected:
-    """The staff rule ``error`` broken by the row ``staff[i]``, naming the row, its sid
-    and the key ``error`` names."""
+def _refused(section: str, i: int, row: dict, error: DomainError) -> BackupRejected:
+    """The service's rule ``error`` broken by the row ``section[i]``, naming the row (a
+    staff row with its sid) and the key ``error`` names."""
     key = (error.field or ["?"])[0]
     return BackupRejected(
-        f"{_where('staff', i, row, key)}: {error.message}",
-        field=["staff", str(i), key],
+        f"{_where(section, i, row, key)}: {error.message}",
+        field=[section, str(i), key],
         code=error.code,
     )
 

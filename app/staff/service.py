@@ -680,14 +680,34 @@ SHARE_THERE = {"pk_staff_shares": ALREADY_THERE}
 GRANT_THERE = {"pk_staff_permit_grants": ALREADY_THERE}
 
 
+def share_problem(staff_id: int, with_staff_id: int) -> DomainError | None:
+    """What is wrong with sharing the record ``staff_id`` with ``with_staff_id``, if
+    anything: a record shared with its own person. The rule staffShare and the backup's
+    restore hold shares to."""
+    if staff_id == with_staff_id:
+        return DomainError(
+            "A record is always visible to its own person.", field=["shared_with_id"]
+        )
+    return None
+
+
+def grant_problem(permit: Permit) -> DomainError | None:
+    """What is wrong with granting ``permit`` to one member, if anything: a permit that
+    comes with a role (not in GRANTABLE_PERMITS). The rule staffPermitGrant and the
+    backup's restore hold grants to."""
+    if permit not in GRANTABLE_PERMITS:
+        return DomainError("That permit comes with a role and cannot be granted.", field=["permit"])
+    return None
+
+
 async def share_staff(
     session: AsyncSession, actor: Actor, staff_id: int, with_staff_id: int, *, share: bool
 ) -> Staff:
     require(actor, Permit.EDIT_RESTRICTED_STAFF)
     staff = await get_staff(session, actor, staff_id, field="staff_id")
     other = await get_staff(session, actor, with_staff_id, field="shared_with_id")
-    if other.id == staff.id:
-        raise DomainError("A record is always visible to its own person.", field=["shared_with_id"])
+    if (problem := share_problem(staff.id, other.id)) is not None:
+        raise problem
     existing = await session.get(StaffShare, (staff.id, other.id))
     if share and existing is None:
         async with claim(session, SHARE_THERE):  # shared by a concurrent request: done too
@@ -719,8 +739,8 @@ async def set_permit(
 ) -> Staff:
     require(actor, Permit.MANAGE_STAFF)
     staff = await get_staff(session, actor, staff_id, field="staff_id")
-    if permit not in GRANTABLE_PERMITS:
-        raise DomainError("That permit comes with a role and cannot be granted.", field=["permit"])
+    if (problem := grant_problem(permit)) is not None:
+        raise problem
     existing = await session.get(StaffPermitGrant, (staff.id, permit))
     if grant and existing is None:
         async with claim(session, GRANT_THERE):  # granted by a concurrent request: done too

@@ -613,3 +613,42 @@ async def test_two_emails_the_same_once_cleaned_are_refused_naming_both(
     )
     assert refused.field == ["staff", str(second[0]), "email"]
     assert refused.code == ErrorCode.TAKEN
+
+
+# --- what the membership, account, invitation and sharing services refuse --------------
+
+
+async def test_a_share_with_itself_or_a_permit_not_granted_is_refused(services, world, tmp_path):
+    """staffShare refuses sharing a record with its own person (``share_problem``);
+    staffPermitGrant a permit that comes with a role (``grant_problem``). A grantable
+    permit on a role that holds it already is no refusal (a member granted it and then
+    promoted holds one)."""
+    tenant, plain, *_ = world
+    document = json.loads(await backup(services, tenant.slug, tmp_path))
+    assert len(document["staffShares"]) == 1
+
+    bad = json.loads(json.dumps(document))
+    share = bad["staffShares"][0]
+    share["shared_with_id"] = share["staff_id"]
+    refused = await refused_unchanged(services, tenant, tmp_path, bad)
+    assert refused.message == (
+        "staffShares[0].shared_with_id: A record is always visible to its own person."
+    )
+    assert refused.field == ["staffShares", "0", "shared_with_id"]
+
+    owner_id = _staff_row(document, "Owner")[1]["id"]
+    grant = {"staff_id": plain.id, "account_id": tenant.account_id,
+             "created_at": "2024-01-01T00:00:00+00:00"}  # fmt: skip
+    bad = json.loads(json.dumps(document))
+    bad["staffPermitGrants"].append({**grant, "permit": "MANAGE_BILLING"})
+    refused = await refused_unchanged(services, tenant, tmp_path, bad)
+    assert refused.message == (
+        "staffPermitGrants[0].permit: That permit comes with a role and cannot be granted."
+    )
+    assert refused.field == ["staffPermitGrants", "0", "permit"]
+
+    document["staffPermitGrants"] += [
+        {**grant, "permit": "VIEW_PERSONAL_DATA"},
+        {**grant, "staff_id": owner_id, "permit": "VIEW_PERSONAL_DATA"},
+    ]
+    await restore(services, json.dumps(document).encode(), slug="granted")
