@@ -14,6 +14,7 @@ from app.access.roles import (
     ROLE_RANK,
     Permit,
     Role,
+    may_assign,
     role_permits,
     roles_holding,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "ROLE_PERMITS",
     "ROLE_RANK",
     "Role",
+    "may_assign",
     "own_session_refusal",
     "refuse_impersonation",
     "require",

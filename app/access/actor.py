@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from app.access.roles import ROLE_RANK, Permit, Role
+from app.access.roles import ROLE_RANK, Permit, Role, may_assign
 
 if TYPE_CHECKING:
     from app.access.scopes import Scope
@@ -47,4 +47,4 @@ class Actor:
 
     def may_assign(self, role: Role) -> bool:
         """Nobody hands out a role above their own, and OWNER is never handed out."""
-        return role != Role.OWNER and ROLE_RANK[role] <= ROLE_RANK[self.role]
+        return may_assign(self.role, role)

@@ -48,6 +48,12 @@ ROLE_RANK: dict[Role, int] = {
 
 _ADMIN = frozenset(Permit) - {Permit.MANAGE_BILLING}
 
+
+def may_assign(by: Role, role: Role) -> bool:
+    """Whether a member of role ``by`` may hand out ``role``: nobody hands out a role
+    above their own, and OWNER is never handed out (``Actor.may_assign``)."""
+    return role != Role.OWNER and ROLE_RANK[role] <= ROLE_RANK[by]
+
 ROLE_PERMITS: dict[Role, frozenset[Permit]] = {
     Role.GUEST: frozenset(),
     Role.VIEWER: frozenset({Permit.VIEW_STAFF}),

@@ -10,8 +10,10 @@ does a counter of the account row (a field that ``counts`` a column: ``staff_seq
 the largest value its rows hold, which would hand out a number in use again. And what the
 API would refuse to write is refused by the API's own rules (``_check_rules``): a staff
 value its field's validator refuses, a termination before the start, a manager cycle, a
-record shared with itself, a permit granted that comes with a role, a custom field's bad
-name or options, a custom value its field does not take; so is a
+record shared with itself, a permit granted that comes with a role, an invitation or a
+join link for the owner's role, a join link's uses or domains joinLinkCreate refuses, a
+second invitation not yet accepted for one record or address, a custom field's bad name
+or options, a custom value its field does not take; so is a
 document without exactly one owner (``_check_owner``) and two rows of a section with the
 same unique key once cleaned (``_check_unique``: the database's unique constraints, checked
 before anything is written and naming both rows).
@@ -49,11 +51,15 @@ from app.db.base import UTCDateTime
 from app.errors import DomainError, ErrorCode, ValidationFailed
 from app.fields import Backup
 from app.fields import table as field_table
-from app.invitations.models import Invitation, JoinLink
+from app.invitations.errors import AlreadyInvited
+from app.invitations.join_links import link_problems
+from app.invitations.models import Invitation, InvitationStatus, JoinLink
+from app.invitations.service import check_invited_role
 from app.projects.models import Project, ProjectMember, ProjectTeamRole
 from app.security.tokens import token_digest
 from app.staff.errors import ManagerCycle
 from app.staff.fields import STAFF
+from app.staff.membership import OPEN_INVITATIONS
 from app.staff.models import Staff, StaffPermitGrant, StaffShare, StaffStatus
 from app.staff.service import (
     RECORD_KEYS_TAKEN,
@@ -319,7 +325,9 @@ def _check_rules(rows: dict[str, list[dict]]) -> None:
     (``_check_owner``), a record shared with its own person (``share_problem``, as
     staffShare) or a permit granted that comes with a role (``grant_problem``, as
     staffPermitGrant; one its role holds already is no refusal: a member granted it and
-    then promoted holds one), a custom field's name or options (``clean_name``,
+    then promoted holds one), invitations (``_check_invitations``), a join link's role,
+    uses and domains (``link_problems``, as joinLinkCreate; domains kept as it cleans
+    them), a custom field's name or options (``clean_name``,
     ``clean_options``) and a custom value its field does not take (``normalise``, as
     staffCustomFieldsSet and the import write values). Staff values, names, options and
     custom values are kept as those rules clean them (what the API stored already is
@@ -345,6 +353,19 @@ def _check_rules(rows: dict[str, list[dict]]) -> None:
     for i, row in enumerate(rows["staffPermitGrants"]):
         if (problem := grant_problem(row["permit"])) is not None:
             raise _refused("staffPermitGrants", i, row, problem)
+    _check_invitations(rows["invitations"])
+    for i, row in enumerate(rows["joinLinks"]):
+        domains = row.get("allowed_domains") or []
+        if not isinstance(domains, list) or not all(isinstance(d, str) for d in domains):
+            raise BackupRejected(f"joinLinks[{i}].allowed_domains: not a list of text")
+        row["allowed_domains"], problems = link_problems(
+            Role.OWNER,  # who may hand out any role there is to hand out
+            row.get("role", Role.VIEWER),
+            max_uses=row.get("max_uses"),
+            allowed_domains=domains,
+        )
+        if problems:
+            raise _refused("joinLinks", i, row, problems[0])
     fields: dict[int, CustomField] = {}
     for i, row in enumerate(rows["customFields"]):
         options = row.get("options") or []
@@ -399,6 +420,35 @@ def _check_owner(staff: list[dict]) -> None:
             field=["staff", str(second), "role"],
             code=ErrorCode.INVALID,
         )
+
+
+def _check_invitations(invitations: list[dict]) -> None:
+    """Nobody invited as owner (``check_invited_role``, for the owner, who may invite as
+    any role there is to invite as), and one invitation not yet accepted per record and
+    per address (``OPEN_INVITATIONS``: inviting a record again revokes its others,
+    ``revoke_open_invitations``; an invitation follows its record's address,
+    ``readdress``): a second is refused as invitationCreate refuses it, naming both."""
+    open_for: dict[tuple[str, object], int] = {}
+    for i, row in enumerate(invitations):
+        try:
+            check_invited_role(Role.OWNER, row["role"])
+        except DomainError as exc:
+            raise _refused("invitations", i, row, exc) from None
+        if row.get("status", InvitationStatus.PENDING) not in OPEN_INVITATIONS:
+            continue
+        email = (row.get("email") or "").strip().casefold()
+        keys = [("staff_id", row.get("staff_id")), ("email", email or None)]
+        for key, value in keys:
+            if value is None:
+                continue
+            first = open_for.setdefault((key, value), i)
+            if first != i:
+                raise BackupRejected(
+                    f"{_where('invitations', i, row, key)}: "
+                    f"{AlreadyInvited().message.rstrip('.')}: invitations[{first}].",
+                    field=["invitations", str(i), key],
+                    code=AlreadyInvited.code,
+                )
 
 
 def _unique_keys(section: Section) -> list[tuple[str, tuple[str, ...]]]:

@@ -10,7 +10,7 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.access import Actor, Permit, Role, require
+from app.access import Actor, Permit, Role, may_assign, require
 from app.accounts.models import Account
 from app.db.base import utcnow
 from app.email.links import join_link
@@ -51,6 +51,33 @@ def _domains(values: list[str] | None) -> list[str]:
     return sorted(set(out))
 
 
+def link_problems(
+    by: Role,
+    role: Role,
+    *,
+    expires_in_days: int | None = None,
+    max_uses: int | None,
+    allowed_domains: list[str] | None,
+) -> tuple[list[str], list[DomainError]]:
+    """A join link's allowed domains as they are stored, and what is wrong with the link
+    a member of role ``by`` makes: a role they may not hand out (OWNER never), an expiry
+    outside 1 to 365 days, max uses outside 1 to 10000, a domain that is none. The rules
+    joinLinkCreate and the backup's restore (which holds no expiry in days) hold links to."""
+    errors: list[DomainError] = []
+    if not may_assign(by, role):  # the owner's role above all: never handed out
+        errors.append(Forbidden("You may not hand out this role.", field=["role"]))
+    if expires_in_days is not None and not 1 <= expires_in_days <= 365:
+        errors.append(DomainError("A link lasts 1 to 365 days.", field=["expires_in_days"]))
+    if max_uses is not None and not 1 <= max_uses <= 10_000:
+        errors.append(DomainError("Max uses is 1 to 10000.", field=["max_uses"]))
+    domains: list[str] = []
+    try:
+        domains = _domains(allowed_domains)
+    except DomainError as exc:
+        errors.append(exc)
+    return domains, errors
+
+
 async def create_link(
     session: AsyncSession,
     actor: Actor,
@@ -73,17 +100,13 @@ async def create_link(
         expires_in_days = account.join_link_expiry_days
     if requires_approval is None:
         requires_approval = account.join_link_requires_approval
-    errors: list[DomainError] = []
-    if role == Role.OWNER or not actor.may_assign(role):
-        errors.append(Forbidden("You may not hand out this role.", field=["role"]))
-    if expires_in_days is not None and not 1 <= expires_in_days <= 365:
-        errors.append(DomainError("A link lasts 1 to 365 days.", field=["expires_in_days"]))
-    if max_uses is not None and not 1 <= max_uses <= 10_000:
-        errors.append(DomainError("Max uses is 1 to 10000.", field=["max_uses"]))
-    try:
-        domains = _domains(allowed_domains)
-    except DomainError as exc:
-        errors.append(exc)
+    domains, errors = link_problems(
+        actor.role,
+        role,
+        expires_in_days=expires_in_days,
+        max_uses=max_uses,
+        allowed_domains=allowed_domains,
+    )
     if errors:
         raise ValidationFailed(errors)
     token = new_token("rj")

@@ -9,7 +9,7 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, and_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.access import Actor, Permit, Role, require
+from app.access import Actor, Permit, Role, may_assign, require
 from app.accounts.models import Account
 from app.accounts.service import lock_account, next_staff_sid, reserve_seats, takes_seat
 from app.audit import changes
@@ -107,10 +107,13 @@ def _final_role(request: InvitationRequest, staff: Staff | None) -> tuple[Role, 
     return request.role or default_role(kind), kind
 
 
-def _check_role(actor: Actor, role: Role) -> None:
+def check_invited_role(by: Role, role: Role) -> None:
+    """Forbidden unless a member of role ``by`` may invite someone as ``role``: nobody is
+    invited as owner, nor above the inviter's role. The rule invitationCreate (and every
+    way of inviting) and the backup's restore hold invitations to."""
     if role == Role.OWNER:
         raise Forbidden("Nobody is invited as owner; transfer ownership instead.", field=["role"])
-    if not actor.may_assign(role):
+    if not may_assign(by, role):
         raise Forbidden("You may not invite someone above your own role.", field=["role"])
 
 
@@ -227,7 +230,7 @@ def _clean_request(actor: Actor, account: Account, request: InvitationRequest, s
     for key, fn in (
         ("first_name", lambda: clean_text(request.first_name, "first_name", max_length=100)),
         ("last_name", lambda: clean_text(request.last_name, "last_name", max_length=100)),
-        ("role", lambda: _check_role(actor, _provisional_role(request))),
+        ("role", lambda: check_invited_role(actor.role, _provisional_role(request))),
     ):
         try:
             values[key] = fn()

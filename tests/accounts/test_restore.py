@@ -618,6 +618,58 @@ async def test_two_emails_the_same_once_cleaned_are_refused_naming_both(
 # --- what the membership, account, invitation and sharing services refuse --------------
 
 
+async def test_invitations_and_join_links_the_services_refuse_are_refused(
+    api, services, world, tmp_path
+):
+    """Nobody is invited as owner nor joins as one (``check_invited_role``,
+    ``link_problems``), a join link's uses and domains are those joinLinkCreate takes, and
+    a record has one invitation not yet accepted (inviting it again revokes the others:
+    ``revoke_open_invitations``)."""
+    tenant, *_ = world
+    made = await api.data(
+        """mutation { joinLinkCreate(input: {maxUses: 5, allowedDomains: ["example.com"]}) {
+          joinLink { id } userErrors { code } } }""",
+        as_=tenant.owner,
+    )
+    assert made["joinLinkCreate"]["userErrors"] == []
+    document = json.loads(await backup(services, tenant.slug, tmp_path))
+    assert len(document["invitations"]) == 1 and len(document["joinLinks"]) == 1
+
+    bad = json.loads(json.dumps(document))
+    bad["invitations"][0]["role"] = "OWNER"
+    refused = await refused_unchanged(services, tenant, tmp_path, bad)
+    assert refused.message == (
+        "invitations[0].role: Nobody is invited as owner; transfer ownership instead."
+    )
+    assert refused.field == ["invitations", "0", "role"]
+
+    for key, value, words in [
+        ("role", "OWNER", "You may not hand out this role."),
+        ("max_uses", 0, "Max uses is 1 to 10000."),
+        ("allowed_domains", ["not a domain"], "Not a valid email domain."),
+    ]:
+        bad = json.loads(json.dumps(document))
+        bad["joinLinks"][0][key] = value
+        refused = await refused_unchanged(services, tenant, tmp_path, bad)
+        assert refused.message == f"joinLinks[0].{key}: {words}", key
+        assert refused.field == ["joinLinks", "0", key]
+
+    for status in ("PENDING", "EXPIRED"):  # open: a resend revives an expired one
+        twice = json.loads(json.dumps(document))
+        again = {**twice["invitations"][0], "id": 999_999, "status": status}
+        twice["invitations"].append(again)
+        refused = await refused_unchanged(services, tenant, tmp_path, twice)
+        assert refused.message == (
+            "invitations[1].staff_id: This person already has a pending invitation; resend "
+            "it instead: invitations[0]."
+        )
+        assert refused.field == ["invitations", "1", "staff_id"]
+    revoked = json.loads(json.dumps(document))
+    revoked["invitations"].append({**revoked["invitations"][0], "id": 999_999,
+                                   "status": "REVOKED"})  # fmt: skip
+    await restore(services, json.dumps(revoked).encode(), slug="invited-once")
+
+
 async def test_a_share_with_itself_or_a_permit_not_granted_is_refused(services, world, tmp_path):
     """staffShare refuses sharing a record with its own person (``share_problem``);
     staffPermitGrant a permit that comes with a role (``grant_problem``). A grantable
