@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.access import Actor, Permit, Role, require, require_owner
+from app.access import Actor, Permit, Role, may_assign, require, require_owner
 from app.accounts.models import Account
 from app.accounts.plans import MAX_CUSTOM_SEATS, PLAN_SEATS, Plan
 from app.accounts.service import lock_account, seats
@@ -17,21 +17,23 @@ from app.staff.models import AccountStatus, Staff
 from app.validation import clean_text, clean_time_zone
 
 
-async def update_account(session: AsyncSession, actor: Actor, changes: dict) -> Account:
-    require(actor, Permit.MANAGE_ACCOUNT)
-    account = await session.get_one(Account, actor.account_id)
+def clean_settings(changes: dict, by: Role) -> tuple[dict, list[DomainError]]:
+    """The account settings in ``changes`` as they are stored, and what is wrong with
+    the others, for a member of role ``by``: the rules accountUpdate and the backup's
+    restore hold an account to (a setting left out, or null where it cannot be cleared,
+    is no change)."""
+    values: dict = {}
     errors: list[DomainError] = []
     if "name" in changes:
         try:
-            account.name = clean_text(
+            values["name"] = clean_text(
                 changes["name"], "name", max_length=200, required=True, label="Account name"
             )
         except DomainError as exc:
             errors.append(exc)
-    if changes.get("scim_invites") is not None:
-        account.scim_invites = bool(changes["scim_invites"])
-    if changes.get("everyone_can_invite") is not None:
-        account.everyone_can_invite = bool(changes["everyone_can_invite"])
+    for flag in ("scim_invites", "everyone_can_invite"):
+        if changes.get(flag) is not None:
+            values[flag] = bool(changes[flag])
     if changes.get("invitation_expiry_days") is not None:
         days = changes["invitation_expiry_days"]
         if not 1 <= days <= 30:
@@ -39,19 +41,27 @@ async def update_account(session: AsyncSession, actor: Actor, changes: dict) -> 
                 DomainError("Invitations last 1 to 30 days.", field=["invitation_expiry_days"])
             )
         else:
-            account.invitation_expiry_days = days
+            values["invitation_expiry_days"] = days
     if changes.get("join_link_role") is not None:
-        role = Role(changes["join_link_role"])
-        if role == Role.OWNER or not actor.may_assign(role):
+        try:
+            role = Role(changes["join_link_role"])
+        except ValueError:
             errors.append(
                 DomainError(
-                    "Join links cannot hand out this role.",
-                    field=["join_link_role"],
-                    code=ErrorCode.FORBIDDEN,
+                    f"{changes['join_link_role']!r} is not a role.", field=["join_link_role"]
                 )
             )
         else:
-            account.join_link_role = role.value
+            if not may_assign(by, role):  # OWNER never
+                errors.append(
+                    DomainError(
+                        "Join links cannot hand out this role.",
+                        field=["join_link_role"],
+                        code=ErrorCode.FORBIDDEN,
+                    )
+                )
+            else:
+                values["join_link_role"] = role.value
     if "join_link_expiry_days" in changes:
         days = changes["join_link_expiry_days"]
         if days is not None and not 1 <= days <= 365:
@@ -59,9 +69,9 @@ async def update_account(session: AsyncSession, actor: Actor, changes: dict) -> 
                 DomainError("Join links last 1 to 365 days.", field=["join_link_expiry_days"])
             )
         else:
-            account.join_link_expiry_days = days
+            values["join_link_expiry_days"] = days
     if changes.get("join_link_requires_approval") is not None:
-        account.join_link_requires_approval = bool(changes["join_link_requires_approval"])
+        values["join_link_requires_approval"] = bool(changes["join_link_requires_approval"])
     if "timezone" in changes:
         # Every account has one (UTC unless set): blank or null is refused, not cleared.
         try:
@@ -70,11 +80,20 @@ async def update_account(session: AsyncSession, actor: Actor, changes: dict) -> 
                 raise DomainError(
                     "Time zone is required.", field=["timezone"], code=ErrorCode.REQUIRED
                 )
-            account.timezone = tz
+            values["timezone"] = tz
         except DomainError as exc:
             errors.append(exc)
     if changes.get("self_signup") is not None:
-        account.self_signup = bool(changes["self_signup"])
+        values["self_signup"] = bool(changes["self_signup"])
+    return values, errors
+
+
+async def update_account(session: AsyncSession, actor: Actor, changes: dict) -> Account:
+    require(actor, Permit.MANAGE_ACCOUNT)
+    account = await session.get_one(Account, actor.account_id)
+    values, errors = clean_settings(changes, actor.role)
+    for key, value in values.items():
+        setattr(account, key, value)
     if changes.get("guests_take_seats") is not None:
         try:
             await _guest_seats(session, actor, account, bool(changes["guests_take_seats"]))

@@ -8,7 +8,8 @@ decrypted secrets on staff rows; any other key, a value of the wrong type, a row
 another account or a reference to a row the document does not hold refuses the file; so
 does a counter of the account row (a field that ``counts`` a column: ``staff_seq``) below
 the largest value its rows hold, which would hand out a number in use again. And what the
-API would refuse to write is refused by the API's own rules (``_check_rules``): a staff
+API would refuse to write is refused by the API's own rules: an account setting
+accountUpdate refuses (``_check_account``), and (``_check_rules``) a staff
 value its field's validator refuses, a termination before the start, a manager cycle, a
 record shared with itself, a permit granted that comes with a role, an invitation or a
 join link for the owner's role, a join link's uses or domains joinLinkCreate refuses, a
@@ -41,6 +42,7 @@ from sqlalchemy import (
 )
 
 from app.access import Role
+from app.accounts.admin_service import clean_settings
 from app.accounts.backup import FORMAT, VERSION
 from app.accounts.errors import BackupRejected
 from app.accounts.models import Account
@@ -316,6 +318,20 @@ def _check_counters(account: dict, rows: dict[str, list[dict]]) -> None:
             )
 
 
+def _check_account(account: dict) -> None:
+    """The account's settings as accountUpdate takes them from the owner
+    (``clean_settings``: invitations last 1 to 30 days, join links never hand out the
+    owner's role, a time zone...), and kept as it cleans them."""
+    values, problems = clean_settings(account, Role.OWNER)
+    if problems:
+        error = problems[0]
+        key = (error.field or ["?"])[0]
+        raise BackupRejected(
+            f"{ACCOUNT}.{key}: {error.message}", field=[ACCOUNT, key], code=error.code
+        )
+    account.update(values)
+
+
 def _check_rules(rows: dict[str, list[dict]]) -> None:
     """What the API would refuse to write is refused, by the API's own rules: a staff
     record's value its field's validator refuses (``clean_stored``: the staff field
@@ -538,6 +554,7 @@ def read_document(raw: bytes) -> Document:
     }
     _check_references(account["id"], rows)
     _check_counters(account, rows)
+    _check_account(account)
     _check_rules(rows)
     _check_unique(rows)
     return Document(account, rows)

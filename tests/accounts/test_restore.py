@@ -618,6 +618,42 @@ async def test_two_emails_the_same_once_cleaned_are_refused_naming_both(
 # --- what the membership, account, invitation and sharing services refuse --------------
 
 
+# (key, value, the refusal's words) of account settings accountUpdate refuses
+REFUSED_SETTINGS = [
+    ("invitation_expiry_days", 0, "Invitations last 1 to 30 days."),
+    ("invitation_expiry_days", 31, "Invitations last 1 to 30 days."),
+    ("join_link_role", "OWNER", "Join links cannot hand out this role."),
+    ("join_link_role", "CHIEF", "'CHIEF' is not a role."),
+    ("join_link_expiry_days", 0, "Join links last 1 to 365 days."),
+    ("join_link_expiry_days", 366, "Join links last 1 to 365 days."),
+    ("timezone", "Mars/Olympus_Mons", None),
+    ("timezone", " ", "Time zone is required."),
+    ("name", "  ", None),
+]
+
+
+async def test_account_settings_account_update_refuses_are_refused(services, world, tmp_path):
+    """The account row's settings are held to accountUpdate's rules (``clean_settings``):
+    a value it refuses refuses the file naming the setting; values it takes are stored as
+    it stores them."""
+    tenant, *_ = world
+    document = json.loads(await backup(services, tenant.slug, tmp_path))
+    for key, value, words in REFUSED_SETTINGS:
+        bad = json.loads(json.dumps(document))
+        bad["account"][key] = value
+        refused = await refused_unchanged(services, tenant, tmp_path, bad)
+        assert refused.message.startswith(f"account.{key}: "), (key, refused.message)
+        if words is not None:
+            assert refused.message == f"account.{key}: {words}", key
+        assert refused.field == ["account", key]
+    document["account"].update(timezone=" Europe/Oslo ", join_link_role="EDITOR",
+                               invitation_expiry_days=30, join_link_expiry_days=365)  # fmt: skip
+    await restore(services, json.dumps(document).encode(), slug="settings")
+    copy = json.loads(await backup(services, "settings", tmp_path))
+    assert copy["account"]["timezone"] == "Europe/Oslo"
+    assert copy["account"]["join_link_role"] == "EDITOR"
+
+
 async def test_invitations_and_join_links_the_services_refuse_are_refused(
     api, services, world, tmp_path
 ):
