@@ -164,6 +164,22 @@ async def change_plan(
     return account
 
 
+def ownership_problem(account_status: AccountStatus) -> DomainError | None:
+    """What keeps a record in ``account_status`` from being the account's owner, if
+    anything: the owner is an active member. The owner's record is made one
+    (``create_account``), ownership goes only to one (``transfer_ownership``), and nothing
+    changes the owner's state (disabling, enabling, deleting, inviting and role changes
+    are for members below one's own role). The rule ownership transfers and the backup's
+    restore hold the owner to."""
+    if account_status != AccountStatus.ACTIVE:
+        return DomainError(
+            f"The owner is an active member, not {AccountStatus(account_status).value}.",
+            field=["account_status"],
+            code=ErrorCode.INVALID_STATE,
+        )
+    return None
+
+
 async def transfer_ownership(
     session: AsyncSession,
     gate: PasswordGate,
@@ -190,7 +206,7 @@ async def transfer_ownership(
     if (
         target.id == actor.staff_id
         or target.role != Role.ADMINISTRATOR
-        or target.account_status != AccountStatus.ACTIVE
+        or ownership_problem(target.account_status) is not None
         or target.user_id is None
     ):
         raise DomainError(

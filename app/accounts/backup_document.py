@@ -10,7 +10,8 @@ does a counter of the account row (a field that ``counts`` a column: ``staff_seq
 the largest value its rows hold, which would hand out a number in use again. And what the
 API would refuse to write is refused by the API's own rules: an account setting
 accountUpdate refuses (``_check_account``), and (``_check_rules``) a staff
-value its field's validator refuses, a termination before the start, a manager cycle, a
+value its field's validator refuses, a termination before the start, a manager cycle, an
+owner who is no active member, a
 record shared with itself, a permit granted that comes with a role, an invitation or a
 join link for the owner's role, a join link's uses or domains joinLinkCreate refuses, a
 second invitation not yet accepted for one record or address, a custom field's bad name
@@ -42,7 +43,7 @@ from sqlalchemy import (
 )
 
 from app.access import Role
-from app.accounts.admin_service import clean_settings
+from app.accounts.admin_service import clean_settings, ownership_problem
 from app.accounts.backup import FORMAT, VERSION
 from app.accounts.errors import BackupRejected
 from app.accounts.models import Account
@@ -62,7 +63,7 @@ from app.security.tokens import token_digest
 from app.staff.errors import ManagerCycle
 from app.staff.fields import STAFF
 from app.staff.membership import OPEN_INVITATIONS
-from app.staff.models import Staff, StaffPermitGrant, StaffShare, StaffStatus
+from app.staff.models import AccountStatus, Staff, StaffPermitGrant, StaffShare, StaffStatus
 from app.staff.service import (
     RECORD_KEYS_TAKEN,
     clean_stored,
@@ -160,6 +161,8 @@ TARGETS = {
 }
 SECRETS = tuple(f.name for f in STAFF if f.encrypted)
 ONE_OWNER = "an account has exactly one owner"
+# A staff row's status as a restore writes it: no login comes back (``app.accounts.restore``).
+RESTORED_STATUS = {AccountStatus.ACTIVE: AccountStatus.NOT_INVITED}
 PARTIAL = ("sqlite", "postgresql")  # dialects whose unique indexes may have a WHERE
 
 
@@ -422,7 +425,9 @@ def _refused(section: str, i: int, row: dict, error: DomainError) -> BackupRejec
 
 def _check_owner(staff: list[dict]) -> None:
     """Exactly one owner per account (the role model, ``app.access``; the database's
-    one-owner index refuses a second, nothing refuses none): the rows' owners named."""
+    one-owner index refuses a second, nothing refuses none): the rows' owners named. And
+    the owner an active member (``ownership_problem``), or what a restore makes of one
+    (``RESTORED_STATUS``: NOT_INVITED, the status a restored account's backup shows)."""
     owners = [i for i, row in enumerate(staff) if row.get("role") == Role.OWNER]
     if not owners:
         raise BackupRejected(
@@ -436,6 +441,11 @@ def _check_owner(staff: list[dict]) -> None:
             field=["staff", str(second), "role"],
             code=ErrorCode.INVALID,
         )
+    [i] = owners
+    status = staff[i].get("account_status", AccountStatus.NOT_INVITED)
+    before = {restored: was for was, restored in RESTORED_STATUS.items()}.get(status, status)
+    if (problem := ownership_problem(before)) is not None:
+        raise _refused("staff", i, staff[i], problem)
 
 
 def _check_invitations(invitations: list[dict]) -> None:

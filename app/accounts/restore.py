@@ -43,6 +43,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from app.access import Role
 from app.accounts.backup_document import (
     ACCOUNT,
+    RESTORED_STATUS,
     SECRETS,
     SECTIONS,
     TARGETS,
@@ -135,8 +136,8 @@ def _build(section: Section, row: dict, account_id: int, ids: Ids, keep: bool, k
         values[key] = name_key(values[source])
     for column, make in section.made.items():
         values[column] = make()
-    if section.model is Staff and values.get("account_status") is AccountStatus.ACTIVE:
-        values["account_status"] = AccountStatus.NOT_INVITED  # no login comes back
+    if section.model is Staff and values.get("account_status") in RESTORED_STATUS:
+        values["account_status"] = RESTORED_STATUS[values["account_status"]]  # no login back
     obj = section.model(**values)
     for name, value in secret.items():
         write_secret(keyring, obj, name, value)

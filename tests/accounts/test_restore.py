@@ -618,6 +618,29 @@ async def test_two_emails_the_same_once_cleaned_are_refused_naming_both(
 # --- what the membership, account, invitation and sharing services refuse --------------
 
 
+async def test_an_owner_in_a_state_the_services_never_leave_it_in_is_refused(
+    services, world, tmp_path
+):
+    """The owner is an active member (``ownership_problem``: nothing disables, invites
+    or unconfirms the owner, ownership goes only to an active administrator); NOT_INVITED
+    is what a restore makes of it (no login comes back), and restores again."""
+    tenant, *_ = world
+    document = json.loads(await backup(services, tenant.slug, tmp_path))
+    index, owner = _staff_row(document, "Owner")
+    assert owner["account_status"] == "ACTIVE"
+    for status in ("DISABLED", "INVITED", "INVITE_EXPIRED", "UNCONFIRMED"):
+        bad = json.loads(json.dumps(document))
+        bad["staff"][index]["account_status"] = status
+        refused = await refused_unchanged(services, tenant, tmp_path, bad)
+        assert refused.message == (
+            f"staff[{index}].account_status (sid {owner['sid']}): The owner is an active "
+            f"member, not {status}."
+        ), status
+        assert refused.field == ["staff", str(index), "account_status"]
+    owner.update(account_status="NOT_INVITED", user_id=None)  # as a restore leaves it
+    await restore(services, json.dumps(document).encode(), slug="owner-not-invited")
+
+
 # (key, value, the refusal's words) of account settings accountUpdate refuses
 REFUSED_SETTINGS = [
     ("invitation_expiry_days", 0, "Invitations last 1 to 30 days."),
