@@ -73,6 +73,7 @@ import functools
 import logging
 import math
 import operator
+import re
 import weakref
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -841,13 +842,6 @@ def _generate(type_name: str, entries: list[_Entry], *, record: bool = False) ->
         "iso_types": (datetime, date),
     }
     lines = ["def complete(obj, fetched):"]
-    if record:  # obj is a SeenStaff: its columns are read as its viewer sees them
-        lines += [
-            "    row = obj._row",
-            "    profile = obj._profile",
-            "    details = obj._details",
-            "    personal = obj._personal",
-        ]
     items = []
     pending = []
     for i, e in enumerate(entries):
@@ -881,6 +875,8 @@ def _generate(type_name: str, entries: list[_Entry], *, record: bool = False) ->
         lines.append("    return completed")
     else:
         lines.append("    return {" + ", ".join(items) + "}")
+    if record:  # obj is a SeenStaff: its columns are read as its viewer sees them
+        lines[1:1] = _record_reads("\n".join(lines[1:]))
     exec(selection_code("\n".join(lines), type_name), namespace)
     complete = namespace["complete"]
     # Its own copy of the code: the interpreter specializes a code object's instructions
@@ -890,6 +886,18 @@ def _generate(type_name: str, entries: list[_Entry], *, record: bool = False) ->
     # hundreds.
     complete.__code__ = complete.__code__.replace()
     return complete
+
+
+def _record_reads(body: str) -> list[str]:
+    """The lines reading what a record's completion uses (``body``): its row and those of
+    the viewer's sight of it (SeenStaff decides each when first asked) that its
+    conditions name (SHOWN_IF)."""
+    names = set(re.findall(r"\b(row|profile|details|personal)\b", body))
+    reads = ["    row = obj._row"] if "row" in names else []
+    sight = [n for n in ("profile", "details", "personal") if n in names]
+    if sight:
+        reads.append("    if not obj._judged: obj._judge()")
+    return reads + [f"    {n} = obj._seen_{n}" for n in sight]
 
 
 # Compiled selections kept by their source (beyond the plans' own copies of their code,

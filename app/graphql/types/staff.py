@@ -74,22 +74,48 @@ COLUMNS: dict[str, Shown] = {}
 
 class SeenStaff:
     """A staff record as one viewer sees it: the record, the viewer, and whether they see
-    its details and its personal data (decided once, from the viewer's permits).
+    its profile, its details and its personal data (each decided by ``app.staff.access``
+    when first asked, then kept).
 
     Staff is built from one. The hot plan completes one directly, reading only the
     fields a document selects; the resolvers it calls (those taking only ``self``, such
-    as ``address``) use only these four attributes, so it calls them with a SeenStaff as
+    as ``address``) use only these five attributes, so it calls them with a SeenStaff as
     ``self``.
     """
 
-    __slots__ = ("_row", "_actor", "_profile", "_details", "_personal")
+    __slots__ = ("_row", "_actor", "_judged", "_seen_profile", "_seen_details", "_seen_personal")
 
     def __init__(self, row: StaffRow, actor: Actor):
         self._row = row
         self._actor = actor
-        self._profile = access.can_see_profile(actor, row.id)
-        self._details = access.can_see_details(actor, row.id, row.restricted)
-        self._personal = access.can_see_personal(actor, row.id)
+        self._judged = False
+
+    def _judge(self) -> None:
+        """Decides the three when one is first asked (a page's plan asks them only when
+        its fields need them: a page of names never does)."""
+        actor, row = self._actor, self._row
+        self._seen_profile = access.can_see_profile(actor, row.id)
+        self._seen_details = access.can_see_details(actor, row.id, row.restricted)
+        self._seen_personal = access.can_see_personal(actor, row.id)
+        self._judged = True
+
+    @property
+    def _profile(self) -> bool:
+        if not self._judged:
+            self._judge()
+        return self._seen_profile
+
+    @property
+    def _details(self) -> bool:
+        if not self._judged:
+            self._judge()
+        return self._seen_details
+
+    @property
+    def _personal(self) -> bool:
+        if not self._judged:
+            self._judge()
+        return self._seen_personal
 
 
 # Staff's data fields computed from a SeenStaff rather than read from a column.
