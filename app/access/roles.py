@@ -5,6 +5,8 @@ from __future__ import annotations
 import enum
 from functools import cache
 
+from app.errors import Forbidden
+
 
 class Role(enum.StrEnum):
     GUEST = "GUEST"
@@ -53,6 +55,39 @@ def may_assign(by: Role, role: Role) -> bool:
     """Whether a member of role ``by`` may hand out ``role``: nobody hands out a role
     above their own, and OWNER is never handed out (``Actor.may_assign``)."""
     return role != Role.OWNER and ROLE_RANK[role] <= ROLE_RANK[by]
+
+
+def joining_role(record_role: Role | None, offered: Role) -> Role:
+    """The role a staff record of ``record_role`` (None: a new record) has once a way in
+    offering ``offered`` reaches it: an invitation (made, resent, accepted), a join link,
+    an approved join request, a sign-up into the account. The one rule every way in
+    calls, so that the account keeps exactly one owner:
+
+    - The owner's record stays the owner's, whatever the way in offers. It can be without
+      a login (a restore writes it NOT_INVITED), and getting one back through an
+      invitation, a link or a sign-up at its address gives the owner their account back;
+      it never demotes them and leaves the account without an owner.
+    - No other record becomes the owner: OWNER is never handed out (``may_assign``), and
+      an offer of it to any other record is refused. Ownership moves only by
+      ``transfer_ownership``, from the owner."""
+    if record_role == Role.OWNER:
+        return Role.OWNER
+    if offered == Role.OWNER:
+        raise Forbidden(
+            "Nobody becomes the owner this way; transfer ownership instead.", field=["role"]
+        )
+    return offered
+
+
+def may_offer(by: Role, role: Role) -> bool:
+    """Whether a member of role ``by`` may invite as ``role`` (send, resend or revoke such an
+    invitation): a role they may hand out (``may_assign``), or OWNER, which only the
+    owner's own record is offered (``joining_role``), by an administrator: inviting the
+    owner's record gives it a login, and hands out no role it did not have."""
+    if role == Role.OWNER:
+        return ROLE_RANK[by] >= ROLE_RANK[Role.ADMINISTRATOR]
+    return may_assign(by, role)
+
 
 ROLE_PERMITS: dict[Role, frozenset[Permit]] = {
     Role.GUEST: frozenset(),

@@ -62,3 +62,17 @@ class NotInvitable(DomainError):
             "You cannot invite this address; ask an administrator to invite this person.",
             field=[field],
         )
+
+
+class OwnersRecord(DomainError):
+    """An invitation of the owner's record naming another role than the owner's: the
+    owner's record is invited as the owner or not at all (``_invited_role``)."""
+
+    code = ErrorCode.FORBIDDEN
+
+    def __init__(self):
+        super().__init__(
+            "This is the owner's record: it is invited as the owner (leave the role out). "
+            "Transfer ownership to change the owner's role.",
+            field=["role"],
+        )

@@ -9,7 +9,7 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, and_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.access import Actor, Permit, Role, may_assign, require
+from app.access import Actor, Permit, Role, joining_role, may_assign, may_offer, require
 from app.accounts.models import Account
 from app.accounts.service import lock_account, next_staff_sid, reserve_seats, takes_seat
 from app.audit import changes
@@ -37,6 +37,7 @@ from app.invitations.errors import (
     InvitationRevoked,
     LoginRequired,
     NotInvitable,
+    OwnersRecord,
     TokenExpired,
     TokenUsed,
 )
@@ -105,6 +106,39 @@ def _provisional_role(request: InvitationRequest) -> Role:
 def _final_role(request: InvitationRequest, staff: Staff | None) -> tuple[Role, StaffKind]:
     kind = request.kind or (staff.kind if staff is not None else StaffKind.EMPLOYEE)
     return request.role or default_role(kind), kind
+
+
+def _invited_role(
+    actor: Actor, request: InvitationRequest, staff: Staff | None
+) -> tuple[Role, StaffKind]:
+    """The role and kind an invitation gives its record (``_final_role``), by the rule of
+    every way in (``joining_role``): the owner's record stays the owner's, and nobody else
+    is invited as owner (``check_invited_role``).
+
+    The owner's record is invitable while it has no login (a restore writes it
+    NOT_INVITED): the invitation is how the owner gets a login back, as every restored
+    member does. It is an invitation *as the owner*: it stores, shows (``invitations``,
+    ``invitationPreview``, the email) and on acceptance keeps the role OWNER, and the
+    account keeps its one owner throughout. Its role is the record's, not the inviter's
+    choice: the role left out, or OWNER (the record's own), invites it; any other role is
+    refused (``OwnersRecord``, FORBIDDEN on ``role``) and nothing changes. That is what
+    an inviter asking for "this record as a viewer" should be told, as ``staffRoleChange``
+    tells them for the owner: an invitation of any other record gives the record the role
+    it names, so inviting the owner as something else would demote the owner, and
+    ignoring the role asked for would say something the invitation does not do.
+    Ownership moves only by ``accountOwnershipTransfer``. Administrators (and the owner)
+    invite, resend and revoke it (``may_offer``); inviters below them may not, as for
+    any role above their own."""
+    role, kind = _final_role(request, staff)
+    if staff is not None and staff.role == Role.OWNER:
+        if request.role not in (None, Role.OWNER):
+            raise OwnersRecord()
+        if not may_offer(actor.role, Role.OWNER):
+            field = "staff_id" if request.staff_id is not None else "email"
+            raise Forbidden("You may not invite someone above your own role.", field=[field])
+    elif request.role == Role.OWNER:
+        check_invited_role(actor.role, Role.OWNER)  # refused: nobody is invited as owner
+    return joining_role(staff.role if staff is not None else None, role), kind
 
 
 def check_invited_role(by: Role, role: Role) -> None:
@@ -230,7 +264,14 @@ def _clean_request(actor: Actor, account: Account, request: InvitationRequest, s
     for key, fn in (
         ("first_name", lambda: clean_text(request.first_name, "first_name", max_length=100)),
         ("last_name", lambda: clean_text(request.last_name, "last_name", max_length=100)),
-        ("role", lambda: check_invited_role(actor.role, _provisional_role(request))),
+        # OWNER is the owner's record's own role: checked once the record is known
+        # (``_invited_role``)
+        (
+            "role",
+            lambda: None
+            if request.role == Role.OWNER
+            else check_invited_role(actor.role, _provisional_role(request)),
+        ),
     ):
         try:
             values[key] = fn()
@@ -370,7 +411,7 @@ async def create_invitation(
         # Seats first: a full account answers alike for every address (``_target_staff``).
         await reserve_seats(session, actor.account_id, role=_provisional_role(request))
     staff = await _target_staff(session, actor, request, email)
-    role, kind = _final_role(request, staff)
+    role, kind = _invited_role(actor, request, staff)
     if knows_addresses:
         await reserve_seats(session, actor.account_id, role=role)
     now = utcnow()
@@ -545,7 +586,7 @@ async def resend(session: AsyncSession, actor: Actor, settings, invitation_id: i
     staff = await session.get(Staff, invitation.staff_id) if invitation.staff_id else None
     # the record's role now (as staffRoleChange left it): what the seat and email are for
     role = staff.role if staff is not None else invitation.role
-    if not actor.may_assign(role):
+    if not may_offer(actor.role, role):
         raise Forbidden("You may not invite someone above your own role.", field=["id"])
     wait = (
         settings.invitation_resend_cooldown_seconds
@@ -594,7 +635,7 @@ async def revoke(session: AsyncSession, actor: Actor, invitation_id: int) -> Inv
     """The link stops working at once and the seat is free. Races with accept: one wins."""
     require(actor, Permit.INVITE_USERS)
     invitation = await _get(session, actor, invitation_id)
-    if not actor.may_assign(invitation.role):
+    if not may_offer(actor.role, invitation.role):
         raise Forbidden("You may not revoke an invitation above your own role.", field=["id"])
     now = utcnow()
     result = await session.execute(

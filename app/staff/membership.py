@@ -10,7 +10,7 @@ from datetime import date
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.access import Actor, Permit, Role, refuse_impersonation, require
+from app.access import Actor, Permit, Role, joining_role, refuse_impersonation, require
 from app.accounts.service import (
     lock_account,
     next_staff_sid,
@@ -246,6 +246,15 @@ async def reserve_join_seat(
     here: a revoke holds it while its audit entry waits for the account row, so holding
     the account while waiting for it would deadlock.)"""
     account = await lock_account(session, account_id)
+    record_role = await session.scalar(
+        select(Staff.role).where(
+            Staff.account_id == account_id,
+            Staff.email == email,
+            Staff.user_id.is_(None),
+            Staff.account_status != AccountStatus.DISABLED,
+        )
+    )
+    role = joining_role(record_role, role)  # the owner's record joins as the owner
     if not takes_seat(account, role):
         return
     held = await session.scalars(
@@ -287,7 +296,10 @@ async def activate(
     ``role``, or, not ``confirmed``, an UNCONFIRMED one (a seat reserved until
     ``confirm_memberships``). The caller has checked the seat. Every way of joining
     comes through here, so an existing record's invitations not yet accepted are
-    revoked here (``revoke_open_invitations``), in the same transaction."""
+    revoked here (``revoke_open_invitations``), in the same transaction, and the role
+    is ``joining_role``'s: the owner's record (a restored owner's, without a login)
+    stays the owner's whatever ``role`` the way in offers (a join link's, a sign-up's
+    GUEST), and no other record is made the owner."""
     existing = await member_of(session, account_id, user.id)
     if existing is not None and (staff is None or existing.id != staff.id):
         raise AlreadyMember()
@@ -329,6 +341,7 @@ async def activate(
             staff.first_name = first
             staff.last_name = last
             staff.last_name_key = name_key(last)
+    role = joining_role(staff.role, role)  # a new record's role is None until set here
     # Joins are counted under the account lock, record writes of other kinds (an added
     # record, a changed email) are not: one of those may have taken the email since the
     # look above, as a concurrent join may have made this user a member.
