@@ -11,8 +11,9 @@ the largest value its rows hold, which would hand out a number in use again. And
 API would refuse to write is refused by the API's own rules: an account setting
 accountUpdate refuses (``_check_account``), and (``_check_rules``) a staff
 value its field's validator refuses, a termination before the start, a manager cycle, an
-owner who is no active member, a
-record shared with itself, a permit granted that comes with a role, an invitation or a
+owner in a state no service leaves it in (disabled), a
+record shared with itself, a permit granted that comes with a role, an invitation for the
+owner's role of another record than the owner's, a
 join link for the owner's role, a join link's uses or domains joinLinkCreate refuses, a
 second invitation not yet accepted for one record or address, a custom field's bad name
 or options, a custom value its field does not take; so is a
@@ -163,6 +164,11 @@ SECRETS = tuple(f.name for f in STAFF if f.encrypted)
 ONE_OWNER = "an account has exactly one owner"
 # A staff row's status as a restore writes it: no login comes back (``app.accounts.restore``).
 RESTORED_STATUS = {AccountStatus.ACTIVE: AccountStatus.NOT_INVITED}
+# The owner's record getting a login back (``app.access.roles.joining_role``): invited as
+# the owner (pending, or expired), or joined at its address by a login not yet confirmed.
+REGAINING_OWNER = frozenset(
+    {AccountStatus.INVITED, AccountStatus.INVITE_EXPIRED, AccountStatus.UNCONFIRMED}
+)
 PARTIAL = ("sqlite", "postgresql")  # dialects whose unique indexes may have a WHERE
 
 
@@ -372,7 +378,7 @@ def _check_rules(rows: dict[str, list[dict]]) -> None:
     for i, row in enumerate(rows["staffPermitGrants"]):
         if (problem := grant_problem(row["permit"])) is not None:
             raise _refused("staffPermitGrants", i, row, problem)
-    _check_invitations(rows["invitations"])
+    _check_invitations(rows["invitations"], _owner_id(staff))
     for i, row in enumerate(rows["joinLinks"]):
         domains = row.get("allowed_domains") or []
         if not isinstance(domains, list) or not all(isinstance(d, str) for d in domains):
@@ -427,7 +433,9 @@ def _check_owner(staff: list[dict]) -> None:
     """Exactly one owner per account (the role model, ``app.access``; the database's
     one-owner index refuses a second, nothing refuses none): the rows' owners named. And
     the owner an active member (``ownership_problem``), or what a restore makes of one
-    (``RESTORED_STATUS``: NOT_INVITED, the status a restored account's backup shows)."""
+    (``RESTORED_STATUS``: NOT_INVITED, the status a restored account's backup shows), or
+    getting a login back after one (``REGAINING_OWNER``: invited, its invitation expired,
+    joined unconfirmed). Never disabled: nothing disables the owner."""
     owners = [i for i, row in enumerate(staff) if row.get("role") == Role.OWNER]
     if not owners:
         raise BackupRejected(
@@ -444,23 +452,35 @@ def _check_owner(staff: list[dict]) -> None:
     [i] = owners
     status = staff[i].get("account_status", AccountStatus.NOT_INVITED)
     before = {restored: was for was, restored in RESTORED_STATUS.items()}.get(status, status)
+    if before in REGAINING_OWNER:
+        return
     if (problem := ownership_problem(before)) is not None:
         raise _refused("staff", i, staff[i], problem)
 
 
-def _check_invitations(invitations: list[dict]) -> None:
+def _owner_id(staff: list[dict]) -> object:
+    """The owner row's id (``_check_owner`` has found exactly one)."""
+    return next(row.get("id") for row in staff if row.get("role") == Role.OWNER)
+
+
+def _check_invitations(invitations: list[dict], owner_id: object) -> None:
     """Nobody invited as owner (``check_invited_role``, for the owner, who may invite as
-    any role there is to invite as), and one invitation not yet accepted per record and
+    any role there is to invite as) but the owner's own record (``joining_role``: it is
+    invited as the owner to get a login back; one no longer open, accepted or revoked, is
+    history, whoever owns the account since), and one invitation not yet accepted per record and
     per address (``OPEN_INVITATIONS``: inviting a record again revokes its others,
     ``revoke_open_invitations``; an invitation follows its record's address,
     ``readdress``): a second is refused as invitationCreate refuses it, naming both."""
     open_for: dict[tuple[str, object], int] = {}
     for i, row in enumerate(invitations):
+        is_open = row.get("status", InvitationStatus.PENDING) in OPEN_INVITATIONS
+        owners = row["role"] == Role.OWNER and (row.get("staff_id") == owner_id or not is_open)
         try:
-            check_invited_role(Role.OWNER, row["role"])
+            if not owners:
+                check_invited_role(Role.OWNER, row["role"])
         except DomainError as exc:
             raise _refused("invitations", i, row, exc) from None
-        if row.get("status", InvitationStatus.PENDING) not in OPEN_INVITATIONS:
+        if not is_open:
             continue
         email = (row.get("email") or "").strip().casefold()
         keys = [("staff_id", row.get("staff_id")), ("email", email or None)]

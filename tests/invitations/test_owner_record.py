@@ -483,3 +483,76 @@ async def test_every_way_in_leaves_exactly_one_owner(api, services, steps):
         owners = await owner_rows(services, tenant.account_id)
         assert [pk for pk, _ in owners] == [tenant.owner.staff_pk], (path, role, at_owner)
 
+
+# --- a backup of the states these ways in leave the owner in restores ---
+
+
+@pytest.mark.parametrize(
+    "state", ["invited", "invite_expired", "accepted", "transferred", "unconfirmed"]
+)
+async def test_a_backup_of_the_owner_getting_a_login_back_restores(api, services, tmp_path, state):
+    """Inviting the owner's record (INVITED, INVITE_EXPIRED, an OWNER invitation pending,
+    expired or accepted) or joining it as a new login not yet confirmed (UNCONFIRMED) are
+    states the services now leave the owner in: their backup restores (into a new account
+    next to this one), and the owner stays the restored account's one owner."""
+    tenant, admin = await setup(services)
+    if state == "unconfirmed":
+        await update_row(services, Staff, tenant.owner.staff_pk, email="olive.new@example.com")
+        token = await link_token(api, admin, role="VIEWER")
+        body = (
+            await api.data(
+                JOIN,
+                {
+                    "input": {
+                        "token": token,
+                        "email": "olive.new@example.com",
+                        "password": NEW_PASSWORD,
+                        "firstName": "O",
+                        "lastName": "N",
+                    }
+                },
+            )
+        )["joinLinkJoin"]
+        assert body["userErrors"] == []
+        expected = AccountStatus.UNCONFIRMED
+    else:
+        payload = await invite(api, admin, email=tenant.owner.email)
+        assert payload["userErrors"] == []
+        expected = AccountStatus.INVITED
+        if state == "invite_expired":
+            await update_row(
+                services, Invitation, _pk(payload["invitation"]["id"]), expires_at=_long_ago()
+            )
+            async with services.db.session(write=True) as session:
+                from app.invitations.service import sweep_expired
+
+                await sweep_expired(session)
+                await session.commit()
+            expected = AccountStatus.INVITE_EXPIRED
+        elif state in ("accepted", "transferred"):
+            [mail] = await take_mail(services)
+            accepted = (
+                await api.data(ACCEPT, {"input": {"token": mail_token(mail), "password": PASSWORD}})
+            )["invitationAccept"]
+            assert accepted["userErrors"] == []
+            expected = AccountStatus.ACTIVE
+            if state == "transferred":  # the accepted OWNER invitation is history now
+                moved = await api.data(
+                    TRANSFER,
+                    {"id": admin.staff_id, "password": PASSWORD},
+                    token=accepted["token"],
+                    realm=tenant.slug,
+                )
+                assert moved["accountOwnershipTransfer"]["userErrors"] == []
+                tenant.owner.staff_pk = admin.staff_pk
+    assert await owner_rows(services, tenant.account_id) == [(tenant.owner.staff_pk, expected)]
+    path = tmp_path / "backup.json"
+    await export_account_to(services.settings, tenant.slug, str(path))
+    slug = f"copy-{next(_slugs)}"
+    async with services.db.session(write=True) as session:
+        restored = await restore_account(
+            session, path.read_bytes(), services.settings.keyring, slug=slug
+        )
+        await session.commit()
+    [(_, status)] = await owner_rows(services, restored.account.id)
+    assert status == RESTORED_STATUS.get(expected, expected)
