@@ -109,7 +109,7 @@ def _final_role(request: InvitationRequest, staff: Staff | None) -> tuple[Role, 
 
 
 def _invited_role(
-    actor: Actor, request: InvitationRequest, staff: Staff | None
+    actor: Actor, request: InvitationRequest, staff: Staff | None, email: str
 ) -> tuple[Role, StaffKind]:
     """The role and kind an invitation gives its record (``_final_role``), by the rule of
     every way in (``joining_role``): the owner's record stays the owner's, and nobody else
@@ -128,7 +128,9 @@ def _invited_role(
     ignoring the role asked for would say something the invitation does not do.
     Ownership moves only by ``accountOwnershipTransfer``. Administrators (and the owner)
     invite, resend and revoke it (``may_offer``); inviters below them may not, as for
-    any role above their own."""
+    any role above their own. And it goes to the record's own address: an invitation
+    that readdressed it (``staffId`` with another ``email``) would let the inviter choose
+    who becomes the owner."""
     role, kind = _final_role(request, staff)
     if staff is not None and staff.role == Role.OWNER:
         if request.role not in (None, Role.OWNER):
@@ -136,6 +138,10 @@ def _invited_role(
         if not may_offer(actor.role, Role.OWNER):
             field = "staff_id" if request.staff_id is not None else "email"
             raise Forbidden("You may not invite someone above your own role.", field=[field])
+        if staff.email != email:
+            raise Forbidden(
+                "The owner's record is invited at its own address only.", field=["email"]
+            )
     elif request.role == Role.OWNER:
         check_invited_role(actor.role, Role.OWNER)  # refused: nobody is invited as owner
     return joining_role(staff.role if staff is not None else None, role), kind
@@ -411,7 +417,7 @@ async def create_invitation(
         # Seats first: a full account answers alike for every address (``_target_staff``).
         await reserve_seats(session, actor.account_id, role=_provisional_role(request))
     staff = await _target_staff(session, actor, request, email)
-    role, kind = _invited_role(actor, request, staff)
+    role, kind = _invited_role(actor, request, staff, email)
     if knows_addresses:
         await reserve_seats(session, actor.account_id, role=role)
     now = utcnow()

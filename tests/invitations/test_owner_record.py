@@ -292,6 +292,22 @@ async def test_inviting_the_owners_record_with_another_role_is_refused(api, serv
     assert await take_mail(services) == []
 
 
+async def test_the_owners_record_is_invited_at_its_own_address_only(api, services):
+    """Readdressing it by the invitation would let the inviter choose who becomes the owner."""
+    tenant, admin = await setup(services)
+    for role in (None, "OWNER"):
+        payload = await invite(
+            api, admin, staffId=tenant.owner.staff_id, email="mine@example.com", role=role
+        )
+        assert [(e["field"], e["code"]) for e in payload["userErrors"]] == [
+            (["input", "email"], "FORBIDDEN")
+        ]
+    assert await invitation_count(services, tenant.account_id) == 0
+    async with services.db.session() as session:
+        owner = await session.get(Staff, tenant.owner.staff_pk)
+        assert (owner.email, owner.role) == (tenant.owner.email, Role.OWNER)
+
+
 async def test_nobody_else_is_invited_as_owner(api, services):
     tenant, admin = await setup(services)
     other = await make_staff(
