@@ -173,6 +173,17 @@ def write_denial(actor: Actor, staff_id: int, restricted: bool, field: str) -> s
     return None if editable else "You may not edit this staff member."
 
 
+def email_change_denial(actor: Actor, staff_id: int, role: Role) -> str | None:
+    """Why ``actor`` may not change the email of a record with ``role``, or None. The
+    owner's record gets its login back at its own address (an invitation, a join link or a
+    sign-up there keeps it the owner's: ``app.access.joining_role``), so whoever chose that
+    address would choose the owner: only the owner changes it (a restore takes the
+    address its backup holds)."""
+    if role == Role.OWNER and staff_id != actor.staff_id:
+        return "Only the owner changes the owner's email."
+    return None
+
+
 def can_see_permits(actor: Actor, staff_id: int) -> bool:
     """Which permits a member holds: administrators (MANAGE_STAFF) and the member."""
     return Permit.MANAGE_STAFF in actor.permits or staff_id == actor.staff_id

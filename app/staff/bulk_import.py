@@ -620,6 +620,10 @@ def _plan_update(actor, keyring, row: _Row, staff: Staff, given, custom, look, e
         reason = access.write_denial(actor, staff.id, staff.restricted, name)
         if reason is not None:
             row.fail(Forbidden(reason, field=[name]))
+    if "email" in changed and (
+        denial := access.email_change_denial(actor, staff.id, staff.role)
+    ) is not None:
+        row.fail(Forbidden(denial, field=["email"]))
     if custom_changed and not access.can_edit(actor, staff.id, staff.restricted):
         row.fail(Forbidden("You may not edit this staff member.", field=None))
     if "email" in changed and staff.id == actor.staff_id:

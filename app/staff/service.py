@@ -652,6 +652,9 @@ async def update_staff(
     _check_write_access(actor, staff.id, staff.restricted, changes)
     problems: list[DomainError] = []
     values = _clean_all(changes, actor.account_id, problems, staff)
+    if "email" in values and values["email"] != staff.email:
+        if (denial := access.email_change_denial(actor, staff.id, staff.role)) is not None:
+            raise ValidationFailed([Forbidden(denial, field=["email"])])
     new_email = None
     if staff.id == actor.staff_id and values.get("email") not in (None, staff.email):
         # One's own new address is set only once it is confirmed; until then nothing is

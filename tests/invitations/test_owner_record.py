@@ -572,3 +572,58 @@ async def test_a_backup_of_the_owner_getting_a_login_back_restores(api, services
         await session.commit()
     [(_, status)] = await owner_rows(services, restored.account.id)
     assert status == RESTORED_STATUS.get(expected, expected)
+
+
+# --- the owner's address is the owner's to change ---
+
+UPDATE = """mutation($input: StaffUpdateInput!) {
+  staffUpdate(input: $input) { staff { email } userErrors { field code message } }
+}"""
+IMPORT = """mutation($csv: String!) {
+  staffImport(input: {csv: $csv, apply: true}) {
+    applied failed errors { column code message }
+  }
+}"""
+
+
+async def staff_email(services, staff_pk: int) -> str | None:
+    async with services.db.session() as session:
+        return await session.scalar(select(Staff.email).where(Staff.id == staff_pk))
+
+
+@pytest.mark.parametrize("login", [False, True], ids=["no login", "with a login"])
+async def test_only_the_owner_changes_the_owners_email(api, services, login):
+    """Whoever chose the address of a record without a login would choose who gets it:
+    a join, a sign-up or an invitation there gives back the owner's role. So an
+    administrator changes neither by staffUpdate nor by an import, and an update that
+    keeps the address (as a SCIM replace sends it) is no change."""
+    if login:
+        tenant = await make_tenant(services)
+        admin = await make_member(services, tenant, Role.ADMINISTRATOR)
+    else:
+        tenant, admin = await setup(services)
+    body = await api.data(
+        UPDATE,
+        {"input": {"id": tenant.owner.staff_id, "email": "mine@attacker.example"}},
+        as_=admin,
+    )
+    assert body["staffUpdate"]["userErrors"] == [
+        {"field": ["input", "email"], "code": "FORBIDDEN",
+         "message": "Only the owner changes the owner's email."}
+    ]  # fmt: skip
+    same = await api.data(
+        UPDATE,
+        {"input": {"id": tenant.owner.staff_id, "email": tenant.owner.email,
+                   "externalId": "HR-OWNER"}},
+        as_=admin,
+    )  # fmt: skip
+    assert same["staffUpdate"]["userErrors"] == []
+
+    # an import names a record by its externalId (else by its email, which stays its own)
+    text = "externalId,email\r\nHR-OWNER,mine@attacker.example\r\n"
+    imported = (await api.data(IMPORT, {"csv": text}, as_=admin))["staffImport"]
+    assert imported["applied"] is False and imported["failed"] == 1
+    assert [(e["column"], e["code"]) for e in imported["errors"]] == [("email", "FORBIDDEN")]
+    assert await staff_email(services, tenant.owner.staff_pk) == tenant.owner.email
+    status = AccountStatus.ACTIVE if login else RESTORED_STATUS[AccountStatus.ACTIVE]
+    assert await owner_rows(services, tenant.account_id) == [(tenant.owner.staff_pk, status)]
