@@ -645,7 +645,17 @@ async def test_compiled_and_graphql_core_answer_the_same_bytes(
     hot = await client.post("/graphql", json=body, headers=headers)
     cold = await cold_client.post("/graphql", json=body, headers=headers)
     assert hot.status_code == cold.status_code, query
-    assert REQUEST_ID.sub(b"", hot.content) == REQUEST_ID.sub(b"", cold.content), query
+    hot_body, cold_body = (REQUEST_ID.sub(b"", r.content) for r in (hot, cold))
+    if hot_body != cold_body:
+        # Errors of fields resolved side by side are listed in the order they happened (a
+        # request with errors is graphql-core's on both sides): the same data and the same
+        # errors in another order are the same answer.
+        h, c = json.loads(hot_body), json.loads(cold_body)
+        assert len(h.get("errors", [])) > 1, (query, hot_body, cold_body)
+        assert json.dumps(h.get("data")) == json.dumps(c.get("data")), query
+        assert sorted(map(json.dumps, h["errors"])) == sorted(
+            map(json.dumps, c.get("errors", []))
+        ), query
     answer = cold.json()
     if "data" not in answer:  # refused before execution: only ever by the query limits
         assert all(
