@@ -475,7 +475,7 @@ async def _go(api, services, tenant, admin, path: str, role: Role | None, target
 
 
 @hypothesis_settings(
-    max_examples=25,
+    max_examples=12,
     deadline=None,
     derandomize=True,
     database=None,
