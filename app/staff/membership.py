@@ -5,6 +5,7 @@ deletes them and changes their roles."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 
 from sqlalchemy import select, update
@@ -246,28 +247,30 @@ async def reserve_join_seat(
     here: a revoke holds it while its audit entry waits for the account row, so holding
     the account while waiting for it would deadlock.)"""
     account = await lock_account(session, account_id)
-    record_role = await session.scalar(
-        select(Staff.role).where(
-            Staff.account_id == account_id,
-            Staff.email == email,
-            Staff.user_id.is_(None),
-            Staff.account_status != AccountStatus.DISABLED,
+    # the record a join at this address becomes (emails are unique in an account)
+    record = (
+        await session.execute(
+            select(Staff.id, Staff.role).where(
+                Staff.account_id == account_id,
+                Staff.email == email,
+                Staff.user_id.is_(None),
+                Staff.account_status != AccountStatus.DISABLED,
+            )
         )
-    )
-    role = joining_role(record_role, role)  # the owner's record joins as the owner
+    ).first()
+    role = joining_role(record.role if record else None, role)  # the owner's stays the owner's
     if not takes_seat(account, role):
         return
-    held = await session.scalars(
-        select(Invitation.role)
-        .join(Staff, Staff.id == Invitation.staff_id)
-        .where(
-            Staff.account_id == account_id,
-            Staff.email == email,
-            Staff.user_id.is_(None),
-            Staff.account_status != AccountStatus.DISABLED,
-            Invitation.account_id == account_id,
-            Invitation.status == InvitationStatus.PENDING,
-            Invitation.expires_at > utcnow(),
+    held: Iterable[Role] = (
+        []
+        if record is None
+        else await session.scalars(
+            select(Invitation.role).where(
+                Invitation.staff_id == record.id,
+                Invitation.account_id == account_id,
+                Invitation.status == InvitationStatus.PENDING,
+                Invitation.expires_at > utcnow(),
+            )
         )
     )
     if not any(takes_seat(account, held_role) for held_role in held):
