@@ -302,6 +302,9 @@ async def _cost_error(ec, max_cost: int) -> GraphQLError | None:
 SLICE_SECONDS = 0.005
 _BATCH_MAX = 1024
 _SYNC_SLICES = 4
+# Turns a dispatch waits for fields graphql-core was handed but has not started: a field
+# it abandons (a non-null sibling failed) never starts, and the loaders must not wait on it.
+_IDLE_TURNS = 16
 
 
 class TakeTurns(SchemaExtension):
@@ -309,19 +312,26 @@ class TakeTurns(SchemaExtension):
 
     Past its slice, a field's resolver is not called at once: it waits in the request's
     queue, and each turn of the event loop (a callback queued behind whatever else is
-    ready) starts a new slice and wakes the next waiting fields, as many as the last slice
-    had time for. A request that resolves in less than one slice never waits.
+    ready) wakes the next waiting fields, as many as the last slice had time for. A slice
+    begins when the first field woken by its turn runs, so other requests' work between
+    the turn and its fields never uses it up (each turn moves the request on by at least
+    one field). A request that resolves in less than one slice never waits.
 
-    The request's DataLoaders dispatch their batches once no field waits (``call_soon`` of
-    ``TurnLoop``), so fields resolved over several turns still load in one batch."""
+    The request's DataLoaders dispatch their batches once no field waits and every field
+    handed to graphql-core has started (``call_soon`` of ``TurnLoop``): a field woken in
+    one turn completes into fields whose tasks start turns later, and their loads belong
+    to the same batch. So fields resolved over several turns still load in one batch."""
 
     def __init__(self, *, execution_context=None):
-        self.since = 0.0
+        self.since = 0.0  # when the current slice began
+        self.slice_begun = True  # False from a turn until the first field it woke runs
         self.begun = False  # whether a field has been resolved: the first slice began
         self.waiting: collections.deque = collections.deque()
         self.turn_queued = False
         self.batch = 1
         self.when_drained: list = []
+        self.unstarted = 0  # fields handed to graphql-core as awaitables, not yet started
+        self.idle_turns = 0  # turns a dispatch has waited for them without one starting
         self.stopped = False
 
     # No ``on_execute``: the slices begin with the first field resolved (a request a
@@ -340,11 +350,18 @@ class TakeTurns(SchemaExtension):
             if inspect.isawaitable(result):
                 # An async resolver runs when awaited, maybe much later: its slice is
                 # checked then (loaded rows make many never wait on anything).
+                self.unstarted += 1
                 return self._when_its_turn(result)
             return result
         # Plain fields are completed with the list their parent returned, work bounded by
         # the query cost; past several slices, they wait too.
+        self.unstarted += 1
         return self._later(_next, root, info, args, kwargs)
+
+    def _started(self) -> None:
+        if self.unstarted:  # 0 once a dispatch gave up on abandoned fields
+            self.unstarted -= 1
+        self.idle_turns = 0
 
     async def _turn_taken(self) -> None:
         """Waits for a turn with time left in its slice (fields woken together share one:
@@ -357,10 +374,15 @@ class TakeTurns(SchemaExtension):
                 self.turn_queued = True
                 loop.call_soon(self._turn, loop)
             await turn
+            if not self.slice_begun:
+                self.slice_begun = True
+                self.since = time.perf_counter()
+                return
             if time.perf_counter() - self.since < SLICE_SECONDS:
                 return
 
     async def _later(self, _next, root, info, args, kwargs):
+        self._started()
         await self._turn_taken()
         result = _next(root, info, *args, **kwargs)
         if inspect.isawaitable(result):
@@ -368,6 +390,7 @@ class TakeTurns(SchemaExtension):
         return result
 
     async def _when_its_turn(self, awaitable):
+        self._started()
         if time.perf_counter() - self.since >= SLICE_SECONDS:
             try:
                 await self._turn_taken()
@@ -386,8 +409,9 @@ class TakeTurns(SchemaExtension):
             self.waiting.popleft().cancel()
 
     def call_soon_when_drained(self, loop, callback, *args):
-        """Calls back at the first turn at which no field waits (fields queued later in
-        this slice still come first); never once the request has stopped."""
+        """Calls back at the first turn at which no field waits or is still to start
+        (fields queued later in this slice still come first); never once the request has
+        stopped."""
         if self.stopped:
             return
         self.when_drained.append((callback, args))
@@ -398,16 +422,25 @@ class TakeTurns(SchemaExtension):
     def _turn(self, loop) -> None:
         self.turn_queued = False
         if not self.waiting:
+            if self.unstarted and self.when_drained:
+                if self.idle_turns < _IDLE_TURNS:
+                    self.idle_turns += 1
+                    self.turn_queued = True
+                    loop.call_soon(self._turn, loop)
+                    return
+                self.unstarted = 0  # abandoned: graphql-core will never start them
+            self.idle_turns = 0
             drained, self.when_drained = self.when_drained, []
             for callback, args in drained:
                 loop.call_soon(callback, *args)
             return
-        used = time.perf_counter() - self.since
-        if used < SLICE_SECONDS / 2:
-            self.batch = min(_BATCH_MAX, self.batch * 2)
-        elif used > SLICE_SECONDS:
-            self.batch = max(1, self.batch // 2)
-        self.since = time.perf_counter()
+        if self.slice_begun:
+            used = time.perf_counter() - self.since
+            if used < SLICE_SECONDS / 2:
+                self.batch = min(_BATCH_MAX, self.batch * 2)
+            elif used > SLICE_SECONDS:
+                self.batch = max(1, self.batch // 2)
+        self.slice_begun = False
         woken = 0
         while self.waiting and woken < self.batch:
             turn = self.waiting.popleft()

@@ -1,0 +1,149 @@
+"""TakeTurns (app/graphql/extensions.py): a request resolved over many turns of the event
+loop still loads each relation in one batch, always moves on, and never waits on a field
+graphql-core abandoned.
+
+A schema of its own keeps the turns in view: ``SLICE_SECONDS`` is made tiny, so every
+field of a request waits for a turn, as on a loaded machine."""
+
+from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
+from typing import cast
+
+import pytest
+import strawberry
+from strawberry.dataloader import DataLoader
+
+from app.graphql import extensions
+from app.graphql.extensions import TakeTurns, TurnLoop
+
+ITEMS = 30
+
+
+class Ctx:
+    """What TakeTurns and TurnLoop need of a request's context: a place for ``turns``."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[int]] = []
+        self.loader: DataLoader | None = None
+
+    def values(self) -> DataLoader:
+        if self.loader is None:
+
+            async def batch(keys):
+                self.batches.append(list(keys))
+                await asyncio.sleep(0)  # a database round trip
+                return [k * 10 for k in keys]
+
+            loop = cast(asyncio.AbstractEventLoop, TurnLoop(self))
+            self.loader = DataLoader(load_fn=batch, loop=loop)
+        return self.loader
+
+
+@strawberry.type
+class Item:
+    id: int
+
+    @strawberry.field
+    def name(self) -> str:
+        return f"item {self.id}"
+
+    @strawberry.field
+    async def value(self, info: strawberry.Info) -> int:
+        return await info.context.values().load(self.id)
+
+    @strawberry.field
+    def checked(self) -> str:  # non-null: an error here abandons the item's other fields
+        if self.id == 0:
+            raise ValueError("item 0 fails")
+        return "ok"
+
+
+@strawberry.type
+class Group:
+    id: int
+
+    @strawberry.field
+    def items(self) -> list[Item | None]:
+        return [Item(id=self.id * 100 + i) for i in range(ITEMS)]
+
+
+@strawberry.type
+class Query:
+    @strawberry.field
+    def items(self) -> list[Item | None]:
+        return [Item(id=i) for i in range(ITEMS)]
+
+    @strawberry.field
+    async def groups(self) -> list[Group]:
+        await asyncio.sleep(0)
+        return [Group(id=i) for i in range(1, 4)]
+
+
+SCHEMA = strawberry.Schema(query=Query, extensions=[TakeTurns])
+
+
+@pytest.fixture
+def tiny_slices(monkeypatch):
+    monkeypatch.setattr(extensions, "SLICE_SECONDS", 1e-7)
+
+
+async def run(query: str) -> tuple[dict | None, list, Ctx]:
+    ctx = Ctx()
+    async with asyncio.timeout(10):
+        result = await SCHEMA.execute(query, context_value=ctx)
+    return result.data, result.errors or [], ctx
+
+
+@pytest.mark.parametrize("sliced", [False, True], ids=["one slice", "a turn per field"])
+async def test_fields_resolved_over_many_turns_load_in_one_batch(request, sliced):
+    if sliced:
+        request.getfixturevalue("tiny_slices")
+    data, errors, ctx = await run("{ items { name value } groups { items { value } } }")
+    assert errors == []
+    assert [i["value"] for i in data["items"]] == [i * 10 for i in range(ITEMS)]
+    assert [i["value"] for i in data["groups"][2]["items"]] == [
+        (300 + i) * 10 for i in range(ITEMS)
+    ]
+    # The groups' items are reached turns after the top list's (the groups wait on their
+    # own), and still load in the same batch.
+    assert [len(b) for b in ctx.batches] == [4 * ITEMS]
+
+
+async def test_concurrent_requests_sliced_finely_each_move_on(tiny_slices):
+    """Another request's work between a turn and the fields it woke does not use up their
+    slice: each turn moves each request on, so none waits on the other for ever."""
+    results = await asyncio.gather(*(run("{ items { name value } }") for _ in range(4)))
+    for data, errors, _ctx in results:
+        assert errors == []
+        assert [i["value"] for i in data["items"]] == [i * 10 for i in range(ITEMS)]
+
+
+@pytest.mark.parametrize("sliced", [False, True], ids=["one slice", "a turn per field"])
+async def test_an_item_whose_field_fails_leaves_the_others_loaded_in_one_batch(request, sliced):
+    if sliced:
+        request.getfixturevalue("tiny_slices")
+    data, errors, ctx = await run("{ items { value checked } }")
+    assert [e.message for e in errors] == ["item 0 fails"]
+    assert data["items"][0] is None
+    assert [i["value"] for i in data["items"][1:]] == [i * 10 for i in range(1, ITEMS)]
+    assert len(ctx.batches) == 1
+
+
+async def test_a_field_that_never_starts_does_not_hold_the_loaders_back():
+    """A field handed to graphql-core that never starts (its task cancelled first, say)
+    holds a dispatch back for a few turns only."""
+    turns = TakeTurns()
+    ctx = Ctx()
+    info = SimpleNamespace(context=ctx)
+
+    done = asyncio.get_running_loop().create_future()
+    done.set_result(1)
+    never_started = turns.resolve(lambda *_a, **_k: done, None, info)
+    assert turns.unstarted == 1
+    async with asyncio.timeout(5):
+        assert await ctx.values().load(7) == 70
+    never_started.close()
+    assert ctx.batches == [[7]]
+    assert turns.unstarted == 0  # given up on: later dispatches do not wait for it
