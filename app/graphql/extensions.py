@@ -305,6 +305,11 @@ _SYNC_SLICES = 4
 # Turns a dispatch waits for fields graphql-core was handed but has not started: a field
 # it abandons (a non-null sibling failed) never starts, and the loaders must not wait on it.
 _IDLE_TURNS = 16
+# A list longer than this is handed to graphql-core item by item (``_in_turns``), so that
+# its completion, too, gives the loop back past a slice; shorter ones (a page) in one go.
+_LONG_LIST = 100
+# Items between two looks at the clock while a long list is completed.
+_ITEMS_PER_LOOK = 16
 
 
 class TakeTurns(SchemaExtension):
@@ -352,6 +357,8 @@ class TakeTurns(SchemaExtension):
                 # checked then (loaded rows make many never wait on anything).
                 self.unstarted += 1
                 return self._when_its_turn(result)
+            if type(result) is list and len(result) > _LONG_LIST:
+                return self._in_turns(result)
             return result
         # Plain fields are completed with the list their parent returned, work bounded by
         # the query cost; past several slices, they wait too.
@@ -387,7 +394,18 @@ class TakeTurns(SchemaExtension):
         result = _next(root, info, *args, **kwargs)
         if inspect.isawaitable(result):
             result = await result
+        if type(result) is list and len(result) > _LONG_LIST:
+            return self._in_turns(result)
         return result
+
+    async def _in_turns(self, items: list):
+        """A long list's items, one at a time: graphql-core completes each as it comes
+        (its fields resolved, their loads queued), and the list waits for a turn when its
+        slice is used up. In one go, completing 1,200 items held the loop for 0.1 s."""
+        for at, item in enumerate(items):
+            if at % _ITEMS_PER_LOOK == 0 and time.perf_counter() - self.since >= SLICE_SECONDS:
+                await self._turn_taken()
+            yield item
 
     async def _when_its_turn(self, awaitable):
         self._started()
@@ -398,7 +416,10 @@ class TakeTurns(SchemaExtension):
                 if inspect.iscoroutine(awaitable):
                     awaitable.close()
                 raise
-        return await awaitable
+        result = await awaitable
+        if type(result) is list and len(result) > _LONG_LIST:
+            return self._in_turns(result)
+        return result
 
     def stop(self) -> None:
         """The request is over (past its time limit): nothing of it runs any more, and no

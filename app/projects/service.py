@@ -12,6 +12,7 @@ from app.access import Actor, require_project_management
 from app.db.base import Records, utcnow
 from app.db.prepared import Prepared
 from app.db.removal import remove, remove_all
+from app.db.turns import all_in_turns
 from app.db.unique import ALREADY_THERE, claim
 from app.errors import DomainError, ErrorCode, NotFound, ValidationFailed
 from app.projects.models import Project, ProjectMember, ProjectTeamRole
@@ -390,27 +391,29 @@ async def list_projects(session: AsyncSession, actor: Actor) -> list[Project]:
 
 
 async def members_of(session: AsyncSession, account_id: int, project_ids: list[int]):
-    rows = await session.execute(
+    rows = await all_in_turns(
+        session,
         select(ProjectMember, Staff)
         .join(Staff, Staff.id == ProjectMember.staff_id)
         .where(ProjectMember.account_id == account_id, ProjectMember.project_id.in_(project_ids))
-        .order_by(Staff.last_name_key, Staff.id)
+        .order_by(Staff.last_name_key, Staff.id),
     )
     out: dict[int, list] = {pid: [] for pid in project_ids}
-    for member, staff in rows.all():
+    for member, staff in rows:
         out[member.project_id].append((member, staff))
     return out
 
 
 async def projects_of(session: AsyncSession, account_id: int, staff_ids: list[int]):
-    rows = await session.execute(
+    rows = await all_in_turns(
+        session,
         select(ProjectMember, Project)
         .join(Project, Project.id == ProjectMember.project_id)
         .where(ProjectMember.account_id == account_id, ProjectMember.staff_id.in_(staff_ids))
-        .order_by(Project.name_key)
+        .order_by(Project.name_key),
     )
     out: dict[int, list] = {sid: [] for sid in staff_ids}
-    for member, project in rows.all():
+    for member, project in rows:
         out[member.staff_id].append((member, project))
     return out
 

@@ -17,6 +17,7 @@ from app.accounts.service import lock_account, next_staff_sid
 from app.db.base import Records, utcnow
 from app.db.prepared import Prepared, connection_of
 from app.db.removal import remove
+from app.db.turns import ROWS_PER_TURN, all_in_turns
 from app.db.unique import ALREADY_THERE, claim
 from app.errors import DomainError, ErrorCode, Forbidden, NotFound, ValidationFailed
 from app.security.crypto import Keyring
@@ -246,7 +247,10 @@ async def find_by_sid(session: AsyncSession, actor: Actor, sid: int) -> Staff | 
 
 async def get_many(session: AsyncSession, actor: Actor, ids: list[int]) -> dict[int, Staff]:
     """The records of ``ids`` that ``actor`` sees (``app.staff.queries.visible``)."""
-    rows = await session.scalars(select(Staff).where(Staff.id.in_(ids), *visible(actor)))
+    statement = select(Staff).where(Staff.id.in_(ids), *visible(actor))
+    if len(ids) > ROWS_PER_TURN:  # a loader's batch of a long list: built in turns
+        return {s.id: s for (s,) in await all_in_turns(session, statement)}
+    rows = await session.scalars(statement)
     return {s.id: s for s in rows}
 
 

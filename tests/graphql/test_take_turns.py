@@ -147,3 +147,63 @@ async def test_a_field_that_never_starts_does_not_hold_the_loaders_back():
     never_started.close()
     assert ctx.batches == [[7]]
     assert turns.unstarted == 0  # given up on: later dispatches do not wait for it
+
+
+# --- a long list is completed over turns, not in one go ----------------------------------
+
+LONG = extensions._LONG_LIST * 3
+
+
+class CountedTurns(TakeTurns):
+    """TakeTurns counting the fields graphql-core hands it (``resolve``: each item of a
+    list being completed hands its fields over at once, whether they run or wait)."""
+
+    handed = 0
+
+    def resolve(self, _next, root, info, *args, **kwargs):
+        CountedTurns.handed += 1
+        return super().resolve(_next, root, info, *args, **kwargs)
+
+
+@strawberry.type
+class LongQuery:
+    @strawberry.field
+    def many(self) -> list[Item]:
+        return [Item(id=i) for i in range(LONG)]
+
+    @strawberry.field
+    async def many_later(self) -> list[Item]:
+        await asyncio.sleep(0)
+        return [Item(id=i) for i in range(LONG)]
+
+
+LONG_SCHEMA = strawberry.Schema(query=LongQuery, extensions=[CountedTurns])
+
+
+@pytest.mark.parametrize("root", ["many", "manyLater"])
+async def test_a_long_list_is_completed_over_turns(tiny_slices, root):
+    """graphql-core completes a list's items in one loop; a list longer than _LONG_LIST is
+    handed over item by item, waiting for a turn past its slice, so a task beside it moves
+    on while the list is completed (1,200 items held the loop 0.1 s in one go)."""
+    most = 0
+    done = False
+
+    async def tick():
+        nonlocal most
+        while not done:
+            most = max(most, CountedTurns.handed)
+            CountedTurns.handed = 0
+            await asyncio.sleep(0)
+
+    ticker = asyncio.create_task(tick())
+    await asyncio.sleep(0)
+    try:
+        async with asyncio.timeout(10):
+            result = await LONG_SCHEMA.execute(f"{{ {root} {{ id name }} }}", context_value=Ctx())
+    finally:
+        done = True
+        await ticker
+    assert result.errors is None
+    assert [i["name"] for i in result.data[root]] == [f"item {i}" for i in range(LONG)]
+    # two fields an item, handed over at most a look's worth of items at a time
+    assert most <= 2 * extensions._ITEMS_PER_LOOK + 1, most
