@@ -27,7 +27,7 @@ from app.invitations.service import role_name
 from app.security.passwords import PasswordService, password_problem
 from app.security.tokens import new_token, token_digest
 from app.staff import queries as staff_queries
-from app.staff.membership import activate, member_of, reserve_join_seat
+from app.staff.membership import activate, joining_role_at, member_of, reserve_join_seat
 from app.staff.models import GUEST_KINDS, Staff, StaffKind, default_role
 from app.validation import clean_email, clean_text
 
@@ -397,20 +397,23 @@ async def _ask_approval(
     last: str,
     email: str,
 ) -> None:
-    """A join request for the administrators to decide, who are told by email."""
+    """A join request for the administrators to decide, who are told by email. It asks
+    for the role approving it gives: the link's, or the owner's at the address of the
+    owner's record (``joining_role``), which approving keeps the owner's."""
+    role = await joining_role_at(session, link.account_id, email, link.role)
     session.add(
         JoinRequest(
             account_id=link.account_id,
             join_link_id=link.id,
             user_id=user.id,
-            role=link.role,
+            role=role,
             first_name=first,
             last_name=last,
             created_at=utcnow(),
         )
     )
     await session.flush()
-    await _notify_admins(session, settings, account, link.role, f"{first} {last}", email)
+    await _notify_admins(session, settings, account, role, f"{first} {last}", email)
 
 
 async def _decoy(session, settings, link: JoinLink, user: User, password: str | None):

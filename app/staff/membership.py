@@ -247,17 +247,7 @@ async def reserve_join_seat(
     here: a revoke holds it while its audit entry waits for the account row, so holding
     the account while waiting for it would deadlock.)"""
     account = await lock_account(session, account_id)
-    # the record a join at this address becomes (emails are unique in an account)
-    record = (
-        await session.execute(
-            select(Staff.id, Staff.role).where(
-                Staff.account_id == account_id,
-                Staff.email == email,
-                Staff.user_id.is_(None),
-                Staff.account_status != AccountStatus.DISABLED,
-            )
-        )
-    ).first()
+    record = await _joining_record(session, account_id, email)
     role = joining_role(record.role if record else None, role)  # the owner's stays the owner's
     if not takes_seat(account, role):
         return
@@ -275,6 +265,31 @@ async def reserve_join_seat(
     )
     if not any(takes_seat(account, held_role) for held_role in held):
         await reserve_seats(session, account_id, role=role)
+
+
+async def _joining_record(session: AsyncSession, account_id: int, email: str):
+    """The id and role of the record a join at ``email`` becomes (``activate``: the
+    account's record at that address without a login, not disabled; emails are unique in
+    an account), or None."""
+    return (
+        await session.execute(
+            select(Staff.id, Staff.role).where(
+                Staff.account_id == account_id,
+                Staff.email == email,
+                Staff.user_id.is_(None),
+                Staff.account_status != AccountStatus.DISABLED,
+            )
+        )
+    ).first()
+
+
+async def joining_role_at(
+    session: AsyncSession, account_id: int, email: str, offered: Role
+) -> Role:
+    """The role a join at ``email`` offered ``offered`` gives (``joining_role``): the
+    owner's record stays the owner's. What a join request says it asks for."""
+    record = await _joining_record(session, account_id, email)
+    return joining_role(record.role if record else None, offered)
 
 
 async def member_of(session: AsyncSession, account_id: int, user_id: int) -> Staff | None:

@@ -27,6 +27,7 @@ from tests.conftest import make_settings
 from tests.factories import (
     PASSWORD,
     gid,
+    mail_text,
     mail_token,
     make_member,
     make_staff,
@@ -344,9 +345,14 @@ async def test_joining_through_a_link_at_the_owners_address_keeps_the_owner(api,
 async def test_an_approved_join_request_at_the_owners_address_keeps_the_owner(api, services):
     tenant, admin = await setup(services)
     token = await link_token(api, admin, role="VIEWER", requiresApproval=True)
+    await take_mail(services)
     body = (await api.data(JOIN, _join_input(token, tenant.owner.email)))["joinLinkJoin"]
     assert body == {"outcome": "PENDING_APPROVAL", "userErrors": []}
+    # it asks for what approving it gives, and the administrators are told so
     [request] = (await api.data(REQUESTS, as_=admin))["joinRequests"]
+    assert request["role"] == "OWNER"
+    told = {m["To"]: mail_text(m) for m in await take_mail(services)}
+    assert "asks to join" in told[admin.email] and "as the owner." in told[admin.email]
     approved = (await api.data(APPROVE, {"id": request["id"]}, as_=admin))["joinRequestApprove"]
     assert approved["userErrors"] == []
     assert approved["staff"] == {
