@@ -26,6 +26,8 @@ from graphql import (
     GraphQLError,
     GraphQLSchema,
     OperationDefinitionNode,
+    get_named_type,
+    is_composite_type,
     parse,
 )
 from strawberry.exceptions import MissingQueryError
@@ -356,10 +358,8 @@ class TakeTurns(SchemaExtension):
                 # An async resolver runs when awaited, maybe much later: its slice is
                 # checked then (loaded rows make many never wait on anything).
                 self.unstarted += 1
-                return self._when_its_turn(result)
-            if type(result) is list and len(result) > _LONG_LIST:
-                return self._in_turns(result)
-            return result
+                return self._when_its_turn(result, info)
+            return self._handed(result, info)
         # Plain fields are completed with the list their parent returned, work bounded by
         # the query cost; past several slices, they wait too.
         self.unstarted += 1
@@ -394,7 +394,16 @@ class TakeTurns(SchemaExtension):
         result = _next(root, info, *args, **kwargs)
         if inspect.isawaitable(result):
             result = await result
-        if type(result) is list and len(result) > _LONG_LIST:
+        return self._handed(result, info)
+
+    def _handed(self, result, info):
+        """``result`` as graphql-core gets it: a long list of objects item by item
+        (``_in_turns``); anything else as it is (a list of scalars is cheap to complete)."""
+        if (
+            type(result) is list
+            and len(result) > _LONG_LIST
+            and is_composite_type(get_named_type(info.return_type))
+        ):
             return self._in_turns(result)
         return result
 
@@ -407,7 +416,7 @@ class TakeTurns(SchemaExtension):
                 await self._turn_taken()
             yield item
 
-    async def _when_its_turn(self, awaitable):
+    async def _when_its_turn(self, awaitable, info):
         self._started()
         if time.perf_counter() - self.since >= SLICE_SECONDS:
             try:
@@ -416,10 +425,7 @@ class TakeTurns(SchemaExtension):
                 if inspect.iscoroutine(awaitable):
                     awaitable.close()
                 raise
-        result = await awaitable
-        if type(result) is list and len(result) > _LONG_LIST:
-            return self._in_turns(result)
-        return result
+        return self._handed(await awaitable, info)
 
     def stop(self) -> None:
         """The request is over (past its time limit): nothing of it runs any more, and no

@@ -176,6 +176,10 @@ class LongQuery:
         await asyncio.sleep(0)
         return [Item(id=i) for i in range(LONG)]
 
+    @strawberry.field
+    def names(self) -> list[str]:
+        return [f"name {i}" for i in range(LONG)]
+
 
 LONG_SCHEMA = strawberry.Schema(query=LongQuery, extensions=[CountedTurns])
 
@@ -207,3 +211,11 @@ async def test_a_long_list_is_completed_over_turns(tiny_slices, root):
     assert [i["name"] for i in result.data[root]] == [f"item {i}" for i in range(LONG)]
     # two fields an item, handed over at most a look's worth of items at a time
     assert most <= 2 * extensions._ITEMS_PER_LOOK + 1, most
+
+
+async def test_a_long_list_of_scalars_is_answered_whole(tiny_slices):
+    """Scalars cost little to complete: such a list is handed over as it is."""
+    result = await LONG_SCHEMA.execute("{ names many { id } }", context_value=Ctx())
+    assert result.errors is None
+    assert result.data["names"] == [f"name {i}" for i in range(LONG)]
+    assert [i["id"] for i in result.data["many"]] == list(range(LONG))
