@@ -499,6 +499,27 @@ async def requester_email(session: AsyncSession, actor: Actor, request: JoinRequ
     return (await session.get_one(User, request.user_id)).email
 
 
+async def _offered(
+    session: AsyncSession, request: JoinRequest, link: JoinLink | None, email: str
+) -> Role:
+    """The role approving ``request`` offers (``activate`` applies ``joining_role``). A
+    request at the owner's address asks for OWNER (``_ask_approval``), which is what
+    approving gives while the address is the owner's record's; the offer behind it is its
+    link's, which is what a join there gives if the record has changed since."""
+    if request.role != Role.OWNER:
+        return request.role
+    if link is not None:
+        return link.role
+    if await joining_role_at(session, request.account_id, email, Role.GUEST) == Role.OWNER:
+        return Role.OWNER  # still the owner's record's address: it stays the owner's
+    raise DomainError(
+        "This request was for the owner's record, which has changed since, and its join "
+        "link is gone: reject it and send the person a new link or an invitation.",
+        field=["id"],
+        code=ErrorCode.INVALID_STATE,
+    )
+
+
 async def decide(
     session: AsyncSession, actor: Actor, request_id: int, *, approve: bool
 ) -> tuple[JoinRequest, Staff | None]:
@@ -515,13 +536,14 @@ async def decide(
     staff = None
     if approve:
         user = await session.get_one(User, request.user_id)
-        await reserve_join_seat(session, actor.account_id, user.email, request.role)
         link = await session.get(JoinLink, request.join_link_id)
+        offered = await _offered(session, request, link, user.email)
+        await reserve_join_seat(session, actor.account_id, user.email, offered)
         staff = await activate(
             session,
             account_id=actor.account_id,
             user=user,
-            role=request.role,
+            role=offered,
             first_name=request.first_name,
             last_name=request.last_name,
             kind=link.kind if link is not None else None,

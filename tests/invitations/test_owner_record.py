@@ -364,6 +364,32 @@ async def test_an_approved_join_request_at_the_owners_address_keeps_the_owner(ap
     await as_owner_again(api, tenant, tenant.owner.token)
 
 
+async def test_a_request_at_the_owners_address_after_the_owner_is_back_is_answered(
+    api, services
+):
+    """The owner's record gets its login back (an accepted invitation) while a join request
+    at its address waits: approving the request says the person is already a member, and
+    the account keeps its owner."""
+    tenant, admin = await setup(services)
+    token = await link_token(api, admin, role="VIEWER", requiresApproval=True)
+    body = (await api.data(JOIN, _join_input(token, tenant.owner.email)))["joinLinkJoin"]
+    assert body == {"outcome": "PENDING_APPROVAL", "userErrors": []}
+    [request] = (await api.data(REQUESTS, as_=admin))["joinRequests"]
+    await take_mail(services)
+    invited = await invite(api, admin, staffId=tenant.owner.staff_id, email=tenant.owner.email)
+    assert invited["userErrors"] == []
+    [mail] = await take_mail(services)
+    accepted = (
+        await api.data(ACCEPT, {"input": {"token": mail_token(mail), "password": PASSWORD}})
+    )["invitationAccept"]
+    assert accepted["userErrors"] == []
+    approved = (await api.data(APPROVE, {"id": request["id"]}, as_=admin))["joinRequestApprove"]
+    assert approved == {"staff": None, "userErrors": [{"code": "ALREADY_MEMBER"}]}
+    assert await owner_rows(services, tenant.account_id) == [
+        (tenant.owner.staff_pk, AccountStatus.ACTIVE)
+    ]
+
+
 async def test_a_sign_up_at_the_owners_address_after_a_restore_gets_the_owner_back(
     api, services, tmp_path
 ):
