@@ -397,6 +397,7 @@ async def members_of(session: AsyncSession, account_id: int, project_ids: list[i
         .join(Staff, Staff.id == ProjectMember.staff_id)
         .where(ProjectMember.account_id == account_id, ProjectMember.project_id.in_(project_ids))
         .order_by(Staff.last_name_key, Staff.id),
+        few_first=True,
     )
     out: dict[int, list] = {pid: [] for pid in project_ids}
     for member, staff in rows:
@@ -411,6 +412,7 @@ async def projects_of(session: AsyncSession, account_id: int, staff_ids: list[in
         .join(Project, Project.id == ProjectMember.project_id)
         .where(ProjectMember.account_id == account_id, ProjectMember.staff_id.in_(staff_ids))
         .order_by(Project.name_key),
+        few_first=True,
     )
     out: dict[int, list] = {sid: [] for sid in staff_ids}
     for member, project in rows:

@@ -97,7 +97,13 @@ async def test_a_projects_members_are_read_in_turns_as_they_were_in_one_go(servi
         f"Person{i:04d}" for i in range(ROWS)
     )
     assert {m.staff_id for m, _staff in members} == set(ids)
-    assert in_one_turn == ROWS_PER_TURN
+    # (the first ROWS_PER_TURN + 1 in one go: whether they are all, few_first's question)
+    assert in_one_turn == ROWS_PER_TURN + 1
     assert {sid: [p.name for _m, p in found] for sid, found in of_staff.items()} == {
         i: ["Big"] for i in ids[:3]
     }
+    async with services.db.session() as session:  # a few rows: one plain statement
+        few, in_one_turn = await _built_in_one_turn(
+            projects.members_of(session, tenant.account_id, [project_id + 1])
+        )
+    assert few == {project_id + 1: []} and in_one_turn == 0
