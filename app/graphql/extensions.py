@@ -375,6 +375,8 @@ class TakeTurns(SchemaExtension):
         those it has no time left for wait for the next)."""
         loop = asyncio.get_running_loop()
         while True:
+            if self.stopped:  # a field graphql-core goes on with after the request ended
+                raise asyncio.CancelledError()
             turn = loop.create_future()
             self.waiting.append(turn)
             if not self.turn_queued:

@@ -219,3 +219,21 @@ async def test_a_long_list_of_scalars_is_answered_whole(tiny_slices):
     assert result.errors is None
     assert result.data["names"] == [f"name {i}" for i in range(LONG)]
     assert [i["id"] for i in result.data["many"]] == list(range(LONG))
+
+
+async def test_a_field_that_waits_after_the_request_stopped_never_runs():
+    """Past its time limit a request stops; graphql-core may still go on with fields it
+    had abandoned (settled in the background): one that would wait for a turn is
+    cancelled instead of running its resolver (which could open a session nobody
+    closes)."""
+    turns = TakeTurns()
+    ctx = Ctx()
+    info = SimpleNamespace(context=ctx)
+    ran = []
+    turns.resolve(lambda *_a, **_k: ran.append("first"), None, info)  # within its slice
+    turns.since -= 1.0  # its slices used up: the next field waits for a turn
+    turns.stop()
+    later = turns.resolve(lambda *_a, **_k: ran.append("after the stop"), None, info)
+    with pytest.raises(asyncio.CancelledError):
+        await later
+    assert ran == ["first"]
