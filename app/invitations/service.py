@@ -138,10 +138,10 @@ def _invited_role(
         if not may_offer(actor.role, Role.OWNER):
             field = "staff_id" if request.staff_id is not None else "email"
             raise Forbidden("You may not invite someone above your own role.", field=[field])
-        if staff.email != email:
-            raise Forbidden(
-                "The owner's record is invited at its own address only.", field=["email"]
-            )
+        if staff.email != email and (
+            denial := access.email_change_denial(actor, staff.id, staff.role)
+        ):
+            raise Forbidden(denial, field=["email"])
     elif request.role == Role.OWNER:
         check_invited_role(actor.role, Role.OWNER)  # refused: nobody is invited as owner
     return joining_role(staff.role if staff is not None else None, role), kind

@@ -118,6 +118,19 @@ def settings(database_url):
     )
 
 
+async def backup_and_restore(services, tenant, tmp_path, prefix: str) -> tuple[int, str]:
+    """The account backed up (``roster account export``, to ``tmp_path / "backup.json"``)
+    and restored under a new slug: the copy's id and slug."""
+    path = tmp_path / "backup.json"
+    await export_account_to(services.settings, tenant.slug, str(path))
+    async with services.db.session(write=True) as session:
+        restored = await restore_account(
+            session, path.read_bytes(), services.settings.keyring, slug=f"{prefix}-{next(_slugs)}"
+        )
+        await session.commit()
+    return restored.account.id, restored.account.slug
+
+
 async def setup(services):
     """An account whose owner's record has no login, and an administrator who does."""
     tenant = await make_tenant(services)
@@ -398,15 +411,7 @@ async def test_a_sign_up_at_the_owners_address_after_a_restore_gets_the_owner_ba
     (not as a guest customer, what a sign-up otherwise makes)."""
     tenant = await make_tenant(services)
     assert (await api.data(OPEN, as_=tenant.owner))["accountUpdate"]["userErrors"] == []
-    path = tmp_path / "backup.json"
-    await export_account_to(services.settings, tenant.slug, str(path))
-    slug = f"restored-{next(_slugs)}"
-    async with services.db.session(write=True) as session:
-        restored = await restore_account(
-            session, path.read_bytes(), services.settings.keyring, slug=slug
-        )
-        await session.commit()
-    account_id = restored.account.id
+    account_id, slug = await backup_and_restore(services, tenant, tmp_path, "restored")
     [(owner_pk, status)] = await owner_rows(services, account_id)
     assert status == AccountStatus.NOT_INVITED
 
@@ -428,7 +433,7 @@ async def test_a_sign_up_at_the_owners_address_after_a_restore_gets_the_owner_ba
     assert await owner_rows(services, account_id) == [(owner_pk, AccountStatus.ACTIVE)]
     viewer = (await api.data(VIEWER, token=tenant.owner.token, realm=slug))["viewer"]
     assert viewer["role"] == "OWNER" and viewer["staff"]["role"] == "OWNER"
-    assert json.loads(path.read_bytes())["account"]["self_signup"] is True
+    assert json.loads((tmp_path / "backup.json").read_bytes())["account"]["self_signup"] is True
 
 
 # --- (4) whatever the role and the way in, the account has exactly one owner ---
@@ -594,15 +599,8 @@ async def test_a_backup_of_the_owner_getting_a_login_back_restores(api, services
                 assert moved["accountOwnershipTransfer"]["userErrors"] == []
                 tenant.owner.staff_pk = admin.staff_pk
     assert await owner_rows(services, tenant.account_id) == [(tenant.owner.staff_pk, expected)]
-    path = tmp_path / "backup.json"
-    await export_account_to(services.settings, tenant.slug, str(path))
-    slug = f"copy-{next(_slugs)}"
-    async with services.db.session(write=True) as session:
-        restored = await restore_account(
-            session, path.read_bytes(), services.settings.keyring, slug=slug
-        )
-        await session.commit()
-    [(_, status)] = await owner_rows(services, restored.account.id)
+    copy, _slug = await backup_and_restore(services, tenant, tmp_path, "copy")
+    [(_, status)] = await owner_rows(services, copy)
     assert status == RESTORED_STATUS.get(expected, expected)
 
 
