@@ -106,6 +106,10 @@ class Field:
     # named ``table.column``, per account; never below what that column holds (the
     # backup's restore refuses a document whose counter is, app.accounts.backup_document)
     counts: str | None = None
+    # a change stamp's fields: the value a reader is shown is the latest of these (each a
+    # field of this table, read from its column) that they see; a change to a field moves
+    # the one of its class (a record's ``modifiedAt``: ``app.staff.stamps``)
+    latest_of: tuple[str, ...] = ()
 
     def __post_init__(self):
         if not self.columns:
@@ -141,6 +145,7 @@ class Field:
         """Its GraphQL field shows its one column as stored (no resolver between)."""
         return (
             self.api is not None
+            and not self.latest_of
             and self.columns == (self.name,)
             and not self.encrypted
             and self.api == camel(self.name)

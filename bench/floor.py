@@ -91,7 +91,8 @@ ROWS = """
 SELECT s.id, s.sid, s.first_name, s.last_name, s.last_name_key, s.title, s.company, s.notes,
        s.is_inactive, s.restricted, s.role, s.kind, s.account_status, s.user_id,
        s.created_at, s.modified_at, s.email, s.phone_cell, s.phone_work, s.start_date,
-       s.capacity, s.rate1, s.home_timezone, m.first_name, m.last_name
+       s.capacity, s.rate1, s.home_timezone, m.first_name, m.last_name,
+       s.details_modified_at, s.personal_modified_at, s.secret_modified_at
 FROM staff s LEFT JOIN staff m ON m.id = s.manager_id AND m.account_id = s.account_id
 """
 LISTED = "s.account_id = {p1} AND s.account_status <> 'DISABLED' AND s.is_inactive = {false}"
@@ -478,7 +479,20 @@ class Floor:
             "accountStatus": r[12],
             "hasLogin": r[13] is not None,
             "createdAt": db.timestamp(r[14]),
-            "modifiedAt": db.timestamp(r[15]),
+            # the latest change the caller sees: of the profile, and of the details,
+            # the personal data, the SSN and salary as they see those
+            "modifiedAt": db.timestamp(
+                max(
+                    stamp
+                    for stamp, seen in (
+                        (r[15], True),
+                        (r[25], details),
+                        (r[26], personal),
+                        (r[27], details and personal),
+                    )
+                    if seen and stamp is not None
+                )
+            ),
             "email": r[16] if personal else None,
             "phoneCell": r[17] if personal else None,
             "phoneWork": r[18] if personal else None,

@@ -26,7 +26,7 @@ from app.db.prepared import connection_of
 from app.db.removal import remove_all
 from app.db.unique import ALREADY_THERE, claim
 from app.errors import AccessDenied, DomainError, ErrorCode, Forbidden, NotFound, ValidationFailed
-from app.staff import access
+from app.staff import access, stamps
 from app.staff.fields import STAFF
 from app.staff.models import Staff
 from app.staff.service import get_staff
@@ -370,7 +370,7 @@ async def set_values(
     # a value a concurrent request cleared first is gone, as wanted: not cleared again here
     await remove_all(session, cleared)
     await _insert_values(session, staff, new, now)
-    staff.modified_at = now
+    stamps.touch_custom_values(staff, (fields[field_id].personal for field_id in planned), now)
     await session.flush()
     return staff
 

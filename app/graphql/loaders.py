@@ -11,6 +11,7 @@ from app.custom_fields import service as custom_fields
 from app.graphql.context import Context
 from app.graphql.extensions import TurnLoop
 from app.staff import service as staff_service
+from app.webhooks import service as webhooks_service
 
 
 class _Loader(DataLoader):
@@ -136,3 +137,14 @@ def latest_invitation(ctx: Context, actor) -> DataLoader:
         return [found.get(i) for i in ids]
 
     return _loader(ctx, "latest_invitation", batch)
+
+
+def tells_personal_data(ctx: Context) -> DataLoader:
+    """Whether webhook endpoints (keyed by the rows) name personal fields now."""
+
+    async def batch(endpoints):
+        async with ctx.db() as session:
+            told = await webhooks_service.told_personal_data(session, list(endpoints))
+        return [e.id in told for e in endpoints]
+
+    return _loader(ctx, "tells_personal_data", batch)

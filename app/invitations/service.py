@@ -52,7 +52,7 @@ from app.invitations.queries import (
 )
 from app.security.passwords import PasswordService, password_problem
 from app.security.tokens import new_token, token_digest
-from app.staff import access
+from app.staff import access, stamps
 from app.staff.membership import (
     activate,
     confirm_memberships,
@@ -451,11 +451,13 @@ async def create_invitation(
     )
     async with claim(session, {"uq_staff_account_id_email": email_taken}):
         session.add(staff)
+        # the profile's fields, and the email (personal data) if it moves
+        changed = ["role", "kind", "account_status", *(["email"] if staff.email != email else [])]
         staff.email = email
         staff.role = role
         staff.kind = kind
         staff.account_status = AccountStatus.INVITED
-        staff.modified_at = now
+        stamps.touch(staff, changed, now)
     token = new_token("ri")
     invitation = Invitation(
         account_id=actor.account_id,
@@ -676,7 +678,7 @@ async def revoke(session: AsyncSession, actor: Actor, invitation_id: int) -> Inv
             AccountStatus.INVITE_EXPIRED,
         ):
             staff.account_status = AccountStatus.NOT_INVITED
-            staff.modified_at = now
+            stamps.touch(staff, ["account_status"], now)
     await session.flush()
     return invitation
 

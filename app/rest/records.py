@@ -11,7 +11,7 @@ from datetime import date, datetime
 from app.access import Actor
 from app.rest.fields import ADDRESS_FIELDS, BY_KEY, BigTimeField, Type, View, in_view
 from app.security.crypto import Keyring
-from app.staff import access
+from app.staff import access, stamps
 from app.staff.service import read_secret
 from app.validation import integer_of
 
@@ -58,6 +58,8 @@ def render(
         elif f.field in ("ssn", "salary"):
             secret = read_secret(keyring, row, f.field)
             out[f.name] = number(secret) if f.type is Type.NUMBER else secret
+        elif f.field == stamps.SHOWN_STAMP:  # the latest change the actor sees
+            out[f.name] = _iso(stamps.latest_seen(actor, row))
         elif f.sid_of:
             manager_id = getattr(row, f.field)
             out[f.name] = manager_sids.get(manager_id) if manager_id is not None else None

@@ -11,6 +11,7 @@ Mapping, as data: SCIM attribute -> staff field (``app.staff.fields``)."""
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import Field, ValidationError
@@ -162,7 +163,7 @@ class BadValue(Exception):
         self.scim_type = scim_type
 
 
-def render(row, manager_sid: int | None, location: str) -> dict:
+def render(row, manager_sid: int | None, location: str, modified: datetime) -> dict:
     """A staff record as a SCIM User (the caller holds the scim scope: every field)."""
     full = " ".join(p for p in (row.first_name, row.last_name) if p) or None
     phones = [
@@ -193,7 +194,7 @@ def render(row, manager_sid: int | None, location: str) -> dict:
         "meta": {
             "resourceType": "User",
             "created": row.created_at.isoformat(),
-            "lastModified": row.modified_at.isoformat(),
+            "lastModified": modified.isoformat(),
             "location": location,
         },
     }

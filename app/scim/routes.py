@@ -86,7 +86,7 @@ from app.scim.resources import (
     seed_typed_values,
     with_user_name,
 )
-from app.staff import membership, provisioning
+from app.staff import membership, provisioning, stamps
 from app.staff import service as staff_service
 from app.validation import integer_of
 from app.web.auth_headers import credentials
@@ -395,7 +395,11 @@ def routes(services) -> list[Route]:
             manager = (await staff_service.get_many(session, actor, [row.manager_id])).get(
                 row.manager_id
             )
-        return render(row, manager.sid if manager else None, f"{base_of(request)}/Users/{row.sid}")
+        # the latest change to what a User shows: its name card, profile and personal
+        # data (emails, phones, addresses), none of its details, SSN or salary
+        modified = stamps.latest(row, details=False, personal=True)
+        location = f"{base_of(request)}/Users/{row.sid}"
+        return render(row, manager.sid if manager else None, location, modified)
 
     async def manager_id(session: AsyncSession, actor: Actor, value: str | None):
         if not value:

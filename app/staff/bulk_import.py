@@ -49,7 +49,7 @@ from app.db.unique import claim
 from app.errors import DomainError, ErrorCode, Forbidden, ValidationFailed
 from app.fields import NEEDS_DETAILS, NEEDS_PERSONAL_DATA, Field, Write
 from app.security.crypto import Keyring
-from app.staff import access
+from app.staff import access, stamps
 from app.staff.errors import ExternalIdTaken, ManagerCycle, StaffEmailTaken
 from app.staff.export import COLUMNS, plain
 from app.staff.fields import STAFF
@@ -754,14 +754,24 @@ async def import_staff(
     ]
     # invitations sent to the records' old addresses no longer join as them
     await readdress_many(session, readdressed)
-    await _write(session, actor, settings.keyring, plans, progress)
+    personal_fields = {f.id for f in custom if f.personal}
+    await _write(session, actor, settings.keyring, plans, personal_fields, progress)
     report.applied = True
     if invitees:
         await _invite(session, actor, settings, invitees, progress)
     return report
 
 
-async def _write(session, actor: Actor, keyring: Keyring, plans: list[_Plan], progress) -> None:
+async def _write(
+    session,
+    actor: Actor,
+    keyring: Keyring,
+    plans: list[_Plan],
+    personal_fields: set[int],
+    progress,
+) -> None:
+    """Writes the plans' records and custom values (``personal_fields``: the ids of the
+    account's personal custom fields, whose changes move a stamp of their own)."""
     creates = [p for p in plans if p.staff is None]
     now = utcnow()
     last = await next_staff_sid(session, actor.account_id, len(creates)) if creates else 0
@@ -814,6 +824,9 @@ async def _write(session, actor: Actor, keyring: Keyring, plans: list[_Plan], pr
                         account_id=actor.account_id,
                     )
                 )
+        if plan.custom and plan.report.action is RowAction.UPDATE:
+            personal = (field_id in personal_fields for field_id in plan.custom)
+            stamps.touch_custom_values(written, personal, now)
         for field_id, value in plan.custom.items():
             existing = stored.get((written.id, field_id))
             if value is None:

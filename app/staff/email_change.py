@@ -41,6 +41,7 @@ from app.identity import user_tokens
 from app.identity.credentials import TokenGate
 from app.identity.models import UserToken, UserTokenPurpose
 from app.security.tokens import new_token, token_digest
+from app.staff import stamps
 from app.staff.errors import StaffEmailTaken
 from app.staff.models import AccountStatus, Staff
 from app.staff.readdress import readdress
@@ -160,5 +161,5 @@ async def confirm_change(session: AsyncSession, tokens: TokenGate, token: str) -
     async with claim(session, {"uq_staff_account_id_email": lambda: StaffEmailTaken("token")}):
         await readdress(session, staff, email)
         staff.email = email
-        staff.modified_at = utcnow()
+        stamps.touch(staff, ["email"], utcnow())
     return staff

@@ -43,7 +43,7 @@ from app.custom_fields.service import list_fields
 from app.db.prepared import Prepared, connection_of, converter
 from app.fields import NEEDS_DETAILS, NEEDS_PERSONAL_DATA, Field, derive
 from app.offload import Offload
-from app.staff import access
+from app.staff import access, stamps
 from app.staff.fields import STAFF
 from app.staff.models import Staff
 from app.staff.service import associated_data, statuses_by_id
@@ -148,13 +148,21 @@ async def _staff_csv(session, actor: Actor, keyring, offload: Offload | None) ->
     # came: the values' conversion (dates, enums, booleans) happens there too, not here.
     names = ["id", "account_id", "sid", "restricted", "manager_id", "status_id"]
     names += [c.column for c in columns if c.column not in names]
+    # the change stamps (``modifiedAt`` is the latest of those the caller sees of a row)
+    names += [n for n in stamps.seen(details=True, personal=personal) if n not in names]
     at = {name: i for i, name in enumerate(names)}
+    latest_of = {
+        details: tuple(at[n] for n in stamps.seen(details=details, personal=personal))
+        for details in (False, True)
+    }
     cells: list[tuple[str, int, bool, str]] = []
     for c in columns:
         if c.field.name == "manager_id":
             kind = "manager"
         elif c.field.name == "status_id":
             kind = "status"
+        elif c.field.name == stamps.SHOWN_STAMP:
+            kind = "stamp"
         else:
             kind = "secret" if c.field.encrypted else "value"
         cells.append((kind, at[c.column], c.details, c.field.name))
@@ -178,6 +186,7 @@ async def _staff_csv(session, actor: Actor, keyring, offload: Offload | None) ->
                 cells,
                 field_ids,
                 {i: s.name for i, s in statuses.items()},
+                latest_of,
             )
         # who sees what is decided here, by the domain's rule, on the driver's values
         details = [access.can_see_details(actor, r[0], r[3]) for r in rows]
@@ -214,6 +223,9 @@ class Plan(NamedTuple):
     cells: list[tuple[str, int, bool, str]]  # (kind, column index, needs details, field)
     field_ids: list[int]  # the custom fields exported, in order
     statuses: dict[int, str]  # the account's staff statuses' names by id
+    # the stamps' column indexes whose latest is a row's modifiedAt, by whether the
+    # caller sees the row's details (``app.staff.stamps.seen``)
+    latest_of: dict[bool, tuple[int, ...]]
 
 
 # The driver's rows, whether each row's details are shown, and the batch's custom values
@@ -282,6 +294,9 @@ def render(keyring, plan: Plan, batch: Batch) -> str:
                 value = row[-1]
             elif kind == "status":
                 value = statuses.get(row[5])
+            elif kind == "stamp":
+                value = max(row[j] for j in plan.latest_of[details] if row[j] is not None)
+                value = value.isoformat()
             elif kind == "secret":
                 stored = row[i]
                 value = (

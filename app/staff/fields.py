@@ -14,6 +14,7 @@ from app.access import Role
 from app.errors import DomainError, ErrorCode
 from app.fields import (
     Audit,
+    Backup,
     Clean,
     Field,
     FieldTable,
@@ -181,6 +182,8 @@ def _f(name, visibility, write=Write.NOBODY, clean=None, *, api=_SAME, csv=_SAME
     return Field(name, visibility, api=api, csv=csv or (), write=write, clean=clean, **options)
 
 
+STAMPS = ("modified_at", "details_modified_at", "personal_modified_at", "secret_modified_at")
+
 C, B, D, P, S, INTERNAL = (
     Visibility.CARD,
     Visibility.BASIC,
@@ -232,7 +235,10 @@ STAFF = FieldTable(
         ),
         _f("notes", B, EDITORS, _text(10_000, multiline=True)),
         _f("created_at", B),
-        _f("modified_at", B, audit=Audit.IGNORED),
+        # when the record last changed, as its reader sees it: the latest change to a
+        # field they see (the card or profile, the details, the personal data, the SSN
+        # or salary), each class's time in a column of its own (``app.staff.stamps``)
+        _f("modified_at", B, audit=Audit.IGNORED, latest_of=STAMPS),
         _f("default_project_role_id", B, EDITORS, _as_is, api="defaultProjectRole", csv=None),
         # the person's id in an identity provider or HR system (unique in the account)
         _f(
@@ -241,6 +247,15 @@ STAFF = FieldTable(
             ADMINISTRATORS,
             _external_id,
             denied="Only administrators set external ids.",
+        ),
+        # when the details, the personal data, and the SSN or salary last changed
+        *(
+            _f(name, visibility, audit=Audit.IGNORED, api=None, csv=None, backup=backup)
+            for name, visibility, backup in (
+                ("details_modified_at", D, None),
+                ("personal_modified_at", P, None),
+                ("secret_modified_at", S, Backup.WITH_PERSONAL_DATA),
+            )
         ),
         # personal data
         _f("email", P, EDITORS, _email),

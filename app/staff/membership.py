@@ -27,7 +27,7 @@ from app.identity.models import TokenKind, User
 from app.identity.service import end_tokens
 from app.invitations.errors import InvitationRevoked
 from app.invitations.models import Invitation, InvitationStatus
-from app.staff import access
+from app.staff import access, stamps
 from app.staff.errors import AlreadyMember, StaffEmailTaken
 from app.staff.models import AccountStatus, Staff, StaffKind
 from app.staff.service import get_staff
@@ -118,7 +118,7 @@ async def disable(session: AsyncSession, actor: Actor, staff_id: int) -> Staff:
     await revoke_open_invitations(session, staff)
     await _end_tokens(session, staff)
     staff.account_status = AccountStatus.DISABLED
-    staff.modified_at = utcnow()
+    stamps.touch(staff, ["account_status"], utcnow())
     await session.flush()
     return staff
 
@@ -139,7 +139,7 @@ async def enable(session: AsyncSession, actor: Actor, staff_id: int) -> Staff:
         staff.account_status = AccountStatus.ACTIVE if confirmed else AccountStatus.UNCONFIRMED
     else:
         staff.account_status = AccountStatus.NOT_INVITED
-    staff.modified_at = utcnow()
+    stamps.touch(staff, ["account_status"], utcnow())
     await session.flush()
     return staff
 
@@ -185,7 +185,7 @@ async def change_role(session: AsyncSession, actor: Actor, staff_id: int, role: 
             await _reseat(session, staff, role)
         before = staff.role
         staff.role = role
-        staff.modified_at = utcnow()
+        stamps.touch(staff, ["role"], utcnow())
         await session.execute(
             update(Invitation)
             .where(
@@ -368,7 +368,8 @@ async def activate(
         staff.user_id = user.id
         staff.role = role
         staff.account_status = AccountStatus.ACTIVE if confirmed else AccountStatus.UNCONFIRMED
-        staff.modified_at = utcnow()
+        # the login, role, state and names: the profile's (hasLogin, role, accountStatus)
+        stamps.touch(staff, ["account_status", "role", "first_name", "last_name"], utcnow())
     return staff
 
 
@@ -402,7 +403,7 @@ async def confirm_memberships(session: AsyncSession, user_id: int) -> list[Staff
         )
         if staff is not None and staff.account_status == AccountStatus.UNCONFIRMED:
             staff.account_status = AccountStatus.ACTIVE
-            staff.modified_at = now
+            stamps.touch(staff, ["account_status"], now)
             confirmed.append(staff)
     await session.flush()
     return confirmed

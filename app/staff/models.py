@@ -256,6 +256,12 @@ class Staff(Base):
 
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     modified_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    """When the record's name card or basic profile last changed (or it was created)."""
+    # When its details, its personal data, and its SSN or salary last changed (NULL: not
+    # since it was created), each seen only by who sees those (``app.staff.stamps``).
+    details_modified_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    personal_modified_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    secret_modified_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     tokens_valid_from: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     """Set when the member is disabled: tokens issued before it never act in this
     membership again (sessions are not bound to one account, so they are not revoked)."""

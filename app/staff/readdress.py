@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.base import utcnow
 from app.invitations.models import Invitation, InvitationStatus
+from app.staff import stamps
 from app.staff.models import AccountStatus, Staff
 
 OPEN = (InvitationStatus.PENDING, InvitationStatus.EXPIRED)
@@ -70,7 +71,7 @@ async def readdress_many(
         staff, _ = moving[staff_id]
         if staff.account_status in (AccountStatus.INVITED, AccountStatus.INVITE_EXPIRED):
             staff.account_status = AccountStatus.NOT_INVITED
-            staff.modified_at = now
+            stamps.touch(staff, ["account_status"], now)
     if revoked:
         await session.flush()
     return revoked

@@ -12,7 +12,15 @@ from sqlalchemy import bindparam, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import fields
-from app.access import GRANTABLE_PERMITS, Actor, Permit, Role, own_session_refusal, require
+from app.access import (
+    GRANTABLE_PERMITS,
+    ROLE_PERMITS,
+    Actor,
+    Permit,
+    Role,
+    own_session_refusal,
+    require,
+)
 from app.accounts.service import lock_account, next_staff_sid
 from app.db.base import Records, utcnow
 from app.db.prepared import Prepared, connection_of
@@ -21,10 +29,11 @@ from app.db.turns import ROWS_PER_TURN, all_in_turns
 from app.db.unique import ALREADY_THERE, claim
 from app.errors import DomainError, ErrorCode, Forbidden, NotFound, ValidationFailed
 from app.security.crypto import Keyring
-from app.staff import access, email_change
+from app.staff import access, email_change, stamps
 from app.staff.errors import ExternalIdTaken, ManagerCycle, StaffEmailTaken
 from app.staff.fields import DEFAULT_CAPACITY, STAFF
 from app.staff.models import (
+    AccountStatus,
     Staff,
     StaffKind,
     StaffPermitGrant,
@@ -555,7 +564,7 @@ def apply_values(keyring: Keyring, staff: Staff, values: dict) -> None:
             setattr(staff, row.columns[0], value)
         if field == "last_name":
             staff.last_name_key = name_key(value)
-    staff.modified_at = utcnow()
+    stamps.touch(staff, values, utcnow())
 
 
 def _check_write_access(actor: Actor, staff_id: int, restricted: bool, names) -> None:
@@ -770,6 +779,31 @@ async def granted_permits(session: AsyncSession, staff_ids: list[int]) -> dict[i
     for staff_id, permit in rows.all():
         result.setdefault(staff_id, set()).add(Permit(permit))
     return result
+
+
+async def holding(
+    session: AsyncSession, account_id: int, staff_ids: Iterable[int], permit: Permit
+) -> set[int]:
+    """Those of ``staff_ids`` that are active members of the account holding ``permit``
+    now, by their role (``ROLE_PERMITS``) or a grant: a member since disabled, deleted or
+    given a lower role, or whose grant was revoked, does not. (What an account setting
+    adds, as ``everyoneCanInvite`` does INVITE_USERS, is not counted.)"""
+    wanted = list(set(staff_ids))
+    if not wanted:
+        return set()
+    members = await session.execute(
+        select(Staff.id, Staff.role).where(
+            Staff.account_id == account_id,
+            Staff.id.in_(wanted),
+            Staff.account_status == AccountStatus.ACTIVE,
+        )
+    )
+    granted = await granted_permits(session, wanted)
+    return {
+        staff_id
+        for staff_id, role in members.all()
+        if permit in ROLE_PERMITS[Role(role)] or permit in granted.get(staff_id, ())
+    }
 
 
 # --- staff statuses (an account-defined picklist) --------------------------------------

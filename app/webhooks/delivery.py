@@ -47,7 +47,7 @@ from app.staff.models import Staff
 from app.webhooks import urls
 from app.webhooks.errors import UnsafeUrl
 from app.webhooks.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
-from app.webhooks.service import event_of, signing_secrets, told_payload
+from app.webhooks.service import event_of, signing_secrets, tells_personal_data, told_payload
 
 log = logging.getLogger("roster.webhooks")
 
@@ -174,9 +174,8 @@ class Deliverer:
             )
             told = None
             if delivery is not None and endpoint is not None:
-                told = told_payload(
-                    delivery.payload, endpoint.personal_data, await event_of(session, delivery)
-                )
+                personal = await tells_personal_data(session, endpoint)
+                told = told_payload(delivery.payload, personal, await event_of(session, delivery))
             return delivery, endpoint, told
 
     def sign(self, secrets_: Sequence[str], message_id: str, when: datetime, body: bytes) -> str:

@@ -23,7 +23,8 @@ class WebhookEndpoint(Base):
     The signing secret is stored only sealed (AES-GCM with the field-encryption keys, bound
     to this row: ``app.webhooks.service``); after a rotation the previous one keeps signing
     beside it until ``previous_secret_expires_at``. ``personal_data``: its creator held
-    ViewPersonalData, so its payloads name changed personal fields too.
+    ViewPersonalData, so its payloads name changed personal fields too while they still
+    hold it (``app.webhooks.service.told_personal_data``).
     """
 
     __tablename__ = "webhook_endpoints"

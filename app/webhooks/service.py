@@ -41,6 +41,7 @@ from app.fields import camel
 from app.fields import table as field_table
 from app.graphql.ids import encode_id
 from app.security.crypto import Keyring
+from app.staff import service as staff_service
 from app.validation import clean_text
 from app.webhooks import urls
 from app.webhooks.errors import (
@@ -188,6 +189,36 @@ async def update_endpoint(
     return endpoint
 
 
+async def told_personal_data(
+    session: AsyncSession, endpoints: Sequence[WebhookEndpoint]
+) -> set[int]:
+    """The ids of ``endpoints`` whose payloads name personal fields now: made by someone
+    holding ViewPersonalData (``personal_data``) who still holds it as an active member of
+    the account. An endpoint reaches no further than its creator, as an API key does: a
+    creator since disabled, deleted, given a lower role or stripped of the grant takes the
+    personal fields' names away from it (one statement per account, and one for grants)."""
+    creators: dict[int, set[int]] = {}
+    for endpoint in endpoints:
+        if endpoint.personal_data and endpoint.created_by_staff_id is not None:
+            creators.setdefault(endpoint.account_id, set()).add(endpoint.created_by_staff_id)
+    holding: set[tuple[int, int]] = set()
+    for account_id, staff_ids in creators.items():
+        held = await staff_service.holding(
+            session, account_id, staff_ids, Permit.VIEW_PERSONAL_DATA
+        )
+        holding.update((account_id, staff_id) for staff_id in held)
+    return {
+        e.id
+        for e in endpoints
+        if e.personal_data and (e.account_id, e.created_by_staff_id) in holding
+    }
+
+
+async def tells_personal_data(session: AsyncSession, endpoint: WebhookEndpoint) -> bool:
+    """Whether ``endpoint``'s payloads name personal fields now (``told_personal_data``)."""
+    return endpoint.id in await told_personal_data(session, [endpoint])
+
+
 async def delete_endpoint(session: AsyncSession, actor: Actor, endpoint_id: int) -> int:
     endpoint = await get_endpoint(session, actor, endpoint_id)
     deliveries = select(WebhookDelivery.id).where(WebhookDelivery.endpoint_id == endpoint.id)
@@ -284,7 +315,8 @@ async def replay(session: AsyncSession, actor: Actor, delivery_id: int) -> Webho
     if endpoint is None or not endpoint.enabled:
         raise EndpointDisabled()
     event = await event_of(session, delivery)
-    if told_payload(delivery.payload, endpoint.personal_data, event) is None:
+    personal = await tells_personal_data(session, endpoint)
+    if told_payload(delivery.payload, personal, event) is None:
         raise NothingToTell()  # it would be sent without a field to tell
     delivery.status = DeliveryStatus.PENDING
     delivery.next_attempt_at = now
@@ -567,12 +599,13 @@ async def queue_deliveries(session: AsyncSession, events: list[Event]) -> None:
     )
     if not endpoints:
         return
+    personal = await told_personal_data(session, endpoints)
     position = changes.mark(session)
     for event in events:
         for endpoint in endpoints:
             if endpoint.account_id != event.account_id or not _wants(endpoint, event.type):
                 continue
-            payload = payload_of(event, endpoint.personal_data)
+            payload = payload_of(event, endpoint.id in personal)
             if payload is not None:
                 session.add(_delivery(endpoint, event.type, payload, event.id))
     await session.flush()

@@ -84,8 +84,9 @@ def test_the_table_says_what_the_old_lists_said():
         "phone_work",
         "phone_home",
         "address",
+        "personal_modified_at",  # when those last changed (app.staff.stamps)
     }
-    assert by_class[Visibility.SECRET] == {"ssn", "salary"}
+    assert by_class[Visibility.SECRET] == {"ssn", "salary", "secret_modified_at"}
     assert by_class[Visibility.DETAILED] == {
         "status_id",
         "start_date",
@@ -98,6 +99,7 @@ def test_the_table_says_what_the_old_lists_said():
         "use_payroll_item",
         "staff_org_id",
         "post_time_as_billed",
+        "details_modified_at",
     }
     assert by_class[Visibility.INTERNAL] == {
         "id",

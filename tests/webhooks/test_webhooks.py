@@ -926,3 +926,72 @@ async def test_concurrent_creates_never_pass_the_endpoint_limit(api, services):
     async with services.db.session() as session:
         count = await session.scalar(select(func.count()).select_from(WebhookEndpoint))
     assert count == MAX_ENDPOINTS
+
+
+ENDPOINT_PERSONAL = """query($id: ID!) {
+  node(id: $id) { ... on WebhookEndpoint { includesPersonalData } }
+}"""
+CREATOR_CHANGES = {
+    "role lowered": """mutation($id: ID!) {
+      staffRoleChange(input: {staffId: $id, role: EDITOR}) { userErrors { code } }
+    }""",
+    "disabled": """mutation($id: ID!) {
+      staffDisable(input: {staffId: $id}) { userErrors { code } }
+    }""",
+    "deleted": """mutation($id: ID!) {
+      staffDelete(input: {staffId: $id}) { userErrors { code } }
+    }""",
+}
+
+
+@pytest.mark.parametrize("change", sorted(CREATOR_CHANGES))
+async def test_an_endpoint_stops_naming_personal_fields_when_its_creator_loses_the_permit(
+    api, services, change
+):
+    """An endpoint reaches no further than its creator, as an API key does: once they no
+    longer hold ViewPersonalData as an active member, neither new deliveries nor ones
+    already queued name personal fields, and the endpoint says so."""
+    tenant = await make_tenant(services)
+    admin = await make_member(services, tenant, Role.ADMINISTRATOR)
+    async with receiving() as receiver:
+        made = await create(api, admin, receiver.url, eventTypes=["staff.updated"])
+        endpoint_id = made["webhookEndpoint"]["id"]
+        receiver.secrets.append(made["secret"])
+        assert made["webhookEndpoint"]["includesPersonalData"] is True
+        update_ = {"id": tenant.owner.staff_id, "title": "Boss", "phoneCell": "+1 555 0100"}
+        await api.data(STAFF_UPDATE, {"input": update_}, as_=tenant.owner)
+        # queued while the creator held the permit, sent after they lost it
+        data = await api.data(
+            CREATOR_CHANGES[change], {"id": admin.staff_id}, as_=tenant.owner
+        )
+        assert next(iter(data.values()))["userErrors"] == []
+        update_ = {"id": tenant.owner.staff_id, "title": "Chief", "phoneCell": "+1 555 0101"}
+        await api.data(STAFF_UPDATE, {"input": update_}, as_=tenant.owner)
+        await deliver_all(services)
+        assert [sorted(p["data"]["fields"]) for p in receiver.payloads] == [["title"]] * 2
+    shown = await api.data(ENDPOINT_PERSONAL, {"id": endpoint_id}, as_=tenant.owner)
+    assert shown["node"]["includesPersonalData"] is False
+
+
+async def test_an_endpoint_names_personal_fields_while_its_creator_holds_the_permit(
+    api, services
+):
+    """The same endpoint, its creator keeping the permit: both deliveries name them."""
+    tenant = await make_tenant(services)
+    admin = await make_member(services, tenant, Role.ADMINISTRATOR)
+    async with receiving() as receiver:
+        made = await create(api, admin, receiver.url, eventTypes=["staff.updated"])
+        receiver.secrets.append(made["secret"])
+        for phone in ("+1 555 0100", "+1 555 0101"):
+            update_ = {"id": tenant.owner.staff_id, "title": phone[-4:], "phoneCell": phone}
+            await api.data(STAFF_UPDATE, {"input": update_}, as_=tenant.owner)
+        await deliver_all(services)
+        expected = [["phoneCell", "title"]] * 2
+        assert [sorted(p["data"]["fields"]) for p in receiver.payloads] == expected
+    listed = await api.data(
+        "{ webhookEndpoints(first: 10) { edges { node { includesPersonalData } } } }",
+        as_=tenant.owner,
+    )
+    assert [e["node"]["includesPersonalData"] for e in listed["webhookEndpoints"]["edges"]] == [
+        True
+    ]

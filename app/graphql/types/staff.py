@@ -25,7 +25,7 @@ from app.graphql.errors import bad_input
 from app.graphql.ids import encode_id
 from app.graphql.types.common import Node, PageInfo, page_info
 from app.graphql.types.custom_fields import CustomField, CustomFieldValue
-from app.staff import access
+from app.staff import access, stamps
 from app.staff import service as staff_service
 from app.staff.access import Shown
 from app.staff.fields import STAFF
@@ -185,8 +185,17 @@ def _from_the_field_table() -> None:
         if row.api is None or row.as_is:
             continue
         name = to_snake_case(row.api)
-        # a secret's associated data binds it to the account and the record's sid
-        READS[name] = (*row.columns, *(("account_id", "sid") if row.encrypted else ()))
+        # a secret's associated data binds it to the account and the record's sid; a
+        # change stamp reads the stamps it is the latest of
+        READS[name] = tuple(
+            dict.fromkeys(
+                (
+                    *row.columns,
+                    *(("account_id", "sid") if row.encrypted else ()),
+                    *(column for stamp in row.latest_of for column in STAFF[stamp].columns),
+                )
+            )
+        )
         NEEDS[name] = (
             shown[row.name] in _WITH_PROFILE,
             shown[row.name] in _WITH_DETAILS,
@@ -290,9 +299,17 @@ class Staff(Node):
     created_at: datetime | None = strawberry.field(
         description="When the record was created (UTC)." + _CARD_ONLY
     )
-    modified_at: datetime | None = strawberry.field(
-        description="When the record last changed (UTC)." + _CARD_ONLY
+
+    @strawberry.field(
+        description="When the record last changed (UTC): the latest change to what the "
+        "viewer sees of it (a change to personal data or to details they do not see does "
+        "not move it)." + _CARD_ONLY
     )
+    def modified_at(self) -> datetime | None:
+        if hidden(self, "modified_at"):
+            return None
+        return stamps.latest(self._row, details=self._details, personal=self._personal)
+
     external_id: str | None = strawberry.field(
         description="The person's id in an identity provider or HR system, unique in the "
         "account (set by administrators)." + _CARD_ONLY

@@ -7,7 +7,9 @@ from datetime import datetime
 
 import strawberry
 from strawberry.scalars import JSON
+from strawberry.types import Info
 
+from app.graphql import loaders
 from app.graphql.ids import encode_id
 from app.graphql.types.common import Node, PageInfo
 from app.webhooks.models import DeliveryStatus
@@ -50,11 +52,11 @@ class WebhookEndpoint(Node):
         return self._row.disabled_reason
 
     @strawberry.field(
-        description="Its payloads name changed personal fields too (it was set up by a "
-        "holder of ViewPersonalData)."
+        description="Its payloads name changed personal fields too: it was set up by a "
+        "holder of ViewPersonalData who still holds it as an active member."
     )
-    def includes_personal_data(self) -> bool:
-        return self._row.personal_data
+    async def includes_personal_data(self, info: Info) -> bool:
+        return await loaders.tells_personal_data(info.context).load(self._row)
 
     @strawberry.field(description="Until when the secret replaced last still signs too.")
     def previous_secret_expires_at(self) -> datetime | None:

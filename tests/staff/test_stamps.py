@@ -1,0 +1,189 @@
+"""A record's modifiedAt moves only for readers who see what changed (app.staff.stamps).
+
+A change to a field of each class (name card, details, personal data, SSN and salary, a
+custom value and a personal one) on an unrestricted and on a restricted record, then each
+reader's modifiedAt of it on every surface: the directory page (the compiled plan), node,
+the BigTime REST detail, the CSV export, SCIM. A reader who does not see the change sees
+the time before it, to the microsecond.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import pytest
+
+from app.access.scopes import Scope
+from app.staff.models import Staff
+from tests.factories import (
+    Member,
+    Tenant,
+    gid,
+    make_api_token,
+    make_custom_field,
+    make_staff,
+    make_tenant,
+    member_as,
+    set_staff_columns,
+)
+
+BEFORE = datetime(2020, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+UPDATE = """mutation($input: StaffUpdateInput!) {
+  staffUpdate(input: $input) { userErrors { field code } }
+}"""
+SET_VALUES = """mutation($staff: ID!, $values: [CustomFieldValueInput!]!) {
+  staffCustomFieldsSet(input: {staffId: $staff, values: $values}) { userErrors { field code } }
+}"""
+PAGE = "{ staff(first: 50) { nodes { id modifiedAt } } }"
+NODE = "query($id: ID!) { node(id: $id) { ... on Staff { modifiedAt lastName } } }"
+
+# Readers: the owner; a viewer; a viewer with ViewPersonalData (neither sees the restricted
+# record's details); an administrator's key without the personal_data scope (exports).
+OWNER, VIEWER, VIEWER_PD = "owner", "viewer", "viewer+PD"
+EVERYONE = {OWNER, VIEWER, VIEWER_PD}
+
+# (what changes, on the restricted record?, who sees it move)
+CASES = [
+    ("title", False, EVERYONE),
+    ("title", True, EVERYONE),
+    ("capacity", False, EVERYONE),
+    ("capacity", True, {OWNER}),
+    ("phoneCell", False, {OWNER, VIEWER_PD}),
+    ("phoneCell", True, {OWNER, VIEWER_PD}),
+    ("salary", False, {OWNER, VIEWER_PD}),
+    ("salary", True, {OWNER}),  # personal data that also needs the details
+    ("custom value", False, EVERYONE),
+    ("custom value", True, {OWNER}),
+    ("personal custom value", False, {OWNER, VIEWER_PD}),
+    ("personal custom value", True, {OWNER}),
+]
+VALUES = {"title": "Chief", "capacity": 100, "phoneCell": "+1 555 0100", "salary": 1234.5}
+# what each change is to the export without personal data, and to a SCIM User
+EXPORT_SEES = {"title", "capacity", "custom value"}
+SCIM_SEES = {"title", "phoneCell"}
+
+
+@dataclass
+class World:
+    tenant: Tenant
+    readers: dict[str, Member]
+    record: Staff
+    fields: dict[str, int]
+
+
+async def _world(services, api, restricted: bool) -> World:
+    tenant = await make_tenant(services)
+    readers = {
+        OWNER: tenant.owner,
+        VIEWER: await member_as(api, services, tenant, "VIEWER"),
+        VIEWER_PD: await member_as(api, services, tenant, "VIEWER+PD"),
+    }
+    record = await make_staff(
+        services, tenant, first_name="Rae", last_name="Record", restricted=restricted
+    )
+    shirt = await make_custom_field(services, tenant, "Shirt size")
+    home = await make_custom_field(services, tenant, "Home town", personal=True)
+    await set_staff_columns(
+        services,
+        record.id,
+        modified_at=BEFORE,
+        details_modified_at=None,
+        personal_modified_at=None,
+        secret_modified_at=None,
+    )
+    fields = {"custom value": shirt.id, "personal custom value": home.id}
+    return World(tenant, readers, record, fields)
+
+
+async def _change(api, w: World, what: str) -> None:
+    owner, record_id = w.tenant.owner, gid("Staff", w.record.id)
+    if what in w.fields:
+        values = [{"fieldId": gid("CustomField", w.fields[what]), "value": "Oslo"}]
+        data = await api.data(SET_VALUES, {"staff": record_id, "values": values}, as_=owner)
+        assert data["staffCustomFieldsSet"]["userErrors"] == []
+        return
+    change = {"id": record_id, what: VALUES[what]}
+    data = await api.data(UPDATE, {"input": change}, as_=owner)
+    assert data["staffUpdate"]["userErrors"] == []
+
+
+async def _graphql(api, w: World, reader: Member) -> list[str]:
+    """The record's modifiedAt on the directory page and through node."""
+    record_id = gid("Staff", w.record.id)
+    page = await api.data(PAGE, as_=reader)
+    [listed] = [n["modifiedAt"] for n in page["staff"]["nodes"] if n["id"] == record_id]
+    node = (await api.data(NODE, {"id": record_id}, as_=reader))["node"]
+    return [listed, node["modifiedAt"]]
+
+
+async def _rest(client, w: World, reader: Member) -> str:
+    headers = {"X-Auth-Token": reader.token, "X-Auth-Realm": reader.realm}
+    answer = await client.get(f"/api/v2/staff/detail/{w.record.sid}?View=Detailed", headers=headers)
+    assert answer.status_code == 200, answer.text
+    return answer.json()["DtModified"]
+
+
+async def _exported(client, token: str, realm: str) -> str:
+    headers = {"Authorization": f"Bearer {token}", "X-Auth-Realm": realm}
+    response = await client.get("/export/staff.csv", headers=headers)
+    assert response.status_code == 200, response.text
+    rows = csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"), newline=""))
+    [row] = [r for r in rows if r["lastName"] == "Record"]
+    return row["modifiedAt"]
+
+
+def _moved(stamp: str) -> bool:
+    when = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    if when == BEFORE:
+        return False
+    assert when > BEFORE, stamp
+    return True
+
+
+@pytest.mark.parametrize(("what", "restricted", "seen_by"), CASES)
+async def test_modified_at_moves_only_for_readers_who_see_the_change(
+    api, client, services, what, restricted, seen_by
+):
+    w = await _world(services, api, restricted)
+    for reader in w.readers.values():  # nothing has moved yet, on any surface
+        assert not any(_moved(s) for s in await _graphql(api, w, reader))
+    await _change(api, w, what)
+    for name, reader in w.readers.items():
+        stamps = [*await _graphql(api, w, reader), await _rest(client, w, reader)]
+        assert [_moved(s) for s in stamps] == [name in seen_by] * 3, (name, stamps)
+
+
+@pytest.mark.parametrize(("what", "restricted", "seen_by"), CASES)
+async def test_the_export_and_scim_show_the_latest_change_of_what_they_show(
+    api, client, services, what, restricted, seen_by
+):
+    w = await _world(services, api, restricted)
+    owner = w.tenant.owner
+    without_personal = await make_api_token(
+        services, w.tenant, owner, scopes=[Scope.ADMIN, Scope.STAFF_READ]
+    )
+    scim = await make_api_token(services, w.tenant, owner, scopes=[Scope.SCIM])
+    await _change(api, w, what)
+    assert _moved(await _exported(client, owner.token, owner.realm))
+    exported = await _exported(client, without_personal, owner.realm)
+    assert _moved(exported) == (what in EXPORT_SEES)
+    user = await client.get(
+        f"/scim/v2/Users/{w.record.sid}", headers={"Authorization": f"Bearer {scim}"}
+    )
+    assert user.status_code == 200, user.text
+    assert _moved(user.json()["meta"]["lastModified"]) == (what in SCIM_SEES)
+
+
+async def test_a_change_moves_the_stamp_once_for_all_it_changes(api, services):
+    """A change to fields of several classes at once shows its one time to each reader."""
+    w = await _world(services, api, False)
+    change = {"id": gid("Staff", w.record.id), "title": "Chief", "phoneCell": "+1 555 0199"}
+    data = await api.data(UPDATE, {"input": change}, as_=w.tenant.owner)
+    assert data["staffUpdate"]["userErrors"] == []
+    seen = {name: await _graphql(api, w, reader) for name, reader in w.readers.items()}
+    assert len({s for stamps in seen.values() for s in stamps}) == 1
