@@ -9,10 +9,12 @@ from app.access import Actor, Permit, Role, may_assign, require, require_owner
 from app.accounts.models import Account
 from app.accounts.plans import MAX_CUSTOM_SEATS, PLAN_SEATS, Plan
 from app.accounts.service import lock_account, seats
+from app.db.base import utcnow
 from app.errors import DomainError, ErrorCode, NotFound, ValidationFailed
 from app.identity.credentials import PasswordGate
 from app.identity.errors import InvalidCredentials
 from app.identity.models import User
+from app.staff import stamps
 from app.staff.models import AccountStatus, Staff
 from app.validation import clean_text, clean_time_zone
 
@@ -215,8 +217,11 @@ async def transfer_ownership(
             code=ErrorCode.INVALID_STATE,
         )
     owner = await session.get_one(Staff, actor.staff_id)
+    now = utcnow()
     owner.role = Role.ADMINISTRATOR
+    stamps.touch(owner, ["role"], now)
     await session.flush()  # the one-owner index: demote before promoting
     target.role = Role.OWNER
+    stamps.touch(target, ["role"], now)
     await session.flush()
     return owner, target

@@ -55,8 +55,10 @@ from app.accounts.models import Account
 from app.accounts.service import check_new_account
 from app.audit import changes
 from app.audit.models import AuditEntry
+from app.db.base import utcnow
 from app.errors import DomainError
 from app.security.crypto import Keyring
+from app.staff import stamps
 from app.staff.models import AccountStatus, Staff
 from app.staff.service import write_secret
 from app.validation import clean_email, name_key
@@ -185,6 +187,7 @@ async def _hand_to_owner(session, account_id: int, email: str) -> None:
         raise BackupRejected("the backup has no owner record")
     owner.user_id = user.id
     owner.account_status = AccountStatus.ACTIVE
+    stamps.touch(owner, ["account_status"], utcnow())
     await session.flush()
 
 

@@ -623,6 +623,7 @@ async def resend(session: AsyncSession, actor: Actor, settings, invitation_id: i
         AccountStatus.NOT_INVITED,
     ):
         staff.account_status = AccountStatus.INVITED
+        stamps.touch(staff, ["account_status"], now)
     await session.flush()
     account = await session.get_one(Account, actor.account_id)
     inviter = await session.get(Staff, actor.staff_id)
@@ -1029,7 +1030,10 @@ async def sweep_expired(session: AsyncSession) -> int:
         await session.execute(
             update(Staff)
             .where(Staff.id.in_(staff_ids), Staff.account_status == AccountStatus.INVITED)
-            .values(account_status=AccountStatus.INVITE_EXPIRED)
+            .values(
+                account_status=AccountStatus.INVITE_EXPIRED,
+                **stamps.moved(["account_status"], now),
+            )
             .execution_options(synchronize_session=False)
         )
     await session.flush()

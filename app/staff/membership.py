@@ -155,7 +155,7 @@ async def delete(session: AsyncSession, actor: Actor, staff_id: int) -> Staff:
     await session.execute(
         update(Staff)
         .where(Staff.account_id == actor.account_id, Staff.manager_id == staff.id)
-        .values(manager_id=None)
+        .values(manager_id=None, **stamps.moved(["manager_id"], utcnow()))
         .execution_options(synchronize_session=False)
     )
     await session.execute(

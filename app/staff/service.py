@@ -782,12 +782,14 @@ async def granted_permits(session: AsyncSession, staff_ids: list[int]) -> dict[i
 
 
 async def holding(
-    session: AsyncSession, account_id: int, staff_ids: Iterable[int], permit: Permit
+    session: AsyncSession, account_id: int, staff_ids: Iterable[int], permits: Iterable[Permit]
 ) -> set[int]:
-    """Those of ``staff_ids`` that are active members of the account holding ``permit``
-    now, by their role (``ROLE_PERMITS``) or a grant: a member since disabled, deleted or
-    given a lower role, or whose grant was revoked, does not. (What an account setting
-    adds, as ``everyoneCanInvite`` does INVITE_USERS, is not counted.)"""
+    """Those of ``staff_ids`` that are active members of the account holding every one of
+    ``permits`` now, by their role (``ROLE_PERMITS``) or grants: a member since disabled,
+    deleted or given a lower role, or whose grant was revoked, does not. (What an account
+    setting adds, as ``everyoneCanInvite`` does INVITE_USERS, is not counted.) Grants are
+    read only for members whose role falls short."""
+    needed = frozenset(permits)
     wanted = list(set(staff_ids))
     if not wanted:
         return set()
@@ -798,12 +800,9 @@ async def holding(
             Staff.account_status == AccountStatus.ACTIVE,
         )
     )
-    granted = await granted_permits(session, wanted)
-    return {
-        staff_id
-        for staff_id, role in members.all()
-        if permit in ROLE_PERMITS[Role(role)] or permit in granted.get(staff_id, ())
-    }
+    short = {staff_id: needed - ROLE_PERMITS[Role(role)] for staff_id, role in members.all()}
+    granted = await granted_permits(session, [i for i, missing in short.items() if missing])
+    return {i for i, missing in short.items() if missing <= granted.get(i, set())}
 
 
 # --- staff statuses (an account-defined picklist) --------------------------------------

@@ -53,11 +53,17 @@ def _from_the_field_table() -> None:
     ]
 
 
+def moved(fields: Iterable[str], now: datetime) -> dict[str, datetime]:
+    """The stamps a change to ``fields`` (fields of STAFF shown as data; a bookkeeping
+    column or an unknown name is an error) moves, each to ``now``: for an UPDATE of many
+    records at once (``.values(..., **moved(...))``)."""
+    return dict.fromkeys({STAMP_OF[access.shown(field)] for field in fields}, now)
+
+
 def touch(staff, fields: Iterable[str], now: datetime) -> None:
-    """Moves to ``now`` the stamps of the classes of ``fields`` (fields of STAFF shown as
-    data; a bookkeeping column or an unknown name is an error)."""
-    for name in {STAMP_OF[access.shown(field)] for field in fields}:
-        setattr(staff, name, now)
+    """Moves to ``now`` the stamps of the classes of ``fields`` (see ``moved``)."""
+    for name, value in moved(fields, now).items():
+        setattr(staff, name, value)
 
 
 def touch_custom_values(staff, personal: Iterable[bool], now: datetime) -> None:

@@ -28,7 +28,7 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access import Actor, Permit
-from app.access.require import require_whole_records
+from app.access.require import WHOLE_RECORDS, require_whole_records
 from app.accounts.service import lock_account
 from app.audit import changes
 from app.db.base import utcnow
@@ -189,23 +189,28 @@ async def update_endpoint(
     return endpoint
 
 
+# What an endpoint's creator must hold for it to be told the names of personal fields.
+TOLD_PERSONAL_DATA = frozenset({*WHOLE_RECORDS, Permit.VIEW_PERSONAL_DATA})
+
+
 async def told_personal_data(
     session: AsyncSession, endpoints: Sequence[WebhookEndpoint]
 ) -> set[int]:
     """The ids of ``endpoints`` whose payloads name personal fields now: made by someone
-    holding ViewPersonalData (``personal_data``) who still holds it as an active member of
-    the account. An endpoint reaches no further than its creator, as an API key does: a
-    creator since disabled, deleted, given a lower role or stripped of the grant takes the
-    personal fields' names away from it (one statement per account, and one for grants)."""
+    holding ViewPersonalData (``personal_data``) who still holds it, with what reading
+    whole records takes (``WHOLE_RECORDS``: a restricted record's SSN or salary is named
+    too), as an active member of the account. An endpoint reaches no further than its
+    creator, as an API key does: a creator since disabled, deleted, given a lower role or
+    stripped of a grant takes the personal fields' names away from it (one statement per
+    account, and one for grants when a creator's role falls short). Made again by someone
+    who holds them, an endpoint is told them again."""
     creators: dict[int, set[int]] = {}
     for endpoint in endpoints:
         if endpoint.personal_data and endpoint.created_by_staff_id is not None:
             creators.setdefault(endpoint.account_id, set()).add(endpoint.created_by_staff_id)
     holding: set[tuple[int, int]] = set()
     for account_id, staff_ids in creators.items():
-        held = await staff_service.holding(
-            session, account_id, staff_ids, Permit.VIEW_PERSONAL_DATA
-        )
+        held = await staff_service.holding(session, account_id, staff_ids, TOLD_PERSONAL_DATA)
         holding.update((account_id, staff_id) for staff_id in held)
     return {
         e.id

@@ -17,8 +17,12 @@ from datetime import UTC, datetime
 import pytest
 
 from app.access.scopes import Scope
+from app.graphql.ids import decode_id
+from app.invitations.models import Invitation
+from app.invitations.service import sweep_expired
 from app.staff.models import Staff
 from tests.factories import (
+    PASSWORD,
     Member,
     Tenant,
     gid,
@@ -28,6 +32,7 @@ from tests.factories import (
     make_tenant,
     member_as,
     set_staff_columns,
+    update_row,
 )
 
 BEFORE = datetime(2020, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
@@ -187,3 +192,80 @@ async def test_a_change_moves_the_stamp_once_for_all_it_changes(api, services):
     assert data["staffUpdate"]["userErrors"] == []
     seen = {name: await _graphql(api, w, reader) for name, reader in w.readers.items()}
     assert len({s for stamps in seen.values() for s in stamps}) == 1
+
+
+async def _stamp_reset(services, *staff_ids: int) -> None:
+    for staff_id in staff_ids:
+        await set_staff_columns(services, staff_id, modified_at=BEFORE)
+
+
+async def _seen_by_viewer(api, viewer: Member, staff_pk: int) -> str:
+    node = await api.data(NODE, {"id": gid("Staff", staff_pk)}, as_=viewer)
+    return node["node"]["modifiedAt"]
+
+
+async def test_an_ownership_transfer_moves_both_records(api, services):
+    tenant = await make_tenant(services)
+    viewer = await member_as(api, services, tenant, "VIEWER")
+    heir = await member_as(api, services, tenant, "ADMINISTRATOR")
+    await _stamp_reset(services, tenant.owner.staff_pk, heir.staff_pk)
+    data = await api.data(
+        """mutation($id: ID!, $password: String!) {
+          accountOwnershipTransfer(input: {staffId: $id, password: $password}) {
+            userErrors { code } } }""",
+        {"id": heir.staff_id, "password": PASSWORD},
+        as_=tenant.owner,
+    )
+    assert data["accountOwnershipTransfer"]["userErrors"] == []
+    for pk in (tenant.owner.staff_pk, heir.staff_pk):
+        assert _moved(await _seen_by_viewer(api, viewer, pk))
+
+
+async def test_deleting_a_manager_moves_their_reports(api, services):
+    tenant = await make_tenant(services)
+    viewer = await member_as(api, services, tenant, "VIEWER")
+    boss = await make_staff(services, tenant, first_name="Bo", last_name="Boss")
+    report = await make_staff(services, tenant, first_name="Re", last_name="Report")
+    await set_staff_columns(services, report.id, manager_id=boss.id)
+    await _stamp_reset(services, report.id)
+    data = await api.data(
+        "mutation($id: ID!) { staffDelete(input: {staffId: $id}) { userErrors { code } } }",
+        {"id": gid("Staff", boss.id)},
+        as_=tenant.owner,
+    )
+    assert data["staffDelete"]["userErrors"] == []
+    assert _moved(await _seen_by_viewer(api, viewer, report.id))
+
+
+async def test_an_invitation_lapsing_or_sent_again_moves_the_record(api, services):
+    tenant = await make_tenant(services)
+    viewer = await member_as(api, services, tenant, "VIEWER")
+    made = await api.data(
+        """mutation($input: InvitationCreateInput!) {
+          invitationCreate(input: $input) { invitation { id staff { id } } userErrors { code } }
+        }""",
+        {"input": {"email": "ivy.invited@example.com", "role": "VIEWER"}},
+        as_=tenant.owner,
+    )
+    invitation = made["invitationCreate"]["invitation"]
+    staff_pk = decode_id(invitation["staff"]["id"], "Staff")
+    await _stamp_reset(services, staff_pk)
+    await update_row(
+        services,
+        Invitation,
+        decode_id(invitation["id"], "Invitation"),
+        expires_at=datetime(2021, 1, 1, tzinfo=UTC),
+        last_sent_at=datetime(2020, 12, 1, tzinfo=UTC),  # long enough ago to resend
+    )
+    async with services.db.session(write=True) as session:
+        assert await sweep_expired(session) == 1
+        await session.commit()
+    assert _moved(await _seen_by_viewer(api, viewer, staff_pk))
+    await _stamp_reset(services, staff_pk)
+    sent = await api.data(
+        "mutation($id: ID!) { invitationResend(input: {id: $id}) { userErrors { code } } }",
+        {"id": invitation["id"]},
+        as_=tenant.owner,
+    )
+    assert sent["invitationResend"]["userErrors"] == []
+    assert _moved(await _seen_by_viewer(api, viewer, staff_pk))
