@@ -15,11 +15,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from app.access.scopes import Scope
+from app.fields import Visibility
 from app.graphql.ids import decode_id
 from app.invitations.models import Invitation
 from app.invitations.service import sweep_expired
+from app.staff.fields import STAFF
 from app.staff.models import Staff
 from tests.factories import (
     PASSWORD,
@@ -269,3 +273,61 @@ async def test_an_invitation_lapsing_or_sent_again_moves_the_record(api, service
     )
     assert sent["invitationResend"]["userErrors"] == []
     assert _moved(await _seen_by_viewer(api, viewer, staff_pk))
+
+
+# --- any change, generated ----------------------------------------------------------------
+
+# A valid new value for each field staffUpdate writes, by API name (its STAFF row's class
+# decides who sees it change). The record was made with none of these set.
+NEW_VALUES = {
+    "title": "Lead",
+    "company": "Initech",
+    "notes": "Moved desks",
+    "kind": "CONTRACTOR",
+    "capacity": 120,
+    "rate1": 99.5,
+    "homeTimezone": "Europe/Oslo",
+    "startDate": "2024-02-01",
+    "phoneCell": "+1 555 0111",
+    "phoneWork": "+1 555 0112",
+    "address": {"city": "Oslo"},
+    "email": "moved.somewhere@example.org",
+    "ssn": "123-45-6789",
+    "salary": 5000,
+}
+API_FIELD = {row.api: row.name for row in STAFF if row.api}
+
+
+def _sees(reader: str, field: str, restricted: bool) -> bool:
+    """Whether ``reader`` sees ``field`` of the record (the roles' rules, as the README's
+    table states them: viewers see an unrestricted record's details only, and personal
+    data with the grant)."""
+    visibility = STAFF[API_FIELD.get(field, field)].visibility
+    details = reader == OWNER or not restricted
+    personal = reader in (OWNER, VIEWER_PD)
+    needs_details = visibility in (Visibility.DETAILED, Visibility.SECRET)
+    needs_personal = visibility in (Visibility.PERSONAL, Visibility.SECRET)
+    return (details or not needs_details) and (personal or not needs_personal)
+
+
+@settings(
+    max_examples=15,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    changed=st.lists(st.sampled_from(sorted(NEW_VALUES)), min_size=1, max_size=4, unique=True),
+    restricted=st.booleans(),
+)
+async def test_any_change_moves_modified_at_for_exactly_the_readers_who_see_a_changed_field(
+    api, services, changed, restricted
+):
+    w = await _world(services, api, restricted)
+    change = {"id": gid("Staff", w.record.id), **{f: NEW_VALUES[f] for f in changed}}
+    data = await api.data(UPDATE, {"input": change}, as_=w.tenant.owner)
+    assert data["staffUpdate"]["userErrors"] == []
+    for name, reader in w.readers.items():
+        expected = any(_sees(name, field, restricted) for field in changed)
+        assert [_moved(s) for s in await _graphql(api, w, reader)] == [expected] * 2, name
