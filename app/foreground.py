@@ -29,10 +29,12 @@ class Foreground:
     def __init__(self, longest_wait: float = LONGEST_WAIT):
         self.longest_wait = longest_wait
         self.in_flight = 0
+        self.begun = 0  # interactive requests begun so far
         self._waiting: list[asyncio.Future] = []
 
     def enter(self) -> Presence:
         self.in_flight += 1
+        self.begun += 1
         return Presence(self)
 
     def _leave(self) -> None:

@@ -86,6 +86,11 @@ class Offload:
             )
         return self._pool
 
+    def requests_begun(self) -> int:
+        """How many interactive requests have begun so far: a job that sees this move
+        between two batches knows it is sharing the loop, and makes its batches smaller."""
+        return self.foreground.begun
+
     async def pause(self) -> None:
         """Before a job's next batch: the interactive requests in flight go first."""
         await self.foreground.quiet()

@@ -49,6 +49,12 @@ from app.staff.models import Staff
 from app.staff.service import associated_data, statuses_by_id
 
 BATCH = 100
+# While interactive requests come in (``Offload.requests_begun`` moved since the last
+# batch), batches are this small: reading a batch holds the event loop (on SQLite the
+# driver runs on it), and a page's request that arrives meanwhile waits for the read. At
+# 100,000 staff, a page's p99 during an export on SQLite was 1.8-2.1x its p99 alone with
+# batches of 100 rows and 1.2x with 25; an export with nobody else served reads 100 a time.
+BATCH_BESIDE_REQUESTS = 25
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -166,16 +172,25 @@ async def _staff_csv(session, actor: Actor, keyring, offload: Offload | None) ->
         else:
             kind = "secret" if c.field.encrypted else "value"
         cells.append((kind, at[c.column], c.details, c.field.name))
-    rows_of = _rows_statement(tuple(names))
     connection = await connection_of(session)
     dialect = connection.dialect
     field_ids = [f.id for f in fields]
     plan: Plan | None = None
 
+    begun = offload.requests_begun() if offload is not None else 0
+
+    def size() -> int:
+        """Rows in the next batch: fewer while interactive requests come in."""
+        nonlocal begun
+        if offload is None:
+            return BATCH
+        then, begun = begun, offload.requests_begun()
+        return BATCH if begun == then else min(BATCH, BATCH_BESIDE_REQUESTS)
+
     async def batch(after: int) -> tuple[int, Batch] | None:
         nonlocal plan
         params = {"account_id": actor.account_id, "after": after}
-        rows, coltypes = await rows_of.raw(connection, params)
+        rows, coltypes = await _rows_statement(tuple(names), size()).raw(connection, params)
         if not rows:
             return None
         if plan is None:
@@ -235,19 +250,19 @@ Batch = tuple[list[tuple], list[bool], list[tuple]]
 _ROWS: dict[tuple, Prepared] = {}  # by the columns' names and the batch size
 
 
-def _rows_statement(names: tuple[str, ...]) -> Prepared:
-    """A batch of the account's staff after an id: ``names``' columns, then the manager's
-    sid (one of two sets of columns: with or without personal data)."""
-    found = _ROWS.get((*names, BATCH))
+def _rows_statement(names: tuple[str, ...], size: int) -> Prepared:
+    """A batch of ``size`` of the account's staff after an id: ``names``' columns, then the
+    manager's sid (one of two sets of columns: with or without personal data)."""
+    found = _ROWS.get((*names, size))
     if found is None:
         manager = aliased(Staff)
-        found = _ROWS[(*names, BATCH)] = Prepared(
+        found = _ROWS[(*names, size)] = Prepared(
             select(*[getattr(Staff, name) for name in names], manager.sid)
             .select_from(Staff)
             .outerjoin(manager, manager.id == Staff.manager_id)
             .where(Staff.account_id == bindparam("account_id"), Staff.id > bindparam("after"))
             .order_by(Staff.id)
-            .limit(BATCH)
+            .limit(size)
         )
     return found
 
@@ -269,7 +284,7 @@ def _converter(plan: Plan) -> Callable[[list], list]:
     found = _CONVERTERS.get(key)
     if found is None:
         dialect = make_url(f"{plan.dialect}://").get_dialect()()
-        statement = _rows_statement(plan.names).statement
+        statement = _rows_statement(plan.names, BATCH).statement  # the columns' types
         found = _CONVERTERS[key] = converter(statement, dialect, plan.coltypes)
     return found
 

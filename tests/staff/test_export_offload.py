@@ -235,3 +235,31 @@ async def test_a_batch_is_two_driver_reads_and_goes_to_the_worker_unconverted(
         assert len(details) == len(rows)
         assert all(type(v) is tuple and len(v) == 3 for v in values)
     assert text.count("\r\n") == 1 + 47
+
+
+async def test_batches_shrink_while_interactive_requests_come_in(services, monkeypatch):
+    """A batch read holds the event loop (on SQLite the driver runs on it): while
+    interactive requests keep beginning, batches are BATCH_BESIDE_REQUESTS rows; with
+    nobody else served, BATCH. The file is the same either way."""
+    import itertools
+
+    monkeypatch.setattr(export, "BATCH", 10)
+    monkeypatch.setattr(export, "BATCH_BESIDE_REQUESTS", 3)
+    _, owner, _ = await _world(services, n=45)  # + the owner and the administrator
+    sizes: list[int] = []
+    real = export.render
+
+    def render(keyring, plan, batch):
+        sizes.append(len(batch[0]))
+        return real(keyring, plan, batch)
+
+    monkeypatch.setattr(export, "render", render)
+    keyring = services.settings.keyring
+    quiet = Offload(keyring, workers=0)
+    alone = await _text(services, staff_csv, owner, quiet)
+    assert sizes == [10, 10, 10, 10, 7]
+    sizes.clear()
+    busy = Offload(keyring, workers=0)
+    monkeypatch.setattr(busy, "requests_begun", itertools.count().__next__)  # one per look
+    assert await _text(services, staff_csv, owner, busy) == alone
+    assert sizes == [3] * 15 + [2]
