@@ -12,22 +12,23 @@ and a reader is shown the latest stamp they see (``latest``, ``latest_seen``).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 from datetime import datetime
 
 from app.access import Actor
 from app.events.catalogue import STAFF_LINKS
-from app.fields import derive
+from app.fields import NEEDS_DETAILS, NEEDS_PERSONAL_DATA, derive
 from app.staff import access
 from app.staff.access import Shown
 from app.staff.fields import STAFF
 
 SHOWN_STAMP = "modified_at"  # the field whose value readers are shown
 
-# The stamp a change to a field of each class moves; the stamps, each with what seeing it
-# takes besides the profile (its details, its personal data). From the field table.
+# The stamp a change to a field of each class moves; the stamps a reader of the profile
+# sees, by whether they see the details and the personal data. From the field table.
 STAMP_OF: dict[Shown, str] = {}
-_NEEDS: list[tuple[str, bool, bool]] = []
+_SEEN: dict[tuple[bool, bool], tuple[str, ...]] = {}
 
 
 @derive
@@ -43,14 +44,14 @@ def _from_the_field_table() -> None:
         raise ValueError(f"staff.{SHOWN_STAMP}: no stamp for {sorted(s.value for s in missing)}")
     STAMP_OF.clear()
     STAMP_OF.update(found)
-    _NEEDS[:] = [
-        (
-            name,
-            access.shown(name) in (Shown.WITH_DETAILS, Shown.WITH_DETAILS_AND_PERSONAL_DATA),
-            access.shown(name) in (Shown.WITH_PERSONAL_DATA, Shown.WITH_DETAILS_AND_PERSONAL_DATA),
+    _SEEN.clear()
+    for details, personal in itertools.product((False, True), repeat=2):
+        _SEEN[details, personal] = tuple(
+            name
+            for name in stamps
+            if (details or STAFF[name].visibility not in NEEDS_DETAILS)
+            and (personal or STAFF[name].visibility not in NEEDS_PERSONAL_DATA)
         )
-        for name in stamps
-    ]
 
 
 def moved(fields: Iterable[str], now: datetime) -> dict[str, datetime]:
@@ -75,14 +76,10 @@ def touch_custom_values(staff, personal: Iterable[bool], now: datetime) -> None:
         setattr(staff, STAMP_OF[shown], now)
 
 
-def seen(*, details: bool, personal: bool) -> list[str]:
+def seen(*, details: bool, personal: bool) -> tuple[str, ...]:
     """The stamps (their columns) a reader of a record's profile sees who sees its details
     and its personal data as told."""
-    return [
-        name
-        for name, needs_details, needs_personal in _NEEDS
-        if (details or not needs_details) and (personal or not needs_personal)
-    ]
+    return _SEEN[details, personal]
 
 
 def latest(row, *, details: bool, personal: bool) -> datetime:
@@ -90,11 +87,6 @@ def latest(row, *, details: bool, personal: bool) -> datetime:
     of its profile sees who sees its details and its personal data as told."""
     found = (getattr(row, name) for name in seen(details=details, personal=personal))
     return max(stamp for stamp in found if stamp is not None)
-
-
-def latest_of_all(row) -> datetime:
-    """The latest change of any class (for readers who see everything of a record)."""
-    return latest(row, details=True, personal=True)
 
 
 def latest_seen(actor: Actor, row) -> datetime | None:
