@@ -3,6 +3,14 @@ ROSTER_TEST_DATABASE_URL is set) on PostgreSQL too.
 
 SQLite: the migrated schema is built once, then copied into each test's own file.
 PostgreSQL: migrated once per run, then every table is emptied before each test.
+
+Generated tests (Hypothesis) share one profile, ``roster``: no deadline (an example's time
+is the database's, and CI machines are shared), no example database (a clean clone keeps
+none), the same examples on every run (derandomized: a red CI names a failure anyone can
+run again) and the fixtures of a function shared across its examples (each test resets
+what its examples share). ``ROSTER_HYPOTHESIS_PROFILE=explore`` draws new examples on
+every run, for looking for failures rather than guarding against them. A test says only
+how many examples it takes (``@settings(max_examples=...)``) and what else it changes.
 """
 
 from __future__ import annotations
@@ -14,6 +22,8 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -33,6 +43,18 @@ def _worker_database(url: str | None) -> str | None:
         return url
     return str(make_url(url).set(database=f"{make_url(url).database}_{worker}"))
 
+
+hypothesis_settings.register_profile(
+    "roster",
+    deadline=None,
+    database=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+hypothesis_settings.register_profile(
+    "explore", hypothesis_settings.get_profile("roster"), derandomize=False
+)
+hypothesis_settings.load_profile(os.environ.get("ROSTER_HYPOTHESIS_PROFILE", "roster"))
 
 BASE_PG_URL = os.environ.get("ROSTER_TEST_DATABASE_URL")
 PG_URL = _worker_database(BASE_PG_URL)

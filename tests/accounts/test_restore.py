@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, func, select
 
@@ -438,13 +438,7 @@ STAFF_VALUES = st.fixed_dictionaries(
 _slugs = iter(range(10**6))
 
 
-@settings(
-    max_examples=12,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@settings(max_examples=12)
 @given(
     values=STAFF_VALUES,
     ssn=st.none() | _stored("ssn", st.from_regex(r"[A-Za-z0-9][A-Za-z0-9 -]{2,31}", fullmatch=True)),
@@ -587,13 +581,7 @@ def spelled_otherwise(draw, email: str) -> str:
     return draw(st.sampled_from(["", " "])) + "".join(letters) + draw(st.sampled_from(["", "  "]))
 
 
-@settings(
-    max_examples=10,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@settings(max_examples=10)
 @given(data=st.data())
 async def test_two_emails_the_same_once_cleaned_are_refused_naming_both(
     services, world, tmp_path, data

@@ -28,7 +28,7 @@ import re
 from dataclasses import dataclass, field
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.db.base import utcnow
@@ -623,13 +623,7 @@ def _with_ids(text: str, ids: dict[str, str]) -> str:
     return PLACEHOLDER.sub(lambda m: ids[m.group(1)], text)
 
 
-@settings(
-    max_examples=int(os.environ.get("ROSTER_DIFFERENTIAL_EXAMPLES", "300")),
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@settings(max_examples=int(os.environ.get("ROSTER_DIFFERENTIAL_EXAMPLES", "300")))
 @given(document=documents(), who=st.sampled_from(MEMBERS))
 async def test_compiled_and_graphql_core_answer_the_same_bytes(
     app, client, cold_client, setting, document, who

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.custom_fields.models import CustomField, CustomFieldType
@@ -105,13 +105,7 @@ async def motto(services):
     return await custom_field_world(services)
 
 
-@settings(
-    max_examples=60,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@settings(max_examples=60)
 @given(
     value=st.one_of(
         st.text(st.characters(codec=None, exclude_categories=()), max_size=30),

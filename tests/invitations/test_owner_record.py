@@ -10,7 +10,7 @@ import json
 from datetime import timedelta
 
 import pytest
-from hypothesis import HealthCheck, given
+from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
@@ -511,13 +511,7 @@ async def _go(api, services, tenant, admin, path: str, role: Role | None, target
         )
 
 
-@hypothesis_settings(
-    max_examples=12,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@hypothesis_settings(max_examples=12)
 @given(
     steps=st.lists(
         st.tuples(st.sampled_from(PATHS), st.sampled_from(ROLES), st.booleans()),

@@ -6,7 +6,7 @@ resource, 400 invalidValue for a reference), never as a server error."""
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.scim.helpers import ENTERPRISE, ERROR, GROUP, GROUP_SCOPES, scim_for, user_body
@@ -49,9 +49,7 @@ async def test_an_odd_reference_is_an_invalid_value(services, client, raw):
     _error(await s.post("/Groups", group), 400, "invalidValue")
 
 
-@settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(max_examples=40)
 @given(raw=st.text(st.characters(categories=["Nd", "No"]), min_size=1, max_size=12))
 async def test_any_digits_are_answered_as_scim_says(services, client, raw):
     """Only the owner's own id, "1", names a User of a new account; no Group exists."""

@@ -156,9 +156,6 @@ def fuzz(schema, url: str, headers: dict) -> Report:
 
             @settings(
                 max_examples=EXAMPLES_PER_OPERATION_AND_MODE,
-                deadline=None,
-                derandomize=True,
-                database=None,
                 phases=[Phase.explicit, Phase.generate],
                 suppress_health_check=list(HealthCheck),
             )

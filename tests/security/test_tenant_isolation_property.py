@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass, field
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.access import Role
@@ -309,13 +309,7 @@ async def world(services) -> World:
     return await build_world(services)
 
 
-@settings(
-    max_examples=25,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@settings(max_examples=25)
 @given(steps=st.lists(STEP, min_size=5, max_size=30))
 async def test_no_response_to_one_account_holds_anything_of_the_other(api, world, steps):
     for step in steps:

@@ -7,7 +7,7 @@ import csv
 import io
 
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
@@ -418,13 +418,7 @@ STAFF_VALUES = st.fixed_dictionaries(
 )
 
 
-@settings(
-    max_examples=12,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@settings(max_examples=12)
 @given(values=STAFF_VALUES)
 async def test_any_stored_values_export_and_import_with_no_changes(api, client, services, values):
     tenant = await make_tenant(services)
@@ -496,13 +490,7 @@ _rows = st.lists(
 )
 
 
-@settings(
-    max_examples=8,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@settings(max_examples=8)
 @given(rows=_rows)
 @example(rows=[["Ann", "Cell", "Lead", "", ""]])  # "Ann,Cell,Lead,,": a trailing comma
 async def test_a_row_with_more_cells_than_the_header_is_refused_and_nothing_is_written(

@@ -6,7 +6,7 @@ for ever, or skipped records, where a first name, title or company held such let
 
 from __future__ import annotations
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.access import Role
@@ -31,8 +31,7 @@ RECORD = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=25, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(max_examples=25)
 @given(records=st.lists(RECORD, min_size=1, max_size=8), first=st.integers(1, 3))
 async def test_every_sort_pages_through_each_record_once(services, world, records, first):  # noqa: F811
     await forget_records(services, world)

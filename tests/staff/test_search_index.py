@@ -198,8 +198,7 @@ async def looking_ahead(services, actor: Actor, query: StaffQuery, ahead: int) -
     return [statement.staff.take(r).last_name for r in rows]
 
 
-@settings(max_examples=25, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(max_examples=25)
 @given(records=st.lists(RECORD, max_size=12),
        searches=st.lists(st.lists(WORD | SHORT_WORD, min_size=1, max_size=3), min_size=1,
                          max_size=4),
@@ -716,8 +715,7 @@ async def test_a_records_short_words_are_rewritten_without_reading_the_whole_ind
     assert among_many[0] < alone[0] * 1.5 and among_many[1] < alone[1] * 1.5, (alone, among_many)
 
 
-@settings(max_examples=40, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(max_examples=40)
 @given(records=st.lists(RECORD, min_size=1, max_size=12),
        extra=st.lists(WORD, max_size=2), data=st.data())
 async def test_a_sieves_loose_match_finds_every_record_the_words_match(

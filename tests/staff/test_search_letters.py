@@ -8,7 +8,7 @@ every letter lowered (``app.db.text_case``): "élodie" finds "Élodie" on both d
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.access import Role
@@ -112,8 +112,7 @@ LETTERS = "éÉöÖłŁçÇåÅæÆøØωΩžŽђЂΣσßẞaAzZ"
 NAME = st.text(alphabet=LETTERS, min_size=1, max_size=8)
 
 
-@settings(max_examples=30, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(max_examples=30)
 @given(names=st.lists(NAME, min_size=1, max_size=5), data=st.data())
 async def test_any_piece_in_any_case_finds_its_records(services, world, names, data):  # noqa: F811
     """A piece of a first name, each letter in either case, finds exactly the records

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.access.scopes import Scope
@@ -310,13 +310,7 @@ def _sees(reader: str, field: str, restricted: bool) -> bool:
     return (details or not needs_details) and (personal or not needs_personal)
 
 
-@settings(
-    max_examples=15,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@settings(max_examples=15)
 @given(
     changed=st.lists(st.sampled_from(sorted(NEW_VALUES)), min_size=1, max_size=4, unique=True),
     restricted=st.booleans(),
