@@ -1,4 +1,4 @@
-from app.access.actor import Actor
+from app.access.actor import Actor, refusal_to_hand_out
 from app.access.require import (
     own_session_refusal,
     refuse_impersonation,
@@ -32,6 +32,7 @@ __all__ = [
     "may_assign",
     "may_offer",
     "own_session_refusal",
+    "refusal_to_hand_out",
     "refuse_impersonation",
     "require",
     "require_own_session",

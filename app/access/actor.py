@@ -5,7 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from app.access.roles import ROLE_RANK, Permit, Role, may_assign
+from app.access.roles import (
+    PERMIT_ALLOWS,
+    ROLE_PERMITS,
+    ROLE_RANK,
+    Permit,
+    Role,
+    may_assign,
+    may_offer,
+)
 
 if TYPE_CHECKING:
     from app.access.scopes import Scope
@@ -46,5 +54,50 @@ class Actor:
         return ROLE_RANK[self.role] > ROLE_RANK[role]
 
     def may_assign(self, role: Role) -> bool:
-        """Nobody hands out a role above their own, and OWNER is never handed out."""
-        return may_assign(self.role, role)
+        """Whether this actor may hand out ``role`` (``refusal_to_hand_out``)."""
+        return self.refusal_to_hand_out(role) is None
+
+    def refusal_to_hand_out(self, role: Role) -> str | None:
+        """Why this actor may not give someone ``role`` (a role change, a new record, an
+        invitation, a join link, an approved join request), or None. Nobody hands out a
+        role above their own, OWNER is never handed out (``may_assign``), and nobody hands
+        out a role that may do what they may not (``permits``): the login it makes would
+        reach further than whoever made it. An API key is narrowed to its scopes, so a key
+        without ``personal_data`` makes no administrator, and a key with only
+        ``invitations:write`` (which reads like a guest) makes no viewer."""
+        if not may_assign(self.role, role):
+            return _refusal_by_rank(role)
+        return self._beyond_own_permits(role)
+
+    def refusal_to_offer(self, role: Role) -> str | None:
+        """``refusal_to_hand_out`` for an invitation's role (sent, resent or revoked), where
+        OWNER is the owner's own record's role, which administrators invite
+        (``may_offer``): that hands out no role the record did not have."""
+        if not may_offer(self.role, role):
+            return "You may not invite someone above your own role."
+        return None if role == Role.OWNER else self._beyond_own_permits(role)
+
+    def _beyond_own_permits(self, role: Role) -> str | None:
+        missing = ROLE_PERMITS[role] - self.permits
+        if not missing:
+            return None
+        what = ", ".join(PERMIT_ALLOWS[p] for p in sorted(missing))
+        held = "this API key's scopes allow" if self.scopes is not None else "you may"
+        return (
+            f"The role {role.value} may {what}, which is more than {held}: "
+            "you may not hand it out."
+        )
+
+
+def refusal_to_hand_out(by: Actor | Role, role: Role) -> str | None:
+    """``Actor.refusal_to_hand_out`` for an actor; for a bare role (a backup's restore,
+    which checks what its rows hand out against the owner's role), its rank alone."""
+    if isinstance(by, Actor):
+        return by.refusal_to_hand_out(role)
+    return None if may_assign(by, role) else _refusal_by_rank(role)
+
+
+def _refusal_by_rank(role: Role) -> str:
+    if role == Role.OWNER:
+        return "You may not hand out this role."
+    return "You may not hand out a role above your own."

@@ -139,6 +139,17 @@ def latest_invitation(ctx: Context, actor) -> DataLoader:
     return _loader(ctx, "latest_invitation", batch)
 
 
+def vouched_for(ctx: Context) -> DataLoader:
+    """Whether webhook endpoints (keyed by the rows) are still vouched for."""
+
+    async def batch(endpoints):
+        async with ctx.db() as session:
+            vouched = await webhooks_service.vouched_for(session, list(endpoints))
+        return [e.id in vouched for e in endpoints]
+
+    return _loader(ctx, "vouched_for", batch)
+
+
 def tells_personal_data(ctx: Context) -> DataLoader:
     """Whether webhook endpoints (keyed by the rows) name personal fields now."""
 

@@ -10,7 +10,7 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.access import Actor, Permit, Role, may_assign, require
+from app.access import Actor, Permit, Role, refusal_to_hand_out, require
 from app.accounts.models import Account
 from app.db.base import utcnow
 from app.email.links import join_link
@@ -52,7 +52,7 @@ def _domains(values: list[str] | None) -> list[str]:
 
 
 def link_problems(
-    by: Role,
+    by: Actor | Role,
     role: Role,
     *,
     expires_in_days: int | None = None,
@@ -60,12 +60,13 @@ def link_problems(
     allowed_domains: list[str] | None,
 ) -> tuple[list[str], list[DomainError]]:
     """A join link's allowed domains as they are stored, and what is wrong with the link
-    a member of role ``by`` makes: a role they may not hand out (OWNER never), an expiry
+    ``by`` (an actor, or a member of that role) makes: a role they may not hand out
+    (``refusal_to_hand_out``; OWNER never), an expiry
     outside 1 to 365 days, max uses outside 1 to 10000, a domain that is none. The rules
     joinLinkCreate and the backup's restore (which holds no expiry in days) hold links to."""
     errors: list[DomainError] = []
-    if not may_assign(by, role):  # the owner's role above all: never handed out
-        errors.append(Forbidden("You may not hand out this role.", field=["role"]))
+    if refusal := refusal_to_hand_out(by, role):  # the owner's role above all: never
+        errors.append(Forbidden(refusal, field=["role"]))
     if expires_in_days is not None and not 1 <= expires_in_days <= 365:
         errors.append(DomainError("A link lasts 1 to 365 days.", field=["expires_in_days"]))
     if max_uses is not None and not 1 <= max_uses <= 10_000:
@@ -101,7 +102,7 @@ async def create_link(
     if requires_approval is None:
         requires_approval = account.join_link_requires_approval
     domains, errors = link_problems(
-        actor.role,
+        actor,
         role,
         expires_in_days=expires_in_days,
         max_uses=max_uses,
@@ -538,6 +539,10 @@ async def decide(
         user = await session.get_one(User, request.user_id)
         link = await session.get(JoinLink, request.join_link_id)
         offered = await _offered(session, request, link, user.email)
+        # approving hands the role out: the approver's own (``refusal_to_offer``: the
+        # owner's record stays the owner's, which any administrator may let in)
+        if refusal := actor.refusal_to_offer(offered):
+            raise Forbidden(refusal, field=["id"])
         await reserve_join_seat(session, actor.account_id, user.email, offered)
         staff = await activate(
             session,

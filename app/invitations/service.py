@@ -9,7 +9,7 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, and_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.access import Actor, Permit, Role, joining_role, may_assign, may_offer, require
+from app.access import Actor, Permit, Role, joining_role, refusal_to_hand_out, require
 from app.accounts.models import Account
 from app.accounts.service import lock_account, next_staff_sid, reserve_seats, takes_seat
 from app.audit import changes
@@ -135,26 +135,28 @@ def _invited_role(
     if staff is not None and staff.role == Role.OWNER:
         if request.role not in (None, Role.OWNER):
             raise OwnersRecord()
-        if not may_offer(actor.role, Role.OWNER):
+        if refusal := actor.refusal_to_offer(Role.OWNER):
             field = "staff_id" if request.staff_id is not None else "email"
-            raise Forbidden("You may not invite someone above your own role.", field=[field])
+            raise Forbidden(refusal, field=[field])
         if staff.email != email and (
             denial := access.email_change_denial(actor, staff.id, staff.role)
         ):
             raise Forbidden(denial, field=["email"])
     elif request.role == Role.OWNER:
-        check_invited_role(actor.role, Role.OWNER)  # refused: nobody is invited as owner
+        check_invited_role(actor, Role.OWNER)  # refused: nobody is invited as owner
     return joining_role(staff.role if staff is not None else None, role), kind
 
 
-def check_invited_role(by: Role, role: Role) -> None:
-    """Forbidden unless a member of role ``by`` may invite someone as ``role``: nobody is
-    invited as owner, nor above the inviter's role. The rule invitationCreate (and every
-    way of inviting) and the backup's restore hold invitations to."""
+def check_invited_role(by: Actor | Role, role: Role) -> None:
+    """Forbidden unless ``by`` (an actor, or a member of that role) may invite someone as
+    ``role``: nobody is invited as owner, nor as a role the inviter may not hand out
+    (``refusal_to_hand_out``: above their role, or beyond an API key's scopes). The rule
+    invitationCreate (and every way of inviting) and the backup's restore hold
+    invitations to."""
     if role == Role.OWNER:
         raise Forbidden("Nobody is invited as owner; transfer ownership instead.", field=["role"])
-    if not may_assign(by, role):
-        raise Forbidden("You may not invite someone above your own role.", field=["role"])
+    if refusal := refusal_to_hand_out(by, role):
+        raise Forbidden(refusal, field=["role"])
 
 
 async def _pending_for_staff(session: AsyncSession, staff_id: int, now) -> Invitation | None:
@@ -276,7 +278,7 @@ def _clean_request(actor: Actor, account: Account, request: InvitationRequest, s
             "role",
             lambda: None
             if request.role == Role.OWNER
-            else check_invited_role(actor.role, _provisional_role(request)),
+            else check_invited_role(actor, _provisional_role(request)),
         ),
     ):
         try:
@@ -594,8 +596,8 @@ async def resend(session: AsyncSession, actor: Actor, settings, invitation_id: i
     staff = await session.get(Staff, invitation.staff_id) if invitation.staff_id else None
     # the record's role now (as staffRoleChange left it): what the seat and email are for
     role = staff.role if staff is not None else invitation.role
-    if not may_offer(actor.role, role):
-        raise Forbidden("You may not invite someone above your own role.", field=["id"])
+    if refusal := actor.refusal_to_offer(role):
+        raise Forbidden(refusal, field=["id"])
     wait = (
         settings.invitation_resend_cooldown_seconds
         - (now - invitation.last_sent_at).total_seconds()
@@ -644,7 +646,7 @@ async def revoke(session: AsyncSession, actor: Actor, invitation_id: int) -> Inv
     """The link stops working at once and the seat is free. Races with accept: one wins."""
     require(actor, Permit.INVITE_USERS)
     invitation = await _get(session, actor, invitation_id)
-    if not may_offer(actor.role, invitation.role):
+    if actor.refusal_to_offer(invitation.role):
         raise Forbidden("You may not revoke an invitation above your own role.", field=["id"])
     now = utcnow()
     result = await session.execute(

@@ -39,7 +39,7 @@ from datetime import date
 from sqlalchemy import Boolean, Date, Integer, String, select
 from sqlalchemy import Enum as EnumType
 
-from app.access import Actor, Permit, Role
+from app.access import Actor, Permit, Role, refusal_to_hand_out
 from app.accounts.service import lock_account, next_staff_sid, reserve_seats, takes_seat
 from app.custom_fields.models import CustomField, CustomFieldValue
 from app.custom_fields.service import list_fields, normalise
@@ -543,8 +543,9 @@ def _plan_create(actor, row: _Row, given, custom, email, external_id) -> _Plan:
         given["kind"] = StaffKind.EMPLOYEE
     if given.get("role") is None:
         given["role"] = default_role(given["kind"])
-    if not actor.may_assign(Role(given["role"])):
-        row.fail(Forbidden("You may not give a role above your own.", field=["role"]))
+    # by rank alone, as a new record's role is checked (``service.create_staff``)
+    if refusal := refusal_to_hand_out(actor.role, Role(given["role"])):
+        row.fail(Forbidden(refusal, field=["role"]))
     for name, value in given.items():
         if (reason := access.create_denial(actor, name, value)) is not None:
             row.fail(Forbidden(reason, field=[name]))

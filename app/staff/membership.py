@@ -11,7 +11,19 @@ from datetime import date
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.access import Actor, Permit, Role, joining_role, refuse_impersonation, require
+from app.access import (
+    ROLE_PERMITS,
+    Actor,
+    Permit,
+    Role,
+    joining_role,
+    may_assign,
+    may_offer,
+    refuse_impersonation,
+    require,
+)
+from app.access.roles import INVITE_WITH_SETTING
+from app.accounts.models import Account
 from app.accounts.service import (
     lock_account,
     next_staff_sid,
@@ -26,7 +38,7 @@ from app.errors import AccessDenied, DomainError, ErrorCode, Forbidden
 from app.identity.models import TokenKind, User
 from app.identity.service import end_tokens
 from app.invitations.errors import InvitationRevoked
-from app.invitations.models import Invitation, InvitationStatus
+from app.invitations.models import Invitation, InvitationStatus, JoinLink
 from app.staff import access, stamps
 from app.staff.errors import AlreadyMember, StaffEmailTaken
 from app.staff.models import AccountStatus, Staff, StaffKind
@@ -93,6 +105,67 @@ async def revoke_open_invitations(session: AsyncSession, staff: Staff) -> int:
     return len(found)
 
 
+async def withdraw_ways_in(session: AsyncSession, staff: Staff, standing: Role | None) -> None:
+    """What a member opened the account to lasts only while they could still open it, as
+    their API keys do: their invitations not yet accepted and their join links. For a
+    member who can no longer act in the account (``standing`` None: disabled, deleted),
+    all of them; for one given a lower role (``standing``), those that role could not
+    make: an invitation as a role it may not offer (``may_offer``), or at all without
+    INVITE_USERS (the role's, or the account's everyoneCanInvite setting); a join link
+    without MANAGE_ACCOUNT, or handing out a role above it. Otherwise a member let go, or
+    an administrator made an editor, would keep a way back in as an administrator (a link
+    of their own making, or an invitation to a second address of theirs).
+
+    Invitations are revoked as ``revoke`` revokes one (the link answers
+    INVITATION_REVOKED, the seat is free, an invited record is NOT_INVITED again), links
+    disabled as ``joinLinkDisable`` disables one; both as ORM changes, so the audit log and
+    webhooks show them as the member's own withdrawals would be shown."""
+    now = utcnow()
+    account = await session.get_one(Account, staff.account_id)
+    invites = standing is not None and (
+        Permit.INVITE_USERS in ROLE_PERMITS[standing]
+        or (account.everyone_can_invite and standing in INVITE_WITH_SETTING)
+    )
+    invitations = await session.scalars(
+        select(Invitation)
+        .where(
+            Invitation.account_id == staff.account_id,
+            Invitation.inviter_staff_id == staff.id,
+            Invitation.status.in_(OPEN_INVITATIONS),
+        )
+        .order_by(Invitation.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    invited: list[int] = []
+    for invitation in invitations:
+        if invites and standing is not None and may_offer(standing, invitation.role):
+            continue
+        invitation.status = InvitationStatus.REVOKED
+        invitation.revoked_at = now
+        if invitation.staff_id is not None:
+            invited.append(invitation.staff_id)
+    for record in await session.scalars(
+        select(Staff).where(
+            Staff.id.in_(invited),
+            Staff.account_status.in_([AccountStatus.INVITED, AccountStatus.INVITE_EXPIRED]),
+        )
+    ):
+        record.account_status = AccountStatus.NOT_INVITED
+        stamps.touch(record, ["account_status"], now)
+    links = standing is not None and Permit.MANAGE_ACCOUNT in ROLE_PERMITS[standing]
+    for link in await session.scalars(
+        select(JoinLink).where(
+            JoinLink.account_id == staff.account_id,
+            JoinLink.created_by_staff_id == staff.id,
+            JoinLink.disabled_at.is_(None),
+        )
+    ):
+        if links and standing is not None and may_assign(standing, link.role):
+            continue
+        link.disabled_at = now
+
+
 async def _end_tokens(session: AsyncSession, staff: Staff) -> None:
     """End every token with which the member's user could act in this account. Tokens
     bound to it (the user's API and impersonation tokens, and impersonations the user
@@ -116,6 +189,7 @@ async def disable(session: AsyncSession, actor: Actor, staff_id: int) -> Staff:
     if staff.account_status == AccountStatus.DISABLED:
         raise DomainError("Already disabled.", field=["staff_id"], code=ErrorCode.INVALID_STATE)
     await revoke_open_invitations(session, staff)
+    await withdraw_ways_in(session, staff, None)
     await _end_tokens(session, staff)
     staff.account_status = AccountStatus.DISABLED
     stamps.touch(staff, ["account_status"], utcnow())
@@ -151,6 +225,7 @@ async def delete(session: AsyncSession, actor: Actor, staff_id: int) -> Staff:
     refuse_impersonation(actor)
     staff = await _managed(session, actor, staff_id)
     await revoke_open_invitations(session, staff)
+    await withdraw_ways_in(session, staff, None)
     await _end_tokens(session, staff)  # a later invitation must not revive them either
     await session.execute(
         update(Staff)
@@ -176,8 +251,8 @@ async def change_role(session: AsyncSession, actor: Actor, staff_id: int, role: 
     staff = await _managed(session, actor, staff_id)
     if role == Role.OWNER:
         raise Forbidden("Transfer ownership to make someone the owner.", field=["role"])
-    if not actor.may_assign(role):
-        raise Forbidden("You may not give a role above your own.", field=["role"])
+    if refusal := actor.refusal_to_hand_out(role):
+        raise Forbidden(refusal, field=["role"])
     if staff.role != role:
         if await _holds_seat(session, staff):
             # e.g. a guest (who may take no seat) made a viewer (who does): active,
@@ -197,6 +272,7 @@ async def change_role(session: AsyncSession, actor: Actor, staff_id: int, role: 
             .execution_options(synchronize_session=False)
         )
         changes.note(session, "staff", staff.id, staff.account_id, {"role": (before, role)})
+        await withdraw_ways_in(session, staff, role)
     await session.flush()
     return staff
 

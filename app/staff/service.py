@@ -19,6 +19,7 @@ from app.access import (
     Permit,
     Role,
     own_session_refusal,
+    refusal_to_hand_out,
     require,
 )
 from app.accounts.service import lock_account, next_staff_sid
@@ -615,8 +616,11 @@ async def create_staff(
     ]
     # No role given: guest for customers and vendors, viewer for the rest (seed 003).
     role = data["role"] = data.get("role") or default_role(data["kind"])
-    if not actor.may_assign(Role(role)):
-        denials.append(Forbidden("You may not give a role above your own.", field=["role"]))
+    # By rank alone: a record without a login holds its role for nobody, and every way
+    # in (an invitation, a join link) checks the role it hands out against its maker's
+    # permits and key (``Actor.refusal_to_hand_out``).
+    if refusal := refusal_to_hand_out(actor.role, Role(role)):
+        denials.append(Forbidden(refusal, field=["role"]))
     if denials:
         raise ValidationFailed(denials)
     problems: list[DomainError] = []

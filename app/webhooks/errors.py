@@ -24,6 +24,17 @@ class DeliveryInFlight(DomainError):
         super().__init__("This delivery is being sent; replay it once it has finished.")
 
 
+class EndpointUnvouched(DomainError):
+    code = ErrorCode.INVALID_STATE
+
+    def __init__(self):
+        super().__init__(
+            "Whoever set this endpoint up can no longer manage webhooks here; change it "
+            "(webhookEndpointUpdate) to vouch for it yourself, then send this again.",
+            field=["id"],
+        )
+
+
 class EndpointDisabled(DomainError):
     code = ErrorCode.INVALID_STATE
 

@@ -47,6 +47,7 @@ from app.webhooks import urls
 from app.webhooks.errors import (
     DeliveryInFlight,
     EndpointDisabled,
+    EndpointUnvouched,
     NothingToTell,
     UnknownEventType,
 )
@@ -171,7 +172,9 @@ async def update_endpoint(
     allow_private: bool = False,
 ) -> WebhookEndpoint:
     """Change the URL, event types, description or enabled flag. An endpoint changed by
-    someone without ViewPersonalData no longer receives the names of personal fields."""
+    someone without ViewPersonalData no longer receives the names of personal fields.
+    Whoever changes an endpoint vouches for it from then on (``vouched_for``): an
+    endpoint whose creator has left is taken over by changing it."""
     endpoint = await get_endpoint(session, actor, endpoint_id)
     if "url" in changes_:
         endpoint.url = await _clean_url(changes_["url"], allow_private)
@@ -185,12 +188,31 @@ async def update_endpoint(
             endpoint.disabled_reason = None
     if not actor.can(Permit.VIEW_PERSONAL_DATA):
         endpoint.personal_data = False
+    endpoint.created_by_staff_id = actor.staff_id
     await session.flush()
     return endpoint
 
 
 # What an endpoint's creator must hold for it to be told the names of personal fields.
 TOLD_PERSONAL_DATA = frozenset({*WHOLE_RECORDS, Permit.VIEW_PERSONAL_DATA})
+
+
+async def vouched_for(session: AsyncSession, endpoints: Sequence[WebhookEndpoint]) -> set[int]:
+    """The ids of ``endpoints`` someone still vouches for: whoever created or last changed
+    it (``update_endpoint``) is an active member holding what setting one up takes
+    (``WHOLE_RECORDS``). Events are queued for these alone. An endpoint reaches no
+    further than the member behind it, as an API key does: one whose member was disabled,
+    deleted or given a lower role stops receiving the account's changes until an
+    administrator changes it, and so vouches for it (one statement per account)."""
+    members: dict[int, set[int]] = {}
+    for endpoint in endpoints:
+        if endpoint.created_by_staff_id is not None:
+            members.setdefault(endpoint.account_id, set()).add(endpoint.created_by_staff_id)
+    holding: set[tuple[int, int]] = set()
+    for account_id, staff_ids in members.items():
+        held = await staff_service.holding(session, account_id, staff_ids, WHOLE_RECORDS)
+        holding.update((account_id, staff_id) for staff_id in held)
+    return {e.id for e in endpoints if (e.account_id, e.created_by_staff_id) in holding}
 
 
 async def told_personal_data(
@@ -319,6 +341,8 @@ async def replay(session: AsyncSession, actor: Actor, delivery_id: int) -> Webho
     endpoint = await session.get(WebhookEndpoint, delivery.endpoint_id)
     if endpoint is None or not endpoint.enabled:
         raise EndpointDisabled()
+    if endpoint.id not in await vouched_for(session, [endpoint]):
+        raise EndpointUnvouched()
     event = await event_of(session, delivery)
     personal = await tells_personal_data(session, endpoint)
     if told_payload(delivery.payload, personal, event) is None:
@@ -602,6 +626,9 @@ async def queue_deliveries(session: AsyncSession, events: list[Event]) -> None:
             .order_by(WebhookEndpoint.id)
         )
     )
+    if endpoints:
+        vouched = await vouched_for(session, endpoints)
+        endpoints = [e for e in endpoints if e.id in vouched]
     if not endpoints:
         return
     personal = await told_personal_data(session, endpoints)

@@ -935,7 +935,7 @@ async def test_concurrent_creates_never_pass_the_endpoint_limit(api, services):
 
 
 ENDPOINT_PERSONAL = """query($id: ID!) {
-  node(id: $id) { ... on WebhookEndpoint { includesPersonalData } }
+  node(id: $id) { ... on WebhookEndpoint { includesPersonalData receivesEvents } }
 }"""
 LOWER_ROLE = """mutation($id: ID!) {
   staffRoleChange(input: {staffId: $id, role: EDITOR}) { userErrors { code } }
@@ -958,8 +958,10 @@ async def test_an_endpoint_stops_naming_personal_fields_when_its_creator_loses_t
     api, services, change
 ):
     """An endpoint reaches no further than its creator, as an API key does: once they no
-    longer hold ViewPersonalData as an active member, neither new deliveries nor ones
-    already queued name personal fields, and the endpoint says so."""
+    longer hold ViewPersonalData as an active member, a delivery already queued names no
+    personal field; and as they can no longer manage webhooks either, nothing new is
+    queued for it (``test_an_endpoint_whose_creator_left_waits_to_be_vouched_for``). The
+    endpoint says both."""
     tenant = await make_tenant(services)
     admin = await make_member(services, tenant, Role.ADMINISTRATOR)
     async with receiving() as receiver:
@@ -977,9 +979,50 @@ async def test_an_endpoint_stops_naming_personal_fields_when_its_creator_loses_t
         await api.data(STAFF_UPDATE, {"input": update_}, as_=tenant.owner)
         await deliver_all(services)
         about_owner = [p for p in receiver.payloads if p["data"]["id"] == tenant.owner.staff_id]
-        assert [sorted(p["data"]["fields"]) for p in about_owner] == [["title"]] * 2
+        assert [sorted(p["data"]["fields"]) for p in about_owner] == [["title"]]
     shown = await api.data(ENDPOINT_PERSONAL, {"id": endpoint_id}, as_=tenant.owner)
-    assert shown["node"]["includesPersonalData"] is False
+    assert shown["node"] == {"includesPersonalData": False, "receivesEvents": False}
+
+
+@pytest.mark.parametrize("change", sorted(CREATOR_CHANGES))
+async def test_an_endpoint_whose_creator_left_waits_to_be_vouched_for(api, services, change):
+    """An endpoint whose creator can no longer manage webhooks (disabled, deleted, given a
+    lower role) is sent none of the account's changes, and its deliveries are not sent
+    again, until an administrator changes it: from then on it is theirs, and the
+    changes flow again (with personal fields' names: the owner holds ViewPersonalData)."""
+    tenant = await make_tenant(services)
+    admin = await make_member(services, tenant, Role.ADMINISTRATOR)
+    async with receiving() as receiver:
+        made = await create(api, admin, receiver.url, eventTypes=["staff.updated"])
+        endpoint_id = made["webhookEndpoint"]["id"]
+        receiver.secrets.append(made["secret"])
+        update_ = {"id": tenant.owner.staff_id, "title": "Boss"}
+        await api.data(STAFF_UPDATE, {"input": update_}, as_=tenant.owner)
+        await deliver_all(services)
+        [sent] = await deliveries(api, tenant.owner, endpoint_id)
+        for document in CREATOR_CHANGES[change]:
+            data = await api.data(document, {"id": admin.staff_id}, as_=tenant.owner)
+            assert next(iter(data.values()))["userErrors"] == []
+
+        update_ = {"id": tenant.owner.staff_id, "title": "Chief"}
+        await api.data(STAFF_UPDATE, {"input": update_}, as_=tenant.owner)
+        assert [d["id"] for d in await deliveries(api, tenant.owner, endpoint_id)] == [sent["id"]]
+        replayed = await api.data(REPLAY, {"id": sent["id"]}, as_=tenant.owner)
+        assert replayed["webhookDeliveryReplay"]["userErrors"] == [{"code": "INVALID_STATE"}]
+        shown = await api.data(ENDPOINT_PERSONAL, {"id": endpoint_id}, as_=tenant.owner)
+        assert shown["node"]["receivesEvents"] is False
+
+        changed = await api.data(
+            UPDATE, {"input": {"id": endpoint_id, "description": "ours"}}, as_=tenant.owner
+        )
+        assert changed["webhookEndpointUpdate"]["userErrors"] == []
+        shown = await api.data(ENDPOINT_PERSONAL, {"id": endpoint_id}, as_=tenant.owner)
+        assert shown["node"] == {"includesPersonalData": True, "receivesEvents": True}
+        update_ = {"id": tenant.owner.staff_id, "title": "Head", "phoneCell": "+1 555 0102"}
+        await api.data(STAFF_UPDATE, {"input": update_}, as_=tenant.owner)
+        await deliver_all(services)
+        fields = [sorted(p["data"]["fields"]) for p in receiver.payloads]
+        assert fields == [["title"], ["phoneCell", "title"]]
 
 
 async def test_an_endpoint_names_personal_fields_while_its_creator_holds_the_permit(api, services):

@@ -236,7 +236,10 @@ class StaffDeletePayload(Payload):
 @strawberry.input(description="A new role for a member below your own role.")
 class StaffRoleChangeInput:
     staff_id: strawberry.ID = strawberry.field(description="The member.")
-    role: Role = strawberry.field(description="The new role (not above your own, never OWNER).")
+    role: Role = strawberry.field(
+        description="The new role (not above your own nor able to do more than you, or your "
+        "API key's scopes, may; never OWNER)."
+    )
 
 
 def _staff(row, actor) -> StaffPayload:

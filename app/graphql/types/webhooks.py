@@ -47,6 +47,15 @@ class WebhookEndpoint(Node):
     def enabled(self) -> bool:
         return self._row.enabled
 
+    @strawberry.field(
+        description="Whether the account's changes are queued for it: whoever created or "
+        "last changed it is still an active member who may manage webhooks. False once "
+        "they were disabled, deleted or given a lower role, until an administrator "
+        "changes it (webhookEndpointUpdate) and so vouches for it."
+    )
+    async def receives_events(self, info: Info) -> bool:
+        return await loaders.vouched_for(info.context).load(self._row)
+
     @strawberry.field(description="Why Roster disabled it, if it did.")
     def disabled_reason(self) -> str | None:
         return self._row.disabled_reason
