@@ -56,6 +56,29 @@ def staff_fields_seen(
     return seen
 
 
+# What a staff event other than an update tells of its record, by the field it moved
+# (``catalogue._STAFF_OWN_EVENTS``): a subscriber is told of it only if they see that field
+# of the record. A guest sees a project colleague's name card, not whether they were
+# disabled or joined; a reader of the name card alone is not told of a role change.
+STAFF_EVENT_FIELDS: dict[str, str | None] = {
+    "staff.created": None,
+    "staff.updated": None,  # told by the fields it names (``staff_fields_seen``)
+    "staff.deleted": None,  # told to readers of the whole directory (``staff_deletion_seen``)
+    "staff.disabled": "account_status",
+    "staff.enabled": "account_status",
+    "member.joined": "account_status",
+    "member.left": "account_status",
+    "staff.role_changed": "role",
+}
+
+
+def staff_event_seen(actor: Actor, staff_id: int, restricted: bool, event_type: str) -> bool:
+    """Whether ``actor``, who sees the record, is told that ``event_type`` happened to it
+    (``STAFF_EVENT_FIELDS``; a type the table does not name is an error)."""
+    field = STAFF_EVENT_FIELDS[event_type]
+    return field is None or _sees(actor, staff_id, restricted, field)
+
+
 def staff_deletion_seen(actor: Actor) -> bool:
     """A deleted record is gone for every reader; its deletion is told to those who saw the
     whole directory (a guest never learns of records outside their projects)."""

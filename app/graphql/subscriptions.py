@@ -53,6 +53,10 @@ class StaffChangeKind(enum.Enum):
     MEMBER_LEFT = "member.left"
 
 
+for _kind in StaffChangeKind:  # each kind says who is told of it (a missing one: KeyError)
+    visibility.STAFF_EVENT_FIELDS[_kind.value]
+
+
 @strawberry.enum(description="What happened to an invitation.")
 class InvitationChangeKind(enum.Enum):
     CREATED = "invitation.created"
@@ -189,9 +193,7 @@ async def _staff(ctx, actor: Actor, note: Note) -> StaffChange | None:
         names = visibility.staff_fields_seen(actor, row.id, row.restricted, note.fields)
         if kind is StaffChangeKind.UPDATED and not names:
             return None
-        if kind is StaffChangeKind.ROLE_CHANGED and not visibility.staff_fields_seen(
-            actor, row.id, row.restricted, ["role"]
-        ):
+        if not visibility.staff_event_seen(actor, row.id, row.restricted, note.type):
             return None
         staff = Staff.build(row, actor)
     return StaffChange(

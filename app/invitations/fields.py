@@ -13,8 +13,10 @@ INVITATIONS = FieldTable(
         *rows(Visibility.BASIC, "role", "subject", "bcc_inviter", "redirect_url", "status"),
         *rows(Visibility.BASIC, "expiry_days", "expires_at", "sent_count", "last_sent_at"),
         *rows(Visibility.BASIC, "accepted_at", "revoked_at", "created_at"),
-        # the inviter's free text, which may say anything: never copied into the log
-        Field("message", Visibility.BASIC, audit=Audit.REDACTED),
+        # the inviter's free text, which may say anything (an offer, a salary): personal
+        # data as the address it goes to is (``service.shows_personal``), never copied
+        # into the log
+        Field("message", Visibility.PERSONAL, audit=Audit.REDACTED),
         Field("token_digest", Visibility.SECRET),
     ],
 )
