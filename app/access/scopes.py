@@ -150,7 +150,13 @@ def sees_own_personal_data(actor: Actor) -> bool:
     surface carries VIEW_PERSONAL_DATA (``personal_data``; ``scim`` on the SCIM endpoint
     only: ``Actor.scopes`` holds those); without one it sees no personal data at all, its
     creator's own record included."""
-    return actor.scopes is None or Permit.VIEW_PERSONAL_DATA in scope_permits(actor.scopes)
+    return scopes_see_personal_data(actor.scopes)
+
+
+def scopes_see_personal_data(scopes: frozenset[Scope] | None) -> bool:
+    """``sees_own_personal_data`` for a token's scopes counting where it is used (None: a
+    session), before an actor is chosen: what a key shows of its own login (its email)."""
+    return scopes is None or Permit.VIEW_PERSONAL_DATA in scope_permits(scopes)
 
 
 def require_scope(actor: Actor, scope: Scope) -> None:

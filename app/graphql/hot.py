@@ -1150,6 +1150,7 @@ class HotPaths:
             root = root_nodes[0]
             if {a.name.value for a in root.arguments or ()} - ROOT_ARGUMENTS:
                 return None
+            _plain(self.query_type.fields[ROOT_FIELD])  # as every field it answers
             connection_type = self.query_type.fields[ROOT_FIELD].type.of_type
             complete = compiler.selection(connection_type, root_nodes, page_rows=True)
         self.compiled += 1
@@ -1175,6 +1176,7 @@ class HotPaths:
         manager and custom fields are read for it alone. ``node``'s selection (of the Node
         interface) is collected for a Staff, as graphql-core collects it for a Staff
         object: fragments on Node and Staff apply, those on other types do not."""
+        _plain(self.query_type.fields[name])  # as every field it answers
         compiler = _Compiler(self.schema, prepared.fragments, conditions)
         if name == NODE_FIELD:
             staff = self.schema.get_type("Staff")

@@ -8,6 +8,7 @@ from strawberry.types import Info
 from app.access import Role as DomainRole
 from app.access import role_permits
 from app.access.roles import ROLE_DESCRIPTIONS
+from app.access.scopes import sees_own_personal_data
 from app.accounts import service as accounts_service
 from app.custom_fields import service as custom_fields
 from app.errors import AccessDenied, DomainError, RateLimited
@@ -238,7 +239,7 @@ async def viewer_of(ctx: Context) -> Viewer:
         _, actor, _ = await ctx._authenticate()
         seen = await viewer_service.viewer_state(session, principal, actor)
     return Viewer(
-        user=User(_row=seen.user),
+        user=User(_row=seen.user, _email_shown=seen.email_shown),
         accounts=[MemberAccount.of(m) for m in seen.memberships],
         account=Account(_row=seen.account) if seen.account is not None else None,
         role=actor.role if actor else None,
@@ -389,7 +390,8 @@ class Query:
                 return StaffStatus(_row=found) if found else None
             if type_name == "User":
                 user = await identity.find_user(session, actor, pk)
-                return User(_row=user) if user else None
+                shown = sees_own_personal_data(actor)
+                return User(_row=user, _email_shown=shown) if user else None
             return await _account_node(session, actor, type_name, pk)
         return None
 

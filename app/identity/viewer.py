@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access import Actor
+from app.access.scopes import Surface, on_surface, scopes_see_personal_data
 from app.accounts.models import Account
 from app.accounts.service import get_account
 from app.identity.models import AuthToken, User
@@ -29,6 +30,14 @@ class ViewerState:
     """Accounts the user is an active member of that the token reaches (an API or
     impersonation token reaches its own account only)."""
     account: Account | None
+
+    @property
+    def email_shown(self) -> bool:
+        """Whether the login's email is shown: to a session, always; to an API key, only
+        with ``personal_data`` (a key without it sees no personal data at all, its
+        creator's own included: ``sees_own_personal_data``)."""
+        scopes = self.principal.scopes
+        return scopes_see_personal_data(None if scopes is None else on_surface(scopes, Surface.API))
 
 
 async def viewer_state(

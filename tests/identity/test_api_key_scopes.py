@@ -352,3 +352,25 @@ async def test_scim_is_open_only_to_keys_that_name_it_while_their_creator_may(se
 
 def test_the_cost_model_bounds_the_scopes_of_a_key():
     assert len(Scope) <= limits._SCOPES
+
+
+@pytest.mark.parametrize(
+    ("scopes", "shown"),
+    [(["STAFF_READ"], False), (["STAFF_READ", "PERSONAL_DATA"], True), (["SCIM"], False)],
+)
+async def test_a_key_shows_its_login_email_only_with_personal_data(api, services, scopes, shown):
+    """The login's email is personal data of its user: a key without ``personal_data``
+    (``scim`` does not count here) sees it no more than its creator's record's email."""
+    tenant = await make_tenant(services)
+    owner = tenant.owner
+    key = key_of(owner, (await create_key(api, owner, *scopes))["token"])
+    data = await api.data("{ viewer { user { id email } staff { email } } }", **key)
+    expected = owner.email if shown else None
+    assert data["viewer"]["user"]["email"] == expected
+    assert data["viewer"]["staff"]["email"] == expected
+    node = "query($id: ID!) { node(id: $id) { ... on User { email } } }"
+    found = await api.data(node, {"id": data["viewer"]["user"]["id"]}, **key)
+    assert found["node"] == {"email": expected}
+    # the owner's own session always sees it
+    own = await api.data("{ viewer { user { email } } }", as_=owner)
+    assert own["viewer"]["user"]["email"] == owner.email

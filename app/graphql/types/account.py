@@ -151,14 +151,18 @@ class MemberAccount:
 @strawberry.type(description="A login identity.")
 class User(Node):
     _row: strawberry.Private[UserRow]
+    _email_shown: strawberry.Private[bool] = True
 
     @strawberry.field(description="Global id.")
     def id(self) -> strawberry.ID:
         return strawberry.ID(encode_id("User", self._row.id))
 
-    @strawberry.field(description="Login email (normalised).")
-    def email(self) -> str:
-        return self._row.email
+    @strawberry.field(
+        description="Login email (normalised); null for an API key without the "
+        "personal_data scope."
+    )
+    def email(self) -> str | None:
+        return self._row.email if self._email_shown else None
 
     @strawberry.field(description="Given name.")
     def first_name(self) -> str | None:
