@@ -102,7 +102,8 @@ SCOPE_DESCRIPTIONS: dict[Scope, str] = {
     Scope.STAFF_READ: "Read the directory (without it a key reads like a guest: its "
     "creator's own record and the people on their projects).",
     Scope.STAFF_WRITE: "Add and edit staff records.",
-    Scope.INVITATIONS_WRITE: "Invite people.",
+    Scope.INVITATIONS_WRITE: "Invite people, as a role whose every permit the key holds (with only "
+    "this scope: guests).",
     Scope.PERSONAL_DATA: "See personal data (the ViewPersonalData permit).",
     Scope.ADMIN: "Manage members and administer the account.",
     Scope.SCIM: "Provision people through SCIM (its permits count only on the SCIM "

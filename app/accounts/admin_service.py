@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.access import Actor, Permit, Role, may_assign, require, require_owner
+from app.access import Actor, Permit, Role, may_assign, require, require_owner, roles_holding
 from app.accounts.models import Account
 from app.accounts.plans import MAX_CUSTOM_SEATS, PLAN_SEATS, Plan
 from app.accounts.service import lock_account, seats
@@ -14,7 +14,9 @@ from app.errors import DomainError, ErrorCode, NotFound, ValidationFailed
 from app.identity.credentials import PasswordGate
 from app.identity.errors import InvalidCredentials
 from app.identity.models import User
+from app.invitations.models import Invitation
 from app.staff import stamps
+from app.staff.membership import OPEN_INVITATIONS, withdraw_ways_in
 from app.staff.models import AccountStatus, Staff
 from app.validation import clean_text, clean_time_zone
 
@@ -94,8 +96,11 @@ async def update_account(session: AsyncSession, actor: Actor, changes: dict) -> 
     require(actor, Permit.MANAGE_ACCOUNT)
     account = await session.get_one(Account, actor.account_id)
     values, errors = clean_settings(changes, actor.role)
+    stops_inviting = account.everyone_can_invite and values.get("everyone_can_invite") is False
     for key, value in values.items():
         setattr(account, key, value)
+    if stops_inviting and not errors:
+        await _withdraw_members_invitations(session, account)
     if changes.get("guests_take_seats") is not None:
         try:
             await _guest_seats(session, actor, account, bool(changes["guests_take_seats"]))
@@ -105,6 +110,28 @@ async def update_account(session: AsyncSession, actor: Actor, changes: dict) -> 
         raise ValidationFailed(errors)
     await session.flush()
     return account
+
+
+async def _withdraw_members_invitations(session: AsyncSession, account: Account) -> None:
+    """everyoneCanInvite turned off: the invitations members sent under it, whose role
+    no longer lets them invite, are withdrawn as their standing would withdraw them
+    (``membership.withdraw_ways_in``, with the setting already off)."""
+    inviters = await session.scalars(
+        select(Staff)
+        .where(
+            Staff.account_id == account.id,
+            Staff.role.not_in(roles_holding(Permit.INVITE_USERS)),
+            Staff.id.in_(
+                select(Invitation.inviter_staff_id).where(
+                    Invitation.account_id == account.id,
+                    Invitation.status.in_(OPEN_INVITATIONS),
+                )
+            ),
+        )
+        .order_by(Staff.id)
+    )
+    for inviter in list(inviters):
+        await withdraw_ways_in(session, inviter, inviter.role)
 
 
 async def _guest_seats(session: AsyncSession, actor: Actor, account: Account, take: bool) -> None:

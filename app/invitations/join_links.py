@@ -27,7 +27,13 @@ from app.invitations.service import role_name
 from app.security.passwords import PasswordService, password_problem
 from app.security.tokens import new_token, token_digest
 from app.staff import queries as staff_queries
-from app.staff.membership import activate, joining_role_at, member_of, reserve_join_seat
+from app.staff.membership import (
+    activate,
+    joining_role_at,
+    lock_members,
+    member_of,
+    reserve_join_seat,
+)
 from app.staff.models import GUEST_KINDS, Staff, StaffKind, default_role
 from app.validation import clean_email, clean_text
 
@@ -93,6 +99,8 @@ async def create_link(
     """Omitted role, expiry and approval come from the account's join-link defaults; a
     link for customers or vendors (``kind``) makes guests unless it names a role."""
     require(actor, Permit.MANAGE_ACCOUNT)
+    # as an invitation is made: a maker disabled or demoted meanwhile makes no link
+    await lock_members(session, actor)
     account = await session.get_one(Account, actor.account_id)
     kind = kind or StaffKind.EMPLOYEE
     if role is None:
@@ -136,11 +144,17 @@ async def _get_link(session: AsyncSession, actor: Actor, link_id: int) -> JoinLi
 
 
 async def rotate_link(session: AsyncSession, actor: Actor, link_id: int) -> tuple[str, JoinLink]:
-    """A new secret: the old link stops working."""
+    """A new secret: the old link stops working. Rotating hands out the link's role to
+    whoever gets the new one, as making it would (``link_problems``), and makes the link
+    the rotator's: it lasts while they could still make it (``withdraw_ways_in``)."""
     require(actor, Permit.MANAGE_ACCOUNT)
+    await lock_members(session, actor)
     link = await _get_link(session, actor, link_id)
+    if refusal := actor.refusal_to_hand_out(link.role):
+        raise Forbidden(refusal, field=["id"])
     token = new_token("rj")
     link.token_digest = token_digest(token)
+    link.created_by_staff_id = actor.staff_id
     await session.flush()
     return token, link
 
@@ -368,7 +382,9 @@ async def _use(session: AsyncSession, link: JoinLink, email: str) -> None:
     """Take a seat for the login at ``email`` (unless an administrator approves first:
     a free one, or the one an invitation of their record holds, ``reserve_join_seat``)
     and one of the link's uses, in one conditional UPDATE so concurrent joins never pass
-    ``max_uses``."""
+    ``max_uses``, nor use a link turned off or rotated since it was read (its maker
+    disabled meanwhile, say: ``withdraw_ways_in`` holds the account lock the seat waits
+    for)."""
     if not link.requires_approval:
         await reserve_join_seat(session, link.account_id, email, link.role)
     if link.id is None:  # an open door (self sign-up): no uses to count
@@ -377,12 +393,22 @@ async def _use(session: AsyncSession, link: JoinLink, email: str) -> None:
         update(JoinLink)
         .where(
             JoinLink.id == link.id,
+            JoinLink.token_digest == link.token_digest,
+            JoinLink.disabled_at.is_(None),
             or_(JoinLink.max_uses.is_(None), JoinLink.uses < JoinLink.max_uses),
         )
         .values(uses=JoinLink.uses + 1)
         .execution_options(synchronize_session=False)
     )
     if cast(CursorResult[Any], used).rowcount != 1:
+        digest = link.token_digest
+        await session.refresh(link)
+        if link.token_digest != digest:
+            raise InvalidToken()
+        if link.disabled_at is not None:
+            raise DomainError(
+                "This join link was turned off.", field=["token"], code=ErrorCode.LINK_DISABLED
+            )
         raise DomainError(
             "This join link has been used up.", field=["token"], code=ErrorCode.LIMIT_REACHED
         )

@@ -9,7 +9,7 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, and_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.access import Actor, Permit, Role, joining_role, refusal_to_hand_out, require
+from app.access import Actor, Permit, Role, joining_role, may_offer, refusal_to_hand_out, require
 from app.accounts.models import Account
 from app.accounts.service import lock_account, next_staff_sid, reserve_seats, takes_seat
 from app.audit import changes
@@ -56,6 +56,7 @@ from app.staff import access, stamps
 from app.staff.membership import (
     activate,
     confirm_memberships,
+    lock_members,
     member_of,
     revoke_open_invitations,
 )
@@ -412,8 +413,10 @@ async def create_invitation(
     account = await session.get_one(Account, actor.account_id)
     v = _clean_request(actor, account, request, settings)
     email = v["email"]
-    # Lock first: the duplicate checks below must see a concurrent invitation of this email.
-    await lock_account(session, actor.account_id)
+    # Lock first: the duplicate checks below must see a concurrent invitation of this email,
+    # and an inviter disabled or demoted meanwhile (``withdraw_ways_in``, under the same
+    # lock) must not leave an invitation made with their old standing (``lock_members``).
+    await lock_members(session, actor)
     knows_addresses = actor.can(Permit.VIEW_PERSONAL_DATA)
     if not knows_addresses:
         # Seats first: a full account answers alike for every address (``_target_staff``).
@@ -646,7 +649,8 @@ async def revoke(session: AsyncSession, actor: Actor, invitation_id: int) -> Inv
     """The link stops working at once and the seat is free. Races with accept: one wins."""
     require(actor, Permit.INVITE_USERS)
     invitation = await _get(session, actor, invitation_id)
-    if actor.refusal_to_offer(invitation.role):
+    # by rank alone: revoking hands nothing out (``may_offer``)
+    if not may_offer(actor.role, invitation.role):
         raise Forbidden("You may not revoke an invitation above your own role.", field=["id"])
     now = utcnow()
     result = await session.execute(

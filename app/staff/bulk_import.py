@@ -732,6 +732,14 @@ async def import_staff(
     report = ImportReport(applied=False, rows=[p.report for p in plans])
     invitees = [p for p in plans if p.staff is None and p.values.get("email")] if invite else []
     report.invited = len(invitees)
+    for plan in invitees:
+        # inviting hands the role out: the importer's permits and key decide it, as
+        # invitationCreate's (a record alone is checked by rank, ``_plan_create``)
+        if refusal := actor.refusal_to_hand_out(Role(plan.values["role"])):
+            plan.report.errors.extend(
+                _error(plan.report.row, Forbidden(refusal, field=["role"]), headers)
+            )
+            plan.report.action = RowAction.ERROR
     applying = apply and not report.errors
     if invitees and applying and limiter is not None:
         from app.invitations.service import count_sent

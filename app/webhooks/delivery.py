@@ -47,7 +47,13 @@ from app.staff.models import Staff
 from app.webhooks import urls
 from app.webhooks.errors import UnsafeUrl
 from app.webhooks.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
-from app.webhooks.service import event_of, signing_secrets, tells_personal_data, told_payload
+from app.webhooks.service import (
+    event_of,
+    signing_secrets,
+    tells_personal_data,
+    told_payload,
+    vouched_for,
+)
 
 log = logging.getLogger("roster.webhooks")
 
@@ -55,6 +61,10 @@ EXCERPT = 1000  # characters of an answer kept with its attempt
 USER_AGENT = "Roster-Webhooks/1"
 DISABLED_REASON = "Every delivery failed for the retry window."
 WITHHELD = "Not sent: it names only personal fields, which this endpoint is no longer told."
+UNVOUCHED = (
+    "Not sent: whoever set this endpoint up can no longer manage webhooks; once an "
+    "administrator changes the endpoint, it can be sent again."
+)
 
 
 @dataclass(frozen=True)
@@ -166,17 +176,20 @@ class Deliverer:
 
     async def _load(self, delivery_id: int):
         """The delivery, its endpoint, and what the endpoint may be told of it now
-        (``told_payload``: None when nothing)."""
+        (``told_payload``), or why it is told nothing: nobody vouches for the endpoint any
+        more (``vouched_for``), or the delivery names only what it is no longer told."""
         async with self.db.session() as session:
             delivery = await session.get(WebhookDelivery, delivery_id)
             endpoint = (
                 await session.get(WebhookEndpoint, delivery.endpoint_id) if delivery else None
             )
-            told = None
-            if delivery is not None and endpoint is not None:
-                personal = await tells_personal_data(session, endpoint)
-                told = told_payload(delivery.payload, personal, await event_of(session, delivery))
-            return delivery, endpoint, told
+            if delivery is None or endpoint is None:
+                return delivery, endpoint, None, None
+            if endpoint.id not in await vouched_for(session, [endpoint]):
+                return delivery, endpoint, None, UNVOUCHED
+            personal = await tells_personal_data(session, endpoint)
+            told = told_payload(delivery.payload, personal, await event_of(session, delivery))
+            return delivery, endpoint, told, WITHHELD if told is None else None
 
     def sign(self, secrets_: Sequence[str], message_id: str, when: datetime, body: bytes) -> str:
         return " ".join(Webhook(s).sign(message_id, when, body) for s in secrets_)
@@ -345,11 +358,11 @@ class Deliverer:
         log.warning("webhook endpoint %s disabled after failing for %g h", endpoint_id, hours)
 
     async def deliver(self, delivery_id: int, lease: str) -> bool:
-        delivery, endpoint, told = await self._load(delivery_id)
+        delivery, endpoint, told, reason = await self._load(delivery_id)
         if delivery is None or endpoint is None or delivery.lease != lease:
             return False
-        if told is None:  # it names only personal fields, which the endpoint is no longer told
-            withheld = Outcome(False, None, WITHHELD, None, 0)
+        if told is None:  # see ``_load``: sent to nobody, failed at once
+            withheld = Outcome(False, None, reason, None, 0)
             await self._finish(delivery_id, delivery.uid, lease, withheld, final=True)
             return False
         delivery.payload = told  # detached: what this attempt sends, never written back

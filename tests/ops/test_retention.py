@@ -61,7 +61,11 @@ async def _world(services) -> dict:
     for _ in range(2):
         tenant = await make_tenant(services)
         async with services.db.session(write=True) as session:
-            endpoint = WebhookEndpoint(account_id=tenant.account_id, url="https://hooks.example/x")
+            endpoint = WebhookEndpoint(
+                account_id=tenant.account_id,
+                url="https://hooks.example/x",
+                created_by_staff_id=tenant.owner.staff_pk,  # vouched for (``vouched_for``)
+            )
             session.add(endpoint)
             await session.flush()
             last = {}
@@ -173,7 +177,11 @@ async def test_an_emptied_table_never_gives_its_ids_again(services):
     clients, catch-ups and webhook consumers have seen never names another row."""
     tenant = await make_tenant(services)
     async with services.db.session(write=True) as session:
-        endpoint = WebhookEndpoint(account_id=tenant.account_id, url="https://hooks.example/x")
+        endpoint = WebhookEndpoint(
+            account_id=tenant.account_id,
+            url="https://hooks.example/x",
+            created_by_staff_id=tenant.owner.staff_pk,  # vouched for (``vouched_for``)
+        )
         session.add(endpoint)
         await session.flush()
         events = [await _event(session, tenant.account_id, 40 * DAY, n) for n in range(3)]
@@ -201,7 +209,11 @@ async def test_a_delivery_being_replayed_is_not_pruned_under_it(services):
     on PostgreSQL, the prune deleted it in between and the replay's update failed)."""
     tenant = await make_tenant(services)
     async with services.db.session(write=True) as session:
-        endpoint = WebhookEndpoint(account_id=tenant.account_id, url="https://hooks.example/x")
+        endpoint = WebhookEndpoint(
+            account_id=tenant.account_id,
+            url="https://hooks.example/x",
+            created_by_staff_id=tenant.owner.staff_pk,  # vouched for (``vouched_for``)
+        )
         session.add(endpoint)
         await session.flush()
         event = await _event(session, tenant.account_id, 40 * DAY, 0)

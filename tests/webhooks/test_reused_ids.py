@@ -20,7 +20,11 @@ def _delivery(endpoint: WebhookEndpoint, uid: str, **extra) -> WebhookDelivery:
 async def test_an_attempt_never_lands_on_the_delivery_that_took_its_id(services, monkeypatch):
     mine, theirs = await make_tenant(services), await make_tenant(services)
     async with services.db.session(write=True) as session:
-        endpoint = WebhookEndpoint(account_id=mine.account_id, url="https://hooks.example/a")
+        endpoint = WebhookEndpoint(
+            account_id=mine.account_id,
+            url="https://hooks.example/a",
+            created_by_staff_id=mine.owner.staff_pk,  # vouched for (``vouched_for``)
+        )
         session.add(endpoint)
         await session.flush()
         sent = _delivery(endpoint, "msg_mine")

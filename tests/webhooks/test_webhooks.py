@@ -17,7 +17,7 @@ from app.access.scopes import Scope
 from app.db.base import utcnow
 from app.webhooks import delivery as delivery_module
 from app.webhooks import urls
-from app.webhooks.delivery import Deliverer
+from app.webhooks.delivery import UNVOUCHED, Deliverer
 from app.webhooks.errors import UnsafeUrl
 from app.webhooks.models import (
     DeliveryStatus,
@@ -954,14 +954,14 @@ CREATOR_CHANGES = {
 
 
 @pytest.mark.parametrize("change", sorted(CREATOR_CHANGES))
-async def test_an_endpoint_stops_naming_personal_fields_when_its_creator_loses_the_permit(
+async def test_an_endpoint_is_told_nothing_more_once_its_creator_loses_their_standing(
     api, services, change
 ):
-    """An endpoint reaches no further than its creator, as an API key does: once they no
-    longer hold ViewPersonalData as an active member, a delivery already queued names no
-    personal field; and as they can no longer manage webhooks either, nothing new is
-    queued for it (``test_an_endpoint_whose_creator_left_waits_to_be_vouched_for``). The
-    endpoint says both."""
+    """An endpoint reaches no further than its creator, as an API key does: once they can
+    no longer manage webhooks as an active member (nor hold ViewPersonalData), a delivery
+    already queued is not sent (it fails at once, saying why) and nothing new is queued
+    (``test_an_endpoint_whose_creator_left_waits_to_be_vouched_for``). The endpoint says
+    both."""
     tenant = await make_tenant(services)
     admin = await make_member(services, tenant, Role.ADMINISTRATOR)
     async with receiving() as receiver:
@@ -978,8 +978,10 @@ async def test_an_endpoint_stops_naming_personal_fields_when_its_creator_loses_t
         update_ = {"id": tenant.owner.staff_id, "title": "Chief", "phoneCell": "+1 555 0101"}
         await api.data(STAFF_UPDATE, {"input": update_}, as_=tenant.owner)
         await deliver_all(services)
-        about_owner = [p for p in receiver.payloads if p["data"]["id"] == tenant.owner.staff_id]
-        assert [sorted(p["data"]["fields"]) for p in about_owner] == [["title"]]
+        assert receiver.payloads == []
+    [queued] = await deliveries(api, tenant.owner, endpoint_id)
+    assert queued["status"] == "FAILED"
+    assert [a["error"] for a in queued["attempts"]] == [UNVOUCHED]
     shown = await api.data(ENDPOINT_PERSONAL, {"id": endpoint_id}, as_=tenant.owner)
     assert shown["node"] == {"includesPersonalData": False, "receivesEvents": False}
 
