@@ -94,7 +94,9 @@ def clean_settings(changes: dict, by: Role) -> tuple[dict, list[DomainError]]:
 
 async def update_account(session: AsyncSession, actor: Actor, changes: dict) -> Account:
     require(actor, Permit.MANAGE_ACCOUNT)
-    account = await session.get_one(Account, actor.account_id)
+    # the account first, as every change of members and invitations locks it first
+    # (``withdraw_ways_in`` below locks invitations)
+    account = await lock_account(session, actor.account_id)
     values, errors = clean_settings(changes, actor.role)
     stops_inviting = account.everyone_can_invite and values.get("everyone_can_invite") is False
     for key, value in values.items():

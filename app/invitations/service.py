@@ -9,7 +9,16 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, and_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.access import Actor, Permit, Role, joining_role, may_offer, refusal_to_hand_out, require
+from app.access import (
+    ROLE_PERMITS,
+    Actor,
+    Permit,
+    Role,
+    joining_role,
+    may_offer,
+    refusal_to_hand_out,
+    require,
+)
 from app.accounts.models import Account
 from app.accounts.service import lock_account, next_staff_sid, reserve_seats, takes_seat
 from app.audit import changes
@@ -417,6 +426,10 @@ async def create_invitation(
     # and an inviter disabled or demoted meanwhile (``withdraw_ways_in``, under the same
     # lock) must not leave an invitation made with their old standing (``lock_members``).
     await lock_members(session, actor)
+    # ... and the setting that lets them invite, read again under the lock (``lock_account``
+    # reloads the account): turned off meanwhile, it withdrew what they had sent
+    if Permit.INVITE_USERS not in ROLE_PERMITS[actor.role] and not account.everyone_can_invite:
+        raise Forbidden("Members of your role may no longer invite here.")
     knows_addresses = actor.can(Permit.VIEW_PERSONAL_DATA)
     if not knows_addresses:
         # Seats first: a full account answers alike for every address (``_target_staff``).

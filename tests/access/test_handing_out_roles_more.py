@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from app.access import Role
+from app.access import Permit, Role
 from app.access.scopes import Scope
+from app.accounts.models import Account
 from app.errors import DomainError
 from app.invitations import join_links
 from app.invitations.models import JoinLink
+from app.staff.models import AccountStatus, Staff
 from tests.factories import error_codes, make_api_token, make_member, make_tenant
 from tests.invitations.test_join_links import ROTATE, create_ok, join, token_of
 from tests.staff.test_bulk_import import run, to_csv
@@ -136,3 +138,53 @@ async def test_turning_everyone_can_invite_off_withdraws_what_members_sent_under
         "hire@example.com": "PENDING",
     }
     assert error_codes(await api(INVITE, {"email": "x@example.com"}, as_=editor)) == ["FORBIDDEN"]
+
+
+async def test_an_invitation_begun_before_everyone_can_invite_went_off_is_refused(api, services):
+    """An editor's invitationCreate authenticated while every member could invite, and
+    reaching the account's lock after the setting went off, is refused there: the
+    withdrawal it would have followed has already run."""
+    from app.errors import Forbidden
+    from app.identity.service import member_actor
+    from app.invitations.service import InvitationRequest, create_invitation
+
+    tenant = await make_tenant(services, seats=10)
+    setting = (
+        "mutation($on: Boolean!) { accountUpdate(input: {everyoneCanInvite: $on}) "
+        "{ userErrors { code } } }"
+    )
+    await api.data(setting, {"on": True}, as_=tenant.owner)
+    editor = await make_member(services, tenant, Role.EDITOR)
+    async with services.db.session() as session:
+        account = await session.get_one(Account, tenant.account_id)
+        staff = await session.get_one(Staff, editor.staff_pk)
+        actor = await member_actor(session, editor.user_id, account, staff)
+    assert actor.can(Permit.INVITE_USERS)  # as the request found it
+    await api.data(setting, {"on": False}, as_=tenant.owner)
+    request = InvitationRequest(email="late@example.com", role=Role.VIEWER)
+    async with services.db.session(write=True) as session:
+        try:
+            await create_invitation(session, actor, services.settings, request)
+        except Forbidden:
+            pass
+        else:
+            raise AssertionError("an invitation was made after the setting went off")
+    edges = (await api.data(INVITATIONS, as_=tenant.owner))["invitations"]["edges"]
+    assert edges == []
+
+
+async def test_the_operators_import_invites_as_an_owner_without_a_login(api, services):
+    """``roster staff import --invite --apply`` acts as the owner; after a restore the
+    owner's record has no login yet (NOT_INVITED), and the import still invites."""
+    from app.staff.bulk_import import import_as_owner
+    from tests.factories import update_row
+
+    tenant = await make_tenant(services, seats=10)
+    await update_row(
+        services, Staff, tenant.owner.staff_pk, account_status=AccountStatus.NOT_INVITED
+    )
+    rows = [{"firstName": "In", "lastName": "Vitee", "email": "invitee@example.com"}]
+    report = await import_as_owner(
+        services.settings, tenant.slug, to_csv(rows), apply=True, invite=True
+    )
+    assert (report.applied, report.invited) == (True, 1)
