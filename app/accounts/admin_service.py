@@ -147,7 +147,8 @@ async def _guest_seats(session: AsyncSession, actor: Actor, account: Account, ta
             field=["guests_take_seats"],
             code=ErrorCode.FORBIDDEN,
         )
-    account = await lock_account(session, account.id)
+    # the caller holds the account's lock (``update_account``); locking it again here
+    # would reload the row and drop the settings set beside this one, not yet flushed
     ledger = await seats(session, account)
     if take:
         in_use = ledger.used + ledger.reserved + ledger.guests + ledger.guests_reserved
