@@ -53,10 +53,6 @@ class Actor:
     def outranks(self, role: Role) -> bool:
         return ROLE_RANK[self.role] > ROLE_RANK[role]
 
-    def may_assign(self, role: Role) -> bool:
-        """Whether this actor may hand out ``role`` (``refusal_to_hand_out``)."""
-        return self.refusal_to_hand_out(role) is None
-
     def refusal_to_hand_out(self, role: Role) -> str | None:
         """Why this actor may not give someone ``role`` (a role change, a new record, an
         invitation, a join link, an approved join request), or None. Nobody hands out a

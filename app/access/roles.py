@@ -53,7 +53,7 @@ _ADMIN = frozenset(Permit) - {Permit.MANAGE_BILLING}
 
 def may_assign(by: Role, role: Role) -> bool:
     """Whether a member of role ``by`` may hand out ``role``: nobody hands out a role
-    above their own, and OWNER is never handed out (``Actor.may_assign``)."""
+    above their own, and OWNER is never handed out (``Actor.refusal_to_hand_out``)."""
     return role != Role.OWNER and ROLE_RANK[role] <= ROLE_RANK[by]
 
 
@@ -148,6 +148,14 @@ def role_permits(
 def _sorted_permits(role: Role) -> tuple[Permit, ...]:
     """A role's permits in order, sorted once (every viewer and picklist names them)."""
     return tuple(sorted(ROLE_PERMITS[role]))
+
+
+def invites(role: Role, everyone_can_invite: bool) -> bool:
+    """Whether a member of ``role`` may invite: by the role's permits, or by the account's
+    everyoneCanInvite setting (``INVITE_WITH_SETTING``)."""
+    return Permit.INVITE_USERS in ROLE_PERMITS[role] or (
+        everyone_can_invite and role in INVITE_WITH_SETTING
+    )
 
 
 def roles_holding(permit: Permit) -> frozenset[Role]:

@@ -139,23 +139,23 @@ def latest_invitation(ctx: Context, actor) -> DataLoader:
     return _loader(ctx, "latest_invitation", batch)
 
 
-def vouched_for(ctx: Context) -> DataLoader:
-    """Whether webhook endpoints (keyed by the rows) are still vouched for."""
+def _endpoints_in(ctx: Context, name: str, find) -> DataLoader:
+    """Whether webhook endpoints (keyed by the rows) are among those ``find`` (a domain
+    function of a session and endpoints, answering their ids) answers, in one call."""
 
     async def batch(endpoints):
         async with ctx.db() as session:
-            vouched = await webhooks_service.vouched_for(session, list(endpoints))
-        return [e.id in vouched for e in endpoints]
+            found = await find(session, list(endpoints))
+        return [e.id in found for e in endpoints]
 
-    return _loader(ctx, "vouched_for", batch)
+    return _loader(ctx, name, batch)
+
+
+def vouched_for(ctx: Context) -> DataLoader:
+    """Whether webhook endpoints are still vouched for (``webhooks.service.vouched_for``)."""
+    return _endpoints_in(ctx, "vouched_for", webhooks_service.vouched_for)
 
 
 def tells_personal_data(ctx: Context) -> DataLoader:
-    """Whether webhook endpoints (keyed by the rows) name personal fields now."""
-
-    async def batch(endpoints):
-        async with ctx.db() as session:
-            told = await webhooks_service.told_personal_data(session, list(endpoints))
-        return [e.id in told for e in endpoints]
-
-    return _loader(ctx, "tells_personal_data", batch)
+    """Whether webhook endpoints name personal fields now (``told_personal_data``)."""
+    return _endpoints_in(ctx, "tells_personal_data", webhooks_service.told_personal_data)

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app import after_response
 from app.access import ROLE_PERMITS, ROLE_RANK, Actor, Permit, require
-from app.access.roles import INVITE_WITH_SETTING
+from app.access.roles import invites
 from app.access.scopes import (
     LEGACY_SCOPES,
     Scope,
@@ -591,7 +591,7 @@ def _actor(
     surface: Surface,
 ) -> Actor:
     permits = set(ROLE_PERMITS[staff.role]) | grants
-    if account.everyone_can_invite and staff.role in INVITE_WITH_SETTING:
+    if invites(staff.role, account.everyone_can_invite):
         permits.add(Permit.INVITE_USERS)
     scopes = None
     if principal.scopes is not None:

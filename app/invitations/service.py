@@ -10,7 +10,6 @@ from sqlalchemy import CursorResult, and_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access import (
-    ROLE_PERMITS,
     Actor,
     Permit,
     Role,
@@ -19,6 +18,7 @@ from app.access import (
     refusal_to_hand_out,
     require,
 )
+from app.access.roles import invites
 from app.accounts.models import Account
 from app.accounts.service import lock_account, next_staff_sid, reserve_seats, takes_seat
 from app.audit import changes
@@ -428,7 +428,7 @@ async def create_invitation(
     await lock_members(session, actor)
     # ... and the setting that lets them invite, read again under the lock (``lock_account``
     # reloads the account): turned off meanwhile, it withdrew what they had sent
-    if Permit.INVITE_USERS not in ROLE_PERMITS[actor.role] and not account.everyone_can_invite:
+    if not invites(actor.role, account.everyone_can_invite):
         raise Forbidden("Members of your role may no longer invite here.")
     knows_addresses = actor.can(Permit.VIEW_PERSONAL_DATA)
     if not knows_addresses:

@@ -22,7 +22,7 @@ from app.access import (
     refuse_impersonation,
     require,
 )
-from app.access.roles import INVITE_WITH_SETTING
+from app.access.roles import invites
 from app.accounts.models import Account
 from app.accounts.service import (
     lock_account,
@@ -128,10 +128,7 @@ async def withdraw_ways_in(session: AsyncSession, staff: Staff, standing: Role |
     webhooks show them as the member's own withdrawals would be shown."""
     now = utcnow()
     account = await session.get_one(Account, staff.account_id)
-    invites = standing is not None and (
-        Permit.INVITE_USERS in ROLE_PERMITS[standing]
-        or (account.everyone_can_invite and standing in INVITE_WITH_SETTING)
-    )
+    may_invite = standing is not None and invites(standing, account.everyone_can_invite)
     invitations = await session.scalars(
         select(Invitation)
         .where(
@@ -145,7 +142,7 @@ async def withdraw_ways_in(session: AsyncSession, staff: Staff, standing: Role |
     )
     invited: list[int] = []
     for invitation in invitations:
-        if invites and standing is not None and may_offer(standing, invitation.role):
+        if may_invite and standing is not None and may_offer(standing, invitation.role):
             continue
         invitation.status = InvitationStatus.REVOKED
         invitation.revoked_at = now

@@ -14,17 +14,11 @@ from app.errors import DomainError
 from app.invitations import join_links
 from app.invitations.models import JoinLink
 from app.staff.models import AccountStatus, Staff
+from tests.access.test_handing_out_roles import EVERY_API_SCOPE
 from tests.factories import error_codes, make_api_token, make_member, make_tenant
 from tests.invitations.test_join_links import ROTATE, create_ok, join, token_of
 from tests.staff.test_bulk_import import run, to_csv
 
-EVERY_API_SCOPE = [
-    Scope.STAFF_READ,
-    Scope.STAFF_WRITE,
-    Scope.INVITATIONS_WRITE,
-    Scope.PERSONAL_DATA,
-    Scope.ADMIN,
-]
 INVITE = """mutation($email: String!, $role: Role) {
   invitationCreate(input: {email: $email, role: $role}) {
     invitation { id } userErrors { code } } }"""
