@@ -78,11 +78,24 @@ class Actor:
         if not missing:
             return None
         what = ", ".join(PERMIT_ALLOWS[p] for p in sorted(missing))
-        held = "this API key's scopes allow" if self.scopes is not None else "you may"
         return (
-            f"The role {role.value} may {what}, which is more than {held}: "
+            f"The role {role.value} may {what}, which is more than {self._may()}: "
             "you may not hand it out."
         )
+
+    def refusal_to_grant(self, permit: Permit) -> str | None:
+        """Why this actor may not grant ``permit`` to a member (``staffPermitGrant``), or
+        None: as with a role, nobody hands out what they may not do themselves, so a key
+        without ``personal_data`` grants ViewPersonalData to nobody."""
+        if permit in self.permits:
+            return None
+        return (
+            f"The permit {permit.value} lets its holder {PERMIT_ALLOWS[permit]}, which is "
+            f"more than {self._may()}: you may not grant it."
+        )
+
+    def _may(self) -> str:
+        return "this API key's scopes allow" if self.scopes is not None else "you may"
 
 
 def refusal_to_hand_out(by: Actor | Role, role: Role) -> str | None:

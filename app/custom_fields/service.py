@@ -183,6 +183,7 @@ async def update_field(
     field = await get_field(session, actor, field_id)
     if field.archived_at is not None:
         raise FieldArchived(["id"])
+    _check_personal_change(actor, field, changes)
     if "name" in changes:
         name = await _check_name(session, actor, changes["name"], exclude_id=field.id)
         async with claim(session, NAME_TAKEN):
@@ -223,6 +224,27 @@ async def update_field(
         field.description = clean_text(changes["description"], "description", max_length=500)
     await session.flush()
     return field
+
+
+def _check_personal_change(actor: Actor, field: CustomField, changes: dict) -> None:
+    """Whether a field's values are personal data is decided only by someone who may see
+    personal data, and a personal field's options (whose removal names the values in use,
+    whose respelling rewrites them) are changed only by them: otherwise an administrator's
+    key without ``personal_data`` could make a personal field ordinary and read its
+    values, or have every viewer read them."""
+    if actor.can(Permit.VIEW_PERSONAL_DATA):
+        return
+    personal = changes.get("personal")
+    if personal is not None and bool(personal) != field.personal:
+        raise Forbidden(
+            "Only someone who may see personal data decides whether a field holds it.",
+            field=["personal"],
+        )
+    if field.personal and changes.get("options") is not None:
+        raise Forbidden(
+            "Only someone who may see personal data changes a personal field's options.",
+            field=["options"],
+        )
 
 
 async def archive_field(session: AsyncSession, actor: Actor, field_id: int) -> CustomField:

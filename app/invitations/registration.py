@@ -18,7 +18,7 @@ from app.accounts.models import Account
 from app.accounts.service import reserve_seats
 from app.email.links import build_link, check_redirect
 from app.email.outbox import enqueue
-from app.errors import DomainError, ValidationFailed
+from app.errors import DomainError, Forbidden, ValidationFailed
 from app.identity import user_tokens
 from app.identity.models import UserTokenPurpose
 from app.identity.service import create_user, get_user_by_email
@@ -54,6 +54,9 @@ async def register(
         settings, data.get("email"), subject, message, redirect_url, options_at
     )
     role = Role(data.get("role") or default_role(data.get("kind")))
+    # A login is made at once: its role is handed out here, as an invitation's would be.
+    if refusal := actor.refusal_to_hand_out(role):
+        raise Forbidden(refusal, field=["role"])
     user = await get_user_by_email(session, email)
     if user is not None and await member_of(session, actor.account_id, user.id):
         raise AlreadyMember()

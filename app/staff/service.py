@@ -761,6 +761,8 @@ async def set_permit(
     staff = await get_staff(session, actor, staff_id, field="staff_id")
     if (problem := grant_problem(permit)) is not None:
         raise problem
+    if grant and (refusal := actor.refusal_to_grant(permit)):
+        raise Forbidden(refusal, field=["permit"])
     existing = await session.get(StaffPermitGrant, (staff.id, permit))
     if grant and existing is None:
         async with claim(session, GRANT_THERE):  # granted by a concurrent request: done too
