@@ -10,7 +10,7 @@ from app.accounts.models import Account
 from app.accounts.plans import MAX_CUSTOM_SEATS, PLAN_SEATS, Plan
 from app.accounts.service import lock_account, seats
 from app.db.base import utcnow
-from app.errors import DomainError, ErrorCode, NotFound, ValidationFailed
+from app.errors import DomainError, ErrorCode, Forbidden, NotFound, ValidationFailed
 from app.identity.credentials import PasswordGate
 from app.identity.errors import InvalidCredentials
 from app.identity.models import User
@@ -99,6 +99,11 @@ async def update_account(session: AsyncSession, actor: Actor, changes: dict) -> 
     account = await lock_account(session, actor.account_id)
     values, errors = clean_settings(changes, actor.role)
     stops_inviting = account.everyone_can_invite and values.get("everyone_can_invite") is False
+    if values.get("everyone_can_invite") and not account.everyone_can_invite:
+        # it lets every member invite: nobody hands out what they may not do themselves
+        if refusal := actor.refusal_to_grant(Permit.INVITE_USERS):
+            errors.append(Forbidden(refusal, field=["everyone_can_invite"]))
+            del values["everyone_can_invite"]
     for key, value in values.items():
         setattr(account, key, value)
     if stops_inviting and not errors:

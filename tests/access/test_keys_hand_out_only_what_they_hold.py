@@ -192,3 +192,31 @@ async def test_a_key_without_personal_data_renames_a_personal_field_and_flags_an
     assert error_codes(made_personal) == []
     definitions = (await api.data(DEFINITIONS, as_=tenant.owner))["customFields"]
     assert {d["name"]: d["personal"] for d in definitions} == {"Health": True, "Shirt": False}
+
+
+# --- accountUpdate(everyoneCanInvite) ---
+
+EVERYONE_INVITES = """mutation($on: Boolean!) {
+  accountUpdate(input: {everyoneCanInvite: $on}) {
+    account { settings { everyoneCanInvite } } userErrors { field code message } } }"""
+SETTING = "{ account { settings { everyoneCanInvite } } }"
+
+
+async def test_a_key_that_may_not_invite_lets_nobody_invite(api, services):
+    """everyoneCanInvite hands inviting to every viewer and editor: a key without
+    ``invitations:write`` may turn it off, not on."""
+    tenant = await make_tenant(services)
+    narrow = await key_of(services, tenant, NARROW)
+    body = await api(EVERYONE_INVITES, {"on": True}, **narrow)
+    [error] = payload_of(body, "accountUpdate")["userErrors"]
+    assert (error["code"], error["field"][-1]) == ("FORBIDDEN", "everyoneCanInvite"), error
+    setting = await api.data(SETTING, as_=tenant.owner)
+    assert setting["account"]["settings"]["everyoneCanInvite"] is False
+
+    inviting = await key_of(services, tenant, [*NARROW, Scope.INVITATIONS_WRITE])
+    body = await api(EVERYONE_INVITES, {"on": True}, **inviting)
+    assert payload_of(body, "accountUpdate")["userErrors"] == []
+    body = await api(EVERYONE_INVITES, {"on": False}, **narrow)
+    assert payload_of(body, "accountUpdate")["userErrors"] == []
+    setting = await api.data(SETTING, as_=tenant.owner)
+    assert setting["account"]["settings"]["everyoneCanInvite"] is False
