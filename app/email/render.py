@@ -21,6 +21,7 @@ SUBJECTS = {
     "join_request": "{person} asks to join {account} on Roster",
     "account_exists": "You already have a Roster account",
     "join_existing": "Sign in to join {account} on Roster",
+    "join_record": "Your place at {account} on Roster",
     "invitation_copy": "Copy: you invited {email} to {account} on Roster",
     "welcome_copy": "Copy: you added {email} to {account} on Roster",
 }

@@ -294,6 +294,10 @@ async def join_through(
             # apart while the answers (REQUIRED, WEAK_PASSWORD) are the same.
             await gate.matches(None, password)
             raise
+    if (user is None or user.email_verified_at is None) and await _held_by_a_record(
+        session, link.account_id, email
+    ):
+        return await _unproven(session, settings, link, email)
     account = await session.get_one(Account, link.account_id)
     await _use(session, link, email)
     verify = False
@@ -443,6 +447,36 @@ async def _ask_approval(
     await _notify_admins(session, settings, account, role, f"{first} {last}", email)
 
 
+async def _held_by_a_record(session: AsyncSession, account_id: int, email: str) -> bool:
+    return (
+        await session.scalar(
+            select(Staff.id).where(Staff.account_id == account_id, Staff.email == email)
+        )
+    ) is not None
+
+
+async def _unproven(session, settings, link: JoinLink, email: str) -> JoinResult:
+    """Someone who has not shown they receive ``email``'s mail (no login there, or one
+    whose address is not confirmed) joins where a record already holds that address: an
+    invited person's, a former member's, the owner's. Joining would revoke the record's
+    invitation, rename it and bind it to a login whose password a stranger may have chosen,
+    before anyone read the address's mail. So nothing changes: they are answered as a
+    newcomer would be (a seat and a use of the link counted as theirs), and the address is
+    told how to take its place (its invitation; an administrator sends one)."""
+    account = await session.get_one(Account, link.account_id)
+    await _use(session, link, email)
+    await enqueue(
+        session,
+        settings.keyring,
+        template="join_record",
+        to=email,
+        account_id=account.id,
+        context={"email": email, "account": account.name},
+    )
+    outcome = JoinOutcome.PENDING_APPROVAL if link.requires_approval else JoinOutcome.JOINED
+    return JoinResult(outcome, account, True)
+
+
 async def _decoy(session, settings, link: JoinLink, user: User, password: str | None):
     """An address that already has a login, without its password: answer exactly as for a
     new person (so the link cannot tell who has an account) and email the owner of the
@@ -452,8 +486,9 @@ async def _decoy(session, settings, link: JoinLink, user: User, password: str | 
     if problem := password_problem(password, user.email):
         raise WeakPassword(problem)
     account = await session.get_one(Account, link.account_id)
-    if not link.requires_approval:  # as a newcomer at this address would be answered
-        await reserve_join_seat(session, link.account_id, user.email, link.role)
+    # the seat checked and one of the link's uses taken, as a newcomer's would be: a link
+    # with few uses left would otherwise tell the two apart
+    await _use(session, link, user.email)
     await enqueue(
         session,
         settings.keyring,
@@ -569,6 +604,17 @@ async def decide(
         # owner's record stays the owner's, which any administrator may let in)
         if refusal := actor.refusal_to_offer(offered):
             raise Forbidden(refusal, field=["id"])
+        if user.email_verified_at is None and await _held_by_a_record(
+            session, actor.account_id, user.email
+        ):
+            # a record came to hold the address after the request: approving would bind
+            # it to a login whose address nobody has confirmed (``_unproven``)
+            raise DomainError(
+                "The account now has a record at this person's address, which they have "
+                "not confirmed: reject the request and invite that record instead.",
+                field=["id"],
+                code=ErrorCode.INVALID_STATE,
+            )
         await reserve_join_seat(session, actor.account_id, user.email, offered)
         staff = await activate(
             session,

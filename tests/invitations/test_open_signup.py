@@ -213,9 +213,12 @@ async def test_signing_up_as_an_invited_record_closes_its_invitation(api, servic
     assert (await api.data(seats, as_=tenant.owner))["account"]["seats"] == {
         "used": 1, "reserved": 1, "available": 1
     }
+    # a login at the address, confirmed: only a proven address takes its record
+    # (tests/invitations/test_unproven_joiners.py)
+    await make_user(services, "cora@client.co", NEW_PASSWORD)
     body = await api.data(SIGNUP, _input(tenant.slug, "cora@client.co"))
     assert body["accountSignup"]["userErrors"] == []
-    assert (await _person(api, tenant, "cora@client.co"))["accountStatus"] == "UNCONFIRMED"
+    assert (await _person(api, tenant, "cora@client.co"))["accountStatus"] == "ACTIVE"
     # a guest now, who takes no seat: the viewer's invitation holds none either
     assert (await api.data(seats, as_=tenant.owner))["account"]["seats"] == {
         "used": 1, "reserved": 0, "available": 2
@@ -253,12 +256,15 @@ async def test_an_invited_person_signs_up_into_a_full_account_on_their_invitatio
     other = await api.data(SIGNUP, _input(tenant.slug, "late@client.co"))
     assert [e["code"] for e in other["accountSignup"]["userErrors"]] == ["SEAT_LIMIT_REACHED"]
 
+    await make_user(services, "cora@client.co", NEW_PASSWORD)  # a confirmed login
     body = await api.data(SIGNUP, _input(tenant.slug, "cora@client.co"))
     assert body["accountSignup"]["userErrors"] == []
     person = await _person(api, tenant, "cora@client.co")
-    assert (person["role"], person["accountStatus"]) == ("GUEST", "UNCONFIRMED")
-    # the invitation's seat is the unconfirmed guest's now
-    assert (await api.data(seats, as_=tenant.owner))["account"]["seats"] == full
+    assert (person["role"], person["accountStatus"]) == ("GUEST", "ACTIVE")
+    # the invitation's seat is the guest's now
+    assert (await api.data(seats, as_=tenant.owner))["account"]["seats"] == {
+        "used": 2, "reserved": 0, "available": 0
+    }
     stale = await api.data(
         """mutation($t: String!) { invitationAccept(input: {token: $t, password: "x"}) {
              userErrors { code } } }""",

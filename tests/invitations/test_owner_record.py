@@ -535,7 +535,7 @@ async def test_every_way_in_leaves_exactly_one_owner(api, services, steps):
 
 
 @pytest.mark.parametrize(
-    "state", ["invited", "invite_expired", "accepted", "transferred", "unconfirmed"]
+    "state", ["invited", "invite_expired", "accepted", "transferred"]
 )
 async def test_a_backup_of_the_owner_getting_a_login_back_restores(api, services, tmp_path, state):
     """Inviting the owner's record (INVITED, INVITE_EXPIRED, an OWNER invitation pending,
