@@ -11,8 +11,9 @@ from app.accounts.service import check_new_account, create_pending_account
 from app.db.base import utcnow
 from app.email.links import build_link
 from app.email.outbox import enqueue
+from app.errors import DomainError, ErrorCode
 from app.identity import user_tokens
-from app.identity.credentials import TokenGate
+from app.identity.credentials import PasswordGate, TokenGate
 from app.identity.errors import EmailTaken, WeakPassword
 from app.identity.models import TokenKind, User, UserToken, UserTokenPurpose
 from app.identity.service import create_user, get_user_by_email, issue_token
@@ -133,13 +134,33 @@ async def check_verification_link(session: AsyncSession, tokens: TokenGate, toke
 
 
 async def verify_email(
-    session: AsyncSession, settings, token: str, *, tokens: TokenGate
+    session: AsyncSession,
+    settings,
+    token: str,
+    *,
+    password: str | None,
+    tokens: TokenGate,
+    gate: PasswordGate,
 ) -> tuple[str, User]:
+    """Confirm the address of the link's login, and sign its reader in.
+
+    A login whose password was chosen before its address was confirmed (a sign-up, a join)
+    is confirmed only with that password: whoever chose it may not have been the
+    address's owner, who by clicking would otherwise hand a stranger a confirmed login
+    at their address, and the places it takes. The password is counted against the
+    login limits as ``login`` counts it."""
     row = await user_tokens.consume(
         session, tokens, token, {UserTokenPurpose.EMAIL_VERIFICATION}
     )
     user = await session.get_one(User, row.user_id)
     if user.email_verified_at is None:
+        if user.password_hash is not None and not await gate.check(session, user, password):
+            raise DomainError(
+                "Enter the password chosen when this login was made: confirming the "
+                "address proves it was you who made it.",
+                field=["password"],
+                code=ErrorCode.INVALID_CREDENTIALS,
+            )
         user.email_verified_at = utcnow()
     await confirm_memberships(session, user.id)
     session_token, _ = await issue_token(

@@ -337,7 +337,12 @@ class Pages:
         try:
             _, user = await self.run(
                 lambda s: signup.verify_email(
-                    s, self.settings, data.get("token", ""), tokens=self.tokens(request)
+                    s,
+                    self.settings,
+                    data.get("token", ""),
+                    password=data.get("password") or None,
+                    tokens=self.tokens(request),
+                    gate=self.gate(request),
                 )
             )
         except RateLimited as exc:

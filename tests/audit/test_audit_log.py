@@ -391,8 +391,9 @@ async def _email_verify(w: World) -> Call:
     w.secrets += [token, token_digest(token)]
     user_id = await user_pk(w, FOUNDER)
     return Call(
-        "mutation($t: String!) { emailVerify(input: {token: $t}) { token userErrors { code } } }",
-        {"t": token},
+        "mutation($t: String!, $p: String) { emailVerify(input: {token: $t, password: $p}) {"
+        " token userErrors { code } } }",
+        {"t": token, "p": NEW_PASSWORD},
         target=("User", user_id),
         actor_user_id=user_id,
         response_secrets=token_of,

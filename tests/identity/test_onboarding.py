@@ -30,8 +30,9 @@ REGISTER = """mutation($input: StaffRegisterInput!) {
 SIGNUP = (
     """mutation($input: SignupInput!) { signup(input: $input) { ok userErrors { field code } } }"""
 )
-VERIFY = """mutation($t: String!) {
-  emailVerify(input: {token: $t}) { token user { email emailVerified } userErrors { field code } }
+VERIFY = """mutation($t: String!, $p: String = "a brand new passphrase") {
+  emailVerify(input: {token: $t, password: $p}) {
+    token user { email emailVerified } userErrors { field code } }
 }"""
 VERIFY_RESEND = """mutation($email: String!) {
   emailVerificationResend(input: {email: $email}) { ok userErrors { code } }
@@ -313,6 +314,37 @@ async def test_signup_creates_an_owned_account_that_needs_verification(api, serv
     assert codes(again) == [(("input", "token"), "TOKEN_USED")]
     wrong = (await api.data(VERIFY, {"t": "rt_nothing"}))["emailVerify"]
     assert codes(wrong) == [(("input", "token"), "INVALID_TOKEN")]
+
+
+async def test_only_who_chose_the_password_confirms_the_address(api, services):
+    """Someone signs up with an address that is not theirs. Its owner, finding "confirm your
+    address" in their mail, clicks: without the password nothing is confirmed, so the
+    stranger never gets a confirmed login at their address (nor the places it takes)."""
+    await signup(api, "victim@example.com", accountName="Stranger Co")
+    [message] = await take_mail(services)
+    token = mail_token(message)
+    for password in (None, "", "not what the stranger chose"):
+        refused = (await api.data(VERIFY, {"t": token, "p": password}))["emailVerify"]
+        assert codes(refused) == [(("input", "password"), "INVALID_CREDENTIALS")], password
+        assert refused["token"] is None
+    assert await login_codes(api, "victim@example.com", NEW_PASSWORD) == ["EMAIL_NOT_VERIFIED"]
+    # the link is still good, for whoever knows the password
+    verified = (await api.data(VERIFY, {"t": token}))["emailVerify"]
+    assert verified["userErrors"] == []
+    assert verified["user"] == {"email": "victim@example.com", "emailVerified": True}
+
+
+async def test_passwords_tried_on_a_confirmation_link_count_as_logins(api, services):
+    await signup(api, "guessed@example.com")
+    token = mail_token((await take_mail(services))[0])
+    answers = [await api(VERIFY, {"t": token, "p": f"guess number {i}"}) for i in range(11)]
+    wrong = answers[0]["data"]["emailVerify"]
+    assert codes(wrong) == [(("input", "password"), "INVALID_CREDENTIALS")]
+    assert error_codes(answers[-1]) == ["RATE_LIMITED"]
+    # the right password is refused too, until the limit lapses, at login as here
+    login_body = await api(LOGIN, {"email": "guessed@example.com", "password": NEW_PASSWORD})
+    assert error_codes(login_body) == ["RATE_LIMITED"]
+    assert error_codes(await api(VERIFY, {"t": token})) == ["RATE_LIMITED"]
 
 
 async def test_signup_refuses_a_weak_password_and_missing_names(api, services):

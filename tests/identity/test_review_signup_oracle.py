@@ -50,7 +50,8 @@ async def test_signup_answers_the_same_for_known_and_unknown_emails(api, service
     assert known["ok"] is False and known["userErrors"], known
 
 
-VERIFY = "mutation($t: String!) { emailVerify(input: {token: $t}) { userErrors { code } } }"
+VERIFY = """mutation($t: String!, $p: String = "a long enough password") {
+  emailVerify(input: {token: $t, password: $p}) { userErrors { code } } }"""
 
 
 async def test_what_a_signup_leaves_behind_does_not_tell_who_has_a_login(api, services):

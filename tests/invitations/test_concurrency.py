@@ -615,7 +615,8 @@ async def test_concurrent_signups_with_one_account_name_all_get_an_account(api, 
     assert sum([await users_with_email(services, e) for e in emails]) == 4
 
 
-VERIFY = "mutation($t: String!) { emailVerify(input: {token: $t}) { userErrors { code } } }"
+VERIFY = """mutation($t: String!, $p: String = "a very good password") {
+  emailVerify(input: {token: $t, password: $p}) { userErrors { code } } }"""
 
 
 async def test_concurrent_signups_asking_for_one_slug_give_it_to_the_first_to_confirm(

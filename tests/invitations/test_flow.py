@@ -168,7 +168,8 @@ async def test_signup_verify_login(api, services):
     assert login["login"]["userErrors"][0]["code"] == "EMAIL_NOT_VERIFIED"
     [token] = await sent_links(services)
     verified = await api.data(
-        "mutation($t: String!) { emailVerify(input: {token: $t}) { token userErrors { code } } }",
+        'mutation($t: String!) { emailVerify(input: {token: $t, password: "a very good password"})'
+        " { token userErrors { code } } }",
         {"t": token},
     )
     assert verified["emailVerify"]["token"]

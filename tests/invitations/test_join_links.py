@@ -57,7 +57,8 @@ LOGIN = """mutation($email: String!, $password: String!) {
     token accounts { slug role } userErrors { code }
   }
 }"""
-VERIFY = "mutation($t: String!) { emailVerify(input: {token: $t}) { token userErrors { code } } }"
+VERIFY = """mutation($t: String!, $p: String = "a good long password") {
+  emailVerify(input: {token: $t, password: $p}) { token userErrors { code } } }"""
 SEATS = "{ account { seats { limit used reserved available } } }"
 MEMBERS = """query($statuses: [AccountStatus!]) {
   staff(first: 100, filter: {accountStatuses: $statuses}) { edges { node { email role } } } }"""

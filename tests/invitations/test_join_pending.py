@@ -34,7 +34,8 @@ JOIN = f"""mutation($input: JoinLinkJoinInput!) {{
 LOGIN = f"""mutation($email: String!, $password: String!) {{
   login(input: {{email: $email, password: $password}}) {{ token accounts {{ slug }} {PAYLOAD} }}
 }}"""
-VERIFY = f"mutation($t: String!) {{ emailVerify(input: {{token: $t}}) {{ token {PAYLOAD} }} }}"
+VERIFY = f"""mutation($t: String!, $p: String = "{PASSWORD}") {{
+  emailVerify(input: {{token: $t, password: $p}}) {{ token {PAYLOAD} }} }}"""
 RESET_REQUEST = f"""mutation($email: String!) {{
   passwordResetRequest(input: {{email: $email}}) {{ ok {PAYLOAD} }}
 }}"""

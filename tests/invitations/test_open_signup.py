@@ -29,7 +29,8 @@ SIGNUP = """mutation($input: AccountSignupInput!) {
 }"""
 OPEN = """mutation($on: Boolean!) { accountUpdate(input: {selfSignup: $on}) {
   account { settings { selfSignup } } userErrors { code } } }"""
-VERIFY = "mutation($t: String!) { emailVerify(input: {token: $t}) { token userErrors { code } } }"
+VERIFY = """mutation($t: String!, $p: String = "a good long password") {
+  emailVerify(input: {token: $t, password: $p}) { token userErrors { code } } }"""
 LOGIN = """mutation($email: String!, $password: String!) {
   login(input: {email: $email, password: $password}) { token accounts { slug role } userErrors { code } } }"""
 PEOPLE = """{ staff(first: 100) { nodes { email role kind accountStatus } } }"""

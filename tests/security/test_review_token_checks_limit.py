@@ -45,8 +45,8 @@ def test_the_default_lets_an_office_behind_one_address_onboard():
 CHECKS = {
     "passwordReset": """mutation($t: String!) { passwordReset(input: {token: $t,
         newPassword: "whatever-pass-123"}) { token userErrors { code } } }""",
-    "emailVerify": """mutation($t: String!) { emailVerify(input: {token: $t}) {
-        token userErrors { code } } }""",
+    "emailVerify": """mutation($t: String!) { emailVerify(input: {token: $t,
+        password: "whatever-pass-123"}) { token userErrors { code } } }""",
     "staffEmailConfirm": """mutation($t: String!) { staffEmailConfirm(input: {token: $t}) {
         email userErrors { code } } }""",
     "invitationAccept": """mutation($t: String!) { invitationAccept(input: {token: $t,

@@ -308,11 +308,16 @@ async def test_verify_page_get_does_not_use_the_token_post_does(api, client, ser
     assert still["login"]["userErrors"][0]["code"] == "EMAIL_NOT_VERIFIED"
 
     csrf = csrf_of(page.text)
-    done = await client.post("/email/verify", data={"csrf": csrf, "token": token})
+    # without the password chosen at sign-up, nothing is confirmed
+    refused = await client.post("/email/verify", data={"csrf": csrf, "token": token})
+    assert refused.status_code == 400 and "Enter the password chosen" in refused.text
+    assert 'name="password"' in page.text
+    form = {"csrf": csrf, "token": token, "password": "a very good password"}
+    done = await client.post("/email/verify", data=form)
     assert done.status_code == 200
     assert result_text(done.text) == "fresh@example.com is confirmed. You can sign in now."
     assert (await api.data(LOGIN, login))["login"]["accounts"][0]["role"] == "OWNER"
-    again = await client.post("/email/verify", data={"csrf": csrf, "token": token})
+    again = await client.post("/email/verify", data=form)
     assert again.status_code == 400 and "Could not confirm" in again.text
 
 
@@ -445,7 +450,8 @@ async def test_verify_page_says_at_once_that_its_link_is_used_or_expired(api, cl
     )
     token = mail_token((await take_mail(services))[0])
     page = await client.get("/email/verify", params={"token": token})
-    done = await client.post("/email/verify", data={"csrf": csrf_of(page.text), "token": token})
+    form = {"csrf": csrf_of(page.text), "token": token, "password": "a very good password"}
+    done = await client.post("/email/verify", data=form)
     assert sign_in_link(done.text) == "/signin"
 
     again = await client.get("/email/verify", params={"token": token})

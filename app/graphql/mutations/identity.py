@@ -94,6 +94,16 @@ class TokenInput:
     token: str = strawberry.field(description="The token.")
 
 
+@strawberry.input(description="An emailed confirmation link's token, with the login's password.")
+class EmailVerifyInput:
+    token: str = strawberry.field(description="The token.")
+    password: str | None = strawberry.field(
+        default=None,
+        description="The password chosen when the login was made (signing up or joining): "
+        "needed for a login that has one, so that only who made it confirms it.",
+    )
+
+
 @strawberry.type(description="A session for the verified user, or userErrors.")
 class EmailVerifyPayload(Payload):
     token: str | None = strawberry.field(default=None, description="Session token.")
@@ -325,12 +335,17 @@ class IdentityMutations:
         )
 
     @mutation(description="Confirm an email address with the emailed token.")
-    async def email_verify(self, info: Info, input: TokenInput) -> EmailVerifyPayload:
+    async def email_verify(self, info: Info, input: EmailVerifyInput) -> EmailVerifyPayload:
         ctx = info.context
         return await public(
             info,
             lambda session: signup.verify_email(
-                session, ctx.settings, input.token, tokens=ctx.token_gate()
+                session,
+                ctx.settings,
+                input.token,
+                password=input.password,
+                tokens=ctx.token_gate(),
+                gate=ctx.services.password_gate(ctx.client_address),
             ),
             lambda verified: EmailVerifyPayload(token=verified[0], user=User(_row=verified[1])),
         )
