@@ -470,6 +470,10 @@ async def values_of_staff(
     values = (await values_for_staff(session, actor.account_id, [staff.id]))[staff.id]
     by_field = {v.field.id: v.value for v in shown_values(values, personal=personal)}
     fields = await _field_records(session, actor.account_id, include_archived=False)
+    if not access.sees_directory(actor):
+        # a guest sees the account's fields only as values of their own record (as
+        # ``list_fields`` refuses them the catalogue): those set, not every field there is
+        return [(f, by_field[f.id]) for f in fields if f.id in by_field]
     return [(f, by_field.get(f.id)) for f in fields if personal or not f.personal]
 
 
