@@ -250,7 +250,11 @@ class RosterGraphQL(GraphQLOverHTTP, GraphQL):
         )
         self.services = services
         self.ide = ide
-        self.live = Live(services.db, per_account=s.subscriptions_per_account)
+        self.live = Live(
+            services.db,
+            per_account=s.subscriptions_per_account,
+            per_member=s.subscriptions_per_member,
+        )
 
     async def on_ws_connect(self, context: Context):
         """A websocket is acknowledged only for a member (closed with 4403 otherwise)."""

@@ -140,11 +140,13 @@ class Settings(BaseSettings):
     max_query_cost: int = 25_000
     max_query_tokens: int = 3000
     # Subscriptions over the websocket at /graphql (app.graphql.subscriptions): at most so
-    # many per connection, and per account in each worker process; a connection must send
+    # many per connection, per account and per member of an account (so one member cannot
+    # take all of the account's) in each worker process; a connection must send
     # connection_init within the timeout; access is checked again at every event and at
     # least every recheck period (a disabled member's socket is closed).
     subscriptions_per_connection: int = Field(20, ge=1)
     subscriptions_per_account: int = Field(500, ge=1)
+    subscriptions_per_member: int = Field(50, ge=1)
     subscription_init_timeout_seconds: float = Field(10, gt=0)
     subscription_recheck_seconds: float = Field(30, gt=0)
     # Answer the staff list's hot documents with compiled plans (app.graphql.hot); off,

@@ -8,7 +8,9 @@ records with its own access checks, ``app.events.visibility``): a ``Note`` carri
 type and field names, nothing personal.
 
 Each account has a cap on the followers it may have in one process
-(``subscriptions_per_account``); following past it raises ``LimitReached``.
+(``subscriptions_per_account``), and each member of it a smaller one
+(``subscriptions_per_member``), so that one member's sockets cannot take every follower
+the account may have; following past either raises ``LimitReached``.
 """
 
 from __future__ import annotations
@@ -68,11 +70,15 @@ class Follower:
 class Live:
     """The process's fan-out from the hub to its followers, by account."""
 
-    def __init__(self, db: Database, hub: Hub = HUB, *, per_account: int = 200):
+    def __init__(
+        self, db: Database, hub: Hub = HUB, *, per_account: int = 200, per_member: int = 50
+    ):
         self.db = db
         self.hub = hub
         self.per_account = per_account
+        self.per_member = per_member
         self._followers: dict[int, set[Follower]] = defaultdict(set)
+        self._members: dict[tuple[int, int], int] = defaultdict(int)  # followers by member
         self._task: asyncio.Task | None = None
         self._queue: asyncio.Queue[int] | None = None
 
@@ -80,23 +86,36 @@ class Live:
         return len(self._followers.get(account_id, ()))
 
     @contextlib.asynccontextmanager
-    async def follow(self, account_id: int, subjects: frozenset[str]) -> AsyncIterator[Follower]:
-        """A follower of the account's events about ``subjects`` for the ``with`` block."""
+    async def follow(
+        self, account_id: int, subjects: frozenset[str], *, user_id: int
+    ) -> AsyncIterator[Follower]:
+        """A follower of the account's events about ``subjects`` for the ``with`` block, for
+        the account's member with login ``user_id``."""
         followers = self._followers[account_id]
         if len(followers) >= self.per_account:
             raise LimitReached(
                 "This account has as many live subscriptions as it may have; "
                 "end one before starting another."
             )
+        member = (account_id, user_id)
+        if self._members[member] >= self.per_member:
+            raise LimitReached(
+                "You have as many live subscriptions in this account as one member may; "
+                "end one before starting another."
+            )
         self._start()
         follower = Follower(account_id, subjects)
         followers.add(follower)
+        self._members[member] += 1
         try:
             yield follower
         finally:
             followers.discard(follower)
             if not followers:
                 self._followers.pop(account_id, None)
+            self._members[member] -= 1
+            if not self._members[member]:
+                del self._members[member]
 
     def _start(self) -> None:
         if self._task is None or self._task.done():

@@ -150,7 +150,9 @@ async def _follow(info: Info, subject: str, build: Build[T]) -> AsyncGenerator[T
             return
         await ctx.close(commit=False)
         account_id = actor.account_id
-        async with ctx.live.follow(account_id, frozenset({subject})) as follower:
+        async with ctx.live.follow(
+            account_id, frozenset({subject}), user_id=actor.user_id
+        ) as follower:
             while True:
                 note: Note | None = None
                 with contextlib.suppress(TimeoutError):

@@ -224,6 +224,42 @@ async def test_subscriptions_per_account_are_capped(database_url):
         await services.close()
 
 
+async def test_one_member_cannot_take_every_subscription_of_the_account(database_url):
+    """Over all their sockets, a member holds at most subscriptions_per_member; the rest of
+    the account's stay for the others."""
+    from app.services import Services
+
+    settings = make_settings(database_url, subscriptions_per_member=2)
+    services = Services.from_settings(settings)
+    try:
+        app = create_app(settings, services=services)
+        tenant = await make_tenant(services)
+        guest = await make_member(services, tenant, Role.GUEST, kind="CUSTOMER")
+        async with serving(app) as base, WsClient.open(base) as first, \
+                WsClient.open(base) as second, WsClient.open(base) as other:
+            await first.init(guest)
+            await first.subscribe(STAFF_CHANGED)
+            await second.init(guest)  # another socket of the same member
+            await second.subscribe(STAFF_CHANGED)
+            await asyncio.sleep(0.3)
+            op = await second.subscribe(STAFF_CHANGED)
+            message = await second.receive()
+            assert message["id"] == op
+            assert message["payload"]["errors"][0]["extensions"]["code"] == "LIMIT_REACHED"
+            assert "as one member may" in message["payload"]["errors"][0]["message"]
+            await other.init(tenant.owner)  # another member of the account still may
+            await other.subscribe(STAFF_CHANGED)
+            assert await other.drain(0.3) == []
+        # the sockets closed, their subscriptions went with them
+        async with serving(app) as base, WsClient.open(base) as again:
+            await again.init(guest)
+            await again.subscribe(STAFF_CHANGED)
+            await again.subscribe(STAFF_CHANGED)
+            assert await again.drain(0.3) == []
+    finally:
+        await services.close()
+
+
 async def test_a_connection_that_does_not_initialise_is_closed_4408(database_url):
     from app.services import Services
 
