@@ -99,11 +99,13 @@ async def update_account(session: AsyncSession, actor: Actor, changes: dict) -> 
     account = await lock_account(session, actor.account_id)
     values, errors = clean_settings(changes, actor.role)
     stops_inviting = account.everyone_can_invite and values.get("everyone_can_invite") is False
-    if values.get("everyone_can_invite") and not account.everyone_can_invite:
-        # it lets every member invite: nobody hands out what they may not do themselves
-        if refusal := actor.refusal_to_grant(Permit.INVITE_USERS):
-            errors.append(Forbidden(refusal, field=["everyone_can_invite"]))
-            del values["everyone_can_invite"]
+    for setting in ("everyone_can_invite", "scim_invites"):
+        # each lets others invite (every member; every SCIM key's new people): nobody
+        # hands out what they may not do themselves
+        if values.get(setting) and not getattr(account, setting):
+            if refusal := actor.refusal_to_grant(Permit.INVITE_USERS):
+                errors.append(Forbidden(refusal, field=[setting]))
+                del values[setting]
     for key, value in values.items():
         setattr(account, key, value)
     if stops_inviting and not errors:

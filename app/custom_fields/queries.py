@@ -64,7 +64,7 @@ rebuild per request."""
 NAMED_VALUE_COLUMNS = ("staff_id", "field_id", "value", "restricted", "last_name_key")
 
 
-def _named_values(by_name: bool) -> CompoundSelect:
+def _named_values(by_name: bool, limited: bool) -> CompoundSelect:
     account_id: BindParameter[int] = bindparam("account_id")
     fields = select(
         literal(0).label("part"),
@@ -89,12 +89,19 @@ def _named_values(by_name: bool) -> CompoundSelect:
         keys: BindParameter[list[str]] = bindparam("keys", expanding=True)
         fields = fields.where(CustomField.name_key.in_(keys))
         values = values.where(CustomField.name_key.in_(keys))
-    return union_all(fields, values).order_by("part", "field_id", "last_name_key", "staff_id")
+    ordered: CompoundSelect = union_all(fields, values).order_by(
+        "part", "field_id", "last_name_key", "staff_id"
+    )
+    return ordered.limit(bindparam("limit")) if limited else ordered
 
 
-NAMED_VALUES = {by_name: Prepared(_named_values(by_name)) for by_name in (False, True)}
+NAMED_VALUES = {
+    (by_name, limited): Prepared(_named_values(by_name, limited))
+    for by_name in (False, True)
+    for limited in (False, True)
+}
 """Values of active fields across the account's staff, by field, then by the record's last
 name: first a row per active field (``FIELD_RECORDS`` after the value columns, which are
 NULL), then a row per value (``NAMED_VALUE_COLUMNS``, field columns NULL). Under ``True``
-only the fields whose ``name_key`` is among ``keys``. Parameters: ``account_id`` (and
-``keys``)."""
+only the fields whose ``name_key`` is among ``keys``; under ``(_, True)`` at most
+``limit`` rows. Parameters: ``account_id`` (and ``keys``, ``limit``)."""

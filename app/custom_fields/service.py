@@ -478,14 +478,18 @@ async def values_of_staff(
 
 
 async def values_by_names(
-    session: AsyncSession, actor: Actor, names: list[str] | None
+    session: AsyncSession, actor: Actor, names: list[str] | None, *, limit: int | None = None
 ) -> list[FieldValue]:
     """The UDFListByName call: values of the named fields (all when none) across staff.
 
     Only values the actor may see are returned: details of the record, and the permit for
-    personal fields.
+    personal fields. With ``limit``, at most that many values are read, and more than that
+    is refused (LIMIT_REACHED) rather than read: for a caller without GraphQL's pricing
+    of a document by the account's size before it runs (the REST API).
     """
     params: dict = {"account_id": actor.account_id}
+    if limit is not None:
+        params["limit"] = MAX_FIELDS + limit + 1  # the field rows come first
     if names:
         # A name with NUL names no field (PostgreSQL would refuse it as a parameter).
         params["keys"] = list(
@@ -493,7 +497,12 @@ async def values_by_names(
         )
         if not params["keys"]:
             return []
-    rows = await NAMED_VALUES[bool(names)].read(session, params)
+    rows = await NAMED_VALUES[bool(names), limit is not None].read(session, params)
+    if limit is not None and sum(1 for row in rows if row[0] != 0) > limit:
+        raise DomainError(
+            f"More than {limit:,} custom field values: too many for one answer.",
+            code=ErrorCode.LIMIT_REACHED,
+        )
     fields_at, fields = 1 + len(NAMED_VALUE_COLUMNS), {}
     out: list[FieldValue] = []
     for row in rows:

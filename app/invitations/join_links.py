@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access import Actor, Permit, Role, refusal_to_hand_out, require
 from app.accounts.models import Account
+from app.accounts.service import reserve_seats
 from app.db.base import utcnow
 from app.email.links import join_link
 from app.email.outbox import enqueue
@@ -28,6 +29,7 @@ from app.security.passwords import PasswordService, password_problem
 from app.security.tokens import new_token, token_digest
 from app.staff import queries as staff_queries
 from app.staff.membership import (
+    AddressHeld,
     activate,
     joining_role_at,
     lock_members,
@@ -297,7 +299,9 @@ async def join_through(
     if (user is None or user.email_verified_at is None) and await _held_by_a_record(
         session, link.account_id, email
     ):
-        return await _unproven(session, settings, link, email)
+        return await _unproven(
+            session, passwords, settings, link, user, email, password, first, last
+        )
     account = await session.get_one(Account, link.account_id)
     await _use(session, link, email)
     verify = False
@@ -313,16 +317,20 @@ async def join_through(
     if link.requires_approval:
         await _ask_approval(session, settings, account, link, user, first, last, email)
         return JoinResult(JoinOutcome.PENDING_APPROVAL, account, verify)
-    await activate(
-        session,
-        account_id=link.account_id,
-        user=user,
-        role=link.role,
-        first_name=first,
-        last_name=last,
-        kind=link.kind,
-        confirmed=not verify,  # UNCONFIRMED, a seat reserved, until the email is confirmed
-    )
+    try:
+        await activate(
+            session,
+            account_id=link.account_id,
+            user=user,
+            role=link.role,
+            first_name=first,
+            last_name=last,
+            kind=link.kind,
+            confirmed=not verify,  # UNCONFIRMED, a seat reserved, until the email is confirmed
+            proven=not verify,
+        )
+    except AddressHeld:  # a record came to hold the address since the look above
+        pass  # the newcomer's answer, their login made: as ``_unproven`` leaves it
     return JoinResult(JoinOutcome.JOINED, account, verify)
 
 
@@ -382,15 +390,21 @@ def _check_new_password(email: str, password: str | None) -> None:
         raise WeakPassword(problem)
 
 
-async def _use(session: AsyncSession, link: JoinLink, email: str) -> None:
+async def _use(
+    session: AsyncSession, link: JoinLink, email: str, *, as_newcomer: bool = False
+) -> None:
     """Take a seat for the login at ``email`` (unless an administrator approves first:
     a free one, or the one an invitation of their record holds, ``reserve_join_seat``)
     and one of the link's uses, in one conditional UPDATE so concurrent joins never pass
     ``max_uses``, nor use a link turned off or rotated since it was read (its maker
     disabled meanwhile, say: ``withdraw_ways_in`` holds the account lock the seat waits
-    for)."""
+    for). ``as_newcomer``: a decoy's, whose seat is checked as a newcomer's at a new
+    address would be (a free one for the link's role), whatever record holds ``email``."""
     if not link.requires_approval:
-        await reserve_join_seat(session, link.account_id, email, link.role)
+        if as_newcomer:
+            await reserve_seats(session, link.account_id, role=link.role)
+        else:
+            await reserve_join_seat(session, link.account_id, email, link.role)
     if link.id is None:  # an open door (self sign-up): no uses to count
         return
     used = await session.execute(
@@ -455,16 +469,34 @@ async def _held_by_a_record(session: AsyncSession, account_id: int, email: str) 
     ) is not None
 
 
-async def _unproven(session, settings, link: JoinLink, email: str) -> JoinResult:
+async def _unproven(
+    session: AsyncSession,
+    passwords: PasswordService,
+    settings,
+    link: JoinLink,
+    user: User | None,
+    email: str,
+    password: str | None,
+    first: str,
+    last: str,
+) -> JoinResult:
     """Someone who has not shown they receive ``email``'s mail (no login there, or one
     whose address is not confirmed) joins where a record already holds that address: an
     invited person's, a former member's, the owner's. Joining would revoke the record's
     invitation, rename it and bind it to a login whose password a stranger may have chosen,
-    before anyone read the address's mail. So nothing changes: they are answered as a
-    newcomer would be (a seat and a use of the link counted as theirs), and the address is
-    told how to take its place (its invitation; an administrator sends one)."""
+    before anyone read the address's mail. So no record changes, and everything else is
+    as for a newcomer, so that nothing tells the two apart: the same answer, the seat
+    checked and the link's use counted as for a newcomer (``_use``), and a login at a new
+    address made with the password given (unconfirmed: only that password confirms it,
+    ``signup.verify_email``), whose login then answers as a newcomer's would. The address
+    is told how to take its place instead of being asked to confirm it (its invitation,
+    which an administrator sends)."""
     account = await session.get_one(Account, link.account_id)
-    await _use(session, link, email)
+    await _use(session, link, email, as_newcomer=True)
+    if user is None:
+        await create_user(
+            session, passwords, email=email, password=password, first_name=first, last_name=last
+        )
     await enqueue(
         session,
         settings.keyring,
@@ -486,9 +518,9 @@ async def _decoy(session, settings, link: JoinLink, user: User, password: str | 
     if problem := password_problem(password, user.email):
         raise WeakPassword(problem)
     account = await session.get_one(Account, link.account_id)
-    # the seat checked and one of the link's uses taken, as a newcomer's would be: a link
-    # with few uses left would otherwise tell the two apart
-    await _use(session, link, user.email)
+    # the seat checked and one of the link's uses taken, as a newcomer's would be: a full
+    # account, or a link with few uses left, would otherwise tell the two apart
+    await _use(session, link, user.email, as_newcomer=True)
     await enqueue(
         session,
         settings.keyring,
@@ -604,9 +636,20 @@ async def decide(
         # owner's record stays the owner's, which any administrator may let in)
         if refusal := actor.refusal_to_offer(offered):
             raise Forbidden(refusal, field=["id"])
-        if user.email_verified_at is None and await _held_by_a_record(
-            session, actor.account_id, user.email
-        ):
+        await reserve_join_seat(session, actor.account_id, user.email, offered)
+        try:
+            staff = await activate(
+                session,
+                account_id=actor.account_id,
+                user=user,
+                role=offered,
+                first_name=request.first_name,
+                last_name=request.last_name,
+                kind=link.kind if link is not None else None,
+                confirmed=user.email_verified_at is not None,
+                proven=user.email_verified_at is not None,
+            )
+        except AddressHeld:
             # a record came to hold the address after the request: approving would bind
             # it to a login whose address nobody has confirmed (``_unproven``)
             raise DomainError(
@@ -614,18 +657,7 @@ async def decide(
                 "not confirmed: reject the request and invite that record instead.",
                 field=["id"],
                 code=ErrorCode.INVALID_STATE,
-            )
-        await reserve_join_seat(session, actor.account_id, user.email, offered)
-        staff = await activate(
-            session,
-            account_id=actor.account_id,
-            user=user,
-            role=offered,
-            first_name=request.first_name,
-            last_name=request.last_name,
-            kind=link.kind if link is not None else None,
-            confirmed=user.email_verified_at is not None,
-        )
+            ) from None
     request.status = JoinRequestStatus.APPROVED if approve else JoinRequestStatus.REJECTED
     request.decided_by_staff_id = actor.staff_id
     request.decided_at = utcnow()

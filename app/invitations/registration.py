@@ -26,7 +26,7 @@ from app.invitations.errors import AlreadyMember
 from app.invitations.service import InvitationRequest, create_invitation, role_name
 from app.security.passwords import PasswordService
 from app.staff import service as staff_service
-from app.staff.membership import activate, member_of
+from app.staff.membership import activate, lock_members, member_of
 from app.staff.models import Staff, default_role
 from app.validation import clean_email, clean_text, full_name
 
@@ -60,6 +60,9 @@ async def register(
     user = await get_user_by_email(session, email)
     if user is not None and await member_of(session, actor.account_id, user.id):
         raise AlreadyMember()
+    # a way in, as an invitation is: its maker's standing re-read under the account lock
+    # (a request begun before they were demoted or disabled makes nothing)
+    await lock_members(session, actor)
     await reserve_seats(session, actor.account_id, role=role)
     staff = await staff_service.create_staff(
         session, actor, settings.keyring, {**data, "email": email, "role": role}

@@ -20,8 +20,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Match, Route
 
 from app.access import Actor
-from app.accounts import sizes as account_sizes
-from app.accounts.sizes import Size
 from app.audit import changes as audit_changes
 from app.audit import service as audit
 from app.custom_fields import service as custom_fields
@@ -50,28 +48,22 @@ log = logging.getLogger("roster")
 PREFIX = "/api/v2"
 PAGE = 100
 MAX_UDF_NAMES = 100
-# The most rows one answer may read: what GraphQL's cost limit lets one document read
-# (``app.graphql.limits``), bounded the same way, by the account's real size before
-# anything is read. BigTime's list calls have no paging; a larger account pages through
-# GraphQL's connections instead.
+# The most rows one answer of a list call may hold: what GraphQL's cost limit lets one
+# document read (``app.graphql.limits``). BigTime's list calls have no paging: reading
+# stops one row past it and the call is refused, so no answer reads a large account
+# whole into memory; such an account is read in pages through GraphQL's connections.
 MAX_ROWS = 25_000
 EVERY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
-async def _within_bounds(session: AsyncSession, actor: Actor, size: Size, what: str) -> None:
-    """Refuses a list call whose answer could hold more than MAX_ROWS rows, by the
-    account's count of them (stopped just past the limit)."""
-    counted = await account_sizes.sizes(
-        session, {size}, account_id=actor.account_id, user_id=None, cap=MAX_ROWS + 1
-    )
-    if counted[size] > MAX_ROWS:
-        raise Refusal(
-            _answer(
-                400,
-                f"The account holds more than {MAX_ROWS:,} {what}, too many for one answer: "
-                "read them in pages through the GraphQL API.",
-            )
+def _too_many(what: str) -> Refusal:
+    return Refusal(
+        _answer(
+            400,
+            f"More than {MAX_ROWS:,} {what}: too many for one answer; read them in pages "
+            "through the GraphQL API.",
         )
+    )
 
 
 class NoStore(JSONResponse):
@@ -265,11 +257,12 @@ def routes(services) -> list[Route]:
         # (guests see only active records of their projects)
         inactive = _flag(request, "ShowInactive") and access.open_to(actor, "is_inactive")
         query = StaffQuery(first=PAGE, filter=StaffFilter(include_inactive=inactive))
-        await _within_bounds(session, actor, Size.STAFF, "staff records")
         rows = []
         while True:
             page = await staff_service.list_staff(session, actor, query)
             rows.extend(page.rows)
+            if len(rows) > MAX_ROWS:
+                raise _too_many("staff records")
             if not page.has_next:
                 break
             query = replace(query, after=page.cursors[-1])
@@ -384,8 +377,12 @@ def routes(services) -> list[Route]:
             raise Refusal(_answer(400, "The body must be a JSON array of custom field names."))
         if len(body) > MAX_UDF_NAMES:
             raise Refusal(_answer(400, f"At most {MAX_UDF_NAMES} names."))
-        await _within_bounds(session, actor, Size.CUSTOM_VALUES, "custom field values")
-        values = await custom_fields.values_by_names(session, actor, body)
+        try:
+            values = await custom_fields.values_by_names(session, actor, body, limit=MAX_ROWS)
+        except DomainError as exc:
+            if exc.code != ErrorCode.LIMIT_REACHED:
+                raise
+            raise _too_many("custom field values") from None
         owners = await staff_service.get_many(session, actor, list({v.staff_id for v in values}))
         return NoStore(
             [

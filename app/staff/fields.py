@@ -302,4 +302,11 @@ STAFF_PERMIT_GRANTS = FieldTable(
     [*rows(INTERNAL, "staff_id", "account_id"), *rows(B, "permit", "created_at")],
 )
 
-register(STAFF, STAFF_STATUSES, STAFF_SHARES, STAFF_PERMIT_GRANTS)
+ENDED_MEMBERSHIPS = FieldTable(
+    "ended_memberships",
+    rows(
+        INTERNAL, "account_id", "user_id", "ended_at", audit=Audit.IGNORED, backup=Backup.LEFT_OUT
+    ),
+)
+
+register(STAFF, STAFF_STATUSES, STAFF_SHARES, STAFF_PERMIT_GRANTS, ENDED_MEMBERSHIPS)

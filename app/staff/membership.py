@@ -41,7 +41,7 @@ from app.invitations.errors import InvitationRevoked
 from app.invitations.models import Invitation, InvitationStatus, JoinLink
 from app.staff import access, stamps
 from app.staff.errors import AlreadyMember, StaffEmailTaken
-from app.staff.models import AccountStatus, Staff, StaffKind
+from app.staff.models import AccountStatus, EndedMembership, Staff, StaffKind
 from app.staff.service import get_staff
 from app.validation import name_key
 
@@ -184,6 +184,21 @@ async def _end_tokens(session: AsyncSession, staff: Staff) -> None:
     )
 
 
+async def _remember_end(session: AsyncSession, staff: Staff) -> None:
+    """The deleted record's cut (``_end_tokens``) kept for the account (``EndedMembership``)."""
+    if staff.user_id is None or staff.tokens_valid_from is None:
+        return
+    ended = await session.get(EndedMembership, (staff.account_id, staff.user_id))
+    if ended is None:
+        session.add(
+            EndedMembership(
+                account_id=staff.account_id, user_id=staff.user_id, ended_at=staff.tokens_valid_from
+            )
+        )
+    else:
+        ended.ended_at = staff.tokens_valid_from
+
+
 async def disable(session: AsyncSession, actor: Actor, staff_id: int) -> Staff:
     """The person can no longer use this account; data is kept; the seat is freed. Every
     token that could act here ends, so enabling the member later revives none of them."""
@@ -230,6 +245,7 @@ async def delete(session: AsyncSession, actor: Actor, staff_id: int) -> Staff:
     await revoke_open_invitations(session, staff)
     await withdraw_ways_in(session, staff, None)
     await _end_tokens(session, staff)  # a later invitation must not revive them either
+    await _remember_end(session, staff)
     await session.execute(
         update(Staff)
         .where(Staff.account_id == actor.account_id, Staff.manager_id == staff.id)
@@ -377,6 +393,12 @@ async def member_of(session: AsyncSession, account_id: int, user_id: int) -> Sta
     )
 
 
+class AddressHeld(Exception):
+    """``activate`` found a record at the joiner's address, which they have not shown to be
+    theirs (``proven=False``): nothing was bound (``app.invitations.join_links._unproven``
+    says why)."""
+
+
 async def activate(
     session: AsyncSession,
     *,
@@ -388,6 +410,7 @@ async def activate(
     staff: Staff | None = None,
     kind: StaffKind | None = None,
     confirmed: bool = True,
+    proven: bool = True,
 ) -> Staff:
     """Link ``user`` to ``staff`` (or a new record of ``kind``) as an ACTIVE member with
     ``role``, or, not ``confirmed``, an UNCONFIRMED one (a seat reserved until
@@ -411,6 +434,10 @@ async def activate(
         staff = await session.scalar(
             select(Staff).where(Staff.account_id == account_id, Staff.email == user.email)
         )
+        if staff is not None and not proven:
+            # looked up again here, under way to binding it: a record made or readdressed
+            # since the joiner's first look is not taken either
+            raise AddressHeld()
         if staff is not None and (
             staff.user_id not in (None, user.id)
             # disabled by an administrator: only enabling it brings it back
@@ -439,6 +466,12 @@ async def activate(
             staff.last_name = last
             staff.last_name_key = name_key(last)
     role = joining_role(staff.role, role)  # a new record's role is None until set here
+    if staff.user_id is None:  # the user's membership begins: an earlier one's cut holds
+        ended = await session.get(EndedMembership, (account_id, user.id))
+        if ended is not None and (
+            staff.tokens_valid_from is None or staff.tokens_valid_from < ended.ended_at
+        ):
+            staff.tokens_valid_from = ended.ended_at
     # Joins are counted under the account lock, record writes of other kinds (an added
     # record, a changed email) are not: one of those may have taken the email since the
     # look above, as a concurrent join may have made this user a member.

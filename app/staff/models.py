@@ -267,6 +267,24 @@ class Staff(Base):
     membership again (sessions are not bound to one account, so they are not revoked)."""
 
 
+class EndedMembership(Base):
+    """When a user's membership of an account last ended with its record's deletion. The
+    record, and its ``tokens_valid_from``, are gone; this keeps the cut: a later membership
+    of the user there (an invitation accepted, a join) starts with ``tokens_valid_from`` at
+    this time, so tokens from before the deletion (a stolen session) never act there
+    again, as a disabled member's do not when enabled."""
+
+    __tablename__ = "ended_memberships"
+
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    ended_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class StaffStatus(Base):
     """Account-defined reasons behind a staffer's state (on leave, terminated, ...)."""
 

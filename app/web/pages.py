@@ -348,6 +348,15 @@ class Pages:
         except RateLimited as exc:
             return self.too_many(request, exc)
         except DomainError as exc:
+            if exc.code == ErrorCode.INVALID_CREDENTIALS:  # the link is good: try again
+                return self.render(
+                    request,
+                    "verify.html",
+                    status=400,
+                    title="Confirm your email",
+                    token=data.get("token", ""),
+                    errors=_messages(exc),
+                )
             return self.message(
                 request, "Could not confirm", " ".join(_messages(exc)), ok=False, status=400
             )

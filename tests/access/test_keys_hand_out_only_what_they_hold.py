@@ -89,7 +89,7 @@ async def test_registering_hands_out_no_role_beyond_the_key(
     [error] = payload["userErrors"]
     assert (error["code"], error["field"][-1]) == ("FORBIDDEN", "role"), error
     assert "more than this API key's scopes allow" in error["message"]
-    # nothing was made, no seat taken, and no set-password link went anywhere
+    # nothing was made, and no set-password link went anywhere
     assert "me@evil.test" not in [p["email"] for p in people]
     assert mail == []
 
@@ -202,21 +202,23 @@ EVERYONE_INVITES = """mutation($on: Boolean!) {
 SETTING = "{ account { settings { everyoneCanInvite } } }"
 
 
-async def test_a_key_that_may_not_invite_lets_nobody_invite(api, services):
-    """everyoneCanInvite hands inviting to every viewer and editor: a key without
-    ``invitations:write`` may turn it off, not on."""
+@pytest.mark.parametrize("setting", ["everyoneCanInvite", "scimInvites"])
+async def test_a_key_that_may_not_invite_lets_nobody_invite(api, services, setting):
+    """everyoneCanInvite hands inviting to every viewer and editor, scimInvites to every
+    SCIM key's new people: a key without ``invitations:write`` may turn them off, not on."""
+    change = EVERYONE_INVITES.replace("everyoneCanInvite", setting)
+    read = SETTING.replace("everyoneCanInvite", setting)
     tenant = await make_tenant(services)
     narrow = await key_of(services, tenant, NARROW)
-    body = await api(EVERYONE_INVITES, {"on": True}, **narrow)
+    body = await api(change, {"on": True}, **narrow)
     [error] = payload_of(body, "accountUpdate")["userErrors"]
-    assert (error["code"], error["field"][-1]) == ("FORBIDDEN", "everyoneCanInvite"), error
-    setting = await api.data(SETTING, as_=tenant.owner)
-    assert setting["account"]["settings"]["everyoneCanInvite"] is False
+    assert (error["code"], error["field"][-1]) == ("FORBIDDEN", setting), error
+    assert (await api.data(read, as_=tenant.owner))["account"]["settings"][setting] is False
 
     inviting = await key_of(services, tenant, [*NARROW, Scope.INVITATIONS_WRITE])
-    body = await api(EVERYONE_INVITES, {"on": True}, **inviting)
+    body = await api(change, {"on": True}, **inviting)
     assert payload_of(body, "accountUpdate")["userErrors"] == []
-    body = await api(EVERYONE_INVITES, {"on": False}, **narrow)
+    assert (await api.data(read, as_=tenant.owner))["account"]["settings"][setting] is True
+    body = await api(change, {"on": False}, **narrow)
     assert payload_of(body, "accountUpdate")["userErrors"] == []
-    setting = await api.data(SETTING, as_=tenant.owner)
-    assert setting["account"]["settings"]["everyoneCanInvite"] is False
+    assert (await api.data(read, as_=tenant.owner))["account"]["settings"][setting] is False

@@ -158,6 +158,7 @@ async def test_0028_keeps_rows_ids_keys_and_indexes_and_goes_past_the_largest_id
         t: ", ".join(c["name"] for c in await sql(database_url, f"PRAGMA table_info({t})"))
         for t in tables
     }
+    tables = [t for t in tables if columns[t]]  # a table made after 0027 is not there yet
     reads = {t: f"SELECT rowid, {columns[t]} FROM {t} ORDER BY 1" for t in tables}
     rows = {t: await sql(database_url, reads[t]) for t in tables}
     fts = await sql(database_url, "SELECT rowid, * FROM staff_search ORDER BY 1")

@@ -334,6 +334,21 @@ async def test_only_who_chose_the_password_confirms_the_address(api, services):
     assert verified["user"] == {"email": "victim@example.com", "emailVerified": True}
 
 
+async def test_a_login_without_a_password_confirms_with_none(api, services):
+    """A registered member's login has no password until its set-password link is used;
+    asked for a confirmation link meanwhile, it confirms without one."""
+    tenant = await make_tenant(services)
+    registered = await register(api, tenant.owner, email="reg@example.com")
+    assert registered["userErrors"] == []
+    await take_mail(services)  # the welcome
+    await api.data(VERIFY_RESEND, {"email": "reg@example.com"})
+    [message] = await take_mail(services)
+    assert template(message) == "email_verification"
+    verified = (await api.data(VERIFY, {"t": mail_token(message), "p": None}))["emailVerify"]
+    assert verified["userErrors"] == []
+    assert verified["user"] == {"email": "reg@example.com", "emailVerified": True}
+
+
 async def test_passwords_tried_on_a_confirmation_link_count_as_logins(api, services):
     await signup(api, "guessed@example.com")
     token = mail_token((await take_mail(services))[0])

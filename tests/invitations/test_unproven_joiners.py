@@ -82,8 +82,10 @@ async def test_a_stranger_at_a_held_address_changes_nothing(api, services, door,
     # the record, its invitation and its seat are as they were
     assert await record_at(api, tenant, ADDRESS) == before
     assert (await api.data(INVITATIONS, as_=tenant.owner))["invitations"] == invitations
-    # no login was made with the stranger's password
-    assert await login_codes(api, ADDRESS) == ["INVALID_CREDENTIALS"]
+    # their login answers as the newcomer's does: made, with their password, unconfirmed
+    # (and only that password confirms it: tests/identity/test_onboarding.py)
+    assert await login_codes(api, ADDRESS) == await login_codes(api, "fresh@example.com")
+    assert await login_codes(api, ADDRESS) == ["EMAIL_NOT_VERIFIED"]
     # the address alone is told, with no link that lets anyone in
     [message] = await take_mail(services)
     assert message["To"] == ADDRESS and message["Bcc"] is None
@@ -160,3 +162,20 @@ async def test_a_request_is_not_approved_onto_a_record_its_address_came_to_hold(
     refused = (await api.data(APPROVE, {"id": request["id"]}, as_=tenant.owner))
     assert [e["code"] for e in refused["joinRequestApprove"]["userErrors"]] == ["INVALID_STATE"]
     assert await record_at(api, tenant, ADDRESS) == before
+
+
+@pytest.mark.parametrize("door", ["link", "sign-up"])
+async def test_a_full_account_answers_a_held_address_as_a_newcomer(api, services, door):
+    """An invited record's pending invitation holds a seat; a stranger at its address is
+    still answered as a newcomer in a full account (no seat), not let in on that seat."""
+    tenant = await make_tenant(services, seats=2)
+    if door == "sign-up":
+        await _open(api, tenant)
+        take = "mutation { accountUpdate(input: {guestsTakeSeats: true}) { userErrors { code } } }"
+        assert (await api.data(take, as_=tenant.owner))["accountUpdate"]["userErrors"] == []
+    await hold(api, services, tenant, "invited")  # the last seat
+    await take_mail(services)
+    newcomer = await through(api, tenant, door, "fresh@example.com")
+    stranger = await through(api, tenant, door, ADDRESS)
+    assert [e["code"] for e in newcomer["userErrors"]] == ["SEAT_LIMIT_REACHED"]
+    assert stranger == newcomer

@@ -73,3 +73,37 @@ async def test_delete_ends_the_members_tokens(api, services):
     assert body["staffDelete"]["userErrors"] == []
     assert await codes(api, key, None) == ["UNAUTHENTICATED"]
     assert await codes(api, member.token, member.realm) == ["UNAUTHENTICATED"]
+
+
+INVITE = """mutation($email: String!) {
+  invitationCreate(input: {email: $email, role: EDITOR}) { userErrors { code } } }"""
+ACCEPT = """mutation($t: String!, $p: String!) {
+  invitationAccept(input: {token: $t, password: $p}) { token userErrors { code } } }"""
+
+
+async def test_a_deleted_members_old_tokens_stay_out_when_they_come_back(api, services):
+    """Deleting a record ends its member's tokens there; the record is gone, but the cut
+    stays with the account: invited again, the person's sessions from before the delete
+    (a stolen one, say) do not act in the account. Their new session does, and their old
+    ones still work in their other accounts."""
+    from tests.factories import mail_token, take_mail
+
+    tenant = await make_tenant(services)
+    elsewhere = await make_tenant(services)
+    member = await make_member(services, tenant, Role.EDITOR)
+    in_elsewhere = await add_membership(services, elsewhere, member.user_id)
+    body = await api.data(DELETE, {"id": member.staff_id}, as_=tenant.owner)
+    assert body["staffDelete"]["userErrors"] == []
+
+    invited = await api.data(INVITE, {"email": member.email}, as_=tenant.owner)
+    assert invited["invitationCreate"]["userErrors"] == []
+    [mail] = await take_mail(services)
+    accepted = await api.data(ACCEPT, {"t": mail_token(mail), "p": PASSWORD})
+    assert accepted["invitationAccept"]["userErrors"] == []
+
+    for old in (member.token, in_elsewhere.token):
+        assert await codes(api, old, tenant.slug) == ["UNAUTHENTICATED"]
+        assert await codes(api, old, elsewhere.slug) == []
+    assert await codes(api, accepted["invitationAccept"]["token"], tenant.slug) == []
+    login = (await api.data(LOGIN, {"e": member.email, "p": PASSWORD}))["login"]
+    assert await codes(api, login["token"], tenant.slug) == []

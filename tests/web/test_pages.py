@@ -311,7 +311,9 @@ async def test_verify_page_get_does_not_use_the_token_post_does(api, client, ser
     # without the password chosen at sign-up, nothing is confirmed
     refused = await client.post("/email/verify", data={"csrf": csrf, "token": token})
     assert refused.status_code == 400 and "Enter the password chosen" in refused.text
-    assert 'name="password"' in page.text
+    # the form again, to try once more: the link is still good
+    assert 'name="password"' in page.text and 'name="password"' in refused.text
+    assert f'name="token" value="{token}"' in refused.text
     form = {"csrf": csrf, "token": token, "password": "a very good password"}
     done = await client.post("/email/verify", data=form)
     assert done.status_code == 200

@@ -89,13 +89,9 @@ class SignupPayload(Payload):
     ok: bool = strawberry.field(default=False, description="True unless userErrors.")
 
 
-@strawberry.input(description="A token from an emailed link.")
+@strawberry.input(description="A token from an emailed link (email confirmation: and the "
+                  "login's password).")
 class TokenInput:
-    token: str = strawberry.field(description="The token.")
-
-
-@strawberry.input(description="An emailed confirmation link's token, with the login's password.")
-class EmailVerifyInput:
     token: str = strawberry.field(description="The token.")
     password: str | None = strawberry.field(
         default=None,
@@ -335,7 +331,7 @@ class IdentityMutations:
         )
 
     @mutation(description="Confirm an email address with the emailed token.")
-    async def email_verify(self, info: Info, input: EmailVerifyInput) -> EmailVerifyPayload:
+    async def email_verify(self, info: Info, input: TokenInput) -> EmailVerifyPayload:
         ctx = info.context
         return await public(
             info,
