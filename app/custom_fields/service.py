@@ -498,7 +498,10 @@ async def values_by_names(
         if not params["keys"]:
             return []
     rows = await NAMED_VALUES[bool(names), limit is not None].read(session, params)
-    if limit is not None and sum(1 for row in rows if row[0] != 0) > limit:
+    if limit is not None and (
+        sum(1 for row in rows if row[0] != 0) > limit
+        or len(rows) >= params["limit"]  # the LIMIT may have cut some (fields past MAX_FIELDS)
+    ):
         raise DomainError(
             f"More than {limit:,} custom field values: too many for one answer.",
             code=ErrorCode.LIMIT_REACHED,

@@ -370,7 +370,10 @@ async def _check_known_user(
     if not signed_in and (member or pending):
         # the right password, but nothing to do: answer (and count) as for a wrong one
         return await _decoy(session, settings, link, user, password)
-    if not signed_in:  # rolled back with the rest if the join fails further on
+    if not signed_in and user.email_verified_at is not None:
+        # rolled back with the rest if the join fails further on. An unconfirmed login's
+        # password proves nothing of the address (it may be a decoy's, ``_unproven``): its
+        # attempts stay counted, as a newcomer's repeated joins are
         await gate.succeeded(session, email)
     if member:
         raise AlreadyMember()
@@ -503,7 +506,11 @@ async def _unproven(
         template="join_record",
         to=email,
         account_id=account.id,
-        context={"email": email, "account": account.name},
+        context={
+            "email": email,
+            "account": account.name,
+            "link": f"{settings.public_url}/password/forgot",
+        },
     )
     outcome = JoinOutcome.PENDING_APPROVAL if link.requires_approval else JoinOutcome.JOINED
     return JoinResult(outcome, account, True)

@@ -13,7 +13,15 @@ from __future__ import annotations
 import pytest
 
 from app.staff.models import AccountStatus, Staff
-from tests.factories import mail_text, make_staff, make_tenant, make_user, take_mail, update_row
+from tests.factories import (
+    error_codes,
+    mail_text,
+    make_staff,
+    make_tenant,
+    make_user,
+    take_mail,
+    update_row,
+)
 from tests.invitations.test_join_links import (
     APPROVE,
     PASSWORD,
@@ -21,6 +29,9 @@ from tests.invitations.test_join_links import (
     create_ok,
     invite_record,
     join,
+)
+from tests.invitations.test_join_links import (
+    JOIN as JOIN_DOC,
 )
 from tests.invitations.test_open_signup import SIGNUP, _input, _open
 
@@ -31,6 +42,11 @@ INVITATIONS = "{ invitations(first: 10) { edges { node { email status } } } }"
 LOGIN = """mutation($email: String!, $password: String!) {
   login(input: {email: $email, password: $password}) { token userErrors { code } } }"""
 ADDRESS = "held@example.com"
+
+
+def join_input(token: str, email: str) -> dict:
+    return {"token": token, "email": email, "password": PASSWORD, "firstName": "Jo",
+            "lastName": "Joiner"}
 
 
 async def record_at(api, tenant, email: str) -> list[dict]:
@@ -179,3 +195,31 @@ async def test_a_full_account_answers_a_held_address_as_a_newcomer(api, services
     stranger = await through(api, tenant, door, ADDRESS)
     assert [e["code"] for e in newcomer["userErrors"]] == ["SEAT_LIMIT_REACHED"]
     assert stranger == newcomer
+
+
+@pytest.mark.parametrize("door", ["link", "sign-up"])
+async def test_repeated_joins_are_limited_alike_at_a_held_address(api, services, door):
+    """The same join sent again and again meets the login limit at the same attempt for
+    a held address as for a new one: the decoy's unconfirmed login, whose password
+    matches, does not clear the count."""
+    from tests.identity.test_review_password_guessing import low_limits
+
+    low_limits(services, email=3)
+    tenant = await make_tenant(services, seats=20)
+    if door == "sign-up":
+        await _open(api, tenant)
+    await hold(api, services, tenant, "invited")
+    token, _ = await create_ok(api, tenant.owner, role="EDITOR")
+
+    async def codes_of(email: str) -> list:
+        answers = []
+        for _ in range(5):
+            if door == "link":
+                body = await api(JOIN_DOC, {"input": join_input(token, email)})
+            else:
+                body = await api(SIGNUP, _input(tenant.slug, email, PASSWORD))
+            answers.append(error_codes(body) or body["data"])
+        return [a if isinstance(a, list) else "answered" for a in answers]
+
+    assert await codes_of(ADDRESS) == await codes_of("fresh@example.com")
+    assert (await codes_of("another@example.com"))[-1] == ["RATE_LIMITED"]
