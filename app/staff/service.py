@@ -796,9 +796,20 @@ async def holding(
     setting adds, as ``everyoneCanInvite`` does INVITE_USERS, is not counted.) Grants are
     read only for members whose role falls short."""
     needed = frozenset(permits)
+    held = await permits_held(session, account_id, staff_ids, needed)
+    return {staff_id for staff_id, theirs in held.items() if theirs == needed}
+
+
+async def permits_held(
+    session: AsyncSession, account_id: int, staff_ids: Iterable[int], among: Iterable[Permit]
+) -> dict[int, frozenset[Permit]]:
+    """Which of ``among`` each of ``staff_ids`` that is an active member of the account
+    holds now, by role or grant (``holding``, for several sets of permits at once: one
+    statement, and one for grants when a member's role falls short of ``among``)."""
+    among = frozenset(among)
     wanted = list(set(staff_ids))
     if not wanted:
-        return set()
+        return {}
     members = await session.execute(
         select(Staff.id, Staff.role).where(
             Staff.account_id == account_id,
@@ -806,9 +817,9 @@ async def holding(
             Staff.account_status == AccountStatus.ACTIVE,
         )
     )
-    short = {staff_id: needed - ROLE_PERMITS[Role(role)] for staff_id, role in members.all()}
-    granted = await granted_permits(session, [i for i, missing in short.items() if missing])
-    return {i for i, missing in short.items() if missing <= granted.get(i, set())}
+    by_role = {staff_id: among & ROLE_PERMITS[Role(role)] for staff_id, role in members.all()}
+    granted = await granted_permits(session, [i for i, own in by_role.items() if own != among])
+    return {i: own | (among & granted.get(i, set())) for i, own in by_role.items()}
 
 
 # --- staff statuses (an account-defined picklist) --------------------------------------

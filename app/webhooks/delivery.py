@@ -50,9 +50,8 @@ from app.webhooks.models import DeliveryStatus, WebhookAttempt, WebhookDelivery,
 from app.webhooks.service import (
     event_of,
     signing_secrets,
-    tells_personal_data,
+    standing,
     told_payload,
-    vouched_for,
 )
 
 log = logging.getLogger("roster.webhooks")
@@ -185,9 +184,10 @@ class Deliverer:
             )
             if delivery is None or endpoint is None:
                 return delivery, endpoint, None, None
-            if endpoint.id not in await vouched_for(session, [endpoint]):
+            now_standing = await standing(session, [endpoint])
+            if endpoint.id not in now_standing.vouched:
                 return delivery, endpoint, None, UNVOUCHED
-            personal = await tells_personal_data(session, endpoint)
+            personal = endpoint.id in now_standing.personal
             told = told_payload(delivery.payload, personal, await event_of(session, delivery))
             return delivery, endpoint, told, WITHHELD if told is None else None
 

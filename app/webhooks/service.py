@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import base64
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -197,48 +198,64 @@ async def update_endpoint(
 TOLD_PERSONAL_DATA = frozenset({*WHOLE_RECORDS, Permit.VIEW_PERSONAL_DATA})
 
 
-async def vouched_for(session: AsyncSession, endpoints: Sequence[WebhookEndpoint]) -> set[int]:
-    """The ids of ``endpoints`` someone still vouches for: whoever created or last changed
-    it (``update_endpoint``) is an active member holding what setting one up takes
-    (``WHOLE_RECORDS``). Events are queued for these alone. An endpoint reaches no
-    further than the member behind it, as an API key does: one whose member was disabled,
-    deleted or given a lower role stops receiving the account's changes until an
-    administrator changes it, and so vouches for it (one statement per account)."""
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """What the members behind some endpoints let them receive now (``standing``)."""
+
+    vouched: frozenset[int]
+    """The ids of the endpoints someone still vouches for (``vouched_for``)."""
+    personal: frozenset[int]
+    """The ids of those whose payloads name personal fields (``told_personal_data``)."""
+
+
+async def standing(session: AsyncSession, endpoints: Sequence[WebhookEndpoint]) -> Standing:
+    """Both answers for ``endpoints`` from one read of their members' permits per account
+    (``staff_service.permits_held``): every write in an account with endpoints asks both.
+
+    Vouched for: whoever created or last changed the endpoint (``update_endpoint``) is an
+    active member holding what setting one up takes (``WHOLE_RECORDS``). Events are
+    queued for these alone. An endpoint reaches no further than the member behind it, as
+    an API key does: one whose member was disabled, deleted or given a lower role stops
+    receiving the account's changes until an administrator changes it, and so vouches for
+    it.
+
+    Told personal data: made by someone holding ViewPersonalData (``personal_data``) who
+    still holds it, with what reading whole records takes (a restricted record's SSN or
+    salary is named too), as an active member of the account. A creator since disabled,
+    deleted, given a lower role or stripped of a grant takes the personal fields' names
+    away from it; made again by someone who holds them, an endpoint is told them again."""
     members: dict[int, set[int]] = {}
     for endpoint in endpoints:
         if endpoint.created_by_staff_id is not None:
             members.setdefault(endpoint.account_id, set()).add(endpoint.created_by_staff_id)
-    holding: set[tuple[int, int]] = set()
+    held: dict[tuple[int, int | None], frozenset[Permit]] = {}
     for account_id, staff_ids in members.items():
-        held = await staff_service.holding(session, account_id, staff_ids, WHOLE_RECORDS)
-        holding.update((account_id, staff_id) for staff_id in held)
-    return {e.id for e in endpoints if (e.account_id, e.created_by_staff_id) in holding}
+        theirs = await staff_service.permits_held(
+            session, account_id, staff_ids, TOLD_PERSONAL_DATA  # WHOLE_RECORDS and more
+        )
+        held.update(((account_id, staff_id), p) for staff_id, p in theirs.items())
+
+    def holds(endpoint: WebhookEndpoint, needed: Iterable[Permit]) -> bool:
+        theirs = held.get((endpoint.account_id, endpoint.created_by_staff_id), frozenset())
+        return theirs.issuperset(needed)
+
+    vouched = frozenset(e.id for e in endpoints if holds(e, WHOLE_RECORDS))
+    personal = frozenset(
+        e.id for e in endpoints if e.personal_data and holds(e, TOLD_PERSONAL_DATA)
+    )
+    return Standing(vouched, personal)
+
+
+async def vouched_for(session: AsyncSession, endpoints: Sequence[WebhookEndpoint]) -> set[int]:
+    """The ids of ``endpoints`` someone still vouches for (``standing``)."""
+    return set((await standing(session, endpoints)).vouched)
 
 
 async def told_personal_data(
     session: AsyncSession, endpoints: Sequence[WebhookEndpoint]
 ) -> set[int]:
-    """The ids of ``endpoints`` whose payloads name personal fields now: made by someone
-    holding ViewPersonalData (``personal_data``) who still holds it, with what reading
-    whole records takes (``WHOLE_RECORDS``: a restricted record's SSN or salary is named
-    too), as an active member of the account. An endpoint reaches no further than its
-    creator, as an API key does: a creator since disabled, deleted, given a lower role or
-    stripped of a grant takes the personal fields' names away from it (one statement per
-    account, and one for grants when a creator's role falls short). Made again by someone
-    who holds them, an endpoint is told them again."""
-    creators: dict[int, set[int]] = {}
-    for endpoint in endpoints:
-        if endpoint.personal_data and endpoint.created_by_staff_id is not None:
-            creators.setdefault(endpoint.account_id, set()).add(endpoint.created_by_staff_id)
-    holding: set[tuple[int, int]] = set()
-    for account_id, staff_ids in creators.items():
-        held = await staff_service.holding(session, account_id, staff_ids, TOLD_PERSONAL_DATA)
-        holding.update((account_id, staff_id) for staff_id in held)
-    return {
-        e.id
-        for e in endpoints
-        if e.personal_data and (e.account_id, e.created_by_staff_id) in holding
-    }
+    """The ids of ``endpoints`` whose payloads name personal fields now (``standing``)."""
+    return set((await standing(session, endpoints)).personal)
 
 
 async def tells_personal_data(session: AsyncSession, endpoint: WebhookEndpoint) -> bool:
@@ -341,10 +358,11 @@ async def replay(session: AsyncSession, actor: Actor, delivery_id: int) -> Webho
     endpoint = await session.get(WebhookEndpoint, delivery.endpoint_id)
     if endpoint is None or not endpoint.enabled:
         raise EndpointDisabled()
-    if endpoint.id not in await vouched_for(session, [endpoint]):
+    now_standing = await standing(session, [endpoint])
+    if endpoint.id not in now_standing.vouched:
         raise EndpointUnvouched()
     event = await event_of(session, delivery)
-    personal = await tells_personal_data(session, endpoint)
+    personal = endpoint.id in now_standing.personal
     if told_payload(delivery.payload, personal, event) is None:
         raise NothingToTell()  # it would be sent without a field to tell
     delivery.status = DeliveryStatus.PENDING
@@ -626,12 +644,13 @@ async def queue_deliveries(session: AsyncSession, events: list[Event]) -> None:
             .order_by(WebhookEndpoint.id)
         )
     )
-    if endpoints:
-        vouched = await vouched_for(session, endpoints)
-        endpoints = [e for e in endpoints if e.id in vouched]
     if not endpoints:
         return
-    personal = await told_personal_data(session, endpoints)
+    now_standing = await standing(session, endpoints)
+    endpoints = [e for e in endpoints if e.id in now_standing.vouched]
+    if not endpoints:
+        return
+    personal = now_standing.personal
     position = changes.mark(session)
     for event in events:
         for endpoint in endpoints:

@@ -1047,3 +1047,23 @@ async def test_an_endpoint_names_personal_fields_while_its_creator_holds_the_per
     assert [e["node"]["includesPersonalData"] for e in listed["webhookEndpoints"]["edges"]] == [
         True
     ]
+
+
+async def test_a_write_reads_its_endpoints_standing_once(api, services):
+    """Whether an endpoint is vouched for and whether it is told personal data come from
+    one read of its members' permits (``webhooks.service.standing``), not one each."""
+    from app.db.statements import StatementCounter
+
+    tenant = await make_tenant(services)
+    made = await create(api, tenant.owner, "http://127.0.0.1:9/hook")
+    assert made["webhookEndpoint"]["includesPersonalData"] is True
+    variables = {"input": {"firstName": "Ada", "lastName": "Lovelace"}}
+    await api.data(STAFF_CREATE, variables, as_=tenant.owner)  # the document parsed once
+    with StatementCounter(services.db.engine) as counter:
+        made = await api.data(STAFF_CREATE, variables, as_=tenant.owner)
+    assert made["staffCreate"]["staff"]["id"]
+    members_read = [
+        s for s in counter.statements if s.lstrip().upper().startswith("SELECT STAFF.ID, STAFF.ROLE")
+    ]
+    assert len(members_read) == 1, counter.statements
+    assert len(await deliveries(api, tenant.owner)) == 2  # both writes were queued
