@@ -46,5 +46,10 @@ def build_link(settings, path: str, token: str, redirect_url: str | None = None)
     return SecretLink(f"{settings.public_url}{path}?{urlencode({'token': token})}")
 
 
+def forgot_password_link(settings) -> str:
+    """Where someone who does not know their password asks for a reset link."""
+    return f"{settings.public_url}/password/forgot"
+
+
 def join_link(settings, token: str) -> str:
     return f"{settings.public_url}/join/{token}"

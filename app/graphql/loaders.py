@@ -139,23 +139,13 @@ def latest_invitation(ctx: Context, actor) -> DataLoader:
     return _loader(ctx, "latest_invitation", batch)
 
 
-def _endpoints_in(ctx: Context, name: str, find) -> DataLoader:
-    """Whether webhook endpoints (keyed by the rows) are among those ``find`` (a domain
-    function of a session and endpoints, answering their ids) answers, in one call."""
+def endpoint_standing(ctx: Context) -> DataLoader:
+    """Whether webhook endpoints (keyed by the rows) are vouched for, and told personal
+    data (``webhooks.service.standing``): both from one read, whichever fields ask."""
 
     async def batch(endpoints):
         async with ctx.db() as session:
-            found = await find(session, list(endpoints))
-        return [e.id in found for e in endpoints]
+            found = await webhooks_service.standing(session, list(endpoints))
+        return [(e.id in found.vouched, e.id in found.personal) for e in endpoints]
 
-    return _loader(ctx, name, batch)
-
-
-def vouched_for(ctx: Context) -> DataLoader:
-    """Whether webhook endpoints are still vouched for (``webhooks.service.vouched_for``)."""
-    return _endpoints_in(ctx, "vouched_for", webhooks_service.vouched_for)
-
-
-def tells_personal_data(ctx: Context) -> DataLoader:
-    """Whether webhook endpoints name personal fields now (``told_personal_data``)."""
-    return _endpoints_in(ctx, "tells_personal_data", webhooks_service.told_personal_data)
+    return _loader(ctx, "endpoint_standing", batch)

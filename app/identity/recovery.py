@@ -12,7 +12,7 @@ from app.access import Actor, Permit, require
 from app.audit import changes
 from app.audit import service as audit
 from app.db.base import utcnow
-from app.email.links import build_link, check_redirect
+from app.email.links import build_link, check_redirect, forgot_password_link
 from app.email.outbox import enqueue
 from app.errors import DomainError, ErrorCode
 from app.identity import user_tokens
@@ -143,7 +143,7 @@ async def _set_password(
         context={
             "email": user.email,
             "when": _when(now),
-            "link": f"{settings.public_url}/password/forgot",
+            "link": forgot_password_link(settings),
             "ended": (
                 "every session and API token was ended"
                 if keep_token_id is None

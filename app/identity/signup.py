@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accounts.service import check_new_account, create_pending_account
 from app.db.base import utcnow
-from app.email.links import build_link
+from app.email.links import build_link, forgot_password_link
 from app.email.outbox import enqueue
 from app.errors import DomainError, ErrorCode
 from app.identity import user_tokens
@@ -95,7 +95,7 @@ async def signup(
             settings.keyring,
             template="account_exists",
             to=existing.email,
-            context={"email": existing.email, "link": f"{settings.public_url}/password/forgot"},
+            context={"email": existing.email, "link": forgot_password_link(settings)},
         )
         return
     try:
@@ -113,7 +113,7 @@ async def signup(
             settings.keyring,
             template="account_exists",
             to=normalized,
-            context={"email": normalized, "link": f"{settings.public_url}/password/forgot"},
+            context={"email": normalized, "link": forgot_password_link(settings)},
         )
         return
     await create_pending_account(

@@ -14,7 +14,7 @@ from app.access import Actor, Permit, Role, refusal_to_hand_out, require
 from app.accounts.models import Account
 from app.accounts.service import reserve_seats
 from app.db.base import utcnow
-from app.email.links import join_link
+from app.email.links import forgot_password_link, join_link
 from app.email.outbox import enqueue
 from app.errors import DomainError, ErrorCode, Forbidden, NotFound, ValidationFailed
 from app.identity.credentials import PasswordGate, TokenGate
@@ -494,26 +494,12 @@ async def _unproven(
     ``signup.verify_email``), whose login then answers as a newcomer's would. The address
     is told how to take its place instead of being asked to confirm it (its invitation,
     which an administrator sends)."""
-    account = await session.get_one(Account, link.account_id)
-    await _use(session, link, email, as_newcomer=True)
+    answer = await _as_a_newcomer(session, settings, link, email, "join_record")
     if user is None:
         await create_user(
             session, passwords, email=email, password=password, first_name=first, last_name=last
         )
-    await enqueue(
-        session,
-        settings.keyring,
-        template="join_record",
-        to=email,
-        account_id=account.id,
-        context={
-            "email": email,
-            "account": account.name,
-            "link": f"{settings.public_url}/password/forgot",
-        },
-    )
-    outcome = JoinOutcome.PENDING_APPROVAL if link.requires_approval else JoinOutcome.JOINED
-    return JoinResult(outcome, account, True)
+    return answer
 
 
 async def _decoy(session, settings, link: JoinLink, user: User, password: str | None):
@@ -524,21 +510,25 @@ async def _decoy(session, settings, link: JoinLink, user: User, password: str | 
         raise DomainError("Choose a password.", field=["password"], code=ErrorCode.REQUIRED)
     if problem := password_problem(password, user.email):
         raise WeakPassword(problem)
+    return await _as_a_newcomer(session, settings, link, user.email, "join_existing")
+
+
+async def _as_a_newcomer(
+    session: AsyncSession, settings, link: JoinLink, email: str, template: str
+) -> JoinResult:
+    """A decoy's answer (``_decoy``, ``_unproven``): a newcomer's, with the seat checked
+    and one of the link's uses taken as a newcomer's would be (a full account, or a link
+    with few uses left, would otherwise tell the two apart); the address is emailed
+    ``template`` instead of being asked to confirm it."""
     account = await session.get_one(Account, link.account_id)
-    # the seat checked and one of the link's uses taken, as a newcomer's would be: a full
-    # account, or a link with few uses left, would otherwise tell the two apart
-    await _use(session, link, user.email, as_newcomer=True)
+    await _use(session, link, email, as_newcomer=True)
     await enqueue(
         session,
         settings.keyring,
-        template="join_existing",
-        to=user.email,
+        template=template,
+        to=email,
         account_id=account.id,
-        context={
-            "email": user.email,
-            "account": account.name,
-            "link": f"{settings.public_url}/password/forgot",
-        },
+        context={"email": email, "account": account.name, "link": forgot_password_link(settings)},
     )
     outcome = JoinOutcome.PENDING_APPROVAL if link.requires_approval else JoinOutcome.JOINED
     return JoinResult(outcome, account, True)

@@ -176,7 +176,7 @@ class Deliverer:
     async def _load(self, delivery_id: int):
         """The delivery, its endpoint, and what the endpoint may be told of it now
         (``told_payload``), or why it is told nothing: nobody vouches for the endpoint any
-        more (``vouched_for``), or the delivery names only what it is no longer told."""
+        more (``standing``), or the delivery names only what it is no longer told."""
         async with self.db.session() as session:
             delivery = await session.get(WebhookDelivery, delivery_id)
             endpoint = (

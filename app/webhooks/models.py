@@ -24,7 +24,7 @@ class WebhookEndpoint(Base):
     to this row: ``app.webhooks.service``); after a rotation the previous one keeps signing
     beside it until ``previous_secret_expires_at``. ``personal_data``: its creator held
     ViewPersonalData, so its payloads name changed personal fields too while they still
-    hold it (``app.webhooks.service.told_personal_data``).
+    hold it (``app.webhooks.service.standing``).
     """
 
     __tablename__ = "webhook_endpoints"

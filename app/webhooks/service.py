@@ -174,7 +174,7 @@ async def update_endpoint(
 ) -> WebhookEndpoint:
     """Change the URL, event types, description or enabled flag. An endpoint changed by
     someone without ViewPersonalData no longer receives the names of personal fields.
-    Whoever changes an endpoint vouches for it from then on (``vouched_for``): an
+    Whoever changes an endpoint vouches for it from then on (``standing``): an
     endpoint whose creator has left is taken over by changing it."""
     endpoint = await get_endpoint(session, actor, endpoint_id)
     if "url" in changes_:
@@ -203,9 +203,9 @@ class Standing:
     """What the members behind some endpoints let them receive now (``standing``)."""
 
     vouched: frozenset[int]
-    """The ids of the endpoints someone still vouches for (``vouched_for``)."""
+    """The ids of the endpoints someone still vouches for (``standing``)."""
     personal: frozenset[int]
-    """The ids of those whose payloads name personal fields (``told_personal_data``)."""
+    """The ids of those whose payloads name personal fields (``standing``)."""
 
 
 async def standing(session: AsyncSession, endpoints: Sequence[WebhookEndpoint]) -> Standing:
@@ -244,23 +244,6 @@ async def standing(session: AsyncSession, endpoints: Sequence[WebhookEndpoint]) 
         e.id for e in endpoints if e.personal_data and holds(e, TOLD_PERSONAL_DATA)
     )
     return Standing(vouched, personal)
-
-
-async def vouched_for(session: AsyncSession, endpoints: Sequence[WebhookEndpoint]) -> set[int]:
-    """The ids of ``endpoints`` someone still vouches for (``standing``)."""
-    return set((await standing(session, endpoints)).vouched)
-
-
-async def told_personal_data(
-    session: AsyncSession, endpoints: Sequence[WebhookEndpoint]
-) -> set[int]:
-    """The ids of ``endpoints`` whose payloads name personal fields now (``standing``)."""
-    return set((await standing(session, endpoints)).personal)
-
-
-async def tells_personal_data(session: AsyncSession, endpoint: WebhookEndpoint) -> bool:
-    """Whether ``endpoint``'s payloads name personal fields now (``told_personal_data``)."""
-    return endpoint.id in await told_personal_data(session, [endpoint])
 
 
 async def delete_endpoint(session: AsyncSession, actor: Actor, endpoint_id: int) -> int:

@@ -64,7 +64,7 @@ async def _world(services) -> dict:
             endpoint = WebhookEndpoint(
                 account_id=tenant.account_id,
                 url="https://hooks.example/x",
-                created_by_staff_id=tenant.owner.staff_pk,  # vouched for (``vouched_for``)
+                created_by_staff_id=tenant.owner.staff_pk,  # vouched for (``standing``)
             )
             session.add(endpoint)
             await session.flush()
@@ -180,7 +180,7 @@ async def test_an_emptied_table_never_gives_its_ids_again(services):
         endpoint = WebhookEndpoint(
             account_id=tenant.account_id,
             url="https://hooks.example/x",
-            created_by_staff_id=tenant.owner.staff_pk,  # vouched for (``vouched_for``)
+            created_by_staff_id=tenant.owner.staff_pk,  # vouched for (``standing``)
         )
         session.add(endpoint)
         await session.flush()
@@ -212,7 +212,7 @@ async def test_a_delivery_being_replayed_is_not_pruned_under_it(services):
         endpoint = WebhookEndpoint(
             account_id=tenant.account_id,
             url="https://hooks.example/x",
-            created_by_staff_id=tenant.owner.staff_pk,  # vouched for (``vouched_for``)
+            created_by_staff_id=tenant.owner.staff_pk,  # vouched for (``standing``)
         )
         session.add(endpoint)
         await session.flush()

@@ -23,7 +23,7 @@ async def test_an_attempt_never_lands_on_the_delivery_that_took_its_id(services,
         endpoint = WebhookEndpoint(
             account_id=mine.account_id,
             url="https://hooks.example/a",
-            created_by_staff_id=mine.owner.staff_pk,  # vouched for (``vouched_for``)
+            created_by_staff_id=mine.owner.staff_pk,  # vouched for (``standing``)
         )
         session.add(endpoint)
         await session.flush()

@@ -1067,3 +1067,23 @@ async def test_a_write_reads_its_endpoints_standing_once(api, services):
     ]
     assert len(members_read) == 1, counter.statements
     assert len(await deliveries(api, tenant.owner)) == 2  # both writes were queued
+
+
+async def test_an_endpoints_two_standing_fields_read_it_once(api, services):
+    """receivesEvents and includesPersonalData share one read of the members' permits."""
+    from app.db.statements import StatementCounter
+
+    tenant = await make_tenant(services)
+    for port in (9, 10):
+        await create(api, tenant.owner, f"http://127.0.0.1:{port}/hook")
+    query = "{ webhookEndpoints { edges { node { receivesEvents includesPersonalData } } } }"
+    await api.data(query, as_=tenant.owner)  # the document parsed once
+    with StatementCounter(services.db.engine) as counter:
+        data = await api.data(query, as_=tenant.owner)
+    assert [e["node"] for e in data["webhookEndpoints"]["edges"]] == [
+        {"receivesEvents": True, "includesPersonalData": True}
+    ] * 2
+    members_read = [
+        s for s in counter.statements if s.lstrip().upper().startswith("SELECT STAFF.ID, STAFF.ROLE")
+    ]
+    assert len(members_read) == 1, counter.statements

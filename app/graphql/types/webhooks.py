@@ -54,7 +54,8 @@ class WebhookEndpoint(Node):
         "changes it (webhookEndpointUpdate) and so vouches for it."
     )
     async def receives_events(self, info: Info) -> bool:
-        return await loaders.vouched_for(info.context).load(self._row)
+        vouched, _ = await loaders.endpoint_standing(info.context).load(self._row)
+        return vouched
 
     @strawberry.field(description="Why Roster disabled it, if it did.")
     def disabled_reason(self) -> str | None:
@@ -65,7 +66,8 @@ class WebhookEndpoint(Node):
         "holder of ViewPersonalData who still holds it as an active member."
     )
     async def includes_personal_data(self, info: Info) -> bool:
-        return await loaders.tells_personal_data(info.context).load(self._row)
+        _, personal = await loaders.endpoint_standing(info.context).load(self._row)
+        return personal
 
     @strawberry.field(description="Until when the secret replaced last still signs too.")
     def previous_secret_expires_at(self) -> datetime | None:
