@@ -293,7 +293,9 @@ async def _cost_error(ec, max_cost: int) -> GraphQLError | None:
     """The refusal of an operation over the cost limit, or None."""
     from app.graphql.limits import check_cost, operation_summary
 
-    summary = operation_summary(ec.schema._schema, ec.query, ec.graphql_document, ec.operation_name)
+    summary = operation_summary(
+        ec.schema._schema, ec.query, ec.graphql_document, ec.operation_name, max_cost
+    )
     return await check_cost(ec.context, summary, max_cost, ec.variables)
 
 

@@ -223,6 +223,10 @@ class Summary:
     of_type: int = 0
     of_type_lead: int = 0
     over_budget: bool = False
+    # ``evaluate()`` kept as the cost grows (one item in every list, the largest pages)
+    floor: int = 0
+    # why the cost stopped being summed (``_Summer.bound``): "cost", "terms" or "depth"
+    cut: str | None = None
 
     def sizes(self) -> set[Size]:
         return {s for monomial in self.cost for s in monomial if isinstance(s, Size)}
@@ -386,12 +390,29 @@ class _IntrospectionWalk:
         return 0
 
 
+# The most terms one part's cost may have: a document's lists nested in more different ways
+# than this are refused (``_Summer.bound``).
+MAX_TERMS = 500
+
+
 class _Summer:
-    def __init__(self, schema: GraphQLSchema, fragments: dict, budget: int):
+    """Sums an operation up (``summarize``), each part only as far as it can matter.
+
+    Each nested list multiplies the terms of the cost, and fragments spread under several
+    lists in a chain make their number grow combinatorially: a document of a few kilobytes
+    would need gigabytes and minutes, before any limit refused it. So the cost of a part is
+    not summed past what refuses the operation (``bound``): the work is bounded by the
+    document's size, whatever its shape."""
+
+    def __init__(
+        self, schema: GraphQLSchema, fragments: dict, budget: int, limit: int, max_depth: int
+    ):
         self.schema = schema
         self.fragments = fragments
         self.budget = budget
         self.walk_left = budget
+        self.limit = limit
+        self.max_depth = max_depth
         self.done: dict[tuple[str, int], Summary] = {}
         # an ofType chain past this many levels resolves nothing more
         self.of_type_cap = wrapping_depth(schema) + 1
@@ -403,7 +424,7 @@ class _Summer:
             if isinstance(selection, FieldNode):
                 if selection.alias is not None:
                     out.aliases += 1
-                out.cost[()] += 1
+                self.count(out, 1)
                 if selection.selection_set is None:
                     continue
                 name = selection.name.value
@@ -428,7 +449,7 @@ class _Summer:
                     out.of_type = max(out.of_type, out.of_type_lead)
                 if meta:
                     self.add(out, child, 0, ())  # aliases and directives; the cost is exact
-                    out.cost[()] += self.introspection_cost(selection, out)
+                    self.count(out, self.introspection_cost(selection, out))
                     continue
                 factor, sizes = self.factor(parent.name, definition, selection)
                 self.add(out, child, factor, sizes)
@@ -444,6 +465,31 @@ class _Summer:
                 if spread is not None:
                     self.merge(out, spread)
         return out
+
+    def count(self, out: Summary, cost: int) -> None:
+        if out.cut is None:
+            out.cost[()] += cost
+            out.floor += cost
+            self.bound(out)
+
+    def bound(self, out: Summary) -> None:
+        """Stops summing a part's cost once the operation is refused whatever the rest:
+        past ``max_depth`` (its cost no longer matters), past ``MAX_TERMS`` terms, or past
+        ``limit`` with one item in every list (then it costs ``limit + 1``: every term
+        counts at least 1 in ``floor``, and a part's cost only grows inside the parts
+        around it, or is dropped by a page of 0, so the operation is over the limit just
+        as with its whole polynomial)."""
+        if out.cut is not None:
+            return
+        if out.depth > self.max_depth:
+            out.cut, out.cost, out.floor = "depth", defaultdict(int), 0
+        elif len(out.cost) > MAX_TERMS:
+            out.cut = "terms"
+        elif out.floor > self.limit:
+            out.cut = "cost"
+        if out.cut in ("terms", "cost"):
+            out.cost, out.floor = defaultdict(int, {(): self.limit + 1}), self.limit + 1
+            out.over_budget = True
 
     def introspection_cost(self, node: FieldNode, out: Summary) -> int:
         """One budget for all the document's introspection fields: the walks of a document
@@ -479,14 +525,26 @@ class _Summer:
         )
         return summary
 
-    @staticmethod
-    def add(out: Summary, child: Summary, factor: int, sizes: Monomial) -> None:
+    def add(self, out: Summary, child: Summary, factor: int, sizes: Monomial) -> None:
+        """``child``'s cost, times ``factor`` and ``sizes``, added to ``out``'s."""
         out.aliases += child.aliases
         out.directives = max(out.directives, child.directives)
+        if child.cut == "depth":
+            out.cut, out.cost, out.floor = "depth", defaultdict(int), 0
+        if factor == 0 or out.cut is not None:
+            self.bound(out)
+            return  # a page of 0 counts nothing of its part; a cut part, nothing more
+        if child.cut is not None:
+            out.cut = child.cut
+            out.cost, out.floor = defaultdict(int, {(): self.limit + 1}), self.limit + 1
+            out.over_budget = True
+            return
         out.over_budget = out.over_budget or child.over_budget
         for monomial, coefficient in child.cost.items():
             key = tuple(sorted(monomial + sizes)) if sizes else monomial
             out.cost[key] += coefficient * factor
+        out.floor += child.floor * factor * MAX_PAGE ** sum(not isinstance(s, Size) for s in sizes)
+        self.bound(out)
 
     @staticmethod
     def factor(type_name: str, definition, node: FieldNode) -> tuple[int, Monomial]:
@@ -510,16 +568,22 @@ def summarize(
     document: DocumentNode,
     operation: OperationDefinitionNode,
     budget: int = INTROSPECTION_BUDGET,
+    limit: int | None = None,
+    max_depth: int = QueryLimits.max_depth,
 ) -> Summary:
     """The operation summed up; an introspection field's exact cost is counted up to
-    ``budget`` (past it, ``over_budget`` is set and the cost is ``budget + 1``)."""
+    ``budget`` (past it, ``over_budget`` is set and the cost is ``budget + 1``), and the
+    cost of any part up to ``limit`` (by default ``budget``) and ``max_depth``
+    (``_Summer.bound``)."""
     fragments = {
         d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
     }
     root = schema.get_root_type(operation.operation)
     if root is None:
         return Summary()
-    summer = _Summer(schema, fragments, budget)
+    summer = _Summer(
+        schema, fragments, budget, budget if limit is None else limit, max_depth
+    )
     return summer.selection_set(root, operation.selection_set, frozenset())
 
 
@@ -527,7 +591,9 @@ def make_rule(limits: QueryLimits):
     class QueryLimitsRule(ValidationRule):
         def enter_operation_definition(self, node: OperationDefinitionNode, *_):
             schema = self.context.schema
-            summary = summarize(schema, self.context.document, node, limits.max_cost)
+            summary = summarize(
+                schema, self.context.document, node, limits.max_cost, max_depth=limits.max_depth
+            )
             problems = []
             if summary.depth > limits.max_depth:
                 problems.append(f"is {summary.depth} levels deep (at most {limits.max_depth})")
@@ -544,7 +610,12 @@ def make_rule(limits: QueryLimits):
                     f"(at most {limits.max_directives})"
                 )
             cost = summary.evaluate()  # one item in every list of account data
-            if cost > limits.max_cost:
+            if summary.cut == "terms":
+                problems.append(
+                    f"nests its lists in more than {MAX_TERMS} different ways; ask for "
+                    "fewer nested lists"
+                )
+            elif cost > limits.max_cost:
                 costs = f"more than {limits.max_cost}" if summary.over_budget else str(cost)
                 problems.append(
                     f"costs {costs} (at most {limits.max_cost}); ask for "
@@ -566,25 +637,32 @@ _SUMMARIES: weakref.WeakKeyDictionary[GraphQLSchema, dict] = weakref.WeakKeyDict
 _SUMMARIES_KEPT = 256
 
 
-def _summary(schema, document, operation_name) -> Summary | None:
+def _summary(schema, document, operation_name, max_cost: int) -> Summary | None:
     operation = get_operation_ast(document, operation_name)
-    return None if operation is None else summarize(schema, document, operation)
+    if operation is None:
+        return None
+    return summarize(schema, document, operation, limit=max_cost)
 
 
 def operation_summary(
-    schema: GraphQLSchema, query: str | None, document: DocumentNode, operation_name
+    schema: GraphQLSchema,
+    query: str | None,
+    document: DocumentNode,
+    operation_name,
+    max_cost: int = QueryLimits.max_cost,
 ) -> Summary | None:
-    """The summary of the operation to run; kept per document text (the same text always
-    parses to the same document)."""
+    """The summary of the operation to run, its parts summed up to ``max_cost``
+    (``_Summer.bound``); kept per document text (the same text always parses to the same
+    document)."""
     if query is None or len(query) > MAX_SUMMARIZED_DOCUMENT:
-        return _summary(schema, document, operation_name)
+        return _summary(schema, document, operation_name, max_cost)
     summaries = _SUMMARIES.get(schema)
     if summaries is None:
         summaries = _SUMMARIES[schema] = {}
-    key = (query, operation_name)
+    key = (query, operation_name, max_cost)
     found = summaries.get(key)
     if found is None:
-        found = summaries[key] = _summary(schema, document, operation_name)
+        found = summaries[key] = _summary(schema, document, operation_name, max_cost)
         if len(summaries) > _SUMMARIES_KEPT:
             summaries.pop(next(iter(summaries)))
     return found
