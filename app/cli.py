@@ -171,6 +171,8 @@ def serve(
         # uvicorn would trust X-Forwarded-For from 127.0.0.1; the app decides the client's
         # address itself, from ROSTER_TRUSTED_PROXIES (app.security.client_address).
         proxy_headers=False,
+        # a websocket message is read whole before the app sees it: no longer than a body
+        ws_max_size=settings.max_body_bytes,
     )
 
 

@@ -248,6 +248,8 @@ class RosterGraphQL(GraphQLOverHTTP, GraphQL):
             allowed_origins=s.cors_origins,
             **kwargs,
         )
+        # A websocket message is a request body as an HTTP one is (``TextFrames``).
+        self.max_message_bytes = s.max_body_bytes
         self.services = services
         self.ide = ide
         self.live = Live(

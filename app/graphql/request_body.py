@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -51,20 +52,39 @@ def _where(path: list) -> str:
 def bad_string_path(value: object) -> list | None:
     """The path of the first string (or key) holding NUL or a lone surrogate, else None.
 
-    Iterative: the parser's depth limit is above Python's recursion limit."""
-    stack: list[tuple[object, list]] = [(value, [])]
+    Iterative: the parser's depth limit is above Python's recursion limit. Only containers
+    wait on the stack, each with a link to its parent's place: a path is built only for
+    the string found (a list of a million numbers costs no million paths)."""
+    Place = tuple | None  # (the parent's place, the key or index) or None for the root
+    stack: list[tuple[object, Place]] = [(value, None)]
+
+    def unwound(place: Place) -> list:
+        path: list = []
+        while place is not None:
+            place, key = place
+            path.append(key)
+        return path[::-1]
+
     while stack:
-        item, path = stack.pop()
+        item, place = stack.pop()
         if isinstance(item, str):
             if _BAD.search(item):
-                return path
-        elif isinstance(item, dict):
-            for key, sub in item.items():
-                if isinstance(key, str) and _BAD.search(key):
-                    return [*path, key]
-                stack.append((sub, [*path, key]))
+                return unwound(place)
+            continue
+        if isinstance(item, dict):
+            pairs: Iterable = item.items()
         elif isinstance(item, list):
-            stack.extend((sub, [*path, i]) for i, sub in enumerate(item))
+            pairs = enumerate(item)
+        else:
+            continue
+        for key, sub in pairs:
+            if isinstance(key, str) and _BAD.search(key):
+                return unwound((place, key))
+            if isinstance(sub, str):
+                if _BAD.search(sub):
+                    return unwound((place, key))
+            elif isinstance(sub, dict | list):
+                stack.append((sub, (place, key)))
     return None
 
 

@@ -121,12 +121,18 @@ class TextFrames(ASGIWebSocketAdapter):
         """Each text frame decoded as a request body is (``decode_request_json``); one that
         cannot be read comes as ``Unreadable`` (strawberry knows only JSONDecodeError, and
         a NUL in a string would end the connection with a traceback)."""
+        limit = getattr(self.view, "max_message_bytes", None)
         try:
             while self.ws.application_state != WebSocketState.DISCONNECTED:
                 try:
                     text = await self.ws.receive_text()
                 except KeyError:  # a binary frame
                     yield Unreadable("WebSocket message type must be text")
+                    continue
+                # Before decoding: a message longer than a request body may be costs no
+                # more than its refusal (each character is at least one byte).
+                if limit is not None and len(text) > limit:
+                    yield Unreadable(f"The message is longer than {limit} bytes.")
                     continue
                 try:
                     yield self.view.decode_json(text)

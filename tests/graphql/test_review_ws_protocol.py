@@ -162,3 +162,25 @@ async def test_a_binary_frame_closes_4400(services, live):
         assert (await ws.init(tenant.owner))["type"] == "connection_ack"
         await ws.ws.send(b'{"type": "ping"}')
         assert await ws.closed() == 4400
+
+
+@pytest.mark.parametrize("signed_in", [False, True], ids=["before-init", "after-init"])
+async def test_a_message_longer_than_a_request_body_closes_4400(settings, services, live, signed_in):
+    """A frame is a request body: past max_body_bytes it is refused before it is decoded
+    (a review sent 16 MB of ``[0,0,...]`` before connection_init, which was decoded and
+    walked whole)."""
+    tenant = await make_tenant(services)
+    longest = settings.max_body_bytes
+
+    def ping(length: int) -> str:
+        frame = '{"type": "ping", "payload": {"x": "%s"}}'
+        return frame % ("a" * (length - len(frame) + 2))
+
+    assert len(ping(longest)) == longest
+    async with WsClient.open(live) as ws:
+        if signed_in:
+            assert (await ws.init(tenant.owner))["type"] == "connection_ack"
+            await ws.ws.send(ping(longest))  # as long as a body may be: answered
+            assert (await ws.receive())["type"] == "pong"
+        await ws.ws.send(ping(longest + 1))
+        assert await ws.closed() == 4400
