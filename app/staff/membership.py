@@ -42,7 +42,7 @@ from app.invitations.models import Invitation, InvitationStatus, JoinLink
 from app.staff import access, stamps
 from app.staff.errors import AlreadyMember, StaffEmailTaken
 from app.staff.models import AccountStatus, EndedMembership, Staff, StaffKind
-from app.staff.service import get_staff
+from app.staff.service import get_staff, granted_permits
 from app.validation import name_key
 
 # an invitation not yet accepted: pending, or expired (a resend revives it)
@@ -225,6 +225,8 @@ async def enable(session: AsyncSession, actor: Actor, staff_id: int) -> Staff:
             "This member is not disabled.", field=["staff_id"], code=ErrorCode.INVALID_STATE
         )
     if staff.user_id is not None:
+        if refusal := await _refusal_to_give_back(session, actor, staff):
+            raise Forbidden(refusal, field=["staff_id"])
         await reserve_seats(session, actor.account_id, role=staff.role)
         user = await session.get_one(User, staff.user_id)
         confirmed = user.email_verified_at is not None
@@ -234,6 +236,20 @@ async def enable(session: AsyncSession, actor: Actor, staff_id: int) -> Staff:
     stamps.touch(staff, ["account_status"], utcnow())
     await session.flush()
     return staff
+
+
+async def _refusal_to_give_back(session: AsyncSession, actor: Actor, staff: Staff) -> str | None:
+    """Enabling a login hands its role and grants out again: nobody gives back what they
+    could not give (``refusal_to_hand_out``, ``refusal_to_grant``), so a key that holds less
+    than a disabled administrator (an owner's key with the ``scim`` scope alone, say) does
+    not bring one back."""
+    if refusal := actor.refusal_to_hand_out(staff.role):
+        return refusal
+    granted = (await granted_permits(session, [staff.id])).get(staff.id, set())
+    for permit in sorted(granted):
+        if refusal := actor.refusal_to_grant(permit):
+            return refusal
+    return None
 
 
 async def delete(session: AsyncSession, actor: Actor, staff_id: int) -> Staff:

@@ -23,6 +23,7 @@ from tests.factories import (
     set_custom_value,
     take_mail,
 )
+from tests.scim.helpers import scim_for
 
 REGISTER = """mutation($input: StaffRegisterInput!) {
   staffRegister(input: $input) { staff { email role hasLogin } userErrors { field code message } }
@@ -222,3 +223,76 @@ async def test_a_key_that_may_not_invite_lets_nobody_invite(api, services, setti
     body = await api(change, {"on": False}, **narrow)
     assert payload_of(body, "accountUpdate")["userErrors"] == []
     assert (await api.data(read, as_=tenant.owner))["account"]["settings"][setting] is False
+
+
+# --- staffEnable, and SCIM's active: true ---
+
+DISABLE = """mutation($id: ID!) {
+  staffDisable(input: {staffId: $id}) { staff { accountStatus } userErrors { code } } }"""
+ENABLE = """mutation($id: ID!) {
+  staffEnable(input: {staffId: $id}) { staff { accountStatus } userErrors { field code message } } }"""
+STATUS = "query($id: ID!) { node(id: $id) { ... on Staff { accountStatus } } }"
+
+
+async def _disabled(api, tenant, member) -> None:
+    body = await api(DISABLE, {"id": member.staff_id}, as_=tenant.owner)
+    assert payload_of(body, "staffDisable")["userErrors"] == []
+
+
+async def _status(api, tenant, member) -> str:
+    return (await api.data(STATUS, {"id": member.staff_id}, as_=tenant.owner))["node"][
+        "accountStatus"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("scopes", "role", "grant", "enabled"),
+    [
+        (None, Role.ADMINISTRATOR, False, True),  # the owner's own session
+        (EVERY_API_SCOPE, Role.ADMINISTRATOR, False, False),  # no key holds IMPERSONATE
+        (EVERY_API_SCOPE, Role.EDITOR, False, True),
+        (WITHOUT_PERSONAL_DATA, Role.EDITOR, True, False),  # the editor's grant
+        (EVERY_API_SCOPE, Role.EDITOR, True, True),
+    ],
+    ids=["owner-admin", "key-admin", "key-editor", "narrow-key-granted-editor", "key-granted-editor"],
+)
+async def test_enabling_gives_back_no_role_or_grant_beyond_the_key(
+    api, services, scopes, role, grant, enabled
+):
+    tenant = await make_tenant(services)
+    member = await make_member(services, tenant, role)
+    if grant:
+        body = await api(GRANT, {"id": member.staff_id}, as_=tenant.owner)
+        assert payload_of(body, "staffPermitGrant")["userErrors"] == []
+    await _disabled(api, tenant, member)
+    caller = {"as_": tenant.owner} if scopes is None else await key_of(services, tenant, scopes)
+    payload = payload_of(await api(ENABLE, {"id": member.staff_id}, **caller), "staffEnable")
+    if enabled:
+        assert payload["userErrors"] == []
+        assert await _status(api, tenant, member) == "ACTIVE"
+    else:
+        assert [(e["code"], e["field"][-1]) for e in payload["userErrors"]] == [
+            ("FORBIDDEN", "staffId")
+        ]
+        assert payload["staff"] is None
+        assert await _status(api, tenant, member) == "DISABLED"
+
+
+async def test_a_scim_key_does_not_bring_back_a_disabled_administrator(api, services, client):
+    """The owner disables an administrator who is still assigned in the identity
+    provider: its next sync sends active: true, with a key that holds no IMPERSONATE."""
+    s = await scim_for(services, client)
+    admin = await make_member(services, s.tenant, Role.ADMINISTRATOR)
+    await _disabled(api, s.tenant, admin)
+    found = (await s.get("/Users", filter=f'userName eq "{admin.email}"')).json()
+    [user] = found["Resources"]
+    response = await s.patch(f"/Users/{user['id']}", {"op": "replace", "path": "active", "value": True})
+    assert response.status_code == 403, response.text
+    assert await _status(api, s.tenant, admin) == "DISABLED"
+    # a viewer comes back: the key holds all a viewer may do
+    viewer = await make_member(services, s.tenant, Role.VIEWER)
+    await _disabled(api, s.tenant, viewer)
+    [user] = (await s.get("/Users", filter=f'userName eq "{viewer.email}"')).json()["Resources"]
+    response = await s.patch(f"/Users/{user['id']}", {"op": "replace", "path": "active", "value": True})
+    assert response.status_code == 200, response.text
+    assert await _status(api, s.tenant, viewer) == "ACTIVE"
