@@ -48,6 +48,9 @@ class Context:
     socket: Any = None
     live: Any = None
     close_socket: Callable[[int, str], Awaitable[None]] | None = None
+    # A subscription's cost check with the account's sizes of the moment: its document is
+    # run again for each event, as the account grows (``RequestLifecycle``).
+    cost_check: Callable[[], Awaitable[Any]] | None = None
 
     @property
     def over_socket(self) -> bool:
@@ -65,6 +68,7 @@ class Context:
             loaders={},
             failed=False,
             operation_name=None,
+            cost_check=None,
         )
 
     async def reset_unit_of_work(self) -> None:

@@ -179,6 +179,10 @@ class RequestLifecycle(SchemaExtension):
                 if operation_type == OperationType.SUBSCRIPTION:
                     raise error  # a subscription's source is made whatever the result
                 ec.result = ExecutionResult(data=None, errors=[error])
+            elif operation_type == OperationType.SUBSCRIPTION:
+                # priced again before each event is resolved (app.graphql.subscriptions):
+                # a subscription cheap in an empty account may not run in a large one
+                ctx.cost_check = functools.partial(_cost_error, ec, self.max_cost)
         yield
 
     async def on_operation(self):

@@ -170,6 +170,8 @@ async def _follow(info: Info, subject: str, build: Build[T]) -> AsyncGenerator[T
                 if item is None:
                     await ctx.close(commit=False)
                     continue
+                if ctx.cost_check is not None and (error := await ctx.cost_check()) is not None:
+                    raise error  # over the limit with the account's sizes now: it ends
                 yield item  # resolved, then the unit of work ends (RequestLifecycle)
     except LimitReached as exc:
         raise limit_reached(exc.message) from None

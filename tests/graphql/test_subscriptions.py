@@ -158,6 +158,7 @@ async def test_queries_and_mutations_are_refused_over_the_socket(services, live)
         errors = message["payload"]["errors"] if message["type"] == "next" else message["payload"]
         assert [e["extensions"]["code"] for e in errors] == ["BAD_USER_INPUT"]
         assert "data" not in message["payload"] or message["payload"]["data"] is None
+        print("MSG", message, await ws.drain(0.5))
 
 
 async def test_query_limits_apply_to_subscription_documents(services, live):
@@ -308,3 +309,36 @@ def test_changed_fields_hold_every_field_an_event_can_name():
 
     assert len(list(STAFF)) + 3 <= _CHANGED_FIELDS  # and custom fields, shares, permits
     assert len(list(CUSTOM_FIELDS)) <= _CHANGED_FIELDS
+
+
+NESTED = """subscription { staffChanged { kind staff {
+  projects { project { members { staff { projects { project { members { staff { id } } } } } } } }
+} } }"""
+
+
+async def test_a_subscription_is_priced_again_for_each_event(api, services, live):
+    """Priced at subscribe time in an empty account it costs nothing; once a project of
+    200 members is there, each event would build 40,000 objects: the next event ends it
+    with the cost limit's error instead (found in review)."""
+    from tests.graphql.test_review_query_cost import _large_account
+
+    tenant = await make_tenant(services, seats=500)
+    target = await make_staff(services, tenant)
+    async with WsClient.open(live) as ws:
+        assert (await ws.init(tenant.owner))["type"] == "connection_ack"
+        op = await ws.subscribe(NESTED)
+        await asyncio.sleep(0.2)
+        rename = {"input": {"id": gid("Staff", target.id), "title": "First"}}
+        await api.data(STAFF_UPDATE, rename, as_=tenant.owner)
+        first = await ws.next()
+        assert first["data"]["staffChanged"]["kind"] == "UPDATED"
+
+        await _large_account(services, tenant, staff=200, projects_count=1, each=1)
+        rename["input"]["title"] = "Second"
+        await api.data(STAFF_UPDATE, rename, as_=tenant.owner)
+        message = await ws.receive()
+        assert (message["id"], message["type"], message["payload"]["data"]) == (op, "next", None)
+        [error] = message["payload"]["errors"]
+        assert error["extensions"]["code"] == "BAD_USER_INPUT"
+        assert "too large" in error["message"]
+        assert await ws.drain(0.5) == [{"id": op, "type": "complete"}]  # it has ended
