@@ -10,7 +10,7 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.access import Actor, Permit, Role, refusal_to_hand_out, require
+from app.access import Actor, Permit, Role, refusal_to_hand_out, refuse_impersonation, require
 from app.accounts.models import Account
 from app.accounts.service import reserve_seats
 from app.db.base import utcnow
@@ -101,6 +101,7 @@ async def create_link(
     """Omitted role, expiry and approval come from the account's join-link defaults; a
     link for customers or vendors (``kind``) makes guests unless it names a role."""
     require(actor, Permit.MANAGE_ACCOUNT)
+    refuse_impersonation(actor)  # a way in is made under one's own name
     # as an invitation is made: a maker disabled or demoted meanwhile makes no link
     await lock_members(session, actor)
     account = await session.get_one(Account, actor.account_id)
@@ -150,6 +151,7 @@ async def rotate_link(session: AsyncSession, actor: Actor, link_id: int) -> tupl
     whoever gets the new one, as making it would (``link_problems``), and makes the link
     the rotator's: it lasts while they could still make it (``withdraw_ways_in``)."""
     require(actor, Permit.MANAGE_ACCOUNT)
+    refuse_impersonation(actor)  # a way in is made under one's own name
     await lock_members(session, actor)
     link = await _get_link(session, actor, link_id)
     if refusal := actor.refusal_to_hand_out(link.role):

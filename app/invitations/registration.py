@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.access import Actor, Permit, Role, require
+from app.access import Actor, Permit, Role, refuse_impersonation, require
 from app.accounts.models import Account
 from app.accounts.service import reserve_seats
 from app.email.links import build_link, check_redirect
@@ -50,6 +50,7 @@ async def register(
     the email's subject and message sit in the input (staffRegister's ``welcome``), so
     that their errors point there."""
     require(actor, Permit.MANAGE_STAFF)
+    refuse_impersonation(actor)  # a login is made under one's own name
     email, subject, message, redirect_url = _clean_options(
         settings, data.get("email"), subject, message, redirect_url, options_at
     )

@@ -16,6 +16,7 @@ from app.access import (
     joining_role,
     may_offer,
     refusal_to_hand_out,
+    refuse_impersonation,
     require,
 )
 from app.access.roles import invites
@@ -419,6 +420,7 @@ async def create_invitation(
     session: AsyncSession, actor: Actor, settings, request: InvitationRequest
 ) -> Invitation:
     require(actor, Permit.INVITE_USERS)
+    refuse_impersonation(actor)  # a way in is made under one's own name
     account = await session.get_one(Account, actor.account_id)
     v = _clean_request(actor, account, request, settings)
     email = v["email"]
@@ -522,6 +524,7 @@ async def create_many(
 ) -> list[BulkRow]:
     """One result per row; valid rows succeed even when others fail (a savepoint each)."""
     require(actor, Permit.INVITE_USERS)
+    refuse_impersonation(actor)  # a way in is made under one's own name
     if len(requests) > MAX_BULK:
         raise ValidationFailed(
             [
@@ -597,6 +600,7 @@ async def _get(session: AsyncSession, actor: Actor, invitation_id: int) -> Invit
 async def resend(session: AsyncSession, actor: Actor, settings, invitation_id: int) -> Invitation:
     """New token (the old link stops working), new expiry; also revives expired ones."""
     require(actor, Permit.INVITE_USERS)
+    refuse_impersonation(actor)  # a way in is made under one's own name
     invitation = await _get(session, actor, invitation_id)
     # Row lock (PostgreSQL): concurrent resends see each other's last_sent_at, and a
     # resend never revives an invitation accepted or revoked meanwhile.

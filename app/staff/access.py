@@ -173,12 +173,18 @@ def write_denial(actor: Actor, staff_id: int, restricted: bool, field: str) -> s
     return None if editable else "You may not edit this staff member."
 
 
+NO_EMAIL_WHILE_IMPERSONATING = "Emails cannot change while impersonating."
+
+
 def email_change_denial(actor: Actor, staff_id: int, role: Role) -> str | None:
     """Why ``actor`` may not change the email of a record with ``role``, or None. The
     owner's record gets its login back at its own address (an invitation, a join link or a
     sign-up there keeps it the owner's: ``app.access.joining_role``), so whoever chose that
     address would choose the owner: only the owner changes it (a restore takes the
-    address its backup holds)."""
+    address its backup holds). Nobody changes an email while impersonating: the address
+    is where a login's links go."""
+    if actor.impersonated:
+        return NO_EMAIL_WHILE_IMPERSONATING
     if role == Role.OWNER and staff_id != actor.staff_id:
         return "Only the owner changes the owner's email."
     return None

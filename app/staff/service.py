@@ -662,10 +662,8 @@ async def update_staff(
     session: AsyncSession, actor: Actor, settings, staff_id: int, changes: dict
 ) -> StaffUpdate:
     staff = await get_staff(session, actor, staff_id)
-    if actor.impersonated and "email" in changes:
-        raise ValidationFailed(
-            [Forbidden("Emails cannot change while impersonating.", field=["email"])]
-        )
+    if actor.impersonated and "email" in changes:  # even to the same address
+        raise ValidationFailed([Forbidden(access.NO_EMAIL_WHILE_IMPERSONATING, field=["email"])])
     _check_write_access(actor, staff.id, staff.restricted, changes)
     problems: list[DomainError] = []
     values = _clean_all(changes, actor.account_id, problems, staff)

@@ -28,7 +28,7 @@ from sqlalchemy import ColumnElement, delete, func, or_, select
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.access import Actor, Permit
+from app.access import Actor, Permit, refuse_impersonation
 from app.access.require import WHOLE_RECORDS, require_whole_records
 from app.accounts.service import lock_account
 from app.audit import changes
@@ -133,6 +133,7 @@ async def create_endpoint(
 ) -> tuple[WebhookEndpoint, str]:
     """A new endpoint and its signing secret (the only time it is shown)."""
     require_whole_records(actor)
+    refuse_impersonation(actor)  # a standing feed is vouched for by its maker
     types = _clean_event_types(event_types)
     description = clean_text(description, "description", max_length=500)
     await lock_account(session, actor.account_id)  # concurrent creates count one by one
@@ -176,6 +177,7 @@ async def update_endpoint(
     someone without ViewPersonalData no longer receives the names of personal fields.
     Whoever changes an endpoint vouches for it from then on (``standing``): an
     endpoint whose creator has left is taken over by changing it."""
+    refuse_impersonation(actor)  # so it is vouched for by its maker, not whom they act as
     endpoint = await get_endpoint(session, actor, endpoint_id)
     if "url" in changes_:
         endpoint.url = await _clean_url(changes_["url"], allow_private)
@@ -267,6 +269,7 @@ async def rotate_secret(
 ) -> tuple[WebhookEndpoint, str]:
     """A new signing secret (shown once); the one it replaces keeps signing beside it for
     ``overlap``, so receivers can switch without losing a message."""
+    refuse_impersonation(actor)  # a secret is shown to its maker alone
     endpoint = await get_endpoint(session, actor, endpoint_id)
     current = keyring.decrypt(endpoint.secret_sealed, _associated(endpoint, "secret_sealed"))
     endpoint.previous_secret_sealed = _seal(keyring, endpoint, "previous_secret_sealed", current)

@@ -291,7 +291,10 @@ async def _joining(info: Info, input, attempt, count, payload):
 
 @strawberry.type
 class InvitationMutations:
-    @mutation(description="Invite someone by email (reserves a seat).")
+    @mutation(
+        description="Invite someone by email (reserves a seat).",
+        while_impersonating=False,
+    )
     async def invitation_create(
         self, info: Info, input: InvitationCreateInput
     ) -> InvitationPayload:
@@ -305,7 +308,10 @@ class InvitationMutations:
             before=_sends(info),
         )
 
-    @mutation(description="Invite up to 500 people; one result per row.")
+    @mutation(
+        description="Invite up to 500 people; one result per row.",
+        while_impersonating=False,
+    )
     async def invitation_bulk_create(
         self, info: Info, input: InvitationBulkCreateInput
     ) -> InvitationBulkCreatePayload:
@@ -319,7 +325,10 @@ class InvitationMutations:
             before=_sends(info, len(input.rows)),
         )
 
-    @mutation(description="Send again with a new link and expiry (cooldown applies).")
+    @mutation(
+        description="Send again with a new link and expiry (cooldown applies).",
+        while_impersonating=False,
+    )
     async def invitation_resend(self, info: Info, input: InvitationIdInput) -> InvitationPayload:
         settings = info.context.settings
         invitation_id = decode_id(input.id, "Invitation")
@@ -376,7 +385,10 @@ class InvitationMutations:
             ),
         )
 
-    @mutation(description="Create a shareable join link (administrators).")
+    @mutation(
+        description="Create a shareable join link (administrators).",
+        while_impersonating=False,
+    )
     async def join_link_create(self, info: Info, input: JoinLinkCreateInput) -> JoinLinkPayload:
         return await as_actor(
             info,
@@ -393,7 +405,10 @@ class InvitationMutations:
             _link_with_url(info.context.settings),
         )
 
-    @mutation(description="Give a join link a new URL; the old one stops working.")
+    @mutation(
+        description="Give a join link a new URL; the old one stops working.",
+        while_impersonating=False,
+    )
     async def join_link_rotate(self, info: Info, input: InvitationIdInput) -> JoinLinkPayload:
         link_id = decode_id(input.id, "JoinLink")
         return await as_actor(
@@ -485,7 +500,8 @@ class InvitationMutations:
     @mutation(
         description="Register a member directly: ACTIVE at once; the welcome "
         "email holds a one-time set-password link. An address that already has a Roster "
-        "login is invited instead (INVITED, a seat reserved): it joins only by accepting."
+        "login is invited instead (INVITED, a seat reserved): it joins only by accepting.",
+        while_impersonating=False,
     )
     async def staff_register(self, info: Info, input: StaffRegisterInput) -> StaffRegisterPayload:
         ctx = info.context

@@ -117,7 +117,8 @@ def _delivery(row, actor) -> WebhookDeliveryPayload:
 class WebhookMutations:
     @mutation(
         description="Add a webhook endpoint; its signing secret is in the answer, "
-        "once (administrators)."
+        "once (administrators).",
+        while_impersonating=False,
     )
     async def webhook_endpoint_create(
         self, info: Info, input: WebhookEndpointCreateInput
@@ -138,7 +139,9 @@ class WebhookMutations:
             _with_secret,
         )
 
-    @mutation(description="Change a webhook endpoint (administrators).")
+    @mutation(
+        description="Change a webhook endpoint (administrators).", while_impersonating=False
+    )
     async def webhook_endpoint_update(
         self, info: Info, input: WebhookEndpointUpdateInput
     ) -> WebhookEndpointPayload:
@@ -169,7 +172,8 @@ class WebhookMutations:
     @mutation(
         description="Give a webhook endpoint a new signing secret (in the answer, "
         "once); the old one keeps signing beside it for the overlap period "
-        "(administrators)."
+        "(administrators).",
+        while_impersonating=False,
     )
     async def webhook_endpoint_secret_rotate(
         self, info: Info, input: WebhookEndpointIdInput
