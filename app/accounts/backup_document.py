@@ -378,7 +378,7 @@ def _check_rules(rows: dict[str, list[dict]]) -> None:
     for i, row in enumerate(rows["staffPermitGrants"]):
         if (problem := grant_problem(row["permit"])) is not None:
             raise _refused("staffPermitGrants", i, row, problem)
-    _check_invitations(rows["invitations"], _owner_id(staff))
+    _check_invitations(rows["invitations"], _owner_id(staff), staff)
     for i, row in enumerate(rows["joinLinks"]):
         domains = row.get("allowed_domains") or []
         if not isinstance(domains, list) or not all(isinstance(d, str) for d in domains):
@@ -463,14 +463,17 @@ def _owner_id(staff: list[dict]) -> object:
     return next(row.get("id") for row in staff if row.get("role") == Role.OWNER)
 
 
-def _check_invitations(invitations: list[dict], owner_id: object) -> None:
+def _check_invitations(invitations: list[dict], owner_id: object, staff: list[dict]) -> None:
     """Nobody invited as owner (``check_invited_role``, for the owner, who may invite as
     any role there is to invite as) but the owner's own record (``joining_role``: it is
     invited as the owner to get a login back; one no longer open, accepted or revoked, is
     history, whoever owns the account since), and one invitation not yet accepted per record and
     per address (``OPEN_INVITATIONS``: inviting a record again revokes its others,
     ``revoke_open_invitations``; an invitation follows its record's address,
-    ``readdress``): a second is refused as invitationCreate refuses it, naming both."""
+    ``readdress``): a second is refused as invitationCreate refuses it, naming both, and
+    one open for a record at another address than the record's (its link would let
+    whoever holds that address take the record: the owner's, say)."""
+    address_of = {row.get("id"): _address(row.get("email")) for row in staff}
     open_for: dict[tuple[str, object], int] = {}
     for i, row in enumerate(invitations):
         is_open = row.get("status", InvitationStatus.PENDING) in OPEN_INVITATIONS
@@ -482,7 +485,15 @@ def _check_invitations(invitations: list[dict], owner_id: object) -> None:
             raise _refused("invitations", i, row, exc) from None
         if not is_open:
             continue
-        email = (row.get("email") or "").strip().casefold()
+        email = _address(row.get("email"))
+        record = row.get("staff_id")
+        if record is not None and record in address_of and address_of[record] != email:
+            raise BackupRejected(
+                f"{_where('invitations', i, row, 'email')}: an invitation not yet accepted "
+                "goes to its record's address.",
+                field=["invitations", str(i), "email"],
+                code=ErrorCode.INVALID,
+            )
         keys = [("staff_id", row.get("staff_id")), ("email", email or None)]
         for key, value in keys:
             if value is None:
@@ -495,6 +506,10 @@ def _check_invitations(invitations: list[dict], owner_id: object) -> None:
                     field=["invitations", str(i), key],
                     code=AlreadyInvited.code,
                 )
+
+
+def _address(email: object) -> str:
+    return email.strip().casefold() if isinstance(email, str) else ""
 
 
 def _unique_keys(section: Section) -> list[tuple[str, tuple[str, ...]]]:

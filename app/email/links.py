@@ -20,16 +20,20 @@ def check_redirect(
     if redirect_url is None or not redirect_url.strip():
         return None
     url = redirect_url.strip()
+    if not redirect_allowed(settings, url):
+        raise DomainError("This redirect URL is not allowed.", field=path_of(field))
+    return url
+
+
+def redirect_allowed(settings, url: str) -> bool:
     parts = urlsplit(url)
     allowed = {o.rstrip("/").lower() for o in settings.redirect_origins}
-    if (
+    return not (
         len(url) > 500
         or parts.scheme not in ("https", "http")
         or parts.fragment
         or origin_of(url) not in allowed
-    ):
-        raise DomainError("This redirect URL is not allowed.", field=path_of(field))
-    return url
+    )
 
 
 class SecretLink(str):
@@ -40,7 +44,10 @@ class SecretLink(str):
 
 
 def build_link(settings, path: str, token: str, redirect_url: str | None = None) -> SecretLink:
-    if redirect_url:
+    """The link carrying ``token``: to the frontend that asked for it (``redirect_url``)
+    only if its origin is allow-listed now (a redirect stored long ago, or restored from a
+    backup, gets no token to an origin no longer or never allowed), else Roster's page."""
+    if redirect_url and redirect_allowed(settings, redirect_url):
         sep = "&" if "?" in redirect_url else "?"
         return SecretLink(f"{redirect_url}{sep}{urlencode({'token': token})}")
     return SecretLink(f"{settings.public_url}{path}?{urlencode({'token': token})}")

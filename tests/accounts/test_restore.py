@@ -723,6 +723,29 @@ async def test_invitations_and_join_links_the_services_refuse_are_refused(
     await restore(services, json.dumps(revoked).encode(), slug="invited-once")
 
 
+async def test_an_open_invitation_goes_to_its_records_address(api, services, world, tmp_path):
+    """An edited backup whose pending invitation (the owner's own record's, say) points
+    at another address than its record's is refused: its link would hand the record to
+    whoever holds that address. One accepted or revoked is history and may differ."""
+    tenant, *_ = world
+    document = json.loads(await backup(services, tenant.slug, tmp_path))
+    [invitation] = document["invitations"]
+    for address in ("attacker@evil.test", ""):
+        bad = json.loads(json.dumps(document))
+        bad["invitations"][0]["email"] = address
+        refused = await refused_unchanged(services, tenant, tmp_path, bad)
+        assert refused.message == (
+            "invitations[0].email: an invitation not yet accepted goes to its record's address."
+        )
+        assert refused.field == ["invitations", "0", "email"]
+    respelled = json.loads(json.dumps(document))
+    respelled["invitations"][0]["email"] = invitation["email"].upper()
+    await restore(services, json.dumps(respelled).encode(), slug="invited-respelled")
+    history = json.loads(json.dumps(document))
+    history["invitations"][0].update(email="someone@else.test", status="REVOKED")
+    await restore(services, json.dumps(history).encode(), slug="invited-history")
+
+
 async def test_a_share_with_itself_or_a_permit_not_granted_is_refused(services, world, tmp_path):
     """staffShare refuses sharing a record with its own person (``share_problem``);
     staffPermitGrant a permit that comes with a role (``grant_problem``). A grantable

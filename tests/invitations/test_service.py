@@ -6,10 +6,12 @@ Create (one and a batch), resend, revoke, accept, preview, list, and the seat le
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import update
 
 from app.access import Role
 from app.accounts.models import Account
 from app.background import sweep_once
+from app.db.base import utcnow
 from app.graphql.ids import decode_id
 from app.invitations.models import Invitation
 from tests.factories import (
@@ -327,6 +329,27 @@ async def test_redirect_url_must_be_allow_listed(api, services, settings):
     [message] = await take_mail(services)
     assert "https://app.example/join?token=" in mail_text(message)
     assert "evil.example" not in mail_text(message)
+
+
+async def test_a_stored_redirect_no_longer_allowed_gets_no_token(api, services, settings):
+    """A link's token goes to a frontend only while its origin is allow-listed: one taken
+    off the list since the invitation was made (or never on this server's list: a restored
+    backup's) gets Roster's own page instead."""
+    settings.redirect_origins = ["https://app.example"]
+    tenant = await make_tenant(services)
+    made = await invite_ok(api, tenant.owner, "x@example.com", redirectUrl="https://app.example/join")
+    await take_mail(services)
+    async with services.db.session(write=True) as session:  # past the resend cooldown
+        await session.execute(
+            update(Invitation).values(last_sent_at=utcnow() - timedelta(days=1))
+        )
+        await session.commit()
+    settings.redirect_origins = []
+    body = await api.data(RESEND, {"id": made["id"]}, as_=tenant.owner)
+    assert body["invitationResend"]["userErrors"] == []
+    [message] = await take_mail(services)
+    assert f"{settings.public_url}/invitations/accept?token=" in mail_text(message)
+    assert "app.example" not in mail_text(message)
 
 
 # --- invitationBulkCreate ---
