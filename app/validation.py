@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from typing import Literal, overload
 from zoneinfo import available_timezones
@@ -15,6 +15,51 @@ _EMAIL = re.compile(
     r"^[^@\s\x00-\x1f]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
 )
 # Control characters but tab and line breaks, and lone surrogates (not encodable as UTF-8).
+# Characters no stored text holds, whatever the field: NUL (PostgreSQL refuses it) and
+# lone surrogates (which cannot be encoded at all). Every adapter refuses them on input.
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def unstorable_path(value: object) -> list | None:
+    """The path of the first string (or key) holding NUL or a lone surrogate, else None.
+
+    Iterative: the parser's depth limit is above Python's recursion limit. Only containers
+    wait on the stack, each with a link to its parent's place: a path is built only for
+    the string found (a list of a million numbers costs no million paths)."""
+    Place = tuple | None  # (the parent's place, the key or index) or None for the root
+    stack: list[tuple[object, Place]] = [(value, None)]
+
+    def unwound(place: Place) -> list:
+        path: list = []
+        while place is not None:
+            place, key = place
+            path.append(key)
+        return path[::-1]
+
+    while stack:
+        item, place = stack.pop()
+        if isinstance(item, str):
+            if UNSTORABLE.search(item):
+                return unwound(place)
+            continue
+        if isinstance(item, dict):
+            pairs: Iterable = item.items()
+        elif isinstance(item, list):
+            pairs = enumerate(item)
+        else:
+            continue
+        for key, sub in pairs:
+            if isinstance(key, str) and UNSTORABLE.search(key):
+                return unwound((place, key))
+            if isinstance(sub, str):
+                if UNSTORABLE.search(sub):
+                    return unwound((place, key))
+            elif isinstance(sub, dict | list):
+                stack.append((sub, (place, key)))
+    return None
+
+
+
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 
 

@@ -15,8 +15,6 @@
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -24,7 +22,9 @@ from graphql import GraphQLError, StringValueNode
 from graphql.validation import ValidationRule
 from strawberry.asgi import GraphQL
 
-_BAD = re.compile("[\x00\ud800-\udfff]")
+from app.validation import UNSTORABLE
+from app.validation import unstorable_path as bad_string_path
+
 CODE = "BAD_USER_INPUT"
 
 
@@ -38,7 +38,7 @@ class BadRequestBody(Exception):
 
 
 def _shown(part: str) -> str:
-    return _BAD.sub(lambda m: f"\\u{ord(m.group()):04x}", part)
+    return UNSTORABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", part)
 
 
 def _where(path: list) -> str:
@@ -47,45 +47,6 @@ def _where(path: list) -> str:
         part = part if isinstance(part, int) else _shown(str(part))
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out
-
-
-def bad_string_path(value: object) -> list | None:
-    """The path of the first string (or key) holding NUL or a lone surrogate, else None.
-
-    Iterative: the parser's depth limit is above Python's recursion limit. Only containers
-    wait on the stack, each with a link to its parent's place: a path is built only for
-    the string found (a list of a million numbers costs no million paths)."""
-    Place = tuple | None  # (the parent's place, the key or index) or None for the root
-    stack: list[tuple[object, Place]] = [(value, None)]
-
-    def unwound(place: Place) -> list:
-        path: list = []
-        while place is not None:
-            place, key = place
-            path.append(key)
-        return path[::-1]
-
-    while stack:
-        item, place = stack.pop()
-        if isinstance(item, str):
-            if _BAD.search(item):
-                return unwound(place)
-            continue
-        if isinstance(item, dict):
-            pairs: Iterable = item.items()
-        elif isinstance(item, list):
-            pairs = enumerate(item)
-        else:
-            continue
-        for key, sub in pairs:
-            if isinstance(key, str) and _BAD.search(key):
-                return unwound((place, key))
-            if isinstance(sub, str):
-                if _BAD.search(sub):
-                    return unwound((place, key))
-            elif isinstance(sub, dict | list):
-                stack.append((sub, (place, key)))
-    return None
 
 
 def check_strings(data: object, root: list | None = None) -> None:
@@ -148,7 +109,7 @@ class NoBadCharactersRule(ValidationRule):
     """String literals of the document may not hold NUL (see the module's docstring)."""
 
     def enter_string_value(self, node: StringValueNode, *_args):
-        if _BAD.search(node.value):
+        if UNSTORABLE.search(node.value):
             self.report_error(
                 GraphQLError(
                     "A string contains characters that are not allowed "

@@ -9,6 +9,7 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access import Actor, require_project_management
+from app.accounts.service import lock_account
 from app.db.base import Records, utcnow
 from app.db.prepared import Prepared
 from app.db.removal import remove, remove_all
@@ -49,6 +50,18 @@ async def get_project(
     if project is None:
         raise NotFound("Project", field=path_of(field))
     return project
+
+
+async def lock_project(session: AsyncSession, actor: Actor, project_id: int) -> None:
+    """Hold the project's row until commit (PostgreSQL; SQLite's writers take turns): a
+    change that reads the members and writes them back whole (SCIM's PATCH) does not
+    interleave with another one."""
+    require_project_management(actor)
+    await session.execute(
+        select(Project.id)
+        .where(Project.id == project_id, Project.account_id == actor.account_id)
+        .with_for_update()
+    )
 
 
 async def find_team_role(
@@ -100,6 +113,20 @@ async def _add(session: AsyncSession, project: Project, staff: Staff, team_role_
     return member
 
 
+async def _refuse_past_the_limit(session: AsyncSession, account_id: int) -> None:
+    """An account holds at most MAX_PROJECTS projects (counted under the account's lock:
+    two creations at once cannot both take the last place)."""
+    await lock_account(session, account_id)
+    held = await session.scalar(
+        select(func.count()).select_from(Project).where(Project.account_id == account_id)
+    )
+    if (held or 0) >= MAX_PROJECTS:
+        raise DomainError(
+            f"An account holds at most {MAX_PROJECTS} projects; delete one first.",
+            code=ErrorCode.LIMIT_REACHED,
+        )
+
+
 async def create_project(
     session: AsyncSession,
     actor: Actor,
@@ -118,6 +145,7 @@ async def create_project(
     description = clean_text(description, "description", max_length=5000, multiline=True)
     external_id = clean_text(external_id, "external_id", max_length=255)
     await _refuse_taken(session, actor, None, name=name, external_id=external_id)
+    await _refuse_past_the_limit(session, actor.account_id)
     members = await _staff_of(session, actor, member_ids)
     project = Project(
         account_id=actor.account_id,
@@ -390,15 +418,20 @@ async def list_projects(session: AsyncSession, actor: Actor) -> list[Project]:
     )
 
 
-async def members_of(session: AsyncSession, account_id: int, project_ids: list[int]):
-    rows = await all_in_turns(
-        session,
+async def members_of(
+    session: AsyncSession, account_id: int, project_ids: list[int], *, limit: int | None = None
+):
+    """The members of each project, (membership, record) pairs; with ``limit``, at most
+    that many rows over all the projects (a caller bounding its answer reads one past)."""
+    statement = (
         select(ProjectMember, Staff)
         .join(Staff, Staff.id == ProjectMember.staff_id)
         .where(ProjectMember.account_id == account_id, ProjectMember.project_id.in_(project_ids))
-        .order_by(Staff.last_name_key, Staff.id),
-        few_first=True,
+        .order_by(Staff.last_name_key, Staff.id)
     )
+    if limit is not None:
+        statement = statement.limit(limit)
+    rows = await all_in_turns(session, statement, few_first=True)
     out: dict[int, list] = {pid: [] for pid in project_ids}
     for member, staff in rows:
         out[member.project_id].append((member, staff))

@@ -86,17 +86,6 @@ class BadInput(Exception):
         self.problems = problems
 
 
-def has_nul(value) -> bool:
-    """NUL never occurs in stored text (and PostgreSQL refuses it as a parameter)."""
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(has_nul(k) or has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(has_nul(v) for v in value)
-    return False
-
-
 # Numbers sent as text: ASCII digits alone (integers: ``integer_of``). Python's float()
 # also takes digits of other scripts ("٣"), "1_000", "nan" and "inf".
 _NUMBER = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")

@@ -42,6 +42,7 @@ from app.staff import access
 from app.staff import service as staff_service
 from app.staff.fields import BIGTIME_CATALOGUE
 from app.staff.queries import StaffFilter, StaffQuery
+from app.validation import unstorable_path
 from app.web.auth_headers import credentials
 
 log = logging.getLogger("roster")
@@ -126,10 +127,10 @@ def _sid(request: Request) -> int:
 async def _body(request: Request):
     try:
         body = json.loads(await request.body() or b"null")
-        nul = records.has_nul(body)
+        unstorable = unstorable_path(body) is not None
     except (ValueError, RecursionError):  # RecursionError: nested too deep
         raise Refusal(_answer(400, "The body is not valid JSON.")) from None
-    if nul:
+    if unstorable:
         raise Refusal(_answer(400, "The body contains characters that are not allowed."))
     return body
 

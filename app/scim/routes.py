@@ -88,7 +88,7 @@ from app.scim.resources import (
 )
 from app.staff import membership, provisioning, stamps
 from app.staff import service as staff_service
-from app.validation import integer_of
+from app.validation import UNSTORABLE, integer_of, unstorable_path
 from app.web.auth_headers import credentials
 
 log = logging.getLogger("roster")
@@ -96,6 +96,10 @@ PREFIX = "/scim/v2"
 MEDIA = "application/scim+json"
 ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
 MAX_RESULTS = provisioning.MAX_PAGE
+# The most members one answer of GET /Groups lists (over all its Groups): an answer is
+# bounded, as REST's lists are, and not by the account's size. Past it: tooMany, and the
+# way round (excludedAttributes=members, as Entra ID and Okta ask, or a smaller count).
+MAX_MEMBERS_SHOWN = 25_000
 # the attributes a filter may name (RFC 7644 §3.4.2.2; others answer invalidFilter)
 FILTERABLE = {"username": "email", "emails.value": "email", "externalid": "external_id"}
 GROUP_FILTERABLE = {"displayname": "name", "externalid": "external_id"}
@@ -121,7 +125,10 @@ class Refusal(Exception):
         body: dict = {"schemas": [ERROR], "status": str(self.status), "detail": self.detail}
         if self.scim_type:
             body["scimType"] = self.scim_type
-        return Scim(body, status_code=self.status)
+        response = Scim(body, status_code=self.status)
+        if self.status == 401:  # RFC 7235 3.1, RFC 6750 3: how to authenticate
+            response.headers["WWW-Authenticate"] = 'Bearer realm="scim"'
+        return response
 
 
 def _from_domain(exc: DomainError) -> Refusal:
@@ -245,6 +252,11 @@ def _criteria(text: str | None, filterable: dict[str, str] = FILTERABLE, resourc
                 f"Roster cannot filter by {attr} eq {term.value!r}: it filters with eq on {names}.",
                 "invalidFilter",
             )
+        if isinstance(value, str) and UNSTORABLE.search(value):
+            raise Refusal(
+                400, f"{attr}: holds a character no field accepts (NUL or a lone surrogate).",
+                "invalidFilter",
+            )
         if key in criteria and criteria[key] != value:
             return {"none": True}
         criteria[key] = value
@@ -266,6 +278,19 @@ def _int_of(raw, name: str, default: int) -> int:
     if isinstance(raw, bool) or not isinstance(raw, int):
         raise Refusal(400, f"{name} must be an integer.", "invalidValue")
     return max(-MAX_ID, min(raw, MAX_ID))
+
+
+def _asked_for(attribute: str, attributes: str | None, excluded: str | None) -> bool:
+    """Whether an answer shows ``attribute`` (RFC 7644 3.4.2.5), as ``_shaped`` decides."""
+    names = {a.strip().casefold() for a in (attributes or "").split(",") if a.strip()}
+    left_out = {a.strip().casefold() for a in (excluded or "").split(",") if a.strip()}
+    if names:
+        return attribute.casefold() in names or any(
+            n.endswith(":" + attribute.casefold()) for n in names
+        )
+    return attribute.casefold() not in left_out and not any(
+        n.endswith(":" + attribute.casefold()) for n in left_out
+    )
 
 
 def _shaped(resource: dict, attributes: str | None, excluded: str | None, model=User) -> dict:
@@ -292,6 +317,12 @@ async def _json(request: Request) -> dict:
         raise Refusal(400, "The body is not valid JSON.", "invalidSyntax") from None
     if not isinstance(body, dict):
         raise Refusal(400, "The body must be a JSON object.", "invalidSyntax")
+    if (path := unstorable_path(body)) is not None:
+        where = ".".join(str(p) for p in path)
+        raise Refusal(
+            400, f"{where}: holds a character no field accepts (NUL or a lone surrogate).",
+            "invalidValue",
+        )
     return body
 
 
@@ -331,7 +362,9 @@ def routes(services) -> list[Route]:
         return actor
 
     def base_of(request: Request) -> str:
-        return str(request.base_url).rstrip("/") + PREFIX
+        """Where the resources are, as every link Roster makes: from its public URL, never
+        from the request's Host (behind a proxy, or sent by anyone)."""
+        return settings.public_url.rstrip("/") + PREFIX
 
     def endpoint(handler: Callable[..., Awaitable[Response]], *, write: bool = False):
         async def run(request: Request) -> Response:
@@ -390,16 +423,21 @@ def routes(services) -> list[Route]:
         return row
 
     async def rendered(session: AsyncSession, actor: Actor, request: Request, row) -> dict:
-        manager = None
-        if row.manager_id is not None:
-            manager = (await staff_service.get_many(session, actor, [row.manager_id])).get(
-                row.manager_id
-            )
-        # the latest change to what a User shows: its name card, profile and personal
-        # data (emails, phones, addresses), none of its details, SSN or salary
-        modified = stamps.latest(row, details=False, personal=True)
-        location = f"{base_of(request)}/Users/{row.sid}"
-        return render(row, manager.sid if manager else None, location, modified)
+        return (await rendered_all(session, actor, request, [row]))[0]
+
+    async def rendered_all(session: AsyncSession, actor: Actor, request: Request, rows) -> list:
+        """Users as SCIM shows them; their managers read in one statement for the page."""
+        wanted = list({r.manager_id for r in rows if r.manager_id is not None})
+        managers = await staff_service.get_many(session, actor, wanted) if wanted else {}
+        shown = []
+        for row in rows:
+            manager = managers.get(row.manager_id) if row.manager_id is not None else None
+            # the latest change to what a User shows: its name card, profile and personal
+            # data (emails, phones, addresses), none of its details, SSN or salary
+            modified = stamps.latest(row, details=False, personal=True)
+            location = f"{base_of(request)}/Users/{row.sid}"
+            shown.append(render(row, manager.sid if manager else None, location, modified))
+        return shown
 
     async def manager_id(session: AsyncSession, actor: Actor, value: str | None):
         if not value:
@@ -494,8 +532,8 @@ def routes(services) -> list[Route]:
             session, actor, offset=start - 1, limit=count, **criteria
         )
         resources = [
-            _shaped(await rendered(session, actor, request, r), attributes, excluded)
-            for r in found.rows
+            _shaped(r, attributes, excluded)
+            for r in await rendered_all(session, actor, request, found.rows)
         ]
         return Scim(_list(resources, found.total, start))
 
@@ -572,8 +610,35 @@ def routes(services) -> list[Route]:
             raise Refusal(404, f"Group {raw} not found.")
         return project
 
-    async def rendered_groups(session: AsyncSession, actor: Actor, request: Request, rows):
-        members = await projects.members_of(session, actor.account_id, [p.id for p in rows])
+    async def rendered_groups(
+        session: AsyncSession,
+        actor: Actor,
+        request: Request,
+        rows,
+        *,
+        shown: bool = False,
+        asked: tuple[str | None, str | None] | None = None,
+    ):
+        """Groups as SCIM shows them. ``shown``: an answer to a GET, whose members are read
+        only if asked for (``attributes`` / ``excludedAttributes``) and at most
+        MAX_MEMBERS_SHOWN of them; otherwise (a write's answer, the state a PATCH applies
+        to) all of them. ``asked``: (attributes, excludedAttributes) when not the query's."""
+        params = request.query_params
+        attributes, excluded = asked or (params.get("attributes"), params.get("excludedAttributes"))
+        listed = not shown or _asked_for("members", attributes, excluded)
+        members: dict[int, list] = {p.id: [] for p in rows}
+        if listed:
+            limit = MAX_MEMBERS_SHOWN + 1 if shown else None
+            members = await projects.members_of(
+                session, actor.account_id, [p.id for p in rows], limit=limit
+            )
+            if shown and sum(len(m) for m in members.values()) > MAX_MEMBERS_SHOWN:
+                raise Refusal(
+                    400,
+                    f"These Groups have more than {MAX_MEMBERS_SHOWN} members in all: ask with "
+                    "excludedAttributes=members, or for fewer Groups (count).",
+                    "tooMany",
+                )
         return [
             render_group(p, [staff for _, staff in members[p.id]], base_of(request)) for p in rows
         ]
@@ -608,13 +673,13 @@ def routes(services) -> list[Route]:
         )
         resources = [
             _shaped(g, params.get("attributes"), params.get("excludedAttributes"), Group)
-            for g in await rendered_groups(session, actor, request, found.rows)
+            for g in await rendered_groups(session, actor, request, found.rows, shown=True)
         ]
         return Scim(_list(resources, found.total, start))
 
     async def group_get(request: Request, session: AsyncSession, actor: Actor) -> Response:
         project = await find_group(session, actor, request)
-        [body] = await rendered_groups(session, actor, request, [project])
+        [body] = await rendered_groups(session, actor, request, [project], shown=True)
         params = request.query_params
         return Scim(
             _shaped(body, params.get("attributes"), params.get("excludedAttributes"), Group)
@@ -661,6 +726,9 @@ def routes(services) -> list[Route]:
         except BadValue as exc:
             raise Refusal(400, str(exc), exc.scim_type) from None
         patch = _validated(PatchOp[Group], body, Context.RESOURCE_PATCH_REQUEST)
+        # The members are read, changed and written back whole: under the project's lock,
+        # so two PATCHes at once (one adding, one removing) do not undo each other.
+        await projects.lock_project(session, actor, project.id)
         [current] = await rendered_groups(session, actor, request, [project])
         group = Group.model_validate(current, scim_policy=TOLERANT)
         try:
@@ -717,19 +785,27 @@ def routes(services) -> list[Route]:
                     session, actor, offset=offset, limit=wanted, **criteria
                 )
                 found = users.total
-                shown = [await rendered(session, actor, request, r) for r in users.rows]
+                shown = await rendered_all(session, actor, request, users.rows)
             else:
                 projects_found = await projects.find_projects(
                     session, actor, offset=offset, limit=wanted, **criteria
                 )
                 found = projects_found.total
-                shown = await rendered_groups(session, actor, request, projects_found.rows)
+                shown = await rendered_groups(
+                    session, actor, request, projects_found.rows, shown=True,
+                    asked=(attributes, excluded),
+                )
             resources += [_shaped(r, attributes, excluded, resource) for r in shown]
             total += found
             offset = max(0, offset - found)
         return Scim(_list(resources, total, start))
 
     known = {"ServiceProviderConfig", "ResourceTypes", "Schemas", "Users", "Groups", ".search"}
+
+    async def not_implemented(request: Request, session, actor) -> Response:
+        """RFC 7644 3.11 and 3.12: /Me (a key is nobody's own session) and /Bulk (the
+        ServiceProviderConfig says it is not supported) are not implemented."""
+        raise Refusal(501, f"{request.url.path.rsplit('/', 1)[-1]} is not supported by Roster.")
 
     async def not_found(request: Request) -> Response:
         rest = request.path_params["rest"].strip("/")
@@ -757,6 +833,12 @@ def routes(services) -> list[Route]:
         Route(f"{PREFIX}/Groups/{{id}}", endpoint(GroupReplace, write=True), methods=["PUT"]),
         Route(f"{PREFIX}/Groups/{{id}}", endpoint(GroupPatch, write=True), methods=["PATCH"]),
         Route(f"{PREFIX}/Groups/{{id}}", endpoint(GroupDelete, write=True), methods=["DELETE"]),
+        Route(
+            f"{PREFIX}/Me",
+            endpoint(not_implemented),
+            methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+        ),
+        Route(f"{PREFIX}/Bulk", endpoint(not_implemented), methods=["POST"]),
         Route(
             f"{PREFIX}/{{rest:path}}", not_found, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]
         ),
