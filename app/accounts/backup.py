@@ -13,6 +13,7 @@ from app.accounts.models import Account
 from app.audit.models import AuditEntry
 from app.audit.service import shown_diff
 from app.custom_fields.models import CustomField, CustomFieldValue
+from app.db.engine import one_snapshot
 from app.events.catalogue import Facts
 from app.fields import NEEDS_PERSONAL_DATA, Backup, UnknownField, on_change
 from app.fields import table as field_table
@@ -262,6 +263,9 @@ def _sections(
 async def _account_json(
     session, actor: Actor, keyring, offload: Offload | None
 ) -> AsyncIterator[bytes]:
+    # one moment of the account: the counters read first hold every row read after
+    # (a record added during the backup would be refused by its restore)
+    await one_snapshot(session)
     personal = actor.can(Permit.VIEW_PERSONAL_DATA)
     account = await session.get(
         Account, actor.account_id, options=[undefer("*")], populate_existing=True

@@ -197,3 +197,20 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+async def one_snapshot(session: AsyncSession) -> None:
+    """From here on, the session's reads see the database at one moment: a long read made
+    of many statements (a backup, an export) is consistent with itself, whatever is
+    written meanwhile. SQLite's read transaction is a snapshot already (from its first
+    read); on PostgreSQL, where each statement of a READ COMMITTED transaction sees what
+    was committed before it, the transaction so far ends and a REPEATABLE READ, READ ONLY
+    one begins. Its moment is now (PostgreSQL takes it at a transaction's first statement,
+    so one is sent), not when a cache first misses."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    await session.commit()
+    connection = await session.connection(
+        execution_options={"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
+    )
+    await connection.exec_driver_sql("SELECT 1")

@@ -251,6 +251,13 @@ class Prepared:
         if found is None:
             if dialect.name == "postgresql":
                 found = tuple(a.type.oid for a in (await driver.prepare(sql)).get_attributes())
+                if not driver.is_in_transaction():
+                    # asyncpg's prepare ends with a Flush, not a Sync: outside a transaction
+                    # the server stays in its Parse's implicit one (a snapshot, locks on
+                    # the tables) until the next Sync. A simple query is one: without it, a
+                    # connection could go back to the pool holding them, and a BEGIN with
+                    # an isolation level sent next would be refused (``one_snapshot``).
+                    await driver.execute("SELECT 1")
             else:
                 found = (None,) * len(self.statement.selected_columns)
             self._coltypes_of[dialect.name] = found

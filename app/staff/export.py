@@ -40,6 +40,7 @@ from sqlalchemy.orm import aliased
 from app.access import Actor, Permit, require
 from app.custom_fields.models import CustomFieldValue
 from app.custom_fields.service import list_fields
+from app.db.engine import one_snapshot
 from app.db.prepared import Prepared, connection_of, converter
 from app.fields import NEEDS_DETAILS, NEEDS_PERSONAL_DATA, Field, derive
 from app.offload import Offload
@@ -139,6 +140,7 @@ def staff_csv(session, actor: Actor, keyring, offload: Offload | None = None) ->
 
 
 async def _staff_csv(session, actor: Actor, keyring, offload: Offload | None) -> AsyncIterator[str]:
+    await one_snapshot(session)  # one moment of the directory, batch after batch
     personal = actor.can(Permit.VIEW_PERSONAL_DATA)
     fields = [f for f in await list_fields(session, actor) if personal or not f.personal]
     statuses = await statuses_by_id(session, actor.account_id)

@@ -433,3 +433,21 @@ async def test_a_session_that_lent_its_connection_is_freed_without_the_collector
             assert freed() is None, f"write={write}: the session waits for the collector"
     finally:
         gc.enable()
+
+
+async def test_a_first_raw_read_leaves_no_transaction_open(services):
+    """Describing a statement's columns (its first ``raw`` read, on PostgreSQL) ended with
+    a Flush, not a Sync: the server stayed in the Parse's implicit transaction, holding a
+    snapshot and locks, and a BEGIN with an isolation level sent next on that connection
+    was refused ("SET TRANSACTION ISOLATION LEVEL must be called before any query"). The
+    export's REPEATABLE READ snapshot failed so after an authentication."""
+    if services.db.dialect != "postgresql":
+        pytest.skip("asyncpg's describing of a statement: PostgreSQL only")
+    tenant = await make_tenant(services)
+    await make_staff_many(services, tenant, [{"last_name": "Read"}])
+    async with services.db.engine.connect() as connection:
+        rows, _ = await Prepared(ALL_COLUMNS).raw(connection, {"account_id": tenant.account_id})
+        assert len(rows) == 2  # the owner and the record
+        await connection.commit()  # nothing SQLAlchemy began: sends nothing
+        snapshot = await connection.execution_options(isolation_level="REPEATABLE READ")
+        assert (await snapshot.exec_driver_sql("SELECT 1")).scalar() == 1
