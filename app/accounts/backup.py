@@ -8,7 +8,7 @@ import orjson
 from sqlalchemy import inspect, literal, select, tuple_
 from sqlalchemy.orm import undefer
 
-from app.access import Actor, Permit, require_whole_records
+from app.access import Actor, Permit, refuse_impersonation, require_whole_records
 from app.accounts.models import Account
 from app.audit.models import AuditEntry
 from app.audit.service import shown_diff
@@ -163,6 +163,7 @@ def account_json(
     A backup holds every record whole, to be restored: it is refused to an actor who may
     not see the details of restricted records (an API key without ``staff:read``), where
     the CSV export leaves those details blank instead."""
+    refuse_impersonation(actor)  # taken under one's own name, as an export is
     require_whole_records(actor)
     return _account_json(session, actor, keyring, offload)
 

@@ -172,6 +172,36 @@ async def _members(session: AsyncSession, who: Who, changes: list[dict]) -> set[
     return members
 
 
+async def record_taken(
+    session: AsyncSession,
+    *,
+    action: str,
+    who: Who,
+    personal_data: bool,
+    request_id: str | None,
+    client_address: str | None,
+) -> AuditEntry:
+    """An entry for a read that hands the account's data out whole (an export, a backup):
+    who took it and from where, before the first byte goes. Nothing changed (an empty
+    diff); the action says whether personal data came with it (``...WithPersonalData``)."""
+    entry = AuditEntry(
+        account_id=who.account_id,
+        actor_user_id=who.user_id,
+        actor_staff_id=who.staff_id,
+        actor_name=who.name,
+        impersonator_user_id=who.impersonator_user_id,
+        action=action + ("WithPersonalData" if personal_data else ""),
+        target_type="Account",
+        target_id=who.account_id,
+        diff=[],
+        request_id=request_id,
+        client_address=client_address,
+    )
+    session.add(entry)
+    await session.flush()
+    return entry
+
+
 async def record(
     session: AsyncSession,
     *,

@@ -37,7 +37,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import aliased
 
-from app.access import Actor, Permit, require
+from app.access import Actor, Permit, refuse_impersonation, require
 from app.custom_fields.models import CustomFieldValue
 from app.custom_fields.service import list_fields
 from app.db.engine import one_snapshot
@@ -122,7 +122,9 @@ EXPORT_PERMITS = (Permit.MANAGE_ACCOUNT, Permit.VIEW_STAFF)
 def require_export(actor: Actor) -> None:
     """Exports and backups are for administrators (``EXPORT_PERMITS``): a file of everyone
     leaves the application's field rules behind once it is downloaded. Checked before a
-    byte is streamed."""
+    byte is streamed. Not while impersonating: a file of everyone is taken under one's own
+    name (its audit entry names who took it)."""
+    refuse_impersonation(actor)
     for permit in EXPORT_PERMITS:
         require(actor, permit)
 

@@ -7,7 +7,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from app.access import Permit
 from app.accounts.backup import account_json
+from app.audit import service as audit
 from app.errors import AccessDenied, Unauthenticated
 from app.foreground import as_background
 from app.identity import service as identity
@@ -56,23 +58,44 @@ def routes(services) -> list[Route]:
             },
         )
 
-    async def export(request: Request, build, media_type: str, filename: str) -> Response:
+    async def export(
+        request: Request, build, action: str, media_type: str, filename: str
+    ) -> Response:
         """The domain decides who may export (``build`` refuses before streaming)."""
         actor, session, error = await actor_and_session(request)
         if error:
             return error
         try:
-            chunks = build(session, actor, services.settings.keyring, services.offload)
+            build(session, actor, services.settings.keyring, services.offload)  # may they?
         except AccessDenied as exc:
-            await session.close()
             return _error(403, "FORBIDDEN", str(exc))
+        finally:
+            await session.close()
+        # Who took the account's data, kept before the first byte goes; the export then
+        # reads in a unit of work begun after it (a backup holds its own entry).
+        async with services.db.session(write=True) as writing:
+            await audit.record_taken(
+                writing,
+                action=action,
+                who=audit.Who(actor.user_id, actor.staff_id, actor.account_id),
+                personal_data=actor.can(Permit.VIEW_PERSONAL_DATA),
+                request_id=getattr(request.state, "request_id", None),
+                client_address=request.client.host if request.client else None,
+            )
+            await writing.commit()
+        session = services.db.session()
+        chunks = build(session, actor, services.settings.keyring, services.offload)
         return stream(request, session, chunks, media_type, filename)
 
     async def staff_export(request: Request) -> Response:
-        return await export(request, staff_csv, "text/csv; charset=utf-8", "staff.csv")
+        return await export(
+            request, staff_csv, "staffExport", "text/csv; charset=utf-8", "staff.csv"
+        )
 
     async def account_export(request: Request) -> Response:
-        return await export(request, account_json, "application/json", "account.json")
+        return await export(
+            request, account_json, "accountBackup", "application/json", "account.json"
+        )
 
     return [
         Route("/export/staff.csv", staff_export, methods=["GET"]),
