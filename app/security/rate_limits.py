@@ -46,6 +46,9 @@ LIMITS: dict[str, Limit] = {
     # The tokens are 256-bit; the limit keeps a client from scanning, not from guessing.
     "token_address": Limit(200, timedelta(hours=1)),
     "invitations_account": Limit(1000, timedelta(days=1)),
+    # Pings and replays, which an administrator sends by hand: a loop of them would fill
+    # the delivery queue every account's endpoints share.
+    "webhook_sends_account": Limit(300, timedelta(hours=1)),
 }
 
 

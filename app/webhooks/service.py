@@ -297,6 +297,12 @@ def _delivery(
     )
 
 
+async def count_sent_by_hand(session: AsyncSession, limiter, actor: Actor) -> None:
+    """A ping or a replay counts against one per-account limit, before anything else
+    (the hits stay counted when the request then fails)."""
+    await limiter.hit(session, "webhook_sends_account", actor.account_id)
+
+
 async def ping(session: AsyncSession, actor: Actor, endpoint_id: int) -> WebhookDelivery:
     """Queue a test message (``webhook.ping``) to the endpoint."""
     endpoint = await get_endpoint(session, actor, endpoint_id)

@@ -22,9 +22,11 @@ MAX_URL_LENGTH = 2000
 SCHEMES = ("https", "http")
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
-# Cloud metadata services that are not link-local addresses.
+# Cloud metadata services that are not link-local addresses (AWS's IPv6 one, Alibaba's,
+# Oracle's, and Azure's WireServer, a public address that answers only inside Azure).
 METADATA = frozenset(
-    ipaddress.ip_address(a) for a in ("fd00:ec2::254", "100.100.100.200", "192.0.0.192")
+    ipaddress.ip_address(a)
+    for a in ("fd00:ec2::254", "100.100.100.200", "192.0.0.192", "168.63.129.16")
 )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gzip
 from dataclasses import dataclass, field
 
 import uvicorn
@@ -12,7 +13,7 @@ from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from tests.factories import free_port
@@ -36,6 +37,7 @@ class Receiver:
     hold: asyncio.Event | None = None  # when set, requests wait for it before answering
     refused_types: set[str] = field(default_factory=set)  # answered 400 whatever ``status``
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    inflating: int = 0  # when set, the answer is this many bytes of "a", gzipped
 
     @property
     def url(self) -> str:
@@ -58,6 +60,9 @@ class Receiver:
             await self.hold.wait()
         if payload is not None and payload.get("type") in self.refused_types:
             return PlainTextResponse("not this one", status_code=400)
+        if self.inflating:
+            packed = gzip.compress(b"a" * self.inflating, compresslevel=9)
+            return Response(packed, status_code=self.status, headers={"content-encoding": "gzip"})
         return PlainTextResponse(self.answer, status_code=self.status)
 
     @property

@@ -17,6 +17,7 @@ from app.access.scopes import Scope
 from app.db.base import utcnow
 from app.webhooks import delivery as delivery_module
 from app.webhooks import urls
+from app.security.rate_limits import Limit
 from app.webhooks.delivery import UNVOUCHED, Deliverer
 from app.webhooks.errors import UnsafeUrl
 from app.webhooks.models import (
@@ -343,6 +344,45 @@ async def test_failures_are_retried_then_the_endpoint_is_disabled_and_admins_ema
         await api.data(REPLAY, {"id": delivery["id"]}, as_=tenant.owner)
         await deliver_all(services)
         assert receiver.received[-1].headers["webhook-id"] == receiver.ids[0]
+
+
+async def test_an_answer_is_read_as_sent_never_inflated(api, services):
+    """A receiver answering with 64 MB of gzip (64 kB sent) had each chunk inflated whole
+    before the excerpt's few kilobytes were kept: Roster asks for the answer as it is
+    (accept-encoding: identity) and reads its raw bytes."""
+    tenant = await make_tenant(services)
+    async with receiving() as receiver:
+        receiver.inflating = 64 * 1024 * 1024
+        endpoint = (await create(api, tenant.owner, receiver.url))["webhookEndpoint"]
+        await api.data(PING, {"id": endpoint["id"]}, as_=tenant.owner)
+        await deliver_all(services)
+        [request] = receiver.received
+    assert request.headers["accept-encoding"] == "identity"
+    [delivery] = await deliveries(api, tenant.owner, endpoint["id"])
+    [attempt] = delivery["attempts"]
+    assert attempt["ok"] and attempt["statusCode"] == 200
+    assert "a" * 100 not in (attempt["responseExcerpt"] or "")  # as sent: gzip's bytes
+
+
+async def test_pings_and_replays_are_rate_limited_per_account(api, services):
+    """Sent by hand, they share one per-account limit: a loop of them cannot fill the
+    delivery queue every account's endpoints share."""
+    services.limiter.limits["webhook_sends_account"] = Limit(3, timedelta(hours=1))
+    tenant, other = await make_tenant(services), await make_tenant(services)
+    async with receiving() as receiver:
+        endpoint = (await create(api, tenant.owner, receiver.url))["webhookEndpoint"]
+        theirs = (await create(api, other.owner, receiver.url))["webhookEndpoint"]
+        for _ in range(3):
+            body = await api.data(PING, {"id": endpoint["id"]}, as_=tenant.owner)
+            assert body["webhookEndpointPing"]["userErrors"] == []
+        await deliver_all(services)
+        [delivery, *_] = await deliveries(api, tenant.owner, endpoint["id"])
+        for query, variables in ((PING, {"id": endpoint["id"]}), (REPLAY, {"id": delivery["id"]})):
+            refused = await api(query, variables, as_=tenant.owner)
+            assert error_codes(refused) == ["RATE_LIMITED"], refused
+        # another account's are its own
+        body = await api.data(PING, {"id": theirs["id"]}, as_=other.owner)
+        assert body["webhookEndpointPing"]["userErrors"] == []
 
 
 async def test_backoff_grows_exponentially_with_jitter():
@@ -685,7 +725,8 @@ async def test_inner_addresses_are_refused_at_creation(api, services, settings, 
 
 
 async def test_metadata_addresses_are_refused_even_when_private_ones_are_allowed():
-    for url in ["http://169.254.169.254/", "http://[fe80::1]/", "http://[fd00:ec2::254]/"]:
+    for url in ["http://169.254.169.254/", "http://[fe80::1]/", "http://[fd00:ec2::254]/",
+                "http://168.63.129.16/machine"]:  # fmt: skip
         with pytest.raises(UnsafeUrl):
             await urls.check(url, allow_private=True)
     target = await urls.check("http://localhost:9/x?a=1", allow_private=True)

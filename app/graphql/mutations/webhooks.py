@@ -113,6 +113,11 @@ def _delivery(row, actor) -> WebhookDeliveryPayload:
     )
 
 
+def _sent_by_hand(info: Info):
+    limiter = info.context.services.limiter
+    return lambda session, actor: webhooks.count_sent_by_hand(session, limiter, actor)
+
+
 @strawberry.type
 class WebhookMutations:
     @mutation(
@@ -198,6 +203,7 @@ class WebhookMutations:
             info,
             lambda session, actor: webhooks.ping(session, actor, endpoint_id),
             _delivery,
+            before=_sent_by_hand(info),
         )
 
     @mutation(description="Send a delivery again, with the same webhook-id (administrators).")
@@ -209,6 +215,7 @@ class WebhookMutations:
             info,
             lambda session, actor: webhooks.replay(session, actor, delivery_id),
             _delivery,
+            before=_sent_by_hand(info),
         )
 
 
