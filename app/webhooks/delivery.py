@@ -44,6 +44,7 @@ from app.identity.models import User
 from app.security.crypto import Keyring
 from app.staff import queries as staff_queries
 from app.staff.models import Staff
+from app.validation import UNSTORABLE
 from app.webhooks import urls
 from app.webhooks.errors import UnsafeUrl
 from app.webhooks.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
@@ -260,7 +261,8 @@ class Deliverer:
                         break
             finally:
                 await response.aclose()
-        excerpt = raw.decode("utf-8", "replace")[:EXCERPT] or None
+        # kept as text any database stores: a receiver may answer with NUL (or gzip's bytes)
+        excerpt = UNSTORABLE.sub("\ufffd", raw.decode("utf-8", "replace")[:EXCERPT]) or None
         ok = 200 <= response.status_code < 300
         error = None if ok else f"HTTP {response.status_code}"
         return outcome(ok, response.status_code, error, excerpt)

@@ -15,9 +15,9 @@ from sqlalchemy import func, select, update
 from app.access import Role
 from app.access.scopes import Scope
 from app.db.base import utcnow
+from app.security.rate_limits import Limit
 from app.webhooks import delivery as delivery_module
 from app.webhooks import urls
-from app.security.rate_limits import Limit
 from app.webhooks.delivery import UNVOUCHED, Deliverer
 from app.webhooks.errors import UnsafeUrl
 from app.webhooks.models import (
@@ -362,6 +362,20 @@ async def test_an_answer_is_read_as_sent_never_inflated(api, services):
     [attempt] = delivery["attempts"]
     assert attempt["ok"] and attempt["statusCode"] == 200
     assert "a" * 100 not in (attempt["responseExcerpt"] or "")  # as sent: gzip's bytes
+
+
+async def test_an_answer_holding_nul_is_kept(api, services):
+    """An answer's excerpt holding NUL was refused by PostgreSQL: the attempt went
+    unrecorded. It is kept, NUL shown as the replacement character."""
+    tenant = await make_tenant(services)
+    async with receiving() as receiver:
+        receiver.answer = "ok\x00then"
+        endpoint = (await create(api, tenant.owner, receiver.url))["webhookEndpoint"]
+        await api.data(PING, {"id": endpoint["id"]}, as_=tenant.owner)
+        await deliver_all(services)
+    [delivery] = await deliveries(api, tenant.owner, endpoint["id"])
+    assert delivery["status"] == "DELIVERED"
+    assert [a["responseExcerpt"] for a in delivery["attempts"]] == ["ok\ufffdthen"]
 
 
 async def test_pings_and_replays_are_rate_limited_per_account(api, services):
