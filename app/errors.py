@@ -62,10 +62,16 @@ class Forbidden(DomainError):
         super().__init__(message, field=field)
 
 
+# The most problems one refusal names: an input of ten thousand unknown ids is answered
+# with the first of them, not ten thousand errors (the query cost counts this many).
+MAX_REPORTED = 50
+
+
 class ValidationFailed(DomainError):
-    """Several field problems at once; nothing was written."""
+    """Several field problems at once (the first MAX_REPORTED); nothing was written."""
 
     def __init__(self, errors: Sequence[DomainError]):
+        errors = list(errors)[:MAX_REPORTED]
         super().__init__("; ".join(e.message for e in errors))
         self.errors = errors
 

@@ -75,6 +75,7 @@ from graphql.utilities import get_operation_ast
 from app.accounts import sizes as account_sizes
 from app.accounts.sizes import Size
 from app.custom_fields.service import MAX_OPTIONS
+from app.errors import MAX_REPORTED
 from app.invitations.join_links import MAX_DOMAINS
 from app.invitations.service import MAX_BULK
 from app.webhooks.service import EVENT_TYPES, MAX_ATTEMPTS_SHOWN
@@ -110,7 +111,7 @@ _ROLES = 8  # app.access.Role has fewer (a test holds it)
 _SCOPES = 8  # app.access.scopes.Scope has fewer (a test holds it)
 _STAFF_KINDS = 8  # StaffKind has fewer (a test holds it)
 _TIME_ZONES = 1000  # IANA names (a test holds it); a list of strings costs 1 anyway
-_USER_ERRORS = 50  # problems one input can have (a test holds it for the largest input)
+_USER_ERRORS = MAX_REPORTED  # problems one refusal names (app.errors.ValidationFailed)
 _ERROR_PATH = 8  # UserError.field: a path into the input
 _IMPORT_REPORTED = 100  # staffImport's rows and errors (app.graphql.mutations.staff)
 _IMPORT_CHANGED = 100  # columns named as changed in one staffImport row

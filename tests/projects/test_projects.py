@@ -575,3 +575,19 @@ async def test_update_delete_and_members_set_of_another_account_are_not_found(ap
     assert [e["code"] for e in payload["userErrors"]] == ["NOT_FOUND"]
     theirs_now = (await projects(api, theirs.owner))["Theirs"]
     assert [m["staff"]["id"] for m in theirs_now["members"]] == [theirs.owner.staff_id]
+
+
+async def test_a_refusal_names_at_most_fifty_problems(api, services):
+    """Ten thousand unknown ids (a 256 kB body holds them) gave ten thousand userErrors,
+    where the query's cost counts fifty: the first fifty are named, and nothing changes."""
+    from app.errors import MAX_REPORTED
+
+    tenant = await make_tenant(services)
+    project = await create_ok(api, tenant.owner)
+    unknown = [gid("Staff", 10_000_000 + i) for i in range(2_000)]
+    body = await api.data(MEMBERS_SET, {"input": {"projectId": project["id"], "staffIds": unknown}},
+                          as_=tenant.owner)  # fmt: skip
+    errors = body["projectMembersSet"]["userErrors"]
+    assert len(errors) == MAX_REPORTED == 50
+    assert errors[0] == {"field": ["input", "staffIds", "0"], "code": "NOT_FOUND"}
+    assert body["projectMembersSet"]["project"] is None
