@@ -14,7 +14,6 @@ from app.errors import DomainError, ErrorCode
 _EMAIL = re.compile(
     r"^[^@\s\x00-\x1f]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
 )
-# Control characters but tab and line breaks, and lone surrogates (not encodable as UTF-8).
 # Characters no stored text holds, whatever the field: NUL (PostgreSQL refuses it) and
 # lone surrogates (which cannot be encoded at all). Every adapter refuses them on input.
 UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
@@ -60,6 +59,7 @@ def unstorable_path(value: object) -> list | None:
 
 
 
+# Control characters but tab and line breaks, and lone surrogates (not encodable as UTF-8).
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 
 

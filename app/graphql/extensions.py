@@ -153,8 +153,16 @@ class RequestLifecycle(SchemaExtension):
     account is refused (``app.graphql.limits``). The sizes are read in the session whose
     kind this hook has just chosen."""
 
-    def __init__(self, *, max_cost: int | None = None, execution_context=None):
+    def __init__(
+        self,
+        *,
+        max_cost: int | None = None,
+        max_depth: int | None = None,
+        execution_context=None,
+    ):
         self.max_cost = max_cost
+        # the summary's parts are summed as validation summed them (``_Summer.bound``)
+        self.max_depth = max_depth
 
     async def on_execute(self):
         ec = self.execution_context
@@ -168,7 +176,7 @@ class RequestLifecycle(SchemaExtension):
         ctx.write = operation_type == OperationType.MUTATION
         if self.max_cost is not None and ec.result is None and ec.graphql_document is not None:
             try:
-                error = await _cost_error(ec, self.max_cost)
+                error = await _cost_error(ec, self.max_cost, self.max_depth)
             except GraphQLError:
                 raise
             except Exception as exc:
@@ -182,7 +190,9 @@ class RequestLifecycle(SchemaExtension):
             elif operation_type == OperationType.SUBSCRIPTION:
                 # priced again before each event is resolved (app.graphql.subscriptions):
                 # a subscription cheap in an empty account may not run in a large one
-                ctx.cost_check = functools.partial(_cost_error, ec, self.max_cost)
+                ctx.cost_check = functools.partial(
+                    _cost_error, ec, self.max_cost, self.max_depth
+                )
         yield
 
     async def on_operation(self):
@@ -293,12 +303,17 @@ def _shown_errors(ctx, errors: list[GraphQLError], unexpected: list[GraphQLError
     return processed
 
 
-async def _cost_error(ec, max_cost: int) -> GraphQLError | None:
+async def _cost_error(ec, max_cost: int, max_depth: int | None) -> GraphQLError | None:
     """The refusal of an operation over the cost limit, or None."""
-    from app.graphql.limits import check_cost, operation_summary
+    from app.graphql.limits import QueryLimits, check_cost, operation_summary
 
     summary = operation_summary(
-        ec.schema._schema, ec.query, ec.graphql_document, ec.operation_name, max_cost
+        ec.schema._schema,
+        ec.query,
+        ec.graphql_document,
+        ec.operation_name,
+        max_cost,
+        QueryLimits.max_depth if max_depth is None else max_depth,
     )
     return await check_cost(ec.context, summary, max_cost, ec.variables)
 

@@ -638,11 +638,11 @@ _SUMMARIES: weakref.WeakKeyDictionary[GraphQLSchema, dict] = weakref.WeakKeyDict
 _SUMMARIES_KEPT = 256
 
 
-def _summary(schema, document, operation_name, max_cost: int) -> Summary | None:
+def _summary(schema, document, operation_name, max_cost: int, max_depth: int) -> Summary | None:
     operation = get_operation_ast(document, operation_name)
     if operation is None:
         return None
-    return summarize(schema, document, operation, limit=max_cost)
+    return summarize(schema, document, operation, limit=max_cost, max_depth=max_depth)
 
 
 def operation_summary(
@@ -651,19 +651,21 @@ def operation_summary(
     document: DocumentNode,
     operation_name,
     max_cost: int = QueryLimits.max_cost,
+    max_depth: int = QueryLimits.max_depth,
 ) -> Summary | None:
-    """The summary of the operation to run, its parts summed up to ``max_cost``
-    (``_Summer.bound``); kept per document text (the same text always parses to the same
-    document)."""
+    """The summary of the operation to run, its parts summed up to ``max_cost`` and
+    ``max_depth`` as validation summed them (``_Summer.bound``): with other limits, a part
+    validation priced could be cut here, and run unpriced. Kept per document text (the
+    same text always parses to the same document)."""
     if query is None or len(query) > MAX_SUMMARIZED_DOCUMENT:
-        return _summary(schema, document, operation_name, max_cost)
+        return _summary(schema, document, operation_name, max_cost, max_depth)
     summaries = _SUMMARIES.get(schema)
     if summaries is None:
         summaries = _SUMMARIES[schema] = {}
-    key = (query, operation_name, max_cost)
+    key = (query, operation_name, max_cost, max_depth)
     found = summaries.get(key)
     if found is None:
-        found = summaries[key] = _summary(schema, document, operation_name, max_cost)
+        found = summaries[key] = _summary(schema, document, operation_name, max_cost, max_depth)
         if len(summaries) > _SUMMARIES_KEPT:
             summaries.pop(next(iter(summaries)))
     return found

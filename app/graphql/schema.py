@@ -94,7 +94,7 @@ def _types_and_rules(production: bool, limits: QueryLimits, max_tokens: int) -> 
     extensions: list = [
         # The unit of work, and the cost limit once it has chosen the kind of session (the
         # sizes are read in it).
-        lambda: RequestLifecycle(max_cost=limits.max_cost),
+        lambda: RequestLifecycle(max_cost=limits.max_cost, max_depth=limits.max_depth),
         # Clients repeat a handful of documents: parse and validate each once (bounded),
         # with the token limit and the schema's rules.
         lambda: DocumentCache(max_tokens=max_tokens, rules=tuple(rules)),

@@ -130,8 +130,15 @@ class TextFrames(ASGIWebSocketAdapter):
                     yield Unreadable("WebSocket message type must be text")
                     continue
                 # Before decoding: a message longer than a request body may be costs no
-                # more than its refusal (each character is at least one byte).
-                if limit is not None and len(text) > limit:
+                # more than its refusal, counted in UTF-8 bytes as a body is (a character
+                # is one to four; only a text that may be too long is encoded to count).
+                if limit is not None and (
+                    len(text) > limit
+                    or (
+                        len(text) * 4 > limit
+                        and len(text.encode("utf-8", "surrogatepass")) > limit
+                    )
+                ):
                     yield Unreadable(f"The message is longer than {limit} bytes.")
                     continue
                 try:

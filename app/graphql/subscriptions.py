@@ -117,8 +117,13 @@ Build = Callable[[object, Actor, Note], Awaitable[T | None]]
 
 
 async def _subscriber(ctx) -> Actor:
-    """The subscriber as they are now (a fresh authentication: role, membership, token)."""
+    """The subscriber as they are now (a fresh authentication: role, membership, token),
+    and the subscription priced again with the account's sizes now (``cost_check``, whose
+    counts ride on the authentication's statement): one cheap in an empty account ends
+    with the cost limit's error once the account is large, before an event is built."""
     await ctx.reset_unit_of_work()
+    if ctx.cost_check is not None and (refusal := await ctx.cost_check()) is not None:
+        raise refusal
     _, actor, error = await ctx._authenticate()
     if error is not None or actor is None:
         raise Unauthenticated()
@@ -170,8 +175,6 @@ async def _follow(info: Info, subject: str, build: Build[T]) -> AsyncGenerator[T
                 if item is None:
                     await ctx.close(commit=False)
                     continue
-                if ctx.cost_check is not None and (error := await ctx.cost_check()) is not None:
-                    raise error  # over the limit with the account's sizes now: it ends
                 yield item  # resolved, then the unit of work ends (RequestLifecycle)
     except LimitReached as exc:
         raise limit_reached(exc.message) from None

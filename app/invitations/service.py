@@ -229,8 +229,6 @@ async def _target_staff(
         # Before anything about the record's state or email is answered.
         if (reason := _takeover_denial(actor, staff)) is not None:
             raise Forbidden(reason, field=["staff_id"])
-        if actor.impersonated and staff.email != email:
-            raise Forbidden("Emails cannot change while impersonating.", field=["email"])
         if staff.email not in (None, email) and await session.scalar(
             select(Staff.id).where(
                 Staff.account_id == actor.account_id, Staff.email == email, Staff.id != staff.id

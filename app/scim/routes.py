@@ -281,16 +281,18 @@ def _int_of(raw, name: str, default: int) -> int:
 
 
 def _asked_for(attribute: str, attributes: str | None, excluded: str | None) -> bool:
-    """Whether an answer shows ``attribute`` (RFC 7644 3.4.2.5), as ``_shaped`` decides."""
-    names = {a.strip().casefold() for a in (attributes or "").split(",") if a.strip()}
-    left_out = {a.strip().casefold() for a in (excluded or "").split(",") if a.strip()}
-    if names:
-        return attribute.casefold() in names or any(
-            n.endswith(":" + attribute.casefold()) for n in names
-        )
-    return attribute.casefold() not in left_out and not any(
-        n.endswith(":" + attribute.casefold()) for n in left_out
-    )
+    """Whether an answer shows ``attribute`` or part of it (RFC 7644 3.4.2.5), as
+    ``_shaped`` decides: named in ``attributes`` (``members``, ``members.value``, with or
+    without its schema's URN), or, without ``attributes``, not left out whole."""
+    wanted = attribute.casefold()
+
+    def names(text: str | None) -> list[str]:
+        # a name without its schema's URN (the URN holds colons, the name none)
+        return [a.strip().casefold().rsplit(":", 1)[-1] for a in (text or "").split(",")]
+
+    if attributes and attributes.strip():
+        return any(n == wanted or n.startswith(wanted + ".") for n in names(attributes))
+    return wanted not in names(excluded)
 
 
 def _shaped(resource: dict, attributes: str | None, excluded: str | None, model=User) -> dict:

@@ -46,7 +46,7 @@ def test_the_fragment_chain_is_summed_in_few_terms():
     # 20 levels: 95,634 terms before (seconds of work); 48 levels, tens of millions
     for levels in (20, 48):
         summary = summed(bomb(levels), budget=LIMITS.max_cost)
-        assert len(summary.cost) <= MAX_TERMS
+        assert summary.cut == "cost"  # summed until over the limit, then cut
         assert summary.evaluate() > LIMITS.max_cost
 
 
@@ -151,3 +151,36 @@ def test_a_document_is_priced_as_its_whole_polynomial_prices_it(text, sizes):
 
         values = dict(zip(Size, sizes, strict=False)) | {"$n": sizes[-1] % 101}
         assert bounded.evaluate(values, default=0) == whole.evaluate(values, default=0)
+
+
+async def test_a_deeper_limit_prices_deep_documents_with_the_accounts_sizes(database_url):
+    """With MAX_QUERY_DEPTH above 12, the summary made before execution cut parts deeper
+    than 12 (the default), so a document validation accepted (one item a list) ran on a
+    large account unpriced (found in review)."""
+    import httpx
+
+    from app.main import create_app
+    from app.services import Services
+    from tests.conftest import make_settings
+    from tests.factories import make_tenant
+    from tests.graphql.test_review_query_cost import _large_account
+
+    settings = make_settings(database_url, max_query_depth=16)
+    services = Services.from_settings(settings)
+    try:
+        app = create_app(settings, services=services)
+        tenant = await make_tenant(services, seats=500)
+        await _large_account(services, tenant, staff=300, projects_count=3, each=2)
+        path = ["staff(first: 1)", "nodes"] + ["projects", "project", "members", "staff"] * 2
+        path += ["projects", "project"]
+        deep = "{ " + " { ".join(path) + " { name" + " }" * len(path) + " }"
+        assert 12 < summed(deep, max_depth=16).depth <= 16
+        headers = {"Authorization": f"Bearer {tenant.owner.token}", "X-Auth-Realm": tenant.slug}
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://roster.test") as client:
+            body = (await client.post("/graphql", json={"query": deep}, headers=headers)).json()
+        assert body.get("data") is None, str(body)[:300]
+        [error] = body["errors"]
+        assert "with this account's data it costs" in error["message"]
+    finally:
+        await services.close()

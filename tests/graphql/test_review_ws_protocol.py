@@ -184,3 +184,10 @@ async def test_a_message_longer_than_a_request_body_closes_4400(settings, servic
             assert (await ws.receive())["type"] == "pong"
         await ws.ws.send(ping(longest + 1))
         assert await ws.closed() == 4400
+    # counted in bytes, as a body is: fewer characters than the limit, more bytes
+    async with WsClient.open(live) as ws:
+        assert (await ws.init(tenant.owner))["type"] == "connection_ack"
+        wide = '{"type": "ping", "payload": {"x": "%s"}}' % ("\u00e9" * (longest // 2))
+        assert len(wide) < longest < len(wide.encode())
+        await ws.ws.send(wide)
+        assert await ws.closed() == 4400

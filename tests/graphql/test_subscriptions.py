@@ -158,7 +158,6 @@ async def test_queries_and_mutations_are_refused_over_the_socket(services, live)
         errors = message["payload"]["errors"] if message["type"] == "next" else message["payload"]
         assert [e["extensions"]["code"] for e in errors] == ["BAD_USER_INPUT"]
         assert "data" not in message["payload"] or message["payload"]["data"] is None
-        print("MSG", message, await ws.drain(0.5))
 
 
 async def test_query_limits_apply_to_subscription_documents(services, live):

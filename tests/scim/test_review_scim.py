@@ -143,6 +143,12 @@ async def test_groups_list_members_only_when_asked_and_within_a_bound(
     response = await s.get("/Groups", attributes="displayName")
     assert [g["displayName"] for g in response.json()["Resources"]] == ["Alpha", "Beta"]
     assert all("members" not in g for g in response.json()["Resources"])
+    # a part of members is members asked for
+    for asked in ("members.value", f"{GROUP}:members.value", "displayName,members"):
+        refused(await s.get("/Groups", attributes=asked), 400, "tooMany")
+        response = await s.get("/Groups", attributes=asked, count="1")
+        [alpha] = response.json()["Resources"]
+        assert len(alpha["members"]) == 6 and all("value" in m for m in alpha["members"])
     # one Group at a time is within the bound
     response = await s.get("/Groups", count="1", startIndex="2")
     [beta] = response.json()["Resources"]

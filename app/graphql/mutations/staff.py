@@ -268,7 +268,11 @@ class StaffMembershipMutations:
             info, lambda session, actor: membership.disable(session, actor, staff_id), _member
         )
 
-    @mutation(description="Enable a disabled member (needs a free seat).")
+    @mutation(
+        description="Enable a disabled member (needs a free seat). It gives their role and "
+        "grants back: only someone who may do all they may (FORBIDDEN otherwise: no API "
+        "key brings back an administrator)."
+    )
     async def staff_enable(self, info: Info, input: StaffIdInput) -> StaffAdminPayload:
         staff_id = decode_id(input.staff_id, "Staff")
         return await as_actor(
