@@ -57,15 +57,19 @@ def as_creator(actor: Actor, staff: Staff) -> Actor:
     return actor
 
 
-async def provision(session: AsyncSession, actor: Actor, settings, limiter, data: dict) -> Staff:
+async def provision(
+    session: AsyncSession, actor: Actor, settings, limiter, data: dict, *, active: bool = True
+) -> Staff:
     """SCIM's create: ADD, and INVITE as well when the account says so (``scim_invites``,
     which the administrators set). The scim scope names no INVITE_USERS of its own: the
     setting is the administrators' standing instruction, carried out when the key's
     creator may invite by their role. The invitation reserves a seat, so a full account
-    refuses it (SeatLimitReached) and nothing is added."""
+    refuses it (SeatLimitReached) and nothing is added. A person created inactive (Entra
+    ID creates the disabled users in its scope so) is added, not invited: no email whose
+    link is revoked at once, no seat, nothing counted against the invitations' limit."""
     require_provisioning(actor)
     account = await session.get_one(Account, actor.account_id)
-    if not account.scim_invites:
+    if not account.scim_invites or not active:
         return await add_staff(session, actor, settings, data, project_ids=[], invite=None)
     # the key's creator must be able to invite by their role
     require(replace(actor, permits=frozenset(ROLE_PERMITS[actor.role])), Permit.INVITE_USERS)

@@ -461,7 +461,9 @@ def routes(services) -> list[Route]:
         if manager is not None:
             changes["manager_id"] = await manager_id(session, actor, manager)
         if row is None:
-            row = await add_staff.provision(session, actor, settings, services.limiter, changes)
+            row = await add_staff.provision(
+                session, actor, settings, services.limiter, changes, active=active is not False
+            )
         else:
             row = (
                 await staff_service.update_staff(session, actor, settings, row.id, changes)

@@ -281,6 +281,14 @@ async def test_the_account_decides_whether_provisioned_people_are_invited(servic
     assert "seat" in body["detail"]
     listed = (await s.get("/Users", filter='userName eq "late@example.com"')).json()
     assert listed["totalResults"] == 0
+    # a person created inactive (as Entra ID creates disabled users) is added, not
+    # invited: no email, no seat, so a full account takes them
+    made = await s.post("/Users", user_body("disabled@example.com", active=False))
+    assert made.status_code == 201, made.text
+    assert made.json()["active"] is False
+    assert await take_mail(services) == []
+    row = await get_row(services, Staff, await _pk(services, s, made.json()["id"]))
+    assert row.account_status == AccountStatus.DISABLED
 
 
 # --- records without names ---------------------------------------------------------------
