@@ -48,6 +48,7 @@ from app.accounts.admin_service import clean_settings, ownership_problem
 from app.accounts.backup import FORMAT, VERSION
 from app.accounts.errors import BackupRejected
 from app.accounts.models import Account
+from app.accounts.plans import MAX_CUSTOM_SEATS, PLAN_SEATS, Plan
 from app.audit.models import AuditEntry
 from app.custom_fields.models import CustomField, CustomFieldValue
 from app.custom_fields.service import clean_name, clean_options, normalise
@@ -339,6 +340,27 @@ def _check_account(account: dict) -> None:
             f"{ACCOUNT}.{key}: {error.message}", field=[ACCOUNT, key], code=error.code
         )
     account.update(values)
+    if (problem := _plan_problem(account.get("plan"), account.get("seat_limit"))) is not None:
+        key, message = problem
+        raise BackupRejected(
+            f"{ACCOUNT}.{key}: {message}", field=[ACCOUNT, key], code=ErrorCode.INVALID
+        )
+
+
+def _plan_problem(plan: object, seat_limit: object) -> tuple[str, str] | None:
+    """A plan there is, with its seats (``PLAN_SEATS``; a custom plan's 1 to
+    MAX_CUSTOM_SEATS, as accountPlanChange takes them): an edited backup does not give an
+    account seats its owner never bought."""
+    if plan not in set(Plan):
+        return "plan", f"not a plan ({', '.join(Plan)})"
+    fixed = PLAN_SEATS[Plan(str(plan))]
+    if not isinstance(seat_limit, int) or isinstance(seat_limit, bool):
+        return "seat_limit", "not a number of seats"
+    if fixed is not None and seat_limit != fixed:
+        return "seat_limit", f"the {plan} plan has {fixed} seats"
+    if fixed is None and not 1 <= seat_limit <= MAX_CUSTOM_SEATS:
+        return "seat_limit", f"a custom plan has 1 to {MAX_CUSTOM_SEATS} seats"
+    return None
 
 
 def _check_rules(rows: dict[str, list[dict]]) -> None:

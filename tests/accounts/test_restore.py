@@ -646,7 +646,14 @@ REFUSED_SETTINGS = [
     ("timezone", "Mars/Olympus_Mons", None),
     ("timezone", " ", "Time zone is required."),
     ("name", "  ", None),
+    # plans and seats as accountPlanChange takes them (the world's account: CUSTOM, 50)
+    ("plan", "PLATINUM", None),
+    ("seat_limit", 0, "a custom plan has 1 to 100000 seats"),
+    ("seat_limit", 100_001, "a custom plan has 1 to 100000 seats"),
 ]
+# (key, value): refused naming seat_limit, the world's 50 seats being the plan's wrong
+REFUSED_PLANS = [("plan", "FREE", "the FREE plan has 5 seats"),
+                 ("plan", "TEAM", "the TEAM plan has 25 seats")]  # fmt: skip
 
 
 async def test_account_settings_account_update_refuses_are_refused(services, world, tmp_path):
@@ -663,6 +670,11 @@ async def test_account_settings_account_update_refuses_are_refused(services, wor
         if words is not None:
             assert refused.message == f"account.{key}: {words}", key
         assert refused.field == ["account", key]
+    for key, value, words in REFUSED_PLANS:
+        bad = json.loads(json.dumps(document))
+        bad["account"][key] = value
+        refused = await refused_unchanged(services, tenant, tmp_path, bad)
+        assert refused.message == f"account.seat_limit: {words}"
     document["account"].update(timezone=" Europe/Oslo ", join_link_role="EDITOR",
                                invitation_expiry_days=30, join_link_expiry_days=365)  # fmt: skip
     await restore(services, json.dumps(document).encode(), slug="settings")
