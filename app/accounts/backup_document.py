@@ -54,7 +54,7 @@ from app.custom_fields.models import CustomField, CustomFieldValue
 from app.custom_fields.service import clean_name, clean_options, normalise
 from app.db.base import UTCDateTime
 from app.errors import DomainError, ErrorCode, ValidationFailed
-from app.fields import Backup
+from app.fields import Backup, UnknownField
 from app.fields import table as field_table
 from app.invitations.errors import AlreadyInvited
 from app.invitations.join_links import link_problems
@@ -401,6 +401,13 @@ def _check_rules(rows: dict[str, list[dict]]) -> None:
         if (problem := grant_problem(row["permit"])) is not None:
             raise _refused("staffPermitGrants", i, row, problem)
     _check_invitations(rows["invitations"], _owner_id(staff), staff)
+    for i, row in enumerate(rows["auditLog"]):
+        if (wrong := _diff_problem(row.get("diff"))) is not None:
+            raise BackupRejected(
+                f"auditLog[{i}].diff: {wrong}",
+                field=["auditLog", str(i), "diff"],
+                code=ErrorCode.INVALID,
+            )
     for i, row in enumerate(rows["joinLinks"]):
         domains = row.get("allowed_domains") or []
         if not isinstance(domains, list) or not all(isinstance(d, str) for d in domains):
@@ -528,6 +535,38 @@ def _check_invitations(invitations: list[dict], owner_id: object, staff: list[di
                     field=["invitations", str(i), key],
                     code=AlreadyInvited.code,
                 )
+
+
+_OPS = ("insert", "update", "delete")
+
+
+def _diff_problem(diff: object) -> str | None:
+    """An audit entry's diff as ``app.audit.changes`` records one: a list of changed rows,
+    each of a table a field table names, with an operation and its fields' [before, after]
+    (a custom value keyed by its record and field). Anything else would fail every read
+    of the log by someone without ViewPersonalData, who is shown it field by field."""
+    if diff is None:
+        return None
+    if not isinstance(diff, list):
+        return "not a list of changes"
+    for n, change in enumerate(diff):
+        if not isinstance(change, dict):
+            return f"change {n} is not an object"
+        table, fields = change.get("table"), change.get("fields")
+        try:
+            field_table(table if isinstance(table, str) else "")
+        except UnknownField:
+            return f"change {n}: {table!r} is no table of Roster's"
+        if change.get("op") not in _OPS:
+            return f"change {n}: op is not one of {', '.join(_OPS)}"
+        if not isinstance(fields, dict) or not all(
+            isinstance(k, str) and isinstance(v, list) and len(v) == 2 for k, v in fields.items()
+        ):
+            return f"change {n}: fields are not {{name: [before, after]}}"
+        key = change.get("key")
+        if table == "custom_field_values" and not (isinstance(key, list) and len(key) == 2):
+            return f"change {n}: a custom value's key is [staff id, field id]"
+    return None
 
 
 def _address(email: object) -> str:

@@ -792,3 +792,26 @@ async def test_a_share_with_itself_or_a_permit_not_granted_is_refused(services, 
         {**grant, "staff_id": owner_id, "permit": "VIEW_PERSONAL_DATA"},
     ]
     await restore(services, json.dumps(document).encode(), slug="granted")
+
+
+@pytest.mark.parametrize(
+    ("diff", "words"),
+    [
+        ("x", "not a list of changes"),
+        ([1], "change 0 is not an object"),
+        ([{"table": "nope", "op": "insert", "fields": {}}], "change 0: 'nope' is no table of Roster's"),
+        ([{"table": "staff", "op": "upsert", "fields": {}}], "change 0: op is not one of insert, update, delete"),
+        ([{"table": "staff", "op": "update", "fields": {"title": "x"}}], "change 0: fields are not {name: [before, after]}"),
+        ([{"table": "custom_field_values", "op": "insert", "fields": {}, "key": 5}], "change 0: a custom value's key is [staff id, field id]"),
+    ],
+)  # fmt: skip
+async def test_an_audit_entry_the_log_could_not_show_is_refused(services, world, tmp_path, diff, words):
+    """A diff that is no list of changed rows failed every read of the restored account's
+    audit log by a reader without ViewPersonalData (shown field by field)."""
+    tenant, *_ = world
+    document = json.loads(await backup(services, tenant.slug, tmp_path))
+    assert document["auditLog"]
+    document["auditLog"][0]["diff"] = diff
+    refused = await refused_unchanged(services, tenant, tmp_path, document)
+    assert refused.message == f"auditLog[0].diff: {words}"
+    assert refused.field == ["auditLog", "0", "diff"]
