@@ -216,6 +216,29 @@ def _list(resources: list[dict], total: int | None = None, start: int = 1) -> di
     }
 
 
+def _value_of_work_email(term: ValuePath) -> Comparison | None:
+    """The comparison a value path filters by: ``emails[value eq "..."]``, or as Entra ID
+    writes it, ``emails[type eq "work"].value eq "..."`` (which parses as ``emails[type eq
+    "work" and value eq "..."]``): Roster's one email is the work email. None for any
+    other form (refused as a filter Roster does not take)."""
+    inner = term.val_filter
+    if isinstance(inner, Comparison):
+        return inner
+    if not (isinstance(inner, LogicalExpr) and inner.op == LogicalOperator.and_):
+        return None
+    values = []
+    for part in inner.terms:
+        if not isinstance(part, Comparison) or part.op != CompareOperator.eq:
+            return None
+        name = part.attr_path.attr.casefold()
+        if name == "type" and isinstance(part.value, str) and part.value.casefold() == "work":
+            continue
+        if name == "primary" and part.value is True:
+            continue
+        values.append(part)
+    return values[0] if len(values) == 1 else None
+
+
 def _criteria(text: str | None, filterable: dict[str, str] = FILTERABLE, resource=User) -> dict:
     """A filter as find_for_provisioning's keywords: ``eq`` on userName, externalId,
     emails.value (or ``emails[value eq ...]``) and active, joined by ``and`` (for Groups,
@@ -230,8 +253,7 @@ def _criteria(text: str | None, filterable: dict[str, str] = FILTERABLE, resourc
     terms = ast.terms if isinstance(ast, LogicalExpr) and ast.op == LogicalOperator.and_ else (ast,)
     criteria: dict = {}
     for term in terms:
-        if isinstance(term, ValuePath) and isinstance(term.val_filter, Comparison):
-            inner = term.val_filter
+        if isinstance(term, ValuePath) and (inner := _value_of_work_email(term)) is not None:
             term = Comparison(
                 AttrPath(term.attr_path.attr, inner.attr_path.attr), inner.op, inner.value
             )

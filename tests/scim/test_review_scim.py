@@ -190,3 +190,20 @@ async def test_patches_of_one_group_at_once_keep_each_others_members(services, c
     members = (await s.get(f"/Groups/{group}")).json()["members"]
     assert {m["value"] for m in members} >= {str(r.sid) for r in rows}
     assert len(members) == 11
+
+
+async def test_entra_ids_email_filter_finds_the_user(services, client):
+    s = await scim_for(services, client)
+    made = await s.post("/Users", user_body("ada@example.com"))
+    assert made.status_code == 201, made.text
+    for filter_ in (
+        'emails[type eq "work"].value eq "ada@example.com"',
+        'emails[type eq "work" and value eq "ada@example.com"]',
+        'emails[value eq "ada@example.com"]',
+        'emails.value eq "ada@example.com"',
+    ):
+        found = (await s.get("/Users", filter=filter_)).json()
+        assert [u["id"] for u in found["Resources"]] == [made.json()["id"]], filter_
+    # Roster's one email is the work email: another type is no filter it takes
+    refused(await s.get("/Users", filter='emails[type eq "home"].value eq "ada@example.com"'),
+            400, "invalidFilter")  # fmt: skip
