@@ -548,3 +548,16 @@ async def make_people(services) -> tuple[Tenant, Staff, Staff]:
         await set_custom_value(services, tenant, staff.id, nickname.id, nick)
         await set_custom_value(services, tenant, staff.id, shoe.id, size)
     return tenant, plain, secret
+
+
+def owner_actor(tenant: Tenant):
+    """The tenant's owner as the domain's services see them (a session's actor)."""
+    from app.access import ROLE_PERMITS, Actor
+
+    return Actor(
+        user_id=tenant.owner.user_id,
+        account_id=tenant.account_id,
+        staff_id=tenant.owner.staff_pk,
+        role=Role.OWNER,
+        permits=ROLE_PERMITS[Role.OWNER],
+    )

@@ -13,29 +13,17 @@ import csv
 import io
 import json
 
-from app.access import ROLE_PERMITS, Actor, Role
 from app.accounts.backup import account_json
 from app.staff.export import staff_csv
 from tests.accounts.test_restore import restore
-from tests.factories import make_people, make_staff, make_tenant
-
-
-def owner_of(tenant) -> Actor:
-    return Actor(
-        user_id=tenant.owner.user_id,
-        account_id=tenant.account_id,
-        staff_id=tenant.owner.staff_pk,
-        role=Role.OWNER,
-        permits=ROLE_PERMITS[Role.OWNER],
-        account_timezone="UTC",
-    )
+from tests.factories import make_people, make_staff, make_tenant, owner_actor
 
 
 async def test_a_record_added_during_a_backup_is_not_in_it(services):
     tenant, *_ = await make_people(services)
     keyring = services.settings.keyring
     async with services.db.session() as session:
-        chunks = account_json(session, owner_of(tenant), keyring)
+        chunks = account_json(session, owner_actor(tenant), keyring)
         head = await anext(chunks)  # the account row, its counters with it
         await make_staff(services, tenant, first_name="Late", last_name="Comer")
         raw = head + b"".join([chunk async for chunk in chunks])
@@ -50,7 +38,7 @@ async def test_a_record_added_during_an_export_is_not_in_it(services):
     for i in range(3):
         await make_staff(services, tenant, first_name="Early", last_name=f"Bird{i}")
     async with services.db.session() as session:
-        chunks = staff_csv(session, owner_of(tenant), services.settings.keyring)
+        chunks = staff_csv(session, owner_actor(tenant), services.settings.keyring)
         header = await anext(chunks)
         await make_staff(services, tenant, first_name="Late", last_name="Comer")
         text = header + "".join([chunk async for chunk in chunks])

@@ -4,7 +4,7 @@ need), and pages exactly as one read with every column."""
 import pytest
 from sqlalchemy import inspect
 
-from app.access import ROLE_PERMITS, Actor, Role
+from app.access import Actor, Role
 from app.graphql.types import staff as staff_types
 from app.staff import service
 from app.staff.models import Staff
@@ -18,19 +18,11 @@ from app.staff.queries import (
     StaffSortKey,
     page_select,
 )
-from tests.factories import make_staff_many, make_tenant
+from tests.factories import make_staff_many, make_tenant, owner_actor
 
 NARROW = PageColumns(staff=frozenset({"notes"}), manager=frozenset({"last_name"}))
 
 
-def _owner(tenant) -> Actor:
-    return Actor(
-        user_id=tenant.owner.user_id,
-        account_id=tenant.account_id,
-        staff_id=tenant.owner.staff_pk,
-        role=Role.OWNER,
-        permits=ROLE_PERMITS[Role.OWNER],
-    )
 
 
 async def _directory(services):
@@ -65,7 +57,7 @@ async def _walk(services, actor, query: StaffQuery, columns: PageColumns) -> lis
 async def test_narrow_records_hold_what_was_asked_and_the_keys(services):
     tenant = await _directory(services)
     async with services.db.session() as session:
-        page = await service.list_staff(session, _owner(tenant), StaffQuery(first=3), NARROW)
+        page = await service.list_staff(session, owner_actor(tenant), StaffQuery(first=3), NARROW)
     row = page.rows[0]
     assert set(row._fields) == ROW_KEYS | {"notes"}
     manager = next(iter(page.managers.values()))
@@ -80,17 +72,17 @@ async def test_narrow_records_hold_what_was_asked_and_the_keys(services):
 async def test_narrow_pages_walk_as_full_ones(services, sort, direction):
     tenant = await _directory(services)
     query = StaffQuery(first=3, sort=sort, direction=direction)
-    full = await _walk(services, _owner(tenant), query, ALL_COLUMNS)
-    narrow = await _walk(services, _owner(tenant), query, NARROW)
+    full = await _walk(services, owner_actor(tenant), query, ALL_COLUMNS)
+    narrow = await _walk(services, owner_actor(tenant), query, NARROW)
     assert [list(p.cursors) for p in narrow] == [list(p.cursors) for p in full]
     assert [[(r.id, r.notes) for r in p.rows] for p in narrow] == [
         [(r.id, r.notes) for r in p.rows] for p in full
     ]
     assert [sorted(p.managers) for p in narrow] == [sorted(p.managers) for p in full]
     # a reader that reads no manager gets none joined, and the same pages
-    alone = await _walk(services, _owner(tenant), query, PageColumns(staff=frozenset()))
+    alone = await _walk(services, owner_actor(tenant), query, PageColumns(staff=frozenset()))
     unjoined = PageColumns(staff=frozenset(), managers=False)
-    bare = await _walk(services, _owner(tenant), query, unjoined)
+    bare = await _walk(services, owner_actor(tenant), query, unjoined)
     assert [list(p.cursors) for p in bare] == [list(p.cursors) for p in alone]
     assert [[tuple(r) for r in p.rows] for p in bare] == [[tuple(r) for r in p.rows] for p in alone]
     assert all(p.managers == {} for p in bare) and any(p.managers for p in alone)
@@ -99,7 +91,7 @@ async def test_narrow_pages_walk_as_full_ones(services, sort, direction):
 
 async def test_a_page_without_managers_joins_none(services):
     tenant = await make_tenant(services)
-    actor = _owner(tenant)
+    actor = owner_actor(tenant)
     joined = page_select(actor, StaffQuery(), PageColumns(staff=frozenset()))[0]
     alone = page_select(actor, StaffQuery(), PageColumns(staff=frozenset(), managers=False))[0]
     assert joined.manager is not None and alone.manager is None
@@ -112,7 +104,7 @@ async def test_columns_that_are_not_the_tables_are_refused(services):
         with pytest.raises(ValueError, match="not columns of staff"):
             await service.list_staff(
                 session,
-                _owner(tenant),
+                owner_actor(tenant),
                 StaffQuery(),
                 PageColumns(staff=frozenset({"password"})),
             )
