@@ -310,6 +310,11 @@ def account_import(
     owner_email: str | None = typer.Option(
         None, help="An existing login to own the restored account (none is restored)."
     ),
+    partial: bool = typer.Option(
+        False,
+        "--partial",
+        help="Restore a backup made without personal data (the account comes back without it).",
+    ),
 ) -> None:
     """Restore an account backup, as the account it was or as a new one; prints one JSON
     object (the account's slug and how many rows of each kind came back). Logins are not
@@ -321,7 +326,7 @@ def account_import(
     settings = _settings()
     upgrade_to_head(settings.database_url)
     try:
-        result = asyncio.run(import_account_from(settings, file, slug, owner_email))
+        result = asyncio.run(import_account_from(settings, file, slug, owner_email, partial))
     except DomainError as exc:
         typer.echo(f"error: {exc.message}", err=True)
         raise typer.Exit(1) from None

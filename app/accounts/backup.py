@@ -271,7 +271,9 @@ async def _account_json(
     account = await session.get(
         Account, actor.account_id, options=[undefer("*")], populate_existing=True
     )
-    head = {"format": FORMAT, "version": VERSION}
+    # whether personal data is in it: a backup without is restored only when asked so
+    # (its emails, phones, SSNs, salaries and personal custom values would be lost)
+    head = {"format": FORMAT, "version": VERSION, "personalData": personal}
     yield (
         orjson.dumps(head)[:-1]
         + b',"account":'

@@ -187,7 +187,9 @@ def _document(raw: bytes) -> dict:
         raise BackupRejected(
             f"backup version {document.get('version')!r}; this Roster reads version {VERSION}"
         )
-    known = {"format", "version", ACCOUNT, *(s.name for s in SECTIONS)}
+    known = {"format", "version", "personalData", ACCOUNT, *(s.name for s in SECTIONS)}
+    if not isinstance(document.get("personalData", True), bool):
+        raise BackupRejected("personalData is not true or false")
     unknown = sorted(set(document) - known)
     if unknown:
         raise BackupRejected(f"unknown section {unknown[0]!r}")
@@ -647,6 +649,9 @@ class Document:
 
     account: dict
     rows: dict[str, list[dict]]
+    personal_data: bool = True
+    """False for a backup made without ViewPersonalData (its header says so; one from
+    before the header did is taken as whole)."""
 
 
 def read_document(raw: bytes) -> Document:
@@ -663,4 +668,4 @@ def read_document(raw: bytes) -> Document:
     _check_account(account)
     _check_rules(rows)
     _check_unique(rows)
-    return Document(account, rows)
+    return Document(account, rows, document.get("personalData", True))

@@ -198,10 +198,18 @@ async def restore_account(
     *,
     slug: str | None = None,
     owner_email: str | None = None,
+    partial: bool = False,
 ) -> Restored:
     """Write the backup ``raw`` as an account; nothing is written if it is refused
-    (``BackupRejected``), the caller commits."""
+    (``BackupRejected``), the caller commits. A backup made without personal data is
+    restored only with ``partial``: the account would come back without it."""
     document = read_document(raw)
+    if not document.personal_data and not partial:
+        raise BackupRejected(
+            "this backup was made without personal data (no emails, phones, addresses, "
+            "SSNs, salaries or personal custom values): the restored account would lack "
+            "them, and could invite nobody again; restore it with --partial to do so anyway"
+        )
     account_row, rows = document.account, document.rows
     old_account = account_row["id"]
     account_row["slug"] = await _slug(session, account_row["slug"], slug, account_row["name"])
@@ -240,7 +248,7 @@ async def restore_account(
 
 
 async def import_account_from(
-    settings, path: str, slug: str | None, owner_email: str | None = None
+    settings, path: str, slug: str | None, owner_email: str | None = None, partial: bool = False
 ) -> dict:
     """The CLI's restore: the file at ``path`` (``-``: standard input), committed whole."""
     import sys
@@ -255,7 +263,8 @@ async def import_account_from(
     try:
         async with db.session(write=True) as session:
             restored = await restore_account(
-                session, raw, settings.keyring, slug=slug, owner_email=owner_email
+                session, raw, settings.keyring, slug=slug, owner_email=owner_email,
+                partial=partial,
             )
             await session.commit()
     finally:

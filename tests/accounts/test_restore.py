@@ -369,7 +369,16 @@ async def test_a_backup_without_personal_data_restores(services, world, tmp_path
     first = b"".join(chunks)
     document = json.loads(first)
     assert all("ssn" not in s and "email" not in s for s in document["staff"])
-    restored = await restore(services, first, slug="impersonal")
+    # it says so, and is restored only when asked: the account would lose that data
+    assert document["personalData"] is False
+    with pytest.raises(BackupRejected, match="without personal data"):
+        await restore(services, first, slug="impersonal")
+    assert json.loads(await backup(services, tenant.slug, tmp_path))["personalData"] is True
+    async with services.db.session(write=True) as session:
+        restored = await restore_account(
+            session, first, services.settings.keyring, slug="impersonal", partial=True
+        )
+        await session.commit()
     async with services.db.session() as session:
         rows = list(
             await session.scalars(select(Staff).where(Staff.account_id == restored.account.id))
