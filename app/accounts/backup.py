@@ -25,7 +25,8 @@ from app.staff.service import ENCRYPTED_COLUMNS, associated_data, read_secret
 
 BATCH = 500
 FORMAT = "roster-account-backup"
-VERSION = 2  # 2: team roles, shares and permit grants added
+VERSION = 3  # 2: team roles, shares and permit grants added; 3: personalData in the header
+READABLE_VERSIONS = (2, 3)  # a version-2 backup holds no personalData: it is taken as whole
 
 # table -> column -> whether the backup holds it: the field tables' rows (``app.fields``),
 # read once per table (and again if a row changes).

@@ -176,23 +176,23 @@ async def record_taken(
     session: AsyncSession,
     *,
     action: str,
-    who: Who,
-    personal_data: bool,
+    actor: Actor,
     request_id: str | None,
     client_address: str | None,
 ) -> AuditEntry:
     """An entry for a read that hands the account's data out whole (an export, a backup):
     who took it and from where, before the first byte goes. Nothing changed (an empty
-    diff); the action says whether personal data came with it (``...WithPersonalData``)."""
+    diff); the action says whether personal data came with it (``...WithPersonalData``:
+    the actor holds ViewPersonalData, by which the export and the backup include it)."""
+    personal_data = actor.can(Permit.VIEW_PERSONAL_DATA)
     entry = AuditEntry(
-        account_id=who.account_id,
-        actor_user_id=who.user_id,
-        actor_staff_id=who.staff_id,
-        actor_name=who.name,
-        impersonator_user_id=who.impersonator_user_id,
+        account_id=actor.account_id,
+        actor_user_id=actor.user_id,
+        actor_staff_id=actor.staff_id,
+        impersonator_user_id=actor.impersonator_user_id,
         action=action + ("WithPersonalData" if personal_data else ""),
         target_type="Account",
-        target_id=who.account_id,
+        target_id=actor.account_id,
         diff=[],
         request_id=request_id,
         client_address=client_address,

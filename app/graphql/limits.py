@@ -391,6 +391,8 @@ class _IntrospectionWalk:
         return 0
 
 
+# How far past the limit a part's cost is summed exactly (``_Summer.cut_at``).
+EXACT_PAST_THE_LIMIT = 1000
 # The most terms one part's cost may have: a document's lists nested in more different ways
 # than this are refused (``_Summer.bound``).
 MAX_TERMS = 500
@@ -412,7 +414,9 @@ class _Summer:
         self.fragments = fragments
         self.budget = budget
         self.walk_left = budget
-        self.limit = limit
+        # Past the limit a part is refused whatever the rest; it is summed on up to this
+        # far, so a refusal says by how much (terms are bounded apart, by MAX_TERMS)
+        self.cut_at = limit * EXACT_PAST_THE_LIMIT
         self.max_depth = max_depth
         self.done: dict[tuple[str, int], Summary] = {}
         # an ofType chain past this many levels resolves nothing more
@@ -476,20 +480,21 @@ class _Summer:
     def bound(self, out: Summary) -> None:
         """Stops summing a part's cost once the operation is refused whatever the rest:
         past ``max_depth`` (its cost no longer matters), past ``MAX_TERMS`` terms, or past
-        ``limit`` with one item in every list (then it costs ``limit + 1``: every term
-        counts at least 1 in ``floor``, and a part's cost only grows inside the parts
-        around it, or is dropped by a page of 0, so the operation is over the limit just
-        as with its whole polynomial)."""
+        ``limit`` with one item in every list, far enough for the refusal to say by how
+        much (``cut_at``; then it costs ``cut_at + 1``: every term counts at least 1 in
+        ``floor``, and a part's cost only grows inside the parts around it, or is dropped
+        by a page of 0, so the operation is over the limit just as with its whole
+        polynomial)."""
         if out.cut is not None:
             return
         if out.depth > self.max_depth:
             out.cut, out.cost, out.floor = "depth", defaultdict(int), 0
         elif len(out.cost) > MAX_TERMS:
             out.cut = "terms"
-        elif out.floor > self.limit:
+        elif out.floor > self.cut_at:
             out.cut = "cost"
         if out.cut in ("terms", "cost"):
-            out.cost, out.floor = defaultdict(int, {(): self.limit + 1}), self.limit + 1
+            out.cost, out.floor = defaultdict(int, {(): self.cut_at + 1}), self.cut_at + 1
             out.over_budget = True
 
     def introspection_cost(self, node: FieldNode, out: Summary) -> int:
@@ -537,7 +542,7 @@ class _Summer:
             return  # a page of 0 counts nothing of its part; a cut part, nothing more
         if child.cut is not None:
             out.cut = child.cut
-            out.cost, out.floor = defaultdict(int, {(): self.limit + 1}), self.limit + 1
+            out.cost, out.floor = defaultdict(int, {(): self.cut_at + 1}), self.cut_at + 1
             out.over_budget = True
             return
         out.over_budget = out.over_budget or child.over_budget

@@ -7,7 +7,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from app.access import Permit
 from app.accounts.backup import account_json
 from app.audit import service as audit
 from app.errors import AccessDenied, Unauthenticated
@@ -77,8 +76,7 @@ def routes(services) -> list[Route]:
             await audit.record_taken(
                 writing,
                 action=action,
-                who=audit.Who(actor.user_id, actor.staff_id, actor.account_id),
-                personal_data=actor.can(Permit.VIEW_PERSONAL_DATA),
+                actor=actor,
                 request_id=getattr(request.state, "request_id", None),
                 client_address=request.client.host if request.client else None,
             )
