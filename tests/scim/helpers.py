@@ -63,3 +63,13 @@ def user_body(email: str, **extra) -> dict:
         "active": True,
         **extra,
     }
+
+
+def scim_error(response, status: int, scim_type: str | None = None) -> dict:
+    """The SCIM error a response must be (RFC 7644 3.12): its status, schema and type."""
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["schemas"] == [ERROR]
+    assert body["status"] == str(status)
+    assert body.get("scimType") == scim_type
+    return body

@@ -10,7 +10,7 @@ from app.access.scopes import Scope
 from app.audit.models import AuditEntry
 from app.projects.models import Project, ProjectMember
 from tests.factories import make_staff, make_tenant
-from tests.scim.helpers import ERROR, GROUP, GROUP_SCOPES, scim_for, user_body
+from tests.scim.helpers import GROUP, GROUP_SCOPES, scim_error, scim_for, user_body
 
 
 async def _user(s, email: str) -> str:
@@ -34,14 +34,6 @@ async def _group(s, name: str, *member_ids: str, **extra) -> dict:
 
 def _members(group: dict) -> set[str]:
     return {m["value"] for m in group.get("members", [])}
-
-
-def _error(response, status: int, scim_type: str | None = None) -> dict:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert body["schemas"] == [ERROR]
-    assert body.get("scimType") == scim_type
-    return body
 
 
 async def _member_rows(services, project_id: int) -> int:
@@ -80,10 +72,10 @@ async def test_create_makes_a_project_with_exactly_its_members(services, client)
 async def test_a_taken_display_name_or_external_id_is_a_uniqueness_error(services, client):
     s = await scim_for(services, client, scopes=GROUP_SCOPES)
     await _group(s, "Apollo", externalId="g1")
-    _error(
+    scim_error(
         await s.post("/Groups", {"schemas": [GROUP], "displayName": " apollo "}), 409, "uniqueness"
     )
-    _error(
+    scim_error(
         await s.post("/Groups", {"schemas": [GROUP], "displayName": "Other", "externalId": "g1"}),
         409,
         "uniqueness",
@@ -97,7 +89,7 @@ async def test_members_must_be_users_of_the_account(services, client):
     mine = await _user(s, "mine@example.com")
     for value in (theirs if theirs != mine else "99999", "p1", "nobody"):
         body = {"schemas": [GROUP], "displayName": "X", "members": [{"value": value}]}
-        _error(await s.post("/Groups", body), 400, "invalidValue")
+        scim_error(await s.post("/Groups", body), 400, "invalidValue")
 
 
 async def test_list_filters_and_pages(services, client):
@@ -115,7 +107,7 @@ async def test_list_filters_and_pages(services, client):
     assert [g["id"] for g in by_ext["Resources"]] == [made[4]["id"]]
     none = (await s.get("/Groups", filter='externalId eq "nope"')).json()
     assert none["totalResults"] == 0 and none["Resources"] == []
-    _error(await s.get("/Groups", filter='members.value eq "1"'), 400, "invalidFilter")
+    scim_error(await s.get("/Groups", filter='members.value eq "1"'), 400, "invalidFilter")
     slim = (await s.get("/Groups", excludedAttributes="members")).json()
     assert all("members" not in g for g in slim["Resources"])
 
@@ -187,7 +179,7 @@ async def test_patch_adding_a_stranger_changes_nothing(services, client):
     a = await _user(s, "a@example.com")
     group = await _group(s, "Apollo", a)
     path = f"/Groups/{group['id']}"
-    _error(
+    scim_error(
         await s.patch(path, {"op": "add", "path": "members", "value": [{"value": "424242"}]}),
         400,
         "invalidValue",
@@ -200,19 +192,19 @@ async def test_delete_removes_the_project_and_keeps_the_people(services, client)
     a = await _user(s, "a@example.com")
     group = await _group(s, "Apollo", a)
     assert (await s.delete(f"/Groups/{group['id']}")).status_code == 204
-    _error(await s.get(f"/Groups/{group['id']}"), 404)
+    scim_error(await s.get(f"/Groups/{group['id']}"), 404)
     assert (await s.get(f"/Users/{a}")).status_code == 200
-    _error(await s.delete(f"/Groups/{group['id']}"), 404)
+    scim_error(await s.delete(f"/Groups/{group['id']}"), 404)
 
 
 async def test_group_ids_never_read_as_user_ids(services, client):
     s = await scim_for(services, client, scopes=GROUP_SCOPES)
     a = await _user(s, "a@example.com")
     group = await _group(s, "Apollo")
-    _error(await s.get(f"/Users/{group['id']}"), 404)
-    _error(await s.get(f"/Groups/{a}"), 404)
-    _error(await s.get("/Groups/p"), 404)
-    _error(await s.get("/Groups/p99999999999"), 404)
+    scim_error(await s.get(f"/Users/{group['id']}"), 404)
+    scim_error(await s.get(f"/Groups/{a}"), 404)
+    scim_error(await s.get("/Groups/p"), 404)
+    scim_error(await s.get("/Groups/p99999999999"), 404)
 
 
 async def test_another_accounts_group_is_not_found(services, client):
@@ -220,10 +212,10 @@ async def test_another_accounts_group_is_not_found(services, client):
     other = await scim_for(services, client, scopes=GROUP_SCOPES)
     theirs = await _group(other, "Theirs")
     path = f"/Groups/{theirs['id']}"
-    _error(await s.get(path), 404)
-    _error(await s.put(path, {"schemas": [GROUP], "displayName": "Mine"}), 404)
-    _error(await s.patch(path, {"op": "replace", "path": "displayName", "value": "Mine"}), 404)
-    _error(await s.delete(path), 404)
+    scim_error(await s.get(path), 404)
+    scim_error(await s.put(path, {"schemas": [GROUP], "displayName": "Mine"}), 404)
+    scim_error(await s.patch(path, {"op": "replace", "path": "displayName", "value": "Mine"}), 404)
+    scim_error(await s.delete(path), 404)
     assert (await s.get("/Groups")).json()["totalResults"] == 0
     assert (await other.get(path)).json()["displayName"] == "Theirs"
 
@@ -235,11 +227,11 @@ async def test_a_scim_key_without_the_admin_scope_reads_groups_but_changes_none(
     s = await scim_for(services, client, tenant=tenant, scopes=(Scope.SCIM,))
     assert (await s.get("/Groups")).json()["totalResults"] == 1
     assert (await s.get(f"/Groups/{group['id']}")).status_code == 200
-    _error(await s.post("/Groups", {"schemas": [GROUP], "displayName": "New"}), 403)
+    scim_error(await s.post("/Groups", {"schemas": [GROUP], "displayName": "New"}), 403)
     path = f"/Groups/{group['id']}"
-    _error(await s.put(path, {"schemas": [GROUP], "displayName": "Mine"}), 403)
-    _error(await s.patch(path, {"op": "replace", "path": "displayName", "value": "Mine"}), 403)
-    _error(await s.delete(path), 403)
+    scim_error(await s.put(path, {"schemas": [GROUP], "displayName": "Mine"}), 403)
+    scim_error(await s.patch(path, {"op": "replace", "path": "displayName", "value": "Mine"}), 403)
+    scim_error(await s.delete(path), 403)
     assert (await s.get(path)).json()["displayName"] == "Apollo"
 
 

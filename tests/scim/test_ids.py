@@ -9,17 +9,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.scim.helpers import ENTERPRISE, ERROR, GROUP, GROUP_SCOPES, scim_for, user_body
+from tests.scim.helpers import (
+    ENTERPRISE,
+    GROUP,
+    GROUP_SCOPES,
+    scim_error,
+    scim_for,
+    user_body,
+)
 
 # Written as an IdP or a client mistyping one could send them.
 ODD_IDS = ["²", "٣", "1²", "0", "00001", "1234567890", "2147483647", "2147483648", "9" * 30]
-
-
-def _error(response, status: int, scim_type: str | None = None) -> None:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert body["schemas"] == [ERROR]
-    assert body.get("scimType") == scim_type
 
 
 async def _user(s, email: str) -> str:
@@ -32,10 +32,10 @@ async def _user(s, email: str) -> str:
 async def test_an_odd_user_id_is_not_found(services, client, raw):
     s = await scim_for(services, client, scopes=GROUP_SCOPES)
     await _user(s, "ann@example.com")
-    _error(await s.get(f"/Users/{raw}"), 404)
-    _error(await s.patch(f"/Users/{raw}", {"op": "replace", "value": {"title": "x"}}), 404)
-    _error(await s.delete(f"/Users/{raw}"), 404)
-    _error(await s.get(f"/Groups/p{raw}"), 404)
+    scim_error(await s.get(f"/Users/{raw}"), 404)
+    scim_error(await s.patch(f"/Users/{raw}", {"op": "replace", "value": {"title": "x"}}), 404)
+    scim_error(await s.delete(f"/Users/{raw}"), 404)
+    scim_error(await s.get(f"/Groups/p{raw}"), 404)
 
 
 @pytest.mark.parametrize("raw", ODD_IDS)
@@ -44,9 +44,9 @@ async def test_an_odd_reference_is_an_invalid_value(services, client, raw):
     await _user(s, "ann@example.com")
     body = user_body("bob@example.com")
     body[ENTERPRISE] = {"manager": {"value": raw}}
-    _error(await s.post("/Users", body), 400, "invalidValue")
+    scim_error(await s.post("/Users", body), 400, "invalidValue")
     group = {"schemas": [GROUP], "displayName": "Odd", "members": [{"value": raw}]}
-    _error(await s.post("/Groups", group), 400, "invalidValue")
+    scim_error(await s.post("/Groups", group), 400, "invalidValue")
 
 
 @settings(max_examples=40)
@@ -83,5 +83,5 @@ async def test_a_start_index_past_every_result_is_an_empty_page(services, client
 @pytest.mark.parametrize("value", ["٣", "1_0", "²", "1e3", "x"])
 async def test_a_start_index_that_is_no_integer_is_an_invalid_value(services, client, value):
     s = await scim_for(services, client, scopes=GROUP_SCOPES)
-    _error(await s.get("/Users", startIndex=value), 400, "invalidValue")
-    _error(await s.post("/Users/.search", {"count": value}), 400, "invalidValue")
+    scim_error(await s.get("/Users", startIndex=value), 400, "invalidValue")
+    scim_error(await s.post("/Users/.search", {"count": value}), 400, "invalidValue")

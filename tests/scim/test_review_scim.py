@@ -24,15 +24,7 @@ from app.projects import service as projects_service
 from app.projects.models import Project
 from app.scim import routes as scim_routes
 from tests.factories import make_staff_many
-from tests.scim.helpers import ERROR, GROUP, GROUP_SCOPES, SCIM, scim_for, user_body
-
-
-def refused(response, status: int, scim_type: str | None = None) -> dict:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert body["schemas"] == [ERROR]
-    assert body.get("scimType") == scim_type
-    return body
+from tests.scim.helpers import GROUP, GROUP_SCOPES, SCIM, scim_error, scim_for, user_body
 
 
 @pytest.mark.parametrize(
@@ -50,7 +42,7 @@ async def test_an_unstorable_character_in_a_filter_is_refused(services, client, 
     if response.status_code == 200:  # the parser kept the escape as text: no such user
         assert response.json()["totalResults"] == 0
     else:
-        refused(response, 400, "invalidFilter")
+        scim_error(response, 400, "invalidFilter")
 
 
 @pytest.mark.parametrize("value", ["\x00", "\ud800"])
@@ -65,12 +57,12 @@ async def test_an_unstorable_character_in_a_body_is_refused(services, client, va
             content=__import__("json").dumps(body),  # \u escapes: the JSON itself is valid
             headers=s.headers,
         )
-        refused(response, 400, "invalidValue")
+        scim_error(response, 400, "invalidValue")
 
 
 async def test_401_names_the_scheme(client):
     response = await client.get(f"{SCIM}/Users")
-    refused(response, 401)
+    scim_error(response, 401)
     assert response.headers["www-authenticate"] == 'Bearer realm="scim"'
 
 
@@ -78,9 +70,9 @@ async def test_401_names_the_scheme(client):
 async def test_me_and_bulk_are_not_implemented(services, client, method, path):
     s = await scim_for(services, client)
     response = await client.request(method, f"{SCIM}{path}", json={}, headers=s.headers)
-    refused(response, 501)
+    scim_error(response, 501)
     # and not to strangers either: they are told to authenticate
-    refused(await client.request(method, f"{SCIM}{path}", json={}), 401)
+    scim_error(await client.request(method, f"{SCIM}{path}", json={}), 401)
 
 
 async def test_links_come_from_the_public_url_not_the_host(services, client, settings):
@@ -135,7 +127,7 @@ async def test_groups_list_members_only_when_asked_and_within_a_bound(
     await _group_of(s, services, 5, "Beta")
     monkeypatch.setattr(scim_routes, "MAX_MEMBERS_SHOWN", 10)
 
-    refused(await s.get("/Groups"), 400, "tooMany")
+    scim_error(await s.get("/Groups"), 400, "tooMany")
     for excluded in ("members", "displayName,members", f"{GROUP}:members"):
         response = await s.get("/Groups", excludedAttributes=excluded)
         assert response.status_code == 200, response.text
@@ -145,7 +137,7 @@ async def test_groups_list_members_only_when_asked_and_within_a_bound(
     assert all("members" not in g for g in response.json()["Resources"])
     # a part of members is members asked for
     for asked in ("members.value", f"{GROUP}:members.value", "displayName,members"):
-        refused(await s.get("/Groups", attributes=asked), 400, "tooMany")
+        scim_error(await s.get("/Groups", attributes=asked), 400, "tooMany")
         response = await s.get("/Groups", attributes=asked, count="1")
         [alpha] = response.json()["Resources"]
         assert len(alpha["members"]) == 6 and all("value" in m for m in alpha["members"])
@@ -164,7 +156,7 @@ async def test_an_account_holds_at_most_max_projects(api, services, client, monk
     monkeypatch.setattr(projects_service, "MAX_PROJECTS", 2)
     for name in ("One", "Two"):
         assert (await s.post("/Groups", {"schemas": [GROUP], "displayName": name})).status_code == 201
-    refused(await s.post("/Groups", {"schemas": [GROUP], "displayName": "Three"}), 400, "invalidValue")
+    scim_error(await s.post("/Groups", {"schemas": [GROUP], "displayName": "Three"}), 400, "invalidValue")
     body = await api.data(
         'mutation { projectCreate(input: {name: "Four"}) { userErrors { code } } }',
         as_=s.tenant.owner,
@@ -205,5 +197,5 @@ async def test_entra_ids_email_filter_finds_the_user(services, client):
         found = (await s.get("/Users", filter=filter_)).json()
         assert [u["id"] for u in found["Resources"]] == [made.json()["id"]], filter_
     # Roster's one email is the work email: another type is no filter it takes
-    refused(await s.get("/Users", filter='emails[type eq "home"].value eq "ada@example.com"'),
+    scim_error(await s.get("/Users", filter='emails[type eq "home"].value eq "ada@example.com"'),
             400, "invalidFilter")  # fmt: skip

@@ -6,7 +6,7 @@ cannot hold refused rather than half kept."""
 
 from __future__ import annotations
 
-from tests.scim.helpers import ERROR, scim_for, user_body
+from tests.scim.helpers import scim_error, scim_for, user_body
 
 ADDRESS = {
     "type": "work",
@@ -22,14 +22,6 @@ async def _create(s, email: str, **extra) -> dict:
     response = await s.post("/Users", user_body(email, **extra))
     assert response.status_code == 201, response.text
     return response.json()
-
-
-def _error(response, status: int, scim_type: str | None = None) -> dict:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert body["schemas"] == [ERROR]
-    assert body.get("scimType") == scim_type
-    return body
 
 
 def _parts(addresses: list[dict]) -> list[dict]:
@@ -60,21 +52,21 @@ async def test_two_numbers_of_one_type_are_refused(services, client):
     s = await scim_for(services, client)
     two = [{"value": "+1 555 0001", "type": "work"}, {"value": "+1 555 0002", "type": "work"}]
     response = await s.post("/Users", user_body("two@example.com", phoneNumbers=two))
-    assert "one number of each type" in _error(response, 400, "invalidValue")["detail"]
+    assert "one number of each type" in scim_error(response, 400, "invalidValue")["detail"]
     listed = (await s.get("/Users", filter='userName eq "two@example.com"')).json()
     assert listed["totalResults"] == 0
     # a number without a type is a work number
     untyped = [{"value": "+1 555 0001", "type": "work"}, {"value": "+1 555 0002"}]
     response = await s.post("/Users", user_body("two@example.com", phoneNumbers=untyped))
-    _error(response, 400, "invalidValue")
+    scim_error(response, 400, "invalidValue")
     home = {"value": "+1 555 0009", "type": "home"}
     user = await _create(s, "one@example.com", phoneNumbers=[two[0], home])
     path = f"/Users/{user['id']}"
     added = [{"value": "+1 555 0003", "type": "work"}]
     response = await s.patch(path, {"op": "add", "path": "phoneNumbers", "value": added})
-    _error(response, 400, "invalidValue")
+    scim_error(response, 400, "invalidValue")
     response = await s.put(path, user_body("one@example.com", phoneNumbers=two))
-    _error(response, 400, "invalidValue")
+    scim_error(response, 400, "invalidValue")
     assert (await s.get(path)).json()["phoneNumbers"] == user["phoneNumbers"]
     # the number held is changed in place, or a number of another type added
     response = await s.patch(
@@ -102,9 +94,9 @@ async def test_an_email_besides_the_login_is_refused_not_made_the_login(services
         {"op": "replace", "path": "emails", "value": [home]},
         {"op": "add", "path": "emails", "value": [home | {"type": "work"}]},  # a second one
     ):
-        body = _error(await s.patch(path, operation), 400, "invalidValue")
+        body = scim_error(await s.patch(path, operation), 400, "invalidValue")
         assert "Roster holds one email" in body["detail"], operation
-    body = _error(
+    body = scim_error(
         await s.patch(
             path, {"op": "replace", "path": 'emails[type eq "home"].value', "value": "x@y.z"}
         ),
@@ -191,5 +183,5 @@ async def test_entra_paths_reach_the_work_address_and_numbers(services, client):
         response = await s.patch(f"/Users/{bare['id']}", operation)
         assert response.status_code == 400, operation
     home = user_body("home@example.com", addresses=[ADDRESS | {"type": "home"}])
-    _error(await s.post("/Users", home), 400, "invalidValue")
+    scim_error(await s.post("/Users", home), 400, "invalidValue")
     assert (await s.get(f"/Users/{bare['id']}")).json() == got

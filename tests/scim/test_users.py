@@ -17,7 +17,7 @@ from tests.factories import (
     make_tenant,
     take_mail,
 )
-from tests.scim.helpers import ENTERPRISE, ERROR, SCIM, scim_for, user_body
+from tests.scim.helpers import ENTERPRISE, SCIM, scim_error, scim_for, user_body
 
 
 async def _create(s, email: str, **extra) -> dict:
@@ -26,15 +26,6 @@ async def _create(s, email: str, **extra) -> dict:
     assert response.headers["content-type"].startswith("application/scim+json")
     assert response.headers["location"] == response.json()["meta"]["location"]
     return response.json()
-
-
-def _error(response, status: int, scim_type: str | None = None) -> dict:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert body["schemas"] == [ERROR]
-    assert body["status"] == str(status)
-    assert body.get("scimType") == scim_type
-    return body
 
 
 async def test_create_maps_onto_a_staff_record(services, client):
@@ -87,17 +78,17 @@ async def _pk(services, s, scim_id: str) -> int:
 async def test_duplicates_answer_uniqueness(services, client):
     s = await scim_for(services, client)
     await _create(s, "a@example.com", externalId="x1")
-    _error(await s.post("/Users", user_body("A@example.com")), 409, "uniqueness")
-    _error(await s.post("/Users", user_body("b@example.com", externalId="x1")), 409, "uniqueness")
+    scim_error(await s.post("/Users", user_body("A@example.com")), 409, "uniqueness")
+    scim_error(await s.post("/Users", user_body("b@example.com", externalId="x1")), 409, "uniqueness")
 
 
 async def test_bad_values_answer_invalid_value(services, client):
     s = await scim_for(services, client)
-    _error(await s.post("/Users", user_body("not an email")), 400, "invalidValue")
+    scim_error(await s.post("/Users", user_body("not an email")), 400, "invalidValue")
     body = user_body("c@example.com", phoneNumbers=[{"value": "123", "type": "fax"}])
-    _error(await s.post("/Users", body), 400, "invalidValue")
+    scim_error(await s.post("/Users", body), 400, "invalidValue")
     no_name = {"schemas": user_body("d@example.com")["schemas"], "userName": "d@example.com"}
-    _error(await s.post("/Users", no_name), 400, "invalidValue")
+    scim_error(await s.post("/Users", no_name), 400, "invalidValue")
 
 
 async def test_filters_and_paging(services, client):
@@ -124,7 +115,7 @@ async def test_filters_and_paging(services, client):
     assert [r["id"] for r in page["Resources"]] == [made[0]["id"], made[1]["id"]]
     assert (await s.get("/Users", count=0)).json()["Resources"] == []
     for bad in ('title eq "x"', 'userName co "p"', 'userName eq "a" or active eq true', "(("):
-        _error(await s.get("/Users", filter=bad), 400, "invalidFilter")
+        scim_error(await s.get("/Users", filter=bad), 400, "invalidFilter")
 
 
 async def test_replace_and_patch(services, client):
@@ -152,8 +143,8 @@ async def test_replace_and_patch(services, client):
     assert ENTERPRISE not in got
     missing = {ENTERPRISE: {"manager": {"value": "99999"}}}
     response = await s.patch(f"/Users/{user['id']}", {"op": "add", "value": missing})
-    _error(response, 400, "invalidValue")
-    _error(
+    scim_error(response, 400, "invalidValue")
+    scim_error(
         await s.patch(f"/Users/{user['id']}", {"op": "remove", "path": "active"}),
         400,
         "mutability",
@@ -199,7 +190,7 @@ async def test_reactivation_needs_a_free_seat(services, client):
         sid = await session.scalar(select(Staff.sid).where(Staff.id == member.staff_pk))
     await s.patch(f"/Users/{sid}", {"op": "replace", "path": "active", "value": False})
     await make_member(services, tenant)  # the freed seat is taken
-    body = _error(
+    body = scim_error(
         await s.patch(f"/Users/{sid}", {"op": "replace", "path": "active", "value": True}), 403
     )
     assert "seat" in body["detail"]
@@ -211,8 +202,8 @@ async def test_delete_removes_the_record(services, client):
     s = await scim_for(services, client)
     user = await _create(s, "gone@example.com")
     assert (await s.delete(f"/Users/{user['id']}")).status_code == 204
-    _error(await s.get(f"/Users/{user['id']}"), 404)
-    _error(await s.delete(f"/Users/{user['id']}"), 404)
+    scim_error(await s.get(f"/Users/{user['id']}"), 404)
+    scim_error(await s.delete(f"/Users/{user['id']}"), 404)
 
 
 async def test_only_a_scim_key_opens_it(services, client):
@@ -220,16 +211,16 @@ async def test_only_a_scim_key_opens_it(services, client):
     url = f"{SCIM}/Users"
     assert (await client.get(url)).status_code == 401
     bad = await client.get(url, headers={"Authorization": "Bearer nope"})
-    _error(bad, 401)
+    scim_error(bad, 401)
     # an owner's session is who it says, but never opens SCIM
     session = await client.get(url, headers={"Authorization": f"Bearer {tenant.owner.token}"})
-    _error(session, 403)
+    scim_error(session, 403)
     other = await make_api_token(services, tenant, tenant.owner, scopes=[Scope.STAFF_WRITE])
-    _error(await client.get(url, headers={"Authorization": f"Bearer {other}"}), 403)
+    scim_error(await client.get(url, headers={"Authorization": f"Bearer {other}"}), 403)
     # a viewer holds none of the permits: their key cannot carry the scope's
     viewer = await make_member(services, tenant, Role.VIEWER)
     weak = await make_api_token(services, tenant, viewer, scopes=[Scope.SCIM])
-    _error(await client.get(url, headers={"Authorization": f"Bearer {weak}"}), 403)
+    scim_error(await client.get(url, headers={"Authorization": f"Bearer {weak}"}), 403)
 
 
 async def test_another_accounts_user_is_not_found(services, client):
@@ -237,12 +228,12 @@ async def test_another_accounts_user_is_not_found(services, client):
     theirs = await scim_for(services, client)
     other = await make_staff(services, theirs.tenant, first_name="T", last_name="X", email="t@x.io")
     user = await _create(theirs, "their@example.com")
-    _error(await mine.get(f"/Users/{user['id']}"), 404)
-    _error(await mine.get(f"/Users/{other.sid}"), 404)
-    _error(
+    scim_error(await mine.get(f"/Users/{user['id']}"), 404)
+    scim_error(await mine.get(f"/Users/{other.sid}"), 404)
+    scim_error(
         await mine.patch(f"/Users/{user['id']}", {"op": "replace", "value": {"title": "x"}}), 404
     )
-    _error(await mine.delete(f"/Users/{user['id']}"), 404)
+    scim_error(await mine.delete(f"/Users/{user['id']}"), 404)
     listed = (await mine.get("/Users", filter='userName eq "their@example.com"')).json()
     assert listed["totalResults"] == 0
 
@@ -253,8 +244,8 @@ async def test_discovery(services, client):
     assert config["patch"]["supported"] is True and config["bulk"]["supported"] is False
     types = (await s.get("/ResourceTypes")).json()["Resources"]
     assert [t["name"] for t in types] == ["User", "Group"]
-    _error(await s.get("/Bogus"), 404)
-    _error(await s.post("/ServiceProviderConfig", {}), 405)
+    scim_error(await s.get("/Bogus"), 404)
+    scim_error(await s.post("/ServiceProviderConfig", {}), 405)
     schema = (await s.get("/Schemas/urn:ietf:params:scim:schemas:core:2.0:User")).json()
     names = {a["name"] for a in schema["attributes"]}
     assert {"userName", "name", "emails", "active", "phoneNumbers", "addresses"} <= names
@@ -277,7 +268,7 @@ async def test_the_account_decides_whether_provisioned_people_are_invited(servic
     sent = await take_mail(services)
     assert [m["To"] for m in sent] == ["invited@example.com"]
     # the pending invitation holds the last seat: the next one does not fit
-    body = _error(await s.post("/Users", user_body("late@example.com")), 403)
+    body = scim_error(await s.post("/Users", user_body("late@example.com")), 403)
     assert "seat" in body["detail"]
     listed = (await s.get("/Users", filter='userName eq "late@example.com"')).json()
     assert listed["totalResults"] == 0
@@ -377,7 +368,7 @@ async def test_a_record_without_names_takes_patches_and_its_own_get_back(
     removed = await s.patch(path, {"op": "remove", "path": "name.givenName"})
     assert removed.status_code == 400, removed.text
     got = (await s.get(path)).json()
-    body = _error(
+    body = scim_error(
         await s.put(path, {k: v for k, v in got.items() if k != "name"}), 400, "invalidValue"
     )
     assert "First name is required." in body["detail"]
