@@ -488,12 +488,19 @@ class _Summer:
         if out.cut is not None:
             return
         if out.depth > self.max_depth:
-            out.cut, out.cost, out.floor = "depth", defaultdict(int), 0
+            self.cut(out, "depth")
         elif len(out.cost) > MAX_TERMS:
-            out.cut = "terms"
+            self.cut(out, "terms")
         elif out.floor > self.cut_at:
-            out.cut = "cost"
-        if out.cut in ("terms", "cost"):
+            self.cut(out, "cost")
+
+    def cut(self, out: Summary, why: str) -> None:
+        """``out`` summed no further: past the depth, its cost no longer matters (none);
+        past the terms or the cost, it costs ``cut_at + 1``."""
+        out.cut = why
+        if why == "depth":
+            out.cost, out.floor = defaultdict(int), 0
+        else:
             out.cost, out.floor = defaultdict(int, {(): self.cut_at + 1}), self.cut_at + 1
             out.over_budget = True
 
@@ -535,15 +542,13 @@ class _Summer:
         """``child``'s cost, times ``factor`` and ``sizes``, added to ``out``'s."""
         out.aliases += child.aliases
         out.directives = max(out.directives, child.directives)
-        if child.cut == "depth":
-            out.cut, out.cost, out.floor = "depth", defaultdict(int), 0
+        if child.cut == "depth" and out.cut != "depth":
+            self.cut(out, "depth")
         if factor == 0 or out.cut is not None:
             self.bound(out)
             return  # a page of 0 counts nothing of its part; a cut part, nothing more
         if child.cut is not None:
-            out.cut = child.cut
-            out.cost, out.floor = defaultdict(int, {(): self.cut_at + 1}), self.cut_at + 1
-            out.over_budget = True
+            self.cut(out, child.cut)
             return
         out.over_budget = out.over_budget or child.over_budget
         for monomial, coefficient in child.cost.items():

@@ -64,25 +64,30 @@ def routes(services) -> list[Route]:
         actor, session, error = await actor_and_session(request)
         if error:
             return error
-        try:
-            build(session, actor, services.settings.keyring, services.offload)  # may they?
-        except AccessDenied as exc:
-            return _error(403, "FORBIDDEN", str(exc))
-        finally:
-            await session.close()
-        # Who took the account's data, kept before the first byte goes; the export then
-        # reads in a unit of work begun after it (a backup holds its own entry).
-        async with services.db.session(write=True) as writing:
-            await audit.record_taken(
-                writing,
-                action=action,
-                actor=actor,
-                request_id=getattr(request.state, "request_id", None),
-                client_address=request.client.host if request.client else None,
-            )
-            await writing.commit()
+        await session.close()
+        # The export reads in a unit of work of its own, whose first read comes after the
+        # audit entry below is kept (a backup holds its own entry); ``build`` reads nothing
+        # until it is streamed, and refuses at once.
         session = services.db.session()
-        chunks = build(session, actor, services.settings.keyring, services.offload)
+        try:
+            chunks = build(session, actor, services.settings.keyring, services.offload)
+        except AccessDenied as exc:
+            await session.close()
+            return _error(403, "FORBIDDEN", str(exc))
+        # Who took the account's data, kept before the first byte goes.
+        try:
+            async with services.db.session(write=True) as writing:
+                await audit.record_taken(
+                    writing,
+                    action=action,
+                    actor=actor,
+                    request_id=getattr(request.state, "request_id", None),
+                    client_address=request.client.host if request.client else None,
+                )
+                await writing.commit()
+        except BaseException:
+            await session.close()
+            raise
         return stream(request, session, chunks, media_type, filename)
 
     async def staff_export(request: Request) -> Response:
