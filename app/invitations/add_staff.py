@@ -16,8 +16,9 @@ from app.invitations.service import (
     create_invitation,
 )
 from app.projects.service import add_to_projects
+from app.staff import provisioning
 from app.staff import service as staff_service
-from app.staff.models import Staff
+from app.staff.models import AccountStatus, Staff
 from app.staff.provisioning import require_provisioning
 
 
@@ -49,6 +50,37 @@ async def add_staff(
     return staff
 
 
+async def set_active(
+    session: AsyncSession, actor: Actor, settings, limiter, staff: Staff, active: bool
+) -> Staff:
+    """SCIM's ``active``. Turned on, a record without a login is invited as a created one
+    would have been (``scim_invites``): a person an identity provider created disabled and
+    enables later (Entra ID's way) gets the invitation they were not sent while disabled,
+    under the same checks (the creator may invite, the sending limit, a free seat)."""
+    was_active = provisioning.is_active(staff)
+    staff = await provisioning.set_active(session, actor, staff, active)
+    if not active or was_active or staff.account_status != AccountStatus.NOT_INVITED:
+        return staff
+    account = await session.get_one(Account, actor.account_id)
+    if not account.scim_invites or not staff.email:
+        return staff
+    inviter = await _scim_inviter(session, limiter, actor)
+    request = InvitationRequest(email=staff.email, role=staff.role, staff_id=staff.id)
+    await create_invitation(session, as_creator(inviter, staff), settings, request)
+    await session.refresh(staff)
+    return staff
+
+
+async def _scim_inviter(session: AsyncSession, limiter, actor: Actor) -> Actor:
+    """The scim key as an inviter: the scope names no INVITE_USERS of its own, so the key's
+    creator must be able to invite by their role; each invitation counts against the
+    sending limit."""
+    require(replace(actor, permits=frozenset(ROLE_PERMITS[actor.role])), Permit.INVITE_USERS)
+    inviter = replace(actor, permits=actor.permits | {Permit.INVITE_USERS})
+    await count_sent(session, limiter, inviter)
+    return inviter
+
+
 def as_creator(actor: Actor, staff: Staff) -> Actor:
     """``actor`` once they have added ``staff``: create_staff shares a new restricted record
     with a creator who could not see it otherwise."""
@@ -71,10 +103,7 @@ async def provision(
     account = await session.get_one(Account, actor.account_id)
     if not account.scim_invites or not active:
         return await add_staff(session, actor, settings, data, project_ids=[], invite=None)
-    # the key's creator must be able to invite by their role
-    require(replace(actor, permits=frozenset(ROLE_PERMITS[actor.role])), Permit.INVITE_USERS)
-    inviter = replace(actor, permits=actor.permits | {Permit.INVITE_USERS})
-    await count_sent(session, limiter, inviter)
+    inviter = await _scim_inviter(session, limiter, actor)
     return await add_staff(
         session, inviter, settings, data, project_ids=[], invite=InvitationRequest(email=None)
     )

@@ -276,7 +276,8 @@ def _criteria(text: str | None, filterable: dict[str, str] = FILTERABLE, resourc
             )
         if isinstance(value, str) and UNSTORABLE.search(value):
             raise Refusal(
-                400, f"{attr}: holds a character no field accepts (NUL or a lone surrogate).",
+                400,
+                f"{attr}: holds a character no field accepts (NUL or a lone surrogate).",
                 "invalidFilter",
             )
         if key in criteria and criteria[key] != value:
@@ -344,7 +345,8 @@ async def _json(request: Request) -> dict:
     if (path := unstorable_path(body)) is not None:
         where = ".".join(str(p) for p in path)
         raise Refusal(
-            400, f"{where}: holds a character no field accepts (NUL or a lone surrogate).",
+            400,
+            f"{where}: holds a character no field accepts (NUL or a lone surrogate).",
             "invalidValue",
         )
     return body
@@ -491,7 +493,9 @@ def routes(services) -> list[Route]:
                 await staff_service.update_staff(session, actor, settings, row.id, changes)
             ).staff
         if active is not None:
-            row = await provisioning.set_active(session, actor, row, active)
+            row = await add_staff.set_active(
+                session, actor, settings, services.limiter, row, active
+            )
         return row
 
     # --- discovery ---------------------------------------------------------------------
@@ -818,7 +822,11 @@ def routes(services) -> list[Route]:
                 )
                 found = projects_found.total
                 shown = await rendered_groups(
-                    session, actor, request, projects_found.rows, shown=True,
+                    session,
+                    actor,
+                    request,
+                    projects_found.rows,
+                    shown=True,
                     asked=(attributes, excluded),
                 )
             resources += [_shaped(r, attributes, excluded, resource) for r in shown]

@@ -79,7 +79,9 @@ async def test_duplicates_answer_uniqueness(services, client):
     s = await scim_for(services, client)
     await _create(s, "a@example.com", externalId="x1")
     scim_error(await s.post("/Users", user_body("A@example.com")), 409, "uniqueness")
-    scim_error(await s.post("/Users", user_body("b@example.com", externalId="x1")), 409, "uniqueness")
+    scim_error(
+        await s.post("/Users", user_body("b@example.com", externalId="x1")), 409, "uniqueness"
+    )
 
 
 async def test_bad_values_answer_invalid_value(services, client):
@@ -280,6 +282,50 @@ async def test_the_account_decides_whether_provisioned_people_are_invited(servic
     assert await take_mail(services) == []
     row = await get_row(services, Staff, await _pk(services, s, made.json()["id"]))
     assert row.account_status == AccountStatus.DISABLED
+
+
+async def test_a_person_enabled_later_is_invited_then(services, client, api):
+    """Entra ID creates a person disabled in its scope inactive, and enables them later:
+    enabling invites them as creating them active would have, under the same checks."""
+    s = await scim_for(services, client, seats=2)
+    await api.data(ACCOUNT_UPDATE, {"on": True}, as_=s.tenant.owner)
+    first = await _create(s, "later@example.com", active=False)
+    second = await _create(s, "later2@example.com", active=False)
+    assert await take_mail(services) == []
+    got = await s.patch(
+        f"/Users/{first['id']}", {"op": "Replace", "path": "active", "value": "True"}
+    )
+    assert got.status_code == 200, got.text
+    assert got.json()["active"] is True
+    assert [m["To"] for m in await take_mail(services)] == ["later@example.com"]
+    row = await get_row(services, Staff, await _pk(services, s, first["id"]))
+    assert row.account_status == AccountStatus.INVITED
+    # the owner holds one seat and the invitation the other: the second does not fit, and
+    # stays as it was
+    body = scim_error(
+        await s.patch(f"/Users/{second['id']}", {"op": "replace", "path": "active", "value": True}),
+        403,
+    )
+    assert "seat" in body["detail"]
+    assert (await s.get(f"/Users/{second['id']}")).json()["active"] is False
+    assert await take_mail(services) == []
+    # repeating what a record already has sends nothing again
+    again = await s.patch(
+        f"/Users/{first['id']}", {"op": "replace", "path": "active", "value": True}
+    )
+    assert again.status_code == 200, again.text
+    assert await take_mail(services) == []
+
+
+async def test_without_scim_invites_enabling_sends_nothing(services, client):
+    s = await scim_for(services, client)
+    made = await _create(s, "quiet-later@example.com", active=False)
+    got = await s.patch(f"/Users/{made['id']}", {"op": "replace", "path": "active", "value": True})
+    assert got.status_code == 200, got.text
+    assert got.json()["active"] is True
+    assert await take_mail(services) == []
+    row = await get_row(services, Staff, await _pk(services, s, made["id"]))
+    assert row.account_status == AccountStatus.NOT_INVITED
 
 
 # --- records without names ---------------------------------------------------------------
