@@ -180,6 +180,33 @@ async def test_account_import_restores_a_backup_and_refuses_a_bad_one(
     assert len(err.strip().splitlines()) == 1 and err.startswith("error: not a JSON document")
 
 
+async def test_a_backup_taken_at_the_console_is_in_the_audit_log(
+    services, settings, database_url, tmp_path
+):
+    from sqlalchemy import select
+
+    from app.audit.models import AuditEntry
+    from tests.factories import make_people
+
+    tenant, _, _ = await make_people(services)
+    keys = {"database_url": database_url, "encryption_keys": settings.encryption_keys}
+    code, _, err = await roster("account", "export", "--slug", tenant.slug,
+                                "--output", str(tmp_path / "account.json"), **keys)  # fmt: skip
+    assert code == 0, err
+    async with services.db.session() as session:
+        entries = list(
+            await session.scalars(
+                select(AuditEntry).where(
+                    AuditEntry.account_id == tenant.account_id,
+                    AuditEntry.action.like("accountBackup%"),
+                )
+            )
+        )
+    assert [(e.action, e.actor_user_id, e.actor_staff_id) for e in entries] == [
+        ("accountBackupWithPersonalData", None, None)  # by no member: at the console
+    ]
+
+
 def one_line_error(code: int, out: str, err: str) -> str:
     """What a refused command printed: exit status 2, nothing on stdout, one error line."""
     assert code == 2 and out == "", (code, out, err)

@@ -11,7 +11,7 @@ from sqlalchemy.orm import undefer
 from app.access import Actor, Permit, refuse_impersonation, require_whole_records
 from app.accounts.models import Account
 from app.audit.models import AuditEntry
-from app.audit.service import shown_diff
+from app.audit.service import record_taken, shown_diff
 from app.custom_fields.models import CustomField, CustomFieldValue
 from app.db.engine import one_snapshot
 from app.events.catalogue import Facts
@@ -305,11 +305,13 @@ async def export_account_to(settings, realm: str, output: str) -> None:
 
     db = Database(settings.database_url)
     try:
-        async with db.session() as session:
-            account = await session.scalar(account_by_realm(realm))
+        # who took it is kept before the first read, so the backup holds its own entry (as
+        # one taken over HTTP does)
+        async with db.session(write=True) as writing:
+            account = await writing.scalar(account_by_realm(realm))
             if account is None:
                 raise LookupError(f"no account {realm!r}")
-            owners = await session.scalars(
+            owners = await writing.scalars(
                 select(Staff).where(Staff.account_id == account.id, Staff.role == Role.OWNER)
             )
             owner = owners.one()  # an account has exactly one owner
@@ -321,6 +323,12 @@ async def export_account_to(settings, realm: str, output: str) -> None:
                 permits=ROLE_PERMITS[Role.OWNER],
                 account_timezone=account.timezone,
             )
+            await record_taken(
+                writing, action="accountBackup", actor=actor, request_id=None,
+                client_address=None, at_console=True,
+            )  # fmt: skip
+            await writing.commit()
+        async with db.session() as session:
             sink = sys.stdout.buffer if output == "-" else open(output, "wb")  # noqa: ASYNC230, SIM115 (CLI)
             try:
                 async for chunk in account_json(session, actor, settings.keyring):

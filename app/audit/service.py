@@ -179,16 +179,19 @@ async def record_taken(
     actor: Actor,
     request_id: str | None,
     client_address: str | None,
+    at_console: bool = False,
 ) -> AuditEntry:
     """An entry for a read that hands the account's data out whole (an export, a backup):
     who took it and from where, before the first byte goes. Nothing changed (an empty
     diff); the action says whether personal data came with it (``...WithPersonalData``:
-    the actor holds ViewPersonalData, by which the export and the backup include it)."""
+    the actor holds ViewPersonalData, by which the export and the backup include it).
+    ``at_console``: taken at the server's console (``roster account export``), with the
+    owner's rights but by no member, so the entry names none."""
     personal_data = actor.can(Permit.VIEW_PERSONAL_DATA)
     entry = AuditEntry(
         account_id=actor.account_id,
-        actor_user_id=actor.user_id,
-        actor_staff_id=actor.staff_id,
+        actor_user_id=None if at_console else actor.user_id,
+        actor_staff_id=None if at_console else actor.staff_id,
         impersonator_user_id=actor.impersonator_user_id,
         action=action + ("WithPersonalData" if personal_data else ""),
         target_type="Account",

@@ -119,6 +119,11 @@ async def test_cli_account_export_writes_the_same_backup(
     assert process.returncode == 0, err.decode()
     from_cli = json.loads(out)
     check_backup(from_cli, tenant, plain, secret, invitation_token)
+    # the same backup, and one more entry in its audit log: the console's, by no member
+    taken = from_cli["auditLog"].pop()
+    assert (taken["action"], taken["actor_user_id"], taken["actor_staff_id"]) == (
+        "accountBackupWithPersonalData", None, None
+    )
     assert from_cli == over_http
 
     process = await asyncio.create_subprocess_exec(
