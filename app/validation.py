@@ -138,6 +138,7 @@ def clean_text(
     required: Literal[True],
     label: str | None = ...,
     multiline: bool = ...,
+    keyed: bool = ...,
 ) -> str: ...
 @overload
 def clean_text(
@@ -148,6 +149,7 @@ def clean_text(
     required: bool = ...,
     label: str | None = ...,
     multiline: bool = ...,
+    keyed: bool = ...,
 ) -> str | None: ...
 def clean_text(
     value: str | None,
@@ -157,9 +159,12 @@ def clean_text(
     required: bool = False,
     label: str | None = None,
     multiline: bool = False,
+    keyed: bool = False,
 ) -> str | None:
     """Trim; empty becomes None (or REQUIRED); refuse control characters and long values.
-    Messages name the value by ``label``, else by ``label_of(field)``."""
+    Messages name the value by ``label``, else by ``label_of(field)``. ``keyed``: a name
+    whose ``name_key`` is stored beside it in a column as long, so the key must fit too
+    (normalising can lengthen a name: NFKC spells one character as up to 18)."""
     path = path_of(field)
     label = label or label_of(path)
     if value is None or not value.strip():
@@ -170,6 +175,12 @@ def clean_text(
     if len(text) > max_length:
         raise DomainError(
             f"{label} must be at most {max_length} characters.",
+            field=path,
+            code=ErrorCode.TOO_LONG,
+        )
+    if keyed and len(name_key(text)) > max_length:
+        raise DomainError(
+            f"{label} must be at most {max_length} characters once normalised.",
             field=path,
             code=ErrorCode.TOO_LONG,
         )
@@ -197,6 +208,16 @@ def clean_time_zone(
 
 def name_key(value: str) -> str:
     return unicodedata.normalize("NFKC", value).strip().casefold()
+
+
+SORT_KEY_LENGTH = 100  # staff.last_name_key's length
+
+
+def sort_key(last_name: str) -> str:
+    """A last name's sort key (``staff.last_name_key``): its ``name_key``, cut to the
+    column's length. It only orders records, so a cut key orders them the same as far as
+    it goes; names that must be unique keep their whole key (``clean_text(keyed=True)``)."""
+    return name_key(last_name)[:SORT_KEY_LENGTH]
 
 
 def full_name(first: str | None, last: str | None) -> str:

@@ -61,7 +61,7 @@ from app.security.crypto import Keyring
 from app.staff import stamps
 from app.staff.models import AccountStatus, Staff
 from app.staff.service import write_secret
-from app.validation import clean_email, name_key
+from app.validation import clean_email, name_key, sort_key
 
 
 @dataclass
@@ -134,8 +134,9 @@ def _build(section: Section, row: dict, account_id: int, ids: Ids, keep: bool, k
         )
     for column in section.cleared:
         values[column] = None
+    derive = sort_key if section.model is Staff else name_key  # a last name only sorts
     for key, source in section.keys.items():
-        values[key] = name_key(values[source])
+        values[key] = derive(values[source])
     for column, make in section.made.items():
         values[column] = make()
     if section.model is Staff and values.get("account_status") in RESTORED_STATUS:

@@ -25,7 +25,7 @@ from app.identity.models import User
 from app.identity.service import create_user, get_user_by_email
 from app.security.passwords import PasswordService
 from app.staff.models import AccountStatus, Staff
-from app.validation import clean_text, name_key
+from app.validation import clean_text, name_key, sort_key
 
 _SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,61}[a-z0-9])$")
 DEFAULT_SEAT_LIMIT = 5
@@ -223,7 +223,7 @@ async def create_account(
         account_status=AccountStatus.ACTIVE,
         first_name=first,
         last_name=last,
-        last_name_key=name_key(last),
+        last_name_key=sort_key(last),
         email=owner.email,
     )
     session.add(staff)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
 from typing import NamedTuple
 
 from sqlalchemy import func, select, update
@@ -39,6 +39,10 @@ MAX_FIELDS = 100
 MAX_OPTIONS = 100
 MAX_OPTION_LENGTH = 100
 MAX_VALUE_LENGTH = 2000
+# A number has fewer than 16 digits before the point and at most 15 after it: written out
+# (as its canonical text is), "1e-999999" would be a million characters.
+MAX_DECIMALS = 15
+_EXACT = Context(prec=15 + MAX_DECIMALS + 1)  # enough digits never to round one allowed
 MAX_VALUES_PER_CALL = MAX_FIELDS
 _TRUE = {"true", "1", "yes", "y", "on"}
 _FALSE = {"false", "0", "no", "n", "off"}
@@ -91,7 +95,7 @@ def _reserved_names() -> frozenset[str]:
 def clean_name(name: str | None) -> str:
     """A field's name cleaned, or the error it gives (not one of the export's headers);
     whether another field of the account has it is ``_check_name``'s."""
-    name = clean_text(name, "name", max_length=100, required=True, label="Field name")
+    name = clean_text(name, "name", max_length=100, required=True, label="Field name", keyed=True)
     if name_key(name) in _reserved_names():
         raise FieldNameReserved(name)
     return name
@@ -276,9 +280,15 @@ def normalise(field: CustomField, raw: str, path: list[str]) -> str:
                 number = Decimal(text)
             except InvalidOperation:
                 number = None
-            if number is None or not number.is_finite() or abs(number) >= Decimal("1e15"):
+            if number is None or not number.is_finite() or number.copy_abs() >= Decimal("1e15"):
                 raise DomainError(f"{field.name} must be a number.", field=path)
-            canonical = format(number.normalize(), "f")
+            number = number.normalize(_EXACT)  # exact: every digit it may have fits
+            if number.as_tuple().exponent < -MAX_DECIMALS:  # type: ignore[operator]
+                raise DomainError(
+                    f"{field.name} has at most {MAX_DECIMALS} digits after the point.",
+                    field=path,
+                )
+            canonical = format(number, "f")
             return canonical if canonical != "-0" else "0"
         case CustomFieldType.DATE:
             try:

@@ -71,7 +71,7 @@ from app.staff.membership import (
     revoke_open_invitations,
 )
 from app.staff.models import AccountStatus, Staff, StaffKind, default_role
-from app.validation import clean_email, clean_text, full_name, name_key, normalize_email
+from app.validation import clean_email, clean_text, full_name, normalize_email, sort_key
 
 MAX_BULK = 500
 MAX_MESSAGE = 2000
@@ -447,7 +447,7 @@ async def create_invitation(
             sid=await next_staff_sid(session, actor.account_id),
             first_name=first or "",  # never a name made up from the email
             last_name=last,
-            last_name_key=name_key(last),
+            last_name_key=sort_key(last),
             email=email,
             start_date=now.date(),
             created_at=now,

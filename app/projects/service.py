@@ -141,7 +141,7 @@ async def create_project(
     ``with_administrators`` is False: a SCIM Group holds the members its identity provider
     names, nobody else)."""
     require_project_management(actor)
-    name = clean_text(name, "name", max_length=200, required=True, label="Project name")
+    name = clean_text(name, "name", max_length=200, required=True, label="Project name", keyed=True)
     description = clean_text(description, "description", max_length=5000, multiline=True)
     external_id = clean_text(external_id, "external_id", max_length=255)
     await _refuse_taken(session, actor, None, name=name, external_id=external_id)
@@ -249,7 +249,9 @@ async def update_project(
     project = await get_project(session, actor, project_id)
     before = (project.name, project.description, project.external_id)
     if name is not UNCHANGED:
-        name = clean_text(name, "name", max_length=200, required=True, label="Project name")
+        name = clean_text(
+            name, "name", max_length=200, required=True, label="Project name", keyed=True
+        )
         await _refuse_taken(session, actor, project.id, name=name)
     if description is not UNCHANGED:
         description = clean_text(description, "description", max_length=5000, multiline=True)
@@ -472,7 +474,9 @@ async def team_roles(session: AsyncSession, account_id: int) -> list:
 
 async def create_team_role(session: AsyncSession, actor: Actor, name: str) -> ProjectTeamRole:
     require_project_management(actor)
-    name = clean_text(name, "name", max_length=100, required=True, label="Team role name")
+    name = clean_text(
+        name, "name", max_length=100, required=True, label="Team role name", keyed=True
+    )
     if await session.scalar(
         select(ProjectTeamRole.id).where(
             ProjectTeamRole.account_id == actor.account_id,

@@ -16,6 +16,7 @@ from app.staff.service import read_secret
 from app.validation import integer_of
 
 INT_RANGE = (-(2**31), 2**31 - 1)
+MAX_EXACT = 2**53  # past it, a JSON integer is no float (and may be too large for one)
 
 
 def _iso(value):
@@ -123,6 +124,8 @@ def _value(f: BigTimeField, value):
                 value = float(value)
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise ValueError("must be a number")
+            if isinstance(value, int) and abs(value) > MAX_EXACT:  # no float holds it
+                raise ValueError("is out of range")
             if not math.isfinite(value):
                 raise ValueError("must be a finite number")
             return value

@@ -23,6 +23,7 @@ from app.access import Actor
 from app.audit import changes as audit_changes
 from app.audit import service as audit
 from app.custom_fields import service as custom_fields
+from app.db.base import id_from_digits
 from app.errors import (
     AccessDenied,
     DomainError,
@@ -118,8 +119,10 @@ def _domain_error(exc: DomainError, name: Callable[[str], str] = bigtime_name) -
 
 
 def _sid(request: Request) -> int:
-    sid = request.path_params["sid"]
-    if not records.INT_RANGE[0] <= sid <= records.INT_RANGE[1]:
+    """The path's sid; digits for no record (too many, or not ASCII) are not found. Taken
+    as text: Starlette's int convertor raises on thousands of digits."""
+    sid = id_from_digits(request.path_params["sid"])
+    if sid is None or not records.INT_RANGE[0] <= sid <= records.INT_RANGE[1]:
         raise Refusal(_answer(404, "Staff member not found."))
     return sid
 
@@ -427,13 +430,13 @@ def routes(services) -> list[Route]:
     served = [
         Route(f"{PREFIX}/openapi.json", openapi, methods=["GET"]),
         Route(f"{PREFIX}/staff", endpoint(staff_list), methods=["GET"]),
-        Route(f"{PREFIX}/staff/detail/{{sid:int}}", endpoint(staff_detail), methods=["GET"]),
+        Route(f"{PREFIX}/staff/detail/{{sid}}", endpoint(staff_detail), methods=["GET"]),
         Route(f"{PREFIX}/staff/detail/{{sid}}", not_found, methods=["GET"]),
         Route(f"{PREFIX}/staff/add", endpoint(staffCreate, write=True), methods=["POST"]),
         Route(f"{PREFIX}/staff/add/", endpoint(staffCreate, write=True), methods=["POST"]),
-        Route(f"{PREFIX}/staff/UDFList/{{sid:int}}", endpoint(udf_list), methods=["GET"]),
+        Route(f"{PREFIX}/staff/UDFList/{{sid}}", endpoint(udf_list), methods=["GET"]),
         Route(
-            f"{PREFIX}/staff/UDFList/{{sid:int}}",
+            f"{PREFIX}/staff/UDFList/{{sid}}",
             endpoint(staffCustomFieldsSet, write=True),
             methods=["POST"],
         ),

@@ -43,7 +43,7 @@ from app.staff import access, stamps
 from app.staff.errors import AlreadyMember, StaffEmailTaken
 from app.staff.models import AccountStatus, EndedMembership, Staff, StaffKind
 from app.staff.service import get_staff, granted_permits
-from app.validation import name_key
+from app.validation import sort_key
 
 # an invitation not yet accepted: pending, or expired (a resend revives it)
 OPEN_INVITATIONS = (InvitationStatus.PENDING, InvitationStatus.EXPIRED)
@@ -466,7 +466,7 @@ async def activate(
             sid=await next_staff_sid(session, account_id),
             first_name=first,
             last_name=last,
-            last_name_key=name_key(last),
+            last_name_key=sort_key(last),
             email=user.email,
             kind=kind or StaffKind.EMPLOYEE,
             start_date=date.today(),
@@ -480,7 +480,7 @@ async def activate(
             # Names given now, or a nameless record taking the login's names.
             staff.first_name = first
             staff.last_name = last
-            staff.last_name_key = name_key(last)
+            staff.last_name_key = sort_key(last)
     role = joining_role(staff.role, role)  # a new record's role is None until set here
     if staff.user_id is None:  # the user's membership begins: an earlier one's cut holds
         ended = await session.get(EndedMembership, (account_id, user.id))

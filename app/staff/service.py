@@ -69,7 +69,7 @@ from app.staff.queries import (
     visible,
 )
 from app.staff.readdress import readdress
-from app.validation import clean_text, name_key, time_zones
+from app.validation import clean_text, name_key, sort_key, time_zones
 
 MAX_STATUSES = 100
 
@@ -177,9 +177,7 @@ async def list_staff(
     )
 
 
-async def _search_plan(
-    connection, actor: Actor, query: StaffQuery
-) -> tuple[SearchPlan, int]:
+async def _search_plan(connection, actor: Actor, query: StaffQuery) -> tuple[SearchPlan, int]:
     """PostgreSQL: how a search's page is read, by the planner's estimates
     (app.staff.queries.MATCHES_FIRST), and how far it looks ahead first."""
     prepared, params = estimate_select(actor, query)
@@ -564,7 +562,7 @@ def apply_values(keyring: Keyring, staff: Staff, values: dict) -> None:
         else:
             setattr(staff, row.columns[0], value)
         if field == "last_name":
-            staff.last_name_key = name_key(value)
+            staff.last_name_key = sort_key(value)
     stamps.touch(staff, values, utcnow())
 
 
@@ -634,7 +632,7 @@ async def create_staff(
         sid=await next_staff_sid(session, actor.account_id),
         first_name=values["first_name"],
         last_name=values["last_name"],
-        last_name_key=name_key(values["last_name"]),
+        last_name_key=sort_key(values["last_name"]),
         created_at=utcnow(),
     )
     apply_values(keyring, staff, values)
@@ -842,7 +840,7 @@ async def list_statuses(session: AsyncSession, account_id: int, *, include_archi
 
 
 async def _status_name(session: AsyncSession, actor: Actor, name, exclude_id=None) -> str:
-    name = clean_text(name, "name", max_length=100, required=True, label="Status name")
+    name = clean_text(name, "name", max_length=100, required=True, label="Status name", keyed=True)
     clash = select(StaffStatus.id).where(
         StaffStatus.account_id == actor.account_id, StaffStatus.name_key == name_key(name)
     )

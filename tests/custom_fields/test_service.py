@@ -306,6 +306,8 @@ async def test_only_administrators_define_fields(api, services):
         ("NUMBER", None, "1e3", "1000"),
         ("NUMBER", None, "0.000", "0"),
         ("NUMBER", None, "-12.340", "-12.34"),
+        ("NUMBER", None, "1e-15", "0.000000000000001"),
+        ("NUMBER", None, "999999999999999.999999999999999", "999999999999999.999999999999999"),
         ("DATE", None, "2024-02-29", "2024-02-29"),
         ("BOOLEAN", None, "Yes", "true"),
         ("BOOLEAN", None, "no", "false"),
@@ -334,6 +336,11 @@ async def test_values_are_stored_in_canonical_form(api, services, type, options,
         ("NUMBER", None, "1,5", "INVALID"),
         ("NUMBER", None, "NaN", "INVALID"),
         ("NUMBER", None, "Infinity", "INVALID"),
+        # written out, the value would be a million characters
+        ("NUMBER", None, "1e-999999", "INVALID"),
+        # no digit is rounded away: past 15 after the point, refused
+        ("NUMBER", None, "0.1234567890123456", "INVALID"),
+        ("NUMBER", None, "999999999999999.9999999999999999", "INVALID"),
         ("DATE", None, "2023-02-29", "INVALID"),
         ("DATE", None, "29/02/2024", "INVALID"),
         ("BOOLEAN", None, "maybe", "INVALID"),
@@ -432,3 +439,20 @@ async def test_values_by_field_names(api, services):
     assert unknown["customFieldValues"] == []
     mixed = await api.data(VALUES, {"names": ["No such field", "Team"]}, as_=owner)
     assert triples(mixed) == [("Team", "Ann", "Red")]
+
+
+# --- names that grow when normalised -----------------------------------------------------
+
+# NFKC spells "ﷺ" as 18 characters: six of them make a 108-character key
+GROWING = "\ufdfa" * 6
+
+
+async def test_a_name_whose_key_is_too_long_is_refused(api, services):
+    """A name is unique by its key (NFKC, casefolded), kept beside it in a column as long:
+    a name that fits but whose key does not is refused, on every database alike."""
+    tenant = await make_tenant(services)
+    payload = await create_field(api, tenant.owner, GROWING)
+    assert codes(payload) == [("name", "TOO_LONG")]
+    assert "once normalised" in payload["userErrors"][0]["message"]
+    fits = await create_field(api, tenant.owner, "\ufdfa" * 5)  # 90 characters
+    assert fits["userErrors"] == []

@@ -309,3 +309,21 @@ async def test_format_and_reference_problems_are_reported_in_one_answer(api, ser
         api, tenant.owner, lastName="New", email="taken@example.com", homeTimezone="Atlantis"
     )
     assert errors_by_field(payload) == {"email": "TAKEN", "homeTimezone": "INVALID"}
+
+
+SORTED = "{ staff(first: 10, sort: {key: LAST_NAME}) { nodes { lastName } } }"
+
+
+async def test_a_last_name_that_grows_when_normalised_is_kept_and_sorted(api, services):
+    """A last name is sorted by its key (NFKC, casefolded; "\ufdfa" is 18 characters in
+    it): names of the longest length made of such characters are kept whole, on create and
+    on update, and sorted, on every database alike."""
+    tenant = await make_tenant(services)
+    growing = "\ufdfa" * 100
+    made = await create(api, tenant.owner, lastName=growing)
+    assert made["userErrors"] == [], made
+    other = await create(api, tenant.owner, lastName="Zed")
+    changed = await update(api, tenant.owner, other["staff"]["id"], lastName="\ufdfa" * 99 + "a")
+    assert changed["userErrors"] == [], changed
+    names = [n["lastName"] for n in (await api.data(SORTED, as_=tenant.owner))["staff"]["nodes"]]
+    assert set(names) >= {growing, "\ufdfa" * 99 + "a"}
