@@ -64,7 +64,7 @@ rebuild per request."""
 NAMED_VALUE_COLUMNS = ("staff_id", "field_id", "value", "restricted", "last_name_key")
 
 
-def _named_values(by_name: bool, limited: bool) -> CompoundSelect:
+def _named_values(by_name: bool, limited: bool, confined: bool) -> CompoundSelect:
     account_id: BindParameter[int] = bindparam("account_id")
     fields = select(
         literal(0).label("part"),
@@ -85,6 +85,8 @@ def _named_values(by_name: bool, limited: bool) -> CompoundSelect:
         .join(Staff, Staff.id == CustomFieldValue.staff_id)
         .where(CustomFieldValue.account_id == account_id, CustomField.archived_at.is_(None))
     )
+    if confined:  # a guest: their own record's values only, so only those count
+        values = values.where(CustomFieldValue.staff_id == bindparam("self_id"))
     if by_name:
         keys: BindParameter[list[str]] = bindparam("keys", expanding=True)
         fields = fields.where(CustomField.name_key.in_(keys))
@@ -96,12 +98,14 @@ def _named_values(by_name: bool, limited: bool) -> CompoundSelect:
 
 
 NAMED_VALUES = {
-    (by_name, limited): Prepared(_named_values(by_name, limited))
+    (by_name, limited, confined): Prepared(_named_values(by_name, limited, confined))
     for by_name in (False, True)
     for limited in (False, True)
+    for confined in (False, True)
 }
 """Values of active fields across the account's staff, by field, then by the record's last
 name: first a row per active field (``FIELD_RECORDS`` after the value columns, which are
 NULL), then a row per value (``NAMED_VALUE_COLUMNS``, field columns NULL). Under ``True``
-only the fields whose ``name_key`` is among ``keys``; under ``(_, True)`` at most
-``limit`` rows. Parameters: ``account_id`` (and ``keys``, ``limit``)."""
+only the fields whose ``name_key`` is among ``keys``; under ``(_, True, _)`` at most
+``limit`` rows; under ``(_, _, True)`` only the values of the record ``self_id``.
+Parameters: ``account_id`` (and ``keys``, ``limit``, ``self_id``)."""

@@ -507,7 +507,10 @@ async def values_by_names(
         )
         if not params["keys"]:
             return []
-    rows = await NAMED_VALUES[bool(names), limit is not None].read(session, params)
+    confined = not access.sees_directory(actor)  # the rest would be read to be dropped
+    if confined:
+        params["self_id"] = actor.staff_id
+    rows = await NAMED_VALUES[bool(names), limit is not None, confined].read(session, params)
     if limit is not None and (
         sum(1 for row in rows if row[0] != 0) > limit
         or len(rows) >= params["limit"]  # the LIMIT may have cut some (fields past MAX_FIELDS)

@@ -80,6 +80,23 @@ async def test_values_by_name_are_refused_past_one_answers_rows(
     assert refused.json()["Message"].startswith(f"More than {read - 1} custom field values")
 
 
+async def test_a_guests_values_by_name_are_bounded_by_their_own(client, services, monkeypatch):
+    """As with the staff list: the bound is the guest's answer (their own record's values),
+    not the account's, whose size it would otherwise tell them."""
+    tenant = await make_tenant(services)
+    guest = await make_member(services, tenant, Role.GUEST, kind="CUSTOMER")
+    people = await make_staff_many(services, tenant, [{"last_name": f"S{i}"} for i in range(3)])
+    shirt = await make_custom_field(services, tenant, "Shirt")
+    for person in [*people, guest]:
+        await set_custom_value(
+            services, tenant, getattr(person, "id", None) or person.staff_pk, shirt.id, "L"
+        )
+    monkeypatch.setattr(routes, "MAX_ROWS", 1)
+    answer = await client.post("/api/v2/staff/UDFListByName", json=[], headers=headers(guest))
+    assert answer.status_code == 200, answer.text
+    assert [v["Value"] for v in answer.json()] == ["L"]
+
+
 async def test_a_guest_sees_their_own_values_not_the_accounts_fields(client, api, services):
     tenant = await make_tenant(services)
     guest = await make_member(services, tenant, Role.GUEST, kind="CUSTOMER")
