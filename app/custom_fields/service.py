@@ -497,13 +497,17 @@ async def values_by_names(
     is refused (LIMIT_REACHED) rather than read: for a caller without GraphQL's pricing
     of a document by the account's size before it runs (the REST API).
     """
+    if names is not None and len(names) > MAX_FIELDS:  # no account has more fields
+        raise DomainError(
+            f"At most {MAX_FIELDS} names.", field=["names"], code=ErrorCode.TOO_LONG
+        )
     params: dict = {"account_id": actor.account_id}
     if limit is not None:
         params["limit"] = MAX_FIELDS + limit + 1  # the field rows come first
     if names:
         # A name with NUL names no field (PostgreSQL would refuse it as a parameter).
         params["keys"] = list(
-            dict.fromkeys(name_key(n) for n in names[:MAX_FIELDS] if "\x00" not in n)
+            dict.fromkeys(name_key(n) for n in names if "\x00" not in n)
         )
         if not params["keys"]:
             return []

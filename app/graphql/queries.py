@@ -23,7 +23,7 @@ from app.graphql.enums import (
     StaffKind,
     StaffSortKey,
 )
-from app.graphql.errors import rate_limited
+from app.graphql.errors import bad_input, rate_limited
 from app.graphql.ids import decode_any, decode_id
 from app.graphql.types.account import Account, ApiToken, MemberAccount, RoleInfo, User
 from app.graphql.types.audit import AuditEntryConnection, AuditLogFilter, audit_page
@@ -264,7 +264,10 @@ async def custom_field_values_of(
 ) -> list[StaffCustomFieldValue]:
     """``build`` makes each value's record (the plan's are SeenStaff)."""
     async with ctx.as_actor() as (session, actor):
-        values = await custom_fields.values_by_names(session, actor, names)
+        try:
+            values = await custom_fields.values_by_names(session, actor, names)
+        except DomainError as exc:
+            raise bad_input(exc.message) from None
     staff_rows = await loaders.staff_by_id(ctx, actor).load_many(
         list(dict.fromkeys(v.staff_id for v in values))
     )

@@ -49,7 +49,6 @@ from app.web.auth_headers import credentials
 log = logging.getLogger("roster")
 PREFIX = "/api/v2"
 PAGE = 100
-MAX_UDF_NAMES = 100
 # The most rows one answer of a list call may hold: what GraphQL's cost limit lets one
 # document read (``app.graphql.limits``). BigTime's list calls have no paging: reading
 # stops one row past it and the call is refused, so no answer reads a large account
@@ -379,13 +378,11 @@ def routes(services) -> list[Route]:
             body = []
         if not isinstance(body, list) or not all(isinstance(n, str) for n in body):
             raise Refusal(_answer(400, "The body must be a JSON array of custom field names."))
-        if len(body) > MAX_UDF_NAMES:
-            raise Refusal(_answer(400, f"At most {MAX_UDF_NAMES} names."))
         try:
             values = await custom_fields.values_by_names(session, actor, body, limit=MAX_ROWS)
         except DomainError as exc:
             if exc.code != ErrorCode.LIMIT_REACHED:
-                raise
+                raise Refusal(_answer(400, str(exc))) from None
             raise _too_many("custom field values") from None
         owners = await staff_service.get_many(session, actor, list({v.staff_id for v in values}))
         return NoStore(

@@ -456,3 +456,20 @@ async def test_a_name_whose_key_is_too_long_is_refused(api, services):
     assert "once normalised" in payload["userErrors"][0]["message"]
     fits = await create_field(api, tenant.owner, "\ufdfa" * 5)  # 90 characters
     assert fits["userErrors"] == []
+
+
+async def test_more_names_than_an_account_has_fields_are_refused(api, client, services):
+    """Past 100 names (no account has more fields), GraphQL and REST both refuse the list
+    rather than read only part of it."""
+    tenant = await make_tenant(services)
+    await field_id(api, tenant.owner, "Shirt")
+    names = ["Shirt"] + [f"n{i}" for i in range(100)]
+    query = "query($n: [String!]) { customFieldValues(names: $n) { value } }"
+    body = await api(query, {"n": names}, as_=tenant.owner)
+    assert error_codes(body) == ["BAD_USER_INPUT"]
+    assert body["errors"][0]["message"] == "At most 100 names."
+    assert (await api.data(query, {"n": names[:100]}, as_=tenant.owner))["customFieldValues"] == []
+    h = {"X-Auth-Token": tenant.owner.token, "X-Auth-Realm": tenant.owner.realm}
+    refused = await client.post("/api/v2/staff/UDFListByName", json=names, headers=h)
+    assert refused.status_code == 400
+    assert refused.json()["Message"] == "At most 100 names."
