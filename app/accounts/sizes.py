@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute, aliased
 
 from app.custom_fields.models import CustomField, CustomFieldValue
-from app.custom_fields.service import MAX_FIELDS
+from app.custom_fields.service import MAX_FIELDS, MAX_FIELDS_KEPT
 from app.db.prepared import Prepared, connection_of
 from app.identity.models import AuthToken, TokenKind
 from app.identity.queries import Counting
@@ -184,5 +184,6 @@ def _sizes_statement(
 # Sizes the domain caps whatever the data: a document that fits with these needs no count.
 CAPS: dict[Size, int] = {
     Size.ACTIVE_FIELDS: MAX_FIELDS,  # enforced on creation; archived fields cannot come back
+    Size.CUSTOM_FIELDS: MAX_FIELDS_KEPT,  # enforced on creation, archived ones included
     Size.STAFF_STATUSES: MAX_STATUSES,  # enforced on creation (statuses are archived, kept)
 }

@@ -36,6 +36,10 @@ from app.validation import clean_text, has_bad_characters, name_key
 NAME_TAKEN = {"uq_custom_fields_account_id_name_key": FieldNameTaken}
 
 MAX_FIELDS = 100
+# Archived fields are kept (their values with them) and keep their names: past this many in
+# all, none is made, so a loop of creating and archiving does not grow what every reader
+# of ``customFields`` is priced and served (app.accounts.sizes.CAPS).
+MAX_FIELDS_KEPT = 1000
 MAX_OPTIONS = 100
 MAX_OPTION_LENGTH = 100
 MAX_VALUE_LENGTH = 2000
@@ -152,16 +156,22 @@ async def create_field(
     # counted with the account locked, so concurrent creates never pass the limit (the
     # query cost model relies on it: app.accounts.sizes.CAPS)
     await lock_account(session, actor.account_id)
-    active = (
+    active, kept = (
         await session.execute(
-            select(func.count())
-            .select_from(CustomField)
-            .where(CustomField.account_id == actor.account_id, CustomField.archived_at.is_(None))
+            select(
+                func.count().filter(CustomField.archived_at.is_(None)), func.count()
+            ).where(CustomField.account_id == actor.account_id)
         )
-    ).scalar_one()
+    ).one()
     if active >= MAX_FIELDS:
         raise DomainError(
             f"An account has at most {MAX_FIELDS} active custom fields.",
+            code=ErrorCode.LIMIT_REACHED,
+        )
+    if kept >= MAX_FIELDS_KEPT:
+        raise DomainError(
+            f"An account keeps at most {MAX_FIELDS_KEPT:,} custom fields, archived ones "
+            "included.",
             code=ErrorCode.LIMIT_REACHED,
         )
     field = CustomField(

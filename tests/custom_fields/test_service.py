@@ -4,6 +4,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.custom_fields.models import CustomField, CustomFieldType, CustomFieldValue
+from app.db.base import utcnow
 from app.staff.export import COLUMNS
 from app.validation import name_key
 from tests.factories import error_codes, gid, make_staff, make_tenant
@@ -132,7 +133,7 @@ async def test_choice_needs_options_and_only_choice_has_them(api, services):
     assert [f["name"] for f in fields] == ["Size"]
 
 
-async def _insert_fields(services, tenant, count: int) -> None:
+async def _insert_fields(services, tenant, count: int, *, archived: bool = False) -> None:
     async with services.db.session(write=True) as session:
         session.add_all(
             CustomField(
@@ -141,6 +142,7 @@ async def _insert_fields(services, tenant, count: int) -> None:
                 name_key=name_key(f"Field {i}"),
                 type=CustomFieldType.TEXT,
                 options=[],
+                archived_at=utcnow() if archived else None,
             )
             for i in range(count)
         )
@@ -180,6 +182,21 @@ async def test_at_most_100_active_fields(api, services):
         "userErrors"
     ] == []
     assert (await create_field(api, owner, "One too many"))["userErrors"] == []
+
+
+async def test_at_most_1000_fields_archived_ones_included(api, services):
+    """Archived fields are kept with their names and values, so a loop of creating and
+    archiving stops at 1,000 in all; the rest of the answer is unchanged."""
+    tenant = await make_tenant(services)
+    await _insert_fields(services, tenant, 999, archived=True)
+    last = await field_id(api, tenant.owner, "Last")
+    archived = await api.data(ARCHIVE, {"id": last}, as_=tenant.owner)
+    assert archived["customFieldArchive"]["userErrors"] == []
+    over = await create_field(api, tenant.owner, "One too many")
+    assert [e["code"] for e in over["userErrors"]] == ["LIMIT_REACHED"]
+    assert "archived ones included" in over["userErrors"][0]["message"]
+    fields = (await api.data(FIELDS, {"all": True}, as_=tenant.owner))["customFields"]
+    assert len(fields) == 1000
 
 
 async def test_archived_field_keeps_values_hidden_and_refuses_writes(api, services):
