@@ -132,8 +132,11 @@ async def _field_records(session: AsyncSession, account_id: int, *, include_arch
     return [FIELD_RECORDS.take(row) for row in rows]
 
 
-async def get_field(session: AsyncSession, actor: Actor, field_id: int, path="id") -> CustomField:
-    field = await session.get(CustomField, field_id)
+async def get_field(
+    session: AsyncSession, actor: Actor, field_id: int, path="id", *, lock: bool = False
+) -> CustomField:
+    """``lock``: the field's row is held until the unit of work ends (see ``set_values``)."""
+    field = await session.get(CustomField, field_id, with_for_update=lock or None)
     if field is None or field.account_id != actor.account_id or not access.sees_directory(actor):
         raise NotFound("Custom field", field=[path])
     return field
@@ -194,7 +197,7 @@ async def update_field(
 ) -> CustomField:
     """Rename, change options, description or the personal flag. The type is fixed."""
     require(actor, Permit.MANAGE_ACCOUNT)
-    field = await get_field(session, actor, field_id)
+    field = await get_field(session, actor, field_id, lock=True)
     if field.archived_at is not None:
         raise FieldArchived(["id"])
     _check_personal_change(actor, field, changes)
@@ -264,7 +267,7 @@ def _check_personal_change(actor: Actor, field: CustomField, changes: dict) -> N
 async def archive_field(session: AsyncSession, actor: Actor, field_id: int) -> CustomField:
     """Archive instead of delete: values are kept, hidden, and no longer writable."""
     require(actor, Permit.MANAGE_ACCOUNT)
-    field = await get_field(session, actor, field_id)
+    field = await get_field(session, actor, field_id, lock=True)
     if field.archived_at is None:
         field.archived_at = utcnow()
         await session.flush()
@@ -349,12 +352,15 @@ async def set_values(
             [Forbidden("You may not edit this staff member.", field=["staff_id"])]
         )
     ids = [field_id for field_id, _ in values]
+    # The fields are held (shared) until the values are written: a change of their options
+    # or their archiving (which hold them exclusively) waits, or is waited for, so no value
+    # is written outside the options that are kept, nor to a field archived meanwhile.
     fields = {
         f.id: f
         for f in await session.scalars(
-            select(CustomField).where(
-                CustomField.account_id == actor.account_id, CustomField.id.in_(ids)
-            )
+            select(CustomField)
+            .where(CustomField.account_id == actor.account_id, CustomField.id.in_(ids))
+            .with_for_update(read=True)
         )
     }
     errors: list[DomainError] = []

@@ -490,3 +490,24 @@ async def test_more_names_than_an_account_has_fields_are_refused(api, client, se
     refused = await client.post("/api/v2/staff/UDFListByName", json=names, headers=h)
     assert refused.status_code == 400
     assert refused.json()["Message"] == "At most 100 names."
+
+
+async def test_an_option_removed_while_a_value_is_written_is_never_left_stored(api, services):
+    """Removing an option and writing it race: whichever goes first, no stored value is
+    left outside the options (the export would no longer import)."""
+    import asyncio
+
+    tenant = await make_tenant(services)
+    owner = tenant.owner
+    people = [await make_staff(services, tenant) for _ in range(4)]
+    for round_ in range(4):
+        field = await field_id(api, owner, f"Size {round_}", "CHOICE", options=["A", "B"])
+        answers = await asyncio.gather(
+            update_field(api, owner, field, options=["A"]),
+            *(set_values(api, owner, p.id, [(field, "B")]) for p in people),
+        )
+        assert all(a["userErrors"] is not None for a in answers)
+        options = (await api.data(FIELDS, {"all": True}, as_=owner))["customFields"]
+        [kept] = [f["options"] for f in options if f["id"] == field]
+        stored = {(await staff_values(api, owner, p.id)).get(f"Size {round_}") for p in people}
+        assert stored <= {None} if kept == ["A"] else stored <= {"B"}, (kept, stored)
