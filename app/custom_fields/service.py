@@ -405,20 +405,24 @@ async def set_values(
     now = utcnow()
     new: dict[int, str] = {}
     cleared = []
+    changed = []  # the fields whose value changes: only they move the record's stamps
     for field_id, value in planned.items():
         row = existing.get(field_id)
         if value is None:
             if row is not None:
                 cleared.append(row)
+                changed.append(field_id)
         elif row is None:
             new[field_id] = value
-        else:
+            changed.append(field_id)
+        elif row.value != value:
             row.value = value
             row.modified_at = now
+            changed.append(field_id)
     # a value a concurrent request cleared first is gone, as wanted: not cleared again here
     await remove_all(session, cleared)
     await _insert_values(session, staff, new, now)
-    stamps.touch_custom_values(staff, (fields[field_id].personal for field_id in planned), now)
+    stamps.touch_custom_values(staff, (fields[field_id].personal for field_id in changed), now)
     await session.flush()
     return staff
 

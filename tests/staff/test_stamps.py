@@ -325,3 +325,16 @@ async def test_any_change_moves_modified_at_for_exactly_the_readers_who_see_a_ch
     for name, reader in w.readers.items():
         expected = any(_sees(name, field, restricted) for field in changed)
         assert [_moved(s) for s in await _graphql(api, w, reader)] == [expected] * 2, name
+
+
+@pytest.mark.parametrize("what", ["custom value", "personal custom value"])
+async def test_writing_a_custom_value_it_already_has_moves_no_stamp(api, services, what):
+    w = await _world(services, api, False)
+    await _change(api, w, what)
+    await set_staff_columns(
+        services, w.record.id, modified_at=BEFORE, details_modified_at=None,
+        personal_modified_at=None, secret_modified_at=None,
+    )  # fmt: skip
+    await _change(api, w, what)  # the same value again
+    for reader in w.readers.values():
+        assert not any(_moved(stamp) for stamp in await _graphql(api, w, reader))
