@@ -3,9 +3,14 @@ who may export is the domain's rule (app.staff.export.require_export: administra
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from contextlib import aclosing
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+from starlette.types import Message, Receive, Scope, Send
 
 from app.accounts.backup import account_json
 from app.audit import service as audit
@@ -14,6 +19,41 @@ from app.foreground import as_background
 from app.identity import service as identity
 from app.staff.export import staff_csv
 from app.web.auth_headers import credentials
+
+log = logging.getLogger("roster")
+
+# A download whose client takes nothing for this long is ended. An export holds a database
+# connection (and on PostgreSQL a snapshot) while it streams: a client that stops reading
+# would hold them as long as its connection lives, and a few such downloads would hold the
+# pool that every other request needs.
+STALL_SECONDS = 60.0
+
+
+class Download(StreamingResponse):
+    """A streamed export that ends when its client stops taking it (``STALL_SECONDS``);
+    either way its body is closed at once, so its unit of work gives its connection back."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        stalled = False
+
+        async def taken_in_time(message: Message) -> None:
+            nonlocal stalled
+            try:
+                async with asyncio.timeout(STALL_SECONDS):
+                    await send(message)
+            except TimeoutError:
+                stalled = True
+                raise
+
+        try:
+            await super().__call__(scope, receive, taken_in_time)
+        except BaseException:
+            if not stalled:
+                raise
+            # the server closes a connection whose response did not end
+            log.warning("download ended: its client took nothing for %ss", STALL_SECONDS)
+        finally:
+            await self.body_iterator.aclose()  # type: ignore[attr-defined]
 
 
 def _error(status: int, code: str, message: str) -> Response:
@@ -42,12 +82,13 @@ def routes(services) -> list[Route]:
         async def body():
             as_background(request.scope)  # a long job: interactive requests go first
             try:
-                async for chunk in chunks:
-                    yield chunk
+                async with aclosing(chunks):
+                    async for chunk in chunks:
+                        yield chunk
             finally:
                 await session.close()
 
-        return StreamingResponse(
+        return Download(
             body(),
             media_type=media_type,
             headers={
