@@ -30,7 +30,8 @@ def usable_cpus() -> int:
 
 
 class InsecureSettingsError(RuntimeError):
-    """Raised when production is asked to start with missing or development secrets."""
+    """Raised when production is asked to start with missing or development secrets, or
+    with settings it refuses (``Settings.check_production_ready``)."""
 
 
 # Database URL schemes Roster runs on, and the usual spellings it turns into them.
@@ -93,6 +94,10 @@ class Settings(BaseSettings):
     export_workers: int = Field(1, ge=0)
 
     email_backend: Literal["console", "file", "smtp", "memory"] = "console"
+    # Production sends email by SMTP: console prints messages (their live sign-in and reset
+    # links) to the log, file writes them to disk, memory loses them. Another backend in
+    # production only with this set (``check_production_ready``).
+    email_allow_non_smtp_in_production: bool = False
     email_from: str = "Roster <no-reply@roster.localhost>"
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 25
@@ -241,7 +246,8 @@ class Settings(BaseSettings):
         return Keyring.parse(self.encryption_keys)
 
     def check_production_ready(self) -> None:
-        """Refuse to run in production with development or weak secrets."""
+        """Refuse to run in production with development or weak secrets, without the
+        public URL, or with an email backend that sends nothing (unless allowed)."""
         if not self.is_production:
             return
         problems = []
@@ -255,6 +261,12 @@ class Settings(BaseSettings):
             problems.append("ROSTER_METRICS_TOKEN must be a random value of 32+ characters")
         if "public_url" not in self.model_fields_set:
             problems.append("ROSTER_PUBLIC_URL must be set (the address links in emails point to)")
+        if self.email_backend != "smtp" and not self.email_allow_non_smtp_in_production:
+            problems.append(
+                f"ROSTER_EMAIL_BACKEND must be smtp, not {self.email_backend} (which keeps the "
+                "live links of emails in logs, files or memory and sends nothing), unless "
+                "ROSTER_EMAIL_ALLOW_NON_SMTP_IN_PRODUCTION=true"
+            )
         if problems:
             raise InsecureSettingsError("; ".join(problems))
 

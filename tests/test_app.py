@@ -6,7 +6,7 @@ import pytest
 from app.db.migrate import head_revision
 from app.main import create_app
 from app.security.crypto import Keyring
-from app.settings import InsecureSettingsError
+from app.settings import InsecureSettingsError, Settings
 from tests.conftest import make_settings
 
 PRODUCTION_SECRETS = dict(
@@ -56,6 +56,25 @@ async def test_graphiql_in_development(client):
 def test_production_refuses_default_or_missing_secrets(overrides):
     with pytest.raises(InsecureSettingsError):
         create_app(make_settings("sqlite+aiosqlite:///unused.db", **overrides))
+
+
+@pytest.mark.parametrize("sender", ["console", "file", "memory"])
+def test_production_sends_email_by_smtp_unless_told_otherwise(sender):
+    """Console prints every email (its live links too) to the log, file writes them to
+    disk, memory keeps them nowhere: production refuses them without the explicit opt-in."""
+    production = dict(
+        PRODUCTION_SECRETS, public_url="https://roster.example", email_backend=sender
+    )
+    with pytest.raises(InsecureSettingsError, match="ROSTER_EMAIL_BACKEND must be smtp"):
+        Settings(**production).check_production_ready()
+    Settings(**production, email_allow_non_smtp_in_production=True).check_production_ready()
+    Settings(**{**production, "email_backend": "smtp"}).check_production_ready()
+
+
+def test_production_refuses_the_default_email_backend():
+    production = dict(PRODUCTION_SECRETS, public_url="https://roster.example")
+    with pytest.raises(InsecureSettingsError, match="must be smtp, not console"):
+        Settings(**production).check_production_ready()
 
 
 async def test_production_has_no_graphiql_get_queries_or_introspection(database_url):

@@ -144,9 +144,30 @@ async def test_production_accepts_real_secrets(tmp_path):
         secret_key="s" * 48,
         encryption_keys="k1:" + "A" * 43,
         public_url="https://roster.example",
+        email_backend="smtp",
     )
     assert code == 0, err
     assert database.exists()
+
+
+async def test_production_refuses_an_email_backend_that_sends_nothing(tmp_path):
+    """The default backend (console) prints emails, live links included, to the log: in
+    production only smtp, unless the operator says otherwise."""
+    database = tmp_path / "prod.db"
+    ready = dict(env="production", database_url=f"sqlite+aiosqlite:///{database}",
+                 secret_key="s" * 48, encryption_keys="k1:" + "A" * 43,
+                 public_url="https://roster.example")  # fmt: skip
+    line = one_line_error(*await roster("migrate", **ready))
+    assert line == (
+        "error: ROSTER_EMAIL_BACKEND must be smtp, not console (which keeps the live links of "
+        "emails in logs, files or memory and sends nothing), unless "
+        "ROSTER_EMAIL_ALLOW_NON_SMTP_IN_PRODUCTION=true"
+    )
+    assert not database.exists()
+    code, _, err = await roster(
+        "migrate", **ready, email_backend="file", email_allow_non_smtp_in_production="true"
+    )
+    assert code == 0, err
 
 
 async def test_account_import_restores_a_backup_and_refuses_a_bad_one(
@@ -348,7 +369,7 @@ async def test_postgres_urls_and_a_missing_database():
 async def test_production_requires_the_public_url(tmp_path):
     line = one_line_error(*await roster(
         "migrate", env="production", database_url=f"sqlite+aiosqlite:///{tmp_path}/p.db",
-        secret_key="s" * 48, encryption_keys="k1:" + "A" * 43,
+        secret_key="s" * 48, encryption_keys="k1:" + "A" * 43, email_backend="smtp",
     ))  # fmt: skip
     assert line == ("error: ROSTER_PUBLIC_URL must be set (the address links in emails point to)")
 
