@@ -39,7 +39,7 @@ def email_key(email: str | None) -> str:
     return normalize_email(email or "")[:320]
 
 
-def _counted(session: AsyncSession) -> list[tuple[RateLimiter, str, str]]:
+def _counted(session: AsyncSession) -> list[tuple[RateLimiter, str, str | None]]:
     return session.info.setdefault(_COUNTED, [])
 
 
@@ -76,8 +76,6 @@ class PasswordGate:
         """Count one password attempt for ``email`` from this address; RateLimited when
         either is over its limit (then the password must not be checked)."""
         for name, subject in (("login_address", self.address), ("login_email", email_key(email))):
-            if subject is None:
-                continue
             _counted(session).append((self.limiter, name, subject))
             await self.limiter.hit(session, name, subject)
 
@@ -124,7 +122,7 @@ class TokenGate:
         """Count one token check from this address; RateLimited when over the limit (then
         the token must not be looked at). Recorded like a password attempt, so an
         operation rolled back still leaves it counted (``recount``)."""
-        if self.address is None or self.counted:
+        if self.counted:
             return
         _counted(session).append((self.limiter, "token_address", self.address))
         await self.limiter.hit(session, "token_address", self.address)

@@ -2,9 +2,11 @@
 
 Fixed windows per (limit, subject). The subject (an email, a client address, an account
 id) is stored only as a keyed hash; a client address counts as its IPv4 address or its
-IPv6 /64 (``limit_subject``). Limits with back-off lock the subject out for a time
-that doubles with every attempt over the limit. A hit is recorded in the request's own
-transaction before the operation's savepoint, so a failed attempt still counts.
+IPv6 /64 (``limit_subject``), and an unknown one (a server on a Unix socket is not told
+it) as ``UNKNOWN_ADDRESS``, one subject for every such client. Limits with back-off lock
+the subject out for a time that doubles with every attempt over the limit. A hit is
+recorded in the request's own transaction before the operation's savepoint, so a failed
+attempt still counts.
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ from app.security.client_address import limit_subject
 from app.security.models import RateLimitBucket
 
 MAX_BACKOFF = timedelta(hours=1)
+UNKNOWN_ADDRESS = "(unknown address)"
+"""The subject of a per-address limit (``*_address``) when the client's address is not
+known: such clients are limited together rather than not at all."""
 
 
 @dataclass(frozen=True)
@@ -106,7 +111,10 @@ class RateLimiter:
     async def hit(
         self, session: AsyncSession, name: str, subject: str | int | None, cost: int = 1
     ) -> None:
-        """Count ``cost`` attempts; raise RateLimited when over the limit or locked out."""
+        """Count ``cost`` attempts; raise RateLimited when over the limit or locked out.
+        A per-address limit counts an unknown address (None) as ``UNKNOWN_ADDRESS``."""
+        if subject is None and name.endswith("_address"):
+            subject = UNKNOWN_ADDRESS
         if subject is None or cost <= 0:
             return
         limit = self.limits[name]
