@@ -16,8 +16,10 @@ from app.identity import user_tokens
 from app.identity.credentials import PasswordGate, TokenGate
 from app.identity.errors import EmailTaken, WeakPassword
 from app.identity.models import TokenKind, User, UserToken, UserTokenPurpose
+from app.identity.notices import send_notice
 from app.identity.service import create_user, get_user_by_email, issue_token
 from app.security.passwords import PasswordService, password_problem
+from app.security.rate_limits import RateLimiter
 from app.staff.membership import confirm_memberships
 from app.validation import clean_email, clean_text
 
@@ -69,11 +71,13 @@ async def signup(
     last_name: str,
     account_name: str,
     account_slug: str | None = None,
+    limiter: RateLimiter,
 ) -> None:
     """Creates an unverified user and their account, and emails a verification link.
 
     An email that already has a user gets the same answer; that person is emailed a
-    note instead, so sign-up cannot be used to learn who has an account. Hence every
+    note instead (a notice, at most one a day: ``app.identity.notices``), so sign-up cannot
+    be used to learn who has an account. Hence every
     input (the account's name and slug included) is checked before the email is looked
     up: a bad or taken slug is the same error for a known and an unknown address; and the
     new account takes its slug only once its owner confirms their email
@@ -90,13 +94,7 @@ async def signup(
     existing = await get_user_by_email(session, normalized)
     if existing is not None:
         await passwords.hash(password)  # same work as the other branch
-        await enqueue(
-            session,
-            settings.keyring,
-            template="account_exists",
-            to=existing.email,
-            context={"email": existing.email, "link": forgot_password_link(settings)},
-        )
+        await _account_exists(session, settings, limiter, existing.email)
         return
     try:
         user = await create_user(
@@ -108,13 +106,7 @@ async def signup(
             last_name=last,
         )
     except EmailTaken:  # a concurrent sign-up of this address won: answer as for an existing one
-        await enqueue(
-            session,
-            settings.keyring,
-            template="account_exists",
-            to=normalized,
-            context={"email": normalized, "link": forgot_password_link(settings)},
-        )
+        await _account_exists(session, settings, limiter, normalized)
         return
     await create_pending_account(
         session,
@@ -126,6 +118,20 @@ async def signup(
         owner_last_name=last,
     )
     await send_verification(session, settings, user)
+
+
+async def _account_exists(
+    session: AsyncSession, settings, limiter: RateLimiter, email: str
+) -> None:
+    """Tell ``email``'s owner someone signed up with it (a notice: at most one a day)."""
+    await send_notice(
+        session,
+        settings,
+        limiter,
+        template="account_exists",
+        to=email,
+        context={"email": email, "link": forgot_password_link(settings)},
+    )
 
 
 async def check_verification_link(session: AsyncSession, tokens: TokenGate, token: str) -> None:

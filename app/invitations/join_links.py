@@ -20,12 +20,14 @@ from app.errors import DomainError, ErrorCode, Forbidden, NotFound, ValidationFa
 from app.identity.credentials import PasswordGate, TokenGate
 from app.identity.errors import WeakPassword
 from app.identity.models import User
+from app.identity.notices import send_notice
 from app.identity.service import Principal, create_user, get_user_by_email
 from app.identity.signup import send_verification
 from app.invitations.errors import AlreadyMember, InvalidToken, TokenExpired
 from app.invitations.models import JoinLink, JoinRequest, JoinRequestStatus
 from app.invitations.service import role_name
 from app.security.passwords import PasswordService, password_problem
+from app.security.rate_limits import RateLimiter
 from app.security.tokens import new_token, token_digest
 from app.staff import queries as staff_queries
 from app.staff.membership import (
@@ -302,7 +304,7 @@ async def join_through(
         session, link.account_id, email
     ):
         return await _unproven(
-            session, passwords, settings, link, user, email, password, first, last
+            session, passwords, settings, gate.limiter, link, user, email, password, first, last
         )
     account = await session.get_one(Account, link.account_id)
     await _use(session, link, email)
@@ -360,7 +362,7 @@ async def _check_known_user(
     is neither a member nor waiting for a decision. Returns the newcomer's answer (a
     decoy) when one not signed in may not learn more, else None to go on."""
     if not signed_in and not await gate.matches(user, password):
-        return await _decoy(session, settings, link, user, password)
+        return await _decoy(session, settings, gate.limiter, link, user, password)
     member = await member_of(session, link.account_id, user.id)
     pending = await session.scalar(
         select(JoinRequest.id).where(
@@ -371,7 +373,7 @@ async def _check_known_user(
     )
     if not signed_in and (member or pending):
         # the right password, but nothing to do: answer (and count) as for a wrong one
-        return await _decoy(session, settings, link, user, password)
+        return await _decoy(session, settings, gate.limiter, link, user, password)
     if not signed_in and user.email_verified_at is not None:
         # rolled back with the rest if the join fails further on. An unconfirmed login's
         # password proves nothing of the address (it may be a decoy's, ``_unproven``): its
@@ -478,6 +480,7 @@ async def _unproven(
     session: AsyncSession,
     passwords: PasswordService,
     settings,
+    limiter: RateLimiter,
     link: JoinLink,
     user: User | None,
     email: str,
@@ -496,7 +499,7 @@ async def _unproven(
     ``signup.verify_email``), whose login then answers as a newcomer's would. The address
     is told how to take its place instead of being asked to confirm it (its invitation,
     which an administrator sends)."""
-    answer = await _as_a_newcomer(session, settings, link, email, "join_record")
+    answer = await _as_a_newcomer(session, settings, limiter, link, email, "join_record")
     if user is None:
         await create_user(
             session, passwords, email=email, password=password, first_name=first, last_name=last
@@ -504,7 +507,9 @@ async def _unproven(
     return answer
 
 
-async def _decoy(session, settings, link: JoinLink, user: User, password: str | None):
+async def _decoy(
+    session, settings, limiter: RateLimiter, link: JoinLink, user: User, password: str | None
+):
     """An address that already has a login, without its password: answer exactly as for a
     new person (so the link cannot tell who has an account) and email the owner of the
     address how to join instead. Nothing else changes."""
@@ -512,21 +517,28 @@ async def _decoy(session, settings, link: JoinLink, user: User, password: str | 
         raise DomainError("Choose a password.", field=["password"], code=ErrorCode.REQUIRED)
     if problem := password_problem(password, user.email):
         raise WeakPassword(problem)
-    return await _as_a_newcomer(session, settings, link, user.email, "join_existing")
+    return await _as_a_newcomer(session, settings, limiter, link, user.email, "join_existing")
 
 
 async def _as_a_newcomer(
-    session: AsyncSession, settings, link: JoinLink, email: str, template: str
+    session: AsyncSession,
+    settings,
+    limiter: RateLimiter,
+    link: JoinLink,
+    email: str,
+    template: str,
 ) -> JoinResult:
     """A decoy's answer (``_decoy``, ``_unproven``): a newcomer's, with the seat checked
     and one of the link's uses taken as a newcomer's would be (a full account, or a link
     with few uses left, would otherwise tell the two apart); the address is emailed
-    ``template`` instead of being asked to confirm it."""
+    ``template`` instead of being asked to confirm it (a notice: at most one a day,
+    ``app.identity.notices``)."""
     account = await session.get_one(Account, link.account_id)
     await _use(session, link, email, as_newcomer=True)
-    await enqueue(
+    await send_notice(
         session,
-        settings.keyring,
+        settings,
+        limiter,
         template=template,
         to=email,
         account_id=account.id,

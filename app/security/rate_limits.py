@@ -51,6 +51,9 @@ LIMITS: dict[str, Limit] = {
     # The tokens are 256-bit; the limit keeps a client from scanning, not from guessing.
     "token_address": Limit(200, timedelta(hours=1)),
     "invitations_account": Limit(1000, timedelta(days=1)),
+    # Notices emailed to an address instead of an answer (app.identity.notices), which a
+    # stranger can cause: past the limit none is sent, and nothing tells.
+    "notice_email": Limit(1, timedelta(days=1)),
     # Pings and replays, which an administrator sends by hand: a loop of them would fill
     # the delivery queue every account's endpoints share.
     "webhook_sends_account": Limit(300, timedelta(hours=1)),
@@ -134,6 +137,15 @@ class RateLimiter:
         if blocked_until is not None and blocked_until > now:
             self.refusals[name] += 1
             raise RateLimited(_seconds(blocked_until - now))
+
+    async def allows(self, session: AsyncSession, name: str, subject: str | int | None) -> bool:
+        """Count one use of what is done quietly, not refused (a notice not sent): whether
+        it was within the limit. Never raises RateLimited."""
+        try:
+            await self.hit(session, name, subject)
+        except RateLimited:
+            return False
+        return True
 
     async def reset(self, session: AsyncSession, name: str, subject: str | int) -> None:
         await session.execute(_RESET, {"bucket": _key(self.secret, name, str(subject))})

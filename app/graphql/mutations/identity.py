@@ -323,6 +323,7 @@ class IdentityMutations:
                 last_name=input.last_name,
                 account_name=input.account_name,
                 account_slug=input.account_slug,
+                limiter=ctx.services.limiter,
             ),
             lambda _: SignupPayload(ok=True),
             before=lambda session: ctx.services.limiter.hit(
