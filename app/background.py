@@ -1,5 +1,6 @@
 """Work the server does beside requests: relay email, record lapsed invitations, and
-prune what is kept only for a while (events, finished webhook deliveries).
+prune what is kept only for a while (events, finished webhook deliveries, sent or failed
+email, spent rate-limit buckets).
 
 Every server process runs this loop; the work is done once across them. The relay claims
 each message with a lease of its own (``app.email.relay``); each sweep runs in whichever
@@ -12,13 +13,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Any
 
 from app.audit import changes
 from app.db.base import utcnow
+from app.email import outbox
 from app.events import service as events
 from app.invitations.service import sweep_expired
 from app.ops import leases
+from app.security import rate_limits
 from app.webhooks import service as webhooks
 
 log = logging.getLogger("roster.background")
@@ -27,6 +32,10 @@ SWEEP_LEASE = "invitations.expiry_sweep"
 RETENTION_LEASE = "retention.sweep"
 # Rows deleted a transaction: each batch holds SQLite's write lock only briefly
 PRUNE_BATCH = 500
+# What one kind of row is pruned with: the ids (or keys) of a batch of rows older than a
+# time, then the deletion of those still older than it.
+Prunable = Callable[[Any, datetime, int], Awaitable[list[Any]]]
+Prune = Callable[[Any, Any, datetime], Awaitable[int]]
 
 
 async def sweep_once(db) -> int:
@@ -46,28 +55,45 @@ async def sweep_if_due(db, every_seconds: float) -> int | None:
 
 
 async def prune_once(db, settings) -> dict[str, int]:
-    """Deletes the events and the finished webhook deliveries older than their retention
-    (``events_retention_days``, ``webhook_deliveries_retention_days``; 0 keeps them), in
+    """Deletes the events, the finished webhook deliveries and the sent or failed email
+    older than their retention (``events_retention_days``,
+    ``webhook_deliveries_retention_days``, ``email_outbox_retention_days``; 0 keeps them),
+    and the rate-limit buckets that count for nothing any more (``SPENT_AFTER``), in
     batches of ``PRUNE_BATCH`` rows: each batch's ids read first (no lock), then deleted in
     a short write transaction of their own. How many of each it deleted; a kind that
-    fails is logged and the other still pruned."""
+    fails is logged and the others still pruned."""
     now = utcnow()
+
+    def days_ago(days: float) -> datetime | None:
+        return now - timedelta(days=days) if days else None
+
     # deliveries first: a pruned event's deliveries then have fewer rows to set NULL
-    kinds = (
+    kinds: tuple[tuple[str, datetime | None, Prunable, Prune], ...] = (
         (
             "webhook_deliveries",
-            settings.webhook_deliveries_retention_days,
+            days_ago(settings.webhook_deliveries_retention_days),
             webhooks.prunable_deliveries,
             webhooks.prune_deliveries,
         ),
-        ("events", settings.events_retention_days, events.prunable, events.prune),
+        ("events", days_ago(settings.events_retention_days), events.prunable, events.prune),
+        (
+            "email_outbox",
+            days_ago(settings.email_outbox_retention_days),
+            outbox.prunable,
+            outbox.prune,
+        ),
+        (
+            "rate_limit_buckets",
+            now - rate_limits.SPENT_AFTER,
+            rate_limits.prunable_buckets,
+            rate_limits.prune_buckets,
+        ),
     )
     pruned = {}
-    for name, days, prunable, prune in kinds:
+    for name, before, prunable, prune in kinds:
         pruned[name] = 0
-        if not days:
+        if before is None:
             continue
-        before = now - timedelta(days=days)
         try:
             while True:
                 async with db.session() as session:

@@ -25,9 +25,10 @@ class OutboxMessage(Base):
     What the message says (subject, text and HTML parts: links with live tokens, personal
     messages) is kept only in ``sealed``, encrypted with the field-encryption keys and bound
     to this row and its recipients (``app.email.outbox``), and only until the message is
-    sent or fails for good; then it is wiped and the row keeps its metadata. ``subject``,
-    ``text_body`` and ``html_body`` are plaintext only in rows queued before migration 0008
-    (null otherwise) and are wiped the same way.
+    sent or fails for good; then it is wiped and the row keeps its metadata, until the
+    retention sweep deletes the row (``email_outbox_retention_days``, ``app.background``).
+    ``subject``, ``text_body`` and ``html_body`` are plaintext only in rows queued before
+    migration 0008 (null otherwise) and are wiped the same way.
     """
 
     __tablename__ = "email_outbox"

@@ -15,9 +15,10 @@ import hashlib
 import hmac
 from collections import Counter
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import Integer, bindparam, case, delete, update
+from sqlalchemy import CursorResult, Integer, bindparam, case, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -58,6 +59,11 @@ LIMITS: dict[str, Limit] = {
     # the delivery queue every account's endpoints share.
     "webhook_sends_account": Limit(300, timedelta(hours=1)),
 }
+
+SPENT_AFTER = max(limit.window for limit in LIMITS.values())
+"""A bucket whose window began and whose lock-out ended longer ago than this (the longest
+window) counts for nothing: the next hit starts it afresh, as if there were none. The
+retention sweep deletes such buckets (``prunable_buckets``, ``app.background``)."""
 
 
 def _key(secret: str, name: str, subject: str) -> str:
@@ -153,3 +159,34 @@ class RateLimiter:
 
 def _seconds(delta: timedelta) -> int:
     return max(1, int(delta.total_seconds() + 0.999))
+
+
+def _spent_before(before: datetime):
+    return (
+        RateLimitBucket.window_start < before,
+        or_(RateLimitBucket.blocked_until.is_(None), RateLimitBucket.blocked_until < before),
+    )
+
+
+async def prunable_buckets(session: AsyncSession, before: datetime, limit: int) -> list[str]:
+    """The keys of at most ``limit`` buckets whose window began and whose lock-out (if any)
+    ended before ``before`` (``now - SPENT_AFTER``: spent). Every subject ever counted
+    leaves one (each email tried at login, each client address), so they would only pile
+    up. Read apart from the deletion (``prune_buckets``)."""
+    return list(
+        await session.scalars(
+            select(RateLimitBucket.key)
+            .where(*_spent_before(before))
+            .order_by(RateLimitBucket.key)
+            .limit(limit)
+        )
+    )
+
+
+async def prune_buckets(session: AsyncSession, keys: list[str], before: datetime) -> int:
+    """Deletes the buckets of ``keys`` (``prunable_buckets``) still spent (one hit since
+    has started a new window and stays); how many."""
+    result = await session.execute(
+        delete(RateLimitBucket).where(RateLimitBucket.key.in_(keys), *_spent_before(before))
+    )
+    return cast(CursorResult[Any], result).rowcount
