@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
+from datetime import date, datetime
 from functools import lru_cache
 from typing import Literal, overload
 from zoneinfo import available_timezones
@@ -79,6 +80,43 @@ def integer_of(text: str) -> int | None:
     if len(digits.lstrip("-").lstrip("0")) > 18:
         return -BEYOND_ANY_COLUMN if digits.startswith("-") else BEYOND_ANY_COLUMN
     return int(digits)
+
+
+# Numbers written as text: ASCII digits alone, with a sign, a decimal point and an exponent
+# if wanted. Python's float() also reads digits of other scripts ("٣"), "1_000", "nan" and
+# "inf".
+_NUMBER = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
+
+
+def number_of(text: str) -> float | None:
+    """The number ``text`` writes (``_NUMBER``; whitespace around it ignored), or None. It
+    may be infinite ("1e999"): the caller checks the range it takes."""
+    digits = text.strip()
+    return float(digits) if _NUMBER.fullmatch(digits) else None
+
+
+# Dates as text: an ISO date, or an ISO date-time as BigTime and others write dates
+# ("2024-01-02T00:00:00", optionally with seconds' fraction and offset), whose date is
+# taken. Nothing else: "2024-01-02garbage" and "20240102" (which date.fromisoformat reads)
+# are not dates.
+_DATE = re.compile(
+    r"([0-9]{4}-[0-9]{2}-[0-9]{2})"
+    r"(?:T[0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?(?:Z|[+-][0-9]{2}:[0-9]{2})?)?"
+)
+
+
+def date_of(text: str) -> date | None:
+    """The date ``text`` writes (``_DATE``; whitespace around it ignored), or None: a day
+    or a time of day that does not exist is none."""
+    match = _DATE.fullmatch(text.strip())
+    if match is None:
+        return None
+    try:
+        if len(match.group(0)) > 10:
+            datetime.fromisoformat(match.group(0))  # a real time of day
+        return date.fromisoformat(match.group(1))
+    except ValueError:
+        return None
 
 
 # Where an input value sits: a field's domain name, or a path of them (a nested input's

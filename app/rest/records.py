@@ -5,7 +5,6 @@ by ``app.rest.fields.CATALOGUE``. Pure translation: who sees a field is
 from __future__ import annotations
 
 import math
-import re
 from datetime import date, datetime
 
 from app.access import Actor
@@ -13,7 +12,7 @@ from app.rest.fields import ADDRESS_FIELDS, BY_KEY, BigTimeField, Type, View, in
 from app.security.crypto import Keyring
 from app.staff import access, stamps
 from app.staff.service import read_secret
-from app.validation import integer_of
+from app.validation import date_of, integer_of, number_of
 
 INT_RANGE = (-(2**31), 2**31 - 1)
 MAX_EXACT = 2**53  # past it, a JSON integer is no float (and may be too large for one)
@@ -87,16 +86,8 @@ class BadInput(Exception):
         self.problems = problems
 
 
-# Numbers sent as text: ASCII digits alone (integers: ``integer_of``). Python's float()
-# also takes digits of other scripts ("٣"), "1_000", "nan" and "inf".
-_NUMBER = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
-# Dates as the README documents them: an ISO date, or an ISO date-time as BigTime itself
-# writes dates ("2024-01-02T00:00:00", optionally with seconds' fraction and offset), whose
-# date is taken. Nothing else: "2024-01-02garbage" is not a date.
-_DATE = re.compile(
-    r"([0-9]{4}-[0-9]{2}-[0-9]{2})"
-    r"(?:T[0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?(?:Z|[+-][0-9]{2}:[0-9]{2})?)?"
-)
+# Numbers and dates sent as text are read as every surface reads them (``number_of``,
+# ``date_of``): "٣", "1_000", "nan" and "2024-01-02garbage" are refused.
 _DATE_FORMAT = "must be a date (YYYY-MM-DD, or YYYY-MM-DDThh:mm:ss)"
 
 
@@ -119,9 +110,9 @@ def _value(f: BigTimeField, value):
             return value
         case Type.NUMBER:
             if isinstance(value, str):
-                if not _NUMBER.fullmatch(value.strip()):
+                if (decimal := number_of(value)) is None:
                     raise ValueError("must be a number")
-                value = float(value)
+                value = decimal
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise ValueError("must be a number")
             if isinstance(value, int) and abs(value) > MAX_EXACT:  # no float holds it
@@ -142,15 +133,10 @@ def _value(f: BigTimeField, value):
                 return value.strip().casefold() == "true"
             raise ValueError("must be true or false")
         case Type.DATE:
-            match = _DATE.fullmatch(value.strip()) if isinstance(value, str) else None
-            if match is None:
+            day = date_of(value) if isinstance(value, str) else None
+            if day is None:
                 raise ValueError(_DATE_FORMAT)
-            try:
-                if len(match.group(0)) > 10:
-                    datetime.fromisoformat(match.group(0))  # a real time of day
-                return date.fromisoformat(match.group(1))
-            except ValueError:
-                raise ValueError(_DATE_FORMAT) from None
+            return day
         case Type.ADDRESS:
             if not isinstance(value, dict):
                 raise ValueError("must be an Address object")

@@ -62,7 +62,7 @@ from app.staff.service import (
     in_manager_cycles,
     read_secret,
 )
-from app.validation import name_key
+from app.validation import date_of, integer_of, name_key
 
 MAX_ROWS = 10_000
 CHUNK = 500  # ids, emails... per IN (...) of a lookup
@@ -255,16 +255,15 @@ def _typed(row: Field, text: str | None):
         if folded in ("false", "0", "no", "n"):
             return False
         raise DomainError("Must be true or false.", field=[row.name])
+    # dates and numbers as every surface reads them (``date_of``, ``integer_of``)
     if isinstance(kind, Date):
-        try:
-            return date.fromisoformat(text[:10])
-        except ValueError:
-            raise DomainError("Enter a date as YYYY-MM-DD.", field=[row.name]) from None
+        if (day := date_of(text)) is None:
+            raise DomainError("Enter a date as YYYY-MM-DD.", field=[row.name])
+        return day
     if isinstance(kind, Integer):
-        try:
-            return int(text)
-        except ValueError:
-            raise DomainError("Must be a whole number.", field=[row.name]) from None
+        if (number := integer_of(text)) is None:
+            raise DomainError("Must be a whole number.", field=[row.name])
+        return number
     if isinstance(kind, EnumType) and kind.enum_class is not None:
         for member in kind.enum_class:
             if member.value.casefold() == text.casefold():

@@ -26,7 +26,7 @@ from app.fields import (
     rows,
 )
 from app.staff.models import StaffKind
-from app.validation import clean_email, clean_text, clean_time_zone
+from app.validation import clean_email, clean_text, clean_time_zone, number_of
 
 BIGTIME_CATALOGUE = "bigtime"  # BigTime's staff API (app.rest) as optional_on_add names it
 BIGTIME = frozenset({BIGTIME_CATALOGUE})
@@ -65,11 +65,10 @@ def _text(max_length: int, *, required: bool = False, label=None, multiline=Fals
 
 def _number(maximum: float = MAX_RATE) -> Clean:
     def clean(field: Field, value):
-        if isinstance(value, str):  # a number's text (a CSV cell)
-            try:
-                value = float(value.strip()) if value.strip() else None
-            except ValueError:
-                raise DomainError("Must be a number.", field=[field.name]) from None
+        if isinstance(value, str):  # a number's text (a CSV cell), as every surface reads one
+            text, value = value, number_of(value)
+            if value is None and text.strip():
+                raise DomainError("Must be a number.", field=[field.name])
         if value is None:
             return None
         if value != value or value in (float("inf"), float("-inf")):

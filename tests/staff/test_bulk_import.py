@@ -553,3 +553,33 @@ async def test_a_short_row_leaves_the_fields_of_its_missing_cells_as_they_were(a
     assert (report["errors"], report["updated"]) == ([], 1), report
     record = await get_row(services, Staff, staff.id)
     assert (record.title, record.notes) == (None, "Keep me")
+
+
+async def test_dates_and_numbers_are_read_as_every_surface_reads_them(api, services):
+    """A date is an ISO date (or date-time), a number ASCII digits, as the REST API reads
+    them: what date.fromisoformat, int() or float() would also read (a date with text
+    after it, "20240102", digits of other scripts, "1_000") is the row's error."""
+    tenant = await make_tenant(services)
+    odd = {
+        "startDate": ["2024-01-02garbage", "20240102", "2024-02-30"],
+        "staffOrgId": ["٣", "1_000", "²"],
+        "rate1": ["١٢٣", "1_000", "nan"],
+    }
+    cells = [(column, value) for column, values in odd.items() for value in values]
+    rows = [{"firstName": "Odd", "lastName": f"Cell{i}", column: value}
+            for i, (column, value) in enumerate(cells)]  # fmt: skip
+    fine = {"firstName": "Fine", "lastName": "Row", "startDate": "2024-01-02T09:30:00",
+            "staffOrgId": " 12 ", "rate1": "+2.5e1"}  # fmt: skip
+    text = to_csv([*rows, fine], ["firstName", "lastName", *odd])
+
+    report = await run(api, tenant.owner, text)
+
+    assert sorted((e["row"], e["column"], e["code"]) for e in report["errors"]) == [
+        (number, column, "INVALID") for number, (column, _) in enumerate(cells, start=2)
+    ]
+    assert (report["failed"], report["created"]) == (len(rows), 1)
+    only_fine = to_csv([fine], ["firstName", "lastName", *odd])
+    assert (await run(api, tenant.owner, only_fine, apply=True))["created"] == 1
+    async with services.db.session() as session:
+        made = await session.scalar(select(Staff).where(Staff.last_name == "Row"))
+    assert (made.start_date.isoformat(), made.staff_org_id, made.rate1) == ("2024-01-02", 12, 25)
