@@ -110,6 +110,10 @@ class Field:
     # field of this table, read from its column) that they see; a change to a field moves
     # the one of its class (a record's ``modifiedAt``: ``app.staff.stamps``)
     latest_of: tuple[str, ...] = ()
+    # its value is a number, whatever column holds it (an encrypted field's holds its
+    # text): "12.50" and 12.5 are one value; any other field's text is its characters
+    # ("02134" is no zip 2134)
+    number: bool = False
 
     def __post_init__(self):
         if not self.columns:

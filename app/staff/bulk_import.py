@@ -62,7 +62,7 @@ from app.staff.service import (
     in_manager_cycles,
     read_secret,
 )
-from app.validation import date_of, integer_of, name_key
+from app.validation import date_of, integer_of, name_key, number_of
 
 MAX_ROWS = 10_000
 CHUNK = 500  # ids, emails... per IN (...) of a lookup
@@ -277,13 +277,18 @@ def _blank(value) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
-def _same(before, after) -> bool:
-    if before == after or (_blank(before) and _blank(after)):
-        return True
-    try:
-        return float(before) == float(after)
-    except (TypeError, ValueError):
-        return False
+def _same(row: Field, before, after) -> bool:
+    """Whether a value (a cell's, or cleaned) is what the record holds: blank is blank;
+    numbers by value ("12.50" is 12.5) where the field is a number; text as its trimmed
+    characters (a zip, an SSN, a phone or an external id "0123" is not "123")."""
+    if _blank(before) or _blank(after):
+        return _blank(before) and _blank(after)
+    if row.number:
+        number = number_of(str(before))
+        return number is not None and number == number_of(str(after))
+    if isinstance(before, str) and isinstance(after, str):
+        return before.strip() == after.strip()
+    return before == after
 
 
 @dataclass
@@ -595,14 +600,15 @@ def _plan_update(actor, keyring, row: _Row, staff: Staff, given, custom, look, e
     # a value the record already holds is no change (and is not checked again: records
     # may hold values from before a rule, e.g. an owner's blank first name)
     for name, value in list(given.items()):
-        before = _current(keyring, staff, STAFF[name])
+        f = STAFF[name]
+        before = _current(keyring, staff, f)
         if isinstance(value, dict):
-            value = {k: v for k, v in value.items() if not _same(before.get(k), v)}
+            value = {k: v for k, v in value.items() if not _same(f, before.get(k), v)}
             if value:
                 given[name] = value
             else:
                 del given[name]
-        elif _same(before, value):
+        elif _same(f, before, value):
             del given[name]
     values = _clean(row, given)
     changed: dict = {}
@@ -610,10 +616,10 @@ def _plan_update(actor, keyring, row: _Row, staff: Staff, given, custom, look, e
         f = STAFF[name]
         before = _current(keyring, staff, f)
         if isinstance(value, dict):
-            parts = {k: v for k, v in value.items() if not _same(before.get(k), v)}
+            parts = {k: v for k, v in value.items() if not _same(f, before.get(k), v)}
             if parts:
                 changed[name] = parts
-        elif not _same(before, value):
+        elif not _same(f, before, value):
             changed[name] = value
     custom_changed = {k: v for k, v in custom.items() if look.custom_values.get((staff.id, k)) != v}
     for name in changed:

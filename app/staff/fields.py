@@ -272,18 +272,26 @@ STAFF = FieldTable(
         _f("status_id", D, EDITORS, _as_is, api="status", csv=("status",)),
         _f("start_date", D, EDITORS, _as_is),
         _f("term_date", D, EDITORS, _as_is),
-        _f("capacity", D, EDITORS, _capacity),
-        _f("cost_factor", D, EDITORS, _number()),
-        _f("hour_rate_type", D, EDITORS, _hour_rate_type),
-        *(_f(f"rate{i}", D, EDITORS, _number()) for i in range(1, 6)),
+        _f("capacity", D, EDITORS, _capacity, number=True),
+        _f("cost_factor", D, EDITORS, _number(), number=True),
+        _f("hour_rate_type", D, EDITORS, _hour_rate_type, number=True),
+        *(_f(f"rate{i}", D, EDITORS, _number(), number=True) for i in range(1, 6)),
         _f("home_timezone", D, EDITORS, _time_zone),
         # payroll and billing settings of BigTime's staff catalogue
         _f("use_payroll_item", D, EDITORS, _flag),
-        _f("staff_org_id", D, EDITORS, _org_id),
+        _f("staff_org_id", D, EDITORS, _org_id, number=True),
         _f("post_time_as_billed", D, EDITORS, _flag),
         # secret: personal data that also needs the details, encrypted at rest
         _f("ssn", S, EDITORS, _ssn, columns=("ssn_encrypted",), encrypted=True),
-        _f("salary", S, EDITORS, _salary, columns=("salary_encrypted",), encrypted=True),
+        _f(
+            "salary",
+            S,
+            EDITORS,
+            _salary,
+            columns=("salary_encrypted",),
+            encrypted=True,
+            number=True,
+        ),
     ],
 )
 

@@ -30,6 +30,7 @@ from tests.factories import (
     make_tenant,
     set_custom_value,
     set_staff_columns,
+    set_staff_secrets,
     take_mail,
 )
 
@@ -583,3 +584,33 @@ async def test_dates_and_numbers_are_read_as_every_surface_reads_them(api, servi
     async with services.db.session() as session:
         made = await session.scalar(select(Staff).where(Staff.last_name == "Row"))
     assert (made.start_date.isoformat(), made.staff_org_id, made.rate1) == ("2024-01-02", 12, 25)
+
+
+async def test_text_that_reads_as_the_same_number_is_still_a_change(api, services):
+    """A zip, an SSN, a phone or an external id is text: a leading zero or a "+" changes it
+    (and is written); numbers compare by value, so "12.50" and "60000" change nothing."""
+    from app.staff.service import read_secret
+
+    tenant = await make_tenant(services)
+    staff = await make_staff(
+        services, tenant, first_name="Zed", last_name="Zero", email="zed@example.com",
+        address_zip="2134", phone_cell="5551234", external_id="1234", rate1=12.5,
+    )  # fmt: skip
+    await set_staff_secrets(services, staff.id, ssn="123456789", salary=60000)
+    header = ["email", "addressZip", "ssn", "phoneCell", "externalId", "rate1", "salary"]
+    row = {"email": "zed@example.com", "addressZip": "02134", "ssn": "0123456789",
+           "phoneCell": "+5551234", "externalId": "01234", "rate1": "12.50", "salary": "60000"}  # fmt: skip
+
+    report = await run(api, tenant.owner, to_csv([row], header), apply=True)
+
+    assert (report["errors"], report["updated"], report["applied"]) == ([], 1, True), report
+    [changed] = report["rows"]
+    assert sorted(changed["changedColumns"]) == ["addressZip", "externalId", "phoneCell", "ssn"]
+    record = await get_row(services, Staff, staff.id)
+    keyring = services.settings.keyring
+    assert (record.address_zip, record.phone_cell, record.external_id, record.rate1) == (
+        "02134", "+5551234", "01234", 12.5,
+    )  # fmt: skip
+    assert (read_secret(keyring, record, "ssn"), read_secret(keyring, record, "salary")) == (
+        "0123456789", "60000.0",
+    )  # fmt: skip
