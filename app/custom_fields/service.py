@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime
 from decimal import Context, Decimal, InvalidOperation
 from typing import NamedTuple
@@ -48,6 +49,7 @@ MAX_VALUE_LENGTH = 2000
 MAX_DECIMALS = 15
 _EXACT = Context(prec=15 + MAX_DECIMALS + 1)  # enough digits never to round one allowed
 MAX_VALUES_PER_CALL = MAX_FIELDS
+_CHUNK = 500  # staff ids per IN (...)
 _TRUE = {"true", "1", "yes", "y", "on"}
 _FALSE = {"false", "0", "no", "n", "off"}
 
@@ -421,50 +423,57 @@ async def set_values(
             changed.append(field_id)
     # a value a concurrent request cleared first is gone, as wanted: not cleared again here
     await remove_all(session, cleared)
-    await _insert_values(session, staff, new, now)
+    await insert_values(
+        session, staff.account_id, {(staff.id, f): value for f, value in new.items()}, now
+    )
     stamps.touch_custom_values(staff, (fields[field_id].personal for field_id in changed), now)
     await session.flush()
     return staff
 
 
-# A value a concurrent request inserted between ``set_values``' look and its insert is there
-# to be written over, as the look would have found it (``claim``).
+# A value a concurrent request inserted between a look and the insert is there to be written
+# over, as the look would have found it (``claim``).
 VALUE_THERE = {"pk_custom_field_values": ALREADY_THERE}
 
 
-async def _insert_values(
-    session: AsyncSession, staff: Staff, new: dict[int, str], now: datetime
+async def insert_values(
+    session: AsyncSession, account_id: int, new: Mapping[tuple[int, int], str], now: datetime
 ) -> None:
-    """Insert ``staff``'s values of the fields ``new`` maps, which had none when looked at.
-    Where a concurrent request's insert of one came first, the primary key refuses them
-    all; the values there by now are overwritten (last writer wins, as when the other
-    request commits before the look), and the rest inserted again. They are inserted in
-    field order, so that two requests setting the same fields in different orders wait for
-    one another one way only (each for the other is a deadlock on PostgreSQL)."""
-    while new:
+    """Insert the values ``new`` maps (staff id, field id) to, which had none when looked at
+    (``set_values``, the staff import). Where a concurrent request's insert of one came
+    first, the primary key refuses them all; the values there by now are overwritten (last
+    writer wins, as when the other request commits before the look), and the rest inserted
+    again. They are inserted in (staff, field) order, so that two requests setting the same
+    values in different orders wait for one another one way only (each for the other is a
+    deadlock on PostgreSQL)."""
+    pending = dict(new)
+    while pending:
         async with claim(session, VALUE_THERE) as claimed:
             session.add_all(
                 CustomFieldValue(
-                    staff_id=staff.id,
+                    staff_id=staff_id,
                     field_id=field_id,
-                    account_id=staff.account_id,
+                    account_id=account_id,
                     value=value,
                     modified_at=now,
                 )
-                for field_id, value in sorted(new.items())
+                for (staff_id, field_id), value in sorted(pending.items())
             )
         if not claimed.already_there:
             return
-        there = await session.scalars(
-            select(CustomFieldValue).where(
-                CustomFieldValue.staff_id == staff.id, CustomFieldValue.field_id.in_(list(new))
-            )
-        )
         overwritten = 0
-        for row in there:
-            row.value = new.pop(row.field_id)
-            row.modified_at = now
-            overwritten += 1
+        staff_ids = sorted({staff_id for staff_id, _ in pending})
+        for i in range(0, len(staff_ids), _CHUNK):
+            for row in await session.scalars(
+                select(CustomFieldValue).where(
+                    CustomFieldValue.staff_id.in_(staff_ids[i : i + _CHUNK]),
+                    CustomFieldValue.field_id.in_(sorted({f for _, f in pending})),
+                )
+            ):
+                if (key := (row.staff_id, row.field_id)) in pending:
+                    row.value = pending.pop(key)
+                    row.modified_at = now
+                    overwritten += 1
         if not overwritten:  # refused, yet none is there: never loop on it
             raise RuntimeError("custom_field_values refused values it does not hold")
 

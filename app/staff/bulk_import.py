@@ -19,9 +19,12 @@ right whose last cell was blank, or from a hand-made file; neither should import
 
 Each row updates the record of the account it names by ``externalId``, else by
 ``email`` (matching by email takes the ViewPersonalData permit, as the email column
-does), or creates one. Another account's records never match. Every row is validated in
-full before anything is written: a dry run (the default) returns the report; an apply
-writes every row in the caller's transaction, or nothing when any row has an error.
+does), or creates one. Another account's records never match, and a record is matched by
+one row: a later row that finds it (by its other key) is that row's error. Every row is
+validated in full before anything is written: a dry run (the default) returns the report;
+an apply writes every row in the caller's transaction, or nothing when any row has an
+error. A custom value a concurrent write set meanwhile is written over, as
+staffCustomFieldsSet does (``insert_values``).
 Created records with an email can be invited (seats and the invitation rate limit are
 taken for the whole batch first).
 """
@@ -42,7 +45,7 @@ from sqlalchemy import Enum as EnumType
 from app.access import Actor, Permit, Role, refusal_to_hand_out
 from app.accounts.service import lock_account, next_staff_sid, reserve_seats, takes_seat
 from app.custom_fields.models import CustomField, CustomFieldValue
-from app.custom_fields.service import list_fields, normalise
+from app.custom_fields.service import insert_values, list_fields, normalise
 from app.db.base import id_from_digits, utcnow
 from app.db.removal import remove_all
 from app.db.unique import claim
@@ -428,8 +431,11 @@ def _plan_row(
     cells: dict[_Column, str | None],
     look: _Lookups,
     seen: dict[tuple[str, str], int],
+    matched: dict[int, int],
     headers: dict[str, str],
 ) -> _Plan:
+    """The plan of one row (``seen``: the rows before by their keys; ``matched``: by the
+    records they update, their ids)."""
     row = _Row(number, headers)
     given: dict[str, object] = {}  # field -> typed input (address: its parts)
     custom: dict[int, str | None] = {}
@@ -477,7 +483,9 @@ def _plan_row(
                 code=ErrorCode.INVALID,
             )
         )
+    match_key = "externalId" if staff is not None else "email"
     staff = staff or by_email
+    duplicate = False
     for key, value in (("externalId", external_id), ("email", email)):
         if value is None:
             continue
@@ -485,8 +493,23 @@ def _plan_row(
             row.errors.append(
                 RowError(number, key, ErrorCode.TAKEN, f"Duplicate of row {seen[key, value]}.")
             )
+            duplicate = True
         else:
             seen[key, value] = number
+    if staff is not None:
+        # another row's record by its other key (its externalId there, its email here):
+        # one record is written by one row
+        first = matched.setdefault(staff.id, number)
+        if first != number and not duplicate:
+            row.errors.append(
+                RowError(
+                    number,
+                    match_key,
+                    ErrorCode.TAKEN,
+                    f"The row updates the same record as row {first} (staff member "
+                    f"{staff.sid}).",
+                )
+            )
     # references by what names them
     if "manager_id" in given and given["manager_id"] is not None:
         sid = id_from_digits(str(given["manager_id"]).strip())
@@ -722,11 +745,12 @@ async def import_staff(
     ]
     look = await _lookups(session, actor, by_header, any(c.custom for c in columns))
     seen: dict[tuple[str, str], int] = {}
+    matched: dict[int, int] = {}
     plans: list[_Plan] = []
     total = len(body)
     for index, ((number, row), values) in enumerate(zip(body, by_header, strict=True)):
         cells = {c: values[c.header] for c in columns if c.header in values}
-        plan = _plan_row(actor, settings.keyring, number, cells, look, seen, headers)
+        plan = _plan_row(actor, settings.keyring, number, cells, look, seen, matched, headers)
         if (overflow := _overflow(number, row, len(columns))) is not None:
             plan.report.errors.insert(0, overflow)
             plan.report.action = RowAction.ERROR
@@ -813,7 +837,7 @@ async def _write(
             if plan.report.action is RowAction.UPDATE:
                 assert plan.staff is not None
                 apply_values(keyring, plan.staff, plan.values)
-    added: list[CustomFieldValue] = []
+    added: dict[tuple[int, int], str] = {}  # (staff id, field id) -> a value where none was
     shares: list[StaffShare] = []
     cleared: list[CustomFieldValue] = []
     stored = {}
@@ -847,21 +871,14 @@ async def _write(
                 if existing is not None:
                     cleared.append(existing)
             elif existing is None:
-                added.append(
-                    CustomFieldValue(
-                        staff_id=written.id,
-                        field_id=field_id,
-                        account_id=actor.account_id,
-                        value=value,
-                        modified_at=now,
-                    )
-                )
+                added[written.id, field_id] = value
             else:
                 existing.value = value
                 existing.modified_at = now
     # a value a concurrent import cleared first is gone, as wanted: not cleared again here
     await remove_all(session, cleared)
-    session.add_all(added)
+    # one a concurrent write set first (staffCustomFieldsSet, an import) is written over
+    await insert_values(session, actor.account_id, added, now)
     session.add_all(shares)
     await session.flush()
     if progress is not None:

@@ -614,3 +614,76 @@ async def test_text_that_reads_as_the_same_number_is_still_a_change(api, service
     assert (read_secret(keyring, record, "ssn"), read_secret(keyring, record, "salary")) == (
         "0123456789", "60000.0",
     )  # fmt: skip
+
+
+async def test_two_rows_that_match_one_record_are_refused(api, services):
+    """One row finds the record by its externalId (and gives it a new email), another by
+    its email: the later row is the error, nothing is written (they wrote over each other,
+    or failed as one insert of the custom value twice)."""
+    tenant = await make_tenant(services)
+    await make_custom_field(services, tenant, "Shirt")
+    staff = await make_staff(services, tenant, first_name="Two", last_name="Rows",
+                             email="old@example.com", external_id="E-1")  # fmt: skip
+    header = ["externalId", "email", "firstName", "lastName", "title", "Shirt"]
+    rows = [
+        {"externalId": "E-1", "email": "new@example.com", "title": "First", "Shirt": "M"},
+        {"email": "old@example.com", "title": "Second", "Shirt": "L"},
+    ]
+    text = to_csv([{"firstName": "Two", "lastName": "Rows", **row} for row in rows], header)
+
+    for apply in (False, True):
+        report = await run(api, tenant.owner, text, apply=apply)
+
+        assert report["userErrors"] == []
+        assert [(e["row"], e["column"], e["code"]) for e in report["errors"]] == [
+            (3, "email", "TAKEN")
+        ]
+        assert "the same record as row 2" in report["errors"][0]["message"]
+        assert (report["updated"], report["failed"], report["applied"]) == (1, 1, False)
+    record = await get_row(services, Staff, staff.id)
+    assert (record.email, record.title) == ("old@example.com", None)
+
+
+async def test_a_custom_value_set_while_the_import_writes_it_is_written_over(
+    api, services, backend
+):
+    """A concurrent write (staffCustomFieldsSet) inserts the record's value after the import
+    looked and before it inserts its own: the import writes over it, as it would have had it
+    looked later (not an internal error on the primary key)."""
+    if backend == "sqlite":
+        pytest.skip("SQLite's writer lock runs one write transaction at a time")
+    from sqlalchemy import text as sql
+
+    from app.custom_fields.models import CustomFieldValue
+
+    tenant = await make_tenant(services)
+    field = await make_custom_field(services, tenant, "Shirt")
+    staff = await make_staff(services, tenant, first_name="Ra", last_name="Ce",
+                             email="race@example.com")  # fmt: skip
+    text = to_csv([{"email": "race@example.com", "firstName": "Ra", "lastName": "Ce",
+                    "Shirt": "From the file"}])  # fmt: skip
+    waiting = sql(
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+
+    async with services.db.session(write=True) as other:
+        other.add(CustomFieldValue(staff_id=staff.id, field_id=field.id,
+                                   account_id=tenant.account_id, value="Set meanwhile"))  # fmt: skip
+        await other.flush()
+        applying = asyncio.create_task(run(api, tenant.owner, text, apply=True))
+        for _ in range(500):  # until the import's insert waits for this one
+            async with services.db.session() as look:
+                if await look.scalar(waiting) or applying.done():
+                    break
+            await asyncio.sleep(0.02)
+        assert not applying.done()
+        await other.commit()
+    report = await applying
+
+    assert (report["errors"], report["updated"], report["applied"]) == ([], 1, True), report
+    async with services.db.session() as session:
+        values = list(await session.scalars(
+            select(CustomFieldValue.value).where(CustomFieldValue.staff_id == staff.id)
+        ))  # fmt: skip
+    assert values == ["From the file"]
