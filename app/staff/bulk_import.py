@@ -17,6 +17,14 @@ header row as wide as every other row (a cell used past the header gives it an e
 header, which refuses the file), so an empty cell past the header comes from a row shifted
 right whose last cell was blank, or from a hand-made file; neither should import silently.
 
+What reading a file costs is bounded by the import's limits, not by the file: a header
+wider than the export's columns and every custom field an account may have
+(``_max_columns``) refuses the file with one problem, as does a row wider than that,
+before the csv reader makes its cells (``_Lines``); at most MAX_ROWS rows, and
+MAX_BLANK_ROWS blank ones, are read; the header's problems stop at the MAX_REPORTED
+named. Reading and checking rows gives the event loop's other tasks their turns
+(``ROWS_BETWEEN_TURNS``).
+
 Each row updates the record of the account it names by ``externalId``, else by
 ``email`` (matching by email takes the ViewPersonalData permit, as the email column
 does), or creates one. Another account's records never match, and a record is matched by
@@ -31,10 +39,13 @@ taken for the whole batch first).
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import dataclasses
 import enum
-import io
+import functools
+import itertools
+import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -45,11 +56,11 @@ from sqlalchemy import Enum as EnumType
 from app.access import Actor, Permit, Role, refusal_to_hand_out
 from app.accounts.service import lock_account, next_staff_sid, reserve_seats, takes_seat
 from app.custom_fields.models import CustomField, CustomFieldValue
-from app.custom_fields.service import insert_values, list_fields, normalise
+from app.custom_fields.service import MAX_FIELDS, insert_values, list_fields, normalise
 from app.db.base import id_from_digits, utcnow
 from app.db.removal import remove_all
 from app.db.unique import claim
-from app.errors import DomainError, ErrorCode, Forbidden, ValidationFailed
+from app.errors import MAX_REPORTED, DomainError, ErrorCode, Forbidden, ValidationFailed
 from app.fields import NEEDS_DETAILS, NEEDS_PERSONAL_DATA, Field, Write
 from app.security.crypto import Keyring
 from app.staff import access, stamps
@@ -68,7 +79,12 @@ from app.staff.service import (
 from app.validation import date_of, integer_of, name_key, number_of
 
 MAX_ROWS = 10_000
+MAX_BLANK_ROWS = MAX_ROWS  # besides: skipped, but read
 CHUNK = 500  # ids, emails... per IN (...) of a lookup
+# Rows read, or checked, between two turns of the event loop's other tasks: checking a row
+# of every column takes up to a millisecond of the process's one thread, and the server's
+# other requests wait for it meanwhile.
+ROWS_BETWEEN_TURNS = 50
 
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
 
@@ -158,32 +174,147 @@ async def read_file(chunks: AsyncIterator[bytes], limit: int) -> str:
         ) from None
 
 
-def _read(text: str, limit: int) -> tuple[list[str], list[tuple[int, list[str]]]]:
+def _max_columns() -> int:
+    """The widest header a file may have: every column of the export, and one per custom
+    field an account may have. A row is not read wider than this either."""
+    return len(COLUMNS) + MAX_FIELDS
+
+
+# One cell of a row as the csv module reads it (its default dialect, not strict): quoted
+# (a doubled quote is one quote; what follows the closing quote up to a comma or the line's
+# end is part of the cell too), or plain (a quote in it is a character); line breaks end
+# the row outside quotes. Possessive and atomic: a failed match never backtracks.
+_CELL = r'(?>"[^"]*+(?:""[^"]*+)*+(?:"[^,\r\n]*+)?|[^,\r\n]*+)'
+
+
+@functools.cache
+def _wider_than(width: int) -> re.Pattern[str]:
+    """Matches at the start of a row that has more than ``width`` cells (its first
+    ``width`` cells, each with the comma after it), without making any cell."""
+    return re.compile(f"(?:{_CELL},){{{width}}}")
+
+
+class _TooWide(Exception):
+    """The row being read has more cells than ``_max_columns``."""
+
+
+class _Lines:
+    """The text's lines as the csv reader asks for them, a row at a time (``row``), ended
+    as io.StringIO(newline="") ends them ("\\r\\n", "\\r" or "\\n"). Once a row's lines
+    hold more than ``width`` commas, the row is read again from its start by
+    ``_wider_than``, and if it has more than ``width`` cells it is refused (``_TooWide``)
+    before the reader makes them (a line of a million commas would be a million cells)
+    and before its line is copied out of the text."""
+
+    def __init__(self, text: str, width: int):
+        self._text = text
+        self._width = width
+        self._at = 0  # where the next line starts
+        self._start = 0  # where the row being read starts
+        self._commas = 0  # in its lines so far
+        self._ends = {"\r": -1, "\n": -1}  # where each line break is next (-1: look again)
+
+    def row(self) -> None:
+        """The reader's next line begins a row (it asks for a row's lines only)."""
+        self._start, self._commas = self._at, 0
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def _next(self, character: str) -> int:
+        """Where ``character`` is next from the line's start (or the text's end): each is
+        looked for again only once passed, so the text is searched once in all."""
+        text, at = self._text, self._at
+        if self._ends[character] < at:
+            found = text.find(character, at)
+            self._ends[character] = found if found >= 0 else len(text)
+        return self._ends[character]
+
+    def __next__(self) -> str:
+        text, start = self._text, self._at
+        if start >= len(text):
+            raise StopIteration
+        end = min(self._next("\r"), self._next("\n"))
+        end += 2 if text.startswith("\r\n", end) else 1
+        self._at = min(end, len(text))
+        before, self._commas = self._commas, self._commas + text.count(",", start, self._at)
+        if before <= self._width < self._commas and _wider_than(self._width).match(
+            text, self._start
+        ):
+            raise _TooWide
+        return text[start : self._at]
+
+
+async def _read(text: str, limit: int) -> tuple[list[str], list[tuple[int, list[str]]]]:
     """The header and the rows that hold something, each with its record's number in the
     file (the header is 1; blank rows are skipped but counted, as a spreadsheet shows
-    them)."""
+    them). What is read before a refusal is bounded by the limits whatever the file holds:
+    at most MAX_ROWS rows and MAX_BLANK_ROWS blank ones are read, each of at most
+    ``_max_columns`` cells, and other tasks run between (``ROWS_BETWEEN_TURNS``)."""
     if len(text) > limit or len(text.encode("utf-8")) > limit:
         raise _too_large(limit)
-    text = text.removeprefix("\ufeff")
-    try:
-        rows = list(csv.reader(io.StringIO(text, newline="")))
-    except csv.Error as exc:
-        raise ValidationFailed([_file_error(f"Not a CSV file: {exc}.")]) from None
-    if not rows or not any(c.strip() for c in rows[0]):
+    width = _max_columns()
+    lines = _Lines(text.removeprefix("\ufeff"), width)
+    reader = csv.reader(lines)
+
+    def row(number: int) -> list[str] | None:
+        lines.row()
+        try:
+            cells = next(reader, None)
+        except csv.Error as exc:
+            raise ValidationFailed([_file_error(f"Not a CSV file: {exc}.")]) from None
+        except _TooWide:
+            cells = None
+            too_wide = True
+        else:
+            too_wide = cells is not None and len(cells) > width
+        if too_wide:
+            raise ValidationFailed(
+                [
+                    _file_error(
+                        f"The header has more than {width} columns: a file has the export's "
+                        f"{len(COLUMNS)} and one per custom field (at most {MAX_FIELDS})."
+                        if number == 1
+                        else f"Row {number} has more than {width} cells, more than any "
+                        "header has columns."
+                    )
+                ]
+            )
+        return cells
+
+    header = row(1)
+    if header is None or not any(c.strip() for c in header):
         raise ValidationFailed(
             [_file_error("The file has no header row.", code=ErrorCode.REQUIRED)]
         )
-    header = rows[0]
-    body = [(n, r) for n, r in enumerate(rows[1:], start=2) if any(c.strip() for c in r)]
-    if len(body) > MAX_ROWS:
-        raise ValidationFailed(
-            [_file_error(f"At most {MAX_ROWS} rows at once.", code=ErrorCode.LIMIT_REACHED)]
-        )
+    body: list[tuple[int, list[str]]] = []
+    blank = 0
+    for number in itertools.count(2):
+        if (cells := row(number)) is None:
+            break
+        if any(c.strip() for c in cells):
+            if len(body) == MAX_ROWS:
+                raise ValidationFailed(
+                    [_file_error(f"At most {MAX_ROWS} rows at once.", code=ErrorCode.LIMIT_REACHED)]
+                )
+            body.append((number, cells))
+        elif (blank := blank + 1) > MAX_BLANK_ROWS:
+            raise ValidationFailed(
+                [
+                    _file_error(
+                        f"At most {MAX_BLANK_ROWS} blank rows at once.",
+                        code=ErrorCode.LIMIT_REACHED,
+                    )
+                ]
+            )
+        if number % ROWS_BETWEEN_TURNS == 0:
+            await asyncio.sleep(0)
     return header, body
 
 
 def _columns(actor: Actor, header: list[str], custom: list[CustomField]) -> list[_Column]:
-    """The file's columns by the export's headers; problems with them refuse the file."""
+    """The file's columns by the export's headers; problems with them refuse the file (the
+    first MAX_REPORTED are named)."""
     staff_headers = {c.header.casefold(): c for c in COLUMNS}
     custom_by_key = {name_key(f.name): f for f in custom}
     personal = actor.can(Permit.VIEW_PERSONAL_DATA)
@@ -192,8 +323,10 @@ def _columns(actor: Actor, header: list[str], custom: list[CustomField]) -> list
     seen: set[str] = set()
     columns: list[_Column] = []
     for raw in header:
+        if len(errors) >= MAX_REPORTED:
+            break
         name = _plain(raw.strip()) or ""
-        if name.casefold() in seen:
+        if name and name.casefold() in seen:  # a column without a header is told below
             errors.append(_file_error(f"The column {name!r} appears twice.", name))
         seen.add(name.casefold())
         found = staff_headers.get(name.casefold())
@@ -728,7 +861,7 @@ async def import_staff(
         raise Forbidden("You may not invite people.")
     if not isinstance(text, str):
         text = await read_file(text, settings.max_import_bytes)
-    header, body = _read(text, settings.max_import_bytes)
+    header, body = await _read(text, settings.max_import_bytes)
     custom = await list_fields(session, actor)
     columns = _columns(actor, header, custom)
     headers: dict[str, str] = {}
@@ -739,10 +872,13 @@ async def import_staff(
         elif c.custom is not None:
             headers[f"custom:{c.custom.id}"] = c.header
     # a row's cells by header; a column past a short row's last cell is not in it
-    by_header = [
-        {c.header: _plain(cells[i]) for i, c in enumerate(columns) if i < len(cells)}
-        for _, cells in body
-    ]
+    by_header = []
+    for index, (_, row_cells) in enumerate(body, start=1):
+        by_header.append(
+            {c.header: _plain(row_cells[i]) for i, c in enumerate(columns) if i < len(row_cells)}
+        )
+        if index % ROWS_BETWEEN_TURNS == 0:
+            await asyncio.sleep(0)
     look = await _lookups(session, actor, by_header, any(c.custom for c in columns))
     seen: dict[tuple[str, str], int] = {}
     matched: dict[int, int] = {}
@@ -757,6 +893,8 @@ async def import_staff(
         plans.append(plan)
         if progress is not None and (index % 250 == 0 or index + 1 == total):
             progress("checking", index + 1, total)
+        if (index + 1) % ROWS_BETWEEN_TURNS == 0:
+            await asyncio.sleep(0)
     _cycles(plans, look.managers, headers)
     report = ImportReport(applied=False, rows=[p.report for p in plans])
     invitees = [p for p in plans if p.staff is None and p.values.get("email")] if invite else []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import tracemalloc
 
 import pytest
 from hypothesis import example, given, settings
@@ -13,9 +14,12 @@ from sqlalchemy import func, select
 
 from app.access import Role
 from app.audit.models import AuditEntry
+from app.custom_fields.service import MAX_FIELDS
+from app.errors import MAX_REPORTED, ValidationFailed
 from app.invitations.models import Invitation
 from app.security.models import RateLimitBucket
-from app.staff.export import FORMULA_PREFIXES
+from app.staff import bulk_import
+from app.staff.export import COLUMNS, FORMULA_PREFIXES
 from app.staff.models import Staff
 from tests.factories import (
     PERMIT_GRANT,
@@ -687,3 +691,122 @@ async def test_a_custom_value_set_while_the_import_writes_it_is_written_over(
             select(CustomFieldValue.value).where(CustomFieldValue.staff_id == staff.id)
         ))  # fmt: skip
     assert values == ["From the file"]
+
+
+# Files whose every byte costs the reader work: a line of commas is as many cells, a file
+# of line breaks as many rows. Each is refused with one problem, and what the import holds
+# while it reads them is bounded by its limits (rows, and the cells a row may have), not by
+# the file.
+WIDE_FILES = {  # each under the 256 kB a request's body may have, in JSON
+    "header of commas": ("lastName" + "," * 250_000, "INVALID", "The header has more than"),
+    "header of quoted cells": ('"a,b",' * 30_000, "INVALID", "The header has more than"),
+    "row of short cells": (
+        "firstName,lastName\r\n" + "ab," * 80_000, "INVALID", "Row 2 has more than",
+    ),
+    "blank lines": ("lastName\n" + "\n" * 120_000, "LIMIT_REACHED", "blank rows"),
+    "blank rows": ("firstName,lastName\n" + ",\n" * 80_000, "LIMIT_REACHED", "blank rows"),
+    "many rows": ("lastName\n" + "x\n" * 20_000, "LIMIT_REACHED", "rows at once"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", list(WIDE_FILES))
+async def test_files_of_many_cells_or_rows_are_refused_with_one_problem(api, services, name):
+    tenant = await make_tenant(services)
+    text, code, words = WIDE_FILES[name]
+
+    tracemalloc.start()
+    try:
+        report = await run(api, tenant.owner, text, apply=True)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert [(e["field"], e["code"]) for e in report["userErrors"]] == [(["input", "csv"], code)]
+    assert words in report["userErrors"][0]["message"]
+    # about 4 MB: the request's quarter megabyte a few times over (its body, its JSON, its
+    # text); the header of commas, read cell by cell, took 230 MB
+    assert peak < 8 * 1024 * 1024, f"peak {peak / 1e6:.1f} MB"
+    assert await staff_count(services, tenant.account_id) == 1
+
+
+async def test_a_column_without_a_header_is_one_problem(api, services):
+    tenant = await make_tenant(services)
+    report = await run(api, tenant.owner, "firstName,,lastName,\r\nA,,B,\r\n")
+    assert [(e["field"], e["message"]) for e in report["userErrors"]] == [
+        (["input", "csv"], "A column has no header.")
+    ] * 2
+
+
+_WIDTH = len(COLUMNS) + MAX_FIELDS  # the widest header: the export's, and every custom field
+# cells as spreadsheets and hands write them: quoted ones with commas, quotes and line
+# breaks in them, and quotes where the csv module reads them as characters, or reads on
+# to the next quote ('"open')
+_csv_cell = st.sampled_from(
+    ["", " ", "a", '"a,b"', '",,,,"', '"a"",b"', 'a"b', '"a"b', '"two\r\nlines"', '"open', ","]
+)
+# a row about as wide as the widest header: plain cells, and a few of those above first or
+# last (quoted commas take it past the widest header's commas, not its cells)
+_wide_row = st.tuples(st.integers(-2, 2), st.lists(_csv_cell, max_size=6), st.booleans()).map(
+    lambda t: (lambda plain: t[1] + plain if t[2] else plain + t[1])(
+        ["a"] * (_WIDTH + t[0] - len(t[1]))
+    )
+)
+_csv_row = st.lists(_csv_cell, max_size=3) | _wide_row
+
+
+@settings(max_examples=60)
+@given(rows=st.lists(_csv_row, min_size=1, max_size=4), end=st.sampled_from(["\n", "\r\n", "\r"]))
+@example(rows=[["a"] * (_WIDTH - 2) + ['"a"",b"'] * 2], end="\n")  # as wide as may be
+@example(rows=[["x"], ['",,,,"'] + ["a"] * (_WIDTH - 1)], end="\r\n")  # as wide as may be
+@example(rows=[["x"], ['"a,b"'] * (_WIDTH + 1)], end="\n")  # one cell more
+async def test_the_file_is_read_as_the_csv_module_reads_it_or_refused_for_a_wide_row(rows, end):
+    """Rows are read as the csv module reads the whole file; a row of more cells than a
+    header may have columns is refused, by its number, before its cells are made (and only
+    such a row: a quoted comma is no cell)."""
+    text = end.join(",".join(row) for row in rows)
+    read = list(csv.reader(io.StringIO(text, newline="")))
+    header, *body = read or [[]]
+    wide = [number for number, cells in enumerate(read, start=1) if len(cells) > _WIDTH]
+
+    try:
+        got = await bulk_import._read(text, len(text) + 1)
+    except ValidationFailed as exc:
+        [problem] = exc.errors
+        got = problem.message
+    if len(header) > _WIDTH:
+        assert got.startswith(f"The header has more than {_WIDTH} columns")
+    elif not any(c.strip() for c in header):
+        assert got == "The file has no header row."
+    elif wide:
+        assert got.startswith(f"Row {wide[0]} has more than {_WIDTH} cells")
+    else:
+        assert got == (
+            header,
+            [(n, cells) for n, cells in enumerate(body, start=2) if any(c.strip() for c in cells)],
+        )
+
+
+_header_cell = st.sampled_from(
+    ["firstName", "lastName", "email", "title", "capacity", "startDate", "Shirt", "shoe", "",
+     " ", "firstName", "'=x", '"a,b"', "sid"]
+)  # fmt: skip
+_any_cell = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+                    max_size=6)  # fmt: skip
+
+
+@settings(max_examples=25)
+@given(
+    header=st.lists(_header_cell, min_size=1, max_size=8)
+    | st.integers(1, 400).map(lambda n: ["lastName", *[""] * n]),
+    rows=st.lists(st.lists(_any_cell, max_size=10), max_size=5),
+)
+async def test_no_file_is_an_internal_error_or_more_than_fifty_problems(
+    api, services, one_tenant, header, rows
+):
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\r\n").writerows([header, *rows])
+
+    report = await run(api, one_tenant.owner, buffer.getvalue())  # no top-level error
+
+    assert len(report["userErrors"]) <= MAX_REPORTED
+    assert all(e["code"] for e in report["userErrors"] + report["errors"])
