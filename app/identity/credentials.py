@@ -2,9 +2,11 @@
 
 Every check (login, accepting an invitation or using a join link as an existing user,
 changing one's password, transferring ownership, the operator CLI) counts one attempt
-against the same login limits, per email (``login_email``) and per client address
-(``login_address``), BEFORE the password is looked at: past the limit the right password
-is refused exactly like a wrong one (RateLimited). ``PasswordService.verify`` is called
+against the same login limits, per email from the client's address (``login_email``), per
+email from anywhere (``login_email_total``) and per client address (``login_address``),
+BEFORE the password is looked at: past a limit the right password is refused exactly like
+a wrong one (RateLimited). The lock-out with back-off is per email *and* address, so a
+stranger who tries a victim's email locks out only themselves. ``PasswordService.verify`` is called
 from nowhere else (a test holds the code to that).
 
 Every look at an emailed link's token (password reset or welcome, email verification,
@@ -27,16 +29,24 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import RateLimited
 from app.identity.models import User
+from app.security.client_address import limit_subject
 from app.security.passwords import PasswordService
-from app.security.rate_limits import RateLimiter
+from app.security.rate_limits import UNKNOWN_ADDRESS, RateLimiter
 from app.validation import normalize_email
 
 _COUNTED = "password_attempts"
 
 
 def email_key(email: str | None) -> str:
-    """The subject of ``login_email``: the normalised email, as ``login`` has always used."""
+    """The subject of ``login_email_total``: the normalised email."""
     return normalize_email(email or "")[:320]
+
+
+def _from(email: str | None, address: str | None) -> str:
+    """The subject of ``login_email``: the email, from the client's address (its IPv4
+    address or IPv6 /64, as every per-address limit counts it)."""
+    client = limit_subject(address) if address is not None else UNKNOWN_ADDRESS
+    return f"{email_key(email)}\n{client}"
 
 
 def _counted(session: AsyncSession) -> list[tuple[RateLimiter, str, str | None]]:
@@ -75,7 +85,11 @@ class PasswordGate:
     async def count(self, session: AsyncSession, email: str | None) -> None:
         """Count one password attempt for ``email`` from this address; RateLimited when
         either is over its limit (then the password must not be checked)."""
-        for name, subject in (("login_address", self.address), ("login_email", email_key(email))):
+        for name, subject in (
+            ("login_address", self.address),
+            ("login_email", _from(email, self.address)),
+            ("login_email_total", email_key(email)),
+        ):
             _counted(session).append((self.limiter, name, subject))
             await self.limiter.hit(session, name, subject)
 
@@ -88,8 +102,9 @@ class PasswordGate:
         return ok and user is not None and bool(password)
 
     async def succeeded(self, session: AsyncSession, email: str | None) -> None:
-        """The owner of ``email`` proved their password: their failures are forgotten."""
-        await self.limiter.reset(session, "login_email", email_key(email))
+        """The owner of ``email`` proved their password: the failures from their address
+        are forgotten (the ceiling from anywhere keeps its count: others' guesses)."""
+        await self.limiter.reset(session, "login_email", _from(email, self.address))
 
     async def check(
         self, session: AsyncSession, user: User | None, password: str | None, *, email=None

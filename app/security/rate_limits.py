@@ -42,7 +42,12 @@ class Limit:
 
 
 LIMITS: dict[str, Limit] = {
+    # Password checks per email from one client (``app.identity.credentials``): the lock-out
+    # is of that client only, so nobody locks an owner out of their login from elsewhere;
+    # and per email from anywhere, a ceiling without back-off against guessing spread
+    # over many addresses.
     "login_email": Limit(10, timedelta(minutes=15), backoff=timedelta(seconds=30)),
+    "login_email_total": Limit(100, timedelta(hours=1)),
     "login_address": Limit(50, timedelta(minutes=15), backoff=timedelta(seconds=30)),
     "password_reset_address": Limit(10, timedelta(hours=1)),
     "verification_address": Limit(10, timedelta(hours=1)),

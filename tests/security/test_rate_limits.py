@@ -82,6 +82,42 @@ async def test_successful_login_resets_the_email_counter(api, services):
         assert error_codes(body) == []
 
 
+def _from_address(app, address: str) -> Api:
+    transport = httpx.ASGITransport(app=app, client=(address, 40000))
+    return Api(httpx.AsyncClient(transport=transport, base_url="http://roster.test"))
+
+
+async def test_a_stranger_guessing_an_email_locks_out_only_themselves(app, services):
+    """The lock-out with back-off is of the email from one address: a stranger who tries
+    the owner's email until locked out does not lock the owner out of their login."""
+    services.limiter.limits["login_email"] = Limit(
+        3, timedelta(minutes=15), backoff=timedelta(seconds=30)
+    )
+    tenant = await make_tenant(services)
+    member = await make_member(services, tenant)
+    stranger, owner = _from_address(app, "203.0.113.9"), _from_address(app, "198.51.100.7")
+    async with stranger.client, owner.client:
+        for _ in range(6):
+            await stranger(aliased_logins(member.email, "wrong password!", 1))
+        body = await stranger(aliased_logins(member.email, PASSWORD, 1))
+        assert error_codes(body) == ["RATE_LIMITED"]  # locked out, right password or not
+        signed_in = await owner.data(aliased_logins(member.email, PASSWORD, 1))
+        assert signed_in["a0"]["token"]
+
+
+async def test_guesses_from_many_addresses_meet_a_ceiling_per_email(app, services):
+    services.limiter.limits["login_email_total"] = Limit(4, timedelta(hours=1))
+    tenant = await make_tenant(services)
+    member = await make_member(services, tenant)
+    for i in range(4):
+        async with _from_address(app, f"203.0.113.{i}").client as client:
+            body = await Api(client)(aliased_logins(member.email, "wrong password!", 1))
+            assert error_codes(body) == []
+    async with _from_address(app, "198.51.100.7").client as client:
+        body = await Api(client)(aliased_logins(member.email, PASSWORD, 1))
+    assert error_codes(body) == ["RATE_LIMITED"]
+
+
 async def test_limits_hold_across_server_processes(api, services, settings):
     """Two app instances (as two workers would be) share one count in the database."""
     services.limiter.limits["signup_address"] = Limit(3, timedelta(hours=1))
