@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, datetime
-from decimal import Context, Decimal, InvalidOperation
+from datetime import datetime
+from decimal import Context, Decimal
 from typing import NamedTuple
 
 from sqlalchemy import func, select, update
@@ -31,7 +31,7 @@ from app.staff import access, stamps
 from app.staff.fields import STAFF
 from app.staff.models import Staff
 from app.staff.service import get_staff
-from app.validation import clean_text, has_bad_characters, name_key
+from app.validation import clean_text, date_of, has_bad_characters, name_key, number_of
 
 # a concurrent create or rename that took the name after ``_check_name`` looked
 NAME_TAKEN = {"uq_custom_fields_account_id_name_key": FieldNameTaken}
@@ -291,10 +291,8 @@ def normalise(field: CustomField, raw: str, path: list[str]) -> str:
         case CustomFieldType.TEXT:
             return text
         case CustomFieldType.NUMBER:
-            try:
-                number = Decimal(text)
-            except InvalidOperation:
-                number = None
+            # written as the API writes numbers (``number_of``: ASCII digits, no "1_000")
+            number = Decimal(text) if number_of(text) is not None else None
             if number is None or not number.is_finite() or number.copy_abs() >= Decimal("1e15"):
                 raise DomainError(f"{field.name} must be a number.", field=path)
             number = number.normalize(_EXACT)  # exact: every digit it may have fits
@@ -306,12 +304,10 @@ def normalise(field: CustomField, raw: str, path: list[str]) -> str:
             canonical = format(number, "f")
             return canonical if canonical != "-0" else "0"
         case CustomFieldType.DATE:
-            try:
-                return date.fromisoformat(text).isoformat()
-            except ValueError:
-                raise DomainError(
-                    f"{field.name} must be a date (YYYY-MM-DD).", field=path
-                ) from None
+            day = date_of(text)  # as the API reads dates: "20240101" is none
+            if day is None:
+                raise DomainError(f"{field.name} must be a date (YYYY-MM-DD).", field=path)
+            return day.isoformat()
         case CustomFieldType.BOOLEAN:
             if text.casefold() in _TRUE:
                 return "true"

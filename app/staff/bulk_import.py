@@ -76,7 +76,7 @@ from app.staff.service import (
     in_manager_cycles,
     read_secret,
 )
-from app.validation import date_of, integer_of, name_key, number_of
+from app.validation import date_of, integer_of, name_key, number_of, sort_key
 
 MAX_ROWS = 10_000
 MAX_BLANK_ROWS = MAX_ROWS  # besides: skipped, but read
@@ -959,7 +959,7 @@ async def _write(
             sid=last - len(creates) + 1 + offset,
             first_name=values["first_name"],
             last_name=values["last_name"],
-            last_name_key=name_key(values["last_name"]),
+            last_name_key=sort_key(values["last_name"]),
             created_at=now,
         )
         apply_values(keyring, staff, values)
