@@ -96,12 +96,13 @@ def number_of(text: str) -> float | None:
 
 
 # Dates as text: an ISO date, or an ISO date-time as BigTime and others write dates
-# ("2024-01-02T00:00:00", optionally with seconds' fraction and offset), whose date is
+# ("2024-01-02T00:00:00", or with a space as spreadsheets write it, optionally with
+# seconds' fraction and offset), whose date is
 # taken. Nothing else: "2024-01-02garbage" and "20240102" (which date.fromisoformat reads)
 # are not dates.
 _DATE = re.compile(
     r"([0-9]{4}-[0-9]{2}-[0-9]{2})"
-    r"(?:T[0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?(?:Z|[+-][0-9]{2}:[0-9]{2})?)?"
+    r"(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?(?:Z|[+-][0-9]{2}:[0-9]{2})?)?"
 )
 
 

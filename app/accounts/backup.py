@@ -304,9 +304,11 @@ async def export_account_to(settings, realm: str, output: str) -> None:
     from app.db.engine import Database
 
     db = Database(settings.database_url)
+    sink = None
     try:
         # who took it is kept before the first read, so the backup holds its own entry (as
-        # one taken over HTTP does)
+        # one taken over HTTP does), and once its file is open (one that cannot be written
+        # takes nothing)
         async with db.session(write=True) as writing:
             account = await writing.scalar(account_by_realm(realm))
             if account is None:
@@ -323,18 +325,16 @@ async def export_account_to(settings, realm: str, output: str) -> None:
                 permits=ROLE_PERMITS[Role.OWNER],
                 account_timezone=account.timezone,
             )
+            sink = sys.stdout.buffer if output == "-" else open(output, "wb")  # noqa: ASYNC230, SIM115 (CLI)
             await record_taken(
                 writing, action="accountBackup", actor=actor, request_id=None,
                 client_address=None, at_console=True,
             )  # fmt: skip
             await writing.commit()
         async with db.session() as session:
-            sink = sys.stdout.buffer if output == "-" else open(output, "wb")  # noqa: ASYNC230, SIM115 (CLI)
-            try:
-                async for chunk in account_json(session, actor, settings.keyring):
-                    sink.write(chunk)
-            finally:
-                if sink is not sys.stdout.buffer:
-                    sink.close()
+            async for chunk in account_json(session, actor, settings.keyring):
+                sink.write(chunk)
     finally:
+        if sink is not None and sink is not sys.stdout.buffer:
+            sink.close()
         await db.dispose()

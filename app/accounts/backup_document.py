@@ -51,7 +51,13 @@ from app.accounts.models import Account
 from app.accounts.plans import PLAN_SEATS, Plan
 from app.audit.models import AuditEntry
 from app.custom_fields.models import CustomField, CustomFieldValue
-from app.custom_fields.service import clean_name, clean_options, normalise
+from app.custom_fields.service import (
+    MAX_FIELDS,
+    MAX_FIELDS_KEPT,
+    clean_name,
+    clean_options,
+    normalise,
+)
 from app.db.base import UTCDateTime
 from app.errors import DomainError, ErrorCode, ValidationFailed
 from app.fields import Backup
@@ -61,12 +67,14 @@ from app.invitations.join_links import link_problems
 from app.invitations.models import Invitation, InvitationStatus, JoinLink
 from app.invitations.service import check_invited_role
 from app.projects.models import Project, ProjectMember, ProjectTeamRole
+from app.projects.service import MAX_PROJECTS
 from app.security.tokens import token_digest
 from app.staff.errors import ManagerCycle
 from app.staff.fields import STAFF
 from app.staff.membership import OPEN_INVITATIONS
 from app.staff.models import AccountStatus, Staff, StaffPermitGrant, StaffShare, StaffStatus
 from app.staff.service import (
+    MAX_STATUSES,
     RECORD_KEYS_TAKEN,
     clean_stored,
     dates_problem,
@@ -328,6 +336,25 @@ def _check_counters(account: dict, rows: dict[str, list[dict]]) -> None:
             raise BackupRejected(
                 f"{ACCOUNT}.{row.name}: {counter!r} is below the largest "
                 f"{table}.{column} in the backup ({max(held)})"
+            )
+
+
+def _check_sizes(rows: dict[str, list[dict]]) -> None:
+    """No more rows than the services let an account have: the cost model prices some
+    sections without counting them (``app.accounts.sizes.CAPS``)."""
+    fields = rows["customFields"]
+    active = sum(1 for f in fields if f.get("archived_at") is None)
+    for section, held, most, what in (
+        ("customFields", len(fields), MAX_FIELDS_KEPT, "custom fields, archived ones included"),
+        ("customFields", active, MAX_FIELDS, "active custom fields"),
+        ("staffStatuses", len(rows["staffStatuses"]), MAX_STATUSES, "statuses"),
+        ("projects", len(rows["projects"]), MAX_PROJECTS, "projects"),
+    ):
+        if held > most:
+            raise BackupRejected(
+                f"{section}: {held:,} {what}, and an account has at most {most:,}",
+                field=[section],
+                code=ErrorCode.LIMIT_REACHED,
             )
 
 
@@ -665,6 +692,7 @@ def read_document(raw: bytes) -> Document:
     }
     _check_references(account["id"], rows)
     _check_counters(account, rows)
+    _check_sizes(rows)
     _check_account(account)
     _check_rules(rows)
     _check_unique(rows)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from decimal import Context, Decimal
+from decimal import Context, Decimal, Inexact, InvalidOperation
 from typing import NamedTuple
 
 from sqlalchemy import func, select, update
@@ -44,10 +44,13 @@ MAX_FIELDS_KEPT = 1000
 MAX_OPTIONS = 100
 MAX_OPTION_LENGTH = 100
 MAX_VALUE_LENGTH = 2000
-# A number has fewer than 16 digits before the point and at most 15 after it: written out
-# (as its canonical text is), "1e-999999" would be a million characters.
-MAX_DECIMALS = 15
-_EXACT = Context(prec=15 + MAX_DECIMALS + 1)  # enough digits never to round one allowed
+# A number has fewer than 16 digits before the point and at most 30 after it (what a
+# float's shortest text needs down to 1e-15): written out, as its canonical text is,
+# "1e-999999" would be a million characters.
+MAX_DECIMALS = 30
+# Every digit a number allowed may have, and no rounding of one that has more: rounding
+# (Inexact, including a number too small to keep) refuses it instead.
+_EXACT = Context(prec=15 + MAX_DECIMALS, traps=[Inexact, InvalidOperation])
 MAX_VALUES_PER_CALL = MAX_FIELDS
 _CHUNK = 500  # staff ids per IN (...)
 _TRUE = {"true", "1", "yes", "y", "on"}
@@ -137,8 +140,12 @@ async def _field_records(session: AsyncSession, account_id: int, *, include_arch
 async def get_field(
     session: AsyncSession, actor: Actor, field_id: int, path="id", *, lock: bool = False
 ) -> CustomField:
-    """``lock``: the field's row is held until the unit of work ends (see ``set_values``)."""
-    field = await session.get(CustomField, field_id, with_for_update=lock or None)
+    """``lock``: the field's row is held until the unit of work ends (see ``set_values``),
+    FOR NO KEY UPDATE: a value's insert elsewhere (its foreign key takes KEY SHARE) does not
+    wait on it, so a writer already holding value rows never deadlocks with it."""
+    field = await session.get(
+        CustomField, field_id, with_for_update={"key_share": True} if lock else None
+    )
     if field is None or field.account_id != actor.account_id or not access.sees_directory(actor):
         raise NotFound("Custom field", field=[path])
     return field
@@ -295,7 +302,10 @@ def normalise(field: CustomField, raw: str, path: list[str]) -> str:
             number = Decimal(text) if number_of(text) is not None else None
             if number is None or not number.is_finite() or number.copy_abs() >= Decimal("1e15"):
                 raise DomainError(f"{field.name} must be a number.", field=path)
-            number = number.normalize(_EXACT)  # exact: every digit it may have fits
+            try:
+                number = number.normalize(_EXACT)
+            except Inexact:  # more digits than any number allowed has
+                number = Decimal(f"1e-{MAX_DECIMALS + 1}")
             if number.as_tuple().exponent < -MAX_DECIMALS:  # type: ignore[operator]
                 raise DomainError(
                     f"{field.name} has at most {MAX_DECIMALS} digits after the point.",

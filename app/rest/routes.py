@@ -396,9 +396,6 @@ def routes(services) -> list[Route]:
     async def openapi(request: Request) -> Response:
         return JSONResponse(document(PREFIX))
 
-    async def not_found(request: Request) -> Response:
-        return _answer(404, "Staff member not found.")
-
     def no_such_call(request: Request) -> Response:
         """Any other path or method under the prefix: 404 in BigTime's error shape. A known
         path asked with another method is 404 too, not HTTP's 405, which BigTime's
@@ -428,7 +425,6 @@ def routes(services) -> list[Route]:
         Route(f"{PREFIX}/openapi.json", openapi, methods=["GET"]),
         Route(f"{PREFIX}/staff", endpoint(staff_list), methods=["GET"]),
         Route(f"{PREFIX}/staff/detail/{{sid}}", endpoint(staff_detail), methods=["GET"]),
-        Route(f"{PREFIX}/staff/detail/{{sid}}", not_found, methods=["GET"]),
         Route(f"{PREFIX}/staff/add", endpoint(staffCreate, write=True), methods=["POST"]),
         Route(f"{PREFIX}/staff/add/", endpoint(staffCreate, write=True), methods=["POST"]),
         Route(f"{PREFIX}/staff/UDFList/{{sid}}", endpoint(udf_list), methods=["GET"]),
@@ -437,7 +433,6 @@ def routes(services) -> list[Route]:
             endpoint(staffCustomFieldsSet, write=True),
             methods=["POST"],
         ),
-        Route(f"{PREFIX}/staff/UDFList/{{sid}}", not_found, methods=["GET", "POST"]),
         Route(f"{PREFIX}/staff/UDFListByName", endpoint(udf_list_by_name), methods=["POST"]),
     ]
     return [*served, Route(f"{PREFIX}/{{path:path}}", unknown, methods=EVERY_METHOD)]

@@ -47,8 +47,8 @@ class Download(StreamingResponse):
 
         try:
             await super().__call__(scope, receive, taken_in_time)
-        except BaseException:
-            if not stalled:
+        except BaseException as exc:
+            if not stalled or isinstance(exc, asyncio.CancelledError):  # shutting down
                 raise
             # the server closes a connection whose response did not end
             log.warning("download ended: its client took nothing for %ss", STALL_SECONDS)

@@ -850,3 +850,23 @@ async def test_a_version_2_backup_is_still_read_as_whole(services, world, tmp_pa
     document["version"] = 1
     with pytest.raises(BackupRejected, match="reads versions 2 to 3"):
         await restore(services, json.dumps(document).encode(), slug="version-one")
+
+
+@pytest.mark.parametrize(("total", "active"), [(1001, 1), (101, 101)])
+async def test_more_custom_fields_than_an_account_has_are_refused(
+    services, world, tmp_path, total, active
+):
+    """The cost model prices customFields by the caps (1,000 kept, 100 active) without
+    counting them: a restore keeps to them too."""
+    tenant, *_ = world
+    document = json.loads(await backup(services, tenant.slug, tmp_path))
+    fields = document["customFields"]
+    fields += [
+        {**fields[0], "id": 900_000 + i, "name": f"Bulk {i}", "options": [], "type": "TEXT"}
+        for i in range(total - len(fields))
+    ]
+    for n, field in enumerate(fields):
+        field["archived_at"] = None if n < active else "2024-01-01T00:00:00+00:00"
+    refused = await refused_unchanged(services, tenant, tmp_path, document)
+    what = "custom fields, archived ones included" if total > 1000 else "active custom fields"
+    assert f"{max(total, active):,} {what}" in refused.message
