@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Any
 
 from app.audit import changes
 from app.db.base import utcnow
+from app.db.retention import Retention
 from app.email import outbox
 from app.events import service as events
 from app.invitations.service import sweep_expired
@@ -32,12 +31,6 @@ SWEEP_LEASE = "invitations.expiry_sweep"
 RETENTION_LEASE = "retention.sweep"
 # Rows deleted a transaction: each batch holds SQLite's write lock only briefly
 PRUNE_BATCH = 500
-# What one kind of row is pruned with: the ids (or keys) of a batch of rows older than a
-# time, then the deletion of those still older than it.
-Prunable = Callable[[Any, datetime, int], Awaitable[list[Any]]]
-Prune = Callable[[Any, Any, datetime], Awaitable[int]]
-
-
 async def sweep_once(db) -> int:
     async with db.session(write=True) as session:
         count = await sweep_expired(session)
@@ -68,39 +61,28 @@ async def prune_once(db, settings) -> dict[str, int]:
         return now - timedelta(days=days) if days else None
 
     # deliveries first: a pruned event's deliveries then have fewer rows to set NULL
-    kinds: tuple[tuple[str, datetime | None, Prunable, Prune], ...] = (
+    kinds: tuple[tuple[str, datetime | None, Retention], ...] = (
         (
             "webhook_deliveries",
             days_ago(settings.webhook_deliveries_retention_days),
-            webhooks.prunable_deliveries,
-            webhooks.prune_deliveries,
+            webhooks.RETENTION,
         ),
-        ("events", days_ago(settings.events_retention_days), events.prunable, events.prune),
-        (
-            "email_outbox",
-            days_ago(settings.email_outbox_retention_days),
-            outbox.prunable,
-            outbox.prune,
-        ),
-        (
-            "rate_limit_buckets",
-            now - rate_limits.SPENT_AFTER,
-            rate_limits.prunable_buckets,
-            rate_limits.prune_buckets,
-        ),
+        ("events", days_ago(settings.events_retention_days), events.RETENTION),
+        ("email_outbox", days_ago(settings.email_outbox_retention_days), outbox.RETENTION),
+        ("rate_limit_buckets", now - rate_limits.SPENT_AFTER, rate_limits.RETENTION),
     )
     pruned = {}
-    for name, before, prunable, prune in kinds:
+    for name, before, retention in kinds:
         pruned[name] = 0
         if before is None:
             continue
         try:
             while True:
                 async with db.session() as session:
-                    ids = await prunable(session, before, PRUNE_BATCH)
+                    ids = await retention.batch(session, before, PRUNE_BATCH)
                 if ids:
                     async with db.session(write=True) as session:
-                        pruned[name] += await prune(session, ids, before)
+                        pruned[name] += await retention.delete(session, ids, before)
                         await session.commit()
                 if len(ids) < PRUNE_BATCH:
                     break

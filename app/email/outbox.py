@@ -19,11 +19,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
 
-from sqlalchemy import CursorResult, delete, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db.retention import Retention
 from app.email.links import SecretLink
 from app.email.models import OutboxMessage, OutboxStatus
 from app.email.render import PRIVATE_TEMPLATES, Rendered, render
@@ -155,26 +155,8 @@ def _finished_before(before: datetime):
     )
 
 
-async def prunable(session: AsyncSession, before: datetime, limit: int) -> list[int]:
-    """The ids of at most ``limit`` of the messages queued before ``before`` and sent or
-    failed for good, oldest first. Nothing reads such a row again (cooldowns are kept with
-    the tokens and invitations, the metrics count pending messages, and a Message-ID is
-    made from a row id, which is never handed out again), so it only keeps its recipients
-    and error. A pending message always stays. Read apart from the deletion (``prune``)."""
-    return list(
-        await session.scalars(
-            select(OutboxMessage.id)
-            .where(*_finished_before(before))
-            .order_by(OutboxMessage.id)
-            .limit(limit)
-        )
-    )
-
-
-async def prune(session: AsyncSession, ids: list[int], before: datetime) -> int:
-    """Deletes the messages of ``ids`` (``prunable``) still sent or failed and queued before
-    ``before``; how many."""
-    result = await session.execute(
-        delete(OutboxMessage).where(OutboxMessage.id.in_(ids), *_finished_before(before))
-    )
-    return cast(CursorResult[Any], result).rowcount
+# Sent or failed messages queued long ago (``email_outbox_retention_days``). Nothing reads
+# such a row again (cooldowns are kept with the tokens and invitations, the metrics count
+# pending messages, and a Message-ID is made from a row id, which is never handed out
+# again), so it only keeps its recipients and error. A pending message always stays.
+RETENTION = Retention(OutboxMessage.id, _finished_before)

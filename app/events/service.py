@@ -16,14 +16,13 @@ import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
 
-from sqlalchemy import delete, func, select
-from sqlalchemy.engine import CursorResult
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.custom_fields.models import CustomField
 from app.db.base import utcnow
+from app.db.retention import Retention
 from app.events.bus import NEW_EVENTS_KEY
 from app.events.catalogue import Facts, derive, facts_needed, subject_of
 from app.events.models import Event
@@ -134,26 +133,11 @@ async def _announce(session: AsyncSession, ids: list[int]) -> None:
         session.sync_session.info.setdefault(NEW_EVENTS_KEY, []).extend(ids)
 
 
-async def prunable(session: AsyncSession, before: datetime, limit: int) -> list[int]:
-    """The ids of at most ``limit`` of the events that occurred before ``before``, oldest
-    first. Nothing reads an event once its subscribers and webhooks have been told
-    (deliveries keep their own payload, and their ``event_id`` becomes NULL when it goes),
-    so old ones only fill the table. Read apart from the deletion (``prune``), so that a
-    search of the table holds no write lock."""
-    return list(
-        await session.scalars(
-            select(Event.id)
-            .where(Event.occurred_at < before)
-            .order_by(Event.id)
-            .limit(limit)
-        )
-    )
+def _occurred_before(before: datetime):
+    return (Event.occurred_at < before,)
 
 
-async def prune(session: AsyncSession, ids: list[int], before: datetime) -> int:
-    """Deletes the events of ``ids`` (``prunable``) that still occurred before ``before``;
-    how many."""
-    result = await session.execute(
-        delete(Event).where(Event.id.in_(ids), Event.occurred_at < before)
-    )
-    return cast(CursorResult[Any], result).rowcount
+# Nothing reads an event once its subscribers and webhooks have been told (deliveries keep
+# their own payload, and their ``event_id`` becomes NULL when it goes), so old ones only
+# fill the table.
+RETENTION = Retention(Event.id, _occurred_before)

@@ -16,13 +16,13 @@ import hmac
 from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any, cast
 
-from sqlalchemy import CursorResult, Integer, bindparam, case, delete, or_, select, update
+from sqlalchemy import Integer, bindparam, case, delete, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.base import UTCDateTime, utcnow
+from app.db.retention import Retention
 from app.errors import RateLimited
 from app.security.client_address import limit_subject
 from app.security.models import RateLimitBucket
@@ -68,7 +68,7 @@ LIMITS: dict[str, Limit] = {
 SPENT_AFTER = max(limit.window for limit in LIMITS.values())
 """A bucket whose window began and whose lock-out ended longer ago than this (the longest
 window) counts for nothing: the next hit starts it afresh, as if there were none. The
-retention sweep deletes such buckets (``prunable_buckets``, ``app.background``)."""
+retention sweep deletes such buckets (``RETENTION``, ``app.background``)."""
 
 
 def _key(secret: str, name: str, subject: str) -> str:
@@ -173,25 +173,7 @@ def _spent_before(before: datetime):
     )
 
 
-async def prunable_buckets(session: AsyncSession, before: datetime, limit: int) -> list[str]:
-    """The keys of at most ``limit`` buckets whose window began and whose lock-out (if any)
-    ended before ``before`` (``now - SPENT_AFTER``: spent). Every subject ever counted
-    leaves one (each email tried at login, each client address), so they would only pile
-    up. Read apart from the deletion (``prune_buckets``)."""
-    return list(
-        await session.scalars(
-            select(RateLimitBucket.key)
-            .where(*_spent_before(before))
-            .order_by(RateLimitBucket.key)
-            .limit(limit)
-        )
-    )
-
-
-async def prune_buckets(session: AsyncSession, keys: list[str], before: datetime) -> int:
-    """Deletes the buckets of ``keys`` (``prunable_buckets``) still spent (one hit since
-    has started a new window and stays); how many."""
-    result = await session.execute(
-        delete(RateLimitBucket).where(RateLimitBucket.key.in_(keys), *_spent_before(before))
-    )
-    return cast(CursorResult[Any], result).rowcount
+# Buckets whose window began and whose lock-out (if any) ended before ``now - SPENT_AFTER``:
+# spent. Every subject ever counted leaves one (each email tried at login, each client
+# address), so they would only pile up; one hit since has started a new window and stays.
+RETENTION = Retention(RateLimitBucket.key, _spent_before)

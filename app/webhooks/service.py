@@ -22,10 +22,8 @@ import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
 
 from sqlalchemy import ColumnElement, delete, func, or_, select
-from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access import Actor, Permit, refuse_impersonation
@@ -34,6 +32,7 @@ from app.accounts.service import lock_account
 from app.audit import changes
 from app.db.base import utcnow
 from app.db.removal import remove
+from app.db.retention import Retention
 from app.db.unindexed import SqliteUnindexed
 from app.errors import DomainError, ErrorCode, NotFound
 from app.events.catalogue import STAFF_LINKS, SUBJECT_TABLES, EventType, field_of, is_personal
@@ -323,7 +322,7 @@ async def get_delivery(
     session: AsyncSession, actor: Actor, delivery_id: int, path: str = "id", *, lock: bool = False
 ) -> WebhookDelivery:
     """``lock``: the row locked until the transaction ends (PostgreSQL; SQLite's writers
-    take turns), so that pruning (``prune_deliveries``) cannot delete it in between."""
+    take turns), so that pruning (``RETENTION``) cannot delete it in between."""
     require_whole_records(actor)
     # the account in the statement: another account's row is never read, nor locked
     mine = select(WebhookDelivery).where(
@@ -670,25 +669,6 @@ def _done_with_before(before: datetime) -> tuple[ColumnElement[bool], ...]:
     )
 
 
-async def prunable_deliveries(session: AsyncSession, before: datetime, limit: int) -> list[int]:
-    """The ids of at most ``limit`` of the deliveries done with (``_done_with_before``),
-    oldest first. Read apart from the deletion (``prune_deliveries``), so that a search of
-    the table holds no write lock."""
-    return list(
-        await session.scalars(
-            select(WebhookDelivery.id)
-            .where(*_done_with_before(before))
-            .order_by(WebhookDelivery.id)
-            .limit(limit)
-        )
-    )
-
-
-async def prune_deliveries(session: AsyncSession, ids: list[int], before: datetime) -> int:
-    """Deletes the deliveries of ``ids`` (``prunable_deliveries``), with their attempts,
-    that are still done with before ``before`` (one replayed meanwhile, or whose endpoint
-    was enabled again, stays); how many."""
-    result = await session.execute(
-        delete(WebhookDelivery).where(WebhookDelivery.id.in_(ids), *_done_with_before(before))
-    )
-    return cast(CursorResult[Any], result).rowcount
+# Deliveries done with (``_done_with_before``), deleted with their attempts; one replayed
+# meanwhile, or whose endpoint was enabled again, stays.
+RETENTION = Retention(WebhookDelivery.id, _done_with_before)

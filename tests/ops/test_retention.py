@@ -5,6 +5,7 @@ recent or still to be sent stays, and a delivery whose event is gone keeps its p
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import secrets
 from datetime import timedelta
 
@@ -225,12 +226,12 @@ async def test_a_delivery_being_replayed_is_not_pruned_under_it(services):
     actor = await actor_of(services, tenant.owner)
     before = utcnow() - 30 * DAY
     async with services.db.session() as session:
-        ids = await webhooks.prunable_deliveries(session, before, 10)
+        ids = await webhooks.RETENTION.batch(session, before, 10)
     assert ids == [delivery.id]
 
     async def prune() -> int:
         async with services.db.session(write=True) as session:
-            count = await webhooks.prune_deliveries(session, ids, before)
+            count = await webhooks.RETENTION.delete(session, ids, before)
             await session.commit()
             return count
 
@@ -284,13 +285,13 @@ async def test_a_pending_delivery_stays_if_its_endpoint_is_enabled_before_the_pr
         await session.commit()
     before = utcnow() - 30 * DAY
     async with services.db.session() as session:
-        assert await webhooks.prunable_deliveries(session, before, 10) == [old.id]
+        assert await webhooks.RETENTION.batch(session, before, 10) == [old.id]
     actor = await actor_of(services, tenant.owner)
     async with services.db.session(write=True) as session:
         await webhooks.update_endpoint(session, actor, endpoint.id, {"enabled": True})
         await session.commit()
     async with services.db.session(write=True) as session:
-        assert await webhooks.prune_deliveries(session, [old.id], before) == 0
+        assert await webhooks.RETENTION.delete(session, [old.id], before) == 0
         await session.commit()
     assert old.id in await _ids(services, WebhookDelivery)
 
@@ -298,10 +299,11 @@ async def test_a_pending_delivery_stays_if_its_endpoint_is_enabled_before_the_pr
 async def test_a_kind_that_fails_leaves_the_other_pruned(services, monkeypatch, caplog):
     made = await _world(services)
 
-    async def broken(*args):
+    def broken(*args):
         raise RuntimeError("the deliveries' table is away")
 
-    monkeypatch.setattr(background.webhooks, "prunable_deliveries", broken)
+    retention = dataclasses.replace(background.webhooks.RETENTION, old=broken)
+    monkeypatch.setattr(background.webhooks, "RETENTION", retention)
     pruned = await prune_once(services.db, services.settings)
     assert pruned == {"webhook_deliveries": 0, "events": 6, **NO_OTHERS}
     assert await _ids(services, WebhookDelivery) == set(made["deliveries"])
