@@ -92,6 +92,11 @@ class Settings(BaseSettings):
     # Worker processes that render export files (staff.csv) beside the event loop; 0 renders
     # them in a thread of the server instead (app.offload).
     export_workers: int = Field(1, ge=0)
+    # Once started, keep the objects alive then (schema, mappers, compiled statements) out
+    # of the cyclic garbage collector's walks (app.main's lifespan). Its full collection at
+    # startup walks the whole process: where many apps start in one process (a test suite,
+    # an app embedded in another) that walk is paid at every start.
+    freeze_startup_objects: bool = True
 
     email_backend: Literal["console", "file", "smtp", "memory"] = "console"
     # Production sends email by SMTP: console prints messages (their live sign-in and reset

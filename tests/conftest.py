@@ -177,6 +177,10 @@ def make_settings(database_url: str, **overrides) -> Settings:
         # second of CPU to start for each app. tests/staff/test_export_offload.py covers
         # the worker processes (the same bytes as a thread's).
         export_workers=0,
+        # The lifespan's full collection walks the whole test process (every module, every
+        # generated example), about a tenth of the suite's CPU when each live server paid
+        # it; tests/test_app.py checks the freezing itself.
+        freeze_startup_objects=False,
     )
     values.update(overrides)
     return Settings(**values)

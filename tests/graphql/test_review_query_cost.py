@@ -320,7 +320,9 @@ def _probe_waits(probe) -> list[float]:
 
 @pytest.fixture
 async def served(database_url):
-    settings = make_settings(database_url, hot_paths=True)
+    # Served as in production: the startup objects frozen (a full collection in this process
+    # would walk every test's objects too, pauses of a second that a server does not have).
+    settings = make_settings(database_url, hot_paths=True, freeze_startup_objects=True)
     services = Services.from_settings(settings)
     app = create_app(settings, services=services)
     async with live_server(app) as base:
@@ -360,7 +362,9 @@ async def test_the_heaviest_allowed_documents_leave_the_server_answering(served)
 @pytest.fixture
 async def hurried_server(database_url):
     """A real server with a time limit shorter than the heavy allowed documents take."""
-    settings = make_settings(database_url, request_timeout_seconds=0.05, hot_paths=True)
+    settings = make_settings(
+        database_url, request_timeout_seconds=0.05, hot_paths=True, freeze_startup_objects=True
+    )
     services = Services.from_settings(settings)
     app = create_app(settings, services=services)
     async with live_server(app) as base:
