@@ -29,8 +29,12 @@ class Services:
     webhooks: Deliverer
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Services:
-        db = Database(
+    def from_settings(cls, settings: Settings, *, db: Database | None = None) -> Services:
+        """``db``: a Database to serve from instead of a new one, for a process that
+        starts many apps on one database (the test suite): SQLAlchemy compiles each
+        statement once per engine, and keeps it as long as the engine lives. ``close``
+        still closes its connections."""
+        db = db or Database(
             settings.database_url,
             echo=settings.database_echo,
             pre_ping=settings.database_pre_ping,

@@ -231,7 +231,7 @@ async def test_a_refused_request_waits_without_holding_anything(database_url):
 async def test_an_operator_can_raise_or_lower_a_ceiling(database_url, monkeypatch):
     """ROSTER_RATE_LIMITS (JSON) replaces ceilings by name; windows and back-off stay."""
     monkeypatch.setenv("ROSTER_RATE_LIMITS", '{"password_reset_address": 2}')
-    settings = make_settings(database_url)
+    settings = make_settings(database_url, environment=True)
     assert settings.rate_limits == {"password_reset_address": 2}
     reset = 'mutation { passwordResetRequest(input: {email: "x%d@example.com"}) { ok } }'
     app = create_app(settings)

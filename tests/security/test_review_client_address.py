@@ -110,7 +110,7 @@ def test_trusted_proxies_setting(monkeypatch, tmp_path):
     url = f"sqlite+aiosqlite:///{tmp_path}/x.db"
     assert make_settings(url).trusted_proxies == []
     monkeypatch.setenv("ROSTER_TRUSTED_PROXIES", '["10.0.0.0/8", "192.0.2.1"]')
-    assert make_settings(url).trusted_proxies == ["10.0.0.0/8", "192.0.2.1"]
+    assert make_settings(url, environment=True).trusted_proxies == ["10.0.0.0/8", "192.0.2.1"]
     with pytest.raises(ValidationError):
         make_settings(url, trusted_proxies=["not an address"])
 
