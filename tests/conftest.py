@@ -151,11 +151,22 @@ async def truncate_all(url: str) -> None:
         await conn.close()
 
 
+@pytest.fixture(scope="session")
+def sqlite_path(tmp_path_factory) -> Path:
+    """Where each test's SQLite database is, the same file name for every test of a worker
+    (so its tests share one engine, see ``services``); each test gets a new file there."""
+    return tmp_path_factory.mktemp("database") / "roster.db"
+
+
 @pytest.fixture
-async def database_url(backend, request, tmp_path) -> str:
+async def database_url(backend, request) -> str:
     if backend == "sqlite":
         template = request.getfixturevalue("sqlite_template")
-        path = tmp_path / "roster.db"
+        path = request.getfixturevalue("sqlite_path")
+        # A new file, not the old one overwritten: a connection a test left open keeps the
+        # old file (and its write-ahead log) to itself.
+        for name in (path.name, f"{path.name}-wal", f"{path.name}-shm", f"{path.name}-journal"):
+            path.with_name(name).unlink(missing_ok=True)
         shutil.copy(template, path)
         return f"sqlite+aiosqlite:///{path}"
     url = await postgres_migrated()
@@ -204,10 +215,11 @@ def settings(database_url) -> Settings:
     return make_settings(database_url)
 
 
-# One Database per PostgreSQL URL in a worker, for the ``services`` of every test on it.
+# One Database per database URL in a worker, for the ``services`` of every test on it.
 # SQLAlchemy compiles a statement once per engine: an engine per test compiled some forty
-# statements anew in each, about a third of a PostgreSQL test's CPU. Each test still
-# starts and ends without a connection (``Services.close`` closes them).
+# statements anew in each, about a third of a test's CPU. Each test still starts and ends
+# without a connection (``Services.close`` closes them, and a disposed engine's next pool
+# has a writer lock of its own, app.db.engine.writer_lock).
 _DATABASES: dict[tuple, Database] = {}
 _LISTENERS: dict[tuple, tuple[int, ...]] = {}
 
@@ -222,22 +234,16 @@ def _listeners(db: Database) -> tuple[int, ...]:
     )
 
 
-def _database_key(settings: Settings) -> tuple | None:
-    if not settings.database_url.startswith("postgresql"):
-        return None  # SQLite: a file of its own for each test, so an engine of its own
-    return (settings.database_url, settings.database_echo, settings.database_pre_ping)
-
-
 @pytest.fixture
 async def services(settings):
-    key = _database_key(settings)
-    if key is not None and key not in _DATABASES:
+    key = (settings.database_url, settings.database_echo, settings.database_pre_ping)
+    if key not in _DATABASES:
         _DATABASES[key] = Database(key[0], echo=key[1], pre_ping=key[2])
         _LISTENERS[key] = _listeners(_DATABASES[key])
-    services = Services.from_settings(settings, db=_DATABASES.get(key) if key else None)
+    services = Services.from_settings(settings, db=_DATABASES[key])
     yield services
     await services.close()
-    if key is not None and _listeners(_DATABASES[key]) != _LISTENERS[key]:
+    if _listeners(_DATABASES[key]) != _LISTENERS[key]:
         del _DATABASES[key]  # a test left a listener on the engine: the next gets a new one
 
 

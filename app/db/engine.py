@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 from contextlib import nullcontext
 
-from sqlalchemy import event
+from sqlalchemy import Engine, event
 from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -92,9 +92,35 @@ class WriterLock:
             self._lock.release()
 
 
+def writer_lock(engine: Engine) -> WriterLock | None:
+    """The writer lock of the connections of ``engine``'s pool (SQLite; None elsewhere).
+
+    Of the pool, not the engine: ``dispose`` replaces the pool, and the new one starts with
+    a free lock of its own, whatever a connection of the old one still holds. (A lock also
+    belongs to the event loop it first waits in: an engine disposed between event loops,
+    as the test suite's are, goes on working in the next.)"""
+    timeout = getattr(engine.dialect, "roster_writer_timeout", None)
+    if timeout is None:
+        return None
+    pool = engine.pool
+    writers = getattr(pool, "roster_writers", None)
+    if writers is None:
+        writers = pool.roster_writers = WriterLock(timeout)  # type: ignore[attr-defined]
+    return writers
+
+
+def _release(engine: Engine, record) -> None:
+    """A connection is back in the pool (after its commit or rollback), or thrown away:
+    the next writer goes ahead. (A connection of a pool already replaced held the old
+    pool's lock, if any: the current one is not its to give back, and stays.)"""
+    writers = writer_lock(engine)
+    if writers is not None:
+        writers.release(record)
+
+
 def _sqlite_begin(conn) -> None:
     write = conn.get_execution_options().get("roster_write")
-    writers: WriterLock | None = getattr(conn.engine.dialect, "roster_writers", None)
+    writers = writer_lock(conn.engine)
     if write and writers is not None and in_greenlet():
         record = conn.connection._connection_record
         await_only(writers.acquire(record))
@@ -148,15 +174,13 @@ def create_engine(url: str, *, echo: bool = False, pre_ping: bool = False) -> As
         kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=pre_ping)
     engine = create_async_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
-        writers = WriterLock(SQLITE_BUSY_TIMEOUT_MS / 1000)
-        engine.dialect.roster_writers = writers  # type: ignore[attr-defined]
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        event.listen(engine.sync_engine, "begin", _sqlite_begin)
-        # the connection is back in the pool (after its commit or rollback): next writer
-        event.listen(engine.sync_engine.pool, "checkin", lambda _c, rec: writers.release(rec))
-        event.listen(
-            engine.sync_engine.pool, "invalidate", lambda _c, rec, _e: writers.release(rec)
-        )
+        sync = engine.sync_engine
+        sync.dialect.roster_writer_timeout = SQLITE_BUSY_TIMEOUT_MS / 1000  # type: ignore[attr-defined]
+        event.listen(sync, "connect", _sqlite_pragmas)
+        event.listen(sync, "begin", _sqlite_begin)
+        # (pool events carry over to the pool that replaces a disposed one)
+        event.listen(sync.pool, "checkin", lambda _c, rec: _release(sync, rec))
+        event.listen(sync.pool, "invalidate", lambda _c, rec, _e: _release(sync, rec))
     elif engine.dialect.driver == "asyncpg" and not pre_ping:
         event.listen(engine.sync_engine, "checkout", _refuse_closed)
     return engine
@@ -181,7 +205,7 @@ class Database:
     def writers(self) -> WriterLock | None:
         """SQLite's in-process writer queue; None on PostgreSQL, whose writers take row
         locks and wait for each other only where they touch the same rows."""
-        return getattr(self.engine.dialect, "roster_writers", None)
+        return writer_lock(self.engine.sync_engine)
 
     @property
     def dialect(self) -> str:

@@ -144,3 +144,35 @@ async def test_a_connection_returned_in_a_transaction_is_rolled_back(services, s
             text("UPDATE accounts SET name = 'Written' WHERE id = :id"), {"id": tenant.account_id}
         )
         await session.commit()
+
+
+def test_a_disposed_engine_queues_writers_again_in_another_event_loop(tmp_path, sqlite_template):
+    """The lock is of the pool: ``dispose`` gives the next pool a free one, so an engine
+    kept across event loops (``asyncio.run`` twice, as the test suite keeps one per worker)
+    still queues its writers, instead of failing on a lock bound to the first loop."""
+    import shutil
+
+    path = tmp_path / "loops.db"
+    shutil.copy(sqlite_template, path)
+    db = Database(f"sqlite+aiosqlite:///{path}")
+
+    async def two_writers(title: str) -> list[str]:
+        held, done = asyncio.Event(), []
+
+        async def write(n: int) -> None:
+            async with db.session(write=True) as session:
+                await session.execute(text("UPDATE alembic_version SET version_num = version_num"))
+                if n == 0:
+                    held.set()
+                    await asyncio.sleep(0.05)  # the second writer waits in the queue meanwhile
+                done.append(f"{title}{n}")
+                await session.commit()
+
+        first = asyncio.create_task(write(0))
+        await held.wait()
+        await asyncio.gather(first, write(1))
+        await db.dispose()
+        return done
+
+    assert asyncio.run(two_writers("a")) == ["a0", "a1"]
+    assert asyncio.run(two_writers("b")) == ["b0", "b1"]
