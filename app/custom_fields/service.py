@@ -132,6 +132,21 @@ async def list_fields(
     return await _field_records(session, actor.account_id, include_archived=include_archived)
 
 
+async def hold_fields(session: AsyncSession, actor: Actor) -> None:
+    """Hold the account's active fields (shared) until the unit of work ends, as
+    ``set_values`` holds the fields it writes: a change of their options or their
+    archiving (which hold a field exclusively, ``get_field``) waits for it, or is waited
+    for. A writer that checks values against the options it reads next (the staff import)
+    so never writes an option removed meanwhile, nor to a field archived meanwhile. (On
+    SQLite writers take turns already.)"""
+    await session.execute(
+        select(CustomField.id)
+        .where(CustomField.account_id == actor.account_id, CustomField.archived_at.is_(None))
+        .order_by(CustomField.id)
+        .with_for_update(read=True)
+    )
+
+
 async def _field_records(session: AsyncSession, account_id: int, *, include_archived: bool):
     rows = await ACCOUNT_FIELDS[include_archived].read(session, {"account_id": account_id})
     return [FIELD_RECORDS.take(row) for row in rows]

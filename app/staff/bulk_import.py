@@ -56,7 +56,13 @@ from sqlalchemy import Enum as EnumType
 from app.access import Actor, Permit, Role, refusal_to_hand_out
 from app.accounts.service import lock_account, next_staff_sid, reserve_seats, takes_seat
 from app.custom_fields.models import CustomField, CustomFieldValue
-from app.custom_fields.service import MAX_FIELDS, insert_values, list_fields, normalise
+from app.custom_fields.service import (
+    MAX_FIELDS,
+    hold_fields,
+    insert_values,
+    list_fields,
+    normalise,
+)
 from app.db.base import id_from_digits, utcnow
 from app.db.removal import remove_all
 from app.db.unique import claim
@@ -572,6 +578,7 @@ def _plan_row(
     row = _Row(number, headers)
     given: dict[str, object] = {}  # field -> typed input (address: its parts)
     custom: dict[int, str | None] = {}
+    refused: dict[int, tuple[str, RowError]] = {}  # custom values the rules refuse
     for column, text in cells.items():
         if column.custom is not None:
             try:
@@ -579,7 +586,10 @@ def _plan_row(
                     None if text is None else normalise(column.custom, text, [column.header])
                 )
             except DomainError as exc:
-                row.errors.append(RowError(number, column.header, exc.code, exc.message))
+                error = RowError(number, column.header, exc.code, exc.message)
+                row.errors.append(error)
+                assert text is not None
+                refused[column.custom.id] = (text.strip(), error)
             continue
         assert column.field is not None
         if not column.written:
@@ -676,6 +686,12 @@ def _plan_row(
             given["status_id"] = status.id
     if staff is None:
         return _plan_create(actor, row, given, custom, email, external_id)
+    for field_id, (text, error) in refused.items():
+        if look.custom_values.get((staff.id, field_id)) == text:
+            # the record's own value, unchanged: stored before the rules refused it (an
+            # export imports again), and nothing is written
+            row.errors.remove(error)
+            custom[field_id] = text
     return _plan_update(actor, keyring, row, staff, given, custom, look, email, external_id)
 
 
@@ -862,6 +878,9 @@ async def import_staff(
     if not isinstance(text, str):
         text = await read_file(text, settings.max_import_bytes)
     header, body = await _read(text, settings.max_import_bytes)
+    if apply:
+        # the options the values are checked against stay until they are written
+        await hold_fields(session, actor)
     custom = await list_fields(session, actor)
     columns = _columns(actor, header, custom)
     headers: dict[str, str] = {}

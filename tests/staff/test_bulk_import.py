@@ -460,6 +460,35 @@ async def test_values_and_custom_field_names_that_look_neutralised_import_unchan
     assert (record.title, record.notes) == ("'=x is literal", "''+1")
 
 
+async def test_a_stored_value_the_rules_now_refuse_imports_again_unchanged(
+    api, client, services
+):
+    """A value stored before a rule refused it (a number with more digits than a NUMBER
+    has now) comes back in the export; importing that export leaves it as it is. Changed
+    to another value the rules refuse, the row is refused as before."""
+    tenant = await make_tenant(services)
+    field = await make_custom_field(services, tenant, "Badge", type="NUMBER")
+    staff = await make_staff(services, tenant, first_name="Old", last_name="Value",
+                             email="old.value@example.com")  # fmt: skip
+    stored = "12345678901234567890"  # 20 digits before the point: refused when written now
+    await set_custom_value(services, tenant, staff.id, field.id, stored)
+    header, rows = await export(client, tenant.owner)
+    [row] = [r for r in rows if r["email"] == "old.value@example.com"]
+    assert row["Badge"] == stored
+
+    report = await run(api, tenant.owner, to_csv(rows, header), apply=True)
+
+    assert report["errors"] == [] and report["userErrors"] == [], report
+    assert (report["created"], report["updated"], report["unchanged"]) == (0, 0, 2)
+    assert report["applied"] is True
+
+    row["Badge"] = stored + "1"
+    report = await run(api, tenant.owner, to_csv(rows, header), apply=True)
+
+    assert [(e["column"], e["code"]) for e in report["errors"]] == [("Badge", "INVALID")]
+    assert report["applied"] is False
+
+
 async def test_details_of_a_record_one_does_not_see_are_refused_whatever_they_hold(api, services):
     tenant = await make_tenant(services)
     editor = await make_member(services, tenant, Role.EDITOR)
@@ -692,6 +721,53 @@ async def test_a_custom_value_set_while_the_import_writes_it_is_written_over(
             select(CustomFieldValue.value).where(CustomFieldValue.staff_id == staff.id)
         ))  # fmt: skip
     assert values == ["From the file"]
+
+
+async def test_an_option_removed_while_the_import_applies_is_never_written(
+    api, services, backend
+):
+    """The options an import checks its values against are held until it has written them:
+    an option change under way (not yet committed) is waited for, and the values are then
+    checked against the options it left, so no stored value is outside them."""
+    if backend == "sqlite":
+        pytest.skip("SQLite's writer lock runs one write transaction at a time")
+    from sqlalchemy import text as sql
+
+    from app.custom_fields.models import CustomField, CustomFieldValue
+
+    tenant = await make_tenant(services)
+    field = await make_custom_field(services, tenant, "Size", type="CHOICE", options=["A", "B"])
+    staff = await make_staff(services, tenant, first_name="Op", last_name="Tion",
+                             email="option@example.com")  # fmt: skip
+    text = to_csv([{"email": "option@example.com", "firstName": "Op", "lastName": "Tion",
+                    "Size": "B"}])  # fmt: skip
+    waiting = sql(
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+
+    async with services.db.session(write=True) as other:
+        # an option change under way, as customFieldUpdate holds its field (get_field)
+        changing = await other.get(CustomField, field.id, with_for_update={"key_share": True})
+        changing.options = ["A"]
+        await other.flush()
+        applying = asyncio.create_task(run(api, tenant.owner, text, apply=True))
+        for _ in range(500):  # until the import waits for the change, or is done
+            async with services.db.session() as look:
+                if await look.scalar(waiting) or applying.done():
+                    break
+            await asyncio.sleep(0.02)
+        assert not applying.done(), "the import did not wait for the option change"
+        await other.commit()
+    report = await applying
+
+    assert [(e["column"], e["code"]) for e in report["errors"]] == [("Size", "INVALID")], report
+    assert report["applied"] is False
+    async with services.db.session() as session:
+        values = list(await session.scalars(
+            select(CustomFieldValue.value).where(CustomFieldValue.staff_id == staff.id)
+        ))  # fmt: skip
+    assert values == []
 
 
 # Files whose every byte costs the reader work: a line of commas is as many cells, a file
