@@ -33,7 +33,8 @@ from app.accounts.service import (
 )
 from app.audit import changes
 from app.db.base import utcnow
-from app.db.unique import claim
+from app.db.removal import remove
+from app.db.unique import ALREADY_THERE, claim
 from app.errors import AccessDenied, DomainError, ErrorCode, Forbidden
 from app.identity.models import TokenKind, User
 from app.identity.service import end_tokens
@@ -41,8 +42,14 @@ from app.invitations.errors import InvitationRevoked
 from app.invitations.models import Invitation, InvitationStatus, JoinLink
 from app.staff import access, stamps
 from app.staff.errors import AlreadyMember, StaffEmailTaken
-from app.staff.models import AccountStatus, EndedMembership, Staff, StaffKind
-from app.staff.service import get_staff, granted_permits
+from app.staff.models import (
+    AccountStatus,
+    EndedMembership,
+    Staff,
+    StaffKind,
+    StaffPermitGrant,
+)
+from app.staff.service import get_staff, grant_problem, granted_permits
 from app.validation import sort_key
 
 # an invitation not yet accepted: pending, or expired (a resend revives it)
@@ -535,3 +542,33 @@ async def confirm_memberships(session: AsyncSession, user_id: int) -> list[Staff
             confirmed.append(staff)
     await session.flush()
     return confirmed
+
+
+# A permit a concurrent request granted between the look and the insert is granted all the
+# same: the row is there, as the look would have found it (``claim``).
+GRANT_THERE = {"pk_staff_permit_grants": ALREADY_THERE}
+
+
+async def set_permit(
+    session: AsyncSession, actor: Actor, staff_id: int, permit: Permit, *, grant: bool
+) -> Staff:
+    """Grant or revoke ``permit``, with the account's members locked (``lock_members``), as
+    every change of what a member may do: an administrator demoted meanwhile grants
+    nothing with the role they had."""
+    require(actor, Permit.MANAGE_STAFF)
+    await lock_members(session, actor)
+    staff = await get_staff(session, actor, staff_id, field="staff_id")
+    if (problem := grant_problem(permit)) is not None:
+        raise problem
+    if grant and (refusal := actor.refusal_to_grant(permit)):
+        raise Forbidden(refusal, field=["permit"])
+    existing = await session.get(StaffPermitGrant, (staff.id, permit))
+    if grant and existing is None:
+        async with claim(session, GRANT_THERE):  # granted by a concurrent request: done too
+            session.add(
+                StaffPermitGrant(staff_id=staff.id, permit=permit, account_id=actor.account_id)
+            )
+    elif not grant and existing is not None:
+        await remove(session, existing)  # or revoked by a concurrent request: done too
+    await session.flush()
+    return staff

@@ -689,11 +689,9 @@ async def update_staff(
     return StaffUpdate(staff, email_confirmation_pending=True)
 
 
-# Sharing a record or granting a permit that a concurrent request shared or granted between
-# the look and the insert is done all the same: the row is there, as the look would have
-# found it (``claim``).
+# Sharing a record that a concurrent request shared between the look and the insert is
+# done all the same: the row is there, as the look would have found it (``claim``).
 SHARE_THERE = {"pk_staff_shares": ALREADY_THERE}
-GRANT_THERE = {"pk_staff_permit_grants": ALREADY_THERE}
 
 
 def share_problem(staff_id: int, with_staff_id: int) -> DomainError | None:
@@ -748,27 +746,6 @@ async def shared_with(
     for staff_id, other in rows.all():
         result.setdefault(staff_id, []).append(other)
     return result
-
-
-async def set_permit(
-    session: AsyncSession, actor: Actor, staff_id: int, permit: Permit, *, grant: bool
-) -> Staff:
-    require(actor, Permit.MANAGE_STAFF)
-    staff = await get_staff(session, actor, staff_id, field="staff_id")
-    if (problem := grant_problem(permit)) is not None:
-        raise problem
-    if grant and (refusal := actor.refusal_to_grant(permit)):
-        raise Forbidden(refusal, field=["permit"])
-    existing = await session.get(StaffPermitGrant, (staff.id, permit))
-    if grant and existing is None:
-        async with claim(session, GRANT_THERE):  # granted by a concurrent request: done too
-            session.add(
-                StaffPermitGrant(staff_id=staff.id, permit=permit, account_id=actor.account_id)
-            )
-    elif not grant and existing is not None:
-        await remove(session, existing)  # or revoked by a concurrent request: done too
-    await session.flush()
-    return staff
 
 
 async def granted_permits(session: AsyncSession, staff_ids: list[int]) -> dict[int, set[Permit]]:

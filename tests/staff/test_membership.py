@@ -15,6 +15,7 @@ from app.staff.models import AccountStatus, Staff
 from tests.factories import (
     DENIED,
     OK,
+    PERMIT_GRANT,
     REFUSED,
     add_membership,
     error_codes,
@@ -468,3 +469,48 @@ async def test_an_unconfirmed_guest_made_an_editor_needs_a_free_seat(api, servic
     assert node["node"]["role"] == "GUEST"
     current = await seats(api, tenant.owner)
     assert current["used"] + current["reserved"] <= current["limit"]
+
+
+async def test_an_administrator_demoted_meanwhile_grants_no_permit(api, services, backend):
+    """staffPermitGrant waits for a role change under way in the account (``lock_members``)
+    and then acts with the role its actor has: an administrator demoted to editor meanwhile
+    grants nothing."""
+    if backend == "sqlite":
+        pytest.skip("SQLite's writer lock runs one write transaction at a time")
+    import asyncio
+
+    from sqlalchemy import select, text
+
+    from app.accounts.service import lock_account
+    from app.staff.models import StaffPermitGrant
+
+    tenant = await make_tenant(services)
+    admin = await make_member(services, tenant, Role.ADMINISTRATOR)
+    viewer = await make_member(services, tenant, Role.VIEWER)
+    waiting = text(
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+
+    async with services.db.session(write=True) as other:
+        # a role change under way, as staffRoleChange makes it (the account locked first)
+        await lock_account(other, tenant.account_id)
+        record = await other.get(Staff, admin.staff_pk)
+        record.role = Role.EDITOR
+        await other.flush()
+        granting = asyncio.create_task(api(PERMIT_GRANT, {"id": viewer.staff_id}, as_=admin))
+        for _ in range(500):  # until the grant waits for the change, or is done
+            async with services.db.session() as look:
+                if await look.scalar(waiting) or granting.done():
+                    break
+            await asyncio.sleep(0.02)
+        assert not granting.done(), "the grant did not wait for the role change"
+        await other.commit()
+    body = await granting
+
+    assert error_codes(body) == ["FORBIDDEN"], body
+    async with services.db.session() as session:
+        grants = list(await session.scalars(
+            select(StaffPermitGrant).where(StaffPermitGrant.staff_id == viewer.staff_pk)
+        ))  # fmt: skip
+    assert grants == []

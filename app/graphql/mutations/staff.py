@@ -402,7 +402,7 @@ class StaffMutations:
         staff_id = decode_id(input.staff_id, "Staff")
         return await as_actor(
             info,
-            lambda session, actor: staff_service.set_permit(
+            lambda session, actor: membership.set_permit(
                 session, actor, staff_id, input.permit, grant=grant
             ),
             _staff,
