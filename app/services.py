@@ -34,6 +34,8 @@ class Services:
         starts many apps on one database (the test suite): SQLAlchemy compiles each
         statement once per engine, and keeps it as long as the engine lives. ``close``
         still closes its connections."""
+        if db is not None and db.url != settings.database_url:
+            raise ValueError("the Database given is not the one the settings name")
         db = db or Database(
             settings.database_url,
             echo=settings.database_echo,

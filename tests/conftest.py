@@ -217,9 +217,10 @@ def settings(database_url) -> Settings:
 
 # One Database per database URL in a worker, for the ``services`` of every test on it.
 # SQLAlchemy compiles a statement once per engine: an engine per test compiled some forty
-# statements anew in each, about a third of a test's CPU. Each test still starts and ends
-# without a connection (``Services.close`` closes them, and a disposed engine's next pool
-# has a writer lock of its own, app.db.engine.writer_lock).
+# statements anew in each, about a third of a test's CPU. Each test still starts without a
+# connection: ``Services.close`` closes the pool's (a disposed engine's next pool has a
+# writer lock of its own, app.db.engine.writer_lock), and on SQLite a connection a test
+# never gave back keeps the file it had, which the next test's no longer is.
 _DATABASES: dict[tuple, Database] = {}
 _LISTENERS: dict[tuple, tuple[int, ...]] = {}
 
@@ -242,7 +243,11 @@ async def services(settings):
         _LISTENERS[key] = _listeners(_DATABASES[key])
     services = Services.from_settings(settings, db=_DATABASES[key])
     yield services
-    await services.close()
+    try:
+        await services.close()
+    except BaseException:
+        del _DATABASES[key]  # its pool may still hold connections: the next gets a new one
+        raise
     if _listeners(_DATABASES[key]) != _LISTENERS[key]:
         del _DATABASES[key]  # a test left a listener on the engine: the next gets a new one
 

@@ -132,19 +132,28 @@ async def list_fields(
     return await _field_records(session, actor.account_id, include_archived=include_archived)
 
 
-async def hold_fields(session: AsyncSession, actor: Actor) -> None:
-    """Hold the account's active fields (shared) until the unit of work ends, as
-    ``set_values`` holds the fields it writes: a change of their options or their
-    archiving (which hold a field exclusively, ``get_field``) waits for it, or is waited
-    for. A writer that checks values against the options it reads next (the staff import)
-    so never writes an option removed meanwhile, nor to a field archived meanwhile. (On
-    SQLite writers take turns already.)"""
-    await session.execute(
-        select(CustomField.id)
-        .where(CustomField.account_id == actor.account_id, CustomField.archived_at.is_(None))
+async def hold_fields(
+    session: AsyncSession, actor: Actor, field_ids: list[int]
+) -> dict[int, CustomField]:
+    """The account's active fields of ``field_ids``, held (shared) until the unit of work
+    ends, as ``set_values`` holds the fields it writes, and as they are once held: a change
+    of their options or their archiving (which hold a field exclusively, ``get_field``)
+    waits for it, or is waited for. A writer that checks values against these options (the
+    staff import) so never writes an option removed meanwhile, nor to a field archived
+    meanwhile. (On SQLite writers take turns already.)"""
+    require(actor, Permit.VIEW_STAFF)
+    fields = await session.scalars(
+        select(CustomField)
+        .where(
+            CustomField.account_id == actor.account_id,
+            CustomField.id.in_(sorted(set(field_ids))),
+            CustomField.archived_at.is_(None),
+        )
         .order_by(CustomField.id)
         .with_for_update(read=True)
+        .execution_options(populate_existing=True)
     )
+    return {f.id: f for f in fields}
 
 
 async def _field_records(session: AsyncSession, account_id: int, *, include_archived: bool):

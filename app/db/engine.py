@@ -53,10 +53,12 @@ class NestedWriteError(RuntimeError):
 
 
 class WriterLock:
-    """One writing transaction at a time per SQLite engine, in the order they asked.
+    """One writing transaction at a time per SQLite engine (of its pool's connections: see
+    ``writer_lock``), in the order they asked.
 
     Taken when a write session begins its transaction (``BEGIN IMMEDIATE``) and given back
-    when that session returns its connection to the pool (commit, rollback or close).
+    when that session returns its connection to the pool (commit, rollback or close): the
+    connection's record notes the lock it holds (``info``), so it gives back that one.
     """
 
     def __init__(self, timeout: float):
@@ -84,12 +86,17 @@ class WriterLock:
             raise OperationalError("BEGIN IMMEDIATE", {}, Exception("database is locked"))  # noqa: B904
         self._owner = task
         self._record = record
+        if record is not None:
+            record.info[_HELD] = self
 
     def release(self, record) -> None:
         if record is not None and record is self._record:
             self._owner = None
             self._record = None
             self._lock.release()
+
+
+_HELD = "roster_writer_lock"  # a pooled connection's info: the writer lock it holds
 
 
 def writer_lock(engine: Engine) -> WriterLock | None:
@@ -109,11 +116,12 @@ def writer_lock(engine: Engine) -> WriterLock | None:
     return writers
 
 
-def _release(engine: Engine, record) -> None:
+def _release(_engine: Engine, record) -> None:
     """A connection is back in the pool (after its commit or rollback), or thrown away:
-    the next writer goes ahead. (A connection of a pool already replaced held the old
-    pool's lock, if any: the current one is not its to give back, and stays.)"""
-    writers = writer_lock(engine)
+    the next writer goes ahead. The lock given back is the one the connection took, also
+    when its pool was replaced meanwhile (``dispose`` while it wrote): that pool's waiting
+    writers go on."""
+    writers = record.info.pop(_HELD, None)
     if writers is not None:
         writers.release(record)
 
@@ -127,7 +135,7 @@ def _sqlite_begin(conn) -> None:
         try:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         except BaseException:
-            writers.release(record)
+            _release(conn.engine, record)
             raise
         return
     if write or not in_greenlet():

@@ -318,6 +318,41 @@ async def _read(text: str, limit: int) -> tuple[list[str], list[tuple[int, list[
     return header, body
 
 
+async def _held(session, actor: Actor, columns: list[_Column]) -> list[_Column]:
+    """The columns with their custom fields held until the values are written, as they are
+    once held (``hold_fields``): the values are checked against the options a change made
+    meanwhile left, and a field archived or made personal meanwhile refuses the file as it
+    would have at the start. Only the file's own fields are held: an import without
+    custom columns keeps no field's changes waiting."""
+    ids = [c.custom.id for c in columns if c.custom is not None]
+    if not ids:
+        return columns
+    held = await hold_fields(session, actor, ids)
+    personal = actor.can(Permit.VIEW_PERSONAL_DATA)
+    errors: list[DomainError] = []
+    kept: list[_Column] = []
+    for column in columns:
+        if column.custom is None:
+            kept.append(column)
+            continue
+        field_ = held.get(column.custom.id)
+        if field_ is None:
+            errors.append(
+                DomainError(
+                    f"The custom field {column.header!r} was archived meanwhile.",
+                    field=["csv", column.header],
+                    code=ErrorCode.ARCHIVED,
+                )
+            )
+        elif field_.personal and not personal:
+            errors.append(Forbidden("This field is personal data.", field=["csv", column.header]))
+        else:
+            kept.append(dataclasses.replace(column, custom=field_))
+    if errors:
+        raise ValidationFailed(errors)
+    return kept
+
+
 def _columns(actor: Actor, header: list[str], custom: list[CustomField]) -> list[_Column]:
     """The file's columns by the export's headers; problems with them refuse the file (the
     first MAX_REPORTED are named)."""
@@ -686,12 +721,14 @@ def _plan_row(
             given["status_id"] = status.id
     if staff is None:
         return _plan_create(actor, row, given, custom, email, external_id)
-    for field_id, (text, error) in refused.items():
-        if look.custom_values.get((staff.id, field_id)) == text:
-            # the record's own value, unchanged: stored before the rules refused it (an
-            # export imports again), and nothing is written
-            row.errors.remove(error)
-            custom[field_id] = text
+    if access.can_see_details(actor, staff.id, staff.restricted):
+        # (else the record's values are not the caller's to compare with: refused alike)
+        for field_id, (text, error) in refused.items():
+            if look.custom_values.get((staff.id, field_id)) == text:
+                # the record's own value, unchanged: stored before the rules refused it
+                # (an export imports again), and nothing is written
+                row.errors.remove(error)
+                custom[field_id] = text
     return _plan_update(actor, keyring, row, staff, given, custom, look, email, external_id)
 
 
@@ -878,11 +915,10 @@ async def import_staff(
     if not isinstance(text, str):
         text = await read_file(text, settings.max_import_bytes)
     header, body = await _read(text, settings.max_import_bytes)
-    if apply:
-        # the options the values are checked against stay until they are written
-        await hold_fields(session, actor)
     custom = await list_fields(session, actor)
     columns = _columns(actor, header, custom)
+    if apply:
+        columns = await _held(session, actor, columns)
     headers: dict[str, str] = {}
     for c in columns:
         if c.field is not None:

@@ -176,3 +176,37 @@ def test_a_disposed_engine_queues_writers_again_in_another_event_loop(tmp_path, 
 
     assert asyncio.run(two_writers("a")) == ["a0", "a1"]
     assert asyncio.run(two_writers("b")) == ["b0", "b1"]
+
+
+async def test_a_writer_waiting_when_the_pool_is_replaced_goes_on(services, sqlite_only):
+    """``dispose`` while one session writes and another waits: the writing connection
+    gives back the lock it took (its old pool's), so the waiting writer goes ahead."""
+    tenant = await make_tenant(services)
+    db = services.db
+    db.writers.timeout = 5  # type: ignore[union-attr]
+    writing, release = asyncio.Event(), asyncio.Event()
+
+    async def first() -> None:
+        async with db.session(write=True) as session:
+            await session.execute(UPDATE, {"title": "First", "id": tenant.owner.staff_pk})
+            writing.set()
+            await release.wait()
+            await session.commit()
+
+    async def second() -> None:
+        async with db.session(write=True) as session:
+            await session.execute(UPDATE, {"title": "Second", "id": tenant.owner.staff_pk})
+            await session.commit()
+
+    holder = asyncio.create_task(first())
+    await asyncio.wait_for(writing.wait(), 10)
+    waiter = asyncio.create_task(second())
+    await _queued(db, 1)
+    await db.dispose()  # the pool is replaced; both sessions keep their old pool's lock
+    release.set()
+    await asyncio.wait_for(asyncio.gather(holder, waiter), 10)
+    async with db.session() as session:
+        title = await session.scalar(
+            text("SELECT title FROM staff WHERE id = :id"), {"id": tenant.owner.staff_pk}
+        )
+    assert title == "Second"

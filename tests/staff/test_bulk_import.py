@@ -489,6 +489,29 @@ async def test_a_stored_value_the_rules_now_refuse_imports_again_unchanged(
     assert report["applied"] is False
 
 
+async def test_a_stored_value_one_may_not_see_is_no_oracle(api, services):
+    """The unchanged-value rule compares with what the record holds only where the caller
+    sees the record's details: on a restricted record an editor does not see, a guess equal
+    to the stored value is answered as any other guess."""
+    tenant = await make_tenant(services)
+    editor = await make_member(services, tenant, Role.EDITOR)
+    await api.data(PERMIT_GRANT, {"id": editor.staff_id}, as_=tenant.owner)
+    editor = await log_in_again(services, editor)
+    field = await make_custom_field(services, tenant, "Badge", type="NUMBER")
+    hidden = await make_staff(services, tenant, first_name="Hid", last_name="Den",
+                              email="hid@example.com", restricted=True)  # fmt: skip
+    stored = "12345678901234567890"
+    await set_custom_value(services, tenant, hidden.id, field.id, stored)
+    header = ["firstName", "lastName", "email", "Badge"]
+    answers = []
+    for guess in (stored, stored + "1"):
+        text = to_csv([{"firstName": "Hid", "lastName": "Den", "email": "hid@example.com",
+                        "Badge": guess}], header)  # fmt: skip
+        report = await run(api, editor, text)
+        answers.append(sorted((e["column"] or "", e["code"]) for e in report["errors"]))
+    assert answers[0] == answers[1], answers
+
+
 async def test_details_of_a_record_one_does_not_see_are_refused_whatever_they_hold(api, services):
     tenant = await make_tenant(services)
     editor = await make_member(services, tenant, Role.EDITOR)
@@ -768,6 +791,30 @@ async def test_an_option_removed_while_the_import_applies_is_never_written(
             select(CustomFieldValue.value).where(CustomFieldValue.staff_id == staff.id)
         ))  # fmt: skip
     assert values == []
+
+
+async def test_an_import_without_the_field_does_not_wait_for_its_change(api, services, backend):
+    """Only the file's own custom fields are held: a change of another field under way
+    keeps the import waiting for nothing."""
+    if backend == "sqlite":
+        pytest.skip("SQLite's writer lock runs one write transaction at a time")
+    from app.custom_fields.models import CustomField
+
+    tenant = await make_tenant(services)
+    field = await make_custom_field(services, tenant, "Size", type="CHOICE", options=["A", "B"])
+    await make_custom_field(services, tenant, "Shirt")
+    text = to_csv([{"email": "wait.not@example.com", "firstName": "Wait", "lastName": "Not",
+                    "Shirt": "M"}])  # fmt: skip
+
+    async with services.db.session(write=True) as other:
+        changing = await other.get(CustomField, field.id, with_for_update={"key_share": True})
+        changing.options = ["A"]
+        await other.flush()
+        report = await asyncio.wait_for(run(api, tenant.owner, text, apply=True), 10)
+        await other.commit()
+
+    assert (report["errors"], report["created"], report["applied"]) == ([], 1, True), report
+
 
 
 # Files whose every byte costs the reader work: a line of commas is as many cells, a file
