@@ -561,3 +561,21 @@ def owner_actor(tenant: Tenant):
         role=Role.OWNER,
         permits=ROLE_PERMITS[Role.OWNER],
     )
+
+
+async def until_waiting_on_a_lock(services, task) -> None:
+    """Until a PostgreSQL session of the database waits for a lock (``task``'s, held back by
+    the test's open transaction), or ``task`` is done without waiting; at most 10 s."""
+    import asyncio
+
+    from sqlalchemy import text
+
+    waiting = text(
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    for _ in range(500):
+        async with services.db.session() as look:
+            if await look.scalar(waiting) or task.done():
+                return
+        await asyncio.sleep(0.02)

@@ -36,6 +36,7 @@ from tests.factories import (
     set_staff_columns,
     set_staff_secrets,
     take_mail,
+    until_waiting_on_a_lock,
 )
 
 IMPORT = """mutation($csv: String!, $apply: Boolean! = false, $invite: Boolean! = false) {
@@ -709,7 +710,6 @@ async def test_a_custom_value_set_while_the_import_writes_it_is_written_over(
     looked later (not an internal error on the primary key)."""
     if backend == "sqlite":
         pytest.skip("SQLite's writer lock runs one write transaction at a time")
-    from sqlalchemy import text as sql
 
     from app.custom_fields.models import CustomFieldValue
 
@@ -719,21 +719,13 @@ async def test_a_custom_value_set_while_the_import_writes_it_is_written_over(
                              email="race@example.com")  # fmt: skip
     text = to_csv([{"email": "race@example.com", "firstName": "Ra", "lastName": "Ce",
                     "Shirt": "From the file"}])  # fmt: skip
-    waiting = sql(
-        "SELECT count(*) FROM pg_stat_activity "
-        "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-    )
 
     async with services.db.session(write=True) as other:
         other.add(CustomFieldValue(staff_id=staff.id, field_id=field.id,
                                    account_id=tenant.account_id, value="Set meanwhile"))  # fmt: skip
         await other.flush()
         applying = asyncio.create_task(run(api, tenant.owner, text, apply=True))
-        for _ in range(500):  # until the import's insert waits for this one
-            async with services.db.session() as look:
-                if await look.scalar(waiting) or applying.done():
-                    break
-            await asyncio.sleep(0.02)
+        await until_waiting_on_a_lock(services, applying)
         assert not applying.done()
         await other.commit()
     report = await applying
@@ -754,7 +746,6 @@ async def test_an_option_removed_while_the_import_applies_is_never_written(
     checked against the options it left, so no stored value is outside them."""
     if backend == "sqlite":
         pytest.skip("SQLite's writer lock runs one write transaction at a time")
-    from sqlalchemy import text as sql
 
     from app.custom_fields.models import CustomField, CustomFieldValue
 
@@ -764,10 +755,6 @@ async def test_an_option_removed_while_the_import_applies_is_never_written(
                              email="option@example.com")  # fmt: skip
     text = to_csv([{"email": "option@example.com", "firstName": "Op", "lastName": "Tion",
                     "Size": "B"}])  # fmt: skip
-    waiting = sql(
-        "SELECT count(*) FROM pg_stat_activity "
-        "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-    )
 
     async with services.db.session(write=True) as other:
         # an option change under way, as customFieldUpdate holds its field (get_field)
@@ -775,11 +762,7 @@ async def test_an_option_removed_while_the_import_applies_is_never_written(
         changing.options = ["A"]
         await other.flush()
         applying = asyncio.create_task(run(api, tenant.owner, text, apply=True))
-        for _ in range(500):  # until the import waits for the change, or is done
-            async with services.db.session() as look:
-                if await look.scalar(waiting) or applying.done():
-                    break
-            await asyncio.sleep(0.02)
+        await until_waiting_on_a_lock(services, applying)
         assert not applying.done(), "the import did not wait for the option change"
         await other.commit()
     report = await applying

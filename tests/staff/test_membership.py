@@ -29,6 +29,7 @@ from tests.factories import (
     outcome,
     set_staff_columns,
     take_mail,
+    until_waiting_on_a_lock,
 )
 
 ACTORS = ("VIEWER", "EDITOR", "ADMINISTRATOR", "OWNER")
@@ -479,7 +480,7 @@ async def test_an_administrator_demoted_meanwhile_grants_no_permit(api, services
         pytest.skip("SQLite's writer lock runs one write transaction at a time")
     import asyncio
 
-    from sqlalchemy import select, text
+    from sqlalchemy import select
 
     from app.accounts.service import lock_account
     from app.staff.models import StaffPermitGrant
@@ -487,10 +488,6 @@ async def test_an_administrator_demoted_meanwhile_grants_no_permit(api, services
     tenant = await make_tenant(services)
     admin = await make_member(services, tenant, Role.ADMINISTRATOR)
     viewer = await make_member(services, tenant, Role.VIEWER)
-    waiting = text(
-        "SELECT count(*) FROM pg_stat_activity "
-        "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-    )
 
     async with services.db.session(write=True) as other:
         # a role change under way, as staffRoleChange makes it (the account locked first)
@@ -499,11 +496,7 @@ async def test_an_administrator_demoted_meanwhile_grants_no_permit(api, services
         record.role = Role.EDITOR
         await other.flush()
         granting = asyncio.create_task(api(PERMIT_GRANT, {"id": viewer.staff_id}, as_=admin))
-        for _ in range(500):  # until the grant waits for the change, or is done
-            async with services.db.session() as look:
-                if await look.scalar(waiting) or granting.done():
-                    break
-            await asyncio.sleep(0.02)
+        await until_waiting_on_a_lock(services, granting)
         assert not granting.done(), "the grant did not wait for the role change"
         await other.commit()
     body = await granting
