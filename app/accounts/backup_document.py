@@ -58,7 +58,7 @@ from app.custom_fields.service import (
     clean_options,
     normalise,
 )
-from app.db.base import UTCDateTime
+from app.db.base import MAX_ID, UTCDateTime, is_id
 from app.errors import DomainError, ErrorCode, ValidationFailed
 from app.fields import Backup
 from app.fields import table as field_table
@@ -295,8 +295,8 @@ def _row(section: Section, raw, where: str) -> dict:
             and not (column.primary_key and column.autoincrement in (True, "auto"))
         ):
             raise BackupRejected(f"{where}: no {column.key}")
-    if "id" in columns and not isinstance(row.get("id"), int):
-        raise BackupRejected(f"{where}: no id")
+    if "id" in columns and not is_id(row.get("id")):
+        raise BackupRejected(f"{where}: no id (a whole number from 0 to {MAX_ID})")
     return row
 
 

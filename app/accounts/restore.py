@@ -95,10 +95,36 @@ class Ids:
 
 
 async def _ids_free(session, model, ids: list[int]) -> bool:
+    """Whether the file's ids are kept: their range holds no row, and they are ids this
+    database has handed out already (a deleted account's, restored) or its table is empty
+    (a new database). Others are renumbered: kept, they would move the table's sequence
+    past the largest, and an edited file's id near the largest a key can be would leave
+    no id for anyone's next row."""
     if not ids:
         return True
     used = exists().where(model.id.between(min(ids), max(ids)))
-    return not await session.scalar(select(used))
+    if await session.scalar(select(used)):
+        return False
+    issued = await _issued(session, model.__tablename__)
+    return max(ids) <= issued or not await session.scalar(select(exists().where(model.id >= 0)))
+
+
+async def _issued(session, table: str) -> int:
+    """The largest id the table's sequence has handed out (0 for none)."""
+    if (await session.connection()).dialect.name == "postgresql":
+        sequence = await session.scalar(
+            text("SELECT pg_get_serial_sequence(:table, 'id')"), {"table": table}
+        )
+        if sequence is None:
+            return 0
+        last, called = (
+            await session.execute(text(f"SELECT last_value, is_called FROM {sequence}"))  # noqa: S608 (ours)
+        ).one()
+        return last if called else last - 1
+    found = await session.scalar(
+        text("SELECT seq FROM sqlite_sequence WHERE name = :table"), {"table": table}
+    )
+    return found or 0
 
 
 async def _slug(session, document_slug: str, slug: str | None, name: str) -> str:
@@ -215,7 +241,9 @@ async def restore_account(
     old_account = account_row["id"]
     account_row["slug"] = await _slug(session, account_row["slug"], slug, account_row["name"])
     ids = Ids()
-    keep = not await session.get(Account, old_account)
+    keep = not await session.get(Account, old_account) and await _ids_free(
+        session, Account, [old_account]
+    )
     ids.kept[ACCOUNT] = keep
     if not keep:
         account_row.pop("id")

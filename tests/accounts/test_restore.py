@@ -870,3 +870,28 @@ async def test_more_custom_fields_than_an_account_has_are_refused(
     refused = await refused_unchanged(services, tenant, tmp_path, document)
     what = "custom fields, archived ones included" if total > 1000 else "active custom fields"
     assert f"{max(total, active):,} {what}" in refused.message
+
+
+async def test_ids_no_database_handed_out_are_renumbered_and_ids_past_a_key_refused(
+    services, world, tmp_path
+):
+    """An edited backup's id near the largest a key can be, restored next to other
+    accounts, would move the table's sequence there and leave no id for anyone's next row:
+    it is renumbered (ids are kept only where this database handed them out, or into an
+    empty table). An id no key can be refuses the file."""
+    from app.db.base import MAX_ID
+
+    tenant, *_ = world
+    document = json.loads(await backup(services, tenant.slug, tmp_path))
+    assert document["auditLog"]
+    document["auditLog"][0]["id"] = MAX_ID - 1
+    restored = await restore(services, json.dumps(document).encode(), slug="edited")
+    copy = json.loads(await backup(services, "edited", tmp_path))
+    assert copy["account"]["id"] == restored.account.id
+    assert max(row["id"] for row in copy["auditLog"]) < 1_000_000
+    # the next row anyone writes still gets an id
+    await make_tenant(services)
+
+    document["auditLog"][0]["id"] = MAX_ID + 1
+    with pytest.raises(BackupRejected, match="no id"):
+        await restore(services, json.dumps(document).encode(), slug="past-a-key")

@@ -1142,3 +1142,32 @@ async def test_an_endpoints_two_standing_fields_read_it_once(api, services):
         s for s in counter.statements if s.lstrip().upper().startswith("SELECT STAFF.ID, STAFF.ROLE")
     ]
     assert len(members_read) == 1, counter.statements
+
+
+async def test_an_audit_entry_holds_no_other_mutation_s_deliveries(api, services):
+    """Two mutations in one request: each entry's diff is its own change, never the
+    webhook deliveries another mutation's event queued (their payloads name the fields
+    that changed, personal ones too, which an administrator without ViewPersonalData does
+    not read in the log)."""
+    from app.audit.models import AuditEntry
+
+    tenant = await make_tenant(services)
+    owner = tenant.owner
+    await create(api, owner, "http://127.0.0.1:9/hook")
+    staff = await make_staff(services, tenant, first_name="Two", last_name="Changes")
+    document = """mutation($a: StaffUpdateInput!, $b: StaffUpdateInput!) {
+      a: staffUpdate(input: $a) { userErrors { code } }
+      b: staffUpdate(input: $b) { userErrors { code } }
+    }"""
+    sid = gid("Staff", staff.id)
+    data = await api.data(
+        document, {"a": {"id": sid, "title": "First"}, "b": {"id": sid, "notes": "Second"}},
+        as_=owner,
+    )  # fmt: skip
+    assert data == {"a": {"userErrors": []}, "b": {"userErrors": []}}
+    async with services.db.session() as session:
+        entries = list(await session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "staffUpdate").order_by(AuditEntry.id)
+        ))  # fmt: skip
+    assert len(entries) == 2
+    assert [sorted({c["table"] for c in e.diff}) for e in entries] == [["staff"], ["staff"]]
