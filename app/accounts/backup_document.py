@@ -48,7 +48,7 @@ from app.accounts.admin_service import clean_settings, ownership_problem
 from app.accounts.backup import FORMAT, READABLE_VERSIONS, VERSION
 from app.accounts.errors import BackupRejected
 from app.accounts.models import Account
-from app.accounts.plans import PLAN_SEATS, Plan
+from app.accounts.plans import MAX_CUSTOM_SEATS, PLAN_SEATS, Plan
 from app.audit.models import AuditEntry
 from app.custom_fields.models import CustomField, CustomFieldValue
 from app.custom_fields.service import (
@@ -65,7 +65,7 @@ from app.fields import table as field_table
 from app.invitations.errors import AlreadyInvited
 from app.invitations.join_links import link_problems
 from app.invitations.models import Invitation, InvitationStatus, JoinLink
-from app.invitations.service import check_invited_role
+from app.invitations.service import MAX_EXPIRY_DAYS, check_invited_role
 from app.projects.models import Project, ProjectMember, ProjectTeamRole
 from app.projects.service import MAX_PROJECTS
 from app.security.tokens import token_digest
@@ -378,7 +378,7 @@ def _check_account(account: dict) -> None:
 
 
 def _plan_problem(plan: object, seat_limit: object) -> tuple[str, str] | None:
-    """A plan there is, with its seats (``PLAN_SEATS``; a custom plan's at least one, as
+    """A plan there is, with its seats (``PLAN_SEATS``; a custom plan's 1 to MAX_CUSTOM_SEATS, as
     an account is made with: ``roster account create --seats``): an edited backup does not
     give a named plan seats it does not have."""
     if plan not in set(Plan):
@@ -388,8 +388,8 @@ def _plan_problem(plan: object, seat_limit: object) -> tuple[str, str] | None:
         return "seat_limit", "not a number of seats"
     if fixed is not None and seat_limit != fixed:
         return "seat_limit", f"the {plan} plan has {fixed} seats"
-    if fixed is None and seat_limit < 1:
-        return "seat_limit", "a custom plan has at least one seat"
+    if fixed is None and not 1 <= seat_limit <= MAX_CUSTOM_SEATS:
+        return "seat_limit", f"a custom plan has 1 to {MAX_CUSTOM_SEATS} seats"
     return None
 
 
@@ -531,6 +531,15 @@ def _check_invitations(invitations: list[dict], owner_id: object, staff: list[di
     address_of = {row.get("id"): _address(row.get("email")) for row in staff}
     open_for: dict[tuple[str, object], int] = {}
     for i, row in enumerate(invitations):
+        days = row.get("expiry_days", 7)
+        if not (type(days) is int and 1 <= days <= MAX_EXPIRY_DAYS):
+            # a resend makes a link that lasts this long, as invitationCreate's
+            raise BackupRejected(
+                f"{_where('invitations', i, row, 'expiry_days')}: an invitation lasts 1 to "
+                f"{MAX_EXPIRY_DAYS} days.",
+                field=["invitations", str(i), "expiry_days"],
+                code=ErrorCode.INVALID,
+            )
         is_open = row.get("status", InvitationStatus.PENDING) in OPEN_INVITATIONS
         owners = row["role"] == Role.OWNER and (row.get("staff_id") == owner_id or not is_open)
         try:

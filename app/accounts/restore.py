@@ -52,11 +52,11 @@ from app.accounts.backup_document import (
 )
 from app.accounts.errors import BackupRejected, SlugTaken
 from app.accounts.models import Account
-from app.accounts.service import check_new_account
+from app.accounts.service import check_new_account, seats
 from app.audit import changes
 from app.audit.models import AuditEntry
 from app.db.base import utcnow
-from app.errors import DomainError
+from app.errors import DomainError, ErrorCode
 from app.security.crypto import Keyring
 from app.staff import stamps
 from app.staff.models import AccountStatus, Staff
@@ -173,6 +173,20 @@ def _build(section: Section, row: dict, account_id: int, ids: Ids, keep: bool, k
     return obj
 
 
+async def _check_seats(session, account: Account) -> None:
+    """The restored account's members and open invitations fit its plan, as every way in
+    keeps them (a resend or an acceptance holds the seat an invitation already has)."""
+    ledger = await seats(session, account)
+    taken = ledger.used + ledger.reserved
+    if taken > ledger.limit:
+        raise BackupRejected(
+            f"{ACCOUNT}.seat_limit: its members and open invitations take {taken} seats, "
+            f"its plan has {ledger.limit}",
+            field=[ACCOUNT, "seat_limit"],
+            code=ErrorCode.PLAN_TOO_SMALL,
+        )
+
+
 async def _advance_sequences(session, tables: list[str]) -> None:
     """PostgreSQL: ids written explicitly leave a table's sequence behind them."""
     if (await session.connection()).dialect.name != "postgresql":
@@ -263,6 +277,7 @@ async def restore_account(
                 await session.flush()
             if ids.kept.get(section.name):
                 kept.append(section.table)
+        await _check_seats(session, account)
         await _advance_sequences(session, kept)
         if owner_email is not None:
             await _hand_to_owner(session, account.id, owner_email)

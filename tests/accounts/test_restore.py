@@ -298,6 +298,15 @@ def _corrupt(document: dict, how: str) -> bytes:
     elif how == "same status name":  # the same name key, as statusCreate compares names
         status = document["staffStatuses"][0]
         document["staffStatuses"].append({**status, "id": 999_999, "name": status["name"].upper()})
+    elif how == "too many seats":  # more than a custom plan may have (changePlan's bound)
+        document["account"].update(plan="CUSTOM", seat_limit=100_001)
+    elif how == "too few seats":  # fewer than its open invitations take (its members
+        # come back without a login, and take a seat again once invited)
+        document["account"].update(plan="CUSTOM", seat_limit=1)
+        second = {**document["invitations"][0], "id": 999_999, "staff_id": None}
+        document["invitations"].append({**second, "email": "second@example.com"})
+    elif how == "lasting invitation":  # a resend would make a link that lasts 27 years
+        document["invitations"][0]["expiry_days"] = 10_000
     return json.dumps(document).encode()
 
 
@@ -328,6 +337,10 @@ def _corrupt(document: dict, how: str) -> bytes:
                              r"this account has this external id: staff\[0\] \(sid \d+\)\.$"),
         ("same status name", r"staffStatuses\[1\].name: Another row has the same name: "
                              r"staffStatuses\[0\]\.$"),
+        ("too many seats", r"account.seat_limit: a custom plan has 1 to 100000 seats"),
+        ("too few seats", r"account.seat_limit: its members and open invitations take \d+ "
+                          r"seats, its plan has 1"),
+        ("lasting invitation", r"invitations\[0\].expiry_days.*: an invitation lasts 1 to 30"),
     ],
 )
 async def test_a_bad_file_writes_nothing(services, world, tmp_path, how, message):
@@ -668,7 +681,7 @@ REFUSED_SETTINGS = [
     ("name", "  ", None),
     # plans and seats as accountPlanChange takes them (the world's account: CUSTOM, 50)
     ("plan", "PLATINUM", None),
-    ("seat_limit", 0, "a custom plan has at least one seat"),
+    ("seat_limit", 0, "a custom plan has 1 to 100000 seats"),
 ]
 # (key, value): refused naming seat_limit, the world's 50 seats being the plan's wrong
 REFUSED_PLANS = [("plan", "FREE", "the FREE plan has 5 seats"),
