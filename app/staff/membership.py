@@ -269,12 +269,17 @@ async def delete(session: AsyncSession, actor: Actor, staff_id: int) -> Staff:
     await withdraw_ways_in(session, staff, None)
     await _end_tokens(session, staff)  # a later invitation must not revive them either
     await _remember_end(session, staff)
-    await session.execute(
+    reports = await session.scalars(
         update(Staff)
         .where(Staff.account_id == actor.account_id, Staff.manager_id == staff.id)
         .values(manager_id=None, **stamps.moved(["manager_id"], utcnow()))
+        .returning(Staff.id)
         .execution_options(synchronize_session=False)
     )
+    # what the flush listener does not see: the log, webhooks and subscribers are told
+    for report_id in sorted(reports.all()):
+        moved = {"manager_id": (staff.id, None)}
+        changes.note(session, "staff", report_id, staff.account_id, moved)
     await session.execute(
         update(Invitation)
         .where(Invitation.staff_id == staff.id)
@@ -303,17 +308,27 @@ async def change_role(session: AsyncSession, actor: Actor, staff_id: int, role: 
         before = staff.role
         staff.role = role
         stamps.touch(staff, ["role"], utcnow())
-        await session.execute(
-            update(Invitation)
-            .where(
-                # not yet accepted: a resend of an expired one offers the new role too
-                Invitation.staff_id == staff.id,
-                Invitation.status.in_([InvitationStatus.PENDING, InvitationStatus.EXPIRED]),
+        # not yet accepted: a resend of an expired one offers the new role too
+        offered = (
+            await session.execute(
+                select(Invitation.id, Invitation.role).where(
+                    Invitation.staff_id == staff.id,
+                    Invitation.status.in_([InvitationStatus.PENDING, InvitationStatus.EXPIRED]),
+                    Invitation.role != role,
+                )
             )
-            .values(role=role)
-            .execution_options(synchronize_session=False)
-        )
+        ).all()
+        if offered:
+            await session.execute(
+                update(Invitation)
+                .where(Invitation.id.in_([i for i, _ in offered]))
+                .values(role=role)
+                .execution_options(synchronize_session=False)
+            )
         changes.note(session, "staff", staff.id, staff.account_id, {"role": (before, role)})
+        for invitation_id, offered_role in offered:
+            offers = {"role": (offered_role, role)}
+            changes.note(session, "invitations", invitation_id, staff.account_id, offers)
         await withdraw_ways_in(session, staff, role)
     await session.flush()
     return staff

@@ -507,3 +507,49 @@ async def test_an_administrator_demoted_meanwhile_grants_no_permit(api, services
             select(StaffPermitGrant).where(StaffPermitGrant.staff_id == viewer.staff_pk)
         ))  # fmt: skip
     assert grants == []
+
+
+async def test_what_a_delete_or_role_change_rewrites_in_bulk_is_logged(api, services):
+    """The reports whose manager a delete clears, and the open invitations a role change
+    re-offers, are changed by one statement each (no ORM flush): the audit entry still says
+    so, and with it the events webhooks and subscribers are told."""
+    from sqlalchemy import select
+
+    from app.audit.models import AuditEntry
+    from app.events.models import Event
+
+    tenant = await make_tenant(services)
+    boss = await make_member(services, tenant, Role.EDITOR, last_name="Boss")
+    report = await make_staff(services, tenant, manager_id=boss.staff_pk)
+    invited = await api.data(
+        """mutation { invitationCreate(input: {email: "offer@example.com", role: VIEWER}) {
+          invitation { id staff { id } } userErrors { code } } }""",
+        as_=tenant.owner,
+    )
+    offer = invited["invitationCreate"]["invitation"]
+    changed = await api.data(
+        "mutation($id: ID!) { staffRoleChange(input: {staffId: $id, role: EDITOR}) "
+        "{ userErrors { code } } }",
+        {"id": offer["staff"]["id"]},
+        as_=tenant.owner,
+    )
+    assert changed["staffRoleChange"]["userErrors"] == []
+    done = await api.data(DELETE, {"id": boss.staff_id}, as_=tenant.owner)
+    assert done["staffDelete"]["userErrors"] == []
+
+    async with services.db.session() as session:
+        diffs = {
+            e.action: e.diff
+            for e in await session.scalars(
+                select(AuditEntry).where(AuditEntry.account_id == tenant.account_id)
+            )
+        }
+        events = list(await session.scalars(select(Event).where(
+            Event.account_id == tenant.account_id
+        )))  # fmt: skip
+    [cleared] = [c for c in diffs["staffDelete"] if c["id"] == report.id]
+    assert (cleared["table"], cleared["fields"]) == ("staff", {"manager_id": [boss.staff_pk, None]})
+    [reoffered] = [c for c in diffs["staffRoleChange"] if c["table"] == "invitations"]
+    assert reoffered["fields"] == {"role": ["VIEWER", "EDITOR"]}
+    told = [(e.type, e.data) for e in events if e.subject_id == report.id]
+    assert told and all("manager" in str(data) for _, data in told), told
