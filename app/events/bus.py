@@ -28,8 +28,10 @@ class Hub:
     def __init__(self) -> None:
         self._queues: set[asyncio.Queue[int]] = set()
 
-    def listen(self) -> asyncio.Queue[int]:
-        queue: asyncio.Queue[int] = asyncio.Queue(QUEUE_LIMIT)
+    def listen(self, limit: int = QUEUE_LIMIT) -> asyncio.Queue[int]:
+        """A queue of the ids committed from now on (``limit``: at most that many waiting,
+        the oldest lost past it; 0 for no limit)."""
+        queue: asyncio.Queue[int] = asyncio.Queue(limit)
         self._queues.add(queue)
         return queue
 

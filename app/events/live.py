@@ -31,6 +31,9 @@ from app.events.bus import HUB, QUEUE_LIMIT, Hub
 log = logging.getLogger("roster.events")
 
 
+READ_BATCH = 1000  # announced ids read in one statement
+
+
 class LimitReached(DomainError):
     code = ErrorCode.LIMIT_REACHED
 
@@ -50,7 +53,8 @@ class Note:
 
 
 class Follower:
-    """One subscriber's queue of notes (a slow one loses the oldest, and is told so)."""
+    """One subscriber's queue of notes: one that falls more than ``QUEUE_LIMIT`` behind loses
+    the oldest (``dropped`` counts them; the subscriber is not told)."""
 
     def __init__(self, account_id: int, subjects: frozenset[str]):
         self.account_id = account_id
@@ -119,14 +123,18 @@ class Live:
 
     def _start(self) -> None:
         if self._task is None or self._task.done():
-            self._queue = self.hub.listen()
+            # Without a limit: this is the process's one reader of every account's ids, and
+            # one commit may announce thousands at once (a staff import); a bounded queue
+            # lost the oldest, other accounts' events among them. It holds ids only, and is
+            # read in batches as fast as the database answers.
+            self._queue = self.hub.listen(limit=0)
             self._task = asyncio.create_task(self._run(self._queue))
 
     async def _run(self, queue: asyncio.Queue[int]) -> None:
         try:
             while True:
                 ids = [await queue.get()]
-                while not queue.empty():
+                while not queue.empty() and len(ids) < READ_BATCH:
                     ids.append(queue.get_nowait())
                 if not self._followers:
                     continue

@@ -329,3 +329,31 @@ async def test_the_sweep_emits_expired_invitations_once_with_no_actor(api, servi
     assert (event.type, event.subject_id) == ("invitation.expired", invitation_id)
     assert event.account_id == tenant.account_id
     assert (event.actor_user_id, event.actor_staff_id, event.request_id) == (None, None, None)
+
+
+async def test_a_burst_of_another_account_s_events_loses_none_of_this_one_s(api, services):
+    """One commit may announce thousands of events (a staff import): the process's reader
+    of announced ids keeps every one, so another account's event announced just before the
+    burst still reaches that account's follower."""
+    import asyncio
+
+    from app.events.bus import QUEUE_LIMIT, Hub
+    from app.events.live import Live
+
+    tenant = await make_tenant(services)
+    before = await last_event_id(services)
+    await api.data(
+        STAFF_CREATE, {"input": {"firstName": "Before", "lastName": "Burst"}}, as_=tenant.owner
+    )
+    [mine] = await events_after(services, before)
+    hub = Hub()
+    live = Live(services.db, hub)
+    try:
+        async with live.follow(tenant.account_id, frozenset({"Staff"}), user_id=1) as follower:
+            # another account's burst: ids of events this account has nothing to do with
+            burst = [mine.id + 1_000_000 + i for i in range(3 * QUEUE_LIMIT)]
+            hub.publish([mine.id, *burst])
+            note = await asyncio.wait_for(follower.queue.get(), 10)
+        assert (note.id, note.subject_type) == (mine.id, "Staff")
+    finally:
+        await live.close()
