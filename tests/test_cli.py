@@ -113,6 +113,15 @@ async def test_account_create_with_slug_and_bad_input(api, database_url):
     assert code != 0, "an existing user must give their own password"
     assert out == ""
 
+    for seats in ("0", "100001"):  # a custom plan's seats, as changePlan and a restore take
+        code, out, err = await roster(
+            "account", "create", "--name", f"Seats {seats}", "--seats", seats,
+            "--owner-email", f"seats{seats}@beta.test", "--owner-password", OWNER_PASSWORD,
+            database_url=database_url,
+        )  # fmt: skip
+        assert (code != 0, out) == (True, ""), err
+        assert "1 to 100000 seats" in err
+
 
 async def test_export_schema_matches_the_committed_schema():
     code, out, err = await roster("export-schema")

@@ -9,8 +9,9 @@ defaults. Secrets are encrypted again under the keyring's current key, bound to 
 restored account (never copied as ciphertext).
 
 Ids: each table's ids are kept where none of them is in use (a restore into an empty
-database, or after the account was deleted), so that exporting the restored account gives
-the same document; otherwise the rows get new ids, in the document's order, and every
+database, or into the one the backup came from once its account is gone) and none is past
+``KEEP_BELOW`` unless this database handed it out already, so that exporting the restored
+account gives the same document; otherwise the rows get new ids, in the document's order, and every
 reference (manager, status, team role, project member, custom value, invitation,
 audit entry...) follows its row. A reference to a row the document does not hold refuses
 the file; the audit log's references are history without foreign keys: one to a row
@@ -94,33 +95,32 @@ class Ids:
         return new
 
 
+# Ids up to this are kept where free, in whatever order backups are restored; past it only
+# those this database handed out already. A kept id moves its table's sequence past it: an
+# edited file's id near the largest a key can be would leave no id for anyone's next row.
+KEEP_BELOW = 2**30
+
+
 async def _ids_free(session, model, ids: list[int]) -> bool:
-    """Whether the file's ids are kept: their range holds no row, and they are ids this
-    database has handed out already (a deleted account's, restored) or its table is empty
-    (a new database). Others are renumbered: kept, they would move the table's sequence
-    past the largest, and an edited file's id near the largest a key can be would leave
-    no id for anyone's next row."""
+    """Whether the file's ids are kept: their range holds no row, and none is past
+    ``KEEP_BELOW`` unless this database has handed it out already."""
     if not ids:
         return True
     used = exists().where(model.id.between(min(ids), max(ids)))
     if await session.scalar(select(used)):
         return False
-    issued = await _issued(session, model.__tablename__)
-    return max(ids) <= issued or not await session.scalar(select(exists().where(model.id >= 0)))
+    return max(ids) <= KEEP_BELOW or max(ids) <= await _issued(session, model.__tablename__)
 
 
 async def _issued(session, table: str) -> int:
     """The largest id the table's sequence has handed out (0 for none)."""
     if (await session.connection()).dialect.name == "postgresql":
-        sequence = await session.scalar(
-            text("SELECT pg_get_serial_sequence(:table, 'id')"), {"table": table}
+        # (pg_sequence_last_value: USAGE on the sequence is enough; NULL before its first)
+        last = await session.scalar(
+            text("SELECT pg_sequence_last_value(pg_get_serial_sequence(:table, 'id'))"),
+            {"table": table},
         )
-        if sequence is None:
-            return 0
-        last, called = (
-            await session.execute(text(f"SELECT last_value, is_called FROM {sequence}"))  # noqa: S608 (ours)
-        ).one()
-        return last if called else last - 1
+        return last or 0
     found = await session.scalar(
         text("SELECT seq FROM sqlite_sequence WHERE name = :table"), {"table": table}
     )
@@ -277,10 +277,10 @@ async def restore_account(
                 await session.flush()
             if ids.kept.get(section.name):
                 kept.append(section.table)
-        await _check_seats(session, account)
         await _advance_sequences(session, kept)
         if owner_email is not None:
             await _hand_to_owner(session, account.id, owner_email)
+        await _check_seats(session, account)  # the owner given a login takes one too
     except IntegrityError as exc:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "a constraint"
         raise BackupRejected(f"the database refused the backup: {reason}") from None

@@ -15,6 +15,7 @@ from sqlalchemy.orm.util import identity_key
 from app.access import Actor, Permit, Role, require
 from app.accounts.errors import SeatLimitReached, SlugTaken
 from app.accounts.models import Account
+from app.accounts.plans import MAX_CUSTOM_SEATS
 from app.accounts.queries import SEAT_COUNTS
 from app.db.base import utcnow
 from app.db.prepared import connection_of
@@ -194,8 +195,8 @@ async def create_account(
         slug = base
         while await session.scalar(select(Account.id).where(Account.slug == slug)):
             slug = f"{base}-{secrets.token_hex(3)}"
-    if seat_limit < 1:
-        raise DomainError("An account needs at least one seat.", field=["seats"])
+    if not 1 <= seat_limit <= MAX_CUSTOM_SEATS:
+        raise DomainError(f"An account has 1 to {MAX_CUSTOM_SEATS} seats.", field=["seats"])
     for tries_left in range(4, -1, -1):
         account = Account(
             name=name,

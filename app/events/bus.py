@@ -44,11 +44,14 @@ class Hub:
 
     def publish(self, ids: list[int]) -> None:
         for queue in list(self._queues):
+            dropped = 0
             for event_id in ids:
                 if queue.full():
                     queue.get_nowait()
-                    log.warning("a subscriber fell behind; an event was dropped for it")
+                    dropped += 1
                 queue.put_nowait(event_id)
+            if dropped:  # once per commit, not once per event (an import announces thousands)
+                log.warning("a listener fell behind; %d announced events were dropped", dropped)
 
 
 HUB = Hub()
