@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import statistics
 import threading
 import time
 
@@ -26,8 +25,12 @@ LOGIN = """mutation($email: String!, $password: String!) {
 
 @pytest.fixture
 def settings(database_url):
-    # Realistic enough argon2 cost that one verification dominates a login request.
-    return make_settings(database_url, argon2_time_cost=2, argon2_memory_cost=32 * 1024)
+    # Realistic enough argon2 cost that one verification dominates a login request; back-to-
+    # back hashes unpaced (the pacing's rest would fall on whichever login comes next; the
+    # Pacer is tested on its own below).
+    return make_settings(
+        database_url, argon2_time_cost=2, argon2_memory_cost=32 * 1024, password_hash_duty=1.0
+    )
 
 
 @pytest.fixture
@@ -179,16 +182,17 @@ async def test_unknown_email_and_wrong_password_take_similar_time(api, services)
     await api.data(LOGIN, cases["unknown"])  # warm up connections and code paths
     await api.data(LOGIN, cases["wrong"])
     durations: dict[str, list[float]] = {"unknown": [], "wrong": []}
-    for _ in range(5):
+    for _ in range(9):
         for label, variables in cases.items():
             started = time.perf_counter()
             data = await api.data(LOGIN, variables)
             durations[label].append(time.perf_counter() - started)
             assert data["login"]["userErrors"][0]["code"] == "INVALID_CREDENTIALS"
-    unknown = statistics.median(durations["unknown"])
-    wrong = statistics.median(durations["wrong"])
-    # Behaviour, not performance: without the dummy verification an unknown email answers
-    # many times faster than a known one (one argon2 run is most of a login here).
+    # The least of each: a loaded machine only adds time (the hashing threads run niced, and
+    # beside other test workers waited up to 2 s), so the fastest answer is the request's own
+    # cost. Behaviour, not performance: without the dummy verification an unknown email
+    # answers many times faster than a known one (one argon2 run is most of a login here).
+    unknown, wrong = min(durations["unknown"]), min(durations["wrong"])
     assert max(unknown, wrong) < 3 * min(unknown, wrong), durations
 
 
