@@ -188,7 +188,7 @@ async def change_plan(
         limit = fixed
     account = await lock_account(session, actor.account_id)
     ledger = await seats(session, account)
-    in_use = ledger.used + ledger.reserved
+    in_use = ledger.taken
     if limit < in_use:
         raise DomainError(
             f"{plan.value} allows {limit} seats but {in_use} are in use "

@@ -177,10 +177,9 @@ async def _check_seats(session, account: Account) -> None:
     """The restored account's members and open invitations fit its plan, as every way in
     keeps them (a resend or an acceptance holds the seat an invitation already has)."""
     ledger = await seats(session, account)
-    taken = ledger.used + ledger.reserved
-    if taken > ledger.limit:
+    if ledger.taken > ledger.limit:
         raise BackupRejected(
-            f"{ACCOUNT}.seat_limit: its members and open invitations take {taken} seats, "
+            f"{ACCOUNT}.seat_limit: its members and open invitations take {ledger.taken} seats, "
             f"its plan has {ledger.limit}",
             field=[ACCOUNT, "seat_limit"],
             code=ErrorCode.PLAN_TOO_SMALL,

@@ -45,8 +45,13 @@ class Seats:
     guests_take_seats: bool = False
 
     @property
+    def taken(self) -> int:
+        """Seats used or reserved (what the limit bounds)."""
+        return self.used + self.reserved
+
+    @property
     def available(self) -> int:
-        return max(0, self.limit - self.used - self.reserved)
+        return max(0, self.limit - self.taken)
 
 
 def slugify(name: str) -> str:

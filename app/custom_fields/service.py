@@ -328,9 +328,10 @@ def normalise(field: CustomField, raw: str, path: list[str]) -> str:
                 raise DomainError(f"{field.name} must be a number.", field=path)
             try:
                 number = number.normalize(_EXACT)
+                exact = number.as_tuple().exponent >= -MAX_DECIMALS  # type: ignore[operator]
             except Inexact:  # more digits than any number allowed has
-                number = Decimal(f"1e-{MAX_DECIMALS + 1}")
-            if number.as_tuple().exponent < -MAX_DECIMALS:  # type: ignore[operator]
+                exact = False
+            if not exact:
                 raise DomainError(
                     f"{field.name} has at most {MAX_DECIMALS} digits after the point.",
                     field=path,

@@ -116,7 +116,7 @@ def writer_lock(engine: Engine) -> WriterLock | None:
     return writers
 
 
-def _release(_engine: Engine, record) -> None:
+def _release(record) -> None:
     """A connection is back in the pool (after its commit or rollback), or thrown away:
     the next writer goes ahead. The lock given back is the one the connection took, also
     when its pool was replaced meanwhile (``dispose`` while it wrote): that pool's waiting
@@ -135,7 +135,7 @@ def _sqlite_begin(conn) -> None:
         try:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         except BaseException:
-            _release(conn.engine, record)
+            _release(record)
             raise
         return
     if write or not in_greenlet():
@@ -187,8 +187,8 @@ def create_engine(url: str, *, echo: bool = False, pre_ping: bool = False) -> As
         event.listen(sync, "connect", _sqlite_pragmas)
         event.listen(sync, "begin", _sqlite_begin)
         # (pool events carry over to the pool that replaces a disposed one)
-        event.listen(sync.pool, "checkin", lambda _c, rec: _release(sync, rec))
-        event.listen(sync.pool, "invalidate", lambda _c, rec, _e: _release(sync, rec))
+        event.listen(sync.pool, "checkin", lambda _c, rec: _release(rec))
+        event.listen(sync.pool, "invalidate", lambda _c, rec, _e: _release(rec))
     elif engine.dialect.driver == "asyncpg" and not pre_ping:
         event.listen(engine.sync_engine, "checkout", _refuse_closed)
     return engine
