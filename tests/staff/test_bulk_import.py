@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import io
 import tracemalloc
@@ -738,6 +739,20 @@ async def test_a_custom_value_set_while_the_import_writes_it_is_written_over(
     assert values == ["From the file"]
 
 
+@contextlib.asynccontextmanager
+async def option_change_under_way(services, field_id: int, options: list[str]):
+    """A change of the field's options, not yet committed while the block runs, holding the
+    field as customFieldUpdate does (``get_field``); committed when the block ends."""
+    from app.custom_fields.models import CustomField
+
+    async with services.db.session(write=True) as other:
+        changing = await other.get(CustomField, field_id, with_for_update={"key_share": True})
+        changing.options = options
+        await other.flush()
+        yield
+        await other.commit()
+
+
 async def test_an_option_removed_while_the_import_applies_is_never_written(
     api, services, backend
 ):
@@ -747,7 +762,7 @@ async def test_an_option_removed_while_the_import_applies_is_never_written(
     if backend == "sqlite":
         pytest.skip("SQLite's writer lock runs one write transaction at a time")
 
-    from app.custom_fields.models import CustomField, CustomFieldValue
+    from app.custom_fields.models import CustomFieldValue
 
     tenant = await make_tenant(services)
     field = await make_custom_field(services, tenant, "Size", type="CHOICE", options=["A", "B"])
@@ -756,15 +771,10 @@ async def test_an_option_removed_while_the_import_applies_is_never_written(
     text = to_csv([{"email": "option@example.com", "firstName": "Op", "lastName": "Tion",
                     "Size": "B"}])  # fmt: skip
 
-    async with services.db.session(write=True) as other:
-        # an option change under way, as customFieldUpdate holds its field (get_field)
-        changing = await other.get(CustomField, field.id, with_for_update={"key_share": True})
-        changing.options = ["A"]
-        await other.flush()
+    async with option_change_under_way(services, field.id, ["A"]):
         applying = asyncio.create_task(run(api, tenant.owner, text, apply=True))
         await until_waiting_on_a_lock(services, applying)
         assert not applying.done(), "the import did not wait for the option change"
-        await other.commit()
     report = await applying
 
     assert [(e["column"], e["code"]) for e in report["errors"]] == [("Size", "INVALID")], report
@@ -781,20 +791,14 @@ async def test_an_import_without_the_field_does_not_wait_for_its_change(api, ser
     keeps the import waiting for nothing."""
     if backend == "sqlite":
         pytest.skip("SQLite's writer lock runs one write transaction at a time")
-    from app.custom_fields.models import CustomField
-
     tenant = await make_tenant(services)
     field = await make_custom_field(services, tenant, "Size", type="CHOICE", options=["A", "B"])
     await make_custom_field(services, tenant, "Shirt")
     text = to_csv([{"email": "wait.not@example.com", "firstName": "Wait", "lastName": "Not",
                     "Shirt": "M"}])  # fmt: skip
 
-    async with services.db.session(write=True) as other:
-        changing = await other.get(CustomField, field.id, with_for_update={"key_share": True})
-        changing.options = ["A"]
-        await other.flush()
+    async with option_change_under_way(services, field.id, ["A"]):
         report = await asyncio.wait_for(run(api, tenant.owner, text, apply=True), 10)
-        await other.commit()
 
     assert (report["errors"], report["created"], report["applied"]) == ([], 1, True), report
 
