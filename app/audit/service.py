@@ -65,6 +65,20 @@ class Who:
     impersonator_user_id: int | None = None
 
 
+# At most this many changed rows in one entry's diff: a mutation that changes more rows of
+# an account (an import, a bulk invitation) gets consecutive entries, each with this many
+# but the last, sharing action, actor, target and request id. So a page of the log holds
+# at most ``first`` times this many rows, and the cost check prices an entry's diff so.
+DIFF_ROWS_PER_ENTRY = 50
+
+
+def diff_parts(rows: list[dict]) -> list[list[dict]]:
+    """``rows`` in order, cut into diffs of at most ``DIFF_ROWS_PER_ENTRY`` (one empty
+    diff if there are none)."""
+    step = DIFF_ROWS_PER_ENTRY
+    return [rows[i : i + step] for i in range(0, len(rows), step)] or [[]]
+
+
 # Rows without an id of their own (link rows) are about what they link.
 LINK_COLUMNS = [("project_id", "Project"), ("staff_id", "Staff")]
 
@@ -215,14 +229,16 @@ async def record(
     client_address: str | None,
     target: tuple[str, int] | None = None,
 ) -> list[AuditEntry]:
-    """One entry for each account whose data the mutation changed (see ``by_account``).
+    """One entry for each account whose data the mutation changed (see ``by_account``), or
+    consecutive entries where it changed more rows there than one diff holds
+    (``diff_parts``).
 
     The target is the record created, else the one the client named (``target``, from its
     input; only in the actor's own account), else the most specific one changed. In another
     account than the actor's, the actor is only a user: their staff id belongs elsewhere.
     """
     members = await _members(session, who, changes)
-    entries = []
+    entries: list[AuditEntry] = []
     for account_id, own in by_account(changes, who.account_id, members).items():
         in_actors_account = account_id == who.account_id
         target_type, target_id = (
@@ -230,7 +246,7 @@ async def record(
             or (target if in_actors_account else None)
             or _target(own, action)
         )
-        entries.append(
+        entries.extend(
             AuditEntry(
                 account_id=account_id,
                 actor_user_id=who.user_id,
@@ -240,10 +256,11 @@ async def record(
                 action=action,
                 target_type=target_type,
                 target_id=target_id,
-                diff=own,
+                diff=part,
                 request_id=request_id,
                 client_address=client_address,
             )
+            for part in diff_parts(own)
         )
     session.add_all(entries)
     await session.flush()

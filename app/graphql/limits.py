@@ -7,7 +7,8 @@ into fragments or padded with aliases:
 - depth: nesting of selections;
 - aliases: aliased fields, counted per use (a fragment spread twice counts twice);
 - directives per location;
-- cost: every field costs 1, times the number of items every list around it can hold.
+- cost: every field costs 1 (a JSON value holding a list, what the list can hold:
+  ``VALUE_COSTS``), times the number of items every list around it can hold.
 
 How many items a list can hold is declared once per list field, in ``LIST_BOUNDS``: a
 connection its page (``first``, default 50, a variable counting as the largest page), a
@@ -74,6 +75,7 @@ from graphql.utilities import get_operation_ast
 
 from app.accounts import sizes as account_sizes
 from app.accounts.sizes import Size
+from app.audit.service import DIFF_ROWS_PER_ENTRY
 from app.custom_fields.service import MAX_OPTIONS
 from app.errors import MAX_REPORTED
 from app.invitations.join_links import MAX_DOMAINS
@@ -173,6 +175,10 @@ LIST_BOUNDS: dict[tuple[str, str], Bound] = {
 }
 # Every payload's userErrors (the Payload interface and each type implementing it).
 USER_ERRORS = const(_USER_ERRORS)
+# Scalars whose one value holds a list (JSON): they cost the items it can hold, not 1.
+VALUE_COSTS: dict[tuple[str, str], int] = {
+    ("AuditEntry", "diff"): DIFF_ROWS_PER_ENTRY,
+}
 
 
 def bound_of(type_name: str, field_name: str) -> Bound | None:
@@ -429,10 +435,11 @@ class _Summer:
             if isinstance(selection, FieldNode):
                 if selection.alias is not None:
                     out.aliases += 1
-                self.count(out, 1)
-                if selection.selection_set is None:
-                    continue
                 name = selection.name.value
+                if selection.selection_set is None:
+                    self.count(out, VALUE_COSTS.get((parent.name, name), 1))
+                    continue
+                self.count(out, 1)
                 definition = getattr(parent, "fields", {}).get(name)
                 meta = parent is self.schema.query_type and name in _META_FIELDS
                 if meta:

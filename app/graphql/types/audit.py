@@ -9,6 +9,7 @@ from strawberry.scalars import JSON
 from app.access import Actor
 from app.audit import service as audit_service
 from app.audit.models import AuditEntry as AuditEntryRow
+from app.audit.service import DIFF_ROWS_PER_ENTRY
 from app.errors import DomainError
 from app.graphql.errors import bad_input
 from app.graphql.ids import decode_after, decode_any, decode_id, encode_id
@@ -55,7 +56,9 @@ class AuditEntry(Node):
     @strawberry.field(
         description="Rows changed: table, op, fields {column: [before, after]}; "
         "secrets and personal data are redacted, and without ViewPersonalData personal "
-        "fields (and personal custom fields' values) are left out."
+        "fields (and personal custom fields' values) are left out. At most "
+        f"{DIFF_ROWS_PER_ENTRY} rows: a mutation that changed more rows is logged as "
+        "consecutive entries with the same requestId."
     )
     def diff(self) -> JSON:
         return JSON(self._row.diff)
