@@ -256,6 +256,7 @@ class RosterGraphQL(GraphQLOverHTTP, GraphQL):
             services.db,
             per_account=s.subscriptions_per_account,
             per_member=s.subscriptions_per_member,
+            backlog=s.subscription_backlog,
         )
 
     async def on_ws_connect(self, context: Context):

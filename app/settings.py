@@ -160,6 +160,10 @@ class Settings(BaseSettings):
     subscriptions_per_connection: int = Field(20, ge=1)
     subscriptions_per_account: int = Field(500, ge=1)
     subscriptions_per_member: int = Field(50, ge=1)
+    # Changes one subscription may fall behind by (sent neither yet nor being built): past
+    # it the subscription ends with an error saying how many it was not sent
+    # (app.events.live.Follower), rather than going on without them.
+    subscription_backlog: int = Field(1000, ge=1, le=100_000)
     subscription_init_timeout_seconds: float = Field(10, gt=0)
     subscription_recheck_seconds: float = Field(30, gt=0)
     # Answer the staff list's hot documents with compiled plans (app.graphql.hot); off,

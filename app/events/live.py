@@ -53,21 +53,30 @@ class Note:
 
 
 class Follower:
-    """One subscriber's queue of notes: one that falls more than ``QUEUE_LIMIT`` behind loses
-    the oldest (``dropped`` counts them; the subscriber is not told)."""
+    """One subscriber's queue of notes, at most ``backlog`` long.
 
-    def __init__(self, account_id: int, subjects: frozenset[str]):
+    A subscriber that falls further behind takes no more notes from then on (``lost``
+    counts those it was not given): it is sent the ones it holds, in order, and then told
+    how many followed that it will never be sent, so that it reads what it follows afresh
+    rather than going on with a gap it cannot see. One commit may announce thousands of
+    changes at once (a staff import)."""
+
+    def __init__(self, account_id: int, subjects: frozenset[str], backlog: int = QUEUE_LIMIT):
         self.account_id = account_id
         self.subjects = subjects
-        self.queue: asyncio.Queue[Note] = asyncio.Queue(QUEUE_LIMIT)
-        self.dropped = 0
+        self.queue: asyncio.Queue[Note] = asyncio.Queue(backlog)
+        self.lost = 0
+
+    @property
+    def backlog(self) -> int:
+        return self.queue.maxsize
 
     def offer(self, note: Note) -> None:
         if note.subject_type not in self.subjects:
             return
-        if self.queue.full():
-            self.queue.get_nowait()
-            self.dropped += 1
+        if self.lost or self.queue.full():
+            self.lost += 1
+            return
         self.queue.put_nowait(note)
 
 
@@ -75,12 +84,19 @@ class Live:
     """The process's fan-out from the hub to its followers, by account."""
 
     def __init__(
-        self, db: Database, hub: Hub = HUB, *, per_account: int = 200, per_member: int = 50
+        self,
+        db: Database,
+        hub: Hub = HUB,
+        *,
+        per_account: int = 200,
+        per_member: int = 50,
+        backlog: int = QUEUE_LIMIT,
     ):
         self.db = db
         self.hub = hub
         self.per_account = per_account
         self.per_member = per_member
+        self.backlog = backlog
         self._followers: dict[int, set[Follower]] = defaultdict(set)
         self._members: dict[tuple[int, int], int] = defaultdict(int)  # followers by member
         self._task: asyncio.Task | None = None
@@ -108,7 +124,7 @@ class Live:
                 "end one before starting another."
             )
         self._start()
-        follower = Follower(account_id, subjects)
+        follower = Follower(account_id, subjects, self.backlog)
         followers.add(follower)
         self._members[member] += 1
         try:

@@ -26,7 +26,7 @@ from app.access import Actor
 from app.custom_fields import service as custom_fields
 from app.errors import DomainError, ErrorCode, Unauthenticated
 from app.events import visibility
-from app.events.live import LimitReached, Note
+from app.events.live import Follower, LimitReached, Note
 from app.graphql.ids import encode_id
 from app.graphql.types.custom_fields import CustomField
 from app.graphql.types.invitations import Invitation
@@ -37,8 +37,19 @@ from app.staff import service as staff_service
 CLOSE_FORBIDDEN = 4403
 
 
-def limit_reached(message: str) -> GraphQLError:
-    return GraphQLError(message, extensions={"code": ErrorCode.LIMIT_REACHED.value})
+def limit_reached(message: str, **extensions) -> GraphQLError:
+    return GraphQLError(message, extensions={"code": ErrorCode.LIMIT_REACHED.value, **extensions})
+
+
+def fell_behind(follower: Follower) -> GraphQLError:
+    """The end of a subscription that fell more than its backlog behind: what it was sent
+    is complete up to the last change sent, and ``eventsLost`` changes came after it."""
+    return limit_reached(
+        f"This subscription fell more than {follower.backlog} changes behind: the "
+        f"{follower.lost} changes after the last one sent will not be sent. Subscribe again "
+        "and read what you follow afresh.",
+        eventsLost=follower.lost,
+    )
 
 
 @strawberry.enum(description="What happened to a staff record.")
@@ -159,6 +170,8 @@ async def _follow(info: Info, subject: str, build: Build[T]) -> AsyncGenerator[T
             account_id, frozenset({subject}), user_id=actor.user_id
         ) as follower:
             while True:
+                if follower.lost and follower.queue.empty():
+                    raise fell_behind(follower)
                 note: Note | None = None
                 with contextlib.suppress(TimeoutError):
                     note = await asyncio.wait_for(

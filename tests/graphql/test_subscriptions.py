@@ -6,14 +6,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+import httpx
 import pytest
 
 from app.access import Role
 from app.main import create_app
 from tests.conftest import make_settings
-from tests.factories import gid, make_member, make_staff, make_tenant
+from tests.factories import Api, gid, make_member, make_staff, make_tenant
 from tests.graphql.ws import WsClient
 from tests.security.live import live_server
+from tests.staff.test_bulk_import import IMPORT, to_csv
 
 STAFF_CHANGED = """subscription {
   staffChanged { eventId kind staffId changedFields staff { id firstName title email } }
@@ -341,3 +343,37 @@ async def test_a_subscription_is_priced_again_for_each_event(api, services, live
         assert error["extensions"]["code"] == "BAD_USER_INPUT"
         assert "too large" in error["message"]
         assert await ws.drain(0.5) == [{"id": op, "type": "complete"}]  # it has ended
+
+
+async def test_a_subscriber_that_falls_behind_is_told_how_many_changes_it_lost(database_url):
+    """Past its backlog a subscription takes no more changes: it is sent those it holds, in
+    order, then an error naming how many came after, and ends; before, it lost the oldest
+    and went on with a gap it could not see."""
+    from app.services import Services
+
+    settings = make_settings(database_url, subscription_backlog=5)
+    services = Services.from_settings(settings)
+    try:
+        app = create_app(settings, services=services)
+        tenant = await make_tenant(services)
+        people = [{"firstName": f"New{i}", "lastName": "Hire", "kind": "employee"} for i in range(8)]
+        async with serving(app) as base, WsClient.open(base) as ws:
+            await ws.init(tenant.owner)
+            op = await ws.subscribe("subscription { staffChanged { kind staff { firstName } } }")
+            await asyncio.sleep(0.3)
+            async with httpx.AsyncClient(base_url=base) as client:
+                done = await Api(client).data(
+                    IMPORT, {"csv": to_csv(people), "apply": True}, as_=tenant.owner
+                )  # eight changes in one commit
+            assert done["staffImport"]["created"] == 8
+            messages = await ws.drain(1.0)
+        assert [m["id"] for m in messages] == [op] * len(messages)
+        assert [m["type"] for m in messages] == ["next"] * 6 + ["complete"]
+        sent = [m["payload"]["data"]["staffChanged"] for m in messages[:5]]
+        assert sent == [{"kind": "CREATED", "staff": {"firstName": f"New{i}"}} for i in range(5)]
+        told = messages[5]["payload"]
+        assert told["data"] is None and len(told["errors"]) == 1
+        assert told["errors"][0]["extensions"] == {"code": "LIMIT_REACHED", "eventsLost": 3}
+        assert "fell more than 5 changes behind" in told["errors"][0]["message"]
+    finally:
+        await services.close()
