@@ -10,7 +10,9 @@ type and field names, nothing personal.
 Each account has a cap on the followers it may have in one process
 (``subscriptions_per_account``), and each member of it a smaller one
 (``subscriptions_per_member``), so that one member's sockets cannot take every follower
-the account may have; following past either raises ``LimitReached``.
+the account may have; the account's guests (people from outside the organisation) hold at
+most half of its followers together, so that they cannot take them all either. Following
+past any of these raises ``LimitReached``.
 """
 
 from __future__ import annotations
@@ -99,6 +101,7 @@ class Live:
         self.backlog = backlog
         self._followers: dict[int, set[Follower]] = defaultdict(set)
         self._members: dict[tuple[int, int], int] = defaultdict(int)  # followers by member
+        self._guests: dict[int, int] = defaultdict(int)  # guests' followers by account
         self._task: asyncio.Task | None = None
         self._queue: asyncio.Queue[int] | None = None
 
@@ -107,10 +110,10 @@ class Live:
 
     @contextlib.asynccontextmanager
     async def follow(
-        self, account_id: int, subjects: frozenset[str], *, user_id: int
+        self, account_id: int, subjects: frozenset[str], *, user_id: int, guest: bool = False
     ) -> AsyncIterator[Follower]:
         """A follower of the account's events about ``subjects`` for the ``with`` block, for
-        the account's member with login ``user_id``."""
+        the account's member with login ``user_id`` (``guest``: one of its guests)."""
         followers = self._followers[account_id]
         if len(followers) >= self.per_account:
             raise LimitReached(
@@ -123,10 +126,17 @@ class Live:
                 "You have as many live subscriptions in this account as one member may; "
                 "end one before starting another."
             )
+        if guest and self._guests[account_id] >= self.per_account // 2:
+            raise LimitReached(
+                "This account's guests have as many live subscriptions as they may have "
+                "together; end one before starting another."
+            )
         self._start()
         follower = Follower(account_id, subjects, self.backlog)
         followers.add(follower)
         self._members[member] += 1
+        if guest:
+            self._guests[account_id] += 1
         try:
             yield follower
         finally:
@@ -136,6 +146,10 @@ class Live:
             self._members[member] -= 1
             if not self._members[member]:
                 del self._members[member]
+            if guest:
+                self._guests[account_id] -= 1
+                if not self._guests[account_id]:
+                    del self._guests[account_id]
 
     def _start(self) -> None:
         if self._task is None or self._task.done():

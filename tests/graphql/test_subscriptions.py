@@ -377,3 +377,40 @@ async def test_a_subscriber_that_falls_behind_is_told_how_many_changes_it_lost(d
         assert "fell more than 5 changes behind" in told["errors"][0]["message"]
     finally:
         await services.close()
+
+
+async def test_guests_cannot_take_every_subscription_of_the_account(database_url):
+    """The account's guests hold at most half of its subscriptions together: however many
+    guests there are, the members keep the other half."""
+    from app.services import Services
+
+    settings = make_settings(database_url, subscriptions_per_account=4)
+    services = Services.from_settings(settings)
+    try:
+        app = create_app(settings, services=services)
+        tenant = await make_tenant(services)
+        guests = [await make_member(services, tenant, Role.GUEST, kind="CUSTOMER") for _ in range(2)]
+        viewer = await make_member(services, tenant, Role.VIEWER)
+        async with serving(app) as base, WsClient.open(base) as first, \
+                WsClient.open(base) as second, WsClient.open(base) as members:
+            await first.init(guests[0])
+            await first.subscribe(STAFF_CHANGED)
+            await first.subscribe(STAFF_CHANGED)
+            await asyncio.sleep(0.3)
+            assert await first.drain(0.3) == []
+            await second.init(guests[1])  # another guest: the guests' half is taken
+            op = await second.subscribe(STAFF_CHANGED)
+            message = await second.receive()
+            assert message["id"] == op
+            assert message["payload"]["errors"][0]["extensions"]["code"] == "LIMIT_REACHED"
+            assert "guests" in message["payload"]["errors"][0]["message"]
+            await members.init(viewer)  # the members' half is still there
+            await members.subscribe(STAFF_CHANGED)
+            await members.subscribe(STAFF_CHANGED)
+            assert await members.drain(0.3) == []
+        async with serving(app) as base, WsClient.open(base) as again:
+            await again.init(guests[1])  # the first guest's ended with their socket
+            await again.subscribe(STAFF_CHANGED)
+            assert await again.drain(0.3) == []
+    finally:
+        await services.close()
