@@ -26,7 +26,8 @@ again), invitations lose the login that accepted them, audit entries the user id
 their actors (names stay), and pending invitations and join links get new digests of
 tokens nobody holds (resend the invitation, make a new link). These are the only columns
 in which a restored account's export differs from the file it came from; restoring that
-export again changes nothing.
+export again changes nothing. (A backup from before audit diffs were cut at 50 rows comes
+back with each longer entry cut as ``app.audit.service.continuations`` cuts it.)
 
 Someone must be able to sign in to the restored account, so the operator may name the
 login that owns it (``owner_email``, ``--owner-email``): an existing login, named on
@@ -55,6 +56,7 @@ from app.accounts.errors import BackupRejected, SlugTaken
 from app.accounts.models import Account
 from app.accounts.service import check_new_account, seats
 from app.audit import changes
+from app.audit import service as audit
 from app.audit.models import AuditEntry
 from app.db.base import utcnow
 from app.errors import DomainError, ErrorCode
@@ -266,10 +268,13 @@ async def restore_account(
         await session.flush()
         ids.maps[ACCOUNT] = {old_account: account.id}
         kept = ["accounts"] if keep else []
+        entries: list[AuditEntry] = []
         for section in SECTIONS:
             objs = await _write_section(
                 session, section, rows[section.name], account.id, ids, keyring
             )
+            if section.model is AuditEntry:
+                entries = objs
             if section.model is Staff:
                 for row, obj in zip(rows[section.name], objs, strict=True):
                     obj.manager_id = ids("staff", row.get("manager_id"))
@@ -277,6 +282,9 @@ async def restore_account(
             if ids.kept.get(section.name):
                 kept.append(section.table)
         await _advance_sequences(session, kept)
+        # entries of a backup from before diffs were cut: continued in new ids, past all
+        session.add_all([more for entry in entries for more in audit.continuations(entry)])
+        await session.flush()
         if owner_email is not None:
             await _hand_to_owner(session, account.id, owner_email)
         await _check_seats(session, account)  # the owner given a login takes one too

@@ -79,6 +79,19 @@ def diff_parts(rows: list[dict]) -> list[list[dict]]:
     return [rows[i : i + step] for i in range(0, len(rows), step)] or [[]]
 
 
+def continuations(entry: AuditEntry) -> list[AuditEntry]:
+    """An entry written whole, from before diffs were cut (a restored backup): its diff cut
+    to its first part, and the new entries that continue it (the same but for id and diff),
+    in order."""
+    first, *rest = diff_parts(entry.diff or [])
+    if not rest:
+        return []
+    entry.diff = first
+    columns = [c.key for c in AuditEntry.__table__.columns if c.key not in ("id", "diff")]
+    same = {column: getattr(entry, column) for column in columns}
+    return [AuditEntry(**same, diff=part) for part in rest]
+
+
 # Rows without an id of their own (link rows) are about what they link.
 LINK_COLUMNS = [("project_id", "Project"), ("staff_id", "Staff")]
 

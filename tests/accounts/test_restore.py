@@ -16,6 +16,8 @@ from app.accounts.errors import BackupRejected
 from app.accounts.fields import ACCOUNTS
 from app.accounts.models import Account
 from app.accounts.restore import restore_account
+from app.audit.models import AuditEntry
+from app.audit.service import DIFF_ROWS_PER_ENTRY
 from app.errors import DomainError, ErrorCode
 from app.projects.models import ProjectMember, ProjectTeamRole
 from app.security.crypto import Keyring
@@ -908,3 +910,40 @@ async def test_ids_no_database_handed_out_are_renumbered_and_ids_past_a_key_refu
     document["auditLog"][0]["id"] = MAX_ID + 1
     with pytest.raises(BackupRejected, match="no id"):
         await restore(services, json.dumps(document).encode(), slug="past-a-key")
+
+
+async def test_an_entry_written_whole_before_diffs_were_cut_comes_back_cut(
+    services, world, tmp_path
+):
+    """A backup from before an entry held at most DIFF_ROWS_PER_ENTRY rows: its longer
+    entry keeps its first rows, and the rest follow in new entries of the same mutation,
+    so every page of the restored log is what the cost check priced."""
+    tenant, *_ = world
+    document = json.loads(await backup(services, tenant.slug, tmp_path))
+    [first, *_] = document["auditLog"]
+    rows = 2 * DIFF_ROWS_PER_ENTRY + 1
+    first["diff"] = [
+        {"table": "staff_statuses", "op": "insert", "id": i, "account_id": tenant.account_id,
+         "fields": {"name": [None, f"S{i}"]}}
+        for i in range(rows)
+    ]  # fmt: skip
+    await drop_account(services, tenant.account_id)
+    await restore(services, json.dumps(document).encode())
+    async with services.db.session() as session:
+        entries = list(
+            await session.scalars(
+                select(AuditEntry)
+                .where(AuditEntry.account_id == tenant.account_id)
+                .order_by(AuditEntry.id)
+            )
+        )
+    kept = next(e for e in entries if e.id == first["id"])
+    parts = [kept] + [e for e in entries if e.id > max(r["id"] for r in document["auditLog"])]
+    assert [len(p.diff) for p in parts] == [DIFF_ROWS_PER_ENTRY, DIFF_ROWS_PER_ENTRY, 1]
+    assert [c["fields"]["name"][1] for p in parts for c in p.diff] == [f"S{i}" for i in range(rows)]
+    same = ("action", "actor_staff_id", "actor_name", "target_type", "target_id", "request_id",
+            "client_address", "created_at")  # fmt: skip
+    assert {tuple(getattr(p, c) for c in same) for p in parts} == {
+        tuple(getattr(kept, c) for c in same)
+    }
+    assert all(len(e.diff) <= DIFF_ROWS_PER_ENTRY for e in entries)
