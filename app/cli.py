@@ -315,10 +315,18 @@ def account_import(
         "--partial",
         help="Restore a backup made without personal data (the account comes back without it).",
     ),
+    unsigned: bool = typer.Option(
+        False,
+        "--unsigned",
+        help="Restore a backup without this server's signature: one made before backups "
+        "were signed, by a server with other keys, or edited since (its content is checked "
+        "all the same).",
+    ),
 ) -> None:
     """Restore an account backup, as the account it was or as a new one; prints one JSON
     object (the account's slug and how many rows of each kind came back). Logins are not
-    in a backup: --owner-email gives the owner record an existing login."""
+    in a backup: --owner-email gives the owner record an existing login. A backup must carry
+    this server's signature (the exporter signs every backup), unless --unsigned."""
     from app.accounts.restore import import_account_from
     from app.db.migrate import upgrade_to_head
     from app.errors import DomainError
@@ -326,7 +334,9 @@ def account_import(
     settings = _settings()
     upgrade_to_head(settings.database_url)
     try:
-        result = asyncio.run(import_account_from(settings, file, slug, owner_email, partial))
+        result = asyncio.run(
+            import_account_from(settings, file, slug, owner_email, partial, unsigned)
+        )
     except DomainError as exc:
         typer.echo(f"error: {exc.message}", err=True)
         raise typer.Exit(1) from None

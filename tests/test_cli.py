@@ -209,6 +209,20 @@ async def test_account_import_restores_a_backup_and_refuses_a_bad_one(
     assert code == 1 and out == "" and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1 and err.startswith("error: not a JSON document")
 
+    # an edited backup: refused, unless the operator restores it knowingly unsigned
+    edited = tmp_path / "edited.json"
+    document = json.loads(backup.read_bytes())
+    document["auditLog"] = []
+    edited.write_text(json.dumps(document))
+    code, out, err = await roster("account", "import", str(edited), "--slug", "edited", **keys)
+    assert code == 1 and out == ""
+    assert "signature does not match" in err and "--unsigned" in err
+    code, out, err = await roster(
+        "account", "import", str(edited), "--slug", "edited", "--unsigned", **keys
+    )
+    assert code == 0, err
+    assert json.loads(out)["counts"]["auditLog"] == 0
+
 
 async def test_a_backup_taken_at_the_console_is_in_the_audit_log(
     services, settings, database_url, tmp_path

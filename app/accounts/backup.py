@@ -9,6 +9,7 @@ from sqlalchemy import inspect, literal, select, tuple_
 from sqlalchemy.orm import undefer
 
 from app.access import Actor, Permit, refuse_impersonation, require_whole_records
+from app.accounts.backup_signature import Signer
 from app.accounts.models import Account
 from app.audit.models import AuditEntry
 from app.audit.service import record_taken, shown_diff
@@ -275,7 +276,8 @@ async def _account_json(
     # whether personal data is in it: a backup without is restored only when asked so
     # (its emails, phones, SSNs, salaries and personal custom values would be lost)
     head = {"format": FORMAT, "version": VERSION, "personalData": personal}
-    yield (
+    signer = Signer(keyring)  # the file's last member signs every byte before it
+    yield signer.update(
         orjson.dumps(head)[:-1]
         + b',"account":'
         + orjson.dumps(_row(account, personal=True), default=str)
@@ -291,8 +293,8 @@ async def _account_json(
     )
     for name, stmt, convert in sections:
         async for chunk in _section(session, name, stmt, convert, False, offload):
-            yield chunk
-    yield b"}"
+            yield signer.update(chunk)
+    yield signer.end()
 
 
 async def export_account_to(settings, realm: str, output: str) -> None:

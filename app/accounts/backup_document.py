@@ -46,6 +46,7 @@ from sqlalchemy import (
 from app.access import Role
 from app.accounts.admin_service import clean_settings, ownership_problem
 from app.accounts.backup import FORMAT, READABLE_VERSIONS, VERSION
+from app.accounts.backup_signature import verify
 from app.accounts.errors import BackupRejected
 from app.accounts.models import Account
 from app.accounts.plans import MAX_CUSTOM_SEATS, PLAN_SEATS, Plan
@@ -68,6 +69,7 @@ from app.invitations.models import Invitation, InvitationStatus, JoinLink
 from app.invitations.service import MAX_EXPIRY_DAYS, check_invited_role
 from app.projects.models import Project, ProjectMember, ProjectTeamRole
 from app.projects.service import MAX_PROJECTS
+from app.security.crypto import Keyring
 from app.security.tokens import token_digest
 from app.staff.errors import ManagerCycle
 from app.staff.fields import STAFF
@@ -196,7 +198,7 @@ def _document(raw: bytes) -> dict:
             f"backup version {document.get('version')!r}; this Roster reads versions "
             f"{READABLE_VERSIONS[0]} to {VERSION}"
         )
-    known = {"format", "version", "personalData", ACCOUNT, *(s.name for s in SECTIONS)}
+    known = {"format", "version", "personalData", "signature", ACCOUNT, *(s.name for s in SECTIONS)}
     if not isinstance(document.get("personalData", True), bool):
         raise BackupRejected("personalData is not true or false")
     unknown = sorted(set(document) - known)
@@ -690,10 +692,13 @@ class Document:
     before the header did is taken as whole)."""
 
 
-def read_document(raw: bytes) -> Document:
+def read_document(raw: bytes, keyring: Keyring | None) -> Document:
     """The backup ``raw`` read and checked whole, or ``BackupRejected`` naming the first
-    thing wrong (nothing has been written yet)."""
+    thing wrong (nothing has been written yet). With ``keyring``, only a backup signed under
+    one of its keys (``backup_signature.verify``); without, signed or not."""
     document = _document(raw)
+    if keyring is not None:
+        verify(raw, document, keyring)
     account = _row(ACCOUNT_SECTION, document[ACCOUNT], ACCOUNT)
     rows = {
         s.name: [_row(s, r, f"{s.name}[{i}]") for i, r in enumerate(document[s.name])]

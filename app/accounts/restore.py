@@ -241,11 +241,14 @@ async def restore_account(
     slug: str | None = None,
     owner_email: str | None = None,
     partial: bool = False,
+    unsigned: bool = False,
 ) -> Restored:
     """Write the backup ``raw`` as an account; nothing is written if it is refused
     (``BackupRejected``), the caller commits. A backup made without personal data is
-    restored only with ``partial``: the account would come back without it."""
-    document = read_document(raw)
+    restored only with ``partial``: the account would come back without it. Only a backup
+    signed under a key of ``keyring`` (``app.accounts.backup_signature``) is restored,
+    unless ``unsigned``: the operator knows where it came from."""
+    document = read_document(raw, None if unsigned else keyring)
     if not document.personal_data and not partial:
         raise BackupRejected(
             "this backup was made without personal data (no emails, phones, addresses, "
@@ -299,7 +302,12 @@ async def restore_account(
 
 
 async def import_account_from(
-    settings, path: str, slug: str | None, owner_email: str | None = None, partial: bool = False
+    settings,
+    path: str,
+    slug: str | None,
+    owner_email: str | None = None,
+    partial: bool = False,
+    unsigned: bool = False,
 ) -> dict:
     """The CLI's restore: the file at ``path`` (``-``: standard input), committed whole."""
     import sys
@@ -315,7 +323,7 @@ async def import_account_from(
         async with db.session(write=True) as session:
             restored = await restore_account(
                 session, raw, settings.keyring, slug=slug, owner_email=owner_email,
-                partial=partial,
+                partial=partial, unsigned=unsigned,
             )
             await session.commit()
     finally:

@@ -124,6 +124,9 @@ async def test_cli_account_export_writes_the_same_backup(
     assert (taken["action"], taken["actor_user_id"], taken["actor_staff_id"]) == (
         "accountBackupWithPersonalData", None, None
     )
+    # each signed for its own bytes, under the same key
+    signatures = [from_cli.pop("signature"), over_http.pop("signature")]
+    assert {s["key"] for s in signatures} == {services.settings.keyring.primary}
     assert from_cli == over_http
 
     process = await asyncio.create_subprocess_exec(
