@@ -12,7 +12,10 @@ class AuditEntry(Base):
     """Append-only: who did what to which record, with a redacted before/after diff.
 
     Rows are only ever inserted (the service has no update or delete path), and an
-    account's deletion is the only thing that removes its entries.
+    account's deletion is the only thing that removes its entries. The one exception is
+    an entry written whole before diffs were cut at ``DIFF_ROWS_PER_ENTRY`` rows: migration
+    0034, and a restore of an older backup (``service.continuations``), cut its diff and
+    continue it in new entries; nothing of it is lost.
     """
 
     __tablename__ = "audit_entries"

@@ -66,7 +66,7 @@ class Who:
 
 
 # At most this many changed rows in one entry's diff: a mutation that changes more rows of
-# an account (an import, a bulk invitation) gets consecutive entries, each with this many
+# an account (an import, a bulk invitation) gets several entries, each with this many
 # but the last, sharing action, actor, target and request id. So a page of the log holds
 # at most ``first`` times this many rows, and the cost check prices an entry's diff so.
 DIFF_ROWS_PER_ENTRY = 50
@@ -243,7 +243,7 @@ async def record(
     target: tuple[str, int] | None = None,
 ) -> list[AuditEntry]:
     """One entry for each account whose data the mutation changed (see ``by_account``), or
-    consecutive entries where it changed more rows there than one diff holds
+    several entries where it changed more rows there than one diff holds
     (``diff_parts``).
 
     The target is the record created, else the one the client named (``target``, from its

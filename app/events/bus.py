@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 log = logging.getLogger("roster.events")
 
 NEW_EVENTS_KEY = "roster_new_events"  # session.info: ids written, not yet committed
-QUEUE_LIMIT = 1000  # ids waiting for one subscriber; a slower one loses the oldest
+QUEUE_LIMIT = 1000  # waiting for one listener: a slower one loses the oldest (``listen``)
 
 
 class Hub:

@@ -57,27 +57,29 @@ class Note:
 class Follower:
     """One subscriber's queue of notes, at most ``backlog`` long.
 
-    A subscriber that falls further behind takes no more notes from then on (``lost``
-    counts those it was not given): it is sent the ones it holds, in order, and then told
-    how many followed that it will never be sent, so that it reads what it follows afresh
-    rather than going on with a gap it cannot see. One commit may announce thousands of
-    changes at once (a staff import)."""
+    A subscriber that falls further behind takes no more notes from then on (``lost``): it
+    is sent the ones it holds, in order, and then told that changes followed which it will
+    never be sent, so that it reads what it follows afresh rather than going on with a gap
+    it cannot see. One commit may announce thousands of changes at once (a staff import).
+    How many it lost is not told: the notes are counted before the subscriber's access
+    decides what it would have been sent, so their number would tell of changes it may not
+    see."""
 
     def __init__(self, account_id: int, subjects: frozenset[str], backlog: int = QUEUE_LIMIT):
         self.account_id = account_id
         self.subjects = subjects
         self.queue: asyncio.Queue[Note] = asyncio.Queue(backlog)
-        self.lost = 0
+        self.lost = False
 
     @property
     def backlog(self) -> int:
         return self.queue.maxsize
 
     def offer(self, note: Note) -> None:
-        if note.subject_type not in self.subjects:
+        if note.subject_type not in self.subjects or self.lost:
             return
-        if self.lost or self.queue.full():
-            self.lost += 1
+        if self.queue.full():
+            self.lost = True
             return
         self.queue.put_nowait(note)
 
@@ -114,25 +116,26 @@ class Live:
     ) -> AsyncIterator[Follower]:
         """A follower of the account's events about ``subjects`` for the ``with`` block, for
         the account's member with login ``user_id`` (``guest``: one of its guests)."""
-        followers = self._followers[account_id]
+        followers = self._followers.get(account_id, set())
         if len(followers) >= self.per_account:
             raise LimitReached(
                 "This account has as many live subscriptions as it may have; "
                 "end one before starting another."
             )
         member = (account_id, user_id)
-        if self._members[member] >= self.per_member:
+        if self._members.get(member, 0) >= self.per_member:
             raise LimitReached(
                 "You have as many live subscriptions in this account as one member may; "
                 "end one before starting another."
             )
-        if guest and self._guests[account_id] >= self.per_account // 2:
+        if guest and self._guests.get(account_id, 0) >= max(1, self.per_account // 2):
             raise LimitReached(
                 "This account's guests have as many live subscriptions as they may have "
                 "together; end one before starting another."
             )
         self._start()
         follower = Follower(account_id, subjects, self.backlog)
+        followers = self._followers.setdefault(account_id, followers)
         followers.add(follower)
         self._members[member] += 1
         if guest:
@@ -171,7 +174,12 @@ class Live:
                 try:
                     await self._deliver(ids)
                 except Exception:
+                    # whose they were is unknown: every follower may have lost one, and
+                    # is told so rather than going on with a gap
                     log.exception("reading announced events failed; %d not delivered", len(ids))
+                    for followers in self._followers.values():
+                        for follower in followers:
+                            follower.lost = True
         finally:
             self.hub.forget(queue)
 

@@ -42,13 +42,13 @@ def limit_reached(message: str, **extensions) -> GraphQLError:
 
 
 def fell_behind(follower: Follower) -> GraphQLError:
-    """The end of a subscription that fell more than its backlog behind: what it was sent
-    is complete up to the last change sent, and ``eventsLost`` changes came after it."""
+    """The end of a subscription that lost changes (``Follower.lost``): what it was sent is
+    complete up to the last change sent, and ``eventsLost`` says changes came after it."""
     return limit_reached(
-        f"This subscription fell more than {follower.backlog} changes behind: the "
-        f"{follower.lost} changes after the last one sent will not be sent. Subscribe again "
-        "and read what you follow afresh.",
-        eventsLost=follower.lost,
+        "This subscription lost changes (more than "
+        f"{follower.backlog} were waiting for it, or they could not be read): changes after "
+        "the last one sent will not be sent. Subscribe again and read what you follow afresh.",
+        eventsLost=True,
     )
 
 

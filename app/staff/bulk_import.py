@@ -46,6 +46,7 @@ import enum
 import functools
 import itertools
 import re
+import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -1148,7 +1149,8 @@ async def import_as_owner(
                     action="staffImport",
                     who=Who(owner.user_id, owner.id, account.id, name or None),
                     changes=collected,
-                    request_id=None,
+                    # its own, as a request's: the parts of a long diff share it
+                    request_id=uuid.uuid4().hex,
                     client_address=None,
                 )
                 await session.commit()

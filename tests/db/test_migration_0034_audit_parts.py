@@ -49,6 +49,12 @@ async def test_0034_cuts_long_entries_into_consecutive_ones(database_url, servic
             "VALUES (:account, 'staffImport', :diff, CURRENT_TIMESTAMP)",
             {"account": other.account_id, "diff": json.dumps(_rows(DIFF_ROWS_PER_ENTRY))},
         )
+        await sql(  # a diff of JSON null (a restore let one through): no length to take
+            database_url,
+            "INSERT INTO audit_entries (account_id, action, diff, created_at) "
+            "VALUES (:account, 'staffImport', :diff, CURRENT_TIMESTAMP)",
+            {"account": other.account_id, "diff": "null"},
+        )
     finally:
         await alembic("upgrade", database_url, "head")
 
@@ -61,7 +67,11 @@ async def test_0034_cuts_long_entries_into_consecutive_ones(database_url, servic
             )
         )
         theirs = list(
-            await session.scalars(select(AuditEntry).where(AuditEntry.account_id == other.account_id))
+            await session.scalars(
+                select(AuditEntry)
+                .where(AuditEntry.account_id == other.account_id)
+                .order_by(AuditEntry.id)
+            )
         )
     assert mine[0].id == entry.id
     assert [len(e.diff) for e in mine] == [DIFF_ROWS_PER_ENTRY, DIFF_ROWS_PER_ENTRY, 3]
@@ -71,7 +81,8 @@ async def test_0034_cuts_long_entries_into_consecutive_ones(database_url, servic
     assert {tuple(getattr(e, c) for c in same) for e in mine} == {
         tuple(getattr(entry, c) for c in same)
     }
-    assert [len(e.diff) for e in theirs] == [DIFF_ROWS_PER_ENTRY]  # as long as one may be
+    # as long as one may be, and the null one, untouched
+    assert [e.diff if e.diff is None else len(e.diff) for e in theirs] == [DIFF_ROWS_PER_ENTRY, None]
     # the log reads them like entries written so
     shown = [e for e in nodes(await audit_log(api, tenant.owner)) if e["action"] == "staffImport"]
     assert [len(e["diff"]) for e in shown] == [3, DIFF_ROWS_PER_ENTRY, DIFF_ROWS_PER_ENTRY]

@@ -357,3 +357,33 @@ async def test_a_burst_of_another_account_s_events_loses_none_of_this_one_s(api,
         assert (note.id, note.subject_type) == (mine.id, "Staff")
     finally:
         await live.close()
+
+
+async def test_a_failed_read_of_announced_events_tells_every_follower(tmp_path):
+    """Whose the ids were is unknown once their read failed: every follower of the process
+    is marked as having lost changes (its subscription ends saying so), rather than going
+    on with a gap."""
+    import asyncio
+
+    from app.db.engine import Database
+    from app.events.bus import Hub
+    from app.events.live import Live
+
+    hub = Hub()
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'missing' / 'roster.db'}")  # cannot open
+    live = Live(db, hub, per_account=1)
+    try:
+        async with live.follow(1, frozenset({"Staff"}), user_id=1) as staff, \
+                live.follow(2, frozenset({"Invitation"}), user_id=2, guest=True) as guest:
+            # a guest may follow even where the account may have one follower only
+            assert not staff.lost and not guest.lost
+            hub.publish([1, 2, 3])
+            for _ in range(200):
+                if staff.lost and guest.lost:
+                    break
+                await asyncio.sleep(0.02)
+            assert staff.lost and guest.lost
+            assert staff.queue.empty() and guest.queue.empty()
+    finally:
+        await live.close()
+        await db.dispose()

@@ -345,9 +345,9 @@ async def test_a_subscription_is_priced_again_for_each_event(api, services, live
         assert await ws.drain(0.5) == [{"id": op, "type": "complete"}]  # it has ended
 
 
-async def test_a_subscriber_that_falls_behind_is_told_how_many_changes_it_lost(database_url):
+async def test_a_subscriber_that_falls_behind_is_told_it_lost_changes(database_url):
     """Past its backlog a subscription takes no more changes: it is sent those it holds, in
-    order, then an error naming how many came after, and ends; before, it lost the oldest
+    order, then an error saying changes came after, and ends; before, it lost the oldest
     and went on with a gap it could not see."""
     from app.services import Services
 
@@ -373,8 +373,9 @@ async def test_a_subscriber_that_falls_behind_is_told_how_many_changes_it_lost(d
         assert sent == [{"kind": "CREATED", "staff": {"firstName": f"New{i}"}} for i in range(5)]
         told = messages[5]["payload"]
         assert told["data"] is None and len(told["errors"]) == 1
-        assert told["errors"][0]["extensions"] == {"code": "LIMIT_REACHED", "eventsLost": 3}
-        assert "fell more than 5 changes behind" in told["errors"][0]["message"]
+        # that changes were lost, not how many: some of them the subscriber may not see
+        assert told["errors"][0]["extensions"] == {"code": "LIMIT_REACHED", "eventsLost": True}
+        assert "more than 5 were waiting" in told["errors"][0]["message"]
     finally:
         await services.close()
 

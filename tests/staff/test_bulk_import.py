@@ -370,6 +370,14 @@ async def test_the_command_line_checks_then_applies_as_the_owner(database_url, s
     assert done.exit_code == 0, done.output
     assert "applied: 3 created" in done.output
     assert await staff_count(services, tenant.account_id) == 4
+    async with services.db.session() as session:
+        [entry] = await session.scalars(
+            select(AuditEntry).where(
+                AuditEntry.account_id == tenant.account_id, AuditEntry.action == "staffImport"
+            )
+        )
+    # a request id of its own, as every request has: a long diff's parts share it
+    assert entry.request_id and len(entry.request_id) == 32
 
     path.write_text(to_csv([{"firstName": "", "lastName": "Nameless"}]), encoding="utf-8")
     bad = await asyncio.to_thread(

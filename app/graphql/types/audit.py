@@ -58,7 +58,7 @@ class AuditEntry(Node):
         "secrets and personal data are redacted, and without ViewPersonalData personal "
         "fields (and personal custom fields' values) are left out. At most "
         f"{DIFF_ROWS_PER_ENTRY} rows: a mutation that changed more rows is logged as "
-        "consecutive entries with the same requestId."
+        "several entries with the same requestId (written together, in order)."
     )
     def diff(self) -> JSON:
         return JSON(self._row.diff)

@@ -1,4 +1,4 @@
-"""audit entries: a diff of more than 50 changed rows is cut into consecutive entries
+"""audit entries: a diff of more than 50 changed rows is cut into several entries
 
 Since this revision an audit entry holds at most 50 changed rows (``DIFF_ROWS_PER_ENTRY``
 in ``app.audit.service``), and the query cost check prices a diff as that many: a
@@ -49,7 +49,13 @@ ENTRIES = sa.table(
 
 def upgrade() -> None:
     bind = op.get_bind()
-    long = sa.func.json_array_length(ENTRIES.c.diff) > ROWS_PER_ENTRY
+    # a diff may be JSON null (restored as such), whose length PostgreSQL refuses to take:
+    # a CASE, as the conditions of a WHERE may be evaluated in any order
+    kind = sa.func.json_typeof if bind.dialect.name == "postgresql" else sa.func.json_type
+    length = sa.case(
+        (kind(ENTRIES.c.diff) == "array", sa.func.json_array_length(ENTRIES.c.diff)), else_=0
+    )
+    long = length > ROWS_PER_ENTRY
     last = 0
     while True:
         rows = bind.execute(
