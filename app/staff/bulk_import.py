@@ -911,6 +911,11 @@ async def import_staff(
     File-level problems raise ValidationFailed; row problems are in the report."""
     if not (actor.can(Permit.ADD_STAFF) or actor.can(Permit.EDIT_STAFF)):
         raise Forbidden("Importing staff needs the AddStaff or EditStaff permit.")
+    # A file's rows are matched against the whole directory (by sid, external id, email),
+    # and its report says which records it would change: only for who reads the directory.
+    # An API key without staff:read sees its creator's record alone (as a guest would).
+    if not actor.can(Permit.VIEW_STAFF):
+        raise Forbidden("Importing staff needs the ViewStaff permit (an API key: staff:read).")
     if invite and not actor.can(Permit.INVITE_USERS):
         raise Forbidden("You may not invite people.")
     if not isinstance(text, str):

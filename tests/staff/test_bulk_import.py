@@ -929,3 +929,28 @@ async def test_no_file_is_an_internal_error_or_more_than_fifty_problems(
 
     assert len(report["userErrors"]) <= MAX_REPORTED
     assert all(e["code"] for e in report["userErrors"] + report["errors"])
+
+
+async def test_a_key_that_cannot_read_the_directory_cannot_import(api, services):
+    """Rows are matched against the whole directory: a key with staff:write but not
+    staff:read (which sees its creator's record alone) could otherwise find, and with
+    apply:true change, records it can never read, through a dry run's report."""
+    from tests.identity.test_api_key_scopes import create_key
+
+    tenant, plain, _ = await make_people(services)
+    await set_staff_columns(services, plain.id, external_id="EMP-042")
+    text = to_csv([{"externalId": "EMP-042", "title": "Guessed"}])
+    for scopes in (("STAFF_WRITE",), ("STAFF_WRITE", "PERSONAL_DATA", "ADMIN")):
+        token = (await create_key(api, tenant.owner, *scopes))["token"]
+        for apply in (False, True):
+            body = await api(IMPORT, {"csv": text, "apply": apply}, token=token,
+                             realm=tenant.owner.realm)  # fmt: skip
+            report = body["data"]["staffImport"]
+            assert [e["code"] for e in report["userErrors"]] == ["FORBIDDEN"], body
+            assert (report["rows"], report["errors"], report["updated"]) == ([], [], 0)
+    assert (await get_row(services, Staff, plain.id)).title == "Engineer"
+    # with staff:read as well, the same file is matched and applied
+    token = (await create_key(api, tenant.owner, "STAFF_READ", "STAFF_WRITE"))["token"]
+    body = await api(IMPORT, {"csv": text, "apply": True}, token=token, realm=tenant.owner.realm)
+    assert body["data"]["staffImport"]["updated"] == 1, body
+    assert (await get_row(services, Staff, plain.id)).title == "Guessed"
