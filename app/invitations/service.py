@@ -71,6 +71,7 @@ from app.staff.membership import (
     revoke_open_invitations,
 )
 from app.staff.models import AccountStatus, Staff, StaffKind, default_role
+from app.staff.service import carried
 from app.validation import clean_email, clean_text, full_name, normalize_email, sort_key
 
 MAX_BULK = 500
@@ -229,6 +230,13 @@ async def _target_staff(
         # Before anything about the record's state or email is answered.
         if (reason := _takeover_denial(actor, staff)) is not None:
             raise Forbidden(reason, field=["staff_id"])
+        if staff.email != email and (
+            reason := access.handover_denial(
+                actor, (await carried(session, [staff])).get(staff.id)
+            )
+        ):
+            # at another address: its grants and shares go to whoever accepts there
+            raise Forbidden(reason, field=["email"])
         if staff.email not in (None, email) and await session.scalar(
             select(Staff.id).where(
                 Staff.account_id == actor.account_id, Staff.email == email, Staff.id != staff.id

@@ -13,6 +13,7 @@ Which fields are which, and who writes them, is ``app.staff.fields.STAFF``.
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
 
 from app.access import ROLE_RANK, Actor, Permit, Role
 from app.access.scopes import sees_own_personal_data
@@ -187,6 +188,36 @@ def email_change_denial(actor: Actor, staff_id: int, role: Role) -> str | None:
         return NO_EMAIL_WHILE_IMPERSONATING
     if role == Role.OWNER and staff_id != actor.staff_id:
         return "Only the owner changes the owner's email."
+    return None
+
+
+@dataclass(frozen=True)
+class Carried:
+    """What a record without a login holds for whoever next joins as it: the permits
+    granted to it, and whether records are shared with it (``service.carried``)."""
+
+    grants: frozenset[Permit] = frozenset()
+    shared: bool = False
+
+
+def handover_denial(actor: Actor, carried: Carried | None) -> str | None:
+    """Why ``actor`` may not point a record without a login at an address (change its
+    email, invite it at another one), or None. Whoever joins at that address (an
+    invitation, a join link, a sign-up) becomes the record's person, with its permit grants
+    and the records shared with it: nobody hands those over who could not give them
+    (``refusal_to_grant``; sharing needs EDIT_RESTRICTED_STAFF). An editor who readdressed a
+    record that a restricted record is shared with, then joined at the new address, read
+    that record through a login of their own."""
+    if carried is None:
+        return None
+    for permit in sorted(carried.grants):
+        if refusal := actor.refusal_to_grant(permit):
+            return f"This staff member has been granted a permit you may not give: {refusal}"
+    if carried.shared and not actor.can(Permit.EDIT_RESTRICTED_STAFF):
+        return (
+            "Records are shared with this staff member, which whoever joins at its address "
+            "would read: only who may share records may choose that address."
+        )
     return None
 
 

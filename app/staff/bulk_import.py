@@ -79,6 +79,7 @@ from app.staff.readdress import readdress_many
 from app.staff.service import (
     RECORD_KEYS_TAKEN,
     apply_values,
+    carried,
     dates_problem,
     in_manager_cycles,
     read_secret,
@@ -487,6 +488,7 @@ class _Lookups:
     statuses: dict[str, StaffStatus]  # name_key -> status
     managers: dict[int, int | None]  # id -> manager_id, the whole account
     custom_values: dict[tuple[int, int], str]  # (staff id, field id) -> value
+    carried: dict[int, access.Carried]  # what records without a login hold for a joiner
 
 
 async def _lookups(
@@ -553,6 +555,7 @@ async def _lookups(
         statuses=statuses,
         managers=managers,
         custom_values=custom_values,
+        carried=await carried(session, found.values()),
     )
 
 
@@ -838,7 +841,8 @@ def _plan_update(actor, keyring, row: _Row, staff: Staff, given, custom, look, e
             row.fail(Forbidden(reason, field=[name]))
     if "email" in changed and (
         denial := access.email_change_denial(actor, staff.id, staff.role)
-    ) is not None:
+        or access.handover_denial(actor, look.carried.get(staff.id))
+    ):
         row.fail(Forbidden(denial, field=["email"]))
     if custom_changed and not access.can_edit(actor, staff.id, staff.restricted):
         row.fail(Forbidden("You may not edit this staff member.", field=None))

@@ -1,0 +1,114 @@
+"""A record without a login goes, with its permit grants and the records shared with it, to
+whoever next joins at its address: only who could give those may choose that address
+(``access.handover_denial``), by changing the record's email (``staffUpdate``, SCIM, the
+import: there only with external ids, which need EditRestrictedStaff, and so the right to
+share) or by inviting it at another one."""
+
+from __future__ import annotations
+
+from app.access import Role
+from tests.factories import (
+    gid,
+    make_member,
+    make_staff,
+    make_tenant,
+    member_as,
+    share_staff_with,
+)
+from tests.invitations.test_service import INVITE
+
+UPDATE = """mutation($input: StaffUpdateInput!) {
+  staffUpdate(input: $input) { staff { email } userErrors { code field message } }
+}"""
+
+
+async def _world(api, services):
+    """An editor who may write emails (ViewPersonalData granted) and invite (every member
+    may), a record without a login that a restricted record is shared with, and a record
+    that holds nothing."""
+    tenant = await make_tenant(services, seats=20)
+    await api.data(
+        "mutation { accountUpdate(input: {everyoneCanInvite: true}) { userErrors { code } } }",
+        as_=tenant.owner,
+    )
+    editor = await member_as(api, services, tenant, "EDITOR+PD")
+    secret = await make_staff(services, tenant, last_name="Secret", restricted=True)
+    manager = await make_staff(services, tenant, last_name="Manager", email="m@example.com")
+    plain = await make_staff(services, tenant, last_name="Plain", email="n@example.com")
+    await share_staff_with(services, tenant, secret.id, manager.id)
+    return tenant, editor, manager, plain
+
+
+def _codes(payload: dict) -> list[tuple[str, list]]:
+    return [(e["code"], e["field"]) for e in payload["userErrors"]]
+
+
+async def test_an_editor_cannot_point_a_record_with_shares_at_their_own_address(api, services):
+    tenant, editor, manager, plain = await _world(api, services)
+    # staffUpdate: the email of the record that a restricted record is shared with
+    data = await api.data(
+        UPDATE, {"input": {"id": gid("Staff", manager.id), "email": "me2@example.com"}},
+        as_=editor,
+    )  # fmt: skip
+    assert _codes(data["staffUpdate"]) == [("FORBIDDEN", ["input", "email"])]
+    # invitationCreate: the record, at another address
+    data = await api.data(
+        INVITE,
+        {"input": {"staffId": gid("Staff", manager.id), "email": "me2@example.com",
+                   "role": "EDITOR"}},
+        as_=editor,
+    )  # fmt: skip
+    assert [e["code"] for e in data["invitationCreate"]["userErrors"]] == ["FORBIDDEN"]
+    # a record holding nothing: the editor may readdress and invite it
+    data = await api.data(
+        UPDATE, {"input": {"id": gid("Staff", plain.id), "email": "n2@example.com"}}, as_=editor
+    )
+    assert data["staffUpdate"]["userErrors"] == []
+    # at its own address, the record with shares may still be invited
+    data = await api.data(
+        INVITE,
+        {"input": {"staffId": gid("Staff", manager.id), "email": "m@example.com",
+                   "role": "EDITOR"}},
+        as_=editor,
+    )  # fmt: skip
+    assert data["invitationCreate"]["userErrors"] == []
+    # whoever may share records may choose its address
+    data = await api.data(
+        UPDATE, {"input": {"id": gid("Staff", manager.id), "email": "m2@example.com"}},
+        as_=tenant.owner,
+    )  # fmt: skip
+    assert data["staffUpdate"]["userErrors"] == []
+
+
+def test_nobody_hands_over_a_grant_they_could_not_give():
+    """Through the API, whoever may write an email holds ViewPersonalData (the one permit
+    granted today), so the rule is held here, as data: a grant of any permit the actor
+    lacks refuses the handover."""
+    from app.access import ROLE_PERMITS, Actor, Permit
+    from app.staff.access import Carried, handover_denial
+
+    def actor(*permits: Permit) -> Actor:
+        return Actor(user_id=1, account_id=1, staff_id=1, role=Role.EDITOR,
+                     permits=ROLE_PERMITS[Role.EDITOR] | set(permits))  # fmt: skip
+
+    granted = Carried(grants=frozenset({Permit.VIEW_PERSONAL_DATA}))
+    assert "may not give" in handover_denial(actor(), granted)
+    assert handover_denial(actor(Permit.VIEW_PERSONAL_DATA), granted) is None
+    shared = Carried(shared=True)
+    assert "shared with this staff member" in handover_denial(actor(), shared)
+    assert handover_denial(actor(Permit.EDIT_RESTRICTED_STAFF), shared) is None
+    assert handover_denial(actor(), None) is None
+    assert handover_denial(actor(), Carried()) is None
+
+
+async def test_a_record_with_a_login_is_no_handover(api, services):
+    """A member's email is their record's, not their login's: changing it hands nothing
+    over, whatever is shared with them."""
+    tenant, editor, _, _ = await _world(api, services)
+    member = await make_member(services, tenant, Role.VIEWER)
+    secret = await make_staff(services, tenant, last_name="Other secret", restricted=True)
+    await share_staff_with(services, tenant, secret.id, member.staff_pk)
+    data = await api.data(
+        UPDATE, {"input": {"id": member.staff_id, "email": "moved@example.com"}}, as_=editor
+    )
+    assert data["staffUpdate"]["userErrors"] == []
