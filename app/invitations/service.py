@@ -71,6 +71,7 @@ from app.staff.membership import (
     revoke_open_invitations,
 )
 from app.staff.models import AccountStatus, Staff, StaffKind, default_role
+from app.staff.queries import visible
 from app.staff.service import carried
 from app.validation import clean_email, clean_text, full_name, normalize_email, sort_key
 
@@ -223,9 +224,9 @@ async def _target_staff(
     precise = actor.can(Permit.VIEW_PERSONAL_DATA)
     if request.staff_id is not None:
         staff = await session.scalar(
-            select(Staff).where(Staff.id == request.staff_id, Staff.account_id == actor.account_id)
+            select(Staff).where(Staff.id == request.staff_id, *visible(actor))
         )
-        if staff is None:
+        if staff is None:  # another account's, or one the inviter does not see
             raise NotFound("Staff member", field=["staff_id"])
         # Before anything about the record's state or email is answered.
         if (reason := _takeover_denial(actor, staff)) is not None:

@@ -209,14 +209,15 @@ PROJECT_KEYS_TAKEN = {
 async def _staff_of(
     session: AsyncSession, actor: Actor, staff_ids: list[int], field: str = "member_ids"
 ) -> list[Staff]:
-    """The actor's account's staff records with these ids, in order; any other id (another
-    account's included) is not found."""
+    """The records with these ids that the actor sees (``visible``), in order; any other id
+    (another account's, or one an API key without staff:read does not see) is not found:
+    putting a record on a project makes its person a peer of the project's members."""
     wanted = list(dict.fromkeys(staff_ids))
     found = (
         {
             s.id: s
             for s in await session.scalars(
-                select(Staff).where(Staff.id.in_(wanted), Staff.account_id == actor.account_id)
+                select(Staff).where(Staff.id.in_(wanted), *staff_queries.visible(actor))
             )
         }
         if wanted
@@ -366,9 +367,9 @@ async def add_member(
     require_project_management(actor)
     project = await get_project(session, actor, project_id)
     staff = await session.scalar(
-        select(Staff).where(Staff.id == staff_id, Staff.account_id == actor.account_id)
+        select(Staff).where(Staff.id == staff_id, *staff_queries.visible(actor))
     )
-    if staff is None:
+    if staff is None:  # another account's, or one the actor does not see (``_staff_of``)
         raise NotFound("Staff member", field=["staff_id"])
     if team_role_id is not None:
         await get_team_role(session, actor.account_id, team_role_id, "team_role_id")

@@ -591,3 +591,39 @@ async def test_a_refusal_names_at_most_fifty_problems(api, services):
     assert len(errors) == MAX_REPORTED == 50
     assert errors[0] == {"field": ["input", "staffIds", "0"], "code": "NOT_FOUND"}
     assert body["projectMembersSet"]["project"] is None
+
+
+async def test_a_key_puts_on_projects_only_the_records_it_sees(api, services):
+    """Putting a record on a project makes its person a peer of the project's members, and a
+    key without staff:read sees its creator's record and their project peers alone: it
+    cannot make everyone its peer, nor invite a record it does not see (as not found)."""
+    from tests.identity.test_api_key_scopes import create_key
+    from tests.invitations.test_service import INVITE
+
+    tenant = await make_tenant(services)
+    other = await make_staff(services, tenant, last_name="Unseen", email="unseen@example.com")
+    token = (await create_key(api, tenant.owner, "ADMIN", "INVITATIONS_WRITE", "STAFF_WRITE",
+                              "PERSONAL_DATA"))["token"]  # fmt: skip
+    as_key = {"token": token, "realm": tenant.slug}
+    create = """mutation($ids: [ID!]) {
+      projectCreate(input: {name: "Everyone", memberIds: $ids}) {
+        project { id members { staff { id } } } userErrors { code field } } }"""
+    body = await api(create, {"ids": [gid("Staff", other.id)]}, **as_key)
+    payload = body["data"]["projectCreate"]
+    assert [(e["code"], e["field"]) for e in payload["userErrors"]] == [
+        ("NOT_FOUND", ["input", "memberIds", "0"])
+    ], body
+    # its creator's own record it sees
+    body = await api(create, {"ids": [tenant.owner.staff_id]}, **as_key)
+    project = body["data"]["projectCreate"]["project"]
+    assert body["data"]["projectCreate"]["userErrors"] == [], body
+    add = """mutation($p: ID!, $s: ID!) { projectMemberAdd(input: {projectId: $p, staffId: $s}) {
+      userErrors { code field } } }"""
+    body = await api(add, {"p": project["id"], "s": gid("Staff", other.id)}, **as_key)
+    assert [e["code"] for e in body["data"]["projectMemberAdd"]["userErrors"]] == ["NOT_FOUND"]
+    invite = {"staffId": gid("Staff", other.id), "email": "unseen@example.com", "role": "GUEST"}
+    body = await api(INVITE, {"input": invite}, **as_key)
+    assert [e["code"] for e in body["data"]["invitationCreate"]["userErrors"]] == ["NOT_FOUND"]
+    # the owner, who sees everyone, may
+    data = await api.data(add, {"p": project["id"], "s": gid("Staff", other.id)}, as_=tenant.owner)
+    assert data["projectMemberAdd"]["userErrors"] == []
