@@ -48,6 +48,7 @@ from app.scim.routes import MEDIA as SCIM_MEDIA
 from app.scim.routes import PREFIX as SCIM_PREFIX
 from app.scim.routes import routes as scim_routes
 from app.security.client_address import ClientAddressMiddleware
+from app.security.socket_limit import SocketsPerClient
 from app.services import Services
 from app.settings import Settings
 from app.validation import integer_of
@@ -440,6 +441,7 @@ def create_app(
     graphql = RosterGraphQL(services, ide=ide, allow_queries_via_get=not settings.is_production)
     middleware = [
         Middleware(ClientAddressMiddleware, trusted_proxies=settings.trusted_proxies),
+        Middleware(SocketsPerClient, limit=settings.websockets_per_client),
         Middleware(RequestIdMiddleware),
         Middleware(AfterResponseMiddleware),
         Middleware(ObserveRequests, metrics=metrics, tracer=tracer, log=settings.access_log),

@@ -165,6 +165,9 @@ class Settings(BaseSettings):
     # (app.events.live.Follower), rather than going on without them.
     subscription_backlog: int = Field(1000, ge=1, le=100_000)
     subscription_init_timeout_seconds: float = Field(10, gt=0)
+    # Websockets one client address (an IPv6 client's /64) may hold open at once in each
+    # worker process; a handshake past it is refused (app.security.socket_limit).
+    websockets_per_client: int = Field(50, ge=1)
     subscription_recheck_seconds: float = Field(30, gt=0)
     # Answer the staff list's hot documents with compiled plans (app.graphql.hot); off,
     # graphql-core answers everything. Responses are the same either way.

@@ -415,3 +415,47 @@ async def test_guests_cannot_take_every_subscription_of_the_account(database_url
             assert await again.drain(0.3) == []
     finally:
         await services.close()
+
+
+async def test_one_client_holds_a_bounded_number_of_websockets(database_url):
+    """Sockets cost the server whether or not they subscribe: a client address holds at most
+    websockets_per_client open; past it a handshake is refused until one closes, and the
+    other clients' are not counted against it."""
+    from websockets.exceptions import InvalidStatus
+
+    from app.services import Services
+
+    settings = make_settings(database_url, websockets_per_client=2)
+    services = Services.from_settings(settings)
+    try:
+        app = create_app(settings, services=services)
+        tenant = await make_tenant(services)
+        async with serving(app) as base:
+            async with WsClient.open(base) as first, WsClient.open(base):
+                with pytest.raises(InvalidStatus) as refused:
+                    async with WsClient.open(base):
+                        pass
+                assert refused.value.response.status_code == 403
+                assert (await first.init(tenant.owner))["type"] == "connection_ack"
+            # both closed: the client may open again
+            async with WsClient.open(base) as again:
+                assert (await again.init(tenant.owner))["type"] == "connection_ack"
+        # counted per client address: a request through a trusted proxy for another client
+        # is that client's
+        proxied = make_settings(database_url, websockets_per_client=1,
+                                trusted_proxies=["127.0.0.1"])  # fmt: skip
+        app = create_app(proxied, services=services)
+        async with serving(app) as base:
+            url = base.replace("http://", "ws://") + "/graphql"
+            from websockets.asyncio.client import connect
+
+            def as_client(address: str):
+                return connect(url, subprotocols=["graphql-transport-ws"],
+                               additional_headers={"X-Forwarded-For": address})  # fmt: skip
+
+            async with as_client("203.0.113.7"), as_client("198.51.100.9"):
+                with pytest.raises(InvalidStatus):
+                    async with as_client("203.0.113.7"):
+                        pass
+    finally:
+        await services.close()
