@@ -270,7 +270,10 @@ class Settings(BaseSettings):
             problems.append("ROSTER_SECRET_KEY must be set to a random value of 32+ characters")
         if not self.encryption_keys or self.encryption_keys == DEV_ENCRYPTION_KEYS:
             problems.append("ROSTER_ENCRYPTION_KEYS must be set (kid:base64 32-byte key)")
-        elif any(kid == "dev" for kid in self.keyring.keys):
+        elif any(
+            kid == "dev" or key in type(self.keyring).parse(DEV_ENCRYPTION_KEYS).keys.values()
+            for kid, key in self.keyring.keys.items()
+        ):  # by id or by its bytes: it is public, so what it encrypts or signs is not safe
             problems.append("ROSTER_ENCRYPTION_KEYS must not contain the development key")
         if self.metrics_token is not None and len(self.metrics_token) < 32:
             problems.append("ROSTER_METRICS_TOKEN must be a random value of 32+ characters")

@@ -6,7 +6,7 @@ import pytest
 from app.db.migrate import head_revision
 from app.main import create_app
 from app.security.crypto import Keyring
-from app.settings import InsecureSettingsError, Settings
+from app.settings import DEV_ENCRYPTION_KEYS, InsecureSettingsError, Settings
 from tests.conftest import make_settings
 
 PRODUCTION_SECRETS = dict(
@@ -58,6 +58,9 @@ async def test_graphiql_in_development(client):
         {"env": "production"},
         {**PRODUCTION_SECRETS, "secret_key": "short"},
         {**PRODUCTION_SECRETS, "encryption_keys": make_settings("sqlite://").encryption_keys},
+        # the development key's bytes under another id: public all the same
+        {**PRODUCTION_SECRETS,
+         "encryption_keys": "prod1:" + DEV_ENCRYPTION_KEYS.partition(":")[2]},
     ],
 )
 def test_production_refuses_default_or_missing_secrets(overrides):

@@ -14,12 +14,21 @@ encrypted fields). A restore verifies it before reading anything else, and refus
 without one, one signed under a key this server does not hold, or one changed after it
 was signed, unless the operator restores it knowingly unsigned (``--unsigned``: a backup
 from before signatures, or from a server with other keys).
+
+What it proves is that this server wrote the file, not that it is the latest: an older
+backup of the account verifies as well as the last one (restoring it loses what happened
+since, the audit log's entries included). A backup verifies while its key is listed in
+``ROSTER_ENCRYPTION_KEYS``: keep a rotated-out key listed (it then only decrypts and
+verifies) for as long as its backups should restore signed. The development key is
+public: a server running on it (``ENV=development``) proves nothing by its signatures,
+and production refuses to start with it, under any key id.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 
 import orjson
 
@@ -27,6 +36,7 @@ from app.accounts.errors import BackupRejected
 from app.security.crypto import Keyring
 
 ALGORITHM = "HMAC-SHA256"
+_DIGEST = re.compile(r"[0-9a-f]{64}")  # as hexdigest() writes one (compare_digest: ASCII only)
 MEMBER = b',"signature":'
 _PURPOSE = b"roster account backup signature"
 UNSIGNED_HINT = "restore it with --unsigned to do so anyway, if you know where it came from"
@@ -83,6 +93,7 @@ def verify(raw: bytes, document: dict, keyring: Keyring) -> None:
         or set(signature) != {"algorithm", "key", "value"}
         or signature["algorithm"] != ALGORITHM
         or not all(isinstance(v, str) for v in signature.values())
+        or not _DIGEST.fullmatch(signature["value"])
     ):
         raise changed
     if signature["key"] not in keyring.keys:

@@ -45,7 +45,9 @@ async def add_staff(
         await check_options(session, actor, settings, invite)
     elif invite is not None:
         request = replace(invite, email=staff.email, role=staff.role, staff_id=staff.id)
-        await create_invitation(session, as_creator(actor, staff), settings, request)
+        await create_invitation(
+            session, as_creator(actor, staff), settings, request, created=staff
+        )
         await session.refresh(staff)
     return staff
 

@@ -211,20 +211,37 @@ def _takeover_denial(actor: Actor, staff: Staff) -> str | None:
     return access.write_denial(actor, staff.id, staff.restricted, "email")
 
 
+def knows_addresses(actor: Actor) -> bool:
+    """Whether inviting may tell ``actor`` what stands in the way of an address (a member,
+    an open invitation): only who reads every record's email, in the whole directory."""
+    return actor.can(Permit.VIEW_PERSONAL_DATA) and access.sees_directory(actor)
+
+
 async def _target_staff(
-    session: AsyncSession, actor: Actor, request: InvitationRequest, email: str
+    session: AsyncSession,
+    actor: Actor,
+    request: InvitationRequest,
+    email: str,
+    created: Staff | None = None,
 ) -> Staff | None:
     """The staff record the invitation is for: given, or found by email, or None (new).
+    ``created``: the record the inviter has just added in this request (staffCreate's
+    ``invite``), which they may invite whether or not they see the directory.
 
-    Inviters without the ViewPersonalData permit get one answer (``NotInvitable``) for
-    every address already in the account, whatever the reason, so that inviting cannot
-    tell them whose email is whose.
+    Inviters without the ViewPersonalData permit, or who do not see the directory (an API
+    key without staff:read), get one answer (``NotInvitable``) for every address already in
+    the account, whatever the reason, so that inviting cannot tell them whose email is
+    whose.
     """
     now = utcnow()
-    precise = actor.can(Permit.VIEW_PERSONAL_DATA)
+    precise = knows_addresses(actor)
     if request.staff_id is not None:
-        staff = await session.scalar(
-            select(Staff).where(Staff.id == request.staff_id, *visible(actor))
+        staff = (
+            created
+            if created is not None and created.id == request.staff_id
+            else await session.scalar(
+                select(Staff).where(Staff.id == request.staff_id, *visible(actor))
+            )
         )
         if staff is None:  # another account's, or one the inviter does not see
             raise NotFound("Staff member", field=["staff_id"])
@@ -424,8 +441,15 @@ async def count_sent(session: AsyncSession, limiter, actor: Actor, count: int = 
 
 
 async def create_invitation(
-    session: AsyncSession, actor: Actor, settings, request: InvitationRequest
+    session: AsyncSession,
+    actor: Actor,
+    settings,
+    request: InvitationRequest,
+    *,
+    created: Staff | None = None,
 ) -> Invitation:
+    """``created``: the record ``request.staff_id`` names, just added by ``actor`` in this
+    request (see ``_target_staff``)."""
     require(actor, Permit.INVITE_USERS)
     refuse_impersonation(actor)  # a way in is made under one's own name
     account = await session.get_one(Account, actor.account_id)
@@ -439,13 +463,13 @@ async def create_invitation(
     # reloads the account): turned off meanwhile, it withdrew what they had sent
     if not invites(actor.role, account.everyone_can_invite):
         raise Forbidden("Members of your role may no longer invite here.")
-    knows_addresses = actor.can(Permit.VIEW_PERSONAL_DATA)
-    if not knows_addresses:
+    precise = knows_addresses(actor)
+    if not precise:
         # Seats first: a full account answers alike for every address (``_target_staff``).
         await reserve_seats(session, actor.account_id, role=_provisional_role(request))
-    staff = await _target_staff(session, actor, request, email)
+    staff = await _target_staff(session, actor, request, email, created)
     role, kind = _invited_role(actor, request, staff, email)
-    if knows_addresses:
+    if precise:
         await reserve_seats(session, actor.account_id, role=role)
     now = utcnow()
     first = v["first_name"] or (staff.first_name if staff else None)
@@ -473,7 +497,7 @@ async def create_invitation(
         (lambda: DomainError(
             "Another staff member has this email.", field=["email"], code=ErrorCode.TAKEN
         ))
-        if knows_addresses
+        if precise
         else NotInvitable
     )
     async with claim(session, {"uq_staff_account_id_email": email_taken}):

@@ -205,11 +205,19 @@ def handover_denial(actor: Actor, carried: Carried | None) -> str | None:
     email, invite it at another one), or None. Whoever joins at that address (an
     invitation, a join link, a sign-up) becomes the record's person, with its permit grants
     and the records shared with it: nobody hands those over who could not give them
-    (``refusal_to_grant``; sharing needs EDIT_RESTRICTED_STAFF). An editor who readdressed a
-    record that a restricted record is shared with, then joined at the new address, read
-    that record through a login of their own."""
+    (granting needs MANAGE_STAFF and the permit itself, ``refusal_to_grant``; sharing needs
+    EDIT_RESTRICTED_STAFF). An editor who readdressed a record that a restricted record is
+    shared with, then joined at the new address, read that record through a login of their
+    own. (What is given to the record after its address was chosen goes to that address:
+    who shares with, or grants to, a record without a login gives it to whoever its
+    address is.)"""
     if carried is None:
         return None
+    if carried.grants and Permit.MANAGE_STAFF not in actor.permits:  # as staffPermitGrant
+        return (
+            "This staff member has been granted permits, which whoever joins at its address "
+            "would hold: only who may grant permits may choose that address."
+        )
     for permit in sorted(carried.grants):
         if refusal := actor.refusal_to_grant(permit):
             return f"This staff member has been granted a permit you may not give: {refusal}"

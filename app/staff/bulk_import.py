@@ -841,7 +841,11 @@ def _plan_update(actor, keyring, row: _Row, staff: Staff, given, custom, look, e
             row.fail(Forbidden(reason, field=[name]))
     if "email" in changed and (
         denial := access.email_change_denial(actor, staff.id, staff.role)
-        or access.handover_denial(actor, look.carried.get(staff.id))
+        or (  # cleared, the record goes to nobody
+            access.handover_denial(actor, look.carried.get(staff.id))
+            if changed["email"] is not None
+            else None
+        )
     ):
         row.fail(Forbidden(denial, field=["email"]))
     if custom_changed and not access.can_edit(actor, staff.id, staff.restricted):

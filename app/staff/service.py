@@ -666,9 +666,9 @@ async def update_staff(
     problems: list[DomainError] = []
     values = _clean_all(changes, actor.account_id, problems, staff)
     if "email" in values and values["email"] != staff.email:
-        denial = access.email_change_denial(actor, staff.id, staff.role) or (
-            access.handover_denial(actor, (await carried(session, [staff])).get(staff.id))
-        )
+        denial = access.email_change_denial(actor, staff.id, staff.role)
+        if denial is None and values["email"] is not None:  # cleared: it goes to nobody
+            denial = access.handover_denial(actor, (await carried(session, [staff])).get(staff.id))
         if denial is not None:
             raise ValidationFailed([Forbidden(denial, field=["email"])])
     new_email = None

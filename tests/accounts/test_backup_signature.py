@@ -52,6 +52,10 @@ async def test_a_backup_as_exported_restores_and_an_edited_one_only_unsigned(
     await refused(services, json.dumps(content(document)).encode(), NOT_SIGNED)
     # something after the signature
     await refused(services, raw[:-1] + b',"account":{}}', CHANGED)
+    # a value that is no digest (compare_digest takes ASCII only): refused, not a crash
+    value = document["signature"]["value"].encode()
+    await refused(services, raw.replace(value, "é".encode() * 32), CHANGED)
+    await refused(services, raw.replace(value, value.upper()), CHANGED)
 
     # as it was exported: restored (a line end added to the file is no change)
     await drop_account(services, tenant.account_id)

@@ -6,7 +6,10 @@ share) or by inviting it at another one."""
 
 from __future__ import annotations
 
+from sqlalchemy import select
+
 from app.access import Role
+from app.invitations.models import Invitation
 from tests.factories import (
     gid,
     make_member,
@@ -59,11 +62,6 @@ async def test_an_editor_cannot_point_a_record_with_shares_at_their_own_address(
         as_=editor,
     )  # fmt: skip
     assert [e["code"] for e in data["invitationCreate"]["userErrors"]] == ["FORBIDDEN"]
-    # a record holding nothing: the editor may readdress and invite it
-    data = await api.data(
-        UPDATE, {"input": {"id": gid("Staff", plain.id), "email": "n2@example.com"}}, as_=editor
-    )
-    assert data["staffUpdate"]["userErrors"] == []
     # at its own address, the record with shares may still be invited
     data = await api.data(
         INVITE,
@@ -72,6 +70,17 @@ async def test_an_editor_cannot_point_a_record_with_shares_at_their_own_address(
         as_=editor,
     )  # fmt: skip
     assert data["invitationCreate"]["userErrors"] == []
+    # a record holding nothing: the editor may readdress it
+    data = await api.data(
+        UPDATE, {"input": {"id": gid("Staff", plain.id), "email": "n2@example.com"}}, as_=editor
+    )
+    assert data["staffUpdate"]["userErrors"] == []
+    # clearing an email hands the record to nobody: that the editor may do
+    data = await api.data(
+        UPDATE, {"input": {"id": gid("Staff", manager.id), "email": None}}, as_=editor
+    )
+    assert data["staffUpdate"]["userErrors"] == []
+    assert data["staffUpdate"]["staff"]["email"] is None
     # whoever may share records may choose its address
     data = await api.data(
         UPDATE, {"input": {"id": gid("Staff", manager.id), "email": "m2@example.com"}},
@@ -92,8 +101,11 @@ def test_nobody_hands_over_a_grant_they_could_not_give():
                      permits=ROLE_PERMITS[Role.EDITOR] | set(permits))  # fmt: skip
 
     granted = Carried(grants=frozenset({Permit.VIEW_PERSONAL_DATA}))
-    assert "may not give" in handover_denial(actor(), granted)
-    assert handover_denial(actor(Permit.VIEW_PERSONAL_DATA), granted) is None
+    # granting takes MANAGE_STAFF and the permit itself (staffPermitGrant): so does this
+    assert "only who may grant permits" in handover_denial(actor(), granted)
+    assert "only who may grant" in handover_denial(actor(Permit.VIEW_PERSONAL_DATA), granted)
+    assert "may not give" in handover_denial(actor(Permit.MANAGE_STAFF), granted)
+    assert handover_denial(actor(Permit.MANAGE_STAFF, Permit.VIEW_PERSONAL_DATA), granted) is None
     shared = Carried(shared=True)
     assert "shared with this staff member" in handover_denial(actor(), shared)
     assert handover_denial(actor(Permit.EDIT_RESTRICTED_STAFF), shared) is None
@@ -112,3 +124,36 @@ async def test_a_record_with_a_login_is_no_handover(api, services):
         UPDATE, {"input": {"id": member.staff_id, "email": "moved@example.com"}}, as_=editor
     )
     assert data["staffUpdate"]["userErrors"] == []
+
+
+async def test_a_key_without_staff_read_invites_what_it_adds_and_learns_nothing_else(api, services):
+    """A key that does not read the directory (staff:write, invitations:write,
+    personal_data) may add a record and invite it at once (staffCreate's invite), and gets
+    the one answer every address of the account gets when it invites an address taken by
+    a record it does not see."""
+    from tests.identity.test_api_key_scopes import create_key
+
+    tenant = await make_tenant(services, seats=20)
+    member = await make_member(services, tenant, Role.VIEWER)
+    token = (await create_key(api, tenant.owner, "STAFF_WRITE", "INVITATIONS_WRITE",
+                              "PERSONAL_DATA"))["token"]  # fmt: skip
+    as_key = {"token": token, "realm": tenant.slug}
+    body = await api(
+        """mutation { staffCreate(input: {firstName: "Cy", lastName: "Customer", kind: CUSTOMER,
+             email: "cy@example.com", invite: true}) {
+             staff { accountStatus } userErrors { code field message } } }""",
+        **as_key,
+    )
+    assert body["data"]["staffCreate"]["userErrors"] == [], body
+    async with services.db.session() as session:
+        [invited] = await session.scalars(
+            select(Invitation).where(Invitation.account_id == tenant.account_id)
+        )
+    assert (invited.email, invited.role) == ("cy@example.com", Role.GUEST)
+    answers = []
+    for email in (member.email, "cy@example.com"):  # a member; a record already invited
+        body = await api(INVITE, {"input": {"email": email, "role": "GUEST"}}, **as_key)
+        answers.append(
+            [(e["code"], e["message"]) for e in body["data"]["invitationCreate"]["userErrors"]]
+        )
+    assert answers[0] == answers[1] and answers[0][0][0] == "FORBIDDEN", answers
