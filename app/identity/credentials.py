@@ -93,12 +93,15 @@ class PasswordGate:
             _counted(session).append((self.limiter, name, subject))
             await self.limiter.hit(session, name, subject)
 
-    async def matches(self, user: User | None, password: str | None) -> bool:
+    async def matches(
+        self, user: User | None, password: str | None, *, held: bool = True
+    ) -> bool:
         """Only after ``count``. An unknown user or no password still costs one argon2
         verification, so the time does not tell. Needs no transaction: callers that can
-        should hold none while argon2 runs (on SQLite a writer holds the write lock)."""
+        should hold none while argon2 runs (on SQLite a writer holds the write lock), and
+        say so (``held=False``: the lane that queues behind floods; ``PasswordService``)."""
         stored = user.password_hash if user is not None else None
-        ok = await self.passwords.verify(stored, (password or "")[:1024])
+        ok = await self.passwords.verify(stored, (password or "")[:1024], held=held)
         return ok and user is not None and bool(password)
 
     async def succeeded(self, session: AsyncSession, email: str | None) -> None:

@@ -1,9 +1,19 @@
-"""argon2id hashing, run in a bounded thread pool so it never blocks the event loop.
+"""argon2id hashing, run in bounded thread pools so it never blocks the event loop.
 
-The pool is bounded so that a flood of logins queues for CPU instead of starving every
-other request of threads; the argon2 C code releases the GIL while it works. Its threads
+The pools are bounded so that a flood of logins queues for CPU instead of starving every
+other request of threads; the argon2 C code releases the GIL while it works. Their threads
 also run at a lower CPU priority than the event loop's: when logins flood in, they get
 the CPU that requests leave, not the CPU that requests need.
+
+Two lanes, by what the caller holds while it waits. ``login`` commits its attempt counts
+and holds no transaction while argon2 runs (``held=False``): its lane is paced and may
+queue behind a flood. Every other check or hash runs inside its request's write
+transaction (joining, accepting an invitation, signing up, a reset, a password change, an
+ownership transfer): on SQLite that is the one writer lock of the whole server, on
+PostgreSQL the account's row lock. Queued behind a flood of logins, or paced, such a hash
+held those locks for as long as the flood lasted, and every write waited. So hashes that
+hold locks (``held=True``, the default) have a lane of their own, never paced: they wait
+only for each other, and there are only as many as write transactions.
 """
 
 from __future__ import annotations
@@ -75,6 +85,9 @@ class PasswordService:
         self._pool = ThreadPoolExecutor(
             max_workers=workers, thread_name_prefix="argon2", initializer=_yield_to_requests
         )
+        self._held_pool = ThreadPoolExecutor(
+            max_workers=workers, thread_name_prefix="argon2-held", initializer=_yield_to_requests
+        )
         self._pacer = Pacer(duty)
         # A real hash of a random string: unknown emails are verified against it so a
         # login takes the same time whether or not the account exists.
@@ -90,12 +103,15 @@ class PasswordService:
             duty=settings.password_hash_duty,
         )
 
-    async def _run(self, fn, *args):
+    async def _run(self, held: bool, fn, *args):
         loop = asyncio.get_running_loop()
+        if held:  # never paced: nobody sleeps while holding a lock
+            return await loop.run_in_executor(self._held_pool, fn, *args)
         return await loop.run_in_executor(self._pool, self._pacer.run, fn, *args)
 
-    async def hash(self, password: str) -> str:
-        return await self._run(self._hasher.hash, password)
+    async def hash(self, password: str, *, held: bool = True) -> str:
+        """``held``: the caller holds a transaction (and its locks) while it waits."""
+        return await self._run(held, self._hasher.hash, password)
 
     def _verify_sync(self, stored: str | None, password: str) -> bool:
         try:
@@ -103,9 +119,10 @@ class PasswordService:
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
 
-    async def verify(self, stored: str | None, password: str) -> bool:
-        """Check a password; with no stored hash it still spends the same time and fails."""
-        return await self._run(self._verify_sync, stored, password)
+    async def verify(self, stored: str | None, password: str, *, held: bool = True) -> bool:
+        """Check a password; with no stored hash it still spends the same time and fails.
+        ``held``: the caller holds a transaction (and its locks) while it waits."""
+        return await self._run(held, self._verify_sync, stored, password)
 
     def needs_rehash(self, stored: str) -> bool:
         try:
@@ -115,6 +132,7 @@ class PasswordService:
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self._held_pool.shutdown(wait=False, cancel_futures=True)
 
 
 def password_problem(password: str, email: str | None = None) -> str | None:

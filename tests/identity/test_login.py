@@ -61,10 +61,10 @@ async def _hold_verification(services, monkeypatch):
     started, release = asyncio.Event(), asyncio.Event()
     original = services.passwords.verify
 
-    async def held(stored, password):
+    async def held(stored, password, **lane):
         started.set()
         await release.wait()
-        return await original(stored, password)
+        return await original(stored, password, **lane)
 
     monkeypatch.setattr(services.passwords, "verify", held)
     return started, release

@@ -119,12 +119,39 @@ async def test_hashing_threads_yield_the_cpu_to_requests(make_service):
     import os
 
     service = make_service(workers=2)
-    await asyncio.gather(*(service.hash(f"{PASSWORD} {i}") for i in range(4)))
+    await asyncio.gather(
+        *(service.hash(f"{PASSWORD} {i}", held=i % 2 == 0) for i in range(8))
+    )  # both lanes
     own = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-    hashing = [t.native_id for t in service._pool._threads]
-    assert hashing
+    lanes = (service._pool, service._held_pool)
+    hashing = [t.native_id for pool in lanes for t in pool._threads]
+    assert all(pool._threads for pool in lanes)
     for tid in hashing:
         assert os.getpriority(os.PRIO_PROCESS, tid) == min(19, own + 10)
+
+
+async def test_a_hash_that_holds_locks_does_not_wait_behind_a_flood_of_logins():
+    """Logins hash holding no transaction, in a paced lane that queues behind a flood;
+    every other password check or hash holds its request's write transaction (SQLite's one
+    writer lock, PostgreSQL's account lock) while it waits, and has a lane of its own, never
+    paced: it is done while the flood is still queued, not after it."""
+    service = PasswordService(time_cost=1, memory_cost=8 * 1024, parallelism=1, workers=1,
+                              duty=0.25)  # fmt: skip
+    try:
+        stored = await service.hash(PASSWORD, held=False)
+        finished: list[str] = []
+
+        async def check(name: str, held: bool) -> None:
+            assert await service.verify(stored, PASSWORD, held=held)
+            finished.append(name)
+
+        flood = [asyncio.create_task(check(f"login {i}", False)) for i in range(6)]
+        await asyncio.sleep(0)  # the flood queued first
+        await asyncio.gather(check("held", True), *flood)
+        assert finished.index("held") < 3, finished
+        assert finished[-1].startswith("login")
+    finally:
+        service.shutdown()
 
 
 def test_one_cpu_is_left_to_requests_by_default():
@@ -159,9 +186,9 @@ async def test_unknown_email_still_pays_for_one_verification(api, services, monk
     calls: list[str | None] = []
     original = PasswordService.verify
 
-    async def spy(self, stored, password):
+    async def spy(self, stored, password, **lane):
         calls.append(stored)
-        return await original(self, stored, password)
+        return await original(self, stored, password, **lane)
 
     monkeypatch.setattr(PasswordService, "verify", spy)
     unknown = await api.data(LOGIN, {"email": "nobody@example.com", "password": PASSWORD})

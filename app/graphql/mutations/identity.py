@@ -194,7 +194,7 @@ class SessionMutations:
             await session.commit()
         if errors:  # not an email address at all
             return LoginPayload(user_errors=errors)
-        matched = await gate.matches(user, input.password)
+        matched = await gate.matches(user, input.password, held=False)
 
         async def log_in(session):
             result = await identity.complete_login(
