@@ -7,6 +7,7 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import after_response
 from app.accounts.service import check_new_account, create_pending_account
 from app.db.base import utcnow
 from app.email.links import build_link, forgot_password_link
@@ -175,8 +176,52 @@ async def verify_email(
     return session_token, user
 
 
-async def resend_verification(session: AsyncSession, settings, email: str) -> None:
-    """Same answer whether or not the email exists or is already verified."""
-    user = await get_user_by_email(session, email) if len(email or "") <= 320 else None
+async def resend_verification(
+    session: AsyncSession,
+    settings,
+    email: str,
+    *,
+    db=None,
+    audit_as: tuple[str | None, str | None] | None = None,
+) -> None:
+    """Same answer, and the same work before it, whether or not the email exists or is
+    already verified: in a request (given the database ``db``) the look-up and the email
+    are made after the answer is sent, in their own transaction, audited as
+    ``emailVerificationResend`` (``audit_as`` = (request id, client address)), as
+    ``recovery.request_reset`` does; otherwise here, in the caller's transaction. (Made in
+    the request, a login not yet confirmed cost a token, an email and their writes, and an
+    unknown or confirmed address one look-up: the time told which addresses have logins
+    waiting for confirmation.)"""
+    email = email or ""
+
+    async def send_later() -> None:
+        from app.audit import changes
+        from app.audit import service as audit
+
+        async with db.session(write=True) as later:
+            await _send_if_waiting(later, settings, email)
+            collected = changes.take(later)
+            if collected:
+                request_id, client_address = audit_as or (None, None)
+                await audit.record(
+                    later,
+                    action="emailVerificationResend",
+                    who=audit.Who(user_id=None, staff_id=None, account_id=None),
+                    changes=collected,
+                    request_id=request_id,
+                    client_address=client_address,
+                )
+            await later.commit()
+
+    if db is not None and after_response.defer(send_later):
+        return
+    await _send_if_waiting(session, settings, email)
+
+
+async def _send_if_waiting(session: AsyncSession, settings, email: str) -> None:
+    try:
+        user = await get_user_by_email(session, email) if len(email) <= 320 else None
+    except DomainError:  # not an address: nobody to send to (answered alike already)
+        return
     if user is not None and user.email_verified_at is None:
         await send_verification(session, settings, user)

@@ -82,3 +82,30 @@ async def test_forgot_page_does_the_same_work_before_answering(app, services):
     assert [m["To"] for m in await take_mail(services)] == [member.email]
     unknown = await recorder.run(ask("nobody@example.com"))
     assert known == unknown
+
+
+async def test_verification_resend_does_the_same_work_before_answering(app, services):
+    """A login waiting for its confirmation got a token and an email inside the request; an
+    unknown or confirmed address one look-up: the time told which addresses have logins
+    waiting (made by whoever joined or signed up with them). Both now answer first."""
+    from app.identity import service as identity
+
+    tenant = await make_tenant(services)
+    member = await make_member(services, tenant)  # confirmed
+    async with services.db.session(write=True) as session:
+        waiting = await identity.create_user(
+            session, services.passwords, email="waiting@example.com", password=None,
+            verified=False,
+        )  # fmt: skip
+        await session.commit()
+    await take_mail(services)
+    recorder = Recorder(app, services)
+    resend = """mutation($e: String!) { emailVerificationResend(input: {email: $e}) { ok } }"""
+
+    def ask(email):
+        return lambda c: c.post("/graphql", json={"query": resend, "variables": {"e": email}})
+
+    answered = [await recorder.run(ask(e)) for e in (waiting.email, member.email, "no@example.com")]
+    assert [m["To"] for m in await take_mail(services)] == [waiting.email]  # sent, after
+    assert answered[0] == answered[1] == answered[2]
+    assert not any("user_tokens" in s or "email_outbox" in s for s in answered[0])

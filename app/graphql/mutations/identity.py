@@ -356,7 +356,13 @@ class IdentityMutations:
         ctx = info.context
         return await public(
             info,
-            lambda session: signup.resend_verification(session, ctx.settings, input.email),
+            lambda session: signup.resend_verification(
+                session,
+                ctx.settings,
+                input.email,
+                db=ctx.services.db,
+                audit_as=(ctx.request_id, ctx.client_address),
+            ),
             _ok,
             before=lambda session: ctx.services.limiter.hit(
                 session, "verification_address", ctx.client_address
