@@ -24,6 +24,7 @@ from app.graphql.mutations.staff import (
     StaffMutations,
 )
 from app.graphql.mutations.webhooks import WebhookMutations, WebhookQueries
+from app.graphql.password_fields import PasswordFieldsPerOperation, unknown_password_fields
 from app.graphql.queries import Query
 from app.graphql.request_body import NoBadCharactersRule
 from app.graphql.subscriptions import Subscription
@@ -75,6 +76,8 @@ def build_schema(
     # checked on every build: LIST_BOUNDS is data the cached types do not capture
     if missing := missing_bounds(schema._schema):
         raise RuntimeError("list fields without a bound in LIST_BOUNDS: " + ", ".join(missing))
+    if unknown := unknown_password_fields(schema._schema):
+        raise RuntimeError("PASSWORD_FIELDS names no mutation: " + ", ".join(sorted(unknown)))
     schema.hot_paths = HotPaths(schema._schema, budget=plan_budget)
     schema.kept_introspection = KeptIntrospection()
     return schema
@@ -86,7 +89,7 @@ KEPT_SCHEMAS = 8
 
 @functools.lru_cache(maxsize=KEPT_SCHEMAS)
 def _types_and_rules(production: bool, limits: QueryLimits, max_tokens: int) -> RosterSchema:
-    rules = [make_rule(limits), NoBadCharactersRule]
+    rules = [make_rule(limits), NoBadCharactersRule, PasswordFieldsPerOperation]
     if production:
         rules.append(NoSchemaIntrospectionCustomRule)
     # Each extension, and each hook it has, costs every request strawberry's wrapping of

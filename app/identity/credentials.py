@@ -93,9 +93,7 @@ class PasswordGate:
             _counted(session).append((self.limiter, name, subject))
             await self.limiter.hit(session, name, subject)
 
-    async def matches(
-        self, user: User | None, password: str | None, *, held: bool = True
-    ) -> bool:
+    async def matches(self, user: User | None, password: str | None, *, held: bool) -> bool:
         """Only after ``count``. An unknown user or no password still costs one argon2
         verification, so the time does not tell. Needs no transaction: callers that can
         should hold none while argon2 runs (on SQLite a writer holds the write lock), and
@@ -116,7 +114,7 @@ class PasswordGate:
         default the user's). True only for the right password within the limits."""
         email = email if email is not None else (user.email if user is not None else "")
         await self.count(session, email)
-        ok = await self.matches(user, password)
+        ok = await self.matches(user, password, held=True)  # inside the caller's transaction
         if ok:
             await self.succeeded(session, email)
         return ok

@@ -129,7 +129,7 @@ async def _set_password(
     kinds: set[TokenKind],
 ) -> None:
     """Set the password and end the user's tokens of ``kinds`` (but ``keep_token_id``)."""
-    user.password_hash = await passwords.hash(new_password)
+    user.password_hash = await passwords.hash(new_password, held=True)
     now = utcnow()
     await end_tokens(session, user.id, kinds=kinds, keep_token_id=keep_token_id, now=now)
     # every emailed link issued before (another reset or welcome link, an email change an

@@ -120,7 +120,7 @@ async def create_user(
         raise EmailTaken()
     user = User(
         email=email,
-        password_hash=await passwords.hash(password) if password is not None else None,
+        password_hash=(await passwords.hash(password, held=True) if password is not None else None),
         first_name=clean_text(first_name, "first_name", max_length=100),
         last_name=clean_text(last_name, "last_name", max_length=100),
         email_verified_at=utcnow() if verified else None,
@@ -192,8 +192,8 @@ async def complete_login(
             "Confirm your email address first: we sent you a link.",
             code=ErrorCode.EMAIL_NOT_VERIFIED,
         )
-    if passwords.needs_rehash(user.password_hash):
-        user.password_hash = await passwords.hash(password)
+    if passwords.needs_rehash(user.password_hash):  # in the login's write transaction
+        user.password_hash = await passwords.hash(password, held=True)
     token, _ = await issue_token(session, user, kind=TokenKind.SESSION, ttl=session_ttl)
     return LoginResult(token=token, user=user, memberships=await memberships_of(session, user.id))
 

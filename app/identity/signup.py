@@ -94,7 +94,7 @@ async def signup(
     )
     existing = await get_user_by_email(session, normalized)
     if existing is not None:
-        await passwords.hash(password)  # same work as the other branch
+        await passwords.hash(password, held=True)  # same work as the other branch
         await _account_exists(session, settings, limiter, existing.email)
         return
     try:

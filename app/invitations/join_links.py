@@ -298,7 +298,7 @@ async def join_through(
             # An address with a login spends one argon2 verification before any answer
             # (``_check_known_user``); a new one spends it too, or the time would tell them
             # apart while the answers (REQUIRED, WEAK_PASSWORD) are the same.
-            await gate.matches(None, password)
+            await gate.matches(None, password, held=True)
             raise
     if (user is None or user.email_verified_at is None) and await _held_by_a_record(
         session, link.account_id, email
@@ -361,7 +361,7 @@ async def _check_known_user(
     """An address with a login may join if signed in as it or with its password, and
     is neither a member nor waiting for a decision. Returns the newcomer's answer (a
     decoy) when one not signed in may not learn more, else None to go on."""
-    if not signed_in and not await gate.matches(user, password):
+    if not signed_in and not await gate.matches(user, password, held=True):
         return await _decoy(session, settings, gate.limiter, link, user, password)
     member = await member_of(session, link.account_id, user.id)
     pending = await session.scalar(

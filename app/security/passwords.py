@@ -12,8 +12,13 @@ transaction (joining, accepting an invitation, signing up, a reset, a password c
 ownership transfer): on SQLite that is the one writer lock of the whole server, on
 PostgreSQL the account's row lock. Queued behind a flood of logins, or paced, such a hash
 held those locks for as long as the flood lasted, and every write waited. So hashes that
-hold locks (``held=True``, the default) have a lane of their own, never paced: they wait
-only for each other, and there are only as many as write transactions.
+hold locks (``held=True``) have a lane of their own: one thread (on SQLite the writer lock
+lets one such hash run at a time anyway; elsewhere it bounds them to one CPU), never
+paced, and at the event loop's own priority, since a lock holder starved of CPU makes
+every writer wait longer (a nicer thread got a tenth of a CPU under load). A document may
+hold one root field that checks or sets a password (``PasswordFieldsPerDocument``), so one
+request holds its transaction through one such hash, not thirty aliased ones. Callers say
+which lane they need: ``held`` has no default.
 """
 
 from __future__ import annotations
@@ -85,9 +90,7 @@ class PasswordService:
         self._pool = ThreadPoolExecutor(
             max_workers=workers, thread_name_prefix="argon2", initializer=_yield_to_requests
         )
-        self._held_pool = ThreadPoolExecutor(
-            max_workers=workers, thread_name_prefix="argon2-held", initializer=_yield_to_requests
-        )
+        self._held_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="argon2-held")
         self._pacer = Pacer(duty)
         # A real hash of a random string: unknown emails are verified against it so a
         # login takes the same time whether or not the account exists.
@@ -109,7 +112,7 @@ class PasswordService:
             return await loop.run_in_executor(self._held_pool, fn, *args)
         return await loop.run_in_executor(self._pool, self._pacer.run, fn, *args)
 
-    async def hash(self, password: str, *, held: bool = True) -> str:
+    async def hash(self, password: str, *, held: bool) -> str:
         """``held``: the caller holds a transaction (and its locks) while it waits."""
         return await self._run(held, self._hasher.hash, password)
 
@@ -119,7 +122,7 @@ class PasswordService:
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
 
-    async def verify(self, stored: str | None, password: str, *, held: bool = True) -> bool:
+    async def verify(self, stored: str | None, password: str, *, held: bool) -> bool:
         """Check a password; with no stored hash it still spends the same time and fails.
         ``held``: the caller holds a transaction (and its locks) while it waits."""
         return await self._run(held, self._verify_sync, stored, password)

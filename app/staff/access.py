@@ -213,20 +213,21 @@ def handover_denial(actor: Actor, carried: Carried | None) -> str | None:
     address is.)"""
     if carried is None:
         return None
-    if carried.grants and Permit.MANAGE_STAFF not in actor.permits:  # as staffPermitGrant
-        return (
-            "This staff member has been granted permits, which whoever joins at its address "
-            "would hold: only who may grant permits may choose that address."
+    refused = (
+        carried.grants
+        and (
+            Permit.MANAGE_STAFF not in actor.permits  # as staffPermitGrant
+            or any(actor.refusal_to_grant(p) for p in carried.grants)
         )
-    for permit in sorted(carried.grants):
-        if refusal := actor.refusal_to_grant(permit):
-            return f"This staff member has been granted a permit you may not give: {refusal}"
-    if carried.shared and not actor.can(Permit.EDIT_RESTRICTED_STAFF):
-        return (
-            "Records are shared with this staff member, which whoever joins at its address "
-            "would read: only who may share records may choose that address."
-        )
-    return None
+    ) or (carried.shared and not actor.can(Permit.EDIT_RESTRICTED_STAFF))
+    if not refused:
+        return None
+    # what it holds is not named: who may not give it may not see it either
+    # (``can_see_permits``, ``can_see_shares``)
+    return (
+        "This staff member holds access that whoever joins at its address would get, "
+        "and that you may not give: an administrator may choose its address."
+    )
 
 
 def can_see_permits(actor: Actor, staff_id: int) -> bool:

@@ -340,7 +340,7 @@ async def test_old_hash_parameters_are_upgraded_on_next_successful_login(api, se
     assert upgraded.startswith("$argon2id$")
     assert f"t={settings.argon2_time_cost}," in upgraded
     assert not services.passwords.needs_rehash(upgraded)
-    assert await services.passwords.verify(upgraded, PASSWORD)
+    assert await services.passwords.verify(upgraded, PASSWORD, held=False)
     again = await api.data(LOGIN, {"email": "legacy@example.com", "password": PASSWORD})
     assert again["login"]["token"]
     assert await _password_hash(services, user.id) == upgraded

@@ -102,12 +102,12 @@ def test_nobody_hands_over_a_grant_they_could_not_give():
 
     granted = Carried(grants=frozenset({Permit.VIEW_PERSONAL_DATA}))
     # granting takes MANAGE_STAFF and the permit itself (staffPermitGrant): so does this
-    assert "only who may grant permits" in handover_denial(actor(), granted)
-    assert "only who may grant" in handover_denial(actor(Permit.VIEW_PERSONAL_DATA), granted)
+    assert "may not give" in handover_denial(actor(), granted)
+    assert "may not give" in handover_denial(actor(Permit.VIEW_PERSONAL_DATA), granted)
     assert "may not give" in handover_denial(actor(Permit.MANAGE_STAFF), granted)
     assert handover_denial(actor(Permit.MANAGE_STAFF, Permit.VIEW_PERSONAL_DATA), granted) is None
     shared = Carried(shared=True)
-    assert "shared with this staff member" in handover_denial(actor(), shared)
+    assert "may not give" in handover_denial(actor(), shared)
     assert handover_denial(actor(Permit.EDIT_RESTRICTED_STAFF), shared) is None
     assert handover_denial(actor(), None) is None
     assert handover_denial(actor(), Carried()) is None

@@ -1,0 +1,70 @@
+"""An operation holds at most one root field that checks or sets a password: each such
+hash runs inside the document's one write transaction (on SQLite the server's writer
+lock), so thirty aliased ones held it through thirty hashes."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from app.graphql import password_fields
+from app.graphql.schema import build_schema
+from app.identity.models import User
+from tests.factories import PASSWORD, error_codes
+
+
+def signup(email: str) -> str:
+    given = f'email: "{email}", password: "{PASSWORD}", firstName: "A", lastName: "B"'
+    return f'signup(input: {{{given}, accountName: "Acme"}}) {{ userErrors {{ code }} }}'
+
+
+def login(email: str) -> str:
+    return f'login(input: {{email: "{email}", password: "{PASSWORD}"}}) {{ token }}'
+
+
+async def users(services) -> int:
+    async with services.db.session() as session:
+        return await session.scalar(select(func.count()).select_from(User))
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        # aliases
+        f"mutation {{ a: {signup('a@example.com')} b: {signup('b@example.com')} }}",
+        # two kinds
+        f"mutation {{ {signup('a@example.com')} {login('b@example.com')} }}",
+        # through fragments, inline and named
+        f"mutation {{ ...F ... on Mutation {{ b: {login('b@example.com')} }} }} "
+        f"fragment F on Mutation {{ a: {login('a@example.com')} }}",
+    ],
+    ids=["aliases", "two-kinds", "fragments"],
+)
+async def test_two_password_fields_in_one_operation_are_refused_before_anything_runs(
+    api, services, document
+):
+    before = await users(services)
+    body = await api(document)
+    assert body.get("data") is None, body
+    # refused by this rule alone (the fields themselves are valid: one at a time, they run)
+    assert set(error_codes(body)) == {"BAD_USER_INPUT"}, body
+    assert all("send them as separate requests" in e["message"] for e in body["errors"]), body
+    assert await users(services) == before
+
+
+async def test_one_password_field_beside_others_runs(api, services):
+    reset = 'passwordResetRequest(input: {email: "x@example.com"}) { ok }'
+    document = f"mutation {{ {signup('new@example.com')} {reset} }}"
+    body = await api(document)
+    assert not body.get("errors"), body
+    assert body["data"]["signup"]["userErrors"] == []
+    assert body["data"]["passwordResetRequest"]["ok"] is True
+
+
+def test_every_password_field_is_a_mutation_of_the_schema(monkeypatch):
+    schema = build_schema()._schema
+    assert password_fields.unknown_password_fields(schema) == set()
+    monkeypatch.setattr(
+        password_fields, "PASSWORD_FIELDS", password_fields.PASSWORD_FIELDS | {"noSuchField"}
+    )
+    assert password_fields.unknown_password_fields(schema) == {"noSuchField"}
