@@ -6,9 +6,13 @@ SQLite that transaction holds the whole server's writer lock, on PostgreSQL the 
 account's lock. Thirty aliased ``joinLinkJoin`` or ``signup`` fields in one document held
 the lock through thirty hashes in a row, each within the rate limits of its kind (which
 count per client and per hour, not per request). So an operation may hold at most one root
-field that checks or sets a password (``PASSWORD_FIELDS``); more are refused before anything
-runs, saying to send them as separate requests. ``login`` is one of them: it holds no
-transaction while it hashes, but thirty logins in one request are thirty hashes too.
+field that checks or sets a password (``PASSWORD_FIELDS``; fields of one response key are
+merged and run once); more are refused before anything runs, saying to send them as
+separate requests. ``login`` is one of them: it holds no transaction while it hashes, but
+thirty logins in one request are thirty hashes too.
+
+The walk is linear in the document: each fragment's keys are gathered once (at most two
+are kept: two already refuse), however often and however deep it is spread.
 """
 
 from __future__ import annotations
@@ -37,10 +41,10 @@ PASSWORD_FIELDS = frozenset(
         "invitationAccept",
         "joinLinkJoin",
         "accountSignup",
-        "staffRegister",
         "accountOwnershipTransfer",
     }
 )
+ENOUGH = 2  # response keys that refuse an operation
 
 
 def unknown_password_fields(schema: GraphQLSchema) -> set[str]:
@@ -50,8 +54,8 @@ def unknown_password_fields(schema: GraphQLSchema) -> set[str]:
 
 
 class PasswordFieldsPerOperation(ValidationRule):
-    """Refuses a mutation with more than one root field of ``PASSWORD_FIELDS`` (fragments
-    and aliases counted where they are spread)."""
+    """Refuses a mutation with root fields of ``PASSWORD_FIELDS`` under more than one
+    response key (aliases and fragments counted where they are spread)."""
 
     def enter_operation_definition(self, node: OperationDefinitionNode, *_args):
         if node.operation != OperationType.MUTATION:
@@ -61,27 +65,46 @@ class PasswordFieldsPerOperation(ValidationRule):
             for f in self.context.document.definitions
             if isinstance(f, FragmentDefinitionNode)
         }
-        found: list[FieldNode] = []
-        self._collect(node.selection_set, fragments, found, frozenset())
-        if len(found) > 1:
-            names = ", ".join(sorted({f.name.value for f in found}))
+        keys = _Keys(fragments).of(node.selection_set, frozenset())
+        if len(keys) >= ENOUGH:
+            names = ", ".join(sorted(name for _key, name in keys))
             self.report_error(
                 GraphQLError(
-                    f"An operation may hold one field that checks or sets a password; this one "
-                    f"holds {len(found)} ({names}): send them as separate requests.",
-                    found[1:],
+                    "An operation may hold one field that checks or sets a password; this one "
+                    f"holds more ({names}): send them as separate requests.",
+                    node,
                 )
             )
 
-    def _collect(self, selection_set, fragments, found: list, visiting: frozenset) -> None:
+
+class _Keys:
+    """The (response key, field name) pairs of password fields a selection set holds at its
+    root, at most ``ENOUGH`` of them; each fragment's found once (``done``)."""
+
+    def __init__(self, fragments: dict):
+        self.fragments = fragments
+        self.done: dict[str, frozenset] = {}
+
+    def of(self, selection_set, visiting: frozenset) -> frozenset:
+        found: set = set()
         for selection in selection_set.selections:
+            if len(found) >= ENOUGH:
+                break
             if isinstance(selection, FieldNode):
                 if selection.name.value in PASSWORD_FIELDS:
-                    found.append(selection)
+                    key = (selection.alias or selection.name).value
+                    found.add((key, selection.name.value))
             elif isinstance(selection, InlineFragmentNode):
-                self._collect(selection.selection_set, fragments, found, visiting)
+                found |= self.of(selection.selection_set, visiting)
             elif isinstance(selection, FragmentSpreadNode):
-                name = selection.name.value
-                fragment = fragments.get(name)
-                if fragment is not None and name not in visiting:  # cycles: other rules
-                    self._collect(fragment.selection_set, fragments, found, visiting | {name})
+                found |= self.fragment(selection.name.value, visiting)
+        return frozenset(sorted(found)[:ENOUGH])
+
+    def fragment(self, name: str, visiting: frozenset) -> frozenset:
+        if name in self.done:
+            return self.done[name]
+        fragment = self.fragments.get(name)
+        if fragment is None or name in visiting:  # unknown or cyclic: other rules report it
+            return frozenset()
+        keys = self.done[name] = self.of(fragment.selection_set, visiting | {name})
+        return keys

@@ -12,11 +12,13 @@ transaction (joining, accepting an invitation, signing up, a reset, a password c
 ownership transfer): on SQLite that is the one writer lock of the whole server, on
 PostgreSQL the account's row lock. Queued behind a flood of logins, or paced, such a hash
 held those locks for as long as the flood lasted, and every write waited. So hashes that
-hold locks (``held=True``) have a lane of their own: one thread (on SQLite the writer lock
-lets one such hash run at a time anyway; elsewhere it bounds them to one CPU), never
-paced, and at the event loop's own priority, since a lock holder starved of CPU makes
-every writer wait longer (a nicer thread got a tenth of a CPU under load). A document may
-hold one root field that checks or sets a password (``PasswordFieldsPerDocument``), so one
+hold locks (``held=True``) have a lane of their own: on SQLite one thread (the writer
+lock lets one such hash run at a time anyway), on PostgreSQL as many as the login lane
+(each waiting request holds a connection: one thread for every account's joins would let
+a few fill the pool), never paced, and at the event loop's own priority, since a lock
+holder starved of CPU makes every writer wait longer (a nicer thread got a tenth of a CPU
+under load). A document may hold one root field that checks or sets a password
+(``app.graphql.password_fields.PasswordFieldsPerOperation``), so one
 request holds its transaction through one such hash, not thirty aliased ones. Callers say
 which lane they need: ``held`` has no default.
 """
@@ -83,6 +85,7 @@ class PasswordService:
         parallelism: int,
         workers: int,
         duty: float = 1.0,
+        held_workers: int = 1,
     ):
         self._hasher = PasswordHasher(
             time_cost=time_cost, memory_cost=memory_cost, parallelism=parallelism
@@ -90,7 +93,9 @@ class PasswordService:
         self._pool = ThreadPoolExecutor(
             max_workers=workers, thread_name_prefix="argon2", initializer=_yield_to_requests
         )
-        self._held_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="argon2-held")
+        self._held_pool = ThreadPoolExecutor(
+            max_workers=held_workers, thread_name_prefix="argon2-held"
+        )
         self._pacer = Pacer(duty)
         # A real hash of a random string: unknown emails are verified against it so a
         # login takes the same time whether or not the account exists.
@@ -104,6 +109,7 @@ class PasswordService:
             parallelism=settings.argon2_parallelism,
             workers=settings.password_hash_workers,
             duty=settings.password_hash_duty,
+            held_workers=1 if settings.is_sqlite else settings.password_hash_workers,
         )
 
     async def _run(self, held: bool, fn, *args):

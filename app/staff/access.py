@@ -224,9 +224,14 @@ def handover_denial(actor: Actor, carried: Carried | None) -> str | None:
         return None
     # what it holds is not named: who may not give it may not see it either
     # (``can_see_permits``, ``can_see_shares``)
+    who = (
+        "this API key's scopes do not allow giving it"
+        if actor.scopes is not None
+        else "an administrator may choose its address"
+    )
     return (
         "This staff member holds access that whoever joins at its address would get, "
-        "and that you may not give: an administrator may choose its address."
+        f"and that you may not give: {who}."
     )
 
 

@@ -68,3 +68,45 @@ def test_every_password_field_is_a_mutation_of_the_schema(monkeypatch):
         password_fields, "PASSWORD_FIELDS", password_fields.PASSWORD_FIELDS | {"noSuchField"}
     )
     assert password_fields.unknown_password_fields(schema) == {"noSuchField"}
+
+
+def chain(levels: int, bottom: str) -> str:
+    """Each fragment spreads the next twice: 2**levels paths to ``bottom``."""
+    fragments = [
+        f"fragment F{i} on Mutation {{ ...F{i + 1} ...F{i + 1} }}" for i in range(1, levels)
+    ]
+    fragments.append(f"fragment F{levels} on Mutation {{ {bottom} }}")
+    return "mutation { ...F1 }\n" + "\n".join(fragments)
+
+
+def test_a_chain_of_fragments_is_walked_once_per_fragment(monkeypatch):
+    """Spread twice at each of 60 levels, a fragment reaches the bottom 2**59 ways: walked
+    path by path, validating it would never end (for anyone, signed in or not)."""
+    from graphql import parse, validate
+
+    walked = 0
+    original = password_fields._Keys.of
+
+    def counted(self, *args):
+        nonlocal walked
+        walked += 1
+        return original(self, *args)
+
+    monkeypatch.setattr(password_fields._Keys, "of", counted)
+    schema = build_schema()._schema
+    rule = [password_fields.PasswordFieldsPerOperation]
+    two = f"a: {login('a@example.com')} b: {login('b@example.com')}"
+    errors = validate(schema, parse(chain(60, two)), rule)
+    assert [e.message.startswith("An operation may hold one field") for e in errors] == [True]
+    assert walked <= 61  # once per fragment, and the operation
+    walked = 0
+    assert validate(schema, parse(chain(60, login("a@example.com"))), rule) == []
+    assert walked <= 61
+
+
+async def test_one_field_spread_twice_under_one_key_runs_once(api, services):
+    """Fields of one response key are merged into one: the same login twice is one login."""
+    document = f"mutation {{ {login('nobody@example.com')} ...F }} fragment F on Mutation {{ {login('nobody@example.com')} }}"
+    body = await api(document)
+    assert not body.get("errors"), body
+    assert body["data"]["login"]["token"] is None

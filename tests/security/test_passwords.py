@@ -133,6 +133,30 @@ async def test_hashing_threads_yield_the_cpu_to_requests(make_service):
     assert os.getpriority(os.PRIO_PROCESS, held[0]) == own
 
 
+async def test_a_hash_that_holds_locks_does_not_wait_behind_a_flood_of_logins():
+    """Logins hash holding no transaction, in a paced lane that queues behind a flood;
+    every other password check or hash holds its request's write transaction (SQLite's one
+    writer lock, PostgreSQL's account lock) while it waits, and has a lane of its own, never
+    paced: it is done while the flood is still queued, not after it."""
+    service = PasswordService(time_cost=1, memory_cost=8 * 1024, parallelism=1, workers=1,
+                              duty=0.25)  # fmt: skip
+    try:
+        stored = await service.hash(PASSWORD, held=False)
+        finished: list[str] = []
+
+        async def check(name: str, held: bool) -> None:
+            assert await service.verify(stored, PASSWORD, held=held)
+            finished.append(name)
+
+        flood = [asyncio.create_task(check(f"login {i}", False)) for i in range(6)]
+        await asyncio.sleep(0)  # the flood queued first
+        await asyncio.gather(check("held", True), *flood)
+        assert finished.index("held") < 3, finished
+        assert finished[-1].startswith("login")
+    finally:
+        service.shutdown()
+
+
 def test_one_cpu_is_left_to_requests_by_default():
     import os
 
