@@ -7,15 +7,13 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import after_response
 from app.access import Actor, Permit, require
-from app.audit import changes
-from app.audit import service as audit
 from app.db.base import utcnow
 from app.email.links import build_link, check_redirect, forgot_password_link
 from app.email.outbox import enqueue
 from app.errors import DomainError, ErrorCode
 from app.identity import user_tokens
+from app.identity.answered_first import defer_audited
 from app.identity.credentials import PasswordGate, TokenGate
 from app.identity.errors import WeakPassword
 from app.identity.models import TokenKind, User, UserToken, UserTokenPurpose
@@ -88,25 +86,13 @@ async def request_reset(
     redirect_url = check_redirect(settings, redirect_url)
     email = email or ""
 
-    async def send_later() -> None:
-        async with db.session(write=True) as later:
-            await _send_if_known(later, settings, email, redirect_url)
-            collected = changes.take(later)
-            if collected:  # audited like any change, whichever adapter asked
-                request_id, client_address = audit_as or (None, None)
-                await audit.record(
-                    later,
-                    action="passwordResetRequest",
-                    who=audit.Who(user_id=None, staff_id=None, account_id=None),
-                    changes=collected,
-                    request_id=request_id,
-                    client_address=client_address,
-                )
-            await later.commit()
+    async def send(into: AsyncSession) -> None:
+        await _send_if_known(into, settings, email, redirect_url)
 
-    if db is not None and after_response.defer(send_later):
+    # audited like any change, whichever adapter asked
+    if db is not None and defer_audited(db, "passwordResetRequest", send, audit_as):
         return
-    await _send_if_known(session, settings, email, redirect_url)
+    await send(session)
 
 
 async def _send_if_known(session: AsyncSession, settings, email: str, redirect_url) -> None:

@@ -7,13 +7,13 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import after_response
 from app.accounts.service import check_new_account, create_pending_account
 from app.db.base import utcnow
 from app.email.links import build_link, forgot_password_link
 from app.email.outbox import enqueue
 from app.errors import DomainError, ErrorCode
 from app.identity import user_tokens
+from app.identity.answered_first import defer_audited
 from app.identity.credentials import PasswordGate, TokenGate
 from app.identity.errors import EmailTaken, WeakPassword
 from app.identity.models import TokenKind, User, UserToken, UserTokenPurpose
@@ -194,28 +194,12 @@ async def resend_verification(
     waiting for confirmation.)"""
     email = email or ""
 
-    async def send_later() -> None:
-        from app.audit import changes
-        from app.audit import service as audit
+    async def send(into: AsyncSession) -> None:
+        await _send_if_waiting(into, settings, email)
 
-        async with db.session(write=True) as later:
-            await _send_if_waiting(later, settings, email)
-            collected = changes.take(later)
-            if collected:
-                request_id, client_address = audit_as or (None, None)
-                await audit.record(
-                    later,
-                    action="emailVerificationResend",
-                    who=audit.Who(user_id=None, staff_id=None, account_id=None),
-                    changes=collected,
-                    request_id=request_id,
-                    client_address=client_address,
-                )
-            await later.commit()
-
-    if db is not None and after_response.defer(send_later):
+    if db is not None and defer_audited(db, "emailVerificationResend", send, audit_as):
         return
-    await _send_if_waiting(session, settings, email)
+    await send(session)
 
 
 async def _send_if_waiting(session: AsyncSession, settings, email: str) -> None:
