@@ -10,7 +10,8 @@ past. So the exporter ends every backup with a member of its own,
 
 an HMAC of every byte before it, under a key derived from the server's encryption key
 (``ROSTER_ENCRYPTION_KEYS``: the first one signs, every one listed verifies, as for
-encrypted fields). A restore verifies it before reading anything else, and refuses a file
+encrypted fields). A restore verifies it once the file reads as a backup (JSON, its format
+and version) and before anything of its content is checked or written, and refuses a file
 without one, one signed under a key this server does not hold, or one changed after it
 was signed, unless the operator restores it knowingly unsigned (``--unsigned``: a backup
 from before signatures, or from a server with other keys).

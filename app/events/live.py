@@ -54,6 +54,10 @@ class Note:
     occurred_at: datetime
 
 
+# Put in a waiting follower's queue to wake it: no change, only a turn to look at ``lost``.
+WAKE = Note(0, "", 0, "", "", 0, (), datetime.min)
+
+
 class Follower:
     """One subscriber's queue of notes, at most ``backlog`` long.
 
@@ -82,6 +86,13 @@ class Follower:
             self.lost = True
             return
         self.queue.put_nowait(note)
+
+    def lose(self) -> None:
+        """Changes it should have been offered are lost (their read failed): it takes no
+        more, and a subscriber waiting on an empty queue is woken to be told (``WAKE``)."""
+        self.lost = True
+        if self.queue.empty():
+            self.queue.put_nowait(WAKE)
 
 
 class Live:
@@ -179,7 +190,7 @@ class Live:
                     log.exception("reading announced events failed; %d not delivered", len(ids))
                     for followers in self._followers.values():
                         for follower in followers:
-                            follower.lost = True
+                            follower.lose()
         finally:
             self.hub.forget(queue)
 

@@ -11,8 +11,10 @@ merged and run once); more are refused before anything runs, saying to send them
 separate requests. ``login`` is one of them: it holds no transaction while it hashes, but
 thirty logins in one request are thirty hashes too.
 
-The walk is linear in the document: each fragment's keys are gathered once (at most two
-are kept: two already refuse), however often and however deep it is spread.
+``@skip`` and ``@include`` are not read: two such fields of which one would run are refused
+all the same (send the one meant). The walk is linear in the document: each fragment's
+keys are gathered once (at most two are kept: two already refuse), however often and
+however deep it is spread.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from app.access import Actor, Role
 from app.custom_fields import service as custom_fields
 from app.errors import DomainError, ErrorCode, Unauthenticated
 from app.events import visibility
-from app.events.live import Follower, LimitReached, Note
+from app.events.live import WAKE, Follower, LimitReached, Note
 from app.graphql.ids import encode_id
 from app.graphql.types.custom_fields import CustomField
 from app.graphql.types.invitations import Invitation
@@ -177,6 +177,8 @@ async def _follow(info: Info, subject: str, build: Build[T]) -> AsyncGenerator[T
                     note = await asyncio.wait_for(
                         follower.queue.get(), settings.subscription_recheck_seconds
                     )
+                if note is WAKE:  # woken to be told it lost changes (above)
+                    continue
                 try:
                     actor = await _subscriber(ctx)
                     if actor.account_id != account_id:  # no longer of the account followed

@@ -28,6 +28,7 @@ class SocketsPerClient:
         self.app = app
         self.limit = limit
         self.open: Counter[str] = Counter()
+        self.told: set[str] = set()  # subjects logged as at the cap, until one closes
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "websocket":
@@ -36,7 +37,9 @@ class SocketsPerClient:
         client = scope.get("client")
         subject = limit_subject(client[0]) if client else ""
         if self.open[subject] >= self.limit:
-            log.warning("websocket refused: %s holds %d open", subject, self.limit)
+            if subject not in self.told:  # once, not at every retry of a client in a loop
+                self.told.add(subject)
+                log.warning("websocket refused: %s holds %d open", subject, self.limit)
             message = await receive()  # websocket.connect
             if message["type"] == "websocket.connect":
                 await send({"type": "websocket.close", "code": 1008})
@@ -45,6 +48,7 @@ class SocketsPerClient:
         try:
             await self.app(scope, receive, send)
         finally:
+            self.told.discard(subject)
             self.open[subject] -= 1
             if not self.open[subject]:
                 del self.open[subject]

@@ -367,7 +367,7 @@ async def test_a_failed_read_of_announced_events_tells_every_follower(tmp_path):
 
     from app.db.engine import Database
     from app.events.bus import Hub
-    from app.events.live import Live
+    from app.events.live import WAKE, Live
 
     hub = Hub()
     db = Database(f"sqlite+aiosqlite:///{tmp_path / 'missing' / 'roster.db'}")  # cannot open
@@ -383,7 +383,8 @@ async def test_a_failed_read_of_announced_events_tells_every_follower(tmp_path):
                     break
                 await asyncio.sleep(0.02)
             assert staff.lost and guest.lost
-            assert staff.queue.empty() and guest.queue.empty()
+            # a subscriber waiting on its empty queue is woken to be told at once
+            assert staff.queue.get_nowait() is WAKE and guest.queue.get_nowait() is WAKE
     finally:
         await live.close()
         await db.dispose()
