@@ -112,15 +112,20 @@ async def create_user(
     first_name: str | None = None,
     last_name: str | None = None,
     verified: bool = False,
+    hashed: str | None = None,
 ) -> User:
+    """``hashed``: ``password``'s hash, made by a caller that hashes before it takes a lock
+    (``join_links.join_through``); otherwise it is made here."""
     email = clean_email(email, required=True)
     if password is not None and (problem := password_problem(password, email)):
         raise WeakPassword(problem)
     if await session.scalar(select(User.id).where(User.email == email)):
         raise EmailTaken()
+    if password is not None and hashed is None:
+        hashed = await passwords.hash(password, held=True)
     user = User(
         email=email,
-        password_hash=(await passwords.hash(password, held=True) if password is not None else None),
+        password_hash=hashed if password is not None else None,
         first_name=clean_text(first_name, "first_name", max_length=100),
         last_name=clean_text(last_name, "last_name", max_length=100),
         email_verified_at=utcnow() if verified else None,

@@ -300,19 +300,26 @@ async def join_through(
             # apart while the answers (REQUIRED, WEAK_PASSWORD) are the same.
             await gate.matches(None, password, held=True)
             raise
+    # A newcomer's password is hashed before the account is locked (``_use`` takes its seat
+    # under the account's lock): on PostgreSQL, joins of one account waiting for argon2
+    # would otherwise hold that lock, and every change of its members wait, one hash after
+    # another.
+    hashed = await passwords.hash(password, held=True) if user is None and password else None
     if (user is None or user.email_verified_at is None) and await _held_by_a_record(
         session, link.account_id, email
     ):
         return await _unproven(
-            session, passwords, settings, gate.limiter, link, user, email, password, first, last
-        )
+            session, passwords, settings, gate.limiter, link, user, email, password, first, last,
+            hashed,
+        )  # fmt: skip
     account = await session.get_one(Account, link.account_id)
     await _use(session, link, email)
     verify = False
     if user is None:
         user = await create_user(
-            session, passwords, email=email, password=password, first_name=first, last_name=last
-        )
+            session, passwords, email=email, password=password, first_name=first, last_name=last,
+            hashed=hashed,
+        )  # fmt: skip
         await send_verification(session, settings, user)
         verify = True
     elif user.email_verified_at is None:  # their password, but the address not confirmed
@@ -487,6 +494,7 @@ async def _unproven(
     password: str | None,
     first: str,
     last: str,
+    hashed: str | None,
 ) -> JoinResult:
     """Someone who has not shown they receive ``email``'s mail (no login there, or one
     whose address is not confirmed) joins where a record already holds that address: an
@@ -500,10 +508,11 @@ async def _unproven(
     is told how to take its place instead of being asked to confirm it (its invitation,
     which an administrator sends)."""
     answer = await _as_a_newcomer(session, settings, limiter, link, email, "join_record")
-    if user is None:
+    if user is None:  # its password hashed before the account was locked (``join_through``)
         await create_user(
-            session, passwords, email=email, password=password, first_name=first, last_name=last
-        )
+            session, passwords, email=email, password=password, first_name=first, last_name=last,
+            hashed=hashed,
+        )  # fmt: skip
     return answer
 
 

@@ -805,3 +805,43 @@ async def test_a_refused_password_costs_the_same_whether_the_address_has_a_login
         costs.append(work.taken())
     assert answers[0] == answers[1] and answers[0][0][1] in ("REQUIRED", "WEAK_PASSWORD")
     assert costs[0] == costs[1] >= 1
+
+
+async def test_a_newcomers_password_is_hashed_before_the_account_is_locked(
+    api, services, monkeypatch, database_url
+):
+    """PostgreSQL: a join takes its seat under the account's row lock. Hashing the
+    newcomer's password after it held that lock through argon2, so one account's joins, and
+    every change of its members, waited one hash after another. (SQLite's writer lock is
+    the whole transaction's, whatever the order.)"""
+    import asyncio
+
+    from sqlalchemy import text
+
+    if not database_url.startswith("postgresql"):
+        pytest.skip("a row lock: PostgreSQL")
+    tenant = await make_tenant(services, seats=10)
+    token, _ = await create_ok(api, tenant.owner, role="VIEWER")
+    started, release = asyncio.Event(), asyncio.Event()
+    original = services.passwords.hash
+
+    async def held(password, **lane):
+        started.set()
+        await release.wait()
+        return await original(password, **lane)
+
+    monkeypatch.setattr(services.passwords, "hash", held)
+    joining = asyncio.create_task(join(api, token, "newcomer@example.com"))
+    try:
+        await asyncio.wait_for(started.wait(), 10)
+        # while the newcomer's password hashes, the account is not locked
+        async with services.db.session(write=True) as session:
+            await session.execute(
+                text("SELECT id FROM accounts WHERE id = :id FOR UPDATE NOWAIT"),
+                {"id": tenant.account_id},
+            )
+            await session.rollback()
+    finally:
+        release.set()
+    joined = await asyncio.wait_for(joining, 30)
+    assert joined["userErrors"] == [] and joined["outcome"] == "JOINED", joined
