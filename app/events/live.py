@@ -25,6 +25,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 
+from app.access import Role
 from app.db.engine import Database
 from app.errors import DomainError, ErrorCode
 from app.events import queries
@@ -123,10 +124,11 @@ class Live:
 
     @contextlib.asynccontextmanager
     async def follow(
-        self, account_id: int, subjects: frozenset[str], *, user_id: int, guest: bool = False
+        self, account_id: int, subjects: frozenset[str], *, user_id: int, role: Role
     ) -> AsyncIterator[Follower]:
         """A follower of the account's events about ``subjects`` for the ``with`` block, for
-        the account's member with login ``user_id`` (``guest``: one of its guests)."""
+        the account's member with login ``user_id`` and ``role``."""
+        guest = role is Role.GUEST
         followers = self._followers.get(account_id, set())
         if len(followers) >= self.per_account:
             raise LimitReached(

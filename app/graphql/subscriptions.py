@@ -22,7 +22,7 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.types import Info
 
-from app.access import Actor, Role
+from app.access import Actor
 from app.custom_fields import service as custom_fields
 from app.errors import DomainError, ErrorCode, Unauthenticated
 from app.events import visibility
@@ -167,7 +167,7 @@ async def _follow(info: Info, subject: str, build: Build[T]) -> AsyncGenerator[T
         await ctx.close(commit=False)
         account_id = actor.account_id
         async with ctx.live.follow(
-            account_id, frozenset({subject}), user_id=actor.user_id, guest=actor.role is Role.GUEST
+            account_id, frozenset({subject}), user_id=actor.user_id, role=actor.role
         ) as follower:
             while True:
                 if follower.lost and follower.queue.empty():

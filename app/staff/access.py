@@ -213,14 +213,9 @@ def handover_denial(actor: Actor, carried: Carried | None) -> str | None:
     address is.)"""
     if carried is None:
         return None
-    refused = (
-        carried.grants
-        and (
-            Permit.MANAGE_STAFF not in actor.permits  # as staffPermitGrant
-            or any(actor.refusal_to_grant(p) for p in carried.grants)
-        )
-    ) or (carried.shared and not actor.can(Permit.EDIT_RESTRICTED_STAFF))
-    if not refused:
+    may_grant = all(_may_grant(actor, p) for p in carried.grants)
+    may_share = not carried.shared or actor.can(Permit.EDIT_RESTRICTED_STAFF)
+    if may_grant and may_share:
         return None
     # what it holds is not named: who may not give it may not see it either
     # (``can_see_permits``, ``can_see_shares``)
@@ -233,6 +228,11 @@ def handover_denial(actor: Actor, carried: Carried | None) -> str | None:
         "This staff member holds access that whoever joins at its address would get, "
         f"and that you may not give: {who}."
     )
+
+
+def _may_grant(actor: Actor, permit: Permit) -> bool:
+    """What ``staffPermitGrant`` asks of a granter (``membership.set_permit``)."""
+    return Permit.MANAGE_STAFF in actor.permits and actor.refusal_to_grant(permit) is None
 
 
 def can_see_permits(actor: Actor, staff_id: int) -> bool:

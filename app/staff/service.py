@@ -68,7 +68,7 @@ from app.staff.queries import (
     validate,
     visible,
 )
-from app.staff.readdress import readdress
+from app.staff.readdress import CHUNK, readdress
 from app.validation import clean_text, name_key, sort_key, time_zones
 
 MAX_STATUSES = 100
@@ -758,8 +758,8 @@ async def carried(session: AsyncSession, staff: Iterable[Staff]) -> dict[int, ac
     ids = sorted({s.id for s in staff if s.user_id is None})
     grants: dict[int, set[Permit]] = {}
     shared: set[int] = set()
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
+    for start in range(0, len(ids), CHUNK):
+        chunk = ids[start : start + CHUNK]
         grants |= await granted_permits(session, chunk)
         shared |= set(
             await session.scalars(

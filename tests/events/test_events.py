@@ -349,7 +349,9 @@ async def test_a_burst_of_another_account_s_events_loses_none_of_this_one_s(api,
     hub = Hub()
     live = Live(services.db, hub)
     try:
-        async with live.follow(tenant.account_id, frozenset({"Staff"}), user_id=1) as follower:
+        async with live.follow(
+            tenant.account_id, frozenset({"Staff"}), user_id=1, role=Role.VIEWER
+        ) as follower:
             # another account's burst: ids of events this account has nothing to do with
             burst = [mine.id + 1_000_000 + i for i in range(3 * QUEUE_LIMIT)]
             hub.publish([mine.id, *burst])
@@ -373,8 +375,8 @@ async def test_a_failed_read_of_announced_events_tells_every_follower(tmp_path):
     db = Database(f"sqlite+aiosqlite:///{tmp_path / 'missing' / 'roster.db'}")  # cannot open
     live = Live(db, hub, per_account=1)
     try:
-        async with live.follow(1, frozenset({"Staff"}), user_id=1) as staff, \
-                live.follow(2, frozenset({"Invitation"}), user_id=2, guest=True) as guest:
+        async with live.follow(1, frozenset({"Staff"}), user_id=1, role=Role.VIEWER) as staff, \
+                live.follow(2, frozenset({"Invitation"}), user_id=2, role=Role.GUEST) as guest:
             # a guest may follow even where the account may have one follower only
             assert not staff.lost and not guest.lost
             hub.publish([1, 2, 3])
