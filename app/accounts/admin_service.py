@@ -16,7 +16,7 @@ from app.identity.errors import InvalidCredentials
 from app.identity.models import User
 from app.invitations.models import Invitation
 from app.staff import stamps
-from app.staff.membership import OPEN_INVITATIONS, withdraw_ways_in
+from app.staff.membership import OPEN_INVITATIONS, drop_redundant, withdraw_ways_in
 from app.staff.models import AccountStatus, Staff
 from app.validation import clean_text, clean_time_zone
 
@@ -260,5 +260,6 @@ async def transfer_ownership(
     await session.flush()  # the one-owner index: demote before promoting
     target.role = Role.OWNER
     stamps.touch(target, ["role"], now)
+    await drop_redundant(session, target)
     await session.flush()
     return owner, target

@@ -66,6 +66,7 @@ from app.staff import access, stamps
 from app.staff.membership import (
     activate,
     confirm_memberships,
+    drop_redundant,
     lock_members,
     member_of,
     revoke_open_invitations,
@@ -473,6 +474,7 @@ async def create_invitation(
         await reserve_seats(session, actor.account_id, role=role)
     now = utcnow()
     first = v["first_name"] or (staff.first_name if staff else None)
+    had_record = staff is not None  # which may hold grants and shares its new role gives
     if staff is None:
         last = v["last_name"] or ""
         staff = Staff(
@@ -509,6 +511,8 @@ async def create_invitation(
         staff.kind = kind
         staff.account_status = AccountStatus.INVITED
         stamps.touch(staff, changed, now)
+    if had_record:
+        await drop_redundant(session, staff)
     token = new_token("ri")
     invitation = Invitation(
         account_id=actor.account_id,

@@ -33,7 +33,7 @@ from app.accounts.service import (
 )
 from app.audit import changes
 from app.db.base import utcnow
-from app.db.removal import remove
+from app.db.removal import remove, remove_all
 from app.db.unique import ALREADY_THERE, claim
 from app.errors import AccessDenied, DomainError, ErrorCode, Forbidden
 from app.identity.models import TokenKind, User
@@ -48,8 +48,9 @@ from app.staff.models import (
     Staff,
     StaffKind,
     StaffPermitGrant,
+    StaffShare,
 )
-from app.staff.service import get_staff, grant_problem, granted_permits
+from app.staff.service import get_staff, grant_problem, granted_permits, redundant_grant
 from app.validation import sort_key
 
 # an invitation not yet accepted: pending, or expired (a resend revives it)
@@ -330,8 +331,32 @@ async def change_role(session: AsyncSession, actor: Actor, staff_id: int, role: 
             offers = {"role": (offered_role, role)}
             changes.note(session, "invitations", invitation_id, staff.account_id, offers)
         await withdraw_ways_in(session, staff, role)
+        await drop_redundant(session, staff)
     await session.flush()
     return staff
+
+
+async def drop_redundant(session: AsyncSession, staff: Staff) -> None:
+    """Drop the permit grants and shares that the record's role (just set) gives anyway.
+
+    Such a grant or share gives nothing while the role lasts, and would come back into
+    force under a lower one. A member promoted and later demoted would keep what was
+    given on top of their old role, and nothing they were given only as the higher role.
+    Every way a record's role is set calls this: a role change, an ownership transfer,
+    an invitation, a join. Grants and shares are never made redundant to begin with
+    (``staff.service.redundant_grant``, ``share_problem``)."""
+    held = ROLE_PERMITS[staff.role]
+    rows: list = list(
+        await session.scalars(
+            select(StaffPermitGrant).where(
+                StaffPermitGrant.staff_id == staff.id, StaffPermitGrant.permit.in_(held)
+            )
+        )
+    )
+    if Permit.VIEW_RESTRICTED_STAFF in held:
+        shares = select(StaffShare).where(StaffShare.shared_with_id == staff.id)
+        rows += await session.scalars(shares)
+    await remove_all(session, rows)
 
 
 async def _holds_seat(session: AsyncSession, staff: Staff) -> bool:
@@ -513,6 +538,7 @@ async def activate(
     # Joins are counted under the account lock, record writes of other kinds (an added
     # record, a changed email) are not: one of those may have taken the email since the
     # look above, as a concurrent join may have made this user a member.
+    had_record = staff.id is not None  # which may hold grants and shares its new role gives
     async with claim(session, JOIN_KEYS_TAKEN):
         session.add(staff)
         staff.user_id = user.id
@@ -520,6 +546,8 @@ async def activate(
         staff.account_status = AccountStatus.ACTIVE if confirmed else AccountStatus.UNCONFIRMED
         # the login, role, state and names: the profile's (hasLogin, role, accountStatus)
         stamps.touch(staff, ["account_status", "role", "first_name", "last_name"], utcnow())
+    if had_record:
+        await drop_redundant(session, staff)
     return staff
 
 
@@ -577,6 +605,8 @@ async def set_permit(
         raise problem
     if grant and (refusal := actor.refusal_to_grant(permit)):
         raise Forbidden(refusal, field=["permit"])
+    if grant and (problem := redundant_grant(actor, staff, permit)) is not None:
+        raise problem
     existing = await session.get(StaffPermitGrant, (staff.id, permit))
     if grant and existing is None:
         async with claim(session, GRANT_THERE):  # granted by a concurrent request: done too

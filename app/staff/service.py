@@ -708,6 +708,33 @@ def share_problem(staff_id: int, with_staff_id: int) -> DomainError | None:
     return None
 
 
+def redundant_share(actor: Actor, other: Staff) -> DomainError | None:
+    """What is wrong with sharing a record with ``other``, beyond ``share_problem``: the
+    sharer themselves, or someone whose role sees every record's details. Either gives
+    nothing now and comes into force once that member has a lower role: an administrator
+    sharing every restricted record with themselves would keep sight of them when
+    demoted (``membership.drop_redundant`` drops such shares when a role is raised)."""
+    if other.id == actor.staff_id:
+        return DomainError("Nobody shares records with themselves.", field=["shared_with_id"])
+    if Permit.VIEW_RESTRICTED_STAFF in ROLE_PERMITS[other.role]:
+        return DomainError(
+            "Their role sees every record's details already.", field=["shared_with_id"]
+        )
+    return None
+
+
+def redundant_grant(actor: Actor, staff: Staff, permit: Permit) -> DomainError | None:
+    """What is wrong with granting ``permit`` to ``staff``, beyond ``grant_problem``: to
+    oneself, or a permit the record's role holds. Either gives nothing now and comes into
+    force once that member has a lower role: an administrator granting themselves
+    ViewPersonalData would keep it when demoted (``membership.drop_redundant``)."""
+    if staff.id == actor.staff_id:
+        return Forbidden("Nobody grants themselves a permit.", field=["staff_id"])
+    if permit in ROLE_PERMITS[staff.role]:
+        return DomainError("Their role holds that permit already.", field=["permit"])
+    return None
+
+
 def grant_problem(permit: Permit) -> DomainError | None:
     """What is wrong with granting ``permit`` to one member, if anything: a permit that
     comes with a role (not in GRANTABLE_PERMITS). The rule staffPermitGrant and the
@@ -724,6 +751,8 @@ async def share_staff(
     staff = await get_staff(session, actor, staff_id, field="staff_id")
     other = await get_staff(session, actor, with_staff_id, field="shared_with_id")
     if (problem := share_problem(staff.id, other.id)) is not None:
+        raise problem
+    if share and (problem := redundant_share(actor, other)) is not None:
         raise problem
     existing = await session.get(StaffShare, (staff.id, other.id))
     if share and existing is None:
