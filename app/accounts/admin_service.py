@@ -16,7 +16,7 @@ from app.identity.errors import InvalidCredentials
 from app.identity.models import User
 from app.invitations.models import Invitation
 from app.staff import stamps
-from app.staff.membership import OPEN_INVITATIONS, drop_redundant, withdraw_ways_in
+from app.staff.membership import OPEN_INVITATIONS, drop_redundant, lock_members, withdraw_ways_in
 from app.staff.models import AccountStatus, Staff
 from app.validation import clean_text, clean_time_zone
 
@@ -95,8 +95,9 @@ def clean_settings(changes: dict, by: Role) -> tuple[dict, list[DomainError]]:
 async def update_account(session: AsyncSession, actor: Actor, changes: dict) -> Account:
     require(actor, Permit.MANAGE_ACCOUNT)
     # the account first, as every change of members and invitations locks it first
-    # (``withdraw_ways_in`` below locks invitations)
-    account = await lock_account(session, actor.account_id)
+    # (``withdraw_ways_in`` below locks invitations), and the actor's role re-read under
+    # it: who lets every member invite must still hold what that hands out
+    account = await lock_members(session, actor)
     values, errors = clean_settings(changes, actor.role)
     stops_inviting = account.everyone_can_invite and values.get("everyone_can_invite") is False
     for setting in ("everyone_can_invite", "scim_invites"):

@@ -638,7 +638,10 @@ async def decide(
     session: AsyncSession, actor: Actor, request_id: int, *, approve: bool
 ) -> tuple[JoinRequest, Staff | None]:
     require(actor, Permit.MANAGE_STAFF)
-    request = await session.get(JoinRequest, request_id)
+    # the actor's role re-read under the account lock: an approver demoted meanwhile
+    # hands out no role they no longer hold (and two approvals take turns)
+    await lock_members(session, actor)
+    request = await session.get(JoinRequest, request_id, populate_existing=True)
     if request is None or request.account_id != actor.account_id:
         raise NotFound("Join request", field=["id"])
     if request.status != JoinRequestStatus.PENDING:

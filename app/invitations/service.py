@@ -637,8 +637,12 @@ async def resend(session: AsyncSession, actor: Actor, settings, invitation_id: i
     require(actor, Permit.INVITE_USERS)
     refuse_impersonation(actor)  # a way in is made under one's own name
     invitation = await _get(session, actor, invitation_id)
-    # Row lock (PostgreSQL): concurrent resends see each other's last_sent_at, and a
-    # resend never revives an invitation accepted or revoked meanwhile.
+    # The account first (every change of members and invitations takes it first), with
+    # the actor's role re-read under it, then the row (PostgreSQL): concurrent resends see
+    # each other's last_sent_at, and a resend never revives an invitation accepted or
+    # revoked meanwhile. The moment is taken under both: an invitation seen pending holds
+    # its seat in every ledger counted since.
+    await lock_members(session, actor)
     await session.refresh(invitation, with_for_update=True)
     now = utcnow()
     status = effective_status(invitation, now)
@@ -802,6 +806,11 @@ async def accept(
         await _check_existing_user(session, invitation, user, principal, password, gate)
     else:
         first, last = await _check_new_user(session, invitation, password, first, last)
+    # Claimed under the account lock, at a moment taken under it: the checks above took
+    # their time (a password), and an invitation that expired meanwhile has had its seat
+    # counted free by whatever invited or joined since (PostgreSQL).
+    await lock_account(session, invitation.account_id)
+    now = utcnow()
     await _claim(session, invitation, token, now)
     user, staff = await _join(session, passwords, invitation, user, password, first, last, now)
     session_token, _ = await issue_token(

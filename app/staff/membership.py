@@ -57,14 +57,14 @@ from app.validation import sort_key
 OPEN_INVITATIONS = (InvitationStatus.PENDING, InvitationStatus.EXPIRED)
 
 
-async def lock_members(session: AsyncSession, actor: Actor) -> None:
+async def lock_members(session: AsyncSession, actor: Actor) -> Account:
     """Serialise role, status and ownership changes of one account (PostgreSQL: the account
     row lock, taken before any staff row is touched, so these never deadlock), and re-read
     the actor's own role under it: a request that began before its actor was demoted or
     disabled (e.g. by a concurrent ownership transfer) must not act with the old role.
     The owner is never disabled: their record may have no login (a restore leaves it so),
     and then acts only as the operator's command line (``bulk_import.import_as_owner``)."""
-    await lock_account(session, actor.account_id)
+    account = await lock_account(session, actor.account_id)
     me = await session.scalar(
         select(Staff).where(Staff.id == actor.staff_id).execution_options(populate_existing=True)
     )
@@ -74,6 +74,7 @@ async def lock_members(session: AsyncSession, actor: Actor) -> None:
         or (me.account_status != AccountStatus.ACTIVE and me.role != Role.OWNER)
     ):
         raise AccessDenied("Your role in this account has just changed; try again.")
+    return account
 
 
 async def _managed(session: AsyncSession, actor: Actor, staff_id: int) -> Staff:

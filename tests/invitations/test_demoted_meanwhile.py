@@ -1,0 +1,149 @@
+"""What hands out a way in or a role waits for a role change under way in the account
+(``app.staff.membership.lock_members``) and then acts with the role its actor has: an
+administrator demoted to viewer meanwhile approves no join request, revives no
+invitation, and lets nobody invite (PostgreSQL: SQLite's writer lock runs one write
+transaction at a time, so nothing can change under a request there)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from app.access import Role
+from app.accounts.models import Account
+from app.accounts.service import lock_account
+from app.db.base import utcnow
+from app.invitations.models import Invitation, InvitationStatus, JoinRequest
+from app.staff.models import Staff
+from tests.factories import (
+    error_codes,
+    gid,
+    make_member,
+    make_tenant,
+    until_waiting_on_a_lock,
+    update_row,
+)
+from tests.invitations.test_join_links import APPROVE, create_ok, join
+
+RESEND = """mutation($id: ID!) { invitationResend(input: {id: $id}) { userErrors { code } } }"""
+INVITE = """mutation { invitationCreate(input: {email: "late@example.com", role: EDITOR}) {
+  invitation { id } userErrors { code } } }"""
+SETTINGS = """mutation { accountUpdate(input: {everyoneCanInvite: true}) {
+  userErrors { code } } }"""
+
+
+async def _demoted_meanwhile(api, services, tenant, admin, document, variables=None) -> dict:
+    """``document`` sent as ``admin`` while a role change that demotes them to viewer is
+    under way (the account locked first, as staffRoleChange does), committed once the
+    request waits for it; the request's answer."""
+    async with services.db.session(write=True) as other:
+        await lock_account(other, tenant.account_id)
+        record = await other.get(Staff, admin.staff_pk)
+        record.role = Role.VIEWER
+        await other.flush()
+        acting = asyncio.create_task(api(document, variables or {}, as_=admin))
+        await until_waiting_on_a_lock(services, acting)
+        assert not acting.done(), "the request did not wait for the role change"
+        await other.commit()
+    return await acting
+
+
+@pytest.fixture
+def postgresql_only(backend):
+    if backend == "sqlite":
+        pytest.skip("SQLite's writer lock runs one write transaction at a time")
+
+
+@pytest.mark.usefixtures("postgresql_only")
+async def test_a_join_request_is_not_approved_by_an_administrator_demoted_meanwhile(
+    api, services
+):
+    tenant = await make_tenant(services)
+    admin = await make_member(services, tenant, Role.ADMINISTRATOR)
+    token, _ = await create_ok(api, tenant.owner, role="EDITOR", requiresApproval=True)
+    assert (await join(api, token, "asks@example.com"))["outcome"] == "PENDING_APPROVAL"
+    async with services.db.session() as session:
+        [request_id] = await session.scalars(select(JoinRequest.id))
+
+    body = await _demoted_meanwhile(
+        api, services, tenant, admin, APPROVE, {"id": gid("JoinRequest", request_id)}
+    )
+    assert error_codes(body) == ["FORBIDDEN"], body
+    async with services.db.session() as session:
+        request = await session.get(JoinRequest, request_id)
+        assert request is not None and request.status.value == "PENDING"
+
+
+@pytest.mark.usefixtures("postgresql_only")
+async def test_an_expired_invitation_is_not_revived_by_an_administrator_demoted_meanwhile(
+    api, services
+):
+    tenant = await make_tenant(services)
+    admin = await make_member(services, tenant, Role.ADMINISTRATOR)
+    made = await api.data(INVITE, as_=admin)
+    assert made["invitationCreate"]["userErrors"] == []
+    invitation_id = made["invitationCreate"]["invitation"]["id"]
+    async with services.db.session() as session:
+        [pk] = await session.scalars(select(Invitation.id))
+    long_ago = utcnow() - timedelta(days=30)
+    await update_row(services, Invitation, pk, expires_at=long_ago, last_sent_at=long_ago)
+
+    body = await _demoted_meanwhile(api, services, tenant, admin, RESEND, {"id": invitation_id})
+    assert error_codes(body) == ["FORBIDDEN"], body
+    async with services.db.session() as session:
+        invitation = await session.get(Invitation, pk)
+        assert invitation is not None and invitation.expires_at < utcnow()
+        assert invitation.status != InvitationStatus.PENDING or invitation.sent_count == 1
+
+
+@pytest.mark.usefixtures("postgresql_only")
+async def test_every_member_is_not_let_invite_by_an_administrator_demoted_meanwhile(
+    api, services
+):
+    tenant = await make_tenant(services)
+    admin = await make_member(services, tenant, Role.ADMINISTRATOR)
+
+    body = await _demoted_meanwhile(api, services, tenant, admin, SETTINGS)
+    assert error_codes(body) == ["FORBIDDEN"], body
+    async with services.db.session() as session:
+        account = await session.get(Account, tenant.account_id)
+        assert account is not None and account.everyone_can_invite is False
+
+
+@pytest.mark.usefixtures("postgresql_only")
+async def test_an_invitation_that_expires_while_its_acceptance_waits_is_not_accepted(
+    api, services
+):
+    """Accepting claims the invitation at a moment taken under the account lock: one that
+    expired while its acceptance checked a password, or waited for the account, had its
+    seat counted free by whatever took the account since, and is not accepted."""
+    from tests.factories import mail_token, take_mail
+    from tests.invitations.test_flow import ACCEPT
+
+    tenant = await make_tenant(services)
+    made = await api.data(INVITE, as_=tenant.owner)
+    assert made["invitationCreate"]["userErrors"] == []
+    token = mail_token((await take_mail(services))[-1])
+    async with services.db.session() as session:
+        [pk] = await session.scalars(select(Invitation.id))
+    soon = utcnow() + timedelta(seconds=2)
+    await update_row(services, Invitation, pk, expires_at=soon)
+
+    new = {"token": token, "password": "a good long password", "firstName": "L", "lastName": "A"}
+    async with services.db.session(write=True) as other:
+        await lock_account(other, tenant.account_id)  # an invitation or a join under way
+        accepting = asyncio.create_task(api(ACCEPT, {"input": new}))
+        await until_waiting_on_a_lock(services, accepting)
+        assert not accepting.done(), "the acceptance did not wait for the account"
+        await asyncio.sleep(max(0.0, (soon - utcnow()).total_seconds()) + 0.2)
+        await other.commit()
+    body = await accepting
+
+    [error] = body["data"]["invitationAccept"]["userErrors"]
+    assert error["code"] == "TOKEN_EXPIRED", body
+    async with services.db.session() as session:
+        invitation = await session.get(Invitation, pk)
+        assert invitation is not None and invitation.status != InvitationStatus.ACCEPTED
