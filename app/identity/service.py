@@ -363,13 +363,26 @@ async def find_user(session: AsyncSession, actor: Actor, user_id: int) -> User |
 
 
 async def revoke_api_token(session: AsyncSession, actor: Actor, token_id: int) -> AuthToken:
-    """Revoke a key: the creator's own, or any of the account's for administrators
-    (MANAGE_ACCOUNT); another's key without that permit, or another account's, is not
-    found."""
+    """Revoke a key: the creator's own, or for administrators (MANAGE_ACCOUNT) the keys
+    of members below their role; another's key without that permit, or another
+    account's, is not found."""
     token = await session.get(AuthToken, token_id)
     if token is None or not _may_manage(actor, token):
         raise NotFound("API token", field=["id"])
     assert token is not None
+    if token.user_id != actor.user_id:
+        creator = await session.scalar(
+            select(Staff.role).where(
+                Staff.account_id == token.account_id, Staff.user_id == token.user_id
+            )
+        )
+        # as members are managed: only those strictly below one's role (an administrator
+        # stops no other administrator's integration, nor the owner's)
+        if creator is not None and ROLE_RANK[creator] >= ROLE_RANK[actor.role]:
+            raise Forbidden(
+                "Only the key's creator, or someone above their role, revokes it.",
+                field=["id"],
+            )
     if token.revoked_at is None:
         token.revoked_at = utcnow()
         await session.flush()
