@@ -52,21 +52,36 @@ async def add_staff(
     return staff
 
 
+async def counted_activation(
+    session: AsyncSession, actor: Actor, limiter, staff: Staff, active: bool | None, email
+) -> Actor | None:
+    """The inviter as whom turning ``staff`` on (SCIM's ``active``, with the record's
+    ``email`` once changed) will invite it (``set_active``), its invitation counted
+    against the sending limit now, before the change writes or locks anything: counting
+    under the account lock that enabling takes would reverse the lock order
+    (``lock_account``: on PostgreSQL it deadlocks with an invitationCreate counting
+    first), and a refusal would come after the change was made. None when it invites
+    nobody: only a disabled record without a login is invited when turned on, where the
+    account says so (``scim_invites``)."""
+    if not active or provisioning.is_active(staff) or staff.user_id is not None or not email:
+        return None
+    account = await session.get_one(Account, actor.account_id)
+    if not account.scim_invites:
+        return None
+    return await _scim_inviter(session, limiter, actor)
+
+
 async def set_active(
-    session: AsyncSession, actor: Actor, settings, limiter, staff: Staff, active: bool
+    session: AsyncSession, actor: Actor, settings, staff: Staff, active: bool, inviter
 ) -> Staff:
     """SCIM's ``active``. Turned on, a record without a login is invited as a created one
     would have been (``scim_invites``): a person an identity provider created disabled and
     enables later (Entra ID's way) gets the invitation they were not sent while disabled,
-    under the same checks (the creator may invite, the sending limit, a free seat)."""
-    was_active = provisioning.is_active(staff)
+    under the same checks (the creator may invite, the sending limit, a free seat).
+    ``inviter``: what ``counted_activation`` gave, before the change."""
     staff = await provisioning.set_active(session, actor, staff, active)
-    if not active or was_active or staff.account_status != AccountStatus.NOT_INVITED:
+    if inviter is None or staff.account_status != AccountStatus.NOT_INVITED:
         return staff
-    account = await session.get_one(Account, actor.account_id)
-    if not account.scim_invites or not staff.email:
-        return staff
-    inviter = await _scim_inviter(session, limiter, actor)
     request = InvitationRequest(email=staff.email, role=staff.role, staff_id=staff.id)
     await create_invitation(session, as_creator(inviter, staff), settings, request)
     await session.refresh(staff)

@@ -16,6 +16,7 @@ account has no free seat for a change that needs one.
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -415,7 +416,9 @@ def routes(services) -> list[Route]:
                     await session.rollback()
                     return _from_domain(exc).response()
                 except RateLimited as exc:
-                    await session.commit()  # the hits stay counted (nothing else is written yet)
+                    # nothing of a refused request stays (a sending limit counts only
+                    # what is sent)
+                    await session.rollback()
                     limited = Refusal(429, exc.message).response()
                     limited.headers["Retry-After"] = str(exc.retry_after)
                     return limited
@@ -474,28 +477,45 @@ def routes(services) -> list[Route]:
             raise Refusal(400, f"manager {value!r} is not a User of this account.", "invalidValue")
         return row.id
 
-    async def write(session: AsyncSession, actor: Actor, user: User, row, *, replace: bool):
-        """Apply ``user`` to ``row`` (None: a new record); returns the record."""
+    async def write(
+        session: AsyncSession,
+        actor: Actor,
+        user: User,
+        row,
+        *,
+        replace: bool,
+        before: User | None = None,
+    ):
+        """Apply ``user`` to ``row`` (None: a new record); returns the record.
+        ``before``: the User as a PATCH found it; only what the PATCH changed is written,
+        so two PATCHes of one User's different attributes at once both stay (each writes
+        its own, not the whole User as it read it)."""
         try:
             changes, manager, active = changes_of(user, replace=replace)
+            was = changes_of(before, replace=replace) if before is not None else None
         except BadValue as exc:
             raise Refusal(400, str(exc), exc.scim_type) from None
         if not changes.get("email"):
             raise Refusal(400, "userName is required.", "invalidValue")
+        if was is not None:
+            changes = {k: v for k, v in changes.items() if k not in was[0] or was[0][k] != v}
+            manager = None if manager == was[1] else manager
+            active = None if active == was[2] else active
         if manager is not None:
             changes["manager_id"] = await manager_id(session, actor, manager)
         if row is None:
             row = await add_staff.provision(
                 session, actor, settings, services.limiter, changes, active=active is not False
             )
+            inviter = None  # a record created active is invited as it is added
         else:
-            row = (
-                await staff_service.update_staff(session, actor, settings, row.id, changes)
-            ).staff
-        if active is not None:
-            row = await add_staff.set_active(
-                session, actor, settings, services.limiter, row, active
+            inviter = await add_staff.counted_activation(
+                session, actor, services.limiter, row, active, changes.get("email", row.email)
             )
+            staff = await staff_service.update_staff(session, actor, settings, row.id, changes)
+            row = staff.staff
+        if active is not None:
+            row = await add_staff.set_active(session, actor, settings, row, active, inviter)
         return row
 
     # --- discovery ---------------------------------------------------------------------
@@ -608,6 +628,7 @@ def routes(services) -> list[Route]:
         current = await rendered(session, actor, request, row)
         for email in current.get("emails", []):  # what Entra's paths select on
             email.update(type="work", primary=True)
+        before = User.model_validate(copy.deepcopy(current), scim_policy=TOLERANT)
         seed_typed_values(current, body)
         user = User.model_validate(current, scim_policy=TOLERANT)
         try:
@@ -618,7 +639,7 @@ def routes(services) -> list[Route]:
             ) from None
         except (ValidationError, ValueError) as exc:
             raise Refusal(400, str(exc), "invalidValue") from None
-        row = await write(session, actor, user, row, replace=True)
+        row = await write(session, actor, user, row, replace=True, before=before)
         return Scim(await rendered(session, actor, request, row))
 
     async def Delete(request: Request, session: AsyncSession, actor: Actor) -> Response:  # noqa: N802
