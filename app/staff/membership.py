@@ -35,7 +35,7 @@ from app.audit import changes
 from app.db.base import utcnow
 from app.db.removal import remove, remove_all
 from app.db.unique import ALREADY_THERE, claim
-from app.errors import AccessDenied, DomainError, ErrorCode, Forbidden
+from app.errors import DomainError, ErrorCode, Forbidden
 from app.identity.models import TokenKind, User
 from app.identity.service import end_tokens
 from app.invitations.errors import InvitationRevoked
@@ -50,31 +50,17 @@ from app.staff.models import (
     StaffPermitGrant,
     StaffShare,
 )
-from app.staff.service import get_staff, grant_problem, granted_permits, redundant_grant
+from app.staff.service import (
+    get_staff,
+    grant_problem,
+    granted_permits,
+    lock_members,
+    redundant_grant,
+)
 from app.validation import sort_key
 
 # an invitation not yet accepted: pending, or expired (a resend revives it)
 OPEN_INVITATIONS = (InvitationStatus.PENDING, InvitationStatus.EXPIRED)
-
-
-async def lock_members(session: AsyncSession, actor: Actor) -> Account:
-    """Serialise role, status and ownership changes of one account (PostgreSQL: the account
-    row lock, taken before any staff row is touched, so these never deadlock), and re-read
-    the actor's own role under it: a request that began before its actor was demoted or
-    disabled (e.g. by a concurrent ownership transfer) must not act with the old role.
-    The owner is never disabled: their record may have no login (a restore leaves it so),
-    and then acts only as the operator's command line (``bulk_import.import_as_owner``)."""
-    account = await lock_account(session, actor.account_id)
-    me = await session.scalar(
-        select(Staff).where(Staff.id == actor.staff_id).execution_options(populate_existing=True)
-    )
-    if (
-        me is None
-        or me.role != actor.role
-        or (me.account_status != AccountStatus.ACTIVE and me.role != Role.OWNER)
-    ):
-        raise AccessDenied("Your role in this account has just changed; try again.")
-    return account
 
 
 async def _managed(session: AsyncSession, actor: Actor, staff_id: int) -> Staff:

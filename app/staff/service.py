@@ -22,13 +22,14 @@ from app.access import (
     refusal_to_hand_out,
     require,
 )
+from app.accounts.models import Account
 from app.accounts.service import lock_account, next_staff_sid
 from app.db.base import Records, utcnow
 from app.db.prepared import Prepared, connection_of
 from app.db.removal import remove
 from app.db.turns import ROWS_PER_TURN, all_in_turns
 from app.db.unique import ALREADY_THERE, claim
-from app.errors import DomainError, ErrorCode, Forbidden, NotFound, ValidationFailed
+from app.errors import AccessDenied, DomainError, ErrorCode, Forbidden, NotFound, ValidationFailed
 from app.security.crypto import Keyring
 from app.staff import access, email_change, stamps
 from app.staff.errors import ExternalIdTaken, ManagerCycle, StaffEmailTaken
@@ -697,6 +698,26 @@ async def update_staff(
 SHARE_THERE = {"pk_staff_shares": ALREADY_THERE}
 
 
+async def lock_members(session: AsyncSession, actor: Actor) -> Account:
+    """Serialise role, status and ownership changes of one account (PostgreSQL: the account
+    row lock, taken before any staff row is touched, so these never deadlock), and re-read
+    the actor's own role under it: a request that began before its actor was demoted or
+    disabled (e.g. by a concurrent ownership transfer) must not act with the old role.
+    The owner is never disabled: their record may have no login (a restore leaves it so),
+    and then acts only as the operator's command line (``bulk_import.import_as_owner``)."""
+    account = await lock_account(session, actor.account_id)
+    me = await session.scalar(
+        select(Staff).where(Staff.id == actor.staff_id).execution_options(populate_existing=True)
+    )
+    if (
+        me is None
+        or me.role != actor.role
+        or (me.account_status != AccountStatus.ACTIVE and me.role != Role.OWNER)
+    ):
+        raise AccessDenied("Your role in this account has just changed; try again.")
+    return account
+
+
 def share_problem(staff_id: int, with_staff_id: int) -> DomainError | None:
     """What is wrong with sharing the record ``staff_id`` with ``with_staff_id``, if
     anything: a record shared with its own person. The rule staffShare and the backup's
@@ -748,6 +769,7 @@ async def share_staff(
     session: AsyncSession, actor: Actor, staff_id: int, with_staff_id: int, *, share: bool
 ) -> Staff:
     require(actor, Permit.EDIT_RESTRICTED_STAFF)
+    await lock_members(session, actor)  # a sharer demoted meanwhile shares nothing
     staff = await get_staff(session, actor, staff_id, field="staff_id")
     other = await get_staff(session, actor, with_staff_id, field="shared_with_id")
     if (problem := share_problem(staff.id, other.id)) is not None:

@@ -1,7 +1,7 @@
 """What hands out a way in or a role waits for a role change under way in the account
 (``app.staff.membership.lock_members``) and then acts with the role its actor has: an
 administrator demoted to viewer meanwhile approves no join request, revives no
-invitation, and lets nobody invite (PostgreSQL: SQLite's writer lock runs one write
+invitation, shares no restricted record and lets nobody invite (PostgreSQL: SQLite's writer lock runs one write
 transaction at a time, so nothing can change under a request there)."""
 
 from __future__ import annotations
@@ -147,3 +147,25 @@ async def test_an_invitation_that_expires_while_its_acceptance_waits_is_not_acce
     async with services.db.session() as session:
         invitation = await session.get(Invitation, pk)
         assert invitation is not None and invitation.status != InvitationStatus.ACCEPTED
+
+
+@pytest.mark.usefixtures("postgresql_only")
+async def test_a_restricted_record_is_not_shared_by_an_administrator_demoted_meanwhile(
+    api, services
+):
+    from app.staff.models import StaffShare
+    from tests.factories import make_staff
+    from tests.staff.test_redundant_grants import SHARE
+
+    tenant = await make_tenant(services)
+    admin = await make_member(services, tenant, Role.ADMINISTRATOR)
+    viewer = await make_member(services, tenant, Role.VIEWER)
+    record = await make_staff(services, tenant, last_name="Hidden", restricted=True)
+
+    body = await _demoted_meanwhile(
+        api, services, tenant, admin, SHARE,
+        {"staff": gid("Staff", record.id), "with": viewer.staff_id},
+    )  # fmt: skip
+    assert error_codes(body) == ["FORBIDDEN"], body
+    async with services.db.session() as session:
+        assert list(await session.scalars(select(StaffShare))) == []
