@@ -24,9 +24,9 @@ from app.graphql.mutations.staff import (
     StaffMutations,
 )
 from app.graphql.mutations.webhooks import WebhookMutations, WebhookQueries
-from app.graphql.password_fields import PasswordFieldsPerOperation, unknown_password_fields
 from app.graphql.queries import Query
 from app.graphql.request_body import NoBadCharactersRule
+from app.graphql.slow_fields import SlowFieldsPerOperation, unknown_slow_fields
 from app.graphql.subscriptions import Subscription
 from app.graphql.types.account import Account, User
 from app.graphql.types.custom_fields import CustomField
@@ -76,8 +76,8 @@ def build_schema(
     # checked on every build: LIST_BOUNDS is data the cached types do not capture
     if missing := missing_bounds(schema._schema):
         raise RuntimeError("list fields without a bound in LIST_BOUNDS: " + ", ".join(missing))
-    if unknown := unknown_password_fields(schema._schema):
-        raise RuntimeError("PASSWORD_FIELDS names no mutation: " + ", ".join(sorted(unknown)))
+    if unknown := unknown_slow_fields(schema._schema):
+        raise RuntimeError("slow_fields names no mutation: " + ", ".join(sorted(unknown)))
     schema.hot_paths = HotPaths(schema._schema, budget=plan_budget)
     schema.kept_introspection = KeptIntrospection()
     return schema
@@ -89,7 +89,7 @@ KEPT_SCHEMAS = 8
 
 @functools.lru_cache(maxsize=KEPT_SCHEMAS)
 def _types_and_rules(production: bool, limits: QueryLimits, max_tokens: int) -> RosterSchema:
-    rules = [make_rule(limits), NoBadCharactersRule, PasswordFieldsPerOperation]
+    rules = [make_rule(limits), NoBadCharactersRule, SlowFieldsPerOperation]
     if production:
         rules.append(NoSchemaIntrospectionCustomRule)
     # Each extension, and each hook it has, costs every request strawberry's wrapping of

@@ -18,7 +18,7 @@ lock lets one such hash run at a time anyway), on PostgreSQL as many as the logi
 a few fill the pool), never paced, and at the event loop's own priority, since a lock
 holder starved of CPU makes every writer wait longer (a nicer thread got a tenth of a CPU
 under load). A document may hold one root field that checks or sets a password
-(``app.graphql.password_fields.PasswordFieldsPerOperation``), so one
+(``app.graphql.slow_fields.SlowFieldsPerOperation``), so one
 request holds its transaction through one such hash, not thirty aliased ones. Callers say
 which lane they need: ``held`` has no default.
 """

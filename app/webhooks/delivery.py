@@ -2,7 +2,9 @@
 
 A pass claims a batch of due deliveries with one conditional UPDATE that sets a lease
 (``locked_until`` and a random ``lease`` token); on PostgreSQL the rows are picked
-``FOR UPDATE SKIP LOCKED``, on SQLite the single writer makes the statement atomic. So
+``FOR UPDATE SKIP LOCKED``, on SQLite the single writer makes the statement atomic. A
+batch takes endpoints in turns (``_in_turn``): one receiver's backlog does not hold up
+every other endpoint's deliveries. So
 workers in several processes never send one delivery at once. The batch is sent
 concurrently and every request is cut off at the timeout, so the work always ends well
 inside the lease. A worker that dies mid-send leaves its lease to expire; another worker
@@ -31,7 +33,7 @@ from datetime import datetime, timedelta
 
 import httpx
 import orjson
-from sqlalchemy import BindParameter, and_, bindparam, or_, select, update
+from sqlalchemy import BindParameter, and_, bindparam, func, or_, select, update
 from standardwebhooks import Webhook
 
 from app.accounts.models import Account
@@ -62,8 +64,9 @@ USER_AGENT = "Roster-Webhooks/1"
 DISABLED_REASON = "Every delivery failed for the retry window."
 WITHHELD = "Not sent: it names only personal fields, which this endpoint is no longer told."
 UNVOUCHED = (
-    "Not sent: whoever set this endpoint up can no longer manage webhooks; once an "
-    "administrator changes the endpoint, it can be sent again."
+    "Not sent: whoever set this endpoint up can no longer manage webhooks (or the API key "
+    "they used was revoked or has expired); once an administrator changes the endpoint, "
+    "it can be sent again."
 )
 
 
@@ -93,6 +96,37 @@ ANY_DUE = Prepared(
     .where(_due(_NOW), WebhookEndpoint.enabled.is_(True))
     .limit(1)
 )
+
+
+def _in_turn(now: datetime, batch: int):
+    """``batch`` due deliveries (to enabled endpoints) to claim, taken in turns: every
+    endpoint's oldest due one first, oldest first, then every endpoint's second, and so on.
+    One receiver's backlog (a slow one's, one that was down) no longer fills every batch
+    ahead of other endpoints' deliveries, which went out only once it was worked off; a
+    lone endpoint still fills the batch. The turns are counted over the due deliveries
+    (a window function, in a derived table: on PostgreSQL the rows are then locked
+    ``FOR UPDATE SKIP LOCKED``, so a second worker claiming at once takes the next ones)."""
+    turn = (
+        func.row_number()
+        .over(
+            partition_by=WebhookDelivery.endpoint_id,
+            order_by=(WebhookDelivery.next_attempt_at, WebhookDelivery.id),
+        )
+        .label("turn")
+    )
+    due = (
+        select(WebhookDelivery.id, turn)
+        .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+        .where(_due(now), WebhookEndpoint.enabled.is_(True))
+        .subquery()
+    )
+    return (
+        select(WebhookDelivery.id)
+        .join(due, due.c.id == WebhookDelivery.id)
+        .order_by(due.c.turn, WebhookDelivery.next_attempt_at, WebhookDelivery.id)
+        .limit(batch)
+        .with_for_update(skip_locked=True, of=WebhookDelivery)
+    )
 
 
 class Deliverer:
@@ -151,24 +185,22 @@ class Deliverer:
         async with self.db.engine.connect() as connection:  # one read, no transaction
             if not await ANY_DUE.all(connection, {"now": now}):
                 return lease, []
-        pick = (
-            select(WebhookDelivery.id)
-            .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
-            .where(_due(now), WebhookEndpoint.enabled.is_(True))
-            .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
-            .limit(self.batch)
-            .with_for_update(skip_locked=True, of=WebhookDelivery)
-        )
         async with self.db.session(write=True) as session:
-            claimed = list(
-                await session.scalars(
-                    update(WebhookDelivery)
-                    .where(WebhookDelivery.id.in_(pick.scalar_subquery()), _due(now))
-                    .values(locked_until=now + self.lease, lease=lease)
-                    .returning(WebhookDelivery.id)
-                    .execution_options(synchronize_session=False)
+            # Picked (and on PostgreSQL locked) first, then leased: with the pick as a
+            # subquery of the UPDATE, PostgreSQL leased more than the batch (every due
+            # delivery), all of them then sent at once.
+            picked = list(await session.scalars(_in_turn(now, self.batch)))
+            claimed: list[int] = []
+            if picked:
+                claimed = list(
+                    await session.scalars(
+                        update(WebhookDelivery)
+                        .where(WebhookDelivery.id.in_(picked), _due(now))
+                        .values(locked_until=now + self.lease, lease=lease)
+                        .returning(WebhookDelivery.id)
+                        .execution_options(synchronize_session=False)
+                    )
                 )
-            )
             await session.commit()
         return lease, sorted(claimed)
 

@@ -10,6 +10,17 @@ class UnsafeUrl(DomainError):
         super().__init__(message, field=field or ["url"])
 
 
+class LookupTimedOut(UnsafeUrl):
+    """The URL's host name was not resolved within the time a look-up may take
+    (``app.webhooks.urls.LOOKUP_SECONDS``): refused like any URL Roster may not call."""
+
+    def __init__(self, host: str, seconds: float):
+        super().__init__(
+            f"The host {host!r} did not resolve within {seconds:g} s (its DNS server did not "
+            "answer in time); give a URL whose host name resolves promptly."
+        )
+
+
 class UnknownEventType(DomainError):
     code = ErrorCode.INVALID
 
@@ -29,8 +40,9 @@ class EndpointUnvouched(DomainError):
 
     def __init__(self):
         super().__init__(
-            "Whoever set this endpoint up can no longer manage webhooks here; change it "
-            "(webhookEndpointUpdate) to vouch for it yourself, then send this again.",
+            "Whoever set this endpoint up can no longer manage webhooks here (or the API "
+            "key they used was revoked or has expired); change it (webhookEndpointUpdate) "
+            "to vouch for it yourself, then send this again.",
             field=["id"],
         )
 

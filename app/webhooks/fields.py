@@ -12,7 +12,14 @@ _OUT = {"backup": Backup.LEFT_OUT}
 WEBHOOK_ENDPOINTS = FieldTable(
     "webhook_endpoints",
     [
-        *rows(Visibility.INTERNAL, "id", "account_id", "created_by_staff_id", **_OUT),
+        *rows(
+            Visibility.INTERNAL,
+            "id",
+            "account_id",
+            "created_by_staff_id",
+            "created_by_token_id",
+            **_OUT,
+        ),
         *rows(
             Visibility.BASIC,
             "url",

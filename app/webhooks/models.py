@@ -24,7 +24,9 @@ class WebhookEndpoint(Base):
     to this row: ``app.webhooks.service``); after a rotation the previous one keeps signing
     beside it until ``previous_secret_expires_at``. ``personal_data``: its creator held
     ViewPersonalData, so its payloads name changed personal fields too while they still
-    hold it (``app.webhooks.service.standing``).
+    hold it (``app.webhooks.service.standing``). Whoever created or last changed it
+    (``created_by_staff_id``), and the API key they did it through if any
+    (``created_by_token_id``), vouch for it: it receives events while both still may.
     """
 
     __tablename__ = "webhook_endpoints"
@@ -45,6 +47,10 @@ class WebhookEndpoint(Base):
     previous_secret_sealed: Mapped[str | None] = mapped_column(Text, default=None)
     previous_secret_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     created_by_staff_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    # The API key it was created or last changed through (None: a signed-in session, the
+    # member alone vouches): while that key lives (``standing``). No foreign key: a key
+    # deleted is gone as one revoked is.
+    created_by_token_id: Mapped[int | None] = mapped_column(Integer, default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     modified_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from app.access import Actor, Permit, refuse_impersonation
 from app.access.require import WHOLE_RECORDS, require_whole_records
@@ -40,6 +41,7 @@ from app.events.models import Event
 from app.fields import camel
 from app.fields import table as field_table
 from app.graphql.ids import encode_id
+from app.identity.models import AuthToken
 from app.security.crypto import Keyring
 from app.staff import service as staff_service
 from app.validation import clean_text
@@ -130,11 +132,14 @@ async def create_endpoint(
     enabled: bool = True,
     allow_private: bool = False,
 ) -> tuple[WebhookEndpoint, str]:
-    """A new endpoint and its signing secret (the only time it is shown)."""
+    """A new endpoint and its signing secret (the only time it is shown). Its URL is
+    resolved (``urls.check``, up to ``urls.LOOKUP_SECONDS``) before the account is locked:
+    a slow look-up holds up no other write of the account on PostgreSQL."""
     require_whole_records(actor)
     refuse_impersonation(actor)  # a standing feed is vouched for by its maker
     types = _clean_event_types(event_types)
     description = clean_text(description, "description", max_length=500)
+    clean = await _clean_url(url, allow_private)
     await lock_account(session, actor.account_id)  # concurrent creates count one by one
     count = await session.scalar(
         select(func.count())
@@ -146,7 +151,6 @@ async def create_endpoint(
             f"An account has at most {MAX_ENDPOINTS} webhook endpoints.",
             code=ErrorCode.LIMIT_REACHED,
         )
-    clean = await _clean_url(url, allow_private)
     endpoint = WebhookEndpoint(
         account_id=actor.account_id,
         url=clean,
@@ -155,6 +159,7 @@ async def create_endpoint(
         enabled=enabled,
         personal_data=actor.can(Permit.VIEW_PERSONAL_DATA),
         created_by_staff_id=actor.staff_id,
+        created_by_token_id=_vouching_key(actor),
     )
     session.add(endpoint)
     await session.flush()  # the id is part of the sealed secret's associated data
@@ -162,6 +167,13 @@ async def create_endpoint(
     endpoint.secret_sealed = _seal(keyring, endpoint, "secret_sealed", secret)
     await session.flush()
     return endpoint, secret
+
+
+def _vouching_key(actor: Actor) -> int | None:
+    """The API key ``actor`` acts through (None for a signed-in session): an endpoint set
+    up or changed through a key is vouched for only while that key lives (``standing``),
+    as a credential never outlives-by-proxy the one that made it."""
+    return actor.token_id if actor.scopes is not None else None
 
 
 async def update_endpoint(
@@ -172,10 +184,11 @@ async def update_endpoint(
     *,
     allow_private: bool = False,
 ) -> WebhookEndpoint:
-    """Change the URL, event types, description or enabled flag. An endpoint changed by
-    someone without ViewPersonalData no longer receives the names of personal fields.
-    Whoever changes an endpoint vouches for it from then on (``standing``): an
-    endpoint whose creator has left is taken over by changing it."""
+    """Change the URL, event types, description or enabled flag. Whoever changes an
+    endpoint vouches for it from then on (``standing``): an endpoint whose creator has
+    left is taken over by changing it, and it includes personal data exactly when they
+    hold ViewPersonalData (changed by someone without it, it no longer receives the names
+    of personal fields; changed again by a holder, it does again)."""
     refuse_impersonation(actor)  # so it is vouched for by its maker, not whom they act as
     endpoint = await get_endpoint(session, actor, endpoint_id)
     if "url" in changes_:
@@ -188,9 +201,9 @@ async def update_endpoint(
         endpoint.enabled = bool(changes_["enabled"])
         if endpoint.enabled:
             endpoint.disabled_reason = None
-    if not actor.can(Permit.VIEW_PERSONAL_DATA):
-        endpoint.personal_data = False
+    endpoint.personal_data = actor.can(Permit.VIEW_PERSONAL_DATA)
     endpoint.created_by_staff_id = actor.staff_id
+    endpoint.created_by_token_id = _vouching_key(actor)
     await session.flush()
     return endpoint
 
@@ -211,20 +224,25 @@ class Standing:
 
 async def standing(session: AsyncSession, endpoints: Sequence[WebhookEndpoint]) -> Standing:
     """Both answers for ``endpoints`` from one read of their members' permits per account
-    (``staff_service.permits_held``): every write in an account with endpoints asks both.
+    (``staff_service.permits_held``), and one read of their API keys (``_live_keys``,
+    only when some endpoint was set up through one): every write in an account with
+    endpoints asks both.
 
     Vouched for: whoever created or last changed the endpoint (``update_endpoint``) is an
-    active member holding what setting one up takes (``WHOLE_RECORDS``). Events are
-    queued for these alone. An endpoint reaches no further than the member behind it, as
-    an API key does: one whose member was disabled, deleted or given a lower role stops
-    receiving the account's changes until an administrator changes it, and so vouches for
-    it.
+    active member holding what setting one up takes (``WHOLE_RECORDS``), and the API key
+    they did it through, if any (``created_by_token_id``), is neither revoked nor expired
+    (nor deleted). Events are queued for these alone. An endpoint reaches no further than
+    the member and the credential behind it, as an API key does: one whose member was
+    disabled, deleted or given a lower role, or whose key was revoked or ran out, stops
+    receiving the account's changes until an administrator changes it, and so vouches
+    for it.
 
     Told personal data: made by someone holding ViewPersonalData (``personal_data``) who
     still holds it, with what reading whole records takes (a restricted record's SSN or
-    salary is named too), as an active member of the account. A creator since disabled,
-    deleted, given a lower role or stripped of a grant takes the personal fields' names
-    away from it; made again by someone who holds them, an endpoint is told them again."""
+    salary is named too), as an active member of the account, through a key that still
+    lives if through one. A creator since disabled, deleted, given a lower role or
+    stripped of a grant takes the personal fields' names away from it; made again by
+    someone who holds them, an endpoint is told them again."""
     members: dict[int, set[int]] = {}
     for endpoint in endpoints:
         if endpoint.created_by_staff_id is not None:
@@ -235,8 +253,12 @@ async def standing(session: AsyncSession, endpoints: Sequence[WebhookEndpoint]) 
             session, account_id, staff_ids, TOLD_PERSONAL_DATA  # WHOLE_RECORDS and more
         )
         held.update(((account_id, staff_id), p) for staff_id, p in theirs.items())
+    live_keys = await _live_keys(session, endpoints)
 
     def holds(endpoint: WebhookEndpoint, needed: Iterable[Permit]) -> bool:
+        key = endpoint.created_by_token_id
+        if key is not None and (endpoint.account_id, key) not in live_keys:
+            return False
         theirs = held.get((endpoint.account_id, endpoint.created_by_staff_id), frozenset())
         return theirs.issuperset(needed)
 
@@ -245,6 +267,30 @@ async def standing(session: AsyncSession, endpoints: Sequence[WebhookEndpoint]) 
         e.id for e in endpoints if e.personal_data and holds(e, TOLD_PERSONAL_DATA)
     )
     return Standing(vouched, personal)
+
+
+async def _live_keys(
+    session: AsyncSession, endpoints: Sequence[WebhookEndpoint]
+) -> frozenset[tuple[int, int]]:
+    """(account id, key id) of the API keys ``endpoints`` were set up or last changed
+    through that are neither revoked nor expired: one statement for them all, none when
+    no endpoint was set up through a key. A key deleted since is not among them."""
+    wanted = {
+        (e.account_id, e.created_by_token_id)
+        for e in endpoints
+        if e.created_by_token_id is not None
+    }
+    if not wanted:
+        return frozenset()
+    rows = await session.execute(
+        select(AuthToken.account_id, AuthToken.id).where(
+            AuthToken.id.in_(sorted({key for _, key in wanted})),
+            AuthToken.revoked_at.is_(None),
+            AuthToken.expires_at > utcnow(),
+        )
+    )
+    # a key of another account (never one an endpoint names) is not among them
+    return frozenset(pair for pair in map(tuple, rows.all()) if pair in wanted)
 
 
 async def delete_endpoint(session: AsyncSession, actor: Actor, endpoint_id: int) -> int:
@@ -296,10 +342,18 @@ def _delivery(
     )
 
 
-async def count_sent_by_hand(session: AsyncSession, limiter, actor: Actor) -> None:
-    """A ping or a replay counts against one per-account limit, before anything else
-    (the hits stay counted when the request then fails)."""
-    await limiter.hit(session, "webhook_sends_account", actor.account_id)
+BY_HAND_LIMIT = "webhook_sends_account"
+"""The per-account rate limit of what an administrator does to webhooks by hand that
+costs the server more than a row (``count_by_hand``)."""
+
+
+async def count_by_hand(session: AsyncSession, limiter, actor: Actor) -> None:
+    """A ping, a replay, an endpoint created or changed counts against one per-account
+    limit (``BY_HAND_LIMIT``), before anything else (the hits stay counted when the
+    request then fails). Pings and replays fill the delivery queue every account shares;
+    creating or changing an endpoint resolves its URL (up to ``urls.LOOKUP_SECONDS``)
+    inside the request's write transaction, on SQLite the whole server's writer lock."""
+    await limiter.hit(session, BY_HAND_LIMIT, actor.account_id)
 
 
 async def ping(session: AsyncSession, actor: Actor, endpoint_id: int) -> WebhookDelivery:
@@ -446,19 +500,32 @@ async def list_deliveries(
 async def attempts_of(
     session: AsyncSession, account_id: int, delivery_ids: list[int]
 ) -> dict[int, list[WebhookAttempt]]:
-    """The attempts of these deliveries of the account, oldest first, by delivery (one
-    statement; none for no deliveries)."""
+    """The latest ``MAX_ATTEMPTS_SHOWN`` attempts of each of these deliveries of the
+    account (what a page shows), oldest first, by delivery: one statement, which ranks
+    each delivery's attempts newest first and reads no more of them (none for no
+    deliveries). A delivery retried for a day holds hundreds."""
     attempts: dict[int, list[WebhookAttempt]] = {i: [] for i in delivery_ids}
     if delivery_ids:
-        for attempt in await session.scalars(
-            select(WebhookAttempt)
+        newest_first = (
+            func.row_number()
+            .over(partition_by=WebhookAttempt.delivery_id, order_by=WebhookAttempt.id.desc())
+            .label("newest_first")
+        )
+        ranked = (
+            select(WebhookAttempt, newest_first)
             .where(
                 WebhookAttempt.account_id == account_id,
                 WebhookAttempt.delivery_id.in_(list(attempts)),
             )
-            .order_by(WebhookAttempt.id)
+            .subquery()
+        )
+        attempt = aliased(WebhookAttempt, ranked)
+        for row in await session.scalars(
+            select(attempt)
+            .where(ranked.c.newest_first <= MAX_ATTEMPTS_SHOWN)
+            .order_by(ranked.c.id)
         ):
-            attempts[attempt.delivery_id].append(attempt)
+            attempts[row.delivery_id].append(row)
     return attempts
 
 

@@ -6,6 +6,10 @@ the address that was checked, never resolving the name a second time, so a DNS a
 changes between the check and the connection (DNS rebinding) cannot reach an inner address.
 ``allow_private`` (``ROSTER_WEBHOOKS_ALLOW_PRIVATE``, for tests and development) lets
 loopback and private networks through; link-local and metadata addresses never are.
+
+A look-up is cut off after ``LOOKUP_SECONDS`` (``LookupTimedOut``): a mutation that sets a
+URL resolves it inside its write transaction (on SQLite the whole server's writer lock),
+and the DNS server of a name someone chose may never answer.
 """
 
 from __future__ import annotations
@@ -16,9 +20,12 @@ import socket
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from app.webhooks.errors import UnsafeUrl
+from app.webhooks.errors import LookupTimedOut, UnsafeUrl
 
 MAX_URL_LENGTH = 2000
+LOOKUP_SECONDS = 3.0
+"""How long a host name's look-up may take (``resolve``): a URL whose name is not resolved
+by then is refused, at creation and at every delivery."""
 SCHEMES = ("https", "http")
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -131,13 +138,18 @@ def refusal(address: IPAddress, allow_private: bool) -> str | None:
 
 
 async def resolve(host: str) -> list[IPAddress]:
+    """The addresses ``host`` resolves to (none if it does not); LookupTimedOut when the
+    look-up takes longer than ``LOOKUP_SECONDS``."""
     try:
         return [ipaddress.ip_address(host)]
     except ValueError:
         pass
     loop = asyncio.get_running_loop()
     try:
-        infos = await loop.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+        async with asyncio.timeout(LOOKUP_SECONDS):
+            infos = await loop.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except TimeoutError:
+        raise LookupTimedOut(host, LOOKUP_SECONDS) from None
     except (OSError, UnicodeError):
         return []
     found: list[IPAddress] = []
@@ -150,7 +162,8 @@ async def resolve(host: str) -> list[IPAddress]:
 
 async def check(url: str, *, allow_private: bool) -> Target:
     """The URL's target: its host resolved, every address checked (UnsafeUrl if any is
-    refused or none is found); the first address is the one to connect to."""
+    refused, none is found, or the look-up takes longer than ``LOOKUP_SECONDS``); the
+    first address is the one to connect to."""
     scheme, host, port, path = parse(url)
     addresses = await resolve(host)
     if not addresses:

@@ -33,7 +33,7 @@ def retry_afters(body: dict) -> list[int]:
 
 async def test_aliased_logins_are_refused_and_each_login_counts_as_an_attempt(api, services):
     """Fifteen aliased logins are refused before anything runs (one field that checks a
-    password per operation: ``app.graphql.password_fields``), so none is counted; one at a
+    password per operation: ``app.graphql.slow_fields``), so none is counted; one at a
     time, three attempts are allowed, the fourth is refused, and then even the right
     password is refused while locked out."""
     services.limiter.limits["login_email"] = Limit(

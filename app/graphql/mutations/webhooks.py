@@ -113,9 +113,11 @@ def _delivery(row, actor) -> WebhookDeliveryPayload:
     )
 
 
-def _sent_by_hand(info: Info):
+def _by_hand(info: Info):
+    """Counts the request against the account's limit of what is done to webhooks by
+    hand (``webhooks.count_by_hand``): pings, replays, endpoints created or changed."""
     limiter = info.context.services.limiter
-    return lambda session, actor: webhooks.count_sent_by_hand(session, limiter, actor)
+    return lambda session, actor: webhooks.count_by_hand(session, limiter, actor)
 
 
 @strawberry.type
@@ -142,6 +144,7 @@ class WebhookMutations:
                 allow_private=settings.webhooks_allow_private,
             ),
             _with_secret,
+            before=_by_hand(info),
         )
 
     @mutation(
@@ -159,6 +162,7 @@ class WebhookMutations:
                 session, actor, endpoint_id, changes, allow_private=allow_private
             ),
             _endpoint,
+            before=_by_hand(info),
         )
 
     @mutation(description="Delete a webhook endpoint and its deliveries (administrators).")
@@ -203,7 +207,7 @@ class WebhookMutations:
             info,
             lambda session, actor: webhooks.ping(session, actor, endpoint_id),
             _delivery,
-            before=_sent_by_hand(info),
+            before=_by_hand(info),
         )
 
     @mutation(description="Send a delivery again, with the same webhook-id (administrators).")
@@ -215,7 +219,7 @@ class WebhookMutations:
             info,
             lambda session, actor: webhooks.replay(session, actor, delivery_id),
             _delivery,
-            before=_sent_by_hand(info),
+            before=_by_hand(info),
         )
 
 

@@ -49,9 +49,11 @@ class WebhookEndpoint(Node):
 
     @strawberry.field(
         description="Whether the account's changes are queued for it: whoever created or "
-        "last changed it is still an active member who may manage webhooks. False once "
-        "they were disabled, deleted or given a lower role, until an administrator "
-        "changes it (webhookEndpointUpdate) and so vouches for it."
+        "last changed it is still an active member who may manage webhooks, and the API "
+        "key they did it through, if any, is neither revoked nor expired. False once they "
+        "were disabled, deleted or given a lower role, or that key was revoked or ran "
+        "out, until an administrator changes it (webhookEndpointUpdate) and so vouches "
+        "for it."
     )
     async def receives_events(self, info: Info) -> bool:
         vouched, _ = await loaders.endpoint_standing(info.context).load(self._row)
@@ -62,8 +64,9 @@ class WebhookEndpoint(Node):
         return self._row.disabled_reason
 
     @strawberry.field(
-        description="Its payloads name changed personal fields too: it was set up by a "
-        "holder of ViewPersonalData who still holds it as an active member."
+        description="Its payloads name changed personal fields too: it was set up or last "
+        "changed by a holder of ViewPersonalData who still holds it as an active member "
+        "(through an API key still valid, if through one)."
     )
     async def includes_personal_data(self, info: Info) -> bool:
         _, personal = await loaders.endpoint_standing(info.context).load(self._row)

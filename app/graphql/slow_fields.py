@@ -1,15 +1,21 @@
-"""One field that checks or sets a password per operation.
+"""One field that does slow work while holding the write lock per operation.
 
-A mutation document runs in one write transaction (each root field in a savepoint of it),
-and every password check or hash but a login's runs inside it while argon2 works: on
-SQLite that transaction holds the whole server's writer lock, on PostgreSQL the joined
-account's lock. Thirty aliased ``joinLinkJoin`` or ``signup`` fields in one document held
-the lock through thirty hashes in a row, each within the rate limits of its kind (which
-count per client and per hour, not per request). So an operation may hold at most one root
-field that checks or sets a password (``PASSWORD_FIELDS``; fields of one response key are
-merged and run once); more are refused before anything runs, saying to send them as
-separate requests. ``login`` is one of them: it holds no transaction while it hashes, but
-thirty logins in one request are thirty hashes too.
+A mutation document runs in one write transaction (each root field in a savepoint of it):
+on SQLite that transaction holds the whole server's writer lock, on PostgreSQL the locks
+its fields took. Some root fields do slow work inside it (``slow_while_locked()``):
+
+- every password check or hash but a login's (``PASSWORD_FIELDS``) runs while argon2
+  works. Thirty aliased ``joinLinkJoin`` or ``signup`` fields in one document held the
+  lock through thirty hashes in a row, each within the rate limits of its kind (which
+  count per client and per hour, not per request). ``login`` is one of them: it holds no
+  transaction while it hashes, but thirty logins in one request are thirty hashes too;
+- a webhook endpoint's URL is resolved (``URL_RESOLVING_FIELDS``), a DNS look-up of a
+  name the caller chose, which may take up to ``app.webhooks.urls.LOOKUP_SECONDS``:
+  thirty aliased ``webhookEndpointUpdate`` fields held the lock through thirty.
+
+So an operation may hold at most one root field of ``slow_while_locked()`` (fields of one
+response key are merged and run once); more are refused before anything runs, saying to
+send them as separate requests.
 
 ``@skip`` and ``@include`` are not read: two such fields of which one would run are refused
 all the same (send the one meant). The walk is linear in the document: each fragment's
@@ -46,17 +52,28 @@ PASSWORD_FIELDS = frozenset(
         "accountOwnershipTransfer",
     }
 )
+# Root mutation fields that resolve a webhook endpoint's URL (a DNS look-up, bounded by
+# ``app.webhooks.urls.LOOKUP_SECONDS``), checked against the schema as ``PASSWORD_FIELDS``.
+URL_RESOLVING_FIELDS = frozenset({"webhookEndpointCreate", "webhookEndpointUpdate"})
 ENOUGH = 2  # response keys that refuse an operation
 
 
-def unknown_password_fields(schema: GraphQLSchema) -> set[str]:
-    """Names in ``PASSWORD_FIELDS`` that are no root mutation field of ``schema``."""
+def slow_while_locked() -> frozenset[str]:
+    """The root mutation fields that do slow work while holding the write lock
+    (``PASSWORD_FIELDS`` and ``URL_RESOLVING_FIELDS``), of which an operation may hold
+    one. Read when a rule starts: the two sets are the one source."""
+    return PASSWORD_FIELDS | URL_RESOLVING_FIELDS
+
+
+def unknown_slow_fields(schema: GraphQLSchema) -> set[str]:
+    """Names in ``slow_while_locked()`` (the password fields and the URL-resolving ones)
+    that are no root mutation field of ``schema``."""
     mutation = schema.mutation_type
-    return set(PASSWORD_FIELDS) - set(mutation.fields if mutation is not None else ())
+    return set(slow_while_locked()) - set(mutation.fields if mutation is not None else ())
 
 
-class PasswordFieldsPerOperation(ValidationRule):
-    """Refuses a mutation with root fields of ``PASSWORD_FIELDS`` under more than one
+class SlowFieldsPerOperation(ValidationRule):
+    """Refuses a mutation with root fields of ``slow_while_locked()`` under more than one
     response key (aliases and fragments counted where they are spread)."""
 
     def enter_operation_definition(self, node: OperationDefinitionNode, *_args):
@@ -67,24 +84,27 @@ class PasswordFieldsPerOperation(ValidationRule):
             for f in self.context.document.definitions
             if isinstance(f, FragmentDefinitionNode)
         }
-        keys = _Keys(fragments).of(node.selection_set, frozenset())
+        keys = _Keys(fragments, slow_while_locked()).of(node.selection_set, frozenset())
         if len(keys) >= ENOUGH:
             names = ", ".join(sorted(name for _key, name in keys))
             self.report_error(
                 GraphQLError(
-                    "An operation may hold one field that checks or sets a password; this one "
-                    f"holds more ({names}): send them as separate requests.",
+                    "An operation may hold one field that does slow work while holding the "
+                    "write lock (checking or setting a password, resolving a webhook URL); "
+                    f"this one holds more ({names}): send them as separate requests.",
                     node,
                 )
             )
 
 
+
 class _Keys:
-    """The (response key, field name) pairs of password fields a selection set holds at its
+    """The (response key, field name) pairs of ``slow`` fields a selection set holds at its
     root, at most ``ENOUGH`` of them; each fragment's found once (``done``)."""
 
-    def __init__(self, fragments: dict):
+    def __init__(self, fragments: dict, slow: frozenset[str]):
         self.fragments = fragments
+        self.slow = slow
         self.done: dict[str, frozenset] = {}
 
     def of(self, selection_set, visiting: frozenset) -> frozenset:
@@ -93,7 +113,7 @@ class _Keys:
             if len(found) >= ENOUGH:
                 break
             if isinstance(selection, FieldNode):
-                if selection.name.value in PASSWORD_FIELDS:
+                if selection.name.value in self.slow:
                     key = (selection.alias or selection.name).value
                     found.add((key, selection.name.value))
             elif isinstance(selection, InlineFragmentNode):

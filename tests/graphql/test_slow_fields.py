@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from app.graphql import password_fields
+from app.graphql import slow_fields
 from app.graphql.schema import build_schema
 from app.identity.models import User
 from tests.factories import PASSWORD, error_codes
@@ -63,11 +63,11 @@ async def test_one_password_field_beside_others_runs(api, services):
 
 def test_every_password_field_is_a_mutation_of_the_schema(monkeypatch):
     schema = build_schema()._schema
-    assert password_fields.unknown_password_fields(schema) == set()
+    assert slow_fields.unknown_slow_fields(schema) == set()
     monkeypatch.setattr(
-        password_fields, "PASSWORD_FIELDS", password_fields.PASSWORD_FIELDS | {"noSuchField"}
+        slow_fields, "PASSWORD_FIELDS", slow_fields.PASSWORD_FIELDS | {"noSuchField"}
     )
-    assert password_fields.unknown_password_fields(schema) == {"noSuchField"}
+    assert slow_fields.unknown_slow_fields(schema) == {"noSuchField"}
 
 
 def chain(levels: int, bottom: str) -> str:
@@ -85,16 +85,16 @@ def test_a_chain_of_fragments_is_walked_once_per_fragment(monkeypatch):
     from graphql import parse, validate
 
     walked = 0
-    original = password_fields._Keys.of
+    original = slow_fields._Keys.of
 
     def counted(self, *args):
         nonlocal walked
         walked += 1
         return original(self, *args)
 
-    monkeypatch.setattr(password_fields._Keys, "of", counted)
+    monkeypatch.setattr(slow_fields._Keys, "of", counted)
     schema = build_schema()._schema
-    rule = [password_fields.PasswordFieldsPerOperation]
+    rule = [slow_fields.SlowFieldsPerOperation]
     two = f"a: {login('a@example.com')} b: {login('b@example.com')}"
     errors = validate(schema, parse(chain(60, two)), rule)
     assert [e.message.startswith("An operation may hold one field") for e in errors] == [True]
