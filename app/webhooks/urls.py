@@ -9,14 +9,21 @@ loopback and private networks through; link-local and metadata addresses never a
 
 A look-up is cut off after ``LOOKUP_SECONDS`` (``LookupTimedOut``): a mutation that sets a
 URL resolves it inside its write transaction (on SQLite the whole server's writer lock),
-and the DNS server of a name someone chose may never answer.
+and the DNS server of a name someone chose may never answer. The look-ups run on threads
+of their own (``LOOKUP_THREADS``), not the event loop's default pool: a look-up cut off
+goes on in its thread until the system's resolver gives up, and a run of them would
+otherwise hold every thread of the pool that database connections and email relays
+resolve their hosts on. Past those threads, a look-up waits its turn within the same
+time limit.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import socket
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -26,6 +33,8 @@ MAX_URL_LENGTH = 2000
 LOOKUP_SECONDS = 3.0
 """How long a host name's look-up may take (``resolve``): a URL whose name is not resolved
 by then is refused, at creation and at every delivery."""
+LOOKUP_THREADS = 4
+_LOOKUPS = ThreadPoolExecutor(LOOKUP_THREADS, thread_name_prefix="roster-webhook-dns")
 SCHEMES = ("https", "http")
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -147,7 +156,9 @@ async def resolve(host: str) -> list[IPAddress]:
     loop = asyncio.get_running_loop()
     try:
         async with asyncio.timeout(LOOKUP_SECONDS):
-            infos = await loop.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+            infos = await loop.run_in_executor(
+                _LOOKUPS, functools.partial(socket.getaddrinfo, host, None, type=socket.SOCK_STREAM)
+            )
     except TimeoutError:
         raise LookupTimedOut(host, LOOKUP_SECONDS) from None
     except (OSError, UnicodeError):

@@ -7,6 +7,8 @@ endpoint last, both ways; and a delivery's log reads only the attempts it shows.
 from __future__ import annotations
 
 import asyncio
+import socket
+import threading
 import time
 from datetime import timedelta
 
@@ -47,24 +49,25 @@ SLOW_HOST = "hooks.slow.example"
 PUBLIC = "93.184.215.14"
 
 
-def slow_dns(monkeypatch, answer_after: float | None) -> asyncio.Event:
-    """The running loop's resolver, as a DNS server that answers ``SLOW_HOST`` only after
-    ``answer_after`` seconds (None: never) stands in for; other names as before. The
-    event is set when the look-up of ``SLOW_HOST`` begins."""
+def slow_dns(monkeypatch, request, answer_after: float | None) -> asyncio.Event:
+    """The system's resolver, as a DNS server that answers ``SLOW_HOST`` only after
+    ``answer_after`` seconds (None: not before the test ends) stands in for; other names
+    as before. The event is set when the look-up of ``SLOW_HOST`` begins (in a look-up
+    thread: ``urls.LOOKUP_THREADS``)."""
     loop = asyncio.get_running_loop()
-    original = loop.getaddrinfo
+    original = socket.getaddrinfo
     asked = asyncio.Event()
+    ended = threading.Event()
+    request.addfinalizer(ended.set)  # a look-up never answered ends with the test
 
-    async def getaddrinfo(host, *args, **kwargs):
+    def getaddrinfo(host, *args, **kwargs):
         if host != SLOW_HOST:
-            return await original(host, *args, **kwargs)
-        asked.set()
-        if answer_after is None:
-            await asyncio.Event().wait()  # never answers
-        await asyncio.sleep(answer_after)
+            return original(host, *args, **kwargs)
+        loop.call_soon_threadsafe(asked.set)
+        ended.wait(answer_after)
         return [(2, 1, 6, "", (PUBLIC, 0))]
 
-    monkeypatch.setattr(loop, "getaddrinfo", getaddrinfo)
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
     return asked
 
 
@@ -78,7 +81,7 @@ async def endpoint_rows(services) -> list[WebhookEndpoint]:
 
 @pytest.mark.parametrize("mutation", ["create", "update"])
 async def test_a_look_up_that_never_answers_is_refused_in_time_and_changes_nothing(
-    api, services, monkeypatch, mutation
+    api, services, monkeypatch, request, mutation
 ):
     """A URL whose DNS server never answers held the request's write transaction (on
     SQLite every account's writes) until the request's own time limit: it is refused as
@@ -86,7 +89,7 @@ async def test_a_look_up_that_never_answers_is_refused_in_time_and_changes_nothi
     tenant = await make_tenant(services)
     made = await create(api, tenant.owner, f"https://{PUBLIC}/before")
     before = [(e.id, e.url) for e in await endpoint_rows(services)]
-    slow_dns(monkeypatch, answer_after=None)
+    slow_dns(monkeypatch, request, answer_after=None)
     url = f"https://{SLOW_HOST}/in"
     if mutation == "create":
         document, variables = CREATE, {"input": {"url": url}}
@@ -107,7 +110,7 @@ async def test_a_look_up_that_never_answers_is_refused_in_time_and_changes_nothi
 
 
 async def test_a_slow_look_up_holds_no_lock_on_the_account(
-    api, services, monkeypatch, database_url
+    api, services, monkeypatch, request, database_url
 ):
     """On PostgreSQL a create's look-up runs before it locks the account: the account's
     other writes that lock it (a project created) do not wait for a slow DNS server. (On
@@ -117,7 +120,7 @@ async def test_a_slow_look_up_holds_no_lock_on_the_account(
         pytest.skip("SQLite's writers take turns whatever the order")
     tenant = await make_tenant(services)
     admin = await make_member(services, tenant, Role.ADMINISTRATOR)
-    asked = slow_dns(monkeypatch, answer_after=2.0)
+    asked = slow_dns(monkeypatch, request, answer_after=2.0)
     creating = asyncio.create_task(
         api.data(CREATE, {"input": {"url": f"https://{SLOW_HOST}/in"}}, as_=admin)
     )
@@ -412,3 +415,33 @@ async def test_one_receivers_backlog_does_not_hold_up_other_endpoints(api, servi
         await deliver_all(services)
         assert [p["type"] for p in prompt.payloads] == ["webhook.ping"]
         assert len(slow.received) == backlog
+
+
+async def test_look_ups_that_never_answer_leave_the_default_threads_free(
+    api, services, monkeypatch, request
+):
+    """A look-up cut off goes on in its thread until the system's resolver gives up: run
+    on the event loop's default threads, a few of them held every thread that database
+    connections and email relays resolve their hosts on. They run on threads of their
+    own (``urls.LOOKUP_THREADS``)."""
+    tenant = await make_tenant(services)
+    slow_dns(monkeypatch, request, answer_after=None)
+    threads: list[str] = []
+    stand_in = socket.getaddrinfo
+
+    def noted(host, *args, **kwargs):
+        if host == SLOW_HOST:
+            threads.append(threading.current_thread().name)
+        return stand_in(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", noted)
+    bodies = await asyncio.gather(
+        *(
+            api.data(CREATE, {"input": {"url": f"https://{SLOW_HOST}/{i}"}}, as_=tenant.owner)
+            for i in range(2)
+        )
+    )
+    for body in bodies:
+        assert [e["code"] for e in body["webhookEndpointCreate"]["userErrors"]] == ["INVALID"]
+    assert len(threads) == 2
+    assert all(name.startswith("roster-webhook-dns") for name in threads), threads
