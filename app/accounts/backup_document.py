@@ -43,7 +43,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from app.access import Role
+from app.access import ROLE_PERMITS, Permit, Role
 from app.accounts.admin_service import clean_settings, ownership_problem
 from app.accounts.backup import FORMAT, READABLE_VERSIONS, VERSION
 from app.accounts.backup_signature import verify
@@ -395,6 +395,25 @@ def _plan_problem(plan: object, seat_limit: object) -> tuple[str, str] | None:
     return None
 
 
+def redundant_rows(rows: dict[str, list[dict]]) -> None:
+    """Drops from ``rows`` the permit grants of a permit the member's role holds and the
+    shares with a member whose role sees every record's details (``staff.service``'s
+    ``redundant_grant``, ``redundant_share``): what no request makes any more."""
+    roles = {r["id"]: r.get("role") for r in rows["staff"]}
+
+    def holds(staff_id, permit: Permit) -> bool:
+        role = roles.get(staff_id)
+        return role in ROLE_PERMITS.keys() and permit in ROLE_PERMITS[Role(role)]
+
+    rows["staffPermitGrants"] = [
+        g for g in rows["staffPermitGrants"] if not holds(g["staff_id"], g["permit"])
+    ]
+    rows["staffShares"] = [
+        s for s in rows["staffShares"]
+        if not holds(s["shared_with_id"], Permit.VIEW_RESTRICTED_STAFF)
+    ]  # fmt: skip
+
+
 def _check_rules(rows: dict[str, list[dict]]) -> None:
     """What the API would refuse to write is refused, by the API's own rules: a staff
     record's value its field's validator refuses (``clean_stored``: the staff field
@@ -403,14 +422,15 @@ def _check_rules(rows: dict[str, list[dict]]) -> None:
     (``in_manager_cycles``, as the staff import checks them), not exactly one owner
     (``_check_owner``), a record shared with its own person (``share_problem``, as
     staffShare) or a permit granted that comes with a role (``grant_problem``, as
-    staffPermitGrant; one its role holds already is no refusal: a member granted it and
-    then promoted holds one), invitations (``_check_invitations``), a join link's role,
+    staffPermitGrant), invitations (``_check_invitations``), a join link's role,
     uses and domains (``link_problems``, as joinLinkCreate; domains kept as it cleans
     them), a custom field's name or options (``clean_name``,
     ``clean_options``) and a custom value its field does not take (``normalise``, as
     staffCustomFieldsSet and the import write values). Staff values, names, options and
     custom values are kept as those rules clean them (what the API stored already is
-    unchanged)."""
+    unchanged). A grant or share its member's role gives anyway is dropped, as migration
+    0035 dropped them from a database (``redundant_rows``): a backup made before it may
+    hold an administrator's grant to themselves, which a demotion would bring back."""
     staff = rows["staff"]
     for i, row in enumerate(staff):
         try:
@@ -426,6 +446,7 @@ def _check_rules(rows: dict[str, list[dict]]) -> None:
         if row["id"] in circling:
             raise BackupRejected(f"staff[{i}].manager_id: {ManagerCycle().message}")
     _check_owner(staff)
+    redundant_rows(rows)
     for i, row in enumerate(rows["staffShares"]):
         if (problem := share_problem(row["staff_id"], row["shared_with_id"])) is not None:
             raise _refused("staffShares", i, row, problem)

@@ -52,6 +52,33 @@ async def add_staff(
     return staff
 
 
+async def update(
+    session: AsyncSession,
+    actor: Actor,
+    settings,
+    limiter,
+    staff: Staff,
+    changes: dict,
+    active: bool | None,
+) -> Staff:
+    """SCIM's replace or patch of a record: its field ``changes``, and ``active`` (None:
+    left as it is). The locks are taken in the order every request takes them
+    (``lock_account``): the invitation that turning it on sends is counted first
+    (``counted_activation``); where it is turned on or off, the account is locked next,
+    with the actor's role re-read (``lock_members``, as enabling and disabling take it);
+    only then is the record written (a change of its email locks its open invitations,
+    which a resend locks after the account)."""
+    inviter = await counted_activation(
+        session, actor, limiter, staff, active, changes.get("email", staff.email)
+    )
+    if active is not None and active != provisioning.is_active(staff):
+        await staff_service.lock_members(session, actor)  # as enabling or disabling will
+    staff = (await staff_service.update_staff(session, actor, settings, staff.id, changes)).staff
+    if active is not None:
+        staff = await set_active(session, actor, settings, staff, active, inviter)
+    return staff
+
+
 async def counted_activation(
     session: AsyncSession, actor: Actor, limiter, staff: Staff, active: bool | None, email
 ) -> Actor | None:

@@ -806,13 +806,23 @@ async def accept(
         await _check_existing_user(session, invitation, user, principal, password, gate)
     else:
         first, last = await _check_new_user(session, invitation, password, first, last)
+    # What takes long or locks other accounts comes before this account's lock: a new
+    # login's hash (the account's every change would wait for argon2), and the other
+    # memberships an unconfirmed login waits on (``confirm_memberships`` locks their
+    # accounts in its own order). The token arrived by email: using it proves the address.
+    hashed = None
+    if user is None and password is not None:
+        hashed = await passwords.hash(password, held=True)
+    elif user is not None and user.email_verified_at is None:
+        user.email_verified_at = utcnow()
+        await confirm_memberships(session, user.id)  # joined elsewhere, waiting for this
     # Claimed under the account lock, at a moment taken under it: the checks above took
     # their time (a password), and an invitation that expired meanwhile has had its seat
     # counted free by whatever invited or joined since (PostgreSQL).
     await lock_account(session, invitation.account_id)
     now = utcnow()
     await _claim(session, invitation, token, now)
-    user, staff = await _join(session, passwords, invitation, user, password, first, last, now)
+    user, staff = await _join(session, passwords, invitation, user, password, hashed, first, last)
     session_token, _ = await issue_token(
         session, user, kind=TokenKind.SESSION, ttl=timedelta(hours=settings.session_ttl_hours)
     )
@@ -901,14 +911,14 @@ async def _join(
     invitation: Invitation,
     user: User | None,
     password: str | None,
+    hashed: str | None,
     first: str | None,
     last: str | None,
-    now,
 ) -> tuple[User, Staff]:
-    """The claimed invitation's user (made now, verified by the emailed token) becomes an
-    active member with the invitation's role, on its staff record if it has one."""
+    """The claimed invitation's user (made now with ``password``'s ``hashed``, verified by
+    the emailed token) becomes an active member with the invitation's role, on its staff
+    record if it has one."""
     if user is None:
-        # The token arrived by email, so using it proves the address.
         user = await create_user(
             session,
             passwords,
@@ -917,10 +927,8 @@ async def _join(
             first_name=first,
             last_name=last,
             verified=True,
+            hashed=hashed,
         )
-    elif user.email_verified_at is None:
-        user.email_verified_at = now
-        await confirm_memberships(session, user.id)  # joined elsewhere, waiting for this
     staff = await session.get(Staff, invitation.staff_id) if invitation.staff_id else None
     staff = await activate(
         session,

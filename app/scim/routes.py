@@ -503,19 +503,15 @@ def routes(services) -> list[Route]:
             active = None if active == was[2] else active
         if manager is not None:
             changes["manager_id"] = await manager_id(session, actor, manager)
-        if row is None:
-            row = await add_staff.provision(
-                session, actor, settings, services.limiter, changes, active=active is not False
+        if row is not None:
+            return await add_staff.update(
+                session, actor, settings, services.limiter, row, changes, active
             )
-            inviter = None  # a record created active is invited as it is added
-        else:
-            inviter = await add_staff.counted_activation(
-                session, actor, services.limiter, row, active, changes.get("email", row.email)
-            )
-            staff = await staff_service.update_staff(session, actor, settings, row.id, changes)
-            row = staff.staff
-        if active is not None:
-            row = await add_staff.set_active(session, actor, settings, row, active, inviter)
+        row = await add_staff.provision(
+            session, actor, settings, services.limiter, changes, active=active is not False
+        )
+        if active is not None:  # created active, it was invited as it was added
+            row = await add_staff.set_active(session, actor, settings, row, active, None)
         return row
 
     # --- discovery ---------------------------------------------------------------------

@@ -54,7 +54,7 @@ from datetime import date
 from sqlalchemy import Boolean, Date, Integer, String, select
 from sqlalchemy import Enum as EnumType
 
-from app.access import Actor, Permit, Role, refusal_to_hand_out
+from app.access import ROLE_PERMITS, Actor, Permit, Role, refusal_to_hand_out
 from app.accounts.service import lock_account, next_staff_sid, reserve_seats, takes_seat
 from app.custom_fields.models import CustomField, CustomFieldValue
 from app.custom_fields.service import (
@@ -1061,7 +1061,7 @@ async def _write(
         assert written is not None
         if plan.report.action is RowAction.CREATE:
             plan.report.staff_id = written.id
-            if written.restricted and not actor.can(Permit.VIEW_RESTRICTED_STAFF):
+            if written.restricted and Permit.VIEW_RESTRICTED_STAFF not in ROLE_PERMITS[actor.role]:
                 shares.append(
                     StaffShare(
                         staff_id=written.id,

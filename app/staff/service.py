@@ -639,8 +639,10 @@ async def create_staff(
     apply_values(keyring, staff, values)
     async with claim(session, RECORD_KEYS_TAKEN):
         session.add(staff)
-    if staff.restricted and not actor.can(Permit.VIEW_RESTRICTED_STAFF):
-        # Whoever adds a restricted record keeps sight of it.
+    if staff.restricted and Permit.VIEW_RESTRICTED_STAFF not in ROLE_PERMITS[actor.role]:
+        # Whoever adds a restricted record keeps sight of it: by a share, where their role
+        # does not give it (a key that lacks staff:read sees it by ``as_creator`` for the
+        # request; a share would outlast its creator's demotion: ``redundant_share``).
         session.add(
             StaffShare(
                 staff_id=staff.id, shared_with_id=actor.staff_id, account_id=actor.account_id
