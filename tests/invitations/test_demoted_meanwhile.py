@@ -169,3 +169,37 @@ async def test_a_restricted_record_is_not_shared_by_an_administrator_demoted_mea
     assert error_codes(body) == ["FORBIDDEN"], body
     async with services.db.session() as session:
         assert list(await session.scalars(select(StaffShare))) == []
+
+
+@pytest.mark.usefixtures("postgresql_only")
+async def test_accepting_hashes_a_new_password_before_it_takes_the_account(
+    api, services, monkeypatch
+):
+    """The account's every change waits while an acceptance holds its lock: a new login's
+    argon2 hash is made before the lock is taken, not under it."""
+    from tests.factories import mail_token, take_mail
+    from tests.invitations.test_flow import ACCEPT
+
+    tenant = await make_tenant(services)
+    made = await api.data(INVITE, as_=tenant.owner)
+    assert made["invitationCreate"]["userErrors"] == []
+    token = mail_token((await take_mail(services))[-1])
+    hashed = asyncio.Event()
+    original = services.passwords.hash
+
+    async def noted(*args, **kwargs):
+        result = await original(*args, **kwargs)
+        hashed.set()
+        return result
+
+    monkeypatch.setattr(services.passwords, "hash", noted)
+    new = {"token": token, "password": "a good long password", "firstName": "L", "lastName": "A"}
+    async with services.db.session(write=True) as other:
+        await lock_account(other, tenant.account_id)  # an invitation or a join under way
+        accepting = asyncio.create_task(api(ACCEPT, {"input": new}))
+        await until_waiting_on_a_lock(services, accepting)
+        assert not accepting.done(), "the acceptance did not wait for the account"
+        assert hashed.is_set(), "the password is hashed under the account's lock"
+        await other.commit()
+    body = await accepting
+    assert body["data"]["invitationAccept"]["userErrors"] == [], body

@@ -100,3 +100,35 @@ async def test_turning_on_a_person_counts_its_invitation_before_taking_the_accou
     response = await enabling
     assert response.status_code == 200, response.text
     assert [m["To"] for m in await take_mail(services)] == ["later@example.com"]
+
+
+async def test_turning_a_person_off_takes_the_account_before_their_invitation(
+    services, client, api, backend
+):
+    """PostgreSQL: a PUT that changes an invited person's email and turns them off locks the
+    account before it writes the record (whose new address locks its open invitation):
+    a resend locks the account first and then the invitation, and the reverse order
+    deadlocked against it."""
+    if backend == "sqlite":
+        pytest.skip("SQLite's writer lock runs one write transaction at a time")
+    from app.invitations.models import Invitation
+
+    s = await scim_for(services, client)
+    await api.data(ACCOUNT_UPDATE, {"on": True}, as_=s.tenant.owner)
+    made = await _create(s, "invited@example.com")
+    assert [m["To"] for m in await take_mail(services)] == ["invited@example.com"]
+    open_invitation = select(Invitation.id).with_for_update(nowait=True)
+
+    async with services.db.session(write=True) as other:
+        await lock_account(other, s.tenant.account_id)  # a resend under way
+        body = {**made, "userName": "moved@example.com", "active": False}
+        body["emails"] = [{"value": "moved@example.com", "type": "work", "primary": True}]
+        replacing = asyncio.create_task(s.put(f"/Users/{made['id']}", body))
+        await until_waiting_on_a_lock(services, replacing)
+        assert not replacing.done()
+        # the resend's next lock: the invitation, which the PUT must not hold yet
+        assert len(list(await other.scalars(open_invitation))) == 1
+        await other.rollback()
+    response = await replacing
+    assert response.status_code == 200, response.text
+    assert response.json()["active"] is False
