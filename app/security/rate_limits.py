@@ -63,6 +63,7 @@ LIMITS: dict[str, Limit] = {
     # Pings and replays, which an administrator sends by hand: a loop of them would fill
     # the delivery queue every account's endpoints share.
     "webhook_sends_account": Limit(300, timedelta(hours=1)),
+    "webhook_urls_account": Limit(60, timedelta(hours=1)),
 }
 
 SPENT_AFTER = max(limit.window for limit in LIMITS.values())

@@ -347,13 +347,29 @@ BY_HAND_LIMIT = "webhook_sends_account"
 costs the server more than a row (``count_by_hand``)."""
 
 
+URL_LIMIT = "webhook_urls_account"
+"""The per-account rate limit of endpoint URLs resolved (``count_url``)."""
+
+
 async def count_by_hand(session: AsyncSession, limiter, actor: Actor) -> None:
-    """A ping, a replay, an endpoint created or changed counts against one per-account
-    limit (``BY_HAND_LIMIT``), before anything else (the hits stay counted when the
-    request then fails). Pings and replays fill the delivery queue every account shares;
-    creating or changing an endpoint resolves its URL (up to ``urls.LOOKUP_SECONDS``)
-    inside the request's write transaction, on SQLite the whole server's writer lock."""
+    """A ping or a replay counts against one per-account limit (``BY_HAND_LIMIT``):
+    they fill the delivery queue every account shares. Counted before anything else (the
+    hits stay counted when the request then fails), but only for who may manage webhooks:
+    anyone else's refused tries would use up the administrators' allowance."""
+    require_whole_records(actor)
     await limiter.hit(session, BY_HAND_LIMIT, actor.account_id)
+
+
+async def count_url(session: AsyncSession, limiter, actor: Actor, url: str | None) -> None:
+    """An endpoint created, or given a new ``url`` (None: its URL is left as it is),
+    counts against its own per-account limit (``URL_LIMIT``): its URL is resolved (up to
+    ``urls.LOOKUP_SECONDS``) inside the request's write transaction, on SQLite the whole
+    server's writer lock. Apart from pings and replays, so that a run of those never
+    keeps an administrator from disabling or mending an endpoint; and as
+    ``count_by_hand``, only for who may manage webhooks."""
+    require_whole_records(actor)
+    if url is not None:
+        await limiter.hit(session, URL_LIMIT, actor.account_id)
 
 
 async def ping(session: AsyncSession, actor: Actor, endpoint_id: int) -> WebhookDelivery:

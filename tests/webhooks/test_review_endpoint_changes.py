@@ -173,27 +173,60 @@ async def test_one_url_resolving_field_per_operation(api, services, pair):
     assert data == {"b": {"userErrors": []}, "c": {"userErrors": []}}
 
 
-async def test_endpoint_creates_and_changes_are_rate_limited_per_account(api, services):
-    """Each resolves a URL inside a write transaction: they count against the account's
-    limit of what is done to webhooks by hand, as pings and replays do."""
-    services.limiter.limits["webhook_sends_account"] = Limit(3, timedelta(hours=1))
+async def test_endpoint_urls_resolved_are_rate_limited_per_account(api, services):
+    """Each URL is resolved inside a write transaction: endpoints created or given a new
+    URL count against a per-account limit of their own. Other changes do not count: an
+    administrator past the limit, or past the pings' and replays' limit, still disables
+    or mends an endpoint."""
+    services.limiter.limits["webhook_urls_account"] = Limit(3, timedelta(hours=1))
+    services.limiter.limits["webhook_sends_account"] = Limit(1, timedelta(hours=1))
     tenant, other = await make_tenant(services), await make_tenant(services)
     made = await create(api, tenant.owner, f"https://{PUBLIC}/1")
     endpoint = made["webhookEndpoint"]["id"]
     for n in range(2):
-        variables = {"input": {"id": endpoint, "description": f"{n}"}}
+        variables = {"input": {"id": endpoint, "url": f"https://{PUBLIC}/moved{n}"}}
         body = await api.data(UPDATE, variables, as_=tenant.owner)
         assert body["webhookEndpointUpdate"]["userErrors"] == []
     for document, variables in (
-        (UPDATE, {"input": {"id": endpoint, "description": "over"}}),
+        (UPDATE, {"input": {"id": endpoint, "url": f"https://{PUBLIC}/over"}}),
         (CREATE, {"input": {"url": f"https://{PUBLIC}/2"}}),
     ):
         refused = await api(document, variables, as_=tenant.owner)
         assert error_codes(refused) == ["RATE_LIMITED"], refused
+    for _ in range(2):  # the pings' limit used up too
+        await api(PING_ONE, {"id": endpoint}, as_=tenant.owner)
+    mended = await api.data(
+        UPDATE, {"input": {"id": endpoint, "enabled": False, "description": "off"}},
+        as_=tenant.owner,
+    )  # fmt: skip
+    assert mended["webhookEndpointUpdate"]["userErrors"] == []
     [row] = [e for e in await endpoint_rows(services) if e.account_id == tenant.account_id]
-    assert row.description == "1"
+    assert (row.url, row.enabled, row.description) == (f"https://{PUBLIC}/moved1", False, "off")
     # another account's are its own
     await create(api, other.owner, f"https://{PUBLIC}/theirs")
+
+
+async def test_who_may_not_manage_webhooks_uses_up_no_allowance(api, services):
+    """The limits count only who may manage webhooks: a viewer's refused tries used up
+    the administrators' allowance for the hour."""
+    services.limiter.limits["webhook_urls_account"] = Limit(2, timedelta(hours=1))
+    services.limiter.limits["webhook_sends_account"] = Limit(2, timedelta(hours=1))
+    tenant = await make_tenant(services)
+    viewer = await make_member(services, tenant, Role.VIEWER)
+    made = await create(api, tenant.owner, f"https://{PUBLIC}/1")
+    endpoint = made["webhookEndpoint"]["id"]
+    for _ in range(3):
+        refused = await api(CREATE, {"input": {"url": f"https://{PUBLIC}/x"}}, as_=viewer)
+        assert error_codes(refused) == ["FORBIDDEN"], refused
+        refused = await api(PING_ONE, {"id": endpoint}, as_=viewer)
+        assert error_codes(refused) == ["FORBIDDEN"], refused
+    again = await api.data(CREATE, {"input": {"url": f"https://{PUBLIC}/2"}}, as_=tenant.owner)
+    assert again["webhookEndpointCreate"]["userErrors"] == []
+    pinged = await api.data(PING_ONE, {"id": endpoint}, as_=tenant.owner)
+    assert pinged["webhookEndpointPing"]["userErrors"] == []
+
+
+PING_ONE = "mutation($id: ID!) { webhookEndpointPing(input: {id: $id}) { userErrors { code } } }"
 
 
 # --- 2. an endpoint set up through an API key --------------------------------------------------

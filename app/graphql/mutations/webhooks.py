@@ -115,9 +115,16 @@ def _delivery(row, actor) -> WebhookDeliveryPayload:
 
 def _by_hand(info: Info):
     """Counts the request against the account's limit of what is done to webhooks by
-    hand (``webhooks.count_by_hand``): pings, replays, endpoints created or changed."""
+    hand (``webhooks.count_by_hand``): pings, replays."""
     limiter = info.context.services.limiter
     return lambda session, actor: webhooks.count_by_hand(session, limiter, actor)
+
+
+def _url_counted(info: Info, url: str | None):
+    """Counts an endpoint URL to resolve against the account's limit
+    (``webhooks.count_url``)."""
+    limiter = info.context.services.limiter
+    return lambda session, actor: webhooks.count_url(session, limiter, actor, url)
 
 
 @strawberry.type
@@ -144,7 +151,7 @@ class WebhookMutations:
                 allow_private=settings.webhooks_allow_private,
             ),
             _with_secret,
-            before=_by_hand(info),
+            before=_url_counted(info, input.url),
         )
 
     @mutation(
@@ -162,7 +169,7 @@ class WebhookMutations:
                 session, actor, endpoint_id, changes, allow_private=allow_private
             ),
             _endpoint,
-            before=_by_hand(info),
+            before=_url_counted(info, changes.get("url")),
         )
 
     @mutation(description="Delete a webhook endpoint and its deliveries (administrators).")
