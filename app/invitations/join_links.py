@@ -560,10 +560,11 @@ async def _as_a_newcomer(
 async def _notify_admins(
     session, settings, account: Account, role: Role, person: str, email: str
 ) -> None:
+    # to their logins' addresses, which only they change (``login_address``)
     admins = await session.scalars(
         staff_queries.administrators(account.id)
-        .with_only_columns(Staff.email)
-        .where(Staff.email.is_not(None))
+        .join(User, User.id == Staff.user_id)
+        .with_only_columns(User.email)
     )
     for admin_email in admins:
         await enqueue(

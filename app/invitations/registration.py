@@ -23,7 +23,12 @@ from app.identity import user_tokens
 from app.identity.models import UserTokenPurpose
 from app.identity.service import create_user, get_user_by_email
 from app.invitations.errors import AlreadyMember
-from app.invitations.service import InvitationRequest, create_invitation, role_name
+from app.invitations.service import (
+    InvitationRequest,
+    create_invitation,
+    login_address,
+    role_name,
+)
 from app.security.passwords import PasswordService
 from app.staff import service as staff_service
 from app.staff.membership import activate, lock_members, member_of
@@ -179,12 +184,13 @@ async def _send_welcome(
             "expires": expires,
         },
     )
-    if welcome.bcc_sender and inviter.email:
+    copy_to = await login_address(session, inviter) if welcome.bcc_sender else None
+    if copy_to:
         await enqueue(
             session,
             settings.keyring,
             template="welcome_copy",
-            to=inviter.email,
+            to=copy_to,
             account_id=actor.account_id,
             context={
                 "email": welcome.email,

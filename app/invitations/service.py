@@ -382,6 +382,15 @@ async def check_options(session: AsyncSession, actor: Actor, settings, request: 
         raise ValidationFailed(errors)
 
 
+async def login_address(session: AsyncSession, member: Staff | None) -> str | None:
+    """Where a member's own mail goes (a copy of what they sent, a notice to an
+    administrator): their login's address, which only they change, by a link sent there.
+    Not their record's email, which whoever may edit the record may change."""
+    if member is None or member.user_id is None:
+        return None
+    return await session.scalar(select(User.email).where(User.id == member.user_id))
+
+
 async def _send(
     session: AsyncSession,
     settings,
@@ -416,12 +425,13 @@ async def _send(
             "link": build_link(settings, "/invitations/accept", token, invitation.redirect_url),
         },
     )
-    if invitation.bcc_inviter and inviter is not None and inviter.email:
+    copy_to = await login_address(session, inviter) if invitation.bcc_inviter else None
+    if copy_to:
         await enqueue(
             session,
             settings.keyring,
             template="invitation_copy",
-            to=inviter.email,
+            to=copy_to,
             account_id=invitation.account_id,
             context={
                 "email": invitation.email,

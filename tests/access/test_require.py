@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # AccessDenied raised outside app/access: rules that are not about a permit, one place each.
 OWN_RULES = {
-    "app/staff/membership.py": 1,  # the actor's role changed under a running request
+    "app/staff/service.py": 1,  # the actor's role changed under a running request (lock_members)
     # a record's custom fields (REST's UDFList), refused per record: its details unseen
     "app/custom_fields/service.py": 1,
 }
