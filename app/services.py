@@ -9,6 +9,7 @@ from app.email.relay import Relay
 from app.email.senders import Sender, sender_for
 from app.identity.credentials import PasswordGate, TokenGate
 from app.offload import Offload
+from app.security.export_slots import ExportSlots
 from app.security.passwords import PasswordService
 from app.security.rate_limits import RateLimiter
 from app.settings import Settings
@@ -27,6 +28,7 @@ class Services:
     limiter: RateLimiter
     offload: Offload
     webhooks: Deliverer
+    exports: ExportSlots
 
     @classmethod
     def from_settings(cls, settings: Settings, *, db: Database | None = None) -> Services:
@@ -58,6 +60,9 @@ class Services:
                 lease_seconds=settings.email_lease_seconds,
             ),
             webhooks=Deliverer.from_settings(db, settings),
+            exports=ExportSlots(
+                at_once=settings.exports_at_once, seconds=settings.export_seconds
+            ),
         )
 
     def password_gate(self, address: str | None) -> PasswordGate:

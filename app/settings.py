@@ -92,6 +92,10 @@ class Settings(BaseSettings):
     # Worker processes that render export files (staff.csv) beside the event loop; 0 renders
     # them in a thread of the server instead (app.offload).
     export_workers: int = Field(1, ge=0)
+    # Downloads (staff.csv, account.json) streaming at once in each worker process, one per
+    # account, and how long one may stream before it is ended (app.security.export_slots).
+    exports_at_once: int = Field(4, ge=1)
+    export_seconds: float = Field(900.0, gt=0)
     # Once started, keep the objects alive then (schema, mappers, compiled statements) out
     # of the cyclic garbage collector's walks (app.main's lifespan). Its full collection at
     # startup walks the whole process: where many apps start in one process (a test suite,

@@ -4,7 +4,9 @@ who may export is the domain's rule (app.staff.export.require_export: administra
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import Callable
 from contextlib import aclosing
 
 from starlette.requests import Request
@@ -17,6 +19,7 @@ from app.audit import service as audit
 from app.errors import AccessDenied, Unauthenticated
 from app.foreground import as_background
 from app.identity import service as identity
+from app.security.export_slots import ExportsBusy
 from app.staff.export import staff_csv
 from app.web.auth_headers import credentials
 
@@ -29,9 +32,20 @@ log = logging.getLogger("roster")
 STALL_SECONDS = 60.0
 
 
+class TookTooLong(Exception):
+    """A download streamed longer than it may (``ExportSlots.seconds``)."""
+
+
 class Download(StreamingResponse):
-    """A streamed export that ends when its client stops taking it (``STALL_SECONDS``);
-    either way its body is closed at once, so its unit of work gives its connection back."""
+    """A streamed export that ends when its client stops taking it (``STALL_SECONDS``) or
+    it has streamed as long as it may (``TookTooLong``); either way its body is closed at
+    once, so its unit of work gives its connection back, and the server closes the
+    connection of a response that did not end: the client sees a broken download, never
+    a short file that looks whole."""
+
+    def __init__(self, *args, ended: Callable[[], object], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.ended = ended  # called once the download is over, even if it never began
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         stalled = False
@@ -47,6 +61,8 @@ class Download(StreamingResponse):
 
         try:
             await super().__call__(scope, receive, taken_in_time)
+        except TookTooLong as exc:
+            log.warning("download ended: %s", exc)
         except BaseException as exc:
             if not stalled or isinstance(exc, asyncio.CancelledError):  # shutting down
                 raise
@@ -54,6 +70,7 @@ class Download(StreamingResponse):
             log.warning("download ended: its client took nothing for %ss", STALL_SECONDS)
         finally:
             await self.body_iterator.aclose()  # type: ignore[attr-defined]
+            self.ended()  # a body never begun runs no ``finally`` of its own
 
 
 def _error(status: int, code: str, message: str) -> Response:
@@ -78,18 +95,28 @@ def routes(services) -> list[Route]:
             return None, None, _error(403, "FORBIDDEN", "Choose an account with X-Auth-Realm.")
         return actor, session, None
 
-    def stream(request, session, chunks, media_type: str, filename: str) -> StreamingResponse:
+    def stream(
+        request, session, chunks, media_type: str, filename: str, slot
+    ) -> StreamingResponse:
         async def body():
             as_background(request.scope)  # a long job: interactive requests go first
+            loop = asyncio.get_running_loop()
+            ends = loop.time() + services.exports.seconds
             try:
                 async with aclosing(chunks):
                     async for chunk in chunks:
                         yield chunk
+                        if loop.time() > ends:
+                            raise TookTooLong(
+                                f"it streamed for more than {services.exports.seconds:g} s"
+                            )
             finally:
+                slot.close()
                 await session.close()
 
         return Download(
             body(),
+            ended=slot.close,
             media_type=media_type,
             headers={
                 "Content-Disposition": f'attachment; filename="{filename}"',
@@ -115,6 +142,14 @@ def routes(services) -> list[Route]:
         except AccessDenied as exc:
             await session.close()
             return _error(403, "FORBIDDEN", str(exc))
+        slot = contextlib.ExitStack()  # given back when the download ends, or here
+        try:
+            slot.enter_context(services.exports.slot(actor.account_id))
+        except ExportsBusy as busy:
+            await session.close()
+            limited = _error(429, "RATE_LIMITED", str(busy))
+            limited.headers["Retry-After"] = "60"
+            return limited
         # Who took the account's data, kept before the first byte goes.
         try:
             async with services.db.session(write=True) as writing:
@@ -127,9 +162,10 @@ def routes(services) -> list[Route]:
                 )
                 await writing.commit()
         except BaseException:
+            slot.close()
             await session.close()
             raise
-        return stream(request, session, chunks, media_type, filename)
+        return stream(request, session, chunks, media_type, filename, slot)
 
     async def staff_export(request: Request) -> Response:
         return await export(

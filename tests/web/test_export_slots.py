@@ -1,0 +1,83 @@
+"""Downloads of an account's data take a slot while they stream: one per account, a few
+per process, and none longer than its time (``app.security.export_slots``). A client
+reading a little now and then kept its export, and its database connection, for hours;
+a few such, from accounts anyone may sign up for, held the pool every request needs."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from tests.factories import make_staff_many, make_tenant
+from tests.web.test_export_stall import PATHS, download
+
+
+@pytest.mark.parametrize("path", PATHS)
+async def test_one_download_of_an_account_at_a_time_and_none_past_its_time(
+    app, services, path
+):
+    services.exports.at_once = 2
+    services.exports.seconds = 1.0
+    tenant, other = await make_tenant(services), await make_tenant(services)
+    await make_staff_many(services, tenant, [{"last_name": f"S{i}"} for i in range(400)])
+    async with app.router.lifespan_context(app):
+        held = asyncio.create_task(download(app, path, tenant.owner))  # reads, then stops
+        for _ in range(200):
+            if services.exports.running:
+                break
+            await asyncio.sleep(0.01)
+        assert services.exports.running == {tenant.account_id: 1}
+
+        refused = await download(app, path, tenant.owner, take=None)
+        assert refused[0]["status"] == 429
+        assert (b"retry-after", b"60") in refused[0]["headers"]
+        theirs = await download(app, path, other.owner, take=None)  # their own slot
+        assert theirs[0]["status"] == 200 and theirs[-1].get("more_body") is False
+
+        held.cancel()  # its client goes away: the slot comes back
+        with pytest.raises(asyncio.CancelledError):
+            await held
+        assert services.exports.running == {}
+        again = await download(app, path, tenant.owner, take=None)
+        assert again[0]["status"] == 200 and again[-1].get("more_body") is False
+        assert services.exports.running == {}
+
+
+@pytest.mark.parametrize("path", PATHS)
+async def test_a_download_that_streams_too_long_is_ended_broken(app, services, path):
+    """Read slowly, a part a little less often than the stall's limit, a download ends
+    once it has streamed its time, without its last part (the client sees a broken
+    download, never a short file that looks whole), and gives its slot back."""
+    services.exports.seconds = 0.3
+    tenant = await make_tenant(services)
+    await make_staff_many(services, tenant, [{"last_name": f"S{i}"} for i in range(400)])
+    async with app.router.lifespan_context(app):
+        taken = await slow_download(app, path, tenant.owner, pause=0.05)
+    assert taken[0]["status"] == 200
+    assert taken[-1].get("more_body") is True  # never told it was whole
+    assert services.exports.running == {}
+
+
+async def slow_download(app, path: str, member, *, pause: float) -> list[dict]:
+    headers = [
+        (b"authorization", f"Bearer {member.token}".encode()),
+        (b"x-auth-realm", member.realm.encode()),
+    ]
+    scope = {
+        "type": "http", "asgi": {"version": "3.0", "spec_version": "2.4"},
+        "http_version": "1.1", "method": "GET", "scheme": "http", "path": path,
+        "raw_path": path.encode(), "query_string": b"", "root_path": "", "headers": headers,
+        "client": ("127.0.0.1", 50000), "server": ("roster.test", 80), "state": {},
+    }  # fmt: skip
+    taken: list[dict] = []
+
+    async def receive():
+        await asyncio.Event().wait()
+
+    async def send(message):
+        await asyncio.sleep(pause)
+        taken.append(message)
+
+    await asyncio.wait_for(app(scope, receive, send), timeout=60)
+    return taken
