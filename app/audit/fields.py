@@ -11,7 +11,9 @@ AUDIT_ENTRIES = FieldTable(
         *rows(Visibility.INTERNAL, "id", "account_id", "actor_user_id", "actor_staff_id"),
         *rows(Visibility.INTERNAL, "impersonator_user_id", "target_id", "request_id"),
         *rows(Visibility.BASIC, "actor_name", "action", "target_type", "diff"),
-        *rows(Visibility.BASIC, "client_address", "created_at"),
+        # the network address a member acted from is personal data (``shown_entries``)
+        *rows(Visibility.PERSONAL, "client_address"),
+        *rows(Visibility.BASIC, "created_at"),
     ],
 )
 

@@ -374,11 +374,12 @@ async def shown_entries(session: AsyncSession, actor: Actor, rows: list) -> list
     """Entries (read-only records) as ``actor`` may read them: whole with ViewPersonalData
     (their personal columns are redacted as recorded), else their diffs without personal
     data (``shown_diff``; one statement reads which custom fields are open, only when a
-    diff touches custom values)."""
+    diff touches custom values) and without the address each was made from (personal
+    data of whoever made it: ``app.audit.fields``)."""
     if actor.can(Permit.VIEW_PERSONAL_DATA) or not rows:
         return rows
     facts = await events.facts_of(session, [c for r in rows for c in r.diff or ()])
-    return [r._replace(diff=shown_diff(r.diff, facts)) for r in rows]
+    return [r._replace(diff=shown_diff(r.diff, facts), client_address=None) for r in rows]
 
 
 async def list_entries(

@@ -210,3 +210,20 @@ async def test_the_owner_and_a_key_with_the_permit_see_them_redacted(
         for told in diff:
             for column in set(told["fields"]) & personal_columns:
                 assert "[redacted]" in told["fields"][column], diff
+
+
+async def test_the_address_an_entry_was_made_from_is_personal_data(api, services):
+    """Where a member acted from (their network address) is theirs: readers without
+    ViewPersonalData are shown null, as the field table classes it."""
+    w = await _world(services)
+    await _update(api, w, title="Lead")
+    shown = """{ auditLog(first: 5, filter: {action: "staffUpdate"}) {
+      edges { node { action clientAddress } } } }"""
+    whole = await api.data(shown, as_=w.owner)
+    [entry] = whole["auditLog"]["edges"]
+    assert entry["node"]["clientAddress"]
+    key = await make_api_token(services, w.tenant, w.owner, scopes=KEYS["admin+read"])
+    unseen = await api.data(shown, token=key, realm=w.tenant.slug)
+    assert unseen["auditLog"]["edges"] == [
+        {"node": {"action": "staffUpdate", "clientAddress": None}}
+    ]

@@ -67,7 +67,10 @@ class AuditEntry(Node):
     def request_id(self) -> str | None:
         return self._row.request_id
 
-    @strawberry.field(description="Client address.")
+    @strawberry.field(
+        description="The network address it was made from (personal data: null without "
+        "ViewPersonalData)."
+    )
     def client_address(self) -> str | None:
         return self._row.client_address
 
