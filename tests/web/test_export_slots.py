@@ -53,31 +53,8 @@ async def test_a_download_that_streams_too_long_is_ended_broken(app, services, p
     tenant = await make_tenant(services)
     await make_staff_many(services, tenant, [{"last_name": f"S{i}"} for i in range(400)])
     async with app.router.lifespan_context(app):
-        taken = await slow_download(app, path, tenant.owner, pause=0.05)
+        taken = await download(app, path, tenant.owner, take=None, pause=0.05)
     assert taken[0]["status"] == 200
     assert taken[-1].get("more_body") is True  # never told it was whole
     assert services.exports.running == {}
 
-
-async def slow_download(app, path: str, member, *, pause: float) -> list[dict]:
-    headers = [
-        (b"authorization", f"Bearer {member.token}".encode()),
-        (b"x-auth-realm", member.realm.encode()),
-    ]
-    scope = {
-        "type": "http", "asgi": {"version": "3.0", "spec_version": "2.4"},
-        "http_version": "1.1", "method": "GET", "scheme": "http", "path": path,
-        "raw_path": path.encode(), "query_string": b"", "root_path": "", "headers": headers,
-        "client": ("127.0.0.1", 50000), "server": ("roster.test", 80), "state": {},
-    }  # fmt: skip
-    taken: list[dict] = []
-
-    async def receive():
-        await asyncio.Event().wait()
-
-    async def send(message):
-        await asyncio.sleep(pause)
-        taken.append(message)
-
-    await asyncio.wait_for(app(scope, receive, send), timeout=60)
-    return taken

@@ -14,10 +14,13 @@ from tests.factories import make_staff_many, make_tenant
 PATHS = ["/export/staff.csv", "/export/account.json"]
 
 
-async def download(app, path: str, member, *, take: int | None = 2) -> list[dict]:
+async def download(
+    app, path: str, member, *, take: int | None = 2, pause: float = 0.0
+) -> list[dict]:
     """GET ``path`` straight into the ASGI app as a client that takes the response's start
     and first part, then nothing more (as a socket nobody reads blocks the server's send),
-    or the whole response (``take`` None); the messages it took."""
+    or the whole response (``take`` None), each part ``pause`` seconds after the last;
+    the messages it took."""
     headers = [
         (b"authorization", f"Bearer {member.token}".encode()),
         (b"x-auth-realm", member.realm.encode()),
@@ -36,6 +39,7 @@ async def download(app, path: str, member, *, take: int | None = 2) -> list[dict
     async def send(message):
         if take is not None and len(taken) >= take:
             await asyncio.Event().wait()  # its buffers are full: the send never returns
+        await asyncio.sleep(pause)
         taken.append(message)
 
     await asyncio.wait_for(app(scope, receive, send), timeout=30)
