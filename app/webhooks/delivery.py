@@ -33,7 +33,7 @@ from datetime import datetime, timedelta
 
 import httpx
 import orjson
-from sqlalchemy import BindParameter, and_, bindparam, func, or_, select, update
+from sqlalchemy import BindParameter, and_, bindparam, or_, select, update
 from standardwebhooks import Webhook
 
 from app.accounts.models import Account
@@ -98,35 +98,51 @@ ANY_DUE = Prepared(
 )
 
 
-def _in_turn(now: datetime, batch: int):
-    """``batch`` due deliveries (to enabled endpoints) to claim, taken in turns: every
-    endpoint's oldest due one first, oldest first, then every endpoint's second, and so on.
-    One receiver's backlog (a slow one's, one that was down) no longer fills every batch
-    ahead of other endpoints' deliveries, which went out only once it was worked off; a
-    lone endpoint still fills the batch. The turns are counted over the due deliveries
-    (a window function, in a derived table: on PostgreSQL the rows are then locked
-    ``FOR UPDATE SKIP LOCKED``, so a second worker claiming at once takes the next ones)."""
-    turn = (
-        func.row_number()
-        .over(
-            partition_by=WebhookDelivery.endpoint_id,
-            order_by=(WebhookDelivery.next_attempt_at, WebhookDelivery.id),
-        )
-        .label("turn")
+def _first_turn(now: datetime):
+    """Each enabled endpoint's oldest due delivery (None for an endpoint with none): one
+    probe of ``ix_webhook_deliveries_endpoint_due`` per endpoint, whatever the backlog."""
+    oldest = (
+        select(WebhookDelivery.id)
+        .where(WebhookDelivery.endpoint_id == WebhookEndpoint.id, _due(now))
+        .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
+        .limit(1)
+        .correlate(WebhookEndpoint)
+        .scalar_subquery()
     )
-    due = (
-        select(WebhookDelivery.id, turn)
+    return select(oldest).where(WebhookEndpoint.enabled.is_(True))
+
+
+def _oldest(now: datetime, batch: int, among: list[int] | None = None):
+    """At most ``batch`` due deliveries to enabled endpoints, oldest first (of ``among``,
+    if given), locked ``FOR UPDATE SKIP LOCKED`` on PostgreSQL: a second worker claiming
+    at once takes the next ones."""
+    chosen = (
+        select(WebhookDelivery.id)
         .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
         .where(_due(now), WebhookEndpoint.enabled.is_(True))
-        .subquery()
     )
+    if among is not None:
+        chosen = chosen.where(WebhookDelivery.id.in_(among))
     return (
-        select(WebhookDelivery.id)
-        .join(due, due.c.id == WebhookDelivery.id)
-        .order_by(due.c.turn, WebhookDelivery.next_attempt_at, WebhookDelivery.id)
+        chosen.order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
         .limit(batch)
         .with_for_update(skip_locked=True, of=WebhookDelivery)
     )
+
+
+async def _in_turn(session, now: datetime, batch: int) -> list[int]:
+    """``batch`` due deliveries to claim: every endpoint's oldest first, oldest first,
+    then the oldest of the rest. One receiver's backlog (a slow one's, one that was down)
+    no longer fills every batch ahead of other endpoints' deliveries, which went out only
+    once it was worked off; a lone endpoint still fills the batch. Neither step reads
+    more than it takes (``_first_turn`` probes an index per endpoint, ``_oldest`` walks
+    the due index): ranking every due delivery sorted the whole backlog at every claim."""
+    firsts = [i for i in await session.scalars(_first_turn(now)) if i is not None]
+    picked = list(await session.scalars(_oldest(now, batch, firsts))) if firsts else []
+    if len(picked) < batch:
+        more = await session.scalars(_oldest(now, batch))
+        picked += [i for i in more if i not in picked][: batch - len(picked)]
+    return picked
 
 
 class Deliverer:
@@ -189,7 +205,7 @@ class Deliverer:
             # Picked (and on PostgreSQL locked) first, then leased: with the pick as a
             # subquery of the UPDATE, PostgreSQL leased more than the batch (every due
             # delivery), all of them then sent at once.
-            picked = list(await session.scalars(_in_turn(now, self.batch)))
+            picked = await _in_turn(session, now, self.batch)
             claimed: list[int] = []
             if picked:
                 claimed = list(

@@ -67,6 +67,8 @@ class WebhookDelivery(Base):
         # an account's deliveries newest first, a keyset page at a time (the connection)
         Index("ix_webhook_deliveries_account_id_id", "account_id", "id"),
         Index("ix_webhook_deliveries_endpoint_id_id", "endpoint_id", "id"),
+        # each endpoint's oldest due delivery (a claim's first turn: app.webhooks.delivery)
+        Index("ix_webhook_deliveries_endpoint_due", "endpoint_id", "status", "next_attempt_at"),
         # the deliveries an event's deletion sets NULL (pruning: app.background)
         Index("ix_webhook_deliveries_event_id", "event_id"),
         {"sqlite_autoincrement": True},

@@ -8,7 +8,7 @@ alone, as endpoints made through a signed-in session are.
 
 Revision ID: 0036
 Revises: 0035
-Create Date: 2026-12-08 09:00:00
+Create Date: 2026-12-07 11:00:00
 """
 
 from collections.abc import Sequence
