@@ -21,6 +21,17 @@ class LookupTimedOut(UnsafeUrl):
         )
 
 
+class LookupsBusy(UnsafeUrl):
+    """No look-up thread came free within the time a look-up may take
+    (``app.webhooks.urls.LOOKUP_THREADS``): other hosts' look-ups held them all."""
+
+    def __init__(self, seconds: float):
+        super().__init__(
+            f"Roster's DNS look-ups were all busy for {seconds:g} s (other hosts' name "
+            "servers were slow to answer); try again shortly."
+        )
+
+
 class UnknownEventType(DomainError):
     code = ErrorCode.INVALID
 

@@ -20,14 +20,14 @@ time limit.
 from __future__ import annotations
 
 import asyncio
-import functools
 import ipaddress
 import socket
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from app.webhooks.errors import LookupTimedOut, UnsafeUrl
+from app.webhooks.errors import LookupsBusy, LookupTimedOut, UnsafeUrl
 
 MAX_URL_LENGTH = 2000
 LOOKUP_SECONDS = 3.0
@@ -148,18 +148,26 @@ def refusal(address: IPAddress, allow_private: bool) -> str | None:
 
 async def resolve(host: str) -> list[IPAddress]:
     """The addresses ``host`` resolves to (none if it does not); LookupTimedOut when the
-    look-up takes longer than ``LOOKUP_SECONDS``."""
+    look-up takes longer than ``LOOKUP_SECONDS``, LookupsBusy when it waited that long
+    for a thread (others' look-ups held every one: the refusal does not blame this
+    host)."""
     try:
         return [ipaddress.ip_address(host)]
     except ValueError:
         pass
     loop = asyncio.get_running_loop()
+    started = threading.Event()
+
+    def look_up():
+        started.set()
+        return socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+
     try:
         async with asyncio.timeout(LOOKUP_SECONDS):
-            infos = await loop.run_in_executor(
-                _LOOKUPS, functools.partial(socket.getaddrinfo, host, None, type=socket.SOCK_STREAM)
-            )
+            infos = await loop.run_in_executor(_LOOKUPS, look_up)
     except TimeoutError:
+        if not started.is_set():  # every look-up thread held by others: not this host's doing
+            raise LookupsBusy(LOOKUP_SECONDS) from None
         raise LookupTimedOut(host, LOOKUP_SECONDS) from None
     except (OSError, UnicodeError):
         return []

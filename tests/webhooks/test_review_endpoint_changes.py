@@ -478,3 +478,22 @@ async def test_look_ups_that_never_answer_leave_the_default_threads_free(
         assert [e["code"] for e in body["webhookEndpointCreate"]["userErrors"]] == ["INVALID"]
     assert len(threads) == 2
     assert all(name.startswith("roster-webhook-dns") for name in threads), threads
+
+
+async def test_a_look_up_that_finds_no_free_thread_blames_no_host(monkeypatch, request):
+    """Look-ups of a host whose name server never answers hold every look-up thread: one
+    of another host that waits its whole time for a thread is refused as Roster's being
+    busy (to be tried again), not as that host's name server failing to answer."""
+    from app.webhooks.errors import LookupsBusy, LookupTimedOut
+
+    slow_dns(monkeypatch, request, answer_after=None)
+    stuck = [
+        asyncio.create_task(urls.resolve(SLOW_HOST)) for _ in range(urls.LOOKUP_THREADS)
+    ]
+    await asyncio.sleep(0.1)  # they hold every thread
+    with pytest.raises(LookupsBusy):
+        await urls.resolve("elsewhere.example")
+    for task in stuck:
+        with pytest.raises(LookupTimedOut) as refused:
+            await task
+        assert not isinstance(refused.value, LookupsBusy)
