@@ -446,13 +446,13 @@ def _check_rules(rows: dict[str, list[dict]]) -> None:
         if row["id"] in circling:
             raise BackupRejected(f"staff[{i}].manager_id: {ManagerCycle().message}")
     _check_owner(staff)
-    redundant_rows(rows)
     for i, row in enumerate(rows["staffShares"]):
         if (problem := share_problem(row["staff_id"], row["shared_with_id"])) is not None:
             raise _refused("staffShares", i, row, problem)
     for i, row in enumerate(rows["staffPermitGrants"]):
         if (problem := grant_problem(row["permit"])) is not None:
             raise _refused("staffPermitGrants", i, row, problem)
+    redundant_rows(rows)  # refused first, as the API refuses them; then only what it drops
     _check_invitations(rows["invitations"], _owner_id(staff), staff)
     for i, row in enumerate(rows["auditLog"]):
         if (wrong := _diff_problem(row.get("diff"))) is not None:

@@ -6,8 +6,10 @@ as long as it streams. A client that stops reading is cut off (``app.web.exports
 one that reads a little now and then keeps it open for hours, and a few such downloads of
 large accounts (anyone may sign up and own one) would hold the connection pool every
 request needs. So each account may stream ``per_account`` downloads at once, every
-account together ``at_once``, and none streams longer than ``seconds``; a download past
-either cap is refused (429, to try again later), one past its time is ended.
+account together ``at_once``, and none streams longer than ``seconds``, nor, past its
+first ``GRACE_SECONDS``, slower than ``MIN_BYTES_PER_SECOND`` on average (a few slow
+readers would otherwise hold every slot for ``seconds``); a download past either cap is
+refused (429, to try again later), one past its time or too slow is ended.
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ from __future__ import annotations
 import contextlib
 from collections import Counter
 from collections.abc import Iterator
+
+GRACE_SECONDS = 30.0
+MIN_BYTES_PER_SECOND = 16 * 1024  # a slow mobile connection takes ten times as much
 
 
 class ExportsBusy(Exception):
@@ -27,6 +32,15 @@ class ExportSlots:
         self.at_once = at_once
         self.seconds = seconds
         self.running: Counter[int] = Counter()
+
+    def over(self, elapsed: float, sent: int) -> str | None:
+        """Why a download that has sent ``sent`` bytes in ``elapsed`` seconds is ended now,
+        if it is: it has streamed its time, or too slowly."""
+        if elapsed > self.seconds:
+            return f"it streamed for more than {self.seconds:g} s"
+        if elapsed > GRACE_SECONDS and sent < MIN_BYTES_PER_SECOND * elapsed:
+            return f"its client took less than {MIN_BYTES_PER_SECOND} bytes a second"
+        return None
 
     @contextlib.contextmanager
     def slot(self, account_id: int) -> Iterator[None]:

@@ -101,15 +101,15 @@ def routes(services) -> list[Route]:
         async def body():
             as_background(request.scope)  # a long job: interactive requests go first
             loop = asyncio.get_running_loop()
-            ends = loop.time() + services.exports.seconds
+            began = loop.time()
+            sent = 0
             try:
                 async with aclosing(chunks):
                     async for chunk in chunks:
                         yield chunk
-                        if loop.time() > ends:
-                            raise TookTooLong(
-                                f"it streamed for more than {services.exports.seconds:g} s"
-                            )
+                        sent += len(chunk)
+                        if (why := services.exports.over(loop.time() - began, sent)) is not None:
+                            raise TookTooLong(why)
             finally:
                 slot.close()
                 await session.close()

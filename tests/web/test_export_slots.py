@@ -58,3 +58,22 @@ async def test_a_download_that_streams_too_long_is_ended_broken(app, services, p
     assert taken[-1].get("more_body") is True  # never told it was whole
     assert services.exports.running == {}
 
+
+
+@pytest.mark.parametrize("path", PATHS)
+async def test_a_download_read_too_slowly_is_ended_past_its_grace(
+    app, services, monkeypatch, path
+):
+    """A few clients reading a little now and then would hold every slot for its whole
+    time: past its first seconds, a download slower than the least rate is ended."""
+    from app.security import export_slots
+
+    monkeypatch.setattr(export_slots, "GRACE_SECONDS", 0.2)
+    monkeypatch.setattr(export_slots, "MIN_BYTES_PER_SECOND", 10_000_000)
+    tenant = await make_tenant(services)
+    await make_staff_many(services, tenant, [{"last_name": f"S{i}"} for i in range(400)])
+    async with app.router.lifespan_context(app):
+        taken = await download(app, path, tenant.owner, take=None, pause=0.05)
+    assert taken[0]["status"] == 200
+    assert taken[-1].get("more_body") is True
+    assert services.exports.running == {}
