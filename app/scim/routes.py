@@ -488,8 +488,9 @@ def routes(services) -> list[Route]:
     ):
         """Apply ``user`` to ``row`` (None: a new record); returns the record.
         ``before``: the User as a PATCH found it; only what the PATCH changed is written,
-        so two PATCHes of one User's different attributes at once both stay (each writes
-        its own, not the whole User as it read it)."""
+        not the whole User as it was read: the record's time of change moves only for the
+        class of field changed (``app.staff.stamps``: a viewer's ``modifiedAt`` does not
+        move when only personal data changed), and only the fields written are checked."""
         try:
             changes, manager, active = changes_of(user, replace=replace)
             was = changes_of(before, replace=replace) if before is not None else None
