@@ -10,10 +10,11 @@ from app.access import Actor, Permit, refuse_impersonation, require
 from app.db.base import utcnow
 from app.errors import DomainError, ErrorCode, Forbidden, ValidationFailed
 from app.identity.models import AuthToken, TokenKind
+from app.identity.service import lock_user
 from app.security.tokens import new_token, token_digest
 from app.staff import access
 from app.staff.models import AccountStatus
-from app.staff.service import get_staff
+from app.staff.service import get_staff, lock_members
 from app.validation import clean_text
 
 MAX_MINUTES = 60
@@ -35,6 +36,11 @@ async def start(
         )
     if errors:
         raise ValidationFailed(errors)
+    # The account's members, then the administrator's login, locked as a disable and a
+    # password reset lock them before they end tokens: a token made beside either would
+    # not be ended with the others (``identity.service.lock_user``).
+    await lock_members(session, actor)
+    await lock_user(session, actor.user_id)
     target = await get_staff(session, actor, staff_id, field="staff_id")
     if not access.can_manage(actor, target.id, target.role):
         raise Forbidden("You may only log in as members below your own role.", field=["staff_id"])

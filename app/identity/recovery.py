@@ -17,7 +17,7 @@ from app.identity.answered_first import defer_audited
 from app.identity.credentials import PasswordGate, TokenGate
 from app.identity.errors import WeakPassword
 from app.identity.models import TokenKind, User, UserToken, UserTokenPurpose
-from app.identity.service import end_tokens, get_user_by_email, issue_token
+from app.identity.service import end_tokens, get_user_by_email, issue_token, lock_user
 from app.security.passwords import PasswordService, password_problem
 from app.staff import access
 from app.staff.membership import confirm_memberships
@@ -114,8 +114,12 @@ async def _set_password(
     keep_token_id: int | None,
     kinds: set[TokenKind],
 ) -> None:
-    """Set the password and end the user's tokens of ``kinds`` (but ``keep_token_id``)."""
-    user.password_hash = await passwords.hash(new_password, held=True)
+    """Set the password and end the user's tokens of ``kinds`` (but ``keep_token_id``),
+    with the user's row locked once the hash is made: a login or another token issued
+    meanwhile waits, and then sees the new password (``service.lock_user``)."""
+    hashed = await passwords.hash(new_password, held=True)
+    await lock_user(session, user.id)
+    user.password_hash = hashed
     now = utcnow()
     await end_tokens(session, user.id, kinds=kinds, keep_token_id=keep_token_id, now=now)
     # every emailed link issued before (another reset or welcome link, an email change an
@@ -166,12 +170,14 @@ async def reset_password(
     user = await session.get_one(User, row.user_id)
     if problem := password_problem(new_password, user.email):
         raise WeakPassword(problem, field="new_password")
+    # the accounts the login waits to join first, then the login itself (``_set_password``):
+    # every request that locks both locks an account before a user
+    await confirm_memberships(session, user.id)
     await _set_password(
         session, passwords, settings, user, new_password, keep_token_id=None, kinds=set(TokenKind)
     )
     if user.email_verified_at is None:
         user.email_verified_at = utcnow()
-    await confirm_memberships(session, user.id)
     session_token, _ = await issue_token(
         session, user, kind=TokenKind.SESSION, ttl=timedelta(hours=settings.session_ttl_hours)
     )

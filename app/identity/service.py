@@ -147,7 +147,12 @@ async def issue_token(
     scopes: Iterable[Scope] | None = None,
 ) -> tuple[str, AuthToken]:
     """A new token; an API token without ``scopes`` gets ``LEGACY_SCOPES`` (its creator's
-    whole role, as before scopes existed)."""
+    whole role, as before scopes existed).
+
+    Issued with the user's row locked (PostgreSQL), as ending their tokens locks it
+    (``lock_user``): a token inserted by a transaction not yet committed is not seen by a
+    concurrent password reset's UPDATE of the user's tokens, and would outlive it."""
+    await lock_user(session, user.id)
     token = new_token(SESSION_PREFIX if kind == TokenKind.SESSION else API_PREFIX)
     if kind == TokenKind.API and scopes is None:
         scopes = LEGACY_SCOPES
@@ -163,6 +168,13 @@ async def issue_token(
     session.add(row)
     await session.flush()
     return token, row
+
+
+async def lock_user(session: AsyncSession, user_id: int) -> None:
+    """Lock the user's row until the transaction ends (PostgreSQL; SQLite's writers take
+    turns already): issuing a token and ending the user's tokens take turns, so that none
+    is issued beside a reset that does not see it (``issue_token``, ``end_tokens``)."""
+    await session.execute(select(User.id).where(User.id == user_id).with_for_update())
 
 
 async def memberships_of(session: AsyncSession, user_id: int) -> list[Membership]:
@@ -186,10 +198,11 @@ async def complete_login(
     session_ttl: timedelta,
 ) -> LoginResult:
     """Open a session after ``PasswordGate.matches``; the user's hash must still be the one
-    checked (a password changed meanwhile wins)."""
+    checked (a password changed meanwhile wins): read with the user's row locked, so a
+    reset under way is waited for and its new hash read (``lock_user``)."""
     user = None
     if matched and user_id is not None:
-        user = await session.get(User, user_id, populate_existing=True)
+        user = await session.get(User, user_id, populate_existing=True, with_for_update=True)
     if user is None or user.password_hash is None or user.password_hash != checked_hash:
         raise InvalidCredentials()
     if user.email_verified_at is None:
@@ -290,6 +303,12 @@ async def create_api_token(
                 )
     if not chosen:
         raise Forbidden("Your role gives an API key nothing to do.", field=["scopes"])
+    # the account's members locked, as a disable locks them before it ends the member's
+    # tokens there: a key made beside it would not be ended, and come back at an enable
+    # (imported here: the accounts service makes users through this module)
+    from app.accounts.service import lock_account
+
+    await lock_account(session, actor.account_id)
     user = await session.get_one(User, actor.user_id)
     return await issue_token(
         session,
