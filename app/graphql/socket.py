@@ -34,6 +34,7 @@ from strawberry.asgi import ASGIWebSocketAdapter
 
 from app.graphql.request_body import BadRequestBody
 from app.graphql.strawberry_internals import BaseGraphQLTransportWSHandler, WebSocketDisconnected
+from app.graphql.subscriptions import limit_reached
 
 if TYPE_CHECKING:
     from app.graphql.context import Context
@@ -157,6 +158,11 @@ class TextFrames(ASGIWebSocketAdapter):
             raise WebSocketDisconnected from exc
 
 
+# Operations one connection may have in flight, per subscription it may hold: queries and
+# mutations sent over the socket run beside its subscriptions.
+IN_FLIGHT_PER_SUBSCRIPTION = 2
+
+
 class RosterTransportWS(BaseGraphQLTransportWSHandler):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -173,6 +179,29 @@ class RosterTransportWS(BaseGraphQLTransportWSHandler):
             await self.handle_invalid_message(problem)
             return
         await super().handle_message(message)
+
+    async def handle_subscribe(self, message) -> None:
+        """Refuses an operation past ``IN_FLIGHT_PER_SUBSCRIPTION`` times the connection's
+        subscriptions in flight on it before anything of it runs. The cap on
+        subscriptions (``app.graphql.subscriptions``) is checked in the resolver, once the
+        document has been parsed, validated and priced against the account's sizes: a
+        stream of subscribe messages on one socket made the database do that for each,
+        all at once."""
+        context = cast("Context", self.context)
+        cap = IN_FLIGHT_PER_SUBSCRIPTION * context.settings.subscriptions_per_connection
+        if (
+            self.connection_acknowledged
+            and message["id"] not in self.operations
+            and len(self.operations) >= cap
+        ):
+            refusal = limit_reached(
+                f"This connection has {cap} operations in flight, as many as it may have."
+            )
+            await self.send_message(
+                {"id": message["id"], "type": "error", "payload": [refusal.formatted]}
+            )
+            return
+        await super().handle_subscribe(message)
 
     @staticmethod
     def _get_pre_execution_close_reason(error) -> str | None:

@@ -18,7 +18,9 @@ the view's hooks). These have no public equivalent:
   empty query) and ``InvalidOperationTypeError``, the refusals
   ``RequestLifecycle.on_stream_result`` shows a socket's client as its own error. The
   handler's ``_get_pre_execution_close_reason`` (which closes the socket for those and for
-  syntax errors) is overridden by ``app.graphql.socket.RosterTransportWS``.
+  syntax errors) is overridden by ``app.graphql.socket.RosterTransportWS``, as is its
+  ``handle_subscribe`` (to refuse an operation past the connection's cap before its task
+  starts; it reads the handler's ``operations`` and ``connection_acknowledged``).
 
 They are pinned to the strawberry releases they were checked against
 (``TESTED_STRAWBERRY``); ``tests/graphql/test_strawberry_internals.py`` fails on any
