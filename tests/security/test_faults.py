@@ -309,7 +309,9 @@ async def test_server_killed_during_bulk_invitation_leaves_all_or_nothing(servic
     assert all_or_nothing(await written_for(services, tenant.account_id, emails), size) == size
 
     outcomes = []
-    for n, fraction in enumerate((0.3, 1.4)):  # well inside it, and about when it answers
+    # well inside it (cold servers' requests vary in time: at 0.3 of the one timed, one had
+    # once answered already), and about when it answers
+    for n, fraction in enumerate((0.15, 1.4)):
         # an account each: the daily invitation limit (1000) counts per account
         tenant = await make_tenant(services, seats=5000)
         emails = [f"kill{n}.{i}@example.com" for i in range(size)]
