@@ -305,6 +305,7 @@ async def test_server_killed_during_bulk_invitation_leaves_all_or_nothing(servic
         started = time.monotonic()
         body = await bulk_in_server(base, tenant.owner, emails)
         duration = time.monotonic() - started
+    assert body["data"] is not None, body
     assert body["data"]["invitationBulkCreate"]["createdCount"] == size
     assert all_or_nothing(await written_for(services, tenant.account_id, emails), size) == size
 
