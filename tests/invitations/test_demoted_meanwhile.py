@@ -21,11 +21,14 @@ from app.staff.models import Staff
 from tests.factories import (
     error_codes,
     gid,
+    mail_token,
     make_member,
     make_tenant,
+    take_mail,
     until_waiting_on_a_lock,
     update_row,
 )
+from tests.invitations.test_flow import ACCEPT
 from tests.invitations.test_join_links import APPROVE, create_ok, join
 
 RESEND = """mutation($id: ID!) { invitationResend(input: {id: $id}) { userErrors { code } } }"""
@@ -49,6 +52,18 @@ async def _demoted_meanwhile(api, services, tenant, admin, document, variables=N
         assert not acting.done(), "the request did not wait for the role change"
         await other.commit()
     return await acting
+
+
+async def _invited_newcomer(api, services, tenant) -> tuple[dict, int]:
+    """An invitation of someone without a login, sent by the owner: what accepting it
+    takes (invitationAccept's input) and its id."""
+    made = await api.data(INVITE, as_=tenant.owner)
+    assert made["invitationCreate"]["userErrors"] == []
+    token = mail_token((await take_mail(services))[-1])
+    async with services.db.session() as session:
+        [pk] = await session.scalars(select(Invitation.id))
+    new = {"token": token, "password": "a good long password", "firstName": "L", "lastName": "A"}
+    return new, pk
 
 
 @pytest.fixture
@@ -120,19 +135,11 @@ async def test_an_invitation_that_expires_while_its_acceptance_waits_is_not_acce
     """Accepting claims the invitation at a moment taken under the account lock: one that
     expired while its acceptance checked a password, or waited for the account, had its
     seat counted free by whatever took the account since, and is not accepted."""
-    from tests.factories import mail_token, take_mail
-    from tests.invitations.test_flow import ACCEPT
-
     tenant = await make_tenant(services)
-    made = await api.data(INVITE, as_=tenant.owner)
-    assert made["invitationCreate"]["userErrors"] == []
-    token = mail_token((await take_mail(services))[-1])
-    async with services.db.session() as session:
-        [pk] = await session.scalars(select(Invitation.id))
+    new, pk = await _invited_newcomer(api, services, tenant)
     soon = utcnow() + timedelta(seconds=2)
     await update_row(services, Invitation, pk, expires_at=soon)
 
-    new = {"token": token, "password": "a good long password", "firstName": "L", "lastName": "A"}
     async with services.db.session(write=True) as other:
         await lock_account(other, tenant.account_id)  # an invitation or a join under way
         accepting = asyncio.create_task(api(ACCEPT, {"input": new}))
@@ -177,13 +184,8 @@ async def test_accepting_hashes_a_new_password_before_it_takes_the_account(
 ):
     """The account's every change waits while an acceptance holds its lock: a new login's
     argon2 hash is made before the lock is taken, not under it."""
-    from tests.factories import mail_token, take_mail
-    from tests.invitations.test_flow import ACCEPT
-
     tenant = await make_tenant(services)
-    made = await api.data(INVITE, as_=tenant.owner)
-    assert made["invitationCreate"]["userErrors"] == []
-    token = mail_token((await take_mail(services))[-1])
+    new, _ = await _invited_newcomer(api, services, tenant)
     hashed = asyncio.Event()
     original = services.passwords.hash
 
@@ -193,7 +195,6 @@ async def test_accepting_hashes_a_new_password_before_it_takes_the_account(
         return result
 
     monkeypatch.setattr(services.passwords, "hash", noted)
-    new = {"token": token, "password": "a good long password", "firstName": "L", "lastName": "A"}
     async with services.db.session(write=True) as other:
         await lock_account(other, tenant.account_id)  # an invitation or a join under way
         accepting = asyncio.create_task(api(ACCEPT, {"input": new}))
