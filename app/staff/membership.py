@@ -331,7 +331,7 @@ async def drop_redundant(session: AsyncSession, staff: Staff) -> None:
     given on top of their old role, and nothing they were given only as the higher role.
     Every way a record's role is set calls this: a role change, an ownership transfer,
     an invitation, a join. Grants and shares are never made redundant to begin with
-    (``staff.service.redundant_grant``, ``share_problem``)."""
+    (``staff.service.redundant_grant``, ``redundant_share``)."""
     held = ROLE_PERMITS[staff.role]
     rows: list = list(
         await session.scalars(

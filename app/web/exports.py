@@ -33,7 +33,7 @@ STALL_SECONDS = 60.0
 
 
 class TookTooLong(Exception):
-    """A download streamed longer than it may (``ExportSlots.seconds``)."""
+    """A download streamed longer, or more slowly, than it may (``ExportSlots.over``)."""
 
 
 class Download(StreamingResponse):
