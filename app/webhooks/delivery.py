@@ -16,7 +16,10 @@ the retry window (a day); then it is FAILED, its endpoint disabled and the accou
 administrators emailed (through the outbox, in the same transaction).
 
 Every attempt checks the URL again and connects to the address it checked
-(``app.webhooks.urls``): a name that now resolves to an inner address is refused.
+(``app.webhooks.urls``): a name that now resolves to an inner address is refused. One
+that could not look the name up because Roster's own look-up threads were all busy
+(``LookupsBusy``) sent nothing: it is tried again later without counting as an attempt,
+so Roster's being busy never fails a delivery nor disables its endpoint.
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ from app.staff import queries as staff_queries
 from app.staff.models import Staff
 from app.validation import UNSTORABLE
 from app.webhooks import urls
-from app.webhooks.errors import UnsafeUrl
+from app.webhooks.errors import LookupsBusy, UnsafeUrl
 from app.webhooks.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from app.webhooks.service import (
     event_of,
@@ -77,6 +80,8 @@ class Outcome:
     error: str | None
     excerpt: str | None
     duration_ms: int
+    # nothing was sent: Roster could not try (its look-up threads were all busy)
+    not_tried: bool = False
 
 
 def _due(now: datetime | BindParameter[datetime]):
@@ -247,13 +252,16 @@ class Deliverer:
         """One attempt: check the URL, sign, POST to the checked address."""
         started = time.perf_counter()
 
-        def outcome(ok, status=None, error=None, excerpt=None) -> Outcome:
+        def outcome(ok, status=None, error=None, excerpt=None, not_tried=False) -> Outcome:
             duration = int((time.perf_counter() - started) * 1000)
-            return Outcome(ok, status, error, excerpt, duration)
+            return Outcome(ok, status, error, excerpt, duration, not_tried)
 
         try:
             async with asyncio.timeout(self.timeout):  # the look-up is inside the lease too
                 return await self._attempt(endpoint, delivery, outcome)
+        except LookupsBusy as exc:
+            log.warning("webhook delivery %s put off: %s", delivery.uid, exc.message)
+            return outcome(False, error=exc.message, not_tried=True)
         except UnsafeUrl as exc:
             return outcome(False, error=exc.message)
         except TimeoutError:
@@ -319,13 +327,21 @@ class Deliverer:
         self, delivery_id: int, uid: str, lease: str, result: Outcome, *, final: bool = False
     ) -> None:
         """Record the attempt; ``final``: a delivery not sent (``WITHHELD``) fails at once,
-        without counting against its endpoint."""
+        without counting against its endpoint. One not tried (``Outcome.not_tried``) is
+        put off by the backoff its attempts so far call for, and is no attempt."""
         async with self.db.session(write=True) as session:
             delivery = await session.get(WebhookDelivery, delivery_id)
             # gone: its endpoint was deleted meanwhile; another uid: deleted, and SQLite
             # gave its id to a newer delivery (maybe another account's), which this
             # attempt must not be written to
             if delivery is None or delivery.uid != uid:
+                return
+            if result.not_tried:
+                if delivery.lease == lease:
+                    delivery.locked_until = None
+                    delivery.lease = None
+                    delivery.next_attempt_at = utcnow() + self.backoff(delivery.attempts + 1)
+                    await session.commit()
                 return
             session.add(
                 WebhookAttempt(

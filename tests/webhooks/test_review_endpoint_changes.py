@@ -497,3 +497,45 @@ async def test_a_look_up_that_finds_no_free_thread_blames_no_host(monkeypatch, r
         with pytest.raises(LookupTimedOut) as refused:
             await task
         assert not isinstance(refused.value, LookupsBusy)
+
+
+async def test_a_delivery_roster_could_not_look_up_is_put_off_and_never_fails_its_endpoint(
+    api, services, monkeypatch
+):
+    """Roster's look-up threads all busy (``LookupsBusy``) is Roster's doing, not the
+    receiver's: the delivery sent nothing, so it is tried again later without counting as
+    an attempt, even past the retry window; it neither fails nor disables its endpoint,
+    and once a thread is free it is delivered."""
+    from app.webhooks.errors import LookupsBusy
+
+    tenant = await make_tenant(services)
+    async with receiving() as receiver:
+        made = await create(api, tenant.owner, receiver.url)
+        receiver.secrets.append(made["secret"])
+        endpoint = made["webhookEndpoint"]["id"]
+        checked = urls.check
+
+        async def busy(url, **kwargs):
+            raise LookupsBusy(urls.LOOKUP_SECONDS)
+
+        monkeypatch.setattr(urls, "check", busy)
+        services.webhooks.retry_window = timedelta(milliseconds=300)
+        await api.data(PING, {"id": endpoint}, as_=tenant.owner)
+        put_off = 0
+        ends = time.monotonic() + 1.0  # well past the retry window
+        while time.monotonic() < ends:
+            put_off += await services.webhooks.run_once()
+            await asyncio.sleep(0.02)
+        assert put_off >= 3  # claimed again and again
+        [delivery] = await deliveries(api, tenant.owner, endpoint)
+        assert delivery["status"] == "PENDING"
+        assert delivery["attemptCount"] == 0 and delivery["attempts"] == []
+        [row] = await endpoint_rows(services)
+        assert row.enabled and row.disabled_reason is None
+        assert receiver.received == []
+
+        monkeypatch.setattr(urls, "check", checked)
+        await deliver_all(services)
+        [delivery] = await deliveries(api, tenant.owner, endpoint)
+        assert delivery["status"] == "DELIVERED" and delivery["attemptCount"] == 1
+        assert [p["type"] for p in receiver.payloads] == ["webhook.ping"]
