@@ -52,6 +52,7 @@ from app.webhooks.errors import (
     EndpointUnvouched,
     NothingToTell,
     UnknownEventType,
+    UnsafeUrl,
 )
 from app.webhooks.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
@@ -107,10 +108,6 @@ def _clean_event_types(names: Sequence[str] | None) -> list[str]:
     return cleaned
 
 
-async def _clean_url(url: str, allow_private: bool) -> str:
-    return (await urls.check(url, allow_private=allow_private)).url
-
-
 async def get_endpoint(
     session: AsyncSession, actor: Actor, endpoint_id: int, path: str = "id"
 ) -> WebhookEndpoint:
@@ -126,20 +123,18 @@ async def create_endpoint(
     actor: Actor,
     keyring: Keyring,
     *,
-    url: str,
+    url: CheckedUrl,
     event_types: Sequence[str] | None = None,
     description: str | None = None,
     enabled: bool = True,
-    allow_private: bool = False,
 ) -> tuple[WebhookEndpoint, str]:
-    """A new endpoint and its signing secret (the only time it is shown). Its URL is
-    resolved (``urls.check``, up to ``urls.LOOKUP_SECONDS``) before the account is locked:
-    a slow look-up holds up no other write of the account on PostgreSQL."""
+    """A new endpoint and its signing secret (the only time it is shown), at a URL
+    ``check_url`` resolved."""
     require_whole_records(actor)
     refuse_impersonation(actor)  # a standing feed is vouched for by its maker
     types = _clean_event_types(event_types)
     description = clean_text(description, "description", max_length=500)
-    clean = await _clean_url(url, allow_private)
+    clean = url.clean()
     await lock_account(session, actor.account_id)  # concurrent creates count one by one
     count = await session.scalar(
         select(func.count())
@@ -181,10 +176,9 @@ async def update_endpoint(
     actor: Actor,
     endpoint_id: int,
     changes_: dict,
-    *,
-    allow_private: bool = False,
 ) -> WebhookEndpoint:
-    """Change the URL, event types, description or enabled flag. Whoever changes an
+    """Change the URL (a ``CheckedUrl``), event types, description or enabled flag.
+    Whoever changes an
     endpoint vouches for it from then on (``standing``): an endpoint whose creator has
     left is taken over by changing it, and it includes personal data exactly when they
     hold ViewPersonalData (changed by someone without it, it no longer receives the names
@@ -192,7 +186,7 @@ async def update_endpoint(
     refuse_impersonation(actor)  # so it is vouched for by its maker, not whom they act as
     endpoint = await get_endpoint(session, actor, endpoint_id)
     if "url" in changes_:
-        endpoint.url = await _clean_url(changes_["url"], allow_private)
+        endpoint.url = changes_["url"].clean()
     if "event_types" in changes_:
         endpoint.event_types = _clean_event_types(changes_["event_types"])
     if "description" in changes_:
@@ -348,7 +342,7 @@ costs the server more than a row (``count_by_hand``)."""
 
 
 URL_LIMIT = "webhook_urls_account"
-"""The per-account rate limit of endpoint URLs resolved (``count_url``)."""
+"""The per-account rate limit of endpoint URLs resolved (``check_url``)."""
 
 
 async def count_by_hand(session: AsyncSession, limiter, actor: Actor) -> None:
@@ -360,16 +354,40 @@ async def count_by_hand(session: AsyncSession, limiter, actor: Actor) -> None:
     await limiter.hit(session, BY_HAND_LIMIT, actor.account_id)
 
 
-async def count_url(session: AsyncSession, limiter, actor: Actor, url: str | None) -> None:
-    """An endpoint created, or given a new ``url`` (None: its URL is left as it is),
-    counts against its own per-account limit (``URL_LIMIT``): its URL is resolved (up to
-    ``urls.LOOKUP_SECONDS``) inside the request's write transaction, on SQLite the whole
-    server's writer lock. Apart from pings and replays, so that a run of those never
-    keeps an administrator from disabling or mending an endpoint; and as
+@dataclass(frozen=True, slots=True)
+class CheckedUrl:
+    """An endpoint URL as ``check_url`` found it: its clean form, or why it is refused,
+    raised where a change uses it (``clean``), so the refusal is that change's userError
+    while the count stays."""
+
+    url: str | None
+    refusal: UnsafeUrl | None = None
+
+    def clean(self) -> str:
+        if self.refusal is not None:
+            raise self.refusal
+        assert self.url is not None
+        return self.url
+
+
+async def count_url(session: AsyncSession, limiter, actor: Actor) -> None:
+    """An endpoint URL to resolve (``check_url``) counts against its own per-account
+    limit (``URL_LIMIT``), refused or not: apart from pings and replays, so that a run of
+    those never keeps an administrator from disabling or mending an endpoint; and as
     ``count_by_hand``, only for who may manage webhooks."""
     require_whole_records(actor)
-    if url is not None:
-        await limiter.hit(session, URL_LIMIT, actor.account_id)
+    await limiter.hit(session, URL_LIMIT, actor.account_id)
+
+
+async def check_url(url: str | None, *, allow_private: bool = False) -> CheckedUrl:
+    """An endpoint's new URL resolved and checked (``urls.check``, up to
+    ``urls.LOOKUP_SECONDS``), once counted (``count_url``) and with no transaction held:
+    inside a write, a slow DNS server held the account's rate-limit row on PostgreSQL
+    and, on SQLite, the one writer lock every account's writes wait for."""
+    try:
+        return CheckedUrl((await urls.check(url or "", allow_private=allow_private)).url)
+    except UnsafeUrl as exc:
+        return CheckedUrl(None, exc)
 
 
 async def ping(session: AsyncSession, actor: Actor, endpoint_id: int) -> WebhookDelivery:

@@ -1,6 +1,6 @@
 """Review fixes of endpoints as administrators and receivers see them: a URL's look-up is
 cut off and refused in time (one per operation, counted against the account's limit, and
-on PostgreSQL before the account is locked); an endpoint set up through an API key stops
+resolved with no transaction held); an endpoint set up through an API key stops
 receiving once that key is revoked or runs out; personal data follows whoever changed the
 endpoint last, both ways; and a delivery's log reads only the attempts it shows."""
 
@@ -109,33 +109,39 @@ async def test_a_look_up_that_never_answers_is_refused_in_time_and_changes_nothi
     assert [(e.id, e.url) for e in await endpoint_rows(services)] == before
 
 
-async def test_a_slow_look_up_holds_no_lock_on_the_account(
-    api, services, monkeypatch, request, database_url
-):
-    """On PostgreSQL a create's look-up runs before it locks the account: the account's
-    other writes that lock it (a project created) do not wait for a slow DNS server. (On
-    SQLite the request's transaction holds the one writer lock from its first statement,
-    which the time limit, one look-up per operation and the rate limit bound instead.)"""
-    if not database_url.startswith("postgresql"):
-        pytest.skip("SQLite's writers take turns whatever the order")
-    tenant = await make_tenant(services)
+PROJECT_CREATE = (
+    'mutation { projectCreate(input: {name: "Meanwhile"}) { userErrors { code } } }'
+)
+
+
+@pytest.mark.parametrize("mutation", ["create", "update"])
+async def test_a_slow_look_up_holds_up_no_other_write(api, services, monkeypatch, request, mutation):
+    """A URL is resolved before its request writes anything: while a DNS server is slow
+    to answer, the account's other writes that lock it (a project created), another
+    endpoint's URL (the same rate-limit row, on PostgreSQL) and another account's writes
+    (on SQLite, the one writer lock) go on."""
+    tenant, other = await make_tenant(services), await make_tenant(services)
     admin = await make_member(services, tenant, Role.ADMINISTRATOR)
-    asked = slow_dns(monkeypatch, request, answer_after=2.0)
-    creating = asyncio.create_task(
-        api.data(CREATE, {"input": {"url": f"https://{SLOW_HOST}/in"}}, as_=admin)
-    )
+    made = await create(api, admin, f"https://{PUBLIC}/before")
+    asked = slow_dns(monkeypatch, request, answer_after=2.5)
+    url = f"https://{SLOW_HOST}/in"
+    if mutation == "create":
+        document, variables = CREATE, {"input": {"url": url}}
+    else:
+        document, variables = UPDATE, {"input": {"id": made["webhookEndpoint"]["id"], "url": url}}
+    slow = asyncio.create_task(api.data(document, variables, as_=admin))
     await asyncio.wait_for(asked.wait(), 10)
-    project = await asyncio.wait_for(
-        api.data(
-            'mutation { projectCreate(input: {name: "Meanwhile"}) { userErrors { code } } }',
-            as_=tenant.owner,
-        ),
-        10,
-    )
-    assert project["projectCreate"]["userErrors"] == []
-    assert not creating.done(), "the project waited for the look-up"
-    created = (await creating)["webhookEndpointCreate"]
-    assert created["userErrors"] == [] and created["webhookEndpoint"]["url"].endswith("/in")
+    meanwhile = [
+        api.data(PROJECT_CREATE, as_=tenant.owner),
+        api.data(CREATE, {"input": {"url": f"https://{PUBLIC}/meanwhile"}}, as_=tenant.owner),
+        api.data(PROJECT_CREATE, as_=other.owner),
+    ]
+    for done in await asyncio.wait_for(asyncio.gather(*meanwhile), 10):
+        [payload] = done.values()
+        assert payload["userErrors"] == [], done
+    assert not slow.done(), "the other writes waited for the look-up"
+    [payload] = (await slow).values()
+    assert payload["userErrors"] == [] and payload["webhookEndpoint"]["url"] == url
 
 
 SECOND = (

@@ -8,7 +8,8 @@ from typing import Annotated
 import strawberry
 from strawberry.types import Info
 
-from app.graphql.errors import bad_input
+from app.errors import RateLimited
+from app.graphql.errors import bad_input, rate_limited
 from app.graphql.ids import decode_after, decode_id, encode_id
 from app.graphql.mutations.base import Payload, as_actor, mutation, provided
 from app.graphql.types.common import after_page_info
@@ -120,11 +121,18 @@ def _by_hand(info: Info):
     return lambda session, actor: webhooks.count_by_hand(session, limiter, actor)
 
 
-def _url_counted(info: Info, url: str | None):
-    """Counts an endpoint URL to resolve against the account's limit
-    (``webhooks.count_url``)."""
-    limiter = info.context.services.limiter
-    return lambda session, actor: webhooks.count_url(session, limiter, actor, url)
+async def _url_checked(info: Info, url: str | None) -> webhooks.CheckedUrl:
+    """The URL given, counted against the account's limit (``webhooks.count_url``) in a
+    transaction committed at once, then resolved (``webhooks.check_url``) with no
+    transaction held (as ``login`` runs argon2): a slow DNS server holds up no write."""
+    ctx = info.context
+    async with ctx.as_actor() as (session, actor):
+        try:
+            await webhooks.count_url(session, ctx.services.limiter, actor)
+        except RateLimited as exc:
+            raise rate_limited(exc) from None
+        await session.commit()
+    return await webhooks.check_url(url, allow_private=ctx.settings.webhooks_allow_private)
 
 
 @strawberry.type
@@ -138,20 +146,19 @@ class WebhookMutations:
         self, info: Info, input: WebhookEndpointCreateInput
     ) -> WebhookEndpointSecretPayload:
         settings = info.context.settings
+        checked = await _url_checked(info, input.url)
         return await as_actor(
             info,
             lambda session, actor: webhooks.create_endpoint(
                 session,
                 actor,
                 settings.keyring,
-                url=input.url,
+                url=checked,
                 event_types=input.event_types,
                 description=input.description,
                 enabled=input.enabled,
-                allow_private=settings.webhooks_allow_private,
             ),
             _with_secret,
-            before=_url_counted(info, input.url),
         )
 
     @mutation(
@@ -162,14 +169,12 @@ class WebhookMutations:
     ) -> WebhookEndpointPayload:
         changes = provided(input)
         endpoint_id = _endpoint_id(changes.pop("id"))
-        allow_private = info.context.settings.webhooks_allow_private
+        if "url" in changes:
+            changes["url"] = await _url_checked(info, changes["url"])
         return await as_actor(
             info,
-            lambda session, actor: webhooks.update_endpoint(
-                session, actor, endpoint_id, changes, allow_private=allow_private
-            ),
+            lambda session, actor: webhooks.update_endpoint(session, actor, endpoint_id, changes),
             _endpoint,
-            before=_url_counted(info, changes.get("url")),
         )
 
     @mutation(description="Delete a webhook endpoint and its deliveries (administrators).")
