@@ -172,7 +172,9 @@ def _refuse_closed(dbapi_connection, _record, _proxy) -> None:
 
 
 def create_engine(url: str, *, echo: bool = False, pre_ping: bool = False) -> AsyncEngine:
-    kwargs: dict = {"echo": echo}
+    # A statement's values (password hashes, token digests, personal data) are never part
+    # of its error's text, which an unexpected error's log line carries.
+    kwargs: dict = {"echo": echo, "hide_parameters": True}
     if url.startswith("sqlite"):
         # short reads on the event loop's thread (app.db.sqlite_loop)
         kwargs["async_creator"] = sqlite_loop.connector(

@@ -64,6 +64,8 @@ def csrf_ok(request: Request, form_token: str | None, public_origin: str) -> boo
     """A form post is accepted only from our own origin, carrying the token of its cookie
     (double submit: the cookie alone says nothing, an attacker may be able to plant one)."""
     cookie = request.cookies.get(CSRF_COOKIE)
-    if not cookie or not form_token or not hmac.compare_digest(cookie, form_token):
+    if not cookie or not form_token:
+        return False
+    if not hmac.compare_digest(cookie.encode(), form_token.encode()):  # bytes: any text
         return False
     return same_origin(request, public_origin)

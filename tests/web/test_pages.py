@@ -98,6 +98,7 @@ async def test_accept_post_without_csrf_or_from_another_origin_is_refused(api, c
     no_field = accept_form(token, csrf)
     del no_field["csrf"]
     wrong_field = accept_form(token, "x" * 43)
+    not_ascii = accept_form(token, "é" * 43)  # a str compare_digest cannot take: was a 500
     foreign = await client.post(
         "/invitations/accept",
         data=accept_form(token, csrf),
@@ -107,6 +108,7 @@ async def test_accept_post_without_csrf_or_from_another_origin_is_refused(api, c
         foreign,
         await client.post("/invitations/accept", data=no_field),
         await client.post("/invitations/accept", data=wrong_field),
+        await client.post("/invitations/accept", data=not_ascii),
     ]
     client.cookies.clear()
     responses.append(await client.post("/invitations/accept", data=accept_form(token, csrf)))

@@ -28,7 +28,7 @@ async def _run_async() -> None:
     url = config.get_main_option("sqlalchemy.url")
     if not url:
         raise RuntimeError("sqlalchemy.url is not set")
-    engine = create_async_engine(url)
+    engine = create_async_engine(url, hide_parameters=True)
     try:
         async with engine.connect() as connection:
             if connection.dialect.name == "sqlite":
