@@ -2,12 +2,16 @@ from app.errors import DomainError, ErrorCode
 
 
 class InvalidCredentials(DomainError):
-    """The same answer for an unknown email, a wrong password and a user with no password."""
+    """The same answer for an unknown email, a wrong password, a user with no password
+    and a login whose address is not confirmed yet."""
 
     code = ErrorCode.INVALID_CREDENTIALS
 
     def __init__(self):
-        super().__init__("Email or password is incorrect.")
+        super().__init__(
+            "Email or password is incorrect, or the address is not confirmed yet (follow the "
+            "link emailed to it)."
+        )
 
 
 class EmailTaken(DomainError):

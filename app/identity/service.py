@@ -27,7 +27,7 @@ from app.accounts.queries import realm_terms
 from app.db.base import utcnow
 from app.db.prepared import connection_of
 from app.db.unique import claim
-from app.errors import DomainError, ErrorCode, Forbidden, NotFound, Unauthenticated
+from app.errors import DomainError, Forbidden, NotFound, Unauthenticated
 from app.identity.errors import EmailTaken, InvalidCredentials, WeakPassword
 from app.identity.models import AuthToken, TokenKind, User
 from app.identity.queries import (
@@ -206,10 +206,10 @@ async def complete_login(
     if user is None or user.password_hash is None or user.password_hash != checked_hash:
         raise InvalidCredentials()
     if user.email_verified_at is None:
-        raise DomainError(
-            "Confirm your email address first: we sent you a link.",
-            code=ErrorCode.EMAIL_NOT_VERIFIED,
-        )
+        # Answered as a wrong password: signing up (or joining) answers alike whether an
+        # address has a login, and a login must not tell them apart afterwards (a new
+        # address's login takes the password offered, a taken address's does not).
+        raise InvalidCredentials()
     if passwords.needs_rehash(user.password_hash):  # in the login's write transaction
         user.password_hash = await passwords.hash(password, held=True)
     token, _ = await issue_token(session, user, kind=TokenKind.SESSION, ttl=session_ttl)

@@ -294,7 +294,7 @@ async def test_register_existing_user_is_invited_even_without_welcome(api, servi
 async def test_signup_creates_an_owned_account_that_needs_verification(api, services):
     result = await signup(api, " Founder@Example.com ", accountName="Fay Co")
     assert result == {"ok": True, "userErrors": []}
-    assert await login_codes(api, "founder@example.com", NEW_PASSWORD) == ["EMAIL_NOT_VERIFIED"]
+    assert await login_codes(api, "founder@example.com", NEW_PASSWORD) == ["INVALID_CREDENTIALS"]
 
     [message] = await take_mail(services)
     assert message["To"] == "founder@example.com"
@@ -327,7 +327,7 @@ async def test_only_who_chose_the_password_confirms_the_address(api, services):
         refused = (await api.data(VERIFY, {"t": token, "p": password}))["emailVerify"]
         assert codes(refused) == [(("input", "password"), "INVALID_CREDENTIALS")], password
         assert refused["token"] is None
-    assert await login_codes(api, "victim@example.com", NEW_PASSWORD) == ["EMAIL_NOT_VERIFIED"]
+    assert await login_codes(api, "victim@example.com", NEW_PASSWORD) == ["INVALID_CREDENTIALS"]
     # the link is still good, for whoever knows the password
     verified = (await api.data(VERIFY, {"t": token}))["emailVerify"]
     assert verified["userErrors"] == []
@@ -417,6 +417,36 @@ async def test_signup_with_an_existing_email_answers_the_same_and_creates_nothin
     assert await login_codes(api, person.email, NEW_PASSWORD) == ["INVALID_CREDENTIALS"]
     ok = await login(api, person.email, OLD_PASSWORD)
     assert [a["slug"] for a in ok["accounts"]] == [tenant.slug]
+
+
+LOGIN_ANSWER = """mutation($email: String!, $password: String!) {
+  login(input: {email: $email, password: $password}) { token userErrors { field code message } }
+}"""
+
+
+async def test_a_login_after_signing_up_tells_no_one_whether_the_address_was_taken(
+    api, services
+):
+    """Signing up answers alike for a new and a taken address; logging in afterwards
+    with the password offered must too. A new address's login took that password (it
+    answered "confirm your address first"), a taken one's did not (a wrong password):
+    anyone could learn whether an address has a Roster login. Both are a wrong password
+    now, until the address is confirmed."""
+    tenant = await make_tenant(services)
+    person = await make_member(services, tenant, Role.EDITOR)
+    answers = []
+    for email in ("someone.new@example.com", person.email):
+        assert (await signup(api, email)) == {"ok": True, "userErrors": []}
+        body = await api.data(LOGIN_ANSWER, {"email": email, "password": NEW_PASSWORD})
+        answers.append(body["login"])
+    assert answers[0] == answers[1]
+    assert answers[0]["token"] is None
+    assert [e["code"] for e in answers[0]["userErrors"]] == ["INVALID_CREDENTIALS"]
+    # once the address is confirmed, its password logs in
+    [welcome, _note] = sorted(await take_mail(services), key=lambda m: m["To"] == person.email)
+    verified = await api.data(VERIFY, {"t": mail_token(welcome), "p": NEW_PASSWORD})
+    assert verified["emailVerify"]["userErrors"] == []
+    assert (await login(api, "someone.new@example.com", NEW_PASSWORD))["token"]
 
 
 # --- passwordResetRequest ---

@@ -165,7 +165,7 @@ async def test_signup_verify_login(api, services):
     assert body["signup"]["ok"]
     login = await api.data("""mutation { login(input: {email: "founder@example.com", password: "a very good password"}) {
         token userErrors { code } } }""")
-    assert login["login"]["userErrors"][0]["code"] == "EMAIL_NOT_VERIFIED"
+    assert login["login"]["userErrors"][0]["code"] == "INVALID_CREDENTIALS"
     [token] = await sent_links(services)
     verified = await api.data(
         'mutation($t: String!) { emailVerify(input: {token: $t, password: "a very good password"})'

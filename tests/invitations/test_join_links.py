@@ -199,7 +199,7 @@ async def test_new_user_joins_and_must_verify_email_before_login(api, services):
     assert after["available"] == before["available"] - 1
 
     refused = await login(api, "jo@example.com")
-    assert [e["code"] for e in refused["userErrors"]] == ["EMAIL_NOT_VERIFIED"]
+    assert [e["code"] for e in refused["userErrors"]] == ["INVALID_CREDENTIALS"]
     assert refused["token"] is None
     [message] = await take_mail(services)
     assert message["To"] == "jo@example.com"

@@ -155,7 +155,7 @@ async def test_a_newcomer_is_unconfirmed_holding_a_seat_until_the_email_is_confi
     assert held["available"] == before["available"] - 1
 
     refused = await login(api, "new@example.com")
-    assert codes(refused) == ["EMAIL_NOT_VERIFIED"] and refused["token"] is None
+    assert codes(refused) == ["INVALID_CREDENTIALS"] and refused["token"] is None
 
     await confirm(api, services, "new@example.com")
     assert (await records(api, tenant, "ACTIVE"))["new@example.com"]["accountStatus"] == "ACTIVE"

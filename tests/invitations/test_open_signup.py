@@ -76,7 +76,7 @@ async def test_a_newcomer_becomes_a_guest_customer_once_their_email_is_confirmed
         "accountStatus": "UNCONFIRMED",
     }
     refused = (await api.data(LOGIN, {"email": "cora@client.co", "password": NEW_PASSWORD}))
-    assert [e["code"] for e in refused["login"]["userErrors"]] == ["EMAIL_NOT_VERIFIED"]
+    assert [e["code"] for e in refused["login"]["userErrors"]] == ["INVALID_CREDENTIALS"]
     [message] = await take_mail(services)
     assert message["To"] == "cora@client.co"
     verified = await api.data(VERIFY, {"t": mail_token(message)})

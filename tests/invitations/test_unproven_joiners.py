@@ -101,7 +101,7 @@ async def test_a_stranger_at_a_held_address_changes_nothing(api, services, door,
     # their login answers as the newcomer's does: made, with their password, unconfirmed
     # (and only that password confirms it: tests/identity/test_onboarding.py)
     assert await login_codes(api, ADDRESS) == await login_codes(api, "fresh@example.com")
-    assert await login_codes(api, ADDRESS) == ["EMAIL_NOT_VERIFIED"]
+    assert await login_codes(api, ADDRESS) == ["INVALID_CREDENTIALS"]
     # the address alone is told, with no link that lets anyone in
     [message] = await take_mail(services)
     assert message["To"] == ADDRESS and message["Bcc"] is None
@@ -116,7 +116,7 @@ async def test_an_unconfirmed_login_with_its_password_takes_no_held_record(api, 
     await _open(api, elsewhere)
     signed_up = await api.data(SIGNUP, _input(elsewhere.slug, ADDRESS, PASSWORD))
     assert signed_up["accountSignup"]["userErrors"] == []
-    assert await login_codes(api, ADDRESS) == ["EMAIL_NOT_VERIFIED"]
+    assert await login_codes(api, ADDRESS) == ["INVALID_CREDENTIALS"]
     await take_mail(services)  # its "confirm your address", which the stranger never reads
 
     tenant = await make_tenant(services, "Held Co")

@@ -307,7 +307,7 @@ async def test_verify_page_get_does_not_use_the_token_post_does(api, client, ser
         page = await client.get("/email/verify", params={"token": token})
         assert page.status_code == 200 and f'name="token" value="{token}"' in page.text
     still = await api.data(LOGIN, login)
-    assert still["login"]["userErrors"][0]["code"] == "EMAIL_NOT_VERIFIED"
+    assert still["login"]["userErrors"][0]["code"] == "INVALID_CREDENTIALS"
 
     csrf = csrf_of(page.text)
     # without the password chosen at sign-up, nothing is confirmed
