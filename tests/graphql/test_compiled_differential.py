@@ -53,7 +53,7 @@ SCALARS = (
     "accountStatus hasLogin createdAt modifiedAt email phoneCell phoneWork phoneHome "
     "startDate termDate capacity costFactor hourRateType rate1 rate2 rate3 rate4 rate5 "
     "homeTimezone effectiveTimezone viewerCanSeeDetails viewerCanSeePersonalData viewerCanEdit viewerCanDelete "
-    "__typename"
+    "externalId usePayrollItem staffOrgId postTimeAsBilled __typename"
 ).split()
 ADDRESS = "street city state zip country __typename".split()
 CUSTOM_FIELD = "id name type options personal description archived createdAt __typename".split()
