@@ -297,6 +297,26 @@ async def _account_json(
     yield signer.end()
 
 
+def _private_file(path: str):
+    """``path`` opened for writing, readable by its owner alone (0600): a backup holds
+    every member's personal data, whatever the process's umask. A file already there is
+    narrowed to 0600 before it is emptied and written (``O_CREAT``'s mode applies only to
+    a file it creates); one that cannot be narrowed (another user's) is left as it was.
+    A device or a pipe (``/dev/null``, a FIFO) is written as it is: it keeps nothing."""
+    import os
+    import stat
+
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        if stat.S_ISREG(os.fstat(descriptor).st_mode):
+            os.fchmod(descriptor, 0o600)
+            os.ftruncate(descriptor, 0)
+        return os.fdopen(descriptor, "wb")
+    except BaseException:
+        os.close(descriptor)
+        raise
+
+
 async def export_account_to(settings, realm: str, output: str) -> None:
     """The CLI's backup: acts with the owner's rights in that account."""
     import sys
@@ -327,7 +347,7 @@ async def export_account_to(settings, realm: str, output: str) -> None:
                 permits=ROLE_PERMITS[Role.OWNER],
                 account_timezone=account.timezone,
             )
-            sink = sys.stdout.buffer if output == "-" else open(output, "wb")  # noqa: ASYNC230, SIM115 (CLI)
+            sink = sys.stdout.buffer if output == "-" else _private_file(output)
             await record_taken(
                 writing, action="accountBackup", actor=actor, request_id=None,
                 client_address=None, at_console=True,

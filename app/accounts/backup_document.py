@@ -173,8 +173,14 @@ TARGETS = {
 }
 SECRETS = tuple(f.name for f in STAFF if f.encrypted)
 ONE_OWNER = "an account has exactly one owner"
-# A staff row's status as a restore writes it: no login comes back (``app.accounts.restore``).
-RESTORED_STATUS = {AccountStatus.ACTIVE: AccountStatus.NOT_INVITED}
+# A staff row's status as a restore writes it: no login comes back (``app.accounts.restore``),
+# so a member (ACTIVE) or one joined but not yet confirmed (UNCONFIRMED: its login would
+# confirm it, and it holds a reserved seat until then) comes back NOT_INVITED, to be
+# invited again.
+RESTORED_STATUS = {
+    AccountStatus.ACTIVE: AccountStatus.NOT_INVITED,
+    AccountStatus.UNCONFIRMED: AccountStatus.NOT_INVITED,
+}
 # The owner's record getting a login back (``app.access.roles.joining_role``): invited as
 # the owner (pending, or expired), or joined at its address by a login not yet confirmed.
 REGAINING_OWNER = frozenset(
@@ -529,10 +535,9 @@ def _check_owner(staff: list[dict]) -> None:
         )
     [i] = owners
     status = staff[i].get("account_status", AccountStatus.NOT_INVITED)
-    before = {restored: was for was, restored in RESTORED_STATUS.items()}.get(status, status)
-    if before in REGAINING_OWNER:
-        return
-    if (problem := ownership_problem(before)) is not None:
+    if status in REGAINING_OWNER or status in RESTORED_STATUS.values():
+        return  # what a restore makes of an active owner, or one getting a login back
+    if (problem := ownership_problem(status)) is not None:
         raise _refused("staff", i, staff[i], problem)
 
 

@@ -21,23 +21,32 @@ stranger's row).
 Logins are never restored: the backup holds no users, and linking a staff record to
 whichever login shares its email would hand the account to that login's owner on the
 strength of a field editors may change. So a restored record has no login (``user_id``
-null), a member who was ACTIVE comes back NOT_INVITED (an administrator invites them
-again), invitations lose the login that accepted them, audit entries the user ids of
-their actors (names stay), and pending invitations and join links get new digests of
-tokens nobody holds (resend the invitation, make a new link). These are the only columns
-in which a restored account's export differs from the file it came from; restoring that
-export again changes nothing. (A backup from before audit diffs were cut at 50 rows comes
-back with each longer entry cut as ``app.audit.service.continuations`` cuts it.)
+null), a member who was ACTIVE, or had joined and not yet confirmed their email
+(UNCONFIRMED), comes back NOT_INVITED (an administrator invites them again), invitations
+lose the login that accepted them, audit entries the user ids of their actors (names
+stay), and pending invitations and join links get new digests of tokens nobody holds
+(resend the invitation, make a new link). The account's slug is the operator's: a slug it
+was to take once its owner confirmed their email (``pending_slug``) is dropped. These are
+the only columns in which a restored account's export differs from the file it came
+from, besides one more audit entry: the restore's own (``accountRestore``, made at the
+console, by no member); restoring that export again changes nothing else. (A backup from
+before audit diffs were cut at 50 rows comes back with each longer entry cut as
+``app.audit.service.continuations`` cuts it.)
 
 Someone must be able to sign in to the restored account, so the operator may name the
 login that owns it (``owner_email``, ``--owner-email``): an existing login, named on
-purpose by whoever runs the restore, becomes the owner record's login (ACTIVE); nothing is
-guessed from the backup's emails.
+purpose by whoever runs the restore, becomes the owner record's login (ACTIVE), and the
+record's invitations not yet accepted are revoked; nothing is guessed from the backup's
+emails.
+
+A refused file writes nothing; PostgreSQL's sequences, which no rollback moves back, are
+advanced only once nothing can refuse it any more.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import exists, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -62,6 +71,7 @@ from app.db.base import utcnow
 from app.errors import DomainError, ErrorCode
 from app.security.crypto import Keyring
 from app.staff import stamps
+from app.staff.membership import revoke_open_invitations
 from app.staff.models import AccountStatus, Staff
 from app.staff.service import write_secret
 from app.validation import clean_email, name_key, sort_key
@@ -214,23 +224,80 @@ async def _write_section(session, section, rows, account_id, ids, keyring) -> li
     return objs
 
 
-async def _hand_to_owner(session, account_id: int, email: str) -> None:
-    """The restored owner record gets the login with ``email`` (which must exist)."""
+async def _owner_login(session, email: str):
+    """The login with ``email``, to own the restored account (it must exist): looked up
+    before anything is written."""
     from app.identity.models import User
 
     address = clean_email(email, "owner_email", required=True)
     user = await session.scalar(select(User).where(User.email == address))
     if user is None:
         raise BackupRejected(f"no login with the email {address!r} to own the account")
+    return user
+
+
+async def _hand_to_owner(session, account_id: int, user) -> None:
+    """The restored owner record gets the login ``user`` (ACTIVE). Its invitations not yet
+    accepted (the owner's record invited to get a login back) are revoked, as every way in
+    but accepting one revokes them (``revoke_open_invitations``): left pending, one would
+    count a second seat next to the member, and its link would still name the record."""
     owner = await session.scalar(
         select(Staff).where(Staff.account_id == account_id, Staff.role == Role.OWNER)
     )
     if owner is None:
         raise BackupRejected("the backup has no owner record")
+    await revoke_open_invitations(session, owner)
     owner.user_id = user.id
     owner.account_status = AccountStatus.ACTIVE
     stamps.touch(owner, ["account_status"], utcnow())
     await session.flush()
+
+
+RESTORE_ACTION = "accountRestore"
+
+
+def _made_at(rows: dict[str, list[dict]]) -> datetime | None:
+    """When the backup was taken: its own entry's time (every backup holds the entry its
+    taking kept, ``accountBackup...``, the latest of those in it); None for a file without
+    one."""
+    taken = [
+        row["created_at"]
+        for row in rows["auditLog"]
+        if str(row.get("action", "")).startswith("accountBackup") and row.get("created_at")
+    ]
+    return max(taken, default=None)
+
+
+def _restore_entry(
+    account: Account, made_at: datetime | None, signed: bool, handed: list[dict]
+) -> AuditEntry:
+    """The restore's own entry in the restored account: made at the console (``roster
+    account import``) by no member, as the console's backup is (``record_taken``). Its diff
+    names the account written from the backup (its slug, when the backup was taken, and
+    whether its signature was checked: not with ``--unsigned``) and the rows the hand-over
+    to ``--owner-email`` changed (the owner's record given the login, its open invitations
+    revoked)."""
+    written = {
+        "table": Account.__tablename__,
+        "id": account.id,
+        "key": [account.id],
+        "op": "insert",
+        "account_id": account.id,
+        "fields": {
+            "slug": [None, account.slug],
+            "backup_created_at": [None, made_at.isoformat() if made_at else None],
+            "backup_signature_checked": [None, signed],
+        },
+    }
+    return AuditEntry(
+        account_id=account.id,
+        actor_user_id=None,
+        actor_staff_id=None,
+        action=RESTORE_ACTION,
+        target_type="Account",
+        target_id=account.id,
+        diff=[written, *handed],
+    )
 
 
 async def restore_account(
@@ -256,6 +323,10 @@ async def restore_account(
             "them, and could invite nobody again; restore it with --partial to do so anyway"
         )
     account_row, rows = document.account, document.rows
+    owner = await _owner_login(session, owner_email) if owner_email is not None else None
+    # a slug the account asked for before its owner confirmed their email: the restored
+    # account's slug is the operator's, never renamed once its owner confirms one
+    account_row["pending_slug"] = None
     old_account = account_row["id"]
     account_row["slug"] = await _slug(session, account_row["slug"], slug, account_row["name"])
     ids = Ids()
@@ -284,20 +355,25 @@ async def restore_account(
                 await session.flush()
             if ids.kept.get(section.name):
                 kept.append(section.table)
+        changes.forget(session)  # the rows written: the restore's entry names the file
+        if owner is not None:
+            await _hand_to_owner(session, account.id, owner)
+        handed = changes.take(session)
+        await _check_seats(session, account)  # the owner given a login takes one too
+        # Last: PostgreSQL's sequences are not rolled back, so nothing after this refuses
+        # the file (a refusal would leave them moved); what follows takes ids past them.
         await _advance_sequences(session, kept)
         # entries of a backup from before diffs were cut: continued in new ids, past all
         session.add_all([more for entry in entries for more in audit.continuations(entry)])
+        session.add(_restore_entry(account, _made_at(rows), not unsigned, handed))
         await session.flush()
-        if owner_email is not None:
-            await _hand_to_owner(session, account.id, owner_email)
-        await _check_seats(session, account)  # the owner given a login takes one too
     except IntegrityError as exc:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "a constraint"
         raise BackupRejected(f"the database refused the backup: {reason}") from None
     except DBAPIError as exc:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
         raise BackupRejected(f"the database refused the backup: {reason}") from None
-    changes.forget(session)  # the restore is no mutation of anyone's: nothing to log
+    changes.forget(session)  # logged above, in the restore's own entry
     return Restored(account, {name: len(section_rows) for name, section_rows in rows.items()})
 
 

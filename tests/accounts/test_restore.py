@@ -1,4 +1,5 @@
-"""Restoring an account backup: export -> import -> export gives the same document."""
+"""Restoring an account backup: export -> import -> export gives the same document, and
+the restore's own audit entry."""
 
 from __future__ import annotations
 
@@ -72,14 +73,29 @@ def content(document: dict) -> dict:
 
 def without_logins(document: dict) -> dict:
     """What a restore makes of a document's content: the login columns cleared, ACTIVE
-    members NOT_INVITED; nothing else."""
+    and UNCONFIRMED members NOT_INVITED, no pending slug; nothing else (but the restore's
+    own audit entry: ``without_restores``)."""
     document = json.loads(json.dumps(content(document)))
     for section, columns in LOGIN_COLUMNS.items():
         for row in document[section]:
             row.update(dict.fromkeys(columns))
     for row in document["staff"]:
-        if row["account_status"] == "ACTIVE":
+        if row["account_status"] in ("ACTIVE", "UNCONFIRMED"):
             row["account_status"] = "NOT_INVITED"
+    document["account"]["pending_slug"] = None
+    return document
+
+
+RESTORE = "accountRestore"  # the entry each restore keeps in the account it restored
+
+
+def without_restores(document: dict, newest: int | None = None) -> dict:
+    """A backup's content without the entries restores kept (``RESTORE``): all of them,
+    or the ``newest`` ones."""
+    document = json.loads(json.dumps(content(document)))
+    restores = [e["id"] for e in document["auditLog"] if e["action"] == RESTORE]
+    dropped = set(restores if newest is None else sorted(restores)[len(restores) - newest :])
+    document["auditLog"] = [e for e in document["auditLog"] if e["id"] not in dropped]
     return document
 
 
@@ -198,11 +214,14 @@ async def test_restore_after_deletion_gives_the_same_document(services, world, t
     assert restored.account.id == tenant.account_id and restored.account.slug == tenant.slug
     assert restored.counts["staff"] == len(document["staff"])
     second = await backup(services, tenant.slug, tmp_path)
-    assert content(json.loads(second)) == without_logins(document)
+    assert [e["action"] for e in json.loads(second)["auditLog"]].count(RESTORE) == 1
+    assert without_restores(json.loads(second)) == without_logins(document)
 
     await drop_account(services, tenant.account_id)
     await restore(services, second, unsigned=False)
-    assert await backup(services, tenant.slug, tmp_path) == second  # byte for byte
+    third = json.loads(await backup(services, tenant.slug, tmp_path))
+    # the same but for one more entry: this restore's
+    assert without_restores(third, newest=1) == content(json.loads(second))
 
 
 async def test_restore_next_to_the_account_as_a_new_one(services, world, tmp_path):
@@ -214,7 +233,7 @@ async def test_restore_next_to_the_account_as_a_new_one(services, world, tmp_pat
     expected = without_logins(json.loads(first))
     expected["account"]["slug"] = "the-copy"
     assert copy["account"]["id"] == restored.account.id
-    assert renumbered(copy) == renumbered(expected)
+    assert renumbered(without_restores(copy)) == renumbered(expected)
     assert copy != expected  # the ids are the copy's own
     assert await backup(services, tenant.slug, tmp_path) == first  # the original untouched
     staff = {s["last_name"]: s for s in copy["staff"]}
@@ -945,7 +964,11 @@ async def test_an_entry_written_whole_before_diffs_were_cut_comes_back_cut(
             )
         )
     kept = next(e for e in entries if e.id == first["id"])
-    parts = [kept] + [e for e in entries if e.id > max(r["id"] for r in document["auditLog"])]
+    parts = [kept] + [
+        e
+        for e in entries
+        if e.id > max(r["id"] for r in document["auditLog"]) and e.action != RESTORE
+    ]
     assert [len(p.diff) for p in parts] == [DIFF_ROWS_PER_ENTRY, DIFF_ROWS_PER_ENTRY, 1]
     assert [c["fields"]["name"][1] for p in parts for c in p.diff] == [f"S{i}" for i in range(rows)]
     same = ("action", "actor_staff_id", "actor_name", "target_type", "target_id", "request_id",
