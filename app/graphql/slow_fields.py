@@ -11,7 +11,11 @@ its fields took. Some root fields do slow work inside it (``slow_while_locked()`
   transaction while it hashes, but thirty logins in one request are thirty hashes too;
 - a webhook endpoint's URL is resolved (``URL_RESOLVING_FIELDS``), a DNS look-up of a
   name the caller chose, which may take up to ``app.webhooks.urls.LOOKUP_SECONDS``:
-  thirty aliased ``webhookEndpointUpdate`` fields held the lock through thirty.
+  thirty aliased ``webhookEndpointUpdate`` fields held the lock through thirty;
+- a staff file is checked row by row, and written (``IMPORT_FIELDS``): thirty aliased
+  ``staffImport`` fields sharing one ``$csv`` variable checked thirty files in one
+  request (the query cost counts each as about one field; the rows an account may have
+  checked an hour are a rate limit of their own, ``staff_import_rows_account``).
 
 So an operation may hold at most one root field of ``slow_while_locked()`` (fields of one
 response key are merged and run once); more are refused before anything runs, saying to
@@ -55,18 +59,21 @@ PASSWORD_FIELDS = frozenset(
 # Root mutation fields that resolve a webhook endpoint's URL (a DNS look-up, bounded by
 # ``app.webhooks.urls.LOOKUP_SECONDS``), checked against the schema as ``PASSWORD_FIELDS``.
 URL_RESOLVING_FIELDS = frozenset({"webhookEndpointCreate", "webhookEndpointUpdate"})
+# Root mutation fields that check (and write) a staff file's rows, up to
+# ``app.staff.bulk_import.MAX_ROWS`` of them, checked against the schema as the others.
+IMPORT_FIELDS = frozenset({"staffImport"})
 ENOUGH = 2  # response keys that refuse an operation
 
 
 def slow_while_locked() -> frozenset[str]:
     """The root mutation fields that do slow work while holding the write lock
-    (``PASSWORD_FIELDS`` and ``URL_RESOLVING_FIELDS``), of which an operation may hold
-    one. Read when a rule starts: the two sets are the one source."""
-    return PASSWORD_FIELDS | URL_RESOLVING_FIELDS
+    (``PASSWORD_FIELDS``, ``URL_RESOLVING_FIELDS`` and ``IMPORT_FIELDS``), of which an
+    operation may hold one. Read when a rule starts: the sets are the one source."""
+    return PASSWORD_FIELDS | URL_RESOLVING_FIELDS | IMPORT_FIELDS
 
 
 def unknown_slow_fields(schema: GraphQLSchema) -> set[str]:
-    """Names in ``slow_while_locked()`` (the password fields and the URL-resolving ones)
+    """Names in ``slow_while_locked()`` (the password, URL-resolving and import fields)
     that are no root mutation field of ``schema``."""
     mutation = schema.mutation_type
     return set(slow_while_locked()) - set(mutation.fields if mutation is not None else ())
@@ -90,7 +97,8 @@ class SlowFieldsPerOperation(ValidationRule):
             self.report_error(
                 GraphQLError(
                     "An operation may hold one field that does slow work while holding the "
-                    "write lock (checking or setting a password, resolving a webhook URL); "
+                    "write lock (checking or setting a password, resolving a webhook URL, "
+                    "importing a staff file); "
                     f"this one holds more ({names}): send them as separate requests.",
                     node,
                 )

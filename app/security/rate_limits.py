@@ -64,6 +64,10 @@ LIMITS: dict[str, Limit] = {
     # the delivery queue every account's endpoints share.
     "webhook_sends_account": Limit(300, timedelta(hours=1)),
     "webhook_urls_account": Limit(60, timedelta(hours=1)),
+    # Rows of staff files checked (dry runs and failed imports too), counted a row at a time
+    # (``app.staff.bulk_import.count_rows``): a file of the most rows, checked then
+    # applied, within the hour, but not one request's worth of row checks after another.
+    "staff_import_rows_account": Limit(20_000, timedelta(hours=1)),
 }
 
 SPENT_AFTER = max(limit.window for limit in LIMITS.values())

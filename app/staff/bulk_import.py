@@ -900,6 +900,81 @@ def _cycles(plans: list[_Plan], managers: dict[int, int | None], headers) -> Non
             plan.report.action = RowAction.ERROR
 
 
+# --- what an import may cost -------------------------------------------------------------
+
+ROWS_LIMIT = "staff_import_rows_account"  # rows checked per account (rate_limits.LIMITS)
+
+
+def _refusal(actor: Actor, invite: bool) -> str | None:
+    """Why ``actor`` may not import a file (with ``invite``: and invite its people), or None."""
+    if not (actor.can(Permit.ADD_STAFF) or actor.can(Permit.EDIT_STAFF)):
+        return "Importing staff needs the AddStaff or EditStaff permit."
+    # A file's rows are matched against the whole directory (by sid, external id, email),
+    # and its report says which records it would change: only for who reads the directory.
+    # An API key without staff:read sees its creator's record alone (as a guest would).
+    if not actor.can(Permit.VIEW_STAFF):
+        return "Importing staff needs the ViewStaff permit (an API key: staff:read)."
+    if invite and not actor.can(Permit.INVITE_USERS):
+        return "You may not invite people."
+    return None
+
+
+def rows_counted(data: str | bytes, limit: int) -> int:
+    """The rows past the header an import of ``data`` checks, at most, as the rate limit
+    counts them: a row per line but the header's, so a blank line, and each line of a
+    cell over several, counts as one (telling them apart takes reading the file, which a
+    refused request must not cost); no more than MAX_ROWS (a file with more is refused
+    once that many are read). A file longer than ``limit`` is refused unread: none."""
+    if len(data) > limit or not data:
+        return 0
+    if isinstance(data, bytes):
+        breaks = data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n")
+        ended = data.endswith((b"\n", b"\r"))
+    else:
+        breaks = data.count("\n") + data.count("\r") - data.count("\r\n")
+        ended = data.endswith(("\n", "\r"))
+    lines = breaks + (0 if ended else 1)
+    return min(MAX_ROWS, lines - 1)
+
+
+async def count_rows(
+    session,
+    limiter,
+    actor: Actor,
+    settings,
+    text: str | AsyncIterator[bytes],
+    *,
+    invite: bool = False,
+) -> str | AsyncIterator[bytes]:
+    """Count the rows an import of ``text`` checks (``rows_counted``) against the
+    account's hourly allowance (``ROWS_LIMIT``), before the import and outside its
+    savepoint: an import that then fails still counts, and so does a dry run (its rows
+    are checked as an apply's are). Only who may import counts (``_refusal``): anyone
+    else's refused tries would use up the allowance of who may, and leave an upload
+    unread. An upload is read here, no further than a byte past
+    ``settings.max_import_bytes``; returned is what ``import_staff`` reads instead."""
+    if _refusal(actor, invite) is not None:
+        return text
+    limit = settings.max_import_bytes
+    data: str | bytes = text if isinstance(text, str) else await _read_up_to(text, limit + 1)
+    await limiter.hit(session, ROWS_LIMIT, actor.account_id, cost=rows_counted(data, limit))
+    return data if isinstance(data, str) else _replay(data)
+
+
+async def _read_up_to(chunks: AsyncIterator[bytes], size: int) -> bytes:
+    """The first ``size`` bytes or more of ``chunks`` (all, if fewer); the rest unread."""
+    data = bytearray()
+    async for chunk in chunks:
+        data += chunk
+        if len(data) >= size:
+            break
+    return bytes(data)
+
+
+async def _replay(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
 # --- the import --------------------------------------------------------------------------
 
 
@@ -917,15 +992,8 @@ async def import_staff(
     """Validate every row of ``text`` (the file's text, or its bytes as they arrive, read
     up to ``settings.max_import_bytes``); with ``apply`` (and no row in error) write them.
     File-level problems raise ValidationFailed; row problems are in the report."""
-    if not (actor.can(Permit.ADD_STAFF) or actor.can(Permit.EDIT_STAFF)):
-        raise Forbidden("Importing staff needs the AddStaff or EditStaff permit.")
-    # A file's rows are matched against the whole directory (by sid, external id, email),
-    # and its report says which records it would change: only for who reads the directory.
-    # An API key without staff:read sees its creator's record alone (as a guest would).
-    if not actor.can(Permit.VIEW_STAFF):
-        raise Forbidden("Importing staff needs the ViewStaff permit (an API key: staff:read).")
-    if invite and not actor.can(Permit.INVITE_USERS):
-        raise Forbidden("You may not invite people.")
+    if (refusal := _refusal(actor, invite)) is not None:
+        raise Forbidden(refusal)
     if not isinstance(text, str):
         text = await read_file(text, settings.max_import_bytes)
     header, body = await _read(text, settings.max_import_bytes)
@@ -1123,14 +1191,15 @@ async def import_as_owner(
     progress: Progress | None = None,
 ) -> ImportReport:
     """The CLI's import: acts with the owner's rights in the account (slug or id) and logs
-    an applied import in the audit log as the owner's ``staffImport``. The operator is
-    not held to the invitation rate limit; seats still count."""
+    an applied import in the audit log as a ``staffImport`` made at the console, by no
+    member (as the console's backup is kept: ``record_taken(at_console=True)``): the
+    entry, and the webhook events of its rows, name no user and no staff record. The
+    operator is not held to the invitation rate limit; seats still count."""
     from app.access import ROLE_PERMITS
     from app.accounts.queries import account_by_realm
     from app.audit import changes
     from app.audit.service import Who, record
     from app.db.engine import Database
-    from app.validation import full_name
 
     db = Database(settings.database_url)
     try:
@@ -1151,7 +1220,6 @@ async def import_as_owner(
                 permits=ROLE_PERMITS[Role.OWNER],
                 account_timezone=account.timezone,
             )
-            name = full_name(owner.first_name, owner.last_name)
             report = await import_staff(
                 session, actor, settings, text, apply=apply, invite=invite, progress=progress
             )
@@ -1160,7 +1228,7 @@ async def import_as_owner(
                 await record(
                     session,
                     action="staffImport",
-                    who=Who(owner.user_id, owner.id, account.id, name or None),
+                    who=Who(None, None, account.id),  # at the console: by no member
                     changes=collected,
                     # its own, as a request's: the parts of a long diff share it
                     request_id=uuid.uuid4().hex,

@@ -566,6 +566,18 @@ class StaffImportMutations:
         settings = info.context.settings
         limiter = info.context.services.limiter
         given = [name for name in ("csv", "file") if getattr(input, name) is not None]
+        source: str | AsyncIterator[bytes] | None = None  # None: ``run`` refuses the input
+        if given == ["csv"]:
+            source = input.csv
+        elif given == ["file"] and isinstance(input.file, UploadFile):
+            source = _chunks(input.file)
+
+        async def count(session, actor):
+            nonlocal source
+            if source is not None:  # its rows, before the import's savepoint
+                source = await bulk_import.count_rows(
+                    session, limiter, actor, settings, source, invite=input.invite
+                )
 
         async def run(session, actor):
             if len(given) != 1:
@@ -579,18 +591,15 @@ class StaffImportMutations:
                     "Upload the file as a part of a multipart request (or send csv).",
                     field=["file"],
                 )
+            assert source is not None
             return await bulk_import.import_staff(
                 session,
                 actor,
                 settings,
-                input.csv if input.csv is not None else _chunks(input.file),
+                source,
                 apply=input.apply,
                 invite=input.invite,
                 limiter=limiter,
             )
 
-        return await as_actor(
-            info,
-            run,
-            _payload,
-        )
+        return await as_actor(info, run, _payload, before=count)
