@@ -11,7 +11,9 @@ its fields took. Some root fields do slow work inside it (``slow_while_locked()`
   transaction while it hashes, but thirty logins in one request are thirty hashes too;
 - a webhook endpoint's URL is resolved (``URL_RESOLVING_FIELDS``), a DNS look-up of a
   name the caller chose, which may take up to ``app.webhooks.urls.LOOKUP_SECONDS``:
-  thirty aliased ``webhookEndpointUpdate`` fields held the lock through thirty;
+  thirty aliased ``webhookEndpointUpdate`` fields held the lock through thirty. Like
+  ``login``, each now holds no transaction while it waits (it commits its rate-limit
+  count first), but thirty in one request are thirty look-ups in a row all the same;
 - a staff file is checked row by row, and written (``IMPORT_FIELDS``): thirty aliased
   ``staffImport`` fields sharing one ``$csv`` variable checked thirty files in one
   request (the query cost counts each as about one field; the rows an account may have

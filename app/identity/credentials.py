@@ -84,12 +84,14 @@ class PasswordGate:
 
     async def count(self, session: AsyncSession, email: str | None) -> None:
         """Count one password attempt for ``email`` from this address; RateLimited when
-        either is over its limit (then the password must not be checked)."""
-        for name, subject in (
-            ("login_address", self.address),
-            ("login_email", _from(email, self.address)),
-            ("login_email_total", email_key(email)),
-        ):
+        any limit is over (then the password must not be checked). The ceiling from
+        anywhere holds back only clients its owner has not logged in from lately
+        (``login_known``): whoever spreads guesses over many addresses locks the owner's
+        own clients out of nothing."""
+        limits = [("login_address", self.address), ("login_email", _from(email, self.address))]
+        if not await self.limiter.noted(session, "login_known", _from(email, self.address)):
+            limits.append(("login_email_total", email_key(email)))
+        for name, subject in limits:
             _counted(session).append((self.limiter, name, subject))
             await self.limiter.hit(session, name, subject)
 
@@ -104,8 +106,10 @@ class PasswordGate:
 
     async def succeeded(self, session: AsyncSession, email: str | None) -> None:
         """The owner of ``email`` proved their password: the failures from their address
-        are forgotten (the ceiling from anywhere keeps its count: others' guesses)."""
+        are forgotten (the ceiling from anywhere keeps its count: others' guesses), and
+        the client is known from now on (``count``)."""
         await self.limiter.reset(session, "login_email", _from(email, self.address))
+        await self.limiter.note(session, "login_known", _from(email, self.address))
 
     async def check(
         self, session: AsyncSession, user: User | None, password: str | None, *, email=None

@@ -17,7 +17,7 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import Integer, bindparam, case, delete, or_, update
+from sqlalchemy import Integer, and_, bindparam, case, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -70,6 +70,16 @@ LIMITS: dict[str, Limit] = {
     "staff_import_rows_account": Limit(20_000, timedelta(hours=1)),
 }
 
+MARKS: dict[str, timedelta] = {
+    # An email from one client (as ``login_email`` counts it) whose owner logged in from
+    # there lately: the ceiling from anywhere (``login_email_total``) does not hold it back,
+    # so strangers' guesses spread over many addresses lock none of the owner's own clients
+    # out (``app.identity.credentials``); their own limits, with back-off, still hold.
+    "login_known": timedelta(days=30),
+}
+"""Things remembered of a subject for a time (``RateLimiter.note``): nothing is refused by
+them. Kept beside the buckets, under their own names."""
+
 SPENT_AFTER = max(limit.window for limit in LIMITS.values())
 """A bucket whose window began and whose lock-out ended longer ago than this (the longest
 window) counts for nothing: the next hit starts it afresh, as if there were none. The
@@ -114,6 +124,19 @@ _BLOCK = (
     .values(blocked_until=bindparam("until", type_=UTCDateTime()))
 )
 _RESET = delete(RateLimitBucket).where(RateLimitBucket.key == bindparam("bucket"))
+_NOTED_AT = select(RateLimitBucket.window_start).where(RateLimitBucket.key == bindparam("bucket"))
+
+
+def _note(dialect: str):
+    """Remember a subject as of ``now`` (``RateLimiter.note``)."""
+    insert = (postgresql if dialect == "postgresql" else sqlite).insert(RateLimitBucket)
+    now = bindparam("now", type_=UTCDateTime())
+    return insert.values(
+        key=bindparam("bucket"), window_start=now, count=1, blocked_until=None
+    ).on_conflict_do_update(index_elements=[RateLimitBucket.key], set_={"window_start": now})
+
+
+_NOTES = {name: _note(name) for name in ("postgresql", "sqlite")}
 
 
 class RateLimiter:
@@ -154,6 +177,19 @@ class RateLimiter:
             self.refusals[name] += 1
             raise RateLimited(_seconds(blocked_until - now))
 
+    async def note(self, session: AsyncSession, name: str, subject: str) -> None:
+        """Remember ``subject`` under the mark ``name`` (``MARKS``) for its time from now."""
+        assert name in MARKS, name
+        params = {"bucket": _key(self.secret, name, subject), "now": utcnow()}
+        await session.execute(_NOTES[session.get_bind().dialect.name], params)
+
+    async def noted(self, session: AsyncSession, name: str, subject: str) -> bool:
+        """Whether ``subject`` was remembered under ``name`` within its time (``note``)."""
+        noted_at = await session.scalar(
+            _NOTED_AT, {"bucket": _key(self.secret, name, subject)}
+        )
+        return noted_at is not None and noted_at > utcnow() - MARKS[name]
+
     async def allows(self, session: AsyncSession, name: str, subject: str | int | None) -> bool:
         """Count one use of what is done quietly, not refused (a notice not sent): whether
         it was within the limit. Never raises RateLimited."""
@@ -172,9 +208,18 @@ def _seconds(delta: timedelta) -> int:
 
 
 def _spent_before(before: datetime):
-    return (
-        RateLimitBucket.window_start < before,
+    """Buckets spent as of ``before`` (``now - SPENT_AFTER``), and marks past their time."""
+    key, start = RateLimitBucket.key, RateLimitBucket.window_start
+    spent = and_(
+        start < before,
         or_(RateLimitBucket.blocked_until.is_(None), RateLimitBucket.blocked_until < before),
+    )
+    marks = [(key.startswith(f"{name}:"), kept) for name, kept in MARKS.items()]
+    return (
+        or_(
+            and_(*(~is_mark for is_mark, _ in marks), spent),
+            *(and_(is_mark, start < before + SPENT_AFTER - kept) for is_mark, kept in marks),
+        ),
     )
 
 

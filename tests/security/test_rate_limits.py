@@ -8,7 +8,9 @@ from datetime import timedelta
 import httpx
 import pytest
 from pydantic import ValidationError
+from sqlalchemy import select
 
+from app.db.base import utcnow
 from app.main import create_app
 from app.security.rate_limits import Limit
 from app.services import Services
@@ -16,6 +18,11 @@ from tests.conftest import make_settings
 from tests.factories import PASSWORD, Api, error_codes, make_member, make_tenant
 
 LOGIN = 'login(input: {email: "%s", password: "%s"}) { token userErrors { code } }'
+
+
+PASSWORD_CHANGE = """mutation($current: String!, $new: String!) {
+  passwordChange(input: {currentPassword: $current, newPassword: $new}) { userErrors { code } }
+}"""
 
 
 def aliased_logins(email: str, password: str, count: int) -> str:
@@ -122,6 +129,43 @@ async def test_guesses_from_many_addresses_meet_a_ceiling_per_email(app, service
     async with _from_address(app, "198.51.100.7").client as client:
         body = await Api(client)(aliased_logins(member.email, PASSWORD, 1))
     assert error_codes(body) == ["RATE_LIMITED"]
+
+
+async def test_guesses_spread_over_many_addresses_lock_none_of_the_owners_clients_out(
+    app, services
+):
+    """The ceiling from anywhere holds back strangers' guesses spread over many
+    addresses, but a client the owner logged in from lately is not held back by it: a
+    hundred guesses an hour no longer keep the owner out of their own login, nor out of
+    another password check (changing the password). Their own limits still hold there."""
+    services.limiter.limits["login_email_total"] = Limit(3, timedelta(hours=1))
+    services.limiter.limits["login_email"] = Limit(
+        4, timedelta(minutes=15), backoff=timedelta(seconds=30)
+    )
+    tenant = await make_tenant(services)
+    member = await make_member(services, tenant)
+    owner = _from_address(app, "198.51.100.7")
+    async with owner.client:
+        signed_in = await owner.data(aliased_logins(member.email, PASSWORD, 1))
+        assert signed_in["a0"]["token"]
+        for i in range(5):  # strangers, each from an address of their own
+            async with _from_address(app, f"203.0.113.{i}").client as client:
+                await Api(client)(aliased_logins(member.email, "wrong password!", 1))
+        async with _from_address(app, "192.0.2.1").client as client:
+            body = await Api(client)(aliased_logins(member.email, PASSWORD, 1))
+        assert error_codes(body) == ["RATE_LIMITED"]  # a new client: the ceiling holds
+        again = await owner.data(aliased_logins(member.email, PASSWORD, 1))
+        assert again["a0"]["token"]
+        changed = await owner.data(
+            PASSWORD_CHANGE,
+            {"current": PASSWORD, "new": "another long passphrase"},
+            token=again["a0"]["token"],
+        )
+        assert changed["passwordChange"]["userErrors"] == []
+        for _ in range(4):  # the owner's own client is still limited on its own
+            await owner(aliased_logins(member.email, "wrong password!", 1))
+        body = await owner(aliased_logins(member.email, "another long passphrase", 1))
+        assert error_codes(body) == ["RATE_LIMITED"]
 
 
 async def test_limits_hold_across_server_processes(api, services, settings):
@@ -256,3 +300,32 @@ async def test_an_operator_can_raise_or_lower_a_ceiling(database_url, monkeypatc
     for bad in ({"login_adress": 5}, {"login_address": 0}):
         with pytest.raises(ValidationError):
             make_settings(database_url, rate_limits=bad)
+
+
+async def test_spent_buckets_are_pruned_and_known_clients_kept_for_their_time(
+    services, settings
+):
+    """The prune deletes buckets that count for nothing (``SPENT_AFTER``); a client
+    known to have logged in (``login_known``) is kept for its own time, thirty days,
+    then deleted too: a client that logged in a week ago is still its owner's."""
+    from app.background import prune_once
+    from app.security.models import RateLimitBucket
+    from app.security.rate_limits import MARKS, SPENT_AFTER
+
+    now = utcnow()
+    kept_for = MARKS["login_known"]
+    ages = {
+        "login_email:spent": SPENT_AFTER + timedelta(hours=1),
+        "login_email:counting": timedelta(minutes=5),
+        "login_known:last-week": timedelta(days=7),
+        "login_known:long-ago": kept_for + timedelta(days=1),
+    }
+    async with services.db.session(write=True) as session:
+        for key, age in ages.items():
+            session.add(RateLimitBucket(key=key, window_start=now - age, count=1))
+        await session.commit()
+    pruned = await prune_once(services.db, settings)
+    assert pruned["rate_limit_buckets"] == 2
+    async with services.db.session() as session:
+        left = set(await session.scalars(select(RateLimitBucket.key)))
+    assert left == {"login_email:counting", "login_known:last-week"}
