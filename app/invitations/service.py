@@ -458,9 +458,12 @@ async def create_invitation(
     request: InvitationRequest,
     *,
     created: Staff | None = None,
+    at_console: bool = False,
 ) -> Invitation:
     """``created``: the record ``request.staff_id`` names, just added by ``actor`` in this
-    request (see ``_target_staff``)."""
+    request (see ``_target_staff``). ``at_console``: an operator's command made it with
+    ``actor``'s rights (``roster staff import --invite``): it names no inviter, and its
+    email none ("A member of ...")."""
     require(actor, Permit.INVITE_USERS)
     refuse_impersonation(actor)  # a way in is made under one's own name
     account = await session.get_one(Account, actor.account_id)
@@ -529,7 +532,7 @@ async def create_invitation(
         staff_id=staff.id,
         email=email,
         role=role,
-        inviter_staff_id=actor.staff_id,
+        inviter_staff_id=None if at_console else actor.staff_id,
         message=v["message"],
         subject=v["subject"],
         bcc_inviter=request.bcc_sender,
@@ -543,7 +546,7 @@ async def create_invitation(
     )
     session.add(invitation)
     await session.flush()
-    inviter = await session.get(Staff, actor.staff_id)
+    inviter = None if at_console else await session.get(Staff, actor.staff_id)
     await _send(
         session,
         settings,

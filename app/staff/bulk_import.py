@@ -988,10 +988,12 @@ async def import_staff(
     invite: bool = False,
     limiter=None,
     progress: Progress | None = None,
+    at_console: bool = False,
 ) -> ImportReport:
     """Validate every row of ``text`` (the file's text, or its bytes as they arrive, read
     up to ``settings.max_import_bytes``); with ``apply`` (and no row in error) write them.
-    File-level problems raise ValidationFailed; row problems are in the report."""
+    File-level problems raise ValidationFailed; row problems are in the report.
+    ``at_console``: the CLI's (``import_as_owner``): its invitations name no inviter."""
     if (refusal := _refusal(actor, invite)) is not None:
         raise Forbidden(refusal)
     if not isinstance(text, str):
@@ -1071,7 +1073,7 @@ async def import_staff(
     await _write(session, actor, settings.keyring, plans, personal_fields, progress)
     report.applied = True
     if invitees:
-        await _invite(session, actor, settings, invitees, progress)
+        await _invite(session, actor, settings, invitees, progress, at_console=at_console)
     return report
 
 
@@ -1160,7 +1162,9 @@ async def _write(
         progress("writing", len(plans), len(plans))
 
 
-async def _invite(session, actor: Actor, settings, invitees: list[_Plan], progress) -> None:
+async def _invite(
+    session, actor: Actor, settings, invitees: list[_Plan], progress, *, at_console: bool
+) -> None:
     from app.invitations.add_staff import as_creator
     from app.invitations.service import InvitationRequest, create_invitation
 
@@ -1169,7 +1173,13 @@ async def _invite(session, actor: Actor, settings, invitees: list[_Plan], progre
         assert staff is not None
         request = InvitationRequest(email=staff.email, role=staff.role, staff_id=staff.id)
         try:
-            await create_invitation(session, as_creator(actor, staff), settings, replace(request))
+            await create_invitation(
+                session,
+                as_creator(actor, staff),
+                settings,
+                replace(request),
+                at_console=at_console,
+            )
         except DomainError as exc:
             raise ValidationFailed(
                 [DomainError(f"Row {plan.report.row}: {exc.message}", field=["csv"], code=exc.code)]
@@ -1221,7 +1231,14 @@ async def import_as_owner(
                 account_timezone=account.timezone,
             )
             report = await import_staff(
-                session, actor, settings, text, apply=apply, invite=invite, progress=progress
+                session,
+                actor,
+                settings,
+                text,
+                apply=apply,
+                invite=invite,
+                progress=progress,
+                at_console=True,
             )
             if report.applied:
                 collected = changes.take(session)
