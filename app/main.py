@@ -318,6 +318,7 @@ class RosterGraphQL(GraphQLOverHTTP, GraphQL):
                     request, request_adapter, request_data, context, root_value, sub_response
                 )
         except TimeoutError:
+            context.end()  # a straggler (a DataLoader's batch) opens no session after this
             turns = getattr(context, "turns", None)  # TakeTurns: nothing more of it runs
             if turns is not None:
                 turns.stop()

@@ -22,6 +22,13 @@ from app.identity.service import Counting, Principal
 from app.services import Services
 
 
+class RequestEnded(RuntimeError):
+    """A request past its time limit asked for its session (``Context.end``)."""
+
+    def __init__(self):
+        super().__init__("the request has ended: nothing more is read or written for it")
+
+
 @dataclass
 class Context:
     request: Request
@@ -34,6 +41,7 @@ class Context:
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _auth: tuple[Principal | None, Actor | None, Exception | None] | None = None
     _torn: bool = False  # a user of the session was cancelled while it held it
+    _ended: bool = False  # past its time limit: no session opens for it any more (``end``)
     loaders: dict = field(default_factory=dict)
     failed: bool = False
     operation_name: str | None = None
@@ -86,12 +94,20 @@ class Context:
         """Resolvers use this only while holding the lock (see ``db``). A reading request's
         is a ``ReadingSession`` (app.db.reading), which offers what an ``AsyncSession`` does
         and makes one only when something needs more than prepared reads."""
+        if self._ended:
+            raise RequestEnded()
         if self._session is None:
             db = self.services.db
             self._session = (
                 db.session(write=True) if self.write else cast(AsyncSession, db.reading())
             )
         return self._session
+
+    def end(self) -> None:
+        """The request is over (past its time limit): whatever of it still runs (a
+        DataLoader batch dispatched in a task of its own, which the time limit does not
+        cancel) may no longer open a session, which nothing would close."""
+        self._ended = True
 
     @property
     def has_session(self) -> bool:
