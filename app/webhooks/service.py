@@ -108,6 +108,15 @@ def _clean_event_types(names: Sequence[str] | None) -> list[str]:
     return cleaned
 
 
+async def endpoint_found(session: AsyncSession, actor: Actor, endpoint_id: int) -> bool:
+    """Whether ``get_endpoint`` finds the endpoint (it raises NotFound otherwise)."""
+    try:
+        await get_endpoint(session, actor, endpoint_id)
+    except NotFound:
+        return False
+    return True
+
+
 async def get_endpoint(
     session: AsyncSession, actor: Actor, endpoint_id: int, path: str = "id"
 ) -> WebhookEndpoint:

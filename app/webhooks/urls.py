@@ -7,9 +7,9 @@ changes between the check and the connection (DNS rebinding) cannot reach an inn
 ``allow_private`` (``ROSTER_WEBHOOKS_ALLOW_PRIVATE``, for tests and development) lets
 loopback and private networks through; link-local and metadata addresses never are.
 
-A look-up is cut off after ``LOOKUP_SECONDS`` (``LookupTimedOut``): a mutation that sets a
-URL resolves it inside its write transaction (on SQLite the whole server's writer lock),
-and the DNS server of a name someone chose may never answer. The look-ups run on threads
+A look-up is cut off after ``LOOKUP_SECONDS`` (``LookupTimedOut``): the DNS server of a
+name someone chose may never answer, and a request waits for it (a mutation that sets a
+URL holds no transaction meanwhile where it can: ``commit_if_alone``). The look-ups run on threads
 of their own (``LOOKUP_THREADS``), not the event loop's default pool: a look-up cut off
 goes on in its thread until the system's resolver gives up, and a run of them would
 otherwise hold every thread of the pool that database connections and email relays

@@ -74,6 +74,19 @@ def kept_a_change(session: AsyncSession) -> bool:
     return bool(session.info.get(_CHANGED))
 
 
+async def commit_if_alone(session: AsyncSession) -> bool:
+    """Commit what this root field has done so far (its rate-limit counts), so that it
+    holds no transaction (on SQLite, the one writer lock) while it waits on something
+    slow: argon2, a DNS server. Only when no other root field of the document has kept
+    work in the session: committed here, that work would stay even if the operation then
+    failed as a whole (``RequestLifecycle``), or ran out of time. Then the field waits
+    inside the transaction instead. Whether it committed."""
+    if kept_a_change(session) or session.new or session.dirty or session.deleted:
+        return False
+    await session.commit()
+    return True
+
+
 def provided(obj, rename: dict[str, str] | None = None) -> dict:
     """The fields a client actually sent (UNSET ones are left out), with domain names."""
     rename = rename or {}

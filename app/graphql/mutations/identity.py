@@ -10,7 +10,15 @@ from strawberry.types import Info
 
 from app.graphql.enums import ApiScope
 from app.graphql.ids import decode_id
-from app.graphql.mutations.base import Payload, as_actor, as_principal, attempt, mutation, public
+from app.graphql.mutations.base import (
+    Payload,
+    as_actor,
+    as_principal,
+    attempt,
+    commit_if_alone,
+    mutation,
+    public,
+)
 from app.graphql.types.account import ApiToken, MemberAccount, User
 from app.graphql.types.staff import Staff
 from app.identity import impersonation, recovery, signup
@@ -190,11 +198,11 @@ class SessionMutations:
             )
             checked_hash = user.password_hash if user else None
             # The hits stay counted, and no transaction (on SQLite, the write lock) is held
-            # while argon2 runs.
-            await session.commit()
+            # while argon2 runs; unless another root field kept work (``commit_if_alone``).
+            alone = await commit_if_alone(session)
         if errors:  # not an email address at all
             return LoginPayload(user_errors=errors)
-        matched = await gate.matches(user, input.password, held=False)
+        matched = await gate.matches(user, input.password, held=not alone)
 
         async def log_in(session):
             result = await identity.complete_login(

@@ -11,7 +11,7 @@ from strawberry.types import Info
 from app.errors import RateLimited
 from app.graphql.errors import bad_input, rate_limited
 from app.graphql.ids import decode_after, decode_id, encode_id
-from app.graphql.mutations.base import Payload, as_actor, mutation, provided
+from app.graphql.mutations.base import Payload, as_actor, commit_if_alone, mutation, provided
 from app.graphql.types.common import after_page_info
 from app.graphql.types.webhooks import (
     WebhookDelivery,
@@ -121,17 +121,25 @@ def _by_hand(info: Info):
     return lambda session, actor: webhooks.count_by_hand(session, limiter, actor)
 
 
-async def _url_checked(info: Info, url: str | None) -> webhooks.CheckedUrl:
+async def _url_checked(
+    info: Info, url: str | None, endpoint_id: int | None = None
+) -> webhooks.CheckedUrl | None:
     """The URL given, counted against the account's limit (``webhooks.count_url``) in a
-    transaction committed at once, then resolved (``webhooks.check_url``) with no
-    transaction held (as ``login`` runs argon2): a slow DNS server holds up no write."""
+    transaction committed at once (``commit_if_alone``), then resolved
+    (``webhooks.check_url``) with no transaction held, as ``login`` runs argon2: a slow
+    DNS server holds up no write. None for an endpoint (``endpoint_id``) the actor does not
+    find: nothing is counted or resolved, and the change answers NOT_FOUND."""
     ctx = info.context
     async with ctx.as_actor() as (session, actor):
+        if endpoint_id is not None and not await webhooks.endpoint_found(
+            session, actor, endpoint_id
+        ):
+            return None
         try:
             await webhooks.count_url(session, ctx.services.limiter, actor)
         except RateLimited as exc:
             raise rate_limited(exc) from None
-        await session.commit()
+        await commit_if_alone(session)
     return await webhooks.check_url(url, allow_private=ctx.settings.webhooks_allow_private)
 
 
@@ -147,6 +155,7 @@ class WebhookMutations:
     ) -> WebhookEndpointSecretPayload:
         settings = info.context.settings
         checked = await _url_checked(info, input.url)
+        assert checked is not None  # None only for an endpoint not found (an update)
         return await as_actor(
             info,
             lambda session, actor: webhooks.create_endpoint(
@@ -170,7 +179,11 @@ class WebhookMutations:
         changes = provided(input)
         endpoint_id = _endpoint_id(changes.pop("id"))
         if "url" in changes:
-            changes["url"] = await _url_checked(info, changes["url"])
+            checked = await _url_checked(info, changes["url"], endpoint_id)
+            if checked is None:  # not found: the change answers so, before the URL
+                del changes["url"]
+            else:
+                changes["url"] = checked
         return await as_actor(
             info,
             lambda session, actor: webhooks.update_endpoint(session, actor, endpoint_id, changes),

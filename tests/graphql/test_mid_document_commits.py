@@ -1,0 +1,62 @@
+"""Root fields that wait on something slow (``login`` on argon2, the webhook fields on a
+DNS server) commit their rate-limit counts first, so that they hold no transaction (on
+SQLite, the one writer lock) while they wait. Committed there, the work of the document's
+earlier root fields stayed even when the operation then failed as a whole (its ``data``
+null), which keeps nothing of it: they commit only when no other field kept work."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from app.security.rate_limits import Limit
+from app.staff.models import Staff
+from app.webhooks.models import WebhookEndpoint
+from tests.conftest import make_settings
+from tests.factories import error_codes, gid, make_staff, make_tenant
+from tests.webhooks.test_webhooks import create
+
+PUBLIC = "93.184.215.14"
+SLOW_FIELDS = {
+    "a webhook endpoint created": (
+        f'b: webhookEndpointCreate(input: {{url: "https://{PUBLIC}/new"}}) '
+        "{ userErrors { code } }"
+    ),
+    "a login": 'b: login(input: {email: "x@example.com", password: "not the password"}) '
+    "{ token userErrors { code } }",
+}
+
+
+@pytest.fixture
+def settings(database_url):
+    return make_settings(database_url, webhooks_allow_private=True)
+
+
+async def _rows(services, model, **where) -> int:
+    async with services.db.session() as session:
+        query = select(func.count()).select_from(model).filter_by(**where)
+        return await session.scalar(query)
+
+
+@pytest.mark.parametrize("slow", sorted(SLOW_FIELDS))
+async def test_a_slow_field_commits_no_work_of_the_fields_before_it(api, services, slow):
+    services.limiter.limits["webhook_sends_account"] = Limit(1, timedelta(hours=1))
+    tenant = await make_tenant(services)
+    record = await make_staff(services, tenant, first_name="Kept", last_name="Record")
+    made = await create(api, tenant.owner, f"https://{PUBLIC}/1")
+    endpoint = made["webhookEndpoint"]["id"]
+    ping = "mutation($id: ID!) { webhookEndpointPing(input: {id: $id}) { userErrors { code } } }"
+    await api.data(ping, {"id": endpoint}, as_=tenant.owner)  # the pings' allowance used up
+    document = (
+        "mutation($s: ID!, $e: ID!) { "
+        "a: staffDelete(input: {staffId: $s}) { deletedStaffId } "
+        f"{SLOW_FIELDS[slow]} "
+        "c: webhookEndpointPing(input: {id: $e}) { userErrors { code } } }"
+    )
+    body = await api(document, {"s": gid("Staff", record.id), "e": endpoint}, as_=tenant.owner)
+    assert body["data"] is None, body  # the ping refused: the operation as a whole failed
+    assert "RATE_LIMITED" in error_codes(body)
+    assert await _rows(services, Staff, id=record.id) == 1  # the deletion was not kept
+    assert await _rows(services, WebhookEndpoint, account_id=tenant.account_id) == 1
