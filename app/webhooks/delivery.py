@@ -65,6 +65,10 @@ log = logging.getLogger("roster.webhooks")
 EXCERPT = 1000  # characters of an answer kept with its attempt
 USER_AGENT = "Roster-Webhooks/1"
 DISABLED_REASON = "Every delivery failed for the retry window."
+# Attempts a delivery has at least before it fails for the retry window: one whose first
+# tries were put off (Roster's look-up threads busy: ``Outcome.not_tried``) is not failed,
+# nor its endpoint disabled, by its first real failure.
+MIN_ATTEMPTS = 3
 WITHHELD = "Not sent: it names only personal fields, which this endpoint is no longer told."
 UNVOUCHED = (
     "Not sent: whoever set this endpoint up can no longer manage webhooks (or the API key "
@@ -367,7 +371,10 @@ class Deliverer:
                 delivery.delivered_at = now
             elif final:
                 delivery.status = DeliveryStatus.FAILED
-            elif now - delivery.retry_from >= self.retry_window:
+            elif (
+                now - delivery.retry_from >= self.retry_window
+                and delivery.attempts >= MIN_ATTEMPTS
+            ):
                 delivery.status = DeliveryStatus.FAILED
                 if not await self._answered_since(
                     session, delivery.endpoint_id, delivery.retry_from

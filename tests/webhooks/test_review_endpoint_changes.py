@@ -511,7 +511,7 @@ async def test_a_delivery_roster_could_not_look_up_is_put_off_and_never_fails_it
     """Roster's look-up threads all busy (``LookupsBusy``) is Roster's doing, not the
     receiver's: the delivery sent nothing, so it is tried again later without counting as
     an attempt, even past the retry window; it neither fails nor disables its endpoint,
-    and once a thread is free it is delivered."""
+    not even at its first real failure then, and once a thread is free it is delivered."""
     from app.webhooks.errors import LookupsBusy
 
     tenant = await make_tenant(services)
@@ -540,8 +540,20 @@ async def test_a_delivery_roster_could_not_look_up_is_put_off_and_never_fails_it
         assert row.enabled and row.disabled_reason is None
         assert receiver.received == []
 
+        # its first real try, past the window, fails: not the delivery, nor its endpoint
         monkeypatch.setattr(urls, "check", checked)
-        await deliver_all(services)
+        receiver.status = 503
+        await services.webhooks.run_once()
         [delivery] = await deliveries(api, tenant.owner, endpoint)
-        assert delivery["status"] == "DELIVERED" and delivery["attemptCount"] == 1
-        assert [p["type"] for p in receiver.payloads] == ["webhook.ping"]
+        assert delivery["status"] == "PENDING" and delivery["attemptCount"] == 1
+        [row] = await endpoint_rows(services)
+        assert row.enabled
+        receiver.status = 200
+        for _ in range(100):
+            await services.webhooks.run_once()
+            [delivery] = await deliveries(api, tenant.owner, endpoint)
+            if delivery["status"] != "PENDING":
+                break
+            await asyncio.sleep(0.02)
+        assert delivery["status"] == "DELIVERED" and delivery["attemptCount"] == 2
+        assert [p["type"] for p in receiver.payloads] == ["webhook.ping"] * 2  # 503, then 200
