@@ -39,8 +39,10 @@ purpose by whoever runs the restore, becomes the owner record's login (ACTIVE), 
 record's invitations not yet accepted are revoked; nothing is guessed from the backup's
 emails.
 
-A refused file writes nothing; PostgreSQL's sequences, which no rollback moves back, are
-advanced only once nothing can refuse it any more.
+A refused file writes nothing. PostgreSQL's sequences, which no rollback moves back, are
+set past the ids kept only once nothing can refuse the file any more; rows renumbered take
+their ids from the sequences as they are written, and those stay used when the file is
+refused (as a failed insert's would: ids are never handed out twice anyway).
 """
 
 from __future__ import annotations
