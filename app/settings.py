@@ -112,7 +112,13 @@ class Settings(BaseSettings):
     smtp_port: int = 25
     smtp_username: str | None = None
     smtp_password: str | None = None
-    smtp_starttls: bool = False
+    # STARTTLS: None (the default) upgrades whenever the server offers it; true requires
+    # it (sends nothing otherwise); false never upgrades. ``smtp_tls``: implicit TLS from
+    # the first byte (port 465), instead. ``smtp_ca_file``: the CAs a private relay's
+    # certificate is checked against (PEM); the system's otherwise.
+    smtp_starttls: bool | None = None
+    smtp_tls: bool = False
+    smtp_ca_file: str | None = None
     smtp_timeout_seconds: float = 30
     email_file_dir: str = "./outbox"
     email_max_attempts: int = 6
@@ -289,8 +295,28 @@ class Settings(BaseSettings):
                 "live links of emails in logs, files or memory and sends nothing), unless "
                 "ROSTER_EMAIL_ALLOW_NON_SMTP_IN_PRODUCTION=true"
             )
+        if self.email_backend == "smtp" and self.smtp_username and not self.smtp_encrypted:
+            problems.append(
+                "ROSTER_SMTP_USERNAME is sent to the mail server in clear unless it is "
+                "encrypted: set ROSTER_SMTP_STARTTLS=true or ROSTER_SMTP_TLS=true (a server "
+                "on this machine's loopback excepted)"
+            )
         if problems:
             raise InsecureSettingsError("; ".join(problems))
+
+    @property
+    def smtp_encrypted(self) -> bool:
+        """Whether mail (its links) and the SMTP login never cross a network in clear:
+        TLS required, or a server on loopback. Offered STARTTLS (the default) is taken, but
+        a man in the middle can strip the offer."""
+        import ipaddress
+
+        if self.smtp_tls or self.smtp_starttls is True:
+            return True
+        try:
+            return ipaddress.ip_address(self.smtp_host).is_loopback
+        except ValueError:
+            return self.smtp_host == "localhost"
 
     # Reverse proxies whose X-Forwarded-For is believed (JSON list of addresses or CIDR
     # networks); none by default: the connection's peer is the client (app.security.

@@ -52,7 +52,9 @@ class SmtpSender(Sender):
             port=s.smtp_port,
             username=s.smtp_username,
             password=s.smtp_password,
-            start_tls=s.smtp_starttls,
+            use_tls=s.smtp_tls,
+            start_tls=False if s.smtp_tls else s.smtp_starttls,
+            cert_bundle=s.smtp_ca_file,
             timeout=s.smtp_timeout_seconds,
         )
 
