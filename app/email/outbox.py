@@ -28,6 +28,8 @@ from app.email.links import SecretLink
 from app.email.models import OutboxMessage, OutboxStatus
 from app.email.render import PRIVATE_TEMPLATES, Rendered, render
 from app.security.crypto import Keyring
+from app.security.rate_limits import RateLimiter
+from app.validation import normalize_email
 
 
 class PrivateMessageCopied(ValueError):
@@ -91,6 +93,27 @@ def open_message(keyring: Keyring, message: OutboxMessage) -> Outgoing:
 def wipe(message: OutboxMessage) -> None:
     """Forget what the message said; its envelope and history stay."""
     message.sealed = message.subject = message.text_body = message.html_body = None
+
+
+UNASKED_LIMIT = "mail_to_email"
+
+
+def _limiter(settings) -> RateLimiter:
+    return RateLimiter(settings.secret_key, settings.rate_limits)
+
+
+async def count_unasked(session: AsyncSession, settings, to: str) -> None:
+    """An email a member causes to an address that did not ask for it counts against that
+    address's allowance from every account (``UNASKED_LIMIT``); RateLimited past it. In the
+    change's own transaction: a change refused, or rolled back, sent nothing and counts
+    nothing."""
+    await _limiter(settings).hit(session, UNASKED_LIMIT, normalize_email(to))
+
+
+async def allows_unasked(session: AsyncSession, settings, to: str) -> bool:
+    """``count_unasked`` for an email whose sender is answered alike whether it is sent:
+    whether it may be."""
+    return await _limiter(settings).allows(session, UNASKED_LIMIT, normalize_email(to))
 
 
 async def enqueue(

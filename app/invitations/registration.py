@@ -17,7 +17,7 @@ from app.access import Actor, Permit, Role, refuse_impersonation, require
 from app.accounts.models import Account
 from app.accounts.service import reserve_seats
 from app.email.links import build_link, check_redirect
-from app.email.outbox import enqueue
+from app.email.outbox import count_unasked, enqueue
 from app.errors import DomainError, Forbidden, ValidationFailed
 from app.identity import user_tokens
 from app.identity.models import UserTokenPurpose
@@ -160,6 +160,7 @@ async def _send_welcome(
 ) -> None:
     """The welcome, with a one-time set-password link, goes to the person alone; a sender
     who asked for a copy gets a separate notice without the link."""
+    await count_unasked(session, settings, welcome.email)
     ttl = timedelta(hours=settings.welcome_link_ttl_hours)
     token, row = await user_tokens.issue(session, user.id, UserTokenPurpose.SET_PASSWORD, ttl)
     link = build_link(settings, "/password/reset", token, welcome.redirect_url)

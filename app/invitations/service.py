@@ -27,7 +27,7 @@ from app.db.base import utcnow
 from app.db.prepared import connection_of
 from app.db.unique import claim
 from app.email.links import build_link, check_redirect
-from app.email.outbox import enqueue
+from app.email.outbox import count_unasked, enqueue
 from app.errors import (
     DomainError,
     ErrorCode,
@@ -401,9 +401,11 @@ async def _send(
     account: Account,
     inviter: Staff | None,
     first_name: str | None,
+    copy: bool,
 ) -> None:
-    """The invitation goes to the invitee alone (its link accepts it); a sender who asked
-    for a copy gets a separate notice without the link."""
+    """The invitation goes to the invitee alone (its link accepts it); ``copy``: the
+    sender (``inviter``), who asked for one, gets a separate notice without the link."""
+    await count_unasked(session, settings, invitation.email)
     inviter_name = (full_name(inviter.first_name, inviter.last_name) if inviter else "") or (
         f"A member of {account.name}"
     )
@@ -425,7 +427,7 @@ async def _send(
             "link": build_link(settings, "/invitations/accept", token, invitation.redirect_url),
         },
     )
-    copy_to = await login_address(session, inviter) if invitation.bcc_inviter else None
+    copy_to = await login_address(session, inviter) if copy else None
     if copy_to:
         await enqueue(
             session,
@@ -556,6 +558,7 @@ async def create_invitation(
         account=account,
         inviter=inviter,
         first_name=v["first_name"],
+        copy=invitation.bcc_inviter,
     )
     return invitation
 
@@ -710,6 +713,9 @@ async def resend(session: AsyncSession, actor: Actor, settings, invitation_id: i
         account=account,
         inviter=inviter,
         first_name=None,
+        # the copy was asked for by who sent the invitation: another's resend is not theirs
+        # to be told of as "you reminded", nor a copy its resender asked for
+        copy=invitation.bcc_inviter and invitation.inviter_staff_id == actor.staff_id,
     )
     return invitation
 

@@ -68,6 +68,12 @@ LIMITS: dict[str, Limit] = {
     # (``app.staff.bulk_import.count_rows``): a file of the most rows, checked then
     # applied, within the hour, but not one request's worth of row checks after another.
     "staff_import_rows_account": Limit(20_000, timedelta(hours=1)),
+    # Emails members cause to an address that did not ask for them, from every account
+    # together: invitations (created or resent), welcomes of a registration, email-change
+    # confirmations (``app.email.outbox.count_unasked``). Each carries text its sender
+    # chose (a subject, a message, an account's name): Roster is nobody's relay to spam or
+    # phish an address, however many accounts they sign up.
+    "mail_to_email": Limit(10, timedelta(days=1)),
 }
 
 MARKS: dict[str, timedelta] = {

@@ -35,7 +35,7 @@ from app.accounts.models import Account
 from app.db.base import utcnow
 from app.db.unique import claim
 from app.email.links import build_link
-from app.email.outbox import enqueue
+from app.email.outbox import allows_unasked, enqueue
 from app.errors import DomainError, ErrorCode
 from app.identity import user_tokens
 from app.identity.credentials import TokenGate
@@ -89,6 +89,8 @@ async def request_change(
     cooldown = timedelta(seconds=settings.password_reset_cooldown_seconds)
     now = utcnow()
     if latest is not None and now - latest < cooldown:
+        return False
+    if not await allows_unasked(session, settings, email):  # answered alike: not sent
         return False
     await user_tokens.invalidate(session, actor.user_id, PURPOSE)
     token = _token(staff.id, email)
