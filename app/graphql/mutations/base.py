@@ -74,14 +74,21 @@ def kept_a_change(session: AsyncSession) -> bool:
     return bool(session.info.get(_CHANGED))
 
 
-async def commit_if_alone(session: AsyncSession) -> bool:
+def holds_others_work(session: AsyncSession) -> bool:
+    """Whether root fields before this one kept work in the session (``attempt``), or
+    left changes in it: asked before this field's own work."""
+    return kept_a_change(session) or bool(session.new or session.dirty or session.deleted)
+
+
+async def commit_if_alone(session: AsyncSession, *, others: bool | None = None) -> bool:
     """Commit what this root field has done so far (its rate-limit counts), so that it
     holds no transaction (on SQLite, the one writer lock) while it waits on something
     slow: argon2, a DNS server. Only when no other root field of the document has kept
-    work in the session: committed here, that work would stay even if the operation then
-    failed as a whole (``RequestLifecycle``), or ran out of time. Then the field waits
-    inside the transaction instead. Whether it committed."""
-    if kept_a_change(session) or session.new or session.dirty or session.deleted:
+    work in the session (``others``: ``holds_others_work`` asked before this field's own
+    ``attempt``, which marks the session); committed here, that work would stay even if
+    the operation then failed as a whole (``RequestLifecycle``), or ran out of time. Then
+    the field waits inside the transaction instead. Whether it committed."""
+    if holds_others_work(session) if others is None else others:
         return False
     await session.commit()
     return True

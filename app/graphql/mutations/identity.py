@@ -16,6 +16,7 @@ from app.graphql.mutations.base import (
     as_principal,
     attempt,
     commit_if_alone,
+    holds_others_work,
     mutation,
     public,
 )
@@ -191,6 +192,7 @@ class SessionMutations:
         passwords = ctx.services.passwords
 
         async with ctx.db() as session:
+            others = holds_others_work(session)
             user, errors = await attempt(
                 session,
                 lambda: identity.login_candidate(session, input.email),
@@ -199,7 +201,7 @@ class SessionMutations:
             checked_hash = user.password_hash if user else None
             # The hits stay counted, and no transaction (on SQLite, the write lock) is held
             # while argon2 runs; unless another root field kept work (``commit_if_alone``).
-            alone = await commit_if_alone(session)
+            alone = await commit_if_alone(session, others=others)
         if errors:  # not an email address at all
             return LoginPayload(user_errors=errors)
         matched = await gate.matches(user, input.password, held=not alone)
