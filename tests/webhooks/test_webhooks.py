@@ -104,6 +104,18 @@ async def deliver_all(services) -> None:
         pass
 
 
+async def settled(api, services, member, endpoint, passes: int = 200) -> dict:
+    """The endpoint's one delivery once passes of the worker took it out of PENDING (or
+    after ``passes`` of them)."""
+    for _ in range(passes):
+        await services.webhooks.run_once()
+        [delivery] = await deliveries(api, member, endpoint)
+        if delivery["status"] != "PENDING":
+            break
+        await asyncio.sleep(0.02)
+    return delivery
+
+
 async def deliveries(api, member, endpoint=None) -> list[dict]:
     data = await api.data(DELIVERIES, {"endpoint": endpoint}, as_=member)
     return [e["node"] for e in data["webhookDeliveries"]["edges"]]
@@ -311,12 +323,7 @@ async def test_failures_are_retried_then_the_endpoint_is_disabled_and_admins_ema
         # a day, scaled down to a second
         services.webhooks.retry_window = timedelta(seconds=1)
         await api.data(PING, {"id": endpoint}, as_=tenant.owner)
-        for _ in range(200):
-            await services.webhooks.run_once()
-            [delivery] = await deliveries(api, tenant.owner, endpoint)
-            if delivery["status"] != "PENDING":
-                break
-            await asyncio.sleep(0.02)
+        delivery = await settled(api, services, tenant.owner, endpoint)
         assert delivery["status"] == "FAILED"
         assert delivery["attemptCount"] >= 3  # retried, with backoff between
         assert {a["statusCode"] for a in delivery["attempts"]} == {503}
