@@ -409,7 +409,16 @@ class SmtpSink:
     def __init__(self, port: int | None = None):
         self.port = port or free_port()
         self.envelopes: list = []
+        # address -> the reply its RCPT TO gets instead of 250 (a mailbox that is gone, full)
+        self.refused: dict[str, str] = {}
         self._controller = None
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        reply = self.refused.get(address.lower())
+        if reply is not None:
+            return reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
         self.envelopes.append(envelope)

@@ -7,7 +7,9 @@ PostgreSQL the candidate is picked ``FOR UPDATE SKIP LOCKED``, so relays do not 
 the same row; on SQLite writers are serialised). While the mail server takes its time, the
 relay renews its lease every third of ``lease_seconds``; the outcome (SENT, or the next
 attempt after ``base * 2**attempts`` seconds, capped, or FAILED after ``max_attempts``) is
-recorded only if the lease token is still the one it claimed with. A relay that finds its
+recorded only if the lease token is still the one it claimed with. A message the mail
+server refuses for good (a 5xx to its recipients or its content: ``Undeliverable``) is
+FAILED at its first attempt. A relay that finds its
 lease taken stops sending that message.
 
 So a message is sent once while relays are alive. A relay that dies mid-send stops
@@ -31,7 +33,7 @@ from sqlalchemy import or_, select, update
 from app.db.base import utcnow
 from app.email.models import OutboxMessage, OutboxStatus
 from app.email.outbox import open_message, wipe
-from app.email.senders import Sender
+from app.email.senders import Sender, Undeliverable
 from app.security.crypto import Keyring
 
 log = logging.getLogger("roster.email")
@@ -175,7 +177,7 @@ class Relay:
             else:
                 message.attempts += 1
                 message.last_error = f"{type(error).__name__}: {error}"[:500]
-                if message.attempts >= self.max_attempts:
+                if message.attempts >= self.max_attempts or isinstance(error, Undeliverable):
                     message.status = OutboxStatus.FAILED
                     wipe(message)
                 else:

@@ -34,6 +34,23 @@ def recipients(message: Outgoing) -> list[str]:
     return list(message.to_addrs) + list(message.bcc_addrs or [])
 
 
+class Undeliverable(Exception):
+    """The mail server refused this message for good: a 5xx reply to its recipients or to
+    its content. Sent again, it would be refused again, so the relay fails it at once
+    (app.email.relay). Refusals of the server's own setup (authentication, the sender
+    address, TLS) are not this: they are retried, as they last only until it is fixed."""
+
+
+def refused_for_good(error: Exception) -> bool:
+    """Whether ``error`` is a refusal of this message itself (5xx), not of the connection,
+    the server's setup or a passing state (4xx)."""
+    if isinstance(error, aiosmtplib.SMTPRecipientsRefused):
+        return bool(error.recipients) and all(500 <= r.code < 600 for r in error.recipients)
+    if isinstance(error, aiosmtplib.SMTPRecipientRefused | aiosmtplib.SMTPDataError):
+        return 500 <= error.code < 600
+    return False
+
+
 class Sender:
     async def send(self, message: Outgoing) -> None:
         raise NotImplementedError
@@ -45,18 +62,23 @@ class SmtpSender(Sender):
 
     async def send(self, message: Outgoing) -> None:
         s = self.settings
-        await aiosmtplib.send(
-            build_message(message, s.email_from),
-            recipients=recipients(message),
-            hostname=s.smtp_host,
-            port=s.smtp_port,
-            username=s.smtp_username,
-            password=s.smtp_password,
-            use_tls=s.smtp_tls,
-            start_tls=False if s.smtp_tls else s.smtp_starttls,
-            cert_bundle=s.smtp_ca_file,
-            timeout=s.smtp_timeout_seconds,
-        )
+        try:
+            await aiosmtplib.send(
+                build_message(message, s.email_from),
+                recipients=recipients(message),
+                hostname=s.smtp_host,
+                port=s.smtp_port,
+                username=s.smtp_username,
+                password=s.smtp_password,
+                use_tls=s.smtp_tls,
+                start_tls=False if s.smtp_tls else s.smtp_starttls,
+                cert_bundle=s.smtp_ca_file,
+                timeout=s.smtp_timeout_seconds,
+            )
+        except aiosmtplib.SMTPException as exc:
+            if refused_for_good(exc):
+                raise Undeliverable(str(exc)) from exc
+            raise
 
 
 class ConsoleSender(Sender):

@@ -248,6 +248,51 @@ async def test_after_max_attempts_the_email_is_failed_and_never_sent(api, servic
     assert smtp.envelopes == []
 
 
+async def test_a_recipient_refused_for_good_fails_at_once_and_a_passing_refusal_is_retried(
+    api, services, smtp
+):
+    tenant = await make_tenant(services)
+    smtp.refused["gone@example.com"] = "550 5.1.1 No such user here"
+    smtp.refused["full@example.com"] = "452 4.2.2 Mailbox full, try later"
+    await invite(api, tenant.owner, "gone@example.com")
+    await invite(api, tenant.owner, "full@example.com")
+    await invite(api, tenant.owner, "fine@example.com")
+
+    assert await services.relay.run_once() == 1
+    rows = {row.to_addrs[0]: row for row in await outbox(services)}
+    gone, full = rows["gone@example.com"], rows["full@example.com"]
+    assert gone.status == OutboxStatus.FAILED and gone.attempts == 1
+    assert "550" in gone.last_error and "No such user" in gone.last_error
+    assert gone.sealed is None  # nothing of it is kept to send
+    assert full.status == OutboxStatus.PENDING and full.attempts == 1
+    assert rows["fine@example.com"].status == OutboxStatus.SENT
+    assert recipients(smtp) == ["fine@example.com"]
+
+    del smtp.refused["full@example.com"]  # the mailbox has room again
+    smtp.refused.pop("gone@example.com")  # never asked again: it failed for good
+    await make_due(services)
+    assert await services.relay.run_once() == 1
+    assert recipients(smtp) == ["fine@example.com", "full@example.com"]
+    assert {row.to_addrs[0]: row.status for row in await outbox(services)} == {
+        "gone@example.com": OutboxStatus.FAILED,
+        "full@example.com": OutboxStatus.SENT,
+        "fine@example.com": OutboxStatus.SENT,
+    }
+
+
+async def test_a_message_refused_for_its_content_fails_at_once(api, services, smtp):
+    tenant = await make_tenant(services)
+
+    async def refuse_content(server, session, envelope):
+        return "554 5.7.1 Message refused as spam"
+
+    smtp.handle_DATA = refuse_content
+    await invite(api, tenant.owner, "spam-filtered@example.com")
+    assert await services.relay.run_once() == 0
+    [row] = await outbox(services)
+    assert row.status == OutboxStatus.FAILED and row.attempts == 1 and "554" in row.last_error
+
+
 # --- restarts and several relays ---------------------------------------------------------
 
 
