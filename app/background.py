@@ -1,4 +1,5 @@
-"""Work the server does beside requests: relay email, record lapsed invitations, and
+"""Work the server does beside requests: relay email, record lapsed invitations and
+unconfirmed memberships, and
 prune what is kept only for a while (events, finished webhook deliveries, sent or failed
 email, spent rate-limit buckets).
 
@@ -23,6 +24,7 @@ from app.events import service as events
 from app.invitations.service import sweep_expired
 from app.ops import leases
 from app.security import rate_limits
+from app.staff.membership import lapse_unconfirmed
 from app.webhooks import service as webhooks
 
 log = logging.getLogger("roster.background")
@@ -31,20 +33,31 @@ SWEEP_LEASE = "invitations.expiry_sweep"
 RETENTION_LEASE = "retention.sweep"
 # Rows deleted a transaction: each batch holds SQLite's write lock only briefly
 PRUNE_BATCH = 500
-async def sweep_once(db) -> int:
+async def sweep_once(db, unconfirmed_for: timedelta | None = None) -> int:
+    """Records lapsed invitations as expired and, with ``unconfirmed_for``, lapses the
+    memberships that waited that long for a confirmed email (``lapse_unconfirmed``), each
+    in a transaction of its own (the second takes account locks, which nothing may wait
+    for while holding the first's invitation rows). How many of both."""
     async with db.session(write=True) as session:
         count = await sweep_expired(session)
         await events.record(session, changes.take(session))
         await session.commit()
-        return count
+    if unconfirmed_for is not None:
+        async with db.session(write=True) as session:
+            count += await lapse_unconfirmed(session, unconfirmed_for)
+            await events.record(session, changes.take(session))
+            await session.commit()
+    return count
 
 
-async def sweep_if_due(db, every_seconds: float) -> int | None:
+async def sweep_if_due(
+    db, every_seconds: float, unconfirmed_for: timedelta | None = None
+) -> int | None:
     """Sweep if no process has swept in the last ``every_seconds``: the count of invitations
-    recorded as expired, or None when the sweep was another's turn."""
+    and memberships recorded as lapsed, or None when the sweep was another's turn."""
     if await leases.acquire(db, SWEEP_LEASE, every_seconds) is None:
         return None
-    return await sweep_once(db)
+    return await sweep_once(db, unconfirmed_for)
 
 
 async def prune_once(db, settings) -> dict[str, int]:
@@ -106,7 +119,9 @@ async def run_background(services, stop: asyncio.Event, poll_seconds: float) -> 
     every = settings.invitation_sweep_seconds
     jobs = (
         services.relay.run_once,
-        lambda: sweep_if_due(services.db, every),
+        lambda: sweep_if_due(
+            services.db, every, timedelta(hours=settings.email_verification_ttl_hours)
+        ),
         lambda: prune_if_due(services.db, settings),
     )
     while not stop.is_set():

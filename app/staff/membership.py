@@ -5,8 +5,9 @@ deletes them and changes their roles."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
-from datetime import date
+from datetime import date, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -36,7 +37,7 @@ from app.db.base import utcnow
 from app.db.removal import remove, remove_all
 from app.db.unique import ALREADY_THERE, claim
 from app.errors import DomainError, ErrorCode, Forbidden
-from app.identity.models import TokenKind, User
+from app.identity.models import TokenKind, User, UserToken, UserTokenPurpose
 from app.identity.service import end_tokens
 from app.invitations.errors import InvitationRevoked
 from app.invitations.models import Invitation, InvitationStatus, JoinLink
@@ -572,6 +573,67 @@ async def confirm_memberships(session: AsyncSession, user_id: int) -> list[Staff
             confirmed.append(staff)
     await session.flush()
     return confirmed
+
+
+def _waiting_without_a_link(now):
+    """The conditions of an UNCONFIRMED membership whose login holds no confirmation link
+    still live (unused, unexpired)."""
+    live_link = (
+        select(UserToken.id)
+        .where(
+            UserToken.user_id == Staff.user_id,
+            UserToken.purpose == UserTokenPurpose.EMAIL_VERIFICATION,
+            UserToken.used_at.is_(None),
+            UserToken.expires_at > now,
+        )
+        .exists()
+    )
+    return (Staff.account_status == AccountStatus.UNCONFIRMED, ~live_link)
+
+
+async def lapse_unconfirmed(session: AsyncSession, waited: timedelta, *, limit: int = 1000) -> int:
+    """Memberships that waited too long for their login to confirm its email lapse, as
+    invitations do: an UNCONFIRMED record unchanged for ``waited`` (the life of a
+    confirmation link) whose login holds no live confirmation link (asking for a new one
+    keeps the membership waiting while that link lives). How many lapsed.
+
+    An unconfirmed membership reserves a seat and holds its address: anyone holding a join
+    link, or signing up to an account open to it, could otherwise keep seats taken and an
+    address away from its owner's invitation for good, and a later password reset of that
+    address would confirm a membership its owner never asked for. A lapsed record stays,
+    NOT_INVITED and without the login (its address can be invited; its seat is free); the
+    login's tokens end here as a deleted member's do.
+
+    Each account's lock is taken (in account order) and the record read again under it,
+    as ``confirm_memberships`` does: a confirmation and a lapse never both apply."""
+    now = utcnow()
+    waiting = _waiting_without_a_link(now)
+    found = (
+        await session.execute(
+            select(Staff.account_id, Staff.id)
+            .where(*waiting, Staff.modified_at <= now - waited)
+            .order_by(Staff.account_id, Staff.id)
+            .limit(limit)
+        )
+    ).all()
+    lapsed = 0
+    for account_id, rows in itertools.groupby(found, key=lambda row: row[0]):
+        await lock_account(session, account_id)
+        records = await session.scalars(
+            select(Staff)
+            .where(Staff.id.in_([row[1] for row in rows]), *waiting)
+            .execution_options(populate_existing=True)
+        )
+        for staff in records:
+            await _end_tokens(session, staff)
+            await _remember_end(session, staff)
+            staff.user_id = None
+            staff.tokens_valid_from = None
+            staff.account_status = AccountStatus.NOT_INVITED
+            stamps.touch(staff, ["account_status"], now)
+            lapsed += 1
+    await session.flush()
+    return lapsed
 
 
 # A permit a concurrent request granted between the look and the insert is granted all the
