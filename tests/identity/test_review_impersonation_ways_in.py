@@ -66,6 +66,16 @@ WAYS_IN = {
              staff { id } userErrors { code } } }""",
         lambda w: {},
     ),
+    "joinRequestApprove": (
+        """mutation($id: ID!) { joinRequestApprove(input: {id: $id}) {
+             staff { id } userErrors { code } } }""",
+        lambda w: {"id": w.request_id},
+    ),
+    "staffEnable": (
+        """mutation($id: ID!) { staffEnable(input: {staffId: $id}) {
+             staff { accountStatus } userErrors { code } } }""",
+        lambda w: {"id": w.disabled.staff_id},
+    ),
     "webhookEndpointCreate": (CREATE_ENDPOINT, lambda w: {"url": PUBLIC_URL}),
     "webhookEndpointUpdate": (
         """mutation($id: ID!) { webhookEndpointUpdate(input: {id: $id,
@@ -111,6 +121,24 @@ async def world(api, services) -> World:
         as_=owner,
     )
     w.endpoint_id = endpoint["webhookEndpointCreate"]["webhookEndpoint"]["id"]
+    asking = await api.data(
+        "mutation { joinLinkCreate(input: {role: VIEWER, requiresApproval: true}) { url } }",
+        as_=owner,
+    )
+    await api.data(
+        """mutation($token: String!) { joinLinkJoin(input: {token: $token,
+             email: "asker@example.com", password: "a good long password",
+             firstName: "Ask", lastName: "Er"}) { outcome } }""",
+        {"token": asking["joinLinkCreate"]["url"].rsplit("/", 1)[1]},
+    )
+    asked = await api.data("{ joinRequests(status: PENDING) { id } }", as_=owner)
+    [w.request_id] = [r["id"] for r in asked["joinRequests"]]
+    w.disabled = await make_member(services, w.tenant, Role.EDITOR)
+    await api.data(
+        "mutation($id: ID!) { staffDisable(input: {staffId: $id}) { userErrors { code } } }",
+        {"id": w.disabled.staff_id},
+        as_=owner,
+    )
     w.token = await start_token(api, owner, w.admin)
     return w
 
@@ -120,6 +148,9 @@ async def made(services) -> dict:
         counts = {}
         for model in (Invitation, JoinLink, WebhookEndpoint, Staff):
             counts[model.__name__] = await session.scalar(select(func.count()).select_from(model))
+        counts["statuses"] = tuple(
+            await session.scalars(select(Staff.account_status).order_by(Staff.id))
+        )
         counts["tokens"] = tuple(
             await session.scalars(select(JoinLink.token_digest).order_by(JoinLink.id))
         )

@@ -485,7 +485,9 @@ class InvitationMutations:
             ),
         )
 
-    @mutation(description="Let a join request in (needs a free seat).")
+    @mutation(
+        description="Let a join request in (needs a free seat).", while_impersonating=False
+    )
     async def join_request_approve(
         self, info: Info, input: JoinRequestIdInput
     ) -> JoinRequestPayload:

@@ -271,7 +271,8 @@ class StaffMembershipMutations:
     @mutation(
         description="Enable a disabled member (needs a free seat). It gives their role and "
         "grants back: only someone who may do all they may (FORBIDDEN otherwise: no API "
-        "key brings back an administrator)."
+        "key brings back an administrator).",
+        while_impersonating=False,
     )
     async def staff_enable(self, info: Info, input: StaffIdInput) -> StaffAdminPayload:
         staff_id = decode_id(input.staff_id, "Staff")
