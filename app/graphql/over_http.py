@@ -10,6 +10,7 @@
 - Status codes: with ``application/graphql-response+json`` a request refused before
   execution gets its 4xx (400; 401, 403 or 429 by its code); with ``application/json`` it gets
   200, as the specification's legacy rules say. A result that has ``data`` is 200 under both.
+- Every answer is ``Cache-Control: no-store`` (it may hold personal data).
 - A mutation sent with GET is refused with 405 and ``Allow: POST`` (in production, where
   GET runs nothing, every GET operation is).
 """
@@ -138,6 +139,8 @@ class GraphQLOverHTTP(SafeRequestBody):
         if isinstance(response, Response) and response.media_type == JSON:
             response.status_code = request.state.graphql_status
             response.headers["content-type"] = _content_type(media)
+            # an answer may hold personal data: no shared or browser cache keeps it
+            response.headers["cache-control"] = "no-store"
         return response
 
     async def process_result(self, request, result: ExecutionResult) -> Any:

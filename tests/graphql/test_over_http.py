@@ -185,3 +185,22 @@ async def test_production_refuses_every_get_operation_with_405(database_url):
             400,
             GRAPHQL_RESPONSE,
         )
+
+
+async def test_no_answer_is_kept_by_a_cache(client, services):
+    """An answer may hold personal data (an SSN, a salary): no shared or browser cache keeps
+    it, whether the query came by POST or by GET, compiled or not, or was refused."""
+    tenant = await make_tenant(services)
+    auth = {"Authorization": f"Bearer {tenant.owner.token}", "X-Auth-Realm": tenant.owner.realm}
+    page = "{ staff(first: 5) { nodes { ssn salary } } }"
+    answers = [
+        await client.post("/graphql", json={"query": page}, headers=auth),
+        await client.post("/graphql", json={"query": "{ viewer { role } }"}, headers=auth),
+        await client.get("/graphql", params={"query": page}, headers=auth),
+        await client.post("/graphql", json={"query": "{ nope }"}, headers=auth),
+        await client.post(
+            "/graphql", json={"query": page}, headers={**auth, "accept": GRAPHQL_RESPONSE}
+        ),
+    ]
+    for response in answers:
+        assert response.headers["cache-control"] == "no-store", response.request
