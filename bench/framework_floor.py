@@ -1,0 +1,147 @@
+"""What the frameworks cost a request before Roster does anything: the fixed part of
+``bench.request_cpu``'s figures, which no change inside Roster's own code can remove.
+
+    python -m bench.framework_floor [--requests 3000] [--rounds 5]
+
+Each is called as an ASGI application in this process, as ``bench.request_cpu`` calls
+Roster and the floor, with a one-field document, no database, and prints the best of
+``--rounds`` batches' CPU microseconds per request:
+
+- a bare Starlette route that reads the body and answers fixed JSON (what
+  ``bench.floor`` pays for HTTP);
+- the same route behind Roster's middleware stack (``app.main.create_app``'s, in order);
+- strawberry's ASGI view with parsing and validation cached (as ``DocumentCache`` does)
+  and the result supplied by an extension before execution (as ``CompiledExecution``
+  does), with Roster's number of extension hooks (on_operation, on_parse, on_validate,
+  two on_execute): what a request the compiled executor answers pays strawberry;
+- the same view letting graphql-core execute the one field (a resolver returning
+  constants), for comparison.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+import strawberry
+from graphql import ExecutionResult
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from strawberry.asgi import GraphQL
+from strawberry.extensions import ParserCache, SchemaExtension, ValidationCache
+
+from bench.request_cpu import call
+
+DOCUMENT = b'{"query": "{ viewer { role account { name slug } } }"}'
+ANSWER = {"viewer": {"role": "ADMINISTRATOR", "account": {"name": "Bench", "slug": "bench"}}}
+
+
+@strawberry.type
+class Account:
+    name: str
+    slug: str
+
+
+@strawberry.type
+class Viewer:
+    role: str
+    account: Account
+
+
+@strawberry.type
+class Query:
+    @strawberry.field
+    def viewer(self) -> Viewer:
+        return Viewer(role="ADMINISTRATOR", account=Account(name="Bench", slug="bench"))
+
+
+class Operation(SchemaExtension):
+    async def on_operation(self):
+        yield
+
+
+class Checked(SchemaExtension):
+    async def on_execute(self):
+        yield
+
+
+class Supplied(SchemaExtension):
+    async def on_execute(self):
+        self.execution_context.result = ExecutionResult(data=ANSWER, errors=None)
+        yield
+
+
+def _view(extensions: list) -> Starlette:
+    caches = [lambda: ParserCache(maxsize=100), lambda: ValidationCache(maxsize=100)]
+    schema = strawberry.Schema(Query, extensions=[*caches, *extensions])
+    view = GraphQL(schema, graphql_ide=None)
+    return Starlette(routes=[Route("/graphql", view, methods=["POST"])])
+
+
+async def _fixed(request: Request) -> Response:
+    await request.body()
+    return Response(orjson.dumps({"data": ANSWER}), media_type="application/json")
+
+
+def _route(middleware: list[Middleware]) -> Starlette:
+    return Starlette(routes=[Route("/graphql", _fixed, methods=["POST"])], middleware=middleware)
+
+
+def roster_middleware(work: Path) -> list[Middleware]:
+    from app.main import create_app
+    from app.settings import Settings
+
+    settings = Settings(database_url=f"sqlite+aiosqlite:///{work / 'unused.db'}")
+    return list(create_app(settings).user_middleware)
+
+
+async def same_answers(apps: dict) -> bytes:
+    """The one answer every app gives the document (the comparison is of equals)."""
+    answers = {await call(app, DOCUMENT, {}) for app in apps.values()}
+    assert len(answers) == 1, f"the apps answer differently: {answers}"
+    return answers.pop()
+
+
+async def measure(apps: dict, requests: int, rounds: int) -> dict[str, float]:
+    await same_answers(apps)
+    best = dict.fromkeys(apps, float("inf"))
+    for _ in range(rounds):
+        for name, app in apps.items():
+            for _ in range(100):
+                await call(app, DOCUMENT, {})
+            started = time.process_time()
+            for _ in range(requests):
+                await call(app, DOCUMENT, {})
+            best[name] = min(best[name], (time.process_time() - started) / requests * 1e6)
+    return best
+
+
+def apps_to_compare(work: Path) -> dict[str, Starlette]:
+    return {
+        "starlette route": _route([]),
+        "starlette route + Roster's middleware": _route(roster_middleware(work)),
+        "strawberry view, result supplied": _view([Operation, Checked, Supplied]),
+        "strawberry view, graphql-core executes": _view([Operation, Checked]),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="roster-framework-") as work:
+        best = asyncio.run(measure(apps_to_compare(Path(work)), args.requests, args.rounds))
+    for name, micros in best.items():
+        print(f"{name:42} {micros:7.1f} us of CPU per request")
+
+
+if __name__ == "__main__":
+    main()

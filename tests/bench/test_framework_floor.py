@@ -1,0 +1,10 @@
+"""The framework floor compares equals: every app it times gives the same answer."""
+
+import orjson
+
+from bench.framework_floor import ANSWER, apps_to_compare, same_answers
+
+
+async def test_every_app_of_the_framework_floor_answers_alike(tmp_path):
+    answer = await same_answers(apps_to_compare(tmp_path))
+    assert orjson.loads(answer) == {"data": ANSWER}
