@@ -133,11 +133,13 @@ async def _subscriber(ctx) -> Actor:
     counts ride on the authentication's statement): one cheap in an empty account ends
     with the cost limit's error once the account is large, before an event is built."""
     await ctx.reset_unit_of_work()
-    if ctx.cost_check is not None and (refusal := await ctx.cost_check()) is not None:
-        raise refusal
-    _, actor, error = await ctx._authenticate()
-    if error is not None or actor is None:
+    refusal = await ctx.cost_check() if ctx.cost_check is not None else None
+    # whoever lost access is told so (4403), before any price their access no longer sets
+    actor = await ctx.optional_actor()
+    if actor is None:
         raise Unauthenticated()
+    if refusal is not None:
+        raise refusal
     return actor
 
 

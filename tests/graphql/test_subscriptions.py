@@ -459,3 +459,26 @@ async def test_one_client_holds_a_bounded_number_of_websockets(database_url):
                         pass
     finally:
         await services.close()
+
+
+async def test_a_subscriber_whose_token_ended_is_closed_4403_not_priced(api, services, live):
+    """A subscriber whose token ended is told so (4403) at the next event, even where the
+    price of their document, with no account of theirs to size it by, would be over the
+    limit: the sizes of the largest account on the server (found in review)."""
+    from app.db.base import utcnow
+    from tests.factories import set_token_columns
+    from tests.graphql.test_review_query_cost import _large_account
+
+    tenant = await make_tenant(services)
+    admin = await make_member(services, tenant, Role.ADMINISTRATOR)
+    target = await make_staff(services, tenant)
+    other = await make_tenant(services, seats=500)
+    await _large_account(services, other, staff=200, projects_count=1, each=1)
+    async with WsClient.open(live) as ws:
+        assert (await ws.init(tenant.owner))["type"] == "connection_ack"
+        await ws.subscribe(NESTED)
+        await asyncio.sleep(0.2)
+        await set_token_columns(services, tenant.owner.token, revoked_at=utcnow())
+        rename = {"input": {"id": gid("Staff", target.id), "title": "Renamed"}}
+        await api.data(STAFF_UPDATE, rename, as_=admin)
+        assert await ws.closed(5) == 4403
