@@ -56,6 +56,8 @@ class BigTimeField:
         """BigTime's code (or the domain's own name) as the domain's value."""
         if not self.codes or value is None:
             return value
+        if isinstance(value, bool):  # True == 1 in Python; JSON's true is no code
+            raise ValueError(f"must be one of {', '.join(str(c) for c, _ in self.codes)}")
         for code, name in self.codes:
             if value == code or (isinstance(value, str) and value.upper() == name):
                 return name

@@ -35,3 +35,20 @@ async def test_a_sid_no_record_can_have_is_not_found(client, services, digits, p
     await make_staff(services, tenant)
     answer = await client.get(path % digits, headers=headers(tenant.owner))
     assert answer.status_code == 404, answer.text
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("SecurityGroup", True), ("StaffType", True), ("SecurityGroup", False)]
+)
+async def test_a_json_boolean_is_no_code(client, services, field, value):
+    """JSON's true is not BigTime's code 1 (an administrator, an employee): refused as bad
+    input, nothing added (Python's True == 1 once made it one)."""
+    tenant = await make_tenant(services)
+    body = {"SName": "Flag", "EMail": "flag@example.com", field: value}
+    answer = await client.post(
+        "/api/v2/staff/add?inviteUser=false", json=body, headers=headers(tenant.owner)
+    )
+    assert answer.status_code == 400, answer.text
+    assert field in answer.text
+    listed = await client.get("/api/v2/staff", headers=headers(tenant.owner))
+    assert "Flag" not in [s["SName"] for s in listed.json()]
