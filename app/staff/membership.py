@@ -575,10 +575,9 @@ async def confirm_memberships(session: AsyncSession, user_id: int) -> list[Staff
     return confirmed
 
 
-def _waiting_without_a_link(now):
-    """The conditions of an UNCONFIRMED membership whose login holds no confirmation link
-    still live (unused, unexpired)."""
-    live_link = (
+def _live_link(now):
+    """Whether the record's login holds a confirmation link still live (unused, unexpired)."""
+    return (
         select(UserToken.id)
         .where(
             UserToken.user_id == Staff.user_id,
@@ -588,14 +587,19 @@ def _waiting_without_a_link(now):
         )
         .exists()
     )
-    return (Staff.account_status == AccountStatus.UNCONFIRMED, ~live_link)
+
+
+def _lapses(now, since, waited: timedelta, longest: timedelta, linked: bool) -> bool:
+    return since <= now - longest or (since <= now - waited and not linked)
 
 
 async def lapse_unconfirmed(session: AsyncSession, waited: timedelta, *, limit: int = 1000) -> int:
     """Memberships that waited too long for their login to confirm its email lapse, as
     invitations do: an UNCONFIRMED record unchanged for ``waited`` (the life of a
     confirmation link) whose login holds no live confirmation link (asking for a new one
-    keeps the membership waiting while that link lives). How many lapsed.
+    keeps the membership waiting while that link lives), and any unchanged for as long as
+    its account's invitations last (``invitation_expiry_days``: links asked for again and
+    again keep no one waiting for longer). How many lapsed.
 
     An unconfirmed membership reserves a seat and holds its address: anyone holding a join
     link, or signing up to an account open to it, could otherwise keep seats taken and an
@@ -607,24 +611,39 @@ async def lapse_unconfirmed(session: AsyncSession, waited: timedelta, *, limit: 
     Each account's lock is taken (in account order) and the record read again under it,
     as ``confirm_memberships`` does: a confirmation and a lapse never both apply."""
     now = utcnow()
-    waiting = _waiting_without_a_link(now)
+    live_link = _live_link(now)
+    waiting = Staff.account_status == AccountStatus.UNCONFIRMED
     found = (
         await session.execute(
-            select(Staff.account_id, Staff.id)
-            .where(*waiting, Staff.modified_at <= now - waited)
-            .order_by(Staff.account_id, Staff.id)
+            select(Staff.account_id, Staff.id, Staff.modified_at, live_link)
+            .where(waiting, Staff.modified_at <= now - min(waited, timedelta(days=1)))
+            .order_by(Staff.modified_at, Staff.id)  # the longest waiting first
             .limit(limit)
         )
     ).all()
+    accounts = {row[0] for row in found}
+    longest = {
+        account_id: timedelta(days=days)
+        for account_id, days in await session.execute(
+            select(Account.id, Account.invitation_expiry_days).where(Account.id.in_(accounts))
+        )
+    }
+    due = sorted(
+        (account_id, staff_id)
+        for account_id, staff_id, since, linked in found
+        if _lapses(now, since, waited, longest[account_id], linked)
+    )
     lapsed = 0
-    for account_id, rows in itertools.groupby(found, key=lambda row: row[0]):
+    for account_id, rows in itertools.groupby(due, key=lambda row: row[0]):
         await lock_account(session, account_id)
-        records = await session.scalars(
-            select(Staff)
-            .where(Staff.id.in_([row[1] for row in rows]), *waiting)
+        records = await session.execute(
+            select(Staff, live_link)
+            .where(Staff.id.in_([row[1] for row in rows]), waiting)
             .execution_options(populate_existing=True)
         )
-        for staff in records:
+        for staff, linked in records:
+            if not _lapses(now, staff.modified_at, waited, longest[account_id], linked):
+                continue  # changed, or a link asked for, since the look above
             await _end_tokens(session, staff)
             await _remember_end(session, staff)
             staff.user_id = None

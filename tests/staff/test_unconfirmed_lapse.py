@@ -155,3 +155,17 @@ async def test_a_join_confirmed_before_the_sweep_stays_active(api, services):
     async with services.db.session() as session:
         staff = await session.scalar(select(Staff).where(Staff.email == "quick@example.com"))
         assert staff.account_status == AccountStatus.ACTIVE and staff.user_id is not None
+
+
+async def test_new_links_keep_a_join_waiting_no_longer_than_an_invitation_lasts(api, services):
+    """Asking for confirmation links again and again (anyone may, for any address) keeps a
+    membership waiting only as long as the account's invitations last (7 days here)."""
+    tenant = await make_tenant(services)
+    await joined(api, services, tenant, "kept.alive@example.com")
+    await age(services, "kept.alive@example.com", waited=timedelta(days=6, hours=23),
+              link_expired=False)  # fmt: skip
+    assert await sweep_once(services.db, WAITED) == 0
+    await age(services, "kept.alive@example.com", waited=timedelta(days=7, minutes=1),
+              link_expired=False)  # fmt: skip
+    assert await sweep_once(services.db, WAITED) == 1
+    assert (await record(api, tenant, "kept.alive@example.com"))["accountStatus"] == "NOT_INVITED"
