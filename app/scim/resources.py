@@ -23,6 +23,7 @@ from scim2_models import (
     Extension,
     Mutability,
     PatchOp,
+    Path,
     Reference,
     Required,
     Resource,
@@ -347,14 +348,94 @@ def email_operations(body: dict, login: str | None) -> dict:
     }
 
 
+def _ignored(path: str) -> bool:
+    """Whether ``path`` names an attribute Roster accepts and ignores: one of the User's
+    read-only attributes (displayName, ``Ignored`` sub-attributes such as name.formatted,
+    addresses[type eq "work"].formatted, phoneNumbers.display), as a POST or PUT ignores
+    it. Not ``emails`` (``email_operations``), nor what every resource has (id, meta),
+    which a client may not write."""
+    try:
+        binding = Path[User](path).resolve()
+    except SCIMException:
+        return False
+    if binding is None or binding.field_name in (*Resource.model_fields, "emails"):
+        return False
+    return Mutability.read_only in (
+        binding.model.get_field_annotation(binding.field_name, Mutability),
+        binding.get_annotation(Mutability),
+    )
+
+
+_GONE = object()  # a value that held only attributes Roster ignores
+
+
+def _child(path: str, key) -> str | None:
+    """The path of ``key`` in a value written at ``path`` ("" for the User itself), or
+    None when it names no attribute."""
+    if not isinstance(key, str):
+        return None
+    try:
+        text = key if not path else f"{path}:{key}" if Path[User](path).model else f"{path}.{key}"
+        Path[User](text)
+    except SCIMException:
+        return None
+    return text
+
+
+def _without_ignored(path: str, value):
+    """``value``, written at ``path``, without the attributes Roster ignores (``_GONE``
+    when it held nothing else)."""
+    if isinstance(value, list):
+        items = [v for v in (_without_ignored(path, v) for v in value) if v is not _GONE]
+        return items if items or not value else _GONE
+    if not isinstance(value, dict):
+        return value
+    out = {}
+    for key, item in value.items():
+        child = _child(path, key)
+        if child is None:
+            kept = item
+        else:
+            kept = _GONE if _ignored(child) else _without_ignored(child, item)
+        if kept is not _GONE:
+            out[key] = kept
+    return out if out or not value else _GONE
+
+
+def ignored_operations(body: dict) -> dict:
+    """A PatchOp body without what Roster accepts and ignores (``_ignored``): operations
+    on such an attribute (Entra ID replaces displayName and name.formatted with the
+    names), and such attributes in the value of an ``add`` or ``replace`` (a valueless
+    path's ``{"displayName": ..., "name": {"formatted": ...}}``). scim2-models refuses
+    them (they are read-only), and the rest of the PATCH would be lost."""
+    operations = body.get("Operations")
+    if not isinstance(operations, list):
+        return body
+    out: list = []
+    for operation in operations:
+        if isinstance(operation, dict):
+            path = operation.get("path")
+            if isinstance(path, str) and _ignored(path):
+                continue
+            op = str(operation.get("op", "")).casefold()
+            if op in ("add", "replace") and "value" in operation and isinstance(path, str | None):
+                value = _without_ignored(path or "", operation["value"])
+                if value is _GONE:
+                    continue
+                operation = operation | {"value": value}
+        out.append(operation)
+    return body | {"Operations": out}
+
+
 def removes_active(body: dict) -> bool:
     """Whether a PatchOp removes ``active``: every record is enabled or disabled."""
-    return any(
+    operations = body.get("Operations")
+    return isinstance(operations, list) and any(
         isinstance(o, dict)
         and str(o.get("op", "")).casefold() == "remove"
         and str(o.get("path", "")).strip().casefold()
         in ("active", f"{User.__schema__}:active".casefold())
-        for o in body.get("Operations") or []
+        for o in operations
     )
 
 

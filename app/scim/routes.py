@@ -29,7 +29,6 @@ from scim2_models import (
     Context,
     ETag,
     Filter,
-    Patch,
     PatchOp,
     ResourceType,
     ResponseParameters,
@@ -40,6 +39,7 @@ from scim2_models import (
     ServiceProviderConfig,
     Sort,
 )
+from scim2_models import Patch as PatchSupport
 from scim2_models.path.expressions import (
     AttrPath,
     CompareOperator,
@@ -51,7 +51,7 @@ from scim2_models.path.expressions import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Match, Route
 
 from app.access import Actor
 from app.access.scopes import Surface
@@ -78,6 +78,7 @@ from app.scim.resources import (
     User,
     changes_of,
     email_operations,
+    ignored_operations,
     member_operations,
     number_of,
     project_id_of,
@@ -104,6 +105,8 @@ MAX_MEMBERS_SHOWN = 25_000
 # the attributes a filter may name (RFC 7644 §3.4.2.2; others answer invalidFilter)
 FILTERABLE = {"username": "email", "emails.value": "email", "externalid": "external_id"}
 GROUP_FILTERABLE = {"displayname": "name", "externalid": "external_id"}
+# what the catch-all answers, so that no method gets Starlette's plain-text 405
+EVERY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
 class Scim(JSONResponse):
@@ -150,7 +153,7 @@ def _from_domain(exc: DomainError) -> Refusal:
 def service_provider_config(base: str) -> dict:
     config = ServiceProviderConfig(
         documentation_uri=None,
-        patch=Patch(supported=True),
+        patch=PatchSupport(supported=True),
         bulk=Bulk(supported=False, max_operations=0, max_payload_size=0),
         filter=Filter(supported=True, max_results=MAX_RESULTS),
         change_password=ChangePassword(supported=False),
@@ -334,6 +337,17 @@ def _shaped(resource: dict, attributes: str | None, excluded: str | None, model=
     return shown.model_dump(
         scim_ctx=Context.RESOURCE_QUERY_RESPONSE, response_parameters=parameters
     )
+
+
+def _names_of(body: dict, name: str) -> str | None:
+    """``attributes`` or ``excludedAttributes`` of a search request (RFC 7644 §3.4.3): a
+    list of attribute names, or as in a query, one string of them joined by commas."""
+    value = body.get(name)
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return ",".join(value)
+    raise Refusal(400, f"{name} must be a list of attribute names.", "invalidValue")
 
 
 async def _json(request: Request) -> dict:
@@ -554,10 +568,6 @@ def routes(services) -> list[Route]:
 
     async def users_search(request: Request, session: AsyncSession, actor: Actor) -> Response:
         body = await _json(request)
-
-        def joined(value):
-            return ",".join(value) if isinstance(value, list) else value
-
         return await search(
             request,
             session,
@@ -565,8 +575,8 @@ def routes(services) -> list[Route]:
             body.get("filter"),
             _int_of(body.get("startIndex"), "startIndex", 1),
             _int_of(body.get("count"), "count", MAX_RESULTS),
-            joined(body.get("attributes")),
-            joined(body.get("excludedAttributes")),
+            _names_of(body, "attributes"),
+            _names_of(body, "excludedAttributes"),
         )
 
     async def search(request, session, actor, filter_, start, count, attributes, excluded):
@@ -609,15 +619,16 @@ def routes(services) -> list[Route]:
         row = await write(session, actor, user, row, replace=True)
         return Scim(await rendered(session, actor, request, row))
 
-    async def Patch_(request: Request, session: AsyncSession, actor: Actor) -> Response:  # noqa: N802
+    async def Patch(request: Request, session: AsyncSession, actor: Actor) -> Response:  # noqa: N802
         row = await find(session, actor, request)
         raw = await _json(request)
         try:
-            body = email_operations(raw, row.email)
+            body = ignored_operations(email_operations(raw, row.email))
         except BadValue as exc:
             raise Refusal(400, str(exc), exc.scim_type) from None
         if raw.get("Operations") and not body["Operations"] and raw.get("schemas") == [PATCH_OP]:
-            # only removals of emails, which leave the login email: no change
+            # only removals of emails, which leave the login email, and operations on
+            # what Roster ignores: no change
             return Scim(await rendered(session, actor, request, row))
         if removes_active(body):
             raise Refusal(400, "active cannot be removed: set it to true or false.", "mutability")
@@ -798,14 +809,7 @@ def routes(services) -> list[Route]:
         """POST /.search (RFC 7644 §3.4.3): Users, then Groups, paged as one list. A
         filter applies to the resource types whose attributes it names."""
         body = await _json(request)
-
-        def joined(value):
-            return ",".join(value) if isinstance(value, list) else value
-
-        attributes, excluded = (
-            joined(body.get("attributes")),
-            joined(body.get("excludedAttributes")),
-        )
+        attributes, excluded = _names_of(body, "attributes"), _names_of(body, "excludedAttributes")
         start = max(1, _int_of(body.get("startIndex"), "startIndex", 1))
         count = max(0, min(_int_of(body.get("count"), "count", MAX_RESULTS), MAX_RESULTS))
         text = body.get("filter")
@@ -852,20 +856,29 @@ def routes(services) -> list[Route]:
             offset = max(0, offset - found)
         return Scim(_list(resources, total, start))
 
-    known = {"ServiceProviderConfig", "ResourceTypes", "Schemas", "Users", "Groups", ".search"}
-
     async def not_implemented(request: Request, session, actor) -> Response:
         """RFC 7644 3.11 and 3.12: /Me (a key is nobody's own session) and /Bulk (the
         ServiceProviderConfig says it is not supported) are not implemented."""
         raise Refusal(501, f"{request.url.path.rsplit('/', 1)[-1]} is not supported by Roster.")
 
     async def not_found(request: Request) -> Response:
-        rest = request.path_params["rest"].strip("/")
-        if rest in known or (rest.count("/") == 1 and rest.split("/")[0] in known):
-            return Refusal(405, f"{request.method} is not supported here.").response()
-        return Refusal(404, "Not found.").response()
+        """Any other path or method under the prefix (OPTIONS and HEAD too), as a SCIM
+        Error: 405 for a path served with other methods, which Allow names, else 404."""
+        allowed = sorted(
+            {
+                method
+                for route in served
+                if route.matches(request.scope)[0] is not Match.NONE
+                for method in route.methods or ()
+            }
+        )
+        if not allowed:
+            return Refusal(404, "Not found.").response()
+        refused = Refusal(405, f"{request.method} is not supported here.").response()
+        refused.headers["Allow"] = ", ".join(allowed)
+        return refused
 
-    return [
+    served = [
         Route(f"{PREFIX}/ServiceProviderConfig", endpoint(spc), methods=["GET"]),
         Route(f"{PREFIX}/ResourceTypes", endpoint(resource_types), methods=["GET"]),
         Route(f"{PREFIX}/ResourceTypes/{{id}}", endpoint(resource_type_one), methods=["GET"]),
@@ -877,7 +890,7 @@ def routes(services) -> list[Route]:
         Route(f"{PREFIX}/.search", endpoint(root_search), methods=["POST"]),
         Route(f"{PREFIX}/Users/{{id}}", endpoint(user_get), methods=["GET"]),
         Route(f"{PREFIX}/Users/{{id}}", endpoint(Replace, write=True), methods=["PUT"]),
-        Route(f"{PREFIX}/Users/{{id}}", endpoint(Patch_, write=True), methods=["PATCH"]),
+        Route(f"{PREFIX}/Users/{{id}}", endpoint(Patch, write=True), methods=["PATCH"]),
         Route(f"{PREFIX}/Users/{{id}}", endpoint(Delete, write=True), methods=["DELETE"]),
         Route(f"{PREFIX}/Groups", endpoint(groups), methods=["GET"]),
         Route(f"{PREFIX}/Groups", endpoint(GroupCreate, write=True), methods=["POST"]),
@@ -891,7 +904,5 @@ def routes(services) -> list[Route]:
             methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
         ),
         Route(f"{PREFIX}/Bulk", endpoint(not_implemented), methods=["POST"]),
-        Route(
-            f"{PREFIX}/{{rest:path}}", not_found, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]
-        ),
     ]
+    return [*served, Route(f"{PREFIX}/{{rest:path}}", not_found, methods=EVERY_METHOD)]

@@ -1,0 +1,159 @@
+"""Review of the SCIM adapter: requests it answered badly.
+
+- A PATCH with an operation on what Roster accepts and ignores (displayName,
+  name.formatted, addresses.formatted, a number's display) was refused whole, as
+  scim2-models refuses writing a read-only attribute: Entra ID's rename never applied.
+- A PatchOp whose Operations is no list, and a search whose attributes or
+  excludedAttributes are no list of names, answered 500.
+- OPTIONS (and HEAD where GET is not served) got Starlette's plain-text 405, or a 404
+  where the path is served; a PATCH was audited as "scimPatch_".
+"""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from app.audit.models import AuditEntry
+from app.staff.models import Staff
+from tests.factories import get_row
+from tests.scim.helpers import PATCH, SCIM, USER, scim_error, scim_for
+from tests.scim.test_users import _create, _pk
+
+ENTRA_RENAME = [
+    {"op": "Replace", "path": "name.givenName", "value": "Janet"},
+    {"op": "Replace", "path": "name.formatted", "value": "Janet Doe"},
+    {"op": "Replace", "path": "displayName", "value": "Janet Doe"},
+]
+
+
+@pytest.mark.parametrize(
+    "operations",
+    [
+        ENTRA_RENAME,
+        [
+            {"op": "replace", "path": f"{USER}:displayName", "value": "Janet Doe"},
+            {"op": "replace", "path": 'addresses[type eq "work"].formatted', "value": "1 Main"},
+            {"op": "replace", "path": 'phoneNumbers[type eq "work"].display', "value": "555"},
+            {"op": "remove", "path": "displayName"},
+            {"op": "replace", "path": "name.givenName", "value": "Janet"},
+        ],
+        # a valueless path: the attributes to replace, in a value
+        [
+            {
+                "op": "Replace",
+                "value": {
+                    "displayName": "Janet Doe",
+                    "name": {"givenName": "Janet", "formatted": "Janet Doe"},
+                },
+            }
+        ],
+        [{"op": "Replace", "value": {"name.formatted": "Janet Doe", "name.givenName": "Janet"}}],
+    ],
+)
+async def test_what_roster_ignores_leaves_the_rest_of_a_patch_to_apply(
+    services, client, operations
+):
+    s = await scim_for(services, client)
+    made = await _create(s, "jd@example.com", title="Lead")
+    response = await s.patch(f"/Users/{made['id']}", *operations)
+    assert response.status_code == 200, response.text
+    assert response.json()["name"] == {"givenName": "Janet", "familyName": "Jensen"}
+    assert response.json()["displayName"] == "Janet Jensen"  # the names', as always
+    row = await get_row(services, Staff, await _pk(services, s, made["id"]))
+    assert (row.first_name, row.last_name, row.title) == ("Janet", "Jensen", "Lead")
+
+
+async def test_a_patch_of_only_what_roster_ignores_changes_nothing(services, client):
+    s = await scim_for(services, client)
+    made = await _create(s, "jd@example.com")
+    response = await s.patch(
+        f"/Users/{made['id']}",
+        {"op": "replace", "path": "displayName", "value": "Someone Else"},
+        {"op": "replace", "value": {"name": {"formatted": "Someone Else"}}},
+    )
+    assert response.status_code == 200, response.text
+    assert response.json() == made
+    # what every resource has stays refused
+    scim_error(
+        await s.patch(f"/Users/{made['id']}", {"op": "replace", "path": "id", "value": "9"}),
+        400,
+        "invalidValue",
+    )
+
+
+@pytest.mark.parametrize("operations", [1, True, "replace"])
+async def test_operations_that_are_no_list_are_refused(services, client, operations):
+    s = await scim_for(services, client)
+    made = await _create(s, "jd@example.com")
+    response = await client.patch(
+        f"{SCIM}/Users/{made['id']}",
+        json={"schemas": [PATCH], "Operations": operations},
+        headers=s.headers,
+    )
+    scim_error(response, 400, "invalidValue")  # as /Groups answers it
+    assert (await s.get(f"/Users/{made['id']}")).json() == made
+
+
+@pytest.mark.parametrize("path", ["/Users/.search", "/.search"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"attributes": [1]},
+        {"attributes": 5},
+        {"attributes": ["userName", None]},
+        {"excludedAttributes": {}},
+        {"excludedAttributes": [["name"]]},
+    ],
+)
+async def test_search_attributes_that_are_no_names_are_refused(services, client, path, body):
+    s = await scim_for(services, client)
+    await _create(s, "jd@example.com")
+    scim_error(await s.post(path, body), 400, "invalidValue")
+    # names, as a list or joined, are taken
+    for names in (["userName"], "userName"):
+        response = await s.post(path, {"attributes": names})
+        assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "allow"),
+    [
+        ("OPTIONS", "/Users", 405, "GET, HEAD, POST"),
+        ("OPTIONS", "/Users/1", 405, "DELETE, GET, HEAD, PATCH, PUT"),
+        ("OPTIONS", "/ServiceProviderConfig", 405, "GET, HEAD"),
+        ("HEAD", "/Bulk", 405, "POST"),
+        ("GET", "/Bulk", 405, "POST"),
+        ("HEAD", "/.search", 405, "POST"),
+        ("OPTIONS", "/Nothing", 404, None),
+        ("HEAD", "/Nothing", 404, None),
+    ],
+)
+async def test_every_method_is_answered_in_scims_shape(
+    services, client, method, path, status, allow
+):
+    s = await scim_for(services, client)
+    response = await client.request(method, f"{SCIM}{path}", headers=s.headers)
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/scim+json")
+    assert response.headers.get("allow") == allow
+    if method != "HEAD":  # a HEAD's answer has no body
+        scim_error(response, status)
+
+
+async def test_a_patch_is_audited_as_scim_patch(services, client):
+    s = await scim_for(services, client)
+    made = await _create(s, "jd@example.com")
+    response = await s.patch(
+        f"/Users/{made['id']}", {"op": "replace", "path": "title", "value": "Lead"}
+    )
+    assert response.status_code == 200, response.text
+    async with services.db.session() as session:
+        actions = list(
+            await session.scalars(
+                select(AuditEntry.action)
+                .where(AuditEntry.account_id == s.tenant.account_id)
+                .order_by(AuditEntry.id)
+            )
+        )
+    assert actions == ["scimCreate", "scimPatch"]
