@@ -594,30 +594,30 @@ def routes(services) -> list[Route]:
         ]
         return Scim(_list(resources, found.total, start))
 
+    def as_asked(request: Request, body: dict, model=User) -> dict:
+        """A resource as the request's ``attributes`` / ``excludedAttributes`` ask for it:
+        on every operation that answers with one (RFC 7644 §3.9), writes included. Asked
+        badly, the request is refused and a write keeps nothing (``endpoint``)."""
+        params = request.query_params
+        return _shaped(body, params.get("attributes"), params.get("excludedAttributes"), model)
+
     async def user_get(request: Request, session: AsyncSession, actor: Actor) -> Response:
         row = await find(session, actor, request)
-        params = request.query_params
-        return Scim(
-            _shaped(
-                await rendered(session, actor, request, row),
-                params.get("attributes"),
-                params.get("excludedAttributes"),
-            )
-        )
+        return Scim(as_asked(request, await rendered(session, actor, request, row)))
 
     async def Create(request: Request, session: AsyncSession, actor: Actor) -> Response:  # noqa: N802 (the audit log's action name)
         body = with_user_name(await _json(request))
         user = _validated(User, body, Context.RESOURCE_CREATION_REQUEST)
         row = await write(session, actor, user, None, replace=False)
         body = await rendered(session, actor, request, row)
-        return Scim(body, 201, {"Location": body["meta"]["location"]})
+        return Scim(as_asked(request, body), 201, {"Location": body["meta"]["location"]})
 
     async def Replace(request: Request, session: AsyncSession, actor: Actor) -> Response:  # noqa: N802
         row = await find(session, actor, request)
         body = with_user_name(await _json(request))
         user = _validated(Replacement, body, Context.RESOURCE_REPLACEMENT_REQUEST)
         row = await write(session, actor, user, row, replace=True)
-        return Scim(await rendered(session, actor, request, row))
+        return Scim(as_asked(request, await rendered(session, actor, request, row)))
 
     async def Patch(request: Request, session: AsyncSession, actor: Actor) -> Response:  # noqa: N802
         row = await find(session, actor, request)
@@ -629,7 +629,7 @@ def routes(services) -> list[Route]:
         if raw.get("Operations") and not body["Operations"] and raw.get("schemas") == [PATCH_OP]:
             # only removals of emails, which leave the login email, and operations on
             # what Roster ignores: no change
-            return Scim(await rendered(session, actor, request, row))
+            return Scim(as_asked(request, await rendered(session, actor, request, row)))
         if removes_active(body):
             raise Refusal(400, "active cannot be removed: set it to true or false.", "mutability")
         patch = _validated(PatchOp[User], body, Context.RESOURCE_PATCH_REQUEST)
@@ -648,7 +648,7 @@ def routes(services) -> list[Route]:
         except (ValidationError, ValueError) as exc:
             raise Refusal(400, str(exc), "invalidValue") from None
         row = await write(session, actor, user, row, replace=True, before=before)
-        return Scim(await rendered(session, actor, request, row))
+        return Scim(as_asked(request, await rendered(session, actor, request, row)))
 
     async def Delete(request: Request, session: AsyncSession, actor: Actor) -> Response:  # noqa: N802
         row = await find(session, actor, request)
@@ -739,10 +739,7 @@ def routes(services) -> list[Route]:
     async def group_get(request: Request, session: AsyncSession, actor: Actor) -> Response:
         project = await find_group(session, actor, request)
         [body] = await rendered_groups(session, actor, request, [project], shown=True)
-        params = request.query_params
-        return Scim(
-            _shaped(body, params.get("attributes"), params.get("excludedAttributes"), Group)
-        )
+        return Scim(as_asked(request, body, Group))
 
     async def GroupCreate(request: Request, session: AsyncSession, actor: Actor) -> Response:  # noqa: N802 (the audit log's action name)
         group = _validated(Group, await _json(request), Context.RESOURCE_CREATION_REQUEST)
@@ -756,7 +753,7 @@ def routes(services) -> list[Route]:
             with_administrators=False,
         )
         [body] = await rendered_groups(session, actor, request, [project])
-        return Scim(body, 201, {"Location": body["meta"]["location"]})
+        return Scim(as_asked(request, body, Group), 201, {"Location": body["meta"]["location"]})
 
     async def apply_group(session, actor, request, project, group: Group) -> Response:
         """Make ``project`` what ``group`` says (name, externalId, exactly its members)."""
@@ -771,7 +768,7 @@ def routes(services) -> list[Route]:
             session, actor, project.id, await member_ids(session, actor, group)
         )
         [body] = await rendered_groups(session, actor, request, [project])
-        return Scim(body)
+        return Scim(as_asked(request, body, Group))
 
     async def GroupReplace(request: Request, session: AsyncSession, actor: Actor) -> Response:  # noqa: N802
         project = await find_group(session, actor, request)

@@ -157,3 +157,47 @@ async def test_a_patch_is_audited_as_scim_patch(services, client):
             )
         )
     assert actions == ["scimCreate", "scimPatch"]
+
+
+async def test_writes_answer_with_the_attributes_asked_for(services, client):
+    """RFC 7644 §3.9: attributes and excludedAttributes shape every answer holding a
+    resource, a write's too; asked for badly, the write is refused and keeps nothing."""
+    from tests.scim.helpers import GROUP, GROUP_SCOPES, user_body
+
+    s = await scim_for(services, client, scopes=GROUP_SCOPES)
+    made = await s.post("/Users?excludedAttributes=emails,name", user_body("ex@example.com"))
+    assert made.status_code == 201, made.text
+    assert "emails" not in made.json() and "name" not in made.json()
+    assert made.json()["userName"] == "ex@example.com"
+    assert made.headers["Location"].endswith(f"/Users/{made.json()['id']}")
+    user_id = made.json()["id"]
+
+    replaced = await s.put(
+        f"/Users/{user_id}?attributes=userName", user_body("ex@example.com", title="Lead")
+    )
+    assert replaced.status_code == 200, replaced.text
+    assert set(replaced.json()) <= {"schemas", "id", "userName", "meta"}
+    patched = await s.patch(
+        f"/Users/{user_id}?attributes=title",
+        {"op": "replace", "path": "title", "value": "Chief"},
+    )
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["title"] == "Chief" and "userName" not in patched.json()
+
+    group = {"schemas": [GROUP], "displayName": "Crew", "members": [{"value": user_id}]}
+    created = await s.post("/Groups?excludedAttributes=members", group)
+    assert created.status_code == 201, created.text
+    assert "members" not in created.json() and created.json()["displayName"] == "Crew"
+    group_patch = await s.patch(
+        f"/Groups/{created.json()['id']}?excludedAttributes=members",
+        {"op": "replace", "path": "displayName", "value": "Crew 2"},
+    )
+    assert group_patch.status_code == 200, group_patch.text
+    assert "members" not in group_patch.json()
+
+    refused = await s.patch(
+        f"/Users/{user_id}?attributes=nosuch..path",
+        {"op": "replace", "path": "title", "value": "Never"},
+    )
+    assert refused.status_code == 400, refused.text
+    assert (await s.get(f"/Users/{user_id}")).json()["title"] == "Chief"
