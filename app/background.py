@@ -24,7 +24,7 @@ from app.events import service as events
 from app.invitations.service import sweep_expired
 from app.ops import leases
 from app.security import rate_limits
-from app.staff.membership import lapse_unconfirmed
+from app.staff.membership import lapse_unconfirmed, unconfirmed_due
 from app.webhooks import service as webhooks
 
 log = logging.getLogger("roster.background")
@@ -35,16 +35,21 @@ RETENTION_LEASE = "retention.sweep"
 PRUNE_BATCH = 500
 async def sweep_once(db, unconfirmed_for: timedelta | None = None) -> int:
     """Records lapsed invitations as expired and, with ``unconfirmed_for``, lapses the
-    memberships that waited that long for a confirmed email (``lapse_unconfirmed``), each
-    in a transaction of its own (the second takes account locks, which nothing may wait
-    for while holding the first's invitation rows). How many of both."""
+    memberships that waited that long for a confirmed email (``lapse_unconfirmed``): the
+    invitations in one transaction, then each account's memberships in one of its own (a
+    sweep never waits for an account's lock while holding another's, nor for one while
+    holding invitation rows). How many of both."""
     async with db.session(write=True) as session:
         count = await sweep_expired(session)
         await events.record(session, changes.take(session))
         await session.commit()
-    if unconfirmed_for is not None:
+    if unconfirmed_for is None:
+        return count
+    async with db.session() as session:
+        due = await unconfirmed_due(session, unconfirmed_for)
+    for account_id, staff_ids in sorted(due.items()):
         async with db.session(write=True) as session:
-            count += await lapse_unconfirmed(session, unconfirmed_for)
+            count += await lapse_unconfirmed(session, account_id, staff_ids, unconfirmed_for)
             await events.record(session, changes.take(session))
             await session.commit()
     return count

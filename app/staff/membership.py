@@ -5,11 +5,10 @@ deletes them and changes their roles."""
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterable
 from datetime import date, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, case, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access import (
@@ -33,7 +32,7 @@ from app.accounts.service import (
     takes_seat,
 )
 from app.audit import changes
-from app.db.base import utcnow
+from app.db.base import UTCDateTime, utcnow
 from app.db.removal import remove, remove_all
 from app.db.unique import ALREADY_THERE, claim
 from app.errors import DomainError, ErrorCode, Forbidden
@@ -575,82 +574,113 @@ async def confirm_memberships(session: AsyncSession, user_id: int) -> list[Staff
     return confirmed
 
 
-def _live_link(now):
-    """Whether the record's login holds a confirmation link still live (unused, unexpired)."""
-    return (
+# The links whose use confirms a login's email, and with it its waiting memberships
+# (``confirm_memberships``): verification, a password reset, a welcome's set-password.
+CONFIRMING = (
+    UserTokenPurpose.EMAIL_VERIFICATION,
+    UserTokenPurpose.PASSWORD_RESET,
+    UserTokenPurpose.SET_PASSWORD,
+)
+# The longest an account's invitations may last (its ``invitation_expiry_days`` is 1 to
+# 30): past it, an unconfirmed membership lapses whatever links it holds.
+LONGEST_INVITATION_DAYS = 30
+
+
+def _due(now, waited: timedelta):
+    """The conditions of an UNCONFIRMED record whose wait is over (``lapse_unconfirmed``):
+    unchanged for ``waited`` and its login holding no live confirming link, or unchanged
+    as long as its account's invitations last (never less than ``waited``). For a
+    statement that joins the record's Account."""
+    live_link = (
         select(UserToken.id)
         .where(
             UserToken.user_id == Staff.user_id,
-            UserToken.purpose == UserTokenPurpose.EMAIL_VERIFICATION,
+            UserToken.purpose.in_(CONFIRMING),
             UserToken.used_at.is_(None),
             UserToken.expires_at > now,
         )
         .exists()
     )
+    def before(days: int):
+        return literal(now - max(timedelta(days=days), waited), UTCDateTime)
+
+    longest = case(
+        {d: before(d) for d in range(1, LONGEST_INVITATION_DAYS + 1)},
+        value=Account.invitation_expiry_days,
+        else_=before(LONGEST_INVITATION_DAYS),
+    )
+    return (
+        Staff.account_status == AccountStatus.UNCONFIRMED,
+        or_(
+            Staff.modified_at <= longest,
+            and_(Staff.modified_at <= now - waited, ~live_link),
+        ),
+    )
 
 
-def _lapses(now, since, waited: timedelta, longest: timedelta, linked: bool) -> bool:
-    return since <= now - longest or (since <= now - waited and not linked)
+async def unconfirmed_due(
+    session: AsyncSession, waited: timedelta, *, limit: int = 1000
+) -> dict[int, list[int]]:
+    """The UNCONFIRMED memberships whose wait is over, by account (see
+    ``lapse_unconfirmed``), the longest waiting first, at most ``limit``."""
+    now = utcnow()
+    found = (
+        await session.execute(
+            select(Staff.account_id, Staff.id)
+            .join(Account, Account.id == Staff.account_id)
+            .where(*_due(now, waited))
+            .order_by(Staff.modified_at, Staff.id)
+            .limit(limit)
+        )
+    ).all()
+    due: dict[int, list[int]] = {}
+    for account_id, staff_id in found:
+        due.setdefault(account_id, []).append(staff_id)
+    return due
 
 
-async def lapse_unconfirmed(session: AsyncSession, waited: timedelta, *, limit: int = 1000) -> int:
-    """Memberships that waited too long for their login to confirm its email lapse, as
-    invitations do: an UNCONFIRMED record unchanged for ``waited`` (the life of a
-    confirmation link) whose login holds no live confirmation link (asking for a new one
-    keeps the membership waiting while that link lives), and any unchanged for as long as
-    its account's invitations last (``invitation_expiry_days``: links asked for again and
-    again keep no one waiting for longer). How many lapsed.
+async def lapse_unconfirmed(
+    session: AsyncSession, account_id: int, staff_ids: list[int], waited: timedelta
+) -> int:
+    """Memberships of one account that waited too long for their login to confirm its
+    email lapse, as invitations do: an UNCONFIRMED record unchanged for ``waited`` (the
+    life of a confirmation link) whose login holds no live link that would confirm it
+    (verification, reset, set-password: asking for a new one keeps the membership waiting
+    while it lives), and any unchanged as long as its account's invitations last (anyone
+    may ask for links for any address: they keep no one waiting longer). How many of
+    ``staff_ids`` (``unconfirmed_due``) lapsed.
 
     An unconfirmed membership reserves a seat and holds its address: anyone holding a join
     link, or signing up to an account open to it, could otherwise keep seats taken and an
     address away from its owner's invitation for good, and a later password reset of that
     address would confirm a membership its owner never asked for. A lapsed record stays,
     NOT_INVITED and without the login (its address can be invited; its seat is free); the
-    login's tokens end here as a deleted member's do.
+    login's tokens end here as a deleted member's do. Like an invitation's expiry, a
+    lapse is an event (a webhook, a subscription's change) and no audit entry: nobody made it.
 
-    Each account's lock is taken (in account order) and the record read again under it,
-    as ``confirm_memberships`` does: a confirmation and a lapse never both apply."""
+    The account's lock is taken and the records read again under it, locked, with what
+    makes them due: a confirmation, an edit or a new link meanwhile keeps them. One account
+    per transaction (the caller commits each): a request that locks accounts in another
+    order (accepting an invitation confirms the login's other memberships first) never
+    waits for a sweep that holds two."""
     now = utcnow()
-    live_link = _live_link(now)
-    waiting = Staff.account_status == AccountStatus.UNCONFIRMED
-    found = (
-        await session.execute(
-            select(Staff.account_id, Staff.id, Staff.modified_at, live_link)
-            .where(waiting, Staff.modified_at <= now - min(waited, timedelta(days=1)))
-            .order_by(Staff.modified_at, Staff.id)  # the longest waiting first
-            .limit(limit)
-        )
-    ).all()
-    accounts = {row[0] for row in found}
-    longest = {
-        account_id: timedelta(days=days)
-        for account_id, days in await session.execute(
-            select(Account.id, Account.invitation_expiry_days).where(Account.id.in_(accounts))
-        )
-    }
-    due = sorted(
-        (account_id, staff_id)
-        for account_id, staff_id, since, linked in found
-        if _lapses(now, since, waited, longest[account_id], linked)
+    await lock_account(session, account_id)
+    records = await session.scalars(
+        select(Staff)
+        .join(Account, Account.id == Staff.account_id)
+        .where(Staff.id.in_(staff_ids), Staff.account_id == account_id, *_due(now, waited))
+        .with_for_update(of=Staff)
+        .execution_options(populate_existing=True)
     )
     lapsed = 0
-    for account_id, rows in itertools.groupby(due, key=lambda row: row[0]):
-        await lock_account(session, account_id)
-        records = await session.execute(
-            select(Staff, live_link)
-            .where(Staff.id.in_([row[1] for row in rows]), waiting)
-            .execution_options(populate_existing=True)
-        )
-        for staff, linked in records:
-            if not _lapses(now, staff.modified_at, waited, longest[account_id], linked):
-                continue  # changed, or a link asked for, since the look above
-            await _end_tokens(session, staff)
-            await _remember_end(session, staff)
-            staff.user_id = None
-            staff.tokens_valid_from = None
-            staff.account_status = AccountStatus.NOT_INVITED
-            stamps.touch(staff, ["account_status"], now)
-            lapsed += 1
+    for staff in records:
+        await _end_tokens(session, staff)
+        await _remember_end(session, staff)
+        staff.user_id = None
+        staff.tokens_valid_from = None
+        staff.account_status = AccountStatus.NOT_INVITED
+        stamps.touch(staff, ["account_status"], now)
+        lapsed += 1
     await session.flush()
     return lapsed
 

@@ -169,3 +169,50 @@ async def test_new_links_keep_a_join_waiting_no_longer_than_an_invitation_lasts(
               link_expired=False)  # fmt: skip
     assert await sweep_once(services.db, WAITED) == 1
     assert (await record(api, tenant, "kept.alive@example.com"))["accountStatus"] == "NOT_INVITED"
+
+
+async def test_a_join_waits_its_confirmation_link_out_where_invitations_last_a_day(
+    api, services
+):
+    """An account whose invitations last one day still leaves a join its 48-hour link."""
+    from app.accounts.models import Account
+    from tests.factories import update_row
+
+    tenant = await make_tenant(services)
+    await update_row(services, Account, tenant.account_id, invitation_expiry_days=1)
+    await joined(api, services, tenant, "one.day@example.com")
+    await age(services, "one.day@example.com", waited=timedelta(hours=30), link_expired=False)
+    assert await sweep_once(services.db, WAITED) == 0
+    await age(services, "one.day@example.com", waited=timedelta(hours=49), link_expired=False)
+    assert await sweep_once(services.db, WAITED) == 1
+
+
+async def test_a_live_reset_link_keeps_a_join_waiting(api, services):
+    """A password reset confirms the email, and the memberships waiting for it, as the
+    verification link does: while one lives, the membership waits."""
+    tenant = await make_tenant(services)
+    await joined(api, services, tenant, "resetting@example.com")
+    await age(services, "resetting@example.com", waited=WAITED * 2, link_expired=True)
+    asked = await api.data(
+        'mutation { passwordResetRequest(input: {email: "resetting@example.com"}) { ok } }'
+    )
+    assert asked["passwordResetRequest"]["ok"]
+    assert await sweep_once(services.db, WAITED) == 0
+    assert (await record(api, tenant, "resetting@example.com"))["accountStatus"] == "UNCONFIRMED"
+
+
+async def test_memberships_that_keep_waiting_do_not_hide_those_due(api, services):
+    """The oldest waiting records, kept by live links, come first in age but not in the
+    sweep's batch: only those due are read."""
+    from app.staff.membership import unconfirmed_due
+
+    tenant = await make_tenant(services)
+    await joined(api, services, tenant, "kept@example.com")
+    await joined(api, services, tenant, "due@example.com")
+    await age(services, "kept@example.com", waited=timedelta(days=5), link_expired=False)
+    await age(services, "due@example.com", waited=timedelta(days=3), link_expired=True)
+    async with services.db.session() as session:
+        due = await unconfirmed_due(session, WAITED, limit=1)
+        [staff_id] = due[tenant.account_id]
+        staff = await session.get(Staff, staff_id)
+        assert staff.email == "due@example.com"
