@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
 from email.message import EmailMessage
 from email.utils import formatdate
@@ -35,19 +36,32 @@ def recipients(message: Outgoing) -> list[str]:
 
 
 class Undeliverable(Exception):
-    """The mail server refused this message for good: a 5xx reply to its recipients or to
-    its content. Sent again, it would be refused again, so the relay fails it at once
-    (app.email.relay). Refusals of the server's own setup (authentication, the sender
-    address, TLS) are not this: they are retried, as they last only until it is fixed."""
+    """The mail server refused this message for good: its recipient's address or mailbox,
+    or its content. Sent again, it would be refused again, so the relay fails it at once
+    (app.email.relay). Refusals of the server's own setup are not this: authentication,
+    the sender, TLS, and policy ("relay access denied", "send as denied", 5.7.x) are
+    retried, as they last only until the setup is fixed, and so is every passing state."""
+
+
+# RFC 3463's enhanced status classes of a permanent failure that is the message's own:
+# addressing (5.1.x: no such user), mailbox (5.2.x: disabled, full for good) and media
+# or content (5.6.x). A 5xx reply without one says too little to give a message up.
+_THE_MESSAGES_OWN = re.compile(r"^\s*5\.[126]\.\d{1,3}\b")
+
+
+def _permanent(code: int, message: str) -> bool:
+    return 500 <= code < 600 and bool(_THE_MESSAGES_OWN.match(message or ""))
 
 
 def refused_for_good(error: Exception) -> bool:
-    """Whether ``error`` is a refusal of this message itself (5xx), not of the connection,
-    the server's setup or a passing state (4xx)."""
+    """Whether ``error`` is a refusal of this message itself (``Undeliverable``), not of
+    the connection, the server's setup or a passing state."""
     if isinstance(error, aiosmtplib.SMTPRecipientsRefused):
-        return bool(error.recipients) and all(500 <= r.code < 600 for r in error.recipients)
+        return bool(error.recipients) and all(
+            _permanent(r.code, r.message) for r in error.recipients
+        )
     if isinstance(error, aiosmtplib.SMTPRecipientRefused | aiosmtplib.SMTPDataError):
-        return 500 <= error.code < 600
+        return _permanent(error.code, error.message)
     return False
 
 

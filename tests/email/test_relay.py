@@ -284,13 +284,33 @@ async def test_a_message_refused_for_its_content_fails_at_once(api, services, sm
     tenant = await make_tenant(services)
 
     async def refuse_content(server, session, envelope):
-        return "554 5.7.1 Message refused as spam"
+        return "554 5.6.0 Message content refused"
 
     smtp.handle_DATA = refuse_content
-    await invite(api, tenant.owner, "spam-filtered@example.com")
+    await invite(api, tenant.owner, "refused-content@example.com")
     assert await services.relay.run_once() == 0
     [row] = await outbox(services)
     assert row.status == OutboxStatus.FAILED and row.attempts == 1 and "554" in row.last_error
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "554 5.7.1 Relay access denied",  # the relay's own setup: every message would fail
+        "550 Requested action not taken",  # no enhanced code: too little to give up on
+        "451 4.3.0 Temporary failure",
+    ],
+)
+async def test_a_refusal_of_the_servers_setup_or_a_passing_one_is_retried(
+    api, services, smtp, reply
+):
+    tenant = await make_tenant(services)
+    smtp.refused["someone@example.com"] = reply
+    await invite(api, tenant.owner, "someone@example.com")
+    assert await services.relay.run_once() == 0
+    [row] = await outbox(services)
+    assert row.status == OutboxStatus.PENDING and row.attempts == 1
+    assert row.sealed is not None  # kept, to be sent once the setup is fixed
 
 
 # --- restarts and several relays ---------------------------------------------------------
