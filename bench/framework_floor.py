@@ -94,11 +94,9 @@ def _route(middleware: list[Middleware]) -> Starlette:
     return Starlette(routes=[Route("/graphql", _fixed, methods=["POST"])], middleware=middleware)
 
 
-def roster_middleware(work: Path) -> list[Middleware]:
+def roster_middleware(settings) -> list[Middleware]:
     from app.main import create_app
-    from app.settings import Settings
 
-    settings = Settings(database_url=f"sqlite+aiosqlite:///{work / 'unused.db'}")
     return list(create_app(settings).user_middleware)
 
 
@@ -123,10 +121,11 @@ async def measure(apps: dict, requests: int, rounds: int) -> dict[str, float]:
     return best
 
 
-def apps_to_compare(work: Path) -> dict[str, Starlette]:
+def apps_to_compare(settings) -> dict[str, Starlette]:
+    """The apps timed side by side; ``settings``: Roster's, for its middleware."""
     return {
         "starlette route": _route([]),
-        "starlette route + Roster's middleware": _route(roster_middleware(work)),
+        "starlette route + Roster's middleware": _route(roster_middleware(settings)),
         "strawberry view, result supplied": _view([Operation, Checked, Supplied]),
         "strawberry view, graphql-core executes": _view([Operation, Checked]),
     }
@@ -138,7 +137,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="roster-framework-") as work:
-        best = asyncio.run(measure(apps_to_compare(Path(work)), args.requests, args.rounds))
+        from app.settings import Settings
+
+        settings = Settings(database_url=f"sqlite+aiosqlite:///{Path(work) / 'unused.db'}")
+        best = asyncio.run(measure(apps_to_compare(settings), args.requests, args.rounds))
     for name, micros in best.items():
         print(f"{name:42} {micros:7.1f} us of CPU per request")
 

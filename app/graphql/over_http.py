@@ -81,6 +81,7 @@ def request_error_response(
     body = {"errors": [{"message": message, "extensions": {"code": code}}]}
     response = JSONResponse(body, status_code=status, headers=headers)
     response.headers["content-type"] = _content_type(media or JSON)
+    response.headers["cache-control"] = "no-store"
     return response
 
 

@@ -382,11 +382,20 @@ def _child(path: str, key) -> str | None:
     return text
 
 
-def _without_ignored(path: str, value):
+# No User attribute nests deeper than this (a complex attribute's list of objects);
+# deeper values are left whole for validation to refuse, never walked to the recursion limit.
+_DEEPEST = 8
+
+
+def _without_ignored(path: str, value, depth: int = 0):
     """``value``, written at ``path``, without the attributes Roster ignores (``_GONE``
     when it held nothing else)."""
+    if depth > _DEEPEST:
+        return value
     if isinstance(value, list):
-        items = [v for v in (_without_ignored(path, v) for v in value) if v is not _GONE]
+        items = [
+            v for v in (_without_ignored(path, v, depth + 1) for v in value) if v is not _GONE
+        ]
         return items if items or not value else _GONE
     if not isinstance(value, dict):
         return value
@@ -396,7 +405,7 @@ def _without_ignored(path: str, value):
         if child is None:
             kept = item
         else:
-            kept = _GONE if _ignored(child) else _without_ignored(child, item)
+            kept = _GONE if _ignored(child) else _without_ignored(child, item, depth + 1)
         if kept is not _GONE:
             out[key] = kept
     return out if out or not value else _GONE

@@ -201,6 +201,8 @@ async def test_no_answer_is_kept_by_a_cache(client, services):
         await client.post(
             "/graphql", json={"query": page}, headers={**auth, "accept": GRAPHQL_RESPONSE}
         ),
+        await client.post("/graphql", json={"query": page}, headers={**auth, "accept": "text/csv"}),
+        await client.post("/graphql", content=b"{not json", headers=auth),
     ]
     for response in answers:
         assert response.headers["cache-control"] == "no-store", response.request

@@ -201,3 +201,16 @@ async def test_writes_answer_with_the_attributes_asked_for(services, client):
     )
     assert refused.status_code == 400, refused.text
     assert (await s.get(f"/Users/{user_id}")).json()["title"] == "Chief"
+
+
+async def test_a_deeply_nested_patch_value_is_bad_input_not_a_server_error(services, client):
+    s = await scim_for(services, client)
+    made = await _create(s, "deep@example.com", title="Lead")
+    value = "x"
+    for _ in range(400):
+        value = [value]
+    response = await s.patch(
+        f"/Users/{made['id']}", {"op": "add", "value": {"name": {"givenName": value}}}
+    )
+    scim_error(response, 400, response.json().get("scimType"))
+    assert (await s.get(f"/Users/{made['id']}")).json()["title"] == "Lead"
