@@ -5,10 +5,15 @@ reset answers the same, in the same time, whether or not the email has a login, 
 look-up and the link are made after the answer. ``defer`` queues a job for the current
 request; ``AfterResponseMiddleware`` runs the queue once the response is sent (each job
 in its own transaction; a failure is logged, never answered).
+
+A websocket has no response to wait for, and may stay open for hours: a job deferred by
+one of its operations (an API key's use, recorded when a subscription authenticates) runs
+at once as a task of its own, beside the operation, never inside its transaction.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
@@ -17,16 +22,30 @@ log = logging.getLogger("roster.after_response")
 
 Job = Callable[[], Awaitable[None]]
 _queue: ContextVar[list[Job] | None] = ContextVar("roster_after_response", default=None)
+_on_socket: ContextVar[bool] = ContextVar("roster_after_response_socket", default=False)
+_running: set[asyncio.Task] = set()  # jobs of websockets under way (held until done)
 
 
 def defer(job: Job) -> bool:
-    """Queue ``job`` for after the current response; False outside a request (the caller
-    then does the work itself)."""
+    """Queue ``job`` for after the current response (over a websocket: start it now);
+    False outside a request (the caller then does the work itself)."""
     queue = _queue.get()
-    if queue is None:
-        return False
-    queue.append(job)
-    return True
+    if queue is not None:
+        queue.append(job)
+        return True
+    if _on_socket.get():
+        task = asyncio.get_running_loop().create_task(_run(job))
+        _running.add(task)
+        task.add_done_callback(_running.discard)
+        return True
+    return False
+
+
+async def _run(job: Job) -> None:
+    try:
+        await job()
+    except Exception:
+        log.exception("work after the response failed")
 
 
 class AfterResponseMiddleware:
@@ -34,6 +53,12 @@ class AfterResponseMiddleware:
         self.app = app
 
     async def __call__(self, scope, receive, send):
+        if scope["type"] == "websocket":
+            token = _on_socket.set(True)
+            try:
+                return await self.app(scope, receive, send)
+            finally:
+                _on_socket.reset(token)
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         queue: list[Job] = []
@@ -43,8 +68,4 @@ class AfterResponseMiddleware:
         finally:
             _queue.reset(token)
             while queue:
-                job = queue.pop(0)
-                try:
-                    await job()
-                except Exception:
-                    log.exception("work after the response failed")
+                await _run(queue.pop(0))

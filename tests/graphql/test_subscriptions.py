@@ -482,3 +482,33 @@ async def test_a_subscriber_whose_token_ended_is_closed_4403_not_priced(api, ser
         rename = {"input": {"id": gid("Staff", target.id), "title": "Renamed"}}
         await api.data(STAFF_UPDATE, rename, as_=admin)
         assert await ws.closed(5) == 4403
+
+
+async def test_an_api_key_used_only_over_the_websocket_shows_its_use(services, live):
+    """Administrators prune keys by ``lastUsedAt``: a key that only subscribes is in use."""
+    from sqlalchemy import select
+
+    from app.access.scopes import Scope
+    from app.identity.models import AuthToken
+    from app.security.tokens import token_digest
+    from tests.factories import make_api_token
+
+    tenant = await make_tenant(services)
+    key = await make_api_token(services, tenant, tenant.owner, scopes=[Scope.STAFF_READ])
+
+    async def last_used():
+        async with services.db.session() as session:
+            return await session.scalar(
+                select(AuthToken.last_used_at).where(AuthToken.digest == token_digest(key))
+            )
+
+    assert await last_used() is None
+    async with WsClient.open(live) as ws:
+        payload = {"Authorization": f"Bearer {key}", "X-Auth-Realm": tenant.owner.realm}
+        assert (await ws.init(payload=payload))["type"] == "connection_ack"
+        await ws.subscribe(STAFF_CHANGED)
+        for _ in range(100):
+            if await last_used() is not None:
+                break
+            await asyncio.sleep(0.05)
+    assert await last_used() is not None
