@@ -54,11 +54,11 @@ class AfterResponseMiddleware:
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "websocket":
-            token = _on_socket.set(True)
+            on_socket = _on_socket.set(True)
             try:
                 return await self.app(scope, receive, send)
             finally:
-                _on_socket.reset(token)
+                _on_socket.reset(on_socket)
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         queue: list[Job] = []

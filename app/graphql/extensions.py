@@ -305,7 +305,7 @@ def _shown_errors(ctx, errors: list[GraphQLError], unexpected: list[GraphQLError
 
 async def _cost_error(ec, max_cost: int, max_depth: int | None) -> GraphQLError | None:
     """The refusal of an operation over the cost limit, or None."""
-    from app.graphql.limits import QueryLimits, check_cost, operation_summary
+    from app.graphql.limits import QueryLimits, check_cost, operation_summary, root_fields
 
     summary = operation_summary(
         ec.schema._schema,
@@ -315,7 +315,10 @@ async def _cost_error(ec, max_cost: int, max_depth: int | None) -> GraphQLError 
         max_cost,
         QueryLimits.max_depth if max_depth is None else max_depth,
     )
-    return await check_cost(ec.context, summary, max_cost, ec.variables)
+    roots = None
+    if ec.operation_type == OperationType.MUTATION and ec.graphql_document is not None:
+        roots = root_fields(ec.graphql_document, ec.operation_name)
+    return await check_cost(ec.context, summary, max_cost, ec.variables, mutation_roots=roots)
 
 
 # Resolvers run synchronously one after the other until one waits (on the database, say):

@@ -737,11 +737,78 @@ async def _sizes_for(ctx, wanted: set[Size], cap: int) -> dict[Size, int]:
     return known
 
 
+# A mutation's answer is built once its work is done: a list its root fields grew is priced
+# at what bounds it then, not at its size before (a project made with 5,000 members, in an
+# account whose projects had none, answered as if it had none). For each mutation field
+# that grows one of these sizes: to what it may grow, another size (a project's members
+# set at once: at most every record) or ``ONE_MORE`` (one item more per such root field).
+# Other mutations grow none of them (a staff import adds records to no project).
+ONE_MORE = "one more"
+GROWN_BY: dict[str, dict[Size, Size | str]] = {
+    "projectCreate": {Size.MEMBERS_PER_PROJECT: Size.STAFF, Size.PROJECTS_PER_STAFF: ONE_MORE},
+    "projectMembersSet": {
+        Size.MEMBERS_PER_PROJECT: Size.STAFF,
+        Size.PROJECTS_PER_STAFF: ONE_MORE,
+    },
+    "projectMemberAdd": {
+        Size.MEMBERS_PER_PROJECT: ONE_MORE,
+        Size.PROJECTS_PER_STAFF: ONE_MORE,
+    },
+    "staffShare": {Size.SHARES_PER_STAFF: ONE_MORE},
+}
+
+
+def root_fields(document: DocumentNode, operation_name: str | None) -> list[str]:
+    """The names of the fields the operation's top level selects (through its fragments),
+    each as often as it is selected."""
+    operation = get_operation_ast(document, operation_name)
+    if operation is None:
+        return []
+    fragments = {
+        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+    }
+    names: list[str] = []
+    seen: set[str] = set()
+    todo = [operation.selection_set]
+    while todo:
+        for selection in todo.pop().selections:
+            if isinstance(selection, FieldNode):
+                names.append(selection.name.value)
+            elif isinstance(selection, InlineFragmentNode):
+                todo.append(selection.selection_set)
+            elif isinstance(selection, FragmentSpreadNode):
+                name = selection.name.value
+                if name not in seen and name in fragments:
+                    seen.add(name)
+                    todo.append(fragments[name].selection_set)
+    return names
+
+
+def _grown(known: dict[Size, int], roots: list[str], wanted: set[Size]) -> dict[Size, int]:
+    """The sizes of ``wanted`` that ``roots`` (a mutation's root fields) may grow, as they
+    may be once those have run (``GROWN_BY``), from ``known`` (before)."""
+    grown: dict[Size, int] = {}
+    for root in roots:
+        for s, bound in GROWN_BY.get(root, {}).items():
+            if s not in wanted:
+                continue
+            now = grown.get(s, known[s])
+            grown[s] = max(now, known[bound]) if isinstance(bound, Size) else now + 1
+    return grown
+
+
 async def check_cost(
-    ctx, summary: Summary | None, max_cost: int, variables: dict | None
+    ctx,
+    summary: Summary | None,
+    max_cost: int,
+    variables: dict | None,
+    *,
+    mutation_roots: list[str] | None = None,
 ) -> GraphQLError | None:
     """The error refusing an operation that costs more than ``max_cost`` with the sizes of
-    the request's account, or None. Counts only when the domain's caps do not settle it."""
+    the request's account, or None. Counts only when the domain's caps do not settle it.
+    ``mutation_roots``: a mutation's root fields, whose answers may hold lists they grew
+    (``GROWN_BY``)."""
     if summary is None:
         return None
     wanted = summary.sizes()
@@ -751,11 +818,20 @@ async def check_cost(
     if wanted <= account_sizes.CAPS.keys():
         if summary.evaluate({**account_sizes.CAPS, **pages}) <= max_cost:
             return None
+    growing = {
+        (s, bound)
+        for root in mutation_roots or ()
+        for s, bound in GROWN_BY.get(root, {}).items()
+        if s in wanted
+    }
     # Sizes counted up to max_cost + 1: every term of the cost is a positive coefficient
     # times sizes and pages, so a size at that cap puts its term, and the cost, over the
     # limit exactly as its real value would (or adds 0 beside a size or page of 0).
     cap = max_cost + 1
-    known = await _sizes_for(ctx, wanted, cap)
+    counted = wanted | {bound for _, bound in growing if isinstance(bound, Size)}
+    known = dict(await _sizes_for(ctx, counted, cap))
+    if growing:
+        known.update(_grown(known, mutation_roots or [], wanted))
     cost = summary.evaluate({**known, **pages}, default=0)
     if cost <= max_cost:
         return None
