@@ -304,11 +304,13 @@ async def create_api_token(
     if not chosen:
         raise Forbidden("Your role gives an API key nothing to do.", field=["scopes"])
     # the account's members locked, as a disable locks them before it ends the member's
-    # tokens there: a key made beside it would not be ended, and come back at an enable
-    # (imported here: the accounts service makes users through this module)
-    from app.accounts.service import lock_account
+    # tokens there, and the creator's own record read again under the lock: a key made
+    # beside a disable, by a request that authenticated before it, would not be ended, and
+    # would come back at an enable (imported here: the staff service reads through this
+    # module)
+    from app.staff.service import lock_members
 
-    await lock_account(session, actor.account_id)
+    await lock_members(session, actor)
     user = await session.get_one(User, actor.user_id)
     return await issue_token(
         session,

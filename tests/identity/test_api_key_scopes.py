@@ -7,7 +7,7 @@ import json
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from app.access import Role
 from app.access.scopes import SCOPE_PERMITS, Scope, Surface, allows
@@ -15,7 +15,7 @@ from app.audit.models import AuditEntry
 from app.db.base import utcnow
 from app.graphql import limits
 from app.identity import service as identity
-from app.identity.models import AuthToken
+from app.identity.models import AuthToken, TokenKind
 from app.security.tokens import token_digest
 from app.staff.models import Staff
 from tests.factories import (
@@ -374,3 +374,34 @@ async def test_a_key_shows_its_login_email_only_with_personal_data(api, services
     # the owner's own session always sees it
     own = await api.data("{ viewer { user { email } } }", as_=owner)
     assert own["viewer"]["user"]["email"] == owner.email
+
+
+async def test_a_key_asked_for_while_its_creator_is_disabled_is_not_made(api, services):
+    """A request that authenticated just before its member was disabled (the disable ends
+    their tokens under the account's lock) makes no key once it gets the lock: one made
+    then would not have been ended, and would come back when the member is enabled."""
+    from app.errors import AccessDenied
+    from tests.factories import make_member
+
+    tenant = await make_tenant(services)
+    member = await make_member(services, tenant, Role.EDITOR)
+    async with services.db.session() as session:
+        _, actor = await identity.authenticate_actor(session, member.token, member.realm)
+    assert actor is not None
+    disabled = await api.data(
+        "mutation($id: ID!) { staffDisable(input: {staffId: $id}) { userErrors { code } } }",
+        {"id": member.staff_id},
+        as_=tenant.owner,
+    )
+    assert disabled["staffDisable"]["userErrors"] == []
+    async with services.db.session(write=True) as session:
+        with pytest.raises(AccessDenied):
+            await identity.create_api_token(
+                session, actor, name="late", expires_in_days=None, default_days=30,
+                max_days=365, scopes=None,
+            )  # fmt: skip
+    async with services.db.session() as session:
+        keys = await session.scalar(
+            select(func.count()).select_from(AuthToken).where(AuthToken.kind == TokenKind.API)
+        )
+    assert keys == 0
