@@ -55,8 +55,14 @@ class Seats:
 
 
 def slugify(name: str) -> str:
+    """A slug made from an account's name, as a typed one must be (``check_new_account``):
+    three characters at least, never all digits, which a realm reads as an account id
+    (``account_by_realm``: an account named "2024" would answer for account 2024), nor in
+    the placeholders' space (``PENDING_PREFIX``)."""
     slug = re.sub(r"[^a-z0-9]+", "-", name_key(name)).strip("-")[:40].strip("-")
-    return slug if len(slug) >= 3 else f"account-{slug}".strip("-")
+    if len(slug) < 3 or slug.isdigit() or slug.startswith(PENDING_PREFIX):
+        return f"account-{slug}".strip("-")
+    return slug
 
 
 async def next_staff_sid(session: AsyncSession, account_id: int, count: int = 1) -> int:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from hypothesis import example, given
+from hypothesis import strategies as st
+
 from app.accounts.models import Account
 from tests.factories import get_row, make_staff_many, make_tenant, update_row
 
@@ -42,3 +45,18 @@ async def test_the_sessions_account_holds_the_sequence_it_was_given(services):
         assert account.staff_seq == last  # no lazy load: MissingGreenlet if it expired
         await session.commit()
     assert (await get_row(services, Account, tenant.account_id)).staff_seq == last
+
+
+
+@example("2024")
+@example("Pending Partners")
+@example("")
+@given(st.text(max_size=60) | st.from_regex(r"[0-9 ]{1,12}", fullmatch=True))
+def test_a_slug_made_from_a_name_is_one_a_client_could_have_chosen(name):
+    """Never all digits (a realm of digits names an account by id: an account named "2024"
+    answered for account 2024), three characters at least, the typed slugs' alphabet."""
+    from app.accounts.service import _SLUG, PENDING_PREFIX, slugify
+
+    slug = slugify(name)
+    assert _SLUG.match(slug), slug
+    assert not slug.isdigit() and not slug.startswith(PENDING_PREFIX)
