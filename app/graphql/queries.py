@@ -279,6 +279,9 @@ async def custom_field_values_of(
             value=v.value,
         )
         for v in values
+        # a record deleted between the two reads (each statement sees what has committed
+        # by then, on PostgreSQL) is gone with its values, as the REST API's list has it
+        if v.staff_id in by_id
     ]
 
 
