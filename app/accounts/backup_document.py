@@ -68,7 +68,7 @@ from app.invitations.join_links import link_problems
 from app.invitations.models import Invitation, InvitationStatus, JoinLink
 from app.invitations.service import MAX_EXPIRY_DAYS, check_invited_role
 from app.projects.models import Project, ProjectMember, ProjectTeamRole
-from app.projects.service import MAX_PROJECTS
+from app.projects.service import MAX_PROJECTS, MAX_TEAM_ROLES
 from app.security.crypto import Keyring
 from app.security.tokens import token_digest
 from app.staff.errors import ManagerCycle
@@ -357,6 +357,7 @@ def _check_sizes(rows: dict[str, list[dict]]) -> None:
         ("customFields", active, MAX_FIELDS, "active custom fields"),
         ("staffStatuses", len(rows["staffStatuses"]), MAX_STATUSES, "statuses"),
         ("projects", len(rows["projects"]), MAX_PROJECTS, "projects"),
+        ("projectTeamRoles", len(rows["projectTeamRoles"]), MAX_TEAM_ROLES, "team roles"),
     ):
         if held > most:
             raise BackupRejected(

@@ -26,6 +26,7 @@ from app.identity.models import AuthToken, TokenKind
 from app.identity.queries import Counting
 from app.invitations.models import JoinLink, JoinRequest
 from app.projects.models import Project, ProjectMember, ProjectTeamRole
+from app.projects.service import MAX_TEAM_ROLES
 from app.staff.models import Staff, StaffShare, StaffStatus
 from app.staff.service import MAX_STATUSES
 
@@ -186,4 +187,5 @@ CAPS: dict[Size, int] = {
     Size.ACTIVE_FIELDS: MAX_FIELDS,  # enforced on creation; archived fields cannot come back
     Size.CUSTOM_FIELDS: MAX_FIELDS_KEPT,  # enforced on creation, archived ones included
     Size.STAFF_STATUSES: MAX_STATUSES,  # enforced on creation (statuses are archived, kept)
+    Size.TEAM_ROLES: MAX_TEAM_ROLES,  # enforced on creation
 }

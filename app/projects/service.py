@@ -23,6 +23,9 @@ from app.staff.models import Staff
 from app.validation import FieldPath, clean_text, name_key, path_of
 
 MAX_PROJECTS = 10_000
+# Team roles are a picklist every reader of a role loads whole (``loaders.team_roles``):
+# the cost model prices it at this cap (app.accounts.sizes.CAPS), as it does statuses.
+MAX_TEAM_ROLES = 100
 
 
 def _visible(actor: Actor) -> list:
@@ -478,6 +481,17 @@ async def create_team_role(session: AsyncSession, actor: Actor, name: str) -> Pr
     name = clean_text(
         name, "name", max_length=100, required=True, label="Team role name", keyed=True
     )
+    # counted with the account locked: concurrent creates never pass the cap
+    await lock_account(session, actor.account_id)
+    held = await session.scalar(
+        select(func.count())
+        .select_from(ProjectTeamRole)
+        .where(ProjectTeamRole.account_id == actor.account_id)
+    )
+    if (held or 0) >= MAX_TEAM_ROLES:
+        raise DomainError(
+            f"An account has at most {MAX_TEAM_ROLES} team roles.", code=ErrorCode.LIMIT_REACHED
+        )
     if await session.scalar(
         select(ProjectTeamRole.id).where(
             ProjectTeamRole.account_id == actor.account_id,

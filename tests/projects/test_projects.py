@@ -627,3 +627,29 @@ async def test_a_key_puts_on_projects_only_the_records_it_sees(api, services):
     # the owner, who sees everyone, may
     data = await api.data(add, {"p": project["id"], "s": gid("Staff", other.id)}, as_=tenant.owner)
     assert data["projectMemberAdd"]["userErrors"] == []
+
+
+async def test_an_account_holds_a_bounded_number_of_team_roles(api, services):
+    """Every reader of a role loads the account's team roles whole, and the cost model
+    prices them at the cap: past it, creating one is refused (found in review: thirty
+    aliased creations a request grew them without end)."""
+    from sqlalchemy import insert
+
+    from app.projects.models import ProjectTeamRole
+    from app.projects.service import MAX_TEAM_ROLES
+    from app.validation import name_key
+
+    tenant = await make_tenant(services)
+    async with services.db.session(write=True) as session:
+        await session.execute(
+            insert(ProjectTeamRole),
+            [
+                {"account_id": tenant.account_id, "name": f"R{i}", "name_key": name_key(f"R{i}")}
+                for i in range(MAX_TEAM_ROLES - 1)
+            ],
+        )
+        await session.commit()
+    await team_role(api, tenant.owner, "The last one")
+    data = await api.data(ROLE_CREATE, {"name": "One too many"}, as_=tenant.owner)
+    assert [e["code"] for e in data["projectTeamRoleCreate"]["userErrors"]] == ["LIMIT_REACHED"]
+    assert data["projectTeamRoleCreate"]["teamRole"] is None
