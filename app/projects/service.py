@@ -47,12 +47,35 @@ async def find_project(session: AsyncSession, actor: Actor, project_id: int) -> 
 
 
 async def get_project(
-    session: AsyncSession, actor: Actor, project_id: int, field: FieldPath = "project_id"
+    session: AsyncSession,
+    actor: Actor,
+    project_id: int,
+    field: FieldPath = "project_id",
+    *,
+    to_change: bool = False,
 ):
-    project = await find_project(session, actor, project_id)
+    """The project, or NotFound. ``to_change``: its row held until commit (PostgreSQL), for
+    a change of it or of its members: one deleted by a concurrent request is then waited
+    for and not found, where a plain look found it and the change failed on its foreign
+    key or its vanished row (an unexpected error)."""
+    statement = select(Project).where(Project.id == project_id, *_visible(actor))
+    if to_change:
+        statement = statement.with_for_update(key_share=True, of=Project)
+    project = await session.scalar(statement)
     if project is None:
         raise NotFound("Project", field=path_of(field))
     return project
+
+
+def _held_staff(actor: Actor, *conditions):
+    """The visible records matching ``conditions``, each held against deletion until
+    commit (PostgreSQL's FOR KEY SHARE: what a row that refers to it needs): a record
+    deleted meanwhile is not found rather than failing the change on its foreign key."""
+    return (
+        select(Staff)
+        .where(*conditions, *staff_queries.visible(actor))
+        .with_for_update(read=True, key_share=True, of=Staff)
+    )
 
 
 async def lock_project(session: AsyncSession, actor: Actor, project_id: int) -> None:
@@ -219,9 +242,7 @@ async def _staff_of(
     found = (
         {
             s.id: s
-            for s in await session.scalars(
-                select(Staff).where(Staff.id.in_(wanted), *staff_queries.visible(actor))
-            )
+            for s in await session.scalars(_held_staff(actor, Staff.id.in_(wanted)))
         }
         if wanted
         else {}
@@ -250,7 +271,7 @@ async def update_project(
 ) -> Project:
     """Rename a project, change its description or externalId (arguments left out stay)."""
     require_project_management(actor)
-    project = await get_project(session, actor, project_id)
+    project = await get_project(session, actor, project_id, to_change=True)
     before = (project.name, project.description, project.external_id)
     if name is not UNCHANGED:
         name = clean_text(
@@ -296,7 +317,7 @@ async def set_members(
     """Make the project's members exactly ``staff_ids``: those not named leave, those new
     join (with their default project role); those who stay keep their team role."""
     require_project_management(actor)
-    project = await get_project(session, actor, project_id)
+    project = await get_project(session, actor, project_id, to_change=True)
     wanted = await _staff_of(session, actor, staff_ids, "staff_ids")
     keep = {s.id for s in wanted}
     current = list(
@@ -368,10 +389,8 @@ async def add_member(
     team_role_id: int | None,
 ) -> Project:
     require_project_management(actor)
-    project = await get_project(session, actor, project_id)
-    staff = await session.scalar(
-        select(Staff).where(Staff.id == staff_id, *staff_queries.visible(actor))
-    )
+    project = await get_project(session, actor, project_id, to_change=True)
+    staff = await session.scalar(_held_staff(actor, Staff.id == staff_id))
     if staff is None:  # another account's, or one the actor does not see (``_staff_of``)
         raise NotFound("Staff member", field=["staff_id"])
     if team_role_id is not None:
@@ -386,7 +405,7 @@ async def add_member(
 
 async def remove_member(session: AsyncSession, actor: Actor, project_id: int, staff_id: int):
     require_project_management(actor)
-    project = await get_project(session, actor, project_id)
+    project = await get_project(session, actor, project_id, to_change=True)
     member = await session.get(ProjectMember, (project.id, staff_id))
     # removed by a concurrent request since the look: not a member, as the look would say
     if member is None or not await remove(session, member):

@@ -653,3 +653,45 @@ async def test_an_account_holds_a_bounded_number_of_team_roles(api, services):
     data = await api.data(ROLE_CREATE, {"name": "One too many"}, as_=tenant.owner)
     assert [e["code"] for e in data["projectTeamRoleCreate"]["userErrors"]] == ["LIMIT_REACHED"]
     assert data["projectTeamRoleCreate"]["teamRole"] is None
+
+
+@pytest.mark.parametrize("deleted", ["project", "staff"])
+async def test_a_member_added_as_the_project_or_the_record_is_deleted_is_not_found(
+    api, services, database_url, deleted
+):
+    """A project or record deleted by a transaction that commits while the addition waits
+    for it: the addition answers not found, never an unexpected error from its foreign key
+    (PostgreSQL, where the two run at once; SQLite's writers take turns)."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("concurrent writers are PostgreSQL's")
+    import asyncio
+
+    import asyncpg
+
+    from app.graphql.ids import decode_id
+
+    tenant = await make_tenant(services)
+    staff = await make_staff(services, tenant)
+    project = await create_ok(api, tenant.owner)
+    pk = decode_id(project["id"], "Project")
+    other = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        await other.execute("BEGIN")
+        if deleted == "project":
+            await other.execute("DELETE FROM project_members WHERE project_id = $1", pk)
+            await other.execute("DELETE FROM projects WHERE id = $1", pk)
+        else:
+            await other.execute("DELETE FROM staff WHERE id = $1", staff.id)
+        adding = asyncio.create_task(
+            api(ADD, {"input": {"projectId": project["id"], "staffId": gid("Staff", staff.id)}},
+                as_=tenant.owner)
+        )  # fmt: skip
+        await asyncio.sleep(0.5)
+        assert not adding.done()  # it waits for the deleting transaction
+        await other.execute("COMMIT")
+        body = await asyncio.wait_for(adding, 10)
+    finally:
+        await other.close()
+    assert "errors" not in body, body
+    [error] = body["data"]["projectMemberAdd"]["userErrors"]
+    assert error["code"] == "NOT_FOUND"
