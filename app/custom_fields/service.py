@@ -375,7 +375,7 @@ async def set_values(
     session: AsyncSession, actor: Actor, staff_id: int, values: list[tuple[int, str | None]]
 ) -> Staff:
     """Set several values at once; every bad value gets its own error and nothing is written."""
-    staff = await get_staff(session, actor, staff_id, field="staff_id")
+    staff = await get_staff(session, actor, staff_id, field="staff_id", held=True)
     if len(values) > MAX_VALUES_PER_CALL:
         raise DomainError(f"At most {MAX_VALUES_PER_CALL} values at once.", field=["values"])
     editable = access.can_edit(actor, staff.id, staff.restricted)

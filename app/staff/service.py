@@ -123,8 +123,17 @@ def write_secret(keyring: Keyring, staff: Staff, field: str, value: str | None) 
 # --- reading ---------------------------------------------------------------------------
 
 
-async def get_staff(session: AsyncSession, actor: Actor, staff_id: int, field="id") -> Staff:
-    staff = await session.scalar(staff_in_account(actor, staff_id))
+async def get_staff(
+    session: AsyncSession, actor: Actor, staff_id: int, field="id", *, held: bool = False
+) -> Staff:
+    """The record, or NotFound. ``held``: kept from deletion until commit (PostgreSQL's
+    FOR KEY SHARE, which no update of its columns waits for), for a change that writes rows
+    referring to it: a record deleted meanwhile is then not found, where the change failed
+    on its foreign key with an unexpected error."""
+    statement = staff_in_account(actor, staff_id)
+    if held:
+        statement = statement.with_for_update(read=True, key_share=True, of=Staff)
+    staff = await session.scalar(statement)
     if staff is None:
         raise NotFound("Staff member", field=[field])
     return staff

@@ -240,3 +240,36 @@ async def test_custom_field_values_skip_archived_fields(api, services):
     archive = FIELD_MUTATIONS["customFieldArchive"].replace("%s", FIELD_PAYLOAD)
     await api.data(archive, {"id": gid("CustomField", badge.id)}, as_=tenant.owner)
     assert (await api.data(VALUES_BY_NAME, as_=viewer))["customFieldValues"] == []
+
+
+async def test_values_set_as_their_record_is_deleted_are_not_found(api, services, database_url):
+    """A record deleted by a transaction that commits while the values wait for it: not
+    found, never an unexpected error from a foreign key (PostgreSQL, where the two run at
+    once; SQLite's writers take turns)."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("concurrent writers are PostgreSQL's")
+    import asyncio
+
+    import asyncpg
+
+    tenant = await make_tenant(services)
+    badge = await make_custom_field(services, tenant, "Badge")
+    row = await make_staff(services, tenant)
+    values = [{"fieldId": gid("CustomField", badge.id), "value": "new"}]
+    other = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        await other.execute("BEGIN")
+        await other.execute("DELETE FROM staff WHERE id = $1", row.id)
+        setting = asyncio.create_task(
+            api(SET_VALUES, {"staff": gid("Staff", row.id), "values": values}, as_=tenant.owner)
+        )
+        await asyncio.sleep(0.5)
+        assert not setting.done()  # it waits for the deleting transaction
+        await other.execute("COMMIT")
+        body = await asyncio.wait_for(setting, 10)
+    finally:
+        await other.close()
+    assert "errors" not in body, body
+    assert [e["code"] for e in body["data"]["staffCustomFieldsSet"]["userErrors"]] == [
+        "NOT_FOUND"
+    ]
