@@ -19,7 +19,7 @@ from app.errors import DomainError, ErrorCode, NotFound, ValidationFailed
 from app.projects.models import Project, ProjectMember, ProjectTeamRole
 from app.staff import access
 from app.staff import queries as staff_queries
-from app.staff.models import Staff
+from app.staff.models import AccountStatus, Staff
 from app.validation import FieldPath, clean_text, name_key, path_of
 
 MAX_PROJECTS = 10_000
@@ -461,6 +461,20 @@ async def members_of(
     for member, staff in rows:
         out[member.project_id].append((member, staff))
     return out
+
+
+def members_seen(actor: Actor, rows: list) -> list:
+    """Of a project's (membership, record) pairs, those ``actor`` is shown. Everyone who
+    sees the directory sees every member; a guest, who sees a colleague's status as null
+    and whose directory never lists disabled or inactive records, is not shown those
+    members either: the list beside the directory would name them."""
+    if access.sees_directory(actor):
+        return rows
+    return [
+        (member, staff)
+        for member, staff in rows
+        if staff.account_status != AccountStatus.DISABLED and not staff.is_inactive
+    ]
 
 
 async def projects_of(session: AsyncSession, account_id: int, staff_ids: list[int]):

@@ -695,3 +695,34 @@ async def test_a_member_added_as_the_project_or_the_record_is_deleted_is_not_fou
     assert "errors" not in body, body
     [error] = body["data"]["projectMemberAdd"]["userErrors"]
     assert error["code"] == "NOT_FOUND"
+
+
+async def test_a_guest_is_not_shown_the_disabled_or_inactive_members_of_their_projects(
+    api, services
+):
+    """A guest's directory never lists a disabled or inactive colleague, and shows their
+    status as null: the members of the guest's project beside it would name them (found
+    in review). Whoever sees the directory sees every member."""
+    from app.staff.models import AccountStatus
+
+    tenant = await make_tenant(services)
+    guest = await make_member(services, tenant, Role.GUEST)
+    active, gone, idle = [await make_staff(services, tenant, last_name=n) for n in "ABC"]
+    project = await create_ok(
+        api, tenant.owner,
+        memberIds=[guest.staff_id] + [gid("Staff", s.id) for s in (active, gone, idle)],
+    )  # fmt: skip
+    await set_staff_columns(services, gone.id, account_status=AccountStatus.DISABLED)
+    await set_staff_columns(services, idle.id, is_inactive=True)
+    query = "query($id: ID!) { node(id: $id) { ... on Project { members { staff { id } } } } }"
+
+    def ids(data) -> set[str]:
+        return {m["staff"]["id"] for m in data["node"]["members"]}
+
+    shown = ids(await api.data(query, {"id": project["id"]}, as_=guest))
+    assert {guest.staff_id, gid("Staff", active.id)} <= shown
+    assert not {gid("Staff", gone.id), gid("Staff", idle.id)} & shown
+    directory = await api.data("{ staff(first: 100) { nodes { id } } }", as_=guest)
+    assert shown == {n["id"] for n in directory["staff"]["nodes"]}
+    everyone = ids(await api.data(query, {"id": project["id"]}, as_=tenant.owner))
+    assert everyone >= {gid("Staff", s.id) for s in (active, gone, idle)}

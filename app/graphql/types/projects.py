@@ -74,6 +74,7 @@ class Project(Node):
     async def members(self, info: Info) -> list[ProjectMember]:
         from app.graphql import loaders
         from app.graphql.types.staff import Staff
+        from app.projects.service import members_seen
 
         rows = await loaders.project_members(info.context, self._actor.account_id).load(
             self._row.id
@@ -84,7 +85,7 @@ class Project(Node):
                 _team_role_id=member.team_role_id,
                 _account_id=self._actor.account_id,
             )
-            for member, staff in rows
+            for member, staff in members_seen(self._actor, rows)
         ]
 
 
