@@ -588,3 +588,19 @@ async def until_waiting_on_a_lock(services, task) -> None:
             if await look.scalar(waiting) or task.done():
                 return
         await asyncio.sleep(0.02)
+
+
+async def waiting_for_a_lock(holder, seconds: float = 20.0) -> None:
+    """Until a backend of the database waits for a lock that the asyncpg connection
+    ``holder`` holds (PostgreSQL; fails after ``seconds``): a concurrent request has
+    reached the row it must wait for, however loaded the machine."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    pid = holder.get_server_pid()
+    while not await holder.fetchval(
+        "SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))", pid
+    ):
+        assert loop.time() < deadline, "no request came to wait for the lock"
+        await asyncio.sleep(0.02)

@@ -19,6 +19,7 @@ from sqlalchemy import ColumnElement, Integer, bindparam, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute, aliased
 
+from app.access import Permit, roles_holding
 from app.custom_fields.models import CustomField, CustomFieldValue
 from app.custom_fields.service import MAX_FIELDS, MAX_FIELDS_KEPT
 from app.db.prepared import Prepared, connection_of
@@ -26,8 +27,7 @@ from app.identity.models import AuthToken, TokenKind
 from app.identity.queries import Counting
 from app.invitations.models import JoinLink, JoinRequest
 from app.projects.models import Project, ProjectMember, ProjectTeamRole
-from app.projects.service import MAX_TEAM_ROLES
-from app.staff.models import Staff, StaffShare, StaffStatus
+from app.staff.models import AccountStatus, Staff, StaffShare, StaffStatus
 from app.staff.service import MAX_STATUSES
 
 
@@ -49,6 +49,8 @@ class Size(enum.StrEnum):
     MEMBERSHIPS = "memberships"  # accounts of the user
     API_TOKENS = "apiTokens"  # API tokens of the user
     ACCOUNT_API_TOKENS = "accountApiTokens"  # API tokens of the account
+    # active members who administer the account (they join every project made)
+    ADMINISTRATORS = "administrators"
 
 
 # size: (the owner column, the grouping column or None for a plain count, and a condition
@@ -72,6 +74,12 @@ _ACCOUNT: dict[Size, _Counted] = {
     Size.JOIN_LINKS: (JoinLink.account_id, None, None),
     Size.JOIN_REQUESTS: (JoinRequest.account_id, None, None),
     Size.ACCOUNT_API_TOKENS: (AuthToken.account_id, None, lambda t: t.kind == TokenKind.API),
+    Size.ADMINISTRATORS: (
+        Staff.account_id,
+        None,
+        lambda s: (s.account_status == AccountStatus.ACTIVE)
+        & s.role.in_(roles_holding(Permit.MANAGE_ACCOUNT)),
+    ),
 }
 # size: (the owner column, the grouping column or None for a plain count, a condition)
 _USER: dict[Size, _Counted] = {
@@ -187,5 +195,4 @@ CAPS: dict[Size, int] = {
     Size.ACTIVE_FIELDS: MAX_FIELDS,  # enforced on creation; archived fields cannot come back
     Size.CUSTOM_FIELDS: MAX_FIELDS_KEPT,  # enforced on creation, archived ones included
     Size.STAFF_STATUSES: MAX_STATUSES,  # enforced on creation (statuses are archived, kept)
-    Size.TEAM_ROLES: MAX_TEAM_ROLES,  # enforced on creation
 }

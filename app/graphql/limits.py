@@ -44,6 +44,7 @@ import time
 import weakref
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
 from graphql import (
     DocumentNode,
@@ -56,6 +57,8 @@ from graphql import (
     GraphQLSchema,
     InlineFragmentNode,
     IntValueNode,
+    ListValueNode,
+    ObjectValueNode,
     OperationDefinitionNode,
     SchemaMetaFieldDef,
     StringValueNode,
@@ -740,40 +743,57 @@ async def _sizes_for(ctx, wanted: set[Size], cap: int) -> dict[Size, int]:
 # A mutation's answer is built once its work is done: a list its root fields grew is priced
 # at what bounds it then, not at its size before (a project made with 5,000 members, in an
 # account whose projects had none, answered as if it had none). For each mutation field
-# that grows one of these sizes: to what it may grow, another size (a project's members
-# set at once: at most every record) or ``ONE_MORE`` (one item more per such root field).
-# Other mutations grow none of them (a staff import adds records to no project).
+# that grows one of these sizes, what one such root field may make it: ``ONE_MORE`` (one
+# item more), or ``Given`` (a list the field sets at once: as long as its input list, where
+# the document or its variables give it, else the account-wide bound, plus what joins it
+# anyway). Other mutations grow none of them (a staff import adds records to no project).
 ONE_MORE = "one more"
-GROWN_BY: dict[str, dict[Size, Size | str]] = {
-    "projectCreate": {Size.MEMBERS_PER_PROJECT: Size.STAFF, Size.PROJECTS_PER_STAFF: ONE_MORE},
+
+
+@dataclass(frozen=True)
+class Given:
+    path: tuple[str, ...]  # the input list, from the root field's arguments
+    bound: Size  # what bounds it where the input's length is not known
+    joining: Size | None = None  # who joins besides (a new project's administrators)
+
+
+GROWN_BY: dict[str, dict[Size, Given | str]] = {
+    "projectCreate": {
+        Size.MEMBERS_PER_PROJECT: Given(("input", "memberIds"), Size.STAFF, Size.ADMINISTRATORS),
+        Size.PROJECTS_PER_STAFF: ONE_MORE,
+    },
     "projectMembersSet": {
-        Size.MEMBERS_PER_PROJECT: Size.STAFF,
+        Size.MEMBERS_PER_PROJECT: Given(("input", "staffIds"), Size.STAFF),
         Size.PROJECTS_PER_STAFF: ONE_MORE,
     },
     "projectMemberAdd": {
         Size.MEMBERS_PER_PROJECT: ONE_MORE,
         Size.PROJECTS_PER_STAFF: ONE_MORE,
     },
+    "staffCreate": {
+        Size.PROJECTS_PER_STAFF: Given(("input", "projectIds"), Size.PROJECTS),
+        Size.MEMBERS_PER_PROJECT: ONE_MORE,
+    },
     "staffShare": {Size.SHARES_PER_STAFF: ONE_MORE},
 }
 
 
-def root_fields(document: DocumentNode, operation_name: str | None) -> list[str]:
-    """The names of the fields the operation's top level selects (through its fragments),
-    each as often as it is selected."""
+def root_fields(document: DocumentNode, operation_name: str | None) -> list[FieldNode]:
+    """The fields the operation's top level selects (through its fragments), each as often
+    as it is selected."""
     operation = get_operation_ast(document, operation_name)
     if operation is None:
         return []
     fragments = {
         d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
     }
-    names: list[str] = []
+    found: list[FieldNode] = []
     seen: set[str] = set()
     todo = [operation.selection_set]
     while todo:
         for selection in todo.pop().selections:
             if isinstance(selection, FieldNode):
-                names.append(selection.name.value)
+                found.append(selection)
             elif isinstance(selection, InlineFragmentNode):
                 todo.append(selection.selection_set)
             elif isinstance(selection, FragmentSpreadNode):
@@ -781,19 +801,57 @@ def root_fields(document: DocumentNode, operation_name: str | None) -> list[str]
                 if name not in seen and name in fragments:
                     seen.add(name)
                     todo.append(fragments[name].selection_set)
-    return names
+    return found
 
 
-def _grown(known: dict[Size, int], roots: list[str], wanted: set[Size]) -> dict[Size, int]:
+def _length(node: FieldNode, path: tuple[str, ...], variables: dict | None) -> int | None:
+    """The length of the list at ``path`` in the field's arguments (literal, or a variable
+    at any step), or None where it is not a list (left out, null: nothing is set)."""
+    value: Any = {a.name.value: a.value for a in node.arguments or ()}
+    for key in path:
+        if isinstance(value, dict):
+            value = value.get(key)
+        elif isinstance(value, ObjectValueNode):
+            value = {f.name.value: f.value for f in value.fields}.get(key)
+        else:
+            return None
+        if isinstance(value, VariableNode):
+            value = (variables or {}).get(value.name.value)
+    if isinstance(value, ListValueNode):
+        return len(value.values)
+    if isinstance(value, list):
+        return len(value)
+    return None
+
+
+def _growth_sizes(roots: list[FieldNode], wanted: set[Size]) -> set[Size]:
+    """What must be counted to price what ``roots`` may grow of ``wanted``."""
+    needed: set[Size] = set()
+    for root in roots:
+        for s, how in GROWN_BY.get(root.name.value, {}).items():
+            if s in wanted and isinstance(how, Given):
+                needed |= {how.bound} | ({how.joining} if how.joining else set())
+    return needed
+
+
+def _grown(
+    known: dict[Size, int], roots: list[FieldNode], wanted: set[Size], variables: dict | None
+) -> dict[Size, int]:
     """The sizes of ``wanted`` that ``roots`` (a mutation's root fields) may grow, as they
     may be once those have run (``GROWN_BY``), from ``known`` (before)."""
     grown: dict[Size, int] = {}
     for root in roots:
-        for s, bound in GROWN_BY.get(root, {}).items():
+        for s, how in GROWN_BY.get(root.name.value, {}).items():
             if s not in wanted:
                 continue
             now = grown.get(s, known[s])
-            grown[s] = max(now, known[bound]) if isinstance(bound, Size) else now + 1
+            if isinstance(how, Given):
+                given = _length(root, how.path, variables)
+                made = known[how.bound] if given is None else min(given, known[how.bound])
+                made += known[how.joining] if how.joining else 0
+                grown[s] = max(now, made)
+            else:
+                grown[s] = now + 1
     return grown
 
 
@@ -803,7 +861,7 @@ async def check_cost(
     max_cost: int,
     variables: dict | None,
     *,
-    mutation_roots: list[str] | None = None,
+    mutation_roots: list[FieldNode] | None = None,
 ) -> GraphQLError | None:
     """The error refusing an operation that costs more than ``max_cost`` with the sizes of
     the request's account, or None. Counts only when the domain's caps do not settle it.
@@ -818,20 +876,13 @@ async def check_cost(
     if wanted <= account_sizes.CAPS.keys():
         if summary.evaluate({**account_sizes.CAPS, **pages}) <= max_cost:
             return None
-    growing = {
-        (s, bound)
-        for root in mutation_roots or ()
-        for s, bound in GROWN_BY.get(root, {}).items()
-        if s in wanted
-    }
+    roots = mutation_roots or []
     # Sizes counted up to max_cost + 1: every term of the cost is a positive coefficient
     # times sizes and pages, so a size at that cap puts its term, and the cost, over the
     # limit exactly as its real value would (or adds 0 beside a size or page of 0).
     cap = max_cost + 1
-    counted = wanted | {bound for _, bound in growing if isinstance(bound, Size)}
-    known = dict(await _sizes_for(ctx, counted, cap))
-    if growing:
-        known.update(_grown(known, mutation_roots or [], wanted))
+    known = dict(await _sizes_for(ctx, wanted | _growth_sizes(roots, wanted), cap))
+    known.update(_grown(known, roots, wanted, variables))
     cost = summary.evaluate({**known, **pages}, default=0)
     if cost <= max_cost:
         return None

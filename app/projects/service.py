@@ -23,8 +23,8 @@ from app.staff.models import AccountStatus, Staff
 from app.validation import FieldPath, clean_text, name_key, path_of
 
 MAX_PROJECTS = 10_000
-# Team roles are a picklist every reader of a role loads whole (``loaders.team_roles``):
-# the cost model prices it at this cap (app.accounts.sizes.CAPS), as it does statuses.
+# Team roles are a picklist every reader of a role loads whole (``loaders.team_roles``).
+# (The cost model counts them: accounts may hold more, made before the cap.)
 MAX_TEAM_ROLES = 100
 
 
@@ -297,9 +297,11 @@ async def update_project(
 
 
 async def delete_project(session: AsyncSession, actor: Actor, project_id: int) -> Project:
-    """Delete a project and its memberships (the people stay)."""
+    """Delete a project and its memberships (the people stay). The project's row is held
+    first, as every change of its members holds it (``get_project``): a deletion that took
+    the members' rows before waiting for the project's would deadlock with one of them."""
     require_project_management(actor)
-    project = await get_project(session, actor, project_id)
+    project = await get_project(session, actor, project_id, to_change=True)
     members = await session.scalars(
         select(ProjectMember).where(ProjectMember.project_id == project.id)
     )
@@ -422,17 +424,21 @@ async def add_to_projects(
     if not project_ids:
         return
     require_project_management(actor)
-    errors = []
+    errors: list[tuple[int, DomainError]] = []
     projects = []
-    for index, project_id in enumerate(project_ids):
+    # each held for the change (``get_project``), in the order of their ids: two records
+    # made at once onto the same projects never wait for each other's
+    for index, project_id in sorted(enumerate(project_ids), key=lambda pair: pair[1]):
         try:
             projects.append(
-                await get_project(session, actor, project_id, field=["project_ids", str(index)])
+                await get_project(
+                    session, actor, project_id, field=["project_ids", str(index)], to_change=True
+                )
             )
         except DomainError as exc:
-            errors.append(exc)
+            errors.append((index, exc))
     if errors:
-        raise ValidationFailed(errors)
+        raise ValidationFailed([exc for _, exc in sorted(errors, key=lambda pair: pair[0])])
     for project in projects:
         await _add(session, project, staff)
 

@@ -40,6 +40,7 @@ from app.identity.models import TokenKind, User, UserToken, UserTokenPurpose
 from app.identity.service import end_tokens
 from app.invitations.errors import InvitationRevoked
 from app.invitations.models import Invitation, InvitationStatus, JoinLink
+from app.projects.models import Project
 from app.staff import access, stamps
 from app.staff.errors import AlreadyMember, StaffEmailTaken
 from app.staff.models import (
@@ -272,6 +273,15 @@ async def delete(session: AsyncSession, actor: Actor, staff_id: int) -> Staff:
         update(Invitation)
         .where(Invitation.staff_id == staff.id)
         .values(staff_id=None)
+        .execution_options(synchronize_session=False)
+    )
+    # the projects it made forget their maker before the record goes, rather than in the
+    # database's SET NULL while the record's row is held: a change of one of those
+    # projects holds the project, then waits to hold the record (app.projects.service)
+    await session.execute(
+        update(Project)
+        .where(Project.account_id == actor.account_id, Project.created_by_staff_id == staff.id)
+        .values(created_by_staff_id=None)
         .execution_options(synchronize_session=False)
     )
     await session.delete(staff)

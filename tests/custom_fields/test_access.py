@@ -252,6 +252,8 @@ async def test_values_set_as_their_record_is_deleted_are_not_found(api, services
 
     import asyncpg
 
+    from tests.factories import waiting_for_a_lock
+
     tenant = await make_tenant(services)
     badge = await make_custom_field(services, tenant, "Badge")
     row = await make_staff(services, tenant)
@@ -263,7 +265,7 @@ async def test_values_set_as_their_record_is_deleted_are_not_found(api, services
         setting = asyncio.create_task(
             api(SET_VALUES, {"staff": gid("Staff", row.id), "values": values}, as_=tenant.owner)
         )
-        await asyncio.sleep(0.5)
+        await waiting_for_a_lock(other)
         assert not setting.done()  # it waits for the deleting transaction
         await other.execute("COMMIT")
         body = await asyncio.wait_for(setting, 10)

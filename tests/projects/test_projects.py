@@ -669,6 +669,7 @@ async def test_a_member_added_as_the_project_or_the_record_is_deleted_is_not_fou
     import asyncpg
 
     from app.graphql.ids import decode_id
+    from tests.factories import waiting_for_a_lock
 
     tenant = await make_tenant(services)
     staff = await make_staff(services, tenant)
@@ -686,7 +687,7 @@ async def test_a_member_added_as_the_project_or_the_record_is_deleted_is_not_fou
             api(ADD, {"input": {"projectId": project["id"], "staffId": gid("Staff", staff.id)}},
                 as_=tenant.owner)
         )  # fmt: skip
-        await asyncio.sleep(0.5)
+        await waiting_for_a_lock(other)
         assert not adding.done()  # it waits for the deleting transaction
         await other.execute("COMMIT")
         body = await asyncio.wait_for(adding, 10)
