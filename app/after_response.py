@@ -41,6 +41,13 @@ def defer(job: Job) -> bool:
     return False
 
 
+async def settle() -> None:
+    """Waits for the websockets' jobs under way (a server stopping: before its database
+    goes)."""
+    while _running:
+        await asyncio.gather(*list(_running), return_exceptions=True)
+
+
 async def _run(job: Job) -> None:
     try:
         await job()

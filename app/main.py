@@ -28,6 +28,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 
 from app.after_response import AfterResponseMiddleware
+from app.after_response import settle as settle_after_response
 from app.background import run_background
 from app.db.migrate import current_revision, head_revision
 from app.events.listen import Listener
@@ -430,6 +431,7 @@ def create_app(
                 gc.unfreeze()
             stop.set()
             await graphql.live.close()
+            await settle_after_response()
             for worker in workers:
                 with contextlib.suppress(Exception):
                     await worker

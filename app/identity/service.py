@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -494,6 +495,13 @@ async def authenticate_counting(
     return principal, actor, counted
 
 
+# Keys whose use is being recorded in this process: one write at a time each (every event
+# of a subscription authenticates again, and would otherwise queue one write per event
+# while the first waits for SQLite's writer lock). By when each was queued: one that never
+# ran (its request cut off before its queue) holds back no later one past a minute.
+_noting: dict[int, float] = {}
+
+
 async def _note_use(
     session: AsyncSession, token_id: int, last_used_at: datetime | None, now: datetime
 ) -> None:
@@ -503,27 +511,34 @@ async def _note_use(
     write it once)."""
     if last_used_at is not None and last_used_at > now - LAST_USED_EVERY:
         return
+    if _noting.get(token_id, -LAST_USED_EVERY.total_seconds()) > time.monotonic() - 60:
+        return
     bind = session.bind
     assert isinstance(bind, AsyncEngine)  # sessions are made on the engine (app.db.engine)
     engine = bind.execution_options(roster_write=True)
 
     async def record() -> None:
-        async with engine.begin() as connection:
-            await connection.execute(
-                update(AuthToken)
-                .where(
-                    AuthToken.id == token_id,
-                    or_(
-                        AuthToken.last_used_at.is_(None),
-                        AuthToken.last_used_at <= now - LAST_USED_EVERY,
-                    ),
+        try:
+            async with engine.begin() as connection:
+                await connection.execute(
+                    update(AuthToken)
+                    .where(
+                        AuthToken.id == token_id,
+                        or_(
+                            AuthToken.last_used_at.is_(None),
+                            AuthToken.last_used_at <= now - LAST_USED_EVERY,
+                        ),
+                    )
+                    .values(last_used_at=now)
                 )
-                .values(last_used_at=now)
-            )
+        finally:
+            _noting.pop(token_id, None)
 
     # Outside a request there is no response to wait for, and the caller's transaction may
     # hold SQLite's write lock: such a use (a script's) is not recorded.
-    after_response.defer(record)
+    _noting[token_id] = time.monotonic()
+    if not after_response.defer(record):
+        _noting.pop(token_id, None)
 
 
 async def _actor_among(
