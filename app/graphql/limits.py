@@ -744,16 +744,16 @@ async def _sizes_for(ctx, wanted: set[Size], cap: int) -> dict[Size, int]:
 # at what bounds it then, not at its size before (a project made with 5,000 members, in an
 # account whose projects had none, answered as if it had none). For each mutation field
 # that grows one of these sizes, what one such root field may make it: ``ONE_MORE`` (one
-# item more), or ``Given`` (a list the field sets at once: as long as its input list, where
-# the document or its variables give it, else the account-wide bound, plus what joins it
-# anyway). Other mutations grow none of them (a staff import adds records to no project).
+# item more), or ``Given`` (a list the field sets at once: as long as its input list, as
+# the document or its variables give it, at most the account-wide bound, plus what joins
+# it anyway). Other mutations grow none of them (a staff import adds records to no project).
 ONE_MORE = "one more"
 
 
 @dataclass(frozen=True)
 class Given:
     path: tuple[str, ...]  # the input list, from the root field's arguments
-    bound: Size  # what bounds it where the input's length is not known
+    bound: Size  # what bounds it whatever the input (ids not found are refused)
     joining: Size | None = None  # who joins besides (a new project's administrators)
 
 
@@ -804,9 +804,9 @@ def root_fields(document: DocumentNode, operation_name: str | None) -> list[Fiel
     return found
 
 
-def _length(node: FieldNode, path: tuple[str, ...], variables: dict | None) -> int | None:
+def _length(node: FieldNode, path: tuple[str, ...], variables: dict | None) -> int:
     """The length of the list at ``path`` in the field's arguments (literal, or a variable
-    at any step), or None where it is not a list (left out, null: nothing is set)."""
+    at any step); 0 where there is none (left out, null: nothing is set)."""
     value: Any = {a.name.value: a.value for a in node.arguments or ()}
     for key in path:
         if isinstance(value, dict):
@@ -814,14 +814,14 @@ def _length(node: FieldNode, path: tuple[str, ...], variables: dict | None) -> i
         elif isinstance(value, ObjectValueNode):
             value = {f.name.value: f.value for f in value.fields}.get(key)
         else:
-            return None
+            return 0
         if isinstance(value, VariableNode):
             value = (variables or {}).get(value.name.value)
     if isinstance(value, ListValueNode):
         return len(value.values)
     if isinstance(value, list):
         return len(value)
-    return None
+    return 0
 
 
 def _growth_sizes(roots: list[FieldNode], wanted: set[Size]) -> set[Size]:
@@ -846,8 +846,7 @@ def _grown(
                 continue
             now = grown.get(s, known[s])
             if isinstance(how, Given):
-                given = _length(root, how.path, variables)
-                made = known[how.bound] if given is None else min(given, known[how.bound])
+                made = min(_length(root, how.path, variables), known[how.bound])
                 made += known[how.joining] if how.joining else 0
                 grown[s] = max(now, made)
             else:

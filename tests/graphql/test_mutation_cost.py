@@ -108,3 +108,12 @@ async def test_a_nested_answer_over_the_members_given_is_priced_by_them(api, ser
     body = await api.data(NESTED, {"ids": everyone[1:3]}, as_=tenant.owner)
     assert body["projectCreate"]["userErrors"] == []
     assert len(body["projectCreate"]["project"]["members"]) == 3
+
+
+async def test_a_project_made_without_members_is_priced_by_its_administrators(api, services):
+    tenant = await make_tenant(services, seats=100)
+    await _everyone(services, tenant)
+    document = NESTED.replace("($ids: [ID!])", "").replace(", memberIds: $ids", "")
+    body = await api.data(document, as_=tenant.owner)
+    assert body["projectCreate"]["userErrors"] == []
+    assert len(body["projectCreate"]["project"]["members"]) == 1  # the owner
