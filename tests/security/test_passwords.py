@@ -27,9 +27,14 @@ LOGIN = """mutation($email: String!, $password: String!) {
 def settings(database_url):
     # Realistic enough argon2 cost that one verification dominates a login request; back-to-
     # back hashes unpaced (the pacing's rest would fall on whichever login comes next; the
-    # Pacer is tested on its own below).
+    # Pacer is tested on its own below). Room under the login limits (ten a quarter hour an
+    # email) for the timing test's rounds, whose number depends on the machine's load.
     return make_settings(
-        database_url, argon2_time_cost=2, argon2_memory_cost=32 * 1024, password_hash_duty=1.0
+        database_url,
+        argon2_time_cost=2,
+        argon2_memory_cost=32 * 1024,
+        password_hash_duty=1.0,
+        rate_limits={"login_email": 100, "login_address": 200},
     )
 
 
@@ -212,17 +217,25 @@ async def test_unknown_email_and_wrong_password_take_similar_time(api, services)
     await api.data(LOGIN, cases["unknown"])  # warm up connections and code paths
     await api.data(LOGIN, cases["wrong"])
     durations: dict[str, list[float]] = {"unknown": [], "wrong": []}
-    for _ in range(9):
+
+    def fastest() -> tuple[float, float]:
+        return min(durations["unknown"]), min(durations["wrong"])
+
+    # The least of each: a loaded machine only adds time (the hashing threads run niced, and
+    # beside other test workers waited up to 2 s), so the fastest answer is the request's own
+    # cost; rounds go on (up to 30) until each case has had an unhurried one. Behaviour, not
+    # performance: without the dummy verification an unknown email answers many times
+    # faster than a known one in every round (one argon2 run is most of a login here).
+    for round_ in range(30):
         for label, variables in cases.items():
             started = time.perf_counter()
             data = await api.data(LOGIN, variables)
             durations[label].append(time.perf_counter() - started)
             assert data["login"]["userErrors"][0]["code"] == "INVALID_CREDENTIALS"
-    # The least of each: a loaded machine only adds time (the hashing threads run niced, and
-    # beside other test workers waited up to 2 s), so the fastest answer is the request's own
-    # cost. Behaviour, not performance: without the dummy verification an unknown email
-    # answers many times faster than a known one (one argon2 run is most of a login here).
-    unknown, wrong = min(durations["unknown"]), min(durations["wrong"])
+        unknown, wrong = fastest()
+        if round_ >= 8 and max(unknown, wrong) < 3 * min(unknown, wrong):
+            break
+    unknown, wrong = fastest()
     assert max(unknown, wrong) < 3 * min(unknown, wrong), durations
 
 
