@@ -604,3 +604,41 @@ async def waiting_for_a_lock(holder, seconds: float = 20.0) -> None:
     ):
         assert loop.time() < deadline, "no request came to wait for the lock"
         await asyncio.sleep(0.02)
+
+
+async def answered_across_a_delete(database_url: str, deletes: list[tuple[str, int]], request):
+    """The answer of ``request()`` (a coroutine of the API), sent while another transaction
+    has run ``deletes`` ((SQL with one ``$1``, its value) pairs) and not committed
+    (PostgreSQL): the request must come to wait for that transaction, which then commits."""
+    import asyncio
+
+    import asyncpg
+
+    other = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        await other.execute("BEGIN")
+        for sql, value in deletes:
+            await other.execute(sql, value)
+        answering = asyncio.create_task(request())
+        await waiting_for_a_lock(other)
+        assert not answering.done()  # it waits for the deleting transaction
+        await other.execute("COMMIT")
+        return await asyncio.wait_for(answering, 10)
+    finally:
+        await other.close()
+
+
+async def audit_actions(services, account_id: int) -> list[str]:
+    """The actions of the account's audit entries, oldest first."""
+    from sqlalchemy import select
+
+    from app.audit.models import AuditEntry
+
+    async with services.db.session() as session:
+        return list(
+            await session.scalars(
+                select(AuditEntry.action)
+                .where(AuditEntry.account_id == account_id)
+                .order_by(AuditEntry.id)
+            )
+        )

@@ -19,7 +19,7 @@ from app.accounts.plans import MAX_CUSTOM_SEATS
 from app.accounts.queries import SEAT_COUNTS
 from app.db.base import utcnow
 from app.db.prepared import connection_of
-from app.errors import DomainError
+from app.errors import DomainError, ErrorCode
 from app.identity.credentials import PasswordGate
 from app.identity.errors import InvalidCredentials
 from app.identity.models import User
@@ -318,6 +318,20 @@ async def lock_account(session: AsyncSession, account_id: int) -> Account:
         .execution_options(populate_existing=True)
     )
     return locked.one()
+
+
+async def refuse_past_cap(
+    session: AsyncSession, account_id: int, model, most: int, refusal: str
+) -> None:
+    """LIMIT_REACHED (``refusal``) when the account already holds ``most`` rows of
+    ``model``: counted with the account locked (``lock_account``), so concurrent creations
+    never pass the cap together (the query cost model relies on some caps)."""
+    await lock_account(session, account_id)
+    held = await session.scalar(
+        select(func.count()).select_from(model).where(model.account_id == account_id)
+    )
+    if (held or 0) >= most:
+        raise DomainError(refusal, code=ErrorCode.LIMIT_REACHED)
 
 
 async def reserve_seats(

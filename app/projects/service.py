@@ -9,7 +9,7 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access import Actor, require_project_management
-from app.accounts.service import lock_account
+from app.accounts.service import refuse_past_cap
 from app.db.base import Records, utcnow
 from app.db.prepared import Prepared
 from app.db.removal import remove, remove_all
@@ -139,20 +139,6 @@ async def _add(session: AsyncSession, project: Project, staff: Staff, team_role_
     return member
 
 
-async def _refuse_past_the_limit(session: AsyncSession, account_id: int) -> None:
-    """An account holds at most MAX_PROJECTS projects (counted under the account's lock:
-    two creations at once cannot both take the last place)."""
-    await lock_account(session, account_id)
-    held = await session.scalar(
-        select(func.count()).select_from(Project).where(Project.account_id == account_id)
-    )
-    if (held or 0) >= MAX_PROJECTS:
-        raise DomainError(
-            f"An account holds at most {MAX_PROJECTS} projects; delete one first.",
-            code=ErrorCode.LIMIT_REACHED,
-        )
-
-
 async def create_project(
     session: AsyncSession,
     actor: Actor,
@@ -171,7 +157,13 @@ async def create_project(
     description = clean_text(description, "description", max_length=5000, multiline=True)
     external_id = clean_text(external_id, "external_id", max_length=255)
     await _refuse_taken(session, actor, None, name=name, external_id=external_id)
-    await _refuse_past_the_limit(session, actor.account_id)
+    await refuse_past_cap(
+        session,
+        actor.account_id,
+        Project,
+        MAX_PROJECTS,
+        f"An account holds at most {MAX_PROJECTS} projects; delete one first.",
+    )
     members = await _staff_of(session, actor, member_ids)
     project = Project(
         account_id=actor.account_id,
@@ -520,17 +512,13 @@ async def create_team_role(session: AsyncSession, actor: Actor, name: str) -> Pr
     name = clean_text(
         name, "name", max_length=100, required=True, label="Team role name", keyed=True
     )
-    # counted with the account locked: concurrent creates never pass the cap
-    await lock_account(session, actor.account_id)
-    held = await session.scalar(
-        select(func.count())
-        .select_from(ProjectTeamRole)
-        .where(ProjectTeamRole.account_id == actor.account_id)
+    await refuse_past_cap(
+        session,
+        actor.account_id,
+        ProjectTeamRole,
+        MAX_TEAM_ROLES,
+        f"An account has at most {MAX_TEAM_ROLES} team roles.",
     )
-    if (held or 0) >= MAX_TEAM_ROLES:
-        raise DomainError(
-            f"An account has at most {MAX_TEAM_ROLES} team roles.", code=ErrorCode.LIMIT_REACHED
-        )
     if await session.scalar(
         select(ProjectTeamRole.id).where(
             ProjectTeamRole.account_id == actor.account_id,

@@ -29,13 +29,13 @@ from sqlalchemy.orm import aliased
 
 from app.access import Actor, Permit, refuse_impersonation
 from app.access.require import WHOLE_RECORDS, require_whole_records
-from app.accounts.service import lock_account
+from app.accounts.service import refuse_past_cap
 from app.audit import changes
 from app.db.base import utcnow
 from app.db.removal import remove
 from app.db.retention import Retention
 from app.db.unindexed import SqliteUnindexed
-from app.errors import DomainError, ErrorCode, NotFound
+from app.errors import NotFound
 from app.events.catalogue import STAFF_LINKS, SUBJECT_TABLES, EventType, field_of, is_personal
 from app.events.models import Event
 from app.fields import camel
@@ -144,17 +144,13 @@ async def create_endpoint(
     types = _clean_event_types(event_types)
     description = clean_text(description, "description", max_length=500)
     clean = url.clean()
-    await lock_account(session, actor.account_id)  # concurrent creates count one by one
-    count = await session.scalar(
-        select(func.count())
-        .select_from(WebhookEndpoint)
-        .where(WebhookEndpoint.account_id == actor.account_id)
+    await refuse_past_cap(
+        session,
+        actor.account_id,
+        WebhookEndpoint,
+        MAX_ENDPOINTS,
+        f"An account has at most {MAX_ENDPOINTS} webhook endpoints.",
     )
-    if (count or 0) >= MAX_ENDPOINTS:
-        raise DomainError(
-            f"An account has at most {MAX_ENDPOINTS} webhook endpoints.",
-            code=ErrorCode.LIMIT_REACHED,
-        )
     endpoint = WebhookEndpoint(
         account_id=actor.account_id,
         url=clean,

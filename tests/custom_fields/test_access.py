@@ -248,29 +248,18 @@ async def test_values_set_as_their_record_is_deleted_are_not_found(api, services
     once; SQLite's writers take turns)."""
     if not database_url.startswith("postgresql"):
         pytest.skip("concurrent writers are PostgreSQL's")
-    import asyncio
-
-    import asyncpg
-
-    from tests.factories import waiting_for_a_lock
+    from tests.factories import answered_across_a_delete
 
     tenant = await make_tenant(services)
     badge = await make_custom_field(services, tenant, "Badge")
     row = await make_staff(services, tenant)
     values = [{"fieldId": gid("CustomField", badge.id), "value": "new"}]
-    other = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql"))
-    try:
-        await other.execute("BEGIN")
-        await other.execute("DELETE FROM staff WHERE id = $1", row.id)
-        setting = asyncio.create_task(
-            api(SET_VALUES, {"staff": gid("Staff", row.id), "values": values}, as_=tenant.owner)
-        )
-        await waiting_for_a_lock(other)
-        assert not setting.done()  # it waits for the deleting transaction
-        await other.execute("COMMIT")
-        body = await asyncio.wait_for(setting, 10)
-    finally:
-        await other.close()
+    body = await answered_across_a_delete(
+        database_url,
+        [("DELETE FROM staff WHERE id = $1", row.id)],
+        lambda: api(SET_VALUES, {"staff": gid("Staff", row.id), "values": values},
+                    as_=tenant.owner),
+    )  # fmt: skip
     assert "errors" not in body, body
     assert [e["code"] for e in body["data"]["staffCustomFieldsSet"]["userErrors"]] == [
         "NOT_FOUND"

@@ -664,35 +664,25 @@ async def test_a_member_added_as_the_project_or_the_record_is_deleted_is_not_fou
     (PostgreSQL, where the two run at once; SQLite's writers take turns)."""
     if not database_url.startswith("postgresql"):
         pytest.skip("concurrent writers are PostgreSQL's")
-    import asyncio
-
-    import asyncpg
-
     from app.graphql.ids import decode_id
-    from tests.factories import waiting_for_a_lock
+    from tests.factories import answered_across_a_delete
 
     tenant = await make_tenant(services)
     staff = await make_staff(services, tenant)
     project = await create_ok(api, tenant.owner)
     pk = decode_id(project["id"], "Project")
-    other = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql"))
-    try:
-        await other.execute("BEGIN")
-        if deleted == "project":
-            await other.execute("DELETE FROM project_members WHERE project_id = $1", pk)
-            await other.execute("DELETE FROM projects WHERE id = $1", pk)
-        else:
-            await other.execute("DELETE FROM staff WHERE id = $1", staff.id)
-        adding = asyncio.create_task(
-            api(ADD, {"input": {"projectId": project["id"], "staffId": gid("Staff", staff.id)}},
-                as_=tenant.owner)
-        )  # fmt: skip
-        await waiting_for_a_lock(other)
-        assert not adding.done()  # it waits for the deleting transaction
-        await other.execute("COMMIT")
-        body = await asyncio.wait_for(adding, 10)
-    finally:
-        await other.close()
+    deletes = (
+        [
+            ("DELETE FROM project_members WHERE project_id = $1", pk),
+            ("DELETE FROM projects WHERE id = $1", pk),
+        ]
+        if deleted == "project"
+        else [("DELETE FROM staff WHERE id = $1", staff.id)]
+    )
+    variables = {"input": {"projectId": project["id"], "staffId": gid("Staff", staff.id)}}
+    body = await answered_across_a_delete(
+        database_url, deletes, lambda: api(ADD, variables, as_=tenant.owner)
+    )
     assert "errors" not in body, body
     [error] = body["data"]["projectMemberAdd"]["userErrors"]
     assert error["code"] == "NOT_FOUND"

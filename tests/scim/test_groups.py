@@ -7,9 +7,8 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from app.access.scopes import Scope
-from app.audit.models import AuditEntry
 from app.projects.models import Project, ProjectMember
-from tests.factories import make_staff, make_tenant
+from tests.factories import audit_actions, make_staff, make_tenant
 from tests.scim.helpers import GROUP, GROUP_SCOPES, scim_error, scim_for, user_body
 
 
@@ -253,14 +252,7 @@ async def test_group_changes_are_audited(services, client):
     await s.patch(path, {"op": "replace", "path": "displayName", "value": "Zeus"})
     await s.put(path, {"schemas": [GROUP], "displayName": "Zeus", "members": []})
     await s.delete(path)
-    async with services.db.session() as session:
-        actions = list(
-            await session.scalars(
-                select(AuditEntry.action)
-                .where(AuditEntry.account_id == s.tenant.account_id)
-                .order_by(AuditEntry.id)
-            )
-        )
+    actions = await audit_actions(services, s.tenant.account_id)
     assert actions == ["scimGroupCreate", "scimGroupPatch", "scimGroupReplace", "scimGroupDelete"]
 
 

@@ -12,11 +12,9 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
 
-from app.audit.models import AuditEntry
 from app.staff.models import Staff
-from tests.factories import get_row
+from tests.factories import audit_actions, get_row
 from tests.scim.helpers import PATCH, SCIM, USER, scim_error, scim_for
 from tests.scim.test_users import _create, _pk
 
@@ -148,14 +146,7 @@ async def test_a_patch_is_audited_as_scim_patch(services, client):
         f"/Users/{made['id']}", {"op": "replace", "path": "title", "value": "Lead"}
     )
     assert response.status_code == 200, response.text
-    async with services.db.session() as session:
-        actions = list(
-            await session.scalars(
-                select(AuditEntry.action)
-                .where(AuditEntry.account_id == s.tenant.account_id)
-                .order_by(AuditEntry.id)
-            )
-        )
+    actions = await audit_actions(services, s.tenant.account_id)
     assert actions == ["scimCreate", "scimPatch"]
 
 
