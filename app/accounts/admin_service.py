@@ -14,7 +14,7 @@ from app.errors import DomainError, ErrorCode, Forbidden, NotFound, ValidationFa
 from app.identity.credentials import PasswordGate
 from app.identity.errors import InvalidCredentials
 from app.identity.models import User
-from app.invitations.models import Invitation
+from app.invitations.models import MAX_EXPIRY_DAYS, Invitation
 from app.staff import stamps
 from app.staff.membership import OPEN_INVITATIONS, drop_redundant, lock_members, withdraw_ways_in
 from app.staff.models import AccountStatus, Staff
@@ -40,9 +40,12 @@ def clean_settings(changes: dict, by: Role) -> tuple[dict, list[DomainError]]:
             values[flag] = bool(changes[flag])
     if changes.get("invitation_expiry_days") is not None:
         days = changes["invitation_expiry_days"]
-        if not 1 <= days <= 30:
+        if not 1 <= days <= MAX_EXPIRY_DAYS:
             errors.append(
-                DomainError("Invitations last 1 to 30 days.", field=["invitation_expiry_days"])
+                DomainError(
+                    f"Invitations last 1 to {MAX_EXPIRY_DAYS} days.",
+                    field=["invitation_expiry_days"],
+                )
             )
         else:
             values["invitation_expiry_days"] = days

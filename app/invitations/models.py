@@ -10,6 +10,10 @@ from app.access import Role
 from app.db.base import Base, UTCDateTime, utcnow
 from app.staff.models import StaffKind
 
+# The longest an invitation lasts, in days: an account's default (``invitation_expiry_days``,
+# 1 to this) and one invitation's ``expiresInDays`` alike.
+MAX_EXPIRY_DAYS = 30
+
 
 class InvitationStatus(enum.StrEnum):
     PENDING = "PENDING"

@@ -51,7 +51,7 @@ from app.invitations.errors import (
     TokenExpired,
     TokenUsed,
 )
-from app.invitations.models import Invitation, InvitationStatus
+from app.invitations.models import MAX_EXPIRY_DAYS, Invitation, InvitationStatus
 from app.invitations.queries import (
     INVITATION_RECORDS,
     LATEST_FOR_STAFF,
@@ -78,7 +78,6 @@ from app.validation import clean_email, clean_text, full_name, normalize_email, 
 
 MAX_BULK = 500
 MAX_MESSAGE = 2000
-MAX_EXPIRY_DAYS = 30
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ from app.errors import DomainError, ErrorCode, Forbidden
 from app.identity.models import TokenKind, User, UserToken, UserTokenPurpose
 from app.identity.service import end_tokens
 from app.invitations.errors import InvitationRevoked
-from app.invitations.models import Invitation, InvitationStatus, JoinLink
+from app.invitations.models import MAX_EXPIRY_DAYS, Invitation, InvitationStatus, JoinLink
 from app.projects.models import Project
 from app.staff import access, stamps
 from app.staff.errors import AlreadyMember, StaffEmailTaken
@@ -591,9 +591,6 @@ CONFIRMING = (
     UserTokenPurpose.PASSWORD_RESET,
     UserTokenPurpose.SET_PASSWORD,
 )
-# The longest an account's invitations may last (its ``invitation_expiry_days`` is 1 to
-# 30): past it, an unconfirmed membership lapses whatever links it holds.
-LONGEST_INVITATION_DAYS = 30
 
 
 def _due(now, waited: timedelta):
@@ -615,9 +612,9 @@ def _due(now, waited: timedelta):
         return literal(now - max(timedelta(days=days), waited), UTCDateTime)
 
     longest = case(
-        {d: before(d) for d in range(1, LONGEST_INVITATION_DAYS + 1)},
+        {d: before(d) for d in range(1, MAX_EXPIRY_DAYS + 1)},
         value=Account.invitation_expiry_days,
-        else_=before(LONGEST_INVITATION_DAYS),
+        else_=before(MAX_EXPIRY_DAYS),
     )
     return (
         Staff.account_status == AccountStatus.UNCONFIRMED,
