@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date, timedelta
 
-from sqlalchemy import and_, case, literal, or_, select, update
+from sqlalchemy import and_, case, literal, literal_column, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access import (
@@ -593,6 +593,11 @@ CONFIRMING = (
 )
 
 
+# Written into the statement as the partial index ``ix_staff_unconfirmed`` states it: a
+# parameter would keep the planners (PostgreSQL's generic plans, SQLite's) from the index.
+UNCONFIRMED = Staff.account_status == literal_column(f"'{AccountStatus.UNCONFIRMED.value}'")
+
+
 def _due(now, waited: timedelta):
     """The conditions of an UNCONFIRMED record whose wait is over (``lapse_unconfirmed``):
     unchanged for ``waited`` and its login holding no live confirming link, or unchanged
@@ -617,7 +622,7 @@ def _due(now, waited: timedelta):
         else_=before(MAX_EXPIRY_DAYS),
     )
     return (
-        Staff.account_status == AccountStatus.UNCONFIRMED,
+        UNCONFIRMED,
         or_(
             Staff.modified_at <= longest,
             and_(Staff.modified_at <= now - waited, ~live_link),
