@@ -94,13 +94,14 @@ def _types_and_rules(production: bool, limits: QueryLimits, max_tokens: int) -> 
         rules.append(NoSchemaIntrospectionCustomRule)
     # Each extension, and each hook it has, costs every request strawberry's wrapping of
     # it (about 10 us a hook), so related work shares an extension.
+    documents = DocumentCache(max_tokens=max_tokens, rules=tuple(rules))
     extensions: list = [
         # The unit of work, and the cost limit once it has chosen the kind of session (the
-        # sizes are read in it).
-        lambda: RequestLifecycle(max_cost=limits.max_cost, max_depth=limits.max_depth),
-        # Clients repeat a handful of documents: parse and validate each once (bounded),
-        # with the token limit and the schema's rules.
-        lambda: DocumentCache(max_tokens=max_tokens, rules=tuple(rules)),
+        # sizes are read in it). Clients repeat a handful of documents: it has each parsed
+        # and validated once (bounded), with the token limit and the schema's rules.
+        lambda: RequestLifecycle(
+            max_cost=limits.max_cost, max_depth=limits.max_depth, documents=documents
+        ),
         TakeTurns,
         # Last: supplies the result of the queries a compiled plan covers (app.graphql.hot)
         # once every other extension has seen the request up to execution.
