@@ -11,9 +11,10 @@ Seeds one account of ``--size`` staff on SQLite in a temporary directory (or, wi
 ``--postgres-url``, in that PostgreSQL database, emptied first) with the suite's
 data (``bench.suite``: a viewer, invitations, audit-log entries), checks that Roster and the
 floor answer each document the floor serves with the same JSON, then prints for each
-document and role the best of ``--rounds`` batches of ``--requests`` requests: Roster's and
-the floor's CPU milliseconds per request (``time.process_time``: the event loop's and
-aiosqlite's threads; PostgreSQL's own CPU is not counted) and their ratio.
+document and role Roster's and the floor's CPU milliseconds per request, each the best of
+``--rounds`` rounds of ``--requests`` requests (``time.process_time``: the event loop's and
+aiosqlite's threads; PostgreSQL's own CPU is not counted), and the median of the rounds'
+ratios, Roster's and the floor's requests taking turns within each round.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -69,15 +71,28 @@ async def call(app, body: bytes, headers: dict[str, str]) -> bytes:
     return b"".join(parts)
 
 
-async def _best(apps: dict, body: bytes, headers: dict, rounds: int, requests: int) -> dict:
-    best = dict.fromkeys(apps, float("inf"))
+async def _best(
+    apps: dict, body: bytes, headers: dict, rounds: int, requests: int
+) -> tuple[dict, float | None]:
+    """Each app's best round (CPU ms per request), and the median of the rounds' ratios
+    of the first app to the second (None for one app). Within a round the apps take turns
+    request by request (the order alternating), so that both meet the machine as it is at
+    the same moments: the ratio of a round moves less with other load than either figure."""
+    names = list(apps)
+    best = dict.fromkeys(names, float("inf"))
+    ratios = []
     for _ in range(rounds):
-        for name, app in apps.items():
-            started = time.process_time()
-            for _ in range(requests):
-                await call(app, body, headers)
-            best[name] = min(best[name], (time.process_time() - started) / requests * 1000)
-    return best
+        spent = dict.fromkeys(names, 0.0)
+        for i in range(requests):
+            for name in names if i % 2 == 0 else reversed(names):
+                started = time.process_time()
+                await call(apps[name], body, headers)
+                spent[name] += time.process_time() - started
+        for name in names:
+            best[name] = min(best[name], spent[name] / requests * 1000)
+        if len(names) == 2:
+            ratios.append(spent[names[0]] / spent[names[1]])
+    return best, statistics.median(ratios) if ratios else None
 
 
 async def measure(url: str, account, names: set[str] | None, rounds: int, requests: int):
@@ -108,10 +123,9 @@ async def measure(url: str, account, names: set[str] | None, rounds: int, reques
                 answers = {await call(a, body, caller.headers) for a in (roster, floor_app)}
                 assert len(answers) == 1, f"{doc.name}: Roster and the floor answer differently"
                 apps["floor"] = floor_app
-            best = await _best(apps, body, caller.headers, rounds, requests)
+            best, ratio = await _best(apps, body, caller.headers, rounds, requests)
             line = f"{doc.name:24} {caller.role:13} Roster {best['roster']:6.3f} ms"
-            if "floor" in best:
-                ratio = best["roster"] / best["floor"]
+            if ratio is not None:
                 line += f"  floor {best['floor']:6.3f} ms  {ratio:5.2f}x"
             print(line, flush=True)
 

@@ -205,6 +205,15 @@ AWAITED: dict[tuple[str, str], Callable[..., Awaitable[Any]]] = {
     ("InvitationConnection", "totalCount"): _count_of,
     ("AuditEntryConnection", "totalCount"): _count_of,
 }
+# AWAITED fields whose records are read with only the columns their selection reads
+# (``PageColumns``), not with those of the managers a plan reads.
+OWN_READS = frozenset({("Staff", "directReports"), ("Staff", "reportingChain")})
+
+
+def _frozen(wanted: set[str] | None) -> frozenset[str] | None:
+    return None if wanted is None else frozenset(wanted)
+
+
 # What a document must mention for a plan to answer it (a cheap test before parsing it).
 MENTIONS = (ROOT_FIELD, NODE_FIELD, *RESOLVED_ROOTS)
 # The root fields a plan answers: a document selecting any other (unconditionally) is
@@ -366,6 +375,7 @@ class Record(NamedTuple):
     complete: Complete
     needs: frozenset[str]
     columns: PageColumns
+    chain_columns: frozenset[str] | None = None  # with CHAIN: what each row read has
 
 
 class Resolved(NamedTuple):
@@ -416,6 +426,8 @@ class _Compiler:
         self.needs: set[str] = set()  # what the page needs besides its rows
         # Columns the selections of records read: of page rows (True), of managers (False).
         self.reads: dict[bool, set[str] | None] = {True: set(), False: set()}
+        # Columns the links of a record root's own reporting chain read (CHAIN)
+        self.chain: set[str] | None = set()
 
     # Field collection, as graphql-core's CollectFields does it.
 
@@ -526,7 +538,21 @@ class _Compiler:
             attribute, read = self.getter(definition, RECORD_TYPES.get(type_.name))
         # rows of the page's own records, not of what an AWAITED field reads
         nested_page_rows = page_rows and known in PAGE_ROW_FIELDS and awaited is None
-        complete, non_null = self.completion(definition.type, nodes, page_rows=nested_page_rows)
+        if awaited is not None and known in OWN_READS:
+            # the records this field reads come with the columns their selection reads
+            outer, self.reads[False] = self.reads[False], set()
+            try:
+                complete, non_null = self.completion(definition.type, nodes, page_rows=False)
+            finally:
+                own, self.reads[False] = self.reads[False], outer
+            if known == ("Staff", "directReports"):
+                awaited = functools.partial(
+                    awaited, columns=PageColumns(staff=_frozen(own), managers=False)
+                )
+            elif page_rows:  # read with the record (CHAIN); others by the chains' loader
+                self.chain = None if own is None or self.chain is None else self.chain | own
+        else:
+            complete, non_null = self.completion(definition.type, nodes, page_rows=nested_page_rows)
         leaf = definition.type.of_type if non_null else definition.type
         return _Entry(
             key,
@@ -552,6 +578,15 @@ class _Compiler:
             wanted.update(record.reads[name])
         else:
             self.reads[page_rows] = None
+
+    def chain_columns(self) -> frozenset[str] | None:
+        """The columns of each row read for a record root with its own reporting chain
+        (all: None): what the record's, its manager's (the chain's first link) and the
+        links' selections read."""
+        parts = (self.reads[True], self.reads[False], self.chain)
+        if any(p is None for p in parts):
+            return None
+        return frozenset().union(*parts)  # type: ignore[arg-type]
 
     def columns(self) -> PageColumns:
         wanted = {rows: None if r is None else frozenset(r) for rows, r in self.reads.items()}
@@ -1185,7 +1220,13 @@ class HotPaths:
             staff = get_named_type(self.query_type.fields[name].type)
         complete = compiler.selection(staff, nodes, page_rows=True)
         sizes.append(compiler.size())
-        return Record(nodes[0], complete, frozenset(compiler.needs), compiler.columns())
+        return Record(
+            nodes[0],
+            complete,
+            frozenset(compiler.needs),
+            compiler.columns(),
+            compiler.chain_columns() if CHAIN in compiler.needs else None,
+        )
 
     def _resolved(
         self,
@@ -1335,7 +1376,9 @@ class HotPaths:
         by: RecordKey = "id" if record.root.name.value == NODE_FIELD else "sid"
         found: staff_service.FoundStaff
         if CHAIN in record.needs:
-            with_chain = await staff_service.get_with_chain(session, actor, key, by=by)
+            with_chain = await staff_service.get_with_chain(
+                session, actor, key, by=by, columns=record.chain_columns
+            )
             if with_chain.row is not None:
                 chains = loaders.reporting_chains(ctx, actor)
                 chains.prime_many({with_chain.row.id: with_chain.chain})

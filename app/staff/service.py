@@ -354,14 +354,20 @@ class FoundWithChain(FoundStaff):
 
 
 async def get_with_chain(
-    session: AsyncSession, actor: Actor, key: int, *, by: RecordKey = "id"
+    session: AsyncSession,
+    actor: Actor,
+    key: int,
+    *,
+    by: RecordKey = "id",
+    columns: frozenset[str] | None = None,
 ) -> FoundWithChain:
     """The record whose ``by`` (``id`` or ``sid``) is ``key`` if ``actor`` sees it, its
     manager and its reporting chain, in one statement (``record_chain_select``) where
     ``get_one`` and ``reporting_chains`` take two: the same rows, as every record in it
     is read with ``visible``'s conditions. Its manager is the first link of the chain when
-    the actor sees it (None where they do not: ``get_one``'s join finds no row)."""
-    statement, records, params = record_chain_select(actor, key, by=by)
+    the actor sees it (None where they do not: ``get_one``'s join finds no row). Every
+    row is read with ``columns`` (all: None; ``record_chain_select``)."""
+    statement, records, params = record_chain_select(actor, key, by=by, columns=columns)
     rows = [records.take(r) for r in await statement.read(session, params)]
     found = next((r for r in rows if getattr(r, by) == key), None)
     if found is None:

@@ -14,6 +14,7 @@ import httpx
 import pytest
 from graphql import GraphQLError, parse
 from graphql.execution.values import get_variable_values
+from sqlalchemy import select
 from strawberry.extensions import SchemaExtension
 
 from app.access import Role
@@ -24,6 +25,7 @@ from app.graphql.schema import build_schema
 from app.graphql.types import staff as staff_types
 from app.main import create_app
 from app.services import Services
+from app.staff.models import Staff as StaffRow
 from app.staff.queries import PageColumns
 from tests.conftest import make_settings
 from tests.documents import PAGE_QUERY
@@ -711,6 +713,41 @@ def test_a_plan_reads_only_the_columns_its_document_selects():
     assert {"address_city", "phone_home", "term_date"} <= wide.staff
     assert {"email", "start_date", "address_city"} <= wide.manager
     assert not {"ssn_encrypted", "salary_encrypted"} & (wide.staff | wide.manager)
+
+
+CHART = """query Chart($boss: Int!, $report: Int!) {
+  boss: staffBySid(sid: $boss) {
+    fullName
+    directReports(first: 3) { totalCount nodes { sid fullName address { city } } }
+  }
+  report: staffBySid(sid: $report) { fullName reportingChain { fullName email } }
+}"""
+
+
+async def test_a_records_chain_and_reports_are_read_with_the_columns_they_select(
+    app, services, api, client, cold_client
+):
+    """A record's own reporting chain (read with the record) and its directReports are
+    read with the columns their selections read, for every role: an address selected on
+    a report is read, secrets and what nothing selects are not; and the answer is
+    graphql-core's."""
+    _, members, _ = await _directory(services, api)
+    async with services.db.session() as session:
+        boss = (await session.scalars(select(StaffRow).where(StaffRow.first_name == "Bea"))).one()
+        reports = select(StaffRow).where(StaffRow.manager_id == boss.id, ~StaffRow.restricted)
+        report = (await session.scalars(reports.limit(1))).one()
+    variables = {"boss": boss.sid, "report": report.sid}
+    for role in ROLE_KEYS:
+        before = _answered(app)
+        with StatementCounter(services.db.engine) as counter:
+            hot, cold = await _both(client, cold_client, CHART, variables, _headers(members[role]))
+        assert hot == cold and "errors" not in hot, role
+        assert _answered(app) == before + 1, role
+        read = [s for s in counter.statements if "staff.first_name" in s]
+        assert read and not any("ssn_encrypted" in s or "notes" in s for s in read), read
+        assert hot["data"]["boss"]["directReports"]["nodes"], role
+        assert any("address_city" in s for s in read), role
+        assert any("RECURSIVE" in s and "staff.email" in s for s in read), role
 
 
 async def test_a_field_that_does_not_say_what_it_reads_reads_every_column(

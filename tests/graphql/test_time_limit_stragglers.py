@@ -33,7 +33,7 @@ async def test_a_request_past_its_time_limit_opens_no_session_for_what_is_left_o
         closed.append(self)
         await close(self, commit=commit)
 
-    async def never_done(session, actor, query):
+    async def never_done(session, actor, query, columns=None):
         await asyncio.sleep(30)
 
     monkeypatch.setattr(Context, "close", noting)

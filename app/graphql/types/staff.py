@@ -31,7 +31,7 @@ from app.staff.access import Shown
 from app.staff.fields import STAFF
 from app.staff.models import Staff as StaffRow
 from app.staff.models import StaffStatus as StaffStatusRow
-from app.staff.queries import StaffFilter, StaffQuery
+from app.staff.queries import ALL_COLUMNS, PageColumns, StaffFilter, StaffQuery
 from app.staff.service import StaffPage, read_secret
 from app.validation import full_name
 
@@ -555,15 +555,22 @@ class StaffConnection:
 
 
 async def direct_reports_of(
-    ctx, staff, first: int = 50, after: str | None = None, *, node=None
+    ctx,
+    staff,
+    first: int = 50,
+    after: str | None = None,
+    *,
+    node=None,
+    columns: PageColumns = ALL_COLUMNS,
 ) -> StaffConnection:
-    """Staff.directReports: the directory's page of the records reporting to ``staff``."""
+    """Staff.directReports: the directory's page of the records reporting to ``staff``;
+    ``columns``: what it reads of them (``directory_page``)."""
     node = node or Staff.build
     if not access.open_to(staff._actor, "manager_id"):  # guests see nobody's manager
         return staff_connection(_NO_ROWS, staff._actor, _none, node=node)
     query = StaffQuery(first=first, after=after, filter=StaffFilter(reports_to=staff._row.id))
     async with ctx.db() as session:
-        return await directory_page(ctx, session, staff._actor, query, node=node)
+        return await directory_page(ctx, session, staff._actor, query, node=node, columns=columns)
 
 
 async def reporting_chain_of(ctx, staff, *, build=None) -> list | None:
@@ -591,13 +598,15 @@ async def latest_invitation_of(ctx, staff):
 
 
 async def directory_page(
-    ctx, session, actor: Actor, query: StaffQuery, node=None
+    ctx, session, actor: Actor, query: StaffQuery, node=None, columns: PageColumns = ALL_COLUMNS
 ) -> StaffConnection:
     """One page of the directory as ``actor`` sees it (the staff list's and directReports'):
     a refused query is BAD_USER_INPUT, managers are primed for ``manager``, and the total is
-    counted in its own session only if asked."""
+    counted in its own session only if asked. ``columns``: what the page reads of its rows
+    and their managers (``list_staff``): all of them, unless the hot plan knows it reads
+    fewer."""
     try:
-        page = await staff_service.list_staff(session, actor, query)
+        page = await staff_service.list_staff(session, actor, query, columns)
     except DomainError as exc:
         raise bad_input(exc.message) from None
     loaders.staff_by_id(ctx, actor).prime_many(page.managers)
