@@ -124,33 +124,42 @@ class DocumentCache:
         ctx.parse_options["max_tokens"] = self.max_tokens
         ctx.validation_rules = ctx.validation_rules + self.rules
         query = ctx.query
-        if not isinstance(query, str):
-            return
-        cached = len(query) <= MAX_CACHED_DOCUMENT
+        if not isinstance(query, str) or len(query) > MAX_CACHED_DOCUMENT:
+            return  # parsed once, by strawberry (a syntax error is not parsed twice)
         if ctx.graphql_document is None:
             with contextlib.suppress(GraphQLError):  # strawberry's parsing reports it
-                parsing = _parse if cached else parse
-                ctx.graphql_document = parsing(query, **ctx.parse_options)
-        document = ctx.graphql_document
-        if document is None:
+                ctx.graphql_document = _parse(query, **ctx.parse_options)
+        if ctx.graphql_document is None:
             return
-        if cached:
-            options = tuple(sorted(ctx.parse_options.items()))
-            rules = tuple(ctx.validation_rules)
-            ctx.pre_execution_errors = _validate(ctx.schema._schema, query, options, rules)
-        if (
-            not ctx.pre_execution_errors
-            and getattr(ctx.context, "operation_name_sent", None) is False
-            and sum(isinstance(d, OperationDefinitionNode) for d in document.definitions) > 1
-        ):
-            # GraphQL's GetOperation: without a name, a document of several operations is a
-            # request error (strawberry would run the first)
-            ctx.pre_execution_errors = [
-                GraphQLError(
-                    "Must provide operation name if query contains multiple operations.",
-                    extensions={"code": "BAD_USER_INPUT"},
-                )
-            ]
+        try:
+            allowed = ctx.operation_type in ctx.allowed_operations
+        except RuntimeError:  # no operation of the name sent
+            allowed = False
+        if not allowed:
+            return  # refused by strawberry before validation (a mutation over GET)
+        options = tuple(sorted(ctx.parse_options.items()))
+        rules = tuple(ctx.validation_rules)
+        ctx.pre_execution_errors = _validate(ctx.schema._schema, query, options, rules)
+        if not ctx.pre_execution_errors:
+            ctx.pre_execution_errors = several_unnamed(ctx)
+
+
+def several_unnamed(ctx) -> list[GraphQLError] | None:
+    """GraphQL's GetOperation: without a name, a document of several operations is a
+    request error (strawberry would run the first). Its error, or None."""
+    document = ctx.graphql_document
+    if (
+        document is not None
+        and getattr(ctx.context, "operation_name_sent", None) is False
+        and sum(isinstance(d, OperationDefinitionNode) for d in document.definitions) > 1
+    ):
+        return [
+            GraphQLError(
+                "Must provide operation name if query contains multiple operations.",
+                extensions={"code": "BAD_USER_INPUT"},
+            )
+        ]
+    return None
 
 
 class RequestLifecycle(SchemaExtension):
@@ -183,6 +192,11 @@ class RequestLifecycle(SchemaExtension):
                 extensions={"code": "BAD_USER_INPUT"},
             )
         ctx.write = operation_type == OperationType.MUTATION
+        if ec.result is None and len(ec.query or "") > MAX_CACHED_DOCUMENT:
+            # a document the cache left to strawberry (``DocumentCache.prepare``)
+            refusal = several_unnamed(ec)
+            if refusal is not None:
+                ec.result = ExecutionResult(data=None, errors=refusal)
         if self.max_cost is not None and ec.result is None and ec.graphql_document is not None:
             try:
                 error = await _cost_error(ec, self.max_cost, self.max_depth)

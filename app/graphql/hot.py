@@ -214,6 +214,22 @@ def _frozen(wanted: set[str] | None) -> frozenset[str] | None:
     return None if wanted is None else frozenset(wanted)
 
 
+def chain_columns(others: list) -> list:
+    """``others`` with each record root read with its reporting chain (CHAIN) given the
+    columns its rows are read with: its own selections' and those of the links of every
+    reporting chain in the plan. Its chain is primed into the request's loader of chains,
+    where any chain field of the plan may find it (two roots, or a root and another's
+    manager, sharing a record), so its links must hold what any of them reads."""
+    links = [o.links for o in others if isinstance(o, Record)]
+    every = None if None in links else frozenset().union(*links)  # type: ignore[arg-type]
+    return [
+        o._replace(chain_columns=None if o.own is None or every is None else o.own | every)
+        if isinstance(o, Record) and CHAIN in o.needs
+        else o
+        for o in others
+    ]
+
+
 # What a document must mention for a plan to answer it (a cheap test before parsing it).
 MENTIONS = (ROOT_FIELD, NODE_FIELD, *RESOLVED_ROOTS)
 # The root fields a plan answers: a document selecting any other (unconditionally) is
@@ -375,7 +391,12 @@ class Record(NamedTuple):
     complete: Complete
     needs: frozenset[str]
     columns: PageColumns
-    chain_columns: frozenset[str] | None = None  # with CHAIN: what each row read has
+    # With CHAIN (the record read with its reporting chain): what the record's and its
+    # manager's selections read, what the links of the chains it selects read, and what
+    # the rows are read with (``chain_columns``); None: every column
+    own: frozenset[str] | None = None
+    links: frozenset[str] | None = None
+    chain_columns: frozenset[str] | None = None
 
 
 class Resolved(NamedTuple):
@@ -426,7 +447,7 @@ class _Compiler:
         self.needs: set[str] = set()  # what the page needs besides its rows
         # Columns the selections of records read: of page rows (True), of managers (False).
         self.reads: dict[bool, set[str] | None] = {True: set(), False: set()}
-        # Columns the links of a record root's own reporting chain read (CHAIN)
+        # Columns the links of the reporting chains selected here read (CHAIN)
         self.chain: set[str] | None = set()
 
     # Field collection, as graphql-core's CollectFields does it.
@@ -549,7 +570,7 @@ class _Compiler:
                 awaited = functools.partial(
                     awaited, columns=PageColumns(staff=_frozen(own), managers=False)
                 )
-            elif page_rows:  # read with the record (CHAIN); others by the chains' loader
+            else:  # a chain read with its record is primed for every chain of the plan
                 self.chain = None if own is None or self.chain is None else self.chain | own
         else:
             complete, non_null = self.completion(definition.type, nodes, page_rows=nested_page_rows)
@@ -579,14 +600,13 @@ class _Compiler:
         else:
             self.reads[page_rows] = None
 
-    def chain_columns(self) -> frozenset[str] | None:
-        """The columns of each row read for a record root with its own reporting chain
-        (all: None): what the record's, its manager's (the chain's first link) and the
-        links' selections read."""
-        parts = (self.reads[True], self.reads[False], self.chain)
-        if any(p is None for p in parts):
-            return None
-        return frozenset().union(*parts)  # type: ignore[arg-type]
+    def chained(self) -> tuple[frozenset[str] | None, frozenset[str] | None]:
+        """What a record root read with its reporting chain (CHAIN) reads of its rows
+        (all: None): of the record and its manager (the chain's first link), and of the
+        links of every reporting chain selected here (``chain_columns``)."""
+        own = self.reads[True], self.reads[False]
+        mine = None if None in own else frozenset().union(*own)  # type: ignore[arg-type]
+        return mine, _frozen(self.chain)
 
     def columns(self) -> PageColumns:
         wanted = {rows: None if r is None else frozenset(r) for rows, r in self.reads.items()}
@@ -1180,6 +1200,7 @@ class HotPaths:
                 return None
         if root_nodes is None and not others:
             return None
+        others = chain_columns(others)
         root = complete = None
         if root_nodes is not None:
             root = root_nodes[0]
@@ -1221,11 +1242,7 @@ class HotPaths:
         complete = compiler.selection(staff, nodes, page_rows=True)
         sizes.append(compiler.size())
         return Record(
-            nodes[0],
-            complete,
-            frozenset(compiler.needs),
-            compiler.columns(),
-            compiler.chain_columns() if CHAIN in compiler.needs else None,
+            nodes[0], complete, frozenset(compiler.needs), compiler.columns(), *compiler.chained()
         )
 
     def _resolved(

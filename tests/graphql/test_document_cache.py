@@ -52,6 +52,64 @@ async def test_large_documents_are_answered_but_not_kept(api, services):
     assert (after.hits, after.misses) == (before.hits, before.misses)
 
 
+async def test_a_large_document_is_parsed_once_even_when_it_does_not_parse(
+    api, services, monkeypatch
+):
+    """Past MAX_CACHED_DOCUMENT, a document is strawberry's to parse, once: a large one that
+    does not parse (a comment of any length costs parsing, not tokens) is not parsed a
+    second time to report its error."""
+    import graphql.language.parser as parser
+
+    tenant = await make_tenant(services)
+    padding = "#" + "x" * (extensions.MAX_CACHED_DOCUMENT + 10) + "\n"
+    parsed = []
+    real = parser.Parser.parse_document
+
+    def counting(self):
+        parsed.append(self)
+        return real(self)
+
+    monkeypatch.setattr(parser.Parser, "parse_document", counting)
+    body = await api(padding + "{ viewer { role }", as_=tenant.owner)
+    assert error_codes(body) == ["BAD_USER_INPUT"] and "Syntax Error" in body["errors"][0]["message"]
+    assert len(parsed) == 1
+    parsed.clear()
+    assert await api.data(padding + VIEWER, as_=tenant.owner) == {"viewer": {"role": "OWNER"}}
+    assert len(parsed) == 1
+
+
+async def test_a_large_document_of_several_operations_needs_an_operation_name(api, services):
+    tenant = await make_tenant(services)
+    padding = "#" + "x" * (extensions.MAX_CACHED_DOCUMENT + 10) + "\n"
+    document = padding + "query A { __typename } query B { viewer { role } }"
+    body = await api(document, as_=tenant.owner)
+    assert body["errors"][0]["message"] == (
+        "Must provide operation name if query contains multiple operations."
+    )
+    assert error_codes(body) == ["BAD_USER_INPUT"] and body.get("data") is None
+
+
+async def test_a_mutation_over_get_is_refused_without_being_validated(
+    client, services, monkeypatch
+):
+    """GET runs queries only: a mutation sent by GET is refused (405) before anything
+    validates it, as strawberry refuses it before its validation."""
+    tenant = await make_tenant(services)
+    validated = []
+    real = extensions.validate_document
+
+    def counting(schema, document, rules):
+        validated.append(document)
+        return real(schema, document, rules)
+
+    monkeypatch.setattr(extensions, "validate_document", counting)
+    auth = {"Authorization": f"Bearer {tenant.owner.token}", "X-Auth-Realm": tenant.owner.realm}
+    query = f"mutation {{ logout {{ ok }} }} # {tenant.slug}"
+    response = await client.get("/graphql", params={"query": query}, headers=auth)
+    assert response.status_code == 405
+    assert validated == []
+
+
 async def test_a_repeated_document_is_validated_once(api, services, monkeypatch):
     tenant = await make_tenant(services)
     query = VIEWER + f" # validated {tenant.slug}"

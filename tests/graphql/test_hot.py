@@ -750,6 +750,40 @@ async def test_a_records_chain_and_reports_are_read_with_the_columns_they_select
         assert any("RECURSIVE" in s and "staff.email" in s for s in read), role
 
 
+SHARED_CHAINS = """query Shared($report: Int!, $boss: Int!) {
+  a: staffBySid(sid: $report) { reportingChain { firstName } }
+  b: staffBySid(sid: $report) { reportingChain { lastName title } }
+  c: staffBySid(sid: $report) { manager { reportingChain { lastName email } } }
+  d: staffBySid(sid: $boss) { reportingChain { fullName } }
+}"""
+
+
+async def test_chains_read_with_their_records_serve_every_chain_of_the_plan(
+    app, services, api, client, cold_client, caplog
+):
+    """A chain read with its record is kept for the request's other chain fields (a second
+    root of the same record, or another record's manager): it holds what every chain of
+    the plan reads, so the plan answers, as graphql-core does, without handing back."""
+    _, members, _ = await _directory(services, api)
+    async with services.db.session() as session:
+        boss = (await session.scalars(select(StaffRow).where(StaffRow.first_name == "Bea"))).one()
+        deputy = (await session.scalars(select(StaffRow).where(StaffRow.first_name == "Dee"))).one()
+        reports = select(StaffRow).where(StaffRow.manager_id == boss.id, ~StaffRow.restricted)
+        report = (await session.scalars(reports.limit(1))).one()
+    await set_staff_columns(services, boss.id, manager_id=deputy.id)
+    variables = {"report": report.sid, "boss": boss.sid}
+    for role in ROLE_KEYS:
+        before = _answered(app)
+        with caplog.at_level("WARNING", logger="roster.graphql.hot"):
+            hot, cold = await _both(
+                client, cold_client, SHARED_CHAINS, variables, _headers(members[role])
+            )
+        assert hot == cold and "errors" not in hot, role
+        assert not [r for r in caplog.records if "handed back" in r.message], role
+        assert _answered(app) == before + 1, role
+    assert hot["data"]["b"]["reportingChain"][0]["lastName"] == "Manager"
+
+
 async def test_a_field_that_does_not_say_what_it_reads_reads_every_column(
     app, services, api, client, cold_client, monkeypatch
 ):
