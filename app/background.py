@@ -24,7 +24,12 @@ from app.events import service as events
 from app.invitations.service import sweep_expired
 from app.ops import leases
 from app.security import rate_limits
-from app.staff.membership import lapse_unconfirmed, unconfirmed_due
+from app.staff.membership import (
+    keys_ended_due,
+    lapse_unconfirmed,
+    unconfirmed_due,
+    withdraw_ways_in_of_keys,
+)
 from app.webhooks import service as webhooks
 
 log = logging.getLogger("roster.background")
@@ -34,22 +39,32 @@ RETENTION_LEASE = "retention.sweep"
 # Rows deleted a transaction: each batch holds SQLite's write lock only briefly
 PRUNE_BATCH = 500
 async def sweep_once(db, unconfirmed_for: timedelta | None = None) -> int:
-    """Records lapsed invitations as expired and, with ``unconfirmed_for``, lapses the
-    memberships that waited that long for a confirmed email (``lapse_unconfirmed``): the
-    invitations in one transaction, then each account's memberships in one of its own (a
-    sweep never waits for an account's lock while holding another's, nor for one while
-    holding invitation rows). How many of both."""
+    """Records lapsed invitations as expired; with ``unconfirmed_for``, lapses the
+    memberships that waited that long for a confirmed email (``lapse_unconfirmed``); and
+    withdraws the invitations and join links made through API keys that ended without
+    ``apiTokenRevoke`` (ran out, or revoked with a password change:
+    ``withdraw_ways_in_of_keys``). The invitations in one transaction, then each
+    account's memberships and ways in in one of its own (a sweep never waits for an
+    account's lock while holding another's, nor for one while holding invitation rows).
+    How many of all."""
     async with db.session(write=True) as session:
         count = await sweep_expired(session)
         await events.record(session, changes.take(session))
         await session.commit()
-    if unconfirmed_for is None:
-        return count
+    if unconfirmed_for is not None:
+        async with db.session() as session:
+            due = await unconfirmed_due(session, unconfirmed_for)
+        for account_id, staff_ids in sorted(due.items()):
+            async with db.session(write=True) as session:
+                count += await lapse_unconfirmed(session, account_id, staff_ids, unconfirmed_for)
+                await events.record(session, changes.take(session))
+                await session.commit()
+    # what API keys that ran out (or were revoked with a password change) opened
     async with db.session() as session:
-        due = await unconfirmed_due(session, unconfirmed_for)
-    for account_id, staff_ids in sorted(due.items()):
+        accounts = await keys_ended_due(session)
+    for account_id in accounts:
         async with db.session(write=True) as session:
-            count += await lapse_unconfirmed(session, account_id, staff_ids, unconfirmed_for)
+            count += await withdraw_ways_in_of_keys(session, account_id)
             await events.record(session, changes.take(session))
             await session.commit()
     return count

@@ -47,6 +47,12 @@ class Actor:
     def impersonated(self) -> bool:
         return self.impersonator_user_id is not None
 
+    @property
+    def api_key_id(self) -> int | None:
+        """The API key the actor acts through; None for a session (only keys have
+        scopes)."""
+        return self.token_id if self.scopes is not None else None
+
     def can(self, permit: Permit) -> bool:
         return permit in self.permits
 

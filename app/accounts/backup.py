@@ -227,6 +227,9 @@ def _sections(
             out["diff"] = shown_diff(out["diff"], audit_facts)
         return converted
 
+    entries = select(AuditEntry).where(AuditEntry.account_id == account_id)
+    if audit_facts is not None:  # as ``auditLog`` lists them to a reader without the permit
+        entries = entries.where(AuditEntry.personal_only.is_(False))
     values = select(CustomFieldValue).where(CustomFieldValue.account_id == account_id)
     if hidden_fields:
         values = values.where(CustomFieldValue.field_id.not_in(hidden_fields))
@@ -246,7 +249,7 @@ def _sections(
         ("customFields", select(CustomField).where(CustomField.account_id == account_id), plain),
         ("invitations", select(Invitation).where(Invitation.account_id == account_id), plain),
         ("joinLinks", select(JoinLink).where(JoinLink.account_id == account_id), plain),
-        ("auditLog", select(AuditEntry).where(AuditEntry.account_id == account_id), audit_entry),
+        ("auditLog", entries, audit_entry),
         (
             "projectTeamRoles",
             select(ProjectTeamRole).where(ProjectTeamRole.account_id == account_id),

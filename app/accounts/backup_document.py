@@ -143,13 +143,15 @@ SECTIONS = (
         "invitations",
         Invitation,
         refs={**_STAFF_REFS, "inviter_staff_id": "staff"},
-        cleared=("accepted_user_id",),
+        # keys are not restored: what a key of another database made is the session's
+        cleared=("accepted_user_id", "created_by_token_id"),
         made={"token_digest": _unknown_token},
     ),
     Section(
         "joinLinks",
         JoinLink,
         refs={"created_by_staff_id": "staff"},
+        cleared=("created_by_token_id",),
         made={"token_digest": _unknown_token},
     ),
     Section(

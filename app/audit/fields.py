@@ -3,7 +3,7 @@ redacted (``app.audit.changes``); the log is not itself audited, but it is backe
 
 from __future__ import annotations
 
-from app.fields import FieldTable, Visibility, register, rows
+from app.fields import Field, FieldTable, Visibility, register, rows
 
 AUDIT_ENTRIES = FieldTable(
     "audit_entries",
@@ -14,6 +14,7 @@ AUDIT_ENTRIES = FieldTable(
         # the network address a member acted from is personal data (``shown_entries``)
         *rows(Visibility.PERSONAL, "client_address"),
         *rows(Visibility.BASIC, "created_at"),
+        Field("personal_only", Visibility.INTERNAL),
     ],
 )
 

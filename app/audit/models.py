@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base, UTCDateTime, utcnow
@@ -21,6 +21,8 @@ class AuditEntry(Base):
     __tablename__ = "audit_entries"
     __table_args__ = (
         Index("ix_audit_account_id", "account_id", "id"),
+        # the log and its count for readers without ViewPersonalData (``personal_only``)
+        Index("ix_audit_account_listed", "account_id", "personal_only", "id"),
         {"sqlite_autoincrement": True},
     )
 
@@ -39,3 +41,8 @@ class AuditEntry(Base):
     request_id: Mapped[str | None] = mapped_column(String(64), default=None)
     client_address: Mapped[str | None] = mapped_column(String(64), default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The diff names personal data alone: not listed to readers without ViewPersonalData
+    # (an empty diff would tell them when, and whose, personal data changed)
+    personal_only: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )

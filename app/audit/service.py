@@ -16,6 +16,8 @@ from app.db.prepared import Prepared, connection_of
 from app.errors import DomainError
 from app.events import service as events
 from app.events.catalogue import Facts, without_personal_data
+from app.fields import UnknownField, Visibility
+from app.fields import table as field_table
 
 # Which changed row an entry is "about", most specific first.
 TARGET_PRIORITY = [
@@ -251,6 +253,7 @@ async def record(
     account than the actor's, the actor is only a user: their staff id belongs elsewhere.
     """
     members = await _members(session, who, changes)
+    facts = await events.facts_of(session, changes)
     entries: list[AuditEntry] = []
     for account_id, own in by_account(changes, who.account_id, members).items():
         in_actors_account = account_id == who.account_id
@@ -272,6 +275,7 @@ async def record(
                 diff=part,
                 request_id=request_id,
                 client_address=client_address,
+                personal_only=personal_alone(part, facts),
             )
             for part in diff_parts(own)
         )
@@ -309,6 +313,8 @@ _CONDITIONS: dict[str, Callable] = {
     "since": lambda value: AuditEntry.created_at >= value,
     "until": lambda value: AuditEntry.created_at < value,
     "after": lambda value: AuditEntry.id < value,
+    # a reader without ViewPersonalData: not the entries of personal changes alone
+    "personal_only": lambda value: AuditEntry.personal_only == value,
 }
 # One statement per set of filters set (at most 2**7), built when first used; and one
 # count per set of filters (``after`` is never one of a count's).
@@ -351,11 +357,14 @@ def _listed(actor: Actor, f: AuditFilter, after: int | None = None) -> dict:
     if f.action and "\x00" in f.action:  # PostgreSQL refuses NUL as a parameter
         raise DomainError("action contains characters that are not allowed.", field=["action"])
     # set filters only (an empty action or target type, or no time, filters nothing)
-    return {
+    listed = {
         name: value
         for name, value in {**asdict(f), "after": after}.items()
         if value is not None and (value or name in ("actor_staff_id", "target_id", "after"))
     }
+    if not actor.can(Permit.VIEW_PERSONAL_DATA):
+        listed["personal_only"] = False
+    return listed
 
 
 def shown_diff(diff: list, facts: Facts) -> list[dict]:
@@ -368,6 +377,29 @@ def shown_diff(diff: list, facts: Facts) -> list[dict]:
         if told is not None:
             shown.append(told)
     return shown
+
+
+def personal_alone(diff: list, facts: Facts) -> bool:
+    """Whether a reader without ViewPersonalData is shown nothing of ``diff`` because it
+    changed personal data (a personal column, a personal custom field's value), not
+    secrets alone: listed to them, its entry would tell when, and whose, personal data
+    changed (``AuditEntry.personal_only``). A password changed, an emailed link's token
+    rotated, is listed with what else shows (nothing), as before."""
+    if not diff or shown_diff(diff, facts):
+        return False
+    for change in diff:
+        if change["table"] == "custom_field_values":
+            return True  # not shown: a personal field's value
+        try:
+            rows = field_table(change["table"])
+        except UnknownField:
+            continue
+        known = rows.columns
+        if any(
+            known[c].visibility == Visibility.PERSONAL for c in change["fields"] if c in known
+        ):
+            return True
+    return False
 
 
 async def shown_entries(session: AsyncSession, actor: Actor, rows: list) -> list:

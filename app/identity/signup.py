@@ -151,23 +151,25 @@ async def verify_email(
 ) -> tuple[str, User]:
     """Confirm the address of the link's login, and sign its reader in.
 
-    A login whose password was chosen before its address was confirmed (a sign-up, a join)
-    is confirmed only with that password: whoever chose it may not have been the
+    A login with a password is confirmed, and signed in, only with that password: whoever
+    chose it before the address was confirmed (a sign-up, a join) may not have been the
     address's owner, who by clicking would otherwise hand a stranger a confirmed login
-    at their address, and the places it takes. The password is counted against the
-    login limits as ``login`` counts it."""
+    at their address, and the places it takes; and a login confirmed since (by accepting
+    an invitation, say) is never signed in by a link alone, which would make a forgotten
+    confirmation email a way in without the password. The password is counted against
+    the login limits as ``login`` counts it."""
     row = await user_tokens.consume(
         session, tokens, token, {UserTokenPurpose.EMAIL_VERIFICATION}
     )
     user = await session.get_one(User, row.user_id)
+    if user.password_hash is not None and not await gate.check(session, user, password):
+        raise DomainError(
+            "Enter the password chosen when this login was made: confirming the "
+            "address proves it was you who made it.",
+            field=["password"],
+            code=ErrorCode.INVALID_CREDENTIALS,
+        )
     if user.email_verified_at is None:
-        if user.password_hash is not None and not await gate.check(session, user, password):
-            raise DomainError(
-                "Enter the password chosen when this login was made: confirming the "
-                "address proves it was you who made it.",
-                field=["password"],
-                code=ErrorCode.INVALID_CREDENTIALS,
-            )
         user.email_verified_at = utcnow()
     await confirm_memberships(session, user.id)
     session_token, _ = await issue_token(

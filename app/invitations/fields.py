@@ -8,6 +8,7 @@ INVITATIONS = FieldTable(
     "invitations",
     [
         *rows(Visibility.INTERNAL, "id", "account_id", "staff_id", "inviter_staff_id"),
+        Field("created_by_token_id", Visibility.INTERNAL),
         Field("accepted_user_id", Visibility.INTERNAL),
         Field("email", Visibility.PERSONAL),
         *rows(Visibility.BASIC, "role", "subject", "bcc_inviter", "redirect_url", "status"),
@@ -25,6 +26,7 @@ JOIN_LINKS = FieldTable(
     "join_links",
     [
         *rows(Visibility.INTERNAL, "id", "account_id", "created_by_staff_id"),
+        Field("created_by_token_id", Visibility.INTERNAL),
         Field("token_digest", Visibility.SECRET),
         *rows(Visibility.BASIC, "role", "kind", "expires_at", "max_uses", "uses"),
         Field("allowed_domains", Visibility.BASIC),

@@ -134,6 +134,7 @@ async def create_link(
         allowed_domains=domains,
         requires_approval=requires_approval,
         created_by_staff_id=actor.staff_id,
+        created_by_token_id=actor.api_key_id,
         created_at=utcnow(),
     )
     session.add(link)
@@ -161,6 +162,7 @@ async def rotate_link(session: AsyncSession, actor: Actor, link_id: int) -> tupl
     token = new_token("rj")
     link.token_digest = token_digest(token)
     link.created_by_staff_id = actor.staff_id
+    link.created_by_token_id = actor.api_key_id
     await session.flush()
     return token, link
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, Enum, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Enum, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.access import Role
@@ -26,6 +26,11 @@ def _enum(cls, length=16):
     return Enum(cls, native_enum=False, length=length)
 
 
+# The partial indexes' conditions, written as the migration (0039) writes them.
+OPEN_BY_KEY = "created_by_token_id IS NOT NULL AND status IN ('PENDING', 'EXPIRED')"
+ENABLED_BY_KEY = "created_by_token_id IS NOT NULL AND disabled_at IS NULL"
+
+
 class Invitation(Base):
     """An emailed invitation to join an account with a role; it holds a seat while pending.
 
@@ -36,6 +41,13 @@ class Invitation(Base):
     __tablename__ = "invitations"
     __table_args__ = (
         Index("ix_invitations_account_status", "account_id", "status"),
+        # the open invitations sent through an API key (withdraw_ways_in_of_keys)
+        Index(
+            "ix_invitations_open_by_key",
+            "created_by_token_id",
+            sqlite_where=text(OPEN_BY_KEY),
+            postgresql_where=text(OPEN_BY_KEY),
+        ),
         {"sqlite_autoincrement": True},
     )
 
@@ -67,13 +79,25 @@ class Invitation(Base):
     )
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The API key it was sent (or last resent) through; None through a session. It lasts
+    # only as long as the key (``app.staff.membership.withdraw_ways_in_of_keys``).
+    created_by_token_id: Mapped[int | None] = mapped_column(Integer, default=None)
 
 
 class JoinLink(Base):
     """A shareable "quick registration" link into an account."""
 
     __tablename__ = "join_links"
-    __table_args__ = {"sqlite_autoincrement": True}
+    __table_args__ = (
+        # the enabled links made through an API key (withdraw_ways_in_of_keys)
+        Index(
+            "ix_join_links_open_by_key",
+            "created_by_token_id",
+            sqlite_where=text(ENABLED_BY_KEY),
+            postgresql_where=text(ENABLED_BY_KEY),
+        ),
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
@@ -93,6 +117,9 @@ class JoinLink(Base):
     )
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The API key it was made (or last rotated) through; None through a session. It lasts
+    # only as long as the key (``app.staff.membership.withdraw_ways_in_of_keys``).
+    created_by_token_id: Mapped[int | None] = mapped_column(Integer, default=None)
 
 
 class JoinRequestStatus(enum.StrEnum):

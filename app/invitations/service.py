@@ -36,9 +36,10 @@ from app.errors import (
     RateLimited,
     ValidationFailed,
 )
+from app.identity import user_tokens
 from app.identity.credentials import PasswordGate, TokenGate
 from app.identity.errors import WeakPassword
-from app.identity.models import TokenKind, User
+from app.identity.models import TokenKind, User, UserTokenPurpose
 from app.identity.service import Principal, create_user, get_user_by_email, issue_token
 from app.invitations.errors import (
     AlreadyInvited,
@@ -534,6 +535,7 @@ async def create_invitation(
         email=email,
         role=role,
         inviter_staff_id=None if at_console else actor.staff_id,
+        created_by_token_id=None if at_console else actor.api_key_id,
         message=v["message"],
         subject=v["subject"],
         bcc_inviter=request.bcc_sender,
@@ -626,6 +628,16 @@ async def create_many(
         except DomainError as exc:
             changes.rollback_to(session, position)
             results.append(BulkRow(email, None, [exc]))
+        except RateLimited as exc:
+            # one address past its allowance (which any account may use up) fails its
+            # row alone: the batch's other rows are sent
+            changes.rollback_to(session, position)
+            refusal = DomainError(
+                f"This address has had too many emails; try again in {exc.retry_after} s.",
+                field=["email"],
+                code=ErrorCode.LIMIT_REACHED,
+            )
+            results.append(BulkRow(email, None, [refusal]))
     return results
 
 
@@ -690,6 +702,8 @@ async def resend(session: AsyncSession, actor: Actor, settings, invitation_id: i
     invitation.role = role
     token = new_token("ri")
     invitation.token_digest = token_digest(token)
+    # the new link was sent through this credential: it lasts as long as it does
+    invitation.created_by_token_id = actor.api_key_id
     invitation.status = InvitationStatus.PENDING
     invitation.expires_at = now + timedelta(days=invitation.expiry_days)
     invitation.sent_count += 1
@@ -833,6 +847,8 @@ async def accept(
         hashed = await passwords.hash(password, held=True)
     elif user is not None and user.email_verified_at is None:
         user.email_verified_at = utcnow()
+        # its confirmation links are spent: the address is confirmed
+        await user_tokens.invalidate(session, user.id, UserTokenPurpose.EMAIL_VERIFICATION)
         await confirm_memberships(session, user.id)  # joined elsewhere, waiting for this
     # Claimed under the account lock, at a moment taken under it: the checks above took
     # their time (a password), and an invitation that expired meanwhile has had its seat

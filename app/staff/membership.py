@@ -6,10 +6,23 @@ deletes them and changes their roles."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
-from sqlalchemy import and_, case, literal, literal_column, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    case,
+    exists,
+    literal,
+    literal_column,
+    or_,
+    select,
+    text,
+    union,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from app.access import (
     ROLE_PERMITS,
@@ -36,12 +49,20 @@ from app.db.base import UTCDateTime, utcnow
 from app.db.removal import remove, remove_all
 from app.db.unique import ALREADY_THERE, claim
 from app.errors import DomainError, ErrorCode, Forbidden
-from app.identity.models import TokenKind, User, UserToken, UserTokenPurpose
-from app.identity.service import end_tokens
+from app.identity.models import AuthToken, User, UserToken, UserTokenPurpose
+from app.identity.service import revoke_api_token
 from app.invitations.errors import InvitationRevoked
-from app.invitations.models import MAX_EXPIRY_DAYS, Invitation, InvitationStatus, JoinLink
+from app.invitations.models import (
+    ENABLED_BY_KEY,
+    MAX_EXPIRY_DAYS,
+    OPEN_BY_KEY,
+    Invitation,
+    InvitationStatus,
+    JoinLink,
+)
 from app.projects.models import Project
 from app.staff import access, stamps
+from app.staff.ending import end_member_tokens, release_login, remember_end
 from app.staff.errors import AlreadyMember, StaffEmailTaken
 from app.staff.models import (
     AccountStatus,
@@ -136,22 +157,15 @@ async def withdraw_ways_in(session: AsyncSession, staff: Staff, standing: Role |
         .with_for_update()
         .execution_options(populate_existing=True)
     )
-    invited: list[int] = []
-    for invitation in invitations:
-        if may_invite and standing is not None and may_offer(standing, invitation.role):
-            continue
-        invitation.status = InvitationStatus.REVOKED
-        invitation.revoked_at = now
-        if invitation.staff_id is not None:
-            invited.append(invitation.staff_id)
-    for record in await session.scalars(
-        select(Staff).where(
-            Staff.id.in_(invited),
-            Staff.account_status.in_([AccountStatus.INVITED, AccountStatus.INVITE_EXPIRED]),
-        )
-    ):
-        record.account_status = AccountStatus.NOT_INVITED
-        stamps.touch(record, ["account_status"], now)
+    await _revoke_invitations(
+        session,
+        [
+            invitation
+            for invitation in invitations
+            if not (may_invite and standing is not None and may_offer(standing, invitation.role))
+        ],
+        now,
+    )
     links = standing is not None and Permit.MANAGE_ACCOUNT in ROLE_PERMITS[standing]
     for link in await session.scalars(
         select(JoinLink).where(
@@ -165,34 +179,104 @@ async def withdraw_ways_in(session: AsyncSession, staff: Staff, standing: Role |
         link.disabled_at = now
 
 
-async def _end_tokens(session: AsyncSession, staff: Staff) -> None:
-    """End every token with which the member's user could act in this account. Tokens
-    bound to it (the user's API and impersonation tokens, and impersonations the user
-    started here) are revoked. Session tokens are not bound to an account and go on
-    working in the user's other accounts: ``tokens_valid_from`` keeps every token issued
-    until now out of this membership for good (see the authentication query)."""
-    if staff.user_id is None:
-        return
-    now = utcnow()
-    staff.tokens_valid_from = now
-    await end_tokens(
-        session, staff.user_id, kinds=set(TokenKind), account_id=staff.account_id, now=now
+async def _revoke_invitations(
+    session: AsyncSession, invitations: Iterable[Invitation], now: datetime
+) -> None:
+    """Revokes ``invitations`` as ``revoke`` revokes one: the link answers
+    INVITATION_REVOKED, the seat is free, an invited record is NOT_INVITED again."""
+    invited: list[int] = []
+    for invitation in invitations:
+        invitation.status = InvitationStatus.REVOKED
+        invitation.revoked_at = now
+        if invitation.staff_id is not None:
+            invited.append(invitation.staff_id)
+    for record in await session.scalars(
+        select(Staff).where(
+            Staff.id.in_(invited),
+            Staff.account_status.in_([AccountStatus.INVITED, AccountStatus.INVITE_EXPIRED]),
+        )
+    ):
+        record.account_status = AccountStatus.NOT_INVITED
+        stamps.touch(record, ["account_status"], now)
+
+
+def _key_ended(key_id: ColumnElement | InstrumentedAttribute, now: datetime) -> ColumnElement[bool]:
+    """Whether the API key ``key_id`` names acts no more: revoked, run out, or gone."""
+    return ~exists(
+        select(AuthToken.id).where(
+            AuthToken.id == key_id, AuthToken.revoked_at.is_(None), AuthToken.expires_at > now
+        )
     )
 
 
-async def _remember_end(session: AsyncSession, staff: Staff) -> None:
-    """The deleted record's cut (``_end_tokens``) kept for the account (``EndedMembership``)."""
-    if staff.user_id is None or staff.tokens_valid_from is None:
-        return
-    ended = await session.get(EndedMembership, (staff.account_id, staff.user_id))
-    if ended is None:
-        session.add(
-            EndedMembership(
-                account_id=staff.account_id, user_id=staff.user_id, ended_at=staff.tokens_valid_from
-            )
+async def withdraw_ways_in_of_keys(
+    session: AsyncSession, account_id: int, key_ids: Iterable[int] | None = None
+) -> int:
+    """What an API key opened the account to lasts only as long as the key, as what a
+    member opened it to lasts only while they stay (``withdraw_ways_in``): the account's
+    invitations not yet accepted that were sent (or last resent) through a key that was
+    revoked, ran out or was deleted, and its join links made (or last rotated) through
+    one, are withdrawn as the member's would be. Otherwise a leaked key, once revoked,
+    would have left its holder a way in: a join link of their making, an invitation to
+    their own address. ``key_ids``: only those made through these keys. Under the
+    account's lock (seats are freed); how many were withdrawn."""
+    now = utcnow()
+    await lock_account(session, account_id)
+    invitations = select(Invitation).where(
+        Invitation.account_id == account_id,
+        text(OPEN_BY_KEY),  # as the partial index is written, so that it serves
+        _key_ended(Invitation.created_by_token_id, now),
+    )
+    links = select(JoinLink).where(
+        JoinLink.account_id == account_id,
+        text(ENABLED_BY_KEY),
+        _key_ended(JoinLink.created_by_token_id, now),
+    )
+    if key_ids is not None:
+        invitations = invitations.where(Invitation.created_by_token_id.in_(list(key_ids)))
+        links = links.where(JoinLink.created_by_token_id.in_(list(key_ids)))
+    found = list(
+        await session.scalars(
+            invitations.order_by(Invitation.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
         )
-    else:
-        ended.ended_at = staff.tokens_valid_from
+    )
+    await _revoke_invitations(session, found, now)
+    disabled = list(
+        await session.scalars(
+            links.order_by(JoinLink.id).with_for_update().execution_options(populate_existing=True)
+        )
+    )
+    for link in disabled:
+        link.disabled_at = now
+    return len(found) + len(disabled)
+
+
+async def keys_ended_due(session: AsyncSession) -> list[int]:
+    """The accounts holding invitations or join links that ``withdraw_ways_in_of_keys``
+    would withdraw (read by the partial indexes: only those made through keys)."""
+    now = utcnow()
+    found = union(
+        select(Invitation.account_id).where(
+            text(OPEN_BY_KEY), _key_ended(Invitation.created_by_token_id, now)
+        ),
+        select(JoinLink.account_id).where(
+            text(ENABLED_BY_KEY), _key_ended(JoinLink.created_by_token_id, now)
+        ),
+    )
+    return sorted(await session.scalars(select(found.subquery().c[0])))
+
+
+async def revoke_api_key(session: AsyncSession, actor: Actor, key_id: int) -> AuthToken:
+    """``apiTokenRevoke``: the key ends (``revoke_api_token``), and with it what it opened
+    the account to (``withdraw_ways_in_of_keys``). The account's lock first, as disabling
+    a member takes it before ending their keys: the other order deadlocks with it."""
+    await lock_account(session, actor.account_id)
+    key = await revoke_api_token(session, actor, key_id)
+    if key.account_id is not None:
+        await withdraw_ways_in_of_keys(session, key.account_id, [key.id])
+    return key
 
 
 async def disable(session: AsyncSession, actor: Actor, staff_id: int) -> Staff:
@@ -204,7 +288,7 @@ async def disable(session: AsyncSession, actor: Actor, staff_id: int) -> Staff:
         raise DomainError("Already disabled.", field=["staff_id"], code=ErrorCode.INVALID_STATE)
     await revoke_open_invitations(session, staff)
     await withdraw_ways_in(session, staff, None)
-    await _end_tokens(session, staff)
+    await end_member_tokens(session, staff)
     staff.account_status = AccountStatus.DISABLED
     stamps.touch(staff, ["account_status"], utcnow())
     await session.flush()
@@ -212,8 +296,9 @@ async def disable(session: AsyncSession, actor: Actor, staff_id: int) -> Staff:
 
 
 async def enable(session: AsyncSession, actor: Actor, staff_id: int) -> Staff:
-    """A login comes back ACTIVE, or UNCONFIRMED while its email is not confirmed (either
-    needs a free seat); a record without one, NOT_INVITED."""
+    """A login comes back ACTIVE, or UNCONFIRMED while the email of a login whose password
+    was chosen before it was confirmed is not (either needs a free seat); a record
+    without one, NOT_INVITED."""
     require(actor, Permit.MANAGE_STAFF)
     staff = await _managed(session, actor, staff_id)
     if staff.account_status != AccountStatus.DISABLED:
@@ -225,7 +310,10 @@ async def enable(session: AsyncSession, actor: Actor, staff_id: int) -> Staff:
             raise Forbidden(refusal, field=["staff_id"])
         await reserve_seats(session, actor.account_id, role=staff.role)
         user = await session.get_one(User, staff.user_id)
-        confirmed = user.email_verified_at is not None
+        # a login without a password was made by registration, at the address an
+        # administrator vouched for: ACTIVE, as registration made it (UNCONFIRMED would
+        # lapse once its welcome link ran out)
+        confirmed = user.email_verified_at is not None or user.password_hash is None
         staff.account_status = AccountStatus.ACTIVE if confirmed else AccountStatus.UNCONFIRMED
     else:
         staff.account_status = AccountStatus.NOT_INVITED
@@ -256,8 +344,8 @@ async def delete(session: AsyncSession, actor: Actor, staff_id: int) -> Staff:
     staff = await _managed(session, actor, staff_id)
     await revoke_open_invitations(session, staff)
     await withdraw_ways_in(session, staff, None)
-    await _end_tokens(session, staff)  # a later invitation must not revive them either
-    await _remember_end(session, staff)
+    await end_member_tokens(session, staff)  # a later invitation must not revive them either
+    await remember_end(session, staff)
     reports = await session.scalars(
         update(Staff)
         .where(Staff.account_id == actor.account_id, Staff.manager_id == staff.id)
@@ -686,12 +774,7 @@ async def lapse_unconfirmed(
     )
     lapsed = 0
     for staff in records:
-        await _end_tokens(session, staff)
-        await _remember_end(session, staff)
-        staff.user_id = None
-        staff.tokens_valid_from = None
-        staff.account_status = AccountStatus.NOT_INVITED
-        stamps.touch(staff, ["account_status"], now)
+        await release_login(session, staff)
         lapsed += 1
     await session.flush()
     return lapsed

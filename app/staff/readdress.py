@@ -10,6 +10,13 @@ are ORM changes, so the audit log and the webhooks show them as they show every 
 revocation. (Inviting the record again, at any address, revokes all its invitations not
 yet accepted: ``membership.revoke_open_invitations``.)
 
+A login made for the old address and never used (no password chosen, the address never
+confirmed: a registered member's, whose welcome link is still unread) is the old
+address's too: it is taken from the record (``release_login``: its tokens end, the
+record is NOT_INVITED) and the new address can be invited or registered. Otherwise a
+typing error corrected would leave the login at the mistyped address, where whoever holds
+that mailbox (its welcome link, or a password reset) would sign in as the member.
+
 Call it before the new address is written: the invitations' rows are locked first (as
 accepting one locks its invitation before its record), and on PostgreSQL an invitation
 accepted meanwhile is skipped, not turned into a revoked one.
@@ -23,9 +30,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.base import utcnow
+from app.identity.models import User
 from app.invitations.models import Invitation, InvitationStatus
 from app.staff import stamps
+from app.staff.ending import release_login
 from app.staff.models import AccountStatus, Staff
+from app.validation import normalize_email
 
 OPEN = (InvitationStatus.PENDING, InvitationStatus.EXPIRED)
 CHUNK = 500  # staff ids per IN (...)
@@ -72,6 +82,31 @@ async def readdress_many(
         if staff.account_status in (AccountStatus.INVITED, AccountStatus.INVITE_EXPIRED):
             staff.account_status = AccountStatus.NOT_INVITED
             stamps.touch(staff, ["account_status"], now)
+    await _release_unused_logins(session, [staff for staff, _ in moving.values()])
     if revoked:
         await session.flush()
     return revoked
+
+
+async def _release_unused_logins(session: AsyncSession, records: list[Staff]) -> None:
+    """The records' logins made for their old address and never used (see the module)."""
+    bound = {staff.user_id: staff for staff in records if staff.user_id is not None}
+    if not bound:
+        return
+    ids = sorted(bound)
+    unused: list[User] = []
+    for start in range(0, len(ids), CHUNK):
+        unused += await session.scalars(
+            select(User)
+            .where(
+                User.id.in_(ids[start : start + CHUNK]),
+                User.password_hash.is_(None),
+                User.email_verified_at.is_(None),
+            )
+            # a welcome link used meanwhile keeps its login (PostgreSQL checks again)
+            .with_for_update()
+        )
+    for user in unused:
+        staff = bound[user.id]
+        if normalize_email(user.email) == normalize_email(staff.email or ""):
+            await release_login(session, staff)

@@ -44,6 +44,7 @@ WEBHOOK_DELIVERIES = FieldTable(
         *rows(Visibility.BASIC, "uid", "event_type", "payload", "status", **_OUT),
         *rows(Visibility.BASIC, "attempts", "next_attempt_at", "delivered_at", **_OUT),
         *rows(Visibility.BASIC, "retry_from", "created_at", **_OUT),
+        Field("personal_only", Visibility.INTERNAL, backup=Backup.LEFT_OUT),
         *rows(Visibility.INTERNAL, "locked_until", "lease", audit=Audit.IGNORED, **_OUT),
     ],
 )

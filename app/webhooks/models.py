@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, Enum, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Enum, ForeignKey, Index, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base, UTCDateTime, utcnow
@@ -66,6 +66,8 @@ class WebhookDelivery(Base):
         Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
         # an account's deliveries newest first, a keyset page at a time (the connection)
         Index("ix_webhook_deliveries_account_id_id", "account_id", "id"),
+        # the list and its count for readers without ViewPersonalData (``personal_only``)
+        Index("ix_webhook_deliveries_account_listed", "account_id", "personal_only", "id"),
         Index("ix_webhook_deliveries_endpoint_id_id", "endpoint_id", "id"),
         # each endpoint's oldest due delivery (a claim's first turn: app.webhooks.delivery)
         Index("ix_webhook_deliveries_endpoint_due", "endpoint_id", "status", "next_attempt_at"),
@@ -93,6 +95,9 @@ class WebhookDelivery(Base):
     retry_from: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)  # retried a day from
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # It names personal fields alone: not listed to readers without ViewPersonalData (a
+    # delivery of no field would tell them when, and whose, personal data changed)
+    personal_only: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class WebhookAttempt(Base):

@@ -173,7 +173,7 @@ def _vouching_key(actor: Actor) -> int | None:
     """The API key ``actor`` acts through (None for a signed-in session): an endpoint set
     up or changed through a key is vouched for only while that key lives (``standing``),
     as a credential never outlives-by-proxy the one that made it."""
-    return actor.token_id if actor.scopes is not None else None
+    return actor.api_key_id
 
 
 async def update_endpoint(
@@ -421,6 +421,8 @@ async def get_delivery(
     mine = select(WebhookDelivery).where(
         WebhookDelivery.id == delivery_id, WebhookDelivery.account_id == actor.account_id
     )
+    if not actor.can(Permit.VIEW_PERSONAL_DATA):  # as the list leaves it out
+        mine = mine.where(WebhookDelivery.personal_only.is_(False))
     delivery = await session.scalar(mine.with_for_update() if lock else mine)
     if delivery is None:
         raise NotFound("Webhook delivery", field=[path])
@@ -495,6 +497,9 @@ def _deliveries(
     account's endpoints, when no endpoint is given (see ``count_deliveries``)."""
     require_whole_records(actor)
     conditions = [WebhookDelivery.account_id == actor.account_id]
+    if not actor.can(Permit.VIEW_PERSONAL_DATA):
+        # not those of personal fields alone: when, and whose, personal data changed
+        conditions.append(WebhookDelivery.personal_only.is_(False))
     if endpoint_id is not None:
         conditions.append(WebhookDelivery.endpoint_id == endpoint_id)
     elif by_endpoints:
@@ -755,7 +760,9 @@ async def queue_deliveries(session: AsyncSession, events: list[Event]) -> None:
                 continue
             payload = payload_of(event, endpoint.id in personal)
             if payload is not None:
-                session.add(_delivery(endpoint, event.type, payload, event.id))
+                delivery = _delivery(endpoint, event.type, payload, event.id)
+                delivery.personal_only = told_payload(payload, False, event) is None
+                session.add(delivery)
     await session.flush()
     changes.rollback_to(session, position)
 

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import update
 
 from app.access import Role
-from app.identity.models import UserToken
+from app.identity.models import User, UserToken
 from tests.factories import (
     add_membership,
     error_codes,
@@ -658,3 +658,119 @@ async def test_reset_send_refusals(api, services):
     ]
     assert await refused(stranger.staff_id) == [(("input", "staffId"), "NOT_FOUND")]
     assert await take_mail(services) == []
+
+
+INVITE = """mutation($email: String!) {
+  invitationCreate(input: {email: $email}) { userErrors { code } } }"""
+ACCEPT = """mutation($t: String!, $p: String) {
+  invitationAccept(input: {token: $t, password: $p}) { token userErrors { code } } }"""
+
+
+async def test_a_confirmation_link_left_unused_is_spent_once_the_address_is_confirmed(
+    api, services
+):
+    """Someone signs up and leaves the confirmation email unread, then accepts an
+    invitation with their password, which confirms the address. The old link is spent: a
+    link left in a shared inbox or a forwarded mail never signs anyone in."""
+    await signup(api, "later@example.com", accountName="Later Co")
+    [message] = await take_mail(services)
+    old = mail_token(message)
+    tenant = await make_tenant(services)
+    await api.data(INVITE, {"email": "later@example.com"}, as_=tenant.owner)
+    [invitation] = await take_mail(services)
+    accepted = (await api.data(ACCEPT, {"t": mail_token(invitation), "p": NEW_PASSWORD}))
+    assert accepted["invitationAccept"]["token"]
+    for password in (None, NEW_PASSWORD):
+        again = (await api.data(VERIFY, {"t": old, "p": password}))["emailVerify"]
+        assert again["token"] is None
+        assert codes(again) == [(("input", "token"), "TOKEN_USED")]
+
+
+async def test_a_confirmed_login_is_signed_in_by_a_confirmation_link_only_with_its_password(
+    api, services
+):
+    """However the address came to be confirmed while a confirmation link was still live,
+    the link signs the login in only with its password, as login does."""
+    await signup(api, "confirmed@example.com", accountName="Confirmed Co")
+    [message] = await take_mail(services)
+    token = mail_token(message)
+    async with services.db.session(write=True) as session:
+        await session.execute(
+            update(User).where(User.email == "confirmed@example.com")
+            .values(email_verified_at=datetime.now(UTC))
+        )
+        await session.commit()
+    for password in (None, "", "not the password"):
+        refused = (await api.data(VERIFY, {"t": token, "p": password}))["emailVerify"]
+        assert codes(refused) == [(("input", "password"), "INVALID_CREDENTIALS")], password
+        assert refused["token"] is None
+    verified = (await api.data(VERIFY, {"t": token}))["emailVerify"]
+    assert verified["userErrors"] == [] and verified["token"]
+
+
+CORRECT = """mutation($id: ID!, $email: String!) {
+  staffUpdate(input: {id: $id, email: $email}) {
+    staff { email accountStatus hasLogin } userErrors { code } } }"""
+
+
+async def test_a_registered_address_corrected_takes_its_unused_login_away(api, services):
+    """An administrator registers a member at a mistyped address, then corrects it. The
+    login made for the mistyped address and never used is that address's: its welcome
+    link, or a password reset there, signs in as nobody of the account, and the record
+    (NOT_INVITED, its seat free) can be invited at its right address. A login in use stays."""
+    tenant = await make_tenant(services)
+    typo = await register(api, tenant.owner, email="bob@exmaple.com", role="ADMINISTRATOR")
+    used = await register(api, tenant.owner, email="used@example.com")
+    [first, second] = await take_mail(services)
+    welcome = first if first["To"] == "bob@exmaple.com" else second
+    kept = second if welcome is first else first
+    done = await reset(api, mail_token(kept), NEW_PASSWORD)  # this one is used
+    assert done["userErrors"] == []
+
+    corrected = await api.data(CORRECT, {"id": typo["staff"]["id"], "email": "bob@example.com"},
+                               as_=tenant.owner)
+    assert corrected["staffUpdate"]["staff"] == {
+        "email": "bob@example.com", "accountStatus": "NOT_INVITED", "hasLogin": False}
+    signed_in = await reset(api, mail_token(welcome), "the typo squatter's password")
+    assert signed_in["userErrors"] == []  # the login is the mistyped address's own
+    viewer = await api.data(VIEWER, token=signed_in["token"])
+    assert viewer["viewer"]["accounts"] == []
+    invited = await api.data(INVITE, {"email": "bob@example.com"}, as_=tenant.owner)
+    assert invited["invitationCreate"]["userErrors"] == []
+
+    moved = await api.data(CORRECT, {"id": used["staff"]["id"], "email": "other@example.com"},
+                           as_=tenant.owner)
+    assert moved["staffUpdate"]["staff"] == {
+        "email": "other@example.com", "accountStatus": "ACTIVE", "hasLogin": True}
+
+
+DISABLE = """mutation($id: ID!) { staffDisable(input: {staffId: $id}) { userErrors { code } } }"""
+ENABLE = """mutation($id: ID!) { staffEnable(input: {staffId: $id}) {
+  staff { accountStatus } userErrors { code } } }"""
+
+
+async def test_a_registered_member_disabled_and_enabled_before_signing_in_is_active(
+    api, services
+):
+    """Registration makes a member ACTIVE at once (an administrator vouches for the
+    address); disabled and enabled before the welcome link is used, they are ACTIVE again,
+    and no sweep lapses them as a membership waiting for its confirmation."""
+    from app.background import sweep_once
+
+    tenant = await make_tenant(services)
+    staff_id = (await register(api, tenant.owner, email="later.in@example.com"))["staff"]["id"]
+    await api.data(DISABLE, {"id": staff_id}, as_=tenant.owner)
+    enabled = await api.data(ENABLE, {"id": staff_id}, as_=tenant.owner)
+    assert enabled["staffEnable"]["staff"] == {"accountStatus": "ACTIVE"}
+    assert await sweep_once(services.db, timedelta(0)) == 0
+
+
+async def test_a_disabled_registered_members_address_corrected_stays_disabled(api, services):
+    """The unused login goes with the old address; the administrator's disable stays."""
+    tenant = await make_tenant(services)
+    staff_id = (await register(api, tenant.owner, email="off@exmaple.com"))["staff"]["id"]
+    await api.data(DISABLE, {"id": staff_id}, as_=tenant.owner)
+    corrected = await api.data(CORRECT, {"id": staff_id, "email": "off@example.com"},
+                               as_=tenant.owner)
+    assert corrected["staffUpdate"]["staff"] == {
+        "email": "off@example.com", "accountStatus": "DISABLED", "hasLogin": False}

@@ -70,6 +70,29 @@ async def test_an_address_takes_a_few_unasked_emails_a_day_from_every_account(ap
     assert other["invitationCreate"]["userErrors"] == []
 
 
+BULK = """mutation($rows: [InvitationCreateInput!]!) {
+  invitationBulkCreate(input: {rows: $rows}) {
+    results { email invitation { id } userErrors { field code } } userErrors { code } } }"""
+
+
+async def test_an_address_past_its_allowance_fails_its_row_of_a_batch_alone(api, services):
+    """Any account may use up an address's allowance (by inviting it again and again): an
+    account's batch that names it still sends every other row."""
+    other, tenant = await make_tenant(services), await make_tenant(services, seats=20)
+    made = await api.data(INVITE, {"input": {"email": TARGET}}, as_=other.owner)
+    invitation = made["invitationCreate"]["invitation"]["id"]
+    for _ in range(2):
+        await api.data(RESEND, {"id": invitation}, as_=other.owner)
+    rows = [{"email": "first@example.com"}, {"email": TARGET}, {"email": "last@example.com"}]
+    body = await api.data(BULK, {"rows": rows}, as_=tenant.owner)
+    results = body["invitationBulkCreate"]["results"]
+    assert [(r["email"], bool(r["invitation"])) for r in results] == [
+        ("first@example.com", True), (TARGET, False), ("last@example.com", True)
+    ]
+    assert results[1]["userErrors"] == [{"field": ["input", "email"], "code": "LIMIT_REACHED"}]
+    assert await _count(services, Invitation, account_id=tenant.account_id) == 2
+
+
 async def test_email_change_confirmations_count_alike_and_answer_the_same(api, services):
     """A member pointing their own record's email at an address again and again sends it
     a confirmation each time: past the address's allowance none is sent, and the answer

@@ -76,7 +76,8 @@ async def test_a_repointed_endpoint_is_not_sent_stored_personal_field_names(api,
     """An endpoint set up by a holder of ViewPersonalData, re-pointed by a key without it,
     no longer includes personal data: deliveries already queued for it are told without
     the names of personal fields, one that names nothing else is not sent at all, and it
-    cannot be replayed; the key's delivery log hides the names too."""
+    cannot be replayed; the key's delivery log hides the names too, and a delivery of
+    personal fields alone altogether (it would tell when, and whose, they changed)."""
     tenant = await make_tenant(services)
     staff = await make_staff(services, tenant)
     staff_id = gid("Staff", staff.id)
@@ -110,22 +111,29 @@ async def test_a_repointed_endpoint_is_not_sent_stored_personal_field_names(api,
         assert updated["webhookEndpoint"]["includesPersonalData"] is False
 
         shown = await deliveries(api, key, endpoint)
-        assert [d["payload"]["data"]["fields"] for d in shown] == [["title"], []]
+        assert [d["payload"]["data"]["fields"] for d in shown] == [["title"]]
         assert "ssn" not in str(shown)
         # node() shows a delivery as the list does
         node = "query($id: ID!) { node(id: $id) { ... on WebhookDelivery { payload } } }"
         for delivery in shown:
             found = (await api.data(node, {"id": delivery["id"]}, as_=key))["node"]
             assert found == {"payload": delivery["payload"]}
+        only_ssn = logged[1]
+        assert (await api.data(node, {"id": only_ssn["id"]}, as_=key))["node"] is None
+        counted = "query($e: ID) { webhookDeliveries(endpointId: $e) { totalCount } }"
+        for member, count in ((key, 1), (tenant.owner, 2)):
+            data = await api.data(counted, {"e": endpoint}, as_=member)
+            assert data["webhookDeliveries"]["totalCount"] == count
 
         await deliver_all(services)
         assert [p["data"]["fields"] for p in receiver.payloads] == [["title"]]
-        only_ssn = shown[1]
         after = {d["id"]: d for d in await deliveries(api, tenant.owner, endpoint)}
         assert after[only_ssn["id"]]["status"] == "FAILED"
         assert after[only_ssn["id"]]["attempts"][0]["statusCode"] is None
 
         body = await api.data(REPLAY, {"id": only_ssn["id"]}, as_=key)
+        assert error_codes_of(body["webhookDeliveryReplay"]) == ["NOT_FOUND"]
+        body = await api.data(REPLAY, {"id": only_ssn["id"]}, as_=tenant.owner)
         assert error_codes_of(body["webhookDeliveryReplay"]) == ["INVALID_STATE"]
         body = await api.data(REPLAY, {"id": shown[0]["id"]}, as_=key)
         assert body["webhookDeliveryReplay"]["userErrors"] == []

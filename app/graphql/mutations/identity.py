@@ -24,6 +24,7 @@ from app.graphql.types.account import ApiToken, MemberAccount, User
 from app.graphql.types.staff import Staff
 from app.identity import impersonation, recovery, signup
 from app.identity import service as identity
+from app.staff import membership
 from app.staff import service as staff_service
 
 
@@ -265,7 +266,9 @@ class SessionMutations:
 
     @mutation(
         description="Revoke one of your API tokens (administrators: any of the account's); "
-        "it stops working at once. Your own signed-in session only.",
+        "it stops working at once, and the invitations not yet accepted that were sent "
+        "through it and the join links made through it are withdrawn. Your own signed-in "
+        "session only.",
         own_session=True,
     )
     async def api_token_revoke(
@@ -274,7 +277,7 @@ class SessionMutations:
         token_id = decode_id(input.id, "ApiToken")
         return await as_actor(
             info,
-            lambda session, actor: identity.revoke_api_token(session, actor, token_id),
+            lambda session, actor: membership.revoke_api_key(session, actor, token_id),
             lambda row, actor: ApiTokenRevokePayload(api_token=ApiToken(_row=row)),
         )
 

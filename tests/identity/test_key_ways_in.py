@@ -1,0 +1,131 @@
+"""What an API key opened the account to lasts only as long as the key, as what a member
+opened it to lasts only while they stay: the invitations not yet accepted sent through a
+key, and the join links made through one, are withdrawn when the key is revoked (at
+once) or runs out (by the invitations' sweep). A leaked key, once revoked, leaves its
+holder no way in."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from app.background import sweep_once
+from app.db.base import utcnow
+from app.invitations.models import Invitation, JoinLink
+from tests.factories import make_tenant, set_token_columns
+
+KEY = """mutation { apiTokenCreate(input: {name: "integration"}) {
+  token apiToken { id } userErrors { code } } }"""
+INVITE = """mutation($email: String!) {
+  invitationCreate(input: {email: $email, role: VIEWER}) { invitation { id } userErrors { code } } }"""
+RESEND = """mutation($id: ID!) { invitationResend(input: {id: $id}) { userErrors { code } } }"""
+LINK = """mutation { joinLinkCreate(input: {role: VIEWER}) { joinLink { id } userErrors { code } } }"""
+ROTATE = """mutation($id: ID!) { joinLinkRotate(input: {id: $id}) { url userErrors { code } } }"""
+REVOKE = """mutation($id: ID!) { apiTokenRevoke(input: {id: $id}) { userErrors { code } } }"""
+STATE = """{ invitations(first: 20) { edges { node { email status } } }
+  joinLinks { id disabled } account { seats { reserved } } }"""
+
+
+async def _key(api, member) -> tuple[str, str]:
+    made = (await api.data(KEY, as_=member))["apiTokenCreate"]
+    return made["token"], made["apiToken"]["id"]
+
+
+async def _made(api, services, tenant, token=None, member=None, tag="") -> tuple[str, str]:
+    """An invitation and a join link, through the key ``token`` or as ``member``."""
+    who = {"token": token, "realm": tenant.owner.realm} if token else {"as_": member}
+    invited = await api.data(INVITE, {"email": f"{tag}@example.com"}, **who)
+    assert invited["invitationCreate"]["userErrors"] == []
+    link = await api.data(LINK, **who)
+    assert link["joinLinkCreate"]["userErrors"] == []
+    return (invited["invitationCreate"]["invitation"]["id"],
+            link["joinLinkCreate"]["joinLink"]["id"])
+
+
+async def _state(api, tenant) -> tuple[dict, dict, int]:
+    data = await api.data(STATE, as_=tenant.owner)
+    statuses = {e["node"]["email"]: e["node"]["status"] for e in data["invitations"]["edges"]}
+    links = {link["id"]: link["disabled"] for link in data["joinLinks"]}
+    return statuses, links, data["account"]["seats"]["reserved"]
+
+
+async def test_revoking_a_key_withdraws_what_it_opened_and_nothing_else(api, services):
+    tenant = await make_tenant(services, seats=20)
+    token, key_id = await _key(api, tenant.owner)
+    other, _ = await _key(api, tenant.owner)
+    _, by_key = await _made(api, services, tenant, token=token, tag="by-key")
+    _, by_other = await _made(api, services, tenant, token=other, tag="by-other")
+    _, by_session = await _made(api, services, tenant, member=tenant.owner, tag="by-session")
+    _, _, reserved = await _state(api, tenant)
+
+    done = await api.data(REVOKE, {"id": key_id}, as_=tenant.owner)
+    assert done["apiTokenRevoke"]["userErrors"] == []
+
+    statuses, links, now_reserved = await _state(api, tenant)
+    assert statuses == {"by-key@example.com": "REVOKED", "by-other@example.com": "PENDING",
+                        "by-session@example.com": "PENDING"}
+    assert links == {by_key: True, by_other: False, by_session: False}
+    assert now_reserved == reserved - 1  # the withdrawn invitation's seat is free
+    # the withdrawals are in the audit log, with the revocation
+    log = await api.data("{ auditLog(first: 5) { edges { node { action diff } } } }",
+                         as_=tenant.owner)
+    revoke = next(e["node"] for e in log["auditLog"]["edges"]
+                  if e["node"]["action"] == "apiTokenRevoke")
+    assert {"invitations", "join_links", "auth_tokens"} <= {d["table"] for d in revoke["diff"]}
+
+
+async def test_what_was_resent_or_rotated_through_a_session_outlives_the_key(api, services):
+    """Resending an invitation or rotating a link issues a new secret link: it lasts as
+    long as the credential that issued it, here the owner's session."""
+    tenant = await make_tenant(services, seats=20)
+    token, key_id = await _key(api, tenant.owner)
+    invitation, link = await _made(api, services, tenant, token=token, tag="resent")
+    _, left = await _made(api, services, tenant, token=token, tag="left")
+    async with services.db.session(write=True) as session:  # past the resend cooldown
+        for found in await session.scalars(select(Invitation)):
+            found.last_sent_at = utcnow() - timedelta(days=1)
+        await session.commit()
+    assert (await api.data(RESEND, {"id": invitation}, as_=tenant.owner))[
+        "invitationResend"]["userErrors"] == []
+    assert (await api.data(ROTATE, {"id": link}, as_=tenant.owner))[
+        "joinLinkRotate"]["userErrors"] == []
+    await api.data(REVOKE, {"id": key_id}, as_=tenant.owner)
+    statuses, links, _ = await _state(api, tenant)
+    # what the key made and nobody issued again goes; what the session issued stays
+    assert statuses == {"resent@example.com": "PENDING", "left@example.com": "REVOKED"}
+    assert links == {link: False, left: True}
+
+
+async def test_keys_ended_with_a_password_change_lose_what_they_opened_at_the_sweep(
+    api, services
+):
+    """A password changed with revokeApiTokens ends the user's keys in every account: what
+    they opened is withdrawn by the next sweep."""
+    tenant = await make_tenant(services, seats=20)
+    token, _ = await _key(api, tenant.owner)
+    _, link = await _made(api, services, tenant, token=token, tag="changed")
+    changed = await api.data(
+        """mutation { passwordChange(input: {currentPassword: "correct horse battery",
+             newPassword: "a brand new passphrase", revokeApiTokens: true}) {
+             userErrors { code } } }""",
+        as_=tenant.owner,
+    )
+    assert changed["passwordChange"]["userErrors"] == []
+    assert await sweep_once(services.db) == 2
+    statuses, links, _ = await _state(api, tenant)
+    assert statuses == {"changed@example.com": "REVOKED"} and links == {link: True}
+
+
+async def test_a_key_that_runs_out_loses_what_it_opened_at_the_next_sweep(api, services):
+    tenant = await make_tenant(services, seats=20)
+    token, _ = await _key(api, tenant.owner)
+    _, link = await _made(api, services, tenant, token=token, tag="expiring")
+    assert await sweep_once(services.db) == 0  # a live key: nothing to withdraw
+    await set_token_columns(services, token, expires_at=utcnow() - timedelta(seconds=1))
+    assert await sweep_once(services.db) == 2
+    statuses, links, _ = await _state(api, tenant)
+    assert statuses == {"expiring@example.com": "REVOKED"} and links == {link: True}
+    assert await sweep_once(services.db) == 0
+    async with services.db.session() as session:
+        assert (await session.scalar(select(JoinLink.disabled_at))) is not None
