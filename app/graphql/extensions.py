@@ -139,9 +139,9 @@ class DocumentCache:
             return  # refused by strawberry before validation (a mutation over GET)
         options = tuple(sorted(ctx.parse_options.items()))
         rules = tuple(ctx.validation_rules)
-        ctx.pre_execution_errors = _validate(ctx.schema._schema, query, options, rules)
-        if not ctx.pre_execution_errors:
-            ctx.pre_execution_errors = several_unnamed(ctx)
+        errors = _validate(ctx.schema._schema, query, options, rules)
+        # a list, even empty: None would have strawberry validate the document again
+        ctx.pre_execution_errors = errors or several_unnamed(ctx) or []
 
 
 def several_unnamed(ctx) -> list[GraphQLError] | None:

@@ -110,6 +110,29 @@ async def test_a_mutation_over_get_is_refused_without_being_validated(
     assert validated == []
 
 
+async def test_a_repeated_document_is_not_validated_again_by_anyone(
+    api, services, monkeypatch
+):
+    """Once validated, a document is not validated again, by the cache or by strawberry
+    (which validates whatever the cache leaves without its errors: none, not no list)."""
+    import strawberry.schema.schema as strawberry_schema
+
+    tenant = await make_tenant(services)
+    query = VIEWER + f" # once {tenant.slug}"
+    assert await api.data(query, as_=tenant.owner) == {"viewer": {"role": "OWNER"}}
+    calls = []
+    real = strawberry_schema.validate
+
+    def counting(*args, **kwargs):
+        calls.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(strawberry_schema, "validate", counting)
+    for _ in range(2):
+        assert await api.data(query, as_=tenant.owner) == {"viewer": {"role": "OWNER"}}
+    assert calls == []
+
+
 async def test_a_repeated_document_is_validated_once(api, services, monkeypatch):
     tenant = await make_tenant(services)
     query = VIEWER + f" # validated {tenant.slug}"
