@@ -45,7 +45,10 @@ async def _everyone(services, tenant) -> list[str]:
     from app.staff.models import Staff
 
     async with services.db.session() as session:
-        pks = await session.scalars(select(Staff.id).where(Staff.account_id == tenant.account_id))
+        # in the order they were made: the owner first (a read without an order is in any)
+        pks = await session.scalars(
+            select(Staff.id).where(Staff.account_id == tenant.account_id).order_by(Staff.id)
+        )
         return [gid("Staff", pk) for pk in pks]
 
 
