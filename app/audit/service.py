@@ -287,6 +287,7 @@ async def record(
         changes,
         events.Cause(who.user_id, who.staff_id, request_id),
         account_of_actor=who.account_id,
+        facts=facts,
     )
     return entries
 

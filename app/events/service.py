@@ -69,13 +69,15 @@ async def record(
     cause: Cause = Cause(),
     *,
     account_of_actor: int | None = None,
+    facts: Facts | None = None,
 ) -> list[Event]:
     """Write the events the rows of one unit of work make (``app.events.catalogue``).
 
     The actor's staff id is kept only on events of the actor's own account
-    (``account_of_actor``): in another account they are only a login.
+    (``account_of_actor``): in another account they are only a login. ``facts``: the
+    changes' ``facts_of``, where the caller has read them already (the audit log).
     """
-    derived = derive(changes, await facts_of(session, changes))
+    derived = derive(changes, facts if facts is not None else await facts_of(session, changes))
     if not derived:
         return []
     now = utcnow()

@@ -31,6 +31,14 @@ OPEN_BY_KEY = "created_by_token_id IS NOT NULL AND status IN ('PENDING', 'EXPIRE
 ENABLED_BY_KEY = "created_by_token_id IS NOT NULL AND disabled_at IS NULL"
 
 
+def _by_key(name: str, where: str) -> Index:
+    """The rows made through an API key that are still open (``withdraw_ways_in_of_keys``),
+    by the key: a partial index holding those alone."""
+    return Index(
+        name, "created_by_token_id", sqlite_where=text(where), postgresql_where=text(where)
+    )
+
+
 class Invitation(Base):
     """An emailed invitation to join an account with a role; it holds a seat while pending.
 
@@ -41,13 +49,7 @@ class Invitation(Base):
     __tablename__ = "invitations"
     __table_args__ = (
         Index("ix_invitations_account_status", "account_id", "status"),
-        # the open invitations sent through an API key (withdraw_ways_in_of_keys)
-        Index(
-            "ix_invitations_open_by_key",
-            "created_by_token_id",
-            sqlite_where=text(OPEN_BY_KEY),
-            postgresql_where=text(OPEN_BY_KEY),
-        ),
+        _by_key("ix_invitations_open_by_key", OPEN_BY_KEY),
         {"sqlite_autoincrement": True},
     )
 
@@ -89,13 +91,7 @@ class JoinLink(Base):
 
     __tablename__ = "join_links"
     __table_args__ = (
-        # the enabled links made through an API key (withdraw_ways_in_of_keys)
-        Index(
-            "ix_join_links_open_by_key",
-            "created_by_token_id",
-            sqlite_where=text(ENABLED_BY_KEY),
-            postgresql_where=text(ENABLED_BY_KEY),
-        ),
+        _by_key("ix_join_links_open_by_key", ENABLED_BY_KEY),
         {"sqlite_autoincrement": True},
     )
 

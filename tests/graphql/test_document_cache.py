@@ -16,6 +16,19 @@ from tests.factories import error_codes, make_tenant
 VIEWER = "{ viewer { role } }"
 
 
+def _counted(monkeypatch, module, name: str) -> list:
+    """The calls of ``module.name`` from now on (it still runs), each as its arguments."""
+    calls: list = []
+    real = getattr(module, name)
+
+    def counting(*args, **kwargs):
+        calls.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, counting)
+    return calls
+
+
 async def test_a_repeated_document_is_parsed_once(api, services):
     tenant = await make_tenant(services)
     query = VIEWER + f" # {tenant.slug}"  # a document no other test sends
@@ -62,14 +75,7 @@ async def test_a_large_document_is_parsed_once_even_when_it_does_not_parse(
 
     tenant = await make_tenant(services)
     padding = "#" + "x" * (extensions.MAX_CACHED_DOCUMENT + 10) + "\n"
-    parsed = []
-    real = parser.Parser.parse_document
-
-    def counting(self):
-        parsed.append(self)
-        return real(self)
-
-    monkeypatch.setattr(parser.Parser, "parse_document", counting)
+    parsed = _counted(monkeypatch, parser.Parser, "parse_document")
     body = await api(padding + "{ viewer { role }", as_=tenant.owner)
     assert error_codes(body) == ["BAD_USER_INPUT"] and "Syntax Error" in body["errors"][0]["message"]
     assert len(parsed) == 1
@@ -95,14 +101,7 @@ async def test_a_mutation_over_get_is_refused_without_being_validated(
     """GET runs queries only: a mutation sent by GET is refused (405) before anything
     validates it, as strawberry refuses it before its validation."""
     tenant = await make_tenant(services)
-    validated = []
-    real = extensions.validate_document
-
-    def counting(schema, document, rules):
-        validated.append(document)
-        return real(schema, document, rules)
-
-    monkeypatch.setattr(extensions, "validate_document", counting)
+    validated = _counted(monkeypatch, extensions, "validate_document")
     auth = {"Authorization": f"Bearer {tenant.owner.token}", "X-Auth-Realm": tenant.owner.realm}
     query = f"mutation {{ logout {{ ok }} }} # {tenant.slug}"
     response = await client.get("/graphql", params={"query": query}, headers=auth)
@@ -120,14 +119,7 @@ async def test_a_repeated_document_is_not_validated_again_by_anyone(
     tenant = await make_tenant(services)
     query = VIEWER + f" # once {tenant.slug}"
     assert await api.data(query, as_=tenant.owner) == {"viewer": {"role": "OWNER"}}
-    calls = []
-    real = strawberry_schema.validate
-
-    def counting(*args, **kwargs):
-        calls.append(args)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(strawberry_schema, "validate", counting)
+    calls = _counted(monkeypatch, strawberry_schema, "validate")
     for _ in range(2):
         assert await api.data(query, as_=tenant.owner) == {"viewer": {"role": "OWNER"}}
     assert calls == []
@@ -136,14 +128,7 @@ async def test_a_repeated_document_is_not_validated_again_by_anyone(
 async def test_a_repeated_document_is_validated_once(api, services, monkeypatch):
     tenant = await make_tenant(services)
     query = VIEWER + f" # validated {tenant.slug}"
-    validated = []
-    real = extensions.validate_document
-
-    def counting(schema, document, rules):
-        validated.append(document)
-        return real(schema, document, rules)
-
-    monkeypatch.setattr(extensions, "validate_document", counting)
+    validated = _counted(monkeypatch, extensions, "validate_document")
     assert await api.data(query, as_=tenant.owner) == await api.data(query, as_=tenant.owner)
     assert len(validated) == 1
 
