@@ -90,23 +90,30 @@ async def readdress_many(
 
 async def _release_unused_logins(session: AsyncSession, records: list[Staff]) -> None:
     """The records' logins made for their old address and never used (see the module)."""
+    for staff in await unused_logins(session, records, lock=True):
+        await release_login(session, staff)
+
+
+async def unused_logins(
+    session: AsyncSession, records: Iterable[Staff], *, lock: bool = False
+) -> list[Staff]:
+    """Of ``records`` (their address not yet changed), those whose login a change of
+    address takes away: made for that address and never used (see the module). Such a
+    record is one without a login to whoever chooses its new address
+    (``staff.service.carried``). ``lock``: the logins' rows, as they are released."""
     bound = {staff.user_id: staff for staff in records if staff.user_id is not None}
-    if not bound:
-        return
     ids = sorted(bound)
     unused: list[User] = []
     for start in range(0, len(ids), CHUNK):
-        unused += await session.scalars(
-            select(User)
-            .where(
-                User.id.in_(ids[start : start + CHUNK]),
-                User.password_hash.is_(None),
-                User.email_verified_at.is_(None),
-            )
-            # a welcome link used meanwhile keeps its login (PostgreSQL checks again)
-            .with_for_update()
+        statement = select(User).where(
+            User.id.in_(ids[start : start + CHUNK]),
+            User.password_hash.is_(None),
+            User.email_verified_at.is_(None),
         )
-    for user in unused:
-        staff = bound[user.id]
-        if normalize_email(user.email) == normalize_email(staff.email or ""):
-            await release_login(session, staff)
+        # a welcome link used meanwhile keeps its login (PostgreSQL checks again)
+        unused += await session.scalars(statement.with_for_update() if lock else statement)
+    return [
+        bound[user.id]
+        for user in unused
+        if normalize_email(user.email) == normalize_email(bound[user.id].email or "")
+    ]

@@ -69,7 +69,7 @@ from app.staff.queries import (
     validate,
     visible,
 )
-from app.staff.readdress import CHUNK, readdress
+from app.staff.readdress import CHUNK, readdress, unused_logins
 from app.validation import clean_text, name_key, sort_key, time_zones
 
 MAX_STATUSES = 100
@@ -820,10 +820,15 @@ async def shared_with(
 
 
 async def carried(session: AsyncSession, staff: Iterable[Staff]) -> dict[int, access.Carried]:
-    """Of ``staff``, the records without a login that hold something for whoever joins as
-    them (``access.Carried``): permit grants, records shared with them. Two statements per
-    500 records, none if every one has a login."""
-    ids = sorted({s.id for s in staff if s.user_id is None})
+    """Of ``staff`` (their address not yet changed), the records without a login that hold
+    something for whoever joins as them (``access.Carried``): permit grants, records shared
+    with them. A record whose login a change of address takes away (a registered member's,
+    never used: ``readdress.unused_logins``) counts as one without: otherwise an editor
+    could move it to an address of their own and join there as the member. Two statements
+    per 500 records without a login, and one per 500 with."""
+    staff = list(staff)
+    released = await unused_logins(session, [s for s in staff if s.user_id is not None])
+    ids = sorted({s.id for s in staff if s.user_id is None} | {s.id for s in released})
     grants: dict[int, set[Permit]] = {}
     shared: set[int] = set()
     for start in range(0, len(ids), CHUNK):

@@ -157,3 +157,41 @@ async def test_a_key_without_staff_read_invites_what_it_adds_and_learns_nothing_
             [(e["code"], e["message"]) for e in body["data"]["invitationCreate"]["userErrors"]]
         )
     assert answers[0] == answers[1] and answers[0][0][0] == "FORBIDDEN", answers
+
+
+async def test_a_registered_members_unused_login_is_no_cover_for_a_handover(api, services):
+    """A member registered by an administrator whose welcome link is unread has a login
+    that a change of address takes away with the old address (``readdress``): the record
+    is then one without a login, and whoever joins at the new address gets what it holds.
+    So choosing that address is a handover like any other: an editor who could not give
+    the record's shares or grants may not, and so cannot join as the member at an address
+    of their own."""
+    from app.graphql.ids import decode_id
+    from tests.factories import PERMIT_GRANT
+    from tests.identity.test_onboarding import register
+
+    tenant, editor, _, _ = await _world(api, services)
+    shared = (await register(api, tenant.owner, email="new.hire@example.com"))["staff"]["id"]
+    granted = (await register(api, tenant.owner, email="other.hire@example.com"))["staff"]["id"]
+    secret = await make_staff(services, tenant, last_name="Payroll", restricted=True)
+    await share_staff_with(services, tenant, secret.id, decode_id(shared, "Staff"))
+    data = await api.data(PERMIT_GRANT, {"id": granted}, as_=tenant.owner)
+    assert data["staffPermitGrant"]["userErrors"] == []
+    for staff_id in (shared, granted):
+        data = await api.data(
+            UPDATE, {"input": {"id": staff_id, "email": "me.again@example.com"}}, as_=editor
+        )
+        assert _codes(data["staffUpdate"]) == [("FORBIDDEN", ["input", "email"])], staff_id
+    # the records are as they were: their logins, at the addresses the owner chose
+    shown = await api.data(
+        "query($a: ID!, $b: ID!) { a: node(id: $a) { ... on Staff { email hasLogin } } "
+        "b: node(id: $b) { ... on Staff { email hasLogin } } }",
+        {"a": shared, "b": granted}, as_=tenant.owner,
+    )  # fmt: skip
+    assert shown == {"a": {"email": "new.hire@example.com", "hasLogin": True},
+                     "b": {"email": "other.hire@example.com", "hasLogin": True}}  # fmt: skip
+    # whoever may give them may correct the address (the login goes with the old one)
+    data = await api.data(
+        UPDATE, {"input": {"id": shared, "email": "new.hire2@example.com"}}, as_=tenant.owner
+    )
+    assert data["staffUpdate"]["userErrors"] == []
