@@ -34,6 +34,7 @@ from app.staff.membership import (
     AddressHeld,
     activate,
     joining_role_at,
+    key_ended,
     lock_members,
     member_of,
     reserve_join_seat,
@@ -205,7 +206,7 @@ async def _usable_link(session: AsyncSession, tokens: TokenGate, token: str) -> 
     )
     if link is None:
         raise InvalidToken()
-    if link.disabled_at is not None:
+    if link.disabled_at is not None or await key_ended(session, link.created_by_token_id):
         raise DomainError(
             "This join link was turned off.", field=["token"], code=ErrorCode.LINK_DISABLED
         )

@@ -68,6 +68,7 @@ from app.staff.membership import (
     activate,
     confirm_memberships,
     drop_redundant,
+    key_ended,
     lock_members,
     member_of,
     revoke_open_invitations,
@@ -831,6 +832,8 @@ async def accept(
     same answer as a wrong one (membership is checked first, without the password)."""
     now = utcnow()
     invitation = _check_usable(await by_token(session, tokens, token), now)
+    if await key_ended(session, invitation.created_by_token_id):
+        raise InvitationRevoked()
     user = await get_user_by_email(session, invitation.email)
     first = clean_text(first_name, "first_name", max_length=100)
     last = clean_text(last_name, "last_name", max_length=100)
@@ -1005,11 +1008,15 @@ async def preview(session: AsyncSession, tokens: TokenGate, token: str) -> Previ
         else None
     )
     invitee = await session.get(Staff, invitation.staff_id) if invitation.staff_id else None
+    status = effective_status(invitation, utcnow())
+    withdrawn = await key_ended(session, invitation.created_by_token_id)
+    if withdrawn and status in (InvitationStatus.PENDING, InvitationStatus.EXPIRED):
+        status = InvitationStatus.REVOKED  # as the sweep will have it
     return Preview(
         account_name=account.name,
         inviter_name=full_name(inviter.first_name, inviter.last_name) or None if inviter else None,
         role=invitation.role,
-        status=effective_status(invitation, utcnow()),
+        status=status,
         expires_at=invitation.expires_at,
         first_name=(invitee.first_name or "") if invitee else "",
         last_name=(invitee.last_name or "") if invitee else "",

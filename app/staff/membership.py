@@ -209,6 +209,16 @@ def _key_ended(key_id: ColumnElement | InstrumentedAttribute, now: datetime) -> 
     )
 
 
+async def key_ended(session: AsyncSession, key_id: int | None) -> bool:
+    """Whether a way in made (or last issued) through the API key ``key_id`` (None: by a
+    member's session) is withdrawn already in all but its row: the key ended, and the
+    sweep (``withdraw_ways_in_of_keys``) has not come by yet. Using it is refused as if
+    it had; a key revoked through ``apiTokenRevoke`` withdraws its ways in at once."""
+    if key_id is None:
+        return False
+    return bool(await session.scalar(select(_key_ended(literal(key_id), utcnow()))))
+
+
 async def withdraw_ways_in_of_keys(
     session: AsyncSession, account_id: int, key_ids: Iterable[int] | None = None
 ) -> int:

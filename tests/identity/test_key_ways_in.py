@@ -1,19 +1,20 @@
 """What an API key opened the account to lasts only as long as the key, as what a member
 opened it to lasts only while they stay: the invitations not yet accepted sent through a
 key, and the join links made through one, are withdrawn when the key is revoked (at
-once) or runs out (by the invitations' sweep). A leaked key, once revoked, leaves its
-holder no way in."""
+once) or runs out (by the invitations' sweep; refused from the key's end). A leaked key,
+once revoked, leaves its holder no way in."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from app.background import sweep_once
 from app.db.base import utcnow
 from app.invitations.models import Invitation, JoinLink
-from tests.factories import make_tenant, set_token_columns
+from tests.factories import mail_token, make_tenant, set_token_columns, take_mail
 
 KEY = """mutation { apiTokenCreate(input: {name: "integration"}) {
   token apiToken { id } userErrors { code } } }"""
@@ -129,3 +130,51 @@ async def test_a_key_that_runs_out_loses_what_it_opened_at_the_next_sweep(api, s
     assert await sweep_once(services.db) == 0
     async with services.db.session() as session:
         assert (await session.scalar(select(JoinLink.disabled_at))) is not None
+
+
+PREVIEW = """query($t: String!) { invitationPreview(token: $t) { status } }"""
+ACCEPT = """mutation($t: String!) { invitationAccept(input: {token: $t,
+  password: "a good long password", firstName: "Kay", lastName: "Late"}) {
+  token userErrors { code } } }"""
+JOIN = """mutation($t: String!) { joinLinkJoin(input: {token: $t, email: "joiner@example.com",
+  password: "a good long password", firstName: "Jo", lastName: "Joiner"}) {
+  outcome userErrors { code } } }"""
+LINK_URL = """mutation { joinLinkCreate(input: {role: VIEWER}) { url userErrors { code } } }"""
+
+
+@pytest.mark.parametrize("ended_by", ["running out", "a password change"])
+async def test_ways_in_of_an_ended_key_are_refused_before_the_sweep(api, services, ended_by):
+    """Between a key's end and the sweep that withdraws what it opened, its invitation and
+    its join link are refused as withdrawn ones are: otherwise a leaked key's holder,
+    after the owner changed their password to end it, had a way in until the sweep."""
+    tenant = await make_tenant(services, seats=20)
+    token, _ = await _key(api, tenant.owner)
+    who = {"token": token, "realm": tenant.owner.realm}
+    invited = await api.data(INVITE, {"email": "late@example.com"}, **who)
+    assert invited["invitationCreate"]["userErrors"] == []
+    link = (await api.data(LINK_URL, **who))["joinLinkCreate"]["url"].rsplit("/", 1)[1]
+    [message] = await take_mail(services)
+    invitation = mail_token(message)
+    assert (await api.data(PREVIEW, {"t": invitation}))["invitationPreview"] == {
+        "status": "PENDING"}
+
+    if ended_by == "running out":
+        await set_token_columns(services, token, expires_at=utcnow() - timedelta(seconds=1))
+    else:
+        changed = await api.data(
+            """mutation { passwordChange(input: {currentPassword: "correct horse battery",
+                 newPassword: "a brand new passphrase", revokeApiTokens: true}) {
+                 userErrors { code } } }""",
+            as_=tenant.owner,
+        )
+        assert changed["passwordChange"]["userErrors"] == []
+
+    assert (await api.data(PREVIEW, {"t": invitation}))["invitationPreview"] == {
+        "status": "REVOKED"}
+    accepted = (await api.data(ACCEPT, {"t": invitation}))["invitationAccept"]
+    assert [e["code"] for e in accepted["userErrors"]] == ["INVITATION_REVOKED"]
+    assert accepted["token"] is None
+    joined = (await api.data(JOIN, {"t": link}))["joinLinkJoin"]
+    assert [e["code"] for e in joined["userErrors"]] == ["LINK_DISABLED"]
+    # nothing was written: the sweep withdraws both, as before
+    assert await sweep_once(services.db) == 2
