@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import Integer, String, cast, null, or_, select, union_all, update
+from sqlalchemy import Integer, String, and_, cast, null, or_, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app import after_response
@@ -45,6 +45,7 @@ from app.identity.queries import (
 from app.security.passwords import PasswordService, password_problem
 from app.security.tokens import new_token, token_digest
 from app.staff.models import AccountStatus, Staff, StaffPermitGrant, StaffShare
+from app.staff.queries import visible
 from app.validation import clean_email, clean_text
 
 SESSION_PREFIX = "rs"
@@ -347,14 +348,19 @@ async def list_account_api_tokens(
     session: AsyncSession, actor: Actor
 ) -> list[tuple[AuthToken, Staff | None]]:
     """Every live key of the account with its creator's staff record (administrators:
-    MANAGE_ACCOUNT)."""
+    MANAGE_ACCOUNT), when ``actor`` sees it (``staff.queries.visible``: a key that does
+    not read the directory learns no name through its keys' creators)."""
     require(actor, Permit.MANAGE_ACCOUNT)
     rows = await session.execute(
         _live_api_tokens(actor.account_id)
         .add_columns(Staff)
         .outerjoin(
             Staff,
-            (Staff.user_id == AuthToken.user_id) & (Staff.account_id == AuthToken.account_id),
+            and_(
+                Staff.user_id == AuthToken.user_id,
+                Staff.account_id == AuthToken.account_id,
+                *visible(actor),
+            ),
         )
         .order_by(AuthToken.id)
     )

@@ -289,6 +289,25 @@ async def test_administrators_list_and_revoke_every_key_of_the_account(api, serv
     assert not any(d in dump for d in digests)
 
 
+async def test_a_key_that_does_not_read_the_directory_names_no_other_keys_creator(api, services):
+    """An ``admin``-only key reads like a guest: the keys' list shows it the creators it
+    sees (its own creator), and no name card of a record it could not read by id."""
+    tenant = await make_tenant(services)
+    admin = await make_member(services, tenant, Role.ADMINISTRATOR)
+    await create_key(api, admin, "STAFF_READ", name="admin's")
+    alone = await create_key(api, tenant.owner, "ADMIN", name="owner's")
+    query = "{ apiTokens { name creator { id fullName } } }"
+    listed = (await api.data(query, **key_of(tenant.owner, alone["token"])))["apiTokens"]
+    assert [(t["name"], t["creator"] and t["creator"]["id"]) for t in listed] == [
+        ("admin's", None), ("owner's", tenant.owner.staff_id)]  # fmt: skip
+    node = "query($id: ID!) { node(id: $id) { id } }"
+    assert (await api.data(node, {"id": admin.staff_id},
+                           **key_of(tenant.owner, alone["token"])))["node"] is None  # fmt: skip
+    # the owner's session, which reads the directory, sees both
+    listed = (await api.data(query, as_=tenant.owner))["apiTokens"]
+    assert [t["creator"]["id"] for t in listed] == [admin.staff_id, tenant.owner.staff_id]
+
+
 async def test_a_key_may_not_revoke_keys(api, services):
     tenant = await make_tenant(services)
     editor = await make_member(services, tenant, Role.EDITOR)
