@@ -225,7 +225,10 @@ async def _webhook_node(session, actor, type_name: str, pk: int):
     attempts = await webhooks_service.attempts_of(session, actor.account_id, [delivery.id])
     shown = await webhooks_service.shown_payloads(session, actor, [delivery])
     return WebhookDelivery(
-        _row=delivery, _attempts=attempts[delivery.id], _payload=shown[delivery.id]
+        _row=delivery,
+        _attempts=attempts[delivery.id],
+        _payload=shown[delivery.id],
+        _excerpts_shown=webhooks_service.excerpts_shown(actor, delivery, shown[delivery.id]),
     )
 
 

@@ -728,6 +728,14 @@ def shown_payload(actor: Actor, row: WebhookDelivery, event: Event | None = None
     return told
 
 
+def excerpts_shown(actor: Actor, row: WebhookDelivery, shown: dict) -> bool:
+    """Whether ``actor``, shown the payload ``shown`` (``shown_payload``), may read the
+    start of the endpoint's answers to the delivery: a receiver may echo the request it
+    was sent, the names of personal fields included, so a reader shown the payload without
+    some of them is not shown the answers either."""
+    return actor.can(Permit.VIEW_PERSONAL_DATA) or shown == row.payload
+
+
 def _wants(endpoint: WebhookEndpoint, event_type: str) -> bool:
     return not endpoint.event_types or event_type in endpoint.event_types
 

@@ -38,6 +38,7 @@ class Receiver:
     refused_types: set[str] = field(default_factory=set)  # answered 400 whatever ``status``
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
     inflating: int = 0  # when set, the answer is this many bytes of "a", gzipped
+    echo: bool = False  # when set, the answer is the request's body
 
     @property
     def url(self) -> str:
@@ -63,6 +64,8 @@ class Receiver:
         if self.inflating:
             packed = gzip.compress(b"a" * self.inflating, compresslevel=9)
             return Response(packed, status_code=self.status, headers={"content-encoding": "gzip"})
+        if self.echo:
+            return Response(body, status_code=self.status, media_type="application/json")
         return PlainTextResponse(self.answer, status_code=self.status)
 
     @property

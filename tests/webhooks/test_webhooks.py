@@ -632,6 +632,46 @@ async def test_personal_field_names_only_for_endpoints_set_up_with_the_permit(
         assert not re.search(r"555\D*0100", receiver.received[0].body.decode())
 
 
+async def test_an_echoed_answer_tells_personal_field_names_only_to_who_may_read_them(
+    api, services
+):
+    """A receiver may answer with the request it was sent: where the payload named personal
+    fields, a reader without ViewPersonalData (shown the payload without them) is not
+    shown the answers' excerpts either; where it named none, they are shown."""
+    tenant = await make_tenant(services)
+    admin = await make_member(services, tenant, Role.ADMINISTRATOR)
+    key = await make_api_token(services, tenant, admin, scopes=[Scope.ADMIN, Scope.STAFF_READ])
+    async with receiving() as receiver:
+        receiver.echo = True
+        made = await create(api, tenant.owner, receiver.url, eventTypes=["staff.updated"])
+        assert made["webhookEndpoint"]["includesPersonalData"] is True
+        for change in ({"phoneCell": "+1 555 0100", "title": "Boss"}, {"title": "Chief"}):
+            await api.data(STAFF_UPDATE, {"input": {"id": tenant.owner.staff_id, **change}},
+                           as_=tenant.owner)  # fmt: skip
+            await deliver_all(services)
+        by_owner = await deliveries(api, tenant.owner)
+        by_key = [
+            e["node"]
+            for e in (await api.data(DELIVERIES, {"endpoint": None}, token=key,
+                                     realm=tenant.slug))["webhookDeliveries"]["edges"]
+        ]  # fmt: skip
+    # newest first: the title alone, then the title and the phone
+    assert [sorted(d["payload"]["data"]["fields"]) for d in by_owner] == [
+        ["title"], ["phoneCell", "title"]]  # fmt: skip
+    assert "phoneCell" in by_owner[1]["attempts"][0]["responseExcerpt"]
+    assert [d["payload"]["data"]["fields"] for d in by_key] == [["title"], ["title"]]
+    assert by_key[1]["attempts"][0]["responseExcerpt"] is None
+    assert by_key[0]["attempts"][0]["responseExcerpt"] == by_owner[0]["attempts"][0][
+        "responseExcerpt"]  # fmt: skip
+    assert "title" in by_key[0]["attempts"][0]["responseExcerpt"]
+    # the same through node
+    node = await api.data(
+        "query($id: ID!) { node(id: $id) { ... on WebhookDelivery { attempts { responseExcerpt } } } }",
+        {"id": by_owner[1]["id"]}, token=key, realm=tenant.slug,
+    )  # fmt: skip
+    assert node["node"]["attempts"] == [{"responseExcerpt": None}]
+
+
 @pytest.mark.parametrize("sees_personal", [True, False])
 async def test_custom_values_are_named_by_whether_their_field_is_personal(
     api, services, sees_personal

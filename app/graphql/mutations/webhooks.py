@@ -107,9 +107,13 @@ def _endpoint(row, actor) -> WebhookEndpointPayload:
 
 
 def _delivery(row, actor) -> WebhookDeliveryPayload:
+    shown = webhooks.shown_payload(actor, row)
     return WebhookDeliveryPayload(
         delivery=WebhookDelivery(
-            _row=row, _attempts=[], _payload=webhooks.shown_payload(actor, row)
+            _row=row,
+            _attempts=[],
+            _payload=shown,
+            _excerpts_shown=webhooks.excerpts_shown(actor, row, shown),
         )
     )
 
@@ -314,7 +318,12 @@ class WebhookQueries:
         edges = [
             WebhookDeliveryEdge(
                 cursor=encode_id("WebhookDelivery", r.id),
-                node=WebhookDelivery(_row=r, _attempts=attempts[r.id], _payload=shown[r.id]),
+                node=WebhookDelivery(
+                    _row=r,
+                    _attempts=attempts[r.id],
+                    _payload=shown[r.id],
+                    _excerpts_shown=webhooks.excerpts_shown(actor, r, shown[r.id]),
+                ),
             )
             for r in rows
         ]

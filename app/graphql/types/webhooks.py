@@ -84,6 +84,7 @@ class WebhookEndpoint(Node):
 @strawberry.type(description="One HTTP request of a delivery.")
 class WebhookAttempt:
     _row: strawberry.Private[AttemptRow]
+    _excerpt_shown: strawberry.Private[bool]  # ``app.webhooks.service.excerpts_shown``
 
     @strawberry.field(description="When it was sent.")
     def started_at(self) -> datetime:
@@ -105,9 +106,12 @@ class WebhookAttempt:
     def error(self) -> str | None:
         return self._row.error
 
-    @strawberry.field(description="The start of the answer's body.")
+    @strawberry.field(
+        description="The start of the answer's body (only to readers who may see personal "
+        "data, when the payload named personal fields: an endpoint may echo it)."
+    )
     def response_excerpt(self) -> str | None:
-        return self._row.response_excerpt
+        return self._row.response_excerpt if self._excerpt_shown else None
 
 
 @strawberry.type(description="One message to one endpoint, with its attempts.")
@@ -116,6 +120,8 @@ class WebhookDelivery(Node):
     _attempts: strawberry.Private[list[AttemptRow]]
     # the payload as the reader may see it (``app.webhooks.service.shown_payload``)
     _payload: strawberry.Private[dict]
+    # whether the reader sees the answers' excerpts (``app.webhooks.service.excerpts_shown``)
+    _excerpts_shown: strawberry.Private[bool]
 
     @strawberry.field(description="Global id.")
     def id(self) -> strawberry.ID:
@@ -162,7 +168,10 @@ class WebhookDelivery(Node):
 
     @strawberry.field(description=f"Its attempts, oldest first (the last {MAX_ATTEMPTS_SHOWN}).")
     def attempts(self) -> list[WebhookAttempt]:
-        return [WebhookAttempt(_row=a) for a in self._attempts[-MAX_ATTEMPTS_SHOWN:]]
+        return [
+            WebhookAttempt(_row=a, _excerpt_shown=self._excerpts_shown)
+            for a in self._attempts[-MAX_ATTEMPTS_SHOWN:]
+        ]
 
 
 @strawberry.type(description="An edge of the webhook endpoints.")
