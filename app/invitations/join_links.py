@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, or_, select, update
+from sqlalchemy import CursorResult, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access import Actor, Permit, Role, refusal_to_hand_out, refuse_impersonation, require
 from app.accounts.models import Account
-from app.accounts.service import reserve_seats
+from app.accounts.service import lock_account, reserve_seats
 from app.db.base import utcnow
 from app.email.links import forgot_password_link, join_link
 from app.email.outbox import enqueue
@@ -407,6 +407,33 @@ def _check_new_password(email: str, password: str | None) -> None:
         raise WeakPassword(problem)
 
 
+# Join requests waiting for the administrators at most, per account. Anyone holding a link
+# that needs approval may ask, and every request emails every administrator: past this,
+# asking is refused until they decide some (``_check_waiting``).
+MAX_WAITING = 200
+
+
+async def _check_waiting(session: AsyncSession, account_id: int) -> None:
+    """Refuse a request to join past ``MAX_WAITING`` waiting in the account, counted under
+    the account's lock (concurrent requests never pass it). ``_use`` asks it of newcomers
+    and decoys alike: the answer tells nothing of who has a login."""
+    await lock_account(session, account_id)
+    waiting = await session.scalar(
+        select(func.count())
+        .select_from(JoinRequest)
+        .where(
+            JoinRequest.account_id == account_id,
+            JoinRequest.status == JoinRequestStatus.PENDING,
+        )
+    )
+    if (waiting or 0) >= MAX_WAITING:
+        raise DomainError(
+            "This account has too many requests to join waiting for its administrators: "
+            "try again later.",
+            code=ErrorCode.LIMIT_REACHED,
+        )
+
+
 async def _use(
     session: AsyncSession, link: JoinLink, email: str, *, as_newcomer: bool = False
 ) -> None:
@@ -422,6 +449,8 @@ async def _use(
             await reserve_seats(session, link.account_id, role=link.role)
         else:
             await reserve_join_seat(session, link.account_id, email, link.role)
+    else:
+        await _check_waiting(session, link.account_id)
     if link.id is None:  # an open door (self sign-up): no uses to count
         return
     used = await session.execute(

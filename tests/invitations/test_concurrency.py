@@ -425,6 +425,23 @@ async def test_concurrent_joins_respect_max_uses(api, services):
     assert sum([await users_with_email(services, e) for e in emails]) == 2
 
 
+async def test_concurrent_requests_to_join_never_pass_the_waiting_cap(api, services, monkeypatch):
+    from app.invitations import join_links
+    from app.invitations.models import JoinRequest
+
+    monkeypatch.setattr(join_links, "MAX_WAITING", 3)
+    tenant = await make_tenant(services, seats=50)
+    token, _ = await join_link(api, tenant, requiresApproval=True)
+    emails = [f"asker{i}@example.com" for i in range(8)]
+
+    bodies = await at_once(*(join_call(api, token, e) for e in emails))
+
+    assert outcomes(bodies, "joinLinkJoin") == {"OK": 3, "LIMIT_REACHED": 5}
+    async with services.db.session() as session:
+        waiting = await session.scalar(select(func.count()).select_from(JoinRequest))
+    assert waiting == 3
+
+
 async def test_concurrent_joins_respect_free_seats(api, services):
     tenant = await make_tenant(services, seats=3)  # two free seats, the link has no limit
     token, link_id = await join_link(api, tenant)

@@ -443,6 +443,35 @@ async def test_approval_flow(api, services):
     ]
 
 
+async def test_join_requests_waiting_are_capped_alike_for_every_address(
+    api, services, monkeypatch
+):
+    """Anyone holding a link that needs approval may ask to join, and each request emails
+    every administrator: past ``MAX_WAITING`` requests waiting in the account, asking is
+    refused (LIMIT_REACHED) until administrators decide some, with the same answer for a
+    new address and for one that has a login (which a password-less ask turns into a
+    newcomer's answer), so the cap tells nothing of who has a login."""
+    from app.invitations import join_links
+
+    monkeypatch.setattr(join_links, "MAX_WAITING", 2)
+    tenant = await make_tenant(services)
+    token, _ = await create_ok(api, tenant.owner, requiresApproval=True)
+    for n in (1, 2):
+        assert (await join(api, token, f"asker{n}@example.com"))["outcome"] == "PENDING_APPROVAL"
+    await take_mail(services)
+    refused = [
+        await join(api, token, "asker3@example.com"),
+        await join(api, token, tenant.owner.email, password="not the owner's password"),
+    ]
+    assert [codes(r) for r in refused] == [[((), "LIMIT_REACHED")]] * 2
+    assert [m["X-Roster-Template"] for m in await take_mail(services)] == []
+    listed = (await api.data(REQUESTS, {"status": "PENDING"}, as_=tenant.owner))["joinRequests"]
+    assert [r["email"] for r in listed] == ["asker1@example.com", "asker2@example.com"]
+    rejected = await api.data(REJECT, {"id": listed[0]["id"]}, as_=tenant.owner)
+    assert rejected["joinRequestReject"]["userErrors"] == []
+    assert (await join(api, token, "asker3@example.com"))["outcome"] == "PENDING_APPROVAL"
+
+
 async def test_a_requesters_email_is_personal_data(api, services):
     """An administrator's API key without the personal_data scope sees who asks to join by
     name, as the directory and the invitations show people to it, and not their address:
