@@ -120,7 +120,6 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType as StrawberryOperationType
 
 from app.custom_fields import service as custom_fields
-from app.custom_fields.service import shown_values
 from app.errors import DomainError, RateLimited
 from app.fields import on_change
 from app.graphql import loaders
@@ -306,9 +305,7 @@ def _manager(seen: SeenStaff, fetched: Prefetch):
 def _custom_fields(seen: SeenStaff, fetched: Prefetch):
     """The visible values themselves (FieldValue): CustomFieldValue's two fields, ``field``
     and ``value``, are attributes of the same names there."""
-    if not seen._details:
-        return None
-    return shown_values(fetched.values.get(seen._row.id, ()), personal=seen._personal)
+    return staff_type.custom_values_seen(seen, fetched.values.get(seen._row.id, ()))
 
 
 def _field(value, fetched: Prefetch):

@@ -232,6 +232,16 @@ def hidden(seen, field: str) -> bool:
     )
 
 
+def custom_values_seen(seen, values) -> list | None:
+    """Of the record's custom ``values``, those the viewer of ``seen`` (a Staff or a
+    SeenStaff) sees: none at all (null) without its details, a personal field's only with
+    its personal data (``shown_values``). ``customFields`` answers by it, in the resolver
+    and in the compiled plans alike."""
+    if not seen._details:
+        return None
+    return shown_values(values, personal=seen._personal)
+
+
 _CARD_ONLY = " Null in a guest's view of others (guests see their name card only)."
 
 
@@ -490,15 +500,13 @@ class Staff(Node):
         "ViewPersonalData permit). Null when details are hidden."
     )
     async def custom_fields(self, info: Info) -> list[CustomFieldValue] | None:
-        if not self._details:
-            return None
+        if custom_values_seen(self, ()) is None:
+            return None  # read nothing
         values = await loaders.custom_values(info.context, self._actor.account_id).load(
             self._row.id
         )
-        return [
-            CustomFieldValue(field=CustomField(_row=v.field), value=v.value)
-            for v in shown_values(values, personal=self._personal)
-        ]
+        shown = custom_values_seen(self, values) or []
+        return [CustomFieldValue(field=CustomField(_row=v.field), value=v.value) for v in shown]
 
     # --- administration ----------------------------------------------------------------
 
