@@ -35,6 +35,7 @@ from app.staff.membership import (
     activate,
     joining_role_at,
     key_ended,
+    key_lives,
     lock_members,
     member_of,
     reserve_join_seat,
@@ -460,6 +461,7 @@ async def _use(
             JoinLink.token_digest == link.token_digest,
             JoinLink.disabled_at.is_(None),
             or_(JoinLink.max_uses.is_(None), JoinLink.uses < JoinLink.max_uses),
+            key_lives(JoinLink.created_by_token_id, utcnow()),  # not ended meanwhile
         )
         .values(uses=JoinLink.uses + 1)
         .execution_options(synchronize_session=False)
@@ -469,7 +471,7 @@ async def _use(
         await session.refresh(link)
         if link.token_digest != digest:
             raise InvalidToken()
-        if link.disabled_at is not None:
+        if link.disabled_at is not None or await key_ended(session, link.created_by_token_id):
             raise DomainError(
                 "This join link was turned off.", field=["token"], code=ErrorCode.LINK_DISABLED
             )

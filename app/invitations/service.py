@@ -69,6 +69,7 @@ from app.staff.membership import (
     confirm_memberships,
     drop_redundant,
     key_ended,
+    key_lives,
     lock_members,
     member_of,
     revoke_open_invitations,
@@ -250,7 +251,9 @@ async def _target_staff(
         # Before anything about the record's state or email is answered.
         if (reason := _takeover_denial(actor, staff)) is not None:
             raise Forbidden(reason, field=["staff_id"])
-        if staff.email != email and (
+        # (a record with a login is refused below, whatever its address: asked here, a
+        # never-used login's record would tell that its member never signed in)
+        if staff.user_id is None and staff.email != email and (
             reason := access.handover_denial(
                 actor, (await carried(session, [staff])).get(staff.id)
             )
@@ -791,6 +794,19 @@ async def by_token(
     )
 
 
+async def _usable(session: AsyncSession, invitation: Invitation | None, now) -> Invitation:
+    """``_check_usable``; and one sent through an API key that has ended since is refused
+    as the sweep will have it, revoked (``key_ended``), whether or not it also lapsed."""
+    open_ = (InvitationStatus.PENDING, InvitationStatus.EXPIRED)
+    if (
+        invitation is not None
+        and effective_status(invitation, now) in open_
+        and await key_ended(session, invitation.created_by_token_id)
+    ):
+        raise InvitationRevoked()
+    return _check_usable(invitation, now)
+
+
 def _check_usable(invitation: Invitation | None, now) -> Invitation:
     if invitation is None:
         raise InvalidToken()
@@ -831,9 +847,7 @@ async def accept(
     the login limits, and a right password that cannot complete the acceptance gets the
     same answer as a wrong one (membership is checked first, without the password)."""
     now = utcnow()
-    invitation = _check_usable(await by_token(session, tokens, token), now)
-    if await key_ended(session, invitation.created_by_token_id):
-        raise InvitationRevoked()
+    invitation = await _usable(session, await by_token(session, tokens, token), now)
     user = await get_user_by_email(session, invitation.email)
     first = clean_text(first_name, "first_name", max_length=100)
     last = clean_text(last_name, "last_name", max_length=100)
@@ -922,6 +936,7 @@ async def _claim(session: AsyncSession, invitation: Invitation, token: str, now)
                 Invitation.token_digest == token_digest(token),  # not rotated by a resend
                 Invitation.status == InvitationStatus.PENDING,
                 Invitation.expires_at > now,
+                key_lives(Invitation.created_by_token_id, now),  # not ended meanwhile
             )
         )
         .values(status=InvitationStatus.ACCEPTED, accepted_at=now)
@@ -929,7 +944,7 @@ async def _claim(session: AsyncSession, invitation: Invitation, token: str, now)
     )
     if cast(CursorResult[Any], claimed).rowcount != 1:
         await session.refresh(invitation)
-        _check_usable(invitation, now)
+        await _usable(session, invitation, now)
         if invitation.token_digest != token_digest(token):
             raise InvalidToken()
         raise TokenUsed()

@@ -213,10 +213,17 @@ async def key_ended(session: AsyncSession, key_id: int | None) -> bool:
     """Whether a way in made (or last issued) through the API key ``key_id`` (None: by a
     member's session) is withdrawn already in all but its row: the key ended, and the
     sweep (``withdraw_ways_in_of_keys``) has not come by yet. Using it is refused as if
-    it had; a key revoked through ``apiTokenRevoke`` withdraws its ways in at once."""
+    it had; a key revoked through ``apiTokenRevoke`` withdraws its ways in at once. The
+    use's own UPDATE asks it again (``key_lives``): a key may end meanwhile."""
     if key_id is None:
         return False
     return bool(await session.scalar(select(_key_ended(literal(key_id), utcnow()))))
+
+
+def key_lives(key_id: ColumnElement | InstrumentedAttribute, now: datetime) -> ColumnElement[bool]:
+    """``key_ended``'s opposite as a condition of the UPDATE that uses a way in: made by a
+    member's session, or through a key that still acts."""
+    return or_(key_id.is_(None), ~_key_ended(key_id, now))
 
 
 async def withdraw_ways_in_of_keys(

@@ -178,3 +178,61 @@ async def test_ways_in_of_an_ended_key_are_refused_before_the_sweep(api, service
     assert [e["code"] for e in joined["userErrors"]] == ["LINK_DISABLED"]
     # nothing was written: the sweep withdraws both, as before
     assert await sweep_once(services.db) == 2
+
+
+async def test_a_key_that_ends_while_its_way_in_is_used_stops_the_use(
+    api, services, monkeypatch
+):
+    """The look at the key comes before the password's hash; the use's own UPDATE asks
+    again, so a key that ends between the two (a password change elsewhere, its time up)
+    lets nothing through. The look is made to miss the end here, as a race would."""
+    from app.invitations import join_links
+    from app.invitations import service as invitations
+
+    tenant = await make_tenant(services, seats=20)
+    token, _ = await _key(api, tenant.owner)
+    who = {"token": token, "realm": tenant.owner.realm}
+    invited = await api.data(INVITE, {"email": "late@example.com"}, **who)
+    assert invited["invitationCreate"]["userErrors"] == []
+    link = (await api.data(LINK_URL, **who))["joinLinkCreate"]["url"].rsplit("/", 1)[1]
+    [message] = await take_mail(services)
+    await set_token_columns(services, token, expires_at=utcnow() - timedelta(seconds=1))
+
+    for module in (invitations, join_links):
+        real, looks = module.key_ended, []
+
+        async def late_look(session, key_id, real=real, looks=looks):
+            looks.append(key_id)
+            return False if len(looks) == 1 else await real(session, key_id)
+
+        monkeypatch.setattr(module, "key_ended", late_look)
+    accepted = (await api.data(ACCEPT, {"t": mail_token(message)}))["invitationAccept"]
+    assert [e["code"] for e in accepted["userErrors"]] == ["INVITATION_REVOKED"]
+    joined = (await api.data(JOIN, {"t": link}))["joinLinkJoin"]
+    assert [e["code"] for e in joined["userErrors"]] == ["LINK_DISABLED"]
+    statuses, links, _ = await _state(api, tenant)
+    assert statuses == {"late@example.com": "PENDING"} and list(links.values()) == [False]
+
+
+async def test_a_lapsed_invitation_of_an_ended_key_is_withdrawn_not_expired(api, services):
+    """Its preview and its acceptance say the same: withdrawn, as the sweep will have it."""
+    tenant = await make_tenant(services, seats=20)
+    token, _ = await _key(api, tenant.owner)
+    invited = await api.data(INVITE, {"email": "lapsed@example.com"},
+                             token=token, realm=tenant.owner.realm)  # fmt: skip
+    [message] = await take_mail(services)
+    await set_token_columns(services, token, expires_at=utcnow() - timedelta(seconds=1))
+    async with services.db.session(write=True) as session:
+        found = await session.get(Invitation, _pk(invited["invitationCreate"]["invitation"]["id"]))
+        found.expires_at = utcnow() - timedelta(seconds=1)
+        await session.commit()
+    t = mail_token(message)
+    assert (await api.data(PREVIEW, {"t": t}))["invitationPreview"] == {"status": "REVOKED"}
+    accepted = (await api.data(ACCEPT, {"t": t}))["invitationAccept"]
+    assert [e["code"] for e in accepted["userErrors"]] == ["INVITATION_REVOKED"]
+
+
+def _pk(global_id: str) -> int:
+    from app.graphql.ids import decode_any
+
+    return decode_any(global_id)[1]
