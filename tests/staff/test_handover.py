@@ -190,6 +190,17 @@ async def test_a_registered_members_unused_login_is_no_cover_for_a_handover(api,
     )  # fmt: skip
     assert shown == {"a": {"email": "new.hire@example.com", "hasLogin": True},
                      "b": {"email": "other.hire@example.com", "hasLogin": True}}  # fmt: skip
+    # inviting a record with a login is refused whatever its address, and alike whether
+    # the login was used (the editor's own record) or not: nothing tells them apart
+    refusals = []
+    for staff_id in (shared, editor.staff_id):
+        data = await api.data(
+            INVITE,
+            {"input": {"staffId": staff_id, "email": "me.again@example.com", "role": "VIEWER"}},
+            as_=editor,
+        )
+        refusals.append([e["code"] for e in data["invitationCreate"]["userErrors"]])
+    assert refusals[0] == refusals[1] and refusals[0] and "FORBIDDEN" not in refusals[0]
     # whoever may give them may correct the address (the login goes with the old one)
     data = await api.data(
         UPDATE, {"input": {"id": shared, "email": "new.hire2@example.com"}}, as_=tenant.owner

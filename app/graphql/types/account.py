@@ -214,8 +214,8 @@ class ApiToken(Node):
         return [scope for scope in ApiScope if scope in named]
 
     @strawberry.field(
-        description="Who created it (in the account's list of keys; null elsewhere, and "
-        "when the creator's record is gone)."
+        description="Who created it (in the account's list of keys; null elsewhere, when "
+        "the creator's record is gone, and when the reader does not see it)."
     )
     def creator(self) -> Staff | None:
         return self._creator
