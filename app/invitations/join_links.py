@@ -408,28 +408,29 @@ def _check_new_password(email: str, password: str | None) -> None:
         raise WeakPassword(problem)
 
 
-# Join requests waiting for the administrators at most, per account. Anyone holding a link
+# Join requests waiting for the administrators at most, per link. Anyone holding a link
 # that needs approval may ask, and every request emails every administrator: past this,
-# asking is refused until they decide some (``_check_waiting``).
+# asking through that link is refused until they decide some (``_check_waiting``). Per
+# link: a leaked link filled up blocks no other, and turning it off ends its asking.
 MAX_WAITING = 200
 
 
-async def _check_waiting(session: AsyncSession, account_id: int) -> None:
-    """Refuse a request to join past ``MAX_WAITING`` waiting in the account, counted under
-    the account's lock (concurrent requests never pass it). ``_use`` asks it of newcomers
-    and decoys alike: the answer tells nothing of who has a login."""
-    await lock_account(session, account_id)
+async def _check_waiting(session: AsyncSession, link: JoinLink) -> None:
+    """Refuse a request to join past ``MAX_WAITING`` waiting through ``link``, counted
+    under the account's lock (concurrent requests never pass it). ``_use`` asks it of
+    newcomers and decoys alike: the answer tells nothing of who has a login."""
+    await lock_account(session, link.account_id)
     waiting = await session.scalar(
         select(func.count())
         .select_from(JoinRequest)
         .where(
-            JoinRequest.account_id == account_id,
+            JoinRequest.join_link_id == link.id,
             JoinRequest.status == JoinRequestStatus.PENDING,
         )
     )
     if (waiting or 0) >= MAX_WAITING:
         raise DomainError(
-            "This account has too many requests to join waiting for its administrators: "
+            "Too many requests to join through this link wait for the administrators: "
             "try again later.",
             code=ErrorCode.LIMIT_REACHED,
         )
@@ -451,7 +452,7 @@ async def _use(
         else:
             await reserve_join_seat(session, link.account_id, email, link.role)
     else:
-        await _check_waiting(session, link.account_id)
+        await _check_waiting(session, link)
     if link.id is None:  # an open door (self sign-up): no uses to count
         return
     used = await session.execute(

@@ -128,7 +128,12 @@ class JoinRequest(Base):
     """Someone who used a join link that needs an administrator's approval."""
 
     __tablename__ = "join_requests"
-    __table_args__ = {"sqlite_autoincrement": True}
+    __table_args__ = (
+        # the account's requests by status (joinRequests), a link's waiting ones (its cap)
+        Index("ix_join_requests_account_status", "account_id", "status", "id"),
+        Index("ix_join_requests_link_status", "join_link_id", "status"),
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))

@@ -447,10 +447,11 @@ async def test_join_requests_waiting_are_capped_alike_for_every_address(
     api, services, monkeypatch
 ):
     """Anyone holding a link that needs approval may ask to join, and each request emails
-    every administrator: past ``MAX_WAITING`` requests waiting in the account, asking is
-    refused (LIMIT_REACHED) until administrators decide some, with the same answer for a
-    new address and for one that has a login (which a password-less ask turns into a
-    newcomer's answer), so the cap tells nothing of who has a login."""
+    every administrator: past ``MAX_WAITING`` requests waiting through the link, asking
+    there is refused (LIMIT_REACHED) until administrators decide some, with the same
+    answer for a new address and for one that has a login (which a wrong password turns
+    into a newcomer's answer), so the cap tells nothing of who has a login. Another link
+    of the account still takes requests."""
     from app.invitations import join_links
 
     monkeypatch.setattr(join_links, "MAX_WAITING", 2)
@@ -470,6 +471,9 @@ async def test_join_requests_waiting_are_capped_alike_for_every_address(
     rejected = await api.data(REJECT, {"id": listed[0]["id"]}, as_=tenant.owner)
     assert rejected["joinRequestReject"]["userErrors"] == []
     assert (await join(api, token, "asker3@example.com"))["outcome"] == "PENDING_APPROVAL"
+    assert codes(await join(api, token, "asker4@example.com")) == [((), "LIMIT_REACHED")]
+    other, _ = await create_ok(api, tenant.owner, requiresApproval=True)
+    assert (await join(api, other, "asker4@example.com"))["outcome"] == "PENDING_APPROVAL"
 
 
 async def test_a_requesters_email_is_personal_data(api, services):
