@@ -396,6 +396,16 @@ async def set_values(
             .with_for_update(read=True)
         )
     }
+    if not access.sees_directory(actor):
+        # Who is refused the catalogue (``list_fields``: a guest, a key that does not read
+        # the directory) knows the account's fields only as values of the record
+        # (``values_of_staff``): any other is not found, as a missing one is, so that
+        # writing tells nothing of what fields there are, archived or personal, nor their
+        # options.
+        personal = access.can_see_personal(actor, staff.id)
+        set_here = (await values_for_staff(session, actor.account_id, [staff.id]))[staff.id]
+        known = {v.field.id for v in shown_values(set_here, personal=personal)}
+        fields = {i: f for i, f in fields.items() if i in known}
     errors: list[DomainError] = []
     planned: dict[int, str | None] = {}
     for index, (field_id, raw) in enumerate(values):

@@ -524,3 +524,54 @@ async def test_an_option_removed_while_a_value_is_written_is_never_left_stored(a
         [kept] = [f["options"] for f in options if f["id"] == field]
         stored = {(await staff_values(api, owner, p.id)).get(f"Size {round_}") for p in people}
         assert stored <= {None} if kept == ["A"] else stored <= {"B"}, (kept, stored)
+
+
+@pytest.mark.parametrize("who", ["guest", "key without staff:read"])
+async def test_who_may_not_list_the_fields_learns_none_by_writing(api, services, who):
+    """A guest, or a key that does not read the directory, is refused the account's
+    fields (``customFields``) and sees them only as values of its own record: writing to
+    any other field id (missing, archived, personal and unset, open, with a value not in
+    its options) gets the one answer a missing id gets, naming nothing; a field set on
+    the record may be written."""
+    from app.access import Role
+    from app.access.scopes import Scope
+    from tests.factories import make_api_token, make_member, set_custom_value
+
+    tenant = await make_tenant(services)
+    owner = tenant.owner
+    known = await field_id(api, owner, "Known", personal=True)
+    ids = {
+        "open": await field_id(api, owner, "Open"),
+        "personal": await field_id(api, owner, "Shoe size", "CHOICE", personal=True,
+                                   options=["small", "large"]),  # fmt: skip
+        "archived": await field_id(api, owner, "Old", personal=True),
+        "missing": gid("CustomField", 2**31 - 1),
+    }
+    await api.data(ARCHIVE, {"id": ids["archived"]}, as_=owner)
+    if who == "guest":
+        member = await make_member(services, tenant, Role.GUEST, kind="CUSTOMER")
+        auth = {"as_": member}
+    else:
+        member = owner
+        token = await make_api_token(services, tenant, owner, scopes=[Scope.STAFF_WRITE,
+                                                                      Scope.PERSONAL_DATA])
+        auth = {"token": token, "realm": tenant.slug}
+    await set_custom_value(services, tenant, member.staff_pk, _pk(known), "before")
+
+    answers = {}
+    for name, fid in ids.items():
+        variables = {"staffId": member.staff_id, "values": [{"fieldId": fid, "value": "zz"}]}
+        payload = (await api.data(SET, variables, **auth))["staffCustomFieldsSet"]
+        answers[name] = [(e["code"], e["message"]) for e in payload["userErrors"]]
+    assert answers["missing"] and answers["missing"][0][0] == "NOT_FOUND"
+    assert all(a == answers["missing"] for a in answers.values()), answers
+    variables = {"staffId": member.staff_id, "values": [{"fieldId": known, "value": "after"}]}
+    payload = (await api.data(SET, variables, **auth))["staffCustomFieldsSet"]
+    assert payload["userErrors"] == []
+    assert await staff_values(api, owner, member.staff_pk) == {"Known": "after"}
+
+
+def _pk(global_id: str) -> int:
+    from app.graphql.ids import decode_any
+
+    return decode_any(global_id)[1]
