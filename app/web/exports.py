@@ -30,10 +30,21 @@ log = logging.getLogger("roster")
 # would hold them as long as its connection lives, and a few such downloads would hold the
 # pool that every other request needs.
 STALL_SECONDS = 60.0
+# How often a download asks whether its reader still holds what it began with: a member
+# disabled or demoted, a key revoked, a permit withdrawn meanwhile ends it.
+RECHECK_SECONDS = 10.0
 
 
-class TookTooLong(Exception):
+class DownloadEnded(Exception):
+    """A download ended before its file did (the client sees a broken download)."""
+
+
+class TookTooLong(DownloadEnded):
     """A download streamed longer, or more slowly, than it may (``ExportSlots.over``)."""
+
+
+class AccessLost(DownloadEnded):
+    """The download's reader no longer holds the access it began with."""
 
 
 class Download(StreamingResponse):
@@ -61,7 +72,7 @@ class Download(StreamingResponse):
 
         try:
             await super().__call__(scope, receive, taken_in_time)
-        except TookTooLong as exc:
+        except DownloadEnded as exc:
             log.warning("download ended: %s", exc)
         except BaseException as exc:
             if not stalled or isinstance(exc, asyncio.CancelledError):  # shutting down
@@ -95,13 +106,29 @@ def routes(services) -> list[Route]:
             return None, None, _error(403, "FORBIDDEN", "Choose an account with X-Auth-Realm.")
         return actor, session, None
 
+    async def standing(request: Request, actor) -> bool:
+        """Whether the request's credentials still sign in the reader with the role and
+        permits the download began with (the domain decided, from those, what it holds)."""
+        token, realm = credentials(request)
+        async with services.db.session() as session:
+            try:
+                _, now = await identity.authenticate_actor(session, token or "", realm)
+            except Unauthenticated:
+                return False
+        return (
+            now is not None
+            and now.user_id == actor.user_id
+            and now.role == actor.role
+            and now.permits == actor.permits
+        )
+
     def stream(
-        request, session, chunks, media_type: str, filename: str, slot
+        request, session, chunks, media_type: str, filename: str, slot, actor
     ) -> StreamingResponse:
         async def body():
             as_background(request.scope)  # a long job: interactive requests go first
             loop = asyncio.get_running_loop()
-            began = loop.time()
+            began = checked = loop.time()
             sent = 0
             try:
                 async with aclosing(chunks):
@@ -110,6 +137,10 @@ def routes(services) -> list[Route]:
                         sent += len(chunk)
                         if (why := services.exports.over(loop.time() - began, sent)) is not None:
                             raise TookTooLong(why)
+                        if loop.time() - checked >= RECHECK_SECONDS:
+                            if not await standing(request, actor):
+                                raise AccessLost("its reader's access changed")
+                            checked = loop.time()
             finally:
                 slot.close()
                 await session.close()
@@ -165,7 +196,7 @@ def routes(services) -> list[Route]:
             slot.close()
             await session.close()
             raise
-        return stream(request, session, chunks, media_type, filename, slot)
+        return stream(request, session, chunks, media_type, filename, slot, actor)
 
     async def staff_export(request: Request) -> Response:
         return await export(

@@ -77,3 +77,39 @@ async def test_a_download_read_too_slowly_is_ended_past_its_grace(
     assert taken[0]["status"] == 200
     assert taken[-1].get("more_body") is True
     assert services.exports.running == {}
+
+
+@pytest.mark.parametrize("path", PATHS)
+async def test_a_download_ends_when_its_reader_loses_the_access_it_began_with(
+    api, app, services, monkeypatch, path
+):
+    """Access is decided when a download begins, and asked again while it streams: an
+    administrator disabled meanwhile gets a broken download, not the rest of the file;
+    one who keeps their access gets the whole file."""
+    from app.access import Role
+    from app.web import exports
+    from tests.factories import make_member
+
+    monkeypatch.setattr(exports, "RECHECK_SECONDS", 0.05)
+    tenant = await make_tenant(services)
+    admin = await make_member(services, tenant, Role.ADMINISTRATOR)
+    await make_staff_many(services, tenant, [{"last_name": f"S{i}"} for i in range(400)])
+    async with app.router.lifespan_context(app):
+        whole = await download(app, path, admin, take=None, pause=0.02)
+        assert whole[0]["status"] == 200 and whole[-1].get("more_body") is False
+
+        taking = asyncio.create_task(download(app, path, admin, take=None, pause=0.02))
+        for _ in range(500):
+            if services.exports.running:
+                break
+            await asyncio.sleep(0.01)
+        disabled = await api.data(
+            "mutation($id: ID!) { staffDisable(input: {staffId: $id}) { userErrors { code } } }",
+            {"id": admin.staff_id}, as_=tenant.owner,
+        )  # fmt: skip
+        assert disabled["staffDisable"]["userErrors"] == []
+        taken = await taking
+    assert taken[0]["status"] == 200
+    assert taken[-1].get("more_body") is True  # never told it was whole
+    assert len(taken) < len(whole)
+    assert services.exports.running == {}
