@@ -401,10 +401,13 @@ async def set_values(
         # the directory) knows the account's fields only as values of the record
         # (``values_of_staff``): any other is not found, as a missing one is, so that
         # writing tells nothing of what fields there are, archived or personal, nor their
-        # options.
-        personal = access.can_see_personal(actor, staff.id)
-        set_here = (await values_for_staff(session, actor.account_id, [staff.id]))[staff.id]
-        known = {v.field.id for v in shown_values(set_here, personal=personal)}
+        # options; of a record whose details they do not see (a project's people, to a
+        # key that writes), not even which values it holds: none is known.
+        known: set[int] = set()
+        if access.can_see_details(actor, staff.id, staff.restricted):
+            personal = access.can_see_personal(actor, staff.id)
+            set_here = (await values_for_staff(session, actor.account_id, [staff.id]))[staff.id]
+            known = {v.field.id for v in shown_values(set_here, personal=personal)}
         fields = {i: f for i, f in fields.items() if i in known}
     errors: list[DomainError] = []
     planned: dict[int, str | None] = {}

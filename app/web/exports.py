@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
+from app.access import Permit
 from app.accounts.backup import account_json
 from app.audit import service as audit
 from app.errors import AccessDenied, Unauthenticated
@@ -30,8 +31,8 @@ log = logging.getLogger("roster")
 # would hold them as long as its connection lives, and a few such downloads would hold the
 # pool that every other request needs.
 STALL_SECONDS = 60.0
-# How often a download asks whether its reader still holds what it began with: a member
-# disabled or demoted, a key revoked, a permit withdrawn meanwhile ends it.
+# How often a download asks whether its reader may still take it as it began: a member
+# disabled or demoted, a key revoked, the personal-data permit withdrawn meanwhile ends it.
 RECHECK_SECONDS = 10.0
 
 
@@ -106,24 +107,30 @@ def routes(services) -> list[Route]:
             return None, None, _error(403, "FORBIDDEN", "Choose an account with X-Auth-Realm.")
         return actor, session, None
 
-    async def standing(request: Request, actor) -> bool:
-        """Whether the request's credentials still sign in the reader with the role and
-        permits the download began with (the domain decided, from those, what it holds)."""
+    async def standing(request: Request, actor, build) -> bool:
+        """Whether the request's credentials still sign in the reader, in the account, and
+        the domain would still let them begin this download (``build`` refuses at once,
+        reading nothing), with personal data as it began or without (which decided what
+        the file holds). When that cannot be told (the database failing), it ends too."""
         token, realm = credentials(request)
-        async with services.db.session() as session:
-            try:
+        try:
+            async with services.db.session() as session:
                 _, now = await identity.authenticate_actor(session, token or "", realm)
-            except Unauthenticated:
-                return False
-        return (
-            now is not None
-            and now.user_id == actor.user_id
-            and now.role == actor.role
-            and now.permits == actor.permits
-        )
+                if now is None or (now.user_id, now.account_id) != (
+                    actor.user_id,
+                    actor.account_id,
+                ):
+                    return False
+                await build(session, now, services.settings.keyring, services.offload).aclose()
+        except (Unauthenticated, AccessDenied):
+            return False
+        except Exception:
+            log.exception("download ended: its reader's access could not be asked")
+            return False
+        return now.can(Permit.VIEW_PERSONAL_DATA) == actor.can(Permit.VIEW_PERSONAL_DATA)
 
     def stream(
-        request, session, chunks, media_type: str, filename: str, slot, actor
+        request, session, chunks, media_type: str, filename: str, slot, actor, build
     ) -> StreamingResponse:
         async def body():
             as_background(request.scope)  # a long job: interactive requests go first
@@ -138,7 +145,7 @@ def routes(services) -> list[Route]:
                         if (why := services.exports.over(loop.time() - began, sent)) is not None:
                             raise TookTooLong(why)
                         if loop.time() - checked >= RECHECK_SECONDS:
-                            if not await standing(request, actor):
+                            if not await standing(request, actor, build):
                                 raise AccessLost("its reader's access changed")
                             checked = loop.time()
             finally:
@@ -196,7 +203,7 @@ def routes(services) -> list[Route]:
             slot.close()
             await session.close()
             raise
-        return stream(request, session, chunks, media_type, filename, slot, actor)
+        return stream(request, session, chunks, media_type, filename, slot, actor, build)
 
     async def staff_export(request: Request) -> Response:
         return await export(

@@ -571,6 +571,35 @@ async def test_who_may_not_list_the_fields_learns_none_by_writing(api, services,
     assert await staff_values(api, owner, member.staff_pk) == {"Known": "after"}
 
 
+async def test_a_key_that_writes_learns_nothing_of_a_hidden_records_values(api, services):
+    """A key that writes but does not read the directory finds its project's people, whose
+    details it does not see: which fields hold a value on such a record is not told by
+    writing to it either (every field answers as a missing one)."""
+    from app.access.scopes import Scope
+    from tests.factories import make_api_token, set_custom_value
+    from tests.graphql.test_hot import PROJECT_CREATE
+
+    tenant = await make_tenant(services)
+    owner = tenant.owner
+    peer = await make_staff(services, tenant, last_name="Peer")
+    held, empty = await field_id(api, owner, "Held"), await field_id(api, owner, "Empty")
+    await set_custom_value(services, tenant, peer.id, _pk(held), "something")
+    made = await api.data(PROJECT_CREATE, {"name": "Both", "ids": [owner.staff_id,
+                                                                  gid("Staff", peer.id)]},
+                          as_=owner)  # fmt: skip
+    assert made["projectCreate"]["project"]["id"]
+    token = await make_api_token(services, tenant, owner,
+                                 scopes=[Scope.STAFF_WRITE, Scope.PERSONAL_DATA])  # fmt: skip
+    answers = []
+    for fid in (held, empty, gid("CustomField", 2**31 - 1)):
+        variables = {"staffId": gid("Staff", peer.id), "values": [{"fieldId": fid, "value": "x"}]}
+        payload = (await api.data(SET, variables, token=token, realm=tenant.slug))[
+            "staffCustomFieldsSet"]  # fmt: skip
+        answers.append([(e["code"], e["message"]) for e in payload["userErrors"]])
+    assert answers[0] and answers[0][0][0] == "NOT_FOUND" and answers.count(answers[0]) == 3
+    assert await staff_values(api, owner, peer.id) == {"Held": "something"}
+
+
 def _pk(global_id: str) -> int:
     from app.graphql.ids import decode_any
 

@@ -160,7 +160,7 @@ RESOLVED_ROOTS = ("viewer", "account", "customFields", "customFieldValues", "pic
 VALUE_NAMES = ([], ["Team"], ["Badge", "Level"], ["nope"])
 NOT_STAFF_FRAGMENTS = (
     "... on Project { name }",
-    "... on Invitation { email status }",
+    "... on Invitation { email invitationStatus: status }",  # Staff.status is an object
     "... on CustomField { name }",
     "... on Account { slug }",
 )
