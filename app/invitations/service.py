@@ -1024,8 +1024,9 @@ async def preview(session: AsyncSession, tokens: TokenGate, token: str) -> Previ
     )
     invitee = await session.get(Staff, invitation.staff_id) if invitation.staff_id else None
     status = effective_status(invitation, utcnow())
-    withdrawn = await key_ended(session, invitation.created_by_token_id)
-    if withdrawn and status in (InvitationStatus.PENDING, InvitationStatus.EXPIRED):
+    if status in (InvitationStatus.PENDING, InvitationStatus.EXPIRED) and await key_ended(
+        session, invitation.created_by_token_id
+    ):
         status = InvitationStatus.REVOKED  # as the sweep will have it
     return Preview(
         account_name=account.name,

@@ -672,9 +672,14 @@ async def test_compiled_and_graphql_core_answer_the_same_bytes(
             map(json.dumps, c.get("errors", []))
         ), query
     answer = cold.json()
-    if "data" not in answer:  # refused before execution: only ever by the query limits
+    if "data" not in answer:
+        # refused before execution, by both alike (the bytes are compared above): by the
+        # query limits, or, rarely, as invalid, where fields of one response name drawn on
+        # different types do not merge (a nullable and a non-null createdAt, say)
         assert all(
-            e["message"].startswith("The query is too large") for e in answer["errors"]
+            e["message"].startswith("The query is too large")
+            or (e["message"].startswith("Fields '") and " conflict because " in e["message"])
+            for e in answer["errors"]
         ), ([e["message"] for e in answer["errors"]], query)
         return
     if covered and "errors" not in answer:  # input errors are graphql-core's to report
