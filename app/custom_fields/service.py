@@ -385,6 +385,20 @@ async def set_values(
             [Forbidden("You may not edit this staff member.", field=["staff_id"])]
         )
     ids = [field_id for field_id, _ in values]
+    if not access.sees_directory(actor):
+        # Who is refused the catalogue (``list_fields``: a guest, a key that does not read
+        # the directory) knows the account's fields only as values of the record
+        # (``values_of_staff``): any other is not found, as a missing one is (nor held
+        # below, nor waited for), so that writing tells nothing of what fields there are,
+        # archived or personal, nor their options; of a record whose details they do not
+        # see (a project's people, to a key that writes), not even which values it holds:
+        # none is known.
+        known: set[int] = set()
+        if access.can_see_details(actor, staff.id, staff.restricted):
+            personal = access.can_see_personal(actor, staff.id)
+            set_here = (await values_for_staff(session, actor.account_id, [staff.id]))[staff.id]
+            known = {v.field.id for v in shown_values(set_here, personal=personal)}
+        ids = [i for i in ids if i in known]
     # The fields are held (shared) until the values are written: a change of their options
     # or their archiving (which hold them exclusively) waits, or is waited for, so no value
     # is written outside the options that are kept, nor to a field archived meanwhile.
@@ -396,19 +410,6 @@ async def set_values(
             .with_for_update(read=True)
         )
     }
-    if not access.sees_directory(actor):
-        # Who is refused the catalogue (``list_fields``: a guest, a key that does not read
-        # the directory) knows the account's fields only as values of the record
-        # (``values_of_staff``): any other is not found, as a missing one is, so that
-        # writing tells nothing of what fields there are, archived or personal, nor their
-        # options; of a record whose details they do not see (a project's people, to a
-        # key that writes), not even which values it holds: none is known.
-        known: set[int] = set()
-        if access.can_see_details(actor, staff.id, staff.restricted):
-            personal = access.can_see_personal(actor, staff.id)
-            set_here = (await values_for_staff(session, actor.account_id, [staff.id]))[staff.id]
-            known = {v.field.id for v in shown_values(set_here, personal=personal)}
-        fields = {i: f for i, f in fields.items() if i in known}
     errors: list[DomainError] = []
     planned: dict[int, str | None] = {}
     for index, (field_id, raw) in enumerate(values):

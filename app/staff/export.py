@@ -129,6 +129,17 @@ def require_export(actor: Actor) -> None:
         require(actor, permit)
 
 
+def same_reader(began: Actor, now: Actor) -> bool:
+    """Whether ``now``, the reader of a download (a CSV, a backup) begun as ``began``, may
+    take the rest of it as it is: the same person in the same account, and personal data
+    as it began or without (which decided what the file holds). Whether they may still
+    export at all is the export's own refusal, asked again with ``now``."""
+    return (
+        (now.user_id, now.account_id) == (began.user_id, began.account_id)
+        and now.can(Permit.VIEW_PERSONAL_DATA) == began.can(Permit.VIEW_PERSONAL_DATA)
+    )
+
+
 def staff_csv(session, actor: Actor, keyring, offload: Offload | None = None) -> AsyncIterator[str]:
     """The CSV's text in chunks; refused (AccessDenied) before anything is streamed.
 

@@ -14,14 +14,13 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
-from app.access import Permit
 from app.accounts.backup import account_json
 from app.audit import service as audit
 from app.errors import AccessDenied, Unauthenticated
 from app.foreground import as_background
 from app.identity import service as identity
 from app.security.export_slots import ExportsBusy
-from app.staff.export import staff_csv
+from app.staff.export import same_reader, staff_csv
 from app.web.auth_headers import credentials
 
 log = logging.getLogger("roster")
@@ -107,27 +106,27 @@ def routes(services) -> list[Route]:
             return None, None, _error(403, "FORBIDDEN", "Choose an account with X-Auth-Realm.")
         return actor, session, None
 
-    async def standing(request: Request, actor, build) -> bool:
-        """Whether the request's credentials still sign in the reader, in the account, and
-        the domain would still let them begin this download (``build`` refuses at once,
-        reading nothing), with personal data as it began or without (which decided what
-        the file holds). When that cannot be told (the database failing), it ends too."""
-        token, realm = credentials(request)
+    async def standing(request: Request, actor, build) -> bool | None:
+        """Whether the request's credentials still sign in the reader in the download's
+        account, the domain would still let them begin it (``build`` refuses at once,
+        reading nothing) and it is still theirs as it began (``same_reader``); None when
+        that cannot be told in time (the database slow or failing: asked again later)."""
+        token, _ = credentials(request)
         try:
-            async with services.db.session() as session:
-                _, now = await identity.authenticate_actor(session, token or "", realm)
-                if now is None or (now.user_id, now.account_id) != (
-                    actor.user_id,
-                    actor.account_id,
-                ):
+            async with asyncio.timeout(RECHECK_SECONDS / 2), services.db.session() as session:
+                # in the account it began in, whichever others the reader joined since
+                _, now = await identity.authenticate_actor(
+                    session, token or "", str(actor.account_id)
+                )
+                if now is None:
                     return False
                 await build(session, now, services.settings.keyring, services.offload).aclose()
         except (Unauthenticated, AccessDenied):
             return False
         except Exception:
-            log.exception("download ended: its reader's access could not be asked")
-            return False
-        return now.can(Permit.VIEW_PERSONAL_DATA) == actor.can(Permit.VIEW_PERSONAL_DATA)
+            log.warning("a download's reader could not be asked about", exc_info=True)
+            return None
+        return same_reader(actor, now)
 
     def stream(
         request, session, chunks, media_type: str, filename: str, slot, actor, build
@@ -145,7 +144,7 @@ def routes(services) -> list[Route]:
                         if (why := services.exports.over(loop.time() - began, sent)) is not None:
                             raise TookTooLong(why)
                         if loop.time() - checked >= RECHECK_SECONDS:
-                            if not await standing(request, actor, build):
+                            if await standing(request, actor, build) is False:
                                 raise AccessLost("its reader's access changed")
                             checked = loop.time()
             finally:
