@@ -794,23 +794,23 @@ async def by_token(
     )
 
 
-async def _usable(session: AsyncSession, invitation: Invitation | None, now) -> Invitation:
-    """``_check_usable``; and one sent through an API key that has ended since is refused
-    as the sweep will have it, revoked (``key_ended``), whether or not it also lapsed."""
-    open_ = (InvitationStatus.PENDING, InvitationStatus.EXPIRED)
-    if (
-        invitation is not None
-        and effective_status(invitation, now) in open_
-        and await key_ended(session, invitation.created_by_token_id)
+async def _status_to_holder(session: AsyncSession, invitation: Invitation, now) -> InvitationStatus:
+    """The invitation's status as its link's holder meets it (preview, acceptance): its
+    ``effective_status``, and revoked when it was sent through an API key that has ended
+    since (``key_ended``), lapsed or not, as the sweep will have it."""
+    status = effective_status(invitation, now)
+    if status in (InvitationStatus.PENDING, InvitationStatus.EXPIRED) and await key_ended(
+        session, invitation.created_by_token_id
     ):
-        raise InvitationRevoked()
-    return _check_usable(invitation, now)
+        return InvitationStatus.REVOKED
+    return status
 
 
-def _check_usable(invitation: Invitation | None, now) -> Invitation:
+async def _usable(session: AsyncSession, invitation: Invitation | None, now) -> Invitation:
+    """The invitation if its holder may accept it, else the typed error of its state."""
     if invitation is None:
         raise InvalidToken()
-    status = effective_status(invitation, now)
+    status = await _status_to_holder(session, invitation, now)
     if status == InvitationStatus.ACCEPTED:
         raise TokenUsed()
     if status == InvitationStatus.REVOKED:
@@ -1023,11 +1023,7 @@ async def preview(session: AsyncSession, tokens: TokenGate, token: str) -> Previ
         else None
     )
     invitee = await session.get(Staff, invitation.staff_id) if invitation.staff_id else None
-    status = effective_status(invitation, utcnow())
-    if status in (InvitationStatus.PENDING, InvitationStatus.EXPIRED) and await key_ended(
-        session, invitation.created_by_token_id
-    ):
-        status = InvitationStatus.REVOKED  # as the sweep will have it
+    status = await _status_to_holder(session, invitation, utcnow())
     return Preview(
         account_name=account.name,
         inviter_name=full_name(inviter.first_name, inviter.last_name) or None if inviter else None,

@@ -142,11 +142,9 @@ JOIN = """mutation($t: String!) { joinLinkJoin(input: {token: $t, email: "joiner
 LINK_URL = """mutation { joinLinkCreate(input: {role: VIEWER}) { url userErrors { code } } }"""
 
 
-@pytest.mark.parametrize("ended_by", ["running out", "a password change"])
-async def test_ways_in_of_an_ended_key_are_refused_before_the_sweep(api, services, ended_by):
-    """Between a key's end and the sweep that withdraws what it opened, its invitation and
-    its join link are refused as withdrawn ones are: otherwise a leaked key's holder,
-    after the owner changed their password to end it, had a way in until the sweep."""
+async def _secrets_by_key(api, services) -> tuple:
+    """A tenant, an API key of its owner, and the secrets of an invitation (to
+    late@example.com) and of a join link made through the key."""
     tenant = await make_tenant(services, seats=20)
     token, _ = await _key(api, tenant.owner)
     who = {"token": token, "realm": tenant.owner.realm}
@@ -154,7 +152,15 @@ async def test_ways_in_of_an_ended_key_are_refused_before_the_sweep(api, service
     assert invited["invitationCreate"]["userErrors"] == []
     link = (await api.data(LINK_URL, **who))["joinLinkCreate"]["url"].rsplit("/", 1)[1]
     [message] = await take_mail(services)
-    invitation = mail_token(message)
+    return tenant, token, mail_token(message), link
+
+
+@pytest.mark.parametrize("ended_by", ["running out", "a password change"])
+async def test_ways_in_of_an_ended_key_are_refused_before_the_sweep(api, services, ended_by):
+    """Between a key's end and the sweep that withdraws what it opened, its invitation and
+    its join link are refused as withdrawn ones are: otherwise a leaked key's holder,
+    after the owner changed their password to end it, had a way in until the sweep."""
+    tenant, token, invitation, link = await _secrets_by_key(api, services)
     assert (await api.data(PREVIEW, {"t": invitation}))["invitationPreview"] == {
         "status": "PENDING"}
 
@@ -189,13 +195,7 @@ async def test_a_key_that_ends_while_its_way_in_is_used_stops_the_use(
     from app.invitations import join_links
     from app.invitations import service as invitations
 
-    tenant = await make_tenant(services, seats=20)
-    token, _ = await _key(api, tenant.owner)
-    who = {"token": token, "realm": tenant.owner.realm}
-    invited = await api.data(INVITE, {"email": "late@example.com"}, **who)
-    assert invited["invitationCreate"]["userErrors"] == []
-    link = (await api.data(LINK_URL, **who))["joinLinkCreate"]["url"].rsplit("/", 1)[1]
-    [message] = await take_mail(services)
+    tenant, token, invitation, link = await _secrets_by_key(api, services)
     await set_token_columns(services, token, expires_at=utcnow() - timedelta(seconds=1))
 
     for module in (invitations, join_links):
@@ -206,7 +206,7 @@ async def test_a_key_that_ends_while_its_way_in_is_used_stops_the_use(
             return False if len(looks) == 1 else await real(session, key_id)
 
         monkeypatch.setattr(module, "key_ended", late_look)
-    accepted = (await api.data(ACCEPT, {"t": mail_token(message)}))["invitationAccept"]
+    accepted = (await api.data(ACCEPT, {"t": invitation}))["invitationAccept"]
     assert [e["code"] for e in accepted["userErrors"]] == ["INVITATION_REVOKED"]
     joined = (await api.data(JOIN, {"t": link}))["joinLinkJoin"]
     assert [e["code"] for e in joined["userErrors"]] == ["LINK_DISABLED"]
