@@ -21,6 +21,7 @@ from app.db.base import utcnow
 from app.db.retention import Retention
 from app.email import outbox
 from app.events import service as events
+from app.invitations import join_links
 from app.invitations.service import sweep_expired
 from app.ops import leases
 from app.security import rate_limits
@@ -81,9 +82,10 @@ async def sweep_if_due(
 
 
 async def prune_once(db, settings) -> dict[str, int]:
-    """Deletes the events, the finished webhook deliveries and the sent or failed email
-    older than their retention (``events_retention_days``,
-    ``webhook_deliveries_retention_days``, ``email_outbox_retention_days``; 0 keeps them),
+    """Deletes the events, the finished webhook deliveries, the sent or failed email and
+    the decided join requests older than their retention (``events_retention_days``,
+    ``webhook_deliveries_retention_days``, ``email_outbox_retention_days``,
+    ``join_requests_retention_days``; 0 keeps them),
     and the rate-limit buckets that count for nothing any more (``SPENT_AFTER``), in
     batches of ``PRUNE_BATCH`` rows: each batch's ids read first (no lock), then deleted in
     a short write transaction of their own. How many of each it deleted; a kind that
@@ -102,6 +104,11 @@ async def prune_once(db, settings) -> dict[str, int]:
         ),
         ("events", days_ago(settings.events_retention_days), events.RETENTION),
         ("email_outbox", days_ago(settings.email_outbox_retention_days), outbox.RETENTION),
+        (
+            "join_requests",
+            days_ago(settings.join_requests_retention_days),
+            join_links.RETENTION,
+        ),
         ("rate_limit_buckets", now - rate_limits.SPENT_AFTER, rate_limits.RETENTION),
     )
     pruned = {}

@@ -131,13 +131,15 @@ class Settings(BaseSettings):
     # How often lapsed invitations are recorded as expired, by one worker of all of them.
     invitation_sweep_seconds: float = Field(60, gt=0)
     # How long events (what webhooks and subscriptions are told), finished webhook
-    # deliveries, with their attempts, and sent or failed email (its envelope: recipients,
-    # template, last error) are kept; 0 keeps them for ever. Pruned about once per
+    # deliveries, with their attempts, sent or failed email (its envelope: recipients,
+    # template, last error) and join requests approved or rejected (counted from the
+    # decision) are kept; 0 keeps them for ever. Pruned about once per
     # retention_sweep_seconds, by one worker of all of them (app.background), as are the
     # rate-limit buckets that count for nothing any more.
     events_retention_days: float = Field(30, ge=0, le=36500)
     webhook_deliveries_retention_days: float = Field(30, ge=0, le=36500)
     email_outbox_retention_days: float = Field(30, ge=0, le=36500)
+    join_requests_retention_days: float = Field(90, ge=0, le=36500)
     retention_sweep_seconds: float = Field(3600, gt=0)
     # Webhooks (app.webhooks): loopback and private addresses are refused unless allowed
     # (tests, development); link-local and metadata addresses always are.

@@ -14,6 +14,7 @@ from app.access import Actor, Permit, Role, refusal_to_hand_out, refuse_imperson
 from app.accounts.models import Account
 from app.accounts.service import lock_account, reserve_seats
 from app.db.base import utcnow
+from app.db.retention import Retention
 from app.email.links import forgot_password_link, join_link
 from app.email.outbox import enqueue
 from app.errors import DomainError, ErrorCode, Forbidden, NotFound, ValidationFailed
@@ -640,6 +641,20 @@ async def list_requests(
     shown = shows_requester_email(actor)
     rows = (await session.execute(stmt.order_by(JoinRequest.id))).all()
     return [(request, email if shown else None) for request, email in rows]
+
+
+def _decided_before(before):
+    return (
+        JoinRequest.status != JoinRequestStatus.PENDING,
+        JoinRequest.decided_at < before,
+    )
+
+
+# Requests approved or rejected long ago (``join_requests_retention_days``). Nothing reads a
+# decided request again but ``joinRequests`` (the decision itself is in the audit log, and
+# an approved one's member is a staff record): kept for ever they would only make that list
+# grow, and its cost with it, until it could no longer be read. A waiting one always stays.
+RETENTION = Retention(JoinRequest.id, _decided_before)
 
 
 async def requester_email(session: AsyncSession, actor: Actor, request: JoinRequest) -> str | None:

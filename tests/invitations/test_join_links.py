@@ -476,6 +476,59 @@ async def test_join_requests_waiting_are_capped_alike_for_every_address(
     assert (await join(api, other, "asker4@example.com"))["outcome"] == "PENDING_APPROVAL"
 
 
+async def test_decided_join_requests_go_after_their_retention_waiting_ones_stay(api, services):
+    """Decided requests would make ``joinRequests`` (and its cost) grow for ever: the
+    retention sweep deletes those decided longer ago than ``join_requests_retention_days``,
+    counted from the decision; a waiting request stays however old, and so do the
+    decisions in the audit log."""
+    from sqlalchemy import select
+
+    from app.background import prune_once
+    from app.db.base import utcnow
+    from app.invitations.models import JoinRequest
+
+    tenant = await make_tenant(services)
+    token, _ = await create_ok(api, tenant.owner, requiresApproval=True)
+    emails = [f"asker{n}@example.com" for n in range(4)]
+    for email in emails:
+        assert (await join(api, token, email))["outcome"] == "PENDING_APPROVAL"
+    listed = (await api.data(REQUESTS, as_=tenant.owner))["joinRequests"]
+    ids = {r["email"]: r["id"] for r in listed}
+    for email, mutation in ((emails[0], APPROVE), (emails[1], REJECT), (emails[2], REJECT)):
+        await api.data(mutation, {"id": ids[email]}, as_=tenant.owner)
+    # decided long ago: asker0 and asker1; asker2 decided lately; asker3 waits, asked long ago
+    long_ago = utcnow() - timedelta(days=100)
+    old = {decode_id(ids[email], "JoinRequest") for email in emails[:2]}
+    async with services.db.session(write=True) as session:
+        for request in await session.scalars(select(JoinRequest)):
+            if request.id in old:
+                request.decided_at = long_ago
+            request.created_at = long_ago
+        await session.commit()
+
+    keep = services.settings.model_copy(update={"join_requests_retention_days": 0})
+    assert (await prune_once(services.db, keep))["join_requests"] == 0
+    assert (await prune_once(services.db, services.settings))["join_requests"] == 2  # 90 days
+    left = (await api.data(REQUESTS, as_=tenant.owner))["joinRequests"]
+    assert {r["email"]: r["status"] for r in left} == {
+        emails[2]: "REJECTED",
+        emails[3]: "PENDING",
+    }
+    # the approved member stays a member, and the waiting request can still be decided
+    assert emails[0] in await members(api, tenant, "UNCONFIRMED")
+    approved = await api.data(APPROVE, {"id": ids[emails[3]]}, as_=tenant.owner)
+    assert approved["joinRequestApprove"]["userErrors"] == []
+    audit = await api.data(
+        "{ auditLog(first: 100) { edges { node { action targetType } } } }", as_=tenant.owner
+    )
+    decisions = [
+        e["node"]["action"]
+        for e in audit["auditLog"]["edges"]
+        if e["node"]["targetType"] == "JoinRequest" and e["node"]["action"] != "joinLinkJoin"
+    ]
+    assert sorted(decisions) == ["joinRequestApprove"] * 2 + ["joinRequestReject"] * 2
+
+
 async def test_a_requesters_email_is_personal_data(api, services):
     """An administrator's API key without the personal_data scope sees who asks to join by
     name, as the directory and the invitations show people to it, and not their address:
