@@ -452,9 +452,26 @@ async def _send(
 
 async def count_sent(session: AsyncSession, limiter, actor: Actor, count: int = 1) -> None:
     """Every invitation email sent (created, bulk, resent, or by ADD+INVITE) counts against
-    one per-account limit, before the request is looked at: before the account is locked
-    (the lock order is on ``app.accounts.service.lock_account``)."""
+    one per-account limit, before the rest of the request is looked at: before the account
+    is locked (the lock order is on ``app.accounts.service.lock_account``).
+
+    Only someone who may send invitations spends it: the permit (and the impersonation
+    rule) is asked first, with the refusal the invitation itself would give. The limit is
+    the whole account's, and a refused request's hits stay counted: a member who may not
+    invite (or a key without the permit) would otherwise use up everyone's invitations for
+    the day with requests that are refused anyway."""
+    require(actor, Permit.INVITE_USERS)
+    refuse_impersonation(actor)
     await limiter.hit(session, "invitations_account", actor.account_id, count)
+
+
+async def count_bulk_sent(session: AsyncSession, limiter, actor: Actor, count: int) -> None:
+    """``count_sent`` for ``create_many``'s ``count`` rows: none when there are more than it
+    takes (it refuses them all, and sends nothing)."""
+    if count > MAX_BULK:
+        require(actor, Permit.INVITE_USERS)
+        return
+    await count_sent(session, limiter, actor, count)
 
 
 async def create_invitation(

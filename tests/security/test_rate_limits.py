@@ -225,6 +225,58 @@ async def test_invitation_sends_are_limited_per_account_per_day(api, services):
     assert error_codes(await api(one % "d@example.com", as_=other.owner)) == []
 
 
+async def test_only_who_may_invite_spends_the_accounts_invitation_allowance(
+    api, client, services
+):
+    """The allowance is the account's, and a refused request's hits stay counted: asked of
+    someone who may not invite (a viewer, an editor while everyoneCanInvite is off, a
+    guest, a key without invitations:write), every way of sending an invitation is refused
+    before it counts, so none of them can use up the day's invitations of the account. A
+    bulk of more rows than it takes is refused without counting, whoever sends it."""
+    from app.access import Role
+    from app.access.scopes import Scope
+    from app.invitations.service import MAX_BULK
+    from tests.factories import make_api_token
+
+    services.limiter.limits["invitations_account"] = Limit(3, timedelta(days=1))
+    tenant = await make_tenant(services)
+    callers = [
+        await make_member(services, tenant, role) for role in (Role.VIEWER, Role.EDITOR, Role.GUEST)
+    ]
+    key = await make_api_token(
+        services, tenant, tenant.owner, scopes=[Scope.STAFF_READ, Scope.STAFF_WRITE]
+    )
+    one = 'mutation { invitationCreate(input: {email: "%s"}) { userErrors { code } } }'
+    def bulk_of(emails, selected: str) -> str:
+        rows = ", ".join(f'{{email: "{e}"}}' for e in emails)
+        return "mutation { invitationBulkCreate(input: {rows: [" + rows + "]}) " + selected + " }"
+
+    bulk = bulk_of([f"b{n}@example.com" for n in range(3)], "{ createdCount }")
+    create = """mutation { staffCreate(input: {firstName: "S", lastName: "C",
+      email: "s@example.com", invite: true}) { userErrors { code } } }"""
+    for n in range(3):
+        for caller in callers:
+            for document in (one % f"x{n}@example.com", bulk, create):
+                assert error_codes(await api(document, as_=caller)) == ["FORBIDDEN"]
+        for document in (one % f"k{n}@example.com", bulk, create):
+            body = await api(document, token=key)
+            assert error_codes(body) == ["FORBIDDEN"], body
+        added = await client.post(
+            "/api/v2/staff/add?inviteUser=true",
+            json={"FName": "R", "SName": "Est", "EMail": f"r{n}@example.com"},
+            headers={"X-Auth-Token": callers[1].token, "X-Auth-Realm": tenant.slug},
+        )
+        assert added.status_code == 405 and "InviteUsers" in added.text, added.text
+    too_many = [f"m{n}@example.com" for n in range(MAX_BULK + 1)]
+    refused = await api(bulk_of(too_many, "{ userErrors { code } }"), as_=tenant.owner)
+    assert refused["data"]["invitationBulkCreate"]["userErrors"] == [{"code": "LIMIT_REACHED"}]
+
+    # the account's three invitations are all still there
+    sent = await api(bulk, as_=tenant.owner)
+    assert error_codes(sent) == [] and sent["data"]["invitationBulkCreate"]["createdCount"] == 3
+    assert error_codes(await api(one % "z@example.com", as_=tenant.owner)) == ["RATE_LIMITED"]
+
+
 async def test_registrations_count_as_invitation_sends(api, services):
     """staffRegister emails a welcome (a new address) or an invitation (an address with a
     login): either counts against the account's allowance of invitation emails, which

@@ -260,10 +260,12 @@ def _link_with_url(settings):
     return payload
 
 
-def _sends(info: Info, count: int = 1):
-    """The ``before`` of a mutation sending ``count`` invitation emails."""
+def _sends(info: Info, count: int | None = None):
+    """The ``before`` of a mutation sending one invitation email, or a bulk's ``count``."""
     limiter = info.context.services.limiter
-    return lambda session, actor: invitations.count_sent(session, limiter, actor, count)
+    if count is None:
+        return lambda session, actor: invitations.count_sent(session, limiter, actor)
+    return lambda session, actor: invitations.count_bulk_sent(session, limiter, actor, count)
 
 
 async def _joining(info: Info, input, attempt, count, payload):
