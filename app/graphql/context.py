@@ -19,6 +19,7 @@ from app.graphql.errors import forbidden, unauthenticated
 from app.identity import service as identity
 from app.identity.credentials import TokenGate
 from app.identity.service import Counting, Principal
+from app.security import rate_limits
 from app.services import Services
 
 
@@ -147,22 +148,33 @@ class Context:
         session to let go, and a session whose user was cancelled holding it is discarded
         (its connection invalidated, never rolled back over a torn statement) rather than
         closed, so the request's answer is graphql-core's and the pool gets no broken
-        connection back."""
+        connection back.
+
+        A session not committed (the operation refused as a whole, out of time, failed)
+        takes its rate-limit hits with it: they are counted again in a transaction of their
+        own (``rate_limits.count_again``), so no document undoes its attempts."""
         async with self._lock:
             session, torn = self._session, self._torn
             self._session, self._torn = None, False
             if session is None:
                 return
-            if torn:
-                await session.invalidate()
-                return
+            hits = rate_limits.uncommitted(session)
+            committed = False
             try:
-                if commit:
-                    await session.commit()
+                if torn:
+                    await session.invalidate()
+                    return
+                try:
+                    if commit:
+                        await session.commit()
+                        committed = True
+                finally:
+                    # Closing rolls back what was not committed: one pass through
+                    # SQLAlchemy's transaction machinery instead of a rollback and a close.
+                    await session.close()
             finally:
-                # Closing rolls back what was not committed: one pass through SQLAlchemy's
-                # transaction machinery instead of a rollback and then a close.
-                await session.close()
+                if not committed:  # the request's attempts stay counted all the same
+                    await rate_limits.count_again(self.services.db, hits)
 
     async def _authenticate(self) -> tuple[Principal | None, Actor | None, Exception | None]:
         if self._auth is None:

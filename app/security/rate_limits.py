@@ -6,20 +6,24 @@ IPv6 /64 (``limit_subject``), and an unknown one (a server on a Unix socket is n
 it) as ``UNKNOWN_ADDRESS``, one subject for every such client. Limits with back-off lock
 the subject out for a time that doubles with every attempt over the limit. A hit is
 recorded in the request's own transaction before the operation's savepoint, so a failed
-attempt still counts.
+attempt still counts; when that transaction is rolled back as a whole, the request's hits
+are counted again in one of their own (``count_again``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
+import logging
 from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import Integer, and_, bindparam, case, delete, or_, select, update
+from sqlalchemy import Integer, and_, bindparam, case, delete, event, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from app.db.base import UTCDateTime, utcnow
 from app.db.retention import Retention
@@ -167,6 +171,7 @@ class RateLimiter:
             return
         limit = self.limits[name]
         key = _key(self.secret, name, str(subject))
+        _taken(session).append((self, name, subject, cost))
         now = utcnow()
         params = {"bucket": key, "now": now, "cost": cost, "stale_before": now - limit.window}
         upsert = _UPSERTS[session.get_bind().dialect.name]
@@ -207,6 +212,52 @@ class RateLimiter:
 
     async def reset(self, session: AsyncSession, name: str, subject: str | int) -> None:
         await session.execute(_RESET, {"bucket": _key(self.secret, name, str(subject))})
+
+
+# session.info: the hits counted in the session's transaction since it last committed
+_HITS = "roster.rate_limit_hits"
+log = logging.getLogger(__name__)
+
+
+def _taken(session) -> list:
+    return session.info.setdefault(_HITS, [])
+
+
+@event.listens_for(Session, "after_commit")
+def _kept(session: Session) -> None:
+    """A committed transaction kept its hits: none is left to count again (``uncommitted``).
+    Not a savepoint's release (SQLAlchemy tells it too): its transaction may still fail."""
+    if not session.in_nested_transaction():
+        session.info.pop(_HITS, None)
+
+
+def uncommitted(session) -> list:
+    """The hits ``session`` counted since it last committed (every one, including those a
+    savepoint's rollback has undone since), for ``count_again``."""
+    return list(session.info.get(_HITS, ()))
+
+
+async def count_again(db, hits: list) -> None:
+    """Counts ``hits`` (``uncommitted``) in a transaction of its own, committed.
+
+    A request's hits are counted in its own transaction, and a request that fails as a
+    whole is rolled back: a GraphQL document whose other root field is refused with a
+    top-level error (``app.graphql.extensions``), one that runs out of time, one that
+    fails unexpectedly. Without this, wrapping a login in such a document would undo
+    its count and lock-out, and guesses would be unlimited. Whatever the request's
+    outcome, each attempt it made stays counted (a savepoint's refusal that undid a hit,
+    a sending limit's say, is counted here too: the request failed, and counting more is
+    the safe side). A failure here is logged, never raised: the request has its answer."""
+    if not hits:
+        return
+    try:
+        async with db.session(write=True) as session:
+            for limiter, name, subject, cost in hits:
+                with contextlib.suppress(RateLimited):  # answered already; the count matters
+                    await limiter.hit(session, name, subject, cost)
+            await session.commit()
+    except Exception:
+        log.exception("counting the attempts of a failed request again failed")
 
 
 def _seconds(delta: timedelta) -> int:

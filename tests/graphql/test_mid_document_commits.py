@@ -15,7 +15,7 @@ from app.security.rate_limits import Limit
 from app.staff.models import Staff
 from app.webhooks.models import WebhookEndpoint
 from tests.conftest import make_settings
-from tests.factories import error_codes, gid, make_staff, make_tenant
+from tests.factories import PASSWORD, error_codes, gid, make_staff, make_tenant
 from tests.webhooks.test_webhooks import create
 
 PUBLIC = "93.184.215.14"
@@ -60,3 +60,33 @@ async def test_a_slow_field_commits_no_work_of_the_fields_before_it(api, service
     assert "RATE_LIMITED" in error_codes(body)
     assert await _rows(services, Staff, id=record.id) == 1  # the deletion was not kept
     assert await _rows(services, WebhookEndpoint, account_id=tenant.account_id) == 1
+
+
+WRAPPED_LOGIN = """mutation($email: String!, $password: String!) {
+  a: passwordResetRequest(input: {email: "nobody@example.com"}) { ok }
+  b: login(input: {email: $email, password: $password}) { token userErrors { code } }
+  c: impersonationStop { ok }
+}"""
+LOGIN = """mutation($email: String!, $password: String!) {
+  login(input: {email: $email, password: $password}) { token userErrors { code } }
+}"""
+
+
+async def test_a_document_failed_as_a_whole_still_counts_its_password_attempts(api, services):
+    """A login beside a field that keeps work (``a``) and one refused with a top-level
+    error (``c``, no token to stop impersonating with) is rolled back with the whole
+    operation. Its password attempt is counted all the same: such documents once undid
+    the count and the lock-out, and guessed a password without end."""
+    services.limiter.limits["login_email"] = Limit(
+        3, timedelta(minutes=15), backoff=timedelta(minutes=5)
+    )
+    tenant = await make_tenant(services)
+    victim = {"email": tenant.owner.email}
+    for n in range(4):
+        body = await api(WRAPPED_LOGIN, {**victim, "password": f"guess number {n}"})
+        assert body["data"] is None, body  # the operation failed as a whole
+    body = await api(WRAPPED_LOGIN, {**victim, "password": PASSWORD})
+    assert body["data"] is None
+    # past the limit: the right password is refused, by the document and on its own
+    body = await api(LOGIN, {**victim, "password": PASSWORD})
+    assert error_codes(body) == ["RATE_LIMITED"], body
