@@ -130,6 +130,16 @@ class Field:
         return Audit.LOGGED
 
     @property
+    def personal_data(self) -> bool:
+        """Whether it holds a person's data, which holders of ViewPersonalData see: a
+        PERSONAL field, and a SECRET one encrypted at rest (an SSN, a salary: decrypted for
+        whoever may see it). The other SECRET fields are credentials (a password's hash, a
+        token's digest, a sealed secret), which nobody is shown."""
+        return self.visibility is Visibility.PERSONAL or (
+            self.visibility is Visibility.SECRET and self.encrypted
+        )
+
+    @property
     def created(self) -> Write:
         """Who may set it on a record they add (``create``, else ``write``)."""
         return self.write if self.create is None else self.create

@@ -16,7 +16,7 @@ from app.db.prepared import Prepared, connection_of
 from app.errors import DomainError
 from app.events import service as events
 from app.events.catalogue import Facts, without_personal_data
-from app.fields import UnknownField, Visibility
+from app.fields import UnknownField
 from app.fields import table as field_table
 
 # Which changed row an entry is "about", most specific first.
@@ -382,10 +382,11 @@ def shown_diff(diff: list, facts: Facts) -> list[dict]:
 
 def personal_alone(diff: list, facts: Facts) -> bool:
     """Whether a reader without ViewPersonalData is shown nothing of ``diff`` because it
-    changed personal data (a personal column, a personal custom field's value), not
-    secrets alone: listed to them, its entry would tell when, and whose, personal data
-    changed (``AuditEntry.personal_only``). A password changed, an emailed link's token
-    rotated, is listed with what else shows (nothing), as before."""
+    changed personal data (a column holding a person's data, ``Field.personal_data``: an
+    address, an SSN, a salary; a personal custom field's value), not credentials alone:
+    listed to them, its entry would tell when, and whose, personal data changed
+    (``AuditEntry.personal_only``). A password changed, an emailed link's token rotated,
+    is listed with what else shows (nothing), as before."""
     if not diff or shown_diff(diff, facts):
         return False
     for change in diff:
@@ -396,9 +397,7 @@ def personal_alone(diff: list, facts: Facts) -> bool:
         except UnknownField:
             continue
         known = rows.columns
-        if any(
-            known[c].visibility == Visibility.PERSONAL for c in change["fields"] if c in known
-        ):
+        if any(known[c].personal_data for c in change["fields"] if c in known):
             return True
     return False
 

@@ -85,6 +85,14 @@ async def _personal_only(api: Api, w: World) -> None:
                   ssn="123-45-6000", salary=60000)
 
 
+async def _salary_alone(api: Api, w: World) -> None:
+    await _update(api, w, salary=90000)
+
+
+async def _ssn_alone(api: Api, w: World) -> None:
+    await _update(api, w, ssn="123-45-6009")
+
+
 async def _mixed(api: Api, w: World) -> None:
     await _update(api, w, title="Chef", email="pia@example.org", phoneWork="+1 555 0101")
 
@@ -121,6 +129,10 @@ CASES = {
         _personal_only, "staffUpdate", set(), set(),
         {"phone_cell", "address_street", "ssn_encrypted", "salary_encrypted"}, set(),
     ),
+    # secret fields are personal data too (not credentials): an entry of them alone is not
+    # listed either
+    "salary alone": (_salary_alone, "staffUpdate", set(), set(), {"salary_encrypted"}, set()),
+    "ssn alone": (_ssn_alone, "staffUpdate", set(), set(), {"ssn_encrypted"}, set()),
     "mixed": (_mixed, "staffUpdate", {"title"}, set(), {"email", "phone_work"}, set()),
     "custom values": (
         _custom_values, "staffCustomFieldsSet", set(), {"shirt"}, set(), {"emergency"},
