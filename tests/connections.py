@@ -4,7 +4,6 @@ tests of every connection's ``totalCount`` share."""
 from __future__ import annotations
 
 from app.db.statements import StatementCounter
-from app.graphql import limits
 
 
 async def walk(api, member, document, root, **variables) -> tuple[list[str], int]:
@@ -25,8 +24,7 @@ async def walk(api, member, document, root, **variables) -> tuple[list[str], int
 
 
 async def statements_of(services, api, member, document) -> list[str]:
-    """The statements ``document`` sends as ``member``, the account's sizes read afresh."""
-    limits._largest.clear()  # the account's sizes, read or not: every count starts cold
+    """The statements ``document`` sends as ``member``."""
     with StatementCounter(services.db.engine) as counter:
         body = await api(document, as_=member)
     assert "errors" not in body, body

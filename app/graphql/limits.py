@@ -40,7 +40,6 @@ while the request runs.
 from __future__ import annotations
 
 import math
-import time
 import weakref
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -691,14 +690,13 @@ def operation_summary(
     return found
 
 
-# Sizes of the largest account or user, used when a request has no account: read at most
-# once a minute (they scan every account's rows).
-_LARGEST_TTL_SECONDS = 60.0
-_largest: dict[tuple[str, Size], tuple[float, int]] = {}
-
-
 async def _sizes_for(ctx, wanted: set[Size], cap: int) -> dict[Size, int]:
-    """The sizes of the request's account (or user), each count stopped at ``cap``."""
+    """The sizes of the request's account (or user), each count stopped at ``cap``.
+
+    A request without an account (no token, or a user of several accounts who named
+    none) or without a user reads no list of one: every such root refuses it before it
+    reads anything. Its sizes are 0, never another tenant's: priced with the largest
+    account's, its refusal told anyone how large the largest customer is."""
     known: dict[Size, int] = ctx.loaders.setdefault("account_sizes", {})
     missing = wanted - known.keys()
     if not missing:
@@ -724,19 +722,7 @@ async def _sizes_for(ctx, wanted: set[Size], cap: int) -> dict[Size, int]:
                 session, scoped, account_id=account_id, user_id=user_id, cap=cap
             )
         )
-        now = time.monotonic()
-        database = str(ctx.services.settings.database_url)
-        stale = {
-            s
-            for s in missing - scoped
-            if _largest.get((database, s), (0.0, 0))[0] < now - _LARGEST_TTL_SECONDS
-        }
-        for s, value in (
-            await account_sizes.sizes(session, stale, account_id=None, user_id=None)
-        ).items():
-            _largest[(database, s)] = (now, value)
-        for s in missing - scoped:
-            known[s] = _largest[(database, s)][1]
+    known.update(dict.fromkeys(missing - scoped, 0))
     return known
 
 
@@ -885,10 +871,10 @@ async def check_cost(
     cost = summary.evaluate({**known, **pages}, default=0)
     if cost <= max_cost:
         return None
-    capped = any(known.get(s, 0) >= cap for s in wanted)
+    # No figure: the cost is made of the account's sizes, and the reader may not see
+    # them all (disabled and restricted records, other members' keys, personal values).
     return GraphQLError(
-        f"The query is too large: with this account's data it costs "
-        f"{f'more than {max_cost}' if capped else cost} (at most "
-        f"{max_cost}); ask for smaller pages or fewer nested lists.",
+        f"The query is too large for this account's data (it may cost at most {max_cost}); "
+        "ask for smaller pages or fewer nested lists.",
         extensions={"code": "BAD_USER_INPUT"},
     )

@@ -184,6 +184,6 @@ async def test_a_deeper_limit_prices_deep_documents_with_the_accounts_sizes(data
             body = (await client.post("/graphql", json={"query": deep}, headers=headers)).json()
         assert body.get("data") is None, str(body)[:300]
         [error] = body["errors"]
-        assert "with this account's data it costs" in error["message"]
+        assert "too large for this account's data" in error["message"]
     finally:
         await services.close()

@@ -4,7 +4,6 @@ from datetime import date
 
 from app.custom_fields.models import CustomField, CustomFieldType, CustomFieldValue
 from app.db.statements import StatementCounter
-from app.graphql import limits
 from app.staff.models import StaffStatus
 from app.validation import name_key
 from tests.factories import make_staff_many, make_tenant
@@ -81,9 +80,6 @@ async def _populate(services, tenant, count: int) -> None:
 
 
 async def _statements(api, services, member, first: int) -> list[str]:
-    # The largest account's sizes are kept a minute per database (app.graphql.limits), so
-    # whether a request reads them depends on what ran before it: every count starts cold.
-    limits._largest.clear()
     with StatementCounter(services.db.engine) as counter:
         data = await api.data(PAGE, {"first": first}, as_=member)
     edges = data["staff"]["edges"]
