@@ -11,13 +11,14 @@ INVITATIONS = FieldTable(
         Field("created_by_token_id", Visibility.INTERNAL),
         Field("accepted_user_id", Visibility.INTERNAL),
         Field("email", Visibility.PERSONAL),
-        *rows(Visibility.BASIC, "role", "subject", "bcc_inviter", "redirect_url", "status"),
+        *rows(Visibility.BASIC, "role", "bcc_inviter", "redirect_url", "status"),
         *rows(Visibility.BASIC, "expiry_days", "expires_at", "sent_count", "last_sent_at"),
         *rows(Visibility.BASIC, "accepted_at", "revoked_at", "created_at"),
-        # the inviter's free text, which may say anything (an offer, a salary): personal
-        # data as the address it goes to is (``service.shows_personal``), never copied
-        # into the log
+        # the inviter's free text, the message and the email's subject, which may say
+        # anything (an offer, a salary): personal data as the address it goes to is
+        # (``service.shows_personal``), never copied into the log
         Field("message", Visibility.PERSONAL, audit=Audit.REDACTED),
+        Field("subject", Visibility.PERSONAL, audit=Audit.REDACTED),
         Field("token_digest", Visibility.SECRET),
     ],
 )

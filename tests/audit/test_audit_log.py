@@ -681,7 +681,7 @@ async def invited(w: World, email: str = INVITEE) -> str:
 
 @case("invitationCreate")
 async def _invitation_create(w: World) -> Call:
-    w.secrets += [INVITEE, "a private note for the invitee"]
+    w.secrets += [INVITEE, "a private note for the invitee", "An offer for the invitee"]
 
     async def target(data):
         return "Invitation", pk(data["invitationCreate"]["invitation"]["id"])
@@ -693,6 +693,7 @@ async def _invitation_create(w: World) -> Call:
                 "email": INVITEE,
                 "role": "EDITOR",
                 "message": "a private note for the invitee",
+                "subject": "An offer for the invitee",
             }
         },
         target=target,
