@@ -25,6 +25,7 @@ from app.identity.service import create_user, get_user_by_email
 from app.invitations.errors import AlreadyMember
 from app.invitations.service import (
     InvitationRequest,
+    count_sent,
     create_invitation,
     login_address,
     role_name,
@@ -34,6 +35,12 @@ from app.staff import service as staff_service
 from app.staff.membership import activate, lock_members, member_of
 from app.staff.models import Staff, default_role
 from app.validation import clean_email, clean_text, full_name
+
+
+async def count_welcome(session: AsyncSession, limiter, actor: Actor) -> None:
+    """A registration sends a welcome or an invitation either way: one against the
+    account's invitation emails (``count_sent``), spent only by who may register."""
+    await count_sent(session, limiter, actor, sender=Permit.MANAGE_STAFF)
 
 
 async def register(

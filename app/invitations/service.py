@@ -450,17 +450,25 @@ async def _send(
         )
 
 
-async def count_sent(session: AsyncSession, limiter, actor: Actor, count: int = 1) -> None:
+async def count_sent(
+    session: AsyncSession,
+    limiter,
+    actor: Actor,
+    count: int = 1,
+    *,
+    sender: Permit = Permit.INVITE_USERS,
+) -> None:
     """Every invitation email sent (created, bulk, resent, or by ADD+INVITE) counts against
     one per-account limit, before the rest of the request is looked at: before the account
     is locked (the lock order is on ``app.accounts.service.lock_account``).
 
-    Only someone who may send invitations spends it: the permit (and the impersonation
-    rule) is asked first, with the refusal the invitation itself would give. The limit is
+    Only someone who may send them spends it: the permit that sends them (``sender``;
+    registration's welcome is sent by MANAGE_STAFF) and the impersonation rule are asked
+    first, with the refusal the request itself would give. The limit is
     the whole account's, and a refused request's hits stay counted: a member who may not
     invite (or a key without the permit) would otherwise use up everyone's invitations for
     the day with requests that are refused anyway."""
-    require(actor, Permit.INVITE_USERS)
+    require(actor, sender)
     refuse_impersonation(actor)
     await limiter.hit(session, "invitations_account", actor.account_id, count)
 

@@ -231,7 +231,8 @@ async def test_only_who_may_invite_spends_the_accounts_invitation_allowance(
     """The allowance is the account's, and a refused request's hits stay counted: asked of
     someone who may not invite (a viewer, an editor while everyoneCanInvite is off, a
     guest, a key without invitations:write), every way of sending an invitation is refused
-    before it counts, so none of them can use up the day's invitations of the account. A
+    before it counts (a registration, which sends a welcome or an invitation: someone who
+    may not register), so none of them can use up the day's invitations of the account. A
     bulk of more rows than it takes is refused without counting, whoever sends it."""
     from app.access import Role
     from app.access.scopes import Scope
@@ -254,11 +255,13 @@ async def test_only_who_may_invite_spends_the_accounts_invitation_allowance(
     bulk = bulk_of([f"b{n}@example.com" for n in range(3)], "{ createdCount }")
     create = """mutation { staffCreate(input: {firstName: "S", lastName: "C",
       email: "s@example.com", invite: true}) { userErrors { code } } }"""
+    register = """mutation { staffRegister(input: {firstName: "R", lastName: "G",
+      email: "r@example.com"}) { userErrors { code } } }"""
     for n in range(3):
         for caller in callers:
-            for document in (one % f"x{n}@example.com", bulk, create):
+            for document in (one % f"x{n}@example.com", bulk, create, register):
                 assert error_codes(await api(document, as_=caller)) == ["FORBIDDEN"]
-        for document in (one % f"k{n}@example.com", bulk, create):
+        for document in (one % f"k{n}@example.com", bulk, create, register):
             body = await api(document, token=key)
             assert error_codes(body) == ["FORBIDDEN"], body
         added = await client.post(

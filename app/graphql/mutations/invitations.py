@@ -529,6 +529,7 @@ class InvitationMutations:
                 options_at=("welcome",),
             ),
             lambda row, actor: StaffRegisterPayload(staff=Staff.build(row, actor)),
-            # a welcome or an invitation is sent either way
-            before=_sends(info),
+            before=lambda session, actor: registration.count_welcome(
+                session, ctx.services.limiter, actor
+            ),
         )
