@@ -35,6 +35,14 @@ for _name in _LINK_AUDIENCE:
 def _sees(actor: Actor, staff_id: int, restricted: bool, name: str) -> bool:
     if name not in STAFF_LINKS:
         return access.can_see_field(actor, staff_id, restricted, name)
+    return sees_link(actor, staff_id, restricted, name)
+
+
+def sees_link(actor: Actor, staff_id: int, restricted: bool, name: str) -> bool:
+    """Whether ``actor`` sees the rows named ``name`` (``STAFF_LINKS``: whom a record is
+    shared with, a member's permits...) hanging off a staff record they see: the class of
+    the record its row says, then the permit of its own its audience needs. The one rule
+    for the fields' resolvers and for who is told they changed."""
     needed = access.shown_as(STAFF_LINKS[name].visibility, f"staff link {name}")
     if not access.can_see_shown(actor, staff_id, restricted, needed):
         return False

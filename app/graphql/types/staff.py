@@ -18,6 +18,7 @@ from app.access import Actor, role_permits
 from app.access import Role as DomainRole
 from app.custom_fields.service import shown_values
 from app.errors import DomainError
+from app.events.visibility import sees_link
 from app.graphql import loaders
 from app.graphql.enums import AccountStatus, Role, StaffKind
 from app.graphql.enums import Permit as PermitEnum
@@ -515,14 +516,14 @@ class Staff(Node):
         "and the member themselves only."
     )
     async def permits(self, info: Info) -> list[PermitEnum] | None:
-        if not access.can_see_permits(self._actor, self._row.id):
+        if not sees_link(self._actor, self._row.id, self._row.restricted, "permits"):
             return None
         granted = await loaders.granted_permits(info.context).load(self._row.id)
         return role_permits(self._row.role, granted)
 
     @strawberry.field(description="Members a restricted record is shared with (administrators).")
     async def shared_with(self, info: Info) -> list[Staff] | None:
-        if not access.can_see_shares(self._actor):
+        if not sees_link(self._actor, self._row.id, self._row.restricted, "shared_with"):
             return None
         ids = await loaders.shared_with(info.context, self._actor).load(self._row.id)
         rows = await loaders.staff_by_id(info.context, self._actor).load_many(ids)
