@@ -224,6 +224,9 @@ PROJECT_KEYS_TAKEN = {
 }
 
 
+IDS_PER_READ = 500
+
+
 async def _staff_of(
     session: AsyncSession, actor: Actor, staff_ids: list[int], field: str = "member_ids"
 ) -> list[Staff]:
@@ -231,14 +234,14 @@ async def _staff_of(
     (another account's, or one an API key without staff:read does not see) is not found:
     putting a record on a project makes its person a peer of the project's members."""
     wanted = list(dict.fromkeys(staff_ids))
-    found = (
-        {
-            s.id: s
-            for s in await session.scalars(_held_staff(actor, Staff.id.in_(wanted)))
-        }
-        if wanted
-        else {}
-    )
+    found: dict[int, Staff] = {}
+    # a project of tens of thousands of members (a SCIM group of everyone): PostgreSQL
+    # takes at most 32,767 parameters a statement
+    for start in range(0, len(wanted), IDS_PER_READ):
+        chunk = wanted[start : start + IDS_PER_READ]
+        found.update(
+            (s.id, s) for s in await session.scalars(_held_staff(actor, Staff.id.in_(chunk)))
+        )
     errors = [
         NotFound("Staff member", field=[field, str(index)])
         for index, staff_id in enumerate(staff_ids)

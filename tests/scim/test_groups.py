@@ -295,3 +295,31 @@ async def test_last_modified_is_the_last_change(services, client):
     await age()
     same = {"schemas": [GROUP], "displayName": "Renamed", "members": [{"value": bob}]}
     assert await last_modified(await s.put(path, same)) == long_ago
+
+
+async def test_members_are_read_in_chunks_a_large_group_included(services, client, monkeypatch):
+    """A group of everyone holds tens of thousands of members, more than PostgreSQL takes
+    parameters in one statement: members are looked up a chunk at a time (here 2), found
+    and refused alike across the chunks."""
+    from app.projects import service as projects
+    from app.staff import provisioning
+
+    monkeypatch.setattr(provisioning, "SIDS_PER_READ", 2)
+    monkeypatch.setattr(projects, "IDS_PER_READ", 2)
+    s = await scim_for(services, client, scopes=GROUP_SCOPES)
+    users = [await _user(s, f"u{n}@example.com") for n in range(5)]
+    group = await _group(s, "Everyone", *users)
+    assert _members(group) == set(users)
+    path = f"/Groups/{group['id']}"
+    scim_error(
+        await s.patch(
+            path,
+            {"op": "add", "path": "members", "value": [{"value": users[0]}, {"value": "424242"}]},
+        ),
+        400,
+        "invalidValue",
+    )
+    removed = await s.patch(path, {"op": "remove", "path": f'members[value eq "{users[2]}"]'})
+    assert removed.status_code == 200, removed.text
+    assert _members(removed.json()) == set(users) - {users[2]}
+    assert await _member_rows(services, int(group["id"][1:])) == 4
