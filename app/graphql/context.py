@@ -16,6 +16,7 @@ from app.access import Actor, own_session_refusal
 from app.audit.service import Who
 from app.errors import AccessDenied, Unauthenticated
 from app.graphql.errors import forbidden, unauthenticated
+from app.identity import answered_first
 from app.identity import service as identity
 from app.identity.credentials import TokenGate
 from app.identity.service import Counting, Principal
@@ -152,7 +153,8 @@ class Context:
 
         A session not committed (the operation refused as a whole, out of time, failed)
         takes its rate-limit hits with it: they are counted again in a transaction of their
-        own (``rate_limits.count_again``), so no document undoes its attempts."""
+        own (``rate_limits.count_again``), so no document undoes its attempts. The work it
+        left for after the answer (a reset email) is withdrawn: nothing asked for it."""
         async with self._lock:
             session, torn = self._session, self._torn
             self._session, self._torn = None, False
@@ -174,6 +176,7 @@ class Context:
                     await session.close()
             finally:
                 if not committed:  # the request's attempts stay counted all the same
+                    answered_first.withdraw_deferred(session)
                     await rate_limits.count_again(self.services.db, hits)
 
     async def _authenticate(self) -> tuple[Principal | None, Actor | None, Exception | None]:

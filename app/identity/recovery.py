@@ -90,7 +90,7 @@ async def request_reset(
         await _send_if_known(into, settings, email, redirect_url)
 
     # audited like any change, whichever adapter asked
-    if db is not None and defer_audited(db, "passwordResetRequest", send, audit_as):
+    if db is not None and defer_audited(db, "passwordResetRequest", send, audit_as, session):
         return
     await send(session)
 

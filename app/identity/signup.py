@@ -199,7 +199,9 @@ async def resend_verification(
     async def send(into: AsyncSession) -> None:
         await _send_if_waiting(into, settings, email)
 
-    if db is not None and defer_audited(db, "emailVerificationResend", send, audit_as):
+    if db is not None and defer_audited(
+        db, "emailVerificationResend", send, audit_as, session
+    ):
         return
     await send(session)
 

@@ -90,3 +90,24 @@ async def test_a_document_failed_as_a_whole_still_counts_its_password_attempts(a
     # past the limit: the right password is refused, by the document and on its own
     body = await api(LOGIN, {**victim, "password": PASSWORD})
     assert error_codes(body) == ["RATE_LIMITED"], body
+
+
+async def test_a_document_failed_as_a_whole_sends_no_reset_email(api, services):
+    """A reset request's look-up and email are made after the answer (so that its time
+    tells nothing); in a document failed as a whole they are withdrawn with the rest of
+    it, and only the attempt stays counted."""
+    from tests.factories import take_mail
+
+    tenant = await make_tenant(services)
+    email = {"email": tenant.owner.email}
+    failed = """mutation($email: String!) {
+      a: passwordResetRequest(input: {email: $email}) { ok }
+      c: impersonationStop { ok }
+    }"""
+    body = await api(failed, email)
+    assert body["data"] is None, body
+    assert await take_mail(services) == []
+    alone = "mutation($email: String!) { passwordResetRequest(input: {email: $email}) { ok } }"
+    assert (await api.data(alone, email))["passwordResetRequest"]["ok"] is True
+    [mail] = await take_mail(services)
+    assert mail["To"] == tenant.owner.email
