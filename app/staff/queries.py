@@ -542,9 +542,7 @@ def sieve_of(counts: dict[Route, int]) -> Route | None:
 
 def _project_peers(me: ColumnElement, record: Any = Staff) -> ColumnElement:
     """Whether a record (of ``Staff``, or of an alias of it) is ``me`` or someone on one
-    of ``me``'s projects who is neither disabled nor inactive: a guest's directory never
-    lists those (``_listing``), nor a project's members (``projects.members_seen``), and
-    looking one up by number told which colleagues had left."""
+    of ``me``'s projects."""
     mine = aliased(ProjectMember, name="mine")
     theirs = aliased(ProjectMember, name="theirs")
     peers = (
@@ -552,14 +550,7 @@ def _project_peers(me: ColumnElement, record: Any = Staff) -> ColumnElement:
         .join(mine, mine.project_id == theirs.project_id)
         .where(mine.staff_id == me)
     )
-    return or_(
-        record.id == me,
-        and_(
-            record.id.in_(peers),
-            record.account_status != AccountStatus.DISABLED,
-            record.is_inactive.is_(False),
-        ),
-    )
+    return or_(record.id == me, record.id.in_(peers))
 
 
 def visible(actor: Actor) -> list[ColumnElement]:
