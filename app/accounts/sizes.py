@@ -3,9 +3,10 @@ return, read before the query runs (see ``app.graphql.limits``).
 
 Each size is a count of rows (``COUNT``) or the largest group of rows (the most projects one
 staff member is on, the most members one project has), in one statement for all the sizes a
-document needs. Sizes of an account are read for its members; when the request has no
-account (a public mutation, a login without a realm) the largest account's (or user's) size
-is the bound instead.
+document needs. Sizes of an account are read for its members; when a mutation has no
+account (``invitationAccept``: its payload is a record of the account it joins) the largest
+account's (or user's) size is the bound instead; a query without one reads no list of one
+(``app.graphql.limits._sizes_for``).
 """
 
 from __future__ import annotations

@@ -40,6 +40,7 @@ while the request runs.
 from __future__ import annotations
 
 import math
+import time
 import weakref
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -690,13 +691,22 @@ def operation_summary(
     return found
 
 
+# Sizes of the largest account or user, used when a mutation has no account: read at most
+# once a minute (they scan every account's rows).
+_LARGEST_TTL_SECONDS = 60.0
+_largest: dict[tuple[str, Size], tuple[float, int]] = {}
+
+
 async def _sizes_for(ctx, wanted: set[Size], cap: int) -> dict[Size, int]:
     """The sizes of the request's account (or user), each count stopped at ``cap``.
 
-    A request without an account (no token, or a user of several accounts who named
-    none) or without a user reads no list of one: every such root refuses it before it
-    reads anything. Its sizes are 0, never another tenant's: priced with the largest
-    account's, its refusal told anyone how large the largest customer is."""
+    A query or subscription without an account (no token, or a user of several accounts
+    who named none) or without a user reads no list of one: every such root refuses it
+    before it reads anything. Its sizes are 0, never another tenant's: priced with the
+    largest account's, its refusal told anyone how large the largest customer is. A
+    mutation without one (``invitationAccept``, ``joinLinkJoin``) answers with a record of
+    the account it joins, whose lists its payload may read, in an account not known
+    before it runs: it is priced with the largest account's sizes, as the bound."""
     known: dict[Size, int] = ctx.loaders.setdefault("account_sizes", {})
     missing = wanted - known.keys()
     if not missing:
@@ -722,7 +732,22 @@ async def _sizes_for(ctx, wanted: set[Size], cap: int) -> dict[Size, int]:
                 session, scoped, account_id=account_id, user_id=user_id, cap=cap
             )
         )
-    known.update(dict.fromkeys(missing - scoped, 0))
+        if not ctx.write:
+            known.update(dict.fromkeys(missing - scoped, 0))
+            return known
+        now = time.monotonic()
+        database = str(ctx.services.settings.database_url)
+        stale = {
+            s
+            for s in missing - scoped
+            if _largest.get((database, s), (0.0, 0))[0] < now - _LARGEST_TTL_SECONDS
+        }
+        for s, value in (
+            await account_sizes.sizes(session, stale, account_id=None, user_id=None)
+        ).items():
+            _largest[(database, s)] = (now, value)
+        for s in missing - scoped:
+            known[s] = _largest[(database, s)][1]
     return known
 
 

@@ -235,6 +235,30 @@ async def test_a_request_without_an_account_is_priced_with_no_tenants_sizes(
     assert not any(ch.isdigit() for ch in error["message"].replace("at most 20", "")), error
 
 
+async def test_a_mutation_without_an_account_is_priced_with_the_largest_accounts_sizes(
+    services, database_url
+):
+    """A public mutation whose answer is a record of the account it joins
+    (``invitationAccept``) reads that account's lists once it has run, in an account not
+    known before: it is priced with the largest account's sizes, and refused so before
+    anything runs."""
+    large = await make_tenant(services, seats=60)
+    await _staff(services, large, 40)
+    accept = """mutation { invitationAccept(input: {token: "not a token", password: "x"}) {
+      staff { reportingChain { id } } userErrors { code } } }"""
+    limited = Services.from_settings(make_settings(database_url, max_query_cost=20))
+    try:
+        transport = httpx.ASGITransport(app=create_app(limited.settings, services=limited))
+        async with httpx.AsyncClient(transport=transport, base_url="http://roster.test") as c:
+            body = (await c.post("/graphql", json={"query": accept})).json()
+    finally:
+        await limited.close()
+    assert body.get("data") is None, body
+    [error] = body["errors"]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert "too large" in error["message"], error
+
+
 async def test_realms_that_name_no_account_are_refused_not_failed(services, database_url):
     """A realm that is not an account's slug or id, however odd ("²" passes isdigit, a
     number past the ids' column, a NUL), is answered as an unknown realm (401) when the
