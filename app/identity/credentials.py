@@ -31,7 +31,7 @@ from app.errors import RateLimited
 from app.identity.models import User
 from app.security.client_address import limit_subject
 from app.security.passwords import PasswordService
-from app.security.rate_limits import UNKNOWN_ADDRESS, RateLimiter
+from app.security.rate_limits import UNKNOWN_ADDRESS, RateLimiter, hits_mark, undone_since
 from app.validation import normalize_email
 
 _COUNTED = "password_attempts"
@@ -53,25 +53,33 @@ def _counted(session: AsyncSession) -> list[tuple[RateLimiter, str, str | None]]
     return session.info.setdefault(_COUNTED, [])
 
 
-def counted_since(session: AsyncSession) -> int:
-    """A mark for ``recount``: the attempts counted in this session so far."""
-    return len(_counted(session))
+Mark = tuple[int, int]
 
 
-async def recount(session: AsyncSession, mark: int) -> None:
+def counted_since(session: AsyncSession) -> Mark:
+    """A mark for ``recount``: the attempts counted in this session so far, and its
+    rate-limit hits (``rate_limits.hits_mark``)."""
+    return len(_counted(session)), hits_mark(session)
+
+
+async def recount(session: AsyncSession, mark: Mark) -> None:
     """After a rollback: count again the attempts counted since ``mark``, so a failed
     operation still leaves them counted. The session must be usable (in a transaction
-    that will be committed)."""
+    that will be committed). The rollback undid every hit since the mark: they are no
+    longer the session's to count again if it is rolled back as a whole
+    (``rate_limits.undone_since``), but these attempts, counted here anew, are."""
     counted = _counted(session)
-    again, counted[mark:] = counted[mark:], []
+    again, counted[mark[0] :] = counted[mark[0] :], []
+    undone_since(session, mark[1])
     for limiter, name, subject in again:
         with contextlib.suppress(RateLimited):  # already answered; only the count matters
             await limiter.hit(session, name, subject)
 
 
-def forget_counted(session: AsyncSession, mark: int) -> None:
-    """The operation's transaction kept its counts: nothing to record again."""
-    del _counted(session)[mark:]
+def forget_counted(session: AsyncSession, mark: Mark) -> None:
+    """The operation's transaction kept its counts (or fails as a whole, its hits counted
+    again then, ``rate_limits.count_again``): nothing to record again here."""
+    del _counted(session)[mark[0] :]
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ are counted again in one of their own (``count_again``).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import hmac
@@ -231,9 +232,25 @@ def _kept(session: Session) -> None:
         session.info.pop(_HITS, None)
 
 
+def hits_mark(session) -> int:
+    """A mark for ``undone_since``: the hits counted in ``session``'s transaction so far."""
+    return len(session.info.get(_HITS, ()))
+
+
+def undone_since(session, mark: int) -> None:
+    """A savepoint's rollback undid the hits counted since ``mark``: not the transaction's
+    any more (``uncommitted``). Whoever counts them again (``credentials.recount``) adds
+    them anew."""
+    hits = session.info.get(_HITS)
+    if hits:
+        del hits[mark:]
+
+
 def uncommitted(session) -> list:
-    """The hits ``session`` counted since it last committed (every one, including those a
-    savepoint's rollback has undone since), for ``count_again``."""
+    """The hits ``session`` counted since it last committed, for ``count_again``: a
+    savepoint's rollback undoes some, and they are dropped where the rollback is handled
+    (``undone_since``, when attempts are counted again), else kept: a failed operation's
+    hits are counted once whatever happens to it."""
     return list(session.info.get(_HITS, ()))
 
 
@@ -245,11 +262,25 @@ async def count_again(db, hits: list) -> None:
     top-level error (``app.graphql.extensions``), one that runs out of time, one that
     fails unexpectedly. Without this, wrapping a login in such a document would undo
     its count and lock-out, and guesses would be unlimited. Whatever the request's
-    outcome, each attempt it made stays counted (a savepoint's refusal that undid a hit,
-    a sending limit's say, is counted here too: the request failed, and counting more is
-    the safe side). A failure here is logged, never raised: the request has its answer."""
+    outcome, each attempt it made stays counted, once (a hit a refused field's savepoint
+    undid is the request's no more, but for the password and token checks it counted again
+    itself, ``credentials.recount``). A failure here is logged, never raised: the request
+    has its answer.
+
+    The count runs as a task of its own, which the request's cancellation (its time limit
+    reached while it closes) does not cancel: it would take the hits with it again."""
     if not hits:
         return
+    task = asyncio.ensure_future(_count_again(db, hits))
+    _counting_again.add(task)
+    task.add_done_callback(_counting_again.discard)
+    await asyncio.shield(task)
+
+
+_counting_again: set[asyncio.Task] = set()  # held until done (a shielded task is not)
+
+
+async def _count_again(db, hits: list) -> None:
     try:
         async with db.session(write=True) as session:
             for limiter, name, subject, cost in hits:

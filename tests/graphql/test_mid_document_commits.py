@@ -111,3 +111,28 @@ async def test_a_document_failed_as_a_whole_sends_no_reset_email(api, services):
     assert (await api.data(alone, email))["passwordResetRequest"]["ok"] is True
     [mail] = await take_mail(services)
     assert mail["To"] == tenant.owner.email
+
+
+async def test_a_refused_password_check_in_a_failed_document_counts_once(api, services):
+    """A wrong current password is refused inside its field's savepoint and counted again
+    after it; the document then failing as a whole counts it again in a transaction of
+    its own: once, not twice (the savepoint's own hit is no longer the request's)."""
+    services.limiter.limits["login_email"] = Limit(
+        2, timedelta(minutes=15), backoff=timedelta(minutes=5)
+    )
+    services.limiter.limits["password_reset_address"] = Limit(1, timedelta(hours=1))
+    tenant = await make_tenant(services)
+    failed = """mutation($current: String!) {
+      a: passwordResetRequest(input: {email: "nobody@example.com"}) { ok }
+      b: passwordChange(input: {currentPassword: $current, newPassword: "a brand new password"})
+        { userErrors { code } }
+      c: passwordResetRequest(input: {email: "nobody@example.com"}) { ok }
+    }"""
+    body = await api(failed, {"current": "not the password"}, as_=tenant.owner)
+    assert body["data"] is None and error_codes(body) == ["RATE_LIMITED"], body
+    # one attempt counted of the two allowed: the right password still goes through
+    change = """mutation($current: String!) {
+      passwordChange(input: {currentPassword: $current, newPassword: "a brand new password"})
+        { userErrors { code } } }"""
+    changed = await api(change, {"current": PASSWORD}, as_=tenant.owner)
+    assert error_codes(changed) == [] and changed["data"]["passwordChange"]["userErrors"] == []
