@@ -898,6 +898,9 @@ async def accept(
     await lock_account(session, invitation.account_id)
     now = utcnow()
     await _claim(session, invitation, token, now)
+    # as it is under the lock: a role change made while the password was checked
+    # (``staffRoleChange`` changes the invitation's role too) is the role joined with
+    await session.refresh(invitation)
     user, staff = await _join(session, passwords, invitation, user, password, hashed, first, last)
     session_token, _ = await issue_token(
         session, user, kind=TokenKind.SESSION, ttl=timedelta(hours=settings.session_ttl_hours)
@@ -1006,7 +1009,11 @@ async def _join(
             verified=True,
             hashed=hashed,
         )
-    staff = await session.get(Staff, invitation.staff_id) if invitation.staff_id else None
+    staff = (
+        await session.get(Staff, invitation.staff_id, populate_existing=True)
+        if invitation.staff_id
+        else None
+    )
     staff = await activate(
         session,
         account_id=invitation.account_id,

@@ -204,3 +204,43 @@ async def test_accepting_hashes_a_new_password_before_it_takes_the_account(
         await other.commit()
     body = await accepting
     assert body["data"]["invitationAccept"]["userErrors"] == [], body
+
+
+@pytest.mark.usefixtures("postgresql_only")
+async def test_an_invitation_accepted_while_its_role_changes_joins_with_the_new_role(
+    api, services
+):
+    """The owner lowers an invited record's role (staffRoleChange changes its invitation's
+    too) while its invitee, who has a login elsewhere, is accepting (their password being
+    checked): the acceptance waits for the account and joins with the role as it is then,
+    not the one it read before."""
+    from tests.factories import PASSWORD, make_user
+
+    tenant = await make_tenant(services)
+    user = await make_user(services)
+    made = await api.data(
+        """mutation($email: String!) {
+          invitationCreate(input: {email: $email, role: ADMINISTRATOR}) {
+            invitation { id } userErrors { code } } }""",
+        {"email": user.email},
+        as_=tenant.owner,
+    )
+    assert made["invitationCreate"]["userErrors"] == []
+    token = mail_token((await take_mail(services))[-1])
+    async with services.db.session(write=True) as other:
+        await lock_account(other, tenant.account_id)
+        [invitation] = await other.scalars(select(Invitation))
+        invitation.role = Role.VIEWER
+        record = await other.get(Staff, invitation.staff_id)
+        record.role = Role.VIEWER
+        await other.flush()
+        accept = {"input": {"token": token, "password": PASSWORD}}
+        accepting = asyncio.create_task(api(ACCEPT, accept))
+        await until_waiting_on_a_lock(services, accepting)
+        assert not accepting.done(), "the acceptance did not wait for the role change"
+        await other.commit()
+    body = await accepting
+    assert error_codes(body) == [], body
+    async with services.db.session() as session:
+        joined = await session.get(Staff, record.id)
+    assert (joined.role, joined.user_id) == (Role.VIEWER, user.id)
