@@ -376,13 +376,7 @@ async def _check_known_user(
     if not signed_in and not await gate.matches(user, password, held=True):
         return await _decoy(session, settings, gate.limiter, link, user, password)
     member = await member_of(session, link.account_id, user.id)
-    pending = await session.scalar(
-        select(JoinRequest.id).where(
-            JoinRequest.account_id == link.account_id,
-            JoinRequest.user_id == user.id,
-            JoinRequest.status == JoinRequestStatus.PENDING,
-        )
-    )
+    pending = await _waiting_request(session, link.account_id, user.id)
     if not signed_in and (member or pending):
         # the right password, but nothing to do: answer (and count) as for a wrong one
         return await _decoy(session, settings, gate.limiter, link, user, password)
@@ -394,12 +388,27 @@ async def _check_known_user(
     if member:
         raise AlreadyMember()
     if pending:
-        raise DomainError(
-            "You already asked to join; an administrator will decide.",
-            field=["email"],
-            code=ErrorCode.INVALID_STATE,
-        )
+        raise _asked_already()
     return None
+
+
+async def _waiting_request(session: AsyncSession, account_id: int, user_id: int) -> int | None:
+    """The id of the login's request to join the account waiting for a decision, if any."""
+    return await session.scalar(
+        select(JoinRequest.id).where(
+            JoinRequest.account_id == account_id,
+            JoinRequest.user_id == user_id,
+            JoinRequest.status == JoinRequestStatus.PENDING,
+        )
+    )
+
+
+def _asked_already() -> DomainError:
+    return DomainError(
+        "You already asked to join; an administrator will decide.",
+        field=["email"],
+        code=ErrorCode.INVALID_STATE,
+    )
 
 
 def _check_new_password(email: str, password: str | None) -> None:
@@ -495,6 +504,10 @@ async def _ask_approval(
     """A join request for the administrators to decide, who are told by email. It asks
     for the role approving it gives: the link's, or the owner's at the address of the
     owner's record (``joining_role``), which approving keeps the owner's."""
+    # asked again under the account's lock (``_check_waiting``): a request the same login
+    # made meanwhile (a double submit, another link of the account) is not made twice
+    if await _waiting_request(session, link.account_id, user.id):
+        raise _asked_already()
     role = await joining_role_at(session, link.account_id, email, link.role)
     session.add(
         JoinRequest(

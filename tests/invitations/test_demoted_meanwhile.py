@@ -244,3 +244,48 @@ async def test_an_invitation_accepted_while_its_role_changes_joins_with_the_new_
     async with services.db.session() as session:
         joined = await session.get(Staff, record.id)
     assert (joined.role, joined.user_id) == (Role.VIEWER, user.id)
+
+
+@pytest.mark.usefixtures("postgresql_only")
+async def test_two_requests_to_join_of_one_login_at_once_make_one(api, app, services):
+    """Two links of the account used at once by someone signed in, from two addresses:
+    both find no request waiting before the account's lock; the second, asked again
+    under it, is told it asked already, and only one request waits (one round of
+    emails). (From one address, the address's rate-limit row makes them take turns.)"""
+    import httpx
+    from sqlalchemy import text
+
+    from tests.factories import Api
+
+    async def join_from(address: str, link: str) -> dict:
+        transport = httpx.ASGITransport(app=app, client=(address, 50000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://roster.test") as c:
+            return await join(Api(c), link, user.email, password=None, auth=user.token)
+
+    tenant = await make_tenant(services)
+    user = (await make_tenant(services)).owner  # signed in, a member of another account
+    token, _ = await create_ok(api, tenant.owner, requiresApproval=True)
+    other_token, _ = await create_ok(api, tenant.owner, requiresApproval=True)
+    waiting = text(
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    async with services.db.session(write=True) as other:
+        await lock_account(other, tenant.account_id)
+        joins = [
+            asyncio.create_task(join_from(address, link))
+            for address, link in (("198.51.100.1", token), ("198.51.100.2", other_token))
+        ]
+        for _ in range(500):
+            async with services.db.session() as look:
+                if await look.scalar(waiting) >= 2 or any(j.done() for j in joins):
+                    break
+            await asyncio.sleep(0.02)
+        assert not any(j.done() for j in joins), "the joins did not wait for the account"
+        await other.commit()
+    answers = await asyncio.gather(*joins)
+    async with services.db.session() as session:
+        asked = list(
+            await session.scalars(select(JoinRequest).where(JoinRequest.user_id == user.user_id))
+        )
+    assert len(asked) == 1, answers
