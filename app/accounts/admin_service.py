@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.access import Actor, Permit, Role, may_assign, require, require_owner, roles_holding
 from app.accounts.models import Account
 from app.accounts.plans import MAX_CUSTOM_SEATS, PLAN_SEATS, Plan
-from app.accounts.service import lock_account, seats
+from app.accounts.service import seats
 from app.db.base import utcnow
 from app.errors import DomainError, ErrorCode, Forbidden, NotFound, ValidationFailed
 from app.identity.credentials import PasswordGate
@@ -190,7 +190,9 @@ async def change_plan(
         fixed = PLAN_SEATS[plan]
         assert fixed is not None  # only CUSTOM has no fixed limit
         limit = fixed
-    account = await lock_account(session, actor.account_id)
+    # the actor's role re-read under the lock: an owner who handed the account over
+    # meanwhile changes the plan no more
+    account = await lock_members(session, actor)
     ledger = await seats(session, account)
     in_use = ledger.taken
     if limit < in_use:

@@ -1,7 +1,9 @@
 """What hands out a way in or a role waits for a role change under way in the account
 (``app.staff.membership.lock_members``) and then acts with the role its actor has: an
 administrator demoted to viewer meanwhile approves no join request, revives no
-invitation, shares no restricted record and lets nobody invite (PostgreSQL: SQLite's writer lock runs one write
+invitation, shares no restricted record and lets nobody invite; an owner who handed the
+account over meanwhile changes no plan; an acceptance joins with the role as it is then,
+and one login's requests to join at once make one (PostgreSQL: SQLite's writer lock runs one write
 transaction at a time, so nothing can change under a request there)."""
 
 from __future__ import annotations
@@ -289,3 +291,32 @@ async def test_two_requests_to_join_of_one_login_at_once_make_one(api, app, serv
             await session.scalars(select(JoinRequest).where(JoinRequest.user_id == user.user_id))
         )
     assert len(asked) == 1, answers
+
+
+@pytest.mark.usefixtures("postgresql_only")
+async def test_the_plan_is_not_changed_by_an_owner_who_handed_the_account_over_meanwhile(
+    api, services
+):
+    tenant = await make_tenant(services)
+    heir = await make_member(services, tenant, Role.ADMINISTRATOR)
+    async with services.db.session() as session:
+        account = await session.get(Account, tenant.account_id)
+        plan, seat_limit = account.plan, account.seat_limit
+    assert plan != "TEAM"
+    change = """mutation { accountPlanChange(input: {plan: TEAM}) {
+      account { plan } userErrors { code } } }"""
+    async with services.db.session(write=True) as other:
+        await lock_account(other, tenant.account_id)
+        owner = await other.get(Staff, tenant.owner.staff_pk)
+        owner.role = Role.ADMINISTRATOR
+        await other.flush()
+        (await other.get(Staff, heir.staff_pk)).role = Role.OWNER
+        await other.flush()
+        changing = asyncio.create_task(api(change, as_=tenant.owner))
+        await until_waiting_on_a_lock(services, changing)
+        assert not changing.done(), "the plan change did not wait for the handover"
+        await other.commit()
+    assert error_codes(await changing) == ["FORBIDDEN"]
+    async with services.db.session() as session:
+        account = await session.get(Account, tenant.account_id)
+    assert (account.plan, account.seat_limit) == (plan, seat_limit)
