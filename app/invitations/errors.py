@@ -76,3 +76,12 @@ class OwnersRecord(DomainError):
             "Transfer ownership to change the owner's role.",
             field=["role"],
         )
+
+
+class SignupClosed(DomainError):
+    """No such account, or it does not take sign-ups: one answer for both."""
+
+    code = ErrorCode.NOT_FOUND
+
+    def __init__(self):
+        super().__init__("This account does not take sign-ups.", field=["account"])

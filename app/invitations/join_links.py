@@ -24,7 +24,7 @@ from app.identity.models import User
 from app.identity.notices import send_notice
 from app.identity.service import Principal, create_user, get_user_by_email
 from app.identity.signup import send_verification
-from app.invitations.errors import AlreadyMember, InvalidToken, TokenExpired
+from app.invitations.errors import AlreadyMember, InvalidToken, SignupClosed, TokenExpired
 from app.invitations.models import JoinLink, JoinRequest, JoinRequestStatus
 from app.invitations.service import role_name
 from app.security.passwords import PasswordService, password_problem
@@ -464,6 +464,10 @@ async def _use(
     else:
         await _check_waiting(session, link)
     if link.id is None:  # an open door (self sign-up): no uses to count
+        # but the account may have stopped taking sign-ups since it was read: asked again
+        # of the account as the lock read it (``reserve_join_seat``)
+        if not (await session.get_one(Account, link.account_id)).self_signup:
+            raise SignupClosed()
         return
     used = await session.execute(
         update(JoinLink)

@@ -16,24 +16,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.access import Role
 from app.accounts.models import Account
 from app.accounts.queries import account_by_realm
-from app.errors import DomainError, ErrorCode
 from app.identity.credentials import PasswordGate
 from app.identity.service import Principal
+from app.invitations.errors import SignupClosed
 from app.invitations.join_links import JoinResult, join_through
 from app.invitations.models import JoinLink
 from app.security.passwords import PasswordService
 from app.staff.models import StaffKind
 
 MAX_REALM = 63
-
-
-class SignupClosed(DomainError):
-    """No such account, or it does not take sign-ups: one answer for both."""
-
-    code = ErrorCode.NOT_FOUND
-
-    def __init__(self):
-        super().__init__("This account does not take sign-ups.", field=["account"])
 
 
 async def count_signup(session: AsyncSession, limiter, address: str | None) -> None:

@@ -2,9 +2,10 @@
 (``app.staff.membership.lock_members``) and then acts with the role its actor has: an
 administrator demoted to viewer meanwhile approves no join request, revives no
 invitation, shares no restricted record and lets nobody invite; an owner who handed the
-account over meanwhile changes no plan; an acceptance joins with the role as it is then,
-and one login's requests to join at once make one (PostgreSQL: SQLite's writer lock runs one write
-transaction at a time, so nothing can change under a request there)."""
+account over meanwhile changes no plan; an acceptance joins with the role as it is then;
+one login's requests to join at once make one; a sign-up waiting while sign-ups are turned
+off joins nothing (PostgreSQL: SQLite's writer lock runs one write transaction at a time,
+so nothing can change under a request there)."""
 
 from __future__ import annotations
 
@@ -320,3 +321,24 @@ async def test_the_plan_is_not_changed_by_an_owner_who_handed_the_account_over_m
     async with services.db.session() as session:
         account = await session.get(Account, tenant.account_id)
     assert (account.plan, account.seat_limit) == (plan, seat_limit)
+
+
+@pytest.mark.usefixtures("postgresql_only")
+async def test_a_sign_up_waiting_while_sign_ups_are_turned_off_joins_nothing(api, services):
+    from tests.invitations.test_open_signup import OPEN, SIGNUP, _input, _person
+
+    tenant = await make_tenant(services)
+    assert (await api.data(OPEN, {"on": True}, as_=tenant.owner))["accountUpdate"]
+    async with services.db.session(write=True) as other:
+        account = await lock_account(other, tenant.account_id)
+        account.self_signup = False
+        await other.flush()
+        signing_up = asyncio.create_task(api(SIGNUP, _input(tenant.slug, "cora@client.co")))
+        await until_waiting_on_a_lock(services, signing_up)
+        assert not signing_up.done(), "the sign-up did not wait for the account"
+        await other.commit()
+    body = await signing_up
+    assert body["data"]["accountSignup"]["userErrors"] == [
+        {"field": ["input", "account"], "code": "NOT_FOUND"}
+    ], body
+    assert await _person(api, tenant, "cora@client.co") is None
