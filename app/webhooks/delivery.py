@@ -327,6 +327,21 @@ class Deliverer:
         error = None if ok else f"HTTP {response.status_code}"
         return outcome(ok, response.status_code, error, excerpt)
 
+    async def _release(self, delivery_id: int, uid: str, lease: str) -> None:
+        """Give a claimed delivery back, unsent and no attempt, if ``lease`` still holds it."""
+        async with self.db.session(write=True) as session:
+            await session.execute(
+                update(WebhookDelivery)
+                .where(
+                    WebhookDelivery.id == delivery_id,
+                    WebhookDelivery.uid == uid,
+                    WebhookDelivery.lease == lease,
+                )
+                .values(locked_until=None, lease=None)
+                .execution_options(synchronize_session=False)
+            )
+            await session.commit()
+
     async def _finish(
         self, delivery_id: int, uid: str, lease: str, result: Outcome, *, final: bool = False
     ) -> None:
@@ -334,7 +349,9 @@ class Deliverer:
         without counting against its endpoint. One not tried (``Outcome.not_tried``) is
         put off by the backoff its attempts so far call for, and is no attempt."""
         async with self.db.session(write=True) as session:
-            delivery = await session.get(WebhookDelivery, delivery_id)
+            # held until commit (PostgreSQL): a replay (which locks it too) between this
+            # read of its lease and the write below would otherwise be written over
+            delivery = await session.get(WebhookDelivery, delivery_id, with_for_update=True)
             # gone: its endpoint was deleted meanwhile; another uid: deleted, and SQLite
             # gave its id to a newer delivery (maybe another account's), which this
             # attempt must not be written to
@@ -436,6 +453,13 @@ class Deliverer:
     async def deliver(self, delivery_id: int, lease: str) -> bool:
         delivery, endpoint, told, reason = await self._load(delivery_id)
         if delivery is None or endpoint is None or delivery.lease != lease:
+            return False
+        # Sent only with the whole attempt's time left in the lease: a delivery reached long
+        # after its claim (its reads waited for the pool, say) would be sent past the lease,
+        # when another worker may claim it and send it too. Given back to be claimed anew.
+        left = (delivery.locked_until or utcnow()) - utcnow()
+        if left < timedelta(seconds=self.timeout + 1):
+            await self._release(delivery_id, delivery.uid, lease)
             return False
         if told is None:  # see ``_load``: sent to nobody, failed at once
             withheld = Outcome(False, None, reason, None, 0)
